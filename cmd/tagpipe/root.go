@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/tagpipe/tagpipe/config"
+	"github.com/tagpipe/tagpipe/internal/admin"
+	"github.com/tagpipe/tagpipe/internal/lifecycle"
+	"github.com/tagpipe/tagpipe/internal/logging"
+)
+
+// app is what every subcommand shares: the global flags, the loaded configuration and the
+// logger. Subcommands read a.cfg only inside RunE (it is loaded in PersistentPreRunE).
+type app struct {
+	configFile string
+	dataDir    string
+	cfg        *config.Config
+	log        *slog.Logger
+	out, errw  io.Writer
+}
+
+// commands are added to the root by each subcommand file's init().
+var commands []func(*app) *cobra.Command
+
+func register(f func(*app) *cobra.Command) { commands = append(commands, f) }
+
+func newRootCmd(out, errw io.Writer) *cobra.Command {
+	a := &app{out: out, errw: errw}
+	root := &cobra.Command{
+		Use:           "tagpipe",
+		Short:         "tagpipe — collect behaviour logs, stream them into Parquet tables, compute user interest tags",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.load(cmd)
+		},
+	}
+	root.SetOut(out)
+	root.SetErr(errw)
+	root.PersistentFlags().StringVar(&a.configFile, "config", "", "config file (tagpipe.yaml); embedded defaults when empty")
+	root.PersistentFlags().StringVar(&a.dataDir, "data-dir", "", "directory for everything tagpipe writes (default ./tagpipe-data)")
+	for _, f := range commands {
+		root.AddCommand(f(a))
+	}
+	return root
+}
+
+// load reads the configuration: embedded defaults, --config (or ./tagpipe.yaml when it
+// exists), TAGPIPE_… environment, then flags.
+func (a *app) load(cmd *cobra.Command) error {
+	file := a.configFile
+	if file == "" {
+		if _, err := os.Stat("tagpipe.yaml"); err == nil {
+			file = "tagpipe.yaml"
+		}
+	}
+	overrides := map[string]string{}
+	if cmd.Flags().Changed("data-dir") {
+		overrides["data_dir"] = a.dataDir
+	}
+	cfg, err := config.Load(config.LoadOptions{File: file, Overrides: overrides})
+	if err != nil {
+		return err
+	}
+	a.cfg = cfg
+	a.log, err = logging.New(a.errw, cfg.Log.Level, cfg.Log.Format)
+	return err
+}
+
+// serve runs long-lived components plus the admin listener until SIGINT/SIGTERM, then
+// stops them in reverse order. Every server subcommand ends in serve.
+func (a *app) serve(ctx context.Context, reg *prometheus.Registry, mount func(*admin.Server), components ...lifecycle.Component) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r := lifecycle.New(a.log, 30*time.Second, components...)
+	if a.cfg.Admin.Listen != "" {
+		srv := admin.New(admin.Options{Listen: a.cfg.Admin.Listen, Registry: reg, Ready: r.Ready, Log: a.log})
+		if mount != nil {
+			mount(srv)
+		}
+		// The admin listener starts first and stops last, so /metrics and /healthz answer
+		// through the whole start-up and shutdown.
+		r = lifecycle.New(a.log, 30*time.Second, append([]lifecycle.Component{srv}, components...)...)
+	}
+	return r.Run(ctx)
+}

@@ -1,0 +1,53 @@
+package config
+
+import "time"
+
+// Broker configures the built-in Kafka-protocol broker. Per-topic settings
+// (retention.ms, …) default to these values and can be changed per topic with
+// `tagpipe topics alter`.
+type Broker struct {
+	// Enabled runs the built-in broker in `tagpipe up`; false means use bootstrap_servers.
+	Enabled bool `yaml:"enabled"`
+	// Listen is the Kafka protocol listener.
+	Listen string `yaml:"listen"`
+	// AdvertisedHost/Port are what Metadata tells clients to connect to; empty/0 = listen's.
+	AdvertisedHost string `yaml:"advertised_host"`
+	AdvertisedPort int    `yaml:"advertised_port"`
+	// NodeID is this broker's id in Metadata.
+	NodeID int32 `yaml:"node_id"`
+	// AutoCreateTopics creates unknown topics on Metadata/Produce with DefaultPartitions.
+	AutoCreateTopics  bool  `yaml:"auto_create_topics"`
+	DefaultPartitions int32 `yaml:"default_partitions"`
+	// RetentionMS / RetentionBytes: -1 = unlimited (Kafka's log.retention.ms/bytes).
+	RetentionMS    int64 `yaml:"retention_ms"`
+	RetentionBytes int64 `yaml:"retention_bytes"`
+	SegmentBytes   int64 `yaml:"segment_bytes"`
+	SegmentMS      int64 `yaml:"segment_ms"`
+	// MaxMessageBytes is the largest record batch accepted (Kafka's message.max.bytes).
+	MaxMessageBytes int32 `yaml:"max_message_bytes"`
+	// Flush is "os" (ack after write to the page cache), "always" (fsync before ack) or a
+	// duration like "1s" (fsync at that interval).
+	Flush string `yaml:"flush"`
+	// RetentionCheckInterval is how often retention runs (log.retention.check.interval.ms).
+	RetentionCheckInterval time.Duration `yaml:"retention_check_interval"`
+}
+
+func (b *Broker) validate(ch *check) {
+	ch.addr("listen", b.Listen)
+	ch.positive("default_partitions", int64(b.DefaultPartitions))
+	ch.positive("segment_bytes", b.SegmentBytes)
+	ch.positive("segment_ms", b.SegmentMS)
+	ch.positive("max_message_bytes", int64(b.MaxMessageBytes))
+	ch.positive("retention_check_interval", int64(b.RetentionCheckInterval))
+	if b.RetentionMS < -1 || b.RetentionMS == 0 {
+		ch.fail("retention_ms", "must be > 0 or -1 (unlimited), got %d", b.RetentionMS)
+	}
+	if b.RetentionBytes < -1 || b.RetentionBytes == 0 {
+		ch.fail("retention_bytes", "must be > 0 or -1 (unlimited), got %d", b.RetentionBytes)
+	}
+	if b.Flush != "os" && b.Flush != "always" {
+		if d, err := time.ParseDuration(b.Flush); err != nil || d <= 0 {
+			ch.fail("flush", `must be "os", "always" or a duration like "1s", got %q`, b.Flush)
+		}
+	}
+}

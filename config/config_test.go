@@ -1,0 +1,129 @@
+package config
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "tagpipe.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultsNeedNoFile(t *testing.T) {
+	c, err := Load(LoadOptions{Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "./tagpipe-data" || c.Broker.Listen != "127.0.0.1:9092" || c.Broker.DefaultPartitions != 6 {
+		t.Fatalf("unexpected defaults: %+v", c)
+	}
+	if c.Streaming.BatchInterval != 5*time.Second {
+		t.Fatalf("batch_interval = %v", c.Streaming.BatchInterval)
+	}
+	if got := c.SourceOf("broker.listen"); got.Kind != FromDefault {
+		t.Fatalf("source = %v", got)
+	}
+}
+
+func TestLayersAndSources(t *testing.T) {
+	p := writeFile(t, "broker:\n  retention_ms: 10000\n  flush: always\n")
+	c, err := Load(LoadOptions{
+		File:      p,
+		Environ:   []string{"TAGPIPE_BROKER_FLUSH=1s", "TAGPIPE_INGEST_BOOTSTRAP_SERVERS=[a:1, b:2]", "PATH=/bin"},
+		Overrides: map[string]string{"data_dir": "/tmp/x"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Broker.RetentionMS != 10000 || c.Broker.Flush != "1s" || c.DataDir != "/tmp/x" {
+		t.Fatalf("layers not applied: %+v", c.Broker)
+	}
+	if got := strings.Join(c.Ingest.BootstrapServers, ","); got != "a:1,b:2" {
+		t.Fatalf("bootstrap_servers = %q", got)
+	}
+	if got := c.SourceOf("broker.retention_ms").String(); got != "file "+p+":2" {
+		t.Fatalf("source = %q", got)
+	}
+	if got := c.SourceOf("broker.flush").String(); got != "env TAGPIPE_BROKER_FLUSH" {
+		t.Fatalf("source = %q", got)
+	}
+	if got := c.SourceOf("data_dir").String(); got != "flag --data-dir" {
+		t.Fatalf("source = %q", got)
+	}
+}
+
+func TestRejectsWithKeyAndLine(t *testing.T) {
+	cases := []struct {
+		name, body string
+		env        []string
+		want       []string
+	}{
+		{"typo section", "log:\n  level: info\nbrokr:\n  listen: x\n", nil, []string{":3:", `unknown key "brokr"`}},
+		{"typo key", "broker:\n  retention_m: 5\n", nil, []string{":2:", `unknown key "retention_m" in section "broker"`}},
+		{"bad int", "broker:\n  listen: 127.0.0.1:1\n  retention_ms: abc\n", nil, []string{":3:", "broker.retention_ms", `"abc"`, "integer"}},
+		{"bad duration", "streaming:\n  batch_interval: soon\n", nil, []string{":2:", "streaming.batch_interval", "duration"}},
+		{"bad value", "broker:\n  flush: sometimes\n", nil, []string{"broker.flush", "sometimes", ":2"}},
+		{"bad env", "", []string{"TAGPIPE_BROKER_RETENTION_MS=abc"}, []string{"TAGPIPE_BROKER_RETENTION_MS", "broker.retention_ms", "integer"}},
+		{"unknown env", "", []string{"TAGPIPE_BROKR_LISTEN=x"}, []string{"TAGPIPE_BROKR_LISTEN"}},
+		{"bad syntax", "broker:\n  listen: [\n", nil, []string{"tagpipe.yaml:"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := LoadOptions{Environ: tc.env}
+			if opts.Environ == nil {
+				opts.Environ = []string{}
+			}
+			if tc.body != "" {
+				opts.File = writeFile(t, tc.body)
+			}
+			_, err := Load(opts)
+			if err == nil {
+				t.Fatal("expected an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestPrintRoundTrips(t *testing.T) {
+	c := Default()
+	var buf bytes.Buffer
+	if err := c.Print(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "retention_ms: 604800000") || !strings.Contains(buf.String(), "# default") {
+		t.Fatalf("print output:\n%s", buf.String())
+	}
+	// The printed form is a valid config file that yields the same values.
+	c2, err := Load(LoadOptions{File: writeFile(t, buf.String()), Environ: []string{}})
+	if err != nil {
+		t.Fatalf("printed config does not load: %v\n%s", err, buf.String())
+	}
+	var buf2 bytes.Buffer
+	if err := c2.Print(&buf2); err != nil {
+		t.Fatal(err)
+	}
+	strip := func(s string) string {
+		var out []string
+		for _, l := range strings.Split(s, "\n") {
+			out = append(out, strings.TrimSpace(strings.Split(l, "#")[0]))
+		}
+		return strings.Join(out, "\n")
+	}
+	if strip(buf.String()) != strip(buf2.String()) {
+		t.Fatalf("round trip differs:\n%s\n---\n%s", buf.String(), buf2.String())
+	}
+}

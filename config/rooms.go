@@ -1,0 +1,91 @@
+package config
+
+import "time"
+
+// The sections below start small; each room grows its own section as its code lands.
+// Paths left empty default to a folder below data_dir (see DataPath).
+
+// Ingest configures the collector (sources → channels → sinks).
+type Ingest struct {
+	Enabled bool `yaml:"enabled"`
+	// BootstrapServers is the Kafka cluster the kafka sink writes to; empty means the
+	// built-in broker (broker.listen).
+	BootstrapServers []string `yaml:"bootstrap_servers"`
+	// Topic is the default topic raw events go to.
+	Topic string `yaml:"topic"`
+	// SpoolDir is the default spooldir source's drop directory; empty = data_dir/spool/events.
+	SpoolDir string `yaml:"spool_dir"`
+}
+
+func (i *Ingest) validate(ch *check) {
+	if i.Topic == "" {
+		ch.fail("topic", "must not be empty")
+	}
+}
+
+// Streaming configures the micro-batch engine and its built-in pipelines.
+type Streaming struct {
+	Enabled bool `yaml:"enabled"`
+	// BootstrapServers: empty means the built-in broker.
+	BootstrapServers []string      `yaml:"bootstrap_servers"`
+	BatchInterval    time.Duration `yaml:"batch_interval"`
+	// MaxRecordsPerPartition caps one batch's offset range per partition.
+	MaxRecordsPerPartition int64 `yaml:"max_records_per_partition"`
+}
+
+func (s *Streaming) validate(ch *check) {
+	ch.positive("batch_interval", int64(s.BatchInterval))
+	ch.positive("max_records_per_partition", s.MaxRecordsPerPartition)
+}
+
+// Warehouse configures the Parquet tables.
+type Warehouse struct {
+	// Dir is the warehouse root; empty = data_dir/warehouse.
+	Dir string `yaml:"dir"`
+}
+
+func (w *Warehouse) validate(*check) {}
+
+// Jobs configures the scheduler.
+type Jobs struct {
+	Enabled bool `yaml:"enabled"`
+	// Timezone is the default zone of cron schedules (IANA name).
+	Timezone string `yaml:"timezone"`
+}
+
+func (j *Jobs) validate(ch *check) {
+	if _, err := time.LoadLocation(j.Timezone); err != nil {
+		ch.fail("timezone", "unknown time zone %q", j.Timezone)
+	}
+}
+
+// Tagging configures the interest-tag model.
+type Tagging struct {
+	// HalfLifeDays is the time-decay half-life of an event's weight.
+	HalfLifeDays float64 `yaml:"half_life_days"`
+	// TopN tags are kept per user.
+	TopN int `yaml:"top_n"`
+}
+
+func (t *Tagging) validate(ch *check) {
+	if t.HalfLifeDays <= 0 {
+		ch.fail("half_life_days", "must be > 0, got %v", t.HalfLifeDays)
+	}
+	ch.positive("top_n", int64(t.TopN))
+}
+
+// SQL configures the DuckDB endpoints.
+type SQL struct {
+	// PGListen is the PostgreSQL wire listener; empty disables it.
+	PGListen string `yaml:"pg_listen"`
+	// QueryTimeout bounds one remote query.
+	QueryTimeout time.Duration `yaml:"query_timeout"`
+	// MaxRows bounds one remote result.
+	MaxRows int64 `yaml:"max_rows"`
+}
+
+func (s *SQL) validate(ch *check) {
+	ch.addr("pg_listen", s.PGListen)
+	ch.positive("query_timeout", int64(s.QueryTimeout))
+	ch.positive("max_rows", s.MaxRows)
+}

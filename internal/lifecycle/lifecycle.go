@@ -1,0 +1,121 @@
+// Package lifecycle starts a process's components in dependency order and stops them in
+// reverse, each within a deadline. Every server in tagpipe (broker, collector, streaming,
+// scheduler, SQL endpoints, admin HTTP) is a Component run this way.
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+)
+
+// Component is one long-lived part of the process.
+type Component interface {
+	// Name is used in logs and errors.
+	Name() string
+	// Start brings the component up and returns once it is serving; long work runs in
+	// goroutines the component owns.
+	Start(ctx context.Context) error
+	// Stop shuts it down gracefully, giving up when ctx is done; it must be safe to call
+	// after a failed or partial Start.
+	Stop(ctx context.Context) error
+}
+
+// Runner runs a list of components.
+type Runner struct {
+	log         *slog.Logger
+	stopTimeout time.Duration
+	components  []Component
+	started     []Component
+	ready       atomic.Bool
+}
+
+// New returns a Runner. stopTimeout bounds the whole shutdown (all components together).
+func New(log *slog.Logger, stopTimeout time.Duration, components ...Component) *Runner {
+	return &Runner{log: log, stopTimeout: stopTimeout, components: components}
+}
+
+// Add appends components to start after the ones already given.
+func (r *Runner) Add(c ...Component) { r.components = append(r.components, c...) }
+
+// Ready reports whether every component has started and none has been stopped yet; the
+// admin listener's /readyz uses it.
+func (r *Runner) Ready() bool { return r.ready.Load() }
+
+// Start starts components in order. If one fails, the ones already started are stopped in
+// reverse and the error is returned.
+func (r *Runner) Start(ctx context.Context) error {
+	for _, c := range r.components {
+		t0 := time.Now()
+		if err := c.Start(ctx); err != nil {
+			err = fmt.Errorf("cannot start %s: %w", c.Name(), err)
+			r.log.Error("start failed", "component", c.Name(), "err", err)
+			if stopErr := r.Stop(); stopErr != nil {
+				err = errors.Join(err, stopErr)
+			}
+			return err
+		}
+		r.started = append(r.started, c)
+		r.log.Info("started", "component", c.Name(), "took", time.Since(t0).Round(time.Millisecond))
+	}
+	r.ready.Store(true)
+	return nil
+}
+
+// Stop stops started components in reverse start order within the stop timeout. A
+// component that misses the deadline is reported and the rest are still stopped.
+func (r *Runner) Stop() error {
+	r.ready.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), r.stopTimeout)
+	defer cancel()
+	var errs []error
+	for i := len(r.started) - 1; i >= 0; i-- {
+		c := r.started[i]
+		t0 := time.Now()
+		if err := c.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("cannot stop %s: %w", c.Name(), err))
+			r.log.Error("stop failed", "component", c.Name(), "err", err)
+			continue
+		}
+		r.log.Info("stopped", "component", c.Name(), "took", time.Since(t0).Round(time.Millisecond))
+	}
+	r.started = nil
+	return errors.Join(errs...)
+}
+
+// Run starts everything, waits until ctx is done (the caller wires SIGINT/SIGTERM into
+// ctx) and stops everything.
+func (r *Runner) Run(ctx context.Context) error {
+	if err := r.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	r.log.Info("stopping", "reason", context.Cause(ctx))
+	return r.Stop()
+}
+
+// Func adapts two functions into a Component.
+type Func struct {
+	N       string
+	StartFn func(context.Context) error
+	StopFn  func(context.Context) error
+}
+
+func (f Func) Name() string { return f.N }
+
+func (f Func) Start(ctx context.Context) error {
+	if f.StartFn == nil {
+		return nil
+	}
+	return f.StartFn(ctx)
+}
+
+func (f Func) Stop(ctx context.Context) error {
+	if f.StopFn == nil {
+		return nil
+	}
+	return f.StopFn(ctx)
+}

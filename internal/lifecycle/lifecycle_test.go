@@ -1,0 +1,67 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestStartOrderStopReverse(t *testing.T) {
+	var events []string
+	mk := func(name string, startErr error) Component {
+		return Func{N: name,
+			StartFn: func(context.Context) error { events = append(events, "start "+name); return startErr },
+			StopFn:  func(context.Context) error { events = append(events, "stop "+name); return nil },
+		}
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r := New(log, time.Second, mk("a", nil), mk("b", nil), mk("c", nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	for !r.Ready() {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(events, ","); got != "start a,start b,start c,stop c,stop b,stop a" {
+		t.Fatalf("order: %s", got)
+	}
+
+	events = nil
+	r = New(log, time.Second, mk("a", nil), mk("b", errors.New("boom")), mk("c", nil))
+	if err := r.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "cannot start b: boom") {
+		t.Fatalf("err = %v", err)
+	}
+	if got := strings.Join(events, ","); got != "start a,start b,stop a" {
+		t.Fatalf("order after failure: %s", got)
+	}
+}
+
+func TestStopDeadline(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	stuck := Func{N: "stuck", StopFn: func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }}
+	var stoppedFirst bool
+	first := Func{N: "first", StopFn: func(context.Context) error { stoppedFirst = true; return nil }}
+	r := New(log, 20*time.Millisecond, first, stuck)
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	err := r.Stop()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v", err)
+	}
+	if !stoppedFirst {
+		t.Fatal("a stuck component must not keep the others from stopping")
+	}
+}
