@@ -73,19 +73,3 @@ func (t *Tagging) validate(ch *check) {
 	}
 	ch.positive("top_n", int64(t.TopN))
 }
-
-// SQL configures the DuckDB endpoints.
-type SQL struct {
-	// PGListen is the PostgreSQL wire listener; empty disables it.
-	PGListen string `yaml:"pg_listen"`
-	// QueryTimeout bounds one remote query.
-	QueryTimeout time.Duration `yaml:"query_timeout"`
-	// MaxRows bounds one remote result.
-	MaxRows int64 `yaml:"max_rows"`
-}
-
-func (s *SQL) validate(ch *check) {
-	ch.addr("pg_listen", s.PGListen)
-	ch.positive("query_timeout", int64(s.QueryTimeout))
-	ch.positive("max_rows", s.MaxRows)
-}

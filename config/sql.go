@@ -1,0 +1,52 @@
+package config
+
+import (
+	"regexp"
+	"time"
+)
+
+// SQL configures the DuckDB endpoints: the PostgreSQL wire listener, the HTTP /v1/query
+// handler (on the admin listener) and the limits every remote query runs under.
+type SQL struct {
+	// PGListen is the PostgreSQL wire listener; empty disables it.
+	PGListen string `yaml:"pg_listen"`
+	// User is the user name PostgreSQL clients log in as.
+	User string `yaml:"user"`
+	// Password, when set, is required from PostgreSQL clients (SCRAM-SHA-256 by default)
+	// and from HTTP clients (basic auth); empty means trust (listeners are on 127.0.0.1).
+	Password string `yaml:"password"`
+	// PasswordAuth is scram-sha-256 or md5.
+	PasswordAuth string `yaml:"password_auth"`
+	// TLSCert and TLSKey (PEM files) enable TLS on the PostgreSQL listener (sslmode=require).
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// QueryTimeout bounds one remote query.
+	QueryTimeout time.Duration `yaml:"query_timeout"`
+	// MaxRows bounds one remote result; longer results are cut and flagged.
+	MaxRows int64 `yaml:"max_rows"`
+	// MemoryLimit is DuckDB's memory_limit ("2GB"); empty keeps DuckDB's default (80% of RAM).
+	MemoryLimit string `yaml:"memory_limit"`
+	// Threads is DuckDB's worker thread count; 0 keeps DuckDB's default (all cores).
+	Threads int `yaml:"threads"`
+}
+
+var memoryLimitRE = regexp.MustCompile(`^(?i)\d+(\.\d+)?\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)$|^\d+(\.\d+)?%$`)
+
+func (s *SQL) validate(ch *check) {
+	ch.addr("pg_listen", s.PGListen)
+	if s.User == "" {
+		ch.fail("user", "must not be empty")
+	}
+	ch.oneOf("password_auth", s.PasswordAuth, "scram-sha-256", "md5")
+	if (s.TLSCert == "") != (s.TLSKey == "") {
+		ch.fail("tls_cert", "tls_cert and tls_key must be set together")
+	}
+	ch.positive("query_timeout", int64(s.QueryTimeout))
+	ch.positive("max_rows", s.MaxRows)
+	if s.MemoryLimit != "" && !memoryLimitRE.MatchString(s.MemoryLimit) {
+		ch.fail("memory_limit", "want a size like 2GB or 512MiB, got %q", s.MemoryLimit)
+	}
+	if s.Threads < 0 {
+		ch.fail("threads", "must be >= 0, got %d", s.Threads)
+	}
+}
