@@ -1,0 +1,160 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// tagTable answers the console's tag queries the way the sql room would, from fixed rows.
+func tagTable(_ context.Context, sql string, args ...any) (*Table, error) {
+	switch {
+	case strings.Contains(sql, "least(floor"):
+		return &Table{Columns: []string{"b", "n"}, Rows: [][]any{{int32(2), int64(5)}, {int32(9), int64(1)}}}, nil
+	case strings.Contains(sql, "GROUP BY tag"):
+		return &Table{Columns: []string{"tag", "users", "w"}, Rows: [][]any{{"Comedy", int64(40), 0.4}, {"Drama", int64(30), 0.3}}}, nil
+	case strings.Contains(sql, "WHERE CAST(user_id"):
+		return &Table{Columns: []string{"rank", "tag"}, Rows: [][]any{{int64(1), "Comedy <b>"}}}, nil
+	}
+	return &Table{Columns: []string{"q"}, Rows: [][]any{{sql}}}, nil
+}
+
+func TestConsolePagesAndStatus(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.DefaultProduceTopic("events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := 0; i < 10; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	// A group that has read 4 of the 10 records: lag 6.
+	gcl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumerGroup("readers"),
+		kgo.ConsumeTopics("events"), kgo.DisableAutoCommit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []*kgo.Record
+	for len(seen) < 10 {
+		fs := gcl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		seen = append(seen, fs.Records()...)
+	}
+	var commit []*kgo.Record
+	for _, r := range seen {
+		if r.Partition == seen[0].Partition {
+			commit = append(commit, r)
+		}
+	}
+	if err := gcl.CommitRecords(ctx, commit...); err != nil {
+		t.Fatal(err)
+	}
+	gcl.Close()
+
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tagpipe_ingest_events_received_total", Help: "lines read"}, []string{"source"})
+	reg.MustRegister(c)
+	c.WithLabelValues("spool").Add(7)
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	con := New(Options{
+		Bootstrap: cluster.ListenAddrs(),
+		Gatherer:  reg,
+		Query:     tagTable,
+		Batches: func() []Batch {
+			return []Batch{{Pipeline: "events", ID: 1, Time: now, Records: 10, InputRate: 2, ProcessingTime: time.Second},
+				{Pipeline: "events", ID: 2, Time: now.Add(5 * time.Second), Records: 20, InputRate: 4, ProcessingTime: 2 * time.Second}}
+		},
+		JobRuns: func(context.Context, int) ([]JobRun, error) {
+			return []JobRun{{Job: "tags", DS: "2018-09-24", State: "success", Attempt: 1, Start: now, End: now.Add(3 * time.Second), Rows: 100}}, nil
+		},
+	})
+	defer con.Close()
+
+	st := con.Status(ctx)
+	if len(st.Errors) != 0 {
+		t.Fatalf("errors: %v", st.Errors)
+	}
+	if len(st.Topics) != 1 || st.Topics[0].Records != 10 || len(st.Topics[0].Partitions) != 3 {
+		t.Fatalf("topics: %+v", st.Topics)
+	}
+	if len(st.Groups) != 1 || st.Groups[0].Name != "readers" || st.Groups[0].Lag != int64(10-len(commit)) {
+		t.Fatalf("groups: %+v (committed %d)", st.Groups, len(commit))
+	}
+	if len(st.Ingest) != 1 || st.Ingest[0].Value != 7 {
+		t.Fatalf("ingest: %+v", st.Ingest)
+	}
+	if len(st.Tags) != 2 || st.Weights[2].Count != 5 || st.Weights[9].Count != 1 {
+		t.Fatalf("tags: %+v %+v", st.Tags, st.Weights)
+	}
+
+	srv := httptest.NewServer(con.Handler())
+	defer srv.Close()
+	for _, p := range pages {
+		resp, err := http.Get(srv.URL + "/console/" + p.path + "?id=7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", p.path, resp.StatusCode, body)
+		}
+		page := string(body)
+		if !strings.Contains(page, "<title>tagpipe · "+p.title) || strings.Contains(page, "class=\"err\"") {
+			t.Fatalf("%s: unexpected page:\n%s", p.path, page)
+		}
+		if p.tmpl != "user" && p.tmpl != "sql" && !strings.Contains(page, "<svg") {
+			t.Fatalf("%s: no chart", p.path)
+		}
+		if strings.Contains(page, "no data yet") {
+			t.Fatalf("%s: empty chart on a page with data:\n%s", p.path, page)
+		}
+		if p.tmpl == "user" && !strings.Contains(page, "Comedy &lt;b&gt;") {
+			t.Fatalf("user page must show escaped tags:\n%s", page)
+		}
+	}
+	resp, err := http.PostForm(srv.URL+"/console/sql", url.Values{"q": {"SELECT 42"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "<td>SELECT 42</td>") {
+		t.Fatalf("sql box result missing:\n%s", body)
+	}
+	resp, err = http.Get(srv.URL + "/console/status.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Status
+	err = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if err != nil || len(got.Topics) != 1 || len(got.Jobs) != 1 {
+		t.Fatalf("status.json: %v %+v", err, got)
+	}
+	http.DefaultClient.CloseIdleConnections()
+}

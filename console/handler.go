@@ -1,0 +1,242 @@
+package console
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+// pages in navigation order: path suffix, title, template.
+var pages = []struct{ path, title, tmpl string }{
+	{"", "Overview", "overview"},
+	{"topics", "Topics", "topics"},
+	{"groups", "Consumer groups", "groups"},
+	{"ingest", "Collector", "ingest"},
+	{"streaming", "Streaming", "streaming"},
+	{"jobs", "Jobs", "jobs"},
+	{"tags", "Tags", "tags"},
+	{"user", "User lookup", "user"},
+	{"sql", "SQL", "sql"},
+}
+
+var funcs = template.FuncMap{
+	"sub": func(a, b int64) int64 { return a - b },
+	"dur": func(a, b time.Time) string {
+		if a.IsZero() || b.IsZero() {
+			return ""
+		}
+		return b.Sub(a).Round(time.Millisecond).String()
+	},
+	"cell": func(v any) string {
+		switch x := v.(type) {
+		case nil:
+			return "NULL"
+		case float64:
+			return fmt.Sprintf("%.6g", x)
+		case time.Time:
+			return x.Format(time.RFC3339)
+		}
+		return fmt.Sprint(v)
+	},
+}
+
+type navItem struct {
+	Name, Href string
+	On         bool
+}
+
+// view is what every page template gets.
+type view struct {
+	Title    string
+	Nav      []navItem
+	Status   *Status
+	Charts   charts
+	User     string
+	SQL      string
+	Result   *Table
+	Why      *Table
+	QueryErr string
+}
+
+func (v view) TotalRecords() int64 {
+	var n int64
+	for _, t := range v.Status.Topics {
+		n += t.Records
+	}
+	return n
+}
+
+func (v view) TotalLag() int64 {
+	var n int64
+	for _, g := range v.Status.Groups {
+		n += g.Lag
+	}
+	return n
+}
+
+// Handler serves the console under /console/ and its JSON under /console/status.json.
+func (c *Console) Handler() http.Handler {
+	mux := http.NewServeMux()
+	sets := map[string]*template.Template{}
+	for _, p := range pages {
+		sets[p.tmpl] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+p.tmpl+".html"))
+	}
+	mux.HandleFunc("GET /console/status.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(c.Status(r.Context()))
+	})
+	for _, p := range pages {
+		p := p
+		h := func(w http.ResponseWriter, r *http.Request) {
+			v := view{Title: p.title, Status: c.Status(r.Context())}
+			for _, q := range pages {
+				v.Nav = append(v.Nav, navItem{Name: q.title, Href: "/console/" + q.path, On: q.path == p.path})
+			}
+			v.Charts = charts{st: v.Status}
+			switch p.tmpl {
+			case "user":
+				c.lookupUser(r.Context(), &v, strings.TrimSpace(r.FormValue("id")))
+			case "sql":
+				v.SQL = r.FormValue("q")
+				if v.SQL == "" {
+					v.SQL = "SELECT tag, count(*) AS users FROM ads_user_interest_tags GROUP BY tag ORDER BY users DESC LIMIT 10"
+				} else {
+					v.Result, v.QueryErr = c.run(r.Context(), v.SQL)
+				}
+			}
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			if err := sets[p.tmpl].ExecuteTemplate(w, "layout", v); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+			}
+		}
+		mux.HandleFunc("GET /console/"+p.path, h)
+		if p.tmpl == "sql" {
+			mux.HandleFunc("POST /console/sql", h)
+		}
+	}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/console/", http.StatusFound)
+	})
+	return mux
+}
+
+func (c *Console) run(ctx context.Context, sql string, args ...any) (*Table, string) {
+	if c.opts.Query == nil {
+		return nil, "SQL is not available in this process"
+	}
+	t, err := c.opts.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err.Error()
+	}
+	return t, ""
+}
+
+// lookupUser fills a user's latest interest tags and the events that weighed most.
+func (c *Console) lookupUser(ctx context.Context, v *view, user string) {
+	v.User = user
+	if user == "" {
+		return
+	}
+	v.Result, v.QueryErr = c.run(ctx, `SELECT rank, tag, round(weight, 4) AS weight, events, last_seen FROM `+latestTags+` WHERE CAST(user_id AS VARCHAR) = ? ORDER BY rank`, user)
+	if v.QueryErr != "" {
+		return
+	}
+	v.Why, v.QueryErr = c.run(ctx, `SELECT e.event_time, e.action, e.item_id, e.value, array_to_string(i.tags, '|') AS item_tags
+		FROM dwd_events e LEFT JOIN dim_item i ON i.item_id = e.item_id
+		WHERE CAST(e.user_id AS VARCHAR) = ? ORDER BY e.event_time DESC LIMIT 20`, user)
+}
+
+// charts draws the SVGs pages ask for.
+type charts struct{ st *Status }
+
+func (ch charts) TopicBars() template.HTML {
+	var l []string
+	var v []float64
+	for _, t := range ch.st.Topics {
+		l, v = append(l, t.Name), append(v, float64(t.Records))
+	}
+	return BarChart("records per topic", l, v)
+}
+
+func (ch charts) GroupLag() template.HTML {
+	var l []string
+	var v []float64
+	for _, g := range ch.st.Groups {
+		l, v = append(l, g.Name), append(v, float64(g.Lag))
+	}
+	return BarChart("lag per group (records)", l, v)
+}
+
+func (ch charts) IngestBars() template.HTML {
+	var l []string
+	var v []float64
+	for _, m := range ch.st.Ingest {
+		if strings.HasSuffix(m.Name, "_total") {
+			l, v = append(l, strings.TrimPrefix(m.Name, "tagpipe_ingest_")+" "+m.Labels), append(v, m.Value)
+		}
+	}
+	return BarChart("collector counters", l, v)
+}
+
+func (ch charts) InputRate() template.HTML {
+	var x []string
+	var rate, recs []float64
+	for _, b := range ch.st.Streaming {
+		x = append(x, b.Time.Format("15:04:05"))
+		rate, recs = append(rate, b.InputRate), append(recs, float64(b.Records))
+	}
+	return LineChart("input rate (records/s) and records per batch", x, Series{"input rate", rate}, Series{"records", recs})
+}
+
+func (ch charts) BatchTimes() template.HTML {
+	var x []string
+	var proc, delay []float64
+	for _, b := range ch.st.Streaming {
+		x = append(x, b.Time.Format("15:04:05"))
+		proc = append(proc, float64(b.ProcessingTime.Milliseconds()))
+		delay = append(delay, float64(b.SchedulingDelay.Milliseconds()))
+	}
+	return LineChart("processing time and scheduling delay (ms)", x, Series{"processing", proc}, Series{"scheduling delay", delay})
+}
+
+func (ch charts) JobDurations() template.HTML {
+	var x []string
+	var d []float64
+	for i := len(ch.st.Jobs) - 1; i >= 0; i-- {
+		r := ch.st.Jobs[i]
+		if r.End.IsZero() {
+			continue
+		}
+		x = append(x, r.Job+" "+r.DS)
+		d = append(d, r.End.Sub(r.Start).Seconds())
+	}
+	return LineChart("job run durations (s), oldest to newest", x, Series{"duration", d})
+}
+
+func (ch charts) TopTags() template.HTML {
+	var l []string
+	var v []float64
+	for _, t := range ch.st.Tags {
+		l, v = append(l, t.Tag), append(v, float64(t.Users))
+	}
+	return BarChart("users per tag (latest day)", l, v)
+}
+
+func (ch charts) WeightHist() template.HTML {
+	var l []string
+	var v []float64
+	for _, b := range ch.st.Weights {
+		l, v = append(l, b.Label), append(v, float64(b.Count))
+	}
+	return Histogram("tag weight distribution", l, v)
+}
