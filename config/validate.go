@@ -49,8 +49,6 @@ func (ch *check) oneOf(key, v string, allowed ...string) {
 	ch.fail(key, "must be one of %s, got %q", strings.Join(allowed, ", "), v)
 }
 
-func (ch *check) err() error { return errors.Join(ch.errs...) }
-
 // validate runs every section's checks and adds where each bad value came from.
 func (c *Config) validate() error {
 	var errs []error
