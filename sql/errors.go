@@ -1,0 +1,154 @@
+package sql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+)
+
+// ErrorKind sorts query errors for the endpoints (HTTP status, SQLSTATE).
+type ErrorKind int
+
+const (
+	// KindInvalid is bad SQL: syntax, unknown table or column, wrong types.
+	KindInvalid ErrorKind = iota + 1
+	// KindRefused is a statement a read-only session may not run, or a file it may not read.
+	KindRefused
+	// KindTimeout is a query that ran past the query timeout.
+	KindTimeout
+	// KindCanceled is a query whose caller went away.
+	KindCanceled
+	// KindExecution is a failure while running (out of memory, conversion, I/O).
+	KindExecution
+)
+
+func (k ErrorKind) String() string {
+	switch k {
+	case KindInvalid:
+		return "invalid"
+	case KindRefused:
+		return "refused"
+	case KindTimeout:
+		return "timeout"
+	case KindCanceled:
+		return "canceled"
+	case KindExecution:
+		return "execution"
+	}
+	return "unknown"
+}
+
+// Error is a failed query, with the position of the fault in the query text when DuckDB
+// reports one.
+type Error struct {
+	Kind ErrorKind
+	// Type is DuckDB's error class ("Parser Error", "Catalog Error", …) when known.
+	Type string
+	// Message is the error without DuckDB's "LINE n:" excerpt.
+	Message string
+	// Position is the 1-based character offset of the fault in the query; 0 = unknown.
+	Position int
+	Err      error
+}
+
+func (e *Error) Error() string {
+	if e.Position > 0 {
+		return fmt.Sprintf("%s (at character %d)", e.Message, e.Position)
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// refused builds a KindRefused error.
+func refused(format string, args ...any) *Error {
+	return &Error{Kind: KindRefused, Type: "Permission Error", Message: fmt.Sprintf(format, args...)}
+}
+
+var lineRE = regexp.MustCompile(`\n\s*LINE (\d+): ([^\n]*)\n( *)\^\s*$`)
+
+// classify turns a driver error into an *Error, taking the position out of DuckDB's
+// "LINE n: …" excerpt.
+func classify(ctx context.Context, query string, err error, timeout time.Duration) *Error {
+	var qe *Error
+	if errors.As(err, &qe) {
+		return qe
+	}
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		strings.Contains(err.Error(), "INTERRUPT Error") || strings.Contains(err.Error(), "Interrupted") {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+			msg := "query timed out"
+			if timeout > 0 {
+				msg = fmt.Sprintf("query timed out after %s (sql.query_timeout)", timeout)
+			}
+			return &Error{Kind: KindTimeout, Message: msg, Err: err}
+		}
+		return &Error{Kind: KindCanceled, Message: "query canceled", Err: err}
+	}
+	out := &Error{Kind: KindExecution, Message: err.Error(), Err: err}
+	var de *duckdb.Error
+	if errors.As(err, &de) {
+		switch de.Type {
+		case duckdb.ErrorTypeParser, duckdb.ErrorTypeCatalog, duckdb.ErrorTypeBinder, duckdb.ErrorTypeSyntax,
+			duckdb.ErrorTypeInvalidType, duckdb.ErrorTypeMismatchType, duckdb.ErrorTypeParameterNotResolved,
+			duckdb.ErrorTypeParameterNotAllowed, duckdb.ErrorTypeNotImplemented, duckdb.ErrorTypeInvalidInput:
+			out.Kind = KindInvalid
+		case duckdb.ErrorTypePermission:
+			out.Kind = KindRefused
+		}
+		out.Message = de.Msg
+	}
+	if i := strings.Index(out.Message, ": "); i > 0 && strings.HasSuffix(out.Message[:i], "Error") {
+		out.Type = out.Message[:i]
+	}
+	if m := lineRE.FindStringSubmatchIndex(out.Message); m != nil {
+		lineNo, _ := strconv.Atoi(out.Message[m[2]:m[3]])
+		excerpt := out.Message[m[4]:m[5]]
+		caret := m[7] - m[6] - len("LINE : ") - (m[3] - m[2])
+		out.Position = position(query, lineNo, excerpt, caret)
+		out.Message = strings.TrimRight(out.Message[:m[0]], "\n ")
+	}
+	return out
+}
+
+// position maps DuckDB's excerpt of line lineNo, with the caret under byte caret of the
+// excerpt, to a 1-based character offset in query; 0 when it cannot.
+func position(query string, lineNo int, excerpt string, caret int) int {
+	lines := strings.SplitAfter(query, "\n")
+	if lineNo < 1 || lineNo > len(lines) || caret < 0 {
+		return 0
+	}
+	start := 0
+	for _, l := range lines[:lineNo-1] {
+		start += len(l)
+	}
+	line := lines[lineNo-1]
+	// Long lines are shown as "...middle...": find the shown part in the line.
+	skip := 0
+	if strings.HasPrefix(excerpt, "...") {
+		excerpt, skip = excerpt[3:], 3
+	}
+	shown := strings.TrimSuffix(excerpt, "...")
+	at := strings.Index(line, shown)
+	if at < 0 || caret < skip {
+		return 0
+	}
+	// DuckDB pads the caret line by characters, not bytes.
+	k := 0
+	for n := caret - skip; n > 0 && k < len(shown); n-- {
+		_, size := utf8.DecodeRuneInString(shown[k:])
+		k += size
+	}
+	off := start + at + k
+	if off > len(query) {
+		return 0
+	}
+	return utf8.RuneCountInString(query[:off]) + 1
+}
