@@ -1,0 +1,208 @@
+package tagging
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The model's SQL. Everything the model computes is in these statements, written in the
+// SQL subset DuckDB, Spark SQL and Trino share where practical (pow, date_diff, window
+// functions); the Go code around them only chooses partitions and moves rows.
+//
+// Time: ds is a UTC day. The model is evaluated at the end of ds (ds+1 00:00 UTC), so an
+// event's age is end(ds) − event_time, in days, fractional. An event belongs to the run of
+// the day its event_time falls in: the full run of ds reads every event before end(ds);
+// an incremental run reads [end(prev), end(ds)) and decays the prev state by
+// 2^(−(ds−prev)/half_life), which is exactly the full sum regrouped.
+
+const dayUS = 86400e6
+
+// sqlModel holds one run's parameters as SQL literals.
+type sqlModel struct {
+	o        *Options
+	ds       time.Time
+	hasValue bool   // dwd_events has a value column
+	hasCat   bool   // dwd_events has a category column
+	itemTags string // SELECT item_id, tag … (empty: no dim_item)
+}
+
+func flt(f float64) string {
+	s := strconv.FormatFloat(f, 'g', -1, 64)
+	if !strings.ContainsAny(s, ".eEn") {
+		s += ".0"
+	}
+	return "CAST(" + s + " AS DOUBLE)"
+}
+
+func tsLit(t time.Time) string { return "TIMESTAMP '" + t.UTC().Format("2006-01-02 15:04:05") + "'" }
+
+func dateLit(t time.Time) string { return "DATE '" + t.Format("2006-01-02") + "'" }
+
+func (m *sqlModel) end() time.Time { return m.ds.AddDate(0, 0, 1) }
+
+// halfLifeUS is the half-life in microseconds, the unit of ages.
+func (m *sqlModel) halfLifeUS() string { return flt(m.o.HalfLifeDays * dayUS) }
+
+// actionWeight is the weight of one event, NULL for an action the model does not know.
+func (m *sqlModel) actionWeight() string {
+	var b strings.Builder
+	b.WriteString("CASE action")
+	for _, a := range sortedKeys(m.o.ActionExpressions) {
+		fmt.Fprintf(&b, " WHEN %s THEN COALESCE(CAST((%s) AS DOUBLE), 0.0)", lit(a), m.o.ActionExpressions[a])
+	}
+	for _, a := range sortedKeys(m.o.ActionWeights) {
+		if _, ok := m.o.ActionExpressions[a]; ok {
+			continue
+		}
+		fmt.Fprintf(&b, " WHEN %s THEN %s", lit(a), flt(m.o.ActionWeights[a]))
+	}
+	b.WriteString(" END")
+	return b.String()
+}
+
+func (m *sqlModel) ignoreList() string {
+	if len(m.o.IgnoreTags) == 0 {
+		return "''"
+	}
+	var q []string
+	for _, t := range m.o.IgnoreTags {
+		q = append(q, lit(t))
+	}
+	return "'', " + strings.Join(q, ", ")
+}
+
+// itemTagsSQL reads dim_item's tags: a list<string> column or a '|'-separated string, plus
+// category.
+func itemTagsSQL(cols map[string]string, ignore string) string {
+	var parts []string
+	if t, ok := cols["tags"]; ok {
+		if strings.HasSuffix(t, "[]") {
+			parts = append(parts, fmt.Sprintf("SELECT CAST(item_id AS VARCHAR) AS item_id, CAST(unnest(tags) AS VARCHAR) AS tag FROM %s", TableItems))
+		} else {
+			parts = append(parts, fmt.Sprintf("SELECT CAST(item_id AS VARCHAR) AS item_id, unnest(string_split(CAST(tags AS VARCHAR), '|')) AS tag FROM %s", TableItems))
+		}
+	}
+	if _, ok := cols["category"]; ok {
+		parts = append(parts, fmt.Sprintf("SELECT CAST(item_id AS VARCHAR) AS item_id, CAST(category AS VARCHAR) AS tag FROM %s", TableItems))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("SELECT DISTINCT item_id, tag FROM (%s) WHERE tag IS NOT NULL AND tag NOT IN (%s)", strings.Join(parts, " UNION ALL "), ignore)
+}
+
+// eventsSQL selects the scope's events, deduplicated: rows equal in every model column
+// are one event, `copies` counts them. lo may be zero (from the beginning).
+func (m *sqlModel) eventsSQL(lo time.Time) string {
+	cols := "CAST(user_id AS VARCHAR) AS user_id, CAST(item_id AS VARCHAR) AS item_id, CAST(action AS VARCHAR) AS action, CAST(event_time AS TIMESTAMP) AS event_time"
+	if m.hasValue {
+		cols += ", CAST(value AS DOUBLE) AS value"
+	} else {
+		cols += ", CAST(NULL AS DOUBLE) AS value"
+	}
+	if m.hasCat {
+		cols += ", CAST(category AS VARCHAR) AS category"
+	} else {
+		cols += ", CAST(NULL AS VARCHAR) AS category"
+	}
+	where := fmt.Sprintf("event_time < %s AND user_id IS NOT NULL AND item_id IS NOT NULL AND action IS NOT NULL", tsLit(m.end()))
+	if !lo.IsZero() {
+		where = fmt.Sprintf("event_time >= %s AND ", tsLit(lo)) + where
+	}
+	return fmt.Sprintf(`SELECT *, %s AS aw, CAST(date_diff('microsecond', event_time, %s) AS DOUBLE) AS age_us
+FROM (SELECT %s, count(*) AS copies FROM %s WHERE %s GROUP BY ALL)`,
+		m.actionWeight(), tsLit(m.end()), cols, TableEvents, where)
+}
+
+// eventTagsSQL pairs each weighted event (tp_ev) with each of its tags: its item's tags,
+// and the category the event carries when the item does not already have it.
+func (m *sqlModel) eventTagsSQL() string {
+	var parts []string
+	if m.itemTags != "" {
+		parts = append(parts, "SELECT e.user_id, t.tag, e.aw, e.age_us, e.event_time FROM tp_ev e JOIN tp_item_tags t ON t.item_id = e.item_id WHERE e.aw IS NOT NULL")
+	}
+	if m.hasCat {
+		anti := ""
+		if m.itemTags != "" {
+			anti = " AND NOT EXISTS (SELECT 1 FROM tp_item_tags t WHERE t.item_id = e.item_id AND t.tag = e.category)"
+		}
+		parts = append(parts, fmt.Sprintf("SELECT e.user_id, e.category AS tag, e.aw, e.age_us, e.event_time FROM tp_ev e WHERE e.aw IS NOT NULL AND e.category IS NOT NULL AND e.category NOT IN (%s)%s", m.ignoreList(), anti))
+	}
+	if len(parts) == 0 {
+		return "SELECT CAST(NULL AS VARCHAR) AS user_id, CAST(NULL AS VARCHAR) AS tag, 0.0 AS aw, 0.0 AS age_us, CAST(NULL AS TIMESTAMP) AS event_time WHERE false"
+	}
+	return strings.Join(parts, " UNION ALL ")
+}
+
+// tagStateSQL is dws_user_tag_daily for ds: the previous state decayed by gap days plus
+// the scope's contributions (prev zero: contributions alone, the full recompute).
+func (m *sqlModel) tagStateSQL(prev time.Time, gapDays int) string {
+	contrib := fmt.Sprintf(`SELECT user_id, tag, sum(aw * pow(2.0, -age_us / %s)) AS score, count(*) AS events,
+  min(event_time) AS first_seen, max(event_time) AS last_seen
+FROM (%s) GROUP BY user_id, tag`, m.halfLifeUS(), m.eventTagsSQL())
+	body := fmt.Sprintf("SELECT user_id, tag, score, score AS day_score, events, first_seen, last_seen FROM (%s)", contrib)
+	if !prev.IsZero() {
+		body = fmt.Sprintf(`SELECT user_id, tag, score * pow(2.0, -%s / %s) AS score, 0.0 AS day_score, events, first_seen, last_seen
+FROM %s WHERE dt = %s
+UNION ALL %s`, flt(float64(gapDays)), flt(m.o.HalfLifeDays), TableTagState, dateLit(prev), body)
+	}
+	return fmt.Sprintf(`SELECT %s AS dt, user_id, tag, sum(score) AS score, sum(day_score) AS day_score,
+  CAST(sum(events) AS BIGINT) AS events, min(first_seen) AS first_seen, max(last_seen) AS last_seen, %s AS params
+FROM (%s) GROUP BY user_id, tag`, dateLit(m.ds), lit(m.o.fingerprint()), body)
+}
+
+// userStateSQL is dws_user_daily for ds: per user, events with a known action (tagged or
+// not), first/last seen, decayed activity, purchases and spend.
+func (m *sqlModel) userStateSQL(prev time.Time, gapDays int, purchase []string) string {
+	pa := "''"
+	if len(purchase) > 0 {
+		var q []string
+		for _, p := range purchase {
+			q = append(q, lit(p))
+		}
+		pa = strings.Join(q, ", ")
+	}
+	body := fmt.Sprintf(`SELECT user_id, count(*) AS events, min(event_time) AS first_seen, max(event_time) AS last_seen,
+  sum(pow(2.0, -age_us / %s)) AS activity, count(*) FILTER (WHERE action IN (%s)) AS purchases,
+  COALESCE(sum(value) FILTER (WHERE action IN (%s)), 0.0) AS spend
+FROM tp_ev WHERE aw IS NOT NULL GROUP BY user_id`, m.halfLifeUS(), pa, pa)
+	if !prev.IsZero() {
+		body = fmt.Sprintf(`SELECT user_id, events, first_seen, last_seen, activity * pow(2.0, -%s / %s) AS activity, purchases, spend
+FROM %s WHERE dt = %s
+UNION ALL %s`, flt(float64(gapDays)), flt(m.o.HalfLifeDays), TableUserState, dateLit(prev), body)
+	}
+	return fmt.Sprintf(`SELECT %s AS dt, user_id, CAST(sum(events) AS BIGINT) AS events, min(first_seen) AS first_seen,
+  max(last_seen) AS last_seen, sum(activity) AS activity, CAST(sum(purchases) AS BIGINT) AS purchases,
+  sum(spend) AS spend, %s AS params
+FROM (%s) GROUP BY user_id`, dateLit(m.ds), lit(m.o.fingerprint()), body)
+}
+
+// interestSQL is ads_user_interest_tags for ds from the state: IDF, per-user
+// normalisation, minimum weight and top-N are applied here, never to the state.
+func (m *sqlModel) interestSQL() string {
+	idf := "1.0"
+	if m.o.IDF {
+		idf = "ln((1.0 + n.n) / (1.0 + COALESCE(df.df, 0))) + 1.0"
+	}
+	var norm string
+	switch m.o.Normalize {
+	case "max":
+		norm = "raw / NULLIF(max(abs(raw)) OVER (PARTITION BY user_id), 0.0)"
+	case "sum":
+		norm = "raw / NULLIF(sum(CASE WHEN raw > 0 THEN raw ELSE 0.0 END) OVER (PARTITION BY user_id), 0.0)"
+	default:
+		norm = "raw"
+	}
+	return fmt.Sprintf(`WITH s AS (SELECT user_id, tag, score, events, last_seen FROM %[1]s WHERE dt = %[2]s),
+n AS (SELECT count(DISTINCT user_id) AS n FROM s),
+df AS (SELECT tag, count(*) FILTER (WHERE score > 0) AS df FROM s GROUP BY tag),
+w AS (SELECT s.user_id, s.tag, s.score, s.events, s.last_seen, (%[3]s) * s.score AS raw
+      FROM s CROSS JOIN n LEFT JOIN df ON df.tag = s.tag),
+nm AS (SELECT *, %[4]s AS weight FROM w),
+r AS (SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY weight DESC, tag) AS rank
+      FROM nm WHERE weight >= %[5]s)
+SELECT %[2]s AS dt, user_id, tag, weight, CAST(rank AS INTEGER) AS rank, events, last_seen, score, raw
+FROM r WHERE rank <= %[6]d`, TableTagState, dateLit(m.ds), idf, norm, flt(m.o.MinWeight), m.o.TopN)
+}
