@@ -1,0 +1,157 @@
+package broker
+
+// Fetch v4–12.
+//
+// Behaviour: for each partition, whole record batches from the one containing
+// FetchOffset on (a fetch from the middle of a batch returns the whole batch), bytes as
+// stored, never decoded. PartitionMaxBytes and MaxBytes bound the answer, except that the
+// first non-empty partition always gets at least one whole batch (KIP-74) so a batch
+// larger than the limits cannot stall a consumer. When fewer than MinBytes are ready the
+// request long-polls up to MaxWaitMillis and wakes as soon as any requested partition gets
+// an append (storage's Notify), the connection closes or the broker stops.
+//
+// Fetch sessions (KIP-227) are declined: every response carries SessionID 0, which tells
+// the client to keep sending full fetch requests. There are no transactions, so the last
+// stable offset is the high watermark and read_committed equals read_uncommitted.
+//
+// Version notes: v4 LastStableOffset/AbortedTransactions; v5 LogStartOffset; v7
+// sessions; v9 CurrentLeaderEpoch; v11 rack/PreferredReadReplica (-1); v12 flexible.
+// v13+ (topic IDs) is not served.
+
+import (
+	"errors"
+	"reflect"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tagpipe/tagpipe/broker/storage"
+)
+
+func init() { register(1, 4, 12, handleFetch) }
+
+func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
+	b := c.b
+	req := kreq.(*kmsg.FetchRequest)
+	if req.Version >= 7 && req.SessionID != 0 {
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return resp, nil
+	}
+	var deadline time.Time
+	if req.MaxWaitMillis > 0 {
+		deadline = time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	}
+	for {
+		resp, n, wake := b.fetchOnce(req)
+		if n >= int(req.MinBytes) || n > 0 && req.MinBytes <= 0 || len(wake) == 0 || req.MaxWaitMillis <= 0 {
+			return resp, nil
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return resp, nil
+		}
+		timer := time.NewTimer(wait)
+		cases := make([]reflect.SelectCase, 0, 3+len(wake))
+		cases = append(cases,
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c.done)},
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(b.stop)})
+		for _, ch := range wake {
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+		}
+		chosen, _, _ := reflect.Select(cases)
+		timer.Stop()
+		switch chosen {
+		case 0:
+			// Deadline: answer with whatever is there now (it may have grown meanwhile).
+			resp, _, _ = b.fetchOnce(req)
+			return resp, nil
+		case 1, 2:
+			return nil, errors.New("connection closing during fetch wait")
+		}
+		// New data on some partition: read again.
+	}
+}
+
+// fetchOnce builds a response from what is in the logs now. It returns the response,
+// the record bytes in it and the Notify channels of the partitions that could still get
+// data (taken before reading, so an append between read and wait is not missed).
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<-chan struct{}) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	resp.SessionID = 0
+	remaining := int64(req.MaxBytes)
+	if req.Version < 3 || remaining <= 0 {
+		remaining = 1<<31 - 1
+	}
+	total := 0
+	var wake []<-chan struct{}
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic = rt.Topic
+		st.TopicID = rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			sp.PreferredReadReplica = -1
+			p := b.partition(rt.Topic, rp.Partition)
+			if p == nil {
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			wake = append(wake, p.log.Notify())
+			hwm, lso := p.log.HighWatermark(), p.log.LogStartOffset()
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, hwm, lso
+			switch {
+			case rp.FetchOffset < lso || rp.FetchOffset > hwm:
+				sp.ErrorCode = kerr.OffsetOutOfRange.Code
+			case rp.FetchOffset == hwm:
+				// Caught up: nothing to send yet.
+			default:
+				limit := int64(rp.PartitionMaxBytes)
+				if limit > remaining {
+					limit = remaining
+				}
+				if limit <= 0 && total > 0 {
+					break
+				}
+				if limit <= 0 {
+					limit = 1
+				}
+				rr, err := p.log.Read(rp.FetchOffset, int32(limit))
+				if errors.Is(err, storage.ErrOffsetOutOfRange) {
+					sp.ErrorCode = kerr.OffsetOutOfRange.Code
+					sp.LogStartOffset = p.log.LogStartOffset()
+					break
+				}
+				if err != nil {
+					b.log.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", rp.FetchOffset, "err", err)
+					sp.ErrorCode = kerr.KafkaStorageError.Code
+					break
+				}
+				// Only the first non-empty partition may exceed the limits (KIP-74).
+				if total > 0 && int64(rr.Len()) > limit {
+					_ = rr.Close()
+					break
+				}
+				data, err := rr.Bytes()
+				_ = rr.Close()
+				if err != nil {
+					b.log.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", rp.FetchOffset, "err", err)
+					sp.ErrorCode = kerr.KafkaStorageError.Code
+					break
+				}
+				sp.RecordBatches = data
+				total += len(data)
+				remaining -= int64(len(data))
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	b.metrics.fetchedBytes.Add(float64(total))
+	return resp, total, wake
+}

@@ -1,0 +1,90 @@
+package broker
+
+// ListOffsets v1–7.
+//
+// Behaviour: timestamp -2 (earliest) answers the log start offset, -1 (latest) the high
+// watermark (= log end offset on one node; also the last stable offset, as there are no
+// transactions), -3 (max timestamp, v7) the offset and timestamp of the newest batch's
+// last record (exact for producers whose timestamps do not go backwards; see
+// UNSUPPORTED.md), and a timestamp ≥ 0 the first offset whose batch has a timestamp at or
+// after it, or offset -1 when there is none.
+//
+// Version notes: v1 single offset; v2 IsolationLevel; v4 CurrentLeaderEpoch/LeaderEpoch
+// (always 0); v6 flexible; v7 max timestamp (KIP-734).
+
+import (
+	"encoding/binary"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(2, 1, 7, handleListOffsets) }
+
+func handleListOffsets(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
+	b := c.b
+	req := kreq.(*kmsg.ListOffsetsRequest)
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, 0
+			p := b.partition(rt.Topic, rp.Partition)
+			switch {
+			case p == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case rp.CurrentLeaderEpoch > 0:
+				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
+			case rp.Timestamp == -2:
+				sp.Offset = p.log.LogStartOffset()
+			case rp.Timestamp == -1:
+				sp.Offset = p.log.HighWatermark()
+			case rp.Timestamp == -3:
+				sp.Offset, sp.Timestamp = b.maxTimestamp(p)
+			case rp.Timestamp < 0:
+				sp.ErrorCode = kerr.InvalidRequest.Code
+			default:
+				if off, ts, ok := p.log.OffsetForTimestamp(rp.Timestamp); ok {
+					sp.Offset, sp.Timestamp = off, ts
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+// maxTimestamp reads the last batch's header: its last offset and MaxTimestamp.
+func (b *Broker) maxTimestamp(p *partition) (offset, ts int64) {
+	hwm := p.log.HighWatermark()
+	if hwm <= p.log.LogStartOffset() {
+		return -1, -1
+	}
+	rr, err := p.log.Read(hwm-1, 1)
+	if err != nil {
+		return -1, -1
+	}
+	defer rr.Close()
+	data, err := rr.Bytes()
+	if err != nil {
+		return -1, -1
+	}
+	// Walk to the last batch in the result: baseOffset(8) length(4) … lastOffsetDelta at
+	// 23, maxTimestamp at 35 (RecordBatch v2 header).
+	var base, last, maxTs int64 = -1, -1, -1
+	for len(data) >= 61 {
+		n := int(binary.BigEndian.Uint32(data[8:12])) + 12
+		base = int64(binary.BigEndian.Uint64(data[0:8]))
+		last = base + int64(int32(binary.BigEndian.Uint32(data[23:27])))
+		maxTs = int64(binary.BigEndian.Uint64(data[35:43]))
+		if n > len(data) {
+			break
+		}
+		data = data[n:]
+	}
+	return last, maxTs
+}

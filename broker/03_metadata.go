@@ -1,0 +1,90 @@
+package broker
+
+// Metadata v0–12.
+//
+// Behaviour: this node is the only broker, controller, and the leader and only replica of
+// every partition (leader epoch 0). A null topic list (an empty one before v1) means all
+// topics. Unknown topics are created with the default partition count when auto-creation
+// is on and the request allows it (v4+ AllowAutoTopicCreation; always before v4);
+// otherwise they are answered UNKNOWN_TOPIC_OR_PARTITION. The broker's host/port are the
+// advertised ones.
+//
+// Version notes: v1 controller, IsInternal, null = all topics; v2 ClusterID; v3
+// throttle; v4 AllowAutoTopicCreation; v5 OfflineReplicas; v7 LeaderEpoch; v8
+// authorized operations (not computed: no ACLs); v9 flexible; v10 topic IDs; v12
+// lookup by topic ID.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(3, 0, 12, handleMetadata) }
+
+func handleMetadata(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
+	b := c.b
+	req := kreq.(*kmsg.MetadataRequest)
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	br := kmsg.NewMetadataResponseBroker()
+	br.NodeID, br.Host, br.Port = b.opts.NodeID, b.advHost, b.advPort
+	resp.Brokers = []kmsg.MetadataResponseBroker{br}
+	resp.ClusterID = &b.clusterID
+	resp.ControllerID = b.opts.NodeID
+
+	addTopic := func(t *topic) {
+		s := b.snapshot(t)
+		mt := kmsg.NewMetadataResponseTopic()
+		name := s.name
+		mt.Topic, mt.TopicID = &name, s.id
+		for _, p := range s.parts {
+			mp := kmsg.NewMetadataResponseTopicPartition()
+			mp.Partition, mp.Leader, mp.LeaderEpoch = p.index, b.opts.NodeID, 0
+			mp.Replicas = []int32{b.opts.NodeID}
+			mp.ISR = []int32{b.opts.NodeID}
+			mp.OfflineReplicas = []int32{}
+			mt.Partitions = append(mt.Partitions, mp)
+		}
+		resp.Topics = append(resp.Topics, mt)
+	}
+	allowCreate := req.Version < 4 || req.AllowAutoTopicCreation
+	if req.Topics == nil || req.Version == 0 && len(req.Topics) == 0 {
+		for _, name := range b.topicNames() {
+			if t := b.topic(name); t != nil {
+				addTopic(t)
+			}
+		}
+		return resp, nil
+	}
+	for _, rt := range req.Topics {
+		if rt.Topic == nil || *rt.Topic == "" {
+			t := b.topicByID(rt.TopicID)
+			if t == nil {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.TopicID = rt.TopicID
+				mt.ErrorCode = kerr.UnknownTopicID.Code
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
+			addTopic(t)
+			continue
+		}
+		name := *rt.Topic
+		t := b.topic(name)
+		var te *topicError
+		if t == nil && allowCreate {
+			t, te = b.autoCreate(name)
+		}
+		if t == nil {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = &name
+			mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			if te != nil {
+				mt.ErrorCode = te.err.Code
+			}
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		addTopic(t)
+	}
+	return resp, nil
+}

@@ -1,0 +1,89 @@
+package broker
+
+// CreateTopics v0–7.
+//
+// Behaviour: creates each topic with its partition count (-1: the broker default) and
+// config overrides, validated first (unknown or unsupported configs: INVALID_CONFIG).
+// Replication factor must be 1 or -1 on a single node; a manual replica assignment may
+// only name this node. ValidateOnly checks without creating. A topic named twice in one
+// request is refused with INVALID_REQUEST.
+//
+// Version notes: v1 ErrorMessage, ValidateOnly; v2 throttle; v4 -1 defaults (KIP-464);
+// v5 flexible, the created topic's configs, partitions and replication in the response;
+// v7 TopicID.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(19, 0, 7, handleCreateTopics) }
+
+func handleCreateTopics(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
+	b := c.b
+	req := kreq.(*kmsg.CreateTopicsRequest)
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	seen := map[string]int{}
+	for _, rt := range req.Topics {
+		seen[rt.Topic]++
+	}
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		st.NumPartitions, st.ReplicationFactor = -1, -1
+		fail := func(e *topicError) {
+			st.ErrorCode = e.err.Code
+			msg := e.msg
+			st.ErrorMessage = &msg
+		}
+		n := rt.NumPartitions
+		configs := map[string]string{}
+		var te *topicError
+		if seen[rt.Topic] > 1 {
+			te = terr(kerr.InvalidRequest, "topic %q is named more than once in the request", rt.Topic)
+		}
+		if te == nil && len(rt.ReplicaAssignment) > 0 {
+			if n != -1 || rt.ReplicationFactor != -1 {
+				te = terr(kerr.InvalidRequest, "replica assignment needs partitions and replication factor of -1")
+			}
+			for i, ra := range rt.ReplicaAssignment {
+				if ra.Partition != int32(i) || len(ra.Replicas) != 1 || ra.Replicas[0] != b.opts.NodeID {
+					te = terr(kerr.InvalidReplicaAssignment, "partitions must be 0..n-1, each on broker %d alone", b.opts.NodeID)
+					break
+				}
+			}
+			n = int32(len(rt.ReplicaAssignment))
+		}
+		for _, cfg := range rt.Configs {
+			if te != nil {
+				break
+			}
+			if err := validateConfig(cfg.Name, cfg.Value); err != nil {
+				te = terr(kerr.InvalidConfig, "%v", err)
+				break
+			}
+			configs[cfg.Name] = *cfg.Value
+		}
+		var t *topic
+		if te == nil {
+			t, te = b.createTopic(rt.Topic, n, rt.ReplicationFactor, configs, req.ValidateOnly)
+		}
+		if te != nil {
+			fail(te)
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		st.TopicID = t.id
+		st.NumPartitions = int32(len(t.parts))
+		st.ReplicationFactor = 1
+		for i := range topicConfigs {
+			d := &topicConfigs[i]
+			v, src := b.effective(d, configs)
+			rc := kmsg.NewCreateTopicsResponseTopicConfig()
+			rc.Name, rc.Value, rc.Source = d.name, &v, int8(src)
+			st.Configs = append(st.Configs, rc)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}

@@ -1,0 +1,148 @@
+package broker
+
+// DescribeConfigs v0–4.
+//
+// Behaviour: for a topic, every topic config this broker knows (configs.go) with its
+// effective value and source: DYNAMIC_TOPIC_CONFIG when set on the topic,
+// STATIC_BROKER_CONFIG when the broker's config file changed Kafka's default, else
+// DEFAULT_CONFIG; with IncludeSynonyms the whole chain (topic → broker key → default).
+// For the broker (resource name "" or this node's id) the broker-level settings, all
+// read-only. ConfigNames filters; unknown names are left out, as Kafka does.
+//
+// Version notes: v1 Source, synonyms; v3 ConfigType, Documentation; v4 flexible.
+
+import (
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(32, 0, 4, handleDescribeConfigs) }
+
+func handleDescribeConfigs(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
+	b := c.b
+	req := kreq.(*kmsg.DescribeConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewDescribeConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		want := func(name string) bool {
+			if rr.ConfigNames == nil {
+				return true
+			}
+			for _, n := range rr.ConfigNames {
+				if n == name {
+					return true
+				}
+			}
+			return false
+		}
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			t := b.topic(rr.ResourceName)
+			if t == nil {
+				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				msg := "topic " + strconv.Quote(rr.ResourceName) + " does not exist"
+				sr.ErrorMessage = &msg
+				break
+			}
+			overrides := b.snapshot(t).configs
+			for i := range topicConfigs {
+				if d := &topicConfigs[i]; want(d.name) {
+					sr.Configs = append(sr.Configs, b.describeTopicConfig(req, d, overrides))
+				}
+			}
+		case kmsg.ConfigResourceTypeBroker:
+			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.opts.NodeID)) {
+				sr.ErrorCode = kerr.InvalidRequest.Code
+				msg := "this is broker " + strconv.Itoa(int(b.opts.NodeID))
+				sr.ErrorMessage = &msg
+				break
+			}
+			for _, bc := range b.brokerConfigs() {
+				if want(bc.name) {
+					sr.Configs = append(sr.Configs, describeBrokerConfig(req, bc))
+				}
+			}
+		default:
+			sr.ErrorCode = kerr.InvalidRequest.Code
+			msg := "only topic (2) and broker (4) resources are described"
+			sr.ErrorMessage = &msg
+		}
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp, nil
+}
+
+func (b *Broker) describeTopicConfig(req *kmsg.DescribeConfigsRequest, d *configDef, overrides map[string]string) kmsg.DescribeConfigsResponseResourceConfig {
+	rc := kmsg.NewDescribeConfigsResponseResourceConfig()
+	v, src := b.effective(d, overrides)
+	rc.Name, rc.Value, rc.Source = d.name, &v, src
+	rc.IsDefault = src == kmsg.ConfigSourceDefaultConfig
+	rc.ConfigType = d.typ
+	if req.IncludeDocumentation {
+		doc := d.doc
+		rc.Documentation = &doc
+	}
+	if req.IncludeSynonyms {
+		add := func(name, value string, s kmsg.ConfigSource) {
+			syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+			syn.Name, syn.Value, syn.Source = name, &value, s
+			rc.ConfigSynonyms = append(rc.ConfigSynonyms, syn)
+		}
+		if ov, ok := overrides[d.name]; ok {
+			add(d.name, ov, kmsg.ConfigSourceDynamicTopicConfig)
+		}
+		if bv := d.brokerValue(&b.opts); bv != d.kafkaDefault {
+			add(d.brokerName, bv, kmsg.ConfigSourceStaticBrokerConfig)
+		}
+		add(d.brokerName, d.kafkaDefault, kmsg.ConfigSourceDefaultConfig)
+	}
+	return rc
+}
+
+type brokerConfig struct {
+	name, value, kafkaDefault, doc string
+	typ                            kmsg.ConfigType
+}
+
+// brokerConfigs are the broker-level settings DescribeConfigs shows for this node.
+func (b *Broker) brokerConfigs() []brokerConfig {
+	o := &b.opts
+	out := []brokerConfig{
+		{"advertised.listeners", "PLAINTEXT://" + b.advHost + ":" + strconv.Itoa(int(b.advPort)), "", "Where clients are told to connect.", kmsg.ConfigTypeList},
+		{"auto.create.topics.enable", strconv.FormatBool(o.AutoCreateTopics), "true", "Create unknown topics on Metadata/Produce.", kmsg.ConfigTypeBoolean},
+		{"broker.id", strconv.Itoa(int(o.NodeID)), "-1", "This node's id.", kmsg.ConfigTypeInt},
+		{"listeners", "PLAINTEXT://" + b.Addr(), "", "The Kafka listener.", kmsg.ConfigTypeList},
+		{"log.dirs", o.Dir, "", "Where partition logs live.", kmsg.ConfigTypeString},
+		{"log.retention.check.interval.ms", i64(o.RetentionCheckInterval.Milliseconds()), "300000", "How often retention runs.", kmsg.ConfigTypeLong},
+		{"num.partitions", i64(int64(o.DefaultPartitions)), "1", "Partitions of an auto-created topic.", kmsg.ConfigTypeInt},
+		{"socket.request.max.bytes", i64(int64(o.MaxRequestBytes)), "104857600", "Larger request frames are refused.", kmsg.ConfigTypeInt},
+	}
+	for i := range topicConfigs {
+		d := &topicConfigs[i]
+		out = append(out, brokerConfig{d.brokerName, d.brokerValue(o), d.kafkaDefault, d.doc, d.typ})
+	}
+	return out
+}
+
+func describeBrokerConfig(req *kmsg.DescribeConfigsRequest, bc brokerConfig) kmsg.DescribeConfigsResponseResourceConfig {
+	rc := kmsg.NewDescribeConfigsResponseResourceConfig()
+	v := bc.value
+	rc.Name, rc.Value, rc.ReadOnly, rc.ConfigType = bc.name, &v, true, bc.typ
+	rc.Source = kmsg.ConfigSourceStaticBrokerConfig
+	if bc.value == bc.kafkaDefault {
+		rc.Source, rc.IsDefault = kmsg.ConfigSourceDefaultConfig, true
+	}
+	if req.IncludeDocumentation {
+		doc := bc.doc
+		rc.Documentation = &doc
+	}
+	if req.IncludeSynonyms {
+		syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+		syn.Name, syn.Value, syn.Source = bc.name, &v, rc.Source
+		rc.ConfigSynonyms = append(rc.ConfigSynonyms, syn)
+	}
+	return rc
+}

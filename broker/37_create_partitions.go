@@ -1,0 +1,49 @@
+package broker
+
+// CreatePartitions v0–3.
+//
+// Behaviour: grows a topic to Count partitions (never shrinks: INVALID_PARTITIONS). A
+// manual assignment may only name this node. ValidateOnly checks without creating.
+// Records keyed before the change may hash to a different partition after it, as in Kafka.
+//
+// Version notes: v1 same as v0; v2 flexible; v3 same as v2.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(37, 0, 3, handleCreatePartitions) }
+
+func handleCreatePartitions(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
+	b := c.b
+	req := kreq.(*kmsg.CreatePartitionsRequest)
+	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	seen := map[string]int{}
+	for _, rt := range req.Topics {
+		seen[rt.Topic]++
+	}
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = rt.Topic
+		var te *topicError
+		if seen[rt.Topic] > 1 {
+			te = terr(kerr.InvalidRequest, "topic %q is named more than once in the request", rt.Topic)
+		}
+		for _, a := range rt.Assignment {
+			if te == nil && (len(a.Replicas) != 1 || a.Replicas[0] != b.opts.NodeID) {
+				te = terr(kerr.InvalidReplicaAssignment, "each new partition must be on broker %d alone", b.opts.NodeID)
+			}
+		}
+		if te == nil {
+			te = b.addPartitions(rt.Topic, rt.Count, req.ValidateOnly)
+		}
+		if te != nil {
+			st.ErrorCode = te.err.Code
+			msg := te.msg
+			st.ErrorMessage = &msg
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}

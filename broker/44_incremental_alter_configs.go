@@ -1,0 +1,105 @@
+package broker
+
+// IncrementalAlterConfigs v0–1.
+//
+// Behaviour: applies SET / DELETE (back to the default) / APPEND / SUBTRACT (list
+// configs only, i.e. cleanup.policy) to a topic's overrides. Every operation of a
+// resource is validated before any is applied; one bad one fails the resource and
+// changes nothing. Naming a config twice in one resource is INVALID_REQUEST. Broker
+// configs are static here: INVALID_REQUEST.
+//
+// Version notes: v1 flexible.
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(44, 0, 1, handleIncrementalAlterConfigs) }
+
+func handleIncrementalAlterConfigs(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
+	b := c.b
+	req := kreq.(*kmsg.IncrementalAlterConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		te := func() *topicError {
+			if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
+				return terr(kerr.InvalidRequest, "only topic configs can be altered; broker settings come from tagpipe.yaml")
+			}
+			t := b.topic(rr.ResourceName)
+			if t == nil {
+				return terr(kerr.UnknownTopicOrPartition, "topic %q does not exist", rr.ResourceName)
+			}
+			configs := b.snapshot(t).configs
+			seen := map[string]bool{}
+			for _, cfg := range rr.Configs {
+				if seen[cfg.Name] {
+					return terr(kerr.InvalidRequest, "config %q is named more than once", cfg.Name)
+				}
+				seen[cfg.Name] = true
+				d := findConfig(cfg.Name)
+				if d == nil {
+					return terr(kerr.InvalidConfig, "unknown topic config %q", cfg.Name)
+				}
+				switch cfg.Op {
+				case kmsg.IncrementalAlterConfigOpSet:
+					if err := validateConfig(cfg.Name, cfg.Value); err != nil {
+						return terr(kerr.InvalidConfig, "%v", err)
+					}
+					configs[cfg.Name] = *cfg.Value
+				case kmsg.IncrementalAlterConfigOpDelete:
+					delete(configs, cfg.Name)
+				case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+					if d.typ != kmsg.ConfigTypeList {
+						return terr(kerr.InvalidConfig, "config %q is not a list: APPEND/SUBTRACT do not apply", cfg.Name)
+					}
+					if cfg.Value == nil {
+						return terr(kerr.InvalidConfig, "config %q: null value", cfg.Name)
+					}
+					cur, _ := b.effective(d, configs)
+					items := splitList(cur)
+					for _, v := range splitList(*cfg.Value) {
+						if cfg.Op == kmsg.IncrementalAlterConfigOpAppend && !slices.Contains(items, v) {
+							items = append(items, v)
+						} else if cfg.Op == kmsg.IncrementalAlterConfigOpSubtract {
+							items = slices.DeleteFunc(items, func(s string) bool { return s == v })
+						}
+					}
+					nv := strings.Join(items, ",")
+					if err := validateConfig(cfg.Name, &nv); err != nil {
+						return terr(kerr.InvalidConfig, "%v", err)
+					}
+					configs[cfg.Name] = nv
+				default:
+					return terr(kerr.InvalidRequest, "unknown operation %d on %q", cfg.Op, cfg.Name)
+				}
+			}
+			if req.ValidateOnly {
+				return nil
+			}
+			return b.setTopicConfigs(rr.ResourceName, configs)
+		}()
+		if te != nil {
+			sr.ErrorCode = te.err.Code
+			msg := te.msg
+			sr.ErrorMessage = &msg
+		}
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,34 @@
+package broker
+
+// DescribeCluster v0–1.
+//
+// Behaviour: this node, with its advertised host/port, is the whole cluster and its
+// controller. Authorized operations are not computed (no ACLs).
+//
+// Version notes: v0 flexible; v1 EndpointType (only brokers, 1, is served).
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(60, 0, 1, handleDescribeCluster) }
+
+func handleDescribeCluster(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
+	b := c.b
+	req := kreq.(*kmsg.DescribeClusterRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	if req.Version >= 1 && req.EndpointType != 1 {
+		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+		msg := "only broker endpoints (1) are served"
+		resp.ErrorMessage = &msg
+		return resp, nil
+	}
+	resp.EndpointType = 1
+	resp.ClusterID = b.clusterID
+	resp.ControllerID = b.opts.NodeID
+	br := kmsg.NewDescribeClusterResponseBroker()
+	br.NodeID, br.Host, br.Port = b.opts.NodeID, b.advHost, b.advPort
+	resp.Brokers = []kmsg.DescribeClusterResponseBroker{br}
+	return resp, nil
+}

@@ -1,0 +1,349 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tagpipe/tagpipe/broker/storage"
+)
+
+// Options configure a Broker. The zero value of a field means the value DefaultOptions
+// gives it unless the field says otherwise.
+type Options struct {
+	// Dir holds topics.json and one directory per partition (<topic>-<partition>).
+	Dir string
+	// Listen is the Kafka listener, host:port; "127.0.0.1:0" picks a free port (see Addr).
+	Listen string
+	// AdvertisedHost / AdvertisedPort are what Metadata and DescribeCluster tell clients to
+	// connect to; empty / 0 means the listener's actual host / port.
+	AdvertisedHost string
+	AdvertisedPort int
+	// NodeID is this broker's id.
+	NodeID int32
+	// ClusterID is reported in Metadata/DescribeCluster; empty means one generated on the
+	// first start and kept in Dir/cluster_id.
+	ClusterID string
+	// AutoCreateTopics creates unknown topics on Metadata (when the client allows it) and
+	// Produce, with DefaultPartitions partitions.
+	AutoCreateTopics  bool
+	DefaultPartitions int32
+	// Topic defaults (Kafka's log.retention.ms, log.retention.bytes, log.segment.bytes,
+	// log.roll.ms, message.max.bytes). -1 = unlimited for the retention pair.
+	RetentionMS     int64
+	RetentionBytes  int64
+	SegmentBytes    int64
+	SegmentMS       int64
+	MaxMessageBytes int32
+	// Flush is the storage flush policy for every partition.
+	Flush storage.FlushPolicy
+	// RetentionCheckInterval is how often retention runs in the background; <0 disables
+	// the background loop (tests call EnforceRetention).
+	RetentionCheckInterval time.Duration
+	// MaxRequestBytes refuses larger request frames before allocating them (Kafka's
+	// socket.request.max.bytes).
+	MaxRequestBytes int32
+	// IdleTimeout closes connections silent for this long (connections.max.idle.ms); 0 = never.
+	IdleTimeout time.Duration
+	// Now is the clock for retention and segment rolling; nil = time.Now.
+	Now func() time.Time
+	// Registry receives the broker's metrics; nil = metrics are not exported.
+	Registry *prometheus.Registry
+	// Logger; nil = slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultOptions are Kafka's defaults for a single node listening on 127.0.0.1:9092.
+func DefaultOptions() Options {
+	return Options{
+		Dir:                    "tagpipe-data/broker",
+		Listen:                 "127.0.0.1:9092",
+		AutoCreateTopics:       true,
+		DefaultPartitions:      1,
+		RetentionMS:            7 * 24 * 3600 * 1000,
+		RetentionBytes:         -1,
+		SegmentBytes:           1 << 30,
+		SegmentMS:              7 * 24 * 3600 * 1000,
+		MaxMessageBytes:        1048588,
+		Flush:                  storage.FlushPolicy{Mode: "os"},
+		RetentionCheckInterval: 5 * time.Minute,
+		MaxRequestBytes:        100 << 20,
+		IdleTimeout:            10 * time.Minute,
+	}
+}
+
+// Broker is a single-node Kafka broker. It is a lifecycle.Component.
+type Broker struct {
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *metrics
+
+	ln        net.Listener
+	advHost   string
+	advPort   int32
+	clusterID string
+
+	// mu guards topics and the topics.json file; see locks.md.
+	mu     sync.RWMutex
+	topics map[string]*topic
+
+	connMu sync.Mutex
+	conns  map[*conn]struct{}
+
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+	started  bool
+}
+
+// New validates opts and builds a broker; it opens nothing until Start.
+func New(opts Options) (*Broker, error) {
+	def := DefaultOptions()
+	if opts.Dir == "" {
+		return nil, errors.New("broker: Options.Dir must be set")
+	}
+	if opts.Listen == "" {
+		opts.Listen = def.Listen
+	}
+	if opts.DefaultPartitions <= 0 {
+		opts.DefaultPartitions = def.DefaultPartitions
+	}
+	if opts.RetentionMS == 0 {
+		opts.RetentionMS = def.RetentionMS
+	}
+	if opts.RetentionBytes == 0 {
+		opts.RetentionBytes = def.RetentionBytes
+	}
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = def.SegmentBytes
+	}
+	if opts.SegmentMS <= 0 {
+		opts.SegmentMS = def.SegmentMS
+	}
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = def.MaxMessageBytes
+	}
+	if opts.Flush.Mode == "" {
+		opts.Flush = def.Flush
+	}
+	if opts.RetentionCheckInterval == 0 {
+		opts.RetentionCheckInterval = def.RetentionCheckInterval
+	}
+	if opts.MaxRequestBytes <= 0 {
+		opts.MaxRequestBytes = def.MaxRequestBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	b := &Broker{
+		opts:   opts,
+		log:    opts.Logger.With("component", "broker"),
+		now:    now,
+		topics: map[string]*topic{},
+		conns:  map[*conn]struct{}{},
+		stop:   make(chan struct{}),
+	}
+	b.metrics = newMetrics(opts.Registry, b)
+	return b, nil
+}
+
+// Name implements lifecycle.Component.
+func (b *Broker) Name() string { return "broker" }
+
+// Start loads the topics, recovers every partition log, starts listening and returns.
+func (b *Broker) Start(ctx context.Context) error {
+	if err := os.MkdirAll(b.opts.Dir, 0o755); err != nil {
+		return fmt.Errorf("cannot create broker dir %q: %w", b.opts.Dir, err)
+	}
+	if err := b.loadClusterID(); err != nil {
+		return err
+	}
+	if err := b.loadTopics(); err != nil {
+		b.closeLogs()
+		return err
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", b.opts.Listen)
+	if err != nil {
+		b.closeLogs()
+		return fmt.Errorf("cannot listen on %q: %w", b.opts.Listen, err)
+	}
+	b.ln = ln
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	b.advHost = host
+	if b.opts.AdvertisedHost != "" {
+		b.advHost = b.opts.AdvertisedHost
+	}
+	p, _ := strconv.Atoi(port)
+	if b.opts.AdvertisedPort != 0 {
+		p = b.opts.AdvertisedPort
+	}
+	b.advPort = int32(p)
+	b.started = true
+	b.wg.Add(1)
+	go b.acceptLoop()
+	if b.opts.RetentionCheckInterval > 0 {
+		b.wg.Add(1)
+		go b.retentionLoop()
+	}
+	b.log.Info("broker listening", "addr", ln.Addr().String(), "advertised", net.JoinHostPort(b.advHost, strconv.Itoa(int(b.advPort))), "dir", b.opts.Dir, "topics", len(b.topics))
+	return nil
+}
+
+// Addr is the listener's address (useful with port 0); empty before Start.
+func (b *Broker) Addr() string {
+	if b.ln == nil {
+		return ""
+	}
+	return b.ln.Addr().String()
+}
+
+// Stop closes the listener and every connection, waits for their goroutines and closes
+// the partition logs (flushing them). Safe to call twice and after a failed Start.
+func (b *Broker) Stop(ctx context.Context) error {
+	var err error
+	b.stopOnce.Do(func() {
+		close(b.stop)
+		if b.ln != nil {
+			_ = b.ln.Close()
+		}
+		b.connMu.Lock()
+		for c := range b.conns {
+			c.close()
+		}
+		b.connMu.Unlock()
+		done := make(chan struct{})
+		go func() { b.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = fmt.Errorf("broker stop: %w", ctx.Err())
+			<-done // connections are closed; handlers return promptly
+		}
+		if cerr := b.closeLogs(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		b.metrics.unregister()
+	})
+	return err
+}
+
+// Close is Stop with no deadline.
+func (b *Broker) Close() error { return b.Stop(context.Background()) }
+
+func (b *Broker) closeLogs() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []error
+	for _, t := range b.topics {
+		for _, p := range t.parts {
+			p.appendMu.Lock()
+			if err := p.log.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("cannot close %s-%d: %w", t.name, p.index, err))
+			}
+			p.appendMu.Unlock()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (b *Broker) acceptLoop() {
+	defer b.wg.Done()
+	var delay time.Duration
+	for {
+		nc, err := b.ln.Accept()
+		if err != nil {
+			select {
+			case <-b.stop:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			// Temporary failures (EMFILE…): back off instead of spinning.
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+			} else if delay < time.Second {
+				delay *= 2
+			}
+			b.log.Warn("accept failed", "err", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+				continue
+			case <-b.stop:
+				return
+			}
+		}
+		delay = 0
+		c := newConn(b, nc)
+		b.connMu.Lock()
+		select {
+		case <-b.stop:
+			b.connMu.Unlock()
+			_ = nc.Close()
+			return
+		default:
+		}
+		b.conns[c] = struct{}{}
+		b.connMu.Unlock()
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			c.serve()
+			b.connMu.Lock()
+			delete(b.conns, c)
+			b.connMu.Unlock()
+		}()
+	}
+}
+
+func (b *Broker) retentionLoop() {
+	defer b.wg.Done()
+	t := time.NewTicker(b.opts.RetentionCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+			if _, err := b.EnforceRetention(); err != nil {
+				b.log.Warn("retention failed", "err", err)
+			}
+		}
+	}
+}
+
+// EnforceRetention applies every topic's retention.ms / retention.bytes now and returns
+// how many segments were deleted. The background loop calls it every
+// RetentionCheckInterval; tests and tools may call it directly.
+func (b *Broker) EnforceRetention() (int, error) {
+	var errs []error
+	total := 0
+	for _, p := range b.allPartitions() {
+		n, err := p.log.EnforceRetention()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cannot enforce retention on %s-%d: %w", p.topic, p.index, err))
+		}
+		total += n
+	}
+	if total > 0 {
+		b.metrics.retentionDeleted.Add(float64(total))
+		b.log.Info("retention deleted segments", "segments", total)
+	}
+	return total, errors.Join(errs...)
+}

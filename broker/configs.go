@@ -1,0 +1,159 @@
+package broker
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tagpipe/tagpipe/broker/storage"
+)
+
+// configDef is one topic config a client may describe or set, with the broker-level
+// setting it falls back to (its synonym) and Kafka's built-in default.
+type configDef struct {
+	name       string
+	brokerName string // broker-level synonym (log.retention.ms …)
+	typ        kmsg.ConfigType
+	doc        string
+	// kafkaDefault is Kafka's own default, reported with source DEFAULT_CONFIG.
+	kafkaDefault string
+	// brokerValue is this broker's setting (Options), source STATIC_BROKER_CONFIG when it
+	// differs from kafkaDefault.
+	brokerValue func(o *Options) string
+	// check validates a new value.
+	check func(v string) error
+}
+
+func intRange(lo, hi int64) func(string) error {
+	return func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", v)
+		}
+		if n < lo || n > hi {
+			return fmt.Errorf("%d is out of range [%d, %d]", n, lo, hi)
+		}
+		return nil
+	}
+}
+
+func oneOf(allowed ...string) func(string) error {
+	return func(v string) error {
+		for _, a := range allowed {
+			if v == a {
+				return nil
+			}
+		}
+		return fmt.Errorf("%q is not supported here (supported: %s)", v, strings.Join(allowed, ", "))
+	}
+}
+
+const maxInt32 = 1<<31 - 1
+const maxInt64 = 1<<63 - 1
+
+func i64(v int64) string { return strconv.FormatInt(v, 10) }
+
+// topicConfigs are the topic configs this broker knows, sorted by name.
+var topicConfigs = []configDef{
+	{name: "cleanup.policy", brokerName: "log.cleanup.policy", typ: kmsg.ConfigTypeList, kafkaDefault: "delete",
+		doc:         "Retention policy for old segments; only delete is supported (no compaction).",
+		brokerValue: func(*Options) string { return "delete" }, check: oneOf("delete")},
+	{name: "compression.type", brokerName: "compression.type", typ: kmsg.ConfigTypeString, kafkaDefault: "producer",
+		doc:         "Batches are stored as the producer compressed them; the broker never re-encodes.",
+		brokerValue: func(*Options) string { return "producer" }, check: oneOf("producer")},
+	{name: "index.interval.bytes", brokerName: "log.index.interval.bytes", typ: kmsg.ConfigTypeInt, kafkaDefault: "4096",
+		doc:         "Bytes of log between two entries of the sparse offset index.",
+		brokerValue: func(*Options) string { return "4096" }, check: intRange(0, maxInt32)},
+	{name: "max.message.bytes", brokerName: "message.max.bytes", typ: kmsg.ConfigTypeInt, kafkaDefault: "1048588",
+		doc:         "Largest record batch the broker accepts for this topic.",
+		brokerValue: func(o *Options) string { return i64(int64(o.MaxMessageBytes)) }, check: intRange(0, maxInt32)},
+	{name: "message.timestamp.type", brokerName: "log.message.timestamp.type", typ: kmsg.ConfigTypeString, kafkaDefault: "CreateTime",
+		doc:         "Record timestamps are the producer's (CreateTime); LogAppendTime is not supported.",
+		brokerValue: func(*Options) string { return "CreateTime" }, check: oneOf("CreateTime")},
+	{name: "min.insync.replicas", brokerName: "min.insync.replicas", typ: kmsg.ConfigTypeInt, kafkaDefault: "1",
+		doc:         "acks=all produce fails with NOT_ENOUGH_REPLICAS when fewer replicas are in sync; a single node has one.",
+		brokerValue: func(*Options) string { return "1" }, check: intRange(1, maxInt32)},
+	{name: "retention.bytes", brokerName: "log.retention.bytes", typ: kmsg.ConfigTypeLong, kafkaDefault: "-1",
+		doc:         "Per partition: the oldest closed segments are deleted while the log is larger; -1 = unlimited.",
+		brokerValue: func(o *Options) string { return i64(o.RetentionBytes) }, check: intRange(-1, maxInt64)},
+	{name: "retention.ms", brokerName: "log.retention.ms", typ: kmsg.ConfigTypeLong, kafkaDefault: "604800000",
+		doc:         "Closed segments whose newest record is older than this are deleted; -1 = forever.",
+		brokerValue: func(o *Options) string { return i64(o.RetentionMS) }, check: intRange(-1, maxInt64)},
+	{name: "segment.bytes", brokerName: "log.segment.bytes", typ: kmsg.ConfigTypeInt, kafkaDefault: "1073741824",
+		doc:         "A new segment is rolled when the active one would grow past this size.",
+		brokerValue: func(o *Options) string { return i64(o.SegmentBytes) }, check: intRange(14, maxInt32)},
+	{name: "segment.ms", brokerName: "log.roll.ms", typ: kmsg.ConfigTypeLong, kafkaDefault: "604800000",
+		doc:         "A new segment is rolled when the active one is older than this.",
+		brokerValue: func(o *Options) string { return i64(o.SegmentMS) }, check: intRange(1, maxInt64)},
+}
+
+func findConfig(name string) *configDef {
+	i := sort.Search(len(topicConfigs), func(i int) bool { return topicConfigs[i].name >= name })
+	if i < len(topicConfigs) && topicConfigs[i].name == name {
+		return &topicConfigs[i]
+	}
+	return nil
+}
+
+// validateConfig checks one topic config name and value.
+func validateConfig(name string, value *string) error {
+	d := findConfig(name)
+	if d == nil {
+		return fmt.Errorf("unknown topic config %q", name)
+	}
+	if value == nil {
+		return fmt.Errorf("config %q: null value", name)
+	}
+	if err := d.check(*value); err != nil {
+		return fmt.Errorf("config %q: %w", name, err)
+	}
+	return nil
+}
+
+// effective returns a config's value for a topic with overrides, and its source.
+func (b *Broker) effective(d *configDef, overrides map[string]string) (string, kmsg.ConfigSource) {
+	if v, ok := overrides[d.name]; ok {
+		return v, kmsg.ConfigSourceDynamicTopicConfig
+	}
+	if v := d.brokerValue(&b.opts); v != d.kafkaDefault {
+		return v, kmsg.ConfigSourceStaticBrokerConfig
+	}
+	return d.kafkaDefault, kmsg.ConfigSourceDefaultConfig
+}
+
+// storageOptions turns the broker defaults plus a topic's overrides into storage.Options.
+func (b *Broker) storageOptions(overrides map[string]string) storage.Options {
+	so := storage.DefaultOptions()
+	get := func(name string) int64 {
+		v, _ := b.effective(findConfig(name), overrides)
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			panic("BUG: validated config " + name + " is not an integer: " + v)
+		}
+		return n
+	}
+	so.RetentionMS = get("retention.ms")
+	so.RetentionBytes = get("retention.bytes")
+	so.SegmentBytes = get("segment.bytes")
+	so.SegmentMS = get("segment.ms")
+	so.MaxMessageBytes = int32(get("max.message.bytes"))
+	so.IndexIntervalBytes = int(get("index.interval.bytes"))
+	so.Flush = b.opts.Flush
+	so.Now = b.opts.Now
+	so.Logger = b.opts.Logger
+	return so
+}
+
+func (b *Broker) minInsync(t *topic) int64 {
+	b.mu.RLock()
+	v, ok := t.configs["min.insync.replicas"]
+	b.mu.RUnlock()
+	if !ok {
+		return 1
+	}
+	n, _ := strconv.ParseInt(v, 10, 64)
+	return n
+}

@@ -1,0 +1,71 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// metrics are the broker's Prometheus collectors, registered on Options.Registry.
+type metrics struct {
+	reg              *prometheus.Registry
+	collectors       []prometheus.Collector
+	requests         *prometheus.CounterVec
+	latency          *prometheus.HistogramVec
+	connections      prometheus.Gauge
+	bytesIn          prometheus.Counter
+	bytesOut         prometheus.Counter
+	malformed        prometheus.Counter
+	producedRecords  prometheus.Counter
+	producedBytes    prometheus.Counter
+	fetchedBytes     prometheus.Counter
+	produceErrors    *prometheus.CounterVec
+	retentionDeleted prometheus.Counter
+	partitions       prometheus.Gauge
+}
+
+func newMetrics(reg *prometheus.Registry, b *Broker) *metrics {
+	m := &metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tagpipe_broker_requests_total",
+			Help: "Kafka requests handled, by API."}, []string{"api"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tagpipe_broker_request_duration_seconds",
+			Help: "Time to handle one request (including fetch long-polls), by API.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"api"}),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagpipe_broker_connections", Help: "Open client connections."}),
+		bytesIn:     prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_received_bytes_total", Help: "Request bytes read."}),
+		bytesOut:    prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_sent_bytes_total", Help: "Response bytes written."}),
+		malformed: prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_malformed_requests_total",
+			Help: "Connections closed for a malformed, oversized or unsupported request."}),
+		producedRecords: prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_produced_records_total", Help: "Records appended."}),
+		producedBytes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_produced_bytes_total", Help: "Record batch bytes appended."}),
+		fetchedBytes:    prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_fetched_bytes_total", Help: "Record batch bytes served by Fetch."}),
+		produceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tagpipe_broker_produce_errors_total",
+			Help: "Produce partitions answered with an error, by error."}, []string{"error"}),
+		retentionDeleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_retention_deleted_segments_total", Help: "Segments deleted by retention."}),
+		partitions:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagpipe_broker_partitions", Help: "Partitions hosted."}),
+	}
+	m.collectors = []prometheus.Collector{m.requests, m.latency, m.connections, m.bytesIn, m.bytesOut, m.malformed,
+		m.producedRecords, m.producedBytes, m.fetchedBytes, m.produceErrors, m.retentionDeleted, m.partitions}
+	if reg != nil {
+		for _, c := range m.collectors {
+			reg.MustRegister(c)
+		}
+	}
+	return m
+}
+
+func (m *metrics) observe(key int16, d time.Duration) {
+	name := kmsg.NameForKey(key)
+	m.requests.WithLabelValues(name).Inc()
+	m.latency.WithLabelValues(name).Observe(d.Seconds())
+}
+
+func (m *metrics) unregister() {
+	if m.reg == nil {
+		return
+	}
+	for _, c := range m.collectors {
+		m.reg.Unregister(c)
+	}
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/tagpipe/tagpipe/broker"
+	"github.com/tagpipe/tagpipe/broker/storage"
+	"github.com/tagpipe/tagpipe/config"
+	"github.com/tagpipe/tagpipe/internal/admin"
+)
+
+func init() {
+	register(func(a *app) *cobra.Command {
+		return &cobra.Command{
+			Use:   "broker",
+			Short: "Run the Kafka-protocol broker alone (listens on broker.listen, 127.0.0.1:9092 by default)",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				reg := admin.NewRegistry()
+				b, err := broker.New(brokerOptions(a.cfg, reg, a.log))
+				if err != nil {
+					return err
+				}
+				return a.serve(cmd.Context(), reg, nil, b)
+			},
+		}
+	})
+}
+
+// brokerOptions turns the broker section of the config into broker.Options; `tagpipe up`
+// uses it too.
+func brokerOptions(cfg *config.Config, reg *prometheus.Registry, log *slog.Logger) broker.Options {
+	c := cfg.Broker
+	o := broker.DefaultOptions()
+	o.Dir = cfg.Path("broker")
+	o.Listen = c.Listen
+	o.AdvertisedHost, o.AdvertisedPort = c.AdvertisedHost, c.AdvertisedPort
+	o.NodeID = c.NodeID
+	o.AutoCreateTopics, o.DefaultPartitions = c.AutoCreateTopics, c.DefaultPartitions
+	o.RetentionMS, o.RetentionBytes = c.RetentionMS, c.RetentionBytes
+	o.SegmentBytes, o.SegmentMS = c.SegmentBytes, c.SegmentMS
+	o.MaxMessageBytes = c.MaxMessageBytes
+	o.RetentionCheckInterval = c.RetentionCheckInterval
+	switch c.Flush {
+	case "os", "always":
+		o.Flush = storage.FlushPolicy{Mode: c.Flush}
+	default:
+		d, _ := time.ParseDuration(c.Flush) // validated by config
+		o.Flush = storage.FlushPolicy{Mode: "interval", Interval: d}
+	}
+	o.Registry = reg
+	o.Logger = log
+	return o
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func init() {
+	register(func(a *app) *cobra.Command {
+		var (
+			kf            kafkaFlags
+			topic         string
+			fromBeginning bool
+			offset        int64
+			partition     int32
+			maxMessages   int64
+			printKey      bool
+			printOffset   bool
+			keySep        string
+			idle          time.Duration
+		)
+		cmd := &cobra.Command{
+			Use:   "consume",
+			Short: "Print a topic's records to stdout, one per line (like kafka-console-consumer.sh)",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				start := kgo.NewOffset().AtEnd()
+				switch {
+				case offset >= 0:
+					start = kgo.NewOffset().At(offset)
+				case fromBeginning:
+					start = kgo.NewOffset().AtStart()
+				}
+				var opts []kgo.Opt
+				if partition >= 0 {
+					opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: start}}))
+				} else {
+					if offset >= 0 {
+						return errors.New("--offset needs --partition")
+					}
+					opts = append(opts, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(start))
+				}
+				cl, err := kf.client(a.cfg, opts...)
+				if err != nil {
+					return err
+				}
+				defer cl.Close()
+				w := bufio.NewWriter(cmd.OutOrStdout())
+				defer w.Flush()
+				var n int64
+				for maxMessages <= 0 || n < maxMessages {
+					ctx := cmd.Context()
+					var cancel context.CancelFunc = func() {}
+					if idle > 0 {
+						ctx, cancel = context.WithTimeout(ctx, idle)
+					}
+					fs := cl.PollFetches(ctx)
+					cancel()
+					if fs.IsClientClosed() || errors.Is(cmd.Context().Err(), context.Canceled) {
+						break
+					}
+					if ctx.Err() != nil && fs.NumRecords() == 0 {
+						break // idle timeout
+					}
+					var ferr error
+					fs.EachError(func(t string, p int32, err error) {
+						if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && ferr == nil {
+							ferr = fmt.Errorf("fetch %s[%d]: %w", t, p, err)
+						}
+					})
+					if ferr != nil {
+						return ferr
+					}
+					for it := fs.RecordIter(); !it.Done() && (maxMessages <= 0 || n < maxMessages); {
+						r := it.Next()
+						if printOffset {
+							fmt.Fprintf(w, "%d%s%d%s", r.Partition, keySep, r.Offset, keySep)
+						}
+						if printKey {
+							w.Write(r.Key)
+							w.WriteString(keySep)
+						}
+						w.Write(r.Value)
+						w.WriteByte('\n')
+						n++
+					}
+					w.Flush()
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "consumed %d records\n", n)
+				return nil
+			},
+		}
+		kf.add(cmd)
+		cmd.Flags().StringVar(&topic, "topic", "", "topic to read")
+		cmd.Flags().BoolVar(&fromBeginning, "from-beginning", false, "start at the earliest offset (default: only new records)")
+		cmd.Flags().Int64Var(&offset, "offset", -1, "start at this offset (needs --partition)")
+		cmd.Flags().Int32Var(&partition, "partition", -1, "read only this partition")
+		cmd.Flags().Int64Var(&maxMessages, "max-messages", 0, "exit after this many records (0: never)")
+		cmd.Flags().BoolVar(&printKey, "print-key", false, "print the key before the value")
+		cmd.Flags().BoolVar(&printOffset, "print-offset", false, "print partition and offset before the record")
+		cmd.Flags().StringVar(&keySep, "separator", "\t", "separator after the partition, offset and key")
+		cmd.Flags().DurationVar(&idle, "idle-timeout", 0, "exit when no record arrives for this long (0: wait forever)")
+		_ = cmd.MarkFlagRequired("topic")
+		return cmd
+	})
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func init() {
+	register(func(a *app) *cobra.Command {
+		var (
+			kf          kafkaFlags
+			topic       string
+			keySep      string
+			partition   int32
+			acks        string
+			compression string
+			linger      time.Duration
+		)
+		cmd := &cobra.Command{
+			Use:   "produce",
+			Short: "Send stdin lines as records to a topic (like kafka-console-producer.sh)",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				opts := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(linger)}
+				switch acks {
+				case "all", "-1":
+					opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+				case "1":
+					opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+				case "0":
+					opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
+				default:
+					return fmt.Errorf("bad --acks %q: want all, 1 or 0", acks)
+				}
+				codec, err := parseCodec(compression)
+				if err != nil {
+					return err
+				}
+				opts = append(opts, kgo.ProducerBatchCompression(codec))
+				if partition >= 0 {
+					opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+				}
+				cl, err := kf.client(a.cfg, opts...)
+				if err != nil {
+					return err
+				}
+				defer cl.Close()
+				n, err := produceLines(cmd.Context(), cl, cmd.InOrStdin(), keySep, partition)
+				if err != nil {
+					return fmt.Errorf("produced %d records, then: %w", n, err)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "produced %d records to %s\n", n, topic)
+				return nil
+			},
+		}
+		kf.add(cmd)
+		cmd.Flags().StringVar(&topic, "topic", "", "topic to produce to")
+		cmd.Flags().StringVar(&keySep, "key-separator", "", "split each line at the first separator into key and value (default: no key)")
+		cmd.Flags().Int32Var(&partition, "partition", -1, "send every record to this partition (default: by key hash, or sticky round-robin without a key)")
+		cmd.Flags().StringVar(&acks, "acks", "all", "all, 1 or 0")
+		cmd.Flags().StringVar(&compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
+		cmd.Flags().DurationVar(&linger, "linger", 5*time.Millisecond, "wait this long to fill a batch")
+		_ = cmd.MarkFlagRequired("topic")
+		return cmd
+	})
+}
+
+func parseCodec(s string) (kgo.CompressionCodec, error) {
+	switch s {
+	case "none", "":
+		return kgo.NoCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("bad compression %q: want none, gzip, snappy, lz4 or zstd", s)
+}
+
+// produceLines sends one record per line and waits until every one is acknowledged.
+func produceLines(ctx context.Context, cl *kgo.Client, in io.Reader, keySep string, partition int32) (int64, error) {
+	var (
+		mu       sync.Mutex
+		firstErr error
+		acked    int64
+	)
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		r := &kgo.Record{Value: []byte(line)}
+		if keySep != "" {
+			if k, v, ok := strings.Cut(line, keySep); ok {
+				r.Key, r.Value = []byte(k), []byte(v)
+			}
+		}
+		if partition >= 0 {
+			r.Partition = partition
+		}
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			if err == nil {
+				acked++
+			}
+		})
+	}
+	ferr := cl.Flush(ctx)
+	mu.Lock()
+	defer mu.Unlock()
+	if err := sc.Err(); err != nil {
+		return acked, fmt.Errorf("cannot read input: %w", err)
+	}
+	if firstErr != nil {
+		return acked, firstErr
+	}
+	return acked, ferr
+}

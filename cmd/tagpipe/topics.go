@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tagpipe/tagpipe/config"
+)
+
+// kafkaFlags are the connection flags of the Kafka-client subcommands (topics, produce,
+// consume). They speak only the Kafka protocol, so they work against real Kafka too.
+type kafkaFlags struct {
+	bootstrap []string
+	timeout   time.Duration
+}
+
+func (k *kafkaFlags) add(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringSliceVar(&k.bootstrap, "bootstrap-server", nil, "Kafka brokers host:port (default: the built-in broker's advertised address)")
+	cmd.PersistentFlags().DurationVar(&k.timeout, "request-timeout", 30*time.Second, "give up on a request after this long")
+}
+
+// seeds returns the bootstrap servers: the flag, else the built-in broker's address.
+func (k *kafkaFlags) seeds(cfg *config.Config) []string {
+	if len(k.bootstrap) > 0 {
+		return k.bootstrap
+	}
+	host, port, err := net.SplitHostPort(cfg.Broker.Listen)
+	if err != nil {
+		return []string{cfg.Broker.Listen}
+	}
+	if cfg.Broker.AdvertisedHost != "" {
+		host = cfg.Broker.AdvertisedHost
+	}
+	if cfg.Broker.AdvertisedPort != 0 {
+		port = strconv.Itoa(cfg.Broker.AdvertisedPort)
+	}
+	return []string{net.JoinHostPort(host, port)}
+}
+
+func (k *kafkaFlags) client(cfg *config.Config, opts ...kgo.Opt) (*kgo.Client, error) {
+	opts = append([]kgo.Opt{kgo.SeedBrokers(k.seeds(cfg)...), kgo.RequestTimeoutOverhead(k.timeout), kgo.RetryTimeout(k.timeout)}, opts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create Kafka client: %w", err)
+	}
+	return cl, nil
+}
+
+// parseConfigs turns repeated k=v flags into a map.
+func parseConfigs(kvs []string) (map[string]*string, error) {
+	out := map[string]*string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("bad --config %q: want key=value", kv)
+		}
+		out[k] = &v
+	}
+	return out, nil
+}
+
+func init() {
+	register(func(a *app) *cobra.Command {
+		var kf kafkaFlags
+		cmd := &cobra.Command{Use: "topics", Short: "Create, list, describe, alter and delete topics (like kafka-topics.sh)"}
+		kf.add(cmd)
+		withAdmin := func(fn func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error) func(*cobra.Command, []string) error {
+			return func(cmd *cobra.Command, _ []string) error {
+				cl, err := kf.client(a.cfg)
+				if err != nil {
+					return err
+				}
+				defer cl.Close()
+				ctx, cancel := context.WithTimeout(cmd.Context(), kf.timeout)
+				defer cancel()
+				return fn(ctx, kadm.NewClient(cl), cmd)
+			}
+		}
+
+		var topic string
+		var partitions int32
+		var replication int16
+		var configs, deleteConfigs []string
+
+		create := &cobra.Command{Use: "create", Short: "Create a topic", Args: cobra.NoArgs,
+			RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
+				cfgs, err := parseConfigs(configs)
+				if err != nil {
+					return err
+				}
+				r, err := adm.CreateTopic(ctx, partitions, replication, cfgs, topic)
+				if err != nil {
+					return fmt.Errorf("cannot create topic %q: %w", topic, err)
+				}
+				if r.Err != nil {
+					return fmt.Errorf("cannot create topic %q: %w: %s", topic, r.Err, r.ErrMessage)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Created topic %s.\n", topic)
+				return nil
+			})}
+		create.Flags().StringVar(&topic, "topic", "", "topic name")
+		create.Flags().Int32Var(&partitions, "partitions", -1, "number of partitions (-1: the broker's default)")
+		create.Flags().Int16Var(&replication, "replication-factor", -1, "replicas per partition (-1: the broker's default)")
+		create.Flags().StringArrayVar(&configs, "config", nil, "topic config key=value (repeatable)")
+		_ = create.MarkFlagRequired("topic")
+
+		list := &cobra.Command{Use: "list", Short: "List topics", Args: cobra.NoArgs,
+			RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
+				td, err := adm.ListTopics(ctx)
+				if err != nil {
+					return fmt.Errorf("cannot list topics: %w", err)
+				}
+				for _, t := range td.Sorted() {
+					fmt.Fprintln(cmd.OutOrStdout(), t.Topic)
+				}
+				return nil
+			})}
+
+		describe := &cobra.Command{Use: "describe", Short: "Describe topics: partitions, leader, offsets, size, configs", Args: cobra.NoArgs,
+			RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
+				var topics []string
+				if topic != "" {
+					topics = []string{topic}
+				}
+				return describeTopics(ctx, adm, cmd, topics)
+			})}
+		describe.Flags().StringVar(&topic, "topic", "", "topic name (default: all)")
+
+		alter := &cobra.Command{Use: "alter", Short: "Change topic configs or grow its partitions", Args: cobra.NoArgs,
+			RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
+				cfgs, err := parseConfigs(configs)
+				if err != nil {
+					return err
+				}
+				var alters []kadm.AlterConfig
+				for k, v := range cfgs {
+					alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: v})
+				}
+				for _, k := range deleteConfigs {
+					alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
+				}
+				if len(alters) == 0 && partitions <= 0 {
+					return fmt.Errorf("nothing to alter: give --config, --delete-config or --partitions")
+				}
+				if len(alters) > 0 {
+					rs, err := adm.AlterTopicConfigs(ctx, alters, topic)
+					if err != nil {
+						return fmt.Errorf("cannot alter topic %q: %w", topic, err)
+					}
+					for _, r := range rs {
+						if r.Err != nil {
+							return fmt.Errorf("cannot alter topic %q: %w: %s", topic, r.Err, r.ErrMessage)
+						}
+					}
+				}
+				if partitions > 0 {
+					rs, err := adm.UpdatePartitions(ctx, int(partitions), topic)
+					if err != nil {
+						return fmt.Errorf("cannot change partitions of %q: %w", topic, err)
+					}
+					for _, r := range rs {
+						if r.Err != nil {
+							return fmt.Errorf("cannot change partitions of %q: %w: %s", topic, r.Err, r.ErrMessage)
+						}
+					}
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Altered topic %s.\n", topic)
+				return nil
+			})}
+		alter.Flags().StringVar(&topic, "topic", "", "topic name")
+		alter.Flags().StringArrayVar(&configs, "config", nil, "set a topic config key=value (repeatable)")
+		alter.Flags().StringArrayVar(&deleteConfigs, "delete-config", nil, "return a topic config to its default (repeatable)")
+		alter.Flags().Int32Var(&partitions, "partitions", 0, "grow the topic to this many partitions")
+		_ = alter.MarkFlagRequired("topic")
+
+		del := &cobra.Command{Use: "delete", Short: "Delete a topic and its data", Args: cobra.NoArgs,
+			RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
+				r, err := adm.DeleteTopic(ctx, topic)
+				if err != nil {
+					return fmt.Errorf("cannot delete topic %q: %w", topic, err)
+				}
+				if r.Err != nil {
+					return fmt.Errorf("cannot delete topic %q: %w: %s", topic, r.Err, r.ErrMessage)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Deleted topic %s.\n", topic)
+				return nil
+			})}
+		del.Flags().StringVar(&topic, "topic", "", "topic name")
+		_ = del.MarkFlagRequired("topic")
+
+		cmd.AddCommand(create, list, describe, alter, del)
+		return cmd
+	})
+}
+
+func describeTopics(ctx context.Context, adm *kadm.Client, cmd *cobra.Command, topics []string) error {
+	td, err := adm.ListTopics(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("cannot describe topics: %w", err)
+	}
+	if err := td.Error(); err != nil {
+		return fmt.Errorf("cannot describe topics: %w", err)
+	}
+	names := td.Names()
+	sort.Strings(names)
+	starts, err := adm.ListStartOffsets(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("cannot list start offsets: %w", err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("cannot list end offsets: %w", err)
+	}
+	// Sizes come from DescribeLogDirs; a broker that refuses it still gets the rest.
+	sizes, _ := adm.DescribeAllLogDirs(ctx, td.TopicsSet())
+	cfgs, err := adm.DescribeTopicConfigs(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("cannot describe topic configs: %w", err)
+	}
+	out := cmd.OutOrStdout()
+	for _, t := range td.Sorted() {
+		fmt.Fprintf(out, "Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\n", t.Topic, t.ID, len(t.Partitions), t.Partitions.NumReplicas())
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "\tPartition\tLeader\tReplicas\tIsr\tStartOffset\tEndOffset\tSize")
+		for _, p := range t.Partitions.Sorted() {
+			so, _ := starts.Lookup(t.Topic, p.Partition)
+			eo, _ := ends.Lookup(t.Topic, p.Partition)
+			size := int64(-1)
+			for _, d := range sizes {
+				if dp, ok := d.LookupPartition(t.Topic, p.Partition); ok {
+					size = dp.Size
+				}
+			}
+			fmt.Fprintf(tw, "\t%d\t%d\t%v\t%v\t%d\t%d\t%d\n", p.Partition, p.Leader, p.Replicas, p.ISR, so.Offset, eo.Offset, size)
+		}
+		_ = tw.Flush()
+		for _, rc := range cfgs {
+			if rc.Name != t.Topic {
+				continue
+			}
+			fmt.Fprintln(out, "\tConfigs:")
+			for _, c := range rc.Configs {
+				fmt.Fprintf(out, "\t  %s=%s (%s)\n", c.Key, c.MaybeValue(), strings.ToLower(strings.TrimSuffix(kmsg.ConfigSource.String(c.Source), "_CONFIG")))
+			}
+		}
+	}
+	return nil
+}
