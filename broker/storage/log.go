@@ -1,0 +1,478 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Errors returned by Log. They are wrapped with detail; test with errors.Is. The protocol
+// layer maps them to Kafka error codes.
+var (
+	ErrCorruptMessage       = errors.New("corrupt message")              // CORRUPT_MESSAGE
+	ErrBatchTooLarge        = errors.New("record batch too large")       // RECORD_BATCH_TOO_LARGE / MESSAGE_TOO_LARGE
+	ErrInvalidRecord        = errors.New("invalid record")               // INVALID_RECORD
+	ErrOffsetOutOfRange     = errors.New("offset out of range")          // OFFSET_OUT_OF_RANGE
+	ErrOutOfOrderSequence   = errors.New("out of order sequence")        // OUT_OF_ORDER_SEQUENCE_NUMBER
+	ErrDuplicateSequence    = errors.New("duplicate sequence")           // DUPLICATE_SEQUENCE_NUMBER: answer success with the returned offsets
+	ErrInvalidProducerEpoch = errors.New("invalid producer epoch")       // INVALID_PRODUCER_EPOCH
+	ErrClosed               = errors.New("log closed")                   // the partition is going away
+	ErrInvalidOffset        = errors.New("offset beyond high watermark") // DeleteRecords past the end
+)
+
+// FlushPolicy says when appended data is fsynced.
+type FlushPolicy struct {
+	// Mode is "os" (leave it to the page cache; Kafka's default), "always" (fsync before
+	// Append returns) or "interval" (a background fsync every Interval).
+	Mode     string
+	Interval time.Duration
+}
+
+// Options configure one partition log. Zero values mean the DefaultOptions value unless
+// stated otherwise.
+type Options struct {
+	SegmentBytes       int64 // roll when the active segment would exceed this (segment.bytes)
+	SegmentMS          int64 // roll when the active segment is older than this (segment.ms)
+	RetentionMS        int64 // delete closed segments whose newest record is older; -1 = unlimited
+	RetentionBytes     int64 // delete oldest closed segments while the log is larger; -1 = unlimited
+	MaxMessageBytes    int32 // largest accepted batch (max.message.bytes)
+	IndexIntervalBytes int   // sparse index density (index.interval.bytes)
+	Flush              FlushPolicy
+	// LogAppendTime stamps batches with the append time (message.timestamp.type=LogAppendTime).
+	LogAppendTime bool
+	// LeaderEpoch is written into every appended batch's partitionLeaderEpoch.
+	LeaderEpoch int32
+	// ProducerIDExpirationMS forgets an idempotent producer this long after its last
+	// append (producer.id.expiration.ms); -1 = never.
+	ProducerIDExpirationMS int64
+	Now                    func() time.Time // nil = time.Now
+	Logger                 *slog.Logger     // nil = slog.Default()
+}
+
+// DefaultOptions are Kafka's topic defaults.
+func DefaultOptions() Options {
+	return Options{
+		SegmentBytes:           1 << 30,
+		SegmentMS:              7 * 24 * 3600 * 1000,
+		RetentionMS:            7 * 24 * 3600 * 1000,
+		RetentionBytes:         -1,
+		MaxMessageBytes:        1048588,
+		IndexIntervalBytes:     4096,
+		Flush:                  FlushPolicy{Mode: "os"},
+		ProducerIDExpirationMS: 24 * 3600 * 1000,
+	}
+}
+
+func (o *Options) fill() {
+	d := DefaultOptions()
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = d.SegmentBytes
+	}
+	if o.SegmentBytes > math.MaxInt32 {
+		o.SegmentBytes = math.MaxInt32 // index positions are 32-bit, as in Kafka
+	}
+	if o.SegmentMS <= 0 {
+		o.SegmentMS = d.SegmentMS
+	}
+	if o.RetentionMS == 0 {
+		o.RetentionMS = d.RetentionMS
+	}
+	if o.RetentionBytes == 0 {
+		o.RetentionBytes = d.RetentionBytes
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = d.MaxMessageBytes
+	}
+	if o.IndexIntervalBytes <= 0 {
+		o.IndexIntervalBytes = d.IndexIntervalBytes
+	}
+	if o.Flush.Mode == "" {
+		o.Flush.Mode = "os"
+	}
+	if o.Flush.Mode == "interval" && o.Flush.Interval <= 0 {
+		o.Flush.Interval = time.Second
+	}
+	if o.ProducerIDExpirationMS == 0 {
+		o.ProducerIDExpirationMS = d.ProducerIDExpirationMS
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// AppendResult is what Append assigned.
+type AppendResult struct {
+	BaseOffset, LastOffset int64
+	// LogAppendTimeMs is the append time for LogAppendTime topics and -1 otherwise, as the
+	// Produce response wants it.
+	LogAppendTimeMs int64
+	LogStartOffset  int64
+}
+
+// Log is one partition's log: a directory of segments, the last one active.
+type Log struct {
+	dir string
+
+	writeMu  sync.Mutex // serialises writers; taken before mu
+	opts     Options    // guarded by writeMu (readers use snapshot fields below)
+	closed   bool       // guarded by writeMu
+	flusher  *flusher   // guarded by writeMu
+	producer *producerState
+
+	mu   sync.RWMutex
+	segs []*segment // guarded by mu; never empty while open; last is active
+
+	isClosed    atomic.Bool
+	startOffset atomic.Int64
+	endOffset   atomic.Int64
+	size        atomic.Int64
+	dirty       atomic.Bool // appended since the last fsync
+
+	notifyMu sync.Mutex
+	notifyCh chan struct{}
+}
+
+// OpenLog opens or creates the partition directory dir and recovers it.
+func OpenLog(dir string, opts Options) (*Log, error) {
+	opts.fill()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create log directory %q: %w", dir, err)
+	}
+	l := &Log{dir: dir, opts: opts, notifyCh: make(chan struct{})}
+	l.producer = newProducerState()
+	if err := l.recover(); err != nil {
+		l.closeSegments()
+		return nil, err
+	}
+	l.startFlusher()
+	return l, nil
+}
+
+func (l *Log) now() int64 { return l.opts.Now().UnixMilli() }
+
+func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
+
+// Dir is the partition directory.
+func (l *Log) Dir() string { return l.dir }
+
+// LogStartOffset is the first offset that may still be read.
+func (l *Log) LogStartOffset() int64 { return l.startOffset.Load() }
+
+// HighWatermark is the log end offset (the offset the next record will get); on a single
+// node every appended record is committed.
+func (l *Log) HighWatermark() int64 { return l.endOffset.Load() }
+
+// Size is the number of bytes in the segment files.
+func (l *Log) Size() int64 { return l.size.Load() }
+
+// Notify returns a channel closed on the next successful Append (or on Close).
+func (l *Log) Notify() <-chan struct{} {
+	l.notifyMu.Lock()
+	defer l.notifyMu.Unlock()
+	return l.notifyCh
+}
+
+func (l *Log) wake() {
+	l.notifyMu.Lock()
+	close(l.notifyCh)
+	l.notifyCh = make(chan struct{})
+	l.notifyMu.Unlock()
+}
+
+// Append validates records (one or more RecordBatch v2), assigns offsets in place, writes
+// them to the active segment (rolling first if needed) and applies the flush policy. An
+// idempotent producer's duplicate batch is not written: it returns the original offsets
+// with ErrDuplicateSequence.
+func (l *Log) Append(records []byte) (AppendResult, error) {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return AppendResult{}, ErrClosed
+	}
+	if len(records) == 0 {
+		return AppendResult{}, fmt.Errorf("%w: no record batch", ErrInvalidRecord)
+	}
+	o := &l.opts
+	// Pass 1: validate everything before touching anything.
+	var first BatchHeader
+	var count int64
+	nb := 0
+	for p := 0; p < len(records); nb++ {
+		h, n, err := ParseBatch(records[p:], o.MaxMessageBytes)
+		if err != nil {
+			return AppendResult{}, fmt.Errorf("batch %d at byte %d: %w", nb, p, err)
+		}
+		if nb == 0 {
+			first = h
+		}
+		if h.Idempotent() && (nb > 0 || n != len(records)) {
+			return AppendResult{}, fmt.Errorf("%w: an idempotent producer's batch must be alone in its partition's records", ErrInvalidRecord)
+		}
+		if h.Attributes&attrTransactional != 0 || h.Attributes&attrControl != 0 {
+			return AppendResult{}, fmt.Errorf("%w: transactional and control batches are not supported", ErrInvalidRecord)
+		}
+		count += int64(h.LastOffsetDelta) + 1
+		p += n
+	}
+	nowMs := l.now()
+	if first.Idempotent() {
+		if dup, err := l.producer.check(&first, nowMs); err != nil {
+			if errors.Is(err, ErrDuplicateSequence) {
+				return AppendResult{BaseOffset: dup.firstOffset, LastOffset: dup.lastOffset, LogAppendTimeMs: -1, LogStartOffset: l.startOffset.Load()}, err
+			}
+			return AppendResult{}, err
+		}
+	}
+
+	base := l.endOffset.Load()
+	seg := l.active()
+	if seg.size > 0 && (seg.size+int64(len(records)) > o.SegmentBytes ||
+		nowMs-seg.createdMs >= o.SegmentMS ||
+		base+count-seg.base > math.MaxUint32) {
+		var err error
+		if seg, err = l.roll(base, nowMs); err != nil {
+			return AppendResult{}, err
+		}
+	}
+	if seg.size == 0 {
+		seg.createdMs = nowMs
+	}
+
+	// Pass 2: assign offsets (outside the CRC), stamp LogAppendTime (CRC recomputed).
+	appendTime := int64(-1)
+	if o.LogAppendTime {
+		appendTime = nowMs
+	}
+	off := base
+	for p := 0; p < len(records); {
+		b := records[p:]
+		size := int(int32FromBytes(b[offBatchLength:])) + batchLogOverhead
+		setBaseOffset(b, off)
+		setLeaderEpoch(b, o.LeaderEpoch)
+		if o.LogAppendTime {
+			setLogAppendTime(b, size, nowMs)
+		}
+		off += int64(int32FromBytes(b[offLastOffsetDelta:])) + 1
+		p += size
+	}
+
+	pos := seg.size
+	if _, err := seg.f.WriteAt(records, pos); err != nil {
+		// Leave nothing half-written behind: readers never saw it, recovery won't either.
+		if terr := seg.f.Truncate(pos); terr != nil {
+			err = errors.Join(err, terr)
+		}
+		return AppendResult{}, fmt.Errorf("cannot append to segment %q: %w", seg.path(".log"), err)
+	}
+	if o.Flush.Mode == "always" {
+		if err := seg.f.Sync(); err != nil {
+			if terr := seg.f.Truncate(pos); terr != nil {
+				err = errors.Join(err, terr)
+			}
+			return AppendResult{}, fmt.Errorf("cannot sync segment %q: %w", seg.path(".log"), err)
+		}
+	} else {
+		l.dirty.Store(true)
+	}
+
+	// Publish: indexes, sizes and the end offset move together under mu.
+	l.mu.Lock()
+	for p := 0; p < len(records); {
+		h := decodeHeader(records[p:])
+		seg.noteBatch(&h, pos+int64(p), h.Size(), nowMs, o.IndexIntervalBytes)
+		p += h.Size()
+	}
+	l.endOffset.Store(off)
+	l.size.Add(int64(len(records)))
+	l.mu.Unlock()
+
+	if first.Idempotent() {
+		first.BaseOffset = base
+		l.producer.update(&first, first.MaxTimestamp, nowMs)
+	}
+	l.wake()
+	return AppendResult{BaseOffset: base, LastOffset: off - 1, LogAppendTimeMs: appendTime, LogStartOffset: l.startOffset.Load()}, nil
+}
+
+func int32FromBytes(b []byte) int32 {
+	return int32(uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]))
+}
+
+// roll seals the active segment (fsync, final index entries, index files, producer
+// snapshot) and starts a new one at nextOffset. Called with writeMu held.
+func (l *Log) roll(nextOffset, nowMs int64) (*segment, error) {
+	old := l.active()
+	if err := old.f.Sync(); err != nil {
+		return nil, fmt.Errorf("cannot sync segment %q: %w", old.path(".log"), err)
+	}
+	l.mu.Lock()
+	err := old.sealIndexes()
+	l.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	seg, err := createSegment(l.dir, nextOffset, nowMs)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.producer.writeSnapshot(l.dir, nextOffset); err != nil {
+		l.opts.Logger.Warn("cannot write producer state snapshot", "dir", l.dir, "err", err)
+	}
+	if err := syncDir(l.dir); err != nil {
+		seg.f.Close()
+		return nil, err
+	}
+	l.mu.Lock()
+	l.segs = append(l.segs, seg)
+	l.mu.Unlock()
+	return seg, nil
+}
+
+// Roll closes the active segment and starts a new one (if the active one holds data).
+func (l *Log) Roll() error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if l.active().size == 0 {
+		return nil
+	}
+	_, err := l.roll(l.endOffset.Load(), l.now())
+	return err
+}
+
+// SetOptions applies changed topic configs. Segment and retention settings take effect
+// on the next append or retention pass; a changed flush policy restarts the flusher.
+func (l *Log) SetOptions(opts Options) {
+	opts.fill()
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	old := l.opts
+	l.opts = opts
+	if !l.closed && old.Flush != opts.Flush {
+		l.stopFlusher()
+		l.startFlusher()
+	}
+}
+
+// Options returns the options in force.
+func (l *Log) Options() Options {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	return l.opts
+}
+
+// Flush fsyncs the active segment if anything was appended since the last fsync.
+func (l *Log) Flush() error {
+	if !l.dirty.Swap(false) {
+		return nil
+	}
+	l.mu.RLock()
+	if l.isClosed.Load() {
+		l.mu.RUnlock()
+		return ErrClosed
+	}
+	seg := l.active()
+	seg.acquire()
+	l.mu.RUnlock()
+	defer seg.release()
+	if err := seg.f.Sync(); err != nil {
+		l.dirty.Store(true)
+		return fmt.Errorf("cannot sync segment %q: %w", seg.path(".log"), err)
+	}
+	return nil
+}
+
+// Close flushes, writes the active segment's indexes and the producer snapshot, and
+// closes the files. Safe to call twice.
+func (l *Log) Close() error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	l.stopFlusher()
+	var errs []error
+	seg := l.active()
+	if err := seg.f.Sync(); err != nil {
+		errs = append(errs, fmt.Errorf("cannot sync segment %q: %w", seg.path(".log"), err))
+	}
+	l.mu.Lock()
+	if err := seg.writeIndexes(); err != nil {
+		errs = append(errs, err)
+	}
+	l.mu.Unlock()
+	if err := l.producer.writeSnapshot(l.dir, l.endOffset.Load()); err != nil {
+		errs = append(errs, err)
+	}
+	l.closeSegments()
+	l.wake()
+	return errors.Join(errs...)
+}
+
+func (l *Log) closeSegments() {
+	l.mu.Lock()
+	l.isClosed.Store(true)
+	for _, s := range l.segs {
+		s.release()
+	}
+	l.segs = nil
+	l.mu.Unlock()
+}
+
+// Delete closes the log and removes its directory (DeleteTopics).
+func (l *Log) Delete() error {
+	err := l.Close()
+	if rerr := os.RemoveAll(l.dir); rerr != nil {
+		return errors.Join(err, fmt.Errorf("cannot remove log directory %q: %w", l.dir, rerr))
+	}
+	return err
+}
+
+// flusher fsyncs the log every interval (flush policy "interval").
+type flusher struct {
+	stop chan struct{}
+	done chan struct{}
+}
+
+func (l *Log) startFlusher() {
+	if l.opts.Flush.Mode != "interval" {
+		return
+	}
+	f := &flusher{stop: make(chan struct{}), done: make(chan struct{})}
+	l.flusher = f
+	go func(interval time.Duration, logger *slog.Logger) {
+		defer close(f.done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-f.stop:
+				return
+			case <-t.C:
+				if err := l.Flush(); err != nil && !errors.Is(err, ErrClosed) {
+					logger.Error("background flush failed", "dir", l.dir, "err", err)
+				}
+			}
+		}
+	}(l.opts.Flush.Interval, l.opts.Logger)
+}
+
+func (l *Log) stopFlusher() {
+	if l.flusher == nil {
+		return
+	}
+	close(l.flusher.stop)
+	<-l.flusher.done
+	l.flusher = nil
+}

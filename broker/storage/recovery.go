@@ -1,0 +1,254 @@
+package storage
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+const startOffsetFile = "log-start-offset"
+
+// recover loads the directory: every segment's log, the indexes of closed segments (or
+// rebuilds them), a full CRC scan of the active segment that truncates a torn or corrupt
+// tail, the log start offset and the producer state.
+func (l *Log) recover() error {
+	entries, err := os.ReadDir(l.dir)
+	if err != nil {
+		return fmt.Errorf("cannot list log directory %q: %w", l.dir, err)
+	}
+	var bases []int64
+	logs := map[int64]bool{}
+	var indexFiles []string
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case strings.HasSuffix(name, ".tmp"):
+			os.Remove(filepath.Join(l.dir, name)) // an interrupted atomic write
+		case strings.HasSuffix(name, ".log"):
+			base, err := parseBase(name, ".log")
+			if err != nil {
+				l.opts.Logger.Warn("ignoring unexpected file in log directory", "dir", l.dir, "file", name)
+				continue
+			}
+			bases = append(bases, base)
+			logs[base] = true
+		case strings.HasSuffix(name, ".index"), strings.HasSuffix(name, ".timeindex"):
+			indexFiles = append(indexFiles, name)
+		}
+	}
+	for _, name := range indexFiles { // indexes whose log is gone (a crash during deletion)
+		ext := filepath.Ext(name)
+		if base, err := parseBase(name, ext); err == nil && !logs[base] {
+			os.Remove(filepath.Join(l.dir, name))
+		}
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+
+	savedStart := l.readStartOffset()
+	nowMs := l.now()
+	if len(bases) == 0 {
+		seg, err := createSegment(l.dir, max(savedStart, 0), nowMs)
+		if err != nil {
+			return err
+		}
+		l.segs = []*segment{seg}
+	}
+	for i, base := range bases {
+		seg, err := openSegmentFile(l.dir, base)
+		if err != nil {
+			return err
+		}
+		l.segs = append(l.segs, seg)
+		if i < len(bases)-1 {
+			if err := l.loadIndexes(seg, bases[i+1]); err != nil {
+				l.opts.Logger.Warn("rebuilding segment indexes", "segment", seg.path(".log"), "reason", err)
+				if err := l.scanSegment(seg); err != nil {
+					return err
+				}
+				if err := seg.sealIndexes(); err != nil {
+					return err
+				}
+			}
+			seg.nextOffset = max(seg.nextOffset, bases[i+1])
+		} else {
+			if err := l.scanSegment(seg); err != nil {
+				return err
+			}
+			seg.createdMs = nowMs
+			seg.indexDirty = true
+		}
+	}
+	var size int64
+	for _, s := range l.segs {
+		size += s.size
+	}
+	end := l.active().nextOffset
+	l.size.Store(size)
+	l.endOffset.Store(end)
+	l.startOffset.Store(min(max(savedStart, l.segs[0].base), end))
+	return l.recoverProducers()
+}
+
+func parseBase(name, ext string) (int64, error) {
+	s := strings.TrimSuffix(name, ext)
+	if len(s) != 20 {
+		return 0, fmt.Errorf("bad segment name %q", name)
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
+
+// loadIndexes reads a closed segment's index files and checks them against the log.
+func (l *Log) loadIndexes(seg *segment, nextBase int64) error {
+	idx, err := os.ReadFile(seg.path(".index"))
+	if err != nil {
+		return err
+	}
+	tidx, err := os.ReadFile(seg.path(".timeindex"))
+	if err != nil {
+		return err
+	}
+	seg.idx.buf, seg.tidx.buf = idx, tidx
+	if err := seg.idx.check(seg.size); err != nil {
+		return err
+	}
+	if err := seg.tidx.check(nextBase); err != nil {
+		return err
+	}
+	if n := seg.idx.len(); n > 0 { // the last entry must point at the batch it names
+		off, pos := seg.idx.entry(n - 1)
+		var hdr [offBatchLength]byte
+		if _, err := seg.f.ReadAt(hdr[:], pos); err != nil {
+			return fmt.Errorf("index entry points past the log: %w", err)
+		}
+		if got := int64FromBytes(hdr[:]); got != off {
+			return fmt.Errorf("last index entry names offset %d but the batch there has %d", off, got)
+		}
+	}
+	if n := seg.tidx.len(); n > 0 {
+		seg.maxTs, seg.maxTsOffset = seg.tidx.entry(n - 1)
+	}
+	seg.nextOffset = nextBase
+	return nil
+}
+
+func int64FromBytes(b []byte) int64 {
+	return int64(uint64(int32FromBytes(b))<<32 | uint64(uint32(int32FromBytes(b[4:]))))
+}
+
+// scanSegment reads every batch of seg, checking length, magic, CRC and offset order,
+// rebuilds the in-memory indexes, and truncates the file at the first bad batch.
+func (l *Log) scanSegment(seg *segment) error {
+	seg.idx.buf, seg.tidx.buf = seg.idx.buf[:0], seg.tidx.buf[:0]
+	seg.maxTs, seg.maxTsOffset, seg.sinceIndex, seg.nextOffset = -1, seg.base, 0, seg.base
+	fileSize := seg.size
+	r := bufio.NewReaderSize(io.NewSectionReader(seg.f, 0, fileSize), 1<<20)
+	buf := make([]byte, 64<<10)
+	var pos int64
+	var bad error
+	for pos < fileSize {
+		if fileSize-pos < BatchHeaderSize {
+			bad = fmt.Errorf("torn batch header: %d bytes left", fileSize-pos)
+			break
+		}
+		if _, err := io.ReadFull(r, buf[:BatchHeaderSize]); err != nil {
+			return fmt.Errorf("cannot read segment %q: %w", seg.path(".log"), err)
+		}
+		size := int64(int32FromBytes(buf[offBatchLength:])) + batchLogOverhead
+		if size < BatchHeaderSize {
+			bad = fmt.Errorf("batch length %d below header size", size-batchLogOverhead)
+			break
+		}
+		if size > fileSize-pos {
+			bad = fmt.Errorf("torn batch: %d bytes of %d present", fileSize-pos, size)
+			break
+		}
+		if int64(len(buf)) < size {
+			nb := make([]byte, size)
+			copy(nb, buf[:BatchHeaderSize])
+			buf = nb
+		}
+		if _, err := io.ReadFull(r, buf[BatchHeaderSize:size]); err != nil {
+			return fmt.Errorf("cannot read segment %q: %w", seg.path(".log"), err)
+		}
+		h, _, err := ParseBatch(buf[:size], 0)
+		if err != nil {
+			bad = err
+			break
+		}
+		if h.BaseOffset < seg.nextOffset {
+			bad = fmt.Errorf("batch offset %d goes back (expected >= %d)", h.BaseOffset, seg.nextOffset)
+			break
+		}
+		seg.noteBatch(&h, pos, int(size), seg.lastModMs, l.opts.IndexIntervalBytes)
+		pos += size
+	}
+	seg.size = pos
+	if bad != nil {
+		l.opts.Logger.Warn("truncating torn or corrupt segment tail", "segment", seg.path(".log"),
+			"position", pos, "dropped_bytes", fileSize-pos, "reason", bad)
+		if err := seg.f.Truncate(pos); err != nil {
+			return fmt.Errorf("cannot truncate segment %q: %w", seg.path(".log"), err)
+		}
+		if err := seg.f.Sync(); err != nil {
+			return fmt.Errorf("cannot sync segment %q: %w", seg.path(".log"), err)
+		}
+	}
+	seg.indexDirty = true
+	return nil
+}
+
+func (l *Log) readStartOffset() int64 {
+	b, err := os.ReadFile(filepath.Join(l.dir, startOffsetFile))
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			l.opts.Logger.Warn("cannot read log start offset", "dir", l.dir, "err", err)
+		}
+		return 0
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || v < 0 {
+		l.opts.Logger.Warn("ignoring bad log start offset file", "dir", l.dir, "content", string(b))
+		return 0
+	}
+	return v
+}
+
+func (l *Log) writeStartOffset(v int64) error {
+	return writeFileAtomic(filepath.Join(l.dir, startOffsetFile), []byte(strconv.FormatInt(v, 10)+"\n"))
+}
+
+// recoverProducers loads the newest producer snapshot at or below the log end and
+// replays the batch headers after it.
+func (l *Log) recoverProducers() error {
+	snapOff, err := l.producer.loadSnapshot(l.dir, l.endOffset.Load(), l.opts.Logger)
+	if err != nil {
+		return err
+	}
+	var hdr [BatchHeaderSize]byte
+	for _, seg := range l.segs {
+		if seg.nextOffset <= snapOff || seg.size == 0 {
+			continue
+		}
+		p := int64(0)
+		if snapOff > seg.base {
+			p = seg.idx.lookup(snapOff)
+		}
+		for p < seg.size {
+			if _, err := seg.f.ReadAt(hdr[:], p); err != nil {
+				return fmt.Errorf("cannot read segment %q: %w", seg.path(".log"), err)
+			}
+			h := decodeHeader(hdr[:])
+			if h.BaseOffset >= snapOff && h.Idempotent() {
+				l.producer.update(&h, h.MaxTimestamp, seg.lastModMs)
+			}
+			p += int64(h.Size())
+		}
+	}
+	return nil
+}

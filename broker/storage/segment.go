@@ -1,0 +1,187 @@
+package storage
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+)
+
+// segment is one <baseoffset>.log file with its in-memory indexes. Fields other than refs
+// are written by the log's writer while it holds Log.mu for writing and read by readers
+// holding Log.mu for reading (or by the writer alone).
+type segment struct {
+	dir  string
+	base int64
+	f    *os.File
+
+	size        int64 // committed bytes: readers never look past this
+	nextOffset  int64 // offset after the last batch
+	maxTs       int64 // largest batch max timestamp, -1 if none
+	maxTsOffset int64 // base offset of the batch carrying maxTs
+	lastModMs   int64 // wall time of the last append (or file mtime after open)
+	createdMs   int64 // wall time this segment started taking appends (segment.ms)
+	sinceIndex  int64 // bytes appended since the last index entry
+	idx         offsetIndex
+	tidx        timeIndex
+	indexDirty  bool // idx/tidx differ from the files on disk
+
+	refs atomic.Int32 // the log holds one; each open ReadResult holds one
+}
+
+func segmentName(base int64, ext string) string { return fmt.Sprintf("%020d%s", base, ext) }
+
+func (s *segment) path(ext string) string { return filepath.Join(s.dir, segmentName(s.base, ext)) }
+
+func newSegmentStruct(dir string, base int64, f *os.File) *segment {
+	s := &segment{
+		dir: dir, base: base, f: f, nextOffset: base, maxTs: -1, maxTsOffset: base,
+		idx: offsetIndex{base: base}, tidx: timeIndex{base: base},
+	}
+	s.refs.Store(1)
+	return s
+}
+
+// createSegment makes an empty segment starting at base.
+func createSegment(dir string, base int64, nowMs int64) (*segment, error) {
+	p := filepath.Join(dir, segmentName(base, ".log"))
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create segment %q: %w", p, err)
+	}
+	s := newSegmentStruct(dir, base, f)
+	s.createdMs, s.lastModMs = nowMs, nowMs
+	s.indexDirty = true
+	return s, nil
+}
+
+// openSegmentFile opens an existing segment's log file (indexes are loaded by recovery).
+func openSegmentFile(dir string, base int64) (*segment, error) {
+	p := filepath.Join(dir, segmentName(base, ".log"))
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open segment %q: %w", p, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot stat segment %q: %w", p, err)
+	}
+	s := newSegmentStruct(dir, base, f)
+	s.size = st.Size()
+	s.lastModMs = st.ModTime().UnixMilli()
+	return s, nil
+}
+
+func (s *segment) acquire() { s.refs.Add(1) }
+
+func (s *segment) release() {
+	if n := s.refs.Add(-1); n == 0 {
+		s.f.Close()
+	} else if n < 0 {
+		panic("BUG: segment reference count below zero")
+	}
+}
+
+// noteBatch updates the in-memory indexes for a batch written at pos. indexInterval is
+// Options.IndexIntervalBytes.
+func (s *segment) noteBatch(h *BatchHeader, pos int64, size int, nowMs int64, indexInterval int) {
+	if h.MaxTimestamp > s.maxTs {
+		s.maxTs, s.maxTsOffset = h.MaxTimestamp, h.BaseOffset
+	}
+	if s.sinceIndex >= int64(indexInterval) {
+		s.idx.append(h.BaseOffset, pos)
+		s.tidx.maybeAppend(s.maxTs, s.maxTsOffset)
+		s.sinceIndex = 0
+		s.indexDirty = true
+	}
+	s.sinceIndex += int64(size)
+	s.size = pos + int64(size)
+	s.nextOffset = h.LastOffset() + 1
+	s.lastModMs = nowMs
+}
+
+// largestTimestamp is what time retention compares: the newest record timestamp, or the
+// last modification time when the batches carry none (Kafka does the same).
+func (s *segment) largestTimestamp() int64 {
+	if s.maxTs > 0 {
+		return s.maxTs
+	}
+	return s.lastModMs
+}
+
+// sealIndexes adds the final time index entry (so a closed segment's largest timestamp
+// is the last entry) and writes both index files atomically.
+func (s *segment) sealIndexes() error {
+	if s.maxTs >= 0 {
+		s.tidx.maybeAppend(s.maxTs, s.maxTsOffset)
+	}
+	return s.writeIndexes()
+}
+
+func (s *segment) writeIndexes() error {
+	if !s.indexDirty {
+		return nil
+	}
+	if err := writeFileAtomic(s.path(".index"), s.idx.buf); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(s.path(".timeindex"), s.tidx.buf); err != nil {
+		return err
+	}
+	s.indexDirty = false
+	return nil
+}
+
+// remove deletes the segment's files; the descriptor closes when the last reader is done.
+func (s *segment) remove() error {
+	var first error
+	for _, ext := range []string{".log", ".index", ".timeindex"} {
+		if err := os.Remove(s.path(ext)); err != nil && !os.IsNotExist(err) && first == nil {
+			first = fmt.Errorf("cannot remove segment file %q: %w", s.path(ext), err)
+		}
+	}
+	s.release()
+	return first
+}
+
+// writeFileAtomic writes data to path through a synced temporary file and a rename, so a
+// crash leaves either the old file or the new one.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("cannot create %q: %w", tmp, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("cannot write %q: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("cannot sync %q: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("cannot close %q: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("cannot rename %q: %w", tmp, err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("cannot open directory %q: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("cannot sync directory %q: %w", dir, err)
+	}
+	return nil
+}
