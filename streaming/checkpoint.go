@@ -1,0 +1,226 @@
+package streaming
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The checkpoint directory of one job (Spark's layout):
+//
+//	LOCK                         flock'd by the running engine
+//	offsets/<id>.json            the plan of batch id: time + offset ranges, written before it runs
+//	state/<id>.gob               every stateful operator's state after batch id
+//	commits/<id>.json            written last: batch id is done (outputs and state)
+//	status.json                  the last batches' metrics, for `tagpipe stream status`
+//
+// Every file is written to a temporary name, fsynced and renamed, so a crash leaves
+// either the old or the new file, never a torn one.
+
+type plan struct {
+	BatchID   int64     `json:"batch_id"`
+	BatchTime time.Time `json:"batch_time"`
+	Ranges    Ranges    `json:"ranges"`
+	// replay marks a plan read back from the checkpoint at start-up.
+	replay bool
+}
+
+type commitInfo struct {
+	BatchID     int64     `json:"batch_id"`
+	CommittedAt time.Time `json:"committed_at"`
+	Records     int64     `json:"records"`
+}
+
+type checkpoint struct {
+	dir  string
+	lock *os.File
+	// keep is how many committed batches' files stay on disk.
+	keep int
+}
+
+func openCheckpoint(dir string) (*checkpoint, error) {
+	for _, sub := range []string{"offsets", "state", "commits"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, fmt.Errorf("cannot create checkpoint directory %q: %w", dir, err)
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open checkpoint lock in %q: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot lock checkpoint %q (another engine runs this job?): %w", dir, err)
+	}
+	c := &checkpoint{dir: dir, lock: f, keep: 20}
+	c.removeTemps()
+	return c, nil
+}
+
+func (c *checkpoint) close() error {
+	if c.lock == nil {
+		return nil
+	}
+	err := c.lock.Close() // releases the flock
+	c.lock = nil
+	return err
+}
+
+func (c *checkpoint) removeTemps() {
+	for _, sub := range []string{".", "offsets", "state", "commits"} {
+		ents, _ := os.ReadDir(filepath.Join(c.dir, sub))
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), ".tmp") {
+				os.Remove(filepath.Join(c.dir, sub, e.Name()))
+			}
+		}
+	}
+}
+
+func idName(id int64, ext string) string { return fmt.Sprintf("%020d%s", id, ext) }
+
+func (c *checkpoint) writePlan(p plan) error {
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return fmt.Errorf("BUG: cannot encode plan: %w", err)
+	}
+	return writeAtomic(filepath.Join(c.dir, "offsets", idName(p.BatchID, ".json")), b)
+}
+
+func (c *checkpoint) readPlan(id int64) (plan, bool, error) {
+	var p plan
+	ok, err := readJSON(filepath.Join(c.dir, "offsets", idName(id, ".json")), &p)
+	return p, ok, err
+}
+
+func (c *checkpoint) writeState(id int64, st map[string][]byte) error {
+	b, err := gobEncode(st)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(c.dir, "state", idName(id, ".gob")), b)
+}
+
+func (c *checkpoint) readState(id int64) (map[string][]byte, bool, error) {
+	b, err := os.ReadFile(filepath.Join(c.dir, "state", idName(id, ".gob")))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("cannot read state of batch %d: %w", id, err)
+	}
+	var st map[string][]byte
+	if err := gobDecode(b, &st); err != nil {
+		return nil, false, fmt.Errorf("cannot read state of batch %d: %w", id, err)
+	}
+	return st, true, nil
+}
+
+func (c *checkpoint) writeCommit(ci commitInfo) error {
+	b, err := json.Marshal(ci)
+	if err != nil {
+		return fmt.Errorf("BUG: cannot encode commit: %w", err)
+	}
+	return writeAtomic(filepath.Join(c.dir, "commits", idName(ci.BatchID, ".json")), b)
+}
+
+// lastID returns the largest batch id in sub ("offsets" or "commits"), or -1.
+func (c *checkpoint) lastID(sub string) (int64, error) {
+	ids, err := c.ids(sub)
+	if err != nil || len(ids) == 0 {
+		return -1, err
+	}
+	return ids[len(ids)-1], nil
+}
+
+func (c *checkpoint) ids(sub string) ([]int64, error) {
+	ents, err := os.ReadDir(filepath.Join(c.dir, sub))
+	if err != nil {
+		return nil, fmt.Errorf("cannot list checkpoint %s: %w", sub, err)
+	}
+	var ids []int64
+	for _, e := range ents {
+		base, _, ok := strings.Cut(e.Name(), ".")
+		if !ok || strings.HasSuffix(e.Name(), ".tmp") {
+			continue
+		}
+		id, err := strconv.ParseInt(base, 10, 64)
+		if err != nil {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids, nil
+}
+
+// prune removes files of batches older than the last keep committed ones.
+func (c *checkpoint) prune(committed int64) {
+	limit := committed - int64(c.keep)
+	for _, sub := range []string{"offsets", "state", "commits"} {
+		ids, _ := c.ids(sub)
+		for _, id := range ids {
+			if id >= limit {
+				break
+			}
+			ext := ".json"
+			if sub == "state" {
+				ext = ".gob"
+			}
+			os.Remove(filepath.Join(c.dir, sub, idName(id, ext)))
+		}
+	}
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("cannot write %q: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot write %q: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot sync %q: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("cannot write %q: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("cannot publish %q: %w", path, err)
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("cannot sync directory of %q: %w", path, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("cannot sync directory of %q: %w", path, err)
+	}
+	return nil
+}
+
+func readJSON(path string, v any) (bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("cannot read %q: %w", path, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("cannot decode %q: %w", path, err)
+	}
+	return true, nil
+}

@@ -1,0 +1,549 @@
+package streaming
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options configure an Engine. Zero values take the documented defaults.
+type Options struct {
+	// Brokers are Kafka bootstrap addresses (host:port). Required.
+	Brokers []string
+	// Topics are read by every batch. Required.
+	Topics []string
+	// Group, when set, receives each committed batch's end offsets (OffsetCommit) so lag
+	// tools see progress. The checkpoint and the warehouse hold the truth.
+	Group string
+	// ClientID is the Kafka client id; default "tagpipe-streaming".
+	ClientID string
+	// CheckpointDir holds offsets/, state/ and commits/. Required.
+	CheckpointDir string
+	// MaxRecordsPerPartition caps one batch's range per partition; 0 = no cap.
+	MaxRecordsPerPartition int64
+	// MaxRatePerPartition caps records/s per partition (× interval per batch); 0 = no cap.
+	MaxRatePerPartition float64
+	// Backpressure enables the PID rate estimator; PID tunes it.
+	Backpressure bool
+	PID          PIDOptions
+	// StartingOffsets is "earliest" (default) or "latest": where partitions without a
+	// committed batch start.
+	StartingOffsets string
+	// Resume, when set and the checkpoint is empty, returns where a previous run ended
+	// (e.g. from warehouse snapshot properties): the last batch id and its ranges.
+	Resume func(ctx context.Context) (lastBatch int64, ranges Ranges, ok bool, err error)
+	// RetryBackoff waits before a failed batch is retried (state is restored from the
+	// checkpoint first); default 1s.
+	RetryBackoff time.Duration
+	// MaxRetries is how many times one batch is retried before Run fails; default 5.
+	MaxRetries int
+	// Now and After are the clock; nil = the real one.
+	Now   func() time.Time
+	After func(time.Duration) <-chan time.Time
+	// Registry receives the engine's metrics; nil = none.
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+	// OnBatch is called after every committed batch (tests, status).
+	OnBatch func(BatchMetrics)
+}
+
+// DefaultOptions returns Options with defaults filled in (Brokers, Topics, CheckpointDir
+// still to set).
+func DefaultOptions() Options {
+	return Options{
+		ClientID:               "tagpipe-streaming",
+		MaxRecordsPerPartition: 100000,
+		StartingOffsets:        "earliest",
+		PID:                    DefaultPIDOptions(),
+		RetryBackoff:           time.Second,
+		MaxRetries:             5,
+	}
+}
+
+// BatchMetrics describe one committed batch.
+type BatchMetrics struct {
+	Pipeline string    `json:"pipeline"`
+	ID       int64     `json:"id"`
+	Time     time.Time `json:"time"`
+	Records  int64     `json:"records"`
+	// InputRate is records per second of batch interval.
+	InputRate float64 `json:"input_rate"`
+	// ProcessingTime is from the batch's start to its commit.
+	ProcessingTime time.Duration `json:"processing_time"`
+	// SchedulingDelay is how late the batch started after its time.
+	SchedulingDelay time.Duration `json:"scheduling_delay"`
+	// Lag is the records left in the topics after this batch's ranges.
+	Lag int64 `json:"lag"`
+	// RateLimit is the estimator's total records/s after this batch (0 = none).
+	RateLimit float64 `json:"rate_limit"`
+	Replayed  bool    `json:"replayed,omitempty"`
+	Ranges    Ranges  `json:"ranges"`
+}
+
+// Engine runs a Job over Kafka topics in micro-batches.
+type Engine struct {
+	job  *Job
+	opts Options
+	log  *slog.Logger
+	src  *source
+	cp   *checkpoint
+	met  *metrics
+	pid  *pidEstimator
+
+	// owned by the run loop
+	ends      map[TopicPartition]int64
+	nextID    int64
+	lastTime  time.Time
+	rate      float64
+	initState map[string][]byte
+
+	mu      sync.Mutex
+	recent  []BatchMetrics
+	started bool
+	stopReq chan struct{}
+	abort   context.CancelFunc
+	done    chan struct{}
+	runErr  error
+	closed  bool
+}
+
+// New builds an engine for job. Call Start (or Run).
+func New(job *Job, opts Options) (*Engine, error) {
+	d := DefaultOptions()
+	if opts.ClientID == "" {
+		opts.ClientID = d.ClientID
+	}
+	if opts.StartingOffsets == "" {
+		opts.StartingOffsets = d.StartingOffsets
+	}
+	if opts.PID == (PIDOptions{}) {
+		opts.PID = d.PID
+	}
+	if opts.RetryBackoff <= 0 {
+		opts.RetryBackoff = d.RetryBackoff
+	}
+	if opts.MaxRetries <= 0 {
+		opts.MaxRetries = d.MaxRetries
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.After == nil {
+		opts.After = time.After
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case len(opts.Brokers) == 0:
+		return nil, errors.New("cannot build streaming engine: no brokers")
+	case len(opts.Topics) == 0:
+		return nil, errors.New("cannot build streaming engine: no topics")
+	case opts.CheckpointDir == "":
+		return nil, errors.New("cannot build streaming engine: no checkpoint directory")
+	case opts.StartingOffsets != "earliest" && opts.StartingOffsets != "latest":
+		return nil, fmt.Errorf("cannot build streaming engine: starting offsets %q: want earliest or latest", opts.StartingOffsets)
+	}
+	e := &Engine{
+		job: job, opts: opts,
+		log:     opts.Logger.With("pipeline", job.name),
+		pid:     newPIDEstimator(opts.PID, job.interval),
+		ends:    map[TopicPartition]int64{},
+		stopReq: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	e.met = newMetrics(opts.Registry, job.name)
+	return e, nil
+}
+
+// Start recovers from the checkpoint and starts the batch loop.
+func (e *Engine) Start(ctx context.Context) error {
+	e.mu.Lock()
+	if e.started {
+		e.mu.Unlock()
+		return errors.New("streaming engine already started")
+	}
+	e.started = true
+	e.mu.Unlock()
+	cp, err := openCheckpoint(e.opts.CheckpointDir)
+	if err != nil {
+		return err
+	}
+	e.cp = cp
+	e.src = newSource(e.opts.Brokers, e.opts.Topics, e.opts.Group, e.opts.ClientID)
+	replay, err := e.recover(ctx)
+	if err != nil {
+		e.src.close()
+		e.cp.close()
+		return err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	e.abort = cancel
+	go func() {
+		defer close(e.done)
+		defer cancel()
+		err := e.loop(runCtx, replay)
+		e.mu.Lock()
+		e.runErr = err
+		e.mu.Unlock()
+		if err != nil {
+			e.log.Error("streaming engine stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Stop asks the loop to finish the batch in progress (commit included) and waits for it.
+// When ctx ends first, the batch in progress is abandoned uncommitted (it will be replayed
+// on the next start). Safe to call twice.
+func (e *Engine) Stop(ctx context.Context) error {
+	e.mu.Lock()
+	if !e.started {
+		e.mu.Unlock()
+		return nil
+	}
+	if !e.closed {
+		e.closed = true
+		close(e.stopReq)
+	}
+	e.mu.Unlock()
+	select {
+	case <-e.done:
+	case <-ctx.Done():
+		e.abort()
+		<-e.done
+	}
+	e.src.close()
+	e.cp.close()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.runErr
+}
+
+// Done is closed when the loop has ended (by Stop or a fatal error); Err says why.
+func (e *Engine) Done() <-chan struct{} { return e.done }
+
+// Err is the error that ended the loop, if any.
+func (e *Engine) Err() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.runErr
+}
+
+// Run starts the engine and stops it gracefully when ctx ends.
+func (e *Engine) Run(ctx context.Context) error {
+	if err := e.Start(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-e.done:
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return e.Stop(stopCtx)
+}
+
+// RecentBatches returns the metrics of the last committed batches, oldest first.
+func (e *Engine) RecentBatches() []BatchMetrics {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]BatchMetrics(nil), e.recent...)
+}
+
+// recover loads the last committed batch's state and ends, and returns a planned but
+// uncommitted batch to replay first (nil when none).
+func (e *Engine) recover(ctx context.Context) (*plan, error) {
+	e.initState = map[string][]byte{}
+	for _, op := range e.job.stateful {
+		b, err := op.snapshotState()
+		if err != nil {
+			return nil, fmt.Errorf("cannot snapshot initial state of %s: %w", op.stateName(), err)
+		}
+		e.initState[op.stateName()] = b
+	}
+	last, err := e.cp.lastID("commits")
+	if err != nil {
+		return nil, err
+	}
+	if last < 0 {
+		e.nextID = 0
+		if e.opts.Resume != nil {
+			id, rs, ok, err := e.opts.Resume(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("cannot resume from the outputs: %w", err)
+			}
+			if ok {
+				e.nextID = id + 1
+				e.ends = rs.Ends()
+				e.log.Info("resuming from output properties (no checkpoint)", "last_batch", id)
+			}
+		}
+	} else {
+		p, ok, err := e.cp.readPlan(last)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("cannot recover: batch %d is committed but its plan is missing from %s", last, e.cp.dir)
+		}
+		if err := e.restore(last); err != nil {
+			return nil, err
+		}
+		e.ends = p.Ranges.Ends()
+		e.lastTime = p.BatchTime
+		e.nextID = last + 1
+	}
+	p, ok, err := e.cp.readPlan(e.nextID)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		e.log.Info("replaying planned batch that did not commit", "batch", p.BatchID, "records", p.Ranges.Count())
+		return &p, nil
+	}
+	return nil, nil
+}
+
+// restore sets every stateful operator to its state after batch id (or the initial state
+// when id < 0 or none was saved for it).
+func (e *Engine) restore(id int64) error {
+	st := e.initState
+	if id >= 0 {
+		saved, ok, err := e.cp.readState(id)
+		if err != nil {
+			return err
+		}
+		if ok {
+			st = saved
+		}
+	}
+	for _, op := range e.job.stateful {
+		b, ok := st[op.stateName()]
+		if !ok {
+			b = e.initState[op.stateName()]
+		}
+		if err := op.restoreState(b); err != nil {
+			return fmt.Errorf("cannot restore state of %s: %w", op.stateName(), err)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) stopping() bool {
+	select {
+	case <-e.stopReq:
+		return true
+	default:
+		return false
+	}
+}
+
+func (e *Engine) loop(ctx context.Context, replay *plan) error {
+	iv := e.job.interval
+	for {
+		var p plan
+		if replay != nil {
+			p, replay = *replay, nil
+			p.replay = true
+		} else {
+			if e.stopping() {
+				return nil
+			}
+			// The next batch time: one interval after the last, or the current tick when
+			// the engine fell behind (missed ticks are skipped, not queued).
+			now := e.opts.Now()
+			t := now.Truncate(iv)
+			if !e.lastTime.IsZero() && e.lastTime.Add(iv).After(t) {
+				t = e.lastTime.Add(iv)
+			}
+			if wait := t.Sub(now); wait > 0 {
+				select {
+				case <-e.opts.After(wait):
+				case <-e.stopReq:
+					return nil
+				}
+			}
+			var err error
+			p, err = e.plan(ctx, e.nextID, t)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				e.log.Warn("cannot plan batch; retrying", "err", err)
+				if !e.sleep(e.opts.RetryBackoff) {
+					return nil
+				}
+				continue
+			}
+		}
+		if err := e.runWithRetry(ctx, p); err != nil {
+			if ctx.Err() != nil {
+				return nil // aborted by Stop's deadline; the plan is replayed next start
+			}
+			return err
+		}
+	}
+}
+
+func (e *Engine) sleep(d time.Duration) bool {
+	select {
+	case <-e.opts.After(d):
+		return true
+	case <-e.stopReq:
+		return false
+	}
+}
+
+// plan computes and persists batch id's offset ranges.
+func (e *Engine) plan(ctx context.Context, id int64, t time.Time) (plan, error) {
+	tps, err := e.src.partitions(ctx)
+	if err != nil {
+		return plan{}, err
+	}
+	first, last, err := e.src.offsets(ctx, tps)
+	if err != nil {
+		return plan{}, err
+	}
+	rs := make(Ranges, 0, len(tps))
+	for _, tp := range tps {
+		from, ok := e.ends[tp]
+		if !ok {
+			from = first[tp]
+			if e.opts.StartingOffsets == "latest" {
+				from = last[tp]
+			}
+		}
+		if from < first[tp] {
+			e.log.Warn("records were deleted before they were read (retention); skipping", "partition", tp.String(), "from", from, "log_start", first[tp])
+			e.met.lost.Add(float64(first[tp] - from))
+			from = first[tp]
+		}
+		until := last[tp]
+		if until < from {
+			e.log.Warn("partition end moved backwards (topic recreated?); restarting from its end", "partition", tp.String(), "from", from, "end", until)
+			from = until
+		}
+		rs = append(rs, OffsetRange{tp.Topic, tp.Partition, from, until})
+	}
+	rs.sort()
+	total := 0.0
+	if e.opts.Backpressure {
+		total = e.rate
+	}
+	capRanges(rs, e.opts.MaxRecordsPerPartition, e.opts.MaxRatePerPartition, total, e.job.interval)
+	var lag int64
+	for _, r := range rs {
+		lag += last[r.TP()] - r.Until
+	}
+	e.met.lag.Set(float64(lag))
+	p := plan{BatchID: id, BatchTime: t, Ranges: rs}
+	if err := e.cp.writePlan(p); err != nil {
+		return plan{}, err
+	}
+	return p, nil
+}
+
+func (e *Engine) runWithRetry(ctx context.Context, p plan) error {
+	for attempt := 0; ; attempt++ {
+		err := e.runBatch(ctx, p)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		e.met.failures.Inc()
+		// The operators may hold half a batch: go back to the last committed state.
+		if rerr := e.restore(p.BatchID - 1); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		if attempt >= e.opts.MaxRetries {
+			return fmt.Errorf("batch %d failed %d times: %w", p.BatchID, attempt+1, err)
+		}
+		e.log.Warn("batch failed; retrying", "batch", p.BatchID, "attempt", attempt+1, "err", err)
+		select {
+		case <-e.opts.After(e.opts.RetryBackoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (e *Engine) runBatch(ctx context.Context, p plan) error {
+	start := e.opts.Now()
+	records, err := e.src.read(ctx, p.Ranges)
+	if err != nil {
+		return err
+	}
+	info := BatchInfo{ID: p.BatchID, Time: p.BatchTime, Ranges: p.Ranges}
+	if err := e.job.RunBatch(ctx, info, records); err != nil {
+		return err
+	}
+	st := make(map[string][]byte, len(e.job.stateful))
+	for _, op := range e.job.stateful {
+		b, err := op.snapshotState()
+		if err != nil {
+			return fmt.Errorf("cannot snapshot state of %s: %w", op.stateName(), err)
+		}
+		st[op.stateName()] = b
+	}
+	if len(st) > 0 {
+		if err := e.cp.writeState(p.BatchID, st); err != nil {
+			return err
+		}
+	}
+	n := int64(len(records))
+	if err := e.cp.writeCommit(commitInfo{BatchID: p.BatchID, CommittedAt: e.opts.Now(), Records: n}); err != nil {
+		return err
+	}
+	end := e.opts.Now()
+	// Committed: advance.
+	replayed := p.replay
+	for tp, off := range p.Ranges.Ends() {
+		e.ends[tp] = off
+	}
+	e.nextID = p.BatchID + 1
+	e.lastTime = p.BatchTime
+	e.cp.prune(p.BatchID)
+	if err := e.src.commitGroup(ctx, p.Ranges.Ends()); err != nil {
+		e.log.Debug("consumer group commit failed (informational only)", "err", err)
+	}
+	proc := end.Sub(start)
+	sched := start.Sub(p.BatchTime)
+	if sched < 0 {
+		sched = 0
+	}
+	if e.opts.Backpressure {
+		if r, ok := e.pid.compute(p.BatchTime, n, proc, sched); ok {
+			e.rate = r
+		}
+	}
+	m := BatchMetrics{
+		Pipeline: e.job.name, ID: p.BatchID, Time: p.BatchTime, Records: n,
+		InputRate:      float64(n) / e.job.interval.Seconds(),
+		ProcessingTime: proc, SchedulingDelay: sched,
+		Lag: int64(e.met.lagValue()), RateLimit: e.rate, Replayed: replayed, Ranges: p.Ranges,
+	}
+	e.met.observe(m)
+	e.mu.Lock()
+	e.recent = append(e.recent, m)
+	if len(e.recent) > 100 {
+		e.recent = e.recent[len(e.recent)-100:]
+	}
+	recent := append([]BatchMetrics(nil), e.recent[max(0, len(e.recent)-20):]...)
+	e.mu.Unlock()
+	if err := writeStatus(e.cp.dir, recent); err != nil {
+		e.log.Debug("cannot write status", "err", err)
+	}
+	if e.opts.OnBatch != nil {
+		e.opts.OnBatch(m)
+	}
+	e.log.Debug("batch committed", "batch", p.BatchID, "records", n, "processing", proc)
+	return nil
+}

@@ -1,0 +1,206 @@
+package streaming
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Job is a graph of typed streams over one micro-batched input. Build it with
+// Input, Map, Filter, … and ForeachBatch before handing it to an Engine (or drive it
+// directly with RunBatch in tests). Every node is computed once per batch, in creation
+// order, so stateful operators see every batch whether or not an output uses them.
+type Job struct {
+	name     string
+	interval time.Duration
+	nodes    []node
+	outputs  []output
+	stateful []statefulOp
+	input    *Stream[Record]
+	current  *BatchInfo
+	records  []Record
+}
+
+type node interface{ eval(b *BatchInfo) error }
+
+type output struct {
+	name string
+	run  func(ctx context.Context, b *BatchInfo) error
+}
+
+// statefulOp is an operator whose state is checkpointed after every committed batch.
+type statefulOp interface {
+	stateName() string
+	snapshotState() ([]byte, error)
+	restoreState([]byte) error
+}
+
+// NewJob starts a graph named name whose batches come every interval.
+func NewJob(name string, interval time.Duration) *Job {
+	if interval <= 0 {
+		panic("BUG: streaming.NewJob: interval must be > 0")
+	}
+	j := &Job{name: name, interval: interval}
+	j.input = newStream(j, "input", func(*BatchInfo) ([]Record, error) { return j.records, nil })
+	return j
+}
+
+// Name is the job's name (checkpoints, metrics, snapshot properties use it).
+func (j *Job) Name() string { return j.name }
+
+// Interval is the batch interval.
+func (j *Job) Interval() time.Duration { return j.interval }
+
+// Input is the stream of Kafka records of each batch.
+func Input(j *Job) *Stream[Record] { return j.input }
+
+// RunBatch computes every node for one batch of records and runs the outputs in order.
+// The engine calls it; tests call it directly with synthetic records.
+func (j *Job) RunBatch(ctx context.Context, b BatchInfo, records []Record) error {
+	j.current, j.records = &b, records
+	defer func() { j.records = nil }()
+	for _, n := range j.nodes {
+		if err := n.eval(&b); err != nil {
+			return fmt.Errorf("batch %d: %w", b.ID, err)
+		}
+	}
+	for _, o := range j.outputs {
+		if err := o.run(ctx, &b); err != nil {
+			return fmt.Errorf("batch %d: output %s: %w", b.ID, o.name, err)
+		}
+	}
+	for _, n := range j.nodes {
+		if c, ok := n.(interface{ clear() }); ok {
+			c.clear()
+		}
+	}
+	return nil
+}
+
+// Stream is one typed stream of a Job: per batch, a slice of T.
+type Stream[T any] struct {
+	job     *Job
+	name    string
+	compute func(b *BatchInfo) ([]T, error)
+	cur     []T
+}
+
+func newStream[T any](j *Job, kind string, compute func(b *BatchInfo) ([]T, error)) *Stream[T] {
+	s := &Stream[T]{job: j, name: fmt.Sprintf("%s#%d", kind, len(j.nodes)), compute: compute}
+	j.nodes = append(j.nodes, s)
+	return s
+}
+
+func (s *Stream[T]) eval(b *BatchInfo) error {
+	out, err := s.compute(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.name, err)
+	}
+	s.cur = out
+	return nil
+}
+
+func (s *Stream[T]) clear() { s.cur = nil }
+
+// items is the stream's output of the batch being computed (parents are computed first).
+func (s *Stream[T]) items() []T { return s.cur }
+
+// Job returns the stream's job.
+func (s *Stream[T]) Job() *Job { return s.job }
+
+// KV is a keyed element.
+type KV[K comparable, V any] struct {
+	Key K
+	Val V
+}
+
+// Map applies f to every element.
+func Map[T, U any](s *Stream[T], f func(T) U) *Stream[U] {
+	return newStream(s.job, "map", func(*BatchInfo) ([]U, error) {
+		in := s.items()
+		out := make([]U, len(in))
+		for i, v := range in {
+			out[i] = f(v)
+		}
+		return out, nil
+	})
+}
+
+// Filter keeps the elements for which keep is true.
+func Filter[T any](s *Stream[T], keep func(T) bool) *Stream[T] {
+	return newStream(s.job, "filter", func(*BatchInfo) ([]T, error) {
+		var out []T
+		for _, v := range s.items() {
+			if keep(v) {
+				out = append(out, v)
+			}
+		}
+		return out, nil
+	})
+}
+
+// FlatMap applies f to every element and concatenates the results.
+func FlatMap[T, U any](s *Stream[T], f func(T) []U) *Stream[U] {
+	return newStream(s.job, "flatMap", func(*BatchInfo) ([]U, error) {
+		var out []U
+		for _, v := range s.items() {
+			out = append(out, f(v)...)
+		}
+		return out, nil
+	})
+}
+
+// KeyBy pairs every element with key(element).
+func KeyBy[T any, K comparable](s *Stream[T], key func(T) K) *Stream[KV[K, T]] {
+	return newStream(s.job, "keyBy", func(*BatchInfo) ([]KV[K, T], error) {
+		in := s.items()
+		out := make([]KV[K, T], len(in))
+		for i, v := range in {
+			out[i] = KV[K, T]{key(v), v}
+		}
+		return out, nil
+	})
+}
+
+// Union concatenates streams of the same type.
+func Union[T any](s *Stream[T], others ...*Stream[T]) *Stream[T] {
+	return newStream(s.job, "union", func(*BatchInfo) ([]T, error) {
+		out := append([]T(nil), s.items()...)
+		for _, o := range others {
+			out = append(out, o.items()...)
+		}
+		return out, nil
+	})
+}
+
+// ReduceByKey combines the values of each key within one batch. Keys come out in
+// first-seen order, so results are deterministic.
+func ReduceByKey[K comparable, V any](s *Stream[KV[K, V]], reduce func(V, V) V) *Stream[KV[K, V]] {
+	return newStream(s.job, "reduceByKey", func(*BatchInfo) ([]KV[K, V], error) {
+		return reduceKV(s.items(), reduce), nil
+	})
+}
+
+func reduceKV[K comparable, V any](in []KV[K, V], reduce func(V, V) V) []KV[K, V] {
+	idx := make(map[K]int, len(in))
+	var out []KV[K, V]
+	for _, kv := range in {
+		if i, ok := idx[kv.Key]; ok {
+			out[i].Val = reduce(out[i].Val, kv.Val)
+			continue
+		}
+		idx[kv.Key] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}
+
+// ForeachBatch registers an output: f receives every batch's elements (possibly none)
+// with the batch's id, time and offset ranges. Outputs run in registration order after
+// every stream of the batch is computed. To be exactly-once an output must be idempotent
+// by batch id: a batch is replayed after a crash that hit before its commit.
+func ForeachBatch[T any](s *Stream[T], name string, f func(ctx context.Context, b BatchInfo, items []T) error) {
+	s.job.outputs = append(s.job.outputs, output{name: name, run: func(ctx context.Context, b *BatchInfo) error {
+		return f(ctx, *b, s.items())
+	}})
+}
