@@ -26,6 +26,7 @@ type sqlModel struct {
 	hasValue bool   // dwd_events has a value column
 	hasCat   bool   // dwd_events has a category column
 	itemTags string // SELECT item_id, tag … (empty: no dim_item)
+	user     string // non-empty: only this user's events (explanations)
 }
 
 func flt(f float64) string {
@@ -111,6 +112,9 @@ func (m *sqlModel) eventsSQL(lo time.Time) string {
 	if !lo.IsZero() {
 		where = fmt.Sprintf("event_time >= %s AND ", tsLit(lo)) + where
 	}
+	if m.user != "" {
+		where += " AND CAST(user_id AS VARCHAR) = " + lit(m.user)
+	}
 	return fmt.Sprintf(`SELECT *, %s AS aw, CAST(date_diff('microsecond', event_time, %s) AS DOUBLE) AS age_us
 FROM (SELECT %s, count(*) AS copies FROM %s WHERE %s GROUP BY ALL)`,
 		m.actionWeight(), tsLit(m.end()), cols, TableEvents, where)
@@ -121,17 +125,17 @@ FROM (SELECT %s, count(*) AS copies FROM %s WHERE %s GROUP BY ALL)`,
 func (m *sqlModel) eventTagsSQL() string {
 	var parts []string
 	if m.itemTags != "" {
-		parts = append(parts, "SELECT e.user_id, t.tag, e.aw, e.age_us, e.event_time FROM tp_ev e JOIN tp_item_tags t ON t.item_id = e.item_id WHERE e.aw IS NOT NULL")
+		parts = append(parts, "SELECT e.user_id, e.item_id, e.action, e.value, t.tag, e.aw, e.age_us, e.event_time FROM tp_ev e JOIN tp_item_tags t ON t.item_id = e.item_id WHERE e.aw IS NOT NULL")
 	}
 	if m.hasCat {
 		anti := ""
 		if m.itemTags != "" {
 			anti = " AND NOT EXISTS (SELECT 1 FROM tp_item_tags t WHERE t.item_id = e.item_id AND t.tag = e.category)"
 		}
-		parts = append(parts, fmt.Sprintf("SELECT e.user_id, e.category AS tag, e.aw, e.age_us, e.event_time FROM tp_ev e WHERE e.aw IS NOT NULL AND e.category IS NOT NULL AND e.category NOT IN (%s)%s", m.ignoreList(), anti))
+		parts = append(parts, fmt.Sprintf("SELECT e.user_id, e.item_id, e.action, e.value, e.category AS tag, e.aw, e.age_us, e.event_time FROM tp_ev e WHERE e.aw IS NOT NULL AND e.category IS NOT NULL AND e.category NOT IN (%s)%s", m.ignoreList(), anti))
 	}
 	if len(parts) == 0 {
-		return "SELECT CAST(NULL AS VARCHAR) AS user_id, CAST(NULL AS VARCHAR) AS tag, 0.0 AS aw, 0.0 AS age_us, CAST(NULL AS TIMESTAMP) AS event_time WHERE false"
+		return "SELECT CAST(NULL AS VARCHAR) AS user_id, CAST(NULL AS VARCHAR) AS item_id, CAST(NULL AS VARCHAR) AS action, CAST(NULL AS DOUBLE) AS value, CAST(NULL AS VARCHAR) AS tag, 0.0 AS aw, 0.0 AS age_us, CAST(NULL AS TIMESTAMP) AS event_time WHERE false"
 	}
 	return strings.Join(parts, " UNION ALL ")
 }
