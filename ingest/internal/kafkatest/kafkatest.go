@@ -1,0 +1,176 @@
+// Package kafkatest runs the collector's tests against real Kafka-protocol brokers:
+// franz-go's in-process kfake cluster and (when available) tagpipe's own broker. One test
+// body, several backends.
+package kafkatest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Broker is one running backend.
+type Broker interface {
+	Addr() string
+	// Stop shuts the broker down (data stays in its directory when it persists).
+	Stop()
+}
+
+// Backend starts brokers of one kind. Start with port 0 picks a free port; a restart
+// passes the previous port and the same dir, so acknowledged records come back.
+type Backend struct {
+	Name  string
+	Start func(t testing.TB, dir string, port int, topics map[string]int32) Broker
+}
+
+// Backends lists every backend the collector is tested against.
+func Backends() []Backend { return backends }
+
+var backends = []Backend{{Name: "kfake", Start: startKfake}}
+
+type kfakeBroker struct{ c *kfake.Cluster }
+
+func (k *kfakeBroker) Addr() string { return k.c.ListenAddrs()[0] }
+func (k *kfakeBroker) Stop()        { k.c.Close() }
+
+func startKfake(t testing.TB, dir string, port int, topics map[string]int32) Broker {
+	opts := []kfake.Opt{kfake.Ports(port), kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SyncWrites(),
+		kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(1)}
+	for name, n := range topics {
+		opts = append(opts, kfake.SeedTopics(n, name))
+	}
+	var c *kfake.Cluster
+	var err error
+	// A restarted broker may find its port in TIME_WAIT for a moment.
+	for i := 0; i < 50; i++ {
+		if c, err = kfake.NewCluster(opts...); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("cannot start kfake: %v", err)
+	}
+	return &kfakeBroker{c}
+}
+
+// Port returns the port of a host:port.
+func Port(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	var n int
+	fmt.Sscan(p, &n)
+	return n
+}
+
+// Record is what tests compare.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       string
+	Value     string
+	Headers   map[string]string
+}
+
+// ReadAll reads every record of topic up to its current end offsets.
+func ReadAll(t testing.TB, addr, topic string) []Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatalf("cannot list end offsets of %s: %v", topic, err)
+	}
+	want := map[int32]int64{}
+	offsets := map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			t.Fatalf("end offset of %s/%d: %v", topic, o.Partition, o.Err)
+		}
+		if o.Offset > 0 {
+			want[o.Partition] = o.Offset
+			offsets[o.Partition] = kgo.NewOffset().AtStart()
+		}
+	})
+	if len(want) == 0 {
+		return nil
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(addr),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
+		kgo.FetchMaxBytes(64<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	var out []Record
+	got := map[int32]int64{}
+	done := func() bool {
+		for p, end := range want {
+			if got[p] < end {
+				return false
+			}
+		}
+		return true
+	}
+	for !done() {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: timed out with %d records (want ends %v, at %v)", topic, len(out), want, got)
+		}
+		fs.EachError(func(_ string, p int32, err error) { t.Logf("fetch %s/%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset >= want[r.Partition] {
+				return
+			}
+			rec := Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: string(r.Key), Value: string(r.Value)}
+			if len(r.Headers) > 0 {
+				rec.Headers = map[string]string{}
+				for _, h := range r.Headers {
+					rec.Headers[h.Key] = string(h.Value)
+				}
+			}
+			out = append(out, rec)
+			got[r.Partition] = r.Offset + 1
+		})
+	}
+	return out
+}
+
+// WaitCount polls until topic holds at least n records (by end offsets) or fails.
+func WaitCount(t testing.TB, addr, topic string, n int64, timeout time.Duration) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(timeout)
+	var total int64
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		cancel()
+		if err == nil {
+			total = 0
+			ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
+			if total >= n {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("topic %s has %d records after %v, want %d", topic, total, timeout, n)
+}

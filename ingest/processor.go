@@ -1,0 +1,124 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+)
+
+// Interceptor sees events between a source and its channels; it may change headers or
+// bodies and may drop events (the returned slice).
+type Interceptor interface {
+	Intercept(evs []Event) []Event
+}
+
+// Selector picks, per event, the channels (indexes into Processor.Channels) an event
+// must go to and the ones it may go to (a failed optional put is only counted).
+type Selector interface {
+	Select(e *Event) (required, optional []int)
+}
+
+// Processor is Flume's channel processor: what a source hands its batches to. It runs
+// the interceptor chain, then puts each event into the channels its selector picks.
+type Processor struct {
+	Interceptors []Interceptor
+	Channels     []Channel
+	// Selector nil means replicating to every channel, all required.
+	Selector Selector
+	// C counts received, accepted, rejected (filtered out), bad_input (error header)
+	// and optional_failed.
+	C *Counters
+}
+
+// Put delivers a batch, waiting for room. It returns nil once every required channel
+// holds its events.
+func (p *Processor) Put(ctx context.Context, evs []Event) error { return p.put(ctx, evs, true) }
+
+// TryPut is Put that fails with ErrFull instead of waiting (the http source turns that
+// into 503).
+func (p *Processor) TryPut(evs []Event) error { return p.put(context.Background(), evs, false) }
+
+func (p *Processor) put(ctx context.Context, evs []Event, wait bool) error {
+	n := len(evs)
+	p.C.Add("received", int64(n))
+	for _, ic := range p.Interceptors {
+		evs = ic.Intercept(evs)
+	}
+	if dropped := n - len(evs); dropped > 0 {
+		p.C.Add("rejected", int64(dropped))
+	}
+	bad := 0
+	for i := range evs {
+		if evs[i].Headers[HeaderError] != "" {
+			bad++
+		}
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	doPut := func(c Channel, batch []Event) error {
+		if wait {
+			return c.Put(ctx, batch)
+		}
+		return c.TryPut(batch)
+	}
+	if p.Selector == nil {
+		for _, c := range p.Channels {
+			if err := doPut(c, evs); err != nil {
+				return fmt.Errorf("cannot put %d events into channel %s: %w", len(evs), c.Name(), err)
+			}
+		}
+	} else {
+		req := make([][]Event, len(p.Channels))
+		opt := make([][]Event, len(p.Channels))
+		for i := range evs {
+			r, o := p.Selector.Select(&evs[i])
+			for _, j := range r {
+				req[j] = append(req[j], evs[i])
+			}
+			for _, j := range o {
+				opt[j] = append(opt[j], evs[i])
+			}
+		}
+		for j, batch := range req {
+			if len(batch) == 0 {
+				continue
+			}
+			if err := doPut(p.Channels[j], batch); err != nil {
+				return fmt.Errorf("cannot put %d events into channel %s: %w", len(batch), p.Channels[j].Name(), err)
+			}
+		}
+		for j, batch := range opt {
+			if len(batch) > 0 {
+				if err := p.Channels[j].TryPut(batch); err != nil {
+					p.C.Add("optional_failed", int64(len(batch)))
+				}
+			}
+		}
+	}
+	p.C.Add("accepted", int64(len(evs)))
+	p.C.Add("bad_input", int64(bad))
+	return nil
+}
+
+// Replicating sends every event to all channels; Optional ones may fail.
+type Replicating struct {
+	Required, Optional []int
+}
+
+func (r *Replicating) Select(*Event) ([]int, []int) { return r.Required, r.Optional }
+
+// Multiplexing routes by one header's value (Flume's multiplexing selector).
+type Multiplexing struct {
+	Header   string
+	Mapping  map[string][]int
+	Optional map[string][]int
+	Default  []int
+}
+
+func (m *Multiplexing) Select(e *Event) ([]int, []int) {
+	v, ok := e.Headers[m.Header]
+	if r, hit := m.Mapping[v]; ok && hit {
+		return r, m.Optional[v]
+	}
+	return m.Default, m.Optional[v]
+}

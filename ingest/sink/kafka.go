@@ -1,0 +1,174 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/tagpipe/tagpipe/ingest"
+)
+
+// KafkaOptions configure a Kafka sink.
+type KafkaOptions struct {
+	// Brokers are bootstrap host:port addresses.
+	Brokers []string
+	// Topic is where events go unless their "topic" header says otherwise.
+	Topic string
+	// KeyHeader names the header whose value is the record key; "" = "key".
+	KeyHeader string
+	// DeadLetterTopic, when set, receives events carrying an "error" header.
+	DeadLetterTopic string
+	// BatchSize is the most records per produce request per partition; 0 = 1000.
+	BatchSize int
+	// BatchBytes bounds one produce request; 0 = 1 MiB.
+	BatchBytes int64
+	// Linger is how long a partially filled partition batch waits; 0 = 1ms.
+	Linger time.Duration
+	// Compression: none, gzip, snappy, lz4, zstd.
+	Compression string
+	// WriteTimeout bounds one delivery; 0 = 30s.
+	WriteTimeout time.Duration
+	// MaxAttempts per produce request inside kafka-go before Deliver fails; 0 = 3.
+	MaxAttempts int
+	// HeadersToRecord copies event headers into Kafka record headers (default true).
+	NoRecordHeaders bool
+	Log             *slog.Logger
+}
+
+// DefaultKafkaOptions returns the defaults.
+func DefaultKafkaOptions() KafkaOptions {
+	return KafkaOptions{KeyHeader: ingest.HeaderKey, BatchSize: 1000, BatchBytes: 1 << 20,
+		Linger: time.Millisecond, Compression: "none", WriteTimeout: 30 * time.Second, MaxAttempts: 3}
+}
+
+// Kafka delivers events to a Kafka cluster with acks=all.
+type Kafka struct {
+	name string
+	opts KafkaOptions
+	w    *kafka.Writer
+}
+
+// CompressionCodec maps a name to kafka-go's codec.
+func CompressionCodec(name string) (kafka.Compression, error) {
+	switch name {
+	case "", "none":
+		return 0, nil
+	case "gzip":
+		return kafka.Gzip, nil
+	case "snappy":
+		return kafka.Snappy, nil
+	case "lz4":
+		return kafka.Lz4, nil
+	case "zstd":
+		return kafka.Zstd, nil
+	}
+	return 0, fmt.Errorf("unknown compression %q (want none, gzip, snappy, lz4 or zstd)", name)
+}
+
+// NewKafka returns a Kafka sink; it connects lazily.
+func NewKafka(name string, opts KafkaOptions) (*Kafka, error) {
+	d := DefaultKafkaOptions()
+	if len(opts.Brokers) == 0 {
+		return nil, fmt.Errorf("kafka sink %s: no brokers", name)
+	}
+	if opts.Topic == "" {
+		return nil, fmt.Errorf("kafka sink %s: no topic", name)
+	}
+	if opts.KeyHeader == "" {
+		opts.KeyHeader = d.KeyHeader
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = d.BatchSize
+	}
+	if opts.BatchBytes <= 0 {
+		opts.BatchBytes = d.BatchBytes
+	}
+	if opts.Linger <= 0 {
+		opts.Linger = d.Linger
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = d.WriteTimeout
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = d.MaxAttempts
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	codec, err := CompressionCodec(opts.Compression)
+	if err != nil {
+		return nil, fmt.Errorf("kafka sink %s: %w", name, err)
+	}
+	w := &kafka.Writer{
+		Addr: kafka.TCP(opts.Brokers...),
+		// Java's default partitioner, so keys land where a Java producer would put them.
+		Balancer:        &kafka.Murmur2Balancer{},
+		MaxAttempts:     opts.MaxAttempts,
+		WriteBackoffMin: 50 * time.Millisecond,
+		WriteBackoffMax: time.Second,
+		BatchSize:       opts.BatchSize,
+		BatchBytes:      opts.BatchBytes,
+		BatchTimeout:    opts.Linger,
+		WriteTimeout:    opts.WriteTimeout,
+		RequiredAcks:    kafka.RequireAll,
+		Compression:     codec,
+		Transport:       &kafka.Transport{DialTimeout: 5 * time.Second, MetadataTTL: 10 * time.Second},
+	}
+	return &Kafka{name: name, opts: opts, w: w}, nil
+}
+
+func (k *Kafka) Name() string { return k.name }
+
+// Deliver writes all events and waits for acks=all. Any failure fails the whole batch, so
+// the channel take is rolled back and retried (duplicates only from this batch).
+func (k *Kafka) Deliver(ctx context.Context, evs []ingest.Event) error {
+	msgs := make([]kafka.Message, len(evs))
+	for i := range evs {
+		e := &evs[i]
+		m := &msgs[i]
+		m.Value = e.Body
+		m.Topic = k.opts.Topic
+		if t := e.Headers[ingest.HeaderTopic]; t != "" {
+			m.Topic = t
+		}
+		if k.opts.DeadLetterTopic != "" && e.Headers[ingest.HeaderError] != "" {
+			m.Topic = k.opts.DeadLetterTopic
+		}
+		if key := e.Headers[k.opts.KeyHeader]; key != "" {
+			m.Key = []byte(key)
+		}
+		if !k.opts.NoRecordHeaders && len(e.Headers) > 0 {
+			m.Headers = make([]kafka.Header, 0, len(e.Headers))
+			for hk, hv := range e.Headers {
+				m.Headers = append(m.Headers, kafka.Header{Key: hk, Value: []byte(hv)})
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, k.opts.WriteTimeout)
+	defer cancel()
+	if err := k.w.WriteMessages(ctx, msgs...); err != nil {
+		var werrs kafka.WriteErrors
+		if errors.As(err, &werrs) {
+			failed := 0
+			var first error
+			for _, e := range werrs {
+				if e != nil {
+					failed++
+					if first == nil {
+						first = e
+					}
+				}
+			}
+			return fmt.Errorf("kafka sink %s: %d of %d records failed: %w", k.name, failed, len(msgs), first)
+		}
+		return fmt.Errorf("kafka sink %s: cannot write %d records: %w", k.name, len(msgs), err)
+	}
+	return nil
+}
+
+// Close flushes and closes the writer.
+func (k *Kafka) Close() error { return k.w.Close() }

@@ -1,0 +1,425 @@
+// Package spooldir is the spooling-directory source: immutable files dropped into a
+// directory are read line by line, oldest first, and renamed with a suffix (or deleted)
+// once every line is in the channel. A tracker file remembers the position inside the
+// file being read, so a restart resumes where the last committed put ended. Gzip files
+// are read transparently. A file that changes after it was picked up is quarantined
+// (renamed with .QUARANTINED, logged, counted) and the source keeps going.
+package spooldir
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tagpipe/tagpipe/ingest"
+)
+
+// Options configure a Source.
+type Options struct {
+	// Dir is the drop directory.
+	Dir string
+	// Recursive also reads files in subdirectories (hidden ones excepted).
+	Recursive bool
+	// Include, when set, is a regexp a file's base name must match; Ignore one it must not.
+	Include, Ignore *regexp.Regexp
+	// CompletedSuffix is appended to a fully read file; "" = ".COMPLETED".
+	CompletedSuffix string
+	// Delete removes fully read files instead of renaming them (Flume's deletePolicy
+	// immediate).
+	Delete bool
+	// MinAge: a file is picked up only when its last change is at least this old, so
+	// files still being written are left alone; 0 = 1s, <0 = no wait.
+	MinAge time.Duration
+	// PollInterval between directory scans when idle; 0 = 500ms.
+	PollInterval time.Duration
+	// BatchSize lines per channel put; 0 = 1000.
+	BatchSize int
+	// MaxLineBytes cuts longer lines (with an error header); 0 = 1 MiB.
+	MaxLineBytes int
+	// TrackerDir holds the position tracker; "" = Dir/.tagpipe-spool.
+	TrackerDir string
+	// FileHeader adds the file path as the "file" header; BasenameHeader adds "basename".
+	FileHeader, BasenameHeader bool
+	Log                        *slog.Logger
+	C                          *ingest.Counters
+	now                        func() time.Time
+}
+
+// DefaultOptions returns the defaults for dir.
+func DefaultOptions(dir string) Options {
+	return Options{Dir: dir, CompletedSuffix: ".COMPLETED", MinAge: time.Second,
+		PollInterval: 500 * time.Millisecond, BatchSize: 1000, MaxLineBytes: 1 << 20}
+}
+
+// QuarantineSuffix marks a file that changed while it was read.
+const QuarantineSuffix = ".QUARANTINED"
+
+// Source is a spooling-directory source.
+type Source struct {
+	name string
+	opts Options
+	out  *ingest.Processor
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+	failed map[string]time.Time // files that could not be opened → when to retry
+}
+
+// New checks the options; Start begins reading.
+func New(name string, opts Options, out *ingest.Processor) (*Source, error) {
+	d := DefaultOptions(opts.Dir)
+	if opts.Dir == "" {
+		return nil, fmt.Errorf("spooldir source %s: no directory", name)
+	}
+	if opts.CompletedSuffix == "" {
+		opts.CompletedSuffix = d.CompletedSuffix
+	}
+	if opts.MinAge == 0 {
+		opts.MinAge = d.MinAge
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = d.PollInterval
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = d.BatchSize
+	}
+	if opts.MaxLineBytes <= 0 {
+		opts.MaxLineBytes = d.MaxLineBytes
+	}
+	if opts.TrackerDir == "" {
+		opts.TrackerDir = filepath.Join(opts.Dir, ".tagpipe-spool")
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.now == nil {
+		opts.now = time.Now
+	}
+	for _, d := range []string{opts.Dir, opts.TrackerDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("spooldir source %s: cannot create %q: %w", name, d, err)
+		}
+	}
+	return &Source{name: name, opts: opts, out: out, failed: map[string]time.Time{}}, nil
+}
+
+func (s *Source) Name() string { return s.name }
+
+// Start runs the source in its own goroutine until Stop.
+func (s *Source) Start(context.Context) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.run(ctx)
+	}()
+	return nil
+}
+
+// Stop ends the source; a batch being put is abandoned (it is re-read after restart
+// unless its put completed). Safe twice.
+func (s *Source) Stop(ctx context.Context) error {
+	s.once.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+	})
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Source) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		path, ok := s.next()
+		if !ok {
+			if !ingest.Sleep(ctx, s.opts.PollInterval) {
+				return
+			}
+			continue
+		}
+		if err := s.readFile(ctx, path); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.opts.C.Add("file_errors", 1)
+			s.opts.Log.Error("spooldir file failed, will retry later", "source", s.name, "file", path, "err", err)
+			s.failed[path] = s.opts.now().Add(30 * time.Second)
+		}
+	}
+}
+
+type candidate struct {
+	path  string
+	mtime time.Time
+}
+
+// next returns the oldest eligible file (by modification time, then name).
+func (s *Source) next() (string, bool) {
+	now := s.opts.now()
+	var cands []candidate
+	trackerDir, _ := filepath.Abs(s.opts.TrackerDir)
+	_ = filepath.WalkDir(s.opts.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if path == s.opts.Dir {
+				return nil
+			}
+			if abs, _ := filepath.Abs(path); !s.opts.Recursive || strings.HasPrefix(name, ".") || abs == trackerDir {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || strings.HasPrefix(name, ".") ||
+			strings.HasSuffix(name, s.opts.CompletedSuffix) || strings.HasSuffix(name, QuarantineSuffix) {
+			return nil
+		}
+		if s.opts.Include != nil && !s.opts.Include.MatchString(name) {
+			return nil
+		}
+		if s.opts.Ignore != nil && s.opts.Ignore.MatchString(name) {
+			return nil
+		}
+		if until, ok := s.failed[path]; ok && now.Before(until) {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		if s.opts.MinAge > 0 && now.Sub(info.ModTime()) < s.opts.MinAge {
+			return nil
+		}
+		cands = append(cands, candidate{path, info.ModTime()})
+		return nil
+	})
+	if len(cands) == 0 {
+		return "", false
+	}
+	// A file with a tracker (half read before a restart) goes first.
+	if t, err := s.loadTracker(); err == nil {
+		for _, c := range cands {
+			if c.path == t.Path {
+				return c.path, true
+			}
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		if !cands[i].mtime.Equal(cands[j].mtime) {
+			return cands[i].mtime.Before(cands[j].mtime)
+		}
+		return cands[i].path < cands[j].path
+	})
+	return cands[0].path, true
+}
+
+// tracker is the position of the file being read, rewritten after every put.
+type tracker struct {
+	Path    string `json:"path"`
+	Inode   uint64 `json:"inode"`
+	Size    int64  `json:"size"`
+	MtimeNS int64  `json:"mtime_ns"`
+	// Offset is in the (uncompressed) line stream: every line before it is in the channel.
+	Offset int64 `json:"offset"`
+	Lines  int64 `json:"lines"`
+}
+
+func (s *Source) trackerPath() string { return filepath.Join(s.opts.TrackerDir, s.name+".json") }
+
+func (s *Source) loadTracker() (tracker, error) {
+	var t tracker
+	data, err := os.ReadFile(s.trackerPath())
+	if err != nil {
+		return t, err
+	}
+	err = json.Unmarshal(data, &t)
+	return t, err
+}
+
+func (s *Source) saveTracker(t tracker) error {
+	data, _ := json.Marshal(t)
+	tmp := s.trackerPath() + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("cannot write spool tracker: %w", err)
+	}
+	if err := os.Rename(tmp, s.trackerPath()); err != nil {
+		return fmt.Errorf("cannot write spool tracker: %w", err)
+	}
+	return nil
+}
+
+func inode(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
+}
+
+func (s *Source) readFile(ctx context.Context, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("cannot open %q: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("cannot stat %q: %w", path, err)
+	}
+	t := tracker{Path: path, Inode: inode(fi), Size: fi.Size(), MtimeNS: fi.ModTime().UnixNano()}
+	if old, err := s.loadTracker(); err == nil && old.Path == path && old.Inode == t.Inode {
+		if old.Size != t.Size || old.MtimeNS != t.MtimeNS {
+			return s.quarantine(path, old, fi, "changed while the collector was down")
+		}
+		t.Offset, t.Lines = old.Offset, old.Lines
+	}
+	var r io.Reader = f
+	br := bufio.NewReaderSize(f, 64<<10)
+	r = br
+	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("cannot read gzip file %q: %w", path, err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	if t.Offset > 0 {
+		if _, err := io.CopyN(io.Discard, r, t.Offset); err != nil {
+			return fmt.Errorf("cannot skip to offset %d in %q: %w", t.Offset, path, err)
+		}
+		s.opts.Log.Info("spooldir resuming file", "source", s.name, "file", path, "offset", t.Offset, "lines", t.Lines)
+	} else {
+		s.opts.Log.Info("spooldir reading file", "source", s.name, "file", path, "bytes", fi.Size())
+	}
+	lr := ingest.NewLineReader(r, s.opts.MaxLineBytes)
+	batch := make([]ingest.Event, 0, s.opts.BatchSize)
+	var batchBytes int64
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := s.out.Put(ctx, batch); err != nil {
+			return err
+		}
+		t.Offset += batchBytes
+		t.Lines += int64(len(batch))
+		batch, batchBytes = batch[:0], 0
+		if err := s.saveTracker(t); err != nil {
+			return err
+		}
+		if now, err := os.Stat(path); err != nil || now.Size() != t.Size || now.ModTime().UnixNano() != t.MtimeNS {
+			return errChanged
+		}
+		return nil
+	}
+	add := func(ln ingest.Line) {
+		ev := ingest.LineEvent(ln)
+		if s.opts.FileHeader {
+			ev.SetHeader(ingest.HeaderFile, path)
+		}
+		if s.opts.BasenameHeader {
+			ev.SetHeader("basename", filepath.Base(path))
+		}
+		batch = append(batch, ev)
+		batchBytes += ln.N
+	}
+	for {
+		ln, err := lr.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				return fmt.Errorf("cannot read %q: %w", path, err)
+			}
+			if last, ok := lr.Flush(); ok {
+				add(last)
+			}
+			break
+		}
+		add(ln)
+		if len(batch) >= s.opts.BatchSize {
+			if err := flush(); err != nil {
+				if errors.Is(err, errChanged) {
+					return s.quarantine(path, t, nil, "changed while it was being read")
+				}
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		if errors.Is(err, errChanged) {
+			return s.quarantine(path, t, nil, "changed while it was being read")
+		}
+		return err
+	}
+	return s.complete(path, t)
+}
+
+var errChanged = errors.New("file changed")
+
+func (s *Source) complete(path string, t tracker) error {
+	if s.opts.Delete {
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("cannot delete completed file %q: %w", path, err)
+		}
+	} else {
+		dst := path + s.opts.CompletedSuffix
+		if _, err := os.Stat(dst); err == nil {
+			dst = fmt.Sprintf("%s.%d%s", path, s.opts.now().UnixNano(), s.opts.CompletedSuffix)
+		}
+		if err := os.Rename(path, dst); err != nil {
+			return fmt.Errorf("cannot mark %q completed: %w", path, err)
+		}
+	}
+	if err := os.Remove(s.trackerPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("cannot remove spool tracker: %w", err)
+	}
+	s.opts.C.Add("files_completed", 1)
+	s.opts.Log.Info("spooldir file completed", "source", s.name, "file", path, "lines", t.Lines)
+	return nil
+}
+
+// quarantine moves a file that changed after it was picked up out of the way. Lines
+// already put stay delivered; the rest of the file is not read.
+func (s *Source) quarantine(path string, t tracker, now os.FileInfo, why string) error {
+	if now == nil {
+		now, _ = os.Stat(path)
+	}
+	nowSize := int64(-1)
+	if now != nil {
+		nowSize = now.Size()
+	}
+	dst := path + QuarantineSuffix
+	if err := os.Rename(path, dst); err != nil {
+		return fmt.Errorf("cannot quarantine %q: %w", path, err)
+	}
+	os.Remove(s.trackerPath())
+	s.opts.C.Add("files_quarantined", 1)
+	s.opts.Log.Error("spooldir file changed after it was picked up: quarantined; spooled files must not be modified",
+		"source", s.name, "file", path, "moved_to", dst, "why", why, "size_at_pickup", t.Size, "size_now", nowSize,
+		"lines_delivered", t.Lines)
+	return nil
+}
