@@ -50,6 +50,7 @@ type Kafka struct {
 	name string
 	opts KafkaOptions
 	w    *kafka.Writer
+	tr   *kafka.Transport
 }
 
 // CompressionCodec maps a name to kafka-go's codec.
@@ -103,6 +104,7 @@ func NewKafka(name string, opts KafkaOptions) (*Kafka, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka sink %s: %w", name, err)
 	}
+	tr := &kafka.Transport{DialTimeout: 5 * time.Second, MetadataTTL: 10 * time.Second}
 	w := &kafka.Writer{
 		Addr: kafka.TCP(opts.Brokers...),
 		// Java's default partitioner, so keys land where a Java producer would put them.
@@ -116,9 +118,9 @@ func NewKafka(name string, opts KafkaOptions) (*Kafka, error) {
 		WriteTimeout:    opts.WriteTimeout,
 		RequiredAcks:    kafka.RequireAll,
 		Compression:     codec,
-		Transport:       &kafka.Transport{DialTimeout: 5 * time.Second, MetadataTTL: 10 * time.Second},
+		Transport:       tr,
 	}
-	return &Kafka{name: name, opts: opts, w: w}, nil
+	return &Kafka{name: name, opts: opts, w: w, tr: tr}, nil
 }
 
 func (k *Kafka) Name() string { return k.name }
@@ -170,5 +172,9 @@ func (k *Kafka) Deliver(ctx context.Context, evs []ingest.Event) error {
 	return nil
 }
 
-// Close flushes and closes the writer.
-func (k *Kafka) Close() error { return k.w.Close() }
+// Close flushes and closes the writer and its connections; safe twice.
+func (k *Kafka) Close() error {
+	err := k.w.Close()
+	k.tr.CloseIdleConnections()
+	return err
+}
