@@ -1,0 +1,273 @@
+package warehouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"syscall"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// CommitOptions say how Commit publishes a transaction.
+type CommitOptions struct {
+	// Operation is OpAppend (the default), OpOverwritePartitions or OpDeletePartitions.
+	Operation Operation
+	// Properties are stored in the snapshot (e.g. a streaming batch id and Kafka
+	// offset ranges); read them back from Snapshot.Properties.
+	Properties map[string]string
+	// ExpectedParent, if set, makes Commit fail with ErrConflict unless the table's
+	// current snapshot is exactly this id (0: the table has only been created… use
+	// the id you read). See Parent.
+	ExpectedParent *int64
+	// Partitions: for OpOverwritePartitions, partitions to clear in addition to the
+	// ones the transaction wrote to (so an empty re-run still empties its day); for
+	// OpDeletePartitions, the partitions to delete.
+	Partitions []Partition
+}
+
+// Parent is a helper for CommitOptions.ExpectedParent.
+func Parent(id int64) *int64 { return &id }
+
+// Commit publishes everything written and imported as one new snapshot and ends
+// the transaction (the lock is released, whether it succeeds or not). Readers see
+// either the previous snapshot or the new one, never a part.
+func (tx *Tx) Commit(ctx context.Context, opts CommitOptions) (*Snapshot, error) {
+	if err := tx.usable(); err != nil {
+		tx.Abort()
+		return nil, err
+	}
+	op := opts.Operation
+	if op == "" {
+		op = OpAppend
+	}
+	switch op {
+	case OpAppend, OpOverwritePartitions, OpDeletePartitions:
+	default:
+		tx.Abort()
+		return nil, fmt.Errorf("table %s: operation %q cannot be committed directly", tx.t.name, op)
+	}
+	return tx.commit(ctx, commitRequest{op: op, props: opts.Properties, expected: opts.ExpectedParent, partitions: opts.Partitions})
+}
+
+type commitRequest struct {
+	op         Operation
+	props      map[string]string
+	expected   *int64
+	partitions []Partition
+	// create / schema change:
+	schema *arrow.Schema
+	keys   []string
+	doc    string
+}
+
+// testHookBeforeManifest runs after a commit's files are in place and before its
+// manifest is published (tests kill the process there).
+var testHookBeforeManifest func()
+
+func (tx *Tx) commit(ctx context.Context, req commitRequest) (snap *Snapshot, err error) {
+	defer tx.Abort() // releases the lock; deletes our files unless they were published
+	if tx.closed {
+		return nil, ErrClosed
+	}
+	if err := tx.Flush(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	t := tx.t
+	var baseID int64
+	if tx.base != nil {
+		baseID = tx.base.ID
+	}
+	// The lock makes this a formality among tagpipe writers; it still catches a
+	// writer that bypassed the lock, and an ExpectedParent from an older read.
+	ids, err := listSnapshotIDs(t.snapDir())
+	if err != nil {
+		return nil, err
+	}
+	if n := len(ids); n > 0 && ids[n-1] != baseID || n == 0 && baseID != 0 {
+		return nil, fmt.Errorf("%w: table %s moved from snapshot %d while this transaction ran", ErrConflict, t.name, baseID)
+	}
+	if req.expected != nil && *req.expected != baseID {
+		return nil, fmt.Errorf("%w: table %s is at snapshot %d, the commit expected parent %d", ErrConflict, t.name, baseID, *req.expected)
+	}
+
+	m := &manifest{
+		FormatVersion: formatVersion, Table: t.name, SnapshotID: baseID + 1, ParentID: baseID,
+		Properties: maps.Clone(req.props),
+	}
+	now := t.w.opts.Now().UnixMilli()
+	var files []DataFile
+	if tx.base != nil {
+		now = max(now, tx.base.Time.UnixMilli())
+		m.Schema, m.PartitionKeys, m.Doc = tx.base.m.Schema, tx.base.PartitionKeys, tx.base.Doc
+		files = slices.Clone(tx.base.Files)
+	}
+	m.TimestampMS = now
+	sum := Summary{}
+
+	drop := func(keep func(DataFile) bool) {
+		kept := files[:0:0]
+		for _, f := range files {
+			if keep(f) {
+				kept = append(kept, f)
+			} else {
+				sum.RemovedFiles++
+				sum.RemovedRows += f.Rows
+			}
+		}
+		files = kept
+	}
+	normalize := func(ps []Partition) (partitionSet, error) {
+		set := partitionSet{}
+		for _, p := range ps {
+			np, err := p.normalize(m.PartitionKeys)
+			if err != nil {
+				return nil, fmt.Errorf("table %s: %w", t.name, err)
+			}
+			set.add(np)
+		}
+		return set, nil
+	}
+
+	switch {
+	case req.schema != nil: // create or evolve
+		m.Operation = OpCreate
+		if tx.base != nil {
+			m.Operation = OpSchema
+		}
+		if m.Schema, err = encodeSchema(req.schema); err != nil {
+			return nil, err
+		}
+		m.PartitionKeys, m.Doc = slices.Clone(req.keys), req.doc
+		if m.PartitionKeys == nil {
+			m.PartitionKeys = []string{}
+		}
+		if tx.base != nil {
+			oldData := tx.base.DataSchema()
+			var added []string
+			for _, f := range dataSchema(req.schema, req.keys).Fields() {
+				if len(oldData.FieldIndices(f.Name)) == 0 {
+					added = append(added, f.Name)
+				}
+			}
+			for i := range files {
+				files[i].Missing = append(slices.Clone(files[i].Missing), added...)
+			}
+		}
+	case req.op == OpOverwritePartitions:
+		m.Operation = req.op
+		set, err := normalize(req.partitions)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range tx.staged {
+			set.add(s.df.Partition)
+		}
+		drop(func(f DataFile) bool { _, hit := set[f.Partition.Path()]; return !hit })
+	case req.op == OpDeletePartitions:
+		m.Operation = req.op
+		if len(tx.staged) > 0 {
+			return nil, fmt.Errorf("table %s: a delete-partitions commit cannot add files", t.name)
+		}
+		set, err := normalize(req.partitions)
+		if err != nil {
+			return nil, err
+		}
+		drop(func(f DataFile) bool { _, hit := set[f.Partition.Path()]; return !hit })
+	case req.op == OpReplace:
+		m.Operation = req.op
+		for p := range tx.remove {
+			if !slices.ContainsFunc(files, func(f DataFile) bool { return f.Path == p }) {
+				return nil, fmt.Errorf("%w: table %s: file %s to replace is gone", ErrConflict, t.name, p)
+			}
+		}
+		drop(func(f DataFile) bool { return !tx.remove[f.Path] })
+	default:
+		m.Operation = req.op
+	}
+
+	// Move files to their final names. Until the manifest is linked they are
+	// unreferenced, and a crash leaves them for the next Open to remove.
+	var moved []stagedFile
+	undo := func() {
+		for _, s := range moved {
+			final := filepath.Join(t.dir, filepath.FromSlash(s.df.Path))
+			if s.imported {
+				_ = os.Rename(final, s.src)
+			} else {
+				_ = os.Remove(final)
+			}
+		}
+	}
+	dirs := map[string]bool{}
+	for i, s := range tx.staged {
+		rel := fmt.Sprintf("%s%s-%05d%s", dataPrefix, tx.id, i+1, dataExt)
+		if pp := s.df.Partition.Path(); pp != "" {
+			rel = path.Join(pp, rel)
+		}
+		final := filepath.Join(t.dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+			undo()
+			return nil, fmt.Errorf("cannot create partition dir: %w", err)
+		}
+		if err := os.Rename(s.src, final); err != nil {
+			undo()
+			if errors.Is(err, syscall.EXDEV) {
+				return nil, fmt.Errorf("cannot move %q into table %s: not on the warehouse's file system (use Warehouse.StagingDir): %w", s.src, t.name, err)
+			}
+			return nil, fmt.Errorf("cannot move %q into table %s: %w", s.src, t.name, err)
+		}
+		s.df.Path = rel
+		s.df.AddedSnapshot = m.SnapshotID
+		moved = append(moved, s)
+		dirs[filepath.Dir(final)] = true
+		files = append(files, s.df)
+		sum.AddedFiles++
+		sum.AddedRows += s.df.Rows
+	}
+	for d := range dirs {
+		if err := syncDir(d); err != nil {
+			undo()
+			return nil, err
+		}
+	}
+	slices.SortStableFunc(files, func(a, b DataFile) int {
+		if a.Path < b.Path {
+			return -1
+		} else if a.Path > b.Path {
+			return 1
+		}
+		return 0
+	})
+	sum.TotalFiles = len(files)
+	for _, f := range files {
+		sum.TotalRows += f.Rows
+		sum.TotalBytes += f.Bytes
+	}
+	m.Summary, m.Files = sum, files
+	if m.Files == nil {
+		m.Files = []DataFile{}
+	}
+	if err := writeManifest(t.snapDir(), m, testHookBeforeManifest); err != nil {
+		undo()
+		return nil, err
+	}
+	tx.staged = nil // published: Abort must not touch them
+	data, _ := encodeManifest(m)
+	snap, err = decodeManifest(t, data, manifestName(m.SnapshotID))
+	if err != nil {
+		return nil, fmt.Errorf("BUG: cannot decode own manifest: %w", err)
+	}
+	t.mu.Lock()
+	t.cache[snap.ID] = snap
+	t.mu.Unlock()
+	return snap, nil
+}

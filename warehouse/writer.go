@@ -1,0 +1,489 @@
+package warehouse
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// Tx is one writer's transaction on a table: it holds the table's writer lock from
+// Begin until Commit or Abort, writes Parquet files that no reader can see, and
+// publishes them all at once in Commit. A Tx is not safe for concurrent use.
+type Tx struct {
+	t    *Table
+	base *Snapshot // nil only while CreateTable makes the first snapshot
+	lk   *fileLock
+	id   string
+	mem  memory.Allocator
+	data *arrow.Schema // base's data schema, built on first use
+
+	writers map[string]*partWriter // by partition path
+	staged  []stagedFile
+	remove  map[string]bool // file paths a replace commit drops
+	seq     int
+	closed  bool
+	err     error // sticky: a failed write poisons the transaction
+}
+
+type stagedFile struct {
+	src      string // absolute path now
+	imported bool   // someone else's file: on failure give it back instead of deleting
+	df       DataFile
+}
+
+// Begin starts a transaction, waiting up to Options.LockTimeout for the table's
+// writer lock (ErrLocked after that).
+func (t *Table) Begin(ctx context.Context) (*Tx, error) {
+	if err := os.MkdirAll(filepath.Join(t.dir, metaDir), 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create table dir %q: %w", t.dir, err)
+	}
+	lk, err := lock(ctx, t.lockPath(), t.w.opts.LockTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", t.name, err)
+	}
+	base, err := t.Current()
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		lk.unlock()
+		return nil, err
+	}
+	return &Tx{
+		t: t, base: base, lk: lk, id: newTxID(t.w.opts.Now()), mem: memory.DefaultAllocator,
+		writers: map[string]*partWriter{}, remove: map[string]bool{},
+	}, nil
+}
+
+// Base is the snapshot the transaction started from (nil for a table being created).
+func (tx *Tx) Base() *Snapshot { return tx.base }
+
+func newTxID(now time.Time) string {
+	return strconv.FormatInt(now.UnixMilli(), 36) + "-" + randHex(4)
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (tx *Tx) usable() error {
+	if tx.closed {
+		return ErrClosed
+	}
+	if tx.err != nil {
+		return tx.err
+	}
+	if tx.base == nil {
+		return fmt.Errorf("table %s has no schema yet; create it with CreateTable", tx.t.name)
+	}
+	return nil
+}
+
+// Write adds a record's rows. For a partitioned table the record must carry the
+// partition-key columns; rows are split by their values (non-null). Columns are
+// matched by name; nullable table columns the record lacks are written as nulls;
+// unknown columns or wrong types are errors and nothing of the record is written.
+func (tx *Tx) Write(rec arrow.RecordBatch) error {
+	if err := tx.usable(); err != nil {
+		return err
+	}
+	keys := tx.base.PartitionKeys
+	if len(keys) == 0 {
+		return tx.WritePartition(nil, rec)
+	}
+	keyCols := make([]arrow.Array, len(keys))
+	for i, k := range keys {
+		idx := rec.Schema().FieldIndices(k)
+		if len(idx) == 0 {
+			return fmt.Errorf("table %s: record has no partition column %q (or use WritePartition)", tx.t.name, k)
+		}
+		keyCols[i] = rec.Column(idx[0])
+	}
+	groups, err := splitByPartition(keys, keyCols, int(rec.NumRows()))
+	if err != nil {
+		return fmt.Errorf("table %s: %w", tx.t.name, err)
+	}
+	// Conform every piece before writing any, so a bad record writes nothing.
+	type piece struct {
+		part Partition
+		rec  arrow.RecordBatch
+	}
+	pieces := make([]piece, 0, len(groups))
+	defer func() {
+		for _, p := range pieces {
+			p.rec.Release()
+		}
+	}()
+	for _, g := range groups {
+		sub, err := tx.conform(rec, g.runs)
+		if err != nil {
+			return err
+		}
+		pieces = append(pieces, piece{g.part, sub})
+	}
+	for _, p := range pieces {
+		if err := tx.writeData(p.part, p.rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WritePartition adds a record's rows to one partition given explicitly; partition
+// columns in the record, if any, are ignored.
+func (tx *Tx) WritePartition(p Partition, rec arrow.RecordBatch) error {
+	if err := tx.usable(); err != nil {
+		return err
+	}
+	p, err := p.normalize(tx.base.PartitionKeys)
+	if err != nil {
+		return fmt.Errorf("table %s: %w", tx.t.name, err)
+	}
+	sub, err := tx.conform(rec, []run{{0, int(rec.NumRows())}})
+	if err != nil {
+		return err
+	}
+	defer sub.Release()
+	return tx.writeData(p, sub)
+}
+
+// conform builds a record in the table's data schema from rows runs of rec.
+func (tx *Tx) conform(rec arrow.RecordBatch, runs []run) (arrow.RecordBatch, error) {
+	ds := tx.fileSchema()
+	keys := map[string]bool{}
+	for _, k := range tx.base.PartitionKeys {
+		keys[k] = true
+	}
+	for _, f := range rec.Schema().Fields() {
+		if !keys[f.Name] && len(ds.FieldIndices(f.Name)) == 0 {
+			return nil, fmt.Errorf("table %s: record column %q is not in the table schema (evolve the schema with CreateTable first)", tx.t.name, f.Name)
+		}
+	}
+	n := 0
+	for _, r := range runs {
+		n += r.end - r.start
+	}
+	cols := make([]arrow.Array, ds.NumFields())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for i, f := range ds.Fields() {
+		idx := rec.Schema().FieldIndices(f.Name)
+		if len(idx) == 0 {
+			if !f.Nullable {
+				return nil, fmt.Errorf("table %s: record lacks NOT NULL column %q", tx.t.name, f.Name)
+			}
+			cols[i] = array.MakeArrayOfNull(tx.mem, f.Type, n)
+			continue
+		}
+		src := rec.Column(idx[0])
+		if !sameType(src.DataType(), f.Type) {
+			return nil, fmt.Errorf("table %s: column %q has type %s, the table has %s", tx.t.name, f.Name, src.DataType(), f.Type)
+		}
+		col, err := takeRuns(tx.mem, src, runs)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: column %q: %w", tx.t.name, f.Name, err)
+		}
+		if !arrow.TypeEqual(col.DataType(), f.Type) {
+			col = retype(col, f.Type)
+		}
+		cols[i] = col
+		if !f.Nullable && col.NullN() > 0 {
+			return nil, fmt.Errorf("table %s: NOT NULL column %q has %d nulls", tx.t.name, f.Name, col.NullN())
+		}
+	}
+	return array.NewRecordBatch(ds, cols, int64(n)), nil
+}
+
+// retype relabels an array with an equivalent type (same layout, different child
+// names or time zone spelling). It consumes a.
+func retype(a arrow.Array, dt arrow.DataType) arrow.Array {
+	d := a.Data()
+	nd := array.NewData(dt, d.Len(), d.Buffers(), d.Children(), d.NullN(), d.Offset())
+	out := array.MakeFromData(nd)
+	nd.Release()
+	a.Release()
+	return out
+}
+
+// fileSchema is the schema of the files this transaction writes.
+func (tx *Tx) fileSchema() *arrow.Schema {
+	if tx.data == nil {
+		tx.data = tx.base.DataSchema()
+	}
+	return tx.data
+}
+
+func (tx *Tx) writeData(p Partition, rec arrow.RecordBatch) error {
+	if rec.NumRows() == 0 {
+		return nil
+	}
+	key := p.Path()
+	pw := tx.writers[key]
+	if pw == nil {
+		var err error
+		if pw, err = tx.newPartWriter(p); err != nil {
+			tx.err = err
+			return err
+		}
+		tx.writers[key] = pw
+	}
+	if err := pw.fw.WriteBuffered(rec); err != nil {
+		tx.err = fmt.Errorf("cannot write %q: %w", pw.tmp, err)
+		return tx.err
+	}
+	pw.rows += rec.NumRows()
+	if pw.fw.TotalCompressedBytes()+pw.fw.RowGroupTotalCompressedBytes() >= tx.t.w.opts.TargetFileBytes {
+		delete(tx.writers, key)
+		if err := tx.finish(pw); err != nil {
+			tx.err = err
+			return err
+		}
+	}
+	return nil
+}
+
+// partWriter is an open Parquet file of one partition.
+type partWriter struct {
+	part Partition
+	tmp  string
+	f    *os.File
+	buf  *bufio.Writer
+	fw   *pqarrow.FileWriter
+	rows int64
+}
+
+func (tx *Tx) writerProps() (*parquet.WriterProperties, pqarrow.ArrowWriterProperties) {
+	o := tx.t.w.opts
+	props := parquet.NewWriterProperties(
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithCompressionLevel(o.CompressionLevel),
+		parquet.WithStats(true),
+		parquet.WithDictionaryDefault(true),
+		parquet.WithMaxRowGroupLength(o.RowGroupRows),
+		parquet.WithCreatedBy("tagpipe warehouse (arrow-go)"),
+		parquet.WithAllocator(tx.mem),
+	)
+	return props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(tx.mem))
+}
+
+func (tx *Tx) newPartWriter(p Partition) (*partWriter, error) {
+	dir := filepath.Join(tx.t.dir, filepath.FromSlash(p.Path()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create partition dir %q: %w", dir, err)
+	}
+	tx.seq++
+	tmp := filepath.Join(dir, fmt.Sprintf(".%s%s-%05d%s%s", dataPrefix, tx.id, tx.seq, dataExt, tmpExt))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create data file %q: %w", tmp, err)
+	}
+	buf := bufio.NewWriterSize(f, 1<<20)
+	props, aprops := tx.writerProps()
+	fw, err := pqarrow.NewFileWriter(tx.fileSchema(), buf, props, aprops)
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, fmt.Errorf("cannot start parquet file %q: %w", tmp, err)
+	}
+	return &partWriter{part: p, tmp: tmp, f: f, buf: buf, fw: fw}, nil
+}
+
+// finish closes, flushes and fsyncs a file and stages it for commit.
+func (tx *Tx) finish(pw *partWriter) error {
+	err := pw.fw.Close()
+	if err == nil {
+		err = pw.buf.Flush()
+	}
+	if err == nil {
+		err = pw.f.Sync()
+	}
+	if cerr := pw.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(pw.tmp)
+		return fmt.Errorf("cannot finish data file %q: %w", pw.tmp, err)
+	}
+	st, err := os.Stat(pw.tmp)
+	if err != nil {
+		return fmt.Errorf("cannot stat data file %q: %w", pw.tmp, err)
+	}
+	tx.staged = append(tx.staged, stagedFile{src: pw.tmp, df: DataFile{Partition: pw.part, Rows: pw.rows, Bytes: st.Size()}})
+	return nil
+}
+
+// Flush closes every open file, making all rows written so far durable (still
+// invisible until Commit). Commit flushes by itself.
+func (tx *Tx) Flush() error {
+	if tx.closed {
+		return ErrClosed
+	}
+	for key, pw := range tx.writers {
+		delete(tx.writers, key)
+		if err := tx.finish(pw); err != nil && tx.err == nil {
+			tx.err = err
+		}
+	}
+	return tx.err
+}
+
+// Abort drops the transaction: its own files are deleted, imported files are left
+// where they were, the lock is released. Safe after Commit and safe twice.
+func (tx *Tx) Abort() {
+	if tx.closed {
+		return
+	}
+	tx.closed = true
+	for key, pw := range tx.writers {
+		delete(tx.writers, key)
+		pw.fw.Close()
+		pw.f.Close()
+		os.Remove(pw.tmp)
+	}
+	for _, s := range tx.staged {
+		if !s.imported {
+			os.Remove(s.src)
+		}
+	}
+	tx.staged = nil
+	tx.lk.unlock()
+}
+
+// group is one partition's rows as runs of consecutive row indices.
+type group struct {
+	part Partition
+	runs []run
+}
+
+type run struct{ start, end int }
+
+// splitByPartition groups rows by their partition values, keeping row order within
+// a partition and the order of first appearance across partitions.
+func splitByPartition(keys []string, cols []arrow.Array, n int) ([]group, error) {
+	fmts := make([]func(int) string, len(cols))
+	for i, c := range cols {
+		if c.NullN() > 0 {
+			return nil, fmt.Errorf("partition column %q has %d null values", keys[i], c.NullN())
+		}
+		f, err := partitionFormatter(c)
+		if err != nil {
+			return nil, fmt.Errorf("partition column %q: %w", keys[i], err)
+		}
+		fmts[i] = f
+	}
+	rowKey := func(r int) string {
+		if len(fmts) == 1 {
+			return fmts[0](r)
+		}
+		var b strings.Builder
+		for i, f := range fmts {
+			if i > 0 {
+				b.WriteByte(0)
+			}
+			b.WriteString(f(r))
+		}
+		return b.String()
+	}
+	var out []group
+	index := map[string]int{}
+	start, cur := 0, ""
+	flush := func(end int) error {
+		if end == start {
+			return nil
+		}
+		gi, ok := index[cur]
+		if !ok {
+			p := make(Partition, len(keys))
+			for i, f := range fmts {
+				v := f(start)
+				if v == "" {
+					return fmt.Errorf("partition column %q has an empty value", keys[i])
+				}
+				p[i] = PartitionValue{Key: keys[i], Value: v}
+			}
+			gi = len(out)
+			index[cur] = gi
+			out = append(out, group{part: p})
+		}
+		out[gi].runs = append(out[gi].runs, run{start, end})
+		return nil
+	}
+	for r := 0; r < n; r++ {
+		k := rowKey(r)
+		if r == 0 {
+			cur = k
+			continue
+		}
+		if k != cur {
+			if err := flush(r); err != nil {
+				return nil, err
+			}
+			start, cur = r, k
+		}
+	}
+	if err := flush(n); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// partitionFormatter renders a partition column's values as Hive directory values.
+func partitionFormatter(a arrow.Array) (func(int) string, error) {
+	switch c := a.(type) {
+	case *array.String:
+		return c.Value, nil
+	case *array.Date32:
+		return func(i int) string { return c.Value(i).ToTime().UTC().Format(time.DateOnly) }, nil
+	case *array.Int64:
+		return func(i int) string { return strconv.FormatInt(c.Value(i), 10) }, nil
+	case *array.Int32:
+		return func(i int) string { return strconv.FormatInt(int64(c.Value(i)), 10) }, nil
+	case *array.Int16:
+		return func(i int) string { return strconv.FormatInt(int64(c.Value(i)), 10) }, nil
+	case *array.Int8:
+		return func(i int) string { return strconv.FormatInt(int64(c.Value(i)), 10) }, nil
+	case *array.Boolean:
+		return func(i int) string { return strconv.FormatBool(c.Value(i)) }, nil
+	}
+	return nil, fmt.Errorf("type %s cannot be a partition key", a.DataType())
+}
+
+// takeRuns returns the rows of runs as one array (zero-copy for a single run).
+func takeRuns(mem memory.Allocator, a arrow.Array, runs []run) (arrow.Array, error) {
+	if len(runs) == 1 {
+		if runs[0].start == 0 && runs[0].end == a.Len() {
+			a.Retain()
+			return a, nil
+		}
+		return array.NewSlice(a, int64(runs[0].start), int64(runs[0].end)), nil
+	}
+	parts := make([]arrow.Array, len(runs))
+	for i, r := range runs {
+		parts[i] = array.NewSlice(a, int64(r.start), int64(r.end))
+	}
+	defer func() {
+		for _, p := range parts {
+			p.Release()
+		}
+	}()
+	return array.Concatenate(parts, mem)
+}
