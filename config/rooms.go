@@ -58,18 +58,3 @@ func (j *Jobs) validate(ch *check) {
 		ch.fail("timezone", "unknown time zone %q", j.Timezone)
 	}
 }
-
-// Tagging configures the interest-tag model.
-type Tagging struct {
-	// HalfLifeDays is the time-decay half-life of an event's weight.
-	HalfLifeDays float64 `yaml:"half_life_days"`
-	// TopN tags are kept per user.
-	TopN int `yaml:"top_n"`
-}
-
-func (t *Tagging) validate(ch *check) {
-	if t.HalfLifeDays <= 0 {
-		ch.fail("half_life_days", "must be > 0, got %v", t.HalfLifeDays)
-	}
-	ch.positive("top_n", int64(t.TopN))
-}
