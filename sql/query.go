@@ -24,7 +24,8 @@ type Result struct {
 	Columns []Column
 
 	rows      driver.Rows
-	vals      []driver.Value
+	dvals     []driver.Value
+	vals      []any
 	max       int64
 	n         int64
 	truncated bool
@@ -38,25 +39,28 @@ func (r *Result) Next() bool {
 	}
 	if r.max > 0 && r.n >= r.max {
 		// One more row tells a cut result from one that is exactly max rows long.
-		if err := r.rows.Next(r.vals); err == nil {
+		if err := r.rows.Next(r.dvals); err == nil {
 			r.truncated = true
 		} else if !errors.Is(err, io.EOF) {
 			r.err = err
 		}
 		return false
 	}
-	if err := r.rows.Next(r.vals); err != nil {
+	if err := r.rows.Next(r.dvals); err != nil {
 		if !errors.Is(err, io.EOF) {
 			r.err = err
 		}
 		return false
+	}
+	for i, v := range r.dvals {
+		r.vals[i] = v
 	}
 	r.n++
 	return true
 }
 
 // Values is the current row; valid until the next call of Next.
-func (r *Result) Values() []driver.Value { return r.vals }
+func (r *Result) Values() []any { return r.vals }
 
 // Err is the error that ended the rows early, if any.
 func (r *Result) Err() error { return r.err }
@@ -108,7 +112,8 @@ func (e *Engine) Query(ctx context.Context, query string, args []any, fn func(*R
 				res.Columns[i].Type = typed.ColumnTypeDatabaseTypeName(i)
 			}
 		}
-		res.vals = make([]driver.Value, len(names))
+		res.dvals = make([]driver.Value, len(names))
+		res.vals = make([]any, len(names))
 		if err := fn(res); err != nil {
 			return &callerError{err}
 		}
