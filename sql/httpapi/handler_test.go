@@ -492,4 +492,6 @@ func queriesCounter(t *testing.T, reg *prometheus.Registry, outcome string) floa
 	return sum
 }
 
-func decimalOf(n *big.Int, scale int32) duckdbDecimal { return duckdbDecimal{Width: 38, Scale: uint8(scale), Value: n} }
+func decimalOf(n *big.Int, scale int32) duckdbDecimal {
+	return duckdbDecimal{Width: 38, Scale: uint8(scale), Value: n}
+}
