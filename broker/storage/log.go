@@ -136,8 +136,9 @@ type Log struct {
 	size        atomic.Int64
 	dirty       atomic.Bool // appended since the last fsync
 
-	notifyMu sync.Mutex
-	notifyCh chan struct{}
+	notifyMu   sync.Mutex
+	notifyCh   chan struct{}
+	notifyUsed bool // someone holds notifyCh: the next append must close it
 }
 
 // OpenLog opens or creates the partition directory dir and recovers it.
@@ -173,17 +174,23 @@ func (l *Log) HighWatermark() int64 { return l.endOffset.Load() }
 // Size is the number of bytes in the segment files.
 func (l *Log) Size() int64 { return l.size.Load() }
 
-// Notify returns a channel closed on the next successful Append (or on Close).
+// Notify returns a channel closed on the next successful Append (or on Close; after
+// Close it returns a closed channel).
 func (l *Log) Notify() <-chan struct{} {
 	l.notifyMu.Lock()
 	defer l.notifyMu.Unlock()
+	l.notifyUsed = true
 	return l.notifyCh
 }
 
+// wake closes the channel handed out by Notify; appends nobody waits for cost nothing.
 func (l *Log) wake() {
 	l.notifyMu.Lock()
-	close(l.notifyCh)
-	l.notifyCh = make(chan struct{})
+	if l.notifyUsed && !l.isClosed.Load() {
+		close(l.notifyCh)
+		l.notifyCh = make(chan struct{})
+		l.notifyUsed = false
+	}
 	l.notifyMu.Unlock()
 }
 
@@ -416,7 +423,10 @@ func (l *Log) Close() error {
 		errs = append(errs, err)
 	}
 	l.closeSegments()
-	l.wake()
+	l.notifyMu.Lock() // long-pollers wake and find the log closed
+	close(l.notifyCh)
+	l.notifyUsed = false
+	l.notifyMu.Unlock()
 	return errors.Join(errs...)
 }
 

@@ -68,7 +68,7 @@ func (l *Log) recover() error {
 		if i < len(bases)-1 {
 			if err := l.loadIndexes(seg, bases[i+1]); err != nil {
 				l.opts.Logger.Warn("rebuilding segment indexes", "segment", seg.path(".log"), "reason", err)
-				if err := l.scanSegment(seg); err != nil {
+				if err := l.scanSegment(seg, false); err != nil {
 					return err
 				}
 				if err := seg.sealIndexes(); err != nil {
@@ -77,7 +77,7 @@ func (l *Log) recover() error {
 			}
 			seg.nextOffset = max(seg.nextOffset, bases[i+1])
 		} else {
-			if err := l.scanSegment(seg); err != nil {
+			if err := l.scanSegment(seg, true); err != nil {
 				return err
 			}
 			seg.createdMs = nowMs
@@ -142,8 +142,10 @@ func int64FromBytes(b []byte) int64 {
 }
 
 // scanSegment reads every batch of seg, checking length, magic, CRC and offset order,
-// rebuilds the in-memory indexes, and truncates the file at the first bad batch.
-func (l *Log) scanSegment(seg *segment) error {
+// rebuilds the in-memory indexes, and truncates the file at the first bad batch. strict
+// (the active segment, never compacted) also wants offsets without gaps, which catches a
+// damaged base offset (the one header field besides the leader epoch outside the CRC).
+func (l *Log) scanSegment(seg *segment, strict bool) error {
 	seg.idx.buf, seg.tidx.buf = seg.idx.buf[:0], seg.tidx.buf[:0]
 	seg.maxTs, seg.maxTsOffset, seg.sinceIndex, seg.nextOffset = -1, seg.base, 0, seg.base
 	fileSize := seg.size
@@ -181,8 +183,8 @@ func (l *Log) scanSegment(seg *segment) error {
 			bad = err
 			break
 		}
-		if h.BaseOffset < seg.nextOffset {
-			bad = fmt.Errorf("batch offset %d goes back (expected >= %d)", h.BaseOffset, seg.nextOffset)
+		if h.BaseOffset < seg.nextOffset || (strict && h.BaseOffset != seg.nextOffset) {
+			bad = fmt.Errorf("batch base offset %d, expected %d", h.BaseOffset, seg.nextOffset)
 			break
 		}
 		seg.noteBatch(&h, pos, int(size), seg.lastModMs, l.opts.IndexIntervalBytes)

@@ -1,0 +1,177 @@
+package storage
+
+import (
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func idem(pid int64, epoch int16, seq int32, records int) []byte {
+	return buildBatch(batchSpec{records: records, valueSize: 20, baseTs: 1, pid: pid, epoch: epoch, seq: seq})
+}
+
+func TestIdempotentSequenceRules(t *testing.T) {
+	l := mustOpen(t, t.TempDir(), testOptions(nil))
+	// A new producer must start at 0.
+	if _, err := l.Append(idem(7, 0, 3, 1)); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("new producer at seq 3: %v", err)
+	}
+	r0 := mustAppend(t, l, idem(7, 0, 0, 3)) // seqs 0..2 -> offsets 0..2
+	mustAppend(t, l, buildBatch(plain(2, 5, 1))) // a non-idempotent batch in between
+	r1 := mustAppend(t, l, idem(7, 0, 3, 2)) // seqs 3..4 -> offsets 5..6
+	if r0.BaseOffset != 0 || r1.BaseOffset != 5 {
+		t.Fatalf("offsets %d %d", r0.BaseOffset, r1.BaseOffset)
+	}
+	// A retry of either batch is a duplicate that returns the original offsets and
+	// appends nothing.
+	hw := l.HighWatermark()
+	for _, c := range []struct {
+		seq, n int32
+		res    AppendResult
+	}{{0, 3, r0}, {3, 2, r1}} {
+		res, err := l.Append(idem(7, 0, c.seq, int(c.n)))
+		if !errors.Is(err, ErrDuplicateSequence) || res.BaseOffset != c.res.BaseOffset || res.LastOffset != c.res.LastOffset {
+			t.Fatalf("retry of seq %d: %+v %v, want offsets of %+v", c.seq, res, err, c.res)
+		}
+	}
+	if l.HighWatermark() != hw {
+		t.Fatal("a duplicate was appended")
+	}
+	// A gap, or an overlapping batch that is not one of the last five, is out of order.
+	if _, err := l.Append(idem(7, 0, 6, 1)); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("gap: %v", err)
+	}
+	if _, err := l.Append(idem(7, 0, 1, 2)); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("overlap: %v", err)
+	}
+	// Other producers are independent.
+	mustAppend(t, l, idem(8, 0, 0, 1))
+	// A new epoch starts over at 0; the old epoch is then fenced.
+	if _, err := l.Append(idem(7, 1, 5, 1)); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("new epoch at seq 5: %v", err)
+	}
+	mustAppend(t, l, idem(7, 1, 0, 1))
+	if _, err := l.Append(idem(7, 0, 5, 1)); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("old epoch: %v", err)
+	}
+}
+
+func TestIdempotentOnlyLastFiveBatchesAreDuplicates(t *testing.T) {
+	l := mustOpen(t, t.TempDir(), testOptions(nil))
+	for i := range 7 {
+		mustAppend(t, l, idem(1, 0, int32(i), 1))
+	}
+	for seq := int32(2); seq < 7; seq++ {
+		if _, err := l.Append(idem(1, 0, seq, 1)); !errors.Is(err, ErrDuplicateSequence) {
+			t.Fatalf("seq %d (one of the last five): %v", seq, err)
+		}
+	}
+	for seq := int32(0); seq < 2; seq++ {
+		if _, err := l.Append(idem(1, 0, seq, 1)); !errors.Is(err, ErrOutOfOrderSequence) {
+			t.Fatalf("seq %d (older than five batches): %v", seq, err)
+		}
+	}
+}
+
+func TestIdempotentSequenceWraps(t *testing.T) {
+	l := mustOpen(t, t.TempDir(), testOptions(nil))
+	// Walk the producer to the top of the sequence space through the state itself.
+	mustAppend(t, l, idem(1, 0, 0, 1))
+	l.producer.m[1].batches[0].lastSeq = math.MaxInt32 - 2
+	mustAppend(t, l, idem(1, 0, math.MaxInt32-1, 3)) // MaxInt32-1, MaxInt32, 0
+	if _, err := l.Append(idem(1, 0, 1, 1)); err != nil {
+		t.Fatalf("sequence after wrap: %v", err)
+	}
+}
+
+func TestIdempotentBatchMustBeAlone(t *testing.T) {
+	l := mustOpen(t, t.TempDir(), testOptions(nil))
+	two := append(idem(1, 0, 0, 1), idem(1, 0, 1, 1)...)
+	if _, err := l.Append(two); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("two idempotent batches in one append: %v", err)
+	}
+}
+
+// The producer state survives restarts: from the snapshot written at Close, from a
+// snapshot at a roll plus the batches after it, and with no snapshot at all.
+func TestIdempotentStateSurvivesRestart(t *testing.T) {
+	for _, mode := range []string{"close", "roll+replay", "no-snapshot", "bad-snapshot"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			l := mustOpen(t, dir, testOptions(nil))
+			mustAppend(t, l, idem(42, 3, 0, 2))
+			if mode != "close" {
+				l.Roll() // snapshot at offset 2
+			}
+			res := mustAppend(t, l, idem(42, 3, 2, 4))
+			mustAppend(t, l, idem(43, 0, 0, 1))
+			l.Close()
+			snaps, _ := filepath.Glob(filepath.Join(dir, "*.snapshot"))
+			switch mode {
+			case "roll+replay": // lose the snapshot of Close: replay from the roll's
+				os.Remove(filepath.Join(dir, snapshotName(l.endOffset.Load())))
+			case "no-snapshot":
+				for _, s := range snaps {
+					os.Remove(s)
+				}
+			case "bad-snapshot":
+				for _, s := range snaps {
+					os.WriteFile(s, []byte("TPPS garbage"), 0o644)
+				}
+			}
+			l2 := mustOpen(t, dir, testOptions(nil))
+			got, err := l2.Append(idem(42, 3, 2, 4))
+			if !errors.Is(err, ErrDuplicateSequence) || got.BaseOffset != res.BaseOffset || got.LastOffset != res.LastOffset {
+				t.Fatalf("retry after restart: %+v %v, want %+v", got, err, res)
+			}
+			if _, err := l2.Append(idem(42, 3, 7, 1)); !errors.Is(err, ErrOutOfOrderSequence) {
+				t.Fatalf("gap after restart: %v", err)
+			}
+			if _, err := l2.Append(idem(42, 2, 0, 1)); !errors.Is(err, ErrInvalidProducerEpoch) {
+				t.Fatalf("old epoch after restart: %v", err)
+			}
+			mustAppend(t, l2, idem(42, 3, 6, 1))
+			mustAppend(t, l2, idem(43, 0, 1, 1))
+			ps := l2.Producers()
+			if len(ps) != 2 || ps[0].ProducerID != 42 || ps[0].LastSequence != 6 || ps[1].LastSequence != 1 {
+				t.Fatalf("producers after restart: %+v", ps)
+			}
+		})
+	}
+}
+
+func TestProducerSnapshotDroppedPastTruncatedEnd(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, testOptions(nil))
+	mustAppend(t, l, idem(5, 0, 0, 1))
+	last := mustAppend(t, l, idem(5, 0, 1, 1))
+	l.Close()
+	// Tear the last batch off: the Close snapshot (at offset 2) is now past the end and
+	// must not be trusted; replay says seq 1 was never written.
+	seg := filepath.Join(dir, segmentName(0, ".log"))
+	st, _ := os.Stat(seg)
+	os.Truncate(seg, st.Size()-3)
+	l2 := mustOpen(t, dir, testOptions(nil))
+	if l2.HighWatermark() != last.BaseOffset {
+		t.Fatalf("hw %d", l2.HighWatermark())
+	}
+	if r, err := l2.Append(idem(5, 0, 1, 1)); err != nil || r.BaseOffset != 1 {
+		t.Fatalf("re-send of the torn batch: %+v %v", r, err)
+	}
+}
+
+func TestProducerExpiry(t *testing.T) {
+	clk := &fakeClock{ms: 1_000_000}
+	o := testOptions(clk)
+	o.ProducerIDExpirationMS = 60_000
+	l := mustOpen(t, t.TempDir(), o)
+	mustAppend(t, l, idem(9, 0, 0, 1))
+	clk.ms += 60_001
+	l.EnforceRetention()
+	if len(l.Producers()) != 0 {
+		t.Fatalf("producer not expired: %+v", l.Producers())
+	}
+	mustAppend(t, l, idem(9, 0, 0, 1)) // a forgotten producer may start again at 0
+}

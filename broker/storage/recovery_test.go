@@ -1,0 +1,202 @@
+package storage
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// writeLog appends n batches and closes the log; it returns the batches as stored and
+// the path of the (single) segment.
+func writeLog(t *testing.T, dir string, n int) ([][]byte, string) {
+	t.Helper()
+	l := mustOpen(t, dir, testOptions(nil))
+	var stored [][]byte
+	for i := range n {
+		b := buildBatch(plain(1+i%4, 50+i, 1000+int64(i)))
+		mustAppend(t, l, b) // rewrites the base offset in place
+		stored = append(stored, bytes.Clone(b))
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return stored, filepath.Join(dir, segmentName(0, ".log"))
+}
+
+// expectPrefix reopens dir and checks that exactly the first keep batches are there, that
+// the file was cut to them, and that appending continues at the right offset.
+func expectPrefix(t *testing.T, dir string, stored [][]byte, keep int) {
+	t.Helper()
+	l, err := OpenLog(dir, testOptions(nil))
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer l.Close()
+	want := bytes.Join(stored[:keep], nil)
+	var end int64
+	for _, b := range stored[:keep] {
+		h := decodeHeader(b)
+		end = h.LastOffset() + 1
+	}
+	if l.HighWatermark() != end || l.Size() != int64(len(want)) {
+		t.Fatalf("after recovery: hw %d size %d, want %d %d", l.HighWatermark(), l.Size(), end, len(want))
+	}
+	if end > 0 {
+		r, err := l.Read(0, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := r.Bytes()
+		r.Close()
+		if !bytes.Equal(got, want) {
+			t.Fatalf("recovered bytes differ from the intact prefix")
+		}
+	}
+	res, err := l.Append(buildBatch(plain(2, 10, 5000)))
+	if err != nil || res.BaseOffset != end {
+		t.Fatalf("append after recovery: %+v %v, want base %d", res, err, end)
+	}
+}
+
+func TestRecoveryTruncatedAtEveryByteOfLastBatch(t *testing.T) {
+	src := t.TempDir()
+	stored, seg := writeLog(t, src, 5)
+	full, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := len(stored[4])
+	prefix := len(full) - last
+	for cut := prefix; cut < len(full); cut++ {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, segmentName(0, ".log")), full[:cut], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		expectPrefix(t, dir, stored, 4)
+	}
+	// And the whole file is intact when nothing is cut.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, segmentName(0, ".log")), full, 0o644)
+	expectPrefix(t, dir, stored, 5)
+}
+
+func TestRecoveryCorruptByteByByteInLastBatch(t *testing.T) {
+	src := t.TempDir()
+	stored, seg := writeLog(t, src, 4)
+	full, _ := os.ReadFile(seg)
+	start := len(full) - len(stored[3])
+	for i := start; i < len(full); i++ {
+		if rel := i - start; rel >= offLeaderEpoch && rel < offMagic {
+			continue // the leader epoch is outside the CRC by design: any value is legal
+		}
+		dir := t.TempDir()
+		bad := bytes.Clone(full)
+		bad[i] ^= 0x5a
+		os.WriteFile(filepath.Join(dir, segmentName(0, ".log")), bad, 0o644)
+		expectPrefix(t, dir, stored, 3)
+	}
+}
+
+func TestRecoveryRandomGarbageTails(t *testing.T) {
+	src := t.TempDir()
+	stored, seg := writeLog(t, src, 6)
+	full, _ := os.ReadFile(seg)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		dir := t.TempDir()
+		// Keep a random number of whole batches, then a random chunk: either garbage or
+		// a slice of a real batch (a torn write), possibly followed by more garbage.
+		keep := rng.IntN(len(stored) + 1)
+		n := len(bytes.Join(stored[:keep], nil))
+		tail := make([]byte, 1+rng.IntN(300))
+		for j := range tail {
+			tail[j] = byte(rng.Uint32())
+		}
+		if rng.IntN(2) == 0 && keep < len(stored) {
+			part := stored[keep][:rng.IntN(len(stored[keep]))]
+			tail = append(bytes.Clone(part), tail[:rng.IntN(len(tail))]...)
+		}
+		content := append(bytes.Clone(full[:n]), tail...)
+		os.WriteFile(filepath.Join(dir, segmentName(0, ".log")), content, 0o644)
+		expectPrefix(t, dir, stored, keep)
+	}
+}
+
+func TestIndexRebuild(t *testing.T) {
+	dir := t.TempDir()
+	o := testOptions(nil)
+	o.SegmentBytes = 8 << 10
+	o.IndexIntervalBytes = 512
+	l := mustOpen(t, dir, o)
+	for i := range 200 {
+		mustAppend(t, l, buildBatch(plain(3, 100, 1000+int64(i))))
+	}
+	want := readAll(t, l, 0)
+	if len(l.segs) < 5 {
+		t.Fatalf("want several segments, got %d", len(l.segs))
+	}
+	l.Close()
+	closed := filepath.Join(dir, segmentName(segBase(t, dir, 1), ".index"))
+	orig, err := os.ReadFile(closed)
+	if err != nil || len(orig) == 0 {
+		t.Fatalf("closed segment index: %d bytes, %v", len(orig), err)
+	}
+	origTime, _ := os.ReadFile(timeOf(closed))
+
+	for name, damage := range map[string]func(){
+		"missing":   func() { os.Remove(closed); os.Remove(timeOf(closed)) },
+		"truncated": func() { os.WriteFile(closed, orig[:len(orig)-3], 0o644) },
+		"garbage":   func() { os.WriteFile(closed, bytes.Repeat([]byte{0xff}, len(orig)), 0o644) },
+		"wrong":     func() { b := bytes.Clone(orig); b[len(b)-5]++; os.WriteFile(closed, b, 0o644) },
+		"time":      func() { os.WriteFile(timeOf(closed), []byte{1, 2, 3}, 0o644) },
+	} {
+		damage()
+		l2, err := OpenLog(dir, o)
+		if err != nil {
+			t.Fatalf("%s: reopen: %v", name, err)
+		}
+		got := readAll(t, l2, 0)
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d batches after rebuild, want %d", name, len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%s: batch %d differs after rebuild", name, i)
+			}
+		}
+		// Offset lookups go through the rebuilt index.
+		for _, h := range want {
+			r, err := l2.Read(h.BaseOffset+1, 1)
+			if err != nil || r.FirstOffset() != h.BaseOffset {
+				t.Fatalf("%s: Read(%d) first %d err %v", name, h.BaseOffset+1, r.FirstOffset(), err)
+			}
+			r.Close()
+		}
+		l2.Close()
+		rebuilt, _ := os.ReadFile(closed)
+		rebuiltTime, _ := os.ReadFile(timeOf(closed))
+		if !bytes.Equal(rebuilt, orig) || !bytes.Equal(rebuiltTime, origTime) {
+			t.Fatalf("%s: rebuilt index files differ from the originals", name)
+		}
+	}
+}
+
+func timeOf(indexPath string) string {
+	return indexPath[:len(indexPath)-len(".index")] + ".timeindex"
+}
+
+// segBase returns the base offset of the i-th segment file in dir.
+func segBase(t *testing.T, dir string, i int) int64 {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	if len(m) <= i {
+		t.Fatalf("only %d segments", len(m))
+	}
+	b, err := parseBase(filepath.Base(m[i]), ".log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
