@@ -18,9 +18,9 @@ func TestIdempotentSequenceRules(t *testing.T) {
 	if _, err := l.Append(idem(7, 0, 3, 1)); !errors.Is(err, ErrOutOfOrderSequence) {
 		t.Fatalf("new producer at seq 3: %v", err)
 	}
-	r0 := mustAppend(t, l, idem(7, 0, 0, 3)) // seqs 0..2 -> offsets 0..2
+	r0 := mustAppend(t, l, idem(7, 0, 0, 3))     // seqs 0..2 -> offsets 0..2
 	mustAppend(t, l, buildBatch(plain(2, 5, 1))) // a non-idempotent batch in between
-	r1 := mustAppend(t, l, idem(7, 0, 3, 2)) // seqs 3..4 -> offsets 5..6
+	r1 := mustAppend(t, l, idem(7, 0, 3, 2))     // seqs 3..4 -> offsets 5..6
 	if r0.BaseOffset != 0 || r1.BaseOffset != 5 {
 		t.Fatalf("offsets %d %d", r0.BaseOffset, r1.BaseOffset)
 	}
