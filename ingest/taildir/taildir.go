@@ -1,0 +1,467 @@
+// Package taildir is the taildir source: it follows groups of files that applications
+// keep appending to, remembering per file (by inode) how far it has delivered in a JSON
+// position file written atomically after every put. Rename rotation is followed by inode
+// (the old file is drained to its end, the new one read from the start); copytruncate is
+// seen as a file shorter than its position and read again from the start. A last line
+// without its newline is held until the newline comes or the file stays idle too long.
+//
+// The position file is Flume's format: [{"inode":N,"pos":N,"file":"path"}, …].
+package taildir
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tagpipe/tagpipe/ingest"
+)
+
+// Group is one file group: files whose directory matches Dir (a glob) and whose base
+// name matches Name (a regexp, anchored), as Flume's filegroups.<g> = /dir/regex.
+type Group struct {
+	Name    string
+	Pattern string
+	// Headers are added to every event of the group.
+	Headers map[string]string
+	dirGlob string
+	re      *regexp.Regexp
+}
+
+// Options configure a Source.
+type Options struct {
+	Groups []Group
+	// PositionFile is where positions are kept.
+	PositionFile string
+	// BatchSize lines per channel put; 0 = 1000.
+	BatchSize int
+	// MaxLineBytes cuts longer lines (with an error header); 0 = 1 MiB.
+	MaxLineBytes int
+	// PollInterval between scans when nothing was read; 0 = 250ms.
+	PollInterval time.Duration
+	// IdleTimeout: an unterminated last line is delivered after the file stayed unchanged
+	// this long; 0 = 5s, <0 = never.
+	IdleTimeout time.Duration
+	// CloseIdle: a file that no longer matches (rotated away, deleted) and has been read
+	// to its end is closed after this long without growing; 0 = 5s.
+	CloseIdle time.Duration
+	// SkipToEnd starts files unknown to the position file at their end.
+	SkipToEnd bool
+	// FileHeader adds the path as the "file" header.
+	FileHeader bool
+	Log        *slog.Logger
+	C          *ingest.Counters
+	now        func() time.Time
+}
+
+// DefaultOptions returns the defaults.
+func DefaultOptions() Options {
+	return Options{BatchSize: 1000, MaxLineBytes: 1 << 20, PollInterval: 250 * time.Millisecond,
+		IdleTimeout: 5 * time.Second, CloseIdle: 5 * time.Second}
+}
+
+type tailFile struct {
+	inode   uint64
+	path    string
+	group   *Group
+	f       *os.File
+	lr      *ingest.LineReader
+	pos     int64 // every line before pos is in the channel
+	read    int64 // pos + bytes of lines read but not yet put (in the current batch)
+	matched bool  // seen in the latest scan
+	lastMod time.Time
+	grewAt  time.Time // last time data arrived
+	size    int64
+}
+
+// Source is a taildir source.
+type Source struct {
+	name  string
+	opts  Options
+	out   *ingest.Processor
+	files map[uint64]*tailFile
+	saved map[uint64]position // from the position file, for files not open yet
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+type position struct {
+	Inode uint64 `json:"inode"`
+	Pos   int64  `json:"pos"`
+	File  string `json:"file"`
+}
+
+// New checks options and loads the position file.
+func New(name string, opts Options, out *ingest.Processor) (*Source, error) {
+	d := DefaultOptions()
+	if len(opts.Groups) == 0 {
+		return nil, fmt.Errorf("taildir source %s: no file groups", name)
+	}
+	if opts.PositionFile == "" {
+		return nil, fmt.Errorf("taildir source %s: no position file", name)
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = d.BatchSize
+	}
+	if opts.MaxLineBytes <= 0 {
+		opts.MaxLineBytes = d.MaxLineBytes
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = d.PollInterval
+	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = d.IdleTimeout
+	}
+	if opts.CloseIdle <= 0 {
+		opts.CloseIdle = d.CloseIdle
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.now == nil {
+		opts.now = time.Now
+	}
+	for i := range opts.Groups {
+		g := &opts.Groups[i]
+		g.dirGlob = filepath.Dir(g.Pattern)
+		re, err := regexp.Compile("^(?:" + filepath.Base(g.Pattern) + ")$")
+		if err != nil {
+			return nil, fmt.Errorf("taildir source %s: file group %s: bad file name regexp %q: %w", name, g.Name, filepath.Base(g.Pattern), err)
+		}
+		g.re = re
+	}
+	if err := os.MkdirAll(filepath.Dir(opts.PositionFile), 0o755); err != nil {
+		return nil, fmt.Errorf("taildir source %s: cannot create position file directory: %w", name, err)
+	}
+	s := &Source{name: name, opts: opts, out: out, files: map[uint64]*tailFile{}, saved: map[uint64]position{}}
+	data, err := os.ReadFile(opts.PositionFile)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("taildir source %s: cannot read position file: %w", name, err)
+	}
+	if len(data) > 0 {
+		var ps []position
+		if err := json.Unmarshal(data, &ps); err != nil {
+			return nil, fmt.Errorf("taildir source %s: bad position file %q: %w", name, opts.PositionFile, err)
+		}
+		for _, p := range ps {
+			s.saved[p.Inode] = p
+		}
+	}
+	return s, nil
+}
+
+func (s *Source) Name() string { return s.name }
+
+// Start follows the files in a goroutine until Stop.
+func (s *Source) Start(context.Context) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.run(ctx)
+	}()
+	return nil
+}
+
+// Stop ends the source and closes its files; safe twice.
+func (s *Source) Stop(ctx context.Context) error {
+	s.once.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+	})
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Source) run(ctx context.Context) {
+	defer func() {
+		for _, tf := range s.files {
+			tf.f.Close()
+		}
+	}()
+	s.recoverRotated()
+	for ctx.Err() == nil {
+		s.scan()
+		n, err := s.readAll(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.opts.Log.Error("taildir read failed", "source", s.name, "err", err)
+		}
+		if n == 0 && !ingest.Sleep(ctx, s.opts.PollInterval) {
+			return
+		}
+	}
+}
+
+func inodeOf(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
+}
+
+// recoverRotated finds files from the position file that were rotated away while the
+// collector was down (same inode, another name in the same directory) and drains them.
+func (s *Source) recoverRotated() {
+	for ino, p := range s.saved {
+		if fi, err := os.Stat(p.File); err == nil && inodeOf(fi) == ino {
+			continue // still there; scan opens it
+		}
+		entries, _ := os.ReadDir(filepath.Dir(p.File))
+		for _, e := range entries {
+			path := filepath.Join(filepath.Dir(p.File), e.Name())
+			fi, err := os.Stat(path)
+			if err != nil || !fi.Mode().IsRegular() || inodeOf(fi) != ino {
+				continue
+			}
+			if g := s.groupOf(p.File); g != nil {
+				s.open(path, fi, g)
+				s.opts.Log.Info("taildir draining file rotated while down", "source", s.name, "file", path, "was", p.File, "pos", p.Pos)
+			}
+			break
+		}
+		if _, ok := s.files[ino]; !ok {
+			if fi, err := os.Stat(p.File); err != nil || inodeOf(fi) != ino {
+				s.opts.Log.Warn("taildir file from the position file is gone", "source", s.name, "file", p.File, "inode", ino, "pos", p.Pos)
+				delete(s.saved, ino)
+			}
+		}
+	}
+}
+
+func (s *Source) groupOf(path string) *Group {
+	for i := range s.opts.Groups {
+		g := &s.opts.Groups[i]
+		if ok, _ := filepath.Match(g.dirGlob, filepath.Dir(path)); ok && g.re.MatchString(filepath.Base(path)) {
+			return g
+		}
+	}
+	return nil
+}
+
+// scan lists the groups' files, opens new ones and follows renames.
+func (s *Source) scan() {
+	for _, tf := range s.files {
+		tf.matched = false
+	}
+	for i := range s.opts.Groups {
+		g := &s.opts.Groups[i]
+		dirs, _ := filepath.Glob(g.dirGlob)
+		for _, dir := range dirs {
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				continue
+			}
+			for _, e := range entries {
+				if !g.re.MatchString(e.Name()) {
+					continue
+				}
+				path := filepath.Join(dir, e.Name())
+				fi, err := os.Stat(path)
+				if err != nil || !fi.Mode().IsRegular() {
+					continue
+				}
+				ino := inodeOf(fi)
+				if tf, ok := s.files[ino]; ok {
+					if tf.path != path {
+						s.opts.Log.Info("taildir file renamed", "source", s.name, "from", tf.path, "to", path)
+						tf.path = path
+					}
+					tf.matched = true
+					continue
+				}
+				if tf := s.open(path, fi, g); tf != nil {
+					tf.matched = true
+				}
+			}
+		}
+	}
+}
+
+func (s *Source) open(path string, fi os.FileInfo, g *Group) *tailFile {
+	f, err := os.Open(path)
+	if err != nil {
+		s.opts.Log.Warn("taildir cannot open file", "source", s.name, "file", path, "err", err)
+		return nil
+	}
+	ino := inodeOf(fi)
+	var pos int64
+	if p, ok := s.saved[ino]; ok {
+		pos = p.Pos
+		delete(s.saved, ino)
+		if pos > fi.Size() {
+			s.opts.Log.Warn("taildir file shorter than its position: reading from the start", "source", s.name, "file", path, "pos", pos, "size", fi.Size())
+			pos = 0
+		}
+	} else if s.opts.SkipToEnd {
+		pos = fi.Size()
+	}
+	if _, err := f.Seek(pos, io.SeekStart); err != nil {
+		f.Close()
+		return nil
+	}
+	now := s.opts.now()
+	tf := &tailFile{inode: ino, path: path, group: g, f: f, pos: pos, read: pos,
+		lr: ingest.NewLineReader(f, s.opts.MaxLineBytes), lastMod: fi.ModTime(), grewAt: now, size: fi.Size()}
+	s.files[ino] = tf
+	s.opts.Log.Info("taildir following file", "source", s.name, "file", path, "inode", ino, "pos", pos)
+	return tf
+}
+
+// readAll reads every file to its end, oldest modification first (so a rotated file is
+// drained before its successor), and returns the number of lines delivered.
+func (s *Source) readAll(ctx context.Context) (int, error) {
+	files := make([]*tailFile, 0, len(s.files))
+	for _, tf := range s.files {
+		files = append(files, tf)
+	}
+	sort.Slice(files, func(i, j int) bool {
+		if !files[i].lastMod.Equal(files[j].lastMod) {
+			return files[i].lastMod.Before(files[j].lastMod)
+		}
+		return files[i].inode < files[j].inode
+	})
+	total := 0
+	for _, tf := range files {
+		n, err := s.readFile(ctx, tf)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (s *Source) readFile(ctx context.Context, tf *tailFile) (int, error) {
+	now := s.opts.now()
+	fi, err := tf.f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("cannot stat %q: %w", tf.path, err)
+	}
+	if fi.Size() < tf.pos {
+		// copytruncate: the file was emptied (and maybe written again); start over.
+		s.opts.Log.Info("taildir file truncated: reading from the start", "source", s.name, "file", tf.path, "pos", tf.pos, "size", fi.Size())
+		s.opts.C.Add("truncations", 1)
+		if _, err := tf.f.Seek(0, io.SeekStart); err != nil {
+			return 0, err
+		}
+		tf.lr.Reset(tf.f)
+		tf.pos, tf.read = 0, 0
+		if err := s.savePositions(); err != nil {
+			return 0, err
+		}
+	}
+	if fi.Size() != tf.size || !fi.ModTime().Equal(tf.lastMod) {
+		tf.grewAt = now
+	}
+	tf.size, tf.lastMod = fi.Size(), fi.ModTime()
+	batch := make([]ingest.Event, 0, 64)
+	total := 0
+	add := func(ln ingest.Line) {
+		ev := ingest.LineEvent(ln)
+		if s.opts.FileHeader {
+			ev.SetHeader(ingest.HeaderFile, tf.path)
+		}
+		for k, v := range tf.group.Headers {
+			ev.SetHeader(k, v)
+		}
+		batch = append(batch, ev)
+		tf.read += ln.N
+	}
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := s.out.Put(ctx, batch); err != nil {
+			tf.read = tf.pos
+			return err
+		}
+		total += len(batch)
+		tf.pos = tf.read
+		batch = batch[:0]
+		return s.savePositions()
+	}
+	for {
+		ln, err := tf.lr.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				return total, fmt.Errorf("cannot read %q: %w", tf.path, err)
+			}
+			break
+		}
+		add(ln)
+		if len(batch) >= s.opts.BatchSize {
+			if err := flush(); err != nil {
+				return total, s.rewind(tf, err)
+			}
+		}
+	}
+	// An unterminated tail: deliver it once the file has been idle long enough.
+	if tf.lr.Pending() > 0 && s.opts.IdleTimeout > 0 && now.Sub(tf.grewAt) >= s.opts.IdleTimeout {
+		if ln, ok := tf.lr.Flush(); ok {
+			add(ln)
+		}
+	}
+	if err := flush(); err != nil {
+		return total, s.rewind(tf, err)
+	}
+	if !tf.matched && tf.lr.Pending() == 0 && now.Sub(tf.grewAt) >= s.opts.CloseIdle {
+		s.opts.Log.Info("taildir closing file that no longer matches", "source", s.name, "file", tf.path, "inode", tf.inode)
+		tf.f.Close()
+		delete(s.files, tf.inode)
+		return total, s.savePositions()
+	}
+	return total, nil
+}
+
+// rewind puts a file's reader back to its delivered position after a failed put.
+func (s *Source) rewind(tf *tailFile, err error) error {
+	if _, serr := tf.f.Seek(tf.pos, io.SeekStart); serr != nil {
+		return errors.Join(err, serr)
+	}
+	tf.lr.Reset(tf.f)
+	tf.read = tf.pos
+	return err
+}
+
+func (s *Source) savePositions() error {
+	ps := make([]position, 0, len(s.files)+len(s.saved))
+	for _, tf := range s.files {
+		ps = append(ps, position{Inode: tf.inode, Pos: tf.pos, File: tf.path})
+	}
+	// Keep entries of files not found yet (a directory that is briefly missing).
+	for _, p := range s.saved {
+		ps = append(ps, p)
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].File < ps[j].File })
+	data, _ := json.Marshal(ps)
+	tmp := s.opts.PositionFile + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("cannot write position file: %w", err)
+	}
+	if err := os.Rename(tmp, s.opts.PositionFile); err != nil {
+		return fmt.Errorf("cannot write position file: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,285 @@
+package taildir
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tagpipe/tagpipe/ingest"
+	"github.com/tagpipe/tagpipe/ingest/channel"
+	"github.com/tagpipe/tagpipe/ingest/internal/kafkatest"
+	"github.com/tagpipe/tagpipe/ingest/sink"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type fixture struct {
+	dir string
+	ch  *channel.Memory
+	src *Source
+	clk *clock
+	c   *ingest.Counters
+	got []string
+}
+
+func newFixture(t *testing.T, pattern string, mod func(*Options)) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	fx := &fixture{dir: dir, ch: channel.NewMemory("m", channel.MemoryOptions{Capacity: 1 << 20}), clk: &clock{t: time.Unix(1e9, 0)}}
+	fx.c = ingest.NewMetrics(nil).Component("a", "source", "t", "taildir")
+	o := DefaultOptions()
+	o.Groups = []Group{{Name: "g", Pattern: filepath.Join(dir, pattern)}}
+	o.PositionFile = filepath.Join(dir, "pos", "taildir_position.json")
+	o.PollInterval = 5 * time.Millisecond
+	o.IdleTimeout = time.Minute
+	o.CloseIdle = time.Minute
+	o.now = fx.clk.now
+	o.C = fx.c
+	if mod != nil {
+		mod(&o)
+	}
+	s, err := New("t", o, &ingest.Processor{Channels: []ingest.Channel{fx.ch}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.src = s
+	s.Start(context.Background())
+	t.Cleanup(func() { s.Stop(context.Background()); fx.ch.Close() })
+	return fx
+}
+
+// wait collects events until n have arrived.
+func (fx *fixture) wait(t *testing.T, n int) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for len(fx.got) < n {
+		tx, err := fx.ch.Take(ctx, 1000)
+		if err != nil {
+			t.Fatalf("waiting for %d lines, have %d: %v (%q)", n, len(fx.got), err, fx.got)
+		}
+		for _, e := range tx.Events() {
+			fx.got = append(fx.got, string(e.Body))
+		}
+		tx.Commit()
+	}
+	return fx.got
+}
+
+func appendTo(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(s)
+	f.Close()
+}
+
+func TestTaildirFollowsAppendsAndPartialLines(t *testing.T) {
+	fx := newFixture(t, `app\.log`, nil)
+	path := filepath.Join(fx.dir, "app.log")
+	appendTo(t, path, "one\r\ntwo\nthr")
+	fx.wait(t, 2)
+	appendTo(t, path, "ee\nfour\n")
+	if got := fx.wait(t, 4); fmt.Sprint(got) != "[one two three four]" {
+		t.Fatalf("got %q", got)
+	}
+	// A tail without a newline is held until the file has been idle for IdleTimeout.
+	appendTo(t, path, "tail")
+	time.Sleep(50 * time.Millisecond)
+	if n := fx.ch.Stats().Events; n != 0 {
+		t.Fatalf("partial line delivered early (%d events)", n)
+	}
+	fx.clk.add(2 * time.Minute)
+	if got := fx.wait(t, 5); got[4] != "tail" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestTaildirRenameRotation(t *testing.T) {
+	fx := newFixture(t, `app\.log`, nil)
+	path := filepath.Join(fx.dir, "app.log")
+	appendTo(t, path, "a1\na2\n")
+	fx.wait(t, 2)
+	// Lines written just before rotation, then the rename, then the writer reopens.
+	appendTo(t, path, "a3\n")
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, path+".1", "a4\n") // the writer still had the old file open
+	appendTo(t, path, "b1\nb2\n")
+	got := fx.wait(t, 6)
+	if fmt.Sprint(got) != "[a1 a2 a3 a4 b1 b2]" {
+		t.Fatalf("got %q", got)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := fx.ch.Stats().Events; n != 0 {
+		t.Fatalf("duplicates after rotation: %d more events", n)
+	}
+}
+
+func TestTaildirCopyTruncate(t *testing.T) {
+	fx := newFixture(t, `app\.log`, nil)
+	path := filepath.Join(fx.dir, "app.log")
+	appendTo(t, path, "a1\na2\na3\n")
+	fx.wait(t, 3)
+	data, _ := os.ReadFile(path)
+	os.WriteFile(path+".1", data, 0o644) // copy (not matched by the group)
+	os.Truncate(path, 0)
+	appendTo(t, path, "b1\n")
+	got := fx.wait(t, 4)
+	if fmt.Sprint(got) != "[a1 a2 a3 b1]" {
+		t.Fatalf("got %q", got)
+	}
+	if fx.c.Get("truncations") != 1 {
+		t.Fatalf("truncations = %d", fx.c.Get("truncations"))
+	}
+}
+
+// TestTaildirRestartResumes stops the source, appends, rotates while it is down, and
+// starts a new one on the same position file: nothing lost, nothing repeated.
+func TestTaildirRestartResumes(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	pos := filepath.Join(dir, "pos.json")
+	ch := channel.NewMemory("m", channel.MemoryOptions{Capacity: 1 << 20})
+	defer ch.Close()
+	start := func() *Source {
+		o := DefaultOptions()
+		o.Groups = []Group{{Name: "g", Pattern: filepath.Join(dir, `app\.log`), Headers: map[string]string{"g": "x"}}}
+		o.PositionFile = pos
+		o.PollInterval = 5 * time.Millisecond
+		s, err := New("t", o, &ingest.Processor{Channels: []ingest.Channel{ch}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Start(context.Background())
+		return s
+	}
+	var got []string
+	take := func(n int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		for len(got) < n {
+			tx, err := ch.Take(ctx, 100)
+			if err != nil {
+				t.Fatalf("have %q: %v", got, err)
+			}
+			for _, e := range tx.Events() {
+				if e.Headers["g"] != "x" {
+					t.Fatalf("group header missing: %v", e.Headers)
+				}
+				got = append(got, string(e.Body))
+			}
+			tx.Commit()
+		}
+	}
+	s := start()
+	appendTo(t, path, "1\n2\n")
+	take(2)
+	s.Stop(context.Background())
+	appendTo(t, path, "3\n")
+	os.Rename(path, path+".1")
+	appendTo(t, path, "4\n")
+	s = start()
+	defer s.Stop(context.Background())
+	take(4)
+	time.Sleep(50 * time.Millisecond)
+	if fmt.Sprint(got) != "[1 2 3 4]" || ch.Stats().Events != 0 {
+		t.Fatalf("got %q (+%d)", got, ch.Stats().Events)
+	}
+	data, _ := os.ReadFile(pos)
+	if !strings.Contains(string(data), `"inode":`) || !strings.Contains(string(data), `"pos":`) {
+		t.Fatalf("position file: %s", data)
+	}
+}
+
+// TestTaildirToKafka runs taildir → file channel → kafka sink on every backend with long
+// UTF-8 lines, CRLF and an over-long line.
+func TestTaildirToKafka(t *testing.T) {
+	for _, be := range kafkatest.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			b := be.Start(t, t.TempDir(), 0, map[string]int32{"logs": 3})
+			defer b.Stop()
+			dir := t.TempDir()
+			fo := channel.DefaultFileOptions(filepath.Join(dir, "ch"))
+			fo.MinFreeBytes = -1
+			ch, err := channel.OpenFile("c", fo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ch.Close()
+			ko := sink.DefaultKafkaOptions()
+			ko.Brokers, ko.Topic = []string{b.Addr()}, "logs"
+			k, _ := sink.NewKafka("k", ko)
+			defer k.Close()
+			o := DefaultOptions()
+			// One group per file, keyed, so each file's lines share a partition and stay in order.
+			for i := 0; i < 3; i++ {
+				o.Groups = append(o.Groups, Group{Name: fmt.Sprint(i), Pattern: filepath.Join(dir, fmt.Sprintf(`f%d\.log`, i)),
+					Headers: map[string]string{ingest.HeaderKey: fmt.Sprint("file", i)}})
+			}
+			o.PositionFile = filepath.Join(dir, "pos.json")
+			o.PollInterval = 5 * time.Millisecond
+			o.MaxLineBytes = 3000
+			o.FileHeader = true
+			s, _ := New("t", o, &ingest.Processor{Channels: []ingest.Channel{ch}})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				(&ingest.SinkRunner{Channel: ch, Sink: k}).Run(ctx, context.Background())
+			}()
+			defer func() { cancel(); <-done }()
+			s.Start(ctx)
+			defer s.Stop(context.Background())
+			long := strings.Repeat("日本", 500) // 3000 bytes
+			want := map[string][]string{}
+			for i := 0; i < 300; i++ {
+				f := fmt.Sprintf("f%d.log", i%3)
+				line := fmt.Sprintf("%s line %d %s", f, i, long[:3*(i%100)])
+				want[filepath.Join(dir, f)] = append(want[filepath.Join(dir, f)], line)
+				appendTo(t, filepath.Join(dir, f), line+"\r\n")
+			}
+			appendTo(t, filepath.Join(dir, "f0.log"), long+"\n"+long+"x\n")
+			want[filepath.Join(dir, "f0.log")] = append(want[filepath.Join(dir, "f0.log")], long, long)
+			kafkatest.WaitCount(t, b.Addr(), "logs", 302, 30*time.Second)
+			got := map[string][]string{}
+			var errs []string
+			for _, r := range kafkatest.ReadAll(t, b.Addr(), "logs") {
+				got[r.Headers["file"]] = append(got[r.Headers["file"]], r.Value)
+				if e := r.Headers["error"]; e != "" {
+					errs = append(errs, e)
+				}
+			}
+			for f, lines := range want {
+				if fmt.Sprint(got[f]) != fmt.Sprint(lines) {
+					t.Fatalf("%s: got %d lines, want %d (first diff)", f, len(got[f]), len(lines))
+				}
+			}
+			if fmt.Sprint(errs) != "[line too long: 3001 bytes, cut at 3000]" {
+				t.Fatalf("errors = %q", errs)
+			}
+		})
+	}
+}
