@@ -25,12 +25,13 @@ import (
 // Begin until Commit or Abort, writes Parquet files that no reader can see, and
 // publishes them all at once in Commit. A Tx is not safe for concurrent use.
 type Tx struct {
-	t    *Table
-	base *Snapshot // nil only while CreateTable makes the first snapshot
-	lk   *fileLock
-	id   string
-	mem  memory.Allocator
-	data *arrow.Schema // base's data schema, built on first use
+	t      *Table
+	base   *Snapshot // nil only while CreateTable makes the first snapshot
+	lk     *fileLock
+	id     string
+	mem    memory.Allocator
+	data   *arrow.Schema // base's data schema, built on first use
+	target int64         // file size to roll at; 0 = Options.TargetFileBytes
 
 	writers map[string]*partWriter // by partition path
 	staged  []stagedFile
@@ -251,7 +252,11 @@ func (tx *Tx) writeData(p Partition, rec arrow.RecordBatch) error {
 		return tx.err
 	}
 	pw.rows += rec.NumRows()
-	if pw.fw.TotalCompressedBytes()+pw.fw.RowGroupTotalCompressedBytes() >= tx.t.w.opts.TargetFileBytes {
+	target := tx.target
+	if target <= 0 {
+		target = tx.t.w.opts.TargetFileBytes
+	}
+	if pw.fw.TotalCompressedBytes()+pw.fw.RowGroupTotalCompressedBytes() >= target {
 		delete(tx.writers, key)
 		if err := tx.finish(pw); err != nil {
 			tx.err = err
