@@ -123,3 +123,5 @@ func readAll(t testing.TB, l *Log, from int64) []BatchHeader {
 	}
 	return out
 }
+
+func crcOf(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }

@@ -280,7 +280,7 @@ func (l *Log) Append(records []byte) (AppendResult, error) {
 		return AppendResult{}, fmt.Errorf("cannot append to segment %q: %w", seg.path(".log"), err)
 	}
 	if o.Flush.Mode == "always" {
-		if err := seg.f.Sync(); err != nil {
+		if err := syncFile(seg.f); err != nil {
 			if terr := seg.f.Truncate(pos); terr != nil {
 				err = errors.Join(err, terr)
 			}
@@ -317,7 +317,7 @@ func int32FromBytes(b []byte) int32 {
 // snapshot) and starts a new one at nextOffset. Called with writeMu held.
 func (l *Log) roll(nextOffset, nowMs int64) (*segment, error) {
 	old := l.active()
-	if err := old.f.Sync(); err != nil {
+	if err := syncFile(old.f); err != nil {
 		return nil, fmt.Errorf("cannot sync segment %q: %w", old.path(".log"), err)
 	}
 	l.mu.Lock()
@@ -392,7 +392,7 @@ func (l *Log) Flush() error {
 	seg.acquire()
 	l.mu.RUnlock()
 	defer seg.release()
-	if err := seg.f.Sync(); err != nil {
+	if err := syncFile(seg.f); err != nil {
 		l.dirty.Store(true)
 		return fmt.Errorf("cannot sync segment %q: %w", seg.path(".log"), err)
 	}
@@ -411,7 +411,7 @@ func (l *Log) Close() error {
 	l.stopFlusher()
 	var errs []error
 	seg := l.active()
-	if err := seg.f.Sync(); err != nil {
+	if err := syncFile(seg.f); err != nil {
 		errs = append(errs, fmt.Errorf("cannot sync segment %q: %w", seg.path(".log"), err))
 	}
 	l.mu.Lock()

@@ -197,7 +197,7 @@ func (l *Log) scanSegment(seg *segment, strict bool) error {
 		if err := seg.f.Truncate(pos); err != nil {
 			return fmt.Errorf("cannot truncate segment %q: %w", seg.path(".log"), err)
 		}
-		if err := seg.f.Sync(); err != nil {
+		if err := syncFile(seg.f); err != nil {
 			return fmt.Errorf("cannot sync segment %q: %w", seg.path(".log"), err)
 		}
 	}

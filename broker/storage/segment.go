@@ -185,3 +185,6 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// syncFile fsyncs a segment's log file; tests count calls through it.
+var syncFile = func(f *os.File) error { return f.Sync() }
