@@ -8,7 +8,8 @@ package broker
 // append lock only, so producers to different partitions run in parallel. acks=0 gets no
 // response at all; acks=1 and acks=all are equivalent on one node (the ack follows the
 // storage flush policy). Unknown topics are auto-created when enabled. Larger batches
-// than max.message.bytes get MESSAGE_TOO_LARGE; transactional produce is refused.
+// than max.message.bytes get MESSAGE_TOO_LARGE; transactional produce is refused. Topics
+// with message.timestamp.type=LogAppendTime get the append time in the response.
 //
 // Version notes: v3 RecordBatch only; v5 LogStartOffset; v8 ErrorRecords/ErrorMessage;
 // v9 flexible. Produce v0–2 (message sets v0/v1) are not served.
@@ -100,11 +101,19 @@ func (b *Broker) append(p *partition, records []byte, sp *kmsg.ProduceResponseTo
 	case errors.Is(err, storage.ErrOutOfOrderSequence):
 		fail(kerr.OutOfOrderSequenceNumber, err.Error())
 		return
+	case errors.Is(err, storage.ErrInvalidProducerEpoch):
+		fail(kerr.InvalidProducerEpoch, err.Error())
+		return
+	case errors.Is(err, storage.ErrClosed):
+		// The topic is being deleted: clients refresh metadata on this error.
+		fail(kerr.NotLeaderForPartition, "partition is closing")
+		return
 	default:
 		b.log.Error("append failed", "topic", p.topic, "partition", p.index, "err", err)
 		fail(kerr.KafkaStorageError, err.Error())
 		return
 	}
 	sp.BaseOffset = res.BaseOffset
+	sp.LogAppendTime = res.LogAppendTimeMs
 	sp.LogStartOffset = res.LogStartOffset
 }

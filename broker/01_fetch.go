@@ -61,7 +61,9 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		for _, ch := range wake {
 			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
 		}
+		b.metrics.fetchWaiting.Inc()
 		chosen, _, _ := reflect.Select(cases)
+		b.metrics.fetchWaiting.Dec()
 		timer.Stop()
 		switch chosen {
 		case 0:

@@ -71,8 +71,8 @@ var topicConfigs = []configDef{
 		doc:         "Largest record batch the broker accepts for this topic.",
 		brokerValue: func(o *Options) string { return i64(int64(o.MaxMessageBytes)) }, check: intRange(0, maxInt32)},
 	{name: "message.timestamp.type", brokerName: "log.message.timestamp.type", typ: kmsg.ConfigTypeString, kafkaDefault: "CreateTime",
-		doc:         "Record timestamps are the producer's (CreateTime); LogAppendTime is not supported.",
-		brokerValue: func(*Options) string { return "CreateTime" }, check: oneOf("CreateTime")},
+		doc:         "CreateTime keeps the producer's timestamps; LogAppendTime stamps each batch with the broker's append time.",
+		brokerValue: func(*Options) string { return "CreateTime" }, check: oneOf("CreateTime", "LogAppendTime")},
 	{name: "min.insync.replicas", brokerName: "min.insync.replicas", typ: kmsg.ConfigTypeInt, kafkaDefault: "1",
 		doc:         "acks=all produce fails with NOT_ENOUGH_REPLICAS when fewer replicas are in sync; a single node has one.",
 		brokerValue: func(*Options) string { return "1" }, check: intRange(1, maxInt32)},
@@ -141,6 +141,8 @@ func (b *Broker) storageOptions(overrides map[string]string) storage.Options {
 	so.SegmentMS = get("segment.ms")
 	so.MaxMessageBytes = int32(get("max.message.bytes"))
 	so.IndexIntervalBytes = int(get("index.interval.bytes"))
+	tt, _ := b.effective(findConfig("message.timestamp.type"), overrides)
+	so.LogAppendTime = tt == "LogAppendTime"
 	so.Flush = b.opts.Flush
 	so.Now = b.opts.Now
 	so.Logger = b.opts.Logger

@@ -23,6 +23,7 @@ type metrics struct {
 	produceErrors    *prometheus.CounterVec
 	retentionDeleted prometheus.Counter
 	partitions       prometheus.Gauge
+	fetchWaiting     prometheus.Gauge
 }
 
 func newMetrics(reg *prometheus.Registry, b *Broker) *metrics {
@@ -44,9 +45,11 @@ func newMetrics(reg *prometheus.Registry, b *Broker) *metrics {
 			Help: "Produce partitions answered with an error, by error."}, []string{"error"}),
 		retentionDeleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_retention_deleted_segments_total", Help: "Segments deleted by retention."}),
 		partitions:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagpipe_broker_partitions", Help: "Partitions hosted."}),
+		fetchWaiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagpipe_broker_fetch_waiting",
+			Help: "Fetch requests long-polling for data right now."}),
 	}
 	m.collectors = []prometheus.Collector{m.requests, m.latency, m.connections, m.bytesIn, m.bytesOut, m.malformed,
-		m.producedRecords, m.producedBytes, m.fetchedBytes, m.produceErrors, m.retentionDeleted, m.partitions}
+		m.producedRecords, m.producedBytes, m.fetchedBytes, m.produceErrors, m.retentionDeleted, m.partitions, m.fetchWaiting}
 	if reg != nil {
 		for _, c := range m.collectors {
 			reg.MustRegister(c)
