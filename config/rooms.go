@@ -5,24 +5,6 @@ import "time"
 // The sections below start small; each room grows its own section as its code lands.
 // Paths left empty default to a folder below data_dir (see DataPath).
 
-// Ingest configures the collector (sources → channels → sinks).
-type Ingest struct {
-	Enabled bool `yaml:"enabled"`
-	// BootstrapServers is the Kafka cluster the kafka sink writes to; empty means the
-	// built-in broker (broker.listen).
-	BootstrapServers []string `yaml:"bootstrap_servers"`
-	// Topic is the default topic raw events go to.
-	Topic string `yaml:"topic"`
-	// SpoolDir is the default spooldir source's drop directory; empty = data_dir/spool/events.
-	SpoolDir string `yaml:"spool_dir"`
-}
-
-func (i *Ingest) validate(ch *check) {
-	if i.Topic == "" {
-		ch.fail("topic", "must not be empty")
-	}
-}
-
 // Streaming configures the micro-batch engine and its built-in pipelines.
 type Streaming struct {
 	Enabled bool `yaml:"enabled"`
