@@ -3,6 +3,7 @@ package streaming
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,7 +75,12 @@ func writeStatus(dir string, recent []BatchMetrics) error {
 	if err != nil {
 		return fmt.Errorf("BUG: cannot encode status: %w", err)
 	}
-	return writeAtomic(filepath.Join(dir, "status.json"), b)
+	// No fsync: status is informational and rewritten every batch.
+	tmp := filepath.Join(dir, "status.json.tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("cannot write status: %w", err)
+	}
+	return os.Rename(tmp, filepath.Join(dir, "status.json"))
 }
 
 // ReadStatus reads the status a job's engine leaves in its checkpoint directory.

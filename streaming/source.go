@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -21,6 +22,9 @@ type source struct {
 	// fetchMaxBytes bounds one Fetch response per partition.
 	fetchMaxBytes int64
 	parallel      int
+	// avgRecordBytes (bytes per record seen so far, smoothed) sizes fetches so a small
+	// range does not pull megabytes the batch will throw away.
+	avgRecordBytes atomic.Int64
 }
 
 func newSource(brokers, topics []string, group, clientID string) *source {
@@ -129,10 +133,27 @@ func (s *source) read(ctx context.Context, rs Ranges) ([]Record, error) {
 func (s *source) readRange(ctx context.Context, r OffsetRange) ([]Record, error) {
 	out := make([]Record, 0, r.Count())
 	next := r.From
+	var bytesRead int64
+	defer func() {
+		if len(out) > 0 {
+			avg := bytesRead / int64(len(out))
+			old := s.avgRecordBytes.Load()
+			if old > 0 {
+				avg = (old*3 + avg) / 4
+			}
+			s.avgRecordBytes.Store(max(avg, 1))
+		}
+	}()
 	for next < r.Until {
+		maxBytes := s.fetchMaxBytes
+		if avg := s.avgRecordBytes.Load(); avg > 0 {
+			// Record overhead in a batch is ~10-20 bytes; ask for a little more than needed.
+			want := (r.Until-next)*(avg+24)*5/4 + 16<<10
+			maxBytes = min(max(want, 64<<10), s.fetchMaxBytes)
+		}
 		res, err := s.client.Fetch(ctx, &kafka.FetchRequest{
 			Topic: r.Topic, Partition: int(r.Partition), Offset: next,
-			MinBytes: 1, MaxBytes: s.fetchMaxBytes, MaxWait: 500 * time.Millisecond,
+			MinBytes: 1, MaxBytes: maxBytes, MaxWait: 500 * time.Millisecond,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("cannot fetch %s/%d at %d: %w", r.Topic, r.Partition, next, err)
@@ -162,6 +183,7 @@ func (s *source) readRange(ctx context.Context, r OffsetRange) ([]Record, error)
 				return nil, err
 			}
 			out = append(out, Record{Topic: r.Topic, Partition: r.Partition, Offset: rec.Offset, Key: key, Value: val, Time: rec.Time})
+			bytesRead += int64(len(key) + len(val))
 			next = rec.Offset + 1
 			progressed = true
 		}

@@ -1,0 +1,345 @@
+package streaming
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(m.Run()) // the kill -9 child: no leak check
+	}
+	goleak.VerifyTestMain(m,
+		// kafka-go's transport keeps a pool goroutine per broker until idle connections
+		// time out; it is stopped by CloseIdleConnections but may still be unwinding.
+		goleak.IgnoreTopFunction("github.com/segmentio/kafka-go.(*connPool).discover"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+// newCluster starts an in-process kfake cluster with topic "events".
+func newCluster(t testing.TB, partitions int32) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(partitions, "events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// produce writes n records "v<i>" keyed "k<i%97>" to topic events, partition i%partitions.
+func produce(t testing.TB, addrs []string, partitions, from, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var perr error
+	for i := from; i < from+n; i++ {
+		wg.Add(1)
+		cl.Produce(context.Background(), &kgo.Record{Topic: "events", Partition: int32(i % partitions),
+			Key: fmt.Appendf(nil, "k%d", i%97), Value: fmt.Appendf(nil, "v%d", i)}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				perr = err
+				mu.Unlock()
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	if perr != nil {
+		t.Fatal(perr)
+	}
+}
+
+type collected struct {
+	mu      sync.Mutex
+	byBatch map[int64][]Record // idempotent by batch id
+	batches []BatchMetrics
+	total   int64
+	signal  chan struct{}
+}
+
+func newCollected() *collected {
+	return &collected{byBatch: map[int64][]Record{}, signal: make(chan struct{}, 1)}
+}
+
+func (c *collected) onBatch(m BatchMetrics) {
+	c.mu.Lock()
+	c.batches = append(c.batches, m)
+	c.total += m.Records
+	c.mu.Unlock()
+	select {
+	case c.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (c *collected) waitTotal(t *testing.T, e *Engine, want int64) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		c.mu.Lock()
+		got := c.total
+		c.mu.Unlock()
+		if got >= want {
+			return
+		}
+		select {
+		case <-c.signal:
+		case <-e.Done():
+			t.Fatalf("engine ended early: %v", e.Err())
+		case <-deadline:
+			c.mu.Lock()
+			for _, b := range c.batches[max(0, len(c.batches)-10):] {
+				t.Logf("batch %d: %d records, processing %v, delay %v, rate limit %.0f/s", b.ID, b.Records, b.ProcessingTime, b.SchedulingDelay, b.RateLimit)
+			}
+			c.mu.Unlock()
+			t.Fatalf("timed out: %d of %d records", got, want)
+		}
+	}
+}
+
+func collectJob(c *collected, interval time.Duration) *Job {
+	j := NewJob("test", interval)
+	ForeachBatch(Input(j), "collect", func(_ context.Context, b BatchInfo, rs []Record) error {
+		c.mu.Lock()
+		c.byBatch[b.ID] = append([]Record(nil), rs...)
+		c.mu.Unlock()
+		return nil
+	})
+	return j
+}
+
+func engineOpts(addrs []string, dir string) Options {
+	o := DefaultOptions()
+	o.Brokers = addrs
+	o.Topics = []string{"events"}
+	o.CheckpointDir = dir
+	o.RetryBackoff = 20 * time.Millisecond
+	return o
+}
+
+// assertExactlyOnce checks that the collected batches hold offsets [0, perPartition[p])
+// of every partition exactly once and in order.
+func assertExactlyOnce(t *testing.T, c *collected, want map[int32]int64) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := map[int32]int64{}
+	for id := int64(0); id < int64(len(c.byBatch)); id++ {
+		rs, ok := c.byBatch[id]
+		if !ok {
+			t.Fatalf("batch %d missing (have %d batches)", id, len(c.byBatch))
+		}
+		for _, r := range rs {
+			if r.Offset != next[r.Partition] {
+				t.Fatalf("batch %d: partition %d offset %d, want %d", id, r.Partition, r.Offset, next[r.Partition])
+			}
+			next[r.Partition]++
+		}
+	}
+	for p, n := range want {
+		if next[p] != n {
+			t.Fatalf("partition %d: read %d records, want %d", p, next[p], n)
+		}
+	}
+}
+
+func TestEngineReadsEveryRecordOnceInBoundedBatches(t *testing.T) {
+	c := newCluster(t, 4)
+	produce(t, c.ListenAddrs(), 4, 0, 10000)
+	col := newCollected()
+	opts := engineOpts(c.ListenAddrs(), t.TempDir())
+	opts.MaxRecordsPerPartition = 700
+	opts.OnBatch = col.onBatch
+	e, err := New(collectJob(col, 20*time.Millisecond), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	col.waitTotal(t, e, 10000)
+	// More data while running.
+	produce(t, c.ListenAddrs(), 4, 10000, 2000)
+	col.waitTotal(t, e, 12000)
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	assertExactlyOnce(t, col, map[int32]int64{0: 3000, 1: 3000, 2: 3000, 3: 3000})
+	for _, b := range col.batches {
+		for _, r := range b.Ranges {
+			if r.Count() > 700 {
+				t.Fatalf("batch %d: range %+v over the cap", b.ID, r)
+			}
+		}
+	}
+	if err := e.Stop(context.Background()); err != nil { // twice is fine
+		t.Fatal(err)
+	}
+}
+
+func TestEngineRestartResumesFromCheckpoint(t *testing.T) {
+	c := newCluster(t, 3)
+	dir := t.TempDir()
+	produce(t, c.ListenAddrs(), 3, 0, 3000)
+	col := newCollected()
+	run := func(want int64) {
+		opts := engineOpts(c.ListenAddrs(), dir)
+		opts.MaxRecordsPerPartition = 250
+		opts.OnBatch = col.onBatch
+		e, err := New(collectJob(col, 10*time.Millisecond), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		col.waitTotal(t, e, want)
+		if err := e.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(1000)
+	produce(t, c.ListenAddrs(), 3, 3000, 3000)
+	run(6000)
+	assertExactlyOnce(t, col, map[int32]int64{0: 2000, 1: 2000, 2: 2000})
+	// A second engine on the same checkpoint is refused while one runs.
+	opts := engineOpts(c.ListenAddrs(), dir)
+	e1, _ := New(collectJob(newCollected(), time.Second), opts)
+	if err := e1.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e2, _ := New(collectJob(newCollected(), time.Second), opts)
+	if err := e2.Start(context.Background()); err == nil {
+		e2.Stop(context.Background())
+		t.Fatal("second engine on one checkpoint started")
+	}
+	e1.Stop(context.Background())
+}
+
+func TestEngineRetriesFailedBatchFromCheckpointedState(t *testing.T) {
+	c := newCluster(t, 2)
+	produce(t, c.ListenAddrs(), 2, 0, 400)
+	col := newCollected()
+	j := NewJob("retry", 10*time.Millisecond)
+	counts := MapWithState(KeyBy(Input(j), func(r Record) string { return string(r.Key) }),
+		StateSpec[string, Record, int, KV[string, int]]{Update: func(_ time.Time, k string, _ Record, st *State[int]) (KV[string, int], bool) {
+			n, _ := st.Get()
+			st.Update(n + 1)
+			return KV[string, int]{k, n + 1}, true
+		}})
+	final := map[string]int{}
+	failed := false
+	ForeachBatch(counts, "counts", func(_ context.Context, b BatchInfo, kvs []KV[string, int]) error {
+		if b.ID == 2 && !failed {
+			failed = true
+			return fmt.Errorf("injected failure")
+		}
+		for _, kv := range kvs {
+			final[kv.Key] = kv.Val
+		}
+		return nil
+	})
+	opts := engineOpts(c.ListenAddrs(), t.TempDir())
+	opts.MaxRecordsPerPartition = 50
+	opts.OnBatch = col.onBatch
+	e, err := New(j, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	col.waitTotal(t, e, 400)
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !failed {
+		t.Fatal("failure not injected")
+	}
+	sum := 0
+	for _, n := range final {
+		sum += n
+	}
+	if sum != 400 {
+		t.Fatalf("state counted %d records after a retried batch, want 400", sum)
+	}
+}
+
+// TestBackpressureBurst: a burst of 1M records is read in bounded batches with bounded
+// memory.
+func TestBackpressureBurst(t *testing.T) {
+	n := 1_000_000
+	if testing.Short() {
+		n = 200_000
+	}
+	c := newCluster(t, 4)
+	produce(t, c.ListenAddrs(), 4, 0, n)
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	col := newCollected()
+	var peak uint64
+	var maxBatch int64
+	j := NewJob("burst", 200*time.Millisecond)
+	var seen int64
+	ForeachBatch(Input(j), "count", func(_ context.Context, b BatchInfo, rs []Record) error {
+		seen += int64(len(rs))
+		// Live heap while the batch is held (garbage collected first so the number is
+		// what the engine retains, not what the GC has yet to free).
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		peak = max(peak, ms.HeapAlloc)
+		maxBatch = max(maxBatch, int64(len(rs)))
+		return nil
+	})
+	opts := engineOpts(c.ListenAddrs(), t.TempDir())
+	opts.MaxRecordsPerPartition = 25000
+	opts.Backpressure = true
+	opts.OnBatch = col.onBatch
+	e, err := New(j, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	col.waitTotal(t, e, int64(n))
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if seen != int64(n) {
+		t.Fatalf("seen %d", seen)
+	}
+	if maxBatch > 4*25000 {
+		t.Fatalf("batch of %d records exceeds 4 partitions × 25000", maxBatch)
+	}
+	growth := int64(peak) - int64(base.HeapAlloc)
+	for _, b := range col.batches {
+		t.Logf("batch %d: %d records, processing %v, delay %v, rate limit %.0f/s", b.ID, b.Records, b.ProcessingTime, b.SchedulingDelay, b.RateLimit)
+	}
+	t.Logf("%d records in %d batches, largest %d; heap in use grew by at most %d MiB (base %d MiB)", n, len(col.batches), maxBatch, growth>>20, base.HeapAlloc>>20)
+	// One batch of 100k small records is a few MiB of payload plus Record headers; the
+	// bound is generous but far below holding the burst (1M records).
+	if growth > 96<<20 {
+		t.Fatalf("heap grew by %d MiB while processing", growth>>20)
+	}
+}
