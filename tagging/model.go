@@ -174,6 +174,7 @@ func (t *Tagger) RunModel(ctx context.Context, ds string, full bool) (*RunStats,
 		return nil, err
 	}
 	st.Took = time.Since(start)
+	t.recordModel(ctx, c, st)
 	t.log.Info("tag model run", "ds", ds, "full", st.Full, "prev", st.Prev, "events", st.Events,
 		"duplicates", st.Duplicates, "unknown_actions", st.UnknownActions, "untagged", st.UntaggedEvents,
 		"future", st.FutureEvents, "users", st.Users, "pairs", st.Pairs, "took", st.Took)

@@ -1,0 +1,245 @@
+package tagging
+
+import (
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/segmentio/kafka-go"
+)
+
+// Validate checks the audience's name, schedule and expression.
+func (a *Audience) Validate() error {
+	if !tagName.MatchString(a.Name) {
+		return fmt.Errorf("audience name %q: want lower-case letters, digits and _, starting with a letter", a.Name)
+	}
+	if a.Schedule != "" {
+		if _, err := cron.ParseStandard(a.Schedule); err != nil {
+			return fmt.Errorf("audience %q: bad schedule %q: %w", a.Name, a.Schedule, err)
+		}
+	}
+	if _, err := ParseExpression(a.Expression); err != nil {
+		return fmt.Errorf("audience %q: bad expression %q: %w", a.Name, a.Expression, err)
+	}
+	return nil
+}
+
+// audienceSQL selects the users of ds's profile for whom the expression holds.
+func audienceSQL(ctx context.Context, c *sql.Conn, a *Audience, day time.Time) (string, error) {
+	e, err := ParseExpression(a.Expression)
+	if err != nil {
+		return "", fmt.Errorf("audience %q: bad expression %q: %w", a.Name, a.Expression, err)
+	}
+	interest, defs := map[string]bool{}, map[string]bool{}
+	e.refs(interest, defs)
+	if ok, err := tableExists(ctx, c, TableProfile); err != nil {
+		return "", err
+	} else if !ok {
+		return "", fmt.Errorf("audience %q: the model has not run (no %s)", a.Name, TableProfile)
+	}
+	var n int64
+	if err := c.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM %s WHERE dt = %s", TableProfile, dateLit(day))).Scan(&n); err != nil {
+		return "", fmt.Errorf("audience %q: %w", a.Name, err)
+	}
+	if n == 0 {
+		return "", fmt.Errorf("audience %q: no profiles for %s: run the model for that day first", a.Name, day.Format("2006-01-02"))
+	}
+	if len(defs) > 0 {
+		ok, err := tableExists(ctx, c, TableDefTags)
+		if err != nil {
+			return "", err
+		}
+		for _, d := range sortedKeys(defs) {
+			var rows int64
+			if ok {
+				q := fmt.Sprintf("SELECT count(*) FROM %s WHERE dt = %s AND tag = %s", TableDefTags, dateLit(day), lit(d))
+				if err := c.QueryRowContext(ctx, q).Scan(&rows); err != nil {
+					return "", fmt.Errorf("audience %q: %w", a.Name, err)
+				}
+			}
+			if rows == 0 {
+				return "", fmt.Errorf("audience %q: tag %q has no values for %s (has its definition run?)", a.Name, d, day.Format("2006-01-02"))
+			}
+		}
+	}
+	icol, dcol := map[string]string{}, map[string]string{}
+	joins := ""
+	for i, name := range sortedKeys(interest) {
+		alias := fmt.Sprintf("i%d", i)
+		icol[name] = "COALESCE(" + alias + ".weight, 0.0)"
+		joins += fmt.Sprintf("\nLEFT JOIN (SELECT user_id, weight FROM %s WHERE dt = %s AND tag = %s) %s ON %s.user_id = p.user_id",
+			TableInterest, dateLit(day), lit(name), alias, alias)
+	}
+	for i, name := range sortedKeys(defs) {
+		alias := fmt.Sprintf("d%d", i)
+		dcol[name] = alias + ".value"
+		joins += fmt.Sprintf("\nLEFT JOIN (SELECT user_id, value FROM %s WHERE dt = %s AND tag = %s) %s ON %s.user_id = p.user_id",
+			TableDefTags, dateLit(day), lit(name), alias, alias)
+	}
+	return fmt.Sprintf("SELECT %s AS dt, %s AS audience, p.user_id FROM %s p%s\nWHERE p.dt = %s AND %s",
+		dateLit(day), lit(a.Name), TableProfile, joins, dateLit(day), e.sql(icol, dcol)), nil
+}
+
+// RunAudience materialises the audience for ds into ads_audiences (partition dt ×
+// audience) and returns its size.
+func (t *Tagger) RunAudience(ctx context.Context, a *Audience, ds string) (int64, error) {
+	day, err := ParseDS(ds)
+	if err != nil {
+		return 0, err
+	}
+	c, err := t.conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	q, err := audienceSQL(ctx, c, a, day)
+	if err != nil {
+		return 0, err
+	}
+	if err := t.store.Replace(ctx, c, TableAudiences, []KV{{"dt", ds}, {"audience", a.Name}}, q); err != nil {
+		return 0, fmt.Errorf("audience %q: %w", a.Name, err)
+	}
+	var n int64
+	q = fmt.Sprintf("SELECT count(*) FROM %s WHERE dt = %s AND audience = %s", TableAudiences, dateLit(day), lit(a.Name))
+	if err := c.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		return 0, fmt.Errorf("audience %q: %w", a.Name, err)
+	}
+	t.upsertCatalog(ctx, c, CatalogEntry{Name: a.Name, Kind: "audience", Type: "rule", Description: a.Description, Owner: a.Owner,
+		Schedule: a.Schedule, File: a.File, SQL: a.Expression, Reads: []string{TableProfile, TableInterest, TableDefTags},
+		Writes: []string{TableAudiences}, LastDS: ds, LastStatus: "ok", LastRows: n, LastRunAt: t.opts.Now().UTC()})
+	t.log.Info("audience run", "audience", a.Name, "ds", ds, "users", n)
+	return n, nil
+}
+
+// AudienceMembers lists the materialised members of an audience on ds, sorted.
+func (t *Tagger) AudienceMembers(ctx context.Context, name, ds string) ([]string, error) {
+	day, err := ParseDS(ds)
+	if err != nil {
+		return nil, err
+	}
+	c, err := t.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if ok, err := tableExists(ctx, c, TableAudiences); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, fmt.Errorf("audience %q: never materialised", name)
+	}
+	rows, err := c.QueryContext(ctx, fmt.Sprintf("SELECT user_id FROM %s WHERE dt = %s AND audience = %s ORDER BY user_id",
+		TableAudiences, dateLit(day), lit(name)))
+	if err != nil {
+		return nil, fmt.Errorf("audience %q: %w", name, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// ExportCSV writes the members as CSV (header audience,dt,user_id) to w.
+func ExportCSV(w io.Writer, audience, ds string, users []string) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write([]string{"audience", "dt", "user_id"}); err != nil {
+		return err
+	}
+	for _, u := range users {
+		if err := cw.Write([]string{audience, ds, u}); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// ExportCSVFile writes the CSV to path atomically (temp file, fsync, rename).
+func ExportCSVFile(path, audience, ds string, users []string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".audience-*.csv")
+	if err != nil {
+		return fmt.Errorf("cannot export audience %q: %w", audience, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := ExportCSV(tmp, audience, ds, users); err != nil {
+		tmp.Close()
+		return fmt.Errorf("cannot export audience %q: %w", audience, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("cannot export audience %q: %w", audience, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("cannot export audience %q: %w", audience, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("cannot export audience %q: %w", audience, err)
+	}
+	return nil
+}
+
+// AudienceRecord is the JSON value of one exported member on Kafka (key: user_id).
+type AudienceRecord struct {
+	Audience string `json:"audience"`
+	DT       string `json:"dt"`
+	UserID   string `json:"user_id"`
+}
+
+// ExportKafka produces one record per member to topic (key user_id, value an
+// AudienceRecord) with acks=all, through any Kafka cluster (the built-in broker or a
+// real one).
+func ExportKafka(ctx context.Context, brokers []string, topic, audience, ds string, users []string) error {
+	if len(brokers) == 0 || topic == "" {
+		return errors.New("cannot export to Kafka: brokers and topic are required")
+	}
+	// A private transport, so its connections close with the export (the default one is
+	// shared by the process and keeps them).
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	w := &kafka.Writer{
+		Transport:              tr,
+		Addr:                   kafka.TCP(brokers...),
+		Topic:                  topic,
+		Balancer:               &kafka.Hash{},
+		RequiredAcks:           kafka.RequireAll,
+		AllowAutoTopicCreation: true,
+		BatchSize:              1000,
+		BatchTimeout:           10 * time.Millisecond,
+	}
+	defer w.Close()
+	sorted := append([]string(nil), users...)
+	sort.Strings(sorted)
+	const chunk = 1000
+	for i := 0; i < len(sorted); i += chunk {
+		j := min(i+chunk, len(sorted))
+		msgs := make([]kafka.Message, 0, j-i)
+		for _, u := range sorted[i:j] {
+			v, err := json.Marshal(AudienceRecord{Audience: audience, DT: ds, UserID: u})
+			if err != nil {
+				return err
+			}
+			msgs = append(msgs, kafka.Message{Key: []byte(u), Value: v})
+		}
+		if err := w.WriteMessages(ctx, msgs...); err != nil {
+			return fmt.Errorf("cannot export audience %q to topic %q: %w", audience, topic, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("cannot export audience %q to topic %q: %w", audience, topic, err)
+	}
+	return nil
+}
