@@ -186,3 +186,26 @@ func BenchmarkParse(b *testing.B) {
 		})
 	}
 }
+
+func TestAuto(t *testing.T) {
+	p := mustNew(t, Options{Format: "auto"})
+	for line, action := range map[string]string{
+		"1,2,3,buy,1511544070":                     "buy",
+		"1,31,2.5,1260759144":                      "rate",
+		`{"user_id":"u","action":"pv","ts":1000}`: "pv",
+	} {
+		ev, err := p.Parse([]byte(line))
+		if err != nil || ev.Action != action {
+			t.Errorf("%q: %+v %v", line, ev, err)
+		}
+	}
+	if _, err := p.Parse([]byte("userId,movieId,rating,timestamp")); !errors.Is(err, ErrHeader) {
+		t.Errorf("header: %v", err)
+	}
+	for _, bad := range []string{"hello", "1,2", "{"} {
+		var pe *ParseError
+		if _, err := p.Parse([]byte(bad)); !errors.As(err, &pe) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

@@ -10,7 +10,7 @@ import (
 
 // Options choose and configure a parser.
 type Options struct {
-	// Format is one of Formats(): "jsonl", "csv", "taobao", "movielens".
+	// Format is one of Formats(): "jsonl", "csv", "taobao", "movielens", "auto".
 	Format string
 	// Columns declares the csv schema (source column names, in order). Empty with
 	// Header=true means the first line is the header.
@@ -32,8 +32,8 @@ type Options struct {
 	Location *time.Location
 }
 
-// Formats lists the shipped formats.
-func Formats() []string { return []string{"jsonl", "csv", "taobao", "movielens"} }
+// Formats lists the shipped formats. "auto" detects jsonl, taobao or movielens per line.
+func Formats() []string { return []string{"jsonl", "csv", "taobao", "movielens", "auto"} }
 
 // New returns a parser for opts.Format.
 func New(opts Options) (Parser, error) {
@@ -66,6 +66,8 @@ func New(opts Options) (Parser, error) {
 		return p, nil
 	case "taobao":
 		return taobaoParser{}, nil
+	case "auto":
+		return &autoParser{json: &jsonParser{m: newMapper(opts)}}, nil
 	case "movielens":
 		return movielensParser{}, nil
 	}
