@@ -190,8 +190,8 @@ func BenchmarkParse(b *testing.B) {
 func TestAuto(t *testing.T) {
 	p := mustNew(t, Options{Format: "auto"})
 	for line, action := range map[string]string{
-		"1,2,3,buy,1511544070":                     "buy",
-		"1,31,2.5,1260759144":                      "rate",
+		"1,2,3,buy,1511544070":                    "buy",
+		"1,31,2.5,1260759144":                     "rate",
 		`{"user_id":"u","action":"pv","ts":1000}`: "pv",
 	} {
 		ev, err := p.Parse([]byte(line))
