@@ -1,0 +1,3 @@
+package agent
+
+const crashChildEnv = "TAGPIPE_INGEST_CRASH_CHILD"
