@@ -20,13 +20,7 @@ func (s *Streaming) validate(ch *check) {
 	ch.positive("max_records_per_partition", s.MaxRecordsPerPartition)
 }
 
-// Warehouse configures the Parquet tables.
-type Warehouse struct {
-	// Dir is the warehouse root; empty = data_dir/warehouse.
-	Dir string `yaml:"dir"`
-}
-
-func (w *Warehouse) validate(*check) {}
+// Warehouse: see warehouse.go.
 
 // Jobs configures the scheduler.
 type Jobs struct {
