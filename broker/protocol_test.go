@@ -459,3 +459,5 @@ func metricValue(m prometheus.Metric) float64 {
 	}
 	return d.Counter.GetValue()
 }
+
+func newMetadataResponse() *kmsg.MetadataResponse { return &kmsg.MetadataResponse{Version: 12} }
