@@ -1,0 +1,158 @@
+package tagging
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/tagpipe/tagpipe/warehouse"
+	"github.com/tagpipe/tagpipe/warehouse/duckbridge"
+)
+
+// WarehouseStore keeps tagging's tables in the warehouse: a run's rows are computed by
+// DuckDB, written with COPY … TO (PARTITION_BY …) into a staging directory, and
+// published with one overwrite-partitions commit per table, so readers see a day's
+// partition either before or after the run, never half of it. Every warehouse table is
+// visible to the run's SQL through duckbridge views.
+type WarehouseStore struct {
+	W *warehouse.Warehouse
+}
+
+// Attach registers a view per warehouse table (its current snapshot).
+func (s WarehouseStore) Attach(ctx context.Context, conn *sql.Conn) error {
+	_, err := duckbridge.Register(ctx, conn, s.W)
+	return err
+}
+
+// tableDocs describe the tables tagging creates.
+var tableDocs = map[string]string{
+	TableTagState:  "interest model state: per dt, user and tag, the raw decayed score as of the end of dt (before IDF and normalisation)",
+	TableUserState: "interest model state: per dt and user, events, first/last seen, decayed activity, purchases, spend",
+	TableInterest:  "user interest tags per dt: weight (IDF, normalised), rank, events, last seen",
+	TableProfile:   "one row per user per dt: top tags, activity, first/last seen, RFM segment, definition tags",
+	TableDefTags:   "values of tag definitions (tagging/definitions) per dt and tag",
+	TableAudiences: "audience members per dt and audience",
+	TableCatalog:   "tag catalog: definitions, model and audiences with lineage and last run",
+}
+
+var columnDocs = map[string]string{
+	"dt": "day (UTC) the row is computed for", "user_id": "user", "tag": "tag name",
+	"score": "raw decayed score: Σ action weight · 2^(−age/half_life)", "day_score": "contribution of dt's own events",
+	"events": "events counted", "first_seen": "first event time", "last_seen": "last event time",
+	"weight": "final weight (IDF, normalised)", "rank": "1 = strongest", "raw": "IDF · score before normalisation",
+	"params": "model parameter fingerprint; an incremental run only continues a state with the same one",
+	"activity": "activity", "value": "tag value", "audience": "audience name",
+}
+
+// Replace computes query into Parquet files and commits them as the new content of the
+// partition.
+func (s WarehouseStore) Replace(ctx context.Context, conn *sql.Conn, table string, part []KV, query string) error {
+	if len(part) == 0 {
+		return fmt.Errorf("BUG: WarehouseStore.Replace of %s without partition", table)
+	}
+	keys := make([]string, len(part))
+	wp := make([]string, 0, 2*len(part))
+	for i, kv := range part {
+		keys[i] = kv.Col
+		wp = append(wp, kv.Col, kv.Val)
+	}
+	stage, err := s.W.StagingDir("tagging")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(stage)
+	t, err := s.W.Table(table)
+	if errors.Is(err, warehouse.ErrNotFound) {
+		t, err = s.create(ctx, conn, table, keys, query, stage)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot open table %s: %w", table, err)
+	}
+	out := filepath.Join(stage, "out")
+	var idents []string
+	for _, k := range keys {
+		idents = append(idents, ident(k))
+	}
+	q := fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, PARTITION_BY (%s), OVERWRITE_OR_IGNORE, WRITE_PARTITION_COLUMNS false)",
+		query, lit(out), strings.Join(idents, ", "))
+	if _, err := conn.ExecContext(ctx, q); err != nil {
+		// WRITE_PARTITION_COLUMNS needs DuckDB ≥ 1.2; it is the default anyway.
+		q = strings.Replace(q, ", WRITE_PARTITION_COLUMNS false", "", 1)
+		if _, err2 := conn.ExecContext(ctx, q); err2 != nil {
+			return fmt.Errorf("cannot compute %s: %w", table, err2)
+		}
+	}
+	tx, err := t.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", table, err)
+	}
+	defer tx.Abort()
+	if _, err := os.Stat(out); err == nil {
+		if _, err := tx.ImportDir(out); err != nil {
+			return fmt.Errorf("cannot write %s: %w", table, err)
+		}
+	}
+	snap, err := tx.Commit(ctx, warehouse.CommitOptions{
+		Operation:  warehouse.OpOverwritePartitions,
+		Partitions: []warehouse.Partition{warehouse.P(wp...)},
+		Properties: map[string]string{"writer": "tagging"},
+	})
+	if err != nil {
+		return fmt.Errorf("cannot commit %s: %w", table, err)
+	}
+	return duckbridge.RegisterSnapshot(ctx, conn, snap, table)
+}
+
+// create makes the table with the query's column types (as DuckDB writes them to
+// Parquet) and the given partition keys.
+func (s WarehouseStore) create(ctx context.Context, conn *sql.Conn, table string, keys []string, query, stage string) (*warehouse.Table, error) {
+	probe := filepath.Join(stage, "schema.parquet")
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (SELECT * FROM (%s) LIMIT 0) TO %s (FORMAT parquet)", query, lit(probe))); err != nil {
+		return nil, fmt.Errorf("cannot compute the schema of %s: %w", table, err)
+	}
+	sc, err := parquetSchema(probe)
+	if err != nil {
+		return nil, err
+	}
+	isKey := map[string]bool{}
+	for _, k := range keys {
+		isKey[k] = true
+	}
+	var fields []arrow.Field
+	for _, f := range sc.Fields() {
+		typ := f.Type
+		if isKey[f.Name] {
+			if f.Name == "dt" {
+				typ = arrow.FixedWidthTypes.Date32
+			} else {
+				typ = arrow.BinaryTypes.String
+			}
+			fields = append(fields, warehouse.RequiredField(f.Name, typ, columnDocs[f.Name]))
+			continue
+		}
+		fields = append(fields, warehouse.Field(f.Name, typ, columnDocs[f.Name]))
+	}
+	return s.W.CreateTable(ctx, warehouse.TableSpec{Name: table, Schema: arrow.NewSchema(fields, nil), PartitionKeys: keys, Doc: tableDocs[table]})
+}
+
+func parquetSchema(path string) (*arrow.Schema, error) {
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %q: %w", path, err)
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %q: %w", path, err)
+	}
+	return fr.Schema()
+}
