@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/tagpipe/tagpipe/warehouse"
+)
+
+func runTagpipe(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errw bytes.Buffer
+	root := newRootCmd(&out, &errw)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		t.Fatalf("tagpipe %s: %v\n%s", strings.Join(args, " "), err, errw.String())
+	}
+	return out.String()
+}
+
+func TestTablesCommands(t *testing.T) {
+	dir := t.TempDir()
+	w, err := warehouse.Open(filepath.Join(dir, "warehouse"), warehouse.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	schema := arrow.NewSchema([]arrow.Field{
+		warehouse.Field("user_id", arrow.BinaryTypes.String, "who"),
+		warehouse.RequiredField("dt", arrow.BinaryTypes.String, "day"),
+	}, nil)
+	tb, err := w.CreateTable(ctx, warehouse.TableSpec{Name: "ods_events", Schema: schema, PartitionKeys: []string{"dt"}, Doc: "raw events"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+		b.Field(0).(*array.StringBuilder).AppendValues([]string{"a", "b"}, nil)
+		b.Field(1).(*array.StringBuilder).AppendValues([]string{"2024-05-01", "2024-05-01"}, nil)
+		rec := b.NewRecordBatch()
+		b.Release()
+		tx, err := tb.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+		if _, err := tx.Commit(ctx, warehouse.CommitOptions{Properties: map[string]string{"batch": string(rune('0' + i))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := runTagpipe(t, "--data-dir", dir, "tables", "list")
+	if !strings.Contains(list, "ods_events") || !strings.Contains(list, "  6  ") {
+		t.Fatalf("list:\n%s", list)
+	}
+	desc := runTagpipe(t, "--data-dir", dir, "tables", "describe", "ods_events")
+	for _, want := range []string{"raw events", "user_id", "utf8 (partition)", "dt=2024-05-01", "batch = 4", "10 rows"} {
+		if !strings.Contains(desc, want) {
+			t.Fatalf("describe lacks %q:\n%s", want, desc)
+		}
+	}
+	hist := runTagpipe(t, "--data-dir", dir, "tables", "history", "ods_events")
+	if n := strings.Count(hist, "\n"); n != 7 || !strings.Contains(hist, "create") {
+		t.Fatalf("history:\n%s", hist)
+	}
+	comp := runTagpipe(t, "--data-dir", dir, "tables", "compact")
+	if !strings.Contains(comp, "ods_events: 1 partitions, 5 files -> 1, 10 rows rewritten, snapshot 7") {
+		t.Fatalf("compact:\n%s", comp)
+	}
+	exp := runTagpipe(t, "--data-dir", dir, "tables", "expire", "--older-than", "1ns", "--retain", "1")
+	if !strings.Contains(exp, "ods_events: expired 6 snapshots, removed 5 files") {
+		t.Fatalf("expire:\n%s", exp)
+	}
+	if s, _ := tb.Current(); s.ID != 7 || s.Rows() != 10 || len(s.Files) != 1 {
+		t.Fatalf("after maintenance: snapshot %d rows %d files %d", s.ID, s.Rows(), len(s.Files))
+	}
+}
