@@ -49,7 +49,7 @@ var columnDocs = map[string]string{
 	"score": "raw decayed score: Σ action weight · 2^(−age/half_life)", "day_score": "contribution of dt's own events",
 	"events": "events counted", "first_seen": "first event time", "last_seen": "last event time",
 	"weight": "final weight (IDF, normalised)", "rank": "1 = strongest", "raw": "IDF · score before normalisation",
-	"params": "model parameter fingerprint; an incremental run only continues a state with the same one",
+	"params":   "model parameter fingerprint; an incremental run only continues a state with the same one",
 	"activity": "activity", "value": "tag value", "audience": "audience name",
 }
 
