@@ -1,0 +1,409 @@
+package pgwire
+
+import (
+	"context"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	tsql "github.com/tagpipe/tagpipe/sql"
+)
+
+// psql's \dt, \d and \d NAME read pg_catalog tables with PostgreSQL-only syntax
+// (OPERATOR(pg_catalog.~), COLLATE pg_catalog.default, ::regclass) and expect warehouse
+// tables — which are DuckDB views — to be tables (relkind 'r'). Those queries are
+// recognised here and answered from DuckDB's catalog (duckdb_tables, duckdb_views,
+// duckdb_columns): the select list is evaluated item by item, so the answer has exactly
+// the columns the asking psql version expects. Other pg_catalog queries run on DuckDB's
+// own pg_catalog emulation; where that fails they answer no rows (psql's footers for
+// indexes, constraints, policies … loop over rows, and there are none).
+
+// resultSet is an answer computed here rather than by the engine; values are strings
+// (PostgreSQL's text form: "t"/"f" for booleans) or nil.
+type resultSet struct {
+	cols []tsql.Column
+	rows [][]any
+	tag  string
+}
+
+func (c *conn) sendResultSet(rs *resultSet, formats []int16, describe bool) error {
+	if describe {
+		c.be.Send(c.rowDescription(rs.cols, formats))
+	}
+	enc := c.encoders(rs.cols, formats)
+	for _, r := range rs.rows {
+		vals := make([][]byte, len(r))
+		for i, v := range r {
+			if v == nil {
+				continue
+			}
+			b, err := enc[i](v, make([]byte, 0, 16))
+			if err != nil {
+				return err
+			}
+			vals[i] = b
+		}
+		c.be.Send(&pgproto3.DataRow{Values: vals})
+	}
+	tag := rs.tag
+	if tag == "" {
+		tag = "SELECT " + strconv.Itoa(len(rs.rows))
+	}
+	c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
+	return nil
+}
+
+// relation is one table or view as pg_class shows it.
+type relation struct {
+	oid    string
+	schema string
+	name   string
+}
+
+type column struct {
+	name     string
+	duckType string
+	nullable bool
+}
+
+var (
+	oidLiteralRE = regexp.MustCompile(`(?i)\b(?:c\.oid|a\.attrelid)\s*=\s*'(\d+)'`)
+	anyOidRE     = regexp.MustCompile(`'\d+'`)
+	relnameRE    = regexp.MustCompile(`(?i)\bc\.relname\s+(?:OPERATOR\(pg_catalog\.~\)|~)\s+'((?:[^']|'')*)'`)
+	nspnameRE    = regexp.MustCompile(`(?i)\bn\.nspname\s+(?:OPERATOR\(pg_catalog\.~\)|~)\s+'((?:[^']|'')*)'`)
+	relkindRE    = regexp.MustCompile(`(?i)\bc\.relkind\s+IN\s*\(([^)]*)\)`)
+	fromTablesRE = regexp.MustCompile(`(?i)pg_catalog\.(pg_\w+)`)
+)
+
+// catalog answers a psql catalog query; ok=false means the query is not one.
+func (c *conn) catalog(query string) (*resultSet, bool) {
+	lq := strings.ToLower(query)
+	if !strings.Contains(lq, "pg_catalog.") && !strings.Contains(lq, "pg_class") && !strings.Contains(lq, "pg_attribute") {
+		return nil, false
+	}
+	items, from := selectList(query)
+	if items == nil {
+		return nil, false
+	}
+	lfrom := strings.ToLower(from)
+	oid := ""
+	if m := oidLiteralRE.FindStringSubmatch(query); m != nil {
+		oid = m[1]
+	}
+	switch {
+	case strings.Contains(lfrom, "pg_catalog.pg_attribute a") && oid != "":
+		rel, ok := c.relationByOID(oid)
+		if !ok {
+			return evalRows(items, nil), true
+		}
+		var rows []map[string]string
+		for i, col := range c.columns(rel) {
+			rows = append(rows, map[string]string{"attname": col.name, "type": pgTypeName(col.duckType),
+				"attnum": strconv.Itoa(i + 1), "attnotnull": boolText(!col.nullable)})
+		}
+		return evalRows(items, rows), true
+	case strings.Contains(lq, "c.relchecks") && oid != "":
+		rel, ok := c.relationByOID(oid)
+		if !ok {
+			return evalRows(items, nil), true
+		}
+		return evalRows(items, []map[string]string{relRow(rel, c.srv.opts.User)}), true
+	case strings.HasPrefix(strings.TrimSpace(lfrom), "pg_catalog.pg_class c") && onlyClassJoins(lfrom) && oid == "":
+		var kinds string
+		if m := relkindRE.FindStringSubmatch(query); m != nil {
+			kinds = m[1]
+		}
+		if kinds != "" && !strings.Contains(kinds, "'r'") {
+			return evalRows(items, nil), true // \dv, \di, \ds …: everything here is a table
+		}
+		nameRE, schemaRE := patternOf(relnameRE, query), patternOf(nspnameRE, query)
+		var rows []map[string]string
+		for _, rel := range c.relations() {
+			if nameRE != nil && !nameRE.MatchString(rel.name) || schemaRE != nil && !schemaRE.MatchString(rel.schema) {
+				continue
+			}
+			rows = append(rows, relRow(rel, c.srv.opts.User))
+		}
+		return evalRows(items, rows), true
+	case anyOidRE.MatchString(query) && strings.Contains(lq, "pg_catalog."):
+		// psql's footers about one table (indexes, constraints, policies, publications,
+		// inheritance …): there are none.
+		return evalRows(items, nil), true
+	}
+	// Anything else runs on DuckDB's pg_catalog emulation; a failure answers no rows.
+	rs, err := c.collect(query)
+	if err != nil {
+		return evalRows(items, nil), true
+	}
+	return rs, true
+}
+
+func onlyClassJoins(from string) bool {
+	for _, m := range fromTablesRE.FindAllStringSubmatch(from, -1) {
+		switch m[1] {
+		case "pg_class", "pg_namespace", "pg_am":
+		default:
+			return false
+		}
+	}
+	return !strings.Contains(from, ",")
+}
+
+func patternOf(re *regexp.Regexp, q string) *regexp.Regexp {
+	m := re.FindStringSubmatch(q)
+	if m == nil {
+		return nil
+	}
+	p, err := regexp.Compile(strings.ReplaceAll(m[1], "''", "'"))
+	if err != nil {
+		return regexp.MustCompile(`^$`)
+	}
+	return p
+}
+
+func relRow(rel relation, owner string) map[string]string {
+	return map[string]string{"oid": rel.oid, "relname": rel.name, "nspname": rel.schema, "owner": owner,
+		"relkind": "r", "type": "table"}
+}
+
+func boolText(b bool) string {
+	if b {
+		return "t"
+	}
+	return "f"
+}
+
+// relations lists the user's tables and views (trusted catalog query, not a client's).
+func (c *conn) relations() []relation {
+	rows, err := c.srv.engine.DB().QueryContext(c.ctx, `
+		SELECT table_oid::VARCHAR, schema_name, table_name FROM duckdb_tables() WHERE NOT internal AND NOT temporary
+		UNION ALL
+		SELECT view_oid::VARCHAR, schema_name, view_name FROM duckdb_views() WHERE NOT internal AND NOT temporary
+		ORDER BY 2, 3`)
+	if err != nil {
+		c.srv.log.Warn("cannot list relations", "err", err)
+		return nil
+	}
+	defer rows.Close()
+	var out []relation
+	for rows.Next() {
+		var r relation
+		if err := rows.Scan(&r.oid, &r.schema, &r.name); err == nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (c *conn) relationByOID(oid string) (relation, bool) {
+	for _, r := range c.relations() {
+		if r.oid == oid {
+			return r, true
+		}
+	}
+	return relation{}, false
+}
+
+func (c *conn) columns(rel relation) []column {
+	rows, err := c.srv.engine.DB().QueryContext(c.ctx, `SELECT column_name, data_type, is_nullable
+		FROM duckdb_columns() WHERE schema_name = $1 AND table_name = $2 ORDER BY column_index`, rel.schema, rel.name)
+	if err != nil {
+		c.srv.log.Warn("cannot list columns", "err", err)
+		return nil
+	}
+	defer rows.Close()
+	var out []column
+	for rows.Next() {
+		var col column
+		if err := rows.Scan(&col.name, &col.duckType, &col.nullable); err == nil {
+			out = append(out, col)
+		}
+	}
+	return out
+}
+
+func pgTypeName(duck string) string {
+	t := typeOf(duck)
+	if t.oid == textType.oid && duck != "VARCHAR" && duck != "ENUM" {
+		return strings.ToLower(duck) // DuckDB's own name for types PostgreSQL lacks
+	}
+	return t.name
+}
+
+// collect runs a (read-only checked) query on the engine into a resultSet.
+func (c *conn) collect(query string) (*resultSet, error) {
+	rs := &resultSet{}
+	err := c.srv.engine.Query(context.WithoutCancel(c.ctx), query, nil, func(res *tsql.Result) error {
+		rs.cols = res.Columns
+		for res.Next() {
+			rs.rows = append(rs.rows, append([]any(nil), res.Values()...))
+		}
+		return nil
+	})
+	return rs, err
+}
+
+// selectItem is one expression of a select list and the name of its column.
+type selectItem struct {
+	expr string // lower case, spaces collapsed
+	name string
+}
+
+// selectList splits the top-level select list of query and returns the FROM clause text
+// (up to WHERE/ORDER/GROUP); nil when query is not a plain SELECT.
+func selectList(query string) ([]selectItem, string) {
+	q := strings.TrimSpace(query)
+	if len(q) < 7 || !strings.EqualFold(q[:6], "select") {
+		return nil, ""
+	}
+	body := q[6:]
+	depth, start := 0, 0
+	var parts []string
+	from := ""
+	for i := 0; i < len(body); i++ {
+		ch := body[i]
+		switch {
+		case ch == '\'' || ch == '"':
+			j := strings.IndexByte(body[i+1:], ch)
+			if j < 0 {
+				i = len(body)
+			} else {
+				i += j + 1
+			}
+			continue
+		case ch == '(':
+			depth++
+		case ch == ')':
+			depth--
+		case ch == ',' && depth == 0:
+			parts = append(parts, body[start:i])
+			start = i + 1
+		case depth == 0 && (ch == 'F' || ch == 'f') && i > 0 && isSpace(body[i-1]) && len(body) >= i+5 &&
+			strings.EqualFold(body[i:i+4], "from") && isSpace(body[i+4]):
+			parts = append(parts, body[start:i])
+			from = body[i+4:]
+			i = len(body)
+			start = -1
+		}
+	}
+	if start >= 0 {
+		parts = append(parts, body[start:])
+	}
+	if lf := strings.ToLower(from); from != "" {
+		for _, kw := range []string{" where ", "\nwhere ", " order by", "\norder by", " group by", "\ngroup by", ";"} {
+			if i := strings.Index(lf, kw); i >= 0 {
+				from, lf = from[:i], lf[:i]
+			}
+		}
+	}
+	items := make([]selectItem, 0, len(parts))
+	for _, p := range parts {
+		items = append(items, parseItem(strings.TrimSpace(p)))
+	}
+	return items, from
+}
+
+func isSpace(b byte) bool { return b == ' ' || b == '\n' || b == '\t' || b == '\r' }
+
+var aliasRE = regexp.MustCompile(`(?is)^(.*?)\s+as\s+("(?:[^"]|"")*"|[a-z_][a-z0-9_]*)$`)
+
+func parseItem(p string) selectItem {
+	expr, name := p, ""
+	if m := aliasRE.FindStringSubmatch(p); m != nil {
+		expr, name = m[1], strings.ReplaceAll(strings.Trim(m[2], `"`), `""`, `"`)
+	}
+	e := strings.ToLower(strings.Join(strings.Fields(expr), " "))
+	if name == "" {
+		name = e
+		if i := strings.IndexByte(name, '('); i > 0 {
+			name = name[:i]
+		}
+		if i := strings.LastIndexByte(name, '.'); i >= 0 {
+			name = name[i+1:]
+		}
+		if strings.ContainsAny(name, " '()") || name == "" {
+			name = "?column?"
+		}
+	}
+	return selectItem{expr: e, name: name}
+}
+
+// itemValues maps select-list expressions psql uses to row fields (or constants); nil is
+// NULL. Order matters: the first match wins.
+var itemValues = []struct {
+	match string
+	field string // row field, or "=value" for a constant
+}{
+	{"case c.relkind", "type"},
+	{"pg_get_userbyid", "owner"},
+	{"format_type(", "type"},
+	{"pg_get_expr(", "=NULL"},
+	{"collname", "=NULL"},
+	{"description(", "=NULL"},
+	{"pg_size_pretty", "=0 bytes"},
+	{"array_to_string", "="},
+	{"c.reloftype", "="},
+	{"c.relname", "relname"},
+	{"n.nspname", "nspname"},
+	{"c.oid", "oid"},
+	{"c.relkind", "relkind"},
+	{"c.relchecks", "=0"},
+	{"c.reltablespace", "=0"},
+	{"c.relpersistence", "=p"},
+	{"c.relreplident", "=d"},
+	{"c.relhas", "=f"},
+	{"c.relrowsecurity", "=f"},
+	{"c.relforcerowsecurity", "=f"},
+	{"c.relispartition", "=f"},
+	{"a.attname", "attname"},
+	{"a.attnum", "attnum"},
+	{"a.attnotnull", "attnotnull"},
+	{"a.attidentity", "="},
+	{"a.attgenerated", "="},
+	{"a.attstorage", "=p"},
+	{"a.attcompression", "="},
+	{"attstattarget", "=-1"},
+	{"am.amname", "=NULL"},
+	{"false", "=f"},
+	{"true", "=t"},
+	{"''", "="},
+}
+
+func evalRows(items []selectItem, rows []map[string]string) *resultSet {
+	rs := &resultSet{cols: make([]tsql.Column, len(items))}
+	for i, it := range items {
+		rs.cols[i] = tsql.Column{Name: it.name, Type: "VARCHAR"}
+	}
+	for _, row := range rows {
+		vals := make([]any, len(items))
+		for i, it := range items {
+			vals[i] = evalItem(it.expr, row)
+		}
+		rs.rows = append(rs.rows, vals)
+	}
+	return rs
+}
+
+func evalItem(expr string, row map[string]string) any {
+	for _, iv := range itemValues {
+		if !strings.Contains(expr, iv.match) {
+			continue
+		}
+		if strings.HasPrefix(iv.field, "=") {
+			if iv.field == "=NULL" {
+				return nil
+			}
+			return iv.field[1:]
+		}
+		if v, ok := row[iv.field]; ok {
+			return v
+		}
+		return nil
+	}
+	if strings.HasPrefix(expr, "'") && strings.HasSuffix(expr, "'") {
+		return strings.Trim(expr, "'")
+	}
+	return nil
+}

@@ -1,0 +1,448 @@
+package pgwire
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	tsql "github.com/tagpipe/tagpipe/sql"
+)
+
+// conn is one client connection. Its goroutine owns everything but the query cancel
+// func, which CancelRequest (another connection's goroutine) reaches under qmu.
+type conn struct {
+	srv        *Server
+	nc         net.Conn
+	be         *pgproto3.Backend
+	pid        uint32
+	secret     []byte
+	ctx        context.Context
+	cancelConn context.CancelFunc
+	closeOnce  sync.Once
+
+	user    string
+	tls     bool
+	inTx    bool
+	failed  bool // extended protocol: an error happened; skip messages until Sync
+	params  map[string]string
+	stmts   map[string]*statement
+	portals map[string]*portal
+	types   *pgtype.Map
+
+	qmu     sync.Mutex
+	qcancel context.CancelFunc
+}
+
+// statement is a parsed (named or unnamed) prepared statement.
+type statement struct {
+	query     string
+	special   *special
+	paramOIDs []uint32
+	params    []string // DuckDB types of the parameters
+	cols      []tsql.Column
+}
+
+// portal is a bound statement, ready to execute.
+type portal struct {
+	stmt    *statement
+	args    []any
+	formats []int16
+	done    bool
+}
+
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		c.cancelConn()
+		_ = c.nc.Close()
+	})
+}
+
+func (c *conn) cancelQuery() {
+	c.qmu.Lock()
+	if c.qcancel != nil {
+		c.qcancel()
+	}
+	c.qmu.Unlock()
+}
+
+func (c *conn) queryContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(c.ctx)
+	c.qmu.Lock()
+	c.qcancel = cancel
+	c.qmu.Unlock()
+	return ctx, func() {
+		c.qmu.Lock()
+		c.qcancel = nil
+		c.qmu.Unlock()
+		cancel()
+	}
+}
+
+func (c *conn) serve() {
+	defer c.srv.forget(c)
+	defer c.close()
+	log := c.srv.log.With("remote", c.nc.RemoteAddr().String(), "pid", c.pid)
+	if err := c.startup(); err != nil {
+		if !errors.Is(err, io.EOF) && !errors.Is(err, errCancelRequest) {
+			log.Debug("postgresql startup failed", "err", err)
+		}
+		return
+	}
+	log.Debug("postgresql session started", "user", c.user, "tls", c.tls)
+	for {
+		msg, err := c.be.Receive()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
+				log.Debug("postgresql connection dropped", "err", err)
+			}
+			return
+		}
+		if _, ok := msg.(*pgproto3.Terminate); ok {
+			return
+		}
+		if err := c.handle(msg); err != nil {
+			log.Debug("postgresql connection closed", "err", err)
+			return
+		}
+	}
+}
+
+var errCancelRequest = errors.New("cancel request served")
+
+// startup negotiates TLS, reads the startup message and authenticates.
+func (c *conn) startup() error {
+	_ = c.nc.SetDeadline(time.Now().Add(c.srv.opts.StartupTimeout))
+	defer func() { _ = c.nc.SetDeadline(time.Time{}) }()
+	c.be = pgproto3.NewBackend(c.nc, c.nc)
+	var startup *pgproto3.StartupMessage
+	for startup == nil {
+		msg, err := c.be.ReceiveStartupMessage()
+		if err != nil {
+			return err
+		}
+		switch m := msg.(type) {
+		case *pgproto3.SSLRequest:
+			if c.srv.opts.TLS == nil || c.tls {
+				if _, err := c.nc.Write([]byte{'N'}); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, err := c.nc.Write([]byte{'S'}); err != nil {
+				return err
+			}
+			tc := tls.Server(c.nc, c.srv.opts.TLS)
+			if err := tc.Handshake(); err != nil {
+				return fmt.Errorf("TLS handshake: %w", err)
+			}
+			c.nc, c.tls = tc, true
+			c.be = pgproto3.NewBackend(c.nc, c.nc)
+		case *pgproto3.GSSEncRequest:
+			if _, err := c.nc.Write([]byte{'N'}); err != nil {
+				return err
+			}
+		case *pgproto3.CancelRequest:
+			c.srv.cancel(m.ProcessID, m.SecretKey)
+			return errCancelRequest
+		case *pgproto3.StartupMessage:
+			startup = m
+		}
+	}
+	c.user = startup.Parameters["user"]
+	c.params = map[string]string{"application_name": startup.Parameters["application_name"]}
+	if c.srv.opts.RequireTLS && !c.tls {
+		return c.fatal("28000", "TLS is required (connect with sslmode=require)")
+	}
+	if err := c.authenticate(c.user); err != nil {
+		c.srv.authFails.Inc()
+		if errors.Is(err, errAuth) {
+			return c.fatal("28P01", fmt.Sprintf("password authentication failed for user %q", c.user))
+		}
+		_ = c.fatal("08P01", err.Error())
+		return err
+	}
+	c.be.Send(&pgproto3.AuthenticationOk{})
+	for _, p := range [][2]string{
+		{"server_version", c.srv.opts.ServerVersion}, {"server_encoding", "UTF8"}, {"client_encoding", "UTF8"},
+		{"DateStyle", "ISO, MDY"}, {"IntervalStyle", "postgres"}, {"TimeZone", "UTC"}, {"integer_datetimes", "on"},
+		{"standard_conforming_strings", "on"}, {"is_superuser", "off"}, {"session_authorization", c.user},
+		{"application_name", c.params["application_name"]},
+	} {
+		c.be.Send(&pgproto3.ParameterStatus{Name: p[0], Value: p[1]})
+	}
+	c.be.Send(&pgproto3.BackendKeyData{ProcessID: c.pid, SecretKey: c.secret})
+	c.types = pgtype.NewMap()
+	return c.ready()
+}
+
+func (c *conn) fatal(code, msg string) error {
+	c.be.Send(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: code, Message: msg})
+	_ = c.be.Flush()
+	return errors.New(msg)
+}
+
+func (c *conn) ready() error {
+	status := byte('I')
+	if c.inTx {
+		status = 'T'
+	}
+	c.be.Send(&pgproto3.ReadyForQuery{TxStatus: status})
+	return c.be.Flush()
+}
+
+// handle serves one message; an error closes the connection.
+func (c *conn) handle(msg pgproto3.FrontendMessage) error {
+	switch m := msg.(type) {
+	case *pgproto3.Query:
+		c.simpleQuery(m.String)
+		return c.ready()
+	case *pgproto3.Sync:
+		c.failed = false
+		c.portals[""] = nil
+		delete(c.portals, "")
+		return c.ready()
+	case *pgproto3.Flush:
+		return c.be.Flush()
+	}
+	if c.failed {
+		return nil // the rest of a failed extended-protocol batch is skipped until Sync
+	}
+	var err error
+	switch m := msg.(type) {
+	case *pgproto3.Parse:
+		err = c.parse(m)
+	case *pgproto3.Bind:
+		err = c.bind(m)
+	case *pgproto3.Describe:
+		err = c.describe(m)
+	case *pgproto3.Execute:
+		err = c.execute(m)
+	case *pgproto3.Close:
+		if m.ObjectType == 'S' {
+			delete(c.stmts, m.Name)
+		} else {
+			delete(c.portals, m.Name)
+		}
+		c.be.Send(&pgproto3.CloseComplete{})
+	case *pgproto3.FunctionCall:
+		err = &tsql.Error{Kind: tsql.KindRefused, Message: "function calls are not supported"}
+	default:
+		return fmt.Errorf("unexpected message %T", msg)
+	}
+	if err != nil {
+		c.sendError(err)
+		c.failed = true
+	}
+	return nil
+}
+
+func (c *conn) simpleQuery(text string) {
+	stmts, rest := tsql.Split(text)
+	if rest != "" {
+		stmts = append(stmts, rest)
+	}
+	if len(stmts) == 0 {
+		c.be.Send(&pgproto3.EmptyQueryResponse{})
+		return
+	}
+	for _, q := range stmts {
+		var err error
+		if sp := classify(q); sp != nil {
+			err = c.runSpecial(sp, nil, true)
+		} else {
+			err = c.run(q, nil, nil, true)
+		}
+		if err != nil {
+			c.sendError(err)
+			return
+		}
+	}
+}
+
+func (c *conn) parse(m *pgproto3.Parse) error {
+	st := &statement{query: m.Query, paramOIDs: append([]uint32(nil), m.ParameterOIDs...)}
+	if sp := classify(m.Query); sp != nil {
+		st.special = sp
+	} else {
+		desc, err := c.srv.engine.Describe(c.ctx, m.Query)
+		if err != nil {
+			return err
+		}
+		st.params, st.cols = desc.Params, desc.Columns
+	}
+	c.stmts[m.Name] = st
+	c.be.Send(&pgproto3.ParseComplete{})
+	return nil
+}
+
+func (c *conn) paramOID(st *statement, i int) uint32 {
+	if i < len(st.paramOIDs) && st.paramOIDs[i] != 0 {
+		return st.paramOIDs[i]
+	}
+	if i < len(st.params) {
+		return oidOf(st.params[i])
+	}
+	return pgtype.TextOID
+}
+
+func (c *conn) bind(m *pgproto3.Bind) error {
+	st, ok := c.stmts[m.PreparedStatement]
+	if !ok {
+		return &pgError{code: "26000", msg: fmt.Sprintf("prepared statement %q does not exist", m.PreparedStatement)}
+	}
+	if len(m.Parameters) != len(st.params) && st.special == nil {
+		return &pgError{code: "08P01", msg: fmt.Sprintf("bind message supplies %d parameters, but prepared statement %q requires %d",
+			len(m.Parameters), m.PreparedStatement, len(st.params))}
+	}
+	args := make([]any, len(m.Parameters))
+	for i, raw := range m.Parameters {
+		format := int16(0)
+		switch len(m.ParameterFormatCodes) {
+		case 0:
+		case 1:
+			format = m.ParameterFormatCodes[0]
+		default:
+			format = m.ParameterFormatCodes[i]
+		}
+		v, err := c.decodeParam(c.paramOID(st, i), format, raw)
+		if err != nil {
+			return &pgError{code: "22P02", msg: fmt.Sprintf("invalid value for parameter $%d: %v", i+1, err)}
+		}
+		args[i] = v
+	}
+	c.portals[m.DestinationPortal] = &portal{stmt: st, args: args, formats: append([]int16(nil), m.ResultFormatCodes...)}
+	c.be.Send(&pgproto3.BindComplete{})
+	return nil
+}
+
+func (c *conn) describe(m *pgproto3.Describe) error {
+	var st *statement
+	var formats []int16
+	if m.ObjectType == 'S' {
+		s, ok := c.stmts[m.Name]
+		if !ok {
+			return &pgError{code: "26000", msg: fmt.Sprintf("prepared statement %q does not exist", m.Name)}
+		}
+		st = s
+		oids := make([]uint32, max(len(st.params), len(st.paramOIDs)))
+		for i := range oids {
+			oids[i] = c.paramOID(st, i)
+		}
+		c.be.Send(&pgproto3.ParameterDescription{ParameterOIDs: oids})
+	} else {
+		p, ok := c.portals[m.Name]
+		if !ok {
+			return &pgError{code: "34000", msg: fmt.Sprintf("portal %q does not exist", m.Name)}
+		}
+		st, formats = p.stmt, p.formats
+	}
+	if st.special != nil {
+		cols := st.special.columns()
+		if len(cols) == 0 {
+			c.be.Send(&pgproto3.NoData{})
+			return nil
+		}
+		c.be.Send(c.rowDescription(cols, formats))
+		return nil
+	}
+	if len(st.cols) == 0 {
+		c.be.Send(&pgproto3.NoData{})
+		return nil
+	}
+	c.be.Send(c.rowDescription(st.cols, formats))
+	return nil
+}
+
+func (c *conn) execute(m *pgproto3.Execute) error {
+	p, ok := c.portals[m.Portal]
+	if !ok || p == nil {
+		return &pgError{code: "34000", msg: fmt.Sprintf("portal %q does not exist", m.Portal)}
+	}
+	if p.done {
+		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 0")})
+		return nil
+	}
+	p.done = true
+	if p.stmt.special != nil {
+		return c.runSpecial(p.stmt.special, p.formats, false)
+	}
+	if strings.TrimSpace(p.stmt.query) == "" {
+		c.be.Send(&pgproto3.EmptyQueryResponse{})
+		return nil
+	}
+	return c.run(p.stmt.query, p.args, p.formats, false)
+}
+
+// flushRows is how many DataRows are buffered before they are written out.
+const flushRows = 256
+
+// run executes a query on the engine and streams DataRows; describe sends the
+// RowDescription first (simple protocol).
+func (c *conn) run(query string, args []any, formats []int16, describe bool) error {
+	if rs, ok := c.catalog(query); ok {
+		return c.sendResultSet(rs, formats, describe)
+	}
+	ctx, done := c.queryContext()
+	defer done()
+	var enc []encoder
+	err := c.srv.engine.Query(ctx, query, args, func(res *tsql.Result) error {
+		enc = c.encoders(res.Columns, formats)
+		if describe {
+			c.be.Send(c.rowDescription(res.Columns, formats))
+		}
+		buf := make([]byte, 0, 256) // never nil: an empty slice of it is '', not NULL
+		row := make([][]byte, len(res.Columns))
+		ends := make([]int, len(row))
+		for res.Next() {
+			buf = buf[:0]
+			for i, v := range res.Values() {
+				if v == nil {
+					ends[i] = -1
+					continue
+				}
+				var err error
+				start := len(buf)
+				buf, err = enc[i](v, buf)
+				if err != nil {
+					return fmt.Errorf("cannot encode column %q: %w", res.Columns[i].Name, err)
+				}
+				ends[i] = len(buf) - start
+			}
+			off := 0
+			for i := range row {
+				if ends[i] < 0 {
+					row[i] = nil
+					continue
+				}
+				row[i] = buf[off : off+ends[i]]
+				off += ends[i]
+			}
+			c.be.Send(&pgproto3.DataRow{Values: row})
+			if res.RowCount()%flushRows == 0 {
+				if err := c.be.Flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if res.Err() != nil {
+			return nil
+		}
+		if res.Truncated() {
+			c.be.Send(&pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: "01000",
+				Message: fmt.Sprintf("result cut at %d rows (sql.max_rows)", res.RowCount())})
+		}
+		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT " + strconv.FormatInt(res.RowCount(), 10))})
+		return nil
+	})
+	return err
+}

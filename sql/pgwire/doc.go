@@ -1,0 +1,10 @@
+// Package pgwire is a PostgreSQL wire protocol (v3) endpoint in front of a read-only
+// sql.Engine, so psql, pgx and BI tools can query the warehouse. It speaks the simple and
+// the extended query protocol (Parse/Bind/Describe/Execute/Sync, text and binary formats
+// through pgx's pgtype codecs), authenticates with SCRAM-SHA-256 or md5 when a password is
+// set, offers TLS when a certificate is configured, honours CancelRequest, and answers the
+// pg_catalog queries psql sends for \dt and \d from DuckDB's own catalog.
+//
+// Message framing is pgx's pgproto3; the server side of SCRAM is written here because no
+// maintained Go library offers it in a form that fits a pgproto3 backend.
+package pgwire
