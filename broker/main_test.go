@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -12,16 +13,28 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// Client libraries keep a few background goroutines alive briefly after Close.
-		goleak.IgnoreTopFunction("github.com/segmentio/kafka-go.(*connPool).discover"),
-		goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-		goleak.IgnoreTopFunction("time.Sleep"),
-		goleak.IgnoreAnyFunction("github.com/klauspost/compress/zstd.(*blockDec).startDecoder"),
-		goleak.IgnoreAnyFunction("github.com/IBM/sarama.(*Broker).responseReceiver"),
-		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*conn).run"),
-	)
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	if code == 0 {
+		if err := goleak.Find(leakOptions...); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+var leakOptions = []goleak.Option{
+	// Client libraries keep a few background goroutines alive briefly after Close.
+	goleak.IgnoreTopFunction("github.com/segmentio/kafka-go.(*connPool).discover"),
+	goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
+	goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	goleak.IgnoreTopFunction("time.Sleep"),
+	goleak.IgnoreAnyFunction("github.com/klauspost/compress/zstd.(*blockDec).startDecoder"),
+	goleak.IgnoreAnyFunction("github.com/IBM/sarama.(*Broker).responseReceiver"),
+	goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*conn).run"),
 }
 
 func testLogger(t testing.TB) *slog.Logger {

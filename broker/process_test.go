@@ -1,0 +1,254 @@
+package broker
+
+// Tests that run the real `tagpipe` binary as a child process: kill -9 durability and the
+// topics/produce/consume CLI. The binary is built once into a temp dir (or taken from
+// TAGPIPE_BIN, e.g. bin/tagpipe from `make build`).
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+	binDir  string
+)
+
+func tagpipeBin(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the tagpipe binary")
+	}
+	binOnce.Do(func() {
+		if p := os.Getenv("TAGPIPE_BIN"); p != "" {
+			binPath, binErr = filepath.Abs(p)
+			return
+		}
+		binDir, binErr = os.MkdirTemp("", "tagpipe-bin-")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "tagpipe")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/tagpipe/tagpipe/cmd/tagpipe").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build ./cmd/tagpipe: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// brokerProc is a `tagpipe broker` child process.
+type brokerProc struct {
+	cmd  *exec.Cmd
+	addr string
+	done chan struct{}
+}
+
+var listeningRe = regexp.MustCompile(`msg="broker listening".* addr=(\S+)`)
+
+func startBrokerProc(t *testing.T, dataDir string, env ...string) *brokerProc {
+	t.Helper()
+	cmd := exec.Command(tagpipeBin(t), "--data-dir", dataDir, "broker")
+	cmd.Env = append(os.Environ(), "TAGPIPE_BROKER_LISTEN=127.0.0.1:0", "TAGPIPE_ADMIN_LISTEN=127.0.0.1:0")
+	cmd.Env = append(cmd.Env, env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &brokerProc{cmd: cmd, done: make(chan struct{})}
+	addrCh := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := listeningRe.FindStringSubmatch(sc.Text()); m != nil {
+				addrCh <- m[1]
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { p.kill() })
+	select {
+	case p.addr = <-addrCh:
+	case <-p.done:
+		t.Fatal("tagpipe broker exited before listening")
+	case <-time.After(30 * time.Second):
+		t.Fatal("tagpipe broker did not start listening")
+	}
+	return p
+}
+
+func (p *brokerProc) kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+func TestKill9KeepsAckedRecords(t *testing.T) {
+	dir := t.TempDir()
+	bp := startBrokerProc(t, dir, "TAGPIPE_BROKER_DEFAULT_PARTITIONS=3")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bp.addr), kgo.DefaultProduceTopic("durable"),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.AllowAutoTopicCreation(), kgo.RecordRetries(0),
+		kgo.RetryTimeout(2*time.Second), kgo.ProducerLinger(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu     sync.Mutex
+		acked  = map[int]bool{}
+		failed int
+	)
+	stop := make(chan struct{})
+	producing := make(chan struct{})
+	go func() {
+		defer close(producing)
+		ctx := testCtx(t)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			i := i
+			cl.Produce(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}, func(_ *kgo.Record, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil {
+					acked[i] = true
+				} else {
+					failed++
+				}
+			})
+		}
+	}()
+	// Kill -9 in the middle of producing, once a good number of records are acknowledged.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 20000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d records acknowledged", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	bp.kill()
+	close(stop)
+	<-producing
+	cl.Close() // fails whatever is still in flight
+	mu.Lock()
+	ackedCopy := make(map[int]bool, len(acked))
+	for k := range acked {
+		ackedCopy[k] = true
+	}
+	mu.Unlock()
+
+	bp2 := startBrokerProc(t, dir)
+	recs := consumeAll(t, bp2.addr, "durable", 3)
+	have := map[int]bool{}
+	for _, list := range recs {
+		for _, r := range list {
+			n, _ := strconv.Atoi(string(r.Value))
+			have[n] = true
+		}
+	}
+	lost := 0
+	for k := range ackedCopy {
+		if !have[k] {
+			lost++
+		}
+	}
+	t.Logf("acked %d, failed %d, after restart %d records", len(ackedCopy), failed, len(have))
+	if lost > 0 {
+		t.Fatalf("%d acknowledged records lost after kill -9", lost)
+	}
+}
+
+func runCLI(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(tagpipeBin(t), args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("tagpipe %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+	}
+	return string(out)
+}
+
+func TestCLITopicsProduceConsume(t *testing.T) {
+	dir := t.TempDir()
+	bp := startBrokerProc(t, dir)
+	bs := []string{"--data-dir", dir}
+	cli := func(stdin string, args ...string) string {
+		return runCLI(t, stdin, append(append(args, bs...), "--bootstrap-server", bp.addr)...)
+	}
+	cli("", "topics", "create", "--topic", "test", "--partitions", "3", "--replication-factor", "1")
+	if out := cli("", "topics", "list"); strings.TrimSpace(out) != "test" {
+		t.Fatalf("list: %q", out)
+	}
+	cli("", "topics", "alter", "--topic", "test", "--config", "retention.ms=10000")
+	out := cli("", "topics", "describe", "--topic", "test")
+	for _, want := range []string{"PartitionCount: 3", "retention.ms=10000 (dynamic_topic)", "segment.bytes=1073741824 (default)", "Leader"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("describe lacks %q:\n%s", want, out)
+		}
+	}
+	cli("", "topics", "alter", "--topic", "test", "--delete-config", "retention.ms")
+	if out := cli("", "topics", "describe", "--topic", "test"); !strings.Contains(out, "retention.ms=604800000 (default)") {
+		t.Fatalf("delete-config did not restore the default:\n%s", out)
+	}
+	var lines []string
+	for i := 0; i < 30; i++ {
+		lines = append(lines, fmt.Sprintf("k%d:value %d", i%4, i))
+	}
+	cli(strings.Join(lines, "\n")+"\n", "produce", "--topic", "test", "--key-separator", ":")
+	out = cli("", "consume", "--topic", "test", "--from-beginning", "--max-messages", "30", "--print-key", "--separator", ":")
+	got := strings.Split(strings.TrimSpace(out), "\n")
+	if len(got) != 30 {
+		t.Fatalf("consumed %d lines:\n%s", len(got), out)
+	}
+	seen := map[string]bool{}
+	for _, l := range got {
+		seen[l] = true
+	}
+	for _, l := range lines {
+		if !seen[l] {
+			t.Fatalf("line %q not consumed", l)
+		}
+	}
+	out = cli("", "consume", "--topic", "test", "--partition", "0", "--offset", "0", "--idle-timeout", "2s", "--print-offset")
+	if !strings.HasPrefix(out, "0\t0\t") {
+		t.Fatalf("consume from partition 0 offset 0: %q", out)
+	}
+	cli("", "topics", "delete", "--topic", "test")
+	if out := cli("", "topics", "list"); strings.TrimSpace(out) != "" {
+		t.Fatalf("after delete: %q", out)
+	}
+}
