@@ -1,0 +1,127 @@
+package storage
+
+import (
+	"io"
+	"net"
+	"testing"
+)
+
+// benchBatch is what a producer sends in the benchmark: 100 records of 100 bytes.
+func benchBatch() []byte { return buildBatch(plain(100, 100, 1_700_000_000_000)) }
+
+func benchLog(b *testing.B, mode string) *Log {
+	o := testOptions(nil)
+	o.SegmentBytes = 64 << 20
+	o.RetentionMS = -1
+	o.RetentionBytes = 256 << 20 // keep the benchmark's disk use bounded
+	o.Flush = FlushPolicy{Mode: mode}
+	l, err := OpenLog(b.TempDir(), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	return l
+}
+
+// BenchmarkAppend appends 100×100-byte-record batches (records/s is the figure to quote).
+func BenchmarkAppend(b *testing.B) {
+	for _, mode := range []string{"os", "always"} {
+		b.Run("flush="+mode, func(b *testing.B) {
+			l := benchLog(b, mode)
+			batch := benchBatch()
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := l.Append(batch); err != nil {
+					b.Fatal(err)
+				}
+				if i++; i%4096 == 0 {
+					b.StopTimer()
+					l.EnforceRetention()
+					b.StartTimer()
+				}
+			}
+			b.ReportMetric(float64(b.N)*100/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
+// BenchmarkRead fetches 1 MiB at a time through a 64 MiB log, as a consumer catching up
+// does: into a reused buffer, and with WriteTo to a TCP socket (sendfile).
+func BenchmarkRead(b *testing.B) {
+	l := benchLog(b, "os")
+	batch := benchBatch()
+	const batches = 4000
+	for range batches {
+		if _, err := l.Append(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	end := l.HighWatermark()
+	b.Run("bytes", func(b *testing.B) {
+		buf := make([]byte, 0, 2<<20)
+		var off, n int64
+		b.ReportAllocs()
+		for b.Loop() {
+			r, err := l.Read(off, 1<<20)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if buf, err = r.AppendTo(buf[:0]); err != nil {
+				b.Fatal(err)
+			}
+			n += int64(len(buf))
+			off = r.NextOffset()
+			r.Close()
+			if off >= end {
+				off = 0
+			}
+		}
+		b.ReportMetric(float64(n)/b.Elapsed().Seconds()/1e6, "MB/s")
+		b.ReportMetric(float64(n)/float64(len(batch))*100/b.Elapsed().Seconds(), "records/s")
+	})
+	b.Run("sendfile", func(b *testing.B) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ln.Close()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, c)
+			c.Close()
+		}()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		var off, n int64
+		b.ReportAllocs()
+		for b.Loop() {
+			r, err := l.Read(off, 1<<20)
+			if err != nil {
+				b.Fatal(err)
+			}
+			w, err := r.WriteTo(c)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += w
+			off = r.NextOffset()
+			r.Close()
+			if off >= end {
+				off = 0
+			}
+		}
+		b.ReportMetric(float64(n)/b.Elapsed().Seconds()/1e6, "MB/s")
+		b.ReportMetric(float64(n)/float64(len(batch))*100/b.Elapsed().Seconds(), "records/s")
+		c.Close()
+		<-done
+	})
+}
