@@ -62,7 +62,7 @@ func TestKill9ExactlyOnce(t *testing.T) {
 	start := func() *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_OUT="+out, childEnv+"_CP="+cp,
-			childEnv+"_BROKERS="+strings.Join(c.ListenAddrs(), ","))
+			childEnv+"_BROKERS="+strings.Join(c, ","))
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -76,7 +76,7 @@ func TestKill9ExactlyOnce(t *testing.T) {
 		cmd := start()
 		if produced < total {
 			chunk := min(total-produced, total/8)
-			produce(t, c.ListenAddrs(), partitions, produced, chunk)
+			produce(t, c, partitions, produced, chunk)
 			produced += chunk
 		}
 		time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond)

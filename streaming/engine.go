@@ -34,9 +34,11 @@ type Options struct {
 	// StartingOffsets is "earliest" (default) or "latest": where partitions without a
 	// committed batch start.
 	StartingOffsets string
-	// Resume, when set and the checkpoint is empty, returns where a previous run ended
-	// (e.g. from warehouse snapshot properties): the last batch id and its ranges.
-	Resume func(ctx context.Context) (lastBatch int64, ranges Ranges, ok bool, err error)
+	// Resume, when set and the checkpoint is empty, returns the last batch a previous run
+	// committed to its outputs (e.g. from warehouse snapshot properties). The engine
+	// replays that batch first (outputs that hold it skip it, outputs that missed it
+	// catch up) and continues after it. Operator state starts empty.
+	Resume func(ctx context.Context) (last BatchInfo, ok bool, err error)
 	// RetryBackoff waits before a failed batch is retried (state is restored from the
 	// checkpoint first); default 1s.
 	RetryBackoff time.Duration
@@ -274,14 +276,17 @@ func (e *Engine) recover(ctx context.Context) (*plan, error) {
 	if last < 0 {
 		e.nextID = 0
 		if e.opts.Resume != nil {
-			id, rs, ok, err := e.opts.Resume(ctx)
+			b, ok, err := e.opts.Resume(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("cannot resume from the outputs: %w", err)
 			}
 			if ok {
-				e.nextID = id + 1
-				e.ends = rs.Ends()
-				e.log.Info("resuming from output properties (no checkpoint)", "last_batch", id)
+				e.log.Info("no checkpoint: resuming from the outputs' last batch", "batch", b.ID)
+				p := plan{BatchID: b.ID, BatchTime: b.Time, Ranges: b.Ranges}
+				if err := e.cp.writePlan(p); err != nil {
+					return nil, err
+				}
+				e.nextID = b.ID
 			}
 		}
 	} else {

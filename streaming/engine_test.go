@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
+
+	"github.com/tagpipe/tagpipe/streaming/internal/testkafka"
 )
 
 func TestMain(m *testing.M) {
@@ -27,43 +27,23 @@ func TestMain(m *testing.M) {
 }
 
 // newCluster starts an in-process kfake cluster with topic "events".
-func newCluster(t testing.TB, partitions int32) *kfake.Cluster {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(partitions, "events"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
+func newCluster(t testing.TB, partitions int32) []string {
+	return testkafka.Start(t, "kfake", "events", partitions)
 }
 
-// produce writes n records "v<i>" keyed "k<i%97>" to topic events, partition i%partitions.
+// produce writes records "v<i>" keyed "k<i%97>" to topic events, partition i%partitions.
 func produce(t testing.TB, addrs []string, partitions, from, n int) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100000))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var perr error
-	for i := from; i < from+n; i++ {
-		wg.Add(1)
-		cl.Produce(context.Background(), &kgo.Record{Topic: "events", Partition: int32(i % partitions),
-			Key: fmt.Appendf(nil, "k%d", i%97), Value: fmt.Appendf(nil, "v%d", i)}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				perr = err
-				mu.Unlock()
-			}
-			wg.Done()
-		})
-	}
-	wg.Wait()
-	if perr != nil {
-		t.Fatal(perr)
+	for n > 0 {
+		chunk := min(n, 200000)
+		recs := make([]testkafka.Record, chunk)
+		for k := range recs {
+			i := from + k
+			recs[k] = testkafka.Record{Partition: int32(i % partitions), Key: fmt.Appendf(nil, "k%d", i%97), Value: fmt.Appendf(nil, "v%d", i)}
+		}
+		testkafka.Produce(t, addrs, "events", recs)
+		from += chunk
+		n -= chunk
 	}
 }
 
@@ -162,10 +142,16 @@ func assertExactlyOnce(t *testing.T, c *collected, want map[int32]int64) {
 }
 
 func TestEngineReadsEveryRecordOnceInBoundedBatches(t *testing.T) {
-	c := newCluster(t, 4)
-	produce(t, c.ListenAddrs(), 4, 0, 10000)
+	for _, backend := range testkafka.Backends {
+		t.Run(backend, func(t *testing.T) { testEngineReadsEveryRecordOnce(t, backend) })
+	}
+}
+
+func testEngineReadsEveryRecordOnce(t *testing.T, backend string) {
+	addrs := testkafka.Start(t, backend, "events", 4)
+	produce(t, addrs, 4, 0, 10000)
 	col := newCollected()
-	opts := engineOpts(c.ListenAddrs(), t.TempDir())
+	opts := engineOpts(addrs, t.TempDir())
 	opts.MaxRecordsPerPartition = 700
 	opts.OnBatch = col.onBatch
 	e, err := New(collectJob(col, 20*time.Millisecond), opts)
@@ -177,7 +163,7 @@ func TestEngineReadsEveryRecordOnceInBoundedBatches(t *testing.T) {
 	}
 	col.waitTotal(t, e, 10000)
 	// More data while running.
-	produce(t, c.ListenAddrs(), 4, 10000, 2000)
+	produce(t, addrs, 4, 10000, 2000)
 	col.waitTotal(t, e, 12000)
 	if err := e.Stop(context.Background()); err != nil {
 		t.Fatal(err)
@@ -198,10 +184,10 @@ func TestEngineReadsEveryRecordOnceInBoundedBatches(t *testing.T) {
 func TestEngineRestartResumesFromCheckpoint(t *testing.T) {
 	c := newCluster(t, 3)
 	dir := t.TempDir()
-	produce(t, c.ListenAddrs(), 3, 0, 3000)
+	produce(t, c, 3, 0, 3000)
 	col := newCollected()
 	run := func(want int64) {
-		opts := engineOpts(c.ListenAddrs(), dir)
+		opts := engineOpts(c, dir)
 		opts.MaxRecordsPerPartition = 250
 		opts.OnBatch = col.onBatch
 		e, err := New(collectJob(col, 10*time.Millisecond), opts)
@@ -217,11 +203,11 @@ func TestEngineRestartResumesFromCheckpoint(t *testing.T) {
 		}
 	}
 	run(1000)
-	produce(t, c.ListenAddrs(), 3, 3000, 3000)
+	produce(t, c, 3, 3000, 3000)
 	run(6000)
 	assertExactlyOnce(t, col, map[int32]int64{0: 2000, 1: 2000, 2: 2000})
 	// A second engine on the same checkpoint is refused while one runs.
-	opts := engineOpts(c.ListenAddrs(), dir)
+	opts := engineOpts(c, dir)
 	e1, _ := New(collectJob(newCollected(), time.Second), opts)
 	if err := e1.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -236,7 +222,7 @@ func TestEngineRestartResumesFromCheckpoint(t *testing.T) {
 
 func TestEngineRetriesFailedBatchFromCheckpointedState(t *testing.T) {
 	c := newCluster(t, 2)
-	produce(t, c.ListenAddrs(), 2, 0, 400)
+	produce(t, c, 2, 0, 400)
 	col := newCollected()
 	j := NewJob("retry", 10*time.Millisecond)
 	counts := MapWithState(KeyBy(Input(j), func(r Record) string { return string(r.Key) }),
@@ -257,7 +243,7 @@ func TestEngineRetriesFailedBatchFromCheckpointedState(t *testing.T) {
 		}
 		return nil
 	})
-	opts := engineOpts(c.ListenAddrs(), t.TempDir())
+	opts := engineOpts(c, t.TempDir())
 	opts.MaxRecordsPerPartition = 50
 	opts.OnBatch = col.onBatch
 	e, err := New(j, opts)
@@ -291,7 +277,7 @@ func TestBackpressureBurst(t *testing.T) {
 		n = 200_000
 	}
 	c := newCluster(t, 4)
-	produce(t, c.ListenAddrs(), 4, 0, n)
+	produce(t, c, 4, 0, n)
 	runtime.GC()
 	var base runtime.MemStats
 	runtime.ReadMemStats(&base)
@@ -311,7 +297,7 @@ func TestBackpressureBurst(t *testing.T) {
 		maxBatch = max(maxBatch, int64(len(rs)))
 		return nil
 	})
-	opts := engineOpts(c.ListenAddrs(), t.TempDir())
+	opts := engineOpts(c, t.TempDir())
 	opts.MaxRecordsPerPartition = 25000
 	opts.Backpressure = true
 	opts.OnBatch = col.onBatch

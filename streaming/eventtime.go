@@ -47,6 +47,14 @@ func (e *EventWindows[T, K, V]) Watermark() time.Time {
 	return time.Unix(0, e.op.st.Watermark).UTC()
 }
 
+// LateWatermark is the watermark the current batch's Late elements fell below.
+func (e *EventWindows[T, K, V]) LateWatermark() time.Time {
+	if e.op.batchWM == math.MinInt64 {
+		return time.Time{}
+	}
+	return time.Unix(0, e.op.batchWM).UTC()
+}
+
 // OpenWindows is the number of (window, key) aggregates held in state.
 func (e *EventWindows[T, K, V]) OpenWindows() int { return len(e.op.st.Keys) }
 
@@ -70,6 +78,8 @@ type eventWindowOp[T any, K comparable, V any] struct {
 	idx     map[winKey[K]]int
 	results []WindowResult[K, V]
 	late    []T
+	// batchWM is the watermark the current batch's elements were judged against.
+	batchWM int64
 }
 
 func (o *eventWindowOp[T, K, V]) stateName() string { return o.name }
@@ -93,6 +103,7 @@ func (o *eventWindowOp[T, K, V]) eval(b *BatchInfo, in []T) {
 	length, slide := int64(sp.Length), int64(sp.Slide)
 	o.results, o.late = nil, nil
 	wm := o.st.Watermark
+	o.batchWM = wm
 	for _, v := range in {
 		et := sp.EventTime(v).UnixNano()
 		if et < wm {

@@ -86,7 +86,24 @@ type Record struct {
 	Key       []byte
 	Value     []byte
 	// Time is the record timestamp (create or log-append time).
-	Time time.Time
+	Time    time.Time
+	Headers []Header
+}
+
+// Header is a Kafka record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Header returns the value of the first header named key.
+func (r *Record) Header(key string) (string, bool) {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value), true
+		}
+	}
+	return "", false
 }
 
 // BatchInfo describes one micro-batch to operators and outputs.

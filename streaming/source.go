@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,11 +11,17 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// source reads offset ranges with kafka-go's Client, an ordinary Kafka client: Metadata,
-// ListOffsets, Fetch and OffsetCommit only, so any Kafka-compatible cluster works.
+// source reads offset ranges with kafka-go, an ordinary Kafka client: Metadata,
+// ListOffsets and OffsetCommit through kafka.Client, records through a kafka.Conn per
+// partition (Fetch, sessionless), so any Kafka-compatible cluster works.
 type source struct {
 	client    *kafka.Client
 	transport *kafka.Transport
+	brokers   []string
+	dialer    *kafka.Dialer
+
+	mu    sync.Mutex
+	conns map[TopicPartition]*kafka.Conn
 	topics    []string
 	group     string
 	// fetchMaxBytes bounds one Fetch response per partition.
@@ -32,6 +37,9 @@ func newSource(brokers, topics []string, group, clientID string) *source {
 	return &source{
 		client:        &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr, Timeout: 30 * time.Second},
 		transport:     tr,
+		brokers:       brokers,
+		dialer:        &kafka.Dialer{ClientID: clientID, Timeout: 10 * time.Second},
+		conns:         map[TopicPartition]*kafka.Conn{},
 		topics:        topics,
 		group:         group,
 		fetchMaxBytes: 8 << 20,
@@ -39,7 +47,15 @@ func newSource(brokers, topics []string, group, clientID string) *source {
 	}
 }
 
-func (s *source) close() { s.transport.CloseIdleConnections() }
+func (s *source) close() {
+	s.mu.Lock()
+	for tp, c := range s.conns {
+		c.Close()
+		delete(s.conns, tp)
+	}
+	s.mu.Unlock()
+	s.transport.CloseIdleConnections()
+}
 
 // partitions lists the partitions of the source topics.
 func (s *source) partitions(ctx context.Context) ([]TopicPartition, error) {
@@ -128,10 +144,21 @@ func (s *source) read(ctx context.Context, rs Ranges) ([]Record, error) {
 	return out, nil
 }
 
-// readRange fetches [r.From, r.Until) of one partition. Offsets missing inside the range
+// readRange fetches [r.From, r.Until) of one partition over a kafka-go Conn to the
+// partition leader (kept open between batches). Offsets missing inside the range
 // (compacted topics, transaction markers) are skipped; the range ends at r.Until.
-func (s *source) readRange(ctx context.Context, r OffsetRange) ([]Record, error) {
-	out := make([]Record, 0, r.Count())
+func (s *source) readRange(ctx context.Context, r OffsetRange) (out []Record, err error) {
+	tp := r.TP()
+	conn, err := s.conn(ctx, tp)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.dropConn(tp) // a broken or confused connection is redialled next time
+		}
+	}()
+	out = make([]Record, 0, r.Count())
 	next := r.From
 	var bytesRead int64
 	defer func() {
@@ -145,89 +172,93 @@ func (s *source) readRange(ctx context.Context, r OffsetRange) ([]Record, error)
 		}
 	}()
 	for next < r.Until {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		maxBytes := s.fetchMaxBytes
 		if avg := s.avgRecordBytes.Load(); avg > 0 {
 			// Record overhead in a batch is ~10-20 bytes; ask for a little more than needed.
 			want := (r.Until-next)*(avg+24)*5/4 + 16<<10
 			maxBytes = min(max(want, 64<<10), s.fetchMaxBytes)
 		}
-		res, err := s.client.Fetch(ctx, &kafka.FetchRequest{
-			Topic: r.Topic, Partition: int(r.Partition), Offset: next,
-			MinBytes: 1, MaxBytes: maxBytes, MaxWait: 500 * time.Millisecond,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("cannot fetch %s/%d at %d: %w", r.Topic, r.Partition, next, err)
+		if _, err := conn.Seek(next, kafka.SeekAbsolute|kafka.SeekDontCheck); err != nil {
+			return nil, fmt.Errorf("cannot seek %s to %d: %w", tp, next, err)
 		}
-		if res.Error != nil {
-			return nil, fmt.Errorf("cannot fetch %s/%d at %d: %w", r.Topic, r.Partition, next, res.Error)
-		}
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: int(maxBytes), MaxWait: 500 * time.Millisecond})
 		progressed := false
 		for {
-			rec, err := res.Records.ReadRecord()
-			if err == io.EOF {
+			m, err := batch.ReadMessage()
+			if err != nil {
 				break
 			}
-			if err != nil {
-				return nil, fmt.Errorf("cannot decode records of %s/%d at %d: %w", r.Topic, r.Partition, next, err)
-			}
-			if rec.Offset < next || rec.Offset >= r.Until {
-				drain(rec)
+			if m.Offset < next || m.Offset >= r.Until {
 				continue
 			}
-			key, err := readBytes(rec.Key)
-			if err != nil {
-				return nil, err
+			var hs []Header
+			if len(m.Headers) > 0 {
+				hs = make([]Header, len(m.Headers))
+				for i, h := range m.Headers {
+					hs[i] = Header{h.Key, h.Value}
+				}
 			}
-			val, err := readBytes(rec.Value)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, Record{Topic: r.Topic, Partition: r.Partition, Offset: rec.Offset, Key: key, Value: val, Time: rec.Time})
-			bytesRead += int64(len(key) + len(val))
-			next = rec.Offset + 1
+			out = append(out, Record{Topic: r.Topic, Partition: r.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Time, Headers: hs})
+			bytesRead += int64(len(m.Key) + len(m.Value))
+			next = m.Offset + 1
 			progressed = true
 		}
+		hw := batch.HighWaterMark()
+		if err := batch.Close(); err != nil {
+			return nil, fmt.Errorf("cannot fetch %s at %d: %w", tp, next, err)
+		}
 		if !progressed {
-			if res.HighWatermark >= r.Until && res.HighWatermark > next {
-				// Nothing readable below the high watermark at next (control records,
-				// compaction gaps): the broker answered an empty set. Step over it.
+			if hw >= r.Until && hw > next {
+				// Nothing readable at next below the high watermark (control records,
+				// compaction gaps): step over it.
 				next++
 				continue
 			}
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			if res.HighWatermark < r.Until {
-				return nil, fmt.Errorf("cannot fetch %s/%d: range ends at %d but the high watermark is %d (log truncated?)", r.Topic, r.Partition, r.Until, res.HighWatermark)
+			if hw < r.Until {
+				return nil, fmt.Errorf("cannot fetch %s: range ends at %d but the high watermark is %d (log truncated?)", tp, r.Until, hw)
 			}
 		}
 	}
 	return out, nil
 }
 
-func readBytes(b interface {
-	io.ReadCloser
-	Len() int
-}) ([]byte, error) {
-	if b == nil {
-		return nil, nil
+func (s *source) conn(ctx context.Context, tp TopicPartition) (*kafka.Conn, error) {
+	s.mu.Lock()
+	c := s.conns[tp]
+	s.mu.Unlock()
+	if c != nil {
+		return c, nil
 	}
-	defer b.Close()
-	out := make([]byte, b.Len())
-	if _, err := io.ReadFull(b, out); err != nil {
-		return nil, fmt.Errorf("cannot read record bytes: %w", err)
+	var lastErr error
+	for _, addr := range s.brokers {
+		c, err := s.dialer.DialLeader(ctx, "tcp", addr, tp.Topic, int(tp.Partition))
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		s.mu.Lock()
+		s.conns[tp] = c
+		s.mu.Unlock()
+		return c, nil
 	}
-	return out, nil
+	return nil, fmt.Errorf("cannot connect to the leader of %s: %w", tp, lastErr)
 }
 
-func drain(rec *kafka.Record) {
-	if rec.Key != nil {
-		rec.Key.Close()
-	}
-	if rec.Value != nil {
-		rec.Value.Close()
+func (s *source) dropConn(tp TopicPartition) {
+	s.mu.Lock()
+	c := s.conns[tp]
+	delete(s.conns, tp)
+	s.mu.Unlock()
+	if c != nil {
+		c.Close()
 	}
 }
+
+
 
 // commitGroup publishes the batch's end offsets to the consumer group so tools that show
 // lag (kafka-consumer-groups, kadm) see the engine's progress. The warehouse holds the

@@ -1,0 +1,108 @@
+// Package testkafka starts the Kafka backends the streaming tests run against: franz-go's
+// in-process kfake and tagpipe's built-in broker, both on 127.0.0.1, and produces test
+// records with franz-go's kgo client.
+package testkafka
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tagpipe/tagpipe/broker"
+)
+
+// Backends are the names accepted by Start.
+var Backends = []string{"kfake", "broker"}
+
+// Start runs backend with topic created with the given partitions and returns its
+// bootstrap addresses. It stops with the test.
+func Start(t testing.TB, backend, topic string, partitions int32) []string {
+	t.Helper()
+	switch backend {
+	case "kfake":
+		c, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(partitions, topic))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c.ListenAddrs()
+	case "broker":
+		o := broker.DefaultOptions()
+		o.Dir = t.TempDir()
+		o.Listen = "127.0.0.1:0"
+		o.RetentionCheckInterval = -1
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		b, err := broker.New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Stop(context.Background()) })
+		addrs := []string{b.Addr()}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		res, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic)
+		if err != nil || res.Err != nil {
+			t.Fatalf("cannot create topic %q: %v %v", topic, err, res.Err)
+		}
+		return addrs
+	}
+	t.Fatalf("unknown backend %q", backend)
+	return nil
+}
+
+// Record is what Produce writes.
+type Record struct {
+	Partition int32
+	Key       []byte
+	Value     []byte
+	Headers   map[string]string
+	Time      time.Time
+}
+
+// Produce writes records to topic (explicit partitions) and waits for every ack.
+func Produce(t testing.TB, addrs []string, topic string, recs []Record) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var perr error
+	for _, r := range recs {
+		kr := &kgo.Record{Topic: topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Timestamp: r.Time}
+		for k, v := range r.Headers {
+			kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+		}
+		wg.Add(1)
+		cl.Produce(context.Background(), kr, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				perr = err
+				mu.Unlock()
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	if perr != nil {
+		t.Fatal(perr)
+	}
+}

@@ -1,0 +1,399 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/tagpipe/tagpipe/internal/event"
+	"github.com/tagpipe/tagpipe/streaming"
+	"github.com/tagpipe/tagpipe/warehouse"
+)
+
+// Options configure the events pipeline.
+type Options struct {
+	// Name is the pipeline name stored in snapshot properties; default "events".
+	Name string
+	// Interval is the batch interval; default 5s.
+	Interval time.Duration
+	// Warehouse receives the tables. Required.
+	Warehouse *warehouse.Warehouse
+	// Formats maps a topic to its parser; topics not listed use Default.
+	Formats map[string]event.Options
+	// Default parser; zero means format "auto" (jsonl, taobao or movielens per line).
+	Default event.Options
+	// DedupByEventID drops an event whose event id was already seen within DedupTTL of
+	// batch time (the dedup state is checkpointed). Events without an id are kept.
+	DedupByEventID bool
+	DedupTTL       time.Duration
+	// Windows configures rt_window_counts; Length 0 disables it.
+	Windows WindowOptions
+}
+
+// WindowOptions configure the event-time window counts.
+type WindowOptions struct {
+	Length, Slide, AllowedLateness time.Duration
+}
+
+// DefaultOptions: events every 5s, auto format, dedup by event id for 24h, windows of
+// 10 min every 1 min with 1 min allowed lateness.
+func DefaultOptions() Options {
+	return Options{
+		Name:           "events",
+		Interval:       5 * time.Second,
+		Default:        event.Options{Format: "auto"},
+		DedupByEventID: true,
+		DedupTTL:       24 * time.Hour,
+		Windows:        WindowOptions{Length: 10 * time.Minute, Slide: time.Minute, AllowedLateness: time.Minute},
+	}
+}
+
+// Events is the built-in events pipeline: its job and its table sinks.
+type Events struct {
+	Job     *streaming.Job
+	opts    Options
+	sinks   []*tableSink
+	windows *streaming.EventWindows[dimEvent, [2]string, int64]
+}
+
+// parsed is one record after parsing.
+type parsed struct {
+	rec    streaming.Record
+	ev     event.Event
+	err    error // nil, event.ErrHeader or a *event.ParseError
+	format string
+	source string
+}
+
+type dimEvent struct {
+	dim, key string
+	p        *parsed
+}
+
+// NewEvents builds the pipeline's job and opens (creates) its tables.
+func NewEvents(ctx context.Context, opts Options) (*Events, error) {
+	d := DefaultOptions()
+	if opts.Name == "" {
+		opts.Name = d.Name
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = d.Interval
+	}
+	if opts.Default.Format == "" {
+		opts.Default = d.Default
+	}
+	if opts.DedupTTL <= 0 {
+		opts.DedupTTL = d.DedupTTL
+	}
+	if opts.Warehouse == nil {
+		return nil, errors.New("cannot build events pipeline: no warehouse")
+	}
+	w := opts.Windows
+	if w.Length > 0 && (w.Slide <= 0 || w.Slide > w.Length || w.Length%w.Slide != 0 || w.AllowedLateness < 0) {
+		return nil, fmt.Errorf("cannot build events pipeline: window length %v must be a positive multiple of slide %v, lateness >= 0", w.Length, w.Slide)
+	}
+	parsers := map[string]event.Parser{}
+	check := func(topic string, o event.Options) (event.Parser, error) {
+		if o.Format == "csv" && len(o.Columns) == 0 {
+			// A header learnt from the first line would be lost on restart.
+			return nil, fmt.Errorf("cannot build events pipeline: topic %q: csv needs declared columns in streaming", topic)
+		}
+		p, err := event.New(o)
+		if err != nil {
+			return nil, fmt.Errorf("cannot build events pipeline: topic %q: %w", topic, err)
+		}
+		return p, nil
+	}
+	for topic, o := range opts.Formats {
+		p, err := check(topic, o)
+		if err != nil {
+			return nil, err
+		}
+		parsers[topic] = p
+	}
+	def, err := check("(default)", opts.Default)
+	if err != nil {
+		return nil, err
+	}
+	e := &Events{opts: opts}
+	open := func(name string, schema *arrow.Schema) (*tableSink, error) {
+		s, err := openSink(ctx, opts.Warehouse, opts.Name, name, schema)
+		if err == nil {
+			e.sinks = append(e.sinks, s)
+		}
+		return s, err
+	}
+	ods, err := open(TableODS, ODSSchema)
+	if err != nil {
+		return nil, err
+	}
+	dwd, err := open(TableDWD, DWDSchema)
+	if err != nil {
+		return nil, err
+	}
+	dlq, err := open(TableDLQ, DLQSchema)
+	if err != nil {
+		return nil, err
+	}
+
+	j := streaming.NewJob(opts.Name, opts.Interval)
+	e.Job = j
+	all := streaming.Map(streaming.Input(j), func(r streaming.Record) *parsed {
+		p := parsers[r.Topic]
+		if p == nil {
+			p = def
+		}
+		out := &parsed{rec: r, format: p.Format(), source: sourceOf(&r)}
+		out.ev, out.err = p.Parse(r.Value)
+		if out.err == nil {
+			ev := &out.ev
+			ev.Topic, ev.Partition, ev.Offset, ev.Source = r.Topic, r.Partition, r.Offset, out.source
+		}
+		return out
+	})
+	good := streaming.Filter(all, func(p *parsed) bool { return p.err == nil })
+	if opts.DedupByEventID {
+		withID := streaming.KeyBy(streaming.Filter(good, func(p *parsed) bool { return p.ev.EventID != "" }),
+			func(p *parsed) string { return p.ev.EventID })
+		first := streaming.MapWithState(withID, streaming.StateSpec[string, *parsed, bool, *parsed]{
+			Update: func(_ time.Time, _ string, p *parsed, st *streaming.State[bool]) (*parsed, bool) {
+				if _, seen := st.Get(); seen {
+					return nil, false
+				}
+				st.Update(true)
+				return p, true
+			},
+			Timeout: opts.DedupTTL,
+		})
+		noID := streaming.Filter(good, func(p *parsed) bool { return p.ev.EventID == "" })
+		good = streaming.Union(noID, first)
+	}
+
+	streaming.ForeachBatch(all, TableODS, func(ctx context.Context, b streaming.BatchInfo, ps []*parsed) error {
+		return ods.write(ctx, b, odsRecord(b, ps))
+	})
+	streaming.ForeachBatch(good, TableDWD, func(ctx context.Context, b streaming.BatchInfo, ps []*parsed) error {
+		return dwd.write(ctx, b, dwdRecord(b, ps))
+	})
+	streaming.ForeachBatch(all, TableDLQ, func(ctx context.Context, b streaming.BatchInfo, ps []*parsed) error {
+		return dlq.write(ctx, b, dlqRecord(b, ps))
+	})
+	if w.Length > 0 {
+		counts, err := open(TableWindowCounts, WindowCountsSchema)
+		if err != nil {
+			return nil, err
+		}
+		late, err := open(TableLate, LateSchema)
+		if err != nil {
+			return nil, err
+		}
+		dims := streaming.FlatMap(good, func(p *parsed) []dimEvent {
+			out := []dimEvent{{"action", p.ev.Action, p}}
+			if p.ev.Category != "" {
+				out = append(out, dimEvent{"category", p.ev.Category, p})
+			}
+			return out
+		})
+		e.windows = streaming.EventTimeWindow(dims, streaming.EventWindowSpec[dimEvent, [2]string, int64]{
+			Length: w.Length, Slide: w.Slide, AllowedLateness: w.AllowedLateness,
+			EventTime: func(d dimEvent) time.Time { return d.p.ev.EventTime },
+			Key:       func(d dimEvent) [2]string { return [2]string{d.dim, d.key} },
+			Value:     func(dimEvent) int64 { return 1 },
+			Reduce:    func(a, b int64) int64 { return a + b },
+		})
+		streaming.ForeachBatch(e.windows.Results, TableWindowCounts, func(ctx context.Context, b streaming.BatchInfo, rs []streaming.WindowResult[[2]string, int64]) error {
+			return counts.write(ctx, b, windowRecord(rs))
+		})
+		lateOnce := streaming.Filter(e.windows.Late, func(d dimEvent) bool { return d.dim == "action" })
+		streaming.ForeachBatch(lateOnce, TableLate, func(ctx context.Context, b streaming.BatchInfo, ds []dimEvent) error {
+			return late.write(ctx, b, lateRecord(b, ds, e.windows.LateWatermark()))
+		})
+	}
+	return e, nil
+}
+
+// Resume returns the latest batch any of the pipeline's tables holds (the engine replays
+// it when its checkpoint is missing; tables that hold it skip it).
+func (e *Events) Resume(context.Context) (streaming.BatchInfo, bool, error) {
+	var best streaming.BatchInfo
+	found := false
+	for _, s := range e.sinks {
+		b, ok, err := s.lastBatch()
+		if err != nil {
+			return best, false, err
+		}
+		if ok && (!found || b.ID > best.ID) {
+			best, found = b, true
+		}
+	}
+	return best, found, nil
+}
+
+// Watermark is the window counts' watermark (zero when disabled or before data).
+func (e *Events) Watermark() time.Time {
+	if e.windows == nil {
+		return time.Time{}
+	}
+	return e.windows.Watermark()
+}
+
+func sourceOf(r *streaming.Record) string {
+	for _, k := range []string{"file", "source", "host", "peer"} {
+		if v, ok := r.Header(k); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+func recordDay(b streaming.BatchInfo, r *streaming.Record) string {
+	if r.Time.IsZero() || r.Time.Unix() <= 0 {
+		return day(b.Time)
+	}
+	return day(r.Time)
+}
+
+func odsRecord(b streaming.BatchInfo, ps []*parsed) arrow.RecordBatch {
+	if len(ps) == 0 {
+		return nil
+	}
+	bl := newBuilder(ODSSchema)
+	bl.b.Reserve(len(ps))
+	ingest := arrow.Timestamp(b.Time.UnixMicro())
+	for _, p := range ps {
+		r := &p.rec
+		dt := recordDay(b, r)
+		if p.err == nil {
+			dt = day(p.ev.EventTime)
+		}
+		bl.str(0).Append(dt)
+		bl.str(1).Append(r.Topic)
+		bl.i32(2).Append(r.Partition)
+		bl.i64(3).Append(r.Offset)
+		if r.Key == nil {
+			bl.str(4).AppendNull()
+		} else {
+			bl.str(4).Append(string(r.Key))
+		}
+		bl.str(5).Append(string(r.Value))
+		bl.optTS(6, r.Time)
+		bl.ts(7).Append(ingest)
+		bl.optStr(8, p.source)
+		bl.str(9).Append(p.format)
+		bl.boolean(10).Append(p.err == nil)
+	}
+	return bl.record()
+}
+
+func dwdRecord(b streaming.BatchInfo, ps []*parsed) arrow.RecordBatch {
+	if len(ps) == 0 {
+		return nil
+	}
+	bl := newBuilder(DWDSchema)
+	bl.b.Reserve(len(ps))
+	ingest := arrow.Timestamp(b.Time.UnixMicro())
+	props := bl.b.Field(8).(*array.MapBuilder)
+	pk, pv := props.KeyBuilder().(*array.StringBuilder), props.ItemBuilder().(*array.StringBuilder)
+	for _, p := range ps {
+		ev := &p.ev
+		bl.str(0).Append(day(ev.EventTime))
+		bl.optStr(1, ev.EventID)
+		bl.str(2).Append(ev.UserID)
+		bl.optStr(3, ev.ItemID)
+		bl.str(4).Append(ev.Action)
+		bl.ts(5).Append(arrow.Timestamp(ev.EventTime.UnixMicro()))
+		if ev.HasValue {
+			bl.f64(6).Append(ev.Value)
+		} else {
+			bl.f64(6).AppendNull()
+		}
+		bl.optStr(7, ev.Category)
+		if len(ev.Props) == 0 {
+			props.AppendNull()
+		} else {
+			props.Append(true)
+			for k, v := range ev.Props {
+				pk.Append(k)
+				pv.Append(v)
+			}
+		}
+		bl.str(9).Append(ev.Topic)
+		bl.i32(10).Append(ev.Partition)
+		bl.i64(11).Append(ev.Offset)
+		bl.ts(12).Append(ingest)
+		bl.optStr(13, ev.Source)
+	}
+	return bl.record()
+}
+
+func dlqRecord(b streaming.BatchInfo, ps []*parsed) arrow.RecordBatch {
+	var bl *builder
+	ingest := arrow.Timestamp(b.Time.UnixMicro())
+	for _, p := range ps {
+		if p.err == nil || errors.Is(p.err, event.ErrHeader) {
+			continue
+		}
+		if bl == nil {
+			bl = newBuilder(DLQSchema)
+		}
+		r := &p.rec
+		bl.str(0).Append(recordDay(b, r))
+		bl.str(1).Append(r.Topic)
+		bl.i32(2).Append(r.Partition)
+		bl.i64(3).Append(r.Offset)
+		bl.str(4).Append(string(r.Value))
+		bl.str(5).Append(p.err.Error())
+		bl.str(6).Append(p.format)
+		bl.optTS(7, r.Time)
+		bl.ts(8).Append(ingest)
+		bl.optStr(9, p.source)
+	}
+	if bl == nil {
+		return nil
+	}
+	return bl.record()
+}
+
+func windowRecord(rs []streaming.WindowResult[[2]string, int64]) arrow.RecordBatch {
+	if len(rs) == 0 {
+		return nil
+	}
+	bl := newBuilder(WindowCountsSchema)
+	for _, r := range rs {
+		bl.str(0).Append(day(r.Start))
+		bl.ts(1).Append(arrow.Timestamp(r.Start.UnixMicro()))
+		bl.ts(2).Append(arrow.Timestamp(r.End.UnixMicro()))
+		bl.str(3).Append(r.Key[0])
+		bl.str(4).Append(r.Key[1])
+		bl.i64(5).Append(r.Val)
+	}
+	return bl.record()
+}
+
+func lateRecord(b streaming.BatchInfo, ds []dimEvent, wm time.Time) arrow.RecordBatch {
+	if len(ds) == 0 {
+		return nil
+	}
+	bl := newBuilder(LateSchema)
+	for _, d := range ds {
+		ev := &d.p.ev
+		bl.str(0).Append(day(ev.EventTime))
+		bl.str(1).Append(ev.Topic)
+		bl.i32(2).Append(ev.Partition)
+		bl.i64(3).Append(ev.Offset)
+		bl.str(4).Append(ev.UserID)
+		bl.optStr(5, ev.ItemID)
+		bl.str(6).Append(ev.Action)
+		bl.optStr(7, ev.Category)
+		bl.ts(8).Append(arrow.Timestamp(ev.EventTime.UnixMicro()))
+		bl.ts(9).Append(arrow.Timestamp(wm.UnixMicro()))
+		bl.ts(10).Append(arrow.Timestamp(b.Time.UnixMicro()))
+	}
+	return bl.record()
+}
