@@ -20,10 +20,10 @@ type source struct {
 	brokers   []string
 	dialer    *kafka.Dialer
 
-	mu    sync.Mutex
-	conns map[TopicPartition]*kafka.Conn
-	topics    []string
-	group     string
+	mu     sync.Mutex
+	conns  map[TopicPartition]*kafka.Conn
+	topics []string
+	group  string
 	// fetchMaxBytes bounds one Fetch response per partition.
 	fetchMaxBytes int64
 	parallel      int
@@ -257,8 +257,6 @@ func (s *source) dropConn(tp TopicPartition) {
 		c.Close()
 	}
 }
-
-
 
 // commitGroup publishes the batch's end offsets to the consumer group so tools that show
 // lag (kafka-consumer-groups, kadm) see the engine's progress. The warehouse holds the
