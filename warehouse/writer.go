@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -278,7 +277,17 @@ type partWriter struct {
 
 func (tx *Tx) writerProps() (*parquet.WriterProperties, pqarrow.ArrowWriterProperties) {
 	o := tx.t.w.opts
-	props := parquet.NewWriterProperties(
+	var opts []parquet.WriterProperty
+	// Dictionaries pay off for strings and small integers (actions, ids, days);
+	// timestamps and floats are mostly distinct, so the encoder would build a
+	// dictionary only to give up on it.
+	for _, f := range tx.fileSchema().Fields() {
+		switch f.Type.ID() {
+		case arrow.TIMESTAMP, arrow.FLOAT64, arrow.FLOAT32:
+			opts = append(opts, parquet.WithDictionaryFor(f.Name, false))
+		}
+	}
+	props := parquet.NewWriterProperties(append(opts,
 		parquet.WithCompression(compress.Codecs.Zstd),
 		parquet.WithCompressionLevel(o.CompressionLevel),
 		parquet.WithStats(true),
@@ -286,7 +295,7 @@ func (tx *Tx) writerProps() (*parquet.WriterProperties, pqarrow.ArrowWriterPrope
 		parquet.WithMaxRowGroupLength(o.RowGroupRows),
 		parquet.WithCreatedBy("tagpipe warehouse (arrow-go)"),
 		parquet.WithAllocator(tx.mem),
-	)
+	)...)
 	return props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(tx.mem))
 }
 
@@ -382,9 +391,11 @@ type group struct {
 type run struct{ start, end int }
 
 // splitByPartition groups rows by their partition values, keeping row order within
-// a partition and the order of first appearance across partitions.
+// a partition and the order of first appearance across partitions. Rows are
+// compared by raw value; values are formatted once per run of equal rows.
 func splitByPartition(keys []string, cols []arrow.Array, n int) ([]group, error) {
 	fmts := make([]func(int) string, len(cols))
+	eqs := make([]func(i, j int) bool, len(cols))
 	for i, c := range cols {
 		if c.NullN() > 0 {
 			return nil, fmt.Errorf("partition column %q has %d null values", keys[i], c.NullN())
@@ -394,61 +405,72 @@ func splitByPartition(keys []string, cols []arrow.Array, n int) ([]group, error)
 			return nil, fmt.Errorf("partition column %q: %w", keys[i], err)
 		}
 		fmts[i] = f
-	}
-	rowKey := func(r int) string {
-		if len(fmts) == 1 {
-			return fmts[0](r)
-		}
-		var b strings.Builder
-		for i, f := range fmts {
-			if i > 0 {
-				b.WriteByte(0)
-			}
-			b.WriteString(f(r))
-		}
-		return b.String()
+		eqs[i] = partitionEqual(c)
 	}
 	var out []group
 	index := map[string]int{}
-	start, cur := 0, ""
-	flush := func(end int) error {
-		if end == start {
-			return nil
-		}
-		gi, ok := index[cur]
-		if !ok {
-			p := make(Partition, len(keys))
-			for i, f := range fmts {
-				v := f(start)
-				if v == "" {
-					return fmt.Errorf("partition column %q has an empty value", keys[i])
-				}
-				p[i] = PartitionValue{Key: keys[i], Value: v}
+	flush := func(start, end int) error {
+		p := make(Partition, len(keys))
+		for i, f := range fmts {
+			v := f(start)
+			if v == "" {
+				return fmt.Errorf("partition column %q has an empty value", keys[i])
 			}
+			p[i] = PartitionValue{Key: keys[i], Value: v}
+		}
+		key := p.Path()
+		gi, ok := index[key]
+		if !ok {
 			gi = len(out)
-			index[cur] = gi
+			index[key] = gi
 			out = append(out, group{part: p})
 		}
 		out[gi].runs = append(out[gi].runs, run{start, end})
 		return nil
 	}
-	for r := 0; r < n; r++ {
-		k := rowKey(r)
-		if r == 0 {
-			cur = k
-			continue
+	start := 0
+	for r := 1; r < n; r++ {
+		same := true
+		for _, eq := range eqs {
+			if !eq(r-1, r) {
+				same = false
+				break
+			}
 		}
-		if k != cur {
-			if err := flush(r); err != nil {
+		if !same {
+			if err := flush(start, r); err != nil {
 				return nil, err
 			}
-			start, cur = r, k
+			start = r
 		}
 	}
-	if err := flush(n); err != nil {
-		return nil, err
+	if n > 0 {
+		if err := flush(start, n); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
+}
+
+// partitionEqual compares two rows of a partition column without allocating.
+func partitionEqual(a arrow.Array) func(i, j int) bool {
+	switch c := a.(type) {
+	case *array.String:
+		return func(i, j int) bool { return c.Value(i) == c.Value(j) }
+	case *array.Date32:
+		return func(i, j int) bool { return c.Value(i) == c.Value(j) }
+	case *array.Int64:
+		return func(i, j int) bool { return c.Value(i) == c.Value(j) }
+	case *array.Int32:
+		return func(i, j int) bool { return c.Value(i) == c.Value(j) }
+	case *array.Int16:
+		return func(i, j int) bool { return c.Value(i) == c.Value(j) }
+	case *array.Int8:
+		return func(i, j int) bool { return c.Value(i) == c.Value(j) }
+	case *array.Boolean:
+		return func(i, j int) bool { return c.Value(i) == c.Value(j) }
+	}
+	return func(i, j int) bool { return false }
 }
 
 // partitionFormatter renders a partition column's values as Hive directory values.

@@ -1,0 +1,75 @@
+package warehouse_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/tagpipe/tagpipe/warehouse"
+	"github.com/tagpipe/tagpipe/warehouse/internal/benchdata"
+)
+
+// BenchmarkWrite measures Tx.Write + Commit of benchdata.Rows() narrow events into a
+// dt-partitioned table (3 days), in 64k-row batches built beforehand.
+func BenchmarkWrite(b *testing.B) {
+	total := benchdata.Rows()
+	const batch = 64 * 1024
+	var recs []arrow.RecordBatch
+	for start := 0; start < total; start += batch {
+		recs = append(recs, benchdata.Events(start, min(batch, total-start), total, 3))
+	}
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	var bytes int64
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		w, err := warehouse.Open(b.TempDir(), warehouse.DefaultOptions())
+		if err != nil {
+			b.Fatal(err)
+		}
+		tb, err := w.CreateTable(ctx, warehouse.TableSpec{Name: "ods_events", Schema: benchdata.Schema(), PartitionKeys: []string{"dt"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		tx, err := tb.Begin(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range recs {
+			if err := tx.Write(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+		s, err := tx.Commit(ctx, warehouse.CommitOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if s.Rows() != int64(total) {
+			b.Fatalf("rows %d", s.Rows())
+		}
+		bytes = s.Summary.TotalBytes
+	}
+	sec := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(float64(total)/sec, "rows/s")
+	var in int64
+	for _, r := range recs {
+		for _, c := range r.Columns() {
+			for _, buf := range c.Data().Buffers() {
+				if buf != nil {
+					in += int64(buf.Len())
+				}
+			}
+		}
+	}
+	b.ReportMetric(float64(in)/sec/1e6, "inMB/s")
+	b.ReportMetric(float64(bytes)/sec/1e6, "outMB/s")
+	b.ReportMetric(float64(bytes)/float64(total), "B/row")
+}

@@ -1,0 +1,89 @@
+package duckbridge
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/tagpipe/tagpipe/warehouse"
+	"github.com/tagpipe/tagpipe/warehouse/internal/benchdata"
+)
+
+// BenchmarkScan compares DuckDB group-by scans over a table written by the
+// warehouse with the same rows written by DuckDB's own COPY … TO (FORMAT parquet,
+// PARTITION_BY (dt)), in the same run. Rows: benchdata.Rows() (1M; set
+// TAGPIPE_BENCH_ROWS=10000000 for 10M).
+func BenchmarkScan(b *testing.B) {
+	ctx := context.Background()
+	total := benchdata.Rows()
+	dir := b.TempDir()
+	w, err := warehouse.Open(filepath.Join(dir, "wh"), warehouse.DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	tb, err := w.CreateTable(ctx, warehouse.TableSpec{Name: "ods_events", Schema: benchdata.Schema(), PartitionKeys: []string{"dt"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tx, err := tb.Begin(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const batch = 64 * 1024
+	for start := 0; start < total; start += batch {
+		rec := benchdata.Events(start, min(batch, total-start), total, 3)
+		if err := tx.Write(rec); err != nil {
+			b.Fatal(err)
+		}
+		rec.Release()
+	}
+	if _, err := tx.Commit(ctx, warehouse.CommitOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := Register(ctx, db, w); err != nil {
+		b.Fatal(err)
+	}
+	duckDir := filepath.Join(dir, "duck")
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(`COPY (SELECT * FROM ods_events) TO %s (FORMAT parquet, PARTITION_BY (dt))`, Literal(duckDir))); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE VIEW duck_events AS SELECT * FROM read_parquet(%s, hive_partitioning = true)`, Literal(filepath.Join(duckDir, "**", "*.parquet")))); err != nil {
+		b.Fatal(err)
+	}
+	queries := map[string]string{
+		"by-action": `SELECT action, dt, count(*), sum(value), min(event_time) FROM %s GROUP BY ALL`,
+		"by-item":   `SELECT item_id, count(*), sum(value) FROM %s GROUP BY item_id`,
+	}
+	for _, qn := range []string{"by-action", "by-item"} {
+		for _, src := range []struct{ name, view string }{{"warehouse", "ods_events"}, {"duckdb-copy", "duck_events"}} {
+			b.Run(qn+"/"+src.name, func(b *testing.B) {
+				q := fmt.Sprintf(queries[qn], src.view)
+				for i := 0; i < b.N; i++ {
+					rows, err := db.QueryContext(ctx, q)
+					if err != nil {
+						b.Fatal(err)
+					}
+					n := 0
+					for rows.Next() {
+						n++
+					}
+					if err := rows.Err(); err != nil {
+						b.Fatal(err)
+					}
+					rows.Close()
+					if n == 0 {
+						b.Fatal("no groups")
+					}
+				}
+				b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			})
+		}
+	}
+}
