@@ -1,0 +1,48 @@
+package repl
+
+import (
+	"context"
+	"io"
+	"os"
+
+	"golang.org/x/term"
+)
+
+// Interactive runs the shell on a terminal: raw mode, line editing, arrow-key history
+// (persisted in Options.HistoryFile) and a continuation prompt inside a statement.
+func (s *Shell) Interactive(ctx context.Context, in *os.File, out io.Writer) error {
+	fd := int(in.Fd())
+	if !term.IsTerminal(fd) {
+		return s.Run(ctx, in, nil)
+	}
+	old, err := term.MakeRaw(fd)
+	if err != nil {
+		return s.Run(ctx, in, nil)
+	}
+	defer func() { _ = term.Restore(fd, old) }()
+	t := term.NewTerminal(struct {
+		io.Reader
+		io.Writer
+	}{in, out}, "tagpipe> ")
+	if w, h, err := term.GetSize(fd); err == nil {
+		_ = t.SetSize(w, h)
+	}
+	if s.opts.HistoryFile != "" {
+		if h, err := OpenHistory(s.opts.HistoryFile, 1000); err == nil {
+			t.History = h
+		}
+	}
+	// The terminal translates \n to \r\n in raw mode.
+	s.opts.Out, s.opts.Err = t, t
+	return s.Run(ctx, nil, func(cont bool) (string, error) {
+		if cont {
+			t.SetPrompt("   ...> ")
+		} else {
+			t.SetPrompt("tagpipe> ")
+		}
+		return t.ReadLine()
+	})
+}
+
+// IsTerminal reports whether f is a terminal.
+func IsTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
