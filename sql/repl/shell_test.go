@@ -150,7 +150,7 @@ func TestParquetOutput(t *testing.T) {
 	}
 	var n int
 	var first string
-	if err := e.DB().QueryRow("SELECT count(*), min(title) FILTER (WHERE movieId = 1) FROM read_parquet(" + tsql.QuoteString(out) + ")").Scan(&n, &first); err != nil {
+	if err := e.DB().QueryRow("SELECT count(*), min(title) FILTER (WHERE movieId = 1) FROM read_parquet("+tsql.QuoteString(out)+")").Scan(&n, &first); err != nil {
 		t.Fatal(err)
 	}
 	if n != 10 || first != "Toy Story (1995)" || !strings.Contains(errw.String(), "wrote 10 rows") {
