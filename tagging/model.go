@@ -150,21 +150,31 @@ func (t *Tagger) RunModel(ctx context.Context, ds string, full bool) (*RunStats,
 		gap = int(day.Sub(prev).Hours()/24 + 0.5)
 	}
 	defer c.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS tp_ev") //nolint:errcheck // temp table dies with the connection anyway
+	lap := time.Now()
+	step := func(name string) {
+		t.log.Debug("tag model step", "ds", ds, "step", name, "took", time.Since(lap))
+		lap = time.Now()
+	}
 	if _, err := c.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE tp_ev AS "+m.eventsSQL(lo)); err != nil {
 		return nil, fmt.Errorf("cannot read events for %s: %w", ds, err)
 	}
+	step("events")
 	if err := t.scopeStats(ctx, c, m, lo, st); err != nil {
 		return nil, err
 	}
+	step("stats")
 	if err := t.store.Replace(ctx, c, TableTagState, []KV{{"dt", ds}}, m.tagStateSQL(prev, gap)); err != nil {
 		return nil, err
 	}
+	step(TableTagState)
 	if err := t.store.Replace(ctx, c, TableUserState, []KV{{"dt", ds}}, m.userStateSQL(prev, gap, t.purchase)); err != nil {
 		return nil, err
 	}
+	step(TableUserState)
 	if err := t.store.Replace(ctx, c, TableInterest, []KV{{"dt", ds}}, m.interestSQL()); err != nil {
 		return nil, err
 	}
+	step(TableInterest)
 	q := fmt.Sprintf(`SELECT (SELECT count(*) FROM %s WHERE dt = %s), (SELECT count(*) FROM %s WHERE dt = %s), (SELECT count(*) FROM %s WHERE dt = %s)`,
 		TableUserState, dateLit(day), TableTagState, dateLit(day), TableInterest, dateLit(day))
 	if err := c.QueryRowContext(ctx, q).Scan(&st.Users, &st.Pairs, &st.InterestRows); err != nil {
@@ -173,6 +183,7 @@ func (t *Tagger) RunModel(ctx context.Context, ds string, full bool) (*RunStats,
 	if err := t.runProfile(ctx, c, day); err != nil {
 		return nil, err
 	}
+	step(TableProfile)
 	st.Took = time.Since(start)
 	t.recordModel(ctx, c, st)
 	t.log.Info("tag model run", "ds", ds, "full", st.Full, "prev", st.Prev, "events", st.Events,
