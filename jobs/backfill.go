@@ -1,0 +1,316 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// BackfillOptions say what to backfill.
+type BackfillOptions struct {
+	// Jobs to run; with Upstream their depends_on jobs (transitively) run too.
+	Jobs     []string
+	Upstream bool
+	// From and To are ds values (YYYY-MM-DD), inclusive.
+	From, To string
+	// Parallel runs up to this many runs at once (default 1: strictly in ds order).
+	// Within one ds, a job starts only after the jobs it depends on in this backfill
+	// succeeded.
+	Parallel int
+	// Progress receives the progress bar; nil = none. TTY redraws one line with \r;
+	// otherwise a line is printed per finished run.
+	Progress io.Writer
+	TTY      bool
+	// LockWait is how often a run locked by another scheduler is retried (default 1s).
+	LockWait time.Duration
+}
+
+// BackfillSummary is the outcome of a backfill.
+type BackfillSummary struct {
+	Total, Succeeded, Failed, UpstreamFailed, Skipped int
+	Rows                                            int64
+	Took                                            time.Duration
+	// Failures lists "job ds: error" of failed runs.
+	Failures []string
+}
+
+func (b BackfillSummary) String() string {
+	s := fmt.Sprintf("backfill: %d runs: %d succeeded, %d failed, %d upstream_failed, %d skipped; %d rows in %v",
+		b.Total, b.Succeeded, b.Failed, b.UpstreamFailed, b.Skipped, b.Rows, b.Took.Round(time.Millisecond))
+	for _, f := range b.Failures {
+		s += "\n  failed: " + f
+	}
+	return s
+}
+
+type bfItem struct {
+	job     *Job
+	ds      string
+	logical time.Time
+	deps    []*bfItem
+	state   State // "" = waiting
+	started bool
+	retryAt time.Time
+}
+
+// Backfill re-runs every ds from From to To (each run overwrites its ds: idempotent).
+// Intervals that have not ended yet are skipped. It returns when all runs finished, or
+// when ctx is cancelled (runs in progress are recorded as queued).
+func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSummary, error) {
+	var sum BackfillSummary
+	from, err := time.Parse(time.DateOnly, o.From)
+	if err != nil {
+		return sum, fmt.Errorf("bad --from %q: want YYYY-MM-DD", o.From)
+	}
+	to, err := time.Parse(time.DateOnly, o.To)
+	if err != nil {
+		return sum, fmt.Errorf("bad --to %q: want YYYY-MM-DD", o.To)
+	}
+	if to.Before(from) {
+		return sum, fmt.Errorf("--to %s is before --from %s", o.To, o.From)
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 1
+	}
+	if o.LockWait <= 0 {
+		o.LockWait = time.Second
+	}
+	names, err := s.backfillJobs(o.Jobs, o.Upstream)
+	if err != nil {
+		return sum, err
+	}
+	now := s.now()
+	var items []*bfItem
+	byKey := map[string]*bfItem{} // job/ds → last item of that job on ds
+	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
+		ds := d.Format(time.DateOnly)
+		for _, n := range names {
+			j := s.dag.jobs[n]
+			ls, err := j.logicalsOn(ds)
+			if err != nil {
+				continue // no run of this job on ds (e.g. a weekly job)
+			}
+			for _, l := range ls {
+				it := &bfItem{job: j, ds: ds, logical: l}
+				if end := j.sched.Next(l); end.After(now) {
+					it.state = "skipped"
+					sum.Skipped++
+				}
+				for _, up := range j.upstream {
+					if u := byKey[up+"/"+ds]; u != nil {
+						it.deps = append(it.deps, u)
+					}
+				}
+				byKey[n+"/"+ds] = it
+				items = append(items, it)
+			}
+		}
+	}
+	sum.Total = len(items)
+	if sum.Total == 0 {
+		return sum, fmt.Errorf("nothing to backfill: no run of %s between %s and %s", strings.Join(names, ", "), o.From, o.To)
+	}
+	bar := &progress{w: o.Progress, tty: o.TTY, total: sum.Total - sum.Skipped, start: s.now(), now: s.now}
+
+	type result struct {
+		it  *bfItem
+		rec Record
+		err error
+	}
+	results := make(chan result)
+	var wg sync.WaitGroup
+	running := 0
+	var fatal error
+	for {
+		// Start what can start, in ds order.
+		var retryAt time.Time // earliest moment a lock-busy run is tried again
+		for _, it := range items {
+			if running >= o.Parallel || fatal != nil || ctx.Err() != nil {
+				break
+			}
+			if it.started || it.state != "" {
+				continue
+			}
+			if now := s.now(); now.Before(it.retryAt) {
+				if retryAt.IsZero() || it.retryAt.Before(retryAt) {
+					retryAt = it.retryAt
+				}
+				continue
+			}
+			ready := true
+			for _, d := range it.deps {
+				switch d.state {
+				case StateSuccess, "skipped":
+					continue
+				case StateFailed, StateUpstreamFailed:
+					it.state = StateUpstreamFailed
+					rec := Record{Job: it.job.Name, DS: it.ds, Logical: it.logical, State: StateUpstreamFailed,
+						Trigger: TriggerBackfill, Owner: s.opts.Owner, Updated: s.now(),
+						Error: fmt.Sprintf("upstream %s ds %s is %s", d.job.Name, d.ds, d.state)}
+					if err := s.store.Append(rec); err != nil && fatal == nil {
+						fatal = err
+					}
+					sum.UpstreamFailed++
+					sum.Failures = append(sum.Failures, fmt.Sprintf("%s %s: %s", it.job.Name, it.ds, rec.Error))
+					bar.done(0)
+				}
+				ready = false
+				break
+			}
+			if !ready {
+				continue
+			}
+			it.started = true
+			running++
+			wg.Add(1)
+			go func(it *bfItem) {
+				defer wg.Done()
+				rec, err := s.execute(ctx, it.job, it.logical, TriggerBackfill, true)
+				results <- result{it, rec, err}
+			}(it)
+		}
+		var wake <-chan time.Time
+		if !retryAt.IsZero() && fatal == nil && ctx.Err() == nil {
+			wake = time.After(retryAt.Sub(s.now()))
+		}
+		if running == 0 && wake == nil {
+			break
+		}
+		select {
+		case r := <-results:
+			running--
+			switch {
+			case errors.Is(r.err, errBusy):
+				// Another scheduler is running it now: try again shortly.
+				r.it.started = false
+				r.it.retryAt = s.now().Add(o.LockWait)
+				continue
+			case r.err != nil:
+				r.it.state = StateFailed
+				if fatal == nil && !errors.Is(r.err, errInterrupted) {
+					fatal = r.err
+				}
+				continue
+			}
+			r.it.state = r.rec.State
+			sum.Rows += r.rec.Rows
+			if r.rec.State == StateSuccess {
+				sum.Succeeded++
+			} else {
+				sum.Failed++
+				sum.Failures = append(sum.Failures, fmt.Sprintf("%s %s: %s", r.it.job.Name, r.it.ds, r.rec.Error))
+			}
+			bar.done(r.rec.Rows)
+		case <-wake:
+		}
+	}
+	wg.Wait()
+	sum.Took = s.now().Sub(bar.start)
+	bar.finish()
+	if fatal != nil {
+		return sum, fatal
+	}
+	if ctx.Err() != nil {
+		return sum, fmt.Errorf("backfill interrupted: %w", ctx.Err())
+	}
+	return sum, nil
+}
+
+// backfillJobs expands names with their upstream jobs when asked, in DAG order.
+func (s *Scheduler) backfillJobs(names []string, upstream bool) ([]string, error) {
+	if len(names) == 0 {
+		return nil, fmt.Errorf("backfill: name at least one job")
+	}
+	want := map[string]bool{}
+	var add func(n string) error
+	add = func(n string) error {
+		j, ok := s.dag.Job(n)
+		if !ok {
+			return fmt.Errorf("unknown job %q", n)
+		}
+		want[n] = true
+		if upstream {
+			for _, up := range j.upstream {
+				if err := add(up); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, n := range names {
+		if err := add(n); err != nil {
+			return nil, err
+		}
+	}
+	var out []string
+	for _, n := range s.dag.order {
+		if want[n] {
+			out = append(out, n)
+		}
+	}
+	sort.SliceStable(out, func(a, b int) bool { return s.dag.jobs[out[a]].topo < s.dag.jobs[out[b]].topo })
+	return out, nil
+}
+
+// progress draws "[=====>    ] 12/30 ds  rows 1,234  elapsed 3s  ETA 4s".
+type progress struct {
+	w     io.Writer
+	tty   bool
+	total int
+	n     int
+	rows  int64
+	start time.Time
+	now   func() time.Time
+}
+
+func (p *progress) done(rows int64) {
+	p.n++
+	p.rows += rows
+	if p.w == nil {
+		return
+	}
+	const width = 30
+	filled := width
+	if p.total > 0 {
+		filled = p.n * width / p.total
+	}
+	bar := strings.Repeat("=", filled)
+	if filled < width {
+		bar += ">" + strings.Repeat(" ", width-filled-1)
+	}
+	el := p.now().Sub(p.start)
+	eta := "?"
+	if p.n > 0 && p.total >= p.n {
+		eta = (el / time.Duration(p.n) * time.Duration(p.total-p.n)).Round(time.Second).String()
+	}
+	line := fmt.Sprintf("[%s] %d/%d runs  rows %s  elapsed %v  ETA %s", bar, p.n, p.total,
+		commas(p.rows), el.Round(time.Second), eta)
+	if p.tty {
+		fmt.Fprintf(p.w, "\r%-100s", line)
+	} else {
+		fmt.Fprintln(p.w, line)
+	}
+}
+
+func (p *progress) finish() {
+	if p.w != nil && p.tty && p.n > 0 {
+		fmt.Fprintln(p.w)
+	}
+}
+
+func commas(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + commas(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

@@ -1,0 +1,354 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+)
+
+// Def is one job definition as written in tagpipe.yaml (jobs.definitions) or in a
+// jobs/*.yaml file. Zero values take the Defaults given to Compile.
+type Def struct {
+	// Name identifies the job: letters, digits, '_', '-', '.'.
+	Name string `yaml:"name"`
+	// Schedule is a cron spec: five fields, or six with leading seconds, or a descriptor
+	// (@daily, @hourly, @weekly, @monthly, @yearly, @every 1h).
+	Schedule string `yaml:"schedule"`
+	// Timezone is the IANA zone the schedule is read in; empty = Defaults.Timezone.
+	Timezone string `yaml:"timezone"`
+	// DependsOn lists jobs whose run for the same ds must succeed first.
+	DependsOn []string `yaml:"depends_on"`
+	Task      TaskSpec `yaml:"task"`
+	// Timeout bounds one attempt; the task's context is cancelled when it passes.
+	Timeout time.Duration `yaml:"timeout"`
+	// Retries is how many times a failed attempt is retried (-1 = none, 0 = default).
+	Retries int `yaml:"retries"`
+	// RetryDelay is the wait before the first retry; it doubles each retry up to
+	// MaxRetryDelay.
+	RetryDelay    time.Duration `yaml:"retry_delay"`
+	MaxRetryDelay time.Duration `yaml:"max_retry_delay"`
+	// MaxActiveRuns caps concurrent runs of this job (different ds); 0 = default.
+	MaxActiveRuns int `yaml:"max_active_runs"`
+	// Catchup runs every missed interval after downtime (true) or only the latest
+	// (false); nil = Defaults.Catchup.
+	Catchup *bool `yaml:"catchup"`
+	// StartDate (YYYY-MM-DD, in the job's zone) is the first logical date the scheduler
+	// runs; empty = the interval in progress when the scheduler first sees the job.
+	StartDate string `yaml:"start_date"`
+	// Paused jobs are not scheduled (manual runs and backfills still work).
+	Paused bool `yaml:"paused"`
+}
+
+// TaskSpec says what a job runs. Kind picks the task kind; the other fields are read by
+// that kind (shell: command, env, dir; sql: script or file; builtin: name, args).
+type TaskSpec struct {
+	Kind    string            `yaml:"kind"`
+	Command string            `yaml:"command"`
+	Dir     string            `yaml:"dir"`
+	Script  string            `yaml:"script"`
+	File    string            `yaml:"file"`
+	Name    string            `yaml:"name"`
+	Env     map[string]string `yaml:"env"`
+	Args    map[string]string `yaml:"args"`
+}
+
+// Defaults fill the fields a Def leaves empty.
+type Defaults struct {
+	Timezone      string
+	Catchup       bool
+	MaxActiveRuns int
+	Retries       int
+	RetryDelay    time.Duration
+	MaxRetryDelay time.Duration
+	// Timeout 0 means no timeout.
+	Timeout time.Duration
+}
+
+// DefaultDefaults is what tagpipe ships (config/defaults/50_jobs.yaml says the same).
+func DefaultDefaults() Defaults {
+	return Defaults{Timezone: "UTC", Catchup: true, MaxActiveRuns: 1, Retries: 2,
+		RetryDelay: time.Minute, MaxRetryDelay: time.Hour, Timeout: 6 * time.Hour}
+}
+
+// Job is a compiled, validated definition.
+type Job struct {
+	Def
+	Loc           *time.Location
+	CatchupOn     bool
+	sched         *schedule
+	task          Task
+	start         time.Time // zero = none
+	upstream      []string
+	downstream    []string
+	topo          int
+	maxRetries    int
+	maxActiveRuns int
+}
+
+// DAG is a validated set of jobs.
+type DAG struct {
+	jobs  map[string]*Job
+	order []string // topological, ties by name
+}
+
+// Job returns the named job.
+func (d *DAG) Job(name string) (*Job, bool) { j, ok := d.jobs[name]; return j, ok }
+
+// Names lists the jobs in topological order (upstream first, ties by name).
+func (d *DAG) Names() []string { return append([]string(nil), d.order...) }
+
+// Upstream is the job's depends_on list.
+func (j *Job) Upstream() []string { return j.upstream }
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+
+// DefError is a definition refused at load; it names the job and the field.
+type DefError struct {
+	File   string
+	Job    string
+	Field  string
+	Reason string
+}
+
+func (e *DefError) Error() string {
+	s := fmt.Sprintf("job %q: %s: %s", e.Job, e.Field, e.Reason)
+	if e.File != "" {
+		s = e.File + ": " + s
+	}
+	return s
+}
+
+// Compile validates defs and builds the DAG. Every problem is reported (errors.Join of
+// *DefError), each naming the job and the field: unknown depends_on, bad cron spec, a
+// cycle (named a -> b -> a), unknown task kind, bad zone, duplicate names.
+func Compile(defs []Def, kinds *Kinds, dflt Defaults) (*DAG, error) {
+	var errs []error
+	fail := func(job, field, format string, args ...any) {
+		errs = append(errs, &DefError{Job: job, Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+	d := &DAG{jobs: map[string]*Job{}}
+	for i := range defs {
+		def := defs[i]
+		if !nameRE.MatchString(def.Name) {
+			fail(def.Name, "name", "must be letters, digits, '_', '-', '.' (definition #%d)", i+1)
+			continue
+		}
+		if _, dup := d.jobs[def.Name]; dup {
+			fail(def.Name, "name", "defined twice")
+			continue
+		}
+		j := &Job{Def: def}
+		tz := def.Timezone
+		if tz == "" {
+			tz = dflt.Timezone
+		}
+		loc, err := time.LoadLocation(tz)
+		if err != nil {
+			fail(def.Name, "timezone", "unknown time zone %q", tz)
+			loc = time.UTC
+		}
+		j.Loc = loc
+		if def.Schedule == "" {
+			fail(def.Name, "schedule", "must not be empty (cron spec or @daily)")
+		} else if s, err := parseSchedule(def.Schedule, loc); err != nil {
+			fail(def.Name, "schedule", "bad cron spec %q: %v", def.Schedule, err)
+		} else {
+			j.sched = s
+		}
+		j.CatchupOn = dflt.Catchup
+		if def.Catchup != nil {
+			j.CatchupOn = *def.Catchup
+		}
+		if def.StartDate != "" {
+			t, err := time.ParseInLocation(time.DateOnly, def.StartDate, loc)
+			if err != nil {
+				fail(def.Name, "start_date", "want YYYY-MM-DD, got %q", def.StartDate)
+			}
+			j.start = t
+		}
+		if j.Timeout == 0 {
+			j.Timeout = dflt.Timeout
+		}
+		if j.Timeout < 0 {
+			fail(def.Name, "timeout", "must be >= 0, got %v", def.Timeout)
+		}
+		switch {
+		case def.Retries < -1:
+			fail(def.Name, "retries", "must be >= -1 (-1 = none), got %d", def.Retries)
+		case def.Retries == -1:
+			j.maxRetries = 0
+		case def.Retries == 0:
+			j.maxRetries = dflt.Retries
+		default:
+			j.maxRetries = def.Retries
+		}
+		if j.RetryDelay == 0 {
+			j.RetryDelay = dflt.RetryDelay
+		}
+		if j.MaxRetryDelay == 0 {
+			j.MaxRetryDelay = dflt.MaxRetryDelay
+		}
+		if j.RetryDelay < 0 || j.MaxRetryDelay < 0 {
+			fail(def.Name, "retry_delay", "must be >= 0")
+		}
+		j.maxActiveRuns = def.MaxActiveRuns
+		if j.maxActiveRuns == 0 {
+			j.maxActiveRuns = dflt.MaxActiveRuns
+		}
+		if j.maxActiveRuns < 1 {
+			fail(def.Name, "max_active_runs", "must be > 0, got %d", def.MaxActiveRuns)
+		}
+		if t, err := kinds.build(def.Task); err != nil {
+			fail(def.Name, "task", "%v", err)
+		} else {
+			j.task = t
+		}
+		d.jobs[def.Name] = j
+	}
+	names := make([]string, 0, len(d.jobs))
+	for n := range d.jobs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		j := d.jobs[n]
+		seen := map[string]bool{}
+		for _, up := range j.DependsOn {
+			switch {
+			case up == n:
+				fail(n, "depends_on", "cycle: %s -> %s", n, n)
+			case seen[up]:
+				fail(n, "depends_on", "%q listed twice", up)
+			case d.jobs[up] == nil:
+				fail(n, "depends_on", "unknown job %q", up)
+			default:
+				j.upstream = append(j.upstream, up)
+				d.jobs[up].downstream = append(d.jobs[up].downstream, n)
+			}
+			seen[up] = true
+		}
+	}
+	order, cycle := topoSort(d.jobs, names)
+	if cycle != nil {
+		fail(cycle[0], "depends_on", "cycle: %s (each depends on the next)", strings.Join(cycle, " -> "))
+	}
+	d.order = order
+	for i, n := range order {
+		d.jobs[n].topo = i
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// topoSort orders jobs upstream first (Kahn, ties by name). On a cycle it returns one
+// cycle as a closed path (a, b, a).
+func topoSort(jobs map[string]*Job, names []string) ([]string, []string) {
+	indeg := map[string]int{}
+	for _, n := range names {
+		indeg[n] = len(jobs[n].upstream)
+	}
+	var order []string
+	done := map[string]bool{}
+	for len(order) < len(names) {
+		progressed := false
+		for _, n := range names {
+			if done[n] || indeg[n] > 0 {
+				continue
+			}
+			done[n] = true
+			order = append(order, n)
+			progressed = true
+			for _, dn := range jobs[n].downstream {
+				indeg[dn]--
+			}
+			break // restart so ties stay in name order
+		}
+		if !progressed {
+			break
+		}
+	}
+	if len(order) == len(names) {
+		return order, nil
+	}
+	// Walk upstream edges among the remaining jobs until a name repeats.
+	var start string
+	for _, n := range names {
+		if !done[n] {
+			start = n
+			break
+		}
+	}
+	path := []string{start}
+	at := map[string]int{start: 0}
+	cur := start
+	for {
+		var next string
+		for _, up := range jobs[cur].upstream {
+			if !done[up] {
+				next = up
+				break
+			}
+		}
+		if i, ok := at[next]; ok {
+			return order, append(path[i:], next)
+		}
+		at[next] = len(path)
+		path = append(path, next)
+		cur = next
+	}
+}
+
+// LoadDir reads every *.yaml / *.yml file in dir (sorted by name). A file holds
+// `jobs: [ {name: …}, … ]`; unknown keys are refused with file, line and key.
+func LoadDir(dir string) ([]Def, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	var files []string
+	for _, pat := range []string{"*.yaml", "*.yml"} {
+		m, err := filepath.Glob(filepath.Join(dir, pat))
+		if err != nil {
+			return nil, fmt.Errorf("cannot list job files in %q: %w", dir, err)
+		}
+		files = append(files, m...)
+	}
+	sort.Strings(files)
+	var defs []Def
+	for _, f := range files {
+		d, err := LoadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		defs = append(defs, d...)
+	}
+	return defs, nil
+}
+
+// LoadFile reads one job definition file.
+func LoadFile(path string) ([]Def, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read job file: %w", err)
+	}
+	return ParseDefs(data, path)
+}
+
+// ParseDefs decodes `jobs: [...]` strictly; name is used in errors.
+func ParseDefs(data []byte, name string) ([]Def, error) {
+	var doc struct {
+		Jobs []Def `yaml:"jobs"`
+	}
+	if err := yaml.UnmarshalWithOptions(data, &doc, yaml.DisallowUnknownField()); err != nil {
+		return nil, fmt.Errorf("%s: %s", name, yaml.FormatError(err, false, false))
+	}
+	return doc.Jobs, nil
+}

@@ -1,0 +1,17 @@
+// Package jobs is tagpipe's batch scheduler: Airflow-like scheduled jobs on
+// github.com/robfig/cron/v3.
+//
+// It owns job definitions (cron schedule with optional seconds and descriptors, a time
+// zone per job, depends_on, task, timeout, retries with exponential backoff, concurrency
+// limits, catch-up), the logical date of a run (ds: a daily run for 2026-11-24 covers that
+// day and starts after it ends), the DAG between jobs, the run-history store under
+// <data_dir>/jobs (append-only JSON lines, fsynced, compacted; survives kill -9), the
+// per-run cross-process lock (flock) so two schedulers never run the same job+ds twice,
+// catch-up after downtime, backfill with a progress bar, and the scheduler's metrics.
+//
+// Task kinds are pluggable (Kinds): "shell" is built in; cmd/tagpipe registers others
+// (sql, builtin) from other rooms. The package knows nothing about tags or DuckDB.
+//
+// Lock order: Scheduler.mu before Store.mu; file locks (history.lock, run locks) are
+// never held while waiting on Scheduler.mu.
+package jobs

@@ -1,0 +1,364 @@
+package jobs
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// State is where a run is. Terminal states are final for the scheduler; only a manual
+// run or a backfill runs a terminal run again.
+type State string
+
+const (
+	// StateScheduled: planned, its interval has not ended yet.
+	StateScheduled State = "scheduled"
+	// StateQueued: due, waiting for upstream runs, a concurrency slot or the lock.
+	StateQueued  State = "queued"
+	StateRunning State = "running"
+	// StateUpForRetry: an attempt failed; the next one starts after the backoff.
+	StateUpForRetry State = "up_for_retry"
+	StateSuccess    State = "success"
+	StateFailed     State = "failed"
+	// StateUpstreamFailed: not run because a depends_on job's run for the same ds failed.
+	StateUpstreamFailed State = "upstream_failed"
+)
+
+// Terminal reports whether the state is final.
+func (s State) Terminal() bool {
+	return s == StateSuccess || s == StateFailed || s == StateUpstreamFailed
+}
+
+// Trigger says who started a run.
+const (
+	TriggerScheduled = "scheduled"
+	TriggerManual    = "manual"
+	TriggerBackfill  = "backfill"
+)
+
+// Record is one run's state at one moment; the history file holds them in order and the
+// last record of a (job, logical) pair is that run's current state. The fields are also
+// the columns of the warehouse table sys_job_runs (see Export).
+type Record struct {
+	Job     string    `json:"job"`
+	DS      string    `json:"ds"`
+	Logical time.Time `json:"logical"`
+	State   State     `json:"state"`
+	Trigger string    `json:"trigger"`
+	// Scheduled is true once the scheduler has planned this run (it sticks through
+	// later manual re-runs); the latest scheduled logical time is where catch-up resumes.
+	Scheduled bool      `json:"scheduled,omitempty"`
+	Attempt   int       `json:"attempt"`
+	Start     time.Time `json:"start,omitzero"`
+	End       time.Time `json:"end,omitzero"`
+	Rows      int64     `json:"rows"`
+	Error     string    `json:"error,omitempty"`
+	// Owner is host:pid of the process that wrote the record.
+	Owner   string    `json:"owner,omitempty"`
+	Updated time.Time `json:"updated"`
+}
+
+func (r Record) key() string { return r.Job + "/" + tsKey(r.Logical) }
+
+// Duration is End-Start for finished runs.
+func (r Record) Duration() time.Duration {
+	if r.Start.IsZero() || r.End.IsZero() {
+		return 0
+	}
+	return r.End.Sub(r.Start)
+}
+
+// Store is the run history: <dir>/history.jsonl, one JSON record per line, appended with
+// O_APPEND under an exclusive flock on <dir>/history.lock and fsynced before Append
+// returns. Several processes share one store: each re-reads what the others appended
+// (Refresh). A torn last line (kill -9 mid-write) is skipped; the next append starts on a
+// fresh line. When the file holds many superseded records it is compacted to the latest
+// record per run (written to a temp file, fsynced, renamed). Format: FORMAT.md.
+type Store struct {
+	dir  string
+	path string
+	lock *os.File
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	latest  map[string]Record
+	wm      map[string]time.Time // job → latest Scheduled logical time
+	ino     uint64
+	off     int64
+	records int // complete lines in the file as read
+	bad     int // lines that did not parse (torn writes)
+	closed  bool
+}
+
+// compactMin is the file size in records below which the store is never compacted.
+const compactMin = 4096
+
+// OpenStore opens (creating) the history in dir.
+func OpenStore(dir string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create jobs dir %q: %w", dir, err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "history.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open history lock: %w", err)
+	}
+	s := &Store{dir: dir, path: filepath.Join(dir, "history.jsonl"), lock: lock, log: log,
+		latest: map[string]Record{}, wm: map[string]time.Time{}}
+	if err := s.Refresh(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases the store; safe twice.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.lock.Close()
+}
+
+func (s *Store) flock(how int) error {
+	for {
+		err := syscall.Flock(int(s.lock.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
+// Refresh reads records other processes appended since the last read.
+func (s *Store) Refresh() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.flock(syscall.LOCK_SH); err != nil {
+		return fmt.Errorf("cannot lock history: %w", err)
+	}
+	defer s.flock(syscall.LOCK_UN)
+	return s.readLocked()
+}
+
+func (s *Store) readLocked() error {
+	f, err := os.Open(s.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot open history %q: %w", s.path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("cannot stat history: %w", err)
+	}
+	ino := fi.Sys().(*syscall.Stat_t).Ino
+	if ino != s.ino || fi.Size() < s.off {
+		// Compacted by someone (new file): start over.
+		s.ino, s.off, s.records, s.bad = ino, 0, 0, 0
+		s.latest = map[string]Record{}
+		s.wm = map[string]time.Time{}
+	}
+	if fi.Size() == s.off {
+		return nil
+	}
+	if _, err := f.Seek(s.off, io.SeekStart); err != nil {
+		return fmt.Errorf("cannot seek history: %w", err)
+	}
+	br := bufio.NewReaderSize(f, 64<<10)
+	for {
+		line, err := br.ReadBytes('\n')
+		if err == io.EOF {
+			break // an incomplete tail is left for the next read (or skipped once completed)
+		}
+		if err != nil {
+			return fmt.Errorf("cannot read history: %w", err)
+		}
+		s.off += int64(len(line))
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		var r Record
+		if err := json.Unmarshal(line, &r); err != nil || r.Job == "" {
+			s.bad++
+			s.log.Warn("skipping unreadable history line (torn write?)", "file", s.path, "offset", s.off-int64(len(line)))
+			continue
+		}
+		s.records++
+		s.applyLocked(r)
+	}
+	return nil
+}
+
+func (s *Store) applyLocked(r Record) {
+	k := r.key()
+	if prev, ok := s.latest[k]; ok && prev.Scheduled {
+		r.Scheduled = true
+	}
+	s.latest[k] = r
+	if r.Scheduled && r.Logical.After(s.wm[r.Job]) {
+		s.wm[r.Job] = r.Logical
+	}
+}
+
+// Append writes r durably (fsync) and applies it.
+func (s *Store) Append(r Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("history store closed")
+	}
+	if err := s.flock(syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("cannot lock history: %w", err)
+	}
+	defer s.flock(syscall.LOCK_UN)
+	if err := s.readLocked(); err != nil {
+		return err
+	}
+	if prev, ok := s.latest[r.key()]; ok && prev.Scheduled {
+		r.Scheduled = true
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("BUG: cannot encode run record: %w", err)
+	}
+	data = append(data, '\n')
+	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("cannot open history %q: %w", s.path, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > s.off {
+		// A torn tail (the writer died mid-line): end it so this record starts clean.
+		data = append([]byte{'\n'}, data...)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("cannot append to history: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("cannot sync history: %w", err)
+	}
+	if err := s.readLocked(); err != nil {
+		return err
+	}
+	if s.records > compactMin && s.records > 2*len(s.latest) {
+		if err := s.compactLocked(); err != nil {
+			s.log.Warn("history compaction failed; will retry", "err", err)
+		}
+	}
+	return nil
+}
+
+// compactLocked rewrites the file with the latest record per run. Caller holds the
+// exclusive flock.
+func (s *Store) compactLocked() error {
+	tmp := s.path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("cannot create %q: %w", tmp, err)
+	}
+	bw := bufio.NewWriter(f)
+	enc := json.NewEncoder(bw)
+	for _, r := range s.sortedLocked("") {
+		if err := enc.Encode(r); err != nil {
+			f.Close()
+			return fmt.Errorf("cannot write %q: %w", tmp, err)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot write %q: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot sync %q: %w", tmp, err)
+	}
+	f.Close()
+	if err := os.Rename(tmp, s.path); err != nil {
+		return fmt.Errorf("cannot replace history: %w", err)
+	}
+	if d, err := os.Open(s.dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	s.ino = 0 // force a full re-read of the new file
+	return s.readLocked()
+}
+
+// Latest is the current record of one run.
+func (s *Store) Latest(job string, logical time.Time) (Record, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.latest[job+"/"+tsKey(logical)]
+	return r, ok
+}
+
+// Watermark is the latest logical time the scheduler planned for job.
+func (s *Store) Watermark(job string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.wm[job]
+	return t, ok
+}
+
+// Runs lists the current record of every run of job ("" = all jobs), by job then
+// logical time.
+func (s *Store) Runs(job string) []Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sortedLocked(job)
+}
+
+// ByDS returns the current records of job's runs whose ds is ds.
+func (s *Store) ByDS(job, ds string) []Record {
+	var out []Record
+	for _, r := range s.Runs(job) {
+		if r.DS == ds {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (s *Store) sortedLocked(job string) []Record {
+	out := make([]Record, 0, len(s.latest))
+	for _, r := range s.latest {
+		if job == "" || r.Job == job {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Job != out[j].Job {
+			return out[i].Job < out[j].Job
+		}
+		return out[i].Logical.Before(out[j].Logical)
+	})
+	return out
+}
+
+// Export is the data of the warehouse table sys_job_runs: one row per run (its current
+// record), columns job, ds, logical, state, trigger, attempt, start, end, rows, error,
+// owner, updated. It refreshes from disk first.
+func (s *Store) Export() ([]Record, error) {
+	if err := s.Refresh(); err != nil {
+		return nil, err
+	}
+	return s.Runs(""), nil
+}

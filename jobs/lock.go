@@ -1,0 +1,54 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// errBusy: another scheduler (this process or another) holds the run's lock.
+var errBusy = errors.New("run is locked by another scheduler")
+
+// runLock is an exclusive flock on <dir>/locks/<job>/<ts>.lock, held for the whole run
+// (all attempts). flock locks belong to the open file, so two schedulers in one process
+// exclude each other as two processes do, and the kernel drops the lock when a process
+// dies (kill -9 included). Lock files are never removed: removing a locked path lets a
+// third opener lock a different inode.
+type runLock struct{ f *os.File }
+
+func tryLockRun(dir, job, ts string) (*runLock, error) {
+	d := filepath.Join(dir, "locks", job)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create lock dir %q: %w", d, err)
+	}
+	f, err := os.OpenFile(filepath.Join(d, ts+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open run lock: %w", err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		f.Close()
+		return nil, errBusy
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot lock run %s/%s: %w", job, ts, err)
+	}
+	return &runLock{f: f}, nil
+}
+
+func (l *runLock) unlock() {
+	if l == nil || l.f == nil {
+		return
+	}
+	_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	l.f.Close()
+	l.f = nil
+}

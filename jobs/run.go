@@ -1,0 +1,195 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+)
+
+// errDone: the run is already in a terminal state and was not forced.
+var errDone = errors.New("run already finished")
+
+// errInterrupted marks a run stopped by shutdown; it stays non-terminal so the next
+// scheduler start runs it again.
+var errInterrupted = errors.New("interrupted by shutdown")
+
+// backoff is the wait before retry n (1-based): RetryDelay·2^(n-1), capped.
+func (j *Job) backoff(n int) time.Duration {
+	d := j.RetryDelay
+	for i := 1; i < n; i++ {
+		d *= 2
+		if j.MaxRetryDelay > 0 && d >= j.MaxRetryDelay {
+			return j.MaxRetryDelay
+		}
+	}
+	if j.MaxRetryDelay > 0 && d > j.MaxRetryDelay {
+		d = j.MaxRetryDelay
+	}
+	return d
+}
+
+// execute runs one (job, logical) under its cross-process lock, with every attempt, the
+// timeout and the backoff, recording each step in the history. Unless force is set it
+// does nothing for a run that is already terminal (another scheduler finished it). The
+// returned record is the run's final state; the error is for lock/store trouble,
+// errBusy, errDone, or errInterrupted.
+func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trigger string, force bool) (Record, error) {
+	ts := tsKey(logical)
+	lk, err := tryLockRun(s.opts.Dir, j.Name, ts)
+	if err != nil {
+		return Record{}, err
+	}
+	defer lk.unlock()
+	// Holding the lock, the history is authoritative: anyone who ran it has recorded it.
+	if err := s.store.Refresh(); err != nil {
+		return Record{}, err
+	}
+	prev, seen := s.store.Latest(j.Name, logical)
+	if seen && prev.State.Terminal() && !force {
+		return prev, errDone
+	}
+	rec := Record{Job: j.Name, DS: j.sched.DS(logical), Logical: logical, Trigger: trigger, Owner: s.opts.Owner}
+	end := j.sched.Next(logical)
+	s.metrics.running.WithLabelValues(j.Name).Inc()
+	defer s.metrics.running.WithLabelValues(j.Name).Dec()
+	rec.Start = s.now()
+	for attempt := 1; ; attempt++ {
+		rec.State, rec.Attempt, rec.End, rec.Error, rec.Rows = StateRunning, attempt, time.Time{}, "", 0
+		rec.Updated = s.now()
+		if err := s.store.Append(rec); err != nil {
+			return rec, err
+		}
+		rows, terr := s.attempt(ctx, j, rec, end)
+		rec.End, rec.Updated = s.now(), s.now()
+		if ctx.Err() != nil {
+			// Shutdown, not the task's fault: leave it for the next start.
+			rec.State, rec.Error = StateQueued, errInterrupted.Error()
+			if err := s.store.Append(rec); err != nil {
+				return rec, err
+			}
+			return rec, errInterrupted
+		}
+		if terr == nil {
+			rec.State, rec.Rows = StateSuccess, rows
+			if err := s.store.Append(rec); err != nil {
+				return rec, err
+			}
+			s.metrics.finished(rec)
+			s.opts.Log.Info("run succeeded", "job", j.Name, "ds", rec.DS, "attempt", attempt, "rows", rows, "took", rec.Duration())
+			return rec, nil
+		}
+		rec.Error = terr.Error()
+		s.metrics.attemptFailures.WithLabelValues(j.Name).Inc()
+		if attempt > j.maxRetries {
+			rec.State = StateFailed
+			if err := s.store.Append(rec); err != nil {
+				return rec, err
+			}
+			s.metrics.finished(rec)
+			s.opts.Log.Error("run failed", "job", j.Name, "ds", rec.DS, "attempts", attempt, "err", terr)
+			return rec, nil
+		}
+		wait := j.backoff(attempt)
+		rec.State = StateUpForRetry
+		if err := s.store.Append(rec); err != nil {
+			return rec, err
+		}
+		s.opts.Log.Warn("attempt failed; retrying", "job", j.Name, "ds", rec.DS, "attempt", attempt, "retry_in", wait, "err", terr)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			rec.State, rec.Error = StateQueued, errInterrupted.Error()
+			if err := s.store.Append(rec); err != nil {
+				return rec, err
+			}
+			return rec, errInterrupted
+		}
+	}
+}
+
+// attempt runs the task once with the job's timeout, its output going to
+// <dir>/logs/<job>/<ts>/attempt-<n>.log. A panic is a failed attempt.
+func (s *Scheduler) attempt(ctx context.Context, j *Job, rec Record, end time.Time) (rows int64, err error) {
+	if j.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, j.Timeout, fmt.Errorf("timed out after %v", j.Timeout))
+		defer cancel()
+	}
+	logDir := filepath.Join(s.opts.Dir, "logs", j.Name, tsKey(rec.Logical))
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return 0, fmt.Errorf("cannot create log dir: %w", err)
+	}
+	out, err := os.Create(filepath.Join(logDir, fmt.Sprintf("attempt-%d.log", rec.Attempt)))
+	if err != nil {
+		return 0, fmt.Errorf("cannot create attempt log: %w", err)
+	}
+	defer out.Close()
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("task panicked: %v", p)
+			fmt.Fprintf(out, "panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	rc := RunContext{Job: j.Name, DS: rec.DS, Logical: rec.Logical, IntervalEnd: end, Attempt: rec.Attempt,
+		Log: s.opts.Log.With("job", j.Name, "ds", rec.DS, "attempt", rec.Attempt), Output: out}
+	rows, err = j.task.Run(ctx, rc)
+	if err == nil && ctx.Err() != nil {
+		// The task ignored its context and returned late: still a timeout.
+		err = context.Cause(ctx)
+	}
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
+	}
+	return rows, err
+}
+
+// LogicalFor is the logical time of job's first run on ds (YYYY-MM-DD in the job's zone).
+func (j *Job) LogicalFor(ds string) (time.Time, error) {
+	day, err := time.ParseInLocation(time.DateOnly, ds, j.Loc)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("bad ds %q: want YYYY-MM-DD", ds)
+	}
+	l := j.sched.Next(day.Add(-time.Nanosecond))
+	if l.IsZero() || j.sched.DS(l) != ds {
+		return time.Time{}, fmt.Errorf("job %q has no run on %s (schedule %q)", j.Name, ds, j.Schedule)
+	}
+	return l, nil
+}
+
+// logicalsOn lists every logical time of job whose ds is ds.
+func (j *Job) logicalsOn(ds string) ([]time.Time, error) {
+	l, err := j.LogicalFor(ds)
+	if err != nil {
+		return nil, err
+	}
+	var out []time.Time
+	for ; !l.IsZero() && j.sched.DS(l) == ds; l = j.sched.Next(l) {
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// RunNow runs job for ds now, whatever its history says (a manual re-run overwrites the
+// ds), ignoring depends_on. It fails with a clear error when another scheduler holds the
+// run.
+func (s *Scheduler) RunNow(ctx context.Context, job, ds string) (Record, error) {
+	j, ok := s.dag.Job(job)
+	if !ok {
+		return Record{}, fmt.Errorf("unknown job %q", job)
+	}
+	l, err := j.LogicalFor(ds)
+	if err != nil {
+		return Record{}, err
+	}
+	rec, err := s.execute(ctx, j, l, TriggerManual, true)
+	if errors.Is(err, errBusy) {
+		return rec, fmt.Errorf("job %q ds %s is running in another scheduler", job, ds)
+	}
+	return rec, err
+}

@@ -1,0 +1,477 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/robfig/cron/v3"
+)
+
+// Options configure a Scheduler. Zero values take DefaultOptions' value.
+type Options struct {
+	// Dir holds the history, run locks and attempt logs (<data_dir>/jobs). Required.
+	Dir string
+	Log *slog.Logger
+	// Registry receives the scheduler's metrics; nil = not exported.
+	Registry *prometheus.Registry
+	// Now is the clock; tests inject one. Timers still run on the runtime's clock, so a
+	// test shifts time with testing/synctest and Now = time.Now()+offset.
+	Now func() time.Time
+	// Parallelism caps concurrent runs over all jobs in this process.
+	Parallelism int
+	// PollInterval is how often the scheduler re-reads the history to see what other
+	// schedulers did (and retries runs it found locked).
+	PollInterval time.Duration
+	// Owner names this process in run records; default host:pid.
+	Owner string
+}
+
+// DefaultOptions: Parallelism 4, PollInterval 30s, Now time.Now.
+func DefaultOptions() Options {
+	return Options{Parallelism: 4, PollInterval: 30 * time.Second, Now: time.Now}
+}
+
+// Scheduler runs a DAG's jobs on their schedules (Start/Stop), and runs single jobs and
+// backfills on demand (RunNow, Backfill). Two schedulers on one Dir — in one process or
+// in two — never run the same job+logical date twice: each run holds a flock and checks
+// the shared history under it.
+type Scheduler struct {
+	opts    Options
+	dag     *DAG
+	store   *Store
+	metrics *metrics
+
+	// Dispatch state, owned by the loop goroutine.
+	next     map[string]time.Time // job → next logical time to plan
+	pending  []*pendingRun
+	inflight map[string]bool
+	active   map[string]int
+	running  int
+
+	cron    *cron.Cron
+	wake    chan struct{}
+	done    chan runResult
+	stop    chan struct{}
+	cancel  context.CancelFunc
+	loopWG  sync.WaitGroup
+	runWG   sync.WaitGroup
+	mu      sync.Mutex
+	started bool
+	stopped bool
+}
+
+type pendingRun struct {
+	job     *Job
+	logical time.Time
+	key     string
+	// busy: another scheduler held its lock; try again at the next poll.
+	busy bool
+}
+
+type runResult struct {
+	p   *pendingRun
+	rec Record
+	err error
+}
+
+// New opens the history in opts.Dir.
+func New(dag *DAG, opts Options) (*Scheduler, error) {
+	d := DefaultOptions()
+	if opts.Dir == "" {
+		return nil, fmt.Errorf("jobs: Options.Dir must be set")
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = d.Now
+	}
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = d.Parallelism
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = d.PollInterval
+	}
+	if opts.Owner == "" {
+		host, _ := os.Hostname()
+		opts.Owner = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	store, err := OpenStore(opts.Dir, opts.Log)
+	if err != nil {
+		return nil, err
+	}
+	return &Scheduler{opts: opts, dag: dag, store: store, metrics: newMetrics(opts.Registry),
+		next: map[string]time.Time{}, inflight: map[string]bool{}, active: map[string]int{},
+		wake: make(chan struct{}, 1), done: make(chan runResult), stop: make(chan struct{})}, nil
+}
+
+func (s *Scheduler) now() time.Time { return s.opts.Now() }
+
+// Store is the run history.
+func (s *Scheduler) Store() *Store { return s.store }
+
+// DAG is the scheduler's job set.
+func (s *Scheduler) DAG() *DAG { return s.dag }
+
+// Name implements lifecycle.Component.
+func (s *Scheduler) Name() string { return "jobs" }
+
+// cronLogger adapts slog to robfig/cron's Logger.
+type cronLogger struct{ l *slog.Logger }
+
+func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.l.Error("cron: "+msg, append(kv, "err", err)...)
+}
+
+// shifted presents a job's schedule to robfig/cron on the runtime clock when Now is
+// shifted (tests); with Now = time.Now the shift is zero.
+type shifted struct {
+	s *Scheduler
+	j *Job
+}
+
+func (sh shifted) Next(t time.Time) time.Time {
+	off := sh.s.now().Sub(time.Now())
+	n := sh.j.sched.Next(t.Add(off))
+	if n.IsZero() {
+		return n
+	}
+	return n.Add(-off)
+}
+
+// Start plans every job from its history (catch-up) and starts the cron and the
+// dispatch loop.
+func (s *Scheduler) Start(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return fmt.Errorf("jobs: scheduler already started")
+	}
+	s.started = true
+	if err := s.store.Refresh(); err != nil {
+		return err
+	}
+	now := s.now()
+	for _, name := range s.dag.order {
+		s.next[name] = s.firstPlan(s.dag.jobs[name], now)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	cl := cronLogger{s.opts.Log}
+	s.cron = cron.New(cron.WithLocation(time.UTC), cron.WithLogger(cl), cron.WithChain(cron.Recover(cl)))
+	for _, name := range s.dag.order {
+		j := s.dag.jobs[name]
+		if j.Paused {
+			continue
+		}
+		s.cron.Schedule(shifted{s, j}, cron.FuncJob(s.kick))
+	}
+	s.cron.Start()
+	s.loopWG.Add(1)
+	go s.loop(ctx)
+	s.kick()
+	return nil
+}
+
+// kick asks the loop to look at the schedule now (cron ticks call it).
+func (s *Scheduler) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// firstPlan says where planning of j resumes: at the oldest unfinished run the scheduler
+// planned before, else after the newest one it planned, else at start_date, else at the
+// interval in progress now.
+func (s *Scheduler) firstPlan(j *Job, now time.Time) time.Time {
+	if wm, ok := s.store.Watermark(j.Name); ok {
+		from := j.sched.Next(wm)
+		for _, r := range s.store.Runs(j.Name) {
+			if r.Scheduled && !r.State.Terminal() && r.Logical.Before(from) {
+				from = r.Logical
+			}
+		}
+		return from
+	}
+	if !j.start.IsZero() {
+		return j.sched.Next(j.start.Add(-time.Nanosecond))
+	}
+	if p := j.sched.Prev(now); !p.IsZero() {
+		return p
+	}
+	return j.sched.Next(now)
+}
+
+func (s *Scheduler) loop(ctx context.Context) {
+	defer s.loopWG.Done()
+	poll := time.NewTicker(s.opts.PollInterval)
+	defer poll.Stop()
+	for {
+		select {
+		case <-s.stop:
+			// Let running runs finish (Stop decides how long); collect their results.
+			for s.running > 0 {
+				r := <-s.done
+				s.finish(r)
+			}
+			return
+		case <-s.wake:
+		case <-poll.C:
+			for _, p := range s.pending {
+				p.busy = false
+			}
+		case r := <-s.done:
+			s.finish(r)
+		}
+		s.reconcile(ctx)
+	}
+}
+
+func (s *Scheduler) finish(r runResult) {
+	s.running--
+	s.active[r.p.job.Name]--
+	delete(s.inflight, r.p.key)
+	switch {
+	case r.err == nil, errors.Is(r.err, errDone):
+		s.dropPending(r.p.key)
+	case errors.Is(r.err, errBusy):
+		// Stays pending: the other scheduler may die; look again at the next poll.
+		r.p.busy = true
+	case errors.Is(r.err, errInterrupted):
+		// Stays pending (and queued on disk) for the next start.
+	default:
+		s.opts.Log.Error("run could not be recorded; will retry", "job", r.p.job.Name, "logical", r.p.logical, "err", r.err)
+	}
+}
+
+func (s *Scheduler) dropPending(key string) {
+	for i, p := range s.pending {
+		if p.key == key {
+			s.pending = append(s.pending[:i], s.pending[i+1:]...)
+			return
+		}
+	}
+}
+
+func (s *Scheduler) isPending(key string) bool {
+	for _, p := range s.pending {
+		if p.key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// reconcile plans due runs and starts what can start.
+func (s *Scheduler) reconcile(ctx context.Context) {
+	select {
+	case <-s.stop:
+		return
+	default:
+	}
+	if err := s.store.Refresh(); err != nil {
+		s.opts.Log.Error("cannot read run history", "err", err)
+		return
+	}
+	now := s.now()
+	for _, name := range s.dag.order {
+		j := s.dag.jobs[name]
+		if !j.Paused {
+			s.plan(j, now)
+		}
+	}
+	sort.SliceStable(s.pending, func(a, b int) bool {
+		pa, pb := s.pending[a], s.pending[b]
+		if !pa.logical.Equal(pb.logical) {
+			return pa.logical.Before(pb.logical)
+		}
+		return pa.job.topo < pb.job.topo
+	})
+	blocked := map[string]bool{} // job has an earlier run still waiting: keep order
+	for _, p := range append([]*pendingRun(nil), s.pending...) {
+		if s.inflight[p.key] || p.busy {
+			continue
+		}
+		j := p.job
+		if r, ok := s.store.Latest(j.Name, p.logical); ok && r.State.Terminal() {
+			s.dropPending(p.key) // another scheduler finished it
+			continue
+		}
+		if blocked[j.Name] {
+			continue
+		}
+		ds := j.sched.DS(p.logical)
+		switch st, why := s.upstreamState(j, ds); st {
+		case upstreamFailed:
+			rec := Record{Job: j.Name, DS: ds, Logical: p.logical, State: StateUpstreamFailed,
+				Trigger: TriggerScheduled, Scheduled: true, Error: why, Owner: s.opts.Owner, Updated: now}
+			if err := s.store.Append(rec); err != nil {
+				s.opts.Log.Error("cannot record run", "job", j.Name, "err", err)
+				continue
+			}
+			s.metrics.finished(rec)
+			s.opts.Log.Warn("run not started: upstream failed", "job", j.Name, "ds", ds, "reason", why)
+			s.dropPending(p.key)
+			continue
+		case upstreamWaiting:
+			blocked[j.Name] = true
+			continue
+		}
+		if s.active[j.Name] >= j.maxActiveRuns || s.running >= s.opts.Parallelism {
+			blocked[j.Name] = true
+			continue
+		}
+		s.inflight[p.key] = true
+		s.active[j.Name]++
+		s.running++
+		s.runWG.Add(1)
+		go func(p *pendingRun) {
+			defer s.runWG.Done()
+			rec, err := s.execute(ctx, p.job, p.logical, TriggerScheduled, false)
+			s.done <- runResult{p: p, rec: rec, err: err}
+		}(p)
+	}
+}
+
+// plan turns every interval of j that has ended into a pending run and records the next
+// one as scheduled.
+func (s *Scheduler) plan(j *Job, now time.Time) {
+	var due []time.Time
+	for {
+		l := s.next[j.Name]
+		if l.IsZero() {
+			return
+		}
+		end := j.sched.Next(l)
+		if end.IsZero() || end.After(now) {
+			if _, ok := s.store.Latest(j.Name, l); !ok {
+				s.record(j, l, StateScheduled, now)
+			}
+			break
+		}
+		due = append(due, l)
+		s.next[j.Name] = end
+	}
+	if !j.CatchupOn && len(due) > 1 {
+		s.opts.Log.Info("catchup off: skipping missed intervals", "job", j.Name, "skipped", len(due)-1)
+		due = due[len(due)-1:]
+	}
+	for _, l := range due {
+		key := j.Name + "/" + tsKey(l)
+		if s.inflight[key] || s.isPending(key) {
+			continue
+		}
+		r, ok := s.store.Latest(j.Name, l)
+		if ok && r.State.Terminal() {
+			continue
+		}
+		if !ok || r.State == StateScheduled {
+			s.record(j, l, StateQueued, now)
+		}
+		s.pending = append(s.pending, &pendingRun{job: j, logical: l, key: key})
+	}
+}
+
+func (s *Scheduler) record(j *Job, l time.Time, st State, now time.Time) {
+	rec := Record{Job: j.Name, DS: j.sched.DS(l), Logical: l, State: st, Trigger: TriggerScheduled,
+		Scheduled: true, Owner: s.opts.Owner, Updated: now}
+	if err := s.store.Append(rec); err != nil {
+		s.opts.Log.Error("cannot record run", "job", j.Name, "err", err)
+	}
+}
+
+type upstream int
+
+const (
+	upstreamOK upstream = iota
+	upstreamWaiting
+	upstreamFailed
+)
+
+// upstreamState: every depends_on job must have succeeded for ds (each of its runs that
+// day); one failed run blocks the downstream for good.
+func (s *Scheduler) upstreamState(j *Job, ds string) (upstream, string) {
+	st := upstreamOK
+	for _, up := range j.upstream {
+		recs := s.store.ByDS(up, ds)
+		if len(recs) == 0 {
+			st = upstreamWaiting
+			continue
+		}
+		for _, r := range recs {
+			switch r.State {
+			case StateSuccess:
+			case StateFailed, StateUpstreamFailed:
+				return upstreamFailed, fmt.Sprintf("upstream %s ds %s is %s", up, ds, r.State)
+			default:
+				st = upstreamWaiting
+			}
+		}
+	}
+	return st, ""
+}
+
+// Stop stops planning, waits for running runs until ctx is done, then cancels them
+// (they are recorded as queued and run again on the next start). Safe twice.
+func (s *Scheduler) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopped = true
+	started := s.started
+	s.mu.Unlock()
+	if started {
+		<-s.cron.Stop().Done()
+		close(s.stop)
+		// The loop exits once every running run has reported; it starts no new ones.
+		loopDone := make(chan struct{})
+		go func() { s.loopWG.Wait(); close(loopDone) }()
+		select {
+		case <-loopDone:
+		case <-ctx.Done():
+			s.cancel()
+			<-loopDone
+		}
+		s.cancel()
+		s.runWG.Wait()
+	}
+	return s.store.Close()
+}
+
+// Close is Stop without a grace period for running runs.
+func (s *Scheduler) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return s.Stop(ctx)
+}
+
+// NextRun says when job runs next and for which logical time (zero when never).
+func (s *Scheduler) NextRun(job string) (at, logical time.Time, err error) {
+	j, ok := s.dag.Job(job)
+	if !ok {
+		return time.Time{}, time.Time{}, fmt.Errorf("unknown job %q", job)
+	}
+	now := s.now()
+	at = j.sched.Next(now)
+	if at.IsZero() {
+		return at, at, nil
+	}
+	return at, j.sched.Prev(at.Add(-time.Nanosecond)), nil
+}
+
+// LogPath is where attempt n of a run wrote its output.
+func (s *Scheduler) LogPath(job string, logical time.Time, attempt int) string {
+	return filepath.Join(s.opts.Dir, "logs", job, tsKey(logical), fmt.Sprintf("attempt-%d.log", attempt))
+}
