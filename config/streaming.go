@@ -1,0 +1,99 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Streaming configures the micro-batch engine and its built-in pipelines (events →
+// ods_events/dwd_events/dlq_events, window counts → rt_window_counts).
+type Streaming struct {
+	Enabled bool `yaml:"enabled"`
+	// BootstrapServers: empty means the built-in broker (broker.listen).
+	BootstrapServers []string      `yaml:"bootstrap_servers"`
+	BatchInterval    time.Duration `yaml:"batch_interval"`
+	// MaxRecordsPerPartition caps one batch's offset range per partition.
+	MaxRecordsPerPartition int64 `yaml:"max_records_per_partition"`
+	// MaxRatePerPartition caps records/s per partition; 0 = unlimited.
+	MaxRatePerPartition float64 `yaml:"max_rate_per_partition"`
+	// Backpressure enables the PID rate estimator that keeps processing under the interval.
+	Backpressure bool `yaml:"backpressure"`
+	// StartingOffsets is where a partition without a committed batch starts: earliest | latest.
+	StartingOffsets string `yaml:"starting_offsets"`
+	// Group receives committed offsets so lag tools see progress; "" = none.
+	Group string `yaml:"group"`
+	// CheckpointDir holds one directory per pipeline; empty = data_dir/streaming.
+	CheckpointDir string `yaml:"checkpoint_dir"`
+
+	// The events pipeline: topics → ods_events, dwd_events, dlq_events.
+	EventsEnabled bool     `yaml:"events_enabled"`
+	EventsTopics  []string `yaml:"events_topics"`
+	// EventsFormat is the default line format: auto | jsonl | csv | taobao | movielens.
+	EventsFormat string `yaml:"events_format"`
+	// EventsFormats overrides the format per topic.
+	EventsFormats map[string]StreamingFormat `yaml:"events_formats"`
+	// DedupByEventID drops repeated event ids seen within DedupTTL.
+	DedupByEventID bool          `yaml:"dedup_by_event_id"`
+	DedupTTL       time.Duration `yaml:"dedup_ttl"`
+
+	// Window counts: sliding event-time windows → rt_window_counts (late → rt_late_events).
+	WindowEnabled         bool          `yaml:"window_enabled"`
+	WindowLength          time.Duration `yaml:"window_length"`
+	WindowSlide           time.Duration `yaml:"window_slide"`
+	WindowAllowedLateness time.Duration `yaml:"window_allowed_lateness"`
+}
+
+// StreamingFormat is one topic's line format (see internal/event.Options).
+type StreamingFormat struct {
+	Format     string            `yaml:"format"`
+	Columns    []string          `yaml:"columns"`
+	Header     bool              `yaml:"header"`
+	Delimiter  string            `yaml:"delimiter"`
+	Mapping    map[string]string `yaml:"mapping"`
+	TimeLayout string            `yaml:"time_layout"`
+}
+
+var streamingFormats = []string{"auto", "jsonl", "csv", "taobao", "movielens"}
+
+func (s *Streaming) validate(ch *check) {
+	ch.positive("batch_interval", int64(s.BatchInterval))
+	ch.positive("max_records_per_partition", s.MaxRecordsPerPartition)
+	if s.MaxRatePerPartition < 0 {
+		ch.fail("max_rate_per_partition", "must be >= 0, got %v", s.MaxRatePerPartition)
+	}
+	ch.oneOf("starting_offsets", s.StartingOffsets, "earliest", "latest")
+	if s.EventsEnabled && len(s.EventsTopics) == 0 {
+		ch.fail("events_topics", "must name at least one topic")
+	}
+	ch.oneOf("events_format", s.EventsFormat, streamingFormats...)
+	if s.DedupTTL <= 0 {
+		ch.fail("dedup_ttl", "must be > 0, got %v", s.DedupTTL)
+	}
+	topics := make([]string, 0, len(s.EventsFormats))
+	for t := range s.EventsFormats {
+		topics = append(topics, t)
+	}
+	sort.Strings(topics)
+	for _, t := range topics {
+		f := s.EventsFormats[t]
+		ch.oneOf(fmt.Sprintf("events_formats.%s.format", t), f.Format, streamingFormats...)
+		if f.Format == "csv" && len(f.Columns) == 0 {
+			ch.fail(fmt.Sprintf("events_formats.%s.columns", t), "csv needs declared columns (a header learnt from the stream would be lost on restart)")
+		}
+		if len([]rune(f.Delimiter)) > 1 {
+			ch.fail(fmt.Sprintf("events_formats.%s.delimiter", t), "must be one character, got %q", f.Delimiter)
+		}
+	}
+	if s.WindowEnabled {
+		switch {
+		case s.WindowLength <= 0 || s.WindowSlide <= 0:
+			ch.fail("window_length", "window_length and window_slide must be > 0")
+		case s.WindowSlide > s.WindowLength || s.WindowLength%s.WindowSlide != 0:
+			ch.fail("window_length", "must be a multiple of window_slide %v, got %v", s.WindowSlide, s.WindowLength)
+		}
+		if s.WindowAllowedLateness < 0 {
+			ch.fail("window_allowed_lateness", "must be >= 0, got %v", s.WindowAllowedLateness)
+		}
+	}
+}

@@ -1,0 +1,46 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestStreamingSection(t *testing.T) {
+	dir := t.TempDir()
+	write := func(body string) string {
+		p := filepath.Join(dir, "tagpipe.yaml")
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg, err := Load(LoadOptions{File: write(`
+streaming:
+  events_topics: [events, ratings]
+  events_formats:
+    ratings: {format: movielens}
+    clicks: {format: csv, columns: [user_id, item_id, action, ts], delimiter: "\t"}
+  window_length: 20m
+  window_slide: 5m
+`), Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Streaming
+	if s.EventsFormats["ratings"].Format != "movielens" || s.EventsFormats["clicks"].Delimiter != "\t" || s.WindowLength.Minutes() != 20 {
+		t.Fatalf("%+v", s)
+	}
+	for body, want := range map[string]string{
+		"streaming:\n  events_formats:\n    x: {format: csv}\n": "streaming.events_formats.x.columns",
+		"streaming:\n  window_length: 90s\n":                    "streaming.window_length",
+		"streaming:\n  starting_offsets: middle\n":              "streaming.starting_offsets",
+		"streaming:\n  events_format: xml\n":                    "streaming.events_format",
+	} {
+		_, err := Load(LoadOptions{File: write(body), Environ: []string{}})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want an error naming %s", body, err, want)
+		}
+	}
+}
