@@ -93,6 +93,12 @@ func decodeHeader(b []byte) BatchHeader {
 // ErrCorruptMessage (short, torn, bad length or CRC), ErrInvalidRecord (bad magic, record
 // count that does not match the offset delta) or ErrBatchTooLarge.
 func ParseBatch(b []byte, maxSize int32) (BatchHeader, int, error) {
+	return checkBatch(b, maxSize, true)
+}
+
+// checkBatch is ParseBatch; with denseCount false it accepts fewer records than the
+// offset delta spans, as compaction leaves behind.
+func checkBatch(b []byte, maxSize int32, denseCount bool) (BatchHeader, int, error) {
 	var h BatchHeader
 	if len(b) < BatchHeaderSize {
 		return h, 0, fmt.Errorf("%w: %d bytes, shorter than a batch header (%d)", ErrCorruptMessage, len(b), BatchHeaderSize)
@@ -114,7 +120,8 @@ func ParseBatch(b []byte, maxSize int32) (BatchHeader, int, error) {
 	if crc := crc32.Checksum(b[offAttributes:size], castagnoli); crc != h.CRC {
 		return h, 0, fmt.Errorf("%w: crc32c %08x, header says %08x", ErrCorruptMessage, crc, h.CRC)
 	}
-	if h.LastOffsetDelta < 0 || h.RecordCount < 0 || (h.Attributes&attrControl == 0 && int64(h.RecordCount) != int64(h.LastOffsetDelta)+1) {
+	if h.LastOffsetDelta < 0 || h.RecordCount < 0 || int64(h.RecordCount) > int64(h.LastOffsetDelta)+1 ||
+		(denseCount && h.Attributes&attrControl == 0 && int64(h.RecordCount) != int64(h.LastOffsetDelta)+1) {
 		return h, 0, fmt.Errorf("%w: %d records with last offset delta %d", ErrInvalidRecord, h.RecordCount, h.LastOffsetDelta)
 	}
 	return h, size, nil
@@ -143,3 +150,5 @@ func addSeq(seq, delta int32) int32 {
 	}
 	return int32(s)
 }
+
+func crcChecksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }

@@ -50,8 +50,11 @@ type Options struct {
 	// ProducerIDExpirationMS forgets an idempotent producer this long after its last
 	// append (producer.id.expiration.ms); -1 = never.
 	ProducerIDExpirationMS int64
-	Now                    func() time.Time // nil = time.Now
-	Logger                 *slog.Logger     // nil = slog.Default()
+	// DeleteRetentionMS keeps a tombstone this long before Compact drops it
+	// (delete.retention.ms).
+	DeleteRetentionMS int64
+	Now               func() time.Time // nil = time.Now
+	Logger            *slog.Logger     // nil = slog.Default()
 }
 
 // DefaultOptions are Kafka's topic defaults.
@@ -65,6 +68,7 @@ func DefaultOptions() Options {
 		IndexIntervalBytes:     4096,
 		Flush:                  FlushPolicy{Mode: "os"},
 		ProducerIDExpirationMS: 24 * 3600 * 1000,
+		DeleteRetentionMS:      24 * 3600 * 1000,
 	}
 }
 
@@ -100,6 +104,9 @@ func (o *Options) fill() {
 	if o.ProducerIDExpirationMS == 0 {
 		o.ProducerIDExpirationMS = d.ProducerIDExpirationMS
 	}
+	if o.DeleteRetentionMS == 0 {
+		o.DeleteRetentionMS = d.DeleteRetentionMS
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -121,11 +128,12 @@ type AppendResult struct {
 type Log struct {
 	dir string
 
-	writeMu  sync.Mutex // serialises writers; taken before mu
-	opts     Options    // guarded by writeMu (readers use snapshot fields below)
-	closed   bool       // guarded by writeMu
-	flusher  *flusher   // guarded by writeMu
-	producer *producerState
+	compactMu sync.Mutex // one Compact at a time; taken before writeMu
+	writeMu   sync.Mutex // serialises writers; taken before mu
+	opts      Options    // guarded by writeMu (readers use snapshot fields below)
+	closed    bool       // guarded by writeMu
+	flusher   *flusher   // guarded by writeMu
+	producer  *producerState
 
 	mu   sync.RWMutex
 	segs []*segment // guarded by mu; never empty while open; last is active

@@ -28,8 +28,8 @@ func (l *Log) recover() error {
 	for _, e := range entries {
 		name := e.Name()
 		switch {
-		case strings.HasSuffix(name, ".tmp"):
-			os.Remove(filepath.Join(l.dir, name)) // an interrupted atomic write
+		case strings.HasSuffix(name, ".tmp"), strings.HasSuffix(name, ".cleaned"):
+			os.Remove(filepath.Join(l.dir, name)) // an interrupted atomic write or compaction
 		case strings.HasSuffix(name, ".log"):
 			base, err := parseBase(name, ".log")
 			if err != nil {
@@ -178,7 +178,7 @@ func (l *Log) scanSegment(seg *segment, strict bool) error {
 		if _, err := io.ReadFull(r, buf[BatchHeaderSize:size]); err != nil {
 			return fmt.Errorf("cannot read segment %q: %w", seg.path(".log"), err)
 		}
-		h, _, err := ParseBatch(buf[:size], 0)
+		h, _, err := checkBatch(buf[:size], 0, strict)
 		if err != nil {
 			bad = err
 			break

@@ -1,0 +1,296 @@
+package storage
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// CompactResult says what one Compact pass did.
+type CompactResult struct {
+	Segments       int   // closed segments rewritten
+	RecordsRemoved int64 // superseded records and expired tombstones dropped
+	BytesBefore    int64
+	BytesAfter     int64
+}
+
+// Compact is Kafka's log cleaner for cleanup.policy=compact, on closed segments only:
+// a record is kept when it is the newest record for its key among the closed segments;
+// a tombstone (null value) is kept until its batch is older than DeleteRetentionMS.
+// Offsets never change: a cleaned batch keeps its base offset and lastOffsetDelta with
+// fewer records (so fetches see offset gaps, as with Kafka), and a batch left empty is
+// dropped. Records without a key are kept. Compressed batches are kept whole: storage
+// never decompresses. Appends continue while the cleaned copies are written; each
+// segment is swapped in atomically (a .cleaned file renamed over the .log).
+func (l *Log) Compact() (CompactResult, error) {
+	var res CompactResult
+	l.compactMu.Lock()
+	defer l.compactMu.Unlock()
+
+	// The closed segments at the start of the pass; only Compact, retention and
+	// DeleteRecords change closed segments, and the latter two are checked at the swap.
+	l.mu.RLock()
+	if l.isClosed.Load() {
+		l.mu.RUnlock()
+		return res, ErrClosed
+	}
+	closed := append([]*segment(nil), l.segs[:len(l.segs)-1]...)
+	for _, s := range closed {
+		s.acquire()
+	}
+	l.mu.RUnlock()
+	defer func() {
+		for _, s := range closed {
+			s.release()
+		}
+	}()
+	if len(closed) == 0 {
+		return res, nil
+	}
+	o := l.Options()
+
+	// Pass 1: newest offset per key.
+	latest := map[string]int64{}
+	for _, s := range closed {
+		err := forEachRecord(s, func(h *BatchHeader, r *recordView) {
+			if r.hasKey {
+				latest[string(r.key)] = r.offset
+			}
+		})
+		if err != nil {
+			return res, err
+		}
+	}
+
+	// Pass 2: rewrite each closed segment that loses records.
+	tombstoneHorizon := o.Now().UnixMilli() - o.DeleteRetentionMS
+	for _, s := range closed {
+		n, before, after, err := l.cleanSegment(s, latest, tombstoneHorizon, o)
+		if err != nil {
+			return res, err
+		}
+		if n > 0 {
+			res.Segments++
+			res.RecordsRemoved += n
+			res.BytesBefore += before
+			res.BytesAfter += after
+		}
+	}
+	return res, nil
+}
+
+// recordView is one record of an uncompressed batch, pointing into the batch bytes.
+type recordView struct {
+	offset    int64
+	raw       []byte // the whole record, length prefix included
+	key       []byte
+	hasKey    bool
+	tombstone bool
+}
+
+// parseRecords walks an uncompressed batch's records.
+func parseRecords(batch []byte, h *BatchHeader, fn func(*recordView)) error {
+	body := batch[BatchHeaderSize:]
+	for i := int32(0); i < h.RecordCount; i++ {
+		length, n := binary.Varint(body)
+		if n <= 0 || length < 1 || int64(len(body)-n) < length {
+			return fmt.Errorf("%w: record %d of batch %d has a bad length", ErrCorruptMessage, i, h.BaseOffset)
+		}
+		rec := body[n : n+int(length)]
+		r := recordView{raw: body[:n+int(length)]}
+		p := 1                         // attributes
+		_, m := binary.Varint(rec[p:]) // timestamp delta
+		if m <= 0 {
+			return fmt.Errorf("%w: record %d of batch %d", ErrCorruptMessage, i, h.BaseOffset)
+		}
+		p += m
+		od, m := binary.Varint(rec[p:])
+		if m <= 0 {
+			return fmt.Errorf("%w: record %d of batch %d", ErrCorruptMessage, i, h.BaseOffset)
+		}
+		p += m
+		r.offset = h.BaseOffset + od
+		kl, m := binary.Varint(rec[p:])
+		if m <= 0 || kl < -1 || int64(len(rec)-p-m) < max(kl, 0) {
+			return fmt.Errorf("%w: record %d of batch %d has a bad key", ErrCorruptMessage, i, h.BaseOffset)
+		}
+		p += m
+		if kl >= 0 {
+			r.key, r.hasKey = rec[p:p+int(kl)], true
+			p += int(kl)
+		}
+		vl, m := binary.Varint(rec[p:])
+		if m <= 0 {
+			return fmt.Errorf("%w: record %d of batch %d has a bad value", ErrCorruptMessage, i, h.BaseOffset)
+		}
+		r.tombstone = vl < 0
+		fn(&r)
+		body = body[n+int(length):]
+	}
+	return nil
+}
+
+// forEachBatch streams a segment's committed batches.
+func forEachBatch(s *segment, size int64, fn func(b []byte, h *BatchHeader) error) error {
+	r := bufio.NewReaderSize(io.NewSectionReader(s.f, 0, size), 1<<20)
+	buf := make([]byte, 64<<10)
+	for pos := int64(0); pos < size; {
+		if _, err := io.ReadFull(r, buf[:BatchHeaderSize]); err != nil {
+			return fmt.Errorf("cannot read segment %q: %w", s.path(".log"), err)
+		}
+		h := decodeHeader(buf)
+		n := h.Size()
+		if n < BatchHeaderSize || pos+int64(n) > size {
+			return fmt.Errorf("%w: segment %q: bad batch at %d", ErrCorruptMessage, s.path(".log"), pos)
+		}
+		if len(buf) < n {
+			nb := make([]byte, n)
+			copy(nb, buf[:BatchHeaderSize])
+			buf = nb
+		}
+		if _, err := io.ReadFull(r, buf[BatchHeaderSize:n]); err != nil {
+			return fmt.Errorf("cannot read segment %q: %w", s.path(".log"), err)
+		}
+		if err := fn(buf[:n], &h); err != nil {
+			return err
+		}
+		pos += int64(n)
+	}
+	return nil
+}
+
+func forEachRecord(s *segment, fn func(*BatchHeader, *recordView)) error {
+	return forEachBatch(s, s.size, func(b []byte, h *BatchHeader) error {
+		if h.Compression() != 0 {
+			return nil
+		}
+		return parseRecords(b, h, func(r *recordView) { fn(h, r) })
+	})
+}
+
+// cleanSegment writes the kept records of s to <base>.log.cleaned and swaps it in.
+func (l *Log) cleanSegment(s *segment, latest map[string]int64, tombstoneHorizon int64, o Options) (removed, before, after int64, err error) {
+	// Dry run: does this segment lose anything?
+	err = forEachRecord(s, func(h *BatchHeader, r *recordView) {
+		if drop(h, r, latest, tombstoneHorizon) {
+			removed++
+		}
+	})
+	if err != nil || removed == 0 {
+		return 0, 0, 0, err
+	}
+	tmpPath := s.path(".log.cleaned")
+	f, err := os.OpenFile(tmpPath, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("cannot create %q: %w", tmpPath, err)
+	}
+	fail := func(e error) (int64, int64, int64, error) {
+		f.Close()
+		os.Remove(tmpPath)
+		return 0, 0, 0, e
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	var out []byte
+	err = forEachBatch(s, s.size, func(b []byte, h *BatchHeader) error {
+		if h.Compression() != 0 {
+			_, err := w.Write(b)
+			return err
+		}
+		out = append(out[:0], b[:BatchHeaderSize]...)
+		var kept int32
+		if err := parseRecords(b, h, func(r *recordView) {
+			if !drop(h, r, latest, tombstoneHorizon) {
+				out = append(out, r.raw...)
+				kept++
+			}
+		}); err != nil {
+			return err
+		}
+		if kept == 0 {
+			return nil
+		}
+		binary.BigEndian.PutUint32(out[offBatchLength:], uint32(len(out)-batchLogOverhead))
+		binary.BigEndian.PutUint32(out[offRecordCount:], uint32(kept))
+		binary.BigEndian.PutUint32(out[offCRC:], crcChecksum(out[offAttributes:]))
+		_, err := w.Write(out)
+		return err
+	})
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = syncFile(f)
+	}
+	if err != nil {
+		return fail(fmt.Errorf("cannot write %q: %w", tmpPath, err))
+	}
+	f.Close()
+
+	// Swap under the writer lock, unless retention or DeleteRecords removed s meanwhile.
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	l.mu.RLock()
+	i := l.indexOf(s)
+	l.mu.RUnlock()
+	if l.closed || i < 0 || i == len(l.segs)-1 {
+		os.Remove(tmpPath)
+		return 0, 0, 0, nil
+	}
+	// Remove the old indexes first: a crash before the rename then rebuilds them for the
+	// old log; after it, for the new one.
+	for _, ext := range []string{".index", ".timeindex"} {
+		if err := os.Remove(s.path(ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			os.Remove(tmpPath)
+			return 0, 0, 0, fmt.Errorf("cannot remove %q: %w", s.path(ext), err)
+		}
+	}
+	if err := os.Rename(tmpPath, s.path(".log")); err != nil {
+		os.Remove(tmpPath)
+		return 0, 0, 0, fmt.Errorf("cannot replace segment %q: %w", s.path(".log"), err)
+	}
+	if err := syncDir(l.dir); err != nil {
+		return 0, 0, 0, err
+	}
+	ns, err := openSegmentFile(l.dir, s.base)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if err := l.scanSegment(ns, false); err != nil {
+		ns.release()
+		return 0, 0, 0, err
+	}
+	ns.nextOffset = s.nextOffset
+	ns.lastModMs = s.lastModMs
+	if err := ns.sealIndexes(); err != nil {
+		ns.release()
+		return 0, 0, 0, err
+	}
+	l.mu.Lock()
+	l.segs[i] = ns
+	l.size.Add(ns.size - s.size)
+	l.mu.Unlock()
+	s.release() // the log's reference; open reads keep the old file until they close
+	return removed, s.size, ns.size, nil
+}
+
+func drop(h *BatchHeader, r *recordView, latest map[string]int64, tombstoneHorizon int64) bool {
+	if !r.hasKey {
+		return false
+	}
+	if off, ok := latest[string(r.key)]; ok && off > r.offset {
+		return true
+	}
+	return r.tombstone && h.MaxTimestamp < tombstoneHorizon
+}
+
+func (l *Log) indexOf(s *segment) int {
+	for i, x := range l.segs {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
