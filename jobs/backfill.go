@@ -33,8 +33,8 @@ type BackfillOptions struct {
 // BackfillSummary is the outcome of a backfill.
 type BackfillSummary struct {
 	Total, Succeeded, Failed, UpstreamFailed, Skipped int
-	Rows                                            int64
-	Took                                            time.Duration
+	Rows                                              int64
+	Took                                              time.Duration
 	// Failures lists "job ds: error" of failed runs.
 	Failures []string
 }
