@@ -48,6 +48,8 @@ type Options struct {
 	// RetentionCheckInterval is how often retention runs in the background; <0 disables
 	// the background loop (tests call EnforceRetention).
 	RetentionCheckInterval time.Duration
+	// MaxPartitions caps a topic's partition count (CreateTopics, CreatePartitions).
+	MaxPartitions int32
 	// MaxRequestBytes refuses larger request frames before allocating them (Kafka's
 	// socket.request.max.bytes).
 	MaxRequestBytes int32
@@ -76,6 +78,7 @@ func DefaultOptions() Options {
 		Flush:                  storage.FlushPolicy{Mode: "os"},
 		RetentionCheckInterval: 5 * time.Minute,
 		MaxRequestBytes:        100 << 20,
+		MaxPartitions:          10000,
 		IdleTimeout:            10 * time.Minute,
 	}
 }
@@ -137,6 +140,9 @@ func New(opts Options) (*Broker, error) {
 	}
 	if opts.RetentionCheckInterval == 0 {
 		opts.RetentionCheckInterval = def.RetentionCheckInterval
+	}
+	if opts.MaxPartitions <= 0 {
+		opts.MaxPartitions = def.MaxPartitions
 	}
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = def.MaxRequestBytes

@@ -216,8 +216,8 @@ func (b *Broker) createTopic(name string, n int32, replication int16, configs ma
 	if n <= 0 {
 		return nil, terr(kerr.InvalidPartitions, "number of partitions must be larger than 0, got %d", n)
 	}
-	if n > 100000 {
-		return nil, terr(kerr.InvalidPartitions, "at most 100000 partitions, got %d", n)
+	if n > b.opts.MaxPartitions {
+		return nil, terr(kerr.InvalidPartitions, "at most %d partitions, got %d", b.opts.MaxPartitions, n)
 	}
 	if replication != -1 && replication != 1 {
 		return nil, terr(kerr.InvalidReplicationFactor, "this is a single broker: replication factor must be 1, got %d", replication)
@@ -395,8 +395,8 @@ func (b *Broker) addPartitions(name string, n int32, validateOnly bool) *topicEr
 	if n <= have {
 		return terr(kerr.InvalidPartitions, "topic %q has %d partitions; the new count must be larger, got %d", name, have, n)
 	}
-	if n > 100000 {
-		return terr(kerr.InvalidPartitions, "at most 100000 partitions, got %d", n)
+	if n > b.opts.MaxPartitions {
+		return terr(kerr.InvalidPartitions, "at most %d partitions, got %d", b.opts.MaxPartitions, n)
 	}
 	if validateOnly {
 		return nil

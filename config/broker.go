@@ -30,6 +30,9 @@ type Broker struct {
 	Flush string `yaml:"flush"`
 	// RetentionCheckInterval is how often retention runs (log.retention.check.interval.ms).
 	RetentionCheckInterval time.Duration `yaml:"retention_check_interval"`
+	// MaxRequestBytes refuses larger request frames before reading them
+	// (socket.request.max.bytes).
+	MaxRequestBytes int32 `yaml:"max_request_bytes"`
 }
 
 func (b *Broker) validate(ch *check) {
@@ -39,6 +42,10 @@ func (b *Broker) validate(ch *check) {
 	ch.positive("segment_ms", b.SegmentMS)
 	ch.positive("max_message_bytes", int64(b.MaxMessageBytes))
 	ch.positive("retention_check_interval", int64(b.RetentionCheckInterval))
+	ch.positive("max_request_bytes", int64(b.MaxRequestBytes))
+	if b.AdvertisedPort < 0 || b.AdvertisedPort > 65535 {
+		ch.fail("advertised_port", "must be 0 (the listen port) or a port number, got %d", b.AdvertisedPort)
+	}
 	if b.RetentionMS < -1 || b.RetentionMS == 0 {
 		ch.fail("retention_ms", "must be > 0 or -1 (unlimited), got %d", b.RetentionMS)
 	}

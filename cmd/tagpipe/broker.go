@@ -45,6 +45,7 @@ func brokerOptions(cfg *config.Config, reg *prometheus.Registry, log *slog.Logge
 	o.SegmentBytes, o.SegmentMS = c.SegmentBytes, c.SegmentMS
 	o.MaxMessageBytes = c.MaxMessageBytes
 	o.RetentionCheckInterval = c.RetentionCheckInterval
+	o.MaxRequestBytes = c.MaxRequestBytes
 	switch c.Flush {
 	case "os", "always":
 		o.Flush = storage.FlushPolicy{Mode: c.Flush}

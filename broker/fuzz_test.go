@@ -1,0 +1,75 @@
+package broker
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// FuzzRequest feeds arbitrary request frames (what follows the 4-byte size) to the
+// decoder and handlers. Nothing may panic; a frame is either answered with a well-formed
+// response frame, silently accepted (acks=0), or refused with an error (the connection
+// would close).
+func FuzzRequest(f *testing.F) {
+	body := func(r kmsg.Request) []byte { return frameRequest(r, 1)[4:] }
+	for v := int16(0); v <= 4; v++ {
+		f.Add(body(apiVersionsReq(v)))
+	}
+	f.Add(body(metadataReq(0)))
+	f.Add(body(metadataReq(12, "fuzz")))
+	f.Add(body(produceReq(-1, "fuzz", 0, batch(3, 1000, []byte("seed")))))
+	f.Add(body(produceReq(0, "fuzz", 0, batch(1, 0, nil))))
+	badCRC := batch(2, 1000, []byte("crc"))
+	badCRC[20] ^= 1
+	f.Add(body(produceReq(1, "fuzz", 0, badCRC)))
+	f.Add(body(fetchReq("fuzz", 0, 0, 0)))
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	ct.Version = 7
+	tt := kmsg.NewCreateTopicsRequestTopic()
+	tt.Topic, tt.NumPartitions, tt.ReplicationFactor = "created", 2, 1
+	ct.Topics = append(ct.Topics, tt)
+	f.Add(body(ct))
+	dc := kmsg.NewPtrDescribeConfigsRequest()
+	dc.Version = 4
+	dr := kmsg.NewDescribeConfigsRequestResource()
+	dr.ResourceType, dr.ResourceName = kmsg.ConfigResourceTypeTopic, "fuzz"
+	dc.Resources = append(dc.Resources, dr)
+	f.Add(body(dc))
+	f.Add([]byte{0, 18, 0, 99, 0, 0, 0, 1, 0xff, 0xff})             // KIP-511, null client id
+	f.Add([]byte{0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0x80, 0x80, 0x80, 0x80}) // flexible produce, bad tags
+	f.Add(make([]byte, 10))
+	long := body(metadataReq(12, "x"))
+	binary.BigEndian.PutUint16(long[8:], 0x7fff) // client id longer than the frame
+	f.Add(long)
+
+	o := testOptions(f)
+	o.MaxPartitions = 4
+	b, err := New(o)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := b.loadTopics(); err != nil {
+		f.Fatal(err)
+	}
+	b.clusterID = "fuzz"
+	f.Cleanup(func() { _ = b.closeLogs() })
+	done := make(chan struct{})
+	close(done) // a closed connection: long-poll fetches return at once
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		if len(frame) < 10 { // the serve loop refuses these before decoding
+			return
+		}
+		c := &conn{b: b, done: done}
+		resp, err := c.handleFrame(frame)
+		if err != nil || resp == nil {
+			return
+		}
+		if len(resp) < 8 || int(binary.BigEndian.Uint32(resp)) != len(resp)-4 {
+			t.Fatalf("malformed response frame of %d bytes", len(resp))
+		}
+		if corr := binary.BigEndian.Uint32(resp[4:]); corr != binary.BigEndian.Uint32(frame[4:]) {
+			t.Fatalf("response correlation id %d, request %d", corr, binary.BigEndian.Uint32(frame[4:]))
+		}
+	})
+}
