@@ -36,7 +36,7 @@ func FuzzRequest(f *testing.F) {
 	dr.ResourceType, dr.ResourceName = kmsg.ConfigResourceTypeTopic, "fuzz"
 	dc.Resources = append(dc.Resources, dr)
 	f.Add(body(dc))
-	f.Add([]byte{0, 18, 0, 99, 0, 0, 0, 1, 0xff, 0xff})             // KIP-511, null client id
+	f.Add([]byte{0, 18, 0, 99, 0, 0, 0, 1, 0xff, 0xff})                 // KIP-511, null client id
 	f.Add([]byte{0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0x80, 0x80, 0x80, 0x80}) // flexible produce, bad tags
 	f.Add(make([]byte, 10))
 	long := body(metadataReq(12, "x"))
