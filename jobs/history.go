@@ -100,8 +100,9 @@ type Store struct {
 	closed  bool
 }
 
-// compactMin is the file size in records below which the store is never compacted.
-const compactMin = 4096
+// compactMin is the file size in records below which the store is never compacted (a
+// variable so tests can lower it).
+var compactMin = 4096
 
 // OpenStore opens (creating) the history in dir.
 func OpenStore(dir string, log *slog.Logger) (*Store, error) {

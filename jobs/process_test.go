@@ -1,5 +1,103 @@
 package jobs
 
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
 const childEnv = "TAGPIPE_JOBS_TEST_CHILD"
 
-func childMain() int { return 0 }
+// childMain is one scheduler process of TestTwoProcessesNoDuplicate: it catches up a
+// week of a daily job on the shared data dir and exits once every run is finished.
+func childMain() int {
+	dir, out := os.Getenv("JOBS_DIR"), os.Getenv("JOBS_OUT")
+	d := Def{Name: "nightly", Schedule: "@daily", StartDate: "2026-11-13", MaxActiveRuns: 3,
+		Task: TaskSpec{Kind: "shell", Command: `echo "$TAGPIPE_DS $PPID" >> "` + out + `"; sleep 0.05`}}
+	// Start together: wait for the parent's go file.
+	for i := 0; i < 1000; i++ {
+		if _, err := os.Stat(out + ".go"); err == nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	dag, err := Compile([]Def{d}, NewKinds(), DefaultDefaults())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	s, err := New(dag, Options{Dir: dir, Now: shiftedNow(nov20), PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if err := s.Start(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer s.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := s.Store().Refresh(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		done := 0
+		for _, r := range s.Store().Runs("nightly") {
+			if r.State.Terminal() {
+				done++
+			}
+		}
+		if done == 7 {
+			return 0
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fmt.Fprintln(os.Stderr, "child: runs did not finish")
+	return 1
+}
+
+// Three scheduler processes (the test binary re-executed) on one data dir catch up the
+// same 7 days at the same time: every ds runs exactly once.
+func TestTwoProcessesNoDuplicate(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.txt")
+	var cmds []*exec.Cmd
+	for i := 0; i < 3; i++ {
+		c := exec.Command(os.Args[0], "-test.run=^$")
+		c.Env = append(os.Environ(), childEnv+"=1", "JOBS_DIR="+filepath.Join(dir, "jobs"), "JOBS_OUT="+out)
+		c.Stderr = os.Stderr
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, c)
+	}
+	if err := os.WriteFile(out+".go", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("child %d: %v", i, err)
+		}
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds []string
+	pids := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(l)
+		ds = append(ds, f[0])
+		pids[f[1]] = true
+	}
+	sort.Strings(ds)
+	eqStrings(t, "ds run", ds, []string{"2026-11-13", "2026-11-14", "2026-11-15", "2026-11-16", "2026-11-17", "2026-11-18", "2026-11-19"})
+	t.Logf("runs spread over %d processes", len(pids))
+}

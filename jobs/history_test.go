@@ -1,0 +1,107 @@
+package jobs
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestHistorySurvivesTornWriteAndReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenStore(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l1 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	l2 := l1.AddDate(0, 0, 1)
+	for _, r := range []Record{
+		{Job: "a", DS: "2026-11-01", Logical: l1, State: StateRunning, Attempt: 1},
+		{Job: "a", DS: "2026-11-01", Logical: l1, State: StateSuccess, Attempt: 1, Rows: 5},
+		{Job: "a", DS: "2026-11-02", Logical: l2, State: StateQueued, Scheduled: true},
+	} {
+		if err := s.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s.Close() // twice is fine
+	// kill -9 in the middle of a write leaves half a line.
+	f, _ := os.OpenFile(filepath.Join(dir, "history.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"job":"a","ds":"2026-11-02","logi`)
+	f.Close()
+
+	s, err = OpenStore(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.Latest("a", l1); r.State != StateSuccess || r.Rows != 5 {
+		t.Errorf("l1 after reopen: %+v", r)
+	}
+	if r, _ := s.Latest("a", l2); r.State != StateQueued {
+		t.Errorf("l2 after reopen: %+v", r)
+	}
+	// The next append starts a fresh line; the torn one is skipped, and the Scheduled
+	// flag sticks through a manual run.
+	if err := s.Append(Record{Job: "a", DS: "2026-11-02", Logical: l2, State: StateSuccess, Trigger: TriggerManual}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, _ = OpenStore(dir, nil)
+	defer s.Close()
+	r, _ := s.Latest("a", l2)
+	if r.State != StateSuccess || !r.Scheduled {
+		t.Errorf("l2: %+v", r)
+	}
+	if wm, _ := s.Watermark("a"); !wm.Equal(l2) {
+		t.Errorf("watermark %v", wm)
+	}
+	if s.bad != 1 || len(s.Runs("")) != 2 {
+		t.Errorf("bad lines %d, runs %d", s.bad, len(s.Runs("")))
+	}
+}
+
+// Many superseded records get compacted to one per run; a second reader (another
+// process) sees the same state after the file is replaced.
+func TestHistoryCompaction(t *testing.T) {
+	defer func(n int) { compactMin = n }(compactMin)
+	compactMin = 300
+	dir := t.TempDir()
+	w, _ := OpenStore(dir, nil)
+	defer w.Close()
+	r2, _ := OpenStore(dir, nil)
+	defer r2.Close()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < compactMin+100; i++ {
+		l := base.AddDate(0, 0, i%10)
+		st := StateRunning
+		if i >= compactMin {
+			st = StateSuccess
+		}
+		if err := w.Append(Record{Job: "j", DS: l.Format(time.DateOnly), Logical: l, State: st, Attempt: i}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 50 {
+			r2.Refresh()
+		}
+	}
+	if w.records > 2*10+100 {
+		t.Errorf("not compacted: %d records in file", w.records)
+	}
+	if err := r2.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	runs := r2.Runs("j")
+	if len(runs) != 10 {
+		t.Fatalf("reader sees %d runs", len(runs))
+	}
+	for _, r := range runs {
+		if r.State != StateSuccess {
+			t.Errorf("reader: %+v", r)
+		}
+	}
+	exp, err := w.Export()
+	if err != nil || len(exp) != 10 {
+		t.Errorf("export: %d rows, %v", len(exp), err)
+	}
+}
