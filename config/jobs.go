@@ -1,0 +1,79 @@
+package config
+
+import "time"
+
+// Jobs configures the scheduler (jobs/). Job definitions come from Definitions here and
+// from every *.yaml file in Dir (each holding `jobs: [...]`); the fields of a definition
+// are documented on jobs.Def. Per-job fields left empty take the defaults below.
+type Jobs struct {
+	// Enabled runs the scheduler in `tagpipe up`.
+	Enabled bool `yaml:"enabled"`
+	// Timezone is the default zone of cron schedules (IANA name).
+	Timezone string `yaml:"timezone"`
+	// Dir holds extra job definition files (*.yaml); empty = data_dir/jobs/defs (it is
+	// fine for it not to exist).
+	Dir string `yaml:"dir"`
+	// Catchup runs every interval missed during downtime (false: only the latest).
+	Catchup bool `yaml:"catchup"`
+	// MaxActiveRuns caps concurrent runs of one job (different ds).
+	MaxActiveRuns int `yaml:"max_active_runs"`
+	// Parallelism caps concurrent runs over all jobs in one scheduler process.
+	Parallelism int `yaml:"parallelism"`
+	// Retries of a failed attempt; RetryDelay doubles each retry up to MaxRetryDelay.
+	Retries       int           `yaml:"retries"`
+	RetryDelay    time.Duration `yaml:"retry_delay"`
+	MaxRetryDelay time.Duration `yaml:"max_retry_delay"`
+	// Timeout bounds one attempt; 0 = none.
+	Timeout time.Duration `yaml:"timeout"`
+	// PollInterval is how often a scheduler re-reads the shared run history.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// Definitions are jobs written inline in tagpipe.yaml.
+	Definitions []JobDef `yaml:"definitions"`
+}
+
+// JobDef is one job definition; cmd/tagpipe turns it into a jobs.Def (same fields).
+type JobDef struct {
+	Name          string        `yaml:"name"`
+	Schedule      string        `yaml:"schedule"`
+	Timezone      string        `yaml:"timezone"`
+	DependsOn     []string      `yaml:"depends_on"`
+	Task          JobTask       `yaml:"task"`
+	Timeout       time.Duration `yaml:"timeout"`
+	Retries       int           `yaml:"retries"`
+	RetryDelay    time.Duration `yaml:"retry_delay"`
+	MaxRetryDelay time.Duration `yaml:"max_retry_delay"`
+	MaxActiveRuns int           `yaml:"max_active_runs"`
+	Catchup       *bool         `yaml:"catchup"`
+	StartDate     string        `yaml:"start_date"`
+	Paused        bool          `yaml:"paused"`
+}
+
+// JobTask is what a job runs: kind shell (command, dir, env), sql (script or file),
+// builtin (name, args), or another kind cmd/tagpipe registers.
+type JobTask struct {
+	Kind    string            `yaml:"kind"`
+	Command string            `yaml:"command"`
+	Dir     string            `yaml:"dir"`
+	Script  string            `yaml:"script"`
+	File    string            `yaml:"file"`
+	Name    string            `yaml:"name"`
+	Env     map[string]string `yaml:"env"`
+	Args    map[string]string `yaml:"args"`
+}
+
+func (j *Jobs) validate(ch *check) {
+	if _, err := time.LoadLocation(j.Timezone); err != nil {
+		ch.fail("timezone", "unknown time zone %q", j.Timezone)
+	}
+	ch.positive("max_active_runs", int64(j.MaxActiveRuns))
+	ch.positive("parallelism", int64(j.Parallelism))
+	ch.positive("poll_interval", int64(j.PollInterval))
+	if j.Retries < 0 {
+		ch.fail("retries", "must be >= 0, got %d", j.Retries)
+	}
+	if j.RetryDelay < 0 || j.MaxRetryDelay < 0 || j.Timeout < 0 {
+		ch.fail("retry_delay", "retry_delay, max_retry_delay and timeout must be >= 0")
+	}
+	// Job definitions themselves (cron specs, depends_on, cycles) are checked by
+	// jobs.Compile, which names the job and field.
+}
