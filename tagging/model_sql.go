@@ -146,6 +146,10 @@ func (m *sqlModel) tagStateSQL(prev time.Time, gapDays int) string {
 	contrib := fmt.Sprintf(`SELECT user_id, tag, sum(aw * pow(2.0, -age_us / %s)) AS score, count(*) AS events,
   min(event_time) AS first_seen, max(event_time) AS last_seen
 FROM (%s) GROUP BY user_id, tag`, m.halfLifeUS(), m.eventTagsSQL())
+	if prev.IsZero() { // full: contributions are already one row per user × tag
+		return fmt.Sprintf(`SELECT %s AS dt, user_id, tag, score, score AS day_score, CAST(events AS BIGINT) AS events,
+  first_seen, last_seen, %s AS params FROM (%s)`, dateLit(m.ds), lit(m.o.fingerprint()), contrib)
+	}
 	body := fmt.Sprintf("SELECT user_id, tag, score, score AS day_score, events, first_seen, last_seen FROM (%s)", contrib)
 	if !prev.IsZero() {
 		body = fmt.Sprintf(`SELECT user_id, tag, score * pow(2.0, -%s / %s) AS score, 0.0 AS day_score, events, first_seen, last_seen
@@ -172,6 +176,10 @@ func (m *sqlModel) userStateSQL(prev time.Time, gapDays int, purchase []string) 
   sum(pow(2.0, -age_us / %s)) AS activity, count(*) FILTER (WHERE action IN (%s)) AS purchases,
   COALESCE(sum(value) FILTER (WHERE action IN (%s)), 0.0) AS spend
 FROM tp_ev WHERE aw IS NOT NULL GROUP BY user_id`, m.halfLifeUS(), pa, pa)
+	if prev.IsZero() { // full: one row per user already
+		return fmt.Sprintf(`SELECT %s AS dt, user_id, CAST(events AS BIGINT) AS events, first_seen, last_seen, activity,
+  CAST(purchases AS BIGINT) AS purchases, spend, %s AS params FROM (%s)`, dateLit(m.ds), lit(m.o.fingerprint()), body)
+	}
 	if !prev.IsZero() {
 		body = fmt.Sprintf(`SELECT user_id, events, first_seen, last_seen, activity * pow(2.0, -%s / %s) AS activity, purchases, spend
 FROM %s WHERE dt = %s

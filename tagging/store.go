@@ -44,37 +44,38 @@ type DuckStore struct{}
 // Attach is a no-op: the tables are already in the database.
 func (DuckStore) Attach(context.Context, *sql.Conn) error { return nil }
 
-// Replace deletes the partition and inserts the query's rows in one transaction.
+// Replace deletes the partition and inserts the query's rows in one transaction. The
+// query may read other partitions of the same table (the model reads yesterday's state).
 func (DuckStore) Replace(ctx context.Context, conn *sql.Conn, table string, part []KV, query string) error {
+	exists, err := tableExists(ctx, conn, table)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s AS %s", ident(table), query)); err != nil {
+			return fmt.Errorf("cannot compute %s: %w", table, err)
+		}
+		return nil
+	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("cannot replace %s: %w", table, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	// The staging table is computed first: query may read the table being replaced.
-	stage := "tp_stage_" + table
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s AS %s", ident(stage), query)); err != nil {
-		return fmt.Errorf("cannot compute %s: %w", table, err)
-	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s AS SELECT * FROM %s LIMIT 0", ident(table), ident(stage))); err != nil {
-		return fmt.Errorf("cannot create %s: %w", table, err)
-	}
 	del := "DELETE FROM " + ident(table)
 	if len(part) > 0 {
 		var conds []string
 		for _, kv := range part {
-			conds = append(conds, fmt.Sprintf("CAST(%s AS VARCHAR) = %s", ident(kv.Col), lit(kv.Val)))
+			// The literal takes the column's type (DATE for dt), so no per-row cast.
+			conds = append(conds, fmt.Sprintf("%s = %s", ident(kv.Col), lit(kv.Val)))
 		}
 		del += " WHERE " + strings.Join(conds, " AND ")
 	}
 	if _, err := tx.ExecContext(ctx, del); err != nil {
 		return fmt.Errorf("cannot clear partition of %s: %w", table, err)
 	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s BY NAME SELECT * FROM %s", ident(table), ident(stage))); err != nil {
-		return fmt.Errorf("cannot write %s: %w", table, err)
-	}
-	if _, err := tx.ExecContext(ctx, "DROP TABLE "+ident(stage)); err != nil {
-		return fmt.Errorf("cannot drop staging table of %s: %w", table, err)
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s BY NAME %s", ident(table), query)); err != nil {
+		return fmt.Errorf("cannot compute %s: %w", table, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("cannot commit %s: %w", table, err)
