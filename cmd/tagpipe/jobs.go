@@ -1,0 +1,289 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/tagpipe/tagpipe/config"
+	"github.com/tagpipe/tagpipe/internal/admin"
+	"github.com/tagpipe/tagpipe/jobs"
+)
+
+// Task kinds beyond the built-in shell come from other rooms' wiring: a subcommand file
+// calls registerJobKind (a whole kind, e.g. "sql") or registerJobBuiltin (a named Go
+// function for `task: {kind: builtin, name: …}`, e.g. the nightly tag job) in its init().
+var (
+	jobKindHooks []func(a *app, k *jobs.Kinds)
+	jobBuiltins  = map[string]func(a *app) jobs.TaskFunc{}
+)
+
+func registerJobKind(f func(a *app, k *jobs.Kinds)) { jobKindHooks = append(jobKindHooks, f) }
+
+func registerJobBuiltin(name string, f func(a *app) jobs.TaskFunc) { jobBuiltins[name] = f }
+
+func jobKinds(a *app) *jobs.Kinds {
+	k := jobs.NewKinds()
+	funcs := map[string]jobs.TaskFunc{}
+	for name, f := range jobBuiltins {
+		funcs[name] = f(a)
+	}
+	k.Register("builtin", jobs.BuiltinKind(funcs))
+	for _, h := range jobKindHooks {
+		h(a, k)
+	}
+	return k
+}
+
+// jobDefs gathers job definitions: jobs.definitions in the config, then jobs.dir/*.yaml.
+func jobDefs(cfg *config.Config) ([]jobs.Def, error) {
+	var defs []jobs.Def
+	for _, d := range cfg.Jobs.Definitions {
+		defs = append(defs, jobs.Def{Name: d.Name, Schedule: d.Schedule, Timezone: d.Timezone,
+			DependsOn: d.DependsOn, Timeout: d.Timeout, Retries: d.Retries, RetryDelay: d.RetryDelay,
+			MaxRetryDelay: d.MaxRetryDelay, MaxActiveRuns: d.MaxActiveRuns, Catchup: d.Catchup,
+			StartDate: d.StartDate, Paused: d.Paused,
+			Task: jobs.TaskSpec{Kind: d.Task.Kind, Command: d.Task.Command, Dir: d.Task.Dir,
+				Script: d.Task.Script, File: d.Task.File, Name: d.Task.Name, Env: d.Task.Env, Args: d.Task.Args}})
+	}
+	dir := cfg.Jobs.Dir
+	if dir == "" {
+		dir = cfg.Path("jobs", "defs")
+	}
+	if _, err := os.Stat(dir); err == nil {
+		more, err := jobs.LoadDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		defs = append(defs, more...)
+	} else if cfg.Jobs.Dir != "" {
+		return nil, fmt.Errorf("jobs.dir: %w", err)
+	}
+	return defs, nil
+}
+
+// openScheduler compiles the definitions and opens the scheduler over data_dir/jobs.
+func openScheduler(a *app, reg *prometheus.Registry) (*jobs.Scheduler, error) {
+	defs, err := jobDefs(a.cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := a.cfg.Jobs
+	dag, err := jobs.Compile(defs, jobKinds(a), jobs.Defaults{Timezone: c.Timezone, Catchup: c.Catchup,
+		MaxActiveRuns: c.MaxActiveRuns, Retries: c.Retries, RetryDelay: c.RetryDelay,
+		MaxRetryDelay: c.MaxRetryDelay, Timeout: c.Timeout})
+	if err != nil {
+		return nil, fmt.Errorf("bad job definitions:\n%w", err)
+	}
+	o := jobs.DefaultOptions()
+	o.Dir = a.cfg.Path("jobs")
+	o.Log = a.log
+	o.Registry = reg
+	o.Parallelism = c.Parallelism
+	o.PollInterval = c.PollInterval
+	return jobs.New(dag, o)
+}
+
+func init() {
+	register(func(a *app) *cobra.Command {
+		cmd := &cobra.Command{
+			Use:   "jobs",
+			Short: "Run the job scheduler alone (cron, DAG, retries, catch-up); subcommands inspect and run jobs",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				reg := admin.NewRegistry()
+				s, err := openScheduler(a, reg)
+				if err != nil {
+					return err
+				}
+				return a.serve(cmd.Context(), reg, nil, s)
+			},
+		}
+		cmd.AddCommand(jobsList(a), jobsRun(a), jobsHistory(a), jobsBackfill(a))
+		return cmd
+	})
+}
+
+func jobsList(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List jobs with their schedule, dependencies, next run time and last run",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := openScheduler(a, nil)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "JOB\tSCHEDULE\tZONE\tDEPENDS_ON\tNEXT_RUN\tNEXT_DS\tLAST_DS\tLAST_STATE")
+			for _, name := range s.DAG().Names() {
+				j, _ := s.DAG().Job(name)
+				at, logical, _ := s.NextRun(name)
+				next, nextDS := "never", "-"
+				if !at.IsZero() {
+					next = at.In(j.Loc).Format("2006-01-02 15:04:05 MST")
+					nextDS = logical.In(j.Loc).Format(time.DateOnly)
+				}
+				if j.Paused {
+					next = "paused"
+				}
+				lastDS, lastState := "-", "-"
+				runs := s.Store().Runs(name)
+				for i := len(runs) - 1; i >= 0; i-- {
+					if runs[i].State != jobs.StateScheduled {
+						lastDS, lastState = runs[i].DS, string(runs[i].State)
+						break
+					}
+				}
+				deps := strings.Join(j.Upstream(), ",")
+				if deps == "" {
+					deps = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, j.Schedule, j.Loc, deps, next, nextDS, lastDS, lastState)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func jobsRun(a *app) *cobra.Command {
+	var job, ds string
+	cmd := &cobra.Command{
+		Use:   "run --job J --ds YYYY-MM-DD",
+		Short: "Run one job for one logical date now (re-running overwrites that ds; depends_on is not checked)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := openScheduler(a, nil)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			rec, err := s.RunNow(cmd.Context(), job, ds)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "%s ds %s: %s after %d attempt(s) in %v, %d rows\n", rec.Job, rec.DS, rec.State,
+				rec.Attempt, rec.Duration().Round(time.Millisecond), rec.Rows)
+			if rec.State != jobs.StateSuccess {
+				return fmt.Errorf("job %s ds %s %s: %s (log: %s)", rec.Job, rec.DS, rec.State, rec.Error,
+					s.LogPath(rec.Job, rec.Logical, rec.Attempt))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&job, "job", "", "job name (required)")
+	cmd.Flags().StringVar(&ds, "ds", "", "logical date YYYY-MM-DD (required)")
+	_ = cmd.MarkFlagRequired("job")
+	_ = cmd.MarkFlagRequired("ds")
+	return cmd
+}
+
+func jobsHistory(a *app) *cobra.Command {
+	var job string
+	var limit int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "history [--job J]",
+		Short: "Show run history (state, ds, attempts, duration, rows, error), newest last",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := jobs.OpenStore(a.cfg.Path("jobs"), a.log)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			runs := st.Runs(job)
+			sort.SliceStable(runs, func(i, j int) bool { return runs[i].Logical.Before(runs[j].Logical) })
+			if limit > 0 && len(runs) > limit {
+				runs = runs[len(runs)-limit:]
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.out)
+				for _, r := range runs {
+					if err := enc.Encode(r); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			return printRuns(a.out, runs)
+		},
+	}
+	cmd.Flags().StringVar(&job, "job", "", "only this job")
+	cmd.Flags().IntVar(&limit, "limit", 50, "show the last N runs (0 = all)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON lines (the sys_job_runs columns)")
+	return cmd
+}
+
+func printRuns(out io.Writer, runs []jobs.Record) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "JOB\tDS\tSTATE\tTRIGGER\tATTEMPT\tSTART\tDURATION\tROWS\tERROR")
+	for _, r := range runs {
+		start := "-"
+		if !r.Start.IsZero() {
+			start = r.Start.UTC().Format("2006-01-02 15:04:05Z")
+		}
+		dur := "-"
+		if d := r.Duration(); d > 0 {
+			dur = d.Round(time.Millisecond).String()
+		}
+		errText := r.Error
+		if len(errText) > 80 {
+			errText = errText[:77] + "..."
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", r.Job, r.DS, r.State, r.Trigger, r.Attempt, start, dur, r.Rows, errText)
+	}
+	return tw.Flush()
+}
+
+func jobsBackfill(a *app) *cobra.Command {
+	var o jobs.BackfillOptions
+	cmd := &cobra.Command{
+		Use:   "backfill --job J --from YYYY-MM-DD --to YYYY-MM-DD [--parallel N]",
+		Short: "Run every ds in a range (overwriting each ds), with a progress bar and a summary",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := openScheduler(a, nil)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			o.Progress = a.out
+			if f, ok := a.out.(*os.File); ok {
+				if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+					o.TTY = true
+				}
+			}
+			sum, err := s.Backfill(cmd.Context(), o)
+			if sum.Total > 0 {
+				fmt.Fprintln(a.out, sum)
+			}
+			if err != nil {
+				return err
+			}
+			if sum.Failed+sum.UpstreamFailed > 0 {
+				return errors.New("backfill finished with failed runs")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&o.Jobs, "job", nil, "job(s) to backfill (repeat or comma-separate)")
+	cmd.Flags().StringVar(&o.From, "from", "", "first ds, YYYY-MM-DD")
+	cmd.Flags().StringVar(&o.To, "to", "", "last ds, YYYY-MM-DD (inclusive)")
+	cmd.Flags().IntVar(&o.Parallel, "parallel", 1, "runs at once (dependencies within a ds are respected)")
+	cmd.Flags().BoolVar(&o.Upstream, "upstream", false, "also run the jobs' depends_on jobs for each ds")
+	_ = cmd.MarkFlagRequired("job")
+	_ = cmd.MarkFlagRequired("from")
+	_ = cmd.MarkFlagRequired("to")
+	return cmd
+}
