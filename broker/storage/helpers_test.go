@@ -5,6 +5,7 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 )
@@ -125,3 +126,10 @@ func readAll(t testing.TB, l *Log, from int64) []BatchHeader {
 }
 
 func crcOf(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// noSync turns fsync off for the rest of the test.
+func noSync(t testing.TB) {
+	orig := syncFile
+	syncFile = func(*os.File) error { return nil }
+	t.Cleanup(func() { syncFile = orig })
+}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -429,6 +431,11 @@ func (l *Log) Close() error {
 	l.mu.Unlock()
 	if err := l.producer.writeSnapshot(l.dir, l.endOffset.Load()); err != nil {
 		errs = append(errs, err)
+	}
+	if len(errs) == 0 { // everything is on disk: the next open may skip the full scan
+		if err := writeFileAtomic(filepath.Join(l.dir, cleanMarkerFile), []byte(strconv.FormatInt(l.endOffset.Load(), 10)+"\n")); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	l.closeSegments()
 	l.notifyMu.Lock() // long-pollers wake and find the log closed

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,7 +13,85 @@ import (
 	"strings"
 )
 
-const startOffsetFile = "log-start-offset"
+const (
+	startOffsetFile = "log-start-offset"
+	cleanMarkerFile = "clean-shutdown"
+)
+
+// takeCleanMarker reads and removes the clean shutdown marker; -1 if there is none.
+func (l *Log) takeCleanMarker() int64 {
+	p := filepath.Join(l.dir, cleanMarkerFile)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return -1
+	}
+	os.Remove(p)
+	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
+// recoverActive recovers the active segment. After an unclean shutdown every batch is
+// checked (CRC and all). After a clean one (marker with the end offset), the index files
+// written at Close are trusted and only the batches after the last index entry are
+// checked, like Kafka skipping recovery after a clean shutdown; any doubt falls back to
+// the full scan.
+func (l *Log) recoverActive(seg *segment, cleanEnd int64) error {
+	if cleanEnd >= 0 {
+		err := l.loadActiveIndexes(seg)
+		if err == nil {
+			if err = l.scanFrom(seg, seg.idx.lookup(seg.nextOffset), true); err == nil && seg.nextOffset != cleanEnd {
+				err = fmt.Errorf("end offset %d, clean shutdown recorded %d", seg.nextOffset, cleanEnd)
+			}
+		}
+		if err == nil {
+			return nil
+		}
+		l.opts.Logger.Warn("clean shutdown state does not match the active segment; scanning it", "segment", seg.path(".log"), "reason", err)
+	}
+	return l.scanSegment(seg, true)
+}
+
+// loadActiveIndexes loads the active segment's index files written at a clean Close and
+// positions seg's bookkeeping at the last indexed batch.
+func (l *Log) loadActiveIndexes(seg *segment) error {
+	idx, err := os.ReadFile(seg.path(".index"))
+	if err != nil {
+		return err
+	}
+	tidx, err := os.ReadFile(seg.path(".timeindex"))
+	if err != nil {
+		return err
+	}
+	seg.idx.buf, seg.tidx.buf = idx, tidx
+	if err := seg.idx.check(seg.size); err != nil {
+		return err
+	}
+	if err := seg.tidx.check(math.MaxInt64); err != nil {
+		return err
+	}
+	seg.maxTs, seg.maxTsOffset, seg.sinceIndex, seg.nextOffset = -1, seg.base, 0, seg.base
+	if n := seg.idx.len(); n > 0 {
+		off, pos := seg.idx.entry(n - 1)
+		var hdr [offBatchLength]byte
+		if _, err := seg.f.ReadAt(hdr[:], pos); err != nil {
+			return fmt.Errorf("index entry points past the log: %w", err)
+		}
+		if got := int64FromBytes(hdr[:]); got != off {
+			return fmt.Errorf("last index entry names offset %d but the batch there has %d", off, got)
+		}
+		seg.nextOffset = off
+	}
+	if n := seg.tidx.len(); n > 0 {
+		seg.maxTs, seg.maxTsOffset = seg.tidx.entry(n - 1)
+		if seg.maxTsOffset > seg.nextOffset {
+			return fmt.Errorf("time index entry past the last indexed batch")
+		}
+	}
+	return nil
+}
 
 // recover loads the directory: every segment's log, the indexes of closed segments (or
 // rebuilds them), a full CRC scan of the active segment that truncates a torn or corrupt
@@ -50,6 +129,7 @@ func (l *Log) recover() error {
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 
+	cleanEnd := l.takeCleanMarker()
 	savedStart := l.readStartOffset()
 	nowMs := l.now()
 	if len(bases) == 0 {
@@ -77,7 +157,7 @@ func (l *Log) recover() error {
 			}
 			seg.nextOffset = max(seg.nextOffset, bases[i+1])
 		} else {
-			if err := l.scanSegment(seg, true); err != nil {
+			if err := l.recoverActive(seg, cleanEnd); err != nil {
 				return err
 			}
 			seg.createdMs = nowMs
@@ -148,10 +228,16 @@ func int64FromBytes(b []byte) int64 {
 func (l *Log) scanSegment(seg *segment, strict bool) error {
 	seg.idx.buf, seg.tidx.buf = seg.idx.buf[:0], seg.tidx.buf[:0]
 	seg.maxTs, seg.maxTsOffset, seg.sinceIndex, seg.nextOffset = -1, seg.base, 0, seg.base
+	return l.scanFrom(seg, 0, strict)
+}
+
+// scanFrom is scanSegment from byte start (a batch boundary whose batch is already
+// indexed, with seg's bookkeeping describing everything before it).
+func (l *Log) scanFrom(seg *segment, start int64, strict bool) error {
 	fileSize := seg.size
-	r := bufio.NewReaderSize(io.NewSectionReader(seg.f, 0, fileSize), 1<<20)
+	r := bufio.NewReaderSize(io.NewSectionReader(seg.f, start, fileSize-start), 1<<20)
 	buf := make([]byte, 64<<10)
-	var pos int64
+	pos := start
 	var bad error
 	for pos < fileSize {
 		if fileSize-pos < BatchHeaderSize {
