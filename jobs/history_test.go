@@ -105,3 +105,21 @@ func TestHistoryCompaction(t *testing.T) {
 		t.Errorf("export: %d rows, %v", len(exp), err)
 	}
 }
+
+// The on-disk line format of FORMAT.md.
+func TestHistoryFormatFrozen(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := OpenStore(dir, nil)
+	l := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	s.Append(Record{Job: "tags", DS: "2026-11-24", Logical: l, State: StateSuccess, Trigger: TriggerScheduled,
+		Scheduled: true, Attempt: 2, Start: l.Add(24 * time.Hour), End: l.Add(24*time.Hour + time.Minute),
+		Rows: 7, Error: "", Owner: "h:1", Updated: l.Add(24*time.Hour + time.Minute)})
+	s.Close()
+	b, _ := os.ReadFile(filepath.Join(dir, "history.jsonl"))
+	want := `{"job":"tags","ds":"2026-11-24","logical":"2026-11-24T00:00:00Z","state":"success","trigger":"scheduled",` +
+		`"scheduled":true,"attempt":2,"start":"2026-11-25T00:00:00Z","end":"2026-11-25T00:01:00Z","rows":7,` +
+		`"owner":"h:1","updated":"2026-11-25T00:01:00Z"}` + "\n"
+	if string(b) != want {
+		t.Errorf("line:\n got  %s\n want %s", b, want)
+	}
+}

@@ -227,7 +227,7 @@ func jobsHistory(a *app) *cobra.Command {
 
 func printRuns(out io.Writer, runs []jobs.Record) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB\tDS\tSTATE\tTRIGGER\tATTEMPT\tSTART\tDURATION\tROWS\tERROR")
+	fmt.Fprintln(tw, "JOB\tDS\tLOGICAL\tSTATE\tTRIGGER\tATTEMPT\tSTART\tDURATION\tROWS\tERROR")
 	for _, r := range runs {
 		start := "-"
 		if !r.Start.IsZero() {
@@ -241,7 +241,8 @@ func printRuns(out io.Writer, runs []jobs.Record) error {
 		if len(errText) > 80 {
 			errText = errText[:77] + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", r.Job, r.DS, r.State, r.Trigger, r.Attempt, start, dur, r.Rows, errText)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", r.Job, r.DS, r.Logical.UTC().Format(time.RFC3339),
+			r.State, r.Trigger, r.Attempt, start, dur, r.Rows, errText)
 	}
 	return tw.Flush()
 }
