@@ -33,7 +33,7 @@ var tableNameRE = regexp.MustCompile(`^(ods|dwd|dws|ads|dim|dlq|rt|sys)_[a-z0-9_
 
 // Options configure a Warehouse. Zero values mean the default noted.
 type Options struct {
-	// RowGroupRows is the number of rows buffered per Parquet row group (default 262144).
+	// RowGroupRows is the number of rows buffered per Parquet row group (default 131072).
 	RowGroupRows int64
 	// TargetFileBytes is the compressed size at which a writer starts a new file and the
 	// size compaction aims at (default 128 MiB).
@@ -54,7 +54,7 @@ type Options struct {
 // DefaultOptions returns the documented defaults.
 func DefaultOptions() Options {
 	return Options{
-		RowGroupRows:     256 * 1024,
+		RowGroupRows:     128 * 1024,
 		TargetFileBytes:  128 << 20,
 		CompressionLevel: 1,
 		LockTimeout:      30 * time.Second,

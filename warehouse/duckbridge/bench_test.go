@@ -50,19 +50,23 @@ func BenchmarkScan(b *testing.B) {
 	if _, err := Register(ctx, db, w); err != nil {
 		b.Fatal(err)
 	}
-	duckDir := filepath.Join(dir, "duck")
-	if _, err := db.ExecContext(ctx, fmt.Sprintf(`COPY (SELECT * FROM ods_events) TO %s (FORMAT parquet, PARTITION_BY (dt))`, Literal(duckDir))); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE VIEW duck_events AS SELECT * FROM read_parquet(%s, hive_partitioning = true)`, Literal(filepath.Join(duckDir, "**", "*.parquet")))); err != nil {
-		b.Fatal(err)
+	// DuckDB's own writer, with its default compression (snappy) and with zstd
+	// like ours.
+	for view, opts := range map[string]string{"duck_events": "", "duck_zstd_events": ", COMPRESSION zstd"} {
+		duckDir := filepath.Join(dir, view)
+		if _, err := db.ExecContext(ctx, fmt.Sprintf(`COPY (SELECT * FROM ods_events) TO %s (FORMAT parquet, PARTITION_BY (dt)%s)`, Literal(duckDir), opts)); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE VIEW %s AS SELECT * FROM read_parquet(%s, hive_partitioning = true)`, view, Literal(filepath.Join(duckDir, "**", "*.parquet")))); err != nil {
+			b.Fatal(err)
+		}
 	}
 	queries := map[string]string{
 		"by-action": `SELECT action, dt, count(*), sum(value), min(event_time) FROM %s GROUP BY ALL`,
 		"by-item":   `SELECT item_id, count(*), sum(value) FROM %s GROUP BY item_id`,
 	}
 	for _, qn := range []string{"by-action", "by-item"} {
-		for _, src := range []struct{ name, view string }{{"warehouse", "ods_events"}, {"duckdb-copy", "duck_events"}} {
+		for _, src := range []struct{ name, view string }{{"warehouse", "ods_events"}, {"duckdb-copy", "duck_events"}, {"duckdb-copy-zstd", "duck_zstd_events"}} {
 			b.Run(qn+"/"+src.name, func(b *testing.B) {
 				q := fmt.Sprintf(queries[qn], src.view)
 				for i := 0; i < b.N; i++ {
