@@ -296,3 +296,21 @@ func firstRecordAtOrAfter(body []byte, h *BatchHeader, ts, start int64) (int64, 
 	}
 	return 0, 0, false
 }
+
+// MaxTimestamp answers ListOffsets' MAX_TIMESTAMP (-3, KIP-734): the first record with
+// the largest timestamp in the log and that timestamp (found is false for an empty log).
+func (l *Log) MaxTimestamp() (offset int64, timestamp int64, found bool) {
+	l.mu.RLock()
+	maxTs := int64(-1)
+	start := l.startOffset.Load()
+	for _, s := range l.segs {
+		if s.nextOffset > start && s.maxTs > maxTs {
+			maxTs = s.maxTs
+		}
+	}
+	l.mu.RUnlock()
+	if maxTs < 0 {
+		return -1, -1, false
+	}
+	return l.OffsetForTimestamp(maxTs)
+}

@@ -302,3 +302,53 @@ func TestWriteToTCP(t *testing.T) {
 		t.Fatalf("WriteTo(buffer): %v", err)
 	}
 }
+
+func TestMaxTimestamp(t *testing.T) {
+	l := mustOpen(t, t.TempDir(), testOptions(nil))
+	if _, _, ok := l.MaxTimestamp(); ok {
+		t.Fatal("empty log has a max timestamp")
+	}
+	mustAppend(t, l, buildBatch(plain(3, 1, 100))) // 0-2 at 100..102
+	mustAppend(t, l, buildBatch(plain(3, 1, 500))) // 3-5 at 500..502
+	l.Roll()
+	mustAppend(t, l, buildBatch(plain(3, 1, 200))) // 6-8: older timestamps, later offsets
+	if off, ts, ok := l.MaxTimestamp(); !ok || off != 5 || ts != 502 {
+		t.Fatalf("MaxTimestamp = %d %d %v, want 5 502", off, ts, ok)
+	}
+}
+
+// WriteTo takes the sendfile path for a TCP socket (not the io.Copy fallback).
+func TestSendfileIsUsedForTCP(t *testing.T) {
+	l := mustOpen(t, t.TempDir(), testOptions(nil))
+	mustAppend(t, l, buildBatch(plain(10, 100, 1)))
+	r, _ := l.Read(0, 1<<20)
+	defer r.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan int, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- -1
+			return
+		}
+		b, _ := io.ReadAll(c)
+		c.Close()
+		got <- len(b)
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, ok, err := sendfile(c.(*net.TCPConn), r.seg.f, r.pos, r.n)
+	c.Close()
+	if !ok || err != nil || n != int64(r.Len()) {
+		t.Fatalf("sendfile: %d %v %v", n, ok, err)
+	}
+	if g := <-got; g != r.Len() {
+		t.Fatalf("peer got %d bytes, want %d", g, r.Len())
+	}
+}
