@@ -173,3 +173,68 @@ func TestCompactLeftoverIsIgnored(t *testing.T) {
 		t.Fatal(".cleaned leftover not removed")
 	}
 }
+
+// Compaction runs while appends, rolls and reads go on (run with -race).
+func TestCompactConcurrentWithAppendAndRead(t *testing.T) {
+	noSync(t)
+	o := testOptions(nil)
+	o.SegmentBytes = 4 << 10
+	l := mustOpen(t, t.TempDir(), o)
+	done := make(chan struct{})
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(readErr)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			for off := l.LogStartOffset(); off < l.HighWatermark(); {
+				r, err := l.Read(off, 8<<10)
+				if err != nil {
+					readErr <- err
+					return
+				}
+				b, err := r.Bytes()
+				r.Close()
+				if err != nil {
+					readErr <- err
+					return
+				}
+				if len(b) == 0 {
+					break
+				}
+				for len(b) > 0 {
+					h, n, err := checkBatch(b, 0, false)
+					if err != nil {
+						readErr <- err
+						return
+					}
+					off, b = h.LastOffset()+1, b[n:]
+				}
+			}
+		}
+	}()
+	for i := range 600 {
+		k := fmt.Sprintf("key%d", i%20)
+		mustAppend(t, l, buildKeyed(1, kv{s(k), s(fmt.Sprint(i))}, kv{s("hot"), s(fmt.Sprint(i))}))
+		if i%50 == 49 {
+			if _, err := l.Compact(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(done)
+	if err := <-readErr; err != nil {
+		t.Fatal(err)
+	}
+	l.Roll()
+	if _, err := l.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	// Exactly the newest record per key is left: 20 keys + "hot".
+	if got := liveRecords(t, l); len(got) != 21 {
+		t.Fatalf("%d live records after full compaction, want 21: %v", len(got), got)
+	}
+}
