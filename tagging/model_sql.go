@@ -198,23 +198,25 @@ func (m *sqlModel) interestSQL() string {
 	if m.o.IDF {
 		idf = "ln((1.0 + n.n) / (1.0 + COALESCE(df.df, 0))) + 1.0"
 	}
-	var norm string
+	// Normalising divides by a positive per-user constant, so ranking by raw is ranking
+	// by weight, and tags below min_weight sort last: one window pass (one sort) gives
+	// the denominator and the rank together.
+	var denom string
 	switch m.o.Normalize {
 	case "max":
-		norm = "raw / NULLIF(max(abs(raw)) OVER (PARTITION BY user_id), 0.0)"
+		denom = "max(abs(raw)) OVER u"
 	case "sum":
-		norm = "raw / NULLIF(sum(CASE WHEN raw > 0 THEN raw ELSE 0.0 END) OVER (PARTITION BY user_id), 0.0)"
+		denom = "sum(CASE WHEN raw > 0 THEN raw ELSE 0.0 END) OVER u"
 	default:
-		norm = "raw"
+		denom = "1.0"
 	}
 	return fmt.Sprintf(`WITH s AS (SELECT user_id, tag, score, events, last_seen FROM %[1]s WHERE dt = %[2]s),
 n AS (SELECT count(DISTINCT user_id) AS n FROM s),
 df AS (SELECT tag, count(*) FILTER (WHERE score > 0) AS df FROM s GROUP BY tag),
 w AS (SELECT s.user_id, s.tag, s.score, s.events, s.last_seen, (%[3]s) * s.score AS raw
       FROM s CROSS JOIN n LEFT JOIN df ON df.tag = s.tag),
-nm AS (SELECT *, %[4]s AS weight FROM w),
-r AS (SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY weight DESC, tag) AS rank
-      FROM nm WHERE weight >= %[5]s)
+r AS (SELECT *, raw / NULLIF(%[4]s, 0.0) AS weight, row_number() OVER u AS rank FROM w
+      WINDOW u AS (PARTITION BY user_id ORDER BY raw DESC, tag ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
 SELECT %[2]s AS dt, user_id, tag, weight, CAST(rank AS INTEGER) AS rank, events, last_seen, score, raw
-FROM r WHERE rank <= %[6]d`, TableTagState, dateLit(m.ds), idf, norm, flt(m.o.MinWeight), m.o.TopN)
+FROM r WHERE rank <= %[6]d AND weight >= %[5]s`, TableTagState, dateLit(m.ds), idf, denom, flt(m.o.MinWeight), m.o.TopN)
 }

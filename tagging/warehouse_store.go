@@ -156,3 +156,74 @@ func parquetSchema(path string) (*arrow.Schema, error) {
 	}
 	return fr.Schema()
 }
+
+// Load replaces a table's content with the rows of query: the whole table when keys is
+// empty, else every partition (by keys) the rows fall in. It creates the table with the
+// query's types when missing, and returns the rows loaded. Use it for inputs such as
+// dim_item.
+func (s WarehouseStore) Load(ctx context.Context, conn *sql.Conn, table string, keys []string, query string) (int64, error) {
+	stage, err := s.W.StagingDir("tagging-load")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(stage)
+	t, err := s.W.Table(table)
+	if errors.Is(err, warehouse.ErrNotFound) {
+		t, err = s.create(ctx, conn, table, keys, query, stage)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("cannot open table %s: %w", table, err)
+	}
+	tx, err := t.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("cannot write %s: %w", table, err)
+	}
+	defer tx.Abort()
+	out := filepath.Join(stage, "out")
+	if len(keys) > 0 {
+		var idents []string
+		for _, k := range keys {
+			idents = append(idents, ident(k))
+		}
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, PARTITION_BY (%s))", query, lit(out), strings.Join(idents, ", "))); err != nil {
+			return 0, fmt.Errorf("cannot compute %s: %w", table, err)
+		}
+		if _, err := os.Stat(out); err == nil {
+			if _, err := tx.ImportDir(out); err != nil {
+				return 0, fmt.Errorf("cannot write %s: %w", table, err)
+			}
+		}
+	} else {
+		out += ".parquet"
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet)", query, lit(out))); err != nil {
+			return 0, fmt.Errorf("cannot compute %s: %w", table, err)
+		}
+		if err := tx.AddFile(out, nil); err != nil {
+			return 0, fmt.Errorf("cannot write %s: %w", table, err)
+		}
+	}
+	snap, err := tx.Commit(ctx, warehouse.CommitOptions{Operation: warehouse.OpOverwritePartitions, Properties: map[string]string{"writer": "tagging-load"}})
+	if err != nil {
+		return 0, fmt.Errorf("cannot commit %s: %w", table, err)
+	}
+	return snap.Summary.AddedRows, duckbridge.RegisterSnapshot(ctx, conn, snap, table)
+}
+
+// ItemsQuery reads an item file into dim_item's columns (item_id, category, tags):
+// "movielens" is movies.csv (genres split on '|', "(no genres listed)" kept as a tag
+// the model ignores), "csv" a headered CSV with columns item_id, category, tags
+// ('|'-separated; empty fields are NULL), "json" newline-delimited JSON with the same fields (tags a list).
+func ItemsQuery(format, path string) (string, error) {
+	switch format {
+	case "movielens":
+		return fmt.Sprintf(`SELECT CAST(movieId AS VARCHAR) AS item_id, CAST(NULL AS VARCHAR) AS category,
+  string_split(genres, '|') AS tags, title FROM read_csv(%s, header = true, quote = '"')`, lit(path)), nil
+	case "csv":
+		return fmt.Sprintf(`SELECT item_id, NULLIF(category, '') AS category, string_split(NULLIF(tags, ''), '|') AS tags
+FROM read_csv(%s, header = true, all_varchar = true)`, lit(path)), nil
+	case "json":
+		return fmt.Sprintf(`SELECT CAST(item_id AS VARCHAR) AS item_id, CAST(category AS VARCHAR) AS category,
+  CAST(tags AS VARCHAR[]) AS tags FROM read_json(%s, format = 'newline_delimited')`, lit(path)), nil
+	}
+	return "", fmt.Errorf("unknown item file format %q: want movielens, csv or json", format)
+}

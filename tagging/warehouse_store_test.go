@@ -4,51 +4,22 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/tagpipe/tagpipe/warehouse"
 )
 
-// loadWarehouseTable writes query's rows as a new warehouse table (partitioned by keys,
-// or not), the way a loading job would.
+// loadWarehouseTable writes query's rows as a warehouse table, the way a loading job
+// would.
 func loadWarehouseTable(t *testing.T, w *warehouse.Warehouse, db *sql.DB, table string, keys []string, query string) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := db.Conn(ctx)
+	conn, err := db.Conn(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	stage, err := w.StagingDir("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(stage)
-	s := WarehouseStore{W: w}
-	tb, err := s.create(ctx, conn, table, keys, query, stage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := tb.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Abort()
-	out := filepath.Join(stage, "out")
-	if len(keys) > 0 {
-		mustExec(t, conn, fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, PARTITION_BY (%s))", query, lit(out), keys[0]))
-		if _, err := tx.ImportDir(out); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		mustExec(t, conn, fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet)", query, lit(out+".parquet")))
-		if err := tx.AddFile(out+".parquet", nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := tx.Commit(ctx, warehouse.CommitOptions{}); err != nil {
+	if _, err := (WarehouseStore{W: w}).Load(context.Background(), conn, table, keys, query); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -73,8 +44,16 @@ func TestWarehouseStore(t *testing.T) {
   CAST(make_timestamp(CAST(timestamp AS BIGINT) * 1000000) AS DATE) AS dt
 FROM src.ev WHERE timestamp >= 1514764800`) // 2018 only: ~250 daily partitions
 	mustExec(t, ref, "DELETE FROM dwd_events WHERE event_time < TIMESTAMP '2018-01-01'")
-	loadWarehouseTable(t, w, db, "dim_item", nil, fmt.Sprintf(`SELECT CAST(movieId AS VARCHAR) AS item_id, CAST(NULL AS VARCHAR) AS category,
-  string_split(genres, '|') AS tags FROM read_csv(%s, header = true, quote = '"')`, lit(filepath.Join(movielensDir, "movies.csv"))))
+	items, err := ItemsQuery("movielens", filepath.Join(movielensDir, "movies.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loadWarehouseTable(t, w, db, "dim_item", nil, items)
+	loadWarehouseTable(t, w, db, "dim_item", nil, items) // a reload replaces, not appends
+	var nItems int
+	if err := db.QueryRow("SELECT count(*) FROM dim_item").Scan(&nItems); err != nil || nItems != 9742 {
+		t.Fatalf("dim_item: %d rows, %v", nItems, err)
+	}
 
 	o := DefaultOptions()
 	o.MemoryLimit = ""
