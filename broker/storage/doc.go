@@ -9,5 +9,6 @@
 // Concurrency: Append, DeleteRecordsBefore, EnforceRetention, SetOptions, Flush and
 // Close are serialised by Log.writeMu (the writer lock). Readers (Read, offsets, Size,
 // OffsetForTimestamp) take Log.mu for reading only to pick a segment and its committed
-// size; they never wait for disk writes or fsyncs. Lock order: writeMu, then mu.
+// size; they never wait for disk writes or fsyncs. Compact runs under Log.compactMu and
+// takes writeMu only to swap a cleaned segment in. Lock order: compactMu, writeMu, mu.
 package storage

@@ -412,6 +412,8 @@ func (l *Log) Flush() error {
 // Close flushes, writes the active segment's indexes and the producer snapshot, and
 // closes the files. Safe to call twice.
 func (l *Log) Close() error {
+	l.compactMu.Lock() // let a running compaction finish its segment first
+	defer l.compactMu.Unlock()
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	if l.closed {
