@@ -182,7 +182,7 @@ func (s *Store) readLocked() error {
 	if _, err := f.Seek(s.off, io.SeekStart); err != nil {
 		return fmt.Errorf("cannot seek history: %w", err)
 	}
-	br := bufio.NewReaderSize(f, 64<<10)
+	br := bufio.NewReaderSize(f, 4<<10)
 	for {
 		line, err := br.ReadBytes('\n')
 		if err == io.EOF {
