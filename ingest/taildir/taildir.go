@@ -265,6 +265,15 @@ func (s *Source) scan() {
 	for _, tf := range s.files {
 		tf.matched = false
 	}
+	seen := map[uint64]bool{}
+	defer func() {
+		// Positions of files that no longer match and are not open are not needed.
+		for ino := range s.saved {
+			if !seen[ino] {
+				delete(s.saved, ino)
+			}
+		}
+	}()
 	for i := range s.opts.Groups {
 		g := &s.opts.Groups[i]
 		dirs, _ := filepath.Glob(g.dirGlob)
@@ -283,12 +292,21 @@ func (s *Source) scan() {
 					continue
 				}
 				ino := inodeOf(fi)
+				seen[ino] = true
 				if tf, ok := s.files[ino]; ok {
 					if tf.path != path {
 						s.opts.Log.Info("taildir file renamed", "source", s.name, "from", tf.path, "to", path)
 						tf.path = path
 					}
 					tf.matched = true
+					continue
+				}
+				if p, ok := s.saved[ino]; ok && p.Pos == fi.Size() {
+					// Known, closed while idle, unchanged: leave it closed.
+					if p.File != path {
+						p.File = path
+						s.saved[ino] = p
+					}
 					continue
 				}
 				if tf := s.open(path, fi, g); tf != nil {
@@ -426,10 +444,15 @@ func (s *Source) readFile(ctx context.Context, tf *tailFile) (int, error) {
 	if err := flush(); err != nil {
 		return total, s.rewind(tf, err)
 	}
-	if !tf.matched && tf.lr.Pending() == 0 && now.Sub(tf.grewAt) >= s.opts.CloseIdle {
-		s.opts.Log.Info("taildir closing file that no longer matches", "source", s.name, "file", tf.path, "inode", tf.inode)
+	if tf.lr.Pending() == 0 && now.Sub(tf.grewAt) >= s.opts.CloseIdle {
+		// Idle: close it. A file that still matches keeps its position and is opened
+		// again when it grows; one that was rotated away is done.
+		s.opts.Log.Debug("taildir closing idle file", "source", s.name, "file", tf.path, "inode", tf.inode, "matched", tf.matched)
 		tf.f.Close()
 		delete(s.files, tf.inode)
+		if tf.matched {
+			s.saved[tf.inode] = position{Inode: tf.inode, Pos: tf.pos, File: tf.path}
+		}
 		return total, s.savePositions()
 	}
 	return total, nil

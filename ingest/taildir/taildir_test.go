@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -281,5 +282,62 @@ func TestTaildirToKafka(t *testing.T) {
 				t.Fatalf("errors = %q", errs)
 			}
 		})
+	}
+}
+
+// TestTaildirRotatedWhileDown: with a pattern that also matches rotated names, a file
+// that was created and rotated away entirely while the source was down is still read,
+// and files already read are not read again.
+func TestTaildirRotatedWhileDown(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	pos := filepath.Join(dir, "pos.json")
+	ch := channel.NewMemory("m", channel.MemoryOptions{Capacity: 1 << 20})
+	defer ch.Close()
+	start := func() *Source {
+		o := DefaultOptions()
+		o.Groups = []Group{{Name: "g", Pattern: filepath.Join(dir, `app\.log(\.\d+)?`)}}
+		o.PositionFile = pos
+		o.PollInterval = 5 * time.Millisecond
+		o.CloseIdle = time.Millisecond // close idle files at once: they must not be re-read
+		s, err := New("t", o, &ingest.Processor{Channels: []ingest.Channel{ch}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Start(context.Background())
+		return s
+	}
+	var got []string
+	take := func(n int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		for len(got) < n {
+			tx, err := ch.Take(ctx, 100)
+			if err != nil {
+				t.Fatalf("have %q: %v", got, err)
+			}
+			for _, e := range tx.Events() {
+				got = append(got, string(e.Body))
+			}
+			tx.Commit()
+		}
+	}
+	s := start()
+	appendTo(t, path, "1\n")
+	take(1)
+	time.Sleep(30 * time.Millisecond) // idle-closed and re-scanned a few times
+	s.Stop(context.Background())
+	appendTo(t, path, "2\n")
+	os.Rename(path, path+".1")
+	appendTo(t, path, "3\n") // created and rotated while down
+	os.Rename(path, path+".2")
+	appendTo(t, path, "4\n")
+	s = start()
+	defer s.Stop(context.Background())
+	take(4)
+	time.Sleep(50 * time.Millisecond)
+	sort.Strings(got)
+	if fmt.Sprint(got) != "[1 2 3 4]" || ch.Stats().Events != 0 {
+		t.Fatalf("got %q (+%d)", got, ch.Stats().Events)
 	}
 }

@@ -5,14 +5,19 @@ package kafkatest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tagpipe/tagpipe/broker"
 )
 
 // Broker is one running backend.
@@ -32,7 +37,59 @@ type Backend struct {
 // Backends lists every backend the collector is tested against.
 func Backends() []Backend { return backends }
 
-var backends = []Backend{{Name: "kfake", Start: startKfake}}
+var backends = []Backend{{Name: "kfake", Start: startKfake}, {Name: "tagpipe", Start: startTagpipe}}
+
+type tagpipeBroker struct{ b *broker.Broker }
+
+func (b *tagpipeBroker) Addr() string { return b.b.Addr() }
+func (b *tagpipeBroker) Stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = b.b.Stop(ctx)
+}
+
+// startTagpipe runs the project's own broker (an ordinary Kafka peer to the collector).
+func startTagpipe(t testing.TB, dir string, port int, topics map[string]int32) Broker {
+	o := broker.DefaultOptions()
+	o.Dir = dir
+	o.Listen = fmt.Sprintf("127.0.0.1:%d", port)
+	o.RetentionCheckInterval = -1
+	o.Logger = slog.New(slog.DiscardHandler)
+	var b *broker.Broker
+	var err error
+	for i := 0; i < 50; i++ {
+		if b, err = broker.New(o); err == nil {
+			if err = b.Start(context.Background()); err == nil {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("cannot start the tagpipe broker: %v", err)
+	}
+	tb := &tagpipeBroker{b}
+	if len(topics) > 0 {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		adm := kadm.NewClient(cl)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for name, n := range topics {
+			resp, err := adm.CreateTopic(ctx, n, 1, nil, name)
+			if err == nil {
+				err = resp.Err
+			}
+			if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+				t.Fatalf("cannot create topic %s: %v", name, err)
+			}
+		}
+	}
+	return tb
+}
 
 type kfakeBroker struct{ c *kfake.Cluster }
 
@@ -151,6 +208,15 @@ func ReadAll(t testing.TB, addr, topic string) []Record {
 // WaitCount polls until topic holds at least n records (by end offsets) or fails.
 func WaitCount(t testing.TB, addr, topic string, n int64, timeout time.Duration) {
 	t.Helper()
+	if got := Count(t, addr, topic, n, timeout); got < n {
+		t.Fatalf("topic %s has %d records after %v, want %d", topic, got, timeout, n)
+	}
+}
+
+// Count polls until topic holds at least n records or timeout passes, and returns the
+// count it saw last.
+func Count(t testing.TB, addr, topic string, n int64, timeout time.Duration) int64 {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		t.Fatal(err)
@@ -167,10 +233,10 @@ func WaitCount(t testing.TB, addr, topic string, n int64, timeout time.Duration)
 			total = 0
 			ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
 			if total >= n {
-				return
+				return total
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("topic %s has %d records after %v, want %d", topic, total, timeout, n)
+	return total
 }
