@@ -28,6 +28,9 @@ type SQL struct {
 	MemoryLimit string `yaml:"memory_limit"`
 	// Threads is DuckDB's worker thread count; 0 keeps DuckDB's default (all cores).
 	Threads int `yaml:"threads"`
+	// RefreshInterval is how often the servers move their table views to the newest
+	// warehouse snapshots.
+	RefreshInterval time.Duration `yaml:"refresh_interval"`
 }
 
 var memoryLimitRE = regexp.MustCompile(`^(?i)\d+(\.\d+)?\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)$|^\d+(\.\d+)?%$`)
@@ -46,6 +49,7 @@ func (s *SQL) validate(ch *check) {
 	if s.MemoryLimit != "" && !memoryLimitRE.MatchString(s.MemoryLimit) {
 		ch.fail("memory_limit", "want a size like 2GB or 512MiB, got %q", s.MemoryLimit)
 	}
+	ch.positive("refresh_interval", int64(s.RefreshInterval))
 	if s.Threads < 0 {
 		ch.fail("threads", "must be >= 0, got %d", s.Threads)
 	}

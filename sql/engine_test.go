@@ -301,3 +301,47 @@ func TestFileViewsAndAsOf(t *testing.T) {
 		t.Fatalf("AsOf on plain files: %v", err)
 	}
 }
+
+func TestRefresherMovesViewsForward(t *testing.T) {
+	dir := warehouse(t)
+	e := remote(t, dir, nil)
+	if _, _, _, err := collect(e, "SELECT * FROM later"); err == nil {
+		t.Fatal("view exists before its table")
+	}
+	// A new table lands (a commit by another process).
+	if err := os.MkdirAll(filepath.Join(dir, "later"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	local, err := Open(context.Background(), DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = local.DB().Exec("COPY (SELECT 7 AS x) TO " + quote(filepath.Join(dir, "later", "p.parquet")) + " (FORMAT parquet)")
+	local.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRefresher(e, 10*time.Millisecond, nil)
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, rows, _, err := collect(e, "SELECT x FROM later"); err == nil && rows[0][0] == "7" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the refresher did not register the new table")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := r.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := NewRefresher(e, time.Second, nil).Stop(context.Background()); err != nil {
+		t.Fatal("Stop without Start:", err)
+	}
+}
