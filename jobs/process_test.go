@@ -17,6 +17,9 @@ const childEnv = "TAGPIPE_JOBS_TEST_CHILD"
 // childMain is one scheduler process of TestTwoProcessesNoDuplicate: it catches up a
 // week of a daily job on the shared data dir and exits once every run is finished.
 func childMain() int {
+	if os.Getenv("JOBS_MODE") == "kill" {
+		return childKilled()
+	}
 	dir, out := os.Getenv("JOBS_DIR"), os.Getenv("JOBS_OUT")
 	d := Def{Name: "nightly", Schedule: "@daily", StartDate: "2026-11-13", MaxActiveRuns: 3,
 		Task: TaskSpec{Kind: "shell", Command: `echo "$TAGPIPE_DS $PPID" >> "` + out + `"; sleep 0.05`}}
@@ -100,4 +103,81 @@ func TestTwoProcessesNoDuplicate(t *testing.T) {
 	sort.Strings(ds)
 	eqStrings(t, "ds run", ds, []string{"2026-11-13", "2026-11-14", "2026-11-15", "2026-11-16", "2026-11-17", "2026-11-18", "2026-11-19"})
 	t.Logf("runs spread over %d processes", len(pids))
+}
+
+func slowDef(out string) Def {
+	return Def{Name: "slow", Schedule: "@daily", StartDate: "2026-11-19",
+		Task: TaskSpec{Kind: "shell", Command: `echo start >> "` + out + `"; sleep 1; echo end >> "` + out + `"`}}
+}
+
+// childKilled runs a scheduler until the parent kills it with SIGKILL.
+func childKilled() int {
+	dag, err := Compile([]Def{slowDef(os.Getenv("JOBS_OUT"))}, NewKinds(), DefaultDefaults())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	s, err := New(dag, Options{Dir: os.Getenv("JOBS_DIR"), Now: shiftedNow(nov20)})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if err := s.Start(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	time.Sleep(time.Minute)
+	return 1
+}
+
+// A scheduler killed with SIGKILL in the middle of a run: a new scheduler on the same
+// dir finds the run unfinished and runs it again — but only after the orphaned task
+// processes are gone (they hold the run lock), so the two never overlap.
+func TestKill9MidRunRerunsWithoutOverlap(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.txt")
+	c := exec.Command(os.Args[0], "-test.run=^$")
+	c.Env = append(os.Environ(), childEnv+"=1", "JOBS_MODE=kill", "JOBS_DIR="+filepath.Join(dir, "jobs"), "JOBS_OUT="+out)
+	c.Stderr = os.Stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if b, _ := os.ReadFile(out); strings.Contains(string(b), "start") {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.Process.Kill()
+			c.Wait()
+			t.Fatal("child never started the run")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.Process.Kill() // SIGKILL
+	c.Wait()
+
+	dag := mustCompile(t, []Def{slowDef(out)}, NewKinds())
+	s, err := New(dag, Options{Dir: filepath.Join(dir, "jobs"), Now: shiftedNow(nov20), PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := time.Date(2026, 11, 19, 0, 0, 0, 0, time.UTC)
+	if r, _ := s.Store().Latest("slow", l); r.State != StateRunning {
+		t.Fatalf("after kill -9 the run should be left running, is %+v", r)
+	}
+	mustStart(t, s)
+	defer s.Close()
+	for {
+		s.Store().Refresh()
+		if r, _ := s.Store().Latest("slow", l); r.State == StateSuccess {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("run not redone after restart")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(out)
+	eqStrings(t, "task output", strings.Fields(string(b)), []string{"start", "end", "start", "end"})
 }

@@ -63,7 +63,7 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 		if err := s.store.Append(rec); err != nil {
 			return rec, err
 		}
-		rows, terr := s.attempt(ctx, j, rec, end)
+		rows, terr := s.attempt(ctx, j, rec, end, lk.f)
 		rec.End, rec.Updated = s.now(), s.now()
 		if ctx.Err() != nil {
 			// Shutdown, not the task's fault: leave it for the next start.
@@ -115,7 +115,7 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 
 // attempt runs the task once with the job's timeout, its output going to
 // <dir>/logs/<job>/<ts>/attempt-<n>.log. A panic is a failed attempt.
-func (s *Scheduler) attempt(ctx context.Context, j *Job, rec Record, end time.Time) (rows int64, err error) {
+func (s *Scheduler) attempt(ctx context.Context, j *Job, rec Record, end time.Time, lock *os.File) (rows int64, err error) {
 	if j.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, j.Timeout, fmt.Errorf("timed out after %v", j.Timeout))
@@ -137,7 +137,8 @@ func (s *Scheduler) attempt(ctx context.Context, j *Job, rec Record, end time.Ti
 		}
 	}()
 	rc := RunContext{Job: j.Name, DS: rec.DS, Logical: rec.Logical, IntervalEnd: end, Attempt: rec.Attempt,
-		Log: s.opts.Log.With("job", j.Name, "ds", rec.DS, "attempt", rec.Attempt), Output: out}
+		Log: s.opts.Log.With("job", j.Name, "ds", rec.DS, "attempt", rec.Attempt), Output: out,
+		InheritFiles: []*os.File{lock}}
 	rows, err = j.task.Run(ctx, rc)
 	if err == nil && ctx.Err() != nil {
 		// The task ignored its context and returned late: still a timeout.

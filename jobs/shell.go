@@ -75,6 +75,7 @@ func (t *shellTask) Run(ctx context.Context, rc RunContext) (int64, error) {
 		out = f
 	}
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.ExtraFiles = rc.InheritFiles
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
 		// The negative pid is the process group: the shell and everything it started.

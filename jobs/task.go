@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -25,6 +26,11 @@ type RunContext struct {
 	Log     *slog.Logger
 	// Output receives the task's own output (the attempt's log file).
 	Output io.Writer
+	// InheritFiles should be passed to child processes the task starts (exec.Cmd
+	// ExtraFiles): it holds the run's lock, so if this scheduler dies (kill -9) the lock
+	// stays held until the task's processes are gone too, and no other scheduler starts
+	// the same run while they still write.
+	InheritFiles []*os.File
 }
 
 // Task is one runnable unit; it returns the rows it wrote. Running it again for the same
