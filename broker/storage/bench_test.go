@@ -125,3 +125,35 @@ func BenchmarkRead(b *testing.B) {
 		<-done
 	})
 }
+
+// BenchmarkReadSmallBatches: one 100-byte record per batch (a producer without
+// batching), 64 KiB fetches: the header walk dominates.
+func BenchmarkReadSmallBatches(b *testing.B) {
+	l := benchLog(b, "os")
+	batch := buildBatch(plain(1, 100, 1))
+	for range 20000 {
+		if _, err := l.Append(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	end := l.HighWatermark()
+	buf := make([]byte, 0, 128<<10)
+	var off, n int64
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := l.Read(off, 64<<10)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if buf, err = r.AppendTo(buf[:0]); err != nil {
+			b.Fatal(err)
+		}
+		n += int64(len(buf))
+		off = r.NextOffset()
+		r.Close()
+		if off >= end {
+			off = 0
+		}
+	}
+	b.ReportMetric(float64(n)/float64(len(batch))/b.Elapsed().Seconds(), "records/s")
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sort"
+	"sync"
 )
 
 // ReadResult is a run of whole batches in one segment file. It holds the segment open
@@ -90,6 +91,45 @@ func (r *ReadResult) Close() error {
 // readHdrSize covers baseOffset, batchLength and lastOffsetDelta.
 const readHdrSize = offLastOffsetDelta + 4
 
+// hdrChunk is how much a header walk reads at once: small batches' headers then come
+// out of one pread instead of one each.
+const hdrChunk = 4096
+
+var hdrBufPool = sync.Pool{New: func() any { return new([hdrChunk]byte) }}
+
+// hdrReader reads batch headers of one segment's committed bytes [0, size) through a
+// chunk buffer.
+type hdrReader struct {
+	seg    *segment
+	size   int64
+	buf    *[hdrChunk]byte
+	bufPos int64 // file position of buf[0]
+	bufLen int64
+}
+
+// read returns the base offset, total size and last offset of the batch at p.
+func (r *hdrReader) read(p int64) (base int64, bsize int64, last int64, err error) {
+	if r.size-p < readHdrSize {
+		return 0, 0, 0, fmt.Errorf("%w: segment %q: %d stray bytes at %d", ErrCorruptMessage, r.seg.path(".log"), r.size-p, p)
+	}
+	if p < r.bufPos || p+readHdrSize > r.bufPos+r.bufLen {
+		n := min(int64(hdrChunk), r.size-p)
+		if _, err := r.seg.f.ReadAt(r.buf[:n], p); err != nil {
+			r.bufLen = 0
+			return 0, 0, 0, fmt.Errorf("cannot read segment %q at %d: %w", r.seg.path(".log"), p, err)
+		}
+		r.bufPos, r.bufLen = p, n
+	}
+	h := r.buf[p-r.bufPos:]
+	base = int64(binary.BigEndian.Uint64(h[offBaseOffset:]))
+	bsize = int64(int32(binary.BigEndian.Uint32(h[offBatchLength:]))) + batchLogOverhead
+	last = base + int64(int32(binary.BigEndian.Uint32(h[offLastOffsetDelta:])))
+	if bsize < BatchHeaderSize || p+bsize > r.size {
+		return 0, 0, 0, fmt.Errorf("%w: segment %q: bad batch length at %d", ErrCorruptMessage, r.seg.path(".log"), p)
+	}
+	return base, bsize, last, nil
+}
+
 // Read returns whole batches starting with the batch that holds offset, up to maxBytes
 // but at least one batch. offset == HighWatermark gives an empty result; offsets outside
 // [LogStartOffset, HighWatermark] give ErrOffsetOutOfRange.
@@ -138,22 +178,9 @@ func (l *Log) Read(offset int64, maxBytes int32) (*ReadResult, error) {
 // with following batches while it stays within maxBytes. nil, nil means offset is past
 // the segment's last batch.
 func scanRead(seg *segment, idx offsetIndex, size, offset int64, maxBytes int32) (*ReadResult, error) {
-	var hdr [readHdrSize]byte
-	readHdr := func(p int64) (base int64, bsize int64, last int64, err error) {
-		if size-p < readHdrSize {
-			return 0, 0, 0, fmt.Errorf("%w: segment %q: %d stray bytes at %d", ErrCorruptMessage, seg.path(".log"), size-p, p)
-		}
-		if _, err := seg.f.ReadAt(hdr[:], p); err != nil {
-			return 0, 0, 0, fmt.Errorf("cannot read segment %q at %d: %w", seg.path(".log"), p, err)
-		}
-		base = int64(binary.BigEndian.Uint64(hdr[offBaseOffset:]))
-		bsize = int64(int32(binary.BigEndian.Uint32(hdr[offBatchLength:]))) + batchLogOverhead
-		last = base + int64(int32(binary.BigEndian.Uint32(hdr[offLastOffsetDelta:])))
-		if bsize < BatchHeaderSize || p+bsize > size {
-			return 0, 0, 0, fmt.Errorf("%w: segment %q: bad batch length at %d", ErrCorruptMessage, seg.path(".log"), p)
-		}
-		return base, bsize, last, nil
-	}
+	hr := hdrReader{seg: seg, size: size, buf: hdrBufPool.Get().(*[hdrChunk]byte)}
+	defer hdrBufPool.Put(hr.buf)
+	readHdr := hr.read
 	p := int64(0)
 	if offset > seg.base {
 		p = idx.lookup(offset)
