@@ -150,15 +150,16 @@ FROM (%s) GROUP BY user_id, tag`, m.halfLifeUS(), m.eventTagsSQL())
 		return fmt.Sprintf(`SELECT %s AS dt, user_id, tag, score, score AS day_score, CAST(events AS BIGINT) AS events,
   first_seen, last_seen, %s AS params FROM (%s)`, dateLit(m.ds), lit(m.o.fingerprint()), contrib)
 	}
-	body := fmt.Sprintf("SELECT user_id, tag, score, score AS day_score, events, first_seen, last_seen FROM (%s)", contrib)
-	if !prev.IsZero() {
-		body = fmt.Sprintf(`SELECT user_id, tag, score * pow(2.0, -%s / %s) AS score, 0.0 AS day_score, events, first_seen, last_seen
-FROM %s WHERE dt = %s
-UNION ALL %s`, flt(float64(gapDays)), flt(m.o.HalfLifeDays), TableTagState, dateLit(prev), body)
-	}
-	return fmt.Sprintf(`SELECT %s AS dt, user_id, tag, sum(score) AS score, sum(day_score) AS day_score,
-  CAST(sum(events) AS BIGINT) AS events, min(first_seen) AS first_seen, max(last_seen) AS last_seen, %s AS params
-FROM (%s) GROUP BY user_id, tag`, dateLit(m.ds), lit(m.o.fingerprint()), body)
+	// Incremental: a full outer join of yesterday's state with the new contributions on
+	// (user, tag) — cheaper than aggregating their union.
+	return fmt.Sprintf(`SELECT %[1]s AS dt, COALESCE(p.user_id, c.user_id) AS user_id, COALESCE(p.tag, c.tag) AS tag,
+  COALESCE(p.score * pow(2.0, -%[2]s / %[3]s), 0.0) + COALESCE(c.score, 0.0) AS score, COALESCE(c.score, 0.0) AS day_score,
+  CAST(COALESCE(p.events, 0) + COALESCE(c.events, 0) AS BIGINT) AS events,
+  least(COALESCE(p.first_seen, c.first_seen), COALESCE(c.first_seen, p.first_seen)) AS first_seen,
+  greatest(COALESCE(p.last_seen, c.last_seen), COALESCE(c.last_seen, p.last_seen)) AS last_seen, %[4]s AS params
+FROM (SELECT user_id, tag, score, events, first_seen, last_seen FROM %[5]s WHERE dt = %[6]s) p
+FULL OUTER JOIN (%[7]s) c ON c.user_id = p.user_id AND c.tag = p.tag`,
+		dateLit(m.ds), flt(float64(gapDays)), flt(m.o.HalfLifeDays), lit(m.o.fingerprint()), TableTagState, dateLit(prev), contrib)
 }
 
 // userStateSQL is dws_user_daily for ds: per user, events with a known action (tagged or
@@ -180,15 +181,16 @@ FROM tp_ev WHERE aw IS NOT NULL GROUP BY user_id`, m.halfLifeUS(), pa, pa)
 		return fmt.Sprintf(`SELECT %s AS dt, user_id, CAST(events AS BIGINT) AS events, first_seen, last_seen, activity,
   CAST(purchases AS BIGINT) AS purchases, spend, %s AS params FROM (%s)`, dateLit(m.ds), lit(m.o.fingerprint()), body)
 	}
-	if !prev.IsZero() {
-		body = fmt.Sprintf(`SELECT user_id, events, first_seen, last_seen, activity * pow(2.0, -%s / %s) AS activity, purchases, spend
-FROM %s WHERE dt = %s
-UNION ALL %s`, flt(float64(gapDays)), flt(m.o.HalfLifeDays), TableUserState, dateLit(prev), body)
-	}
-	return fmt.Sprintf(`SELECT %s AS dt, user_id, CAST(sum(events) AS BIGINT) AS events, min(first_seen) AS first_seen,
-  max(last_seen) AS last_seen, sum(activity) AS activity, CAST(sum(purchases) AS BIGINT) AS purchases,
-  sum(spend) AS spend, %s AS params
-FROM (%s) GROUP BY user_id`, dateLit(m.ds), lit(m.o.fingerprint()), body)
+	return fmt.Sprintf(`SELECT %[1]s AS dt, COALESCE(p.user_id, c.user_id) AS user_id,
+  CAST(COALESCE(p.events, 0) + COALESCE(c.events, 0) AS BIGINT) AS events,
+  least(COALESCE(p.first_seen, c.first_seen), COALESCE(c.first_seen, p.first_seen)) AS first_seen,
+  greatest(COALESCE(p.last_seen, c.last_seen), COALESCE(c.last_seen, p.last_seen)) AS last_seen,
+  COALESCE(p.activity * pow(2.0, -%[2]s / %[3]s), 0.0) + COALESCE(c.activity, 0.0) AS activity,
+  CAST(COALESCE(p.purchases, 0) + COALESCE(c.purchases, 0) AS BIGINT) AS purchases,
+  COALESCE(p.spend, 0.0) + COALESCE(c.spend, 0.0) AS spend, %[4]s AS params
+FROM (SELECT user_id, events, first_seen, last_seen, activity, purchases, spend FROM %[5]s WHERE dt = %[6]s) p
+FULL OUTER JOIN (%[7]s) c ON c.user_id = p.user_id`,
+		dateLit(m.ds), flt(float64(gapDays)), flt(m.o.HalfLifeDays), lit(m.o.fingerprint()), TableUserState, dateLit(prev), body)
 }
 
 // interestSQL is ads_user_interest_tags for ds from the state: IDF, per-user
