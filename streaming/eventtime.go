@@ -1,6 +1,7 @@
 package streaming
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -55,27 +56,43 @@ func (e *EventWindows[T, K, V]) LateWatermark() time.Time {
 	return time.Unix(0, e.op.batchWM).UTC()
 }
 
-// OpenWindows is the number of (window, key) aggregates held in state.
-func (e *EventWindows[T, K, V]) OpenWindows() int { return len(e.op.st.Keys) }
+// OpenPanes is the number of slide-sized partial aggregates held in state.
+func (e *EventWindows[T, K, V]) OpenPanes() int { return len(e.op.st.Panes) }
 
-type winKey[K comparable] struct {
+// The state is kept in panes (Li et al., "No pane, no gain"): one partial aggregate per
+// key per slide-sized slice of event time. An element updates one pane; a window is the
+// merge of its length/slide panes when it closes. Windows close in start order.
+
+type pane[K comparable, V any] struct {
 	Start int64
-	Key   K
+	Keys  []K
+	Vals  []V
+	idx   map[K]int
+}
+
+func (p *pane[K, V]) add(k K, v V, reduce func(V, V) V) {
+	if i, ok := p.idx[k]; ok {
+		p.Vals[i] = reduce(p.Vals[i], v)
+		return
+	}
+	p.idx[k] = len(p.Keys)
+	p.Keys = append(p.Keys, k)
+	p.Vals = append(p.Vals, v)
 }
 
 type eventWindowState[K comparable, V any] struct {
 	Watermark int64 // ns; MinInt64 = none yet
 	MaxEvent  int64
-	// Open windows in creation order.
-	Keys []winKey[K]
-	Vals []V
+	// NextWindow is the start of the next window to close; MinInt64 before the first.
+	NextWindow int64
+	Panes      []*pane[K, V] // sorted by Start
 }
 
 type eventWindowOp[T any, K comparable, V any] struct {
 	name    string
 	spec    EventWindowSpec[T, K, V]
 	st      eventWindowState[K, V]
-	idx     map[winKey[K]]int
+	byStart map[int64]*pane[K, V]
 	results []WindowResult[K, V]
 	late    []T
 	// batchWM is the watermark the current batch's elements were judged against.
@@ -91,9 +108,13 @@ func (o *eventWindowOp[T, K, V]) restoreState(b []byte) error {
 	if err := gobDecode(b, &o.st); err != nil {
 		return err
 	}
-	o.idx = make(map[winKey[K]]int, len(o.st.Keys))
-	for i, k := range o.st.Keys {
-		o.idx[k] = i
+	o.byStart = make(map[int64]*pane[K, V], len(o.st.Panes))
+	for _, p := range o.st.Panes {
+		p.idx = make(map[K]int, len(p.Keys))
+		for i, k := range p.Keys {
+			p.idx[k] = i
+		}
+		o.byStart[p.Start] = p
 	}
 	return nil
 }
@@ -104,6 +125,8 @@ func (o *eventWindowOp[T, K, V]) eval(b *BatchInfo, in []T) {
 	o.results, o.late = nil, nil
 	wm := o.st.Watermark
 	o.batchWM = wm
+	added := false
+	var last *pane[K, V]
 	for _, v := range in {
 		et := sp.EventTime(v).UnixNano()
 		if et < wm {
@@ -113,44 +136,73 @@ func (o *eventWindowOp[T, K, V]) eval(b *BatchInfo, in []T) {
 		if et > o.st.MaxEvent {
 			o.st.MaxEvent = et
 		}
-		k, val := sp.Key(v), sp.Value(v)
-		// Windows [s, s+length) with s a multiple of slide and s <= et < s+length.
-		last := floorDiv(et, slide) * slide
-		for s := last; s > et-length; s -= slide {
-			wk := winKey[K]{s, k}
-			if i, ok := o.idx[wk]; ok {
-				o.st.Vals[i] = sp.Reduce(o.st.Vals[i], val)
-				continue
+		ps := floorDiv(et, slide) * slide
+		p := last
+		if p == nil || p.Start != ps {
+			p = o.byStart[ps]
+			if p == nil {
+				p = &pane[K, V]{Start: ps, idx: map[K]int{}}
+				o.byStart[ps] = p
+				o.st.Panes = append(o.st.Panes, p)
+				added = true
 			}
-			o.idx[wk] = len(o.st.Keys)
-			o.st.Keys = append(o.st.Keys, wk)
-			o.st.Vals = append(o.st.Vals, val)
+			last = p
 		}
+		p.add(sp.Key(v), sp.Value(v), sp.Reduce)
+	}
+	if added {
+		slices.SortFunc(o.st.Panes, func(a, b *pane[K, V]) int { return cmp.Compare(a.Start, b.Start) })
 	}
 	if o.st.MaxEvent != math.MinInt64 {
 		if nw := o.st.MaxEvent - int64(sp.AllowedLateness); nw > o.st.Watermark {
 			o.st.Watermark = nw
 		}
 	}
-	// Close windows whose end is at or below the new watermark, oldest first.
 	wm = o.st.Watermark
-	n := 0
-	for i, wk := range o.st.Keys {
-		if wk.Start+length <= wm {
-			o.results = append(o.results, WindowResult[K, V]{
-				Start: time.Unix(0, wk.Start).UTC(), End: time.Unix(0, wk.Start+length).UTC(), Key: wk.Key, Val: o.st.Vals[i],
-			})
-			delete(o.idx, wk)
-			continue
+	// Close windows [s, s+length) with s+length <= wm, in start order.
+	for len(o.st.Panes) > 0 {
+		// Skip windows that hold no pane (gaps in event time).
+		first := o.st.Panes[0].Start - length + slide
+		if o.st.NextWindow < first {
+			o.st.NextWindow = first
 		}
-		o.st.Keys[n], o.st.Vals[n] = wk, o.st.Vals[i]
-		o.idx[wk] = n
-		n++
+		s := o.st.NextWindow
+		if s+length > wm {
+			break
+		}
+		var keys []K
+		var vals []V
+		idx := map[K]int{}
+		for _, p := range o.st.Panes {
+			if p.Start >= s+length {
+				break
+			}
+			for i, k := range p.Keys {
+				if j, ok := idx[k]; ok {
+					vals[j] = sp.Reduce(vals[j], p.Vals[i])
+					continue
+				}
+				idx[k] = len(keys)
+				keys = append(keys, k)
+				vals = append(vals, p.Vals[i])
+			}
+		}
+		start, end := time.Unix(0, s).UTC(), time.Unix(0, s+length).UTC()
+		for i, k := range keys {
+			o.results = append(o.results, WindowResult[K, V]{Start: start, End: end, Key: k, Val: vals[i]})
+		}
+		o.st.NextWindow = s + slide
+		// Panes before the next window are in no open window any more.
+		n := 0
+		for n < len(o.st.Panes) && o.st.Panes[n].Start < o.st.NextWindow {
+			delete(o.byStart, o.st.Panes[n].Start)
+			n++
+		}
+		if n > 0 {
+			clear(o.st.Panes[:n])
+			o.st.Panes = o.st.Panes[n:]
+		}
 	}
-	clear(o.st.Keys[n:])
-	clear(o.st.Vals[n:])
-	o.st.Keys, o.st.Vals = o.st.Keys[:n], o.st.Vals[:n]
-	slices.SortStableFunc(o.results, func(a, b WindowResult[K, V]) int { return a.Start.Compare(b.Start) })
 }
 
 func floorDiv(a, b int64) int64 {
@@ -173,8 +225,8 @@ func EventTimeWindow[T any, K comparable, V any](s *Stream[T], spec EventWindowS
 	if spec.AllowedLateness < 0 || spec.EventTime == nil || spec.Key == nil || spec.Value == nil || spec.Reduce == nil {
 		panic("BUG: streaming.EventTimeWindow: incomplete spec")
 	}
-	op := &eventWindowOp[T, K, V]{spec: spec, idx: map[winKey[K]]int{},
-		st: eventWindowState[K, V]{Watermark: math.MinInt64, MaxEvent: math.MinInt64}}
+	op := &eventWindowOp[T, K, V]{spec: spec, byStart: map[int64]*pane[K, V]{},
+		st: eventWindowState[K, V]{Watermark: math.MinInt64, MaxEvent: math.MinInt64, NextWindow: math.MinInt64}}
 	core := newStream(s.job, "eventTimeWindow", func(b *BatchInfo) ([]struct{}, error) {
 		op.eval(b, s.items())
 		return nil, nil

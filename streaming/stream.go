@@ -2,7 +2,9 @@ package streaming
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -19,7 +21,12 @@ type Job struct {
 	input    *Stream[Record]
 	current  *BatchInfo
 	records  []Record
+	parallel bool
 }
+
+// SetParallelOutputs makes RunBatch run the outputs of a batch concurrently (they must
+// not depend on each other's effects); by default they run in registration order.
+func (j *Job) SetParallelOutputs(on bool) { j.parallel = on }
 
 type node interface{ eval(b *BatchInfo) error }
 
@@ -64,9 +71,27 @@ func (j *Job) RunBatch(ctx context.Context, b BatchInfo, records []Record) error
 			return fmt.Errorf("batch %d: %w", b.ID, err)
 		}
 	}
-	for _, o := range j.outputs {
-		if err := o.run(ctx, &b); err != nil {
-			return fmt.Errorf("batch %d: output %s: %w", b.ID, o.name, err)
+	if j.parallel && len(j.outputs) > 1 {
+		errs := make([]error, len(j.outputs))
+		var wg sync.WaitGroup
+		for i, o := range j.outputs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := o.run(ctx, &b); err != nil {
+					errs[i] = fmt.Errorf("batch %d: output %s: %w", b.ID, o.name, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+	} else {
+		for _, o := range j.outputs {
+			if err := o.run(ctx, &b); err != nil {
+				return fmt.Errorf("batch %d: output %s: %w", b.ID, o.name, err)
+			}
 		}
 	}
 	for _, n := range j.nodes {

@@ -22,6 +22,17 @@ func TestChild(t *testing.T) {
 	if os.Getenv(childEnv) == "" {
 		t.Skip("only runs as the child of TestKill9EventsExactlyOnce")
 	}
+	if seed := os.Getenv(childEnv + "_SELFKILL"); seed != "" {
+		// Die right after a table commit now and then: between ods_events and dwd_events
+		// of one batch, or after all tables but before the checkpoint commit.
+		rng := rand.New(rand.NewPCG(uint64(len(seed)), uint64(time.Now().UnixNano())))
+		afterCommit = func(table string, batch int64) {
+			if rng.IntN(12) == 0 {
+				fmt.Fprintf(os.Stderr, "child: self-kill after %s batch %d\n", table, batch)
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}
+	}
 	wh := openWarehouse(t, os.Getenv(childEnv+"_WH"))
 	po := DefaultOptions()
 	po.Interval = 50 * time.Millisecond
@@ -56,10 +67,15 @@ func TestKill9EventsExactlyOnce(t *testing.T) {
 	addrs := testkafka.Start(t, "kfake", "events", partitions)
 	whDir, cp := t.TempDir(), t.TempDir()
 	rng := rand.New(rand.NewPCG(42, 42))
+	selfKills := 0
 	start := func() *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_WH="+whDir, childEnv+"_CP="+cp,
 			childEnv+"_BROKERS="+strings.Join(addrs, ","))
+		if selfKills < 8 && rng.IntN(2) == 0 {
+			selfKills++
+			cmd.Env = append(cmd.Env, childEnv+"_SELFKILL=1")
+		}
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -71,7 +87,7 @@ func TestKill9EventsExactlyOnce(t *testing.T) {
 	}
 	produced, kills := 0, 0
 	chunk := total / 10
-	for produced < total || kills < 10 {
+	for produced < total || kills < 14 {
 		cmd := start()
 		if produced < total {
 			var recs []testkafka.Record
@@ -81,14 +97,16 @@ func TestKill9EventsExactlyOnce(t *testing.T) {
 			testkafka.Produce(t, addrs, "events", recs)
 			produced += chunk
 		}
-		time.Sleep(time.Duration(100+rng.IntN(900)) * time.Millisecond)
+		time.Sleep(time.Duration(200+rng.IntN(1000)) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 		kills++
+		t.Logf("kill %d: %d rows in dwd_events (%d produced)", kills, dwdRows(t, whDir), produced)
 		if kills > 30 {
 			t.Fatal("too many rounds")
 		}
 	}
+	selfKills = 99 // the final run must not kill itself
 	cmd := start()
 	defer func() {
 		cmd.Process.Signal(syscall.SIGKILL)
@@ -96,18 +114,11 @@ func TestKill9EventsExactlyOnce(t *testing.T) {
 	}()
 	deadline := time.Now().Add(120 * time.Second)
 	for {
-		wh := openWarehouse(t, whDir)
-		n := 0
-		if tb, err := wh.Table(TableDWD); err == nil {
-			if s, err := tb.Current(); err == nil {
-				n = int(s.Rows())
-			}
-		}
-		if n >= total {
+		if dwdRows(t, whDir) >= total {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("dwd_events has %d of %d rows after restarts", n, total)
+			t.Fatalf("dwd_events has %d of %d rows after restarts", dwdRows(t, whDir), total)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -136,4 +147,14 @@ func TestKill9EventsExactlyOnce(t *testing.T) {
 		t.Fatalf("%d distinct events in dwd, want %d", len(users), total)
 	}
 	t.Logf("%d events, %d kills: each exactly once in ods_events and dwd_events", total, kills)
+}
+
+func dwdRows(t *testing.T, dir string) int {
+	wh := openWarehouse(t, dir)
+	if tb, err := wh.Table(TableDWD); err == nil {
+		if s, err := tb.Current(); err == nil {
+			return int(s.Rows())
+		}
+	}
+	return 0
 }

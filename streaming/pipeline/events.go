@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -141,6 +142,8 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 	}
 
 	j := streaming.NewJob(opts.Name, opts.Interval)
+	// The tables are independent: write them concurrently.
+	j.SetParallelOutputs(true)
 	e.Job = j
 	all := streaming.Map(streaming.Input(j), func(r streaming.Record) *parsed {
 		p := parsers[r.Topic]
@@ -250,7 +253,38 @@ func sourceOf(r *streaming.Record) string {
 	return ""
 }
 
-func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+// day formats t's UTC date; the last few dates are cached because a batch's events
+// mostly share a handful of days and formatting dominates building the rows.
+func day(t time.Time) string {
+	d := floorDay(t.Unix())
+	dayMu.Lock()
+	s, ok := dayCache[d]
+	dayMu.Unlock()
+	if ok {
+		return s
+	}
+	s = time.Unix(d*86400, 0).UTC().Format(time.DateOnly)
+	dayMu.Lock()
+	if len(dayCache) > 4096 {
+		clear(dayCache)
+	}
+	dayCache[d] = s
+	dayMu.Unlock()
+	return s
+}
+
+var (
+	dayMu    sync.Mutex
+	dayCache = map[int64]string{}
+)
+
+func floorDay(unix int64) int64 {
+	d := unix / 86400
+	if unix%86400 < 0 {
+		d--
+	}
+	return d
+}
 
 func recordDay(b streaming.BatchInfo, r *streaming.Record) string {
 	if r.Time.IsZero() || r.Time.Unix() <= 0 {

@@ -113,8 +113,14 @@ func (s *tableSink) write(ctx context.Context, b streaming.BatchInfo, rec arrow.
 		return fmt.Errorf("cannot commit batch %d to table %s: %w", b.ID, s.table.Name(), err)
 	}
 	s.committed = b.ID
+	if afterCommit != nil {
+		afterCommit(s.table.Name(), b.ID)
+	}
 	return nil
 }
+
+// afterCommit is a test hook (fault injection between table commits).
+var afterCommit func(table string, batch int64)
 
 // builder helps fill an Arrow record column by column.
 type builder struct {
