@@ -88,11 +88,11 @@ func (tx *Tx) commit(ctx context.Context, req commitRequest) (snap *Snapshot, er
 	}
 	// The lock makes this a formality among tagpipe writers; it still catches a
 	// writer that bypassed the lock, and an ExpectedParent from an older read.
-	ids, err := listSnapshotIDs(t.snapDir())
+	latest, err := latestID(t.metaDir())
 	if err != nil {
 		return nil, err
 	}
-	if n := len(ids); n > 0 && ids[n-1] != baseID || n == 0 && baseID != 0 {
+	if latest != baseID {
 		return nil, fmt.Errorf("%w: table %s moved from snapshot %d while this transaction ran", ErrConflict, t.name, baseID)
 	}
 	if req.expected != nil && *req.expected != baseID {
@@ -261,6 +261,9 @@ func (tx *Tx) commit(ctx context.Context, req commitRequest) (snap *Snapshot, er
 		return nil, err
 	}
 	tx.staged = nil // published: Abort must not touch them
+	if err := writeCurrent(t.metaDir(), m.SnapshotID); err != nil {
+		t.w.opts.Logger.Warn("snapshot committed, hint not updated", "table", t.name, "snapshot", m.SnapshotID, "err", err)
+	}
 	data, _ := encodeManifest(m)
 	snap, err = decodeManifest(t, data, manifestName(m.SnapshotID))
 	if err != nil {

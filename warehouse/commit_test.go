@@ -339,3 +339,34 @@ func TestReadersNeverSeePartialCommit(t *testing.T) {
 		t.Fatalf("final rows %d", cur.Rows())
 	}
 }
+
+// CURRENT is only a hint: stale, garbage or missing, readers still find the latest
+// manifest.
+func TestCurrentHintIsOnlyAHint(t *testing.T) {
+	w := openTest(t, t.TempDir())
+	tb := createEvents(t, w, "ods_events")
+	rec := events(10, 1, 0)
+	defer rec.Release()
+	for range 3 {
+		appendRec(t, tb, rec, CommitOptions{})
+	}
+	hint := filepath.Join(tb.Dir(), "_tagpipe", "CURRENT")
+	if b, _ := os.ReadFile(hint); string(b) != "4\n" {
+		t.Fatalf("CURRENT = %q", b)
+	}
+	for _, content := range []string{"2\n", "garbage", "99\n", ""} {
+		if content == "" {
+			os.Remove(hint)
+		} else if err := os.WriteFile(hint, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, err := tb.Current()
+		if err != nil || s.ID != 4 {
+			t.Fatalf("hint %q: snapshot %v, %v", content, s, err)
+		}
+	}
+	// A commit on a stale hint still knows its parent.
+	if s := appendRec(t, tb, rec, CommitOptions{ExpectedParent: Parent(4)}); s.ID != 5 {
+		t.Fatalf("commit after stale hint: %d", s.ID)
+	}
+}

@@ -19,6 +19,7 @@ const (
 	metaDir       = "_tagpipe"
 	snapshotsDir  = "snapshots"
 	lockFile      = "LOCK"
+	currentFile   = "CURRENT"
 	stagingRoot   = "_staging"
 	manifestExt   = ".json"
 	tmpExt        = ".tmp"
@@ -178,6 +179,47 @@ func listSnapshotIDs(dir string) ([]int64, error) {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	return ids, nil
+}
+
+// latestID returns the newest committed snapshot id of the table whose metadata
+// directory is meta (0 if none). CURRENT is a hint written after each commit; the
+// manifests are the truth, so the hint is verified and walked forward (a writer may
+// have died between publishing a manifest and updating the hint), and a missing or
+// bad hint falls back to listing snapshots/.
+func latestID(meta string) (int64, error) {
+	snaps := filepath.Join(meta, snapshotsDir)
+	if b, err := os.ReadFile(filepath.Join(meta, currentFile)); err == nil {
+		if id, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && id > 0 && exists(filepath.Join(snaps, manifestName(id))) {
+			for exists(filepath.Join(snaps, manifestName(id+1))) {
+				id++
+			}
+			return id, nil
+		}
+	}
+	ids, err := listSnapshotIDs(snaps)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	return ids[len(ids)-1], nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// writeCurrent updates the CURRENT hint (atomically replaced; not fsynced, since
+// latestID verifies it).
+func writeCurrent(meta string, id int64) error {
+	tmp := filepath.Join(meta, "."+currentFile+"."+randHex(6)+tmpExt)
+	if err := os.WriteFile(tmp, []byte(strconv.FormatInt(id, 10)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("cannot write %q: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(meta, currentFile)); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("cannot update %s hint: %w", currentFile, err)
+	}
+	return nil
 }
 
 func decodeManifest(t *Table, data []byte, path string) (*Snapshot, error) {

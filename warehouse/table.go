@@ -47,6 +47,7 @@ func (t *Table) Dir() string { return t.dir }
 // Layer is the name prefix, e.g. "ods".
 func (t *Table) Layer() string { l, _ := LayerOf(t.name); return l }
 
+func (t *Table) metaDir() string  { return filepath.Join(t.dir, metaDir) }
 func (t *Table) snapDir() string  { return filepath.Join(t.dir, metaDir, snapshotsDir) }
 func (t *Table) lockPath() string { return filepath.Join(t.dir, metaDir, lockFile) }
 
@@ -121,14 +122,14 @@ func schemaChanged(cur *Snapshot, spec TableSpec) bool {
 
 // Current returns the latest snapshot.
 func (t *Table) Current() (*Snapshot, error) {
-	ids, err := listSnapshotIDs(t.snapDir())
+	id, err := latestID(t.metaDir())
 	if err != nil {
 		return nil, err
 	}
-	if len(ids) == 0 {
+	if id == 0 {
 		return nil, fmt.Errorf("table %q: %w", t.name, ErrNotFound)
 	}
-	return t.Snapshot(ids[len(ids)-1])
+	return t.Snapshot(id)
 }
 
 // Snapshot returns snapshot id (if not expired).

@@ -166,11 +166,11 @@ func (w *Warehouse) TableNames() ([]string, error) {
 			if !e.IsDir() || !tableNameRE.MatchString(e.Name()) || !strings.HasPrefix(e.Name(), layer+"_") {
 				continue
 			}
-			ids, err := listSnapshotIDs(filepath.Join(w.root, layer, e.Name(), metaDir, snapshotsDir))
+			id, err := latestID(filepath.Join(w.root, layer, e.Name(), metaDir))
 			if err != nil {
 				return nil, err
 			}
-			if len(ids) > 0 {
+			if id > 0 {
 				out = append(out, e.Name())
 			}
 		}
@@ -198,11 +198,11 @@ func (w *Warehouse) Table(name string) (*Table, error) {
 		return nil, err
 	}
 	t := w.table(name)
-	ids, err := listSnapshotIDs(t.snapDir())
+	id, err := latestID(t.metaDir())
 	if err != nil {
 		return nil, err
 	}
-	if len(ids) == 0 {
+	if id == 0 {
 		return nil, fmt.Errorf("table %q: %w", name, ErrNotFound)
 	}
 	return t, nil
