@@ -116,7 +116,7 @@ func defaultDS() string { return time.Now().UTC().AddDate(0, 0, -1).Format("2006
 func init() {
 	register(func(a *app) *cobra.Command {
 		cmd := &cobra.Command{Use: "tags", Short: "Compute, inspect and export user interest tags"}
-		cmd.AddCommand(tagsRun(a), tagsShow(a), tagsList(a), tagsAudience(a))
+		cmd.AddCommand(tagsRun(a), tagsShow(a), tagsList(a), tagsAudience(a), tagsItems(a))
 		return cmd
 	})
 }
@@ -423,5 +423,41 @@ func tagsAudience(a *app) *cobra.Command {
 		c.Flags().StringVar(&ds, "ds", defaultDS(), "day (YYYY-MM-DD)")
 	}
 	cmd.AddCommand(run, export, list)
+	return cmd
+}
+
+func tagsItems(a *app) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "items FILE",
+		Short: "Load item tags into dim_item (replacing it) from MovieLens movies.csv, a CSV or JSON lines",
+		Long: `Formats: movielens (movies.csv: movieId,title,genres with genres as tags), csv (header
+item_id,category,tags with tags '|'-separated), json (one object per line with item_id,
+category, tags as a list).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q, err := tagging.ItemsQuery(format, args[0])
+			if err != nil {
+				return err
+			}
+			env, err := openTagging(a)
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			conn, err := env.db.Conn(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			n, err := tagging.WarehouseStore{W: env.w}.Load(cmd.Context(), conn, tagging.TableItems, nil, q)
+			if err != nil {
+				return fmt.Errorf("cannot load items from %q: %w", args[0], err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "loaded %d items into %s\n", n, tagging.TableItems)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "movielens", "movielens, csv or json")
 	return cmd
 }

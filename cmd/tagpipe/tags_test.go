@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tagpipe/tagpipe/tagging"
+	"github.com/tagpipe/tagpipe/warehouse"
+)
+
+// TestTagsCommands drives `tagpipe tags …` end to end on MovieLens: items loaded with
+// `tags items`, ratings put into dwd_events the way the streaming job would, then run,
+// show, list and audience export.
+func TestTagsCommands(t *testing.T) {
+	dir := t.TempDir()
+	ml := filepath.Join("..", "..", "testdata", "movielens")
+	out := runTagpipe(t, "--data-dir", dir, "tags", "items", "--format", "movielens", filepath.Join(ml, "movies.csv"))
+	if !strings.Contains(out, "loaded 9742 items") {
+		t.Fatalf("items: %s", out)
+	}
+	w, err := warehouse.Open(filepath.Join(dir, "warehouse"), warehouse.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tagging.WarehouseStore{W: w}.Load(context.Background(), conn, "dwd_events", []string{"dt"},
+		`SELECT CAST(userId AS VARCHAR) AS user_id, CAST(movieId AS VARCHAR) AS item_id, 'rate' AS action,
+  make_timestamp(CAST(timestamp AS BIGINT) * 1000000) AS event_time, CAST(rating AS DOUBLE) AS value,
+  CAST(make_timestamp(CAST(timestamp AS BIGINT) * 1000000) AS DATE) AS dt
+FROM read_csv('`+filepath.Join(ml, "ratings.csv")+`', header = true) WHERE timestamp >= 1527811200`) // June 2018 on
+	conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	out = runTagpipe(t, "--data-dir", dir, "tags", "run", "--ds", "2018-09-24", "--full")
+	for _, want := range []string{"model 2018-09-24 (full)", "tag activity", "tag favourite_genre", "audience comedy_fans"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "FAILED") {
+		t.Errorf("run: %s", out)
+	}
+	out = runTagpipe(t, "--data-dir", dir, "tags", "run", "--ds", "2018-09-25", "--model-only")
+	if !strings.Contains(out, "incremental from 2018-09-24") {
+		t.Errorf("second run: %s", out)
+	}
+	out = runTagpipe(t, "--data-dir", dir, "tags", "show", "--user", "414", "--ds", "2018-09-24")
+	for _, want := range []string{"user 414 on 2018-09-24", "#1", "rate item", "% of score", "activity = "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show lacks %q:\n%s", want, out)
+		}
+	}
+	out = runTagpipe(t, "--data-dir", dir, "tags", "list")
+	for _, want := range []string{"interest", "activity", "dwd_events,dws_user_daily", "comedy_fans"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("list lacks %q:\n%s", want, out)
+		}
+	}
+	path := filepath.Join(dir, "aud.csv")
+	runTagpipe(t, "--data-dir", dir, "tags", "audience", "export", "comedy_fans", "--ds", "2018-09-24", "--csv", path)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(recs) < 2 || recs[0][0] != "audience" {
+		t.Fatalf("csv: %v %v", recs, err)
+	}
+	out = runTagpipe(t, "--data-dir", dir, "tags", "audience", "run", "adhoc", "--ds", "2018-09-24", "--expr", "interest:Drama >= 0.5")
+	if !strings.Contains(out, "audience adhoc on 2018-09-24:") {
+		t.Errorf("adhoc audience: %s", out)
+	}
+}
