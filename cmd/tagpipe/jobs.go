@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"github.com/tagpipe/tagpipe/config"
 	"github.com/tagpipe/tagpipe/internal/admin"
 	"github.com/tagpipe/tagpipe/jobs"
+	tsql "github.com/tagpipe/tagpipe/sql"
+	"github.com/tagpipe/tagpipe/tagging"
 )
 
 // Task kinds beyond the built-in shell come from other rooms' wiring: a subcommand file
@@ -30,6 +33,113 @@ var (
 func registerJobKind(f func(a *app, k *jobs.Kinds)) { jobKindHooks = append(jobKindHooks, f) }
 
 func registerJobBuiltin(name string, f func(a *app) jobs.TaskFunc) { jobBuiltins[name] = f }
+
+func init() {
+	registerJobKind(func(a *app, k *jobs.Kinds) { k.Register("sql", sqlJobKind(a)) })
+	registerJobBuiltin("tags_nightly", tagsNightlyJob)
+}
+
+// jobMacros replaces {{ds}}, {{ds_nodash}}, {{ts}} and {{job}} in a task's text.
+func jobMacros(text string, rc jobs.RunContext) string {
+	ds, nodash, ts := rc.DS, strings.ReplaceAll(rc.DS, "-", ""), rc.Logical.Format(time.RFC3339)
+	return strings.NewReplacer("{{ds}}", ds, "{{ ds }}", ds, "{{ds_nodash}}", nodash, "{{ ds_nodash }}", nodash,
+		"{{ts}}", ts, "{{ ts }}", ts, "{{job}}", rc.Job, "{{ job }}", rc.Job).Replace(text)
+}
+
+// sqlJobKind: `task: {kind: sql, script: "..."}` or `{kind: sql, file: x.sql}` runs the
+// statements in order in one DuckDB session over the warehouse views (a local,
+// unrestricted session: COPY … TO writes files). Rows are the statements' affected rows.
+func sqlJobKind(a *app) jobs.KindFunc {
+	return func(spec jobs.TaskSpec) (jobs.Task, error) {
+		switch {
+		case spec.Script != "" && spec.File != "":
+			return nil, fmt.Errorf("set script or file, not both")
+		case spec.Script == "" && spec.File == "":
+			return nil, fmt.Errorf("script or file must be set")
+		case spec.File != "":
+			if _, err := os.Stat(spec.File); err != nil {
+				return nil, fmt.Errorf("cannot read script file: %w", err)
+			}
+		}
+		return jobs.TaskFunc(func(ctx context.Context, rc jobs.RunContext) (int64, error) {
+			text := spec.Script
+			if spec.File != "" {
+				b, err := os.ReadFile(spec.File)
+				if err != nil {
+					return 0, fmt.Errorf("cannot read script file: %w", err)
+				}
+				text = string(b)
+			}
+			stmts, rest := tsql.Split(jobMacros(text, rc))
+			if strings.TrimSpace(rest) != "" {
+				stmts = append(stmts, rest)
+			}
+			eng, err := sqlEngine(ctx, a, false, "", nil, nil)
+			if err != nil {
+				return 0, err
+			}
+			defer eng.Close()
+			conn, err := eng.DB().Conn(ctx)
+			if err != nil {
+				return 0, fmt.Errorf("cannot open DuckDB session: %w", err)
+			}
+			defer conn.Close()
+			var rows int64
+			for i, st := range stmts {
+				res, err := conn.ExecContext(ctx, st)
+				if err != nil {
+					return rows, fmt.Errorf("statement %d: %w", i+1, err)
+				}
+				n, _ := res.RowsAffected()
+				rows += n
+				fmt.Fprintf(rc.Output, "-- statement %d: %d rows\n", i+1, n)
+			}
+			return rows, nil
+		}), nil
+	}
+}
+
+// tagsNightlyJob is `task: {kind: builtin, name: tags_nightly}`: for the run's ds, the
+// interest model (incremental), every tag definition, the profiles and the audiences —
+// what `tagpipe tags run --ds` does. Rows are interest rows plus definition rows.
+func tagsNightlyJob(a *app) jobs.TaskFunc {
+	return func(ctx context.Context, rc jobs.RunContext) (int64, error) {
+		env, err := openTagging(a)
+		if err != nil {
+			return 0, err
+		}
+		defer env.Close()
+		st, err := env.tg.RunModel(ctx, rc.DS, false)
+		if err != nil {
+			return 0, err
+		}
+		rows := st.InterestRows
+		fmt.Fprintf(rc.Output, "model %s: %d events -> %d users, %d interest rows\n", rc.DS, st.Events, st.Users, st.InterestRows)
+		defs, auds, loadErr := tagging.LoadDefinitions(env.tg.Options().DefinitionsDir)
+		res, runErr := env.tg.RunDefinitions(ctx, defs, rc.DS)
+		for _, r := range res {
+			if r.Err != nil {
+				fmt.Fprintf(rc.Output, "tag %s FAILED: %v\n", r.Name, r.Err)
+				continue
+			}
+			rows += r.Rows
+			fmt.Fprintf(rc.Output, "tag %s: %d users\n", r.Name, r.Rows)
+		}
+		if err := env.tg.RunProfile(ctx, rc.DS); err != nil {
+			return rows, err
+		}
+		errs := []error{loadErr, runErr}
+		for _, au := range auds {
+			n, err := env.tg.RunAudience(ctx, au, rc.DS)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("audience %s: %w", au.Name, err))
+				continue
+			}
+			fmt.Fprintf(rc.Output, "audience %s: %d users\n", au.Name, n)
+		}
+		return rows, errors.Join(errs...)
+	}
+}
 
 func jobKinds(a *app) *jobs.Kinds {
 	k := jobs.NewKinds()
