@@ -53,7 +53,8 @@ func newProducerState() *producerState { return &producerState{m: map[int64]*pro
 
 // check applies Kafka's sequence rules to an idempotent batch before it is appended. A
 // duplicate of one of the last five batches returns that batch's offsets with
-// ErrDuplicateSequence.
+// ErrDuplicateSequence; a gap after the last batch is ErrOutOfOrderSequence, as is a new
+// epoch not starting at 0; an older epoch is ErrInvalidProducerEpoch.
 func (ps *producerState) check(h *BatchHeader, nowMs int64) (batchMeta, error) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -62,7 +63,12 @@ func (ps *producerState) check(h *BatchHeader, nowMs int64) (batchMeta, error) {
 		return batchMeta{}, fmt.Errorf("%w: producer %d epoch %d is older than the current epoch %d",
 			ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, e.epoch)
 	}
-	if e == nil || h.ProducerEpoch > e.epoch || e.n == 0 {
+	if e == nil {
+		// Unknown here: new, or its state expired or was deleted with old segments.
+		// Like Kafka since KIP-360, any starting sequence is taken.
+		return batchMeta{}, nil
+	}
+	if h.ProducerEpoch > e.epoch || e.n == 0 {
 		if h.BaseSequence != 0 {
 			return batchMeta{}, fmt.Errorf("%w: producer %d epoch %d has no earlier batch here but starts at sequence %d, not 0",
 				ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, h.BaseSequence)

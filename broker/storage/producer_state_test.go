@@ -14,14 +14,16 @@ func idem(pid int64, epoch int16, seq int32, records int) []byte {
 
 func TestIdempotentSequenceRules(t *testing.T) {
 	l := mustOpen(t, t.TempDir(), testOptions(nil))
-	// A new producer must start at 0.
-	if _, err := l.Append(idem(7, 0, 3, 1)); !errors.Is(err, ErrOutOfOrderSequence) {
-		t.Fatalf("new producer at seq 3: %v", err)
+	// An unknown producer is taken at any sequence (Kafka since KIP-360: its state may
+	// have expired); from then on its sequences are checked.
+	mustAppend(t, l, idem(6, 0, 3, 1)) // offset 0
+	if _, err := l.Append(idem(6, 0, 5, 1)); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("gap after an unknown producer's first batch: %v", err)
 	}
-	r0 := mustAppend(t, l, idem(7, 0, 0, 3))     // seqs 0..2 -> offsets 0..2
+	r0 := mustAppend(t, l, idem(7, 0, 0, 3))     // a new producer at 0: seqs 0..2 -> offsets 1..3
 	mustAppend(t, l, buildBatch(plain(2, 5, 1))) // a non-idempotent batch in between
-	r1 := mustAppend(t, l, idem(7, 0, 3, 2))     // seqs 3..4 -> offsets 5..6
-	if r0.BaseOffset != 0 || r1.BaseOffset != 5 {
+	r1 := mustAppend(t, l, idem(7, 0, 3, 2))     // seqs 3..4 -> offsets 6..7
+	if r0.BaseOffset != 1 || r1.BaseOffset != 6 {
 		t.Fatalf("offsets %d %d", r0.BaseOffset, r1.BaseOffset)
 	}
 	// A retry of either batch is a duplicate that returns the original offsets and
@@ -173,5 +175,8 @@ func TestProducerExpiry(t *testing.T) {
 	if len(l.Producers()) != 0 {
 		t.Fatalf("producer not expired: %+v", l.Producers())
 	}
-	mustAppend(t, l, idem(9, 0, 0, 1)) // a forgotten producer may start again at 0
+	mustAppend(t, l, idem(9, 0, 1, 1)) // a forgotten producer continues where it was
+	if _, err := l.Append(idem(9, 0, 1, 1)); !errors.Is(err, ErrDuplicateSequence) {
+		t.Fatalf("tracked again after expiry: %v", err)
+	}
 }
