@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"time"
 )
 
 // WriteHTML writes the self-contained report: inline CSS and SVG, no scripts, no fetches.
@@ -96,6 +97,11 @@ const chartW, chartH = 1100, 180
 // bars draws a bar chart: one bar per value, labels under the first, middle and last bar,
 // and a <title> tooltip per bar.
 func bars(w, h int, labels []string, values []int64, color string) template.HTML {
+	return barsLabeled(w, h, labels, values, color, true)
+}
+
+// barsLabeled draws the bars; middle puts a label under the middle bar too.
+func barsLabeled(w, h int, labels []string, values []int64, color string, middle bool) template.HTML {
 	var sb strings.Builder
 	maxV := int64(1)
 	for _, v := range values {
@@ -120,7 +126,14 @@ func bars(w, h int, labels []string, values []int64, color string) template.HTML
 		fmt.Fprintf(&sb, `<rect x="%.2f" y="%.2f" width="%.2f" height="%.2f" fill="%s"><title>%s: %d</title></rect>`,
 			x+gap/2, float64(h-bottom)-bh, math.Max(bw-gap, 0.5), bh, color, html.EscapeString(labels[i]), v)
 	}
-	for _, i := range []int{0, n / 2, n - 1} {
+	marks := []int{0, n / 2, n - 1}
+	if !middle || n < 3 {
+		marks = []int{0, n - 1}
+	}
+	for _, i := range marks {
+		if n == 1 && i > 0 {
+			break
+		}
 		anchor := "middle"
 		if i == 0 {
 			anchor = "start"
@@ -139,29 +152,37 @@ func bars(w, h int, labels []string, values []int64, color string) template.HTML
 	return template.HTML(sb.String())
 }
 
-// dayChart draws events per day; spans longer than about 13 months are drawn per month.
+// dayChart draws events per day, one bar per calendar day from the first to the last
+// (empty days included, so the axis is linear in time); spans longer than 400 days are
+// drawn per month.
 func dayChart(days []DayCount) template.HTML {
 	if len(days) == 0 {
 		return ""
 	}
+	first, err1 := time.Parse("2006-01-02", days[0].Day)
+	last, err2 := time.Parse("2006-01-02", days[len(days)-1].Day)
+	if err1 != nil || err2 != nil {
+		return ""
+	}
+	step, layout, note := func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }, "2006-01-02", ""
+	if last.Sub(first) > 400*24*time.Hour {
+		step, layout = func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }, "2006-01"
+		first = time.Date(first.Year(), first.Month(), 1, 0, 0, 0, 0, time.UTC)
+		note = `<p class="meta">per month (` + fmt.Sprint(len(days)) + ` days with events)</p>`
+	}
+	per := map[string]int64{}
+	for _, d := range days {
+		t, _ := time.Parse("2006-01-02", d.Day)
+		per[t.Format(layout)] += d.Count
+	}
 	var labels []string
 	var values []int64
-	if len(days) > 400 {
-		for _, d := range days {
-			m := d.Day[:7]
-			if len(labels) == 0 || labels[len(labels)-1] != m {
-				labels = append(labels, m)
-				values = append(values, 0)
-			}
-			values[len(values)-1] += d.Count
-		}
-		return template.HTML(`<p class="meta">per month (`+fmt.Sprint(len(days))+` days with events)</p>`) + bars(chartW, chartH, labels, values, "#3b6fd4")
+	for t := first; !t.After(last); t = step(t) {
+		k := t.Format(layout)
+		labels = append(labels, k)
+		values = append(values, per[k])
 	}
-	for _, d := range days {
-		labels = append(labels, d.Day)
-		values = append(values, d.Count)
-	}
-	return bars(chartW, chartH, labels, values, "#3b6fd4")
+	return template.HTML(note) + bars(chartW, chartH, labels, values, "#3b6fd4")
 }
 
 func binChart(bins []Bin) template.HTML {
@@ -176,7 +197,7 @@ func binChart(bins []Bin) template.HTML {
 		}
 		values[i] = b.Count
 	}
-	return bars(360, 120, labels, values, "#2f9e77")
+	return barsLabeled(360, 120, labels, values, "#2f9e77", false)
 }
 
 func userBins(bins []Bin) template.HTML {

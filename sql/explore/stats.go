@@ -268,9 +268,10 @@ func userStats(ctx context.Context, conn *dbsql.Conn, p *Profile, opts *Options)
 		if err := rows.Scan(&b, &n); err != nil {
 			return err
 		}
-		for len(us.Histogram) < b {
-			k := len(us.Histogram)
-			us.Histogram = append(us.Histogram, Bin{Lo: math.Pow(2, float64(k)), Hi: math.Pow(2, float64(k+1))})
+		// Bars start at the smallest user's bin; empty bins in between stay as gaps.
+		for len(us.Histogram) > 0 && us.Histogram[len(us.Histogram)-1].Hi < math.Pow(2, float64(b)) {
+			lo := us.Histogram[len(us.Histogram)-1].Hi
+			us.Histogram = append(us.Histogram, Bin{Lo: lo, Hi: lo * 2})
 		}
 		us.Histogram = append(us.Histogram, Bin{Lo: math.Pow(2, float64(b)), Hi: math.Pow(2, float64(b+1)), Count: n})
 	}
