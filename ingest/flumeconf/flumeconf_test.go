@@ -1,0 +1,169 @@
+package flumeconf
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tagpipe/tagpipe/ingest"
+	"github.com/tagpipe/tagpipe/ingest/agent"
+	"github.com/tagpipe/tagpipe/ingest/internal/kafkatest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestReadProperties(t *testing.T) {
+	in := "# comment\n! also\n  a.b = c d  \nx:y\nlong = one \\\n    two\nesc = tab\\there\nempty=\nspace value\n"
+	got, err := ReadProperties(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"a.b": "c d", "x": "y", "long": "one two", "esc": "tab\there", "empty": "", "space": "value"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %v", got)
+	}
+}
+
+// flumeFile is a Flume user's agent file, as the Flume user guide writes them.
+const flumeFile = `
+a1.sources = r1 r2
+a1.channels = c1
+a1.sinks = k1
+
+a1.sources.r1.type = TAILDIR
+a1.sources.r1.channels = c1
+a1.sources.r1.positionFile = {{dir}}/taildir_position.json
+a1.sources.r1.filegroups = f1
+a1.sources.r1.filegroups.f1 = {{dir}}/logs/.*\.log
+a1.sources.r1.headers.f1.headerKey1 = value1
+a1.sources.r1.fileHeader = true
+a1.sources.r1.interceptors = i1 i2
+a1.sources.r1.interceptors.i1.type = timestamp
+a1.sources.r1.interceptors.i2.type = regex_extractor
+a1.sources.r1.interceptors.i2.regex = ^user=(\\w+)
+a1.sources.r1.interceptors.i2.serializers = s1
+a1.sources.r1.interceptors.i2.serializers.s1.name = key
+
+a1.sources.r2.type = spooldir
+a1.sources.r2.channels = c1
+a1.sources.r2.spoolDir = {{dir}}/spool
+a1.sources.r2.fileHeader = true
+a1.sources.r2.deserializer.maxLineLength = 2048
+a1.sources.r2.pollDelay = 10
+
+a1.channels.c1.type = file
+a1.channels.c1.checkpointDir = {{dir}}/checkpoint
+a1.channels.c1.dataDirs = {{dir}}/data
+a1.channels.c1.minimumRequiredSpace = -1
+
+a1.sinks.k1.type = org.apache.flume.sink.kafka.KafkaSink
+a1.sinks.k1.channel = c1
+a1.sinks.k1.kafka.topic = flume-events
+a1.sinks.k1.kafka.bootstrap.servers = {{broker}}
+a1.sinks.k1.flumeBatchSize = 20
+a1.sinks.k1.kafka.producer.acks = -1
+a1.sinks.k1.kafka.producer.linger.ms = 1
+a1.sinks.k1.kafka.producer.compression.type = snappy
+`
+
+// TestFlumeAgentRuns runs a Flume agent file as-is against a real broker.
+func TestFlumeAgentRuns(t *testing.T) {
+	be := kafkatest.Backends()[0]
+	b := be.Start(t, t.TempDir(), 0, map[string]int32{"flume-events": 2})
+	defer b.Stop()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "spool"), 0o755)
+	text := strings.NewReplacer("{{dir}}", dir, "{{broker}}", b.Addr()).Replace(flumeFile)
+	path := filepath.Join(dir, "agent.properties")
+	os.WriteFile(path, []byte(text), 0o644)
+	spec, err := ParseFile(path, "a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Sources["r2"]["min_age"] = "-1ms" // a test-only tagpipe key: no waiting for file age
+	a, err := agent.Build(spec, agent.Env{DataDir: dir, Metrics: ingest.NewMetrics(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop(context.Background())
+	os.WriteFile(filepath.Join(dir, "logs", "app.log"), []byte("user=ann clicked\nuser=bob viewed\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "spool", ".x"), []byte("spooled\n"), 0o644)
+	os.Rename(filepath.Join(dir, "spool", ".x"), filepath.Join(dir, "spool", "x.log"))
+	kafkatest.WaitCount(t, b.Addr(), "flume-events", 3, 30*time.Second)
+	recs := kafkatest.ReadAll(t, b.Addr(), "flume-events")
+	byValue := map[string]kafkatest.Record{}
+	for _, r := range recs {
+		byValue[r.Value] = r
+	}
+	ann := byValue["user=ann clicked"]
+	if ann.Key != "ann" || ann.Headers["headerKey1"] != "value1" || ann.Headers["timestamp"] == "" || !strings.HasSuffix(ann.Headers["file"], "app.log") {
+		t.Fatalf("taildir record = %+v", ann)
+	}
+	if r, ok := byValue["spooled"]; !ok || !strings.HasSuffix(r.Headers["file"], "x.log") {
+		t.Fatalf("spooldir record missing: %+v", recs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "checkpoint")); err != nil && !hasWal(filepath.Join(dir, "data")) {
+		t.Fatalf("file channel not in dataDirs: %v", err)
+	}
+}
+
+func hasWal(dir string) bool {
+	m, _ := filepath.Glob(filepath.Join(dir, "log-*.wal"))
+	return len(m) > 0
+}
+
+func TestFlumeRejectsUnsupported(t *testing.T) {
+	text := `
+a1.sources = r1
+a1.channels = c1
+a1.sinks = k1 k2
+a1.sinkgroups = g1
+a1.sources.r1.type = exec
+a1.sources.r1.command = tail -F x
+a1.sources.r1.channels = c1
+a1.channels.c1.type = jdbc
+a1.sinks.k1.type = org.apache.flume.sink.kafka.KafkaSink
+a1.sinks.k1.channel = c1
+a1.sinks.k1.kafka.producer.acks = 1
+a1.sinks.k1.kafka.producer.buffer.memory = 1
+a1.sinks.k2.type = hdfs
+a1.sinkgroups.g1.processor.type = load_balance
+a1.sinks.k9.type = logger
+a2.sources = x
+`
+	props, _ := ReadProperties(strings.NewReader(text))
+	_, err := Convert(props, "a1")
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{
+		`a1.sources.r1.type: unsupported source type "exec"`,
+		`a1.channels.c1.type: unsupported channel type "jdbc"`,
+		`a1.sinks.k1.kafka.producer.acks: tagpipe always produces with acks=all`,
+		`a1.sinks.k1.kafka.producer.buffer.memory: unsupported key`,
+		`a1.sinks.k2.type: unsupported sink type "hdfs"`,
+		`a1.sinkgroups.g1.processor.type: unsupported sink processor "load_balance"`,
+		`a1.sinks.k9.type: sink "k9" is not declared in a1.sinks`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if _, err := Convert(props, "nope"); err == nil || !strings.Contains(err.Error(), `no agent "nope" in the file (it has: a1, a2)`) {
+		t.Fatalf("unknown agent: %v", err)
+	}
+}
