@@ -110,8 +110,9 @@ type Engine struct {
 	stopReq chan struct{}
 	abort   context.CancelFunc
 	done    chan struct{}
-	runErr  error
-	closed  bool
+	runErr   error
+	closed   bool
+	released bool
 }
 
 // New builds an engine for job. Call Start (or Run).
@@ -172,9 +173,15 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	e.started = true
 	e.mu.Unlock()
+	fail := func(err error) error {
+		e.mu.Lock()
+		e.started = false // Stop after a failed Start is a no-op
+		e.mu.Unlock()
+		return err
+	}
 	cp, err := openCheckpoint(e.opts.CheckpointDir)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	e.cp = cp
 	e.src = newSource(e.opts.Brokers, e.opts.Topics, e.opts.Group, e.opts.ClientID)
@@ -182,7 +189,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err != nil {
 		e.src.close()
 		e.cp.close()
-		return err
+		return fail(err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.abort = cancel
@@ -199,6 +206,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	}()
 	return nil
 }
+
+// Name is the lifecycle component name.
+func (e *Engine) Name() string { return "streaming:" + e.job.name }
 
 // Stop asks the loop to finish the batch in progress (commit included) and waits for it.
 // When ctx ends first, the batch in progress is abandoned uncommitted (it will be replayed
@@ -220,10 +230,13 @@ func (e *Engine) Stop(ctx context.Context) error {
 		e.abort()
 		<-e.done
 	}
-	e.src.close()
-	e.cp.close()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if !e.released {
+		e.released = true
+		e.src.close()
+		e.cp.close()
+	}
 	return e.runErr
 }
 
