@@ -94,3 +94,11 @@ func TestFlushInterval(t *testing.T) {
 		l.Close()
 	})
 }
+
+func TestUnknownFlushModeRefused(t *testing.T) {
+	o := testOptions(nil)
+	o.Flush.Mode = "1s"
+	if _, err := OpenLog(t.TempDir(), o); err == nil {
+		t.Fatal("flush mode 1s accepted")
+	}
+}

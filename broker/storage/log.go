@@ -154,6 +154,11 @@ type Log struct {
 // OpenLog opens or creates the partition directory dir and recovers it.
 func OpenLog(dir string, opts Options) (*Log, error) {
 	opts.fill()
+	switch opts.Flush.Mode {
+	case "os", "always", "interval":
+	default:
+		return nil, fmt.Errorf("cannot open log %q: unknown flush mode %q (want os, always or interval)", dir, opts.Flush.Mode)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create log directory %q: %w", dir, err)
 	}
