@@ -112,6 +112,7 @@ func (tx *Tx) commit(ctx context.Context, req commitRequest) (snap *Snapshot, er
 	}
 	m.TimestampMS = now
 	sum := Summary{}
+	var removed []DataFile
 
 	drop := func(keep func(DataFile) bool) {
 		kept := files[:0:0]
@@ -119,6 +120,7 @@ func (tx *Tx) commit(ctx context.Context, req commitRequest) (snap *Snapshot, er
 			if keep(f) {
 				kept = append(kept, f)
 			} else {
+				removed = append(removed, f)
 				sum.RemovedFiles++
 				sum.RemovedRows += f.Rows
 			}
@@ -263,6 +265,13 @@ func (tx *Tx) commit(ctx context.Context, req commitRequest) (snap *Snapshot, er
 	tx.staged = nil // published: Abort must not touch them
 	if err := writeCurrent(t.metaDir(), m.SnapshotID); err != nil {
 		t.w.opts.Logger.Warn("snapshot committed, hint not updated", "table", t.name, "snapshot", m.SnapshotID, "err", err)
+	}
+	// Take removed files out of directory globs; older snapshots still find them
+	// (Snapshot.AbsPath). A crash here is finished by the next Open.
+	for _, f := range removed {
+		if err := hideFile(t.dir, f.Path); err != nil {
+			t.w.opts.Logger.Warn("snapshot committed, removed file still visible to globs", "table", t.name, "file", f.Path, "err", err)
+		}
 	}
 	data, _ := encodeManifest(m)
 	snap, err = decodeManifest(t, data, manifestName(m.SnapshotID))

@@ -3,6 +3,8 @@ package warehouse
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -297,5 +299,55 @@ func TestBadRecordsRefused(t *testing.T) {
 	}
 	if _, err := w.CreateTable(ctx, TableSpec{Name: "xyz_events", Schema: eventsSchema()}); err == nil || !strings.Contains(err.Error(), "layer one of") {
 		t.Fatalf("bad layer: %v", err)
+	}
+}
+
+// Files a commit removes leave directory globs at once (hidden as .name.removed),
+// stay readable through the snapshots that still list them, and a crash that left
+// one visible is finished by the next Open.
+func TestRemovedFilesLeaveGlobs(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	w := openTest(t, root)
+	tb := createEvents(t, w, "ods_events")
+	for i := range 3 {
+		rec := events(100, 1, i*100)
+		appendRec(t, tb, rec, CommitOptions{})
+		rec.Release()
+	}
+	before, _ := tb.Current()
+	res, err := tb.Compact(ctx, CompactOptions{})
+	if err != nil || res.Snapshot == nil {
+		t.Fatal(err)
+	}
+	visible := func() []string {
+		var out []string
+		for _, f := range dataFiles(t, tb.Dir()) {
+			if !strings.Contains(f, "/.") {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	if v := visible(); len(v) != 1 || v[0] != res.Snapshot.Files[0].Path {
+		t.Fatalf("visible after compaction: %v", v)
+	}
+	if n := len(rowsOf(t, before)); n != 300 {
+		t.Fatalf("old snapshot reads %d rows", n)
+	}
+	// Simulate a crash between publishing and hiding: un-hide one old file.
+	old := filepath.Join(tb.Dir(), filepath.FromSlash(before.Files[0].Path))
+	if err := os.Rename(hiddenPath(old), old); err != nil {
+		t.Fatal(err)
+	}
+	if len(visible()) != 2 {
+		t.Fatal("setup: file not visible")
+	}
+	openTest(t, root)
+	if len(visible()) != 1 {
+		t.Fatalf("Open did not hide the removed file: %v", visible())
+	}
+	if n := len(rowsOf(t, before)); n != 300 {
+		t.Fatalf("old snapshot reads %d rows after recovery", n)
 	}
 }

@@ -2,8 +2,10 @@ package warehouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -33,15 +35,21 @@ func (s *Snapshot) Scan(ctx context.Context, fn ScanFunc) error {
 
 // ScanFile reads one file of the snapshot.
 func (s *Snapshot) ScanFile(ctx context.Context, f DataFile, fn ScanFunc) error {
-	return scanParquet(ctx, s.AbsPath(f), s.DataSchema(), func(rec arrow.RecordBatch) error { return fn(f, rec) })
-}
-
-// scanParquet reads path and hands batches conformed to want to fn.
-func scanParquet(ctx context.Context, path string, want *arrow.Schema, fn func(arrow.RecordBatch) error) error {
+	path := s.AbsPath(f)
 	pf, err := file.OpenParquetFile(path, false)
+	if errors.Is(err, os.ErrNotExist) {
+		// A commit hid it between AbsPath and the open.
+		path = s.AbsPath(f)
+		pf, err = file.OpenParquetFile(path, false)
+	}
 	if err != nil {
 		return fmt.Errorf("cannot open parquet file %q: %w", path, err)
 	}
+	return scanParquet(ctx, pf, path, s.DataSchema(), func(rec arrow.RecordBatch) error { return fn(f, rec) })
+}
+
+// scanParquet reads pf (opened from path; closed here) and hands batches conformed to want to fn.
+func scanParquet(ctx context.Context, pf *file.Reader, path string, want *arrow.Schema, fn func(arrow.RecordBatch) error) error {
 	defer pf.Close()
 	mem := memory.DefaultAllocator
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: scanBatchRows}, mem)

@@ -23,6 +23,7 @@ const (
 	stagingRoot   = "_staging"
 	manifestExt   = ".json"
 	tmpExt        = ".tmp"
+	removedExt    = ".removed"
 	dataExt       = ".parquet"
 	dataPrefix    = "part-"
 	formatVersion = 1
@@ -117,8 +118,31 @@ func (s *Snapshot) Table() *Table { return s.table }
 func (s *Snapshot) DataSchema() *arrow.Schema { return dataSchema(s.Schema, s.PartitionKeys) }
 
 // AbsPath is the absolute path of a file of this snapshot.
+// Files a newer snapshot removed are hidden (renamed to .<name>.removed in the same
+// directory) until they expire; AbsPath returns the hidden name for those.
 func (s *Snapshot) AbsPath(f DataFile) string {
-	return filepath.Join(s.table.dir, filepath.FromSlash(f.Path))
+	p := filepath.Join(s.table.dir, filepath.FromSlash(f.Path))
+	if !exists(p) {
+		if h := hiddenPath(p); exists(h) {
+			return h
+		}
+	}
+	return p
+}
+
+// hiddenPath is where a removed data file waits for expiry: same directory, a name
+// that Hive, Spark and DuckDB globs of *.parquet skip.
+func hiddenPath(abs string) string {
+	return filepath.Join(filepath.Dir(abs), "."+filepath.Base(abs)+removedExt)
+}
+
+// hideFile moves a table file (relative path) to its hidden name.
+func hideFile(tableDir, rel string) error {
+	p := filepath.Join(tableDir, filepath.FromSlash(rel))
+	if err := os.Rename(p, hiddenPath(p)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("cannot hide removed file %q: %w", p, err)
+	}
+	return nil
 }
 
 // AbsPaths lists the absolute paths of all files, sorted.

@@ -231,10 +231,13 @@ func (t *Table) removeUnreferenced(tmp bool) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	live := map[string]bool{}
-	for _, s := range hist {
+	live, current := map[string]bool{}, map[string]bool{}
+	for i, s := range hist {
 		for _, f := range s.Files {
 			live[f.Path] = true
+			if i == len(hist)-1 {
+				current[f.Path] = true
+			}
 		}
 	}
 	var removed int
@@ -258,6 +261,14 @@ func (t *Table) removeUnreferenced(tmp bool) (int, error) {
 			garbage = true
 		case strings.HasPrefix(name, dataPrefix) && strings.HasSuffix(name, dataExt) && !live[rel]:
 			garbage = true
+		case strings.HasPrefix(name, dataPrefix) && strings.HasSuffix(name, dataExt) && !current[rel]:
+			// Removed by the current snapshot but a crash kept it visible: hide it.
+			if err := hideFile(t.dir, rel); err != nil {
+				return err
+			}
+		case strings.HasPrefix(name, "."+dataPrefix) && strings.HasSuffix(name, dataExt+removedExt):
+			orig := rel[:strings.LastIndex(rel, "/")+1] + strings.TrimSuffix(strings.TrimPrefix(name, "."), removedExt)
+			garbage = !live[orig]
 		}
 		if garbage {
 			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
