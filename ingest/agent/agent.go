@@ -81,6 +81,7 @@ func Build(spec Spec, env Env) (*Agent, error) {
 	}
 	// Sinks, then groups that take sinks over.
 	built := map[string]ingest.Sink{}
+	sinkType := map[string]string{}
 	sinkChan := map[string]string{}
 	sinkBatch := map[string]int{}
 	for _, name := range sortedKeys(spec.Sinks) {
@@ -91,6 +92,7 @@ func Build(spec Spec, env Env) (*Agent, error) {
 			continue
 		}
 		built[name], sinkChan[name], sinkBatch[name] = s, ch, batch
+		sinkType[name] = strings.ToLower(spec.Sinks[name]["type"])
 		a.sinks = append(a.sinks, s)
 	}
 	grouped := map[string]bool{}
@@ -137,12 +139,12 @@ func Build(spec Spec, env Env) (*Agent, error) {
 		}
 		if len(ss) > 0 {
 			g := sink.NewFailover(gname, ss, pr, maxPen, env.Log)
-			a.addRunner(g, ch, sinkBatch[members[0]])
+			a.addRunner(g, "failover", ch, sinkBatch[members[0]])
 		}
 	}
 	for _, name := range sortedKeys(built) {
 		if !grouped[name] {
-			a.addRunner(built[name], sinkChan[name], sinkBatch[name])
+			a.addRunner(built[name], sinkType[name], sinkChan[name], sinkBatch[name])
 		}
 	}
 	for _, name := range sortedKeys(spec.Sources) {
@@ -161,13 +163,13 @@ func Build(spec Spec, env Env) (*Agent, error) {
 	return a, nil
 }
 
-func (a *Agent) addRunner(s ingest.Sink, ch string, batch int) {
+func (a *Agent) addRunner(s ingest.Sink, typ, ch string, batch int) {
 	c := a.channels[ch]
 	if c == nil {
 		return // reported by buildSink
 	}
 	a.runners = append(a.runners, &ingest.SinkRunner{Agent: a.name, Channel: c, Sink: s, BatchSize: batch,
-		C: a.env.Metrics.Component(a.name, "sink", s.Name(), "sink"), M: a.env.Metrics, Log: a.env.Log})
+		C: a.env.Metrics.Component(a.name, "sink", s.Name(), typ), M: a.env.Metrics, Log: a.env.Log})
 }
 
 func (a *Agent) dir(elem ...string) string {
@@ -244,6 +246,7 @@ func (a *Agent) buildSink(name string, p *Props) (ingest.Sink, string, int, erro
 		o.WriteTimeout = p.Dur("write_timeout", o.WriteTimeout, time.Millisecond)
 		o.MaxAttempts = int(p.Int("max_attempts", int64(o.MaxAttempts)))
 		o.NoRecordHeaders = !p.Bool("record_headers", true)
+		o.NoAutoCreateTopics = !p.Bool("auto_create_topics", true)
 		o.Log = a.env.Log
 		if err := p.Err("kafka sink"); err != nil {
 			return nil, "", 0, err

@@ -34,8 +34,11 @@ type KafkaOptions struct {
 	WriteTimeout time.Duration
 	// MaxAttempts per produce request inside kafka-go before Deliver fails; 0 = 3.
 	MaxAttempts int
-	// HeadersToRecord copies event headers into Kafka record headers (default true).
+	// NoRecordHeaders stops copying event headers into Kafka record headers.
 	NoRecordHeaders bool
+	// NoAutoCreateTopics stops asking the broker to create missing topics (it still
+	// decides, as Kafka's auto.create.topics.enable does).
+	NoAutoCreateTopics bool
 	Log             *slog.Logger
 }
 
@@ -119,6 +122,8 @@ func NewKafka(name string, opts KafkaOptions) (*Kafka, error) {
 		RequiredAcks:    kafka.RequireAll,
 		Compression:     codec,
 		Transport:       tr,
+
+		AllowAutoTopicCreation: !opts.NoAutoCreateTopics,
 	}
 	return &Kafka{name: name, opts: opts, w: w, tr: tr}, nil
 }
