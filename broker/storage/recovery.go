@@ -332,6 +332,10 @@ func (l *Log) recoverProducers() error {
 				return fmt.Errorf("cannot read segment %q: %w", seg.path(".log"), err)
 			}
 			h := decodeHeader(hdr[:])
+			if h.Size() < BatchHeaderSize || p+int64(h.Size()) > seg.size {
+				l.opts.Logger.Warn("bad batch header while rebuilding producer state", "segment", seg.path(".log"), "position", p)
+				break
+			}
 			if h.BaseOffset >= snapOff && h.Idempotent() {
 				l.producer.update(&h, h.MaxTimestamp, seg.lastModMs)
 			}

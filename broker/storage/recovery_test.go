@@ -2,6 +2,8 @@ package storage
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -296,5 +298,36 @@ func TestRecoveryLogsTruncation(t *testing.T) {
 	l.Close()
 	if !strings.Contains(buf.String(), "truncating torn or corrupt segment tail") || !strings.Contains(buf.String(), "dropped_bytes=") {
 		t.Fatalf("no truncation log line: %q", buf.String())
+	}
+}
+
+// Damage inside a closed segment whose index still looks right is not rescanned on open;
+// it must give errors where it is read, never a hang or a panic.
+func TestDamagedClosedSegmentBehindGoodIndex(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, testOptions(nil))
+	for i := range 4 {
+		mustAppend(t, l, idem(1, 0, int32(i), 1))
+	}
+	l.Roll()
+	mustAppend(t, l, idem(1, 0, 4, 1))
+	l.Close()
+	seg0 := filepath.Join(dir, segmentName(0, ".log"))
+	data, _ := os.ReadFile(seg0)
+	last := len(data) - len(idem(1, 0, 0, 1))
+	binary.BigEndian.PutUint32(data[last+offBatchLength:], 0xfffffff4) // length -12: size 0
+	os.WriteFile(seg0, data, 0o644)
+	snaps, _ := filepath.Glob(filepath.Join(dir, "*.snapshot"))
+	for _, s := range snaps {
+		os.Remove(s) // force the header replay through the damage
+	}
+	l2 := mustOpen(t, dir, testOptions(nil))
+	if _, err := l2.Read(3, 100); !errors.Is(err, ErrCorruptMessage) {
+		t.Fatalf("reading the damaged batch: %v", err)
+	}
+	if r, err := l2.Read(4, 100); err != nil || r.FirstOffset() != 4 {
+		t.Fatalf("the next segment is fine: %v", err)
+	} else {
+		r.Close()
 	}
 }
