@@ -42,13 +42,6 @@ func (x *offsetIndex) lookup(off int64) int64 {
 	return pos
 }
 
-// truncateTo drops entries at or after position pos.
-func (x *offsetIndex) truncateTo(pos int64) {
-	n := x.len()
-	i := sort.Search(n, func(i int) bool { _, p := x.entry(i); return p >= pos })
-	x.buf = x.buf[:i*offsetIndexEntrySize]
-}
-
 // check validates an index read from disk against its segment's size: a whole number
 // of entries, offsets and positions strictly increasing, positions inside the log.
 func (x *offsetIndex) check(logSize int64) error {

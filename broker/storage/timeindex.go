@@ -53,13 +53,6 @@ func (x *timeIndex) lookup(ts int64) int64 {
 	return off
 }
 
-// truncateAfter drops entries for batches at or after offset off.
-func (x *timeIndex) truncateAfter(off int64) {
-	n := x.len()
-	i := sort.Search(n, func(i int) bool { _, o := x.entry(i); return o >= off })
-	x.buf = x.buf[:i*timeIndexEntrySize]
-}
-
 func (x *timeIndex) check(nextOffset int64) error {
 	if len(x.buf)%timeIndexEntrySize != 0 {
 		return fmt.Errorf("time index size %d is not a multiple of %d", len(x.buf), timeIndexEntrySize)
