@@ -82,15 +82,29 @@ func (tx *Tx) commit(ctx context.Context, req commitRequest) (snap *Snapshot, er
 		return nil, err
 	}
 	t := tx.t
+	if tx.lk == nil {
+		lk, err := lock(ctx, t.lockPath(), t.w.opts.LockTimeout)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: %w", t.name, err)
+		}
+		tx.lk = lk
+	}
 	var baseID int64
 	if tx.base != nil {
 		baseID = tx.base.ID
 	}
-	// The lock makes this a formality among tagpipe writers; it still catches a
+	// The lock makes this a formality among locked writers; it still catches a
 	// writer that bypassed the lock, and an ExpectedParent from an older read.
 	latest, err := latestID(t.metaDir())
 	if err != nil {
 		return nil, err
+	}
+	if latest != baseID && req.op == OpReplace && tx.base != nil {
+		// A replace (compaction) only needs its inputs to be unchanged.
+		if err := tx.rebase(latest); err != nil {
+			return nil, err
+		}
+		baseID = latest
 	}
 	if latest != baseID {
 		return nil, fmt.Errorf("%w: table %s moved from snapshot %d while this transaction ran", ErrConflict, t.name, baseID)
@@ -282,4 +296,27 @@ func (tx *Tx) commit(ctx context.Context, req commitRequest) (snap *Snapshot, er
 	t.cache[snap.ID] = snap
 	t.mu.Unlock()
 	return snap, nil
+}
+
+// rebase moves a replace transaction onto snapshot id, which must still hold every
+// file it replaces, with the same schema.
+func (tx *Tx) rebase(id int64) error {
+	nb, err := tx.t.Snapshot(id)
+	if err != nil {
+		return err
+	}
+	if !nb.DataSchema().Equal(tx.base.DataSchema()) {
+		return fmt.Errorf("%w: table %s: schema changed in snapshot %d while compacting", ErrConflict, tx.t.name, id)
+	}
+	have := map[string]bool{}
+	for _, f := range nb.Files {
+		have[f.Path] = true
+	}
+	for p := range tx.remove {
+		if !have[p] {
+			return fmt.Errorf("%w: table %s: file %s was removed by a newer snapshot while compacting", ErrConflict, tx.t.name, p)
+		}
+	}
+	tx.base = nb
+	return nil
 }

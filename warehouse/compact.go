@@ -42,14 +42,13 @@ func (t *Table) Compact(ctx context.Context, opts CompactOptions) (*CompactResul
 	if opts.MinFiles <= 0 {
 		opts.MinFiles = 2
 	}
-	tx, err := t.Begin(ctx)
+	// Rewriting can take long; writers (streaming) keep committing meanwhile, and
+	// the commit rebases onto their snapshots.
+	tx, err := t.beginOptimistic()
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Abort()
-	if tx.base == nil {
-		return nil, fmt.Errorf("table %q: %w", t.name, ErrNotFound)
-	}
 	only := partitionSet{}
 	for _, p := range opts.Partitions {
 		np, err := p.normalize(tx.base.PartitionKeys)
@@ -97,6 +96,9 @@ func (t *Table) Compact(ctx context.Context, opts CompactOptions) (*CompactResul
 	if res.Partitions == 0 {
 		return res, nil
 	}
+	if testHookBeforeCompactCommit != nil {
+		testHookBeforeCompactCommit()
+	}
 	props := maps.Clone(opts.Properties)
 	if props == nil {
 		props = map[string]string{}
@@ -117,3 +119,7 @@ func (tx *Tx) writeDataTarget(p Partition, rec arrow.RecordBatch, target int64) 
 	defer func() { tx.target = saved }()
 	return tx.writeData(p, rec)
 }
+
+// testHookBeforeCompactCommit runs after compaction wrote its files, before it
+// commits (tests commit other writers' snapshots there).
+var testHookBeforeCompactCommit func()

@@ -351,3 +351,58 @@ func TestRemovedFilesLeaveGlobs(t *testing.T) {
 		t.Fatalf("old snapshot reads %d rows after recovery", n)
 	}
 }
+
+// Compaction holds no lock while it rewrites: appends committed meanwhile are kept
+// (the compaction rebases onto them); an overwrite of its inputs makes it fail
+// with ErrConflict and changes nothing.
+func TestCompactionConcurrentWithWriters(t *testing.T) {
+	ctx := context.Background()
+	w := openTest(t, t.TempDir())
+	tb := createEvents(t, w, "ods_events")
+	for i := range 4 {
+		rec := events(100, 2, i*100)
+		appendRec(t, tb, rec, CommitOptions{})
+		rec.Release()
+	}
+	defer func() { testHookBeforeCompactCommit = nil }()
+
+	extra := events(50, 2, 9000)
+	defer extra.Release()
+	testHookBeforeCompactCommit = func() {
+		// Begin must not wait for the compaction: it holds no lock yet.
+		appendRec(t, tb, extra, CommitOptions{Properties: map[string]string{"batch": "5"}})
+	}
+	res, err := tb.Compact(ctx, CompactOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Snapshot
+	if s.ParentID != 6 || s.Rows() != 450 || len(s.Files) != 2+2 || res.FilesBefore != 8 {
+		t.Fatalf("rebased compaction: parent %d rows %d files %d before %d", s.ParentID, s.Rows(), len(s.Files), res.FilesBefore)
+	}
+
+	for i := range 3 {
+		rec := events(100, 2, i*100)
+		appendRec(t, tb, rec, CommitOptions{})
+		rec.Release()
+	}
+	testHookBeforeCompactCommit = func() {
+		tx, err := tb.Begin(ctx)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if _, err := tx.Commit(ctx, CommitOptions{Operation: OpDeletePartitions, Partitions: []Partition{P("dt", "2024-05-01")}}); err != nil {
+			t.Error(err)
+		}
+	}
+	before := len(listFiles(t, tb.Dir()))
+	_, err = tb.Compact(ctx, CompactOptions{})
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "removed by a newer snapshot while compacting") {
+		t.Fatalf("conflicting compaction: %v", err)
+	}
+	cur, _ := tb.Current()
+	if cur.Operation != OpDeletePartitions || len(listFiles(t, tb.Dir())) != before+1 /* new manifest */ {
+		t.Fatalf("failed compaction left traces: op %s, files %d -> %d", cur.Operation, before, len(listFiles(t, tb.Dir())))
+	}
+}

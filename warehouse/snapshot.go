@@ -26,7 +26,11 @@ const (
 	removedExt    = ".removed"
 	dataExt       = ".parquet"
 	dataPrefix    = "part-"
-	formatVersion = 1
+	compactPrefix = "compact-"
+	// compactTmpGrace: temp files of lock-free compactions are removed by crash
+	// recovery only once they have not been written to for this long.
+	compactTmpGrace = time.Hour
+	formatVersion   = 1
 )
 
 // Operation is what a snapshot did.

@@ -257,6 +257,11 @@ func (t *Table) removeUnreferenced(tmp bool) (int, error) {
 		}
 		garbage := false
 		switch {
+		case tmp && strings.HasPrefix(name, "."+compactPrefix) && strings.HasSuffix(name, tmpExt):
+			// A compaction may be writing it right now without the lock.
+			if info, err := d.Info(); err == nil && time.Since(info.ModTime()) > compactTmpGrace {
+				garbage = true
+			}
 		case tmp && strings.HasSuffix(name, tmpExt):
 			garbage = true
 		case strings.HasPrefix(name, dataPrefix) && strings.HasSuffix(name, dataExt) && !live[rel]:

@@ -31,6 +31,9 @@ type Tx struct {
 	mem    memory.Allocator
 	data   *arrow.Schema // base's data schema, built on first use
 	target int64         // file size to roll at; 0 = Options.TargetFileBytes
+	// lk is nil for an optimistic transaction (compaction): it writes without the
+	// lock and takes it only to commit, rebasing onto newer snapshots if they kept
+	// the files it replaces.
 
 	writers map[string]*partWriter // by partition path
 	staged  []stagedFile
@@ -44,6 +47,19 @@ type stagedFile struct {
 	src      string // absolute path now
 	imported bool   // someone else's file: on failure give it back instead of deleting
 	df       DataFile
+}
+
+// beginOptimistic starts a transaction that does not hold the lock while it
+// writes (see Tx.lk).
+func (t *Table) beginOptimistic() (*Tx, error) {
+	base, err := t.Current()
+	if err != nil {
+		return nil, err
+	}
+	return &Tx{
+		t: t, base: base, id: newTxID(t.w.opts.Now()), mem: memory.DefaultAllocator,
+		writers: map[string]*partWriter{}, remove: map[string]bool{},
+	}, nil
 }
 
 // Begin starts a transaction, waiting up to Options.LockTimeout for the table's
@@ -306,7 +322,11 @@ func (tx *Tx) newPartWriter(p Partition) (*partWriter, error) {
 		return nil, fmt.Errorf("cannot create partition dir %q: %w", dir, err)
 	}
 	tx.seq++
-	tmp := filepath.Join(dir, fmt.Sprintf(".%s%s-%05d%s%s", dataPrefix, tx.id, tx.seq, dataExt, tmpExt))
+	prefix := dataPrefix
+	if tx.lk == nil {
+		prefix = compactPrefix // written without the lock: see Table.recover
+	}
+	tmp := filepath.Join(dir, fmt.Sprintf(".%s%s-%05d%s%s", prefix, tx.id, tx.seq, dataExt, tmpExt))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create data file %q: %w", tmp, err)
