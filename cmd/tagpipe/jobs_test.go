@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func jobsCmd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errw bytes.Buffer
+	root := newRootCmd(&out, &errw)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+// The jobs CLI end to end: list, run (shell and sql kinds), history, backfill with its
+// progress and summary, and a bad definition refused naming job and field.
+func TestJobsCommands(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	cfg := filepath.Join(dir, "tagpipe.yaml")
+	os.WriteFile(cfg, []byte(`data_dir: `+filepath.Join(dir, "data")+`
+admin: {listen: ""}
+log: {level: error}
+jobs:
+  retries: 0
+  definitions:
+    - name: extract
+      schedule: "@daily"
+      task: {kind: shell, command: "mkdir -p `+out+` && echo {{ds}} > `+out+`/extract_{{ds}}.txt && echo 3 > $TAGPIPE_ROWS_FILE"}
+    - name: summary
+      schedule: "0 3 * * *"
+      depends_on: [extract]
+      task:
+        kind: sql
+        script: "COPY (SELECT '{{ds}}' AS ds, 42 AS n) TO '`+out+`/summary_{{ds}}.csv' (HEADER);"
+`), 0o644)
+	os.MkdirAll(out, 0o755)
+	base := []string{"--config", cfg}
+	o, err := jobsCmd(t, append(base, "jobs", "list")...)
+	if err != nil || !strings.Contains(o, "extract") || !strings.Contains(o, "0 3 * * *") {
+		t.Fatalf("list: %v\n%s", err, o)
+	}
+	o, err = jobsCmd(t, append(base, "jobs", "run", "--job", "summary", "--ds", "2026-11-20")...)
+	if err != nil || !strings.Contains(o, "summary ds 2026-11-20: success") {
+		t.Fatalf("run: %v\n%s", err, o)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "summary_2026-11-20.csv")); string(b) != "ds,n\n2026-11-20,42\n" {
+		t.Errorf("sql task wrote %q", b)
+	}
+	o, err = jobsCmd(t, append(base, "jobs", "backfill", "--job", "summary", "--upstream", "--from", "2026-11-01", "--to", "2026-11-05", "--parallel", "2")...)
+	if err != nil || !strings.Contains(o, "10/10 runs") || !strings.Contains(o, "backfill: 10 runs: 10 succeeded") {
+		t.Fatalf("backfill: %v\n%s", err, o)
+	}
+	o, err = jobsCmd(t, append(base, "jobs", "history", "--job", "extract")...)
+	if err != nil || strings.Count(o, "success  backfill") != 5 {
+		t.Fatalf("history: %v\n%s", err, o)
+	}
+	_, err = jobsCmd(t, append(base, "jobs", "run", "--job", "nope", "--ds", "2026-11-20")...)
+	if err == nil || !strings.Contains(err.Error(), `unknown job "nope"`) {
+		t.Errorf("unknown job: %v", err)
+	}
+
+	os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte(`data_dir: `+filepath.Join(dir, "data")+`
+jobs:
+  definitions:
+    - {name: a, schedule: "@daily", depends_on: [b], task: {kind: shell, command: "true"}}
+    - {name: b, schedule: "@daily", depends_on: [a], task: {kind: shell, command: "true"}}
+    - {name: c, schedule: "every day", task: {kind: shell, command: "true"}}
+`), 0o644)
+	_, err = jobsCmd(t, "--config", filepath.Join(dir, "bad.yaml"), "jobs", "list")
+	if err == nil || !strings.Contains(err.Error(), `job "a": depends_on: cycle: a -> b -> a`) || !strings.Contains(err.Error(), `job "c": schedule: bad cron spec "every day"`) {
+		t.Errorf("bad definitions: %v", err)
+	}
+}
