@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/tagpipe/tagpipe/streaming/internal/testkafka"
@@ -327,5 +328,104 @@ func TestBackpressureBurst(t *testing.T) {
 	// bound is generous but far below holding the burst (1M records).
 	if growth > 96<<20 {
 		t.Fatalf("heap grew by %d MiB while processing", growth>>20)
+	}
+}
+
+// TestGracefulStopCommitsBatchInProgress: Stop during a batch lets it finish and commit;
+// the next start continues after it. Metrics describe the committed batches.
+func TestGracefulStopCommitsBatchInProgress(t *testing.T) {
+	c := newCluster(t, 2)
+	produce(t, c, 2, 0, 1000)
+	dir := t.TempDir()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var got int
+	blocked := false
+	j := NewJob("graceful", 10*time.Millisecond)
+	ForeachBatch(Input(j), "slow", func(_ context.Context, b BatchInfo, rs []Record) error {
+		if len(rs) > 0 && !blocked {
+			blocked = true
+			close(entered)
+			<-release
+		}
+		got += len(rs)
+		return nil
+	})
+	reg := prometheus.NewRegistry()
+	opts := engineOpts(c, dir)
+	opts.Registry = reg
+	e, err := New(j, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no batch started")
+	}
+	stopped := make(chan error)
+	go func() { stopped <- e.Stop(context.Background()) }()
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned before the batch finished: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if got != 1000 {
+		t.Fatalf("batch in progress saw %d records", got)
+	}
+	prog, ok, err := ReadProgress(dir)
+	if err != nil || !ok {
+		t.Fatalf("no committed batch: %v", err)
+	}
+	if prog.Plan.Ranges.Count() != 1000 {
+		t.Fatalf("committed batch ranges %+v", prog.Plan.Ranges)
+	}
+	// Per-batch metrics on the registry.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.Counter != nil:
+				vals[mf.GetName()] = m.Counter.GetValue()
+			case m.Gauge != nil:
+				vals[mf.GetName()] = m.Gauge.GetValue()
+			case m.Histogram != nil:
+				vals[mf.GetName()] = float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	if vals["tagpipe_streaming_records_total"] != 1000 || vals["tagpipe_streaming_batches_total"] < 1 ||
+		vals["tagpipe_streaming_processing_seconds"] < 1 || vals["tagpipe_streaming_scheduling_delay_seconds"] < 1 {
+		t.Fatalf("metrics %v", vals)
+	}
+	for _, name := range []string{"tagpipe_streaming_lag_records", "tagpipe_streaming_input_rate", "tagpipe_streaming_batch_records", "tagpipe_streaming_last_batch_id"} {
+		if _, ok := vals[name]; !ok {
+			t.Fatalf("metric %s missing", name)
+		}
+	}
+	// Restart: nothing is read twice.
+	got = 0
+	produce(t, c, 2, 1000, 10)
+	col := newCollected()
+	opts = engineOpts(c, dir)
+	opts.OnBatch = col.onBatch
+	e, _ = New(j, opts)
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	col.waitTotal(t, e, 10)
+	e.Stop(context.Background())
+	if got != 10 {
+		t.Fatalf("after restart read %d records, want 10", got)
 	}
 }

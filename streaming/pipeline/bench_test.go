@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tagpipe/tagpipe/streaming"
 	"github.com/tagpipe/tagpipe/streaming/internal/testkafka"
@@ -96,5 +100,110 @@ func BenchmarkEventsEndToEnd(b *testing.B) {
 		b.ReportMetric(100*e2eRate/rawRate, "e2e_%_of_raw")
 		b.Logf("%d events (%.1f MB): raw consume %.0f records/s, end-to-end to committed Parquet %.0f records/s (%.0f%%)",
 			n, float64(bytes)/1e6, rawRate, e2eRate, 100*e2eRate/rawRate)
+	}
+}
+
+// BenchmarkEndToEndLatency produces Taobao lines at a fixed rate (TAGPIPE_BENCH_RATE,
+// default 50k/s) for TAGPIPE_BENCH_SECONDS (default 6) into kfake while the events
+// pipeline runs with a 1 s batch interval, and reports the latency from each record's
+// produce timestamp to the commit of its dwd_events snapshot (the moment a SQL view over
+// the current snapshot can see it): p50, p99, max.
+func BenchmarkEndToEndLatency(b *testing.B) {
+	rate, secs := 50000, 6
+	if v, err := strconv.Atoi(os.Getenv("TAGPIPE_BENCH_RATE")); err == nil && v > 0 {
+		rate = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("TAGPIPE_BENCH_SECONDS")); err == nil && v > 0 {
+		secs = v
+	}
+	for range b.N {
+		addrs := testkafka.Start(b, "kfake", "events", 6)
+		wh := openWarehouse(b, b.TempDir())
+		po := DefaultOptions()
+		po.Interval = time.Second
+		po.Warehouse = wh
+		ev, err := NewEvents(context.Background(), po)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var mu sync.Mutex
+		pending := map[int64][]time.Time{}
+		var lat []time.Duration
+		streaming.ForeachBatch(streaming.Input(ev.Job), "latency", func(_ context.Context, bi streaming.BatchInfo, rs []streaming.Record) error {
+			ts := make([]time.Time, len(rs))
+			for i, r := range rs {
+				ts[i] = r.Time
+			}
+			mu.Lock()
+			pending[bi.ID] = ts
+			mu.Unlock()
+			return nil
+		})
+		o := streaming.DefaultOptions()
+		o.Brokers, o.Topics, o.CheckpointDir = addrs, []string{"events"}, b.TempDir()
+		o.StartingOffsets = "latest"
+		total := int64(0)
+		o.OnBatch = func(m streaming.BatchMetrics) { // runs after the batch committed
+			now := time.Now()
+			mu.Lock()
+			for _, t := range pending[m.ID] {
+				lat = append(lat, now.Sub(t))
+			}
+			delete(pending, m.ID)
+			total += m.Records
+			mu.Unlock()
+		}
+		e, err := streaming.New(ev.Job, o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := e.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(1500 * time.Millisecond) // first (empty) batches: the engine is at the end
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ProducerLinger(5*time.Millisecond))
+		if err != nil {
+			b.Fatal(err)
+		}
+		tick := time.NewTicker(10 * time.Millisecond)
+		sent := 0
+		for start := time.Now(); time.Since(start) < time.Duration(secs)*time.Second; {
+			<-tick.C
+			// Catch up to the target rate when a tick was late.
+			due := int(time.Since(start).Seconds() * float64(rate))
+			for ; sent < due; sent++ {
+				cl.Produce(context.Background(), &kgo.Record{Topic: "events", Value: taobaoLine(sent)}, nil)
+			}
+		}
+		tick.Stop()
+		if err := cl.Flush(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		cl.Close()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			mu.Lock()
+			done := total >= int64(sent)
+			mu.Unlock()
+			if done || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err := e.Stop(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		mu.Lock()
+		slices.Sort(lat)
+		if len(lat) != sent {
+			b.Fatalf("measured %d of %d records", len(lat), sent)
+		}
+		q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+		b.ReportMetric(q(0.5).Seconds(), "p50_s")
+		b.ReportMetric(q(0.99).Seconds(), "p99_s")
+		b.ReportMetric(lat[len(lat)-1].Seconds(), "max_s")
+		b.Logf("%d events at %d/s, batch interval 1s: produce → committed in dwd_events p50 %v, p99 %v, max %v",
+			sent, rate, q(0.5).Round(time.Millisecond), q(0.99).Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
+		mu.Unlock()
 	}
 }
