@@ -61,6 +61,7 @@ type Engine struct {
 	metrics   *metrics
 
 	mu        sync.Mutex // serialises Refresh
+	checked   readOnlyCache
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -95,6 +96,9 @@ func (e *Engine) setup(ctx context.Context) error {
 	var settings []string
 	// Never download extensions: parquet, json, icu and core_functions are built in.
 	settings = append(settings, "SET autoinstall_known_extensions=false", "SET autoload_known_extensions=false")
+	// Warehouse files are immutable once committed (a snapshot names new files), so their
+	// Parquet footers can be cached: point queries then skip re-reading metadata.
+	settings = append(settings, "SET parquet_metadata_cache=true")
 	if e.opts.MemoryLimit != "" {
 		settings = append(settings, "SET memory_limit="+quote(e.opts.MemoryLimit))
 	}

@@ -3,6 +3,7 @@ package sql
 import (
 	"regexp"
 	"strings"
+	"sync"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 )
@@ -112,4 +113,31 @@ func countStatements(query string) int {
 		n = 2
 	}
 	return n
+}
+
+// readOnlyCache remembers query texts that passed checkReadOnly, so a repeated query (a
+// dashboard, a prepared statement run many times) is prepared once rather than twice.
+// A statement's type depends only on its text, never on the catalog, so entries stay
+// valid across view refreshes. Bounded: it is emptied when it grows past maxChecked.
+type readOnlyCache struct {
+	mu sync.Mutex
+	ok map[string]struct{}
+}
+
+const maxChecked = 4096
+
+func (c *readOnlyCache) has(q string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.ok[q]
+	return ok
+}
+
+func (c *readOnlyCache) add(q string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ok == nil || len(c.ok) >= maxChecked {
+		c.ok = make(map[string]struct{})
+	}
+	c.ok[q] = struct{}{}
 }

@@ -88,10 +88,11 @@ func (e *Engine) Query(ctx context.Context, query string, args []any, fn func(*R
 	}
 	defer conn.Close()
 	err = rawConn(conn, func(c *duckdb.Conn) error {
-		if e.opts.ReadOnly {
+		if e.opts.ReadOnly && !e.checked.has(query) {
 			if err := checkReadOnly(c, query); err != nil {
 				return err
 			}
+			e.checked.add(query)
 		}
 		named := make([]driver.NamedValue, len(args))
 		for i, a := range args {

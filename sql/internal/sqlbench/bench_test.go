@@ -1,0 +1,297 @@
+package sqlbench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tagpipe/tagpipe/internal/admin"
+	tsql "github.com/tagpipe/tagpipe/sql"
+	"github.com/tagpipe/tagpipe/sql/httpapi"
+	"github.com/tagpipe/tagpipe/sql/pgwire"
+)
+
+const (
+	users    = 1_000_000
+	tagsEach = 5
+	clients  = 8
+)
+
+const (
+	pointQuery = "SELECT tag, weight, rank FROM ads_user_interest_tags WHERE user_id = $1 ORDER BY rank"
+	groupQuery = "SELECT tag, count(*) AS users, avg(weight) AS mean_weight FROM ads_user_interest_tags GROUP BY tag ORDER BY tag"
+)
+
+// env is shared by every benchmark of the run: the table is written once.
+type env struct {
+	dir     string
+	engine  *tsql.Engine
+	httpURL string
+	pgURL   string
+	stop    func()
+}
+
+var (
+	once     sync.Once
+	shared   *env
+	setupErr error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		shared.stop()
+	}
+	os.Exit(code)
+}
+
+func setup(b *testing.B) *env {
+	b.Helper()
+	once.Do(func() { shared, setupErr = build() })
+	if setupErr != nil {
+		b.Fatal(setupErr)
+	}
+	return shared
+}
+
+// build writes ads_user_interest_tags for 1M users (5 tags each, sorted by user as the
+// tag job writes it) and starts both servers over one read-only engine.
+func build() (*env, error) {
+	dir, err := os.MkdirTemp("", "tagpipe-sqlbench-")
+	if err != nil {
+		return nil, err
+	}
+	part := filepath.Join(dir, "ads_user_interest_tags", "dt=2024-05-01")
+	if err := os.MkdirAll(part, 0o755); err != nil {
+		return nil, err
+	}
+	local, err := tsql.Open(context.Background(), tsql.DefaultOptions())
+	if err != nil {
+		return nil, err
+	}
+	_, err = local.DB().Exec(fmt.Sprintf(`COPY (
+		SELECT u AS user_id, 'tag' || ((u * 7 + r * 13) %% 200) AS tag, round(1.0 / (r + 1) + (u %% 97) / 1000.0, 4) AS weight, r + 1 AS rank
+		FROM range(%d) a(u), range(%d) b(r) ORDER BY u, r) TO %s (FORMAT parquet, ROW_GROUP_SIZE 100000)`,
+		users, tagsEach, tsql.QuoteString(filepath.Join(part, "part-0.parquet"))))
+	local.Close()
+	if err != nil {
+		return nil, err
+	}
+	opts := tsql.DefaultOptions()
+	opts.ReadOnly, opts.Register, opts.AllowedDirs = true, tsql.DirViews(dir), []string{dir}
+	opts.QueryTimeout, opts.MaxRows = time.Minute, 1_000_000
+	e, err := tsql.Open(context.Background(), opts)
+	if err != nil {
+		return nil, err
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := admin.New(admin.Options{Listen: "127.0.0.1:0", Log: quiet})
+	srv.Handle("POST /v1/query", httpapi.New(e, httpapi.Options{Log: quiet}))
+	if err := srv.Start(context.Background()); err != nil {
+		return nil, err
+	}
+	po := pgwire.DefaultOptions()
+	po.Listen, po.Log = "127.0.0.1:0", quiet
+	pg := pgwire.New(e, po)
+	if err := pg.Start(context.Background()); err != nil {
+		return nil, err
+	}
+	host, port, _ := net.SplitHostPort(pg.Addr())
+	return &env{dir: dir, engine: e, httpURL: "http://" + srv.Addr() + "/v1/query",
+		pgURL: fmt.Sprintf("postgres://tagpipe@%s:%s/tagpipe?sslmode=disable", host, port),
+		stop: func() {
+			_ = pg.Stop(context.Background())
+			_ = srv.Stop(context.Background())
+			_ = e.Close()
+			_ = os.RemoveAll(dir)
+		}}, nil
+}
+
+// client runs one query; each of the 8 workers has its own.
+type client interface {
+	run(ctx context.Context, q string, args ...any) (rows int, err error)
+	close()
+}
+
+type inProcess struct{ e *tsql.Engine }
+
+func (c inProcess) run(ctx context.Context, q string, args ...any) (int, error) {
+	rows, err := c.e.DB().QueryContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	n := 0
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+func (inProcess) close() {}
+
+type httpClient struct {
+	url string
+	c   *http.Client
+}
+
+func (h httpClient) run(ctx context.Context, q string, args ...any) (int, error) {
+	body, _ := json.Marshal(httpapi.Request{SQL: q, Params: args})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := h.c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Rows  [][]any `json:"rows"`
+		Error any     `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != 200 || out.Error != nil {
+		return 0, fmt.Errorf("HTTP %d: %v", resp.StatusCode, out.Error)
+	}
+	return len(out.Rows), nil
+}
+func (h httpClient) close() { h.c.CloseIdleConnections() }
+
+type pgClient struct{ c *pgx.Conn }
+
+func (p pgClient) run(ctx context.Context, q string, args ...any) (int, error) {
+	rows, err := p.c.Query(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		if _, err := rows.Values(); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+func (p pgClient) close() { _ = p.c.Close(context.Background()) }
+
+func newClient(b *testing.B, env *env, kind string) client {
+	switch kind {
+	case "inprocess":
+		return inProcess{env.engine}
+	case "http":
+		return httpClient{url: env.httpURL, c: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}}
+	case "pgwire":
+		c, err := pgx.Connect(context.Background(), env.pgURL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return pgClient{c}
+	}
+	b.Fatalf("unknown client %q", kind)
+	return nil
+}
+
+// measure runs b.N queries spread over 8 concurrent clients and reports p50, p99 (ms)
+// and QPS.
+func measure(b *testing.B, kind string, query string, wantRows int, arg func(r *rand.Rand) []any) {
+	env := setup(b)
+	cs := make([]client, clients)
+	for i := range cs {
+		cs[i] = newClient(b, env, kind)
+		defer cs[i].close()
+	}
+	// Warm up each client once (pgx prepares, HTTP connects).
+	for i, c := range cs {
+		if n, err := c.run(context.Background(), query, arg(rand.New(rand.NewPCG(uint64(i), 99)))...); err != nil || n != wantRows {
+			b.Fatalf("warm-up: %d rows, %v", n, err)
+		}
+	}
+	lat := make([][]time.Duration, clients)
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for w := 0; w < clients; w++ {
+		n := b.N / clients
+		if w < b.N%clients {
+			n++
+		}
+		wg.Add(1)
+		go func(w, n int) {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 7))
+			for i := 0; i < n; i++ {
+				t0 := time.Now()
+				got, err := cs[w].run(context.Background(), query, arg(r)...)
+				if err != nil || got != wantRows {
+					errs <- fmt.Errorf("%d rows, %v", got, err)
+					return
+				}
+				lat[w] = append(lat[w], time.Since(t0))
+			}
+		}(w, n)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	pct := func(p float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "qps")
+}
+
+func BenchmarkPointQuery(b *testing.B) {
+	for _, kind := range []string{"inprocess", "http", "pgwire"} {
+		b.Run(kind, func(b *testing.B) {
+			measure(b, kind, pointQuery, tagsEach, func(r *rand.Rand) []any { return []any{r.Int64N(users)} })
+		})
+	}
+}
+
+func BenchmarkGroupByAllTags(b *testing.B) {
+	for _, kind := range []string{"inprocess", "http", "pgwire"} {
+		b.Run(kind, func(b *testing.B) {
+			measure(b, kind, groupQuery, 200, func(*rand.Rand) []any { return nil })
+		})
+	}
+}
