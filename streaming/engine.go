@@ -104,12 +104,12 @@ type Engine struct {
 	rate      float64
 	initState map[string][]byte
 
-	mu      sync.Mutex
-	recent  []BatchMetrics
-	started bool
-	stopReq chan struct{}
-	abort   context.CancelFunc
-	done    chan struct{}
+	mu       sync.Mutex
+	recent   []BatchMetrics
+	started  bool
+	stopReq  chan struct{}
+	abort    context.CancelFunc
+	done     chan struct{}
 	runErr   error
 	closed   bool
 	released bool
