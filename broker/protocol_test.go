@@ -461,3 +461,22 @@ func metricValue(m prometheus.Metric) float64 {
 }
 
 func newMetadataResponse() *kmsg.MetadataResponse { return &kmsg.MetadataResponse{Version: 12} }
+
+// librdkafka (kcat) treats a null record set as a protocol error: an empty partition must
+// be answered with an empty, non-null one.
+func TestFetchEmptyPartitionHasEmptyNotNullRecords(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	c := dialRaw(t, b.Addr())
+	c.send(metadataReq(12, "empty"))
+	c.read(newMetadataResponse())
+	for _, v := range []int16{4, 11, 12} {
+		req := fetchReq("empty", 0, 0, 0)
+		req.Version = v
+		c.send(req)
+		resp := &kmsg.FetchResponse{Version: v}
+		c.read(resp)
+		if fp := resp.Topics[0].Partitions[0]; fp.ErrorCode != 0 || fp.RecordBatches == nil {
+			t.Fatalf("v%d: error %d, records nil=%v", v, fp.ErrorCode, fp.RecordBatches == nil)
+		}
+	}
+}
