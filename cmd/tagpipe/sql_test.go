@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/tagpipe/tagpipe/warehouse"
+)
+
+func runTagpipeErr(args ...string) (string, error) {
+	var out, errw bytes.Buffer
+	root := newRootCmd(&out, &errw)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String() + errw.String(), err
+}
+
+// sqlWarehouse commits two snapshots of ads_user_interest_tags, a day apart.
+func sqlWarehouse(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	now := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	opts := warehouse.DefaultOptions()
+	opts.Now = func() time.Time { return now }
+	w, err := warehouse.Open(filepath.Join(dir, "warehouse"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	schema := arrow.NewSchema([]arrow.Field{
+		warehouse.Field("user_id", arrow.PrimitiveTypes.Int64, "user"),
+		warehouse.Field("tag", arrow.BinaryTypes.String, "tag"),
+		warehouse.RequiredField("dt", arrow.BinaryTypes.String, "day"),
+	}, nil)
+	tb, err := w.CreateTable(ctx, warehouse.TableSpec{Name: "ads_user_interest_tags", Schema: schema, PartitionKeys: []string{"dt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, dt := range []string{"2024-05-01", "2024-05-02"} {
+		now = time.Date(2024, 5, 1+i, 12, 0, 0, 0, time.UTC)
+		b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+		b.Field(0).(*array.Int64Builder).AppendValues([]int64{1, 2}, nil)
+		b.Field(1).(*array.StringBuilder).AppendValues([]string{"sci-fi", "drama"}, nil)
+		b.Field(2).(*array.StringBuilder).AppendValues([]string{dt, dt}, nil)
+		rec := b.NewRecordBatch()
+		b.Release()
+		tx, err := tb.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+		if _, err := tx.Commit(ctx, warehouse.CommitOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestSQLCommandOverWarehouse(t *testing.T) {
+	dir := sqlWarehouse(t)
+	q := "SELECT count(*) AS n, count(DISTINCT dt) AS days FROM ads_user_interest_tags"
+	if out := runTagpipe(t, "--data-dir", dir, "sql", "--format", "csv", "-e", q); out != "n,days\n4,2\n" {
+		t.Fatalf("latest: %q", out)
+	}
+	if out := runTagpipe(t, "--data-dir", dir, "sql", "--format", "csv", "--as-of", "2024-05-01T18:00:00Z", "-e", q); out != "n,days\n2,1\n" {
+		t.Fatalf("as of day one: %q", out)
+	}
+	out, err := runTagpipeErr("--data-dir", dir, "sql", "--as-of", "2024-04-01", "-e", q)
+	if err == nil || !strings.Contains(out+err.Error(), "ads_user_interest_tags does not exist") {
+		t.Fatalf("before the table existed: %v\n%s", err, out)
+	}
+	script := filepath.Join(t.TempDir(), "q.sql")
+	if err := os.WriteFile(script, []byte("SELECT tag FROM ads_user_interest_tags WHERE user_id = 1 ORDER BY dt;\nSELECT 'done' AS s;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := runTagpipe(t, "--data-dir", dir, "sql", "--format", "json", "-f", script); out != "[{\"tag\":\"sci-fi\"},\n{\"tag\":\"sci-fi\"}]\n[{\"s\":\"done\"}]\n" {
+		t.Fatalf("script: %q", out)
+	}
+	out, err = runTagpipeErr("--data-dir", dir, "sql", "--read-only", "-e", "COPY ads_user_interest_tags TO '"+filepath.Join(dir, "x.csv")+"'")
+	if err == nil {
+		t.Fatalf("--read-only COPY passed:\n%s", out)
+	}
+	if out := runTagpipe(t, "--data-dir", dir, "explore", "--no-html", "ads_user_interest_tags"); !strings.Contains(out, "rows: 4") || !strings.Contains(out, "users: user_id: 2 users") {
+		t.Fatalf("explore table:\n%s", out)
+	}
+}
