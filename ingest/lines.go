@@ -83,6 +83,10 @@ func (l *LineReader) Next() (Line, error) {
 	}
 }
 
+// Buffered is the number of bytes read from the input and not yet returned as lines;
+// socket sources use it to batch the lines that already arrived.
+func (l *LineReader) Buffered() int { return l.r.Buffered() }
+
 // Pending is the number of bytes of an unterminated line held back.
 func (l *LineReader) Pending() int64 { return l.plen }
 

@@ -56,6 +56,16 @@ type Agent struct {
 // Name implements lifecycle.Component.
 func (a *Agent) Name() string { return "ingest/" + a.name }
 
+// Source returns a source by name (tests ask socket sources for their address).
+func (a *Agent) Source(name string) Source {
+	for _, s := range a.sources {
+		if s.Name() == name {
+			return s
+		}
+	}
+	return nil
+}
+
 // Channel returns a channel by name (tests, status).
 func (a *Agent) Channel(name string) ingest.Channel { return a.channels[name] }
 
