@@ -39,7 +39,7 @@ type KafkaOptions struct {
 	// NoAutoCreateTopics stops asking the broker to create missing topics (it still
 	// decides, as Kafka's auto.create.topics.enable does).
 	NoAutoCreateTopics bool
-	Log             *slog.Logger
+	Log                *slog.Logger
 }
 
 // DefaultKafkaOptions returns the defaults.
