@@ -68,6 +68,9 @@ type Scheduler struct {
 	stopped bool
 }
 
+// maxPlanned caps the due runs of one job held pending at once.
+const maxPlanned = 64
+
 type pendingRun struct {
 	job     *Job
 	logical time.Time
@@ -347,6 +350,28 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 // one as scheduled.
 func (s *Scheduler) plan(j *Job, now time.Time) {
 	var due []time.Time
+	if !j.CatchupOn {
+		// Jump straight to the latest ended interval (a long outage of a per-second
+		// schedule would otherwise walk millions of ticks).
+		if l := s.next[j.Name]; !l.IsZero() {
+			if end := j.sched.Next(l); !end.IsZero() && !end.After(now) {
+				lastEnd := j.sched.Prev(now)
+				if last := j.sched.Prev(lastEnd.Add(-time.Nanosecond)); !last.IsZero() && !last.Before(l) {
+					if last.After(l) {
+						s.opts.Log.Info("catchup off: skipping missed intervals", "job", j.Name, "from", l, "to", last)
+					}
+					due = append(due, last)
+					s.next[j.Name] = lastEnd
+				}
+			}
+		}
+	}
+	planned := 0
+	for _, p := range s.pending {
+		if p.job == j {
+			planned++
+		}
+	}
 	for {
 		l := s.next[j.Name]
 		if l.IsZero() {
@@ -359,12 +384,12 @@ func (s *Scheduler) plan(j *Job, now time.Time) {
 			}
 			break
 		}
+		if planned+len(due) >= maxPlanned {
+			// A long backlog is planned a window at a time, as runs finish.
+			break
+		}
 		due = append(due, l)
 		s.next[j.Name] = end
-	}
-	if !j.CatchupOn && len(due) > 1 {
-		s.opts.Log.Info("catchup off: skipping missed intervals", "job", j.Name, "skipped", len(due)-1)
-		due = due[len(due)-1:]
 	}
 	for _, l := range due {
 		key := j.Name + "/" + tsKey(l)

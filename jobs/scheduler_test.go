@@ -292,3 +292,53 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// A backlog longer than the planning window (10 days of an hourly job = 240 runs) runs
+// completely, in order, once each.
+func TestCatchupLongBacklog(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		now := shiftedNow(nov20)
+		rec := &recorder{now: now}
+		d := Def{Name: "h", Schedule: "@hourly", StartDate: "2026-11-10", Task: TaskSpec{Kind: "func", Name: "h"}}
+		s := mustNew(t, mustCompile(t, []Def{d}, rec.kinds("h")), t.TempDir(), now)
+		mustStart(t, s)
+		synctest.Wait()
+		s.Close()
+		calls := rec.snapshot()
+		if len(calls) != 240 {
+			t.Fatalf("%d runs, want 240", len(calls))
+		}
+		runs := s.Store().Runs("h")
+		for i := 1; i < len(runs); i++ {
+			if !runs[i].Logical.After(runs[i-1].Logical) {
+				t.Fatal("runs out of order")
+			}
+		}
+		if runs[0].DS != "2026-11-10" || runs[239].Logical.Hour() != 23 || runs[239].DS != "2026-11-19" {
+			t.Errorf("first %+v last %+v", runs[0], runs[239])
+		}
+	})
+}
+
+// catchup: false after a year-long outage of a per-second job: only the latest interval
+// runs (and planning does not walk 31 million ticks).
+func TestCatchupOffPerSecondLongOutage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		now := shiftedNow(nov20)
+		rec := &recorder{now: now}
+		off := false
+		d := Def{Name: "s", Schedule: "* * * * * *", Catchup: &off, StartDate: "2025-11-01", Task: TaskSpec{Kind: "func", Name: "s"}}
+		s := mustNew(t, mustCompile(t, []Def{d}, rec.kinds("s")), t.TempDir(), now)
+		mustStart(t, s)
+		synctest.Wait()
+		s.Close()
+		calls := rec.snapshot()
+		if len(calls) != 1 || !calls[0].at.Equal(nov20) {
+			t.Fatalf("calls %+v", calls)
+		}
+		r := s.Store().Runs("s")[0]
+		if !r.Logical.Equal(nov20.Add(-time.Second)) {
+			t.Errorf("ran logical %v, want the interval that just ended", r.Logical)
+		}
+	})
+}
