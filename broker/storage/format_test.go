@@ -59,6 +59,7 @@ func TestFormatFrozen(t *testing.T) {
 			00000000 00000000 0000000000000002 0000000000000002 00000000000007d0`),
 		"log-start-offset": hex.EncodeToString([]byte("1\n")),
 		"clean-shutdown":   hex.EncodeToString([]byte("4\n")),
+		"recovery-point":   hex.EncodeToString([]byte("3\n")),
 	}
 	for name, w := range want {
 		got, err := os.ReadFile(filepath.Join(dir, name))
@@ -108,7 +109,7 @@ func TestFormatFrozen(t *testing.T) {
 	}
 	if got := strings.Join(names, " "); got != "00000000000000000000.index 00000000000000000000.log 00000000000000000000.timeindex "+
 		"00000000000000000003.index 00000000000000000003.log 00000000000000000003.snapshot 00000000000000000003.timeindex "+
-		"00000000000000000004.snapshot clean-shutdown log-start-offset" {
+		"00000000000000000004.snapshot clean-shutdown log-start-offset recovery-point" {
 		t.Errorf("directory: %s", got)
 	}
 }

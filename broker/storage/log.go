@@ -137,6 +137,10 @@ type Log struct {
 	flusher   *flusher   // guarded by writeMu
 	producer  *producerState
 
+	bg         sync.WaitGroup // background fsyncs of rolled segments
+	lastSync   chan struct{}  // closed when the newest of them is done; guarded by writeMu
+	syncFailed atomic.Bool    // a background fsync failed: the recovery point stays put
+
 	mu   sync.RWMutex
 	segs []*segment // guarded by mu; never empty while open; last is active
 
@@ -332,9 +336,6 @@ func int32FromBytes(b []byte) int32 {
 // snapshot) and starts a new one at nextOffset. Called with writeMu held.
 func (l *Log) roll(nextOffset, nowMs int64) (*segment, error) {
 	old := l.active()
-	if err := syncFile(old.f); err != nil {
-		return nil, fmt.Errorf("cannot sync segment %q: %w", old.path(".log"), err)
-	}
 	l.mu.Lock()
 	err := old.sealIndexes()
 	l.mu.Unlock()
@@ -355,7 +356,38 @@ func (l *Log) roll(nextOffset, nowMs int64) (*segment, error) {
 	l.mu.Lock()
 	l.segs = append(l.segs, seg)
 	l.mu.Unlock()
+
+	// The old segment's data is fsynced in the background, as Kafka does, so a roll
+	// never stalls appends behind a large fsync; the recovery point records how far
+	// segments are known to be on disk.
+	old.acquire()
+	prev, done := l.lastSync, make(chan struct{})
+	l.lastSync = done
+	l.bg.Add(1)
+	go l.syncRolled(old, nextOffset, prev, done, l.opts.Logger)
 	return seg, nil
+}
+
+// syncRolled fsyncs a rolled segment and then, once every earlier rolled segment is
+// synced too, moves the recovery point to upTo (the next segment's base).
+func (l *Log) syncRolled(s *segment, upTo int64, prev, done chan struct{}, logger *slog.Logger) {
+	defer l.bg.Done()
+	defer close(done)
+	err := syncFile(s.f)
+	s.release()
+	if prev != nil {
+		<-prev
+	}
+	if err != nil {
+		l.syncFailed.Store(true)
+		logger.Error("cannot sync rolled segment; it will be checked on the next start", "segment", s.path(".log"), "err", err)
+		return
+	}
+	if !l.syncFailed.Load() {
+		if err := l.writeRecoveryPoint(upTo); err != nil {
+			logger.Warn("cannot write recovery point", "dir", l.dir, "err", err)
+		}
+	}
 }
 
 // Roll closes the active segment and starts a new one (if the active one holds data).
@@ -426,6 +458,7 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	l.stopFlusher()
+	l.bg.Wait()
 	var errs []error
 	seg := l.active()
 	if err := syncFile(seg.f); err != nil {
@@ -439,7 +472,12 @@ func (l *Log) Close() error {
 	if err := l.producer.writeSnapshot(l.dir, l.endOffset.Load()); err != nil {
 		errs = append(errs, err)
 	}
-	if len(errs) == 0 { // everything is on disk: the next open may skip the full scan
+	if len(errs) == 0 && !l.syncFailed.Load() {
+		if err := l.writeRecoveryPoint(seg.base); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 && !l.syncFailed.Load() { // everything is on disk: the next open may skip the full scan
 		if err := writeFileAtomic(filepath.Join(l.dir, cleanMarkerFile), []byte(strconv.FormatInt(l.endOffset.Load(), 10)+"\n")); err != nil {
 			errs = append(errs, err)
 		}

@@ -14,9 +14,26 @@ import (
 )
 
 const (
-	startOffsetFile = "log-start-offset"
-	cleanMarkerFile = "clean-shutdown"
+	startOffsetFile   = "log-start-offset"
+	cleanMarkerFile   = "clean-shutdown"
+	recoveryPointFile = "recovery-point"
 )
+
+func (l *Log) readRecoveryPoint() int64 {
+	b, err := os.ReadFile(filepath.Join(l.dir, recoveryPointFile))
+	if err != nil {
+		return 0
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || v < 0 {
+		return 0
+	}
+	return v
+}
+
+func (l *Log) writeRecoveryPoint(v int64) error {
+	return writeFileAtomic(filepath.Join(l.dir, recoveryPointFile), []byte(strconv.FormatInt(v, 10)+"\n"))
+}
 
 // takeCleanMarker reads and removes the clean shutdown marker; -1 if there is none.
 func (l *Log) takeCleanMarker() int64 {
@@ -139,12 +156,29 @@ func (l *Log) recover() error {
 		}
 		l.segs = []*segment{seg}
 	}
-	for i, base := range bases {
+	recoveryPoint := l.readRecoveryPoint()
+	for i := 0; i < len(bases); i++ {
+		base := bases[i]
 		seg, err := openSegmentFile(l.dir, base)
 		if err != nil {
 			return err
 		}
 		l.segs = append(l.segs, seg)
+		if i < len(bases)-1 && cleanEnd < 0 && base >= recoveryPoint {
+			// Rolled but maybe not yet fsynced when the process died: check it all.
+			cut, err := l.recoverRolled(seg, bases[i+1:])
+			if err != nil {
+				return err
+			}
+			if !cut {
+				seg.nextOffset = max(seg.nextOffset, bases[i+1])
+				continue
+			}
+			bases = bases[:i+1] // the later segments are gone; this one is the active one now
+			seg.createdMs = nowMs
+			seg.indexDirty = true
+			continue
+		}
 		if i < len(bases)-1 {
 			if err := l.loadIndexes(seg, bases[i+1]); err != nil {
 				l.opts.Logger.Warn("rebuilding segment indexes", "segment", seg.path(".log"), "reason", err)
@@ -164,6 +198,11 @@ func (l *Log) recover() error {
 			seg.indexDirty = true
 		}
 	}
+	if cleanEnd < 0 && l.active().base > recoveryPoint {
+		if err := l.writeRecoveryPoint(l.active().base); err != nil {
+			return err
+		}
+	}
 	var size int64
 	for _, s := range l.segs {
 		size += s.size
@@ -181,6 +220,35 @@ func parseBase(name, ext string) (int64, error) {
 		return 0, fmt.Errorf("bad segment name %q", name)
 	}
 	return strconv.ParseInt(s, 10, 64)
+}
+
+// recoverRolled fully checks a rolled segment past the recovery point after an unclean
+// shutdown, rebuilds its indexes and fsyncs it. If its tail had to be cut (a power loss
+// before its background fsync), the segments after it are deleted, as Kafka does: they
+// cannot continue a log with a hole; cut reports that.
+func (l *Log) recoverRolled(seg *segment, later []int64) (cut bool, err error) {
+	before := seg.size
+	if err := l.scanSegment(seg, false); err != nil {
+		return false, err
+	}
+	if err := syncFile(seg.f); err != nil {
+		return false, fmt.Errorf("cannot sync segment %q: %w", seg.path(".log"), err)
+	}
+	if seg.size == before {
+		return false, seg.sealIndexes()
+	}
+	for _, b := range later {
+		l.opts.Logger.Warn("deleting segment after a truncated one", "segment", segmentName(b, ".log"), "dir", l.dir)
+		for _, ext := range []string{".log", ".index", ".timeindex"} {
+			if err := os.Remove(filepath.Join(l.dir, segmentName(b, ext))); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return false, fmt.Errorf("cannot remove segment file: %w", err)
+			}
+		}
+	}
+	for _, ext := range []string{".index", ".timeindex"} { // stale: rebuilt as the active segment's
+		os.Remove(seg.path(ext))
+	}
+	return true, syncDir(l.dir)
 }
 
 // loadIndexes reads a closed segment's index files and checks them against the log.

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // writeLog appends n batches and closes the log; it returns the batches as stored and
@@ -329,5 +331,91 @@ func TestDamagedClosedSegmentBehindGoodIndex(t *testing.T) {
 		t.Fatalf("the next segment is fine: %v", err)
 	} else {
 		r.Close()
+	}
+}
+
+// A roll does not wait for the old segment's fsync; Close does, and then records the
+// recovery point.
+func TestRollSyncsOldSegmentInBackground(t *testing.T) {
+	dir := t.TempDir()
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	orig := syncFile
+	syncFile = func(f *os.File) error {
+		if strings.HasSuffix(f.Name(), segmentName(0, ".log")) {
+			entered <- struct{}{}
+			<-release
+		}
+		return orig(f)
+	}
+	t.Cleanup(func() { syncFile = orig })
+	l := mustOpen(t, dir, testOptions(nil))
+	mustAppend(t, l, buildBatch(plain(5, 10, 1)))
+	if err := l.Roll(); err != nil { // returns although segment 0's fsync is blocked
+		t.Fatal(err)
+	}
+	<-entered
+	mustAppend(t, l, buildBatch(plain(5, 10, 1)))
+	if b, _ := os.ReadFile(filepath.Join(dir, recoveryPointFile)); len(b) != 0 {
+		t.Fatalf("recovery point moved before the fsync finished: %q", b)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close() }()
+	select {
+	case <-closed:
+		t.Fatal("Close did not wait for the background fsync")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, recoveryPointFile)); string(b) != "5\n" {
+		t.Fatalf("recovery point after close: %q, want 5", b)
+	}
+}
+
+// After a crash, rolled segments past the recovery point are checked in full: one that
+// lost its tail (a power loss before its background fsync) is cut there and the
+// segments after it are deleted; undamaged ones are kept as they are.
+func TestRecoveryPointRescansRolledSegments(t *testing.T) {
+	for _, damaged := range []bool{false, true} {
+		t.Run(fmt.Sprint("damaged=", damaged), func(t *testing.T) {
+			dir := t.TempDir()
+			l := mustOpen(t, dir, testOptions(nil))
+			for range 3 { // segments [0,10) [10,20) [20,30) and the active [30,40)
+				mustAppend(t, l, buildBatch(plain(5, 10, 1)))
+				mustAppend(t, l, buildBatch(plain(5, 10, 1)))
+				l.Roll()
+			}
+			mustAppend(t, l, buildBatch(plain(10, 10, 1)))
+			l.Close()
+			// The crash: no clean marker, recovery point still at segment 10.
+			os.Remove(filepath.Join(dir, cleanMarkerFile))
+			os.WriteFile(filepath.Join(dir, recoveryPointFile), []byte("10\n"), 0o644)
+			seg10 := filepath.Join(dir, segmentName(10, ".log"))
+			if damaged {
+				st, _ := os.Stat(seg10)
+				os.Truncate(seg10, st.Size()-20) // its second batch lost its tail
+			}
+			// Segment 0 is before the recovery point: damage there is not looked for.
+			l2 := mustOpen(t, dir, testOptions(nil))
+			wantHW, wantSegs := int64(40), 4
+			if damaged {
+				wantHW, wantSegs = 15, 2
+			}
+			if l2.HighWatermark() != wantHW || len(segmentFiles(t, dir)) != wantSegs {
+				t.Fatalf("hw %d, %d segments; want %d, %d", l2.HighWatermark(), len(segmentFiles(t, dir)), wantHW, wantSegs)
+			}
+			if got := readAll(t, l2, 0); got[len(got)-1].LastOffset()+1 != wantHW {
+				t.Fatalf("read back up to %d", got[len(got)-1].LastOffset()+1)
+			}
+			if r, err := l2.Append(buildBatch(plain(1, 1, 1))); err != nil || r.BaseOffset != wantHW {
+				t.Fatalf("append after recovery: %+v %v", r, err)
+			}
+			if b, _ := os.ReadFile(filepath.Join(dir, recoveryPointFile)); string(b) != fmt.Sprintf("%d\n", map[bool]int{false: 30, true: 10}[damaged]) {
+				t.Fatalf("recovery point after recovery: %q", b)
+			}
+		})
 	}
 }
