@@ -151,11 +151,20 @@ func Map[T, U any](s *Stream[T], f func(T) U) *Stream[U] {
 	})
 }
 
+// Transform turns a whole batch into another (Spark's transform / mapPartitions): for
+// work that is cheaper per batch than per element, such as allocating results in one slab.
+func Transform[T, U any](s *Stream[T], f func(b BatchInfo, in []T) []U) *Stream[U] {
+	return newStream(s.job, "transform", func(b *BatchInfo) ([]U, error) {
+		return f(*b, s.items()), nil
+	})
+}
+
 // Filter keeps the elements for which keep is true.
 func Filter[T any](s *Stream[T], keep func(T) bool) *Stream[T] {
 	return newStream(s.job, "filter", func(*BatchInfo) ([]T, error) {
-		var out []T
-		for _, v := range s.items() {
+		in := s.items()
+		out := make([]T, 0, len(in))
+		for _, v := range in {
 			if keep(v) {
 				out = append(out, v)
 			}
@@ -164,11 +173,13 @@ func Filter[T any](s *Stream[T], keep func(T) bool) *Stream[T] {
 	})
 }
 
-// FlatMap applies f to every element and concatenates the results.
+// FlatMap applies f to every element and concatenates the results. The slice f returns
+// is copied at once, so f may reuse one buffer across calls.
 func FlatMap[T, U any](s *Stream[T], f func(T) []U) *Stream[U] {
 	return newStream(s.job, "flatMap", func(*BatchInfo) ([]U, error) {
-		var out []U
-		for _, v := range s.items() {
+		in := s.items()
+		out := make([]U, 0, len(in))
+		for _, v := range in {
 			out = append(out, f(v)...)
 		}
 		return out, nil

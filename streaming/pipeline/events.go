@@ -145,16 +145,23 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 	// The tables are independent: write them concurrently.
 	j.SetParallelOutputs(true)
 	e.Job = j
-	all := streaming.Map(streaming.Input(j), func(r streaming.Record) *parsed {
-		p := parsers[r.Topic]
-		if p == nil {
-			p = def
-		}
-		out := &parsed{rec: r, format: p.Format(), source: sourceOf(&r)}
-		out.ev, out.err = p.Parse(r.Value)
-		if out.err == nil {
-			ev := &out.ev
-			ev.Topic, ev.Partition, ev.Offset, ev.Source = r.Topic, r.Partition, r.Offset, out.source
+	all := streaming.Transform(streaming.Input(j), func(_ streaming.BatchInfo, in []streaming.Record) []*parsed {
+		slab := make([]parsed, len(in)) // one allocation per batch, not per record
+		out := make([]*parsed, len(in))
+		for i := range in {
+			r := &in[i]
+			p := parsers[r.Topic]
+			if p == nil {
+				p = def
+			}
+			ps := &slab[i]
+			ps.rec, ps.format, ps.source = *r, p.Format(), sourceOf(r)
+			ps.ev, ps.err = p.Parse(r.Value)
+			if ps.err == nil {
+				ev := &ps.ev
+				ev.Topic, ev.Partition, ev.Offset, ev.Source = r.Topic, r.Partition, r.Offset, ps.source
+			}
+			out[i] = ps
 		}
 		return out
 	})
@@ -194,12 +201,13 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 		if err != nil {
 			return nil, err
 		}
+		var buf []dimEvent // FlatMap copies what the function returns
 		dims := streaming.FlatMap(good, func(p *parsed) []dimEvent {
-			out := []dimEvent{{"action", p.ev.Action, p}}
+			buf = append(buf[:0], dimEvent{"action", p.ev.Action, p})
 			if p.ev.Category != "" {
-				out = append(out, dimEvent{"category", p.ev.Category, p})
+				buf = append(buf, dimEvent{"category", p.ev.Category, p})
 			}
-			return out
+			return buf
 		})
 		e.windows = streaming.EventTimeWindow(dims, streaming.EventWindowSpec[dimEvent, [2]string, int64]{
 			Length: w.Length, Slide: w.Slide, AllowedLateness: w.AllowedLateness,
@@ -313,9 +321,9 @@ func odsRecord(b streaming.BatchInfo, ps []*parsed) arrow.RecordBatch {
 		if r.Key == nil {
 			bl.str(4).AppendNull()
 		} else {
-			bl.str(4).Append(string(r.Key))
+			bl.str(4).BinaryBuilder.Append(r.Key)
 		}
-		bl.str(5).Append(string(r.Value))
+		bl.str(5).BinaryBuilder.Append(r.Value)
 		bl.optTS(6, r.Time)
 		bl.ts(7).Append(ingest)
 		bl.optStr(8, p.source)
@@ -381,7 +389,7 @@ func dlqRecord(b streaming.BatchInfo, ps []*parsed) arrow.RecordBatch {
 		bl.str(1).Append(r.Topic)
 		bl.i32(2).Append(r.Partition)
 		bl.i64(3).Append(r.Offset)
-		bl.str(4).Append(string(r.Value))
+		bl.str(4).BinaryBuilder.Append(r.Value)
 		bl.str(5).Append(p.err.Error())
 		bl.str(6).Append(p.format)
 		bl.optTS(7, r.Time)
