@@ -55,6 +55,28 @@ func (c *conn) sendResultSet(rs *resultSet, formats []int16, describe bool) erro
 	return nil
 }
 
+// collectResultSet encodes a computed answer's rows for a suspended portal.
+func (c *conn) collectResultSet(rs *resultSet, formats []int16, collect func([][]byte) error) error {
+	enc := c.encoders(rs.cols, formats)
+	for _, r := range rs.rows {
+		vals := make([][]byte, len(r))
+		for i, v := range r {
+			if v == nil {
+				continue
+			}
+			b, err := enc[i](v, make([]byte, 0, 16))
+			if err != nil {
+				return err
+			}
+			vals[i] = b
+		}
+		if err := collect(vals); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // relation is one table or view as pg_class shows it.
 type relation struct {
 	oid    string

@@ -57,7 +57,12 @@ type portal struct {
 	stmt    *statement
 	args    []any
 	formats []int16
-	done    bool
+	ran     bool
+	// With Execute row limits (portal suspension) the rows are encoded once and handed
+	// out in slices; rows[sent:] are still to go.
+	rows   [][][]byte
+	sent   int
+	notice string
 }
 
 func (c *conn) close() {
@@ -117,6 +122,10 @@ func (c *conn) serve() {
 	}
 }
 
+// maxMessage bounds one client message (a query text, a Bind with its parameters); a
+// longer one is a protocol error that closes the connection.
+const maxMessage = 64 << 20
+
 var errCancelRequest = errors.New("cancel request served")
 
 // startup negotiates TLS, reads the startup message and authenticates.
@@ -124,6 +133,7 @@ func (c *conn) startup() error {
 	_ = c.nc.SetDeadline(time.Now().Add(c.srv.opts.StartupTimeout))
 	defer func() { _ = c.nc.SetDeadline(time.Time{}) }()
 	c.be = pgproto3.NewBackend(c.nc, c.nc)
+	c.be.SetMaxBodyLen(maxMessage)
 	var startup *pgproto3.StartupMessage
 	for startup == nil {
 		msg, err := c.be.ReceiveStartupMessage()
@@ -147,6 +157,7 @@ func (c *conn) startup() error {
 			}
 			c.nc, c.tls = tc, true
 			c.be = pgproto3.NewBackend(c.nc, c.nc)
+			c.be.SetMaxBodyLen(maxMessage)
 		case *pgproto3.GSSEncRequest:
 			if _, err := c.nc.Write([]byte{'N'}); err != nil {
 				return err
@@ -260,7 +271,7 @@ func (c *conn) simpleQuery(text string) {
 		if sp := classify(q); sp != nil {
 			err = c.runSpecial(sp, nil, true)
 		} else {
-			err = c.run(q, nil, nil, true)
+			err = c.run(q, nil, nil, true, nil)
 		}
 		if err != nil {
 			c.sendError(err)
@@ -368,28 +379,67 @@ func (c *conn) execute(m *pgproto3.Execute) error {
 	if !ok || p == nil {
 		return &pgError{code: "34000", msg: fmt.Sprintf("portal %q does not exist", m.Portal)}
 	}
-	if p.done {
+	if p.ran && p.rows == nil {
 		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 0")})
 		return nil
 	}
-	p.done = true
-	if p.stmt.special != nil {
-		return c.runSpecial(p.stmt.special, p.formats, false)
+	if !p.ran {
+		p.ran = true
+		switch {
+		case p.stmt.special != nil:
+			return c.runSpecial(p.stmt.special, p.formats, false)
+		case strings.TrimSpace(p.stmt.query) == "":
+			c.be.Send(&pgproto3.EmptyQueryResponse{})
+			return nil
+		case m.MaxRows == 0:
+			return c.run(p.stmt.query, p.args, p.formats, false, nil)
+		}
+		p.rows = [][][]byte{}
+		err := c.run(p.stmt.query, p.args, p.formats, false, func(row [][]byte) error {
+			cp := make([][]byte, len(row))
+			for i, v := range row {
+				if v != nil {
+					cp[i] = append([]byte{}, v...)
+				}
+			}
+			p.rows = append(p.rows, cp)
+			return nil
+		})
+		if err != nil {
+			p.rows = nil
+			return err
+		}
 	}
-	if strings.TrimSpace(p.stmt.query) == "" {
-		c.be.Send(&pgproto3.EmptyQueryResponse{})
+	// Hand out the next slice of a suspended portal.
+	n := len(p.rows) - p.sent
+	if m.MaxRows > 0 && int(m.MaxRows) < n {
+		n = int(m.MaxRows)
+	}
+	for _, row := range p.rows[p.sent : p.sent+n] {
+		c.be.Send(&pgproto3.DataRow{Values: row})
+	}
+	p.sent += n
+	if p.sent < len(p.rows) {
+		c.be.Send(&pgproto3.PortalSuspended{})
 		return nil
 	}
-	return c.run(p.stmt.query, p.args, p.formats, false)
+	total := len(p.rows)
+	p.rows = nil
+	c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT " + strconv.Itoa(total))})
+	return nil
 }
 
 // flushRows is how many DataRows are buffered before they are written out.
 const flushRows = 256
 
 // run executes a query on the engine and streams DataRows; describe sends the
-// RowDescription first (simple protocol).
-func (c *conn) run(query string, args []any, formats []int16, describe bool) error {
+// RowDescription first (simple protocol). With collect set, rows go to it instead and no
+// CommandComplete is sent (a suspended portal sends it when its last row is out).
+func (c *conn) run(query string, args []any, formats []int16, describe bool, collect func([][]byte) error) error {
 	if rs, ok := c.catalog(query); ok {
+		if collect != nil {
+			return c.collectResultSet(rs, formats, collect)
+		}
 		return c.sendResultSet(rs, formats, describe)
 	}
 	ctx, done := c.queryContext()
@@ -427,6 +477,12 @@ func (c *conn) run(query string, args []any, formats []int16, describe bool) err
 				row[i] = buf[off : off+ends[i]]
 				off += ends[i]
 			}
+			if collect != nil {
+				if err := collect(row); err != nil {
+					return err
+				}
+				continue
+			}
 			c.be.Send(&pgproto3.DataRow{Values: row})
 			if res.RowCount()%flushRows == 0 {
 				if err := c.be.Flush(); err != nil {
@@ -440,6 +496,9 @@ func (c *conn) run(query string, args []any, formats []int16, describe bool) err
 		if res.Truncated() {
 			c.be.Send(&pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: "01000",
 				Message: fmt.Sprintf("result cut at %d rows (sql.max_rows)", res.RowCount())})
+		}
+		if collect != nil {
+			return nil
 		}
 		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT " + strconv.FormatInt(res.RowCount(), 10))})
 		return nil
