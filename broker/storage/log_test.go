@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -94,5 +95,33 @@ func TestReadFromMiddleOfBatchAndMaxBytes(t *testing.T) {
 	}
 	if _, err := l.Read(-1, 1000); !errors.Is(err, ErrOffsetOutOfRange) {
 		t.Fatalf("Read(-1): %v", err)
+	}
+}
+
+func TestDeleteRemovesTheDirectory(t *testing.T) {
+	dir := t.TempDir() + "/topic-0"
+	l := mustOpen(t, dir, testOptions(nil))
+	mustAppend(t, l, buildBatch(plain(3, 10, 1)))
+	l.Roll()
+	mustAppend(t, l, buildBatch(plain(3, 10, 1)))
+	r, err := l.Read(0, 100) // an open read survives the deletion
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("directory still there: %v", err)
+	}
+	if b, err := r.Bytes(); err != nil || len(b) == 0 {
+		t.Fatalf("open read after Delete: %d bytes, %v", len(b), err)
+	}
+	r.Close()
+	if _, err := l.Read(0, 100); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Read after Delete: %v", err)
+	}
+	if err := l.Delete(); err != nil {
+		t.Fatalf("second Delete: %v", err)
 	}
 }
