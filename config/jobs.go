@@ -27,6 +27,9 @@ type Jobs struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// PollInterval is how often a scheduler re-reads the shared run history.
 	PollInterval time.Duration `yaml:"poll_interval"`
+	// HistoryRetention: history compaction drops finished runs older than this (each
+	// job's newest scheduled run is kept); 0 = keep all.
+	HistoryRetention time.Duration `yaml:"history_retention"`
 	// Definitions are jobs written inline in tagpipe.yaml.
 	Definitions []JobDef `yaml:"definitions"`
 }
@@ -70,6 +73,9 @@ func (j *Jobs) validate(ch *check) {
 	ch.positive("poll_interval", int64(j.PollInterval))
 	if j.Retries < 0 {
 		ch.fail("retries", "must be >= 0, got %d", j.Retries)
+	}
+	if j.HistoryRetention < 0 {
+		ch.fail("history_retention", "must be >= 0 (0 = keep all), got %v", j.HistoryRetention)
 	}
 	if j.RetryDelay < 0 || j.MaxRetryDelay < 0 || j.Timeout < 0 {
 		ch.fail("retry_delay", "retry_delay, max_retry_delay and timeout must be >= 0")

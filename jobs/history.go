@@ -98,6 +98,17 @@ type Store struct {
 	records int // complete lines in the file as read
 	bad     int // lines that did not parse (torn writes)
 	closed  bool
+	keep    time.Duration // 0 = keep every run
+	now     func() time.Time
+}
+
+// SetRetention makes compaction drop finished runs whose logical time is more than keep
+// before now (0 = keep all). Each job's newest scheduled run is always kept: catch-up
+// resumes after it.
+func (s *Store) SetRetention(keep time.Duration, now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keep, s.now = keep, now
 }
 
 // compactMin is the file size in records below which the store is never compacted (a
@@ -277,7 +288,14 @@ func (s *Store) compactLocked() error {
 	}
 	bw := bufio.NewWriter(f)
 	enc := json.NewEncoder(bw)
+	var cutoff time.Time
+	if s.keep > 0 && s.now != nil {
+		cutoff = s.now().Add(-s.keep)
+	}
 	for _, r := range s.sortedLocked("") {
+		if r.Logical.Before(cutoff) && r.State.Terminal() && !(r.Scheduled && r.Logical.Equal(s.wm[r.Job])) {
+			continue
+		}
 		if err := enc.Encode(r); err != nil {
 			f.Close()
 			return fmt.Errorf("cannot write %q: %w", tmp, err)

@@ -123,3 +123,29 @@ func TestHistoryFormatFrozen(t *testing.T) {
 		t.Errorf("line:\n got  %s\n want %s", b, want)
 	}
 }
+
+// Compaction with retention drops old finished runs but keeps each job's newest
+// scheduled run (catch-up resumes after it) and unfinished ones.
+func TestHistoryRetention(t *testing.T) {
+	defer func(n int) { compactMin = n }(compactMin)
+	compactMin = 50
+	s, _ := OpenStore(t.TempDir(), nil)
+	defer s.Close()
+	now := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	s.SetRetention(30*24*time.Hour, func() time.Time { return now })
+	old := now.AddDate(0, 0, -100)
+	s.Append(Record{Job: "sched", DS: "old", Logical: old, State: StateSuccess, Scheduled: true})
+	s.Append(Record{Job: "x", DS: "stuck", Logical: old, State: StateQueued})
+	for i := 0; i < 5; i++ {
+		l := old.AddDate(0, 0, i+1)
+		s.Append(Record{Job: "x", DS: l.Format(time.DateOnly), Logical: l, State: StateSuccess})
+	}
+	for i := 0; i < 60; i++ {
+		s.Append(Record{Job: "x", DS: "new", Logical: now.AddDate(0, 0, -1), State: StateSuccess})
+	}
+	var got []string
+	for _, r := range s.Runs("") {
+		got = append(got, r.Job+" "+r.DS)
+	}
+	eqStrings(t, "kept", got, []string{"sched old", "x stuck", "x new"})
+}

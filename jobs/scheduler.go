@@ -32,6 +32,8 @@ type Options struct {
 	PollInterval time.Duration
 	// Owner names this process in run records; default host:pid.
 	Owner string
+	// HistoryRetention: compaction drops finished runs older than this; 0 = keep all.
+	HistoryRetention time.Duration
 }
 
 // DefaultOptions: Parallelism 4, PollInterval 30s, Now time.Now.
@@ -111,6 +113,7 @@ func New(dag *DAG, opts Options) (*Scheduler, error) {
 	if err != nil {
 		return nil, err
 	}
+	store.SetRetention(opts.HistoryRetention, opts.Now)
 	return &Scheduler{opts: opts, dag: dag, store: store, metrics: newMetrics(opts.Registry),
 		next: map[string]time.Time{}, inflight: map[string]bool{}, active: map[string]int{},
 		wake: make(chan struct{}, 1), done: make(chan runResult), stop: make(chan struct{})}, nil

@@ -200,6 +200,7 @@ func openScheduler(a *app, reg *prometheus.Registry) (*jobs.Scheduler, error) {
 	o.Registry = reg
 	o.Parallelism = c.Parallelism
 	o.PollInterval = c.PollInterval
+	o.HistoryRetention = c.HistoryRetention
 	return jobs.New(dag, o)
 }
 
