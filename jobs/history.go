@@ -232,29 +232,41 @@ func (s *Store) applyLocked(r Record) {
 
 // Append writes r durably (fsync) and applies it.
 func (s *Store) Append(r Record) error {
+	_, err := s.AppendIf(r, nil)
+	return err
+}
+
+// AppendIf is Append when ok (given the run's current record, read under the file lock,
+// so other processes' appends count) says so; nil ok always appends. It reports whether
+// r was written.
+func (s *Store) AppendIf(r Record, ok func(prev Record, seen bool) bool) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return fmt.Errorf("history store closed")
+		return false, fmt.Errorf("history store closed")
 	}
 	if err := s.flock(syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("cannot lock history: %w", err)
+		return false, fmt.Errorf("cannot lock history: %w", err)
 	}
 	defer s.flock(syscall.LOCK_UN)
 	if err := s.readLocked(); err != nil {
-		return err
+		return false, err
 	}
-	if prev, ok := s.latest[r.key()]; ok && prev.Scheduled {
+	prev, seen := s.latest[r.key()]
+	if ok != nil && !ok(prev, seen) {
+		return false, nil
+	}
+	if seen && prev.Scheduled {
 		r.Scheduled = true
 	}
 	data, err := json.Marshal(r)
 	if err != nil {
-		return fmt.Errorf("BUG: cannot encode run record: %w", err)
+		return false, fmt.Errorf("BUG: cannot encode run record: %w", err)
 	}
 	data = append(data, '\n')
 	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return fmt.Errorf("cannot open history %q: %w", s.path, err)
+		return false, fmt.Errorf("cannot open history %q: %w", s.path, err)
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.Size() > s.off {
@@ -262,20 +274,20 @@ func (s *Store) Append(r Record) error {
 		data = append([]byte{'\n'}, data...)
 	}
 	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("cannot append to history: %w", err)
+		return false, fmt.Errorf("cannot append to history: %w", err)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("cannot sync history: %w", err)
+		return false, fmt.Errorf("cannot sync history: %w", err)
 	}
 	if err := s.readLocked(); err != nil {
-		return err
+		return true, err
 	}
 	if s.records > compactMin && s.records > 2*len(s.latest) {
 		if err := s.compactLocked(); err != nil {
 			s.log.Warn("history compaction failed; will retry", "err", err)
 		}
 	}
-	return nil
+	return true, nil
 }
 
 // compactLocked rewrites the file with the latest record per run. Caller holds the

@@ -321,11 +321,14 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 		case upstreamFailed:
 			rec := Record{Job: j.Name, DS: ds, Logical: p.logical, State: StateUpstreamFailed,
 				Trigger: TriggerScheduled, Scheduled: true, Error: why, Owner: s.opts.Owner, Updated: now}
-			if err := s.store.Append(rec); err != nil {
+			wrote, err := s.store.AppendIf(rec, notFinished)
+			if err != nil {
 				s.opts.Log.Error("cannot record run", "job", j.Name, "err", err)
 				continue
 			}
-			s.metrics.finished(rec)
+			if wrote {
+				s.metrics.finished(rec)
+			}
 			s.opts.Log.Warn("run not started: upstream failed", "job", j.Name, "ds", ds, "reason", why)
 			s.dropPending(p.key)
 			continue
@@ -413,10 +416,13 @@ func (s *Scheduler) plan(j *Job, now time.Time) {
 func (s *Scheduler) record(j *Job, l time.Time, st State, now time.Time) {
 	rec := Record{Job: j.Name, DS: j.sched.DS(l), Logical: l, State: st, Trigger: TriggerScheduled,
 		Scheduled: true, Owner: s.opts.Owner, Updated: now}
-	if err := s.store.Append(rec); err != nil {
+	// Conditional: another scheduler may have finished the run since our last read.
+	if _, err := s.store.AppendIf(rec, notFinished); err != nil {
 		s.opts.Log.Error("cannot record run", "job", j.Name, "err", err)
 	}
 }
+
+func notFinished(prev Record, seen bool) bool { return !seen || !prev.State.Terminal() }
 
 type upstream int
 
