@@ -146,3 +146,71 @@ func TestRandomOperationsAgainstModel(t *testing.T) {
 		l.Close()
 	}
 }
+
+// TestRandomIdempotentRetries: producers send batches and randomly resend one of their
+// last five (as a client does after a lost response), across rolls, clean reopens and
+// crash reopens. Every batch must land exactly once and every resend must be answered
+// with the offsets of the first copy.
+func TestRandomIdempotentRetries(t *testing.T) {
+	noSync(t)
+	rng := rand.New(rand.NewPCG(7, 7))
+	dir := t.TempDir()
+	o := testOptions(nil)
+	o.SegmentBytes = 2000
+	l := mustOpen(t, dir, o)
+	type sent struct {
+		seq, n    int32
+		base, end int64
+	}
+	next := map[int64]int32{}
+	history := map[int64][]sent{}
+	for step := range 1500 {
+		pid := int64(1 + rng.IntN(3))
+		switch op := rng.IntN(100); {
+		case op < 60:
+			n := int32(1 + rng.IntN(4))
+			r, err := l.Append(idem(pid, 0, next[pid], int(n)))
+			if err != nil {
+				t.Fatalf("step %d: producer %d seq %d: %v", step, pid, next[pid], err)
+			}
+			history[pid] = append(history[pid], sent{next[pid], n, r.BaseOffset, r.LastOffset})
+			next[pid] += n
+		case op < 90:
+			h := history[pid]
+			if len(h) == 0 {
+				continue
+			}
+			b := h[len(h)-1-rng.IntN(min(5, len(h)))]
+			r, err := l.Append(idem(pid, 0, b.seq, int(b.n)))
+			if !errors.Is(err, ErrDuplicateSequence) || r.BaseOffset != b.base || r.LastOffset != b.end {
+				t.Fatalf("step %d: resend of producer %d seq %d: %+v %v, want offsets %d..%d", step, pid, b.seq, r, err, b.base, b.end)
+			}
+		case op < 94:
+			l.Roll()
+		case op < 97:
+			l.Close()
+			l = mustOpen(t, dir, o)
+		default:
+			l.Close()
+			os.Remove(filepath.Join(dir, cleanMarkerFile))
+			snaps, _ := filepath.Glob(filepath.Join(dir, "*.snapshot"))
+			if len(snaps) > 0 && rng.IntN(2) == 0 { // lose the newest snapshot too
+				os.Remove(snaps[len(snaps)-1])
+			}
+			l = mustOpen(t, dir, o)
+		}
+	}
+	// The log holds each producer's sequences exactly once, in order.
+	seen := map[int64]int32{}
+	for _, h := range readAll(t, l, 0) {
+		if h.BaseSequence != seen[h.ProducerID] {
+			t.Fatalf("producer %d: batch with seq %d, expected %d", h.ProducerID, h.BaseSequence, seen[h.ProducerID])
+		}
+		seen[h.ProducerID] = h.LastSequence() + 1
+	}
+	for pid, n := range next {
+		if seen[pid] != n {
+			t.Fatalf("producer %d: log has sequences up to %d, sent %d", pid, seen[pid], n)
+		}
+	}
+}
