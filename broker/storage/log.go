@@ -239,6 +239,9 @@ func (l *Log) Append(records []byte) (AppendResult, error) {
 		if nb == 0 {
 			first = h
 		}
+		if h.Idempotent() && (h.BaseSequence < 0 || h.ProducerEpoch < 0) {
+			return AppendResult{}, fmt.Errorf("%w: producer id %d with epoch %d and sequence %d", ErrInvalidRecord, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
+		}
 		if h.Idempotent() && (nb > 0 || n != len(records)) {
 			return AppendResult{}, fmt.Errorf("%w: an idempotent producer's batch must be alone in its partition's records", ErrInvalidRecord)
 		}

@@ -90,6 +90,12 @@ func TestIdempotentSequenceWraps(t *testing.T) {
 
 func TestIdempotentBatchMustBeAlone(t *testing.T) {
 	l := mustOpen(t, t.TempDir(), testOptions(nil))
+	if _, err := l.Append(idem(1, 0, -1, 1)); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("producer id without a sequence: %v", err)
+	}
+	if _, err := l.Append(idem(1, -1, 0, 1)); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("producer id without an epoch: %v", err)
+	}
 	two := append(idem(1, 0, 0, 1), idem(1, 0, 1, 1)...)
 	if _, err := l.Append(two); !errors.Is(err, ErrInvalidRecord) {
 		t.Fatalf("two idempotent batches in one append: %v", err)
