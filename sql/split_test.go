@@ -1,0 +1,43 @@
+package sql
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// FuzzSplit: splitting never panics, and statements joined again split the same way.
+func FuzzSplit(f *testing.F) {
+	for _, s := range []string{"", ";", "SELECT 1; SELECT 2", "SELECT ';' -- x;\n;", "/* ; */ SELECT $$;$$;",
+		"SELECT \"a;b\" FROM t; SELECT 'it''s'", "$tag$ ; $tag$;", "SELECT 1 /* unterminated", "'", "$$", "--"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, script string) {
+		stmts, _ := Split(script)
+		for _, s := range stmts {
+			if strings.TrimSpace(s) == "" {
+				t.Fatalf("empty statement from %q", script)
+			}
+		}
+		if len(stmts) == 0 {
+			return
+		}
+		again, rest := Split(strings.Join(stmts, "\n;\n") + "\n;")
+		if !reflect.DeepEqual(again, stmts) || rest != "" {
+			t.Fatalf("re-split of %q: %q (rest %q), want %q", script, again, rest, stmts)
+		}
+	})
+}
+
+// FuzzPosition: mapping DuckDB's excerpt and caret to an offset never panics and stays
+// inside the query.
+func FuzzPosition(f *testing.F) {
+	f.Add("SELECT * FROM nosuch", 1, "SELECT * FROM nosuch", 14)
+	f.Add("SELECT 'é', x", 1, "...'é', x", 9)
+	f.Fuzz(func(t *testing.T, query string, line int, excerpt string, caret int) {
+		p := position(query, line, excerpt, caret)
+		if p < 0 || p > len([]rune(query))+1 {
+			t.Fatalf("position %d outside %q", p, query)
+		}
+	})
+}
