@@ -433,7 +433,9 @@ func (e *Engine) plan(ctx context.Context, id int64, t time.Time) (plan, error) 
 		from, ok := e.ends[tp]
 		if !ok {
 			from = first[tp]
-			if e.opts.StartingOffsets == "latest" {
+			// "latest" applies when the job starts from nothing; a partition that appears
+			// later (topic grew, new topic) is read from its start, as Spark does.
+			if e.opts.StartingOffsets == "latest" && len(e.ends) == 0 && e.nextID == 0 {
 				from = last[tp]
 			}
 		}

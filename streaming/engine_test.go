@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
 	"github.com/tagpipe/tagpipe/streaming/internal/testkafka"
@@ -427,5 +429,42 @@ func TestGracefulStopCommitsBatchInProgress(t *testing.T) {
 	e.Stop(context.Background())
 	if got != 10 {
 		t.Fatalf("after restart read %d records, want 10", got)
+	}
+}
+
+// TestEngineCommitsGroupOffsets: committed batches' ends are visible as the consumer
+// group's offsets (for lag tools), read back with franz-go's admin client.
+func TestEngineCommitsGroupOffsets(t *testing.T) {
+	c := newCluster(t, 3)
+	produce(t, c, 3, 0, 900)
+	col := newCollected()
+	opts := engineOpts(c, t.TempDir())
+	opts.Group = "tagpipe-streaming-test"
+	opts.OnBatch = col.onBatch
+	e, err := New(collectJob(col, 10*time.Millisecond), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	col.waitTotal(t, e, 900)
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	offs, err := kadm.NewClient(cl).FetchOffsets(context.Background(), "tagpipe-streaming-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := int32(0); p < 3; p++ {
+		o, ok := offs.Lookup("events", p)
+		if !ok || o.At != 300 {
+			t.Fatalf("group offset of partition %d: %+v (found %v), want 300", p, o, ok)
+		}
 	}
 }
