@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -279,7 +281,10 @@ func jobsRun(a *app) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			rec, err := s.RunNow(cmd.Context(), job, ds)
+			// Ctrl-C cancels the run: the task is killed and the run recorded as queued.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			rec, err := s.RunNow(ctx, job, ds)
 			if err != nil {
 				return err
 			}
@@ -376,7 +381,9 @@ func jobsBackfill(a *app) *cobra.Command {
 					o.TTY = true
 				}
 			}
-			sum, err := s.Backfill(cmd.Context(), o)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			sum, err := s.Backfill(ctx, o)
 			if sum.Total > 0 {
 				fmt.Fprintln(a.out, sum)
 			}
