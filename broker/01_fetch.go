@@ -4,7 +4,8 @@ package broker
 //
 // Behaviour: for each partition, whole record batches from the one containing
 // FetchOffset on (a fetch from the middle of a batch returns the whole batch), bytes as
-// stored, never decoded. PartitionMaxBytes and MaxBytes bound the answer, except that the
+// stored, never decoded: they are written from the segment file to the socket with
+// sendfile (conn.frame splices them into the encoded response). PartitionMaxBytes and MaxBytes bound the answer, except that the
 // first non-empty partition always gets at least one whole batch (KIP-74) so a batch
 // larger than the limits cannot stall a consumer. When fewer than MinBytes are ready the
 // request long-polls up to MaxWaitMillis and wakes as soon as any requested partition gets
@@ -19,6 +20,7 @@ package broker
 // v13+ (topic IDs) is not served.
 
 import (
+	"crypto/rand"
 	"errors"
 	"reflect"
 	"time"
@@ -44,13 +46,18 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		deadline = time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	}
 	for {
-		resp, n, wake := b.fetchOnce(req)
+		resp, n, wake, splices := b.fetchOnce(req)
 		if n >= int(req.MinBytes) || n > 0 && req.MinBytes <= 0 || len(wake) == 0 || req.MaxWaitMillis <= 0 {
+			c.splices = append(c.splices[:0], splices...)
 			return resp, nil
 		}
 		wait := time.Until(deadline)
 		if wait <= 0 {
+			c.splices = append(c.splices[:0], splices...)
 			return resp, nil
+		}
+		for _, s := range splices {
+			_ = s.rr.Close()
 		}
 		timer := time.NewTimer(wait)
 		cases := make([]reflect.SelectCase, 0, 3+len(wake))
@@ -68,7 +75,8 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		switch chosen {
 		case 0:
 			// Deadline: answer with whatever is there now (it may have grown meanwhile).
-			resp, _, _ = b.fetchOnce(req)
+			resp, _, _, splices = b.fetchOnce(req)
+			c.splices = append(c.splices[:0], splices...)
 			return resp, nil
 		case 1, 2:
 			return nil, errors.New("connection closing during fetch wait")
@@ -78,9 +86,11 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 }
 
 // fetchOnce builds a response from what is in the logs now. It returns the response,
-// the record bytes in it and the Notify channels of the partitions that could still get
-// data (taken before reading, so an append between read and wait is not missed).
-func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<-chan struct{}) {
+// the record bytes in it, the Notify channels of the partitions that could still get
+// data (taken before reading, so an append between read and wait is not missed) and the
+// record sets: each partition's RecordBatches is a marker that conn.frame replaces with
+// the file section, so records go from segment file to socket without a copy.
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<-chan struct{}, []splice) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.SessionID = 0
 	remaining := int64(req.MaxBytes)
@@ -89,6 +99,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 	}
 	total := 0
 	var wake []<-chan struct{}
+	var splices []splice
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
@@ -137,25 +148,21 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 					break
 				}
 				// Only the first non-empty partition may exceed the limits (KIP-74).
-				if total > 0 && int64(rr.Len()) > limit {
+				if rr.Len() == 0 || total > 0 && int64(rr.Len()) > limit {
 					_ = rr.Close()
 					break
 				}
-				data, err := rr.Bytes()
-				_ = rr.Close()
-				if err != nil {
-					b.log.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", rp.FetchOffset, "err", err)
-					sp.ErrorCode = kerr.KafkaStorageError.Code
-					break
-				}
-				sp.RecordBatches = data
-				total += len(data)
-				remaining -= int64(len(data))
+				marker := make([]byte, 16)
+				_, _ = rand.Read(marker)
+				sp.RecordBatches = marker
+				splices = append(splices, splice{marker: marker, rr: rr})
+				total += rr.Len()
+				remaining -= int64(rr.Len())
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
 	b.metrics.fetchedBytes.Add(float64(total))
-	return resp, total, wake
+	return resp, total, wake, splices
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tagpipe/tagpipe/broker/storage"
 )
 
 // conn is one client connection. One goroutine (serve) reads a request, handles it and
@@ -21,14 +24,52 @@ type conn struct {
 	b        *Broker
 	nc       net.Conn
 	remote   string
-	out      chan []byte
+	out      chan *outFrame
 	done     chan struct{} // closed when the connection is going away
 	once     sync.Once
 	clientID string
+	// splices are the record sets the handler just answered with (Fetch): the response
+	// carries a marker in their place, and frame() swaps each marker for the file
+	// section, which the writer sends with sendfile. Only the serve goroutine uses it.
+	splices []splice
+}
+
+// splice is one partition's record set, to be written straight from its segment file.
+type splice struct {
+	marker []byte
+	rr     *storage.ReadResult
+}
+
+// outFrame is one response ready to write: encoded bytes and, for Fetch, file sections.
+type outFrame struct{ pieces []outPiece }
+
+type outPiece struct {
+	b  []byte
+	rr *storage.ReadResult
+}
+
+func (f *outFrame) size() int {
+	n := 0
+	for _, p := range f.pieces {
+		n += len(p.b)
+		if p.rr != nil {
+			n += p.rr.Len()
+		}
+	}
+	return n
+}
+
+// release closes the file sections of a frame that will not be written.
+func (f *outFrame) release() {
+	for _, p := range f.pieces {
+		if p.rr != nil {
+			_ = p.rr.Close()
+		}
+	}
 }
 
 func newConn(b *Broker, nc net.Conn) *conn {
-	return &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), out: make(chan []byte, 64), done: make(chan struct{})}
+	return &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), out: make(chan *outFrame, 64), done: make(chan struct{})}
 }
 
 func (c *conn) close() {
@@ -101,6 +142,7 @@ func (c *conn) serve() {
 		select {
 		case c.out <- resp:
 		case <-c.done:
+			resp.release()
 			return
 		}
 	}
@@ -108,16 +150,29 @@ func (c *conn) serve() {
 
 func (c *conn) writeLoop() {
 	w := bufio.NewWriterSize(c.nc, 64<<10)
+	defer func() {
+		// Release file sections of responses that will never be written.
+		for {
+			select {
+			case f := <-c.out:
+				f.release()
+			default:
+				return
+			}
+		}
+	}()
 	for {
 		select {
 		case <-c.done:
 			return
-		case buf := <-c.out:
-			if _, err := w.Write(buf); err != nil {
+		case f := <-c.out:
+			err := c.writeFrame(w, f)
+			f.release()
+			if err != nil {
 				c.close()
 				return
 			}
-			c.b.metrics.bytesOut.Add(float64(len(buf)))
+			c.b.metrics.bytesOut.Add(float64(f.size()))
 			// Flush when nothing else is queued: pipelined responses share one write.
 			if len(c.out) == 0 {
 				if err := w.Flush(); err != nil {
@@ -127,6 +182,25 @@ func (c *conn) writeLoop() {
 			}
 		}
 	}
+}
+
+func (c *conn) writeFrame(w *bufio.Writer, f *outFrame) error {
+	for _, p := range f.pieces {
+		if p.rr == nil {
+			if _, err := w.Write(p.b); err != nil {
+				return err
+			}
+			continue
+		}
+		// Record sets go from the segment file to the socket (sendfile on Linux).
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		if n, err := p.rr.WriteTo(c.nc); err != nil || n != int64(p.rr.Len()) {
+			return fmt.Errorf("cannot send record set: wrote %d of %d bytes: %v", n, p.rr.Len(), err)
+		}
+	}
+	return nil
 }
 
 // parseHeader reads the request header; it returns the header, the body and whether the
@@ -175,7 +249,7 @@ func skipTags(b []byte) ([]byte, error) {
 
 // handleFrame decodes one request, runs its handler and returns the framed response (nil
 // for no response). An error closes the connection.
-func (c *conn) handleFrame(frame []byte) ([]byte, error) {
+func (c *conn) handleFrame(frame []byte) (*outFrame, error) {
 	h, body, err := parseHeader(frame)
 	if err != nil {
 		return nil, err
@@ -202,28 +276,66 @@ func (c *conn) handleFrame(frame []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if err := req.ReadFrom(body); err != nil {
+	// The frame is never reused, so the request may alias it (no second copy of the
+	// records of a produce request).
+	if err := req.(kmsg.UnsafeReadFrom).UnsafeReadFrom(body); err != nil {
 		return nil, fmt.Errorf("%w: cannot decode %s v%d: %v", errMalformed, kmsg.NameForKey(h.key), h.version, err)
 	}
 	start := time.Now()
 	resp, err := hd.fn(c, req)
 	c.b.metrics.observe(h.key, time.Since(start))
 	if err != nil || resp == nil {
+		c.releaseSplices()
 		return nil, err
 	}
 	resp.SetVersion(h.version)
 	return c.frame(h, resp), nil
 }
 
+func (c *conn) releaseSplices() {
+	for _, s := range c.splices {
+		_ = s.rr.Close()
+	}
+	c.splices = c.splices[:0]
+}
+
 // frame encodes size, response header (v0; v1 with empty tags for flexible responses
-// except ApiVersions, whose response header is always v0) and body.
-func (c *conn) frame(h requestHeader, resp kmsg.Response) []byte {
+// except ApiVersions, whose response header is always v0) and body. Record sets the
+// handler left as splices are cut out of the encoding: each marker and its length prefix
+// become the real length and the file section.
+func (c *conn) frame(h requestHeader, resp kmsg.Response) *outFrame {
 	buf := make([]byte, 8, 256)
 	binary.BigEndian.PutUint32(buf[4:], uint32(h.corrID))
 	if resp.IsFlexible() && resp.Key() != 18 {
 		buf = append(buf, 0)
 	}
 	buf = resp.AppendTo(buf)
-	binary.BigEndian.PutUint32(buf[0:], uint32(len(buf)-4))
-	return buf
+	if len(c.splices) == 0 {
+		binary.BigEndian.PutUint32(buf[0:], uint32(len(buf)-4))
+		return &outFrame{pieces: []outPiece{{b: buf}}}
+	}
+	f := &outFrame{pieces: make([]outPiece, 0, 3*len(c.splices)+1)}
+	pos := 0
+	for _, s := range c.splices {
+		i := bytes.Index(buf[pos:], s.marker)
+		if i < 0 {
+			panic("BUG: fetch splice marker not found in the encoded response")
+		}
+		i += pos
+		var lenBytes []byte
+		var prefix int
+		if resp.IsFlexible() { // compact bytes: uvarint(len+1); len(marker)+1 fits in one byte
+			prefix = 1
+			lenBytes = binary.AppendUvarint(nil, uint64(s.rr.Len())+1)
+		} else {
+			prefix = 4
+			lenBytes = binary.BigEndian.AppendUint32(nil, uint32(s.rr.Len()))
+		}
+		f.pieces = append(f.pieces, outPiece{b: buf[pos : i-prefix]}, outPiece{b: lenBytes}, outPiece{rr: s.rr})
+		pos = i + len(s.marker)
+	}
+	f.pieces = append(f.pieces, outPiece{b: buf[pos:]})
+	c.splices = c.splices[:0]
+	binary.BigEndian.PutUint32(buf[0:], uint32(f.size()-4))
+	return f
 }

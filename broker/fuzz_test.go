@@ -61,12 +61,14 @@ func FuzzRequest(f *testing.F) {
 			return
 		}
 		c := &conn{b: b, done: done}
-		resp, err := c.handleFrame(frame)
-		if err != nil || resp == nil {
+		f, err := c.handleFrame(frame)
+		if err != nil || f == nil {
 			return
 		}
-		if len(resp) < 8 || int(binary.BigEndian.Uint32(resp)) != len(resp)-4 {
-			t.Fatalf("malformed response frame of %d bytes", len(resp))
+		defer f.release()
+		resp := f.pieces[0].b
+		if len(resp) < 8 || int(binary.BigEndian.Uint32(resp)) != f.size()-4 {
+			t.Fatalf("malformed response frame of %d bytes", f.size())
 		}
 		if corr := binary.BigEndian.Uint32(resp[4:]); corr != binary.BigEndian.Uint32(frame[4:]) {
 			t.Fatalf("response correlation id %d, request %d", corr, binary.BigEndian.Uint32(frame[4:]))

@@ -2,7 +2,7 @@ package broker
 
 // Tests that run the real `tagpipe` binary as a child process: kill -9 durability and the
 // topics/produce/consume CLI. The binary is built once into a temp dir (or taken from
-// TAGPIPE_BIN, e.g. bin/tagpipe from `make build`).
+// BROKER_TEST_BIN, e.g. bin/tagpipe from `make build`).
 
 import (
 	"bufio"
@@ -29,13 +29,13 @@ var (
 	binDir  string
 )
 
-func tagpipeBin(t *testing.T) string {
+func tagpipeBin(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the tagpipe binary")
 	}
 	binOnce.Do(func() {
-		if p := os.Getenv("TAGPIPE_BIN"); p != "" {
+		if p := os.Getenv("BROKER_TEST_BIN"); p != "" {
 			binPath, binErr = filepath.Abs(p)
 			return
 		}
@@ -64,11 +64,18 @@ type brokerProc struct {
 
 var listeningRe = regexp.MustCompile(`msg="broker listening".* addr=(\S+)`)
 
-func startBrokerProc(t *testing.T, dataDir string, env ...string) *brokerProc {
+func startBrokerProc(t testing.TB, dataDir string, env ...string) *brokerProc {
 	t.Helper()
 	cmd := exec.Command(tagpipeBin(t), "--data-dir", dataDir, "broker")
 	cmd.Env = append(os.Environ(), "TAGPIPE_BROKER_LISTEN=127.0.0.1:0", "TAGPIPE_ADMIN_LISTEN=127.0.0.1:0")
 	cmd.Env = append(cmd.Env, env...)
+	return startProc(t, cmd)
+}
+
+// startProc starts a broker process that logs `msg="broker listening" … addr=HOST:PORT`
+// on stderr and returns once it does; the process is killed when the test ends.
+func startProc(t testing.TB, cmd *exec.Cmd) *brokerProc {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -78,21 +85,34 @@ func startBrokerProc(t *testing.T, dataDir string, env ...string) *brokerProc {
 	}
 	p := &brokerProc{cmd: cmd, done: make(chan struct{})}
 	addrCh := make(chan string, 1)
+	var logMu sync.Mutex
+	var logTail []string
+	readDone := make(chan struct{})
 	go func() {
+		defer close(readDone)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			logMu.Lock()
+			logTail = append(logTail, sc.Text())
+			if len(logTail) > 20 {
+				logTail = logTail[1:]
+			}
+			logMu.Unlock()
 			if m := listeningRe.FindStringSubmatch(sc.Text()); m != nil {
 				addrCh <- m[1]
 			}
 		}
 		_, _ = io.Copy(io.Discard, stderr)
 	}()
-	go func() { _ = cmd.Wait(); close(p.done) }()
+	// Wait only after stderr is drained (os/exec: reads must finish before Wait).
+	go func() { <-readDone; _ = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() { p.kill() })
 	select {
 	case p.addr = <-addrCh:
 	case <-p.done:
-		t.Fatal("tagpipe broker exited before listening")
+		logMu.Lock()
+		defer logMu.Unlock()
+		t.Fatalf("%s exited before listening:\n%s", cmd.Path, strings.Join(logTail, "\n"))
 	case <-time.After(30 * time.Second):
 		t.Fatal("tagpipe broker did not start listening")
 	}

@@ -207,6 +207,9 @@ func terr(e *kerr.Error, format string, args ...any) *topicError {
 // createTopic creates a topic with n partitions (≤0: the default) and config overrides.
 // validateOnly checks everything and creates nothing.
 func (b *Broker) createTopic(name string, n int32, replication int16, configs map[string]string, validateOnly bool) (*topic, *topicError) {
+	// Requests are decoded without copying: strings kept beyond the request are cloned.
+	name = strings.Clone(name)
+	configs = cloneConfigs(configs)
 	if err := validateTopicName(name); err != nil {
 		return nil, terr(kerr.InvalidTopicException, "%v", err)
 	}
@@ -430,6 +433,7 @@ func (b *Broker) addPartitions(name string, n int32, validateOnly bool) *topicEr
 // setTopicConfigs replaces a topic's overrides (already validated) and applies them to
 // its open logs.
 func (b *Broker) setTopicConfigs(name string, configs map[string]string) *topicError {
+	configs = cloneConfigs(configs)
 	b.mu.Lock()
 	t, ok := b.topics[name]
 	if !ok {
@@ -453,4 +457,13 @@ func (b *Broker) setTopicConfigs(name string, configs map[string]string) *topicE
 	}
 	b.log.Info("topic configs changed", "topic", name, "configs", configs)
 	return nil
+}
+
+// cloneConfigs copies a config map with its strings, which may alias a request frame.
+func cloneConfigs(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[strings.Clone(k)] = strings.Clone(v)
+	}
+	return out
 }

@@ -4,7 +4,7 @@
 # Needs Debian's kcat and python3-kafka (.ci/run installs them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN=${TAGPIPE_BIN:-bin/tagpipe}
+BIN=${BIN:-bin/tagpipe}
 PY=${KAFKA_PYTHON:-/usr/bin/python3}
 command -v kcat >/dev/null || { echo "kcat is not installed (apt-get install kcat)"; exit 1; }
 "$PY" -c 'import kafka' 2>/dev/null || { echo "kafka-python is not installed for $PY (apt-get install python3-kafka)"; exit 1; }

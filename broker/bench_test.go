@@ -1,0 +1,198 @@
+package broker
+
+// Side-by-side broker benchmarks: tagpipe's broker and franz-go's kfake (in memory, and
+// its durable -data-dir mode, with and without fsync), each as a child process driven by
+// the same franz-go client with the same flags: 100-byte records, 6 partitions,
+// acks=all, no idempotence (tagpipe serves no InitProducerID until issue 4), compression
+// none and snappy. Reported per run: produce and consume records/s, the broker process's
+// CPU-seconds per million records (from /proc/<pid>/stat, so client CPU is excluded) and
+// its peak RSS (VmHWM).
+//
+//	go test ./broker -run '^$' -bench Brokers -benchtime 1x             # 200k records
+//	BROKER_BENCH_RECORDS=1000000 go test ./broker -run '^$' -bench Brokers -benchtime 1x
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+var (
+	kfakeOnce sync.Once
+	kfakePath string
+	kfakeErr  error
+)
+
+func kfakeBin(t testing.TB) string {
+	kfakeOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "kfakebroker-")
+		if err != nil {
+			kfakeErr = err
+			return
+		}
+		kfakePath = filepath.Join(dir, "kfakebroker")
+		out, err := exec.Command("go", "build", "-o", kfakePath, "github.com/tagpipe/tagpipe/broker/testdata/kfakebroker").CombinedOutput()
+		if err != nil {
+			kfakeErr = fmt.Errorf("build kfakebroker: %v\n%s", err, out)
+		}
+	})
+	if kfakeErr != nil {
+		t.Fatal(kfakeErr)
+	}
+	return kfakePath
+}
+
+// procStats reads a process's CPU seconds (user+system) and peak RSS in bytes.
+func procStats(t testing.TB, pid int) (cpu float64, peakRSS int64) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	// Fields after the ")" of the command name; utime and stime are fields 14 and 15.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	cpu = (ut + st) / 100 // USER_HZ
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			kb, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
+			peakRSS = kb * 1024
+		}
+	}
+	return cpu, peakRSS
+}
+
+type benchPeer struct {
+	name  string
+	start func(b *testing.B) *brokerProc
+}
+
+func benchPeers() []benchPeer {
+	tagpipe := func(flush string) func(b *testing.B) *brokerProc {
+		return func(b *testing.B) *brokerProc {
+			return startBrokerProc(b, b.TempDir(), "TAGPIPE_BROKER_DEFAULT_PARTITIONS=6", "TAGPIPE_BROKER_FLUSH="+flush)
+		}
+	}
+	kfake := func(args ...string) func(b *testing.B) *brokerProc {
+		return func(b *testing.B) *brokerProc {
+			a := append([]string{}, args...)
+			for i, s := range a {
+				if s == "DIR" {
+					a[i] = b.TempDir()
+				}
+			}
+			return startProc(b, exec.Command(kfakeBin(b), a...))
+		}
+	}
+	return []benchPeer{
+		{"tagpipe", tagpipe("os")},
+		{"tagpipe-fsync", tagpipe("always")},
+		{"kfake-memory", kfake()},
+		{"kfake-datadir", kfake("-data-dir", "DIR")},
+		{"kfake-datadir-sync", kfake("-data-dir", "DIR", "-sync")},
+	}
+}
+
+func benchRecords() int {
+	if n, err := strconv.Atoi(os.Getenv("BROKER_BENCH_RECORDS")); err == nil && n > 0 {
+		return n
+	}
+	return 200_000
+}
+
+func BenchmarkBrokers(b *testing.B) {
+	n := benchRecords()
+	for _, codec := range []string{"none", "snappy"} {
+		for _, peer := range benchPeers() {
+			b.Run(codec+"/"+peer.name, func(b *testing.B) {
+				var prodRate, consRate, prodCPU, consCPU, rss float64
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					bp := peer.start(b)
+					pid := bp.cmd.Process.Pid
+					cpu0, _ := procStats(b, pid)
+					b.StartTimer()
+					d := benchProduce(b, bp.addr, codec, n)
+					cpu1, _ := procStats(b, pid)
+					dc := benchConsume(b, bp.addr, n)
+					b.StopTimer()
+					cpu2, peak := procStats(b, pid)
+					bp.kill()
+					prodRate += float64(n) / d.Seconds()
+					consRate += float64(n) / dc.Seconds()
+					prodCPU += (cpu1 - cpu0) / float64(n) * 1e6
+					consCPU += (cpu2 - cpu1) / float64(n) * 1e6
+					rss = max(rss, float64(peak)/(1<<20))
+				}
+				N := float64(b.N)
+				b.ReportMetric(prodRate/N, "produce-rec/s")
+				b.ReportMetric(consRate/N, "consume-rec/s")
+				b.ReportMetric(prodCPU/N, "produce-broker-cpu-s/1M")
+				b.ReportMetric(consCPU/N, "consume-broker-cpu-s/1M")
+				b.ReportMetric(rss, "broker-peak-RSS-MB")
+			})
+		}
+	}
+}
+
+func benchProduce(b *testing.B, addr, codec string, n int) time.Duration {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("bench"), kgo.AllowAutoTopicCreation(),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.ProducerBatchCompression(kgoCodec(codec)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := testCtx(b)
+	// Create the topic first so auto-creation is not timed.
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("warmup")}).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	val := bytes.Repeat([]byte("x"), 100)
+	var failed atomic.Int64
+	start := time.Now()
+	for i := 1; i < n; i++ {
+		cl.Produce(ctx, &kgo.Record{Value: val}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				failed.Add(1)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	d := time.Since(start)
+	if f := failed.Load(); f > 0 {
+		b.Fatalf("%d records failed", f)
+	}
+	return d
+}
+
+func benchConsume(b *testing.B, addr string, n int) time.Duration {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("bench"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := testCtx(b)
+	start := time.Now()
+	got := 0
+	for got < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			b.Fatalf("consumed %d of %d", got, n)
+		}
+		got += fs.NumRecords()
+	}
+	return time.Since(start)
+}
