@@ -1,0 +1,223 @@
+package ingest_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/tagpipe/tagpipe/broker"
+	"github.com/tagpipe/tagpipe/ingest"
+	"github.com/tagpipe/tagpipe/ingest/agent"
+	"github.com/tagpipe/tagpipe/ingest/internal/kafkatest"
+)
+
+// The benchmarks run the broker in a child process (this test binary re-executed), so the
+// CPU time and RSS reported are the collector's (and its Kafka client's) alone.
+const benchBrokerEnv = "TAGPIPE_INGEST_BENCH_BROKER"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(benchBrokerEnv); dir != "" {
+		runBrokerChild(dir)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func runBrokerChild(dir string) {
+	o := broker.DefaultOptions()
+	o.Dir, o.Listen, o.RetentionCheckInterval = dir, "127.0.0.1:0", -1
+	o.DefaultPartitions = 6
+	b, err := broker.New(o)
+	if err == nil {
+		err = b.Start(context.Background())
+	}
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	fmt.Println("ADDR", b.Addr())
+	// Stop when the parent goes away (stdin closes).
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+	_ = b.Stop(context.Background())
+}
+
+var benchBroker struct {
+	addr string
+	cmd  *exec.Cmd
+	in   interface{ Close() error }
+}
+
+func brokerAddr(b *testing.B) string {
+	if benchBroker.addr != "" {
+		return benchBroker.addr
+	}
+	dir, _ := os.MkdirTemp("", "tagpipe-bench-broker")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), benchBrokerEnv+"="+dir)
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "ADDR ") {
+		b.Fatalf("broker child: %q %v", line, err)
+	}
+	benchBroker.addr, benchBroker.cmd, benchBroker.in = strings.TrimSpace(strings.TrimPrefix(line, "ADDR ")), cmd, in
+	return benchBroker.addr
+}
+
+var topicSeq atomic.Int64
+
+func newTopic(kind string) string {
+	return fmt.Sprintf("bench-%s-%d-%d", kind, os.Getpid(), topicSeq.Add(1))
+}
+
+func makeLines(n, size int) []byte {
+	var sb strings.Builder
+	pad := strings.Repeat("x", size)
+	for i := 0; i < n; i++ {
+		l := fmt.Sprintf(`{"user_id":"u%d","seq":%d,"p":"`, i%1000, i)
+		rest := size - len(l) - 2
+		if rest < 0 {
+			rest = 0
+		}
+		sb.WriteString(l)
+		sb.WriteString(pad[:rest])
+		sb.WriteString("\"}\n")
+	}
+	return []byte(sb.String())
+}
+
+type usage struct {
+	cpu  time.Duration
+	wall time.Time
+}
+
+func startUsage() usage {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return usage{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), wall: time.Now()}
+}
+
+func rssMB() float64 {
+	data, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			f := strings.Fields(l)
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func report(b *testing.B, u usage, lines, bytes int) {
+	el := time.Since(u.wall).Seconds()
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	cpu := time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) - u.cpu
+	b.ReportMetric(float64(lines)/el, "lines/s")
+	b.ReportMetric(float64(bytes)/el/1e6, "MB/s")
+	b.ReportMetric(cpu.Seconds()/el, "cpu-cores")
+	b.ReportMetric(rssMB(), "rss-MB")
+}
+
+// BenchmarkRawProducer is the client limit: kafka-go's Writer, acks=all, the same batch
+// settings as the kafka sink, writing lines that are already in memory.
+func BenchmarkRawProducer(b *testing.B) {
+	addr := brokerAddr(b)
+	for _, size := range []int{100, 1024} {
+		b.Run(fmt.Sprintf("line=%d", size), func(b *testing.B) {
+			data := makeLines(b.N, size)
+			topic := newTopic("raw")
+			w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, Balancer: &kafka.Murmur2Balancer{},
+				BatchSize: 1000, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll, AllowAutoTopicCreation: true}
+			defer w.Close()
+			lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+			b.ResetTimer()
+			u := startUsage()
+			for i := 0; i < len(lines); i += 1000 {
+				end := min(i+1000, len(lines))
+				msgs := make([]kafka.Message, 0, end-i)
+				for _, l := range lines[i:end] {
+					msgs = append(msgs, kafka.Message{Value: []byte(l), Key: []byte(l[12:16])})
+				}
+				if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			report(b, u, b.N, len(data))
+		})
+	}
+}
+
+func benchAgent(b *testing.B, kind, chType string, size int) {
+	addr := brokerAddr(b)
+	data := makeLines(b.N, size)
+	dir := b.TempDir()
+	topic := newTopic(kind)
+	src := map[string]string{"channels": "c", "batch_size": "1000", "interceptors": "u", "interceptors.u.type": "user_key", "interceptors.u.format": "jsonl"}
+	in := filepath.Join(dir, "in")
+	os.MkdirAll(in, 0o755)
+	switch kind {
+	case "spooldir":
+		src["type"], src["dir"], src["min_age"], src["poll_interval"] = "spooldir", in, "-1ms", "5ms"
+		tmp := filepath.Join(dir, "lines.jsonl")
+		os.WriteFile(tmp, data, 0o644)
+		defer func() { os.Rename(tmp, filepath.Join(in, "lines.jsonl")) }() // dropped once the timer runs
+	case "taildir":
+		src["type"], src["filegroups"], src["filegroups.f"], src["poll_interval"] = "taildir", "f", filepath.Join(in, `app\.log`), "5ms"
+	}
+	ch := map[string]string{"type": chType, "capacity": "20000"}
+	if chType == "file" {
+		ch = map[string]string{"type": "file", "min_free_bytes": "-1"}
+	}
+	spec := agent.Spec{Name: "bench", Where: "bench", Sources: map[string]map[string]string{"s": src},
+		Channels: map[string]map[string]string{"c": ch},
+		Sinks:    map[string]map[string]string{"k": {"type": "kafka", "channel": "c", "topic": topic, "batch_size": "1000"}}}
+	a, err := agent.Build(spec, agent.Env{DataDir: dir, Brokers: []string{addr}, Metrics: ingest.NewMetrics(nil)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer a.Stop(context.Background())
+	b.ResetTimer()
+	u := startUsage()
+	if kind == "spooldir" {
+		os.Rename(filepath.Join(dir, "lines.jsonl"), filepath.Join(in, "lines.jsonl"))
+	} else {
+		os.WriteFile(filepath.Join(in, "app.log"), data, 0o644)
+	}
+	kafkatest.WaitCount(b, addr, topic, int64(b.N), 10*time.Minute)
+	b.StopTimer()
+	report(b, u, b.N, len(data))
+}
+
+// BenchmarkSpoolDir and BenchmarkTailDir: lines from a file to the broker through the
+// collector (acks=all), memory and file channel. Compare with BenchmarkRawProducer.
+func BenchmarkSpoolDir(b *testing.B) { benchSources(b, "spooldir") }
+func BenchmarkTailDir(b *testing.B)  { benchSources(b, "taildir") }
+
+func benchSources(b *testing.B, kind string) {
+	for _, ch := range []string{"memory", "file"} {
+		for _, size := range []int{100, 1024} {
+			b.Run(fmt.Sprintf("channel=%s/line=%d", ch, size), func(b *testing.B) { benchAgent(b, kind, ch, size) })
+		}
+	}
+}
