@@ -3,6 +3,7 @@ package tagging
 import (
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -12,9 +13,15 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// movielensDir is the MovieLens ml-latest-small copy shipped in the repository (the same
-// files as ../shared/data/movielens-ml-latest-small).
-var movielensDir = filepath.Join("..", "testdata", "movielens")
+// movielensDir holds MovieLens ml-latest-small: the shared data set next to the
+// checkout (../shared/data) when present, else the identical copy in testdata/.
+var movielensDir = func() string {
+	shared := filepath.Join("..", "..", "shared", "data", "movielens-ml-latest-small")
+	if _, err := os.Stat(filepath.Join(shared, "ratings.csv")); err == nil {
+		return shared
+	}
+	return filepath.Join("..", "testdata", "movielens")
+}()
 
 // openDuck opens a private in-memory DuckDB database.
 func openDuck(t testing.TB) *sql.DB {
