@@ -60,9 +60,8 @@ type portal struct {
 	ran     bool
 	// With Execute row limits (portal suspension) the rows are encoded once and handed
 	// out in slices; rows[sent:] are still to go.
-	rows   [][][]byte
-	sent   int
-	notice string
+	rows [][][]byte
+	sent int
 }
 
 func (c *conn) close() {
