@@ -414,6 +414,12 @@ func (l *Log) SetOptions(opts Options) {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	old := l.opts
+	switch opts.Flush.Mode {
+	case "os", "always", "interval":
+	default:
+		old.Logger.Error("ignoring unknown flush mode; keeping the current policy", "dir", l.dir, "mode", opts.Flush.Mode)
+		opts.Flush = old.Flush
+	}
 	l.opts = opts
 	if !l.closed && old.Flush != opts.Flush {
 		l.stopFlusher()
