@@ -121,7 +121,7 @@ func TestMovieLensMatchesReference(t *testing.T) {
 }
 
 type stateRow struct {
-	score, day  float64
+	score       float64
 	events      int64
 	first, last time.Time
 }

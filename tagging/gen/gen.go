@@ -47,7 +47,6 @@ type Generator struct {
 	r                  *rand.Rand
 	users, items, cats *rand.Zipf
 	hourCDF            [24]float64
-	userPerm, itemPerm uint64
 }
 
 // New returns a generator.
