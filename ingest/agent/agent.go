@@ -385,7 +385,7 @@ func buildInterceptor(p *Props) ingest.Interceptor {
 	case "uuid":
 		return &interceptor.UUID{Header: p.Str("header", "id"), PreserveExisting: p.Bool("preserve_existing", true)}
 	case "user_key":
-		u, err := interceptor.NewUserKey(p.Str("format", "auto"), p.Str("field", "user_id"), p.Str("column", ""))
+		u, err := interceptor.NewUserKey(interceptor.UserKeyOptions{Format: p.Str("format", "auto"), Field: p.Str("field", ""), Columns: p.List("columns")})
 		if err != nil {
 			p.fail("format", "%v", err)
 		}

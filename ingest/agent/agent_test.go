@@ -128,7 +128,10 @@ func TestDefaultAgent(t *testing.T) {
 			for _, r := range recs {
 				seen[r.Value]++
 				if r.Key == "" {
-					t.Fatalf("record without key: %q", r.Value)
+					if r.Value != ratings[0] { // the CSV header line has no user
+						t.Fatalf("record without key: %q", r.Value)
+					}
+					continue
 				}
 				if p, ok := part[r.Key]; ok && p != r.Partition {
 					t.Fatalf("user %s in partitions %d and %d", r.Key, p, r.Partition)

@@ -45,19 +45,20 @@ func TestInterceptors(t *testing.T) {
 
 func TestUserKey(t *testing.T) {
 	cases := []struct {
-		format, field, column string
-		in                    []string
-		want                  string
+		opts UserKeyOptions
+		in   []string
+		want string
 	}{
-		{"jsonl", "", "", []string{`{"user_id":"u1","x":1}`, `{"user_id":42}`, `not json`}, "[u1 42 ]"},
-		{"auto", "", "", []string{`{"userId":7}`, `100,200,3,pv,1511544070`, `free text here`, `userId,movieId,rating,timestamp`}, "[7 100  userId]"},
-		{"taobao", "", "", []string{"1,2268318,2520377,pv,1511544070"}, "[1]"},
-		{"movielens", "", "", []string{"1,1,4.0,964982703"}, "[1]"},
-		{"csv", "", "uid", []string{"a,b", "ts,uid,item", "1,u9,i"}, "[  u9]"},
-		{"csv", "", "2", []string{"a,b,c"}, "[c]"},
+		{UserKeyOptions{Format: "jsonl"}, []string{`{"user_id":"u1","action":"pv","ts":1}`, `{"user_id":42}`, `not json`}, "[u1 42 ]"},
+		{UserKeyOptions{Format: "jsonl", Field: "who"}, []string{`{"who":"w1","action":"pv","ts":1}`}, "[w1]"},
+		{UserKeyOptions{}, []string{`{"userId":7}`, `100,200,3,pv,1511544070`, `free text here`, `userId,movieId,rating,timestamp`, `1,1,4.0,964982703`}, "[7 100   1]"},
+		{UserKeyOptions{Format: "taobao"}, []string{"1,2268318,2520377,pv,1511544070"}, "[1]"},
+		{UserKeyOptions{Format: "movielens"}, []string{"userId,movieId,rating,timestamp", "1,1,4.0,964982703"}, "[ 1]"},
+		{UserKeyOptions{Format: "csv"}, []string{"ts,uid,item,action", "1,u9,i,pv"}, "[ u9]"},
+		{UserKeyOptions{Format: "csv", Columns: []string{"a", "user_id", "c"}}, []string{"x,y,z"}, "[y]"},
 	}
 	for _, c := range cases {
-		u, err := NewUserKey(c.format, c.field, c.column)
+		u, err := NewUserKey(c.opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,10 +67,10 @@ func TestUserKey(t *testing.T) {
 			got = append(got, e.Headers[ingest.HeaderKey])
 		}
 		if fmt.Sprint(got) != c.want {
-			t.Errorf("%s %v: keys %q, want %s", c.format, c.in, got, c.want)
+			t.Errorf("%+v %v: keys %q, want %s", c.opts, c.in, got, c.want)
 		}
 	}
-	if _, err := NewUserKey("xml", "", ""); err == nil {
+	if _, err := NewUserKey(UserKeyOptions{Format: "xml"}); err == nil {
 		t.Fatal("unknown format accepted")
 	}
 }

@@ -1,148 +1,62 @@
 package interceptor
 
 import (
-	"bytes"
-	"encoding/json"
-	"strconv"
+	"errors"
+	"fmt"
 
 	"github.com/tagpipe/tagpipe/ingest"
+	"github.com/tagpipe/tagpipe/internal/event"
 )
 
-// UserKey sets the record key header to the event's user id, so one user's events share a
-// partition and keep their order. Formats:
-//   - jsonl: the Field (default "user_id") of a JSON object line;
-//   - csv: column Column (an index, or a name found in a header line);
-//   - taobao, movielens: column 0;
-//   - auto: jsonl for lines starting with "{", otherwise column 0 when it looks like an id.
-//
-// A line without a user id keeps no key (it is spread over partitions).
+// UserKey sets the record key header to the event's user id, found by the canonical line
+// parser (internal/event) the streaming engine uses too, so one user's events share a
+// partition and keep their order. A line without a user id (a header line, free text)
+// gets no key and is spread over partitions; a line whose other fields are bad still gets
+// its user's key (parsing errors are the streaming engine's business: dead letters).
 type UserKey struct {
+	p event.Parser
+}
+
+// UserKeyOptions configure NewUserKey.
+type UserKeyOptions struct {
+	// Format: auto (default), jsonl, csv, taobao, movielens.
 	Format string
-	Field  string
-	Column string
-	Header string
-
-	col int // resolved column index; -1 until a header line names Column
+	// Field names the user id field (jsonl) or column (csv) when it is not one of the
+	// usual names (user_id, userId, uid, user).
+	Field string
+	// Columns declares the csv columns; empty means the file has a header line.
+	Columns []string
 }
 
-// NewUserKey validates the format.
-func NewUserKey(format, field, column string) (*UserKey, error) {
-	u := &UserKey{Format: format, Field: field, Column: column, Header: ingest.HeaderKey, col: 0}
-	if u.Field == "" {
-		u.Field = "user_id"
+// NewUserKey builds the parser for the format.
+func NewUserKey(o UserKeyOptions) (*UserKey, error) {
+	opts := event.Options{Format: o.Format, Columns: o.Columns}
+	if opts.Format == "" {
+		opts.Format = "auto"
 	}
-	switch format {
-	case "", "auto":
-		u.Format = "auto"
-	case "jsonl", "taobao", "movielens":
-	case "csv":
-		if column == "" {
-			u.col = 0
-		} else if n, err := strconv.Atoi(column); err == nil && n >= 0 {
-			u.col = n
-		} else {
-			u.col = -1
-		}
-	default:
-		return nil, &FormatError{format}
+	if opts.Format == "csv" && len(o.Columns) == 0 {
+		opts.Header = true
 	}
-	return u, nil
-}
-
-// FormatError names an unknown input format.
-type FormatError struct{ Format string }
-
-func (e *FormatError) Error() string {
-	return "unknown format " + strconv.Quote(e.Format) + " (want auto, jsonl, csv, taobao or movielens)"
+	if o.Field != "" {
+		opts.Mapping = map[string]string{"user_id": o.Field}
+	}
+	p, err := event.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("user_key: %w", err)
+	}
+	return &UserKey{p: p}, nil
 }
 
 func (u *UserKey) Intercept(evs []ingest.Event) []ingest.Event {
 	for i := range evs {
-		if _, ok := evs[i].Headers[u.Header]; ok {
+		if _, ok := evs[i].Headers[ingest.HeaderKey]; ok {
 			continue
 		}
-		if k := u.key(evs[i].Body); k != "" {
-			evs[i].SetHeader(u.Header, k)
+		ev, err := u.p.Parse(evs[i].Body)
+		if errors.Is(err, event.ErrHeader) || ev.UserID == "" {
+			continue
 		}
+		evs[i].SetHeader(ingest.HeaderKey, ev.UserID)
 	}
 	return evs
-}
-
-func (u *UserKey) key(line []byte) string {
-	switch u.Format {
-	case "jsonl":
-		return jsonField(line, u.Field)
-	case "csv":
-		if u.col < 0 {
-			// Learn the column from a header line.
-			for i, f := range bytes.Split(line, []byte{','}) {
-				if string(bytes.TrimSpace(f)) == u.Column {
-					u.col = i
-				}
-			}
-			return ""
-		}
-		return column(line, u.col)
-	case "taobao", "movielens":
-		return idLike(column(line, 0))
-	default:
-		t := bytes.TrimSpace(line)
-		if len(t) > 0 && t[0] == '{' {
-			if k := jsonField(t, u.Field); k != "" {
-				return k
-			}
-			return jsonField(t, "userId")
-		}
-		return idLike(column(line, 0))
-	}
-}
-
-func jsonField(line []byte, field string) string {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(line, &m) != nil {
-		return ""
-	}
-	raw, ok := m[field]
-	if !ok {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
-}
-
-func column(line []byte, i int) string {
-	for n := 0; ; n++ {
-		j := bytes.IndexByte(line, ',')
-		if n == i {
-			if j < 0 {
-				return string(bytes.TrimSpace(bytes.TrimRight(line, "\r")))
-			}
-			return string(bytes.TrimSpace(line[:j]))
-		}
-		if j < 0 {
-			return ""
-		}
-		line = line[j+1:]
-	}
-}
-
-// idLike accepts values that look like ids (letters, digits, - _ .), so a CSV header
-// ("userId") does become a key but free text does not.
-func idLike(s string) string {
-	if s == "" || len(s) > 128 {
-		return ""
-	}
-	for _, c := range []byte(s) {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_' || c == '.') {
-			return ""
-		}
-	}
-	return s
 }
