@@ -206,6 +206,12 @@ func openScheduler(a *app, reg *prometheus.Registry) (*jobs.Scheduler, error) {
 	return jobs.New(dag, o)
 }
 
+// jobsMount serves the scheduler's status at /v1/jobs on the admin listener; `tagpipe up`
+// can use it with openScheduler.
+func jobsMount(s *jobs.Scheduler) func(*admin.Server) {
+	return func(srv *admin.Server) { srv.Handle("/v1/jobs", s.Handler()) }
+}
+
 func init() {
 	register(func(a *app) *cobra.Command {
 		cmd := &cobra.Command{
@@ -218,7 +224,7 @@ func init() {
 				if err != nil {
 					return err
 				}
-				return a.serve(cmd.Context(), reg, nil, s)
+				return a.serve(cmd.Context(), reg, jobsMount(s), s)
 			},
 		}
 		cmd.AddCommand(jobsList(a), jobsRun(a), jobsHistory(a), jobsBackfill(a))
@@ -237,32 +243,33 @@ func jobsList(a *app) *cobra.Command {
 				return err
 			}
 			defer s.Close()
+			st, err := s.Status()
+			if err != nil {
+				return err
+			}
 			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "JOB\tSCHEDULE\tZONE\tDEPENDS_ON\tNEXT_RUN\tNEXT_DS\tLAST_DS\tLAST_STATE")
-			for _, name := range s.DAG().Names() {
-				j, _ := s.DAG().Job(name)
-				at, logical, _ := s.NextRun(name)
+			fmt.Fprintln(tw, "JOB\tSCHEDULE\tZONE\tDEPENDS_ON\tNEXT_RUN\tNEXT_DS\tLAST_DS\tLAST_STATE\tLAST_SUCCESS")
+			for _, j := range st {
+				loc, _ := time.LoadLocation(j.Timezone)
 				next, nextDS := "never", "-"
-				if !at.IsZero() {
-					next = at.In(j.Loc).Format("2006-01-02 15:04:05 MST")
-					nextDS = logical.In(j.Loc).Format(time.DateOnly)
+				if !j.NextRun.IsZero() {
+					next, nextDS = j.NextRun.In(loc).Format("2006-01-02 15:04:05 MST"), j.NextDS
 				}
 				if j.Paused {
 					next = "paused"
 				}
-				lastDS, lastState := "-", "-"
-				runs := s.Store().Runs(name)
-				for i := len(runs) - 1; i >= 0; i-- {
-					if runs[i].State != jobs.StateScheduled {
-						lastDS, lastState = runs[i].DS, string(runs[i].State)
-						break
-					}
+				lastDS, lastState, lastOK := "-", "-", "-"
+				if j.Last != nil {
+					lastDS, lastState = j.Last.DS, string(j.Last.State)
 				}
-				deps := strings.Join(j.Upstream(), ",")
+				if j.LastSuccess != nil {
+					lastOK = j.LastSuccess.DS
+				}
+				deps := strings.Join(j.DependsOn, ",")
 				if deps == "" {
 					deps = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, j.Schedule, j.Loc, deps, next, nextDS, lastDS, lastState)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.Name, j.Schedule, j.Timezone, deps, next, nextDS, lastDS, lastState, lastOK)
 			}
 			return tw.Flush()
 		},

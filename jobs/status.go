@@ -1,0 +1,92 @@
+package jobs
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// JobStatus is one job as `tagpipe jobs list` and /v1/jobs show it.
+type JobStatus struct {
+	Name      string   `json:"name"`
+	Schedule  string   `json:"schedule"`
+	Timezone  string   `json:"timezone"`
+	DependsOn []string `json:"depends_on"`
+	Paused    bool     `json:"paused"`
+	// NextRun is when the next run starts; NextDS its logical date ("" = never).
+	NextRun time.Time `json:"next_run,omitzero"`
+	NextDS  string    `json:"next_ds,omitempty"`
+	// Last is the newest run that is not merely planned; LastSuccess the newest success.
+	Last        *Record `json:"last,omitempty"`
+	LastSuccess *Record `json:"last_success,omitempty"`
+}
+
+// Status lists every job, upstream first. It re-reads the history.
+func (s *Scheduler) Status() ([]JobStatus, error) {
+	if err := s.store.Refresh(); err != nil {
+		return nil, err
+	}
+	var out []JobStatus
+	for _, name := range s.dag.order {
+		j := s.dag.jobs[name]
+		st := JobStatus{Name: name, Schedule: j.Schedule, Timezone: j.Loc.String(), DependsOn: j.upstream, Paused: j.Paused}
+		if st.DependsOn == nil {
+			st.DependsOn = []string{}
+		}
+		if at, logical, _ := s.NextRun(name); !at.IsZero() && !j.Paused {
+			st.NextRun, st.NextDS = at, j.sched.DS(logical)
+		}
+		runs := s.store.Runs(name)
+		for i := len(runs) - 1; i >= 0; i-- {
+			r := runs[i]
+			if st.Last == nil && r.State != StateScheduled {
+				st.Last = &r
+			}
+			if st.LastSuccess == nil && r.State == StateSuccess {
+				st.LastSuccess = &r
+			}
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// Handler serves GET /v1/jobs: {"jobs": [JobStatus…]}, and with ?runs=N (or ?job=J)
+// also "runs", the newest N run records (default 100) in the sys_job_runs shape.
+func (s *Scheduler) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			http.Error(w, "GET only", http.StatusMethodNotAllowed)
+			return
+		}
+		st, err := s.Status()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		resp := struct {
+			Jobs []JobStatus `json:"jobs"`
+			Runs []Record    `json:"runs,omitempty"`
+		}{Jobs: st}
+		q := r.URL.Query()
+		if q.Has("runs") || q.Has("job") {
+			n := 100
+			if v := q.Get("runs"); v != "" {
+				if n, err = strconv.Atoi(v); err != nil || n < 0 {
+					http.Error(w, "runs: want a non-negative integer", http.StatusBadRequest)
+					return
+				}
+			}
+			runs := s.store.Runs(q.Get("job"))
+			if len(runs) > n {
+				runs = runs[len(runs)-n:]
+			}
+			resp.Runs = runs
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(resp)
+	})
+}
