@@ -11,6 +11,8 @@
 //     ads_audiences and exported to CSV or a Kafka topic;
 //   - explanations (explain.go): a user's top tags with the events that contributed most.
 //
+// TABLES.md documents every table's columns (frozen by TestTablesDoc).
+//
 // The model is SQL run by DuckDB, so the same statements can run on Spark SQL or Trino.
 // Tables live in a Store: the warehouse (Parquet) in production, a DuckDB database in
 // tests and for small installs. tagging schedules nothing: jobs registers RunModel and
