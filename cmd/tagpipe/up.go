@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/tagpipe/tagpipe/broker"
+	"github.com/tagpipe/tagpipe/console"
+	"github.com/tagpipe/tagpipe/internal/admin"
+	"github.com/tagpipe/tagpipe/internal/lifecycle"
+	"github.com/tagpipe/tagpipe/jobs"
+	tsql "github.com/tagpipe/tagpipe/sql"
+	"github.com/tagpipe/tagpipe/streaming"
+)
+
+func init() {
+	register(func(a *app) *cobra.Command {
+		var noBroker, noIngest, noStream, noJobs, noSQL bool
+		cmd := &cobra.Command{
+			Use:   "up",
+			Short: "Run everything in one process: broker, collector, streaming, scheduler, SQL endpoints and the web console",
+			Long: `Starts the parts in dependency order — broker, collector, streaming pipelines, job
+scheduler, SQL endpoints — behind one admin listener (console at /console/, /metrics,
+/v1/query), and stops them in reverse on SIGINT/SIGTERM. Each part can be switched off
+in the config (broker.enabled, ingest.enabled, streaming.enabled, jobs.enabled) or with
+the --no-… flags; with the broker off, ingest and streaming use their bootstrap_servers.`,
+			Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				c := a.cfg
+				return a.up(cmd.Context(), upParts{
+					broker: c.Broker.Enabled && !noBroker,
+					ingest: c.Ingest.Enabled && !noIngest,
+					stream: c.Streaming.Enabled && !noStream,
+					jobs:   c.Jobs.Enabled && !noJobs,
+					sql:    !noSQL,
+				})
+			},
+		}
+		f := cmd.Flags()
+		f.BoolVar(&noBroker, "no-broker", false, "do not run the built-in broker (use bootstrap_servers)")
+		f.BoolVar(&noIngest, "no-ingest", false, "do not run the collector")
+		f.BoolVar(&noStream, "no-stream", false, "do not run the streaming pipelines")
+		f.BoolVar(&noJobs, "no-jobs", false, "do not run the job scheduler")
+		f.BoolVar(&noSQL, "no-sql", false, "do not serve SQL (PostgreSQL wire, /v1/query)")
+		return cmd
+	})
+}
+
+type upParts struct{ broker, ingest, stream, jobs, sql bool }
+
+// up wires the parts in flow order. Parts talk only through the Kafka protocol and the
+// warehouse directory, exactly as when they run as separate processes.
+func (a *app) up(ctx context.Context, p upParts) error {
+	reg := admin.NewRegistry()
+	var comps []lifecycle.Component
+	var mounts []func(*admin.Server)
+	var closers []func() error
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			if err := closers[i](); err != nil {
+				a.log.Warn("close", "err", err)
+			}
+		}
+	}()
+
+	if p.broker {
+		b, err := broker.New(brokerOptions(a.cfg, reg, a.log))
+		if err != nil {
+			return err
+		}
+		comps = append(comps, b)
+	}
+	if p.ingest {
+		ic, mount, err := ingestComponents(a.cfg, reg, a.log, nil)
+		if err != nil {
+			return err
+		}
+		comps = append(comps, ic...)
+		mounts = append(mounts, mount)
+	}
+	var engines []*streaming.Engine
+	if p.stream {
+		sc, es, closeFn, err := streamComponents(ctx, a, reg)
+		if err != nil {
+			return err
+		}
+		comps, engines = append(comps, sc...), es
+		closers = append(closers, closeFn)
+	}
+	var sched *jobs.Scheduler
+	if p.jobs {
+		s, err := openScheduler(a, reg)
+		if err != nil {
+			return err
+		}
+		sched = s
+		comps = append(comps, s)
+	}
+	var engine *tsql.Engine
+	if p.sql {
+		mount, sc, closeEngine, err := sqlServers(ctx, a, reg, nil)
+		if err != nil {
+			return err
+		}
+		comps = append(comps, sc...)
+		mounts = append(mounts, mount)
+		closers = append(closers, closeEngine)
+		// The console's own read-only engine, so its panels never queue behind clients.
+		e, err := sqlEngine(ctx, a, true, "", nil, nil)
+		if err != nil {
+			return err
+		}
+		engine = e
+		closers = append(closers, e.Close)
+		comps = append(comps, tsql.NewRefresher(e, a.cfg.SQL.RefreshInterval, a.log))
+	}
+
+	con := console.New(consoleOptions(a, reg, engine, engines, sched))
+	closers = append(closers, func() error { con.Close(); return nil })
+	mounts = append(mounts, func(s *admin.Server) { s.Handle("/", con.Handler()) })
+	a.log.Info("tagpipe up", "broker", p.broker, "ingest", p.ingest, "streaming", p.stream, "jobs", p.jobs, "sql", p.sql,
+		"data_dir", a.cfg.DataDir, "console", "http://"+a.cfg.Admin.Listen+"/console/")
+	return a.serve(ctx, reg, func(s *admin.Server) {
+		for _, m := range mounts {
+			m(s)
+		}
+	}, comps...)
+}
+
+// consoleOptions connects the console's panels to the running parts.
+func consoleOptions(a *app, reg *prometheus.Registry, e *tsql.Engine, engines []*streaming.Engine, sched *jobs.Scheduler) console.Options {
+	o := console.Options{Bootstrap: streamBrokers(a.cfg), Gatherer: reg}
+	if e != nil {
+		o.Query = func(ctx context.Context, q string, args ...any) (*console.Table, error) {
+			t := &console.Table{}
+			err := e.Query(ctx, q, args, func(r *tsql.Result) error {
+				for _, c := range r.Columns {
+					t.Columns = append(t.Columns, c.Name)
+				}
+				for r.Next() {
+					t.Rows = append(t.Rows, append([]any(nil), r.Values()...))
+				}
+				return r.Err()
+			})
+			return t, err
+		}
+	}
+	if len(engines) > 0 {
+		o.Batches = func() []console.Batch {
+			var out []console.Batch
+			for _, en := range engines {
+				for _, b := range en.RecentBatches() {
+					out = append(out, console.Batch{Pipeline: b.Pipeline, ID: b.ID, Time: b.Time, Records: b.Records,
+						InputRate: b.InputRate, ProcessingTime: b.ProcessingTime, SchedulingDelay: b.SchedulingDelay})
+				}
+			}
+			sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+			return out
+		}
+	}
+	o.JobRuns = func(_ context.Context, limit int) ([]console.JobRun, error) {
+		var st *jobs.Store
+		if sched != nil {
+			st = sched.Store()
+		} else {
+			s, err := jobs.OpenStore(a.cfg.Path("jobs"), a.log)
+			if err != nil {
+				return nil, err
+			}
+			defer s.Close()
+			st = s
+		}
+		// Runs started by other processes (`tagpipe jobs run`) are in the same store.
+		if err := st.Refresh(); err != nil {
+			return nil, fmt.Errorf("cannot read job history: %w", err)
+		}
+		runs := st.Runs("")
+		sort.SliceStable(runs, func(i, j int) bool { return runs[i].Updated.After(runs[j].Updated) })
+		if len(runs) > limit {
+			runs = runs[:limit]
+		}
+		out := make([]console.JobRun, 0, len(runs))
+		for _, r := range runs {
+			out = append(out, console.JobRun{Job: r.Job, DS: r.DS, State: string(r.State), Attempt: r.Attempt,
+				Start: r.Start, End: r.End, Rows: r.Rows, Error: r.Error})
+		}
+		return out, nil
+	}
+	return o
+}
+
