@@ -192,4 +192,3 @@ func consoleOptions(a *app, reg *prometheus.Registry, e *tsql.Engine, engines []
 	}
 	return o
 }
-
