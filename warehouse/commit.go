@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"syscall"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 )
@@ -72,6 +73,29 @@ var testHookBeforeManifest func()
 
 func (tx *Tx) commit(ctx context.Context, req commitRequest) (snap *Snapshot, err error) {
 	defer tx.Abort() // releases the lock; deletes our files unless they were published
+	start := time.Now()
+	mt := tx.t.w.metrics
+	defer func() {
+		if errors.Is(err, ErrConflict) {
+			mt.conflicts.WithLabelValues(tx.t.name).Inc()
+		}
+		if err != nil || snap == nil {
+			return
+		}
+		name := tx.t.name
+		mt.commits.WithLabelValues(name, string(snap.Operation)).Inc()
+		mt.commitTime.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		mt.rowsAdded.WithLabelValues(name).Add(float64(snap.Summary.AddedRows))
+		mt.filesAdded.WithLabelValues(name).Add(float64(snap.Summary.AddedFiles))
+		mt.filesRemoved.WithLabelValues(name).Add(float64(snap.Summary.RemovedFiles))
+		var added int64
+		for _, f := range snap.Files {
+			if f.AddedSnapshot == snap.ID {
+				added += f.Bytes
+			}
+		}
+		mt.bytesAdded.WithLabelValues(name).Add(float64(added))
+	}()
 	if tx.closed {
 		return nil, ErrClosed
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Errors callers can test with errors.Is.
@@ -49,6 +51,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger (default: discard).
 	Logger *slog.Logger
+	// Registerer receives the warehouse's metrics (tagpipe_warehouse_*); nil: none.
+	// Pass the admin registry, never the global default.
+	Registerer prometheus.Registerer
 }
 
 // DefaultOptions returns the documented defaults.
@@ -91,6 +96,8 @@ type Warehouse struct {
 	root string
 	opts Options
 
+	metrics *metrics
+
 	mu     sync.Mutex
 	tables map[string]*Table
 }
@@ -108,7 +115,11 @@ func Open(root string, opts Options) (*Warehouse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot resolve warehouse %q: %w", root, err)
 	}
-	w := &Warehouse{root: abs, opts: opts, tables: map[string]*Table{}}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("cannot register warehouse metrics: %w", err)
+	}
+	w := &Warehouse{root: abs, opts: opts, tables: map[string]*Table{}, metrics: m}
 	if !opts.ReadOnly {
 		names, err := w.TableNames()
 		if err != nil {

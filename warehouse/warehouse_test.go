@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // eventsSchema is a narrow ods_events-like schema.
@@ -167,5 +168,57 @@ func TestCreateWriteCommitList(t *testing.T) {
 	}
 	if _, err := w2.Table("Events"); err == nil {
 		t.Fatal("bad name accepted")
+	}
+}
+
+// Metrics go to the registry given in Options, and a second Open on the same
+// registry shares them.
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	o := DefaultOptions()
+	o.Registerer = reg
+	root := t.TempDir()
+	w, err := Open(root, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(root, o); err != nil {
+		t.Fatalf("second Open on the same registry: %v", err)
+	}
+	tb := createEvents(t, w, "ods_events")
+	rec := events(30, 3, 0)
+	defer rec.Release()
+	appendRec(t, tb, rec, CommitOptions{})
+	tx, _ := tb.Begin(context.Background())
+	if _, err := tx.Commit(context.Background(), CommitOptions{ExpectedParent: Parent(1)}); !errors.Is(err, ErrConflict) {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			if c := m.GetCounter(); c != nil {
+				got[key] = c.GetValue()
+			}
+		}
+	}
+	want := map[string]float64{
+		"tagpipe_warehouse_commits_total,operation=append,table=ods_events": 1,
+		"tagpipe_warehouse_commits_total,operation=create,table=ods_events": 1,
+		"tagpipe_warehouse_rows_added_total,table=ods_events":               30,
+		"tagpipe_warehouse_files_added_total,table=ods_events":              3,
+		"tagpipe_warehouse_commit_conflicts_total,table=ods_events":         1,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
 	}
 }

@@ -307,8 +307,8 @@ func TestGlobMatchesCurrentAfterMaintenance(t *testing.T) {
 	}
 	var viewRows, globRows, viewSum, globSum int64
 	glob := Literal(filepath.Join(tb.Dir(), "**", "*.parquet"))
-	if err := db.QueryRow(`SELECT (SELECT count(*) FROM dim_types), (SELECT count(*) FROM read_parquet(` + glob + `, hive_partitioning = true)),
-		(SELECT sum(hash(id, s, dt) % 1000003) FROM dim_types), (SELECT sum(hash(id, s, dt) % 1000003) FROM read_parquet(` + glob + `, hive_partitioning = true))`).Scan(&viewRows, &globRows, &viewSum, &globSum); err != nil {
+	if err := db.QueryRow(`SELECT (SELECT count(*) FROM dim_types), (SELECT count(*) FROM read_parquet(`+glob+`, hive_partitioning = true)),
+		(SELECT sum(hash(id, s, dt) % 1000003) FROM dim_types), (SELECT sum(hash(id, s, dt) % 1000003) FROM read_parquet(`+glob+`, hive_partitioning = true))`).Scan(&viewRows, &globRows, &viewSum, &globSum); err != nil {
 		t.Fatal(err)
 	}
 	// 80 rows over 3 days; the overwrite replaced days 1-3 with rows 0-2 (one per day).
