@@ -146,7 +146,7 @@ type shifted struct {
 }
 
 func (sh shifted) Next(t time.Time) time.Time {
-	off := sh.s.now().Sub(time.Now())
+	off := time.Until(sh.s.now())
 	n := sh.j.sched.Next(t.Add(off))
 	if n.IsZero() {
 		return n
