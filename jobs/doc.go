@@ -12,6 +12,8 @@
 // Task kinds are pluggable (Kinds): "shell" is built in; cmd/tagpipe registers others
 // (sql, builtin) from other rooms. The package knows nothing about tags or DuckDB.
 //
-// Lock order: Scheduler.mu before Store.mu; file locks (history.lock, run locks) are
-// never held while waiting on Scheduler.mu.
+// State ownership: the dispatch loop goroutine owns the pending/in-flight runs; runs
+// report back on a channel. Lock order: run lock (flock, held for a whole run) → Store.mu
+// → history.lock (flock, held only inside one Store call). Scheduler.mu guards only
+// start/stop and is never held with the others.
 package jobs
