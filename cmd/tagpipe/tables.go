@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/tagpipe/tagpipe/config"
@@ -28,9 +29,16 @@ func warehouseOptions(cfg *config.Config) warehouse.Options {
 
 // openWarehouse opens the configured warehouse; readOnly skips crash cleanup.
 func openWarehouse(a *app, readOnly bool) (*warehouse.Warehouse, error) {
+	return openWarehouseReg(a, readOnly, nil)
+}
+
+// openWarehouseReg is openWarehouse for servers: the warehouse's metrics go to reg
+// (the admin registry).
+func openWarehouseReg(a *app, readOnly bool, reg prometheus.Registerer) (*warehouse.Warehouse, error) {
 	o := warehouseOptions(a.cfg)
 	o.ReadOnly = readOnly
 	o.Logger = a.log
+	o.Registerer = reg
 	return warehouse.Open(a.cfg.Warehouse.Root(a.cfg), o)
 }
 
