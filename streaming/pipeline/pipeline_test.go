@@ -312,7 +312,15 @@ func TestWindowCountsPipeline(t *testing.T) {
 		}
 		testkafka.Produce(t, addrs, "events", recs)
 	}
-	produceEvts(evs, 0)
+	// First half, stop, restart on the same checkpoint, second half: the window panes and
+	// the watermark come back from the checkpoint.
+	produceEvts(evs[:900], 0)
+	_, e := startEvents(t, addrs, wh, cp, po, w)
+	w.wait(t, e, 900)
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	produceEvts(evs[900:], 900)
 	ev, e := startEvents(t, addrs, wh, cp, po, w)
 	w.wait(t, e, int64(len(evs)))
 	// Late data: two events 20 minutes behind the watermark.

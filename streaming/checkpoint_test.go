@@ -1,0 +1,67 @@
+package streaming
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestCheckpointFormatFrozen pins the on-disk encodings documented in FORMAT.md.
+func TestCheckpointFormatFrozen(t *testing.T) {
+	dir := t.TempDir()
+	cp, err := openCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.close()
+	p := plan{BatchID: 42, BatchTime: time.Date(2024, 5, 1, 12, 0, 5, 0, time.UTC),
+		Ranges: Ranges{{Topic: "events", Partition: 0, From: 1000, Until: 1250}}}
+	if err := cp.writePlan(p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "offsets", "00000000000000000042.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{
+  "batch_id": 42,
+  "batch_time": "2024-05-01T12:00:05Z",
+  "ranges": [
+    {
+      "topic": "events",
+      "partition": 0,
+      "from": 1000,
+      "until": 1250
+    }
+  ]
+}`
+	if string(got) != want {
+		t.Fatalf("plan encoding changed:\n%s", got)
+	}
+	if err := cp.writeCommit(commitInfo{BatchID: 42, CommittedAt: time.Date(2024, 5, 1, 12, 0, 5, 912e6, time.UTC), Records: 250}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = os.ReadFile(filepath.Join(dir, "commits", "00000000000000000042.json"))
+	if string(got) != `{"batch_id":42,"committed_at":"2024-05-01T12:00:05.912Z","records":250}` {
+		t.Fatalf("commit encoding changed: %s", got)
+	}
+	if enc := p.Ranges.Encode(); enc != `[{"topic":"events","partition":0,"from":1000,"until":1250}]` {
+		t.Fatalf("ranges property encoding changed: %s", enc)
+	}
+	// A torn temp file from a crash is removed on open; the published files stay.
+	cp.close()
+	os.WriteFile(filepath.Join(dir, "offsets", "00000000000000000043.json.tmp"), []byte("{"), 0o644)
+	cp2, err := openCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp2.close()
+	if _, err := os.Stat(filepath.Join(dir, "offsets", "00000000000000000043.json.tmp")); !os.IsNotExist(err) {
+		t.Fatal("temp file survived")
+	}
+	prog, ok, err := ReadProgress(dir)
+	if err != nil || !ok || prog.LastBatch != 42 || prog.Ends[TopicPartition{"events", 0}] != 1250 {
+		t.Fatalf("progress %+v %v %v", prog, ok, err)
+	}
+}
