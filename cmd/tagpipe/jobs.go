@@ -14,6 +14,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
@@ -22,6 +25,7 @@ import (
 	"github.com/tagpipe/tagpipe/jobs"
 	tsql "github.com/tagpipe/tagpipe/sql"
 	"github.com/tagpipe/tagpipe/tagging"
+	"github.com/tagpipe/tagpipe/warehouse"
 )
 
 // Task kinds beyond the built-in shell come from other rooms' wiring: a subcommand file
@@ -39,6 +43,101 @@ func registerJobBuiltin(name string, f func(a *app) jobs.TaskFunc) { jobBuiltins
 func init() {
 	registerJobKind(func(a *app, k *jobs.Kinds) { k.Register("sql", sqlJobKind(a)) })
 	registerJobBuiltin("tags_nightly", tagsNightlyJob)
+	registerJobBuiltin("sys_job_runs", func(a *app) jobs.TaskFunc {
+		return func(ctx context.Context, rc jobs.RunContext) (int64, error) { return exportJobRuns(ctx, a) }
+	})
+}
+
+var jobTS = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+
+// sysJobRunsSpec is the warehouse table of the run history (one row per run, its
+// current state), partitioned by dt = the run's ds.
+var sysJobRunsSpec = warehouse.TableSpec{
+	Name: "sys_job_runs",
+	Schema: arrow.NewSchema([]arrow.Field{
+		warehouse.RequiredField("job", arrow.BinaryTypes.String, "job name"),
+		warehouse.RequiredField("logical", jobTS, "start of the run's data interval (its identity with job)"),
+		warehouse.RequiredField("state", arrow.BinaryTypes.String, "scheduled, queued, running, up_for_retry, success, failed, upstream_failed"),
+		warehouse.RequiredField("trigger", arrow.BinaryTypes.String, "scheduled, manual or backfill"),
+		warehouse.RequiredField("attempt", arrow.PrimitiveTypes.Int64, "attempt number, from 1"),
+		warehouse.Field("start", jobTS, "run start (first attempt)"),
+		warehouse.Field("end", jobTS, "run end"),
+		warehouse.RequiredField("rows", arrow.PrimitiveTypes.Int64, "rows the task reported"),
+		warehouse.Field("error", arrow.BinaryTypes.String, "last attempt's error, or why the run did not start"),
+		warehouse.RequiredField("owner", arrow.BinaryTypes.String, "host:pid that wrote the state"),
+		warehouse.RequiredField("updated", jobTS, "when the state was written"),
+		warehouse.RequiredField("dt", arrow.BinaryTypes.String, "the run's logical date (ds)"),
+	}, nil),
+	PartitionKeys: []string{"dt"},
+	Doc:           "scheduler run history (jobs/history.jsonl), one row per job run; written by `tagpipe jobs export` or the sys_job_runs builtin job",
+}
+
+// exportJobRuns writes the run history into the warehouse table sys_job_runs,
+// overwriting the partitions (days) it writes.
+func exportJobRuns(ctx context.Context, a *app) (int64, error) {
+	st, err := jobs.OpenStore(a.cfg.Path("jobs"), a.log)
+	if err != nil {
+		return 0, err
+	}
+	runs, err := st.Export()
+	st.Close()
+	if err != nil {
+		return 0, err
+	}
+	if len(runs) == 0 {
+		return 0, nil
+	}
+	w, err := openWarehouse(a, false)
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
+	t, err := w.CreateTable(ctx, sysJobRunsSpec)
+	if err != nil {
+		return 0, err
+	}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sysJobRunsSpec.Schema)
+	defer b.Release()
+	ts := func(i int, v time.Time) {
+		tb := b.Field(i).(*array.TimestampBuilder)
+		if v.IsZero() {
+			tb.AppendNull()
+		} else {
+			tb.Append(arrow.Timestamp(v.UnixMicro()))
+		}
+	}
+	for _, r := range runs {
+		b.Field(0).(*array.StringBuilder).Append(r.Job)
+		ts(1, r.Logical)
+		b.Field(2).(*array.StringBuilder).Append(string(r.State))
+		b.Field(3).(*array.StringBuilder).Append(r.Trigger)
+		b.Field(4).(*array.Int64Builder).Append(int64(r.Attempt))
+		ts(5, r.Start)
+		ts(6, r.End)
+		b.Field(7).(*array.Int64Builder).Append(r.Rows)
+		if r.Error == "" {
+			b.Field(8).(*array.StringBuilder).AppendNull()
+		} else {
+			b.Field(8).(*array.StringBuilder).Append(r.Error)
+		}
+		b.Field(9).(*array.StringBuilder).Append(r.Owner)
+		ts(10, r.Updated)
+		b.Field(11).(*array.StringBuilder).Append(r.DS)
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	tx, err := t.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Write(rec); err != nil {
+		tx.Abort()
+		return 0, err
+	}
+	if _, err := tx.Commit(ctx, warehouse.CommitOptions{Operation: warehouse.OpOverwritePartitions}); err != nil {
+		return 0, err
+	}
+	return int64(len(runs)), nil
 }
 
 // jobMacros replaces {{ds}}, {{ds_nodash}}, {{ts}} and {{job}} in a task's text.
@@ -227,7 +326,7 @@ func init() {
 				return a.serve(cmd.Context(), reg, jobsMount(s), s)
 			},
 		}
-		cmd.AddCommand(jobsList(a), jobsRun(a), jobsHistory(a), jobsBackfill(a))
+		cmd.AddCommand(jobsList(a), jobsRun(a), jobsHistory(a), jobsBackfill(a), jobsExport(a))
 		return cmd
 	})
 }
@@ -412,4 +511,20 @@ func jobsBackfill(a *app) *cobra.Command {
 	_ = cmd.MarkFlagRequired("from")
 	_ = cmd.MarkFlagRequired("to")
 	return cmd
+}
+
+func jobsExport(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "export",
+		Short: "Write the run history into the warehouse table sys_job_runs (partitioned by dt = ds)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			n, err := exportJobRuns(cmd.Context(), a)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "sys_job_runs: %d runs exported\n", n)
+			return nil
+		},
+	}
 }

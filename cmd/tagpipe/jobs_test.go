@@ -61,6 +61,14 @@ jobs:
 	if err != nil || strings.Count(o, "success  backfill") != 5 {
 		t.Fatalf("history: %v\n%s", err, o)
 	}
+	o, err = jobsCmd(t, append(base, "jobs", "export")...)
+	if err != nil || o != "sys_job_runs: 11 runs exported\n" {
+		t.Fatalf("export: %v\n%s", err, o)
+	}
+	o, err = jobsCmd(t, append(base, "sql", "-e", "SELECT dt, count(*) AS n, sum(rows) AS r FROM sys_job_runs WHERE job = 'extract' GROUP BY dt ORDER BY dt LIMIT 2", "--format", "csv")...)
+	if err != nil || !strings.Contains(o, "2026-11-01,1,3") {
+		t.Fatalf("sys_job_runs via sql: %v\n%s", err, o)
+	}
 	_, err = jobsCmd(t, append(base, "jobs", "run", "--job", "nope", "--ds", "2026-11-20")...)
 	if err == nil || !strings.Contains(err.Error(), `unknown job "nope"`) {
 		t.Errorf("unknown job: %v", err)
