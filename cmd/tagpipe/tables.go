@@ -45,7 +45,7 @@ func openWarehouseReg(a *app, readOnly bool, reg prometheus.Registerer) (*wareho
 func init() {
 	register(func(a *app) *cobra.Command {
 		cmd := &cobra.Command{Use: "tables", Short: "List, inspect and maintain warehouse tables"}
-		cmd.AddCommand(tablesList(a), tablesDescribe(a), tablesHistory(a), tablesCompact(a), tablesExpire(a))
+		cmd.AddCommand(tablesList(a), tablesDescribe(a), tablesHistory(a), tablesCompact(a), tablesExpire(a), tablesMaintain(a))
 		return cmd
 	})
 }
@@ -332,4 +332,21 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func tablesMaintain(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "maintain [table...]",
+		Short: "compact, then expire — what a scheduled maintenance job runs (e.g. hourly)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, sub := range []*cobra.Command{tablesCompact(a), tablesExpire(a)} {
+				sub.SetOut(cmd.OutOrStdout())
+				sub.SetContext(cmd.Context())
+				if err := sub.RunE(sub, args); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
 }

@@ -83,4 +83,8 @@ func TestTablesCommands(t *testing.T) {
 	if s, _ := tb.Current(); s.ID != 7 || s.Rows() != 10 || len(s.Files) != 1 {
 		t.Fatalf("after maintenance: snapshot %d rows %d files %d", s.ID, s.Rows(), len(s.Files))
 	}
+	m := runTagpipe(t, "--data-dir", dir, "tables", "maintain", "ods_events")
+	if !strings.Contains(m, "ods_events: nothing to compact") || !strings.Contains(m, "ods_events: expired 0 snapshots") {
+		t.Fatalf("maintain:\n%s", m)
+	}
 }
