@@ -256,7 +256,9 @@ func (s *Scheduler) finish(r runResult) {
 	case errors.Is(r.err, errInterrupted):
 		// Stays pending (and queued on disk) for the next start.
 	default:
-		s.opts.Log.Error("run could not be recorded; will retry", "job", r.p.job.Name, "logical", r.p.logical, "err", r.err)
+		// Lock or history trouble (disk full?): retry at the next poll, not in a loop.
+		r.p.busy = true
+		s.opts.Log.Error("run could not be started or recorded; will retry", "job", r.p.job.Name, "logical", r.p.logical, "err", r.err)
 	}
 }
 
