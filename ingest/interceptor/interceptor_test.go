@@ -74,3 +74,54 @@ func TestUserKey(t *testing.T) {
 		t.Fatal("unknown format accepted")
 	}
 }
+
+// TestUserKeyFastPathMatchesParser: the JSON fast path gives the canonical parser's key
+// on every line of a corpus with awkward shapes, and on fuzzed input.
+func TestUserKeyFastPathMatchesParser(t *testing.T) {
+	corpus := []string{
+		`{"user_id":"u1","action":"pv","ts":1}`, `{"user_id":42}`, `{"userId":7,"user_id":null}`,
+		`{"uid":"a","user":"b"}`, `{"user":"b","uid":"a"}`, `{"user_id":"x\"y"}`, `{"user_id":"\u00e9"}`,
+		`{"user_id":{"n":1}}`, `{"user_id":[1,2]}`, `{"user_id":true}`, `{"user_id":-1.5e3}`,
+		`{"a":{"user_id":"nested"},"b":"}"}`, `{"u\u0073er_id":"escaped key"}`, `{"user_id":"a","user_id":"b"}`,
+		`{"user_id":"a"} trailing`, `{"user_id":`, `  { "user_id" : "spaced" }  `, `{}`, `{"x":"y"}`,
+		`not json`, `1,2268318,2520377,pv,1511544070`, `userId,movieId,rating,timestamp`,
+	}
+	for _, field := range []string{"", "who"} {
+		fast, _ := NewUserKey(UserKeyOptions{Format: "auto", Field: field})
+		slow, _ := NewUserKey(UserKeyOptions{Format: "auto", Field: field})
+		slow.json = false
+		for _, l := range append(corpus, `{"who":"w","user_id":"u"}`) {
+			if a, b := fast.Key([]byte(l)), slow.Key([]byte(l)); a != b {
+				t.Errorf("field %q, %s: fast %q, parser %q", field, l, a, b)
+			}
+		}
+	}
+}
+
+func FuzzUserKey(f *testing.F) {
+	for _, s := range []string{`{"user_id":"u1"}`, `{"a":[{"b":"}"}],"userId":3}`, `{"user_id":"\n"}`, `{`} {
+		f.Add([]byte(s))
+	}
+	fast, _ := NewUserKey(UserKeyOptions{Format: "jsonl"})
+	slow, _ := NewUserKey(UserKeyOptions{Format: "jsonl"})
+	slow.json = false
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if a, s := fast.Key(b), slow.Key(b); a != s {
+			t.Fatalf("%q: fast %q, parser %q", b, a, s)
+		}
+	})
+}
+
+func BenchmarkUserKey(b *testing.B) {
+	line := []byte(`{"user_id":"u123","item_id":"i9","action":"pv","ts":1511544070,"p":"xxxxxxxxxxxxxxxxxxxxxxxx"}`)
+	for _, fastPath := range []bool{true, false} {
+		b.Run(fmt.Sprint("fast=", fastPath), func(b *testing.B) {
+			u, _ := NewUserKey(UserKeyOptions{Format: "jsonl"})
+			u.json = fastPath
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				u.Key(line)
+			}
+		})
+	}
+}

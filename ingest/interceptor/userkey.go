@@ -1,6 +1,8 @@
 package interceptor
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -15,6 +17,11 @@ import (
 // its user's key (parsing errors are the streaming engine's business: dead letters).
 type UserKey struct {
 	p event.Parser
+	// json is set for jsonl and auto: JSON lines take a fast path (validate, then scan the
+	// top-level keys) that gives the same key as the canonical parser without decoding
+	// the whole object; the canonical parser decides whatever the scan cannot.
+	json  bool
+	names []string
 }
 
 // UserKeyOptions configure NewUserKey.
@@ -44,7 +51,13 @@ func NewUserKey(o UserKeyOptions) (*UserKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("user_key: %w", err)
 	}
-	return &UserKey{p: p}, nil
+	u := &UserKey{p: p, json: opts.Format == "auto" || opts.Format == "jsonl" || opts.Format == "json"}
+	if o.Field != "" {
+		u.names = []string{o.Field}
+	} else {
+		u.names = []string{"user_id", "userId", "uid", "user"} // internal/event's aliases
+	}
+	return u, nil
 }
 
 func (u *UserKey) Intercept(evs []ingest.Event) []ingest.Event {
@@ -52,11 +65,126 @@ func (u *UserKey) Intercept(evs []ingest.Event) []ingest.Event {
 		if _, ok := evs[i].Headers[ingest.HeaderKey]; ok {
 			continue
 		}
-		ev, err := u.p.Parse(evs[i].Body)
-		if errors.Is(err, event.ErrHeader) || ev.UserID == "" {
-			continue
+		if k := u.Key(evs[i].Body); k != "" {
+			evs[i].SetHeader(ingest.HeaderKey, k)
 		}
-		evs[i].SetHeader(ingest.HeaderKey, ev.UserID)
 	}
 	return evs
+}
+
+// Key returns the user id of a line, or "".
+func (u *UserKey) Key(line []byte) string {
+	if u.json {
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] == '{' {
+			if k, ok := u.jsonKey(t); ok {
+				return k
+			}
+		}
+	}
+	ev, err := u.p.Parse(line)
+	if errors.Is(err, event.ErrHeader) {
+		return ""
+	}
+	return ev.UserID
+}
+
+// jsonKey scans a JSON object's top-level members for the user id; ok is false when the
+// canonical parser must decide (escaped keys, non-scalar ids).
+func (u *UserKey) jsonKey(b []byte) (string, bool) {
+	if !json.Valid(b) {
+		return "", true // the canonical parser would fail too: no key
+	}
+	found := make([][]byte, len(u.names))
+	i := 1
+	for {
+		i = skipWS(b, i)
+		if b[i] == '}' {
+			break
+		}
+		// Key.
+		end := i + 1
+		for b[end] != '"' {
+			if b[end] == '\\' {
+				return "", false
+			}
+			end++
+		}
+		key := b[i+1 : end]
+		i = skipWS(b, end+1) + 1 // past ':'
+		i = skipWS(b, i)
+		vstart := i
+		i = skipValue(b, i)
+		for n, name := range u.names {
+			if string(key) == name {
+				found[n] = b[vstart:i] // a later duplicate wins, as in a decoded map
+			}
+		}
+		i = skipWS(b, i)
+		if b[i] == ',' {
+			i++
+		}
+	}
+	for _, v := range found {
+		if v == nil || string(v) == "null" {
+			continue
+		}
+		switch c := v[0]; {
+		case c == '"':
+			if bytes.IndexByte(v, '\\') < 0 {
+				return string(v[1 : len(v)-1]), true
+			}
+			var s string
+			if json.Unmarshal(v, &s) != nil {
+				return "", false
+			}
+			return s, true
+		case c == '-' || c >= '0' && c <= '9' || c == 't' || c == 'f':
+			return string(v), true
+		default:
+			return "", false
+		}
+	}
+	return "", true
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index after the valid JSON value starting at i.
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		i++
+		for b[i] != '"' {
+			if b[i] == '\\' {
+				i++
+			}
+			i++
+		}
+		return i + 1
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch b[i] {
+			case '"':
+				i = skipValue(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	default:
+		for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
+			i++
+		}
+		return i
+	}
 }
