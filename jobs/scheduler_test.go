@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -339,6 +340,51 @@ func TestCatchupOffPerSecondLongOutage(t *testing.T) {
 		r := s.Store().Runs("s")[0]
 		if !r.Logical.Equal(nov20.Add(-time.Second)) {
 			t.Errorf("ran logical %v, want the interval that just ended", r.Logical)
+		}
+	})
+}
+
+// max_active_runs caps one job's concurrent runs, Parallelism all runs of a scheduler.
+func TestConcurrencyLimits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		now := shiftedNow(nov20)
+		var mu sync.Mutex
+		cur, peak := map[string]int{}, map[string]int{}
+		total, totalPeak := 0, 0
+		slow := func(ctx context.Context, rc RunContext) (int64, error) {
+			mu.Lock()
+			cur[rc.Job]++
+			total++
+			peak[rc.Job] = max(peak[rc.Job], cur[rc.Job])
+			totalPeak = max(totalPeak, total)
+			mu.Unlock()
+			time.Sleep(time.Hour)
+			mu.Lock()
+			cur[rc.Job]--
+			total--
+			mu.Unlock()
+			return 1, nil
+		}
+		k := NewKinds()
+		k.Register("func", BuiltinKind(map[string]TaskFunc{"a": slow, "b": slow}))
+		a, b := daily("a"), daily("b")
+		a.StartDate, b.StartDate = "2026-11-14", "2026-11-14"
+		a.MaxActiveRuns, b.MaxActiveRuns = 2, 4
+		s, err := New(mustCompile(t, []Def{a, b}, k), Options{Dir: t.TempDir(), Now: now, Parallelism: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustStart(t, s)
+		time.Sleep(10 * time.Hour)
+		synctest.Wait()
+		s.Close()
+		if peak["a"] != 2 || totalPeak != 5 {
+			t.Errorf("peak a %d (max_active_runs 2), total %d (parallelism 5)", peak["a"], totalPeak)
+		}
+		for _, r := range s.Store().Runs("") {
+			if r.State != StateSuccess && r.State != StateScheduled {
+				t.Errorf("%s %s %s", r.Job, r.DS, r.State)
+			}
 		}
 	})
 }
