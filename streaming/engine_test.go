@@ -468,3 +468,88 @@ func TestEngineCommitsGroupOffsets(t *testing.T) {
 		}
 	}
 }
+
+// TestOverrunningBatchDelaysTheNext: batches never overlap; a batch that takes longer than
+// the interval makes the next start late (scheduling delay) at the next tick, and batch
+// times stay multiples of the interval.
+func TestOverrunningBatchDelaysTheNext(t *testing.T) {
+	c := newCluster(t, 1)
+	produce(t, c, 1, 0, 10)
+	const iv = 20 * time.Millisecond
+	var running, overlaps int32
+	col := newCollected()
+	j := NewJob("overrun", iv)
+	ForeachBatch(Input(j), "slow", func(_ context.Context, b BatchInfo, rs []Record) error {
+		running++
+		if running > 1 {
+			overlaps++
+		}
+		if len(rs) > 0 {
+			time.Sleep(5 * iv) // overrun
+		}
+		running--
+		return nil
+	})
+	opts := engineOpts(c, t.TempDir())
+	opts.OnBatch = col.onBatch
+	e, err := New(j, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	col.waitTotal(t, e, 10)
+	for {
+		col.mu.Lock()
+		n := len(col.batches)
+		col.mu.Unlock()
+		if n >= 4 {
+			break
+		}
+		select {
+		case <-col.signal:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no batches after the overrun")
+		}
+	}
+	e.Stop(context.Background())
+	if overlaps != 0 {
+		t.Fatalf("%d overlapping batches", overlaps)
+	}
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	for i, b := range col.batches {
+		if b.Time.UnixNano()%int64(iv) != 0 {
+			t.Fatalf("batch %d time %v is not a multiple of %v", b.ID, b.Time, iv)
+		}
+		if i == 0 {
+			continue
+		}
+		prev := col.batches[i-1]
+		if !b.Time.After(prev.Time) {
+			t.Fatalf("batch %d time %v not after %v", b.ID, b.Time, prev.Time)
+		}
+		if prev.Records > 0 {
+			// The overrunning batch took ≥ 5 intervals: the next batch started after it
+			// finished, at a later tick (missed ticks are skipped, not queued).
+			if b.Time.Sub(prev.Time) < 4*iv && b.SchedulingDelay < 4*iv {
+				t.Fatalf("batch after an overrun: time %v (prev %v), delay %v", b.Time, prev.Time, b.SchedulingDelay)
+			}
+		}
+	}
+}
+
+func TestWindowArgumentsMustBeMultiplesOfTheInterval(t *testing.T) {
+	j := NewJob("bad", time.Second)
+	for _, c := range []struct{ l, s time.Duration }{{1500 * time.Millisecond, time.Second}, {2 * time.Second, 0}, {0, time.Second}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Window(%v, %v) accepted", c.l, c.s)
+				}
+			}()
+			Window(Input(j), c.l, c.s)
+		}()
+	}
+}
