@@ -242,3 +242,35 @@ func benchConsume(b *testing.B, addr string, n int) time.Duration {
 	}
 	return time.Since(start)
 }
+
+// BenchmarkInProcess runs the tagpipe broker in the test process, so `-cpuprofile` shows
+// where the broker's CPU goes (focus on the broker packages in pprof):
+//
+//	go test ./broker -run '^$' -bench InProcess -benchtime 1x -cpuprofile cpu.out
+//	go tool pprof -top -focus 'tagpipe/broker' broker.test cpu.out
+func BenchmarkInProcess(b *testing.B) {
+	n := benchRecords()
+	for _, codec := range []string{"none", "snappy"} {
+		b.Run(codec, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				o := testOptions(b)
+				o.DefaultPartitions = 6
+				br, err := New(o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := br.Start(testCtx(b)); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				d := benchProduce(b, br.Addr(), codec, n)
+				dc := benchConsume(b, br.Addr(), n)
+				b.StopTimer()
+				_ = br.Close()
+				b.ReportMetric(float64(n)/d.Seconds(), "produce-rec/s")
+				b.ReportMetric(float64(n)/dc.Seconds(), "consume-rec/s")
+			}
+		})
+	}
+}

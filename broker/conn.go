@@ -88,6 +88,10 @@ type requestHeader struct {
 	clientID *string
 }
 
+// maxKeptFrame is the largest request buffer a connection keeps for reuse; larger
+// requests get a buffer of their own.
+const maxKeptFrame = 2 << 20
+
 // errMalformed marks a frame that cannot be parsed; the connection is closed.
 var errMalformed = errors.New("malformed request")
 
@@ -107,6 +111,7 @@ func (c *conn) serve() {
 	}()
 	r := bufio.NewReaderSize(c.nc, 64<<10)
 	var sizeBuf [4]byte
+	var buf []byte
 	for {
 		if b.opts.IdleTimeout > 0 {
 			_ = c.nc.SetReadDeadline(time.Now().Add(b.opts.IdleTimeout))
@@ -124,7 +129,18 @@ func (c *conn) serve() {
 			b.log.Warn("closing connection: bad request size", "remote", c.remote, "size", size, "max", b.opts.MaxRequestBytes)
 			return
 		}
-		frame := make([]byte, size)
+		// One buffer per connection, reused: requests are handled one at a time and
+		// decoded without copying, and nothing that outlives the request keeps a
+		// reference into it (createTopic/setTopicConfigs clone the strings they keep).
+		var frame []byte
+		if int(size) <= cap(buf) {
+			frame = buf[:size]
+		} else {
+			frame = make([]byte, size)
+			if size <= maxKeptFrame {
+				buf = frame
+			}
+		}
 		if _, err := io.ReadFull(r, frame); err != nil {
 			b.log.Debug("connection read failed mid-frame", "remote", c.remote, "err", err)
 			return
@@ -276,8 +292,7 @@ func (c *conn) handleFrame(frame []byte) (*outFrame, error) {
 			return nil, err
 		}
 	}
-	// The frame is never reused, so the request may alias it (no second copy of the
-	// records of a produce request).
+	// Decoded without copying: the request aliases the frame (see serve).
 	if err := req.(kmsg.UnsafeReadFrom).UnsafeReadFrom(body); err != nil {
 		return nil, fmt.Errorf("%w: cannot decode %s v%d: %v", errMalformed, kmsg.NameForKey(h.key), h.version, err)
 	}

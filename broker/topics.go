@@ -414,7 +414,7 @@ func (b *Broker) addPartitions(name string, n int32, validateOnly bool) *topicEr
 			}
 			return terr(kerr.KafkaStorageError, "cannot create partition %d: %v", p, err)
 		}
-		added = append(added, &partition{topic: name, index: p, log: l})
+		added = append(added, &partition{topic: t.name, index: p, log: l})
 	}
 	old := t.parts
 	t.parts = append(append([]*partition(nil), old...), added...)
