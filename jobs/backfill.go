@@ -86,7 +86,7 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 	}
 	now := s.now()
 	var items []*bfItem
-	byKey := map[string]*bfItem{} // job/ds → last item of that job on ds
+	byKey := map[string][]*bfItem{} // job/ds → that job's items on ds
 	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
 		ds := d.Format(time.DateOnly)
 		for _, n := range names {
@@ -102,11 +102,9 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 					sum.Skipped++
 				}
 				for _, up := range j.upstream {
-					if u := byKey[up+"/"+ds]; u != nil {
-						it.deps = append(it.deps, u)
-					}
+					it.deps = append(it.deps, byKey[up+"/"+ds]...)
 				}
-				byKey[n+"/"+ds] = it
+				byKey[n+"/"+ds] = append(byKey[n+"/"+ds], it)
 				items = append(items, it)
 			}
 		}
