@@ -45,7 +45,7 @@ func peakRSSMiB() float64 {
 // loadSynthetic appends Taobao-style synthetic events to dwd_events: history events
 // over days 0..days-2 and dayEvents on the last day. Users, items and categories are
 // Zipf-distributed (tagging/gen); events carry their item's category.
-func loadSynthetic(b *testing.B, db *sql.DB, history, dayEvents int64, days int) time.Time {
+func loadSynthetic(b testing.TB, db *sql.DB, history, dayEvents int64, days int) time.Time {
 	b.Helper()
 	mustExec(b, db, `CREATE TABLE dwd_events (user_id VARCHAR, item_id VARCHAR, category VARCHAR, action VARCHAR, event_time TIMESTAMP, value DOUBLE)`)
 	total := history + dayEvents
