@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // csvParser parses one CSV record per line (RFC 4180 quoting within the line) against a
@@ -28,6 +29,9 @@ func (p *csvParser) setColumns(cols []string) {
 
 func (p *csvParser) Parse(line []byte) (Event, error) {
 	line = bytes.TrimRight(line, "\r")
+	if !utf8.Valid(line) {
+		return Event{}, perr("csv", "invalid UTF-8")
+	}
 	if len(bytes.TrimSpace(line)) == 0 {
 		return Event{}, perr("csv", "empty line")
 	}

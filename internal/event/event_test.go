@@ -209,3 +209,21 @@ func TestAuto(t *testing.T) {
 		}
 	}
 }
+
+func TestInvalidUTF8IsAParseError(t *testing.T) {
+	for _, f := range []string{"taobao", "movielens", "auto"} {
+		p := mustNew(t, Options{Format: f})
+		line := "1,2\xff,3,pv,1511544070"
+		if f == "movielens" {
+			line = "1,2\xff,4.0,964982703"
+		}
+		var pe *ParseError
+		if _, err := p.Parse([]byte(line)); !errors.As(err, &pe) {
+			t.Errorf("%s accepted invalid UTF-8: %v", f, err)
+		}
+	}
+	p := mustNew(t, Options{Format: "csv", Columns: []string{"user_id", "action", "ts"}})
+	if _, err := p.Parse([]byte("u\xff,pv,1")); err == nil {
+		t.Error("csv accepted invalid UTF-8")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // movielensParser reads MovieLens ratings.csv: userId,movieId,rating,timestamp (epoch
@@ -18,6 +19,9 @@ var movielensHeader = []byte("userId,movieId,rating,timestamp")
 
 func (movielensParser) Parse(line []byte) (Event, error) {
 	line = bytes.TrimRight(line, "\r")
+	if !utf8.Valid(line) {
+		return Event{}, perr("movielens", "invalid UTF-8")
+	}
 	if bytes.Equal(line, movielensHeader) {
 		return Event{}, ErrHeader
 	}

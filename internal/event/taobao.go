@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // taobaoParser reads the Taobao user-behaviour dataset layout:
@@ -15,6 +16,9 @@ func (taobaoParser) Format() string { return "taobao" }
 
 func (taobaoParser) Parse(line []byte) (Event, error) {
 	line = bytes.TrimRight(line, "\r")
+	if !utf8.Valid(line) {
+		return Event{}, perr("taobao", "invalid UTF-8")
+	}
 	var f [5][]byte
 	n := splitN(line, ',', f[:])
 	if n != 5 {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -156,6 +158,13 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 			}
 			ps := &slab[i]
 			ps.rec, ps.format, ps.source = *r, p.Format(), sourceOf(r)
+			if reason, bad := r.Header("error"); bad {
+				// The collector delivered a line it marked as bad (over-long, invalid
+				// UTF-8, binary): dead-letter it with the collector's reason.
+				ps.err = &event.ParseError{Format: "collector", Reason: reason}
+				out[i] = ps
+				continue
+			}
 			ps.ev, ps.err = p.Parse(r.Value)
 			if ps.err == nil {
 				ev := &ps.ev
@@ -321,9 +330,9 @@ func odsRecord(b streaming.BatchInfo, ps []*parsed) arrow.RecordBatch {
 		if r.Key == nil {
 			bl.str(4).AppendNull()
 		} else {
-			bl.str(4).BinaryBuilder.Append(r.Key)
+			bl.str(4).Append(text(r.Key))
 		}
-		bl.str(5).BinaryBuilder.Append(r.Value)
+		bl.str(5).Append(text(r.Value))
 		bl.optTS(6, r.Time)
 		bl.ts(7).Append(ingest)
 		bl.optStr(8, p.source)
@@ -389,7 +398,7 @@ func dlqRecord(b streaming.BatchInfo, ps []*parsed) arrow.RecordBatch {
 		bl.str(1).Append(r.Topic)
 		bl.i32(2).Append(r.Partition)
 		bl.i64(3).Append(r.Offset)
-		bl.str(4).BinaryBuilder.Append(r.Value)
+		bl.str(4).Append(text(r.Value))
 		bl.str(5).Append(p.err.Error())
 		bl.str(6).Append(p.format)
 		bl.optTS(7, r.Time)
@@ -438,4 +447,14 @@ func lateRecord(b streaming.BatchInfo, ds []dimEvent, wm time.Time) arrow.Record
 		bl.ts(10).Append(arrow.Timestamp(b.Time.UnixMicro()))
 	}
 	return bl.record()
+}
+
+// text is b as a string column value: invalid UTF-8 (binary garbage on the topic) is
+// replaced with U+FFFD so every SQL engine can read the table; the reason in dlq_events
+// says the line was not text.
+func text(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
 }

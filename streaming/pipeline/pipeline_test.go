@@ -199,10 +199,12 @@ func testEventsPipeline(t *testing.T, backend string) {
 	for i := range 300 { // 100 distinct ids, each sent three times
 		add(fmt.Sprintf(`{"event_id":"e%d","user_id":"u%d","item_id":"i%d","action":"click","ts":%d,"price":%d.5,"channel":"app"}`, i%100, i%7, i, 1700000000+i, i), nil)
 	}
-	bad := []string{"garbage", "1,2,3,jump,1511544070", `{"user_id":"u1"`, "1,2,abc,964982703", `{"action":"pv","ts":1}`}
+	bad := []string{"garbage", "1,2,3,jump,1511544070", `{"user_id":"u1"`, "1,2,abc,964982703", `{"action":"pv","ts":1}`, "1,2\xff\xfe,3,pv,1511544070"}
 	for i := range 30 {
 		add(bad[i%len(bad)], nil)
 	}
+	// A line the collector marked bad goes to dlq_events even though it parses.
+	add("1,2,3,pv,1511544070", map[string]string{"error": "line longer than 64 KiB, truncated"})
 	testkafka.Produce(t, addrs, "events", recs)
 
 	wh := openWarehouse(t, t.TempDir())
@@ -217,7 +219,7 @@ func testEventsPipeline(t *testing.T, backend string) {
 	}
 
 	ods := rows(t, wh, TableODS, "topic", "partition", "offset", "raw", "parsed", "source", "format")
-	if len(ods) != len(recs) {
+	if len(ods) != len(recs) { // every record, the bad ones included
 		t.Fatalf("ods_events has %d rows, want %d", len(ods), len(recs))
 	}
 	dwd := rows(t, wh, TableDWD, "dt", "user_id", "item_id", "action", "event_time", "value", "category", "event_id", "partition", "offset", "source", "props")
@@ -259,12 +261,19 @@ func testEventsPipeline(t *testing.T, backend string) {
 		t.Fatalf("rating row ok=%v, props row ok=%v", sawRating, sawProps)
 	}
 	dlq := rows(t, wh, TableDLQ, "raw", "reason", "offset")
-	if len(dlq) != 30 {
-		t.Fatalf("dlq_events has %d rows, want 30", len(dlq))
+	if len(dlq) != 31 {
+		t.Fatalf("dlq_events has %d rows, want 31", len(dlq))
 	}
+	reasons := map[string]bool{}
 	for _, r := range dlq {
 		if r["reason"] == "" || r["raw"] == "" {
 			t.Fatalf("dlq row without reason or raw: %v", r)
+		}
+		reasons[r["reason"]] = true
+	}
+	for _, want := range []string{"cannot parse collector line: line longer than 64 KiB, truncated", "cannot parse taobao line: invalid UTF-8"} {
+		if !reasons[want] {
+			t.Fatalf("no dlq row with reason %q in %v", want, reasons)
 		}
 	}
 	// The MovieLens header is in ods (as received), not parsed, not in dlq.
