@@ -13,7 +13,8 @@ import (
 
 // BackfillOptions say what to backfill.
 type BackfillOptions struct {
-	// Jobs to run; with Upstream their depends_on jobs (transitively) run too.
+	// Jobs to run; with Upstream their depends_on jobs (transitively) run too. Without
+	// it, depends_on jobs outside the backfill are not checked: the runs were asked for.
 	Jobs     []string
 	Upstream bool
 	// From and To are ds values (YYYY-MM-DD), inclusive.
