@@ -38,6 +38,24 @@ func TestHelperProcess(t *testing.T) {
 		os.Stdout.WriteString("READY\n")
 		select {} // wait for SIGKILL
 	}
+	if mode == "append-loop" { // a second writer process, racing the parent
+		os.Stdout.WriteString("READY\n")
+		for i := range 20 {
+			rec := events(50, 2, 100000+i*50)
+			tx, err := tb.Begin(context.Background())
+			if err != nil {
+				panic(err)
+			}
+			if err := tx.Write(rec); err != nil {
+				panic(err)
+			}
+			if _, err := tx.Commit(context.Background(), CommitOptions{ExpectedParent: Parent(tx.Base().ID), Properties: map[string]string{"writer": "child"}}); err != nil {
+				panic(err)
+			}
+			rec.Release()
+		}
+		os.Exit(0)
+	}
 	tx, err := tb.Begin(context.Background())
 	if err != nil {
 		panic(err)
@@ -368,5 +386,37 @@ func TestCurrentHintIsOnlyAHint(t *testing.T) {
 	// A commit on a stale hint still knows its parent.
 	if s := appendRec(t, tb, rec, CommitOptions{ExpectedParent: Parent(4)}); s.ID != 5 {
 		t.Fatalf("commit after stale hint: %d", s.ID)
+	}
+}
+
+// Two processes appending to one table at once: the lock serializes them, every
+// commit lands exactly once, and the snapshot chain has no gaps.
+func TestTwoProcessesAppend(t *testing.T) {
+	root := t.TempDir()
+	w := openTest(t, root)
+	tb := createEvents(t, w, "ods_events")
+	child := startChild(t, root, "append-loop")
+	for i := range 20 {
+		rec := events(50, 2, i*50)
+		appendRec(t, tb, rec, CommitOptions{Properties: map[string]string{"writer": "parent"}})
+		rec.Release()
+	}
+	if err := child.Wait(); err != nil {
+		t.Fatalf("child writer: %v", err)
+	}
+	hist, err := tb.History()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writers := map[string]int{}
+	for i, s := range hist {
+		if s.ID != int64(i+1) || s.ParentID != int64(i) {
+			t.Fatalf("snapshot chain broken at %d: id %d parent %d", i, s.ID, s.ParentID)
+		}
+		writers[s.Properties["writer"]]++
+	}
+	cur := hist[len(hist)-1]
+	if len(hist) != 41 || writers["parent"] != 20 || writers["child"] != 20 || cur.Rows() != 2000 || len(rowsOf(t, cur)) != 2000 {
+		t.Fatalf("snapshots %d, by writer %v, rows %d", len(hist), writers, cur.Rows())
 	}
 }
