@@ -155,3 +155,31 @@ func TestBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestTimestampWithZone: event_time stored as TIMESTAMPTZ (Parquet timestamps adjusted to
+// UTC) is cut into days in UTC whatever the database's time zone.
+func TestTimestampWithZone(t *testing.T) {
+	db := openDuck(t)
+	mustExec(t, db, `SET GLOBAL TimeZone = 'Asia/Shanghai'`)
+	mustExec(t, db, `CREATE TABLE dim_item AS SELECT 'i1' AS item_id, ['A'] AS tags`)
+	mustExec(t, db, `CREATE TABLE dwd_events (user_id VARCHAR, item_id VARCHAR, action VARCHAR, event_time TIMESTAMPTZ)`)
+	mustExec(t, db, `INSERT INTO dwd_events VALUES
+  ('u1', 'i1', 'pv', TIMESTAMPTZ '2024-05-11 07:30:00+08'),  -- 2024-05-10 23:30 UTC: in ds
+  ('u1', 'i1', 'buy', TIMESTAMPTZ '2024-05-11 08:30:00+08')  -- 2024-05-11 00:30 UTC: the next day`)
+	tg := newTagger(t, db, nil)
+	st, err := tg.RunModel(context.Background(), "2024-05-10", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Events != 1 || st.FutureEvents != 1 {
+		t.Fatalf("stats: %+v", st)
+	}
+	ex, err := tg.Explain(context.Background(), "u1", "2024-05-10", 1)
+	if err != nil || len(ex.Tags) != 1 || ex.Tags[0].Top[0].Action != "pv" {
+		t.Fatalf("%+v %v", ex, err)
+	}
+	// Half an hour before the end of the day: weight 1 · 2^(−0.5/24/30).
+	if want := math.Pow(2, -0.5/24/30); math.Abs(ex.Tags[0].Score-want) > 1e-12 {
+		t.Fatalf("score %.15f, want %.15f", ex.Tags[0].Score, want)
+	}
+}
