@@ -191,6 +191,13 @@ func TestTimeTravel(t *testing.T) {
 	if err != nil || s.ID != 3 || s.Rows() != 200 || s.Properties["i"] != "b" {
 		t.Fatalf("as of: %+v %v", s, err)
 	}
+	for i, h := range hist { // exactly at each commit time, and just before the next
+		for _, ts := range []time.Time{h.Time, h.Time.Add(30 * time.Second)} {
+			if s, err := tb.AsOf(ts); err != nil || s.ID != hist[i].ID {
+				t.Fatalf("as of %s: %v %v, want %d", ts, s, err, hist[i].ID)
+			}
+		}
+	}
 	if _, err := tb.AsOf(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("as of before creation: %v", err)
 	}

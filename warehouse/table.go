@@ -161,25 +161,35 @@ func (t *Table) Snapshot(id int64) (*Snapshot, error) {
 	return s, nil
 }
 
-// AsOf returns the last snapshot committed at or before ts.
+// AsOf returns the last snapshot committed at or before ts. Commit times never go
+// backwards along the chain, so this is a binary search reading O(log n) manifests.
 func (t *Table) AsOf(ts time.Time) (*Snapshot, error) {
 	ids, err := listSnapshotIDs(t.snapDir())
 	if err != nil {
 		return nil, err
 	}
-	for i := len(ids) - 1; i >= 0; i-- {
-		s, err := t.Snapshot(ids[i])
+	var found *Snapshot
+	lo, hi := 0, len(ids)-1
+	for lo <= hi {
+		mid := (lo + hi) / 2
+		s, err := t.Snapshot(ids[mid])
+		if errors.Is(err, ErrNotFound) { // expired meanwhile: everything older is gone too
+			lo = mid + 1
+			continue
+		}
 		if err != nil {
-			if errors.Is(err, ErrNotFound) {
-				continue // expired meanwhile
-			}
 			return nil, err
 		}
-		if !s.Time.After(ts) {
-			return s, nil
+		if s.Time.After(ts) {
+			hi = mid - 1
+		} else {
+			found, lo = s, mid+1
 		}
 	}
-	return nil, fmt.Errorf("table %q has no snapshot at or before %s: %w", t.name, ts.UTC().Format(time.RFC3339), ErrNotFound)
+	if found == nil {
+		return nil, fmt.Errorf("table %q has no snapshot at or before %s: %w", t.name, ts.UTC().Format(time.RFC3339), ErrNotFound)
+	}
+	return found, nil
 }
 
 // History returns all retained snapshots, oldest first.
