@@ -21,12 +21,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(m.Run()) // the kill -9 child: no leak check
 	}
-	goleak.VerifyTestMain(m,
-		// kafka-go's transport keeps a pool goroutine per broker until idle connections
-		// time out; it is stopped by CloseIdleConnections but may still be unwinding.
-		goleak.IgnoreTopFunction("github.com/segmentio/kafka-go.(*connPool).discover"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
+	goleak.VerifyTestMain(m)
 }
 
 // newCluster starts an in-process kfake cluster with topic "events".
