@@ -46,9 +46,10 @@ type Streaming struct {
 
 // StreamingFormat is one topic's line format (see internal/event.Options).
 type StreamingFormat struct {
-	Format     string            `yaml:"format"`
-	Columns    []string          `yaml:"columns"`
-	Header     bool              `yaml:"header"`
+	Format  string   `yaml:"format"`
+	Columns []string `yaml:"columns"`
+	Header  bool     `yaml:"header"`
+	// Delimiter of csv fields: one character, or "tab"; empty = ",".
 	Delimiter  string            `yaml:"delimiter"`
 	Mapping    map[string]string `yaml:"mapping"`
 	TimeLayout string            `yaml:"time_layout"`
@@ -81,8 +82,8 @@ func (s *Streaming) validate(ch *check) {
 		if f.Format == "csv" && len(f.Columns) == 0 {
 			ch.fail(fmt.Sprintf("events_formats.%s.columns", t), "csv needs declared columns (a header learnt from the stream would be lost on restart)")
 		}
-		if len([]rune(f.Delimiter)) > 1 {
-			ch.fail(fmt.Sprintf("events_formats.%s.delimiter", t), "must be one character, got %q", f.Delimiter)
+		if len([]rune(f.Delimiter)) > 1 && f.Delimiter != "tab" {
+			ch.fail(fmt.Sprintf("events_formats.%s.delimiter", t), "must be one character or \"tab\", got %q", f.Delimiter)
 		}
 	}
 	if s.WindowEnabled {

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -21,7 +23,7 @@ streaming:
   events_topics: [events, ratings]
   events_formats:
     ratings: {format: movielens}
-    clicks: {format: csv, columns: [user_id, item_id, action, ts], delimiter: "\t"}
+    clicks: {format: csv, columns: [user_id, item_id, action, ts], delimiter: tab}
   window_length: 20m
   window_slide: 5m
 `), Environ: []string{}})
@@ -29,8 +31,20 @@ streaming:
 		t.Fatal(err)
 	}
 	s := cfg.Streaming
-	if s.EventsFormats["ratings"].Format != "movielens" || s.EventsFormats["clicks"].Delimiter != "\t" || s.WindowLength.Minutes() != 20 {
+	if s.EventsFormats["ratings"].Format != "movielens" || s.EventsFormats["clicks"].Delimiter != "tab" || s.WindowLength.Minutes() != 20 {
 		t.Fatalf("%+v", s)
+	}
+	// `config print` of per-topic formats loads back to the same values.
+	var buf bytes.Buffer
+	if err := cfg.Print(&buf); err != nil {
+		t.Fatal(err)
+	}
+	cfg2, err := Load(LoadOptions{File: write(buf.String()), Environ: []string{}})
+	if err != nil {
+		t.Fatalf("printed config does not load: %v\n%s", err, buf.String())
+	}
+	if !reflect.DeepEqual(cfg2.Streaming, cfg.Streaming) {
+		t.Fatalf("round trip changed the section:\n%+v\n%+v", cfg2.Streaming, cfg.Streaming)
 	}
 	for body, want := range map[string]string{
 		"streaming:\n  events_formats:\n    x: {format: csv}\n": "streaming.events_formats.x.columns",

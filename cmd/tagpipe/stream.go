@@ -75,7 +75,11 @@ func streamComponents(ctx context.Context, a *app, reg *prometheus.Registry) (co
 	po.Formats = map[string]event.Options{}
 	for topic, f := range s.EventsFormats {
 		o := event.Options{Format: f.Format, Columns: f.Columns, Header: f.Header, Mapping: f.Mapping, TimeLayout: f.TimeLayout}
-		if f.Delimiter != "" {
+		switch f.Delimiter {
+		case "":
+		case "tab":
+			o.Delimiter = '\t'
+		default:
 			o.Delimiter = []rune(f.Delimiter)[0]
 		}
 		po.Formats[topic] = o
