@@ -114,7 +114,14 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 	if sum.Total == 0 {
 		return sum, fmt.Errorf("nothing to backfill: no run of %s between %s and %s", strings.Join(names, ", "), o.From, o.To)
 	}
-	bar := &progress{w: o.Progress, tty: o.TTY, total: sum.Total - sum.Skipped, start: s.now(), now: s.now}
+	bar := &progress{w: o.Progress, tty: o.TTY, total: sum.Total - sum.Skipped, start: s.now(), now: s.now,
+		left: map[string]int{}}
+	for _, it := range items {
+		if it.state == "" {
+			bar.left[it.ds]++
+		}
+	}
+	bar.dsTotal = len(bar.left)
 
 	type result struct {
 		it  *bfItem
@@ -156,7 +163,7 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 					}
 					sum.UpstreamFailed++
 					sum.Failures = append(sum.Failures, fmt.Sprintf("%s %s: %s", it.job.Name, it.ds, rec.Error))
-					bar.done(0)
+					bar.done(it.ds, 0)
 				}
 				ready = false
 				break
@@ -204,7 +211,7 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 				sum.Failed++
 				sum.Failures = append(sum.Failures, fmt.Sprintf("%s %s: %s", r.it.job.Name, r.it.ds, r.rec.Error))
 			}
-			bar.done(r.rec.Rows)
+			bar.done(r.it.ds, r.rec.Rows)
 		case <-wake:
 		}
 	}
@@ -257,20 +264,26 @@ func (s *Scheduler) backfillJobs(names []string, upstream bool) ([]string, error
 	return out, nil
 }
 
-// progress draws "[=====>    ] 12/30 ds  rows 1,234  elapsed 3s  ETA 4s".
+// progress draws "[=====>    ] ds 12/30  runs 24/60  rows 1,234  elapsed 3s  ETA 4s".
 type progress struct {
 	w     io.Writer
 	tty   bool
 	total int
 	n     int
-	rows  int64
-	start time.Time
-	now   func() time.Time
+	// left counts unfinished runs per ds; a ds is done when it reaches 0.
+	left            map[string]int
+	dsDone, dsTotal int
+	rows            int64
+	start           time.Time
+	now             func() time.Time
 }
 
-func (p *progress) done(rows int64) {
+func (p *progress) done(ds string, rows int64) {
 	p.n++
 	p.rows += rows
+	if p.left[ds]--; p.left[ds] == 0 {
+		p.dsDone++
+	}
 	if p.w == nil {
 		return
 	}
@@ -288,7 +301,7 @@ func (p *progress) done(rows int64) {
 	if p.n > 0 && p.total >= p.n {
 		eta = (el / time.Duration(p.n) * time.Duration(p.total-p.n)).Round(time.Second).String()
 	}
-	line := fmt.Sprintf("[%s] %d/%d runs  rows %s  elapsed %v  ETA %s", bar, p.n, p.total,
+	line := fmt.Sprintf("[%s] ds %d/%d  runs %d/%d  rows %s  elapsed %v  ETA %s", bar, p.dsDone, p.dsTotal, p.n, p.total,
 		commas(p.rows), el.Round(time.Second), eta)
 	if p.tty {
 		fmt.Fprintf(p.w, "\r%-100s", line)

@@ -59,7 +59,7 @@ func TestBackfill30DaysIdempotent(t *testing.T) {
 		t.Fatalf("partitions after first backfill: %d files: %v", len(first), first["dt=2026-10-07/part-0.csv"])
 	}
 	lines := strings.Split(strings.TrimSpace(bar.String()), "\n")
-	if len(lines) != 30 || !strings.Contains(lines[29], "30/30 runs") || !strings.Contains(lines[29], "rows 60") || !strings.Contains(lines[0], "ETA") {
+	if len(lines) != 30 || !strings.Contains(lines[29], "ds 30/30  runs 30/30") || !strings.Contains(lines[29], "rows 60") || !strings.Contains(lines[0], "ETA") {
 		t.Errorf("progress: first %q last %q (%d lines)", lines[0], lines[len(lines)-1], len(lines))
 	}
 

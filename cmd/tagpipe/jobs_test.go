@@ -54,7 +54,7 @@ jobs:
 		t.Errorf("sql task wrote %q", b)
 	}
 	o, err = jobsCmd(t, append(base, "jobs", "backfill", "--job", "summary", "--upstream", "--from", "2026-11-01", "--to", "2026-11-05", "--parallel", "2")...)
-	if err != nil || !strings.Contains(o, "10/10 runs") || !strings.Contains(o, "backfill: 10 runs: 10 succeeded") {
+	if err != nil || !strings.Contains(o, "ds 5/5  runs 10/10") || !strings.Contains(o, "backfill: 10 runs: 10 succeeded") {
 		t.Fatalf("backfill: %v\n%s", err, o)
 	}
 	o, err = jobsCmd(t, append(base, "jobs", "history", "--job", "extract")...)
