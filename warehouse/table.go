@@ -227,31 +227,42 @@ func (t *Table) recover() error {
 		return nil
 	}
 	defer l.unlock()
-	n, err := t.removeUnreferenced(true)
+	n, err := t.removeUnreferenced(false)
 	if n > 0 {
 		t.w.opts.Logger.Info("removed files left by a crashed writer", "table", t.name, "files", n)
 	}
 	return err
 }
 
-// removeUnreferenced deletes temp files (if tmp) and data files that no retained
-// snapshot references, then empty partition directories. Caller holds the lock.
-func (t *Table) removeUnreferenced(tmp bool) (int, error) {
-	hist, err := t.History()
+// removeUnreferenced cleans the table directory; the caller holds the lock. It
+// deletes temp files (of compactions only when stale), and deals with data files the
+// current snapshot does not list: hidden if an older retained snapshot lists them,
+// deleted if none does. Hidden removed files are deleted once no retained snapshot
+// lists them only when full is set (Expire): that needs every retained manifest,
+// while crash recovery (full false) reads just the current one unless it finds
+// leftovers of a crashed commit. Empty partition directories go last.
+func (t *Table) removeUnreferenced(full bool) (int, error) {
+	cur, err := t.Current()
 	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return 0, nil
+		}
 		return 0, err
 	}
-	live, current := map[string]bool{}, map[string]bool{}
-	for i, s := range hist {
-		for _, f := range s.Files {
-			live[f.Path] = true
-			if i == len(hist)-1 {
-				current[f.Path] = true
-			}
-		}
+	current := map[string]bool{}
+	for _, f := range cur.Files {
+		current[f.Path] = true
 	}
 	var removed int
 	var dirs []string
+	var strays, hidden []string // rel paths: visible but not current; hidden
+	remove := func(path string) error {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("cannot remove %q: %w", path, err)
+		}
+		removed++
+		return nil
+	}
 	err = filepath.WalkDir(t.dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -265,36 +276,54 @@ func (t *Table) removeUnreferenced(tmp bool) (int, error) {
 			}
 			return nil
 		}
-		garbage := false
 		switch {
-		case tmp && strings.HasPrefix(name, "."+compactPrefix) && strings.HasSuffix(name, tmpExt):
+		case strings.HasPrefix(name, "."+compactPrefix) && strings.HasSuffix(name, tmpExt):
 			// A compaction may be writing it right now without the lock.
 			if info, err := d.Info(); err == nil && time.Since(info.ModTime()) > compactTmpGrace {
-				garbage = true
+				return remove(path)
 			}
-		case tmp && strings.HasSuffix(name, tmpExt):
-			garbage = true
-		case strings.HasPrefix(name, dataPrefix) && strings.HasSuffix(name, dataExt) && !live[rel]:
-			garbage = true
+		case strings.HasSuffix(name, tmpExt):
+			return remove(path)
 		case strings.HasPrefix(name, dataPrefix) && strings.HasSuffix(name, dataExt) && !current[rel]:
-			// Removed by the current snapshot but a crash kept it visible: hide it.
-			if err := hideFile(t.dir, rel); err != nil {
-				return err
-			}
+			strays = append(strays, rel)
 		case strings.HasPrefix(name, "."+dataPrefix) && strings.HasSuffix(name, dataExt+removedExt):
-			orig := rel[:strings.LastIndex(rel, "/")+1] + strings.TrimSuffix(strings.TrimPrefix(name, "."), removedExt)
-			garbage = !live[orig]
-		}
-		if garbage {
-			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("cannot remove %q: %w", path, err)
-			}
-			removed++
+			hidden = append(hidden, rel)
 		}
 		return nil
 	})
 	if err != nil {
 		return removed, fmt.Errorf("cannot clean table %q: %w", t.name, err)
+	}
+	if len(strays) > 0 || full {
+		hist, err := t.History()
+		if err != nil {
+			return removed, err
+		}
+		live := map[string]bool{}
+		for _, s := range hist {
+			for _, f := range s.Files {
+				live[f.Path] = true
+			}
+		}
+		for _, rel := range strays {
+			if live[rel] {
+				// Removed by a commit that crashed before hiding it.
+				if err := hideFile(t.dir, rel); err != nil {
+					return removed, err
+				}
+			} else if err := remove(filepath.Join(t.dir, filepath.FromSlash(rel))); err != nil {
+				return removed, err // a crashed commit's file
+			}
+		}
+		for _, rel := range hidden {
+			i := strings.LastIndex(rel, "/") + 1
+			orig := rel[:i] + strings.TrimSuffix(strings.TrimPrefix(rel[i:], "."), removedExt)
+			if full && !live[orig] {
+				if err := remove(filepath.Join(t.dir, filepath.FromSlash(rel))); err != nil {
+					return removed, err
+				}
+			}
+		}
 	}
 	// Deepest first; Remove fails harmlessly on non-empty directories.
 	slices.Reverse(dirs)
