@@ -219,6 +219,11 @@ func newClient(b *testing.B, env *env, kind string) client {
 // measure runs b.N queries spread over 8 concurrent clients and reports p50, p99 (ms)
 // and QPS.
 func measure(b *testing.B, kind string, query string, wantRows int, arg func(r *rand.Rand) []any) {
+	measureN(b, clients, kind, query, wantRows, arg)
+}
+
+// measureN is measure with n concurrent clients.
+func measureN(b *testing.B, clients int, kind string, query string, wantRows int, arg func(r *rand.Rand) []any) {
 	env := setup(b)
 	cs := make([]client, clients)
 	for i := range cs {
@@ -284,6 +289,16 @@ func BenchmarkPointQuery(b *testing.B) {
 	for _, kind := range []string{"inprocess", "http", "pgwire"} {
 		b.Run(kind, func(b *testing.B) {
 			measure(b, kind, pointQuery, tagsEach, func(r *rand.Rand) []any { return []any{r.Int64N(users)} })
+		})
+	}
+}
+
+// BenchmarkPointQuerySerial is one client: the latency of a lone query, without
+// queueing behind the other seven.
+func BenchmarkPointQuerySerial(b *testing.B) {
+	for _, kind := range []string{"inprocess", "http", "pgwire"} {
+		b.Run(kind, func(b *testing.B) {
+			measureN(b, 1, kind, pointQuery, tagsEach, func(r *rand.Rand) []any { return []any{r.Int64N(users)} })
 		})
 	}
 }
