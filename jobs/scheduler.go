@@ -182,6 +182,7 @@ func (s *Scheduler) Start(context.Context) error {
 		s.cron.Schedule(shifted{s, j}, cron.FuncJob(s.kick))
 	}
 	s.cron.Start()
+	s.opts.Log.Info("scheduler started", "jobs", len(s.dag.order), "dir", s.opts.Dir, "parallelism", s.opts.Parallelism)
 	s.loopWG.Add(1)
 	go s.loop(ctx)
 	s.kick()
