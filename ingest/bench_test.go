@@ -31,7 +31,13 @@ func TestMain(m *testing.M) {
 		runBrokerChild(dir)
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if benchBroker.cmd != nil {
+		benchBroker.in.Close()
+		_ = benchBroker.cmd.Wait()
+		os.RemoveAll(benchBroker.dir)
+	}
+	os.Exit(code)
 }
 
 func runBrokerChild(dir string) {
@@ -54,6 +60,7 @@ func runBrokerChild(dir string) {
 
 var benchBroker struct {
 	addr string
+	dir  string
 	cmd  *exec.Cmd
 	in   interface{ Close() error }
 }
@@ -75,7 +82,7 @@ func brokerAddr(b *testing.B) string {
 	if err != nil || !strings.HasPrefix(line, "ADDR ") {
 		b.Fatalf("broker child: %q %v", line, err)
 	}
-	benchBroker.addr, benchBroker.cmd, benchBroker.in = strings.TrimSpace(strings.TrimPrefix(line, "ADDR ")), cmd, in
+	benchBroker.addr, benchBroker.cmd, benchBroker.in, benchBroker.dir = strings.TrimSpace(strings.TrimPrefix(line, "ADDR ")), cmd, in, dir
 	return benchBroker.addr
 }
 
