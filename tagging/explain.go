@@ -121,6 +121,7 @@ func (t *Tagger) Explain(ctx context.Context, user, ds string, topK int) (*Expla
 		return nil, err
 	}
 	m.user = user
+	defer c.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS tp_item_tags") //nolint:errcheck // best effort
 	q = fmt.Sprintf(`WITH tp_ev AS (%s), et AS (SELECT item_id, action, value, event_time, aw, tag,
   aw * pow(2.0, -age_us / %s) AS contribution FROM (%s))
 SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY tag ORDER BY abs(contribution) DESC, event_time DESC, item_id) AS k FROM et) WHERE k <= %d`,

@@ -151,7 +151,8 @@ func (t *Tagger) RunModel(ctx context.Context, ds string, full bool) (*RunStats,
 		lo = prev.AddDate(0, 0, 1)
 		gap = int(day.Sub(prev).Hours()/24 + 0.5)
 	}
-	defer c.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS tp_ev") //nolint:errcheck // temp table dies with the connection anyway
+	// The connection goes back to the pool: drop the run's temp tables (best effort).
+	defer c.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS tp_ev; DROP TABLE IF EXISTS tp_item_tags") //nolint:errcheck
 	lap := time.Now()
 	step := func(name string) {
 		t.log.Debug("tag model step", "ds", ds, "step", name, "took", time.Since(lap))
