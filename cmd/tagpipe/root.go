@@ -81,7 +81,7 @@ func (a *app) load(cmd *cobra.Command) error {
 func (a *app) serve(ctx context.Context, reg *prometheus.Registry, mount func(*admin.Server), components ...lifecycle.Component) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r := lifecycle.New(a.log, 30*time.Second, components...)
+	r := lifecycle.New(a.log, 30*time.Second)
 	if a.cfg.Admin.Listen != "" {
 		srv := admin.New(admin.Options{Listen: a.cfg.Admin.Listen, Registry: reg, Ready: r.Ready, Log: a.log})
 		if mount != nil {
@@ -89,7 +89,8 @@ func (a *app) serve(ctx context.Context, reg *prometheus.Registry, mount func(*a
 		}
 		// The admin listener starts first and stops last, so /metrics and /healthz answer
 		// through the whole start-up and shutdown.
-		r = lifecycle.New(a.log, 30*time.Second, append([]lifecycle.Component{srv}, components...)...)
+		r.Add(srv)
 	}
+	r.Add(components...)
 	return r.Run(ctx)
 }
