@@ -3,7 +3,7 @@ package broker
 // Side-by-side broker benchmarks: tagpipe's broker and franz-go's kfake (in memory, and
 // its durable -data-dir mode, with and without fsync), each as a child process driven by
 // the same franz-go client with the same flags: 100-byte records, 6 partitions,
-// acks=all, no idempotence (tagpipe serves no InitProducerID until issue 4), compression
+// acks=all, idempotence off (both brokers serve it; off keeps client work equal), compression
 // none and snappy. Reported per run: produce and consume records/s, the broker process's
 // CPU-seconds per million records (from /proc/<pid>/stat, so client CPU is excluded), its
 // peak RSS (VmHWM, which includes the mapped binary: tagpipe's carries DuckDB) and its

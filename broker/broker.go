@@ -102,6 +102,11 @@ type Broker struct {
 	connMu sync.Mutex
 	conns  map[*conn]struct{}
 
+	// pidMu guards the producer id block [pidNext, pidLimit) (22_init_producer_id.go).
+	pidMu    sync.Mutex
+	pidNext  int64
+	pidLimit int64
+
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	stopOnce sync.Once
@@ -175,6 +180,9 @@ func (b *Broker) Start(ctx context.Context) error {
 		return fmt.Errorf("cannot create broker dir %q: %w", b.opts.Dir, err)
 	}
 	if err := b.loadClusterID(); err != nil {
+		return err
+	}
+	if err := b.loadProducerIDs(); err != nil {
 		return err
 	}
 	if err := b.loadTopics(); err != nil {

@@ -304,8 +304,17 @@ func (c *conn) handleFrame(frame []byte) (*outFrame, error) {
 		return nil, err
 	}
 	resp.SetVersion(h.version)
-	return c.frame(h, resp), nil
+	f := c.frame(h, resp)
+	if testHookDropResponse != nil && testHookDropResponse(h.key) {
+		f.release()
+		return nil, errors.New("test hook: connection dropped after handling, before responding")
+	}
+	return f, nil
 }
+
+// testHookDropResponse, set by tests only, drops the connection after a request was
+// handled and before its response is sent (a lost response forces a client retry).
+var testHookDropResponse func(key int16) bool
 
 func (c *conn) releaseSplices() {
 	for _, s := range c.splices {
