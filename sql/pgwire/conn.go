@@ -79,8 +79,17 @@ func (c *conn) cancelQuery() {
 	c.qmu.Unlock()
 }
 
+// queryContext is the context of one query: canceled by CancelRequest, by the connection
+// closing, and after the session's statement_timeout (which can only shorten the server's
+// sql.query_timeout).
 func (c *conn) queryContext() (context.Context, func()) {
 	ctx, cancel := context.WithCancel(c.ctx)
+	if d := statementTimeout(c.params["statement_timeout"]); d > 0 {
+		var cancelT context.CancelFunc
+		ctx, cancelT = context.WithTimeout(ctx, d)
+		base := cancel
+		cancel = func() { cancelT(); base() }
+	}
 	c.qmu.Lock()
 	c.qcancel = cancel
 	c.qmu.Unlock()
@@ -503,4 +512,29 @@ func (c *conn) run(query string, args []any, formats []int16, describe bool, col
 		return nil
 	})
 	return err
+}
+
+// statementTimeout parses PostgreSQL's statement_timeout: milliseconds, or a number with
+// a unit (ms, s, min, h); 0 or nonsense means none.
+func statementTimeout(v string) time.Duration {
+	v = strings.TrimSpace(strings.Trim(v, "'\""))
+	if v == "" {
+		return 0
+	}
+	units := []struct {
+		suffix string
+		unit   time.Duration
+	}{{"ms", time.Millisecond}, {"min", time.Minute}, {"s", time.Second}, {"h", time.Hour}}
+	unit := time.Millisecond
+	for _, u := range units {
+		if strings.HasSuffix(v, u.suffix) {
+			v, unit = strings.TrimSpace(strings.TrimSuffix(v, u.suffix)), u.unit
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return time.Duration(n * float64(unit))
 }

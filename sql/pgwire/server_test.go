@@ -315,17 +315,34 @@ func TestTLS(t *testing.T) {
 
 func TestCancelRequestStopsQuery(t *testing.T) {
 	f := start(t, nil)
-	conn, err := pgx.Connect(context.Background(), f.url("", "sslmode=disable"))
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, f.url("", "sslmode=disable"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	// pgx sends a CancelRequest on a new connection when ctx ends.
-	_, err = conn.Exec(ctx, "SELECT sum(a.range * b.range) FROM range(100000) a, range(100000) b")
-	if err == nil {
-		t.Fatal("long query finished")
+	defer conn.Close(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := conn.Exec(ctx, "SELECT sum(a.range * b.range) FROM range(100000) a, range(100000) b")
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	// A CancelRequest on its own connection, with this session's key, as psql's Ctrl-C.
+	if err := conn.PgConn().CancelRequest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "57014" {
+			t.Fatalf("want query_canceled, got %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the query was not canceled")
+	}
+	var one int
+	if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
+		t.Fatalf("session after cancel: %v", err)
 	}
 }
 
@@ -350,4 +367,31 @@ func selfSigned(t *testing.T) tls.Certificate {
 		t.Fatal(err)
 	}
 	return cert
+}
+
+func TestStatementTimeoutSetting(t *testing.T) {
+	f := start(t, nil)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, f.url("", "sslmode=disable"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SET statement_timeout = '200ms'"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, "SELECT sum(a.range * b.range) FROM range(100000) a, range(100000) b")
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "57014" {
+		t.Fatalf("want query_canceled, got %v", err)
+	}
+	var s string
+	if err := conn.QueryRow(ctx, "SHOW statement_timeout").Scan(&s); err != nil || s != "200ms" {
+		t.Fatalf("SHOW statement_timeout = %q, %v", s, err)
+	}
+	for v, want := range map[string]time.Duration{"0": 0, "1500": 1500 * time.Millisecond, "2s": 2 * time.Second, "1min": time.Minute, "x": 0} {
+		if got := statementTimeout(v); got != want {
+			t.Errorf("statementTimeout(%q) = %v, want %v", v, got, want)
+		}
+	}
 }
