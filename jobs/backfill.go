@@ -29,6 +29,8 @@ type BackfillOptions struct {
 	TTY      bool
 	// LockWait is how often a run locked by another scheduler is retried (default 1s).
 	LockWait time.Duration
+	// Trigger is recorded on the runs (default TriggerBackfill).
+	Trigger string
 }
 
 // BackfillSummary is the outcome of a backfill.
@@ -80,6 +82,9 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 	}
 	if o.LockWait <= 0 {
 		o.LockWait = time.Second
+	}
+	if o.Trigger == "" {
+		o.Trigger = TriggerBackfill
 	}
 	names, err := s.backfillJobs(o.Jobs, o.Upstream)
 	if err != nil {
@@ -156,7 +161,7 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 				case StateFailed, StateUpstreamFailed:
 					it.state = StateUpstreamFailed
 					rec := Record{Job: it.job.Name, DS: it.ds, Logical: it.logical, State: StateUpstreamFailed,
-						Trigger: TriggerBackfill, Owner: s.opts.Owner, Updated: s.now(),
+						Trigger: o.Trigger, Owner: s.opts.Owner, Updated: s.now(),
 						Error: fmt.Sprintf("upstream %s ds %s is %s", d.job.Name, d.ds, d.state)}
 					if err := s.store.Append(rec); err != nil && fatal == nil {
 						fatal = err
@@ -176,7 +181,7 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 			wg.Add(1)
 			go func(it *bfItem) {
 				defer wg.Done()
-				rec, err := s.execute(ctx, it.job, it.logical, TriggerBackfill, true)
+				rec, err := s.execute(ctx, it.job, it.logical, o.Trigger, true)
 				results <- result{it, rec, err}
 			}(it)
 		}

@@ -104,6 +104,30 @@ func (d *DAG) Job(name string) (*Job, bool) { j, ok := d.jobs[name]; return j, o
 // Names lists the jobs in topological order (upstream first, ties by name).
 func (d *DAG) Names() []string { return append([]string(nil), d.order...) }
 
+// Downstream lists job and every job that depends on it, directly or not, in
+// topological order.
+func (d *DAG) Downstream(job string) []string {
+	want := map[string]bool{}
+	var walk func(n string)
+	walk = func(n string) {
+		if want[n] || d.jobs[n] == nil {
+			return
+		}
+		want[n] = true
+		for _, dn := range d.jobs[n].downstream {
+			walk(dn)
+		}
+	}
+	walk(job)
+	var out []string
+	for _, n := range d.order {
+		if want[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // Upstream is the job's depends_on list.
 func (j *Job) Upstream() []string { return j.upstream }
 

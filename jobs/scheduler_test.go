@@ -24,6 +24,7 @@ func TestDAGOrder(t *testing.T) {
 		defs := []Def{daily("report", "tags", "extract"), daily("tags", "clean"), daily("clean", "extract"), daily("extract")}
 		dag := mustCompile(t, defs, rec.kinds("extract", "clean", "tags", "report"))
 		eqStrings(t, "topological order", dag.Names(), []string{"extract", "clean", "tags", "report"})
+		eqStrings(t, "downstream of clean", dag.Downstream("clean"), []string{"clean", "tags", "report"})
 		s := mustNew(t, dag, t.TempDir(), now)
 		mustStart(t, s)
 		time.Sleep(48*time.Hour + 30*time.Minute) // to 2026-11-22 01:00

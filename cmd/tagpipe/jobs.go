@@ -377,8 +377,9 @@ func jobsList(a *app) *cobra.Command {
 
 func jobsRun(a *app) *cobra.Command {
 	var job, ds string
+	var downstream bool
 	cmd := &cobra.Command{
-		Use:   "run --job J --ds YYYY-MM-DD",
+		Use:   "run --job J --ds YYYY-MM-DD [--downstream]",
 		Short: "Run one job for one logical date now (re-running overwrites that ds; depends_on is not checked)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -390,6 +391,22 @@ func jobsRun(a *app) *cobra.Command {
 			// Ctrl-C cancels the run: the task is killed and the run recorded as queued.
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if downstream {
+				// Like Airflow's clear with downstream: the job, then every job that
+				// depends on it, for ds, in dependency order.
+				if _, ok := s.DAG().Job(job); !ok {
+					return fmt.Errorf("unknown job %q", job)
+				}
+				sum, err := s.Backfill(ctx, jobs.BackfillOptions{Jobs: s.DAG().Downstream(job), From: ds, To: ds,
+					Trigger: jobs.TriggerManual})
+				if sum.Total > 0 {
+					fmt.Fprintln(a.out, sum)
+				}
+				if err == nil && sum.Failed+sum.UpstreamFailed > 0 {
+					err = errors.New("some runs failed")
+				}
+				return err
+			}
 			rec, err := s.RunNow(ctx, job, ds)
 			if err != nil {
 				return err
@@ -405,6 +422,7 @@ func jobsRun(a *app) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&job, "job", "", "job name (required)")
 	cmd.Flags().StringVar(&ds, "ds", "", "logical date YYYY-MM-DD (required)")
+	cmd.Flags().BoolVar(&downstream, "downstream", false, "then run every job depending on it for the same ds (e.g. after fixing a failed upstream)")
 	_ = cmd.MarkFlagRequired("job")
 	_ = cmd.MarkFlagRequired("ds")
 	return cmd

@@ -61,8 +61,12 @@ jobs:
 	if err != nil || strings.Count(o, "success  backfill") != 5 {
 		t.Fatalf("history: %v\n%s", err, o)
 	}
+	o, err = jobsCmd(t, append(base, "jobs", "run", "--job", "extract", "--ds", "2026-11-06", "--downstream")...)
+	if err != nil || !strings.Contains(o, "backfill: 2 runs: 2 succeeded") {
+		t.Fatalf("run --downstream: %v\n%s", err, o)
+	}
 	o, err = jobsCmd(t, append(base, "jobs", "export")...)
-	if err != nil || o != "sys_job_runs: 11 runs exported\n" {
+	if err != nil || o != "sys_job_runs: 13 runs exported\n" {
 		t.Fatalf("export: %v\n%s", err, o)
 	}
 	o, err = jobsCmd(t, append(base, "sql", "-e", "SELECT dt, count(*) AS n, sum(rows) AS r FROM sys_job_runs WHERE job = 'extract' GROUP BY dt ORDER BY dt LIMIT 2", "--format", "csv")...)
