@@ -21,7 +21,8 @@ TB_EVENTS=${DEMO_TAOBAO_EVENTS:-50000}
 DS=2018-09-24   # the last day of the MovieLens sample
 mkdir -p "$DATA"
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+START=$(date +%s)
+say() { printf '\n\033[1m== [%3ss] %s\033[0m\n' "$(($(date +%s) - START))" "$*"; }
 fail() { echo "demo: $*" >&2; [ -f "$LOG" ] && { echo "--- last lines of $LOG:" >&2; tail -40 "$LOG" >&2; }; exit 1; }
 
 # Use the documented default ports when free; otherwise pick free ones so the demo still
@@ -89,9 +90,11 @@ say "nightly tag job for ds=$DS"
 $T jobs run --job tags_nightly --ds "$DS"
 
 say "top interest tags of a few users (ads_user_interest_tags, dt=$DS)"
+TB_USER=$(q "SELECT user_id FROM ads_user_interest_tags WHERE dt = '$DS' AND user_id LIKE 'tb%'
+              GROUP BY user_id ORDER BY sum(events) DESC, user_id LIMIT 1")
 $T sql -e "SELECT user_id, rank, tag, round(weight, 3) AS weight, events
-           FROM ads_user_interest_tags WHERE dt = '$DS' AND user_id IN ('1', '2', '3', 'tb1')
-           ORDER BY user_id, rank LIMIT 20"
+           FROM ads_user_interest_tags WHERE dt = '$DS' AND user_id IN ('1', '2', '414', '$TB_USER') AND rank <= 3
+           ORDER BY user_id, rank"
 $T tags show --user 1 --ds "$DS" | head -25
 
 cat <<TXT
@@ -113,4 +116,4 @@ fi
 say "stop"
 stop_up
 trap - EXIT
-echo "stopped cleanly; data left in $DATA"
+echo "stopped cleanly after $(($(date +%s) - START))s; data left in $DATA"
