@@ -36,6 +36,14 @@ func TestDAGOrder(t *testing.T) {
 			"extract 2026-11-20", "clean 2026-11-20", "tags 2026-11-20", "report 2026-11-20",
 			"extract 2026-11-21", "clean 2026-11-21", "tags 2026-11-21", "report 2026-11-21",
 		})
+		var m dto.Metric
+		s.metrics.lastSuccess.WithLabelValues("report").Write(&m)
+		if want := float64(time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC).Unix()); m.GetGauge().GetValue() != want {
+			t.Errorf("last_success_timestamp_seconds{report} = %v, want %v", m.GetGauge().GetValue(), want)
+		}
+		if n := counterValue(s.metrics.runs.WithLabelValues("tags", "success")); n != 2 {
+			t.Errorf("runs_total{tags,success} = %v", n)
+		}
 		// Airflow semantics: ds 2026-11-20 ran after that day ended.
 		for _, c := range rec.snapshot() {
 			day, _ := time.Parse(time.DateOnly, c.ds)
