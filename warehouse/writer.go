@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -372,7 +374,9 @@ func (tx *Tx) Flush() error {
 	if tx.closed {
 		return ErrClosed
 	}
-	for key, pw := range tx.writers {
+	// In partition order, so file names follow it.
+	for _, key := range slices.Sorted(maps.Keys(tx.writers)) {
+		pw := tx.writers[key]
 		delete(tx.writers, key)
 		if err := tx.finish(pw); err != nil && tx.err == nil {
 			tx.err = err
