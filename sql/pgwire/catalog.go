@@ -149,6 +149,26 @@ func (c *conn) catalog(query string) (*resultSet, bool) {
 			rows = append(rows, relRow(rel, c.srv.opts.User))
 		}
 		return evalRows(items, rows), true
+	case strings.HasPrefix(strings.TrimSpace(lfrom), "pg_catalog.pg_database d"):
+		db := c.database
+		if db == "" {
+			db = c.user
+		}
+		return evalRows(items, []map[string]string{{"datname": db, "owner": c.srv.opts.User}}), true
+	case strings.HasPrefix(strings.TrimSpace(lfrom), "pg_catalog.pg_namespace n") && !strings.Contains(lfrom, ","):
+		schemas := map[string]bool{}
+		var rows []map[string]string
+		nameRE := patternOf(nspnameRE, query)
+		for _, r := range c.relations() {
+			if !schemas[r.schema] && (nameRE == nil || nameRE.MatchString(r.schema)) {
+				schemas[r.schema] = true
+				rows = append(rows, map[string]string{"nspname": r.schema, "owner": c.srv.opts.User})
+			}
+		}
+		if len(rows) == 0 && (nameRE == nil || nameRE.MatchString("main")) {
+			rows = append(rows, map[string]string{"nspname": "main", "owner": c.srv.opts.User})
+		}
+		return evalRows(items, rows), true
 	case anyOidRE.MatchString(query) && strings.Contains(lq, "pg_catalog."):
 		// psql's footers about one table (indexes, constraints, policies, publications,
 		// inheritance …): there are none.
@@ -359,6 +379,14 @@ var itemValues = []struct {
 	field string // row field, or "=value" for a constant
 }{
 	{"case c.relkind", "type"},
+	{"case c.relpersistence", "=permanent"},
+	{"datlocprovider", "=libc"},
+	{"datname", "datname"},
+	{"pg_encoding_to_char", "=UTF8"},
+	{"datcollate", "=C"},
+	{"datctype", "=C"},
+	{"daticulocale", "=NULL"},
+	{"daticurules", "=NULL"},
 	{"pg_get_userbyid", "owner"},
 	{"format_type(", "type"},
 	{"pg_get_expr(", "=NULL"},

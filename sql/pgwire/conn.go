@@ -30,14 +30,15 @@ type conn struct {
 	cancelConn context.CancelFunc
 	closeOnce  sync.Once
 
-	user    string
-	tls     bool
-	inTx    bool
-	failed  bool // extended protocol: an error happened; skip messages until Sync
-	params  map[string]string
-	stmts   map[string]*statement
-	portals map[string]*portal
-	types   *pgtype.Map
+	user     string
+	database string
+	tls      bool
+	inTx     bool
+	failed   bool // extended protocol: an error happened; skip messages until Sync
+	params   map[string]string
+	stmts    map[string]*statement
+	portals  map[string]*portal
+	types    *pgtype.Map
 
 	qmu     sync.Mutex
 	qcancel context.CancelFunc
@@ -178,6 +179,7 @@ func (c *conn) startup() error {
 		}
 	}
 	c.user = startup.Parameters["user"]
+	c.database = startup.Parameters["database"]
 	c.params = map[string]string{"application_name": startup.Parameters["application_name"]}
 	if c.srv.opts.RequireTLS && !c.tls {
 		return c.fatal("28000", "TLS is required (connect with sslmode=require)")

@@ -62,6 +62,9 @@ type Server struct {
 	mu    sync.Mutex // guards conns
 	conns map[uint32]*conn
 
+	versionOnce sync.Once
+	version     string
+
 	connsOpen prometheus.Gauge
 	authFails prometheus.Counter
 }
@@ -203,4 +206,16 @@ func (s *Server) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("postgresql connections did not stop: %w", ctx.Err())
 	}
+}
+
+// duckVersion is DuckDB's version ("v1.5.6"), asked once.
+func (s *Server) duckVersion() string {
+	s.versionOnce.Do(func() {
+		s.version = "unknown"
+		var v string
+		if err := s.engine.DB().QueryRow("SELECT version()").Scan(&v); err == nil {
+			s.version = v
+		}
+	})
+	return s.version
 }

@@ -146,6 +146,22 @@ func TestPsqlQueriesAndCatalog(t *testing.T) {
 	if !strings.Contains(out, "ATTACH is not allowed: remote queries are read-only") {
 		t.Fatalf("ATTACH:\n%s", out)
 	}
+	out, err = psql(t, f, "pw", "-c", `\dt+`)
+	if err != nil || !strings.Contains(out, "| permanent") {
+		t.Fatalf(`\dt+: %v\n%s`, err, out)
+	}
+	out, err = psql(t, f, "pw", "-c", `\l`)
+	if err != nil || !strings.Contains(out, "tagpipe | tagpipe | UTF8") {
+		t.Fatalf(`\l: %v\n%s`, err, out)
+	}
+	out, err = psql(t, f, "pw", "-c", `\dn`)
+	if err != nil || !strings.Contains(out, "main | tagpipe") {
+		t.Fatalf(`\dn: %v\n%s`, err, out)
+	}
+	out, err = psql(t, f, "pw", "-A", "-t", "-c", "SELECT version()")
+	if err != nil || !strings.HasPrefix(out, "PostgreSQL 15.0 (tagpipe; DuckDB v1.") {
+		t.Fatalf("version(): %v\n%s", err, out)
+	}
 	out, err = psql(t, f, "pw", "-c", "BEGIN; SELECT 1 AS one; COMMIT; SHOW server_version; SET application_name = 'x'")
 	if err != nil || !strings.Contains(out, "one") || !strings.Contains(out, "15.0") {
 		t.Fatalf("session statements: %v\n%s", err, out)

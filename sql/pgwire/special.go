@@ -22,6 +22,7 @@ const (
 	spTag               // answer CommandComplete with tag
 	spSet
 	spShow
+	spVersion
 )
 
 type special struct {
@@ -55,6 +56,7 @@ var (
 	setTxRE    = regexp.MustCompile(`(?is)^\s*set\s+(session\s+characteristics\s+as\s+)?transaction\b`)
 	resetRE    = regexp.MustCompile(`(?is)^\s*reset\s+([a-z_.]+)\s*;?\s*$`)
 	showRE     = regexp.MustCompile(`(?is)^\s*show\s+([a-z_.]+)\s*;?\s*$`)
+	versionRE  = regexp.MustCompile(`(?is)^\s*select\s+(pg_catalog\.)?version\(\)\s*;?\s*$`)
 	discardRE  = regexp.MustCompile(`(?is)^\s*(discard\s+all|deallocate\b|close\s+all)`)
 )
 
@@ -71,6 +73,9 @@ func classify(q string) *special {
 		return &special{kind: spTag, tag: "ROLLBACK"}
 	case setTxRE.MatchString(q):
 		return &special{kind: spTag, tag: "SET"}
+	case versionRE.MatchString(q):
+		// Clients parse "PostgreSQL X.Y" out of version(); DuckDB's own says "v1.5.6".
+		return &special{kind: spVersion}
 	case discardRE.MatchString(q):
 		return &special{kind: spTag, tag: strings.ToUpper(strings.Fields(q)[0])}
 	}
@@ -100,8 +105,11 @@ func classify(q string) *special {
 }
 
 func (sp *special) columns() []tsql.Column {
-	if sp.kind == spShow {
+	switch sp.kind {
+	case spShow:
 		return []tsql.Column{{Name: sp.name, Type: "VARCHAR"}}
+	case spVersion:
+		return []tsql.Column{{Name: "version", Type: "VARCHAR"}}
 	}
 	return nil
 }
@@ -145,6 +153,9 @@ func (c *conn) runSpecial(sp *special, formats []int16, describe bool) error {
 			tag = sp.tag
 		}
 		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte(tag)})
+	case spVersion:
+		v := "PostgreSQL " + c.srv.opts.ServerVersion + " (tagpipe; DuckDB " + c.srv.duckVersion() + ")"
+		return c.sendResultSet(&resultSet{cols: sp.columns(), rows: [][]any{{v}}}, formats, describe)
 	case spShow:
 		if sp.name == "all" {
 			return errors.New("SHOW ALL is not supported; SHOW one parameter")
