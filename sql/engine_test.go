@@ -345,3 +345,17 @@ func TestRefresherMovesViewsForward(t *testing.T) {
 		t.Fatal("Stop without Start:", err)
 	}
 }
+
+func TestResourceLimitsApplied(t *testing.T) {
+	e := remote(t, t.TempDir(), func(o *Options) { o.MemoryLimit = "512MB"; o.Threads = 1 })
+	_, rows, _, err := collect(e, "SELECT current_setting('memory_limit'), current_setting('threads'), current_setting('lock_configuration')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows[0][0] != "488.2 MiB" || rows[0][1] != "1" || rows[0][2] != "true" {
+		t.Fatalf("settings %v", rows[0])
+	}
+	if _, err := Open(context.Background(), Options{MemoryLimit: "lots"}); err == nil {
+		t.Fatal("a bad memory_limit was accepted")
+	}
+}
