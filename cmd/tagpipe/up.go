@@ -99,6 +99,7 @@ func (a *app) up(ctx context.Context, p upParts) error {
 		}
 		sched = s
 		comps = append(comps, s)
+		mounts = append(mounts, jobsMount(s))
 	}
 	var engine *tsql.Engine
 	if p.sql {
