@@ -34,8 +34,17 @@
 // lock and never see a partial commit: a snapshot becomes visible only when its
 // manifest is linked into place, after all its files are durable.
 //
-// Maintenance: Table.Compact merges small files per partition, Table.Retain drops
-// old partitions, Table.Expire removes old snapshots and the files only they
-// referenced. The DuckDB view layer lives in warehouse/duckbridge, so this package
-// does not link DuckDB.
+// Files a commit replaces leave directory globs at once (renamed to
+// .<name>.removed) and stay readable for older snapshots until they expire, so
+// read_parquet('<table>/**/*.parquet', hive_partitioning = true) and other
+// Hive-layout engines see the current snapshot too.
+//
+// Maintenance: Table.Compact merges small files per partition (without holding the
+// writer lock while it rewrites; it rebases onto concurrent appends), Table.Retain
+// drops old partitions, Table.Expire removes old snapshots and the files only they
+// referenced. Options.Registerer receives tagpipe_warehouse_* metrics. The DuckDB
+// view layer lives in warehouse/duckbridge, so this package does not link DuckDB.
+//
+// Lock order: a Tx holds the table's flock (LOCK) from Begin to the end of Commit;
+// Table.mu only guards the manifest cache and is never held while taking the flock.
 package warehouse
