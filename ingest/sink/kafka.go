@@ -124,6 +124,9 @@ func NewKafka(name string, opts KafkaOptions) (*Kafka, error) {
 		Transport:       tr,
 
 		AllowAutoTopicCreation: !opts.NoAutoCreateTopics,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			opts.Log.Warn("kafka writer: "+fmt.Sprintf(msg, args...), "sink", name)
+		}),
 	}
 	return &Kafka{name: name, opts: opts, w: w, tr: tr}, nil
 }
