@@ -152,6 +152,7 @@ func (s *Source) Stop(ctx context.Context) error {
 }
 
 func (s *Source) run(ctx context.Context) {
+	backoff := ingest.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for ctx.Err() == nil {
 		path, ok := s.next()
 		if !ok {
@@ -163,6 +164,16 @@ func (s *Source) run(ctx context.Context) {
 		if err := s.readFile(ctx, path); err != nil {
 			if ctx.Err() != nil {
 				return
+			}
+			if errors.Is(err, errPut) {
+				// The channel refused (disk nearly full, closed): keep the file, retry
+				// from the tracker after a pause.
+				s.opts.C.Add("put_failures", 1)
+				s.opts.Log.Warn("spooldir cannot put into the channel, will retry", "source", s.name, "file", path, "err", err)
+				if !ingest.Sleep(ctx, backoff.Next()) {
+					return
+				}
+				continue
 			}
 			s.opts.C.Add("file_errors", 1)
 			s.opts.Log.Error("spooldir file failed, will retry later", "source", s.name, "file", path, "err", err)
@@ -324,7 +335,7 @@ func (s *Source) readFile(ctx context.Context, path string) error {
 			return nil
 		}
 		if err := s.out.Put(ctx, batch); err != nil {
-			return err
+			return fmt.Errorf("%w: %w", errPut, err)
 		}
 		t.Offset += batchBytes
 		t.Lines += int64(len(batch))
@@ -378,7 +389,10 @@ func (s *Source) readFile(ctx context.Context, path string) error {
 	return s.complete(path, t)
 }
 
-var errChanged = errors.New("file changed")
+var (
+	errChanged = errors.New("file changed")
+	errPut     = errors.New("channel put failed")
+)
 
 func (s *Source) complete(path string, t tracker) error {
 	if s.opts.Delete {

@@ -273,3 +273,50 @@ func TestSpoolDirQuarantine(t *testing.T) {
 type interceptFunc func([]ingest.Event) []ingest.Event
 
 func (f interceptFunc) Intercept(e []ingest.Event) []ingest.Event { return f(e) }
+
+// refusing fails its first puts, like a file channel on a nearly full disk.
+type refusing struct {
+	ingest.Channel
+	left int
+}
+
+func (r *refusing) Put(ctx context.Context, evs []ingest.Event) error {
+	if r.left > 0 {
+		r.left--
+		return fmt.Errorf("refusing: %w", channel.ErrDiskFull)
+	}
+	return r.Channel.Put(ctx, evs)
+}
+
+// TestSpoolDirChannelRefuses: while the channel refuses puts the file stays, nothing is
+// skipped, and once it accepts again every line arrives exactly once.
+func TestSpoolDirChannelRefuses(t *testing.T) {
+	dir := t.TempDir()
+	mem := channel.NewMemory("m", channel.MemoryOptions{Capacity: 1000})
+	defer mem.Close()
+	ch := &refusing{Channel: mem, left: 3}
+	c := ingest.NewMetrics(nil).Component("a", "source", "s", "spooldir")
+	o := testOpts(dir)
+	o.BatchSize = 10
+	o.C = c
+	s, _ := New("s", o, &ingest.Processor{Channels: []ingest.Channel{ch}, C: c})
+	var lines []string
+	for i := 0; i < 35; i++ {
+		lines = append(lines, fmt.Sprint("l", i))
+	}
+	writeFile(t, filepath.Join(dir, "a.log"), []byte(strings.Join(lines, "\n")+"\n"))
+	s.Start(context.Background())
+	defer s.Stop(context.Background())
+	waitFor(t, "a.log completed", func() bool { _, err := os.Stat(filepath.Join(dir, "a.log.COMPLETED")); return err == nil })
+	tx, _ := mem.Take(context.Background(), 100)
+	var got []string
+	for _, e := range tx.Events() {
+		got = append(got, string(e.Body))
+	}
+	if fmt.Sprint(got) != fmt.Sprint(lines) {
+		t.Fatalf("got %v", got)
+	}
+	if c.Get("put_failures") != 3 || c.Get("file_errors") != 0 {
+		t.Fatalf("put_failures %d file_errors %d", c.Get("put_failures"), c.Get("file_errors"))
+	}
+}
