@@ -222,6 +222,17 @@ func TestSchemaEvolution(t *testing.T) {
 	if cur, _ := tb.Current(); cur.ID != 2 {
 		t.Fatalf("re-create made snapshot %d", cur.ID)
 	}
+	// A writer that documents nothing does not undo the docs either.
+	undocumented := eventsSchema().Fields()
+	for i := range undocumented {
+		undocumented[i].Metadata = arrow.Metadata{}
+	}
+	if _, err := w.CreateTable(ctx, TableSpec{Name: "ods_events", Schema: arrow.NewSchema(undocumented, nil), PartitionKeys: []string{"dt"}}); err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := tb.Current(); cur.ID != 2 || cur.Doc != "test events" || FieldDoc(cur.Schema.Field(0)) != "who" {
+		t.Fatalf("undocumented re-create: snapshot %d doc %q", cur.ID, cur.Doc)
+	}
 	fields := eventsSchema().Fields()
 	evolved := arrow.NewSchema(append(slices.Clone(fields[:5]), Field("source", arrow.BinaryTypes.String, "lineage"), fields[5]), nil)
 	if _, err := w.CreateTable(ctx, TableSpec{Name: "ods_events", Schema: evolved, PartitionKeys: []string{"dt"}, Doc: "test events"}); err != nil {

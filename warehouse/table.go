@@ -70,8 +70,11 @@ func (w *Warehouse) CreateTable(ctx context.Context, spec TableSpec) (*Table, er
 	}
 	t := w.table(spec.Name)
 	cur, err := t.Current()
-	if err == nil && !schemaChanged(cur, spec) {
-		return t, nil
+	if err == nil {
+		spec = keepDocs(cur, spec)
+		if !schemaChanged(cur, spec) {
+			return t, nil
+		}
 	}
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
@@ -91,6 +94,7 @@ func (w *Warehouse) CreateTable(ctx context.Context, spec TableSpec) (*Table, er
 		if err := evolve(tx.base.Schema, spec.Schema); err != nil {
 			return nil, fmt.Errorf("table %s: %w", spec.Name, err)
 		}
+		spec = keepDocs(tx.base, spec)
 		if !schemaChanged(tx.base, spec) {
 			return t, nil // someone else evolved it the same way meanwhile
 		}
@@ -99,6 +103,30 @@ func (w *Warehouse) CreateTable(ctx context.Context, spec TableSpec) (*Table, er
 		return nil, err
 	}
 	return t, nil
+}
+
+// keepDocs fills the spec's empty table and column docs from the current
+// snapshot, so writers that do not document the table do not undo those that do.
+func keepDocs(cur *Snapshot, spec TableSpec) TableSpec {
+	if spec.Doc == "" {
+		spec.Doc = cur.Doc
+	}
+	fields := slices.Clone(spec.Schema.Fields())
+	changed := false
+	for i, f := range fields {
+		if FieldDoc(f) != "" {
+			continue
+		}
+		if old, ok := cur.Schema.FieldsByName(f.Name); ok && FieldDoc(old[0]) != "" {
+			nf := Field(f.Name, f.Type, FieldDoc(old[0]))
+			nf.Nullable = f.Nullable
+			fields[i], changed = nf, true
+		}
+	}
+	if changed {
+		spec.Schema = arrow.NewSchema(fields, nil)
+	}
+	return spec
 }
 
 func schemaChanged(cur *Snapshot, spec TableSpec) bool {
