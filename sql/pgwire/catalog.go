@@ -1,7 +1,7 @@
 package pgwire
 
 import (
-	"context"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -93,18 +93,47 @@ type column struct {
 var (
 	oidLiteralRE = regexp.MustCompile(`(?i)\b(?:c\.oid|a\.attrelid)\s*=\s*'(\d+)'`)
 	anyOidRE     = regexp.MustCompile(`'\d+'`)
-	relnameRE    = regexp.MustCompile(`(?i)\bc\.relname\s+(?:OPERATOR\(pg_catalog\.~\)|~)\s+'((?:[^']|'')*)'`)
-	nspnameRE    = regexp.MustCompile(`(?i)\bn\.nspname\s+(?:OPERATOR\(pg_catalog\.~\)|~)\s+'((?:[^']|'')*)'`)
+	relnameRE    = regexp.MustCompile(`(?i)\bc\.relname\s+(?:OPERATOR\(pg_catalog\.~\)|~)\s+(?:'((?:[^']|'')*)'|\$(\d+))`)
+	nspnameRE    = regexp.MustCompile(`(?i)\bn\.nspname\s+(?:OPERATOR\(pg_catalog\.~\)|~)\s+(?:'((?:[^']|'')*)'|\$(\d+))`)
 	relkindRE    = regexp.MustCompile(`(?i)\bc\.relkind\s+IN\s*\(([^)]*)\)`)
 	fromTablesRE = regexp.MustCompile(`(?i)pg_catalog\.(pg_\w+)`)
 )
 
-// catalog answers a psql catalog query; ok=false means the query is not one.
-func (c *conn) catalog(query string) (*resultSet, bool) {
+// isCatalog reports a query about pg_catalog (answered by catalog).
+func isCatalog(query string) bool {
 	lq := strings.ToLower(query)
-	if !strings.Contains(lq, "pg_catalog.") && !strings.Contains(lq, "pg_class") && !strings.Contains(lq, "pg_attribute") {
+	return strings.Contains(lq, "pg_catalog.") || strings.Contains(lq, "pg_class") || strings.Contains(lq, "pg_attribute")
+}
+
+var paramRE = regexp.MustCompile(`\$(\d+)`)
+
+// catalogStatement describes a catalog query DuckDB cannot prepare (PostgreSQL-only
+// syntax) for the extended protocol: its select list as text columns and its $n
+// parameters as text.
+func catalogStatement(query string) ([]tsql.Column, []string, bool) {
+	items, _ := selectList(query)
+	if items == nil || !isCatalog(query) {
+		return nil, nil, false
+	}
+	cols := make([]tsql.Column, len(items))
+	for i, it := range items {
+		cols[i] = tsql.Column{Name: it.name, Type: "VARCHAR"}
+	}
+	n := 0
+	for _, m := range paramRE.FindAllStringSubmatch(query, -1) {
+		if k, err := strconv.Atoi(m[1]); err == nil && k > n {
+			n = k
+		}
+	}
+	return cols, make([]string, n), true
+}
+
+// catalog answers a psql catalog query; ok=false means the query is not one.
+func (c *conn) catalog(query string, args []any) (*resultSet, bool) {
+	if !isCatalog(query) {
 		return nil, false
 	}
+	lq := strings.ToLower(query)
 	items, from := selectList(query)
 	if items == nil {
 		return nil, false
@@ -140,7 +169,7 @@ func (c *conn) catalog(query string) (*resultSet, bool) {
 		if kinds != "" && !strings.Contains(kinds, "'r'") {
 			return evalRows(items, nil), true // \dv, \di, \ds …: everything here is a table
 		}
-		nameRE, schemaRE := patternOf(relnameRE, query), patternOf(nspnameRE, query)
+		nameRE, schemaRE := patternOf(relnameRE, query, args), patternOf(nspnameRE, query, args)
 		var rows []map[string]string
 		for _, rel := range c.relations() {
 			if nameRE != nil && !nameRE.MatchString(rel.name) || schemaRE != nil && !schemaRE.MatchString(rel.schema) {
@@ -158,7 +187,7 @@ func (c *conn) catalog(query string) (*resultSet, bool) {
 	case strings.HasPrefix(strings.TrimSpace(lfrom), "pg_catalog.pg_namespace n") && !strings.Contains(lfrom, ","):
 		schemas := map[string]bool{}
 		var rows []map[string]string
-		nameRE := patternOf(nspnameRE, query)
+		nameRE := patternOf(nspnameRE, query, args)
 		for _, r := range c.relations() {
 			if !schemas[r.schema] && (nameRE == nil || nameRE.MatchString(r.schema)) {
 				schemas[r.schema] = true
@@ -175,7 +204,7 @@ func (c *conn) catalog(query string) (*resultSet, bool) {
 		return evalRows(items, nil), true
 	}
 	// Anything else runs on DuckDB's pg_catalog emulation; a failure answers no rows.
-	rs, err := c.collect(query)
+	rs, err := c.collect(query, args)
 	if err != nil {
 		return evalRows(items, nil), true
 	}
@@ -193,12 +222,22 @@ func onlyClassJoins(from string) bool {
 	return !strings.Contains(from, ",")
 }
 
-func patternOf(re *regexp.Regexp, q string) *regexp.Regexp {
+// patternOf compiles the regular expression a catalog query matches names with: a
+// literal, or a $n parameter.
+func patternOf(re *regexp.Regexp, q string, args []any) *regexp.Regexp {
 	m := re.FindStringSubmatch(q)
 	if m == nil {
 		return nil
 	}
-	p, err := regexp.Compile(strings.ReplaceAll(m[1], "''", "'"))
+	text := strings.ReplaceAll(m[1], "''", "'")
+	if m[2] != "" {
+		k, _ := strconv.Atoi(m[2])
+		if k < 1 || k > len(args) {
+			return regexp.MustCompile(`^$`)
+		}
+		text = fmt.Sprint(args[k-1])
+	}
+	p, err := regexp.Compile(text)
 	if err != nil {
 		return regexp.MustCompile(`^$`)
 	}
@@ -275,9 +314,9 @@ func pgTypeName(duck string) string {
 }
 
 // collect runs a (read-only checked) query on the engine into a resultSet.
-func (c *conn) collect(query string) (*resultSet, error) {
+func (c *conn) collect(query string, args []any) (*resultSet, error) {
 	rs := &resultSet{}
-	err := c.srv.engine.Query(context.WithoutCancel(c.ctx), query, nil, func(res *tsql.Result) error {
+	err := c.srv.engine.Query(c.ctx, query, args, func(res *tsql.Result) error {
 		rs.cols = res.Columns
 		for res.Next() {
 			rs.rows = append(rs.rows, append([]any(nil), res.Values()...))
@@ -333,12 +372,8 @@ func selectList(query string) ([]selectItem, string) {
 	if start >= 0 {
 		parts = append(parts, body[start:])
 	}
-	if lf := strings.ToLower(from); from != "" {
-		for _, kw := range []string{" where ", "\nwhere ", " order by", "\norder by", " group by", "\ngroup by", ";"} {
-			if i := strings.Index(lf, kw); i >= 0 {
-				from, lf = from[:i], lf[:i]
-			}
-		}
+	if loc := clauseEndRE.FindStringIndex(from); loc != nil {
+		from = from[:loc[0]]
 	}
 	items := make([]selectItem, 0, len(parts))
 	for _, p := range parts {
@@ -348,6 +383,9 @@ func selectList(query string) ([]selectItem, string) {
 }
 
 func isSpace(b byte) bool { return b == ' ' || b == '\n' || b == '\t' || b == '\r' }
+
+// clauseEndRE finds where a FROM clause ends.
+var clauseEndRE = regexp.MustCompile(`(?is)(\s(where|order\s+by|group\s+by|limit|having|union)\s)|;`)
 
 var aliasRE = regexp.MustCompile(`(?is)^(.*?)\s+as\s+("(?:[^"]|"")*"|[a-z_][a-z0-9_]*)$`)
 

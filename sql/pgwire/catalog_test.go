@@ -1,8 +1,11 @@
 package pgwire
 
 import (
+	"context"
 	"reflect"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func TestSelectList(t *testing.T) {
@@ -43,4 +46,27 @@ func FuzzCatalogParsing(f *testing.F) {
 		_ = evalRows(items, []map[string]string{{"relname": "t"}})
 		_ = classify(q)
 	})
+}
+
+func TestCatalogQueriesOverExtendedProtocol(t *testing.T) {
+	f := start(t, nil)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, f.url("", "sslmode=disable"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// PostgreSQL-only syntax DuckDB cannot prepare, with a parameter, as BI tools send it.
+	var name, schema string
+	err = conn.QueryRow(ctx, `SELECT c.relname, n.nspname FROM pg_catalog.pg_class c
+		LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relname OPERATOR(pg_catalog.~) $1 AND c.relkind IN ('r','v')`, "^(ads_user_interest_tags)$").Scan(&name, &schema)
+	if err != nil || name != "ads_user_interest_tags" || schema != "main" {
+		t.Fatalf("%q %q %v", name, schema, err)
+	}
+	// Plain pg_catalog queries run on DuckDB's emulation, parameters included.
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = $1", "main").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("pg_namespace: %d %v", n, err)
+	}
 }

@@ -297,9 +297,14 @@ func (c *conn) parse(m *pgproto3.Parse) error {
 	} else {
 		desc, err := c.srv.engine.Describe(c.ctx, m.Query)
 		if err != nil {
-			return err
+			cols, params, ok := catalogStatement(m.Query)
+			if !ok {
+				return err
+			}
+			st.params, st.cols = params, cols
+		} else {
+			st.params, st.cols = desc.Params, desc.Columns
 		}
-		st.params, st.cols = desc.Params, desc.Columns
 	}
 	c.stmts[m.Name] = st
 	c.be.Send(&pgproto3.ParseComplete{})
@@ -446,7 +451,7 @@ const flushRows = 256
 // RowDescription first (simple protocol). With collect set, rows go to it instead and no
 // CommandComplete is sent (a suspended portal sends it when its last row is out).
 func (c *conn) run(query string, args []any, formats []int16, describe bool, collect func([][]byte) error) error {
-	if rs, ok := c.catalog(query); ok {
+	if rs, ok := c.catalog(query, args); ok {
 		if collect != nil {
 			return c.collectResultSet(rs, formats, collect)
 		}
