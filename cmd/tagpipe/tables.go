@@ -14,6 +14,7 @@ import (
 
 	"github.com/tagpipe/tagpipe/config"
 	"github.com/tagpipe/tagpipe/warehouse"
+	"github.com/tagpipe/tagpipe/warehouse/duckbridge"
 )
 
 // warehouseOptions maps the warehouse config section onto warehouse.Options.
@@ -124,14 +125,18 @@ func pickSnapshot(t *warehouse.Table, id int64, asOf string) (*warehouse.Snapsho
 }
 
 func describe(out io.Writer, t *warehouse.Table, s *warehouse.Snapshot) error {
-	fmt.Fprintf(out, "table:      %s (layer %s)\n", t.Name(), t.Layer())
+	fmt.Fprintf(out, "table:          %s (layer %s)\n", t.Name(), t.Layer())
 	if s.Doc != "" {
-		fmt.Fprintf(out, "doc:        %s\n", s.Doc)
+		fmt.Fprintf(out, "doc:            %s\n", s.Doc)
 	}
-	fmt.Fprintf(out, "location:   %s\n", t.Dir())
-	fmt.Fprintf(out, "snapshot:   %d (%s, %s)\n", s.ID, s.Operation, s.Time.Format(time.RFC3339))
-	fmt.Fprintf(out, "partitions: %s\n", strings.Join(s.PartitionKeys, ", "))
-	fmt.Fprintf(out, "totals:     %d partitions, %d files, %d rows, %s\n", len(s.Partitions()), len(s.Files), s.Rows(), humanBytes(s.Summary.TotalBytes))
+	fmt.Fprintf(out, "location:       %s\n", t.Dir())
+	fmt.Fprintf(out, "snapshot:       %d (%s, %s)\n", s.ID, s.Operation, s.Time.Format(time.RFC3339))
+	keys := strings.Join(s.PartitionKeys, ", ")
+	if keys == "" {
+		keys = "(none: unpartitioned)"
+	}
+	fmt.Fprintf(out, "partitioned by: %s\n", keys)
+	fmt.Fprintf(out, "totals:         %d partitions, %d files, %d rows, %s\n", len(s.Partitions()), len(s.Files), s.Rows(), humanBytes(s.Summary.TotalBytes))
 	if len(s.Properties) > 0 {
 		fmt.Fprintln(out, "properties:")
 		for _, k := range slices.Sorted(maps.Keys(s.Properties)) {
@@ -140,13 +145,13 @@ func describe(out io.Writer, t *warehouse.Table, s *warehouse.Snapshot) error {
 	}
 	fmt.Fprintln(out, "\nschema:")
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  COLUMN\tTYPE\tNULL\tDOC")
+	fmt.Fprintln(tw, "  COLUMN\tTYPE (SQL)\tNULL\tDOC")
 	for _, f := range s.Schema.Fields() {
 		null := "yes"
 		if !f.Nullable {
 			null = "no"
 		}
-		typ := f.Type.String()
+		typ := duckbridge.SQLType(f.Type)
 		if slices.Contains(s.PartitionKeys, f.Name) {
 			typ += " (partition)"
 		}

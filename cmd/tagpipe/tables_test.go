@@ -63,7 +63,7 @@ func TestTablesCommands(t *testing.T) {
 		t.Fatalf("list:\n%s", list)
 	}
 	desc := runTagpipe(t, "--data-dir", dir, "tables", "describe", "ods_events")
-	for _, want := range []string{"raw events", "user_id", "utf8 (partition)", "dt=2024-05-01", "batch = 4", "10 rows"} {
+	for _, want := range []string{"raw events", "user_id", "VARCHAR (partition)", "dt=2024-05-01", "batch = 4", "10 rows"} {
 		if !strings.Contains(desc, want) {
 			t.Fatalf("describe lacks %q:\n%s", want, desc)
 		}
