@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tagpipe/tagpipe/config"
+	"github.com/tagpipe/tagpipe/jobs"
 	"github.com/tagpipe/tagpipe/tagging"
 	"github.com/tagpipe/tagpipe/tagging/definitions"
 	"github.com/tagpipe/tagpipe/warehouse"
@@ -460,4 +461,54 @@ category, tags as a list).`,
 	}
 	cmd.Flags().StringVar(&format, "format", "movielens", "movielens, csv or json")
 	return cmd
+}
+
+func init() {
+	registerJobKind(func(a *app, k *jobs.Kinds) { k.Register("tag", tagJobKind(a)) })
+}
+
+// tagJobKind is `task: {kind: tag, name: N}`: one tag for the run's ds, so each
+// definition can have its own job and schedule. N is "interest" (the model,
+// incremental), a tag definition (then the profiles are refreshed) or an audience in
+// the definitions dir. Rows are the rows the tag wrote.
+func tagJobKind(a *app) jobs.KindFunc {
+	return func(spec jobs.TaskSpec) (jobs.Task, error) {
+		if spec.Name == "" {
+			return nil, errors.New(`kind tag needs name: "interest", a tag definition or an audience`)
+		}
+		return jobs.TaskFunc(func(ctx context.Context, rc jobs.RunContext) (int64, error) {
+			env, err := openTagging(a)
+			if err != nil {
+				return 0, err
+			}
+			defer env.Close()
+			if spec.Name == "interest" {
+				st, err := env.tg.RunModel(ctx, rc.DS, false)
+				if err != nil {
+					return 0, err
+				}
+				fmt.Fprintf(rc.Output, "interest model %s: %d events, %d interest rows (full=%v)\n", rc.DS, st.Events, st.InterestRows, st.Full)
+				return st.InterestRows, nil
+			}
+			defs, auds, loadErr := tagging.LoadDefinitions(env.tg.Options().DefinitionsDir)
+			for _, d := range defs {
+				if d.Name == spec.Name {
+					r, err := env.tg.RunDefinition(ctx, d, rc.DS)
+					if err != nil {
+						return 0, err
+					}
+					fmt.Fprintf(rc.Output, "tag %s %s: %d users\n", d.Name, rc.DS, r.Rows)
+					return r.Rows, env.tg.RunProfile(ctx, rc.DS)
+				}
+			}
+			for _, au := range auds {
+				if au.Name == spec.Name {
+					n, err := env.tg.RunAudience(ctx, au, rc.DS)
+					fmt.Fprintf(rc.Output, "audience %s %s: %d users\n", au.Name, rc.DS, n)
+					return n, err
+				}
+			}
+			return 0, errors.Join(fmt.Errorf("no tag definition or audience %q in %s", spec.Name, env.tg.Options().DefinitionsDir), loadErr)
+		}), nil
+	}
 }

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/csv"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/tagpipe/tagpipe/config"
+	"github.com/tagpipe/tagpipe/jobs"
 	"github.com/tagpipe/tagpipe/tagging"
 	"github.com/tagpipe/tagpipe/warehouse"
 )
@@ -82,6 +86,37 @@ FROM read_csv('`+filepath.Join(ml, "ratings.csv")+`', header = true) WHERE times
 	if err != nil || len(recs) < 2 || recs[0][0] != "audience" {
 		t.Fatalf("csv: %v %v", recs, err)
 	}
+	// The job kind runs one tag per job: the model, a definition, an audience.
+	cfg, err := config.Load(config.LoadOptions{Environ: []string{}, Overrides: map[string]string{"data_dir": dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &app{cfg: cfg, log: slog.New(slog.DiscardHandler)}
+	if _, err := tagJobKind(a)(jobs.TaskSpec{Kind: "tag"}); err == nil {
+		t.Error("kind tag without a name accepted")
+	}
+	for _, c := range []struct {
+		name string
+		min  int64
+	}{{"interest", 1}, {"activity", 1}, {"preferred_hour", 1}, {"comedy_fans", 0}, {"nosuch", -1}} {
+		name, min := c.name, c.min
+		task, err := tagJobKind(a)(jobs.TaskSpec{Kind: "tag", Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var log bytes.Buffer
+		rows, err := task.Run(context.Background(), jobs.RunContext{Job: "j", DS: "2018-09-26", Output: &log})
+		if min < 0 {
+			if err == nil || !strings.Contains(err.Error(), `no tag definition or audience "nosuch"`) {
+				t.Errorf("unknown tag: %v", err)
+			}
+			continue
+		}
+		if err != nil || rows < min {
+			t.Errorf("job tag %s: %d rows, %v\n%s", name, rows, err, log.String())
+		}
+	}
+
 	out = runTagpipe(t, "--data-dir", dir, "tags", "audience", "run", "adhoc", "--ds", "2018-09-24", "--expr", "interest:Drama >= 0.5")
 	if !strings.Contains(out, "audience adhoc on 2018-09-24:") {
 		t.Errorf("adhoc audience: %s", out)
