@@ -108,7 +108,11 @@ func SelectSQL(s *warehouse.Snapshot) string {
 	} else {
 		args = append(args, "hive_partitioning = false")
 	}
-	args = append(args, "union_by_name = true")
+	// DuckDB matches columns by name across files; union_by_name (which reads every
+	// footer when the query binds) is needed only when some file lacks columns.
+	if len(absent) > 0 {
+		args = append(args, "union_by_name = true")
+	}
 	return "SELECT " + strings.Join(cols, ", ") + " FROM read_parquet(" + strings.Join(args, ", ") + ")"
 }
 
