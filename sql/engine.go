@@ -41,6 +41,9 @@ type Options struct {
 	MemoryLimit string
 	// Threads is DuckDB's thread count; 0 = DuckDB's default.
 	Threads int
+	// TempDir is where DuckDB spills what does not fit memory_limit; "" = DuckDB's
+	// default (.tmp in the working directory). DuckDB itself allows access to it.
+	TempDir string
 	// Registry receives the query metrics; nil = no metrics.
 	Registry *prometheus.Registry
 	// Log; nil = slog.Default().
@@ -104,6 +107,9 @@ func (e *Engine) setup(ctx context.Context) error {
 	}
 	if e.opts.Threads > 0 {
 		settings = append(settings, fmt.Sprintf("SET threads=%d", e.opts.Threads))
+	}
+	if e.opts.TempDir != "" {
+		settings = append(settings, "SET temp_directory="+quote(e.opts.TempDir))
 	}
 	for _, s := range settings {
 		if _, err := conn.ExecContext(ctx, s); err != nil {

@@ -347,12 +347,13 @@ func TestRefresherMovesViewsForward(t *testing.T) {
 }
 
 func TestResourceLimitsApplied(t *testing.T) {
-	e := remote(t, t.TempDir(), func(o *Options) { o.MemoryLimit = "512MB"; o.Threads = 1 })
-	_, rows, _, err := collect(e, "SELECT current_setting('memory_limit'), current_setting('threads'), current_setting('lock_configuration')")
+	spill := t.TempDir()
+	e := remote(t, t.TempDir(), func(o *Options) { o.MemoryLimit = "512MB"; o.Threads = 1; o.TempDir = spill })
+	_, rows, _, err := collect(e, "SELECT current_setting('memory_limit'), current_setting('threads'), current_setting('lock_configuration'), current_setting('temp_directory')")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rows[0][0] != "488.2 MiB" || rows[0][1] != "1" || rows[0][2] != "true" {
+	if rows[0][0] != "488.2 MiB" || rows[0][1] != "1" || rows[0][2] != "true" || rows[0][3] != spill {
 		t.Fatalf("settings %v", rows[0])
 	}
 	if _, err := Open(context.Background(), Options{MemoryLimit: "lots"}); err == nil {

@@ -108,6 +108,7 @@ func sqlEngine(ctx context.Context, a *app, remote bool, asOf string, views map[
 	}
 	opts.AsOf = asOf
 	opts.MemoryLimit, opts.Threads = c.MemoryLimit, c.Threads
+	opts.TempDir = a.cfg.Path("sql", "tmp")
 	opts.Registry, opts.Log = reg, a.log
 	if remote {
 		opts.ReadOnly = true
