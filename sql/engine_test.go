@@ -122,6 +122,10 @@ func TestReadOnlyRefusesWritesAndForeignFiles(t *testing.T) {
 		"CALL pragma_version()", "PRAGMA threads=1",
 		"SELECT * FROM read_csv('/etc/passwd')",
 		"SELECT * FROM read_text('/etc/hostname')",
+		"SELECT * FROM read_blob('/etc/hostname')",
+		"SELECT * FROM glob('/etc/*')",
+		"SELECT * FROM parquet_metadata('/etc/passwd')",
+		"USE memory",
 		"SELECT * FROM read_parquet('/etc/../etc/passwd')",
 		"SELECT * FROM read_csv(" + quote(dir+strings.Repeat("/..", 12)+"/etc/passwd") + ")",
 	} {
@@ -130,6 +134,10 @@ func TestReadOnlyRefusesWritesAndForeignFiles(t *testing.T) {
 		if !errors.As(err, &qe) || qe.Kind != KindRefused {
 			t.Errorf("%s: want a refusal, got %v", q, err)
 		}
+	}
+	// query() runs a nested statement: DuckDB takes only a SELECT there.
+	if _, _, _, err := collect(e, "SELECT * FROM query('COPY (SELECT 1) TO "+strings.ReplaceAll(quote(inside), "'", "''")+"')"); err == nil {
+		t.Fatal("COPY through query() passed")
 	}
 	if _, err := os.Stat(inside); !os.IsNotExist(err) {
 		t.Fatalf("COPY wrote inside the warehouse: %v", err)
