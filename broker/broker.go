@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tagpipe/tagpipe/broker/groups"
 	"github.com/tagpipe/tagpipe/broker/storage"
 )
 
@@ -55,6 +57,9 @@ type Options struct {
 	MaxRequestBytes int32
 	// IdleTimeout closes connections silent for this long (connections.max.idle.ms); 0 = never.
 	IdleTimeout time.Duration
+	// Groups configures the consumer-group coordinator; its Dir, Sync, Now and Logger
+	// come from the fields here. Zero values mean groups.DefaultOptions().
+	Groups groups.Options
 	// Now is the clock for retention and segment rolling; nil = time.Now.
 	Now func() time.Time
 	// Registry receives the broker's metrics; nil = metrics are not exported.
@@ -79,6 +84,7 @@ func DefaultOptions() Options {
 		RetentionCheckInterval: 5 * time.Minute,
 		MaxRequestBytes:        100 << 20,
 		MaxPartitions:          10000,
+		Groups:                 groups.DefaultOptions(),
 		IdleTimeout:            10 * time.Minute,
 	}
 }
@@ -94,6 +100,8 @@ type Broker struct {
 	advHost   string
 	advPort   int32
 	clusterID string
+
+	groups *groups.Coordinator
 
 	// mu guards topics and the topics.json file; see locks.md.
 	mu     sync.RWMutex
@@ -185,14 +193,26 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := b.loadProducerIDs(); err != nil {
 		return err
 	}
+	gopts := b.opts.Groups
+	gopts.Dir = filepath.Join(b.opts.Dir, "__consumer_offsets")
+	gopts.Sync = b.opts.Flush.Mode == "always"
+	gopts.Now = b.opts.Now
+	gopts.Logger = b.opts.Logger
+	g, err := groups.New(gopts)
+	if err != nil {
+		return fmt.Errorf("cannot open the group coordinator: %w", err)
+	}
+	b.groups = g
 	if err := b.loadTopics(); err != nil {
 		b.closeLogs()
+		_ = b.groups.Close()
 		return err
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", b.opts.Listen)
 	if err != nil {
 		b.closeLogs()
+		_ = b.groups.Close()
 		return fmt.Errorf("cannot listen on %q: %w", b.opts.Listen, err)
 	}
 	b.ln = ln
@@ -249,6 +269,11 @@ func (b *Broker) Stop(ctx context.Context) error {
 		}
 		if cerr := b.closeLogs(); cerr != nil {
 			err = errors.Join(err, cerr)
+		}
+		if b.groups != nil {
+			if cerr := b.groups.Close(); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
 		}
 		b.metrics.unregister()
 	})

@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -25,7 +26,9 @@ type conn struct {
 	nc       net.Conn
 	remote   string
 	out      chan *outFrame
-	done     chan struct{} // closed when the connection is going away
+	done     chan struct{}   // closed when the connection is going away
+	ctx      context.Context // canceled with done: bounds waits in group handlers
+	cancel   context.CancelFunc
 	once     sync.Once
 	clientID string
 	// splices are the record sets the handler just answered with (Fetch): the response
@@ -69,11 +72,15 @@ func (f *outFrame) release() {
 }
 
 func newConn(b *Broker, nc net.Conn) *conn {
-	return &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), out: make(chan *outFrame, 64), done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), out: make(chan *outFrame, 64), done: make(chan struct{}), ctx: ctx, cancel: cancel}
 }
 
 func (c *conn) close() {
 	c.once.Do(func() {
+		if c.cancel != nil {
+			c.cancel()
+		}
 		close(c.done)
 		_ = c.nc.Close()
 	})
@@ -292,8 +299,17 @@ func (c *conn) handleFrame(frame []byte) (*outFrame, error) {
 			return nil, err
 		}
 	}
-	// Decoded without copying: the request aliases the frame (see serve).
-	if err := req.(kmsg.UnsafeReadFrom).UnsafeReadFrom(body); err != nil {
+	// The hot paths (Produce, Fetch, ListOffsets, Metadata) decode without copying: the
+	// request aliases the frame buffer, which is reused for the next request, so their
+	// handlers clone any string they keep. Everything else (group state, configs) is
+	// decoded into copies.
+	var err2 error
+	if h.key <= 3 {
+		err2 = req.(kmsg.UnsafeReadFrom).UnsafeReadFrom(body)
+	} else {
+		err2 = req.ReadFrom(body)
+	}
+	if err := err2; err != nil {
 		return nil, fmt.Errorf("%w: cannot decode %s v%d: %v", errMalformed, kmsg.NameForKey(h.key), h.version, err)
 	}
 	start := time.Now()

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tagpipe/tagpipe/broker/groups"
 )
 
 // FuzzRequest feeds arbitrary request frames (what follows the 4-byte size) to the
@@ -53,7 +55,12 @@ func FuzzRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	b.clusterID = "fuzz"
-	f.Cleanup(func() { _ = b.closeLogs() })
+	gopts := groups.DefaultOptions()
+	gopts.Dir = f.TempDir()
+	if b.groups, err = groups.New(gopts); err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = b.closeLogs(); _ = b.groups.Close() })
 	done := make(chan struct{})
 	close(done) // a closed connection: long-poll fetches return at once
 	f.Fuzz(func(t *testing.T, frame []byte) {

@@ -1,0 +1,69 @@
+package broker
+
+// OffsetCommit v0–8.
+//
+// Behaviour: stores the offsets (with leader epoch and metadata string, which round-trip
+// through OffsetFetch) durably in the group coordinator's commit log before answering.
+// A commit from a group member is checked against its generation; generation -1 with no
+// member id is a "simple" commit (assign-only consumers), allowed while the group has no
+// members. Offsets of unknown topics/partitions are refused per partition.
+//
+// Version notes: v1 generation/member; v2–4 RetentionTime (ignored: broker retention
+// applies); v3 throttle; v6 LeaderEpoch; v7 InstanceID; v8 flexible.
+
+import (
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tagpipe/tagpipe/broker/groups"
+)
+
+func init() { register(8, 0, 8, handleOffsetCommit) }
+
+func handleOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
+	b := c.b
+	req := kreq.(*kmsg.OffsetCommitRequest)
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	offs := map[string]map[int32]groups.Committed{}
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			if b.partition(rt.Topic, rp.Partition) == nil {
+				continue
+			}
+			if offs[rt.Topic] == nil {
+				offs[strings.Clone(rt.Topic)] = map[int32]groups.Committed{}
+			}
+			md := ""
+			if rp.Metadata != nil {
+				md = strings.Clone(*rp.Metadata)
+			}
+			offs[rt.Topic][rp.Partition] = groups.Committed{Offset: rp.Offset, LeaderEpoch: rp.LeaderEpoch, Metadata: md}
+		}
+	}
+	gen, member := req.Generation, req.MemberID
+	if req.Version == 0 {
+		gen, member = -1, ""
+	}
+	code := int16(0)
+	if req.Group == "" {
+		code = kerr.InvalidGroupID.Code
+	} else {
+		code = b.groups.Commit(strings.Clone(req.Group), member, gen, offs)
+	}
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetCommitResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetCommitResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = rp.Partition, code
+			if b.partition(rt.Topic, rp.Partition) == nil {
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}

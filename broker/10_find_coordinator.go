@@ -1,0 +1,41 @@
+package broker
+
+// FindCoordinator v0–4.
+//
+// Behaviour: this node coordinates every consumer group. Transaction coordinators (key
+// type 1) are not served: COORDINATOR_NOT_AVAILABLE.
+//
+// Version notes: v1 CoordinatorType, ErrorMessage; v3 flexible; v4 batched keys.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(10, 0, 4, handleFindCoordinator) }
+
+func handleFindCoordinator(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
+	b := c.b
+	req := kreq.(*kmsg.FindCoordinatorRequest)
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	var code int16
+	if req.CoordinatorType != 0 {
+		code = kerr.CoordinatorNotAvailable.Code
+	}
+	if req.Version < 4 {
+		resp.ErrorCode, resp.NodeID, resp.Host, resp.Port = code, b.opts.NodeID, b.advHost, b.advPort
+		if code != 0 {
+			resp.NodeID, resp.Host, resp.Port = -1, "", -1
+		}
+		return resp, nil
+	}
+	for _, key := range req.CoordinatorKeys {
+		rc := kmsg.NewFindCoordinatorResponseCoordinator()
+		rc.Key, rc.ErrorCode, rc.NodeID, rc.Host, rc.Port = key, code, b.opts.NodeID, b.advHost, b.advPort
+		if code != 0 {
+			rc.NodeID, rc.Host, rc.Port = -1, "", -1
+		}
+		resp.Coordinators = append(resp.Coordinators, rc)
+	}
+	return resp, nil
+}

@@ -1,0 +1,21 @@
+package broker
+
+// Heartbeat v0–4.
+//
+// Behaviour: keeps the member's session alive; REBALANCE_IN_PROGRESS tells it to rejoin,
+// UNKNOWN_MEMBER_ID that its session expired, ILLEGAL_GENERATION that it is behind.
+//
+// Version notes: v1 throttle; v3 InstanceID; v4 flexible.
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(12, 0, 4, handleHeartbeat) }
+
+func handleHeartbeat(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.HeartbeatRequest)
+	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+	resp.ErrorCode = c.b.groups.Heartbeat(req)
+	return resp, nil
+}

@@ -1,0 +1,20 @@
+package broker
+
+// SyncGroup v0–5.
+//
+// Behaviour: the leader's request carries every member's assignment; each member's
+// request returns its own, waiting for the leader's if it has not arrived. A request for
+// another generation is ILLEGAL_GENERATION; during a new join phase
+// REBALANCE_IN_PROGRESS.
+//
+// Version notes: v1 throttle; v3 InstanceID; v4 flexible; v5 ProtocolType/Protocol.
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(14, 0, 5, handleSyncGroup) }
+
+func handleSyncGroup(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
+	return c.b.groups.SyncGroup(c.ctx, kreq.(*kmsg.SyncGroupRequest)), nil
+}

@@ -1,0 +1,37 @@
+package broker
+
+// DescribeGroups v0–5.
+//
+// Behaviour: state, protocol and members (client id, host, metadata, assignment) of each
+// group; an unknown group is reported Dead with no error, as Kafka does.
+//
+// Version notes: v1 throttle; v3 authorized operations (not computed); v4 InstanceID; v5
+// flexible.
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(15, 0, 5, handleDescribeGroups) }
+
+func handleDescribeGroups(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.DescribeGroupsRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	for _, name := range req.Groups {
+		gi, _ := c.b.groups.Describe(name)
+		g := kmsg.NewDescribeGroupsResponseGroup()
+		g.Group, g.State, g.ProtocolType, g.Protocol = name, gi.State, gi.ProtocolType, gi.Protocol
+		for _, m := range gi.Members {
+			gm := kmsg.NewDescribeGroupsResponseGroupMember()
+			gm.MemberID, gm.ClientID, gm.ClientHost = m.ID, m.ClientID, m.ClientHost
+			gm.ProtocolMetadata, gm.MemberAssignment = m.Metadata, m.Assignment
+			if m.InstanceID != "" {
+				iid := m.InstanceID
+				gm.InstanceID = &iid
+			}
+			g.Members = append(g.Members, gm)
+		}
+		resp.Groups = append(resp.Groups, g)
+	}
+	return resp, nil
+}

@@ -1,0 +1,29 @@
+package broker
+
+// ListGroups v0–4.
+//
+// Behaviour: every group with members or committed offsets; v4 filters by state.
+//
+// Version notes: v1 throttle; v3 flexible; v4 StatesFilter and GroupState.
+
+import (
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(16, 0, 4, handleListGroups) }
+
+func handleListGroups(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.ListGroupsRequest)
+	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+	for _, gi := range c.b.groups.List() {
+		if len(req.StatesFilter) > 0 && !slices.Contains(req.StatesFilter, gi.State) {
+			continue
+		}
+		g := kmsg.NewListGroupsResponseGroup()
+		g.Group, g.ProtocolType, g.GroupState = gi.Name, gi.ProtocolType, gi.State
+		resp.Groups = append(resp.Groups, g)
+	}
+	return resp, nil
+}

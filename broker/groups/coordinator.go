@@ -1,0 +1,894 @@
+package groups
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Options configure a Coordinator.
+type Options struct {
+	// Dir holds offsets.log.
+	Dir string
+	// Sync fsyncs offsets.log after every commit (the broker's flush: always).
+	Sync bool
+	// MinSessionTimeout / MaxSessionTimeout bound a member's session timeout
+	// (group.min/max.session.timeout.ms); outside: INVALID_SESSION_TIMEOUT.
+	MinSessionTimeout, MaxSessionTimeout time.Duration
+	// InitialRebalanceDelay lets more members join a new group before its first
+	// generation (group.initial.rebalance.delay.ms).
+	InitialRebalanceDelay time.Duration
+	// OffsetsRetention drops the committed offsets of a group that has been empty this
+	// long (offsets.retention.minutes).
+	OffsetsRetention time.Duration
+	// Tick is how often sessions and rebalance deadlines are checked.
+	Tick time.Duration
+	// Now is the clock; nil = time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// DefaultOptions are Kafka's defaults.
+func DefaultOptions() Options {
+	return Options{
+		MinSessionTimeout:     6 * time.Second,
+		MaxSessionTimeout:     30 * time.Minute,
+		InitialRebalanceDelay: 3 * time.Second,
+		OffsetsRetention:      7 * 24 * time.Hour,
+		Tick:                  100 * time.Millisecond,
+	}
+}
+
+type state int
+
+const (
+	stateEmpty state = iota
+	statePreparing
+	stateCompleting
+	stateStable
+)
+
+func (s state) String() string {
+	return [...]string{"Empty", "PreparingRebalance", "CompletingRebalance", "Stable"}[s]
+}
+
+type member struct {
+	id, instanceID, clientID, clientHost string
+	protocolType                         string
+	protocols                            []kmsg.JoinGroupRequestProtocol
+	session, rebalance                   time.Duration
+	lastSeen                             time.Time
+	assignment                           []byte
+	joined                               bool // rejoined during the current PreparingRebalance
+	joinCh                               chan *kmsg.JoinGroupResponse
+	syncCh                               chan *kmsg.SyncGroupResponse
+}
+
+type group struct {
+	name         string
+	state        state
+	generation   int32
+	protocolType string
+	protocol     string
+	leader       string
+	members      map[string]*member
+	pending      map[string]time.Time // member ids handed out with MEMBER_ID_REQUIRED
+	deadline     time.Time            // end of the current join phase
+	emptySince   time.Time
+	// holdUntil keeps a new group's first join phase open even when everyone known has
+	// joined, so members starting together land in one generation.
+	holdUntil time.Time
+}
+
+// Committed is one committed offset.
+type Committed struct {
+	Offset      int64
+	LeaderEpoch int32
+	Metadata    string
+	CommitMs    int64
+}
+
+// Coordinator runs every consumer group of the broker.
+type Coordinator struct {
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+	mu     sync.Mutex
+	groups map[string]*group
+	// offsets: group → topic → partition.
+	offsets map[string]map[string]map[int32]Committed
+	file    *os.File
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+// commitRecord is one line of offsets.log.
+type commitRecord struct {
+	Group     string `json:"g"`
+	Topic     string `json:"t,omitempty"`
+	Partition int32  `json:"p,omitempty"`
+	Offset    int64  `json:"o,omitempty"`
+	Epoch     int32  `json:"e,omitempty"`
+	Metadata  string `json:"m,omitempty"`
+	CommitMs  int64  `json:"ts,omitempty"`
+	// Delete removes the group's offsets (DeleteGroups, retention); with Topic set, only
+	// that partition's (OffsetDelete).
+	Delete bool `json:"del,omitempty"`
+}
+
+// New opens (replays and compacts) offsets.log and starts the reaper.
+func New(opts Options) (*Coordinator, error) {
+	def := DefaultOptions()
+	if opts.MinSessionTimeout <= 0 {
+		opts.MinSessionTimeout = def.MinSessionTimeout
+	}
+	if opts.MaxSessionTimeout <= 0 {
+		opts.MaxSessionTimeout = def.MaxSessionTimeout
+	}
+	if opts.InitialRebalanceDelay < 0 {
+		opts.InitialRebalanceDelay = 0
+	}
+	if opts.OffsetsRetention <= 0 {
+		opts.OffsetsRetention = def.OffsetsRetention
+	}
+	if opts.Tick <= 0 {
+		opts.Tick = def.Tick
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	c := &Coordinator{opts: opts, log: opts.Logger.With("component", "groups"), now: now,
+		groups: map[string]*group{}, offsets: map[string]map[string]map[int32]Committed{}, stop: make(chan struct{})}
+	if err := c.load(); err != nil {
+		return nil, err
+	}
+	c.wg.Add(1)
+	go c.reaper()
+	return c, nil
+}
+
+func (c *Coordinator) load() error {
+	if err := os.MkdirAll(c.opts.Dir, 0o755); err != nil {
+		return fmt.Errorf("cannot create %q: %w", c.opts.Dir, err)
+	}
+	path := filepath.Join(c.opts.Dir, "offsets.log")
+	if f, err := os.Open(path); err == nil {
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		n := 0
+		for sc.Scan() {
+			var r commitRecord
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				c.log.Warn("ignoring a torn or bad line at the end of offsets.log", "line", n+1, "err", err)
+				break
+			}
+			c.applyLocked(r)
+			n++
+		}
+		f.Close()
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("cannot open %q: %w", path, err)
+	}
+	// Compact: rewrite the current offsets only, then append from there.
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("cannot create %q: %w", tmp, err)
+	}
+	w := bufio.NewWriter(f)
+	for _, g := range sortedKeys(c.offsets) {
+		for t, parts := range c.offsets[g] {
+			for p, o := range parts {
+				line, _ := json.Marshal(commitRecord{Group: g, Topic: t, Partition: p, Offset: o.Offset, Epoch: o.LeaderEpoch, Metadata: o.Metadata, CommitMs: o.CommitMs})
+				w.Write(append(line, '\n'))
+			}
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot write %q: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot sync %q: %w", tmp, err)
+	}
+	f.Close()
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("cannot rename %q: %w", tmp, err)
+	}
+	c.file, err = os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("cannot open %q: %w", path, err)
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (c *Coordinator) applyLocked(r commitRecord) {
+	if r.Delete {
+		if r.Topic == "" {
+			delete(c.offsets, r.Group)
+		} else if parts := c.offsets[r.Group][r.Topic]; parts != nil {
+			delete(parts, r.Partition)
+		}
+		return
+	}
+	g := c.offsets[r.Group]
+	if g == nil {
+		g = map[string]map[int32]Committed{}
+		c.offsets[r.Group] = g
+	}
+	t := g[r.Topic]
+	if t == nil {
+		t = map[int32]Committed{}
+		g[r.Topic] = t
+	}
+	t[r.Partition] = Committed{Offset: r.Offset, LeaderEpoch: r.Epoch, Metadata: r.Metadata, CommitMs: r.CommitMs}
+}
+
+// persistLocked appends records to offsets.log (fsync with Options.Sync) and applies
+// them. Commits are acknowledged only after this returns.
+func (c *Coordinator) persistLocked(rs []commitRecord) error {
+	var buf []byte
+	for _, r := range rs {
+		line, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		buf = append(append(buf, line...), '\n')
+	}
+	if _, err := c.file.Write(buf); err != nil {
+		return fmt.Errorf("cannot append to offsets.log: %w", err)
+	}
+	if c.opts.Sync {
+		if err := c.file.Sync(); err != nil {
+			return fmt.Errorf("cannot sync offsets.log: %w", err)
+		}
+	}
+	for _, r := range rs {
+		c.applyLocked(r)
+	}
+	return nil
+}
+
+// Close stops the reaper, answers waiting joins/syncs and closes offsets.log. Safe twice.
+func (c *Coordinator) Close() error {
+	var err error
+	c.once.Do(func() {
+		close(c.stop)
+		c.wg.Wait()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, g := range c.groups {
+			for _, m := range g.members {
+				c.failWaitersLocked(m, kerr.CoordinatorNotAvailable.Code)
+			}
+		}
+		if c.file != nil {
+			err = c.file.Close()
+		}
+	})
+	return err
+}
+
+func (c *Coordinator) reaper() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.opts.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			c.expire()
+		}
+	}
+}
+
+// expire removes members whose session ran out, completes join phases past their
+// deadline and drops the offsets of groups empty for longer than OffsetsRetention.
+func (c *Coordinator) expire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	for _, g := range c.groups {
+		for id, m := range g.members {
+			// A member waiting in JoinGroup is not expected to heartbeat.
+			if m.joinCh != nil {
+				continue
+			}
+			if now.Sub(m.lastSeen) > m.session {
+				c.log.Info("member session expired", "group", g.name, "member", id)
+				c.removeMemberLocked(g, m)
+			}
+		}
+		for id, t := range g.pending {
+			if now.Sub(t) > c.opts.MaxSessionTimeout {
+				delete(g.pending, id)
+			}
+		}
+		if g.state == statePreparing && !now.Before(g.deadline) {
+			c.completeJoinLocked(g)
+		}
+		if g.state == stateEmpty && len(g.members) == 0 && !g.emptySince.IsZero() && now.Sub(g.emptySince) > c.opts.OffsetsRetention {
+			if _, ok := c.offsets[g.name]; ok {
+				c.log.Info("offsets of an empty group expired", "group", g.name)
+				_ = c.persistLocked([]commitRecord{{Group: g.name, Delete: true}})
+			}
+			delete(c.groups, g.name)
+		}
+	}
+}
+
+func newMemberID(clientID string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return clientID + "-" + hex.EncodeToString(b[:])
+}
+
+func (c *Coordinator) failWaitersLocked(m *member, code int16) {
+	if m.joinCh != nil {
+		m.joinCh <- &kmsg.JoinGroupResponse{ErrorCode: code, Generation: -1, MemberID: m.id}
+		m.joinCh = nil
+	}
+	if m.syncCh != nil {
+		m.syncCh <- &kmsg.SyncGroupResponse{ErrorCode: code}
+		m.syncCh = nil
+	}
+}
+
+func (c *Coordinator) removeMemberLocked(g *group, m *member) {
+	c.failWaitersLocked(m, kerr.UnknownMemberID.Code)
+	delete(g.members, m.id)
+	if g.leader == m.id {
+		g.leader = ""
+	}
+	if len(g.members) == 0 {
+		c.becomeEmptyLocked(g)
+		return
+	}
+	c.prepareRebalanceLocked(g, 0)
+}
+
+func (c *Coordinator) becomeEmptyLocked(g *group) {
+	if g.state != stateEmpty {
+		g.generation++
+	}
+	g.state = stateEmpty
+	g.protocol, g.leader = "", ""
+	g.emptySince = c.now()
+}
+
+// prepareRebalanceLocked starts a join phase: every member must rejoin before the
+// deadline (the longest rebalance timeout), or is dropped from the next generation.
+func (c *Coordinator) prepareRebalanceLocked(g *group, delay time.Duration) {
+	if g.state == stateCompleting {
+		// Members waiting for their assignment learn the generation is over.
+		for _, m := range g.members {
+			if m.syncCh != nil {
+				m.syncCh <- &kmsg.SyncGroupResponse{ErrorCode: kerr.RebalanceInProgress.Code}
+				m.syncCh = nil
+			}
+		}
+	}
+	if g.state != statePreparing {
+		var longest time.Duration
+		for _, m := range g.members {
+			longest = max(longest, m.rebalance)
+			m.joined = m.joinCh != nil
+		}
+		if delay > 0 {
+			longest = delay
+			g.holdUntil = c.now().Add(delay)
+		}
+		g.deadline = c.now().Add(longest)
+		g.state = statePreparing
+	}
+	c.maybeCompleteJoinLocked(g)
+}
+
+func (c *Coordinator) maybeCompleteJoinLocked(g *group) {
+	now := c.now()
+	if g.state != statePreparing || now.Before(g.holdUntil) || now.Before(g.deadline) && !allJoined(g) {
+		return
+	}
+	c.completeJoinLocked(g)
+}
+
+func allJoined(g *group) bool {
+	for _, m := range g.members {
+		if !m.joined {
+			return false
+		}
+	}
+	return len(g.members) > 0
+}
+
+// completeJoinLocked ends the join phase: members that did not rejoin are dropped, the
+// generation advances, a protocol every member supports is chosen and every waiting
+// JoinGroup is answered (the leader gets the members' metadata).
+func (c *Coordinator) completeJoinLocked(g *group) {
+	for _, m := range g.members {
+		if !m.joined {
+			c.log.Info("member dropped: did not rejoin in time", "group", g.name, "member", m.id)
+			c.failWaitersLocked(m, kerr.UnknownMemberID.Code)
+			delete(g.members, m.id)
+		}
+	}
+	if len(g.members) == 0 {
+		c.becomeEmptyLocked(g)
+		return
+	}
+	g.generation++
+	g.protocol = chooseProtocol(g)
+	if _, ok := g.members[g.leader]; !ok {
+		ids := sortedKeys(g.members)
+		g.leader = ids[0]
+	}
+	g.state = stateCompleting
+	var all []kmsg.JoinGroupResponseMember
+	for _, id := range sortedKeys(g.members) {
+		m := g.members[id]
+		jm := kmsg.NewJoinGroupResponseMember()
+		jm.MemberID = id
+		if m.instanceID != "" {
+			iid := m.instanceID
+			jm.InstanceID = &iid
+		}
+		for _, p := range m.protocols {
+			if p.Name == g.protocol {
+				jm.ProtocolMetadata = p.Metadata
+			}
+		}
+		all = append(all, jm)
+	}
+	for _, m := range g.members {
+		m.joined = false
+		m.assignment = nil
+		m.lastSeen = c.now()
+		if m.joinCh == nil {
+			continue
+		}
+		resp := kmsg.NewPtrJoinGroupResponse()
+		resp.Generation = g.generation
+		pt, proto := g.protocolType, g.protocol
+		resp.ProtocolType, resp.Protocol = &pt, &proto
+		resp.LeaderID, resp.MemberID = g.leader, m.id
+		if m.id == g.leader {
+			resp.Members = all
+		}
+		m.joinCh <- resp
+		m.joinCh = nil
+	}
+}
+
+// chooseProtocol picks the protocol every member supports with the most first-choice
+// votes (Kafka's rule).
+func chooseProtocol(g *group) string {
+	counts := map[string]int{}
+	for _, m := range g.members {
+		for _, p := range m.protocols {
+			counts[p.Name]++
+		}
+	}
+	votes := map[string]int{}
+	for _, m := range g.members {
+		for _, p := range m.protocols {
+			if counts[p.Name] == len(g.members) {
+				votes[p.Name]++
+				break
+			}
+		}
+	}
+	best, bestVotes := "", -1
+	for _, name := range sortedKeys(votes) {
+		if votes[name] > bestVotes {
+			best, bestVotes = name, votes[name]
+		}
+	}
+	return best
+}
+
+// JoinRequest carries who sent a JoinGroup.
+type JoinRequest struct {
+	Req        *kmsg.JoinGroupRequest
+	ClientID   string
+	ClientHost string
+}
+
+// JoinGroup adds or refreshes a member and waits until the join phase completes (or ctx
+// ends: the connection closed). The response version is set by the caller.
+func (c *Coordinator) JoinGroup(ctx context.Context, jr JoinRequest) *kmsg.JoinGroupResponse {
+	req := jr.Req
+	resp := kmsg.NewPtrJoinGroupResponse()
+	resp.Generation, resp.MemberID = -1, req.MemberID
+	fail := func(e *kerr.Error) *kmsg.JoinGroupResponse { resp.ErrorCode = e.Code; return resp }
+	if req.Group == "" {
+		return fail(kerr.InvalidGroupID)
+	}
+	session := time.Duration(req.SessionTimeoutMillis) * time.Millisecond
+	if session < c.opts.MinSessionTimeout || session > c.opts.MaxSessionTimeout {
+		return fail(kerr.InvalidSessionTimeout)
+	}
+	rebalance := session
+	if req.Version >= 1 && req.RebalanceTimeoutMillis > 0 {
+		rebalance = time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond
+	}
+	if len(req.Protocols) == 0 || req.ProtocolType == "" {
+		return fail(kerr.InconsistentGroupProtocol)
+	}
+	c.mu.Lock()
+	g := c.groups[req.Group]
+	if g == nil {
+		g = &group{name: req.Group, members: map[string]*member{}, pending: map[string]time.Time{}, emptySince: c.now()}
+		c.groups[req.Group] = g
+	}
+	if len(g.members) > 0 && (req.ProtocolType != g.protocolType || !supportsCommon(g, req.Protocols)) {
+		c.mu.Unlock()
+		return fail(kerr.InconsistentGroupProtocol)
+	}
+	instanceID := ""
+	if req.InstanceID != nil {
+		instanceID = *req.InstanceID
+	}
+	var m *member
+	switch {
+	case req.MemberID == "" && instanceID != "":
+		// Static member: a restart replaces its previous incarnation.
+		for _, old := range g.members {
+			if old.instanceID == instanceID {
+				c.failWaitersLocked(old, kerr.FencedInstanceID.Code)
+				delete(g.members, old.id)
+				if g.leader == old.id {
+					g.leader = ""
+				}
+			}
+		}
+		m = &member{id: newMemberID(jr.ClientID), instanceID: instanceID}
+	case req.MemberID == "":
+		id := newMemberID(jr.ClientID)
+		if req.Version >= 4 {
+			g.pending[id] = c.now()
+			c.mu.Unlock()
+			resp.MemberID = id
+			return fail(kerr.MemberIDRequired)
+		}
+		m = &member{id: id}
+	default:
+		if m = g.members[req.MemberID]; m == nil {
+			if _, ok := g.pending[req.MemberID]; !ok {
+				c.mu.Unlock()
+				return fail(kerr.UnknownMemberID)
+			}
+			delete(g.pending, req.MemberID)
+			m = &member{id: req.MemberID, instanceID: instanceID}
+		}
+	}
+	if m.joinCh != nil { // a second join from the same member replaces the first
+		m.joinCh <- &kmsg.JoinGroupResponse{ErrorCode: kerr.RebalanceInProgress.Code, Generation: -1, MemberID: m.id}
+	}
+	m.clientID, m.clientHost = jr.ClientID, jr.ClientHost
+	m.protocolType, m.protocols = req.ProtocolType, req.Protocols
+	m.session, m.rebalance = session, rebalance
+	m.lastSeen = c.now()
+	m.joined = true
+	ch := make(chan *kmsg.JoinGroupResponse, 1)
+	m.joinCh = ch
+	g.members[m.id] = m
+	g.protocolType = req.ProtocolType
+	delay := time.Duration(0)
+	if g.state == stateEmpty {
+		delay = c.opts.InitialRebalanceDelay
+	}
+	if g.state == statePreparing {
+		c.maybeCompleteJoinLocked(g)
+	} else {
+		c.prepareRebalanceLocked(g, delay)
+	}
+	c.mu.Unlock()
+	select {
+	case r := <-ch:
+		return r
+	case <-ctx.Done():
+		c.mu.Lock()
+		if m.joinCh == ch {
+			m.joinCh = nil
+		}
+		c.mu.Unlock()
+		return fail(kerr.CoordinatorNotAvailable)
+	}
+}
+
+func supportsCommon(g *group, ps []kmsg.JoinGroupRequestProtocol) bool {
+	for _, p := range ps {
+		all := true
+		for _, m := range g.members {
+			found := false
+			for _, mp := range m.protocols {
+				if mp.Name == p.Name {
+					found = true
+					break
+				}
+			}
+			if !found {
+				all = false
+				break
+			}
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// SyncGroup takes the leader's assignment and hands each member its own, waiting for
+// the leader if needed.
+func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
+	resp := kmsg.NewPtrSyncGroupResponse()
+	c.mu.Lock()
+	g := c.groups[req.Group]
+	var m *member
+	if g != nil {
+		m = g.members[req.MemberID]
+	}
+	switch {
+	case m == nil:
+		c.mu.Unlock()
+		resp.ErrorCode = kerr.UnknownMemberID.Code
+		return resp
+	case req.Generation != g.generation:
+		c.mu.Unlock()
+		resp.ErrorCode = kerr.IllegalGeneration.Code
+		return resp
+	case g.state == statePreparing:
+		c.mu.Unlock()
+		resp.ErrorCode = kerr.RebalanceInProgress.Code
+		return resp
+	}
+	m.lastSeen = c.now()
+	pt, proto := g.protocolType, g.protocol
+	resp.ProtocolType, resp.Protocol = &pt, &proto
+	if g.state == stateStable {
+		resp.MemberAssignment = m.assignment
+		c.mu.Unlock()
+		return resp
+	}
+	if m.id == g.leader {
+		for _, a := range req.GroupAssignment {
+			if am := g.members[a.MemberID]; am != nil {
+				am.assignment = a.MemberAssignment
+			}
+		}
+		g.state = stateStable
+		for _, om := range g.members {
+			if om.syncCh != nil {
+				r := kmsg.NewPtrSyncGroupResponse()
+				r.ProtocolType, r.Protocol = &pt, &proto
+				r.MemberAssignment = om.assignment
+				om.syncCh <- r
+				om.syncCh = nil
+			}
+		}
+		resp.MemberAssignment = m.assignment
+		c.mu.Unlock()
+		return resp
+	}
+	ch := make(chan *kmsg.SyncGroupResponse, 1)
+	m.syncCh = ch
+	c.mu.Unlock()
+	select {
+	case r := <-ch:
+		return r
+	case <-ctx.Done():
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return resp
+	}
+}
+
+// Heartbeat keeps a member's session alive and tells it when to rejoin.
+func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) int16 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[req.Group]
+	if g == nil {
+		return kerr.UnknownMemberID.Code
+	}
+	m := g.members[req.MemberID]
+	switch {
+	case m == nil:
+		return kerr.UnknownMemberID.Code
+	case req.Generation != g.generation:
+		return kerr.IllegalGeneration.Code
+	}
+	m.lastSeen = c.now()
+	if g.state == statePreparing {
+		return kerr.RebalanceInProgress.Code
+	}
+	return 0
+}
+
+// LeaveGroup removes members (by id, or by instance id for static members).
+func (c *Coordinator) LeaveGroup(name string, memberIDs, instanceIDs []string) []int16 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[name]
+	out := make([]int16, len(memberIDs))
+	for i, id := range memberIDs {
+		if g == nil {
+			out[i] = kerr.UnknownMemberID.Code
+			continue
+		}
+		m := g.members[id]
+		if m == nil && instanceIDs[i] != "" {
+			for _, om := range g.members {
+				if om.instanceID == instanceIDs[i] {
+					m = om
+				}
+			}
+		}
+		if m == nil {
+			out[i] = kerr.UnknownMemberID.Code
+			continue
+		}
+		c.log.Info("member left", "group", name, "member", m.id)
+		c.removeMemberLocked(g, m)
+	}
+	return out
+}
+
+// Commit stores offsets for a group. generation -1 with an empty member id is a
+// "simple" commit, allowed while the group has no members.
+func (c *Coordinator) Commit(name, memberID string, generation int32, offs map[string]map[int32]Committed) int16 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[name]
+	if generation >= 0 || memberID != "" {
+		if g == nil || g.members[memberID] == nil {
+			return kerr.UnknownMemberID.Code
+		}
+		if generation != g.generation {
+			return kerr.IllegalGeneration.Code
+		}
+		if g.state == stateCompleting {
+			return kerr.RebalanceInProgress.Code
+		}
+		g.members[memberID].lastSeen = c.now()
+	} else if g != nil && len(g.members) > 0 {
+		return kerr.UnknownMemberID.Code
+	}
+	if g == nil {
+		g = &group{name: name, members: map[string]*member{}, pending: map[string]time.Time{}, emptySince: c.now()}
+		c.groups[name] = g
+	}
+	var rs []commitRecord
+	nowMs := c.now().UnixMilli()
+	for t, parts := range offs {
+		for p, o := range parts {
+			rs = append(rs, commitRecord{Group: name, Topic: t, Partition: p, Offset: o.Offset, Epoch: o.LeaderEpoch, Metadata: o.Metadata, CommitMs: nowMs})
+		}
+	}
+	if err := c.persistLocked(rs); err != nil {
+		c.log.Error("cannot persist offsets", "group", name, "err", err)
+		return kerr.KafkaStorageError.Code
+	}
+	return 0
+}
+
+// Fetch returns a group's committed offsets (all topics when topics is nil).
+func (c *Coordinator) Fetch(name string) map[string]map[int32]Committed {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]map[int32]Committed{}
+	for t, parts := range c.offsets[name] {
+		cp := make(map[int32]Committed, len(parts))
+		for p, o := range parts {
+			cp[p] = o
+		}
+		out[t] = cp
+	}
+	return out
+}
+
+// GroupInfo describes a group for DescribeGroups / ListGroups.
+type GroupInfo struct {
+	Name, State, ProtocolType, Protocol string
+	Generation                          int32
+	Members                             []MemberInfo
+}
+
+// MemberInfo describes one member.
+type MemberInfo struct {
+	ID, InstanceID, ClientID, ClientHost string
+	Metadata, Assignment                 []byte
+}
+
+// Describe returns a group, or ok=false when the coordinator does not know it (it may
+// still have committed offsets: then it is reported Empty).
+func (c *Coordinator) Describe(name string) (GroupInfo, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[name]
+	if g == nil {
+		if _, ok := c.offsets[name]; ok {
+			return GroupInfo{Name: name, State: "Empty"}, true
+		}
+		return GroupInfo{Name: name, State: "Dead"}, false
+	}
+	gi := GroupInfo{Name: name, State: g.state.String(), ProtocolType: g.protocolType, Protocol: g.protocol, Generation: g.generation}
+	for _, id := range sortedKeys(g.members) {
+		m := g.members[id]
+		mi := MemberInfo{ID: id, InstanceID: m.instanceID, ClientID: m.clientID, ClientHost: m.clientHost, Assignment: m.assignment}
+		for _, p := range m.protocols {
+			if p.Name == g.protocol {
+				mi.Metadata = p.Metadata
+			}
+		}
+		gi.Members = append(gi.Members, mi)
+	}
+	return gi, true
+}
+
+// List returns every group with members or committed offsets.
+func (c *Coordinator) List() []GroupInfo {
+	c.mu.Lock()
+	names := map[string]bool{}
+	for n := range c.groups {
+		names[n] = true
+	}
+	for n := range c.offsets {
+		names[n] = true
+	}
+	c.mu.Unlock()
+	var out []GroupInfo
+	for _, n := range sortedKeys(names) {
+		gi, _ := c.Describe(n)
+		out = append(out, gi)
+	}
+	return out
+}
+
+// Delete removes an empty group and its offsets.
+func (c *Coordinator) Delete(name string) int16 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[name]
+	_, hasOffsets := c.offsets[name]
+	if g == nil && !hasOffsets {
+		return kerr.GroupIDNotFound.Code
+	}
+	if g != nil && len(g.members) > 0 {
+		return kerr.NonEmptyGroup.Code
+	}
+	if err := c.persistLocked([]commitRecord{{Group: name, Delete: true}}); err != nil {
+		return kerr.KafkaStorageError.Code
+	}
+	delete(c.groups, name)
+	return 0
+}
