@@ -316,9 +316,7 @@ func (tx *Tx) commit(ctx context.Context, req commitRequest) (snap *Snapshot, er
 	if err != nil {
 		return nil, fmt.Errorf("BUG: cannot decode own manifest: %w", err)
 	}
-	t.mu.Lock()
-	t.cache[snap.ID] = snap
-	t.mu.Unlock()
+	t.remember(snap)
 	return snap, nil
 }
 

@@ -420,3 +420,26 @@ func TestTwoProcessesAppend(t *testing.T) {
 		t.Fatalf("snapshots %d, by writer %v, rows %d", len(hist), writers, cur.Rows())
 	}
 }
+
+// A busy table's handle keeps a bounded number of parsed manifests.
+func TestSnapshotCacheBounded(t *testing.T) {
+	w := openTest(t, t.TempDir())
+	tb := createEvents(t, w, "ods_events")
+	rec := events(1, 1, 0)
+	defer rec.Release()
+	for range snapshotCacheSize + 10 {
+		appendRec(t, tb, rec, CommitOptions{})
+	}
+	if _, err := tb.History(); err != nil {
+		t.Fatal(err)
+	}
+	tb.mu.Lock()
+	n := len(tb.cache)
+	tb.mu.Unlock()
+	if n > snapshotCacheSize {
+		t.Fatalf("cache holds %d snapshots", n)
+	}
+	if s, err := tb.Snapshot(1); err != nil || s.ID != 1 {
+		t.Fatalf("evicted snapshot not re-read: %v", err)
+	}
+}

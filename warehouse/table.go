@@ -183,10 +183,28 @@ func (t *Table) Snapshot(id int64) (*Snapshot, error) {
 	if s.ID != id {
 		return nil, fmt.Errorf("manifest %q holds snapshot %d", path, s.ID)
 	}
-	t.mu.Lock()
-	t.cache[id] = s
-	t.mu.Unlock()
+	t.remember(s)
 	return s, nil
+}
+
+// snapshotCacheSize bounds the parsed manifests a Table keeps: each lists every
+// live file, so keeping all of a busy table's history would grow without bound.
+const snapshotCacheSize = 32
+
+// remember caches s, evicting the oldest snapshots beyond snapshotCacheSize.
+func (t *Table) remember(s *Snapshot) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.cache[s.ID] = s
+	for len(t.cache) > snapshotCacheSize {
+		oldest := int64(-1)
+		for id := range t.cache {
+			if oldest < 0 || id < oldest {
+				oldest = id
+			}
+		}
+		delete(t.cache, oldest)
+	}
 }
 
 // AsOf returns the last snapshot committed at or before ts. Commit times never go
