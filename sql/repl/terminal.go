@@ -24,7 +24,7 @@ func (s *Shell) Interactive(ctx context.Context, in *os.File, out io.Writer) err
 		io.Reader
 		io.Writer
 	}{in, out}, "tagpipe> ")
-	if w, h, err := term.GetSize(fd); err == nil {
+	if w, h, err := term.GetSize(fd); err == nil && w > 0 && h > 0 {
 		_ = t.SetSize(w, h)
 	}
 	if s.opts.HistoryFile != "" {
