@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -14,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/tagpipe/tagpipe/broker"
@@ -114,6 +118,7 @@ type usage struct {
 }
 
 func startUsage() usage {
+	debug.FreeOSMemory() // RSS then reflects this benchmark, not the previous one's garbage
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return usage{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), wall: time.Now()}
@@ -150,6 +155,7 @@ func BenchmarkRawProducer(b *testing.B) {
 		b.Run(fmt.Sprintf("line=%d", size), func(b *testing.B) {
 			data := makeLines(b.N, size)
 			topic := newTopic("raw")
+			kafkatest.CreateTopic(b, addr, topic, 6)
 			w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, Balancer: &kafka.Murmur2Balancer{},
 				BatchSize: 1000, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll, AllowAutoTopicCreation: true}
 			defer w.Close()
@@ -172,11 +178,21 @@ func BenchmarkRawProducer(b *testing.B) {
 	}
 }
 
+var sinkBatch = envOr("TAGPIPE_BENCH_SINK_BATCH", "1000")
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
 func benchAgent(b *testing.B, kind, chType string, size int) {
 	addr := brokerAddr(b)
 	data := makeLines(b.N, size)
 	dir := b.TempDir()
 	topic := newTopic(kind)
+	kafkatest.CreateTopic(b, addr, topic, 6)
 	src := map[string]string{"channels": "c", "batch_size": "1000", "interceptors": "u", "interceptors.u.type": "user_key", "interceptors.u.format": "jsonl"}
 	in := filepath.Join(dir, "in")
 	os.MkdirAll(in, 0o755)
@@ -195,8 +211,9 @@ func benchAgent(b *testing.B, kind, chType string, size int) {
 	}
 	spec := agent.Spec{Name: "bench", Where: "bench", Sources: map[string]map[string]string{"s": src},
 		Channels: map[string]map[string]string{"c": ch},
-		Sinks:    map[string]map[string]string{"k": {"type": "kafka", "channel": "c", "topic": topic, "batch_size": "1000"}}}
-	a, err := agent.Build(spec, agent.Env{DataDir: dir, Brokers: []string{addr}, Metrics: ingest.NewMetrics(nil)})
+		Sinks:    map[string]map[string]string{"k": {"type": "kafka", "channel": "c", "topic": topic, "batch_size": sinkBatch}}}
+	m := ingest.NewMetrics(nil)
+	a, err := agent.Build(spec, agent.Env{DataDir: dir, Brokers: []string{addr}, Metrics: m, Log: benchLog()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -214,6 +231,14 @@ func benchAgent(b *testing.B, kind, chType string, size int) {
 	kafkatest.WaitCount(b, addr, topic, int64(b.N), 10*time.Minute)
 	b.StopTimer()
 	report(b, u, b.N, len(data))
+	// How the sink spent its time: batches and their mean latency (take → ack).
+	sc := m.Component("bench", "sink", "k", "")
+	if n := sc.Get("batches"); n > 0 {
+		b.ReportMetric(float64(sc.Get("success"))/float64(n), "events/batch")
+		var h dto.Metric
+		_ = m.BatchSeconds.WithLabelValues("bench", "k").(prometheus.Histogram).Write(&h)
+		b.ReportMetric(h.GetHistogram().GetSampleSum()/float64(h.GetHistogram().GetSampleCount())*1000, "batch-ms")
+	}
 }
 
 // BenchmarkSpoolDir and BenchmarkTailDir: lines from a file to the broker through the
@@ -227,4 +252,12 @@ func benchSources(b *testing.B, kind string) {
 			b.Run(fmt.Sprintf("channel=%s/line=%d", ch, size), func(b *testing.B) { benchAgent(b, kind, ch, size) })
 		}
 	}
+}
+
+// benchLog shows the collector's warnings (failed deliveries) with -v.
+func benchLog() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return slog.New(slog.DiscardHandler)
 }

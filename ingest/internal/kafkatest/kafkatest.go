@@ -226,7 +226,9 @@ func Count(t testing.TB, addr, topic string, n int64, timeout time.Duration) int
 	deadline := time.Now().Add(timeout)
 	var total int64
 	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// Short per-call timeout: for a topic that does not exist yet the client retries
+		// until its context ends.
+		ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
 		ends, err := adm.ListEndOffsets(ctx, topic)
 		cancel()
 		if err == nil {
@@ -239,4 +241,23 @@ func Count(t testing.TB, addr, topic string, n int64, timeout time.Duration) int
 		time.Sleep(20 * time.Millisecond)
 	}
 	return total
+}
+
+// CreateTopic creates topic with n partitions (an existing topic is fine).
+func CreateTopic(t testing.TB, addr, topic string, n int32) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, n, 1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		t.Fatalf("cannot create topic %s: %v", topic, err)
+	}
 }
