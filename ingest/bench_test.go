@@ -118,7 +118,6 @@ type usage struct {
 }
 
 func startUsage() usage {
-	debug.FreeOSMemory() // RSS then reflects this benchmark, not the previous one's garbage
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return usage{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), wall: time.Now()}
@@ -160,6 +159,7 @@ func BenchmarkRawProducer(b *testing.B) {
 				BatchSize: 1000, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll, AllowAutoTopicCreation: true}
 			defer w.Close()
 			lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+			debug.FreeOSMemory()
 			b.ResetTimer()
 			u := startUsage()
 			for i := 0; i < len(lines); i += 1000 {
@@ -221,6 +221,7 @@ func benchAgent(b *testing.B, kind, chType string, size int) {
 		b.Fatal(err)
 	}
 	defer a.Stop(context.Background())
+	debug.FreeOSMemory() // RSS then reflects this benchmark, not the previous one's garbage
 	b.ResetTimer()
 	u := startUsage()
 	if kind == "spooldir" {
