@@ -95,7 +95,10 @@ TB_USER=$(q "SELECT user_id FROM ads_user_interest_tags WHERE dt = '$DS' AND use
 $T sql -e "SELECT user_id, rank, tag, round(weight, 3) AS weight, events
            FROM ads_user_interest_tags WHERE dt = '$DS' AND user_id IN ('1', '2', '414', '$TB_USER') AND rank <= 3
            ORDER BY user_id, rank"
-$T tags show --user 1 --ds "$DS" | head -25
+# Why: the events that weighed most for one user (written to a file first: with pipefail,
+# head closing the pipe early would fail the demo).
+$T tags show --user 414 --ds "$DS" > "$DEMO_DIR/why-414.txt"
+head -16 "$DEMO_DIR/why-414.txt"
 
 cat <<TXT
 
