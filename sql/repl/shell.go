@@ -33,9 +33,10 @@ type Options struct {
 
 // Shell runs statements on an engine and prints their results.
 type Shell struct {
-	e    *tsql.Engine
-	opts Options
-	now  func() time.Time
+	e      *tsql.Engine
+	opts   Options
+	now    func() time.Time
+	record func(string) // adds a complete statement or command to the history
 }
 
 // New returns a shell; Out and Err default to stdout and stderr.
@@ -230,6 +231,9 @@ func (s *Shell) Run(ctx context.Context, in io.Reader, readLine func(cont bool) 
 			return err
 		}
 		if buf.Len() == 0 && strings.HasPrefix(strings.TrimSpace(line), ".") {
+			if s.record != nil {
+				s.record(line)
+			}
 			if err := s.dot(ctx, strings.TrimSpace(line)); err != nil {
 				if errors.Is(err, errQuit) {
 					return lastErr
@@ -248,6 +252,9 @@ func (s *Shell) Run(ctx context.Context, in io.Reader, readLine func(cont bool) 
 			buf.WriteString("\n")
 		}
 		for _, q := range stmts {
+			if s.record != nil {
+				s.record(q + ";")
+			}
 			if err := s.statement(ctx, q); err != nil {
 				s.report(err)
 				lastErr = err

@@ -178,3 +178,22 @@ func TestHistoryPersists(t *testing.T) {
 		t.Fatalf("len %d: %q %q", h2.Len(), h2.At(0), h2.At(2))
 	}
 }
+
+func TestSessionRecordsWholeStatements(t *testing.T) {
+	e := movielens(t)
+	path := filepath.Join(t.TempDir(), "history")
+	h, err := OpenHistory(path, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	sh := New(e, Options{Out: &out, Err: &out})
+	sh.record = h.Add
+	if err := sh.Run(context.Background(), strings.NewReader("SELECT 1\n  AS a; SELECT 2;\n.mode csv\n"), nil); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if string(b) != "SELECT 1   AS a;\nSELECT 2;\n.mode csv\n" {
+		t.Fatalf("history file %q", b)
+	}
+}

@@ -29,7 +29,10 @@ func (s *Shell) Interactive(ctx context.Context, in *os.File, out io.Writer) err
 	}
 	if s.opts.HistoryFile != "" {
 		if h, err := OpenHistory(s.opts.HistoryFile, 1000); err == nil {
-			t.History = h
+			// The terminal would record every line; the history keeps whole statements
+			// (one line each), recorded when they are complete.
+			t.History = statementsOnly{h}
+			s.record = h.Add
 		}
 	}
 	// The terminal translates \n to \r\n in raw mode.
@@ -46,3 +49,8 @@ func (s *Shell) Interactive(ctx context.Context, in *os.File, out io.Writer) err
 
 // IsTerminal reports whether f is a terminal.
 func IsTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// statementsOnly hands the terminal the history but ignores the terminal's per-line Add.
+type statementsOnly struct{ *History }
+
+func (statementsOnly) Add(string) {}
