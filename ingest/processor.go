@@ -107,7 +107,9 @@ type Replicating struct {
 
 func (r *Replicating) Select(*Event) ([]int, []int) { return r.Required, r.Optional }
 
-// Multiplexing routes by one header's value (Flume's multiplexing selector).
+// Multiplexing routes by one header's value (Flume's multiplexing selector). A mapping
+// for "*" takes every event whose header is set but has no mapping of its own, so
+// `header: error, mapping.*: dead` sends all bad input to a dead-letter channel.
 type Multiplexing struct {
 	Header   string
 	Mapping  map[string][]int
@@ -119,6 +121,9 @@ func (m *Multiplexing) Select(e *Event) ([]int, []int) {
 	v, ok := e.Headers[m.Header]
 	if r, hit := m.Mapping[v]; ok && hit {
 		return r, m.Optional[v]
+	}
+	if r, hit := m.Mapping["*"]; ok && v != "" && hit {
+		return r, m.Optional["*"]
 	}
 	return m.Default, m.Optional[v]
 }

@@ -237,3 +237,39 @@ func TestSelectorsAndFailover(t *testing.T) {
 		return read(filepath.Join(data, "good")) == "ok: 1\nok: 3" && read(filepath.Join(data, "bad")) == "no: 2\njunk"
 	})
 }
+
+// TestDeadLetterFile routes bad input (any "error" header) to a file_roll sink, the rest
+// to the broker.
+func TestDeadLetterFile(t *testing.T) {
+	b := kafkatest.Backends()[0].Start(t, t.TempDir(), 0, map[string]int32{"events": 1})
+	defer b.Stop()
+	data := t.TempDir()
+	spool := filepath.Join(data, "spool")
+	os.MkdirAll(spool, 0o755)
+	spec := fastSpool(Spec{Name: "a1", Where: "a1",
+		Sources: map[string]map[string]string{"r1": {"type": "spooldir", "dir": spool, "channels": "main dead", "max_line_bytes": "10",
+			"selector.type": "multiplexing", "selector.header": "error", "selector.mapping.*": "dead", "selector.default": "main"}},
+		Channels: map[string]map[string]string{"main": {"type": "file"}, "dead": {"type": "file"}},
+		Sinks: map[string]map[string]string{
+			"k":   {"type": "kafka", "channel": "main"},
+			"dlq": {"type": "file_roll", "channel": "dead", "dir": filepath.Join(data, "dlq")},
+		}})
+	build(t, spec, Env{DataDir: data, Brokers: []string{b.Addr()}, Topic: "events"})
+	dropFile(t, spool, "x.log", []string{"good", "much too long line", "bad\xff", "bin\x00", "fine"})
+	kafkatest.WaitCount(t, b.Addr(), "events", 2, 30*time.Second)
+	waitFor(t, "dead letters", func() bool {
+		files, _ := filepath.Glob(filepath.Join(data, "dlq", "*.log"))
+		if len(files) == 0 {
+			return false
+		}
+		got, _ := os.ReadFile(files[0])
+		return string(got) == "much too l\nbad\xff\nbin\x00\n"
+	})
+	var got []string
+	for _, r := range kafkatest.ReadAll(t, b.Addr(), "events") {
+		got = append(got, r.Value)
+	}
+	if fmt.Sprint(got) != "[good fine]" {
+		t.Fatalf("topic got %q", got)
+	}
+}
