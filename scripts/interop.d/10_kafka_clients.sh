@@ -51,6 +51,15 @@ grep -q '3 partitions' "$tmp/meta" || fail "kcat -L: $(cat "$tmp/meta")"
 grep -q "broker 0 at $addr" "$tmp/meta" || fail "kcat -L broker: $(cat "$tmp/meta")"
 echo "kcat: -L, -P/-C with none/gzip/snappy/lz4/zstd: $(wc -l <"$tmp/got") records ok"
 
+# kcat -G: a balanced consumer group reads everything, then commits; a second run of the
+# same group finds nothing new (it resumes from the committed offsets).
+timeout 60 kcat -b "$addr" -G kcatgroup -o beginning -e -q -f '%k:%s\n' \
+  -X auto.commit.interval.ms=100 -X session.timeout.ms=6000 kcat >"$tmp/group" 2>"$tmp/group.err" || true
+diff <(sort "$tmp/want") <(sort "$tmp/group") >/dev/null || fail "kcat -G read $(wc -l <"$tmp/group") of $(wc -l <"$tmp/want"): $(tail -3 "$tmp/group.err")"
+timeout 60 kcat -b "$addr" -G kcatgroup -e -q -f '%k:%s\n' -X session.timeout.ms=6000 kcat >"$tmp/group2" 2>/dev/null || true
+[ ! -s "$tmp/group2" ] || fail "kcat -G second run re-read $(wc -l <"$tmp/group2") records"
+echo "kcat -G: group read $(wc -l <"$tmp/group") records, resumed from committed offsets"
+
 # kafka-python: producer (acks=all, gzip) then a group-less consumer from the beginning.
 "$PY" - "$addr" <<'PYEOF' || fail "kafka-python"
 import sys
@@ -77,5 +86,17 @@ for k, seqs in per_key.items():
 for m, md in zip(sorted(got, key=lambda m: int(m.value[1:])), meta):
     assert (m.partition, m.offset) == (md.partition, md.offset), "record %r at %d/%d, acked %d/%d" % (m.value, m.partition, m.offset, md.partition, md.offset)
 print("kafka-python: %d records produced (gzip, acks=all) and consumed back in order" % n)
+g = KafkaConsumer('pyt', bootstrap_servers=addr, group_id='pygroup', auto_offset_reset='earliest',
+                  enable_auto_commit=False, consumer_timeout_ms=8000, session_timeout_ms=6000)
+seen = [m for m in g]
+g.commit()
+g.close()
+assert len(seen) == n, "group consumed %d of %d" % (len(seen), n)
+g = KafkaConsumer('pyt', bootstrap_servers=addr, group_id='pygroup', auto_offset_reset='earliest',
+                  consumer_timeout_ms=3000, session_timeout_ms=6000)
+again = [m for m in g]
+g.close()
+assert not again, "group re-read %d records after commit" % len(again)
+print("kafka-python: KafkaConsumer group read %d records, committed, resumed with nothing new" % n)
 PYEOF
 echo "interop kafka clients: ok"
