@@ -311,13 +311,20 @@ func (s *Source) readFile(ctx context.Context, path string) error {
 	var r io.Reader = f
 	br := bufio.NewReaderSize(f, 64<<10)
 	r = br
+	gz := false
 	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return fmt.Errorf("cannot read gzip file %q: %w", path, err)
+		// A file that only looks like gzip is read as it is (binary lines, marked).
+		if zr, err := gzip.NewReader(br); err == nil {
+			defer zr.Close()
+			r, gz = zr, true
+		} else {
+			s.opts.Log.Warn("spooldir file starts like gzip but is not: reading it raw", "source", s.name, "file", path, "err", err)
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return fmt.Errorf("cannot rewind %q: %w", path, err)
+			}
+			br.Reset(f)
+			r = br
 		}
-		defer zr.Close()
-		r = zr
 	}
 	if t.Offset > 0 {
 		if _, err := io.CopyN(io.Discard, r, t.Offset); err != nil {
@@ -363,6 +370,14 @@ func (s *Source) readFile(ctx context.Context, path string) error {
 		ln, err := lr.Next()
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
+				if gz {
+					// A damaged gzip stream: what decompressed is delivered, the rest
+					// cannot be; move the file aside and go on.
+					if ferr := flush(); ferr != nil && !errors.Is(ferr, errChanged) {
+						return ferr
+					}
+					return s.quarantine(path, t, nil, "damaged gzip data: "+err.Error())
+				}
 				return fmt.Errorf("cannot read %q: %w", path, err)
 			}
 			if last, ok := lr.Flush(); ok {

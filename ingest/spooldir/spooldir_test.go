@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -319,4 +320,63 @@ func TestSpoolDirChannelRefuses(t *testing.T) {
 	if c.Get("put_failures") != 3 || c.Get("file_errors") != 0 {
 		t.Fatalf("put_failures %d file_errors %d", c.Get("put_failures"), c.Get("file_errors"))
 	}
+}
+
+// TestSpoolDirGarbageFiles: a random binary file, a file that only looks like gzip and a
+// truncated gzip file are all handled without stopping the source: binary lines are
+// delivered marked, the damaged gzip's readable lines are delivered and the file is
+// quarantined.
+func TestSpoolDirGarbageFiles(t *testing.T) {
+	dir := t.TempDir()
+	mem := channel.NewMemory("m", channel.MemoryOptions{Capacity: 100000})
+	defer mem.Close()
+	c := ingest.NewMetrics(nil).Component("a", "source", "s", "spooldir")
+	o := testOpts(dir)
+	o.C = c
+	o.MaxLineBytes = 1000
+	s, _ := New("s", o, &ingest.Processor{Channels: []ingest.Channel{mem}, C: c})
+	rng := rand.New(rand.NewSource(7))
+	junk := make([]byte, 64<<10)
+	rng.Read(junk)
+	writeFile(t, filepath.Join(dir, "1.bin"), junk)
+	writeFile(t, filepath.Join(dir, "2.fakegz"), append([]byte{0x1f, 0x8b, 'n', 'o', '\n'}, "plain\n"...))
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(zw, "gz line %d %d\n", i, rng.Int63())
+	}
+	zw.Close()
+	writeFile(t, filepath.Join(dir, "3.gz"), gz.Bytes()[:gz.Len()/2])
+	writeFile(t, filepath.Join(dir, "4.log"), []byte("after\n"))
+	for i, f := range []string{"1.bin", "2.fakegz", "3.gz", "4.log"} {
+		ts := time.Now().Add(time.Duration(i-10) * time.Minute)
+		os.Chtimes(filepath.Join(dir, f), ts, ts)
+	}
+	s.Start(context.Background())
+	defer s.Stop(context.Background())
+	waitFor(t, "4.log completed", func() bool { _, err := os.Stat(filepath.Join(dir, "4.log.COMPLETED")); return err == nil })
+	for _, f := range []string{"1.bin.COMPLETED", "2.fakegz.COMPLETED", "3.gz" + QuarantineSuffix} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	tx, _ := mem.Take(context.Background(), 1<<20)
+	var bin, bad, gzLines int
+	var total int
+	for _, e := range tx.Events() {
+		total += len(e.Body)
+		if e.Headers["error"] != "" {
+			bad++
+		}
+		if strings.HasPrefix(string(e.Body), "gz line ") {
+			gzLines++
+		}
+		if string(e.Body) == "plain" {
+			bin++
+		}
+	}
+	if bad == 0 || bin != 1 || gzLines == 0 || gzLines >= 20000 || c.Get("files_quarantined") != 1 || c.Get("bad_input") != int64(bad) {
+		t.Fatalf("bad %d plain %d gz %d quarantined %d bad_input %d", bad, bin, gzLines, c.Get("files_quarantined"), c.Get("bad_input"))
+	}
+	t.Logf("binary file: %d events marked bad; damaged gzip: %d lines delivered before the damage", bad, gzLines)
 }
