@@ -122,6 +122,20 @@ FROM src.ev WHERE timestamp >= 1514764800`) // 2018 only: ~250 daily partitions
 	if err != nil || len(cat) != 6 {
 		t.Fatalf("catalog: %d entries, %v", len(cat), err)
 	}
+	// A re-run that yields no rows empties its partition (and only it).
+	def := &Definition{Name: "flag", Type: "rule", SQL: "SELECT user_id, 'x' AS value FROM dws_user_daily WHERE dt = DATE '{{ ds }}' AND events > {{ half_life }} * 0 - 1"}
+	if r, err := wt2.RunDefinition(ctx, def, "2018-09-24"); err != nil || r.Rows == 0 {
+		t.Fatalf("flag: %+v, %v", r, err)
+	}
+	def.SQL = "SELECT user_id, 'x' AS value FROM dws_user_daily WHERE false"
+	if r, err := wt2.RunDefinition(ctx, def, "2018-09-24"); err != nil || r.Rows != 0 {
+		t.Fatalf("empty re-run: %+v, %v", r, err)
+	}
+	var flags, others int
+	db2.QueryRow("SELECT count(*) FILTER (WHERE tag = 'flag'), count(*) FILTER (WHERE tag <> 'flag') FROM ads_user_tags WHERE dt = DATE '2018-09-24'").Scan(&flags, &others)
+	if flags != 0 || others == 0 {
+		t.Fatalf("after the empty re-run: %d flag rows, %d other rows", flags, others)
+	}
 	tb, err := w2.Table(TableInterest)
 	if err != nil {
 		t.Fatal(err)
