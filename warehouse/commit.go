@@ -67,9 +67,10 @@ type commitRequest struct {
 	doc    string
 }
 
-// testHookBeforeManifest runs after a commit's files are in place and before its
-// manifest is published (tests kill the process there).
-var testHookBeforeManifest func()
+// testHookBeforeManifest runs after a commit's files are at their pending names and
+// before its manifest is published; testHookAfterManifest right after the commit
+// point, before the files get their final names (tests kill the process there).
+var testHookBeforeManifest, testHookAfterManifest func()
 
 func (tx *Tx) commit(ctx context.Context, req commitRequest) (snap *Snapshot, err error) {
 	defer tx.Abort() // releases the lock; deletes our files unless they were published
@@ -234,36 +235,40 @@ func (tx *Tx) commit(ctx context.Context, req commitRequest) (snap *Snapshot, er
 		m.Operation = req.op
 	}
 
-	// Move files to their final names. Until the manifest is linked they are
-	// unreferenced, and a crash leaves them for the next Open to remove.
-	var moved []stagedFile
+	// Put every new file at its pending name (hidden, temp suffix) next to its final
+	// name. Before the manifest is linked nothing references them and directory
+	// globs do not see them; a crash leaves them for the next Open to delete.
+	var moved []stagedFile // src now at pendingPath(final)
 	undo := func() {
 		for _, s := range moved {
-			final := filepath.Join(t.dir, filepath.FromSlash(s.df.Path))
+			pending := pendingPath(filepath.Join(t.dir, filepath.FromSlash(s.df.Path)))
 			if s.imported {
-				_ = os.Rename(final, s.src)
+				_ = os.Rename(pending, s.src)
 			} else {
-				_ = os.Remove(final)
+				_ = os.Remove(pending)
 			}
 		}
 	}
 	dirs := map[string]bool{}
-	for i, s := range tx.staged {
-		rel := fmt.Sprintf("%s%s-%05d%s", dataPrefix, tx.id, i+1, dataExt)
+	for _, s := range tx.staged {
+		rel := s.name
 		if pp := s.df.Partition.Path(); pp != "" {
 			rel = path.Join(pp, rel)
 		}
 		final := filepath.Join(t.dir, filepath.FromSlash(rel))
+		pending := pendingPath(final)
 		if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 			undo()
 			return nil, fmt.Errorf("cannot create partition dir: %w", err)
 		}
-		if err := os.Rename(s.src, final); err != nil {
-			undo()
-			if errors.Is(err, syscall.EXDEV) {
-				return nil, fmt.Errorf("cannot move %q into table %s: not on the warehouse's file system (use Warehouse.StagingDir): %w", s.src, t.name, err)
+		if s.src != pending {
+			if err := os.Rename(s.src, pending); err != nil {
+				undo()
+				if errors.Is(err, syscall.EXDEV) {
+					return nil, fmt.Errorf("cannot move %q into table %s: not on the warehouse's file system (use Warehouse.StagingDir): %w", s.src, t.name, err)
+				}
+				return nil, fmt.Errorf("cannot move %q into table %s: %w", s.src, t.name, err)
 			}
-			return nil, fmt.Errorf("cannot move %q into table %s: %w", s.src, t.name, err)
 		}
 		s.df.Path = rel
 		s.df.AddedSnapshot = m.SnapshotID
@@ -301,6 +306,20 @@ func (tx *Tx) commit(ctx context.Context, req commitRequest) (snap *Snapshot, er
 		return nil, err
 	}
 	tx.staged = nil // published: Abort must not touch them
+	if testHookAfterManifest != nil {
+		testHookAfterManifest()
+	}
+	// Committed: give the files their final names. A failure or crash here leaves
+	// readers fine (Snapshot.AbsPath finds pending names) and the next Open finishes.
+	for _, s := range moved {
+		final := filepath.Join(t.dir, filepath.FromSlash(s.df.Path))
+		if err := os.Rename(pendingPath(final), final); err != nil {
+			t.w.opts.Logger.Warn("snapshot committed, file not yet at its final name", "table", t.name, "file", s.df.Path, "err", err)
+		}
+	}
+	for d := range dirs {
+		_ = syncDir(d)
+	}
 	if err := writeCurrent(t.metaDir(), m.SnapshotID); err != nil {
 		t.w.opts.Logger.Warn("snapshot committed, hint not updated", "table", t.name, "snapshot", m.SnapshotID, "err", err)
 	}

@@ -72,8 +72,12 @@ func TestHelperProcess(t *testing.T) {
 			panic(err)
 		}
 		ready()
-	case "before-manifest": // files renamed to their final names, manifest not yet linked
+	case "before-manifest": // files at their pending names, manifest not yet linked
 		testHookBeforeManifest = ready
+		_, err := tx.Commit(context.Background(), CommitOptions{})
+		panic(err)
+	case "after-manifest": // committed, files not yet at their final names
+		testHookAfterManifest = ready
 		_, err := tx.Commit(context.Background(), CommitOptions{})
 		panic(err)
 	}
@@ -166,9 +170,13 @@ func TestKill9BetweenWriteAndCommit(t *testing.T) {
 			child := startChild(t, root, mode)
 			debris := dataFiles(t, tb.Dir())
 			if len(debris) <= len(prevFiles) {
-				t.Fatalf("child wrote nothing visible on disk: %v", debris)
+				t.Fatalf("child wrote nothing on disk: %v", debris)
 			}
 			kill9(t, child)
+			// Directory globs (*.parquet, no hidden names) see nothing of it either.
+			if got := globbable(t, tb.Dir()); !slices.Equal(got, prevFiles) {
+				t.Fatalf("globs see %v, want %v", got, prevFiles)
+			}
 
 			// Before any cleanup, readers already see exactly the previous snapshot.
 			cur, err := tb.Current()
@@ -441,5 +449,50 @@ func TestSnapshotCacheBounded(t *testing.T) {
 	}
 	if s, err := tb.Snapshot(1); err != nil || s.ID != 1 {
 		t.Fatalf("evicted snapshot not re-read: %v", err)
+	}
+}
+
+// globbable lists the data files a *.parquet glob sees.
+func globbable(t *testing.T, dir string) []string {
+	var out []string
+	for _, f := range dataFiles(t, dir) {
+		if strings.HasSuffix(f, ".parquet") && !strings.Contains("/"+f, "/.") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// A writer killed right after its commit point: the snapshot is committed and
+// fully readable at once; the next Open gives its files their final names.
+func TestKill9AfterCommitPoint(t *testing.T) {
+	root := t.TempDir()
+	w := openTest(t, root)
+	tb := createEvents(t, w, "ods_events")
+	rec := events(1200, 3, 0)
+	defer rec.Release()
+	prev := appendRec(t, tb, rec, CommitOptions{})
+	prevRows := len(rowsOf(t, prev))
+
+	kill9(t, startChild(t, root, "after-manifest"))
+	cur, err := tb.Current()
+	if err != nil || cur.ID != prev.ID+1 || cur.Rows() != int64(prevRows+5000) {
+		t.Fatalf("after kill: %v, %v", cur, err)
+	}
+	if n := len(rowsOf(t, cur)); n != prevRows+5000 {
+		t.Fatalf("committed snapshot reads %d rows", n)
+	}
+	openTest(t, root)
+	want := []string{}
+	for _, f := range cur.Files {
+		want = append(want, f.Path)
+	}
+	if got := globbable(t, tb.Dir()); !slices.Equal(got, want) {
+		t.Fatalf("after recovery globs see\n%v\nwant\n%v", got, want)
+	}
+	for _, f := range dataFiles(t, tb.Dir()) {
+		if strings.HasSuffix(f, ".tmp") {
+			t.Fatalf("left %s", f)
+		}
 	}
 }

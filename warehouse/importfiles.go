@@ -58,7 +58,8 @@ func (tx *Tx) AddFile(path string, p Partition) error {
 			return fmt.Errorf("table %s: file %q added twice", tx.t.name, path)
 		}
 	}
-	tx.staged = append(tx.staged, stagedFile{src: abs, imported: true, df: DataFile{Partition: p, Rows: rows, Bytes: st.Size(), Missing: missing}})
+	tx.seq++
+	tx.staged = append(tx.staged, stagedFile{src: abs, name: tx.fileName(tx.seq), imported: true, df: DataFile{Partition: p, Rows: rows, Bytes: st.Size(), Missing: missing}})
 	return nil
 }
 

@@ -124,11 +124,17 @@ func (s *Snapshot) DataSchema() *arrow.Schema { return dataSchema(s.Schema, s.Pa
 // AbsPath is the absolute path of a file of this snapshot.
 // Files a newer snapshot removed are hidden (renamed to .<name>.removed in the same
 // directory) until they expire; AbsPath returns the hidden name for those.
+//
+// Between a commit point and the renames that follow it, a new file still has its
+// pending name; AbsPath returns that one then.
 func (s *Snapshot) AbsPath(f DataFile) string {
 	p := filepath.Join(s.table.dir, filepath.FromSlash(f.Path))
 	if !exists(p) {
 		if h := hiddenPath(p); exists(h) {
 			return h
+		}
+		if pp := pendingPath(p); exists(pp) {
+			return pp
 		}
 	}
 	return p

@@ -301,7 +301,7 @@ func (t *Table) removeUnreferenced(full bool) (int, error) {
 	}
 	var removed int
 	var dirs []string
-	var strays, hidden []string // rel paths: visible but not current; hidden
+	var strays, hidden, pending []string // rel paths: visible but not current; hidden; pending but not current
 	remove := func(path string) error {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("cannot remove %q: %w", path, err)
@@ -328,6 +328,18 @@ func (t *Table) removeUnreferenced(full bool) (int, error) {
 			if info, err := d.Info(); err == nil && time.Since(info.ModTime()) > compactTmpGrace {
 				return remove(path)
 			}
+		case strings.HasPrefix(name, "."+dataPrefix) && strings.HasSuffix(name, dataExt+tmpExt):
+			// A dead writer's file, or a committed file whose rename to its final
+			// name did not happen (crash right after the commit point).
+			i := strings.LastIndex(rel, "/") + 1
+			final := rel[:i] + strings.TrimSuffix(strings.TrimPrefix(name, "."), tmpExt)
+			if current[final] {
+				if err := os.Rename(path, filepath.Join(t.dir, filepath.FromSlash(final))); err != nil {
+					return fmt.Errorf("cannot finish commit of %q: %w", path, err)
+				}
+				return nil
+			}
+			pending = append(pending, rel)
 		case strings.HasSuffix(name, tmpExt):
 			return remove(path)
 		case strings.HasPrefix(name, dataPrefix) && strings.HasSuffix(name, dataExt) && !current[rel]:
@@ -340,7 +352,7 @@ func (t *Table) removeUnreferenced(full bool) (int, error) {
 	if err != nil {
 		return removed, fmt.Errorf("cannot clean table %q: %w", t.name, err)
 	}
-	if len(strays) > 0 || full {
+	if len(strays) > 0 || len(pending) > 0 || full {
 		hist, err := t.History()
 		if err != nil {
 			return removed, err
@@ -359,6 +371,18 @@ func (t *Table) removeUnreferenced(full bool) (int, error) {
 				}
 			} else if err := remove(filepath.Join(t.dir, filepath.FromSlash(rel))); err != nil {
 				return removed, err // a crashed commit's file
+			}
+		}
+		for _, rel := range pending {
+			i := strings.LastIndex(rel, "/") + 1
+			final := rel[:i] + strings.TrimSuffix(strings.TrimPrefix(rel[i:], "."), tmpExt)
+			abs := filepath.Join(t.dir, filepath.FromSlash(rel))
+			if live[final] { // committed, then removed again before anyone recovered
+				if err := os.Rename(abs, hiddenPath(filepath.Join(t.dir, filepath.FromSlash(final)))); err != nil {
+					return removed, fmt.Errorf("cannot hide %q: %w", abs, err)
+				}
+			} else if err := remove(abs); err != nil {
+				return removed, err
 			}
 		}
 		for _, rel := range hidden {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -47,8 +48,20 @@ type Tx struct {
 
 type stagedFile struct {
 	src      string // absolute path now
+	name     string // final base name, part-<txid>-<seq>.parquet
 	imported bool   // someone else's file: on failure give it back instead of deleting
 	df       DataFile
+}
+
+// fileName is the final base name of the transaction's seq-th file.
+func (tx *Tx) fileName(seq int) string {
+	return fmt.Sprintf("%s%s-%05d%s", dataPrefix, tx.id, seq, dataExt)
+}
+
+// pendingPath is where a committed file waits between the commit point and its
+// rename to final: the final name hidden and with the temp suffix.
+func pendingPath(final string) string {
+	return filepath.Join(filepath.Dir(final), "."+filepath.Base(final)+tmpExt)
 }
 
 // beginOptimistic starts a transaction that does not hold the lock while it
@@ -287,6 +300,7 @@ func (tx *Tx) writeData(p Partition, rec arrow.RecordBatch) error {
 type partWriter struct {
 	part Partition
 	tmp  string
+	name string // final base name
 	f    *os.File
 	buf  *bufio.Writer
 	fw   *pqarrow.FileWriter
@@ -328,7 +342,7 @@ func (tx *Tx) newPartWriter(p Partition) (*partWriter, error) {
 	if tx.lk == nil {
 		prefix = compactPrefix // written without the lock: see Table.recover
 	}
-	tmp := filepath.Join(dir, fmt.Sprintf(".%s%s-%05d%s%s", prefix, tx.id, tx.seq, dataExt, tmpExt))
+	tmp := filepath.Join(dir, "."+prefix+strings.TrimPrefix(tx.fileName(tx.seq), dataPrefix)+tmpExt)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create data file %q: %w", tmp, err)
@@ -341,7 +355,7 @@ func (tx *Tx) newPartWriter(p Partition) (*partWriter, error) {
 		os.Remove(tmp)
 		return nil, fmt.Errorf("cannot start parquet file %q: %w", tmp, err)
 	}
-	return &partWriter{part: p, tmp: tmp, f: f, buf: buf, fw: fw}, nil
+	return &partWriter{part: p, tmp: tmp, name: tx.fileName(tx.seq), f: f, buf: buf, fw: fw}, nil
 }
 
 // finish closes, flushes and fsyncs a file and stages it for commit.
@@ -364,7 +378,7 @@ func (tx *Tx) finish(pw *partWriter) error {
 	if err != nil {
 		return fmt.Errorf("cannot stat data file %q: %w", pw.tmp, err)
 	}
-	tx.staged = append(tx.staged, stagedFile{src: pw.tmp, df: DataFile{Partition: pw.part, Rows: pw.rows, Bytes: st.Size()}})
+	tx.staged = append(tx.staged, stagedFile{src: pw.tmp, name: pw.name, df: DataFile{Partition: pw.part, Rows: pw.rows, Bytes: st.Size()}})
 	return nil
 }
 
