@@ -15,9 +15,10 @@ import (
 func init() {
 	register(func(a *app) *cobra.Command {
 		var (
-			out, timeCol, userCol string
-			top                   int
-			asJSON, noHTML        bool
+			out, timeCol, userCol, header string
+			columns                       []string
+			top                           int
+			asJSON, noHTML                bool
 		)
 		cmd := &cobra.Command{
 			Use:   "explore FILE|DIR|TABLE",
@@ -27,7 +28,14 @@ top values, time range and events per day, events per user, and malformed lines 
 their reasons. The HTML report is one self-contained file with SVG charts.`,
 			Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				opts := explore.Options{TimeColumn: timeCol, UserColumn: userCol, Top: top}
+				switch header {
+				case "auto":
+					header = ""
+				case "yes", "no":
+				default:
+					return fmt.Errorf("--header %q: want auto, yes or no", header)
+				}
+				opts := explore.Options{TimeColumn: timeCol, UserColumn: userCol, Top: top, Header: header, Columns: columns}
 				if _, err := os.Stat(args[0]); err != nil {
 					w, werr := openWarehouse(a, true)
 					if werr != nil {
@@ -75,6 +83,8 @@ their reasons. The HTML report is one self-contained file with SVG charts.`,
 		f.StringVar(&timeCol, "time-column", "", "event time column (default: detected)")
 		f.StringVar(&userCol, "user-column", "", "user id column (default: detected)")
 		f.IntVar(&top, "top", 5, "top values per column")
+		f.StringVar(&header, "header", "auto", "CSV files start with a header line: auto, yes or no")
+		f.StringSliceVar(&columns, "columns", nil, "names for the CSV columns, e.g. user_id,item_id,category_id,behavior_type,timestamp for Taobao logs")
 		f.BoolVar(&asJSON, "json", false, "print the profile as JSON instead of the summary")
 		f.BoolVar(&noHTML, "no-html", false, "do not write the HTML report")
 		return cmd

@@ -294,3 +294,34 @@ func selfContained(t *testing.T, page string) {
 		t.Fatalf("report has %d charts", n)
 	}
 }
+
+func TestHeaderlessTaobaoLog(t *testing.T) {
+	dir := t.TempDir()
+	log := "1,2268318,2520377,pv,1511544070\n1,2333346,2520771,pv,1511561733\n2,2576651,149192,fav,1511572885\n" +
+		"3,3830808,4181361,buy,1511593493\nnot,a,valid,line\n3,4365585,2520377,cart,1511596146\n"
+	path := filepath.Join(dir, "UserBehavior.csv")
+	if err := os.WriteFile(path, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Run(context.Background(), path, Options{Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Rows != 5 || p.Lines != 6 || p.Malformed != 1 || p.Columns[0].Name != "column0" || p.Columns[0].Type != "BIGINT" {
+		t.Fatalf("guessed no header: rows=%d lines=%d malformed=%d columns=%+v", p.Rows, p.Lines, p.Malformed, p.Columns)
+	}
+	p, err = Run(context.Background(), path, Options{Now: fixedNow,
+		Columns: []string{"user_id", "item_id", "category_id", "behavior_type", "timestamp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Rows != 5 || p.Users == nil || p.Users.Users != 3 || p.Time == nil || p.Time.Unit != "unix_s" || p.Time.Days != 2 {
+		t.Fatalf("named columns: rows=%d users=%+v time=%+v", p.Rows, p.Users, p.Time)
+	}
+	if top := p.Columns[3].Top; len(top) == 0 || top[0].Value != "pv" || top[0].Count != 2 {
+		t.Fatalf("behavior_type top %+v", top)
+	}
+	if _, err := Run(context.Background(), path, Options{Columns: []string{"a"}}); err == nil {
+		t.Fatal("a wrong number of column names was accepted")
+	}
+}

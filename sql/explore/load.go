@@ -76,27 +76,45 @@ func loadCSV(ctx context.Context, conn *dbsql.Conn, files []string, tmp string, 
 	bw := bufio.NewWriterSize(out, 1<<20)
 	cw := csv.NewWriter(bw)
 	var header []string
-	var delim rune
+	delim, hasHeader, err := sniffCSV(files[0], opts)
+	if err != nil {
+		return err
+	}
 	for fi, file := range files {
-		first := true
+		first := hasHeader
 		err := eachLine(file, func(n int64, line string) error {
 			if strings.TrimSpace(line) == "" {
 				return nil
 			}
+			if header == nil {
+				h, err := parseLine(line, delim)
+				if err != nil {
+					return fmt.Errorf("cannot read the first line of %q: %v", file, err)
+				}
+				switch {
+				case len(opts.Columns) > 0:
+					if len(opts.Columns) != len(h) {
+						return fmt.Errorf("%d column names given, but %q has %d fields", len(opts.Columns), file, len(h))
+					}
+					header = opts.Columns
+				case hasHeader:
+					header = h
+				default:
+					for i := range h {
+						header = append(header, "column"+strconv.Itoa(i))
+					}
+				}
+				if err := cw.Write(append([]string{"__file", "__line"}, header...)); err != nil {
+					return err
+				}
+			}
 			if first {
 				first = false
-				if header == nil {
-					delim = sniffDelimiter(line)
-					h, err := parseLine(line, delim)
-					if err != nil {
-						return fmt.Errorf("cannot read the header of %q: %v", file, err)
-					}
-					header = h
-					return cw.Write(append([]string{"__file", "__line"}, header...))
+				if fi == 0 {
+					return nil
 				}
-				h, err := parseLine(line, delim)
-				if err != nil || strings.Join(h, "\x00") != strings.Join(header, "\x00") {
-					return fmt.Errorf("%q has header %q, unlike %q's %q", file, line, files[0], strings.Join(header, string(delim)))
+				if h, err := parseLine(line, delim); err != nil || !sameHeader(h, files[0], delim) {
+					return fmt.Errorf("%q has header %q, unlike %q", file, line, files[0])
 				}
 				return nil
 			}
@@ -133,6 +151,83 @@ func loadCSV(ctx context.Context, conn *dbsql.Conn, files []string, tmp string, 
 		return err
 	}
 	return typedTable(ctx, conn, files, header, types, p, opts)
+}
+
+// sniffCSV picks the delimiter and decides whether the first line is a header: it is
+// when some column's first value is not a number while nearly all the values below it
+// are (userId over 1, 2, 3 …); a file whose columns are all text is taken to have one.
+// Options.Header "yes"/"no" overrides the guess.
+func sniffCSV(file string, opts *Options) (rune, bool, error) {
+	var lines []string
+	errStop := errors.New("enough")
+	err := eachLine(file, func(_ int64, line string) error {
+		if strings.TrimSpace(line) != "" {
+			lines = append(lines, line)
+		}
+		if len(lines) > 100 {
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return 0, false, err
+	}
+	if len(lines) == 0 {
+		return 0, false, fmt.Errorf("%q is empty", file)
+	}
+	delim := sniffDelimiter(lines[0])
+	switch opts.Header {
+	case "yes":
+		return delim, true, nil
+	case "no":
+		return delim, false, nil
+	}
+	first, err := parseLine(lines[0], delim)
+	if err != nil || len(lines) == 1 {
+		return delim, true, nil
+	}
+	numeric := func(v string) bool {
+		_, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		return err == nil
+	}
+	anyNumeric := false
+	for i, v := range first {
+		num, n := 0, 0
+		for _, l := range lines[1:] {
+			rec, err := parseLine(l, delim)
+			if err != nil || i >= len(rec) {
+				continue
+			}
+			n++
+			if numeric(rec[i]) {
+				num++
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		if numeric(v) {
+			anyNumeric = true
+		}
+		if !numeric(v) && float64(num) >= 0.9*float64(n) {
+			return delim, true, nil
+		}
+	}
+	// No column contradicts the data below it: a header only if nothing in it is a number.
+	return delim, !anyNumeric, nil
+}
+
+func sameHeader(h []string, file string, delim rune) bool {
+	var first []string
+	errStop := errors.New("enough")
+	_ = eachLine(file, func(_ int64, line string) error {
+		if strings.TrimSpace(line) == "" {
+			return nil
+		}
+		first, _ = parseLine(line, delim)
+		return errStop
+	})
+	return strings.Join(h, "\x00") == strings.Join(first, "\x00")
 }
 
 func columnsSpec(header []string) string {

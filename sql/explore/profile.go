@@ -19,6 +19,11 @@ type Options struct {
 	TimeColumn string
 	// UserColumn is the user id; "" = detect (user_id, userId, uid, user).
 	UserColumn string
+	// Header says whether CSV files start with a header line: "yes", "no" or "" (guess).
+	Header string
+	// Columns names the CSV columns (e.g. Taobao's headerless user_id,item_id,…);
+	// without it a headerless file's columns are column0, column1, ….
+	Columns []string
 	// Top is how many top values each column lists; 0 = 5.
 	Top int
 	// Bins is the number of histogram bars; 0 = 20.
