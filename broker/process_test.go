@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -270,5 +271,95 @@ func TestCLITopicsProduceConsume(t *testing.T) {
 	cli("", "topics", "delete", "--topic", "test")
 	if out := cli("", "topics", "list"); strings.TrimSpace(out) != "" {
 		t.Fatalf("after delete: %q", out)
+	}
+}
+
+func TestCLIGroups(t *testing.T) {
+	dir := t.TempDir()
+	bp := startBrokerProc(t, dir)
+	cli := func(args ...string) string {
+		return runCLI(t, "", append(args, "--data-dir", dir, "--bootstrap-server", bp.addr)...)
+	}
+	cli("topics", "create", "--topic", "gt", "--partitions", "3")
+	cl, adm := newAdmin(t, bp.addr, kgo.DefaultProduceTopic("gt"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx := testCtx(t)
+	for p := int32(0); p < 3; p++ {
+		for i := 0; i < 10; i++ {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte("x")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	commit := func(at ...int64) {
+		offs := kadm.Offsets{}
+		for p, o := range at {
+			offs.Add(kadm.Offset{Topic: "gt", Partition: int32(p), At: o, LeaderEpoch: -1})
+		}
+		rs, err := adm.CommitOffsets(ctx, "cli-g", offs)
+		if err != nil || rs.Error() != nil {
+			t.Fatal(err, rs.Error())
+		}
+	}
+	committed := func() []int64 {
+		os, err := adm.FetchOffsets(ctx, "cli-g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for p := int32(0); p < 3; p++ {
+			o, _ := os.Lookup("gt", p)
+			out = append(out, o.At)
+		}
+		return out
+	}
+	commit(4, 10, 0)
+	if out := cli("groups", "list"); !strings.Contains(out, "cli-g") || !strings.Contains(out, "Empty") {
+		t.Fatalf("groups list:\n%s", out)
+	}
+	out := cli("groups", "describe", "--group", "cli-g")
+	lags, err := adm.Lag(ctx, "cli-g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ml := range lags["cli-g"].Lag.Sorted() {
+		// TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG LAG-SECONDS …
+		want := fmt.Sprintf("gt %d %d %d %d ", ml.Partition, ml.Commit.At, ml.End.Offset, ml.Lag)
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(strings.Join(strings.Fields(line), " ")+" ", want) {
+				found = true
+				f := strings.Fields(line)
+				if secs := f[5]; (ml.Lag == 0) != (secs == "0") || secs == "-" {
+					t.Fatalf("lag seconds %q for lag %d", secs, ml.Lag)
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("describe lacks %q (kadm Lag):\n%s", want, out)
+		}
+	}
+	out = cli("groups", "reset-offsets", "--group", "cli-g", "--to-earliest")
+	if !strings.Contains(out, "Dry run") || fmt.Sprint(committed()) != "[4 10 0]" {
+		t.Fatalf("dry run changed offsets: %v\n%s", committed(), out)
+	}
+	cli("groups", "reset-offsets", "--group", "cli-g", "--to-earliest", "--execute")
+	if got := fmt.Sprint(committed()); got != "[0 0 0]" {
+		t.Fatalf("to-earliest: %s", got)
+	}
+	cli("groups", "reset-offsets", "--group", "cli-g", "--shift-by", "3", "--execute")
+	if got := fmt.Sprint(committed()); got != "[3 3 3]" {
+		t.Fatalf("shift-by 3: %s", got)
+	}
+	cli("groups", "reset-offsets", "--group", "cli-g", "--to-latest", "--execute")
+	if got := fmt.Sprint(committed()); got != "[10 10 10]" {
+		t.Fatalf("to-latest: %s", got)
+	}
+	cli("groups", "reset-offsets", "--group", "cli-g", "--to-datetime", "2000-01-01T00:00:00Z", "--execute")
+	if got := fmt.Sprint(committed()); got != "[0 0 0]" {
+		t.Fatalf("to-datetime 2000: %s", got)
+	}
+	cli("groups", "delete", "--group", "cli-g")
+	if out := cli("groups", "list"); strings.Contains(out, "cli-g") {
+		t.Fatalf("deleted group still listed:\n%s", out)
 	}
 }
