@@ -18,6 +18,7 @@ func init() {
 			out, timeCol, userCol, header string
 			columns                       []string
 			top                           int
+			maxLines                      int64
 			asJSON, noHTML                bool
 		)
 		cmd := &cobra.Command{
@@ -35,7 +36,7 @@ their reasons. The HTML report is one self-contained file with SVG charts.`,
 				default:
 					return fmt.Errorf("--header %q: want auto, yes or no", header)
 				}
-				opts := explore.Options{TimeColumn: timeCol, UserColumn: userCol, Top: top, Header: header, Columns: columns}
+				opts := explore.Options{TimeColumn: timeCol, UserColumn: userCol, Top: top, Header: header, Columns: columns, MaxLines: maxLines}
 				if _, err := os.Stat(args[0]); err != nil {
 					w, werr := openWarehouse(a, true)
 					if werr != nil {
@@ -83,6 +84,7 @@ their reasons. The HTML report is one self-contained file with SVG charts.`,
 		f.StringVar(&timeCol, "time-column", "", "event time column (default: detected)")
 		f.StringVar(&userCol, "user-column", "", "user id column (default: detected)")
 		f.IntVar(&top, "top", 5, "top values per column")
+		f.Int64Var(&maxLines, "max-lines", 0, "profile only the first N data lines of raw files (0: all)")
 		f.StringVar(&header, "header", "auto", "CSV files start with a header line: auto, yes or no")
 		f.StringSliceVar(&columns, "columns", nil, "names for the CSV columns, e.g. user_id,item_id,category_id,behavior_type,timestamp for Taobao logs")
 		f.BoolVar(&asJSON, "json", false, "print the profile as JSON instead of the summary")

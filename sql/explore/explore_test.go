@@ -325,3 +325,18 @@ func TestHeaderlessTaobaoLog(t *testing.T) {
 		t.Fatal("a wrong number of column names was accepted")
 	}
 }
+
+func TestMaxLinesSamplesTheHead(t *testing.T) {
+	p, err := Run(context.Background(), ratings, Options{MaxLines: 1000, Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Rows != 1000 || p.Lines != 1000 || !p.Truncated {
+		t.Fatalf("rows=%d lines=%d truncated=%v", p.Rows, p.Lines, p.Truncated)
+	}
+	var text bytes.Buffer
+	_ = p.WriteText(&text)
+	if !strings.Contains(text.String(), "(first lines only: --max-lines)") {
+		t.Fatalf("summary:\n%s", text.String())
+	}
+}

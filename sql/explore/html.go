@@ -55,7 +55,7 @@ svg text{font:11px system-ui,sans-serif;fill:#5b6776}code{font-size:12px;backgro
 <div class="meta">{{.Kind}}{{if .Files}}, {{len .Files}} file(s){{end}} · generated {{fmtTime .Generated}} UTC by tagpipe explore (statistics: DuckDB SUMMARIZE)</div>
 <div class="cards">
 <div class="card"><b id="rows">{{.Rows}}</b><span>rows</span></div>
-{{if or (eq .Kind "csv") (eq .Kind "jsonl")}}<div class="card"><b id="lines">{{.Lines}}</b><span>lines read</span></div>
+{{if or (eq .Kind "csv") (eq .Kind "jsonl")}}<div class="card"><b id="lines">{{.Lines}}</b><span>lines read{{if .Truncated}} (first lines only){{end}}</span></div>
 <div class="card{{if .Malformed}} bad{{end}}"><b id="malformed">{{.Malformed}}</b><span>malformed lines ({{pct .MalformedRate}})</span></div>{{end}}
 <div class="card"><b>{{len .Columns}}</b><span>columns</span></div>
 {{with .Time}}<div class="card"><b>{{.Days}}</b><span>days with events</span></div>{{end}}

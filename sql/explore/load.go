@@ -18,6 +18,9 @@ import (
 	tsql "github.com/tagpipe/tagpipe/sql"
 )
 
+// errEnough stops reading at Options.MaxLines.
+var errEnough = errors.New("line limit reached")
+
 // maxLine bounds one raw line; longer lines are malformed.
 const maxLine = 16 << 20
 
@@ -118,6 +121,9 @@ func loadCSV(ctx context.Context, conn *dbsql.Conn, files []string, tmp string, 
 				}
 				return nil
 			}
+			if opts.MaxLines > 0 && p.Lines >= opts.MaxLines {
+				return errEnough
+			}
 			p.Lines++
 			rec, err := parseLine(line, delim)
 			switch {
@@ -130,6 +136,10 @@ func loadCSV(ctx context.Context, conn *dbsql.Conn, files []string, tmp string, 
 			}
 			return nil
 		})
+		if errors.Is(err, errEnough) {
+			p.Truncated = true
+			break
+		}
 		if err != nil {
 			out.Close()
 			return err
@@ -419,6 +429,9 @@ func loadJSONL(ctx context.Context, conn *dbsql.Conn, files []string, tmp string
 			if t == "" {
 				return nil
 			}
+			if opts.MaxLines > 0 && p.Lines >= opts.MaxLines {
+				return errEnough
+			}
 			p.Lines++
 			if !strings.HasPrefix(t, "{") || !json.Valid([]byte(t)) {
 				var v any
@@ -433,6 +446,10 @@ func loadJSONL(ctx context.Context, conn *dbsql.Conn, files []string, tmp string
 			_, err := bw.WriteString(t + "\n")
 			return err
 		})
+		if errors.Is(err, errEnough) {
+			p.Truncated = true
+			break
+		}
 		if err != nil {
 			out.Close()
 			return err

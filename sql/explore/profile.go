@@ -24,6 +24,9 @@ type Options struct {
 	// Columns names the CSV columns (e.g. Taobao's headerless user_id,item_id,…);
 	// without it a headerless file's columns are column0, column1, ….
 	Columns []string
+	// MaxLines stops reading raw files after this many data lines (a sample of a huge
+	// log); 0 = read everything.
+	MaxLines int64
 	// Top is how many top values each column lists; 0 = 5.
 	Top int
 	// Bins is the number of histogram bars; 0 = 20.
@@ -67,7 +70,9 @@ type Profile struct {
 	Files     []string  `json:"files,omitempty"`
 	Generated time.Time `json:"generated"`
 	// Lines is the number of data lines read (raw files); Rows the ones that parsed.
-	Lines         int64      `json:"lines"`
+	Lines int64 `json:"lines"`
+	// Truncated: reading stopped at Options.MaxLines; the profile is of the first lines.
+	Truncated     bool       `json:"truncated,omitempty"`
 	Rows          int64      `json:"rows"`
 	Malformed     int64      `json:"malformed"`
 	MalformedRate float64    `json:"malformed_rate"`

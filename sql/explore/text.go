@@ -21,6 +21,9 @@ func (p *Profile) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "rows: %d", p.Rows)
 	if p.Kind == "csv" || p.Kind == "jsonl" {
 		fmt.Fprintf(w, " of %d lines; malformed: %d (%s)", p.Lines, p.Malformed, pct(p.MalformedRate))
+		if p.Truncated {
+			fmt.Fprint(w, " (first lines only: --max-lines)")
+		}
 	}
 	fmt.Fprintln(w)
 	if t := p.Time; t != nil {
