@@ -39,10 +39,11 @@ type Options struct {
 	// replays that batch first (outputs that hold it skip it, outputs that missed it
 	// catch up) and continues after it. Operator state starts empty.
 	Resume func(ctx context.Context) (last BatchInfo, ok bool, err error)
-	// RetryBackoff waits before a failed batch is retried (state is restored from the
-	// checkpoint first); default 1s.
+	// RetryBackoff is the first wait before a failed batch is retried (state is restored
+	// from the checkpoint first); it doubles per attempt up to 30s. Default 1s.
 	RetryBackoff time.Duration
-	// MaxRetries is how many times one batch is retried before Run fails; default 5.
+	// MaxRetries is how many times one batch is retried before the engine stops with an
+	// error; 0 retries forever (a broker restart or a full disk is waited out).
 	MaxRetries int
 	// Now and After are the clock; nil = the real one.
 	Now   func() time.Time
@@ -63,7 +64,6 @@ func DefaultOptions() Options {
 		StartingOffsets:        "earliest",
 		PID:                    DefaultPIDOptions(),
 		RetryBackoff:           time.Second,
-		MaxRetries:             5,
 	}
 }
 
@@ -129,9 +129,6 @@ func New(job *Job, opts Options) (*Engine, error) {
 	}
 	if opts.RetryBackoff <= 0 {
 		opts.RetryBackoff = d.RetryBackoff
-	}
-	if opts.MaxRetries <= 0 {
-		opts.MaxRetries = d.MaxRetries
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -483,12 +480,16 @@ func (e *Engine) runWithRetry(ctx context.Context, p plan) error {
 		if rerr := e.restore(p.BatchID - 1); rerr != nil {
 			return errors.Join(err, rerr)
 		}
-		if attempt >= e.opts.MaxRetries {
+		if e.opts.MaxRetries > 0 && attempt >= e.opts.MaxRetries {
 			return fmt.Errorf("batch %d failed %d times: %w", p.BatchID, attempt+1, err)
 		}
-		e.log.Warn("batch failed; retrying", "batch", p.BatchID, "attempt", attempt+1, "err", err)
+		wait := min(e.opts.RetryBackoff<<min(attempt, 16), 30*time.Second)
+		e.log.Warn("batch failed; retrying", "batch", p.BatchID, "attempt", attempt+1, "in", wait, "err", err)
 		select {
-		case <-e.opts.After(e.opts.RetryBackoff):
+		case <-e.opts.After(wait):
+		case <-e.stopReq:
+			// Stopping: the batch is not committed and will be replayed on the next start.
+			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -548,3 +548,58 @@ func TestWindowArgumentsMustBeMultiplesOfTheInterval(t *testing.T) {
 		}()
 	}
 }
+
+// TestFailingBatchIsReplayedAfterRestart: an output that keeps failing is retried with
+// backoff until Stop; the uncommitted batch is replayed, with the same ranges, on the
+// next start.
+func TestFailingBatchIsReplayedAfterRestart(t *testing.T) {
+	c := newCluster(t, 2)
+	produce(t, c, 2, 0, 100)
+	dir := t.TempDir()
+	failures := make(chan struct{}, 100)
+	j := NewJob("failing", 10*time.Millisecond)
+	ForeachBatch(Input(j), "broken", func(_ context.Context, b BatchInfo, rs []Record) error {
+		failures <- struct{}{}
+		return fmt.Errorf("disk full")
+	})
+	opts := engineOpts(c, dir)
+	opts.RetryBackoff = time.Millisecond
+	e, err := New(j, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		select {
+		case <-failures:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no retries")
+		}
+	}
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop while retrying: %v", err)
+	}
+	if _, ok, _ := ReadProgress(dir); ok {
+		t.Fatal("a failing batch was committed")
+	}
+	col := newCollected()
+	opts.OnBatch = col.onBatch
+	e, err = New(collectJob(col, 10*time.Millisecond), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	col.waitTotal(t, e, 100)
+	e.Stop(context.Background())
+	col.mu.Lock()
+	first := col.batches[0]
+	col.mu.Unlock()
+	if !first.Replayed || first.ID != 0 {
+		t.Fatalf("first batch after restart: %+v", first)
+	}
+	assertExactlyOnce(t, col, map[int32]int64{0: 50, 1: 50})
+}
