@@ -124,8 +124,28 @@ func (l *LineReader) finish(terminated bool) Line {
 // LineEvent turns a line into an event, copying the text, and marks bad input with the
 // error header: over-long, binary (NUL bytes) or invalid UTF-8. The bytes are kept as
 // they were, so nothing is lost.
-func LineEvent(ln Line) Event {
-	ev := Event{Body: bytes.Clone(ln.Text)}
+func LineEvent(ln Line) Event { return lineEvent(bytes.Clone(ln.Text), ln) }
+
+// Slab hands out copies of lines from shared chunks, so a source makes one allocation per
+// chunk instead of one per line. A chunk lives as long as any event that points into it.
+type Slab struct{ buf []byte }
+
+// LineEvent is the package LineEvent with the body copied into the slab.
+func (s *Slab) LineEvent(ln Line) Event {
+	n := len(ln.Text)
+	if n > 4<<10 {
+		return LineEvent(ln)
+	}
+	if cap(s.buf)-len(s.buf) < n {
+		s.buf = make([]byte, 0, 64<<10)
+	}
+	start := len(s.buf)
+	s.buf = append(s.buf, ln.Text...)
+	return lineEvent(s.buf[start:len(s.buf):len(s.buf)], ln)
+}
+
+func lineEvent(body []byte, ln Line) Event {
+	ev := Event{Body: body}
 	if ev.Body == nil {
 		ev.Body = []byte{}
 	}

@@ -350,6 +350,7 @@ func eventLen(b []byte) (int, error) {
 	return p, nil
 }
 
+// decodeEvent decodes one event; its body aliases b (callers hand it a buffer of its own).
 func decodeEvent(b []byte) (ingest.Event, error) {
 	if _, err := eventLen(b); err != nil {
 		return ingest.Event{}, err
@@ -369,7 +370,7 @@ func decodeEvent(b []byte) (ingest.Event, error) {
 		ev.Headers[k] = string(b[p+4 : p+4+vl])
 		p += 4 + vl
 	}
-	ev.Body = append([]byte{}, b[p:p+body]...)
+	ev.Body = b[p : p+body : p+body]
 	return ev, nil
 }
 
@@ -438,7 +439,14 @@ func (c *File) put(ctx context.Context, evs []ingest.Event) error {
 			}
 		}
 	}
-	payload := make([]byte, 12, 12+len(evs)*64)
+	size := 12
+	for i := range evs {
+		size += 6 + len(evs[i].Body)
+		for k, v := range evs[i].Headers {
+			size += 6 + len(k) + len(v)
+		}
+	}
+	payload := make([]byte, 12, size)
 	offs := make([]int, len(evs))
 	for i := range evs {
 		offs[i] = len(payload)
@@ -496,18 +504,21 @@ func (c *File) Take(ctx context.Context, max int) (ingest.Tx, error) {
 	}
 	tx := &fileTx{c: c, ents: ents, b: b}
 	tx.evs = make([]ingest.Event, 0, len(ents))
-	// Read runs of adjacent events with one ReadAt.
-	var buf []byte
+	// Read runs of adjacent events with one ReadAt into one buffer for the whole take;
+	// the events' bodies point into it.
+	var total int64
+	for _, e := range ents {
+		total += int64(e.n)
+	}
+	all := make([]byte, total)
 	for i := 0; i < len(ents); {
 		j := i + 1
 		for j < len(ents) && ents[j].seg == ents[i].seg && ents[j].off == ents[j-1].off+int64(ents[j-1].n) {
 			j++
 		}
 		n := ents[j-1].off + int64(ents[j-1].n) - ents[i].off
-		if int64(cap(buf)) < n {
-			buf = make([]byte, n)
-		}
-		buf = buf[:n]
+		buf := all[:n:n]
+		all = all[n:]
 		if _, err := ents[i].seg.f.ReadAt(buf, ents[i].off); err != nil {
 			tx.Rollback()
 			return nil, fmt.Errorf("cannot read channel segment %q: %w", ents[i].seg.path, err)

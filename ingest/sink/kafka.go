@@ -137,6 +137,14 @@ func (k *Kafka) Name() string { return k.name }
 // the channel take is rolled back and retried (duplicates only from this batch).
 func (k *Kafka) Deliver(ctx context.Context, evs []ingest.Event) error {
 	msgs := make([]kafka.Message, len(evs))
+	nh := 0
+	for i := range evs {
+		nh += len(evs[i].Headers)
+	}
+	var hdrs []kafka.Header
+	if !k.opts.NoRecordHeaders {
+		hdrs = make([]kafka.Header, 0, nh) // one backing array for every record's headers
+	}
 	for i := range evs {
 		e := &evs[i]
 		m := &msgs[i]
@@ -152,10 +160,11 @@ func (k *Kafka) Deliver(ctx context.Context, evs []ingest.Event) error {
 			m.Key = []byte(key)
 		}
 		if !k.opts.NoRecordHeaders && len(e.Headers) > 0 {
-			m.Headers = make([]kafka.Header, 0, len(e.Headers))
+			start := len(hdrs)
 			for hk, hv := range e.Headers {
-				m.Headers = append(m.Headers, kafka.Header{Key: hk, Value: []byte(hv)})
+				hdrs = append(hdrs, kafka.Header{Key: hk, Value: []byte(hv)})
 			}
+			m.Headers = hdrs[start:len(hdrs):len(hdrs)]
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, k.opts.WriteTimeout)

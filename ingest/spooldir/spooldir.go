@@ -335,6 +335,7 @@ func (s *Source) readFile(ctx context.Context, path string) error {
 		s.opts.Log.Info("spooldir reading file", "source", s.name, "file", path, "bytes", fi.Size())
 	}
 	lr := ingest.NewLineReader(r, s.opts.MaxLineBytes)
+	var slab ingest.Slab
 	batch := make([]ingest.Event, 0, s.opts.BatchSize)
 	var batchBytes int64
 	flush := func() error {
@@ -356,7 +357,7 @@ func (s *Source) readFile(ctx context.Context, path string) error {
 		return nil
 	}
 	add := func(ln ingest.Line) {
-		ev := ingest.LineEvent(ln)
+		ev := slab.LineEvent(ln)
 		if s.opts.FileHeader {
 			ev.SetHeader(ingest.HeaderFile, path)
 		}

@@ -395,9 +395,10 @@ func (s *Source) readFile(ctx context.Context, tf *tailFile) (int, error) {
 	}
 	tf.size, tf.lastMod = fi.Size(), fi.ModTime()
 	batch := make([]ingest.Event, 0, 64)
+	var slab ingest.Slab
 	total := 0
 	add := func(ln ingest.Line) {
-		ev := ingest.LineEvent(ln)
+		ev := slab.LineEvent(ln)
 		if s.opts.FileHeader {
 			ev.SetHeader(ingest.HeaderFile, tf.path)
 		}
