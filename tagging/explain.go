@@ -13,35 +13,38 @@ var ErrUnknownUser = errors.New("no events for this user")
 
 // Explanation is why a user has the tags they have on ds.
 type Explanation struct {
-	User, DS string
+	User string `json:"user_id"`
+	DS   string `json:"dt"`
 	// Events, FirstSeen, LastSeen, Activity come from the user's model state.
-	Events              int64
-	FirstSeen, LastSeen time.Time
-	Activity            float64
+	Events    int64     `json:"events"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	Activity  float64   `json:"activity_score"`
 	// Attrs are the definition tags' values for ds (activity, rfm, …).
-	Attrs map[string]string
-	Tags  []ExplainedTag
+	Attrs map[string]string `json:"attrs"`
+	Tags  []ExplainedTag    `json:"tags"`
 }
 
 // ExplainedTag is one output tag and the events that contributed most to it.
 type ExplainedTag struct {
-	Tag      string
-	Weight   float64
-	Rank     int
-	Score    float64 // raw decayed sum before IDF and normalisation
-	Events   int64
-	LastSeen time.Time
-	Top      []Contribution
+	Tag      string         `json:"tag"`
+	Weight   float64        `json:"weight"`
+	Rank     int            `json:"rank"`
+	Score    float64        `json:"score"` // raw decayed sum before IDF and normalisation
+	Events   int64          `json:"events"`
+	LastSeen time.Time      `json:"last_seen"`
+	Top      []Contribution `json:"top_events"`
 }
 
 // Contribution is one event's part of a tag's raw score as of the end of ds.
 type Contribution struct {
-	ItemID, Action string
-	Value          sql.NullFloat64
-	EventTime      time.Time
-	Weight         float64 // action weight before decay
-	Contribution   float64 // weight · 2^(−age/half_life)
-	Share          float64 // Contribution / Score
+	ItemID       string    `json:"item_id"`
+	Action       string    `json:"action"`
+	Value        *float64  `json:"value,omitempty"`
+	EventTime    time.Time `json:"event_time"`
+	Weight       float64   `json:"weight"`       // action weight before decay
+	Contribution float64   `json:"contribution"` // weight · 2^(−age/half_life)
+	Share        float64   `json:"share"`        // Contribution / Score
 }
 
 // Explain returns the user's interest tags on ds (the latest computed day when ds is

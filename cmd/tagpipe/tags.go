@@ -243,8 +243,8 @@ func tagsShow(a *app) *cobra.Command {
 				fmt.Fprintf(tw, "#%d\t%s\tweight %.4f\tscore %.4f\t%d events\tlast %s\n", t.Rank, t.Tag, t.Weight, t.Score, t.Events, t.LastSeen.Format("2006-01-02"))
 				for _, c := range t.Top {
 					v := ""
-					if c.Value.Valid {
-						v = fmt.Sprintf(" value %g", c.Value.Float64)
+					if c.Value != nil {
+						v = fmt.Sprintf(" value %g", *c.Value)
 					}
 					fmt.Fprintf(tw, "\t  %s item %s%s\t%s\t+%.4f\t(%.0f%% of score)\n", c.Action, c.ItemID, v, c.EventTime.Format("2006-01-02 15:04"), c.Contribution, 100*c.Share)
 				}

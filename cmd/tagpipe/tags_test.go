@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/csv"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -68,6 +69,11 @@ FROM read_csv('`+filepath.Join(ml, "ratings.csv")+`', header = true) WHERE times
 		if !strings.Contains(out, want) {
 			t.Errorf("show lacks %q:\n%s", want, out)
 		}
+	}
+	var ex tagging.Explanation
+	if err := json.Unmarshal([]byte(runTagpipe(t, "--data-dir", dir, "tags", "show", "--user", "414", "--ds", "2018-09-24", "--json")), &ex); err != nil ||
+		ex.User != "414" || len(ex.Tags) == 0 || len(ex.Tags[0].Top) == 0 || ex.Tags[0].Top[0].Value == nil {
+		t.Errorf("show --json: %+v, %v", ex, err)
 	}
 	out = runTagpipe(t, "--data-dir", dir, "tags", "list")
 	for _, want := range []string{"interest", "activity", "dwd_events,dws_user_daily", "comedy_fans"} {
