@@ -51,11 +51,19 @@ func (r *SinkRunner) Run(stop, hard context.Context) {
 		t0 := time.Now()
 		err = r.Sink.Deliver(hard, evs)
 		if err == nil {
-			err = tx.Commit()
-			if err != nil {
-				// Delivered but not committed: the batch comes back after a restart.
-				r.Log.Error("channel commit failed", "agent", r.Agent, "sink", r.Sink.Name(), "err", err)
-				return
+			if err = tx.Commit(); err != nil {
+				if errors.Is(err, ErrClosed) {
+					return
+				}
+				// Delivered but not committed: give the batch back; it is delivered
+				// again (duplicates, never loss).
+				tx.Rollback()
+				r.C.Add("commit_failures", 1)
+				r.Log.Error("channel commit failed, batch will be delivered again", "agent", r.Agent, "sink", r.Sink.Name(), "err", err)
+				if !Sleep(stop, r.Backoff.Next()) {
+					return
+				}
+				continue
 			}
 			r.C.Add("success", int64(len(evs)))
 			r.C.Add("batches", 1)
