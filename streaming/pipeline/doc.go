@@ -12,6 +12,8 @@
 // Every table write is idempotent by batch id: a table's snapshot properties carry the
 // pipeline name, the batch id, its batch time and its Kafka offset ranges
 // (streaming.Prop*), and a batch the table already holds is skipped on replay. With the
-// engine's checkpoint this gives exactly-once output; without a checkpoint the engine
-// resumes from ods_events' last batch (Resume).
+// engine's checkpoint this gives exactly-once output. Without a checkpoint (deleted or
+// lost) the engine resumes from the highest batch any table holds (Resume): ods/dwd/dlq
+// stay exactly-once, but the dedup ids and the open window panes start empty, so
+// rt_window_counts may get a second, partial row for windows that were open at the loss.
 package pipeline
