@@ -1,0 +1,231 @@
+package groups
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newTest(t *testing.T) (*Coordinator, *clock) {
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	o := DefaultOptions()
+	o.Dir = t.TempDir()
+	o.Now = clk.now
+	o.InitialRebalanceDelay = 0
+	o.Tick = time.Hour // tests call expire() themselves
+	c, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c, clk
+}
+
+func joinReq(v int16, group, member string, protocols ...string) *kmsg.JoinGroupRequest {
+	r := kmsg.NewPtrJoinGroupRequest()
+	r.Version = v
+	r.Group, r.MemberID, r.ProtocolType = group, member, "consumer"
+	r.SessionTimeoutMillis, r.RebalanceTimeoutMillis = 10_000, 20_000
+	for _, p := range protocols {
+		jp := kmsg.NewJoinGroupRequestProtocol()
+		jp.Name, jp.Metadata = p, []byte(p)
+		r.Protocols = append(r.Protocols, jp)
+	}
+	return r
+}
+
+// joinAsync runs JoinGroup in a goroutine (it blocks until the join phase completes).
+func joinAsync(c *Coordinator, r *kmsg.JoinGroupRequest) <-chan *kmsg.JoinGroupResponse {
+	ch := make(chan *kmsg.JoinGroupResponse, 1)
+	go func() { ch <- c.JoinGroup(context.Background(), JoinRequest{Req: r, ClientID: "cl", ClientHost: "/127.0.0.1"}) }()
+	return ch
+}
+
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("no response")
+	}
+	var zero T
+	return zero
+}
+
+func TestRebalanceStateMachine(t *testing.T) {
+	c, clk := newTest(t)
+	// v4+: the first join only hands out a member id.
+	r := recv(t, joinAsync(c, joinReq(9, "g", "", "range", "roundrobin")))
+	if r.ErrorCode != kerr.MemberIDRequired.Code || r.MemberID == "" {
+		t.Fatalf("first join: %+v", r)
+	}
+	a := r.MemberID
+	ra := recv(t, joinAsync(c, joinReq(9, "g", a, "range", "roundrobin")))
+	if ra.ErrorCode != 0 || ra.Generation != 1 || ra.LeaderID != a || len(ra.Members) != 1 || *ra.Protocol != "range" {
+		t.Fatalf("join a: %+v", ra)
+	}
+	if gi, _ := c.Describe("g"); gi.State != "CompletingRebalance" {
+		t.Fatalf("state %s", gi.State)
+	}
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Group, sync.MemberID, sync.Generation = "g", a, 1
+	as := kmsg.NewSyncGroupRequestGroupAssignment()
+	as.MemberID, as.MemberAssignment = a, []byte("all")
+	sync.GroupAssignment = append(sync.GroupAssignment, as)
+	if sr := c.SyncGroup(context.Background(), sync); sr.ErrorCode != 0 || string(sr.MemberAssignment) != "all" {
+		t.Fatalf("sync: %+v", sr)
+	}
+	if gi, _ := c.Describe("g"); gi.State != "Stable" {
+		t.Fatalf("state %s", gi.State)
+	}
+	hb := &kmsg.HeartbeatRequest{Group: "g", MemberID: a, Generation: 1}
+	if code := c.Heartbeat(hb); code != 0 {
+		t.Fatalf("heartbeat %d", code)
+	}
+	// A member with no common protocol is refused.
+	if r := recv(t, joinAsync(c, joinReq(3, "g", "", "sticky"))); r.ErrorCode != kerr.InconsistentGroupProtocol.Code {
+		t.Fatalf("inconsistent: %d", r.ErrorCode)
+	}
+	// b joins (v3: no member id round trip): a learns through its heartbeat and rejoins.
+	bch := joinAsync(c, joinReq(3, "g", "", "roundrobin", "range"))
+	waitState(t, c, "PreparingRebalance")
+	if code := c.Heartbeat(hb); code != kerr.RebalanceInProgress.Code {
+		t.Fatalf("heartbeat during rebalance %d", code)
+	}
+	ra = recv(t, joinAsync(c, joinReq(9, "g", a, "range", "roundrobin")))
+	rb := recv(t, bch)
+	if ra.Generation != 2 || rb.Generation != 2 || ra.LeaderID != a || len(ra.Members) != 2 || len(rb.Members) != 0 {
+		t.Fatalf("gen 2: a %+v b %+v", ra, rb)
+	}
+	// Votes: a prefers range, b roundrobin; both support both: the tie goes by name.
+	if *ra.Protocol != "range" {
+		t.Fatalf("protocol %s", *ra.Protocol)
+	}
+	if code := c.Heartbeat(hb); code != kerr.IllegalGeneration.Code {
+		t.Fatalf("old generation heartbeat %d", code)
+	}
+	// b's session expires (a keeps heartbeating): back to a alone.
+	for i := 0; i < 12; i++ {
+		clk.add(time.Second)
+		c.Heartbeat(&kmsg.HeartbeatRequest{Group: "g", MemberID: a, Generation: 2})
+		c.expire()
+	}
+	if gi, _ := c.Describe("g"); gi.State != "PreparingRebalance" || len(gi.Members) != 1 {
+		t.Fatalf("after b expired: %+v", gi)
+	}
+	// a leaves: the group is empty.
+	if codes := c.LeaveGroup("g", []string{a}, []string{""}); codes[0] != 0 {
+		t.Fatalf("leave %v", codes)
+	}
+	if gi, _ := c.Describe("g"); gi.State != "Empty" || len(gi.Members) != 0 {
+		t.Fatalf("after leave: %+v", gi)
+	}
+	if code := c.Heartbeat(hb); code != kerr.UnknownMemberID.Code {
+		t.Fatalf("heartbeat after leave %d", code)
+	}
+}
+
+func waitState(t *testing.T, c *Coordinator, state string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if gi, _ := c.Describe("g"); gi.State == state {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group never reached %s", state)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestRebalanceTimeoutDropsSilentMembers(t *testing.T) {
+	c, clk := newTest(t)
+	a := recv(t, joinAsync(c, joinReq(3, "g", "", "range"))).MemberID
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Group, sync.MemberID, sync.Generation = "g", a, 1
+	c.SyncGroup(context.Background(), sync)
+	bch := joinAsync(c, joinReq(3, "g", "", "range"))
+	waitState(t, c, "PreparingRebalance")
+	// a never rejoins: after the rebalance timeout (20s) the new generation has b only.
+	clk.add(21 * time.Second)
+	c.expire()
+	rb := recv(t, bch)
+	if rb.ErrorCode != 0 || rb.Generation != 2 || rb.LeaderID != rb.MemberID || len(rb.Members) != 1 {
+		t.Fatalf("b after timeout: %+v", rb)
+	}
+}
+
+func TestOffsetsDurableAndRetention(t *testing.T) {
+	c, clk := newTest(t)
+	offs := map[string]map[int32]Committed{"t": {0: {Offset: 42, LeaderEpoch: 0, Metadata: "meta"}, 1: {Offset: 7}}}
+	if code := c.Commit("g", "", -1, offs); code != 0 {
+		t.Fatalf("simple commit %d", code)
+	}
+	if code := c.Commit("g", "nobody", 3, offs); code != kerr.UnknownMemberID.Code {
+		t.Fatalf("commit from unknown member %d", code)
+	}
+	if code := c.Commit("h", "", -1, offs); code != 0 {
+		t.Fatal(code)
+	}
+	if code := c.Delete("h"); code != 0 {
+		t.Fatal(code)
+	}
+	dir := c.opts.Dir
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	o := c.opts
+	c2, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	got := c2.Fetch("g")
+	if got["t"][0].Offset != 42 || got["t"][0].Metadata != "meta" || got["t"][1].Offset != 7 || len(c2.Fetch("h")) != 0 {
+		t.Fatalf("after reopen of %s: %+v / h %+v", dir, got, c2.Fetch("h"))
+	}
+	// An empty group's offsets go after offsets retention; the deletion is durable too.
+	c2.expire() // registers nothing: g has no in-memory group until used
+	c2.Commit("g", "", -1, offs)
+	clk.add(o.OffsetsRetention + time.Minute)
+	c2.expire()
+	if len(c2.Fetch("g")) != 0 {
+		t.Fatal("offsets of an empty group outlived retention")
+	}
+}
+
+func TestJoinWaitEndsWithContext(t *testing.T) {
+	c, _ := newTest(t)
+	a := recv(t, joinAsync(c, joinReq(3, "g", "", "range"))).MemberID
+	_ = a
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan *kmsg.JoinGroupResponse, 1)
+	go func() { ch <- c.JoinGroup(ctx, JoinRequest{Req: joinReq(3, "g", "", "range")}) }()
+	waitState(t, c, "PreparingRebalance")
+	cancel()
+	if r := recv(t, ch); r.ErrorCode == 0 {
+		t.Fatal("canceled join answered without error")
+	}
+}
