@@ -57,7 +57,9 @@ func joinReq(v int16, group, member string, protocols ...string) *kmsg.JoinGroup
 // joinAsync runs JoinGroup in a goroutine (it blocks until the join phase completes).
 func joinAsync(c *Coordinator, r *kmsg.JoinGroupRequest) <-chan *kmsg.JoinGroupResponse {
 	ch := make(chan *kmsg.JoinGroupResponse, 1)
-	go func() { ch <- c.JoinGroup(context.Background(), JoinRequest{Req: r, ClientID: "cl", ClientHost: "/127.0.0.1"}) }()
+	go func() {
+		ch <- c.JoinGroup(context.Background(), JoinRequest{Req: r, ClientID: "cl", ClientHost: "/127.0.0.1"})
+	}()
 	return ch
 }
 
