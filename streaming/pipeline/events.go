@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -317,13 +318,17 @@ func odsRecord(b streaming.BatchInfo, ps []*parsed) arrow.RecordBatch {
 	bl := newBuilder(ODSSchema)
 	bl.b.Reserve(len(ps))
 	ingest := arrow.Timestamp(b.Time.UnixMicro())
-	for _, p := range ps {
-		r := &p.rec
-		dt := recordDay(b, r)
+	days := make([]string, len(ps))
+	for i, p := range ps {
+		days[i] = recordDay(b, &p.rec)
 		if p.err == nil {
-			dt = day(p.ev.EventTime)
+			days[i] = day(p.ev.EventTime)
 		}
-		bl.str(0).Append(dt)
+	}
+	ps, days = groupByDay(ps, days)
+	for i, p := range ps {
+		r := &p.rec
+		bl.str(0).Append(days[i])
 		bl.str(1).Append(r.Topic)
 		bl.i32(2).Append(r.Partition)
 		bl.i64(3).Append(r.Offset)
@@ -351,9 +356,14 @@ func dwdRecord(b streaming.BatchInfo, ps []*parsed) arrow.RecordBatch {
 	ingest := arrow.Timestamp(b.Time.UnixMicro())
 	props := bl.b.Field(8).(*array.MapBuilder)
 	pk, pv := props.KeyBuilder().(*array.StringBuilder), props.ItemBuilder().(*array.StringBuilder)
-	for _, p := range ps {
+	days := make([]string, len(ps))
+	for i, p := range ps {
+		days[i] = day(p.ev.EventTime)
+	}
+	ps, days = groupByDay(ps, days)
+	for i, p := range ps {
 		ev := &p.ev
-		bl.str(0).Append(day(ev.EventTime))
+		bl.str(0).Append(days[i])
 		bl.optStr(1, ev.EventID)
 		bl.str(2).Append(ev.UserID)
 		bl.optStr(3, ev.ItemID)
@@ -457,4 +467,27 @@ func text(b []byte) string {
 		return string(b)
 	}
 	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+// groupByDay orders rows by day, keeping their order within a day, so the warehouse
+// writer gets one contiguous run per dt partition (no copying) however the events of a
+// batch interleave days.
+func groupByDay(ps []*parsed, days []string) ([]*parsed, []string) {
+	same := true
+	for i := 1; i < len(days) && same; i++ {
+		same = days[i] == days[0]
+	}
+	if same {
+		return ps, days
+	}
+	idx := make([]int, len(ps))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return days[idx[a]] < days[idx[b]] })
+	ops, odays := make([]*parsed, len(ps)), make([]string, len(ps))
+	for i, j := range idx {
+		ops[i], odays[i] = ps[j], days[j]
+	}
+	return ops, odays
 }
