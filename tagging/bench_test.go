@@ -16,6 +16,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 
 	"github.com/tagpipe/tagpipe/tagging/gen"
+	"github.com/tagpipe/tagpipe/warehouse"
 )
 
 func envInt(name string, def int64) int64 {
@@ -136,6 +137,64 @@ func BenchmarkModel(b *testing.B) {
 			}
 			if st.Full {
 				b.Fatal("not incremental")
+			}
+		}
+		b.ReportMetric(float64(st.Rows)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/run")
+		b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
+	})
+}
+
+// BenchmarkModelWarehouse is BenchmarkModel with every table in the warehouse: events
+// read from Parquet through duckbridge views (dwd_events partitioned by day), outputs
+// written with COPY … TO and committed as snapshots. Same sizes and variables.
+func BenchmarkModelWarehouse(b *testing.B) {
+	total := envInt("TAGPIPE_BENCH_EVENTS", 1_000_000)
+	day := envInt("TAGPIPE_BENCH_DAY_EVENTS", total/10)
+	db := openDuck(b)
+	last := loadSynthetic(b, db, total-day, day, 30)
+	mustExec(b, db, "ALTER TABLE dwd_events RENAME TO src_events")
+	w, err := warehouse.Open(b.TempDir(), warehouse.DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := (WarehouseStore{W: w}).Load(ctx, conn, "dwd_events", []string{"dt"},
+		"SELECT *, CAST(event_time AS DATE) AS dt FROM src_events"); err != nil {
+		b.Fatal(err)
+	}
+	mustExec(b, conn, "DROP TABLE src_events")
+	conn.Close()
+	o := DefaultOptions()
+	o.MemoryLimit = "3GB"
+	tg, err := New(db, WarehouseStore{W: w}, o, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ds, prev := last.Format("2006-01-02"), last.AddDate(0, 0, -1).Format("2006-01-02")
+	b.Run("full", func(b *testing.B) {
+		var st *RunStats
+		for b.Loop() {
+			if st, err = tg.RunModel(ctx, ds, true); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(st.Rows)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/run")
+		b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
+	})
+	b.Run("incremental-day", func(b *testing.B) {
+		if _, err := tg.RunModel(ctx, prev, true); err != nil {
+			b.Fatal(err)
+		}
+		var st *RunStats
+		for b.Loop() {
+			if st, err = tg.RunModel(ctx, ds, false); err != nil || st.Full {
+				b.Fatalf("%+v %v", st, err)
 			}
 		}
 		b.ReportMetric(float64(st.Rows)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
