@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -242,5 +243,35 @@ func TestGroupsPubSubAndOffsetsSurviveRestart(t *testing.T) {
 	lgs, err := adm2.ListGroups(ctx)
 	if err != nil || len(lgs) != 2 {
 		t.Fatalf("groups %v %v", lgs, err)
+	}
+}
+
+func TestGroupMetrics(t *testing.T) {
+	o := groupTestOptions(t)
+	o.Registry = prometheus.NewRegistry()
+	b := startBroker(t, o)
+	_, adm := newAdmin(t, b.Addr())
+	ctx := testCtx(t)
+	if r, err := adm.CreateTopic(ctx, 1, 1, nil, "lagged"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	produceSeq(t, b.Addr(), "lagged", 0, 10)
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "lagged", Partition: 0, At: 3, LeaderEpoch: -1})
+	if rs, err := adm.CommitOffsets(ctx, "mg", offs); err != nil || rs.Error() != nil {
+		t.Fatal(err, rs.Error())
+	}
+	mfs, err := o.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lag float64 = -1
+	for _, mf := range mfs {
+		if mf.GetName() == "tagpipe_broker_group_lag_records" {
+			lag = mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	if lag != 7 {
+		t.Fatalf("group lag metric %v, want 7", lag)
 	}
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,7 +49,7 @@ func newMetrics(reg *prometheus.Registry, b *Broker) *metrics {
 		fetchWaiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagpipe_broker_fetch_waiting",
 			Help: "Fetch requests long-polling for data right now."}),
 	}
-	m.collectors = []prometheus.Collector{m.requests, m.latency, m.connections, m.bytesIn, m.bytesOut, m.malformed,
+	m.collectors = []prometheus.Collector{groupCollector{b}, m.requests, m.latency, m.connections, m.bytesIn, m.bytesOut, m.malformed,
 		m.producedRecords, m.producedBytes, m.fetchedBytes, m.produceErrors, m.retentionDeleted, m.partitions, m.fetchWaiting}
 	if reg != nil {
 		for _, c := range m.collectors {
@@ -70,5 +71,43 @@ func (m *metrics) unregister() {
 	}
 	for _, c := range m.collectors {
 		m.reg.Unregister(c)
+	}
+}
+
+var (
+	groupLagDesc = prometheus.NewDesc("tagpipe_broker_group_lag_records",
+		"Records between a group's committed offset and the partition's end.", []string{"group", "topic", "partition"}, nil)
+	groupMembersDesc = prometheus.NewDesc("tagpipe_broker_group_members", "Members of a consumer group.", []string{"group"}, nil)
+	groupStateDesc   = prometheus.NewDesc("tagpipe_broker_group_state",
+		"1 for the consumer group's current state.", []string{"group", "state"}, nil)
+)
+
+// groupCollector reports consumer-group state and lag at scrape time.
+type groupCollector struct{ b *Broker }
+
+func (groupCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- groupLagDesc
+	ch <- groupMembersDesc
+	ch <- groupStateDesc
+}
+
+func (gc groupCollector) Collect(ch chan<- prometheus.Metric) {
+	b := gc.b
+	if b.groups == nil {
+		return
+	}
+	for _, gi := range b.groups.List() {
+		ch <- prometheus.MustNewConstMetric(groupMembersDesc, prometheus.GaugeValue, float64(len(gi.Members)), gi.Name)
+		ch <- prometheus.MustNewConstMetric(groupStateDesc, prometheus.GaugeValue, 1, gi.Name, gi.State)
+		for topic, parts := range b.groups.Fetch(gi.Name) {
+			for p, o := range parts {
+				part := b.partition(topic, p)
+				if part == nil {
+					continue
+				}
+				lag := max(part.log.HighWatermark()-o.Offset, 0)
+				ch <- prometheus.MustNewConstMetric(groupLagDesc, prometheus.GaugeValue, float64(lag), gi.Name, topic, strconv.Itoa(int(p)))
+			}
+		}
 	}
 }

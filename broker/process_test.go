@@ -176,6 +176,13 @@ func TestKill9KeepsAckedRecords(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// A committed group offset, acknowledged before the kill, must survive it too.
+	_, kadmCl := newAdmin(t, bp.addr)
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "durable", Partition: 1, At: 123, LeaderEpoch: -1, Metadata: "kept"})
+	if rs, err := kadmCl.CommitOffsets(testCtx(t), "k9", offs); err != nil || rs.Error() != nil {
+		t.Fatal(err, rs.Error())
+	}
 	bp.kill()
 	close(stop)
 	<-producing
@@ -188,6 +195,14 @@ func TestKill9KeepsAckedRecords(t *testing.T) {
 	mu.Unlock()
 
 	bp2 := startBrokerProc(t, dir)
+	_, adm2 := newAdmin(t, bp2.addr)
+	fo, err := adm2.FetchOffsets(testCtx(t), "k9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := fo.Lookup("durable", 1); o.At != 123 || o.Metadata != "kept" {
+		t.Fatalf("committed offset after kill -9: %+v", o)
+	}
 	recs := consumeAll(t, bp2.addr, "durable", 3)
 	have := map[int]bool{}
 	for _, list := range recs {
