@@ -24,6 +24,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"go.uber.org/goleak"
 
 	tsql "github.com/tagpipe/tagpipe/sql"
@@ -411,3 +412,66 @@ func TestStatementTimeoutSetting(t *testing.T) {
 		}
 	}
 }
+
+func TestPgxTypesRoundTrip(t *testing.T) {
+	f := start(t, nil)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, f.url("", "sslmode=disable"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeSimpleProtocol} {
+		var (
+			ints    []int32
+			dbls    []float64
+			bools   []bool
+			smalls  []int16
+			strs    []*string
+			obj     string
+			iv      time.Duration
+			uuid    [16]byte
+			tm      string
+			dec     string
+			huge    string
+			blob    []byte
+			js      string
+			tiny    int16
+			ubig    string
+			tstz    time.Time
+			nullInt *int64
+		)
+		err := conn.QueryRow(ctx, `SELECT [1, 2]::INTEGER[], [1.5]::DOUBLE[], [true, false], [7::SMALLINT], [NULL, 'x'],
+			{'a': 1, 'b': 'y'}, INTERVAL 90 MINUTE, '550e8400-e29b-41d4-a716-446655440000'::UUID, TIME '10:11:12'::VARCHAR,
+			1234.5678901234::DECIMAL(38,10)::VARCHAR, (2::HUGEINT ** 100)::HUGEINT::VARCHAR, '\xAA\xBB'::BLOB, '{"a": 1}'::JSON,
+			-3::TINYINT, 18446744073709551615::UBIGINT::VARCHAR, TIMESTAMPTZ '2024-05-01 12:00:00+00', NULL::BIGINT`, mode).
+			Scan(&ints, &dbls, &bools, &smalls, &strs, &obj, &iv, &uuid, &tm, &dec, &huge, &blob, &js, &tiny, &ubig, &tstz, &nullInt)
+		if err != nil {
+			t.Fatalf("mode %v: %v", mode, err)
+		}
+		if len(ints) != 2 || ints[1] != 2 || dbls[0] != 1.5 || !bools[0] || bools[1] || smalls[0] != 7 || strs[0] != nil || *strs[1] != "x" ||
+			obj != "{'a': 1, 'b': y}" || iv != 90*time.Minute || uuid[0] != 0x55 || tm != "10:11:12" || dec != "1234.5678901234" ||
+			huge != "1267650600228229401496703205376" || len(blob) != 2 || blob[0] != 0xAA || js != `{"a":1}` || tiny != -3 ||
+			ubig != "18446744073709551615" || !tstz.Equal(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)) || nullInt != nil {
+			t.Fatalf("mode %v: %v %v %v %v %v %q %v %x %q %q %q %x %q %v %q %v %v", mode, ints, dbls, bools, smalls, strs, obj, iv, uuid,
+				tm, dec, huge, blob, js, tiny, ubig, tstz, nullInt)
+		}
+		// Numeric, time and decimal values in their own PostgreSQL types.
+		var (
+			n   pgtypeNumeric
+			tod pgtypeTime
+			d   float64
+		)
+		if err := conn.QueryRow(ctx, "SELECT 12.50::DECIMAL(5,2), TIME '10:11:12', 12.5::DECIMAL(5,2)::DOUBLE", mode).Scan(&n, &tod, &d); err != nil {
+			t.Fatalf("mode %v numeric/time: %v", mode, err)
+		}
+		if f, _ := n.Float64Value(); f.Float64 != 12.5 || tod.Microseconds != (10*3600+11*60+12)*1e6 || d != 12.5 {
+			t.Fatalf("mode %v: numeric %v time %v", mode, n, tod)
+		}
+	}
+}
+
+type (
+	pgtypeNumeric = pgtype.Numeric
+	pgtypeTime    = pgtype.Time
+)
