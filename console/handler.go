@@ -35,6 +35,12 @@ var funcs = template.FuncMap{
 		}
 		return b.Sub(a).Round(time.Millisecond).String()
 	},
+	"ms": func(d time.Duration) string {
+		if d >= time.Second {
+			return d.Round(10 * time.Millisecond).String()
+		}
+		return d.Round(100 * time.Microsecond).String()
+	},
 	"cell": func(v any) string {
 		switch x := v.(type) {
 		case nil:
@@ -72,6 +78,17 @@ func (v view) TotalRecords() int64 {
 		n += t.Records
 	}
 	return n
+}
+
+// LastBatches are the newest 20 streaming batches, newest first, for the batch table (the
+// charts show all recent batches).
+func (v view) LastBatches() []Batch {
+	bs := v.Status.Streaming
+	out := make([]Batch, 0, min(len(bs), 20))
+	for i := len(bs) - 1; i >= 0 && len(out) < 20; i-- {
+		out = append(out, bs[i])
+	}
+	return out
 }
 
 func (v view) TotalLag() int64 {
