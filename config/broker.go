@@ -33,6 +33,15 @@ type Broker struct {
 	// MaxRequestBytes refuses larger request frames before reading them
 	// (socket.request.max.bytes).
 	MaxRequestBytes int32 `yaml:"max_request_bytes"`
+	// GroupInitialRebalanceDelay holds a new group's first rebalance open for members
+	// starting together (group.initial.rebalance.delay.ms).
+	GroupInitialRebalanceDelay time.Duration `yaml:"group_initial_rebalance_delay"`
+	// GroupMinSessionTimeout / GroupMaxSessionTimeout bound consumers' session timeouts.
+	GroupMinSessionTimeout time.Duration `yaml:"group_min_session_timeout"`
+	GroupMaxSessionTimeout time.Duration `yaml:"group_max_session_timeout"`
+	// OffsetsRetention drops the committed offsets of a group empty this long
+	// (offsets.retention.minutes).
+	OffsetsRetention time.Duration `yaml:"offsets_retention"`
 }
 
 func (b *Broker) validate(ch *check) {
@@ -43,6 +52,14 @@ func (b *Broker) validate(ch *check) {
 	ch.positive("max_message_bytes", int64(b.MaxMessageBytes))
 	ch.positive("retention_check_interval", int64(b.RetentionCheckInterval))
 	ch.positive("max_request_bytes", int64(b.MaxRequestBytes))
+	ch.positive("group_min_session_timeout", int64(b.GroupMinSessionTimeout))
+	ch.positive("offsets_retention", int64(b.OffsetsRetention))
+	if b.GroupMaxSessionTimeout < b.GroupMinSessionTimeout {
+		ch.fail("group_max_session_timeout", "must be >= group_min_session_timeout (%v), got %v", b.GroupMinSessionTimeout, b.GroupMaxSessionTimeout)
+	}
+	if b.GroupInitialRebalanceDelay < 0 {
+		ch.fail("group_initial_rebalance_delay", "must be >= 0, got %v", b.GroupInitialRebalanceDelay)
+	}
 	if b.AdvertisedPort < 0 || b.AdvertisedPort > 65535 {
 		ch.fail("advertised_port", "must be 0 (the listen port) or a port number, got %d", b.AdvertisedPort)
 	}

@@ -46,6 +46,9 @@ func brokerOptions(cfg *config.Config, reg *prometheus.Registry, log *slog.Logge
 	o.MaxMessageBytes = c.MaxMessageBytes
 	o.RetentionCheckInterval = c.RetentionCheckInterval
 	o.MaxRequestBytes = c.MaxRequestBytes
+	o.Groups.InitialRebalanceDelay = c.GroupInitialRebalanceDelay
+	o.Groups.MinSessionTimeout, o.Groups.MaxSessionTimeout = c.GroupMinSessionTimeout, c.GroupMaxSessionTimeout
+	o.Groups.OffsetsRetention = c.OffsetsRetention
 	switch c.Flush {
 	case "os", "always":
 		o.Flush = storage.FlushPolicy{Mode: c.Flush}
