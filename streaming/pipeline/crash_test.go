@@ -114,7 +114,8 @@ func TestKill9EventsExactlyOnce(t *testing.T) {
 	}()
 	deadline := time.Now().Add(120 * time.Second)
 	for {
-		if dwdRows(t, whDir) >= total {
+		// Tables commit in parallel: wait for both (the child is killed right after).
+		if dwdRows(t, whDir) >= total && tableRows(t, whDir, TableODS) >= total {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -149,9 +150,11 @@ func TestKill9EventsExactlyOnce(t *testing.T) {
 	t.Logf("%d events, %d kills: each exactly once in ods_events and dwd_events", total, kills)
 }
 
-func dwdRows(t *testing.T, dir string) int {
+func dwdRows(t *testing.T, dir string) int { return tableRows(t, dir, TableDWD) }
+
+func tableRows(t *testing.T, dir, table string) int {
 	wh := openWarehouse(t, dir)
-	if tb, err := wh.Table(TableDWD); err == nil {
+	if tb, err := wh.Table(table); err == nil {
 		if s, err := tb.Current(); err == nil {
 			return int(s.Rows())
 		}
