@@ -69,6 +69,7 @@ type view struct {
 	SQL      string
 	Result   *Table
 	Why      *Table
+	WhyTitle string
 	QueryErr string
 }
 
@@ -168,6 +169,16 @@ func (c *Console) lookupUser(ctx context.Context, v *view, user string) {
 	if v.QueryErr != "" {
 		return
 	}
+	if c.opts.Why != nil {
+		v.WhyTitle = "Why: the events that contributed most to each tag"
+		t, err := c.opts.Why(ctx, user)
+		if err != nil {
+			v.QueryErr = err.Error()
+		}
+		v.Why = t
+		return
+	}
+	v.WhyTitle = "Recent events of this user"
 	v.Why, v.QueryErr = c.run(ctx, `SELECT e.event_time, e.action, e.item_id, e.value, array_to_string(i.tags, '|') AS item_tags
 		FROM dwd_events e LEFT JOIN dim_item i ON i.item_id = e.item_id
 		WHERE CAST(e.user_id AS VARCHAR) = ? ORDER BY e.event_time DESC LIMIT 20`, user)

@@ -123,6 +123,9 @@ type Options struct {
 	Query func(ctx context.Context, sql string, args ...any) (*Table, error)
 	// Batches returns recent streaming batches, oldest first.
 	Batches func() []Batch
+	// Why explains a user's tags: per tag, the events that contributed most (from the
+	// tagging model). Without it the user page lists the user's recent events.
+	Why func(ctx context.Context, user string) (*Table, error)
 	// JobRuns returns recent job runs, newest first.
 	JobRuns func(ctx context.Context, limit int) ([]JobRun, error)
 }

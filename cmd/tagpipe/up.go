@@ -150,6 +150,29 @@ func consoleOptions(a *app, reg *prometheus.Registry, e *tsql.Engine, engines []
 			return t, err
 		}
 	}
+	o.Why = func(ctx context.Context, user string) (*console.Table, error) {
+		env, err := openTagging(a)
+		if err != nil {
+			return nil, err
+		}
+		defer env.Close()
+		ex, err := env.tg.Explain(ctx, user, "", 3)
+		if err != nil {
+			return nil, err
+		}
+		t := &console.Table{Columns: []string{"rank", "tag", "weight", "event time", "action", "item", "value", "contribution", "share of score"}}
+		for _, tag := range ex.Tags {
+			for _, c := range tag.Top {
+				var v any
+				if c.Value != nil {
+					v = *c.Value
+				}
+				t.Rows = append(t.Rows, []any{tag.Rank, tag.Tag, tag.Weight, c.EventTime.UTC(), c.Action, c.ItemID, v,
+					c.Contribution, fmt.Sprintf("%.0f%%", 100*c.Share)})
+			}
+		}
+		return t, nil
+	}
 	if len(engines) > 0 {
 		o.Batches = func() []console.Batch {
 			var out []console.Batch
