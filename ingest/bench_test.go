@@ -193,7 +193,7 @@ func benchAgent(b *testing.B, kind, chType string, size int) {
 	dir := b.TempDir()
 	topic := newTopic(kind)
 	kafkatest.CreateTopic(b, addr, topic, 6)
-	src := map[string]string{"channels": "c", "batch_size": "1000", "interceptors": "u", "interceptors.u.type": "user_key", "interceptors.u.format": "jsonl"}
+	src := map[string]string{"channels": "c", "batch_size": envOr("TAGPIPE_BENCH_SOURCE_BATCH", "1000"), "interceptors": "u", "interceptors.u.type": "user_key", "interceptors.u.format": "jsonl"}
 	in := filepath.Join(dir, "in")
 	os.MkdirAll(in, 0o755)
 	switch kind {
