@@ -892,3 +892,46 @@ func (c *Coordinator) Delete(name string) int16 {
 	delete(c.groups, name)
 	return 0
 }
+
+// DeleteOffsets removes committed offsets of some partitions (OffsetDelete). A topic the
+// group's members are subscribed to is refused (GROUP_SUBSCRIBED_TO_TOPIC), as Kafka
+// does; subscriptions are read from the members' "consumer" protocol metadata.
+func (c *Coordinator) DeleteOffsets(name string, topics map[string][]int32) (int16, map[string]int16) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[name]
+	if g == nil && c.offsets[name] == nil {
+		return kerr.GroupIDNotFound.Code, nil
+	}
+	subscribed := map[string]bool{}
+	if g != nil && g.protocolType == "consumer" {
+		for _, m := range g.members {
+			for _, p := range m.protocols {
+				if p.Name != g.protocol {
+					continue
+				}
+				var meta kmsg.ConsumerMemberMetadata
+				if meta.ReadFrom(p.Metadata) == nil {
+					for _, t := range meta.Topics {
+						subscribed[t] = true
+					}
+				}
+			}
+		}
+	}
+	perTopic := map[string]int16{}
+	var rs []commitRecord
+	for t, parts := range topics {
+		if subscribed[t] {
+			perTopic[t] = kerr.GroupSubscribedToTopic.Code
+			continue
+		}
+		for _, p := range parts {
+			rs = append(rs, commitRecord{Group: name, Topic: t, Partition: p, Delete: true})
+		}
+	}
+	if err := c.persistLocked(rs); err != nil {
+		return kerr.KafkaStorageError.Code, nil
+	}
+	return 0, perTopic
+}

@@ -231,3 +231,17 @@ func TestJoinWaitEndsWithContext(t *testing.T) {
 		t.Fatal("canceled join answered without error")
 	}
 }
+
+func TestDeleteOffsets(t *testing.T) {
+	c, _ := newTest(t)
+	c.Commit("g", "", -1, map[string]map[int32]Committed{"t": {0: {Offset: 1}, 1: {Offset: 2}}})
+	if code, per := c.DeleteOffsets("g", map[string][]int32{"t": {0}}); code != 0 || per["t"] != 0 {
+		t.Fatalf("delete %d %v", code, per)
+	}
+	if got := c.Fetch("g"); len(got["t"]) != 1 || got["t"][1].Offset != 2 {
+		t.Fatalf("after delete %+v", got)
+	}
+	if code, _ := c.DeleteOffsets("nope", map[string][]int32{"t": {0}}); code != kerr.GroupIDNotFound.Code {
+		t.Fatalf("unknown group %d", code)
+	}
+}

@@ -1,0 +1,40 @@
+package broker
+
+// OffsetDelete v0.
+//
+// Behaviour: deletes a group's committed offsets for the given partitions, durably;
+// partitions of a topic the group is still subscribed to get GROUP_SUBSCRIBED_TO_TOPIC,
+// an unknown group GROUP_ID_NOT_FOUND.
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(47, 0, 0, handleOffsetDelete) }
+
+func handleOffsetDelete(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.OffsetDeleteRequest)
+	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	topics := map[string][]int32{}
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			topics[t.Topic] = append(topics[t.Topic], p.Partition)
+		}
+	}
+	code, perTopic := c.b.groups.DeleteOffsets(req.Group, topics)
+	resp.ErrorCode = code
+	if code != 0 {
+		return resp, nil
+	}
+	for _, t := range req.Topics {
+		rt := kmsg.NewOffsetDeleteResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, perTopic[t.Topic]
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
+}
