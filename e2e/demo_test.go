@@ -113,52 +113,49 @@ func TestDemoFlow(t *testing.T) {
 		t.Errorf("jobs history has no successful tags_nightly run for %s:\n%s", demoDS, hist)
 	}
 
-	// 7. Tags: every user's ranks are 1..N, weights in (0, 1] with the top one 1 (max
-	// normalisation), and known users' tags equal an independent Go computation.
+	// 7. Tags: every user's ranks are 1..N and weights in (0, 1] (max |w| normalisation:
+	// a user whose strongest tag is a disliked genre has no weight 1), and every user's
+	// tags equal an independent Go computation of the model.
 	if bad := c.mustQuery(`SELECT user_id, count(*), min(rank), max(rank), min(weight), max(weight), count(DISTINCT rank)
 	  FROM ads_user_interest_tags WHERE dt = '` + demoDS + `' GROUP BY user_id
 	  HAVING min(rank) <> 1 OR max(rank) <> count(*) OR count(DISTINCT rank) <> count(*) OR max(rank) > 10
-	     OR min(weight) <= 0 OR max(weight) > 1 + 1e-12 OR abs(max(weight) - 1) > 1e-12 LIMIT 5`); len(bad) > 0 {
+	     OR min(weight) <= 0 OR max(weight) > 1 + 1e-12 LIMIT 5`); len(bad) > 0 {
 		t.Errorf("users with bad ranks or weights (user, n, min rank, max rank, min w, max w, distinct ranks): %v", bad)
 	}
 	ds, _ := time.Parse("2006-01-02", demoDS)
 	want := modelTags(in, ds)
-	var wantRows int
-	for _, ws := range want {
-		wantRows += len(ws)
-	}
-	if n := c.mustCount("SELECT count(*) FROM ads_user_interest_tags WHERE dt = '" + demoDS + "'"); n != int64(wantRows) {
-		t.Errorf("ads_user_interest_tags holds %d rows for %s, the independent model %d", n, demoDS, wantRows)
-	}
-	if n := c.mustCount("SELECT count(DISTINCT user_id) FROM ads_user_interest_tags WHERE dt = '" + demoDS + "'"); n != int64(len(want)) {
-		t.Errorf("ads_user_interest_tags has %d users for %s, the independent model %d", n, demoDS, len(want))
-	}
-	// MovieLens users 1, 2, 414 and the most active Taobao user.
-	users := []string{"1", "2", "414", topTaobaoUser(in)}
-	rows := c.mustQuery("SELECT user_id, rank, tag, weight FROM ads_user_interest_tags WHERE dt = '" + demoDS +
-		"' AND user_id IN ('" + strings.Join(users, "','") + "') ORDER BY user_id, rank")
 	gotTags := map[string][]tagWeight{}
-	for _, r := range rows {
+	for _, r := range c.mustQuery("SELECT user_id, rank, tag, weight FROM ads_user_interest_tags WHERE dt = '" + demoDS + "' ORDER BY user_id, rank") {
 		rk, _ := strconv.Atoi(r[1])
 		w, _ := strconv.ParseFloat(r[3], 64)
 		gotTags[r[0]] = append(gotTags[r[0]], tagWeight{tag: r[2], weight: w, rank: rk})
 	}
-	for _, u := range users {
-		g, w := gotTags[u], want[u]
-		if len(w) == 0 {
+	if len(gotTags) != len(want) {
+		t.Errorf("ads_user_interest_tags has %d users for %s, the independent model %d", len(gotTags), demoDS, len(want))
+	}
+	wrong := 0
+	for u, w := range want {
+		g := gotTags[u]
+		same := len(g) == len(w)
+		for i := 0; same && i < len(w); i++ {
+			same = g[i].tag == w[i].tag && g[i].rank == w[i].rank && math.Abs(g[i].weight-w[i].weight) <= 1e-9
+		}
+		if !same {
+			if wrong++; wrong <= 5 {
+				t.Errorf("user %s: tags %v, the independent model %v", u, g, w)
+			}
+		}
+	}
+	if wrong > 0 {
+		t.Errorf("%d of %d users' tags differ from the independent model", wrong, len(want))
+	}
+	// MovieLens users 1, 2, 414 and the most active Taobao user, for the log.
+	for _, u := range []string{"1", "2", "414", topTaobaoUser(in)} {
+		if len(want[u]) == 0 {
 			t.Errorf("user %s: the independent model has no tags", u)
 			continue
 		}
-		if len(g) != len(w) {
-			t.Errorf("user %s: %d tags, the independent model %d: got %v, want %v", u, len(g), len(w), g, w)
-			continue
-		}
-		for i := range w {
-			if g[i].tag != w[i].tag || g[i].rank != w[i].rank || math.Abs(g[i].weight-w[i].weight) > 1e-9 {
-				t.Errorf("user %s rank %d: got %s %.12f, independent model %s %.12f", u, w[i].rank, g[i].tag, g[i].weight, w[i].tag, w[i].weight)
-			}
-		}
-		t.Logf("user %s: top tags %v", u, g[:min(3, len(g))])
+		t.Logf("user %s: top tags %v", u, gotTags[u][:min(3, len(gotTags[u]))])
 	}
 	out, err = c.tagpipe(2*time.Minute, "tags", "show", "--user", "1", "--ds", demoDS)
 	if err != nil {

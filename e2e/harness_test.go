@@ -279,6 +279,12 @@ func newCluster(t *testing.T) *cluster {
 		"TAGPIPE_BROKER_LISTEN=" + c.broker,
 		"TAGPIPE_SQL_PG_LISTEN=" + freeAddr(t),
 		"TAGPIPE_STREAMING_BATCH_INTERVAL=1s",
+		// On 2 busy cores a batch's fixed cost (Parquet files and a snapshot per table) is
+		// about the 1s interval, and the PID rate estimator then settles at its floor
+		// (~100 records/s). Bounded batches without the estimator keep the suite quick
+		// while still being many batches.
+		"TAGPIPE_STREAMING_BACKPRESSURE=false",
+		"TAGPIPE_STREAMING_MAX_RECORDS_PER_PARTITION=4000",
 		"TAGPIPE_LOG_LEVEL=info",
 	}
 	for _, name := range []string{"broker", "ingest", "stream"} {
