@@ -96,3 +96,26 @@ func TestSQLCommandOverWarehouse(t *testing.T) {
 		t.Fatalf("explore table:\n%s", out)
 	}
 }
+
+func TestExploreCommandWritesReport(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "UserBehavior.csv")
+	if err := os.WriteFile(log, []byte("1,10,100,pv,1511544070\n2,11,100,buy,1511561733\n2,12,101,pv,1511572885\nbroken\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(dir, "r.html")
+	out := runTagpipe(t, "--data-dir", dir, "explore", log, "--columns", "user_id,item_id,category_id,behavior_type,timestamp", "--out", report)
+	for _, want := range []string{"rows: 3 of 4 lines; malformed: 1 (25.00%)", "users: user_id: 2 users", "time: timestamp (unix_s)"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	page, err := os.ReadFile(report)
+	if err != nil || !bytes.Contains(page, []byte(`<b id="malformed">1</b>`)) {
+		t.Fatalf("report: %v", err)
+	}
+	js := runTagpipe(t, "--data-dir", dir, "explore", log, "--header", "no", "--json", "--no-html")
+	if !strings.Contains(js, `"name": "column3"`) || !strings.Contains(js, `"malformed": 1`) {
+		t.Fatalf("json:\n%s", js)
+	}
+}
