@@ -14,6 +14,7 @@ package broker
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -273,4 +274,114 @@ func BenchmarkInProcess(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkGroups: three franz-go members of one group (cooperative-sticky) read
+// BROKER_BENCH_RECORDS 100-byte records from 6 partitions (group consume records/s), then
+// a fourth member joins and the time until the group is Stable again with all six
+// partitions assigned is the rebalance time. tagpipe runs with no initial rebalance delay,
+// like kfake.
+func BenchmarkGroups(b *testing.B) {
+	n := benchRecords()
+	peers := []benchPeer{
+		{"tagpipe", func(b *testing.B) *brokerProc {
+			return startBrokerProc(b, b.TempDir(), "TAGPIPE_BROKER_DEFAULT_PARTITIONS=6", "TAGPIPE_BROKER_GROUP_INITIAL_REBALANCE_DELAY=0s")
+		}},
+		{"kfake-memory", func(b *testing.B) *brokerProc { return startProc(b, exec.Command(kfakeBin(b))) }},
+	}
+	for _, peer := range peers {
+		b.Run(peer.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				bp := peer.start(b)
+				benchProduce(b, bp.addr, "none", n)
+				b.StartTimer()
+				rate, rebalance := benchGroupRun(b, bp.addr, n)
+				b.StopTimer()
+				bp.kill()
+				b.ReportMetric(rate, "group-consume-rec/s")
+				b.ReportMetric(float64(rebalance.Microseconds())/1000, "rebalance-ms")
+			}
+		})
+	}
+}
+
+func benchGroupRun(b *testing.B, addr string, n int) (float64, time.Duration) {
+	ctx := testCtx(b)
+	var got atomic.Int64
+	var clients []*kgo.Client
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	member := func() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup("bench"), kgo.ConsumeTopics("bench"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.HeartbeatInterval(100*time.Millisecond))
+		if err != nil {
+			b.Fatal(err)
+		}
+		clients = append(clients, cl)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				pctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+				fs := cl.PollFetches(pctx)
+				cancel()
+				if fs.IsClientClosed() {
+					return
+				}
+				got.Add(int64(fs.NumRecords()))
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		wg.Wait()
+		for _, cl := range clients {
+			cl.Close()
+		}
+	}()
+	start := time.Now()
+	for i := 0; i < 3; i++ {
+		member()
+	}
+	for got.Load() < int64(n) {
+		if ctx.Err() != nil {
+			b.Fatalf("group consumed %d of %d", got.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	rate := float64(n) / time.Since(start).Seconds()
+	_, adm := newAdmin(b, addr)
+	start = time.Now()
+	member()
+	for {
+		gs, err := adm.DescribeGroups(ctx, "bench")
+		if err == nil {
+			g := gs["bench"]
+			assigned, members := 0, 0
+			for _, m := range g.Members {
+				if ca, ok := m.Assigned.AsConsumer(); ok {
+					for _, t := range ca.Topics {
+						assigned += len(t.Partitions)
+					}
+					if len(ca.Topics) > 0 && len(ca.Topics[0].Partitions) > 0 {
+						members++
+					}
+				}
+			}
+			if g.State == "Stable" && len(g.Members) == 4 && assigned == 6 && members == 4 {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			b.Fatal("group never rebalanced to 4 members")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return rate, time.Since(start)
 }
