@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -338,5 +339,32 @@ func TestMaxLinesSamplesTheHead(t *testing.T) {
 	_ = p.WriteText(&text)
 	if !strings.Contains(text.String(), "(first lines only: --max-lines)") {
 		t.Fatalf("summary:\n%s", text.String())
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite sql/testdata/explore_*.golden")
+
+// TestSummaryGolden freezes the terminal summary of MovieLens ratings.csv.
+func TestSummaryGolden(t *testing.T) {
+	p, err := Run(context.Background(), ratings, Options{Threads: 1, Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	if err := p.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("..", "testdata", "explore_ratings.txt.golden")
+	if *update {
+		if err := os.WriteFile(golden, text.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update)", err)
+	}
+	if !bytes.Equal(text.Bytes(), want) {
+		t.Fatalf("summary differs from %s:\n--- got\n%s--- want\n%s", golden, text.String(), want)
 	}
 }
