@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,8 +27,11 @@ func TestChild(t *testing.T) {
 		// Die right after a table commit now and then: between ods_events and dwd_events
 		// of one batch, or after all tables but before the checkpoint commit.
 		rng := rand.New(rand.NewPCG(uint64(len(seed)), uint64(time.Now().UnixNano())))
+		var mu sync.Mutex // tables commit in parallel
 		afterCommit = func(table string, batch int64) {
-			if rng.IntN(12) == 0 {
+			mu.Lock()
+			defer mu.Unlock()
+			if rng.IntN(6) == 0 {
 				fmt.Fprintf(os.Stderr, "child: self-kill after %s batch %d\n", table, batch)
 				syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			}
@@ -67,13 +71,16 @@ func TestKill9EventsExactlyOnce(t *testing.T) {
 	addrs := testkafka.Start(t, "kfake", "events", partitions)
 	whDir, cp := t.TempDir(), t.TempDir()
 	rng := rand.New(rand.NewPCG(42, 42))
-	selfKills := 0
+	selfKills, selfKilled := 0, 0
+	var selfKill bool
 	start := func() *exec.Cmd {
+		selfKill = false
 		cmd := exec.Command(os.Args[0], "-test.run=^TestChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_WH="+whDir, childEnv+"_CP="+cp,
 			childEnv+"_BROKERS="+strings.Join(addrs, ","))
-		if selfKills < 8 && rng.IntN(2) == 0 {
+		if selfKills < 4 && rng.IntN(2) == 0 {
 			selfKills++
+			selfKill = true
 			cmd.Env = append(cmd.Env, childEnv+"_SELFKILL=1")
 		}
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -97,9 +104,23 @@ func TestKill9EventsExactlyOnce(t *testing.T) {
 			testkafka.Produce(t, addrs, "events", recs)
 			produced += chunk
 		}
-		time.Sleep(time.Duration(200+rng.IntN(1000)) * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+		if selfKill {
+			// Let it die by itself right after a table commit (between two tables of
+			// one batch, or before the checkpoint commit).
+			exited := make(chan struct{})
+			go func() { cmd.Wait(); close(exited) }()
+			select {
+			case <-exited:
+				selfKilled++
+			case <-time.After(15 * time.Second):
+				cmd.Process.Signal(syscall.SIGKILL)
+				<-exited
+			}
+		} else {
+			time.Sleep(time.Duration(200+rng.IntN(1000)) * time.Millisecond)
+			cmd.Process.Signal(syscall.SIGKILL)
+			cmd.Wait()
+		}
 		kills++
 		t.Logf("kill %d: %d rows in dwd_events (%d produced)", kills, dwdRows(t, whDir), produced)
 		if kills > 30 {
@@ -147,7 +168,10 @@ func TestKill9EventsExactlyOnce(t *testing.T) {
 	if len(users) != total {
 		t.Fatalf("%d distinct events in dwd, want %d", len(users), total)
 	}
-	t.Logf("%d events, %d kills: each exactly once in ods_events and dwd_events", total, kills)
+	if selfKilled == 0 && !testing.Short() {
+		t.Fatal("no child killed itself between table commits")
+	}
+	t.Logf("%d events, %d kills (%d right after a table commit): each exactly once in ods_events and dwd_events", total, kills, selfKilled)
 }
 
 func dwdRows(t *testing.T, dir string) int { return tableRows(t, dir, TableDWD) }
