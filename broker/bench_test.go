@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -384,4 +385,82 @@ func benchGroupRun(b *testing.B, addr string, n int) (float64, time.Duration) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	return rate, time.Since(start)
+}
+
+// BenchmarkE2ELatency produces at a fixed 50k records/s for 3 s (100-byte records, 6
+// partitions, acks=all) while a consumer reads them; the latency of a record is the time
+// from its Produce call (its timestamp) to its arrival at the consumer.
+func BenchmarkE2ELatency(b *testing.B) {
+	peers := []benchPeer{benchPeers()[0], benchPeers()[1], benchPeers()[3]}
+	for _, peer := range peers {
+		b.Run(peer.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				bp := peer.start(b)
+				benchProduce(b, bp.addr, "none", 6) // creates the topic
+				b.StartTimer()
+				p50, p99, max := benchLatency(b, bp.addr, 50_000, 3*time.Second)
+				b.StopTimer()
+				bp.kill()
+				b.ReportMetric(p50, "p50-ms")
+				b.ReportMetric(p99, "p99-ms")
+				b.ReportMetric(max, "max-ms")
+			}
+		})
+	}
+}
+
+func benchLatency(b *testing.B, addr string, rate int, d time.Duration) (p50, p99, pmax float64) {
+	ctx := testCtx(b)
+	offsets := map[int32]kgo.Offset{}
+	for p := int32(0); p < 6; p++ {
+		offsets[p] = kgo.NewOffset().AtEnd()
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"bench": offsets}),
+		kgo.FetchMaxWait(500*time.Millisecond))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cons.Close()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("bench"), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.DisableIdempotentWrite(), kgo.ProducerLinger(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer prod.Close()
+	// Let the consumer reach the end of every partition before producing.
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	cons.PollFetches(pctx)
+	cancel()
+	total := int(float64(rate) * d.Seconds())
+	lat := make([]float64, 0, total)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for len(lat) < total && ctx.Err() == nil {
+			fs := cons.PollFetches(ctx)
+			now := time.Now()
+			fs.EachRecord(func(r *kgo.Record) { lat = append(lat, float64(now.Sub(r.Timestamp).Microseconds())/1000) })
+		}
+	}()
+	val := bytes.Repeat([]byte("x"), 100)
+	tick := time.NewTicker(time.Millisecond)
+	perTick := rate / 1000
+	start := time.Now()
+	sent := 0
+	for sent < total {
+		<-tick.C
+		// Catch up if a tick was missed, so the offered rate stays fixed.
+		due := min(total, int(time.Since(start).Seconds()*float64(rate))+perTick)
+		for ; sent < due; sent++ {
+			prod.Produce(ctx, &kgo.Record{Value: val, Timestamp: time.Now()}, nil)
+		}
+	}
+	tick.Stop()
+	<-done
+	if len(lat) < total {
+		b.Fatalf("consumed %d of %d", len(lat), total)
+	}
+	sort.Float64s(lat)
+	return lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
 }
