@@ -250,8 +250,11 @@ func (t *Tagger) latestState(ctx context.Context, c *sql.Conn, day time.Time) (t
 		}
 	}
 	// Both states are written by the same run; take the newest day present in both.
-	q := fmt.Sprintf(`SELECT max(dt) FROM %s WHERE dt < %s AND dt IN (SELECT dt FROM %s WHERE params = %s)`,
-		TableUserState, dateLit(day), TableTagState, lit(t.opts.fingerprint()))
+	// The parameters are checked on the small per-user state; of the big per-tag state
+	// only the partition column is read (file paths, for warehouse views).
+	q := fmt.Sprintf(`SELECT max(dt) FROM (SELECT DISTINCT dt FROM %s WHERE dt < %s AND params = %s)
+WHERE dt IN (SELECT DISTINCT dt FROM %s WHERE dt < %s)`,
+		TableUserState, dateLit(day), lit(t.opts.fingerprint()), TableTagState, dateLit(day))
 	var d sql.NullTime
 	if err := c.QueryRowContext(ctx, q).Scan(&d); err != nil {
 		return time.Time{}, fmt.Errorf("cannot find the previous model state: %w", err)
@@ -260,7 +263,9 @@ func (t *Tagger) latestState(ctx context.Context, c *sql.Conn, day time.Time) (t
 		return time.Time{}, nil
 	}
 	var params string
-	q = fmt.Sprintf("SELECT COALESCE(any_value(params), '') FROM %s WHERE dt = %s", TableUserState, dateLit(d.Time))
+	// The tag state of that day must have been made with the same parameters too (a run
+	// that crashed between the two writes could have left an older one).
+	q = fmt.Sprintf("SELECT COALESCE((SELECT params FROM %s WHERE dt = %s LIMIT 1), '')", TableTagState, dateLit(d.Time))
 	if err := c.QueryRowContext(ctx, q).Scan(&params); err != nil {
 		return time.Time{}, fmt.Errorf("cannot read the previous model state: %w", err)
 	}
