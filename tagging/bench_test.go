@@ -171,7 +171,11 @@ func BenchmarkModelWarehouse(b *testing.B) {
 	conn.Close()
 	o := DefaultOptions()
 	o.MemoryLimit = "3GB"
-	tg, err := New(db, WarehouseStore{W: w}, o, nil)
+	var log *slog.Logger
+	if os.Getenv("TAGPIPE_BENCH_DEBUG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	tg, err := New(db, WarehouseStore{W: w}, o, log)
 	if err != nil {
 		b.Fatal(err)
 	}
