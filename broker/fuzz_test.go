@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"encoding/binary"
 	"testing"
 
@@ -38,6 +39,15 @@ func FuzzRequest(f *testing.F) {
 	dr.ResourceType, dr.ResourceName = kmsg.ConfigResourceTypeTopic, "fuzz"
 	dc.Resources = append(dc.Resources, dr)
 	f.Add(body(dc))
+	jg := kmsg.NewPtrJoinGroupRequest()
+	jg.Version, jg.Group, jg.ProtocolType, jg.SessionTimeoutMillis = 9, "fg", "consumer", 10000
+	jp := kmsg.NewJoinGroupRequestProtocol()
+	jp.Name = "range"
+	jg.Protocols = append(jg.Protocols, jp)
+	f.Add(body(jg))
+	oc := kmsg.NewPtrOffsetCommitRequest()
+	oc.Version, oc.Group, oc.Generation = 8, "fg", -1
+	f.Add(body(oc))
 	f.Add([]byte{0, 18, 0, 99, 0, 0, 0, 1, 0xff, 0xff})                 // KIP-511, null client id
 	f.Add([]byte{0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0x80, 0x80, 0x80, 0x80}) // flexible produce, bad tags
 	f.Add(make([]byte, 10))
@@ -62,12 +72,14 @@ func FuzzRequest(f *testing.F) {
 	}
 	f.Cleanup(func() { _ = b.closeLogs(); _ = b.groups.Close() })
 	done := make(chan struct{})
-	close(done) // a closed connection: long-poll fetches return at once
+	close(done) // a closed connection: long-poll fetches and group joins return at once
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		if len(frame) < 10 { // the serve loop refuses these before decoding
 			return
 		}
-		c := &conn{b: b, done: done}
+		c := &conn{b: b, done: done, ctx: ctx, remote: "127.0.0.1:1"}
 		f, err := c.handleFrame(frame)
 		if err != nil || f == nil {
 			return
