@@ -96,3 +96,45 @@ func TestInitProducerIDNeverReusesIDs(t *testing.T) {
 		t.Fatalf("id %d reused after restart (had %d)", r5.ProducerID, r2.ProducerID)
 	}
 }
+
+// The producer's sequence state survives a broker restart: the same idempotent client
+// keeps producing after the broker comes back on the same address, without errors or
+// duplicates.
+func TestIdempotentProducerAcrossRestart(t *testing.T) {
+	o := testOptions(t)
+	b := startBroker(t, o)
+	o.Listen = b.Addr() // come back on the same port
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DefaultProduceTopic("idem-restart"), kgo.AllowAutoTopicCreation(),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RetryBackoffFn(func(int) time.Duration { return 10 * time.Millisecond }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	produce := func(from, to int) {
+		for i := from; i < to; i++ {
+			r := &kgo.Record{Value: []byte{byte(i)}}
+			if err := cl.ProduceSync(testCtx(t), r).FirstErr(); err != nil {
+				t.Fatalf("record %d: %v", i, err)
+			}
+			if r.Offset != int64(i) {
+				t.Fatalf("record %d at offset %d", i, r.Offset)
+			}
+		}
+	}
+	produce(0, 20)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b2 := startBroker(t, o)
+	produce(20, 40)
+	recs := consumeAll(t, b2.Addr(), "idem-restart", 3)[0]
+	if len(recs) != 40 {
+		t.Fatalf("%d records, want 40", len(recs))
+	}
+	pid := recs[0].ProducerID
+	for i, r := range recs {
+		if int(r.Value[0]) != i || r.ProducerID != pid {
+			t.Fatalf("record %d: value %d pid %d (first pid %d)", i, r.Value[0], r.ProducerID, pid)
+		}
+	}
+}
