@@ -130,8 +130,30 @@ func Open(root string, opts Options) (*Warehouse, error) {
 				return nil, err
 			}
 		}
+		w.removeStaleStaging()
 	}
 	return w, nil
+}
+
+// stagingGrace is how old a staging directory must be before Open assumes its
+// owner died (a job that crashed before removing it).
+const stagingGrace = 24 * time.Hour
+
+func (w *Warehouse) removeStaleStaging() {
+	base := filepath.Join(w.root, stagingRoot)
+	ents, err := os.ReadDir(base)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil || w.opts.Now().Sub(info.ModTime()) < stagingGrace {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(base, e.Name())); err != nil {
+			w.opts.Logger.Warn("cannot remove stale staging dir", "dir", e.Name(), "err", err)
+		}
+	}
 }
 
 // Root is the absolute warehouse directory.
@@ -237,7 +259,8 @@ func (w *Warehouse) table(name string) *Table {
 
 // StagingDir creates a fresh empty directory below the warehouse root (so renames
 // into tables stay on one file system) for files written by another engine, e.g.
-// DuckDB's COPY … TO; publish its contents with Tx.ImportDir. The caller removes it.
+// DuckDB's COPY … TO; publish its contents with Tx.ImportDir. The caller removes it;
+// Open removes staging directories untouched for a day (their owner died).
 func (w *Warehouse) StagingDir(prefix string) (string, error) {
 	base := filepath.Join(w.root, stagingRoot)
 	if err := os.MkdirAll(base, 0o755); err != nil {

@@ -222,3 +222,28 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// Open removes staging directories a dead job left behind, after a day.
+func TestStaleStagingRemoved(t *testing.T) {
+	root := t.TempDir()
+	w := openTest(t, root)
+	old, err := w.StagingDir("job")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := w.StagingDir("job")
+	if err := os.WriteFile(filepath.Join(old, "x.parquet"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-25 * time.Hour)
+	if err := os.Chtimes(old, past, past); err != nil {
+		t.Fatal(err)
+	}
+	openTest(t, root)
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Fatalf("stale staging dir kept: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Fatalf("fresh staging dir removed: %v", err)
+	}
+}
