@@ -5,6 +5,7 @@ package broker
 
 import (
 	"context"
+	"net"
 	"strconv"
 	"sync"
 	"testing"
@@ -15,10 +16,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
-type groupMember func(t *testing.T, addr, group, topic string, got func(partition int32, value []byte)) (stop func())
+type groupMember func(t *testing.T, addr, group, topic string, d *cutDialer, got func(partition int32, value []byte)) (stop func())
 
-func kafkaGoMember(t *testing.T, addr, group, topic string, got func(int32, []byte)) func() {
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, GroupID: group, Topic: topic,
+// netDialer adapts cutDialer to sarama's proxy.Dialer.
+type netDialer struct{ d *cutDialer }
+
+func (n netDialer) Dial(network, addr string) (net.Conn, error) {
+	return n.d.dial(context.Background(), network, addr)
+}
+
+func kafkaGoMember(t *testing.T, addr, group, topic string, d *cutDialer, got func(int32, []byte)) func() {
+	dialer := &kafka.Dialer{Timeout: 5 * time.Second, DialFunc: d.dial}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, GroupID: group, Topic: topic, Dialer: dialer,
 		StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond, SessionTimeout: 2 * time.Second,
 		HeartbeatInterval: 200 * time.Millisecond, RebalanceTimeout: 5 * time.Second, JoinGroupBackoff: 100 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -49,8 +58,9 @@ func (h saramaHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.Cons
 }
 
 func saramaMember(strategy sarama.BalanceStrategy) groupMember {
-	return func(t *testing.T, addr, group, topic string, got func(int32, []byte)) func() {
+	return func(t *testing.T, addr, group, topic string, d *cutDialer, got func(int32, []byte)) func() {
 		cfg := saramaConfig("none")
+		cfg.Net.Proxy.Enable, cfg.Net.Proxy.Dialer = true, netDialer{d}
 		cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 		cfg.Consumer.Offsets.AutoCommit.Interval = 100 * time.Millisecond
 		cfg.Consumer.Group.Session.Timeout = 2 * time.Second
@@ -96,10 +106,13 @@ func TestClientGroupsSharePartitionsExactlyOnce(t *testing.T) {
 			counts := map[int]int{}
 			parts := map[int]map[int32]bool{}
 			var stops []func()
+			var dialers []*cutDialer
 			for i := 0; i < 3; i++ {
 				i := i
 				parts[i] = map[int32]bool{}
-				stops = append(stops, impl.member(t, addr, "g-"+impl.name, "shared", func(p int32, v []byte) {
+				d := &cutDialer{}
+				dialers = append(dialers, d)
+				stops = append(stops, impl.member(t, addr, "g-"+impl.name, "shared", d, func(p int32, v []byte) {
 					n, _ := strconv.Atoi(string(v))
 					mu.Lock()
 					counts[n]++
@@ -157,7 +170,17 @@ func TestClientGroupsSharePartitionsExactlyOnce(t *testing.T) {
 				})
 				return ok && total == 0
 			})
+			// Member 0 dies without leaving; after its session expires the others take
+			// over its partitions from the committed offsets: nothing is lost.
+			dialers[0].cutNow()
+			produceSeq(t, addr, "shared", 300, 600)
+			waitFor(t, "600 records after failover", func() bool { mu.Lock(); defer mu.Unlock(); return len(counts) == 600 })
 			mu.Lock()
+			for n := 0; n < 300; n++ {
+				if counts[n] != 1 {
+					t.Fatalf("record %d from before the failover consumed %d times", n, counts[n])
+				}
+			}
 		})
 	}
 }
