@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/tagpipe/tagpipe/warehouse"
+	"github.com/tagpipe/tagpipe/warehouse/internal/benchdata"
 )
 
 func tagsSchema() *arrow.Schema {
@@ -144,5 +145,45 @@ func TestViewsEvolutionEmptyAndAsOf(t *testing.T) {
 	}
 	if now != 25 || before != 20 || s.ID != 3 {
 		t.Fatalf("now %d, as of %d (snapshot %d)", now, before, s.ID)
+	}
+}
+
+// Our files are what the issue asks for, as DuckDB sees them: zstd, min/max
+// statistics on every column chunk, dictionary-encoded strings, row groups of
+// Options.RowGroupRows.
+func TestFileLayoutAsDuckDBSeesIt(t *testing.T) {
+	ctx := context.Background()
+	o := warehouse.DefaultOptions()
+	o.RowGroupRows = 1000
+	w, err := warehouse.Open(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := w.CreateTable(ctx, warehouse.TableSpec{Name: "ods_events", Schema: benchdata.Schema(), PartitionKeys: []string{"dt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, _ := tb.Begin(ctx)
+	rec := benchdata.Events(0, 5000, 5000, 1)
+	if err := tx.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	s, err := tx.Commit(ctx, warehouse.CommitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := openDuck(t)
+	var groups, maxRows, chunks, zstd, withStats, dictStrings int64
+	q := `SELECT count(DISTINCT row_group_id), max(row_group_num_rows), count(*),
+		count(*) FILTER (WHERE compression = 'ZSTD'),
+		count(*) FILTER (WHERE coalesce(stats_min_value, stats_min) IS NOT NULL AND coalesce(stats_max_value, stats_max) IS NOT NULL),
+		count(*) FILTER (WHERE path_in_schema IN ('user_id', 'action') AND encodings LIKE '%DICTIONARY%')
+		FROM parquet_metadata(` + Literal(s.AbsPath(s.Files[0])) + `)`
+	if err := db.QueryRow(q).Scan(&groups, &maxRows, &chunks, &zstd, &withStats, &dictStrings); err != nil {
+		t.Fatal(err)
+	}
+	if groups != 5 || maxRows != 1000 || zstd != chunks || withStats != chunks || dictStrings != 2*groups {
+		t.Fatalf("row groups %d (max %d rows), chunks %d, zstd %d, with stats %d, dictionary strings %d", groups, maxRows, chunks, zstd, withStats, dictStrings)
 	}
 }
