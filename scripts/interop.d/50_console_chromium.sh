@@ -9,7 +9,7 @@
 # Needs Debian's chromium (.ci/run installs it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN=${TAGPIPE_BIN:-bin/tagpipe}
+BIN=bin/tagpipe   # scripts/demo.sh runs this one too
 CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
 [ -n "$CHROMIUM" ] || { echo "chromium is not installed (apt-get install chromium)"; exit 1; }
 [ -x "$BIN" ] || { echo "$BIN missing: run make build"; exit 1; }
