@@ -316,3 +316,48 @@ func TestGlobMatchesCurrentAfterMaintenance(t *testing.T) {
 		t.Fatalf("view %d rows, glob %d rows (sums %d %d)", viewRows, globRows, viewSum, globSum)
 	}
 }
+
+// The same rows read back through arrow-go (Snapshot.Scan) equal what was written.
+func TestRoundTripAllTypesThroughArrow(t *testing.T) {
+	w := openWarehouse(t)
+	rows := sampleRows()
+	tb := createAllTypes(t, w, rows)
+	s, err := tb.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []typedRow
+	err = s.Scan(context.Background(), func(f warehouse.DataFile, rec arrow.RecordBatch) error {
+		dt, _ := time.Parse(time.DateOnly, f.Partition[0].Value)
+		c := rec.Columns()
+		for i := range int(rec.NumRows()) {
+			r := typedRow{id: c[0].(*array.Int64).Value(i), dt: dt}
+			if !c[1].IsNull(i) {
+				r.s = ptr(c[1].(*array.String).Value(i))
+				r.f = ptr(c[2].(*array.Float64).Value(i))
+				r.b = ptr(c[3].(*array.Boolean).Value(i))
+				r.ts = ptr(c[4].(*array.Timestamp).Value(i).ToTime(arrow.Microsecond).UTC())
+				r.d = ptr(c[5].(*array.Date32).Value(i).ToTime().UTC())
+				l := c[6].(*array.List)
+				start, end := l.ValueOffsets(i)
+				r.tags = []string{}
+				for j := start; j < end; j++ {
+					r.tags = append(r.tags, l.ListValues().(*array.String).Value(int(j)))
+				}
+				m := c[7].(*array.Map)
+				start, end = m.ValueOffsets(i)
+				r.props = map[string]string{}
+				for j := start; j < end; j++ {
+					r.props[m.Keys().(*array.String).Value(int(j))] = m.Items().(*array.String).Value(int(j))
+				}
+			}
+			got = append(got, r)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(got, func(i, j int) bool { return got[i].id < got[j].id })
+	diffRows(t, got, rows)
+}
