@@ -211,7 +211,7 @@ func benchAgent(b *testing.B, kind, chType string, size int) {
 	}
 	spec := agent.Spec{Name: "bench", Where: "bench", Sources: map[string]map[string]string{"s": src},
 		Channels: map[string]map[string]string{"c": ch},
-		Sinks:    map[string]map[string]string{"k": {"type": "kafka", "channel": "c", "topic": topic, "batch_size": sinkBatch, "max_in_flight": envOr("TAGPIPE_BENCH_INFLIGHT", "1")}}}
+		Sinks:    map[string]map[string]string{"k": {"type": "kafka", "channel": "c", "topic": topic, "batch_size": sinkBatch}}}
 	m := ingest.NewMetrics(nil)
 	a, err := agent.Build(spec, agent.Env{DataDir: dir, Brokers: []string{addr}, Metrics: m, Log: benchLog()})
 	if err != nil {

@@ -89,15 +89,6 @@ type Sink interface {
 	Close() error
 }
 
-// AsyncSink is a Sink that can keep several batches in flight. DeliverAsync returns once
-// the batch is handed over (or with an error when it could not be); done is called
-// exactly once, from another goroutine, when every event is acknowledged or the batch
-// failed.
-type AsyncSink interface {
-	Sink
-	DeliverAsync(ctx context.Context, evs []Event, done func(error)) error
-}
-
 // Backoff is an exponential backoff between Min and Max.
 type Backoff struct {
 	Min, Max time.Duration

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -21,9 +19,6 @@ type SinkRunner struct {
 	Log       *slog.Logger
 	// Backoff between failed deliveries; zero = 100ms … 5s.
 	Backoff Backoff
-	// MaxInFlight > 1 (with an AsyncSink) takes the next batch while earlier ones wait
-	// for their acknowledgement; each batch is still committed only once acknowledged.
-	MaxInFlight int
 }
 
 // Run loops until stop ends. A delivery in progress when stop ends finishes (or fails)
@@ -38,10 +33,6 @@ func (r *SinkRunner) Run(stop, hard context.Context) {
 	}
 	if r.Log == nil {
 		r.Log = slog.New(slog.DiscardHandler)
-	}
-	if as, ok := r.Sink.(AsyncSink); ok && r.MaxInFlight > 1 {
-		r.runAsync(stop, hard, as)
-		return
 	}
 	failing := false
 	for {
@@ -95,87 +86,6 @@ func (r *SinkRunner) Run(stop, hard context.Context) {
 		}
 		if !Sleep(stop, r.Backoff.Next()) {
 			return
-		}
-	}
-}
-
-// runAsync keeps up to MaxInFlight batches in flight. Takes happen in channel order and
-// each is handed to the sink before the next take, so records reach each partition in
-// order; a failed batch is rolled back (and so sent again after later ones).
-func (r *SinkRunner) runAsync(stop, hard context.Context, as AsyncSink) {
-	sem := make(chan struct{}, r.MaxInFlight)
-	var wg sync.WaitGroup
-	var failed, failing atomic.Bool
-	var lastErr atomic.Value
-	defer func() {
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-hard.Done():
-		}
-	}()
-	settle := func(tx Tx, n int, t0 time.Time, err error) {
-		if err == nil {
-			if err = tx.Commit(); err != nil && !errors.Is(err, ErrClosed) {
-				r.C.Add("commit_failures", 1)
-			}
-		}
-		if err != nil {
-			tx.Rollback()
-			r.C.Add("failure", int64(n))
-			r.C.Add("failed_batches", 1)
-			lastErr.Store(err)
-			failed.Store(true)
-			return
-		}
-		r.C.Add("success", int64(n))
-		r.C.Add("batches", 1)
-		r.M.Observe(r.Agent, r.Sink.Name(), time.Since(t0))
-	}
-	for {
-		if failed.Swap(false) {
-			if !failing.Swap(true) {
-				r.Log.Warn("sink delivery failed, will retry", "agent", r.Agent, "sink", r.Sink.Name(), "err", lastErr.Load())
-			}
-			if !Sleep(stop, r.Backoff.Next()) {
-				return
-			}
-		} else if failing.Load() {
-			// No failure since the last pause: the sink is back.
-			r.Backoff.Reset()
-			failing.Store(false)
-			r.Log.Info("sink recovered", "agent", r.Agent, "sink", r.Sink.Name())
-		}
-		select {
-		case sem <- struct{}{}:
-		case <-stop.Done():
-			return
-		}
-		tx, err := r.Channel.Take(stop, r.BatchSize)
-		if err != nil {
-			<-sem
-			if stop.Err() != nil || errors.Is(err, ErrClosed) {
-				return
-			}
-			r.Log.Error("channel take failed", "agent", r.Agent, "sink", r.Sink.Name(), "err", err)
-			if !Sleep(stop, r.Backoff.Next()) {
-				return
-			}
-			continue
-		}
-		evs := tx.Events()
-		t0 := time.Now()
-		wg.Add(1)
-		err = as.DeliverAsync(hard, evs, func(err error) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			settle(tx, len(evs), t0, err)
-		})
-		if err != nil {
-			settle(tx, len(evs), t0, err)
-			<-sem
-			wg.Done()
 		}
 	}
 }

@@ -94,7 +94,6 @@ func Build(spec Spec, env Env) (*Agent, error) {
 	sinkType := map[string]string{}
 	sinkChan := map[string]string{}
 	sinkBatch := map[string]int{}
-	inFlight := map[string]int{}
 	for _, name := range sortedKeys(spec.Sinks) {
 		p := newProps(where("sinks", name), spec.Sinks[name])
 		s, ch, batch, err := a.buildSink(name, p)
@@ -103,7 +102,6 @@ func Build(spec Spec, env Env) (*Agent, error) {
 			continue
 		}
 		built[name], sinkChan[name], sinkBatch[name] = s, ch, batch
-		inFlight[name] = int(p.Int("max_in_flight", 1))
 		sinkType[name] = strings.ToLower(spec.Sinks[name]["type"])
 		a.sinks = append(a.sinks, s)
 	}
@@ -157,7 +155,6 @@ func Build(spec Spec, env Env) (*Agent, error) {
 	for _, name := range sortedKeys(built) {
 		if !grouped[name] {
 			a.addRunner(built[name], sinkType[name], sinkChan[name], sinkBatch[name])
-			a.runners[len(a.runners)-1].MaxInFlight = inFlight[name]
 		}
 	}
 	for _, name := range sortedKeys(spec.Sources) {
@@ -260,7 +257,6 @@ func (a *Agent) buildSink(name string, p *Props) (ingest.Sink, string, int, erro
 		o.MaxAttempts = int(p.Int("max_attempts", int64(o.MaxAttempts)))
 		o.NoRecordHeaders = !p.Bool("record_headers", true)
 		o.NoAutoCreateTopics = !p.Bool("auto_create_topics", true)
-		o.MaxInFlight = int(p.Int("max_in_flight", 1))
 		o.Log = a.env.Log
 		if err := p.Err("kafka sink"); err != nil {
 			return nil, "", 0, err

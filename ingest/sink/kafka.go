@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -36,10 +34,6 @@ type KafkaOptions struct {
 	WriteTimeout time.Duration
 	// MaxAttempts per produce request inside kafka-go before Deliver fails; 0 = 3.
 	MaxAttempts int
-	// MaxInFlight > 1 lets the agent hand over that many batches before the first is
-	// acknowledged (kafka-go's async writer). Faster; a user's events stay in order
-	// except when a batch fails and is sent again after later ones.
-	MaxInFlight int
 	// NoRecordHeaders stops copying event headers into Kafka record headers.
 	NoRecordHeaders bool
 	// NoAutoCreateTopics stops asking the broker to create missing topics (it still
@@ -134,12 +128,7 @@ func NewKafka(name string, opts KafkaOptions) (*Kafka, error) {
 			opts.Log.Warn("kafka writer: "+fmt.Sprintf(msg, args...), "sink", name)
 		}),
 	}
-	k := &Kafka{name: name, opts: opts, w: w, tr: tr}
-	if opts.MaxInFlight > 1 {
-		w.Async = true
-		w.Completion = k.complete
-	}
-	return k, nil
+	return &Kafka{name: name, opts: opts, w: w, tr: tr}, nil
 }
 
 func (k *Kafka) Name() string { return k.name }
@@ -147,19 +136,37 @@ func (k *Kafka) Name() string { return k.name }
 // Deliver writes all events and waits for acks=all. Any failure fails the whole batch, so
 // the channel take is rolled back and retried (duplicates only from this batch).
 func (k *Kafka) Deliver(ctx context.Context, evs []ingest.Event) error {
-	if k.w.Async {
-		res := make(chan error, 1)
-		if err := k.DeliverAsync(ctx, evs, func(err error) { res <- err }); err != nil {
-			return err
+	msgs := make([]kafka.Message, len(evs))
+	nh := 0
+	for i := range evs {
+		nh += len(evs[i].Headers)
+	}
+	var hdrs []kafka.Header
+	if !k.opts.NoRecordHeaders {
+		hdrs = make([]kafka.Header, 0, nh) // one backing array for every record's headers
+	}
+	for i := range evs {
+		e := &evs[i]
+		m := &msgs[i]
+		m.Value = e.Body
+		m.Topic = k.opts.Topic
+		if t := e.Headers[ingest.HeaderTopic]; t != "" {
+			m.Topic = t
 		}
-		select {
-		case err := <-res:
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
+		if k.opts.DeadLetterTopic != "" && e.Headers[ingest.HeaderError] != "" {
+			m.Topic = k.opts.DeadLetterTopic
+		}
+		if key := e.Headers[k.opts.KeyHeader]; key != "" {
+			m.Key = []byte(key)
+		}
+		if !k.opts.NoRecordHeaders && len(e.Headers) > 0 {
+			start := len(hdrs)
+			for hk, hv := range e.Headers {
+				hdrs = append(hdrs, kafka.Header{Key: hk, Value: []byte(hv)})
+			}
+			m.Headers = hdrs[start:len(hdrs):len(hdrs)]
 		}
 	}
-	msgs := k.messages(evs, nil)
 	ctx, cancel := context.WithTimeout(ctx, k.opts.WriteTimeout)
 	defer cancel()
 	if err := k.w.WriteMessages(ctx, msgs...); err != nil {
@@ -180,96 +187,6 @@ func (k *Kafka) Deliver(ctx context.Context, evs []ingest.Event) error {
 		return fmt.Errorf("kafka sink %s: cannot write %d records: %w", k.name, len(msgs), err)
 	}
 	return nil
-}
-
-// pending tracks one async batch across the per-partition completions.
-type pending struct {
-	left atomic.Int64
-	mu   sync.Mutex
-	err  error
-	done func(error)
-}
-
-// DeliverAsync hands the batch to the async writer; done runs when every record is
-// acknowledged (nil) or one partition's request failed after its retries.
-func (k *Kafka) DeliverAsync(ctx context.Context, evs []ingest.Event, done func(error)) error {
-	if !k.w.Async {
-		go func() { done(k.Deliver(ctx, evs)) }()
-		return nil
-	}
-	p := &pending{done: done}
-	p.left.Store(int64(len(evs)))
-	msgs := k.messages(evs, p)
-	if err := k.w.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("kafka sink %s: cannot write %d records: %w", k.name, len(msgs), err)
-	}
-	return nil
-}
-
-func (k *Kafka) complete(msgs []kafka.Message, err error) {
-	// Messages of one call may belong to several batches; settle each batch's share.
-	for i := 0; i < len(msgs); {
-		p, _ := msgs[i].WriterData.(*pending)
-		j := i + 1
-		for j < len(msgs) && msgs[j].WriterData == msgs[i].WriterData {
-			j++
-		}
-		if p != nil {
-			if err != nil {
-				p.mu.Lock()
-				if p.err == nil {
-					p.err = fmt.Errorf("kafka sink %s: partition %d: %w", k.name, msgs[i].Partition, err)
-				}
-				p.mu.Unlock()
-			}
-			if p.left.Add(-int64(j-i)) == 0 {
-				p.mu.Lock()
-				e := p.err
-				p.mu.Unlock()
-				p.done(e)
-			}
-		}
-		i = j
-	}
-}
-
-// messages turns events into records (tagged with p for async completion).
-func (k *Kafka) messages(evs []ingest.Event, p *pending) []kafka.Message {
-	msgs := make([]kafka.Message, len(evs))
-	nh := 0
-	for i := range evs {
-		nh += len(evs[i].Headers)
-	}
-	var hdrs []kafka.Header
-	if !k.opts.NoRecordHeaders {
-		hdrs = make([]kafka.Header, 0, nh) // one backing array for every record's headers
-	}
-	for i := range evs {
-		e := &evs[i]
-		m := &msgs[i]
-		m.Value = e.Body
-		m.Topic = k.opts.Topic
-		if p != nil {
-			m.WriterData = p
-		}
-		if t := e.Headers[ingest.HeaderTopic]; t != "" {
-			m.Topic = t
-		}
-		if k.opts.DeadLetterTopic != "" && e.Headers[ingest.HeaderError] != "" {
-			m.Topic = k.opts.DeadLetterTopic
-		}
-		if key := e.Headers[k.opts.KeyHeader]; key != "" {
-			m.Key = []byte(key)
-		}
-		if !k.opts.NoRecordHeaders && len(e.Headers) > 0 {
-			start := len(hdrs)
-			for hk, hv := range e.Headers {
-				hdrs = append(hdrs, kafka.Header{Key: hk, Value: []byte(hv)})
-			}
-			m.Headers = hdrs[start:len(hdrs):len(hdrs)]
-		}
-	}
-	return msgs
 }
 
 // Close flushes and closes the writer and its connections; safe twice.
