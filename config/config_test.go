@@ -100,6 +100,9 @@ func TestRejectsWithKeyAndLine(t *testing.T) {
 
 func TestPrintRoundTrips(t *testing.T) {
 	c := Default()
+	// Awkward strings must survive: a tab, a comment sign, leading space, a quote.
+	c.Ingest.Topic = "ev\t#1 \"x\""
+	c.Log.Format = "text"
 	var buf bytes.Buffer
 	if err := c.Print(&buf); err != nil {
 		t.Fatal(err)
@@ -122,6 +125,9 @@ func TestPrintRoundTrips(t *testing.T) {
 			out = append(out, strings.TrimSpace(strings.Split(l, "#")[0]))
 		}
 		return strings.Join(out, "\n")
+	}
+	if c2.Ingest.Topic != c.Ingest.Topic {
+		t.Fatalf("topic %q came back as %q", c.Ingest.Topic, c2.Ingest.Topic)
 	}
 	if strip(buf.String()) != strip(buf2.String()) {
 		t.Fatalf("round trip differs:\n%s\n---\n%s", buf.String(), buf2.String())

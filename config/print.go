@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -11,29 +12,42 @@ import (
 // Print writes the effective configuration as YAML, each value followed by a comment that
 // says where it came from. The output is itself a valid tagpipe.yaml.
 func (c *Config) Print(w io.Writer) error {
-	var section string
+	var open []string // the mapping keys printed so far for the current leaf's parents
 	for _, f := range c.leaves() {
 		parts := strings.Split(f.key, ".")
-		indent := ""
-		if len(parts) > 1 {
-			if parts[0] != section {
-				section = parts[0]
-				if _, err := fmt.Fprintf(w, "%s:\n", section); err != nil {
-					return err
-				}
-			}
-			indent = strings.Repeat("  ", len(parts)-1)
-		} else {
-			section = ""
+		parents := parts[:len(parts)-1]
+		common := 0
+		for common < len(open) && common < len(parents) && open[common] == parents[common] {
+			common++
 		}
-		val, err := yaml.MarshalWithOptions(f.value.Interface(), yaml.Flow(true))
+		for i := common; i < len(parents); i++ {
+			if _, err := fmt.Fprintf(w, "%s%s:\n", strings.Repeat("  ", i), parents[i]); err != nil {
+				return err
+			}
+		}
+		open = parents
+		indent := strings.Repeat("  ", len(parents))
+		text, err := printValue(f.value.Interface())
 		if err != nil {
 			return fmt.Errorf("cannot print %s: %w", f.key, err)
 		}
-		line := fmt.Sprintf("%s%s: %s", indent, parts[len(parts)-1], strings.TrimSpace(string(val)))
+		line := fmt.Sprintf("%s%s: %s", indent, parts[len(parts)-1], text)
 		if _, err := fmt.Fprintf(w, "%-52s # %s\n", line, c.SourceOf(f.key)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// printValue renders one value as YAML on one line. Strings are always double-quoted with
+// escapes, so tabs, '#' and leading spaces survive a round trip through the file.
+func printValue(v any) (string, error) {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s), nil
+	}
+	val, err := yaml.MarshalWithOptions(v, yaml.Flow(true))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(val)), nil
 }
