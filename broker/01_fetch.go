@@ -36,7 +36,10 @@ func init() { register(1, 4, 12, handleFetch) }
 func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	b := c.b
 	req := kreq.(*kmsg.FetchRequest)
-	if req.Version >= 7 && req.SessionID != 0 {
+	// Epoch -1 (FINAL) is a sessionless full fetch whatever the id (kafka-go's Client.Fetch
+	// sends id -1, epoch -1), as in Kafka; only an incremental fetch on a session we never
+	// created is refused.
+	if req.Version >= 7 && req.SessionID != 0 && req.SessionEpoch != -1 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return resp, nil
