@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	kafka "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -463,4 +464,90 @@ func benchLatency(b *testing.B, addr string, rate int, d time.Duration) (p50, p9
 	}
 	sort.Float64s(lat)
 	return lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
+}
+
+// BenchmarkBrokersKafkaGo is BenchmarkBrokers' produce/consume with the kafka-go client
+// (the one tagpipe's collector and streaming engine use): a Writer with batches of 1000,
+// acks=all, and one Reader per partition.
+func BenchmarkBrokersKafkaGo(b *testing.B) {
+	n := benchRecords()
+	all := benchPeers()
+	for _, peer := range []benchPeer{all[0], all[3]} {
+		b.Run(peer.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				bp := peer.start(b)
+				benchProduce(b, bp.addr, "none", 6) // creates the topic with 6 partitions
+				pid := bp.cmd.Process.Pid
+				cpu0, _ := procStats(b, pid)
+				b.StartTimer()
+				d := benchKafkaGoProduce(b, bp.addr, n)
+				cpu1, _ := procStats(b, pid)
+				dc := benchKafkaGoConsume(b, bp.addr, n+6)
+				b.StopTimer()
+				cpu2, _ := procStats(b, pid)
+				bp.kill()
+				b.ReportMetric(float64(n)/d.Seconds(), "produce-rec/s")
+				b.ReportMetric(float64(n+6)/dc.Seconds(), "consume-rec/s")
+				b.ReportMetric((cpu1-cpu0)/float64(n)*1e6, "produce-broker-cpu-s/1M")
+				b.ReportMetric((cpu2-cpu1)/float64(n)*1e6, "consume-broker-cpu-s/1M")
+			}
+		})
+	}
+}
+
+func benchKafkaGoProduce(b *testing.B, addr string, n int) time.Duration {
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: "bench", Balancer: &kafka.RoundRobin{}, Transport: tr,
+		RequiredAcks: kafka.RequireAll, BatchSize: 1000, BatchTimeout: time.Millisecond}
+	defer w.Close()
+	val := bytes.Repeat([]byte("x"), 100)
+	msgs := make([]kafka.Message, 6000)
+	for i := range msgs {
+		msgs[i] = kafka.Message{Value: val}
+	}
+	ctx := testCtx(b)
+	start := time.Now()
+	for sent := 0; sent < n; sent += len(msgs) {
+		batch := msgs[:min(len(msgs), n-sent)]
+		if err := w.WriteMessages(ctx, batch...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start)
+}
+
+func benchKafkaGoConsume(b *testing.B, addr string, n int) time.Duration {
+	ctx := testCtx(b)
+	var got atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for p := 0; p < 6; p++ {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: "bench", Partition: p,
+			MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer r.Close()
+			for got.Load() < int64(n) {
+				if _, err := r.ReadMessage(cctx); err != nil {
+					return
+				}
+				got.Add(1)
+			}
+		}()
+	}
+	for got.Load() < int64(n) {
+		if ctx.Err() != nil {
+			b.Fatalf("kafka-go consumed %d of %d", got.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	d := time.Since(start)
+	cancel()
+	wg.Wait()
+	return d
 }
