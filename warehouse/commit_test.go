@@ -251,6 +251,16 @@ func TestLockAndExpectedParent(t *testing.T) {
 	if _, err := tb.Begin(ctx); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Begin: %v", err)
 	}
+	o2 := o
+	o2.LockTimeout = -1
+	w2, err := Open(w.Root(), o2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t2, _ := w2.Table("ods_events")
+	if _, err := t2.Begin(ctx); !errors.Is(err, ErrLocked) {
+		t.Fatalf("Begin with LockTimeout -1: %v", err)
+	}
 	tx1.Abort()
 	tx1.Abort() // twice is fine
 

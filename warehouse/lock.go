@@ -35,8 +35,15 @@ func tryLock(path string) (l *fileLock, ok bool, err error) {
 	return &fileLock{f: f}, true, nil
 }
 
-// lock waits for the lock until ctx is done or timeout passes.
+// lock waits for the lock until ctx is done or timeout passes (negative: try once).
 func lock(ctx context.Context, path string, timeout time.Duration) (*fileLock, error) {
+	if timeout < 0 { // do not wait
+		l, ok, err := tryLock(path)
+		if err == nil && !ok {
+			err = fmt.Errorf("%w: %q is held by another writer", ErrLocked, path)
+		}
+		return l, err
+	}
 	var deadline <-chan time.Time
 	if timeout > 0 {
 		t := time.NewTimer(timeout)
