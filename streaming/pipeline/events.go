@@ -318,12 +318,13 @@ func odsRecord(b streaming.BatchInfo, ps []*parsed) arrow.RecordBatch {
 	bl := newBuilder(ODSSchema)
 	bl.b.Reserve(len(ps))
 	ingest := arrow.Timestamp(b.Time.UnixMicro())
+	// ODS keeps lines as received, so its dt is the day the record reached Kafka (its
+	// timestamp), not the event's day: a backlog of old events (MovieLens spans 22 years)
+	// lands in one partition instead of one tiny file per historic day and batch. dwd_events
+	// is partitioned by event day.
 	days := make([]string, len(ps))
 	for i, p := range ps {
 		days[i] = recordDay(b, &p.rec)
-		if p.err == nil {
-			days[i] = day(p.ev.EventTime)
-		}
 	}
 	ps, days = groupByDay(ps, days)
 	for i, p := range ps {
