@@ -77,27 +77,29 @@ func (s WarehouseStore) Replace(ctx context.Context, conn *sql.Conn, table strin
 	if err != nil {
 		return fmt.Errorf("cannot open table %s: %w", table, err)
 	}
-	out := filepath.Join(stage, "out")
+	// One partition: write one file (DuckDB writes its row groups in parallel) and name
+	// the partition ourselves; the query's partition columns hold part's values.
+	out := filepath.Join(stage, "part.parquet")
 	var idents []string
 	for _, k := range keys {
 		idents = append(idents, ident(k))
 	}
-	q := fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, PARTITION_BY (%s), OVERWRITE_OR_IGNORE, WRITE_PARTITION_COLUMNS false)",
-		query, lit(out), strings.Join(idents, ", "))
-	if _, err := conn.ExecContext(ctx, q); err != nil {
-		// WRITE_PARTITION_COLUMNS needs DuckDB ≥ 1.2; it is the default anyway.
-		q = strings.Replace(q, ", WRITE_PARTITION_COLUMNS false", "", 1)
-		if _, err2 := conn.ExecContext(ctx, q); err2 != nil {
-			return fmt.Errorf("cannot compute %s: %w", table, err2)
-		}
+	res, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (SELECT * EXCLUDE (%s) FROM (%s)) TO %s (FORMAT parquet)",
+		strings.Join(idents, ", "), query, lit(out)))
+	if err != nil {
+		return fmt.Errorf("cannot compute %s: %w", table, err)
+	}
+	rows, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("cannot compute %s: %w", table, err)
 	}
 	tx, err := t.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("cannot write %s: %w", table, err)
 	}
 	defer tx.Abort()
-	if _, err := os.Stat(out); err == nil {
-		if _, err := tx.ImportDir(out); err != nil {
+	if rows > 0 {
+		if err := tx.AddFile(out, warehouse.P(wp...)); err != nil {
 			return fmt.Errorf("cannot write %s: %w", table, err)
 		}
 	}
