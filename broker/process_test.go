@@ -240,7 +240,7 @@ func runCLI(t *testing.T, stdin string, args ...string) string {
 
 func TestCLITopicsProduceConsume(t *testing.T) {
 	dir := t.TempDir()
-	bp := startBrokerProc(t, dir)
+	bp := startBrokerProc(t, dir, "TAGPIPE_BROKER_GROUP_INITIAL_REBALANCE_DELAY=0s")
 	bs := []string{"--data-dir", dir}
 	cli := func(stdin string, args ...string) string {
 		return runCLI(t, stdin, append(append(args, bs...), "--bootstrap-server", bp.addr)...)
@@ -282,6 +282,17 @@ func TestCLITopicsProduceConsume(t *testing.T) {
 	out = cli("", "consume", "--topic", "test", "--partition", "0", "--offset", "0", "--idle-timeout", "2s", "--print-offset")
 	if !strings.HasPrefix(out, "0\t0\t") {
 		t.Fatalf("consume from partition 0 offset 0: %q", out)
+	}
+	// A group reads part, commits what it printed, and the next run resumes after it.
+	first := cli("", "consume", "--topic", "test", "--group", "cg", "--from-beginning", "--max-messages", "10", "--idle-timeout", "10s")
+	rest := cli("", "consume", "--topic", "test", "--group", "cg", "--from-beginning", "--max-messages", "20", "--idle-timeout", "10s")
+	l1, l2 := strings.Split(strings.TrimSpace(first), "\n"), strings.Split(strings.TrimSpace(rest), "\n")
+	all := map[string]bool{}
+	for _, l := range append(l1, l2...) {
+		all[l] = true
+	}
+	if len(l1) != 10 || len(l1)+len(l2) != 30 || len(all) != 30 {
+		t.Fatalf("group consume: first run %d lines, second %d, distinct %d", len(l1), len(l2), len(all))
 	}
 	cli("", "topics", "delete", "--topic", "test")
 	if out := cli("", "topics", "list"); strings.TrimSpace(out) != "" {

@@ -24,6 +24,7 @@ func init() {
 			printOffset   bool
 			keySep        string
 			idle          time.Duration
+			group         string
 		)
 		cmd := &cobra.Command{
 			Use:   "consume",
@@ -38,6 +39,14 @@ func init() {
 					start = kgo.NewOffset().AtStart()
 				}
 				var opts []kgo.Opt
+				if group != "" {
+					if partition >= 0 || offset >= 0 {
+						return errors.New("--group assigns partitions itself: drop --partition/--offset")
+					}
+					// A group resumes from its committed offsets; --from-beginning applies
+					// only where it has none. Only printed records are committed.
+					opts = append(opts, kgo.ConsumerGroup(group), kgo.AutoCommitMarks())
+				}
 				if partition >= 0 {
 					opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: start}}))
 				} else {
@@ -89,8 +98,19 @@ func init() {
 						w.Write(r.Value)
 						w.WriteByte('\n')
 						n++
+						if group != "" {
+							cl.MarkCommitRecords(r) // only printed records count as consumed
+						}
 					}
 					w.Flush()
+				}
+				if group != "" {
+					ctx, cancel := context.WithTimeout(context.Background(), kf.timeout)
+					err := cl.CommitMarkedOffsets(ctx)
+					cancel()
+					if err != nil {
+						return fmt.Errorf("consumed %d records, then could not commit: %w", n, err)
+					}
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "consumed %d records\n", n)
 				return nil
@@ -106,6 +126,7 @@ func init() {
 		cmd.Flags().BoolVar(&printOffset, "print-offset", false, "print partition and offset before the record")
 		cmd.Flags().StringVar(&keySep, "separator", "\t", "separator after the partition, offset and key")
 		cmd.Flags().DurationVar(&idle, "idle-timeout", 0, "exit when no record arrives for this long (0: wait forever)")
+		cmd.Flags().StringVar(&group, "group", "", "consume as a member of this consumer group (resumes from its committed offsets)")
 		_ = cmd.MarkFlagRequired("topic")
 		return cmd
 	})
