@@ -97,3 +97,35 @@ func TestRetentionRunsInBackground(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestRetentionBytes(t *testing.T) {
+	o := testOptions(t)
+	b := startBroker(t, o)
+	_, adm := newAdmin(t, b.Addr())
+	ctx := testCtx(t)
+	small, limit := "1024", "4096"
+	if r, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"segment.bytes": &small}, "rb"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	p := b.partition("rb", 0)
+	for i := 0; i < 60; i++ {
+		if _, err := p.log.Append(batch(1, time.Now().UnixMilli(), []byte(strings.Repeat("b", 200)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := p.log.Size()
+	if n, _ := b.EnforceRetention(); n != 0 {
+		t.Fatalf("deleted %d segments with unlimited retention.bytes", n)
+	}
+	rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.bytes", Value: &limit}}, "rb")
+	if err != nil || rs[0].Err != nil {
+		t.Fatal(err, rs)
+	}
+	if n, err := b.EnforceRetention(); err != nil || n == 0 {
+		t.Fatalf("retention.bytes deleted nothing: %d %v", n, err)
+	}
+	// Whole closed segments go while the partition is over the limit; the active one stays.
+	if after := p.log.Size(); after >= before || p.log.LogStartOffset() == 0 || p.log.HighWatermark() != 60 {
+		t.Fatalf("size %d -> %d, start %d, end %d", before, after, p.log.LogStartOffset(), p.log.HighWatermark())
+	}
+}
