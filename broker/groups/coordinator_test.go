@@ -245,3 +245,34 @@ func TestDeleteOffsets(t *testing.T) {
 		t.Fatalf("unknown group %d", code)
 	}
 }
+
+func TestStaticMemberAndSessionBounds(t *testing.T) {
+	c, _ := newTest(t)
+	bad := joinReq(5, "g", "", "range")
+	bad.SessionTimeoutMillis = 10 // below group.min.session.timeout
+	if r := recv(t, joinAsync(c, bad)); r.ErrorCode != kerr.InvalidSessionTimeout.Code {
+		t.Fatalf("session bounds: %d", r.ErrorCode)
+	}
+	static := func() *kmsg.JoinGroupRequest {
+		r := joinReq(5, "g", "", "range")
+		r.InstanceID = kmsg.StringPtr("host-1")
+		return r
+	}
+	// Static members skip the member-id round trip, and a restart with the same instance
+	// id replaces the old incarnation.
+	r1 := recv(t, joinAsync(c, static()))
+	if r1.ErrorCode != 0 || r1.Generation != 1 {
+		t.Fatalf("static join: %+v", r1)
+	}
+	r2 := recv(t, joinAsync(c, static()))
+	if r2.ErrorCode != 0 || r2.MemberID == r1.MemberID {
+		t.Fatalf("static rejoin: %+v", r2)
+	}
+	gi, _ := c.Describe("g")
+	if len(gi.Members) != 1 || gi.Members[0].InstanceID != "host-1" || gi.Members[0].ID != r2.MemberID {
+		t.Fatalf("members after static restart: %+v", gi.Members)
+	}
+	if code := c.Heartbeat(&kmsg.HeartbeatRequest{Group: "g", MemberID: r1.MemberID, Generation: r1.Generation}); code != kerr.UnknownMemberID.Code {
+		t.Fatalf("old incarnation heartbeat: %d", code)
+	}
+}
