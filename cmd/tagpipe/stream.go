@@ -64,7 +64,7 @@ func streamComponents(ctx context.Context, a *app, reg *prometheus.Registry) (co
 	if !s.EventsEnabled {
 		return nil, nil, nil, errors.New("streaming.events_enabled is false: no pipeline to run")
 	}
-	wh, err := openWarehouse(a, false)
+	wh, err := openWarehouseReg(a, false, reg)
 	if err != nil {
 		return nil, nil, nil, err
 	}

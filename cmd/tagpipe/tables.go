@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"maps"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tagpipe/tagpipe/config"
+	"github.com/tagpipe/tagpipe/jobs"
 	"github.com/tagpipe/tagpipe/warehouse"
 	"github.com/tagpipe/tagpipe/warehouse/duckbridge"
 )
@@ -354,4 +356,17 @@ func tablesMaintain(a *app) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// warehouse_maintain is `task: {kind: builtin, name: warehouse_maintain}`: what
+// `tagpipe tables maintain` does, for the scheduler (streaming commits many small files).
+func init() {
+	registerJobBuiltin("warehouse_maintain", func(a *app) jobs.TaskFunc {
+		return func(ctx context.Context, rc jobs.RunContext) (int64, error) {
+			cmd := tablesMaintain(a)
+			cmd.SetOut(rc.Output)
+			cmd.SetContext(ctx)
+			return 0, cmd.RunE(cmd, nil)
+		}
+	})
 }
