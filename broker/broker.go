@@ -118,7 +118,6 @@ type Broker struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	stopOnce sync.Once
-	started  bool
 }
 
 // New validates opts and builds a broker; it opens nothing until Start.
@@ -226,7 +225,6 @@ func (b *Broker) Start(ctx context.Context) error {
 		p = b.opts.AdvertisedPort
 	}
 	b.advPort = int32(p)
-	b.started = true
 	b.wg.Add(1)
 	go b.acceptLoop()
 	if b.opts.RetentionCheckInterval > 0 {
