@@ -422,11 +422,11 @@ func syncDir(dir string) {
 	}
 }
 
-func (c *File) Put(ctx context.Context, evs []ingest.Event) error { return c.put(ctx, evs) }
+func (c *File) Put(ctx context.Context, evs []ingest.Event) error { return c.put(ctx, true, evs) }
 
-func (c *File) TryPut(evs []ingest.Event) error { return c.put(nil, evs) }
+func (c *File) TryPut(evs []ingest.Event) error { return c.put(context.Background(), false, evs) }
 
-func (c *File) put(ctx context.Context, evs []ingest.Event) error {
+func (c *File) put(ctx context.Context, wait bool, evs []ingest.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -460,7 +460,7 @@ func (c *File) put(ctx context.Context, evs []ingest.Event) error {
 		}
 		b += int64(end - offs[i])
 	}
-	if err := c.q.reserve(ctx, len(evs), b); err != nil {
+	if err := c.q.reserve(ctx, wait, len(evs), b); err != nil {
 		return err
 	}
 	c.wmu.Lock()

@@ -35,11 +35,11 @@ func NewMemory(name string, opts MemoryOptions) *Memory {
 
 func (m *Memory) Name() string { return m.name }
 
-func (m *Memory) Put(ctx context.Context, evs []ingest.Event) error { return m.put(ctx, evs) }
+func (m *Memory) Put(ctx context.Context, evs []ingest.Event) error { return m.put(ctx, true, evs) }
 
-func (m *Memory) TryPut(evs []ingest.Event) error { return m.put(nil, evs) }
+func (m *Memory) TryPut(evs []ingest.Event) error { return m.put(context.Background(), false, evs) }
 
-func (m *Memory) put(ctx context.Context, evs []ingest.Event) error {
+func (m *Memory) put(ctx context.Context, wait bool, evs []ingest.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -47,7 +47,7 @@ func (m *Memory) put(ctx context.Context, evs []ingest.Event) error {
 	for i := range evs {
 		b += int64(evs[i].Size())
 	}
-	if err := m.q.reserve(ctx, len(evs), b); err != nil {
+	if err := m.q.reserve(ctx, wait, len(evs), b); err != nil {
 		return err
 	}
 	m.q.push(append([]ingest.Event(nil), evs...), len(evs), b)

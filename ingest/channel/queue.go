@@ -53,9 +53,9 @@ func (q *queue[T]) fitsLocked(n int, b int64) bool {
 	return true
 }
 
-// reserve waits for room (when ctx != nil) and holds it for n items of b bytes until
-// push or unreserve.
-func (q *queue[T]) reserve(ctx context.Context, n int, b int64) error {
+// reserve waits for room (when wait is set, until ctx is done) and holds it for n items of
+// b bytes until push or unreserve.
+func (q *queue[T]) reserve(ctx context.Context, wait bool, n int, b int64) error {
 	for {
 		q.mu.Lock()
 		if q.closed {
@@ -70,7 +70,7 @@ func (q *queue[T]) reserve(ctx context.Context, n int, b int64) error {
 		}
 		space := q.space
 		q.mu.Unlock()
-		if ctx == nil {
+		if !wait {
 			return fmt.Errorf("cannot put %d events (%d bytes): %w", n, b, ingest.ErrFull)
 		}
 		select {
