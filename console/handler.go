@@ -187,32 +187,35 @@ func (c *Console) lookupUser(ctx context.Context, v *view, user string) {
 // charts draws the SVGs pages ask for.
 type charts struct{ st *Status }
 
-func (ch charts) TopicBars() template.HTML {
-	var l []string
-	var v []float64
-	for _, t := range ch.st.Topics {
-		l, v = append(l, t.Name), append(v, float64(t.Records))
+// pairs maps items to (label, value) pairs, skipping those keep rejects.
+func pairs[T any](items []T, keep func(T) bool, f func(T) (string, float64)) ([]string, []float64) {
+	var ls []string
+	var vs []float64
+	for _, it := range items {
+		if keep != nil && !keep(it) {
+			continue
+		}
+		l, v := f(it)
+		ls, vs = append(ls, l), append(vs, v)
 	}
+	return ls, vs
+}
+
+func (ch charts) TopicBars() template.HTML {
+	l, v := pairs(ch.st.Topics, nil, func(t Topic) (string, float64) { return t.Name, float64(t.Records) })
 	return BarChart("records per topic", l, v)
 }
 
 func (ch charts) GroupLag() template.HTML {
-	var l []string
-	var v []float64
-	for _, g := range ch.st.Groups {
-		l, v = append(l, g.Name), append(v, float64(g.Lag))
-	}
+	l, v := pairs(ch.st.Groups, nil, func(g Group) (string, float64) { return g.Name, float64(g.Lag) })
 	return BarChart("lag per group (records)", l, v)
 }
 
 func (ch charts) IngestBars() template.HTML {
-	var l []string
-	var v []float64
-	for _, m := range ch.st.Ingest {
-		if strings.HasSuffix(m.Name, "_total") {
-			l, v = append(l, strings.TrimPrefix(m.Name, "tagpipe_ingest_")+" "+m.Labels), append(v, m.Value)
-		}
-	}
+	l, v := pairs(ch.st.Ingest, func(m MetricRow) bool { return strings.HasSuffix(m.Name, "_total") },
+		func(m MetricRow) (string, float64) {
+			return strings.TrimPrefix(m.Name, "tagpipe_ingest_") + " " + m.Labels, m.Value
+		})
 	return BarChart("collector counters", l, v)
 }
 
@@ -252,19 +255,11 @@ func (ch charts) JobDurations() template.HTML {
 }
 
 func (ch charts) TopTags() template.HTML {
-	var l []string
-	var v []float64
-	for _, t := range ch.st.Tags {
-		l, v = append(l, t.Tag), append(v, float64(t.Users))
-	}
+	l, v := pairs(ch.st.Tags, nil, func(t TagStat) (string, float64) { return t.Tag, float64(t.Users) })
 	return BarChart("users per tag (latest day)", l, v)
 }
 
 func (ch charts) WeightHist() template.HTML {
-	var l []string
-	var v []float64
-	for _, b := range ch.st.Weights {
-		l, v = append(l, b.Label), append(v, float64(b.Count))
-	}
+	l, v := pairs(ch.st.Weights, nil, func(b Bucket) (string, float64) { return b.Label, float64(b.Count) })
 	return Histogram("tag weight distribution", l, v)
 }
