@@ -22,7 +22,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -75,9 +74,7 @@ type Source struct {
 	opts Options
 	out  *ingest.Processor
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	loop   ingest.Loop
 	failed map[string]time.Time // files that could not be opened → when to retry
 }
 
@@ -123,33 +120,13 @@ func (s *Source) Name() string { return s.name }
 
 // Start runs the source in its own goroutine until Stop.
 func (s *Source) Start(context.Context) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.run(ctx)
-	}()
+	s.loop.Go(s.run)
 	return nil
 }
 
 // Stop ends the source; a batch being put is abandoned (it is re-read after restart
 // unless its put completed). Safe twice.
-func (s *Source) Stop(ctx context.Context) error {
-	s.once.Do(func() {
-		if s.cancel != nil {
-			s.cancel()
-		}
-	})
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (s *Source) Stop(ctx context.Context) error { return s.loop.Stop(ctx) }
 
 func (s *Source) run(ctx context.Context) {
 	backoff := ingest.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}

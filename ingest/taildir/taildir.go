@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"sync"
 	"syscall"
 	"time"
 
@@ -91,9 +90,7 @@ type Source struct {
 	files map[uint64]*tailFile
 	saved map[uint64]position // from the position file, for files not open yet
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	loop ingest.Loop
 }
 
 type position struct {
@@ -165,32 +162,12 @@ func (s *Source) Name() string { return s.name }
 
 // Start follows the files in a goroutine until Stop.
 func (s *Source) Start(context.Context) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.run(ctx)
-	}()
+	s.loop.Go(s.run)
 	return nil
 }
 
 // Stop ends the source and closes its files; safe twice.
-func (s *Source) Stop(ctx context.Context) error {
-	s.once.Do(func() {
-		if s.cancel != nil {
-			s.cancel()
-		}
-	})
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (s *Source) Stop(ctx context.Context) error { return s.loop.Stop(ctx) }
 
 func (s *Source) run(ctx context.Context) {
 	defer func() {
