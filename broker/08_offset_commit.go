@@ -1,6 +1,6 @@
 package broker
 
-// OffsetCommit v0–8.
+// OffsetCommit v0–9.
 //
 // Behaviour: stores the offsets (with leader epoch and metadata string, which round-trip
 // through OffsetFetch) durably in the group coordinator's commit log before answering.
@@ -9,7 +9,8 @@ package broker
 // members. Offsets of unknown topics/partitions are refused per partition.
 //
 // Version notes: v1 generation/member; v2–4 RetentionTime (ignored: broker retention
-// applies); v3 throttle; v6 LeaderEpoch; v7 InstanceID; v8 flexible.
+// applies); v3 throttle; v6 LeaderEpoch; v7 InstanceID; v8 flexible; v9 renames the generation to GenerationIDOrMemberEpoch
+// (KIP-848): for the classic groups served here it is still the generation.
 
 import (
 	"strings"
@@ -20,7 +21,7 @@ import (
 	"github.com/tagpipe/tagpipe/broker/groups"
 )
 
-func init() { register(8, 0, 8, handleOffsetCommit) }
+func init() { register(8, 0, 9, handleOffsetCommit) }
 
 func handleOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	b := c.b

@@ -1,12 +1,13 @@
 package broker
 
-// OffsetFetch v1–8.
+// OffsetFetch v1–9.
 //
 // Behaviour: a group's committed offsets (offset -1 and no error for partitions without
 // one); a null topic list (v2+) means every committed partition. v8 batches groups.
 //
 // Version notes: v2 null = all, top-level ErrorCode; v3 throttle; v5 LeaderEpoch; v6
-// flexible; v7 RequireStable (commits apply at once here, so always stable); v8 groups.
+// flexible; v7 RequireStable (commits apply at once here, so always stable); v8 groups; v9 adds each group's
+// MemberID/MemberEpoch (KIP-848), which classic groups do not check (epoch -1).
 
 import (
 	"sort"
@@ -14,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(9, 1, 8, handleOffsetFetch) }
+func init() { register(9, 1, 9, handleOffsetFetch) }
 
 type offsetFetchTopic struct {
 	name  string
