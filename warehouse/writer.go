@@ -271,7 +271,7 @@ func (tx *Tx) writeData(p Partition, rec arrow.RecordBatch) error {
 	pw := tx.writers[key]
 	if pw == nil {
 		var err error
-		if pw, err = tx.newPartWriter(p); err != nil {
+		if pw, err = tx.newPartWriter(p, rec); err != nil {
 			tx.err = err
 			return err
 		}
@@ -307,17 +307,25 @@ type partWriter struct {
 	rows int64
 }
 
-func (tx *Tx) writerProps() (*parquet.WriterProperties, pqarrow.ArrowWriterProperties) {
+// writerProps are the Parquet properties of a file whose first rows are first.
+func (tx *Tx) writerProps(first arrow.RecordBatch) (*parquet.WriterProperties, pqarrow.ArrowWriterProperties) {
 	o := tx.t.w.opts
 	var opts []parquet.WriterProperty
 	// Dictionaries pay off for strings, numbers with few distinct values (ratings,
 	// prices) and days. Event timestamps are nearly all distinct but arrive nearly
 	// sorted: delta encoding shrinks them to a few bits each, which makes DuckDB
 	// scans of them about as cheap as of snappy-compressed plain values.
-	for _, f := range tx.fileSchema().Fields() {
-		if f.Type.ID() == arrow.TIMESTAMP {
+	for i, f := range tx.fileSchema().Fields() {
+		switch {
+		case f.Type.ID() == arrow.TIMESTAMP:
 			opts = append(opts, parquet.WithDictionaryFor(f.Name, false),
 				parquet.WithEncodingFor(f.Name, parquet.Encodings.DeltaBinaryPacked))
+		case highCardinality(first.Column(i)):
+			// Mostly distinct values (raw lines, ids, offsets): a dictionary would be
+			// dropped at the page size limit anyway, after hashing every value (one
+			// allocation each in arrow-go). Plain pages take Arrow's buffers as they
+			// are and zstd still finds the repeats.
+			opts = append(opts, parquet.WithDictionaryFor(f.Name, false))
 		}
 	}
 	props := parquet.NewWriterProperties(append(opts,
@@ -332,7 +340,7 @@ func (tx *Tx) writerProps() (*parquet.WriterProperties, pqarrow.ArrowWriterPrope
 	return props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(tx.mem))
 }
 
-func (tx *Tx) newPartWriter(p Partition) (*partWriter, error) {
+func (tx *Tx) newPartWriter(p Partition, first arrow.RecordBatch) (*partWriter, error) {
 	dir := filepath.Join(tx.t.dir, filepath.FromSlash(p.Path()))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create partition dir %q: %w", dir, err)
@@ -348,7 +356,7 @@ func (tx *Tx) newPartWriter(p Partition) (*partWriter, error) {
 		return nil, fmt.Errorf("cannot create data file %q: %w", tmp, err)
 	}
 	buf := bufio.NewWriterSize(f, 1<<20)
-	props, aprops := tx.writerProps()
+	props, aprops := tx.writerProps(first)
 	fw, err := pqarrow.NewFileWriter(tx.fileSchema(), buf, props, aprops)
 	if err != nil {
 		f.Close()
@@ -552,4 +560,47 @@ func takeRuns(mem memory.Allocator, a arrow.Array, runs []run) (arrow.Array, err
 		}
 	}()
 	return array.Concatenate(parts, mem)
+}
+
+// Cardinality sampling: a column is high-cardinality when more than half of
+// cardSample evenly spaced rows of a file's first record are distinct. Records
+// shorter than cardMinRows keep dictionaries (cheap at that size, and a small first
+// record says little about the rest of the file).
+const (
+	cardSample  = 1024
+	cardMinRows = 4096
+)
+
+// highCardinality says whether a dictionary-encodable column holds mostly
+// distinct values.
+func highCardinality(a arrow.Array) bool {
+	n := a.Len()
+	if n < cardMinRows {
+		return false
+	}
+	step := n / cardSample
+	switch c := a.(type) {
+	case *array.String:
+		return countDistinct(c, step, c.Value) > cardSample/2
+	case *array.Binary:
+		return countDistinct(c, step, func(i int) string { return string(c.Value(i)) }) > cardSample/2
+	case *array.Int64:
+		return countDistinct(c, step, c.Value) > cardSample/2
+	case *array.Int32:
+		return countDistinct(c, step, c.Value) > cardSample/2
+	case *array.Float64:
+		return countDistinct(c, step, c.Value) > cardSample/2
+	}
+	return false
+}
+
+// countDistinct counts the distinct non-null values among cardSample rows step apart.
+func countDistinct[T comparable](a arrow.Array, step int, value func(int) T) int {
+	seen := make(map[T]struct{}, cardSample)
+	for i, k := 0, 0; k < cardSample && i < a.Len(); i, k = i+step, k+1 {
+		if a.IsValid(i) {
+			seen[value(i)] = struct{}{}
+		}
+	}
+	return len(seen)
 }

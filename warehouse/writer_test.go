@@ -1,0 +1,88 @@
+package warehouse
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+)
+
+// TestDictionaryOnlyForRepeatingColumns: a file keeps dictionaries for columns whose
+// values repeat (action, item, value) and writes mostly-distinct columns (user ids
+// here) plain, and every row reads back the same.
+func TestDictionaryOnlyForRepeatingColumns(t *testing.T) {
+	const n = 20000
+	b := array.NewRecordBuilder(memory.DefaultAllocator, eventsSchema())
+	for i := range n {
+		b.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("u%d", i))
+		b.Field(1).(*array.StringBuilder).Append(fmt.Sprintf("i%d", i%97))
+		b.Field(2).(*array.StringBuilder).Append([]string{"view", "click", "buy"}[i%3])
+		b.Field(3).(*array.TimestampBuilder).Append(arrow.Timestamp(day0.Add(time.Duration(i) * time.Second).UnixMicro()))
+		b.Field(4).(*array.Float64Builder).Append(float64(i%10) / 2)
+		b.Field(5).(*array.Date32Builder).Append(arrow.Date32FromTime(day0))
+	}
+	rec := b.NewRecordBatch()
+	b.Release()
+	defer rec.Release()
+
+	w := openTest(t, t.TempDir())
+	tb := createEvents(t, w, "ods_events")
+	snap := appendRec(t, tb, rec, CommitOptions{})
+	if len(snap.Files) != 1 {
+		t.Fatalf("files %d, want 1", len(snap.Files))
+	}
+	r, err := file.OpenParquetFile(snap.AbsPath(snap.Files[0]), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	want := map[string]bool{"user_id": false, "item_id": true, "action": true, "event_time": false, "value": true}
+	rg := r.MetaData().RowGroup(0)
+	for i := range rg.NumColumns() {
+		cc, err := rg.ColumnChunk(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := cc.PathInSchema().String()
+		if got := cc.HasDictionaryPage(); got != want[name] {
+			t.Errorf("column %s: dictionary page %v, want %v (encodings %v)", name, got, want[name], cc.Encodings())
+		}
+	}
+	rows := rowsOf(t, snap)
+	if len(rows) != n {
+		t.Fatalf("read back %d rows, want %d", len(rows), n)
+	}
+	if rows[0] != "dt=2024-05-01|u0|i0|view|2024-05-01T00:00:00Z|0" {
+		t.Fatalf("first row %q", rows[0])
+	}
+}
+
+// TestHighCardinality: the sampling rule on its own.
+func TestHighCardinality(t *testing.T) {
+	mk := func(n int, v func(int) string) arrow.Array {
+		sb := array.NewStringBuilder(memory.DefaultAllocator)
+		defer sb.Release()
+		for i := range n {
+			sb.Append(v(i))
+		}
+		return sb.NewArray()
+	}
+	for _, tc := range []struct {
+		name string
+		a    arrow.Array
+		want bool
+	}{
+		{"distinct", mk(10000, func(i int) string { return fmt.Sprint(i) }), true},
+		{"few", mk(10000, func(i int) string { return fmt.Sprint(i % 50) }), false},
+		{"small record", mk(100, func(i int) string { return fmt.Sprint(i) }), false},
+	} {
+		if got := highCardinality(tc.a); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+		tc.a.Release()
+	}
+}
