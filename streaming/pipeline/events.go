@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/tagpipe/tagpipe/internal/event"
 	"github.com/tagpipe/tagpipe/streaming"
@@ -194,13 +195,25 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 	}
 
 	streaming.ForeachBatch(all, TableODS, func(ctx context.Context, b streaming.BatchInfo, ps []*parsed) error {
-		return ods.write(ctx, b, odsRecord(b, ps))
+		rec, err := odsRecord(b, ps)
+		if err != nil {
+			return fmt.Errorf("cannot build %s rows of batch %d: %w", TableODS, b.ID, err)
+		}
+		return ods.write(ctx, b, rec)
 	})
 	streaming.ForeachBatch(good, TableDWD, func(ctx context.Context, b streaming.BatchInfo, ps []*parsed) error {
-		return dwd.write(ctx, b, dwdRecord(b, ps))
+		rec, err := dwdRecord(b, ps)
+		if err != nil {
+			return fmt.Errorf("cannot build %s rows of batch %d: %w", TableDWD, b.ID, err)
+		}
+		return dwd.write(ctx, b, rec)
 	})
 	streaming.ForeachBatch(all, TableDLQ, func(ctx context.Context, b streaming.BatchInfo, ps []*parsed) error {
-		return dlq.write(ctx, b, dlqRecord(b, ps))
+		rec, err := dlqRecord(b, ps)
+		if err != nil {
+			return fmt.Errorf("cannot build %s rows of batch %d: %w", TableDLQ, b.ID, err)
+		}
+		return dlq.write(ctx, b, rec)
 	})
 	if w.Length > 0 {
 		counts, err := open(TableWindowCounts, WindowCountsSchema)
@@ -311,115 +324,181 @@ func recordDay(b streaming.BatchInfo, r *streaming.Record) string {
 	return day(r.Time)
 }
 
-func odsRecord(b streaming.BatchInfo, ps []*parsed) arrow.RecordBatch {
+func odsRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
 	if len(ps) == 0 {
-		return nil
+		return nil, nil
 	}
-	bl := newBuilder(ODSSchema)
-	bl.b.Reserve(len(ps))
+	n := len(ps)
 	ingest := arrow.Timestamp(b.Time.UnixMicro())
 	// ODS keeps lines as received, so its dt is the day the record reached Kafka (its
 	// timestamp), not the event's day: a backlog of old events (MovieLens spans 22 years)
 	// lands in one partition instead of one tiny file per historic day and batch. dwd_events
 	// is partitioned by event day.
-	days := make([]string, len(ps))
+	days := make([]string, n)
+	rawBytes := 0
 	for i, p := range ps {
 		days[i] = recordDay(b, &p.rec)
+		rawBytes += len(p.rec.Value)
 	}
 	ps, days = groupByDay(ps, days)
+	dt, topic, key, raw := newStrCol(n, 10), newStrCol(n, 8), newStrCol(n, 0), newStrCol(0, 0)
+	raw.data = make([]byte, 0, rawBytes)
+	part, off := newFixedCol[int32](n), newFixedCol[int64](n)
+	ktime, itime := newTSCol(n), newFixedCol[arrow.Timestamp](n)
+	source, format, ok := newStrCol(n, 0), newStrCol(n, 4), newBoolCol(n)
 	for i, p := range ps {
 		r := &p.rec
-		bl.str(0).Append(days[i])
-		bl.str(1).Append(r.Topic)
-		bl.i32(2).Append(r.Partition)
-		bl.i64(3).Append(r.Offset)
+		dt.add(days[i])
+		topic.add(r.Topic)
+		part.add(r.Partition)
+		off.add(r.Offset)
 		if r.Key == nil {
-			bl.str(4).AppendNull()
+			key.null()
 		} else {
-			bl.str(4).Append(text(r.Key))
+			key.addText(r.Key)
 		}
-		bl.str(5).Append(text(r.Value))
-		bl.optTS(6, r.Time)
-		bl.ts(7).Append(ingest)
-		bl.optStr(8, p.source)
-		bl.str(9).Append(p.format)
-		bl.boolean(10).Append(p.err == nil)
+		raw.addText(r.Value)
+		ktime.opt(r.Time)
+		itime.add(ingest)
+		source.opt(p.source)
+		format.add(p.format)
+		ok.add(p.err == nil)
 	}
-	return bl.record()
+	return strRecord(ODSSchema, n, []any{dt, topic, part, off, key, raw, ktime, itime, source, format, ok})
 }
 
-func dwdRecord(b streaming.BatchInfo, ps []*parsed) arrow.RecordBatch {
-	if len(ps) == 0 {
-		return nil
+// strRecord builds a record of schema from the pipeline's column types, in order.
+func strRecord(schema *arrow.Schema, n int, cols []any) (arrow.RecordBatch, error) {
+	arrs := make([]arrow.Array, 0, len(cols))
+	release := func() {
+		for _, a := range arrs {
+			a.Release()
+		}
 	}
-	bl := newBuilder(DWDSchema)
-	bl.b.Reserve(len(ps))
+	for i, c := range cols {
+		var a arrow.Array
+		switch c := c.(type) {
+		case *strCol:
+			var err error
+			if a, err = c.array(); err != nil {
+				release()
+				return nil, fmt.Errorf("column %s: %w", schema.Field(i).Name, err)
+			}
+		case *fixedCol[int32]:
+			a = c.array(schema.Field(i).Type)
+		case *fixedCol[int64]:
+			a = c.array(schema.Field(i).Type)
+		case *fixedCol[float64]:
+			a = c.array(schema.Field(i).Type)
+		case *fixedCol[arrow.Timestamp]:
+			a = c.array(schema.Field(i).Type)
+		case *tsCol:
+			a = c.array(schema.Field(i).Type)
+		case *boolCol:
+			a = c.array()
+		case arrow.Array:
+			a = c
+		default:
+			release()
+			return nil, fmt.Errorf("BUG: column %s: unknown column type %T", schema.Field(i).Name, c)
+		}
+		arrs = append(arrs, a)
+	}
+	return recordOf(schema, n, arrs...), nil
+}
+
+func dwdRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	n := len(ps)
 	ingest := arrow.Timestamp(b.Time.UnixMicro())
-	props := bl.b.Field(8).(*array.MapBuilder)
-	pk, pv := props.KeyBuilder().(*array.StringBuilder), props.ItemBuilder().(*array.StringBuilder)
-	days := make([]string, len(ps))
+	days := make([]string, n)
+	withProps := false
 	for i, p := range ps {
 		days[i] = day(p.ev.EventTime)
+		withProps = withProps || len(p.ev.Props) > 0
 	}
 	ps, days = groupByDay(ps, days)
+	dt, eventID, user, item, action := newStrCol(n, 10), newStrCol(n, 0), newStrCol(n, 8), newStrCol(n, 8), newStrCol(n, 4)
+	etime, value, category := newFixedCol[arrow.Timestamp](n), newFixedCol[float64](n), newStrCol(n, 4)
+	topic, part, off, itime, source := newStrCol(n, 8), newFixedCol[int32](n), newFixedCol[int64](n), newFixedCol[arrow.Timestamp](n), newStrCol(n, 0)
+	var props *array.MapBuilder
+	var pk, pv *array.StringBuilder
+	if withProps {
+		props = array.NewBuilder(memory.DefaultAllocator, strMap).(*array.MapBuilder)
+		defer props.Release()
+		pk, pv = props.KeyBuilder().(*array.StringBuilder), props.ItemBuilder().(*array.StringBuilder)
+	}
 	for i, p := range ps {
 		ev := &p.ev
-		bl.str(0).Append(days[i])
-		bl.optStr(1, ev.EventID)
-		bl.str(2).Append(ev.UserID)
-		bl.optStr(3, ev.ItemID)
-		bl.str(4).Append(ev.Action)
-		bl.ts(5).Append(arrow.Timestamp(ev.EventTime.UnixMicro()))
+		dt.add(days[i])
+		eventID.opt(ev.EventID)
+		user.add(ev.UserID)
+		item.opt(ev.ItemID)
+		action.add(ev.Action)
+		etime.add(arrow.Timestamp(ev.EventTime.UnixMicro()))
 		if ev.HasValue {
-			bl.f64(6).Append(ev.Value)
+			value.add(ev.Value)
 		} else {
-			bl.f64(6).AppendNull()
+			value.null()
 		}
-		bl.optStr(7, ev.Category)
-		if len(ev.Props) == 0 {
-			props.AppendNull()
-		} else {
-			props.Append(true)
-			for k, v := range ev.Props {
-				pk.Append(k)
-				pv.Append(v)
+		category.opt(ev.Category)
+		if props != nil {
+			if len(ev.Props) == 0 {
+				props.AppendNull()
+			} else {
+				props.Append(true)
+				for _, k := range slices.Sorted(maps.Keys(ev.Props)) {
+					pk.Append(k)
+					pv.Append(ev.Props[k])
+				}
 			}
 		}
-		bl.str(9).Append(ev.Topic)
-		bl.i32(10).Append(ev.Partition)
-		bl.i64(11).Append(ev.Offset)
-		bl.ts(12).Append(ingest)
-		bl.optStr(13, ev.Source)
+		topic.add(ev.Topic)
+		part.add(ev.Partition)
+		off.add(ev.Offset)
+		itime.add(ingest)
+		source.opt(ev.Source)
 	}
-	return bl.record()
+	var propsArr arrow.Array
+	if props != nil {
+		propsArr = props.NewArray()
+	} else {
+		propsArr = array.MakeArrayOfNull(memory.DefaultAllocator, strMap, n)
+	}
+	return strRecord(DWDSchema, n, []any{dt, eventID, user, item, action, etime, value, category, propsArr, topic, part, off, itime, source})
 }
 
-func dlqRecord(b streaming.BatchInfo, ps []*parsed) arrow.RecordBatch {
-	var bl *builder
-	ingest := arrow.Timestamp(b.Time.UnixMicro())
+func dlqRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
+	var bad []*parsed
 	for _, p := range ps {
-		if p.err == nil || errors.Is(p.err, event.ErrHeader) {
-			continue
+		if p.err != nil && !errors.Is(p.err, event.ErrHeader) {
+			bad = append(bad, p)
 		}
-		if bl == nil {
-			bl = newBuilder(DLQSchema)
-		}
+	}
+	if len(bad) == 0 {
+		return nil, nil
+	}
+	n := len(bad)
+	ingest := arrow.Timestamp(b.Time.UnixMicro())
+	dt, topic, part, off := newStrCol(n, 10), newStrCol(n, 8), newFixedCol[int32](n), newFixedCol[int64](n)
+	raw, reason, format := newStrCol(n, 64), newStrCol(n, 32), newStrCol(n, 4)
+	ktime, itime, source := newTSCol(n), newFixedCol[arrow.Timestamp](n), newStrCol(n, 0)
+	for _, p := range bad {
 		r := &p.rec
-		bl.str(0).Append(recordDay(b, r))
-		bl.str(1).Append(r.Topic)
-		bl.i32(2).Append(r.Partition)
-		bl.i64(3).Append(r.Offset)
-		bl.str(4).Append(text(r.Value))
-		bl.str(5).Append(p.err.Error())
-		bl.str(6).Append(p.format)
-		bl.optTS(7, r.Time)
-		bl.ts(8).Append(ingest)
-		bl.optStr(9, p.source)
+		dt.add(recordDay(b, r))
+		topic.add(r.Topic)
+		part.add(r.Partition)
+		off.add(r.Offset)
+		raw.addText(r.Value)
+		reason.add(p.err.Error())
+		format.add(p.format)
+		ktime.opt(r.Time)
+		itime.add(ingest)
+		source.opt(p.source)
 	}
-	if bl == nil {
-		return nil
-	}
-	return bl.record()
+	return strRecord(DLQSchema, n, []any{dt, topic, part, off, raw, reason, format, ktime, itime, source})
 }
 
 func windowRecord(rs []streaming.WindowResult[[2]string, int64]) arrow.RecordBatch {
@@ -458,16 +537,6 @@ func lateRecord(b streaming.BatchInfo, ds []dimEvent, wm time.Time) arrow.Record
 		bl.ts(10).Append(arrow.Timestamp(b.Time.UnixMicro()))
 	}
 	return bl.record()
-}
-
-// text is b as a string column value: invalid UTF-8 (binary garbage on the topic) is
-// replaced with U+FFFD so every SQL engine can read the table; the reason in dlq_events
-// says the line was not text.
-func text(b []byte) string {
-	if utf8.Valid(b) {
-		return string(b)
-	}
-	return strings.ToValidUTF8(string(b), "\uFFFD")
 }
 
 // groupByDay orders rows by day, keeping their order within a day, so the warehouse
