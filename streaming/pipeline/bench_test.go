@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +29,14 @@ func benchEvents() int {
 // taobaoLine is event i of a stream of 2,000 events per second of event time.
 func taobaoLine(i int) []byte {
 	return fmt.Appendf(nil, "%d,%d,%d,%s,%d", i%100000, 1000000+i%50000, i%500, [...]string{"pv", "pv", "pv", "fav", "cart", "buy"}[i%6], 1511544070+i/2000)
+}
+
+// cpuTime is the process's CPU time so far (all threads): on a shared, noisy machine
+// CPU per record compares runs better than wall time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // runToEnd runs job over the topic until n records are committed and returns the time.
@@ -82,7 +91,9 @@ func BenchmarkEventsEndToEnd(b *testing.B) {
 			}
 			return nil
 		})
+		cpu0 := cpuTime()
 		rawD := runToEnd(b, addrs, raw, nil, int64(n))
+		rawCPU := cpuTime() - cpu0
 
 		wh := openWarehouse(b, b.TempDir())
 		po := DefaultOptions()
@@ -92,12 +103,17 @@ func BenchmarkEventsEndToEnd(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		cpu0 = cpuTime()
 		e2eD := runToEnd(b, addrs, ev.Job, nil, int64(n))
+		e2eCPU := cpuTime() - cpu0
 		rawRate := float64(n) / rawD.Seconds()
 		e2eRate := float64(n) / e2eD.Seconds()
 		b.ReportMetric(rawRate, "raw_records/s")
 		b.ReportMetric(e2eRate, "e2e_records/s")
 		b.ReportMetric(100*e2eRate/rawRate, "e2e_%_of_raw")
+		// CPU of the whole process (the in-process kfake broker included).
+		b.ReportMetric(float64(rawCPU.Microseconds())/float64(n), "raw_cpu_us/record")
+		b.ReportMetric(float64(e2eCPU.Microseconds())/float64(n), "e2e_cpu_us/record")
 		b.Logf("%d events (%.1f MB): raw consume %.0f records/s, end-to-end to committed Parquet %.0f records/s (%.0f%%)",
 			n, float64(bytes)/1e6, rawRate, e2eRate, 100*e2eRate/rawRate)
 	}
@@ -225,6 +241,7 @@ func BenchmarkEventsBatch(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for i := range b.N {
 		bt := time.Unix(1700000000, 0).Add(time.Duration(i) * po.Interval)
 		if err := ev.Job.RunBatch(context.Background(), streaming.BatchInfo{ID: int64(i), Time: bt}, recs); err != nil {
@@ -232,4 +249,5 @@ func BenchmarkEventsBatch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(n*b.N), "cpu_us/record")
 }

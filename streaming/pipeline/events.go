@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -101,7 +102,9 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 	if w.Length > 0 && (w.Slide <= 0 || w.Slide > w.Length || w.Length%w.Slide != 0 || w.AllowedLateness < 0) {
 		return nil, fmt.Errorf("cannot build events pipeline: window length %v must be a positive multiple of slide %v, lateness >= 0", w.Length, w.Slide)
 	}
-	parsers := map[string]event.Parser{}
+	// Parsers are not safe for concurrent use: one set per parse worker.
+	workers := min(runtime.GOMAXPROCS(0), maxParseWorkers)
+	sets := make([]parserSet, workers)
 	check := func(topic string, o event.Options) (event.Parser, error) {
 		if o.Format == "csv" && len(o.Columns) == 0 {
 			// A header learnt from the first line would be lost on restart.
@@ -113,16 +116,19 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 		}
 		return p, nil
 	}
-	for topic, o := range opts.Formats {
-		p, err := check(topic, o)
-		if err != nil {
+	for i := range sets {
+		sets[i].byTopic = map[string]event.Parser{}
+		for topic, o := range opts.Formats {
+			p, err := check(topic, o)
+			if err != nil {
+				return nil, err
+			}
+			sets[i].byTopic[topic] = p
+		}
+		var err error
+		if sets[i].def, err = check("(default)", opts.Default); err != nil {
 			return nil, err
 		}
-		parsers[topic] = p
-	}
-	def, err := check("(default)", opts.Default)
-	if err != nil {
-		return nil, err
 	}
 	e := &Events{opts: opts}
 	open := func(name string, schema *arrow.Schema) (*tableSink, error) {
@@ -152,28 +158,24 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 	all := streaming.Transform(streaming.Input(j), func(_ streaming.BatchInfo, in []streaming.Record) []*parsed {
 		slab := make([]parsed, len(in)) // one allocation per batch, not per record
 		out := make([]*parsed, len(in))
-		for i := range in {
-			r := &in[i]
-			p := parsers[r.Topic]
-			if p == nil {
-				p = def
-			}
-			ps := &slab[i]
-			ps.rec, ps.format, ps.source = *r, p.Format(), sourceOf(r)
-			if reason, bad := r.Header("error"); bad {
-				// The collector delivered a line it marked as bad (over-long, invalid
-				// UTF-8, binary): dead-letter it with the collector's reason.
-				ps.err = &event.ParseError{Format: "collector", Reason: reason}
-				out[i] = ps
-				continue
-			}
-			ps.ev, ps.err = p.Parse(r.Value)
-			if ps.err == nil {
-				ev := &ps.ev
-				ev.Topic, ev.Partition, ev.Offset, ev.Source = r.Topic, r.Partition, r.Offset, ps.source
-			}
-			out[i] = ps
+		// Parsing is the one step of the batch before the table writes; big batches
+		// are parsed in chunks on every core (each worker with its own parsers, each
+		// writing only its own rows, so the order stays the records' order).
+		n := min(workers, len(in)/minParseChunk)
+		if n <= 1 {
+			sets[0].parse(in, slab, out)
+			return out
 		}
+		var wg sync.WaitGroup
+		for w := range n {
+			lo, hi := w*len(in)/n, (w+1)*len(in)/n
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sets[w].parse(in[lo:hi], slab[lo:hi], out[lo:hi])
+			}()
+		}
+		wg.Wait()
 		return out
 	})
 	good := streaming.Filter(all, func(p *parsed) bool { return p.err == nil })
@@ -273,6 +275,44 @@ func (e *Events) Watermark() time.Time {
 		return time.Time{}
 	}
 	return e.windows.Watermark()
+}
+
+// Parse workers: at most maxParseWorkers, each with at least minParseChunk records.
+const (
+	maxParseWorkers = 8
+	minParseChunk   = 4096
+)
+
+// parserSet is one parse worker's parsers.
+type parserSet struct {
+	byTopic map[string]event.Parser
+	def     event.Parser
+}
+
+// parse parses in into slab and points out at it.
+func (s *parserSet) parse(in []streaming.Record, slab []parsed, out []*parsed) {
+	for i := range in {
+		r := &in[i]
+		p := s.byTopic[r.Topic]
+		if p == nil {
+			p = s.def
+		}
+		ps := &slab[i]
+		ps.rec, ps.format, ps.source = *r, p.Format(), sourceOf(r)
+		if reason, bad := r.Header("error"); bad {
+			// The collector delivered a line it marked as bad (over-long, invalid
+			// UTF-8, binary): dead-letter it with the collector's reason.
+			ps.err = &event.ParseError{Format: "collector", Reason: reason}
+			out[i] = ps
+			continue
+		}
+		ps.ev, ps.err = p.Parse(r.Value)
+		if ps.err == nil {
+			ev := &ps.ev
+			ev.Topic, ev.Partition, ev.Offset, ev.Source = r.Topic, r.Partition, r.Offset, ps.source
+		}
+		out[i] = ps
+	}
 }
 
 func sourceOf(r *streaming.Record) string {
