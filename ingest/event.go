@@ -42,6 +42,11 @@ const (
 	HeaderTopic = "topic"
 	// HeaderFile is the source file of a spooldir/taildir event (when enabled).
 	HeaderFile = "file"
+	// HeaderEventID is a stable id of a line read from a file: the same line read again
+	// (after a collector crash, a redelivered channel batch or a producer retry when the
+	// broker died before acknowledging) gets the same id, so the streaming engine can
+	// drop the copy (dedup_by_event_id). Sources set it; it goes out as a record header.
+	HeaderEventID = "event_id"
 )
 
 // ErrFull is returned by Channel.TryPut when the channel has no room.

@@ -173,8 +173,22 @@ func TestCrashKill9(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 			recs := kafkatest.ReadAll(t, b.Addr(), "events")
 			seen := map[string]int{}
+			idOf, lineOf := map[string]string{}, map[string]string{}
 			for _, r := range recs {
 				seen[r.Value]++
+				// Every copy of a line carries the line's one event id, and no two lines
+				// share one: that is what lets streaming drop the copies.
+				id := r.Headers[ingest.HeaderEventID]
+				if id == "" {
+					t.Fatalf("record %q has no %s header", r.Value, ingest.HeaderEventID)
+				}
+				if prev, ok := idOf[r.Value]; ok && prev != id {
+					t.Fatalf("copies of %q carry ids %q and %q", r.Value, prev, id)
+				}
+				if other, ok := lineOf[id]; ok && other != r.Value {
+					t.Fatalf("lines %q and %q share the id %q", other, r.Value, id)
+				}
+				idOf[r.Value], lineOf[id] = id, r.Value
 			}
 			missing := 0
 			var lost []string

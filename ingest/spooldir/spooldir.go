@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -333,8 +334,12 @@ func (s *Source) readFile(ctx context.Context, path string) error {
 		}
 		return nil
 	}
+	// A line's id is its file (inode, size and mtime, which a spooled file may not change)
+	// and its offset in the line stream: a re-read after a crash yields the same ids.
+	fileID := fmt.Sprintf("spool-%x-%x-%x", t.Inode, t.Size, t.MtimeNS)
 	add := func(ln ingest.Line) {
 		ev := slab.LineEvent(ln)
+		ev.SetHeader(ingest.HeaderEventID, fileID+"-"+strconv.FormatInt(t.Offset+batchBytes, 16))
 		if s.opts.FileHeader {
 			ev.SetHeader(ingest.HeaderFile, path)
 		}

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"os"
@@ -376,6 +377,9 @@ func (s *Source) readFile(ctx context.Context, tf *tailFile) (int, error) {
 	total := 0
 	add := func(ln ingest.Line) {
 		ev := slab.LineEvent(ln)
+		// inode + offset identify a line read again after a crash; the checksum keeps
+		// new content written at old offsets (copytruncate) from looking like a copy.
+		ev.SetHeader(ingest.HeaderEventID, fmt.Sprintf("tail-%x-%x-%08x", tf.inode, tf.read, crc32.ChecksumIEEE(ln.Text)))
 		if s.opts.FileHeader {
 			ev.SetHeader(ingest.HeaderFile, tf.path)
 		}
