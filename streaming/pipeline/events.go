@@ -310,10 +310,18 @@ func (s *parserSet) parse(in []streaming.Record, slab []parsed, out []*parsed) {
 		if ps.err == nil {
 			ev := &ps.ev
 			ev.Topic, ev.Partition, ev.Offset, ev.Source = r.Topic, r.Partition, r.Offset, ps.source
+			if ev.EventID == "" {
+				// The collector's stable line id (header event_id): a line it delivered
+				// twice (crash, producer retry) is deduplicated like an event id.
+				ev.EventID, _ = r.Header(eventIDHeader)
+			}
 		}
 		out[i] = ps
 	}
 }
+
+// eventIDHeader is the record header the collector puts a line's stable id in.
+const eventIDHeader = "event_id"
 
 func sourceOf(r *streaming.Record) string {
 	for _, k := range []string{"file", "source", "host", "peer"} {

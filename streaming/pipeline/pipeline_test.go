@@ -171,8 +171,8 @@ func movielensLines(t testing.TB, n int) []string {
 	return out
 }
 
-// TestEventsPipeline: mixed MovieLens, Taobao and JSON lines with bad lines and repeated
-// event ids land in ods (all), dwd (parsed, deduplicated), dlq (bad, with reasons); on
+// TestEventsPipeline: mixed MovieLens, Taobao and JSON lines with bad lines, repeated
+// event ids and lines the collector delivered twice (same event_id header) land in ods (all), dwd (parsed, deduplicated), dlq (bad, with reasons); on
 // kfake and on the built-in broker.
 func TestEventsPipeline(t *testing.T) {
 	for _, backend := range testkafka.Backends {
@@ -190,8 +190,15 @@ func testEventsPipeline(t *testing.T, backend string) {
 	for _, l := range ml {
 		add(l, map[string]string{"file": "/spool/ratings.csv"})
 	}
+	taobao := func(i int) string {
+		return fmt.Sprintf("%d,%d,%d,%s,%d", i%50, 1000+i, 7+i%3, []string{"pv", "fav", "cart", "buy"}[i%4], 1511544070+i)
+	}
 	for i := range 500 {
-		add(fmt.Sprintf("%d,%d,%d,%s,%d", i%50, 1000+i, 7+i%3, []string{"pv", "fav", "cart", "buy"}[i%4], 1511544070+i), nil)
+		// The collector's stable line id rides in the event_id header.
+		add(taobao(i), map[string]string{"event_id": fmt.Sprintf("spool-1-%x", i)})
+	}
+	for i := range 40 { // lines the collector sent twice (crash, producer retry): same id
+		add(taobao(i), map[string]string{"event_id": fmt.Sprintf("spool-1-%x", i)})
 	}
 	for i := range 300 { // 100 distinct ids, each sent three times
 		add(fmt.Sprintf(`{"event_id":"e%d","user_id":"u%d","item_id":"i%d","action":"click","ts":%d,"price":%d.5,"channel":"app"}`, i%100, i%7, i, 1700000000+i, i), nil)
