@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -278,11 +279,20 @@ func (tx *Tx) commit(ctx context.Context, req commitRequest) (snap *Snapshot, er
 		sum.AddedFiles++
 		sum.AddedRows += s.df.Rows
 	}
-	for d := range dirs {
-		if err := syncDir(d); err != nil {
-			undo()
-			return nil, err
+	// The partition directories hold the pending names; their parents hold new
+	// partition directories (a new dt=… of a table, a new outer level of two keys).
+	dirList := slices.Collect(maps.Keys(dirs))
+	parents := map[string]bool{}
+	for _, d := range dirList {
+		for p := filepath.Dir(d); p != t.dir && strings.HasPrefix(p, t.dir); p = filepath.Dir(p) {
+			parents[p] = true
 		}
+		parents[t.dir] = true
+	}
+	syncs := append(slices.Clone(dirList), slices.Collect(maps.Keys(parents))...)
+	if err := parallel(len(syncs), func(i int) error { return syncDir(syncs[i]) }); err != nil {
+		undo()
+		return nil, err
 	}
 	slices.SortStableFunc(files, func(a, b DataFile) int {
 		if a.Path < b.Path {
@@ -317,9 +327,8 @@ func (tx *Tx) commit(ctx context.Context, req commitRequest) (snap *Snapshot, er
 			t.w.opts.Logger.Warn("snapshot committed, file not yet at its final name", "table", t.name, "file", s.df.Path, "err", err)
 		}
 	}
-	for d := range dirs {
-		_ = syncDir(d)
-	}
+	// Not fsynced: after a crash the pending names are found by readers and renamed
+	// by the next Open, so one fsync per partition directory is enough.
 	if err := writeCurrent(t.metaDir(), m.SnapshotID); err != nil {
 		t.w.opts.Logger.Warn("snapshot committed, hint not updated", "table", t.name, "snapshot", m.SnapshotID, "err", err)
 	}

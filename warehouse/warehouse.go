@@ -42,6 +42,10 @@ type Options struct {
 	TargetFileBytes int64
 	// CompressionLevel is the zstd level (default 1: fastest; zstd levels go to 22).
 	CompressionLevel int
+	// MaxOpenFiles bounds the data files a transaction keeps open (default 16): writing
+	// to one more partition finishes the least recently written file (a later write to
+	// that partition starts another file).
+	MaxOpenFiles int
 	// LockTimeout bounds how long Begin waits for another writer (default 30s;
 	// negative: do not wait).
 	LockTimeout time.Duration
@@ -62,6 +66,7 @@ func DefaultOptions() Options {
 		RowGroupRows:     128 * 1024,
 		TargetFileBytes:  128 << 20,
 		CompressionLevel: 1,
+		MaxOpenFiles:     16,
 		LockTimeout:      30 * time.Second,
 		Now:              time.Now,
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -75,6 +80,9 @@ func (o *Options) fill() {
 	}
 	if o.TargetFileBytes <= 0 {
 		o.TargetFileBytes = d.TargetFileBytes
+	}
+	if o.MaxOpenFiles <= 0 {
+		o.MaxOpenFiles = d.MaxOpenFiles
 	}
 	if o.CompressionLevel <= 0 {
 		o.CompressionLevel = d.CompressionLevel

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -39,6 +40,7 @@ type Tx struct {
 	// the files it replaces.
 
 	writers map[string]*partWriter // by partition path
+	uses    int64                  // writer use counter (least recently used is closed first)
 	staged  []stagedFile
 	remove  map[string]bool // file paths a replace commit drops
 	seq     int
@@ -50,6 +52,7 @@ type stagedFile struct {
 	src      string // absolute path now
 	name     string // final base name, part-<txid>-<seq>.parquet
 	imported bool   // someone else's file: on failure give it back instead of deleting
+	synced   bool   // fsynced
 	df       DataFile
 }
 
@@ -270,6 +273,21 @@ func (tx *Tx) writeData(p Partition, rec arrow.RecordBatch) error {
 	key := p.Path()
 	pw := tx.writers[key]
 	if pw == nil {
+		// A batch of old events can touch thousands of partitions: keep only the most
+		// recently used files open (memory, descriptors); the others are finished.
+		if len(tx.writers) >= tx.t.w.opts.MaxOpenFiles {
+			var lru *partWriter
+			for _, w := range tx.writers {
+				if lru == nil || w.used < lru.used {
+					lru = w
+				}
+			}
+			delete(tx.writers, lru.part.Path())
+			if err := tx.finish(lru); err != nil {
+				tx.err = err
+				return err
+			}
+		}
 		var err error
 		if pw, err = tx.newPartWriter(p, rec); err != nil {
 			tx.err = err
@@ -277,6 +295,8 @@ func (tx *Tx) writeData(p Partition, rec arrow.RecordBatch) error {
 		}
 		tx.writers[key] = pw
 	}
+	tx.uses++
+	pw.used = tx.uses
 	if err := pw.fw.WriteBuffered(rec); err != nil {
 		tx.err = fmt.Errorf("cannot write %q: %w", pw.tmp, err)
 		return tx.err
@@ -305,6 +325,23 @@ type partWriter struct {
 	buf  *bufio.Writer
 	fw   *pqarrow.FileWriter
 	rows int64
+	used int64 // Tx.uses at the last write
+}
+
+// bufPool recycles the files' write buffers (1 MiB each).
+var bufPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1<<20) }}
+
+func getBuf(f *os.File) *bufio.Writer {
+	b := bufPool.Get().(*bufio.Writer)
+	b.Reset(f)
+	return b
+}
+
+func putBuf(b *bufio.Writer) {
+	if b != nil {
+		b.Reset(nil)
+		bufPool.Put(b)
+	}
 }
 
 // writerProps are the Parquet properties of a file whose first rows are first.
@@ -355,10 +392,11 @@ func (tx *Tx) newPartWriter(p Partition, first arrow.RecordBatch) (*partWriter, 
 	if err != nil {
 		return nil, fmt.Errorf("cannot create data file %q: %w", tmp, err)
 	}
-	buf := bufio.NewWriterSize(f, 1<<20)
+	buf := getBuf(f)
 	props, aprops := tx.writerProps(first)
 	fw, err := pqarrow.NewFileWriter(tx.fileSchema(), buf, props, aprops)
 	if err != nil {
+		putBuf(buf)
 		f.Close()
 		os.Remove(tmp)
 		return nil, fmt.Errorf("cannot start parquet file %q: %w", tmp, err)
@@ -366,15 +404,14 @@ func (tx *Tx) newPartWriter(p Partition, first arrow.RecordBatch) (*partWriter, 
 	return &partWriter{part: p, tmp: tmp, name: tx.fileName(tx.seq), f: f, buf: buf, fw: fw}, nil
 }
 
-// finish closes, flushes and fsyncs a file and stages it for commit.
+// finish closes and flushes a file and stages it for commit; Flush fsyncs it.
 func (tx *Tx) finish(pw *partWriter) error {
 	err := pw.fw.Close()
 	if err == nil {
 		err = pw.buf.Flush()
 	}
-	if err == nil {
-		err = pw.f.Sync()
-	}
+	putBuf(pw.buf)
+	pw.buf = nil
 	if cerr := pw.f.Close(); err == nil {
 		err = cerr
 	}
@@ -390,8 +427,55 @@ func (tx *Tx) finish(pw *partWriter) error {
 	return nil
 }
 
-// Flush closes every open file, making all rows written so far durable (still
-// invisible until Commit). Commit flushes by itself.
+// syncWorkers bounds the concurrent fsyncs of Flush and Commit: a journaling file
+// system folds concurrent fsyncs into shared journal commits, so thousands of small
+// files (one per event day of a backlog) cost a few commits instead of one each.
+const syncWorkers = 16
+
+// parallel runs f(i) for i in [0, n) on up to syncWorkers goroutines and returns
+// the first error.
+func parallel(n int, f func(i int) error) error {
+	if n == 1 {
+		return f(0)
+	}
+	errs := make([]error, n)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(n, syncWorkers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = f(i)
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// syncFile fsyncs a closed file.
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("cannot open data file %q to sync: %w", path, err)
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("cannot sync data file %q: %w", path, err)
+	}
+	return nil
+}
+
+// Flush closes every open file and fsyncs every file written, making all rows
+// written so far durable (still invisible until Commit). Commit flushes by itself.
 func (tx *Tx) Flush() error {
 	if tx.closed {
 		return ErrClosed
@@ -404,7 +488,27 @@ func (tx *Tx) Flush() error {
 			tx.err = err
 		}
 	}
-	return tx.err
+	if tx.err != nil {
+		return tx.err
+	}
+	var todo []*stagedFile
+	for i := range tx.staged {
+		// Imported files too: their writers (DuckDB's COPY) do not fsync.
+		if s := &tx.staged[i]; !s.synced {
+			todo = append(todo, s)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	if err := parallel(len(todo), func(i int) error { return syncFile(todo[i].src) }); err != nil {
+		tx.err = err
+		return err
+	}
+	for _, s := range todo {
+		s.synced = true
+	}
+	return nil
 }
 
 // Abort drops the transaction: its own files are deleted, imported files are left
@@ -417,6 +521,7 @@ func (tx *Tx) Abort() {
 	for key, pw := range tx.writers {
 		delete(tx.writers, key)
 		pw.fw.Close()
+		putBuf(pw.buf)
 		pw.f.Close()
 		os.Remove(pw.tmp)
 	}

@@ -1,7 +1,9 @@
 package warehouse
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -84,5 +86,53 @@ func TestHighCardinality(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 		tc.a.Release()
+	}
+}
+
+// TestMaxOpenFiles: a record over many partitions keeps at most MaxOpenFiles files
+// open; every partition still gets its rows, each file is fsynced and committed.
+func TestMaxOpenFiles(t *testing.T) {
+	o := DefaultOptions()
+	o.MaxOpenFiles = 4
+	w, err := Open(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	tb := createEvents(t, w, "dwd_events")
+	rec := events(400, 40, 0) // row i on day i%40: every partition comes back 10 times
+	defer rec.Release()
+	tx, err := tb.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Abort()
+	if err := tx.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if len(tx.writers) > 4 {
+		t.Fatalf("%d files open, want <= 4", len(tx.writers))
+	}
+	if err := tx.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range tx.staged {
+		if !s.synced {
+			t.Fatalf("file %s not synced after Flush", s.src)
+		}
+	}
+	snap, err := tx.Commit(context.Background(), CommitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := map[string]bool{}
+	for _, f := range snap.Files {
+		parts[f.Partition.Path()] = true
+	}
+	if len(parts) != 40 || snap.Rows() != 400 {
+		t.Fatalf("%d partitions, %d rows; want 40, 400", len(parts), snap.Rows())
+	}
+	if got, want := rowsOf(t, snap), rowsOf(t, appendRec(t, createEvents(t, openTest(t, t.TempDir()), "dwd_events"), rec, CommitOptions{})); !slices.Equal(got, want) {
+		t.Fatal("rows differ from a write with the default MaxOpenFiles")
 	}
 }

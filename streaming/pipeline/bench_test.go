@@ -251,3 +251,47 @@ func BenchmarkEventsBatch(b *testing.B) {
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(n*b.N), "cpu_us/record")
 }
+
+// BenchmarkMovieLensBatch runs the events job on one batch of the bundled MovieLens
+// ratings (100k lines over 22 years of event days): dwd_events gets one file per
+// event day (thousands of small files in one commit), the case where per-file costs
+// (writer setup, fsyncs, renames, the manifest) dominate.
+func BenchmarkMovieLensBatch(b *testing.B) {
+	lines := movielensLines(b, 200_000)
+	recs := make([]streaming.Record, len(lines))
+	for i, l := range lines {
+		recs[i] = streaming.Record{Topic: "ratings", Partition: 0, Offset: int64(i), Value: []byte(l), Time: time.Unix(1700000000, 0)}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	files := 0
+	for range b.N {
+		b.StopTimer()
+		wh := openWarehouse(b, b.TempDir())
+		po := DefaultOptions()
+		po.Warehouse = wh
+		ev, err := NewEvents(context.Background(), po)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := ev.Job.RunBatch(context.Background(), streaming.BatchInfo{ID: 0, Time: time.Unix(1700000000, 0)}, recs); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		t, err := wh.Table(TableDWD)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := t.Current()
+		if err != nil {
+			b.Fatal(err)
+		}
+		files = len(s.Files)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(len(recs)*b.N)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(len(recs)*b.N), "cpu_us/record")
+	b.ReportMetric(float64(files), "dwd_files")
+}
