@@ -22,7 +22,7 @@ import (
 type strCol struct {
 	data  []byte
 	offs  []int32
-	nulls []int // row numbers of nulls
+	nulls nullMask
 }
 
 // newStrCol makes room for n values of about avg bytes.
@@ -48,7 +48,7 @@ func (c *strCol) addText(b []byte) {
 }
 
 func (c *strCol) null() {
-	c.nulls = append(c.nulls, len(c.offs)-1)
+	c.nulls.set(len(c.offs) - 1)
 	c.offs = append(c.offs, int32(len(c.data)))
 }
 
@@ -70,16 +70,46 @@ func (c *strCol) array() (arrow.Array, error) {
 		return nil, fmt.Errorf("string column of %d bytes is over Arrow's 2 GiB limit", len(c.data))
 	}
 	n := c.len()
-	bufs := []*memory.Buffer{validity(n, c.nulls), memory.NewBufferBytes(bytesOf(c.offs)), memory.NewBufferBytes(c.data)}
-	d := array.NewData(arrow.BinaryTypes.String, n, bufs, nil, len(c.nulls), 0)
+	bufs := []*memory.Buffer{c.nulls.validity(n), memory.NewBufferBytes(bytesOf(c.offs)), memory.NewBufferBytes(c.data)}
+	d := array.NewData(arrow.BinaryTypes.String, n, bufs, nil, c.nulls.n, 0)
 	defer d.Release()
 	return array.MakeFromData(d), nil
+}
+
+// nullMask records a column's null rows as a bitmap (set bit: null).
+type nullMask struct {
+	bits []byte
+	n    int
+}
+
+func (m *nullMask) set(row int) {
+	for row/8 >= len(m.bits) {
+		m.bits = append(m.bits, 0)
+	}
+	bitutil.SetBit(m.bits, row)
+	m.n++
+}
+
+// validity is the Arrow validity bitmap of n rows (nil: no nulls).
+func (m *nullMask) validity(n int) *memory.Buffer {
+	if m.n == 0 {
+		return nil
+	}
+	v := make([]byte, bitutil.CeilByte(n)/8)
+	for i := range v {
+		var b byte
+		if i < len(m.bits) {
+			b = m.bits[i]
+		}
+		v[i] = ^b
+	}
+	return memory.NewBufferBytes(v)
 }
 
 // fixedCol is a column of fixed-width values.
 type fixedCol[T int32 | int64 | float64 | arrow.Timestamp] struct {
 	vals  []T
-	nulls []int
+	nulls nullMask
 }
 
 func newFixedCol[T int32 | int64 | float64 | arrow.Timestamp](n int) *fixedCol[T] {
@@ -89,13 +119,13 @@ func newFixedCol[T int32 | int64 | float64 | arrow.Timestamp](n int) *fixedCol[T
 func (c *fixedCol[T]) add(v T) { c.vals = append(c.vals, v) }
 
 func (c *fixedCol[T]) null() {
-	c.nulls = append(c.nulls, len(c.vals))
+	c.nulls.set(len(c.vals))
 	c.vals = append(c.vals, 0)
 }
 
 func (c *fixedCol[T]) array(dt arrow.DataType) arrow.Array {
 	n := len(c.vals)
-	d := array.NewData(dt, n, []*memory.Buffer{validity(n, c.nulls), memory.NewBufferBytes(bytesOf(c.vals))}, nil, len(c.nulls), 0)
+	d := array.NewData(dt, n, []*memory.Buffer{c.nulls.validity(n), memory.NewBufferBytes(bytesOf(c.vals))}, nil, c.nulls.n, 0)
 	defer d.Release()
 	return array.MakeFromData(d)
 }
@@ -138,19 +168,6 @@ func (c *boolCol) array() arrow.Array {
 	d := array.NewData(arrow.FixedWidthTypes.Boolean, c.n, []*memory.Buffer{nil, memory.NewBufferBytes(c.bits)}, nil, 0, 0)
 	defer d.Release()
 	return array.MakeFromData(d)
-}
-
-// validity is the validity bitmap of n rows with the given nulls (nil: none).
-func validity(n int, nulls []int) *memory.Buffer {
-	if len(nulls) == 0 {
-		return nil
-	}
-	bits := make([]byte, bitutil.CeilByte(n)/8)
-	bitutil.SetBitsTo(bits, 0, int64(n), true)
-	for _, i := range nulls {
-		bitutil.ClearBit(bits, i)
-	}
-	return memory.NewBufferBytes(bits)
 }
 
 // bytesOf views a slice of fixed-width values as bytes (no copy; the bytes keep
