@@ -68,7 +68,7 @@ type Events struct {
 
 // parsed is one record after parsing.
 type parsed struct {
-	rec    streaming.Record
+	rec    *streaming.Record // the batch's input record (valid for the batch)
 	ev     event.Event
 	err    error // nil, event.ErrHeader or a *event.ParseError
 	format string
@@ -298,7 +298,7 @@ func (s *parserSet) parse(in []streaming.Record, slab []parsed, out []*parsed) {
 			p = s.def
 		}
 		ps := &slab[i]
-		ps.rec, ps.format, ps.source = *r, p.Format(), sourceOf(r)
+		ps.rec, ps.format, ps.source = r, p.Format(), sourceOf(r)
 		if reason, bad := r.Header("error"); bad {
 			// The collector delivered a line it marked as bad (over-long, invalid
 			// UTF-8, binary): dead-letter it with the collector's reason.
@@ -385,7 +385,7 @@ func odsRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
 	days := make([]string, n)
 	rawBytes := 0
 	for i, p := range ps {
-		days[i] = recordDay(b, &p.rec)
+		days[i] = recordDay(b, p.rec)
 		rawBytes += len(p.rec.Value)
 	}
 	ps, days = groupByDay(ps, days)
@@ -395,7 +395,7 @@ func odsRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
 	ktime, itime := newTSCol(n), newFixedCol[arrow.Timestamp](n)
 	source, format, ok := newStrCol(n, 0), newStrCol(n, 4), newBoolCol(n)
 	for i, p := range ps {
-		r := &p.rec
+		r := p.rec
 		dt.add(days[i])
 		topic.add(r.Topic)
 		part.add(r.Partition)
@@ -534,7 +534,7 @@ func dlqRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
 	raw, reason, format := newStrCol(n, 64), newStrCol(n, 32), newStrCol(n, 4)
 	ktime, itime, source := newTSCol(n), newFixedCol[arrow.Timestamp](n), newStrCol(n, 0)
 	for _, p := range bad {
-		r := &p.rec
+		r := p.rec
 		dt.add(recordDay(b, r))
 		topic.add(r.Topic)
 		part.add(r.Partition)
