@@ -1,11 +1,15 @@
 package pipeline
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/tagpipe/tagpipe/streaming"
+	"github.com/tagpipe/tagpipe/warehouse"
 )
 
 // TestColumns: the slice-backed columns give the same arrays Arrow's builders would:
@@ -63,5 +67,59 @@ func TestColumns(t *testing.T) {
 	defer rec.Release()
 	if rec.NumRows() != 2 || rec.Column(1).(*array.Int64).Value(1) != 2 || !rec.Column(0).IsNull(1) {
 		t.Errorf("record %v", rec)
+	}
+}
+
+// TestBigBatchParsedOnEveryCore: a batch big enough to be parsed by several workers
+// lands whole and in order in ods_events and dwd_events.
+func TestBigBatchParsedOnEveryCore(t *testing.T) {
+	const n = 3 * minParseChunk
+	recs := make([]streaming.Record, n)
+	for i := range recs {
+		recs[i] = streaming.Record{Topic: "events", Partition: 0, Offset: int64(i), Value: taobaoLine(i), Time: time.Unix(1700000000, 0)}
+	}
+	recs[n-1].Value = []byte("not,a,taobao,line") // one bad line at the end goes to the DLQ
+	wh := openWarehouse(t, t.TempDir())
+	po := DefaultOptions()
+	po.Warehouse = wh
+	ev, err := NewEvents(context.Background(), po)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.Job.RunBatch(context.Background(), streaming.BatchInfo{ID: 0, Time: time.Unix(1700000000, 0)}, recs); err != nil {
+		t.Fatal(err)
+	}
+	for table, want := range map[string]int{TableODS: n, TableDWD: n - 1, TableDLQ: 1} {
+		tb, err := wh.Table(table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := tb.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var offsets []int64
+		err = s.Scan(context.Background(), func(_ warehouse.DataFile, rec arrow.RecordBatch) error {
+			idx := rec.Schema().FieldIndices("offset")[0]
+			offsets = append(offsets, rec.Column(idx).(*array.Int64).Int64Values()...)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(offsets) != want {
+			t.Fatalf("%s: %d rows, want %d", table, len(offsets), want)
+		}
+		if table == TableDLQ {
+			if offsets[0] != n-1 {
+				t.Fatalf("dlq offset %d, want %d", offsets[0], n-1)
+			}
+			continue
+		}
+		for i, o := range offsets {
+			if o != int64(i) {
+				t.Fatalf("%s: row %d has offset %d (order lost)", table, i, o)
+			}
+		}
 	}
 }
