@@ -155,9 +155,17 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 	// The tables are independent: write them concurrently.
 	j.SetParallelOutputs(true)
 	e.Job = j
+	// The parsed rows of a batch live in one slab reused by the next batch (a job runs
+	// one batch at a time and nothing keeps them past their batch): no fresh memory
+	// to fault in and clear for every batch.
+	var slab []parsed
+	var ptrs []*parsed
 	all := streaming.Transform(streaming.Input(j), func(_ streaming.BatchInfo, in []streaming.Record) []*parsed {
-		slab := make([]parsed, len(in)) // one allocation per batch, not per record
-		out := make([]*parsed, len(in))
+		if cap(slab) < len(in) || cap(slab) > 4*len(in)+minParseChunk {
+			slab, ptrs = make([]parsed, len(in)), make([]*parsed, len(in))
+		}
+		slab, ptrs = slab[:len(in)], ptrs[:len(in)]
+		out := ptrs
 		// Parsing is the one step of the batch before the table writes; big batches
 		// are parsed in chunks on every core (each worker with its own parsers, each
 		// writing only its own rows, so the order stays the records' order).
@@ -298,7 +306,7 @@ func (s *parserSet) parse(in []streaming.Record, slab []parsed, out []*parsed) {
 			p = s.def
 		}
 		ps := &slab[i]
-		ps.rec, ps.format, ps.source = r, p.Format(), sourceOf(r)
+		*ps = parsed{rec: r, format: p.Format(), source: sourceOf(r)} // all of it: the slab is reused
 		if reason, bad := r.Header("error"); bad {
 			// The collector delivered a line it marked as bad (over-long, invalid
 			// UTF-8, binary): dead-letter it with the collector's reason.
