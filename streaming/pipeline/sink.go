@@ -131,16 +131,10 @@ func newBuilder(schema *arrow.Schema) *builder {
 	return &builder{b: array.NewRecordBuilder(memory.DefaultAllocator, schema)}
 }
 
-func (b *builder) str(i int) *array.StringBuilder { return b.b.Field(i).(*array.StringBuilder) }
-func (b *builder) i32(i int) *array.Int32Builder  { return b.b.Field(i).(*array.Int32Builder) }
-func (b *builder) i64(i int) *array.Int64Builder  { return b.b.Field(i).(*array.Int64Builder) }
-func (b *builder) f64(i int) *array.Float64Builder {
-	return b.b.Field(i).(*array.Float64Builder)
-}
+func (b *builder) str(i int) *array.StringBuilder   { return b.b.Field(i).(*array.StringBuilder) }
+func (b *builder) i32(i int) *array.Int32Builder    { return b.b.Field(i).(*array.Int32Builder) }
+func (b *builder) i64(i int) *array.Int64Builder    { return b.b.Field(i).(*array.Int64Builder) }
 func (b *builder) ts(i int) *array.TimestampBuilder { return b.b.Field(i).(*array.TimestampBuilder) }
-func (b *builder) boolean(i int) *array.BooleanBuilder {
-	return b.b.Field(i).(*array.BooleanBuilder)
-}
 
 func (b *builder) optStr(i int, v string) {
 	if v == "" {
@@ -148,14 +142,6 @@ func (b *builder) optStr(i int, v string) {
 		return
 	}
 	b.str(i).Append(v)
-}
-
-func (b *builder) optTS(i int, t time.Time) {
-	if t.IsZero() {
-		b.ts(i).AppendNull()
-		return
-	}
-	b.ts(i).Append(arrow.Timestamp(t.UnixMicro()))
 }
 
 func (b *builder) record() arrow.RecordBatch {
