@@ -223,6 +223,20 @@ func printHistory(out io.Writer, hist []*warehouse.Snapshot) error {
 }
 
 // selectTables returns the named tables, or every table when names is empty.
+// openTables opens the warehouse for writing and the named tables (all when none).
+func openTables(a *app, names []string) (*warehouse.Warehouse, []*warehouse.Table, error) {
+	w, err := openWarehouse(a, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	tables, err := selectTables(w, names)
+	if err != nil {
+		w.Close()
+		return nil, nil, err
+	}
+	return w, tables, nil
+}
+
 func selectTables(w *warehouse.Warehouse, names []string) ([]*warehouse.Table, error) {
 	if len(names) == 0 {
 		return w.Tables()
@@ -245,15 +259,11 @@ func tablesCompact(a *app) *cobra.Command {
 		Use:   "compact [table...]",
 		Short: "Merge small files per partition into target-size files (all tables by default)",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w, err := openWarehouse(a, false)
+			w, tables, err := openTables(a, args)
 			if err != nil {
 				return err
 			}
 			defer w.Close()
-			tables, err := selectTables(w, args)
-			if err != nil {
-				return err
-			}
 			if minFiles == 0 {
 				minFiles = a.cfg.Warehouse.CompactMinFiles
 			}
@@ -285,15 +295,11 @@ func tablesExpire(a *app) *cobra.Command {
 		Use:   "expire [table...]",
 		Short: "Apply per-table retention (warehouse.retention_days), then drop old snapshots and unreferenced files",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w, err := openWarehouse(a, false)
+			w, tables, err := openTables(a, args)
 			if err != nil {
 				return err
 			}
 			defer w.Close()
-			tables, err := selectTables(w, args)
-			if err != nil {
-				return err
-			}
 			cfg := a.cfg.Warehouse
 			if olderThan == 0 {
 				olderThan = cfg.SnapshotGrace
