@@ -32,12 +32,5 @@ func (l *Loop) Stop(ctx context.Context) error {
 			l.cancel()
 		}
 	})
-	done := make(chan struct{})
-	go func() { l.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return waitCtx(ctx, &l.wg)
 }

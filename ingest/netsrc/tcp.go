@@ -41,9 +41,7 @@ type TCP struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	wg     sync.WaitGroup
+	conns  ingest.Conns
 	once   sync.Once
 }
 
@@ -64,7 +62,7 @@ func NewTCP(name string, opts TCPOptions, out *ingest.Processor) (*TCP, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &TCP{name: name, opts: opts, out: out, conns: map[net.Conn]struct{}{}}, nil
+	return &TCP{name: name, opts: opts, out: out}, nil
 }
 
 func (s *TCP) Name() string { return s.name }
@@ -79,14 +77,12 @@ func (s *TCP) Start(context.Context) error {
 	}
 	s.ln = ln
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.wg.Add(1)
-	go s.accept()
+	s.conns.Go(s.accept)
 	s.opts.Log.Info("tcp source listening", "source", s.name, "addr", ln.Addr().String())
 	return nil
 }
 
 func (s *TCP) accept() {
-	defer s.wg.Done()
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
@@ -95,28 +91,13 @@ func (s *TCP) accept() {
 			}
 			return
 		}
-		s.mu.Lock()
-		if len(s.conns) >= s.opts.MaxConns {
-			s.mu.Unlock()
+		if !s.conns.Serve(c, s.opts.MaxConns, s.serve) {
 			s.opts.C.Add("conns_refused", 1)
-			c.Close()
-			continue
 		}
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go s.serve(c)
 	}
 }
 
 func (s *TCP) serve(c net.Conn) {
-	defer s.wg.Done()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		c.Close()
-	}()
 	s.opts.C.Add("connections", 1)
 	peer := c.RemoteAddr().String()
 	lr := ingest.NewLineReader(c, s.opts.MaxLineBytes)
@@ -179,18 +160,7 @@ func (s *TCP) Stop(ctx context.Context) error {
 		}
 		s.cancel()
 		s.ln.Close()
-		s.mu.Lock()
-		for c := range s.conns {
-			c.Close()
-		}
-		s.mu.Unlock()
+		s.conns.CloseAll()
 	})
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return s.conns.Wait(ctx)
 }

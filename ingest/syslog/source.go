@@ -40,9 +40,7 @@ type Source struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	wg     sync.WaitGroup
+	conns  ingest.Conns
 	once   sync.Once
 }
 
@@ -63,7 +61,7 @@ func New(name string, opts Options, out *ingest.Processor) (*Source, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Source{name: name, opts: opts, out: out, conns: map[net.Conn]struct{}{}}, nil
+	return &Source{name: name, opts: opts, out: out}, nil
 }
 
 func (s *Source) Name() string { return s.name }
@@ -84,8 +82,7 @@ func (s *Source) Start(context.Context) error {
 			return fmt.Errorf("syslog source %s: cannot listen on udp %s: %w", s.name, s.opts.Listen, err)
 		}
 		s.pc = pc
-		s.wg.Add(1)
-		go s.serveUDP()
+		s.conns.Go(s.serveUDP)
 		return nil
 	}
 	ln, err := net.Listen("tcp", s.opts.Listen)
@@ -93,8 +90,7 @@ func (s *Source) Start(context.Context) error {
 		return fmt.Errorf("syslog source %s: cannot listen on tcp %s: %w", s.name, s.opts.Listen, err)
 	}
 	s.ln = ln
-	s.wg.Add(1)
-	go s.accept()
+	s.conns.Go(s.accept)
 	return nil
 }
 
@@ -136,7 +132,6 @@ func (s *Source) Event(raw []byte) ingest.Event {
 }
 
 func (s *Source) serveUDP() {
-	defer s.wg.Done()
 	buf := make([]byte, 65536)
 	for {
 		n, _, err := s.pc.ReadFrom(buf)
@@ -153,17 +148,12 @@ func (s *Source) serveUDP() {
 }
 
 func (s *Source) accept() {
-	defer s.wg.Done()
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
 			return
 		}
-		s.mu.Lock()
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go s.serveTCP(c)
+		s.conns.Serve(c, 0, s.serveTCP)
 	}
 }
 
@@ -171,13 +161,6 @@ func (s *Source) accept() {
 // first byte is a digit, else newline-delimited. A bad length closes the connection (a
 // framing error cannot be resynchronised).
 func (s *Source) serveTCP(c net.Conn) {
-	defer s.wg.Done()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		c.Close()
-	}()
 	var batch []ingest.Event
 	flush := func() bool {
 		if len(batch) == 0 {
@@ -254,18 +237,7 @@ func (s *Source) Stop(ctx context.Context) error {
 		if s.pc != nil {
 			s.pc.Close()
 		}
-		s.mu.Lock()
-		for c := range s.conns {
-			c.Close()
-		}
-		s.mu.Unlock()
+		s.conns.CloseAll()
 	})
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return s.conns.Wait(ctx)
 }
