@@ -102,7 +102,7 @@ func TestDemoFlow(t *testing.T) {
 	}
 
 	// 6. The nightly tag job for the data's last day.
-	if out, err := c.tagpipe(10*time.Minute, "jobs", "run", "--job", "tags_nightly", "--ds", demoDS); err != nil {
+	if out, err := c.tagpipe(10*time.Minute, "jobs", "run", "--job", "tags_nightly", "--downstream", "--ds", demoDS); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	hist, err := c.tagpipe(time.Minute, "jobs", "history", "--job", "tags_nightly", "--json")

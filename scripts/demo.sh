@@ -87,7 +87,7 @@ echo
 q "SELECT 'ods_events', count(*) FROM ods_events UNION ALL SELECT 'dwd_events', count(*) FROM dwd_events UNION ALL SELECT 'dlq_events', count(*) FROM dlq_events" | column -t -s,
 
 say "nightly tag job for ds=$DS"
-$T jobs run --job tags_nightly --ds "$DS"
+$T jobs run --job tags_nightly --downstream --ds "$DS"
 
 say "top interest tags of a few users (ads_user_interest_tags, dt=$DS)"
 TB_USER=$(q "SELECT user_id FROM ads_user_interest_tags WHERE dt = '$DS' AND user_id LIKE 'tb%'

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -201,8 +202,10 @@ func sqlJobKind(a *app) jobs.KindFunc {
 }
 
 // tagsNightlyJob is `task: {kind: builtin, name: tags_nightly}`: for the run's ds, the
-// interest model (incremental), every tag definition, the profiles and the audiences —
-// what `tagpipe tags run --ds` does. Rows are interest rows plus definition rows.
+// interest model (incremental), the tag definitions and audiences without a schedule of
+// their own, and the profiles. With its downstream `tag_<name>` jobs (`jobs run
+// --downstream`) it does what `tagpipe tags run --ds` does. Rows are interest rows plus
+// definition rows.
 func tagsNightlyJob(a *app) jobs.TaskFunc {
 	return func(ctx context.Context, rc jobs.RunContext) (int64, error) {
 		env, err := openTagging(a)
@@ -217,6 +220,10 @@ func tagsNightlyJob(a *app) jobs.TaskFunc {
 		rows := st.InterestRows
 		fmt.Fprintf(rc.Output, "model %s: %d events -> %d users, %d interest rows\n", rc.DS, st.Events, st.Users, st.InterestRows)
 		defs, auds, loadErr := tagging.LoadDefinitions(env.tg.Options().DefinitionsDir)
+		// Definitions and audiences with their own schedule are their own jobs
+		// (scheduledTagJobs); the nightly job runs the rest.
+		defs = slices.DeleteFunc(defs, func(d *tagging.Definition) bool { return d.Schedule != "" })
+		auds = slices.DeleteFunc(auds, func(au *tagging.Audience) bool { return au.Schedule != "" })
 		res, runErr := env.tg.RunDefinitions(ctx, defs, rc.DS)
 		for _, r := range res {
 			if r.Err != nil {
@@ -288,6 +295,11 @@ func openScheduler(a *app, reg *prometheus.Registry) (*jobs.Scheduler, error) {
 	if err != nil {
 		return nil, err
 	}
+	tagJobs, err := scheduledTagJobs(a, defs)
+	if err != nil {
+		a.log.Warn("some tag definitions are not scheduled", "err", err)
+	}
+	defs = append(defs, tagJobs...)
 	c := a.cfg.Jobs
 	dag, err := jobs.Compile(defs, jobKinds(a), jobs.Defaults{Timezone: c.Timezone, Catchup: c.Catchup,
 		MaxActiveRuns: c.MaxActiveRuns, Retries: c.Retries, RetryDelay: c.RetryDelay,

@@ -90,3 +90,23 @@ jobs:
 		t.Errorf("bad definitions: %v", err)
 	}
 }
+
+// Tag definitions and audiences with a schedule of their own are jobs of their own,
+// after the nightly job for the same ds; the nightly job keeps the default list.
+func TestScheduledTagDefinitionsAreJobs(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tagpipe.yaml")
+	os.WriteFile(cfg, []byte("data_dir: "+filepath.Join(dir, "data")+"\nadmin: {listen: \"\"}\nlog: {level: error}\n"), 0o644)
+	o, err := jobsCmd(t, "--config", cfg, "jobs", "list")
+	if err != nil {
+		t.Fatalf("list: %v\n%s", err, o)
+	}
+	for _, want := range []string{"tags_nightly", "tag_activity", "30 2 * * *", "tag_rfm", "45 2 * * *", "tag_comedy_fans", "0 4 * * *"} {
+		if !strings.Contains(o, want) {
+			t.Errorf("jobs list lacks %q:\n%s", want, o)
+		}
+	}
+	if !strings.Contains(o, "tags_nightly,tag_activity,tag_favourite_genre,tag_preferred_hour,tag_rfm") {
+		t.Errorf("the audience does not run after every scheduled definition:\n%s", o)
+	}
+}

@@ -467,6 +467,43 @@ func init() {
 	registerJobKind(func(a *app, k *jobs.Kinds) { k.Register("tag", tagJobKind(a)) })
 }
 
+// scheduledTagJobs makes a job `tag_<name>` (kind tag) for every tag definition and
+// audience that has its own schedule, as the definition files promise; the nightly job
+// leaves those out so none runs twice a day. They read the model's tables, so each runs
+// after the nightly job's run for the same ds when that job exists, and an audience runs
+// after every scheduled definition (its expression may read any tag). Definitions that
+// fail to load are reported and left out; the scheduler still starts.
+func scheduledTagJobs(a *app, have []jobs.Def) ([]jobs.Def, error) {
+	dir := taggingOptions(a.cfg).DefinitionsDir
+	if err := installExamples(dir); err != nil {
+		return nil, err
+	}
+	defs, auds, loadErr := tagging.LoadDefinitions(dir)
+	var nightly []string
+	for _, d := range have {
+		if d.Task.Kind == "builtin" && d.Task.Name == "tags_nightly" {
+			nightly = append(nightly, d.Name)
+		}
+	}
+	var out []jobs.Def
+	var defJobs []string
+	for _, d := range defs {
+		if d.Schedule != "" {
+			out = append(out, jobs.Def{Name: "tag_" + d.Name, Schedule: d.Schedule, DependsOn: nightly,
+				Task: jobs.TaskSpec{Kind: "tag", Name: d.Name}})
+			defJobs = append(defJobs, "tag_"+d.Name)
+		}
+	}
+	for _, au := range auds {
+		if au.Schedule != "" {
+			out = append(out, jobs.Def{Name: "tag_" + au.Name, Schedule: au.Schedule,
+				DependsOn: append(append([]string(nil), nightly...), defJobs...),
+				Task:      jobs.TaskSpec{Kind: "tag", Name: au.Name}})
+		}
+	}
+	return out, loadErr
+}
+
 // tagJobKind is `task: {kind: tag, name: N}`: one tag for the run's ds, so each
 // definition can have its own job and schedule. N is "interest" (the model,
 // incremental), a tag definition (then the profiles are refreshed) or an audience in

@@ -123,6 +123,17 @@ FROM read_csv('`+filepath.Join(ml, "ratings.csv")+`', header = true) WHERE times
 		}
 	}
 
+	// The nightly job with its downstream: the model, then each scheduled definition and
+	// audience as its own job (the shipped examples all have schedules).
+	out = runTagpipe(t, "--data-dir", dir, "jobs", "run", "--job", "tags_nightly", "--downstream", "--ds", "2018-09-27")
+	if !strings.Contains(out, "backfill: 6 runs: 6 succeeded") {
+		t.Errorf("jobs run tags_nightly --downstream: %s", out)
+	}
+	out = runTagpipe(t, "--data-dir", dir, "sql", "-e", "SELECT string_agg(DISTINCT tag, ',' ORDER BY tag) FROM ads_user_tags WHERE dt = '2018-09-27'", "--format", "csv")
+	if !strings.Contains(out, "activity,favourite_genre,preferred_hour") { // rfm: MovieLens has no purchases
+		t.Errorf("definition tags for 2018-09-27: %s", out)
+	}
+
 	out = runTagpipe(t, "--data-dir", dir, "tags", "audience", "run", "adhoc", "--ds", "2018-09-24", "--expr", "interest:Drama >= 0.5")
 	if !strings.Contains(out, "audience adhoc on 2018-09-24:") {
 		t.Errorf("adhoc audience: %s", out)
