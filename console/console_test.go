@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,6 +156,41 @@ func TestConsolePagesAndStatus(t *testing.T) {
 	resp.Body.Close()
 	if err != nil || len(got.Topics) != 1 || len(got.Jobs) != 1 {
 		t.Fatalf("status.json: %v %+v", err, got)
+	}
+	http.DefaultClient.CloseIdleConnections()
+}
+
+// A page gathers only the panels it shows: the jobs page runs no tag query and asks no
+// broker (none is configured here, so asking would show an error).
+func TestPagesGatherOnlyTheirPanels(t *testing.T) {
+	var queries atomic.Int64
+	con := New(Options{
+		Query: func(ctx context.Context, sql string, args ...any) (*Table, error) {
+			queries.Add(1)
+			return tagTable(ctx, sql, args...)
+		},
+		JobRuns: func(context.Context, int) ([]JobRun, error) { return []JobRun{{Job: "tags", State: "success"}}, nil },
+	})
+	defer con.Close()
+	srv := httptest.NewServer(con.Handler())
+	defer srv.Close()
+	get := func(path string) string {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	if page := get("/console/jobs"); strings.Contains(page, "class=\"err\"") || queries.Load() != 0 {
+		t.Errorf("jobs page ran %d tag queries or showed an error:\n%s", queries.Load(), page)
+	}
+	if get("/console/tags"); queries.Load() == 0 {
+		t.Error("tags page ran no tag query")
+	}
+	if page := get("/console/"); !strings.Contains(page, "no Kafka bootstrap servers configured") {
+		t.Errorf("overview does not report the missing broker:\n%s", page)
 	}
 	http.DefaultClient.CloseIdleConnections()
 }

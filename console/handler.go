@@ -14,17 +14,22 @@ import (
 //go:embed templates/*.html
 var templateFiles embed.FS
 
-// pages in navigation order: path suffix, title, template.
-var pages = []struct{ path, title, tmpl string }{
-	{"", "Overview", "overview"},
-	{"topics", "Topics", "topics"},
-	{"groups", "Consumer groups", "groups"},
-	{"ingest", "Collector", "ingest"},
-	{"streaming", "Streaming", "streaming"},
-	{"jobs", "Jobs", "jobs"},
-	{"tags", "Tags", "tags"},
-	{"user", "User lookup", "user"},
-	{"sql", "SQL", "sql"},
+// pages in navigation order: path suffix, title, template, and the Status panels the
+// page shows (only those are gathered for it: the broker and tag panels cost a Kafka
+// round trip and SQL queries).
+var pages = []struct {
+	path, title, tmpl string
+	panels            []string
+}{
+	{"", "Overview", "overview", allPanels},
+	{"topics", "Topics", "topics", []string{panelBroker}},
+	{"groups", "Consumer groups", "groups", []string{panelBroker}},
+	{"ingest", "Collector", "ingest", []string{panelIngest}},
+	{"streaming", "Streaming", "streaming", []string{panelStreaming}},
+	{"jobs", "Jobs", "jobs", []string{panelJobs}},
+	{"tags", "Tags", "tags", []string{panelTags}},
+	{"user", "User lookup", "user", nil},
+	{"sql", "SQL", "sql", nil},
 }
 
 var funcs = template.FuncMap{
@@ -116,7 +121,7 @@ func (c *Console) Handler() http.Handler {
 	for _, p := range pages {
 		p := p
 		h := func(w http.ResponseWriter, r *http.Request) {
-			v := view{Title: p.title, Status: c.Status(r.Context())}
+			v := view{Title: p.title, Status: c.status(r.Context(), p.panels...)}
 			for _, q := range pages {
 				v.Nav = append(v.Nav, navItem{Name: q.title, Href: "/console/" + q.path, On: q.path == p.path})
 			}

@@ -166,37 +166,58 @@ func (c *Console) admin() (*kadm.Client, error) {
 	return kadm.NewClient(c.client), nil
 }
 
+// The panels of a Status, named as in Status.Errors.
+const (
+	panelBroker    = "broker" // topics and consumer groups
+	panelIngest    = "ingest"
+	panelStreaming = "streaming"
+	panelJobs      = "jobs"
+	panelTags      = "tags"
+)
+
+var allPanels = []string{panelBroker, panelIngest, panelStreaming, panelJobs, panelTags}
+
 // Status gathers every panel, each with its own error.
-func (c *Console) Status(ctx context.Context) *Status {
+func (c *Console) Status(ctx context.Context) *Status { return c.status(ctx, allPanels...) }
+
+// status gathers the named panels only.
+func (c *Console) status(ctx context.Context, panels ...string) *Status {
 	st := &Status{Time: time.Now(), Errors: map[string]string{}}
 	fail := func(panel string, err error) { st.Errors[panel] = err.Error() }
-	if len(c.opts.Bootstrap) > 0 {
-		if err := c.kafkaPanels(ctx, st); err != nil {
-			fail("broker", err)
-		}
-	} else {
-		fail("broker", fmt.Errorf("no Kafka bootstrap servers configured"))
-	}
-	if c.opts.Gatherer != nil {
-		rows, err := gatherPrefix(c.opts.Gatherer, "tagpipe_ingest_")
-		if err != nil {
-			fail("ingest", err)
-		}
-		st.Ingest = rows
-	}
-	if c.opts.Batches != nil {
-		st.Streaming = c.opts.Batches()
-	}
-	if c.opts.JobRuns != nil {
-		runs, err := c.opts.JobRuns(ctx, 50)
-		if err != nil {
-			fail("jobs", err)
-		}
-		st.Jobs = runs
-	}
-	if c.opts.Query != nil {
-		if err := c.tagPanels(ctx, st); err != nil {
-			fail("tags", err)
+	for _, p := range panels {
+		switch p {
+		case panelBroker:
+			if len(c.opts.Bootstrap) == 0 {
+				fail(p, fmt.Errorf("no Kafka bootstrap servers configured"))
+			} else if err := c.kafkaPanels(ctx, st); err != nil {
+				fail(p, err)
+			}
+		case panelIngest:
+			if c.opts.Gatherer != nil {
+				rows, err := gatherPrefix(c.opts.Gatherer, "tagpipe_ingest_")
+				if err != nil {
+					fail(p, err)
+				}
+				st.Ingest = rows
+			}
+		case panelStreaming:
+			if c.opts.Batches != nil {
+				st.Streaming = c.opts.Batches()
+			}
+		case panelJobs:
+			if c.opts.JobRuns != nil {
+				runs, err := c.opts.JobRuns(ctx, 50)
+				if err != nil {
+					fail(p, err)
+				}
+				st.Jobs = runs
+			}
+		case panelTags:
+			if c.opts.Query != nil {
+				if err := c.tagPanels(ctx, st); err != nil {
+					fail(p, err)
+				}
+			}
 		}
 	}
 	return st
