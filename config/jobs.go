@@ -51,14 +51,16 @@ type JobDef struct {
 	Paused        bool          `yaml:"paused"`
 }
 
-// JobTask is what a job runs: kind shell (command, dir, env), sql (script or file),
-// builtin (name, args), or another kind cmd/tagpipe registers.
+// JobTask is what a job runs: kind shell (command, dir, env), sql (script or file, and
+// table to write the last query's rows to), builtin (name, args), or another kind
+// cmd/tagpipe registers.
 type JobTask struct {
 	Kind    string            `yaml:"kind"`
 	Command string            `yaml:"command"`
 	Dir     string            `yaml:"dir"`
 	Script  string            `yaml:"script"`
 	File    string            `yaml:"file"`
+	Table   string            `yaml:"table"`
 	Name    string            `yaml:"name"`
 	Env     map[string]string `yaml:"env"`
 	Args    map[string]string `yaml:"args"`

@@ -47,13 +47,14 @@ type Def struct {
 }
 
 // TaskSpec says what a job runs. Kind picks the task kind; the other fields are read by
-// that kind (shell: command, env, dir; sql: script or file; builtin: name, args).
+// that kind (shell: command, env, dir; sql: script or file, table; builtin: name, args).
 type TaskSpec struct {
 	Kind    string            `yaml:"kind"`
 	Command string            `yaml:"command"`
 	Dir     string            `yaml:"dir"`
 	Script  string            `yaml:"script"`
 	File    string            `yaml:"file"`
+	Table   string            `yaml:"table"`
 	Name    string            `yaml:"name"`
 	Env     map[string]string `yaml:"env"`
 	Args    map[string]string `yaml:"args"`

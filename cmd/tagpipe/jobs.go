@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	tsql "github.com/tagpipe/tagpipe/sql"
 	"github.com/tagpipe/tagpipe/tagging"
 	"github.com/tagpipe/tagpipe/warehouse"
+	"github.com/tagpipe/tagpipe/warehouse/duckbridge"
 )
 
 // Task kinds beyond the built-in shell come from other rooms' wiring: a subcommand file
@@ -151,6 +153,10 @@ func jobMacros(text string, rc jobs.RunContext) string {
 // sqlJobKind: `task: {kind: sql, script: "..."}` or `{kind: sql, file: x.sql}` runs the
 // statements in order in one DuckDB session over the warehouse views (a local,
 // unrestricted session: COPY … TO writes files). Rows are the statements' affected rows.
+// With `table: T` the last statement is a query whose rows become partition dt = ds of
+// warehouse table T (Hive's INSERT OVERWRITE … PARTITION (dt = '{{ds}}')), committed as
+// one snapshot; T is created, partitioned by dt, with the query's columns on first run.
+// Rows are then the rows written.
 func sqlJobKind(a *app) jobs.KindFunc {
 	return func(spec jobs.TaskSpec) (jobs.Task, error) {
 		switch {
@@ -161,6 +167,11 @@ func sqlJobKind(a *app) jobs.KindFunc {
 		case spec.File != "":
 			if _, err := os.Stat(spec.File); err != nil {
 				return nil, fmt.Errorf("cannot read script file: %w", err)
+			}
+		}
+		if spec.Table != "" {
+			if _, err := warehouse.LayerOf(spec.Table); err != nil {
+				return nil, fmt.Errorf("table: %w", err)
 			}
 		}
 		return jobs.TaskFunc(func(ctx context.Context, rc jobs.RunContext) (int64, error) {
@@ -186,6 +197,13 @@ func sqlJobKind(a *app) jobs.KindFunc {
 				return 0, fmt.Errorf("cannot open DuckDB session: %w", err)
 			}
 			defer conn.Close()
+			var query string
+			if spec.Table != "" {
+				if len(stmts) == 0 {
+					return 0, fmt.Errorf("table %s: the script has no query", spec.Table)
+				}
+				query, stmts = stmts[len(stmts)-1], stmts[:len(stmts)-1]
+			}
 			var rows int64
 			for i, st := range stmts {
 				res, err := conn.ExecContext(ctx, st)
@@ -196,9 +214,50 @@ func sqlJobKind(a *app) jobs.KindFunc {
 				rows += n
 				fmt.Fprintf(rc.Output, "-- statement %d: %d rows\n", i+1, n)
 			}
-			return rows, nil
+			if query == "" {
+				return rows, nil
+			}
+			n, err := sqlJobWrite(ctx, a, conn, spec.Table, rc.DS, query)
+			if err != nil {
+				return 0, fmt.Errorf("statement %d: %w", len(stmts)+1, err)
+			}
+			fmt.Fprintf(rc.Output, "-- statement %d: %d rows into %s dt=%s\n", len(stmts)+1, n, spec.Table, rc.DS)
+			return n, nil
 		}), nil
 	}
+}
+
+// sqlJobWrite makes query's rows partition dt = ds of table and commits it. The partition
+// value is the run's ds: a dt column in the query is replaced, as a static partition in
+// Hive's INSERT OVERWRITE is.
+func sqlJobWrite(ctx context.Context, a *app, conn *sql.Conn, table, ds, query string) (int64, error) {
+	query = strings.TrimRight(strings.TrimSpace(query), ";")
+	probe, err := conn.QueryContext(ctx, "SELECT * FROM ("+query+") LIMIT 0")
+	if err != nil {
+		return 0, err
+	}
+	cols, err := probe.Columns()
+	probe.Close()
+	if err != nil {
+		return 0, err
+	}
+	dt := "DATE " + tsql.QuoteString(ds)
+	if slices.Contains(cols, "dt") {
+		query = fmt.Sprintf("SELECT * REPLACE (%s AS dt) FROM (%s)", dt, query)
+	} else {
+		query = fmt.Sprintf("SELECT *, %s AS dt FROM (%s)", dt, query)
+	}
+	w, err := openWarehouse(a, false)
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
+	if err := (tagging.WarehouseStore{W: w}).Replace(ctx, conn, table, []tagging.KV{{Col: "dt", Val: ds}}, query); err != nil {
+		return 0, err
+	}
+	var n int64
+	err = conn.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM %s WHERE dt = %s", duckbridge.Ident(table), dt)).Scan(&n)
+	return n, err
 }
 
 // tagsNightlyJob is `task: {kind: builtin, name: tags_nightly}`: for the run's ds, the
@@ -271,7 +330,7 @@ func jobDefs(cfg *config.Config) ([]jobs.Def, error) {
 			MaxRetryDelay: d.MaxRetryDelay, MaxActiveRuns: d.MaxActiveRuns, Catchup: d.Catchup,
 			StartDate: d.StartDate, Paused: d.Paused,
 			Task: jobs.TaskSpec{Kind: d.Task.Kind, Command: d.Task.Command, Dir: d.Task.Dir,
-				Script: d.Task.Script, File: d.Task.File, Name: d.Task.Name, Env: d.Task.Env, Args: d.Task.Args}})
+				Script: d.Task.Script, File: d.Task.File, Table: d.Task.Table, Name: d.Task.Name, Env: d.Task.Env, Args: d.Task.Args}})
 	}
 	dir := cfg.Jobs.Dir
 	if dir == "" {

@@ -110,3 +110,56 @@ func TestScheduledTagDefinitionsAreJobs(t *testing.T) {
 		t.Errorf("the audience does not run after every scheduled definition:\n%s", o)
 	}
 }
+
+// A sql task with table: writes its last query's rows as partition dt = ds of a
+// warehouse table, created on the first run; a rerun replaces that partition only.
+func TestSQLTaskWritesTablePartition(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tagpipe.yaml")
+	os.WriteFile(cfg, []byte(`data_dir: `+filepath.Join(dir, "data")+`
+admin: {listen: ""}
+log: {level: error}
+jobs:
+  retries: 0
+  definitions:
+    - name: daily_counts
+      schedule: "@daily"
+      task:
+        kind: sql
+        table: dws_daily_counts
+        script: |
+          CREATE TEMP TABLE x AS SELECT range AS i FROM range(3);
+          SELECT i, '{{ds}}' AS ds, DATE '1999-01-01' AS dt FROM x;
+    - name: bad_table
+      schedule: "@daily"
+      task: {kind: sql, table: counts, script: "SELECT 1"}
+`), 0o644)
+	base := []string{"--config", cfg}
+	if _, err := jobsCmd(t, append(base, "jobs", "list")...); err == nil || !strings.Contains(err.Error(), `bad table name "counts"`) {
+		t.Fatalf("a table name without a layer was accepted: %v", err)
+	}
+	os.WriteFile(cfg, bytes.Split(mustRead(t, cfg), []byte("    - name: bad_table"))[0], 0o644)
+	for _, ds := range []string{"2026-11-20", "2026-11-21", "2026-11-21"} {
+		o, err := jobsCmd(t, append(base, "jobs", "run", "--job", "daily_counts", "--ds", ds)...)
+		if err != nil || !strings.Contains(o, "success") {
+			t.Fatalf("run %s: %v\n%s", ds, err, o)
+		}
+	}
+	o, err := jobsCmd(t, append(base, "sql", "-e", "SELECT dt, count(*), min(ds), max(ds) FROM dws_daily_counts GROUP BY dt ORDER BY dt", "--format", "csv")...)
+	if err != nil || !strings.Contains(o, "2026-11-20,3,2026-11-20,2026-11-20\n2026-11-21,3,2026-11-21,2026-11-21\n") {
+		t.Fatalf("dws_daily_counts: %v\n%s", err, o)
+	}
+	o, err = jobsCmd(t, append(base, "jobs", "history", "--job", "daily_counts", "--json")...)
+	if err != nil || !strings.Contains(o, `"rows":3`) {
+		t.Errorf("history rows: %v\n%s", err, o)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
