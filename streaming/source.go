@@ -111,9 +111,16 @@ func (s *source) offsets(ctx context.Context, tps []TopicPartition) (first, last
 }
 
 // read fetches every record of rs, partitions in parallel, and returns them grouped in
-// range order (offset order within a partition).
+// range order (offset order within a partition). Each partition's records are decoded
+// straight into its slot of one slice sized for the whole batch: no per-partition
+// slices to concatenate (a copy of every Record, and garbage, per batch).
 func (s *source) read(ctx context.Context, rs Ranges) ([]Record, error) {
-	parts := make([][]Record, len(rs))
+	starts := make([]int64, len(rs)+1)
+	for i, r := range rs {
+		starts[i+1] = starts[i] + max(r.Count(), 0)
+	}
+	all := make([]Record, starts[len(rs)])
+	counts := make([]int, len(rs))
 	errs := make([]error, len(rs))
 	sem := make(chan struct{}, s.parallel)
 	var wg sync.WaitGroup
@@ -126,39 +133,42 @@ func (s *source) read(ctx context.Context, rs Ranges) ([]Record, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			parts[i], errs[i] = s.readRange(ctx, r)
+			counts[i], errs[i] = s.readRange(ctx, r, all[starts[i]:starts[i+1]:starts[i+1]])
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	// Offsets missing inside a range (compaction, transaction markers) leave a partition
+	// short of its slot: close the gaps.
 	n := 0
-	for _, p := range parts {
-		n += len(p)
+	for i, c := range counts {
+		if int64(n) != starts[i] {
+			copy(all[n:], all[starts[i]:starts[i]+int64(c)])
+		}
+		n += c
 	}
-	out := make([]Record, 0, n)
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out, nil
+	clear(all[n:])
+	return all[:n], nil
 }
 
 // readRange fetches [r.From, r.Until) of one partition over a kafka-go Conn to the
-// partition leader (kept open between batches). Offsets missing inside the range
-// (compacted topics, transaction markers) are skipped; the range ends at r.Until.
-func (s *source) readRange(ctx context.Context, r OffsetRange) (out []Record, err error) {
+// partition leader (kept open between batches) into dst (len r.Count()) and returns
+// how many records it holds. Offsets missing inside the range (compacted topics,
+// transaction markers) are skipped; the range ends at r.Until.
+func (s *source) readRange(ctx context.Context, r OffsetRange, dst []Record) (n int, err error) {
 	tp := r.TP()
 	conn, err := s.conn(ctx, tp)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	defer func() {
 		if err != nil {
 			s.dropConn(tp) // a broken or confused connection is redialled next time
 		}
 	}()
-	out = make([]Record, 0, r.Count())
+	out := dst[:0]
 	next := r.From
 	var bytesRead int64
 	defer func() {
@@ -173,7 +183,7 @@ func (s *source) readRange(ctx context.Context, r OffsetRange) (out []Record, er
 	}()
 	for next < r.Until {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return 0, err
 		}
 		maxBytes := s.fetchMaxBytes
 		if avg := s.avgRecordBytes.Load(); avg > 0 {
@@ -182,7 +192,7 @@ func (s *source) readRange(ctx context.Context, r OffsetRange) (out []Record, er
 			maxBytes = min(max(want, 64<<10), s.fetchMaxBytes)
 		}
 		if _, err := conn.Seek(next, kafka.SeekAbsolute|kafka.SeekDontCheck); err != nil {
-			return nil, fmt.Errorf("cannot seek %s to %d: %w", tp, next, err)
+			return 0, fmt.Errorf("cannot seek %s to %d: %w", tp, next, err)
 		}
 		conn.SetDeadline(time.Now().Add(30 * time.Second))
 		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: int(maxBytes), MaxWait: 500 * time.Millisecond})
@@ -209,7 +219,7 @@ func (s *source) readRange(ctx context.Context, r OffsetRange) (out []Record, er
 		}
 		hw := batch.HighWaterMark()
 		if err := batch.Close(); err != nil {
-			return nil, fmt.Errorf("cannot fetch %s at %d: %w", tp, next, err)
+			return 0, fmt.Errorf("cannot fetch %s at %d: %w", tp, next, err)
 		}
 		if !progressed {
 			if hw >= r.Until && hw > next {
@@ -219,11 +229,11 @@ func (s *source) readRange(ctx context.Context, r OffsetRange) (out []Record, er
 				continue
 			}
 			if hw < r.Until {
-				return nil, fmt.Errorf("cannot fetch %s: range ends at %d but the high watermark is %d (log truncated?)", tp, r.Until, hw)
+				return 0, fmt.Errorf("cannot fetch %s: range ends at %d but the high watermark is %d (log truncated?)", tp, r.Until, hw)
 			}
 		}
 	}
-	return out, nil
+	return len(out), nil
 }
 
 func (s *source) conn(ctx context.Context, tp TopicPartition) (*kafka.Conn, error) {
