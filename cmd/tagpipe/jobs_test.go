@@ -9,6 +9,22 @@ import (
 	"testing"
 )
 
+// writeJobsConfig writes dir/tagpipe.yaml with data in dir/data, no admin listener,
+// retries off and, when defs is not empty, jobs.definitions set to defs (YAML list items
+// indented four spaces).
+func writeJobsConfig(t *testing.T, dir, defs string) string {
+	t.Helper()
+	text := "data_dir: " + filepath.Join(dir, "data") + "\nadmin: {listen: \"\"}\nlog: {level: error}\n"
+	if defs != "" {
+		text += "jobs:\n  retries: 0\n  definitions:" + defs
+	}
+	cfg := filepath.Join(dir, "tagpipe.yaml")
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 func jobsCmd(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out, errw bytes.Buffer
@@ -23,13 +39,7 @@ func jobsCmd(t *testing.T, args ...string) (string, error) {
 func TestJobsCommands(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
-	cfg := filepath.Join(dir, "tagpipe.yaml")
-	os.WriteFile(cfg, []byte(`data_dir: `+filepath.Join(dir, "data")+`
-admin: {listen: ""}
-log: {level: error}
-jobs:
-  retries: 0
-  definitions:
+	cfg := writeJobsConfig(t, dir, `
     - name: extract
       schedule: "@daily"
       task: {kind: shell, command: "mkdir -p `+out+` && echo {{ds}} > `+out+`/extract_{{ds}}.txt && echo 3 > $TAGPIPE_ROWS_FILE"}
@@ -39,7 +49,7 @@ jobs:
       task:
         kind: sql
         script: "COPY (SELECT '{{ds}}' AS ds, 42 AS n) TO '`+out+`/summary_{{ds}}.csv' (HEADER);"
-`), 0o644)
+`)
 	os.MkdirAll(out, 0o755)
 	base := []string{"--config", cfg}
 	o, err := jobsCmd(t, append(base, "jobs", "list")...)
@@ -94,9 +104,7 @@ jobs:
 // Tag definitions and audiences with a schedule of their own are jobs of their own,
 // after the nightly job for the same ds; the nightly job keeps the default list.
 func TestScheduledTagDefinitionsAreJobs(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "tagpipe.yaml")
-	os.WriteFile(cfg, []byte("data_dir: "+filepath.Join(dir, "data")+"\nadmin: {listen: \"\"}\nlog: {level: error}\n"), 0o644)
+	cfg := writeJobsConfig(t, t.TempDir(), "")
 	o, err := jobsCmd(t, "--config", cfg, "jobs", "list")
 	if err != nil {
 		t.Fatalf("list: %v\n%s", err, o)
@@ -115,13 +123,7 @@ func TestScheduledTagDefinitionsAreJobs(t *testing.T) {
 // warehouse table, created on the first run; a rerun replaces that partition only.
 func TestSQLTaskWritesTablePartition(t *testing.T) {
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "tagpipe.yaml")
-	os.WriteFile(cfg, []byte(`data_dir: `+filepath.Join(dir, "data")+`
-admin: {listen: ""}
-log: {level: error}
-jobs:
-  retries: 0
-  definitions:
+	cfg := writeJobsConfig(t, dir, `
     - name: daily_counts
       schedule: "@daily"
       task:
@@ -133,7 +135,7 @@ jobs:
     - name: bad_table
       schedule: "@daily"
       task: {kind: sql, table: counts, script: "SELECT 1"}
-`), 0o644)
+`)
 	base := []string{"--config", cfg}
 	if _, err := jobsCmd(t, append(base, "jobs", "list")...); err == nil || !strings.Contains(err.Error(), `bad table name "counts"`) {
 		t.Fatalf("a table name without a layer was accepted: %v", err)
