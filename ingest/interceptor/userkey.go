@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/tagpipe/tagpipe/ingest"
 	"github.com/tagpipe/tagpipe/internal/event"
@@ -88,49 +89,68 @@ func (u *UserKey) Key(line []byte) string {
 	return ev.UserID
 }
 
-// jsonKey scans a JSON object's top-level members for the user id; ok is false when the
-// canonical parser must decide (escaped keys, non-scalar ids).
+// jsonKey validates a JSON object (as json.Valid would: invalid input gets no key, as
+// from the canonical parser) and picks the user id from its top-level members in the
+// same pass; ok is false when the canonical parser must decide (escaped keys, non-scalar
+// ids).
 func (u *UserKey) jsonKey(b []byte) (string, bool) {
-	if !json.Valid(b) {
-		return "", true // the canonical parser would fail too: no key
-	}
-	found := make([][]byte, len(u.names))
-	i := 1
-	for {
-		i = skipWS(b, i)
-		if b[i] == '}' {
-			break
-		}
-		// Key.
-		end := i + 1
-		for b[end] != '"' {
-			if b[end] == '\\' {
-				return "", false
+	var found [4][]byte // one per name; NewUserKey keeps names to at most four
+	escapedKey := false
+	i := skipWS(b, 1)
+	if i < len(b) && b[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(b) || b[i] != '"' {
+				return "", true
 			}
-			end++
-		}
-		key := b[i+1 : end]
-		i = skipWS(b, end+1) + 1 // past ':'
-		i = skipWS(b, i)
-		vstart := i
-		i = skipValue(b, i)
-		for n, name := range u.names {
-			if string(key) == name {
-				found[n] = b[vstart:i] // a later duplicate wins, as in a decoded map
+			end := validString(b, i)
+			if end < 0 {
+				return "", true
 			}
-		}
-		i = skipWS(b, i)
-		if b[i] == ',' {
-			i++
+			key := b[i+1 : end-1]
+			if i = skipWS(b, end); i >= len(b) || b[i] != ':' {
+				return "", true
+			}
+			vstart := skipWS(b, i+1)
+			if i = validValue(b, vstart, 1); i < 0 {
+				return "", true
+			}
+			if bytes.IndexByte(key, '\\') >= 0 {
+				escapedKey = true // it may decode to one of the names
+			} else {
+				for n, name := range u.names {
+					if string(key) == name {
+						found[n] = b[vstart:i] // a later duplicate wins, as in a decoded map
+					}
+				}
+			}
+			if i = skipWS(b, i); i >= len(b) {
+				return "", true
+			}
+			if b[i] == '}' {
+				i++
+				break
+			}
+			if b[i] != ',' {
+				return "", true
+			}
+			i = skipWS(b, i+1)
 		}
 	}
-	for _, v := range found {
+	if skipWS(b, i) != len(b) {
+		return "", true // trailing data: not valid JSON
+	}
+	if escapedKey {
+		return "", false
+	}
+	for _, v := range found[:len(u.names)] {
 		if v == nil || string(v) == "null" {
 			continue
 		}
 		switch c := v[0]; {
 		case c == '"':
-			if bytes.IndexByte(v, '\\') < 0 {
+			if bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v) {
 				return string(v[1 : len(v)-1]), true
 			}
 			var s string
@@ -152,39 +172,4 @@ func skipWS(b []byte, i int) int {
 		i++
 	}
 	return i
-}
-
-// skipValue returns the index after the valid JSON value starting at i.
-func skipValue(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		i++
-		for b[i] != '"' {
-			if b[i] == '\\' {
-				i++
-			}
-			i++
-		}
-		return i + 1
-	case '{', '[':
-		depth := 0
-		for ; ; i++ {
-			switch b[i] {
-			case '"':
-				i = skipValue(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-	default:
-		for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
-			i++
-		}
-		return i
-	}
 }
