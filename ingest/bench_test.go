@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -113,20 +114,50 @@ func makeLines(n, size int) []byte {
 }
 
 type usage struct {
-	cpu  time.Duration
-	wall time.Time
+	cpu    time.Duration
+	broker time.Duration
+	wall   time.Time
+	prof   *os.File
 }
 
-func startUsage() usage {
+// startUsage starts the measured interval. With TAGPIPE_BENCH_CPUPROFILE=PREFIX it also
+// writes a CPU profile of just this interval (not the setup) to PREFIX-<benchmark>.pprof.
+func startUsage(b *testing.B) usage {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return usage{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), wall: time.Now()}
+	u := usage{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), broker: brokerCPU(), wall: time.Now()}
+	// Reset the peak RSS (VmHWM) so report's peak is this interval's, not the setup's.
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+	if prefix := os.Getenv("TAGPIPE_BENCH_CPUPROFILE"); prefix != "" {
+		name := strings.NewReplacer("/", "_", "=", "").Replace(b.Name())
+		if f, err := os.Create(prefix + "-" + name + ".pprof"); err == nil && pprof.StartCPUProfile(f) == nil {
+			u.prof = f
+		}
+	}
+	return u
 }
 
-func rssMB() float64 {
+// brokerCPU is the CPU time the broker child process has used so far.
+func brokerCPU() time.Duration {
+	if benchBroker.cmd == nil || benchBroker.cmd.Process == nil {
+		return 0
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", benchBroker.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// rssMB reads a /proc/self/status field in MB: "VmRSS" (now) or "VmHWM" (peak).
+func rssMB(field string) float64 {
 	data, _ := os.ReadFile("/proc/self/status")
 	for _, l := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
+		if strings.HasPrefix(l, field+":") {
 			f := strings.Fields(l)
 			kb, _ := strconv.ParseFloat(f[1], 64)
 			return kb / 1024
@@ -135,15 +166,24 @@ func rssMB() float64 {
 	return 0
 }
 
+// report adds the rates, the CPU of this process (the collector or the raw producer) per
+// second and per line, the broker child's CPU per line and this process's RSS.
 func report(b *testing.B, u usage, lines, bytes int) {
 	el := time.Since(u.wall).Seconds()
+	if u.prof != nil {
+		pprof.StopCPUProfile()
+		u.prof.Close()
+	}
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	cpu := time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) - u.cpu
 	b.ReportMetric(float64(lines)/el, "lines/s")
 	b.ReportMetric(float64(bytes)/el/1e6, "MB/s")
 	b.ReportMetric(cpu.Seconds()/el, "cpu-cores")
-	b.ReportMetric(rssMB(), "rss-MB")
+	b.ReportMetric(cpu.Seconds()*1e6/float64(lines), "cpu-us/line")
+	b.ReportMetric((brokerCPU()-u.broker).Seconds()*1e6/float64(lines), "broker-cpu-us/line")
+	b.ReportMetric(rssMB("VmRSS"), "rss-MB")
+	b.ReportMetric(rssMB("VmHWM"), "peak-rss-MB")
 }
 
 // BenchmarkRawProducer is the client limit: kafka-go's Writer, acks=all, the same batch
@@ -161,7 +201,7 @@ func BenchmarkRawProducer(b *testing.B) {
 			lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
 			debug.FreeOSMemory()
 			b.ResetTimer()
-			u := startUsage()
+			u := startUsage(b)
 			for i := 0; i < len(lines); i += 1000 {
 				end := min(i+1000, len(lines))
 				msgs := make([]kafka.Message, 0, end-i)
@@ -223,7 +263,7 @@ func benchAgent(b *testing.B, kind, chType string, size int) {
 	defer a.Stop(context.Background())
 	debug.FreeOSMemory() // RSS then reflects this benchmark, not the previous one's garbage
 	b.ResetTimer()
-	u := startUsage()
+	u := startUsage(b)
 	if kind == "spooldir" {
 		os.Rename(filepath.Join(dir, "lines.jsonl"), filepath.Join(in, "lines.jsonl"))
 	} else {
