@@ -212,6 +212,7 @@ func (tx *Tx) conform(rec arrow.RecordBatch, runs []run) (arrow.RecordBatch, err
 		n += r.end - r.start
 	}
 	cols := make([]arrow.Array, ds.NumFields())
+	var fields []int // dictionary columns
 	defer func() {
 		for _, c := range cols {
 			if c != nil {
@@ -229,14 +230,17 @@ func (tx *Tx) conform(rec arrow.RecordBatch, runs []run) (arrow.RecordBatch, err
 			continue
 		}
 		src := rec.Column(idx[0])
-		if !sameType(src.DataType(), f.Type) {
+		dict := isDictOf(src.DataType(), f.Type)
+		if !dict && !sameType(src.DataType(), f.Type) {
 			return nil, fmt.Errorf("table %s: column %q has type %s, the table has %s", tx.t.name, f.Name, src.DataType(), f.Type)
 		}
 		col, err := takeRuns(tx.mem, src, runs)
 		if err != nil {
 			return nil, fmt.Errorf("table %s: column %q: %w", tx.t.name, f.Name, err)
 		}
-		if !arrow.TypeEqual(col.DataType(), f.Type) {
+		if dict {
+			fields = append(fields, i)
+		} else if !arrow.TypeEqual(col.DataType(), f.Type) {
 			col = retype(col, f.Type)
 		}
 		cols[i] = col
@@ -244,7 +248,23 @@ func (tx *Tx) conform(rec arrow.RecordBatch, runs []run) (arrow.RecordBatch, err
 			return nil, fmt.Errorf("table %s: NOT NULL column %q has %d nulls", tx.t.name, f.Name, col.NullN())
 		}
 	}
+	if len(fields) > 0 {
+		fs := ds.Fields()
+		for _, i := range fields {
+			fs[i].Type = cols[i].DataType()
+		}
+		md := ds.Metadata()
+		ds = arrow.NewSchema(fs, &md)
+	}
 	return array.NewRecordBatch(ds, cols, int64(n)), nil
+}
+
+// isDictOf says whether a column of type src can be written as a column of type
+// dst as it is: a dictionary of dst's (string or binary) values, which the Parquet
+// writer takes as its dictionary page and indices without hashing every value.
+func isDictOf(src, dst arrow.DataType) bool {
+	dt, ok := src.(*arrow.DictionaryType)
+	return ok && arrow.IsBaseBinary(dst.ID()) && arrow.TypeEqual(dt.ValueType, dst) && arrow.IsInteger(dt.IndexType.ID())
 }
 
 // retype relabels an array with an equivalent type (same layout, different child
@@ -297,7 +317,7 @@ func (tx *Tx) writeData(p Partition, rec arrow.RecordBatch) error {
 	}
 	tx.uses++
 	pw.used = tx.uses
-	if err := pw.fw.WriteBuffered(rec); err != nil {
+	if err := pw.write(rec, tx.t.w.opts.RowGroupRows); err != nil {
 		tx.err = fmt.Errorf("cannot write %q: %w", pw.tmp, err)
 		return tx.err
 	}
@@ -326,6 +346,52 @@ type partWriter struct {
 	fw   *pqarrow.FileWriter
 	rows int64
 	used int64 // Tx.uses at the last write
+	// ownGroup: the open row group was written by columns (write); WriteBuffered
+	// must not append to it.
+	ownGroup bool
+}
+
+// write adds rec's rows to the file. A record with dictionary columns (see
+// isDictOf) does not have the file's schema, which WriteBuffered insists on: it is
+// written column by column into row groups of its own (at most maxRows rows each);
+// the ARROW:schema stored in the file stays the table's.
+func (pw *partWriter) write(rec arrow.RecordBatch, maxRows int64) error {
+	dict := false
+	for _, f := range rec.Schema().Fields() {
+		dict = dict || f.Type.ID() == arrow.DICTIONARY
+	}
+	if !dict {
+		if pw.ownGroup {
+			// The open row group was written column by column: start a new one.
+			if err := pw.fw.NewBufferedRowGroupChecked(); err != nil {
+				return err
+			}
+			pw.ownGroup = false
+		}
+		return pw.fw.WriteBuffered(rec)
+	}
+	n := rec.NumRows()
+	for off := int64(0); off < n; off += maxRows {
+		end := min(n, off+maxRows)
+		if err := pw.fw.NewBufferedRowGroupChecked(); err != nil {
+			return err
+		}
+		for _, c := range rec.Columns() {
+			sl := c
+			if off > 0 || end < n {
+				sl = array.NewSlice(c, off, end)
+			}
+			err := pw.fw.WriteColumnData(sl)
+			if sl != c {
+				sl.Release()
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	pw.ownGroup = true
+	return nil
 }
 
 // bufPool recycles the files' write buffers (1 MiB each).

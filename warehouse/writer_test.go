@@ -136,3 +136,124 @@ func TestMaxOpenFiles(t *testing.T) {
 		t.Fatal("rows differ from a write with the default MaxOpenFiles")
 	}
 }
+
+// TestDictionaryRecordColumns: a record whose string column is an Arrow dictionary
+// (the streaming pipeline's repeating columns) is written with a dictionary page,
+// statistics and the table's string type in the stored Arrow schema, over row groups
+// of at most RowGroupRows, and reads back the same as its plain twin; a plain record
+// written to the same file afterwards starts a row group of its own.
+func TestDictionaryRecordColumns(t *testing.T) {
+	const n = 2500
+	actions := []string{"view", "click", "buy"}
+	mk := func(dict bool) arrow.RecordBatch {
+		b := array.NewRecordBuilder(memory.DefaultAllocator, eventsSchema())
+		defer b.Release()
+		for i := range n {
+			b.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("u%d", i))
+			b.Field(1).(*array.StringBuilder).AppendNull()
+			if i%7 == 0 {
+				b.Field(2).(*array.StringBuilder).AppendNull()
+			} else {
+				b.Field(2).(*array.StringBuilder).Append(actions[i%3])
+			}
+			b.Field(3).(*array.TimestampBuilder).Append(arrow.Timestamp(day0.Add(time.Duration(i) * time.Second).UnixMicro()))
+			b.Field(4).(*array.Float64Builder).AppendNull()
+			b.Field(5).(*array.Date32Builder).Append(arrow.Date32FromTime(day0))
+		}
+		rec := b.NewRecordBatch()
+		if !dict {
+			return rec
+		}
+		defer rec.Release()
+		// action as dictionary<int32, string>: indices into actions, nulls kept.
+		db := array.NewDictionaryBuilder(memory.DefaultAllocator, &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}).(*array.BinaryDictionaryBuilder)
+		defer db.Release()
+		src := rec.Column(2).(*array.String)
+		for i := range n {
+			if src.IsNull(i) {
+				db.AppendNull()
+			} else if err := db.AppendString(src.Value(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		da := db.NewArray()
+		defer da.Release()
+		fs := rec.Schema().Fields()
+		fs[2].Type = da.DataType()
+		cols := slices.Clone(rec.Columns())
+		cols[2] = da
+		return array.NewRecordBatch(arrow.NewSchema(fs, nil), cols, n)
+	}
+	o := DefaultOptions()
+	o.RowGroupRows = 1000
+	w, err := Open(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	plainT, dictT := createEvents(t, w, "ods_plain"), createEvents(t, w, "ods_dict")
+	plain, dict := mk(false), mk(true)
+	defer plain.Release()
+	defer dict.Release()
+	ps := appendRec(t, plainT, plain, CommitOptions{})
+	ctx := context.Background()
+	tx, err := dictT.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Abort()
+	for _, r := range []arrow.RecordBatch{dict, plain} {
+		if err := tx.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, err := tx.Commit(ctx, CommitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds.Files) != 1 {
+		t.Fatalf("files %d, want 1", len(ds.Files))
+	}
+	want := rowsOf(t, ps)
+	want = append(want, want...)
+	slices.Sort(want)
+	got := rowsOf(t, ds)
+	if len(got) != len(want) {
+		t.Fatalf("dictionary record read back %d rows, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("row %d reads back %q, want %q", i, got[i], want[i])
+		}
+	}
+	r, err := file.OpenParquetFile(ds.AbsPath(ds.Files[0]), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// 3 row groups of the dictionary record (1000, 1000, 500), then 3 of the plain one.
+	if g := r.NumRowGroups(); g != 6 {
+		t.Fatalf("row groups %d, want 6", g)
+	}
+	for g := range r.NumRowGroups() {
+		rg := r.MetaData().RowGroup(g)
+		cc, err := rg.ColumnChunk(2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := cc.Statistics()
+		if err != nil || st == nil || !st.HasMinMax() {
+			t.Errorf("row group %d: action has no min/max statistics (%v)", g, err)
+		}
+		if !cc.HasDictionaryPage() {
+			t.Errorf("row group %d: action has no dictionary page (encodings %v)", g, cc.Encodings())
+		}
+	}
+	sc, _, err := parquetInfo(ds.AbsPath(ds.Files[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := sc.FieldsByName("action"); len(f) != 1 || !arrow.TypeEqual(f[0].Type, arrow.BinaryTypes.String) {
+		t.Fatalf("stored Arrow schema: action is %v, want string", f)
+	}
+}

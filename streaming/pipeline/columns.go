@@ -179,11 +179,86 @@ func bytesOf[T int32 | int64 | float64 | arrow.Timestamp](v []T) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), len(v)*int(unsafe.Sizeof(v[0])))
 }
 
-// recordOf assembles a record from columns in schema order and releases them.
+// recordOf assembles a record from columns in schema order and releases them. A
+// dictionary column stands for a string column of the schema: the record's schema
+// says so (the warehouse writes it as the table's string column).
 func recordOf(schema *arrow.Schema, n int, cols ...arrow.Array) arrow.RecordBatch {
+	var fields []arrow.Field
+	for i, c := range cols {
+		if f := schema.Field(i); !arrow.TypeEqual(f.Type, c.DataType()) {
+			if fields == nil {
+				fields = schema.Fields()
+			}
+			fields[i].Type = c.DataType()
+		}
+	}
+	if fields != nil {
+		md := schema.Metadata()
+		schema = arrow.NewSchema(fields, &md)
+	}
 	rec := array.NewRecordBatch(schema, cols, int64(n))
 	for _, c := range cols {
 		c.Release()
 	}
 	return rec
+}
+
+// dictCol is a string column of few distinct values (action, category, topic,
+// format), built as an Arrow dictionary array: the Parquet writer then takes the
+// dictionary and the indices as they are, where for a plain string column arrow-go
+// hashes every value into its dictionary (with one heap allocation per value).
+type dictCol struct {
+	idx   []int32
+	vals  strCol
+	seen  map[string]int32
+	last  string // the previous value and its index: runs of one value are common
+	lastI int32
+	nulls nullMask
+}
+
+func newDictCol(n int) *dictCol {
+	return &dictCol{idx: make([]int32, 0, n), vals: *newStrCol(16, 8), seen: map[string]int32{}, lastI: -1}
+}
+
+func (c *dictCol) add(s string) {
+	if c.lastI < 0 || s != c.last {
+		i, ok := c.seen[s]
+		if !ok {
+			i = int32(c.vals.len())
+			c.vals.add(s)
+			c.seen[s] = i
+		}
+		c.last, c.lastI = s, i
+	}
+	c.idx = append(c.idx, c.lastI)
+}
+
+func (c *dictCol) null() {
+	c.nulls.set(len(c.idx))
+	c.idx = append(c.idx, 0)
+}
+
+// opt adds s, or a null for "".
+func (c *dictCol) opt(s string) {
+	if s == "" {
+		c.null()
+		return
+	}
+	c.add(s)
+}
+
+// dictType is the type of every dictCol: int32 indices into strings.
+var dictType = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+
+func (c *dictCol) array() (arrow.Array, error) {
+	dict, err := c.vals.array()
+	if err != nil {
+		return nil, err
+	}
+	defer dict.Release()
+	n := len(c.idx)
+	d := array.NewData(dictType, n, []*memory.Buffer{c.nulls.validity(n), memory.NewBufferBytes(bytesOf(c.idx))}, nil, c.nulls.n, 0)
+	d.SetDictionary(dict.Data())
+	defer d.Release()
+	return array.MakeFromData(d), nil
 }

@@ -423,11 +423,11 @@ func odsRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
 		rawBytes += len(p.rec.Value)
 	}
 	ps, days = groupByDay(ps, days)
-	dt, topic, key, raw := newStrCol(n, 10), newStrCol(n, 8), newStrCol(n, 0), newStrCol(0, 0)
+	dt, topic, key, raw := newStrCol(n, 10), newDictCol(n), newStrCol(n, 0), newStrCol(0, 0)
 	raw.data = make([]byte, 0, rawBytes)
 	part, off := newFixedCol[int32](n), newFixedCol[int64](n)
 	ktime, itime := newTSCol(n), newFixedCol[arrow.Timestamp](n)
-	source, format, ok := newStrCol(n, 0), newStrCol(n, 4), newBoolCol(n)
+	source, format, ok := newStrCol(n, 0), newDictCol(n), newBoolCol(n)
 	for i, p := range ps {
 		r := p.rec
 		dt.add(days[i])
@@ -461,6 +461,12 @@ func strRecord(schema *arrow.Schema, n int, cols []any) (arrow.RecordBatch, erro
 		var a arrow.Array
 		switch c := c.(type) {
 		case *strCol:
+			var err error
+			if a, err = c.array(); err != nil {
+				release()
+				return nil, fmt.Errorf("column %s: %w", schema.Field(i).Name, err)
+			}
+		case *dictCol:
 			var err error
 			if a, err = c.array(); err != nil {
 				release()
@@ -502,9 +508,9 @@ func dwdRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
 		withProps = withProps || len(p.ev.Props) > 0
 	}
 	ps, days = groupByDay(ps, days)
-	dt, eventID, user, item, action := newStrCol(n, 10), newStrCol(n, 0), newStrCol(n, 8), newStrCol(n, 8), newStrCol(n, 4)
-	etime, value, category := newFixedCol[arrow.Timestamp](n), newFixedCol[float64](n), newStrCol(n, 4)
-	topic, part, off, itime, source := newStrCol(n, 8), newFixedCol[int32](n), newFixedCol[int64](n), newFixedCol[arrow.Timestamp](n), newStrCol(n, 0)
+	dt, eventID, user, item, action := newStrCol(n, 10), newStrCol(n, 0), newStrCol(n, 8), newStrCol(n, 8), newDictCol(n)
+	etime, value, category := newFixedCol[arrow.Timestamp](n), newFixedCol[float64](n), newDictCol(n)
+	topic, part, off, itime, source := newDictCol(n), newFixedCol[int32](n), newFixedCol[int64](n), newFixedCol[arrow.Timestamp](n), newStrCol(n, 0)
 	var props *array.MapBuilder
 	var pk, pv *array.StringBuilder
 	if withProps {
