@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-BIN=$ROOT/bin/tagpipe
+BIN=${DEMO_BIN:-$ROOT/bin/tagpipe}
 DEMO_DIR=${DEMO_DIR:-$(mktemp -d /tmp/tagpipe-demo.XXXXXX)}
 DATA=$DEMO_DIR/data
 LOG=$DEMO_DIR/tagpipe-up.log
