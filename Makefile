@@ -2,7 +2,9 @@
 GO        ?= go
 BIN       := bin/tagpipe
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -X main.version=$(VERSION)
+# --exclude-libs,ALL keeps the C++ symbols of the static DuckDB library out of the dynamic
+# symbol table: 6 MB less for the loader to read at start (and resident afterwards).
+LDFLAGS   := -X main.version=$(VERSION) -extldflags=-Wl,--exclude-libs,ALL
 STATICCHECK_VERSION := v0.8.2
 # Packages without cgo/DuckDB test in seconds; the rest link DuckDB (slow link, ~1 min).
 PKGS      := ./...
