@@ -31,7 +31,13 @@ type SQL struct {
 	// RefreshInterval is how often the servers move their table views to the newest
 	// warehouse snapshots.
 	RefreshInterval time.Duration `yaml:"refresh_interval"`
+	// CacheTables ("table.key") are held in memory by the servers, indexed on key, so a
+	// point query (one user's tags) costs an index lookup instead of a Parquet scan. The
+	// copy follows the newest snapshot; it counts against memory_limit.
+	CacheTables []string `yaml:"cache_tables"`
 }
+
+var cacheTableRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$`)
 
 var memoryLimitRE = regexp.MustCompile(`^(?i)\d+(\.\d+)?\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)$|^\d+(\.\d+)?%$`)
 
@@ -52,5 +58,10 @@ func (s *SQL) validate(ch *check) {
 	ch.positive("refresh_interval", int64(s.RefreshInterval))
 	if s.Threads < 0 {
 		ch.fail("threads", "must be >= 0, got %d", s.Threads)
+	}
+	for _, t := range s.CacheTables {
+		if !cacheTableRE.MatchString(t) {
+			ch.fail("cache_tables", "want table.key_column, got %q", t)
+		}
 	}
 }

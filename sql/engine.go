@@ -44,6 +44,10 @@ type Options struct {
 	// TempDir is where DuckDB spills what does not fit memory_limit; "" = DuckDB's
 	// default (.tmp in the working directory). DuckDB itself allows access to it.
 	TempDir string
+	// Cache lists tables held in memory, indexed for point queries (see CacheTable);
+	// their views read the copy, which follows the snapshot the view shows at each
+	// Register/Refresh. nil = every view reads its Parquet files.
+	Cache []CacheTable
 	// Registry receives the query metrics; nil = no metrics.
 	Registry *prometheus.Registry
 	// Log; nil = slog.Default().
@@ -63,7 +67,8 @@ type Engine struct {
 	log       *slog.Logger
 	metrics   *metrics
 
-	mu        sync.Mutex // serialises Refresh
+	mu        sync.Mutex // serialises Refresh; guards cache
+	cache     map[string]*cached
 	checked   readOnlyCache
 	closeOnce sync.Once
 	closeErr  error
@@ -120,6 +125,9 @@ func (e *Engine) setup(ctx context.Context) error {
 		if err := e.opts.Register(ctx, conn, e.opts.AsOf); err != nil {
 			return fmt.Errorf("cannot register warehouse views: %w", err)
 		}
+		if err := e.cacheTables(ctx, conn); err != nil {
+			return err
+		}
 	}
 	if !e.opts.ReadOnly {
 		return nil
@@ -166,7 +174,7 @@ func (e *Engine) Refresh(ctx context.Context) error {
 	if err := e.opts.Register(ctx, conn, e.opts.AsOf); err != nil {
 		return fmt.Errorf("cannot refresh warehouse views: %w", err)
 	}
-	return nil
+	return e.cacheTables(ctx, conn)
 }
 
 // DB is the underlying database, for trusted in-process callers (explore, benchmarks).

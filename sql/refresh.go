@@ -34,8 +34,16 @@ func (r *Refresher) Name() string { return "sql-views" }
 // Start begins refreshing in the background.
 func (r *Refresher) Start(context.Context) error {
 	r.started.Store(true)
+	// A refresh that copies a cached table (Options.Cache) into memory takes seconds, so
+	// it is bounded by a minute rather than by the interval; Stop cancels it.
+	stopped, cancelAll := context.WithCancel(context.Background())
+	go func() {
+		<-r.stop
+		cancelAll()
+	}()
 	go func() {
 		defer close(r.done)
+		defer cancelAll()
 		t := time.NewTicker(r.interval)
 		defer t.Stop()
 		for {
@@ -43,7 +51,7 @@ func (r *Refresher) Start(context.Context) error {
 			case <-r.stop:
 				return
 			case <-t.C:
-				ctx, cancel := context.WithTimeout(context.Background(), r.interval)
+				ctx, cancel := context.WithTimeout(stopped, max(r.interval, time.Minute))
 				if err := r.e.Refresh(ctx); err != nil {
 					r.log.Warn("cannot refresh warehouse views", "err", err)
 				}

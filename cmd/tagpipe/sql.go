@@ -95,7 +95,7 @@ func parseViews(specs []string) (map[string]string, error) {
 
 // sqlEngine opens a DuckDB engine over the warehouse with the configured limits;
 // remote engines are read-only and bounded by query_timeout and max_rows.
-func sqlEngine(ctx context.Context, a *app, remote bool, asOf string, views map[string]string, reg *prometheus.Registry) (*tsql.Engine, error) {
+func sqlEngine(ctx context.Context, a *app, remote bool, asOf string, views map[string]string, reg *prometheus.Registry, mods ...func(*tsql.Options)) (*tsql.Engine, error) {
 	w, err := openWarehouse(a, true)
 	if err != nil {
 		return nil, err
@@ -118,6 +118,9 @@ func sqlEngine(ctx context.Context, a *app, remote bool, asOf string, views map[
 		}
 		opts.QueryTimeout, opts.MaxRows = c.QueryTimeout, c.MaxRows
 	}
+	for _, mod := range mods {
+		mod(&opts)
+	}
 	return tsql.Open(ctx, opts)
 }
 
@@ -125,7 +128,14 @@ func sqlEngine(ctx context.Context, a *app, remote bool, asOf string, views map[
 // sql.pg_listen is set), the view refresher, and the /v1/query handler to mount on the
 // admin listener. close releases the engine after the components stopped.
 func sqlServers(ctx context.Context, a *app, reg *prometheus.Registry, views map[string]string) (mount func(*admin.Server), comps []lifecycle.Component, close func() error, err error) {
-	e, err := sqlEngine(ctx, a, true, "", views, reg)
+	// Only the servers hold sql.cache_tables in memory: they answer point queries all
+	// day, where a one-shot `tagpipe sql` would pay the copy for one query.
+	e, err := sqlEngine(ctx, a, true, "", views, reg, func(o *tsql.Options) {
+		for _, ct := range a.cfg.SQL.CacheTables {
+			table, key, _ := strings.Cut(ct, ".")
+			o.Cache = append(o.Cache, tsql.CacheTable{Table: table, Key: key})
+		}
+	})
 	if err != nil {
 		return nil, nil, nil, err
 	}

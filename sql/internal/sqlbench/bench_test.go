@@ -3,6 +3,7 @@ package sqlbench
 import (
 	"bytes"
 	"context"
+	dbsql "database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,7 +14,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +26,9 @@ import (
 	tsql "github.com/tagpipe/tagpipe/sql"
 	"github.com/tagpipe/tagpipe/sql/httpapi"
 	"github.com/tagpipe/tagpipe/sql/pgwire"
+	"github.com/tagpipe/tagpipe/tagging"
+	"github.com/tagpipe/tagpipe/warehouse"
+	"github.com/tagpipe/tagpipe/warehouse/duckbridge"
 )
 
 const (
@@ -39,7 +45,8 @@ const (
 // env is shared by every benchmark of the run: the table is written once.
 type env struct {
 	dir     string
-	engine  *tsql.Engine
+	engine  *tsql.Engine // as the servers run it: ads_user_interest_tags cached in memory
+	parquet *tsql.Engine // every view over Parquet (no cache), for comparison
 	httpURL string
 	pgURL   string
 	stop    func()
@@ -68,55 +75,81 @@ func setup(b *testing.B) *env {
 	return shared
 }
 
-// build writes ads_user_interest_tags for 1M users (5 tags each, sorted by user as the
-// tag job writes it) and starts both servers over one read-only engine.
+// interestRows are 1M users' tags with the columns and types of the tag job's
+// ads_user_interest_tags (tagging/model_sql.go interestSQL), in no user order: the job
+// writes its window output as it comes.
+var interestRows = fmt.Sprintf(`SELECT DATE '2024-05-01' AS dt, CAST(u AS VARCHAR) AS user_id,
+	'tag' || ((u * 7 + r * 13) %% 200) AS tag, round(1.0 / (r + 1) + (u %% 97) / 1000.0, 4) AS weight,
+	CAST(r + 1 AS INTEGER) AS rank, CAST(1 + u %% 13 AS BIGINT) AS events,
+	TIMESTAMP '2024-05-01' - to_seconds(u %% 86400) AS last_seen,
+	round(1.0 / (r + 1), 6) AS score, round(1.5 / (r + 1), 6) AS raw
+FROM range(%d) a(u), range(%d) b(r) ORDER BY hash(u), r`, users, tagsEach)
+
+// build writes ads_user_interest_tags for 1M users (5 tags each) into a warehouse the
+// way the tag job does (tagging.WarehouseStore.Replace: DuckDB COPY, one snapshot), and
+// starts both servers over one read-only engine configured as `tagpipe sql serve` is
+// by default (duckbridge views, the table cached in memory).
 func build() (*env, error) {
+	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "tagpipe-sqlbench-")
 	if err != nil {
 		return nil, err
 	}
-	part := filepath.Join(dir, "ads_user_interest_tags", "dt=2024-05-01")
-	if err := os.MkdirAll(part, 0o755); err != nil {
-		return nil, err
-	}
-	local, err := tsql.Open(context.Background(), tsql.DefaultOptions())
+	w, err := warehouse.Open(filepath.Join(dir, "warehouse"), warehouse.DefaultOptions())
 	if err != nil {
 		return nil, err
 	}
-	_, err = local.DB().Exec(fmt.Sprintf(`COPY (
-		SELECT u AS user_id, 'tag' || ((u * 7 + r * 13) %% 200) AS tag, round(1.0 / (r + 1) + (u %% 97) / 1000.0, 4) AS weight, r + 1 AS rank
-		FROM range(%d) a(u), range(%d) b(r) ORDER BY u, r) TO %s (FORMAT parquet, ROW_GROUP_SIZE 100000)`,
-		users, tagsEach, tsql.QuoteString(filepath.Join(part, "part-0.parquet"))))
+	local, err := tsql.Open(ctx, tsql.DefaultOptions())
+	if err != nil {
+		return nil, err
+	}
+	conn, err := local.DB().Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = tagging.WarehouseStore{W: w}.Replace(ctx, conn, tagging.TableInterest, []tagging.KV{{Col: "dt", Val: "2024-05-01"}}, interestRows)
+	conn.Close()
 	local.Close()
 	if err != nil {
 		return nil, err
 	}
 	opts := tsql.DefaultOptions()
-	opts.ReadOnly, opts.Register, opts.AllowedDirs = true, tsql.DirViews(dir), []string{dir}
+	opts.ReadOnly, opts.AllowedDirs = true, []string{w.Root()}
+	opts.Register = func(ctx context.Context, conn *dbsql.Conn, _ string) error {
+		_, err := duckbridge.Register(ctx, conn, w)
+		return err
+	}
 	opts.QueryTimeout, opts.MaxRows = time.Minute, 1_000_000
-	e, err := tsql.Open(context.Background(), opts)
+	popts := opts
+	opts.Cache = []tsql.CacheTable{{Table: tagging.TableInterest, Key: "user_id"}}
+	e, err := tsql.Open(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	pe, err := tsql.Open(ctx, popts)
 	if err != nil {
 		return nil, err
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := admin.New(admin.Options{Listen: "127.0.0.1:0", Log: quiet})
 	srv.Handle("POST /v1/query", httpapi.New(e, httpapi.Options{Log: quiet}))
-	if err := srv.Start(context.Background()); err != nil {
+	if err := srv.Start(ctx); err != nil {
 		return nil, err
 	}
 	po := pgwire.DefaultOptions()
 	po.Listen, po.Log = "127.0.0.1:0", quiet
 	pg := pgwire.New(e, po)
-	if err := pg.Start(context.Background()); err != nil {
+	if err := pg.Start(ctx); err != nil {
 		return nil, err
 	}
 	host, port, _ := net.SplitHostPort(pg.Addr())
-	return &env{dir: dir, engine: e, httpURL: "http://" + srv.Addr() + "/v1/query",
+	return &env{dir: dir, engine: e, parquet: pe, httpURL: "http://" + srv.Addr() + "/v1/query",
 		pgURL: fmt.Sprintf("postgres://tagpipe@%s:%s/tagpipe?sslmode=disable", host, port),
 		stop: func() {
 			_ = pg.Stop(context.Background())
 			_ = srv.Stop(context.Background())
 			_ = e.Close()
+			_ = pe.Close()
 			_ = os.RemoveAll(dir)
 		}}, nil
 }
@@ -203,6 +236,8 @@ func newClient(b *testing.B, env *env, kind string) client {
 	switch kind {
 	case "inprocess":
 		return inProcess{env.engine}
+	case "inprocess-parquet":
+		return inProcess{env.parquet}
 	case "http":
 		return httpClient{url: env.httpURL, c: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}}
 	case "pgwire":
@@ -241,7 +276,7 @@ func measureN(b *testing.B, clients int, kind string, query string, wantRows int
 	errs := make(chan error, clients)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	for w := 0; w < clients; w++ {
 		n := b.N / clients
 		if w < b.N%clients {
@@ -263,7 +298,7 @@ func measureN(b *testing.B, clients int, kind string, query string, wantRows int
 		}(w, n)
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	b.StopTimer()
 	close(errs)
 	for err := range errs {
@@ -283,12 +318,32 @@ func measureN(b *testing.B, clients int, kind string, query string, wantRows int
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "qps")
+	// CPU of the whole process (clients, servers and DuckDB) per query: unlike latency,
+	// other processes on the machine do not inflate it.
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(max(1, len(all))), "cpu-ms/op")
 }
 
+// cpuTime is the user + system CPU time the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// kinds are the clients: in-process through duckdb-go (the limit), HTTP and PostgreSQL
+// wire against the same engine, and in-process against an engine without the in-memory
+// copy (every query reads the Parquet file).
+var kinds = []string{"inprocess", "http", "pgwire", "inprocess-parquet"}
+
+// userArg is a random user's id as the tag job stores it (VARCHAR).
+func userArg(r *rand.Rand) []any { return []any{strconv.FormatInt(r.Int64N(users), 10)} }
+
 func BenchmarkPointQuery(b *testing.B) {
-	for _, kind := range []string{"inprocess", "http", "pgwire"} {
+	for _, kind := range kinds {
 		b.Run(kind, func(b *testing.B) {
-			measure(b, kind, pointQuery, tagsEach, func(r *rand.Rand) []any { return []any{r.Int64N(users)} })
+			measure(b, kind, pointQuery, tagsEach, userArg)
 		})
 	}
 }
@@ -296,15 +351,15 @@ func BenchmarkPointQuery(b *testing.B) {
 // BenchmarkPointQuerySerial is one client: the latency of a lone query, without
 // queueing behind the other seven.
 func BenchmarkPointQuerySerial(b *testing.B) {
-	for _, kind := range []string{"inprocess", "http", "pgwire"} {
+	for _, kind := range kinds {
 		b.Run(kind, func(b *testing.B) {
-			measureN(b, 1, kind, pointQuery, tagsEach, func(r *rand.Rand) []any { return []any{r.Int64N(users)} })
+			measureN(b, 1, kind, pointQuery, tagsEach, userArg)
 		})
 	}
 }
 
 func BenchmarkGroupByAllTags(b *testing.B) {
-	for _, kind := range []string{"inprocess", "http", "pgwire"} {
+	for _, kind := range kinds {
 		b.Run(kind, func(b *testing.B) {
 			measure(b, kind, groupQuery, 200, func(*rand.Rand) []any { return nil })
 		})
