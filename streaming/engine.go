@@ -361,12 +361,36 @@ func (e *Engine) stopping() bool {
 
 func (e *Engine) loop(ctx context.Context, replay *plan) error {
 	iv := e.job.interval
+	// next is the following batch, planned and being read while the current one is
+	// processed (see startPrefetch); its plan is persisted only when it is its turn.
+	var next *prefetch
+	preCtx, cancelPre := context.WithCancel(ctx)
+	defer func() {
+		cancelPre()
+		if next != nil {
+			<-next.done // its reads use the source, which Stop closes
+		}
+	}()
 	for {
 		var p plan
 		if replay != nil {
 			p, replay = *replay, nil
 			p.replay = true
+		} else if next != nil && e.prefetchUsable(next) {
+			p = next.plan
+			if err := e.cp.writePlan(p); err != nil {
+				e.log.Warn("cannot persist batch plan; retrying", "err", err)
+				next = nil
+				if !e.sleep(e.opts.RetryBackoff) {
+					return nil
+				}
+				continue
+			}
 		} else {
+			if next != nil {
+				<-next.done // ends promptly: stopping, or its plan failed
+				next = nil
+			}
 			if e.stopping() {
 				return nil
 			}
@@ -397,13 +421,95 @@ func (e *Engine) loop(ctx context.Context, replay *plan) error {
 				continue
 			}
 		}
-		if err := e.runWithRetry(ctx, p); err != nil {
+		pre := next
+		next = nil
+		if err := e.runWithRetry(ctx, p, pre, func() { next = e.startPrefetch(preCtx, p) }, func() {
+			if next != nil {
+				<-next.done // the retry reads from the same connections
+			}
+		}); err != nil {
 			if ctx.Err() != nil {
 				return nil // aborted by Stop's deadline; the plan is replayed next start
 			}
 			return err
 		}
 	}
+}
+
+// prefetch is the next batch's plan (not yet persisted) and its records, read in the
+// background while the current batch is processed.
+type prefetch struct {
+	plan    plan
+	planned bool
+	records []Record
+	err     error
+	done    chan struct{} // closed when plan, records and err are set
+}
+
+// testHookPrefetched runs when a batch runs on prefetched records (tests).
+var testHookPrefetched func(id int64)
+
+// startPrefetch starts planning and reading the batch after cur in the background,
+// at that batch's time, while cur is processed: when processing takes longer than
+// the interval (a backlog), reading the next batch overlaps it instead of following
+// it. The plan is what the loop would compute at that time once cur committed (the
+// ranges start at cur's ends); it is persisted only when the batch's turn comes,
+// after cur's commit, so the checkpoint sequence is unchanged. With backpressure the
+// next batch waits for the rate estimate cur's processing produces, as before.
+func (e *Engine) startPrefetch(ctx context.Context, cur plan) *prefetch {
+	if e.opts.Backpressure || e.stopping() {
+		return nil
+	}
+	ends := make(map[TopicPartition]int64, len(e.ends)+len(cur.Ranges))
+	for tp, off := range e.ends {
+		ends[tp] = off
+	}
+	for tp, off := range cur.Ranges.Ends() {
+		ends[tp] = off
+	}
+	pf := &prefetch{done: make(chan struct{})}
+	go func() {
+		defer close(pf.done)
+		iv := e.job.interval
+		now := e.opts.Now()
+		t := now.Truncate(iv)
+		if nt := cur.BatchTime.Add(iv); nt.After(t) {
+			t = nt
+		}
+		if wait := t.Sub(now); wait > 0 {
+			select {
+			case <-e.opts.After(wait):
+			case <-e.stopReq:
+				pf.err = errStopping
+				return
+			case <-ctx.Done():
+				pf.err = ctx.Err()
+				return
+			}
+		}
+		p, err := e.planRanges(ctx, cur.BatchID+1, t, ends)
+		if err != nil {
+			pf.err = err
+			return
+		}
+		pf.plan, pf.planned = p, true
+		pf.records, pf.err = e.src.read(ctx, p.Ranges)
+	}()
+	return pf
+}
+
+var errStopping = errors.New("stopping")
+
+// prefetchUsable waits for pf and says whether its batch can run: planned, and the
+// engine is not stopping (a prefetched batch was never persisted: nothing to undo).
+// A failed read is retried by the batch itself.
+func (e *Engine) prefetchUsable(pf *prefetch) bool {
+	select {
+	case <-pf.done:
+	case <-e.stopReq:
+		return false
+	}
+	return pf.planned && !e.stopping()
 }
 
 func (e *Engine) sleep(d time.Duration) bool {
@@ -417,6 +523,19 @@ func (e *Engine) sleep(d time.Duration) bool {
 
 // plan computes and persists batch id's offset ranges.
 func (e *Engine) plan(ctx context.Context, id int64, t time.Time) (plan, error) {
+	p, err := e.planRanges(ctx, id, t, e.ends)
+	if err != nil {
+		return plan{}, err
+	}
+	if err := e.cp.writePlan(p); err != nil {
+		return plan{}, err
+	}
+	return p, nil
+}
+
+// planRanges computes batch id's offset ranges, given the offsets the batches before
+// it end at.
+func (e *Engine) planRanges(ctx context.Context, id int64, t time.Time, ends map[TopicPartition]int64) (plan, error) {
 	tps, err := e.src.partitions(ctx)
 	if err != nil {
 		return plan{}, err
@@ -427,12 +546,12 @@ func (e *Engine) plan(ctx context.Context, id int64, t time.Time) (plan, error) 
 	}
 	rs := make(Ranges, 0, len(tps))
 	for _, tp := range tps {
-		from, ok := e.ends[tp]
+		from, ok := ends[tp]
 		if !ok {
 			from = first[tp]
 			// "latest" applies when the job starts from nothing; a partition that appears
 			// later (topic grew, new topic) is read from its start, as Spark does.
-			if e.opts.StartingOffsets == "latest" && len(e.ends) == 0 && e.nextID == 0 {
+			if e.opts.StartingOffsets == "latest" && len(ends) == 0 && id == 0 {
 				from = last[tp]
 			}
 		}
@@ -459,19 +578,19 @@ func (e *Engine) plan(ctx context.Context, id int64, t time.Time) (plan, error) 
 		lag += last[r.TP()] - r.Until
 	}
 	e.met.lag.Set(float64(lag))
-	p := plan{BatchID: id, BatchTime: t, Ranges: rs}
-	if err := e.cp.writePlan(p); err != nil {
-		return plan{}, err
-	}
-	return p, nil
+	return plan{BatchID: id, BatchTime: t, Ranges: rs}, nil
 }
 
-func (e *Engine) runWithRetry(ctx context.Context, p plan) error {
+// runWithRetry runs batch p until it commits. pre, when set, is p prefetched;
+// prefetchNext is called once p's records are read, waitNext before a retry.
+func (e *Engine) runWithRetry(ctx context.Context, p plan, pre *prefetch, prefetchNext, waitNext func()) error {
 	for attempt := 0; ; attempt++ {
-		err := e.runBatch(ctx, p)
+		err := e.runBatch(ctx, p, pre, prefetchNext)
+		pre, prefetchNext = nil, func() {}
 		if err == nil {
 			return nil
 		}
+		waitNext()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -496,12 +615,27 @@ func (e *Engine) runWithRetry(ctx context.Context, p plan) error {
 	}
 }
 
-func (e *Engine) runBatch(ctx context.Context, p plan) error {
+func (e *Engine) runBatch(ctx context.Context, p plan, pre *prefetch, prefetchNext func()) error {
 	start := e.opts.Now()
-	records, err := e.src.read(ctx, p.Ranges)
-	if err != nil {
-		return err
+	var records []Record
+	if pre != nil {
+		<-pre.done
+		if pre.err == nil && pre.plan.BatchID == p.BatchID {
+			records = pre.records
+			if testHookPrefetched != nil {
+				testHookPrefetched(p.BatchID)
+			}
+		} else {
+			pre = nil // read it now (the error is reported by this read if it persists)
+		}
 	}
+	if pre == nil {
+		var err error
+		if records, err = e.src.read(ctx, p.Ranges); err != nil {
+			return err
+		}
+	}
+	prefetchNext()
 	info := BatchInfo{ID: p.BatchID, Time: p.BatchTime, Ranges: p.Ranges}
 	if err := e.job.RunBatch(ctx, info, records); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -602,4 +603,71 @@ func TestFailingBatchIsReplayedAfterRestart(t *testing.T) {
 		t.Fatalf("first batch after restart: %+v", first)
 	}
 	assertExactlyOnce(t, col, map[int32]int64{0: 50, 1: 50})
+}
+
+// TestSlowBatchesPrefetchTheNext: the next batch is planned and read while the current
+// one is processed (here longer than the interval, so the next batch's time comes
+// during it); every record is still processed once and in order, and each batch
+// processes exactly the ranges its checkpoint plan holds (persisted before it ran).
+func TestSlowBatchesPrefetchTheNext(t *testing.T) {
+	addrs := newCluster(t, 3)
+	produce(t, addrs, 3, 0, 3000)
+	var prefetched atomic.Int64
+	testHookPrefetched = func(int64) { prefetched.Add(1) }
+	defer func() { testHookPrefetched = nil }()
+	const iv = 10 * time.Millisecond
+	col := newCollected()
+	j := NewJob("slow", iv)
+	ForeachBatch(Input(j), "slow", func(_ context.Context, b BatchInfo, rs []Record) error {
+		col.mu.Lock()
+		col.byBatch[b.ID] = append([]Record(nil), rs...)
+		col.mu.Unlock()
+		if len(rs) > 0 {
+			time.Sleep(3 * iv)
+		}
+		return nil
+	})
+	dir := t.TempDir()
+	opts := engineOpts(addrs, dir)
+	opts.MaxRecordsPerPartition = 100
+	opts.OnBatch = col.onBatch
+	e, err := New(j, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	col.waitTotal(t, e, 3000)
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	assertExactlyOnce(t, col, map[int32]int64{0: 1000, 1: 1000, 2: 1000})
+	if prefetched.Load() == 0 {
+		t.Fatal("no batch ran on prefetched records")
+	}
+	cp, err := openCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.close()
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	checked := 0
+	for _, b := range col.batches {
+		p, ok, err := cp.readPlan(b.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			continue // pruned
+		}
+		if p.Ranges.Encode() != b.Ranges.Encode() || !p.BatchTime.Equal(b.Time) {
+			t.Fatalf("batch %d ran %v at %v, its plan says %v at %v", b.ID, b.Ranges, b.Time, p.Ranges, p.BatchTime)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Fatal("no plan left to compare")
+	}
 }
