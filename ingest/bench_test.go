@@ -252,6 +252,9 @@ func benchAgent(b *testing.B, kind, chType string, size int) {
 	spec := agent.Spec{Name: "bench", Where: "bench", Sources: map[string]map[string]string{"s": src},
 		Channels: map[string]map[string]string{"c": ch},
 		Sinks:    map[string]map[string]string{"k": {"type": "kafka", "channel": "c", "topic": topic, "batch_size": sinkBatch}}}
+	if l := os.Getenv("TAGPIPE_BENCH_SINK_LINGER"); l != "" { // experiments only
+		spec.Sinks["k"]["linger"] = l
+	}
 	m := ingest.NewMetrics(nil)
 	a, err := agent.Build(spec, agent.Env{DataDir: dir, Brokers: []string{addr}, Metrics: m, Log: benchLog()})
 	if err != nil {

@@ -3,31 +3,85 @@ package ingest
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 )
 
 // Event is one unit of data flowing through an agent: a body (one line, usually) and
 // string headers, as in Flume.
 type Event struct {
-	Headers map[string]string
+	Headers Headers
 	Body    []byte
+}
+
+// Header is one event header.
+type Header struct{ Key, Value string }
+
+// Headers are an event's headers in the order they were set, each key once. An event has
+// a handful, so a slice searched linearly is cheaper than a map, and sources hand out
+// its room from a per-batch slab (Slab.LineEvent): no allocation per event.
+type Headers []Header
+
+// Get returns the value of header k, or "".
+func (h Headers) Get(k string) string {
+	for i := range h {
+		if h[i].Key == k {
+			return h[i].Value
+		}
+	}
+	return ""
+}
+
+// Lookup returns the value of header k and whether it is set.
+func (h Headers) Lookup(k string) (string, bool) {
+	for i := range h {
+		if h[i].Key == k {
+			return h[i].Value, true
+		}
+	}
+	return "", false
+}
+
+// HeadersOf turns a map into Headers sorted by key (config and JSON input have no order).
+func HeadersOf(m map[string]string) Headers {
+	if len(m) == 0 {
+		return nil
+	}
+	h := make(Headers, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		h = append(h, Header{k, m[k]})
+	}
+	return h
+}
+
+// Map returns the headers as a map (for logs and tests).
+func (h Headers) Map() map[string]string {
+	m := make(map[string]string, len(h))
+	for _, x := range h {
+		m[x.Key] = x.Value
+	}
+	return m
 }
 
 // Size is the event's weight for channel byte bounds: body plus headers.
 func (e *Event) Size() int {
 	n := len(e.Body)
-	for k, v := range e.Headers {
-		n += len(k) + len(v)
+	for i := range e.Headers {
+		n += len(e.Headers[i].Key) + len(e.Headers[i].Value)
 	}
 	return n
 }
 
-// SetHeader sets a header, allocating the map when needed.
+// SetHeader sets a header, replacing its value when it is already set.
 func (e *Event) SetHeader(k, v string) {
-	if e.Headers == nil {
-		e.Headers = make(map[string]string, 4)
+	for i := range e.Headers {
+		if e.Headers[i].Key == k {
+			e.Headers[i].Value = v
+			return
+		}
 	}
-	e.Headers[k] = v
+	e.Headers = append(e.Headers, Header{k, v})
 }
 
 // Well-known headers.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // LineReader splits a byte stream into lines for the line-oriented sources. A line ends at
@@ -126,22 +127,69 @@ func (l *LineReader) finish(terminated bool) Line {
 // they were, so nothing is lost.
 func LineEvent(ln Line) Event { return lineEvent(bytes.Clone(ln.Text), ln) }
 
-// Slab hands out copies of lines from shared chunks, so a source makes one allocation per
-// chunk instead of one per line. A chunk lives as long as any event that points into it.
-type Slab struct{ buf []byte }
+// Slab hands out copies of lines, room for their headers and small strings from shared
+// chunks, so a source makes one allocation per chunk instead of several per line. A
+// chunk lives as long as any event that points into it; its bytes are never written
+// twice, so strings made from them stay immutable.
+type Slab struct {
+	buf  []byte
+	hdrs Headers
+}
+
+// slabHeaders is the header room each event gets from the slab: enough for a line
+// source's own headers (event_id, file, basename, error) plus an interceptor's key or
+// two before SetHeader has to allocate.
+const slabHeaders = 4
 
 // LineEvent is the package LineEvent with the body copied into the slab.
 func (s *Slab) LineEvent(ln Line) Event {
 	n := len(ln.Text)
 	if n > 4<<10 {
-		return LineEvent(ln)
+		ev := LineEvent(ln)
+		if ev.Headers == nil {
+			ev.Headers = s.headers()
+		}
+		return ev
 	}
+	s.room(n)
+	start := len(s.buf)
+	s.buf = append(s.buf, ln.Text...)
+	ev := Event{Body: s.buf[start:len(s.buf):len(s.buf)], Headers: s.headers()}
+	if reason := Check(ln); reason != "" {
+		ev.SetHeader(HeaderError, reason)
+	}
+	return ev
+}
+
+// headers returns an empty header list with room for slabHeaders; appending past that
+// reallocates without touching the neighbours' room (the capacity is capped).
+func (s *Slab) headers() Headers {
+	if cap(s.hdrs)-len(s.hdrs) < slabHeaders {
+		s.hdrs = make(Headers, 0, 256*slabHeaders)
+	}
+	n := len(s.hdrs)
+	s.hdrs = s.hdrs[:n+slabHeaders]
+	return s.hdrs[n : n : n+slabHeaders]
+}
+
+// String returns b as a string held in the slab (for ids built in a scratch buffer).
+func (s *Slab) String(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > 1<<10 {
+		return string(b)
+	}
+	s.room(len(b))
+	start := len(s.buf)
+	s.buf = append(s.buf, b...)
+	return unsafe.String(&s.buf[start], len(b))
+}
+
+func (s *Slab) room(n int) {
 	if cap(s.buf)-len(s.buf) < n {
 		s.buf = make([]byte, 0, 64<<10)
 	}
-	start := len(s.buf)
-	s.buf = append(s.buf, ln.Text...)
-	return lineEvent(s.buf[start:len(s.buf):len(s.buf)], ln)
 }
 
 func lineEvent(body []byte, ln Line) Event {

@@ -101,7 +101,7 @@ func TestLineReaderMarksBadInput(t *testing.T) {
 		if err != nil {
 			break
 		}
-		reasons = append(reasons, LineEvent(ln).Headers[HeaderError])
+		reasons = append(reasons, LineEvent(ln).Headers.Get(HeaderError))
 	}
 	want := "[ line too long: 8 bytes, cut at 5 invalid utf-8 binary data]"
 	if fmt.Sprint(reasons) != want {

@@ -48,7 +48,7 @@ func (p *Processor) put(ctx context.Context, evs []Event, wait bool) error {
 	}
 	bad := 0
 	for i := range evs {
-		if evs[i].Headers[HeaderError] != "" {
+		if evs[i].Headers.Get(HeaderError) != "" {
 			bad++
 		}
 	}
@@ -118,7 +118,7 @@ type Multiplexing struct {
 }
 
 func (m *Multiplexing) Select(e *Event) ([]int, []int) {
-	v, ok := e.Headers[m.Header]
+	v, ok := e.Headers.Lookup(m.Header)
 	if r, hit := m.Mapping[v]; ok && hit {
 		return r, m.Optional[v]
 	}

@@ -22,7 +22,7 @@ func BenchmarkFileChannel(b *testing.B) {
 			defer c.Close()
 			batch := make([]ingest.Event, 1000)
 			for i := range batch {
-				batch[i] = ingest.Event{Body: []byte(strings.Repeat("x", size)), Headers: map[string]string{"key": fmt.Sprint(i)}}
+				batch[i] = ingest.Event{Body: []byte(strings.Repeat("x", size)), Headers: ingest.Headers{{Key: "key", Value: fmt.Sprint(i)}}}
 			}
 			b.SetBytes(int64(size) * 1000)
 			b.ReportAllocs()

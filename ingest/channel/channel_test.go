@@ -19,7 +19,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func evs(from, n int) []ingest.Event {
 	out := make([]ingest.Event, n)
 	for i := range out {
-		out[i] = ingest.Event{Body: fmt.Appendf(nil, "line %d", from+i), Headers: map[string]string{"n": fmt.Sprint(from + i)}}
+		out[i] = ingest.Event{Body: fmt.Appendf(nil, "line %d", from+i), Headers: ingest.Headers{{Key: "n", Value: fmt.Sprint(from + i)}}}
 	}
 	return out
 }
@@ -71,7 +71,7 @@ func TestChannelTransactions(t *testing.T) {
 		if got := bodies(tx.Events()); fmt.Sprint(got) != "[line 0 line 1 line 2 line 3]" {
 			t.Fatalf("take = %v", got)
 		}
-		if tx.Events()[2].Headers["n"] != "2" {
+		if tx.Events()[2].Headers.Get("n") != "2" {
 			t.Fatalf("headers lost: %v", tx.Events()[2].Headers)
 		}
 		tx.Rollback()

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/tagpipe/tagpipe/ingest"
 )
@@ -317,11 +318,11 @@ func (c *File) scan(s *segment, off int64, minPending uint64, pending *[]entry, 
 func appendEvent(b []byte, e *ingest.Event) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(e.Body)))
 	b = binary.BigEndian.AppendUint16(b, uint16(len(e.Headers)))
-	for k, v := range e.Headers {
-		b = binary.BigEndian.AppendUint16(b, uint16(len(k)))
-		b = append(b, k...)
-		b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
-		b = append(b, v...)
+	for _, h := range e.Headers {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(h.Key)))
+		b = append(b, h.Key...)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(h.Value)))
+		b = append(b, h.Value...)
 	}
 	return append(b, e.Body...)
 }
@@ -350,28 +351,39 @@ func eventLen(b []byte) (int, error) {
 	return p, nil
 }
 
-// decodeEvent decodes one event; its body aliases b (callers hand it a buffer of its own).
-func decodeEvent(b []byte) (ingest.Event, error) {
+// decodeEvent decodes one event. Its body and header strings alias b, which callers
+// hand it from a buffer of its own that is never written again (one per take), and its
+// headers are appended to hs, so a take allocates once for all its events' headers.
+func decodeEvent(b []byte, hs ingest.Headers) (ingest.Event, ingest.Headers, error) {
 	if _, err := eventLen(b); err != nil {
-		return ingest.Event{}, err
+		return ingest.Event{}, hs, err
 	}
 	body := int(binary.BigEndian.Uint32(b))
 	nh := int(binary.BigEndian.Uint16(b[4:]))
 	p := 6
 	var ev ingest.Event
-	if nh > 0 {
-		ev.Headers = make(map[string]string, nh)
-	}
+	start := len(hs)
 	for i := 0; i < nh; i++ {
 		kl := int(binary.BigEndian.Uint16(b[p:]))
-		k := string(b[p+2 : p+2+kl])
+		k := aliasString(b[p+2 : p+2+kl])
 		p += 2 + kl
 		vl := int(binary.BigEndian.Uint32(b[p:]))
-		ev.Headers[k] = string(b[p+4 : p+4+vl])
+		hs = append(hs, ingest.Header{Key: k, Value: aliasString(b[p+4 : p+4+vl])})
 		p += 4 + vl
 	}
+	if nh > 0 {
+		ev.Headers = hs[start:len(hs):len(hs)]
+	}
 	ev.Body = b[p : p+body : p+body]
-	return ev, nil
+	return ev, hs, nil
+}
+
+// aliasString views b as a string without copying; b must never change afterwards.
+func aliasString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // writeRecord appends one record to the active segment; callers hold wmu.
@@ -442,8 +454,8 @@ func (c *File) put(ctx context.Context, wait bool, evs []ingest.Event) error {
 	size := 12
 	for i := range evs {
 		size += 6 + len(evs[i].Body)
-		for k, v := range evs[i].Headers {
-			size += 6 + len(k) + len(v)
+		for _, h := range evs[i].Headers {
+			size += 6 + len(h.Key) + len(h.Value)
 		}
 	}
 	payload := make([]byte, 12, size)
@@ -511,6 +523,9 @@ func (c *File) Take(ctx context.Context, max int) (ingest.Tx, error) {
 		total += int64(e.n)
 	}
 	all := make([]byte, total)
+	// Room for every event's headers (an event's encoding takes at least 6 bytes per
+	// header), so decoding appends without growing in the common case.
+	hs := make(ingest.Headers, 0, len(ents)*4)
 	for i := 0; i < len(ents); {
 		j := i + 1
 		for j < len(ents) && ents[j].seg == ents[i].seg && ents[j].off == ents[j-1].off+int64(ents[j-1].n) {
@@ -525,7 +540,8 @@ func (c *File) Take(ctx context.Context, max int) (ingest.Tx, error) {
 		}
 		p := 0
 		for k := i; k < j; k++ {
-			ev, err := decodeEvent(buf[p : p+int(ents[k].n)])
+			var ev ingest.Event
+			ev, hs, err = decodeEvent(buf[p:p+int(ents[k].n)], hs)
 			if err != nil {
 				tx.Rollback()
 				return nil, fmt.Errorf("BUG: channel %s: event %d in %q: %w", c.name, ents[k].id, ents[k].seg.path, err)

@@ -14,7 +14,7 @@ import (
 func TestFileFormatFrozen(t *testing.T) {
 	dir := t.TempDir()
 	c := openFile(t, dir, func(o *FileOptions) { o.NoSync = true })
-	if err := c.Put(context.Background(), []ingest.Event{{Headers: map[string]string{"k": "v"}, Body: []byte("hi")}}); err != nil {
+	if err := c.Put(context.Background(), []ingest.Event{{Headers: ingest.Headers{{Key: "k", Value: "v"}}, Body: []byte("hi")}}); err != nil {
 		t.Fatal(err)
 	}
 	tx, _ := c.Take(context.Background(), 1)

@@ -50,7 +50,7 @@ func (m *Memory) put(ctx context.Context, wait bool, evs []ingest.Event) error {
 	if err := m.q.reserve(ctx, wait, len(evs), b); err != nil {
 		return err
 	}
-	m.q.push(append([]ingest.Event(nil), evs...), len(evs), b)
+	m.q.push(evs, len(evs), b) // push copies the events into the queue
 	return nil
 }
 

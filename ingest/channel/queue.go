@@ -98,9 +98,11 @@ func (q *queue[T]) push(items []T, n int, b int64) {
 	if b >= 0 {
 		q.resItems -= n
 		q.resBytes -= b
-	}
-	for i := range items {
-		q.bytes += q.size(&items[i])
+		q.bytes += b // the reservation's size is the items' size
+	} else {
+		for i := range items {
+			q.bytes += q.size(&items[i])
+		}
 	}
 	q.items = append(q.items, items...)
 	close(q.avail)
@@ -121,7 +123,11 @@ func (q *queue[T]) take(ctx context.Context, max int) ([]T, int64, error) {
 			}
 			q.head += n
 			if q.head > 1024 && q.head*2 > len(q.items) {
-				q.items = append(q.items[:0:0], q.items[q.head:]...)
+				// Move the rest to the front of the same array (amortised O(1) per
+				// item) instead of allocating a new one each time.
+				rest := copy(q.items, q.items[q.head:])
+				clear(q.items[rest:])
+				q.items = q.items[:rest]
 				q.head = 0
 			}
 			var b int64

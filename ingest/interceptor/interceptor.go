@@ -33,7 +33,7 @@ func (t *Timestamp) Intercept(evs []ingest.Event) []ingest.Event {
 	}
 	v := strconv.FormatInt(now().UnixMilli(), 10)
 	for i := range evs {
-		if _, ok := evs[i].Headers[h]; ok && t.PreserveExisting {
+		if _, ok := evs[i].Headers.Lookup(h); ok && t.PreserveExisting {
 			continue
 		}
 		evs[i].SetHeader(h, v)
@@ -49,7 +49,7 @@ type Static struct {
 
 func (s *Static) Intercept(evs []ingest.Event) []ingest.Event {
 	for i := range evs {
-		if _, ok := evs[i].Headers[s.Key]; ok && s.PreserveExisting {
+		if _, ok := evs[i].Headers.Lookup(s.Key); ok && s.PreserveExisting {
 			continue
 		}
 		evs[i].SetHeader(s.Key, s.Value)
@@ -122,7 +122,7 @@ func (u *UUID) Intercept(evs []ingest.Event) []ingest.Event {
 		h = "id"
 	}
 	for i := range evs {
-		if _, ok := evs[i].Headers[h]; ok && u.PreserveExisting {
+		if _, ok := evs[i].Headers.Lookup(h); ok && u.PreserveExisting {
 			continue
 		}
 		evs[i].SetHeader(h, newUUID())

@@ -27,7 +27,7 @@ func TestInterceptors(t *testing.T) {
 	if len(evs) != 2 {
 		t.Fatalf("filter kept %d", len(evs))
 	}
-	h := evs[1].Headers
+	h := evs[1].Headers.Map()
 	if h["timestamp"] != "1234" || h["dc"] != "eu" || h["method"] != "POST" || h["status"] != "500" || len(h["id"]) != 36 {
 		t.Fatalf("headers = %v", h)
 	}
@@ -38,7 +38,7 @@ func TestInterceptors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if host.Intercept(lines("x"))[0].Headers["host"] == "" {
+	if host.Intercept(lines("x"))[0].Headers.Get("host") == "" {
 		t.Fatal("no host header")
 	}
 }
@@ -64,7 +64,7 @@ func TestUserKey(t *testing.T) {
 		}
 		var got []string
 		for _, e := range u.Intercept(lines(c.in...)) {
-			got = append(got, e.Headers[ingest.HeaderKey])
+			got = append(got, e.Headers.Get(ingest.HeaderKey))
 		}
 		if fmt.Sprint(got) != c.want {
 			t.Errorf("%+v %v: keys %q, want %s", c.opts, c.in, got, c.want)

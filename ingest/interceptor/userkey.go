@@ -63,7 +63,7 @@ func NewUserKey(o UserKeyOptions) (*UserKey, error) {
 
 func (u *UserKey) Intercept(evs []ingest.Event) []ingest.Event {
 	for i := range evs {
-		if _, ok := evs[i].Headers[ingest.HeaderKey]; ok {
+		if _, ok := evs[i].Headers.Lookup(ingest.HeaderKey); ok {
 			continue
 		}
 		if k := u.Key(evs[i].Body); k != "" {

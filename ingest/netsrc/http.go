@@ -128,7 +128,7 @@ func (s *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, e := range fe {
-			evs = append(evs, ingest.Event{Headers: e.Headers, Body: []byte(e.Body)})
+			evs = append(evs, ingest.Event{Headers: ingest.HeadersOf(e.Headers), Body: []byte(e.Body)})
 		}
 	} else {
 		lr := ingest.NewLineReader(bytes.NewReader(data), s.opts.MaxLineBytes)
@@ -137,7 +137,7 @@ func (s *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			ev := ingest.LineEvent(ln)
-			if ev.Headers[ingest.HeaderError] == "" && !json.Valid(ev.Body) {
+			if ev.Headers.Get(ingest.HeaderError) == "" && !json.Valid(ev.Body) {
 				ev.SetHeader(ingest.HeaderError, "invalid json")
 			}
 			evs = append(evs, ev)

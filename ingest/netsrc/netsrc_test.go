@@ -63,7 +63,7 @@ func TestTCPAcks(t *testing.T) {
 	if string(evs[0].Body) != "héllo" || string(evs[1].Body) != "world" || string(evs[2].Body) != "0123456789" {
 		t.Fatalf("bodies %q %q %q", evs[0].Body, evs[1].Body, evs[2].Body)
 	}
-	if evs[0].Headers["peer"] == "" || !strings.HasPrefix(evs[2].Headers["error"], "line too long") {
+	if evs[0].Headers.Get("peer") == "" || !strings.HasPrefix(evs[2].Headers.Get("error"), "line too long") {
 		t.Fatalf("headers %v %v", evs[0].Headers, evs[2].Headers)
 	}
 }
@@ -101,7 +101,7 @@ func TestHTTP(t *testing.T) {
 		t.Fatalf("full channel: %d %v", resp.StatusCode, resp.Header)
 	}
 	evs := take(t, ch, 2)
-	if string(evs[0].Body) != `{"user_id":1}` || evs[0].Headers["error"] != "" || evs[1].Headers["error"] != "invalid json" {
+	if string(evs[0].Body) != `{"user_id":1}` || evs[0].Headers.Get("error") != "" || evs[1].Headers.Get("error") != "invalid json" {
 		t.Fatalf("events %q %v / %q %v", evs[0].Body, evs[0].Headers, evs[1].Body, evs[1].Headers)
 	}
 	// Now the Flume array fits; gzip bodies are accepted.
@@ -114,7 +114,7 @@ func TestHTTP(t *testing.T) {
 		t.Fatalf("flume array: %d %s", resp.StatusCode, body)
 	}
 	evs = take(t, ch, 2)
-	if string(evs[0].Body) != "x" || evs[0].Headers["a"] != "b" || string(evs[1].Body) != "y" {
+	if string(evs[0].Body) != "x" || evs[0].Headers.Get("a") != "b" || string(evs[1].Body) != "y" {
 		t.Fatalf("flume events %v", evs)
 	}
 	if resp, _ = post(strings.NewReader(`[{"body":`), false); resp.StatusCode != 400 {

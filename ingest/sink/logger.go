@@ -33,7 +33,7 @@ func (l *Logger) Deliver(_ context.Context, evs []ingest.Event) error {
 		if len(b) > l.maxBytes {
 			b = b[:l.maxBytes]
 		}
-		l.log.Info("event", "sink", l.name, "headers", e.Headers, "body", string(b))
+		l.log.Info("event", "sink", l.name, "headers", e.Headers.Map(), "body", string(b))
 	}
 	return nil
 }

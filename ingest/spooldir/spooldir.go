@@ -336,10 +336,12 @@ func (s *Source) readFile(ctx context.Context, path string) error {
 	}
 	// A line's id is its file (inode, size and mtime, which a spooled file may not change)
 	// and its offset in the line stream: a re-read after a crash yields the same ids.
-	fileID := fmt.Sprintf("spool-%x-%x-%x", t.Inode, t.Size, t.MtimeNS)
+	fileID := fmt.Sprintf("spool-%x-%x-%x-", t.Inode, t.Size, t.MtimeNS)
+	var id []byte
 	add := func(ln ingest.Line) {
 		ev := slab.LineEvent(ln)
-		ev.SetHeader(ingest.HeaderEventID, fileID+"-"+strconv.FormatInt(t.Offset+batchBytes, 16))
+		id = strconv.AppendInt(append(id[:0], fileID...), t.Offset+batchBytes, 16)
+		ev.SetHeader(ingest.HeaderEventID, slab.String(id))
 		if s.opts.FileHeader {
 			ev.SetHeader(ingest.HeaderFile, path)
 		}

@@ -363,7 +363,7 @@ func TestSpoolDirGarbageFiles(t *testing.T) {
 	var total int
 	for _, e := range tx.Events() {
 		total += len(e.Body)
-		if e.Headers["error"] != "" {
+		if e.Headers.Get("error") != "" {
 			bad++
 		}
 		if strings.HasPrefix(string(e.Body), "gz line ") {

@@ -116,16 +116,16 @@ func TestSyslogTCP(t *testing.T) {
 	}
 	conn.Close()
 	evs := take(t, ch, 4)
-	if string(evs[0].Body) != "first" || evs[0].Headers["host"] != "host1" || evs[0].Headers["severity"] != "2" || evs[0].Headers["msgid"] != "ID1" {
+	if string(evs[0].Body) != "first" || evs[0].Headers.Get("host") != "host1" || evs[0].Headers.Get("severity") != "2" || evs[0].Headers.Get("msgid") != "ID1" {
 		t.Fatalf("5424 event = %q %v", evs[0].Body, evs[0].Headers)
 	}
-	if string(evs[1].Body) != "sshd[1]: second" || evs[1].Headers["app_name"] != "sshd" || evs[1].Headers["timestamp"] == "" {
+	if string(evs[1].Body) != "sshd[1]: second" || evs[1].Headers.Get("app_name") != "sshd" || evs[1].Headers.Get("timestamp") == "" {
 		t.Fatalf("3164 event = %q %v", evs[1].Body, evs[1].Headers)
 	}
-	if string(evs[2].Body) != "this is not syslog" || !strings.HasPrefix(evs[2].Headers["error"], "unparsable syslog") {
+	if string(evs[2].Body) != "this is not syslog" || !strings.HasPrefix(evs[2].Headers.Get("error"), "unparsable syslog") {
 		t.Fatalf("garbage event = %q %v", evs[2].Body, evs[2].Headers)
 	}
-	if !strings.Contains(evs[3].Headers["error"], "line too long") {
+	if !strings.Contains(evs[3].Headers.Get("error"), "line too long") {
 		t.Fatalf("long event headers %v", evs[3].Headers)
 	}
 	// Octet counting (RFC 6587).
@@ -159,10 +159,10 @@ func TestSyslogUDP(t *testing.T) {
 	conn.Write([]byte(`<14>1 2026-03-01T11:00:00Z web nginx - - - GET /index.html`))
 	conn.Write([]byte("\xff\xfe garbage"))
 	evs := take(t, ch, 2)
-	if string(evs[0].Body) != "GET /index.html" || evs[0].Headers["app_name"] != "nginx" {
+	if string(evs[0].Body) != "GET /index.html" || evs[0].Headers.Get("app_name") != "nginx" {
 		t.Fatalf("udp event = %q %v", evs[0].Body, evs[0].Headers)
 	}
-	if evs[1].Headers["error"] == "" {
+	if evs[1].Headers.Get("error") == "" {
 		t.Fatalf("garbage accepted without error: %v", evs[1].Headers)
 	}
 }

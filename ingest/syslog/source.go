@@ -101,10 +101,10 @@ func (s *Source) Event(raw []byte) ingest.Event {
 		raw, truncated = raw[:s.opts.MaxBytes], true
 	}
 	m, err := Parse(raw, s.opts.Now())
-	ev := ingest.Event{Headers: make(map[string]string, 8)}
+	ev := ingest.Event{Headers: make(ingest.Headers, 0, 8)}
 	if err != nil {
 		ev.Body = append([]byte(nil), raw...)
-		ev.Headers[ingest.HeaderError] = "unparsable syslog: " + err.Error()
+		ev.SetHeader(ingest.HeaderError, "unparsable syslog: "+err.Error())
 		s.opts.C.Add("unparsable", 1)
 		return ev
 	}
@@ -113,20 +113,21 @@ func (s *Source) Event(raw []byte) ingest.Event {
 	} else {
 		ev.Body = append([]byte(nil), m.Msg...)
 	}
-	h := ev.Headers
-	h["facility"], h["severity"] = strconv.Itoa(m.Facility), strconv.Itoa(m.Severity)
+	ev.SetHeader("facility", strconv.Itoa(m.Facility))
+	ev.SetHeader("severity", strconv.Itoa(m.Severity))
 	if !m.Timestamp.IsZero() {
-		h["timestamp"] = strconv.FormatInt(m.Timestamp.UnixMilli(), 10)
+		ev.SetHeader("timestamp", strconv.FormatInt(m.Timestamp.UnixMilli(), 10))
 	}
-	for k, v := range map[string]string{"host": m.Hostname, "app_name": m.AppName, "procid": m.ProcID, "msgid": m.MsgID, "structured_data": m.StructuredData} {
-		if v != "" {
-			h[k] = v
+	for _, h := range [...]ingest.Header{{Key: "host", Value: m.Hostname}, {Key: "app_name", Value: m.AppName},
+		{Key: "procid", Value: m.ProcID}, {Key: "msgid", Value: m.MsgID}, {Key: "structured_data", Value: m.StructuredData}} {
+		if h.Value != "" {
+			ev.SetHeader(h.Key, h.Value)
 		}
 	}
 	if truncated {
-		h[ingest.HeaderError] = fmt.Sprintf("message longer than %d bytes, cut", s.opts.MaxBytes)
+		ev.SetHeader(ingest.HeaderError, fmt.Sprintf("message longer than %d bytes, cut", s.opts.MaxBytes))
 	} else if reason := ingest.Check(ingest.Line{Text: ev.Body}); reason != "" {
-		h[ingest.HeaderError] = reason
+		ev.SetHeader(ingest.HeaderError, reason)
 	}
 	return ev
 }

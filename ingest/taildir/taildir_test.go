@@ -187,7 +187,7 @@ func TestTaildirRestartResumes(t *testing.T) {
 				t.Fatalf("have %q: %v", got, err)
 			}
 			for _, e := range tx.Events() {
-				if e.Headers["g"] != "x" {
+				if e.Headers.Get("g") != "x" {
 					t.Fatalf("group header missing: %v", e.Headers)
 				}
 				got = append(got, string(e.Body))
