@@ -110,6 +110,8 @@ type Broker struct {
 	connMu sync.Mutex
 	conns  map[*conn]struct{}
 
+	frames framePool // large request buffers, shared by the connections
+
 	// pidMu guards the producer id block [pidNext, pidLimit) (22_init_producer_id.go).
 	pidMu    sync.Mutex
 	pidNext  int64

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -20,12 +21,20 @@ import (
 // conn is one client connection. One goroutine (serve) reads a request, handles it and
 // queues the encoded response; a second (writeLoop) writes responses in queue order. A
 // request is handled only after the previous one, so pipelined requests are answered in
-// the order they were sent (what Kafka guarantees per connection).
+// the order they were sent (what Kafka guarantees per connection). When nothing is
+// queued, serve writes a response without file sections (Produce, Metadata, …) itself:
+// handing it to writeLoop cost a goroutine wake-up per request, on the latency path of
+// every produce round trip.
 type conn struct {
-	b        *Broker
-	nc       net.Conn
-	remote   string
-	out      chan *outFrame
+	b      *Broker
+	nc     net.Conn
+	remote string
+	out    chan *outFrame
+	// queued counts frames sent to out and not yet written; 0 means out is empty and
+	// writeLoop holds nothing unwritten, so serve may write the next frame itself.
+	queued   atomic.Int32
+	wmu      sync.Mutex      // guards w and writes to nc
+	w        *bufio.Writer   // buffered writes of response bytes
 	done     chan struct{}   // closed when the connection is going away
 	ctx      context.Context // canceled with done: bounds waits in group handlers
 	cancel   context.CancelFunc
@@ -73,7 +82,8 @@ func (f *outFrame) release() {
 
 func newConn(b *Broker, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), out: make(chan *outFrame, 64), done: make(chan struct{}), ctx: ctx, cancel: cancel}
+	return &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), out: make(chan *outFrame, 64), w: bufio.NewWriterSize(nc, 64<<10),
+		done: make(chan struct{}), ctx: ctx, cancel: cancel}
 }
 
 func (c *conn) close() {
@@ -94,10 +104,6 @@ type requestHeader struct {
 	corrID   int32
 	clientID *string
 }
-
-// maxKeptFrame is the largest request buffer a connection keeps for reuse; larger
-// requests get a buffer of their own.
-const maxKeptFrame = 2 << 20
 
 // errMalformed marks a frame that cannot be parsed; the connection is closed.
 var errMalformed = errors.New("malformed request")
@@ -136,17 +142,19 @@ func (c *conn) serve() {
 			b.log.Warn("closing connection: bad request size", "remote", c.remote, "size", size, "max", b.opts.MaxRequestBytes)
 			return
 		}
-		// One buffer per connection, reused: requests are handled one at a time and
+		// Buffers are reused (see frames.go): requests are handled one at a time and
 		// decoded without copying, and nothing that outlives the request keeps a
 		// reference into it (createTopic/setTopicConfigs clone the strings they keep).
 		var frame []byte
-		if int(size) <= cap(buf) {
+		pooled := size > connFrameBytes
+		switch {
+		case pooled:
+			frame = b.frames.get(int(size))
+		case int(size) <= cap(buf):
 			frame = buf[:size]
-		} else {
+		default:
 			frame = make([]byte, size)
-			if size <= maxKeptFrame {
-				buf = frame
-			}
+			buf = frame
 		}
 		if _, err := io.ReadFull(r, frame); err != nil {
 			b.log.Debug("connection read failed mid-frame", "remote", c.remote, "err", err)
@@ -154,6 +162,9 @@ func (c *conn) serve() {
 		}
 		b.metrics.bytesIn.Add(float64(4 + len(frame)))
 		resp, err := c.handleFrame(frame)
+		if pooled {
+			b.frames.put(frame) // the response is encoded: nothing refers to the frame now
+		}
 		if err != nil {
 			b.metrics.malformed.Inc()
 			b.log.Warn("closing connection", "remote", c.remote, "client_id", c.clientID, "err", err)
@@ -162,6 +173,13 @@ func (c *conn) serve() {
 		if resp == nil {
 			continue // acks=0 produce
 		}
+		if inlined, err := c.writeInline(resp); inlined {
+			if err != nil {
+				return
+			}
+			continue
+		}
+		c.queued.Add(1)
 		select {
 		case c.out <- resp:
 		case <-c.done:
@@ -171,8 +189,34 @@ func (c *conn) serve() {
 	}
 }
 
+// writeInline writes f from the serve goroutine when no earlier response is waiting and
+// f has no file sections (those go through writeLoop so that sending a large fetch
+// overlaps with reading the next request). It reports whether it wrote f.
+func (c *conn) writeInline(f *outFrame) (bool, error) {
+	for _, p := range f.pieces {
+		if p.rr != nil {
+			return false, nil
+		}
+	}
+	if c.queued.Load() != 0 || !c.wmu.TryLock() {
+		return false, nil
+	}
+	defer c.wmu.Unlock()
+	if c.queued.Load() != 0 { // writeLoop took the lock only to finish a frame
+		return false, nil
+	}
+	err := c.writeFrame(c.w, f)
+	if err == nil {
+		err = c.w.Flush()
+	}
+	if err != nil {
+		return true, err
+	}
+	c.b.metrics.bytesOut.Add(float64(f.size()))
+	return true, nil
+}
+
 func (c *conn) writeLoop() {
-	w := bufio.NewWriterSize(c.nc, 64<<10)
 	defer func() {
 		// Release file sections of responses that will never be written.
 		for {
@@ -189,20 +233,20 @@ func (c *conn) writeLoop() {
 		case <-c.done:
 			return
 		case f := <-c.out:
-			err := c.writeFrame(w, f)
+			c.wmu.Lock()
+			err := c.writeFrame(c.w, f)
 			f.release()
+			// Flush when nothing else is queued: pipelined responses share one write.
+			if err == nil && len(c.out) == 0 {
+				err = c.w.Flush()
+			}
+			c.queued.Add(-1)
+			c.wmu.Unlock()
 			if err != nil {
 				c.close()
 				return
 			}
 			c.b.metrics.bytesOut.Add(float64(f.size()))
-			// Flush when nothing else is queued: pipelined responses share one write.
-			if len(c.out) == 0 {
-				if err := w.Flush(); err != nil {
-					c.close()
-					return
-				}
-			}
 		}
 	}
 }

@@ -1,0 +1,91 @@
+package broker
+
+import "sync"
+
+// Request frames are read whole into one buffer and decoded without copying (kmsg's
+// UnsafeReadFrom), so the buffer is busy only while its request is handled. Small frames
+// (metadata, fetch, commits) use a buffer each connection keeps. Large ones (produce
+// requests of megabytes) share a broker-wide free list: allocating a fresh multi-megabyte
+// buffer per request cost more than the append itself (page faults on new memory,
+// zeroing, and a GC cycle every few requests, which also grew the heap), while keeping
+// one per connection would grow memory with the number of producers.
+const (
+	// connFrameBytes is the largest request buffer a connection keeps for itself.
+	connFrameBytes = 256 << 10
+	// framePoolIdleBytes bounds the memory of idle pooled buffers; a buffer that would
+	// push the pool past it is left to the GC.
+	framePoolIdleBytes = 32 << 20
+)
+
+// framePool is the free list of large request buffers.
+type framePool struct {
+	mu   sync.Mutex
+	free [][]byte // idle buffers, any order
+	idle int      // sum of cap(free[i])
+}
+
+// get returns a buffer of length n, reusing the smallest idle buffer that fits. When
+// none fits, the largest idle one is dropped for the new one: a producer whose requests
+// grow then keeps one buffer instead of one per size it has sent. Capacities are powers
+// of two, so a producer whose requests vary in size settles on one buffer quickly (only
+// the bytes a request fills are ever touched, so the rounding costs no resident memory).
+func (p *framePool) get(n int) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	best, largest := -1, -1
+	for i, b := range p.free {
+		if cap(b) >= n && (best < 0 || cap(b) < cap(p.free[best])) {
+			best = i
+		}
+		if largest < 0 || cap(b) > cap(p.free[largest]) {
+			largest = i
+		}
+	}
+	if best >= 0 {
+		return p.take(best)[:n]
+	}
+	if largest >= 0 {
+		p.take(largest) // too small for n: let the GC have it
+	}
+	c := 2 * connFrameBytes
+	for c < n {
+		c *= 2
+	}
+	return make([]byte, n, c)
+}
+
+// take removes and returns free[i]. Called with mu held.
+func (p *framePool) take(i int) []byte {
+	b := p.free[i]
+	last := len(p.free) - 1
+	p.free[i] = p.free[last]
+	p.free[last] = nil
+	p.free = p.free[:last]
+	p.idle -= cap(b)
+	return b
+}
+
+// put returns a buffer from get. When the pool is full, the smallest idle buffers make
+// room for a larger one (large requests are the ones that need a buffer most), and a
+// buffer that still does not fit is dropped.
+func (p *framePool) put(b []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.idle+cap(b) > framePoolIdleBytes && len(p.free) > 0 {
+		small := 0
+		for i := range p.free {
+			if cap(p.free[i]) < cap(p.free[small]) {
+				small = i
+			}
+		}
+		if cap(p.free[small]) >= cap(b) {
+			return // everything idle is at least as useful as b
+		}
+		p.take(small)
+	}
+	if p.idle+cap(b) > framePoolIdleBytes {
+		return
+	}
+	p.free = append(p.free, b[:0])
+	p.idle += cap(b)
+}
