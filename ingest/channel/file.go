@@ -89,7 +89,12 @@ type File struct {
 	q    *queue[entry]
 	lock *os.File
 
-	wmu    sync.Mutex // guards the writer state below; taken before q.mu
+	// pmu serialises puts (write, fsync, push) with checkpoints and Close, so neither
+	// sees ids that are written but not yet queued. wmu guards the writer state below
+	// and is held only while records are appended: a take's commit record does not wait
+	// for a put's fsync. Order: pmu, then wmu, then q.mu.
+	pmu    sync.Mutex
+	wmu    sync.Mutex
 	segs   []*segment // oldest first; the last is being written
 	nextID uint64
 	buf    []byte
@@ -475,14 +480,17 @@ func (c *File) put(ctx context.Context, wait bool, evs []ingest.Event) error {
 	if err := c.q.reserve(ctx, wait, len(evs), b); err != nil {
 		return err
 	}
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	if c.closed {
+		c.wmu.Unlock()
 		c.q.unreserve(len(evs), b)
 		return ingest.ErrClosed
 	}
 	if c.segs[len(c.segs)-1].size >= c.opts.MaxFileBytes {
 		if err := c.rollLocked(); err != nil {
+			c.wmu.Unlock()
 			c.q.unreserve(len(evs), b)
 			return err
 		}
@@ -490,13 +498,28 @@ func (c *File) put(ctx context.Context, wait bool, evs []ingest.Event) error {
 	first := c.nextID
 	binary.BigEndian.PutUint64(payload[0:], first)
 	binary.BigEndian.PutUint32(payload[8:], uint32(len(evs)))
-	s, off, err := c.writeRecord(recPut, payload, true)
+	s, off, err := c.writeRecord(recPut, payload, false)
 	if err != nil {
+		c.wmu.Unlock()
 		c.q.unreserve(len(evs), b)
 		return err
 	}
 	c.nextID += uint64(len(evs))
 	s.maxID = c.nextID - 1
+	c.wmu.Unlock()
+	// The fsync runs without wmu, so commit records of takes go on meanwhile (and this
+	// fsync carries them to disk too). The events become visible to takes only after it.
+	if !c.opts.NoSync {
+		if err := syscall.Fdatasync(int(s.f.Fd())); err != nil {
+			// The record may or may not be on disk; the source puts the batch again. Mark
+			// these ids done, best effort, so a replay does not deliver them twice.
+			c.wmu.Lock()
+			_, _, _ = c.writeRecord(recCommit, commitPayload(nil, first, len(evs)), false)
+			c.wmu.Unlock()
+			c.q.unreserve(len(evs), b)
+			return fmt.Errorf("cannot sync channel segment %q: %w", s.path, err)
+		}
+	}
 	ents := make([]entry, len(evs))
 	for i := range evs {
 		end := len(payload)
@@ -554,6 +577,12 @@ func (c *File) Take(ctx context.Context, max int) (ingest.Tx, error) {
 	return tx, nil
 }
 
+// commitPayload appends one run of committed ids to a commit record's payload.
+func commitPayload(b []byte, first uint64, n int) []byte {
+	b = binary.BigEndian.AppendUint64(b, first)
+	return binary.BigEndian.AppendUint32(b, uint32(n))
+}
+
 type fileTx struct {
 	c    *File
 	ents []entry
@@ -576,8 +605,7 @@ func (t *fileTx) Commit() error {
 		for j < len(t.ents) && t.ents[j].id == t.ents[j-1].id+1 {
 			j++
 		}
-		payload = binary.BigEndian.AppendUint64(payload, t.ents[i].id)
-		payload = binary.BigEndian.AppendUint32(payload, uint32(j-i))
+		payload = commitPayload(payload, t.ents[i].id, j-i)
 		i = j
 	}
 	c.wmu.Lock()
@@ -626,6 +654,8 @@ func (c *File) checkpointLoop() {
 
 // Checkpoint records where replay must start and removes segments wholly before it.
 func (c *File) Checkpoint() error {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closed {
@@ -711,11 +741,13 @@ func (c *File) Close() error {
 		close(c.stop)
 		c.wg.Wait()
 		c.q.close()
+		c.pmu.Lock()
 		c.wmu.Lock()
 		err = c.checkpointLocked()
 		c.closed = true
 		c.closeFiles()
 		c.wmu.Unlock()
+		c.pmu.Unlock()
 		c.lock.Close()
 	})
 	return err
