@@ -18,7 +18,8 @@ import (
 //
 //	LOCK                         flock'd by the running engine
 //	offsets/<id>.json            the plan of batch id: time + offset ranges, written before it runs
-//	state/<id>.gob               every stateful operator's state after batch id
+//	state/<id>.gob               every stateful operator's state after batch id, or
+//	state/<id>.delta.gob         its changes during batch id (see writeState)
 //	commits/<id>.json            written last: batch id is done (outputs and state)
 //	status.json                  the last batches' metrics, for `tagpipe stream status`
 //
@@ -101,27 +102,91 @@ func (c *checkpoint) readPlan(id int64) (plan, bool, error) {
 	return p, ok, err
 }
 
-func (c *checkpoint) writeState(id int64, st map[string][]byte) error {
+// State files: a full snapshot of every operator (<id>.gob), or a delta (<id>.delta.gob)
+// in which operators that support it (incrementalOp) store their changes since the
+// previous batch and the others their full state.
+const (
+	fullStateExt  = ".gob"
+	deltaStateExt = ".delta.gob"
+)
+
+func (c *checkpoint) writeState(id int64, st map[string][]byte, full bool) error {
 	b, err := gobEncode(st)
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(c.dir, "state", idName(id, ".gob")), b)
+	ext, other := fullStateExt, deltaStateExt
+	if !full {
+		ext, other = other, ext
+	}
+	// A failed earlier attempt of this batch may have left the other kind.
+	if err := os.Remove(filepath.Join(c.dir, "state", idName(id, other))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot replace state of batch %d: %w", id, err)
+	}
+	return writeAtomic(filepath.Join(c.dir, "state", idName(id, ext)), b)
 }
 
-func (c *checkpoint) readState(id int64) (map[string][]byte, bool, error) {
-	b, err := os.ReadFile(filepath.Join(c.dir, "state", idName(id, ".gob")))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false, nil
-	}
+// stateFiles lists the state files: batch id → full snapshot (true) or delta.
+func (c *checkpoint) stateFiles() (map[int64]bool, error) {
+	ents, err := os.ReadDir(filepath.Join(c.dir, "state"))
 	if err != nil {
-		return nil, false, fmt.Errorf("cannot read state of batch %d: %w", id, err)
+		return nil, fmt.Errorf("cannot list checkpoint state: %w", err)
 	}
-	var st map[string][]byte
-	if err := gobDecode(b, &st); err != nil {
-		return nil, false, fmt.Errorf("cannot read state of batch %d: %w", id, err)
+	out := map[int64]bool{}
+	for _, e := range ents {
+		base, ext, ok := strings.Cut(e.Name(), ".")
+		if !ok || (ext != fullStateExt[1:] && ext != deltaStateExt[1:]) {
+			continue
+		}
+		id, err := strconv.ParseInt(base, 10, 64)
+		if err != nil {
+			continue
+		}
+		out[id] = out[id] || ext == fullStateExt[1:]
 	}
-	return st, true, nil
+	return out, nil
+}
+
+// readState returns what rebuilds the state after batch id: the latest full snapshot
+// at or before id and the deltas of the batches after it up to id, in order (ok false
+// when no state was saved for id).
+func (c *checkpoint) readState(id int64) (full map[string][]byte, deltas []map[string][]byte, ok bool, err error) {
+	files, err := c.stateFiles()
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if _, ok := files[id]; !ok {
+		return nil, nil, false, nil
+	}
+	from := id
+	for !files[from] {
+		from--
+		if _, ok := files[from]; !ok {
+			return nil, nil, false, fmt.Errorf("cannot read state of batch %d: the state of batch %d is missing from %s", id, from, c.dir)
+		}
+	}
+	read := func(id int64, ext string) (map[string][]byte, error) {
+		b, err := os.ReadFile(filepath.Join(c.dir, "state", idName(id, ext)))
+		if err != nil {
+			return nil, fmt.Errorf("cannot read state of batch %d: %w", id, err)
+		}
+		var st map[string][]byte
+		if err := gobDecode(b, &st); err != nil {
+			return nil, fmt.Errorf("cannot read state of batch %d: %w", id, err)
+		}
+		return st, nil
+	}
+	if full, err = read(from, fullStateExt); err != nil {
+		return nil, nil, false, err
+	}
+	for d := from + 1; d <= id; d++ {
+		st, err := read(d, deltaStateExt)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		deltas = append(deltas, st)
+	}
+	return full, deltas, true, nil
 }
 
 func (c *checkpoint) writeCommit(ci commitInfo) error {
@@ -162,20 +227,38 @@ func (c *checkpoint) ids(sub string) ([]int64, error) {
 	return ids, nil
 }
 
-// prune removes files of batches older than the last keep committed ones.
+// prune removes files of batches older than the last keep committed ones, except the
+// state files the committed state is rebuilt from (its full snapshot and the deltas
+// after it).
 func (c *checkpoint) prune(committed int64) {
 	limit := committed - int64(c.keep)
-	for _, sub := range []string{"offsets", "state", "commits"} {
+	for _, sub := range []string{"offsets", "commits"} {
 		ids, _ := c.ids(sub)
 		for _, id := range ids {
 			if id >= limit {
 				break
 			}
-			ext := ".json"
-			if sub == "state" {
-				ext = ".gob"
+			os.Remove(filepath.Join(c.dir, sub, idName(id, ".json")))
+		}
+	}
+	files, err := c.stateFiles()
+	if err != nil {
+		return
+	}
+	base := int64(-1)
+	for id, full := range files {
+		if full && id <= committed && id > base {
+			base = id
+		}
+	}
+	limit = min(limit, base)
+	for id, full := range files {
+		if id < limit {
+			ext := deltaStateExt
+			if full {
+				ext = fullStateExt
 			}
-			os.Remove(filepath.Join(c.dir, sub, idName(id, ext)))
+			os.Remove(filepath.Join(c.dir, "state", idName(id, ext)))
 		}
 	}
 }

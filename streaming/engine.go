@@ -103,6 +103,9 @@ type Engine struct {
 	lastTime  time.Time
 	rate      float64
 	initState map[string][]byte
+	// state checkpoints since the last full one (see snapshotStates)
+	fullBytes, deltaBytes int
+	sinceFull             int
 
 	mu       sync.Mutex
 	recent   []BatchMetrics
@@ -329,25 +332,106 @@ func (e *Engine) recover(ctx context.Context) (*plan, error) {
 // when id < 0 or none was saved for it).
 func (e *Engine) restore(id int64) error {
 	st := e.initState
+	var deltas []map[string][]byte
 	if id >= 0 {
-		saved, ok, err := e.cp.readState(id)
+		full, ds, ok, err := e.cp.readState(id)
 		if err != nil {
 			return err
 		}
 		if ok {
-			st = saved
+			st, deltas = full, ds
 		}
 	}
 	for _, op := range e.job.stateful {
-		b, ok := st[op.stateName()]
+		name := op.stateName()
+		inc, isInc := op.(incrementalOp)
+		b, ok := st[name]
 		if !ok {
-			b = e.initState[op.stateName()]
+			b = e.initState[name]
+		}
+		if !isInc && len(deltas) > 0 {
+			// Its full state is in every delta file: the last one is current.
+			if last, ok := deltas[len(deltas)-1][name]; ok {
+				b = last
+			}
 		}
 		if err := op.restoreState(b); err != nil {
-			return fmt.Errorf("cannot restore state of %s: %w", op.stateName(), err)
+			return fmt.Errorf("cannot restore state of %s: %w", name, err)
+		}
+		if isInc {
+			for _, d := range deltas {
+				if db, ok := d[name]; ok {
+					if err := inc.applyDelta(db); err != nil {
+						return fmt.Errorf("cannot restore state of %s: %w", name, err)
+					}
+				}
+			}
 		}
 	}
+	// The next checkpoint is a full one: the in-memory state may be behind what the
+	// disk holds for later batches (a retry), and a new chain starts clean.
+	e.deltaBytes, e.fullBytes, e.sinceFull = 0, 0, 0
 	return nil
+}
+
+// incrementalOp is a stateful operator that can checkpoint its changes since the
+// previous checkpoint instead of its whole state (MapWithState: a dedup state holds
+// every event id of a day, a batch adds a few thousand).
+type incrementalOp interface {
+	statefulOp
+	// deltaState encodes the changes since the last snapshotState, deltaState or
+	// restore.
+	deltaState() ([]byte, error)
+	// applyDelta applies deltaState's output to the state it was taken from.
+	applyDelta([]byte) error
+}
+
+// maxDeltaChain bounds the deltas after a full state snapshot (files to keep and
+// read at recovery).
+const maxDeltaChain = 1000
+
+// snapshotStates encodes every stateful operator's state after the batch: a delta
+// (incremental operators' changes, the others' full state) while the deltas since the
+// last full snapshot stay smaller than it, else a full snapshot. Recovery reads the
+// full snapshot and the deltas after it: at most about twice the state's size.
+func (e *Engine) snapshotStates() (map[string][]byte, bool, error) {
+	st := make(map[string][]byte, len(e.job.stateful))
+	encode := func(full bool) (int, error) {
+		size := 0
+		for _, op := range e.job.stateful {
+			var b []byte
+			var err error
+			if inc, ok := op.(incrementalOp); ok && !full {
+				b, err = inc.deltaState()
+			} else {
+				b, err = op.snapshotState()
+			}
+			if err != nil {
+				return 0, fmt.Errorf("cannot snapshot state of %s: %w", op.stateName(), err)
+			}
+			st[op.stateName()] = b
+			size += len(b)
+		}
+		return size, nil
+	}
+	full := e.fullBytes == 0 || e.sinceFull >= maxDeltaChain
+	size, err := encode(full)
+	if err != nil {
+		return nil, false, err
+	}
+	if !full && e.deltaBytes+size > e.fullBytes {
+		full = true
+		if size, err = encode(true); err != nil {
+			return nil, false, err
+		}
+	}
+	if full {
+		e.fullBytes, e.deltaBytes, e.sinceFull = max(size, 1), 0, 0
+	} else {
+		e.deltaBytes += size
+		e.sinceFull++
+	}
+	return st, full, nil
 }
 
 func (e *Engine) stopping() bool {
@@ -640,16 +724,13 @@ func (e *Engine) runBatch(ctx context.Context, p plan, pre *prefetch, prefetchNe
 	if err := e.job.RunBatch(ctx, info, records); err != nil {
 		return err
 	}
-	st := make(map[string][]byte, len(e.job.stateful))
-	for _, op := range e.job.stateful {
-		b, err := op.snapshotState()
+	if len(e.job.stateful) > 0 {
+		st, full, err := e.snapshotStates()
 		if err != nil {
-			return fmt.Errorf("cannot snapshot state of %s: %w", op.stateName(), err)
+			return err
 		}
-		st[op.stateName()] = b
-	}
-	if len(st) > 0 {
-		if err := e.cp.writeState(p.BatchID, st); err != nil {
+		if err := e.cp.writeState(p.BatchID, st, full); err != nil {
+			e.fullBytes = 0 // the chain on disk may miss this batch: start a new one
 			return err
 		}
 	}

@@ -671,3 +671,93 @@ func TestSlowBatchesPrefetchTheNext(t *testing.T) {
 		t.Fatal("no plan left to compare")
 	}
 }
+
+// TestStateCheckpointsAreIncremental: a growing MapWithState (a dedup state, one key per
+// record) is checkpointed as per-batch deltas after a full snapshot, not rewritten
+// whole; a restart rebuilds it from the snapshot and the deltas (every key seen before
+// the restart is still known: no record is emitted twice), and pruning keeps the files
+// the committed state needs.
+func TestStateCheckpointsAreIncremental(t *testing.T) {
+	c := newCluster(t, 3)
+	dir := t.TempDir()
+	produce(t, c, 3, 0, 3000)
+	var mu sync.Mutex
+	emitted := map[string]int{}
+	col := newCollected()
+	run := func(want int64) int {
+		j := NewJob("dedup", 5*time.Millisecond)
+		first := MapWithState(KeyBy(Input(j), func(r Record) string { return string(r.Value) }),
+			StateSpec[string, Record, bool, string]{
+				Update: func(_ time.Time, k string, _ Record, st *State[bool]) (string, bool) {
+					if _, seen := st.Get(); seen {
+						return "", false
+					}
+					st.Update(true)
+					return k, true
+				},
+				Timeout: time.Hour,
+			})
+		ForeachBatch(first, "emit", func(_ context.Context, _ BatchInfo, ks []string) error {
+			mu.Lock()
+			for _, k := range ks {
+				emitted[k]++
+			}
+			mu.Unlock()
+			return nil
+		})
+		opts := engineOpts(c, dir)
+		opts.MaxRecordsPerPartition = 40
+		opts.OnBatch = col.onBatch
+		e, err := New(j, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		col.waitTotal(t, e, want)
+		if err := e.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return StateSize(first)
+	}
+	run(3000)
+	// The same values again (new offsets): all known, none emitted.
+	produce(t, c, 3, 0, 3000)
+	if n := run(6000); n != 3000 {
+		t.Fatalf("state holds %d keys after the restart, want 3000", n)
+	}
+	for k, n := range emitted {
+		if n != 1 {
+			t.Fatalf("%s emitted %d times", k, n)
+		}
+	}
+	if len(emitted) != 3000 {
+		t.Fatalf("%d keys emitted, want 3000", len(emitted))
+	}
+	cp, err := openCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.close()
+	files, err := cp.stateFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deltas := 0
+	for _, full := range files {
+		if !full {
+			deltas++
+		}
+	}
+	if deltas == 0 {
+		t.Fatalf("no delta state files among %d", len(files))
+	}
+	last, err := cp.lastID("commits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok, err := cp.readState(last); !ok || err != nil {
+		t.Fatalf("state of the last committed batch %d cannot be rebuilt after pruning: %v", last, err)
+	}
+}
