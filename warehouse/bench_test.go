@@ -2,6 +2,8 @@ package warehouse_test
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -84,4 +86,58 @@ func BenchmarkWrite(b *testing.B) {
 	b.ReportMetric(float64(in)/sec/1e6, "inMB/s")
 	b.ReportMetric(float64(bytes)/sec/1e6, "outMB/s")
 	b.ReportMetric(float64(bytes)/float64(total), "B/row")
+}
+
+// BenchmarkCommitManyFiles: one small append commit to a table that already holds
+// TAGPIPE_BENCH_FILES (default 2000) files — the per-commit cost that grows with a
+// table streaming commits to between compactions.
+func BenchmarkCommitManyFiles(b *testing.B) {
+	files := 2000
+	if v, err := strconv.Atoi(os.Getenv("TAGPIPE_BENCH_FILES")); err == nil && v > 0 {
+		files = v
+	}
+	ctx := context.Background()
+	w, err := warehouse.Open(b.TempDir(), warehouse.DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	tb, err := w.CreateTable(ctx, warehouse.TableSpec{Name: "ods_events", Schema: benchdata.Schema(), PartitionKeys: []string{"dt"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := benchdata.Events(0, 10, 10, 1)
+	defer rec.Release()
+	// Many files in one commit: each Write to a new transaction file via a tiny target.
+	tx, err := tb.Begin(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range files {
+		if err := tx.Write(rec); err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Flush(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := tx.Commit(ctx, warehouse.CommitOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for range b.N {
+		tx, err := tb.Begin(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Write(rec); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tx.Commit(ctx, warehouse.CommitOptions{Properties: map[string]string{"streaming.batch_id": "1"}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu_us/commit")
 }
