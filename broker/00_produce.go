@@ -16,6 +16,9 @@ package broker
 
 import (
 	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -29,53 +32,125 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	b := c.b
 	req := kreq.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	for _, rt := range req.Topics {
-		st := kmsg.NewProduceResponseTopic()
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	var jobs []appendJob
+	for i, rt := range req.Topics {
+		st := &resp.Topics[i]
+		st.Default()
 		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		t, terr := b.autoCreate(rt.Topic)
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewProduceResponseTopicPartition()
+		for j, rp := range rt.Partitions {
+			sp := &st.Partitions[j]
+			sp.Default()
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-			fail := func(e *kerr.Error, msg string) {
-				sp.ErrorCode = e.Code
-				if msg != "" {
-					sp.ErrorMessage = &msg
-				}
-				b.metrics.produceErrors.WithLabelValues(e.Message).Inc()
-			}
 			switch {
 			case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
-				fail(kerr.InvalidRequiredAcks, "acks must be -1, 0 or 1")
+				b.failProduce(sp, kerr.InvalidRequiredAcks, "acks must be -1, 0 or 1")
 			case req.TransactionID != nil:
-				fail(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported by this broker")
+				b.failProduce(sp, kerr.TransactionalIDAuthorizationFailed, "transactions are not supported by this broker")
 			case terr != nil:
-				fail(terr.err, terr.msg)
+				b.failProduce(sp, terr.err, terr.msg)
 			case t == nil:
-				fail(kerr.UnknownTopicOrPartition, "")
+				b.failProduce(sp, kerr.UnknownTopicOrPartition, "")
 			default:
 				p := b.partition(rt.Topic, rp.Partition)
 				if p == nil {
-					fail(kerr.UnknownTopicOrPartition, "")
+					b.failProduce(sp, kerr.UnknownTopicOrPartition, "")
 					break
 				}
 				if req.Acks == -1 && b.minInsync(t) > 1 {
-					fail(kerr.NotEnoughReplicas, "min.insync.replicas is larger than this single broker's one replica")
+					b.failProduce(sp, kerr.NotEnoughReplicas, "min.insync.replicas is larger than this single broker's one replica")
 					break
 				}
-				b.append(p, rp.Records, &sp, fail)
+				jobs = append(jobs, appendJob{p: p, records: rp.Records, sp: sp})
 			}
-			st.Partitions = append(st.Partitions, sp)
 		}
-		resp.Topics = append(resp.Topics, st)
 	}
+	b.runAppends(jobs)
 	if req.Acks == 0 {
 		return nil, nil
 	}
 	return resp, nil
 }
 
-func (b *Broker) append(p *partition, records []byte, sp *kmsg.ProduceResponseTopicPartition, fail func(*kerr.Error, string)) {
+// appendJob is one partition's records from a produce request and where its result goes.
+type appendJob struct {
+	p       *partition
+	records []byte
+	sp      *kmsg.ProduceResponseTopicPartition
+}
+
+// parallelAppendBytes is the request size from which the partitions of one produce
+// request are appended on several goroutines. A producer's request usually carries a
+// batch for every partition it writes; appending them one after the other made the
+// whole request wait for the sum of their CRC checks and writes, and the producer waits
+// for the response before sending its next request. Below this size the hand-off to
+// another goroutine costs more than it saves.
+const parallelAppendBytes = 256 << 10
+
+// runAppends appends every job's records, in parallel (up to GOMAXPROCS goroutines) when
+// the request is large and names each partition once; a partition named twice is
+// appended in request order.
+func (b *Broker) runAppends(jobs []appendJob) {
+	total := 0
+	for _, j := range jobs {
+		total += len(j.records)
+	}
+	workers := min(len(jobs), runtime.GOMAXPROCS(0))
+	if workers < 2 || total < parallelAppendBytes || !distinctPartitions(jobs) {
+		for _, j := range jobs {
+			b.append(j.p, j.records, j.sp)
+		}
+		return
+	}
+	var next atomic.Int32
+	work := func() {
+		for i := int(next.Add(1)) - 1; i < len(jobs); i = int(next.Add(1)) - 1 {
+			b.append(jobs[i].p, jobs[i].records, jobs[i].sp)
+		}
+	}
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+}
+
+func distinctPartitions(jobs []appendJob) bool {
+	if len(jobs) > 32 {
+		seen := make(map[*partition]struct{}, len(jobs))
+		for _, j := range jobs {
+			if _, dup := seen[j.p]; dup {
+				return false
+			}
+			seen[j.p] = struct{}{}
+		}
+		return true
+	}
+	for i := range jobs {
+		for k := i + 1; k < len(jobs); k++ {
+			if jobs[i].p == jobs[k].p {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// failProduce answers one partition with an error.
+func (b *Broker) failProduce(sp *kmsg.ProduceResponseTopicPartition, e *kerr.Error, msg string) {
+	sp.ErrorCode = e.Code
+	if msg != "" {
+		sp.ErrorMessage = &msg
+	}
+	b.metrics.produceErrors.WithLabelValues(e.Message).Inc()
+}
+
+func (b *Broker) append(p *partition, records []byte, sp *kmsg.ProduceResponseTopicPartition) {
+	fail := func(e *kerr.Error, msg string) { b.failProduce(sp, e, msg) }
 	if len(records) == 0 {
 		fail(kerr.InvalidRecord, "no records")
 		return
