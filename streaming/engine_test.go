@@ -761,3 +761,37 @@ func TestStateCheckpointsAreIncremental(t *testing.T) {
 		t.Fatalf("state of the last committed batch %d cannot be rebuilt after pruning: %v", last, err)
 	}
 }
+
+// TestParallelOutputStartsWithItsStream: with parallel outputs, an output over an early
+// stream runs while later streams are computed (here a later stream waits for it), and
+// every output sees its whole stream.
+func TestParallelOutputStartsWithItsStream(t *testing.T) {
+	j := NewJob("early", time.Second)
+	j.SetParallelOutputs(true)
+	started := make(chan struct{})
+	var early, late []Record
+	ForeachBatch(Input(j), "early", func(_ context.Context, _ BatchInfo, rs []Record) error {
+		early = rs
+		close(started)
+		return nil
+	})
+	waited := Transform(Input(j), func(_ BatchInfo, rs []Record) []Record {
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second): // a deadlock guard, not a timing assertion
+			t.Error("the early output did not start before the later stream was computed")
+		}
+		return rs
+	})
+	ForeachBatch(waited, "late", func(_ context.Context, _ BatchInfo, rs []Record) error {
+		late = rs
+		return nil
+	})
+	in := []Record{{Offset: 1}, {Offset: 2}}
+	if err := j.RunBatch(context.Background(), BatchInfo{ID: 0, Time: time.Unix(0, 0)}, in); err != nil {
+		t.Fatal(err)
+	}
+	if len(early) != 2 || len(late) != 2 {
+		t.Fatalf("outputs saw %d and %d records, want 2 each", len(early), len(late))
+	}
+}

@@ -24,8 +24,11 @@ type Job struct {
 	parallel bool
 }
 
-// SetParallelOutputs makes RunBatch run the outputs of a batch concurrently (they must
-// not depend on each other's effects); by default they run in registration order.
+// SetParallelOutputs makes RunBatch run the outputs of a batch concurrently, each
+// starting as soon as its stream is computed, while the streams after it are (an
+// output must then depend neither on the other outputs' effects nor on later nodes';
+// streams never change their elements once computed). By default outputs run in
+// registration order after every stream is computed.
 func (j *Job) SetParallelOutputs(on bool) { j.parallel = on }
 
 type node interface{ eval(b *BatchInfo) error }
@@ -33,6 +36,8 @@ type node interface{ eval(b *BatchInfo) error }
 type output struct {
 	name string
 	run  func(ctx context.Context, b *BatchInfo) error
+	// after is the index in Job.nodes of the stream the output reads.
+	after int
 }
 
 // statefulOp is an operator whose state is checkpointed after every committed batch.
@@ -66,28 +71,40 @@ func Input(j *Job) *Stream[Record] { return j.input }
 func (j *Job) RunBatch(ctx context.Context, b BatchInfo, records []Record) error {
 	j.current, j.records = &b, records
 	defer func() { j.records = nil }()
-	for _, n := range j.nodes {
-		if err := n.eval(&b); err != nil {
-			return fmt.Errorf("batch %d: %w", b.ID, err)
-		}
-	}
 	if j.parallel && len(j.outputs) > 1 {
 		errs := make([]error, len(j.outputs))
 		var wg sync.WaitGroup
-		for i, o := range j.outputs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := o.run(ctx, &b); err != nil {
-					errs[i] = fmt.Errorf("batch %d: output %s: %w", b.ID, o.name, err)
+		start := func(after int) {
+			for i, o := range j.outputs {
+				if o.after != after {
+					continue
 				}
-			}()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := o.run(ctx, &b); err != nil {
+						errs[i] = fmt.Errorf("batch %d: output %s: %w", b.ID, o.name, err)
+					}
+				}()
+			}
+		}
+		for i, n := range j.nodes {
+			if err := n.eval(&b); err != nil {
+				wg.Wait()
+				return fmt.Errorf("batch %d: %w", b.ID, err)
+			}
+			start(i)
 		}
 		wg.Wait()
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
 	} else {
+		for _, n := range j.nodes {
+			if err := n.eval(&b); err != nil {
+				return fmt.Errorf("batch %d: %w", b.ID, err)
+			}
+		}
 		for _, o := range j.outputs {
 			if err := o.run(ctx, &b); err != nil {
 				return fmt.Errorf("batch %d: output %s: %w", b.ID, o.name, err)
@@ -105,13 +122,14 @@ func (j *Job) RunBatch(ctx context.Context, b BatchInfo, records []Record) error
 // Stream is one typed stream of a Job: per batch, a slice of T.
 type Stream[T any] struct {
 	job     *Job
+	index   int // in job.nodes
 	name    string
 	compute func(b *BatchInfo) ([]T, error)
 	cur     []T
 }
 
 func newStream[T any](j *Job, kind string, compute func(b *BatchInfo) ([]T, error)) *Stream[T] {
-	s := &Stream[T]{job: j, name: fmt.Sprintf("%s#%d", kind, len(j.nodes)), compute: compute}
+	s := &Stream[T]{job: j, index: len(j.nodes), name: fmt.Sprintf("%s#%d", kind, len(j.nodes)), compute: compute}
 	j.nodes = append(j.nodes, s)
 	return s
 }
@@ -233,10 +251,11 @@ func reduceKV[K comparable, V any](in []KV[K, V], reduce func(V, V) V) []KV[K, V
 
 // ForeachBatch registers an output: f receives every batch's elements (possibly none)
 // with the batch's id, time and offset ranges. Outputs run in registration order after
-// every stream of the batch is computed. To be exactly-once an output must be idempotent
-// by batch id: a batch is replayed after a crash that hit before its commit.
+// every stream of the batch is computed (SetParallelOutputs: concurrently, each once its
+// stream is). To be exactly-once an output must be idempotent by batch id: a batch is
+// replayed after a crash that hit before its commit.
 func ForeachBatch[T any](s *Stream[T], name string, f func(ctx context.Context, b BatchInfo, items []T) error) {
-	s.job.outputs = append(s.job.outputs, output{name: name, run: func(ctx context.Context, b *BatchInfo) error {
+	s.job.outputs = append(s.job.outputs, output{name: name, after: s.index, run: func(ctx context.Context, b *BatchInfo) error {
 		return f(ctx, *b, s.items())
 	}})
 }
