@@ -312,35 +312,72 @@ func (s *Source) readFile(ctx context.Context, path string) error {
 	} else {
 		s.opts.Log.Info("spooldir reading file", "source", s.name, "file", path, "bytes", fi.Size())
 	}
-	lr := ingest.NewLineReader(r, s.opts.MaxLineBytes)
-	var slab ingest.Slab
-	batch := make([]ingest.Event, 0, s.opts.BatchSize)
-	var batchBytes int64
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := s.out.Put(ctx, batch); err != nil {
-			return fmt.Errorf("%w: %w", errPut, err)
-		}
-		t.Offset += batchBytes
-		t.Lines += int64(len(batch))
-		batch, batchBytes = batch[:0], 0
-		if err := s.saveTracker(t); err != nil {
-			return err
-		}
-		if now, err := os.Stat(path); err != nil || now.Size() != t.Size || now.ModTime().UnixNano() != t.MtimeNS {
-			return errChanged
-		}
-		return nil
-	}
+	// A reader goroutine reads and splits the next batch while this one puts the
+	// previous batch (with a file channel, writes and fsyncs it) and records the position:
+	// the tracker still moves only past batches whose put returned, in order.
+	rctx, cancel := context.WithCancel(ctx)
+	batches := make(chan readBatch, 1)
+	free := make(chan []ingest.Event, 2) // batch arrays handed back for reuse
+	done := make(chan struct{})
+	defer func() { cancel(); <-done }() // before the deferred closes of the file
 	// A line's id is its file (inode, size and mtime, which a spooled file may not change)
 	// and its offset in the line stream: a re-read after a crash yields the same ids.
 	fileID := fmt.Sprintf("spool-%x-%x-%x-", t.Inode, t.Size, t.MtimeNS)
+	go s.readBatches(rctx, ingest.NewLineReader(r, s.opts.MaxLineBytes), fileID, path, t.Offset, batches, free, done)
+	for b := range batches {
+		if len(b.evs) > 0 {
+			if err := s.out.Put(ctx, b.evs); err != nil {
+				return fmt.Errorf("%w: %w", errPut, err)
+			}
+			// The channel holds copies now: the array can take the next lines.
+			select {
+			case free <- b.evs[:0]:
+			default:
+			}
+			t.Offset += b.bytes
+			t.Lines += int64(len(b.evs))
+			if err := s.saveTracker(t); err != nil {
+				return err
+			}
+			if now, err := os.Stat(path); err != nil || now.Size() != t.Size || now.ModTime().UnixNano() != t.MtimeNS {
+				return s.quarantine(path, t, nil, "changed while it was being read")
+			}
+		}
+		switch {
+		case b.err == nil:
+		case errors.Is(b.err, io.EOF):
+			return s.complete(path, t)
+		case gz:
+			// A damaged gzip stream: what decompressed is delivered, the rest cannot
+			// be; move the file aside and go on.
+			return s.quarantine(path, t, nil, "damaged gzip data: "+b.err.Error())
+		default:
+			return fmt.Errorf("cannot read %q: %w", path, b.err)
+		}
+	}
+	return ctx.Err() // the reader stopped early: only when ctx ended
+}
+
+// readBatch is a batch of lines read ahead, with the input bytes they took; err, when
+// set, ended the input after them (io.EOF at the end of the file).
+type readBatch struct {
+	evs   []ingest.Event
+	bytes int64
+	err   error
+}
+
+// readBatches splits the stream from offset off into batches of events and sends them,
+// the last one with the error that ended the input, until ctx ends.
+func (s *Source) readBatches(ctx context.Context, lr *ingest.LineReader, fileID, path string, off int64,
+	out chan<- readBatch, free <-chan []ingest.Event, done chan<- struct{}) {
+	defer close(done)
+	defer close(out)
+	var slab ingest.Slab
 	var id []byte
+	b := readBatch{evs: make([]ingest.Event, 0, s.opts.BatchSize)}
 	add := func(ln ingest.Line) {
 		ev := slab.LineEvent(ln)
-		id = strconv.AppendInt(append(id[:0], fileID...), t.Offset+batchBytes, 16)
+		id = strconv.AppendInt(append(id[:0], fileID...), off+b.bytes, 16)
 		ev.SetHeader(ingest.HeaderEventID, slab.String(id))
 		if s.opts.FileHeader {
 			ev.SetHeader(ingest.HeaderFile, path)
@@ -348,51 +385,44 @@ func (s *Source) readFile(ctx context.Context, path string) error {
 		if s.opts.BasenameHeader {
 			ev.SetHeader("basename", filepath.Base(path))
 		}
-		batch = append(batch, ev)
-		batchBytes += ln.N
+		b.evs = append(b.evs, ev)
+		b.bytes += ln.N
+	}
+	send := func() bool {
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return false
+		}
+		off += b.bytes
+		b = readBatch{}
+		select {
+		case b.evs = <-free:
+		default:
+			b.evs = make([]ingest.Event, 0, s.opts.BatchSize)
+		}
+		return true
 	}
 	for {
 		ln, err := lr.Next()
 		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				if gz {
-					// A damaged gzip stream: what decompressed is delivered, the rest
-					// cannot be; move the file aside and go on.
-					if ferr := flush(); ferr != nil && !errors.Is(ferr, errChanged) {
-						return ferr
-					}
-					return s.quarantine(path, t, nil, "damaged gzip data: "+err.Error())
+			if errors.Is(err, io.EOF) {
+				if last, ok := lr.Flush(); ok {
+					add(last)
 				}
-				return fmt.Errorf("cannot read %q: %w", path, err)
 			}
-			if last, ok := lr.Flush(); ok {
-				add(last)
-			}
-			break
+			b.err = err
+			send()
+			return
 		}
 		add(ln)
-		if len(batch) >= s.opts.BatchSize {
-			if err := flush(); err != nil {
-				if errors.Is(err, errChanged) {
-					return s.quarantine(path, t, nil, "changed while it was being read")
-				}
-				return err
-			}
+		if len(b.evs) >= s.opts.BatchSize && !send() {
+			return
 		}
 	}
-	if err := flush(); err != nil {
-		if errors.Is(err, errChanged) {
-			return s.quarantine(path, t, nil, "changed while it was being read")
-		}
-		return err
-	}
-	return s.complete(path, t)
 }
 
-var (
-	errChanged = errors.New("file changed")
-	errPut     = errors.New("channel put failed")
-)
+var errPut = errors.New("channel put failed")
 
 func (s *Source) complete(path string, t tracker) error {
 	if s.opts.Delete {
