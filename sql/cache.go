@@ -8,8 +8,10 @@ import (
 	"time"
 )
 
-// CacheSchema holds the in-memory copies of cached tables (Options.Cache).
-const CacheSchema = "tagpipe_cache"
+// CacheDatabase is the in-memory database that holds the copies of cached tables
+// (Options.Cache). It is attached with COMPRESS: 1M users' tags (5M rows, 8 columns)
+// take 67 MB there against 467 MB uncompressed, plus 71 MB for the index.
+const CacheDatabase = "tagpipe_cache"
 
 // CacheTable is a table the engine holds in memory with an index on Key, for point
 // queries (one user's tags). Measured on 1M users × 5 tags (sql/internal/sqlbench):
@@ -30,7 +32,7 @@ type CacheTable struct {
 type cached struct {
 	source string // the view's definition as registered (the snapshot's files)
 	own    string // the view's definition once it reads the copy
-	table  string // CacheSchema.<table>_<gen>
+	table  string // CacheDatabase.main.<table>_<gen>
 	gen    int
 }
 
@@ -46,8 +48,8 @@ func (e *Engine) cacheTables(ctx context.Context, conn *dbsql.Conn) error {
 	}
 	if e.cache == nil {
 		e.cache = map[string]*cached{}
-		if _, err := conn.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+QuoteIdent(CacheSchema)); err != nil {
-			return fmt.Errorf("cannot create schema %s: %w", CacheSchema, err)
+		if _, err := conn.ExecContext(ctx, "ATTACH IF NOT EXISTS ':memory:' AS "+QuoteIdent(CacheDatabase)+" (COMPRESS)"); err != nil {
+			return fmt.Errorf("cannot attach the in-memory cache database: %w", err)
 		}
 	}
 	for _, ct := range e.opts.Cache {
@@ -84,7 +86,7 @@ func (e *Engine) cacheTable(ctx context.Context, conn *dbsql.Conn, ct CacheTable
 	if old != nil {
 		gen = old.gen + 1
 	}
-	c := &cached{source: def, gen: gen, table: QuoteIdent(CacheSchema) + "." + QuoteIdent(fmt.Sprintf("%s_%d", ct.Table, gen))}
+	c := &cached{source: def, gen: gen, table: QuoteIdent(CacheDatabase) + ".main." + QuoteIdent(fmt.Sprintf("%s_%d", ct.Table, gen))}
 	start := time.Now()
 	if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TABLE "+c.table+" AS SELECT * FROM "+view); err != nil {
 		return fmt.Errorf("cannot copy %s: %w", ct.Table, err)

@@ -30,7 +30,7 @@ func fileListViews(dir string) RegisterFunc {
 
 func cacheTables(t *testing.T, e *Engine) []string {
 	t.Helper()
-	rows, err := e.DB().Query("SELECT table_name FROM duckdb_tables() WHERE schema_name = $1 ORDER BY 1", CacheSchema)
+	rows, err := e.DB().Query("SELECT table_name FROM duckdb_tables() WHERE database_name = $1 ORDER BY 1", CacheDatabase)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestCacheServesSnapshotThroughIndex(t *testing.T) {
 	if got := cacheTables(t, cached); !reflect.DeepEqual(got, []string{"tags_1"}) {
 		t.Fatalf("copies = %v, want [tags_1]", got)
 	}
-	if _, _, _, err := collect(cached, "DELETE FROM "+CacheSchema+".tags_1"); err == nil {
+	if _, _, _, err := collect(cached, "DELETE FROM "+CacheDatabase+".tags_1"); err == nil {
 		t.Fatal("a remote query deleted from the copy")
 	}
 

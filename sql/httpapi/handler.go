@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	tsql "github.com/tagpipe/tagpipe/sql"
@@ -108,7 +109,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		out = &jsonOut{start: start}
 	}
-	bw := bufio.NewWriterSize(w, 64<<10)
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(w)
+	defer func() {
+		bw.Reset(nil) // drop the ResponseWriter before the pool keeps the buffer
+		writers.Put(bw)
+	}()
 	started := false
 	err = h.engine.Query(r.Context(), req.SQL, req.Params, func(res *tsql.Result) error {
 		started = true
@@ -146,6 +152,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = bw.Flush()
 }
+
+// writers pools the 64 KiB response buffers: a point query's answer is a few hundred
+// bytes, and a fresh buffer per request was most of the bytes the handler allocated.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
 
 func readRequest(r *http.Request, max int64) (*Request, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))

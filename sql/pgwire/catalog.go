@@ -257,13 +257,13 @@ func boolText(b bool) string {
 }
 
 // relations lists the user's tables and views (trusted catalog query, not a client's).
-// The engine's in-memory copies (tsql.CacheSchema) are left out: their views are listed.
+// The engine's in-memory copies (tsql.CacheDatabase) are left out: their views are listed.
 func (c *conn) relations() []relation {
 	rows, err := c.srv.engine.DB().QueryContext(c.ctx, `
-		SELECT table_oid::VARCHAR, schema_name, table_name FROM duckdb_tables() WHERE NOT internal AND NOT temporary AND schema_name <> $1
+		SELECT table_oid::VARCHAR, schema_name, table_name FROM duckdb_tables() WHERE NOT internal AND NOT temporary AND database_name <> $1
 		UNION ALL
 		SELECT view_oid::VARCHAR, schema_name, view_name FROM duckdb_views() WHERE NOT internal AND NOT temporary
-		ORDER BY 2, 3`, tsql.CacheSchema)
+		ORDER BY 2, 3`, tsql.CacheDatabase)
 	if err != nil {
 		c.srv.log.Warn("cannot list relations", "err", err)
 		return nil
