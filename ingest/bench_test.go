@@ -248,7 +248,8 @@ func benchAgent(b *testing.B, kind, chType string, size int) {
 		src["type"], src["dir"], src["min_age"], src["poll_interval"] = "spooldir", in, "-1ms", "5ms"
 		tmp := filepath.Join(dir, "lines.jsonl")
 		os.WriteFile(tmp, data, 0o644)
-		data = nil // RSS is the collector's, not this buffer's
+		// RSS is the collector's, not this buffer's.
+		data = nil
 		defer func() { os.Rename(tmp, filepath.Join(in, "lines.jsonl")) }() // dropped once the timer runs
 	case "taildir":
 		src["type"], src["filegroups"], src["filegroups.f"], src["poll_interval"] = "taildir", "f", filepath.Join(in, `app\.log`), "5ms"

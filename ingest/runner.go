@@ -35,21 +35,31 @@ func (r *SinkRunner) Run(stop, hard context.Context) {
 		r.Log = slog.New(slog.DiscardHandler)
 	}
 	failing := false
+	// The next batch is taken while the current one is delivered (for a file channel
+	// the take reads and decodes it), so the sink does not wait for it after each ack.
+	// It is only taken, not delivered: when the current batch fails, the prefetched one
+	// is rolled back first and the current one after it, so both return to the head of
+	// the channel in their order and nothing leaves the channel unacknowledged.
+	next := r.prefetch(stop)
+	defer func() { next.rollback() }() // the take pending when Run returns
 	for {
-		tx, err := r.Channel.Take(stop, r.BatchSize)
-		if err != nil {
-			if stop.Err() != nil || errors.Is(err, ErrClosed) {
+		res := next.wait()
+		if res.err != nil {
+			if stop.Err() != nil || errors.Is(res.err, ErrClosed) {
 				return
 			}
-			r.Log.Error("channel take failed", "agent", r.Agent, "sink", r.Sink.Name(), "err", err)
+			r.Log.Error("channel take failed", "agent", r.Agent, "sink", r.Sink.Name(), "err", res.err)
 			if !Sleep(stop, r.Backoff.Next()) {
 				return
 			}
+			next = r.prefetch(stop)
 			continue
 		}
+		tx := res.tx
+		next = r.prefetch(stop)
 		evs := tx.Events()
 		t0 := time.Now()
-		err = r.Sink.Deliver(hard, evs)
+		err := r.Sink.Deliver(hard, evs)
 		if err == nil {
 			if err = tx.Commit(); err != nil {
 				if errors.Is(err, ErrClosed) {
@@ -57,12 +67,14 @@ func (r *SinkRunner) Run(stop, hard context.Context) {
 				}
 				// Delivered but not committed: give the batch back; it is delivered
 				// again (duplicates, never loss).
+				next.rollback()
 				tx.Rollback()
 				r.C.Add("commit_failures", 1)
 				r.Log.Error("channel commit failed, batch will be delivered again", "agent", r.Agent, "sink", r.Sink.Name(), "err", err)
 				if !Sleep(stop, r.Backoff.Next()) {
 					return
 				}
+				next = r.prefetch(stop)
 				continue
 			}
 			r.C.Add("success", int64(len(evs)))
@@ -75,6 +87,7 @@ func (r *SinkRunner) Run(stop, hard context.Context) {
 			}
 			continue
 		}
+		next.rollback()
 		tx.Rollback()
 		r.C.Add("failure", int64(len(evs)))
 		r.C.Add("failed_batches", 1)
@@ -87,5 +100,49 @@ func (r *SinkRunner) Run(stop, hard context.Context) {
 		if !Sleep(stop, r.Backoff.Next()) {
 			return
 		}
+		next = r.prefetch(stop)
+	}
+}
+
+// pendingTake is a Take running in its own goroutine.
+type pendingTake struct {
+	cancel context.CancelFunc
+	done   chan takeResult
+	res    *takeResult
+}
+
+type takeResult struct {
+	tx  Tx
+	err error
+}
+
+// prefetch starts taking the next batch; it waits for events until stop ends (or
+// rollback cancels it).
+func (r *SinkRunner) prefetch(stop context.Context) *pendingTake {
+	ctx, cancel := context.WithCancel(stop)
+	p := &pendingTake{cancel: cancel, done: make(chan takeResult, 1)}
+	go func() {
+		tx, err := r.Channel.Take(ctx, r.BatchSize)
+		p.done <- takeResult{tx, err}
+	}()
+	return p
+}
+
+// wait returns the take's result (once; later calls return an empty result).
+func (p *pendingTake) wait() takeResult {
+	if p.res != nil {
+		return takeResult{}
+	}
+	res := <-p.done
+	p.cancel()
+	p.res = &res
+	return res
+}
+
+// rollback cancels the take and gives back what it took, if anything.
+func (p *pendingTake) rollback() {
+	p.cancel()
+	if res := p.wait(); res.tx != nil {
+		res.tx.Rollback()
 	}
 }

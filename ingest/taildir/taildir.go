@@ -375,10 +375,66 @@ func (s *Source) readFile(ctx context.Context, tf *tailFile) (int, error) {
 		tf.grewAt = now
 	}
 	tf.size, tf.lastMod = fi.Size(), fi.ModTime()
-	batch := make([]ingest.Event, 0, 64)
-	var slab ingest.Slab
+	// A reader goroutine splits the next batch while this one puts the previous batch
+	// (with a file channel, writes and fsyncs it) and saves positions: a position still
+	// moves only past batches whose put returned. After a failure the reader is stopped
+	// and the file rewound to the last position.
+	rctx, cancel := context.WithCancel(ctx)
+	batches := make(chan readBatch, 1)
+	done := make(chan struct{})
+	go s.readBatches(rctx, tf, now, batches, done)
 	total := 0
+	for b := range batches {
+		if len(b.evs) > 0 {
+			if err = s.out.Put(ctx, b.evs); err != nil {
+				break
+			}
+			total += len(b.evs)
+			tf.pos += b.bytes
+			if err = s.savePositions(); err != nil {
+				break
+			}
+		}
+		if b.err != nil {
+			err = fmt.Errorf("cannot read %q: %w", tf.path, b.err)
+			break
+		}
+	}
+	cancel()
+	<-done // the reader no longer touches tf.f, tf.lr or tf.read
+	if err != nil {
+		return total, s.rewind(tf, err)
+	}
+	if tf.lr.Pending() == 0 && now.Sub(tf.grewAt) >= s.opts.CloseIdle {
+		// Idle: close it. A file that still matches keeps its position and is opened
+		// again when it grows; one that was rotated away is done.
+		s.opts.Log.Debug("taildir closing idle file", "source", s.name, "file", tf.path, "inode", tf.inode, "matched", tf.matched)
+		tf.f.Close()
+		delete(s.files, tf.inode)
+		if tf.matched {
+			s.saved[tf.inode] = position{Inode: tf.inode, Pos: tf.pos, File: tf.path}
+		}
+		return total, s.savePositions()
+	}
+	return total, nil
+}
+
+// readBatch is a batch of lines read ahead, with the input bytes they took; err, when
+// set, is the read error that ended the input after them.
+type readBatch struct {
+	evs   []ingest.Event
+	bytes int64
+	err   error
+}
+
+// readBatches reads tf from tf.read to its end (see readFile) in batches and sends
+// them; the last one may be partial. It owns tf.f, tf.lr and tf.read until done closes.
+func (s *Source) readBatches(ctx context.Context, tf *tailFile, now time.Time, out chan<- readBatch, done chan<- struct{}) {
+	defer close(done)
+	defer close(out)
+	var slab ingest.Slab
 	var id []byte
+	var b readBatch
 	add := func(ln ingest.Line) {
 		ev := slab.LineEvent(ln)
 		// inode + offset identify a line read again after a crash; the checksum keeps
@@ -394,32 +450,34 @@ func (s *Source) readFile(ctx context.Context, tf *tailFile) (int, error) {
 		for _, h := range tf.group.hdrs {
 			ev.SetHeader(h.Key, h.Value)
 		}
-		batch = append(batch, ev)
+		if b.evs == nil {
+			b.evs = make([]ingest.Event, 0, min(s.opts.BatchSize, 1024))
+		}
+		b.evs = append(b.evs, ev)
+		b.bytes += ln.N
 		tf.read += ln.N
 	}
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+	send := func() bool {
+		select {
+		case out <- b:
+			b = readBatch{}
+			return true
+		case <-ctx.Done():
+			return false
 		}
-		if err := s.out.Put(ctx, batch); err != nil {
-			tf.read = tf.pos
-			return err
-		}
-		total += len(batch)
-		tf.pos = tf.read
-		batch = batch[:0]
-		return s.savePositions()
 	}
 	for {
 		ln, err := tf.lr.Next()
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
-				return total, fmt.Errorf("cannot read %q: %w", tf.path, err)
+				b.err = err
+				send()
+				return
 			}
 			// A file being appended to: lines written while this batch was read are
 			// already there, so fill the batch with them instead of putting a partial
 			// batch per catch-up (with a file channel, an fsync each).
-			if n := len(batch); n > 0 && n < s.opts.BatchSize {
+			if n := len(b.evs); n > 0 && n < s.opts.BatchSize {
 				if fi, err := tf.f.Stat(); err == nil && fi.Size() > tf.read+tf.lr.Pending() {
 					continue
 				}
@@ -427,10 +485,8 @@ func (s *Source) readFile(ctx context.Context, tf *tailFile) (int, error) {
 			break
 		}
 		add(ln)
-		if len(batch) >= s.opts.BatchSize {
-			if err := flush(); err != nil {
-				return total, s.rewind(tf, err)
-			}
+		if len(b.evs) >= s.opts.BatchSize && !send() {
+			return
 		}
 	}
 	// An unterminated tail: deliver it once the file has been idle long enough.
@@ -439,21 +495,9 @@ func (s *Source) readFile(ctx context.Context, tf *tailFile) (int, error) {
 			add(ln)
 		}
 	}
-	if err := flush(); err != nil {
-		return total, s.rewind(tf, err)
+	if len(b.evs) > 0 {
+		send()
 	}
-	if tf.lr.Pending() == 0 && now.Sub(tf.grewAt) >= s.opts.CloseIdle {
-		// Idle: close it. A file that still matches keeps its position and is opened
-		// again when it grows; one that was rotated away is done.
-		s.opts.Log.Debug("taildir closing idle file", "source", s.name, "file", tf.path, "inode", tf.inode, "matched", tf.matched)
-		tf.f.Close()
-		delete(s.files, tf.inode)
-		if tf.matched {
-			s.saved[tf.inode] = position{Inode: tf.inode, Pos: tf.pos, File: tf.path}
-		}
-		return total, s.savePositions()
-	}
-	return total, nil
 }
 
 // rewind puts a file's reader back to its delivered position after a failed put.
