@@ -32,30 +32,39 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// testdataCmd builds a command under broker/testdata once per test binary.
+type testdataCmd struct {
+	name string
+	once sync.Once
+	path string
+	err  error
+}
+
 var (
-	kfakeOnce sync.Once
-	kfakePath string
-	kfakeErr  error
+	kfakeCmd = &testdataCmd{name: "kfakebroker"}
+	nullCmd  = &testdataCmd{name: "nullbroker"}
 )
 
-func kfakeBin(t testing.TB) string {
-	kfakeOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kfakebroker-")
+func (c *testdataCmd) bin(t testing.TB) string {
+	c.once.Do(func() {
+		dir, err := os.MkdirTemp("", c.name+"-")
 		if err != nil {
-			kfakeErr = err
+			c.err = err
 			return
 		}
-		kfakePath = filepath.Join(dir, "kfakebroker")
-		out, err := exec.Command("go", "build", "-o", kfakePath, "github.com/tagpipe/tagpipe/broker/testdata/kfakebroker").CombinedOutput()
+		c.path = filepath.Join(dir, c.name)
+		out, err := exec.Command("go", "build", "-o", c.path, "github.com/tagpipe/tagpipe/broker/testdata/"+c.name).CombinedOutput()
 		if err != nil {
-			kfakeErr = fmt.Errorf("build kfakebroker: %v\n%s", err, out)
+			c.err = fmt.Errorf("build %s: %v\n%s", c.name, err, out)
 		}
 	})
-	if kfakeErr != nil {
-		t.Fatal(kfakeErr)
+	if c.err != nil {
+		t.Fatal(c.err)
 	}
-	return kfakePath
+	return c.path
 }
+
+func kfakeBin(t testing.TB) string { return kfakeCmd.bin(t) }
 
 // procStats reads a process's CPU seconds (user+system) and peak RSS in bytes.
 func procStats(t testing.TB, pid int) (cpu float64, peakRSS int64) {
@@ -245,6 +254,40 @@ func benchConsume(b *testing.B, addr string, n int) time.Duration {
 		got += fs.NumRecords()
 	}
 	return time.Since(start)
+}
+
+// BenchmarkProduceCeiling is BenchmarkBrokers' produce phase (no compression) against
+// tagpipe, kfake-datadir and testdata/nullbroker, which acknowledges every produce at
+// once without storing anything: the rate the client reaches when the broker costs
+// nothing. The three take turns, BROKER_BENCH_ROUNDS times (default 3), so load from
+// other processes hits them alike; each one's median produce rate is reported.
+//
+//	BROKER_BENCH_RECORDS=1000000 BROKER_BENCH_ROUNDS=5 go test ./broker -run '^$' -bench ProduceCeiling -benchtime 1x
+func BenchmarkProduceCeiling(b *testing.B) {
+	n := benchRecords()
+	rounds := 3
+	if r, err := strconv.Atoi(os.Getenv("BROKER_BENCH_ROUNDS")); err == nil && r > 0 {
+		rounds = r
+	}
+	all := benchPeers()
+	peers := []benchPeer{all[0], all[3], {"null", func(b *testing.B) *brokerProc {
+		return startProc(b, exec.Command(nullCmd.bin(b)))
+	}}}
+	for i := 0; i < b.N; i++ {
+		rates := make([][]float64, len(peers))
+		for r := 0; r < rounds; r++ {
+			for j, peer := range peers {
+				bp := peer.start(b)
+				d := benchProduce(b, bp.addr, "none", n)
+				bp.kill()
+				rates[j] = append(rates[j], float64(n)/d.Seconds())
+			}
+		}
+		for j, peer := range peers {
+			sort.Float64s(rates[j])
+			b.ReportMetric(rates[j][len(rates[j])/2], peer.name+"-produce-rec/s")
+		}
+	}
 }
 
 // BenchmarkInProcess runs the tagpipe broker in the test process, so `-cpuprofile` shows
