@@ -92,6 +92,8 @@ type Source struct {
 	out   *ingest.Processor
 	files map[uint64]*tailFile
 	saved map[uint64]position // from the position file, for files not open yet
+	// posFile writes the position file (in place after the first save; see StateFile).
+	posFile ingest.StateFile
 
 	loop ingest.Loop
 }
@@ -145,7 +147,8 @@ func New(name string, opts Options, out *ingest.Processor) (*Source, error) {
 	if err := os.MkdirAll(filepath.Dir(opts.PositionFile), 0o755); err != nil {
 		return nil, fmt.Errorf("taildir source %s: cannot create position file directory: %w", name, err)
 	}
-	s := &Source{name: name, opts: opts, out: out, files: map[uint64]*tailFile{}, saved: map[uint64]position{}}
+	s := &Source{name: name, opts: opts, out: out, files: map[uint64]*tailFile{}, saved: map[uint64]position{},
+		posFile: ingest.StateFile{Path: opts.PositionFile}}
 	data, err := os.ReadFile(opts.PositionFile)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("taildir source %s: cannot read position file: %w", name, err)
@@ -178,6 +181,7 @@ func (s *Source) run(ctx context.Context) {
 		for _, tf := range s.files {
 			tf.f.Close()
 		}
+		s.posFile.Close()
 	}()
 	s.recoverRotated()
 	for ctx.Err() == nil {
@@ -530,11 +534,7 @@ func (s *Source) savePositions() error {
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].File < ps[j].File })
 	data, _ := json.Marshal(ps)
-	tmp := s.opts.PositionFile + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return fmt.Errorf("cannot write position file: %w", err)
-	}
-	if err := os.Rename(tmp, s.opts.PositionFile); err != nil {
+	if err := s.posFile.Save(data); err != nil {
 		return fmt.Errorf("cannot write position file: %w", err)
 	}
 	return nil
