@@ -77,11 +77,12 @@ type Engine struct {
 // Open creates the in-memory DuckDB database, applies the limits, registers the views and,
 // in read-only mode, locks file access and configuration.
 func Open(ctx context.Context, opts Options) (*Engine, error) {
-	connector, err := duckdb.NewConnector("", nil)
+	duck, err := duckdb.NewConnector("", nil)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open DuckDB: %w", err)
 	}
-	e := &Engine{opts: opts, connector: connector, db: dbsql.OpenDB(connector), log: opts.Log}
+	e := &Engine{opts: opts, connector: duck, db: dbsql.OpenDB(connector{duck}), log: opts.Log}
+	e.db.SetMaxIdleConns(maxIdleConns)
 	if e.log == nil {
 		e.log = slog.Default()
 	}
@@ -192,12 +193,12 @@ func (e *Engine) Close() error {
 	return e.closeErr
 }
 
-// rawConn runs f with the DuckDB driver connection behind conn.
-func rawConn(conn *dbsql.Conn, f func(*duckdb.Conn) error) error {
-	return conn.Raw(func(dc any) error {
-		c, ok := dc.(*duckdb.Conn)
+// rawConn runs f with the DuckDB driver connection behind dc.
+func rawConn(dc *dbsql.Conn, f func(*stmtConn) error) error {
+	return dc.Raw(func(raw any) error {
+		c, ok := raw.(*stmtConn)
 		if !ok {
-			return fmt.Errorf("BUG: driver connection is %T, not *duckdb.Conn", dc)
+			return fmt.Errorf("BUG: driver connection is %T, not *sql.stmtConn", raw)
 		}
 		return f(c)
 	})

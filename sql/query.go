@@ -87,9 +87,9 @@ func (e *Engine) Query(ctx context.Context, query string, args []any, fn func(*R
 		return classify(ctx, query, err, e.opts.QueryTimeout)
 	}
 	defer conn.Close()
-	err = rawConn(conn, func(c *duckdb.Conn) error {
+	err = rawConn(conn, func(c *stmtConn) error {
 		if e.opts.ReadOnly && !e.checked.has(query) {
-			if err := checkReadOnly(c, query); err != nil {
+			if err := checkReadOnly(c.Conn, query); err != nil {
 				return err
 			}
 			e.checked.add(query)
@@ -98,8 +98,18 @@ func (e *Engine) Query(ctx context.Context, query string, args []any, fn func(*R
 		for i, a := range args {
 			named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
 		}
-		rows, err := c.QueryContext(ctx, query, named)
-		if err != nil {
+		var rows driver.Rows
+		if e.opts.ReadOnly {
+			// One statement (checked above): run it prepared on this connection.
+			st, err := c.stmt(ctx, query)
+			if err != nil {
+				return err
+			}
+			if rows, err = st.QueryContext(ctx, named); err != nil {
+				c.drop(query)
+				return err
+			}
+		} else if rows, err = c.QueryContext(ctx, query, named); err != nil {
 			return err
 		}
 		defer rows.Close()
@@ -156,9 +166,9 @@ func (e *Engine) Describe(ctx context.Context, query string) (*Statement, error)
 	}
 	defer conn.Close()
 	var out Statement
-	err = rawConn(conn, func(c *duckdb.Conn) error {
+	err = rawConn(conn, func(c *stmtConn) error {
 		if e.opts.ReadOnly {
-			if err := checkReadOnly(c, query); err != nil {
+			if err := checkReadOnly(c.Conn, query); err != nil {
 				return err
 			}
 		}

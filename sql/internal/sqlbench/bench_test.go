@@ -160,10 +160,24 @@ type client interface {
 	close()
 }
 
-type inProcess struct{ e *tsql.Engine }
+// inProcess is one client of the engine's DuckDB through database/sql, keeping each
+// statement prepared as pgx does for the PostgreSQL client (and the servers do on their
+// DuckDB connections).
+type inProcess struct {
+	db    *dbsql.DB
+	stmts map[string]*dbsql.Stmt
+}
 
-func (c inProcess) run(ctx context.Context, q string, args ...any) (int, error) {
-	rows, err := c.e.DB().QueryContext(ctx, q, args...)
+func (c *inProcess) run(ctx context.Context, q string, args ...any) (int, error) {
+	st, ok := c.stmts[q]
+	if !ok {
+		var err error
+		if st, err = c.db.PrepareContext(ctx, q); err != nil {
+			return 0, err
+		}
+		c.stmts[q] = st
+	}
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return 0, err
 	}
@@ -183,7 +197,12 @@ func (c inProcess) run(ctx context.Context, q string, args ...any) (int, error) 
 	}
 	return n, rows.Err()
 }
-func (inProcess) close() {}
+
+func (c *inProcess) close() {
+	for _, st := range c.stmts {
+		_ = st.Close()
+	}
+}
 
 type httpClient struct {
 	url string
@@ -235,9 +254,9 @@ func (p pgClient) close() { _ = p.c.Close(context.Background()) }
 func newClient(b *testing.B, env *env, kind string) client {
 	switch kind {
 	case "inprocess":
-		return inProcess{env.engine}
+		return &inProcess{db: env.engine.DB(), stmts: map[string]*dbsql.Stmt{}}
 	case "inprocess-parquet":
-		return inProcess{env.parquet}
+		return &inProcess{db: env.parquet.DB(), stmts: map[string]*dbsql.Stmt{}}
 	case "http":
 		return httpClient{url: env.httpURL, c: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}}
 	case "pgwire":
