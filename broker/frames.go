@@ -12,6 +12,12 @@ import "sync"
 const (
 	// connFrameBytes is the largest request buffer a connection keeps for itself.
 	connFrameBytes = 256 << 10
+	// minPooledFrame is the smallest pooled buffer. A producer's requests grow while its
+	// client warms up (a few hundred KiB to several MiB); a buffer sized for each step
+	// left the previous one as garbage, and those steps were most of the broker's peak
+	// heap. Only the bytes a request fills are touched, so the spare capacity of a fresh
+	// buffer costs no resident memory.
+	minPooledFrame = 8 << 20
 	// framePoolIdleBytes bounds the memory of idle pooled buffers; a buffer that would
 	// push the pool past it is left to the GC.
 	framePoolIdleBytes = 32 << 20
@@ -47,7 +53,7 @@ func (p *framePool) get(n int) []byte {
 	if largest >= 0 {
 		p.take(largest) // too small for n: let the GC have it
 	}
-	c := 2 * connFrameBytes
+	c := minPooledFrame
 	for c < n {
 		c *= 2
 	}
