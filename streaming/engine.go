@@ -526,6 +526,7 @@ type prefetch struct {
 	plan    plan
 	planned bool
 	records []Record
+	feed    *partitionFeed // the job's MapPartitions results, computed during the read
 	err     error
 	done    chan struct{} // closed when plan, records and err are set
 }
@@ -577,12 +578,28 @@ func (e *Engine) startPrefetch(ctx context.Context, cur plan) *prefetch {
 			return
 		}
 		pf.plan, pf.planned = p, true
-		pf.records, pf.err = e.src.read(ctx, p.Ranges)
+		pf.records, pf.feed, pf.err = e.read(ctx, p)
 	}()
 	return pf
 }
 
 var errStopping = errors.New("stopping")
+
+// read reads batch p's records and, as each range arrives, runs the job's
+// MapPartitions functions over it.
+func (e *Engine) read(ctx context.Context, p plan) ([]Record, *partitionFeed, error) {
+	info := BatchInfo{ID: p.BatchID, Time: p.BatchTime, Ranges: p.Ranges}
+	feed := e.job.newFeed(info)
+	var onRange func(int, []Record)
+	if feed != nil {
+		onRange = func(i int, recs []Record) { e.job.onRange(feed, info, i, recs) }
+	}
+	recs, err := e.src.read(ctx, p.Ranges, onRange)
+	if err != nil {
+		return nil, nil, err
+	}
+	return recs, feed, nil
+}
 
 // prefetchUsable waits for pf and says whether its batch can run: planned, and the
 // engine is not stopping (a prefetched batch was never persisted: nothing to undo).
@@ -702,10 +719,11 @@ func (e *Engine) runWithRetry(ctx context.Context, p plan, pre *prefetch, prefet
 func (e *Engine) runBatch(ctx context.Context, p plan, pre *prefetch, prefetchNext func()) error {
 	start := e.opts.Now()
 	var records []Record
+	var feed *partitionFeed
 	if pre != nil {
 		<-pre.done
 		if pre.err == nil && pre.plan.BatchID == p.BatchID {
-			records = pre.records
+			records, feed = pre.records, pre.feed
 			if testHookPrefetched != nil {
 				testHookPrefetched(p.BatchID)
 			}
@@ -715,13 +733,13 @@ func (e *Engine) runBatch(ctx context.Context, p plan, pre *prefetch, prefetchNe
 	}
 	if pre == nil {
 		var err error
-		if records, err = e.src.read(ctx, p.Ranges); err != nil {
+		if records, feed, err = e.read(ctx, p); err != nil {
 			return err
 		}
 	}
 	prefetchNext()
 	info := BatchInfo{ID: p.BatchID, Time: p.BatchTime, Ranges: p.Ranges}
-	if err := e.job.RunBatch(ctx, info, records); err != nil {
+	if err := e.job.runBatch(ctx, info, records, feed); err != nil {
 		return err
 	}
 	if len(e.job.stateful) > 0 {

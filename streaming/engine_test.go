@@ -795,3 +795,85 @@ func TestParallelOutputStartsWithItsStream(t *testing.T) {
 		t.Fatalf("outputs saw %d and %d records, want 2 each", len(early), len(late))
 	}
 }
+
+// TestMapPartitionsDuringRead: MapPartitions output is the input mapped in input order,
+// whether the engine computes it range by range while reading (each call then gets one
+// partition's records) or RunBatch cuts the batch into pieces itself.
+func TestMapPartitionsDuringRead(t *testing.T) {
+	addrs := newCluster(t, 3)
+	produce(t, addrs, 3, 0, 3000)
+	col := newCollected()
+	j := NewJob("parts", 10*time.Millisecond)
+	j.SetParallelOutputs(true)
+	var mu sync.Mutex
+	mixed := 0
+	mapped := MapPartitions(j, 16, func(_ BatchInfo, piece []Record) []Record {
+		for _, r := range piece {
+			if r.Partition != piece[0].Partition {
+				mu.Lock()
+				mixed++
+				mu.Unlock()
+				break
+			}
+		}
+		return append([]Record(nil), piece...)
+	})
+	same := true
+	ForeachBatch(mapped, "collect", func(_ context.Context, b BatchInfo, rs []Record) error {
+		in := Input(j).items()
+		same = same && len(in) == len(rs)
+		for i := range min(len(in), len(rs)) {
+			same = same && in[i].Partition == rs[i].Partition && in[i].Offset == rs[i].Offset
+		}
+		col.mu.Lock()
+		col.byBatch[b.ID] = rs
+		col.mu.Unlock()
+		return nil
+	})
+	ForeachBatch(Input(j), "other", func(context.Context, BatchInfo, []Record) error { return nil })
+	opts := engineOpts(addrs, t.TempDir())
+	opts.MaxRecordsPerPartition = 300
+	opts.OnBatch = col.onBatch
+	e, err := New(j, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	col.waitTotal(t, e, 3000)
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	assertExactlyOnce(t, col, map[int32]int64{0: 1000, 1: 1000, 2: 1000})
+	if !same || mixed > 0 {
+		t.Fatalf("mapped records differ from the input (%v) or a read-time call mixed partitions (%d)", same, mixed)
+	}
+	// Without the engine: pieces of at least 16 records, in order.
+	recs := make([]Record, 100)
+	for i := range recs {
+		recs[i] = Record{Partition: int32(i % 3), Offset: int64(i)}
+	}
+	var got []Record
+	j2 := NewJob("pieces", time.Second)
+	ForeachBatch(MapPartitions(j2, 16, func(_ BatchInfo, piece []Record) []Record {
+		if len(piece) < 16 && piece[len(piece)-1].Offset != 99 {
+			t.Errorf("piece of %d records", len(piece))
+		}
+		return piece
+	}), "got", func(_ context.Context, _ BatchInfo, rs []Record) error {
+		got = rs
+		return nil
+	})
+	if err := j2.RunBatch(context.Background(), BatchInfo{}, recs); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got {
+		if r.Offset != int64(i) {
+			t.Fatalf("record %d has offset %d", i, r.Offset)
+		}
+	}
+	if len(got) != 100 {
+		t.Fatalf("%d records, want 100", len(got))
+	}
+}

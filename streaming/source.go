@@ -113,8 +113,10 @@ func (s *source) offsets(ctx context.Context, tps []TopicPartition) (first, last
 // read fetches every record of rs, partitions in parallel, and returns them grouped in
 // range order (offset order within a partition). Each partition's records are decoded
 // straight into its slot of one slice sized for the whole batch: no per-partition
-// slices to concatenate (a copy of every Record, and garbage, per batch).
-func (s *source) read(ctx context.Context, rs Ranges) ([]Record, error) {
+// slices to concatenate (a copy of every Record, and garbage, per batch). onRange, when
+// set, is called with each range's records as soon as they are read (concurrently);
+// the records stay where they are: what it keeps pointers to stays valid.
+func (s *source) read(ctx context.Context, rs Ranges, onRange func(i int, recs []Record)) ([]Record, error) {
 	starts := make([]int64, len(rs)+1)
 	for i, r := range rs {
 		starts[i+1] = starts[i] + max(r.Count(), 0)
@@ -134,6 +136,9 @@ func (s *source) read(ctx context.Context, rs Ranges) ([]Record, error) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			counts[i], errs[i] = s.readRange(ctx, r, all[starts[i]:starts[i+1]:starts[i+1]])
+			if errs[i] == nil && onRange != nil {
+				onRange(i, all[starts[i]:starts[i]+int64(counts[i])])
+			}
 		}()
 	}
 	wg.Wait()
@@ -141,16 +146,20 @@ func (s *source) read(ctx context.Context, rs Ranges) ([]Record, error) {
 		return nil, err
 	}
 	// Offsets missing inside a range (compaction, transaction markers) leave a partition
-	// short of its slot: close the gaps.
+	// short of its slot: gather the records into a new slice (onRange may point into
+	// this one).
 	n := 0
-	for i, c := range counts {
-		if int64(n) != starts[i] {
-			copy(all[n:], all[starts[i]:starts[i]+int64(c)])
-		}
+	for _, c := range counts {
 		n += c
 	}
-	clear(all[n:])
-	return all[:n], nil
+	if int64(n) == starts[len(rs)] {
+		return all, nil
+	}
+	out := make([]Record, 0, n)
+	for i, c := range counts {
+		out = append(out, all[starts[i]:starts[i]+int64(c)]...)
+	}
+	return out, nil
 }
 
 // readRange fetches [r.From, r.Until) of one partition over a kafka-go Conn to the

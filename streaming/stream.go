@@ -22,6 +22,10 @@ type Job struct {
 	current  *BatchInfo
 	records  []Record
 	parallel bool
+	// partitionOps are the MapPartitions nodes; fed, when set during RunBatch, holds
+	// their results for the batch computed while it was read.
+	partitionOps []partitionOp
+	fed          any
 }
 
 // SetParallelOutputs makes RunBatch run the outputs of a batch concurrently, each
@@ -69,8 +73,17 @@ func Input(j *Job) *Stream[Record] { return j.input }
 // RunBatch computes every node for one batch of records and runs the outputs in order.
 // The engine calls it; tests call it directly with synthetic records.
 func (j *Job) RunBatch(ctx context.Context, b BatchInfo, records []Record) error {
+	return j.runBatch(ctx, b, records, nil)
+}
+
+// runBatch is RunBatch with the MapPartitions results the engine computed during the
+// read (fed may be nil).
+func (j *Job) runBatch(ctx context.Context, b BatchInfo, records []Record, fed *partitionFeed) error {
 	j.current, j.records = &b, records
-	defer func() { j.records = nil }()
+	if fed != nil {
+		j.fed = fed
+	}
+	defer func() { j.records, j.fed = nil, nil }()
 	if j.parallel && len(j.outputs) > 1 {
 		errs := make([]error, len(j.outputs))
 		var wg sync.WaitGroup

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -112,9 +111,6 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 	if w.Length > 0 && (w.Slide <= 0 || w.Slide > w.Length || w.Length%w.Slide != 0 || w.AllowedLateness < 0) {
 		return nil, fmt.Errorf("cannot build events pipeline: window length %v must be a positive multiple of slide %v, lateness >= 0", w.Length, w.Slide)
 	}
-	// Parsers are not safe for concurrent use: one set per parse worker.
-	workers := min(runtime.GOMAXPROCS(0), maxParseWorkers)
-	sets := make([]parserSet, workers)
 	check := func(topic string, o event.Options) (event.Parser, error) {
 		if o.Format == "csv" && len(o.Columns) == 0 {
 			// A header learnt from the first line would be lost on restart.
@@ -126,20 +122,31 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 		}
 		return p, nil
 	}
-	for i := range sets {
-		sets[i].byTopic = map[string]event.Parser{}
+	newSet := func() (*parserSet, error) {
+		set := &parserSet{byTopic: map[string]event.Parser{}}
 		for topic, o := range opts.Formats {
 			p, err := check(topic, o)
 			if err != nil {
 				return nil, err
 			}
-			sets[i].byTopic[topic] = p
+			set.byTopic[topic] = p
 		}
 		var err error
-		if sets[i].def, err = check("(default)", opts.Default); err != nil {
+		if set.def, err = check("(default)", opts.Default); err != nil {
 			return nil, err
 		}
+		return set, nil
 	}
+	// Parsers are not safe for concurrent use: every parse takes a set of its own.
+	first, err := newSet()
+	if err != nil {
+		return nil, err
+	}
+	sets := &sync.Pool{New: func() any {
+		set, _ := newSet() // the options were checked above
+		return set
+	}}
+	sets.Put(first)
 	e := &Events{opts: opts}
 	open := func(name string, schema *arrow.Schema) (*tableSink, error) {
 		s, err := openSink(ctx, opts.Warehouse, opts.Name, name, schema)
@@ -165,35 +172,14 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 	// The tables are independent: write them concurrently.
 	j.SetParallelOutputs(true)
 	e.Job = j
-	// The parsed rows of a batch live in one slab reused by the next batch (a job runs
-	// one batch at a time and nothing keeps them past their batch): no fresh memory
-	// to fault in and clear for every batch.
-	var slab []parsed
-	var ptrs []*parsed
-	all := streaming.Transform(streaming.Input(j), func(_ streaming.BatchInfo, in []streaming.Record) []*parsed {
-		if cap(slab) < len(in) || cap(slab) > 4*len(in)+minParseChunk {
-			slab, ptrs = make([]parsed, len(in)), make([]*parsed, len(in))
-		}
-		slab, ptrs = slab[:len(in)], ptrs[:len(in)]
-		out := ptrs
-		// Parsing is the one step of the batch before the table writes; big batches
-		// are parsed in chunks on every core (each worker with its own parsers, each
-		// writing only its own rows, so the order stays the records' order).
-		n := min(workers, len(in)/minParseChunk)
-		if n <= 1 {
-			sets[0].parse(in, slab, out)
-			return out
-		}
-		var wg sync.WaitGroup
-		for w := range n {
-			lo, hi := w*len(in)/n, (w+1)*len(in)/n
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				sets[w].parse(in[lo:hi], slab[lo:hi], out[lo:hi])
-			}()
-		}
-		wg.Wait()
+	// Records are parsed partition by partition as the engine reads them (overlapping
+	// the reads), into slabs reused two batches later (see parsedSlabs).
+	var slabs parsedSlabs
+	all := streaming.MapPartitions(j, minParseChunk, func(b streaming.BatchInfo, in []streaming.Record) []*parsed {
+		slab, out := slabs.get(b.ID, len(in))
+		set := sets.Get().(*parserSet)
+		set.parse(in, slab, out)
+		sets.Put(set)
 		return out
 	})
 	good := streaming.Filter(all, func(p *parsed) bool { return p.err == nil })
@@ -311,11 +297,54 @@ func (e *Events) Watermark() time.Time {
 	return e.windows.Watermark()
 }
 
-// Parse workers: at most maxParseWorkers, each with at least minParseChunk records.
-const (
-	maxParseWorkers = 8
-	minParseChunk   = 4096
-)
+// minParseChunk is the fewest records a parse works on when a batch is cut into
+// pieces for every core (RunBatch without the engine's reads).
+const minParseChunk = 4096
+
+// parsedSlabs hands out the memory parsed rows live in, reused rather than freshly
+// allocated (and faulted in, and cleared) every batch. Batch n's slabs come back
+// for batch n+2: the engine parses batch n+1 while n is processed, and starts parsing
+// n+2 only after n committed; nothing keeps parsed rows past their batch.
+type parsedSlabs struct {
+	mu   sync.Mutex
+	sets [2]slabSet
+}
+
+type slabSet struct {
+	batch      int64
+	started    bool
+	free, used []parsedSlab
+}
+
+type parsedSlab struct {
+	rows []parsed
+	ptrs []*parsed
+}
+
+// get returns room for n parsed rows of batch id and pointers to them.
+func (s *parsedSlabs) get(id int64, n int) ([]parsed, []*parsed) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := &s.sets[id&1]
+	if !set.started || set.batch != id {
+		set.free = append(set.free, set.used...)
+		set.used = set.used[:0]
+		set.batch, set.started = id, true
+	}
+	var sl parsedSlab
+	for i, f := range set.free {
+		if cap(f.rows) >= n && cap(f.rows) <= 4*n+minParseChunk {
+			sl = f
+			set.free = append(set.free[:i], set.free[i+1:]...)
+			break
+		}
+	}
+	if sl.rows == nil {
+		sl = parsedSlab{make([]parsed, n), make([]*parsed, n)}
+	}
+	set.used = append(set.used, sl)
+	return sl.rows[:n], sl.ptrs[:n]
+}
 
 // parserSet is one parse worker's parsers.
 type parserSet struct {
