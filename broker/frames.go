@@ -15,8 +15,8 @@ const (
 	// minPooledFrame is the smallest pooled buffer. A producer's requests grow while its
 	// client warms up (a few hundred KiB to several MiB); a buffer sized for each step
 	// left the previous one as garbage, and those steps were most of the broker's peak
-	// heap. Only the bytes a request fills are touched, so the spare capacity of a fresh
-	// buffer costs no resident memory.
+	// heap. Memory fresh from the OS is not touched beyond what requests fill, so the
+	// spare capacity usually costs no resident memory.
 	minPooledFrame = 8 << 20
 	// framePoolIdleBytes bounds the memory of idle pooled buffers; a buffer that would
 	// push the pool past it is left to the GC.
@@ -33,8 +33,8 @@ type framePool struct {
 // get returns a buffer of length n, reusing the smallest idle buffer that fits. When
 // none fits, the largest idle one is dropped for the new one: a producer whose requests
 // grow then keeps one buffer instead of one per size it has sent. Capacities are powers
-// of two, so a producer whose requests vary in size settles on one buffer quickly (only
-// the bytes a request fills are ever touched, so the rounding costs no resident memory).
+// of two from minPooledFrame, so a producer whose requests vary in size settles on one
+// buffer quickly; a frame too large to ever be kept gets a buffer of its exact size.
 func (p *framePool) get(n int) []byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -52,6 +52,9 @@ func (p *framePool) get(n int) []byte {
 	}
 	if largest >= 0 {
 		p.take(largest) // too small for n: let the GC have it
+	}
+	if n > framePoolIdleBytes {
+		return make([]byte, n) // never kept (see put): no room to grow into
 	}
 	c := minPooledFrame
 	for c < n {

@@ -39,3 +39,16 @@ func TestFramePoolReusesAndBounds(t *testing.T) {
 		t.Fatal("the largest idle buffer was dropped for smaller ones")
 	}
 }
+
+func TestFramePoolHugeFramesAreExactAndNotKept(t *testing.T) {
+	var p framePool
+	n := framePoolIdleBytes + 1
+	b := p.get(n)
+	if len(b) != n || cap(b) != n {
+		t.Fatalf("get(%d): len %d cap %d", n, len(b), cap(b))
+	}
+	p.put(b)
+	if len(p.free) != 0 || p.idle != 0 {
+		t.Fatalf("a buffer above the idle bound was kept: %d buffers, %d bytes", len(p.free), p.idle)
+	}
+}
