@@ -8,7 +8,7 @@ import (
 	duckdb "github.com/duckdb/duckdb-go/v2"
 )
 
-// A point query spends most of its CPU binding and planning (callgrind, 1M users' tags
+// A point query spends most of its CPU binding and planning (callgrind, 20k users' tags
 // cached, threads=1: 2.05M instructions per query, of which DuckDB's planner and
 // optimizer about 0.86M twice). duckdb-go's QueryContext with arguments prepares the
 // statement and DuckDB then binds it again when it executes it with the argument
