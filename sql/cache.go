@@ -47,10 +47,10 @@ func (e *Engine) cacheTables(ctx context.Context, conn *dbsql.Conn) error {
 		return nil
 	}
 	if e.cache == nil {
-		e.cache = map[string]*cached{}
 		if _, err := conn.ExecContext(ctx, "ATTACH IF NOT EXISTS ':memory:' AS "+QuoteIdent(CacheDatabase)+" (COMPRESS)"); err != nil {
 			return fmt.Errorf("cannot attach the in-memory cache database: %w", err)
 		}
+		e.cache, e.cacheFailed = map[string]*cached{}, map[string]string{}
 	}
 	for _, ct := range e.opts.Cache {
 		if err := e.cacheTable(ctx, conn, ct); err != nil {
@@ -82,10 +82,30 @@ func (e *Engine) cacheTable(ctx context.Context, conn *dbsql.Conn, ct CacheTable
 		_, err := conn.ExecContext(ctx, "CREATE OR REPLACE VIEW "+view+" AS SELECT * FROM "+old.table)
 		return err
 	}
+	if e.cacheFailed[ct.Table] == def {
+		// This snapshot could not be copied (memory_limit): wait for the next one rather
+		// than paying for a failing copy at every refresh.
+		return nil
+	}
+	if err := e.copyTable(ctx, conn, ct, def, old); err != nil {
+		if ctx.Err() == nil {
+			e.cacheFailed[ct.Table] = def
+		}
+		return err
+	}
+	delete(e.cacheFailed, ct.Table)
+	return nil
+}
+
+// copyTable copies the view's rows (definition def) into a new table of CacheDatabase,
+// indexes it and points the view at it, then drops the previous copy.
+func (e *Engine) copyTable(ctx context.Context, conn *dbsql.Conn, ct CacheTable, def string, old *cached) error {
+	view := QuoteIdent(ct.Table)
 	gen := 1
 	if old != nil {
 		gen = old.gen + 1
 	}
+	var err error
 	c := &cached{source: def, gen: gen, table: QuoteIdent(CacheDatabase) + ".main." + QuoteIdent(fmt.Sprintf("%s_%d", ct.Table, gen))}
 	start := time.Now()
 	if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TABLE "+c.table+" AS SELECT * FROM "+view); err != nil {
@@ -102,9 +122,6 @@ func (e *Engine) cacheTable(ctx context.Context, conn *dbsql.Conn, ct CacheTable
 		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+c.table)
 		return fmt.Errorf("cannot point view %s at its copy: %w", ct.Table, err)
 	}
-	if c.own, err = viewDef(ctx, conn, ct.Table); err != nil {
-		return err
-	}
 	e.cache[ct.Table] = c
 	if old != nil {
 		// Queries that bound the old copy hold it until they end; DuckDB frees it then.
@@ -113,7 +130,9 @@ func (e *Engine) cacheTable(ctx context.Context, conn *dbsql.Conn, ct CacheTable
 		}
 	}
 	e.log.Debug("table cached in memory", "table", ct.Table, "key", ct.Key, "took", time.Since(start))
-	return nil
+	// Unknown (""), the next refresh compares the view with the copy's source instead.
+	c.own, err = viewDef(ctx, conn, ct.Table)
+	return err
 }
 
 func (e *Engine) dropCached(ctx context.Context, conn *dbsql.Conn, table string) error {

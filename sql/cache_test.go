@@ -137,3 +137,40 @@ func TestCacheServesSnapshotThroughIndex(t *testing.T) {
 		t.Fatalf("new partition through the copy: %v, %v", rows, err)
 	}
 }
+
+// TestCacheFallsBackToParquet: a copy that does not fit memory_limit leaves the view
+// reading the Parquet files, with the same answers.
+func TestCacheFallsBackToParquet(t *testing.T) {
+	dir := warehouse(t)
+	big := filepath.Join(dir, "tags", "dt=2023-12-31")
+	if err := os.MkdirAll(big, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	local, err := Open(context.Background(), DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = local.DB().Exec("COPY (SELECT i AS user_id, 'tag' || i AS tag, i / 1000.0 AS weight FROM range(2000000) t(i)) TO " + quote(filepath.Join(big, "part-0.parquet")) + " (FORMAT parquet)")
+	local.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := remote(t, dir, func(o *Options) {
+		o.Register = fileListViews(dir)
+		o.MemoryLimit = "8MB"
+		o.Cache = []CacheTable{{Table: "tags", Key: "user_id"}}
+	})
+	if got := cacheTables(t, e); len(got) != 0 {
+		t.Fatalf("copies = %v, want none within 8MB", got)
+	}
+	_, rows, _, err := collect(e, "SELECT tag FROM tags WHERE user_id = 1234567")
+	if err != nil || len(rows) != 1 || rows[0][0] != "tag1234567" {
+		t.Fatalf("point query over Parquet: %v, %v", rows, err)
+	}
+	if err := e.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := cacheTables(t, e); len(got) != 0 {
+		t.Fatalf("after refresh: copies = %v, want none", got)
+	}
+}

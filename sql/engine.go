@@ -67,11 +67,12 @@ type Engine struct {
 	log       *slog.Logger
 	metrics   *metrics
 
-	mu        sync.Mutex // serialises Refresh; guards cache
-	cache     map[string]*cached
-	checked   readOnlyCache
-	closeOnce sync.Once
-	closeErr  error
+	mu          sync.Mutex // serialises Refresh; guards cache
+	cache       map[string]*cached
+	cacheFailed map[string]string // table → view definition whose copy failed
+	checked     readOnlyCache
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 // Open creates the in-memory DuckDB database, applies the limits, registers the views and,
