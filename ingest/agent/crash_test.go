@@ -169,9 +169,27 @@ func TestCrashKill9(t *testing.T) {
 			if n := kafkatest.Count(t, b.Addr(), "events", int64(len(want)), 60*time.Second); n < int64(len(want)) {
 				t.Errorf("topic has %d records, want at least %d", n, len(want))
 			}
-			// Let the last batches settle, then everything must be there.
-			time.Sleep(300 * time.Millisecond)
-			recs := kafkatest.ReadAll(t, b.Addr(), "events")
+			// The record count includes duplicates, so it reaches len(want) before the
+			// last lines may have arrived: read until every line is there (or a minute
+			// has passed, and then what is missing is lost).
+			var recs []kafkatest.Record
+			for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+				recs = kafkatest.ReadAll(t, b.Addr(), "events")
+				have := make(map[string]bool, len(recs))
+				for _, r := range recs {
+					have[r.Value] = true
+				}
+				complete := true
+				for l := range want {
+					if !have[l] {
+						complete = false
+						break
+					}
+				}
+				if complete || time.Now().After(deadline) {
+					break
+				}
+			}
 			seen := map[string]int{}
 			idOf, lineOf := map[string]string{}, map[string]string{}
 			for _, r := range recs {
