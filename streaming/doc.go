@@ -4,12 +4,14 @@
 // It owns: offset ranges per topic-partition per batch (offsets.go), reading them with an
 // ordinary Kafka client (source.go, segmentio/kafka-go, no broker-private API), the typed
 // DStream-like graph (stream.go: Map, Filter, FlatMap, KeyBy, ReduceByKey, Union,
-// ForeachBatch; window.go: Window, ReduceByKeyAndWindow with an optional inverse;
-// state.go: MapWithState with timeouts; eventtime.go: event-time windows with a watermark
-// and a late-data output), the checkpoint directory (checkpoint.go: planned offsets, state,
-// commits — Spark's offsets/ commits/ state/ logs), backpressure (ratecontrol.go: a fixed
-// per-partition rate limit and a PID rate estimator), the scheduling loop with graceful stop
-// and per-batch metrics (engine.go, metrics.go).
+// ForeachBatch; partitions.go: MapPartitions, run on each partition as it is read;
+// window.go: Window, ReduceByKeyAndWindow with an optional inverse; state.go:
+// MapWithState with timeouts and delta checkpoints; eventtime.go: event-time windows with
+// a watermark and a late-data output), the checkpoint directory (checkpoint.go: planned
+// offsets, state snapshots and deltas, commits — Spark's offsets/ commits/ state/ logs),
+// backpressure (ratecontrol.go: a fixed per-partition rate limit and a PID rate
+// estimator), the scheduling loop — reading the next batch while the current one is
+// processed — with graceful stop and per-batch metrics (engine.go, metrics.go).
 //
 // Exactly-once: batch N's offset ranges and batch time are written to the checkpoint
 // before it is processed; outputs are idempotent by batch id (the warehouse sinks store the
