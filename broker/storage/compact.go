@@ -268,6 +268,7 @@ func (l *Log) cleanSegment(s *segment, latest map[string]int64, tombstoneHorizon
 		ns.release()
 		return 0, 0, 0, err
 	}
+	ns.mapIndexes()
 	l.mu.Lock()
 	l.segs[i] = ns
 	l.size.Add(ns.size - s.size)

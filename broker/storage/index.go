@@ -9,7 +9,7 @@ import (
 // offsetIndex is a segment's sparse offset index: one 8-byte entry (relative base offset
 // of a batch, byte position of that batch in the .log) roughly every IndexIntervalBytes.
 // The entries live in memory exactly as they are stored in the .index file, so writing
-// the file is one write of buf. Only the writer appends; readers call lookup under
+// the file is one write of buf, and a closed segment's buf can be the mapped file. Only the writer appends; readers call lookup under
 // Log.mu held for reading while the writer appends under Log.mu held for writing.
 type offsetIndex struct {
 	base int64

@@ -341,6 +341,9 @@ func (l *Log) roll(nextOffset, nowMs int64) (*segment, error) {
 	old := l.active()
 	l.mu.Lock()
 	err := old.sealIndexes()
+	if err == nil {
+		old.mapIndexes()
+	}
 	l.mu.Unlock()
 	if err != nil {
 		return nil, err

@@ -203,6 +203,9 @@ func (l *Log) recover() error {
 			return err
 		}
 	}
+	for _, s := range l.segs[:len(l.segs)-1] {
+		s.mapIndexes() // those rebuilt above; loaded ones are mapped already
+	}
 	var size int64
 	for _, s := range l.segs {
 		size += s.size
@@ -253,6 +256,32 @@ func (l *Log) recoverRolled(seg *segment, later []int64) (cut bool, err error) {
 
 // loadIndexes reads a closed segment's index files and checks them against the log.
 func (l *Log) loadIndexes(seg *segment, nextBase int64) error {
+	// Mapped, not read into the heap (see mapIndexes): the check below pages them in
+	// once, and they are dropped from the resident set after it.
+	idx, err := mapFile(seg.path(".index"), -1)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return l.readIndexes(seg, nextBase)
+	}
+	if err != nil {
+		return err
+	}
+	tidx, err := mapFile(seg.path(".timeindex"), -1)
+	if err != nil {
+		unmapFile(idx)
+		return err
+	}
+	seg.idx.buf, seg.tidx.buf, seg.mapped = idx, tidx, true
+	if err := l.checkIndexes(seg, nextBase); err != nil {
+		seg.unmapIndexes()
+		return err
+	}
+	dropMappedPages(idx)
+	dropMappedPages(tidx)
+	return nil
+}
+
+// readIndexes is loadIndexes into the heap, where files cannot be mapped.
+func (l *Log) readIndexes(seg *segment, nextBase int64) error {
 	idx, err := os.ReadFile(seg.path(".index"))
 	if err != nil {
 		return err
@@ -262,6 +291,12 @@ func (l *Log) loadIndexes(seg *segment, nextBase int64) error {
 		return err
 	}
 	seg.idx.buf, seg.tidx.buf = idx, tidx
+	return l.checkIndexes(seg, nextBase)
+}
+
+// checkIndexes checks a closed segment's loaded indexes against its log and takes its
+// largest timestamp from them.
+func (l *Log) checkIndexes(seg *segment, nextBase int64) error {
 	if err := seg.idx.check(seg.size); err != nil {
 		return err
 	}
@@ -294,6 +329,7 @@ func int64FromBytes(b []byte) int64 {
 // (the active segment, never compacted) also wants offsets without gaps, which catches a
 // damaged base offset (the one header field besides the leader epoch outside the CRC).
 func (l *Log) scanSegment(seg *segment, strict bool) error {
+	seg.unmapIndexes() // rebuilt in the heap: a mapping is read-only
 	seg.idx.buf, seg.tidx.buf = seg.idx.buf[:0], seg.tidx.buf[:0]
 	seg.maxTs, seg.maxTsOffset, seg.sinceIndex, seg.nextOffset = -1, seg.base, 0, seg.base
 	return l.scanFrom(seg, 0, strict)

@@ -25,6 +25,9 @@ type segment struct {
 	idx         offsetIndex
 	tidx        timeIndex
 	indexDirty  bool // idx/tidx differ from the files on disk
+	// mapped says idx.buf and tidx.buf are read-only mappings of the index files (a
+	// closed segment; see mapIndexes), unmapped at the last release.
+	mapped bool
 
 	refs atomic.Int32 // the log holds one; each open ReadResult holds one
 }
@@ -78,6 +81,7 @@ func (s *segment) acquire() { s.refs.Add(1) }
 func (s *segment) release() {
 	if n := s.refs.Add(-1); n == 0 {
 		s.f.Close()
+		s.unmapIndexes()
 	} else if n < 0 {
 		panic("BUG: segment reference count below zero")
 	}
@@ -131,6 +135,38 @@ func (s *segment) writeIndexes() error {
 	}
 	s.indexDirty = false
 	return nil
+}
+
+// mapIndexes replaces a closed segment's in-memory indexes (20 bytes per 4 KiB of log,
+// so resident memory grew with retained data) with read-only mappings of its index
+// files, which are already written: lookups page in what they touch, and the kernel can
+// drop those pages again. Called with Log.mu held for writing (readers copy the slices
+// under it) or before the log is shared; on failure the heap copies stay.
+func (s *segment) mapIndexes() {
+	if s.mapped || s.indexDirty {
+		return
+	}
+	idx, err := mapFile(s.path(".index"), len(s.idx.buf))
+	if err != nil {
+		return
+	}
+	tidx, err := mapFile(s.path(".timeindex"), len(s.tidx.buf))
+	if err != nil {
+		unmapFile(idx)
+		return
+	}
+	s.idx.buf, s.tidx.buf, s.mapped = idx, tidx, true
+}
+
+// unmapIndexes drops the mappings; the indexes are empty afterwards. Only when no reader
+// can hold the slices (the last release) or before the log is shared (recovery).
+func (s *segment) unmapIndexes() {
+	if !s.mapped {
+		return
+	}
+	unmapFile(s.idx.buf)
+	unmapFile(s.tidx.buf)
+	s.idx.buf, s.tidx.buf, s.mapped = nil, nil, false
 }
 
 // remove deletes the segment's files; the descriptor closes when the last reader is done.
