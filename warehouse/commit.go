@@ -339,10 +339,9 @@ func (tx *Tx) commit(ctx context.Context, req commitRequest) (snap *Snapshot, er
 			t.w.opts.Logger.Warn("snapshot committed, removed file still visible to globs", "table", t.name, "file", f.Path, "err", err)
 		}
 	}
-	data, _ := encodeManifest(m)
-	snap, err = decodeManifest(t, data, manifestName(m.SnapshotID))
+	snap, err = snapshotOf(t, m, manifestName(m.SnapshotID))
 	if err != nil {
-		return nil, fmt.Errorf("BUG: cannot decode own manifest: %w", err)
+		return nil, fmt.Errorf("BUG: cannot read own manifest: %w", err)
 	}
 	t.remember(snap)
 	return snap, nil

@@ -264,6 +264,13 @@ func decodeManifest(t *Table, data []byte, path string) (*Snapshot, error) {
 	if m.FormatVersion != formatVersion {
 		return nil, fmt.Errorf("manifest %q: format_version %d, this build reads %d", path, m.FormatVersion, formatVersion)
 	}
+	return snapshotOf(t, &m, path)
+}
+
+// snapshotOf is the Snapshot of manifest m (read from path, or just written there: a
+// commit builds its snapshot from the manifest it wrote instead of decoding its JSON
+// again, which costs as much as the table has files).
+func snapshotOf(t *Table, m *manifest, path string) (*Snapshot, error) {
 	sc, err := decodeSchema(m.Schema)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %q: %w", path, err)
@@ -275,7 +282,7 @@ func decodeManifest(t *Table, data []byte, path string) (*Snapshot, error) {
 		ID: m.SnapshotID, ParentID: m.ParentID, Time: time.UnixMilli(m.TimestampMS).UTC(),
 		Operation: m.Operation, Properties: m.Properties, Doc: m.Doc, Schema: sc,
 		PartitionKeys: m.PartitionKeys, Summary: m.Summary, Files: m.Files,
-		table: t, m: &m,
+		table: t, m: m,
 	}, nil
 }
 
