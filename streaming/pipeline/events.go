@@ -428,6 +428,27 @@ func floorDay(unix int64) int64 {
 	return d
 }
 
+// dayMemo formats days like day, remembering the last one: the rows of a batch mostly
+// come in runs of one day, and day's shared cache takes a lock per call.
+type dayMemo struct {
+	unixDay int64
+	s       string
+}
+
+func (m *dayMemo) day(t time.Time) string {
+	if d := floorDay(t.Unix()); d != m.unixDay || m.s == "" {
+		m.unixDay, m.s = d, day(t)
+	}
+	return m.s
+}
+
+func (m *dayMemo) recordDay(b streaming.BatchInfo, r *streaming.Record) string {
+	if r.Time.IsZero() || r.Time.Unix() <= 0 {
+		return m.day(b.Time)
+	}
+	return m.day(r.Time)
+}
+
 func recordDay(b streaming.BatchInfo, r *streaming.Record) string {
 	if r.Time.IsZero() || r.Time.Unix() <= 0 {
 		return day(b.Time)
@@ -446,9 +467,10 @@ func odsRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
 	// lands in one partition instead of one tiny file per historic day and batch. dwd_events
 	// is partitioned by event day.
 	days := make([]string, n)
+	var memo dayMemo
 	rawBytes := 0
 	for i, p := range ps {
-		days[i] = recordDay(b, p.rec)
+		days[i] = memo.recordDay(b, p.rec)
 		rawBytes += len(p.rec.Value)
 	}
 	ps, days = groupByDay(ps, days)
@@ -531,9 +553,10 @@ func dwdRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
 	n := len(ps)
 	ingest := arrow.Timestamp(b.Time.UnixMicro())
 	days := make([]string, n)
+	var memo dayMemo
 	withProps := false
 	for i, p := range ps {
-		days[i] = day(p.ev.EventTime)
+		days[i] = memo.day(p.ev.EventTime)
 		withProps = withProps || len(p.ev.Props) > 0
 	}
 	ps, days = groupByDay(ps, days)
