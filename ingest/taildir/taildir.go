@@ -156,7 +156,16 @@ func New(name string, opts Options, out *ingest.Processor) (*Source, error) {
 	if len(data) > 0 {
 		var ps []position
 		if err := json.Unmarshal(data, &ps); err != nil {
-			return nil, fmt.Errorf("taildir source %s: bad position file %q: %w", name, opts.PositionFile, err)
+			// A power cut can leave the in-place rewrite (StateFile) half on disk. Lost
+			// positions must not lose lines: keep the file for inspection and read every
+			// file from its start (duplicates, never gaps), even with SkipToEnd.
+			bad := opts.PositionFile + ".corrupt"
+			if rerr := os.Rename(opts.PositionFile, bad); rerr != nil {
+				return nil, fmt.Errorf("taildir source %s: bad position file %q (%v) cannot be set aside: %w", name, opts.PositionFile, err, rerr)
+			}
+			opts.Log.Error("taildir position file is unreadable: reading every file from its start", "source", name,
+				"file", opts.PositionFile, "kept_as", bad, "err", err)
+			s.opts.SkipToEnd = false
 		}
 		for _, p := range ps {
 			s.saved[p.Inode] = p

@@ -215,6 +215,24 @@ func TestTaildirRestartResumes(t *testing.T) {
 	}
 }
 
+// An unreadable position file (a power cut in the middle of its in-place rewrite) is set
+// aside and every file is read from its start, even with SkipToEnd: duplicates, no gaps.
+func TestTaildirCorruptPositionFileRereads(t *testing.T) {
+	fx := newFixture(t, `app\.log`, func(o *Options) {
+		dir := filepath.Dir(o.PositionFile)
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(o.PositionFile, []byte(`[{"inode":12,"pos":4`+"\x00\x00garbage"), 0o644)
+		appendTo(t, filepath.Join(filepath.Dir(dir), "app.log"), "one\ntwo\n")
+		o.SkipToEnd = true
+	})
+	if got := fx.wait(t, 2); fmt.Sprint(got) != "[one two]" {
+		t.Fatalf("got %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(fx.dir, "pos", "taildir_position.json.corrupt")); err != nil {
+		t.Errorf("the bad position file was not kept: %v", err)
+	}
+}
+
 // TestTaildirToKafka runs taildir → file channel → kafka sink on every backend with long
 // UTF-8 lines, CRLF and an over-long line.
 func TestTaildirToKafka(t *testing.T) {
