@@ -13,10 +13,9 @@ const (
 	// connFrameBytes is the largest request buffer a connection keeps for itself.
 	connFrameBytes = 256 << 10
 	// minPooledFrame is the smallest pooled buffer. A producer's requests grow while its
-	// client warms up (a few hundred KiB to several MiB); a buffer sized for each step
-	// left the previous one as garbage, and those steps were most of the broker's peak
-	// heap. Memory fresh from the OS is not touched beyond what requests fill, so the
-	// spare capacity usually costs no resident memory.
+	// client warms up (a few hundred KiB to several MiB); one buffer then serves them
+	// all. Pages a request never fills are never touched, so the spare capacity costs no
+	// resident memory (buffers live outside the Go heap: see allocFrame).
 	minPooledFrame = 8 << 20
 	// framePoolIdleBytes bounds the memory of idle pooled buffers; a buffer that would
 	// push the pool past it is left to the GC.
@@ -51,16 +50,16 @@ func (p *framePool) get(n int) []byte {
 		return p.take(best)[:n]
 	}
 	if largest >= 0 {
-		p.take(largest) // too small for n: let the GC have it
+		freeFrame(p.take(largest)) // too small for n
 	}
 	if n > framePoolIdleBytes {
-		return make([]byte, n) // never kept (see put): no room to grow into
+		return allocFrame(n, n) // never kept (see put): no room to grow into
 	}
 	c := minPooledFrame
 	for c < n {
 		c *= 2
 	}
-	return make([]byte, n, c)
+	return allocFrame(n, c)
 }
 
 // take removes and returns free[i]. Called with mu held.
@@ -74,9 +73,10 @@ func (p *framePool) take(i int) []byte {
 	return b
 }
 
-// put returns a buffer from get. When the pool is full, the smallest idle buffers make
-// room for a larger one (large requests are the ones that need a buffer most), and a
-// buffer that still does not fit is dropped.
+// put returns a buffer from get; nothing may refer to it afterwards (a dropped buffer is
+// unmapped). When the pool is full, the smallest idle buffers make room for a larger one
+// (large requests are the ones that need a buffer most), and a buffer that still does
+// not fit is dropped.
 func (p *framePool) put(b []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -88,11 +88,13 @@ func (p *framePool) put(b []byte) {
 			}
 		}
 		if cap(p.free[small]) >= cap(b) {
-			return // everything idle is at least as useful as b
+			freeFrame(b) // everything idle is at least as useful as b
+			return
 		}
-		p.take(small)
+		freeFrame(p.take(small))
 	}
 	if p.idle+cap(b) > framePoolIdleBytes {
+		freeFrame(b)
 		return
 	}
 	p.free = append(p.free, b[:0])
