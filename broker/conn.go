@@ -157,6 +157,9 @@ func (c *conn) serve() {
 			buf = frame
 		}
 		if _, err := io.ReadFull(r, frame); err != nil {
+			if pooled {
+				b.frames.put(frame)
+			}
 			b.log.Debug("connection read failed mid-frame", "remote", c.remote, "err", err)
 			return
 		}

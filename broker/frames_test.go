@@ -1,6 +1,10 @@
 package broker
 
-import "testing"
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+)
 
 func TestFramePoolReusesAndBounds(t *testing.T) {
 	var p framePool
@@ -50,5 +54,31 @@ func TestFramePoolHugeFramesAreExactAndNotKept(t *testing.T) {
 	p.put(b)
 	if len(p.free) != 0 || p.idle != 0 {
 		t.Fatalf("a buffer above the idle bound was kept: %d buffers, %d bytes", len(p.free), p.idle)
+	}
+}
+
+// A client that goes away in the middle of a large request leaves its pooled buffer to
+// the pool (buffers live outside the Go heap: a lost one would never be freed).
+func TestFramePoolGetsBufferBackFromDroppedRequest(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	c := dialRaw(t, b.Addr())
+	frame := make([]byte, 4+300<<10)
+	binary.BigEndian.PutUint32(frame, uint32(1<<20)) // promises 1 MiB, sends 300 KiB
+	if _, err := c.nc.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	c.nc.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b.frames.mu.Lock()
+		idle := b.frames.idle
+		b.frames.mu.Unlock()
+		if idle > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the buffer of a request cut short never came back to the pool")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
