@@ -12,6 +12,10 @@ package broker
 //
 //	go test ./broker -run '^$' -bench Brokers -benchtime 1x             # 200k records
 //	BROKER_BENCH_RECORDS=1000000 go test ./broker -run '^$' -bench Brokers -benchtime 1x
+//
+// BROKER_BENCH_INFLIGHT=5 lets the producer keep 5 produce requests in flight per broker
+// (franz-go's default is 1; the Java producer's max.in.flight.requests.per.connection
+// default is 5), so the rate depends less on the client waiting for each acknowledgement.
 
 import (
 	"bytes"
@@ -186,6 +190,14 @@ func benchPeers() []benchPeer {
 	}
 }
 
+// benchInflight is the producer's MaxProduceRequestsInflightPerBroker (BROKER_BENCH_INFLIGHT).
+func benchInflight() int {
+	if n, err := strconv.Atoi(os.Getenv("BROKER_BENCH_INFLIGHT")); err == nil && n > 0 {
+		return n
+	}
+	return 1
+}
+
 func benchRecords() int {
 	if n, err := strconv.Atoi(os.Getenv("BROKER_BENCH_RECORDS")); err == nil && n > 0 {
 		return n
@@ -244,7 +256,8 @@ func BenchmarkBrokers(b *testing.B) {
 
 func benchProduce(b *testing.B, addr, codec string, n int) time.Duration {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("bench"), kgo.AllowAutoTopicCreation(),
-		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.ProducerBatchCompression(kgoCodec(codec)))
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(benchInflight()),
+		kgo.ProducerBatchCompression(kgoCodec(codec)))
 	if err != nil {
 		b.Fatal(err)
 	}
