@@ -36,15 +36,17 @@ type cached struct {
 	gen    int
 }
 
-// cacheTables copies each cached table's view into memory, when the view shows a
-// snapshot the engine has not copied yet, and points the view at the copy. The copy is
-// of exactly the snapshot the view showed, so readers see the same rows either way;
-// while a copy is loading, the view still reads the Parquet files. A copy that cannot be
-// made (memory_limit) leaves the Parquet view in place. Callers hold e.mu or run before
-// the engine is shared.
-func (e *Engine) cacheTables(ctx context.Context, conn *dbsql.Conn) error {
+// register runs the RegisterFunc and keeps the cached tables' views on their copies.
+// The RegisterFunc replaces every view (over the snapshot's files), so it runs in one
+// transaction with pointing the views of unchanged snapshots back at their copies:
+// other connections see each view move from one state to the next and never the
+// Parquet view of a snapshot that is held in memory. A new snapshot is copied after the
+// commit; while it loads, its view reads the Parquet files, so readers see the same rows
+// either way. A copy that cannot be made (memory_limit) leaves the Parquet view in
+// place. Callers hold e.mu or run before the engine is shared.
+func (e *Engine) register(ctx context.Context, conn *dbsql.Conn) error {
 	if len(e.opts.Cache) == 0 {
-		return nil
+		return e.opts.Register(ctx, conn, e.opts.AsOf)
 	}
 	if e.cache == nil {
 		if _, err := conn.ExecContext(ctx, "ATTACH IF NOT EXISTS ':memory:' AS "+QuoteIdent(CacheDatabase)+" (COMPRESS)"); err != nil {
@@ -52,48 +54,86 @@ func (e *Engine) cacheTables(ctx context.Context, conn *dbsql.Conn) error {
 		}
 		e.cache, e.cacheFailed = map[string]*cached{}, map[string]string{}
 	}
-	for _, ct := range e.opts.Cache {
-		if err := e.cacheTable(ctx, conn, ct); err != nil {
+	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		return err
+	}
+	pending, err := func() ([]pendingCopy, error) {
+		if err := e.opts.Register(ctx, conn, e.opts.AsOf); err != nil {
+			return nil, err
+		}
+		return e.restoreCopies(ctx, conn)
+	}()
+	if err == nil {
+		_, err = conn.ExecContext(ctx, "COMMIT")
+	}
+	if err != nil {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return err
+	}
+	// DuckDB writes one database per transaction: copies (in CacheDatabase) come after.
+	for _, p := range pending {
+		if err := e.applyPending(ctx, conn, p); err != nil {
 			if ctx.Err() != nil {
 				return err
 			}
-			e.log.Warn("cannot cache table in memory; queries read its Parquet files", "table", ct.Table, "err", err)
+			e.log.Warn("cannot cache table in memory; queries read its Parquet files", "table", p.ct.Table, "err", err)
 		}
 	}
 	return nil
 }
 
-func (e *Engine) cacheTable(ctx context.Context, conn *dbsql.Conn, ct CacheTable) error {
-	view := QuoteIdent(ct.Table)
-	def, err := viewDef(ctx, conn, ct.Table)
-	if errors.Is(err, dbsql.ErrNoRows) {
-		// No such table (yet): nothing to cache; drop a copy of a table that went away.
-		return e.dropCached(ctx, conn, ct.Table)
+// pendingCopy is a cached table whose view shows a snapshot without a copy (def), or
+// whose table went away (def == "").
+type pendingCopy struct {
+	ct  CacheTable
+	def string
+}
+
+// restoreCopies points each cached table's view back at its copy when the view was
+// re-registered over the copied snapshot, and returns the tables that need a new copy.
+func (e *Engine) restoreCopies(ctx context.Context, conn *dbsql.Conn) ([]pendingCopy, error) {
+	var pending []pendingCopy
+	for _, ct := range e.opts.Cache {
+		def, err := viewDef(ctx, conn, ct.Table)
+		if errors.Is(err, dbsql.ErrNoRows) {
+			if e.cache[ct.Table] != nil {
+				pending = append(pending, pendingCopy{ct: ct}) // drop the copy of a table that went away
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		old := e.cache[ct.Table]
+		switch {
+		case old != nil && def == old.own:
+			// Nobody re-registered the view: it still reads the copy.
+		case old != nil && def == old.source:
+			// Re-registered over the same snapshot: the copy still holds its rows.
+			if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE VIEW "+QuoteIdent(ct.Table)+" AS SELECT * FROM "+old.table); err != nil {
+				return nil, fmt.Errorf("cannot point view %s at its copy: %w", ct.Table, err)
+			}
+		case e.cacheFailed[ct.Table] == def:
+			// This snapshot could not be copied (memory_limit): wait for the next one
+			// rather than paying for a failing copy at every refresh.
+		default:
+			pending = append(pending, pendingCopy{ct: ct, def: def})
+		}
 	}
-	if err != nil {
-		return err
+	return pending, nil
+}
+
+func (e *Engine) applyPending(ctx context.Context, conn *dbsql.Conn, p pendingCopy) error {
+	if p.def == "" {
+		return e.dropCached(ctx, conn, p.ct.Table)
 	}
-	old := e.cache[ct.Table]
-	if old != nil && def == old.own {
-		return nil // nobody re-registered the view: it still reads the copy
-	}
-	if old != nil && def == old.source {
-		// Re-registered over the same snapshot: the copy still holds its rows.
-		_, err := conn.ExecContext(ctx, "CREATE OR REPLACE VIEW "+view+" AS SELECT * FROM "+old.table)
-		return err
-	}
-	if e.cacheFailed[ct.Table] == def {
-		// This snapshot could not be copied (memory_limit): wait for the next one rather
-		// than paying for a failing copy at every refresh.
-		return nil
-	}
-	if err := e.copyTable(ctx, conn, ct, def, old); err != nil {
+	if err := e.copyTable(ctx, conn, p.ct, p.def, e.cache[p.ct.Table]); err != nil {
 		if ctx.Err() == nil {
-			e.cacheFailed[ct.Table] = def
+			e.cacheFailed[p.ct.Table] = p.def
 		}
 		return err
 	}
-	delete(e.cacheFailed, ct.Table)
+	delete(e.cacheFailed, p.ct.Table)
 	return nil
 }
 

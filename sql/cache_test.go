@@ -174,3 +174,48 @@ func TestCacheFallsBackToParquet(t *testing.T) {
 		t.Fatalf("after refresh: copies = %v, want none", got)
 	}
 }
+
+// TestRefreshNeverShowsParquetViewOfCopiedSnapshot: refreshing over the same snapshot
+// re-registers every view, but other connections keep seeing the view over the copy.
+func TestRefreshNeverShowsParquetViewOfCopiedSnapshot(t *testing.T) {
+	dir := warehouse(t)
+	e := remote(t, dir, func(o *Options) {
+		o.Register = fileListViews(dir)
+		o.Cache = []CacheTable{{Table: "tags", Key: "user_id"}}
+	})
+	ctx := context.Background()
+	watch, err := e.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	want, err := viewDef(ctx, watch, "tags")
+	if err != nil || !strings.Contains(want, CacheDatabase) {
+		t.Fatalf("view before refreshing: %q, %v", want, err)
+	}
+	done := make(chan struct{})
+	seen := make(chan string, 1)
+	go func() {
+		defer close(seen)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if def, err := viewDef(ctx, watch, "tags"); err != nil || def != want {
+				seen <- def
+				return
+			}
+		}
+	}()
+	for range 20 {
+		if err := e.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	if def, ok := <-seen; ok {
+		t.Fatalf("during a refresh another connection saw the view as %q", def)
+	}
+}

@@ -124,11 +124,8 @@ func (e *Engine) setup(ctx context.Context) error {
 		}
 	}
 	if e.opts.Register != nil {
-		if err := e.opts.Register(ctx, conn, e.opts.AsOf); err != nil {
+		if err := e.register(ctx, conn); err != nil {
 			return fmt.Errorf("cannot register warehouse views: %w", err)
-		}
-		if err := e.cacheTables(ctx, conn); err != nil {
-			return err
 		}
 	}
 	if !e.opts.ReadOnly {
@@ -173,10 +170,10 @@ func (e *Engine) Refresh(ctx context.Context) error {
 		return fmt.Errorf("cannot connect to DuckDB: %w", err)
 	}
 	defer conn.Close()
-	if err := e.opts.Register(ctx, conn, e.opts.AsOf); err != nil {
+	if err := e.register(ctx, conn); err != nil {
 		return fmt.Errorf("cannot refresh warehouse views: %w", err)
 	}
-	return e.cacheTables(ctx, conn)
+	return nil
 }
 
 // DB is the underlying database, for trusted in-process callers (explore, benchmarks).
