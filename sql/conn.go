@@ -15,7 +15,8 @@ import (
 // values, so a statement kept prepared on its connection saves one of the two binds
 // (1.55M instructions per query). DuckDB still rebinds a prepared statement on every
 // execution with parameters, and whenever a view it reads was replaced (Refresh), so a
-// kept statement never reads an old snapshot.
+// kept statement never reads an old snapshot. A statement without parameters is planned
+// once when prepared and not again, so only statements with arguments are kept.
 
 // maxStmts bounds the statements kept per connection; past it the connection forgets
 // them all (remote clients repeat a handful of statements; ad-hoc ones are one-offs).

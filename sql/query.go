@@ -99,8 +99,9 @@ func (e *Engine) Query(ctx context.Context, query string, args []any, fn func(*R
 			named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
 		}
 		var rows driver.Rows
-		if e.opts.ReadOnly {
-			// One statement (checked above): run it prepared on this connection.
+		if e.opts.ReadOnly && len(args) > 0 {
+			// One statement (checked above) with arguments: run it prepared on this
+			// connection (see conn.go). Without arguments DuckDB binds once anyway.
 			st, err := c.stmt(ctx, query)
 			if err != nil {
 				return err
