@@ -245,17 +245,7 @@ func TestEngineRetriesFailedBatchFromCheckpointedState(t *testing.T) {
 	opts := engineOpts(c, t.TempDir())
 	opts.MaxRecordsPerPartition = 50
 	opts.OnBatch = col.onBatch
-	e, err := New(j, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	col.waitTotal(t, e, 400)
-	if err := e.Stop(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	runEngine(t, j, opts, col, 400)
 	if !failed {
 		t.Fatal("failure not injected")
 	}
@@ -300,17 +290,7 @@ func TestBackpressureBurst(t *testing.T) {
 	opts.MaxRecordsPerPartition = 25000
 	opts.Backpressure = true
 	opts.OnBatch = col.onBatch
-	e, err := New(j, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	col.waitTotal(t, e, int64(n))
-	if err := e.Stop(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	runEngine(t, j, opts, col, int64(n))
 	if seen != int64(n) {
 		t.Fatalf("seen %d", seen)
 	}
@@ -351,13 +331,7 @@ func TestGracefulStopCommitsBatchInProgress(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	opts := engineOpts(c, dir)
 	opts.Registry = reg
-	e, err := New(j, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	e := startEngine(t, j, opts)
 	select {
 	case <-entered:
 	case <-time.After(30 * time.Second):
@@ -488,13 +462,7 @@ func TestOverrunningBatchDelaysTheNext(t *testing.T) {
 	})
 	opts := engineOpts(c, t.TempDir())
 	opts.OnBatch = col.onBatch
-	e, err := New(j, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	e := startEngine(t, j, opts)
 	col.waitTotal(t, e, 10)
 	for {
 		col.mu.Lock()
@@ -565,13 +533,7 @@ func TestFailingBatchIsReplayedAfterRestart(t *testing.T) {
 	})
 	opts := engineOpts(c, dir)
 	opts.RetryBackoff = time.Millisecond
-	e, err := New(j, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	e := startEngine(t, j, opts)
 	for range 3 {
 		select {
 		case <-failures:
@@ -587,15 +549,7 @@ func TestFailingBatchIsReplayedAfterRestart(t *testing.T) {
 	}
 	col := newCollected()
 	opts.OnBatch = col.onBatch
-	e, err = New(collectJob(col, 10*time.Millisecond), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	col.waitTotal(t, e, 100)
-	e.Stop(context.Background())
+	runEngine(t, collectJob(col, 10*time.Millisecond), opts, col, 100)
 	col.mu.Lock()
 	first := col.batches[0]
 	col.mu.Unlock()
@@ -631,17 +585,7 @@ func TestSlowBatchesPrefetchTheNext(t *testing.T) {
 	opts := engineOpts(addrs, dir)
 	opts.MaxRecordsPerPartition = 100
 	opts.OnBatch = col.onBatch
-	e, err := New(j, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	col.waitTotal(t, e, 3000)
-	if err := e.Stop(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	runEngine(t, j, opts, col, 3000)
 	assertExactlyOnce(t, col, map[int32]int64{0: 1000, 1: 1000, 2: 1000})
 	if prefetched.Load() == 0 {
 		t.Fatal("no batch ran on prefetched records")
@@ -708,17 +652,7 @@ func TestStateCheckpointsAreIncremental(t *testing.T) {
 		opts := engineOpts(c, dir)
 		opts.MaxRecordsPerPartition = 40
 		opts.OnBatch = col.onBatch
-		e, err := New(j, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		col.waitTotal(t, e, want)
-		if err := e.Stop(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		runEngine(t, j, opts, col, want)
 		return StateSize(first)
 	}
 	run(3000)
@@ -834,17 +768,7 @@ func TestMapPartitionsDuringRead(t *testing.T) {
 	opts := engineOpts(addrs, t.TempDir())
 	opts.MaxRecordsPerPartition = 300
 	opts.OnBatch = col.onBatch
-	e, err := New(j, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	col.waitTotal(t, e, 3000)
-	if err := e.Stop(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	runEngine(t, j, opts, col, 3000)
 	assertExactlyOnce(t, col, map[int32]int64{0: 1000, 1: 1000, 2: 1000})
 	if !same || mixed > 0 {
 		t.Fatalf("mapped records differ from the input (%v) or a read-time call mixed partitions (%d)", same, mixed)
@@ -875,5 +799,28 @@ func TestMapPartitionsDuringRead(t *testing.T) {
 	}
 	if len(got) != 100 {
 		t.Fatalf("%d records, want 100", len(got))
+	}
+}
+
+// startEngine creates and starts an engine for j.
+func startEngine(t *testing.T, j *Job, opts Options) *Engine {
+	t.Helper()
+	e, err := New(j, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// runEngine starts an engine for j, waits until col has n records and stops it.
+func runEngine(t *testing.T, j *Job, opts Options, col *collected, n int64) {
+	t.Helper()
+	e := startEngine(t, j, opts)
+	col.waitTotal(t, e, n)
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
