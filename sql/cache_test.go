@@ -53,19 +53,7 @@ func TestCacheServesSnapshotThroughIndex(t *testing.T) {
 	dir := warehouse(t)
 	// DuckDB scans a table this small rather than use its index; one more partition
 	// of 200k users makes it pick the index as it does for the real table.
-	big := filepath.Join(dir, "tags", "dt=2023-12-31")
-	if err := os.MkdirAll(big, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	local, err := Open(context.Background(), DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = local.DB().Exec("COPY (SELECT i AS user_id, 'tag' || (i % 7) AS tag, i / 1000.0 AS weight FROM range(200000) t(i)) TO " + quote(filepath.Join(big, "part-0.parquet")) + " (FORMAT parquet)")
-	local.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	addTagsPartition(t, dir, "SELECT i AS user_id, 'tag' || (i % 7) AS tag, i / 1000.0 AS weight FROM range(200000) t(i)")
 	mod := func(o *Options) { o.Register = fileListViews(dir) }
 	plain := remote(t, dir, mod)
 	cached := remote(t, dir, func(o *Options) {
@@ -142,19 +130,7 @@ func TestCacheServesSnapshotThroughIndex(t *testing.T) {
 // reading the Parquet files, with the same answers.
 func TestCacheFallsBackToParquet(t *testing.T) {
 	dir := warehouse(t)
-	big := filepath.Join(dir, "tags", "dt=2023-12-31")
-	if err := os.MkdirAll(big, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	local, err := Open(context.Background(), DefaultOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = local.DB().Exec("COPY (SELECT i AS user_id, 'tag' || i AS tag, i / 1000.0 AS weight FROM range(2000000) t(i)) TO " + quote(filepath.Join(big, "part-0.parquet")) + " (FORMAT parquet)")
-	local.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	addTagsPartition(t, dir, "SELECT i AS user_id, 'tag' || i AS tag, i / 1000.0 AS weight FROM range(2000000) t(i)")
 	e := remote(t, dir, func(o *Options) {
 		o.Register = fileListViews(dir)
 		o.MemoryLimit = "8MB"
@@ -217,5 +193,23 @@ func TestRefreshNeverShowsParquetViewOfCopiedSnapshot(t *testing.T) {
 	close(done)
 	if def, ok := <-seen; ok {
 		t.Fatalf("during a refresh another connection saw the view as %q", def)
+	}
+}
+
+// addTagsPartition writes the rows of query as partition dt=2023-12-31 of the test
+// warehouse's tags table.
+func addTagsPartition(t *testing.T, dir, query string) {
+	t.Helper()
+	part := filepath.Join(dir, "tags", "dt=2023-12-31")
+	if err := os.MkdirAll(part, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	local, err := Open(context.Background(), DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	if _, err := local.DB().Exec("COPY (" + query + ") TO " + quote(filepath.Join(part, "part-0.parquet")) + " (FORMAT parquet)"); err != nil {
+		t.Fatal(err)
 	}
 }
