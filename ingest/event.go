@@ -96,10 +96,12 @@ const (
 	HeaderTopic = "topic"
 	// HeaderFile is the source file of a spooldir/taildir event (when enabled).
 	HeaderFile = "file"
-	// HeaderEventID is a stable id of a line read from a file: the same line read again
-	// (after a collector crash, a redelivered channel batch or a producer retry when the
-	// broker died before acknowledging) gets the same id, so the streaming engine can
-	// drop the copy (dedup_by_event_id). Sources set it; it goes out as a record header.
+	// HeaderEventID is a stable id of an event: a line read from a file gets the same id
+	// when read again (after a collector crash), and every event keeps its id through a
+	// redelivered channel batch or a producer retry when the broker died before
+	// acknowledging, so the streaming engine can drop the copy (dedup_by_event_id). File
+	// sources set it from the file and offset, the Processor gives one to events that
+	// come without it; it goes out as a record header.
 	HeaderEventID = "event_id"
 )
 

@@ -2,7 +2,12 @@ package ingest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
 )
 
 // Interceptor sees events between a source and its channels; it may change headers or
@@ -27,6 +32,29 @@ type Processor struct {
 	// C counts received, accepted, rejected (filtered out), bad_input (error header)
 	// and optional_failed.
 	C *Counters
+
+	ids idSource
+}
+
+// idSource names the events that reach the channels without an event_id (socket
+// sources: tcp, syslog, http; file sources set ids from the file and offset). The id is
+// set once, before the channel, so a copy made later — a channel batch redelivered
+// after a failed delivery or a crash, a producer retry — carries the same id and the
+// streaming engine drops it (dedup_by_event_id). A random prefix per processor keeps
+// ids unique across restarts and collectors.
+type idSource struct {
+	once   sync.Once
+	prefix string
+	n      atomic.Uint64
+}
+
+func (s *idSource) next() string {
+	s.once.Do(func() {
+		var b [8]byte
+		_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+		s.prefix = hex.EncodeToString(b[:]) + "-"
+	})
+	return s.prefix + strconv.FormatUint(s.n.Add(1), 16)
 }
 
 // Put delivers a batch, waiting for room. It returns nil once every required channel
@@ -50,6 +78,9 @@ func (p *Processor) put(ctx context.Context, evs []Event, wait bool) error {
 	for i := range evs {
 		if evs[i].Headers.Get(HeaderError) != "" {
 			bad++
+		}
+		if _, ok := evs[i].Headers.Lookup(HeaderEventID); !ok {
+			evs[i].SetHeader(HeaderEventID, p.ids.next())
 		}
 	}
 	if len(evs) == 0 {

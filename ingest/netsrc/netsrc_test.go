@@ -66,6 +66,10 @@ func TestTCPAcks(t *testing.T) {
 	if evs[0].Headers.Get("peer") == "" || !strings.HasPrefix(evs[2].Headers.Get("error"), "line too long") {
 		t.Fatalf("headers %v %v", evs[0].Headers, evs[2].Headers)
 	}
+	// Each line gets its own event_id in the channel, so redeliveries can be dropped.
+	if a, b := evs[0].Headers.Get(ingest.HeaderEventID), evs[1].Headers.Get(ingest.HeaderEventID); a == "" || a == b {
+		t.Fatalf("event ids %q %q", a, b)
+	}
 }
 
 func TestHTTP(t *testing.T) {
