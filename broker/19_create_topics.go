@@ -31,11 +31,7 @@ func handleCreateTopics(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
 		st.NumPartitions, st.ReplicationFactor = -1, -1
-		fail := func(e *topicError) {
-			st.ErrorCode = e.err.Code
-			msg := e.msg
-			st.ErrorMessage = &msg
-		}
+		fail := func(e *topicError) { e.set(&st.ErrorCode, &st.ErrorMessage) }
 		n := rt.NumPartitions
 		configs := map[string]string{}
 		var te *topicError

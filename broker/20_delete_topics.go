@@ -50,9 +50,7 @@ func handleDeleteTopics(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			st.TopicID = t.id
 		}
 		if te := b.deleteTopic(name); te != nil {
-			st.ErrorCode = te.err.Code
-			msg := te.msg
-			st.ErrorMessage = &msg
+			te.set(&st.ErrorCode, &st.ErrorMessage)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}

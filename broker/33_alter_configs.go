@@ -24,29 +24,18 @@ func handleAlterConfigs(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		te := func() *topicError {
-			if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
-				return terr(kerr.InvalidRequest, "only topic configs can be altered; broker settings come from tagpipe.yaml")
-			}
-			if b.topic(rr.ResourceName) == nil {
-				return terr(kerr.UnknownTopicOrPartition, "topic %q does not exist", rr.ResourceName)
-			}
-			configs := map[string]string{}
+		te := b.alterTopicConfigs(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(map[string]string) (map[string]string, *topicError) {
+			configs := map[string]string{} // the whole set: configs left out return to their defaults
 			for _, cfg := range rr.Configs {
 				if err := validateConfig(cfg.Name, cfg.Value); err != nil {
-					return terr(kerr.InvalidConfig, "%v", err)
+					return nil, terr(kerr.InvalidConfig, "%v", err)
 				}
 				configs[cfg.Name] = *cfg.Value
 			}
-			if req.ValidateOnly {
-				return nil
-			}
-			return b.setTopicConfigs(rr.ResourceName, configs)
-		}()
+			return configs, nil
+		})
 		if te != nil {
-			sr.ErrorCode = te.err.Code
-			msg := te.msg
-			sr.ErrorMessage = &msg
+			te.set(&sr.ErrorCode, &sr.ErrorMessage)
 		}
 		resp.Resources = append(resp.Resources, sr)
 	}

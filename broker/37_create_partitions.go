@@ -39,9 +39,7 @@ func handleCreatePartitions(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			te = b.addPartitions(rt.Topic, rt.Count, req.ValidateOnly)
 		}
 		if te != nil {
-			st.ErrorCode = te.err.Code
-			msg := te.msg
-			st.ErrorMessage = &msg
+			te.set(&st.ErrorCode, &st.ErrorMessage)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}

@@ -27,39 +27,31 @@ func handleIncrementalAlterConfigs(c *conn, kreq kmsg.Request) (kmsg.Response, e
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		te := func() *topicError {
-			if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
-				return terr(kerr.InvalidRequest, "only topic configs can be altered; broker settings come from tagpipe.yaml")
-			}
-			t := b.topic(rr.ResourceName)
-			if t == nil {
-				return terr(kerr.UnknownTopicOrPartition, "topic %q does not exist", rr.ResourceName)
-			}
-			configs := b.snapshot(t).configs
+		te := b.alterTopicConfigs(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(configs map[string]string) (map[string]string, *topicError) {
 			seen := map[string]bool{}
 			for _, cfg := range rr.Configs {
 				if seen[cfg.Name] {
-					return terr(kerr.InvalidRequest, "config %q is named more than once", cfg.Name)
+					return nil, terr(kerr.InvalidRequest, "config %q is named more than once", cfg.Name)
 				}
 				seen[cfg.Name] = true
 				d := findConfig(cfg.Name)
 				if d == nil {
-					return terr(kerr.InvalidConfig, "unknown topic config %q", cfg.Name)
+					return nil, terr(kerr.InvalidConfig, "unknown topic config %q", cfg.Name)
 				}
 				switch cfg.Op {
 				case kmsg.IncrementalAlterConfigOpSet:
 					if err := validateConfig(cfg.Name, cfg.Value); err != nil {
-						return terr(kerr.InvalidConfig, "%v", err)
+						return nil, terr(kerr.InvalidConfig, "%v", err)
 					}
 					configs[cfg.Name] = *cfg.Value
 				case kmsg.IncrementalAlterConfigOpDelete:
 					delete(configs, cfg.Name)
 				case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
 					if d.typ != kmsg.ConfigTypeList {
-						return terr(kerr.InvalidConfig, "config %q is not a list: APPEND/SUBTRACT do not apply", cfg.Name)
+						return nil, terr(kerr.InvalidConfig, "config %q is not a list: APPEND/SUBTRACT do not apply", cfg.Name)
 					}
 					if cfg.Value == nil {
-						return terr(kerr.InvalidConfig, "config %q: null value", cfg.Name)
+						return nil, terr(kerr.InvalidConfig, "config %q: null value", cfg.Name)
 					}
 					cur, _ := b.effective(d, configs)
 					items := splitList(cur)
@@ -72,22 +64,17 @@ func handleIncrementalAlterConfigs(c *conn, kreq kmsg.Request) (kmsg.Response, e
 					}
 					nv := strings.Join(items, ",")
 					if err := validateConfig(cfg.Name, &nv); err != nil {
-						return terr(kerr.InvalidConfig, "%v", err)
+						return nil, terr(kerr.InvalidConfig, "%v", err)
 					}
 					configs[cfg.Name] = nv
 				default:
-					return terr(kerr.InvalidRequest, "unknown operation %d on %q", cfg.Op, cfg.Name)
+					return nil, terr(kerr.InvalidRequest, "unknown operation %d on %q", cfg.Op, cfg.Name)
 				}
 			}
-			if req.ValidateOnly {
-				return nil
-			}
-			return b.setTopicConfigs(rr.ResourceName, configs)
-		}()
+			return configs, nil
+		})
 		if te != nil {
-			sr.ErrorCode = te.err.Code
-			msg := te.msg
-			sr.ErrorMessage = &msg
+			te.set(&sr.ErrorCode, &sr.ErrorMessage)
 		}
 		resp.Resources = append(resp.Resources, sr)
 	}

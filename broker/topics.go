@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tagpipe/tagpipe/broker/storage"
 )
@@ -202,6 +203,32 @@ func (e *topicError) Error() string { return e.err.Message + ": " + e.msg }
 
 func terr(e *kerr.Error, format string, args ...any) *topicError {
 	return &topicError{err: e, msg: fmt.Sprintf(format, args...)}
+}
+
+// set writes e into a response entry's error code and message fields.
+func (e *topicError) set(code *int16, msg **string) {
+	*code = e.err.Code
+	m := e.msg
+	*msg = &m
+}
+
+// alterTopicConfigs is one resource of AlterConfigs or IncrementalAlterConfigs: only an
+// existing topic's configs can change; build computes the new overrides from a copy of
+// the current ones (or fails the resource, changing nothing); validateOnly stops there.
+func (b *Broker) alterTopicConfigs(typ kmsg.ConfigResourceType, name string, validateOnly bool,
+	build func(current map[string]string) (map[string]string, *topicError)) *topicError {
+	if typ != kmsg.ConfigResourceTypeTopic {
+		return terr(kerr.InvalidRequest, "only topic configs can be altered; broker settings come from tagpipe.yaml")
+	}
+	t := b.topic(name)
+	if t == nil {
+		return terr(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
+	}
+	configs, te := build(b.snapshot(t).configs)
+	if te != nil || validateOnly {
+		return te
+	}
+	return b.setTopicConfigs(name, configs)
 }
 
 // createTopic creates a topic with n partitions (≤0: the default) and config overrides.
