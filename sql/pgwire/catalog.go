@@ -1,6 +1,7 @@
 package pgwire
 
 import (
+	"database/sql"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -259,21 +260,27 @@ func boolText(b bool) string {
 // relations lists the user's tables and views (trusted catalog query, not a client's).
 // The engine's in-memory copies (tsql.CacheDatabase) are left out: their views are listed.
 func (c *conn) relations() []relation {
-	rows, err := c.srv.engine.DB().QueryContext(c.ctx, `
+	return catalogRows(c, "relations", `
 		SELECT table_oid::VARCHAR, schema_name, table_name FROM duckdb_tables() WHERE NOT internal AND NOT temporary AND database_name <> $1
 		UNION ALL
 		SELECT view_oid::VARCHAR, schema_name, view_name FROM duckdb_views() WHERE NOT internal AND NOT temporary
-		ORDER BY 2, 3`, tsql.CacheDatabase)
+		ORDER BY 2, 3`, func(rows *sql.Rows, r *relation) error { return rows.Scan(&r.oid, &r.schema, &r.name) }, tsql.CacheDatabase)
+}
+
+// catalogRows runs a query over DuckDB's catalog and scans each row into a T; a query
+// that fails is logged and lists nothing, a row that does not scan is skipped.
+func catalogRows[T any](c *conn, what, query string, scan func(*sql.Rows, *T) error, args ...any) []T {
+	rows, err := c.srv.engine.DB().QueryContext(c.ctx, query, args...)
 	if err != nil {
-		c.srv.log.Warn("cannot list relations", "err", err)
+		c.srv.log.Warn("cannot list "+what, "err", err)
 		return nil
 	}
 	defer rows.Close()
-	var out []relation
+	var out []T
 	for rows.Next() {
-		var r relation
-		if err := rows.Scan(&r.oid, &r.schema, &r.name); err == nil {
-			out = append(out, r)
+		var v T
+		if err := scan(rows, &v); err == nil {
+			out = append(out, v)
 		}
 	}
 	return out
@@ -289,21 +296,9 @@ func (c *conn) relationByOID(oid string) (relation, bool) {
 }
 
 func (c *conn) columns(rel relation) []column {
-	rows, err := c.srv.engine.DB().QueryContext(c.ctx, `SELECT column_name, data_type, is_nullable
-		FROM duckdb_columns() WHERE schema_name = $1 AND table_name = $2 ORDER BY column_index`, rel.schema, rel.name)
-	if err != nil {
-		c.srv.log.Warn("cannot list columns", "err", err)
-		return nil
-	}
-	defer rows.Close()
-	var out []column
-	for rows.Next() {
-		var col column
-		if err := rows.Scan(&col.name, &col.duckType, &col.nullable); err == nil {
-			out = append(out, col)
-		}
-	}
-	return out
+	return catalogRows(c, "columns", `SELECT column_name, data_type, is_nullable
+		FROM duckdb_columns() WHERE schema_name = $1 AND table_name = $2 ORDER BY column_index`,
+		func(rows *sql.Rows, col *column) error { return rows.Scan(&col.name, &col.duckType, &col.nullable) }, rel.schema, rel.name)
 }
 
 func pgTypeName(duck string) string {
