@@ -45,6 +45,21 @@ func openWarehouseReg(a *app, readOnly bool, reg prometheus.Registerer) (*wareho
 	return warehouse.Open(a.cfg.Warehouse.Root(a.cfg), o)
 }
 
+// openTable opens the warehouse read-only and one of its tables; close the warehouse
+// when done.
+func openTable(a *app, name string) (*warehouse.Warehouse, *warehouse.Table, error) {
+	w, err := openWarehouse(a, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := w.Table(name)
+	if err != nil {
+		w.Close()
+		return nil, nil, err
+	}
+	return w, t, nil
+}
+
 func init() {
 	register(func(a *app) *cobra.Command {
 		cmd := &cobra.Command{Use: "tables", Short: "List, inspect and maintain warehouse tables"}
@@ -91,15 +106,11 @@ func tablesDescribe(a *app) *cobra.Command {
 		Short: "Show a table's schema, partitions, files, rows, bytes and recent snapshots",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w, err := openWarehouse(a, true)
+			w, t, err := openTable(a, args[0])
 			if err != nil {
 				return err
 			}
 			defer w.Close()
-			t, err := w.Table(args[0])
-			if err != nil {
-				return err
-			}
 			s, err := pickSnapshot(t, snapID, asOf)
 			if err != nil {
 				return err
@@ -189,15 +200,11 @@ func tablesHistory(a *app) *cobra.Command {
 		Short: "List a table's snapshots (time travel points), oldest first",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w, err := openWarehouse(a, true)
+			w, t, err := openTable(a, args[0])
 			if err != nil {
 				return err
 			}
 			defer w.Close()
-			t, err := w.Table(args[0])
-			if err != nil {
-				return err
-			}
 			hist, err := t.History()
 			if err != nil {
 				return err
