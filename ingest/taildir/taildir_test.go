@@ -71,19 +71,29 @@ func newFixture(t *testing.T, pattern string, mod func(*Options)) *fixture {
 // wait collects events until n have arrived.
 func (fx *fixture) wait(t *testing.T, n int) []string {
 	t.Helper()
+	takeBodies(t, fx.ch, &fx.got, n, nil)
+	return fx.got
+}
+
+// takeBodies takes events from ch, appending their bodies to got, until it holds n;
+// check, when set, sees every event.
+func takeBodies(t *testing.T, ch ingest.Channel, got *[]string, n int, check func(ingest.Event)) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	for len(fx.got) < n {
-		tx, err := fx.ch.Take(ctx, 1000)
+	for len(*got) < n {
+		tx, err := ch.Take(ctx, 1000)
 		if err != nil {
-			t.Fatalf("waiting for %d lines, have %d: %v (%q)", n, len(fx.got), err, fx.got)
+			t.Fatalf("waiting for %d lines, have %d: %v (%q)", n, len(*got), err, *got)
 		}
 		for _, e := range tx.Events() {
-			fx.got = append(fx.got, string(e.Body))
+			if check != nil {
+				check(e)
+			}
+			*got = append(*got, string(e.Body))
 		}
 		tx.Commit()
 	}
-	return fx.got
 }
 
 func appendTo(t *testing.T, path, s string) {
@@ -179,21 +189,11 @@ func TestTaildirRestartResumes(t *testing.T) {
 	}
 	var got []string
 	take := func(n int) {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		for len(got) < n {
-			tx, err := ch.Take(ctx, 100)
-			if err != nil {
-				t.Fatalf("have %q: %v", got, err)
+		takeBodies(t, ch, &got, n, func(e ingest.Event) {
+			if e.Headers.Get("g") != "x" {
+				t.Fatalf("group header missing: %v", e.Headers)
 			}
-			for _, e := range tx.Events() {
-				if e.Headers.Get("g") != "x" {
-					t.Fatalf("group header missing: %v", e.Headers)
-				}
-				got = append(got, string(e.Body))
-			}
-			tx.Commit()
-		}
+		})
 	}
 	s := start()
 	appendTo(t, path, "1\n2\n")
@@ -326,20 +326,7 @@ func TestTaildirRotatedWhileDown(t *testing.T) {
 		return s
 	}
 	var got []string
-	take := func(n int) {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		for len(got) < n {
-			tx, err := ch.Take(ctx, 100)
-			if err != nil {
-				t.Fatalf("have %q: %v", got, err)
-			}
-			for _, e := range tx.Events() {
-				got = append(got, string(e.Body))
-			}
-			tx.Commit()
-		}
-	}
+	take := func(n int) { takeBodies(t, ch, &got, n, nil) }
 	s := start()
 	appendTo(t, path, "1\n")
 	take(1)
