@@ -102,9 +102,22 @@ head -16 "$DEMO_DIR/why-414.txt"
 
 cat <<TXT
 
-Query further:
+Query further (on the data dir, no server needed):
   $BIN --data-dir $DATA sql                      # DuckDB shell over every table
   $BIN --data-dir $DATA tags show --user 414 --ds $DS
+TXT
+if [ "${DEMO_KEEP:-0}" = 1 ]; then
+  LIVE="while it runs"
+else
+  # The ports the demo used, when they were not the defaults.
+  ENVS=""
+  [ "$KAFKA_PORT" = 9092 ] || ENVS+="TAGPIPE_BROKER_LISTEN=$TAGPIPE_BROKER_LISTEN "
+  [ "$ADMIN_PORT" = 8080 ] || ENVS+="TAGPIPE_ADMIN_LISTEN=$TAGPIPE_ADMIN_LISTEN "
+  [ "$PG_PORT" = 5433 ] || ENVS+="TAGPIPE_SQL_PG_LISTEN=$TAGPIPE_SQL_PG_LISTEN "
+  LIVE="after starting it again with: $ENVS$BIN --data-dir $DATA up"
+fi
+cat <<TXT
+Live servers ($LIVE):
   psql -h 127.0.0.1 -p $PG_PORT -U tagpipe -c 'SELECT tag, count(*) FROM ads_user_interest_tags GROUP BY 1 ORDER BY 2 DESC'
   curl -s http://127.0.0.1:$ADMIN_PORT/v1/query -d 'SELECT count(*) FROM dwd_events'
   open http://127.0.0.1:$ADMIN_PORT/console/         # web console
