@@ -423,6 +423,13 @@ func (tx *Tx) writerProps(first arrow.RecordBatch) (*parquet.WriterProperties, p
 		case f.Type.ID() == arrow.TIMESTAMP:
 			opts = append(opts, parquet.WithDictionaryFor(f.Name, false),
 				parquet.WithEncodingFor(f.Name, parquet.Encodings.DeltaBinaryPacked))
+		case highCardinality(first.Column(i)) && (f.Type.ID() == arrow.INT64 || f.Type.ID() == arrow.INT32):
+			// Mostly distinct integers (offsets, ids) usually climb: delta encoding
+			// stores each as a few bits of its difference to the previous, where plain
+			// pages hand zstd 8 bytes a value to find the pattern in. Never much
+			// larger than plain when they do not climb (a bit width per miniblock).
+			opts = append(opts, parquet.WithDictionaryFor(f.Name, false),
+				parquet.WithEncodingFor(f.Name, parquet.Encodings.DeltaBinaryPacked))
 		case highCardinality(first.Column(i)):
 			// Mostly distinct values (raw lines, ids, offsets): a dictionary would be
 			// dropped at the page size limit anyway, after hashing every value (one
