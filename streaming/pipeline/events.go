@@ -63,16 +63,42 @@ type Events struct {
 	opts    Options
 	sinks   []*tableSink
 	windows *streaming.EventWindows[dimEvent, [2]string, int64]
+	// formats is the parser format of each configured topic ("": the default's).
+	formats map[string]string
 }
 
-// parsed is one record after parsing.
-type parsed struct {
-	rec    *streaming.Record // the batch's input record (valid for the batch)
-	ev     event.Event
-	err    error // nil, event.ErrHeader or a *event.ParseError
-	format string
-	source string
+// formatOf is the name of the format records of topic are parsed with.
+func (e *Events) formatOf(topic string) string {
+	if f, ok := e.formats[topic]; ok {
+		return f
+	}
+	return e.formats[""]
 }
+
+// parsed is one record after parsing: the fields of its event.Event the tables and
+// windows use, packed. A batch holds one per record in fresh memory (300k records:
+// every 100 bytes here is 30 MB to fault in and for the GC to scan); event.Event's
+// 200 bytes carry lineage and an ingest time the record and batch already have, and
+// a time.Time where seconds and nanoseconds do.
+type parsed struct {
+	rec *streaming.Record // the batch's input record (valid for the batch)
+	err error             // nil, event.ErrHeader or a *event.ParseError
+	// source is where the line came from (record headers), for every record.
+	source string
+	// The event, when err is nil. eventID is the event's id, else the collector's.
+	eventID, userID, itemID, action, category string
+	props                                     map[string]string
+	value                                     float64
+	sec                                       int64 // event time: Unix seconds
+	nsec                                      int32 // and nanoseconds
+	hasValue                                  bool
+}
+
+// eventTime is the event's time (UTC).
+func (p *parsed) eventTime() time.Time { return time.Unix(p.sec, int64(p.nsec)).UTC() }
+
+// unixMicro is the event's time in Unix microseconds (time.Time.UnixMicro).
+func (p *parsed) unixMicro() int64 { return p.sec*1e6 + int64(p.nsec)/1e3 }
 
 // dimEvent is one event counted under one dimension of rt_window_counts: its
 // action, or (category set) its category.
@@ -84,9 +110,9 @@ type dimEvent struct {
 // key is the window key: dimension name and value.
 func (d dimEvent) key() [2]string {
 	if d.category {
-		return [2]string{"category", d.p.ev.Category}
+		return [2]string{"category", d.p.category}
 	}
-	return [2]string{"action", d.p.ev.Action}
+	return [2]string{"action", d.p.action}
 }
 
 // NewEvents builds the pipeline's job and opens (creates) its tables.
@@ -122,6 +148,7 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 		}
 		return p, nil
 	}
+	formats := map[string]string{} // by topic, "" for the default
 	newSet := func() (*parserSet, error) {
 		set := &parserSet{byTopic: map[string]event.Parser{}}
 		for topic, o := range opts.Formats {
@@ -142,12 +169,16 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 	if err != nil {
 		return nil, err
 	}
+	for topic, p := range first.byTopic {
+		formats[topic] = p.Format()
+	}
+	formats[""] = first.def.Format()
 	sets := &sync.Pool{New: func() any {
 		set, _ := newSet() // the options were checked above
 		return set
 	}}
 	sets.Put(first)
-	e := &Events{opts: opts}
+	e := &Events{opts: opts, formats: formats}
 	open := func(name string, schema *arrow.Schema) (*tableSink, error) {
 		s, err := openSink(ctx, opts.Warehouse, opts.Name, name, schema)
 		if err == nil {
@@ -184,8 +215,8 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 	})
 	good := streaming.Filter(all, func(p *parsed) bool { return p.err == nil })
 	if opts.DedupByEventID {
-		withID := streaming.KeyBy(streaming.Filter(good, func(p *parsed) bool { return p.ev.EventID != "" }),
-			func(p *parsed) string { return p.ev.EventID })
+		withID := streaming.KeyBy(streaming.Filter(good, func(p *parsed) bool { return p.eventID != "" }),
+			func(p *parsed) string { return p.eventID })
 		first := streaming.MapWithState(withID, streaming.StateSpec[string, *parsed, bool, *parsed]{
 			Update: func(_ time.Time, _ string, p *parsed, st *streaming.State[bool]) (*parsed, bool) {
 				if _, seen := st.Get(); seen {
@@ -196,12 +227,12 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 			},
 			Timeout: opts.DedupTTL,
 		})
-		noID := streaming.Filter(good, func(p *parsed) bool { return p.ev.EventID == "" })
+		noID := streaming.Filter(good, func(p *parsed) bool { return p.eventID == "" })
 		good = streaming.Union(noID, first)
 	}
 
 	streaming.ForeachBatch(all, TableODS, func(ctx context.Context, b streaming.BatchInfo, ps []*parsed) error {
-		rec, err := odsRecord(b, ps)
+		rec, err := odsRecord(b, ps, e.formatOf)
 		if err != nil {
 			return fmt.Errorf("cannot build %s rows of batch %d: %w", TableODS, b.ID, err)
 		}
@@ -215,7 +246,7 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 		return dwd.write(ctx, b, rec)
 	})
 	streaming.ForeachBatch(all, TableDLQ, func(ctx context.Context, b streaming.BatchInfo, ps []*parsed) error {
-		rec, err := dlqRecord(b, ps)
+		rec, err := dlqRecord(b, ps, e.formatOf)
 		if err != nil {
 			return fmt.Errorf("cannot build %s rows of batch %d: %w", TableDLQ, b.ID, err)
 		}
@@ -238,7 +269,7 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 		dims := streaming.Transform(good, func(_ streaming.BatchInfo, in []*parsed) []dimEvent {
 			n := len(in)
 			for _, p := range in {
-				if p.ev.Category != "" {
+				if p.category != "" {
 					n++
 				}
 			}
@@ -248,7 +279,7 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 			out := dimSlab[:0]
 			for _, p := range in {
 				out = append(out, dimEvent{p: p})
-				if p.ev.Category != "" {
+				if p.category != "" {
 					out = append(out, dimEvent{p: p, category: true})
 				}
 			}
@@ -256,7 +287,7 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 		})
 		e.windows = streaming.EventTimeWindow(dims, streaming.EventWindowSpec[dimEvent, [2]string, int64]{
 			Length: w.Length, Slide: w.Slide, AllowedLateness: w.AllowedLateness,
-			EventTime: func(d dimEvent) time.Time { return d.p.ev.EventTime },
+			EventTime: func(d dimEvent) time.Time { return d.p.eventTime() },
 			Key:       dimEvent.key,
 			Value:     func(dimEvent) int64 { return 1 },
 			Reduce:    func(a, b int64) int64 { return a + b },
@@ -361,25 +392,29 @@ func (s *parserSet) parse(in []streaming.Record, slab []parsed, out []*parsed) {
 			p = s.def
 		}
 		ps := &slab[i]
-		*ps = parsed{rec: r, format: p.Format(), source: sourceOf(r)} // all of it: the slab is reused
+		out[i] = ps
 		if reason, bad := r.Header("error"); bad {
 			// The collector delivered a line it marked as bad (over-long, invalid
 			// UTF-8, binary): dead-letter it with the collector's reason.
-			ps.err = &event.ParseError{Format: "collector", Reason: reason}
-			out[i] = ps
+			*ps = parsed{rec: r, source: sourceOf(r), err: &event.ParseError{Format: "collector", Reason: reason}}
 			continue
 		}
-		ps.ev, ps.err = p.Parse(r.Value)
-		if ps.err == nil {
-			ev := &ps.ev
-			ev.Topic, ev.Partition, ev.Offset, ev.Source = r.Topic, r.Partition, r.Offset, ps.source
-			if ev.EventID == "" {
-				// The collector's stable line id (header event_id): a line it delivered
-				// twice (crash, producer retry) is deduplicated like an event id.
-				ev.EventID, _ = r.Header(eventIDHeader)
-			}
+		ev, err := p.Parse(r.Value)
+		if err != nil {
+			*ps = parsed{rec: r, source: sourceOf(r), err: err} // all of it: the slab is reused
+			continue
 		}
-		out[i] = ps
+		if ev.EventID == "" {
+			// The collector's stable line id (header event_id): a line it delivered
+			// twice (crash, producer retry) is deduplicated like an event id.
+			ev.EventID, _ = r.Header(eventIDHeader)
+		}
+		*ps = parsed{
+			rec: r, source: sourceOf(r),
+			eventID: ev.EventID, userID: ev.UserID, itemID: ev.ItemID, action: ev.Action, category: ev.Category,
+			props: ev.Props, value: ev.Value, hasValue: ev.HasValue,
+			sec: ev.EventTime.Unix(), nsec: int32(ev.EventTime.Nanosecond()),
+		}
 	}
 }
 
@@ -435,9 +470,12 @@ type dayMemo struct {
 	s       string
 }
 
-func (m *dayMemo) day(t time.Time) string {
-	if d := floorDay(t.Unix()); d != m.unixDay || m.s == "" {
-		m.unixDay, m.s = d, day(t)
+func (m *dayMemo) day(t time.Time) string { return m.dayOf(t.Unix()) }
+
+// dayOf is day of a time given in Unix seconds.
+func (m *dayMemo) dayOf(unix int64) string {
+	if d := floorDay(unix); d != m.unixDay || m.s == "" {
+		m.unixDay, m.s = d, day(time.Unix(unix, 0))
 	}
 	return m.s
 }
@@ -456,7 +494,7 @@ func recordDay(b streaming.BatchInfo, r *streaming.Record) string {
 	return day(r.Time)
 }
 
-func odsRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
+func odsRecord(b streaming.BatchInfo, ps []*parsed, formatOf func(topic string) string) (arrow.RecordBatch, error) {
 	if len(ps) == 0 {
 		return nil, nil
 	}
@@ -479,8 +517,12 @@ func odsRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
 	part, off := newFixedCol[int32](n), newFixedCol[int64](n)
 	ktime, itime := newTSCol(n), newFixedCol[arrow.Timestamp](n)
 	source, format, ok := newStrCol(n, 0), newDictCol(n), newBoolCol(n)
+	var lastTopic, lastFormat string
 	for i, p := range ps {
 		r := p.rec
+		if i == 0 || r.Topic != lastTopic {
+			lastTopic, lastFormat = r.Topic, formatOf(r.Topic)
+		}
 		dt.add(days[i])
 		topic.add(r.Topic)
 		part.add(r.Partition)
@@ -494,7 +536,7 @@ func odsRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
 		ktime.opt(r.Time)
 		itime.add(ingest)
 		source.opt(p.source)
-		format.add(p.format)
+		format.add(lastFormat)
 		ok.add(p.err == nil)
 	}
 	return strRecord(ODSSchema, n, []any{dt, topic, part, off, key, raw, ktime, itime, source, format, ok})
@@ -556,8 +598,8 @@ func dwdRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
 	var memo dayMemo
 	withProps := false
 	for i, p := range ps {
-		days[i] = memo.day(p.ev.EventTime)
-		withProps = withProps || len(p.ev.Props) > 0
+		days[i] = memo.dayOf(p.sec)
+		withProps = withProps || len(p.props) > 0
 	}
 	ps, days = groupByDay(ps, days)
 	dt, eventID, user, item, action := newStrCol(n, 10), newStrCol(n, 0), newStrCol(n, 8), newStrCol(n, 8), newDictCol(n)
@@ -571,35 +613,34 @@ func dwdRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
 		pk, pv = props.KeyBuilder().(*array.StringBuilder), props.ItemBuilder().(*array.StringBuilder)
 	}
 	for i, p := range ps {
-		ev := &p.ev
 		dt.add(days[i])
-		eventID.opt(ev.EventID)
-		user.add(ev.UserID)
-		item.opt(ev.ItemID)
-		action.add(ev.Action)
-		etime.add(arrow.Timestamp(ev.EventTime.UnixMicro()))
-		if ev.HasValue {
-			value.add(ev.Value)
+		eventID.opt(p.eventID)
+		user.add(p.userID)
+		item.opt(p.itemID)
+		action.add(p.action)
+		etime.add(arrow.Timestamp(p.unixMicro()))
+		if p.hasValue {
+			value.add(p.value)
 		} else {
 			value.null()
 		}
-		category.opt(ev.Category)
+		category.opt(p.category)
 		if props != nil {
-			if len(ev.Props) == 0 {
+			if len(p.props) == 0 {
 				props.AppendNull()
 			} else {
 				props.Append(true)
-				for _, k := range slices.Sorted(maps.Keys(ev.Props)) {
+				for _, k := range slices.Sorted(maps.Keys(p.props)) {
 					pk.Append(k)
-					pv.Append(ev.Props[k])
+					pv.Append(p.props[k])
 				}
 			}
 		}
-		topic.add(ev.Topic)
-		part.add(ev.Partition)
-		off.add(ev.Offset)
+		topic.add(p.rec.Topic)
+		part.add(p.rec.Partition)
+		off.add(p.rec.Offset)
 		itime.add(ingest)
-		source.opt(ev.Source)
+		source.opt(p.source)
 	}
 	var propsArr arrow.Array
 	if props != nil {
@@ -610,7 +651,7 @@ func dwdRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
 	return strRecord(DWDSchema, n, []any{dt, eventID, user, item, action, etime, value, category, propsArr, topic, part, off, itime, source})
 }
 
-func dlqRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
+func dlqRecord(b streaming.BatchInfo, ps []*parsed, formatOf func(topic string) string) (arrow.RecordBatch, error) {
 	var bad []*parsed
 	for _, p := range ps {
 		if p.err != nil && !errors.Is(p.err, event.ErrHeader) {
@@ -633,7 +674,7 @@ func dlqRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
 		off.add(r.Offset)
 		raw.addText(r.Value)
 		reason.add(p.err.Error())
-		format.add(p.format)
+		format.add(formatOf(r.Topic))
 		ktime.opt(r.Time)
 		itime.add(ingest)
 		source.opt(p.source)
@@ -663,16 +704,16 @@ func lateRecord(b streaming.BatchInfo, ds []dimEvent, wm time.Time) arrow.Record
 	}
 	bl := newBuilder(LateSchema)
 	for _, d := range ds {
-		ev := &d.p.ev
-		bl.str(0).Append(day(ev.EventTime))
-		bl.str(1).Append(ev.Topic)
-		bl.i32(2).Append(ev.Partition)
-		bl.i64(3).Append(ev.Offset)
-		bl.str(4).Append(ev.UserID)
-		bl.optStr(5, ev.ItemID)
-		bl.str(6).Append(ev.Action)
-		bl.optStr(7, ev.Category)
-		bl.ts(8).Append(arrow.Timestamp(ev.EventTime.UnixMicro()))
+		p := d.p
+		bl.str(0).Append(day(p.eventTime()))
+		bl.str(1).Append(p.rec.Topic)
+		bl.i32(2).Append(p.rec.Partition)
+		bl.i64(3).Append(p.rec.Offset)
+		bl.str(4).Append(p.userID)
+		bl.optStr(5, p.itemID)
+		bl.str(6).Append(p.action)
+		bl.optStr(7, p.category)
+		bl.ts(8).Append(arrow.Timestamp(p.unixMicro()))
 		bl.ts(9).Append(arrow.Timestamp(wm.UnixMicro()))
 		bl.ts(10).Append(arrow.Timestamp(b.Time.UnixMicro()))
 	}
