@@ -430,6 +430,12 @@ func (tx *Tx) writerProps(first arrow.RecordBatch) (*parquet.WriterProperties, p
 			// larger than plain when they do not climb (a bit width per miniblock).
 			opts = append(opts, parquet.WithDictionaryFor(f.Name, false),
 				parquet.WithEncodingFor(f.Name, parquet.Encodings.DeltaBinaryPacked))
+		case arrow.IsBaseBinary(f.Type.ID()) && allNull(first.Column(i)):
+			// A string column the rows leave empty (Kafka keys, event ids, sources
+			// the records do not carry): arrow-go feeds a dictionary encoder through
+			// a 24-byte slice header per row even when every row is null; plain
+			// takes the (empty) Arrow buffers as they are.
+			opts = append(opts, parquet.WithDictionaryFor(f.Name, false))
 		case highCardinality(first.Column(i)):
 			// Mostly distinct values (raw lines, ids, offsets): a dictionary would be
 			// dropped at the page size limit anyway, after hashing every value (one
@@ -781,4 +787,10 @@ func countDistinct[T comparable](a arrow.Array, step int, value func(int) T) int
 		}
 	}
 	return len(seen)
+}
+
+// allNull says whether a column of at least cardMinRows rows is all nulls (shorter
+// ones say little about the rest of the file).
+func allNull(a arrow.Array) bool {
+	return a.Len() >= cardMinRows && a.NullN() == a.Len()
 }
