@@ -64,7 +64,7 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 					b.failProduce(sp, kerr.NotEnoughReplicas, "min.insync.replicas is larger than this single broker's one replica")
 					break
 				}
-				jobs = append(jobs, appendJob{p: p, records: rp.Records, sp: sp})
+				jobs = append(jobs, appendJob{p: p, records: rp.Records, sp: sp, crcChecked: c.crcChecked(rp.Records)})
 			}
 		}
 	}
@@ -80,6 +80,8 @@ type appendJob struct {
 	p       *partition
 	records []byte
 	sp      *kmsg.ProduceResponseTopicPartition
+	// crcChecked: every batch's CRC was checked while the request was read.
+	crcChecked bool
 }
 
 // parallelAppendBytes is the request size from which the partitions of one produce
@@ -101,14 +103,14 @@ func (b *Broker) runAppends(jobs []appendJob) {
 	workers := min(len(jobs), runtime.GOMAXPROCS(0))
 	if workers < 2 || total < parallelAppendBytes || !distinctPartitions(jobs) {
 		for _, j := range jobs {
-			b.append(j.p, j.records, j.sp)
+			b.append(j)
 		}
 		return
 	}
 	var next atomic.Int32
 	work := func() {
 		for i := int(next.Add(1)) - 1; i < len(jobs); i = int(next.Add(1)) - 1 {
-			b.append(jobs[i].p, jobs[i].records, jobs[i].sp)
+			b.append(jobs[i])
 		}
 	}
 	var wg sync.WaitGroup
@@ -149,14 +151,21 @@ func (b *Broker) failProduce(sp *kmsg.ProduceResponseTopicPartition, e *kerr.Err
 	b.metrics.produceErrors.WithLabelValues(e.Message).Inc()
 }
 
-func (b *Broker) append(p *partition, records []byte, sp *kmsg.ProduceResponseTopicPartition) {
+func (b *Broker) append(j appendJob) {
+	p, records, sp := j.p, j.records, j.sp
 	fail := func(e *kerr.Error, msg string) { b.failProduce(sp, e, msg) }
 	if len(records) == 0 {
 		fail(kerr.InvalidRecord, "no records")
 		return
 	}
 	p.appendMu.Lock()
-	res, err := p.log.Append(records)
+	var res storage.AppendResult
+	var err error
+	if j.crcChecked {
+		res, err = p.log.AppendCRCChecked(records)
+	} else {
+		res, err = p.log.Append(records)
+	}
 	p.appendMu.Unlock()
 	switch {
 	case err == nil:

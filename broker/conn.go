@@ -44,6 +44,9 @@ type conn struct {
 	// carries a marker in their place, and frame() swaps each marker for the file
 	// section, which the writer sends with sendfile. Only the serve goroutine uses it.
 	splices []splice
+	// scan checks the batch CRCs of a large Produce request while it is read (see
+	// produce_scan.go). Only the serve goroutine uses it.
+	scan produceScan
 }
 
 // splice is one partition's record set, to be written straight from its segment file.
@@ -156,8 +159,15 @@ func (c *conn) serve() {
 			frame = make([]byte, size)
 			buf = frame
 		}
-		if _, err := io.ReadFull(r, frame); err != nil {
+		var err error
+		if pooled {
+			err = c.readScanned(r, frame)
+		} else {
+			_, err = io.ReadFull(r, frame)
+		}
+		if err != nil {
 			if pooled {
+				c.scan.reset()
 				b.frames.put(frame)
 			}
 			b.log.Debug("connection read failed mid-frame", "remote", c.remote, "err", err)
@@ -166,6 +176,7 @@ func (c *conn) serve() {
 		b.metrics.bytesIn.Add(float64(4 + len(frame)))
 		resp, err := c.handleFrame(frame)
 		if pooled {
+			c.scan.reset()
 			b.frames.put(frame) // the response is encoded: nothing refers to the frame now
 		}
 		if err != nil {
@@ -190,6 +201,24 @@ func (c *conn) serve() {
 			return
 		}
 	}
+}
+
+// readScanned fills frame from r a piece at a time, scanning each piece as it arrives
+// (produce_scan.go). It returns an error unless the whole frame was read.
+func (c *conn) readScanned(r *bufio.Reader, frame []byte) error {
+	c.scan.reset()
+	for got := 0; got < len(frame); {
+		n, err := r.Read(frame[got:min(got+scanPiece, len(frame))])
+		got += n
+		if err != nil && got < len(frame) {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		c.scan.advance(frame, got)
+	}
+	return nil
 }
 
 // writeInline writes f from the serve goroutine when no earlier response is waiting and

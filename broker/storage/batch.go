@@ -93,12 +93,18 @@ func decodeHeader(b []byte) BatchHeader {
 // ErrCorruptMessage (short, torn, bad length or CRC), ErrInvalidRecord (bad magic, record
 // count that does not match the offset delta) or ErrBatchTooLarge.
 func ParseBatch(b []byte, maxSize int32) (BatchHeader, int, error) {
-	return checkBatch(b, maxSize, true)
+	return parseBatch(b, maxSize, true, true)
 }
 
 // checkBatch is ParseBatch; with denseCount false it accepts fewer records than the
 // offset delta spans, as compaction leaves behind.
 func checkBatch(b []byte, maxSize int32, denseCount bool) (BatchHeader, int, error) {
+	return parseBatch(b, maxSize, denseCount, true)
+}
+
+// parseBatch is checkBatch; with checkCRC false it leaves out only the CRC, for batches a
+// RecordsCRC has checked already.
+func parseBatch(b []byte, maxSize int32, denseCount, checkCRC bool) (BatchHeader, int, error) {
 	var h BatchHeader
 	if len(b) < BatchHeaderSize {
 		return h, 0, fmt.Errorf("%w: %d bytes, shorter than a batch header (%d)", ErrCorruptMessage, len(b), BatchHeaderSize)
@@ -117,7 +123,9 @@ func checkBatch(b []byte, maxSize int32, denseCount bool) (BatchHeader, int, err
 	if size > len(b) {
 		return h, 0, fmt.Errorf("%w: batch of %d bytes but only %d present", ErrCorruptMessage, size, len(b))
 	}
-	if crc := crc32.Checksum(b[offAttributes:size], castagnoli); crc != h.CRC {
+	if !checkCRC {
+		// checked by a RecordsCRC
+	} else if crc := crc32.Checksum(b[offAttributes:size], castagnoli); crc != h.CRC {
 		return h, 0, fmt.Errorf("%w: crc32c %08x, header says %08x", ErrCorruptMessage, crc, h.CRC)
 	}
 	if h.LastOffsetDelta < 0 || h.RecordCount < 0 || int64(h.RecordCount) > int64(h.LastOffsetDelta)+1 ||
@@ -152,3 +160,75 @@ func addSeq(seq, delta int32) int32 {
 }
 
 func crcChecksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// RecordsCRC checks the CRC-32C of every batch of one record set while its bytes arrive,
+// for a caller that reads a request from a socket in pieces: each piece is checked right
+// after the read copied it in, while it is still in the CPU cache, instead of after the
+// whole request (megabytes) is in memory and the first pieces have long left the cache.
+// It only follows the batch lengths and sums the bytes; LogAppendCRCChecked still checks
+// everything else about each batch. Positions are offsets into the caller's buffer.
+type RecordsCRC struct {
+	start, end int    // the record set: buf[start:end]
+	batch      int    // start of the batch being summed
+	batchEnd   int    // its end, 0 until its header is in
+	fed        int    // bytes of the batch summed so far end here
+	crc, want  uint32 // running and expected CRC of the batch
+	done, ok   bool
+}
+
+// Reset starts checking the record set buf[start:end].
+func (v *RecordsCRC) Reset(start, end int) {
+	*v = RecordsCRC{start: start, end: end, batch: start, done: start == end}
+}
+
+// Feed sums the bytes of buf[:got] not summed yet (got grows from call to call; buf's
+// contents below got must not change) and reports whether the record set is finished:
+// every batch summed, or a batch found whose length or CRC is wrong. OK then tells which.
+func (v *RecordsCRC) Feed(buf []byte, got int) (done bool) {
+	for !v.done {
+		if v.batchEnd == 0 {
+			if v.batch+offAttributes > v.end {
+				return v.finish(false) // a torn header: left for ParseBatch to report
+			}
+			if v.batch+offAttributes > got {
+				return false
+			}
+			h := buf[v.batch:]
+			length := int(int32FromBytes(h[offBatchLength:]))
+			if length < BatchHeaderSize-batchLogOverhead || length > v.end-v.batch-batchLogOverhead {
+				return v.finish(false)
+			}
+			v.batchEnd = v.batch + batchLogOverhead + length
+			v.fed, v.crc = v.batch+offAttributes, 0
+			v.want = uint32(int32FromBytes(h[offCRC:]))
+		}
+		upTo := min(got, v.batchEnd)
+		if upTo > v.fed {
+			v.crc = crc32.Update(v.crc, castagnoli, buf[v.fed:upTo])
+			v.fed = upTo
+		}
+		if v.fed < v.batchEnd {
+			return false
+		}
+		if v.crc != v.want {
+			return v.finish(false)
+		}
+		v.batch, v.batchEnd = v.batchEnd, 0
+		if v.batch == v.end {
+			return v.finish(true)
+		}
+	}
+	return true
+}
+
+func (v *RecordsCRC) finish(ok bool) bool {
+	v.done, v.ok = true, ok
+	return true
+}
+
+// OK reports whether the finished record set is a sequence of batches with the CRCs their
+// headers carry.
+func (v *RecordsCRC) OK() bool { return v.done && v.ok && v.start < v.end }
+
+// Span is the record set's position in the buffer.
+func (v *RecordsCRC) Span() (start, end int) { return v.start, v.end }

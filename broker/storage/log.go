@@ -218,6 +218,17 @@ func (l *Log) wake() {
 // idempotent producer's duplicate batch is not written: it returns the original offsets
 // with ErrDuplicateSequence.
 func (l *Log) Append(records []byte) (AppendResult, error) {
+	return l.append(records, true)
+}
+
+// AppendCRCChecked is Append for records whose batches a RecordsCRC has found intact
+// (OK over exactly these bytes, unchanged since): everything but the CRC is checked as
+// Append checks it. The produce path checks CRCs while the request is still arriving.
+func (l *Log) AppendCRCChecked(records []byte) (AppendResult, error) {
+	return l.append(records, false)
+}
+
+func (l *Log) append(records []byte, checkCRC bool) (AppendResult, error) {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
 	if l.closed {
@@ -232,7 +243,7 @@ func (l *Log) Append(records []byte) (AppendResult, error) {
 	var count int64
 	nb := 0
 	for p := 0; p < len(records); nb++ {
-		h, n, err := ParseBatch(records[p:], o.MaxMessageBytes)
+		h, n, err := parseBatch(records[p:], o.MaxMessageBytes, true, checkCRC)
 		if err != nil {
 			return AppendResult{}, fmt.Errorf("batch %d at byte %d: %w", nb, p, err)
 		}
