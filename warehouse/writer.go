@@ -128,7 +128,8 @@ func (tx *Tx) usable() error {
 }
 
 // Write adds a record's rows. For a partitioned table the record must carry the
-// partition-key columns; rows are split by their values (non-null). Columns are
+// partition-key columns (a key column may be an Arrow dictionary of its values);
+// rows are split by their values (non-null). Columns are
 // matched by name; nullable table columns the record lacks are written as nulls;
 // unknown columns or wrong types are errors and nothing of the record is written.
 func (tx *Tx) Write(rec arrow.RecordBatch) error {
@@ -686,6 +687,10 @@ func splitByPartition(keys []string, cols []arrow.Array, n int) ([]group, error)
 // partitionEqual compares two rows of a partition column without allocating.
 func partitionEqual(a arrow.Array) func(i, j int) bool {
 	switch c := a.(type) {
+	case *array.Dictionary:
+		// Equal indices are equal values; unequal ones may be too (a dictionary
+		// need not be unique): they only start a new run of the same partition.
+		return func(i, j int) bool { return c.GetValueIndex(i) == c.GetValueIndex(j) }
 	case *array.String:
 		return func(i, j int) bool { return c.Value(i) == c.Value(j) }
 	case *array.Date32:
@@ -707,6 +712,14 @@ func partitionEqual(a arrow.Array) func(i, j int) bool {
 // partitionFormatter renders a partition column's values as Hive directory values.
 func partitionFormatter(a arrow.Array) (func(int) string, error) {
 	switch c := a.(type) {
+	case *array.Dictionary:
+		// A dictionary of a key type's values (the streaming pipelines send dt so:
+		// one string per day instead of one per row).
+		f, err := partitionFormatter(c.Dictionary())
+		if err != nil {
+			return nil, err
+		}
+		return func(i int) string { return f(c.GetValueIndex(i)) }, nil
 	case *array.String:
 		return c.Value, nil
 	case *array.Date32:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -255,5 +256,50 @@ func TestDictionaryRecordColumns(t *testing.T) {
 	}
 	if f, _ := sc.FieldsByName("action"); len(f) != 1 || !arrow.TypeEqual(f[0].Type, arrow.BinaryTypes.String) {
 		t.Fatalf("stored Arrow schema: action is %v, want string", f)
+	}
+}
+
+// TestDictionaryPartitionColumn: a partition key may come as an Arrow dictionary of
+// its values (one string per day instead of one per row); rows land in the partition
+// their index names, however they interleave, and an index repeated in the
+// dictionary (same value twice) still makes one partition.
+func TestDictionaryPartitionColumn(t *testing.T) {
+	w := openTest(t, t.TempDir())
+	schema := arrow.NewSchema([]arrow.Field{
+		RequiredField("dt", arrow.BinaryTypes.String, "day"),
+		RequiredField("user", arrow.BinaryTypes.String, "user"),
+	}, nil)
+	tb, err := w.CreateTable(context.Background(), TableSpec{Name: "dwd_dict_dt", Schema: schema, PartitionKeys: []string{"dt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dict, _, err := array.FromJSON(memory.DefaultAllocator, arrow.BinaryTypes.String, strings.NewReader(`["2024-05-01", "2024-05-02", "2024-05-01"]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dict.Release()
+	idx, _, err := array.FromJSON(memory.DefaultAllocator, arrow.PrimitiveTypes.Int32, strings.NewReader(`[0, 0, 1, 2, 1, 0]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Release()
+	dtType := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+	dt := array.NewDictionaryArray(dtType, idx, dict)
+	defer dt.Release()
+	users, _, err := array.FromJSON(memory.DefaultAllocator, arrow.BinaryTypes.String, strings.NewReader(`["a", "b", "c", "d", "e", "f"]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer users.Release()
+	rs := arrow.NewSchema([]arrow.Field{{Name: "dt", Type: dtType}, {Name: "user", Type: arrow.BinaryTypes.String}}, nil)
+	rec := array.NewRecordBatch(rs, []arrow.Array{dt, users}, 6)
+	defer rec.Release()
+	s := appendRec(t, tb, rec, CommitOptions{})
+	want := []string{"dt=2024-05-01|a", "dt=2024-05-01|b", "dt=2024-05-01|d", "dt=2024-05-01|f", "dt=2024-05-02|c", "dt=2024-05-02|e"}
+	if got := rowsOf(t, s); !slices.Equal(got, want) {
+		t.Fatalf("rows %q, want %q", got, want)
+	}
+	if len(s.Files) != 2 {
+		t.Fatalf("%d files, want one per day", len(s.Files))
 	}
 }
