@@ -203,8 +203,8 @@ func recordOf(schema *arrow.Schema, n int, cols ...arrow.Array) arrow.RecordBatc
 	return rec
 }
 
-// dictCol is a string column of few distinct values (action, category, topic,
-// format), built as an Arrow dictionary array: the Parquet writer then takes the
+// dictCol is a string column of few distinct values (dt, action, category, topic,
+// format, source), built as an Arrow dictionary array: the Parquet writer then takes the
 // dictionary and the indices as they are, where for a plain string column arrow-go
 // hashes every value into its dictionary (with one heap allocation per value).
 type dictCol struct {
@@ -251,6 +251,11 @@ func (c *dictCol) opt(s string) {
 var dictType = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
 
 func (c *dictCol) array() (arrow.Array, error) {
+	if n := len(c.idx); n > 0 && c.nulls.n == n {
+		// All null (sources the records do not carry): a plain column says so
+		// without a dictionary for the writer to set up.
+		return array.MakeArrayOfNull(memory.DefaultAllocator, arrow.BinaryTypes.String, n), nil
+	}
 	dict, err := c.vals.array()
 	if err != nil {
 		return nil, err

@@ -38,6 +38,32 @@ func TestColumns(t *testing.T) {
 		}
 	}
 
+	// A dictionary column reads as its values; all null, it is a plain null column.
+	d := newDictCol(4)
+	for _, v := range []string{"x", "", "y", "x"} {
+		d.opt(v)
+	}
+	da, err := d.array()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer da.Release()
+	if dv := da.(*array.Dictionary); dv.Len() != 4 || dv.NullN() != 1 || dv.ValueStr(0) != "x" || dv.ValueStr(2) != "y" || dv.ValueStr(3) != "x" {
+		t.Errorf("dictionary column %v", dv)
+	}
+	dn := newDictCol(3)
+	for range 3 {
+		dn.opt("")
+	}
+	na, err := dn.array()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer na.Release()
+	if na.DataType().ID() != arrow.STRING || na.Len() != 3 || na.NullN() != 3 {
+		t.Errorf("all-null dictionary column: %s of %d rows, %d null", na.DataType(), na.Len(), na.NullN())
+	}
+
 	ts := newTSCol(0)
 	ts.opt(time.Time{})
 	ts.opt(time.UnixMicro(42))

@@ -470,8 +470,6 @@ type dayMemo struct {
 	s       string
 }
 
-func (m *dayMemo) day(t time.Time) string { return m.dayOf(t.Unix()) }
-
 // dayOf is day of a time given in Unix seconds.
 func (m *dayMemo) dayOf(unix int64) string {
 	if d := floorDay(unix); d != m.unixDay || m.s == "" {
@@ -480,19 +478,15 @@ func (m *dayMemo) dayOf(unix int64) string {
 	return m.s
 }
 
-func (m *dayMemo) recordDay(b streaming.BatchInfo, r *streaming.Record) string {
+// recordTime is when a record reached Kafka: its timestamp, else the batch time.
+func recordTime(b streaming.BatchInfo, r *streaming.Record) time.Time {
 	if r.Time.IsZero() || r.Time.Unix() <= 0 {
-		return m.day(b.Time)
+		return b.Time
 	}
-	return m.day(r.Time)
+	return r.Time
 }
 
-func recordDay(b streaming.BatchInfo, r *streaming.Record) string {
-	if r.Time.IsZero() || r.Time.Unix() <= 0 {
-		return day(b.Time)
-	}
-	return day(r.Time)
-}
+func recordDay(b streaming.BatchInfo, r *streaming.Record) string { return day(recordTime(b, r)) }
 
 func odsRecord(b streaming.BatchInfo, ps []*parsed, formatOf func(topic string) string) (arrow.RecordBatch, error) {
 	if len(ps) == 0 {
@@ -504,26 +498,26 @@ func odsRecord(b streaming.BatchInfo, ps []*parsed, formatOf func(topic string) 
 	// timestamp), not the event's day: a backlog of old events (MovieLens spans 22 years)
 	// lands in one partition instead of one tiny file per historic day and batch. dwd_events
 	// is partitioned by event day.
-	days := make([]string, n)
-	var memo dayMemo
+	days := make([]int64, n)
 	rawBytes := 0
 	for i, p := range ps {
-		days[i] = memo.recordDay(b, p.rec)
+		days[i] = floorDay(recordTime(b, p.rec).Unix())
 		rawBytes += len(p.rec.Value)
 	}
 	ps, days = groupByDay(ps, days)
-	dt, topic, key, raw := newStrCol(n, 10), newDictCol(n), newStrCol(n, 0), newStrCol(0, 0)
+	var memo dayMemo
+	dt, topic, key, raw := newDictCol(n), newDictCol(n), newStrCol(n, 0), newStrCol(0, 0)
 	raw.data = make([]byte, 0, rawBytes)
 	part, off := newFixedCol[int32](n), newFixedCol[int64](n)
 	ktime, itime := newTSCol(n), newFixedCol[arrow.Timestamp](n)
-	source, format, ok := newStrCol(n, 0), newDictCol(n), newBoolCol(n)
+	source, format, ok := newDictCol(n), newDictCol(n), newBoolCol(n)
 	var lastTopic, lastFormat string
 	for i, p := range ps {
 		r := p.rec
 		if i == 0 || r.Topic != lastTopic {
 			lastTopic, lastFormat = r.Topic, formatOf(r.Topic)
 		}
-		dt.add(days[i])
+		dt.add(memo.dayOf(days[i] * 86400))
 		topic.add(r.Topic)
 		part.add(r.Partition)
 		off.add(r.Offset)
@@ -594,17 +588,17 @@ func dwdRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
 	}
 	n := len(ps)
 	ingest := arrow.Timestamp(b.Time.UnixMicro())
-	days := make([]string, n)
-	var memo dayMemo
+	days := make([]int64, n)
 	withProps := false
 	for i, p := range ps {
-		days[i] = memo.dayOf(p.sec)
+		days[i] = floorDay(p.sec)
 		withProps = withProps || len(p.props) > 0
 	}
 	ps, days = groupByDay(ps, days)
-	dt, eventID, user, item, action := newStrCol(n, 10), newStrCol(n, 0), newStrCol(n, 8), newStrCol(n, 8), newDictCol(n)
+	var memo dayMemo
+	dt, eventID, user, item, action := newDictCol(n), newStrCol(n, 0), newStrCol(n, 8), newStrCol(n, 8), newDictCol(n)
 	etime, value, category := newFixedCol[arrow.Timestamp](n), newFixedCol[float64](n), newDictCol(n)
-	topic, part, off, itime, source := newDictCol(n), newFixedCol[int32](n), newFixedCol[int64](n), newFixedCol[arrow.Timestamp](n), newStrCol(n, 0)
+	topic, part, off, itime, source := newDictCol(n), newFixedCol[int32](n), newFixedCol[int64](n), newFixedCol[arrow.Timestamp](n), newDictCol(n)
 	var props *array.MapBuilder
 	var pk, pv *array.StringBuilder
 	if withProps {
@@ -613,7 +607,7 @@ func dwdRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
 		pk, pv = props.KeyBuilder().(*array.StringBuilder), props.ItemBuilder().(*array.StringBuilder)
 	}
 	for i, p := range ps {
-		dt.add(days[i])
+		dt.add(memo.dayOf(days[i] * 86400))
 		eventID.opt(p.eventID)
 		user.add(p.userID)
 		item.opt(p.itemID)
@@ -720,10 +714,10 @@ func lateRecord(b streaming.BatchInfo, ds []dimEvent, wm time.Time) arrow.Record
 	return bl.record()
 }
 
-// groupByDay orders rows by day, keeping their order within a day, so the warehouse
-// writer gets one contiguous run per dt partition (no copying) however the events of a
-// batch interleave days.
-func groupByDay(ps []*parsed, days []string) ([]*parsed, []string) {
+// groupByDay orders rows by day (Unix days), keeping their order within a day, so the
+// warehouse writer gets one contiguous run per dt partition (no copying) however the
+// events of a batch interleave days.
+func groupByDay(ps []*parsed, days []int64) ([]*parsed, []int64) {
 	same := true
 	for i := 1; i < len(days) && same; i++ {
 		same = days[i] == days[0]
@@ -736,7 +730,7 @@ func groupByDay(ps []*parsed, days []string) ([]*parsed, []string) {
 		idx[i] = i
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return days[idx[a]] < days[idx[b]] })
-	ops, odays := make([]*parsed, len(ps)), make([]string, len(ps))
+	ops, odays := make([]*parsed, len(ps)), make([]int64, len(ps))
 	for i, j := range idx {
 		ops[i], odays[i] = ps[j], days[j]
 	}
