@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -111,9 +112,14 @@ type Coordinator struct {
 	// offsets: group → topic → partition.
 	offsets map[string]map[string]map[int32]Committed
 	file    *os.File
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	once    sync.Once
+	// appended counts lines written since offsets.log was last compacted; live is how
+	// many lines the compacted log had. Commits append, so the log is compacted again
+	// once it is mostly superseded lines (persistLocked).
+	appended, live int
+	size           int64 // of offsets.log: a failed append is cut back to it
+	stop           chan struct{}
+	wg             sync.WaitGroup
+	once           sync.Once
 }
 
 // commitRecord is one line of offsets.log.
@@ -170,55 +176,106 @@ func (c *Coordinator) load() error {
 		return fmt.Errorf("cannot create %q: %w", c.opts.Dir, err)
 	}
 	path := filepath.Join(c.opts.Dir, "offsets.log")
-	if f, err := os.Open(path); err == nil {
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 64<<10), 16<<20)
-		n := 0
-		for sc.Scan() {
-			var r commitRecord
-			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-				c.log.Warn("ignoring a torn or bad line at the end of offsets.log", "line", n+1, "err", err)
-				break
-			}
-			c.applyLocked(r)
-			n++
+	good, size, err := c.replay(path)
+	if err != nil {
+		return err
+	}
+	f, csize, lines, err := c.compact(path)
+	if err == nil {
+		c.file, c.size, c.live = f, csize, lines
+		return nil
+	}
+	// A full disk must not keep the broker from starting: the log as it is holds the
+	// same offsets. Drop only a torn tail (truncating needs no space), so appends do not
+	// land behind a line the replay stops at, and append from there.
+	c.log.Warn("cannot compact offsets.log; appending to it as it is", "err", err)
+	if size > good {
+		if terr := os.Truncate(path, good); terr != nil {
+			return errors.Join(err, fmt.Errorf("cannot drop the torn tail of %q: %w", path, terr))
 		}
-		f.Close()
-	} else if !errors.Is(err, os.ErrNotExist) {
+	}
+	c.file, err = os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
 		return fmt.Errorf("cannot open %q: %w", path, err)
 	}
-	// Compact: rewrite the current offsets only, then append from there.
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("cannot create %q: %w", tmp, err)
+	c.size, c.live = good, 0
+	return nil
+}
+
+// replay applies offsets.log's lines in order. It returns the file's size and the end of
+// its last complete, well-formed line: a line without its newline was torn by a crash
+// (a commit is acknowledged only after its whole line is written).
+func (c *Coordinator) replay(path string) (good, size int64, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, 0, nil
 	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("cannot open %q: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, 0, fmt.Errorf("cannot stat %q: %w", path, err)
+	}
+	r := bufio.NewReaderSize(f, 64<<10)
+	for n := 1; ; n++ {
+		line, err := r.ReadBytes('\n')
+		if err == io.EOF {
+			if len(line) > 0 {
+				c.log.Warn("ignoring a torn line at the end of offsets.log", "line", n)
+			}
+			break
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("cannot read %q: %w", path, err)
+		}
+		var rec commitRecord
+		if err := json.Unmarshal(line[:len(line)-1], &rec); err != nil {
+			c.log.Warn("ignoring a bad line and the rest of offsets.log", "line", n, "err", err)
+			break
+		}
+		c.applyLocked(rec)
+		good += int64(len(line))
+	}
+	return good, st.Size(), nil
+}
+
+// compact replaces offsets.log with the current offsets only, through a synced copy, and
+// returns it open for appending, with its size and number of lines.
+func (c *Coordinator) compact(path string) (f *os.File, size int64, lines int, err error) {
+	tmp := path + ".tmp"
+	f, err = os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("cannot create %q: %w", tmp, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
 	w := bufio.NewWriter(f)
 	for _, g := range sortedKeys(c.offsets) {
 		for t, parts := range c.offsets[g] {
 			for p, o := range parts {
 				line, _ := json.Marshal(commitRecord{Group: g, Topic: t, Partition: p, Offset: o.Offset, Epoch: o.LeaderEpoch, Metadata: o.Metadata, CommitMs: o.CommitMs})
 				w.Write(append(line, '\n'))
+				size += int64(len(line)) + 1
+				lines++
 			}
 		}
 	}
 	if err := w.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write %q: %w", tmp, err)
+		return nil, 0, 0, fmt.Errorf("cannot write %q: %w", tmp, err)
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot sync %q: %w", tmp, err)
+		return nil, 0, 0, fmt.Errorf("cannot sync %q: %w", tmp, err)
 	}
-	f.Close()
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("cannot rename %q: %w", tmp, err)
+		return nil, 0, 0, fmt.Errorf("cannot rename %q: %w", tmp, err)
 	}
-	c.file, err = os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("cannot open %q: %w", path, err)
-	}
-	return nil
+	return f, size, lines, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -264,17 +321,48 @@ func (c *Coordinator) persistLocked(rs []commitRecord) error {
 		buf = append(append(buf, line...), '\n')
 	}
 	if _, err := c.file.Write(buf); err != nil {
+		// A short write (a full disk) leaves part of a line; later lines behind it would
+		// be lost to the replay, which stops there. Cut it off again.
+		if terr := c.file.Truncate(c.size); terr != nil {
+			err = errors.Join(err, terr)
+		}
 		return fmt.Errorf("cannot append to offsets.log: %w", err)
 	}
 	if c.opts.Sync {
 		if err := c.file.Sync(); err != nil {
+			if terr := c.file.Truncate(c.size); terr != nil {
+				err = errors.Join(err, terr)
+			}
 			return fmt.Errorf("cannot sync offsets.log: %w", err)
 		}
 	}
+	c.size += int64(len(buf))
 	for _, r := range rs {
 		c.applyLocked(r)
 	}
+	c.appended += len(rs)
+	if c.appended > max(compactMinLines, 4*c.live) {
+		c.recompactLocked()
+	}
 	return nil
+}
+
+// compactMinLines: offsets.log is compacted while running once this many lines (and four
+// times the live offsets) were appended since the last compaction; a consumer committing
+// every 5 s on 6 partitions writes about 100 k lines a day.
+var compactMinLines = 100_000 // a variable for tests
+
+// recompactLocked compacts offsets.log while the broker runs. On failure (a full disk)
+// it keeps appending to the log as it is and tries again after as many lines more.
+func (c *Coordinator) recompactLocked() {
+	c.appended = 0
+	f, size, lines, err := c.compact(filepath.Join(c.opts.Dir, "offsets.log"))
+	if err != nil {
+		c.log.Warn("cannot compact offsets.log; appending to it as it is", "err", err)
+		return
+	}
+	c.file.Close()
+	c.file, c.size, c.live = f, size, lines
 }
 
 // Close stops the reaper, answers waiting joins/syncs and closes offsets.log. Safe twice.

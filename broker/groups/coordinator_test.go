@@ -1,7 +1,10 @@
 package groups
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -274,5 +277,84 @@ func TestStaticMemberAndSessionBounds(t *testing.T) {
 	}
 	if code := c.Heartbeat(&kmsg.HeartbeatRequest{Group: "g", MemberID: r1.MemberID, Generation: r1.Generation}); code != kerr.UnknownMemberID.Code {
 		t.Fatalf("old incarnation heartbeat: %d", code)
+	}
+}
+
+// reopen starts a coordinator on a closed one's options (its offsets.log).
+func reopen(t *testing.T, o Options) *Coordinator {
+	t.Helper()
+	c, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// A broker restarted on a full disk cannot write the compacted copy of offsets.log. It
+// must still start with every committed offset, drop a torn last line, and keep
+// committing to the log as it is.
+func TestOffsetsLogStartsWhenItCannotCompact(t *testing.T) {
+	c, _ := newTest(t)
+	o := c.opts
+	c.Commit("g", "", -1, map[string]map[int32]Committed{"t": {0: {Offset: 10}, 1: {Offset: 20}}})
+	c.Commit("g", "", -1, map[string]map[int32]Committed{"t": {0: {Offset: 11}}})
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(o.Dir, "offsets.log")
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"g":"g","t":"t","p":1,"o":9`) // torn by a crash: never acknowledged
+	f.Close()
+	// The compacted copy cannot be created (as on a full disk).
+	if err := os.Mkdir(path+".tmp", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c2 := reopen(t, o)
+	if got := c2.Fetch("g")["t"]; got[0].Offset != 11 || got[1].Offset != 20 {
+		t.Fatalf("offsets after a start without compaction: %+v", got)
+	}
+	if code := c2.Commit("g", "", -1, map[string]map[int32]Committed{"t": {1: {Offset: 21}}}); code != 0 {
+		t.Fatalf("commit: %d", code)
+	}
+	if err := c2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path + ".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	c3 := reopen(t, o)
+	if got := c3.Fetch("g")["t"]; got[0].Offset != 11 || got[1].Offset != 21 {
+		t.Fatalf("the commit after the torn line was lost: %+v", got)
+	}
+}
+
+// offsets.log is compacted while the broker runs, not only at start, so a long-running
+// broker's log stays about as large as its live offsets.
+func TestOffsetsLogCompactsWhileRunning(t *testing.T) {
+	defer func(n int) { compactMinLines = n }(compactMinLines)
+	compactMinLines = 50
+	c, _ := newTest(t)
+	o := c.opts
+	for i := range 1000 {
+		if code := c.Commit("g", "", -1, map[string]map[int32]Committed{"t": {0: {Offset: int64(i)}, 1: {Offset: int64(2 * i)}}}); code != 0 {
+			t.Fatalf("commit %d: %d", i, code)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(o.Dir, "offsets.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(b, []byte("\n")); n > compactMinLines+2 {
+		t.Fatalf("offsets.log has %d lines after 2000 commits of 2 partitions", n)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := reopen(t, o).Fetch("g")["t"]; got[0].Offset != 999 || got[1].Offset != 1998 {
+		t.Fatalf("after reopen: %+v", got)
 	}
 }
