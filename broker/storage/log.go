@@ -305,8 +305,10 @@ func (l *Log) append(records []byte, checkCRC bool) (AppendResult, error) {
 	}
 
 	pos := seg.size
+	seg.reserve(pos + int64(len(records)))
 	if _, err := seg.f.WriteAt(records, pos); err != nil {
 		// Leave nothing half-written behind: readers never saw it, recovery won't either.
+		seg.reserved = 0 // the truncation frees the reserve too
 		if terr := seg.f.Truncate(pos); terr != nil {
 			err = errors.Join(err, terr)
 		}
@@ -314,6 +316,7 @@ func (l *Log) append(records []byte, checkCRC bool) (AppendResult, error) {
 	}
 	if o.Flush.Mode == "always" {
 		if err := syncFile(seg.f); err != nil {
+			seg.reserved = 0
 			if terr := seg.f.Truncate(pos); terr != nil {
 				err = errors.Join(err, terr)
 			}
@@ -350,6 +353,9 @@ func int32FromBytes(b []byte) int32 {
 // snapshot) and starts a new one at nextOffset. Called with writeMu held.
 func (l *Log) roll(nextOffset, nowMs int64) (*segment, error) {
 	old := l.active()
+	if err := old.releaseReserve(); err != nil {
+		l.opts.Logger.Warn("cannot release reserved segment space", "err", err) // only space is lost
+	}
 	l.mu.Lock()
 	err := old.sealIndexes()
 	if err == nil {
@@ -484,6 +490,9 @@ func (l *Log) Close() error {
 	l.bg.Wait()
 	var errs []error
 	seg := l.active()
+	if err := seg.releaseReserve(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := syncFile(seg.f); err != nil {
 		errs = append(errs, fmt.Errorf("cannot sync segment %q: %w", seg.path(".log"), err))
 	}

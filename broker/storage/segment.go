@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,8 +29,56 @@ type segment struct {
 	// mapped says idx.buf and tidx.buf are read-only mappings of the index files (a
 	// closed segment; see mapIndexes), unmapped at the last release.
 	mapped bool
+	// reserved is how far the file's blocks are allocated ahead of appends (reserve); 0
+	// for a segment that is not taking appends. Guarded by the log's writeMu.
+	reserved int64
 
 	refs atomic.Int32 // the log holds one; each open ReadResult holds one
+}
+
+// reserveStep is how much of the active segment's file is allocated on disk at a time
+// ahead of the appends (fallocate, keeping the file size). Without it, ext4 reserves and
+// maps every 4 KiB page of an append one by one (delayed allocation), which was a third
+// of the cost of writing into the page cache and a tenth of the broker's produce CPU;
+// blocks already allocated are written without that. Redpanda allocates its segments
+// ahead the same way (32 MiB steps). The reserve beyond the data, at most one step per
+// active segment, is given back when the segment stops taking appends (release).
+const reserveStep = 1 << 20
+
+var errUnsupported = errors.New("not supported")
+
+// noReserve is set once the file system refuses fallocate: appends then allocate as
+// they write, as before.
+var noReserve atomic.Bool
+
+// reserve allocates the file up to end (rounded up to reserveStep) before an append
+// writes there. It is best effort: when the disk has no room for the step, the write
+// allocates what it needs itself and reports a full disk as before.
+func (s *segment) reserve(end int64) {
+	if end <= s.reserved || noReserve.Load() {
+		return
+	}
+	from := max(s.reserved, s.size)
+	want := (end + reserveStep - 1) / reserveStep * reserveStep
+	switch err := preallocate(s.f, from, want-from); {
+	case err == nil:
+		s.reserved = want
+	case errors.Is(err, errUnsupported):
+		noReserve.Store(true)
+	}
+}
+
+// releaseReserve gives back the blocks allocated beyond the data of a segment that stops
+// taking appends (rolled or closed): truncating to the current size frees them.
+func (s *segment) releaseReserve() error {
+	if s.reserved <= s.size {
+		return nil
+	}
+	s.reserved = 0
+	if err := s.f.Truncate(s.size); err != nil {
+		return fmt.Errorf("cannot release the space reserved after segment %q: %w", s.path(".log"), err)
+	}
+	return nil
 }
 
 func segmentName(base int64, ext string) string { return fmt.Sprintf("%020d%s", base, ext) }

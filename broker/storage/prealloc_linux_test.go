@@ -1,0 +1,72 @@
+package storage
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// allocated is the disk space a file's blocks take.
+func allocated(t *testing.T, path string) int64 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Blocks * 512
+}
+
+// The active segment is allocated ahead of its appends, at most a step beyond its data,
+// and the reserve is given back when the segment rolls and when the log closes; the file
+// size (what readers and recovery see) is the data only.
+func TestSegmentSpaceReservedAheadAndGivenBack(t *testing.T) {
+	dir := t.TempDir()
+	o := testOptions(nil)
+	o.SegmentBytes = 3 * reserveStep
+	l := mustOpen(t, dir, o)
+	b := buildBatch(plain(100, 1000, 1000)) // ~100 KiB
+	for range 5 {
+		mustAppend(t, l, append([]byte(nil), b...))
+	}
+	first := filepath.Join(dir, segmentName(0, ".log"))
+	st, err := os.Stat(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() != 5*int64(len(b)) {
+		t.Fatalf("segment size %d, want the data's %d", st.Size(), 5*len(b))
+	}
+	if noReserve.Load() {
+		t.Skip("the file system does not preallocate")
+	}
+	if got := allocated(t, first); got < reserveStep || got > st.Size()+reserveStep+4096 {
+		t.Fatalf("active segment allocates %d bytes for %d of data", got, st.Size())
+	}
+	// Fill the segment until it rolls.
+	for l.HighWatermark() < 5000 {
+		mustAppend(t, l, append([]byte(nil), b...))
+	}
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = os.Stat(first)
+	if got := allocated(t, first); got > st.Size()+4096 {
+		t.Fatalf("rolled segment still allocates %d bytes for %d of data", got, st.Size())
+	}
+	active := l.active().path(".log")
+	mustAppend(t, l, append([]byte(nil), b...))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = os.Stat(active)
+	if got := allocated(t, active); got > st.Size()+4096 {
+		t.Fatalf("closed segment still allocates %d bytes for %d of data", got, st.Size())
+	}
+	// Reopened, the data is all there and appends go on.
+	l = mustOpen(t, dir, o)
+	if hwm := l.HighWatermark(); hwm < 5100 {
+		t.Fatalf("high watermark %d after reopening", hwm)
+	}
+	mustAppend(t, l, append([]byte(nil), b...))
+}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package storage
+
+import "os"
+
+func preallocate(*os.File, int64, int64) error { return errUnsupported }
