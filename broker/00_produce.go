@@ -16,9 +16,6 @@ package broker
 
 import (
 	"errors"
-	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -33,7 +30,6 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
-	var jobs []appendJob
 	for i, rt := range req.Topics {
 		st := &resp.Topics[i]
 		st.Default()
@@ -64,82 +60,14 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 					b.failProduce(sp, kerr.NotEnoughReplicas, "min.insync.replicas is larger than this single broker's one replica")
 					break
 				}
-				jobs = append(jobs, appendJob{p: p, records: rp.Records, sp: sp, crcChecked: c.crcChecked(rp.Records)})
+				b.append(p, rp.Records, sp, c.crcChecked(rp.Records))
 			}
 		}
 	}
-	b.runAppends(jobs)
 	if req.Acks == 0 {
 		return nil, nil
 	}
 	return resp, nil
-}
-
-// appendJob is one partition's records from a produce request and where its result goes.
-type appendJob struct {
-	p       *partition
-	records []byte
-	sp      *kmsg.ProduceResponseTopicPartition
-	// crcChecked: every batch's CRC was checked while the request was read.
-	crcChecked bool
-}
-
-// parallelAppendBytes is the request size from which the partitions of one produce
-// request are appended on several goroutines. A producer's request usually carries a
-// batch for every partition it writes; appending them one after the other made the
-// whole request wait for the sum of their CRC checks and writes, and the producer waits
-// for the response before sending its next request. Below this size the hand-off to
-// another goroutine costs more than it saves.
-const parallelAppendBytes = 256 << 10
-
-// runAppends appends every job's records, in parallel (up to GOMAXPROCS goroutines) when
-// the request is large and names each partition once; a partition named twice is
-// appended in request order.
-func (b *Broker) runAppends(jobs []appendJob) {
-	total := 0
-	for _, j := range jobs {
-		total += len(j.records)
-	}
-	workers := min(len(jobs), runtime.GOMAXPROCS(0))
-	if workers < 2 || total < parallelAppendBytes || !distinctPartitions(jobs) {
-		for _, j := range jobs {
-			b.append(j)
-		}
-		return
-	}
-	var next atomic.Int32
-	work := func() {
-		for i := int(next.Add(1)) - 1; i < len(jobs); i = int(next.Add(1)) - 1 {
-			b.append(jobs[i])
-		}
-	}
-	var wg sync.WaitGroup
-	for range workers - 1 {
-		wg.Go(work)
-	}
-	work()
-	wg.Wait()
-}
-
-func distinctPartitions(jobs []appendJob) bool {
-	if len(jobs) > 32 {
-		seen := make(map[*partition]struct{}, len(jobs))
-		for _, j := range jobs {
-			if _, dup := seen[j.p]; dup {
-				return false
-			}
-			seen[j.p] = struct{}{}
-		}
-		return true
-	}
-	for i := range jobs {
-		for k := i + 1; k < len(jobs); k++ {
-			if jobs[i].p == jobs[k].p {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // failProduce answers one partition with an error.
@@ -151,8 +79,16 @@ func (b *Broker) failProduce(sp *kmsg.ProduceResponseTopicPartition, e *kerr.Err
 	b.metrics.produceErrors.WithLabelValues(e.Message).Inc()
 }
 
-func (b *Broker) append(j appendJob) {
-	p, records, sp := j.p, j.records, j.sp
+// append appends one partition's records and fills in its response. crcChecked says
+// every batch's CRC was checked while the request was read (produce_scan.go).
+//
+// A request's partitions are appended one after the other on the connection's goroutine.
+// Appending a large request's partitions on several goroutines at once (as this broker
+// did) took less wall time per request but more CPU: a goroutine start and wake-ups for
+// each request, and the Go runtime taking back the Ps of goroutines blocked in pwrite
+// while the other P was busy too. With the CRCs checked during the read and the segment
+// space allocated ahead, a partition's append is little more than its pwrite.
+func (b *Broker) append(p *partition, records []byte, sp *kmsg.ProduceResponseTopicPartition, crcChecked bool) {
 	fail := func(e *kerr.Error, msg string) { b.failProduce(sp, e, msg) }
 	if len(records) == 0 {
 		fail(kerr.InvalidRecord, "no records")
@@ -161,7 +97,7 @@ func (b *Broker) append(j appendJob) {
 	p.appendMu.Lock()
 	var res storage.AppendResult
 	var err error
-	if j.crcChecked {
+	if crcChecked {
 		res, err = p.log.AppendCRCChecked(records)
 	} else {
 		res, err = p.log.Append(records)
