@@ -190,12 +190,26 @@ func Transform[T, U any](s *Stream[T], f func(b BatchInfo, in []T) []U) *Stream[
 	})
 }
 
-// Filter keeps the elements for which keep is true.
+// Filter keeps the elements for which keep is true. A batch whose elements all pass
+// comes out as the input itself (streams never change their elements): filters often
+// keep all or none of a batch (parse errors are rare; ids are all there or all
+// missing), and a copy of a 300k-element batch is 2.4 MB of fresh memory per pointer.
 func Filter[T any](s *Stream[T], keep func(T) bool) *Stream[T] {
 	return newStream(s.job, "filter", func(*BatchInfo) ([]T, error) {
 		in := s.items()
-		out := make([]T, 0, len(in))
-		for _, v := range in {
+		i := 0
+		for i < len(in) && keep(in[i]) {
+			i++
+		}
+		if i == len(in) {
+			return in, nil
+		}
+		var out []T
+		if i > 0 {
+			// Most pass: room for all of them.
+			out = append(make([]T, 0, len(in)-1), in[:i]...)
+		}
+		for _, v := range in[i+1:] {
 			if keep(v) {
 				out = append(out, v)
 			}
@@ -229,10 +243,26 @@ func KeyBy[T any, K comparable](s *Stream[T], key func(T) K) *Stream[KV[K, T]] {
 	})
 }
 
-// Union concatenates streams of the same type.
+// Union concatenates streams of the same type. When only one of them has elements
+// in a batch, that stream's elements come out as they are.
 func Union[T any](s *Stream[T], others ...*Stream[T]) *Stream[T] {
 	return newStream(s.job, "union", func(*BatchInfo) ([]T, error) {
-		out := append([]T(nil), s.items()...)
+		n, nonEmpty := len(s.items()), 0
+		var only []T
+		for _, st := range append([]*Stream[T]{s}, others...) {
+			if in := st.items(); len(in) > 0 {
+				nonEmpty++
+				only = in
+			}
+		}
+		if nonEmpty <= 1 {
+			return only, nil
+		}
+		for _, o := range others {
+			n += len(o.items())
+		}
+		out := make([]T, 0, n)
+		out = append(out, s.items()...)
 		for _, o := range others {
 			out = append(out, o.items()...)
 		}
