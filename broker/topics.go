@@ -285,6 +285,7 @@ func (b *Broker) createTopic(name string, n int32, replication int16, configs ma
 			for _, pp := range t.parts {
 				_ = pp.log.Delete()
 			}
+			b.log.Error("cannot create topic", "topic", name, "partition", p, "err", err)
 			return nil, terr(kerr.KafkaStorageError, "cannot create partition %d: %v", p, err)
 		}
 		t.parts = append(t.parts, &partition{topic: name, index: p, log: l})
@@ -295,6 +296,7 @@ func (b *Broker) createTopic(name string, n int32, replication int16, configs ma
 		for _, pp := range t.parts {
 			_ = pp.log.Delete()
 		}
+		b.log.Error("cannot create topic", "topic", name, "err", err)
 		return nil, terr(kerr.KafkaStorageError, "%v", err)
 	}
 	b.metrics.partitions.Add(float64(n))
