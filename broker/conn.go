@@ -99,6 +99,9 @@ func (c *conn) close() {
 	})
 }
 
+// readAheadBytes is the size of a connection's read-ahead buffer (see serve).
+const readAheadBytes = 16 << 10
+
 // requestHeader is the Kafka request header (v1, or v2 with tagged fields for flexible
 // requests) in front of every request body.
 type requestHeader struct {
@@ -125,7 +128,12 @@ func (c *conn) serve() {
 		c.close()
 		wwg.Wait()
 	}()
-	r := bufio.NewReaderSize(c.nc, 64<<10)
+	// The read-ahead buffer is small on purpose: the part of a large request it holds
+	// when the request's size is read is copied from it into the frame buffer, and the
+	// rest is read straight into the frame buffer. With 64 KiB, a producer's 100 KiB
+	// requests (kafka-go's batches) were mostly copied twice. 16 KiB still takes many
+	// small pipelined requests (fetches, heartbeats) in one read.
+	r := bufio.NewReaderSize(c.nc, readAheadBytes)
 	var sizeBuf [4]byte
 	var buf []byte
 	for {
