@@ -62,6 +62,9 @@ func (s *produceScan) advance(frame []byte, got int) {
 			s.pos, s.state = end, scanPartitionEnd
 			continue
 		}
+		if s.pos > got {
+			return // a record set found bad before its end: its bytes are still arriving
+		}
 		// A step parses one whole stretch between record sets or waits for more bytes:
 		// it changes s only once its fields are all in.
 		c := scanCursor{b: frame[:got], i: s.pos, ok: true}

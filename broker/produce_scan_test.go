@@ -17,11 +17,16 @@ import (
 func scanTestRequest(version int16) (req *kmsg.ProduceRequest, intact map[[2]int32]bool) {
 	bad := batch(3, 1000, []byte("bad crc"))
 	bad[len(bad)-1] ^= 1
+	// A batch length beyond the record set: the scan gives up on the set before its
+	// bytes have all arrived, and must wait for them before reading on.
+	long := batch(40, 1000, bytes.Repeat([]byte("l"), 100))
+	binary.BigEndian.PutUint32(long[8:], uint32(len(long)))
 	parts := map[[2]int32][]byte{
 		{0, 0}: append(batch(2, 1000, []byte("one")), batch(40, 1000, bytes.Repeat([]byte("v"), 100))...),
 		{0, 1}: nil,
 		{0, 2}: bad,
 		{0, 3}: append(batch(1, 1000, nil), bad...),
+		{0, 4}: long,
 		{1, 0}: batch(100, 1000, bytes.Repeat([]byte("w"), 100)),
 	}
 	req = kmsg.NewPtrProduceRequest()
