@@ -340,6 +340,77 @@ func BenchmarkProduceCeiling(b *testing.B) {
 	}
 }
 
+// BenchmarkProduceCPU is BenchmarkBrokers' produce phase against tagpipe and
+// kfake-datadir taking turns, BROKER_BENCH_ROUNDS times (default 5) per codec, each round
+// on a fresh broker and data directory, removed after it (so no round writes into a page
+// cache full of an earlier round's dirty pages). It reports each broker's median produce
+// CPU per 1M records (schedstat) and the ratio of the medians: on a shared machine one
+// round each, as BenchmarkBrokers does, leaves the ratio to chance.
+// BROKER_BENCH_BASE_BIN adds a turn for another tagpipe binary (an older build, say).
+//
+//	BROKER_BENCH_RECORDS=1000000 BROKER_BENCH_ROUNDS=9 go test ./broker -run '^$' -bench ProduceCPU -benchtime 1x
+func BenchmarkProduceCPU(b *testing.B) {
+	n := benchRecords()
+	rounds := 5
+	if r, err := strconv.Atoi(os.Getenv("BROKER_BENCH_ROUNDS")); err == nil && r > 0 {
+		rounds = r
+	}
+	type turn struct {
+		name  string
+		start func(b *testing.B, dir string) *brokerProc
+	}
+	tagpipe := func(bin string) func(b *testing.B, dir string) *brokerProc {
+		return func(b *testing.B, dir string) *brokerProc {
+			cmd := exec.Command(bin, "--data-dir", dir, "broker")
+			cmd.Env = append(os.Environ(), "TAGPIPE_BROKER_LISTEN=127.0.0.1:0", "TAGPIPE_ADMIN_LISTEN=127.0.0.1:0",
+				"TAGPIPE_BROKER_DEFAULT_PARTITIONS=6", "TAGPIPE_BROKER_FLUSH=os")
+			return startProc(b, cmd)
+		}
+	}
+	turns := []turn{
+		{"tagpipe", tagpipe(tagpipeBin(b))},
+		{"kfake-datadir", func(b *testing.B, dir string) *brokerProc {
+			return startProc(b, exec.Command(kfakeBin(b), "-data-dir", dir))
+		}},
+	}
+	if base := os.Getenv("BROKER_BENCH_BASE_BIN"); base != "" {
+		turns = append(turns, turn{"base", tagpipe(base)})
+	}
+	for _, codec := range []string{"none", "snappy"} {
+		b.Run(codec, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				cpu := make([][]float64, len(turns))
+				for r := 0; r < rounds; r++ {
+					for j, t := range turns {
+						dir, err := os.MkdirTemp("", "produce-cpu-")
+						if err != nil {
+							b.Fatal(err)
+						}
+						bp := t.start(b, dir)
+						pid := bp.cmd.Process.Pid
+						c0 := threadsCPU(pid)
+						benchProduce(b, bp.addr, codec, n)
+						c1 := threadsCPU(pid)
+						bp.kill()
+						_ = os.RemoveAll(dir)
+						if c0 < 0 || c1 < 0 {
+							b.Skip("no schedstat")
+						}
+						cpu[j] = append(cpu[j], (c1-c0)/float64(n)*1e6)
+					}
+				}
+				med := make([]float64, len(turns))
+				for j, t := range turns {
+					sort.Float64s(cpu[j])
+					med[j] = cpu[j][len(cpu[j])/2]
+					b.ReportMetric(med[j], t.name+"-produce-cpu-s/1M")
+				}
+				b.ReportMetric(med[0]/med[1], "tagpipe/kfake-datadir")
+			}
+		})
+	}
+}
+
 // BenchmarkInProcess runs the tagpipe broker in the test process, so `-cpuprofile` shows
 // where the broker's CPU goes (focus on the broker packages in pprof):
 //
