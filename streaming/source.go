@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/tagpipe/tagpipe/streaming/internal/mem"
 )
 
 // source reads offset ranges with kafka-go, an ordinary Kafka client: Metadata,
@@ -121,7 +123,7 @@ func (s *source) read(ctx context.Context, rs Ranges, onRange func(i int, recs [
 	for i, r := range rs {
 		starts[i+1] = starts[i] + max(r.Count(), 0)
 	}
-	all := make([]Record, starts[len(rs)])
+	all := mem.Slab[Record](int(starts[len(rs)])) // filled record by record by the readers
 	counts := make([]int, len(rs))
 	errs := make([]error, len(rs))
 	sem := make(chan struct{}, s.parallel)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tagpipe/tagpipe/internal/event"
 	"github.com/tagpipe/tagpipe/streaming"
+	"github.com/tagpipe/tagpipe/streaming/internal/mem"
 	"github.com/tagpipe/tagpipe/warehouse"
 )
 
@@ -371,7 +372,7 @@ func (s *parsedSlabs) get(id int64, n int) ([]parsed, []*parsed) {
 		}
 	}
 	if sl.rows == nil {
-		sl = parsedSlab{make([]parsed, n), make([]*parsed, n)}
+		sl = parsedSlab{mem.Slab[parsed](n), mem.Slab[*parsed](n)} // filled row by row
 	}
 	set.used = append(set.used, sl)
 	return sl.rows[:n], sl.ptrs[:n]
