@@ -45,8 +45,9 @@ type segment struct {
 // active segment, is given back when the segment stops taking appends (release).
 //
 // Each fallocate costs about as much as the writes of a few hundred KiB it saves, so a
-// partition taking large appends reserves further ahead (room for about two more, up to
-// maxReserveAhead): fewer calls, and a reserve in proportion to how fast it fills.
+// partition taking large appends reserves further ahead (room for about four more, up to
+// maxReserveAhead): fewer calls, and a reserve in proportion to how fast it fills. (Room
+// for two took 7% more CPU per record with 400 KiB appends; for eight, no less.)
 const (
 	reserveStep     = 1 << 20
 	maxReserveAhead = 7 << 20
@@ -66,7 +67,7 @@ func (s *segment) reserve(end, n int64) {
 		return
 	}
 	from := max(s.reserved, s.size)
-	want := (end + min(2*n, maxReserveAhead) + reserveStep - 1) / reserveStep * reserveStep
+	want := (end + min(4*n, maxReserveAhead) + reserveStep - 1) / reserveStep * reserveStep
 	switch err := preallocate(s.f, from, want-from); {
 	case err == nil:
 		s.reserved = want
