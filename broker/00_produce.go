@@ -3,8 +3,9 @@ package broker
 // Produce v3–11.
 //
 // Behaviour: each partition's Records (one or more RecordBatch v2) go to storage.Append
-// as received: CRC32C checked, base offset assigned, never decompressed or re-encoded, so
-// every codec passes through. Partitions of a topic are appended under that partition's
+// as received: CRC32C checked (for a large request while it is read: produce_scan.go),
+// base offset assigned, never decompressed or re-encoded, so every codec passes through.
+// A request's partitions are appended one after the other, each under that partition's
 // append lock only, so producers to different partitions run in parallel. acks=0 gets no
 // response at all; acks=1 and acks=all are equivalent on one node (the ack follows the
 // storage flush policy). Unknown topics are auto-created when enabled. Larger batches
