@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -222,5 +223,49 @@ func TestLargeProduceWithCorruptBatch(t *testing.T) {
 		if want != 0 && hwm != 0 {
 			t.Errorf("partition %d: corrupt batch stored (high watermark %d)", sp.Partition, hwm)
 		}
+	}
+}
+
+// Large produce frames the scan reads as they arrive, broken in ways it must survive: the
+// broker answers or closes that connection, and goes on serving others.
+func TestLargeMalformedProduceKeepsTheBrokerUp(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	req, _ := scanTestRequest(9)
+	req.TransactionID = nil
+	for i := range req.Topics {
+		req.Topics[i].Topic = "malformed"
+	}
+	big := batch(2000, 1000, bytes.Repeat([]byte("m"), 150))
+	req.Topics[0].Partitions[0].Records = big
+	good := frameRequest(req, 1)
+	if len(good) <= connFrameBytes {
+		t.Fatalf("request of %d bytes is not large enough to be scanned", len(good))
+	}
+	at := bytes.Index(good, big) // the first record set, after its compact length
+	rng := rand.New(rand.NewPCG(5, 6))
+	for name, mutate := range map[string]func(f []byte){
+		"batch length beyond the frame": func(f []byte) { binary.BigEndian.PutUint32(f[at+8:], 0x7fffffff) },
+		"negative batch length":         func(f []byte) { binary.BigEndian.PutUint32(f[at+8:], 0xffffff00) },
+		"records length beyond the frame": func(f []byte) {
+			f[at-3], f[at-2], f[at-1] = 0xff, 0xff, 0x7f
+		},
+		"garbage after the header": func(f []byte) {
+			for i := 40; i < len(f); i += 97 {
+				f[i] = byte(rng.IntN(256))
+			}
+		},
+	} {
+		f := append([]byte(nil), good...)
+		mutate(f)
+		c := dialRaw(t, b.Addr())
+		if _, err := c.nc.Write(f); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		_ = c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, _, _ = c.readFrame() // a response or a closed connection: both are fine
+		c.nc.Close()
+		m := dialRaw(t, b.Addr())
+		m.send(metadataReq(12))
+		m.read(newMetadataResponse())
 	}
 }
