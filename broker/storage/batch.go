@@ -125,7 +125,7 @@ func parseBatch(b []byte, maxSize int32, denseCount, checkCRC bool) (BatchHeader
 	}
 	if !checkCRC {
 		// checked by a RecordsCRC
-	} else if crc := crc32.Checksum(b[offAttributes:size], castagnoli); crc != h.CRC {
+	} else if crc := crcUpdate(0, b[offAttributes:size]); crc != h.CRC {
 		return h, 0, fmt.Errorf("%w: crc32c %08x, header says %08x", ErrCorruptMessage, crc, h.CRC)
 	}
 	if h.LastOffsetDelta < 0 || h.RecordCount < 0 || int64(h.RecordCount) > int64(h.LastOffsetDelta)+1 ||
@@ -146,7 +146,7 @@ func setLogAppendTime(b []byte, size int, ts int64) {
 	attr := binary.BigEndian.Uint16(b[offAttributes:]) | attrLogAppendTime
 	binary.BigEndian.PutUint16(b[offAttributes:], attr)
 	binary.BigEndian.PutUint64(b[offMaxTimestamp:], uint64(ts))
-	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:size], castagnoli))
+	binary.BigEndian.PutUint32(b[offCRC:], crcUpdate(0, b[offAttributes:size]))
 }
 
 // addSeq adds delta to a producer sequence number, wrapping to 0 after MaxInt32 as Kafka
@@ -159,7 +159,7 @@ func addSeq(seq, delta int32) int32 {
 	return int32(s)
 }
 
-func crcChecksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+func crcChecksum(b []byte) uint32 { return crcUpdate(0, b) }
 
 // RecordsCRC checks the CRC-32C of every batch of one record set while its bytes arrive,
 // for a caller that reads a request from a socket in pieces: each piece is checked right
@@ -204,7 +204,7 @@ func (v *RecordsCRC) Feed(buf []byte, got int) (done bool) {
 		}
 		upTo := min(got, v.batchEnd)
 		if upTo > v.fed {
-			v.crc = crc32.Update(v.crc, castagnoli, buf[v.fed:upTo])
+			v.crc = crcUpdate(v.crc, buf[v.fed:upTo])
 			v.fed = upTo
 		}
 		if v.fed < v.batchEnd {
