@@ -346,7 +346,8 @@ func BenchmarkProduceCeiling(b *testing.B) {
 // cache full of an earlier round's dirty pages). It reports each broker's median produce
 // CPU per 1M records (schedstat) and the ratio of the medians: on a shared machine one
 // round each, as BenchmarkBrokers does, leaves the ratio to chance.
-// BROKER_BENCH_BASE_BIN adds a turn for another tagpipe binary (an older build, say).
+// BROKER_BENCH_BASE_BIN adds a turn for another tagpipe binary (an older build, say);
+// BROKER_BENCH_CLIENT=kafka-go produces with BenchmarkBrokersKafkaGo's Writer instead.
 //
 //	BROKER_BENCH_RECORDS=1000000 BROKER_BENCH_ROUNDS=9 go test ./broker -run '^$' -bench ProduceCPU -benchtime 1x
 func BenchmarkProduceCPU(b *testing.B) {
@@ -376,7 +377,11 @@ func BenchmarkProduceCPU(b *testing.B) {
 	if base := os.Getenv("BROKER_BENCH_BASE_BIN"); base != "" {
 		turns = append(turns, turn{"base", tagpipe(base)})
 	}
-	for _, codec := range []string{"none", "snappy"} {
+	codecs, kafkaGo := []string{"none", "snappy"}, os.Getenv("BROKER_BENCH_CLIENT") == "kafka-go"
+	if kafkaGo {
+		codecs = []string{"kafka-go"}
+	}
+	for _, codec := range codecs {
 		b.Run(codec, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				cpu := make([][]float64, len(turns))
@@ -388,8 +393,15 @@ func BenchmarkProduceCPU(b *testing.B) {
 						}
 						bp := t.start(b, dir)
 						pid := bp.cmd.Process.Pid
+						if kafkaGo {
+							benchProduce(b, bp.addr, "none", 6) // creates the topic with 6 partitions
+						}
 						c0 := threadsCPU(pid)
-						benchProduce(b, bp.addr, codec, n)
+						if kafkaGo {
+							benchKafkaGoProduce(b, bp.addr, n)
+						} else {
+							benchProduce(b, bp.addr, codec, n)
+						}
 						c1 := threadsCPU(pid)
 						bp.kill()
 						_ = os.RemoveAll(dir)
