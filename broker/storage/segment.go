@@ -41,8 +41,9 @@ type segment struct {
 // maps every 4 KiB page of an append one by one (delayed allocation), which was a third
 // of the cost of writing into the page cache and a tenth of the broker's produce CPU;
 // blocks already allocated are written without that. Redpanda allocates its segments
-// ahead the same way (32 MiB steps). The reserve beyond the data, at most one step per
-// active segment, is given back when the segment stops taking appends (release).
+// ahead the same way (32 MiB steps). The reserve beyond the data, at most a step plus
+// maxReserveAhead per active segment, is given back when the segment stops taking
+// appends (release).
 //
 // Each fallocate costs about as much as the writes of a few hundred KiB it saves, so a
 // partition taking large appends reserves further ahead (room for about four more, up to
