@@ -6,12 +6,23 @@ import (
 	"syscall"
 )
 
-// fallocKeepSize is FALLOC_FL_KEEP_SIZE: allocate blocks without moving end of file.
-const fallocKeepSize = 0x1
+const (
+	// fallocKeepSize is FALLOC_FL_KEEP_SIZE: allocate blocks without moving end of file.
+	fallocKeepSize = 0x1
+	// tmpfsMagic and ramfsMagic are statfs f_type values of file systems kept in memory,
+	// where allocating ahead only takes memory and saves no block mapping.
+	tmpfsMagic = 0x01021994
+	ramfsMagic = 0x858458f6
+)
 
 // preallocate allocates n bytes of f from off on disk without changing its size. It
-// reports errUnsupported when the file system cannot (the caller stops asking).
+// reports errUnsupported when the file system cannot, or when it lives in memory (the
+// caller stops asking).
 func preallocate(f *os.File, off, n int64) error {
+	var st syscall.Statfs_t
+	if err := syscall.Fstatfs(int(f.Fd()), &st); err == nil && (uint32(st.Type) == tmpfsMagic || uint32(st.Type) == ramfsMagic) {
+		return errUnsupported
+	}
 	err := syscall.Fallocate(int(f.Fd()), fallocKeepSize, off, n)
 	if errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOSYS) {
 		return errUnsupported

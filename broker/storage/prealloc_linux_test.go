@@ -70,3 +70,27 @@ func TestSegmentSpaceReservedAheadAndGivenBack(t *testing.T) {
 	}
 	mustAppend(t, l, append([]byte(nil), b...))
 }
+
+// On a file system kept in memory nothing is allocated ahead: it would only take memory.
+func TestNoReserveInMemory(t *testing.T) {
+	dir, err := os.MkdirTemp("/dev/shm", "reserve-")
+	if err != nil {
+		t.Skip("no /dev/shm")
+	}
+	defer os.RemoveAll(dir)
+	f, err := os.Create(filepath.Join(dir, "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var st syscall.Statfs_t
+	if err := syscall.Fstatfs(int(f.Fd()), &st); err != nil || uint32(st.Type) != tmpfsMagic {
+		t.Skip("/dev/shm is not tmpfs")
+	}
+	if err := preallocate(f, 0, reserveStep); err != errUnsupported {
+		t.Fatalf("preallocate on tmpfs: %v, want errUnsupported", err)
+	}
+	if got := allocated(t, f.Name()); got != 0 {
+		t.Fatalf("%d bytes allocated on tmpfs", got)
+	}
+}
