@@ -19,21 +19,47 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// mountTmpfs mounts a tmpfs of size bytes at dir for the test (root only; the test is
-// skipped where it cannot mount). The mount is detached lazily at cleanup, so processes
-// killed after it do not keep it busy.
-func mountTmpfs(t *testing.T, dir string, size int64) {
+// mountSmallDisk mounts a file system of size bytes at dir for the test: ext4 on a loop
+// device where it can (the file system tagpipe's data usually lives on: delayed
+// allocation, fallocate), else a tmpfs; the test is skipped when neither can be mounted
+// (not root). The mount is detached lazily at cleanup, so processes killed after it do
+// not keep it busy.
+func mountSmallDisk(t *testing.T, dir, image string, size int64) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs as a disk that fills up")
+		t.Skip("needs root to mount a small file system as a disk that fills up")
 	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs at %s: %v %s", dir, err, out)
+	ext4 := func() error {
+		f, err := os.Create(image)
+		if err != nil {
+			return err
+		}
+		err = f.Truncate(size) // sparse: the file system's blocks are taken as it fills
+		f.Close()
+		if err != nil {
+			return err
+		}
+		if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-m", "0", image).CombinedOutput(); err != nil {
+			return fmt.Errorf("mkfs.ext4: %v %s", err, out)
+		}
+		if out, err := exec.Command("mount", "-o", "loop", image, dir).CombinedOutput(); err != nil {
+			return fmt.Errorf("mount -o loop: %v %s", err, out)
+		}
+		return nil
+	}
+	if err := ext4(); err == nil {
+		t.Logf("data dir on a %d MiB ext4 loop device", size>>20)
+	} else if out, err2 := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err2 == nil {
+		t.Logf("data dir on a %d MiB tmpfs (no ext4 loop device: %v)", size>>20, err)
+	} else {
+		t.Skipf("cannot mount a small file system at %s: ext4: %v; tmpfs: %v %s", dir, err, err2, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
 }
 
-// fill writes zeros to path until the file system is full, and returns the bytes written.
+// fill allocates path's blocks until the file system has none left, and returns the
+// bytes allocated. fallocate takes real blocks at once; written data would sit in ext4's
+// delayed allocation, which reserves more than it keeps and frees the rest at writeback.
 func fill(t *testing.T, path string) int64 {
 	t.Helper()
 	f, err := os.Create(path)
@@ -41,18 +67,19 @@ func fill(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	buf := make([]byte, 1<<20)
 	var n int64
-	for {
-		m, err := f.Write(buf)
-		n += int64(m)
-		if errors.Is(err, syscall.ENOSPC) {
-			return n
-		}
-		if err != nil {
-			t.Fatal(err)
+	for step := int64(64 << 20); step >= 4096; {
+		err := syscall.Fallocate(int(f.Fd()), 0, n, step)
+		switch {
+		case err == nil:
+			n += step
+		case errors.Is(err, syscall.ENOSPC):
+			step /= 2
+		default:
+			t.Fatalf("fallocate: %v", err)
 		}
 	}
+	return n
 }
 
 // TestDiskFull runs broker, collector and streaming on a small file system and fills it
@@ -63,7 +90,7 @@ func TestDiskFull(t *testing.T) {
 	c := newCluster(t)
 	// The collector's file channel refuses puts below its min_free_bytes (256 MiB by
 	// default), so the disk must have more than that free once the filler is gone.
-	mountTmpfs(t, c.data, 640<<20)
+	mountSmallDisk(t, c.data, filepath.Join(c.root, "disk.img"), 640<<20)
 	for _, d := range []string{filepath.Join(c.data, "spool", "events"), filepath.Join(c.data, "staging")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)

@@ -129,6 +129,11 @@ func (c *checkpoint) writeState(id int64, st map[string][]byte, full bool) error
 // stateFiles lists the state files: batch id → full snapshot (true) or delta.
 func (c *checkpoint) stateFiles() (map[int64]bool, error) {
 	ents, err := os.ReadDir(filepath.Join(c.dir, "state"))
+	if errors.Is(err, fs.ErrNotExist) {
+		// No state saved yet: the directory is made with the first state file, which a
+		// full disk can keep from being written (the batch is then retried).
+		return map[int64]bool{}, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot list checkpoint state: %w", err)
 	}

@@ -65,3 +65,21 @@ func TestCheckpointFormatFrozen(t *testing.T) {
 		t.Fatalf("progress %+v %v %v", prog, ok, err)
 	}
 }
+
+// A checkpoint whose state directory is missing (a full disk kept it from being made)
+// has no saved state: a failed first batch restores the initial state and is retried,
+// instead of stopping the engine.
+func TestCheckpointWithoutStateDir(t *testing.T) {
+	dir := t.TempDir()
+	cp, err := openCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.close()
+	if err := os.Remove(filepath.Join(dir, "state")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok, err := cp.readState(0); ok || err != nil {
+		t.Fatalf("readState without a state dir: ok=%v err=%v; want no state, no error", ok, err)
+	}
+}
