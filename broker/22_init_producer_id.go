@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tagpipe/tagpipe/internal/fsutil"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -79,7 +80,7 @@ func (b *Broker) nextProducerIDLocked() (int64, error) {
 			return 0, fmt.Errorf("cannot read %q: %w", path, err)
 		}
 		start = max(start, b.pidNext)
-		if err := writeFileAtomic(path, []byte(strconv.FormatInt(start+producerIDBlock, 10)+"\n")); err != nil {
+		if err := fsutil.WriteFile(path, []byte(strconv.FormatInt(start+producerIDBlock, 10)+"\n")); err != nil {
 			return 0, err
 		}
 		b.pidNext, b.pidLimit = start, start+producerIDBlock

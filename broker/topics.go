@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tagpipe/tagpipe/broker/storage"
+	"github.com/tagpipe/tagpipe/internal/fsutil"
 )
 
 // topic is one topic: its partitions and its config overrides (only the keys set with
@@ -90,7 +91,7 @@ func (b *Broker) loadClusterID() error {
 	var id [16]byte
 	_, _ = rand.Read(id[:])
 	b.clusterID = "tagpipe-" + hex.EncodeToString(id[:8])
-	if err := writeFileAtomic(path, []byte(b.clusterID+"\n")); err != nil {
+	if err := fsutil.WriteFile(path, []byte(b.clusterID+"\n")); err != nil {
 		return fmt.Errorf("cannot write cluster id: %w", err)
 	}
 	return nil
@@ -163,34 +164,7 @@ func (b *Broker) saveTopicsLocked() error {
 	if err != nil {
 		return fmt.Errorf("BUG: cannot encode topics: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(b.opts.Dir, "topics.json"), append(data, '\n'))
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("cannot create %q: %w", tmp, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write %q: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot sync %q: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("cannot close %q: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("cannot rename %q: %w", tmp, err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return fsutil.WriteFile(filepath.Join(b.opts.Dir, "topics.json"), append(data, '\n'))
 }
 
 // topicError is a protocol error with a message, for responses that carry both.

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tagpipe/tagpipe/internal/fsutil"
 )
 
 // The checkpoint directory of one job (Spark's layout):
@@ -93,7 +95,7 @@ func (c *checkpoint) writePlan(p plan) error {
 	if err != nil {
 		return fmt.Errorf("BUG: cannot encode plan: %w", err)
 	}
-	return writeAtomic(filepath.Join(c.dir, "offsets", idName(p.BatchID, ".json")), b)
+	return fsutil.WriteFile(filepath.Join(c.dir, "offsets", idName(p.BatchID, ".json")), b)
 }
 
 func (c *checkpoint) readPlan(id int64) (plan, bool, error) {
@@ -123,7 +125,7 @@ func (c *checkpoint) writeState(id int64, st map[string][]byte, full bool) error
 	if err := os.Remove(filepath.Join(c.dir, "state", idName(id, other))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("cannot replace state of batch %d: %w", id, err)
 	}
-	return writeAtomic(filepath.Join(c.dir, "state", idName(id, ext)), b)
+	return fsutil.WriteFile(filepath.Join(c.dir, "state", idName(id, ext)), b)
 }
 
 // stateFiles lists the state files: batch id → full snapshot (true) or delta.
@@ -199,7 +201,7 @@ func (c *checkpoint) writeCommit(ci commitInfo) error {
 	if err != nil {
 		return fmt.Errorf("BUG: cannot encode commit: %w", err)
 	}
-	return writeAtomic(filepath.Join(c.dir, "commits", idName(ci.BatchID, ".json")), b)
+	return fsutil.WriteFile(filepath.Join(c.dir, "commits", idName(ci.BatchID, ".json")), b)
 }
 
 // lastID returns the largest batch id in sub ("offsets" or "commits"), or -1.
@@ -266,37 +268,6 @@ func (c *checkpoint) prune(committed int64) {
 			os.Remove(filepath.Join(c.dir, "state", idName(id, ext)))
 		}
 	}
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("cannot write %q: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write %q: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot sync %q: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("cannot write %q: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("cannot publish %q: %w", path, err)
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return fmt.Errorf("cannot sync directory of %q: %w", path, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("cannot sync directory of %q: %w", path, err)
-	}
-	return nil
 }
 
 func readJSON(path string, v any) (bool, error) {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tagpipe/tagpipe/internal/fsutil"
 )
 
 const childEnv = "TAGPIPE_STREAMING_CRASH_CHILD"
@@ -35,7 +37,7 @@ func TestChild(t *testing.T) {
 		for _, r := range rs {
 			fmt.Fprintf(&sb, "%d %d %s\n", r.Partition, r.Offset, r.Value)
 		}
-		return writeAtomic(path, []byte(sb.String()))
+		return fsutil.WriteFile(path, []byte(sb.String()))
 	})
 	opts := engineOpts(strings.Split(os.Getenv(childEnv+"_BROKERS"), ","), os.Getenv(childEnv+"_CP"))
 	opts.MaxRecordsPerPartition = 5000

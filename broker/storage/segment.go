@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+
+	"github.com/tagpipe/tagpipe/internal/fsutil"
 )
 
 // segment is one <baseoffset>.log file with its in-memory indexes. Fields other than refs
@@ -239,33 +241,10 @@ func (s *segment) remove() error {
 	return first
 }
 
-// writeFileAtomic writes data to path through a synced temporary file and a rename, so a
-// crash leaves either the old file or the new one.
+// writeFileAtomic replaces path with data through a synced temporary file and a rename
+// (fsutil.WriteFile), with fsyncs through syncFile, which tests replace.
 func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("cannot create %q: %w", tmp, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("cannot write %q: %w", tmp, err)
-	}
-	if err := syncFile(f); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("cannot sync %q: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("cannot close %q: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("cannot rename %q: %w", tmp, err)
-	}
-	return nil
+	return fsutil.WriteFileSync(path, data, syncFile)
 }
 
 func syncDir(dir string) error {

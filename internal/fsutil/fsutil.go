@@ -1,0 +1,59 @@
+// Package fsutil holds the file-system habits the rooms share.
+package fsutil
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// WriteFile replaces path with data so that a crash or power cut leaves either the old
+// file or the new one, whole: data goes to path+".tmp", which is synced and renamed over
+// path, and the directory is synced so the rename itself is durable. A failed write
+// removes the temporary file (on a full disk it would only take more space); one left
+// by a crash is overwritten by the next WriteFile.
+func WriteFile(path string, data []byte) error {
+	return WriteFileSync(path, data, (*os.File).Sync)
+}
+
+// WriteFileSync is WriteFile with the fsync of the file and of its directory done by
+// sync (tests count or skip fsyncs through it).
+func WriteFileSync(path string, data []byte, sync func(*os.File) error) (err error) {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("cannot create %q: %w", tmp, err)
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot write %q: %w", tmp, err)
+	}
+	if err := sync(f); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot sync %q: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("cannot write %q: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("cannot rename %q to %q: %w", tmp, path, err)
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("cannot sync directory of %q: %w", path, err)
+	}
+	err = sync(d)
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		// The new file is in place; only the durability of its name is in doubt.
+		return fmt.Errorf("cannot sync directory of %q: %w", path, err)
+	}
+	return nil
+}

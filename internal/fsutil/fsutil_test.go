@@ -1,0 +1,49 @@
+package fsutil
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// WriteFile replaces the file's contents and leaves no temporary file; a failed sync
+// keeps the old contents and removes the temporary file; the sync function sees the
+// file and then its directory.
+func TestWriteFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	for _, data := range []string{"first", "second, longer", "3"} {
+		if err := WriteFile(path, []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(path); string(got) != data {
+			t.Fatalf("contents %q, want %q", got, data)
+		}
+	}
+	if _, err := os.Stat(path + ".tmp"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("temporary file left behind: %v", err)
+	}
+
+	var synced []string
+	failing := func(f *os.File) error {
+		synced = append(synced, f.Name())
+		return errors.New("disk on fire")
+	}
+	if err := WriteFileSync(path, []byte("lost"), failing); err == nil {
+		t.Fatal("a failed sync was not reported")
+	}
+	if got, _ := os.ReadFile(path); string(got) != "3" {
+		t.Fatalf("after a failed sync: %q, want the old contents", got)
+	}
+	if _, err := os.Stat(path + ".tmp"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("temporary file left after a failed sync: %v", err)
+	}
+	synced = nil
+	if err := WriteFileSync(path, []byte("4"), func(f *os.File) error { synced = append(synced, f.Name()); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 2 || synced[0] != path+".tmp" || synced[1] != dir {
+		t.Fatalf("synced %v, want the file then its directory", synced)
+	}
+}
