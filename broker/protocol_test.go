@@ -95,6 +95,22 @@ func (c *rawConn) read(resp kmsg.Response) int32 {
 	return corr
 }
 
+// readInOrder reads the responses to reqs, sent with send (correlation ids 1, 2, …), and
+// fails unless each comes back in request order.
+func (c *rawConn) readInOrder(reqs []kmsg.Request) []kmsg.Response {
+	c.t.Helper()
+	out := make([]kmsg.Response, len(reqs))
+	for i, req := range reqs {
+		resp := req.ResponseKind()
+		resp.SetVersion(req.GetVersion())
+		if corr := c.read(resp); corr != int32(i+1) {
+			c.t.Fatalf("response %d has correlation id %d", i+1, corr)
+		}
+		out[i] = resp
+	}
+	return out
+}
+
 func (c *rawConn) expectClosed() {
 	c.t.Helper()
 	_ = c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -150,12 +166,7 @@ func TestPipelinedRequestsAnsweredInOrder(t *testing.T) {
 		}
 	}
 	c.send(reqs...) // one write: all 30 requests in flight at once
-	for i, req := range reqs {
-		resp := req.ResponseKind()
-		resp.SetVersion(req.GetVersion())
-		if corr := c.read(resp); corr != int32(i+1) {
-			t.Fatalf("response %d has correlation id %d", i+1, corr)
-		}
+	for _, resp := range c.readInOrder(reqs) {
 		switch r := resp.(type) {
 		case *kmsg.ApiVersionsResponse:
 			if r.ErrorCode != 0 || len(r.ApiKeys) < 10 {
@@ -196,12 +207,7 @@ func TestPipelinedFetchAndProduceAnsweredInOrder(t *testing.T) {
 	}
 	c.send(reqs...)
 	lastBase := int64(0)
-	for i, req := range reqs {
-		resp := req.ResponseKind()
-		resp.SetVersion(req.GetVersion())
-		if corr := c.read(resp); corr != int32(i+1) {
-			t.Fatalf("response %d has correlation id %d", i+1, corr)
-		}
+	for i, resp := range c.readInOrder(reqs) {
 		switch r := resp.(type) {
 		case *kmsg.FetchResponse:
 			data := r.Topics[0].Partitions[0].RecordBatches
