@@ -19,6 +19,10 @@ type EventWindowSpec[T any, K comparable, V any] struct {
 	Key             func(T) K
 	Value           func(T) V
 	Reduce          func(V, V) V
+	// KeepKey, when set, is applied to a key when a pane first stores it: keys are
+	// kept across batches, so a key that shares memory with the batch (a string
+	// viewing a record's bytes) must be copied there. Nil keeps keys as they are.
+	KeepKey func(K) K
 }
 
 // WindowResult is one closed window's aggregate for one key.
@@ -70,10 +74,13 @@ type pane[K comparable, V any] struct {
 	idx   map[K]int
 }
 
-func (p *pane[K, V]) add(k K, v V, reduce func(V, V) V) {
+func (p *pane[K, V]) add(k K, v V, reduce func(V, V) V, keep func(K) K) {
 	if i, ok := p.idx[k]; ok {
 		p.Vals[i] = reduce(p.Vals[i], v)
 		return
+	}
+	if keep != nil {
+		k = keep(k)
 	}
 	p.idx[k] = len(p.Keys)
 	p.Keys = append(p.Keys, k)
@@ -148,7 +155,7 @@ func (o *eventWindowOp[T, K, V]) eval(b *BatchInfo, in []T) {
 			}
 			last = p
 		}
-		p.add(sp.Key(v), sp.Value(v), sp.Reduce)
+		p.add(sp.Key(v), sp.Value(v), sp.Reduce, sp.KeepKey)
 	}
 	if added {
 		slices.SortFunc(o.st.Panes, func(a, b *pane[K, V]) int { return cmp.Compare(a.Start, b.Start) })

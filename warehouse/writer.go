@@ -690,6 +690,12 @@ func partitionEqual(a arrow.Array) func(i, j int) bool {
 	case *array.Dictionary:
 		// Equal indices are equal values; unequal ones may be too (a dictionary
 		// need not be unique): they only start a new run of the same partition.
+		if idx, ok := c.Indices().(*array.Int32); ok {
+			// The streaming pipelines' dt: compare the indices as they are rather
+			// than through GetValueIndex's switch on the index type, per row.
+			v := idx.Int32Values()
+			return func(i, j int) bool { return v[i] == v[j] }
+		}
 		return func(i, j int) bool { return c.GetValueIndex(i) == c.GetValueIndex(j) }
 	case *array.String:
 		return func(i, j int) bool { return c.Value(i) == c.Value(j) }

@@ -16,15 +16,28 @@ type autoParser struct {
 func (*autoParser) Format() string { return "auto" }
 
 func (p *autoParser) Parse(line []byte) (Event, error) {
+	var ev Event
+	err := p.parse(line, false, &ev)
+	return ev, err
+}
+
+// ParseView is Parse with the strings of taobao and movielens lines sharing line's
+// bytes (see ViewParser); JSON lines are copied as by Parse.
+func (p *autoParser) ParseView(line []byte, ev *Event) error { return p.parse(line, true, ev) }
+
+func (p *autoParser) parse(line []byte, view bool, ev *Event) error {
 	t := bytes.TrimSpace(line)
 	if len(t) > 0 && t[0] == '{' {
-		return p.json.Parse(t)
+		var err error
+		*ev, err = p.json.Parse(t)
+		return err
 	}
 	switch bytes.Count(t, []byte{','}) {
 	case 4:
-		return p.taobao.Parse(t)
+		return parseTaobao(t, view, ev)
 	case 3:
-		return p.movielens.Parse(t)
+		return parseMovieLens(t, view, ev)
 	}
-	return Event{}, perr("auto", "cannot detect the format: not a JSON object, not 5 (taobao) or 4 (movielens) comma-separated fields")
+	*ev = Event{}
+	return perr("auto", "cannot detect the format: not a JSON object, not 5 (taobao) or 4 (movielens) comma-separated fields")
 }

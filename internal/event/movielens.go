@@ -18,35 +18,47 @@ func (movielensParser) Format() string { return "movielens" }
 var movielensHeader = []byte("userId,movieId,rating,timestamp")
 
 func (movielensParser) Parse(line []byte) (Event, error) {
+	var ev Event
+	err := parseMovieLens(line, false, &ev)
+	return ev, err
+}
+
+// ParseView is Parse with the strings sharing line's bytes (see ViewParser).
+func (movielensParser) ParseView(line []byte, ev *Event) error {
+	return parseMovieLens(line, true, ev)
+}
+
+// parseMovieLens parses line into ev (overwritten), with its strings copied or, with
+// view, sharing line's bytes.
+func parseMovieLens(line []byte, view bool, ev *Event) error {
+	*ev = Event{}
 	line = bytes.TrimRight(line, "\r")
 	if !utf8.Valid(line) {
-		return Event{}, perr("movielens", "invalid UTF-8")
+		return perr("movielens", "invalid UTF-8")
 	}
 	if bytes.Equal(line, movielensHeader) {
-		return Event{}, ErrHeader
+		return ErrHeader
 	}
 	var f [4][]byte
 	n := splitN(line, ',', f[:])
 	if n != 4 {
-		return Event{}, perr("movielens", "got %d fields, want 4 (userId,movieId,rating,timestamp)", n)
+		return perr("movielens", "got %d fields, want 4 (userId,movieId,rating,timestamp)", n)
 	}
 	if len(f[0]) == 0 || len(f[1]) == 0 {
-		return Event{}, perr("movielens", "empty userId or movieId")
+		return perr("movielens", "empty userId or movieId")
 	}
-	r, err := strconv.ParseFloat(string(f[2]), 64)
+	r, err := strconv.ParseFloat(viewString(f[2]), 64) // an error copies it
 	if err != nil || math.IsNaN(r) || r < 0 || r > 10 {
-		return Event{}, perr("movielens", "bad rating %q", f[2])
+		return perr("movielens", "bad rating %q", f[2])
 	}
-	ts, err := strconv.ParseInt(string(f[3]), 10, 64)
-	if err != nil {
-		return Event{}, perr("movielens", "bad timestamp %q: want epoch seconds", f[3])
+	ts, ok := parseInt(f[3])
+	if !ok {
+		return perr("movielens", "bad timestamp %q: want epoch seconds", f[3])
 	}
-	return Event{
-		UserID:    string(f[0]),
-		ItemID:    string(f[1]),
-		Action:    "rate",
-		Value:     r,
-		HasValue:  true,
-		EventTime: time.Unix(ts, 0).UTC(),
-	}, nil
+	ev.UserID = fieldString(f[0], view)
+	ev.ItemID = fieldString(f[1], view)
+	ev.Action = "rate"
+	ev.Value, ev.HasValue = r, true
+	ev.EventTime = time.Unix(ts, 0).UTC()
+	return nil
 }

@@ -15,18 +15,32 @@ type taobaoParser struct{}
 func (taobaoParser) Format() string { return "taobao" }
 
 func (taobaoParser) Parse(line []byte) (Event, error) {
+	var ev Event
+	err := parseTaobao(line, false, &ev)
+	return ev, err
+}
+
+// ParseView is Parse with the strings sharing line's bytes (see ViewParser).
+func (taobaoParser) ParseView(line []byte, ev *Event) error { return parseTaobao(line, true, ev) }
+
+// parseTaobao parses line into ev (overwritten), with its strings copied or, with
+// view, sharing line's bytes.
+func parseTaobao(line []byte, view bool, ev *Event) error {
 	line = bytes.TrimRight(line, "\r")
 	if !utf8.Valid(line) {
-		return Event{}, perr("taobao", "invalid UTF-8")
+		*ev = Event{}
+		return perr("taobao", "invalid UTF-8")
 	}
 	var f [5][]byte
 	n := splitN(line, ',', f[:])
 	if n != 5 {
-		return Event{}, perr("taobao", "got %d fields, want 5 (user_id,item_id,category_id,behavior_type,timestamp)", n)
+		*ev = Event{}
+		return perr("taobao", "got %d fields, want 5 (user_id,item_id,category_id,behavior_type,timestamp)", n)
 	}
 	for i, name := range [...]string{"user_id", "item_id", "category_id", "behavior_type", "timestamp"} {
 		if len(f[i]) == 0 {
-			return Event{}, perr("taobao", "empty %s", name)
+			*ev = Event{}
+			return perr("taobao", "empty %s", name)
 		}
 	}
 	var action string
@@ -40,37 +54,58 @@ func (taobaoParser) Parse(line []byte) (Event, error) {
 	case "buy":
 		action = "buy"
 	default:
-		return Event{}, perr("taobao", "unknown behavior_type %q (want pv, fav, cart or buy)", f[3])
+		*ev = Event{}
+		return perr("taobao", "unknown behavior_type %q (want pv, fav, cart or buy)", f[3])
 	}
-	ts, err := strconv.ParseInt(string(f[4]), 10, 64)
-	if err != nil {
-		return Event{}, perr("taobao", "bad timestamp %q: want epoch seconds", f[4])
+	ts, ok := parseInt(f[4])
+	if !ok {
+		*ev = Event{}
+		return perr("taobao", "bad timestamp %q: want epoch seconds", f[4])
 	}
-	return Event{
-		UserID:    string(f[0]),
-		ItemID:    string(f[1]),
-		Category:  string(f[2]),
+	*ev = Event{
+		UserID:    fieldString(f[0], view),
+		ItemID:    fieldString(f[1], view),
+		Category:  fieldString(f[2], view),
 		Action:    action,
 		EventTime: time.Unix(ts, 0).UTC(),
-	}, nil
+	}
+	return nil
+}
+
+// parseInt is strconv.ParseInt(string(b), 10, 64) without a conversion for the usual
+// case: up to 18 plain digits.
+func parseInt(b []byte) (int64, bool) {
+	if len(b) > 0 && len(b) <= 18 {
+		var n int64
+		for _, c := range b {
+			if c < '0' || c > '9' {
+				goto slow
+			}
+			n = n*10 + int64(c-'0')
+		}
+		return n, true
+	}
+slow:
+	n, err := strconv.ParseInt(viewString(b), 10, 64) // an error copies it
+	return n, err == nil
 }
 
 // splitN splits line at sep into out and returns the number of fields found (which may
-// exceed len(out); the extra fields are not stored).
+// exceed len(out); the extra fields are not stored). A plain loop: for lines of a few
+// dozen bytes it is twice as fast as a bytes.IndexByte call per field.
 func splitN(line []byte, sep byte, out [][]byte) int {
-	n := 0
-	for {
-		i := bytes.IndexByte(line, sep)
-		if i < 0 {
+	n, start := 0, 0
+	for i, c := range line {
+		if c == sep {
 			if n < len(out) {
-				out[n] = line
+				out[n] = line[start:i]
 			}
-			return n + 1
+			n++
+			start = i + 1
 		}
-		if n < len(out) {
-			out[n] = line[:i]
-		}
-		n++
-		line = line[i+1:]
 	}
+	if n < len(out) {
+		out[n] = line[start:]
+	}
+	return n + 1
 }

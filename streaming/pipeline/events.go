@@ -7,8 +7,10 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -151,18 +153,19 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 	}
 	formats := map[string]string{} // by topic, "" for the default
 	newSet := func() (*parserSet, error) {
-		set := &parserSet{byTopic: map[string]event.Parser{}}
+		set := &parserSet{byTopic: map[string]event.Parser{}, viewByTopic: map[string]event.ViewParser{}}
 		for topic, o := range opts.Formats {
 			p, err := check(topic, o)
 			if err != nil {
 				return nil, err
 			}
-			set.byTopic[topic] = p
+			set.byTopic[topic], set.viewByTopic[topic] = p, event.View(p)
 		}
 		var err error
 		if set.def, err = check("(default)", opts.Default); err != nil {
 			return nil, err
 		}
+		set.viewDef = event.View(set.def)
 		return set, nil
 	}
 	// Parsers are not safe for concurrent use: every parse takes a set of its own.
@@ -292,6 +295,8 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 			Key:       dimEvent.key,
 			Value:     func(dimEvent) int64 { return 1 },
 			Reduce:    func(a, b int64) int64 { return a + b },
+			// Parsed strings share the batch's record bytes; panes outlive the batch.
+			KeepKey: func(k [2]string) [2]string { return [2]string{k[0], strings.Clone(k[1])} },
 		})
 		streaming.ForeachBatch(e.windows.Results, TableWindowCounts, func(ctx context.Context, b streaming.BatchInfo, rs []streaming.WindowResult[[2]string, int64]) error {
 			return counts.write(ctx, b, windowRecord(rs))
@@ -382,15 +387,30 @@ func (s *parsedSlabs) get(id int64, n int) ([]parsed, []*parsed) {
 type parserSet struct {
 	byTopic map[string]event.Parser
 	def     event.Parser
+	// The parsers' ParseView where they have one: the parsed strings share the
+	// record's bytes, which stay untouched for the batch, as the parsed rows do (an
+	// allocation per field was most of parsing's cost and of what the GC traced).
+	// Strings kept past the batch are copied where they are kept (dedup keys come
+	// copied from the record header or the JSON parser; window keys are cloned when
+	// a pane first stores them).
+	viewByTopic map[string]event.ViewParser
+	viewDef     event.ViewParser
 }
 
 // parse parses in into slab and points out at it.
 func (s *parserSet) parse(in []streaming.Record, slab []parsed, out []*parsed) {
+	var parser event.ViewParser
+	topic := ""
+	var ev event.Event
 	for i := range in {
 		r := &in[i]
-		p := s.byTopic[r.Topic]
-		if p == nil {
-			p = s.def
+		if parser == nil || r.Topic != topic {
+			// A chunk's records mostly share a topic: one lookup per run.
+			var ok bool
+			if parser, ok = s.viewByTopic[r.Topic]; !ok {
+				parser = s.viewDef
+			}
+			topic = r.Topic
 		}
 		ps := &slab[i]
 		out[i] = ps
@@ -400,8 +420,7 @@ func (s *parserSet) parse(in []streaming.Record, slab []parsed, out []*parsed) {
 			*ps = parsed{rec: r, source: sourceOf(r), err: &event.ParseError{Format: "collector", Reason: reason}}
 			continue
 		}
-		ev, err := p.Parse(r.Value)
-		if err != nil {
+		if err := parser.ParseView(r.Value, &ev); err != nil {
 			*ps = parsed{rec: r, source: sourceOf(r), err: err} // all of it: the slab is reused
 			continue
 		}
@@ -422,10 +441,18 @@ func (s *parserSet) parse(in []streaming.Record, slab []parsed, out []*parsed) {
 // eventIDHeader is the record header the collector puts a line's stable id in.
 const eventIDHeader = "event_id"
 
+// sourceOf is where the record's line came from, from its headers. The string shares
+// the header's bytes (valid for the batch, like the record): it only goes into the
+// batch's rows.
 func sourceOf(r *streaming.Record) string {
-	for _, k := range []string{"file", "source", "host", "peer"} {
-		if v, ok := r.Header(k); ok {
-			return v
+	for _, k := range [...]string{"file", "source", "host", "peer"} {
+		for _, h := range r.Headers {
+			if h.Key == k {
+				if len(h.Value) == 0 {
+					return ""
+				}
+				return unsafe.String(unsafe.SliceData(h.Value), len(h.Value))
+			}
 		}
 	}
 	return ""

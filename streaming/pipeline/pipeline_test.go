@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -453,5 +454,49 @@ func TestBadConfig(t *testing.T) {
 		if _, err := NewEvents(context.Background(), o); err == nil {
 			t.Errorf("accepted %+v", o)
 		}
+	}
+}
+
+// TestParsedStringsStayInTheirBatch: parsed strings view the records' bytes (valid for
+// the batch only); window keys kept for later batches must not. The first batch's
+// record bytes are overwritten before the batch that closes its windows runs.
+func TestParsedStringsStayInTheirBatch(t *testing.T) {
+	wh := openWarehouse(t, t.TempDir())
+	po := DefaultOptions()
+	po.Warehouse = wh
+	po.Windows = WindowOptions{Length: time.Minute, Slide: time.Minute}
+	ev, err := NewEvents(context.Background(), po)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2024, 6, 1, 10, 0, 0, 0, time.UTC).Unix()
+	var recs []streaming.Record
+	for i := range 30 {
+		recs = append(recs, streaming.Record{Topic: "events", Offset: int64(i), Time: time.Unix(base, 0),
+			Value: fmt.Appendf(nil, "u%d,i%d,cat%d,%s,%d", i, i, i%3, [...]string{"pv", "buy"}[i%2], base+int64(i))})
+	}
+	run := func(id int64, rs []streaming.Record) {
+		if err := ev.Job.RunBatch(context.Background(), streaming.BatchInfo{ID: id, Time: time.Unix(base+id, 0)}, rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(0, recs)
+	for _, r := range recs {
+		for i := range r.Value {
+			r.Value[i] = 'X'
+		}
+	}
+	run(1, []streaming.Record{{Topic: "events", Offset: 30, Time: time.Unix(base, 0), Value: fmt.Appendf(nil, "u,i,cat9,pv,%d", base+3600)}})
+	got := map[string]string{}
+	for _, r := range rows(t, wh, TableWindowCounts, "dimension", "key", "events") {
+		got[r["dimension"]+"="+r["key"]] = r["events"]
+	}
+	want := map[string]string{"action=pv": "15", "action=buy": "15", "category=cat0": "10", "category=cat1": "10", "category=cat2": "10"}
+	if !maps.Equal(got, want) {
+		t.Fatalf("window counts %v, want %v", got, want)
+	}
+	users := rows(t, wh, TableDWD, "user_id")
+	if len(users) != 31 || users[0]["user_id"] != "u0" {
+		t.Fatalf("dwd users %v", users)
 	}
 }
