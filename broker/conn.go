@@ -28,6 +28,7 @@ import (
 type conn struct {
 	b      *Broker
 	nc     net.Conn
+	rw     io.ReadWriter // nc's bytes: raw system calls where possible (sock_linux.go)
 	remote string
 	out    chan *outFrame
 	// queued counts frames sent to out and not yet written; 0 means out is empty and
@@ -85,8 +86,14 @@ func (f *outFrame) release() {
 
 func newConn(b *Broker, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), out: make(chan *outFrame, 64), w: bufio.NewWriterSize(nc, 64<<10),
+	c := &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), out: make(chan *outFrame, 64),
 		done: make(chan struct{}), ctx: ctx, cancel: cancel}
+	c.rw = nc
+	if s := newSockIO(nc); s != nil {
+		c.rw = s
+	}
+	c.w = bufio.NewWriterSize(c.rw, 64<<10)
+	return c
 }
 
 func (c *conn) close() {
@@ -133,7 +140,7 @@ func (c *conn) serve() {
 	// rest is read straight into the frame buffer. With 64 KiB, a producer's 100 KiB
 	// requests (kafka-go's batches) were mostly copied twice. 16 KiB still takes many
 	// small pipelined requests (fetches, heartbeats) in one read.
-	r := bufio.NewReaderSize(c.nc, readAheadBytes)
+	r := bufio.NewReaderSize(c.rw, readAheadBytes)
 	var sizeBuf [4]byte
 	var buf []byte
 	for {

@@ -306,7 +306,7 @@ func (l *Log) append(records []byte, checkCRC bool) (AppendResult, error) {
 
 	pos := seg.size
 	seg.reserve(pos+int64(len(records)), int64(len(records)))
-	if _, err := seg.f.WriteAt(records, pos); err != nil {
+	if _, err := writeAt(seg.f, records, pos); err != nil {
 		// Leave nothing half-written behind: readers never saw it, recovery won't either.
 		seg.reserved = 0 // the truncation frees the reserve too
 		if terr := seg.f.Truncate(pos); terr != nil {

@@ -16,16 +16,18 @@ const (
 )
 
 // preallocate allocates n bytes of f from off on disk without changing its size. It
-// reports errUnsupported when the file system cannot, or when it lives in memory (the
-// caller stops asking).
+// reports errUnsupported when the file system cannot.
 func preallocate(f *os.File, off, n int64) error {
-	var st syscall.Statfs_t
-	if err := syscall.Fstatfs(int(f.Fd()), &st); err == nil && (uint32(st.Type) == tmpfsMagic || uint32(st.Type) == ramfsMagic) {
-		return errUnsupported
-	}
-	err := syscall.Fallocate(int(f.Fd()), fallocKeepSize, off, n)
+	err := fallocate(f, fallocKeepSize, off, n)
 	if errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOSYS) {
 		return errUnsupported
 	}
 	return err
+}
+
+// inMemoryFS reports whether f lives on a file system kept in memory (tmpfs, ramfs),
+// where allocating ahead only takes memory and saves no block mapping.
+func inMemoryFS(f *os.File) bool {
+	var st syscall.Statfs_t
+	return syscall.Fstatfs(int(f.Fd()), &st) == nil && (uint32(st.Type) == tmpfsMagic || uint32(st.Type) == ramfsMagic)
 }

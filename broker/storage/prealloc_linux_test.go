@@ -87,8 +87,16 @@ func TestNoReserveInMemory(t *testing.T) {
 	if err := syscall.Fstatfs(int(f.Fd()), &st); err != nil || uint32(st.Type) != tmpfsMagic {
 		t.Skip("/dev/shm is not tmpfs")
 	}
-	if err := preallocate(f, 0, reserveStep); err != errUnsupported {
-		t.Fatalf("preallocate on tmpfs: %v, want errUnsupported", err)
+	if !inMemoryFS(f) {
+		t.Fatal("inMemoryFS is false on tmpfs")
+	}
+	// noReserve is broker-wide: put it back for the other tests.
+	was := noReserve.Load()
+	defer noReserve.Store(was)
+	noReserve.Store(false)
+	newSegmentStruct(dir, 0, f).reserve(1000, 1000)
+	if !noReserve.Load() {
+		t.Fatal("reserve on tmpfs did not turn reserving off")
 	}
 	if got := allocated(t, f.Name()); got != 0 {
 		t.Fatalf("%d bytes allocated on tmpfs", got)

@@ -34,6 +34,9 @@ type segment struct {
 	// reserved is how far the file's blocks are allocated ahead of appends (reserve); 0
 	// for a segment that is not taking appends. Guarded by the log's writeMu.
 	reserved int64
+	// fsChecked says reserve has checked that the file is not on tmpfs/ramfs (once per
+	// segment: a statfs on every reserve was one more system call per append or two).
+	fsChecked bool
 
 	refs atomic.Int32 // the log holds one; each open ReadResult holds one
 }
@@ -68,6 +71,13 @@ var noReserve atomic.Bool
 func (s *segment) reserve(end, n int64) {
 	if end <= s.reserved || noReserve.Load() {
 		return
+	}
+	if !s.fsChecked {
+		s.fsChecked = true
+		if inMemoryFS(s.f) {
+			noReserve.Store(true)
+			return
+		}
 	}
 	from := max(s.reserved, s.size)
 	want := (end + min(4*n, maxReserveAhead) + reserveStep - 1) / reserveStep * reserveStep
