@@ -344,7 +344,11 @@ type partWriter struct {
 	name string // final base name
 	f    *os.File
 	buf  *bufio.Writer
-	fw   *pqarrow.FileWriter
+	fw   parquetFile
+	// One of: pqarrow's writer, or (files whose first record has a dictionary
+	// column) columnFileWriter. fw is the one in use.
+	pq   *pqarrow.FileWriter
+	cfw  *columnFileWriter
 	rows int64
 	used int64 // Tx.uses at the last write
 	// ownGroup: the open row group was written by columns (write); WriteBuffered
@@ -352,29 +356,36 @@ type partWriter struct {
 	ownGroup bool
 }
 
+// parquetFile is what Tx asks of a file writer besides writing.
+type parquetFile interface {
+	TotalCompressedBytes() int64
+	RowGroupTotalCompressedBytes() int64
+	Close() error
+}
+
 // write adds rec's rows to the file. A record with dictionary columns (see
 // isDictOf) does not have the file's schema, which WriteBuffered insists on: it is
 // written column by column into row groups of its own (at most maxRows rows each);
 // the ARROW:schema stored in the file stays the table's.
 func (pw *partWriter) write(rec arrow.RecordBatch, maxRows int64) error {
-	dict := false
-	for _, f := range rec.Schema().Fields() {
-		dict = dict || f.Type.ID() == arrow.DICTIONARY
+	if pw.cfw != nil {
+		return pw.writeColumns(rec, maxRows)
 	}
-	if !dict {
+	fw := pw.pq
+	if !hasDict(rec) {
 		if pw.ownGroup {
 			// The open row group was written column by column: start a new one.
-			if err := pw.fw.NewBufferedRowGroupChecked(); err != nil {
+			if err := fw.NewBufferedRowGroupChecked(); err != nil {
 				return err
 			}
 			pw.ownGroup = false
 		}
-		return pw.fw.WriteBuffered(rec)
+		return fw.WriteBuffered(rec)
 	}
 	n := rec.NumRows()
 	for off := int64(0); off < n; off += maxRows {
 		end := min(n, off+maxRows)
-		if err := pw.fw.NewBufferedRowGroupChecked(); err != nil {
+		if err := fw.NewBufferedRowGroupChecked(); err != nil {
 			return err
 		}
 		for _, c := range rec.Columns() {
@@ -382,7 +393,53 @@ func (pw *partWriter) write(rec arrow.RecordBatch, maxRows int64) error {
 			if off > 0 || end < n {
 				sl = array.NewSlice(c, off, end)
 			}
-			err := pw.fw.WriteColumnData(sl)
+			err := fw.WriteColumnData(sl)
+			if sl != c {
+				sl.Release()
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	pw.ownGroup = true
+	return nil
+}
+
+func hasDict(rec arrow.RecordBatch) bool {
+	for _, f := range rec.Schema().Fields() {
+		if f.Type.ID() == arrow.DICTIONARY {
+			return true
+		}
+	}
+	return false
+}
+
+// writeColumns is write through columnFileWriter, in the same row groups.
+func (pw *partWriter) writeColumns(rec arrow.RecordBatch, maxRows int64) error {
+	fw := pw.cfw
+	if !hasDict(rec) {
+		if pw.ownGroup {
+			// The open row group was written column by column: start a new one.
+			if err := fw.newRowGroup(); err != nil {
+				return err
+			}
+			pw.ownGroup = false
+		}
+		return fw.writeBuffered(rec)
+	}
+	n := rec.NumRows()
+	for off := int64(0); off < n; off += maxRows {
+		end := min(n, off+maxRows)
+		if err := fw.newRowGroup(); err != nil {
+			return err
+		}
+		for _, c := range rec.Columns() {
+			sl := c
+			if off > 0 || end < n {
+				sl = array.NewSlice(c, off, end)
+			}
+			err := fw.writeColumn(sl)
 			if sl != c {
 				sl.Release()
 			}
@@ -474,14 +531,21 @@ func (tx *Tx) newPartWriter(p Partition, first arrow.RecordBatch) (*partWriter, 
 	}
 	buf := getBuf(f)
 	props, aprops := tx.writerProps(first)
-	fw, err := pqarrow.NewFileWriter(tx.fileSchema(), buf, props, aprops)
+	pw := &partWriter{part: p, tmp: tmp, name: tx.fileName(tx.seq), f: f, buf: buf}
+	if hasDict(first) && fileWritable(tx.fileSchema()) {
+		pw.cfw, err = newColumnFileWriter(tx.fileSchema(), buf, props, aprops)
+		pw.fw = pw.cfw
+	} else {
+		pw.pq, err = pqarrow.NewFileWriter(tx.fileSchema(), buf, props, aprops)
+		pw.fw = pw.pq
+	}
 	if err != nil {
 		putBuf(buf)
 		f.Close()
 		os.Remove(tmp)
 		return nil, fmt.Errorf("cannot start parquet file %q: %w", tmp, err)
 	}
-	return &partWriter{part: p, tmp: tmp, name: tx.fileName(tx.seq), f: f, buf: buf, fw: fw}, nil
+	return pw, nil
 }
 
 // finish closes and flushes a file and stages it for commit; Flush fsyncs it.

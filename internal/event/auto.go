@@ -8,9 +8,7 @@ import (
 // fields are taobao, four are movielens. Anything else is an error naming the formats
 // tried. Use it where one topic carries lines from several shipped sources.
 type autoParser struct {
-	json      *jsonParser
-	taobao    taobaoParser
-	movielens movielensParser
+	json *jsonParser
 }
 
 func (*autoParser) Format() string { return "auto" }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -222,13 +223,7 @@ func newDictCol(n int) *dictCol {
 
 func (c *dictCol) add(s string) {
 	if c.lastI < 0 || s != c.last {
-		i, ok := c.seen[s]
-		if !ok {
-			i = int32(c.vals.len())
-			c.vals.add(s)
-			c.seen[s] = i
-		}
-		c.last, c.lastI = s, i
+		c.last, c.lastI = s, c.index(s)
 	}
 	c.idx = append(c.idx, c.lastI)
 }
@@ -266,4 +261,119 @@ func (c *dictCol) array() (arrow.Array, error) {
 	d.SetDictionary(dict.Data())
 	defer d.Release()
 	return array.MakeFromData(d), nil
+}
+
+// The append methods below concatenate columns built piece by piece (see pieces.go);
+// reset empties a column for reuse, keeping its memory.
+
+func (c *strCol) appendCol(o *strCol) {
+	base := int32(len(c.data))
+	at := c.len()
+	c.data = append(c.data, o.data...)
+	for _, off := range o.offs[1:] {
+		c.offs = append(c.offs, base+off)
+	}
+	c.nulls.appendMask(&o.nulls, at)
+}
+
+func (c *strCol) reset() {
+	c.data, c.offs = c.data[:0], c.offs[:1]
+	c.nulls.reset()
+}
+
+// appendMask adds o's nulls to m, o's row 0 becoming row at.
+func (m *nullMask) appendMask(o *nullMask, at int) {
+	if o.n == 0 {
+		return
+	}
+	for i, b := range o.bits {
+		for ; b != 0; b &= b - 1 {
+			m.set(at + 8*i + bits.TrailingZeros8(b))
+		}
+	}
+}
+
+func (m *nullMask) isSet(row int) bool { return row/8 < len(m.bits) && bitutil.BitIsSet(m.bits, row) }
+
+func (m *nullMask) reset() {
+	clear(m.bits)
+	m.bits, m.n = m.bits[:0], 0
+}
+
+func (c *fixedCol[T]) appendCol(o *fixedCol[T]) {
+	at := len(c.vals)
+	c.vals = append(c.vals, o.vals...)
+	c.nulls.appendMask(&o.nulls, at)
+}
+
+func (c *fixedCol[T]) reset() {
+	c.vals = c.vals[:0]
+	c.nulls.reset()
+}
+
+func (c *boolCol) appendCol(o *boolCol) {
+	for i := range o.n {
+		c.add(bitutil.BitIsSet(o.bits, i))
+	}
+}
+
+func (c *boolCol) reset() {
+	clear(c.bits)
+	c.bits, c.n = c.bits[:0], 0
+}
+
+// appendCol adds o's rows, their indices mapped into c's dictionary (one map lookup
+// per distinct value of o, not per row).
+func (c *dictCol) appendCol(o *dictCol) {
+	at := len(c.idx)
+	remap := make([]int32, o.vals.len())
+	for i := range remap {
+		remap[i] = c.index(o.vals.view(i))
+	}
+	if o.nulls.n == 0 {
+		for _, i := range o.idx {
+			c.idx = append(c.idx, remap[i])
+		}
+	} else {
+		for row, i := range o.idx {
+			if o.nulls.isSet(row) {
+				i = 0 // as null() adds
+			} else {
+				i = remap[i]
+			}
+			c.idx = append(c.idx, i)
+		}
+	}
+	c.nulls.appendMask(&o.nulls, at)
+	c.lastI = -1
+}
+
+// index is the dictionary index of s, added if new. The map key views the column's own
+// copy of s: s may view a record's bytes, and the column (a piece's) outlives its batch.
+// The copy is never overwritten while the map holds it (reset clears both).
+func (c *dictCol) index(s string) int32 {
+	i, ok := c.seen[s]
+	if !ok {
+		i = int32(c.vals.len())
+		c.vals.add(s)
+		c.seen[c.vals.view(int(i))] = i
+	}
+	return i
+}
+
+func (c *dictCol) reset() {
+	c.idx = c.idx[:0]
+	c.vals.reset()
+	clear(c.seen)
+	c.last, c.lastI = "", -1
+	c.nulls.reset()
+}
+
+// view is row i as a string viewing the column's data (valid until reset).
+func (c *strCol) view(i int) string {
+	b := c.data[c.offs[i]:c.offs[i+1]]
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }

@@ -211,9 +211,9 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 	// the reads), into slabs reused two batches later (see parsedSlabs).
 	var slabs parsedSlabs
 	all := streaming.MapPartitions(j, minParseChunk, func(b streaming.BatchInfo, in []streaming.Record) []*parsed {
-		slab, out := slabs.get(b.ID, len(in))
+		slab, out, pc := slabs.get(b.ID, len(in))
 		set := sets.Get().(*parserSet)
-		set.parse(in, slab, out)
+		set.parse(b, in, slab, out, pc)
 		sets.Put(set)
 		return out
 	})
@@ -236,14 +236,20 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 	}
 
 	streaming.ForeachBatch(all, TableODS, func(ctx context.Context, b streaming.BatchInfo, ps []*parsed) error {
-		rec, err := odsRecord(b, ps, e.formatOf)
+		rec, ok, err := odsFromPieces(b, ps, slabs.pieces(b.ID))
+		if !ok {
+			rec, err = odsRecord(b, ps, e.formatOf)
+		}
 		if err != nil {
 			return fmt.Errorf("cannot build %s rows of batch %d: %w", TableODS, b.ID, err)
 		}
 		return ods.write(ctx, b, rec)
 	})
 	streaming.ForeachBatch(good, TableDWD, func(ctx context.Context, b streaming.BatchInfo, ps []*parsed) error {
-		rec, err := dwdRecord(b, ps)
+		rec, ok, err := dwdFromPieces(b, ps, slabs.pieces(b.ID))
+		if !ok {
+			rec, err = dwdRecord(b, ps)
+		}
 		if err != nil {
 			return fmt.Errorf("cannot build %s rows of batch %d: %w", TableDWD, b.ID, err)
 		}
@@ -356,10 +362,12 @@ type slabSet struct {
 type parsedSlab struct {
 	rows []parsed
 	ptrs []*parsed
+	pc   *piece // the rows' table columns, reused with them
 }
 
-// get returns room for n parsed rows of batch id and pointers to them.
-func (s *parsedSlabs) get(id int64, n int) ([]parsed, []*parsed) {
+// get returns room for n parsed rows of batch id, pointers to them and the piece
+// to build their table columns in.
+func (s *parsedSlabs) get(id int64, n int) ([]parsed, []*parsed, *piece) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	set := &s.sets[id&1]
@@ -377,10 +385,27 @@ func (s *parsedSlabs) get(id int64, n int) ([]parsed, []*parsed) {
 		}
 	}
 	if sl.rows == nil {
-		sl = parsedSlab{mem.Slab[parsed](n), mem.Slab[*parsed](n)} // filled row by row
+		sl = parsedSlab{mem.Slab[parsed](n), mem.Slab[*parsed](n), newPiece(n)} // filled row by row
 	}
 	set.used = append(set.used, sl)
-	return sl.rows[:n], sl.ptrs[:n]
+	sl.pc.reset(sl.rows[:n])
+	return sl.rows[:n], sl.ptrs[:n], sl.pc
+}
+
+// pieces returns the pieces parsed for batch id (the batch being written: its slabs
+// are not handed out again before it committed).
+func (s *parsedSlabs) pieces(id int64) []*piece {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := &s.sets[id&1]
+	if !set.started || set.batch != id {
+		return nil
+	}
+	out := make([]*piece, len(set.used))
+	for i, sl := range set.used {
+		out[i] = sl.pc
+	}
+	return out
 }
 
 // parserSet is one parse worker's parsers.
@@ -397,10 +422,10 @@ type parserSet struct {
 	viewDef     event.ViewParser
 }
 
-// parse parses in into slab and points out at it.
-func (s *parserSet) parse(in []streaming.Record, slab []parsed, out []*parsed) {
+// parse parses in into slab, points out at it and adds the rows to pc.
+func (s *parserSet) parse(b streaming.BatchInfo, in []streaming.Record, slab []parsed, out []*parsed, pc *piece) {
 	var parser event.ViewParser
-	topic := ""
+	topic, format := "", ""
 	var ev event.Event
 	for i := range in {
 		r := &in[i]
@@ -410,31 +435,37 @@ func (s *parserSet) parse(in []streaming.Record, slab []parsed, out []*parsed) {
 			if parser, ok = s.viewByTopic[r.Topic]; !ok {
 				parser = s.viewDef
 			}
-			topic = r.Topic
+			topic, format = r.Topic, parser.Format()
 		}
 		ps := &slab[i]
 		out[i] = ps
-		if reason, bad := r.Header("error"); bad {
-			// The collector delivered a line it marked as bad (over-long, invalid
-			// UTF-8, binary): dead-letter it with the collector's reason.
-			*ps = parsed{rec: r, source: sourceOf(r), err: &event.ParseError{Format: "collector", Reason: reason}}
-			continue
-		}
-		if err := parser.ParseView(r.Value, &ev); err != nil {
-			*ps = parsed{rec: r, source: sourceOf(r), err: err} // all of it: the slab is reused
-			continue
-		}
-		if ev.EventID == "" {
-			// The collector's stable line id (header event_id): a line it delivered
-			// twice (crash, producer retry) is deduplicated like an event id.
-			ev.EventID, _ = r.Header(eventIDHeader)
-		}
-		*ps = parsed{
-			rec: r, source: sourceOf(r),
-			eventID: ev.EventID, userID: ev.UserID, itemID: ev.ItemID, action: ev.Action, category: ev.Category,
-			props: ev.Props, value: ev.Value, hasValue: ev.HasValue,
-			sec: ev.EventTime.Unix(), nsec: int32(ev.EventTime.Nanosecond()),
-		}
+		s.parseOne(r, parser, &ev, ps)
+		pc.add(b, i, r, ps, format)
+	}
+}
+
+// parseOne parses r into ps (all of it: the slab is reused).
+func (s *parserSet) parseOne(r *streaming.Record, parser event.ViewParser, ev *event.Event, ps *parsed) {
+	if reason, bad := r.Header("error"); bad {
+		// The collector delivered a line it marked as bad (over-long, invalid
+		// UTF-8, binary): dead-letter it with the collector's reason.
+		*ps = parsed{rec: r, source: sourceOf(r), err: &event.ParseError{Format: "collector", Reason: reason}}
+		return
+	}
+	if err := parser.ParseView(r.Value, ev); err != nil {
+		*ps = parsed{rec: r, source: sourceOf(r), err: err}
+		return
+	}
+	if ev.EventID == "" {
+		// The collector's stable line id (header event_id): a line it delivered
+		// twice (crash, producer retry) is deduplicated like an event id.
+		ev.EventID, _ = r.Header(eventIDHeader)
+	}
+	*ps = parsed{
+		rec: r, source: sourceOf(r),
+		eventID: ev.EventID, userID: ev.UserID, itemID: ev.ItemID, action: ev.Action, category: ev.Category,
+		props: ev.Props, value: ev.Value, hasValue: ev.HasValue,
+		sec: ev.EventTime.Unix(), nsec: int32(ev.EventTime.Nanosecond()),
 	}
 }
 
@@ -668,10 +699,13 @@ func dwdRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
 	if props != nil {
 		propsArr = props.NewArray()
 	} else {
-		propsArr = array.MakeArrayOfNull(memory.DefaultAllocator, strMap, n)
+		propsArr = nullProps(n)
 	}
 	return strRecord(DWDSchema, n, []any{dt, eventID, user, item, action, etime, value, category, propsArr, topic, part, off, itime, source})
 }
+
+// nullProps is a props column of n nulls.
+func nullProps(n int) arrow.Array { return array.MakeArrayOfNull(memory.DefaultAllocator, strMap, n) }
 
 func dlqRecord(b streaming.BatchInfo, ps []*parsed, formatOf func(topic string) string) (arrow.RecordBatch, error) {
 	var bad []*parsed

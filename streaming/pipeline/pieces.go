@@ -1,0 +1,288 @@
+package pipeline
+
+import (
+	"slices"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/tagpipe/tagpipe/streaming"
+)
+
+// A piece is the rows of ods_events and dwd_events for one parse piece (a partition's
+// records as the engine reads them, or a RunBatch chunk), built column by column by
+// the parse while each record and its parsed row are in cache. The table writes then
+// concatenate the pieces' columns: walking 300k parsed rows and their records again
+// per table after the parse, when both had long left the caches, was a cache miss per
+// row and most of what building the rows cost.
+//
+// The writes use the pieces only when the rows they get are exactly the pieces' rows
+// in piece order (ods: every row; dwd: the rows that parsed), each piece's rows are of
+// one day and no row has props; otherwise they build the rows from the parsed rows as
+// before (odsRecord, dwdRecord).
+type piece struct {
+	rows []parsed // the piece's parsed rows
+	// ods_events: every row. odsDay is the Unix day of the rows' record times
+	// (odsMixed: not all the same).
+	odsDay   int64
+	odsMixed bool
+	ods      odsCols
+	// dwd_events: the rows that parsed, good[i] their index in rows.
+	good     []int32
+	dwdDay   int64
+	dwdMixed bool
+	props    bool // a row that parsed has props: dwd is built from the rows
+	dwd      dwdCols
+}
+
+type odsCols struct {
+	topic, source, format *dictCol
+	part                  *fixedCol[int32]
+	off                   *fixedCol[int64]
+	key, raw              *strCol
+	ktime                 *tsCol
+	ok                    *boolCol
+}
+
+type dwdCols struct {
+	eventID, user, item     *strCol
+	action, category, topic *dictCol
+	source                  *dictCol
+	etime                   *fixedCol[arrow.Timestamp]
+	value                   *fixedCol[float64]
+	part                    *fixedCol[int32]
+	off                     *fixedCol[int64]
+}
+
+func newPiece(n int) *piece {
+	return &piece{
+		ods: odsCols{
+			topic: newDictCol(n), source: newDictCol(n), format: newDictCol(n),
+			part: newFixedCol[int32](n), off: newFixedCol[int64](n),
+			key: newStrCol(n, 0), raw: newStrCol(n, 32), ktime: newTSCol(n), ok: newBoolCol(n),
+		},
+		good: make([]int32, 0, n),
+		dwd: dwdCols{
+			eventID: newStrCol(n, 0), user: newStrCol(n, 8), item: newStrCol(n, 8),
+			action: newDictCol(n), category: newDictCol(n), topic: newDictCol(n), source: newDictCol(n),
+			etime: newFixedCol[arrow.Timestamp](n), value: newFixedCol[float64](n),
+			part: newFixedCol[int32](n), off: newFixedCol[int64](n),
+		},
+	}
+}
+
+// reset empties the piece for rows, keeping its memory.
+func (pc *piece) reset(rows []parsed) {
+	pc.rows = rows
+	o := &pc.ods
+	for _, c := range []*dictCol{o.topic, o.source, o.format} {
+		c.reset()
+	}
+	o.part.reset()
+	o.off.reset()
+	o.key.reset()
+	o.raw.reset()
+	o.ktime.reset()
+	o.ok.reset()
+	pc.odsMixed = false
+	pc.good = pc.good[:0]
+	pc.dwdMixed, pc.props = false, false
+	d := &pc.dwd
+	for _, c := range []*strCol{d.eventID, d.user, d.item} {
+		c.reset()
+	}
+	for _, c := range []*dictCol{d.action, d.category, d.topic, d.source} {
+		c.reset()
+	}
+	d.etime.reset()
+	d.value.reset()
+	d.part.reset()
+	d.off.reset()
+}
+
+// add appends row i of the piece (parsed from r, read under format) to its columns.
+func (pc *piece) add(b streaming.BatchInfo, i int, r *streaming.Record, p *parsed, format string) {
+	o := &pc.ods
+	if day := floorDay(recordTime(b, r).Unix()); i == 0 {
+		pc.odsDay = day
+	} else if day != pc.odsDay {
+		pc.odsMixed = true
+	}
+	o.topic.add(r.Topic)
+	o.part.add(r.Partition)
+	o.off.add(r.Offset)
+	if r.Key == nil {
+		o.key.null()
+	} else {
+		o.key.addText(r.Key)
+	}
+	o.raw.addText(r.Value)
+	o.ktime.opt(r.Time)
+	o.source.opt(p.source)
+	o.format.add(format)
+	o.ok.add(p.err == nil)
+	if p.err != nil {
+		return
+	}
+	if day := floorDay(p.sec); len(pc.good) == 0 {
+		pc.dwdDay = day
+	} else if day != pc.dwdDay {
+		pc.dwdMixed = true
+	}
+	pc.good = append(pc.good, int32(i))
+	pc.props = pc.props || len(p.props) > 0
+	d := &pc.dwd
+	d.eventID.opt(p.eventID)
+	d.user.add(p.userID)
+	d.item.opt(p.itemID)
+	d.action.add(p.action)
+	d.etime.add(arrow.Timestamp(p.unixMicro()))
+	if p.hasValue {
+		d.value.add(p.value)
+	} else {
+		d.value.null()
+	}
+	d.category.opt(p.category)
+	d.topic.add(r.Topic)
+	d.part.add(r.Partition)
+	d.off.add(r.Offset)
+	d.source.opt(p.source)
+}
+
+// piecesOf returns the pieces whose rows (all of them, or with good only those that
+// parsed) are ps, in order; false when ps is anything else.
+func piecesOf(all []*piece, ps []*parsed, good bool) ([]*piece, bool) {
+	byFirst := make(map[*parsed]*piece, len(all))
+	for _, pc := range all {
+		switch {
+		case !good && len(pc.rows) > 0:
+			byFirst[&pc.rows[0]] = pc
+		case good && len(pc.good) > 0:
+			byFirst[&pc.rows[pc.good[0]]] = pc
+		}
+	}
+	var out []*piece
+	for k := 0; k < len(ps); {
+		pc := byFirst[ps[k]]
+		if pc == nil {
+			return nil, false
+		}
+		n := len(pc.rows)
+		if good {
+			n = len(pc.good)
+		}
+		if k+n > len(ps) {
+			return nil, false
+		}
+		for j, p := range ps[k : k+n] {
+			row := j
+			if good {
+				row = int(pc.good[j])
+			}
+			if p != &pc.rows[row] {
+				return nil, false
+			}
+		}
+		out = append(out, pc)
+		k += n
+	}
+	return out, true
+}
+
+// byDay orders pieces by day, keeping their order within a day: with every piece of
+// one day, the rows in groupByDay's order.
+func byDay(pcs []*piece, day func(*piece) int64) {
+	slices.SortStableFunc(pcs, func(a, b *piece) int { return int(day(a) - day(b)) })
+}
+
+// odsFromPieces is odsRecord built from the batch's pieces; false when they do not fit.
+func odsFromPieces(b streaming.BatchInfo, ps []*parsed, all []*piece) (arrow.RecordBatch, bool, error) {
+	pcs, ok := piecesOf(all, ps, false)
+	if !ok || len(pcs) == 0 {
+		return nil, false, nil
+	}
+	for _, pc := range pcs {
+		if pc.odsMixed {
+			return nil, false, nil
+		}
+	}
+	byDay(pcs, func(pc *piece) int64 { return pc.odsDay })
+	n := len(ps)
+	rawBytes := 0
+	for _, pc := range pcs {
+		rawBytes += len(pc.ods.raw.data)
+	}
+	dt, topic, key, raw := newDictCol(n), newDictCol(n), newStrCol(n, 0), newStrCol(0, 0)
+	raw.data = make([]byte, 0, rawBytes)
+	part, off := newFixedCol[int32](n), newFixedCol[int64](n)
+	ktime, itime := newTSCol(n), newFixedCol[arrow.Timestamp](n)
+	source, format, okc := newDictCol(n), newDictCol(n), newBoolCol(n)
+	var memo dayMemo
+	for _, pc := range pcs {
+		o := &pc.ods
+		d := memo.dayOf(pc.odsDay * 86400)
+		for range len(pc.rows) {
+			dt.add(d)
+		}
+		topic.appendCol(o.topic)
+		part.appendCol(o.part)
+		off.appendCol(o.off)
+		key.appendCol(o.key)
+		raw.appendCol(o.raw)
+		ktime.appendCol(&o.ktime.fixedCol)
+		source.appendCol(o.source)
+		format.appendCol(o.format)
+		okc.appendCol(o.ok)
+	}
+	fillIngest(itime, b.Time, n)
+	rec, err := strRecord(ODSSchema, n, []any{dt, topic, part, off, key, raw, ktime, itime, source, format, okc})
+	return rec, true, err
+}
+
+// dwdFromPieces is dwdRecord built from the batch's pieces; false when they do not fit.
+func dwdFromPieces(b streaming.BatchInfo, ps []*parsed, all []*piece) (arrow.RecordBatch, bool, error) {
+	pcs, ok := piecesOf(all, ps, true)
+	if !ok || len(pcs) == 0 {
+		return nil, false, nil
+	}
+	for _, pc := range pcs {
+		if pc.dwdMixed || pc.props {
+			return nil, false, nil
+		}
+	}
+	byDay(pcs, func(pc *piece) int64 { return pc.dwdDay })
+	n := len(ps)
+	dt, eventID, user, item, action := newDictCol(n), newStrCol(n, 0), newStrCol(n, 8), newStrCol(n, 8), newDictCol(n)
+	etime, value, category := newFixedCol[arrow.Timestamp](n), newFixedCol[float64](n), newDictCol(n)
+	topic, part, off, itime, source := newDictCol(n), newFixedCol[int32](n), newFixedCol[int64](n), newFixedCol[arrow.Timestamp](n), newDictCol(n)
+	var memo dayMemo
+	for _, pc := range pcs {
+		d := &pc.dwd
+		day := memo.dayOf(pc.dwdDay * 86400)
+		for range len(pc.good) {
+			dt.add(day)
+		}
+		eventID.appendCol(d.eventID)
+		user.appendCol(d.user)
+		item.appendCol(d.item)
+		action.appendCol(d.action)
+		etime.appendCol(d.etime)
+		value.appendCol(d.value)
+		category.appendCol(d.category)
+		topic.appendCol(d.topic)
+		part.appendCol(d.part)
+		off.appendCol(d.off)
+		source.appendCol(d.source)
+	}
+	fillIngest(itime, b.Time, n)
+	props := nullProps(n)
+	rec, err := strRecord(DWDSchema, n, []any{dt, eventID, user, item, action, etime, value, category, props, topic, part, off, itime, source})
+	return rec, true, err
+}
+
+func fillIngest(c *fixedCol[arrow.Timestamp], t time.Time, n int) {
+	v := arrow.Timestamp(t.UnixMicro())
+	for range n {
+		c.add(v)
+	}
+}
