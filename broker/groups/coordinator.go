@@ -118,8 +118,10 @@ type Coordinator struct {
 	appended, live int
 	size           int64 // of offsets.log: a failed append is cut back to it
 	stop           chan struct{}
-	wg             sync.WaitGroup
-	once           sync.Once
+	// kick wakes an idle reaper when a member joins or a member id is handed out.
+	kick chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
 }
 
 // commitRecord is one line of offsets.log.
@@ -162,7 +164,8 @@ func New(opts Options) (*Coordinator, error) {
 		now = time.Now
 	}
 	c := &Coordinator{opts: opts, log: opts.Logger.With("component", "groups"), now: now,
-		groups: map[string]*group{}, offsets: map[string]map[string]map[int32]Committed{}, stop: make(chan struct{})}
+		groups: map[string]*group{}, offsets: map[string]map[string]map[int32]Committed{}, stop: make(chan struct{}),
+		kick: make(chan struct{}, 1)}
 	if err := c.load(); err != nil {
 		return nil, err
 	}
@@ -385,23 +388,47 @@ func (c *Coordinator) Close() error {
 	return err
 }
 
+// reaper expires sessions, rebalance deadlines and, once a group is empty long enough,
+// its offsets. It ticks every Tick only while some group has members or handed-out
+// member ids; otherwise nothing can expire sooner than an empty group's offsets, so it
+// checks once a minute (or every OffsetsRetention, if shorter) and a join wakes it. An
+// idle broker (or one that only serves producers) thus does not wake every 100 ms: each
+// tick woke a thread and the runtime's sysmon, as many wake-ups as ten produce requests.
 func (c *Coordinator) reaper() {
 	defer c.wg.Done()
-	t := time.NewTicker(c.opts.Tick)
+	idleTick := max(c.opts.Tick, min(time.Minute, c.opts.OffsetsRetention))
+	t := time.NewTicker(idleTick)
 	defer t.Stop()
+	period := idleTick
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-t.C:
-			c.expire()
+		case <-c.kick:
+		}
+		want := idleTick
+		if c.expire() {
+			want = c.opts.Tick
+		}
+		if want != period {
+			period = want
+			t.Reset(period)
 		}
 	}
 }
 
-// expire removes members whose session ran out, completes join phases past their
-// deadline and drops the offsets of groups empty for longer than OffsetsRetention.
-func (c *Coordinator) expire() {
+// kickReaper makes the reaper tick every Tick again (a member joined).
+func (c *Coordinator) kickReaper() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// expire drops what has expired; it reports whether a group still has members or
+// handed-out member ids (whose sessions must be watched every Tick).
+func (c *Coordinator) expire() (watch bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
@@ -430,8 +457,13 @@ func (c *Coordinator) expire() {
 				_ = c.persistLocked([]commitRecord{{Group: g.name, Delete: true}})
 			}
 			delete(c.groups, g.name)
+			continue
+		}
+		if len(g.members) > 0 || len(g.pending) > 0 || g.state != stateEmpty {
+			watch = true
 		}
 	}
+	return watch
 }
 
 func newMemberID(clientID string) string {
@@ -663,6 +695,7 @@ func (c *Coordinator) JoinGroup(ctx context.Context, jr JoinRequest) *kmsg.JoinG
 		id := newMemberID(jr.ClientID)
 		if req.Version >= 4 {
 			g.pending[id] = c.now()
+			c.kickReaper()
 			c.mu.Unlock()
 			resp.MemberID = id
 			return fail(kerr.MemberIDRequired)
@@ -689,6 +722,7 @@ func (c *Coordinator) JoinGroup(ctx context.Context, jr JoinRequest) *kmsg.JoinG
 	ch := make(chan *kmsg.JoinGroupResponse, 1)
 	m.joinCh = ch
 	g.members[m.id] = m
+	c.kickReaper()
 	g.protocolType = req.ProtocolType
 	delay := time.Duration(0)
 	if g.state == stateEmpty {
