@@ -217,9 +217,17 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 		sets.Put(set)
 		return out
 	})
-	good := streaming.Filter(all, func(p *parsed) bool { return p.err == nil })
+	// The rows that parsed, with and without an event id, from one pass over the
+	// batch's rows, or none when its pieces tell.
+	splits := streaming.Transform(all, func(b streaming.BatchInfo, ps []*parsed) []rowSplit {
+		return []rowSplit{splitRows(ps, slabs.pieces(b.ID))}
+	})
+	part := func(f func(rowSplit) []*parsed) *streaming.Stream[*parsed] {
+		return streaming.Transform(splits, func(_ streaming.BatchInfo, s []rowSplit) []*parsed { return f(s[0]) })
+	}
+	good := part(func(s rowSplit) []*parsed { return s.good })
 	if opts.DedupByEventID {
-		withID := streaming.KeyBy(streaming.Filter(good, func(p *parsed) bool { return p.eventID != "" }),
+		withID := streaming.KeyBy(part(func(s rowSplit) []*parsed { return s.withID }),
 			func(p *parsed) string { return p.eventID })
 		first := streaming.MapWithState(withID, streaming.StateSpec[string, *parsed, bool, *parsed]{
 			Update: func(_ time.Time, _ string, p *parsed, st *streaming.State[bool]) (*parsed, bool) {
@@ -231,7 +239,7 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 			},
 			Timeout: opts.DedupTTL,
 		})
-		noID := streaming.Filter(good, func(p *parsed) bool { return p.eventID == "" })
+		noID := part(func(s rowSplit) []*parsed { return s.noID })
 		good = streaming.Union(noID, first)
 	}
 
@@ -256,6 +264,9 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 		return dwd.write(ctx, b, rec)
 	})
 	streaming.ForeachBatch(all, TableDLQ, func(ctx context.Context, b streaming.BatchInfo, ps []*parsed) error {
+		if pcs, ok := piecesOf(slabs.pieces(b.ID), ps, false); ok && deadLetters(pcs) == 0 {
+			return dlq.write(ctx, b, nil) // nothing to walk the rows for
+		}
 		rec, err := dlqRecord(b, ps, e.formatOf)
 		if err != nil {
 			return fmt.Errorf("cannot build %s rows of batch %d: %w", TableDLQ, b.ID, err)

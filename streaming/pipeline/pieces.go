@@ -1,11 +1,13 @@
 package pipeline
 
 import (
+	"errors"
 	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/tagpipe/tagpipe/internal/event"
 	"github.com/tagpipe/tagpipe/streaming"
 )
 
@@ -33,6 +35,8 @@ type piece struct {
 	dwdMixed bool
 	props    bool // a row that parsed has props: dwd is built from the rows
 	dwd      dwdCols
+	ids      int // rows that parsed with an event id
+	dead     int // rows for dlq_events (did not parse, not a header)
 }
 
 type odsCols struct {
@@ -87,6 +91,7 @@ func (pc *piece) reset(rows []parsed) {
 	pc.odsMixed = false
 	pc.good = pc.good[:0]
 	pc.dwdMixed, pc.props = false, false
+	pc.ids, pc.dead = 0, 0
 	d := &pc.dwd
 	for _, c := range []*strCol{d.eventID, d.user, d.item} {
 		c.reset()
@@ -122,7 +127,13 @@ func (pc *piece) add(b streaming.BatchInfo, i int, r *streaming.Record, p *parse
 	o.format.add(format)
 	o.ok.add(p.err == nil)
 	if p.err != nil {
+		if !errors.Is(p.err, event.ErrHeader) {
+			pc.dead++
+		}
 		return
+	}
+	if p.eventID != "" {
+		pc.ids++
 	}
 	if day := floorDay(p.sec); len(pc.good) == 0 {
 		pc.dwdDay = day
@@ -285,4 +296,58 @@ func fillIngest(c *fixedCol[arrow.Timestamp], t time.Time, n int) {
 	for range n {
 		c.add(v)
 	}
+}
+
+// rowSplit is a batch's rows that parsed, and those of them with and without an
+// event id, in batch order.
+type rowSplit struct{ good, withID, noID []*parsed }
+
+// splitRows splits ps. When ps are exactly the batch's pieces' rows, the pieces' counts
+// say whether all parsed and whether all or none carry an id (the usual batch): the
+// rows are not walked. A part that is all of ps is ps itself.
+func splitRows(ps []*parsed, all []*piece) rowSplit {
+	if pcs, ok := piecesOf(all, ps, false); ok {
+		good, ids := 0, 0
+		for _, pc := range pcs {
+			good, ids = good+len(pc.good), ids+pc.ids
+		}
+		switch {
+		case good == len(ps) && ids == 0:
+			return rowSplit{good: ps, noID: ps}
+		case good == len(ps) && ids == good:
+			return rowSplit{good: ps, withID: ps}
+		}
+	}
+	var s rowSplit
+	for _, p := range ps {
+		if p.err != nil {
+			continue
+		}
+		s.good = append(s.good, p)
+		if p.eventID != "" {
+			s.withID = append(s.withID, p)
+		} else {
+			s.noID = append(s.noID, p)
+		}
+	}
+	// Streams never change their elements: a part equal to its whole is the whole.
+	if len(s.good) == len(ps) {
+		s.good = ps
+	}
+	switch len(s.good) {
+	case len(s.noID):
+		s.noID = s.good
+	case len(s.withID):
+		s.withID = s.good
+	}
+	return s
+}
+
+// deadLetters is the number of rows of pcs for dlq_events.
+func deadLetters(pcs []*piece) int {
+	n := 0
+	for _, pc := range pcs {
+		n += pc.dead
+	}
+	return n
 }

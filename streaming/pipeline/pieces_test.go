@@ -89,6 +89,9 @@ func testPiecesEqualRows(t *testing.T, oneDay bool) {
 					good = append(good, p)
 				}
 			}
+			checkSplit(t, all, slabs.pieces(b.ID))
+			checkSplit(t, good, slabs.pieces(b.ID))
+			checkSplit(t, all[:len(all)/2], slabs.pieces(b.ID))
 			odsPieces, odsOK := piecesOf(pieces, all, false)
 			mixed := false
 			for _, pc := range odsPieces {
@@ -145,5 +148,69 @@ func compare(t *testing.T, table string, wantFit bool, fromPieces func() (arrow.
 			}
 		}
 		t.FailNow()
+	}
+}
+
+// checkSplit compares splitRows with filtering ps row by row.
+func checkSplit(t *testing.T, ps []*parsed, pieces []*piece) {
+	t.Helper()
+	var want rowSplit
+	for _, p := range ps {
+		if p.err == nil {
+			want.good = append(want.good, p)
+			if p.eventID != "" {
+				want.withID = append(want.withID, p)
+			} else {
+				want.noID = append(want.noID, p)
+			}
+		}
+	}
+	got := splitRows(ps, pieces)
+	for _, c := range []struct {
+		name      string
+		got, want []*parsed
+	}{{"good", got.good, want.good}, {"withID", got.withID, want.withID}, {"noID", got.noID, want.noID}} {
+		if len(c.got) != len(c.want) {
+			t.Fatalf("split %s: %d rows, want %d", c.name, len(c.got), len(c.want))
+		}
+		for i := range c.got {
+			if c.got[i] != c.want[i] {
+				t.Fatalf("split %s: row %d differs", c.name, i)
+			}
+		}
+	}
+}
+
+// TestSplitRowsFromPieces: batches whose rows all parse, with ids on none or on all of
+// them, are split from the pieces' counts, the parts being the rows as they are.
+func TestSplitRowsFromPieces(t *testing.T) {
+	auto, _ := event.New(event.Options{Format: "auto"})
+	set := &parserSet{byTopic: map[string]event.Parser{}, viewByTopic: map[string]event.ViewParser{}, def: auto, viewDef: event.View(auto)}
+	for _, ids := range []bool{false, true} {
+		var slabs parsedSlabs
+		b := streaming.BatchInfo{ID: 1, Time: time.Unix(1700000000, 0)}
+		var all []*parsed
+		for lo := 0; lo < 100; lo += 30 {
+			var in []streaming.Record
+			for i := lo; i < min(100, lo+30); i++ {
+				r := streaming.Record{Topic: "t", Offset: int64(i), Value: fmt.Appendf(nil, "u%d,i,c,pv,1700000000", i)}
+				if ids {
+					r.Headers = []streaming.Header{{Key: eventIDHeader, Value: fmt.Appendf(nil, "%d", i)}}
+				}
+				in = append(in, r)
+			}
+			slab, out, pc := slabs.get(b.ID, len(in))
+			set.parse(b, in, slab, out, pc)
+			all = append(all, out...)
+		}
+		s := splitRows(all, slabs.pieces(b.ID))
+		whole, none := s.noID, s.withID
+		if ids {
+			whole, none = s.withID, s.noID
+		}
+		if len(s.good) != 100 || &s.good[0] != &all[0] || len(whole) != 100 || &whole[0] != &all[0] || len(none) != 0 {
+			t.Errorf("ids %v: split %d/%d/%d rows, not the batch's own", ids, len(s.good), len(s.withID), len(s.noID))
+		}
+		checkSplit(t, all, slabs.pieces(b.ID))
 	}
 }
