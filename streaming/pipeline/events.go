@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -103,19 +104,33 @@ func (p *parsed) eventTime() time.Time { return time.Unix(p.sec, int64(p.nsec)).
 // unixMicro is the event's time in Unix microseconds (time.Time.UnixMicro).
 func (p *parsed) unixMicro() int64 { return p.sec*1e6 + int64(p.nsec)/1e3 }
 
-// dimEvent is one event counted under one dimension of rt_window_counts: its
-// action, or (category set) its category.
+// dimEvent is what rt_window_counts counts under one dimension (its action, or with
+// category set its category): one event, or n events of one slide-sized pane of
+// event time, none of them late (see piece.dims).
 type dimEvent struct {
-	p        *parsed
+	p        *parsed // the event; nil for a count of several
+	key      string  // the action or category
+	n        int64   // events
+	at       int64   // event time in Unix nanoseconds (of a count: its latest)
 	category bool
 }
 
-// key is the window key: dimension name and value.
-func (d dimEvent) key() [2]string {
+// windowKey is the window key: dimension name and value.
+func (d dimEvent) windowKey() [2]string {
 	if d.category {
-		return [2]string{"category", d.p.category}
+		return [2]string{"category", d.key}
 	}
-	return [2]string{"action", d.p.action}
+	return [2]string{"action", d.key}
+}
+
+// eventDims appends p's elements: its action, and its category when it has one.
+func eventDims(out []dimEvent, p *parsed) []dimEvent {
+	at := p.sec*1e9 + int64(p.nsec)
+	out = append(out, dimEvent{p: p, key: p.action, n: 1, at: at})
+	if p.category != "" {
+		out = append(out, dimEvent{p: p, key: p.category, n: 1, at: at, category: true})
+	}
+	return out
 }
 
 // NewEvents builds the pipeline's job and opens (creates) its tables.
@@ -282,35 +297,40 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 		if err != nil {
 			return nil, err
 		}
-		// One element per (event, dimension), built in a slab reused by the next batch
-		// (nothing keeps them past their batch: the window state keeps keys and counts,
-		// the late stream copies the elements). A slice grown element by element cost
-		// a third of the batch before the table writes: copies and GC of 40-byte rows.
+		// The elements the windows count, in a slice reused by the next batch (nothing
+		// keeps them past their batch: the window state keeps keys and counts, the late
+		// stream copies the elements). When the rows are the pieces' (no dedup drop),
+		// each piece gives one element per (pane, key) for its events at or above the
+		// watermark and one per (event, dimension) for those below (late: every one
+		// goes to rt_late_events): the window counts the same, without a map update
+		// per event and dimension.
 		var dimSlab []dimEvent
-		dims := streaming.Transform(good, func(_ streaming.BatchInfo, in []*parsed) []dimEvent {
-			n := len(in)
-			for _, p := range in {
-				if p.category != "" {
-					n++
-				}
-			}
-			if cap(dimSlab) < n || cap(dimSlab) > 4*n+minParseChunk {
-				dimSlab = make([]dimEvent, n)
+		slide := int64(w.Slide)
+		dims := streaming.Transform(good, func(b streaming.BatchInfo, in []*parsed) []dimEvent {
+			wm := int64(math.MinInt64)
+			if t := e.windows.Watermark(); !t.IsZero() {
+				wm = t.UnixNano()
 			}
 			out := dimSlab[:0]
-			for _, p := range in {
-				out = append(out, dimEvent{p: p})
-				if p.category != "" {
-					out = append(out, dimEvent{p: p, category: true})
+			if pcs, ok := piecesOf(slabs.pieces(b.ID), in, true); ok {
+				for _, pc := range pcs {
+					out = pc.dims(out, wm, slide)
 				}
+			} else {
+				for _, p := range in {
+					out = eventDims(out, p)
+				}
+			}
+			if cap(out) <= 4*len(out)+minParseChunk {
+				dimSlab = out
 			}
 			return out
 		})
 		e.windows = streaming.EventTimeWindow(dims, streaming.EventWindowSpec[dimEvent, [2]string, int64]{
 			Length: w.Length, Slide: w.Slide, AllowedLateness: w.AllowedLateness,
-			EventTime: func(d dimEvent) time.Time { return d.p.eventTime() },
-			Key:       dimEvent.key,
-			Value:     func(dimEvent) int64 { return 1 },
+			EventTime: func(d dimEvent) time.Time { return time.Unix(0, d.at) },
+			Key:       dimEvent.windowKey,
+			Value:     func(d dimEvent) int64 { return d.n },
 			Reduce:    func(a, b int64) int64 { return a + b },
 			// Parsed strings share the batch's record bytes; panes outlive the batch.
 			KeepKey: func(k [2]string) [2]string { return [2]string{k[0], strings.Clone(k[1])} },
@@ -406,6 +426,9 @@ func (s *parsedSlabs) get(id int64, n int) ([]parsed, []*parsed, *piece) {
 // pieces returns the pieces parsed for batch id (the batch being written: its slabs
 // are not handed out again before it committed).
 func (s *parsedSlabs) pieces(id int64) []*piece {
+	if noPieces {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	set := &s.sets[id&1]
@@ -418,6 +441,9 @@ func (s *parsedSlabs) pieces(id int64) []*piece {
 	}
 	return out
 }
+
+// noPieces is a test hook: the tables built from the parsed rows only.
+var noPieces bool
 
 // parserSet is one parse worker's parsers.
 type parserSet struct {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"time"
 
@@ -35,8 +36,9 @@ type piece struct {
 	dwdMixed bool
 	props    bool // a row that parsed has props: dwd is built from the rows
 	dwd      dwdCols
-	ids      int // rows that parsed with an event id
-	dead     int // rows for dlq_events (did not parse, not a header)
+	at       []int64 // event time of each row that parsed, Unix ns
+	ids      int     // rows that parsed with an event id
+	dead     int     // rows for dlq_events (did not parse, not a header)
 }
 
 type odsCols struct {
@@ -92,6 +94,7 @@ func (pc *piece) reset(rows []parsed) {
 	pc.good = pc.good[:0]
 	pc.dwdMixed, pc.props = false, false
 	pc.ids, pc.dead = 0, 0
+	pc.at = pc.at[:0]
 	d := &pc.dwd
 	for _, c := range []*strCol{d.eventID, d.user, d.item} {
 		c.reset()
@@ -141,6 +144,7 @@ func (pc *piece) add(b streaming.BatchInfo, i int, r *streaming.Record, p *parse
 		pc.dwdMixed = true
 	}
 	pc.good = append(pc.good, int32(i))
+	pc.at = append(pc.at, p.sec*1e9+int64(p.nsec))
 	pc.props = pc.props || len(p.props) > 0
 	d := &pc.dwd
 	d.eventID.opt(p.eventID)
@@ -350,4 +354,68 @@ func deadLetters(pcs []*piece) int {
 		n += pc.dead
 	}
 	return n
+}
+
+// dims appends the window elements of the piece's rows that parsed (see NewEvents):
+// an event below the watermark wm as itself (late), the others as counts per pane of
+// slide ns and key, from the piece's dwd dictionaries.
+func (pc *piece) dims(out []dimEvent, wm, slide int64) []dimEvent {
+	d := &pc.dwd
+	actions, cats := newDimCounts(d.action, false), newDimCounts(d.category, true)
+	pane := int64(math.MinInt64)
+	for j, at := range pc.at {
+		if at < wm {
+			out = eventDims(out, &pc.rows[pc.good[j]])
+			continue
+		}
+		if p := floorDiv(at, slide); p != pane {
+			out = cats.flush(actions.flush(out))
+			pane = p
+		}
+		actions.add(d.action.idx[j], at)
+		if d.category.nulls.n == 0 || !d.category.nulls.isSet(j) {
+			cats.add(d.category.idx[j], at)
+		}
+	}
+	return cats.flush(actions.flush(out))
+}
+
+// dimCounts counts a pane's events per value of a dictionary column.
+type dimCounts struct {
+	col      *dictCol
+	n, at    []int64
+	touched  []int32
+	category bool
+}
+
+func newDimCounts(c *dictCol, category bool) *dimCounts {
+	k := c.vals.len()
+	return &dimCounts{col: c, n: make([]int64, k), at: make([]int64, k), category: category}
+}
+
+func (c *dimCounts) add(i int32, at int64) {
+	if c.n[i] == 0 {
+		c.touched = append(c.touched, i)
+		c.at[i] = at
+	}
+	c.n[i]++
+	c.at[i] = max(c.at[i], at)
+}
+
+// flush appends the pane's counts, first-counted value first, and clears them.
+func (c *dimCounts) flush(out []dimEvent) []dimEvent {
+	for _, i := range c.touched {
+		out = append(out, dimEvent{key: c.col.vals.view(int(i)), n: c.n[i], at: c.at[i], category: c.category})
+		c.n[i] = 0
+	}
+	c.touched = c.touched[:0]
+	return out
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }

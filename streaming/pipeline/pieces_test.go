@@ -1,7 +1,10 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 
 	"github.com/tagpipe/tagpipe/internal/event"
 	"github.com/tagpipe/tagpipe/streaming"
+	"github.com/tagpipe/tagpipe/warehouse"
 )
 
 // TestPiecesEqualRows: the ods_events and dwd_events records concatenated from the
@@ -213,4 +217,81 @@ func TestSplitRowsFromPieces(t *testing.T) {
 		}
 		checkSplit(t, all, slabs.pieces(b.ID))
 	}
+}
+
+// TestPiecesSameTables runs batches of out-of-order, late, bad, category-less and
+// ratings events through the pipeline with and without the pieces (noPieces) and
+// compares every table.
+func TestPiecesSameTables(t *testing.T) {
+	base := time.Date(2024, 6, 1, 10, 0, 0, 0, time.UTC).Unix()
+	var batches [][]streaming.Record
+	off := int64(0)
+	for bi := range 6 {
+		var recs []streaming.Record
+		for i := range 3000 {
+			at := base + int64(bi*300) + int64(i%600) - int64(i%7)*30 // out of order
+			if i%97 == 0 && bi > 2 {
+				at -= 3600 // late
+			}
+			var v []byte
+			switch i % 9 {
+			case 0:
+				v = fmt.Appendf(nil, "%d,%d,%d.5,%d", i%13, i, i%5, at)
+			case 1:
+				v = []byte("garbage")
+			default:
+				v = fmt.Appendf(nil, "u%d,i%d,c%d,%s,%d", i%31, i, (i*7)%23, [...]string{"pv", "buy", "cart", "fav"}[i%4], at)
+			}
+			recs = append(recs, streaming.Record{Topic: "events", Partition: int32(i % 4), Offset: off, Value: v, Time: time.Unix(base, 0)})
+			off++
+		}
+		batches = append(batches, recs)
+	}
+	run := func(pieces bool) *warehouse.Warehouse {
+		noPieces = !pieces
+		defer func() { noPieces = false }()
+		wh := openWarehouse(t, t.TempDir())
+		po := DefaultOptions()
+		po.Warehouse = wh
+		ev, err := NewEvents(context.Background(), po)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, recs := range batches {
+			if err := ev.Job.RunBatch(context.Background(), streaming.BatchInfo{ID: int64(i), Time: time.Unix(base+int64(i)*5, 0)}, recs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return wh
+	}
+	with, without := run(true), run(false)
+	for table, cols := range map[string][]string{
+		TableODS:          {"dt", "topic", "partition", "offset", "raw", "kafka_time", "source", "format", "parsed"},
+		TableDWD:          {"dt", "user_id", "item_id", "action", "event_time", "value", "category", "offset", "source"},
+		TableDLQ:          {"offset", "reason"},
+		TableWindowCounts: {"window_start", "window_end", "dimension", "key", "events"},
+		TableLate:         {"offset", "action", "category", "event_time", "watermark"},
+	} {
+		a, b := tableLines(t, with, table, cols), tableLines(t, without, table, cols)
+		if len(a) == 0 {
+			t.Errorf("%s: no rows", table)
+		}
+		if !slices.Equal(a, b) {
+			t.Errorf("%s: %d rows with pieces, %d without, or different", table, len(a), len(b))
+		}
+	}
+}
+
+// tableLines is a table's rows as sorted lines of cols.
+func tableLines(t *testing.T, wh *warehouse.Warehouse, table string, cols []string) []string {
+	var out []string
+	for _, r := range rows(t, wh, table, cols...) {
+		var sb strings.Builder
+		for _, c := range cols {
+			sb.WriteString(r[c] + "|")
+		}
+		out = append(out, sb.String())
+	}
+	slices.Sort(out)
+	return out
 }
