@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -37,6 +38,8 @@ type columnFileWriter struct {
 	rgw    file.BufferedRowGroupWriter
 	col    int // the row group's next leaf column
 	closed bool
+	// Levels scratch, reused column after column (the column writers copy them).
+	def, rep, valDef []int16
 }
 
 // fileWritable says whether columnFileWriter can write a file of schema.
@@ -162,12 +165,7 @@ func (fw *columnFileWriter) writeColumn(a arrow.Array) error {
 	nullable := cw.Descr().SchemaNode().RepetitionType() == parquet.Repetitions.Optional
 	var def []int16
 	if nullable {
-		def = make([]int16, a.Len())
-		for i := range def {
-			if a.IsValid(i) {
-				def[i] = 1
-			}
-		}
+		def = fw.defLevels(a)
 	}
 	if d, ok := a.(*array.Dictionary); ok {
 		return fw.writeDictionary(cw, d, def, nullable)
@@ -175,12 +173,40 @@ func (fw *columnFileWriter) writeColumn(a arrow.Array) error {
 	return pqarrow.WriteArrowToColumn(fw.ctx, cw, a, def, nil, nullable)
 }
 
+// defLevels are the definition levels of a flat optional column: 1 where a is valid.
+func (fw *columnFileWriter) defLevels(a arrow.Array) []int16 {
+	n := a.Len()
+	if cap(fw.def) < n {
+		fw.def = make([]int16, n)
+	}
+	def := fw.def[:n]
+	if a.NullN() == 0 {
+		for i := range def {
+			def[i] = 1
+		}
+		return def
+	}
+	bits, off := a.NullBitmapBytes(), a.Data().Offset()
+	if len(bits) == 0 { // all null
+		clear(def)
+		return def
+	}
+	for i := range def {
+		def[i] = 0
+		if bitutil.BitIsSet(bits, off+i) {
+			def[i] = 1
+		}
+	}
+	return def
+}
+
 // writeMap writes a map column (an optional group of a repeated key_value group of a
 // required key and an optional value): a null map is definition level 0, an empty
 // one 1, an entry 2 with its value null and 3 with it set; repetition level 1 for
 // every entry of a map but its first.
 func (fw *columnFileWriter) writeMap(m *array.Map) error {
-	var def, rep, valDef []int16
+	def, rep, valDef := fw.def[:0], fw.rep[:0], fw.valDef[:0]
+	defer func() { fw.def, fw.rep, fw.valDef = def, rep, valDef }()
 	n := m.Len()
 	first, last := int64(0), int64(0)
 	if n > 0 {

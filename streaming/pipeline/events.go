@@ -258,8 +258,9 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 		good = streaming.Union(noID, first)
 	}
 
+	var odsCols, dwdCols *batchCols // reused batch after batch
 	streaming.ForeachBatch(all, TableODS, func(ctx context.Context, b streaming.BatchInfo, ps []*parsed) error {
-		rec, ok, err := odsFromPieces(b, ps, slabs.pieces(b.ID))
+		rec, ok, err := odsFromPieces(b, ps, slabs.pieces(b.ID), &odsCols)
 		if !ok {
 			rec, err = odsRecord(b, ps, e.formatOf)
 		}
@@ -269,7 +270,7 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 		return ods.write(ctx, b, rec)
 	})
 	streaming.ForeachBatch(good, TableDWD, func(ctx context.Context, b streaming.BatchInfo, ps []*parsed) error {
-		rec, ok, err := dwdFromPieces(b, ps, slabs.pieces(b.ID))
+		rec, ok, err := dwdFromPieces(b, ps, slabs.pieces(b.ID), &dwdCols)
 		if !ok {
 			rec, err = dwdRecord(b, ps)
 		}

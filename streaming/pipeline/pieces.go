@@ -210,8 +210,36 @@ func byDay(pcs []*piece, day func(*piece) int64) {
 	slices.SortStableFunc(pcs, func(a, b *piece) int { return int(day(a) - day(b)) })
 }
 
-// odsFromPieces is odsRecord built from the batch's pieces; false when they do not fit.
-func odsFromPieces(b streaming.BatchInfo, ps []*parsed, all []*piece) (arrow.RecordBatch, bool, error) {
+// batchCols are the columns a table's batch is concatenated into, kept for its next
+// batch: a table's batches are written one after the other, and nothing keeps a
+// written batch's arrays (the Parquet writers copy the values; the record is released
+// once committed). Fresh columns were ~10 MB of new memory a 100k-record batch to
+// fault in and to collect.
+type batchCols struct {
+	dt    *dictCol
+	itime *fixedCol[arrow.Timestamp]
+	*piece
+}
+
+// reuseCols returns *bc emptied, made on first use (fresh when bc is nil).
+func reuseCols(bc **batchCols, n int) *batchCols {
+	if bc == nil || *bc == nil {
+		c := &batchCols{dt: newDictCol(n), itime: newFixedCol[arrow.Timestamp](n), piece: newPiece(n)}
+		if bc != nil {
+			*bc = c
+		}
+		return c
+	}
+	c := *bc
+	c.dt.reset()
+	c.itime.reset()
+	c.reset(nil)
+	return c
+}
+
+// odsFromPieces is odsRecord built from the batch's pieces into bc; false when they do
+// not fit.
+func odsFromPieces(b streaming.BatchInfo, ps []*parsed, all []*piece, bc **batchCols) (arrow.RecordBatch, bool, error) {
 	pcs, ok := piecesOf(all, ps, false)
 	if !ok || len(pcs) == 0 {
 		return nil, false, nil
@@ -223,39 +251,33 @@ func odsFromPieces(b streaming.BatchInfo, ps []*parsed, all []*piece) (arrow.Rec
 	}
 	byDay(pcs, func(pc *piece) int64 { return pc.odsDay })
 	n := len(ps)
-	rawBytes := 0
-	for _, pc := range pcs {
-		rawBytes += len(pc.ods.raw.data)
-	}
-	dt, topic, key, raw := newDictCol(n), newDictCol(n), newStrCol(n, 0), newStrCol(0, 0)
-	raw.data = make([]byte, 0, rawBytes)
-	part, off := newFixedCol[int32](n), newFixedCol[int64](n)
-	ktime, itime := newTSCol(n), newFixedCol[arrow.Timestamp](n)
-	source, format, okc := newDictCol(n), newDictCol(n), newBoolCol(n)
+	c := reuseCols(bc, n)
+	o := &c.ods
 	var memo dayMemo
 	for _, pc := range pcs {
-		o := &pc.ods
+		po := &pc.ods
 		d := memo.dayOf(pc.odsDay * 86400)
 		for range len(pc.rows) {
-			dt.add(d)
+			c.dt.add(d)
 		}
-		topic.appendCol(o.topic)
-		part.appendCol(o.part)
-		off.appendCol(o.off)
-		key.appendCol(o.key)
-		raw.appendCol(o.raw)
-		ktime.appendCol(&o.ktime.fixedCol)
-		source.appendCol(o.source)
-		format.appendCol(o.format)
-		okc.appendCol(o.ok)
+		o.topic.appendCol(po.topic)
+		o.part.appendCol(po.part)
+		o.off.appendCol(po.off)
+		o.key.appendCol(po.key)
+		o.raw.appendCol(po.raw)
+		o.ktime.appendCol(&po.ktime.fixedCol)
+		o.source.appendCol(po.source)
+		o.format.appendCol(po.format)
+		o.ok.appendCol(po.ok)
 	}
-	fillIngest(itime, b.Time, n)
-	rec, err := strRecord(ODSSchema, n, []any{dt, topic, part, off, key, raw, ktime, itime, source, format, okc})
+	fillIngest(c.itime, b.Time, n)
+	rec, err := strRecord(ODSSchema, n, []any{c.dt, o.topic, o.part, o.off, o.key, o.raw, o.ktime, c.itime, o.source, o.format, o.ok})
 	return rec, true, err
 }
 
-// dwdFromPieces is dwdRecord built from the batch's pieces; false when they do not fit.
-func dwdFromPieces(b streaming.BatchInfo, ps []*parsed, all []*piece) (arrow.RecordBatch, bool, error) {
+// dwdFromPieces is dwdRecord built from the batch's pieces into bc; false when they do
+// not fit.
+func dwdFromPieces(b streaming.BatchInfo, ps []*parsed, all []*piece, bc **batchCols) (arrow.RecordBatch, bool, error) {
 	pcs, ok := piecesOf(all, ps, true)
 	if !ok || len(pcs) == 0 {
 		return nil, false, nil
@@ -267,31 +289,30 @@ func dwdFromPieces(b streaming.BatchInfo, ps []*parsed, all []*piece) (arrow.Rec
 	}
 	byDay(pcs, func(pc *piece) int64 { return pc.dwdDay })
 	n := len(ps)
-	dt, eventID, user, item, action := newDictCol(n), newStrCol(n, 0), newStrCol(n, 8), newStrCol(n, 8), newDictCol(n)
-	etime, value, category := newFixedCol[arrow.Timestamp](n), newFixedCol[float64](n), newDictCol(n)
-	topic, part, off, itime, source := newDictCol(n), newFixedCol[int32](n), newFixedCol[int64](n), newFixedCol[arrow.Timestamp](n), newDictCol(n)
+	c := reuseCols(bc, n)
+	w := &c.dwd
 	var memo dayMemo
 	for _, pc := range pcs {
 		d := &pc.dwd
 		day := memo.dayOf(pc.dwdDay * 86400)
 		for range len(pc.good) {
-			dt.add(day)
+			c.dt.add(day)
 		}
-		eventID.appendCol(d.eventID)
-		user.appendCol(d.user)
-		item.appendCol(d.item)
-		action.appendCol(d.action)
-		etime.appendCol(d.etime)
-		value.appendCol(d.value)
-		category.appendCol(d.category)
-		topic.appendCol(d.topic)
-		part.appendCol(d.part)
-		off.appendCol(d.off)
-		source.appendCol(d.source)
+		w.eventID.appendCol(d.eventID)
+		w.user.appendCol(d.user)
+		w.item.appendCol(d.item)
+		w.action.appendCol(d.action)
+		w.etime.appendCol(d.etime)
+		w.value.appendCol(d.value)
+		w.category.appendCol(d.category)
+		w.topic.appendCol(d.topic)
+		w.part.appendCol(d.part)
+		w.off.appendCol(d.off)
+		w.source.appendCol(d.source)
 	}
-	fillIngest(itime, b.Time, n)
+	fillIngest(c.itime, b.Time, n)
 	props := nullProps(n)
-	rec, err := strRecord(DWDSchema, n, []any{dt, eventID, user, item, action, etime, value, category, props, topic, part, off, itime, source})
+	rec, err := strRecord(DWDSchema, n, []any{c.dt, w.eventID, w.user, w.item, w.action, w.etime, w.value, w.category, props, w.topic, w.part, w.off, c.itime, w.source})
 	return rec, true, err
 }
 

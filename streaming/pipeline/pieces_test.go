@@ -102,7 +102,7 @@ func testPiecesEqualRows(t *testing.T, oneDay bool) {
 				mixed = mixed || pc.odsMixed
 			}
 			compare(t, "ods", odsOK && !mixed,
-				func() (arrow.RecordBatch, bool, error) { return odsFromPieces(b, all, slabs.pieces(b.ID)) },
+				func() (arrow.RecordBatch, bool, error) { return odsFromPieces(b, all, slabs.pieces(b.ID), nil) },
 				func() (arrow.RecordBatch, error) { return odsRecord(b, all, formatOf) })
 			dwdPieces, dwdOK := piecesOf(pieces, good, true)
 			mixed = false
@@ -110,15 +110,15 @@ func testPiecesEqualRows(t *testing.T, oneDay bool) {
 				mixed = mixed || pc.dwdMixed
 			}
 			compare(t, "dwd", dwdOK && !mixed,
-				func() (arrow.RecordBatch, bool, error) { return dwdFromPieces(b, good, slabs.pieces(b.ID)) },
+				func() (arrow.RecordBatch, bool, error) { return dwdFromPieces(b, good, slabs.pieces(b.ID), nil) },
 				func() (arrow.RecordBatch, error) { return dwdRecord(b, good) })
 			// A row missing (dedup dropped it): the pieces fit only when it was a
 			// piece of its own, and then give the rows' record.
 			compare(t, "dwd without its first row", size == 1 || oneDay && good[0] == &pieces[0].rows[0] && len(pieces[0].good) == 1,
-				func() (arrow.RecordBatch, bool, error) { return dwdFromPieces(b, good[1:], slabs.pieces(b.ID)) },
+				func() (arrow.RecordBatch, bool, error) { return dwdFromPieces(b, good[1:], slabs.pieces(b.ID), nil) },
 				func() (arrow.RecordBatch, error) { return dwdRecord(b, good[1:]) })
 			compare(t, "ods without its last row", size == 1,
-				func() (arrow.RecordBatch, bool, error) { return odsFromPieces(b, all[:len(all)-1], slabs.pieces(b.ID)) },
+				func() (arrow.RecordBatch, bool, error) { return odsFromPieces(b, all[:len(all)-1], slabs.pieces(b.ID), nil) },
 				func() (arrow.RecordBatch, error) { return odsRecord(b, all[:len(all)-1], formatOf) })
 		})
 	}
