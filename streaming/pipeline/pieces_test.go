@@ -118,7 +118,9 @@ func testPiecesEqualRows(t *testing.T, oneDay bool) {
 				func() (arrow.RecordBatch, bool, error) { return dwdFromPieces(b, good[1:], slabs.pieces(b.ID), nil) },
 				func() (arrow.RecordBatch, error) { return dwdRecord(b, good[1:]) })
 			compare(t, "ods without its last row", size == 1,
-				func() (arrow.RecordBatch, bool, error) { return odsFromPieces(b, all[:len(all)-1], slabs.pieces(b.ID), nil) },
+				func() (arrow.RecordBatch, bool, error) {
+					return odsFromPieces(b, all[:len(all)-1], slabs.pieces(b.ID), nil)
+				},
 				func() (arrow.RecordBatch, error) { return odsRecord(b, all[:len(all)-1], formatOf) })
 		})
 	}
