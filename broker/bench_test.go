@@ -340,6 +340,47 @@ func BenchmarkProduceCeiling(b *testing.B) {
 	}
 }
 
+// BenchmarkConsumeCeiling is BenchmarkBrokers' consume phase (no compression) against
+// tagpipe, kfake-datadir and testdata/nullbroker -keep, which keeps the produced batches
+// in memory and answers every fetch at once from there: the rate the consumer reaches
+// when the broker costs nothing. Each takes BROKER_BENCH_RECORDS from the same producer
+// first; the three take turns, BROKER_BENCH_ROUNDS times (default 3), and each one's
+// median consume rate is reported, with tagpipe's and the null broker's ratio to
+// kfake-datadir's median.
+//
+//	BROKER_BENCH_RECORDS=1000000 BROKER_BENCH_ROUNDS=5 go test ./broker -run '^$' -bench ConsumeCeiling -benchtime 1x
+func BenchmarkConsumeCeiling(b *testing.B) {
+	n := benchRecords()
+	rounds := 3
+	if r, err := strconv.Atoi(os.Getenv("BROKER_BENCH_ROUNDS")); err == nil && r > 0 {
+		rounds = r
+	}
+	all := benchPeers()
+	peers := []benchPeer{all[0], all[3], {"null", func(b *testing.B) *brokerProc {
+		return startProc(b, exec.Command(nullCmd.bin(b), "-keep"))
+	}}}
+	for i := 0; i < b.N; i++ {
+		rates := make([][]float64, len(peers))
+		for r := 0; r < rounds; r++ {
+			for j, peer := range peers {
+				bp := peer.start(b)
+				benchProduce(b, bp.addr, "none", n)
+				d := benchConsume(b, bp.addr, n)
+				bp.kill()
+				rates[j] = append(rates[j], float64(n)/d.Seconds())
+			}
+		}
+		med := make([]float64, len(peers))
+		for j, peer := range peers {
+			sort.Float64s(rates[j])
+			med[j] = rates[j][len(rates[j])/2]
+			b.ReportMetric(med[j], peer.name+"-consume-rec/s")
+		}
+		b.ReportMetric(med[0]/med[1], "tagpipe/kfake-datadir")
+		b.ReportMetric(med[2]/med[1], "null/kfake-datadir")
+	}
+}
+
 // BenchmarkProduceCPU is BenchmarkBrokers' produce phase against tagpipe and
 // kfake-datadir taking turns, BROKER_BENCH_ROUNDS times (default 5) per codec, each round
 // on a fresh broker and data directory, removed after it (so no round writes into a page

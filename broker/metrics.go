@@ -2,6 +2,7 @@ package broker
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,18 @@ type metrics struct {
 	retentionDeleted prometheus.Counter
 	partitions       prometheus.Gauge
 	fetchWaiting     prometheus.Gauge
+	// apis caches each API key's request counter and latency observer: looking them up
+	// by label (hashing the name, a map lookup under a lock, twice) on every request
+	// was a measurable part of a small request's CPU.
+	apis [apiMetricsKeys]atomic.Pointer[apiMetrics]
+}
+
+// apiMetricsKeys bounds the API keys whose metrics are cached (Kafka's keys are below it).
+const apiMetricsKeys = 128
+
+type apiMetrics struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
 }
 
 func newMetrics(reg *prometheus.Registry, b *Broker) *metrics {
@@ -60,9 +73,20 @@ func newMetrics(reg *prometheus.Registry, b *Broker) *metrics {
 }
 
 func (m *metrics) observe(key int16, d time.Duration) {
-	name := kmsg.NameForKey(key)
-	m.requests.WithLabelValues(name).Inc()
-	m.latency.WithLabelValues(name).Observe(d.Seconds())
+	var am *apiMetrics
+	cached := key >= 0 && int(key) < len(m.apis)
+	if cached {
+		am = m.apis[key].Load()
+	}
+	if am == nil {
+		name := kmsg.NameForKey(key)
+		am = &apiMetrics{requests: m.requests.WithLabelValues(name), latency: m.latency.WithLabelValues(name)}
+		if cached {
+			m.apis[key].Store(am) // a racing store keeps the same children
+		}
+	}
+	am.requests.Inc()
+	am.latency.Observe(d.Seconds())
 }
 
 func (m *metrics) unregister() {
