@@ -77,18 +77,36 @@ func (c *strCol) array() (arrow.Array, error) {
 	return array.MakeFromData(d), nil
 }
 
-// nullMask records a column's null rows as a bitmap (set bit: null).
+// nullMask records a column's null rows as a bitmap (set bit: null). Until a null
+// row follows a valid one the nulls are the first n rows and no bitmap is kept: a
+// column the rows leave empty (sources, keys, ids the records do not carry) costs a
+// counter, not a bit per row.
 type nullMask struct {
-	bits []byte
-	n    int
+	bits  []byte
+	n     int
+	dense bool // bits holds the nulls; else they are rows [0, n)
 }
 
 func (m *nullMask) set(row int) {
+	if !m.dense {
+		if row == m.n {
+			m.n++
+			return
+		}
+		m.dense = true
+		for i := range m.n {
+			m.setBit(i)
+		}
+	}
+	m.setBit(row)
+	m.n++
+}
+
+func (m *nullMask) setBit(row int) {
 	for row/8 >= len(m.bits) {
 		m.bits = append(m.bits, 0)
 	}
 	bitutil.SetBit(m.bits, row)
-	m.n++
 }
 
 // validity is the Arrow validity bitmap of n rows (nil: no nulls).
@@ -97,6 +115,15 @@ func (m *nullMask) validity(n int) *memory.Buffer {
 		return nil
 	}
 	v := make([]byte, bitutil.CeilByte(n)/8)
+	if !m.dense {
+		for i := range v {
+			v[i] = 0xff
+		}
+		for i := range m.n {
+			bitutil.ClearBit(v, i)
+		}
+		return memory.NewBufferBytes(v)
+	}
 	for i := range v {
 		var b byte
 		if i < len(m.bits) {
@@ -212,6 +239,7 @@ type dictCol struct {
 	idx   []int32
 	vals  strCol
 	seen  map[string]int32
+	short shortTable
 	last  string // the previous value and its index: runs of one value are common
 	lastI int32
 	nulls nullMask
@@ -286,6 +314,16 @@ func (m *nullMask) appendMask(o *nullMask, at int) {
 	if o.n == 0 {
 		return
 	}
+	if !o.dense {
+		if !m.dense && m.n == at {
+			m.n += o.n // still a prefix
+			return
+		}
+		for i := range o.n {
+			m.set(at + i)
+		}
+		return
+	}
 	for i, b := range o.bits {
 		for ; b != 0; b &= b - 1 {
 			m.set(at + 8*i + bits.TrailingZeros8(b))
@@ -293,11 +331,16 @@ func (m *nullMask) appendMask(o *nullMask, at int) {
 	}
 }
 
-func (m *nullMask) isSet(row int) bool { return row/8 < len(m.bits) && bitutil.BitIsSet(m.bits, row) }
+func (m *nullMask) isSet(row int) bool {
+	if !m.dense {
+		return row < m.n
+	}
+	return row/8 < len(m.bits) && bitutil.BitIsSet(m.bits, row)
+}
 
 func (m *nullMask) reset() {
 	clear(m.bits)
-	m.bits, m.n = m.bits[:0], 0
+	m.bits, m.n, m.dense = m.bits[:0], 0, false
 }
 
 func (c *fixedCol[T]) appendCol(o *fixedCol[T]) {
@@ -350,21 +393,102 @@ func (c *dictCol) appendCol(o *dictCol) {
 
 // index is the dictionary index of s, added if new. The map key views the column's own
 // copy of s: s may view a record's bytes, and the column (a piece's) outlives its batch.
-// The copy is never overwritten while the map holds it (reset clears both).
+// The copy is never overwritten while the map holds it (reset clears both). Values of
+// 1 to 7 bytes (Taobao categories, actions) are looked up in c.short first.
 func (c *dictCol) index(s string) int32 {
+	k := shortKey(s)
+	if k != 0 {
+		if i, ok := c.short.get(k); ok {
+			return i
+		}
+	}
 	i, ok := c.seen[s]
 	if !ok {
 		i = int32(c.vals.len())
 		c.vals.add(s)
 		c.seen[c.vals.view(int(i))] = i
 	}
+	if k != 0 {
+		c.short.put(k, i)
+	}
 	return i
+}
+
+// shortKey packs a string of 1 to 7 bytes and its length into a non-zero uint64; 0
+// for other strings.
+func shortKey(s string) uint64 {
+	if len(s) == 0 || len(s) > 7 {
+		return 0
+	}
+	k := uint64(len(s)) << 56
+	for i := range len(s) {
+		k |= uint64(s[i]) << (8 * i)
+	}
+	return k
+}
+
+// shortTable maps shortKeys to dictionary indices: open addressing, linear probing,
+// at most half full. A Go map hashing the string costs several times more per row.
+type shortTable struct {
+	keys []uint64 // 0: empty
+	vals []int32
+	n    int
+}
+
+func (t *shortTable) slot(k uint64) int {
+	return int((k * 0x9E3779B97F4A7C15) >> (64 - bits.TrailingZeros(uint(len(t.keys)))))
+}
+
+func (t *shortTable) get(k uint64) (int32, bool) {
+	if t.n == 0 {
+		return 0, false
+	}
+	mask := len(t.keys) - 1
+	for i := t.slot(k); ; i = (i + 1) & mask {
+		switch t.keys[i] {
+		case k:
+			return t.vals[i], true
+		case 0:
+			return 0, false
+		}
+	}
+}
+
+func (t *shortTable) put(k uint64, v int32) {
+	if 2*(t.n+1) > len(t.keys) {
+		old, oldVals := t.keys, t.vals
+		size := max(16, 2*len(t.keys))
+		t.keys, t.vals, t.n = make([]uint64, size), make([]int32, size), 0
+		for i, ok := range old {
+			if ok != 0 {
+				t.put(ok, oldVals[i])
+			}
+		}
+	}
+	mask := len(t.keys) - 1
+	for i := t.slot(k); ; i = (i + 1) & mask {
+		if t.keys[i] == 0 {
+			t.keys[i], t.vals[i] = k, v
+			t.n++
+			return
+		}
+		if t.keys[i] == k {
+			t.vals[i] = v
+			return
+		}
+	}
+}
+
+func (t *shortTable) reset() {
+	clear(t.keys)
+	t.n = 0
 }
 
 func (c *dictCol) reset() {
 	c.idx = c.idx[:0]
 	c.vals.reset()
 	clear(c.seen)
+	c.short.reset()
 	c.last, c.lastI = "", -1
 	c.nulls.reset()
 }

@@ -2,11 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 
 	"github.com/tagpipe/tagpipe/streaming"
 	"github.com/tagpipe/tagpipe/warehouse"
@@ -147,5 +149,75 @@ func TestBigBatchParsedOnEveryCore(t *testing.T) {
 				t.Fatalf("%s: row %d has offset %d (order lost)", table, i, o)
 			}
 		}
+	}
+}
+
+// TestNullMask: the mask (a prefix count until a null follows a valid row, a bitmap
+// after) and its concatenation give the nulls they were given.
+func TestNullMask(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	gen := func() ([]bool, *nullMask) {
+		n := rng.IntN(40)
+		lead := rng.IntN(n + 1)
+		var m nullMask
+		nulls := make([]bool, n)
+		for i := range n {
+			nulls[i] = i < lead || rng.IntN(4) == 0 && rng.IntN(2) == 0
+			if nulls[i] {
+				m.set(i)
+			}
+		}
+		return nulls, &m
+	}
+	check := func(name string, want []bool, m *nullMask) {
+		t.Helper()
+		v := m.validity(len(want))
+		count := 0
+		for i, null := range want {
+			if null {
+				count++
+			}
+			if m.isSet(i) != null || v != nil && bitutil.BitIsSet(v.Bytes(), i) == null {
+				t.Fatalf("%s: row %d null %v: isSet %v, validity %v", name, i, null, m.isSet(i), v)
+			}
+		}
+		if m.n != count || (v == nil) != (count == 0) {
+			t.Fatalf("%s: %d nulls counted, want %d", name, m.n, count)
+		}
+	}
+	for range 2000 {
+		a, ma := gen()
+		check("one", a, ma)
+		b, mb := gen()
+		ma.appendMask(mb, len(a))
+		check("appended", append(a, b...), ma)
+		ma.reset()
+		check("reset", nil, ma)
+	}
+}
+
+// TestDictColIndex: values of every length, short ones through the packed table,
+// get one index each, in first-seen order, across resets.
+func TestDictColIndex(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	c := newDictCol(0)
+	for round := range 3 {
+		want := map[string]int32{}
+		for range 5000 {
+			b := make([]byte, rng.IntN(10))
+			for i := range b {
+				b[i] = byte(rng.IntN(3)) // few distinct values, zero bytes included
+			}
+			s := string(b)
+			i, ok := want[s]
+			if !ok {
+				i = int32(len(want))
+				want[s] = i
+			}
+			if got := c.index(s); got != i {
+				t.Fatalf("round %d: %q got index %d, want %d", round, s, got, i)
+			}
+		}
+		c.reset()
 	}
 }
