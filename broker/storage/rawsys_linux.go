@@ -35,21 +35,21 @@ const (
 var rawCallsOffUntil atomic.Int64
 
 // rawCall runs call with f's descriptor. It reports false, having run nothing, when the
-// caller should make the call the runtime's way instead.
-func rawCall(f *os.File, call func(fd uintptr)) (bool, error) {
+// caller should make the call the runtime's way instead (raw calls are off, or f is
+// closed: the runtime's path then returns the error os returns).
+func rawCall(f *os.File, call func(fd uintptr)) bool {
 	start := time.Now()
 	if start.UnixNano() < rawCallsOffUntil.Load() {
-		return false, nil
+		return false
 	}
 	rc, err := f.SyscallConn()
-	if err != nil {
-		return false, nil
+	if err != nil || rc.Control(call) != nil {
+		return false
 	}
-	err = rc.Control(call)
 	if time.Since(start) > slowRawCall {
 		rawCallsOffUntil.Store(time.Now().Add(rawCallBackoff).UnixNano())
 	}
-	return true, err
+	return true
 }
 
 // writeAt writes b at off of f, as f.WriteAt does.
@@ -59,7 +59,7 @@ func writeAt(f *os.File, b []byte, off int64) (int, error) {
 	}
 	written := 0
 	var errno syscall.Errno
-	ok, err := rawCall(f, func(fd uintptr) {
+	ok := rawCall(f, func(fd uintptr) {
 		for written < len(b) {
 			n, _, e := syscall.RawSyscall6(syscall.SYS_PWRITE64, fd, uintptr(unsafe.Pointer(&b[written])),
 				uintptr(len(b)-written), uintptr(off+int64(written)), 0, 0)
@@ -79,8 +79,6 @@ func writeAt(f *os.File, b []byte, off int64) (int, error) {
 	switch {
 	case !ok:
 		return f.WriteAt(b, off)
-	case err != nil:
-		return written, err
 	case errno != 0:
 		return written, &os.PathError{Op: "write", Path: f.Name(), Err: errno}
 	}
@@ -90,7 +88,7 @@ func writeAt(f *os.File, b []byte, off int64) (int, error) {
 // fallocate is syscall.Fallocate on f.
 func fallocate(f *os.File, mode uint32, off, n int64) error {
 	var errno syscall.Errno
-	ok, err := rawCall(f, func(fd uintptr) {
+	ok := rawCall(f, func(fd uintptr) {
 		for {
 			_, _, errno = syscall.RawSyscall6(syscall.SYS_FALLOCATE, fd, uintptr(mode), uintptr(off), uintptr(n), 0, 0)
 			if errno != syscall.EINTR {
@@ -101,8 +99,6 @@ func fallocate(f *os.File, mode uint32, off, n int64) error {
 	switch {
 	case !ok:
 		return syscall.Fallocate(int(f.Fd()), mode, off, n)
-	case err != nil:
-		return err
 	case errno != 0:
 		return errno
 	}
