@@ -20,6 +20,18 @@ import (
 // nanosleeps per request and 10–20% of the broker's CPU while producing.
 type sockIO struct {
 	rc syscall.RawConn
+	// The callbacks handed to rc are bound once (readFn, writeFn) with their arguments
+	// and results in these fields: a closure per call escaped to the heap, three
+	// allocations per request. Reads happen on the serve goroutine only; writes under
+	// conn.wmu.
+	rbuf    []byte
+	rn      uintptr
+	rerr    syscall.Errno
+	readFn  func(fd uintptr) bool
+	wbuf    []byte
+	wn      int
+	werr    syscall.Errno
+	writeFn func(fd uintptr) bool
 }
 
 // newSockIO returns raw I/O for nc, or nil when nc has no file descriptor.
@@ -32,27 +44,19 @@ func newSockIO(nc net.Conn) *sockIO {
 	if err != nil {
 		return nil
 	}
-	return &sockIO{rc: rc}
+	s := &sockIO{rc: rc}
+	s.readFn, s.writeFn = s.read, s.write
+	return s
 }
 
 func (s *sockIO) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n uintptr
-	var errno syscall.Errno
-	err := s.rc.Read(func(fd uintptr) bool {
-		for {
-			n, _, errno = syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			switch errno {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false
-			}
-			return true
-		}
-	})
+	s.rbuf, s.rn, s.rerr = p, 0, 0
+	err := s.rc.Read(s.readFn)
+	n, errno := s.rn, s.rerr
+	s.rbuf = nil
 	switch {
 	case err != nil:
 		return 0, err
@@ -64,27 +68,49 @@ func (s *sockIO) Read(p []byte) (int, error) {
 	return int(n), nil
 }
 
-func (s *sockIO) Write(p []byte) (int, error) {
-	written := 0
-	var errno syscall.Errno
-	err := s.rc.Write(func(fd uintptr) bool {
-		for written < len(p) {
-			n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[written])), uintptr(len(p)-written))
-			switch e {
-			case 0:
-				written += int(n)
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
+// read is one read(2) on the non-blocking socket; false means wait until readable.
+func (s *sockIO) read(fd uintptr) bool {
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&s.rbuf[0])), uintptr(len(s.rbuf)))
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		case 0:
+			s.rn = n
+		default:
+			s.rerr = e
 		}
 		return true
-	})
+	}
+}
+
+func (s *sockIO) Write(p []byte) (int, error) {
+	s.wbuf, s.wn, s.werr = p, 0, 0
+	err := s.rc.Write(s.writeFn)
+	n, errno := s.wn, s.werr
+	s.wbuf = nil
 	if err == nil && errno != 0 {
 		err = &net.OpError{Op: "write", Net: "tcp", Err: errno}
 	}
-	return written, err
+	return n, err
+}
+
+// write writes all of wbuf on the non-blocking socket; false means wait until writable.
+func (s *sockIO) write(fd uintptr) bool {
+	for s.wn < len(s.wbuf) {
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&s.wbuf[s.wn])), uintptr(len(s.wbuf)-s.wn))
+		switch e {
+		case 0:
+			s.wn += int(n)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			s.werr = e
+			return true
+		}
+	}
+	return true
 }
