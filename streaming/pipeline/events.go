@@ -404,7 +404,10 @@ func (s *parsedSlabs) get(id int64, n int) ([]parsed, []*parsed, *piece) {
 	defer s.mu.Unlock()
 	set := &s.sets[id&1]
 	if !set.started || set.batch != id {
-		set.free = append(set.free, set.used...)
+		// The last batch's slabs (and their pieces) are the ones to reuse; older free
+		// ones it did not need are dropped, so a batch far smaller than an earlier one
+		// does not keep that one's memory.
+		set.free = append(set.free[:0], set.used...)
 		set.used = set.used[:0]
 		set.batch, set.started = id, true
 	}
