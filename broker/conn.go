@@ -172,8 +172,11 @@ func (c *conn) serve() {
 		case int(size) <= cap(buf):
 			frame = buf[:size]
 		default:
-			frame = make([]byte, size)
-			buf = frame
+			// Grow by doubling (up to connFrameBytes): a producer's requests grow while
+			// its client warms up, and each new largest size allocated and faulted in a
+			// fresh buffer (and grew the heap towards the next GC).
+			buf = make([]byte, max(int(size), min(2*cap(buf), connFrameBytes)))
+			frame = buf[:size]
 		}
 		var err error
 		if pooled {
