@@ -227,13 +227,14 @@ func (b *Broker) Start(ctx context.Context) error {
 		p = b.opts.AdvertisedPort
 	}
 	b.advPort = int32(p)
+	ntopics := len(b.topics) // before connections can create topics
 	b.wg.Add(1)
 	go b.acceptLoop()
 	if b.opts.RetentionCheckInterval > 0 {
 		b.wg.Add(1)
 		go b.retentionLoop()
 	}
-	b.log.Info("broker listening", "addr", ln.Addr().String(), "advertised", net.JoinHostPort(b.advHost, strconv.Itoa(int(b.advPort))), "dir", b.opts.Dir, "topics", len(b.topics))
+	b.log.Info("broker listening", "addr", ln.Addr().String(), "advertised", net.JoinHostPort(b.advHost, strconv.Itoa(int(b.advPort))), "dir", b.opts.Dir, "topics", ntopics)
 	return nil
 }
 

@@ -402,7 +402,12 @@ func (c *conn) handleFrame(frame []byte) (*outFrame, error) {
 	if h.key <= 3 {
 		err2 = req.(kmsg.UnsafeReadFrom).UnsafeReadFrom(body)
 	} else {
-		err2 = req.ReadFrom(body)
+		// kmsg's ReadFrom copies strings but not bytes fields, and group state keeps
+		// some (protocol metadata, assignments) after the request: a private copy of
+		// the body keeps them from aliasing the connection's buffer, which the next
+		// request overwrites (go test -race caught DescribeGroups answering with
+		// another connection's bytes).
+		err2 = req.ReadFrom(bytes.Clone(body))
 	}
 	if err := err2; err != nil {
 		return nil, fmt.Errorf("%w: cannot decode %s v%d: %v", errMalformed, kmsg.NameForKey(h.key), h.version, err)
@@ -416,7 +421,7 @@ func (c *conn) handleFrame(frame []byte) (*outFrame, error) {
 	}
 	resp.SetVersion(h.version)
 	f := c.frame(h, resp)
-	if testHookDropResponse != nil && testHookDropResponse(h.key) {
+	if drop := testHookDropResponse.Load(); drop != nil && (*drop)(h.key) {
 		f.release()
 		return nil, errors.New("test hook: connection dropped after handling, before responding")
 	}
@@ -425,7 +430,7 @@ func (c *conn) handleFrame(frame []byte) (*outFrame, error) {
 
 // testHookDropResponse, set by tests only, drops the connection after a request was
 // handled and before its response is sent (a lost response forces a client retry).
-var testHookDropResponse func(key int16) bool
+var testHookDropResponse atomic.Pointer[func(key int16) bool]
 
 func (c *conn) releaseSplices() {
 	for _, s := range c.splices {

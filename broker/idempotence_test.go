@@ -14,10 +14,11 @@ import (
 // of appending the batch again.
 func TestIdempotentRetryIsNotDuplicated(t *testing.T) {
 	var produces atomic.Int32
-	testHookDropResponse = func(key int16) bool { return key == 0 && produces.Add(1)%7 == 3 }
+	drop := func(key int16) bool { return key == 0 && produces.Add(1)%7 == 3 }
+	testHookDropResponse.Store(&drop)
 	o := testOptions(t)
 	b := startBroker(t, o)
-	t.Cleanup(func() { _ = b.Close(); testHookDropResponse = nil })
+	t.Cleanup(func() { _ = b.Close(); testHookDropResponse.Store(nil) })
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DefaultProduceTopic("idem"), kgo.ProducerLinger(0), kgo.AllowAutoTopicCreation(),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RetryBackoffFn(func(int) time.Duration { return time.Millisecond }))
 	if err != nil {
@@ -37,7 +38,7 @@ func TestIdempotentRetryIsNotDuplicated(t *testing.T) {
 	if produces.Load() <= n {
 		t.Fatalf("no produce response was dropped (%d requests)", produces.Load())
 	}
-	testHookDropResponse = nil
+	testHookDropResponse.Store(nil)
 	recs := consumeAll(t, b.Addr(), "idem", 3)[0]
 	if len(recs) != n {
 		t.Fatalf("%d records in the log, want %d (retries duplicated)", len(recs), n)
