@@ -181,11 +181,11 @@ func TestColumnFileWriterSameBytes(t *testing.T) {
 			pw := &partWriter{}
 			var err error
 			if columns {
-				pw.cfw, err = newColumnFileWriter(schema, buf, props, aprops)
-				pw.fw = pw.cfw
+				pw.fw, err = newColumnFileWriter(schema, buf, props, aprops)
 			} else {
-				pw.pq, err = pqarrow.NewFileWriter(schema, buf, props, aprops)
-				pw.fw = pw.pq
+				var w *pqarrow.FileWriter
+				w, err = pqarrow.NewFileWriter(schema, buf, props, aprops)
+				pw.fw = pqFile{w}
 			}
 			if err != nil {
 				t.Fatal(err)

@@ -344,11 +344,9 @@ type partWriter struct {
 	name string // final base name
 	f    *os.File
 	buf  *bufio.Writer
+	// fw is pqarrow's writer (pqFile), or columnFileWriter for files whose first
+	// record has a dictionary column.
 	fw   parquetFile
-	// One of: pqarrow's writer, or (files whose first record has a dictionary
-	// column) columnFileWriter. fw is the one in use.
-	pq   *pqarrow.FileWriter
-	cfw  *columnFileWriter
 	rows int64
 	used int64 // Tx.uses at the last write
 	// ownGroup: the open row group was written by columns (write); WriteBuffered
@@ -356,68 +354,32 @@ type partWriter struct {
 	ownGroup bool
 }
 
-// parquetFile is what Tx asks of a file writer besides writing.
+// parquetFile is what Tx asks of a Parquet file writer.
 type parquetFile interface {
 	TotalCompressedBytes() int64
 	RowGroupTotalCompressedBytes() int64
 	Close() error
+	// newRowGroup starts a row group; writeBuffered adds a record of the file's
+	// schema to the open buffered row group; writeColumn writes the next column of
+	// a row group written column by column.
+	newRowGroup() error
+	writeBuffered(rec arrow.RecordBatch) error
+	writeColumn(a arrow.Array) error
 }
+
+// pqFile is pqarrow's FileWriter as a parquetFile.
+type pqFile struct{ *pqarrow.FileWriter }
+
+func (f pqFile) newRowGroup() error                        { return f.NewBufferedRowGroupChecked() }
+func (f pqFile) writeBuffered(rec arrow.RecordBatch) error { return f.WriteBuffered(rec) }
+func (f pqFile) writeColumn(a arrow.Array) error           { return f.WriteColumnData(a) }
 
 // write adds rec's rows to the file. A record with dictionary columns (see
 // isDictOf) does not have the file's schema, which WriteBuffered insists on: it is
 // written column by column into row groups of its own (at most maxRows rows each);
 // the ARROW:schema stored in the file stays the table's.
 func (pw *partWriter) write(rec arrow.RecordBatch, maxRows int64) error {
-	if pw.cfw != nil {
-		return pw.writeColumns(rec, maxRows)
-	}
-	fw := pw.pq
-	if !hasDict(rec) {
-		if pw.ownGroup {
-			// The open row group was written column by column: start a new one.
-			if err := fw.NewBufferedRowGroupChecked(); err != nil {
-				return err
-			}
-			pw.ownGroup = false
-		}
-		return fw.WriteBuffered(rec)
-	}
-	n := rec.NumRows()
-	for off := int64(0); off < n; off += maxRows {
-		end := min(n, off+maxRows)
-		if err := fw.NewBufferedRowGroupChecked(); err != nil {
-			return err
-		}
-		for _, c := range rec.Columns() {
-			sl := c
-			if off > 0 || end < n {
-				sl = array.NewSlice(c, off, end)
-			}
-			err := fw.WriteColumnData(sl)
-			if sl != c {
-				sl.Release()
-			}
-			if err != nil {
-				return err
-			}
-		}
-	}
-	pw.ownGroup = true
-	return nil
-}
-
-func hasDict(rec arrow.RecordBatch) bool {
-	for _, f := range rec.Schema().Fields() {
-		if f.Type.ID() == arrow.DICTIONARY {
-			return true
-		}
-	}
-	return false
-}
-
-// writeColumns is write through columnFileWriter, in the same row groups.
-func (pw *partWriter) writeColumns(rec arrow.RecordBatch, maxRows int64) error {
-	fw := pw.cfw
+	fw := pw.fw
 	if !hasDict(rec) {
 		if pw.ownGroup {
 			// The open row group was written column by column: start a new one.
@@ -450,6 +412,15 @@ func (pw *partWriter) writeColumns(rec arrow.RecordBatch, maxRows int64) error {
 	}
 	pw.ownGroup = true
 	return nil
+}
+
+func hasDict(rec arrow.RecordBatch) bool {
+	for _, f := range rec.Schema().Fields() {
+		if f.Type.ID() == arrow.DICTIONARY {
+			return true
+		}
+	}
+	return false
 }
 
 // bufPool recycles the files' write buffers (1 MiB each).
@@ -533,11 +504,11 @@ func (tx *Tx) newPartWriter(p Partition, first arrow.RecordBatch) (*partWriter, 
 	props, aprops := tx.writerProps(first)
 	pw := &partWriter{part: p, tmp: tmp, name: tx.fileName(tx.seq), f: f, buf: buf}
 	if hasDict(first) && fileWritable(tx.fileSchema()) {
-		pw.cfw, err = newColumnFileWriter(tx.fileSchema(), buf, props, aprops)
-		pw.fw = pw.cfw
+		pw.fw, err = newColumnFileWriter(tx.fileSchema(), buf, props, aprops)
 	} else {
-		pw.pq, err = pqarrow.NewFileWriter(tx.fileSchema(), buf, props, aprops)
-		pw.fw = pw.pq
+		var w *pqarrow.FileWriter
+		w, err = pqarrow.NewFileWriter(tx.fileSchema(), buf, props, aprops)
+		pw.fw = pqFile{w}
 	}
 	if err != nil {
 		putBuf(buf)
