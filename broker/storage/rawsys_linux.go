@@ -2,6 +2,7 @@ package storage
 
 import (
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -23,16 +24,41 @@ import (
 // for the journal, or must read a partial page from disk. Should a raw call ever take
 // longer than slowRawCall, every call goes through the runtime's path for the next
 // rawCallBackoff, so a disk that pushes back holds a P (or a GC's stop-the-world) for
-// long at most once a second. Appends larger than rawWriteMax, whose per-call overhead
+// long at most once a second; a disk that is still slow when raw calls come back
+// doubles that pause each time, up to rawCallBackoffMax (see offAfterSlowCall). Appends larger than rawWriteMax, whose per-call overhead
 // is small beside the copy, always take the runtime's path; so do fsyncs.
 const (
-	rawWriteMax    = 4 << 20
-	slowRawCall    = 10 * time.Millisecond
-	rawCallBackoff = time.Second
+	rawWriteMax       = 4 << 20
+	slowRawCall       = 10 * time.Millisecond
+	rawCallBackoff    = time.Second
+	rawCallBackoffMax = time.Minute
 )
 
 // rawCallsOffUntil is the wall time (Unix ns) until which raw calls are off.
 var rawCallsOffUntil atomic.Int64
+
+// slowCalls is the backoff state after slow raw calls (rare: a mutex is fine).
+var slowCalls struct {
+	sync.Mutex
+	last    time.Time     // the last slow call
+	backoff time.Duration // the pause it started
+}
+
+// offAfterSlowCall turns raw calls off after a slow one at now and returns for how long:
+// rawCallBackoff, or twice the previous pause when the previous slow call was at most
+// that long after raw calls came back (the disk is still pushing back), up to
+// rawCallBackoffMax.
+func offAfterSlowCall(now time.Time) time.Duration {
+	slowCalls.Lock()
+	defer slowCalls.Unlock()
+	d := rawCallBackoff
+	if b := slowCalls.backoff; b > 0 && now.Sub(slowCalls.last) <= 2*b {
+		d = min(2*b, rawCallBackoffMax)
+	}
+	slowCalls.last, slowCalls.backoff = now, d
+	rawCallsOffUntil.Store(now.Add(d).UnixNano())
+	return d
+}
 
 // rawCall runs call with f's descriptor. It reports false, having run nothing, when the
 // caller should make the call the runtime's way instead (raw calls are off, or f is
@@ -47,7 +73,7 @@ func rawCall(f *os.File, call func(fd uintptr)) bool {
 		return false
 	}
 	if time.Since(start) > slowRawCall {
-		rawCallsOffUntil.Store(time.Now().Add(rawCallBackoff).UnixNano())
+		offAfterSlowCall(time.Now())
 	}
 	return true
 }

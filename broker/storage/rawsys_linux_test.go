@@ -54,3 +54,35 @@ func TestWriteAtRawAndFallback(t *testing.T) {
 		t.Fatalf("write to a closed file: %v, want os.ErrClosed", err)
 	}
 }
+
+// A slow raw call turns raw calls off for rawCallBackoff; slow again as soon as they
+// are back doubles the pause, up to rawCallBackoffMax; after a quiet spell it starts
+// over.
+func TestOffAfterSlowCall(t *testing.T) {
+	was := rawCallsOffUntil.Load()
+	defer rawCallsOffUntil.Store(was)
+	slowCalls.Lock()
+	savedLast, savedBackoff := slowCalls.last, slowCalls.backoff
+	slowCalls.last, slowCalls.backoff = time.Time{}, 0
+	slowCalls.Unlock()
+	defer func() {
+		slowCalls.Lock()
+		slowCalls.last, slowCalls.backoff = savedLast, savedBackoff
+		slowCalls.Unlock()
+	}()
+	now := time.Unix(1_700_000_000, 0)
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, time.Minute, time.Minute}
+	for i, w := range want {
+		if d := offAfterSlowCall(now); d != w {
+			t.Fatalf("slow call %d: off for %v, want %v", i, d, w)
+		}
+		if got := rawCallsOffUntil.Load(); got != now.Add(w).UnixNano() {
+			t.Fatalf("slow call %d: off until %d, want %d", i, got, now.Add(w).UnixNano())
+		}
+		now = now.Add(w + 10*time.Millisecond) // slow again right after they came back
+	}
+	now = now.Add(3 * time.Minute) // a quiet spell
+	if d := offAfterSlowCall(now); d != time.Second {
+		t.Fatalf("after a quiet spell: off for %v, want 1s", d)
+	}
+}
