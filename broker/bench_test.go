@@ -198,6 +198,15 @@ func benchInflight() int {
 	return 1
 }
 
+// benchRounds is how many turns the alternating benchmarks take (BROKER_BENCH_ROUNDS,
+// else def).
+func benchRounds(def int) int {
+	if r, err := strconv.Atoi(os.Getenv("BROKER_BENCH_ROUNDS")); err == nil && r > 0 {
+		return r
+	}
+	return def
+}
+
 func benchRecords() int {
 	if n, err := strconv.Atoi(os.Getenv("BROKER_BENCH_RECORDS")); err == nil && n > 0 {
 		return n
@@ -315,29 +324,41 @@ func benchConsume(b *testing.B, addr string, n int) time.Duration {
 //	BROKER_BENCH_RECORDS=1000000 BROKER_BENCH_ROUNDS=5 go test ./broker -run '^$' -bench ProduceCeiling -benchtime 1x
 func BenchmarkProduceCeiling(b *testing.B) {
 	n := benchRecords()
-	rounds := 3
-	if r, err := strconv.Atoi(os.Getenv("BROKER_BENCH_ROUNDS")); err == nil && r > 0 {
-		rounds = r
+	for i := 0; i < b.N; i++ {
+		names, med := ceilingMedians(b, nil, func(addr string) time.Duration {
+			return benchProduce(b, addr, "none", n)
+		})
+		for j, name := range names {
+			b.ReportMetric(med[j], name+"-produce-rec/s")
+		}
 	}
+}
+
+// ceilingMedians runs measure (one phase of benchRecords records, its duration) against
+// tagpipe, kfake-datadir and testdata/nullbroker started with nullArgs, taking turns
+// benchRounds(3) times, each on a fresh broker, and returns the peers' names and median
+// rates in that order.
+func ceilingMedians(b *testing.B, nullArgs []string, measure func(addr string) time.Duration) ([]string, []float64) {
+	n, rounds := benchRecords(), benchRounds(3)
 	all := benchPeers()
 	peers := []benchPeer{all[0], all[3], {"null", func(b *testing.B) *brokerProc {
-		return startProc(b, exec.Command(nullCmd.bin(b)))
+		return startProc(b, exec.Command(nullCmd.bin(b), nullArgs...))
 	}}}
-	for i := 0; i < b.N; i++ {
-		rates := make([][]float64, len(peers))
-		for r := 0; r < rounds; r++ {
-			for j, peer := range peers {
-				bp := peer.start(b)
-				d := benchProduce(b, bp.addr, "none", n)
-				bp.kill()
-				rates[j] = append(rates[j], float64(n)/d.Seconds())
-			}
-		}
+	rates := make([][]float64, len(peers))
+	for r := 0; r < rounds; r++ {
 		for j, peer := range peers {
-			sort.Float64s(rates[j])
-			b.ReportMetric(rates[j][len(rates[j])/2], peer.name+"-produce-rec/s")
+			bp := peer.start(b)
+			d := measure(bp.addr)
+			bp.kill()
+			rates[j] = append(rates[j], float64(n)/d.Seconds())
 		}
 	}
+	names, med := make([]string, len(peers)), make([]float64, len(peers))
+	for j, peer := range peers {
+		sort.Float64s(rates[j])
+		names[j], med[j] = peer.name, rates[j][len(rates[j])/2]
+	}
+	return names, med
 }
 
 // BenchmarkConsumeCeiling is BenchmarkBrokers' consume phase (no compression) against
@@ -351,30 +372,13 @@ func BenchmarkProduceCeiling(b *testing.B) {
 //	BROKER_BENCH_RECORDS=1000000 BROKER_BENCH_ROUNDS=5 go test ./broker -run '^$' -bench ConsumeCeiling -benchtime 1x
 func BenchmarkConsumeCeiling(b *testing.B) {
 	n := benchRecords()
-	rounds := 3
-	if r, err := strconv.Atoi(os.Getenv("BROKER_BENCH_ROUNDS")); err == nil && r > 0 {
-		rounds = r
-	}
-	all := benchPeers()
-	peers := []benchPeer{all[0], all[3], {"null", func(b *testing.B) *brokerProc {
-		return startProc(b, exec.Command(nullCmd.bin(b), "-keep"))
-	}}}
 	for i := 0; i < b.N; i++ {
-		rates := make([][]float64, len(peers))
-		for r := 0; r < rounds; r++ {
-			for j, peer := range peers {
-				bp := peer.start(b)
-				benchProduce(b, bp.addr, "none", n)
-				d := benchConsume(b, bp.addr, n)
-				bp.kill()
-				rates[j] = append(rates[j], float64(n)/d.Seconds())
-			}
-		}
-		med := make([]float64, len(peers))
-		for j, peer := range peers {
-			sort.Float64s(rates[j])
-			med[j] = rates[j][len(rates[j])/2]
-			b.ReportMetric(med[j], peer.name+"-consume-rec/s")
+		names, med := ceilingMedians(b, []string{"-keep"}, func(addr string) time.Duration {
+			benchProduce(b, addr, "none", n)
+			return benchConsume(b, addr, n)
+		})
+		for j, name := range names {
+			b.ReportMetric(med[j], name+"-consume-rec/s")
 		}
 		b.ReportMetric(med[0]/med[1], "tagpipe/kfake-datadir")
 		b.ReportMetric(med[2]/med[1], "null/kfake-datadir")
@@ -393,10 +397,7 @@ func BenchmarkConsumeCeiling(b *testing.B) {
 //	BROKER_BENCH_RECORDS=1000000 BROKER_BENCH_ROUNDS=9 go test ./broker -run '^$' -bench ProduceCPU -benchtime 1x
 func BenchmarkProduceCPU(b *testing.B) {
 	n := benchRecords()
-	rounds := 5
-	if r, err := strconv.Atoi(os.Getenv("BROKER_BENCH_ROUNDS")); err == nil && r > 0 {
-		rounds = r
-	}
+	rounds := benchRounds(5)
 	type turn struct {
 		name  string
 		start func(b *testing.B, dir string) *brokerProc
