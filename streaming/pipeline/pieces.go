@@ -204,10 +204,21 @@ func piecesOf(all []*piece, ps []*parsed, good bool) ([]*piece, bool) {
 	return out, true
 }
 
-// byDay orders pieces by day, keeping their order within a day: with every piece of
-// one day, the rows in groupByDay's order.
-func byDay(pcs []*piece, day func(*piece) int64) {
+// piecesByDay returns the pieces of ps as piecesOf does, when there are some and each
+// fits a table's build from pieces, ordered by day keeping their order within a day:
+// with every piece of one day, the rows in groupByDay's order.
+func piecesByDay(all []*piece, ps []*parsed, good bool, fits func(*piece) bool, day func(*piece) int64) ([]*piece, bool) {
+	pcs, ok := piecesOf(all, ps, good)
+	if !ok || len(pcs) == 0 {
+		return nil, false
+	}
+	for _, pc := range pcs {
+		if !fits(pc) {
+			return nil, false
+		}
+	}
 	slices.SortStableFunc(pcs, func(a, b *piece) int { return int(day(a) - day(b)) })
+	return pcs, true
 }
 
 // batchCols are the columns a table's batch is concatenated into, kept for its next
@@ -240,16 +251,10 @@ func reuseCols(bc **batchCols, n int) *batchCols {
 // odsFromPieces is odsRecord built from the batch's pieces into bc; false when they do
 // not fit.
 func odsFromPieces(b streaming.BatchInfo, ps []*parsed, all []*piece, bc **batchCols) (arrow.RecordBatch, bool, error) {
-	pcs, ok := piecesOf(all, ps, false)
-	if !ok || len(pcs) == 0 {
+	pcs, ok := piecesByDay(all, ps, false, func(pc *piece) bool { return !pc.odsMixed }, func(pc *piece) int64 { return pc.odsDay })
+	if !ok {
 		return nil, false, nil
 	}
-	for _, pc := range pcs {
-		if pc.odsMixed {
-			return nil, false, nil
-		}
-	}
-	byDay(pcs, func(pc *piece) int64 { return pc.odsDay })
 	n := len(ps)
 	c := reuseCols(bc, n)
 	o := &c.ods
@@ -278,16 +283,10 @@ func odsFromPieces(b streaming.BatchInfo, ps []*parsed, all []*piece, bc **batch
 // dwdFromPieces is dwdRecord built from the batch's pieces into bc; false when they do
 // not fit.
 func dwdFromPieces(b streaming.BatchInfo, ps []*parsed, all []*piece, bc **batchCols) (arrow.RecordBatch, bool, error) {
-	pcs, ok := piecesOf(all, ps, true)
-	if !ok || len(pcs) == 0 {
+	pcs, ok := piecesByDay(all, ps, true, func(pc *piece) bool { return !pc.dwdMixed && !pc.props }, func(pc *piece) int64 { return pc.dwdDay })
+	if !ok {
 		return nil, false, nil
 	}
-	for _, pc := range pcs {
-		if pc.dwdMixed || pc.props {
-			return nil, false, nil
-		}
-	}
-	byDay(pcs, func(pc *piece) int64 { return pc.dwdDay })
 	n := len(ps)
 	c := reuseCols(bc, n)
 	w := &c.dwd
