@@ -6,7 +6,8 @@ package broker
 // acks=all, idempotence off (both brokers serve it; off keeps client work equal), compression
 // none and snappy. Reported per run: produce and consume records/s, the broker process's
 // CPU-seconds per million records (from /proc/<pid>/stat, so client CPU is excluded; the
-// -schedstat variants are the same at nanosecond resolution), its
+// -schedstat variants are the same at nanosecond resolution; produce CPU is taken over the
+// timed records, after the warm-up record that connects and creates the topic), its
 // peak RSS (VmHWM, which includes the mapped binary: tagpipe's carries DuckDB) and its
 // peak anonymous RSS (heap and stacks, sampled every 5 ms).
 //
@@ -225,11 +226,13 @@ func BenchmarkBrokers(b *testing.B) {
 					b.StopTimer()
 					bp := peer.start(b)
 					pid := bp.cmd.Process.Pid
-					cpu0, _ := procStats(b, pid)
-					fine0 := threadsCPU(pid)
+					var cpu0, fine0 float64
 					sampler := sampleAnon(pid)
 					b.StartTimer()
-					d := benchProduce(b, bp.addr, codec, n)
+					d := benchProduce(b, bp.addr, codec, n, func() {
+						cpu0, _ = procStats(b, pid)
+						fine0 = threadsCPU(pid)
+					})
 					cpu1, _ := procStats(b, pid)
 					fine1 := threadsCPU(pid)
 					dc := benchConsume(b, bp.addr, n)
@@ -263,7 +266,12 @@ func BenchmarkBrokers(b *testing.B) {
 	}
 }
 
-func benchProduce(b *testing.B, addr, codec string, n int) time.Duration {
+// benchProduce produces n 100-byte records (the first one, which creates the topic, as a
+// warm-up outside the timed part) and returns the time the other n-1 took. started, if not
+// nil, runs when the warm-up is done and the timed part begins, so that a caller can take
+// the broker's CPU over the same records that are timed: per-record figures then leave out
+// the client's first connection and the topic's creation, which are once per run.
+func benchProduce(b *testing.B, addr, codec string, n int, started func()) time.Duration {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("bench"), kgo.AllowAutoTopicCreation(),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(benchInflight()),
 		kgo.ProducerBatchCompression(kgoCodec(codec)))
@@ -278,6 +286,9 @@ func benchProduce(b *testing.B, addr, codec string, n int) time.Duration {
 	}
 	val := bytes.Repeat([]byte("x"), 100)
 	var failed atomic.Int64
+	if started != nil {
+		started()
+	}
 	start := time.Now()
 	for i := 1; i < n; i++ {
 		cl.Produce(ctx, &kgo.Record{Value: val}, func(_ *kgo.Record, err error) {
@@ -326,7 +337,7 @@ func BenchmarkProduceCeiling(b *testing.B) {
 	n := benchRecords()
 	for i := 0; i < b.N; i++ {
 		names, med := ceilingMedians(b, nil, func(addr string) time.Duration {
-			return benchProduce(b, addr, "none", n)
+			return benchProduce(b, addr, "none", n, nil)
 		})
 		for j, name := range names {
 			b.ReportMetric(med[j], name+"-produce-rec/s")
@@ -355,10 +366,15 @@ func ceilingMedians(b *testing.B, nullArgs []string, measure func(addr string) t
 	}
 	names, med := make([]string, len(peers)), make([]float64, len(peers))
 	for j, peer := range peers {
-		sort.Float64s(rates[j])
-		names[j], med[j] = peer.name, rates[j][len(rates[j])/2]
+		names[j], med[j] = peer.name, median(rates[j])
 	}
 	return names, med
+}
+
+// median sorts xs and returns its middle element (the upper one of an even count).
+func median(xs []float64) float64 {
+	sort.Float64s(xs)
+	return xs[len(xs)/2]
 }
 
 // BenchmarkConsumeCeiling is BenchmarkBrokers' consume phase (no compression) against
@@ -374,7 +390,7 @@ func BenchmarkConsumeCeiling(b *testing.B) {
 	n := benchRecords()
 	for i := 0; i < b.N; i++ {
 		names, med := ceilingMedians(b, []string{"-keep"}, func(addr string) time.Duration {
-			benchProduce(b, addr, "none", n)
+			benchProduce(b, addr, "none", n, nil)
 			return benchConsume(b, addr, n)
 		})
 		for j, name := range names {
@@ -390,7 +406,10 @@ func BenchmarkConsumeCeiling(b *testing.B) {
 // on a fresh broker and data directory, removed after it (so no round writes into a page
 // cache full of an earlier round's dirty pages). It reports each broker's median produce
 // CPU per 1M records (schedstat) and the ratio of the medians: on a shared machine one
-// round each, as BenchmarkBrokers does, leaves the ratio to chance.
+// round each, as BenchmarkBrokers does, leaves the ratio to chance. The CPU is taken
+// over the timed records only, after the warm-up record that connects and creates the
+// topic (as for the rates); tagpipe/kfake-datadir-with-setup is the same ratio with the
+// connection and the topic's creation in the window, as it was measured before.
 // BROKER_BENCH_BASE_BIN adds a turn for another tagpipe binary (an older build, say);
 // BROKER_BENCH_CLIENT=kafka-go produces with BenchmarkBrokersKafkaGo's Writer instead.
 //
@@ -427,6 +446,7 @@ func BenchmarkProduceCPU(b *testing.B) {
 		b.Run(codec, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				cpu := make([][]float64, len(turns))
+				withSetup := make([][]float64, len(turns)) // the window before this change: connect and create too
 				for r := 0; r < rounds; r++ {
 					for j, t := range turns {
 						dir, err := os.MkdirTemp("", "produce-cpu-")
@@ -436,30 +456,34 @@ func BenchmarkProduceCPU(b *testing.B) {
 						bp := t.start(b, dir)
 						pid := bp.cmd.Process.Pid
 						if kafkaGo {
-							benchProduce(b, bp.addr, "none", 6) // creates the topic with 6 partitions
+							benchProduce(b, bp.addr, "none", 6, nil) // creates the topic with 6 partitions
 						}
 						c0 := threadsCPU(pid)
+						cWarm := c0
 						if kafkaGo {
 							benchKafkaGoProduce(b, bp.addr, n)
 						} else {
-							benchProduce(b, bp.addr, codec, n)
+							benchProduce(b, bp.addr, codec, n, func() { cWarm = threadsCPU(pid) })
 						}
 						c1 := threadsCPU(pid)
 						bp.kill()
 						_ = os.RemoveAll(dir)
-						if c0 < 0 || c1 < 0 {
+						if c0 < 0 || cWarm < 0 || c1 < 0 {
 							b.Skip("no schedstat")
 						}
-						cpu[j] = append(cpu[j], (c1-c0)/float64(n)*1e6)
+						cpu[j] = append(cpu[j], (c1-cWarm)/float64(n)*1e6)
+						withSetup[j] = append(withSetup[j], (c1-c0)/float64(n)*1e6)
 					}
 				}
-				med := make([]float64, len(turns))
+				med, medSetup := make([]float64, len(turns)), make([]float64, len(turns))
 				for j, t := range turns {
-					sort.Float64s(cpu[j])
-					med[j] = cpu[j][len(cpu[j])/2]
+					med[j], medSetup[j] = median(cpu[j]), median(withSetup[j])
 					b.ReportMetric(med[j], t.name+"-produce-cpu-s/1M")
 				}
 				b.ReportMetric(med[0]/med[1], "tagpipe/kfake-datadir")
+				if !kafkaGo {
+					b.ReportMetric(medSetup[0]/medSetup[1], "tagpipe/kfake-datadir-with-setup")
+				}
 			}
 		})
 	}
@@ -486,7 +510,7 @@ func BenchmarkInProcess(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StartTimer()
-				d := benchProduce(b, br.Addr(), codec, n)
+				d := benchProduce(b, br.Addr(), codec, n, nil)
 				dc := benchConsume(b, br.Addr(), n)
 				b.StopTimer()
 				_ = br.Close()
@@ -515,7 +539,7 @@ func BenchmarkGroups(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				bp := peer.start(b)
-				benchProduce(b, bp.addr, "none", n)
+				benchProduce(b, bp.addr, "none", n, nil)
 				b.StartTimer()
 				rate, rebalance := benchGroupRun(b, bp.addr, n)
 				b.StopTimer()
@@ -617,7 +641,7 @@ func BenchmarkE2ELatency(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				bp := peer.start(b)
-				benchProduce(b, bp.addr, "none", 6) // creates the topic
+				benchProduce(b, bp.addr, "none", 6, nil) // creates the topic
 				b.StartTimer()
 				p50, p99, max := benchLatency(b, bp.addr, 50_000, 3*time.Second)
 				b.StopTimer()
@@ -696,7 +720,7 @@ func BenchmarkBrokersKafkaGo(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				bp := peer.start(b)
-				benchProduce(b, bp.addr, "none", 6) // creates the topic with 6 partitions
+				benchProduce(b, bp.addr, "none", 6, nil) // creates the topic with 6 partitions
 				pid := bp.cmd.Process.Pid
 				cpu0, _ := procStats(b, pid)
 				b.StartTimer()
