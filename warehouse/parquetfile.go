@@ -128,7 +128,7 @@ func (fw *columnFileWriter) writeBuffered(rec arrow.RecordBatch) error {
 			if off > 0 || size < n {
 				sl = array.NewSlice(c, off, off+size)
 			}
-			err := fw.writeColumn(sl)
+			err := fw.writeColumn1(sl)
 			if sl != c {
 				sl.Release()
 			}
@@ -149,8 +149,22 @@ func (fw *columnFileWriter) writeBuffered(rec arrow.RecordBatch) error {
 	return nil
 }
 
-// writeColumn writes a as the open row group's next column.
-func (fw *columnFileWriter) writeColumn(a arrow.Array) error {
+// writeColumn writes parts, one after the other, as the open row group's next
+// column (a dictionary column keeps dictionary encoding across parts that carry the
+// same dictionary).
+func (fw *columnFileWriter) writeColumn(parts []arrow.Array) error {
+	col := fw.col
+	for _, a := range parts {
+		fw.col = col // the row group's column writers take several writes
+		if err := fw.writeColumn1(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeColumn1 writes a as the open row group's next column.
+func (fw *columnFileWriter) writeColumn1(a arrow.Array) error {
 	if fw.col >= fw.rgw.NumColumns() {
 		return errors.New("BUG: columnFileWriter: more columns than the schema")
 	}

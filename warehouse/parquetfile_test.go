@@ -190,16 +190,31 @@ func TestColumnFileWriterSameBytes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for i, r := range []struct {
+			// Each entry is one write: records of one schema written as chunks of one
+			// batch (row groups span them; a dictionary shared by the chunks keeps
+			// dictionary encoding, one that changes falls back to plain).
+			type rec struct {
 				n, seed int
 				dict    bool
 				variant int
-			}{{500, 0, true, 0}, {1500, 500, true, 0}, {300, 7, true, 1}, {200, 3, true, 2}, {50, 1, false, 0}, {900, 11, false, 0}, {10, 2, true, 0}} {
-				rec := record(r.n, r.seed, r.dict, r.variant)
-				if err := pw.write(rec, 700); err != nil {
-					t.Fatalf("record %d: %v", i, err)
+			}
+			for i, w := range [][]rec{
+				{{500, 0, true, 0}}, {{1500, 500, true, 0}}, {{300, 7, true, 1}}, {{200, 3, true, 2}},
+				{{50, 1, false, 0}}, {{900, 11, false, 0}}, {{10, 2, true, 0}},
+				{{400, 5, true, 0}, {1, 9, true, 0}, {650, 13, true, 0}, {100, 2, true, 0}},
+				{{300, 1, true, 0}, {200, 4, true, 2}, {100, 6, true, 0}},
+				{{20, 1, false, 0}, {800, 3, false, 0}},
+			} {
+				var recs []arrow.RecordBatch
+				for _, r := range w {
+					recs = append(recs, record(r.n, r.seed, r.dict, r.variant))
 				}
-				rec.Release()
+				if err := pw.write(recs, 700); err != nil {
+					t.Fatalf("write %d: %v", i, err)
+				}
+				for _, r := range recs {
+					r.Release()
+				}
 			}
 			if err := pw.fw.Close(); err != nil {
 				t.Fatal(err)

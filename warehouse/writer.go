@@ -133,49 +133,88 @@ func (tx *Tx) usable() error {
 // matched by name; nullable table columns the record lacks are written as nulls;
 // unknown columns or wrong types are errors and nothing of the record is written.
 func (tx *Tx) Write(rec arrow.RecordBatch) error {
+	return tx.WriteChunks([]arrow.RecordBatch{rec})
+}
+
+// WriteChunks adds the rows of recs, in order, as Write adds those of one record
+// holding them all: the same partitions, files and row groups (a row group spans
+// chunks), each column written chunk after chunk with no concatenated copy of the
+// batch made first. The records must share one schema; a dictionary column
+// should carry the same dictionary in every chunk (where it changes, the column
+// chunk falls back to plain encoding, as pqarrow's writer does). Nothing of recs is
+// written when one of them is refused.
+func (tx *Tx) WriteChunks(recs []arrow.RecordBatch) error {
 	if err := tx.usable(); err != nil {
 		return err
 	}
+	type part struct {
+		part Partition
+		recs []arrow.RecordBatch
+	}
+	var parts []*part
+	byPath := map[string]*part{}
+	defer func() {
+		for _, p := range parts {
+			for _, r := range p.recs {
+				r.Release()
+			}
+		}
+	}()
+	for i, rec := range recs {
+		if i > 0 && !rec.Schema().Equal(recs[0].Schema()) {
+			return fmt.Errorf("table %s: chunk %d has schema %s, the first %s", tx.t.name, i, rec.Schema(), recs[0].Schema())
+		}
+		groups, err := tx.groups(rec)
+		if err != nil {
+			return err
+		}
+		// Conform every piece before writing any, so a bad record writes nothing.
+		for _, g := range groups {
+			sub, err := tx.conform(rec, g.runs)
+			if err != nil {
+				return err
+			}
+			p := byPath[g.part.Path()]
+			if p == nil {
+				p = &part{part: g.part}
+				byPath[g.part.Path()] = p
+				parts = append(parts, p)
+			}
+			p.recs = append(p.recs, sub)
+		}
+	}
+	for _, p := range parts {
+		if err := tx.writeData(p.part, p.recs...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// groups splits rec's rows by partition (one group of every row when the table has
+// no partition keys).
+func (tx *Tx) groups(rec arrow.RecordBatch) ([]group, error) {
 	keys := tx.base.PartitionKeys
 	if len(keys) == 0 {
-		return tx.WritePartition(nil, rec)
+		p, err := Partition(nil).normalize(keys)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: %w", tx.t.name, err)
+		}
+		return []group{{part: p, runs: []run{{0, int(rec.NumRows())}}}}, nil
 	}
 	keyCols := make([]arrow.Array, len(keys))
 	for i, k := range keys {
 		idx := rec.Schema().FieldIndices(k)
 		if len(idx) == 0 {
-			return fmt.Errorf("table %s: record has no partition column %q (or use WritePartition)", tx.t.name, k)
+			return nil, fmt.Errorf("table %s: record has no partition column %q (or use WritePartition)", tx.t.name, k)
 		}
 		keyCols[i] = rec.Column(idx[0])
 	}
 	groups, err := splitByPartition(keys, keyCols, int(rec.NumRows()))
 	if err != nil {
-		return fmt.Errorf("table %s: %w", tx.t.name, err)
+		return nil, fmt.Errorf("table %s: %w", tx.t.name, err)
 	}
-	// Conform every piece before writing any, so a bad record writes nothing.
-	type piece struct {
-		part Partition
-		rec  arrow.RecordBatch
-	}
-	pieces := make([]piece, 0, len(groups))
-	defer func() {
-		for _, p := range pieces {
-			p.rec.Release()
-		}
-	}()
-	for _, g := range groups {
-		sub, err := tx.conform(rec, g.runs)
-		if err != nil {
-			return err
-		}
-		pieces = append(pieces, piece{g.part, sub})
-	}
-	for _, p := range pieces {
-		if err := tx.writeData(p.part, p.rec); err != nil {
-			return err
-		}
-	}
-	return nil
+	return groups, nil
 }
 
 // WritePartition adds a record's rows to one partition given explicitly; partition
@@ -287,10 +326,18 @@ func (tx *Tx) fileSchema() *arrow.Schema {
 	return tx.data
 }
 
-func (tx *Tx) writeData(p Partition, rec arrow.RecordBatch) error {
-	if rec.NumRows() == 0 {
+// writeData adds the rows of recs (records of the file schema, in order) to
+// partition p.
+func (tx *Tx) writeData(p Partition, recs ...arrow.RecordBatch) error {
+	var rows int64
+	for _, rec := range recs {
+		rows += rec.NumRows()
+	}
+	if rows == 0 {
 		return nil
 	}
+	recs = slices.DeleteFunc(slices.Clone(recs), func(r arrow.RecordBatch) bool { return r.NumRows() == 0 })
+	rec := recs[0]
 	key := p.Path()
 	pw := tx.writers[key]
 	if pw == nil {
@@ -318,11 +365,11 @@ func (tx *Tx) writeData(p Partition, rec arrow.RecordBatch) error {
 	}
 	tx.uses++
 	pw.used = tx.uses
-	if err := pw.write(rec, tx.t.w.opts.RowGroupRows); err != nil {
+	if err := pw.write(recs, tx.t.w.opts.RowGroupRows); err != nil {
 		tx.err = fmt.Errorf("cannot write %q: %w", pw.tmp, err)
 		return tx.err
 	}
-	pw.rows += rec.NumRows()
+	pw.rows += rows
 	target := tx.target
 	if target <= 0 {
 		target = tx.t.w.opts.TargetFileBytes
@@ -361,10 +408,10 @@ type parquetFile interface {
 	Close() error
 	// newRowGroup starts a row group; writeBuffered adds a record of the file's
 	// schema to the open buffered row group; writeColumn writes the next column of
-	// a row group written column by column.
+	// a row group written column by column, from parts written one after the other.
 	newRowGroup() error
 	writeBuffered(rec arrow.RecordBatch) error
-	writeColumn(a arrow.Array) error
+	writeColumn(parts []arrow.Array) error
 }
 
 // pqFile is pqarrow's FileWriter as a parquetFile.
@@ -372,15 +419,23 @@ type pqFile struct{ *pqarrow.FileWriter }
 
 func (f pqFile) newRowGroup() error                        { return f.NewBufferedRowGroupChecked() }
 func (f pqFile) writeBuffered(rec arrow.RecordBatch) error { return f.WriteBuffered(rec) }
-func (f pqFile) writeColumn(a arrow.Array) error           { return f.WriteColumnData(a) }
+func (f pqFile) writeColumn(parts []arrow.Array) error {
+	if len(parts) == 1 {
+		return f.WriteColumnData(parts[0])
+	}
+	ch := arrow.NewChunked(parts[0].DataType(), parts)
+	defer ch.Release()
+	return f.WriteColumnChunked(ch, 0, int64(ch.Len()))
+}
 
-// write adds rec's rows to the file. A record with dictionary columns (see
-// isDictOf) does not have the file's schema, which WriteBuffered insists on: it is
-// written column by column into row groups of its own (at most maxRows rows each);
-// the ARROW:schema stored in the file stays the table's.
-func (pw *partWriter) write(rec arrow.RecordBatch, maxRows int64) error {
+// write adds the rows of recs (one schema) to the file. A record with dictionary
+// columns (see isDictOf) does not have the file's schema, which WriteBuffered
+// insists on: recs are written column by column, each column chunk after chunk,
+// into row groups of their own (at most maxRows rows each, spanning chunks); the
+// ARROW:schema stored in the file stays the table's.
+func (pw *partWriter) write(recs []arrow.RecordBatch, maxRows int64) error {
 	fw := pw.fw
-	if !hasDict(rec) {
+	if !hasDict(recs[0]) {
 		if pw.ownGroup {
 			// The open row group was written column by column: start a new one.
 			if err := fw.newRowGroup(); err != nil {
@@ -388,22 +443,42 @@ func (pw *partWriter) write(rec arrow.RecordBatch, maxRows int64) error {
 			}
 			pw.ownGroup = false
 		}
-		return fw.writeBuffered(rec)
+		for _, rec := range recs {
+			if err := fw.writeBuffered(rec); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	n := rec.NumRows()
+	var n int64
+	for _, rec := range recs {
+		n += rec.NumRows()
+	}
+	var parts []arrow.Array
 	for off := int64(0); off < n; off += maxRows {
 		end := min(n, off+maxRows)
 		if err := fw.newRowGroup(); err != nil {
 			return err
 		}
-		for _, c := range rec.Columns() {
-			sl := c
-			if off > 0 || end < n {
-				sl = array.NewSlice(c, off, end)
+		for c := range int(recs[0].NumCols()) {
+			parts = parts[:0]
+			at := int64(0) // row of the file's rows where rec starts
+			for _, rec := range recs {
+				lo, hi := max(off, at), min(end, at+rec.NumRows())
+				if lo < hi {
+					col := rec.Column(c)
+					if lo > at || hi < at+rec.NumRows() {
+						col = array.NewSlice(col, lo-at, hi-at)
+					} else {
+						col.Retain()
+					}
+					parts = append(parts, col)
+				}
+				at += rec.NumRows()
 			}
-			err := fw.writeColumn(sl)
-			if sl != c {
-				sl.Release()
+			err := fw.writeColumn(parts)
+			for _, p := range parts {
+				p.Release()
 			}
 			if err != nil {
 				return err

@@ -303,3 +303,120 @@ func TestDictionaryPartitionColumn(t *testing.T) {
 		t.Fatalf("%d files, want one per day", len(s.Files))
 	}
 }
+
+// TestWriteChunks: chunks written with WriteChunks land as Write puts their
+// concatenation: the same rows in the same partitions and files, row groups of
+// RowGroupRows spanning chunks, a dictionary shared by the chunks kept as the column
+// chunk's dictionary (with its statistics); a chunk of another schema is refused
+// and nothing of the call is written.
+func TestWriteChunks(t *testing.T) {
+	const n = 3000
+	dict := array.NewStringBuilder(memory.DefaultAllocator)
+	dict.AppendValues([]string{"view", "click", "buy", "never"}, nil)
+	actions := dict.NewArray()
+	dict.Release()
+	defer actions.Release()
+	src := events(n, 2, 7)
+	defer src.Release()
+	// src with action as indices into actions (rows with i%11 == 0 null).
+	idx := make([]int32, n)
+	valid := make([]bool, n)
+	for i := range n {
+		idx[i] = int32((7 + i) % 3)
+		valid[i] = i%11 != 0
+	}
+	ib := array.NewInt32Builder(memory.DefaultAllocator)
+	ib.AppendValues(idx, valid)
+	ia := ib.NewArray()
+	ib.Release()
+	defer ia.Release()
+	da := array.NewDictionaryArray(&arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}, ia, actions)
+	defer da.Release()
+	fs := src.Schema().Fields()
+	fs[2].Type = da.DataType()
+	cols := slices.Clone(src.Columns())
+	cols[2] = da
+	whole := array.NewRecordBatch(arrow.NewSchema(fs, nil), cols, n)
+	defer whole.Release()
+	var chunks []arrow.RecordBatch
+	for _, cut := range [][2]int64{{0, 700}, {700, 701}, {701, 2100}, {2100, n}} {
+		c := whole.NewSlice(cut[0], cut[1])
+		defer c.Release()
+		chunks = append(chunks, c)
+	}
+
+	o := DefaultOptions()
+	o.RowGroupRows = 1000
+	w, err := Open(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx := context.Background()
+	write := func(tb *Table, f func(tx *Tx) error) *Snapshot {
+		tx, err := tb.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Abort()
+		if err := f(tx); err != nil {
+			t.Fatal(err)
+		}
+		s, err := tx.Commit(ctx, CommitOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	oneT, chunkT := createEvents(t, w, "ods_one"), createEvents(t, w, "ods_chunks")
+	one := write(oneT, func(tx *Tx) error { return tx.Write(whole) })
+	got := write(chunkT, func(tx *Tx) error { return tx.WriteChunks(chunks) })
+	if !slices.Equal(rowsOf(t, got), rowsOf(t, one)) {
+		t.Fatal("chunks read back other rows than their concatenation")
+	}
+	if len(got.Files) != 2 || len(one.Files) != 2 {
+		t.Fatalf("files %d (chunks), %d (one record), want 2 (one a day)", len(got.Files), len(one.Files))
+	}
+	for _, f := range got.Files {
+		r, err := file.OpenParquetFile(got.AbsPath(f), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 1500 rows a day: row groups of 1000 and 500 across the chunks.
+		if g := r.NumRowGroups(); g != 2 {
+			t.Errorf("%s: row groups %d, want 2", f.Path, g)
+		}
+		for g := range r.NumRowGroups() {
+			cc, err := r.MetaData().RowGroup(g).ColumnChunk(2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := cc.Statistics()
+			if err != nil || st == nil || !st.HasMinMax() || !cc.HasDictionaryPage() {
+				t.Errorf("%s row group %d: action has no dictionary page or no min/max (%v)", f.Path, g, err)
+			}
+			if st != nil && st.HasMinMax() {
+				if mx := string(st.EncodeMax()); mx != "view" {
+					t.Errorf("%s row group %d: action max %q, want view (never is not referenced)", f.Path, g, mx)
+				}
+			}
+		}
+		r.Close()
+	}
+
+	tx, err := chunkT.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Abort()
+	if err := tx.WriteChunks([]arrow.RecordBatch{chunks[0], src}); err == nil {
+		t.Fatal("chunks of two schemas were written")
+	}
+	s, err := tx.Commit(ctx, CommitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Files) != len(got.Files) {
+		t.Fatalf("a refused WriteChunks left files: %d, want %d", len(s.Files), len(got.Files))
+	}
+}

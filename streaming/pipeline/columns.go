@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -236,13 +237,16 @@ func recordOf(schema *arrow.Schema, n int, cols ...arrow.Array) arrow.RecordBatc
 // dictionary and the indices as they are, where for a plain string column arrow-go
 // hashes every value into its dictionary (with one heap allocation per value).
 type dictCol struct {
-	idx   []int32
-	vals  strCol
-	seen  map[string]int32
-	short shortTable
-	last  string // the previous value and its index: runs of one value are common
-	lastI int32
-	nulls nullMask
+	idx  []int32
+	vals strCol
+	// shared, when set, holds the values instead of vals: the dictionary of every
+	// piece of a batch (see batchDict).
+	shared *batchDict
+	seen   map[string]int32
+	short  shortTable
+	last   string // the previous value and its index: runs of one value are common
+	lastI  int32
+	nulls  nullMask
 }
 
 func newDictCol(n int) *dictCol {
@@ -274,61 +278,44 @@ func (c *dictCol) opt(s string) {
 var dictType = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
 
 func (c *dictCol) array() (arrow.Array, error) {
-	if n := len(c.idx); n > 0 && c.nulls.n == n {
+	return c.arrayNulls(c.allNull())
+}
+
+// allNull says whether the column has rows and all are null.
+func (c *dictCol) allNull() bool { return len(c.idx) > 0 && c.nulls.n == len(c.idx) }
+
+// arrayNulls is array, all-null columns written as plain strings when plainNulls
+// (else as a dictionary column of null rows: the chunks of one batch column must
+// share one type).
+func (c *dictCol) arrayNulls(plainNulls bool) (arrow.Array, error) {
+	n := len(c.idx)
+	if plainNulls && n == c.nulls.n {
 		// All null (sources the records do not carry): a plain column says so
 		// without a dictionary for the writer to set up.
 		return array.MakeArrayOfNull(memory.DefaultAllocator, arrow.BinaryTypes.String, n), nil
 	}
-	dict, err := c.vals.array()
+	var dict arrow.Array
+	var err error
+	if c.shared != nil {
+		dict, err = c.shared.array()
+	} else {
+		dict, err = c.vals.array()
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer dict.Release()
-	n := len(c.idx)
 	d := array.NewData(dictType, n, []*memory.Buffer{c.nulls.validity(n), memory.NewBufferBytes(bytesOf(c.idx))}, nil, c.nulls.n, 0)
 	d.SetDictionary(dict.Data())
 	defer d.Release()
 	return array.MakeFromData(d), nil
 }
 
-// The append methods below concatenate columns built piece by piece (see pieces.go);
 // reset empties a column for reuse, keeping its memory.
-
-func (c *strCol) appendCol(o *strCol) {
-	base := int32(len(c.data))
-	at := c.len()
-	c.data = append(c.data, o.data...)
-	for _, off := range o.offs[1:] {
-		c.offs = append(c.offs, base+off)
-	}
-	c.nulls.appendMask(&o.nulls, at)
-}
 
 func (c *strCol) reset() {
 	c.data, c.offs = c.data[:0], c.offs[:1]
 	c.nulls.reset()
-}
-
-// appendMask adds o's nulls to m, o's row 0 becoming row at.
-func (m *nullMask) appendMask(o *nullMask, at int) {
-	if o.n == 0 {
-		return
-	}
-	if !o.dense {
-		if !m.dense && m.n == at {
-			m.n += o.n // still a prefix
-			return
-		}
-		for i := range o.n {
-			m.set(at + i)
-		}
-		return
-	}
-	for i, b := range o.bits {
-		for ; b != 0; b &= b - 1 {
-			m.set(at + 8*i + bits.TrailingZeros8(b))
-		}
-	}
 }
 
 func (m *nullMask) isSet(row int) bool {
@@ -343,21 +330,9 @@ func (m *nullMask) reset() {
 	m.bits, m.n, m.dense = m.bits[:0], 0, false
 }
 
-func (c *fixedCol[T]) appendCol(o *fixedCol[T]) {
-	at := len(c.vals)
-	c.vals = append(c.vals, o.vals...)
-	c.nulls.appendMask(&o.nulls, at)
-}
-
 func (c *fixedCol[T]) reset() {
 	c.vals = c.vals[:0]
 	c.nulls.reset()
-}
-
-func (c *boolCol) appendCol(o *boolCol) {
-	for i := range o.n {
-		c.add(bitutil.BitIsSet(o.bits, i))
-	}
 }
 
 func (c *boolCol) reset() {
@@ -365,35 +340,10 @@ func (c *boolCol) reset() {
 	c.bits, c.n = c.bits[:0], 0
 }
 
-// appendCol adds o's rows, their indices mapped into c's dictionary (one map lookup
-// per distinct value of o, not per row).
-func (c *dictCol) appendCol(o *dictCol) {
-	at := len(c.idx)
-	remap := make([]int32, o.vals.len())
-	for i := range remap {
-		remap[i] = c.index(o.vals.view(i))
-	}
-	if o.nulls.n == 0 {
-		for _, i := range o.idx {
-			c.idx = append(c.idx, remap[i])
-		}
-	} else {
-		for row, i := range o.idx {
-			if o.nulls.isSet(row) {
-				i = 0 // as null() adds
-			} else {
-				i = remap[i]
-			}
-			c.idx = append(c.idx, i)
-		}
-	}
-	c.nulls.appendMask(&o.nulls, at)
-	c.lastI = -1
-}
-
 // index is the dictionary index of s, added if new. The map key views the column's own
-// copy of s: s may view a record's bytes, and the column (a piece's) outlives its batch.
-// The copy is never overwritten while the map holds it (reset clears both). Values of
+// copy of s (or the shared dictionary's): s may view a record's bytes, and the column
+// (a piece's) outlives its batch. The copy is never overwritten while the map holds
+// it (reset clears both; a shared dictionary is reset only with its batch's pieces). Values of
 // 1 to 7 bytes (Taobao categories, actions) are looked up in c.short first.
 func (c *dictCol) index(s string) int32 {
 	k := shortKey(s)
@@ -404,9 +354,15 @@ func (c *dictCol) index(s string) int32 {
 	}
 	i, ok := c.seen[s]
 	if !ok {
-		i = int32(c.vals.len())
-		c.vals.add(s)
-		c.seen[c.vals.view(int(i))] = i
+		var key string
+		if c.shared != nil {
+			i, key = c.shared.index(s)
+		} else {
+			i = int32(c.vals.len())
+			c.vals.add(s)
+			key = c.vals.view(int(i))
+		}
+		c.seen[key] = i
 	}
 	if k != 0 {
 		c.short.put(k, i)
@@ -484,6 +440,14 @@ func (t *shortTable) reset() {
 	t.n = 0
 }
 
+// values is the column's dictionary: its own, or the shared one.
+func (c *dictCol) values() *strCol {
+	if c.shared != nil {
+		return &c.shared.vals
+	}
+	return &c.vals
+}
+
 func (c *dictCol) reset() {
 	c.idx = c.idx[:0]
 	c.vals.reset()
@@ -500,4 +464,68 @@ func (c *strCol) view(i int) string {
 		return ""
 	}
 	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// batchDict is the dictionary of one column of a batch's pieces (see pieces.go),
+// shared by them: each piece's indices point into it, so the pieces' columns are
+// chunks of the batch's column with one dictionary, which the warehouse writes as
+// one Parquet column chunk without the pieces being copied into a batch column
+// first. The pieces parse concurrently: a piece's column looks a value up here once
+// (under the lock), then in its own tables.
+type batchDict struct {
+	mu   sync.Mutex
+	vals strCol
+	seen map[string]int32
+	arr  arrow.Array // the values as Arrow, made once the pieces are built
+}
+
+func newBatchDict() *batchDict {
+	return &batchDict{vals: *newStrCol(16, 8), seen: map[string]int32{}}
+}
+
+// index is s's index, added if new, and the dictionary's copy of s (valid until
+// reset; never overwritten before).
+func (d *batchDict) index(s string) (int32, string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.arr != nil {
+		panic("BUG: batchDict: value added after its array was made")
+	}
+	i, ok := d.seen[s]
+	if !ok {
+		i = int32(d.vals.len())
+		d.vals.add(s)
+		d.seen[d.vals.view(int(i))] = i
+	}
+	return i, d.vals.view(int(i))
+}
+
+// array returns the dictionary's values (retained: release it), made on first use;
+// no value may be added after.
+func (d *batchDict) array() (arrow.Array, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.arr == nil {
+		a, err := d.vals.array()
+		if err != nil {
+			return nil, err
+		}
+		d.arr = a
+	}
+	d.arr.Retain()
+	return d.arr, nil
+}
+
+// reset empties the dictionary for a new batch (its pieces are reset with it).
+func (d *batchDict) reset() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.arr != nil {
+		d.arr.Release()
+		d.arr = nil
+	}
+	// Strings handed out (pieces' map keys, the batch's window keys) view the
+	// values: the batch's pieces are done with (reset with it).
+	d.vals.reset()
+	clear(d.seen)
 }

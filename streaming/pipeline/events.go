@@ -260,24 +260,28 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 
 	var odsCols, dwdCols *batchCols // reused batch after batch
 	streaming.ForeachBatch(all, TableODS, func(ctx context.Context, b streaming.BatchInfo, ps []*parsed) error {
-		rec, ok, err := odsFromPieces(b, ps, slabs.pieces(b.ID), &odsCols)
+		recs, ok, err := odsFromPieces(b, ps, slabs.pieces(b.ID), &odsCols)
 		if !ok {
+			var rec arrow.RecordBatch
 			rec, err = odsRecord(b, ps, e.formatOf)
+			recs = []arrow.RecordBatch{rec}
 		}
 		if err != nil {
 			return fmt.Errorf("cannot build %s rows of batch %d: %w", TableODS, b.ID, err)
 		}
-		return ods.write(ctx, b, rec)
+		return ods.write(ctx, b, recs...)
 	})
 	streaming.ForeachBatch(good, TableDWD, func(ctx context.Context, b streaming.BatchInfo, ps []*parsed) error {
-		rec, ok, err := dwdFromPieces(b, ps, slabs.pieces(b.ID), &dwdCols)
+		recs, ok, err := dwdFromPieces(b, ps, slabs.pieces(b.ID), &dwdCols)
 		if !ok {
+			var rec arrow.RecordBatch
 			rec, err = dwdRecord(b, ps)
+			recs = []arrow.RecordBatch{rec}
 		}
 		if err != nil {
 			return fmt.Errorf("cannot build %s rows of batch %d: %w", TableDWD, b.ID, err)
 		}
-		return dwd.write(ctx, b, rec)
+		return dwd.write(ctx, b, recs...)
 	})
 	streaming.ForeachBatch(all, TableDLQ, func(ctx context.Context, b streaming.BatchInfo, ps []*parsed) error {
 		if pcs, ok := piecesOf(slabs.pieces(b.ID), ps, false); ok && deadLetters(pcs) == 0 {
@@ -389,6 +393,7 @@ type slabSet struct {
 	batch      int64
 	started    bool
 	free, used []parsedSlab
+	dicts      *pieceDicts // shared by the batch's pieces
 }
 
 type parsedSlab struct {
@@ -410,6 +415,11 @@ func (s *parsedSlabs) get(id int64, n int) ([]parsed, []*parsed, *piece) {
 		set.free = append(set.free[:0], set.used...)
 		set.used = set.used[:0]
 		set.batch, set.started = id, true
+		if set.dicts == nil {
+			set.dicts = newPieceDicts()
+		} else {
+			set.dicts.reset()
+		}
 	}
 	var sl parsedSlab
 	for i, f := range set.free {
@@ -423,7 +433,7 @@ func (s *parsedSlabs) get(id int64, n int) ([]parsed, []*parsed, *piece) {
 		sl = parsedSlab{mem.Slab[parsed](n), mem.Slab[*parsed](n), newPiece(n)} // filled row by row
 	}
 	set.used = append(set.used, sl)
-	sl.pc.reset(sl.rows[:n])
+	sl.pc.reset(sl.rows[:n], set.dicts)
 	return sl.rows[:n], sl.ptrs[:n], sl.pc
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/tagpipe/tagpipe/internal/event"
 	"github.com/tagpipe/tagpipe/streaming"
@@ -102,7 +103,7 @@ func testPiecesEqualRows(t *testing.T, oneDay bool) {
 				mixed = mixed || pc.odsMixed
 			}
 			compare(t, "ods", odsOK && !mixed,
-				func() (arrow.RecordBatch, bool, error) { return odsFromPieces(b, all, slabs.pieces(b.ID), nil) },
+				func() ([]arrow.RecordBatch, bool, error) { return odsFromPieces(b, all, slabs.pieces(b.ID), nil) },
 				func() (arrow.RecordBatch, error) { return odsRecord(b, all, formatOf) })
 			dwdPieces, dwdOK := piecesOf(pieces, good, true)
 			mixed = false
@@ -110,15 +111,15 @@ func testPiecesEqualRows(t *testing.T, oneDay bool) {
 				mixed = mixed || pc.dwdMixed
 			}
 			compare(t, "dwd", dwdOK && !mixed,
-				func() (arrow.RecordBatch, bool, error) { return dwdFromPieces(b, good, slabs.pieces(b.ID), nil) },
+				func() ([]arrow.RecordBatch, bool, error) { return dwdFromPieces(b, good, slabs.pieces(b.ID), nil) },
 				func() (arrow.RecordBatch, error) { return dwdRecord(b, good) })
 			// A row missing (dedup dropped it): the pieces fit only when it was a
 			// piece of its own, and then give the rows' record.
 			compare(t, "dwd without its first row", size == 1 || oneDay && good[0] == &pieces[0].rows[0] && len(pieces[0].good) == 1,
-				func() (arrow.RecordBatch, bool, error) { return dwdFromPieces(b, good[1:], slabs.pieces(b.ID), nil) },
+				func() ([]arrow.RecordBatch, bool, error) { return dwdFromPieces(b, good[1:], slabs.pieces(b.ID), nil) },
 				func() (arrow.RecordBatch, error) { return dwdRecord(b, good[1:]) })
 			compare(t, "ods without its last row", size == 1,
-				func() (arrow.RecordBatch, bool, error) {
+				func() ([]arrow.RecordBatch, bool, error) {
 					return odsFromPieces(b, all[:len(all)-1], slabs.pieces(b.ID), nil)
 				},
 				func() (arrow.RecordBatch, error) { return odsRecord(b, all[:len(all)-1], formatOf) })
@@ -126,9 +127,13 @@ func testPiecesEqualRows(t *testing.T, oneDay bool) {
 	}
 }
 
-func compare(t *testing.T, table string, wantFit bool, fromPieces func() (arrow.RecordBatch, bool, error), fromRows func() (arrow.RecordBatch, error)) {
+// compare checks that the chunks built from the pieces hold the rows' record: one
+// schema for every chunk, and concatenated, with dictionaries decoded (the pieces'
+// shared dictionaries list values in the order the pieces met them), the record's
+// columns.
+func compare(t *testing.T, table string, wantFit bool, fromPieces func() ([]arrow.RecordBatch, bool, error), fromRows func() (arrow.RecordBatch, error)) {
 	t.Helper()
-	got, ok, err := fromPieces()
+	chunks, ok, err := fromPieces()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,11 +143,20 @@ func compare(t *testing.T, table string, wantFit bool, fromPieces func() (arrow.
 	if !ok {
 		return
 	}
+	for _, c := range chunks {
+		defer c.Release()
+		if !c.Schema().Equal(chunks[0].Schema()) {
+			t.Fatalf("%s: chunk schema\n%v\nfirst\n%v", table, c.Schema(), chunks[0].Schema())
+		}
+	}
+	got := decoded(t, chunks...)
 	defer got.Release()
-	want, err := fromRows()
+	rows, err := fromRows()
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rows.Release()
+	want := decoded(t, rows)
 	defer want.Release()
 	if !got.Schema().Equal(want.Schema()) {
 		t.Fatalf("%s schema\n%v\nwant\n%v", table, got.Schema(), want.Schema())
@@ -296,4 +310,55 @@ func tableLines(t *testing.T, wh *warehouse.Warehouse, table string, cols []stri
 	}
 	slices.Sort(out)
 	return out
+}
+
+// decoded concatenates recs (one schema) into one record with its dictionary columns
+// decoded into plain strings.
+func decoded(t *testing.T, recs ...arrow.RecordBatch) arrow.RecordBatch {
+	t.Helper()
+	mem := memory.DefaultAllocator
+	schema := recs[0].Schema()
+	fields := schema.Fields()
+	cols := make([]arrow.Array, len(fields))
+	var n int64
+	for _, r := range recs {
+		n += r.NumRows()
+	}
+	for i := range fields {
+		var parts []arrow.Array
+		for _, r := range recs {
+			c := r.Column(i)
+			if d, ok := c.(*array.Dictionary); ok {
+				fields[i].Type = arrow.BinaryTypes.String
+				sb := array.NewStringBuilder(mem)
+				vals := d.Dictionary().(*array.String)
+				for j := range d.Len() {
+					if d.IsNull(j) {
+						sb.AppendNull()
+					} else {
+						sb.Append(vals.Value(d.GetValueIndex(j)))
+					}
+				}
+				c = sb.NewArray()
+				sb.Release()
+			} else {
+				c.Retain()
+			}
+			parts = append(parts, c)
+		}
+		a, err := array.Concatenate(parts, mem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range parts {
+			p.Release()
+		}
+		cols[i] = a
+	}
+	md := schema.Metadata()
+	rec := array.NewRecordBatch(arrow.NewSchema(fields, &md), cols, n)
+	for _, c := range cols {
+		c.Release()
+	}
+	return rec
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -62,12 +63,18 @@ func batchOf(snap *warehouse.Snapshot, pipeline string) (streaming.BatchInfo, bo
 	return streaming.BatchInfo{ID: id, Time: bt, Ranges: rs}, true, nil
 }
 
-// write commits rec (may be nil when the batch has no rows for this table) unless the
-// table already holds batch b.
-func (s *tableSink) write(ctx context.Context, b streaming.BatchInfo, rec arrow.RecordBatch) error {
-	if rec != nil {
-		defer rec.Release()
+// write commits the rows of recs — chunks of one record of the batch's rows, in
+// order; nil or none when the batch has no rows for this table — unless the table
+// already holds batch b. It releases recs.
+func (s *tableSink) write(ctx context.Context, b streaming.BatchInfo, recs ...arrow.RecordBatch) error {
+	var rows int64
+	for _, r := range recs {
+		if r != nil {
+			defer r.Release()
+			rows += r.NumRows()
+		}
 	}
+	recs = slices.DeleteFunc(slices.Clone(recs), func(r arrow.RecordBatch) bool { return r == nil || r.NumRows() == 0 })
 	if !s.known {
 		last, ok, err := s.lastBatch()
 		if err != nil {
@@ -81,7 +88,7 @@ func (s *tableSink) write(ctx context.Context, b streaming.BatchInfo, rec arrow.
 	if b.ID <= s.committed {
 		return nil // replay of a batch this table already holds
 	}
-	if rec == nil || rec.NumRows() == 0 {
+	if rows == 0 {
 		return nil
 	}
 	tx, err := s.table.Begin(ctx)
@@ -96,7 +103,7 @@ func (s *tableSink) write(ctx context.Context, b streaming.BatchInfo, rec arrow.
 		s.committed = last.ID
 		return nil
 	}
-	if err := tx.Write(rec); err != nil {
+	if err := tx.WriteChunks(recs); err != nil {
 		return fmt.Errorf("cannot write table %s: %w", s.table.Name(), err)
 	}
 	_, err = tx.Commit(ctx, warehouse.CommitOptions{
