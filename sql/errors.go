@@ -136,7 +136,7 @@ func position(query string, lineNo int, excerpt string, caret int) int {
 		excerpt, skip = excerpt[3:], 3
 	}
 	shown := strings.TrimSuffix(excerpt, "...")
-	at := strings.Index(line, shown)
+	at := indexAtRuneStart(line, shown)
 	if at < 0 || caret < skip {
 		return 0
 	}
@@ -150,5 +150,27 @@ func position(query string, lineNo int, excerpt string, caret int) int {
 	if off > len(query) {
 		return 0
 	}
+	// An excerpt cut inside a character ends inside one of the query's characters too:
+	// count up to that character's start, or the cut rune's bytes would count as
+	// characters of their own.
+	for off > 0 && off < len(query) && !utf8.RuneStart(query[off]) {
+		off--
+	}
 	return utf8.RuneCountInString(query[:off]) + 1
+}
+
+// indexAtRuneStart is strings.Index(s, sub) restricted to matches that begin a character
+// of s: an excerpt starting with a continuation byte must not match the middle of one.
+func indexAtRuneStart(s, sub string) int {
+	for from := 0; from <= len(s); {
+		i := strings.Index(s[from:], sub)
+		if i < 0 {
+			return -1
+		}
+		if at := from + i; at == len(s) || utf8.RuneStart(s[at]) {
+			return at
+		}
+		from += i + 1
+	}
+	return -1
 }

@@ -41,3 +41,21 @@ func FuzzPosition(f *testing.F) {
 		}
 	})
 }
+
+// TestPositionCutCharacter: an excerpt cut inside a multi-byte character never matches
+// the middle of one, and a caret past a cut character points at the character, not past
+// the query (found by FuzzPosition, seed 0c63f9d4621f10d3).
+func TestPositionCutCharacter(t *testing.T) {
+	for _, c := range []struct {
+		query, excerpt string
+		caret, want    int
+	}{
+		{"＼", "\xbc", 49, 0},                  // excerpt starts inside the character: no match
+		{"x＼", "x\xef\xbc", 5, 2},             // excerpt ends inside it: the caret lands on it
+		{"SELECT 'é', x", "...'é', x", 9, 14}, // whole characters: unchanged
+	} {
+		if got := position(c.query, 1, c.excerpt, c.caret); got != c.want {
+			t.Errorf("position(%q, 1, %q, %d) = %d, want %d", c.query, c.excerpt, c.caret, got, c.want)
+		}
+	}
+}
