@@ -175,11 +175,11 @@ func (pc *piece) add(b streaming.BatchInfo, i int, r *streaming.Record, p *parse
 	}
 	pc.good = append(pc.good, int32(i))
 	pc.at = append(pc.at, p.sec*1e9+int64(p.nsec))
-	pc.props = pc.props || len(p.props) > 0
+	pc.props = pc.props || len(p.props()) > 0
 	d := &pc.dwd
 	d.eventID.opt(p.eventID)
-	d.user.add(p.userID)
-	d.item.opt(p.itemID)
+	d.user.add(p.userID())
+	d.item.opt(p.itemID())
 	d.action.add(p.action)
 	d.etime.add(arrow.Timestamp(p.unixMicro()))
 	if p.hasValue {
@@ -187,7 +187,7 @@ func (pc *piece) add(b streaming.BatchInfo, i int, r *streaming.Record, p *parse
 	} else {
 		d.value.null()
 	}
-	d.category.opt(p.category)
+	d.category.opt(p.category())
 	d.topic.add(r.Topic)
 	d.part.add(r.Partition)
 	d.off.add(r.Offset)

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -361,4 +362,38 @@ func decoded(t *testing.T, recs ...arrow.RecordBatch) arrow.RecordBatch {
 		c.Release()
 	}
 	return rec
+}
+
+// TestParsedStrings: a parsed event gives back its parser's strings, those viewing
+// the record's value as places in it (no ext: nothing for the collector to follow),
+// the others (JSON's, unescaped) and props from ext.
+func TestParsedStrings(t *testing.T) {
+	auto, _ := event.New(event.Options{Format: "auto"})
+	view := event.View(auto)
+	for _, line := range []string{
+		"u1,i22,c333,cart,1700000000",
+		"7,42,4.5,1700000000",
+		`{"user_id":"u\u00e9","item_id":"i\"2","action":"buy","category":"c","ts":1700000000,"props":{"k":"v"}}`,
+		`{"user_id":"u1","action":"pv","ts":1700000000}`,
+	} {
+		r := streaming.Record{Topic: "events", Value: []byte(line)}
+		var ev event.Event
+		if err := view.ParseView(r.Value, &ev); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		var set parserSet
+		var p parsed
+		set.parseOne(&r, view, &event.Event{}, &p)
+		if p.err != nil {
+			t.Fatalf("%s: %v", line, p.err)
+		}
+		got := []string{p.userID(), p.itemID(), p.action, p.category()}
+		want := []string{ev.UserID, ev.ItemID, ev.Action, ev.Category}
+		if !slices.Equal(got, want) || !maps.Equal(p.props(), ev.Props) {
+			t.Errorf("%s: parsed %q %v, want %q %v", line, got, p.props(), want, ev.Props)
+		}
+		if !strings.HasPrefix(line, "{") && p.ext != nil {
+			t.Errorf("%s: strings viewing the value went to ext %+v", line, *p.ext)
+		}
+	}
 }
