@@ -182,7 +182,6 @@ func (s *source) readRange(ctx context.Context, r OffsetRange, dst []Record) (n 
 	out := dst[:0]
 	next := r.From
 	var bytesRead int64
-	var arena byteArena
 	defer func() {
 		if len(out) > 0 {
 			avg := bytesRead / int64(len(out))
@@ -224,11 +223,7 @@ func (s *source) readRange(ctx context.Context, r OffsetRange, dst []Record) (n 
 					hs[i] = Header{h.Key, h.Value}
 				}
 			}
-			if arena.free() < len(m.Key)+len(m.Value) {
-				want := (r.Until - next) * (max(s.avgRecordBytes.Load(), int64(len(m.Key)+len(m.Value))) + 1)
-				arena.grow(len(m.Key)+len(m.Value), int(min(max(want, arenaMinBlock), arenaMaxBlock)))
-			}
-			out = append(out, Record{Topic: r.Topic, Partition: r.Partition, Offset: m.Offset, Key: arena.copy(m.Key), Value: arena.copy(m.Value), Time: m.Time, Headers: hs})
+			out = append(out, Record{Topic: r.Topic, Partition: r.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Time, Headers: hs})
 			bytesRead += int64(len(m.Key) + len(m.Value))
 			next = m.Offset + 1
 			progressed = true
@@ -307,36 +302,4 @@ func (s *source) commitGroup(ctx context.Context, ends map[TopicPartition]int64)
 		}
 	}
 	return nil
-}
-
-// byteArena holds a range's record keys and values, copied out of the small
-// allocation kafka-go makes for each (ReadMessage has no way to read into a caller's
-// buffer). Records then point into a few large, pointer-free blocks: the garbage
-// collector marks a block once where it marked every value (300k small objects a
-// 300k-record batch, in every cycle the batch's reads and processing span, for the
-// records and for the parsed strings that view them), and kafka-go's allocations die
-// at once, their memory reused instead of held for the batch.
-type byteArena struct{ block []byte }
-
-const (
-	arenaMinBlock = 64 << 10
-	arenaMaxBlock = 4 << 20
-)
-
-func (a *byteArena) free() int { return cap(a.block) - len(a.block) }
-
-// grow starts a new block of size bytes (at least need). The old block stays where
-// its values are (the records point into it).
-func (a *byteArena) grow(need, size int) {
-	a.block = make([]byte, 0, max(need, size))
-}
-
-// copy returns a copy of b in the arena (the caller made room).
-func (a *byteArena) copy(b []byte) []byte {
-	if len(b) == 0 {
-		return b[:0:0] // nil stays nil (a null key), empty stays empty
-	}
-	n := len(a.block)
-	a.block = append(a.block, b...)
-	return a.block[n:len(a.block):len(a.block)]
 }
