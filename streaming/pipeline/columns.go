@@ -488,11 +488,15 @@ func newBatchDict() *batchDict {
 func (d *batchDict) index(s string) (int32, string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.arr != nil {
-		panic("BUG: batchDict: value added after its array was made")
-	}
 	i, ok := d.seen[s]
 	if !ok {
+		if d.arr != nil {
+			// The batch is parsed again (a retry after its writes failed; they are
+			// over): the next array includes the new value. Arrays made before keep
+			// their view of the values, which appending does not change.
+			d.arr.Release()
+			d.arr = nil
+		}
 		i = int32(d.vals.len())
 		d.vals.add(s)
 		d.seen[d.vals.view(int(i))] = i
@@ -500,8 +504,8 @@ func (d *batchDict) index(s string) (int32, string) {
 	return i, d.vals.view(int(i))
 }
 
-// array returns the dictionary's values (retained: release it), made on first use;
-// no value may be added after.
+// array returns the dictionary's values (retained: release it), made on first use
+// after the last value was added.
 func (d *batchDict) array() (arrow.Array, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

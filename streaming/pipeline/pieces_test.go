@@ -397,3 +397,43 @@ func TestParsedStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchParsedAgain: a batch parsed again after its tables were written (the
+// engine retries a batch whose commit failed) may bring dictionary values the
+// batch's shared dictionaries did not have when its arrays were made.
+func TestBatchParsedAgain(t *testing.T) {
+	wh := openWarehouse(t, t.TempDir())
+	po := DefaultOptions()
+	po.Warehouse = wh
+	ev, err := NewEvents(context.Background(), po)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2024, 6, 1, 10, 0, 0, 0, time.UTC).Unix()
+	recs := func(topic, action string) []streaming.Record {
+		var out []streaming.Record
+		for i := range 100 {
+			out = append(out, streaming.Record{Topic: topic, Partition: int32(i % 2), Offset: int64(i), Time: time.Unix(base, 0),
+				Value: fmt.Appendf(nil, "u%d,i%d,c%d,%s,%d", i, i, i%3, action, base+int64(i))})
+		}
+		return out
+	}
+	b := streaming.BatchInfo{ID: 0, Time: time.Unix(base, 0)}
+	if err := ev.Job.RunBatch(context.Background(), b, recs("events", "pv")); err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.Job.RunBatch(context.Background(), b, recs("clicks", "buy")); err != nil {
+		t.Fatal(err)
+	}
+	b.ID = 1
+	if err := ev.Job.RunBatch(context.Background(), b, recs("events", "fav")); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, r := range rows(t, wh, TableDWD, "topic", "action") {
+		got[r["topic"]+"/"+r["action"]]++
+	}
+	if want := map[string]int{"events/pv": 100, "events/fav": 100}; !maps.Equal(got, want) {
+		t.Fatalf("dwd rows %v, want %v", got, want)
+	}
+}
