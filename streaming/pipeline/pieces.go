@@ -37,9 +37,14 @@ type piece struct {
 	dwdMixed bool
 	props    bool // a row that parsed has props: dwd is built from the rows
 	dwd      dwdCols
-	at       []int64 // event time of each row that parsed, Unix ns
-	ids      int     // rows that parsed with an event id
-	dead     int     // rows for dlq_events (did not parse, not a header)
+	// dwdShared: every row parsed so far, so dwd's topic, partition, offset and
+	// source are ods's (dwd.topic, part, off and source are empty): not built twice
+	// (four appends a row, 20 bytes a row of fresh memory). A row that does not
+	// parse copies them into dwd's own (unshare).
+	dwdShared bool
+	at        []int64 // event time of each row that parsed, Unix ns
+	ids       int     // rows that parsed with an event id
+	dead      int     // rows for dlq_events (did not parse, not a header)
 }
 
 type odsCols struct {
@@ -68,12 +73,12 @@ func newPiece(n int) *piece {
 			part: newFixedCol[int32](n), off: newFixedCol[int64](n),
 			key: newStrCol(n, 0), raw: newStrCol(n, 32), ktime: newTSCol(n), ok: newBoolCol(n),
 		},
-		good: make([]int32, 0, n),
+		good: make([]int32, 0, n), at: make([]int64, 0, n),
 		dwd: dwdCols{
 			eventID: newStrCol(n, 0), user: newStrCol(n, 8), item: newStrCol(n, 8),
-			action: newDictCol(n), category: newDictCol(n), topic: newDictCol(n), source: newDictCol(n),
+			action: newDictCol(n), category: newDictCol(n), topic: newDictCol(0), source: newDictCol(0),
 			etime: newFixedCol[arrow.Timestamp](n), value: newFixedCol[float64](n),
-			part: newFixedCol[int32](n), off: newFixedCol[int64](n),
+			part: newFixedCol[int32](0), off: newFixedCol[int64](0), // see dwdShared
 		},
 	}
 }
@@ -81,19 +86,19 @@ func newPiece(n int) *piece {
 // pieceDicts are the dictionaries a batch's pieces share, one per dictionary
 // column of theirs.
 type pieceDicts struct {
-	odsTopic, odsSource, odsFormat              *batchDict
-	dwdAction, dwdCategory, dwdTopic, dwdSource *batchDict
+	odsTopic, odsSource, odsFormat *batchDict
+	dwdAction, dwdCategory         *batchDict
 }
 
 func newPieceDicts() *pieceDicts {
 	return &pieceDicts{
 		odsTopic: newBatchDict(), odsSource: newBatchDict(), odsFormat: newBatchDict(),
-		dwdAction: newBatchDict(), dwdCategory: newBatchDict(), dwdTopic: newBatchDict(), dwdSource: newBatchDict(),
+		dwdAction: newBatchDict(), dwdCategory: newBatchDict(),
 	}
 }
 
 func (d *pieceDicts) reset() {
-	for _, bd := range []*batchDict{d.odsTopic, d.odsSource, d.odsFormat, d.dwdAction, d.dwdCategory, d.dwdTopic, d.dwdSource} {
+	for _, bd := range []*batchDict{d.odsTopic, d.odsSource, d.odsFormat, d.dwdAction, d.dwdCategory} {
 		bd.reset()
 	}
 }
@@ -128,9 +133,12 @@ func (pc *piece) reset(rows []parsed, dicts *pieceDicts) {
 	d.value.reset()
 	d.part.reset()
 	d.off.reset()
+	pc.dwdShared = true
 	if dicts != nil {
 		o.topic.shared, o.source.shared, o.format.shared = dicts.odsTopic, dicts.odsSource, dicts.odsFormat
-		d.action.shared, d.category.shared, d.topic.shared, d.source.shared = dicts.dwdAction, dicts.dwdCategory, dicts.dwdTopic, dicts.dwdSource
+		// dwd's topic and source index ods's dictionaries: while every row parsed
+		// they are ods's columns (see dwdShared).
+		d.action.shared, d.category.shared, d.topic.shared, d.source.shared = dicts.dwdAction, dicts.dwdCategory, dicts.odsTopic, dicts.odsSource
 	} else {
 		for _, c := range []*dictCol{o.topic, o.source, o.format, d.action, d.category, d.topic, d.source} {
 			c.shared = nil
@@ -163,6 +171,9 @@ func (pc *piece) add(b streaming.BatchInfo, i int, r *streaming.Record, p *parse
 		if !errors.Is(p.err, event.ErrHeader) {
 			pc.dead++
 		}
+		if pc.dwdShared {
+			pc.unshare(i)
+		}
 		return
 	}
 	if p.eventID != "" {
@@ -188,10 +199,59 @@ func (pc *piece) add(b streaming.BatchInfo, i int, r *streaming.Record, p *parse
 		d.value.null()
 	}
 	d.category.opt(p.category())
-	d.topic.add(r.Topic)
-	d.part.add(r.Partition)
-	d.off.add(r.Offset)
-	d.source.opt(p.source)
+	if !pc.dwdShared {
+		d.topic.add(r.Topic)
+		d.part.add(r.Partition)
+		d.off.add(r.Offset)
+		d.source.opt(p.source)
+	}
+}
+
+// unshare gives dwd its own topic, partition, offset and source columns, copies of
+// ods's first n rows (all of which parsed).
+func (pc *piece) unshare(n int) {
+	o, d := &pc.ods, &pc.dwd
+	d.topic.idx = append(d.topic.idx, o.topic.idx[:n]...)
+	d.part.vals = append(d.part.vals, o.part.vals[:n]...)
+	d.off.vals = append(d.off.vals, o.off.vals[:n]...)
+	for j := range n {
+		if o.source.nulls.n > 0 && o.source.nulls.isSet(j) {
+			d.source.null()
+		} else {
+			d.source.idx = append(d.source.idx, o.source.idx[j])
+		}
+	}
+	d.topic.lastI, d.source.lastI = -1, -1 // their idx grew behind add's back
+	pc.dwdShared = false
+}
+
+// dwdTopic, dwdPart, dwdOff and dwdSource are dwd's columns of those.
+func (pc *piece) dwdTopic() *dictCol {
+	if pc.dwdShared {
+		return pc.ods.topic
+	}
+	return pc.dwd.topic
+}
+
+func (pc *piece) dwdPart() *fixedCol[int32] {
+	if pc.dwdShared {
+		return pc.ods.part
+	}
+	return pc.dwd.part
+}
+
+func (pc *piece) dwdOff() *fixedCol[int64] {
+	if pc.dwdShared {
+		return pc.ods.off
+	}
+	return pc.dwd.off
+}
+
+func (pc *piece) dwdSource() *dictCol {
+	if pc.dwdShared {
+		return pc.ods.source
+	}
+	return pc.dwd.source
 }
 
 // piecesOf returns the pieces whose rows (all of them, or with good only those that
@@ -361,7 +421,7 @@ func odsFromPieces(b streaming.BatchInfo, ps []*parsed, all []*piece, bc **batch
 func dwdFromPieces(b streaming.BatchInfo, ps []*parsed, all []*piece, bc **batchCols) ([]arrow.RecordBatch, bool, error) {
 	pcs, ok := piecesByDay(all, ps, true, func(pc *piece) bool { return !pc.dwdMixed && !pc.props }, func(pc *piece) int64 { return pc.dwdDay })
 	if !ok || !sharedDicts(pcs, func(pc *piece) []*dictCol {
-		return []*dictCol{pc.dwd.action, pc.dwd.category, pc.dwd.topic, pc.dwd.source}
+		return []*dictCol{pc.dwd.action, pc.dwd.category, pc.dwdTopic(), pc.dwdSource()}
 	}) {
 		return nil, false, nil
 	}
@@ -374,14 +434,14 @@ func dwdFromPieces(b streaming.BatchInfo, ps []*parsed, all []*piece, bc **batch
 		}
 	}
 	plainCategory := plainNulls(pcs, func(pc *piece) *dictCol { return pc.dwd.category })
-	plainSource := plainNulls(pcs, func(pc *piece) *dictCol { return pc.dwd.source })
+	plainSource := plainNulls(pcs, (*piece).dwdSource)
 	recs, err := chunks(DWDSchema, c, b, pcs, func(pc *piece) int { return len(pc.good) }, func(pc *piece, dt, itime arrow.Array) ([]any, error) {
 		d := &pc.dwd
-		dicts, err := dictArrays([]*dictCol{d.action, d.category, d.topic, d.source}, []bool{false, plainCategory, false, plainSource})
+		dicts, err := dictArrays([]*dictCol{d.action, d.category, pc.dwdTopic(), pc.dwdSource()}, []bool{false, plainCategory, false, plainSource})
 		if err != nil {
 			return nil, err
 		}
-		return []any{dt, d.eventID, d.user, d.item, dicts[0], d.etime, d.value, dicts[1], nullProps(len(pc.good)), dicts[2], d.part, d.off, itime, dicts[3]}, nil
+		return []any{dt, d.eventID, d.user, d.item, dicts[0], d.etime, d.value, dicts[1], nullProps(len(pc.good)), dicts[2], pc.dwdPart(), pc.dwdOff(), itime, dicts[3]}, nil
 	})
 	return recs, true, err
 }
