@@ -14,8 +14,8 @@ import (
 // batch after batch. Those buffers are barely touched (a page is about 1 MiB) but
 // count as heap, bringing the next GC cycle forward: three encoders were ~48 MiB
 // of the ~300 MiB a cold 300k-record streaming batch allocates. Here the window is
-// 2 MiB (a 4 MiB history) and idle encoders stay on a free list the collector does
-// not empty. A page up to the window (pages are cut at 1 MiB) is one single-segment
+// 2 MiB (with WithLowerEncoderMem a 2.1 MiB history; it sizes buffers only) and idle
+// encoders stay on a free list the collector does not empty. A page up to the window (pages are cut at 1 MiB) is one single-segment
 // frame, whose bytes do not depend on the window size (TestZstdSameFrames); a larger
 // page, rare, is a valid frame with matches at most 2 MiB back.
 type zstdCodec struct {
@@ -63,7 +63,7 @@ func (c *zstdCodec) get(lvl zstd.EncoderLevel) *zstd.Encoder {
 	}
 	c.mu.Unlock()
 	enc, err := zstd.NewWriter(nil, zstd.WithZeroFrames(true), zstd.WithEncoderLevel(lvl), zstd.WithEncoderConcurrency(1),
-		zstd.WithAllLitEntropyCompression(true), zstd.WithWindowSize(zstdWindow))
+		zstd.WithAllLitEntropyCompression(true), zstd.WithWindowSize(zstdWindow), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		panic("BUG: zstd encoder options: " + err.Error())
 	}
