@@ -16,9 +16,10 @@ import (
 // A piece is the rows of ods_events and dwd_events for one parse piece (a partition's
 // records as the engine reads them, or a RunBatch chunk), built column by column by
 // the parse while each record and its parsed row are in cache. The table writes then
-// concatenate the pieces' columns: walking 300k parsed rows and their records again
-// per table after the parse, when both had long left the caches, was a cache miss per
-// row and most of what building the rows cost.
+// hand the pieces' columns to the warehouse as chunks of the batch (see chunks):
+// walking 300k parsed rows and their records again per table after the parse, when
+// both had long left the caches, was a cache miss per row and most of what building
+// the rows cost.
 //
 // The writes use the pieces only when the rows they get are exactly the pieces' rows
 // in piece order (ods: every row; dwd: the rows that parsed), each piece's rows are of
