@@ -3,6 +3,9 @@ package broker
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -81,6 +84,15 @@ func FuzzRequest(f *testing.F) {
 		}
 		c := &conn{b: b, done: done, ctx: ctx, remote: "127.0.0.1:1"}
 		f, err := c.handleFrame(frame)
+		// The serve loop reuses the frame's buffer for the next request: nothing the
+		// broker keeps (topics, configs, groups, offsets) may still point into it.
+		before := brokerState(b)
+		for i := range frame {
+			frame[i] ^= 0xff
+		}
+		if after := brokerState(b); after != before {
+			t.Fatalf("broker state changed with the request's buffer:\nbefore %s\nafter  %s", before, after)
+		}
 		if err != nil || f == nil {
 			return
 		}
@@ -89,8 +101,29 @@ func FuzzRequest(f *testing.F) {
 		if len(resp) < 8 || int(binary.BigEndian.Uint32(resp)) != f.size()-4 {
 			t.Fatalf("malformed response frame of %d bytes", f.size())
 		}
-		if corr := binary.BigEndian.Uint32(resp[4:]); corr != binary.BigEndian.Uint32(frame[4:]) {
-			t.Fatalf("response correlation id %d, request %d", corr, binary.BigEndian.Uint32(frame[4:]))
+		if corr := binary.BigEndian.Uint32(resp[4:]); corr != ^binary.BigEndian.Uint32(frame[4:]) {
+			t.Fatalf("response correlation id %d, request %d", corr, ^binary.BigEndian.Uint32(frame[4:]))
 		}
 	})
+}
+
+// brokerState renders what the broker keeps beyond a request: topics with their
+// partitions and configs, groups with their members, committed offsets.
+func brokerState(b *Broker) string {
+	var out []string
+	b.mu.RLock()
+	for name, t := range b.topics {
+		s := fmt.Sprintf("topic %q %q %v;", name, t.name, t.configs)
+		for _, p := range t.parts {
+			s += fmt.Sprintf(" part %q %d;", p.topic, p.index)
+		}
+		out = append(out, s)
+	}
+	b.mu.RUnlock()
+	slices.Sort(out)
+	for _, g := range b.groups.List() {
+		d, _ := b.groups.Describe(g.Name)
+		out = append(out, fmt.Sprintf("group %q %+v %+v offsets %v;", g.Name, g, d, b.groups.Fetch(g.Name)))
+	}
+	return strings.Join(out, "\n")
 }
