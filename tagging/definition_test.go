@@ -316,3 +316,28 @@ func TestParseExpression(t *testing.T) {
 		}
 	}
 }
+
+// TestParseExpressionCharacters: tag names are read by character, not by byte (传 ends in
+// byte 0xA0, which read alone is a no-break space and cut the name), and numbers take a
+// signed exponent.
+func TestParseExpressionCharacters(t *testing.T) {
+	for _, c := range []struct {
+		expr, interest string
+		num            float64
+	}{
+		{"interest:传 > 0.5", "传", 0.5}, // was read as interest:"\xe4\xbc" > 0.5: a tag nobody has
+		{"interest:传记 > 0.5", "传记", 0.5},
+		{"interest:Ñandú>0.5", "Ñandú", 0.5},
+		{"interest:A > 1e-5", "A", 1e-5},
+		{"interest:A >= 2.5E+2", "A", 250},
+	} {
+		e, err := ParseExpression(c.expr)
+		if err != nil {
+			t.Errorf("%q: %v", c.expr, err)
+			continue
+		}
+		if e.kind != exCompare || e.args[0].kind != exInterest || e.args[0].name != c.interest || e.args[1].num != c.num {
+			t.Errorf("%q: parsed as %s %q %v, want interest %q and %v", c.expr, e.name, e.args[0].name, e.args[1].num, c.interest, c.num)
+		}
+	}
+}

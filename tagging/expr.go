@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Audience expressions: a boolean expression over tags.
@@ -58,10 +59,13 @@ func lexExpr(s string) ([]token, error) {
 	var toks []token
 	i := 0
 	for i < len(s) {
-		c := rune(s[i])
+		// Decode whole characters: a byte of a multi-byte character read as a rune of
+		// its own is a Latin-1 letter, space (0x85, 0xA0) or symbol, which cut tag names
+		// mid-character (interest:传 > 0.5 asked for the tag "\xe4\xbc", which nobody has).
+		c, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case unicode.IsSpace(c):
-			i++
+			i += size
 		case c == '(' || c == ')' || c == ',':
 			toks = append(toks, token{string(c), string(c), i})
 			i++
@@ -98,7 +102,8 @@ func lexExpr(s string) ([]token, error) {
 			i = j
 		case c == '-' || c == '.' || unicode.IsDigit(c):
 			j := i + 1
-			for j < len(s) && (unicode.IsDigit(rune(s[j])) || s[j] == '.' || s[j] == 'e' || s[j] == 'E') {
+			for j < len(s) && (unicode.IsDigit(rune(s[j])) || s[j] == '.' || s[j] == 'e' || s[j] == 'E' ||
+				(s[j] == '-' || s[j] == '+') && (s[j-1] == 'e' || s[j-1] == 'E')) { // 1e-5
 				j++
 			}
 			if _, err := strconv.ParseFloat(s[i:j], 64); err != nil {
@@ -108,8 +113,12 @@ func lexExpr(s string) ([]token, error) {
 			i = j
 		case unicode.IsLetter(c) || c == '_':
 			j := i
-			for j < len(s) && (unicode.IsLetter(rune(s[j])) || unicode.IsDigit(rune(s[j])) || s[j] == '_') {
-				j++
+			for j < len(s) {
+				r, n := utf8.DecodeRuneInString(s[j:])
+				if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_' {
+					break
+				}
+				j += n
 			}
 			word := s[i:j]
 			if strings.EqualFold(word, "interest") && j < len(s) && s[j] == ':' {
@@ -124,8 +133,12 @@ func lexExpr(s string) ([]token, error) {
 					continue
 				}
 				k := j
-				for k < len(s) && !unicode.IsSpace(rune(s[k])) && !strings.ContainsRune("()=!<>,'", rune(s[k])) {
-					k++
+				for k < len(s) {
+					r, n := utf8.DecodeRuneInString(s[k:])
+					if unicode.IsSpace(r) || strings.ContainsRune("()=!<>,'", r) {
+						break
+					}
+					k += n
 				}
 				if k == j {
 					return nil, fmt.Errorf("missing tag name after interest: at %d", i)
