@@ -330,6 +330,11 @@ func (c *conn) bind(m *pgproto3.Bind) error {
 		return &pgError{code: "08P01", msg: fmt.Sprintf("bind message supplies %d parameters, but prepared statement %q requires %d",
 			len(m.Parameters), m.PreparedStatement, len(st.params))}
 	}
+	// pgproto3 decodes the two counts independently: a client can send any number of
+	// codes, and indexing past them panicked the whole process.
+	if n := len(m.ParameterFormatCodes); n > 1 && n != len(m.Parameters) {
+		return &pgError{code: "08P01", msg: fmt.Sprintf("bind message has %d parameter formats but %d parameters", n, len(m.Parameters))}
+	}
 	args := make([]any, len(m.Parameters))
 	for i, raw := range m.Parameters {
 		format := int16(0)

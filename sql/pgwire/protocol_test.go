@@ -148,3 +148,29 @@ func TestMalformedFrameClosesOnlyThatConnection(t *testing.T) {
 		t.Fatalf("the other connection broke: %v", err)
 	}
 }
+
+// TestBindFormatCodesMismatch: a Bind whose parameter format codes are neither none, one,
+// nor one per parameter is refused as PostgreSQL does (08P01), and the session goes on.
+// It used to index past the codes: a panic that took down the whole process.
+func TestBindFormatCodesMismatch(t *testing.T) {
+	f := start(t, nil)
+	fe, nc := frontend(t, f)
+	defer nc.Close()
+	fe.Send(&pgproto3.Parse{Query: "SELECT $1::INTEGER + $2::INTEGER + $3::INTEGER"})
+	fe.Send(&pgproto3.Bind{ParameterFormatCodes: []int16{0, 0}, Parameters: [][]byte{[]byte("1"), []byte("2"), []byte("3")}})
+	fe.Send(&pgproto3.Execute{})
+	fe.Send(&pgproto3.Sync{})
+	fe.Send(&pgproto3.Parse{Query: "SELECT ($1::INTEGER + $2::INTEGER)::VARCHAR"})
+	fe.Send(&pgproto3.Bind{ParameterFormatCodes: []int16{0, 0}, Parameters: [][]byte{[]byte("1"), []byte("2")}})
+	fe.Send(&pgproto3.Execute{})
+	fe.Send(&pgproto3.Sync{})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := until(t, fe); len(got) != 3 || got[1] != "E:08P01" {
+		t.Fatalf("mismatched format codes: %v, want parse complete, 08P01, ready", got)
+	}
+	if got := until(t, fe); len(got) != 5 || got[2] != "D:3" {
+		t.Fatalf("after the refused bind: %v", got)
+	}
+}
