@@ -272,9 +272,43 @@ func BenchmarkBrokers(b *testing.B) {
 // the broker's CPU over the same records that are timed: per-record figures then leave out
 // the client's first connection and the topic's creation, which are once per run.
 func benchProduce(b *testing.B, addr, codec string, n int, started func()) time.Duration {
+	d, _ := benchProduceWait(b, addr, codec, n, started)
+	return d
+}
+
+// produceWait is a client hook that sums, over the produce requests after reset, the
+// time from the client's starting to read a response to having all of it (franz-go's
+// TimeToRead: with one request in flight, the broker's handling of the request, plus
+// the response's trip back).
+type produceWait struct {
+	mu   sync.Mutex
+	sum  time.Duration
+	reqs int
+}
+
+func (w *produceWait) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
+	if key != 0 { // Produce
+		return
+	}
+	w.mu.Lock()
+	w.sum += e.TimeToRead
+	w.reqs++
+	w.mu.Unlock()
+}
+
+func (w *produceWait) reset() {
+	w.mu.Lock()
+	w.sum, w.reqs = 0, 0
+	w.mu.Unlock()
+}
+
+// benchProduceWait is benchProduce that also returns the time the client waited for
+// the broker's responses to the timed records' produce requests (produceWait).
+func benchProduceWait(b *testing.B, addr, codec string, n int, started func()) (time.Duration, time.Duration) {
+	wait := &produceWait{}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("bench"), kgo.AllowAutoTopicCreation(),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(benchInflight()),
-		kgo.ProducerBatchCompression(kgoCodec(codec)))
+		kgo.ProducerBatchCompression(kgoCodec(codec)), kgo.WithHooks(wait))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -286,6 +320,7 @@ func benchProduce(b *testing.B, addr, codec string, n int, started func()) time.
 	}
 	val := bytes.Repeat([]byte("x"), 100)
 	var failed atomic.Int64
+	wait.reset()
 	if started != nil {
 		started()
 	}
@@ -304,7 +339,9 @@ func benchProduce(b *testing.B, addr, codec string, n int, started func()) time.
 	if f := failed.Load(); f > 0 {
 		b.Fatalf("%d records failed", f)
 	}
-	return d
+	wait.mu.Lock()
+	defer wait.mu.Unlock()
+	return d, wait.sum
 }
 
 func benchConsume(b *testing.B, addr string, n int) time.Duration {
@@ -326,22 +363,44 @@ func benchConsume(b *testing.B, addr string, n int) time.Duration {
 	return time.Since(start)
 }
 
-// BenchmarkProduceCeiling is BenchmarkBrokers' produce phase (no compression) against
+// benchCodec is the ceiling benchmarks' producer compression (BROKER_BENCH_CODEC, else
+// none).
+func benchCodec() string {
+	if c := os.Getenv("BROKER_BENCH_CODEC"); c != "" {
+		return c
+	}
+	return "none"
+}
+
+// BenchmarkProduceCeiling is BenchmarkBrokers' produce phase (BROKER_BENCH_CODEC, default
+// no compression) against
 // tagpipe, kfake-datadir and testdata/nullbroker, which acknowledges every produce at
 // once without storing anything: the rate the client reaches when the broker costs
 // nothing. The three take turns, BROKER_BENCH_ROUNDS times (default 3), so load from
-// other processes hits them alike; each one's median produce rate is reported.
+// other processes hits them alike; each one's median produce rate is reported, and the
+// median share of the produce time the client spent waiting for that broker's responses
+// (<peer>-wait-%, produceWait): what a faster broker could give back at most.
 //
 //	BROKER_BENCH_RECORDS=1000000 BROKER_BENCH_ROUNDS=5 go test ./broker -run '^$' -bench ProduceCeiling -benchtime 1x
 func BenchmarkProduceCeiling(b *testing.B) {
 	n := benchRecords()
 	for i := 0; i < b.N; i++ {
+		var waits []float64 // per call, in ceilingMedians' order: rounds of the peers in turn
 		names, med := ceilingMedians(b, nil, func(addr string) time.Duration {
-			return benchProduce(b, addr, "none", n, nil)
+			d, wait := benchProduceWait(b, addr, benchCodec(), n, nil)
+			waits = append(waits, 100*wait.Seconds()/d.Seconds())
+			return d
 		})
 		for j, name := range names {
 			b.ReportMetric(med[j], name+"-produce-rec/s")
+			var w []float64
+			for k := j; k < len(waits); k += len(names) {
+				w = append(w, waits[k])
+			}
+			b.ReportMetric(median(w), name+"-wait-%")
 		}
+		b.ReportMetric(med[0]/med[1], "tagpipe/kfake-datadir")
+		b.ReportMetric(med[2]/med[1], "null/kfake-datadir")
 	}
 }
 
@@ -377,7 +436,8 @@ func median(xs []float64) float64 {
 	return xs[len(xs)/2]
 }
 
-// BenchmarkConsumeCeiling is BenchmarkBrokers' consume phase (no compression) against
+// BenchmarkConsumeCeiling is BenchmarkBrokers' consume phase (BROKER_BENCH_CODEC, default
+// no compression) against
 // tagpipe, kfake-datadir and testdata/nullbroker -keep, which keeps the produced batches
 // in memory and answers every fetch at once from there: the rate the consumer reaches
 // when the broker costs nothing. Each takes BROKER_BENCH_RECORDS from the same producer
@@ -390,7 +450,7 @@ func BenchmarkConsumeCeiling(b *testing.B) {
 	n := benchRecords()
 	for i := 0; i < b.N; i++ {
 		names, med := ceilingMedians(b, []string{"-keep"}, func(addr string) time.Duration {
-			benchProduce(b, addr, "none", n, nil)
+			benchProduce(b, addr, benchCodec(), n, nil)
 			return benchConsume(b, addr, n)
 		})
 		for j, name := range names {
