@@ -35,16 +35,9 @@ func (c *conn) sendResultSet(rs *resultSet, formats []int16, describe bool) erro
 	}
 	enc := c.encoders(rs.cols, formats)
 	for _, r := range rs.rows {
-		vals := make([][]byte, len(r))
-		for i, v := range r {
-			if v == nil {
-				continue
-			}
-			b, err := enc[i](v, make([]byte, 0, 16))
-			if err != nil {
-				return err
-			}
-			vals[i] = b
+		vals, err := encodeRow(enc, r)
+		if err != nil {
+			return err
 		}
 		c.be.Send(&pgproto3.DataRow{Values: vals})
 	}
@@ -56,20 +49,29 @@ func (c *conn) sendResultSet(rs *resultSet, formats []int16, describe bool) erro
 	return nil
 }
 
+// encodeRow encodes one computed row's values for a DataRow (nil stays NULL).
+func encodeRow(enc []encoder, r []any) ([][]byte, error) {
+	vals := make([][]byte, len(r))
+	for i, v := range r {
+		if v == nil {
+			continue
+		}
+		b, err := enc[i](v, make([]byte, 0, 16))
+		if err != nil {
+			return nil, err
+		}
+		vals[i] = b
+	}
+	return vals, nil
+}
+
 // collectResultSet encodes a computed answer's rows for a suspended portal.
 func (c *conn) collectResultSet(rs *resultSet, formats []int16, collect func([][]byte) error) error {
 	enc := c.encoders(rs.cols, formats)
 	for _, r := range rs.rows {
-		vals := make([][]byte, len(r))
-		for i, v := range r {
-			if v == nil {
-				continue
-			}
-			b, err := enc[i](v, make([]byte, 0, 16))
-			if err != nil {
-				return err
-			}
-			vals[i] = b
+		vals, err := encodeRow(enc, r)
+		if err != nil {
+			return err
 		}
 		if err := collect(vals); err != nil {
 			return err
