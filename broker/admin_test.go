@@ -61,7 +61,7 @@ func TestAdminTopicsAndConfigs(t *testing.T) {
 		t.Fatalf("create response %+v", r)
 	}
 
-	compact, bogus := "compact", "1"
+	compact, bogus := "compaction", "1"
 	refusals := []struct {
 		name    string
 		parts   int32
@@ -72,7 +72,7 @@ func TestAdminTopicsAndConfigs(t *testing.T) {
 	}{
 		{"duplicate", 1, 1, nil, "cfg", kerr.TopicAlreadyExists},
 		{"replication 3", 1, 3, nil, "rf3", kerr.InvalidReplicationFactor},
-		{"compaction", 1, 1, map[string]*string{"cleanup.policy": &compact}, "compacted", kerr.InvalidConfig},
+		{"unknown cleanup policy", 1, 1, map[string]*string{"cleanup.policy": &compact}, "compacted", kerr.InvalidConfig},
 		{"unknown config", 1, 1, map[string]*string{"no.such.config": &bogus}, "unknowncfg", kerr.InvalidConfig},
 		{"bad name", 1, 1, nil, "bad name", kerr.InvalidTopicException},
 		{"zero partitions", 0, 1, nil, "zero", kerr.InvalidPartitions},

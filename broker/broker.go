@@ -50,6 +50,10 @@ type Options struct {
 	// RetentionCheckInterval is how often retention runs in the background; <0 disables
 	// the background loop (tests call EnforceRetention).
 	RetentionCheckInterval time.Duration
+	// CleanerBackoff is how often the log cleaner looks for compacted partitions dirty
+	// enough to clean (log.cleaner.backoff.ms); <0 disables the background loop (tests
+	// call CompactLogs).
+	CleanerBackoff time.Duration
 	// MaxPartitions caps a topic's partition count (CreateTopics, CreatePartitions).
 	MaxPartitions int32
 	// MaxRequestBytes refuses larger request frames before allocating them (Kafka's
@@ -82,6 +86,7 @@ func DefaultOptions() Options {
 		MaxMessageBytes:        1048588,
 		Flush:                  storage.FlushPolicy{Mode: "os"},
 		RetentionCheckInterval: 5 * time.Minute,
+		CleanerBackoff:         15 * time.Second,
 		MaxRequestBytes:        100 << 20,
 		MaxPartitions:          10000,
 		Groups:                 groups.DefaultOptions(),
@@ -151,6 +156,9 @@ func New(opts Options) (*Broker, error) {
 	}
 	if opts.Flush.Mode == "" {
 		opts.Flush = def.Flush
+	}
+	if opts.CleanerBackoff == 0 {
+		opts.CleanerBackoff = def.CleanerBackoff
 	}
 	if opts.RetentionCheckInterval == 0 {
 		opts.RetentionCheckInterval = def.RetentionCheckInterval
@@ -232,7 +240,19 @@ func (b *Broker) Start(ctx context.Context) error {
 	go b.acceptLoop()
 	if b.opts.RetentionCheckInterval > 0 {
 		b.wg.Add(1)
-		go b.retentionLoop()
+		go b.every(b.opts.RetentionCheckInterval, func() {
+			if _, err := b.EnforceRetention(); err != nil {
+				b.log.Warn("retention failed", "err", err)
+			}
+		})
+	}
+	if b.opts.CleanerBackoff > 0 {
+		b.wg.Add(1)
+		go b.every(b.opts.CleanerBackoff, func() {
+			if _, err := b.CompactLogs(); err != nil {
+				b.log.Warn("log cleaner failed", "err", err)
+			}
+		})
 	}
 	b.log.Info("broker listening", "addr", ln.Addr().String(), "advertised", net.JoinHostPort(b.advHost, strconv.Itoa(int(b.advPort))), "dir", b.opts.Dir, "topics", ntopics)
 	return nil
@@ -352,20 +372,41 @@ func (b *Broker) acceptLoop() {
 	}
 }
 
-func (b *Broker) retentionLoop() {
+// every runs fn every interval until the broker stops (retention, the log cleaner).
+func (b *Broker) every(interval time.Duration, fn func()) {
 	defer b.wg.Done()
-	t := time.NewTicker(b.opts.RetentionCheckInterval)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-b.stop:
 			return
 		case <-t.C:
-			if _, err := b.EnforceRetention(); err != nil {
-				b.log.Warn("retention failed", "err", err)
-			}
+			fn()
 		}
 	}
+}
+
+// CompactLogs runs the log cleaner over every partition of the compacted topics
+// (cleanup.policy with compact) whose dirty part has reached min.cleanable.dirty.ratio,
+// and returns how many records it removed. The background loop calls it every
+// CleanerBackoff; tests and tools may call it directly.
+func (b *Broker) CompactLogs() (int64, error) {
+	var errs []error
+	var removed int64
+	for _, p := range b.allPartitions() {
+		res, ran, err := p.log.CompactIfDirty()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cannot compact %s-%d: %w", p.topic, p.index, err))
+		}
+		if ran && res.RecordsRemoved > 0 {
+			removed += res.RecordsRemoved
+			b.log.Info("log cleaner compacted partition", "topic", p.topic, "partition", p.index,
+				"segments", res.Segments, "records_removed", res.RecordsRemoved, "bytes_before", res.BytesBefore, "bytes_after", res.BytesAfter)
+		}
+	}
+	b.metrics.compactedRecords.Add(float64(removed))
+	return removed, errors.Join(errs...)
 }
 
 // EnforceRetention applies every topic's retention.ms / retention.bytes now and returns

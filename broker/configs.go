@@ -40,6 +40,34 @@ func intRange(lo, hi int64) func(string) error {
 	}
 }
 
+func floatRange(lo, hi float64) func(string) error {
+	return func(v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", v)
+		}
+		if f < lo || f > hi {
+			return fmt.Errorf("%v is out of range [%v, %v]", f, lo, hi)
+		}
+		return nil
+	}
+}
+
+// cleanupPolicy parses cleanup.policy: a comma-separated list of delete and compact.
+func cleanupPolicy(v string) (del, compact bool, err error) {
+	for _, p := range strings.Split(v, ",") {
+		switch strings.TrimSpace(p) {
+		case "delete":
+			del = true
+		case "compact":
+			compact = true
+		default:
+			return false, false, fmt.Errorf("%q is not a cleanup policy (delete, compact or both)", strings.TrimSpace(p))
+		}
+	}
+	return del, compact, nil
+}
+
 func oneOf(allowed ...string) func(string) error {
 	return func(v string) error {
 		for _, a := range allowed {
@@ -59,11 +87,16 @@ func i64(v int64) string { return strconv.FormatInt(v, 10) }
 // topicConfigs are the topic configs this broker knows, sorted by name.
 var topicConfigs = []configDef{
 	{name: "cleanup.policy", brokerName: "log.cleanup.policy", typ: kmsg.ConfigTypeList, kafkaDefault: "delete",
-		doc:         "Retention policy for old segments; only delete is supported (no compaction).",
-		brokerValue: func(*Options) string { return "delete" }, check: oneOf("delete")},
+		doc: "delete: closed segments go by retention.ms and retention.bytes; compact: the log cleaner keeps the newest record per key " +
+			"(records must have keys; retention by time and size only with delete too); delete,compact: both.",
+		brokerValue: func(*Options) string { return "delete" },
+		check:       func(v string) error { _, _, err := cleanupPolicy(v); return err }},
 	{name: "compression.type", brokerName: "compression.type", typ: kmsg.ConfigTypeString, kafkaDefault: "producer",
 		doc:         "Batches are stored as the producer compressed them; the broker never re-encodes.",
 		brokerValue: func(*Options) string { return "producer" }, check: oneOf("producer")},
+	{name: "delete.retention.ms", brokerName: "log.cleaner.delete.retention.ms", typ: kmsg.ConfigTypeLong, kafkaDefault: "86400000",
+		doc:         "A compacted topic keeps a tombstone (a null value) this long, so consumers catching up see the delete.",
+		brokerValue: func(*Options) string { return "86400000" }, check: intRange(0, maxInt64)},
 	{name: "index.interval.bytes", brokerName: "log.index.interval.bytes", typ: kmsg.ConfigTypeInt, kafkaDefault: "4096",
 		doc:         "Bytes of log between two entries of the sparse offset index.",
 		brokerValue: func(*Options) string { return "4096" }, check: intRange(0, maxInt32)},
@@ -73,6 +106,12 @@ var topicConfigs = []configDef{
 	{name: "message.timestamp.type", brokerName: "log.message.timestamp.type", typ: kmsg.ConfigTypeString, kafkaDefault: "CreateTime",
 		doc:         "CreateTime keeps the producer's timestamps; LogAppendTime stamps each batch with the broker's append time.",
 		brokerValue: func(*Options) string { return "CreateTime" }, check: oneOf("CreateTime", "LogAppendTime")},
+	{name: "min.cleanable.dirty.ratio", brokerName: "log.cleaner.min.cleanable.ratio", typ: kmsg.ConfigTypeDouble, kafkaDefault: "0.5",
+		doc:         "The log cleaner compacts a partition when the closed bytes written since its last pass are at least this share of all closed bytes.",
+		brokerValue: func(*Options) string { return "0.5" }, check: floatRange(0, 1)},
+	{name: "min.compaction.lag.ms", brokerName: "log.cleaner.min.compaction.lag.ms", typ: kmsg.ConfigTypeLong, kafkaDefault: "0",
+		doc:         "Segments holding records younger than this are not compacted yet.",
+		brokerValue: func(*Options) string { return "0" }, check: intRange(0, maxInt64)},
 	{name: "min.insync.replicas", brokerName: "min.insync.replicas", typ: kmsg.ConfigTypeInt, kafkaDefault: "1",
 		doc:         "acks=all produce fails with NOT_ENOUGH_REPLICAS when fewer replicas are in sync; a single node has one.",
 		brokerValue: func(*Options) string { return "1" }, check: intRange(1, maxInt32)},
@@ -143,6 +182,17 @@ func (b *Broker) storageOptions(overrides map[string]string) storage.Options {
 	so.IndexIntervalBytes = int(get("index.interval.bytes"))
 	tt, _ := b.effective(findConfig("message.timestamp.type"), overrides)
 	so.LogAppendTime = tt == "LogAppendTime"
+	cp, _ := b.effective(findConfig("cleanup.policy"), overrides)
+	del, compact, _ := cleanupPolicy(cp) // validated
+	so.Compact = compact
+	if !del { // compact alone: Kafka applies no time or size retention
+		so.RetentionMS, so.RetentionBytes = -1, -1
+	}
+	// storage reads 0 as its default (a day); 1 ms is as good as 0 on a millisecond clock.
+	so.DeleteRetentionMS = max(get("delete.retention.ms"), 1)
+	so.MinCompactionLagMS = get("min.compaction.lag.ms")
+	ratio, _ := b.effective(findConfig("min.cleanable.dirty.ratio"), overrides)
+	so.MinCleanableDirtyRatio, _ = strconv.ParseFloat(ratio, 64) // validated
 	so.Flush = b.opts.Flush
 	so.Now = b.opts.Now
 	so.Logger = b.opts.Logger

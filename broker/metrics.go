@@ -24,6 +24,7 @@ type metrics struct {
 	fetchedBytes     prometheus.Counter
 	produceErrors    *prometheus.CounterVec
 	retentionDeleted prometheus.Counter
+	compactedRecords prometheus.Counter
 	partitions       prometheus.Gauge
 	fetchWaiting     prometheus.Gauge
 	// apis caches each API key's request counter and latency observer: looking them up
@@ -58,12 +59,13 @@ func newMetrics(reg *prometheus.Registry, b *Broker) *metrics {
 		produceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tagpipe_broker_produce_errors_total",
 			Help: "Produce partitions answered with an error, by error."}, []string{"error"}),
 		retentionDeleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_retention_deleted_segments_total", Help: "Segments deleted by retention."}),
+		compactedRecords: prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_cleaner_removed_records_total", Help: "Records removed by the log cleaner from compacted topics."}),
 		partitions:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagpipe_broker_partitions", Help: "Partitions hosted."}),
 		fetchWaiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagpipe_broker_fetch_waiting",
 			Help: "Fetch requests long-polling for data right now."}),
 	}
 	m.collectors = []prometheus.Collector{groupCollector{b}, m.requests, m.latency, m.connections, m.bytesIn, m.bytesOut, m.malformed,
-		m.producedRecords, m.producedBytes, m.fetchedBytes, m.produceErrors, m.retentionDeleted, m.partitions, m.fetchWaiting}
+		m.producedRecords, m.producedBytes, m.fetchedBytes, m.produceErrors, m.retentionDeleted, m.compactedRecords, m.partitions, m.fetchWaiting}
 	if reg != nil {
 		for _, c := range m.collectors {
 			reg.MustRegister(c)

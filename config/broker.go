@@ -30,6 +30,9 @@ type Broker struct {
 	Flush string `yaml:"flush"`
 	// RetentionCheckInterval is how often retention runs (log.retention.check.interval.ms).
 	RetentionCheckInterval time.Duration `yaml:"retention_check_interval"`
+	// LogCleanerBackoff is how often the log cleaner looks for compacted topics'
+	// partitions to clean (log.cleaner.backoff.ms).
+	LogCleanerBackoff time.Duration `yaml:"log_cleaner_backoff"`
 	// MaxRequestBytes refuses larger request frames before reading them
 	// (socket.request.max.bytes).
 	MaxRequestBytes int32 `yaml:"max_request_bytes"`
@@ -51,6 +54,7 @@ func (b *Broker) validate(ch *check) {
 	ch.positive("segment_ms", b.SegmentMS)
 	ch.positive("max_message_bytes", int64(b.MaxMessageBytes))
 	ch.positive("retention_check_interval", int64(b.RetentionCheckInterval))
+	ch.positive("log_cleaner_backoff", int64(b.LogCleanerBackoff))
 	ch.positive("max_request_bytes", int64(b.MaxRequestBytes))
 	ch.positive("group_min_session_timeout", int64(b.GroupMinSessionTimeout))
 	ch.positive("offsets_retention", int64(b.OffsetsRetention))

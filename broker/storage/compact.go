@@ -17,14 +17,16 @@ type CompactResult struct {
 	BytesAfter     int64
 }
 
-// Compact is Kafka's log cleaner for cleanup.policy=compact, on closed segments only:
-// a record is kept when it is the newest record for its key among the closed segments;
-// a tombstone (null value) is kept until its batch is older than DeleteRetentionMS.
+// Compact is Kafka's log cleaner for cleanup.policy=compact, on closed segments only
+// (and, with MinCompactionLagMS, only those whose newest record is at least that old):
+// a record is kept when it is the newest record for its key among those segments; a
+// tombstone (null value) is kept until its batch is older than DeleteRetentionMS.
 // Offsets never change: a cleaned batch keeps its base offset and lastOffsetDelta with
 // fewer records (so fetches see offset gaps, as with Kafka), and a batch left empty is
-// dropped. Records without a key are kept. Compressed batches are kept whole: storage
-// never decompresses. Appends continue while the cleaned copies are written; each
-// segment is swapped in atomically (a .cleaned file renamed over the .log).
+// dropped. Records without a key are kept. A compressed batch that loses records is
+// decompressed and written again with its codec (snappy in the framing it came in); one
+// that loses none is kept as it is. Appends continue while the cleaned copies are
+// written; each segment is swapped in atomically (a .cleaned file renamed over the .log).
 func (l *Log) Compact() (CompactResult, error) {
 	var res CompactResult
 	l.compactMu.Lock()
@@ -37,9 +39,15 @@ func (l *Log) Compact() (CompactResult, error) {
 		l.mu.RUnlock()
 		return res, ErrClosed
 	}
-	closed := append([]*segment(nil), l.segs[:len(l.segs)-1]...)
-	for _, s := range closed {
+	o := l.Options()
+	lagHorizon := o.Now().UnixMilli() - o.MinCompactionLagMS
+	var closed []*segment
+	for _, s := range l.segs[:len(l.segs)-1] {
+		if o.MinCompactionLagMS > 0 && s.largestTimestamp() > lagHorizon {
+			break // this one and the later ones are too recent to compact
+		}
 		s.acquire()
+		closed = append(closed, s)
 	}
 	l.mu.RUnlock()
 	defer func() {
@@ -50,7 +58,6 @@ func (l *Log) Compact() (CompactResult, error) {
 	if len(closed) == 0 {
 		return res, nil
 	}
-	o := l.Options()
 
 	// Pass 1: newest offset per key.
 	latest := map[string]int64{}
@@ -79,7 +86,34 @@ func (l *Log) Compact() (CompactResult, error) {
 			res.BytesAfter += after
 		}
 	}
+	l.cleanedTo.Store(closed[len(closed)-1].nextOffset)
 	return res, nil
+}
+
+// CompactIfDirty runs Compact on a compacted log (Options.Compact) when the closed
+// segments appended since the last pass (the dirty part) are at least
+// MinCleanableDirtyRatio of all closed segments' bytes, as Kafka's cleaner picks logs by
+// min.cleanable.dirty.ratio. After a restart the whole log counts as dirty once.
+func (l *Log) CompactIfDirty() (res CompactResult, ran bool, err error) {
+	o := l.Options()
+	if !o.Compact {
+		return res, false, nil
+	}
+	l.mu.RLock()
+	var total, dirty int64
+	from := l.cleanedTo.Load()
+	for _, s := range l.segs[:len(l.segs)-1] {
+		total += s.size
+		if s.nextOffset > from {
+			dirty += s.size
+		}
+	}
+	l.mu.RUnlock()
+	if dirty == 0 || float64(dirty) < o.MinCleanableDirtyRatio*float64(total) {
+		return res, false, nil
+	}
+	res, err = l.Compact()
+	return res, err == nil, err
 }
 
 // recordView is one record of an uncompressed batch, pointing into the batch bytes.
@@ -91,9 +125,9 @@ type recordView struct {
 	tombstone bool
 }
 
-// parseRecords walks an uncompressed batch's records.
-func parseRecords(batch []byte, h *BatchHeader, fn func(*recordView)) error {
-	body := batch[BatchHeaderSize:]
+// parseRecords walks a batch's records (body: the records after the batch header,
+// decompressed).
+func parseRecords(body []byte, h *BatchHeader, fn func(*recordView)) error {
 	for i := int32(0); i < h.RecordCount; i++ {
 		length, n := binary.Varint(body)
 		if n <= 0 || length < 1 || int64(len(body)-n) < length {
@@ -164,10 +198,11 @@ func forEachBatch(s *segment, size int64, fn func(b []byte, h *BatchHeader) erro
 
 func forEachRecord(s *segment, fn func(*BatchHeader, *recordView)) error {
 	return forEachBatch(s, s.size, func(b []byte, h *BatchHeader) error {
-		if h.Compression() != 0 {
-			return nil
+		recs, _, err := decompressRecords(h.Compression(), b[BatchHeaderSize:])
+		if err != nil {
+			return fmt.Errorf("segment %q, batch %d: %w", s.path(".log"), h.BaseOffset, err)
 		}
-		return parseRecords(b, h, func(r *recordView) { fn(h, r) })
+		return parseRecords(recs, h, func(r *recordView) { fn(h, r) })
 	})
 }
 
@@ -193,29 +228,38 @@ func (l *Log) cleanSegment(s *segment, latest map[string]int64, tombstoneHorizon
 		return 0, 0, 0, e
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	var out []byte
+	var out, keptRecs []byte
 	err = forEachBatch(s, s.size, func(b []byte, h *BatchHeader) error {
-		if h.Compression() != 0 {
-			_, err := w.Write(b)
-			return err
+		recs, xerial, err := decompressRecords(h.Compression(), b[BatchHeaderSize:])
+		if err != nil {
+			return fmt.Errorf("batch %d: %w", h.BaseOffset, err)
 		}
-		out = append(out[:0], b[:BatchHeaderSize]...)
+		keptRecs = keptRecs[:0]
 		var kept int32
-		if err := parseRecords(b, h, func(r *recordView) {
+		if err := parseRecords(recs, h, func(r *recordView) {
 			if !drop(h, r, latest, tombstoneHorizon) {
-				out = append(out, r.raw...)
+				keptRecs = append(keptRecs, r.raw...)
 				kept++
 			}
 		}); err != nil {
 			return err
 		}
-		if kept == 0 {
+		switch {
+		case kept == 0:
 			return nil
+		case kept == h.RecordCount:
+			_, err := w.Write(b)
+			return err
 		}
+		body, err := compressRecords(h.Compression(), keptRecs, xerial)
+		if err != nil {
+			return fmt.Errorf("batch %d: %w", h.BaseOffset, err)
+		}
+		out = append(append(out[:0], b[:BatchHeaderSize]...), body...)
 		binary.BigEndian.PutUint32(out[offBatchLength:], uint32(len(out)-batchLogOverhead))
 		binary.BigEndian.PutUint32(out[offRecordCount:], uint32(kept))
 		binary.BigEndian.PutUint32(out[offCRC:], crcChecksum(out[offAttributes:]))
-		_, err := w.Write(out)
+		_, err = w.Write(out)
 		return err
 	})
 	if err == nil {
@@ -275,6 +319,29 @@ func (l *Log) cleanSegment(s *segment, latest map[string]int64, tombstoneHorizon
 	l.mu.Unlock()
 	s.release() // the log's reference; open reads keep the old file until they close
 	return removed, s.size, ns.size, nil
+}
+
+// checkKeys refuses a batch for a compacted log with a record that has no key, as
+// Kafka does ("Compacted topic cannot accept message without key").
+func checkKeys(batch []byte, h *BatchHeader) error {
+	recs, _, err := decompressRecords(h.Compression(), batch[BatchHeaderSize:])
+	if err != nil {
+		return err
+	}
+	i, keyless := 0, -1
+	err = parseRecords(recs, h, func(r *recordView) {
+		if !r.hasKey && keyless < 0 {
+			keyless = i
+		}
+		i++
+	})
+	if err != nil {
+		return err
+	}
+	if keyless >= 0 {
+		return fmt.Errorf("%w: a compacted topic cannot accept a record without a key (record %d)", ErrInvalidRecord, keyless)
+	}
+	return nil
 }
 
 func drop(h *BatchHeader, r *recordView, latest map[string]int64, tombstoneHorizon int64) bool {

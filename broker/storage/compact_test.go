@@ -1,7 +1,9 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -69,16 +71,18 @@ func liveRecords(t *testing.T, l *Log) map[int64]string {
 			if err != nil {
 				t.Fatalf("bad batch after compaction: %v", err)
 			}
-			if h.Compression() == 0 {
-				if err := parseRecords(b[:n], &h, func(r *recordView) {
-					v := "<nil>"
-					if !r.tombstone {
-						v = "v" // values checked by key below
-					}
-					out[r.offset] = string(r.key) + "=" + v
-				}); err != nil {
-					t.Fatal(err)
+			recs, _, err := decompressRecords(h.Compression(), b[BatchHeaderSize:n])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := parseRecords(recs, &h, func(r *recordView) {
+				v := "<nil>"
+				if !r.tombstone {
+					v = "v" // values checked by key below
 				}
+				out[r.offset] = string(r.key) + "=" + v
+			}); err != nil {
+				t.Fatal(err)
 			}
 			off = h.LastOffset() + 1
 			b = b[n:]
@@ -237,4 +241,178 @@ func TestCompactConcurrentWithAppendAndRead(t *testing.T) {
 	if got := liveRecords(t, l); len(got) != 21 {
 		t.Fatalf("%d live records after full compaction, want 21: %v", len(got), got)
 	}
+}
+
+// compressBatch is buildKeyed's batch with its records compressed by codec (xerial: the
+// snappy framing).
+func compressBatch(t *testing.T, b []byte, codec int, xerial bool) []byte {
+	t.Helper()
+	body, err := compressRecords(codec, b[BatchHeaderSize:], xerial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := append(append([]byte(nil), b[:BatchHeaderSize]...), body...)
+	binary.BigEndian.PutUint16(out[offAttributes:], uint16(codec))
+	binary.BigEndian.PutUint32(out[offBatchLength:], uint32(len(out)-batchLogOverhead))
+	binary.BigEndian.PutUint32(out[offCRC:], crc32.Checksum(out[offAttributes:], castagnoli))
+	return out
+}
+
+// TestCompactCompressedBatches: a compressed batch that loses records is written again
+// with its own codec (snappy in the framing it came in), one that loses none is kept
+// byte for byte, and a compacted log refuses records without a key in any codec.
+func TestCompactCompressedBatches(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		codec  int
+		xerial bool
+	}{{"gzip", codecGzip, false}, {"snappy", codecSnappy, false}, {"snappy-xerial", codecSnappy, true},
+		{"lz4", codecLZ4, false}, {"zstd", codecZstd, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			o := testOptions(nil)
+			o.Compact = true
+			l := mustOpen(t, t.TempDir(), o)
+			batch := func(recs ...kv) []byte { return compressBatch(t, buildKeyed(1, recs...), c.codec, c.xerial) }
+			// Segment 0: a@0 b@1 c@2; segment 1: a@3 d@4 (loses nothing); active: b@5.
+			mustAppend(t, l, batch(kv{s("a"), s("1")}, kv{s("b"), s("1")}, kv{s("c"), s("1")}))
+			l.Roll()
+			kept := batch(kv{s("a"), s("2")}, kv{s("d"), s("1")})
+			mustAppend(t, l, kept)
+			l.Roll()
+			mustAppend(t, l, batch(kv{s("b"), s("2")}))
+			if _, err := l.Append(batch(kv{s("e"), s("1")}, kv{nil, s("keyless")})); !errors.Is(err, ErrInvalidRecord) {
+				t.Fatalf("keyless record in a compacted log: %v, want ErrInvalidRecord", err)
+			}
+			res, err := l.Compact()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.RecordsRemoved != 1 || res.Segments != 1 {
+				t.Fatalf("Compact: %+v", res)
+			}
+			want := map[int64]string{1: "b=v", 2: "c=v", 3: "a=v", 4: "d=v", 5: "b=v"}
+			if got := liveRecords(t, l); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("after compaction:\n got %v\nwant %v", got, want)
+			}
+			r, err := l.Read(0, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := r.Bytes()
+			r.Close()
+			h, n, err := checkBatch(b, 0, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Compression() != c.codec || h.RecordCount != 2 || h.LastOffsetDelta != 2 {
+				t.Fatalf("cleaned batch: codec %d, %d records, last offset delta %d", h.Compression(), h.RecordCount, h.LastOffsetDelta)
+			}
+			if got := bytes.HasPrefix(b[BatchHeaderSize:n], xerialMagic); got != c.xerial {
+				t.Fatalf("cleaned batch in xerial framing: %v, want %v", got, c.xerial)
+			}
+			// The batch that lost nothing is as it was appended (offsets assigned).
+			if r, err = l.Read(3, 1<<20); err != nil {
+				t.Fatal(err)
+			}
+			b, _ = r.Bytes()
+			r.Close()
+			h1, n1, err := checkBatch(b, 0, true)
+			if err != nil || h1.BaseOffset != 3 || !bytes.Equal(b[BatchHeaderSize:n1], kept[BatchHeaderSize:]) {
+				t.Fatalf("untouched batch at %d changed (%v)", h1.BaseOffset, err)
+			}
+		})
+	}
+}
+
+// TestCodecsRoundTrip: every codec gives back what it compressed, a large xerial
+// stream spans several chunks, and a snappy bomb's declared size is refused before it is
+// allocated.
+func TestCodecsRoundTrip(t *testing.T) {
+	src := bytes.Repeat([]byte("record payload 0123456789 "), 10000) // 260 KB: 8 xerial chunks
+	for _, codec := range []int{codecNone, codecGzip, codecSnappy, codecLZ4, codecZstd} {
+		for _, xerial := range []bool{false, true} {
+			c, err := compressRecords(codec, src, xerial)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, gotXerial, err := decompressRecords(codec, c)
+			if err != nil || !bytes.Equal(got, src) {
+				t.Fatalf("codec %d xerial %v: %v, %d bytes back", codec, xerial, err, len(got))
+			}
+			if want := xerial && codec == codecSnappy; gotXerial != want {
+				t.Fatalf("codec %d: xerial %v, want %v", codec, gotXerial, want)
+			}
+		}
+	}
+	bomb := binary.AppendUvarint(nil, maxInflated+1) // a snappy block's declared length
+	if _, _, err := decompressRecords(codecSnappy, append(bomb, 0)); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("snappy bomb: %v", err)
+	}
+	if _, _, err := decompressRecords(7, nil); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("codec 7: %v", err)
+	}
+}
+
+// TestCompactIfDirty: a compacted log is cleaned when the closed bytes appended since the
+// last pass reach min.cleanable.dirty.ratio, not before; segments younger than
+// min.compaction.lag.ms are left alone; a log that is not compacted is never cleaned.
+func TestCompactIfDirty(t *testing.T) {
+	clk := &fakeClock{ms: 1_000_000_000}
+	o := testOptions(clk)
+	o.Compact, o.MinCleanableDirtyRatio = true, 0.6
+	l := mustOpen(t, t.TempDir(), o)
+	put := func(v string) {
+		mustAppend(t, l, buildKeyed(clk.ms, kv{s("k"), s(v)}))
+		l.Roll()
+	}
+	put("1")
+	put("2")
+	if res, ran, err := l.CompactIfDirty(); err != nil || !ran || res.RecordsRemoved != 1 {
+		t.Fatalf("first pass (all dirty): %+v ran %v %v", res, ran, err)
+	}
+	put("3") // dirty: one segment of the two non-empty ones
+	if _, ran, err := l.CompactIfDirty(); err != nil || ran {
+		t.Fatalf("ran at a dirty ratio of 0.5 < 0.6 (%v)", err)
+	}
+	o.MinCleanableDirtyRatio = 0.5
+	o.MinCompactionLagMS = 10_000
+	l.SetOptions(o)
+	if res, ran, err := l.CompactIfDirty(); err != nil || !ran || res.RecordsRemoved != 0 {
+		t.Fatalf("within min.compaction.lag.ms: %+v ran %v %v", res, ran, err)
+	}
+	clk.ms += 20_000
+	if res, ran, err := l.CompactIfDirty(); err != nil || !ran || res.RecordsRemoved != 1 {
+		t.Fatalf("past min.compaction.lag.ms: %+v ran %v %v", res, ran, err)
+	}
+	if got := liveRecords(t, l); len(got) != 1 || got[2] != "k=v" {
+		t.Fatalf("live records %v, want only k@2", got)
+	}
+	o.Compact = false
+	l.SetOptions(o)
+	put("4")
+	put("5")
+	if _, ran, _ := l.CompactIfDirty(); ran {
+		t.Fatal("a log that is not compacted was cleaned")
+	}
+}
+
+// FuzzDecompressRecords: any bytes under any codec give records or an error, never a
+// panic or more than maxInflated bytes (a compacted topic's appends decompress what
+// clients send).
+func FuzzDecompressRecords(f *testing.F) {
+	for codec := range 5 {
+		for _, xerial := range []bool{false, true} {
+			c, err := compressRecords(codec, []byte("seed records seed records"), xerial)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(uint8(codec), c)
+		}
+	}
+	f.Fuzz(func(t *testing.T, codec uint8, data []byte) {
+		out, _, err := decompressRecords(int(codec%8), data)
+		if err == nil && len(out) > maxInflated {
+			t.Fatalf("%d bytes out", len(out))
+		}
+	})
 }

@@ -55,8 +55,18 @@ type Options struct {
 	// DeleteRetentionMS keeps a tombstone this long before Compact drops it
 	// (delete.retention.ms).
 	DeleteRetentionMS int64
-	Now               func() time.Time // nil = time.Now
-	Logger            *slog.Logger     // nil = slog.Default()
+	// Compact marks a compacted log (cleanup.policy=compact): every appended record must
+	// have a key, and CompactIfDirty cleans it. Retention by time and size is separate
+	// (the broker turns it off for compact-only topics).
+	Compact bool
+	// MinCleanableDirtyRatio is the share of the closed segments' bytes appended since the
+	// last clean at which CompactIfDirty cleans (min.cleanable.dirty.ratio).
+	MinCleanableDirtyRatio float64
+	// MinCompactionLagMS leaves segments with records younger than this uncompacted
+	// (min.compaction.lag.ms).
+	MinCompactionLagMS int64
+	Now                func() time.Time // nil = time.Now
+	Logger             *slog.Logger     // nil = slog.Default()
 }
 
 // DefaultOptions are Kafka's topic defaults.
@@ -71,6 +81,7 @@ func DefaultOptions() Options {
 		Flush:                  FlushPolicy{Mode: "os"},
 		ProducerIDExpirationMS: 24 * 3600 * 1000,
 		DeleteRetentionMS:      24 * 3600 * 1000,
+		MinCleanableDirtyRatio: 0.5,
 	}
 }
 
@@ -146,6 +157,7 @@ type Log struct {
 
 	isClosed    atomic.Bool
 	startOffset atomic.Int64
+	cleanedTo   atomic.Int64 // Compact's last pass covered the closed segments below this offset
 	endOffset   atomic.Int64
 	size        atomic.Int64
 	dirty       atomic.Bool // appended since the last fsync
@@ -258,6 +270,11 @@ func (l *Log) append(records []byte, checkCRC bool) (AppendResult, error) {
 		}
 		if h.Attributes&attrTransactional != 0 || h.Attributes&attrControl != 0 {
 			return AppendResult{}, fmt.Errorf("%w: transactional and control batches are not supported", ErrInvalidRecord)
+		}
+		if o.Compact {
+			if err := checkKeys(records[p:p+n], &h); err != nil {
+				return AppendResult{}, fmt.Errorf("batch %d at byte %d: %w", nb, p, err)
+			}
 		}
 		count += int64(h.LastOffsetDelta) + 1
 		p += n

@@ -45,6 +45,7 @@ func brokerOptions(cfg *config.Config, reg *prometheus.Registry, log *slog.Logge
 	o.SegmentBytes, o.SegmentMS = c.SegmentBytes, c.SegmentMS
 	o.MaxMessageBytes = c.MaxMessageBytes
 	o.RetentionCheckInterval = c.RetentionCheckInterval
+	o.CleanerBackoff = c.LogCleanerBackoff
 	o.MaxRequestBytes = c.MaxRequestBytes
 	o.Groups.InitialRebalanceDelay = c.GroupInitialRebalanceDelay
 	o.Groups.MinSessionTimeout, o.Groups.MaxSessionTimeout = c.GroupMinSessionTimeout, c.GroupMaxSessionTimeout
