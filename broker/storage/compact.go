@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -59,22 +60,36 @@ func (l *Log) Compact() (CompactResult, error) {
 		return res, nil
 	}
 
-	// Pass 1: newest offset per key.
-	latest := map[string]int64{}
-	for _, s := range closed {
+	// Pass 1: the newest offset of every key in the dirty segments, those appended since
+	// the last pass (the segments before them hold each key at most once already). As in
+	// Kafka's offset map, a key is held as a 128-bit hash, and the map is bounded: once it
+	// holds CleanerMaxKeys keys, the pass cleans up to the last segment it mapped and
+	// leaves the later ones dirty for the next pass (one segment may overshoot the bound).
+	from := l.cleanedTo.Load()
+	latest := map[keyHash]int64{}
+	end, mapped := len(closed), 0
+	for i, s := range closed {
+		if s.nextOffset <= from {
+			continue
+		}
+		if mapped > 0 && len(latest) >= o.CleanerMaxKeys {
+			end = i
+			break
+		}
 		err := forEachRecord(s, func(h *BatchHeader, r *recordView) {
 			if r.hasKey {
-				latest[string(r.key)] = r.offset
+				latest[hashKey(r.key)] = r.offset
 			}
 		})
 		if err != nil {
 			return res, err
 		}
+		mapped++
 	}
 
-	// Pass 2: rewrite each closed segment that loses records.
+	// Pass 2: rewrite each segment up to there that loses records.
 	tombstoneHorizon := o.Now().UnixMilli() - o.DeleteRetentionMS
-	for _, s := range closed {
+	for _, s := range closed[:end] {
 		n, before, after, err := l.cleanSegment(s, latest, tombstoneHorizon, o)
 		if err != nil {
 			return res, err
@@ -86,8 +101,18 @@ func (l *Log) Compact() (CompactResult, error) {
 			res.BytesAfter += after
 		}
 	}
-	l.cleanedTo.Store(closed[len(closed)-1].nextOffset)
+	l.cleanedTo.Store(closed[end-1].nextOffset)
 	return res, nil
+}
+
+// keyHash is a record key in the cleaner's offset map: the first 128 bits of its
+// SHA-256, so the map's size does not depend on the keys' and colliding keys cannot be
+// made on purpose.
+type keyHash [16]byte
+
+func hashKey(k []byte) keyHash {
+	sum := sha256.Sum256(k)
+	return keyHash(sum[:16])
 }
 
 // CompactIfDirty runs Compact on a compacted log (Options.Compact) when the closed
@@ -207,7 +232,7 @@ func forEachRecord(s *segment, fn func(*BatchHeader, *recordView)) error {
 }
 
 // cleanSegment writes the kept records of s to <base>.log.cleaned and swaps it in.
-func (l *Log) cleanSegment(s *segment, latest map[string]int64, tombstoneHorizon int64, o Options) (removed, before, after int64, err error) {
+func (l *Log) cleanSegment(s *segment, latest map[keyHash]int64, tombstoneHorizon int64, o Options) (removed, before, after int64, err error) {
 	// Dry run: does this segment lose anything?
 	err = forEachRecord(s, func(h *BatchHeader, r *recordView) {
 		if drop(h, r, latest, tombstoneHorizon) {
@@ -344,11 +369,11 @@ func checkKeys(batch []byte, h *BatchHeader) error {
 	return nil
 }
 
-func drop(h *BatchHeader, r *recordView, latest map[string]int64, tombstoneHorizon int64) bool {
+func drop(h *BatchHeader, r *recordView, latest map[keyHash]int64, tombstoneHorizon int64) bool {
 	if !r.hasKey {
 		return false
 	}
-	if off, ok := latest[string(r.key)]; ok && off > r.offset {
+	if off, ok := latest[hashKey(r.key)]; ok && off > r.offset {
 		return true
 	}
 	return r.tombstone && h.MaxTimestamp < tombstoneHorizon

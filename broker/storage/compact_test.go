@@ -416,3 +416,33 @@ func FuzzDecompressRecords(f *testing.F) {
 		}
 	})
 }
+
+// TestCompactBoundedKeyMap: with more dirty keys than CleanerMaxKeys a pass cleans up to
+// the last segment it mapped and the next passes go on from there, ending where one
+// unbounded pass would.
+func TestCompactBoundedKeyMap(t *testing.T) {
+	o := testOptions(nil)
+	o.Compact, o.CleanerMaxKeys = true, 2
+	l := mustOpen(t, t.TempDir(), o)
+	for _, seg := range [][2]string{{"a", "b"}, {"c", "d"}, {"a", "c"}} {
+		mustAppend(t, l, buildKeyed(1, kv{s(seg[0]), s("v")}, kv{s(seg[1]), s("v")}))
+		l.Roll()
+	}
+	var removed []int64
+	for range 3 {
+		res, err := l.Compact()
+		if err != nil {
+			t.Fatal(err)
+		}
+		removed = append(removed, res.RecordsRemoved)
+	}
+	// Pass 1 maps {a, b} and cleans segment 0; pass 2 maps {c, d} and cleans up to
+	// segment 1; pass 3 maps {a, c} and drops a@0 and c@2.
+	if fmt.Sprint(removed) != "[0 0 2]" {
+		t.Fatalf("records removed per pass %v, want [0 0 2]", removed)
+	}
+	want := map[int64]string{1: "b=v", 3: "d=v", 4: "a=v", 5: "c=v"}
+	if got := liveRecords(t, l); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after the passes:\n got %v\nwant %v", got, want)
+	}
+}

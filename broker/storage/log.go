@@ -65,8 +65,11 @@ type Options struct {
 	// MinCompactionLagMS leaves segments with records younger than this uncompacted
 	// (min.compaction.lag.ms).
 	MinCompactionLagMS int64
-	Now                func() time.Time // nil = time.Now
-	Logger             *slog.Logger     // nil = slog.Default()
+	// CleanerMaxKeys bounds the keys one Compact pass maps (~40 bytes each; Kafka's
+	// log.cleaner.dedupe.buffer.size); a log with more dirty keys takes several passes.
+	CleanerMaxKeys int
+	Now            func() time.Time // nil = time.Now
+	Logger         *slog.Logger     // nil = slog.Default()
 }
 
 // DefaultOptions are Kafka's topic defaults.
@@ -82,6 +85,7 @@ func DefaultOptions() Options {
 		ProducerIDExpirationMS: 24 * 3600 * 1000,
 		DeleteRetentionMS:      24 * 3600 * 1000,
 		MinCleanableDirtyRatio: 0.5,
+		CleanerMaxKeys:         1 << 20,
 	}
 }
 
@@ -119,6 +123,9 @@ func (o *Options) fill() {
 	}
 	if o.DeleteRetentionMS == 0 {
 		o.DeleteRetentionMS = d.DeleteRetentionMS
+	}
+	if o.CleanerMaxKeys <= 0 {
+		o.CleanerMaxKeys = d.CleanerMaxKeys
 	}
 	if o.Now == nil {
 		o.Now = time.Now
