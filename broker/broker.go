@@ -396,7 +396,7 @@ func (b *Broker) CompactLogs() (int64, error) {
 	var removed int64
 	for _, p := range b.allPartitions() {
 		res, ran, err := p.log.CompactIfDirty()
-		if err != nil {
+		if err != nil && !errors.Is(err, storage.ErrClosed) { // closed: its topic is being deleted
 			errs = append(errs, fmt.Errorf("cannot compact %s-%d: %w", p.topic, p.index, err))
 		}
 		if ran && res.RecordsRemoved > 0 {
