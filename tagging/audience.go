@@ -136,10 +136,45 @@ func (t *Tagger) AudienceMembers(ctx context.Context, name, ds string) ([]string
 	} else if !ok {
 		return nil, fmt.Errorf("audience %q: never materialised", name)
 	}
-	rows, err := c.QueryContext(ctx, fmt.Sprintf("SELECT user_id FROM %s WHERE dt = %s AND audience = %s ORDER BY user_id",
+	return queryUsers(ctx, c, name, fmt.Sprintf("SELECT user_id FROM %s WHERE dt = %s AND audience = %s ORDER BY user_id",
 		TableAudiences, dateLit(day), lit(name)))
+}
+
+// AudienceLeavers finds the audience's latest materialisation before ds and returns its
+// day and, sorted, the users in it who are not members on ds: the keys to delete from
+// a compacted topic that holds the audience (prev is "" when there is none).
+func (t *Tagger) AudienceLeavers(ctx context.Context, name, ds string) (prev string, leavers []string, err error) {
+	day, err := ParseDS(ds)
 	if err != nil {
-		return nil, fmt.Errorf("audience %q: %w", name, err)
+		return "", nil, err
+	}
+	c, err := t.conn(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	defer c.Close()
+	if ok, err := tableExists(ctx, c, TableAudiences); err != nil || !ok {
+		return "", nil, err
+	}
+	var p sql.NullString
+	q := fmt.Sprintf("SELECT CAST(max(dt) AS VARCHAR) FROM %s WHERE audience = %s AND dt < %s", TableAudiences, lit(name), dateLit(day))
+	if err := c.QueryRowContext(ctx, q).Scan(&p); err != nil {
+		return "", nil, fmt.Errorf("audience %q: %w", name, err)
+	}
+	if !p.Valid {
+		return "", nil, nil
+	}
+	leavers, err = queryUsers(ctx, c, name, fmt.Sprintf(
+		"SELECT user_id FROM %[1]s WHERE dt = DATE %[2]s AND audience = %[3]s EXCEPT SELECT user_id FROM %[1]s WHERE dt = %[4]s AND audience = %[3]s ORDER BY 1",
+		TableAudiences, lit(p.String), lit(name), dateLit(day)))
+	return p.String, leavers, err
+}
+
+// queryUsers runs q, a query of user ids, and returns them in its order.
+func queryUsers(ctx context.Context, c *sql.Conn, audience, q string) ([]string, error) {
+	rows, err := c.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("audience %q: %w", audience, err)
 	}
 	defer rows.Close()
 	var out []string
@@ -200,9 +235,11 @@ type AudienceRecord struct {
 }
 
 // ExportKafka produces one record per member to topic (key user_id, value an
-// AudienceRecord) with acks=all, through any Kafka cluster (the built-in broker or a
-// real one).
-func ExportKafka(ctx context.Context, brokers []string, topic, audience, ds string, users []string) error {
+// AudienceRecord) and then a tombstone (key user_id, null value) per user in leavers,
+// with acks=all, through any Kafka cluster (the built-in broker or a real one). On a
+// compacted topic of its own (cleanup.policy=compact), the newest record per key is the
+// audience: members' records stay, leavers' go.
+func ExportKafka(ctx context.Context, brokers []string, topic, audience, ds string, users, leavers []string) error {
 	if len(brokers) == 0 || topic == "" {
 		return errors.New("cannot export to Kafka: brokers and topic are required")
 	}
@@ -223,11 +260,18 @@ func ExportKafka(ctx context.Context, brokers []string, topic, audience, ds stri
 	defer w.Close()
 	sorted := append([]string(nil), users...)
 	sort.Strings(sorted)
+	gone := append([]string(nil), leavers...)
+	sort.Strings(gone)
+	sorted = append(sorted, gone...) // members first, then the tombstones
 	const chunk = 1000
 	for i := 0; i < len(sorted); i += chunk {
 		j := min(i+chunk, len(sorted))
 		msgs := make([]kafka.Message, 0, j-i)
-		for _, u := range sorted[i:j] {
+		for k, u := range sorted[i:j] {
+			if i+k >= len(users) {
+				msgs = append(msgs, kafka.Message{Key: []byte(u)}) // no value: a tombstone
+				continue
+			}
 			v, err := json.Marshal(AudienceRecord{Audience: audience, DT: ds, UserID: u})
 			if err != nil {
 				return err

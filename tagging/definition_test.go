@@ -262,12 +262,12 @@ func TestAudienceOnMovieLens(t *testing.T) {
 	}
 
 	// Kafka: produce through kfake (franz-go's in-process Kafka) and read back with kgo.
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "audiences"))
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "audiences", "audience-comedy"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cluster.Close()
-	if err := ExportKafka(ctx, cluster.ListenAddrs(), "audiences", "comedy_fans", mlDay, got); err != nil {
+	if err := ExportKafka(ctx, cluster.ListenAddrs(), "audiences", "comedy_fans", mlDay, got, nil); err != nil {
 		t.Fatal(err)
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("audiences"),
@@ -294,6 +294,73 @@ func TestAudienceOnMovieLens(t *testing.T) {
 	}
 	if len(seen) != len(got) {
 		t.Fatalf("kafka: %d distinct users, want %d", len(seen), len(got))
+	}
+
+	// The next day, under a narrower definition, some users leave: their tombstones
+	// follow the members, so a compacted topic keyed by user holds the new audience.
+	const day2 = "2018-09-25"
+	if prev, leavers, err := tg.AudienceLeavers(ctx, "comedy_fans", mlDay); err != nil || prev != "" || leavers != nil {
+		t.Fatalf("leavers before the first materialisation: %q %v %v", prev, leavers, err)
+	}
+	if _, err := tg.RunModel(ctx, day2, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tg.RunAudience(ctx, &Audience{Name: "comedy_fans", Expression: "interest:Comedy > 0.6"}, day2); err != nil {
+		t.Fatal(err)
+	}
+	members2, err := tg.AudienceMembers(ctx, "comedy_fans", day2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev, leavers, err := tg.AudienceLeavers(ctx, "comedy_fans", day2)
+	if err != nil || prev != mlDay {
+		t.Fatalf("leavers on %s: previous materialisation %q, %v", day2, prev, err)
+	}
+	in2 := map[string]bool{}
+	for _, u := range members2 {
+		in2[u] = true
+	}
+	var left []string
+	for _, u := range got {
+		if !in2[u] {
+			left = append(left, u)
+		}
+	}
+	if len(members2) == 0 || len(left) == 0 || !reflect.DeepEqual(leavers, left) {
+		t.Fatalf("leavers %v, want %v (%d members on %s)", leavers, left, len(members2), day2)
+	}
+	if err := ExportKafka(ctx, cluster.ListenAddrs(), "audience-comedy", "comedy_fans", day2, members2, leavers); err != nil {
+		t.Fatal(err)
+	}
+	cl2, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("audience-comedy"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl2.Close()
+	valued, tombstoned := map[string]bool{}, map[string]bool{}
+	for len(valued)+len(tombstoned) < len(members2)+len(leavers) {
+		fs := cl2.PollFetches(deadline)
+		if deadline.Err() != nil {
+			t.Fatalf("read %d of %d records", len(valued)+len(tombstoned), len(members2)+len(leavers))
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Value == nil {
+				tombstoned[string(r.Key)] = true
+			} else {
+				valued[string(r.Key)] = true
+			}
+		})
+	}
+	for _, u := range leavers {
+		if !tombstoned[u] || valued[u] {
+			t.Fatalf("leaver %s: tombstone %v, value %v", u, tombstoned[u], valued[u])
+		}
+	}
+	for _, u := range members2 {
+		if !valued[u] {
+			t.Fatalf("member %s has no record", u)
+		}
 	}
 }
 

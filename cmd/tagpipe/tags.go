@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -317,6 +318,7 @@ func firstLine(s string) string {
 func tagsAudience(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "audience", Short: "Materialise and export audiences (boolean expressions over tags)"}
 	var ds, expr, csvPath, topic string
+	var tombstones bool
 	var brokers []string
 	findAudience := func(env *tagEnv, name string) (*tagging.Audience, error) {
 		if expr != "" {
@@ -362,6 +364,9 @@ func tagsAudience(a *app) *cobra.Command {
 			if (csvPath == "") == (topic == "") {
 				return errors.New("give exactly one of --csv and --topic")
 			}
+			if tombstones && topic == "" {
+				return errors.New("--tombstones needs --topic")
+			}
 			env, err := openTagging(a)
 			if err != nil {
 				return err
@@ -370,6 +375,13 @@ func tagsAudience(a *app) *cobra.Command {
 			users, err := env.tg.AudienceMembers(cmd.Context(), args[0], ds)
 			if err != nil {
 				return err
+			}
+			var prev string
+			var leavers []string
+			if tombstones {
+				if prev, leavers, err = env.tg.AudienceLeavers(cmd.Context(), args[0], ds); err != nil {
+					return err
+				}
 			}
 			switch {
 			case csvPath == "-":
@@ -388,16 +400,21 @@ func tagsAudience(a *app) *cobra.Command {
 				}
 				ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 				defer cancel()
-				if err := tagging.ExportKafka(ctx, bs, topic, args[0], ds, users); err != nil {
+				if err := tagging.ExportKafka(ctx, bs, topic, args[0], ds, users, leavers); err != nil {
 					return err
 				}
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "exported %d users of audience %s on %s\n", len(users), args[0], ds)
+			if tombstones {
+				fmt.Fprintf(cmd.ErrOrStderr(), "and %d tombstones for users who left since %s\n", len(leavers), cmp.Or(prev, "(no earlier materialisation)"))
+			}
 			return nil
 		},
 	}
 	export.Flags().StringVar(&csvPath, "csv", "", "CSV file to write (- for stdout)")
 	export.Flags().StringVar(&topic, "topic", "", "Kafka topic to produce to (key user_id, JSON value)")
+	export.Flags().BoolVar(&tombstones, "tombstones", false, "also send a tombstone (null value) for each user of the audience's previous materialisation "+
+		"who is not a member on --ds: a compacted topic (cleanup.policy=compact) of its own then holds the audience as of --ds")
 	export.Flags().StringSliceVar(&brokers, "brokers", nil, "Kafka bootstrap servers (default ingest.bootstrap_servers, else broker.listen)")
 	list := &cobra.Command{
 		Use:   "list",
