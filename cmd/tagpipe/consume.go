@@ -92,10 +92,10 @@ func init() {
 							fmt.Fprintf(w, "%d%s%d%s", r.Partition, keySep, r.Offset, keySep)
 						}
 						if printKey {
-							w.Write(r.Key)
+							writeNullable(w, r.Key)
 							w.WriteString(keySep)
 						}
-						w.Write(r.Value)
+						writeNullable(w, r.Value)
 						w.WriteByte('\n')
 						n++
 						if group != "" {
@@ -130,4 +130,14 @@ func init() {
 		_ = cmd.MarkFlagRequired("topic")
 		return cmd
 	})
+}
+
+// writeNullable writes b, or "null" for a null key or value (a tombstone's value), as
+// kafka-console-consumer.sh prints them.
+func writeNullable(w *bufio.Writer, b []byte) {
+	if b == nil {
+		w.WriteString("null")
+		return
+	}
+	w.Write(b)
 }
