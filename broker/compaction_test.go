@@ -192,6 +192,7 @@ func TestCleanupPolicyConfig(t *testing.T) {
 		{"compact,delete", true, true, 604800000},
 		{"delete, compact", true, true, 604800000},
 		{"compaction", false, false, 0},
+		{"compact,compaction", false, false, 0},
 		{"", false, false, 0},
 	} {
 		topic := fmt.Sprintf("policy-%d", len(c.policy))
@@ -275,6 +276,25 @@ func TestCompactedTopicKafkaGoSnappy(t *testing.T) {
 		m, err := rd.ReadMessage(ctx)
 		if err != nil || m.Offset != want.offset || string(m.Value) != want.value {
 			t.Fatalf("kafka-go read %d %s (%v), want %+v", m.Offset, m.Value, err, want)
+		}
+	}
+}
+
+// TestCleanerConfigsChecked: the cleaner's topic configs are range-checked.
+func TestCleanerConfigsChecked(t *testing.T) {
+	for _, c := range []struct{ name, value string }{
+		{"min.cleanable.dirty.ratio", "NaN"}, {"min.cleanable.dirty.ratio", "1.5"}, {"min.cleanable.dirty.ratio", "x"},
+		{"delete.retention.ms", "-1"}, {"min.compaction.lag.ms", "-5"},
+	} {
+		if err := validateConfig(c.name, &c.value); err == nil {
+			t.Errorf("%s=%s accepted", c.name, c.value)
+		}
+	}
+	for _, c := range []struct{ name, value string }{
+		{"min.cleanable.dirty.ratio", "0"}, {"min.cleanable.dirty.ratio", "0.99"}, {"delete.retention.ms", "0"},
+	} {
+		if err := validateConfig(c.name, &c.value); err != nil {
+			t.Errorf("%s=%s: %v", c.name, c.value, err)
 		}
 	}
 }

@@ -46,7 +46,7 @@ func floatRange(lo, hi float64) func(string) error {
 		if err != nil {
 			return fmt.Errorf("%q is not a number", v)
 		}
-		if f < lo || f > hi {
+		if !(f >= lo && f <= hi) { // NaN too
 			return fmt.Errorf("%v is out of range [%v, %v]", f, lo, hi)
 		}
 		return nil
