@@ -98,14 +98,7 @@ func compressRecords(codec int, src []byte, xerial bool) ([]byte, error) {
 		return src, nil
 	case codecGzip:
 		var buf bytes.Buffer
-		w := gzip.NewWriter(&buf)
-		if _, err := w.Write(src); err != nil {
-			return nil, err
-		}
-		if err := w.Close(); err != nil {
-			return nil, err
-		}
-		return buf.Bytes(), nil
+		return compressTo(&buf, gzip.NewWriter(&buf), src)
 	case codecSnappy:
 		if !xerial {
 			return s2.EncodeSnappy(nil, src), nil
@@ -123,14 +116,7 @@ func compressRecords(codec int, src []byte, xerial bool) ([]byte, error) {
 		return out, nil
 	case codecLZ4:
 		var buf bytes.Buffer
-		w := lz4.NewWriter(&buf)
-		if _, err := w.Write(src); err != nil {
-			return nil, err
-		}
-		if err := w.Close(); err != nil {
-			return nil, err
-		}
-		return buf.Bytes(), nil
+		return compressTo(&buf, lz4.NewWriter(&buf), src)
 	case codecZstd:
 		_, enc, err := zstdCodec()
 		if err != nil {
@@ -139,6 +125,17 @@ func compressRecords(codec int, src []byte, xerial bool) ([]byte, error) {
 		return enc.EncodeAll(src, nil), nil
 	}
 	return nil, fmt.Errorf("%w: unknown compression codec %d", ErrInvalidRecord, codec)
+}
+
+// compressTo writes src through w, a compressing writer into buf, and returns buf's bytes.
+func compressTo(buf *bytes.Buffer, w io.WriteCloser, src []byte) ([]byte, error) {
+	if _, err := w.Write(src); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // readBounded reads a decompressing reader to its end, at most maxInflated bytes.
