@@ -18,6 +18,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tagpipe/tagpipe/internal/fsutil"
 )
 
 // Options configure a Coordinator.
@@ -117,7 +119,12 @@ type Coordinator struct {
 	// once it is mostly superseded lines (persistLocked).
 	appended, live int
 	size           int64 // of offsets.log: a failed append is cut back to it
-	stop           chan struct{}
+	// dirUnsynced: a compaction renamed its copy over offsets.log but could not fsync the
+	// directory, so a power cut may bring the old file back and lose the commits
+	// appended since. With Options.Sync a commit is acknowledged only after the fsync
+	// succeeded again.
+	dirUnsynced bool
+	stop        chan struct{}
 	// kick wakes an idle reaper when a member joins or a member id is handed out.
 	kick chan struct{}
 	wg   sync.WaitGroup
@@ -244,8 +251,11 @@ func (c *Coordinator) replay(path string) (good, size int64, err error) {
 	return good, st.Size(), nil
 }
 
-// compact replaces offsets.log with the current offsets only, through a synced copy, and
-// returns it open for appending, with its size and number of lines.
+// compact replaces offsets.log with the current offsets only, through a synced copy
+// renamed over it and a synced directory, and returns it open for appending, with its
+// size and number of lines. Once renamed, the copy is offsets.log and is returned even
+// if the directory's fsync fails: appends to the old file would be lost at the next
+// start (dirUnsynced says that fsync is owed).
 func (c *Coordinator) compact(path string) (f *os.File, size int64, lines int, err error) {
 	tmp := path + ".tmp"
 	f, err = os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -272,14 +282,35 @@ func (c *Coordinator) compact(path string) (f *os.File, size int64, lines int, e
 	if err := w.Flush(); err != nil {
 		return nil, 0, 0, fmt.Errorf("cannot write %q: %w", tmp, err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := syncFile(f); err != nil {
 		return nil, 0, 0, fmt.Errorf("cannot sync %q: %w", tmp, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return nil, 0, 0, fmt.Errorf("cannot rename %q: %w", tmp, err)
 	}
+	c.dirUnsynced = true
+	if err := c.syncDirLocked(); err != nil {
+		c.log.Warn("offsets.log compacted, but its directory could not be synced; trying again before the next commit", "err", err)
+	}
 	return f, size, lines, nil
 }
+
+// syncDirLocked fsyncs the directory of offsets.log if a compaction's rename is not
+// known to be durable yet.
+func (c *Coordinator) syncDirLocked() error {
+	if !c.dirUnsynced {
+		return nil
+	}
+	if err := fsutil.SyncDirSync(c.opts.Dir, syncFile); err != nil {
+		return err
+	}
+	c.dirUnsynced = false
+	return nil
+}
+
+// syncFile is every fsync of offsets.log, its compacted copy and its directory; tests
+// record or fail them through it.
+var syncFile = (*os.File).Sync
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
@@ -323,6 +354,11 @@ func (c *Coordinator) persistLocked(rs []commitRecord) error {
 		}
 		buf = append(append(buf, line...), '\n')
 	}
+	if c.opts.Sync {
+		if err := c.syncDirLocked(); err != nil {
+			return fmt.Errorf("cannot make the compacted offsets.log durable: %w", err)
+		}
+	}
 	if _, err := c.file.Write(buf); err != nil {
 		// A short write (a full disk) leaves part of a line; later lines behind it would
 		// be lost to the replay, which stops there. Cut it off again.
@@ -332,7 +368,7 @@ func (c *Coordinator) persistLocked(rs []commitRecord) error {
 		return fmt.Errorf("cannot append to offsets.log: %w", err)
 	}
 	if c.opts.Sync {
-		if err := c.file.Sync(); err != nil {
+		if err := syncFile(c.file); err != nil {
 			if terr := c.file.Truncate(c.size); terr != nil {
 				err = errors.Join(err, terr)
 			}

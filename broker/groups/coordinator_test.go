@@ -3,6 +3,8 @@ package groups
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -356,5 +358,92 @@ func TestOffsetsLogCompactsWhileRunning(t *testing.T) {
 	}
 	if got := reopen(t, o).Fetch("g")["t"]; got[0].Offset != 999 || got[1].Offset != 1998 {
 		t.Fatalf("after reopen: %+v", got)
+	}
+}
+
+// recordSyncs replaces syncFile for the rest of the test: it records each fsync (the
+// file's base name, or for offsets.log's directory whether the compacted copy had been
+// renamed into place by then) and fails directory fsyncs while *failDir is set.
+func recordSyncs(t *testing.T, failDir *bool) *[]string {
+	var ops []string
+	orig := syncFile
+	syncFile = func(f *os.File) error {
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		if !st.IsDir() {
+			ops = append(ops, filepath.Base(f.Name()))
+			return orig(f)
+		}
+		_, tmpErr := os.Stat(filepath.Join(f.Name(), "offsets.log.tmp"))
+		_, logErr := os.Stat(filepath.Join(f.Name(), "offsets.log"))
+		ops = append(ops, fmt.Sprintf("dir renamed=%v", errors.Is(tmpErr, os.ErrNotExist) && logErr == nil))
+		if failDir != nil && *failDir {
+			return errors.New("input/output error")
+		}
+		return orig(f)
+	}
+	t.Cleanup(func() { syncFile = orig })
+	return &ops
+}
+
+// Compaction (at start and while running) writes and fsyncs a copy, renames it over
+// offsets.log and then fsyncs the directory. Without the last fsync a power cut can
+// undo the rename, and the commits appended to the new file since are lost with it:
+// the group's offsets go back.
+func TestOffsetsLogCompactionSyncsDirectory(t *testing.T) {
+	defer func(n int) { compactMinLines = n }(compactMinLines)
+	compactMinLines = 10
+	ops := recordSyncs(t, nil)
+	c, _ := newTest(t) // compacts at start
+	for i := range 12 {
+		c.Commit("g", "", -1, map[string]map[int32]Committed{"t": {0: {Offset: int64(i)}}})
+	}
+	want := []string{"offsets.log.tmp", "dir renamed=true", "offsets.log.tmp", "dir renamed=true"}
+	if fmt.Sprint(*ops) != fmt.Sprint(want) {
+		t.Fatalf("fsyncs %q, want %q", *ops, want)
+	}
+}
+
+// With flush: always, a commit after a compaction whose directory fsync failed is
+// refused until that fsync succeeds; appends go to the new offsets.log, not to the old
+// file the rename unlinked.
+func TestOffsetsLogDirSyncFailureRefusesCommits(t *testing.T) {
+	defer func(n int) { compactMinLines = n }(compactMinLines)
+	compactMinLines = 10
+	failDir := false
+	recordSyncs(t, &failDir)
+	c, _ := newTest(t)
+	o := c.opts
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	o.Sync = true
+	c = reopen(t, o)
+	commit := func(off int64) int16 {
+		return c.Commit("g", "", -1, map[string]map[int32]Committed{"t": {0: {Offset: off}}})
+	}
+	failDir = true
+	last := int64(-1)
+	for i := range int64(11) { // the 11th commit compacts; it was written before
+		if code := commit(i); code != 0 {
+			t.Fatalf("commit %d: %d", i, code)
+		}
+		last = i
+	}
+	if code := commit(100); code != kerr.KafkaStorageError.Code {
+		t.Fatalf("commit with the compaction's rename not durable: code %d, want KAFKA_STORAGE_ERROR", code)
+	}
+	failDir = false
+	if code := commit(101); code != 0 {
+		t.Fatalf("commit once the directory syncs: %d", code)
+	}
+	last = 101
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := reopen(t, o).Fetch("g")["t"][0].Offset; got != last {
+		t.Fatalf("offset after reopen %d, want %d", got, last)
 	}
 }

@@ -43,17 +43,29 @@ func WriteFileSync(path string, data []byte, sync func(*os.File) error) (err err
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("cannot rename %q to %q: %w", tmp, path, err)
 	}
-	d, err := os.Open(filepath.Dir(path))
+	if err := SyncDirSync(filepath.Dir(path), sync); err != nil {
+		// The new file is in place; only the durability of its name is in doubt.
+		return err
+	}
+	return nil
+}
+
+// SyncDir fsyncs directory dir, so that the names created, renamed or removed in it
+// survive a power cut (a file's own fsync does not cover its name).
+func SyncDir(dir string) error { return SyncDirSync(dir, (*os.File).Sync) }
+
+// SyncDirSync is SyncDir with the fsync done by sync (tests record or fail it).
+func SyncDirSync(dir string, sync func(*os.File) error) error {
+	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("cannot sync directory of %q: %w", path, err)
+		return fmt.Errorf("cannot open directory %q: %w", dir, err)
 	}
 	err = sync(d)
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		// The new file is in place; only the durability of its name is in doubt.
-		return fmt.Errorf("cannot sync directory of %q: %w", path, err)
+		return fmt.Errorf("cannot sync directory %q: %w", dir, err)
 	}
 	return nil
 }
