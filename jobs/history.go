@@ -202,6 +202,7 @@ func (s *Store) readLocked() error {
 		if err != nil {
 			return fmt.Errorf("cannot read history: %w", err)
 		}
+		start := s.off
 		s.off += int64(len(line))
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
@@ -210,7 +211,7 @@ func (s *Store) readLocked() error {
 		var r Record
 		if err := json.Unmarshal(line, &r); err != nil || r.Job == "" {
 			s.bad++
-			s.log.Warn("skipping unreadable history line (torn write?)", "file", s.path, "offset", s.off-int64(len(line)))
+			s.log.Warn("skipping unreadable history line (torn write?)", "file", s.path, "offset", start)
 			continue
 		}
 		s.records++

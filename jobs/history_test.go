@@ -1,8 +1,12 @@
 package jobs
 
 import (
+	"bytes"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -148,4 +152,26 @@ func TestHistoryRetention(t *testing.T) {
 		got = append(got, r.Job+" "+r.DS)
 	}
 	eqStrings(t, "kept", got, []string{"sched old", "x stuck", "x new"})
+}
+
+// A warning about an unreadable line gives the byte offset where that line starts.
+func TestHistoryBadLineOffset(t *testing.T) {
+	dir := t.TempDir()
+	good := `{"job":"a","ds":"2026-11-01","logical":"2026-11-01T00:00:00Z","state":"success","trigger":"manual","attempt":1,"rows":0,"updated":"2026-11-01T00:00:00Z"}` + "\n"
+	bad := "  not a record \r\n"
+	if err := os.WriteFile(filepath.Join(dir, "history.jsonl"), []byte(good+bad+good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	s, err := OpenStore(dir, slog.New(slog.NewTextHandler(&logged, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.bad != 1 || s.records != 2 {
+		t.Fatalf("%d records, %d bad lines", s.records, s.bad)
+	}
+	if want := fmt.Sprintf("offset=%d\n", len(good)); !strings.Contains(logged.String(), want) {
+		t.Fatalf("warning %q does not say %s", logged.String(), want)
+	}
 }
