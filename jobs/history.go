@@ -3,6 +3,7 @@ package jobs
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tagpipe/tagpipe/internal/fsutil"
 )
 
 // State is where a run is. Terminal states are final for the scheduler; only a manual
@@ -83,7 +86,9 @@ func (r Record) Duration() time.Duration {
 // returns. Several processes share one store: each re-reads what the others appended
 // (Refresh). A torn last line (kill -9 mid-write) is skipped; the next append starts on a
 // fresh line. When the file holds many superseded records it is compacted to the latest
-// record per run (written to a temp file, fsynced, renamed). Format: FORMAT.md.
+// record per run (written to a temp file, fsynced, renamed), and the compaction
+// generation kept in history.lock goes up by one, so readers know to read the new file
+// from its start. Format: FORMAT.md.
 type Store struct {
 	dir  string
 	path string
@@ -94,6 +99,7 @@ type Store struct {
 	latest  map[string]Record
 	wm      map[string]time.Time // job → latest Scheduled logical time
 	ino     uint64
+	gen     uint64 // compaction generation the file was read at (history.lock)
 	off     int64
 	records int // complete lines in the file as read
 	bad     int // lines that did not parse (torn writes)
@@ -180,10 +186,16 @@ func (s *Store) readLocked() error {
 	if err != nil {
 		return fmt.Errorf("cannot stat history: %w", err)
 	}
-	ino := fi.Sys().(*syscall.Stat_t).Ino
-	if ino != s.ino || fi.Size() < s.off {
-		// Compacted by someone (new file): start over.
-		s.ino, s.off, s.records, s.bad = ino, 0, 0, 0
+	gen, err := s.genLocked()
+	if err != nil {
+		return err
+	}
+	ino := fileIno(fi)
+	if gen != s.gen || ino != s.ino || fi.Size() < s.off {
+		// Compacted by someone (new file): start over. The generation is what tells:
+		// the new file can have the old one's inode number (ext4 hands a freed inode to
+		// the next file created) and grow past the offset read so far.
+		s.gen, s.ino, s.off, s.records, s.bad = gen, ino, 0, 0, 0
 		s.latest = map[string]Record{}
 		s.wm = map[string]time.Time{}
 	}
@@ -218,6 +230,20 @@ func (s *Store) readLocked() error {
 		s.applyLocked(r)
 	}
 	return nil
+}
+
+// fileIno is the inode number of a history file (a variable: tests make every file get
+// the same one, as ext4 may).
+var fileIno = func(fi os.FileInfo) uint64 { return fi.Sys().(*syscall.Stat_t).Ino }
+
+// genLocked reads the compaction generation from history.lock: a little-endian uint64
+// at offset 0, 0 while the file is empty (no compaction yet). Caller holds the flock.
+func (s *Store) genLocked() (uint64, error) {
+	var b [8]byte
+	if _, err := s.lock.ReadAt(b[:], 0); err != nil && !errors.Is(err, io.EOF) {
+		return 0, fmt.Errorf("cannot read history generation: %w", err)
+	}
+	return binary.LittleEndian.Uint64(b[:]), nil
 }
 
 func (s *Store) applyLocked(r Record) {
@@ -323,15 +349,24 @@ func (s *Store) compactLocked() error {
 		return fmt.Errorf("cannot sync %q: %w", tmp, err)
 	}
 	f.Close()
+	// The generation goes up before the rename: a crash between the two only makes
+	// readers read the old file again from its start.
+	gen, err := s.genLocked()
+	if err != nil {
+		return err
+	}
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], gen+1)
+	if _, err := s.lock.WriteAt(b[:], 0); err != nil {
+		return fmt.Errorf("cannot write history generation: %w", err)
+	}
 	if err := os.Rename(tmp, s.path); err != nil {
 		return fmt.Errorf("cannot replace history: %w", err)
 	}
-	if d, err := os.Open(s.dir); err == nil {
-		_ = d.Sync()
-		d.Close()
+	if err := s.readLocked(); err != nil {
+		return err
 	}
-	s.ino = 0 // force a full re-read of the new file
-	return s.readLocked()
+	return fsutil.SyncDir(s.dir)
 }
 
 // Latest is the current record of one run.

@@ -175,3 +175,58 @@ func TestHistoryBadLineOffset(t *testing.T) {
 		t.Fatalf("warning %q does not say %s", logged.String(), want)
 	}
 }
+
+// A reader notices a compaction by another process even when the compacted file has
+// the old file's inode number (ext4 hands a freed inode to the next file created; here
+// every file gets the same number) and has grown past the offset the reader had read
+// to: it reads the new file from its start, not from that stale offset.
+func TestHistoryCompactionSeenDespiteInodeReuse(t *testing.T) {
+	defer func(n int, ino func(os.FileInfo) uint64) { compactMin, fileIno = n, ino }(compactMin, fileIno)
+	compactMin = 50
+	fileIno = func(os.FileInfo) uint64 { return 7 }
+	dir := t.TempDir()
+	w, err := OpenStore(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r, err := OpenStore(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	appendRun := func(job string, day, attempt int) {
+		t.Helper()
+		l := base.AddDate(0, 0, day)
+		if err := w.Append(Record{Job: job, DS: l.Format(time.DateOnly), Logical: l, State: StateRunning, Attempt: attempt}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 30 {
+		appendRun("j", i%5, i)
+	}
+	if err := r.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 30; i <= compactMin; i++ { // the 51st record compacts the file to 5
+		appendRun("j", i%5, i)
+	}
+	if w.records != 5 {
+		t.Fatalf("test setup: %d records in the file, want 5 (compacted)", w.records)
+	}
+	appendRun("k", 0, 1) // only in the compacted file, before the reader's old offset
+	for i := range 40 {
+		appendRun("j", i%5, 100+i)
+	}
+	if st, _ := os.Stat(filepath.Join(dir, "history.jsonl")); st.Size() < r.off {
+		t.Fatalf("test setup: the compacted file (%d bytes) did not grow past the reader's offset %d", st.Size(), r.off)
+	}
+	if err := r.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	got, want := fmt.Sprint(r.Runs("")), fmt.Sprint(w.Runs(""))
+	if got != want || r.bad != 0 {
+		t.Fatalf("reader after the compaction (%d bad lines):\n got  %s\n want %s", r.bad, got, want)
+	}
+}
