@@ -232,6 +232,9 @@ func (s *Store) readLocked() error {
 	return nil
 }
 
+// syncFile is every fsync of an append; tests fail or record them through it.
+var syncFile = (*os.File).Sync
+
 // fileIno is the inode number of a history file (a variable: tests make every file get
 // the same one, as ext4 may).
 var fileIno = func(fi os.FileInfo) uint64 { return fi.Sys().(*syscall.Stat_t).Ino }
@@ -296,15 +299,28 @@ func (s *Store) AppendIf(r Record, ok func(prev Record, seen bool) bool) (bool, 
 		return false, fmt.Errorf("cannot open history %q: %w", s.path, err)
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size() > s.off {
+	fi, err := f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("cannot stat history: %w", err)
+	}
+	if fi.Size() > s.off {
 		// A torn tail (the writer died mid-line): end it so this record starts clean.
 		data = append([]byte{'\n'}, data...)
 	}
-	if _, err := f.Write(data); err != nil {
-		return false, fmt.Errorf("cannot append to history: %w", err)
+	// A failed write or fsync is cut off again: the record is not acknowledged, so no
+	// reader may see it (a short write on a full disk can leave a whole line but its
+	// newline, which the next append's newline would complete).
+	cut := func(err error) error {
+		if terr := f.Truncate(fi.Size()); terr != nil {
+			err = errors.Join(err, terr)
+		}
+		return err
 	}
-	if err := f.Sync(); err != nil {
-		return false, fmt.Errorf("cannot sync history: %w", err)
+	if _, err := f.Write(data); err != nil {
+		return false, cut(fmt.Errorf("cannot append to history: %w", err))
+	}
+	if err := syncFile(f); err != nil {
+		return false, cut(fmt.Errorf("cannot sync history: %w", err))
 	}
 	if err := s.readLocked(); err != nil {
 		return true, err

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -228,5 +229,45 @@ func TestHistoryCompactionSeenDespiteInodeReuse(t *testing.T) {
 	got, want := fmt.Sprint(r.Runs("")), fmt.Sprint(w.Runs(""))
 	if got != want || r.bad != 0 {
 		t.Fatalf("reader after the compaction (%d bad lines):\n got  %s\n want %s", r.bad, got, want)
+	}
+}
+
+// An append whose fsync (or write) fails is cut off the file again: a record Append
+// reported as not written never turns up for a reader, or after a restart.
+func TestHistoryFailedAppendLeavesNothing(t *testing.T) {
+	defer func(f func(*os.File) error) { syncFile = f }(syncFile)
+	dir := t.TempDir()
+	s, err := OpenStore(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	rec := func(st State) Record { return Record{Job: "a", DS: "2026-11-01", Logical: l, State: st} }
+	if err := s.Append(rec(StateRunning)); err != nil {
+		t.Fatal(err)
+	}
+	orig := syncFile
+	syncFile = func(*os.File) error { return errors.New("input/output error") }
+	if err := s.Append(rec(StateFailed)); err == nil {
+		t.Fatal("an append whose fsync failed succeeded")
+	}
+	syncFile = orig
+	r, err := OpenStore(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got, _ := r.Latest("a", l); got.State != StateRunning {
+		t.Fatalf("after a failed append a reader sees state %q, want %q", got.State, StateRunning)
+	}
+	if err := s.Append(rec(StateSuccess)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := r.Latest("a", l); got.State != StateSuccess || r.bad != 0 || r.records != 2 {
+		t.Fatalf("after the next append: %+v, %d records, %d bad lines", got, r.records, r.bad)
 	}
 }
