@@ -232,7 +232,8 @@ func (s *Store) readLocked() error {
 	return nil
 }
 
-// syncFile is every fsync of an append; tests fail or record them through it.
+// syncFile is every fsync of an append (the history file and, when the append created
+// it, its directories); tests fail or record them through it.
 var syncFile = (*os.File).Sync
 
 // fileIno is the inode number of a history file (a variable: tests make every file get
@@ -294,7 +295,11 @@ func (s *Store) AppendIf(r Record, ok func(prev Record, seen bool) bool) (bool, 
 		return false, fmt.Errorf("BUG: cannot encode run record: %w", err)
 	}
 	data = append(data, '\n')
-	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0)
+	created := errors.Is(err, os.ErrNotExist)
+	if created {
+		f, err = os.OpenFile(s.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	}
 	if err != nil {
 		return false, fmt.Errorf("cannot open history %q: %w", s.path, err)
 	}
@@ -321,6 +326,15 @@ func (s *Store) AppendIf(r Record, ok func(prev Record, seen bool) bool) (bool, 
 	}
 	if err := syncFile(f); err != nil {
 		return false, cut(fmt.Errorf("cannot sync history: %w", err))
+	}
+	if created {
+		// The file's fsync does not make its name durable, nor the name of a jobs
+		// directory OpenStore just made.
+		for _, d := range []string{s.dir, filepath.Dir(s.dir)} {
+			if err := fsutil.SyncDirSync(d, syncFile); err != nil {
+				return false, cut(fmt.Errorf("cannot sync history: %w", err))
+			}
+		}
 	}
 	if err := s.readLocked(); err != nil {
 		return true, err

@@ -271,3 +271,29 @@ func TestHistoryFailedAppendLeavesNothing(t *testing.T) {
 		t.Fatalf("after the next append: %+v, %d records, %d bad lines", got, r.records, r.bad)
 	}
 }
+
+// The append that creates history.jsonl fsyncs the file, then its directory and the
+// directory above (OpenStore may have just made the jobs directory): a record is
+// acknowledged as durable only once its file's name is. Later appends fsync the file only.
+func TestHistoryCreationSyncsDirectories(t *testing.T) {
+	var synced []string
+	defer func(f func(*os.File) error) { syncFile = f }(syncFile)
+	syncFile = func(f *os.File) error {
+		synced = append(synced, filepath.Clean(f.Name()))
+		return f.Sync()
+	}
+	dir := filepath.Join(t.TempDir(), "jobs")
+	s, err := OpenStore(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for _, st := range []State{StateRunning, StateSuccess} {
+		if err := s.Append(Record{Job: "a", DS: "2026-11-01", Logical: l, State: st}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := filepath.Join(dir, "history.jsonl")
+	eqStrings(t, "fsyncs", synced, []string{file, dir, filepath.Dir(dir), file})
+}
