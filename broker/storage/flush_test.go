@@ -2,17 +2,24 @@ package storage
 
 import (
 	"os"
+	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 )
 
-// countSyncs counts segment fsyncs for the rest of the test.
+// countSyncs counts segment fsyncs (not those of directories) for the rest of the test.
 func countSyncs(t *testing.T) *atomic.Int64 {
 	var n atomic.Int64
 	orig := syncFile
-	syncFile = func(f *os.File) error { n.Add(1); return orig(f) }
+	syncFile = func(f *os.File) error {
+		if st, err := f.Stat(); err != nil || !st.IsDir() {
+			n.Add(1)
+		}
+		return orig(f)
+	}
 	t.Cleanup(func() { syncFile = orig })
 	return &n
 }
@@ -100,5 +107,38 @@ func TestUnknownFlushModeRefused(t *testing.T) {
 	o.Flush.Mode = "1s"
 	if _, err := OpenLog(t.TempDir(), o); err == nil {
 		t.Fatal("flush mode 1s accepted")
+	}
+}
+
+// A new partition's log syncs its directory (the first segment's name) and the parent
+// (the partition directory's name) before it takes appends: with flush: always an
+// acknowledged record must survive a power cut, and the segment's own fsync does not
+// make its name durable.
+func TestNewLogSyncsItsDirectories(t *testing.T) {
+	var dirs []string
+	orig := syncFile
+	syncFile = func(f *os.File) error {
+		if st, err := f.Stat(); err == nil && st.IsDir() {
+			dirs = append(dirs, filepath.Clean(f.Name()))
+		}
+		return orig(f)
+	}
+	t.Cleanup(func() { syncFile = orig })
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "events-0")
+	o := testOptions(nil)
+	o.Flush = FlushPolicy{Mode: "always"}
+	l := mustOpen(t, dir, o)
+	if !slices.Contains(dirs, dir) || !slices.Contains(dirs, parent) {
+		t.Fatalf("directories synced when the log was created: %q, want %q and %q", dirs, dir, parent)
+	}
+	// Reopened, it creates nothing: no directory fsync.
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dirs = nil
+	mustOpen(t, dir, o)
+	if slices.Contains(dirs, parent) {
+		t.Fatalf("reopening an existing log synced its parent: %q", dirs)
 	}
 }

@@ -155,6 +155,14 @@ func (l *Log) recover() error {
 			return err
 		}
 		l.segs = []*segment{seg}
+		// A new partition: the segment's name and the partition directory's own name
+		// must be on disk before an append is acknowledged as durable (flush: always
+		// fsyncs only the segment's data).
+		for _, d := range []string{l.dir, filepath.Dir(l.dir)} {
+			if err := syncDir(d); err != nil {
+				return err
+			}
+		}
 	}
 	recoveryPoint := l.readRecoveryPoint()
 	for i := 0; i < len(bases); i++ {
