@@ -36,18 +36,25 @@ func (l *Log) writeRecoveryPoint(v int64) error {
 }
 
 // takeCleanMarker reads and removes the clean shutdown marker; -1 if there is none.
-func (l *Log) takeCleanMarker() int64 {
+// The removal is synced before the log takes appends: a marker brought back by a power
+// cut would vouch for segments written after it and skip their recovery.
+func (l *Log) takeCleanMarker() (int64, error) {
 	p := filepath.Join(l.dir, cleanMarkerFile)
 	b, err := os.ReadFile(p)
 	if err != nil {
-		return -1
+		return -1, nil
 	}
-	os.Remove(p)
+	if err := os.Remove(p); err != nil {
+		return -1, fmt.Errorf("cannot remove clean shutdown marker %q: %w", p, err)
+	}
+	if err := syncDir(l.dir); err != nil {
+		return -1, err
+	}
 	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 	if err != nil {
-		return -1
+		return -1, nil
 	}
-	return v
+	return v, nil
 }
 
 // recoverActive recovers the active segment. After an unclean shutdown every batch is
@@ -146,7 +153,10 @@ func (l *Log) recover() error {
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 
-	cleanEnd := l.takeCleanMarker()
+	cleanEnd, err := l.takeCleanMarker()
+	if err != nil {
+		return err
+	}
 	savedStart := l.readStartOffset()
 	nowMs := l.now()
 	if len(bases) == 0 {

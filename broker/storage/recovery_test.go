@@ -419,3 +419,33 @@ func TestRecoveryPointRescansRolledSegments(t *testing.T) {
 		})
 	}
 }
+
+// Opening a cleanly closed log removes its clean shutdown marker and syncs the
+// directory before it takes appends: if a power cut brought the marker back, the next
+// open would trust it and skip checking the segments rolled after it.
+func TestCleanMarkerRemovalSynced(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, testOptions(nil))
+	mustAppend(t, l, buildBatch(plain(5, 10, 1)))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, cleanMarkerFile)); err != nil {
+		t.Fatalf("no clean shutdown marker after Close: %v", err)
+	}
+	synced := false // the directory, once the marker was gone
+	orig := syncFile
+	syncFile = func(f *os.File) error {
+		if st, err := f.Stat(); err == nil && st.IsDir() && filepath.Clean(f.Name()) == dir {
+			if _, err := os.Stat(filepath.Join(dir, cleanMarkerFile)); errors.Is(err, os.ErrNotExist) {
+				synced = true
+			}
+		}
+		return orig(f)
+	}
+	t.Cleanup(func() { syncFile = orig })
+	mustOpen(t, dir, testOptions(nil))
+	if !synced {
+		t.Fatal("the clean shutdown marker's removal was not synced when the log opened")
+	}
+}
