@@ -245,7 +245,7 @@ func TestCompactConcurrentWithAppendAndRead(t *testing.T) {
 
 // compressBatch is buildKeyed's batch with its records compressed by codec (xerial: the
 // snappy framing).
-func compressBatch(t *testing.T, b []byte, codec int, xerial bool) []byte {
+func compressBatch(t testing.TB, b []byte, codec int, xerial bool) []byte {
 	t.Helper()
 	body, err := compressRecords(codec, b[BatchHeaderSize:], xerial)
 	if err != nil {
