@@ -506,3 +506,56 @@ func TestKill9AfterCommitPoint(t *testing.T) {
 		}
 	}
 }
+
+// A commit whose manifest was linked but whose directory fsync failed is not a commit:
+// the manifest is taken back before the commit deletes its new files, so the table's
+// current snapshot never names files that are gone, and the next commit goes through.
+func TestCommitDirSyncFailureTakesManifestBack(t *testing.T) {
+	ctx := context.Background()
+	w := openTest(t, t.TempDir())
+	tb := createEvents(t, w, "ods_events")
+	rec := events(10, 1, 0)
+	defer rec.Release()
+	s1 := appendRec(t, tb, rec, CommitOptions{})
+	orig := syncDir
+	syncDir = func(dir string) error {
+		if dir == tb.snapDir() {
+			return errors.New("input/output error")
+		}
+		return orig(dir)
+	}
+	t.Cleanup(func() { syncDir = orig })
+	tx, err := tb.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Commit(ctx, CommitOptions{}); err == nil {
+		t.Fatal("a commit whose manifest could not be made durable succeeded")
+	}
+	tx.Abort()
+	syncDir = orig
+	// Another process opening the table sees the snapshot before, whole.
+	w2 := openTest(t, w.Root())
+	t2, err := w2.Table("ods_events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := t2.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur.ID != s1.ID {
+		t.Fatalf("current snapshot %d after the failed commit, want %d", cur.ID, s1.ID)
+	}
+	for _, p := range cur.AbsPaths() {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("snapshot %d names a missing file: %v", cur.ID, err)
+		}
+	}
+	if s := appendRec(t, tb, rec, CommitOptions{ExpectedParent: Parent(s1.ID)}); s.ID != s1.ID+1 {
+		t.Fatalf("next commit: snapshot %d, want %d", s.ID, s1.ID+1)
+	}
+}

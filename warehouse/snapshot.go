@@ -297,7 +297,9 @@ func encodeManifest(m *manifest) ([]byte, error) {
 // writeManifest publishes m as snapshot m.SnapshotID: it writes and fsyncs a temp
 // file, then hard-links it to its final name, which fails if that snapshot id was
 // taken meanwhile (a lost race is an error, never an overwrite), then fsyncs the
-// directory.
+// directory. An error means not published: if the directory's fsync fails, the link
+// is taken back first, because the caller then deletes the commit's new files, which
+// a manifest left in place would name.
 func writeManifest(dir string, m *manifest, beforeLink func()) error {
 	data, err := encodeManifest(m)
 	if err != nil {
@@ -321,7 +323,13 @@ func writeManifest(dir string, m *manifest, beforeLink func()) error {
 		}
 		return fmt.Errorf("cannot publish manifest %q: %w", final, err)
 	}
-	return syncDir(dir)
+	if err := syncDir(dir); err != nil {
+		if rerr := os.Remove(final); rerr != nil {
+			return fmt.Errorf("manifest %q is published but not durable (%w) and cannot be taken back: %w", final, err, rerr)
+		}
+		return err
+	}
+	return nil
 }
 
 func writeFileSync(path string, data []byte) error {
@@ -340,7 +348,8 @@ func writeFileSync(path string, data []byte) error {
 	return f.Close()
 }
 
-func syncDir(dir string) error {
+// syncDir fsyncs a directory (a variable: tests make it fail).
+var syncDir = func(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("cannot open dir %q: %w", dir, err)
