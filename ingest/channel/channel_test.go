@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -292,5 +295,66 @@ func TestFileChannelLocked(t *testing.T) {
 	defer c.Close()
 	if _, err := OpenFile("again", FileOptions{Dir: dir}); err == nil {
 		t.Fatal("second open of the same directory succeeded")
+	}
+}
+
+// A new channel syncs its directory and the parent (the names of its first segment and
+// of the directory). A put that needs a new segment is refused while the channel
+// directory cannot be fsynced: the segment's name would not survive a power cut, and
+// the put with it. Once the directory syncs again puts go on, and every acknowledged
+// event is there after a reopen.
+func TestFileChannelRollRefusedWithoutDirSync(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "events")
+	ctx := context.Background()
+	var fail atomic.Bool // the checkpoint goroutine syncs too
+	var mu sync.Mutex
+	var synced []string
+	orig := syncDir
+	syncDir = func(d string) error {
+		mu.Lock()
+		synced = append(synced, d)
+		mu.Unlock()
+		if fail.Load() {
+			return errors.New("input/output error")
+		}
+		return orig(d)
+	}
+	t.Cleanup(func() { syncDir = orig })
+	c := openFile(t, dir, func(o *FileOptions) { o.MaxFileBytes = 200 })
+	mu.Lock()
+	if !slices.Contains(synced, dir) || !slices.Contains(synced, filepath.Dir(dir)) {
+		t.Fatalf("a new channel synced %q, want %q and its parent", synced, dir)
+	}
+	mu.Unlock()
+	var acked []string
+	put := func(from int) error {
+		batch := evs(from, 5)
+		err := c.Put(ctx, batch)
+		if err == nil {
+			acked = append(acked, bodies(batch)...)
+		}
+		return err
+	}
+	fail.Store(true)
+	refused := 0
+	for i := 0; i < 40; i += 5 {
+		if put(i) != nil {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("puts into new segments were acknowledged although the directory could not be synced")
+	}
+	fail.Store(false)
+	if err := put(100); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c = openFile(t, dir, nil)
+	defer c.Close()
+	if got := drain(t, c); fmt.Sprint(got) != fmt.Sprint(acked) {
+		t.Fatalf("after reopen:\n got  %v\n want %v", got, acked)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"unsafe"
 
 	"github.com/tagpipe/tagpipe/ingest"
+	"github.com/tagpipe/tagpipe/internal/fsutil"
 )
 
 // FileOptions configure a File channel.
@@ -425,19 +426,28 @@ func (c *File) rollLocked() error {
 	if err != nil {
 		return fmt.Errorf("cannot create channel segment %q: %w", path, err)
 	}
-	c.segs = append(c.segs, &segment{id: id, path: path, f: f})
 	if !c.opts.NoSync {
-		syncDir(c.opts.Dir)
+		// Puts written here are acknowledged after an fdatasync of the segment, which
+		// does not make its name durable; a new channel's directory needs its own name
+		// synced too. Without them a power cut can take acknowledged events away.
+		dirs := []string{c.opts.Dir}
+		if len(c.segs) == 0 {
+			dirs = append(dirs, filepath.Dir(c.opts.Dir))
+		}
+		for _, d := range dirs {
+			if err := syncDir(d); err != nil {
+				f.Close()
+				os.Remove(path)
+				return fmt.Errorf("cannot create channel segment %q: %w", path, err)
+			}
+		}
 	}
+	c.segs = append(c.segs, &segment{id: id, path: path, f: f})
 	return nil
 }
 
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-}
+// syncDir fsyncs a directory (a variable: tests make it fail).
+var syncDir = fsutil.SyncDir
 
 func (c *File) Put(ctx context.Context, evs []ingest.Event) error { return c.put(ctx, true, evs) }
 
@@ -700,7 +710,10 @@ func (c *File) checkpointLocked() error {
 		return fmt.Errorf("cannot write channel checkpoint: %w", err)
 	}
 	if !c.opts.NoSync {
-		syncDir(c.opts.Dir)
+		// Segments go only once the new checkpoint is known to be the one on disk.
+		if err := syncDir(c.opts.Dir); err != nil {
+			return fmt.Errorf("cannot write channel checkpoint: %w", err)
+		}
 	}
 	keep := c.segs[:0]
 	for _, s := range c.segs {
