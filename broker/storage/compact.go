@@ -12,10 +12,11 @@ import (
 
 // CompactResult says what one Compact pass did.
 type CompactResult struct {
-	Segments       int   // closed segments rewritten
-	RecordsRemoved int64 // superseded records and expired tombstones dropped
-	BytesBefore    int64
-	BytesAfter     int64
+	Segments        int   // closed segments rewritten
+	SegmentsDeleted int   // of those, left empty and deleted
+	RecordsRemoved  int64 // superseded records and expired tombstones dropped
+	BytesBefore     int64
+	BytesAfter      int64
 }
 
 // Compact is Kafka's log cleaner for cleanup.policy=compact, on closed segments only
@@ -102,7 +103,41 @@ func (l *Log) Compact() (CompactResult, error) {
 		}
 	}
 	l.cleanedTo.Store(closed[end-1].nextOffset)
+	res.SegmentsDeleted = l.dropEmpty(closed[end-1].base)
 	return res, nil
+}
+
+// dropEmpty deletes the closed segments up to the one at lastBase that compaction left
+// without a batch, but
+// the log's first (its start offset stays where it is, as compaction never moves it) and
+// the active one: a compacted log whose old keys are all superseded would otherwise keep
+// three files per rolled segment for ever. Reads step over the offsets they spanned as
+// over any compaction gap. A power cut that undoes a removal only brings back an empty
+// segment.
+func (l *Log) dropEmpty(lastBase int64) (deleted int) {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return 0
+	}
+	l.mu.Lock()
+	var gone []*segment
+	kept := l.segs[:1]
+	for i, s := range l.segs[1:] {
+		if s.size == 0 && s.base <= lastBase && i+1 < len(l.segs)-1 {
+			gone = append(gone, s)
+			continue
+		}
+		kept = append(kept, s)
+	}
+	l.segs = kept
+	l.mu.Unlock()
+	for _, s := range gone {
+		if err := s.remove(); err != nil {
+			l.opts.Logger.Warn("cannot delete an emptied segment", "segment", s.path(".log"), "err", err)
+		}
+	}
+	return len(gone)
 }
 
 // keyHash is a record key in the cleaner's offset map: two 64-bit hashes of it under

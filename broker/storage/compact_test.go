@@ -446,3 +446,40 @@ func TestCompactBoundedKeyMap(t *testing.T) {
 		t.Fatalf("after the passes:\n got %v\nwant %v", got, want)
 	}
 }
+
+// TestCompactDeletesEmptiedSegments: segments whose records were all superseded are
+// deleted, but the first (the log start offset stays) and the active one; reads step
+// over their offsets, and a reopened log is the same.
+func TestCompactDeletesEmptiedSegments(t *testing.T) {
+	dir := t.TempDir()
+	o := testOptions(nil)
+	o.Compact = true
+	l := mustOpen(t, dir, o)
+	for _, k := range []string{"a", "a", "a", "b"} { // segments 0–3: a@0 a@1 a@2 b@3
+		mustAppend(t, l, buildKeyed(1, kv{s(k), s("v")}))
+		l.Roll()
+	}
+	res, err := l.Compact()
+	if err != nil || res.RecordsRemoved != 2 || res.SegmentsDeleted != 1 {
+		t.Fatalf("Compact: %+v %v", res, err)
+	}
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	if len(logs) != 4 { // 0 (empty, first), 2, 3, active 4
+		t.Fatalf("segment files %v", logs)
+	}
+	want := map[int64]string{2: "a=v", 3: "b=v"}
+	if got := liveRecords(t, l); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("live records %v, want %v", got, want)
+	}
+	if r, err := l.Read(1, 1<<20); err != nil || r.FirstOffset() != 2 {
+		t.Fatalf("Read(1): first %d, %v", r.FirstOffset(), err)
+	}
+	start, hw := l.LogStartOffset(), l.HighWatermark()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, dir, o)
+	if got := liveRecords(t, l); fmt.Sprint(got) != fmt.Sprint(want) || l.LogStartOffset() != start || l.HighWatermark() != hw {
+		t.Fatalf("reopened: %v, start %d hw %d (was %d, %d)", got, l.LogStartOffset(), l.HighWatermark(), start, hw)
+	}
+}
