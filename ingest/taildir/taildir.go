@@ -5,7 +5,13 @@
 // seen as a file shorter than its position and read again from the start. A last line
 // without its newline is held until the newline comes or the file stays idle too long.
 //
-// The position file is Flume's format: [{"inode":N,"pos":N,"file":"path"}, …].
+// The position file is Flume's format, [{"inode":N,"pos":N,"file":"path"}, …], with one
+// more field, "head": the CRC-32 of the file's first min(pos, 64) bytes, in hex. A saved
+// position is applied only to a file that starts that way: an inode number does not
+// identify a file for long (a deleted file's number goes to the next file created, as
+// ext4 does readily), and a new file read from an old file's position loses its first
+// lines. Position files without it (Flume's, older ones) are taken by inode alone;
+// Flume's own reader does not accept the extra field.
 package taildir
 
 import (
@@ -83,6 +89,10 @@ type tailFile struct {
 	lastMod time.Time
 	grewAt  time.Time // last time data arrived
 	size    int64
+	// head is the checksum of the first headN bytes (see position.Head), kept while
+	// pos has not reached headBytes.
+	head  string
+	headN int64
 }
 
 // Source is a taildir source.
@@ -102,6 +112,35 @@ type position struct {
 	Inode uint64 `json:"inode"`
 	Pos   int64  `json:"pos"`
 	File  string `json:"file"`
+	// Head is the CRC-32 (IEEE) of the file's first min(Pos, headBytes) bytes, in hex;
+	// empty when Pos is 0 and in position files written without it.
+	Head string `json:"head,omitempty"`
+}
+
+// headBytes is how much of a file's start a position's Head covers.
+const headBytes = 64
+
+// headOf is the Head of a position at pos in f ("" if pos is 0 or the bytes cannot be
+// read, which never matches a saved Head).
+func headOf(f *os.File, pos int64) string {
+	n := min(pos, headBytes)
+	if n == 0 {
+		return ""
+	}
+	var buf [headBytes]byte
+	if _, err := f.ReadAt(buf[:n], 0); err != nil {
+		return ""
+	}
+	return string(appendHex8(nil, crc32.ChecksumIEEE(buf[:n])))
+}
+
+// position is tf's position for the position file. Its head is read again only while
+// pos is below headBytes (ReadAt does not move the offset the reader goroutine uses).
+func (tf *tailFile) position() position {
+	if n := min(tf.pos, headBytes); n != tf.headN {
+		tf.head, tf.headN = headOf(tf.f, tf.pos), n
+	}
+	return position{Inode: tf.inode, Pos: tf.pos, File: tf.path, Head: tf.head}
 }
 
 // New checks options and loads the position file.
@@ -325,6 +364,10 @@ func (s *Source) open(path string, fi os.FileInfo, g *Group) *tailFile {
 		if pos > fi.Size() {
 			s.opts.Log.Warn("taildir file shorter than its position: reading from the start", "source", s.name, "file", path, "pos", pos, "size", fi.Size())
 			pos = 0
+		} else if p.Head != "" && headOf(f, pos) != p.Head {
+			s.opts.Log.Warn("taildir file does not start as the one its position was saved for (a new file with a reused inode number, or truncated and written again): reading from the start",
+				"source", s.name, "file", path, "pos", pos, "inode", ino)
+			pos = 0
 		}
 	} else if s.opts.SkipToEnd {
 		pos = fi.Size()
@@ -422,11 +465,11 @@ func (s *Source) readFile(ctx context.Context, tf *tailFile) (int, error) {
 		// Idle: close it. A file that still matches keeps its position and is opened
 		// again when it grows; one that was rotated away is done.
 		s.opts.Log.Debug("taildir closing idle file", "source", s.name, "file", tf.path, "inode", tf.inode, "matched", tf.matched)
+		if tf.matched {
+			s.saved[tf.inode] = tf.position() // reads the head: before Close
+		}
 		tf.f.Close()
 		delete(s.files, tf.inode)
-		if tf.matched {
-			s.saved[tf.inode] = position{Inode: tf.inode, Pos: tf.pos, File: tf.path}
-		}
 		return total, s.savePositions()
 	}
 	return total, nil
@@ -535,7 +578,7 @@ func appendHex8(b []byte, v uint32) []byte {
 func (s *Source) savePositions() error {
 	ps := make([]position, 0, len(s.files)+len(s.saved))
 	for _, tf := range s.files {
-		ps = append(ps, position{Inode: tf.inode, Pos: tf.pos, File: tf.path})
+		ps = append(ps, tf.position())
 	}
 	// Keep entries of files not found yet (a directory that is briefly missing).
 	for _, p := range s.saved {

@@ -1,8 +1,10 @@
 package taildir
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -213,6 +215,89 @@ func TestTaildirRestartResumes(t *testing.T) {
 	if !strings.Contains(string(data), `"inode":`) || !strings.Contains(string(data), `"pos":`) {
 		t.Fatalf("position file: %s", data)
 	}
+}
+
+// A saved position is applied only to a file that starts as the one it was saved for.
+// A file deleted while the source is down can give its inode number to a new file
+// (ext4 does so readily); here the new content goes into the old inode, which looks
+// the same to the source (as a copytruncate while it was down would). The new file is
+// read from its start, not from the old file's position with its first lines skipped.
+func TestTaildirPositionNotAppliedToAnotherFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	ch := channel.NewMemory("m", channel.MemoryOptions{Capacity: 1 << 20})
+	defer ch.Close()
+	start := func() *Source {
+		o := DefaultOptions()
+		o.Groups = []Group{{Name: "g", Pattern: filepath.Join(dir, `app\.log`)}}
+		o.PositionFile = filepath.Join(dir, "pos.json")
+		o.PollInterval = 5 * time.Millisecond
+		s, err := New("t", o, &ingest.Processor{Channels: []ingest.Channel{ch}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Start(context.Background())
+		return s
+	}
+	var got []string
+	s := start()
+	appendTo(t, path, "1\n2\n")
+	takeBodies(t, ch, &got, 2, nil)
+	s.Stop(context.Background())
+	if err := os.WriteFile(path, []byte("new-a\nnew-b\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = start()
+	defer s.Stop(context.Background())
+	takeBodies(t, ch, &got, 4, nil)
+	time.Sleep(50 * time.Millisecond)
+	if fmt.Sprint(got) != "[1 2 new-a new-b]" || ch.Stats().Events != 0 {
+		t.Fatalf("got %q (+%d)", got, ch.Stats().Events)
+	}
+}
+
+// The same while the source runs: a file closed while idle keeps its position (with its
+// head) until it grows; new content in its inode is read from the start.
+func TestTaildirIdlePositionNotAppliedToAnotherFile(t *testing.T) {
+	logged := &syncBuffer{}
+	fx := newFixture(t, `app\.log`, func(o *Options) {
+		o.CloseIdle = time.Millisecond
+		o.Log = slog.New(slog.NewTextHandler(logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	path := filepath.Join(fx.dir, "app.log")
+	appendTo(t, path, "1\n2\n")
+	fx.wait(t, 2)
+	fx.clk.add(time.Minute)
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(logged.String(), "closing idle file"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the file was not closed while idle: %s", logged.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := os.WriteFile(path, []byte("new-a\nnew-b\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := fx.wait(t, 4); fmt.Sprint(got) != "[1 2 new-a new-b]" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger on another goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // An unreadable position file (a power cut in the middle of its in-place rewrite) is set
