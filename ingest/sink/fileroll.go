@@ -3,7 +3,9 @@ package sink
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -21,6 +23,8 @@ type FileRollOptions struct {
 	// Sync fsyncs each delivered batch.
 	Sync bool
 	now  func() time.Time
+	// wrap, when set, stands between the buffer and the file (tests fail writes).
+	wrap func(io.Writer) io.Writer
 }
 
 // FileRoll writes event bodies, one per line, to rolling files in a directory (Flume's
@@ -30,7 +34,9 @@ type FileRoll struct {
 	opts   FileRollOptions
 	mu     sync.Mutex
 	f      *os.File
+	out    io.Writer // f, or what opts.wrap made of it
 	w      *bufio.Writer
+	size   int64 // of f, up to the last delivered batch
 	opened time.Time
 	n      int
 }
@@ -70,21 +76,48 @@ func (s *FileRoll) Deliver(_ context.Context, evs []ingest.Event) error {
 		if err != nil {
 			return fmt.Errorf("file_roll sink %s: cannot open %q: %w", s.name, path, err)
 		}
-		s.f, s.w, s.opened = f, bufio.NewWriterSize(f, 64<<10), now
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("file_roll sink %s: cannot stat %q: %w", s.name, path, err)
+		}
+		s.out = f
+		if s.opts.wrap != nil {
+			s.out = s.opts.wrap(f)
+		}
+		s.f, s.w, s.size, s.opened = f, bufio.NewWriterSize(s.out, 64<<10), st.Size(), now
 	}
+	n := int64(0)
 	for _, e := range evs {
 		s.w.Write(e.Body)
 		s.w.WriteByte('\n')
+		n += int64(len(e.Body)) + 1
 	}
 	if err := s.w.Flush(); err != nil {
-		return fmt.Errorf("file_roll sink %s: cannot write: %w", s.name, err)
+		return s.undoLocked(fmt.Errorf("file_roll sink %s: cannot write: %w", s.name, err))
 	}
 	if s.opts.Sync {
 		if err := s.f.Sync(); err != nil {
-			return fmt.Errorf("file_roll sink %s: cannot sync: %w", s.name, err)
+			return s.undoLocked(fmt.Errorf("file_roll sink %s: cannot sync: %w", s.name, err))
 		}
 	}
+	s.size += n
 	return nil
+}
+
+// undoLocked takes a failed batch (on a full disk: partly written, a line torn) out of
+// the file again, since the runner delivers it again, and gives the buffer a fresh
+// start: a bufio.Writer keeps its first error for good, so the sink would otherwise
+// fail every batch until the next roll (never, with roll_interval < 0).
+func (s *FileRoll) undoLocked(err error) error {
+	s.w.Reset(s.out)
+	if terr := s.f.Truncate(s.size); terr != nil {
+		// The batch stays in this file; the next one starts a new file.
+		s.f.Close()
+		s.f, s.w = nil, nil
+		return errors.Join(err, terr)
+	}
+	return err
 }
 
 func (s *FileRoll) closeLocked() error {

@@ -3,9 +3,12 @@ package sink
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,6 +38,65 @@ func TestFileRollRolls(t *testing.T) {
 	}
 	if strings.Join(all, "|") != "a\nb\n|c\n" {
 		t.Fatalf("contents %q", all)
+	}
+}
+
+// fullDisk writes part of what it is given and fails, while full is set (a disk that
+// fills in the middle of a batch).
+type fullDisk struct {
+	w    io.Writer
+	full *bool
+}
+
+func (d fullDisk) Write(p []byte) (int, error) {
+	if *d.full {
+		n, _ := d.w.Write(p[:len(p)/2])
+		return n, syscall.ENOSPC
+	}
+	return d.w.Write(p)
+}
+
+// A batch that fails on a full disk leaves nothing in the file, and the sink takes the
+// batch again once there is space, without waiting for the next roll: the file holds
+// every line once, none torn.
+func TestFileRollFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	full := false
+	s, err := NewFileRoll("f", FileRollOptions{Dir: dir, RollInterval: -1,
+		wrap: func(w io.Writer) io.Writer { return fullDisk{w, &full} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	batch := func(from int) []ingest.Event {
+		var evs []ingest.Event
+		for i := from; i < from+3; i++ {
+			evs = append(evs, ingest.Event{Body: fmt.Appendf(nil, "line %d", i)})
+		}
+		return evs
+	}
+	ctx := context.Background()
+	if err := s.Deliver(ctx, batch(0)); err != nil {
+		t.Fatal(err)
+	}
+	full = true
+	if err := s.Deliver(ctx, batch(3)); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("delivery on a full disk: %v", err)
+	}
+	full = false
+	if err := s.Deliver(ctx, batch(3)); err != nil {
+		t.Fatalf("delivery once there is space again: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	if len(files) != 1 {
+		t.Fatalf("files %v", files)
+	}
+	b, _ := os.ReadFile(files[0])
+	if want := "line 0\nline 1\nline 2\nline 3\nline 4\nline 5\n"; string(b) != want {
+		t.Fatalf("file holds %q, want %q", b, want)
 	}
 }
 
