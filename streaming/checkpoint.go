@@ -55,6 +55,14 @@ func openCheckpoint(dir string) (*checkpoint, error) {
 			return nil, fmt.Errorf("cannot create checkpoint directory %q: %w", dir, err)
 		}
 	}
+	// The batch files are written with fsutil.WriteFile, whose fsync covers only
+	// offsets/, state/ or commits/; the names of those directories and of dir itself
+	// need their own.
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := syncDir(d); err != nil {
+			return nil, fmt.Errorf("cannot sync checkpoint directory: %w", err)
+		}
+	}
 	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open checkpoint lock in %q: %w", dir, err)
@@ -87,6 +95,9 @@ func (c *checkpoint) removeTemps() {
 		}
 	}
 }
+
+// syncDir fsyncs a directory (a variable: tests record it).
+var syncDir = fsutil.SyncDir
 
 func idName(id int64, ext string) string { return fmt.Sprintf("%020d%s", id, ext) }
 

@@ -3,6 +3,7 @@ package streaming
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -81,5 +82,25 @@ func TestCheckpointWithoutStateDir(t *testing.T) {
 	}
 	if _, _, ok, err := cp.readState(0); ok || err != nil {
 		t.Fatalf("readState without a state dir: ok=%v err=%v; want no state, no error", ok, err)
+	}
+}
+
+// Opening a checkpoint syncs its directory (the names of offsets/, state/ and commits/
+// it may just have made) and the parent (its own name): the batch files' fsyncs cover
+// only their own directory, so a power cut could otherwise take a fresh job's
+// committed batches away with the directories holding them.
+func TestCheckpointSyncsItsDirectories(t *testing.T) {
+	var synced []string
+	orig := syncDir
+	syncDir = func(d string) error { synced = append(synced, d); return orig(d) }
+	t.Cleanup(func() { syncDir = orig })
+	dir := filepath.Join(t.TempDir(), "job")
+	cp, err := openCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.close()
+	if !slices.Contains(synced, dir) || !slices.Contains(synced, filepath.Dir(dir)) {
+		t.Fatalf("synced %q, want %q and its parent", synced, dir)
 	}
 }
