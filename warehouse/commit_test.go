@@ -559,3 +559,28 @@ func TestCommitDirSyncFailureTakesManifestBack(t *testing.T) {
 		t.Fatalf("next commit: snapshot %d, want %d", s.ID, s1.ID+1)
 	}
 }
+
+// Creating a table syncs the parent of every directory it makes (the table's, its
+// _tagpipe and snapshots directories): the manifest's directory fsync covers only
+// snapshots/, so a power cut could otherwise take the new table away, and with it the
+// commits acknowledged on it since.
+func TestCreateTableSyncsNewDirectories(t *testing.T) {
+	w := openTest(t, t.TempDir())
+	var mu sync.Mutex
+	var synced []string
+	orig := syncDir
+	syncDir = func(dir string) error {
+		mu.Lock()
+		synced = append(synced, dir)
+		mu.Unlock()
+		return orig(dir)
+	}
+	t.Cleanup(func() { syncDir = orig })
+	tb := createEvents(t, w, "ods_events")
+	meta := filepath.Join(tb.Dir(), "_tagpipe")
+	for _, d := range []string{filepath.Dir(tb.Dir()), tb.Dir(), meta, filepath.Join(meta, "snapshots")} {
+		if !slices.Contains(synced, d) {
+			t.Errorf("%q not synced when the table was created (synced %q)", d, synced)
+		}
+	}
+}

@@ -305,7 +305,7 @@ func writeManifest(dir string, m *manifest, beforeLink func()) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirSynced(dir); err != nil {
 		return fmt.Errorf("cannot create %q: %w", dir, err)
 	}
 	final := filepath.Join(dir, manifestName(m.SnapshotID))
@@ -346,6 +346,28 @@ func writeFileSync(path string, data []byte) error {
 		return fmt.Errorf("cannot sync %q: %w", path, err)
 	}
 	return f.Close()
+}
+
+// mkdirSynced is os.MkdirAll that also fsyncs the parent of each directory it makes:
+// a file's or a directory's own fsync does not make its name durable, and a new
+// table's first manifest must not be lost with the directories holding it.
+func mkdirSynced(dir string) error {
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirSynced(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil // made meanwhile by another writer, who syncs it
+		}
+		return err
+	}
+	return syncDir(parent)
 }
 
 // syncDir fsyncs a directory (a variable: tests make it fail).

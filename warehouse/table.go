@@ -79,7 +79,7 @@ func (w *Warehouse) CreateTable(ctx context.Context, spec TableSpec) (*Table, er
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(t.dir, metaDir), 0o755); err != nil {
+	if err := mkdirSynced(filepath.Join(t.dir, metaDir)); err != nil {
 		return nil, fmt.Errorf("cannot create table dir %q: %w", t.dir, err)
 	}
 	tx, err := t.Begin(ctx)
