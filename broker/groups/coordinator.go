@@ -182,8 +182,16 @@ func New(opts Options) (*Coordinator, error) {
 }
 
 func (c *Coordinator) load() error {
+	_, statErr := os.Stat(c.opts.Dir)
 	if err := os.MkdirAll(c.opts.Dir, 0o755); err != nil {
 		return fmt.Errorf("cannot create %q: %w", c.opts.Dir, err)
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		// offsets.log's fsyncs, and the compaction's of Dir, cover the entries in Dir,
+		// not Dir's own name.
+		if err := fsutil.SyncDirSync(filepath.Dir(c.opts.Dir), syncFile); err != nil {
+			return err
+		}
 	}
 	path := filepath.Join(c.opts.Dir, "offsets.log")
 	good, size, err := c.replay(path)

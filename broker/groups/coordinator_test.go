@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -445,5 +446,27 @@ func TestOffsetsLogDirSyncFailureRefusesCommits(t *testing.T) {
 	}
 	if got := reopen(t, o).Fetch("g")["t"][0].Offset; got != last {
 		t.Fatalf("offset after reopen %d, want %d", got, last)
+	}
+}
+
+// A coordinator that makes its directory syncs the parent, so that the directory's name
+// (and offsets.log with it) survives a power cut: offsets.log's own fsyncs and the
+// compaction's directory fsync cover only the entries inside it.
+func TestOffsetsDirCreationSynced(t *testing.T) {
+	var dirs []string
+	orig := syncFile
+	syncFile = func(f *os.File) error {
+		if st, err := f.Stat(); err == nil && st.IsDir() {
+			dirs = append(dirs, filepath.Clean(f.Name()))
+		}
+		return orig(f)
+	}
+	t.Cleanup(func() { syncFile = orig })
+	o := DefaultOptions()
+	o.Dir = filepath.Join(t.TempDir(), "__consumer_offsets")
+	o.Tick = time.Hour
+	reopen(t, o)
+	if !slices.Contains(dirs, filepath.Dir(o.Dir)) {
+		t.Fatalf("synced directories %q, want the parent of %q", dirs, o.Dir)
 	}
 }
