@@ -298,7 +298,7 @@ func (c *Coordinator) compact(path string) (f *os.File, size int64, lines int, e
 	}
 	c.dirUnsynced = true
 	if err := c.syncDirLocked(); err != nil {
-		c.log.Warn("offsets.log compacted, but its directory could not be synced; trying again before the next commit", "err", err)
+		c.log.Warn("offsets.log compacted, but its directory could not be synced; with flush: always, commits wait for it", "err", err)
 	}
 	return f, size, lines, nil
 }
