@@ -5,6 +5,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tagpipe/tagpipe/internal/fsutil"
 )
 
 func newAdmin(t testing.TB, addr string, opts ...kgo.Opt) (*kgo.Client, *kadm.Client) {
@@ -356,4 +359,31 @@ func TestStopDuringLongPoll(t *testing.T) {
 		t.Fatal("second Stop:", err)
 	}
 	c.expectClosed()
+}
+
+// A topic deletion whose new topics.json is in place but whose directory fsync failed
+// is a deletion: the file no longer lists the topic, so a broker that kept it would take
+// records that the next start deletes with the topic's directories.
+func TestDeleteTopicNotSyncedStillDeletes(t *testing.T) {
+	o := testOptions(t)
+	b := startBroker(t, o)
+	if _, terr := b.createTopic("gone", 1, 1, nil, false); terr != nil {
+		t.Fatal(terr.msg)
+	}
+	orig := writeFile
+	writeFile = func(path string, data []byte) error {
+		if err := orig(path, data); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: input/output error", fsutil.ErrNotSynced)
+	}
+	defer func() { writeFile = orig }()
+	b.deleteTopic("gone")
+	writeFile = orig
+	if b.topic("gone") != nil {
+		t.Fatal("the topic lives on in the broker although topics.json no longer lists it")
+	}
+	if _, err := os.Stat(b.partitionDir("gone", 0)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("partition directory of the deleted topic: %v", err)
+	}
 }

@@ -164,8 +164,11 @@ func (b *Broker) saveTopicsLocked() error {
 	if err != nil {
 		return fmt.Errorf("BUG: cannot encode topics: %w", err)
 	}
-	return fsutil.WriteFile(filepath.Join(b.opts.Dir, "topics.json"), append(data, '\n'))
+	return writeFile(filepath.Join(b.opts.Dir, "topics.json"), append(data, '\n'))
 }
+
+// writeFile writes topics.json (a variable: tests make its directory fsync fail).
+var writeFile = fsutil.WriteFile
 
 // topicError is a protocol error with a message, for responses that carry both.
 type topicError struct {
@@ -372,9 +375,14 @@ func (b *Broker) deleteTopic(name string) *topicError {
 	}
 	delete(b.topics, name)
 	if err := b.saveTopicsLocked(); err != nil {
-		b.topics[name] = t
-		b.mu.Unlock()
-		return terr(kerr.KafkaStorageError, "%v", err)
+		if !errors.Is(err, fsutil.ErrNotSynced) {
+			b.topics[name] = t
+			b.mu.Unlock()
+			return terr(kerr.KafkaStorageError, "%v", err)
+		}
+		// topics.json no longer lists the topic: kept, it would take records that the
+		// next start deletes with its directories (as a deleted topic's).
+		b.log.Error("topic deleted, but topics.json could not be synced", "topic", name, "err", err)
 	}
 	b.mu.Unlock()
 	for _, p := range t.parts {

@@ -2,6 +2,7 @@
 package fsutil
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,11 +45,15 @@ func WriteFileSync(path string, data []byte, sync func(*os.File) error) (err err
 		return fmt.Errorf("cannot rename %q to %q: %w", tmp, path, err)
 	}
 	if err := SyncDirSync(filepath.Dir(path), sync); err != nil {
-		// The new file is in place; only the durability of its name is in doubt.
-		return err
+		return fmt.Errorf("%w: %w", ErrNotSynced, err)
 	}
 	return nil
 }
+
+// ErrNotSynced is in the error of a WriteFile that put the new file in place but could
+// not fsync its directory: readers see the new contents, but a power cut may bring the
+// old file back. Callers that undo their change on an error must not undo it then.
+var ErrNotSynced = errors.New("file replaced, its directory not synced")
 
 // SyncDir fsyncs directory dir, so that the names created, renamed or removed in it
 // survive a power cut (a file's own fsync does not cover its name).

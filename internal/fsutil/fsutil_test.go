@@ -47,3 +47,22 @@ func TestWriteFile(t *testing.T) {
 		t.Fatalf("synced %v, want the file then its directory", synced)
 	}
 }
+
+// A failed directory fsync comes after the rename: the new contents are in place and the
+// error says so (ErrNotSynced), so callers do not undo a change readers already see.
+func TestWriteFileDirSyncFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	dirFails := func(f *os.File) error {
+		if st, err := f.Stat(); err == nil && st.IsDir() {
+			return errors.New("input/output error")
+		}
+		return f.Sync()
+	}
+	err := WriteFileSync(path, []byte("new"), dirFails)
+	if !errors.Is(err, ErrNotSynced) {
+		t.Fatalf("error %v, want ErrNotSynced", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "new" {
+		t.Fatalf("contents %q, want the new ones", got)
+	}
+}
