@@ -233,7 +233,8 @@ func (s *Store) readLocked() error {
 }
 
 // syncFile is every fsync of an append (the history file and, when the append created
-// it, its directories); tests fail or record them through it.
+// it, its directories) and of a compaction's temporary file; tests fail or record them
+// through it.
 var syncFile = (*os.File).Sync
 
 // fileIno is the inode number of a history file (a variable: tests make every file get
@@ -348,13 +349,21 @@ func (s *Store) AppendIf(r Record, ok func(prev Record, seen bool) bool) (bool, 
 }
 
 // compactLocked rewrites the file with the latest record per run. Caller holds the
-// exclusive flock.
-func (s *Store) compactLocked() error {
+// exclusive flock. A failure before the rename removes the temporary file: it fails
+// mostly on a full disk, where it would keep the space it got (and every append tries
+// again, filling the disk to the last block each time).
+func (s *Store) compactLocked() (err error) {
 	tmp := s.path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
 		return fmt.Errorf("cannot create %q: %w", tmp, err)
 	}
+	renamed := false
+	defer func() {
+		if err != nil && !renamed {
+			os.Remove(tmp)
+		}
+	}()
 	bw := bufio.NewWriter(f)
 	enc := json.NewEncoder(bw)
 	var cutoff time.Time
@@ -374,11 +383,13 @@ func (s *Store) compactLocked() error {
 		f.Close()
 		return fmt.Errorf("cannot write %q: %w", tmp, err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := syncFile(f); err != nil {
 		f.Close()
 		return fmt.Errorf("cannot sync %q: %w", tmp, err)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("cannot write %q: %w", tmp, err)
+	}
 	// The generation goes up before the rename: a crash between the two only makes
 	// readers read the old file again from its start.
 	gen, err := s.genLocked()
@@ -393,6 +404,7 @@ func (s *Store) compactLocked() error {
 	if err := os.Rename(tmp, s.path); err != nil {
 		return fmt.Errorf("cannot replace history: %w", err)
 	}
+	renamed = true
 	if err := s.readLocked(); err != nil {
 		return err
 	}

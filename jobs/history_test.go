@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -296,4 +297,36 @@ func TestHistoryCreationSyncsDirectories(t *testing.T) {
 	}
 	file := filepath.Join(dir, "history.jsonl")
 	eqStrings(t, "fsyncs", synced, []string{file, dir, filepath.Dir(dir), file})
+}
+
+// A compaction that fails (a full disk) removes its temporary file: left behind, it
+// would hold the space it got until the next attempt, on a disk that is full already.
+func TestHistoryFailedCompactionLeavesNoTemp(t *testing.T) {
+	defer func(n int, f func(*os.File) error) { compactMin, syncFile = n, f }(compactMin, syncFile)
+	compactMin = 20
+	orig := syncFile
+	syncFile = func(f *os.File) error {
+		if strings.HasSuffix(f.Name(), ".tmp") {
+			return syscall.ENOSPC
+		}
+		return orig(f)
+	}
+	dir := t.TempDir()
+	s, err := OpenStore(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 25 {
+		if err := s.Append(Record{Job: "a", DS: "2026-11-01", Logical: l, State: StateRunning, Attempt: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.records != 25 {
+		t.Fatalf("test setup: %d records in the file, want 25 (compaction failed)", s.records)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "history.jsonl.tmp")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a failed compaction left its temporary file: %v", err)
+	}
 }
