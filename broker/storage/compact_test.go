@@ -483,3 +483,18 @@ func TestCompactDeletesEmptiedSegments(t *testing.T) {
 		t.Fatalf("reopened: %v, start %d hw %d (was %d, %d)", got, l.LogStartOffset(), l.HighWatermark(), start, hw)
 	}
 }
+
+// FuzzCheckKeys: a compacted log's key check takes any records section (what a client
+// sends, decompressed) without a panic.
+func FuzzCheckKeys(f *testing.F) {
+	b := buildKeyed(1, kv{s("k"), s("v")}, kv{nil, s("v")}, kv{s("t"), nil})
+	f.Add(b[BatchHeaderSize:], int32(3))
+	f.Fuzz(func(t *testing.T, body []byte, count int32) {
+		h := BatchHeader{RecordCount: count}
+		_ = parseRecords(body, &h, func(r *recordView) {
+			if r.hasKey && len(r.raw) < len(r.key) {
+				t.Fatalf("key of %d bytes in a record of %d", len(r.key), len(r.raw))
+			}
+		})
+	})
+}
