@@ -115,6 +115,8 @@ type position struct {
 	// Head is the CRC-32 (IEEE) of the file's first min(Pos, headBytes) bytes, in hex;
 	// empty when Pos is 0 and in position files written without it.
 	Head string `json:"head,omitempty"`
+	// mtime is the modification time of a file closed while idle (not in the file).
+	mtime time.Time
 }
 
 // headBytes is how much of a file's start a position's Head covers.
@@ -334,8 +336,11 @@ func (s *Source) scan() {
 					tf.matched = true
 					continue
 				}
-				if p, ok := s.saved[ino]; ok && p.Pos == fi.Size() {
-					// Known, closed while idle, unchanged: leave it closed.
+				if p, ok := s.saved[ino]; ok && p.Pos == fi.Size() && p.mtime.Equal(fi.ModTime()) {
+					// Known, closed while idle, unchanged: leave it closed. A file of the
+					// same size but another modification time (or not looked at since the
+					// start) is opened, which checks its head: it may be another file that
+					// got the inode number.
 					if p.File != path {
 						p.File = path
 						s.saved[ino] = p
@@ -466,7 +471,9 @@ func (s *Source) readFile(ctx context.Context, tf *tailFile) (int, error) {
 		// again when it grows; one that was rotated away is done.
 		s.opts.Log.Debug("taildir closing idle file", "source", s.name, "file", tf.path, "inode", tf.inode, "matched", tf.matched)
 		if tf.matched {
-			s.saved[tf.inode] = tf.position() // reads the head: before Close
+			p := tf.position() // reads the head: before Close
+			p.mtime = tf.lastMod
+			s.saved[tf.inode] = p
 		}
 		tf.f.Close()
 		delete(s.files, tf.inode)

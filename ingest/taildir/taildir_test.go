@@ -282,6 +282,48 @@ func TestTaildirIdlePositionNotAppliedToAnotherFile(t *testing.T) {
 	}
 }
 
+// The same when the new content is exactly as long as the old file's position: a file
+// closed while idle is left closed only while its size and modification time stay as
+// they were.
+func TestTaildirIdlePositionSameSizeOtherFile(t *testing.T) {
+	logged := &syncBuffer{}
+	fx := newFixture(t, `app\.log`, func(o *Options) {
+		o.CloseIdle = time.Millisecond
+		o.Log = slog.New(slog.NewTextHandler(logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	path := filepath.Join(fx.dir, "app.log")
+	appendTo(t, path, "1\n2\n")
+	fx.wait(t, 2)
+	fx.clk.add(time.Minute)
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(logged.String(), "closing idle file"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the file was not closed while idle: %s", logged.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Overwritten in place: the size never changes, as for a new file of that size.
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("a\nb\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	// A later write than the first (the clock's tick can be coarser than this test).
+	later := st.ModTime().Add(time.Second)
+	if err := os.Chtimes(path, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if got := fx.wait(t, 4); fmt.Sprint(got) != "[1 2 a b]" {
+		t.Fatalf("got %q", got)
+	}
+}
+
 // syncBuffer is a bytes.Buffer for a logger on another goroutine.
 type syncBuffer struct {
 	mu sync.Mutex
