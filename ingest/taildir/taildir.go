@@ -468,7 +468,8 @@ func (s *Source) readFile(ctx context.Context, tf *tailFile) (int, error) {
 	}
 	if tf.lr.Pending() == 0 && now.Sub(tf.grewAt) >= s.opts.CloseIdle {
 		// Idle: close it. A file that still matches keeps its position and is opened
-		// again when it grows; one that was rotated away is done.
+		// again when it grows or its modification time changes; one that was rotated
+		// away is done.
 		s.opts.Log.Debug("taildir closing idle file", "source", s.name, "file", tf.path, "inode", tf.inode, "matched", tf.matched)
 		if tf.matched {
 			p := tf.position() // reads the head: before Close
