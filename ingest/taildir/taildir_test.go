@@ -256,9 +256,10 @@ func TestTaildirPositionNotAppliedToAnotherFile(t *testing.T) {
 	}
 }
 
-// The same while the source runs: a file closed while idle keeps its position (with its
-// head) until it grows; new content in its inode is read from the start.
-func TestTaildirIdlePositionNotAppliedToAnotherFile(t *testing.T) {
+// idleClosedFixture runs a source on app.log with lines 1 and 2 read and the file
+// closed while idle (close_idle passed on the fixture's clock).
+func idleClosedFixture(t *testing.T) (*fixture, string) {
+	t.Helper()
 	logged := &syncBuffer{}
 	fx := newFixture(t, `app\.log`, func(o *Options) {
 		o.CloseIdle = time.Millisecond
@@ -274,6 +275,13 @@ func TestTaildirIdlePositionNotAppliedToAnotherFile(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	return fx, path
+}
+
+// The same while the source runs: a file closed while idle keeps its position (with its
+// head) until it grows; new content in its inode is read from the start.
+func TestTaildirIdlePositionNotAppliedToAnotherFile(t *testing.T) {
+	fx, path := idleClosedFixture(t)
 	if err := os.WriteFile(path, []byte("new-a\nnew-b\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -286,21 +294,7 @@ func TestTaildirIdlePositionNotAppliedToAnotherFile(t *testing.T) {
 // closed while idle is left closed only while its size and modification time stay as
 // they were.
 func TestTaildirIdlePositionSameSizeOtherFile(t *testing.T) {
-	logged := &syncBuffer{}
-	fx := newFixture(t, `app\.log`, func(o *Options) {
-		o.CloseIdle = time.Millisecond
-		o.Log = slog.New(slog.NewTextHandler(logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	})
-	path := filepath.Join(fx.dir, "app.log")
-	appendTo(t, path, "1\n2\n")
-	fx.wait(t, 2)
-	fx.clk.add(time.Minute)
-	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(logged.String(), "closing idle file"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("the file was not closed while idle: %s", logged.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	fx, path := idleClosedFixture(t)
 	st, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
