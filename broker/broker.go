@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/tagpipe/tagpipe/broker/groups"
 	"github.com/tagpipe/tagpipe/broker/storage"
+	"github.com/tagpipe/tagpipe/internal/fsutil"
 )
 
 // Options configure a Broker. The zero value of a field means the value DefaultOptions
@@ -193,7 +193,7 @@ func (b *Broker) Name() string { return "broker" }
 
 // Start loads the topics, recovers every partition log, starts listening and returns.
 func (b *Broker) Start(ctx context.Context) error {
-	if err := os.MkdirAll(b.opts.Dir, 0o755); err != nil {
+	if err := fsutil.MkdirAll(b.opts.Dir); err != nil {
 		return fmt.Errorf("cannot create broker dir %q: %w", b.opts.Dir, err)
 	}
 	if err := b.loadClusterID(); err != nil {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/tagpipe/tagpipe/internal/fsutil"
 )
 
 // On-disk names (FORMAT.md).
@@ -351,24 +353,7 @@ func writeFileSync(path string, data []byte) error {
 // mkdirSynced is os.MkdirAll that also fsyncs the parent of each directory it makes:
 // a file's or a directory's own fsync does not make its name durable, and a new
 // table's first manifest must not be lost with the directories holding it.
-func mkdirSynced(dir string) error {
-	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
-		return nil
-	}
-	parent := filepath.Dir(dir)
-	if parent != dir {
-		if err := mkdirSynced(parent); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return nil // made meanwhile by another writer, who syncs it
-		}
-		return err
-	}
-	return syncDir(parent)
-}
+func mkdirSynced(dir string) error { return fsutil.MkdirAllSync(dir, syncDir) }
 
 // syncDir fsyncs a directory (a variable: tests make it fail).
 var syncDir = func(dir string) error {

@@ -116,7 +116,7 @@ type Warehouse struct {
 // by a live writer are skipped.
 func Open(root string, opts Options) (*Warehouse, error) {
 	opts.fill()
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	if err := mkdirSynced(root); err != nil {
 		return nil, fmt.Errorf("cannot create warehouse %q: %w", root, err)
 	}
 	abs, err := filepath.Abs(root)

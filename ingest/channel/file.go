@@ -124,7 +124,7 @@ func OpenFile(name string, opts FileOptions) (*File, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+	if err := fsutil.MkdirAllSync(opts.Dir, syncDir); err != nil {
 		return nil, fmt.Errorf("cannot create channel directory %q: %w", opts.Dir, err)
 	}
 	lock, err := os.OpenFile(filepath.Join(opts.Dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)

@@ -74,3 +74,33 @@ func SyncDirSync(dir string, sync func(*os.File) error) error {
 	}
 	return nil
 }
+
+// MkdirAll makes dir and any missing parents, as os.MkdirAll does, and fsyncs the
+// parent of every directory it makes, so that the new names survive a power cut: the
+// fsyncs of files written inside a directory cover the entries in it, not its own name.
+// Directories that exist are left alone (whoever made them synced them).
+func MkdirAll(dir string) error { return MkdirAllSync(dir, SyncDir) }
+
+// MkdirAllSync is MkdirAll with the directory fsync done by syncDir (tests record or
+// fail it).
+func MkdirAllSync(dir string, syncDir func(string) error) error {
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("cannot create directory %q: a file of that name exists", dir)
+		}
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := MkdirAllSync(parent, syncDir); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil // made meanwhile by someone else, who syncs it
+		}
+		return fmt.Errorf("cannot create directory %q: %w", dir, err)
+	}
+	return syncDir(parent)
+}

@@ -2,6 +2,7 @@ package fsutil
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -64,5 +65,38 @@ func TestWriteFileDirSyncFails(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(path); string(got) != "new" {
 		t.Fatalf("contents %q, want the new ones", got)
+	}
+}
+
+// TestMkdirAllSyncsNewNames: MkdirAll fsyncs the parent of each directory it makes and
+// nothing for directories that exist; a failed fsync is an error.
+func TestMkdirAllSyncsNewNames(t *testing.T) {
+	root := t.TempDir()
+	var synced []string
+	record := func(d string) error { synced = append(synced, d); return nil }
+	dir := filepath.Join(root, "a", "b", "c")
+	if err := MkdirAllSync(dir, record); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{root, filepath.Join(root, "a"), filepath.Join(root, "a", "b")}
+	if fmt.Sprint(synced) != fmt.Sprint(want) {
+		t.Fatalf("synced %v, want %v", synced, want)
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		t.Fatalf("%s not made: %v", dir, err)
+	}
+	synced = nil
+	if err := MkdirAllSync(dir, record); err != nil || synced != nil {
+		t.Fatalf("existing directory: synced %v, %v", synced, err)
+	}
+	if err := MkdirAllSync(filepath.Join(root, "x"), func(string) error { return errors.New("disk gone") }); err == nil {
+		t.Fatal("a failed directory fsync was not reported")
+	}
+	file := filepath.Join(root, "f")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := MkdirAll(file); err == nil {
+		t.Fatal("MkdirAll over a file succeeded")
 	}
 }
