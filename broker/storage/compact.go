@@ -8,6 +8,8 @@ import (
 	"hash/maphash"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
 )
 
 // CompactResult says what one Compact pass did.
@@ -103,6 +105,12 @@ func (l *Log) Compact() (CompactResult, error) {
 		}
 	}
 	l.cleanedTo.Store(closed[end-1].nextOffset)
+	// Kept across restarts, so a restart does not make the whole log dirty again. Every
+	// swap above synced its directory first, so the checkpoint never vouches for a
+	// cleaning a power cut could undo; a checkpoint lost costs one full pass.
+	if err := writeFileAtomic(filepath.Join(l.dir, cleanerFile), []byte(strconv.FormatInt(closed[end-1].nextOffset, 10)+"\n")); err != nil {
+		o.Logger.Warn("cannot save the log cleaner's checkpoint", "dir", l.dir, "err", err)
+	}
 	res.SegmentsDeleted = l.dropEmpty(closed[end-1].base)
 	return res, nil
 }
@@ -155,7 +163,8 @@ func hashKey(k []byte) keyHash {
 // CompactIfDirty runs Compact on a compacted log (Options.Compact) when the closed
 // segments appended since the last pass (the dirty part) are at least
 // MinCleanableDirtyRatio of all closed segments' bytes, as Kafka's cleaner picks logs by
-// min.cleanable.dirty.ratio. After a restart the whole log counts as dirty once.
+// min.cleanable.dirty.ratio. Where the last pass ended is kept in the partition
+// directory (cleaner-offset-checkpoint), as Kafka keeps it.
 func (l *Log) CompactIfDirty() (res CompactResult, ran bool, err error) {
 	o := l.Options()
 	if !o.Compact {

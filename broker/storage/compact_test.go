@@ -498,3 +498,43 @@ func FuzzCheckKeys(f *testing.F) {
 		})
 	})
 }
+
+// TestCleanerCheckpointSurvivesRestart: where the cleaner's last pass ended is kept in
+// cleaner-offset-checkpoint ("N\n"), so a reopened log is not all dirty again; a
+// checkpoint past the log's end (segments a power cut took back) is capped at the end.
+func TestCleanerCheckpointSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	o := testOptions(nil)
+	o.Compact, o.MinCleanableDirtyRatio = true, 0.1
+	l := mustOpen(t, dir, o)
+	for _, k := range []string{"a", "a", "b"} {
+		mustAppend(t, l, buildKeyed(1, kv{s(k), s("v")}))
+		l.Roll()
+	}
+	if _, ran, err := l.CompactIfDirty(); err != nil || !ran {
+		t.Fatalf("first pass: ran %v, %v", ran, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "cleaner-offset-checkpoint")); err != nil || string(b) != "3\n" {
+		t.Fatalf("checkpoint %q, %v", b, err)
+	}
+	l.Close()
+	l = mustOpen(t, dir, o)
+	if _, ran, err := l.CompactIfDirty(); err != nil || ran {
+		t.Fatalf("after a restart the cleaned log was cleaned again (%v)", err)
+	}
+	mustAppend(t, l, buildKeyed(1, kv{s("b"), s("v")}))
+	l.Roll()
+	if res, ran, err := l.CompactIfDirty(); err != nil || !ran || res.RecordsRemoved != 1 {
+		t.Fatalf("new data after the restart: %+v ran %v %v", res, ran, err)
+	}
+	l.Close()
+
+	if err := os.WriteFile(filepath.Join(dir, "cleaner-offset-checkpoint"), []byte("1000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, dir, o)
+	defer l.Close()
+	if got, end := l.cleanedTo.Load(), l.HighWatermark(); got != end {
+		t.Fatalf("checkpoint past the end read as %d, log end %d", got, end)
+	}
+}

@@ -113,3 +113,19 @@ func TestFormatFrozen(t *testing.T) {
 		t.Errorf("directory: %s", got)
 	}
 }
+
+// TestFormatFrozenCleanerCheckpoint: cleaner-offset-checkpoint is the offset where the
+// cleaner's last pass ended, in decimal and a newline (FORMAT.md).
+func TestFormatFrozenCleanerCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, testOptions(nil))
+	mustAppend(t, l, buildKeyed(1, kv{s("k"), s("v")}, kv{s("k"), s("w")}))
+	l.Roll()
+	if _, err := l.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if b, err := os.ReadFile(filepath.Join(dir, "cleaner-offset-checkpoint")); err != nil || hex.EncodeToString(b) != hex.EncodeToString([]byte("2\n")) {
+		t.Fatalf("cleaner-offset-checkpoint %q, %v", b, err)
+	}
+}

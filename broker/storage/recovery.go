@@ -17,10 +17,16 @@ const (
 	startOffsetFile   = "log-start-offset"
 	cleanMarkerFile   = "clean-shutdown"
 	recoveryPointFile = "recovery-point"
+	// cleanerFile holds Log.cleanedTo, where the log cleaner's last pass ended.
+	cleanerFile = "cleaner-offset-checkpoint"
 )
 
-func (l *Log) readRecoveryPoint() int64 {
-	b, err := os.ReadFile(filepath.Join(l.dir, recoveryPointFile))
+func (l *Log) readRecoveryPoint() int64 { return l.readOffsetFile(recoveryPointFile) }
+
+// readOffsetFile reads an offset file of the partition directory (a decimal number and a
+// newline); 0 if it is missing or unreadable.
+func (l *Log) readOffsetFile(name string) int64 {
+	b, err := os.ReadFile(filepath.Join(l.dir, name))
 	if err != nil {
 		return 0
 	}
@@ -232,6 +238,9 @@ func (l *Log) recover() error {
 	l.size.Store(size)
 	l.endOffset.Store(end)
 	l.startOffset.Store(min(max(savedStart, l.segs[0].base), end))
+	// Past the end only if a power cut took back segments the cleaner had passed: the
+	// offsets appended again from there are dirty.
+	l.cleanedTo.Store(min(l.readOffsetFile(cleanerFile), end))
 	return l.recoverProducers()
 }
 
