@@ -140,10 +140,12 @@ func (t *Tagger) AudienceMembers(ctx context.Context, name, ds string) ([]string
 		TableAudiences, dateLit(day), lit(name)))
 }
 
-// AudienceLeavers finds the audience's latest materialisation before ds and returns its
-// day and, sorted, the users in it who are not members on ds: the keys to delete from
-// a compacted topic that holds the audience (prev is "" when there is none).
-func (t *Tagger) AudienceLeavers(ctx context.Context, name, ds string) (prev string, leavers []string, err error) {
+// AudienceLeavers returns, sorted, the users of the audience's materialisations before
+// ds who are not members on ds, and the first day it was materialised ("" when never
+// before ds): the keys to delete from a compacted topic that holds the audience. Every
+// earlier day counts, not only the latest, so a day materialised but never exported
+// leaves no stale member behind; a tombstone for a key already deleted is harmless.
+func (t *Tagger) AudienceLeavers(ctx context.Context, name, ds string) (since string, leavers []string, err error) {
 	day, err := ParseDS(ds)
 	if err != nil {
 		return "", nil, err
@@ -156,18 +158,18 @@ func (t *Tagger) AudienceLeavers(ctx context.Context, name, ds string) (prev str
 	if ok, err := tableExists(ctx, c, TableAudiences); err != nil || !ok {
 		return "", nil, err
 	}
-	var p sql.NullString
-	q := fmt.Sprintf("SELECT CAST(max(dt) AS VARCHAR) FROM %s WHERE audience = %s AND dt < %s", TableAudiences, lit(name), dateLit(day))
-	if err := c.QueryRowContext(ctx, q).Scan(&p); err != nil {
+	var first sql.NullString
+	q := fmt.Sprintf("SELECT CAST(min(dt) AS VARCHAR) FROM %s WHERE audience = %s AND dt < %s", TableAudiences, lit(name), dateLit(day))
+	if err := c.QueryRowContext(ctx, q).Scan(&first); err != nil {
 		return "", nil, fmt.Errorf("audience %q: %w", name, err)
 	}
-	if !p.Valid {
+	if !first.Valid {
 		return "", nil, nil
 	}
 	leavers, err = queryUsers(ctx, c, name, fmt.Sprintf(
-		"SELECT user_id FROM %[1]s WHERE dt = DATE %[2]s AND audience = %[3]s EXCEPT SELECT user_id FROM %[1]s WHERE dt = %[4]s AND audience = %[3]s ORDER BY 1",
-		TableAudiences, lit(p.String), lit(name), dateLit(day)))
-	return p.String, leavers, err
+		"SELECT user_id FROM %[1]s WHERE dt < %[2]s AND audience = %[3]s EXCEPT SELECT user_id FROM %[1]s WHERE dt = %[2]s AND audience = %[3]s ORDER BY 1",
+		TableAudiences, dateLit(day), lit(name)))
+	return first.String, leavers, err
 }
 
 // queryUsers runs q, a query of user ids, and returns them in its order.

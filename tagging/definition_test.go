@@ -298,6 +298,7 @@ func TestAudienceOnMovieLens(t *testing.T) {
 
 	// The next day, under a narrower definition, some users leave: their tombstones
 	// follow the members, so a compacted topic keyed by user holds the new audience.
+	// (With one earlier day, its members are the ones who can have left.)
 	const day2 = "2018-09-25"
 	if prev, leavers, err := tg.AudienceLeavers(ctx, "comedy_fans", mlDay); err != nil || prev != "" || leavers != nil {
 		t.Fatalf("leavers before the first materialisation: %q %v %v", prev, leavers, err)
@@ -314,7 +315,7 @@ func TestAudienceOnMovieLens(t *testing.T) {
 	}
 	prev, leavers, err := tg.AudienceLeavers(ctx, "comedy_fans", day2)
 	if err != nil || prev != mlDay {
-		t.Fatalf("leavers on %s: previous materialisation %q, %v", day2, prev, err)
+		t.Fatalf("leavers on %s: earlier materialisations since %q, %v", day2, prev, err)
 	}
 	in2 := map[string]bool{}
 	for _, u := range members2 {
@@ -361,6 +362,38 @@ func TestAudienceOnMovieLens(t *testing.T) {
 		if !valued[u] {
 			t.Fatalf("member %s has no record", u)
 		}
+	}
+
+	// Every earlier day counts, not only the latest: a user of day 1 who is in neither
+	// day 2 nor day 3 is deleted on day 3 too (day 2 may never have been exported).
+	const day3 = "2018-09-26"
+	if _, err := tg.RunModel(ctx, day3, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tg.RunAudience(ctx, &Audience{Name: "comedy_fans", Expression: "interest:Comedy > 0.9"}, day3); err != nil {
+		t.Fatal(err)
+	}
+	members3, err := tg.AudienceMembers(ctx, "comedy_fans", day3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in3, earlier := map[string]bool{}, map[string]bool{}
+	for _, u := range members3 {
+		in3[u] = true
+	}
+	for _, u := range append(append([]string(nil), got...), members2...) {
+		earlier[u] = true
+	}
+	left = nil
+	for u := range earlier {
+		if !in3[u] {
+			left = append(left, u)
+		}
+	}
+	sort.Strings(left)
+	since, leavers3, err := tg.AudienceLeavers(ctx, "comedy_fans", day3)
+	if err != nil || since != mlDay || !reflect.DeepEqual(leavers3, left) {
+		t.Fatalf("leavers on %s since %q: %v, want %v (%v)", day3, since, leavers3, left, err)
 	}
 }
 

@@ -376,10 +376,10 @@ func tagsAudience(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var prev string
+			var since string
 			var leavers []string
 			if tombstones {
-				if prev, leavers, err = env.tg.AudienceLeavers(cmd.Context(), args[0], ds); err != nil {
+				if since, leavers, err = env.tg.AudienceLeavers(cmd.Context(), args[0], ds); err != nil {
 					return err
 				}
 			}
@@ -406,14 +406,14 @@ func tagsAudience(a *app) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "exported %d users of audience %s on %s\n", len(users), args[0], ds)
 			if tombstones {
-				fmt.Fprintf(cmd.ErrOrStderr(), "and %d tombstones for users who left since %s\n", len(leavers), cmp.Or(prev, "(no earlier materialisation)"))
+				fmt.Fprintf(cmd.ErrOrStderr(), "and %d tombstones for users of earlier days (since %s) who are not members now\n", len(leavers), cmp.Or(since, "-: no earlier materialisation"))
 			}
 			return nil
 		},
 	}
 	export.Flags().StringVar(&csvPath, "csv", "", "CSV file to write (- for stdout)")
 	export.Flags().StringVar(&topic, "topic", "", "Kafka topic to produce to (key user_id, JSON value)")
-	export.Flags().BoolVar(&tombstones, "tombstones", false, "also send a tombstone (null value) for each user of the audience's previous materialisation "+
+	export.Flags().BoolVar(&tombstones, "tombstones", false, "also send a tombstone (null value) for each user of the audience's earlier materialisations "+
 		"who is not a member on --ds: a compacted topic (cleanup.policy=compact) of its own then holds the audience as of --ds")
 	export.Flags().StringSliceVar(&brokers, "brokers", nil, "Kafka bootstrap servers (default ingest.bootstrap_servers, else broker.listen)")
 	list := &cobra.Command{
