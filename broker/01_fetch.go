@@ -9,7 +9,11 @@ package broker
 // first non-empty partition always gets at least one whole batch (KIP-74) so a batch
 // larger than the limits cannot stall a consumer. When fewer than MinBytes are ready the
 // request long-polls up to MaxWaitMillis and wakes as soon as any requested partition gets
-// an append (storage's Notify), the connection closes or the broker stops.
+// an append (storage's Notify), the connection closes or the broker stops. As in Kafka
+// (ReplicaManager.fetchMessages), a partition with an error (unknown, offset out of range,
+// leader epoch mismatch) makes the answer immediate: a consumer whose offset fell out of
+// range learns it at once instead of after MaxWaitMillis. A CurrentLeaderEpoch other than
+// -1 is checked against the leader epoch 0 as ListOffsets does.
 //
 // Fetch sessions (KIP-227) are declined: every response carries SessionID 0, which tells
 // the client to keep sending full fetch requests. There are no transactions, so the last
@@ -49,8 +53,8 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		deadline = time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	}
 	for {
-		resp, n, wake, splices := b.fetchOnce(req)
-		if n >= int(req.MinBytes) || n > 0 && req.MinBytes <= 0 || len(wake) == 0 || req.MaxWaitMillis <= 0 {
+		resp, n, wake, splices, failed := b.fetchOnce(req)
+		if n >= int(req.MinBytes) || n > 0 && req.MinBytes <= 0 || len(wake) == 0 || req.MaxWaitMillis <= 0 || failed {
 			c.splices = append(c.splices[:0], splices...)
 			return resp, nil
 		}
@@ -78,7 +82,7 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		switch chosen {
 		case 0:
 			// Deadline: answer with whatever is there now (it may have grown meanwhile).
-			resp, _, _, splices = b.fetchOnce(req)
+			resp, _, _, splices, _ = b.fetchOnce(req)
 			c.splices = append(c.splices[:0], splices...)
 			return resp, nil
 		case 1, 2:
@@ -90,10 +94,11 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 
 // fetchOnce builds a response from what is in the logs now. It returns the response,
 // the record bytes in it, the Notify channels of the partitions that could still get
-// data (taken before reading, so an append between read and wait is not missed) and the
-// record sets: each partition's RecordBatches is a marker that conn.frame replaces with
-// the file section, so records go from segment file to socket without a copy.
-func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<-chan struct{}, []splice) {
+// data (taken before reading, so an append between read and wait is not missed), the
+// record sets (each partition's RecordBatches is a marker that conn.frame replaces with
+// the file section, so records go from segment file to socket without a copy) and
+// whether any partition has an error.
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<-chan struct{}, []splice, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.SessionID = 0
 	remaining := int64(req.MaxBytes)
@@ -103,6 +108,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 	total := 0
 	var wake []<-chan struct{}
 	var splices []splice
+	failed := false
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
@@ -117,6 +123,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 			p := b.partition(rt.Topic, rp.Partition)
 			if p == nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				failed = true
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
@@ -124,6 +131,8 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 			hwm, lso := p.log.HighWatermark(), p.log.LogStartOffset()
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, hwm, lso
 			switch {
+			case leaderEpochError(rp.CurrentLeaderEpoch) != 0:
+				sp.ErrorCode = leaderEpochError(rp.CurrentLeaderEpoch)
 			case rp.FetchOffset < lso || rp.FetchOffset > hwm:
 				sp.ErrorCode = kerr.OffsetOutOfRange.Code
 			case rp.FetchOffset == hwm:
@@ -162,10 +171,11 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 				total += rr.Len()
 				remaining -= int64(rr.Len())
 			}
+			failed = failed || sp.ErrorCode != 0
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
 	b.metrics.fetchedBytes.Add(float64(total))
-	return resp, total, wake, splices
+	return resp, total, wake, splices, failed
 }

@@ -7,7 +7,10 @@ package broker
 // transactions), -3 (max timestamp, v7) the offset and timestamp of the newest batch's
 // last record (exact for producers whose timestamps do not go backwards; see
 // UNSUPPORTED.md), and a timestamp ≥ 0 the first offset whose batch has a timestamp at or
-// after it, or offset -1 when there is none.
+// after it, or offset -1 when there is none. As in Kafka, every copy of a partition named
+// more than once in one request gets INVALID_REQUEST, and a CurrentLeaderEpoch other than
+// -1 is checked against the leader epoch (0): older is FENCED_LEADER_EPOCH, newer
+// UNKNOWN_LEADER_EPOCH (Partition.checkCurrentLeaderEpoch).
 //
 // Version notes: v1 single offset; v2 IsolationLevel; v4 CurrentLeaderEpoch/LeaderEpoch
 // (always 0); v6 flexible; v7 max timestamp (KIP-734).
@@ -25,6 +28,7 @@ func handleListOffsets(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	b := c.b
 	req := kreq.(*kmsg.ListOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	dup := duplicatePartitions(req)
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
@@ -34,10 +38,12 @@ func handleListOffsets(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, 0
 			p := b.partition(rt.Topic, rp.Partition)
 			switch {
+			case dup[topicPartition{rt.Topic, rp.Partition}]:
+				sp.ErrorCode = kerr.InvalidRequest.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case rp.CurrentLeaderEpoch > 0:
-				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
+			case leaderEpochError(rp.CurrentLeaderEpoch) != 0:
+				sp.ErrorCode = leaderEpochError(rp.CurrentLeaderEpoch)
 			case rp.Timestamp == -2:
 				sp.Offset = p.log.LogStartOffset()
 			case rp.Timestamp == -1:
@@ -56,6 +62,45 @@ func handleListOffsets(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// duplicatePartitions returns the partitions a request names more than once.
+func duplicatePartitions(req *kmsg.ListOffsetsRequest) map[topicPartition]bool {
+	var seen, dup map[topicPartition]bool
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			tp := topicPartition{rt.Topic, rp.Partition}
+			if seen == nil {
+				seen = map[topicPartition]bool{}
+			}
+			if seen[tp] {
+				if dup == nil {
+					dup = map[topicPartition]bool{}
+				}
+				dup[tp] = true
+			}
+			seen[tp] = true
+		}
+	}
+	return dup
+}
+
+// leaderEpochError checks a request's CurrentLeaderEpoch against this node's leader epoch,
+// which is always 0: -1 means "not known to the client" and is not checked.
+func leaderEpochError(current int32) int16 {
+	switch {
+	case current == -1 || current == 0:
+		return 0
+	case current < 0:
+		return kerr.FencedLeaderEpoch.Code
+	default:
+		return kerr.UnknownLeaderEpoch.Code
+	}
 }
 
 // maxTimestamp reads the last batch's header: its last offset and MaxTimestamp.

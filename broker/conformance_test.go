@@ -1,0 +1,120 @@
+package broker
+
+// Conformance with Apache Kafka's answers to requests a real client can send at an
+// advertised version, where the protocol leaves room for a different answer: duplicates,
+// leader epochs, errors that end a long poll. Each test names the Kafka source it follows.
+
+import (
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// roundTrip sends one request on a fresh connection and decodes its response.
+func roundTrip[T kmsg.Response](t *testing.T, addr string, req kmsg.Request) T {
+	t.Helper()
+	c := dialRaw(t, addr)
+	c.send(req)
+	resp := req.ResponseKind()
+	resp.SetVersion(req.GetVersion())
+	c.read(resp)
+	return resp.(T)
+}
+
+// createTopicRaw creates a topic through the wire (auto-creation by Metadata).
+func createTopicRaw(t *testing.T, addr, topic string) {
+	t.Helper()
+	r := roundTrip[*kmsg.MetadataResponse](t, addr, metadataReq(12, topic))
+	if len(r.Topics) != 1 || r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create %q: %+v", topic, r.Topics)
+	}
+}
+
+// Kafka (KafkaApis.handleListOffsetRequest) answers every copy of a partition named twice
+// in one request with INVALID_REQUEST; Partition.checkCurrentLeaderEpoch answers a
+// CurrentLeaderEpoch newer than the leader's with UNKNOWN_LEADER_EPOCH (retriable: the
+// client's metadata is ahead) and an older one with FENCED_LEADER_EPOCH.
+func TestListOffsetsDuplicatesAndLeaderEpoch(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "lo")
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.Version = 7
+	req.ReplicaID = -1
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = "lo"
+	for _, pe := range [][2]int32{{0, -1}, {0, -1}, {1, 5}, {2, 0}, {2, 0}} {
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Partition, lp.CurrentLeaderEpoch, lp.Timestamp = pe[0], pe[1], -1
+		lt.Partitions = append(lt.Partitions, lp)
+	}
+	one := kmsg.NewListOffsetsRequestTopicPartition()
+	one.Partition, one.CurrentLeaderEpoch, one.Timestamp = 1, 0, -2
+	other := kmsg.NewListOffsetsRequestTopic()
+	other.Topic = "lo"
+	other.Partitions = append(other.Partitions, one) // partition 1 again, in a second topic entry
+	req.Topics = append(req.Topics, lt, other)
+	resp := roundTrip[*kmsg.ListOffsetsResponse](t, b.Addr(), req)
+	var got []int16
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			got = append(got, rp.ErrorCode)
+			if rp.ErrorCode != 0 && (rp.Offset != -1 || rp.Timestamp != -1) {
+				t.Errorf("partition %d with error %d has offset %d timestamp %d", rp.Partition, rp.ErrorCode, rp.Offset, rp.Timestamp)
+			}
+		}
+	}
+	inv := kerr.InvalidRequest.Code
+	want := []int16{inv, inv, inv, inv, inv, inv}
+	if len(got) != len(want) {
+		t.Fatalf("got %d partitions, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("error codes %v, want %v", got, want)
+		}
+	}
+
+	req.Topics = req.Topics[:1]
+	req.Topics[0].Partitions = req.Topics[0].Partitions[1:4] // 0 (epoch -1), 1 (epoch 5), 2 (epoch 0)
+	resp = roundTrip[*kmsg.ListOffsetsResponse](t, b.Addr(), req)
+	ps := resp.Topics[0].Partitions
+	if ps[0].ErrorCode != 0 || ps[0].Offset != 0 {
+		t.Errorf("epoch -1: %+v", ps[0])
+	}
+	if ps[1].ErrorCode != kerr.UnknownLeaderEpoch.Code {
+		t.Errorf("epoch 5 (newer than the leader's 0): error %d, want UNKNOWN_LEADER_EPOCH", ps[1].ErrorCode)
+	}
+	if ps[2].ErrorCode != 0 || ps[2].Offset != 0 {
+		t.Errorf("epoch 0: %+v", ps[2])
+	}
+}
+
+// Kafka's ReplicaManager.fetchMessages answers at once when reading any partition gave an
+// error, whatever MinBytes and MaxWaitMillis say: a consumer whose offset is out of range
+// learns it without waiting out the long poll. The wait here is ten minutes; the
+// connection's read deadline (dialRaw) is far shorter, so a broker that waits fails the
+// test.
+func TestFetchErrorEndsLongPoll(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "fe")
+
+	// Offset 100 of an empty partition: OFFSET_OUT_OF_RANGE.
+	req := fetchReq("fe", 0, 100, 600_000)
+	resp := roundTrip[*kmsg.FetchResponse](t, b.Addr(), req)
+	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != kerr.OffsetOutOfRange.Code {
+		t.Fatalf("out of range fetch: error %d", p.ErrorCode)
+	}
+
+	// A caught-up partition next to one whose CurrentLeaderEpoch is newer than the
+	// leader's: the error ends the wait too.
+	req = fetchReq("fe", 0, 0, 600_000)
+	ep := req.Topics[0].Partitions[0]
+	ep.Partition, ep.CurrentLeaderEpoch = 1, 7
+	req.Topics[0].Partitions = append(req.Topics[0].Partitions, ep)
+	resp = roundTrip[*kmsg.FetchResponse](t, b.Addr(), req)
+	ps := resp.Topics[0].Partitions
+	if ps[0].ErrorCode != 0 || ps[1].ErrorCode != kerr.UnknownLeaderEpoch.Code {
+		t.Fatalf("caught up + epoch 7: errors %d, %d", ps[0].ErrorCode, ps[1].ErrorCode)
+	}
+}
