@@ -4,6 +4,8 @@ package broker
 //
 // Behaviour: removes each topic from topics.json, then deletes its partition
 // directories. An unknown topic is UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id).
+// A name or id named twice is answered once with INVALID_REQUEST and not deleted; so is
+// a v6 entry with both a name and an id, or neither (Kafka's ControllerApis.deleteTopics).
 //
 // Version notes: v1 throttle; v4 flexible; v5 ErrorMessage; v6 topics by name or ID.
 
@@ -32,9 +34,46 @@ func handleDeleteTopics(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			targets = append(targets, target{name: t.Topic, id: t.TopicID})
 		}
 	}
+	// As in Kafka (ControllerApis.deleteTopics): a name or id given more than once is
+	// answered once with INVALID_REQUEST and not deleted, as is an entry with both a name
+	// and an id, or neither.
+	names, ids := map[string]int{}, map[[16]byte]int{}
+	for _, tg := range targets {
+		if tg.name != nil {
+			names[*tg.name]++
+		} else {
+			ids[tg.id]++
+		}
+	}
+	reported := map[string]bool{}
+	reportedID := map[[16]byte]bool{}
 	for _, tg := range targets {
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic, st.TopicID = tg.name, tg.id
+		invalid := func(msg string) {
+			st.ErrorCode, st.ErrorMessage = kerr.InvalidRequest.Code, &msg
+			resp.Topics = append(resp.Topics, st)
+		}
+		switch {
+		case tg.name == nil && tg.id == [16]byte{}:
+			invalid("Neither topic name nor id were specified.")
+			continue
+		case tg.name != nil && tg.id != [16]byte{}:
+			invalid("You may not specify both topic name and topic id.")
+			continue
+		case tg.name != nil && names[*tg.name] > 1:
+			if !reported[*tg.name] {
+				reported[*tg.name] = true
+				invalid("Duplicate topic name.")
+			}
+			continue
+		case tg.name == nil && ids[tg.id] > 1:
+			if !reportedID[tg.id] {
+				reportedID[tg.id] = true
+				invalid("Duplicate topic id.")
+			}
+			continue
+		}
 		name := ""
 		if tg.name != nil {
 			name = *tg.name

@@ -6,7 +6,8 @@ package broker
 // non-incremental Kafka semantics: configs left out return to their defaults). Every
 // value is validated first; one bad value fails the resource and changes nothing. The new
 // settings are persisted in topics.json and applied to the open logs at once. Broker
-// configs are static here (tagpipe.yaml): altering them is INVALID_REQUEST.
+// configs are static here (tagpipe.yaml): altering them is INVALID_REQUEST. A resource
+// named twice in one request is answered once with INVALID_REQUEST and left unchanged.
 //
 // Version notes: v1 same as v0; v2 flexible.
 
@@ -21,9 +22,21 @@ func handleAlterConfigs(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	b := c.b
 	req := kreq.(*kmsg.AlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	dup := duplicateResources(len(req.Resources), func(i int) configResource {
+		return configResource{req.Resources[i].ResourceType, req.Resources[i].ResourceName}
+	})
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		if first, ok := dup[configResource{rr.ResourceType, rr.ResourceName}]; ok {
+			if first {
+				msg := "Duplicate resource."
+				sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, &msg
+				resp.Resources = append(resp.Resources, sr)
+			}
+			dup[configResource{rr.ResourceType, rr.ResourceName}] = false
+			continue
+		}
 		te := b.alterTopicConfigs(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(map[string]string) (map[string]string, *topicError) {
 			configs := map[string]string{} // the whole set: configs left out return to their defaults
 			for _, cfg := range rr.Configs {

@@ -6,7 +6,8 @@ package broker
 // configs only, i.e. cleanup.policy) to a topic's overrides. Every operation of a
 // resource is validated before any is applied; one bad one fails the resource and
 // changes nothing. Naming a config twice in one resource is INVALID_REQUEST. Broker
-// configs are static here: INVALID_REQUEST.
+// configs are static here: INVALID_REQUEST. A resource named twice in one request is
+// answered once with INVALID_REQUEST and left unchanged, as in Kafka.
 //
 // Version notes: v1 flexible.
 
@@ -24,9 +25,21 @@ func handleIncrementalAlterConfigs(c *conn, kreq kmsg.Request) (kmsg.Response, e
 	b := c.b
 	req := kreq.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	dup := duplicateResources(len(req.Resources), func(i int) configResource {
+		return configResource{req.Resources[i].ResourceType, req.Resources[i].ResourceName}
+	})
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		if first, ok := dup[configResource{rr.ResourceType, rr.ResourceName}]; ok {
+			if first {
+				msg := "Duplicate resource."
+				sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, &msg
+				resp.Resources = append(resp.Resources, sr)
+			}
+			dup[configResource{rr.ResourceType, rr.ResourceName}] = false
+			continue
+		}
 		te := b.alterTopicConfigs(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(configs map[string]string) (map[string]string, *topicError) {
 			seen := map[string]bool{}
 			for _, cfg := range rr.Configs {

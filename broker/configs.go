@@ -209,3 +209,24 @@ func (b *Broker) minInsync(t *topic) int64 {
 	n, _ := strconv.ParseInt(v, 10, 64)
 	return n
 }
+
+type configResource struct {
+	typ  kmsg.ConfigResourceType
+	name string
+}
+
+// duplicateResources finds the resources an AlterConfigs or IncrementalAlterConfigs request
+// names more than once, each mapped to true. As Kafka does (ControllerApis), such a
+// resource is answered once with INVALID_REQUEST and none of its changes are applied.
+func duplicateResources(n int, at func(int) configResource) map[configResource]bool {
+	seen := map[configResource]bool{}
+	dup := map[configResource]bool{}
+	for i := 0; i < n; i++ {
+		r := at(i)
+		if seen[r] {
+			dup[r] = true
+		}
+		seen[r] = true
+	}
+	return dup
+}

@@ -118,3 +118,98 @@ func TestFetchErrorEndsLongPoll(t *testing.T) {
 		t.Fatalf("caught up + epoch 7: errors %d, %d", ps[0].ErrorCode, ps[1].ErrorCode)
 	}
 }
+
+// Kafka's ControllerApis.deleteTopics answers a topic named twice once, with
+// INVALID_REQUEST, and deletes nothing for it; a v6 entry with both a name and an id, or
+// neither, is INVALID_REQUEST too.
+func TestDeleteTopicsDuplicatesAndNameWithID(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	for _, name := range []string{"dt-a", "dt-b", "dt-c"} {
+		createTopicRaw(t, b.Addr(), name)
+	}
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	req.Version = 5
+	req.TimeoutMillis = 5000
+	req.TopicNames = []string{"dt-a", "dt-b", "dt-a"}
+	resp := roundTrip[*kmsg.DeleteTopicsResponse](t, b.Addr(), req)
+	codes := map[string][]int16{}
+	for _, rt := range resp.Topics {
+		codes[*rt.Topic] = append(codes[*rt.Topic], rt.ErrorCode)
+	}
+	if len(resp.Topics) != 2 || len(codes["dt-a"]) != 1 || codes["dt-a"][0] != kerr.InvalidRequest.Code || codes["dt-b"][0] != 0 {
+		t.Fatalf("v5 [a b a]: %v", codes)
+	}
+	if b.topic("dt-a") == nil || b.topic("dt-b") != nil {
+		t.Fatalf("after v5 [a b a]: a exists %v, b exists %v; want a kept, b deleted", b.topic("dt-a") != nil, b.topic("dt-b") != nil)
+	}
+
+	c := b.topic("dt-c")
+	req = kmsg.NewPtrDeleteTopicsRequest()
+	req.Version = 6
+	req.TimeoutMillis = 5000
+	both := kmsg.NewDeleteTopicsRequestTopic()
+	both.Topic, both.TopicID = kmsg.StringPtr("dt-c"), c.id
+	neither := kmsg.NewDeleteTopicsRequestTopic()
+	req.Topics = append(req.Topics, both, neither)
+	resp = roundTrip[*kmsg.DeleteTopicsResponse](t, b.Addr(), req)
+	if len(resp.Topics) != 2 || resp.Topics[0].ErrorCode != kerr.InvalidRequest.Code || resp.Topics[1].ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("v6 name+id, neither: %+v", resp.Topics)
+	}
+	if b.topic("dt-c") == nil {
+		t.Fatal("dt-c deleted by an entry naming it by both name and id")
+	}
+}
+
+// A resource named twice in one AlterConfigs or IncrementalAlterConfigs request is
+// answered once with INVALID_REQUEST and none of its changes apply (Kafka's
+// ControllerApis.handleLegacyAlterConfigs / handleIncrementalAlterConfigs).
+func TestAlterConfigsDuplicateResource(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "ac")
+	createTopicRaw(t, b.Addr(), "ac-other")
+
+	inc := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	inc.Version = 1
+	for _, v := range []string{"1000", "2000"} {
+		r := kmsg.NewIncrementalAlterConfigsRequestResource()
+		r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeTopic, "ac"
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Op, c.Value = "retention.ms", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr(v)
+		r.Configs = append(r.Configs, c)
+		inc.Resources = append(inc.Resources, r)
+	}
+	ok := kmsg.NewIncrementalAlterConfigsRequestResource()
+	ok.ResourceType, ok.ResourceName = kmsg.ConfigResourceTypeTopic, "ac-other"
+	oc := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	oc.Name, oc.Op, oc.Value = "retention.ms", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr("3000")
+	ok.Configs = append(ok.Configs, oc)
+	inc.Resources = append(inc.Resources, ok)
+	iresp := roundTrip[*kmsg.IncrementalAlterConfigsResponse](t, b.Addr(), inc)
+	if len(iresp.Resources) != 2 || iresp.Resources[0].ErrorCode != kerr.InvalidRequest.Code || iresp.Resources[1].ErrorCode != 0 {
+		t.Fatalf("incremental [ac ac ac-other]: %+v", iresp.Resources)
+	}
+	if v, set := b.snapshot(b.topic("ac")).configs["retention.ms"]; set {
+		t.Fatalf("ac got retention.ms=%s from a duplicated resource", v)
+	}
+	if v := b.snapshot(b.topic("ac-other")).configs["retention.ms"]; v != "3000" {
+		t.Fatalf("ac-other retention.ms=%q, want 3000", v)
+	}
+
+	alt := kmsg.NewPtrAlterConfigsRequest()
+	alt.Version = 2
+	for range 2 {
+		r := kmsg.NewAlterConfigsRequestResource()
+		r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeTopic, "ac"
+		c := kmsg.NewAlterConfigsRequestResourceConfig()
+		c.Name, c.Value = "retention.ms", kmsg.StringPtr("4000")
+		r.Configs = append(r.Configs, c)
+		alt.Resources = append(alt.Resources, r)
+	}
+	aresp := roundTrip[*kmsg.AlterConfigsResponse](t, b.Addr(), alt)
+	if len(aresp.Resources) != 1 || aresp.Resources[0].ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("legacy [ac ac]: %+v", aresp.Resources)
+	}
+	if v, set := b.snapshot(b.topic("ac")).configs["retention.ms"]; set {
+		t.Fatalf("ac got retention.ms=%s from a duplicated resource", v)
+	}
+}
