@@ -4,9 +4,11 @@ package broker
 //
 // Behaviour: deletes a group's committed offsets for the given partitions, durably;
 // partitions of a topic the group is still subscribed to get GROUP_SUBSCRIBED_TO_TOPIC,
-// an unknown group GROUP_ID_NOT_FOUND.
+// an unknown group GROUP_ID_NOT_FOUND, a partition that does not exist
+// UNKNOWN_TOPIC_OR_PARTITION.
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -15,10 +17,14 @@ func init() { register(47, 0, 0, handleOffsetDelete) }
 func handleOffsetDelete(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.OffsetDeleteRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	// As in Kafka (KafkaApis.handleOffsetDeleteRequest), a partition that does not exist
+	// is answered UNKNOWN_TOPIC_OR_PARTITION by the broker; the group sees only the rest.
 	topics := map[string][]int32{}
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
-			topics[t.Topic] = append(topics[t.Topic], p.Partition)
+			if c.b.partition(t.Topic, p.Partition) != nil {
+				topics[t.Topic] = append(topics[t.Topic], p.Partition)
+			}
 		}
 	}
 	code, perTopic := c.b.groups.DeleteOffsets(req.Group, topics)
@@ -32,6 +38,9 @@ func handleOffsetDelete(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		for _, p := range t.Partitions {
 			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
 			rp.Partition, rp.ErrorCode = p.Partition, perTopic[t.Topic]
+			if c.b.partition(t.Topic, p.Partition) == nil {
+				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)

@@ -5,8 +5,10 @@ package broker
 // leader epochs, errors that end a long poll. Each test names the Kafka source it follows.
 
 import (
+	"errors"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -211,5 +213,36 @@ func TestAlterConfigsDuplicateResource(t *testing.T) {
 	}
 	if v, set := b.snapshot(b.topic("ac")).configs["retention.ms"]; set {
 		t.Fatalf("ac got retention.ms=%s from a duplicated resource", v)
+	}
+}
+
+// Kafka's KafkaApis.handleOffsetDeleteRequest answers a partition that does not exist
+// with UNKNOWN_TOPIC_OR_PARTITION before the group coordinator sees the request (franz-go
+// kadm, like the Java AdminClient behind kafka-consumer-groups.sh --delete-offsets,
+// reports it per partition).
+func TestOffsetDeleteUnknownPartition(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "od")
+	_, adm := newAdmin(t, b.Addr())
+	ctx := testCtx(t)
+	var offs kadm.Offsets
+	offs.Add(kadm.Offset{Topic: "od", Partition: 0, At: 5, LeaderEpoch: -1})
+	if r, err := adm.CommitOffsets(ctx, "g-od", offs); err != nil || r.Error() != nil {
+		t.Fatalf("commit: %v %v", err, r.Error())
+	}
+	resp, err := adm.DeleteOffsets(ctx, "g-od", kadm.TopicsSet{"od": {0: {}, 99: {}}, "od-missing": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := resp["od"][0]; err != nil {
+		t.Errorf("od/0: %v", err)
+	}
+	for _, tp := range []struct {
+		topic string
+		p     int32
+	}{{"od", 99}, {"od-missing", 0}} {
+		if err := resp[tp.topic][tp.p]; !errors.Is(err, kerr.UnknownTopicOrPartition) {
+			t.Errorf("%s/%d: %v, want UNKNOWN_TOPIC_OR_PARTITION", tp.topic, tp.p, err)
+		}
 	}
 }
