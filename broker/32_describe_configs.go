@@ -6,8 +6,11 @@ package broker
 // effective value and source: DYNAMIC_TOPIC_CONFIG when set on the topic,
 // STATIC_BROKER_CONFIG when the broker's config file changed Kafka's default, else
 // DEFAULT_CONFIG; with IncludeSynonyms the whole chain (topic → broker key → default).
-// For the broker (resource name "" or this node's id) the broker-level settings, all
-// read-only. ConfigNames filters; unknown names are left out, as Kafka does.
+// For the broker (resource name: this node's id) the broker-level settings, all
+// read-only. The resource name "" asks for the cluster-wide dynamic broker defaults (Kafka's
+// ConfigHelper answers currentDynamicDefaultConfigs): there are none here, as broker
+// settings are static, so the answer is an empty list. ConfigNames filters; unknown names
+// are left out, as Kafka does.
 //
 // Version notes: v1 Source, synonyms; v3 ConfigType, Documentation; v4 flexible.
 
@@ -54,7 +57,10 @@ func handleDescribeConfigs(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 				}
 			}
 		case kmsg.ConfigResourceTypeBroker:
-			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.opts.NodeID)) {
+			if rr.ResourceName == "" {
+				break // no dynamic cluster-wide defaults
+			}
+			if rr.ResourceName != strconv.Itoa(int(b.opts.NodeID)) {
 				sr.ErrorCode = kerr.InvalidRequest.Code
 				msg := "this is broker " + strconv.Itoa(int(b.opts.NodeID))
 				sr.ErrorMessage = &msg

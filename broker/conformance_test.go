@@ -246,3 +246,24 @@ func TestOffsetDeleteUnknownPartition(t *testing.T) {
 		}
 	}
 }
+
+// Kafka's ConfigHelper answers a broker resource named "" (kadm.DescribeBrokerConfigs with
+// no ids; kafka-configs.sh --entity-type brokers --entity-default) with the cluster-wide
+// dynamic defaults only, not one broker's whole configuration. This broker's settings are
+// static, so there are none; its own id still lists them all.
+func TestDescribeConfigsBrokerDefaultResource(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	_, adm := newAdmin(t, b.Addr())
+	ctx := testCtx(t)
+	rcs, err := adm.DescribeBrokerConfigs(ctx)
+	if err != nil || len(rcs) != 1 || rcs[0].Err != nil {
+		t.Fatalf("describe \"\": %v %+v", err, rcs)
+	}
+	if len(rcs[0].Configs) != 0 {
+		t.Fatalf("describe \"\": %d configs, want none (no dynamic defaults); first %+v", len(rcs[0].Configs), rcs[0].Configs[0])
+	}
+	rcs, err = adm.DescribeBrokerConfigs(ctx, b.opts.NodeID)
+	if err != nil || len(rcs) != 1 || rcs[0].Err != nil || len(rcs[0].Configs) < len(topicConfigs) {
+		t.Fatalf("describe broker %d: %v %+v", b.opts.NodeID, err, rcs)
+	}
+}
