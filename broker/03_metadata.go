@@ -11,7 +11,9 @@ package broker
 //
 // Version notes: v1 controller, IsInternal, null = all topics; v2 ClusterID; v3
 // throttle; v4 AllowAutoTopicCreation; v5 OfflineReplicas; v7 LeaderEpoch; v8
-// authorized operations (not computed: no ACLs); v9 flexible; v10 topic IDs; v12
+// authorized operations (when asked for, every operation Kafka supports on the resource,
+// as Kafka answers without an authorizer: there are no ACLs here); v9 flexible; v10 topic
+// IDs; v11 drops the cluster's authorized operations (DescribeCluster has them); v12
 // lookup by topic ID.
 
 import (
@@ -30,6 +32,16 @@ func handleMetadata(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	resp.Brokers = []kmsg.MetadataResponseBroker{br}
 	resp.ClusterID = &b.clusterID
 	resp.ControllerID = b.opts.NodeID
+	if req.Version >= 8 && req.Version <= 10 && req.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = clusterOperations
+	}
+	if req.IncludeTopicAuthorizedOperations {
+		defer func() {
+			for i := range resp.Topics {
+				resp.Topics[i].AuthorizedOperations = topicOperations
+			}
+		}()
+	}
 
 	addTopic := func(t *topic) {
 		s := b.snapshot(t)
@@ -88,3 +100,36 @@ func handleMetadata(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	}
 	return resp, nil
 }
+
+// Authorized operations (KIP-430) as a bit field of ACL operation codes: with no
+// authorizer, Kafka's AuthHelper.authorizedOperations answers every operation
+// AclEntry.supportedOperations lists for the resource type. The field's default,
+// math.MinInt32, means "not asked for".
+const (
+	aclRead            = 3
+	aclWrite           = 4
+	aclCreate          = 5
+	aclDelete          = 6
+	aclAlter           = 7
+	aclDescribe        = 8
+	aclClusterAction   = 9
+	aclDescribeConfigs = 10
+	aclAlterConfigs    = 11
+	aclIdempotentWrite = 12
+)
+
+func opBits(ops ...int) int32 {
+	var v int32
+	for _, op := range ops {
+		v |= 1 << op
+	}
+	return v
+}
+
+var (
+	topicOperations   = opBits(aclRead, aclWrite, aclCreate, aclDelete, aclAlter, aclDescribe, aclDescribeConfigs, aclAlterConfigs)
+	clusterOperations = opBits(aclCreate, aclClusterAction, aclDescribeConfigs, aclAlterConfigs, aclIdempotentWrite, aclAlter, aclDescribe)
+	// Kafka 3.8+ adds DESCRIBE_CONFIGS/ALTER_CONFIGS for groups (KIP-848 group configs),
+	// which this broker does not serve.
+	groupOperations = opBits(aclRead, aclDescribe, aclDelete)
+)

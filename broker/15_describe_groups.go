@@ -5,7 +5,8 @@ package broker
 // Behaviour: state, protocol and members (client id, host, metadata, assignment) of each
 // group; an unknown group is reported Dead with no error, as Kafka does.
 //
-// Version notes: v1 throttle; v3 authorized operations (not computed); v4 InstanceID; v5
+// Version notes: v1 throttle; v3 authorized operations (when asked for, every group
+// operation, as Kafka answers without an authorizer: 03_metadata.go); v4 InstanceID; v5
 // flexible.
 
 import (
@@ -21,6 +22,9 @@ func handleDescribeGroups(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		gi, _ := c.b.groups.Describe(name)
 		g := kmsg.NewDescribeGroupsResponseGroup()
 		g.Group, g.State, g.ProtocolType, g.Protocol = name, gi.State, gi.ProtocolType, gi.Protocol
+		if req.IncludeAuthorizedOperations {
+			g.AuthorizedOperations = groupOperations
+		}
 		for _, m := range gi.Members {
 			gm := kmsg.NewDescribeGroupsResponseGroupMember()
 			gm.MemberID, gm.ClientID, gm.ClientHost = m.ID, m.ClientID, m.ClientHost

@@ -3,7 +3,8 @@ package broker
 // DescribeCluster v0–1.
 //
 // Behaviour: this node, with its advertised host/port, is the whole cluster and its
-// controller. Authorized operations are not computed (no ACLs).
+// controller. Authorized operations, when asked for, are every cluster operation, as
+// Kafka answers without an authorizer (03_metadata.go).
 //
 // Version notes: v0 flexible; v1 EndpointType (only brokers, 1, is served).
 
@@ -27,6 +28,9 @@ func handleDescribeCluster(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	resp.EndpointType = 1
 	resp.ClusterID = b.clusterID
 	resp.ControllerID = b.opts.NodeID
+	if req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = clusterOperations
+	}
 	br := kmsg.NewDescribeClusterResponseBroker()
 	br.NodeID, br.Host, br.Port = b.opts.NodeID, b.advHost, b.advPort
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{br}

@@ -267,3 +267,44 @@ func TestDescribeConfigsBrokerDefaultResource(t *testing.T) {
 		t.Fatalf("describe broker %d: %v %+v", b.opts.NodeID, err, rcs)
 	}
 }
+
+// Asked for authorized operations (KIP-430: Metadata v8+, DescribeCluster,
+// DescribeGroups v3+), Kafka without an authorizer (AuthHelper.authorizedOperations)
+// answers every operation AclEntry.supportedOperations lists for the resource; the Java
+// AdminClient turns that into describeTopics/describeCluster/describeConsumerGroups'
+// authorizedOperations(). Not asked for, the field keeps its default MinInt32 (null there).
+func TestAuthorizedOperationsWithoutACLs(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "ops")
+	const notAsked = -2147483648
+	// READ WRITE CREATE DELETE ALTER DESCRIBE DESCRIBE_CONFIGS ALTER_CONFIGS
+	topicOps := int32(1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11)
+	// CREATE ALTER DESCRIBE CLUSTER_ACTION DESCRIBE_CONFIGS ALTER_CONFIGS IDEMPOTENT_WRITE
+	clusterOps := int32(1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12)
+	groupOps := int32(1<<3 | 1<<6 | 1<<8) // READ DELETE DESCRIBE
+
+	md := metadataReq(10, "ops")
+	md.IncludeClusterAuthorizedOperations, md.IncludeTopicAuthorizedOperations = true, true
+	mresp := roundTrip[*kmsg.MetadataResponse](t, b.Addr(), md)
+	if mresp.AuthorizedOperations != clusterOps || mresp.Topics[0].AuthorizedOperations != topicOps {
+		t.Errorf("metadata v10 asked: cluster %b topic %b, want %b %b", mresp.AuthorizedOperations, mresp.Topics[0].AuthorizedOperations, clusterOps, topicOps)
+	}
+	mresp = roundTrip[*kmsg.MetadataResponse](t, b.Addr(), metadataReq(10, "ops"))
+	if mresp.AuthorizedOperations != notAsked || mresp.Topics[0].AuthorizedOperations != notAsked {
+		t.Errorf("metadata v10 not asked: cluster %d topic %d", mresp.AuthorizedOperations, mresp.Topics[0].AuthorizedOperations)
+	}
+
+	dc := kmsg.NewPtrDescribeClusterRequest()
+	dc.IncludeClusterAuthorizedOperations = true
+	if r := roundTrip[*kmsg.DescribeClusterResponse](t, b.Addr(), dc); r.ClusterAuthorizedOperations != clusterOps {
+		t.Errorf("describe cluster asked: %b, want %b", r.ClusterAuthorizedOperations, clusterOps)
+	}
+
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Version = 5
+	dg.Groups = []string{"no-such-group"}
+	dg.IncludeAuthorizedOperations = true
+	if r := roundTrip[*kmsg.DescribeGroupsResponse](t, b.Addr(), dg); r.Groups[0].AuthorizedOperations != groupOps {
+		t.Errorf("describe groups asked: %b, want %b", r.Groups[0].AuthorizedOperations, groupOps)
+	}
+}
