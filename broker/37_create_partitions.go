@@ -3,7 +3,9 @@ package broker
 // CreatePartitions v0–3.
 //
 // Behaviour: grows a topic to Count partitions (never shrinks: INVALID_PARTITIONS). A
-// manual assignment may only name this node. ValidateOnly checks without creating.
+// manual assignment may only name this node and must have one entry per new partition
+// (INVALID_REPLICA_ASSIGNMENT, as Kafka's ReplicationControlManager). ValidateOnly checks
+// without creating.
 // Records keyed before the change may hash to a different partition after it, as in Kafka.
 //
 // Version notes: v1 same as v0; v2 flexible; v3 same as v2.
@@ -36,7 +38,11 @@ func handleCreatePartitions(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			}
 		}
 		if te == nil {
-			te = b.addPartitions(rt.Topic, rt.Count, req.ValidateOnly)
+			assigned := -1
+			if rt.Assignment != nil {
+				assigned = len(rt.Assignment)
+			}
+			te = b.addPartitions(rt.Topic, rt.Count, assigned, req.ValidateOnly)
 		}
 		if te != nil {
 			te.set(&st.ErrorCode, &st.ErrorMessage)

@@ -308,3 +308,35 @@ func TestAuthorizedOperationsWithoutACLs(t *testing.T) {
 		t.Errorf("describe groups asked: %b, want %b", r.Groups[0].AuthorizedOperations, groupOps)
 	}
 }
+
+// Kafka's ReplicationControlManager.createPartitions refuses a manual assignment whose
+// length is not the number of partitions added (INVALID_REPLICA_ASSIGNMENT) and adds none.
+func TestCreatePartitionsAssignmentCount(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "cp") // 3 partitions
+	req := func(count int32, assignments int) *kmsg.CreatePartitionsRequest {
+		r := kmsg.NewPtrCreatePartitionsRequest()
+		r.Version = 3
+		r.TimeoutMillis = 5000
+		rt := kmsg.NewCreatePartitionsRequestTopic()
+		rt.Topic, rt.Count = "cp", count
+		for range assignments {
+			a := kmsg.NewCreatePartitionsRequestTopicAssignment()
+			a.Replicas = []int32{b.opts.NodeID}
+			rt.Assignment = append(rt.Assignment, a)
+		}
+		r.Topics = append(r.Topics, rt)
+		return r
+	}
+	r := roundTrip[*kmsg.CreatePartitionsResponse](t, b.Addr(), req(5, 1))
+	if r.Topics[0].ErrorCode != kerr.InvalidReplicaAssignment.Code {
+		t.Fatalf("3→5 with 1 assignment: error %d, want INVALID_REPLICA_ASSIGNMENT", r.Topics[0].ErrorCode)
+	}
+	if n := len(b.snapshot(b.topic("cp")).parts); n != 3 {
+		t.Fatalf("after a refused request: %d partitions", n)
+	}
+	r = roundTrip[*kmsg.CreatePartitionsResponse](t, b.Addr(), req(5, 2))
+	if r.Topics[0].ErrorCode != 0 || len(b.snapshot(b.topic("cp")).parts) != 5 {
+		t.Fatalf("3→5 with 2 assignments: error %d, %d partitions", r.Topics[0].ErrorCode, len(b.snapshot(b.topic("cp")).parts))
+	}
+}

@@ -397,8 +397,9 @@ func (b *Broker) deleteTopic(name string) *topicError {
 	return nil
 }
 
-// addPartitions grows a topic to n partitions.
-func (b *Broker) addPartitions(name string, n int32, validateOnly bool) *topicError {
+// addPartitions grows a topic to n partitions. assigned is the number of manual replica
+// assignments in the request (-1: none); as in Kafka it must be one per new partition.
+func (b *Broker) addPartitions(name string, n int32, assigned int, validateOnly bool) *topicError {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t, ok := b.topics[name]
@@ -411,6 +412,9 @@ func (b *Broker) addPartitions(name string, n int32, validateOnly bool) *topicEr
 	}
 	if n > b.opts.MaxPartitions {
 		return terr(kerr.InvalidPartitions, "at most %d partitions, got %d", b.opts.MaxPartitions, n)
+	}
+	if assigned >= 0 && int32(assigned) != n-have {
+		return terr(kerr.InvalidReplicaAssignment, "attempted to add %d additional partition(s), but %d assignment(s) were specified", n-have, assigned)
 	}
 	if validateOnly {
 		return nil
