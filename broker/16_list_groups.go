@@ -2,12 +2,15 @@ package broker
 
 // ListGroups v0–4.
 //
-// Behaviour: every group with members or committed offsets; v4 filters by state.
+// Behaviour: every group with members or committed offsets; v4 filters by state, ignoring
+// case and surrounding spaces as Kafka's GroupMetadataManager.listGroups does ("stable"
+// matches Stable).
 //
 // Version notes: v1 throttle; v3 flexible; v4 StatesFilter and GroupState.
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -18,7 +21,9 @@ func handleListGroups(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.ListGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
 	for _, gi := range c.b.groups.List() {
-		if len(req.StatesFilter) > 0 && !slices.Contains(req.StatesFilter, gi.State) {
+		if len(req.StatesFilter) > 0 && !slices.ContainsFunc(req.StatesFilter, func(f string) bool {
+			return strings.EqualFold(strings.TrimSpace(f), gi.State)
+		}) {
 			continue
 		}
 		g := kmsg.NewListGroupsResponseGroup()

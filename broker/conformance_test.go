@@ -340,3 +340,26 @@ func TestCreatePartitionsAssignmentCount(t *testing.T) {
 		t.Fatalf("3→5 with 2 assignments: error %d, %d partitions", r.Topics[0].ErrorCode, len(b.snapshot(b.topic("cp")).parts))
 	}
 }
+
+// Kafka's GroupMetadataManager.listGroups compares ListGroups v4's StatesFilter ignoring
+// case and surrounding spaces: "empty" lists the Empty groups.
+func TestListGroupsStatesFilterIgnoresCase(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "lg")
+	_, adm := newAdmin(t, b.Addr())
+	ctx := testCtx(t)
+	var offs kadm.Offsets
+	offs.Add(kadm.Offset{Topic: "lg", Partition: 0, At: 1, LeaderEpoch: -1})
+	if r, err := adm.CommitOffsets(ctx, "g-lg", offs); err != nil || r.Error() != nil {
+		t.Fatalf("commit: %v %v", err, r.Error())
+	}
+	for _, filter := range []string{"Empty", "empty", " EMPTY "} {
+		req := kmsg.NewPtrListGroupsRequest()
+		req.Version = 4
+		req.StatesFilter = []string{filter}
+		r := roundTrip[*kmsg.ListGroupsResponse](t, b.Addr(), req)
+		if len(r.Groups) != 1 || r.Groups[0].Group != "g-lg" || r.Groups[0].GroupState != "Empty" {
+			t.Errorf("filter %q: %+v", filter, r.Groups)
+		}
+	}
+}
