@@ -6,7 +6,9 @@ package broker
 // through OffsetFetch) durably in the group coordinator's commit log before answering.
 // A commit from a group member is checked against its generation; generation -1 with no
 // member id is a "simple" commit (assign-only consumers), allowed while the group has no
-// members. Offsets of unknown topics/partitions are refused per partition.
+// members. Offsets of unknown topics/partitions are refused per partition, and so, with
+// OFFSET_METADATA_TOO_LARGE, is a metadata string longer than Kafka's default
+// offset.metadata.max.bytes (4096 characters; OffsetMetadataManager.commitOffset).
 //
 // Version notes: v1 generation/member; v2–4 RetentionTime (ignored: broker retention
 // applies); v3 throttle; v6 LeaderEpoch; v7 InstanceID; v8 flexible; v9 renames the generation to GenerationIDOrMemberEpoch
@@ -14,6 +16,7 @@ package broker
 
 import (
 	"strings"
+	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -30,7 +33,7 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	offs := map[string]map[int32]groups.Committed{}
 	for _, rt := range req.Topics {
 		for _, rp := range rt.Partitions {
-			if b.partition(rt.Topic, rp.Partition) == nil {
+			if b.partition(rt.Topic, rp.Partition) == nil || metadataTooLarge(rp.Metadata) {
 				continue
 			}
 			if offs[rt.Topic] == nil {
@@ -61,10 +64,30 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			sp.Partition, sp.ErrorCode = rp.Partition, code
 			if b.partition(rt.Topic, rp.Partition) == nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else if code == 0 && metadataTooLarge(rp.Metadata) {
+				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+// maxOffsetMetadata is Kafka's offset.metadata.max.bytes default. Kafka compares it with
+// the Java string's length, in UTF-16 code units.
+const maxOffsetMetadata = 4096
+
+func metadataTooLarge(md *string) bool {
+	if md == nil || len(*md) <= maxOffsetMetadata {
+		return false // UTF-16 units never outnumber UTF-8 bytes
+	}
+	n := 0
+	for _, r := range *md {
+		n += utf16.RuneLen(r)
+		if n > maxOffsetMetadata {
+			return true
+		}
+	}
+	return false
 }

@@ -6,6 +6,7 @@ package broker
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -361,5 +362,40 @@ func TestListGroupsStatesFilterIgnoresCase(t *testing.T) {
 		if len(r.Groups) != 1 || r.Groups[0].Group != "g-lg" || r.Groups[0].GroupState != "Empty" {
 			t.Errorf("filter %q: %+v", filter, r.Groups)
 		}
+	}
+}
+
+// Kafka's OffsetMetadataManager.commitOffset refuses, per partition, a metadata string
+// longer than offset.metadata.max.bytes (4096 by default) with OFFSET_METADATA_TOO_LARGE
+// and commits the other partitions.
+func TestOffsetCommitMetadataTooLarge(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "om")
+	_, adm := newAdmin(t, b.Addr())
+	ctx := testCtx(t)
+	var offs kadm.Offsets
+	offs.Add(kadm.Offset{Topic: "om", Partition: 0, At: 7, LeaderEpoch: -1, Metadata: strings.Repeat("m", 4096)})
+	offs.Add(kadm.Offset{Topic: "om", Partition: 1, At: 8, LeaderEpoch: -1, Metadata: strings.Repeat("m", 4097)})
+	// 2049 characters outside the BMP: 4098 UTF-16 units, as Java counts them.
+	offs.Add(kadm.Offset{Topic: "om", Partition: 2, At: 9, LeaderEpoch: -1, Metadata: strings.Repeat("😀", 2049)})
+	r, err := adm.CommitOffsets(ctx, "g-om", offs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[int32]error{0: nil, 1: kerr.OffsetMetadataTooLarge, 2: kerr.OffsetMetadataTooLarge} {
+		got, _ := r.Lookup("om", p)
+		if !errors.Is(got.Err, want) || (want == nil && got.Err != nil) {
+			t.Errorf("partition %d: %v, want %v", p, got.Err, want)
+		}
+	}
+	fetched, err := adm.FetchOffsets(ctx, "g-om")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := fetched.Lookup("om", 0); !ok || o.At != 7 {
+		t.Errorf("partition 0 not committed: %+v", o)
+	}
+	if o, ok := fetched.Lookup("om", 1); ok && o.At == 8 {
+		t.Errorf("partition 1 committed at %d despite its metadata", o.At)
 	}
 }
