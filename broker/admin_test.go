@@ -313,21 +313,24 @@ func TestListOffsetsByTimestamp(t *testing.T) {
 			t.Errorf("after %d: offset %d, want %d", ts, got.Offset, want)
 		}
 	}
+	// One request per timestamp: Kafka answers a partition named twice in one request
+	// with INVALID_REQUEST (TestListOffsetsDuplicatesAndLeaderEpoch).
 	c := dialRaw(t, b.Addr())
-	lr := kmsg.NewPtrListOffsetsRequest()
-	lr.Version = 7
-	lt := kmsg.NewListOffsetsRequestTopic()
-	lt.Topic = "times"
+	var ps []kmsg.ListOffsetsResponseTopicPartition
 	for _, ts := range []int64{-2, -1, -3} {
+		lr := kmsg.NewPtrListOffsetsRequest()
+		lr.Version = 7
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = "times"
 		lp := kmsg.NewListOffsetsRequestTopicPartition()
 		lp.Timestamp = ts
 		lt.Partitions = append(lt.Partitions, lp)
+		lr.Topics = append(lr.Topics, lt)
+		c.send(lr)
+		resp := &kmsg.ListOffsetsResponse{Version: 7}
+		c.read(resp)
+		ps = append(ps, resp.Topics[0].Partitions[0])
 	}
-	lr.Topics = append(lr.Topics, lt)
-	c.send(lr)
-	resp := &kmsg.ListOffsetsResponse{Version: 7}
-	c.read(resp)
-	ps := resp.Topics[0].Partitions
 	if ps[0].Offset != 0 || ps[1].Offset != 6 || ps[2].Offset != 5 || ps[2].Timestamp != 3000 {
 		t.Fatalf("earliest/latest/max-timestamp: %+v", ps)
 	}
