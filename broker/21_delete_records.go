@@ -4,7 +4,9 @@ package broker
 //
 // Behaviour: moves each partition's log start offset forward to the given offset (-1:
 // the high watermark); whole segments below it are deleted by storage. An offset above
-// the high watermark is OFFSET_OUT_OF_RANGE. The answer is the new low watermark.
+// the high watermark is OFFSET_OUT_OF_RANGE. The answer is the new low watermark. A topic
+// whose cleanup.policy lacks delete (compact alone) refuses with POLICY_VIOLATION, as
+// Kafka's Partition.deleteRecordsOnLeader does.
 //
 // Version notes: v1 same as v0; v2 flexible.
 
@@ -31,6 +33,11 @@ func handleDeleteRecords(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
+			if !b.deletePolicy(rt.Topic) {
+				sp.ErrorCode = kerr.PolicyViolation.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			off := rp.Offset
 			p.appendMu.Lock()
 			if off == -1 {
@@ -54,4 +61,15 @@ func handleDeleteRecords(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+// deletePolicy says whether a topic's cleanup.policy includes delete.
+func (b *Broker) deletePolicy(topic string) bool {
+	t := b.topic(topic)
+	if t == nil {
+		return true
+	}
+	cp, _ := b.effective(findConfig("cleanup.policy"), b.snapshot(t).configs)
+	del, _, _ := cleanupPolicy(cp) // validated
+	return del
 }

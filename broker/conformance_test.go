@@ -399,3 +399,32 @@ func TestOffsetCommitMetadataTooLarge(t *testing.T) {
 		t.Errorf("partition 1 committed at %d despite its metadata", o.At)
 	}
 }
+
+// Kafka's Partition.deleteRecordsOnLeader refuses DeleteRecords on a topic whose
+// cleanup.policy has no delete (compact alone) with POLICY_VIOLATION; compact,delete
+// allows it.
+func TestDeleteRecordsCompactedTopic(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	_, adm := newAdmin(t, b.Addr())
+	ctx := testCtx(t)
+	for _, policy := range []string{"compact", "compact,delete"} {
+		topic := "dr-" + strings.ReplaceAll(policy, ",", "-")
+		if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": kmsg.StringPtr(policy)}, topic); err != nil {
+			t.Fatal(err)
+		}
+		var offs kadm.Offsets
+		offs.Add(kadm.Offset{Topic: topic, Partition: 0, At: -1})
+		drs, err := adm.DeleteRecords(ctx, offs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dr, _ := drs.Lookup(topic, 0)
+		want := error(nil)
+		if policy == "compact" {
+			want = kerr.PolicyViolation
+		}
+		if !errors.Is(dr.Err, want) || want == nil && dr.Err != nil {
+			t.Errorf("cleanup.policy=%s: %v, want %v", policy, dr.Err, want)
+		}
+	}
+}
