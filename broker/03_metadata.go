@@ -6,8 +6,9 @@ package broker
 // every partition (leader epoch 0). A null topic list (an empty one before v1) means all
 // topics. Unknown topics are created with the default partition count when auto-creation
 // is on and the request allows it (v4+ AllowAutoTopicCreation; always before v4);
-// otherwise they are answered UNKNOWN_TOPIC_OR_PARTITION. The broker's host/port are the
-// advertised ones.
+// otherwise they are answered UNKNOWN_TOPIC_OR_PARTITION. A topic named twice is answered
+// once, as Kafka's requested-topic set does. The broker's host/port are the advertised
+// ones.
 //
 // Version notes: v1 controller, IsInternal, null = all topics; v2 ClusterID; v3
 // throttle; v4 AllowAutoTopicCreation; v5 OfflineReplicas; v7 LeaderEpoch; v8
@@ -67,7 +68,20 @@ func handleMetadata(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		}
 		return resp, nil
 	}
+	// Kafka collects the requested topics into a set: a topic named twice is answered once.
+	seenNames, seenIDs := map[string]bool{}, map[[16]byte]bool{}
 	for _, rt := range req.Topics {
+		if rt.Topic != nil && *rt.Topic != "" {
+			if seenNames[*rt.Topic] {
+				continue
+			}
+			seenNames[*rt.Topic] = true
+		} else {
+			if seenIDs[rt.TopicID] {
+				continue
+			}
+			seenIDs[rt.TopicID] = true
+		}
 		if rt.Topic == nil || *rt.Topic == "" {
 			t := b.topicByID(rt.TopicID)
 			if t == nil {

@@ -6,7 +6,8 @@ package broker
 // config overrides, validated first (unknown or unsupported configs: INVALID_CONFIG).
 // Replication factor must be 1 or -1 on a single node; a manual replica assignment may
 // only name this node. ValidateOnly checks without creating. A topic named twice in one
-// request is refused with INVALID_REQUEST.
+// request is answered once, with INVALID_REQUEST, and not created (as Kafka's
+// ControllerApis.createTopics).
 //
 // Version notes: v1 ErrorMessage, ValidateOnly; v2 throttle; v4 -1 defaults (KIP-464);
 // v5 flexible, the created topic's configs, partitions and replication in the response;
@@ -35,8 +36,12 @@ func handleCreateTopics(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		n := rt.NumPartitions
 		configs := map[string]string{}
 		var te *topicError
-		if seen[rt.Topic] > 1 {
-			te = terr(kerr.InvalidRequest, "topic %q is named more than once in the request", rt.Topic)
+		switch n := seen[rt.Topic]; {
+		case n < 0:
+			continue // a duplicate, answered already
+		case n > 1:
+			seen[rt.Topic] = -1
+			te = terr(kerr.InvalidRequest, "Duplicate topic name.")
 		}
 		if te == nil && len(rt.ReplicaAssignment) > 0 {
 			if n != -1 || rt.ReplicationFactor != -1 {

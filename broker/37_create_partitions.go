@@ -5,7 +5,8 @@ package broker
 // Behaviour: grows a topic to Count partitions (never shrinks: INVALID_PARTITIONS). A
 // manual assignment may only name this node and must have one entry per new partition
 // (INVALID_REPLICA_ASSIGNMENT, as Kafka's ReplicationControlManager). ValidateOnly checks
-// without creating.
+// without creating. A topic named twice is answered once, with INVALID_REQUEST, and not
+// grown (Kafka's ControllerApis.createPartitions).
 // Records keyed before the change may hash to a different partition after it, as in Kafka.
 //
 // Version notes: v1 same as v0; v2 flexible; v3 same as v2.
@@ -29,8 +30,12 @@ func handleCreatePartitions(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
 		var te *topicError
-		if seen[rt.Topic] > 1 {
-			te = terr(kerr.InvalidRequest, "topic %q is named more than once in the request", rt.Topic)
+		switch n := seen[rt.Topic]; {
+		case n < 0:
+			continue // a duplicate, answered already
+		case n > 1:
+			seen[rt.Topic] = -1
+			te = terr(kerr.InvalidRequest, "Duplicate topic name.")
 		}
 		for _, a := range rt.Assignment {
 			if te == nil && (len(a.Replicas) != 1 || a.Replicas[0] != b.opts.NodeID) {

@@ -6,6 +6,7 @@ package broker
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -426,5 +427,55 @@ func TestDeleteRecordsCompactedTopic(t *testing.T) {
 		if !errors.Is(dr.Err, want) || want == nil && dr.Err != nil {
 			t.Errorf("cleanup.policy=%s: %v, want %v", policy, dr.Err, want)
 		}
+	}
+}
+
+// Kafka answers a topic named twice in CreateTopics or CreatePartitions once, with
+// INVALID_REQUEST "Duplicate topic name.", and acts on neither copy
+// (ControllerApis.createTopics/createPartitions); Metadata collects its topics into a set
+// (KafkaApis.handleTopicMetadataRequest), so a name asked twice is answered once.
+func TestDuplicateTopicsAnsweredOnce(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	ct.Version = 7
+	ct.TimeoutMillis = 5000
+	for _, name := range []string{"dup", "single", "dup", "dup"} {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, 1, 1
+		ct.Topics = append(ct.Topics, rt)
+	}
+	cresp := roundTrip[*kmsg.CreateTopicsResponse](t, b.Addr(), ct)
+	if len(cresp.Topics) != 2 || cresp.Topics[0].Topic != "dup" || cresp.Topics[0].ErrorCode != kerr.InvalidRequest.Code ||
+		cresp.Topics[1].Topic != "single" || cresp.Topics[1].ErrorCode != 0 {
+		var got []string
+		for _, rt := range cresp.Topics {
+			got = append(got, rt.Topic+":"+strconv.Itoa(int(rt.ErrorCode)))
+		}
+		t.Fatalf("create [dup single dup dup]: %v, want [dup:42 single:0]", got)
+	}
+	if b.topic("dup") != nil {
+		t.Fatal("dup created")
+	}
+
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cp.Version = 3
+	cp.TimeoutMillis = 5000
+	for range 2 {
+		rt := kmsg.NewCreatePartitionsRequestTopic()
+		rt.Topic, rt.Count = "single", 2
+		cp.Topics = append(cp.Topics, rt)
+	}
+	presp := roundTrip[*kmsg.CreatePartitionsResponse](t, b.Addr(), cp)
+	if len(presp.Topics) != 1 || presp.Topics[0].ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("create partitions [single single]: %+v", presp.Topics)
+	}
+	if n := len(b.snapshot(b.topic("single")).parts); n != 1 {
+		t.Fatalf("single grown to %d partitions", n)
+	}
+
+	md := metadataReq(12, "single", "single", "auto", "auto")
+	mresp := roundTrip[*kmsg.MetadataResponse](t, b.Addr(), md)
+	if len(mresp.Topics) != 2 || *mresp.Topics[0].Topic != "single" || *mresp.Topics[1].Topic != "auto" {
+		t.Fatalf("metadata [single single auto auto]: %d topics", len(mresp.Topics))
 	}
 }
