@@ -40,10 +40,11 @@ func init() { register(1, 4, 12, handleFetch) }
 func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	b := c.b
 	req := kreq.(*kmsg.FetchRequest)
-	// Epoch -1 (FINAL) is a sessionless full fetch whatever the id (kafka-go's Client.Fetch
-	// sends id -1, epoch -1), as in Kafka; only an incremental fetch on a session we never
-	// created is refused.
-	if req.Version >= 7 && req.SessionID != 0 && req.SessionEpoch != -1 {
+	// Epochs 0 (INITIAL) and -1 (FINAL) make a full fetch whatever the id, as in Kafka's
+	// FetchManager.newContext (kafka-go's Client.Fetch sends id -1, epoch -1; a full fetch
+	// naming a session closes it, and we keep none); any other epoch is an incremental fetch
+	// on a session we never created, id 0 included.
+	if req.Version >= 7 && req.SessionEpoch != 0 && req.SessionEpoch != -1 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return resp, nil

@@ -479,3 +479,31 @@ func TestDuplicateTopicsAnsweredOnce(t *testing.T) {
 		t.Fatalf("metadata [single single auto auto]: %d topics", len(mresp.Topics))
 	}
 }
+
+// Kafka's FetchManager.newContext treats session epoch 0 (INITIAL) or -1 (FINAL) as a
+// full fetch whatever the session id (a named session is closed), and any other epoch as
+// incremental: on a session it does not have, id 0 included, FETCH_SESSION_ID_NOT_FOUND.
+func TestFetchSessionFullAndIncremental(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "fs")
+	for _, c := range []struct {
+		id, epoch int32
+		want      int16
+	}{
+		{12345, 0, 0},  // a full fetch that would close session 12345
+		{12345, -1, 0}, // sessionless
+		{0, 0, 0},
+		{0, 3, kerr.FetchSessionIDNotFound.Code},
+		{12345, 3, kerr.FetchSessionIDNotFound.Code},
+	} {
+		req := fetchReq("fs", 0, 0, 0)
+		req.SessionID, req.SessionEpoch = c.id, c.epoch
+		resp := roundTrip[*kmsg.FetchResponse](t, b.Addr(), req)
+		if resp.ErrorCode != c.want {
+			t.Errorf("session %d epoch %d: error %d, want %d", c.id, c.epoch, resp.ErrorCode, c.want)
+		}
+		if c.want == 0 && (resp.SessionID != 0 || len(resp.Topics) != 1) {
+			t.Errorf("session %d epoch %d: session %d, %d topics", c.id, c.epoch, resp.SessionID, len(resp.Topics))
+		}
+	}
+}
