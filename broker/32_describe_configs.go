@@ -10,7 +10,7 @@ package broker
 // read-only. The resource name "" asks for the cluster-wide dynamic broker defaults (Kafka's
 // ConfigHelper answers currentDynamicDefaultConfigs): there are none here, as broker
 // settings are static, so the answer is an empty list. ConfigNames filters; unknown names
-// are left out, as Kafka does.
+// are left out, and an empty list means all, as Kafka does.
 //
 // Version notes: v1 Source, synonyms; v3 ConfigType, Documentation; v4 flexible.
 
@@ -31,7 +31,7 @@ func handleDescribeConfigs(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		want := func(name string) bool {
-			if rr.ConfigNames == nil {
+			if len(rr.ConfigNames) == 0 { // null or empty: all, as Kafka's ConfigHelper
 				return true
 			}
 			for _, n := range rr.ConfigNames {

@@ -507,3 +507,20 @@ func TestFetchSessionFullAndIncremental(t *testing.T) {
 		}
 	}
 }
+
+// Kafka's ConfigHelper describes every config when ConfigNames is null or empty.
+func TestDescribeConfigsEmptyNamesMeansAll(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "dc")
+	for _, names := range [][]string{nil, {}} {
+		req := kmsg.NewPtrDescribeConfigsRequest()
+		req.Version = 4
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName, rr.ConfigNames = kmsg.ConfigResourceTypeTopic, "dc", names
+		req.Resources = append(req.Resources, rr)
+		resp := roundTrip[*kmsg.DescribeConfigsResponse](t, b.Addr(), req)
+		if r := resp.Resources[0]; r.ErrorCode != 0 || len(r.Configs) != len(topicConfigs) {
+			t.Errorf("names %#v: error %d, %d configs, want %d", names, r.ErrorCode, len(r.Configs), len(topicConfigs))
+		}
+	}
+}
