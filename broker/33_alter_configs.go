@@ -4,7 +4,8 @@ package broker
 //
 // Behaviour: replaces a topic's whole set of overrides with the given configs (the
 // non-incremental Kafka semantics: configs left out return to their defaults). Every
-// value is validated first; one bad value fails the resource and changes nothing. The new
+// value is validated first; one bad value fails the resource and changes nothing (a null
+// value: INVALID_REQUEST, as Kafka's ConfigAdminManager). The new
 // settings are persisted in topics.json and applied to the open logs at once. Broker
 // configs are static here (tagpipe.yaml): altering them is INVALID_REQUEST. A resource
 // named twice in one request is answered once with INVALID_REQUEST and left unchanged.
@@ -38,6 +39,15 @@ func handleAlterConfigs(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			continue
 		}
 		te := b.alterTopicConfigs(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(map[string]string) (map[string]string, *topicError) {
+			var nulls []string
+			for _, cfg := range rr.Configs {
+				if cfg.Value == nil {
+					nulls = append(nulls, cfg.Name)
+				}
+			}
+			if nulls != nil {
+				return nil, nullValues(nulls)
+			}
 			configs := map[string]string{} // the whole set: configs left out return to their defaults
 			for _, cfg := range rr.Configs {
 				if err := validateConfig(cfg.Name, cfg.Value); err != nil {

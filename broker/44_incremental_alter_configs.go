@@ -5,7 +5,8 @@ package broker
 // Behaviour: applies SET / DELETE (back to the default) / APPEND / SUBTRACT (list
 // configs only, i.e. cleanup.policy) to a topic's overrides. Every operation of a
 // resource is validated before any is applied; one bad one fails the resource and
-// changes nothing. Naming a config twice in one resource is INVALID_REQUEST. Broker
+// changes nothing. Naming a config twice in one resource is INVALID_REQUEST, and so is a
+// null value for any operation but DELETE (Kafka's ConfigAdminManager.preprocess). Broker
 // configs are static here: INVALID_REQUEST. A resource named twice in one request is
 // answered once with INVALID_REQUEST and left unchanged, as in Kafka.
 //
@@ -41,6 +42,15 @@ func handleIncrementalAlterConfigs(c *conn, kreq kmsg.Request) (kmsg.Response, e
 			continue
 		}
 		te := b.alterTopicConfigs(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(configs map[string]string) (map[string]string, *topicError) {
+			var nulls []string
+			for _, cfg := range rr.Configs {
+				if cfg.Value == nil && cfg.Op != kmsg.IncrementalAlterConfigOpDelete {
+					nulls = append(nulls, cfg.Name)
+				}
+			}
+			if nulls != nil {
+				return nil, nullValues(nulls)
+			}
 			seen := map[string]bool{}
 			for _, cfg := range rr.Configs {
 				if seen[cfg.Name] {

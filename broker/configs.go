@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tagpipe/tagpipe/broker/storage"
@@ -229,4 +230,10 @@ func duplicateResources(n int, at func(int) configResource) map[configResource]b
 		seen[r] = true
 	}
 	return dup
+}
+
+// nullValues is Kafka's answer (ConfigAdminManager) to AlterConfigs and
+// IncrementalAlterConfigs setting configs to null.
+func nullValues(names []string) *topicError {
+	return terr(kerr.InvalidRequest, "Null value not supported for : %s", strings.Join(names, ", "))
 }

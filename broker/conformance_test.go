@@ -524,3 +524,48 @@ func TestDescribeConfigsEmptyNamesMeansAll(t *testing.T) {
 		}
 	}
 }
+
+// Kafka's ConfigAdminManager refuses a null config value with INVALID_REQUEST "Null value
+// not supported for : <names>" in AlterConfigs, and in IncrementalAlterConfigs for every
+// operation but DELETE; nothing of the resource changes.
+func TestAlterConfigsNullValue(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "nv")
+	inc := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	inc.Version = 1
+	r := kmsg.NewIncrementalAlterConfigsRequestResource()
+	r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeTopic, "nv"
+	set := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	set.Name, set.Op, set.Value = "segment.ms", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr("60000")
+	null := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	null.Name, null.Op = "retention.ms", kmsg.IncrementalAlterConfigOpSet
+	r.Configs = append(r.Configs, set, null)
+	inc.Resources = append(inc.Resources, r)
+	iresp := roundTrip[*kmsg.IncrementalAlterConfigsResponse](t, b.Addr(), inc)
+	if ir := iresp.Resources[0]; ir.ErrorCode != kerr.InvalidRequest.Code || ir.ErrorMessage == nil || *ir.ErrorMessage != "Null value not supported for : retention.ms" {
+		t.Errorf("incremental SET null: error %d %v", ir.ErrorCode, ir.ErrorMessage)
+	}
+	if _, set := b.snapshot(b.topic("nv")).configs["segment.ms"]; set {
+		t.Error("segment.ms set by a refused resource")
+	}
+	null.Op = kmsg.IncrementalAlterConfigOpDelete // DELETE takes no value
+	inc.Resources[0].Configs[1] = null
+	if ir := roundTrip[*kmsg.IncrementalAlterConfigsResponse](t, b.Addr(), inc).Resources[0]; ir.ErrorCode != 0 {
+		t.Errorf("incremental DELETE null: error %d", ir.ErrorCode)
+	}
+
+	alt := kmsg.NewPtrAlterConfigsRequest()
+	alt.Version = 2
+	ar := kmsg.NewAlterConfigsRequestResource()
+	ar.ResourceType, ar.ResourceName = kmsg.ConfigResourceTypeTopic, "nv"
+	ac := kmsg.NewAlterConfigsRequestResourceConfig()
+	ac.Name = "retention.ms"
+	ar.Configs = append(ar.Configs, ac)
+	alt.Resources = append(alt.Resources, ar)
+	if lr := roundTrip[*kmsg.AlterConfigsResponse](t, b.Addr(), alt).Resources[0]; lr.ErrorCode != kerr.InvalidRequest.Code {
+		t.Errorf("legacy null: error %d", lr.ErrorCode)
+	}
+	if v := b.snapshot(b.topic("nv")).configs["segment.ms"]; v != "60000" {
+		t.Errorf("segment.ms %q after a refused legacy AlterConfigs, want 60000", v)
+	}
+}
