@@ -7,10 +7,13 @@ package broker
 // reserved in Dir/producer_ids (rewritten atomically once per block). A v3+ request that
 // names an id this broker issued and its current epoch (KIP-360: the client bumps its
 // epoch after a sequence error) gets the same id with the next epoch, or a new id when
-// the epoch would overflow. The per-partition sequence checks (duplicate batch: success
-// with the original offsets; gap: OUT_OF_ORDER_SEQUENCE_NUMBER; old epoch:
+// the epoch would overflow; an id it never issued gets a new id (Kafka answers every
+// idempotent producer with a new id and epoch 0: TransactionCoordinator
+// .handleInitProducerId). The per-partition sequence checks (duplicate batch: success with
+// the original offsets; gap: OUT_OF_ORDER_SEQUENCE_NUMBER; old epoch:
 // INVALID_PRODUCER_EPOCH) live in storage. A transactional id is refused with
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED (see UNSUPPORTED.md).
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED (see UNSUPPORTED.md); an empty one with
+// INVALID_REQUEST, as Kafka does.
 //
 // Version notes: v1 same as v0; v2 flexible; v3 ProducerID/ProducerEpoch in the request;
 // v4 same as v3.
@@ -39,15 +42,16 @@ func handleInitProducerID(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		if *req.TransactionalID == "" { // Kafka's TransactionCoordinator: INVALID_REQUEST
+			resp.ErrorCode = kerr.InvalidRequest.Code
+		}
 		return resp, nil
 	}
 	b.pidMu.Lock()
 	defer b.pidMu.Unlock()
-	if req.Version >= 3 && req.ProducerID >= 0 && req.ProducerEpoch >= 0 {
-		if req.ProducerID >= b.pidNext {
-			resp.ErrorCode = kerr.InvalidProducerIDMapping.Code
-			return resp, nil
-		}
+	// An id this broker never issued (the client got it from another broker, or sent
+	// garbage) gets a new id, as Kafka answers every idempotent producer.
+	if req.Version >= 3 && req.ProducerID >= 0 && req.ProducerEpoch >= 0 && req.ProducerID < b.pidNext {
 		if req.ProducerEpoch < math.MaxInt16-1 {
 			resp.ProducerID, resp.ProducerEpoch = req.ProducerID, req.ProducerEpoch+1
 			return resp, nil

@@ -569,3 +569,25 @@ func TestAlterConfigsNullValue(t *testing.T) {
 		t.Errorf("segment.ms %q after a refused legacy AlterConfigs, want 60000", v)
 	}
 }
+
+// Kafka's TransactionCoordinator.handleInitProducerId answers an idempotent producer
+// (null transactional id) with a new producer id whatever id it names, and an empty
+// transactional id with INVALID_REQUEST. A producer id this broker never issued (one the
+// client got from another broker) gets a new id, not INVALID_PRODUCER_ID_MAPPING.
+func TestInitProducerIDUnknownIDAndEmptyTransactionalID(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.Version = 4
+	req.ProducerID, req.ProducerEpoch = 1<<40, 3
+	r := roundTrip[*kmsg.InitProducerIDResponse](t, b.Addr(), req)
+	if r.ErrorCode != 0 || r.ProducerID < 0 || r.ProducerID == 1<<40 || r.ProducerEpoch != 0 {
+		t.Errorf("unknown id: error %d, id %d epoch %d; want a new id, epoch 0", r.ErrorCode, r.ProducerID, r.ProducerEpoch)
+	}
+	req = kmsg.NewPtrInitProducerIDRequest()
+	req.Version = 4
+	req.TransactionalID = kmsg.StringPtr("")
+	req.ProducerID, req.ProducerEpoch = -1, -1
+	if r := roundTrip[*kmsg.InitProducerIDResponse](t, b.Addr(), req); r.ErrorCode != kerr.InvalidRequest.Code {
+		t.Errorf("empty transactional id: error %d, want INVALID_REQUEST", r.ErrorCode)
+	}
+}
