@@ -2,8 +2,8 @@ package broker
 
 // OffsetFetch v1–9.
 //
-// Behaviour: a group's committed offsets (offset -1 and no error for partitions without
-// one); a null topic list (v2+) means every committed partition. v8 batches groups.
+// Behaviour: a group's committed offsets (offset -1, metadata "" and no error for
+// partitions without one); a null topic list (v2+) means every committed partition. v8 batches groups.
 //
 // Version notes: v2 null = all, top-level ErrorCode; v3 throttle; v5 LeaderEpoch; v6
 // flexible; v7 RequireStable (commits apply at once here, so always stable); v8 groups; v9 adds each group's
@@ -44,7 +44,9 @@ func (b *Broker) fetchOffsets(group string, topics []offsetFetchTopic, all bool)
 		}
 		for _, p := range parts {
 			sp := kmsg.NewOffsetFetchResponseTopicPartition()
-			sp.Partition, sp.Offset, sp.LeaderEpoch = p, -1, -1
+			// No commit: offset -1, metadata "" (not null), as Kafka's OffsetMetadataManager.
+			noMetadata := ""
+			sp.Partition, sp.Offset, sp.LeaderEpoch, sp.Metadata = p, -1, -1, &noMetadata
 			if o, ok := committed[t.name][p]; ok {
 				md := o.Metadata
 				sp.Offset, sp.LeaderEpoch, sp.Metadata = o.Offset, o.LeaderEpoch, &md

@@ -591,3 +591,39 @@ func TestInitProducerIDUnknownIDAndEmptyTransactionalID(t *testing.T) {
 		t.Errorf("empty transactional id: error %d, want INVALID_REQUEST", r.ErrorCode)
 	}
 }
+
+// Kafka's OffsetMetadataManager.fetchOffsets answers a partition without a committed
+// offset with offset -1, leader epoch -1 and metadata "" (not null), at every version.
+func TestOffsetFetchNoCommitHasEmptyMetadata(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "of")
+	for _, v := range []int16{1, 7, 8} {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Version = v
+		var metas []*string
+		if v < 8 {
+			req.Group = "g-of"
+			rt := kmsg.NewOffsetFetchRequestTopic()
+			rt.Topic, rt.Partitions = "of", []int32{0}
+			req.Topics = append(req.Topics, rt)
+			resp := roundTrip[*kmsg.OffsetFetchResponse](t, b.Addr(), req)
+			p := resp.Topics[0].Partitions[0]
+			if p.Offset != -1 || p.LeaderEpoch != -1 && v >= 5 {
+				t.Errorf("v%d: offset %d epoch %d", v, p.Offset, p.LeaderEpoch)
+			}
+			metas = append(metas, p.Metadata)
+		} else {
+			rg := kmsg.NewOffsetFetchRequestGroup()
+			rg.Group = "g-of"
+			rt := kmsg.NewOffsetFetchRequestGroupTopic()
+			rt.Topic, rt.Partitions = "of", []int32{0}
+			rg.Topics = append(rg.Topics, rt)
+			req.Groups = append(req.Groups, rg)
+			resp := roundTrip[*kmsg.OffsetFetchResponse](t, b.Addr(), req)
+			metas = append(metas, resp.Groups[0].Topics[0].Partitions[0].Metadata)
+		}
+		if metas[0] == nil || *metas[0] != "" {
+			t.Errorf("v%d: metadata %v, want \"\"", v, metas[0])
+		}
+	}
+}
