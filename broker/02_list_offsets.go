@@ -57,6 +57,9 @@ func handleListOffsets(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 					sp.Offset, sp.Timestamp = off, ts
 				}
 			}
+			if sp.ErrorCode != 0 || sp.Offset == -1 {
+				sp.LeaderEpoch = -1 // Kafka's unknown-offset answer keeps the field's default
+			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

@@ -627,3 +627,28 @@ func TestOffsetFetchNoCommitHasEmptyMetadata(t *testing.T) {
 		}
 	}
 }
+
+// Kafka answers a ListOffsets partition with an error, or a timestamp with no offset at or
+// after it, with offset -1, timestamp -1 and leader epoch -1 (the schema default), not
+// epoch 0.
+func TestListOffsetsUnknownOffsetEpoch(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "le")
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.Version = 7
+	req.ReplicaID = -1
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = "le"
+	for _, p := range []int32{0, 99} {
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Partition, lp.Timestamp = p, 1000 // nothing written: no offset at or after 1000
+		lt.Partitions = append(lt.Partitions, lp)
+	}
+	req.Topics = append(req.Topics, lt)
+	resp := roundTrip[*kmsg.ListOffsetsResponse](t, b.Addr(), req)
+	for _, p := range resp.Topics[0].Partitions {
+		if p.Offset != -1 || p.Timestamp != -1 || p.LeaderEpoch != -1 {
+			t.Errorf("partition %d (error %d): offset %d timestamp %d epoch %d, want -1 -1 -1", p.Partition, p.ErrorCode, p.Offset, p.Timestamp, p.LeaderEpoch)
+		}
+	}
+}
