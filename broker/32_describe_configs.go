@@ -2,7 +2,8 @@ package broker
 
 // DescribeConfigs v0–4.
 //
-// Behaviour: for a topic, every topic config this broker knows (configs.go) with its
+// Behaviour: for a topic (an illegal name: INVALID_TOPIC_EXCEPTION, an unknown one:
+// UNKNOWN_TOPIC_OR_PARTITION), every topic config this broker knows (configs.go) with its
 // effective value and source: DYNAMIC_TOPIC_CONFIG when set on the topic,
 // STATIC_BROKER_CONFIG when the broker's config file changed Kafka's default, else
 // DEFAULT_CONFIG; with IncludeSynonyms the whole chain (topic → broker key → default).
@@ -43,6 +44,11 @@ func handleDescribeConfigs(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		}
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
+			if err := validateTopicName(rr.ResourceName); err != nil { // Kafka's ConfigHelper: Topic.validate first
+				msg := err.Error()
+				sr.ErrorCode, sr.ErrorMessage = kerr.InvalidTopicException.Code, &msg
+				break
+			}
 			t := b.topic(rr.ResourceName)
 			if t == nil {
 				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code

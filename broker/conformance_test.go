@@ -652,3 +652,40 @@ func TestListOffsetsUnknownOffsetEpoch(t *testing.T) {
 		}
 	}
 }
+
+// Kafka checks a topic resource's name before looking the topic up: DescribeConfigs
+// (ConfigHelper: Topic.validate) and AlterConfigs/IncrementalAlterConfigs
+// (ControllerConfigurationValidator) answer an illegal name INVALID_TOPIC_EXCEPTION, and
+// the alters answer the empty name (a default-topic resource) INVALID_REQUEST.
+func TestConfigsIllegalTopicName(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	dc := kmsg.NewPtrDescribeConfigsRequest()
+	dc.Version = 4
+	for _, name := range []string{"bad name", ""} {
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, name
+		dc.Resources = append(dc.Resources, rr)
+	}
+	for i, r := range roundTrip[*kmsg.DescribeConfigsResponse](t, b.Addr(), dc).Resources {
+		if r.ErrorCode != kerr.InvalidTopicException.Code {
+			t.Errorf("describe %q: error %d, want INVALID_TOPIC_EXCEPTION", dc.Resources[i].ResourceName, r.ErrorCode)
+		}
+	}
+	inc := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	inc.Version = 1
+	for _, name := range []string{"bad name", ""} {
+		r := kmsg.NewIncrementalAlterConfigsRequestResource()
+		r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeTopic, name
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Op, c.Value = "retention.ms", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr("1000")
+		r.Configs = append(r.Configs, c)
+		inc.Resources = append(inc.Resources, r)
+	}
+	iresp := roundTrip[*kmsg.IncrementalAlterConfigsResponse](t, b.Addr(), inc)
+	if c := iresp.Resources[0].ErrorCode; c != kerr.InvalidTopicException.Code {
+		t.Errorf("alter \"bad name\": error %d, want INVALID_TOPIC_EXCEPTION", c)
+	}
+	if c := iresp.Resources[1].ErrorCode; c != kerr.InvalidRequest.Code {
+		t.Errorf("alter \"\": error %d, want INVALID_REQUEST", c)
+	}
+}

@@ -197,6 +197,14 @@ func (b *Broker) alterTopicConfigs(typ kmsg.ConfigResourceType, name string, val
 	if typ != kmsg.ConfigResourceTypeTopic {
 		return terr(kerr.InvalidRequest, "only topic configs can be altered; broker settings come from tagpipe.yaml")
 	}
+	// As Kafka's ControllerConfigurationValidator: no default-topic resource, then the
+	// name's legality, before looking the topic up.
+	if name == "" {
+		return terr(kerr.InvalidRequest, "Default topic resources are not allowed.")
+	}
+	if err := validateTopicName(name); err != nil {
+		return terr(kerr.InvalidTopicException, "%v", err)
+	}
 	t := b.topic(name)
 	if t == nil {
 		return terr(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
