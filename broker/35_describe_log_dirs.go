@@ -2,15 +2,17 @@ package broker
 
 // DescribeLogDirs v1–4.
 //
-// Behaviour: one log dir (Options.Dir) holding every partition, each with its size on
-// disk (all segments and indexes); a null topic list means all topics. `tagpipe topics
-// describe` shows these sizes. Volume totals (v4) are reported from statfs where
+// Behaviour: one log dir (Options.Dir, as an absolute path like Kafka's) holding every
+// partition, each with its size on disk (all segments and indexes); a null topic list
+// means all topics. `tagpipe topics describe` shows these sizes. Volume totals (v4) are reported from statfs where
 // available, else -1.
 //
 // Version notes: v1 same as v0 (v0 is not served); v2 flexible; v3 ErrorCode; v4
 // TotalBytes/UsableBytes.
 
 import (
+	"path/filepath"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -22,6 +24,9 @@ func handleDescribeLogDirs(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
 	dir := kmsg.NewDescribeLogDirsResponseDir()
 	dir.Dir = b.opts.Dir
+	if abs, err := filepath.Abs(b.opts.Dir); err == nil {
+		dir.Dir = abs // Kafka names a log dir by its absolute path
+	}
 	dir.TotalBytes, dir.UsableBytes = diskSpace(b.opts.Dir)
 	add := func(t *topic, only []int32) {
 		s := b.snapshot(t)

@@ -6,6 +6,7 @@ package broker
 
 import (
 	"errors"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -687,5 +688,26 @@ func TestConfigsIllegalTopicName(t *testing.T) {
 	}
 	if c := iresp.Resources[1].ErrorCode; c != kerr.InvalidRequest.Code {
 		t.Errorf("alter \"\": error %d, want INVALID_REQUEST", c)
+	}
+}
+
+// Kafka names each log dir in DescribeLogDirs by its absolute path
+// (kafka-log-dirs.sh prints it); a broker started on a relative data dir answers the same.
+func TestDescribeLogDirsAbsolutePath(t *testing.T) {
+	wd := t.TempDir()
+	t.Chdir(wd)
+	o := testOptions(t)
+	o.Dir = filepath.Join("data", "broker")
+	b := startBroker(t, o)
+	_, adm := newAdmin(t, b.Addr())
+	dirs, err := adm.DescribeAllLogDirs(testCtx(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	dirs.Each(func(d kadm.DescribedLogDir) { got = append(got, d.Dir) })
+	want, _ := filepath.Abs(o.Dir)
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("log dirs %q, want [%q]", got, want)
 	}
 }
