@@ -5,7 +5,8 @@ package broker
 // Behaviour: the classic rebalance protocol (broker/groups). The request waits until the
 // join phase completes: every known member rejoined, or the rebalance timeout passed. v4+
 // members without an id get MEMBER_ID_REQUIRED with one to rejoin with; v5+ static
-// members (group.instance.id) replace their previous incarnation. A protocol type or
+// members (group.instance.id) replace their previous incarnation, whose own requests then
+// get FENCED_INSTANCE_ID. A protocol type or
 // protocol set not shared with the group is INCONSISTENT_GROUP_PROTOCOL.
 //
 // Version notes: v1 RebalanceTimeout; v2 throttle; v4 member id required; v5 InstanceID;

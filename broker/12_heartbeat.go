@@ -3,7 +3,9 @@ package broker
 // Heartbeat v0–4.
 //
 // Behaviour: keeps the member's session alive; REBALANCE_IN_PROGRESS tells it to rejoin,
-// UNKNOWN_MEMBER_ID that its session expired, ILLEGAL_GENERATION that it is behind.
+// UNKNOWN_MEMBER_ID that its session expired, ILLEGAL_GENERATION that it is behind,
+// FENCED_INSTANCE_ID that a static member (v3+ InstanceID) was replaced by a newer
+// incarnation (Kafka's ClassicGroup.validateMember).
 //
 // Version notes: v1 throttle; v3 InstanceID; v4 flexible.
 

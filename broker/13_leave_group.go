@@ -3,7 +3,9 @@ package broker
 // LeaveGroup v0–5.
 //
 // Behaviour: removes the member (v0–2) or members (v3+, by member id or instance id) and
-// starts a rebalance for the rest.
+// starts a rebalance for the rest. By instance id a static member leaves unless the
+// request names another member id: an old incarnation gets FENCED_INSTANCE_ID and cannot
+// remove its replacement (Kafka's classicGroupLeave).
 //
 // Version notes: v1 throttle; v3 batched members; v4 flexible; v5 Reason.
 

@@ -5,7 +5,9 @@ package broker
 // Behaviour: the leader's request carries every member's assignment; each member's
 // request returns its own, waiting for the leader's if it has not arrived. A request for
 // another generation is ILLEGAL_GENERATION; during a new join phase
-// REBALANCE_IN_PROGRESS.
+// REBALANCE_IN_PROGRESS; from a replaced static member FENCED_INSTANCE_ID; v5 naming
+// another protocol type or name than the group's INCONSISTENT_GROUP_PROTOCOL (Kafka's
+// validateSyncGroup).
 //
 // Version notes: v1 throttle; v3 InstanceID; v4 flexible; v5 ProtocolType/Protocol.
 

@@ -746,6 +746,12 @@ func (c *Coordinator) JoinGroup(ctx context.Context, jr JoinRequest) *kmsg.JoinG
 		}
 		m = &member{id: id}
 	default:
+		if instanceID != "" {
+			if code := checkMember(g, req.MemberID, req.InstanceID); code == kerr.FencedInstanceID.Code {
+				c.mu.Unlock()
+				return fail(kerr.FencedInstanceID)
+			}
+		}
 		if m = g.members[req.MemberID]; m == nil {
 			if _, ok := g.pending[req.MemberID]; !ok {
 				c.mu.Unlock()
@@ -821,17 +827,26 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 	c.mu.Lock()
 	g := c.groups[req.Group]
 	var m *member
+	code := kerr.UnknownMemberID.Code
 	if g != nil {
-		m = g.members[req.MemberID]
+		if code = checkMember(g, req.MemberID, req.InstanceID); code == 0 {
+			m = g.members[req.MemberID]
+		}
 	}
 	switch {
 	case m == nil:
 		c.mu.Unlock()
-		resp.ErrorCode = kerr.UnknownMemberID.Code
+		resp.ErrorCode = code
 		return resp
 	case req.Generation != g.generation:
 		c.mu.Unlock()
 		resp.ErrorCode = kerr.IllegalGeneration.Code
+		return resp
+	case req.ProtocolType != nil && *req.ProtocolType != g.protocolType,
+		req.Protocol != nil && *req.Protocol != g.protocol:
+		// v5: Kafka's validateSyncGroup checks the client's view of the group's protocol.
+		c.mu.Unlock()
+		resp.ErrorCode = kerr.InconsistentGroupProtocol.Code
 		return resp
 	case g.state == statePreparing:
 		c.mu.Unlock()
@@ -886,11 +901,11 @@ func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) int16 {
 	if g == nil {
 		return kerr.UnknownMemberID.Code
 	}
+	if code := checkMember(g, req.MemberID, req.InstanceID); code != 0 {
+		return code
+	}
 	m := g.members[req.MemberID]
-	switch {
-	case m == nil:
-		return kerr.UnknownMemberID.Code
-	case req.Generation != g.generation:
+	if req.Generation != g.generation {
 		return kerr.IllegalGeneration.Code
 	}
 	m.lastSeen = c.now()
@@ -911,13 +926,18 @@ func (c *Coordinator) LeaveGroup(name string, memberIDs, instanceIDs []string) [
 			out[i] = kerr.UnknownMemberID.Code
 			continue
 		}
-		m := g.members[id]
-		if m == nil && instanceIDs[i] != "" {
-			for _, om := range g.members {
-				if om.instanceID == instanceIDs[i] {
-					m = om
-				}
+		// Kafka's classicGroupLeave: by instance id, the static member with it, unless the
+		// request names another member id (an old incarnation: FENCED_INSTANCE_ID, so it
+		// cannot remove its replacement); else by member id.
+		var m *member
+		if instanceIDs[i] != "" {
+			m = staticMember(g, instanceIDs[i])
+			if m != nil && id != "" && m.id != id {
+				out[i] = kerr.FencedInstanceID.Code
+				continue
 			}
+		} else {
+			m = g.members[id]
 		}
 		if m == nil {
 			out[i] = kerr.UnknownMemberID.Code
@@ -1100,4 +1120,36 @@ func (c *Coordinator) DeleteOffsets(name string, topics map[string][]int32) (int
 		return kerr.KafkaStorageError.Code, nil
 	}
 	return 0, perTopic
+}
+
+// staticMember returns the group's member with a group.instance.id, or nil.
+func staticMember(g *group, instanceID string) *member {
+	for _, m := range g.members {
+		if m.instanceID == instanceID {
+			return m
+		}
+	}
+	return nil
+}
+
+// checkMember is Kafka's ClassicGroup.validateMember for Heartbeat, SyncGroup and a
+// known member's JoinGroup: a request naming a group.instance.id must come from that
+// static member's current member id (else FENCED_INSTANCE_ID, which tells an old
+// incarnation replaced by a restart to stop instead of rejoining and replacing its
+// successor); without one, the member id must be known.
+func checkMember(g *group, memberID string, instanceID *string) int16 {
+	if instanceID != nil && *instanceID != "" {
+		m := staticMember(g, *instanceID)
+		switch {
+		case m == nil:
+			return kerr.UnknownMemberID.Code
+		case m.id != memberID:
+			return kerr.FencedInstanceID.Code
+		}
+		return 0
+	}
+	if g.members[memberID] == nil {
+		return kerr.UnknownMemberID.Code
+	}
+	return 0
 }

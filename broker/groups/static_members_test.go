@@ -1,0 +1,71 @@
+package groups
+
+import (
+	"context"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Kafka's ClassicGroup.validateMember / classicGroupLeave: once a static member
+// (group.instance.id) has been replaced by a restart, its old incarnation's Heartbeat,
+// SyncGroup, JoinGroup and LeaveGroup, naming the instance id with the old member id, get
+// FENCED_INSTANCE_ID (fatal in the clients: the old process stops) instead of
+// UNKNOWN_MEMBER_ID, which made it rejoin and replace its successor in turn; and its
+// LeaveGroup does not remove the successor. SyncGroup v5 naming another protocol than
+// the group's is INCONSISTENT_GROUP_PROTOCOL (validateSyncGroup).
+func TestStaticMemberOldIncarnationFenced(t *testing.T) {
+	c, _ := newTest(t)
+	static := func(member string) *kmsg.JoinGroupRequest {
+		r := joinReq(5, "g", member, "range")
+		r.InstanceID = kmsg.StringPtr("host-1")
+		return r
+	}
+	old := recv(t, joinAsync(c, static("")))
+	cur := recv(t, joinAsync(c, static(""))) // the restart: replaces old
+	if old.ErrorCode != 0 || cur.ErrorCode != 0 || cur.MemberID == old.MemberID {
+		t.Fatalf("static joins: %d %d", old.ErrorCode, cur.ErrorCode)
+	}
+	iid := kmsg.StringPtr("host-1")
+
+	hb := &kmsg.HeartbeatRequest{Version: 3, Group: "g", MemberID: old.MemberID, Generation: cur.Generation, InstanceID: iid}
+	if code := c.Heartbeat(hb); code != kerr.FencedInstanceID.Code {
+		t.Errorf("old heartbeat: %d, want FENCED_INSTANCE_ID", code)
+	}
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Version, sync.Group, sync.MemberID, sync.Generation, sync.InstanceID = 5, "g", old.MemberID, cur.Generation, iid
+	if r := c.SyncGroup(context.Background(), sync); r.ErrorCode != kerr.FencedInstanceID.Code {
+		t.Errorf("old sync: %d, want FENCED_INSTANCE_ID", r.ErrorCode)
+	}
+	if r := recv(t, joinAsync(c, static(old.MemberID))); r.ErrorCode != kerr.FencedInstanceID.Code {
+		t.Errorf("old rejoin: %d, want FENCED_INSTANCE_ID", r.ErrorCode)
+	}
+	if codes := c.LeaveGroup("g", []string{old.MemberID}, []string{"host-1"}); codes[0] != kerr.FencedInstanceID.Code {
+		t.Errorf("old leave: %d, want FENCED_INSTANCE_ID", codes[0])
+	}
+	gi, _ := c.Describe("g")
+	if len(gi.Members) != 1 || gi.Members[0].ID != cur.MemberID {
+		t.Fatalf("members after the old incarnation's requests: %+v", gi.Members)
+	}
+
+	// The current incarnation: a SyncGroup v5 naming another protocol is refused, the
+	// right one is served.
+	sync.MemberID, sync.Protocol, sync.ProtocolType = cur.MemberID, kmsg.StringPtr("roundrobin"), kmsg.StringPtr("consumer")
+	if r := c.SyncGroup(context.Background(), sync); r.ErrorCode != kerr.InconsistentGroupProtocol.Code {
+		t.Errorf("sync with protocol roundrobin in a range group: %d, want INCONSISTENT_GROUP_PROTOCOL", r.ErrorCode)
+	}
+	sync.Protocol = kmsg.StringPtr("range")
+	if r := c.SyncGroup(context.Background(), sync); r.ErrorCode != 0 {
+		t.Errorf("current sync: %d", r.ErrorCode)
+	}
+	hb.MemberID = cur.MemberID
+	if code := c.Heartbeat(hb); code != 0 {
+		t.Errorf("current heartbeat: %d", code)
+	}
+	// Leaving by instance id alone (kafka-consumer-groups.sh --delete of a static member)
+	// removes the current incarnation.
+	if codes := c.LeaveGroup("g", []string{""}, []string{"host-1"}); codes[0] != 0 {
+		t.Errorf("leave by instance id: %d", codes[0])
+	}
+}
