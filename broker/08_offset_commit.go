@@ -6,7 +6,8 @@ package broker
 // through OffsetFetch) durably in the group coordinator's commit log before answering.
 // A commit from a group member is checked against its generation; generation -1 with no
 // member id is a "simple" commit (assign-only consumers), allowed while the group has no
-// members. Offsets of unknown topics/partitions are refused per partition, and so, with
+// members; a replaced static member (v7+ InstanceID) gets FENCED_INSTANCE_ID. Offsets of
+// unknown topics/partitions are refused per partition, and so, with
 // OFFSET_METADATA_TOO_LARGE, is a metadata string longer than Kafka's default
 // offset.metadata.max.bytes (4096 characters; OffsetMetadataManager.commitOffset).
 //
@@ -54,7 +55,7 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	if req.Group == "" {
 		code = kerr.InvalidGroupID.Code
 	} else {
-		code = b.groups.Commit(strings.Clone(req.Group), member, gen, offs)
+		code = b.groups.CommitFrom(strings.Clone(req.Group), member, req.InstanceID, gen, offs)
 	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetCommitResponseTopic()

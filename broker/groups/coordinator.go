@@ -952,12 +952,27 @@ func (c *Coordinator) LeaveGroup(name string, memberIDs, instanceIDs []string) [
 // Commit stores offsets for a group. generation -1 with an empty member id is a
 // "simple" commit, allowed while the group has no members.
 func (c *Coordinator) Commit(name, memberID string, generation int32, offs map[string]map[int32]Committed) int16 {
+	return c.CommitFrom(name, memberID, nil, generation, offs)
+}
+
+// CommitFrom is Commit for a request that may name a group.instance.id (OffsetCommit
+// v7+): as in Kafka's validateOffsetCommit, a replaced static member's commit gets
+// FENCED_INSTANCE_ID.
+func (c *Coordinator) CommitFrom(name, memberID string, instanceID *string, generation int32, offs map[string]map[int32]Committed) int16 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g := c.groups[name]
-	if generation >= 0 || memberID != "" {
-		if g == nil || g.members[memberID] == nil {
+	static := instanceID != nil && *instanceID != ""
+	switch {
+	case generation < 0 && (g == nil || len(g.members) == 0):
+		// The admin client, or a consumer without group management: allowed while the
+		// group has no members, whatever member id it names (Kafka's validateOffsetCommit).
+	case generation >= 0 || memberID != "" || static:
+		if g == nil {
 			return kerr.UnknownMemberID.Code
+		}
+		if code := checkMember(g, memberID, instanceID); code != 0 {
+			return code
 		}
 		if generation != g.generation {
 			return kerr.IllegalGeneration.Code
@@ -966,7 +981,7 @@ func (c *Coordinator) Commit(name, memberID string, generation int32, offs map[s
 			return kerr.RebalanceInProgress.Code
 		}
 		g.members[memberID].lastSeen = c.now()
-	} else if g != nil && len(g.members) > 0 {
+	default:
 		return kerr.UnknownMemberID.Code
 	}
 	if g == nil {

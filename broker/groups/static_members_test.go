@@ -13,7 +13,8 @@ import (
 // SyncGroup, JoinGroup and LeaveGroup, naming the instance id with the old member id, get
 // FENCED_INSTANCE_ID (fatal in the clients: the old process stops) instead of
 // UNKNOWN_MEMBER_ID, which made it rejoin and replace its successor in turn; and its
-// LeaveGroup does not remove the successor. SyncGroup v5 naming another protocol than
+// LeaveGroup does not remove the successor; its OffsetCommit (v7+ InstanceID) is fenced
+// too (validateOffsetCommit). SyncGroup v5 naming another protocol than
 // the group's is INCONSISTENT_GROUP_PROTOCOL (validateSyncGroup).
 func TestStaticMemberOldIncarnationFenced(t *testing.T) {
 	c, _ := newTest(t)
@@ -41,6 +42,10 @@ func TestStaticMemberOldIncarnationFenced(t *testing.T) {
 	if r := recv(t, joinAsync(c, static(old.MemberID))); r.ErrorCode != kerr.FencedInstanceID.Code {
 		t.Errorf("old rejoin: %d, want FENCED_INSTANCE_ID", r.ErrorCode)
 	}
+	offs := map[string]map[int32]Committed{"t": {0: {Offset: 1}}}
+	if code := c.CommitFrom("g", old.MemberID, iid, cur.Generation, offs); code != kerr.FencedInstanceID.Code {
+		t.Errorf("old commit: %d, want FENCED_INSTANCE_ID", code)
+	}
 	if codes := c.LeaveGroup("g", []string{old.MemberID}, []string{"host-1"}); codes[0] != kerr.FencedInstanceID.Code {
 		t.Errorf("old leave: %d, want FENCED_INSTANCE_ID", codes[0])
 	}
@@ -67,5 +72,10 @@ func TestStaticMemberOldIncarnationFenced(t *testing.T) {
 	// removes the current incarnation.
 	if codes := c.LeaveGroup("g", []string{""}, []string{"host-1"}); codes[0] != 0 {
 		t.Errorf("leave by instance id: %d", codes[0])
+	}
+	// Generation -1 in a group without members is the admin client's (or a consumer's
+	// without group management) commit, allowed whatever member id it names.
+	if code := c.CommitFrom("g", "some-member", nil, -1, offs); code != 0 {
+		t.Errorf("generation -1 commit in the emptied group: %d", code)
 	}
 }
