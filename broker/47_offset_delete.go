@@ -4,8 +4,8 @@ package broker
 //
 // Behaviour: deletes a group's committed offsets for the given partitions, durably;
 // partitions of a topic the group is still subscribed to get GROUP_SUBSCRIBED_TO_TOPIC,
-// an unknown group GROUP_ID_NOT_FOUND, a partition that does not exist
-// UNKNOWN_TOPIC_OR_PARTITION.
+// an unknown group GROUP_ID_NOT_FOUND, a group with members of another protocol type than
+// "consumer" NON_EMPTY_GROUP, a partition that does not exist UNKNOWN_TOPIC_OR_PARTITION.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"

@@ -1096,13 +1096,18 @@ func (c *Coordinator) Delete(name string) int16 {
 
 // DeleteOffsets removes committed offsets of some partitions (OffsetDelete). A topic the
 // group's members are subscribed to is refused (GROUP_SUBSCRIBED_TO_TOPIC), as Kafka
-// does; subscriptions are read from the members' "consumer" protocol metadata.
+// does; subscriptions are read from the members' "consumer" protocol metadata. A group
+// with members of another protocol type (connect, …) is NON_EMPTY_GROUP, as in Kafka's
+// ClassicGroup.validateOffsetDelete: its subscriptions cannot be read.
 func (c *Coordinator) DeleteOffsets(name string, topics map[string][]int32) (int16, map[string]int16) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g := c.groups[name]
 	if g == nil && c.offsets[name] == nil {
 		return kerr.GroupIDNotFound.Code, nil
+	}
+	if g != nil && len(g.members) > 0 && g.protocolType != "consumer" {
+		return kerr.NonEmptyGroup.Code, nil
 	}
 	subscribed := map[string]bool{}
 	if g != nil && g.protocolType == "consumer" {

@@ -79,3 +79,18 @@ func TestStaticMemberOldIncarnationFenced(t *testing.T) {
 		t.Errorf("generation -1 commit in the emptied group: %d", code)
 	}
 }
+
+// Kafka's ClassicGroup.validateOffsetDelete refuses OffsetDelete with NON_EMPTY_GROUP
+// while a group of another protocol type than "consumer" (Kafka Connect's "connect", …)
+// has members: only consumer subscriptions can be read to spare the topics in use.
+func TestDeleteOffsetsNonConsumerGroupWithMembers(t *testing.T) {
+	c, _ := newTest(t)
+	jr := joinReq(3, "connect-g", "", "sessioned")
+	jr.ProtocolType = "connect"
+	if r := recv(t, joinAsync(c, jr)); r.ErrorCode != 0 {
+		t.Fatalf("join: %d", r.ErrorCode)
+	}
+	if code, _ := c.DeleteOffsets("connect-g", map[string][]int32{"t": {0}}); code != kerr.NonEmptyGroup.Code {
+		t.Fatalf("delete offsets of a connect group with a member: %d, want NON_EMPTY_GROUP", code)
+	}
+}
