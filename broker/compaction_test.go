@@ -207,8 +207,8 @@ func TestCleanupPolicyConfig(t *testing.T) {
 			t.Fatalf("cleanup.policy %q: %v", c.policy, err)
 		}
 		so := b.partition(topic, 0).log.Options()
-		if so.Compact != c.compacted || so.RetentionMS != c.retentionMS {
-			t.Fatalf("cleanup.policy %q: compact %v retention.ms %d", c.policy, so.Compact, so.RetentionMS)
+		if so.Compact != c.compacted || so.RetentionMS != c.retentionMS || so.MaxCompactionLagMS != 0 {
+			t.Fatalf("cleanup.policy %q: compact %v retention.ms %d max lag %d (Kafka's default is no bound)", c.policy, so.Compact, so.RetentionMS, so.MaxCompactionLagMS)
 		}
 		if _, err := adm.DeleteTopic(ctx, topic); err != nil {
 			t.Fatal(err)
@@ -284,7 +284,7 @@ func TestCompactedTopicKafkaGoSnappy(t *testing.T) {
 func TestCleanerConfigsChecked(t *testing.T) {
 	for _, c := range []struct{ name, value string }{
 		{"min.cleanable.dirty.ratio", "NaN"}, {"min.cleanable.dirty.ratio", "1.5"}, {"min.cleanable.dirty.ratio", "x"},
-		{"delete.retention.ms", "-1"}, {"min.compaction.lag.ms", "-5"},
+		{"delete.retention.ms", "-1"}, {"min.compaction.lag.ms", "-5"}, {"max.compaction.lag.ms", "0"},
 	} {
 		if err := validateConfig(c.name, &c.value); err == nil {
 			t.Errorf("%s=%s accepted", c.name, c.value)

@@ -101,6 +101,9 @@ var topicConfigs = []configDef{
 	{name: "index.interval.bytes", brokerName: "log.index.interval.bytes", typ: kmsg.ConfigTypeInt, kafkaDefault: "4096",
 		doc:         "Bytes of log between two entries of the sparse offset index.",
 		brokerValue: func(*Options) string { return "4096" }, check: intRange(0, maxInt32)},
+	{name: "max.compaction.lag.ms", brokerName: "log.cleaner.max.compaction.lag.ms", typ: kmsg.ConfigTypeLong, kafkaDefault: "9223372036854775807",
+		doc:         "The log cleaner compacts a partition whose oldest uncompacted record is this old, whatever min.cleanable.dirty.ratio says.",
+		brokerValue: func(*Options) string { return "9223372036854775807" }, check: intRange(1, maxInt64)},
 	{name: "max.message.bytes", brokerName: "message.max.bytes", typ: kmsg.ConfigTypeInt, kafkaDefault: "1048588",
 		doc:         "Largest record batch the broker accepts for this topic.",
 		brokerValue: func(o *Options) string { return i64(int64(o.MaxMessageBytes)) }, check: intRange(0, maxInt32)},
@@ -192,6 +195,9 @@ func (b *Broker) storageOptions(overrides map[string]string) storage.Options {
 	// storage reads 0 as its default (a day); 1 ms is as good as 0 on a millisecond clock.
 	so.DeleteRetentionMS = max(get("delete.retention.ms"), 1)
 	so.MinCompactionLagMS = get("min.compaction.lag.ms")
+	if lag := get("max.compaction.lag.ms"); lag != maxInt64 { // Kafka's "no bound"
+		so.MaxCompactionLagMS = lag
+	}
 	ratio, _ := b.effective(findConfig("min.cleanable.dirty.ratio"), overrides)
 	so.MinCleanableDirtyRatio, _ = strconv.ParseFloat(ratio, 64) // validated
 	so.Flush = b.opts.Flush

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -148,6 +149,17 @@ func (l *Log) dropEmpty(lastBase int64) (deleted int) {
 	return len(gone)
 }
 
+// firstBatchMaxTimestamp is the max timestamp of a segment's first batch (as Kafka's
+// cleaner dates the dirty part); math.MaxInt64 if it cannot be read.
+func firstBatchMaxTimestamp(s *segment) int64 {
+	var hdr [BatchHeaderSize]byte
+	if _, err := s.f.ReadAt(hdr[:], 0); err != nil {
+		return math.MaxInt64
+	}
+	h := decodeHeader(hdr[:])
+	return h.MaxTimestamp
+}
+
 // keyHash is a record key in the cleaner's offset map: two 64-bit hashes of it under
 // seeds drawn at start (hash/maphash), so the map's size does not depend on the keys'
 // and, the seeds being secret, colliding keys cannot be made on purpose. (A SHA-256
@@ -163,8 +175,9 @@ func hashKey(k []byte) keyHash {
 // CompactIfDirty runs Compact on a compacted log (Options.Compact) when the closed
 // segments appended since the last pass (the dirty part) are at least
 // MinCleanableDirtyRatio of all closed segments' bytes, as Kafka's cleaner picks logs by
-// min.cleanable.dirty.ratio. Where the last pass ended is kept in the partition
-// directory (cleaner-offset-checkpoint), as Kafka keeps it.
+// min.cleanable.dirty.ratio, or when the first dirty batch is MaxCompactionLagMS old
+// (max.compaction.lag.ms). Where the last pass ended is kept in the partition directory
+// (cleaner-offset-checkpoint), as Kafka keeps it.
 func (l *Log) CompactIfDirty() (res CompactResult, ran bool, err error) {
 	o := l.Options()
 	if !o.Compact {
@@ -172,15 +185,25 @@ func (l *Log) CompactIfDirty() (res CompactResult, ran bool, err error) {
 	}
 	l.mu.RLock()
 	var total, dirty int64
+	var firstDirty *segment
 	from := l.cleanedTo.Load()
 	for _, s := range l.segs[:len(l.segs)-1] {
 		total += s.size
 		if s.nextOffset > from {
 			dirty += s.size
+			if firstDirty == nil && s.size > 0 {
+				firstDirty = s
+				s.acquire()
+			}
 		}
 	}
 	l.mu.RUnlock()
-	if dirty == 0 || float64(dirty) < o.MinCleanableDirtyRatio*float64(total) {
+	overdue := false
+	if firstDirty != nil {
+		overdue = o.MaxCompactionLagMS > 0 && firstBatchMaxTimestamp(firstDirty) < o.Now().UnixMilli()-o.MaxCompactionLagMS
+		firstDirty.release()
+	}
+	if dirty == 0 || float64(dirty) < o.MinCleanableDirtyRatio*float64(total) && !overdue {
 		return res, false, nil
 	}
 	res, err = l.Compact()

@@ -538,3 +538,33 @@ func TestCleanerCheckpointSurvivesRestart(t *testing.T) {
 		t.Fatalf("checkpoint past the end read as %d, log end %d", got, end)
 	}
 }
+
+// TestMaxCompactionLag: a log whose dirty part is below min.cleanable.dirty.ratio is
+// cleaned anyway once its first dirty batch is max.compaction.lag.ms old.
+func TestMaxCompactionLag(t *testing.T) {
+	clk := &fakeClock{ms: 1_000_000_000}
+	o := testOptions(clk)
+	o.Compact, o.MinCleanableDirtyRatio = true, 0.9
+	l := mustOpen(t, t.TempDir(), o)
+	for _, k := range []string{"a", "b", "c", "d"} {
+		mustAppend(t, l, buildKeyed(clk.ms, kv{s(k), s("v")}))
+		l.Roll()
+	}
+	if _, ran, err := l.CompactIfDirty(); err != nil || !ran { // all dirty: ratio 1
+		t.Fatalf("first pass: ran %v, %v", ran, err)
+	}
+	mustAppend(t, l, buildKeyed(clk.ms, kv{s("a"), s("w")}))
+	l.Roll()
+	if _, ran, _ := l.CompactIfDirty(); ran {
+		t.Fatal("cleaned at a dirty ratio of 0.2 < 0.9")
+	}
+	o.MaxCompactionLagMS = 60_000
+	l.SetOptions(o)
+	if _, ran, _ := l.CompactIfDirty(); ran {
+		t.Fatal("cleaned before max.compaction.lag.ms")
+	}
+	clk.ms += 61_000
+	if res, ran, err := l.CompactIfDirty(); err != nil || !ran || res.RecordsRemoved != 1 {
+		t.Fatalf("past max.compaction.lag.ms: %+v ran %v %v", res, ran, err)
+	}
+}

@@ -65,6 +65,9 @@ type Options struct {
 	// MinCompactionLagMS leaves segments with records younger than this uncompacted
 	// (min.compaction.lag.ms).
 	MinCompactionLagMS int64
+	// MaxCompactionLagMS makes CompactIfDirty clean, whatever the dirty ratio, once the
+	// oldest dirty batch is this old (max.compaction.lag.ms); 0 = no such bound.
+	MaxCompactionLagMS int64
 	// CleanerMaxKeys bounds the keys one Compact pass maps (~40 bytes each; Kafka's
 	// log.cleaner.dedupe.buffer.size); a log with more dirty keys takes several passes.
 	CleanerMaxKeys int
