@@ -168,12 +168,10 @@ func (o *eventWindowOp[T, K, V]) eval(b *BatchInfo, in []T) {
 	wm = o.st.Watermark
 	// Close windows [s, s+length) with s+length <= wm, in start order.
 	for len(o.st.Panes) > 0 {
-		// Skip windows that hold no pane (gaps in event time).
-		first := o.st.Panes[0].Start - length + slide
-		if o.st.NextWindow < first {
-			o.st.NextWindow = first
-		}
-		s := o.st.NextWindow
+		// Skip windows that hold no pane (gaps in event time). Only a closed window
+		// moves NextWindow: an on-time element may still open a pane before the
+		// first one (its windows end above the watermark).
+		s := max(o.st.NextWindow, o.st.Panes[0].Start-length+slide)
 		if s+length > wm {
 			break
 		}

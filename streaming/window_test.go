@@ -287,3 +287,61 @@ func TestMapWithStateTimeout(t *testing.T) {
 		t.Fatalf("state size %d", n)
 	}
 }
+
+// An element that is not late but falls in a pane before every pane seen so far must
+// still be counted: its windows are still open (their ends are above the watermark).
+func TestEventTimeWindowEarlierPaneNotLate(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		length, slide time.Duration
+	}{{"tumbling", 10 * time.Second, 10 * time.Second}, {"sliding", 10 * time.Second, 5 * time.Second}} {
+		t.Run(c.name, func(t *testing.T) {
+			j := NewJob("ev", time.Second)
+			in := Map(Input(j), func(r Record) ev {
+				var e ev
+				fmt.Sscanf(string(r.Value), "%s %d", &e.Key, &e.At)
+				return e
+			})
+			w := EventTimeWindow(in, EventWindowSpec[ev, string, int]{
+				Length: c.length, Slide: c.slide, AllowedLateness: 50 * time.Second,
+				EventTime: func(e ev) time.Time { return at(e.At) },
+				Key:       func(e ev) string { return e.Key },
+				Value:     func(ev) int { return 1 },
+				Reduce:    func(a, b int) int { return a + b },
+			})
+			var got []string
+			ForeachBatch(w.Results, "results", func(_ context.Context, _ BatchInfo, rs []WindowResult[string, int]) error {
+				for _, r := range rs {
+					if r.Key == "early" {
+						got = append(got, fmt.Sprintf("[%d,%d)=%d", r.Start.Sub(t0)/time.Second, r.End.Sub(t0)/time.Second, r.Val))
+					}
+				}
+				return nil
+			})
+			ForeachBatch(w.Late, "late", func(_ context.Context, _ BatchInfo, late []ev) error {
+				if len(late) > 0 {
+					t.Errorf("late %v", late)
+				}
+				return nil
+			})
+			// Watermark after batch 0: 100-50 = 50; early@60 is on time, in a pane before
+			// the first one (100). Batch 2 moves the watermark past every window.
+			for i, b := range [][]ev{{{"a", 100}}, {{"early", 60}}, {{"z", 500}}, {}} {
+				var rs []Record
+				for _, e := range b {
+					rs = append(rs, Record{Value: fmt.Appendf(nil, "%s %d", e.Key, e.At)})
+				}
+				if err := j.RunBatch(context.Background(), BatchInfo{ID: int64(i), Time: at(200 + i)}, rs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := []string{"[60,70)=1"}
+			if c.slide != c.length {
+				want = []string{"[55,65)=1", "[60,70)=1"}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("early@60 counted in windows %v, want %v", got, want)
+			}
+		})
+	}
+}
