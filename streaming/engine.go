@@ -444,7 +444,6 @@ func (e *Engine) stopping() bool {
 }
 
 func (e *Engine) loop(ctx context.Context, replay *plan) error {
-	iv := e.job.interval
 	// next is the following batch, planned and being read while the current one is
 	// processed (see startPrefetch); its plan is persisted only when it is its turn.
 	var next *prefetch
@@ -478,13 +477,8 @@ func (e *Engine) loop(ctx context.Context, replay *plan) error {
 			if e.stopping() {
 				return nil
 			}
-			// The next batch time: one interval after the last, or the current tick when
-			// the engine fell behind (missed ticks are skipped, not queued).
 			now := e.opts.Now()
-			t := now.Truncate(iv)
-			if !e.lastTime.IsZero() && e.lastTime.Add(iv).After(t) {
-				t = e.lastTime.Add(iv)
-			}
+			t := e.batchTimeAfter(e.lastTime, now)
 			if wait := t.Sub(now); wait > 0 {
 				select {
 				case <-e.opts.After(wait):
@@ -555,12 +549,8 @@ func (e *Engine) startPrefetch(ctx context.Context, cur plan) *prefetch {
 	pf := &prefetch{done: make(chan struct{})}
 	go func() {
 		defer close(pf.done)
-		iv := e.job.interval
 		now := e.opts.Now()
-		t := now.Truncate(iv)
-		if nt := cur.BatchTime.Add(iv); nt.After(t) {
-			t = nt
-		}
+		t := e.batchTimeAfter(cur.BatchTime, now)
 		if wait := t.Sub(now); wait > 0 {
 			select {
 			case <-e.opts.After(wait):
@@ -584,6 +574,29 @@ func (e *Engine) startPrefetch(ctx context.Context, cur plan) *prefetch {
 }
 
 var errStopping = errors.New("stopping")
+
+// batchTimeAfter is the time of the batch after the one at last (zero: none) when the
+// clock reads now: one interval after last, or the current tick when the engine fell
+// behind (missed ticks are skipped, not queued) — but never past a slide time of the
+// job's batch-time windows, which emit only on batches at those times: skipping one
+// would drop its window's batches unemitted.
+func (e *Engine) batchTimeAfter(last, now time.Time) time.Time {
+	iv := e.job.interval
+	t := now.Truncate(iv)
+	if last.IsZero() {
+		return t
+	}
+	if next := last.Add(iv); next.After(t) {
+		return next
+	}
+	for _, slide := range e.job.slides {
+		s := int64(slide)
+		if b := time.Unix(0, (floorDiv(last.UnixNano(), s)+1)*s).UTC(); b.Before(t) {
+			t = b
+		}
+	}
+	return t
+}
 
 // read reads batch p's records and, as each range arrives, runs the job's
 // MapPartitions functions over it.

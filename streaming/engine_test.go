@@ -834,3 +834,81 @@ func runEngine(t *testing.T, j *Job, opts Options, col *collected, n int64) {
 		t.Fatal(err)
 	}
 }
+
+// jumpClock is a clock that moves one interval every time it is read and never waits:
+// an engine that always runs late, skipping ticks.
+type jumpClock struct {
+	mu  sync.Mutex
+	now time.Time
+	iv  time.Duration
+}
+
+func (c *jumpClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(c.iv)
+	return c.now
+}
+
+func (c *jumpClock) After(time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	ch <- c.Now()
+	return ch
+}
+
+// Missed ticks are skipped, but never a window's slide time: a batch-time window
+// emits only on batches at a multiple of its slide, so skipping one would drop the
+// batches of that window without their ever being emitted.
+func TestSkippedTicksKeepWindowSlides(t *testing.T) {
+	c := newCluster(t, 1)
+	const n = 30
+	produce(t, c, 1, 0, n)
+	const iv = time.Second
+	j := NewJob("skip", iv)
+	w := Window(Input(j), 3*iv, 3*iv)
+	var mu sync.Mutex
+	var emitted int
+	var lastEmit time.Time
+	ForeachBatch(w, "count", func(_ context.Context, b BatchInfo, rs []Record) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if aligned(b.Time, 3*iv) {
+			emitted += len(rs)
+			lastEmit = b.Time
+		}
+		return nil
+	})
+	col := newCollected()
+	opts := engineOpts(c, t.TempDir())
+	opts.MaxRecordsPerPartition = 1
+	clk := &jumpClock{now: t0, iv: iv}
+	opts.Now, opts.After = clk.Now, clk.After
+	opts.OnBatch = col.onBatch
+	e := startEngine(t, j, opts)
+	col.waitTotal(t, e, n)
+	// Wait for a window that ends after the last record's batch.
+	col.mu.Lock()
+	lastData := col.batches[len(col.batches)-1].Time
+	col.mu.Unlock()
+	for {
+		mu.Lock()
+		done := lastEmit.After(lastData) || lastEmit.Equal(lastData)
+		mu.Unlock()
+		if done {
+			break
+		}
+		select {
+		case <-col.signal:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no window emitted after the last record")
+		}
+	}
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if emitted != n {
+		t.Fatalf("tumbling windows emitted %d records of %d", emitted, n)
+	}
+}

@@ -26,6 +26,9 @@ type Job struct {
 	// their results for the batch computed while it was read.
 	partitionOps []partitionOp
 	fed          any
+	// slides are the slides of the batch-time windows: the engine runs a batch at
+	// each of their multiples, even when it skips missed ticks.
+	slides []time.Duration
 }
 
 // SetParallelOutputs makes RunBatch run the outputs of a batch concurrently, each

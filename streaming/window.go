@@ -17,6 +17,7 @@ func checkWindow(j *Job, op string, length, slide time.Duration) {
 	if length <= 0 || slide <= 0 || length%j.interval != 0 || slide%j.interval != 0 {
 		panic(fmt.Sprintf("BUG: streaming.%s: length %v and slide %v must be positive multiples of the batch interval %v", op, length, slide, j.interval))
 	}
+	j.slides = append(j.slides, slide)
 }
 
 func aligned(t time.Time, d time.Duration) bool { return t.UnixNano()%int64(d) == 0 }
