@@ -582,7 +582,9 @@ var errStopping = errors.New("stopping")
 // would drop its window's batches unemitted.
 func (e *Engine) batchTimeAfter(last, now time.Time) time.Time {
 	iv := e.job.interval
-	t := now.Truncate(iv)
+	// A multiple of the interval since the Unix epoch, as windows align: Truncate
+	// counts from year 1 (the same only for intervals dividing 719162 days).
+	t := time.Unix(0, floorDiv(now.UnixNano(), int64(iv))*int64(iv)).UTC()
 	if last.IsZero() {
 		return t
 	}

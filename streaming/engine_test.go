@@ -912,3 +912,41 @@ func TestSkippedTicksKeepWindowSlides(t *testing.T) {
 		t.Fatalf("tumbling windows emitted %d records of %d", emitted, n)
 	}
 }
+
+// Batch times are multiples of the interval since the Unix epoch (FORMAT.md; windows
+// align to it) whatever the interval: time.Truncate counts from year 1, which agrees
+// only for intervals that divide 719162 days.
+func TestBatchTimesAlignToTheUnixEpoch(t *testing.T) {
+	c := newCluster(t, 1)
+	produce(t, c, 1, 0, 5)
+	const iv = 7 * time.Second
+	j := NewJob("odd", iv)
+	w := Window(Input(j), iv, iv)
+	var mu sync.Mutex
+	emitted := 0
+	ForeachBatch(w, "count", func(_ context.Context, _ BatchInfo, rs []Record) error {
+		mu.Lock()
+		emitted += len(rs)
+		mu.Unlock()
+		return nil
+	})
+	col := newCollected()
+	opts := engineOpts(c, t.TempDir())
+	opts.MaxRecordsPerPartition = 1
+	clk := &jumpClock{now: t0, iv: 3 * time.Second}
+	opts.Now, opts.After = clk.Now, clk.After
+	opts.OnBatch = col.onBatch
+	runEngine(t, j, opts, col, 5)
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	for _, b := range col.batches {
+		if b.Time.UnixNano()%int64(iv) != 0 {
+			t.Fatalf("batch %d time %v is not a multiple of %v", b.ID, b.Time, iv)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if emitted != 5 {
+		t.Fatalf("a window of one batch emitted %d of 5 records", emitted)
+	}
+}
