@@ -479,7 +479,7 @@ func (e *Engine) loop(ctx context.Context, replay *plan) error {
 			}
 			now := e.opts.Now()
 			t := e.batchTimeAfter(e.lastTime, now)
-			if wait := t.Sub(now); wait > 0 {
+			if wait := e.waitFor(t, now); wait > 0 {
 				select {
 				case <-e.opts.After(wait):
 				case <-e.stopReq:
@@ -551,7 +551,7 @@ func (e *Engine) startPrefetch(ctx context.Context, cur plan) *prefetch {
 		defer close(pf.done)
 		now := e.opts.Now()
 		t := e.batchTimeAfter(cur.BatchTime, now)
-		if wait := t.Sub(now); wait > 0 {
+		if wait := e.waitFor(t, now); wait > 0 {
 			select {
 			case <-e.opts.After(wait):
 			case <-e.stopReq:
@@ -574,6 +574,14 @@ func (e *Engine) startPrefetch(ctx context.Context, cur plan) *prefetch {
 }
 
 var errStopping = errors.New("stopping")
+
+// waitFor is how long to wait for batch time t when the clock reads now: until t, but
+// at most one interval. Longer means the clock stepped back behind the last batch
+// (or that batch ran while the clock was ahead): waiting for the clock to catch up
+// would stall the job for as long as the step; batch times stay in order.
+func (e *Engine) waitFor(t, now time.Time) time.Duration {
+	return min(t.Sub(now), e.job.interval)
+}
 
 // batchTimeAfter is the time of the batch after the one at last (zero: none) when the
 // clock reads now: one interval after last, or the current tick when the engine fell

@@ -950,3 +950,62 @@ func TestBatchTimesAlignToTheUnixEpoch(t *testing.T) {
 		t.Fatalf("a window of one batch emitted %d of 5 records", emitted)
 	}
 }
+
+// backClock reads t0 plus one interval per read until jumped, then an hour earlier
+// (an NTP step back, or batches committed while the clock was an hour ahead). It never
+// waits; it records the longest wait asked for.
+type backClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	iv      time.Duration
+	maxWait time.Duration
+}
+
+func (c *backClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(c.iv)
+	return c.now
+}
+
+func (c *backClock) jump(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func (c *backClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	c.maxWait = max(c.maxWait, d)
+	c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	ch <- time.Time{}
+	return ch
+}
+
+// A clock that steps back does not stall the engine until it catches up with the last
+// batch time: the next batch waits at most one interval.
+func TestClockStepBackDoesNotStall(t *testing.T) {
+	c := newCluster(t, 1)
+	produce(t, c, 1, 0, 10)
+	const iv = time.Second
+	col := newCollected()
+	j := collectJob(col, iv)
+	opts := engineOpts(c, t.TempDir())
+	opts.MaxRecordsPerPartition = 1
+	clk := &backClock{now: t0, iv: iv}
+	opts.Now, opts.After = clk.Now, clk.After
+	opts.OnBatch = col.onBatch
+	e := startEngine(t, j, opts)
+	col.waitTotal(t, e, 3)
+	clk.jump(-time.Hour)
+	col.waitTotal(t, e, 10)
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	clk.mu.Lock()
+	defer clk.mu.Unlock()
+	if clk.maxWait > iv {
+		t.Fatalf("the engine waited %v for the next batch (interval %v)", clk.maxWait, iv)
+	}
+}
