@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -691,6 +692,14 @@ func (e *Engine) planRanges(ctx context.Context, id int64, t time.Time, ends map
 		}
 		rs = append(rs, OffsetRange{tp.Topic, tp.Partition, from, until})
 	}
+	// A partition read before but missing from the metadata now (its topic briefly
+	// answered with an error, e.g. during a leader election) keeps an empty range at
+	// its end: the plan is all a restart knows of where each partition ended.
+	for tp, off := range ends {
+		if _, listed := last[tp]; !listed && slices.Contains(e.opts.Topics, tp.Topic) {
+			rs = append(rs, OffsetRange{tp.Topic, tp.Partition, off, off})
+		}
+	}
 	rs.sort()
 	total := 0.0
 	if e.opts.Backpressure {
@@ -699,7 +708,9 @@ func (e *Engine) planRanges(ctx context.Context, id int64, t time.Time, ends map
 	capRanges(rs, e.opts.MaxRecordsPerPartition, e.opts.MaxRatePerPartition, total, e.job.interval)
 	var lag int64
 	for _, r := range rs {
-		lag += last[r.TP()] - r.Until
+		if end, ok := last[r.TP()]; ok {
+			lag += end - r.Until
+		}
 	}
 	e.met.lag.Set(float64(lag))
 	return plan{BatchID: id, BatchTime: t, Ranges: rs}, nil
