@@ -207,13 +207,19 @@ func (s *source) readRange(ctx context.Context, r OffsetRange, dst []Record) (n 
 		}
 		conn.SetDeadline(time.Now().Add(30 * time.Second))
 		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: int(maxBytes), MaxWait: 500 * time.Millisecond})
-		progressed := false
+		progressed, beyond := false, false
 		for {
 			m, err := batch.ReadMessage()
 			if err != nil {
 				break
 			}
-			if m.Offset < next || m.Offset >= r.Until {
+			if m.Offset >= r.Until {
+				// Records come in offset order: none is left in the range (the rest of
+				// it is a compaction gap, or control records).
+				beyond = true
+				continue
+			}
+			if m.Offset < next {
 				continue
 			}
 			var hs []Header
@@ -231,6 +237,9 @@ func (s *source) readRange(ctx context.Context, r OffsetRange, dst []Record) (n 
 		hw := batch.HighWaterMark()
 		if err := batch.Close(); err != nil {
 			return 0, fmt.Errorf("cannot fetch %s at %d: %w", tp, next, err)
+		}
+		if beyond {
+			break
 		}
 		if !progressed {
 			if hw >= r.Until && hw > next {

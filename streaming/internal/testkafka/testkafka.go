@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -105,4 +106,77 @@ func Produce(t testing.TB, addrs []string, topic string, recs []Record) {
 	if perr != nil {
 		t.Fatal(perr)
 	}
+}
+
+// Compacted is a built-in broker with one compacted topic (cleanup.policy=compact, a
+// segment per produced batch), for reads across compaction gaps.
+type Compacted struct {
+	Addrs []string
+	b     *broker.Broker
+	reg   *prometheus.Registry
+}
+
+// StartCompacted runs the built-in broker with topic compacted, one partition. It stops
+// with the test.
+func StartCompacted(t testing.TB, topic string) *Compacted {
+	t.Helper()
+	o := broker.DefaultOptions()
+	o.Dir, o.Listen = t.TempDir(), "127.0.0.1:0"
+	o.RetentionCheckInterval, o.CleanerBackoff = -1, -1
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	o.Registry = prometheus.NewRegistry()
+	b, err := broker.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Stop(context.Background()) })
+	c := &Compacted{Addrs: []string{b.Addr()}, b: b, reg: o.Registry}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	compact, small, ratio := "compact", "100", "0.01"
+	configs := map[string]*string{"cleanup.policy": &compact, "segment.bytes": &small, "min.cleanable.dirty.ratio": &ratio}
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, configs, topic); err != nil {
+		t.Fatalf("cannot create topic %q: %v", topic, err)
+	}
+	return c
+}
+
+// Compact runs the broker's log cleaner now and returns the records it removed.
+func (c *Compacted) Compact(t testing.TB) int64 {
+	t.Helper()
+	n, err := c.b.CompactLogs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Fetches is how many Fetch requests the broker has answered.
+func (c *Compacted) Fetches(t testing.TB) float64 {
+	t.Helper()
+	mfs, err := c.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "tagpipe_broker_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == "Fetch" {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
