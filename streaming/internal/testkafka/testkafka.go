@@ -35,31 +35,8 @@ func Start(t testing.TB, backend, topic string, partitions int32) []string {
 		t.Cleanup(c.Close)
 		return c.ListenAddrs()
 	case "broker":
-		o := broker.DefaultOptions()
-		o.Dir = t.TempDir()
-		o.Listen = "127.0.0.1:0"
-		o.RetentionCheckInterval = -1
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-		b, err := broker.New(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Stop(context.Background()) })
-		addrs := []string{b.Addr()}
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		res, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic)
-		if err != nil || res.Err != nil {
-			t.Fatalf("cannot create topic %q: %v %v", topic, err, res.Err)
-		}
+		addrs := []string{startBroker(t, nil).Addr()}
+		createTopic(t, addrs, topic, partitions, nil)
 		return addrs
 	}
 	t.Fatalf("unknown backend %q", backend)
@@ -120,11 +97,23 @@ type Compacted struct {
 // with the test.
 func StartCompacted(t testing.TB, topic string) *Compacted {
 	t.Helper()
+	reg := prometheus.NewRegistry()
+	b := startBroker(t, reg)
+	c := &Compacted{Addrs: []string{b.Addr()}, b: b, reg: reg}
+	compact, small, ratio := "compact", "100", "0.01"
+	createTopic(t, c.Addrs, topic, 1, map[string]*string{"cleanup.policy": &compact, "segment.bytes": &small, "min.cleanable.dirty.ratio": &ratio})
+	return c
+}
+
+// startBroker runs the built-in broker on 127.0.0.1 with retention and the log cleaner
+// left to the test (metrics into reg, if not nil) until the test ends.
+func startBroker(t testing.TB, reg *prometheus.Registry) *broker.Broker {
+	t.Helper()
 	o := broker.DefaultOptions()
 	o.Dir, o.Listen = t.TempDir(), "127.0.0.1:0"
 	o.RetentionCheckInterval, o.CleanerBackoff = -1, -1
 	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	o.Registry = prometheus.NewRegistry()
+	o.Registry = reg
 	b, err := broker.New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -133,20 +122,22 @@ func StartCompacted(t testing.TB, topic string) *Compacted {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Stop(context.Background()) })
-	c := &Compacted{Addrs: []string{b.Addr()}, b: b, reg: o.Registry}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs...))
+	return b
+}
+
+// createTopic creates topic with partitions and configs through kadm.
+func createTopic(t testing.TB, addrs []string, topic string, partitions int32, configs map[string]*string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	compact, small, ratio := "compact", "100", "0.01"
-	configs := map[string]*string{"cleanup.policy": &compact, "segment.bytes": &small, "min.cleanable.dirty.ratio": &ratio}
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, configs, topic); err != nil {
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, configs, topic); err != nil {
 		t.Fatalf("cannot create topic %q: %v", topic, err)
 	}
-	return c
 }
 
 // Compact runs the broker's log cleaner now and returns the records it removed.
