@@ -356,14 +356,4 @@ func writeFileSync(path string, data []byte) error {
 func mkdirSynced(dir string) error { return fsutil.MkdirAllSync(dir, syncDir) }
 
 // syncDir fsyncs a directory (a variable: tests make it fail).
-var syncDir = func(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("cannot open dir %q: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("cannot sync dir %q: %w", dir, err)
-	}
-	return nil
-}
+var syncDir = fsutil.SyncDir

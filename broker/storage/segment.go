@@ -257,17 +257,7 @@ func writeFileAtomic(path string, data []byte) error {
 	return fsutil.WriteFileSync(path, data, syncFile)
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("cannot open directory %q: %w", dir, err)
-	}
-	defer d.Close()
-	if err := syncFile(d); err != nil {
-		return fmt.Errorf("cannot sync directory %q: %w", dir, err)
-	}
-	return nil
-}
+func syncDir(dir string) error { return fsutil.SyncDirSync(dir, syncFile) }
 
 // syncFile is every fsync the package does (log files, index and snapshot files,
 // directories); tests count or skip them through it.
