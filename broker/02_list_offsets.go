@@ -28,7 +28,13 @@ func handleListOffsets(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	b := c.b
 	req := kreq.(*kmsg.ListOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
-	dup := duplicatePartitions(req)
+	var tps []topicPartition
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			tps = append(tps, topicPartition{rt.Topic, rp.Partition})
+		}
+	}
+	dup := findDups(tps)
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
@@ -70,27 +76,6 @@ func handleListOffsets(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 type topicPartition struct {
 	topic     string
 	partition int32
-}
-
-// duplicatePartitions returns the partitions a request names more than once.
-func duplicatePartitions(req *kmsg.ListOffsetsRequest) map[topicPartition]bool {
-	var seen, dup map[topicPartition]bool
-	for _, rt := range req.Topics {
-		for _, rp := range rt.Partitions {
-			tp := topicPartition{rt.Topic, rp.Partition}
-			if seen == nil {
-				seen = map[topicPartition]bool{}
-			}
-			if seen[tp] {
-				if dup == nil {
-					dup = map[topicPartition]bool{}
-				}
-				dup[tp] = true
-			}
-			seen[tp] = true
-		}
-	}
-	return dup
 }
 
 // leaderEpochError checks a request's CurrentLeaderEpoch against this node's leader epoch,

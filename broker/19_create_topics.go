@@ -24,10 +24,11 @@ func handleCreateTopics(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	b := c.b
 	req := kreq.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
-	seen := map[string]int{}
-	for _, rt := range req.Topics {
-		seen[rt.Topic]++
+	names := make([]string, len(req.Topics))
+	for i, rt := range req.Topics {
+		names[i] = rt.Topic
 	}
+	dup := findDups(names)
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
@@ -36,11 +37,10 @@ func handleCreateTopics(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		n := rt.NumPartitions
 		configs := map[string]string{}
 		var te *topicError
-		switch n := seen[rt.Topic]; {
-		case n < 0:
-			continue // a duplicate, answered already
-		case n > 1:
-			seen[rt.Topic] = -1
+		if isDup, first := dup.take(rt.Topic); isDup {
+			if !first {
+				continue // answered already
+			}
 			te = terr(kerr.InvalidRequest, "Duplicate topic name.")
 		}
 		if te == nil && len(rt.ReplicaAssignment) > 0 {

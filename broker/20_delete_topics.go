@@ -37,16 +37,16 @@ func handleDeleteTopics(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	// As in Kafka (ControllerApis.deleteTopics): a name or id given more than once is
 	// answered once with INVALID_REQUEST and not deleted, as is an entry with both a name
 	// and an id, or neither.
-	names, ids := map[string]int{}, map[[16]byte]int{}
+	var names []string
+	var ids [][16]byte
 	for _, tg := range targets {
 		if tg.name != nil {
-			names[*tg.name]++
+			names = append(names, *tg.name)
 		} else {
-			ids[tg.id]++
+			ids = append(ids, tg.id)
 		}
 	}
-	reported := map[string]bool{}
-	reportedID := map[[16]byte]bool{}
+	dupNames, dupIDs := findDups(names), findDups(ids)
 	for _, tg := range targets {
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic, st.TopicID = tg.name, tg.id
@@ -61,15 +61,16 @@ func handleDeleteTopics(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		case tg.name != nil && tg.id != [16]byte{}:
 			invalid("You may not specify both topic name and topic id.")
 			continue
-		case tg.name != nil && names[*tg.name] > 1:
-			if !reported[*tg.name] {
-				reported[*tg.name] = true
-				invalid("Duplicate topic name.")
+		}
+		if tg.name != nil {
+			if isDup, first := dupNames.take(*tg.name); isDup {
+				if first {
+					invalid("Duplicate topic name.")
+				}
+				continue
 			}
-			continue
-		case tg.name == nil && ids[tg.id] > 1:
-			if !reportedID[tg.id] {
-				reportedID[tg.id] = true
+		} else if isDup, first := dupIDs.take(tg.id); isDup {
+			if first {
 				invalid("Duplicate topic id.")
 			}
 			continue

@@ -23,19 +23,20 @@ func handleAlterConfigs(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	b := c.b
 	req := kreq.(*kmsg.AlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-	dup := duplicateResources(len(req.Resources), func(i int) configResource {
-		return configResource{req.Resources[i].ResourceType, req.Resources[i].ResourceName}
-	})
+	keys := make([]configResource, len(req.Resources))
+	for i, rr := range req.Resources {
+		keys[i] = configResource{rr.ResourceType, rr.ResourceName}
+	}
+	dup := findDups(keys)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		if first, ok := dup[configResource{rr.ResourceType, rr.ResourceName}]; ok {
+		if isDup, first := dup.take(configResource{rr.ResourceType, rr.ResourceName}); isDup {
 			if first {
 				msg := "Duplicate resource."
 				sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, &msg
 				resp.Resources = append(resp.Resources, sr)
 			}
-			dup[configResource{rr.ResourceType, rr.ResourceName}] = false
 			continue
 		}
 		te := b.alterTopicConfigs(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(map[string]string) (map[string]string, *topicError) {

@@ -22,19 +22,19 @@ func handleCreatePartitions(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	b := c.b
 	req := kreq.(*kmsg.CreatePartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
-	seen := map[string]int{}
-	for _, rt := range req.Topics {
-		seen[rt.Topic]++
+	names := make([]string, len(req.Topics))
+	for i, rt := range req.Topics {
+		names[i] = rt.Topic
 	}
+	dup := findDups(names)
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
 		var te *topicError
-		switch n := seen[rt.Topic]; {
-		case n < 0:
-			continue // a duplicate, answered already
-		case n > 1:
-			seen[rt.Topic] = -1
+		if isDup, first := dup.take(rt.Topic); isDup {
+			if !first {
+				continue // answered already
+			}
 			te = terr(kerr.InvalidRequest, "Duplicate topic name.")
 		}
 		for _, a := range rt.Assignment {

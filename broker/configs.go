@@ -222,22 +222,6 @@ type configResource struct {
 	name string
 }
 
-// duplicateResources finds the resources an AlterConfigs or IncrementalAlterConfigs request
-// names more than once, each mapped to true. As Kafka does (ControllerApis), such a
-// resource is answered once with INVALID_REQUEST and none of its changes are applied.
-func duplicateResources(n int, at func(int) configResource) map[configResource]bool {
-	seen := map[configResource]bool{}
-	dup := map[configResource]bool{}
-	for i := 0; i < n; i++ {
-		r := at(i)
-		if seen[r] {
-			dup[r] = true
-		}
-		seen[r] = true
-	}
-	return dup
-}
-
 // nullValues is Kafka's answer (ConfigAdminManager) to AlterConfigs and
 // IncrementalAlterConfigs setting configs to null.
 func nullValues(names []string) *topicError {

@@ -45,3 +45,33 @@ func apiKeys() []kmsg.ApiVersionsResponseApiKey {
 	}
 	return out
 }
+
+// dupKeys are the keys (topic names, partitions, config resources) a request names more
+// than once. Kafka answers such a key once with INVALID_REQUEST and acts on none of its
+// copies (CreateTopics, CreatePartitions, DeleteTopics, AlterConfigs,
+// IncrementalAlterConfigs); ListOffsets answers every copy. A key maps to true until
+// its first copy has been answered.
+type dupKeys[K comparable] map[K]bool
+
+// findDups returns the keys that occur more than once in keys.
+func findDups[K comparable](keys []K) dupKeys[K] {
+	seen := make(map[K]bool, len(keys))
+	d := dupKeys[K]{}
+	for _, k := range keys {
+		if seen[k] {
+			d[k] = true
+		}
+		seen[k] = true
+	}
+	return d
+}
+
+// take reports whether k is named more than once and, if so, whether this is its first
+// copy, the one to answer (later copies are skipped).
+func (d dupKeys[K]) take(k K) (dup, first bool) {
+	first, dup = d[k]
+	if dup {
+		d[k] = false
+	}
+	return dup, first
+}
