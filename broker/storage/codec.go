@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -159,11 +160,11 @@ func snappyDecode(dst, block []byte) ([]byte, error) {
 	if len(dst)+n > maxInflated {
 		return nil, fmt.Errorf("%w: records decompress to more than %d bytes", ErrInvalidRecord, maxInflated)
 	}
-	out, err := s2.Decode(nil, block)
-	if err != nil {
+	dst = slices.Grow(dst, n)
+	if _, err := s2.Decode(dst[len(dst):len(dst)+n], block); err != nil { // in place
 		return nil, fmt.Errorf("%w: snappy: %v", ErrCorruptMessage, err)
 	}
-	return append(dst, out...), nil
+	return dst[:len(dst)+n], nil
 }
 
 // xerialDecode decodes the chunks after the 16-byte xerial header: each a 4-byte
