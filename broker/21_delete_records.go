@@ -69,7 +69,6 @@ func (b *Broker) deletePolicy(topic string) bool {
 	if t == nil {
 		return true
 	}
-	cp, _ := b.effective(findConfig("cleanup.policy"), b.snapshot(t).configs)
-	del, _, _ := cleanupPolicy(cp) // validated
+	del, _ := b.cleanupPolicy(b.snapshot(t).configs)
 	return del
 }

@@ -69,6 +69,13 @@ func cleanupPolicy(v string) (del, compact bool, err error) {
 	return del, compact, nil
 }
 
+// cleanupPolicy is a topic's effective cleanup.policy (validated when it was set).
+func (b *Broker) cleanupPolicy(overrides map[string]string) (del, compact bool) {
+	cp, _ := b.effective(findConfig("cleanup.policy"), overrides)
+	del, compact, _ = cleanupPolicy(cp)
+	return del, compact
+}
+
 func oneOf(allowed ...string) func(string) error {
 	return func(v string) error {
 		for _, a := range allowed {
@@ -186,8 +193,7 @@ func (b *Broker) storageOptions(overrides map[string]string) storage.Options {
 	so.IndexIntervalBytes = int(get("index.interval.bytes"))
 	tt, _ := b.effective(findConfig("message.timestamp.type"), overrides)
 	so.LogAppendTime = tt == "LogAppendTime"
-	cp, _ := b.effective(findConfig("cleanup.policy"), overrides)
-	del, compact, _ := cleanupPolicy(cp) // validated
+	del, compact := b.cleanupPolicy(overrides)
 	so.Compact = compact
 	if !del { // compact alone: Kafka applies no time or size retention
 		so.RetentionMS, so.RetentionBytes = -1, -1
