@@ -593,7 +593,7 @@ func (e *Engine) batchTimeAfter(last, now time.Time) time.Time {
 	iv := e.job.interval
 	// A multiple of the interval since the Unix epoch, as windows align: Truncate
 	// counts from year 1 (the same only for intervals dividing 719162 days).
-	t := time.Unix(0, floorDiv(now.UnixNano(), int64(iv))*int64(iv)).UTC()
+	t := alignDown(now, iv)
 	if last.IsZero() {
 		return t
 	}
@@ -601,8 +601,7 @@ func (e *Engine) batchTimeAfter(last, now time.Time) time.Time {
 		return next
 	}
 	for _, slide := range e.job.slides {
-		s := int64(slide)
-		if b := time.Unix(0, (floorDiv(last.UnixNano(), s)+1)*s).UTC(); b.Before(t) {
+		if b := alignDown(last, slide).Add(slide); b.Before(t) {
 			t = b
 		}
 	}

@@ -22,6 +22,11 @@ func checkWindow(j *Job, op string, length, slide time.Duration) {
 
 func aligned(t time.Time, d time.Duration) bool { return t.UnixNano()%int64(d) == 0 }
 
+// alignDown is the latest multiple of d since the Unix epoch at or before t.
+func alignDown(t time.Time, d time.Duration) time.Time {
+	return time.Unix(0, floorDiv(t.UnixNano(), int64(d))*int64(d)).UTC()
+}
+
 type timed[T any] struct {
 	T     int64 // batch time, ns since epoch
 	Items []T
