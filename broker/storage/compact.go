@@ -9,8 +9,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
-	"strconv"
 )
 
 // CompactResult says what one Compact pass did.
@@ -109,7 +107,7 @@ func (l *Log) Compact() (CompactResult, error) {
 	// Kept across restarts, so a restart does not make the whole log dirty again. Every
 	// swap above synced its directory first, so the checkpoint never vouches for a
 	// cleaning a power cut could undo; a checkpoint lost costs one full pass.
-	if err := writeFileAtomic(filepath.Join(l.dir, cleanerFile), []byte(strconv.FormatInt(closed[end-1].nextOffset, 10)+"\n")); err != nil {
+	if err := l.writeOffsetFile(cleanerFile, closed[end-1].nextOffset); err != nil {
 		o.Logger.Warn("cannot save the log cleaner's checkpoint", "dir", l.dir, "err", err)
 	}
 	res.SegmentsDeleted = l.dropEmpty(closed[end-1].base)

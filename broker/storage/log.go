@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -434,7 +432,7 @@ func (l *Log) syncRolled(s *segment, upTo int64, prev, done chan struct{}, logge
 		return
 	}
 	if !l.syncFailed.Load() {
-		if err := l.writeRecoveryPoint(upTo); err != nil {
+		if err := l.writeOffsetFile(recoveryPointFile, upTo); err != nil {
 			logger.Warn("cannot write recovery point", "dir", l.dir, "err", err)
 		}
 	}
@@ -532,12 +530,12 @@ func (l *Log) Close() error {
 		errs = append(errs, err)
 	}
 	if len(errs) == 0 && !l.syncFailed.Load() {
-		if err := l.writeRecoveryPoint(seg.base); err != nil {
+		if err := l.writeOffsetFile(recoveryPointFile, seg.base); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if len(errs) == 0 && !l.syncFailed.Load() { // everything is on disk: the next open may skip the full scan
-		if err := writeFileAtomic(filepath.Join(l.dir, cleanMarkerFile), []byte(strconv.FormatInt(l.endOffset.Load(), 10)+"\n")); err != nil {
+		if err := l.writeOffsetFile(cleanMarkerFile, l.endOffset.Load()); err != nil {
 			errs = append(errs, err)
 		}
 	}

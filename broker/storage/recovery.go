@@ -21,24 +21,28 @@ const (
 	cleanerFile = "cleaner-offset-checkpoint"
 )
 
-func (l *Log) readRecoveryPoint() int64 { return l.readOffsetFile(recoveryPointFile) }
-
-// readOffsetFile reads an offset file of the partition directory (a decimal number and a
-// newline); 0 if it is missing or unreadable.
+// readOffsetFile reads an offset file of the partition directory (recovery-point,
+// log-start-offset, cleaner-offset-checkpoint: a decimal number and a newline); 0 if it
+// is missing, and 0 with a warning if it cannot be read or parsed.
 func (l *Log) readOffsetFile(name string) int64 {
 	b, err := os.ReadFile(filepath.Join(l.dir, name))
 	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			l.opts.Logger.Warn("cannot read offset file", "dir", l.dir, "file", name, "err", err)
+		}
 		return 0
 	}
 	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 	if err != nil || v < 0 {
+		l.opts.Logger.Warn("ignoring bad offset file", "dir", l.dir, "file", name, "content", string(b))
 		return 0
 	}
 	return v
 }
 
-func (l *Log) writeRecoveryPoint(v int64) error {
-	return writeFileAtomic(filepath.Join(l.dir, recoveryPointFile), []byte(strconv.FormatInt(v, 10)+"\n"))
+// writeOffsetFile replaces an offset file of the partition directory atomically.
+func (l *Log) writeOffsetFile(name string, v int64) error {
+	return writeFileAtomic(filepath.Join(l.dir, name), []byte(strconv.FormatInt(v, 10)+"\n"))
 }
 
 // takeCleanMarker reads and removes the clean shutdown marker; -1 if there is none.
@@ -163,7 +167,7 @@ func (l *Log) recover() error {
 	if err != nil {
 		return err
 	}
-	savedStart := l.readStartOffset()
+	savedStart := l.readOffsetFile(startOffsetFile)
 	nowMs := l.now()
 	if len(bases) == 0 {
 		seg, err := createSegment(l.dir, max(savedStart, 0), nowMs)
@@ -180,7 +184,7 @@ func (l *Log) recover() error {
 			}
 		}
 	}
-	recoveryPoint := l.readRecoveryPoint()
+	recoveryPoint := l.readOffsetFile(recoveryPointFile)
 	for i := 0; i < len(bases); i++ {
 		base := bases[i]
 		seg, err := openSegmentFile(l.dir, base)
@@ -223,7 +227,7 @@ func (l *Log) recover() error {
 		}
 	}
 	if cleanEnd < 0 && l.active().base > recoveryPoint {
-		if err := l.writeRecoveryPoint(l.active().base); err != nil {
+		if err := l.writeOffsetFile(recoveryPointFile, l.active().base); err != nil {
 			return err
 		}
 	}
@@ -420,26 +424,6 @@ func (l *Log) scanFrom(seg *segment, start int64, strict bool) error {
 	}
 	seg.indexDirty = true
 	return nil
-}
-
-func (l *Log) readStartOffset() int64 {
-	b, err := os.ReadFile(filepath.Join(l.dir, startOffsetFile))
-	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			l.opts.Logger.Warn("cannot read log start offset", "dir", l.dir, "err", err)
-		}
-		return 0
-	}
-	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil || v < 0 {
-		l.opts.Logger.Warn("ignoring bad log start offset file", "dir", l.dir, "content", string(b))
-		return 0
-	}
-	return v
-}
-
-func (l *Log) writeStartOffset(v int64) error {
-	return writeFileAtomic(filepath.Join(l.dir, startOffsetFile), []byte(strconv.FormatInt(v, 10)+"\n"))
 }
 
 // recoverProducers loads the newest producer snapshot at or below the log end and

@@ -67,7 +67,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	if offset <= l.startOffset.Load() {
 		return l.startOffset.Load(), nil
 	}
-	if err := l.writeStartOffset(offset); err != nil {
+	if err := l.writeOffsetFile(startOffsetFile, offset); err != nil {
 		return l.startOffset.Load(), err
 	}
 	l.mu.Lock()
