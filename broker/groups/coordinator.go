@@ -182,16 +182,10 @@ func New(opts Options) (*Coordinator, error) {
 }
 
 func (c *Coordinator) load() error {
-	_, statErr := os.Stat(c.opts.Dir)
-	if err := os.MkdirAll(c.opts.Dir, 0o755); err != nil {
+	// offsets.log's fsyncs, and the compaction's of Dir, cover the entries in Dir, not
+	// Dir's own name: a Dir made here is synced in its parent.
+	if err := fsutil.MkdirAllSync(c.opts.Dir, func(d string) error { return fsutil.SyncDirSync(d, syncFile) }); err != nil {
 		return fmt.Errorf("cannot create %q: %w", c.opts.Dir, err)
-	}
-	if errors.Is(statErr, os.ErrNotExist) {
-		// offsets.log's fsyncs, and the compaction's of Dir, cover the entries in Dir,
-		// not Dir's own name.
-		if err := fsutil.SyncDirSync(filepath.Dir(c.opts.Dir), syncFile); err != nil {
-			return err
-		}
 	}
 	path := filepath.Join(c.opts.Dir, "offsets.log")
 	good, size, err := c.replay(path)
