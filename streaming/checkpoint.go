@@ -50,12 +50,17 @@ type checkpoint struct {
 }
 
 func openCheckpoint(dir string) (*checkpoint, error) {
-	// The batch files are written with fsutil.WriteFile, whose fsync covers only
-	// offsets/, state/ or commits/; the names of those directories and of dir itself,
-	// when made here, are synced in their parents.
 	for _, sub := range []string{"offsets", "state", "commits"} {
-		if err := fsutil.MkdirAllSync(filepath.Join(dir, sub), syncDir); err != nil {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("cannot create checkpoint directory %q: %w", dir, err)
+		}
+	}
+	// The batch files are written with fsutil.WriteFile, whose fsync covers only
+	// offsets/, state/ or commits/; the names of those directories and of dir itself
+	// need their own.
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := syncDir(d); err != nil {
+			return nil, fmt.Errorf("cannot sync checkpoint directory: %w", err)
 		}
 	}
 	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
