@@ -10,7 +10,10 @@ package broker
 // response at all; acks=1 and acks=all are equivalent on one node (the ack follows the
 // storage flush policy). Unknown topics are auto-created when enabled. Larger batches
 // than max.message.bytes get MESSAGE_TOO_LARGE; transactional produce is refused. Topics
-// with message.timestamp.type=LogAppendTime get the append time in the response.
+// with message.timestamp.type=LogAppendTime get the append time in the response; with
+// CreateTime and message.timestamp.before.max.ms / after.max.ms set, a record timestamp
+// out of bounds gets INVALID_TIMESTAMP with the refused records listed (v8+), as Kafka:
+// such topics read every record of a batch, decompressing it (storage/validate.go).
 //
 // Version notes: v3 RecordBatch only; v5 LogStartOffset; v8 ErrorRecords/ErrorMessage;
 // v9 flexible. Produce v0–2 (message sets v0/v1) are not served.
@@ -118,6 +121,21 @@ func (b *Broker) append(p *partition, records []byte, sp *kmsg.ProduceResponseTo
 		return
 	case errors.Is(err, storage.ErrInvalidRecord):
 		fail(kerr.InvalidRecord, err.Error())
+		return
+	case errors.Is(err, storage.ErrInvalidTimestamp):
+		// Kafka's answer (ReplicaManager, LogValidator): its message, one entry per
+		// refused record.
+		fail(kerr.InvalidTimestamp, "One or more records have been rejected due to invalid timestamp")
+		var re *storage.RecordsError
+		if errors.As(err, &re) {
+			for _, r := range re.Records {
+				er := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+				er.RelativeOffset = r.Index
+				msg := r.Message
+				er.ErrorMessage = &msg
+				sp.ErrorRecords = append(sp.ErrorRecords, er)
+			}
+		}
 		return
 	case errors.Is(err, storage.ErrOutOfOrderSequence):
 		fail(kerr.OutOfOrderSequenceNumber, err.Error())

@@ -114,6 +114,18 @@ var topicConfigs = []configDef{
 	{name: "max.message.bytes", brokerName: "message.max.bytes", typ: kmsg.ConfigTypeInt, kafkaDefault: "1048588",
 		doc:         "Largest record batch the broker accepts for this topic.",
 		brokerValue: func(o *Options) string { return i64(int64(o.MaxMessageBytes)) }, check: intRange(0, maxInt32)},
+	{name: "message.timestamp.after.max.ms", brokerName: "log.message.timestamp.after.max.ms", typ: kmsg.ConfigTypeLong, kafkaDefault: "9223372036854775807",
+		doc: "With CreateTime, a produce is refused (INVALID_TIMESTAMP) when a record's timestamp is more than this ahead of the broker's clock; " +
+			"at the default (no bound) message.timestamp.difference.max.ms applies.",
+		brokerValue: func(*Options) string { return "9223372036854775807" }, check: intRange(0, maxInt64)},
+	{name: "message.timestamp.before.max.ms", brokerName: "log.message.timestamp.before.max.ms", typ: kmsg.ConfigTypeLong, kafkaDefault: "9223372036854775807",
+		doc: "With CreateTime, a produce is refused (INVALID_TIMESTAMP) when a record's timestamp is more than this behind the broker's clock; " +
+			"at the default (no bound) message.timestamp.difference.max.ms applies.",
+		brokerValue: func(*Options) string { return "9223372036854775807" }, check: intRange(0, maxInt64)},
+	{name: "message.timestamp.difference.max.ms", brokerName: "log.message.timestamp.difference.max.ms", typ: kmsg.ConfigTypeLong, kafkaDefault: "9223372036854775807",
+		doc: "[DEPRECATED since Kafka 3.6] Both bounds at once, for message.timestamp.before.max.ms and message.timestamp.after.max.ms " +
+			"that are at their default.",
+		brokerValue: func(*Options) string { return "9223372036854775807" }, check: intRange(0, maxInt64)},
 	{name: "message.timestamp.type", brokerName: "log.message.timestamp.type", typ: kmsg.ConfigTypeString, kafkaDefault: "CreateTime",
 		doc:         "CreateTime keeps the producer's timestamps; LogAppendTime stamps each batch with the broker's append time.",
 		brokerValue: func(*Options) string { return "CreateTime" }, check: oneOf("CreateTime", "LogAppendTime")},
@@ -193,6 +205,20 @@ func (b *Broker) storageOptions(overrides map[string]string) storage.Options {
 	so.IndexIntervalBytes = int(get("index.interval.bytes"))
 	tt, _ := b.effective(findConfig("message.timestamp.type"), overrides)
 	so.LogAppendTime = tt == "LogAppendTime"
+	// As Kafka's LogConfig (3.6–3.9): a bound at its default (no bound) takes the
+	// deprecated message.timestamp.difference.max.ms instead.
+	before, after := get("message.timestamp.before.max.ms"), get("message.timestamp.after.max.ms")
+	if diff := get("message.timestamp.difference.max.ms"); diff != maxInt64 {
+		if before == maxInt64 {
+			before = diff
+		}
+		if after == maxInt64 {
+			after = diff
+		}
+	}
+	if !so.LogAppendTime && (before != maxInt64 || after != maxInt64) {
+		so.TimestampBounds = &storage.TimestampBounds{BeforeMS: before, AfterMS: after}
+	}
 	del, compact := b.cleanupPolicy(overrides)
 	so.Compact = compact
 	if !del { // compact alone: Kafka applies no time or size retention

@@ -211,6 +211,8 @@ func (l *Log) CompactIfDirty() (res CompactResult, ran bool, err error) {
 // recordView is one record of an uncompressed batch, pointing into the batch bytes.
 type recordView struct {
 	offset    int64
+	delta     int32  // offset delta: the record's index in a batch as produced
+	timestamp int64  // the batch's base timestamp plus the record's delta
 	raw       []byte // the whole record, length prefix included
 	key       []byte
 	hasKey    bool
@@ -227,18 +229,20 @@ func parseRecords(body []byte, h *BatchHeader, fn func(*recordView)) error {
 		}
 		rec := body[n : n+int(length)]
 		r := recordView{raw: body[:n+int(length)]}
-		p := 1                         // attributes
-		_, m := binary.Varint(rec[p:]) // timestamp delta
+		p := 1                          // attributes
+		td, m := binary.Varint(rec[p:]) // timestamp delta
 		if m <= 0 {
 			return fmt.Errorf("%w: record %d of batch %d", ErrCorruptMessage, i, h.BaseOffset)
 		}
 		p += m
+		r.timestamp = h.BaseTimestamp + td
 		od, m := binary.Varint(rec[p:])
 		if m <= 0 {
 			return fmt.Errorf("%w: record %d of batch %d", ErrCorruptMessage, i, h.BaseOffset)
 		}
 		p += m
 		r.offset = h.BaseOffset + od
+		r.delta = int32(od)
 		kl, m := binary.Varint(rec[p:])
 		if m <= 0 || kl < -1 || int64(len(rec)-p-m) < max(kl, 0) {
 			return fmt.Errorf("%w: record %d of batch %d has a bad key", ErrCorruptMessage, i, h.BaseOffset)
@@ -411,29 +415,6 @@ func (l *Log) cleanSegment(s *segment, latest map[keyHash]int64, tombstoneHorizo
 	l.mu.Unlock()
 	s.release() // the log's reference; open reads keep the old file until they close
 	return removed, s.size, ns.size, nil
-}
-
-// checkKeys refuses a batch for a compacted log with a record that has no key, as
-// Kafka does ("Compacted topic cannot accept message without key").
-func checkKeys(batch []byte, h *BatchHeader) error {
-	recs, _, err := decompressRecords(h.Compression(), batch[BatchHeaderSize:])
-	if err != nil {
-		return err
-	}
-	i, keyless := 0, -1
-	err = parseRecords(recs, h, func(r *recordView) {
-		if !r.hasKey && keyless < 0 {
-			keyless = i
-		}
-		i++
-	})
-	if err != nil {
-		return err
-	}
-	if keyless >= 0 {
-		return fmt.Errorf("%w: a compacted topic cannot accept a record without a key (record %d)", ErrInvalidRecord, keyless)
-	}
-	return nil
 }
 
 func drop(h *BatchHeader, r *recordView, latest map[keyHash]int64, tombstoneHorizon int64) bool {

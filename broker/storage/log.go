@@ -45,6 +45,10 @@ type Options struct {
 	Flush              FlushPolicy
 	// LogAppendTime stamps batches with the append time (message.timestamp.type=LogAppendTime).
 	LogAppendTime bool
+	// TimestampBounds, when set, refuse a batch with a CreateTime record timestamp too far
+	// from the append time (ErrInvalidTimestamp); not checked with LogAppendTime. nil =
+	// no bounds (Kafka's default). Appends then read every record, decompressing.
+	TimestampBounds *TimestampBounds
 	// LeaderEpoch is written into every appended batch's partitionLeaderEpoch.
 	LeaderEpoch int32
 	// ProducerIDExpirationMS forgets an idempotent producer this long after its last
@@ -258,6 +262,7 @@ func (l *Log) append(records []byte, checkCRC bool) (AppendResult, error) {
 		return AppendResult{}, fmt.Errorf("%w: no record batch", ErrInvalidRecord)
 	}
 	o := &l.opts
+	nowMs := l.now()
 	// Pass 1: validate everything before touching anything.
 	var first BatchHeader
 	var count int64
@@ -279,15 +284,14 @@ func (l *Log) append(records []byte, checkCRC bool) (AppendResult, error) {
 		if h.Attributes&attrTransactional != 0 || h.Attributes&attrControl != 0 {
 			return AppendResult{}, fmt.Errorf("%w: transactional and control batches are not supported", ErrInvalidRecord)
 		}
-		if o.Compact {
-			if err := checkKeys(records[p:p+n], &h); err != nil {
+		if o.needsRecords() {
+			if err := checkRecords(records[p:p+n], &h, o, nowMs); err != nil {
 				return AppendResult{}, fmt.Errorf("batch %d at byte %d: %w", nb, p, err)
 			}
 		}
 		count += int64(h.LastOffsetDelta) + 1
 		p += n
 	}
-	nowMs := l.now()
 	if first.Idempotent() {
 		if dup, err := l.producer.check(&first, nowMs); err != nil {
 			if errors.Is(err, ErrDuplicateSequence) {
