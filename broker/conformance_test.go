@@ -711,3 +711,37 @@ func TestDescribeLogDirsAbsolutePath(t *testing.T) {
 		t.Fatalf("log dirs %q, want [%q]", got, want)
 	}
 }
+
+// Kafka (ProduceRequest.validateRecords, called by KafkaApis before the append, v3+)
+// refuses a partition's records holding more than one batch with INVALID_RECORD, before
+// checking any CRC; only a whole second batch counts, so a torn tail is still the
+// append's CORRUPT_MESSAGE. The partition's other batches are not appended either.
+func TestProduceMoreThanOneBatch(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "two")
+	badCRC := batch(2, 1000, []byte("b"))
+	badCRC[len(badCRC)-1] ^= 1
+	one := batch(1, 1000, []byte("a"))
+	for _, c := range []struct {
+		name    string
+		records []byte
+		want    *kerr.Error
+	}{
+		{"two batches", append(batch(1, 1000, []byte("a")), batch(3, 1000, []byte("b"))...), kerr.InvalidRecord},
+		{"second batch with a bad crc", append(batch(1, 1000, []byte("a")), badCRC...), kerr.InvalidRecord},
+		{"three batches", append(append(batch(1, 1000, nil), one...), one...), kerr.InvalidRecord},
+		{"torn second batch", append(batch(1, 1000, []byte("a")), one[:len(one)-1]...), kerr.CorruptMessage},
+	} {
+		resp := roundTrip[*kmsg.ProduceResponse](t, b.Addr(), produceReq(-1, "two", 0, c.records))
+		if got := resp.Topics[0].Partitions[0].ErrorCode; got != c.want.Code {
+			t.Errorf("%s: %v, want %v", c.name, kerr.ErrorForCode(got), c.want)
+		}
+	}
+	if hwm := b.partition("two", 0).log.HighWatermark(); hwm != 0 {
+		t.Fatalf("refused records appended: high watermark %d", hwm)
+	}
+	resp := roundTrip[*kmsg.ProduceResponse](t, b.Addr(), produceReq(-1, "two", 0, one))
+	if sp := resp.Topics[0].Partitions[0]; sp.ErrorCode != 0 || sp.BaseOffset != 0 {
+		t.Fatalf("one batch: %v at %d", kerr.ErrorForCode(sp.ErrorCode), sp.BaseOffset)
+	}
+}
