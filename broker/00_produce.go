@@ -66,6 +66,13 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 					b.failProduce(sp, kerr.NotEnoughReplicas, "min.insync.replicas is larger than this single broker's one replica")
 					break
 				}
+				if p.unsynced.Load() {
+					if err := b.syncTopics(p); err != nil {
+						b.log.Error("cannot append to a partition topics.json may lose", "topic", p.topic, "partition", p.index, "err", err)
+						b.failProduce(sp, kerr.KafkaStorageError, err.Error())
+						break
+					}
+				}
 				b.append(p, rp.Records, sp, c.crcChecked(rp.Records))
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -388,5 +389,99 @@ func TestDeleteTopicNotSyncedStillDeletes(t *testing.T) {
 	}
 	if _, err := os.Stat(b.partitionDir("gone", 0)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("partition directory of the deleted topic: %v", err)
+	}
+}
+
+// A topic creation, partition addition or config change whose new topics.json is in
+// place but whose directory fsync failed (fsutil.ErrNotSynced) is kept, as the next start
+// will load it (a deletion is kept too, above); the client hears KAFKA_STORAGE_ERROR
+// saying so. The new partitions take no records while topics.json cannot be synced: a
+// power cut may bring back the file without them, and the next start would delete their
+// directories with the acknowledged records. A save that fails outright changes nothing.
+func TestTopicChangesNotSyncedAreKept(t *testing.T) {
+	o := testOptions(t)
+	b := startBroker(t, o)
+	_, adm := newAdmin(t, b.Addr())
+	ctx := testCtx(t)
+	if r, err := adm.CreateTopic(ctx, 1, 1, nil, "synced"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	var failing atomic.Pointer[error] // nil, or the error a save returns (ErrNotSynced: after writing the file)
+	fail := func(err error) { failing.Store(&err) }
+	orig := writeFile
+	writeFile = func(path string, data []byte) error {
+		if e := failing.Load(); e != nil {
+			err := *e
+			if errors.Is(err, fsutil.ErrNotSynced) {
+				if werr := orig(path, data); werr != nil {
+					return werr
+				}
+			}
+			return err
+		}
+		return orig(path, data)
+	}
+	t.Cleanup(func() { writeFile = orig })
+	fail(fmt.Errorf("%w: input/output error", fsutil.ErrNotSynced))
+
+	if r, err := adm.CreateTopic(ctx, 2, 1, nil, "made"); !errors.Is(r.Err, kerr.KafkaStorageError) {
+		t.Fatalf("create: %v %v, want KAFKA_STORAGE_ERROR", err, r.Err)
+	}
+	if rs, err := adm.UpdatePartitions(ctx, 3, "made"); err != nil || !errors.Is(rs["made"].Err, kerr.KafkaStorageError) {
+		t.Fatalf("add partitions: %v %+v, want KAFKA_STORAGE_ERROR", err, rs)
+	}
+	ret := "12345"
+	if rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: &ret}}, "made"); err != nil ||
+		!errors.Is(rs[0].Err, kerr.KafkaStorageError) {
+		t.Fatalf("alter: %v %+v, want KAFKA_STORAGE_ERROR", err, rs)
+	}
+	if tp := b.topic("made"); tp == nil || len(b.snapshot(tp).parts) != 3 || b.partition("made", 0).log.Options().RetentionMS != 12345 {
+		t.Fatal("the broker undid changes topics.json holds")
+	}
+	produce := func(topic string, p int32) int16 {
+		t.Helper()
+		resp := roundTrip[*kmsg.ProduceResponse](t, b.Addr(), produceReq(-1, topic, p, batch(1, 1000, []byte("r"))))
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	for _, p := range []int32{0, 2} {
+		if code := produce("made", p); code != kerr.KafkaStorageError.Code {
+			t.Fatalf("append to unsynced partition %d: %v, want KAFKA_STORAGE_ERROR", p, kerr.ErrorForCode(code))
+		}
+		if hwm := b.partition("made", p).log.HighWatermark(); hwm != 0 {
+			t.Fatalf("partition %d took records while unsynced", p)
+		}
+	}
+	if code := produce("synced", 0); code != 0 {
+		t.Fatalf("append to a synced topic: %v", kerr.ErrorForCode(code))
+	}
+
+	// A save that fails before the rename changes nothing, here or on disk.
+	fail(errors.New("cannot write topics.json.tmp: no space left on device"))
+	if r, err := adm.CreateTopic(ctx, 1, 1, nil, "lost"); !errors.Is(r.Err, kerr.KafkaStorageError) {
+		t.Fatalf("create: %v %v, want KAFKA_STORAGE_ERROR", err, r.Err)
+	}
+	if b.topic("lost") != nil {
+		t.Fatal("a topic topics.json does not list was kept")
+	}
+
+	// Once topics.json can be synced, the next append saves it and goes ahead.
+	failing.Store(nil)
+	for _, p := range []int32{0, 2} {
+		if code := produce("made", p); code != 0 {
+			t.Fatalf("append to partition %d once synced: %v", p, kerr.ErrorForCode(code))
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b2 := startBroker(t, o)
+	tp := b2.topic("made")
+	if tp == nil || len(b2.snapshot(tp).parts) != 3 || b2.snapshot(tp).configs["retention.ms"] != "12345" || b2.topic("lost") != nil {
+		t.Fatalf("after restart: %+v, lost %v", tp, b2.topic("lost") != nil)
+	}
+	for _, p := range []int32{0, 2} {
+		if hwm := b2.partition("made", p).log.HighWatermark(); hwm != 1 {
+			t.Fatalf("partition %d after restart: high watermark %d, want 1", p, hwm)
+		}
 	}
 }

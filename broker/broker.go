@@ -111,6 +111,8 @@ type Broker struct {
 	// mu guards topics and the topics.json file; see locks.md.
 	mu     sync.RWMutex
 	topics map[string]*topic
+	// topicsUnsynced: some partition is marked unsynced (topics.go); guarded by mu.
+	topicsUnsynced bool
 
 	connMu sync.Mutex
 	conns  map[*conn]struct{}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -37,6 +38,11 @@ type partition struct {
 	index    int32
 	log      *storage.Log
 	appendMu sync.Mutex
+	// unsynced: the partition was made by a change whose topics.json is in place but
+	// not known durable (fsutil.ErrNotSynced). A power cut may bring back a file without
+	// it, and the next start would delete its directory, so appends first save
+	// topics.json again (syncTopics) and take nothing until a save is synced.
+	unsynced atomic.Bool
 }
 
 // topicsFile is Dir/topics.json: the topic list, ids and config overrides. It is
@@ -153,7 +159,10 @@ func (b *Broker) loadTopics() error {
 	return nil
 }
 
-// saveTopicsLocked rewrites topics.json; b.mu must be held for writing.
+// saveTopicsLocked rewrites topics.json; b.mu must be held for writing. A save that is
+// synced makes every partition it lists durable; one that fails with fsutil.ErrNotSynced
+// has put the file in place all the same: callers keep their change then (it is what the
+// next start loads) and mark the partitions they made with markUnsynced.
 func (b *Broker) saveTopicsLocked() error {
 	tf := topicsFile{Version: 1}
 	for _, t := range b.topics {
@@ -164,7 +173,47 @@ func (b *Broker) saveTopicsLocked() error {
 	if err != nil {
 		return fmt.Errorf("BUG: cannot encode topics: %w", err)
 	}
-	return writeFile(filepath.Join(b.opts.Dir, "topics.json"), append(data, '\n'))
+	if err := writeFile(filepath.Join(b.opts.Dir, "topics.json"), append(data, '\n')); err != nil {
+		return err
+	}
+	if b.topicsUnsynced {
+		for _, t := range b.topics {
+			for _, p := range t.parts {
+				p.unsynced.Store(false)
+			}
+		}
+		b.topicsUnsynced = false
+	}
+	return nil
+}
+
+// markUnsynced marks partitions made by a change whose topics.json save returned
+// fsutil.ErrNotSynced; b.mu must be held for writing.
+func (b *Broker) markUnsynced(parts []*partition) {
+	for _, p := range parts {
+		p.unsynced.Store(true)
+	}
+	b.topicsUnsynced = true
+}
+
+// syncTopics saves topics.json again for an append to an unsynced partition: once a
+// save is synced, the partition is durable and may take records.
+func (b *Broker) syncTopics(p *partition) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !p.unsynced.Load() {
+		return nil // another append's save got there first
+	}
+	if err := b.saveTopicsLocked(); err != nil {
+		return fmt.Errorf("partition %s-%d is listed in topics.json, but it could not be synced: %w", p.topic, p.index, err)
+	}
+	return nil
+}
+
+// notSynced is the answer to a topic change that is in place (in the broker and in
+// topics.json, as the next start will see it) but whose topics.json could not be synced.
+func notSynced(what string, err error) *topicError {
+	return terr(kerr.KafkaStorageError, "%s, but topics.json could not be synced, so a power cut may undo it: %v", what, err)
 }
 
 // writeFile writes topics.json (a variable: tests make its directory fsync fail).
@@ -277,6 +326,14 @@ func (b *Broker) createTopic(name string, n int32, replication int16, configs ma
 	}
 	b.topics[name] = t
 	if err := b.saveTopicsLocked(); err != nil {
+		if errors.Is(err, fsutil.ErrNotSynced) {
+			// topics.json lists the topic: it stays, as the next start will load it, and
+			// its partitions take records once a save is synced.
+			b.markUnsynced(t.parts)
+			b.metrics.partitions.Add(float64(n))
+			b.log.Error("topic created, but topics.json could not be synced", "topic", name, "err", err)
+			return nil, notSynced(fmt.Sprintf("topic %q was created", name), err)
+		}
 		delete(b.topics, name)
 		for _, pp := range t.parts {
 			_ = pp.log.Delete()
@@ -442,6 +499,13 @@ func (b *Broker) addPartitions(name string, n int32, assigned int, validateOnly 
 	old := t.parts
 	t.parts = append(append([]*partition(nil), old...), added...)
 	if err := b.saveTopicsLocked(); err != nil {
+		if errors.Is(err, fsutil.ErrNotSynced) {
+			// topics.json lists the new partitions: they stay (see createTopic).
+			b.markUnsynced(added)
+			b.metrics.partitions.Add(float64(len(added)))
+			b.log.Error("partitions added, but topics.json could not be synced", "topic", name, "partitions", n, "err", err)
+			return notSynced(fmt.Sprintf("topic %q has %d partitions now", name, n), err)
+		}
 		t.parts = old
 		for _, pp := range added {
 			_ = pp.log.Delete()
@@ -465,10 +529,17 @@ func (b *Broker) setTopicConfigs(name string, configs map[string]string) *topicE
 	}
 	old := t.configs
 	t.configs = configs
+	var te *topicError
 	if err := b.saveTopicsLocked(); err != nil {
-		t.configs = old
-		b.mu.Unlock()
-		return terr(kerr.KafkaStorageError, "%v", err)
+		if !errors.Is(err, fsutil.ErrNotSynced) {
+			t.configs = old
+			b.mu.Unlock()
+			return terr(kerr.KafkaStorageError, "%v", err)
+		}
+		// topics.json holds the new configs, so the logs take them as the next start
+		// would; the client hears that a power cut may undo them.
+		b.log.Error("topic configs changed, but topics.json could not be synced", "topic", name, "err", err)
+		te = notSynced(fmt.Sprintf("the configs of topic %q were changed", name), err)
 	}
 	so := b.storageOptions(configs)
 	parts := append([]*partition(nil), t.parts...)
@@ -479,7 +550,7 @@ func (b *Broker) setTopicConfigs(name string, configs map[string]string) *topicE
 		p.appendMu.Unlock()
 	}
 	b.log.Info("topic configs changed", "topic", name, "configs", configs)
-	return nil
+	return te
 }
 
 // cloneConfigs copies a config map with its strings, which may alias a request frame.
