@@ -6,11 +6,14 @@ package broker
 // watermark (= log end offset on one node; also the last stable offset, as there are no
 // transactions), -3 (max timestamp, v7) the offset and timestamp of the newest batch's
 // last record (exact for producers whose timestamps do not go backwards; see
-// UNSUPPORTED.md), and a timestamp ≥ 0 the first offset whose batch has a timestamp at or
-// after it, or offset -1 when there is none. As in Kafka, every copy of a partition named
-// more than once in one request gets INVALID_REQUEST, and a CurrentLeaderEpoch other than
-// -1 is checked against the leader epoch (0): older is FENCED_LEADER_EPOCH, newer
-// UNKNOWN_LEADER_EPOCH (Partition.checkCurrentLeaderEpoch).
+// UNSUPPORTED.md), and any other timestamp the first offset whose batch has a timestamp at
+// or after it, or offset -1 when there is none. Without tiered storage, as Kafka's
+// UnifiedLog.fetchOffsetByTimestamp answers then, -4 (earliest local, KIP-405) is the log
+// start offset and -5 (latest tiered, KIP-1005) offset -1; a timestamp below -5 is no
+// error but a search, which finds the first batch from the log start. As in Kafka, every
+// copy of a partition named more than once in one request gets INVALID_REQUEST, and a
+// CurrentLeaderEpoch other than -1 is checked against the leader epoch (0): older is
+// FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH (Partition.checkCurrentLeaderEpoch).
 //
 // Version notes: v1 single offset; v2 IsolationLevel; v4 CurrentLeaderEpoch/LeaderEpoch
 // (always 0); v6 flexible; v7 max timestamp (KIP-734).
@@ -50,15 +53,15 @@ func handleListOffsets(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case leaderEpochError(rp.CurrentLeaderEpoch) != 0:
 				sp.ErrorCode = leaderEpochError(rp.CurrentLeaderEpoch)
-			case rp.Timestamp == -2:
+			case rp.Timestamp == -2 || rp.Timestamp == -4: // -4: earliest local; nothing is tiered
 				sp.Offset = p.log.LogStartOffset()
 			case rp.Timestamp == -1:
 				sp.Offset = p.log.HighWatermark()
 			case rp.Timestamp == -3:
 				sp.Offset, sp.Timestamp = b.maxTimestamp(p)
-			case rp.Timestamp < 0:
-				sp.ErrorCode = kerr.InvalidRequest.Code
-			default:
+			case rp.Timestamp == -5: // latest tiered: nothing is tiered, so no offset
+			default: // any other timestamp, negative ones too, is searched for
+
 				if off, ts, ok := p.log.OffsetForTimestamp(rp.Timestamp); ok {
 					sp.Offset, sp.Timestamp = off, ts
 				}

@@ -745,3 +745,49 @@ func TestProduceMoreThanOneBatch(t *testing.T) {
 		t.Fatalf("one batch: %v at %d", kerr.ErrorForCode(sp.ErrorCode), sp.BaseOffset)
 	}
 }
+
+// Kafka (UnifiedLog.fetchOffsetByTimestamp) answers the special timestamps past -3
+// without an error: with no tiered storage, -4 (earliest local, KIP-405) is the log
+// start offset, -5 (latest tiered, KIP-1005) offset -1 with leader epoch -1, and any
+// other negative timestamp is searched for like a real one, which finds the first record
+// from the log start (this broker answers INVALID_REQUEST no more).
+func TestListOffsetsSpecialTimestampsPastMax(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "special")
+	p := b.partition("special", 0)
+	for _, ts := range []int64{1000, 2000, 3000} {
+		if _, err := p.log.Append(batch(2, ts, []byte("s"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := p.log.DeleteRecordsBefore(2); err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.Version, req.ReplicaID = 7, -1
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = "special"
+	cases := []struct{ ts, offset, timestamp int64 }{
+		{-4, 2, -1},
+		{-5, -1, -1},
+		{-6, 2, 2000},
+		{-1 << 62, 2, 2000},
+	}
+	for _, c := range cases {
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Timestamp = c.ts
+		lt.Partitions = append(lt.Partitions, lp)
+		req.Topics = []kmsg.ListOffsetsRequestTopic{lt}
+		resp := roundTrip[*kmsg.ListOffsetsResponse](t, b.Addr(), req)
+		lt.Partitions = lt.Partitions[:0]
+		sp := resp.Topics[0].Partitions[0]
+		wantEpoch := int32(0)
+		if c.offset == -1 {
+			wantEpoch = -1
+		}
+		if sp.ErrorCode != 0 || sp.Offset != c.offset || sp.Timestamp != c.timestamp || sp.LeaderEpoch != wantEpoch {
+			t.Errorf("timestamp %d: %v offset %d timestamp %d epoch %d, want offset %d timestamp %d epoch %d",
+				c.ts, kerr.ErrorForCode(sp.ErrorCode), sp.Offset, sp.Timestamp, sp.LeaderEpoch, c.offset, c.timestamp, wantEpoch)
+		}
+	}
+}
