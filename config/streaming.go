@@ -21,6 +21,10 @@ type Streaming struct {
 	Backpressure bool `yaml:"backpressure"`
 	// StartingOffsets is where a partition without a committed batch starts: earliest | latest.
 	StartingOffsets string `yaml:"starting_offsets"`
+	// FailOnDataLoss stops a pipeline when offsets it is to read are gone (deleted by
+	// retention before they were read, or a topic recreated); false skips the gap with a
+	// warning. As Spark's failOnDataLoss.
+	FailOnDataLoss bool `yaml:"fail_on_data_loss"`
 	// Group receives committed offsets so lag tools see progress; "" = none.
 	Group string `yaml:"group"`
 	// CheckpointDir holds one directory per pipeline; empty = data_dir/streaming.

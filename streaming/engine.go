@@ -46,6 +46,10 @@ type Options struct {
 	// MaxRetries is how many times one batch is retried before the engine stops with an
 	// error; 0 retries forever (a broker restart or a full disk is waited out).
 	MaxRetries int
+	// FailOnDataLoss stops the engine with an ErrDataLoss error, without retrying, when
+	// offsets it is to read are gone (see DataLoss); false skips them with a warning.
+	// DefaultOptions sets it, as Spark's failOnDataLoss defaults to true.
+	FailOnDataLoss bool
 	// Now and After are the clock; nil = the real one.
 	Now   func() time.Time
 	After func(time.Duration) <-chan time.Time
@@ -65,6 +69,7 @@ func DefaultOptions() Options {
 		StartingOffsets:        "earliest",
 		PID:                    DefaultPIDOptions(),
 		RetryBackoff:           time.Second,
+		FailOnDataLoss:         true,
 	}
 }
 
@@ -186,6 +191,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	e.cp = cp
 	e.src = newSource(e.opts.Brokers, e.opts.Topics, e.opts.Group, e.opts.ClientID)
+	e.src.onLoss = e.dataLoss
 	replay, err := e.recover(ctx)
 	if err != nil {
 		e.src.close()
@@ -493,6 +499,9 @@ func (e *Engine) loop(ctx context.Context, replay *plan) error {
 				if ctx.Err() != nil {
 					return nil
 				}
+				if errors.Is(err, ErrDataLoss) {
+					return fmt.Errorf("batch %d: %w", e.nextID, err)
+				}
 				e.log.Warn("cannot plan batch; retrying", "err", err)
 				if !e.sleep(e.opts.RetryBackoff) {
 					return nil
@@ -679,15 +688,21 @@ func (e *Engine) planRanges(ctx context.Context, id int64, t time.Time, ends map
 				from = last[tp]
 			}
 		}
-		if from < first[tp] {
-			e.log.Warn("records were deleted before they were read (retention); skipping", "partition", tp.String(), "from", from, "log_start", first[tp])
-			e.met.lost.Add(float64(first[tp] - from))
-			from = first[tp]
-		}
 		until := last[tp]
 		if until < from {
-			e.log.Warn("partition end moved backwards (topic recreated?); restarting from its end", "partition", tp.String(), "from", from, "end", until)
-			from = until
+			// The end moved below what was read: the topic was deleted and recreated
+			// (most likely on one node) or its log truncated. Its records are all new:
+			// read them from its start (Spark reads from its end, losing them too).
+			if err := e.dataLoss(DataLoss{tp, until, from, false}); err != nil {
+				return plan{}, err
+			}
+			from = first[tp]
+		}
+		if from < first[tp] {
+			if err := e.dataLoss(DataLoss{tp, from, first[tp], true}); err != nil {
+				return plan{}, err
+			}
+			from = first[tp]
 		}
 		rs = append(rs, OffsetRange{tp.Topic, tp.Partition, from, until})
 	}
@@ -732,6 +747,9 @@ func (e *Engine) runWithRetry(ctx context.Context, p plan, pre *prefetch, prefet
 		// The operators may hold half a batch: go back to the last committed state.
 		if rerr := e.restore(p.BatchID - 1); rerr != nil {
 			return errors.Join(err, rerr)
+		}
+		if errors.Is(err, ErrDataLoss) {
+			return fmt.Errorf("batch %d: %w", p.BatchID, err)
 		}
 		if e.opts.MaxRetries > 0 && attempt >= e.opts.MaxRetries {
 			return fmt.Errorf("batch %d failed %d times: %w", p.BatchID, attempt+1, err)

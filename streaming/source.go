@@ -32,6 +32,9 @@ type source struct {
 	// avgRecordBytes (bytes per record seen so far, smoothed) sizes fetches so a small
 	// range does not pull megabytes the batch will throw away.
 	avgRecordBytes atomic.Int64
+	// onLoss decides on a range's offsets that are gone: nil skips them, an error
+	// fails the read. Unset, every gap fails it.
+	onLoss func(DataLoss) error
 }
 
 func newSource(brokers, topics []string, group, clientID string) *source {
@@ -236,7 +239,23 @@ func (s *source) readRange(ctx context.Context, r OffsetRange, dst []Record) (n 
 		}
 		hw := batch.HighWaterMark()
 		if err := batch.Close(); err != nil {
-			return 0, fmt.Errorf("cannot fetch %s at %d: %w", tp, next, err)
+			// Out of range: below the log start or past its end. Timed out: nothing came
+			// within MaxWait, which a range below the high watermark never sees (kafka-go
+			// reports the empty long poll as an error), unless the end moved back.
+			if !errors.Is(err, kafka.OffsetOutOfRange) && !errors.Is(err, kafka.RequestTimedOut) {
+				return 0, fmt.Errorf("cannot fetch %s at %d: %w", tp, next, err)
+			}
+			skipTo, lerr := s.lost(ctx, r, next)
+			if lerr != nil {
+				return 0, errors.Join(fmt.Errorf("cannot fetch %s at %d: %w", tp, next, err), lerr)
+			}
+			// kafka-go leaves the connection unusable after a fetch error: redial.
+			s.dropConn(tp)
+			if conn, err = s.conn(ctx, tp); err != nil {
+				return 0, err
+			}
+			next = skipTo
+			continue
 		}
 		if beyond {
 			break
@@ -249,11 +268,46 @@ func (s *source) readRange(ctx context.Context, r OffsetRange, dst []Record) (n 
 				continue
 			}
 			if hw < r.Until {
-				return 0, fmt.Errorf("cannot fetch %s: range ends at %d but the high watermark is %d (log truncated?)", tp, r.Until, hw)
+				skipTo, err := s.lost(ctx, r, next)
+				if err != nil {
+					return 0, errors.Join(fmt.Errorf("cannot fetch %s: range ends at %d but the high watermark is %d", tp, r.Until, hw), err)
+				}
+				next = skipTo
 			}
 		}
 	}
 	return len(out), nil
+}
+
+// lost checks, after a fetch of r at next found nothing, whether the offsets are gone:
+// below the log start (retention) or above the end (the end moved back). It asks the
+// leader (ListOffsets: a new leader whose high watermark is not settled answers with a
+// retriable error) and reports the gap through onLoss. It returns the offset to go on
+// from (r.Until when the rest of the range is gone); an error when the offsets are not
+// gone (the fetch is retried) or onLoss refuses the gap.
+func (s *source) lost(ctx context.Context, r OffsetRange, next int64) (int64, error) {
+	tp := r.TP()
+	firsts, lasts, err := s.offsets(ctx, []TopicPartition{tp})
+	if err != nil {
+		return 0, err
+	}
+	first, last := firsts[tp], lasts[tp]
+	var d DataLoss
+	switch {
+	case next < first:
+		d = DataLoss{tp, next, min(first, r.Until), true}
+	case last < r.Until && last <= next:
+		d = DataLoss{tp, last, r.Until, false}
+	default:
+		return 0, fmt.Errorf("%s holds offsets %d-%d", tp, first, last-1)
+	}
+	if s.onLoss == nil {
+		return 0, d
+	}
+	if err := s.onLoss(d); err != nil {
+		return 0, err
+	}
+	return d.Until, nil
 }
 
 func (s *source) conn(ctx context.Context, tp TopicPartition) (*kafka.Conn, error) {

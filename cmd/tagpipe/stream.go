@@ -103,6 +103,7 @@ func streamComponents(ctx context.Context, a *app, reg *prometheus.Registry) (co
 	o.MaxRatePerPartition = s.MaxRatePerPartition
 	o.Backpressure = s.Backpressure
 	o.StartingOffsets = s.StartingOffsets
+	o.FailOnDataLoss = s.FailOnDataLoss
 	o.Resume = ev.Resume
 	o.Registry = reg
 	o.Logger = a.log

@@ -1,0 +1,280 @@
+package streaming
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tagpipe/tagpipe/streaming/internal/testkafka"
+)
+
+// admin returns a kadm client of the cluster at addrs, closed with the test.
+func admin(t *testing.T, addrs []string) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+// lossOpts are the engine options of these tests, batches reported to col.
+func lossOpts(addrs []string, dir string, col *collected, fail bool) Options {
+	o := engineOpts(addrs, dir)
+	o.OnBatch = col.onBatch
+	o.FailOnDataLoss = fail
+	return o
+}
+
+// deleteRecordsBefore moves partition 0 of events' log start to off (DeleteRecords, as
+// retention would).
+func deleteRecordsBefore(t *testing.T, adm *kadm.Client, off int64) {
+	t.Helper()
+	o := kadm.Offsets{}
+	o.Add(kadm.Offset{Topic: "events", Partition: 0, At: off})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rs, err := adm.DeleteRecords(ctx, o)
+	if err == nil {
+		err = rs.Error()
+	}
+	if err != nil {
+		t.Fatalf("cannot delete records below %d: %v", off, err)
+	}
+}
+
+// waitStopped waits for e to end on its own and returns its error.
+func waitStopped(t *testing.T, e *Engine) error {
+	t.Helper()
+	select {
+	case <-e.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("engine did not stop")
+	}
+	return e.Stop(context.Background())
+}
+
+// offsetsOf lists the offsets of every collected record, in batch order.
+func offsetsOf(c *collected) []int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []int64
+	for id := int64(0); id < int64(len(c.byBatch))+100; id++ {
+		for _, r := range c.byBatch[id] {
+			out = append(out, r.Offset)
+		}
+	}
+	return out
+}
+
+// wantOffsets fails unless got is from, from+1, …, until-1.
+func wantOffsets(t *testing.T, got []int64, from, until int64) {
+	t.Helper()
+	if int64(len(got)) != until-from {
+		t.Fatalf("read offsets %v, want %d-%d", got, from, until-1)
+	}
+	for i, o := range got {
+		if o != from+int64(i) {
+			t.Fatalf("read offsets %v, want %d-%d", got, from, until-1)
+		}
+	}
+}
+
+// Offsets deleted (retention, DeleteRecords) while the job was stopped, before it read
+// them: with fail_on_data_loss (the default) the engine stops with ErrDataLoss at once
+// instead of skipping; without it, it goes on from the log start and counts the gap.
+func TestDataLossWhileStopped(t *testing.T) {
+	for _, backend := range testkafka.Backends {
+		for _, fail := range []bool{true, false} {
+			t.Run(lossCase(backend, fail), func(t *testing.T) {
+				addrs := testkafka.Start(t, backend, "events", 1)
+				adm := admin(t, addrs)
+				dir := t.TempDir()
+				produce(t, addrs, 1, 0, 20)
+				col := newCollected()
+				runEngine(t, collectJob(col, 10*time.Millisecond), lossOpts(addrs, dir, col, true), col, 20)
+
+				produce(t, addrs, 1, 20, 80)
+				deleteRecordsBefore(t, adm, 60)
+				col2 := newCollected()
+				e := startEngine(t, collectJob(col2, 10*time.Millisecond), lossOpts(addrs, dir, col2, fail))
+				if fail {
+					err := waitStopped(t, e)
+					var d DataLoss
+					if !errors.Is(err, ErrDataLoss) || !errors.As(err, &d) || !d.Deleted || d.From != 20 || d.Until != 60 {
+						t.Fatalf("engine ended with %v, want the loss of offsets 20-59", err)
+					}
+					if got := offsetsOf(col2); len(got) != 0 {
+						t.Fatalf("read %v past the gap", got)
+					}
+					return
+				}
+				col2.waitTotal(t, e, 40)
+				if err := e.Stop(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				wantOffsets(t, offsetsOf(col2), 60, 100)
+				if lost := counterValue(t, e.met.lost); lost != 40 {
+					t.Fatalf("lost counter %v, want 40", lost)
+				}
+			})
+		}
+	}
+}
+
+// A batch that was planned, failed, and is retried after its offsets were deleted: the
+// retry cannot read them. It used to retry for ever; now the engine stops with
+// ErrDataLoss, or with fail_on_data_loss false reads what is left of the range.
+func TestDataLossInPlannedBatch(t *testing.T) {
+	for _, fail := range []bool{true, false} {
+		t.Run(lossCase("kfake", fail), func(t *testing.T) {
+			addrs := testkafka.Start(t, "kfake", "events", 1)
+			adm := admin(t, addrs)
+			produce(t, addrs, 1, 0, 50)
+			var calls atomic.Int32
+			col := newCollected()
+			j := NewJob("test", 10*time.Millisecond)
+			ForeachBatch(Input(j), "collect", func(_ context.Context, b BatchInfo, rs []Record) error {
+				if calls.Add(1) == 1 {
+					// Retention passes the batch's range while it is processed, and the
+					// batch fails: its retry has to read the range again.
+					deleteRecordsBefore(t, adm, 30)
+					return errors.New("sink unavailable")
+				}
+				col.mu.Lock()
+				col.byBatch[b.ID] = append([]Record(nil), rs...)
+				col.mu.Unlock()
+				return nil
+			})
+			e := startEngine(t, j, lossOpts(addrs, t.TempDir(), col, fail))
+			if fail {
+				err := waitStopped(t, e)
+				var d DataLoss
+				if !errors.As(err, &d) || !d.Deleted || d.From != 0 || d.Until != 30 {
+					t.Fatalf("engine ended with %v, want the loss of offsets 0-29", err)
+				}
+				return
+			}
+			col.waitTotal(t, e, 20)
+			if err := e.Stop(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			wantOffsets(t, offsetsOf(col), 30, 50)
+			if lost := counterValue(t, e.met.lost); lost != 30 {
+				t.Fatalf("lost counter %v, want 30", lost)
+			}
+		})
+	}
+}
+
+// A topic deleted and recreated while a batch is processed, which then fails: its retry
+// finds the partition ending below the planned range and, with fail_on_data_loss, the
+// engine stops instead of retrying for ever.
+func TestDataLossEndMovedInPlannedBatch(t *testing.T) {
+	addrs := testkafka.Start(t, "kfake", "events", 1)
+	adm := admin(t, addrs)
+	produce(t, addrs, 1, 0, 50)
+	var calls atomic.Int32
+	j := NewJob("test", 10*time.Millisecond)
+	ForeachBatch(Input(j), "collect", func(context.Context, BatchInfo, []Record) error {
+		if calls.Add(1) == 1 {
+			recreate(t, adm)
+			produce(t, addrs, 1, 0, 5)
+		}
+		return errors.New("sink unavailable")
+	})
+	e := startEngine(t, j, lossOpts(addrs, t.TempDir(), newCollected(), true))
+	err := waitStopped(t, e)
+	var d DataLoss
+	if !errors.As(err, &d) || d.Deleted || d.From != 5 || d.Until != 50 {
+		t.Fatalf("engine ended with %v, want the end moved from 50 to 5", err)
+	}
+}
+
+// recreate deletes topic events and creates it again with one partition.
+func recreate(t *testing.T, adm *kadm.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := adm.DeleteTopic(ctx, "events"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		// the create fails while the deletion is under way
+		r, err := adm.CreateTopic(ctx, 1, 1, nil, "events")
+		return err == nil && r.Err == nil
+	})
+}
+
+// A topic deleted and recreated while the job was stopped ends below where the job had
+// read to. With fail_on_data_loss the engine stops; without it, the new topic is read
+// from its start (its records are all new), not from its end.
+func TestDataLossRecreatedTopic(t *testing.T) {
+	for _, backend := range testkafka.Backends {
+		for _, fail := range []bool{true, false} {
+			t.Run(lossCase(backend, fail), func(t *testing.T) {
+				addrs := testkafka.Start(t, backend, "events", 1)
+				adm := admin(t, addrs)
+				dir := t.TempDir()
+				produce(t, addrs, 1, 0, 50)
+				col := newCollected()
+				runEngine(t, collectJob(col, 10*time.Millisecond), lossOpts(addrs, dir, col, true), col, 50)
+
+				recreate(t, adm)
+				produce(t, addrs, 1, 0, 10)
+
+				col2 := newCollected()
+				e := startEngine(t, collectJob(col2, 10*time.Millisecond), lossOpts(addrs, dir, col2, fail))
+				if fail {
+					err := waitStopped(t, e)
+					var d DataLoss
+					if !errors.As(err, &d) || d.Deleted || d.From != 10 || d.Until != 50 {
+						t.Fatalf("engine ended with %v, want the end moved from 50 to 10", err)
+					}
+					return
+				}
+				col2.waitTotal(t, e, 10)
+				if err := e.Stop(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				wantOffsets(t, offsetsOf(col2), 0, 10)
+			})
+		}
+	}
+}
+
+func lossCase(backend string, fail bool) string {
+	if fail {
+		return backend + "/fail"
+	}
+	return backend + "/skip"
+}
+
+// waitFor polls cond until it holds (bounded: 100 tries).
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for range 100 {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("condition never held")
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
