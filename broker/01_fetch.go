@@ -12,8 +12,10 @@ package broker
 // an append (storage's Notify), the connection closes or the broker stops. As in Kafka
 // (ReplicaManager.fetchMessages), a partition with an error (unknown, offset out of range,
 // leader epoch mismatch) makes the answer immediate: a consumer whose offset fell out of
-// range learns it at once instead of after MaxWaitMillis. A CurrentLeaderEpoch other than
-// -1 is checked against the leader epoch 0 as ListOffsets does.
+// range learns it at once instead of after MaxWaitMillis; such a partition's high
+// watermark, last stable offset and log start offset are -1, as Kafka answers them. A
+// CurrentLeaderEpoch other than -1 is checked against the leader epoch 0 as ListOffsets
+// does.
 //
 // Fetch sessions (KIP-227) are declined: every response carries SessionID 0, which tells
 // the client to keep sending full fetch requests. There are no transactions, so the last
@@ -152,7 +154,6 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 				rr, err := p.log.Read(rp.FetchOffset, int32(limit))
 				if errors.Is(err, storage.ErrOffsetOutOfRange) {
 					sp.ErrorCode = kerr.OffsetOutOfRange.Code
-					sp.LogStartOffset = p.log.LogStartOffset()
 					break
 				}
 				if err != nil {
@@ -172,7 +173,12 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 				total += rr.Len()
 				remaining -= int64(rr.Len())
 			}
-			failed = failed || sp.ErrorCode != 0
+			if sp.ErrorCode != 0 {
+				// As Kafka (ReplicaManager.createLogReadResult): a partition error carries no
+				// offsets.
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+				failed = true
+			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

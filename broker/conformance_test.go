@@ -96,7 +96,7 @@ func TestListOffsetsDuplicatesAndLeaderEpoch(t *testing.T) {
 }
 
 // Kafka's ReplicaManager.fetchMessages answers at once when reading any partition gave an
-// error, whatever MinBytes and MaxWaitMillis say: a consumer whose offset is out of range
+// error (with -1 for that partition's offsets), whatever MinBytes and MaxWaitMillis say: a consumer whose offset is out of range
 // learns it without waiting out the long poll. The wait here is ten minutes; the
 // connection's read deadline (dialRaw) is far shorter, so a broker that waits fails the
 // test.
@@ -110,6 +110,15 @@ func TestFetchErrorEndsLongPoll(t *testing.T) {
 	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != kerr.OffsetOutOfRange.Code {
 		t.Fatalf("out of range fetch: error %d", p.ErrorCode)
 	}
+	// Kafka answers a partition error without offsets (ReplicaManager.createLogReadResult).
+	noOffsets := func(what string, p kmsg.FetchResponseTopicPartition) {
+		t.Helper()
+		if p.HighWatermark != -1 || p.LastStableOffset != -1 || p.LogStartOffset != -1 {
+			t.Errorf("%s: high watermark %d, last stable offset %d, log start offset %d; Kafka answers -1",
+				what, p.HighWatermark, p.LastStableOffset, p.LogStartOffset)
+		}
+	}
+	noOffsets("out of range", resp.Topics[0].Partitions[0])
 
 	// A caught-up partition next to one whose CurrentLeaderEpoch is newer than the
 	// leader's: the error ends the wait too.
@@ -121,6 +130,10 @@ func TestFetchErrorEndsLongPoll(t *testing.T) {
 	ps := resp.Topics[0].Partitions
 	if ps[0].ErrorCode != 0 || ps[1].ErrorCode != kerr.UnknownLeaderEpoch.Code {
 		t.Fatalf("caught up + epoch 7: errors %d, %d", ps[0].ErrorCode, ps[1].ErrorCode)
+	}
+	noOffsets("epoch 7", ps[1])
+	if ps[0].HighWatermark != 0 || ps[0].LogStartOffset != 0 {
+		t.Errorf("caught up: high watermark %d, log start offset %d", ps[0].HighWatermark, ps[0].LogStartOffset)
 	}
 }
 
