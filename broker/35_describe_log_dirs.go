@@ -3,9 +3,11 @@ package broker
 // DescribeLogDirs v1–4.
 //
 // Behaviour: one log dir (Options.Dir, as an absolute path like Kafka's) holding every
-// partition, each with its size on disk (all segments and indexes); a null topic list
-// means all topics. `tagpipe topics describe` shows these sizes. Volume totals (v4) are reported from statfs where
-// available, else -1.
+// partition, each with its size on disk (all segments and indexes). A null topic list
+// asks for every partition; otherwise, as in Kafka, every topic is still listed, with
+// only the partitions asked for (none for a topic not named). `tagpipe topics describe`
+// shows these sizes. Volume totals (v4) are reported from statfs where available, else
+// -1.
 //
 // Version notes: v1 same as v0 (v0 is not served); v2 flexible; v3 ErrorCode; v4
 // TotalBytes/UsableBytes.
@@ -28,12 +30,28 @@ func handleDescribeLogDirs(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		dir.Dir = abs // Kafka names a log dir by its absolute path
 	}
 	dir.TotalBytes, dir.UsableBytes = diskSpace(b.opts.Dir)
-	add := func(t *topic, only []int32) {
+	// As Kafka's ReplicaManager.describeLogDirs: every topic in the dir is listed, each
+	// with the partitions asked for (all of them for a null topic list, so a topic not
+	// asked for has none).
+	var wanted map[topicPartition]bool
+	if req.Topics != nil {
+		wanted = map[topicPartition]bool{}
+		for _, rt := range req.Topics {
+			for _, p := range rt.Partitions {
+				wanted[topicPartition{rt.Topic, p}] = true
+			}
+		}
+	}
+	for _, name := range b.topicNames() {
+		t := b.topic(name)
+		if t == nil {
+			continue // deleted meanwhile
+		}
 		s := b.snapshot(t)
 		dt := kmsg.NewDescribeLogDirsResponseDirTopic()
 		dt.Topic = s.name
 		for _, p := range s.parts {
-			if only != nil && !containsInt32(only, p.index) {
+			if wanted != nil && !wanted[topicPartition{s.name, p.index}] {
 				continue
 			}
 			dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
@@ -42,28 +60,6 @@ func handleDescribeLogDirs(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		}
 		dir.Topics = append(dir.Topics, dt)
 	}
-	if req.Topics == nil {
-		for _, name := range b.topicNames() {
-			if t := b.topic(name); t != nil {
-				add(t, nil)
-			}
-		}
-	} else {
-		for _, rt := range req.Topics {
-			if t := b.topic(rt.Topic); t != nil {
-				add(t, rt.Partitions)
-			}
-		}
-	}
 	resp.Dirs = []kmsg.DescribeLogDirsResponseDir{dir}
 	return resp, nil
-}
-
-func containsInt32(s []int32, v int32) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

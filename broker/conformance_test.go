@@ -6,6 +6,7 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -802,5 +803,46 @@ func TestListOffsetsSpecialTimestampsPastMax(t *testing.T) {
 			t.Errorf("timestamp %d: %v offset %d timestamp %d epoch %d, want offset %d timestamp %d epoch %d",
 				c.ts, kerr.ErrorForCode(sp.ErrorCode), sp.Offset, sp.Timestamp, sp.LeaderEpoch, c.offset, c.timestamp, wantEpoch)
 		}
+	}
+}
+
+// Kafka's ReplicaManager.describeLogDirs lists every topic of the log dir, each with the
+// partitions the request names (all of them for a null topic list): a topic not named is
+// listed with no partitions, and a named topic that does not exist is not listed.
+func TestDescribeLogDirsTopicList(t *testing.T) {
+	o := testOptions(t)
+	o.DefaultPartitions = 2
+	b := startBroker(t, o)
+	for _, name := range []string{"ld-a", "ld-b"} {
+		createTopicRaw(t, b.Addr(), name)
+	}
+	describe := func(topics []kmsg.DescribeLogDirsRequestTopic) map[string][]int32 {
+		req := kmsg.NewPtrDescribeLogDirsRequest()
+		req.Version = 4
+		req.Topics = topics
+		resp := roundTrip[*kmsg.DescribeLogDirsResponse](t, b.Addr(), req)
+		if len(resp.Dirs) != 1 {
+			t.Fatalf("%d log dirs", len(resp.Dirs))
+		}
+		got := map[string][]int32{}
+		for _, dt := range resp.Dirs[0].Topics {
+			got[dt.Topic] = []int32{}
+			for _, dp := range dt.Partitions {
+				got[dt.Topic] = append(got[dt.Topic], dp.Partition)
+			}
+		}
+		return got
+	}
+	named := func(topic string, parts ...int32) kmsg.DescribeLogDirsRequestTopic {
+		rt := kmsg.NewDescribeLogDirsRequestTopic()
+		rt.Topic, rt.Partitions = topic, parts
+		return rt
+	}
+	if got := fmt.Sprint(describe(nil)); got != "map[ld-a:[0 1] ld-b:[0 1]]" {
+		t.Errorf("null topic list: %s", got)
+	}
+	got := fmt.Sprint(describe([]kmsg.DescribeLogDirsRequestTopic{named("ld-a", 1, 7), named("missing", 0)}))
+	if got != "map[ld-a:[1] ld-b:[]]" {
+		t.Errorf("ld-a/1, ld-a/7 and missing/0: %s, want map[ld-a:[1] ld-b:[]]", got)
 	}
 }
