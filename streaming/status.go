@@ -2,6 +2,8 @@ package streaming
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"fmt"
 	"sort"
 )
@@ -19,6 +21,9 @@ type Progress struct {
 func ReadProgress(dir string) (p Progress, ok bool, err error) {
 	cp := &checkpoint{dir: dir}
 	last, err := cp.lastID("commits")
+	if errors.Is(err, fs.ErrNotExist) {
+		return p, false, nil // the job has not started yet
+	}
 	if err != nil || last < 0 {
 		return p, false, err
 	}

@@ -24,6 +24,15 @@ type Component interface {
 	Stop(ctx context.Context) error
 }
 
+// Ending is a Component whose background work can end on its own, by a fatal error (a
+// streaming engine that stops on data loss or after its retries): Done is closed then,
+// and Err says why (nil after a Stop).
+type Ending interface {
+	Component
+	Done() <-chan struct{}
+	Err() error
+}
+
 // Runner runs a list of components.
 type Runner struct {
 	log         *slog.Logger
@@ -87,14 +96,40 @@ func (r *Runner) Stop() error {
 }
 
 // Run starts everything, waits until ctx is done (the caller wires SIGINT/SIGTERM into
-// ctx) and stops everything.
+// ctx) or an Ending component ends on its own, and stops everything. A component that
+// ended is the returned error: the process exits with it rather than running on without
+// that part (a supervisor sees the exit; /readyz alone would not be watched).
 func (r *Runner) Run(ctx context.Context) error {
 	if err := r.Start(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
-	r.log.Info("stopping", "reason", context.Cause(ctx))
-	return r.Stop()
+	ended := make(chan error, len(r.started))
+	quit := make(chan struct{})
+	defer close(quit)
+	for _, c := range r.started {
+		if e, ok := c.(Ending); ok {
+			go func() {
+				select {
+				case <-e.Done():
+					err := e.Err()
+					if err == nil {
+						err = errors.New("ended on its own")
+					}
+					ended <- fmt.Errorf("%s stopped: %w", e.Name(), err)
+				case <-quit:
+				}
+			}()
+		}
+	}
+	select {
+	case <-ctx.Done():
+		r.log.Info("stopping", "reason", context.Cause(ctx))
+		return r.Stop()
+	case err := <-ended:
+		r.log.Error("a component stopped; stopping the others", "err", err)
+		r.Stop() // the ended component's Stop reports its error again
+		return err
+	}
 }
 
 // Func adapts two functions into a Component.

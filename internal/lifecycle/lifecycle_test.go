@@ -65,3 +65,41 @@ func TestStopDeadline(t *testing.T) {
 		t.Fatal("a stuck component must not keep the others from stopping")
 	}
 }
+
+// ending is a component whose work ends on its own when fail is closed.
+type ending struct {
+	Func
+	done chan struct{}
+	err  error
+}
+
+func (e *ending) Done() <-chan struct{} { return e.done }
+func (e *ending) Err() error            { return e.err }
+
+// A component that ends on its own (a fatal error in its background work) stops the
+// others and is Run's error: the process does not run on without it.
+func TestRunEndsWhenAComponentEnds(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var stopped []string
+	mk := func(name string) Func {
+		return Func{N: name, StopFn: func(context.Context) error { stopped = append(stopped, name); return nil }}
+	}
+	e := &ending{Func: mk("stream"), done: make(chan struct{}), err: errors.New("records lost")}
+	r := New(log, time.Second, mk("broker"), e, mk("sql"))
+	done := make(chan error)
+	go func() { done <- r.Run(context.Background()) }()
+	for !r.Ready() {
+		time.Sleep(time.Millisecond)
+	}
+	close(e.done)
+	err := <-done
+	if err == nil || err.Error() != "stream stopped: records lost" {
+		t.Fatalf("Run returned %v", err)
+	}
+	if got := strings.Join(stopped, ","); got != "sql,stream,broker" {
+		t.Fatalf("stopped %s", got)
+	}
+	if r.Ready() {
+		t.Fatal("still ready")
+	}
+}
