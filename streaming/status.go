@@ -3,8 +3,8 @@ package streaming
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"fmt"
+	"io/fs"
 	"sort"
 )
 
