@@ -15,6 +15,9 @@ type Streaming struct {
 	BatchInterval    time.Duration `yaml:"batch_interval"`
 	// MaxRecordsPerPartition caps one batch's offset range per partition.
 	MaxRecordsPerPartition int64 `yaml:"max_records_per_partition"`
+	// MaxRecordsPerBatch caps one batch's records in all, split across partitions by
+	// lag (Spark's maxOffsetsPerTrigger); 0 = no cap.
+	MaxRecordsPerBatch int64 `yaml:"max_records_per_batch"`
 	// MaxRatePerPartition caps records/s per partition; 0 = unlimited.
 	MaxRatePerPartition float64 `yaml:"max_rate_per_partition"`
 	// Backpressure enables the PID rate estimator that keeps processing under the interval.
@@ -64,6 +67,9 @@ var streamingFormats = []string{"auto", "jsonl", "csv", "taobao", "movielens"}
 func (s *Streaming) validate(ch *check) {
 	ch.positive("batch_interval", int64(s.BatchInterval))
 	ch.positive("max_records_per_partition", s.MaxRecordsPerPartition)
+	if s.MaxRecordsPerBatch < 0 {
+		ch.fail("max_records_per_batch", "must be >= 0, got %d", s.MaxRecordsPerBatch)
+	}
 	if s.MaxRatePerPartition < 0 {
 		ch.fail("max_rate_per_partition", "must be >= 0, got %v", s.MaxRatePerPartition)
 	}

@@ -27,6 +27,9 @@ type Options struct {
 	CheckpointDir string
 	// MaxRecordsPerPartition caps one batch's range per partition; 0 = no cap.
 	MaxRecordsPerPartition int64
+	// MaxRecordsPerBatch caps one batch's records in all, split across partitions in
+	// proportion to their lag (Spark's maxOffsetsPerTrigger); 0 = no cap.
+	MaxRecordsPerBatch int64
 	// MaxRatePerPartition caps records/s per partition (× interval per batch); 0 = no cap.
 	MaxRatePerPartition float64
 	// Backpressure enables the PID rate estimator; PID tunes it.
@@ -717,7 +720,10 @@ func (e *Engine) planRanges(ctx context.Context, id int64, t time.Time, ends map
 	rs.sort()
 	total := 0.0
 	if e.opts.Backpressure {
-		total = e.rate
+		total = e.rate * e.job.interval.Seconds()
+	}
+	if m := float64(e.opts.MaxRecordsPerBatch); m > 0 && (total == 0 || m < total) {
+		total = m
 	}
 	capRanges(rs, e.opts.MaxRecordsPerPartition, e.opts.MaxRatePerPartition, total, e.job.interval)
 	var lag int64

@@ -190,6 +190,32 @@ func testEngineReadsEveryRecordOnce(t *testing.T, backend string) {
 	}
 }
 
+// MaxRecordsPerBatch (Spark's maxOffsetsPerTrigger) bounds a whole batch, split across
+// partitions by lag: a backlog of uneven partitions drains in batches of about the cap.
+func TestEngineMaxRecordsPerBatch(t *testing.T) {
+	addrs := newCluster(t, 3)
+	// Partition 0 gets 3000 records, 1 and 2 get 1000 each.
+	recs := make([]testkafka.Record, 0, 5000)
+	for i := range 5000 {
+		recs = append(recs, testkafka.Record{Partition: int32(max(0, i%5-2)), Value: fmt.Appendf(nil, "v%d", i)})
+	}
+	testkafka.Produce(t, addrs, "events", recs)
+	col := newCollected()
+	opts := engineOpts(addrs, t.TempDir())
+	opts.MaxRecordsPerBatch = 500
+	opts.OnBatch = col.onBatch
+	runEngine(t, collectJob(col, 10*time.Millisecond), opts, col, 5000)
+	assertExactlyOnce(t, col, map[int32]int64{0: 3000, 1: 1000, 2: 1000})
+	for _, b := range col.batches {
+		if b.Records > 500 {
+			t.Fatalf("batch %d: %d records, over the cap of 500: %+v", b.ID, b.Records, b.Ranges)
+		}
+	}
+	if first := col.batches[0]; first.Records != 500 || first.Ranges[0].Count() != 300 || first.Ranges[1].Count() != 100 {
+		t.Fatalf("first batch %+v: want 300, 100, 100 (split by lag)", first.Ranges)
+	}
+}
+
 func TestEngineRestartResumesFromCheckpoint(t *testing.T) {
 	c := newCluster(t, 3)
 	dir := t.TempDir()

@@ -60,10 +60,11 @@ func (p *pidEstimator) compute(batchTime time.Time, records int64, processing, s
 }
 
 // capRanges limits each partition's share of a batch: max records per partition, a fixed
-// per-partition rate, and the estimator's total rate split across partitions in
-// proportion to their lag (as Spark's DirectKafkaInputDStream does). Every partition with
-// lag gets at least one record so no partition starves.
-func capRanges(rs Ranges, maxPerPartition int64, ratePerPartition, totalRate float64, interval time.Duration) {
+// per-partition rate, and a total for the batch (the estimator's rate × interval, max
+// records per batch; 0 = none) split across partitions in proportion to their lag (as
+// Spark's DirectKafkaInputDStream and maxOffsetsPerTrigger do). Every partition with lag
+// gets at least one record so no partition starves.
+func capRanges(rs Ranges, maxPerPartition int64, ratePerPartition, total float64, interval time.Duration) {
 	var totalLag int64
 	for _, r := range rs {
 		totalLag += r.Until - r.From
@@ -82,8 +83,8 @@ func capRanges(rs Ranges, maxPerPartition int64, ratePerPartition, totalRate flo
 		if ratePerPartition > 0 {
 			limit = min(limit, max(1, int64(ratePerPartition*secs)))
 		}
-		if totalRate > 0 && totalLag > 0 {
-			share := totalRate * secs * float64(lag) / float64(totalLag)
+		if total > 0 && totalLag > 0 {
+			share := total * float64(lag) / float64(totalLag)
 			if ratePerPartition > 0 {
 				share = min(share, ratePerPartition*secs)
 			}

@@ -100,6 +100,7 @@ func streamComponents(ctx context.Context, a *app, reg *prometheus.Registry) (co
 	o.Group = s.Group
 	o.CheckpointDir = streamCheckpointDir(a.cfg, po.Name)
 	o.MaxRecordsPerPartition = s.MaxRecordsPerPartition
+	o.MaxRecordsPerBatch = s.MaxRecordsPerBatch
 	o.MaxRatePerPartition = s.MaxRatePerPartition
 	o.Backpressure = s.Backpressure
 	o.StartingOffsets = s.StartingOffsets
