@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"time"
 )
@@ -36,6 +37,9 @@ type Streaming struct {
 	// The events pipeline: topics → ods_events, dwd_events, dlq_events.
 	EventsEnabled bool     `yaml:"events_enabled"`
 	EventsTopics  []string `yaml:"events_topics"`
+	// EventsTopicPattern, when set, replaces EventsTopics: every topic whose whole name
+	// the regular expression matches (Spark's subscribePattern), new ones included.
+	EventsTopicPattern string `yaml:"events_topic_pattern"`
 	// EventsFormat is the default line format: auto | jsonl | csv | taobao | movielens.
 	EventsFormat string `yaml:"events_format"`
 	// EventsFormats overrides the format per topic.
@@ -62,6 +66,14 @@ type StreamingFormat struct {
 	TimeLayout string            `yaml:"time_layout"`
 }
 
+// TopicPattern is EventsTopicPattern compiled; nil when unset.
+func (s *Streaming) TopicPattern() (*regexp.Regexp, error) {
+	if s.EventsTopicPattern == "" {
+		return nil, nil
+	}
+	return regexp.Compile(s.EventsTopicPattern)
+}
+
 var streamingFormats = []string{"auto", "jsonl", "csv", "taobao", "movielens"}
 
 func (s *Streaming) validate(ch *check) {
@@ -74,8 +86,11 @@ func (s *Streaming) validate(ch *check) {
 		ch.fail("max_rate_per_partition", "must be >= 0, got %v", s.MaxRatePerPartition)
 	}
 	ch.oneOf("starting_offsets", s.StartingOffsets, "earliest", "latest")
-	if s.EventsEnabled && len(s.EventsTopics) == 0 {
-		ch.fail("events_topics", "must name at least one topic")
+	if s.EventsEnabled && len(s.EventsTopics) == 0 && s.EventsTopicPattern == "" {
+		ch.fail("events_topics", "must name at least one topic (or set events_topic_pattern)")
+	}
+	if _, err := s.TopicPattern(); err != nil {
+		ch.fail("events_topic_pattern", "%v", err)
 	}
 	ch.oneOf("events_format", s.EventsFormat, streamingFormats...)
 	if s.DedupTTL <= 0 {

@@ -52,6 +52,8 @@ streaming:
 		"streaming:\n  window_length: 90s\n":                    "streaming.window_length",
 		"streaming:\n  starting_offsets: middle\n":              "streaming.starting_offsets",
 		"streaming:\n  events_format: xml\n":                    "streaming.events_format",
+		"streaming:\n  events_topic_pattern: \"events.(\"\n":    "streaming.events_topic_pattern",
+		"streaming:\n  max_records_per_batch: -1\n":             "streaming.max_records_per_batch",
 	} {
 		_, err := Load(LoadOptions{File: write(body), Environ: []string{}})
 		if err == nil || !strings.Contains(err.Error(), want) {

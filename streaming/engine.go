@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
+	"regexp"
 	"sync"
 	"time"
 
@@ -18,6 +18,10 @@ type Options struct {
 	Brokers []string
 	// Topics are read by every batch. Required.
 	Topics []string
+	// TopicPattern, instead of Topics, subscribes to every topic whose whole name it
+	// matches (Spark's subscribePattern), internal topics excepted; topics created later
+	// are picked up at the next batch and read from their start.
+	TopicPattern *regexp.Regexp
 	// Group, when set, receives each committed batch's end offsets (OffsetCommit) so lag
 	// tools see progress. The checkpoint and the warehouse hold the truth.
 	Group string
@@ -154,8 +158,10 @@ func New(job *Job, opts Options) (*Engine, error) {
 	switch {
 	case len(opts.Brokers) == 0:
 		return nil, errors.New("cannot build streaming engine: no brokers")
-	case len(opts.Topics) == 0:
+	case len(opts.Topics) == 0 && opts.TopicPattern == nil:
 		return nil, errors.New("cannot build streaming engine: no topics")
+	case len(opts.Topics) > 0 && opts.TopicPattern != nil:
+		return nil, errors.New("cannot build streaming engine: topics and a topic pattern are both set; give one")
 	case opts.CheckpointDir == "":
 		return nil, errors.New("cannot build streaming engine: no checkpoint directory")
 	case opts.StartingOffsets != "earliest" && opts.StartingOffsets != "latest":
@@ -193,7 +199,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		return fail(err)
 	}
 	e.cp = cp
-	e.src = newSource(e.opts.Brokers, e.opts.Topics, e.opts.Group, e.opts.ClientID)
+	e.src = newSource(e.opts.Brokers, newSubscription(e.opts.Topics, e.opts.TopicPattern), e.opts.Group, e.opts.ClientID)
 	e.src.onLoss = e.dataLoss
 	replay, err := e.recover(ctx)
 	if err != nil {
@@ -713,7 +719,7 @@ func (e *Engine) planRanges(ctx context.Context, id int64, t time.Time, ends map
 	// answered with an error, e.g. during a leader election) keeps an empty range at
 	// its end: the plan is all a restart knows of where each partition ended.
 	for tp, off := range ends {
-		if _, listed := last[tp]; !listed && slices.Contains(e.opts.Topics, tp.Topic) {
+		if _, listed := last[tp]; !listed && e.src.sub.has(tp.Topic) {
 			rs = append(rs, OffsetRange{tp.Topic, tp.Partition, off, off})
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,10 +24,10 @@ type source struct {
 	brokers   []string
 	dialer    *kafka.Dialer
 
-	mu     sync.Mutex
-	conns  map[TopicPartition]*kafka.Conn
-	topics []string
-	group  string
+	mu    sync.Mutex
+	conns map[TopicPartition]*kafka.Conn
+	sub   subscription
+	group string
 	// fetchMaxBytes bounds one Fetch response per partition.
 	fetchMaxBytes int64
 	parallel      int
@@ -37,7 +39,37 @@ type source struct {
 	onLoss func(DataLoss) error
 }
 
-func newSource(brokers, topics []string, group, clientID string) *source {
+// subscription is what a source reads: named topics, or every topic a pattern matches.
+type subscription struct {
+	topics []string
+	// pattern is anchored: it matches whole names, as Java's Matcher.matches does for
+	// Spark's subscribePattern.
+	pattern *regexp.Regexp
+}
+
+func newSubscription(topics []string, pattern *regexp.Regexp) subscription {
+	if pattern != nil {
+		pattern = regexp.MustCompile(`^(?:` + pattern.String() + `)$`)
+	}
+	return subscription{topics, pattern}
+}
+
+// has says whether topic is subscribed to.
+func (s subscription) has(topic string) bool {
+	if s.pattern != nil {
+		return s.pattern.MatchString(topic)
+	}
+	return slices.Contains(s.topics, topic)
+}
+
+func (s subscription) String() string {
+	if s.pattern != nil {
+		return "topics matching " + s.pattern.String()
+	}
+	return fmt.Sprint(s.topics)
+}
+
+func newSource(brokers []string, sub subscription, group, clientID string) *source {
 	tr := &kafka.Transport{ClientID: clientID, IdleTimeout: 30 * time.Second, MetadataTTL: 2 * time.Second}
 	return &source{
 		client:        &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr, Timeout: 30 * time.Second},
@@ -45,7 +77,7 @@ func newSource(brokers, topics []string, group, clientID string) *source {
 		brokers:       brokers,
 		dialer:        &kafka.Dialer{ClientID: clientID, Timeout: 10 * time.Second},
 		conns:         map[TopicPartition]*kafka.Conn{},
-		topics:        topics,
+		sub:           sub,
 		group:         group,
 		fetchMaxBytes: 8 << 20,
 		parallel:      8,
@@ -64,12 +96,16 @@ func (s *source) close() {
 
 // partitions lists the partitions of the source topics.
 func (s *source) partitions(ctx context.Context) ([]TopicPartition, error) {
-	md, err := s.client.Metadata(ctx, &kafka.MetadataRequest{Topics: s.topics})
+	// A pattern asks for every topic (a null topic list).
+	md, err := s.client.Metadata(ctx, &kafka.MetadataRequest{Topics: s.sub.topics})
 	if err != nil {
-		return nil, fmt.Errorf("cannot read metadata of %v: %w", s.topics, err)
+		return nil, fmt.Errorf("cannot read metadata of %v: %w", s.sub, err)
 	}
 	var tps []TopicPartition
 	for _, t := range md.Topics {
+		if s.sub.pattern != nil && (t.Internal || !s.sub.has(t.Name)) {
+			continue
+		}
 		if t.Error != nil {
 			if errors.Is(t.Error, kafka.UnknownTopicOrPartition) || errors.Is(t.Error, kafka.LeaderNotAvailable) {
 				continue // not created yet: no partitions to read

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"regexp"
 	"sort"
 )
 
@@ -45,10 +46,11 @@ type PartitionLag struct {
 	Lag       int64
 }
 
-// Lag asks the brokers for the end offsets of topics and compares them with ends (a
-// partition missing from ends has not been read: its lag counts from the log start).
-func Lag(ctx context.Context, brokers, topics []string, ends map[TopicPartition]int64) ([]PartitionLag, error) {
-	src := newSource(brokers, topics, "", "tagpipe-stream-status")
+// Lag asks the brokers for the end offsets of topics (or of every topic pattern matches,
+// when set) and compares them with ends (a partition missing from ends has not been
+// read: its lag counts from the log start).
+func Lag(ctx context.Context, brokers, topics []string, pattern *regexp.Regexp, ends map[TopicPartition]int64) ([]PartitionLag, error) {
+	src := newSource(brokers, newSubscription(topics, pattern), "", "tagpipe-stream-status")
 	defer src.close()
 	tps, err := src.partitions(ctx)
 	if err != nil {

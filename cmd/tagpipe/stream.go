@@ -96,7 +96,13 @@ func streamComponents(ctx context.Context, a *app, reg *prometheus.Registry) (co
 	}
 	o := streaming.DefaultOptions()
 	o.Brokers = streamBrokers(a.cfg)
-	o.Topics = s.EventsTopics
+	if o.TopicPattern, err = s.TopicPattern(); err != nil {
+		wh.Close()
+		return nil, nil, nil, err
+	}
+	if o.TopicPattern == nil {
+		o.Topics = s.EventsTopics
+	}
 	o.Group = s.Group
 	o.CheckpointDir = streamCheckpointDir(a.cfg, po.Name)
 	o.MaxRecordsPerPartition = s.MaxRecordsPerPartition
@@ -157,7 +163,15 @@ func streamStatus(a *app) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 			defer cancel()
-			lags, err := streaming.Lag(ctx, streamBrokers(a.cfg), a.cfg.Streaming.EventsTopics, prog.Ends)
+			topics := a.cfg.Streaming.EventsTopics
+			pattern, err := a.cfg.Streaming.TopicPattern()
+			if err != nil {
+				return err
+			}
+			if pattern != nil {
+				topics = nil
+			}
+			lags, err := streaming.Lag(ctx, streamBrokers(a.cfg), topics, pattern, prog.Ends)
 			if err != nil {
 				fmt.Fprintf(out, "lag: unavailable (%v)\n", err)
 				return nil

@@ -1,0 +1,74 @@
+package streaming
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/tagpipe/tagpipe/streaming/internal/testkafka"
+)
+
+// A topic pattern (Spark's subscribePattern) reads every topic whose whole name matches,
+// including one created while the engine runs (from its start), and no other.
+func TestEngineTopicPattern(t *testing.T) {
+	for _, backend := range testkafka.Backends {
+		t.Run(backend, func(t *testing.T) {
+			addrs := testkafka.Start(t, backend, "events.web", 2)
+			adm := admin(t, addrs)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			for _, topic := range []string{"events.app", "xevents.app", "events.app.old"} {
+				if _, err := adm.CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+					t.Fatal(err)
+				}
+			}
+			put := func(topic string, parts, n int) {
+				recs := make([]testkafka.Record, n)
+				for i := range recs {
+					recs[i] = testkafka.Record{Partition: int32(i % parts), Value: fmt.Appendf(nil, "%s-%d", topic, i)}
+				}
+				testkafka.Produce(t, addrs, topic, recs)
+			}
+			put("events.web", 2, 40)
+			put("events.app", 1, 10)
+			put("xevents.app", 1, 5)
+			put("events.app.old", 1, 5)
+
+			col := newCollected()
+			o := engineOpts(addrs, t.TempDir())
+			o.Topics, o.TopicPattern = nil, regexp.MustCompile(`events\.(web|app|new)`)
+			o.OnBatch = col.onBatch
+			e := startEngine(t, collectJob(col, 10*time.Millisecond), o)
+			col.waitTotal(t, e, 50)
+
+			// A topic created later is picked up and read from its start.
+			if _, err := adm.CreateTopic(ctx, 1, 1, nil, "events.new"); err != nil {
+				t.Fatal(err)
+			}
+			put("events.new", 1, 7)
+			col.waitTotal(t, e, 57)
+			if err := e.Stop(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			perTopic := map[string]int{}
+			for _, rs := range col.byBatch {
+				for _, r := range rs {
+					perTopic[r.Topic]++
+				}
+			}
+			if want := map[string]int{"events.web": 40, "events.app": 10, "events.new": 7}; fmt.Sprint(perTopic) != fmt.Sprint(want) {
+				t.Fatalf("records per topic %v, want %v", perTopic, want)
+			}
+		})
+	}
+}
+
+func TestEngineTopicsOrPattern(t *testing.T) {
+	o := engineOpts([]string{"127.0.0.1:1"}, t.TempDir())
+	o.TopicPattern = regexp.MustCompile("events.*")
+	if _, err := New(NewJob("x", time.Second), o); err == nil {
+		t.Fatal("topics and a pattern both set: no error")
+	}
+}
