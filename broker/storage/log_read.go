@@ -227,9 +227,10 @@ func scanRead(seg *segment, idx offsetIndex, size, offset int64, maxBytes int32)
 }
 
 // OffsetForTimestamp finds the first offset whose record timestamp is >= ts (ListOffsets
-// by time) and that record's timestamp. Uncompressed batches are searched record by
-// record; for a compressed batch (never decompressed here) the answer is the batch's base
-// offset and its max timestamp.
+// by time) and that record's timestamp, record by record as Kafka's
+// LogSegment.findOffsetByTimestamp: the time index finds the batch, and its records are
+// searched (a compressed batch is decompressed for it). A LogAppendTime batch's records
+// all have its max timestamp: the answer is its base offset.
 func (l *Log) OffsetForTimestamp(ts int64) (offset int64, batchTimestamp int64, found bool) {
 	l.mu.RLock()
 	if l.isClosed.Load() {
@@ -277,14 +278,19 @@ func scanTimestamp(seg *segment, idx offsetIndex, tidx timeIndex, size, ts, star
 			return 0, 0, false, fmt.Errorf("%w: bad batch length at %d", ErrCorruptMessage, p)
 		}
 		if h.MaxTimestamp >= ts && h.LastOffset() >= start {
-			if h.Compression() != 0 || h.Attributes&attrLogAppendTime != 0 {
+			if h.Attributes&attrLogAppendTime != 0 {
 				return max(h.BaseOffset, start), h.MaxTimestamp, true, nil
 			}
 			body := make([]byte, bsize-BatchHeaderSize)
 			if _, err := seg.f.ReadAt(body, p+BatchHeaderSize); err != nil {
 				return 0, 0, false, err
 			}
-			if off, rts, ok := firstRecordAtOrAfter(body, &h, ts, start); ok {
+			recs, _, err := decompressRecords(h.Compression(), body)
+			if err != nil {
+				// Stored batches passed the CRC check; answer with the batch as before.
+				return max(h.BaseOffset, start), h.MaxTimestamp, true, nil
+			}
+			if off, rts, ok := firstRecordAtOrAfter(recs, &h, ts, start); ok {
 				return off, rts, true, nil
 			}
 			return max(h.BaseOffset, start), h.MaxTimestamp, true, nil

@@ -128,8 +128,11 @@ func TestOffsetForTimestamp(t *testing.T) {
 		}
 		mustAppend(t, l, buildBatch(plain(10, 10, int64(1000*i))))
 	}
-	// A compressed batch (flag only) is answered at batch granularity.
-	comp := buildBatch(plain(10, 10, 50_000))
+	// A compressed batch is searched record by record, as Kafka does; one whose
+	// records cannot be decompressed (flag only) is answered with its base offset.
+	mustAppend(t, l, compressBatch(t, buildBatch(plain(10, 10, 50_000)), codecSnappy, false))
+	mustAppend(t, l, compressBatch(t, buildBatch(plain(10, 10, 60_000)), codecZstd, false))
+	comp := buildBatch(plain(10, 10, 70_000))
 	comp[offAttributes+1] |= 2
 	fixCRC(comp)
 	mustAppend(t, l, comp)
@@ -143,8 +146,11 @@ func TestOffsetForTimestamp(t *testing.T) {
 		{10, 10, 1000, true},   // between batches: the next batch's first record
 		{7003, 73, 7003, true}, // inside a batch in the second segment
 		{19009, 199, 19009, true},
-		{19010, 200, 50_009, true}, // compressed batch: base offset, max timestamp
-		{60_000, -1, -1, false},
+		{19010, 200, 50_000, true},
+		{50_004, 204, 50_004, true}, // inside a snappy batch
+		{60_007, 217, 60_007, true}, // inside a zstd batch
+		{70_003, 220, 70_009, true}, // undecodable: base offset, max timestamp
+		{80_000, -1, -1, false},
 	} {
 		off, rts, found := l.OffsetForTimestamp(c.ts)
 		if off != c.off || rts != c.rts || found != c.found {
