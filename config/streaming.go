@@ -23,7 +23,8 @@ type Streaming struct {
 	MaxRatePerPartition float64 `yaml:"max_rate_per_partition"`
 	// Backpressure enables the PID rate estimator that keeps processing under the interval.
 	Backpressure bool `yaml:"backpressure"`
-	// StartingOffsets is where a partition without a committed batch starts: earliest | latest.
+	// StartingOffsets is where the partitions start when the pipeline starts from nothing:
+	// earliest | latest | an RFC 3339 time (the first record at or after it).
 	StartingOffsets string `yaml:"starting_offsets"`
 	// FailOnDataLoss stops a pipeline when offsets it is to read are gone (deleted by
 	// retention before they were read, or a topic recreated); false skips the gap with a
@@ -85,7 +86,11 @@ func (s *Streaming) validate(ch *check) {
 	if s.MaxRatePerPartition < 0 {
 		ch.fail("max_rate_per_partition", "must be >= 0, got %v", s.MaxRatePerPartition)
 	}
-	ch.oneOf("starting_offsets", s.StartingOffsets, "earliest", "latest")
+	if s.StartingOffsets != "earliest" && s.StartingOffsets != "latest" {
+		if _, err := time.Parse(time.RFC3339Nano, s.StartingOffsets); err != nil {
+			ch.fail("starting_offsets", "want earliest, latest or an RFC 3339 time such as 2026-11-26T00:00:00Z, got %q", s.StartingOffsets)
+		}
+	}
 	if s.EventsEnabled && len(s.EventsTopics) == 0 && s.EventsTopicPattern == "" {
 		ch.fail("events_topics", "must name at least one topic (or set events_topic_pattern)")
 	}

@@ -39,8 +39,11 @@ type Options struct {
 	// Backpressure enables the PID rate estimator; PID tunes it.
 	Backpressure bool
 	PID          PIDOptions
-	// StartingOffsets is "earliest" (default) or "latest": where partitions without a
-	// committed batch start.
+	// StartingOffsets is where the partitions start when the job starts from nothing:
+	// "earliest" (default), "latest", or an RFC 3339 time (Spark's startingTimestamp:
+	// the first offset whose record timestamp is at or after it, per ListOffsets; a
+	// partition with none starts at its end). Partitions that appear later start at
+	// their beginning.
 	StartingOffsets string
 	// Resume, when set and the checkpoint is empty, returns the last batch a previous run
 	// committed to its outputs (e.g. from warehouse snapshot properties). The engine
@@ -109,6 +112,8 @@ type Engine struct {
 	cp   *checkpoint
 	met  *metrics
 	pid  *pidEstimator
+	// startAt is StartingOffsets as a time (zero: earliest or latest).
+	startAt time.Time
 
 	// owned by the run loop
 	ends      map[TopicPartition]int64
@@ -164,11 +169,13 @@ func New(job *Job, opts Options) (*Engine, error) {
 		return nil, errors.New("cannot build streaming engine: topics and a topic pattern are both set; give one")
 	case opts.CheckpointDir == "":
 		return nil, errors.New("cannot build streaming engine: no checkpoint directory")
-	case opts.StartingOffsets != "earliest" && opts.StartingOffsets != "latest":
-		return nil, fmt.Errorf("cannot build streaming engine: starting offsets %q: want earliest or latest", opts.StartingOffsets)
+	}
+	startAt, err := ParseStartingOffsets(opts.StartingOffsets)
+	if err != nil {
+		return nil, fmt.Errorf("cannot build streaming engine: %w", err)
 	}
 	e := &Engine{
-		job: job, opts: opts,
+		job: job, opts: opts, startAt: startAt,
 		log:     opts.Logger.With("pipeline", job.name),
 		pid:     newPIDEstimator(opts.PID, job.interval),
 		ends:    map[TopicPartition]int64{},
@@ -663,6 +670,20 @@ func (e *Engine) sleep(d time.Duration) bool {
 	}
 }
 
+// ParseStartingOffsets checks a StartingOffsets value and returns its time when it is
+// one (zero for earliest and latest).
+func ParseStartingOffsets(s string) (time.Time, error) {
+	switch s {
+	case "earliest", "latest":
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("starting offsets %q: want earliest, latest or an RFC 3339 time such as 2026-11-26T00:00:00Z", s)
+	}
+	return t, nil
+}
+
 // plan computes and persists batch id's offset ranges.
 func (e *Engine) plan(ctx context.Context, id int64, t time.Time) (plan, error) {
 	p, err := e.planRanges(ctx, id, t, e.ends)
@@ -686,15 +707,29 @@ func (e *Engine) planRanges(ctx context.Context, id int64, t time.Time, ends map
 	if err != nil {
 		return plan{}, err
 	}
+	// "latest" or a time applies when the job starts from nothing; a partition that
+	// appears later (topic grew, new topic) is read from its start, as Spark does.
+	fresh := len(ends) == 0 && id == 0
+	var at map[TopicPartition]int64
+	if fresh && !e.startAt.IsZero() {
+		if at, err = e.src.offsetsAt(ctx, tps, e.startAt); err != nil {
+			return plan{}, err
+		}
+	}
 	rs := make(Ranges, 0, len(tps))
 	for _, tp := range tps {
 		from, ok := ends[tp]
 		if !ok {
 			from = first[tp]
-			// "latest" applies when the job starts from nothing; a partition that appears
-			// later (topic grew, new topic) is read from its start, as Spark does.
-			if e.opts.StartingOffsets == "latest" && len(ends) == 0 && id == 0 {
+			switch {
+			case fresh && e.opts.StartingOffsets == "latest":
 				from = last[tp]
+			case at != nil:
+				if off, found := at[tp]; found {
+					from = max(off, first[tp])
+				} else {
+					from = last[tp] // no record at or after the time
+				}
 			}
 		}
 		until := last[tp]

@@ -72,3 +72,47 @@ func TestEngineTopicsOrPattern(t *testing.T) {
 		t.Fatal("topics and a pattern both set: no error")
 	}
 }
+
+// StartingOffsets as a time (Spark's startingTimestamp): a job with nothing committed
+// starts each partition at its first record at or after that time; a partition with
+// none starts at its end and takes only what comes later.
+func TestEngineStartingTimestamp(t *testing.T) {
+	for _, backend := range testkafka.Backends {
+		t.Run(backend, func(t *testing.T) {
+			addrs := testkafka.Start(t, backend, "events", 2)
+			t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+			var recs []testkafka.Record
+			for i := range 30 {
+				recs = append(recs, testkafka.Record{Partition: 0, Value: fmt.Appendf(nil, "p0-%d", i), Time: t0.Add(time.Duration(i) * time.Second)})
+			}
+			for i := range 5 {
+				recs = append(recs, testkafka.Record{Partition: 1, Value: fmt.Appendf(nil, "p1-%d", i), Time: t0.Add(time.Duration(i) * time.Second)})
+			}
+			testkafka.Produce(t, addrs, "events", recs)
+
+			col := newCollected()
+			o := engineOpts(addrs, t.TempDir())
+			o.StartingOffsets = t0.Add(10 * time.Second).Format(time.RFC3339)
+			o.OnBatch = col.onBatch
+			e := startEngine(t, collectJob(col, 10*time.Millisecond), o)
+			col.waitTotal(t, e, 20)
+			testkafka.Produce(t, addrs, "events", []testkafka.Record{{Partition: 1, Value: []byte("p1-later"), Time: t0}})
+			col.waitTotal(t, e, 21)
+			if err := e.Stop(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			got := map[int32][]int64{}
+			for _, rs := range col.byBatch {
+				for _, r := range rs {
+					got[r.Partition] = append(got[r.Partition], r.Offset)
+				}
+			}
+			if len(got[0]) != 20 || got[0][0] != 10 || len(got[1]) != 1 || got[1][0] != 5 {
+				t.Fatalf("offsets read %v: want partition 0 from 10, partition 1 only the record produced later (5)", got)
+			}
+		})
+	}
+	if _, err := ParseStartingOffsets("yesterday"); err == nil {
+		t.Fatal("a bad starting offsets value was accepted")
+	}
+}

@@ -119,6 +119,37 @@ func (s *source) partitions(ctx context.Context) ([]TopicPartition, error) {
 	return tps, nil
 }
 
+// offsetsAt returns, per partition of tps, the first offset whose record timestamp is at
+// or after t (ListOffsets by time); partitions with none are missing.
+func (s *source) offsetsAt(ctx context.Context, tps []TopicPartition, t time.Time) (map[TopicPartition]int64, error) {
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, tp := range tps {
+		req.Topics[tp.Topic] = append(req.Topics[tp.Topic], kafka.TimeOffsetOf(int(tp.Partition), t))
+	}
+	out := map[TopicPartition]int64{}
+	if len(tps) == 0 {
+		return out, nil
+	}
+	res, err := s.client.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list offsets at %v: %w", t, err)
+	}
+	for topic, ps := range res.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				return nil, fmt.Errorf("cannot list offsets of %s/%d at %v: %w", topic, p.Partition, t, p.Error)
+			}
+			// kafka-go files a found offset under Offsets; none found (offset -1) is not there.
+			for off := range p.Offsets {
+				if off >= 0 {
+					out[TopicPartition{topic, int32(p.Partition)}] = off
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
 // offsets returns the first (log start) and last (high watermark) offsets of tps.
 func (s *source) offsets(ctx context.Context, tps []TopicPartition) (first, last map[TopicPartition]int64, err error) {
 	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
