@@ -49,6 +49,22 @@ type JobDef struct {
 	Catchup       *bool         `yaml:"catchup"`
 	StartDate     string        `yaml:"start_date"`
 	Paused        bool          `yaml:"paused"`
+	// WaitFor lists conditions the run waits for before its first attempt (sensors),
+	// checked every PokeInterval for up to WaitTimeout (0 = the jobs room's defaults).
+	WaitFor      []JobSensor   `yaml:"wait_for"`
+	PokeInterval time.Duration `yaml:"poke_interval"`
+	WaitTimeout  time.Duration `yaml:"wait_timeout"`
+}
+
+// JobSensor is one wait_for condition: kind file (path, a glob), partition (table,
+// partition: default dt={{ds}}) or streaming (pipeline, delay past the interval end).
+type JobSensor struct {
+	Kind      string        `yaml:"kind"`
+	Path      string        `yaml:"path"`
+	Table     string        `yaml:"table"`
+	Partition string        `yaml:"partition"`
+	Pipeline  string        `yaml:"pipeline"`
+	Delay     time.Duration `yaml:"delay"`
 }
 
 // JobTask is what a job runs: kind shell (command, dir, env), sql (script or file, and

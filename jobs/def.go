@@ -44,6 +44,12 @@ type Def struct {
 	StartDate string `yaml:"start_date"`
 	// Paused jobs are not scheduled (manual runs and backfills still work).
 	Paused bool `yaml:"paused"`
+	// WaitFor lists conditions (sensors) a run waits for before its first attempt,
+	// checked every PokeInterval (default 1m) for up to WaitTimeout (default 24h); a
+	// run whose conditions do not all hold in time fails, without retries.
+	WaitFor      []SensorSpec  `yaml:"wait_for"`
+	PokeInterval time.Duration `yaml:"poke_interval"`
+	WaitTimeout  time.Duration `yaml:"wait_timeout"`
 }
 
 // TaskSpec says what a job runs. Kind picks the task kind; the other fields are read by
@@ -91,6 +97,7 @@ type Job struct {
 	topo          int
 	maxRetries    int
 	maxActiveRuns int
+	sensors       []Sensor
 }
 
 // DAG is a validated set of jobs.
@@ -234,6 +241,22 @@ func Compile(defs []Def, kinds *Kinds, dflt Defaults) (*DAG, error) {
 			fail(def.Name, "task", "%v", err)
 		} else {
 			j.task = t
+		}
+		for i, spec := range def.WaitFor {
+			if sn, err := kinds.buildSensor(spec); err != nil {
+				fail(def.Name, fmt.Sprintf("wait_for[%d]", i), "%v", err)
+			} else {
+				j.sensors = append(j.sensors, sn)
+			}
+		}
+		if j.PokeInterval == 0 {
+			j.PokeInterval = time.Minute
+		}
+		if j.WaitTimeout == 0 {
+			j.WaitTimeout = 24 * time.Hour
+		}
+		if j.PokeInterval < 0 || j.WaitTimeout < 0 {
+			fail(def.Name, "wait_timeout", "poke_interval and wait_timeout must be >= 0")
 		}
 		d.jobs[def.Name] = j
 	}

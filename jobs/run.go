@@ -57,6 +57,22 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 	s.metrics.running.WithLabelValues(j.Name).Inc()
 	defer s.metrics.running.WithLabelValues(j.Name).Dec()
 	rec.Start = s.now()
+	if len(j.sensors) > 0 {
+		rec.State, rec.Attempt, rec.Updated = StateRunning, 0, s.now()
+		if err := s.store.Append(rec); err != nil {
+			return rec, err
+		}
+		rc := RunContext{Job: j.Name, DS: rec.DS, Logical: rec.Logical, IntervalEnd: end,
+			Log: s.opts.Log.With("job", j.Name, "ds", rec.DS)}
+		if werr := s.wait(ctx, j, rc); werr != nil {
+			rec.End, rec.Updated = s.now(), s.now()
+			if ctx.Err() != nil {
+				return s.interrupted(rec)
+			}
+			rec.Error = werr.Error()
+			return s.failed(rec)
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		rec.State, rec.Attempt, rec.End, rec.Error, rec.Rows = StateRunning, attempt, time.Time{}, "", 0
 		rec.Updated = s.now()
@@ -67,11 +83,7 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 		rec.End, rec.Updated = s.now(), s.now()
 		if ctx.Err() != nil {
 			// Shutdown, not the task's fault: leave it for the next start.
-			rec.State, rec.Error = StateQueued, errInterrupted.Error()
-			if err := s.store.Append(rec); err != nil {
-				return rec, err
-			}
-			return rec, errInterrupted
+			return s.interrupted(rec)
 		}
 		if terr == nil {
 			rec.State, rec.Rows = StateSuccess, rows
@@ -85,13 +97,7 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 		rec.Error = terr.Error()
 		s.metrics.attemptFailures.WithLabelValues(j.Name).Inc()
 		if attempt > j.maxRetries {
-			rec.State = StateFailed
-			if err := s.store.Append(rec); err != nil {
-				return rec, err
-			}
-			s.metrics.finished(rec)
-			s.opts.Log.Error("run failed", "job", j.Name, "ds", rec.DS, "attempts", attempt, "err", terr)
-			return rec, nil
+			return s.failed(rec)
 		}
 		wait := j.backoff(attempt)
 		rec.State = StateUpForRetry
@@ -104,13 +110,29 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			rec.State, rec.Error = StateQueued, errInterrupted.Error()
-			if err := s.store.Append(rec); err != nil {
-				return rec, err
-			}
-			return rec, errInterrupted
+			return s.interrupted(rec)
 		}
 	}
+}
+
+// interrupted records rec as stopped by shutdown: queued again, for the next start.
+func (s *Scheduler) interrupted(rec Record) (Record, error) {
+	rec.State, rec.Error = StateQueued, errInterrupted.Error()
+	if err := s.store.Append(rec); err != nil {
+		return rec, err
+	}
+	return rec, errInterrupted
+}
+
+// failed records rec (its Error set) as failed for good.
+func (s *Scheduler) failed(rec Record) (Record, error) {
+	rec.State = StateFailed
+	if err := s.store.Append(rec); err != nil {
+		return rec, err
+	}
+	s.metrics.finished(rec)
+	s.opts.Log.Error("run failed", "job", rec.Job, "ds", rec.DS, "attempts", rec.Attempt, "err", rec.Error)
+	return rec, nil
 }
 
 // attempt runs the task once with the job's timeout, its output going to

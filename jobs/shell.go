@@ -17,8 +17,8 @@ import (
 //
 // The command sees TAGPIPE_JOB, TAGPIPE_DS, TAGPIPE_DS_NODASH, TAGPIPE_TS (logical time,
 // RFC 3339), TAGPIPE_INTERVAL_END, TAGPIPE_ATTEMPT and TAGPIPE_ROWS_FILE: writing a number
-// there reports rows written. {{ds}}, {{ds_nodash}}, {{ts}}, {{job}} and {{attempt}} in the
-// command are replaced too (Airflow-style macros).
+// there reports rows written. The macros of RunContext.Expand ({{ds}}, {{next_ds}}, …) in
+// the command are replaced too.
 type shellTask struct {
 	spec TaskSpec
 }
@@ -43,9 +43,7 @@ func (t *shellTask) Run(ctx context.Context, rc RunContext) (int64, error) {
 	nodash := strings.ReplaceAll(ds, "-", "")
 	ts := rc.Logical.Format(time.RFC3339)
 	attempt := strconv.Itoa(rc.Attempt)
-	command := strings.NewReplacer("{{ds}}", ds, "{{ ds }}", ds, "{{ds_nodash}}", nodash,
-		"{{ ds_nodash }}", nodash, "{{ts}}", ts, "{{ ts }}", ts, "{{job}}", rc.Job,
-		"{{ job }}", rc.Job, "{{attempt}}", attempt).Replace(t.spec.Command)
+	command := rc.Expand(t.spec.Command)
 
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
 	cmd.Dir = t.spec.Dir

@@ -49,17 +49,20 @@ func (f TaskFunc) Run(ctx context.Context, rc RunContext) (int64, error) { retur
 // at load, so errors show before anything runs).
 type KindFunc func(spec TaskSpec) (Task, error)
 
-// Kinds is the registry of task kinds. NewKinds has "shell"; cmd/tagpipe registers the
-// rest (sql, builtin) from other rooms.
+// Kinds is the registry of task kinds and sensor kinds. NewKinds has "shell" and the
+// "file" sensor; cmd/tagpipe registers the rest (sql, builtin; partition and streaming
+// sensors) from other rooms.
 type Kinds struct {
-	mu    sync.Mutex
-	kinds map[string]KindFunc
+	mu      sync.Mutex
+	kinds   map[string]KindFunc
+	sensors map[string]SensorKindFunc
 }
 
-// NewKinds returns a registry holding the built-in shell kind.
+// NewKinds returns a registry holding the built-in shell kind and file sensor.
 func NewKinds() *Kinds {
-	k := &Kinds{kinds: map[string]KindFunc{}}
+	k := &Kinds{kinds: map[string]KindFunc{}, sensors: map[string]SensorKindFunc{}}
 	k.Register("shell", shellKind)
+	k.RegisterSensor("file", fileSensor)
 	return k
 }
 

@@ -143,13 +143,6 @@ func exportJobRuns(ctx context.Context, a *app) (int64, error) {
 	return int64(len(runs)), nil
 }
 
-// jobMacros replaces {{ds}}, {{ds_nodash}}, {{ts}} and {{job}} in a task's text.
-func jobMacros(text string, rc jobs.RunContext) string {
-	ds, nodash, ts := rc.DS, strings.ReplaceAll(rc.DS, "-", ""), rc.Logical.Format(time.RFC3339)
-	return strings.NewReplacer("{{ds}}", ds, "{{ ds }}", ds, "{{ds_nodash}}", nodash, "{{ ds_nodash }}", nodash,
-		"{{ts}}", ts, "{{ ts }}", ts, "{{job}}", rc.Job, "{{ job }}", rc.Job).Replace(text)
-}
-
 // sqlJobKind: `task: {kind: sql, script: "..."}` or `{kind: sql, file: x.sql}` runs the
 // statements in order in one DuckDB session over the warehouse views (a local,
 // unrestricted session: COPY … TO writes files). Rows are the statements' affected rows.
@@ -183,7 +176,7 @@ func sqlJobKind(a *app) jobs.KindFunc {
 				}
 				text = string(b)
 			}
-			stmts, rest := tsql.Split(jobMacros(text, rc))
+			stmts, rest := tsql.Split(rc.Expand(text))
 			if strings.TrimSpace(rest) != "" {
 				stmts = append(stmts, rest)
 			}
@@ -328,9 +321,13 @@ func jobDefs(cfg *config.Config) ([]jobs.Def, error) {
 		defs = append(defs, jobs.Def{Name: d.Name, Schedule: d.Schedule, Timezone: d.Timezone,
 			DependsOn: d.DependsOn, Timeout: d.Timeout, Retries: d.Retries, RetryDelay: d.RetryDelay,
 			MaxRetryDelay: d.MaxRetryDelay, MaxActiveRuns: d.MaxActiveRuns, Catchup: d.Catchup,
-			StartDate: d.StartDate, Paused: d.Paused,
+			StartDate: d.StartDate, Paused: d.Paused, PokeInterval: d.PokeInterval, WaitTimeout: d.WaitTimeout,
 			Task: jobs.TaskSpec{Kind: d.Task.Kind, Command: d.Task.Command, Dir: d.Task.Dir,
 				Script: d.Task.Script, File: d.Task.File, Table: d.Task.Table, Name: d.Task.Name, Env: d.Task.Env, Args: d.Task.Args}})
+		for _, w := range d.WaitFor {
+			defs[len(defs)-1].WaitFor = append(defs[len(defs)-1].WaitFor, jobs.SensorSpec{Kind: w.Kind, Path: w.Path,
+				Table: w.Table, Partition: w.Partition, Pipeline: w.Pipeline, Delay: w.Delay})
+		}
 	}
 	dir := cfg.Jobs.Dir
 	if dir == "" {

@@ -16,12 +16,20 @@ import (
 
 	"github.com/tagpipe/tagpipe/broker"
 	"github.com/tagpipe/tagpipe/streaming"
+	"github.com/tagpipe/tagpipe/warehouse"
 )
 
-// TestStreamExitsOnDataLoss: `tagpipe stream` whose next records were deleted before it
-// read them (retention, DeleteRecords) exits with the engine's error instead of running
-// on with the pipeline stopped, and says how to go on.
-func TestStreamExitsOnDataLoss(t *testing.T) {
+// streamed is a data dir whose events pipeline has read a topic of the built-in broker.
+type streamed struct {
+	dir, cfg string
+	cl       *kgo.Client
+	adm      *kadm.Client
+}
+
+// startStreamed starts a broker with topic events (one partition) holding n Taobao lines,
+// runs `tagpipe stream` on a new data dir until it has committed them, and stops it.
+func startStreamed(t *testing.T, ctx context.Context, n int, extraYAML string) *streamed {
+	t.Helper()
 	o := broker.DefaultOptions()
 	o.Dir, o.Listen, o.Logger = t.TempDir(), "127.0.0.1:0", slog.New(slog.DiscardHandler)
 	o.RetentionCheckInterval, o.CleanerBackoff = -1, -1
@@ -33,55 +41,37 @@ func TestStreamExitsOnDataLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Stop(context.Background()) })
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DefaultProduceTopic("events"), kgo.AllowAutoTopicCreation())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DefaultProduceTopic("events"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(cl)
-	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "events"); err != nil {
+	t.Cleanup(cl.Close)
+	s := &streamed{dir: t.TempDir(), cl: cl, adm: kadm.NewClient(cl)}
+	if _, err := s.adm.CreateTopic(ctx, 1, 1, nil, "events"); err != nil {
 		t.Fatal(err)
 	}
-	produce := func(from, n int) {
-		var rs []*kgo.Record
-		for i := from; i < from+n; i++ {
-			rs = append(rs, &kgo.Record{Value: fmt.Appendf(nil, "%d,%d,7,pv,1511544070", i, 1000+i)})
-		}
-		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	produce(0, 10)
-
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "tagpipe.yaml")
-	yaml := fmt.Sprintf("admin:\n  listen: \"\"\nstreaming:\n  bootstrap_servers: [%s]\n  batch_interval: 100ms\n  window_enabled: false\n", b.Addr())
-	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+	s.produce(t, ctx, 0, n)
+	s.cfg = filepath.Join(s.dir, "tagpipe.yaml")
+	yaml := fmt.Sprintf("admin:\n  listen: \"\"\nstreaming:\n  bootstrap_servers: [%s]\n  batch_interval: 100ms\n  window_enabled: false\n%s", b.Addr(), extraYAML)
+	if err := os.WriteFile(s.cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	stream := func(ctx context.Context) (string, error) {
-		return runTagpipeCtx(ctx, "--config", cfg, "--data-dir", dir, "stream")
-	}
-
-	// First run: reads the 10 records, then is stopped.
 	runCtx, stop := context.WithCancel(ctx)
 	first := make(chan error, 1)
-	go func() { _, err := stream(runCtx); first <- err }()
+	go func() { _, err := s.stream(runCtx); first <- err }()
 	for {
-		p, ok, err := streaming.ReadProgress(filepath.Join(dir, "streaming", "events"))
+		p, ok, err := streaming.ReadProgress(filepath.Join(s.dir, "streaming", "events"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ok && p.Ends[streaming.TopicPartition{Topic: "events"}] == 10 {
+		if ok && p.Ends[streaming.TopicPartition{Topic: "events"}] == int64(n) {
 			break
 		}
 		select {
 		case err := <-first:
 			t.Fatalf("stream ended early: %v", err)
 		case <-ctx.Done():
-			t.Fatal("the first 10 records were never committed")
+			t.Fatalf("the first %d records were never committed", n)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -89,12 +79,39 @@ func TestStreamExitsOnDataLoss(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatalf("first run: %v", err)
 	}
+	return s
+}
+
+// produce writes Taobao lines from to from+n-1 to topic events.
+func (s *streamed) produce(t *testing.T, ctx context.Context, from, n int) {
+	t.Helper()
+	var rs []*kgo.Record
+	for i := from; i < from+n; i++ {
+		rs = append(rs, &kgo.Record{Value: fmt.Appendf(nil, "%d,%d,7,pv,1511544070", i, 1000+i)})
+	}
+	if err := s.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// stream runs `tagpipe stream` on the data dir until it ends or ctx does.
+func (s *streamed) stream(ctx context.Context) (string, error) {
+	return runTagpipeCtx(ctx, "--config", s.cfg, "--data-dir", s.dir, "stream")
+}
+
+// TestStreamExitsOnDataLoss: `tagpipe stream` whose next records were deleted before it
+// read them (retention, DeleteRecords) exits with the engine's error instead of running
+// on with the pipeline stopped, and says how to go on.
+func TestStreamExitsOnDataLoss(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s := startStreamed(t, ctx, 10, "")
 
 	// Records 10-29 are deleted before the next run reads them.
-	produce(10, 30)
+	s.produce(t, ctx, 10, 30)
 	off := kadm.Offsets{}
 	off.Add(kadm.Offset{Topic: "events", Partition: 0, At: 30})
-	if rs, err := adm.DeleteRecords(ctx, off); err != nil || rs.Error() != nil {
+	if rs, err := s.adm.DeleteRecords(ctx, off); err != nil || rs.Error() != nil {
 		t.Fatalf("delete records: %v %v", err, rs.Error())
 	}
 	// The second run is not cancelled: it has to end by itself.
@@ -103,17 +120,80 @@ func TestStreamExitsOnDataLoss(t *testing.T) {
 		err error
 	}
 	second := make(chan result, 1)
-	go func() { out, err := stream(context.Background()); second <- result{out, err} }()
-	var out string
+	go func() { out, err := s.stream(context.Background()); second <- result{out, err} }()
+	var r result
 	select {
-	case r := <-second:
-		out, err = r.out, r.err
+	case r = <-second:
 	case <-ctx.Done():
 		t.Fatal("tagpipe stream kept running after its pipeline stopped")
 	}
-	if !errors.Is(err, streaming.ErrDataLoss) || !strings.Contains(err.Error(), "offsets 10-29") ||
-		!strings.Contains(err.Error(), "fail_on_data_loss: false") {
-		t.Fatalf("second run ended with %v, want the data loss\n%s", err, out)
+	if !errors.Is(r.err, streaming.ErrDataLoss) || !strings.Contains(r.err.Error(), "offsets 10-29") ||
+		!strings.Contains(r.err.Error(), "fail_on_data_loss: false") {
+		t.Fatalf("second run ended with %v, want the data loss\n%s", r.err, r.out)
+	}
+}
+
+// TestJobSensors: a job waits for the streaming pipeline to have committed a batch past
+// its interval's end and for a warehouse partition (wait_for), and fails, without
+// running its task, when they do not hold within wait_timeout.
+func TestJobSensors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	today := time.Now().UTC().Format(time.DateOnly)
+	yesterday := time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly)
+	s := startStreamed(t, ctx, 10, "")
+	// The job is defined once the pipeline has run, in jobs/defs/: it waits for the
+	// ods_events partition the pipeline wrote (the day the records reached Kafka).
+	w, err := warehouse.Open(filepath.Join(s.dir, "warehouse"), warehouse.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := w.Table("ods_events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := tbl.Current()
+	if err != nil || len(snap.Partitions()) == 0 {
+		t.Fatalf("ods_events: %v", err)
+	}
+	part := snap.Partitions()[0].Path()
+	w.Close()
+	def := `jobs:
+  - name: after_stream
+    schedule: "@daily"
+    retries: -1
+    wait_for: [{kind: streaming, pipeline: events}, {kind: partition, table: ods_events, partition: "` + part + `"}]
+    poke_interval: 50ms
+    wait_timeout: 1s
+    task: {kind: shell, command: "echo ran {{ds}}"}
+`
+	if err := os.MkdirAll(filepath.Join(s.dir, "jobs", "defs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, "jobs", "defs", "after.yaml"), []byte(def), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Yesterday's interval ended before the pipeline's last batch, and the partition is
+	// there: the task runs.
+	out, err := runTagpipeCtx(ctx, "--config", s.cfg, "--data-dir", s.dir, "jobs", "run", "--job", "after_stream", "--ds", yesterday)
+	if err != nil || !strings.Contains(out, "after_stream ds "+yesterday+": success") {
+		t.Fatalf("yesterday run: %v\n%s", err, out)
+	}
+	// Today's interval ends tomorrow: no batch is that late yet, so the run times out.
+	out, err = runTagpipeCtx(ctx, "--config", s.cfg, "--data-dir", s.dir, "jobs", "run", "--job", "after_stream", "--ds", today)
+	if !strings.Contains(out, "after_stream ds "+today+": failed") {
+		t.Fatalf("today's run: %v\n%s", err, out)
+	}
+	hist, err := runTagpipeCtx(ctx, "--config", s.cfg, "--data-dir", s.dir, "jobs", "history", "--job", "after_stream", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(hist, "wait_for timed out after 1s: still waiting for streaming pipeline events to commit a batch of") {
+		t.Fatalf("history:\n%s", hist)
+	}
+	logs, _ := filepath.Glob(filepath.Join(s.dir, "jobs", "logs", "after_stream", "*", "attempt-*.log"))
+	if len(logs) != 1 {
+		t.Fatalf("attempt logs %v: want only yesterday's run to have run its task", logs)
 	}
 }
 
