@@ -56,6 +56,11 @@ type Options struct {
 	// MaxRetries is how many times one batch is retried before the engine stops with an
 	// error; 0 retries forever (a broker restart or a full disk is waited out).
 	MaxRetries int
+	// AvailableNow (Spark's Trigger.AvailableNow) reads what the topics hold when the
+	// engine starts — in batches, with the usual caps and pacing — and then stops by
+	// itself: Done closes with a nil Err. Records produced later, and partitions that
+	// appear later, are left for the next run.
+	AvailableNow bool
 	// FailOnDataLoss stops the engine with an ErrDataLoss error, without retrying, when
 	// offsets it is to read are gone (see DataLoss); false skips them with a warning.
 	// DefaultOptions sets it, as Spark's failOnDataLoss defaults to true.
@@ -114,6 +119,8 @@ type Engine struct {
 	pid  *pidEstimator
 	// startAt is StartingOffsets as a time (zero: earliest or latest).
 	startAt time.Time
+	// targets, with AvailableNow, are the partitions' ends when the engine started.
+	targets map[TopicPartition]int64
 
 	// owned by the run loop
 	ends      map[TopicPartition]int64
@@ -209,6 +216,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.src = newSource(e.opts.Brokers, newSubscription(e.opts.Topics, e.opts.TopicPattern), e.opts.Group, e.opts.ClientID)
 	e.src.onLoss = e.dataLoss
 	replay, err := e.recover(ctx)
+	if err == nil && e.opts.AvailableNow {
+		err = e.setTargets(ctx)
+	}
 	if err != nil {
 		e.src.close()
 		e.cp.close()
@@ -478,6 +488,10 @@ func (e *Engine) loop(ctx context.Context, replay *plan) error {
 		}
 	}()
 	for {
+		if replay == nil && e.caughtUp() {
+			e.log.Info("read what the topics held at start; stopping (available now)")
+			return nil
+		}
 		var p plan
 		if replay != nil {
 			p, replay = *replay, nil
@@ -684,6 +698,33 @@ func ParseStartingOffsets(s string) (time.Time, error) {
 	return t, nil
 }
 
+// setTargets records, for AvailableNow, where each partition ends now.
+func (e *Engine) setTargets(ctx context.Context) error {
+	tps, err := e.src.partitions(ctx)
+	if err != nil {
+		return err
+	}
+	_, last, err := e.src.offsets(ctx, tps)
+	if err != nil {
+		return err
+	}
+	e.targets = last
+	return nil
+}
+
+// caughtUp says whether, with AvailableNow, every partition has been read to its target.
+func (e *Engine) caughtUp() bool {
+	if e.targets == nil {
+		return false
+	}
+	for tp, target := range e.targets {
+		if end, ok := e.ends[tp]; !ok || end < target {
+			return false
+		}
+	}
+	return true
+}
+
 // plan computes and persists batch id's offset ranges.
 func (e *Engine) plan(ctx context.Context, id int64, t time.Time) (plan, error) {
 	p, err := e.planRanges(ctx, id, t, e.ends)
@@ -733,6 +774,14 @@ func (e *Engine) planRanges(ctx context.Context, id int64, t time.Time, ends map
 			}
 		}
 		until := last[tp]
+		if e.targets != nil {
+			// Available now: nothing past the end seen at start, no partition found later.
+			target, known := e.targets[tp]
+			if !known {
+				continue
+			}
+			until = min(until, max(target, from))
+		}
 		if until < from {
 			// The end moved below what was read: the topic was deleted and recreated
 			// (most likely on one node) or its log truncated. Its records are all new:

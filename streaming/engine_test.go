@@ -216,6 +216,37 @@ func TestEngineMaxRecordsPerBatch(t *testing.T) {
 	}
 }
 
+// AvailableNow (Spark's Trigger.AvailableNow) reads what the topics held at start, in
+// capped batches, then stops by itself; what arrives later waits for the next run,
+// which reads it from where the first stopped.
+func TestEngineAvailableNow(t *testing.T) {
+	addrs := newCluster(t, 2)
+	produce(t, addrs, 2, 0, 1000)
+	col := newCollected()
+	opts := engineOpts(addrs, t.TempDir())
+	opts.MaxRecordsPerPartition = 100
+	opts.AvailableNow = true
+	var once sync.Once
+	opts.OnBatch = func(m BatchMetrics) {
+		once.Do(func() { produce(t, addrs, 2, 1000, 10) }) // after the start: not read
+		col.onBatch(m)
+	}
+	e := startEngine(t, collectJob(col, 10*time.Millisecond), opts)
+	if err := waitStopped(t, e); err != nil {
+		t.Fatalf("engine ended with %v", err)
+	}
+	assertExactlyOnce(t, col, map[int32]int64{0: 500, 1: 500})
+	if len(col.batches) < 5 {
+		t.Fatalf("%d batches: the cap of 100 per partition was not kept", len(col.batches))
+	}
+	// The next run takes the 10 that came later, from where the first run ended.
+	e = startEngine(t, collectJob(col, 10*time.Millisecond), opts)
+	if err := waitStopped(t, e); err != nil {
+		t.Fatalf("second run ended with %v", err)
+	}
+	assertExactlyOnce(t, col, map[int32]int64{0: 505, 1: 505})
+}
+
 func TestEngineRestartResumesFromCheckpoint(t *testing.T) {
 	c := newCluster(t, 3)
 	dir := t.TempDir()

@@ -21,13 +21,14 @@ import (
 
 func init() {
 	register(func(a *app) *cobra.Command {
+		var availableNow bool
 		cmd := &cobra.Command{
 			Use:   "stream",
 			Short: "Run the streaming engine alone: events topics → ods_events, dwd_events, dlq_events, rt_window_counts",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				reg := admin.NewRegistry()
-				comps, _, closeFn, err := streamComponents(cmd.Context(), a, reg)
+				comps, _, closeFn, err := streamComponents(cmd.Context(), a, reg, availableNow)
 				if err != nil {
 					return err
 				}
@@ -35,6 +36,8 @@ func init() {
 				return a.serve(cmd.Context(), reg, nil, comps...)
 			},
 		}
+		cmd.Flags().BoolVar(&availableNow, "available-now", false,
+			"read what the topics hold now, in batches, then exit (Spark's Trigger.AvailableNow: a nightly catch-up without a long-running process)")
 		cmd.AddCommand(streamStatus(a))
 		return cmd
 	})
@@ -59,7 +62,7 @@ func streamCheckpointDir(cfg *config.Config, pipelineName string) string {
 
 // streamComponents builds the configured streaming pipelines as lifecycle components
 // (`tagpipe up` uses it too). closeFn releases the warehouse after the components stop.
-func streamComponents(ctx context.Context, a *app, reg *prometheus.Registry) (comps []lifecycle.Component, engines []*streaming.Engine, closeFn func() error, err error) {
+func streamComponents(ctx context.Context, a *app, reg *prometheus.Registry, availableNow bool) (comps []lifecycle.Component, engines []*streaming.Engine, closeFn func() error, err error) {
 	s := a.cfg.Streaming
 	if !s.EventsEnabled {
 		return nil, nil, nil, errors.New("streaming.events_enabled is false: no pipeline to run")
@@ -111,6 +114,7 @@ func streamComponents(ctx context.Context, a *app, reg *prometheus.Registry) (co
 	o.Backpressure = s.Backpressure
 	o.StartingOffsets = s.StartingOffsets
 	o.FailOnDataLoss = s.FailOnDataLoss
+	o.AvailableNow = availableNow
 	o.Resume = ev.Resume
 	o.Registry = reg
 	o.Logger = a.log

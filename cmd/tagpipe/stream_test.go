@@ -133,6 +133,32 @@ func TestStreamExitsOnDataLoss(t *testing.T) {
 	}
 }
 
+// TestStreamAvailableNow: `tagpipe stream --available-now` reads what the topic holds
+// and exits 0 by itself.
+func TestStreamAvailableNow(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s := startStreamed(t, ctx, 10, "")
+	s.produce(t, ctx, 10, 25)
+	done := make(chan error, 1)
+	go func() {
+		_, err := runTagpipeCtx(context.Background(), "--config", s.cfg, "--data-dir", s.dir, "stream", "--available-now")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		t.Fatal("tagpipe stream --available-now did not exit")
+	}
+	p, ok, err := streaming.ReadProgress(filepath.Join(s.dir, "streaming", "events"))
+	if err != nil || !ok || p.Ends[streaming.TopicPartition{Topic: "events"}] != 35 {
+		t.Fatalf("progress %+v, %v, %v: want the 35 records read", p, ok, err)
+	}
+}
+
 // TestJobSensors: a job waits for the streaming pipeline to have committed a batch past
 // its interval's end and for a warehouse partition (wait_for), and fails, without
 // running its task, when they do not hold within wait_timeout.

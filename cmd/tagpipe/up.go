@@ -84,7 +84,7 @@ func (a *app) up(ctx context.Context, p upParts) error {
 	}
 	var engines []*streaming.Engine
 	if p.stream {
-		sc, es, closeFn, err := streamComponents(ctx, a, reg)
+		sc, es, closeFn, err := streamComponents(ctx, a, reg, false)
 		if err != nil {
 			return err
 		}

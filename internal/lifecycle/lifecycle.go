@@ -24,9 +24,10 @@ type Component interface {
 	Stop(ctx context.Context) error
 }
 
-// Ending is a Component whose background work can end on its own, by a fatal error (a
-// streaming engine that stops on data loss or after its retries): Done is closed then,
-// and Err says why (nil after a Stop).
+// Ending is a Component whose background work can end on its own: by a fatal error (a
+// streaming engine that stops on data loss or after its retries), or because it is done
+// (a streaming engine reading what is available now). Done is closed then, and Err says
+// why (nil: done, or stopped by Stop).
 type Ending interface {
 	Component
 	Done() <-chan struct{}
@@ -97,8 +98,9 @@ func (r *Runner) Stop() error {
 
 // Run starts everything, waits until ctx is done (the caller wires SIGINT/SIGTERM into
 // ctx) or an Ending component ends on its own, and stops everything. A component that
-// ended is the returned error: the process exits with it rather than running on without
-// that part (a supervisor sees the exit; /readyz alone would not be watched).
+// failed is the returned error: the process exits with it rather than running on without
+// that part (a supervisor sees the exit; /readyz alone would not be watched). One that
+// finished its work (nil Err) ends the run with nil.
 func (r *Runner) Run(ctx context.Context) error {
 	if err := r.Start(ctx); err != nil {
 		return err
@@ -111,11 +113,11 @@ func (r *Runner) Run(ctx context.Context) error {
 			go func() {
 				select {
 				case <-e.Done():
-					err := e.Err()
-					if err == nil {
-						err = errors.New("ended on its own")
+					if err := e.Err(); err != nil {
+						ended <- fmt.Errorf("%s stopped: %w", e.Name(), err)
+					} else {
+						ended <- nil
 					}
-					ended <- fmt.Errorf("%s stopped: %w", e.Name(), err)
 				case <-quit:
 				}
 			}()
@@ -126,6 +128,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.log.Info("stopping", "reason", context.Cause(ctx))
 		return r.Stop()
 	case err := <-ended:
+		if err == nil {
+			r.log.Info("a component finished its work; stopping")
+			return r.Stop()
+		}
 		r.log.Error("a component stopped; stopping the others", "err", err)
 		r.Stop() // the ended component's Stop reports its error again
 		return err

@@ -103,3 +103,19 @@ func TestRunEndsWhenAComponentEnds(t *testing.T) {
 		t.Fatal("still ready")
 	}
 }
+
+// A component that finishes its work (ends with a nil error) ends the run with nil.
+func TestRunEndsWhenAComponentFinishes(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e := &ending{Func: Func{N: "stream"}, done: make(chan struct{})}
+	r := New(log, time.Second, e)
+	done := make(chan error)
+	go func() { done <- r.Run(context.Background()) }()
+	for !r.Ready() {
+		time.Sleep(time.Millisecond)
+	}
+	close(e.done)
+	if err := <-done; err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+}
