@@ -109,9 +109,12 @@ func Build(spec Spec, env Env) (*Agent, error) {
 	for _, gname := range sortedKeys(spec.SinkGroups) {
 		p := newProps(where("sinkgroups", gname), spec.SinkGroups[gname])
 		members := p.List("sinks")
-		typ := p.OneOf("processor.type", "failover", "failover", "default")
+		typ := p.OneOf("processor.type", "failover", "failover", "load_balance", "default")
 		prios := p.Sub("processor.priority.")
 		maxPen := p.Dur("processor.max_penalty", 30*time.Second, time.Millisecond)
+		selector := p.OneOf("processor.selector", "round_robin", "round_robin", "random")
+		backoff := p.Bool("processor.backoff", false)
+		maxTimeOut := p.Dur("processor.selector.max_timeout", 30*time.Second, time.Millisecond)
 		if len(members) == 0 {
 			p.fail("sinks", "is required")
 		}
@@ -147,9 +150,12 @@ func Build(spec Spec, env Env) (*Agent, error) {
 			errs = append(errs, fmt.Errorf("%s.processor.type: default takes exactly one sink", p.where))
 			continue
 		}
-		if len(ss) > 0 {
-			g := sink.NewFailover(gname, ss, pr, maxPen, env.Log)
-			a.addRunner(g, "failover", ch, sinkBatch[members[0]])
+		switch {
+		case len(ss) == 0:
+		case typ == "load_balance":
+			a.addRunner(sink.NewLoadBalance(gname, ss, selector, backoff, maxTimeOut, env.Log), "load_balance", ch, sinkBatch[members[0]])
+		default:
+			a.addRunner(sink.NewFailover(gname, ss, pr, maxPen, env.Log), "failover", ch, sinkBatch[members[0]])
 		}
 	}
 	for _, name := range sortedKeys(built) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -236,6 +237,49 @@ func TestSelectorsAndFailover(t *testing.T) {
 	waitFor(t, "file_roll output", func() bool {
 		return read(filepath.Join(data, "good")) == "ok: 1\nok: 3" && read(filepath.Join(data, "bad")) == "no: 2\njunk"
 	})
+}
+
+// TestLoadBalanceGroup spreads a channel's batches over two file_roll sinks in turn
+// (processor.type load_balance): every line lands once, on both sinks.
+func TestLoadBalanceGroup(t *testing.T) {
+	data := t.TempDir()
+	spool := filepath.Join(data, "spool")
+	os.MkdirAll(spool, 0o755)
+	spec := fastSpool(Spec{Name: "a1", Where: "a1",
+		Sources:  map[string]map[string]string{"r1": {"type": "spooldir", "dir": spool, "channels": "c", "batch_size": "1"}},
+		Channels: map[string]map[string]string{"c": {"type": "memory"}},
+		Sinks: map[string]map[string]string{
+			"s1": {"type": "file_roll", "channel": "c", "dir": filepath.Join(data, "s1"), "batch_size": "1"},
+			"s2": {"type": "file_roll", "channel": "c", "dir": filepath.Join(data, "s2"), "batch_size": "1"},
+		},
+		SinkGroups: map[string]map[string]string{"g": {"sinks": "s1 s2", "processor.type": "load_balance",
+			"processor.selector": "round_robin", "processor.backoff": "true"}},
+	})
+	build(t, spec, Env{DataDir: data})
+	var lines []string
+	for i := range 10 {
+		lines = append(lines, fmt.Sprintf("line %d", i))
+	}
+	dropFile(t, spool, "x.log", lines)
+	read := func(dir string) []string {
+		var all []string
+		files, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			all = append(all, strings.Fields(strings.ReplaceAll(string(b), "line ", "line_"))...)
+		}
+		return all
+	}
+	waitFor(t, "both sinks", func() bool { return len(read(filepath.Join(data, "s1")))+len(read(filepath.Join(data, "s2"))) == 10 })
+	s1, s2 := read(filepath.Join(data, "s1")), read(filepath.Join(data, "s2"))
+	if len(s1) == 0 || len(s2) == 0 {
+		t.Fatalf("s1 %v, s2 %v: want batches on both", s1, s2)
+	}
+	all := append(s1, s2...)
+	slices.Sort(all)
+	if len(slices.Compact(all)) != 10 {
+		t.Fatalf("lines %v: want each of the 10 once", all)
+	}
 }
 
 // TestDeadLetterFile routes bad input (any "error" header) to a file_roll sink, the rest

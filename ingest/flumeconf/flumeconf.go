@@ -3,7 +3,7 @@
 // users can bring their configs. Supported: sources spooldir, TAILDIR, netcat, syslogtcp,
 // syslogudp, http; channels memory, file; sinks kafka, logger, file_roll; interceptors
 // timestamp, host, static, regex_filter, regex_extractor, UUID; replicating and
-// multiplexing selectors; failover sink groups. Anything else is rejected with its key.
+// multiplexing selectors; failover and load_balance sink groups. Anything else is rejected with its key.
 package flumeconf
 
 import (
@@ -467,13 +467,17 @@ func convertSink(where string, in map[string]string, fail failFn) map[string]str
 
 func convertGroup(where string, in map[string]string, fail failFn) map[string]string {
 	out := map[string]string{}
-	if t := lower(in["processor.type"]); t != "" && t != "failover" && t != "default" {
-		fail(where+".processor.type", "unsupported sink processor %q (supported: failover, default)", in["processor.type"])
+	if t := lower(in["processor.type"]); t != "" && t != "failover" && t != "load_balance" && t != "default" {
+		fail(where+".processor.type", "unsupported sink processor %q (supported: failover, load_balance, default)", in["processor.type"])
 	}
-	apply(where, in, out, rename{"sinks": "sinks", "processor.type": "processor.type", "processor.maxpenalty": "processor.max_penalty"},
+	apply(where, in, out, rename{"sinks": "sinks", "processor.type": "processor.type", "processor.maxpenalty": "processor.max_penalty",
+		"processor.selector": "processor.selector", "processor.backoff": "processor.backoff",
+		"processor.selector.maxTimeOut": "processor.selector.max_timeout"},
 		rename{"processor.priority.": "processor.priority."}, fail)
-	if t, ok := out["processor.type"]; ok {
-		out["processor.type"] = lower(t)
+	for _, k := range []string{"processor.type", "processor.selector"} {
+		if t, ok := out[k]; ok {
+			out[k] = lower(t)
+		}
 	}
 	return out
 }

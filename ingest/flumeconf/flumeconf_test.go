@@ -2,6 +2,7 @@ package flumeconf
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,7 +142,7 @@ a1.sinks.k1.channel = c1
 a1.sinks.k1.kafka.producer.acks = 1
 a1.sinks.k1.kafka.producer.buffer.memory = 1
 a1.sinks.k2.type = hdfs
-a1.sinkgroups.g1.processor.type = load_balance
+a1.sinkgroups.g1.processor.type = org.example.MyProcessor
 a1.sinks.k9.type = logger
 a2.sources = x
 `
@@ -156,7 +157,7 @@ a2.sources = x
 		`a1.sinks.k1.kafka.producer.acks: tagpipe always produces with acks=all`,
 		`a1.sinks.k1.kafka.producer.buffer.memory: unsupported key`,
 		`a1.sinks.k2.type: unsupported sink type "hdfs"`,
-		`a1.sinkgroups.g1.processor.type: unsupported sink processor "load_balance"`,
+		`a1.sinkgroups.g1.processor.type: unsupported sink processor "org.example.MyProcessor"`,
 		`a1.sinks.k9.type: sink "k9" is not declared in a1.sinks`,
 	} {
 		if !strings.Contains(err.Error(), want) {
@@ -165,5 +166,40 @@ a2.sources = x
 	}
 	if _, err := Convert(props, "nope"); err == nil || !strings.Contains(err.Error(), `no agent "nope" in the file (it has: a1, a2)`) {
 		t.Fatalf("unknown agent: %v", err)
+	}
+}
+
+// A load_balance sink group converts with its selector, backoff and maxTimeOut.
+func TestFlumeLoadBalanceGroup(t *testing.T) {
+	text := `
+a1.sources = r1
+a1.channels = c1
+a1.sinks = k1 k2
+a1.sinkgroups = g1
+a1.sources.r1.type = netcat
+a1.sources.r1.bind = 127.0.0.1
+a1.sources.r1.port = 0
+a1.sources.r1.channels = c1
+a1.channels.c1.type = memory
+a1.sinks.k1.type = logger
+a1.sinks.k1.channel = c1
+a1.sinks.k2.type = logger
+a1.sinks.k2.channel = c1
+a1.sinkgroups.g1.sinks = k1 k2
+a1.sinkgroups.g1.processor.type = LOAD_BALANCE
+a1.sinkgroups.g1.processor.selector = Random
+a1.sinkgroups.g1.processor.backoff = true
+a1.sinkgroups.g1.processor.selector.maxTimeOut = 10000
+`
+	props, _ := ReadProperties(strings.NewReader(text))
+	spec, err := Convert(props, "a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := spec.SinkGroups["g1"]
+	want := map[string]string{"sinks": "k1 k2", "processor.type": "load_balance", "processor.selector": "random",
+		"processor.backoff": "true", "processor.selector.max_timeout": "10000"}
+	if fmt.Sprint(g) != fmt.Sprint(want) {
+		t.Fatalf("group %v, want %v", g, want)
 	}
 }

@@ -149,6 +149,66 @@ func TestFailoverPenalizesAndRecovers(t *testing.T) {
 	}
 }
 
+// load_balance: round_robin spreads batches evenly; a failing sink's batch goes to the
+// next one, and with backoff the failed sink is left out until its backoff passes.
+func TestLoadBalanceRoundRobinWithBackoff(t *testing.T) {
+	a, b, c := &fakeSink{name: "a"}, &fakeSink{name: "b"}, &fakeSink{name: "c"}
+	now := time.Unix(0, 0)
+	g := NewLoadBalance("g", []ingest.Sink{a, b, c}, "round_robin", true, 10*time.Second, nil)
+	g.now = func() time.Time { return now }
+	evs := []ingest.Event{{Body: []byte("x")}}
+	deliver := func(n int) {
+		t.Helper()
+		for range n {
+			if err := g.Deliver(context.Background(), evs); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	calls := func() [3]int { return [3]int{a.calls, b.calls, c.calls} }
+	deliver(6)
+	if calls() != [3]int{2, 2, 2} {
+		t.Fatalf("round robin: %v", calls())
+	}
+	// b fails on its turn: its batch goes to c, and b is backed off.
+	b.fail = true
+	deliver(3) // a, b→c, c
+	if calls() != [3]int{3, 3, 4} {
+		t.Fatalf("after b failed: %v", calls())
+	}
+	deliver(3) // a, (b backed off) c, c
+	if calls() != [3]int{4, 3, 6} {
+		t.Fatalf("b backed off: %v", calls())
+	}
+	// Once its backoff has passed b is tried again and, healed, used.
+	b.fail = false
+	now = now.Add(time.Minute)
+	deliver(3)
+	if calls() != [3]int{5, 4, 7} {
+		t.Fatalf("b back: %v", calls())
+	}
+	// All down: the batch fails (the take rolls back), naming every sink.
+	a.fail, b.fail, c.fail = true, true, true
+	if err := g.Deliver(context.Background(), evs); err == nil || !strings.Contains(err.Error(), "a down") || !strings.Contains(err.Error(), "c down") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// random: every sink gets a share; without backoff a failed sink is offered batches
+// again at once (and its batches go on to the others).
+func TestLoadBalanceRandom(t *testing.T) {
+	a, b := &fakeSink{name: "a"}, &fakeSink{name: "b", fail: true}
+	g := NewLoadBalance("g", []ingest.Sink{a, b}, "random", false, 0, nil)
+	for range 200 {
+		if err := g.Deliver(context.Background(), []ingest.Event{{Body: []byte("x")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a.calls != 200 || b.calls == 0 || b.calls == 200 {
+		t.Fatalf("calls a %d b %d: want every batch on a, b picked first in some", a.calls, b.calls)
+	}
+}
+
 func TestKafkaOptionsChecked(t *testing.T) {
 	for _, o := range []KafkaOptions{{Topic: "t"}, {Brokers: []string{"x:1"}}, {Brokers: []string{"x:1"}, Topic: "t", Compression: "brotli"}} {
 		if _, err := NewKafka("k", o); err == nil {
