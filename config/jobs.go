@@ -54,6 +54,11 @@ type JobDef struct {
 	WaitFor      []JobSensor   `yaml:"wait_for"`
 	PokeInterval time.Duration `yaml:"poke_interval"`
 	WaitTimeout  time.Duration `yaml:"wait_timeout"`
+	// OnFailure, OnRetry, OnSuccess are tasks run after the run fails, an attempt is
+	// retried, the run succeeds (Airflow's callbacks; alerts).
+	OnFailure *JobTask `yaml:"on_failure"`
+	OnRetry   *JobTask `yaml:"on_retry"`
+	OnSuccess *JobTask `yaml:"on_success"`
 }
 
 // JobSensor is one wait_for condition: kind file (path, a glob), partition (table,

@@ -50,6 +50,14 @@ type Def struct {
 	WaitFor      []SensorSpec  `yaml:"wait_for"`
 	PokeInterval time.Duration `yaml:"poke_interval"`
 	WaitTimeout  time.Duration `yaml:"wait_timeout"`
+	// OnFailure, OnRetry and OnSuccess are tasks run when the run fails for good, when
+	// an attempt fails and will be retried, and when the run succeeds (Airflow's
+	// on_*_callback): alerts, clean-ups. They see the run's state and error
+	// (RunContext.State, .Error; TAGPIPE_STATE, TAGPIPE_ERROR for shell). Their own
+	// failure is logged and changes nothing.
+	OnFailure *TaskSpec `yaml:"on_failure"`
+	OnRetry   *TaskSpec `yaml:"on_retry"`
+	OnSuccess *TaskSpec `yaml:"on_success"`
 }
 
 // TaskSpec says what a job runs. Kind picks the task kind; the other fields are read by
@@ -98,6 +106,7 @@ type Job struct {
 	maxRetries    int
 	maxActiveRuns int
 	sensors       []Sensor
+	callbacks     map[State]Task // StateFailed, StateUpForRetry, StateSuccess
 }
 
 // DAG is a validated set of jobs.
@@ -247,6 +256,21 @@ func Compile(defs []Def, kinds *Kinds, dflt Defaults) (*DAG, error) {
 				fail(def.Name, fmt.Sprintf("wait_for[%d]", i), "%v", err)
 			} else {
 				j.sensors = append(j.sensors, sn)
+			}
+		}
+		j.callbacks = map[State]Task{}
+		for _, cb := range []struct {
+			field string
+			state State
+			spec  *TaskSpec
+		}{{"on_failure", StateFailed, def.OnFailure}, {"on_retry", StateUpForRetry, def.OnRetry}, {"on_success", StateSuccess, def.OnSuccess}} {
+			if cb.spec == nil {
+				continue
+			}
+			if t, err := kinds.build(*cb.spec); err != nil {
+				fail(def.Name, cb.field, "%v", err)
+			} else {
+				j.callbacks[cb.state] = t
 			}
 		}
 		if j.PokeInterval == 0 {

@@ -5,11 +5,12 @@ import (
 )
 
 type metrics struct {
-	runs            *prometheus.CounterVec
-	attemptFailures *prometheus.CounterVec
-	duration        *prometheus.HistogramVec
-	lastSuccess     *prometheus.GaugeVec
-	running         *prometheus.GaugeVec
+	runs             *prometheus.CounterVec
+	attemptFailures  *prometheus.CounterVec
+	duration         *prometheus.HistogramVec
+	lastSuccess      *prometheus.GaugeVec
+	running          *prometheus.GaugeVec
+	callbackFailures *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -35,9 +36,13 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Namespace: "tagpipe", Subsystem: "jobs", Name: "running",
 			Help: "Runs in progress in this process by job.",
 		}, []string{"job"}),
+		callbackFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "tagpipe", Subsystem: "jobs", Name: "callback_failures_total",
+			Help: "Failed on_failure / on_retry / on_success callbacks by job.",
+		}, []string{"job"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.runs, m.attemptFailures, m.duration, m.lastSuccess, m.running)
+		reg.MustRegister(m.runs, m.attemptFailures, m.duration, m.lastSuccess, m.running, m.callbackFailures)
 	}
 	return m
 }

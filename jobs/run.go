@@ -70,7 +70,7 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 				return s.interrupted(rec)
 			}
 			rec.Error = werr.Error()
-			return s.failed(rec)
+			return s.failed(ctx, j, rec, end, lk.f)
 		}
 	}
 	for attempt := 1; ; attempt++ {
@@ -92,18 +92,20 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 			}
 			s.metrics.finished(rec)
 			s.opts.Log.Info("run succeeded", "job", j.Name, "ds", rec.DS, "attempt", attempt, "rows", rows, "took", rec.Duration())
+			s.callback(ctx, j, rec, end, lk.f)
 			return rec, nil
 		}
 		rec.Error = terr.Error()
 		s.metrics.attemptFailures.WithLabelValues(j.Name).Inc()
 		if attempt > j.maxRetries {
-			return s.failed(rec)
+			return s.failed(ctx, j, rec, end, lk.f)
 		}
 		wait := j.backoff(attempt)
 		rec.State = StateUpForRetry
 		if err := s.store.Append(rec); err != nil {
 			return rec, err
 		}
+		s.callback(ctx, j, rec, end, lk.f)
 		s.opts.Log.Warn("attempt failed; retrying", "job", j.Name, "ds", rec.DS, "attempt", attempt, "retry_in", wait, "err", terr)
 		t := time.NewTimer(wait)
 		select {
@@ -124,15 +126,55 @@ func (s *Scheduler) interrupted(rec Record) (Record, error) {
 	return rec, errInterrupted
 }
 
-// failed records rec (its Error set) as failed for good.
-func (s *Scheduler) failed(rec Record) (Record, error) {
+// failed records rec (its Error set) as failed for good and runs the job's on_failure.
+func (s *Scheduler) failed(ctx context.Context, j *Job, rec Record, end time.Time, lock *os.File) (Record, error) {
 	rec.State = StateFailed
 	if err := s.store.Append(rec); err != nil {
 		return rec, err
 	}
 	s.metrics.finished(rec)
 	s.opts.Log.Error("run failed", "job", rec.Job, "ds", rec.DS, "attempts", rec.Attempt, "err", rec.Error)
+	s.callback(ctx, j, rec, end, lock)
 	return rec, nil
+}
+
+// callback runs the job's callback for rec's state, if it has one, with the job's
+// timeout; its output goes to <dir>/logs/<job>/<ts>/<state>-<attempt>.log. Its failure is
+// logged and counted, never the run's.
+func (s *Scheduler) callback(ctx context.Context, j *Job, rec Record, end time.Time, lock *os.File) {
+	t := j.callbacks[rec.State]
+	if t == nil {
+		return
+	}
+	if j.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, j.Timeout)
+		defer cancel()
+	}
+	log := s.opts.Log.With("job", j.Name, "ds", rec.DS, "callback", rec.State)
+	err := func() (err error) {
+		logDir := filepath.Join(s.opts.Dir, "logs", j.Name, tsKey(rec.Logical))
+		if err := os.MkdirAll(logDir, 0o755); err != nil {
+			return err
+		}
+		out, err := os.Create(filepath.Join(logDir, fmt.Sprintf("%s-%d.log", rec.State, rec.Attempt)))
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("callback panicked: %v", p)
+			}
+		}()
+		_, err = t.Run(ctx, RunContext{Job: j.Name, DS: rec.DS, Logical: rec.Logical, IntervalEnd: end, Attempt: rec.Attempt,
+			Log: log, Output: out, InheritFiles: []*os.File{lock}, State: rec.State, Error: rec.Error})
+		return err
+	}()
+	if err != nil {
+		s.metrics.callbackFailures.WithLabelValues(j.Name).Inc()
+		log.Warn("callback failed", "err", err)
+	}
 }
 
 // attempt runs the task once with the job's timeout, its output going to

@@ -17,7 +17,7 @@ import (
 //
 // The command sees TAGPIPE_JOB, TAGPIPE_DS, TAGPIPE_DS_NODASH, TAGPIPE_TS (logical time,
 // RFC 3339), TAGPIPE_INTERVAL_END, TAGPIPE_ATTEMPT and TAGPIPE_ROWS_FILE: writing a number
-// there reports rows written. The macros of RunContext.Expand ({{ds}}, {{next_ds}}, …) in
+// there reports rows written; a callback also sees TAGPIPE_STATE and TAGPIPE_ERROR. The macros of RunContext.Expand ({{ds}}, {{next_ds}}, …) in
 // the command are replaced too.
 type shellTask struct {
 	spec TaskSpec
@@ -51,6 +51,9 @@ func (t *shellTask) Run(ctx context.Context, rc RunContext) (int64, error) {
 		"TAGPIPE_JOB="+rc.Job, "TAGPIPE_DS="+ds, "TAGPIPE_DS_NODASH="+nodash,
 		"TAGPIPE_TS="+ts, "TAGPIPE_INTERVAL_END="+rc.IntervalEnd.Format(time.RFC3339),
 		"TAGPIPE_ATTEMPT="+attempt, "TAGPIPE_ROWS_FILE="+rowsPath)
+	if rc.State != "" {
+		cmd.Env = append(cmd.Env, "TAGPIPE_STATE="+string(rc.State), "TAGPIPE_ERROR="+rc.Error)
+	}
 	for k, v := range t.spec.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

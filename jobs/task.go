@@ -31,6 +31,10 @@ type RunContext struct {
 	// stays held until the task's processes are gone too, and no other scheduler starts
 	// the same run while they still write.
 	InheritFiles []*os.File
+	// State and Error are set for callbacks (on_failure, on_retry, on_success): the
+	// run's state and its last attempt's error.
+	State State
+	Error string
 }
 
 // Task is one runnable unit; it returns the rows it wrote. Running it again for the same

@@ -317,13 +317,19 @@ func jobKinds(a *app) *jobs.Kinds {
 // jobDefs gathers job definitions: jobs.definitions in the config, then jobs.dir/*.yaml.
 func jobDefs(cfg *config.Config) ([]jobs.Def, error) {
 	var defs []jobs.Def
+	task := func(t *config.JobTask) *jobs.TaskSpec {
+		if t == nil {
+			return nil
+		}
+		return &jobs.TaskSpec{Kind: t.Kind, Command: t.Command, Dir: t.Dir, Script: t.Script, File: t.File,
+			Table: t.Table, Name: t.Name, Env: t.Env, Args: t.Args}
+	}
 	for _, d := range cfg.Jobs.Definitions {
 		defs = append(defs, jobs.Def{Name: d.Name, Schedule: d.Schedule, Timezone: d.Timezone,
 			DependsOn: d.DependsOn, Timeout: d.Timeout, Retries: d.Retries, RetryDelay: d.RetryDelay,
 			MaxRetryDelay: d.MaxRetryDelay, MaxActiveRuns: d.MaxActiveRuns, Catchup: d.Catchup,
 			StartDate: d.StartDate, Paused: d.Paused, PokeInterval: d.PokeInterval, WaitTimeout: d.WaitTimeout,
-			Task: jobs.TaskSpec{Kind: d.Task.Kind, Command: d.Task.Command, Dir: d.Task.Dir,
-				Script: d.Task.Script, File: d.Task.File, Table: d.Task.Table, Name: d.Task.Name, Env: d.Task.Env, Args: d.Task.Args}})
+			Task: *task(&d.Task), OnFailure: task(d.OnFailure), OnRetry: task(d.OnRetry), OnSuccess: task(d.OnSuccess)})
 		for _, w := range d.WaitFor {
 			defs[len(defs)-1].WaitFor = append(defs[len(defs)-1].WaitFor, jobs.SensorSpec{Kind: w.Kind, Path: w.Path,
 				Table: w.Table, Partition: w.Partition, Pipeline: w.Pipeline, Delay: w.Delay})

@@ -101,6 +101,25 @@ jobs:
 	}
 }
 
+// Callbacks set in tagpipe.yaml reach the scheduler: on_failure runs with the error.
+func TestJobCallbacksFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	alert := filepath.Join(dir, "alert.txt")
+	cfg := writeJobsConfig(t, dir, `
+    - name: load
+      schedule: "@daily"
+      task: {kind: shell, command: "exit 3"}
+      on_failure: {kind: shell, command: "echo {{job}} {{ds}} $TAGPIPE_STATE: $TAGPIPE_ERROR > `+alert+`"}
+`)
+	o, err := jobsCmd(t, "--config", cfg, "jobs", "run", "--job", "load", "--ds", "2026-11-20")
+	if !strings.Contains(o, "load ds 2026-11-20: failed") {
+		t.Fatalf("run: %v\n%s", err, o)
+	}
+	if b, _ := os.ReadFile(alert); string(b) != "load 2026-11-20 failed: command exited with status 3\n" {
+		t.Fatalf("on_failure wrote %q", b)
+	}
+}
+
 // Tag definitions and audiences with a schedule of their own are jobs of their own,
 // after the nightly job for the same ds; the nightly job keeps the default list.
 func TestScheduledTagDefinitionsAreJobs(t *testing.T) {
