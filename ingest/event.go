@@ -103,6 +103,10 @@ const (
 	// sources set it from the file and offset, the Processor gives one to events that
 	// come without it; it goes out as a record header.
 	HeaderEventID = "event_id"
+	// HeaderBodyEncoding "base64" says a Flume JSON event's body is base64 (the http sink
+	// sends bodies that are not UTF-8 so, as JSON strings cannot carry them); the http
+	// source decodes it and drops the header.
+	HeaderBodyEncoding = "tagpipe.body_encoding"
 )
 
 // ErrFull is returned by Channel.TryPut when the channel has no room.

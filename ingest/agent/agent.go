@@ -280,10 +280,17 @@ func (a *Agent) buildSink(name string, p *Props) (ingest.Sink, string, int, erro
 			return nil, "", 0, err
 		}
 		s, err = sink.NewFileRoll(name, o)
+	case "http":
+		o := sink.HTTPOptions{Endpoint: p.Required("endpoint"), Gzip: p.Bool("gzip", false),
+			RequestTimeout: p.Dur("request_timeout", 30*time.Second, time.Millisecond)}
+		if err := p.Err("http sink"); err != nil {
+			return nil, "", 0, err
+		}
+		s, err = sink.NewHTTP(name, o)
 	case "":
 		return nil, "", 0, p.Err("sink")
 	default:
-		p.fail("type", "unsupported sink type %q (want kafka, logger or file_roll)", typ)
+		p.fail("type", "unsupported sink type %q (want kafka, http, logger or file_roll)", typ)
 		return nil, "", 0, p.Err("sink")
 	}
 	if err != nil {

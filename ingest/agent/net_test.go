@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tagpipe/tagpipe/ingest"
 	"github.com/tagpipe/tagpipe/ingest/internal/kafkatest"
 )
 
@@ -68,5 +71,43 @@ func TestSocketSourcesToKafka(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTieredAgents chains two agents as Flume tiers: an edge agent's spooldir source goes
+// through an http sink (gzip) to a central agent's http source and on to Kafka. Every
+// line arrives once, with its headers, and a line that is not UTF-8 byte for byte.
+func TestTieredAgents(t *testing.T) {
+	b := kafkatest.Backends()[0].Start(t, t.TempDir(), 0, map[string]int32{"events": 1})
+	defer b.Stop()
+	central := build(t, Spec{Name: "central", Where: "central",
+		Sources:  map[string]map[string]string{"in": {"type": "http", "listen": "127.0.0.1:0", "channels": "c"}},
+		Channels: map[string]map[string]string{"c": {"type": "file"}},
+		Sinks:    map[string]map[string]string{"k": {"type": "kafka", "channel": "c", "topic": "events"}},
+	}, Env{DataDir: t.TempDir(), Brokers: []string{b.Addr()}})
+	endpoint := "http://" + central.Source("in").(interface{ Addr() string }).Addr() + "/"
+
+	data := t.TempDir()
+	spool := filepath.Join(data, "spool")
+	os.MkdirAll(spool, 0o755)
+	build(t, fastSpool(Spec{Name: "edge", Where: "edge",
+		Sources:  map[string]map[string]string{"r": {"type": "spooldir", "dir": spool, "channels": "c", "file_header": "true"}},
+		Channels: map[string]map[string]string{"c": {"type": "file"}},
+		Sinks:    map[string]map[string]string{"up": {"type": "http", "channel": "c", "endpoint": endpoint, "gzip": "true", "batch_size": "2"}},
+	}), Env{DataDir: data})
+	dropFile(t, spool, "x.log", []string{"one", "two", "bad\xff\xfe", "four", "five"})
+	kafkatest.WaitCount(t, b.Addr(), "events", 5, 30*time.Second)
+	var got []string
+	for _, r := range kafkatest.ReadAll(t, b.Addr(), "events") {
+		got = append(got, r.Value)
+		if !strings.HasSuffix(r.Headers["file"], "x.log") {
+			t.Errorf("record %q lost its file header: %v", r.Value, r.Headers)
+		}
+		if _, ok := r.Headers[ingest.HeaderBodyEncoding]; ok {
+			t.Errorf("record %q kept the body encoding header", r.Value)
+		}
+	}
+	if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", []string{"one", "two", "bad\xff\xfe", "four", "five"}) {
+		t.Fatalf("central tier got %q", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -127,8 +128,17 @@ func (s *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "bad JSON event array: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		for _, e := range fe {
-			evs = append(evs, ingest.Event{Headers: ingest.HeadersOf(e.Headers), Body: []byte(e.Body)})
+		for i, e := range fe {
+			body := []byte(e.Body)
+			if e.Headers[ingest.HeaderBodyEncoding] == "base64" {
+				if body, err = base64.StdEncoding.DecodeString(e.Body); err != nil {
+					s.opts.C.Add("requests_rejected", 1)
+					http.Error(w, fmt.Sprintf("event %d: bad base64 body: %v", i, err), http.StatusBadRequest)
+					return
+				}
+				delete(e.Headers, ingest.HeaderBodyEncoding)
+			}
+			evs = append(evs, ingest.Event{Headers: ingest.HeadersOf(e.Headers), Body: body})
 		}
 	} else {
 		lr := ingest.NewLineReader(bytes.NewReader(data), s.opts.MaxLineBytes)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -214,5 +216,37 @@ func TestKafkaOptionsChecked(t *testing.T) {
 		if _, err := NewKafka("k", o); err == nil {
 			t.Errorf("%+v accepted", o)
 		}
+	}
+}
+
+// The http sink POSTs a Flume JSON array and fails the batch on anything but 2xx (a
+// full next tier's 503 included), so the take rolls back.
+func TestHTTPSinkStatus(t *testing.T) {
+	var got []byte
+	status := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = io.ReadAll(r.Body)
+		w.WriteHeader(status)
+		fmt.Fprint(w, "channel full")
+	}))
+	defer srv.Close()
+	s, err := NewHTTP("h", HTTPOptions{Endpoint: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	evs := []ingest.Event{{Headers: ingest.Headers{{Key: "k", Value: "v"}}, Body: []byte("hi")}, {Body: []byte{0xff}}}
+	if err := s.Deliver(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	if want := `[{"headers":{"k":"v"},"body":"hi"},{"headers":{"tagpipe.body_encoding":"base64"},"body":"/w=="}]` + "\n"; string(got) != want {
+		t.Fatalf("posted %s, want %s", got, want)
+	}
+	status = http.StatusServiceUnavailable
+	if err := s.Deliver(context.Background(), evs); err == nil || !strings.Contains(err.Error(), "503 Service Unavailable: channel full") {
+		t.Fatalf("503: %v", err)
+	}
+	if _, err := NewHTTP("h", HTTPOptions{Endpoint: "localhost:80"}); err == nil {
+		t.Fatal("an endpoint without a scheme was accepted")
 	}
 }
