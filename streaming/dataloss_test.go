@@ -51,6 +51,30 @@ func deleteRecordsBefore(t *testing.T, adm *kadm.Client, off int64) {
 	}
 }
 
+// expectLoss waits for e to stop by itself with the data loss want.
+func expectLoss(t *testing.T, e *Engine, want DataLoss) {
+	t.Helper()
+	err := waitStopped(t, e)
+	var d DataLoss
+	if !errors.Is(err, ErrDataLoss) || !errors.As(err, &d) || d != want {
+		t.Fatalf("engine ended with %v, want %v", err, want)
+	}
+}
+
+// expectRead waits for col to hold offsets [from, until) of partition 0, stops e and
+// checks the records it counted lost.
+func expectRead(t *testing.T, e *Engine, col *collected, from, until int64, lost float64) {
+	t.Helper()
+	col.waitTotal(t, e, until-from)
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wantOffsets(t, offsetsOf(col), from, until)
+	if got := counterValue(t, e.met.lost); got != lost {
+		t.Fatalf("lost counter %v, want %v", got, lost)
+	}
+}
+
 // waitStopped waits for e to end on its own and returns its error.
 func waitStopped(t *testing.T, e *Engine) error {
 	t.Helper()
@@ -107,24 +131,13 @@ func TestDataLossWhileStopped(t *testing.T) {
 				col2 := newCollected()
 				e := startEngine(t, collectJob(col2, 10*time.Millisecond), lossOpts(addrs, dir, col2, fail))
 				if fail {
-					err := waitStopped(t, e)
-					var d DataLoss
-					if !errors.Is(err, ErrDataLoss) || !errors.As(err, &d) || !d.Deleted || d.From != 20 || d.Until != 60 {
-						t.Fatalf("engine ended with %v, want the loss of offsets 20-59", err)
-					}
+					expectLoss(t, e, DataLoss{TopicPartition{"events", 0}, 20, 60, true})
 					if got := offsetsOf(col2); len(got) != 0 {
 						t.Fatalf("read %v past the gap", got)
 					}
 					return
 				}
-				col2.waitTotal(t, e, 40)
-				if err := e.Stop(context.Background()); err != nil {
-					t.Fatal(err)
-				}
-				wantOffsets(t, offsetsOf(col2), 60, 100)
-				if lost := counterValue(t, e.met.lost); lost != 40 {
-					t.Fatalf("lost counter %v, want 40", lost)
-				}
+				expectRead(t, e, col2, 60, 100, 40)
 			})
 		}
 	}
@@ -156,21 +169,10 @@ func TestDataLossInPlannedBatch(t *testing.T) {
 			})
 			e := startEngine(t, j, lossOpts(addrs, t.TempDir(), col, fail))
 			if fail {
-				err := waitStopped(t, e)
-				var d DataLoss
-				if !errors.As(err, &d) || !d.Deleted || d.From != 0 || d.Until != 30 {
-					t.Fatalf("engine ended with %v, want the loss of offsets 0-29", err)
-				}
+				expectLoss(t, e, DataLoss{TopicPartition{"events", 0}, 0, 30, true})
 				return
 			}
-			col.waitTotal(t, e, 20)
-			if err := e.Stop(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			wantOffsets(t, offsetsOf(col), 30, 50)
-			if lost := counterValue(t, e.met.lost); lost != 30 {
-				t.Fatalf("lost counter %v, want 30", lost)
-			}
+			expectRead(t, e, col, 30, 50, 30)
 		})
 	}
 }
@@ -192,11 +194,7 @@ func TestDataLossEndMovedInPlannedBatch(t *testing.T) {
 		return errors.New("sink unavailable")
 	})
 	e := startEngine(t, j, lossOpts(addrs, t.TempDir(), newCollected(), true))
-	err := waitStopped(t, e)
-	var d DataLoss
-	if !errors.As(err, &d) || d.Deleted || d.From != 5 || d.Until != 50 {
-		t.Fatalf("engine ended with %v, want the end moved from 50 to 5", err)
-	}
+	expectLoss(t, e, DataLoss{TopicPartition{"events", 0}, 5, 50, false})
 }
 
 // recreate deletes topic events and creates it again with one partition.
@@ -234,18 +232,10 @@ func TestDataLossRecreatedTopic(t *testing.T) {
 				col2 := newCollected()
 				e := startEngine(t, collectJob(col2, 10*time.Millisecond), lossOpts(addrs, dir, col2, fail))
 				if fail {
-					err := waitStopped(t, e)
-					var d DataLoss
-					if !errors.As(err, &d) || d.Deleted || d.From != 10 || d.Until != 50 {
-						t.Fatalf("engine ended with %v, want the end moved from 50 to 10", err)
-					}
+					expectLoss(t, e, DataLoss{TopicPartition{"events", 0}, 10, 50, false})
 					return
 				}
-				col2.waitTotal(t, e, 10)
-				if err := e.Stop(context.Background()); err != nil {
-					t.Fatal(err)
-				}
-				wantOffsets(t, offsetsOf(col2), 0, 10)
+				expectRead(t, e, col2, 0, 10, 0)
 			})
 		}
 	}

@@ -13,10 +13,10 @@ import (
 	"github.com/tagpipe/tagpipe/broker"
 )
 
-// TestProduceConsumeCommands: tagpipe produce and consume against a broker, as
-// kafka-console-producer.sh and kafka-console-consumer.sh: keys split at the separator,
-// an empty value stays empty, and a null key or value (a tombstone) prints as "null".
-func TestProduceConsumeCommands(t *testing.T) {
+// startTestBroker runs the built-in broker on 127.0.0.1 (retention and the cleaner left
+// alone) until the test ends.
+func startTestBroker(t *testing.T) *broker.Broker {
+	t.Helper()
 	o := broker.DefaultOptions()
 	o.Dir, o.Listen, o.Logger = t.TempDir(), "127.0.0.1:0", slog.New(slog.DiscardHandler)
 	o.RetentionCheckInterval, o.CleanerBackoff = -1, -1
@@ -32,7 +32,14 @@ func TestProduceConsumeCommands(t *testing.T) {
 		defer cancel()
 		b.Stop(ctx)
 	})
-	dir, addr := t.TempDir(), b.Addr()
+	return b
+}
+
+// TestProduceConsumeCommands: tagpipe produce and consume against a broker, as
+// kafka-console-producer.sh and kafka-console-consumer.sh: keys split at the separator,
+// an empty value stays empty, and a null key or value (a tombstone) prints as "null".
+func TestProduceConsumeCommands(t *testing.T) {
+	dir, addr := t.TempDir(), startTestBroker(t).Addr()
 	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", "1")
 
 	var out, errw bytes.Buffer

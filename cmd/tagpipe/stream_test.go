@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/tagpipe/tagpipe/broker"
 	"github.com/tagpipe/tagpipe/streaming"
 	"github.com/tagpipe/tagpipe/warehouse"
 )
@@ -30,17 +28,7 @@ type streamed struct {
 // runs `tagpipe stream` on a new data dir until it has committed them, and stops it.
 func startStreamed(t *testing.T, ctx context.Context, n int, extraYAML string) *streamed {
 	t.Helper()
-	o := broker.DefaultOptions()
-	o.Dir, o.Listen, o.Logger = t.TempDir(), "127.0.0.1:0", slog.New(slog.DiscardHandler)
-	o.RetentionCheckInterval, o.CleanerBackoff = -1, -1
-	b, err := broker.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Stop(context.Background()) })
+	b := startTestBroker(t)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DefaultProduceTopic("events"))
 	if err != nil {
 		t.Fatal(err)
