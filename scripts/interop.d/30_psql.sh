@@ -61,6 +61,8 @@ $out"
 if out=$(q -c "COPY ratings TO '$tmp/stolen.csv'" 2>&1); then fail "COPY TO succeeded"; fi
 grep -q 'ERROR' <<<"$out" || fail "COPY: $out"
 [ ! -e "$tmp/stolen.csv" ] || fail "COPY wrote a file"
+out=$(q -c "\\copy (SELECT movieId, title FROM movies ORDER BY movieId LIMIT 2) TO '$tmp/movies.csv' CSV HEADER") || fail '\copy'
+[ "$(cat "$tmp/movies.csv")" = $'movieId,title\n1,Toy Story (1995)\n2,Jumanji (1995)' ] || fail "\\copy wrote: $(cat "$tmp/movies.csv")"
 if out=$(q -c "SELECT * FROM read_csv('/etc/passwd')" 2>&1); then fail "read_csv('/etc/passwd') succeeded"; fi
 grep -q 'Permission Error' <<<"$out" || fail "read_csv: $out"
 

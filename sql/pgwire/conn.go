@@ -278,7 +278,12 @@ func (c *conn) simpleQuery(text string) {
 	}
 	for _, q := range stmts {
 		var err error
-		if sp := classify(q); sp != nil {
+		if cp, ok, perr := parseCopy(q); ok {
+			err = perr
+			if err == nil {
+				err = c.copyOut(cp)
+			}
+		} else if sp := classify(q); sp != nil {
 			err = c.runSpecial(sp, nil, true)
 		} else {
 			err = c.run(q, nil, nil, true, nil)
@@ -462,17 +467,44 @@ func (c *conn) run(query string, args []any, formats []int16, describe bool, col
 		}
 		return c.sendResultSet(rs, formats, describe)
 	}
+	var sent int
+	n, truncated, err := c.queryRows(query, args, formats, func(cols []tsql.Column) {
+		if describe {
+			c.be.Send(c.rowDescription(cols, formats))
+		}
+	}, func(row [][]byte) error {
+		if collect != nil {
+			return collect(row)
+		}
+		c.be.Send(&pgproto3.DataRow{Values: row})
+		if sent++; sent%flushRows == 0 {
+			return c.be.Flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.truncationNotice(truncated, n)
+	if collect == nil {
+		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT " + strconv.FormatInt(n, 10))})
+	}
+	return nil
+}
+
+// queryRows runs query on the engine, hands its columns to cols before any row, then
+// each row to row (values encoded in formats; text by default; nil = NULL). The row's
+// slices are reused for the next one. It returns the rows read and whether sql.max_rows
+// cut them.
+func (c *conn) queryRows(query string, args []any, formats []int16, cols func([]tsql.Column), row func([][]byte) error) (n int64, truncated bool, err error) {
 	ctx, done := c.queryContext()
 	defer done()
-	var enc []encoder
-	err := c.srv.engine.Query(ctx, query, args, func(res *tsql.Result) error {
-		enc = c.encoders(res.Columns, formats)
-		if describe {
-			c.be.Send(c.rowDescription(res.Columns, formats))
-		}
+	err = c.srv.engine.Query(ctx, query, args, func(res *tsql.Result) error {
+		enc := c.encoders(res.Columns, formats)
+		cols(res.Columns)
 		buf := make([]byte, 0, 256) // never nil: an empty slice of it is '', not NULL
-		row := make([][]byte, len(res.Columns))
-		ends := make([]int, len(row))
+		vals := make([][]byte, len(res.Columns))
+		ends := make([]int, len(vals))
 		for res.Next() {
 			buf = buf[:0]
 			for i, v := range res.Values() {
@@ -489,41 +521,30 @@ func (c *conn) run(query string, args []any, formats []int16, describe bool, col
 				ends[i] = len(buf) - start
 			}
 			off := 0
-			for i := range row {
+			for i := range vals {
 				if ends[i] < 0 {
-					row[i] = nil
+					vals[i] = nil
 					continue
 				}
-				row[i] = buf[off : off+ends[i]]
+				vals[i] = buf[off : off+ends[i]]
 				off += ends[i]
 			}
-			if collect != nil {
-				if err := collect(row); err != nil {
-					return err
-				}
-				continue
-			}
-			c.be.Send(&pgproto3.DataRow{Values: row})
-			if res.RowCount()%flushRows == 0 {
-				if err := c.be.Flush(); err != nil {
-					return err
-				}
+			if err := row(vals); err != nil {
+				return err
 			}
 		}
-		if res.Err() != nil {
-			return nil
-		}
-		if res.Truncated() {
-			c.be.Send(&pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: "01000",
-				Message: fmt.Sprintf("result cut at %d rows (sql.max_rows)", res.RowCount())})
-		}
-		if collect != nil {
-			return nil
-		}
-		c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT " + strconv.FormatInt(res.RowCount(), 10))})
+		n, truncated = res.RowCount(), res.Truncated()
 		return nil
 	})
-	return err
+	return n, truncated, err
+}
+
+// truncationNotice warns the client that sql.max_rows cut a result at n rows.
+func (c *conn) truncationNotice(truncated bool, n int64) {
+	if truncated {
+		c.be.Send(&pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: "01000",
+			Message: fmt.Sprintf("result cut at %d rows (sql.max_rows)", n)})
+	}
 }
 
 // statementTimeout parses PostgreSQL's statement_timeout: milliseconds, or a number with

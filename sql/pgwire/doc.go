@@ -10,8 +10,10 @@
 // INTEGER/SMALLINT/DOUBLE/BOOLEAN lists (arrays) travel as their PostgreSQL types in text
 // or binary; STRUCT, MAP and nested lists travel as text in DuckDB's notation.
 // Session statements (SET of client settings, SHOW, BEGIN/COMMIT/ROLLBACK, DISCARD) are
-// answered per connection; statement_timeout shortens sql.query_timeout. Not supported:
-// the COPY sub-protocol, function calls, LISTEN/NOTIFY and SHOW ALL.
+// answered per connection; statement_timeout shortens sql.query_timeout. COPY … TO
+// STDOUT (psql's \copy, pgx's CopyTo) streams a query's rows in text or CSV (copy.go);
+// COPY FROM STDIN and COPY to server files are refused. Not supported: function calls,
+// LISTEN/NOTIFY and SHOW ALL.
 //
 // Message framing is pgx's pgproto3; the server side of SCRAM is written here because no
 // maintained Go library offers it in a form that fits a pgproto3 backend.

@@ -142,8 +142,14 @@ func TestPsqlQueriesAndCatalog(t *testing.T) {
 		t.Fatalf("bad column:\n%s", out)
 	}
 	out, _ = psql(t, f, "pw", "-c", "COPY ads_user_interest_tags TO '/tmp/x.csv'")
-	if !strings.Contains(out, "ERROR:") || !strings.Contains(out, "read-only") && !strings.Contains(out, "Permission Error") {
+	if !strings.Contains(out, "ERROR:") || !strings.Contains(out, "the server writes no files") {
 		t.Fatalf("COPY:\n%s", out)
+	}
+	// psql's \copy: COPY … TO STDOUT, written by psql to a client-side file.
+	csv := filepath.Join(t.TempDir(), "tags.csv")
+	out, err = psql(t, f, "pw", "-c", `\copy (SELECT user_id, tag FROM ads_user_interest_tags WHERE user_id < 3 ORDER BY 1) TO '`+csv+`' CSV HEADER`)
+	if b, _ := os.ReadFile(csv); err != nil || out != "COPY 3\n" || string(b) != "user_id,tag\n0,tag0\n1,tag1\n2,tag2\n" {
+		t.Fatalf("\\copy: %v %q, file %q", err, out, b)
 	}
 	out, _ = psql(t, f, "pw", "-c", "ATTACH 'x.db'")
 	if !strings.Contains(out, "ATTACH is not allowed: remote queries are read-only") {
@@ -477,3 +483,60 @@ type (
 	pgtypeNumeric = pgtype.Numeric
 	pgtypeTime    = pgtype.Time
 )
+
+// COPY … TO STDOUT (psql's \copy, pgx's CopyTo) in CSV and text, from a query or a
+// table with columns; COPY FROM STDIN, to a server file, or of a write is refused.
+func TestCopyToStdout(t *testing.T) {
+	f := start(t, nil)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, f.url("", "sslmode=disable"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	copyTo := func(sql string) (string, error) {
+		var b strings.Builder
+		tag, err := conn.PgConn().CopyTo(ctx, &b, sql)
+		if err == nil && tag.RowsAffected() < 0 {
+			err = errors.New("no row count")
+		}
+		return b.String(), err
+	}
+	for _, c := range []struct{ sql, want string }{
+		{`COPY (SELECT user_id, tag, NULL AS x, 'a,"b"' AS y, '' AS e FROM ads_user_interest_tags WHERE user_id < 2 ORDER BY user_id) TO STDOUT WITH (FORMAT csv, HEADER)`,
+			"user_id,tag,x,y,e\n0,tag0,,\"a,\"\"b\"\"\",\"\"\n1,tag1,,\"a,\"\"b\"\"\",\"\"\n"},
+		{`copy (select user_id, 'tab	and\back' AS s, NULL AS n FROM ads_user_interest_tags WHERE user_id = 3) to stdout`,
+			"3\ttab\\tand\\\\back\t\\N\n"},
+		{`COPY (SELECT 1 AS a, 2 AS b) TO STDOUT CSV HEADER DELIMITER ';' NULL 'nil'`, "a;b\n1;2\n"},
+		{`COPY ads_user_interest_tags (user_id, rank) TO STDOUT WITH (FORMAT csv)`, ""},
+	} {
+		got, err := copyTo(c.sql)
+		if err != nil {
+			t.Fatalf("%s: %v", c.sql, err)
+		}
+		if c.want == "" {
+			if strings.Count(got, "\n") != 1000 || !strings.HasPrefix(got, "0,0\n") {
+				t.Fatalf("%s: %d lines, starting %.20q", c.sql, strings.Count(got, "\n"), got)
+			}
+			continue
+		}
+		if got != c.want {
+			t.Fatalf("%s:\n got %q\nwant %q", c.sql, got, c.want)
+		}
+	}
+	for sql, want := range map[string]string{
+		`COPY ads_user_interest_tags FROM STDIN`:              "read-only",
+		`COPY ads_user_interest_tags TO '/tmp/x.csv'`:         "TO STDOUT",
+		`COPY (SELECT 1) TO STDOUT (FORMAT binary)`:           "not supported",
+		`COPY (DELETE FROM ads_user_interest_tags) TO STDOUT`: "",
+	} {
+		if _, err := copyTo(sql); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v", sql, err)
+		}
+	}
+	// The connection is still usable after a refused COPY.
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM ads_user_interest_tags").Scan(&n); err != nil || n != 1000 {
+		t.Fatalf("after COPY: %d %v", n, err)
+	}
+}
