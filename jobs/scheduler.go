@@ -293,9 +293,10 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 		return
 	}
 	now := s.now()
+	paused := map[string]bool{}
 	for _, name := range s.dag.order {
 		j := s.dag.jobs[name]
-		if !j.Paused {
+		if paused[name] = s.paused(j); !paused[name] {
 			s.plan(j, now)
 		}
 	}
@@ -316,8 +317,8 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 			s.dropPending(p.key) // another scheduler finished it
 			continue
 		}
-		if blocked[j.Name] {
-			continue
+		if blocked[j.Name] || paused[j.Name] {
+			continue // a paused job's planned runs wait for its unpausing
 		}
 		ds := j.sched.DS(p.logical)
 		switch st, why := s.upstreamState(j, ds); st {

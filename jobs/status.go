@@ -30,11 +30,11 @@ func (s *Scheduler) Status() ([]JobStatus, error) {
 	var out []JobStatus
 	for _, name := range s.dag.order {
 		j := s.dag.jobs[name]
-		st := JobStatus{Name: name, Schedule: j.Schedule, Timezone: j.Loc.String(), DependsOn: j.upstream, Paused: j.Paused}
+		st := JobStatus{Name: name, Schedule: j.Schedule, Timezone: j.Loc.String(), DependsOn: j.upstream, Paused: s.paused(j)}
 		if st.DependsOn == nil {
 			st.DependsOn = []string{}
 		}
-		if at, logical, _ := s.NextRun(name); !at.IsZero() && !j.Paused {
+		if at, logical, _ := s.NextRun(name); !at.IsZero() && !st.Paused {
 			st.NextRun, st.NextDS = at, j.sched.DS(logical)
 		}
 		runs := s.store.Runs(name)

@@ -400,7 +400,7 @@ func init() {
 				return a.serve(cmd.Context(), reg, jobsMount(s), s)
 			},
 		}
-		cmd.AddCommand(jobsList(a), jobsRun(a), jobsHistory(a), jobsBackfill(a), jobsExport(a))
+		cmd.AddCommand(jobsList(a), jobsRun(a), jobsHistory(a), jobsBackfill(a), jobsExport(a), jobsPause(a, true), jobsPause(a, false))
 		return cmd
 	})
 }
@@ -619,4 +619,38 @@ func jobsExport(a *app) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// jobsPause is `tagpipe jobs pause` and `unpause` (Airflow's dags pause / unpause): a
+// running scheduler on the same data dir sees it at its next poll.
+func jobsPause(a *app, pause bool) *cobra.Command {
+	var job string
+	use, short := "pause --job J", "Stop scheduling a job's runs (runs in progress finish; manual runs still work)"
+	if !pause {
+		use, short = "unpause --job J", "Schedule a paused job again; the intervals missed meanwhile run as after downtime"
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := openScheduler(a, nil)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if err := s.SetPaused(job, pause); err != nil {
+				return err
+			}
+			state := "paused"
+			if !pause {
+				state = "unpaused"
+			}
+			fmt.Fprintf(a.out, "%s %s\n", job, state)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&job, "job", "", "job name")
+	_ = cmd.MarkFlagRequired("job")
+	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -82,6 +83,15 @@ func TestJobsCommands(t *testing.T) {
 	o, err = jobsCmd(t, append(base, "sql", "-e", "SELECT dt, count(*) AS n, sum(rows) AS r FROM sys_job_runs WHERE job = 'extract' GROUP BY dt ORDER BY dt LIMIT 2", "--format", "csv")...)
 	if err != nil || !strings.Contains(o, "2026-11-01,1,3") {
 		t.Fatalf("sys_job_runs via sql: %v\n%s", err, o)
+	}
+	if o, err = jobsCmd(t, append(base, "jobs", "pause", "--job", "summary")...); err != nil || o != "summary paused\n" {
+		t.Fatalf("pause: %v %q", err, o)
+	}
+	if o, err = jobsCmd(t, append(base, "jobs", "list")...); err != nil || !regexp.MustCompile(`(?m)^summary .* paused `).MatchString(o) {
+		t.Fatalf("list after pause: %v\n%s", err, o)
+	}
+	if o, err = jobsCmd(t, append(base, "jobs", "unpause", "--job", "summary")...); err != nil || o != "summary unpaused\n" {
+		t.Fatalf("unpause: %v %q", err, o)
 	}
 	_, err = jobsCmd(t, append(base, "jobs", "run", "--job", "nope", "--ds", "2026-11-20")...)
 	if err == nil || !strings.Contains(err.Error(), `unknown job "nope"`) {
