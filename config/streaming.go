@@ -54,6 +54,9 @@ type Streaming struct {
 	WindowLength          time.Duration `yaml:"window_length"`
 	WindowSlide           time.Duration `yaml:"window_slide"`
 	WindowAllowedLateness time.Duration `yaml:"window_allowed_lateness"`
+	// WindowCountsTopic, when set, also receives each closed window's count as a JSON
+	// record (at least once), for real-time consumers.
+	WindowCountsTopic string `yaml:"window_counts_topic"`
 }
 
 // StreamingFormat is one topic's line format (see internal/event.Options).

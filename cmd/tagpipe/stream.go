@@ -90,7 +90,8 @@ func streamComponents(ctx context.Context, a *app, reg *prometheus.Registry, ava
 	po.DedupByEventID, po.DedupTTL = s.DedupByEventID, s.DedupTTL
 	po.Windows = pipeline.WindowOptions{}
 	if s.WindowEnabled {
-		po.Windows = pipeline.WindowOptions{Length: s.WindowLength, Slide: s.WindowSlide, AllowedLateness: s.WindowAllowedLateness}
+		po.Windows = pipeline.WindowOptions{Length: s.WindowLength, Slide: s.WindowSlide, AllowedLateness: s.WindowAllowedLateness,
+			Topic: s.WindowCountsTopic, Brokers: streamBrokers(a.cfg)}
 	}
 	ev, err := pipeline.NewEvents(ctx, po)
 	if err != nil {
@@ -100,6 +101,7 @@ func streamComponents(ctx context.Context, a *app, reg *prometheus.Registry, ava
 	o := streaming.DefaultOptions()
 	o.Brokers = streamBrokers(a.cfg)
 	if o.TopicPattern, err = s.TopicPattern(); err != nil {
+		ev.Close()
 		wh.Close()
 		return nil, nil, nil, err
 	}
@@ -120,10 +122,11 @@ func streamComponents(ctx context.Context, a *app, reg *prometheus.Registry, ava
 	o.Logger = a.log
 	e, err := streaming.New(ev.Job, o)
 	if err != nil {
+		ev.Close()
 		wh.Close()
 		return nil, nil, nil, err
 	}
-	return []lifecycle.Component{e}, []*streaming.Engine{e}, wh.Close, nil
+	return []lifecycle.Component{e}, []*streaming.Engine{e}, func() error { return errors.Join(ev.Close(), wh.Close()) }, nil
 }
 
 func streamStatus(a *app) *cobra.Command {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -46,6 +47,11 @@ type Options struct {
 // WindowOptions configure the event-time window counts.
 type WindowOptions struct {
 	Length, Slide, AllowedLateness time.Duration
+	// Topic, when set, also receives every closed window's count as a JSON record
+	// (keyed dimension:key) through a streaming.KafkaSink on Brokers, for consumers that
+	// want them as they close rather than from rt_window_counts. At least once.
+	Topic   string
+	Brokers []string
 }
 
 // DefaultOptions: events every 5s, auto format, dedup by event id for 24h, windows of
@@ -66,6 +72,7 @@ type Events struct {
 	Job     *streaming.Job
 	opts    Options
 	sinks   []*tableSink
+	kafka   *streaming.KafkaSink // window counts to a topic, when set
 	windows *streaming.EventWindows[dimEvent, [2]string, int64]
 	// formats is the parser format of each configured topic ("": the default's).
 	formats map[string]string
@@ -425,6 +432,14 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 		streaming.ForeachBatch(e.windows.Results, TableWindowCounts, func(ctx context.Context, b streaming.BatchInfo, rs []streaming.WindowResult[[2]string, int64]) error {
 			return counts.write(ctx, b, windowRecord(rs))
 		})
+		if w.Topic != "" {
+			k, err := streaming.NewKafkaSink(streaming.KafkaSinkOptions{Brokers: w.Brokers, Topic: w.Topic})
+			if err != nil {
+				return nil, fmt.Errorf("cannot build events pipeline: window counts topic: %w", err)
+			}
+			e.kafka = k
+			streaming.ToKafka(e.windows.Results, "topic:"+w.Topic, k, windowCountJSON)
+		}
 		lateOnce := streaming.Filter(e.windows.Late, func(d dimEvent) bool { return !d.category })
 		streaming.ForeachBatch(lateOnce, TableLate, func(ctx context.Context, b streaming.BatchInfo, ds []dimEvent) error {
 			return late.write(ctx, b, lateRecord(b, ds, e.windows.LateWatermark()))
@@ -869,6 +884,28 @@ func dlqRecord(b streaming.BatchInfo, ps []*parsed, formatOf func(topic string) 
 		source.opt(p.source)
 	}
 	return strRecord(DLQSchema, n, []any{dt, topic, part, off, raw, reason, format, ktime, itime, source})
+}
+
+// windowCountJSON is a closed window's count as a Kafka record: key dimension:key, value
+// the rt_window_counts row as JSON.
+func windowCountJSON(r streaming.WindowResult[[2]string, int64]) (key, value []byte) {
+	key = []byte(r.Key[0] + ":" + r.Key[1])
+	value, _ = json.Marshal(struct {
+		Start     time.Time `json:"window_start"`
+		End       time.Time `json:"window_end"`
+		Dimension string    `json:"dimension"`
+		Key       string    `json:"key"`
+		Events    int64     `json:"events"`
+	}{r.Start.UTC(), r.End.UTC(), r.Key[0], r.Key[1], r.Val})
+	return key, value
+}
+
+// Close releases the pipeline's Kafka writer (the window counts topic), if any.
+func (e *Events) Close() error {
+	if e.kafka == nil {
+		return nil
+	}
+	return e.kafka.Close()
 }
 
 func windowRecord(rs []streaming.WindowResult[[2]string, int64]) arrow.RecordBatch {

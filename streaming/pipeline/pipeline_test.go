@@ -14,6 +14,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
 	"github.com/tagpipe/tagpipe/internal/event"
@@ -129,6 +131,7 @@ func startEvents(t testing.TB, addrs []string, wh *warehouse.Warehouse, cp strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { ev.Close() })
 	o := streaming.DefaultOptions()
 	o.Brokers, o.Topics, o.CheckpointDir = addrs, []string{"events"}, cp
 	o.MaxRecordsPerPartition = 1000
@@ -300,7 +303,8 @@ func testEventsPipeline(t *testing.T, backend string) {
 }
 
 // TestWindowCountsPipeline checks rt_window_counts against a count computed here from
-// the events, and that late events land in rt_late_events.
+// the events, that late events land in rt_late_events, and that the window counts topic
+// receives the same counts.
 func TestWindowCountsPipeline(t *testing.T) {
 	addrs := testkafka.Start(t, "kfake", "events", 2)
 	base := time.Date(2024, 6, 1, 10, 0, 0, 0, time.UTC).Unix()
@@ -317,7 +321,9 @@ func TestWindowCountsPipeline(t *testing.T) {
 	w := newWaiter()
 	po := DefaultOptions()
 	po.Interval = 20 * time.Millisecond
-	po.Windows = WindowOptions{Length: 10 * time.Minute, Slide: time.Minute, AllowedLateness: time.Minute}
+	po.Windows = WindowOptions{Length: 10 * time.Minute, Slide: time.Minute, AllowedLateness: time.Minute,
+		Topic: "window_counts", Brokers: addrs}
+	createTopic(t, addrs, "window_counts")
 	cp := t.TempDir()
 	produceEvts := func(es []evt, from int) {
 		var recs []testkafka.Record
@@ -379,6 +385,26 @@ func TestWindowCountsPipeline(t *testing.T) {
 			t.Fatalf("window %s: got %s want %s", k, got[k], v)
 		}
 	}
+	// The topic: the same counts, one record per window and key (no batch was replayed),
+	// keyed dimension:key, with the batch's headers.
+	fromTopic := map[string]string{}
+	for _, r := range readTopic(t, addrs, "window_counts", len(got)) {
+		var v struct {
+			Start          time.Time `json:"window_start"`
+			Dimension, Key string
+			Events         int64
+		}
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			t.Fatal(err)
+		}
+		if string(r.Key) != v.Dimension+":"+v.Key || len(r.Headers) != 2 || r.Headers[1].Key != streaming.HeaderBatchID {
+			t.Fatalf("record key %q, headers %v for %s", r.Key, r.Headers, r.Value)
+		}
+		fromTopic[v.Start.Format(time.RFC3339)+" "+v.Dimension+"="+v.Key] = fmt.Sprint(v.Events)
+	}
+	if fmt.Sprint(fromTopic) != fmt.Sprint(got) {
+		t.Fatalf("window counts topic differs from rt_window_counts:\n%v\n%v", fromTopic, got)
+	}
 	lateRows := rows(t, wh, TableLate, "action", "event_time", "watermark")
 	if len(lateRows) != 2 {
 		t.Fatalf("late rows %v", lateRows)
@@ -388,6 +414,40 @@ func TestWindowCountsPipeline(t *testing.T) {
 			t.Fatalf("late row not below its watermark: %v", r)
 		}
 	}
+}
+
+// createTopic creates topic (3 partitions) with kadm.
+func createTopic(t *testing.T, addrs []string, topic string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 3, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readTopic reads the first n records of topic (all partitions) with kgo.
+func readTopic(t *testing.T, addrs []string, topic string, n int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records of %s", len(out), n, topic)
+		}
+		out = append(out, fs.Records()...)
+	}
+	return out
 }
 
 // TestResumeWithoutCheckpoint: the checkpoint is lost; the engine resumes from the
