@@ -11,7 +11,9 @@
 // offsets, state snapshots and deltas, commits — Spark's offsets/ commits/ state/ logs),
 // backpressure (ratecontrol.go: a fixed per-partition rate limit and a PID rate
 // estimator), the scheduling loop — reading the next batch while the current one is
-// processed — with graceful stop and per-batch metrics (engine.go, metrics.go).
+// processed — with graceful stop and per-batch metrics (engine.go, metrics.go), what to do
+// when offsets are gone before they were read (dataloss.go), and a Kafka output
+// (kafkasink.go: ToKafka, at least once).
 //
 // Exactly-once: batch N's offset ranges and batch time are written to the checkpoint
 // before it is processed; outputs are idempotent by batch id (the warehouse sinks store the
