@@ -79,7 +79,7 @@ func (l *Log) Compact() (CompactResult, error) {
 			break
 		}
 		err := forEachRecord(s, func(h *BatchHeader, r *recordView) {
-			if r.hasKey {
+			if r.hasKey && h.Attributes&attrTransactional == 0 {
 				latest[hashKey(r.key)] = r.offset
 			}
 		})
@@ -404,6 +404,7 @@ func (l *Log) cleanSegment(s *segment, latest map[keyHash]int64, tombstoneHorizo
 	}
 	ns.nextOffset = s.nextOffset
 	ns.lastModMs = s.lastModMs
+	ns.aborted = s.aborted // offsets are unchanged: the .txnindex file stays valid
 	if err := ns.sealIndexes(); err != nil {
 		ns.release()
 		return 0, 0, 0, err
@@ -417,8 +418,14 @@ func (l *Log) cleanSegment(s *segment, latest map[keyHash]int64, tombstoneHorizo
 	return removed, s.size, ns.size, nil
 }
 
+// drop says whether the cleaner removes a record. Transactional records (data and
+// markers) are kept, and they supersede nothing (pass 1 leaves them out of the key map):
+// an aborted record must never hide an older committed value, and a record is only
+// known committed once its marker is read, which this one-pass cleaner does not track
+// (Kafka's cleaner does, and may remove aborted data; keeping it is allowed, since
+// read_committed fetches skip it through the transaction index).
 func drop(h *BatchHeader, r *recordView, latest map[keyHash]int64, tombstoneHorizon int64) bool {
-	if !r.hasKey {
+	if !r.hasKey || h.Attributes&attrTransactional != 0 {
 		return false
 	}
 	if off, ok := latest[hashKey(r.key)]; ok && off > r.offset {

@@ -105,13 +105,13 @@ func FuzzDecodeSnapshot(f *testing.F) {
 	f.Add([]byte("TPPS"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := decodeSnapshot(b)
+		m, open, err := decodeSnapshot(b)
 		if err != nil {
 			return
 		}
-		again := (&producerState{m: m}).encode()
-		m2, err := decodeSnapshot(again)
-		if err != nil || len(m2) != len(m) {
+		again := (&producerState{m: m, open: open}).encode()
+		m2, open2, err := decodeSnapshot(again)
+		if err != nil || len(m2) != len(m) || len(open2) != len(open) {
 			t.Fatalf("re-encoded snapshot does not decode: %v", err)
 		}
 	})

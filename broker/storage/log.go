@@ -171,7 +171,10 @@ type Log struct {
 	startOffset atomic.Int64
 	cleanedTo   atomic.Int64 // Compact's last pass covered the closed segments below this offset
 	endOffset   atomic.Int64
-	size        atomic.Int64
+	// firstUnstable is the first offset of the earliest open transaction, -1 if none
+	// (LastStableOffset).
+	firstUnstable atomic.Int64
+	size          atomic.Int64
 	dirty       atomic.Bool // appended since the last fsync
 
 	notifyMu   sync.Mutex
@@ -191,6 +194,7 @@ func OpenLog(dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("cannot create log directory %q: %w", dir, err)
 	}
 	l := &Log{dir: dir, opts: opts, notifyCh: make(chan struct{})}
+	l.firstUnstable.Store(-1)
 	l.producer = newProducerState()
 	if err := l.recover(); err != nil {
 		l.closeSegments()
@@ -281,8 +285,15 @@ func (l *Log) append(records []byte, checkCRC bool) (AppendResult, error) {
 		if h.Idempotent() && (nb > 0 || n != len(records)) {
 			return AppendResult{}, fmt.Errorf("%w: an idempotent producer's batch must be alone in its partition's records", ErrInvalidRecord)
 		}
-		if h.Attributes&attrTransactional != 0 || h.Attributes&attrControl != 0 {
-			return AppendResult{}, fmt.Errorf("%w: transactional and control batches are not supported", ErrInvalidRecord)
+		if h.Attributes&(attrTransactional|attrControl) != 0 {
+			// As Kafka's LogValidator: clients never write markers; a transactional
+			// batch needs a producer id.
+			if h.Attributes&attrControl != 0 {
+				return AppendResult{}, fmt.Errorf("%w: clients are not allowed to write control records", ErrInvalidRecord)
+			}
+			if !h.Idempotent() {
+				return AppendResult{}, fmt.Errorf("%w: a transactional batch without a producer id", ErrInvalidRecord)
+			}
 		}
 		if o.needsRecords() {
 			if err := checkRecords(records[p:p+n], &h, o, nowMs); err != nil {
@@ -302,19 +313,6 @@ func (l *Log) append(records []byte, checkCRC bool) (AppendResult, error) {
 	}
 
 	base := l.endOffset.Load()
-	seg := l.active()
-	if seg.size > 0 && (seg.size+int64(len(records)) > o.SegmentBytes ||
-		nowMs-seg.createdMs >= o.SegmentMS ||
-		base+count-seg.base > math.MaxUint32) {
-		var err error
-		if seg, err = l.roll(base, nowMs); err != nil {
-			return AppendResult{}, err
-		}
-	}
-	if seg.size == 0 {
-		seg.createdMs = nowMs
-	}
-
 	// Pass 2: assign offsets (outside the CRC), stamp LogAppendTime (CRC recomputed).
 	appendTime := int64(-1)
 	if o.LogAppendTime {
@@ -333,6 +331,42 @@ func (l *Log) append(records []byte, checkCRC bool) (AppendResult, error) {
 		p += size
 	}
 
+	seg, pos, err := l.writeActive(records, base, count, nowMs)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if first.Attributes&attrTransactional != 0 {
+		// Before the end moves past it (LastStableOffset reads the end first).
+		l.producer.beginTxn(first.ProducerID, base)
+		l.updateFirstUnstable(base)
+	}
+	l.publish(seg, pos, records, off, nowMs)
+
+	if first.Idempotent() {
+		first.BaseOffset = base
+		l.producer.update(&first, first.MaxTimestamp, nowMs)
+	}
+	l.wake()
+	return AppendResult{BaseOffset: base, LastOffset: off - 1, LogAppendTimeMs: appendTime, LogStartOffset: l.startOffset.Load()}, nil
+}
+
+// writeActive writes records (count offsets from base, offsets assigned) at the end of
+// the active segment, rolling first if needed, and applies the flush policy. Readers do
+// not see them until publish. Called with writeMu held.
+func (l *Log) writeActive(records []byte, base, count, nowMs int64) (*segment, int64, error) {
+	o := &l.opts
+	seg := l.active()
+	if seg.size > 0 && (seg.size+int64(len(records)) > o.SegmentBytes ||
+		nowMs-seg.createdMs >= o.SegmentMS ||
+		base+count-seg.base > math.MaxUint32) {
+		var err error
+		if seg, err = l.roll(base, nowMs); err != nil {
+			return nil, 0, err
+		}
+	}
+	if seg.size == 0 {
+		seg.createdMs = nowMs
+	}
 	pos := seg.size
 	seg.reserve(pos+int64(len(records)), int64(len(records)))
 	if _, err := writeAt(seg.f, records, pos); err != nil {
@@ -341,7 +375,7 @@ func (l *Log) append(records []byte, checkCRC bool) (AppendResult, error) {
 		if terr := seg.f.Truncate(pos); terr != nil {
 			err = errors.Join(err, terr)
 		}
-		return AppendResult{}, fmt.Errorf("cannot append to segment %q: %w", seg.path(".log"), err)
+		return nil, 0, fmt.Errorf("cannot append to segment %q: %w", seg.path(".log"), err)
 	}
 	if o.Flush.Mode == "always" {
 		if err := syncFile(seg.f); err != nil {
@@ -349,29 +383,26 @@ func (l *Log) append(records []byte, checkCRC bool) (AppendResult, error) {
 			if terr := seg.f.Truncate(pos); terr != nil {
 				err = errors.Join(err, terr)
 			}
-			return AppendResult{}, fmt.Errorf("cannot sync segment %q: %w", seg.path(".log"), err)
+			return nil, 0, fmt.Errorf("cannot sync segment %q: %w", seg.path(".log"), err)
 		}
 	} else {
 		l.dirty.Store(true)
 	}
+	return seg, pos, nil
+}
 
-	// Publish: indexes, sizes and the end offset move together under mu.
+// publish makes records written at pos of seg visible: indexes, sizes and the end
+// offset (next) move together under mu.
+func (l *Log) publish(seg *segment, pos int64, records []byte, next, nowMs int64) {
 	l.mu.Lock()
 	for p := 0; p < len(records); {
 		h := decodeHeader(records[p:])
-		seg.noteBatch(&h, pos+int64(p), h.Size(), nowMs, o.IndexIntervalBytes)
+		seg.noteBatch(&h, pos+int64(p), h.Size(), nowMs, l.opts.IndexIntervalBytes)
 		p += h.Size()
 	}
-	l.endOffset.Store(off)
+	l.endOffset.Store(next)
 	l.size.Add(int64(len(records)))
 	l.mu.Unlock()
-
-	if first.Idempotent() {
-		first.BaseOffset = base
-		l.producer.update(&first, first.MaxTimestamp, nowMs)
-	}
-	l.wake()
-	return AppendResult{BaseOffset: base, LastOffset: off - 1, LogAppendTimeMs: appendTime, LogStartOffset: l.startOffset.Load()}, nil
 }
 
 func int32FromBytes(b []byte) int32 {
@@ -527,6 +558,9 @@ func (l *Log) Close() error {
 	}
 	l.mu.Lock()
 	if err := seg.writeIndexes(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := seg.writeTxnIndex(); err != nil {
 		errs = append(errs, err)
 	}
 	l.mu.Unlock()

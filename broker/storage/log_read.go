@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"sort"
 	"sync"
@@ -134,6 +135,13 @@ func (r *hdrReader) read(p int64) (base int64, bsize int64, last int64, err erro
 // but at least one batch. offset == HighWatermark gives an empty result; offsets outside
 // [LogStartOffset, HighWatermark] give ErrOffsetOutOfRange.
 func (l *Log) Read(offset int64, maxBytes int32) (*ReadResult, error) {
+	return l.ReadUpTo(offset, maxBytes, math.MaxInt64)
+}
+
+// ReadUpTo is Read of the batches whose base offset is below upTo only: a
+// read_committed fetch reads up to the last stable offset, which is always a batch's
+// base offset or the end.
+func (l *Log) ReadUpTo(offset int64, maxBytes int32, upTo int64) (*ReadResult, error) {
 	l.mu.RLock()
 	if l.isClosed.Load() {
 		l.mu.RUnlock()
@@ -144,7 +152,7 @@ func (l *Log) Read(offset int64, maxBytes int32) (*ReadResult, error) {
 		l.mu.RUnlock()
 		return nil, fmt.Errorf("%w: offset %d, log has [%d, %d)", ErrOffsetOutOfRange, offset, start, end)
 	}
-	if offset == end {
+	if offset == end || offset >= upTo {
 		l.mu.RUnlock()
 		return &ReadResult{}, nil
 	}
@@ -154,9 +162,9 @@ func (l *Log) Read(offset int64, maxBytes int32) (*ReadResult, error) {
 		size, idx := seg.size, seg.idx
 		seg.acquire()
 		l.mu.RUnlock()
-		r, err := scanRead(seg, idx, size, offset, maxBytes)
+		r, err := scanRead(seg, idx, size, offset, maxBytes, upTo)
 		if err != nil || r != nil {
-			if r == nil {
+			if r == nil || r.seg == nil {
 				seg.release()
 			}
 			return r, err
@@ -177,7 +185,7 @@ func (l *Log) Read(offset int64, maxBytes int32) (*ReadResult, error) {
 // scanRead finds the batch holding offset in seg (bytes [0, size)) and extends the run
 // with following batches while it stays within maxBytes. nil, nil means offset is past
 // the segment's last batch.
-func scanRead(seg *segment, idx offsetIndex, size, offset int64, maxBytes int32) (*ReadResult, error) {
+func scanRead(seg *segment, idx offsetIndex, size, offset int64, maxBytes int32, upTo int64) (*ReadResult, error) {
 	hr := hdrReader{seg: seg, size: size, buf: hdrBufPool.Get().(*[hdrChunk]byte)}
 	defer hdrBufPool.Put(hr.buf)
 	readHdr := hr.read
@@ -196,6 +204,9 @@ func scanRead(seg *segment, idx offsetIndex, size, offset int64, maxBytes int32)
 			return nil, err
 		}
 		if last >= offset {
+			if base >= upTo {
+				return &ReadResult{}, nil
+			}
 			startPos, first, next = p, base, last+1
 			p += bsize
 			break
@@ -208,17 +219,17 @@ func scanRead(seg *segment, idx offsetIndex, size, offset int64, maxBytes int32)
 	if n := idx.len(); n > 0 && limit > p {
 		j := sort.Search(n, func(i int) bool { _, pos := idx.entry(i); return pos > limit }) - 1
 		if j >= 0 {
-			if off, pos := idx.entry(j); pos > p {
+			if off, pos := idx.entry(j); pos > p && off <= upTo {
 				p, next = pos, off
 			}
 		}
 	}
 	for p < limit {
-		_, bsize, last, err := readHdr(p)
+		base, bsize, last, err := readHdr(p)
 		if err != nil {
 			return nil, err
 		}
-		if p+bsize > limit {
+		if p+bsize > limit || base >= upTo {
 			break
 		}
 		p, next = p+bsize, last+1

@@ -47,9 +47,67 @@ type ProducerInfo struct {
 type producerState struct {
 	mu sync.Mutex
 	m  map[int64]*producerEntry
+	// open maps each producer with an open transaction here to the offset of the
+	// transaction's first batch.
+	open map[int64]int64
 }
 
-func newProducerState() *producerState { return &producerState{m: map[int64]*producerEntry{}} }
+func newProducerState() *producerState {
+	return &producerState{m: map[int64]*producerEntry{}, open: map[int64]int64{}}
+}
+
+// epochOf is a producer's current epoch here, if known.
+func (ps *producerState) epochOf(pid int64) (int16, bool) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if e := ps.m[pid]; e != nil {
+		return e.epoch, true
+	}
+	return 0, false
+}
+
+// beginTxn notes a transactional batch at offset off: it opens the producer's
+// transaction unless one is open already.
+func (ps *producerState) beginTxn(pid, off int64) {
+	ps.mu.Lock()
+	if _, ok := ps.open[pid]; !ok {
+		ps.open[pid] = off
+	}
+	ps.mu.Unlock()
+}
+
+// endTxn applies a marker: the producer's epoch becomes the marker's (a newer epoch
+// restarts its sequences, as a fenced producer's), and its open transaction, if any,
+// closes; first is that transaction's first offset.
+func (ps *producerState) endTxn(pid int64, epoch int16, nowMs int64) (first int64, open bool) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	e := ps.m[pid]
+	if e == nil {
+		e = &producerEntry{epoch: epoch}
+		ps.m[pid] = e
+	}
+	if epoch != e.epoch {
+		e.epoch, e.n = epoch, 0
+	}
+	e.lastAppendMs = nowMs
+	first, open = ps.open[pid]
+	delete(ps.open, pid)
+	return first, open
+}
+
+// firstOpen is the first offset of the earliest open transaction, -1 if none.
+func (ps *producerState) firstOpen() int64 {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	fu := int64(-1)
+	for _, off := range ps.open {
+		if fu < 0 || off < fu {
+			fu = off
+		}
+	}
+	return fu
+}
 
 // check applies Kafka's sequence rules to an idempotent batch before it is appended. A
 // duplicate of one of the last five batches returns that batch's offsets with
@@ -118,7 +176,7 @@ func (ps *producerState) expire(beforeMs int64) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	for id, e := range ps.m {
-		if e.lastAppendMs < beforeMs {
+		if _, open := ps.open[id]; !open && e.lastAppendMs < beforeMs {
 			delete(ps.m, id)
 		}
 	}
@@ -145,9 +203,10 @@ func (l *Log) Producers() []ProducerInfo {
 // Snapshot file: see broker/FORMAT.md ("Producer state snapshot").
 const (
 	snapshotMagic   = "TPPS"
-	snapshotVersion = 1
-	snapshotHeader  = 4 + 2 + 4 + 4 // magic, version, crc, count
-	snapshotEntry   = 8 + 2 + 8 + 1 // id, epoch, last append, batch count
+	snapshotVersion = 2
+	snapshotHeader  = 4 + 2 + 4 + 4     // magic, version, crc, count
+	snapshotEntry   = 8 + 2 + 8 + 8 + 1 // id, epoch, last append, open transaction's first offset, batch count
+	snapshotEntryV1 = 8 + 2 + 8 + 1     // version 1: no open transaction
 	snapshotBatch   = 4 + 4 + 8 + 8 + 8
 )
 
@@ -171,6 +230,11 @@ func (ps *producerState) encode() []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(id))
 		b = binary.BigEndian.AppendUint16(b, uint16(e.epoch))
 		b = binary.BigEndian.AppendUint64(b, uint64(e.lastAppendMs))
+		txnFirst, open := ps.open[id]
+		if !open {
+			txnFirst = -1
+		}
+		b = binary.BigEndian.AppendUint64(b, uint64(txnFirst))
 		b = append(b, byte(e.n))
 		for _, m := range e.batches[:e.n] {
 			b = binary.BigEndian.AppendUint32(b, uint32(m.firstSeq))
@@ -186,28 +250,41 @@ func (ps *producerState) encode() []byte {
 
 var errBadSnapshot = errors.New("bad producer state snapshot")
 
-func decodeSnapshot(b []byte) (map[int64]*producerEntry, error) {
+// decodeSnapshot reads a snapshot: the producers and their open transactions' first
+// offsets. Version 1 snapshots (written before transactions were served) have none.
+func decodeSnapshot(b []byte) (map[int64]*producerEntry, map[int64]int64, error) {
 	if len(b) < snapshotHeader || string(b[:4]) != snapshotMagic {
-		return nil, fmt.Errorf("%w: no header", errBadSnapshot)
+		return nil, nil, fmt.Errorf("%w: no header", errBadSnapshot)
 	}
-	if v := binary.BigEndian.Uint16(b[4:]); v != snapshotVersion {
-		return nil, fmt.Errorf("%w: version %d", errBadSnapshot, v)
+	v := binary.BigEndian.Uint16(b[4:])
+	if v != 1 && v != snapshotVersion {
+		return nil, nil, fmt.Errorf("%w: version %d", errBadSnapshot, v)
 	}
+	entrySize := snapshotEntry
+	if v == 1 {
+		entrySize = snapshotEntryV1
+	}
+	open := map[int64]int64{}
 	if crc := crc32.Checksum(b[10:], castagnoli); crc != binary.BigEndian.Uint32(b[6:]) {
-		return nil, fmt.Errorf("%w: crc mismatch", errBadSnapshot)
+		return nil, nil, fmt.Errorf("%w: crc mismatch", errBadSnapshot)
 	}
 	count := int(binary.BigEndian.Uint32(b[10:]))
 	m := make(map[int64]*producerEntry, min(count, 1<<16))
 	p := b[snapshotHeader:]
 	for range count {
-		if len(p) < snapshotEntry {
-			return nil, fmt.Errorf("%w: truncated", errBadSnapshot)
+		if len(p) < entrySize {
+			return nil, nil, fmt.Errorf("%w: truncated", errBadSnapshot)
 		}
 		id := int64(binary.BigEndian.Uint64(p))
-		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(p[8:])), lastAppendMs: int64(binary.BigEndian.Uint64(p[10:])), n: int(p[18])}
-		p = p[snapshotEntry:]
+		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(p[8:])), lastAppendMs: int64(binary.BigEndian.Uint64(p[10:])), n: int(p[entrySize-1])}
+		if v >= 2 {
+			if first := int64(binary.BigEndian.Uint64(p[18:])); first >= 0 {
+				open[id] = first
+			}
+		}
+		p = p[entrySize:]
 		if e.n > maxProducerBatches || len(p) < e.n*snapshotBatch {
-			return nil, fmt.Errorf("%w: bad batch count %d", errBadSnapshot, e.n)
+			return nil, nil, fmt.Errorf("%w: bad batch count %d", errBadSnapshot, e.n)
 		}
 		for i := range e.n {
 			e.batches[i] = batchMeta{
@@ -220,9 +297,9 @@ func decodeSnapshot(b []byte) (map[int64]*producerEntry, error) {
 		m[id] = e
 	}
 	if len(p) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", errBadSnapshot, len(p))
+		return nil, nil, fmt.Errorf("%w: %d trailing bytes", errBadSnapshot, len(p))
 	}
-	return m, nil
+	return m, open, nil
 }
 
 // writeSnapshot stores the state as of offset (every batch below offset applied) and
@@ -273,9 +350,10 @@ func (ps *producerState) loadSnapshot(dir string, end int64, logger *slog.Logger
 		b, err := os.ReadFile(p)
 		if err == nil {
 			var m map[int64]*producerEntry
-			if m, err = decodeSnapshot(b); err == nil {
+			var open map[int64]int64
+			if m, open, err = decodeSnapshot(b); err == nil {
 				ps.mu.Lock()
-				ps.m = m
+				ps.m, ps.open = m, open
 				ps.mu.Unlock()
 				return offs[i], nil
 			}

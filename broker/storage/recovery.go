@@ -151,7 +151,7 @@ func (l *Log) recover() error {
 			}
 			bases = append(bases, base)
 			logs[base] = true
-		case strings.HasSuffix(name, ".index"), strings.HasSuffix(name, ".timeindex"):
+		case strings.HasSuffix(name, ".index"), strings.HasSuffix(name, ".timeindex"), strings.HasSuffix(name, ".txnindex"):
 			indexFiles = append(indexFiles, name)
 		}
 	}
@@ -234,6 +234,9 @@ func (l *Log) recover() error {
 	for _, s := range l.segs[:len(l.segs)-1] {
 		s.mapIndexes() // those rebuilt above; loaded ones are mapped already
 	}
+	for _, s := range l.segs {
+		l.loadTxnIndex(s)
+	}
 	var size int64
 	for _, s := range l.segs {
 		size += s.size
@@ -273,7 +276,7 @@ func (l *Log) recoverRolled(seg *segment, later []int64) (cut bool, err error) {
 	}
 	for _, b := range later {
 		l.opts.Logger.Warn("deleting segment after a truncated one", "segment", segmentName(b, ".log"), "dir", l.dir)
-		for _, ext := range []string{".log", ".index", ".timeindex"} {
+		for _, ext := range []string{".log", ".index", ".timeindex", ".txnindex"} {
 			if err := os.Remove(filepath.Join(l.dir, segmentName(b, ext))); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return false, fmt.Errorf("cannot remove segment file: %w", err)
 			}
@@ -427,13 +430,27 @@ func (l *Log) scanFrom(seg *segment, start int64, strict bool) error {
 }
 
 // recoverProducers loads the newest producer snapshot at or below the log end and
-// replays the batch headers after it.
+// replays the batch headers after it: idempotent producers' sequences, the open
+// transactions (a transactional batch opens one, a marker closes it) and the aborted
+// transactions of the transaction index past the snapshot, which are rebuilt from the
+// markers (a crash may have lost the active segment's list, kept in memory until the
+// segment rolls or the log closes, or left entries past a truncated end).
 func (l *Log) recoverProducers() error {
 	snapOff, err := l.producer.loadSnapshot(l.dir, l.endOffset.Load(), l.opts.Logger)
 	if err != nil {
 		return err
 	}
+	for _, seg := range l.segs {
+		n := len(seg.aborted)
+		for n > 0 && seg.aborted[n-1].LastOffset >= snapOff {
+			n--
+		}
+		if n != len(seg.aborted) {
+			seg.aborted, seg.txnDirty = seg.aborted[:n], true
+		}
+	}
 	var hdr [BatchHeaderSize]byte
+	var ctl []byte
 	for _, seg := range l.segs {
 		if seg.nextOffset <= snapOff || seg.size == 0 {
 			continue
@@ -452,9 +469,30 @@ func (l *Log) recoverProducers() error {
 				break
 			}
 			if h.BaseOffset >= snapOff && h.Idempotent() {
-				l.producer.update(&h, h.MaxTimestamp, seg.lastModMs)
+				switch {
+				case h.IsControl():
+					ctl = append(ctl[:0], make([]byte, h.Size())...)
+					if _, err := seg.f.ReadAt(ctl, p); err != nil {
+						return fmt.Errorf("cannot read segment %q: %w", seg.path(".log"), err)
+					}
+					if typ, ok := controlType(ctl, &h); ok {
+						l.completeTxn(seg, h.ProducerID, h.ProducerEpoch, h.BaseOffset, typ == controlCommit, seg.lastModMs)
+					}
+				case h.IsTransactional():
+					l.producer.update(&h, h.MaxTimestamp, seg.lastModMs)
+					l.producer.beginTxn(h.ProducerID, h.BaseOffset)
+				default:
+					l.producer.update(&h, h.MaxTimestamp, seg.lastModMs)
+				}
 			}
 			p += int64(h.Size())
+		}
+	}
+	l.updateFirstUnstable(l.endOffset.Load())
+	// Closed segments' lists go to disk now; the active one's at its roll or the close.
+	for _, seg := range l.segs[:len(l.segs)-1] {
+		if err := seg.writeTxnIndex(); err != nil {
+			return err
 		}
 	}
 	return nil

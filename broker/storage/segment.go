@@ -38,6 +38,11 @@ type segment struct {
 	// segment: a statfs on every reserve was one more system call per append or two).
 	fsChecked bool
 
+	// aborted lists the aborted transactions whose markers are in this segment (the
+	// .txnindex file); guarded by the log's mu. txnDirty: the file is behind.
+	aborted  []AbortedTxn
+	txnDirty bool
+
 	refs atomic.Int32 // the log holds one; each open ReadResult holds one
 }
 
@@ -190,6 +195,9 @@ func (s *segment) sealIndexes() error {
 	if s.maxTs >= 0 {
 		s.tidx.maybeAppend(s.maxTs, s.maxTsOffset)
 	}
+	if err := s.writeTxnIndex(); err != nil {
+		return err
+	}
 	return s.writeIndexes()
 }
 
@@ -242,7 +250,7 @@ func (s *segment) unmapIndexes() {
 // remove deletes the segment's files; the descriptor closes when the last reader is done.
 func (s *segment) remove() error {
 	var first error
-	for _, ext := range []string{".log", ".index", ".timeindex"} {
+	for _, ext := range []string{".log", ".index", ".timeindex", ".txnindex"} {
 		if err := os.Remove(s.path(ext)); err != nil && !os.IsNotExist(err) && first == nil {
 			first = fmt.Errorf("cannot remove segment file %q: %w", s.path(ext), err)
 		}
