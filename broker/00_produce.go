@@ -10,7 +10,12 @@ package broker
 // append lock only, so producers to different partitions run in parallel. acks=0 gets no
 // response at all; acks=1 and acks=all are equivalent on one node (the ack follows the
 // storage flush policy). Unknown topics are auto-created when enabled. Larger batches
-// than max.message.bytes get MESSAGE_TOO_LARGE; transactional produce is refused. Topics
+// than max.message.bytes get MESSAGE_TOO_LARGE. A transactional produce (TransactionID
+// set) must carry a transactional batch of the transactional id's current producer id
+// and epoch, to a partition added to its Ongoing transaction (INVALID_TXN_STATE
+// otherwise, INVALID_PRODUCER_EPOCH for a fenced producer); it is checked and appended
+// while the transaction coordinator cannot end the transaction (txn.go). A
+// transactional batch without a TransactionID is INVALID_RECORD. Topics
 // with message.timestamp.type=LogAppendTime get the append time in the response; with
 // CreateTime and message.timestamp.before.max.ms / after.max.ms set, a record timestamp
 // out of bounds gets INVALID_TIMESTAMP with the refused records listed (v8+), as Kafka:
@@ -50,8 +55,6 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			switch {
 			case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 				b.failProduce(sp, kerr.InvalidRequiredAcks, "acks must be -1, 0 or 1")
-			case req.TransactionID != nil:
-				b.failProduce(sp, kerr.TransactionalIDAuthorizationFailed, "transactions are not supported by this broker")
 			case terr != nil:
 				b.failProduce(sp, terr.err, terr.msg)
 			case t == nil:
@@ -73,6 +76,14 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 						break
 					}
 				}
+				if req.TransactionID != nil {
+					b.appendTxn(*req.TransactionID, p, rp.Records, sp, c.crcChecked(rp.Records))
+					break
+				}
+				if len(rp.Records) > 22 && rp.Records[22]&0x10 != 0 { // attributes: transactional
+					b.failProduce(sp, kerr.InvalidRecord, "a transactional batch needs the produce request's transactional id")
+					break
+				}
 				b.append(p, rp.Records, sp, c.crcChecked(rp.Records))
 			}
 		}
@@ -81,6 +92,30 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		return nil, nil
 	}
 	return resp, nil
+}
+
+// appendTxn appends a transactional producer's batch after checking, with the
+// transaction coordinator's lock held shared, that its producer id and epoch are the
+// transactional id's and the partition is in its Ongoing transaction.
+func (b *Broker) appendTxn(txnID string, p *partition, records []byte, sp *kmsg.ProduceResponseTopicPartition, crcChecked bool) {
+	if len(records) < storage.BatchHeaderSize {
+		b.failProduce(sp, kerr.CorruptMessage, "record batch too short")
+		return
+	}
+	if records[22]&0x10 == 0 {
+		b.failProduce(sp, kerr.InvalidRecord, "a transactional produce request carries a batch that is not transactional")
+		return
+	}
+	pid := int64(binary.BigEndian.Uint64(records[43:]))
+	epoch := int16(binary.BigEndian.Uint16(records[51:]))
+	tc := b.txns
+	tc.mu.RLock()
+	defer tc.mu.RUnlock()
+	if code, msg := tc.checkProduceLocked(txnID, pid, epoch, p.topic, p.index); code != 0 {
+		b.failProduce(sp, kerr.ErrorForCode(code).(*kerr.Error), msg)
+		return
+	}
+	b.append(p, records, sp, crcChecked)
 }
 
 // failProduce answers one partition with an error.

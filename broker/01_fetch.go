@@ -18,8 +18,13 @@ package broker
 // does.
 //
 // Fetch sessions (KIP-227) are declined: every response carries SessionID 0, which tells
-// the client to keep sending full fetch requests. There are no transactions, so the last
-// stable offset is the high watermark and read_committed equals read_uncommitted.
+// the client to keep sending full fetch requests. Every partition reports its last
+// stable offset (storage: the first offset of the earliest open transaction, else the
+// high watermark). With IsolationLevel read_committed (1) only batches below it are
+// returned (a consumer there is caught up and long-polls until a transaction ends),
+// with the aborted transactions (producer id, first offset) that overlap the returned
+// offsets, from the segments' transaction indexes, so the consumer drops their records;
+// read_uncommitted is unchanged.
 //
 // Version notes: v4 LastStableOffset/AbortedTransactions; v5 LogStartOffset; v7
 // sessions; v9 CurrentLeaderEpoch; v11 rack/PreferredReadReplica (-1); v12 flexible.
@@ -28,6 +33,7 @@ package broker
 import (
 	"crypto/rand"
 	"errors"
+	"math"
 	"reflect"
 	"time"
 
@@ -131,14 +137,19 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 				continue
 			}
 			wake = append(wake, p.log.Notify())
+			stable := p.log.LastStableOffset()
 			hwm, lso := p.log.HighWatermark(), p.log.LogStartOffset()
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, hwm, lso
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, stable, lso
+			upTo := int64(math.MaxInt64)
+			if req.IsolationLevel == 1 {
+				upTo = stable
+			}
 			switch {
 			case leaderEpochError(rp.CurrentLeaderEpoch) != 0:
 				sp.ErrorCode = leaderEpochError(rp.CurrentLeaderEpoch)
 			case rp.FetchOffset < lso || rp.FetchOffset > hwm:
 				sp.ErrorCode = kerr.OffsetOutOfRange.Code
-			case rp.FetchOffset == hwm:
+			case rp.FetchOffset == hwm || rp.FetchOffset >= upTo:
 				// Caught up: nothing to send yet.
 			default:
 				limit := int64(rp.PartitionMaxBytes)
@@ -151,7 +162,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 				if limit <= 0 {
 					limit = 1
 				}
-				rr, err := p.log.Read(rp.FetchOffset, int32(limit))
+				rr, err := p.log.ReadUpTo(rp.FetchOffset, int32(limit), upTo)
 				if errors.Is(err, storage.ErrOffsetOutOfRange) {
 					sp.ErrorCode = kerr.OffsetOutOfRange.Code
 					break
@@ -165,6 +176,13 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 				if rr.Len() == 0 || total > 0 && int64(rr.Len()) > limit {
 					_ = rr.Close()
 					break
+				}
+				if req.IsolationLevel == 1 {
+					for _, a := range p.log.AbortedTxns(rp.FetchOffset, rr.NextOffset()) {
+						at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+						at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+						sp.AbortedTransactions = append(sp.AbortedTransactions, at)
+					}
 				}
 				marker := make([]byte, 16)
 				_, _ = rand.Read(marker)

@@ -55,6 +55,8 @@ func handleListOffsets(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 				sp.ErrorCode = leaderEpochError(rp.CurrentLeaderEpoch)
 			case rp.Timestamp == -2 || rp.Timestamp == -4: // -4: earliest local; nothing is tiered
 				sp.Offset = p.log.LogStartOffset()
+			case rp.Timestamp == -1 && req.IsolationLevel == 1: // read_committed: the last stable offset
+				sp.Offset = p.log.LastStableOffset()
 			case rp.Timestamp == -1:
 				sp.Offset = p.log.HighWatermark()
 			case rp.Timestamp == -3:

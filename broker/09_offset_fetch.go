@@ -6,12 +6,15 @@ package broker
 // partitions without one); a null topic list (v2+) means every committed partition. v8 batches groups.
 //
 // Version notes: v2 null = all, top-level ErrorCode; v3 throttle; v5 LeaderEpoch; v6
-// flexible; v7 RequireStable (commits apply at once here, so always stable); v8 groups; v9 adds each group's
+// flexible; v7 RequireStable: a partition whose offset an open transaction has staged
+// (TxnOffsetCommit) gets UNSTABLE_OFFSET_COMMIT, as Kafka answers (without it, the last
+// committed offset); v8 groups; v9 adds each group's
 // MemberID/MemberEpoch (KIP-848), which classic groups do not check (epoch -1).
 
 import (
 	"sort"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -22,7 +25,7 @@ type offsetFetchTopic struct {
 	parts []int32 // nil: all committed
 }
 
-func (b *Broker) fetchOffsets(group string, topics []offsetFetchTopic, all bool) []kmsg.OffsetFetchResponseTopic {
+func (b *Broker) fetchOffsets(group string, topics []offsetFetchTopic, all, requireStable bool) []kmsg.OffsetFetchResponseTopic {
 	committed := b.groups.Fetch(group)
 	if all {
 		topics = nil
@@ -51,6 +54,9 @@ func (b *Broker) fetchOffsets(group string, topics []offsetFetchTopic, all bool)
 				md := o.Metadata
 				sp.Offset, sp.LeaderEpoch, sp.Metadata = o.Offset, o.LeaderEpoch, &md
 			}
+			if requireStable && b.txns.pendingOffset(group, t.name, p) {
+				sp.Offset, sp.LeaderEpoch, sp.ErrorCode = -1, -1, kerr.UnstableOffsetCommit.Code
+			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		out = append(out, st)
@@ -67,7 +73,7 @@ func handleOffsetFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		for _, t := range req.Topics {
 			topics = append(topics, offsetFetchTopic{name: t.Topic, parts: t.Partitions})
 		}
-		resp.Topics = b.fetchOffsets(req.Group, topics, req.Topics == nil && req.Version >= 2)
+		resp.Topics = b.fetchOffsets(req.Group, topics, req.Topics == nil && req.Version >= 2, req.RequireStable)
 		return resp, nil
 	}
 	for _, rg := range req.Groups {
@@ -77,7 +83,7 @@ func handleOffsetFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		}
 		g := kmsg.NewOffsetFetchResponseGroup()
 		g.Group = rg.Group
-		for _, t := range b.fetchOffsets(rg.Group, topics, rg.Topics == nil) {
+		for _, t := range b.fetchOffsets(rg.Group, topics, rg.Topics == nil, req.RequireStable) {
 			gt := kmsg.NewOffsetFetchResponseGroupTopic()
 			gt.Topic = t.Topic
 			for _, p := range t.Partitions {

@@ -2,8 +2,8 @@ package broker
 
 // FindCoordinator v0–4.
 //
-// Behaviour: this node coordinates every consumer group. Transaction coordinators (key
-// type 1) are not served: COORDINATOR_NOT_AVAILABLE.
+// Behaviour: this node coordinates every consumer group (key type 0) and every
+// transactional id (key type 1); other key types get INVALID_REQUEST.
 //
 // Version notes: v1 CoordinatorType, ErrorMessage; v3 flexible; v4 batched keys.
 
@@ -19,8 +19,8 @@ func handleFindCoordinator(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	var code int16
-	if req.CoordinatorType != 0 {
-		code = kerr.CoordinatorNotAvailable.Code
+	if req.CoordinatorType != 0 && req.CoordinatorType != 1 {
+		code = kerr.InvalidRequest.Code
 	}
 	if req.Version < 4 {
 		resp.ErrorCode, resp.NodeID, resp.Host, resp.Port = code, b.opts.NodeID, b.advHost, b.advPort

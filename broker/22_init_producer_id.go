@@ -1,6 +1,6 @@
 package broker
 
-// InitProducerID v0–4 (idempotent producers; transactions are not served).
+// InitProducerID v0–4.
 //
 // Behaviour: a producer without a transactional id gets a new producer id with epoch 0.
 // Ids are never handed out twice, even across crashes: they come from blocks of 1000
@@ -11,9 +11,13 @@ package broker
 // idempotent producer with a new id and epoch 0: TransactionCoordinator
 // .handleInitProducerId). The per-partition sequence checks (duplicate batch: success with
 // the original offsets; gap: OUT_OF_ORDER_SEQUENCE_NUMBER; old epoch:
-// INVALID_PRODUCER_EPOCH) live in storage. A transactional id is refused with
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED (see UNSUPPORTED.md); an empty one with
-// INVALID_REQUEST, as Kafka does.
+// INVALID_PRODUCER_EPOCH) live in storage. A transactional id goes to the transaction
+// coordinator (txn.go): a producer id per transactional id, its epoch bumped by every
+// call (a previous producer is fenced and its Ongoing transaction aborted first), a
+// transaction.timeout.ms above TransactionMaxTimeout or not positive refused with
+// INVALID_TRANSACTION_TIMEOUT, a v3+ request naming another producer id or epoch with
+// PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v4); an empty id gets INVALID_REQUEST,
+// as Kafka does.
 //
 // Version notes: v1 same as v0; v2 flexible; v3 ProducerID/ProducerEpoch in the request;
 // v4 same as v3.
@@ -41,10 +45,12 @@ func handleInitProducerID(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		if *req.TransactionalID == "" { // Kafka's TransactionCoordinator: INVALID_REQUEST
 			resp.ErrorCode = kerr.InvalidRequest.Code
+			return resp, nil
 		}
+		resp.ProducerID, resp.ProducerEpoch, resp.ErrorCode = b.txns.initProducerID(strings.Clone(*req.TransactionalID),
+			req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch, req.Version)
 		return resp, nil
 	}
 	b.pidMu.Lock()

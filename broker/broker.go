@@ -61,6 +61,14 @@ type Options struct {
 	MaxRequestBytes int32
 	// IdleTimeout closes connections silent for this long (connections.max.idle.ms); 0 = never.
 	IdleTimeout time.Duration
+	// TransactionMaxTimeout is the largest transaction.timeout.ms a transactional
+	// producer may ask for (transaction.max.timeout.ms); larger gets
+	// INVALID_TRANSACTION_TIMEOUT.
+	TransactionMaxTimeout time.Duration
+	// TransactionAbortInterval is how often transactions past their timeout are aborted
+	// (transaction.abort.timed.out.transaction.cleanup.interval.ms); <0 disables the
+	// background check.
+	TransactionAbortInterval time.Duration
 	// Groups configures the consumer-group coordinator; its Dir, Sync, Now and Logger
 	// come from the fields here. Zero values mean groups.DefaultOptions().
 	Groups groups.Options
@@ -75,22 +83,24 @@ type Options struct {
 // DefaultOptions are Kafka's defaults for a single node listening on 127.0.0.1:9092.
 func DefaultOptions() Options {
 	return Options{
-		Dir:                    "tagpipe-data/broker",
-		Listen:                 "127.0.0.1:9092",
-		AutoCreateTopics:       true,
-		DefaultPartitions:      1,
-		RetentionMS:            7 * 24 * 3600 * 1000,
-		RetentionBytes:         -1,
-		SegmentBytes:           1 << 30,
-		SegmentMS:              7 * 24 * 3600 * 1000,
-		MaxMessageBytes:        1048588,
-		Flush:                  storage.FlushPolicy{Mode: "os"},
-		RetentionCheckInterval: 5 * time.Minute,
-		CleanerBackoff:         15 * time.Second,
-		MaxRequestBytes:        100 << 20,
-		MaxPartitions:          10000,
-		Groups:                 groups.DefaultOptions(),
-		IdleTimeout:            10 * time.Minute,
+		Dir:                      "tagpipe-data/broker",
+		Listen:                   "127.0.0.1:9092",
+		AutoCreateTopics:         true,
+		DefaultPartitions:        1,
+		RetentionMS:              7 * 24 * 3600 * 1000,
+		RetentionBytes:           -1,
+		SegmentBytes:             1 << 30,
+		SegmentMS:                7 * 24 * 3600 * 1000,
+		MaxMessageBytes:          1048588,
+		Flush:                    storage.FlushPolicy{Mode: "os"},
+		RetentionCheckInterval:   5 * time.Minute,
+		CleanerBackoff:           15 * time.Second,
+		MaxRequestBytes:          100 << 20,
+		MaxPartitions:            10000,
+		Groups:                   groups.DefaultOptions(),
+		TransactionMaxTimeout:    15 * time.Minute,
+		TransactionAbortInterval: 10 * time.Second,
+		IdleTimeout:              10 * time.Minute,
 	}
 }
 
@@ -107,6 +117,7 @@ type Broker struct {
 	clusterID string
 
 	groups *groups.Coordinator
+	txns   *txnCoordinator // transactions (txn.go)
 
 	// mu guards topics and the topics.json file; see locks.md.
 	mu     sync.RWMutex
@@ -171,6 +182,12 @@ func New(opts Options) (*Broker, error) {
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = def.MaxRequestBytes
 	}
+	if opts.TransactionMaxTimeout <= 0 {
+		opts.TransactionMaxTimeout = def.TransactionMaxTimeout
+	}
+	if opts.TransactionAbortInterval == 0 {
+		opts.TransactionAbortInterval = def.TransactionAbortInterval
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -219,11 +236,17 @@ func (b *Broker) Start(ctx context.Context) error {
 		_ = b.groups.Close()
 		return err
 	}
+	if b.txns, err = openTxnCoordinator(b); err != nil {
+		b.closeLogs()
+		_ = b.groups.Close()
+		return fmt.Errorf("cannot open the transaction coordinator: %w", err)
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", b.opts.Listen)
 	if err != nil {
 		b.closeLogs()
 		_ = b.groups.Close()
+		_ = b.txns.close()
 		return fmt.Errorf("cannot listen on %q: %w", b.opts.Listen, err)
 	}
 	b.ln = ln
@@ -247,6 +270,10 @@ func (b *Broker) Start(ctx context.Context) error {
 				b.log.Warn("retention failed", "err", err)
 			}
 		})
+	}
+	if b.opts.TransactionAbortInterval > 0 {
+		b.wg.Add(1)
+		go b.every(b.opts.TransactionAbortInterval, b.txns.abortTimedOut)
 	}
 	if b.opts.CleanerBackoff > 0 {
 		b.wg.Add(1)
@@ -289,6 +316,11 @@ func (b *Broker) Stop(ctx context.Context) error {
 		case <-ctx.Done():
 			err = fmt.Errorf("broker stop: %w", ctx.Err())
 			<-done // connections are closed; handlers return promptly
+		}
+		if b.txns != nil {
+			if cerr := b.txns.close(); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
 		}
 		if cerr := b.closeLogs(); cerr != nil {
 			err = errors.Join(err, cerr)

@@ -1167,3 +1167,44 @@ func checkMember(g *group, memberID string, instanceID *string) int16 {
 	}
 	return 0
 }
+
+// CheckTxnMember validates a TxnOffsetCommit's member fields (v3+), as Kafka's
+// validateOffsetCommit: generation -1 with no member id is not checked; otherwise the
+// member must be the group's (FENCED_INSTANCE_ID for a replaced static member) at its
+// current generation.
+func (c *Coordinator) CheckTxnMember(name, memberID string, instanceID *string, generation int32) int16 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if generation < 0 && memberID == "" && (instanceID == nil || *instanceID == "") {
+		return 0
+	}
+	g := c.groups[name]
+	if g == nil {
+		return kerr.UnknownMemberID.Code
+	}
+	if code := checkMember(g, memberID, instanceID); code != 0 {
+		return code
+	}
+	if generation != g.generation {
+		return kerr.IllegalGeneration.Code
+	}
+	return 0
+}
+
+// CommitTxn stores the offsets of a committed transaction (TxnOffsetCommit, checked
+// when it was sent), durably, whatever the group's members are doing now.
+func (c *Coordinator) CommitTxn(name string, offs map[string]map[int32]Committed) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.groups[name] == nil {
+		c.groups[name] = &group{name: name, members: map[string]*member{}, pending: map[string]time.Time{}, emptySince: c.now()}
+	}
+	var rs []commitRecord
+	nowMs := c.now().UnixMilli()
+	for t, parts := range offs {
+		for p, o := range parts {
+			rs = append(rs, commitRecord{Group: name, Topic: t, Partition: p, Offset: o.Offset, Epoch: o.LeaderEpoch, Metadata: o.Metadata, CommitMs: nowMs})
+		}
+	}
+	return c.persistLocked(rs)
+}

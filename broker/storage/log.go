@@ -175,7 +175,7 @@ type Log struct {
 	// (LastStableOffset).
 	firstUnstable atomic.Int64
 	size          atomic.Int64
-	dirty       atomic.Bool // appended since the last fsync
+	dirty         atomic.Bool // appended since the last fsync
 
 	notifyMu   sync.Mutex
 	notifyCh   chan struct{}

@@ -1,0 +1,68 @@
+package broker
+
+// AddPartitionsToTxn v0–3 (the client versions; v4+ is the brokers' batched form).
+//
+// Behaviour: adds partitions to the transactional id's transaction, which becomes
+// Ongoing (its timeout starts), durably (txn.go) before answering. A producer id that is
+// not the transactional id's gets INVALID_PRODUCER_ID_MAPPING, an old epoch
+// PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v2), a transaction being completed
+// CONCURRENT_TRANSACTIONS; an unknown partition UNKNOWN_TOPIC_OR_PARTITION and then the
+// others OPERATION_NOT_ATTEMPTED, as Kafka answers.
+//
+// Version notes: v2 PRODUCER_FENCED; v3 flexible.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(24, 0, 3, handleAddPartitionsToTxn) }
+
+func handleAddPartitionsToTxn(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
+	b := c.b
+	req := kreq.(*kmsg.AddPartitionsToTxnRequest)
+	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+	code := int16(0)
+	unknown := false
+	for _, rt := range req.Topics {
+		for _, p := range rt.Partitions {
+			if b.partition(rt.Topic, p) == nil {
+				unknown = true
+			}
+		}
+	}
+	tc := b.txns
+	tc.mu.Lock()
+	m, code := tc.check(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Version, 2)
+	if code == 0 && !unknown {
+		for _, rt := range req.Topics {
+			for _, p := range rt.Partitions {
+				if !m.hasPart(rt.Topic, p) {
+					if m.Parts == nil {
+						m.Parts = map[string][]int32{}
+					}
+					m.Parts[rt.Topic] = append(m.Parts[rt.Topic], p)
+				}
+			}
+		}
+		code = tc.beginLocked(m)
+	}
+	tc.mu.Unlock()
+	for _, rt := range req.Topics {
+		st := kmsg.NewAddPartitionsToTxnResponseTopic()
+		st.Topic = rt.Topic
+		for _, p := range rt.Partitions {
+			sp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = p, code
+			if code == 0 && unknown {
+				sp.ErrorCode = kerr.OperationNotAttempted.Code
+				if b.partition(rt.Topic, p) == nil {
+					sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
