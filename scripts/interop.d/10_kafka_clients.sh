@@ -124,4 +124,14 @@ g.close()
 assert not again, "group re-read %d records after commit" % len(again)
 print("kafka-python: KafkaConsumer group read %d records, committed, resumed with nothing new" % n)
 PYEOF
+# kcat reads transactions: librdkafka's default isolation is read_committed, so of a
+# committed, an aborted and a committed transaction (franz-go's transactional producer,
+# broker/testdata/txnproducer) it shows the committed records only; read_uncommitted all.
+"$BIN" --data-dir "$tmp/data" topics create --bootstrap-server "$addr" --topic txn --partitions 1 >/dev/null
+go run ./broker/testdata/txnproducer -brokers "$addr" -topic txn || fail "txnproducer"
+got=$(kcat -C -b "$addr" -t txn -o beginning -e -q -f '%s\n' | tr '\n' ' ')
+[ "$got" = "c1 c2 c3 " ] || fail "kcat read_committed read: $got"
+got=$(kcat -C -b "$addr" -t txn -o beginning -e -q -X isolation.level=read_uncommitted -f '%s\n' | tr '\n' ' ')
+[ "$got" = "c1 c2 a1 a2 c3 " ] || fail "kcat read_uncommitted read: $got"
+echo "kcat: read_committed skips the aborted transaction, read_uncommitted sees it"
 echo "interop kafka clients: ok"
