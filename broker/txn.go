@@ -89,7 +89,8 @@ type txnCoordinator struct {
 	path  string
 	f     *os.File
 	sync  bool
-	lines int // lines in txn.log, for compaction
+	size  int64 // bytes in txn.log: a failed append is cut back to it
+	lines int   // lines in txn.log, for compaction
 }
 
 // openTxnCoordinator replays txn.log, rewrites it compacted and completes the
@@ -165,7 +166,7 @@ func (tc *txnCoordinator) rewriteLocked() error {
 	if err != nil {
 		return fmt.Errorf("cannot open %q: %w", tc.path, err)
 	}
-	tc.f, tc.lines = f, len(tc.txns)
+	tc.f, tc.lines, tc.size = f, len(tc.txns), int64(buf.Len())
 	return nil
 }
 
@@ -176,14 +177,19 @@ func (tc *txnCoordinator) persistLocked(m *txnMeta) error {
 	if err != nil {
 		return err
 	}
-	if _, err := tc.f.Write(append(line, '\n')); err != nil {
+	line = append(line, '\n')
+	_, err = tc.f.Write(line)
+	if err == nil && tc.sync {
+		err = tc.f.Sync()
+	}
+	if err != nil {
+		// Cut a half-written line back, so that no later line hides behind it.
+		if terr := tc.f.Truncate(tc.size); terr != nil {
+			err = errors.Join(err, terr)
+		}
 		return fmt.Errorf("cannot append to %q: %w", tc.path, err)
 	}
-	if tc.sync {
-		if err := tc.f.Sync(); err != nil {
-			return fmt.Errorf("cannot sync %q: %w", tc.path, err)
-		}
-	}
+	tc.size += int64(len(line))
 	tc.lines++
 	if tc.lines > 1000 && tc.lines > 4*len(tc.txns) {
 		if err := tc.rewriteLocked(); err != nil {

@@ -45,6 +45,12 @@ type Broker struct {
 	// OffsetsRetention drops the committed offsets of a group empty this long
 	// (offsets.retention.minutes).
 	OffsetsRetention time.Duration `yaml:"offsets_retention"`
+	// TransactionMaxTimeout is the largest transaction timeout a transactional producer
+	// may ask for (transaction.max.timeout.ms).
+	TransactionMaxTimeout time.Duration `yaml:"transaction_max_timeout"`
+	// TransactionAbortInterval is how often transactions past their timeout are aborted
+	// (transaction.abort.timed.out.transaction.cleanup.interval.ms).
+	TransactionAbortInterval time.Duration `yaml:"transaction_abort_interval"`
 }
 
 func (b *Broker) validate(ch *check) {
@@ -58,6 +64,8 @@ func (b *Broker) validate(ch *check) {
 	ch.positive("max_request_bytes", int64(b.MaxRequestBytes))
 	ch.positive("group_min_session_timeout", int64(b.GroupMinSessionTimeout))
 	ch.positive("offsets_retention", int64(b.OffsetsRetention))
+	ch.positive("transaction_max_timeout", int64(b.TransactionMaxTimeout))
+	ch.positive("transaction_abort_interval", int64(b.TransactionAbortInterval))
 	if b.GroupMaxSessionTimeout < b.GroupMinSessionTimeout {
 		ch.fail("group_max_session_timeout", "must be >= group_min_session_timeout (%v), got %v", b.GroupMinSessionTimeout, b.GroupMaxSessionTimeout)
 	}

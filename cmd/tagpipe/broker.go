@@ -50,6 +50,7 @@ func brokerOptions(cfg *config.Config, reg *prometheus.Registry, log *slog.Logge
 	o.Groups.InitialRebalanceDelay = c.GroupInitialRebalanceDelay
 	o.Groups.MinSessionTimeout, o.Groups.MaxSessionTimeout = c.GroupMinSessionTimeout, c.GroupMaxSessionTimeout
 	o.Groups.OffsetsRetention = c.OffsetsRetention
+	o.TransactionMaxTimeout, o.TransactionAbortInterval = c.TransactionMaxTimeout, c.TransactionAbortInterval
 	switch c.Flush {
 	case "os", "always":
 		o.Flush = storage.FlushPolicy{Mode: c.Flush}

@@ -1,0 +1,125 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestTxnSarama: sarama's transactional producer commits and aborts; sarama's
+// read_committed consumer sees the committed records only.
+func TestTxnSarama(t *testing.T) {
+	ctx := testCtx(t)
+	b := startBroker(t, testOptions(t))
+	addr := b.Addr()
+	createTopic(t, ctx, addr, "t", 1)
+	cfg := saramaConfig("none")
+	cfg.Producer.Idempotent = true
+	cfg.Producer.Transaction.ID = "sarama-txn"
+	cfg.Net.MaxOpenRequests = 1
+	p, err := sarama.NewSyncProducer([]string{addr}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, txn := range []struct {
+		commit bool
+		values []string
+	}{{true, []string{"c1", "c2"}}, {false, []string{"a1"}}, {true, []string{"c3", "end"}}} {
+		if err := p.BeginTxn(); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range txn.values {
+			if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: "t", Value: sarama.StringEncoder(v)}); err != nil {
+				t.Fatalf("send %s: %v", v, err)
+			}
+		}
+		if txn.commit {
+			err = p.CommitTxn()
+		} else {
+			err = p.AbortTxn()
+		}
+		if err != nil {
+			t.Fatalf("end transaction: %v", err)
+		}
+	}
+	ccfg := saramaConfig("none")
+	ccfg.Consumer.IsolationLevel = sarama.ReadCommitted
+	c, err := sarama.NewConsumer([]string{addr}, ccfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	pc, err := c.ConsumePartition("t", 0, sarama.OffsetOldest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	var got []string
+	for len(got) == 0 || got[len(got)-1] != "end" {
+		select {
+		case m := <-pc.Messages():
+			got = append(got, string(m.Value))
+		case err := <-pc.Errors():
+			t.Fatal(err)
+		case <-ctx.Done():
+			t.Fatalf("read %v", got)
+		}
+	}
+	if fmt.Sprint(got) != "[c1 c2 c3 end]" {
+		t.Fatalf("sarama read_committed: %v", got)
+	}
+	if got := readUntil(t, ctx, addr, "t", false, "end"); fmt.Sprint(got) != "[c1 c2 a1 c3]" {
+		t.Fatalf("read_uncommitted: %v", got)
+	}
+}
+
+// TestTxnDescribeListTransactions: kadm's DescribeTransactions and ListTransactions
+// show the coordinator's state.
+func TestTxnDescribeListTransactions(t *testing.T) {
+	ctx := testCtx(t)
+	b := startBroker(t, testOptions(t))
+	addr := b.Addr()
+	createTopic(t, ctx, addr, "t", 1)
+	done := txnProducer(t, addr, "done")
+	produceTxn(t, ctx, done, true, "x")
+	open := txnProducer(t, addr, "open")
+	if err := open.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := open.ProduceSync(ctx, &kgo.Record{Value: []byte("y")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl, adm := newAdmin(t, addr)
+	ds, err := adm.DescribeTransactions(ctx, "open", "done", "nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := ds["open"]; d.State != "Ongoing" || len(d.Topics["t"]) != 1 || d.StartTimestamp <= 0 || d.Err != nil {
+		t.Fatalf("open: %+v", d)
+	}
+	if d := ds["done"]; d.State != "CompleteCommit" || len(d.Topics) != 0 {
+		t.Fatalf("done: %+v", d)
+	}
+	if d := ds["nope"]; !errors.Is(d.Err, kerr.TransactionalIDNotFound) {
+		t.Fatalf("nope: %+v", d)
+	}
+	ls, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := ls.TransactionalIDs(); fmt.Sprint(ids) != "[open]" {
+		t.Fatalf("listed ongoing: %v", ids)
+	}
+	req := kmsg.NewPtrListTransactionsRequest()
+	req.StateFilters = []string{"Bogus"}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || fmt.Sprint(resp.UnknownStateFilters) != "[Bogus]" || len(resp.TransactionStates) != 0 {
+		t.Fatalf("unknown state filter: %+v %v", resp, err)
+	}
+}
