@@ -6,8 +6,11 @@ package broker
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -362,5 +365,152 @@ func TestFencedCodeByVersion(t *testing.T) {
 	if fenced(3, 4) != kerr.InvalidProducerEpoch.Code || fenced(4, 4) != kerr.ProducerFenced.Code ||
 		fenced(1, 2) != kerr.InvalidProducerEpoch.Code || fenced(2, 2) != kerr.ProducerFenced.Code {
 		t.Fatal("fenced codes")
+	}
+}
+
+// TestTxnResumesAcrossRestart: an Ongoing transaction survives a broker restart and its
+// producer (the same client, reconnecting) adds to it and commits it.
+func TestTxnResumesAcrossRestart(t *testing.T) {
+	ctx := testCtx(t)
+	o := testOptions(t)
+	b := startBroker(t, o)
+	addr := b.Addr()
+	createTopic(t, ctx, addr, "t", 1)
+	p := txnProducer(t, addr, "r1")
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o.Listen = addr
+	b = startBroker(t, o)
+	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("after")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	produceTxn(t, ctx, p, true, "end")
+	if got := readUntil(t, ctx, addr, "t", true, "end"); fmt.Sprint(got) != "[before after]" {
+		t.Fatalf("read_committed: %v", got)
+	}
+}
+
+// TestTxnPreparedCompletedAtStart: a transaction whose commit decision was written but
+// whose markers were not (a crash in between) is completed when the broker starts:
+// markers written, offsets committed, state CompleteCommit. A torn last line of txn.log
+// is ignored.
+func TestTxnPreparedCompletedAtStart(t *testing.T) {
+	ctx := testCtx(t)
+	o := testOptions(t)
+	b := startBroker(t, o)
+	addr := b.Addr()
+	createTopic(t, ctx, addr, "t", 1)
+	cl, _ := newAdmin(t, addr)
+	init := kmsg.NewPtrInitProducerIDRequest()
+	id := "p1"
+	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
+	ir := txnReq[*kmsg.InitProducerIDResponse](t, ctx, cl, init)
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = id, ir.ProducerID, ir.ProducerEpoch
+	at := kmsg.NewAddPartitionsToTxnRequestTopic()
+	at.Topic, at.Partitions = "t", []int32{0}
+	add.Topics = append(add.Topics, at)
+	txnReq[*kmsg.AddPartitionsToTxnResponse](t, ctx, cl, add)
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis, req.TransactionID = -1, 5000, &id
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "t"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = txnBatch(ir.ProducerID, ir.ProducerEpoch, 0)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	if c := txnReq[*kmsg.ProduceResponse](t, ctx, cl, req).Topics[0].Partitions[0].ErrorCode; c != 0 {
+		t.Fatal(kerr.ErrorForCode(c))
+	}
+	cl.Close()
+	if err := b.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// What a crash after the PrepareCommit line leaves: that line, then a torn one.
+	path := filepath.Join(o.Dir, "__transaction_state", "txn.log")
+	m := b.txns.txns[id]
+	m.State = txnPrepareCommit
+	line, _ := json.Marshal(m)
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(append(line, '\n'))
+	f.Write([]byte(`{"id":"p1","pid":`))
+	f.Close()
+
+	b = startBroker(t, o)
+	l := b.partition("t", 0).log
+	if lso, hw := l.LastStableOffset(), l.HighWatermark(); lso != hw || hw != 2 {
+		t.Fatalf("last stable offset %d, high watermark %d; want 2, 2", lso, hw)
+	}
+	if st := b.txns.txns[id].State; st != txnCompleteCommit {
+		t.Fatalf("state %s", st)
+	}
+	if got := l.AbortedTxns(0, 2); len(got) != 0 {
+		t.Fatalf("aborted: %+v", got)
+	}
+}
+
+// TestTxnOffsetCommitChecks: TxnOffsetCommit needs the group added to the transaction
+// and, naming a member, that member at the group's generation.
+func TestTxnOffsetCommitChecks(t *testing.T) {
+	ctx := testCtx(t)
+	b := startBroker(t, testOptions(t))
+	addr := b.Addr()
+	createTopic(t, ctx, addr, "t", 1)
+	cl, _ := newAdmin(t, addr)
+	init := kmsg.NewPtrInitProducerIDRequest()
+	id := "o1"
+	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
+	ir := txnReq[*kmsg.InitProducerIDResponse](t, ctx, cl, init)
+	commit := func(gen int32, member string) int16 {
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = id, "g", ir.ProducerID, ir.ProducerEpoch
+		req.Generation, req.MemberID = gen, member
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Offset = 1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return txnReq[*kmsg.TxnOffsetCommitResponse](t, ctx, cl, req).Topics[0].Partitions[0].ErrorCode
+	}
+	if c := commit(-1, ""); c != kerr.InvalidTxnState.Code {
+		t.Fatalf("group not added: %v", kerr.ErrorForCode(c))
+	}
+	if c := commit(3, "nobody"); c != kerr.UnknownMemberID.Code {
+		t.Fatalf("unknown member: %v", kerr.ErrorForCode(c))
+	}
+	ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+	ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = id, ir.ProducerID, ir.ProducerEpoch+1, "g"
+	if c := txnReq[*kmsg.AddOffsetsToTxnResponse](t, ctx, cl, ao).ErrorCode; c != kerr.ProducerFenced.Code {
+		t.Fatalf("AddOffsetsToTxn with a wrong epoch: %v", kerr.ErrorForCode(c))
+	}
+	ao.ProducerEpoch = ir.ProducerEpoch
+	if c := txnReq[*kmsg.AddOffsetsToTxnResponse](t, ctx, cl, ao).ErrorCode; c != 0 {
+		t.Fatal(kerr.ErrorForCode(c))
+	}
+	if c := commit(-1, ""); c != 0 {
+		t.Fatalf("commit: %v", kerr.ErrorForCode(c))
+	}
+	// An abort drops the staged offset.
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch = id, ir.ProducerID, ir.ProducerEpoch
+	if c := txnReq[*kmsg.EndTxnResponse](t, ctx, cl, end).ErrorCode; c != 0 {
+		t.Fatal(kerr.ErrorForCode(c))
+	}
+	if offs := b.groups.Fetch("g"); len(offs) != 0 {
+		t.Fatalf("offsets after an abort: %v", offs)
 	}
 }
