@@ -3,11 +3,12 @@ package broker
 // ListOffsets v1–7.
 //
 // Behaviour: timestamp -2 (earliest) answers the log start offset, -1 (latest) the high
-// watermark (= log end offset on one node; also the last stable offset, as there are no
-// transactions), -3 (max timestamp, v7) the offset and timestamp of the newest batch's
+// watermark (= log end offset on one node), or with IsolationLevel read_committed (v2+)
+// the last stable offset (the first offset of the earliest open transaction), -3 (max timestamp, v7) the offset and timestamp of the newest batch's
 // last record (exact for producers whose timestamps do not go backwards; see
 // UNSUPPORTED.md), and any other timestamp the first offset whose batch has a timestamp at
-// or after it, or offset -1 when there is none. Without tiered storage, as Kafka's
+// or after it, or offset -1 when there is none (with read_committed also when it is at
+// or past the last stable offset, as Kafka's Partition.fetchOffsetForTimestamp). Without tiered storage, as Kafka's
 // UnifiedLog.fetchOffsetByTimestamp answers then, -4 (earliest local, KIP-405) is the log
 // start offset and -5 (latest tiered, KIP-1005) offset -1; a timestamp below -5 is no
 // error but a search, which finds the first batch from the log start. As in Kafka, every
@@ -64,7 +65,7 @@ func handleListOffsets(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			case rp.Timestamp == -5: // latest tiered: nothing is tiered, so no offset
 			default: // any other timestamp, negative ones too, is searched for
 
-				if off, ts, ok := p.log.OffsetForTimestamp(rp.Timestamp); ok {
+				if off, ts, ok := p.log.OffsetForTimestamp(rp.Timestamp); ok && (req.IsolationLevel != 1 || off < p.log.LastStableOffset()) {
 					sp.Offset, sp.Timestamp = off, ts
 				}
 			}

@@ -383,6 +383,22 @@ func TestTxnResumesAcrossRestart(t *testing.T) {
 	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("before")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+	// ListOffsets by time finds the open transaction's record read_uncommitted only.
+	cl, _ := newAdmin(t, addr)
+	for iso, want := range map[int8]int64{0: 0, 1: -1} {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.IsolationLevel = iso
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Timestamp = 0
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		if got := txnReq[*kmsg.ListOffsetsResponse](t, ctx, cl, req).Topics[0].Partitions[0].Offset; got != want {
+			t.Fatalf("ListOffsets by time, isolation %d: %d, want %d", iso, got, want)
+		}
+	}
+	cl.Close()
 	if err := b.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
