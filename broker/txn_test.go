@@ -403,7 +403,7 @@ func TestTxnResumesAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	o.Listen = addr
-	b = startBroker(t, o)
+	startBroker(t, o)
 	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("after")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
