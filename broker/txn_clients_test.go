@@ -123,3 +123,55 @@ func TestTxnDescribeListTransactions(t *testing.T) {
 		t.Fatalf("unknown state filter: %+v %v", resp, err)
 	}
 }
+
+// TestTxnCompactedTopic: the log cleaner keeps committed transactions' records and
+// markers on a compacted topic, and read_committed never shows an aborted one.
+func TestTxnCompactedTopic(t *testing.T) {
+	ctx := testCtx(t)
+	o := testOptions(t)
+	o.CleanerBackoff = -1
+	b := startBroker(t, o)
+	addr := b.Addr()
+	compact, small, ratio := "compact", "100", "0.01"
+	_, adm := newAdmin(t, addr)
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": &compact, "segment.bytes": &small, "min.cleanable.dirty.ratio": &ratio}, "c"); err != nil {
+		t.Fatal(err)
+	}
+	p := txnProducer(t, addr, "ct", kgo.DefaultProduceTopic("c"))
+	plain, _ := newAdmin(t, addr, kgo.DefaultProduceTopic("c"))
+	txn := func(commit bool, kvs ...string) {
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(kvs); i += 2 {
+			if err := p.ProduceSync(ctx, &kgo.Record{Key: []byte(kvs[i]), Value: []byte(kvs[i+1])}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, v := range []string{"plain0", "plain1"} { // plain0 is superseded: the cleaner removes it
+		if err := plain.ProduceSync(ctx, &kgo.Record{Key: []byte("k"), Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	txn(true, "k", "committed1", "j", "committed2")
+	txn(false, "k", "aborted1")
+	if err := plain.ProduceSync(ctx, &kgo.Record{Key: []byte("j"), Value: []byte("plain2")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := plain.ProduceSync(ctx, &kgo.Record{Key: []byte("z"), Value: []byte("end")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.CompactLogs(); err != nil || n != 1 {
+		t.Fatalf("compaction removed %d records, want 1: %v", n, err)
+	}
+	if got := readUntil(t, ctx, addr, "c", false, "end"); fmt.Sprint(got) != "[plain1 committed1 committed2 aborted1 plain2]" {
+		t.Fatalf("read_uncommitted after compaction: %v", got)
+	}
+	if got := readUntil(t, ctx, addr, "c", true, "end"); fmt.Sprint(got) != "[plain1 committed1 committed2 plain2]" {
+		t.Fatalf("read_committed after compaction: %v", got)
+	}
+}
