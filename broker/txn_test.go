@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -528,5 +529,34 @@ func TestTxnOffsetCommitChecks(t *testing.T) {
 	}
 	if offs := b.groups.Fetch("g"); len(offs) != 0 {
 		t.Fatalf("offsets after an abort: %v", offs)
+	}
+}
+
+// TestTxnFencing: a second producer with the same transactional id fences the first:
+// its open transaction is aborted and its next requests fail.
+func TestTxnFencing(t *testing.T) {
+	ctx := testCtx(t)
+	b := startBroker(t, testOptions(t))
+	addr := b.Addr()
+	createTopic(t, ctx, addr, "t", 1)
+	p1 := txnProducer(t, addr, "f")
+	if err := p1.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p1.ProduceSync(ctx, &kgo.Record{Value: []byte("zombie")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	p2 := txnProducer(t, addr, "f")
+	produceTxn(t, ctx, p2, true, "live")
+	err := p1.ProduceSync(ctx, &kgo.Record{Value: []byte("zombie2")}).FirstErr()
+	if err == nil {
+		err = p1.EndTransaction(ctx, kgo.TryCommit)
+	}
+	if !errors.Is(err, kerr.InvalidProducerEpoch) && !errors.Is(err, kerr.ProducerFenced) {
+		t.Fatalf("fenced producer: %v", err)
+	}
+	produceTxn(t, ctx, p2, true, "end")
+	if got := readUntil(t, ctx, addr, "t", true, "end"); fmt.Sprint(got) != "[live]" {
+		t.Fatalf("read_committed: %v", got)
 	}
 }
