@@ -243,6 +243,11 @@ func (l *Log) AbortedTxns(from, upTo int64) []AbortedTxn {
 			if t.LastOffset >= from && t.FirstOffset < upTo {
 				out = append(out, t)
 			}
+			// As Kafka's TransactionIndex: once the partition was stable up to upTo,
+			// no later marker can end a transaction that began below it.
+			if t.LastStableOffset >= upTo {
+				return out
+			}
 		}
 	}
 	return out
