@@ -8,11 +8,14 @@ package broker
 // does not show them, and with require_stable answers UNSTABLE_OFFSET_COMMIT for them.
 // The group must have been added with AddOffsetsToTxn (else INVALID_TXN_STATE); v3's
 // member fields are checked as OffsetCommit's (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
-// FENCED_INSTANCE_ID). Producer errors as AddPartitionsToTxn, PRODUCER_FENCED from v3.
+// FENCED_INSTANCE_ID). Producer errors as AddPartitionsToTxn, except that a stale epoch
+// is always INVALID_PRODUCER_EPOCH (Kafka has no PRODUCER_FENCED version of this API: its
+// answer comes from the offsets log's producer epoch check).
 //
 // Version notes: v2 LeaderEpoch; v3 flexible, Generation/MemberID/InstanceID.
 
 import (
+	"math"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -38,7 +41,7 @@ func handleTxnOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	tc.mu.Lock()
 	if code == 0 {
 		var m *txnMeta
-		m, code = tc.check(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Version, 3)
+		m, code = tc.check(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Version, math.MaxInt16)
 		switch {
 		case code != 0:
 		case m.State != txnOngoing || !m.hasGroup(req.Group):
