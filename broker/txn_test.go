@@ -560,3 +560,49 @@ func TestTxnFencing(t *testing.T) {
 		t.Fatalf("read_committed: %v", got)
 	}
 }
+
+// TestTxnTimeoutAbortsAndFences: the background check aborts a transaction past its
+// transaction.timeout.ms with a bumped epoch; the producer's next request is fenced and
+// read_committed never shows the transaction's records.
+func TestTxnTimeoutAbortsAndFences(t *testing.T) {
+	ctx := testCtx(t)
+	o := testOptions(t)
+	o.TransactionAbortInterval = 10 * time.Millisecond
+	b := startBroker(t, o)
+	addr := b.Addr()
+	createTopic(t, ctx, addr, "t", 1)
+	p := txnProducer(t, addr, "slow", kgo.TransactionTimeout(200*time.Millisecond))
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("late")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	_, adm := newAdmin(t, addr)
+	for {
+		ds, err := adm.DescribeTransactions(ctx, "slow")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ds["slow"].State == "CompleteAbort" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the transaction was not aborted: %+v", ds["slow"])
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("later")}).FirstErr()
+	if err == nil {
+		err = p.EndTransaction(ctx, kgo.TryCommit)
+	}
+	if !errors.Is(err, kerr.InvalidProducerEpoch) && !errors.Is(err, kerr.ProducerFenced) {
+		t.Fatalf("producer after the timeout: %v", err)
+	}
+	p2 := txnProducer(t, addr, "other")
+	produceTxn(t, ctx, p2, true, "end")
+	if got := readUntil(t, ctx, addr, "t", true, "end"); len(got) != 0 {
+		t.Fatalf("read_committed: %v", got)
+	}
+}
