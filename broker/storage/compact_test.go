@@ -19,11 +19,29 @@ func s(v string) *string { return &v }
 
 // buildKeyed encodes an uncompressed batch of the given records at timestamp ts.
 func buildKeyed(ts int64, recs ...kv) []byte {
-	var body []byte
+	trs := make([]testRecord, len(recs))
 	for i, r := range recs {
+		trs[i] = testRecord{key: r.key, value: r.value}
+	}
+	return buildRecords(ts, trs)
+}
+
+// testRecord is one record of buildRecords: its timestamp delta, key and value (nil: null).
+type testRecord struct {
+	delta      int64
+	key, value *string
+}
+
+// buildRecords encodes an uncompressed batch with base timestamp base (max timestamp
+// from the deltas) holding recs.
+func buildRecords(base int64, recs []testRecord) []byte {
+	var body []byte
+	maxTs := base
+	for i, r := range recs {
+		maxTs = max(maxTs, base+r.delta)
 		var b []byte
 		b = append(b, 0)
-		b = binary.AppendVarint(b, 0)
+		b = binary.AppendVarint(b, r.delta)
 		b = binary.AppendVarint(b, int64(i))
 		for _, f := range []*string{r.key, r.value} {
 			if f == nil {
@@ -41,8 +59,8 @@ func buildKeyed(ts int64, recs ...kv) []byte {
 	binary.BigEndian.PutUint32(h[offBatchLength:], uint32(BatchHeaderSize-batchLogOverhead+len(body)))
 	h[offMagic] = 2
 	binary.BigEndian.PutUint32(h[offLastOffsetDelta:], uint32(len(recs)-1))
-	binary.BigEndian.PutUint64(h[offBaseTimestamp:], uint64(ts))
-	binary.BigEndian.PutUint64(h[offMaxTimestamp:], uint64(ts))
+	binary.BigEndian.PutUint64(h[offBaseTimestamp:], uint64(base))
+	binary.BigEndian.PutUint64(h[offMaxTimestamp:], uint64(maxTs))
 	binary.BigEndian.PutUint64(h[offProducerID:], ^uint64(0))
 	binary.BigEndian.PutUint16(h[offProducerEpoch:], 0xffff)
 	binary.BigEndian.PutUint32(h[offBaseSequence:], 0xffffffff)

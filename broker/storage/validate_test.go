@@ -1,10 +1,8 @@
 package storage
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"testing"
 )
 
@@ -12,39 +10,14 @@ import (
 // timestamp delta (negative deltas too, which the format allows); a nil key at index
 // keyless, if any.
 func buildTimed(base int64, deltas []int64, keyless int) []byte {
-	var body []byte
-	maxTs := base
+	recs := make([]testRecord, len(deltas))
 	for i, d := range deltas {
-		maxTs = max(maxTs, base+d)
-		var b []byte
-		b = append(b, 0)
-		b = binary.AppendVarint(b, d)
-		b = binary.AppendVarint(b, int64(i))
+		recs[i] = testRecord{delta: d, key: s("k"), value: s("v")}
 		if i == keyless {
-			b = binary.AppendVarint(b, -1)
-		} else {
-			b = binary.AppendVarint(b, 1)
-			b = append(b, 'k')
+			recs[i].key = nil
 		}
-		b = binary.AppendVarint(b, 1)
-		b = append(b, 'v')
-		b = binary.AppendVarint(b, 0)
-		body = binary.AppendVarint(body, int64(len(b)))
-		body = append(body, b...)
 	}
-	h := make([]byte, BatchHeaderSize)
-	binary.BigEndian.PutUint32(h[offBatchLength:], uint32(BatchHeaderSize-batchLogOverhead+len(body)))
-	h[offMagic] = 2
-	binary.BigEndian.PutUint32(h[offLastOffsetDelta:], uint32(len(deltas)-1))
-	binary.BigEndian.PutUint64(h[offBaseTimestamp:], uint64(base))
-	binary.BigEndian.PutUint64(h[offMaxTimestamp:], uint64(maxTs))
-	binary.BigEndian.PutUint64(h[offProducerID:], ^uint64(0))
-	binary.BigEndian.PutUint16(h[offProducerEpoch:], 0xffff)
-	binary.BigEndian.PutUint32(h[offBaseSequence:], 0xffffffff)
-	binary.BigEndian.PutUint32(h[offRecordCount:], uint32(len(deltas)))
-	b := append(h, body...)
-	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
-	return b
+	return buildRecords(base, recs)
 }
 
 // Timestamp bounds check every record, in every codec, as Kafka's LogValidator does: a
