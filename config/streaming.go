@@ -30,6 +30,9 @@ type Streaming struct {
 	// retention before they were read, or a topic recreated); false skips the gap with a
 	// warning. As Spark's failOnDataLoss.
 	FailOnDataLoss bool `yaml:"fail_on_data_loss"`
+	// IsolationLevel: read_uncommitted (Kafka's default) | read_committed (topics written
+	// by transactional producers: aborted records and markers are dropped).
+	IsolationLevel string `yaml:"isolation_level"`
 	// Group receives committed offsets so lag tools see progress; "" = none.
 	Group string `yaml:"group"`
 	// CheckpointDir holds one directory per pipeline; empty = data_dir/streaming.
@@ -101,6 +104,7 @@ func (s *Streaming) validate(ch *check) {
 		ch.fail("events_topic_pattern", "%v", err)
 	}
 	ch.oneOf("events_format", s.EventsFormat, streamingFormats...)
+	ch.oneOf("isolation_level", s.IsolationLevel, "read_uncommitted", "read_committed")
 	if s.DedupTTL <= 0 {
 		ch.fail("dedup_ttl", "must be > 0, got %v", s.DedupTTL)
 	}

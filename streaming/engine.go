@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 )
 
 // Options configure an Engine. Zero values take the documented defaults.
@@ -61,6 +62,12 @@ type Options struct {
 	// itself: Done closes with a nil Err. Records produced later, and partitions that
 	// appear later, are left for the next run.
 	AvailableNow bool
+	// IsolationLevel is "read_uncommitted" (default, Kafka's and Spark's) or
+	// "read_committed": ranges end at the last stable offset and the records of aborted
+	// transactions and the transaction markers are dropped. Topics written by
+	// transactional producers want read_committed (kafka-go's Conn, which the default
+	// reads with, returns markers as records).
+	IsolationLevel string
 	// FailOnDataLoss stops the engine with an ErrDataLoss error, without retrying, when
 	// offsets it is to read are gone (see DataLoss); false skips them with a warning.
 	// DefaultOptions sets it, as Spark's failOnDataLoss defaults to true.
@@ -181,6 +188,11 @@ func New(job *Job, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot build streaming engine: %w", err)
 	}
+	switch opts.IsolationLevel {
+	case "", "read_uncommitted", "read_committed":
+	default:
+		return nil, fmt.Errorf("cannot build streaming engine: isolation level %q: want read_uncommitted or read_committed", opts.IsolationLevel)
+	}
 	e := &Engine{
 		job: job, opts: opts, startAt: startAt,
 		log:     opts.Logger.With("pipeline", job.name),
@@ -215,6 +227,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.cp = cp
 	e.src = newSource(e.opts.Brokers, newSubscription(e.opts.Topics, e.opts.TopicPattern), e.opts.Group, e.opts.ClientID)
 	e.src.onLoss = e.dataLoss
+	if e.opts.IsolationLevel == "read_committed" {
+		e.src.isolation = kafka.ReadCommitted
+	}
 	replay, err := e.recover(ctx)
 	if err == nil && e.opts.AvailableNow {
 		err = e.setTargets(ctx)

@@ -28,6 +28,9 @@ type source struct {
 	conns map[TopicPartition]*kafka.Conn
 	sub   subscription
 	group string
+	// isolation is the Fetch and ListOffsets isolation level: read_uncommitted (kafka-go's
+	// Conn, readRange) or read_committed (readRangeCommitted, fetch.go).
+	isolation kafka.IsolationLevel
 	// fetchMaxBytes bounds one Fetch response per partition.
 	fetchMaxBytes int64
 	parallel      int
@@ -152,7 +155,9 @@ func (s *source) offsetsAt(ctx context.Context, tps []TopicPartition, t time.Tim
 
 // offsets returns the first (log start) and last (high watermark) offsets of tps.
 func (s *source) offsets(ctx context.Context, tps []TopicPartition) (first, last map[TopicPartition]int64, err error) {
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	// With read_committed, "last" is the last stable offset: a range never reaches into
+	// an open transaction.
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}, IsolationLevel: s.isolation}
 	for _, tp := range tps {
 		req.Topics[tp.Topic] = append(req.Topics[tp.Topic],
 			kafka.FirstOffsetOf(int(tp.Partition)), kafka.LastOffsetOf(int(tp.Partition)))
@@ -236,9 +241,14 @@ func (s *source) read(ctx context.Context, rs Ranges, onRange func(i int, recs [
 
 // readRange fetches [r.From, r.Until) of one partition over a kafka-go Conn to the
 // partition leader (kept open between batches) into dst (len r.Count()) and returns
-// how many records it holds. Offsets missing inside the range (compacted topics,
-// transaction markers) are skipped; the range ends at r.Until.
+// how many records it holds. Offsets missing inside the range (compacted topics) are
+// skipped; the range ends at r.Until. With read_committed it is readRangeCommitted.
+// kafka-go's Conn reads a transaction's markers as records: a topic written by
+// transactional producers wants read_committed.
 func (s *source) readRange(ctx context.Context, r OffsetRange, dst []Record) (n int, err error) {
+	if s.isolation == kafka.ReadCommitted {
+		return s.readRangeCommitted(ctx, r, dst)
+	}
 	tp := r.TP()
 	conn, err := s.conn(ctx, tp)
 	if err != nil {

@@ -116,6 +116,7 @@ func streamComponents(ctx context.Context, a *app, reg *prometheus.Registry, ava
 	o.Backpressure = s.Backpressure
 	o.StartingOffsets = s.StartingOffsets
 	o.FailOnDataLoss = s.FailOnDataLoss
+	o.IsolationLevel = s.IsolationLevel
 	o.AvailableNow = availableNow
 	o.Resume = ev.Resume
 	o.Registry = reg
