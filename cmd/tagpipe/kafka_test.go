@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +64,41 @@ func TestProduceConsumeCommands(t *testing.T) {
 		"--print-key", "--separator", ":", "--max-messages", "4")
 	if want := "k1:hello\nk2:\nk1:null\nnull:no key\n"; got != want {
 		t.Fatalf("consume printed %q, want %q", got, want)
+	}
+}
+
+// TestTransactionsCommands: tagpipe transactions list and describe show an open
+// transaction with its partitions, then its completed state, as kafka-transactions.sh.
+func TestTransactionsCommands(t *testing.T) {
+	dir, addr := t.TempDir(), startTestBroker(t).Addr()
+	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", "2")
+	p, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("orders-1"), kgo.DefaultProduceTopic("t"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceSync(ctx, &kgo.Record{Partition: 1, Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	out := runTagpipe(t, "--data-dir", dir, "transactions", "list", "--bootstrap-server", addr)
+	if !regexp.MustCompile(`(?m)^orders-1 +\d+ +\d+ +Ongoing$`).MatchString(out) {
+		t.Fatalf("list:\n%s", out)
+	}
+	out = runTagpipe(t, "--data-dir", dir, "transactions", "describe", "--bootstrap-server", addr, "--transactional-id", "orders-1")
+	if !regexp.MustCompile(`(?m)^orders-1 .* Ongoing +\d+ +\S+ +t-1$`).MatchString(out) {
+		t.Fatalf("describe:\n%s", out)
+	}
+	if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	out = runTagpipe(t, "--data-dir", dir, "transactions", "list", "--bootstrap-server", addr, "--state", "CompleteCommit")
+	if !strings.Contains(out, "CompleteCommit") {
+		t.Fatalf("list --state CompleteCommit:\n%s", out)
 	}
 }
