@@ -25,26 +25,12 @@ func (s *source) readRangeCommitted(ctx context.Context, r OffsetRange, dst []Re
 	out := dst[:0]
 	next := r.From
 	var bytesRead int64
-	defer func() {
-		if len(out) > 0 {
-			avg := bytesRead / int64(len(out))
-			old := s.avgRecordBytes.Load()
-			if old > 0 {
-				avg = (old*3 + avg) / 4
-			}
-			s.avgRecordBytes.Store(max(avg, 1))
-		}
-	}()
+	defer func() { s.noteRecordBytes(len(out), bytesRead) }()
 	for next < r.Until {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		maxBytes := s.fetchMaxBytes
-		if avg := s.avgRecordBytes.Load(); avg > 0 {
-			// Record overhead in a batch is ~10-20 bytes; ask for a little more than needed.
-			want := (r.Until-next)*(avg+24)*5/4 + 16<<10
-			maxBytes = min(max(want, 64<<10), s.fetchMaxBytes)
-		}
+		maxBytes := s.fetchSize(r.Until - next)
 		p, err := s.fetch(ctx, tp, next, maxBytes)
 		if err != nil {
 			return 0, fmt.Errorf("cannot fetch %s at %d: %w", tp, next, err)

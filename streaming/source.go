@@ -262,26 +262,12 @@ func (s *source) readRange(ctx context.Context, r OffsetRange, dst []Record) (n 
 	out := dst[:0]
 	next := r.From
 	var bytesRead int64
-	defer func() {
-		if len(out) > 0 {
-			avg := bytesRead / int64(len(out))
-			old := s.avgRecordBytes.Load()
-			if old > 0 {
-				avg = (old*3 + avg) / 4
-			}
-			s.avgRecordBytes.Store(max(avg, 1))
-		}
-	}()
+	defer func() { s.noteRecordBytes(len(out), bytesRead) }()
 	for next < r.Until {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		maxBytes := s.fetchMaxBytes
-		if avg := s.avgRecordBytes.Load(); avg > 0 {
-			// Record overhead in a batch is ~10-20 bytes; ask for a little more than needed.
-			want := (r.Until-next)*(avg+24)*5/4 + 16<<10
-			maxBytes = min(max(want, 64<<10), s.fetchMaxBytes)
-		}
+		maxBytes := s.fetchSize(r.Until - next)
 		if _, err := conn.Seek(next, kafka.SeekAbsolute|kafka.SeekDontCheck); err != nil {
 			return 0, fmt.Errorf("cannot seek %s to %d: %w", tp, next, err)
 		}
@@ -354,6 +340,31 @@ func (s *source) readRange(ctx context.Context, r OffsetRange, dst []Record) (n 
 		}
 	}
 	return len(out), nil
+}
+
+// fetchSize is the MaxBytes of a fetch for the next n offsets of a range: a little more
+// than they take at the average record size seen so far (record overhead in a batch is
+// ~10-20 bytes), so a small range does not pull megabytes; fetchMaxBytes before any.
+func (s *source) fetchSize(n int64) int64 {
+	avg := s.avgRecordBytes.Load()
+	if avg <= 0 {
+		return s.fetchMaxBytes
+	}
+	want := n*(avg+24)*5/4 + 16<<10
+	return min(max(want, 64<<10), s.fetchMaxBytes)
+}
+
+// noteRecordBytes folds a read of n records holding bytes of keys and values into the
+// average record size.
+func (s *source) noteRecordBytes(n int, bytes int64) {
+	if n == 0 {
+		return
+	}
+	avg := bytes / int64(n)
+	if old := s.avgRecordBytes.Load(); old > 0 {
+		avg = (old*3 + avg) / 4
+	}
+	s.avgRecordBytes.Store(max(avg, 1))
 }
 
 // lost checks, after a fetch of r at next found nothing, whether the offsets are gone:

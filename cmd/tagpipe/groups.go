@@ -19,16 +19,7 @@ func init() {
 		cmd := &cobra.Command{Use: "groups", Short: "List, describe (with lag), reset and delete consumer groups (like kafka-consumer-groups.sh)"}
 		kf.add(cmd)
 		withAdmin := func(fn func(ctx context.Context, cl *kgo.Client, adm *kadm.Client, cmd *cobra.Command) error) func(*cobra.Command, []string) error {
-			return func(cmd *cobra.Command, _ []string) error {
-				cl, err := kf.client(a.cfg)
-				if err != nil {
-					return err
-				}
-				defer cl.Close()
-				ctx, cancel := context.WithTimeout(cmd.Context(), kf.timeout)
-				defer cancel()
-				return fn(ctx, cl, kadm.NewClient(cl), cmd)
-			}
+			return kf.withAdmin(a, fn)
 		}
 		var group, topic, toDatetime string
 		var toEarliest, toLatest, execute bool

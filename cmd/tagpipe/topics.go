@@ -48,6 +48,28 @@ func (k *kafkaFlags) seeds(cfg *config.Config) []string {
 	return []string{net.JoinHostPort(host, port)}
 }
 
+// withAdmin is a command's RunE: it connects with the flags, bounds the command by the
+// request timeout and runs fn with the client and an admin client over it.
+func (k *kafkaFlags) withAdmin(a *app, fn func(ctx context.Context, cl *kgo.Client, adm *kadm.Client, cmd *cobra.Command) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		cl, err := k.client(a.cfg)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(cmd.Context(), k.timeout)
+		defer cancel()
+		return fn(ctx, cl, kadm.NewClient(cl), cmd)
+	}
+}
+
+// withAdminOnly is withAdmin for commands that need the admin client alone.
+func (k *kafkaFlags) withAdminOnly(a *app, fn func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error) func(*cobra.Command, []string) error {
+	return k.withAdmin(a, func(ctx context.Context, _ *kgo.Client, adm *kadm.Client, cmd *cobra.Command) error {
+		return fn(ctx, adm, cmd)
+	})
+}
+
 func (k *kafkaFlags) client(cfg *config.Config, opts ...kgo.Opt) (*kgo.Client, error) {
 	opts = append([]kgo.Opt{kgo.SeedBrokers(k.seeds(cfg)...), kgo.RequestTimeoutOverhead(k.timeout), kgo.RetryTimeout(k.timeout)}, opts...)
 	cl, err := kgo.NewClient(opts...)
@@ -76,16 +98,7 @@ func init() {
 		cmd := &cobra.Command{Use: "topics", Short: "Create, list, describe, alter and delete topics (like kafka-topics.sh)"}
 		kf.add(cmd)
 		withAdmin := func(fn func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error) func(*cobra.Command, []string) error {
-			return func(cmd *cobra.Command, _ []string) error {
-				cl, err := kf.client(a.cfg)
-				if err != nil {
-					return err
-				}
-				defer cl.Close()
-				ctx, cancel := context.WithTimeout(cmd.Context(), kf.timeout)
-				defer cancel()
-				return fn(ctx, kadm.NewClient(cl), cmd)
-			}
+			return kf.withAdminOnly(a, fn)
 		}
 
 		var topic string

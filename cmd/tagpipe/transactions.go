@@ -21,16 +21,7 @@ func init() {
 		cmd := &cobra.Command{Use: "transactions", Short: "List and describe transactional producers' transactions (like kafka-transactions.sh)"}
 		kf.add(cmd)
 		withAdmin := func(fn func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error) func(*cobra.Command, []string) error {
-			return func(cmd *cobra.Command, _ []string) error {
-				cl, err := kf.client(a.cfg)
-				if err != nil {
-					return err
-				}
-				defer cl.Close()
-				ctx, cancel := context.WithTimeout(cmd.Context(), kf.timeout)
-				defer cancel()
-				return fn(ctx, kadm.NewClient(cl), cmd)
-			}
+			return kf.withAdminOnly(a, fn)
 		}
 		var states []string
 		list := &cobra.Command{Use: "list [--state Ongoing]", Short: "Transactional ids with their producer id and state", Args: cobra.NoArgs,
