@@ -27,6 +27,19 @@ import (
 
 func init() { register(8, 0, 9, handleOffsetCommit) }
 
+// putCommitted adds a partition's offset to offs; the topic and the metadata are cloned
+// out of the request frame.
+func putCommitted(offs map[string]map[int32]groups.Committed, topic string, part int32, offset int64, epoch int32, metadata *string) {
+	if offs[topic] == nil {
+		offs[strings.Clone(topic)] = map[int32]groups.Committed{}
+	}
+	md := ""
+	if metadata != nil {
+		md = strings.Clone(*metadata)
+	}
+	offs[topic][part] = groups.Committed{Offset: offset, LeaderEpoch: epoch, Metadata: md}
+}
+
 func handleOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	b := c.b
 	req := kreq.(*kmsg.OffsetCommitRequest)
@@ -37,14 +50,7 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			if b.partition(rt.Topic, rp.Partition) == nil || metadataTooLarge(rp.Metadata) {
 				continue
 			}
-			if offs[rt.Topic] == nil {
-				offs[strings.Clone(rt.Topic)] = map[int32]groups.Committed{}
-			}
-			md := ""
-			if rp.Metadata != nil {
-				md = strings.Clone(*rp.Metadata)
-			}
-			offs[rt.Topic][rp.Partition] = groups.Committed{Offset: rp.Offset, LeaderEpoch: rp.LeaderEpoch, Metadata: md}
+			putCommitted(offs, rt.Topic, rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata)
 		}
 	}
 	gen, member := req.Generation, req.MemberID

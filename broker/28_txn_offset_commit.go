@@ -53,10 +53,6 @@ func handleTxnOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 					if b.partition(rt.Topic, rp.Partition) == nil || metadataTooLarge(rp.Metadata) {
 						continue
 					}
-					md := ""
-					if rp.Metadata != nil {
-						md = strings.Clone(*rp.Metadata)
-					}
 					if m.Offsets == nil {
 						m.Offsets = map[string]map[string]map[int32]groups.Committed{}
 					}
@@ -65,10 +61,7 @@ func handleTxnOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 						g = map[string]map[int32]groups.Committed{}
 						m.Offsets[strings.Clone(req.Group)] = g
 					}
-					if g[rt.Topic] == nil {
-						g[strings.Clone(rt.Topic)] = map[int32]groups.Committed{}
-					}
-					g[rt.Topic][rp.Partition] = groups.Committed{Offset: rp.Offset, LeaderEpoch: rp.LeaderEpoch, Metadata: md}
+					putCommitted(g, rt.Topic, rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata)
 					staged = true
 				}
 			}
