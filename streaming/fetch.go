@@ -49,8 +49,7 @@ func (s *source) readRangeCommitted(ctx context.Context, r OffsetRange, dst []Re
 			next = skipTo
 			continue
 		}
-		// The end a fetch can reach: the high watermark, or with read_committed the last
-		// stable offset.
+		// The end a read_committed fetch can reach: the last stable offset.
 		end := p.LastStableOffset
 		before := next
 		var beyond bool
