@@ -62,17 +62,8 @@ func (s *source) readRangeCommitted(ctx context.Context, r OffsetRange, dst []Re
 			break
 		}
 		if next == before {
-			if end >= r.Until && end > next {
-				// Nothing readable at next below the end (compaction gaps): step over it.
-				next++
-				continue
-			}
-			if end < r.Until {
-				skipTo, err := s.lost(ctx, r, next)
-				if err != nil {
-					return 0, errors.Join(fmt.Errorf("cannot fetch %s: range ends at %d but the partition's end is %d", tp, r.Until, end), err)
-				}
-				next = skipTo
+			if next, err = s.afterEmptyFetch(ctx, r, next, end); err != nil {
+				return 0, err
 			}
 		}
 	}

@@ -324,22 +324,27 @@ func (s *source) readRange(ctx context.Context, r OffsetRange, dst []Record) (n 
 			break
 		}
 		if !progressed {
-			if hw >= r.Until && hw > next {
-				// Nothing readable at next below the high watermark (control records,
-				// compaction gaps): step over it.
-				next++
-				continue
-			}
-			if hw < r.Until {
-				skipTo, err := s.lost(ctx, r, next)
-				if err != nil {
-					return 0, errors.Join(fmt.Errorf("cannot fetch %s: range ends at %d but the high watermark is %d", tp, r.Until, hw), err)
-				}
-				next = skipTo
+			if next, err = s.afterEmptyFetch(ctx, r, next, hw); err != nil {
+				return 0, err
 			}
 		}
 	}
 	return len(out), nil
+}
+
+// afterEmptyFetch is where a range read goes on after a fetch at next gave none of the
+// range's records while the partition's readable end (high watermark, or last stable
+// offset) is end: one offset on when the range lies below the end (nothing is readable
+// at next: a compaction gap, a marker), else where lost says (the offsets are gone).
+func (s *source) afterEmptyFetch(ctx context.Context, r OffsetRange, next, end int64) (int64, error) {
+	if end >= r.Until {
+		return next + 1, nil
+	}
+	skipTo, err := s.lost(ctx, r, next)
+	if err != nil {
+		return 0, errors.Join(fmt.Errorf("cannot fetch %s: range ends at %d but the partition's end is %d", r.TP(), r.Until, end), err)
+	}
+	return skipTo, nil
 }
 
 // fetchSize is the MaxBytes of a fetch for the next n offsets of a range: a little more
