@@ -194,18 +194,7 @@ func TestEventTimeWindowsGolden(t *testing.T) {
 	}{{"event_tumbling", 10 * time.Second, 10 * time.Second}, {"event_sliding", 10 * time.Second, 5 * time.Second}} {
 		t.Run(c.name, func(t *testing.T) {
 			j := NewJob("ev", time.Second)
-			in := Map(Input(j), func(r Record) ev {
-				var e ev
-				fmt.Sscanf(string(r.Value), "%s %d", &e.Key, &e.At)
-				return e
-			})
-			w := EventTimeWindow(in, EventWindowSpec[ev, string, int]{
-				Length: c.length, Slide: c.slide, AllowedLateness: 5 * time.Second,
-				EventTime: func(e ev) time.Time { return at(e.At) },
-				Key:       func(e ev) string { return e.Key },
-				Value:     func(ev) int { return 1 },
-				Reduce:    func(a, b int) int { return a + b },
-			})
+			w := countEvents(j, c.length, c.slide, 5*time.Second)
 			var sb strings.Builder
 			ForeachBatch(w.Results, "results", func(_ context.Context, b BatchInfo, rs []WindowResult[string, int]) error {
 				for _, r := range rs {
@@ -288,6 +277,22 @@ func TestMapWithStateTimeout(t *testing.T) {
 	}
 }
 
+// countEvents counts j's "key second" records per key in event-time windows.
+func countEvents(j *Job, length, slide, lateness time.Duration) *EventWindows[ev, string, int] {
+	in := Map(Input(j), func(r Record) ev {
+		var e ev
+		fmt.Sscanf(string(r.Value), "%s %d", &e.Key, &e.At)
+		return e
+	})
+	return EventTimeWindow(in, EventWindowSpec[ev, string, int]{
+		Length: length, Slide: slide, AllowedLateness: lateness,
+		EventTime: func(e ev) time.Time { return at(e.At) },
+		Key:       func(e ev) string { return e.Key },
+		Value:     func(ev) int { return 1 },
+		Reduce:    func(a, b int) int { return a + b },
+	})
+}
+
 // An element that is not late but falls in a pane before every pane seen so far must
 // still be counted: its windows are still open (their ends are above the watermark).
 func TestEventTimeWindowEarlierPaneNotLate(t *testing.T) {
@@ -297,18 +302,7 @@ func TestEventTimeWindowEarlierPaneNotLate(t *testing.T) {
 	}{{"tumbling", 10 * time.Second, 10 * time.Second}, {"sliding", 10 * time.Second, 5 * time.Second}} {
 		t.Run(c.name, func(t *testing.T) {
 			j := NewJob("ev", time.Second)
-			in := Map(Input(j), func(r Record) ev {
-				var e ev
-				fmt.Sscanf(string(r.Value), "%s %d", &e.Key, &e.At)
-				return e
-			})
-			w := EventTimeWindow(in, EventWindowSpec[ev, string, int]{
-				Length: c.length, Slide: c.slide, AllowedLateness: 50 * time.Second,
-				EventTime: func(e ev) time.Time { return at(e.At) },
-				Key:       func(e ev) string { return e.Key },
-				Value:     func(ev) int { return 1 },
-				Reduce:    func(a, b int) int { return a + b },
-			})
+			w := countEvents(j, c.length, c.slide, 50*time.Second)
 			var got []string
 			ForeachBatch(w.Results, "results", func(_ context.Context, _ BatchInfo, rs []WindowResult[string, int]) error {
 				for _, r := range rs {
