@@ -5,6 +5,7 @@ package broker
 // leader epochs, errors that end a long poll. Each test names the Kafka source it follows.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -233,6 +234,17 @@ func TestAlterConfigsDuplicateResource(t *testing.T) {
 	}
 }
 
+// commitOffset commits offset at of partition 0 of topic for group, as an admin tool
+// does (no member, no generation).
+func commitOffset(t *testing.T, ctx context.Context, adm *kadm.Client, group, topic string, at int64) {
+	t.Helper()
+	var offs kadm.Offsets
+	offs.Add(kadm.Offset{Topic: topic, Partition: 0, At: at, LeaderEpoch: -1})
+	if r, err := adm.CommitOffsets(ctx, group, offs); err != nil || r.Error() != nil {
+		t.Fatalf("commit: %v %v", err, r.Error())
+	}
+}
+
 // Kafka's KafkaApis.handleOffsetDeleteRequest answers a partition that does not exist
 // with UNKNOWN_TOPIC_OR_PARTITION before the group coordinator sees the request (franz-go
 // kadm, like the Java AdminClient behind kafka-consumer-groups.sh --delete-offsets,
@@ -242,11 +254,7 @@ func TestOffsetDeleteUnknownPartition(t *testing.T) {
 	createTopicRaw(t, b.Addr(), "od")
 	_, adm := newAdmin(t, b.Addr())
 	ctx := testCtx(t)
-	var offs kadm.Offsets
-	offs.Add(kadm.Offset{Topic: "od", Partition: 0, At: 5, LeaderEpoch: -1})
-	if r, err := adm.CommitOffsets(ctx, "g-od", offs); err != nil || r.Error() != nil {
-		t.Fatalf("commit: %v %v", err, r.Error())
-	}
+	commitOffset(t, ctx, adm, "g-od", "od", 5)
 	resp, err := adm.DeleteOffsets(ctx, "g-od", kadm.TopicsSet{"od": {0: {}, 99: {}}, "od-missing": {0: {}}})
 	if err != nil {
 		t.Fatal(err)
@@ -365,11 +373,7 @@ func TestListGroupsStatesFilterIgnoresCase(t *testing.T) {
 	createTopicRaw(t, b.Addr(), "lg")
 	_, adm := newAdmin(t, b.Addr())
 	ctx := testCtx(t)
-	var offs kadm.Offsets
-	offs.Add(kadm.Offset{Topic: "lg", Partition: 0, At: 1, LeaderEpoch: -1})
-	if r, err := adm.CommitOffsets(ctx, "g-lg", offs); err != nil || r.Error() != nil {
-		t.Fatalf("commit: %v %v", err, r.Error())
-	}
+	commitOffset(t, ctx, adm, "g-lg", "lg", 1)
 	for _, filter := range []string{"Empty", "empty", " EMPTY "} {
 		req := kmsg.NewPtrListGroupsRequest()
 		req.Version = 4

@@ -256,11 +256,7 @@ func TestGroupMetrics(t *testing.T) {
 		t.Fatal(err, r.Err)
 	}
 	produceSeq(t, b.Addr(), "lagged", 0, 10)
-	offs := kadm.Offsets{}
-	offs.Add(kadm.Offset{Topic: "lagged", Partition: 0, At: 3, LeaderEpoch: -1})
-	if rs, err := adm.CommitOffsets(ctx, "mg", offs); err != nil || rs.Error() != nil {
-		t.Fatal(err, rs.Error())
-	}
+	commitOffset(t, ctx, adm, "mg", "lagged", 3)
 	mfs, err := o.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
