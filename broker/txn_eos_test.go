@@ -155,8 +155,7 @@ func TestTxnKill9(t *testing.T) {
 		t.Fatalf("last stable offset after kill -9: %v %v", lso, err)
 	}
 	p2 := txnProducer(t, bp.addr, "k1")
-	produceTxn(t, ctx, p2, true, "end")
-	if got := readUntil(t, ctx, bp.addr, "t", true, "end"); fmt.Sprint(got) != "[c1 c2]" {
+	if got := committedUpToEnd(t, ctx, p2, bp.addr, "t"); fmt.Sprint(got) != "[c1 c2]" {
 		t.Fatalf("read_committed after kill -9: %v", got)
 	}
 }

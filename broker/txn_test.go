@@ -47,6 +47,14 @@ func produceTxn(t *testing.T, ctx context.Context, cl *kgo.Client, commit bool, 
 	}
 }
 
+// committedUpToEnd commits a last transaction "end" with p and reads topic with
+// read_committed up to it: what a consumer sees of the transactions before.
+func committedUpToEnd(t *testing.T, ctx context.Context, p *kgo.Client, addr, topic string) []string {
+	t.Helper()
+	produceTxn(t, ctx, p, true, "end")
+	return readUntil(t, ctx, addr, topic, true, "end")
+}
+
 // readUntil consumes topic from the start with the isolation level until it has seen
 // the value last, and returns every value before it.
 func readUntil(t *testing.T, ctx context.Context, addr, topic string, committed bool, last string) []string {
@@ -411,8 +419,7 @@ func TestTxnResumesAcrossRestart(t *testing.T) {
 	if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
-	produceTxn(t, ctx, p, true, "end")
-	if got := readUntil(t, ctx, addr, "t", true, "end"); fmt.Sprint(got) != "[before after]" {
+	if got := committedUpToEnd(t, ctx, p, addr, "t"); fmt.Sprint(got) != "[before after]" {
 		t.Fatalf("read_committed: %v", got)
 	}
 }
@@ -555,8 +562,7 @@ func TestTxnFencing(t *testing.T) {
 	if !errors.Is(err, kerr.InvalidProducerEpoch) && !errors.Is(err, kerr.ProducerFenced) {
 		t.Fatalf("fenced producer: %v", err)
 	}
-	produceTxn(t, ctx, p2, true, "end")
-	if got := readUntil(t, ctx, addr, "t", true, "end"); fmt.Sprint(got) != "[live]" {
+	if got := committedUpToEnd(t, ctx, p2, addr, "t"); fmt.Sprint(got) != "[live]" {
 		t.Fatalf("read_committed: %v", got)
 	}
 }
@@ -601,8 +607,7 @@ func TestTxnTimeoutAbortsAndFences(t *testing.T) {
 		t.Fatalf("producer after the timeout: %v", err)
 	}
 	p2 := txnProducer(t, addr, "other")
-	produceTxn(t, ctx, p2, true, "end")
-	if got := readUntil(t, ctx, addr, "t", true, "end"); len(got) != 0 {
+	if got := committedUpToEnd(t, ctx, p2, addr, "t"); len(got) != 0 {
 		t.Fatalf("read_committed: %v", got)
 	}
 }
