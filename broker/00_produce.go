@@ -80,7 +80,7 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 					b.appendTxn(*req.TransactionID, p, rp.Records, sp, c.crcChecked(rp.Records))
 					break
 				}
-				if len(rp.Records) > 22 && rp.Records[22]&0x10 != 0 { // attributes: transactional
+				if storage.IsTransactionalBatch(rp.Records) {
 					b.failProduce(sp, kerr.InvalidRecord, "a transactional batch needs the produce request's transactional id")
 					break
 				}
@@ -102,12 +102,11 @@ func (b *Broker) appendTxn(txnID string, p *partition, records []byte, sp *kmsg.
 		b.failProduce(sp, kerr.CorruptMessage, "record batch too short")
 		return
 	}
-	if records[22]&0x10 == 0 {
+	if !storage.IsTransactionalBatch(records) {
 		b.failProduce(sp, kerr.InvalidRecord, "a transactional produce request carries a batch that is not transactional")
 		return
 	}
-	pid := int64(binary.BigEndian.Uint64(records[43:]))
-	epoch := int16(binary.BigEndian.Uint16(records[51:]))
+	pid, epoch := storage.BatchProducer(records)
 	tc := b.txns
 	tc.mu.RLock()
 	defer tc.mu.RUnlock()

@@ -156,6 +156,18 @@ func controlType(batch []byte, h *BatchHeader) (typ int16, ok bool) {
 	return typ, err == nil && ok
 }
 
+// IsTransactionalBatch reports whether the RecordBatch at the start of b carries the
+// transactional attribute (false when b is too short to hold the attributes).
+func IsTransactionalBatch(b []byte) bool {
+	return len(b) > offAttributes+1 && b[offAttributes+1]&attrTransactional != 0
+}
+
+// BatchProducer returns the producer id and epoch of the RecordBatch header at the start
+// of b, which holds at least BatchHeaderSize bytes.
+func BatchProducer(b []byte) (id int64, epoch int16) {
+	return int64(binary.BigEndian.Uint64(b[offProducerID:])), int16(binary.BigEndian.Uint16(b[offProducerEpoch:]))
+}
+
 // IsTransactional reports whether a batch header says transactional (data or marker).
 func (h *BatchHeader) IsTransactional() bool { return h.Attributes&attrTransactional != 0 }
 
