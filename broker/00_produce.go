@@ -25,7 +25,6 @@ package broker
 // v9 flexible. Produce v0–2 (message sets v0/v1) are not served.
 
 import (
-	"encoding/binary"
 	"errors"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -141,7 +140,7 @@ func (b *Broker) append(p *partition, records []byte, sp *kmsg.ProduceResponseTo
 		fail(kerr.InvalidRecord, "no records")
 		return
 	}
-	if moreThanOneBatch(records) {
+	if storage.MoreThanOneBatch(records) {
 		fail(kerr.InvalidRecord, "Produce requests with version 3 and above are only allowed to contain exactly one record batch per partition")
 		return
 	}
@@ -202,31 +201,4 @@ func (b *Broker) append(p *partition, records []byte, sp *kmsg.ProduceResponseTo
 	sp.BaseOffset = res.BaseOffset
 	sp.LogAppendTime = res.LogAppendTimeMs
 	sp.LogStartOffset = res.LogStartOffset
-}
-
-// moreThanOneBatch reports whether a partition's records hold a whole batch after the
-// first, which Kafka refuses (ProduceRequest.validateRecords, v3+: INVALID_RECORD) before
-// looking at CRCs or anything else. As in Kafka's batch iterator, only a complete second
-// batch counts; other bytes after the first batch are left to the append's checks.
-func moreThanOneBatch(records []byte) bool {
-	first := batchSizeAt(records)
-	if first <= 0 || first >= len(records) {
-		return false
-	}
-	next := batchSizeAt(records[first:])
-	return next > 0 && next <= len(records)-first
-}
-
-// batchSizeAt is the size the batch at the start of b declares (its length field plus
-// the 12 bytes before it), or 0 when b is too short to say or the length is below any
-// record's (Kafka's batch iterator: a CorruptRecordException, CORRUPT_MESSAGE here too).
-func batchSizeAt(b []byte) int {
-	if len(b) < 12 {
-		return 0
-	}
-	n := int32(binary.BigEndian.Uint32(b[8:12]))
-	if n < 14 {
-		return 0
-	}
-	return int(n) + 12
 }

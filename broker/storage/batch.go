@@ -232,3 +232,31 @@ func (v *RecordsCRC) OK() bool { return v.done && v.ok && v.start < v.end }
 
 // Span is the record set's position in the buffer.
 func (v *RecordsCRC) Span() (start, end int) { return v.start, v.end }
+
+// MoreThanOneBatch reports whether a partition's records hold a whole batch after the
+// first, which Kafka refuses (ProduceRequest.validateRecords, v3+: INVALID_RECORD) before
+// looking at CRCs or anything else. As in Kafka's batch iterator, only a complete second
+// batch counts; other bytes after the first batch are left to the append's checks.
+func MoreThanOneBatch(records []byte) bool {
+	first := declaredSize(records)
+	if first <= 0 || first >= len(records) {
+		return false
+	}
+	next := declaredSize(records[first:])
+	return next > 0 && next <= len(records)-first
+}
+
+// declaredSize is the size the batch at the start of b declares (its length field plus
+// the batchLogOverhead bytes before it), or 0 when b is too short to say or the length
+// is below any record's (Kafka's batch iterator: a CorruptRecordException,
+// CORRUPT_MESSAGE here too).
+func declaredSize(b []byte) int {
+	if len(b) < batchLogOverhead {
+		return 0
+	}
+	n := int32(binary.BigEndian.Uint32(b[offBatchLength:]))
+	if n < 14 {
+		return 0
+	}
+	return int(n) + batchLogOverhead
+}
