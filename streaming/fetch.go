@@ -13,14 +13,15 @@ import (
 	fetchAPI "github.com/segmentio/kafka-go/protocol/fetch"
 )
 
-// readRangeCommitted is readRange for read_committed: it sends Fetch requests through
-// kafka-go's Transport (which routes them to the partition's leader) and walks the
-// record batches itself, as Kafka's consumer does: control batches (transaction
-// markers) are never records, the fetch stops at the last stable offset, and the
-// batches of aborted transactions (the response lists them) are dropped. kafka-go's
-// Conn, which readRange uses otherwise, neither skips markers nor exposes the aborted
-// list; its decoding is faster, which is why it stays the read_uncommitted path.
-func (s *source) readRangeCommitted(ctx context.Context, r OffsetRange, dst []Record) (n int, err error) {
+// readRangeFetch is readRange over Fetch requests sent through kafka-go's Transport
+// (which routes them to the partition's leader), walking the record batches itself as
+// Kafka's consumer does: control batches (transaction markers) are never records, and
+// with read_committed the fetch stops at the last stable offset and the batches of
+// aborted transactions (the response lists them) are dropped. kafka-go's Conn, which
+// readRange uses otherwise, neither skips markers nor exposes the aborted list; its
+// decoding is faster, which is why it stays the read_uncommitted path until a record
+// looks like a marker.
+func (s *source) readRangeFetch(ctx context.Context, r OffsetRange, dst []Record) (n int, err error) {
 	tp := r.TP()
 	out := dst[:0]
 	next := r.From
@@ -49,8 +50,11 @@ func (s *source) readRangeCommitted(ctx context.Context, r OffsetRange, dst []Re
 			next = skipTo
 			continue
 		}
-		// The end a read_committed fetch can reach: the last stable offset.
-		end := p.LastStableOffset
+		// The end a fetch can reach: the last stable offset with read_committed.
+		end := p.HighWatermark
+		if s.isolation == kafka.ReadCommitted {
+			end = p.LastStableOffset
+		}
 		before := next
 		var beyond bool
 		out, next, beyond, err = s.decode(p, r, next, out, &bytesRead)

@@ -29,7 +29,7 @@ type source struct {
 	sub   subscription
 	group string
 	// isolation is the Fetch and ListOffsets isolation level: read_uncommitted (kafka-go's
-	// Conn, readRange) or read_committed (readRangeCommitted, fetch.go).
+	// Conn, readRange) or read_committed (readRangeFetch, fetch.go).
 	isolation kafka.IsolationLevel
 	// fetchMaxBytes bounds one Fetch response per partition.
 	fetchMaxBytes int64
@@ -242,12 +242,14 @@ func (s *source) read(ctx context.Context, rs Ranges, onRange func(i int, recs [
 // readRange fetches [r.From, r.Until) of one partition over a kafka-go Conn to the
 // partition leader (kept open between batches) into dst (len r.Count()) and returns
 // how many records it holds. Offsets missing inside the range (compacted topics) are
-// skipped; the range ends at r.Until. With read_committed it is readRangeCommitted.
-// kafka-go's Conn reads a transaction's markers as records: a topic written by
-// transactional producers wants read_committed.
+// skipped; the range ends at r.Until. With read_committed it is readRangeFetch.
+// kafka-go's Conn reads a transaction's markers as records and does not say which
+// batches are control batches, so a record that could be a marker (looksLikeMarker)
+// hands the rest of the range to readRangeFetch, which can tell: topics without
+// transactions keep the faster Conn path.
 func (s *source) readRange(ctx context.Context, r OffsetRange, dst []Record) (n int, err error) {
 	if s.isolation == kafka.ReadCommitted {
-		return s.readRangeCommitted(ctx, r, dst)
+		return s.readRangeFetch(ctx, r, dst)
 	}
 	tp := r.TP()
 	conn, err := s.conn(ctx, tp)
@@ -273,10 +275,14 @@ func (s *source) readRange(ctx context.Context, r OffsetRange, dst []Record) (n 
 		}
 		conn.SetDeadline(time.Now().Add(30 * time.Second))
 		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: int(maxBytes), MaxWait: 500 * time.Millisecond})
-		progressed, beyond := false, false
+		progressed, beyond, marker := false, false, false
 		for {
 			m, err := batch.ReadMessage()
 			if err != nil {
+				break
+			}
+			if looksLikeMarker(m) && m.Offset >= next && m.Offset < r.Until {
+				marker, next = true, m.Offset
 				break
 			}
 			if m.Offset >= r.Until {
@@ -320,6 +326,15 @@ func (s *source) readRange(ctx context.Context, r OffsetRange, dst []Record) (n 
 			next = skipTo
 			continue
 		}
+		if marker {
+			rest := r
+			rest.From = next
+			k, err := s.readRangeFetch(ctx, rest, dst[len(out):])
+			if err != nil {
+				return 0, err
+			}
+			return len(out) + k, nil
+		}
 		if beyond {
 			break
 		}
@@ -330,6 +345,16 @@ func (s *source) readRange(ctx context.Context, r OffsetRange, dst []Record) (n 
 		}
 	}
 	return len(out), nil
+}
+
+// looksLikeMarker says whether a record read over kafka-go's Conn could be a
+// transaction marker (or another control record): Kafka writes those with a 4-byte key
+// (version 0, then the type) and a value that starts with version 0 and holds at least
+// the coordinator epoch. A data record can look like one too; it only costs its range the
+// slower read.
+func looksLikeMarker(m kafka.Message) bool {
+	return len(m.Key) == 4 && m.Key[0] == 0 && m.Key[1] == 0 &&
+		len(m.Value) >= 6 && m.Value[0] == 0 && m.Value[1] == 0
 }
 
 // afterEmptyFetch is where a range read goes on after a fetch at next gave none of the
