@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -367,7 +368,8 @@ func TestStopDuringLongPoll(t *testing.T) {
 
 // A topic deletion whose new topics.json is in place but whose directory fsync failed
 // is a deletion: the file no longer lists the topic, so a broker that kept it would take
-// records that the next start deletes with the topic's directories.
+// records that the next start deletes with the topic's directories. The client hears
+// KAFKA_STORAGE_ERROR saying a power cut may bring the topic back.
 func TestDeleteTopicNotSyncedStillDeletes(t *testing.T) {
 	o := testOptions(t)
 	b := startBroker(t, o)
@@ -382,8 +384,11 @@ func TestDeleteTopicNotSyncedStillDeletes(t *testing.T) {
 		return fmt.Errorf("%w: input/output error", fsutil.ErrNotSynced)
 	}
 	defer func() { writeFile = orig }()
-	b.deleteTopic("gone")
+	te := b.deleteTopic("gone")
 	writeFile = orig
+	if te == nil || te.err != kerr.KafkaStorageError || !strings.Contains(te.msg, "power cut") {
+		t.Fatalf("deletion not synced answered %+v, want KAFKA_STORAGE_ERROR saying so", te)
+	}
 	if b.topic("gone") != nil {
 		t.Fatal("the topic lives on in the broker although topics.json no longer lists it")
 	}

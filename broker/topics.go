@@ -439,6 +439,7 @@ func (b *Broker) deleteTopic(name string) *topicError {
 		return terr(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
 	}
 	delete(b.topics, name)
+	var te *topicError
 	if err := b.saveTopicsLocked(); err != nil {
 		if !errors.Is(err, fsutil.ErrNotSynced) {
 			b.topics[name] = t
@@ -446,8 +447,10 @@ func (b *Broker) deleteTopic(name string) *topicError {
 			return terr(kerr.KafkaStorageError, "%v", err)
 		}
 		// topics.json no longer lists the topic: kept, it would take records that the
-		// next start deletes with its directories (as a deleted topic's).
+		// next start deletes with its directories (as a deleted topic's). The client
+		// hears that a power cut may bring the topic back (empty: its directories go).
 		b.log.Error("topic deleted, but topics.json could not be synced", "topic", name, "err", err)
+		te = notSynced(fmt.Sprintf("topic %q was deleted", name), err)
 	}
 	b.mu.Unlock()
 	for _, p := range t.parts {
@@ -459,7 +462,7 @@ func (b *Broker) deleteTopic(name string) *topicError {
 	}
 	b.metrics.partitions.Sub(float64(len(t.parts)))
 	b.log.Info("topic deleted", "topic", name)
-	return nil
+	return te
 }
 
 // addPartitions grows a topic to n partitions. assigned is the number of manual replica
