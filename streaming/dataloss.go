@@ -37,7 +37,7 @@ func (d DataLoss) Unwrap() error { return ErrDataLoss }
 
 // dataLoss reports gap d: with FailOnDataLoss it is returned as the batch's error (the
 // engine stops), else it is logged and skipped; deleted offsets are counted in
-// tagpipe_streaming_records_lost_total.
+// tagpipe_streaming_records_lost_total, each once.
 func (e *Engine) dataLoss(d DataLoss) error {
 	if d.Until <= d.From {
 		return nil
@@ -45,13 +45,35 @@ func (e *Engine) dataLoss(d DataLoss) error {
 	if e.opts.FailOnDataLoss {
 		return d
 	}
-	if d.Deleted {
+	if n := e.newlyLost(d); d.Deleted && n > 0 {
 		e.log.Warn("records deleted before they were read; skipping them (fail_on_data_loss: false)",
 			"partition", d.TopicPartition.String(), "from", d.From, "log_start", d.Until)
-		e.met.lost.Add(float64(d.Until - d.From))
-	} else {
+		e.met.lost.Add(float64(n))
+	} else if !d.Deleted {
 		e.log.Warn("partition end moved below the job's position (topic recreated?); reading it from its start (fail_on_data_loss: false)",
 			"partition", d.TopicPartition.String(), "end", d.From, "position", d.Until)
 	}
 	return nil
+}
+
+// newlyLost is how many of gap d's deleted offsets were not counted before: the same gap
+// can be met more than once (at planning and again in the read, by a prefetched read
+// that was thrown away, by a batch read again after a failure). A partition whose end
+// moved back starts counting afresh: its offsets are a new log's.
+func (e *Engine) newlyLost(d DataLoss) int64 {
+	e.lostMu.Lock()
+	defer e.lostMu.Unlock()
+	if !d.Deleted {
+		delete(e.lostUpTo, d.TopicPartition)
+		return 0
+	}
+	if e.lostUpTo == nil {
+		e.lostUpTo = map[TopicPartition]int64{}
+	}
+	from := max(d.From, e.lostUpTo[d.TopicPartition])
+	if d.Until <= from {
+		return 0
+	}
+	e.lostUpTo[d.TopicPartition] = d.Until
+	return d.Until - from
 }

@@ -268,3 +268,31 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// A gap met more than once (at planning and in the read, by a prefetched read thrown
+// away, by a batch read again) is counted once; overlapping reports count what is new;
+// a partition whose end moved back (a new log) counts afresh.
+func TestDataLossCountedOnce(t *testing.T) {
+	o := engineOpts([]string{"127.0.0.1:1"}, t.TempDir())
+	o.FailOnDataLoss = false
+	e, err := New(NewJob("x", time.Second), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := TopicPartition{"events", 0}
+	for _, d := range []DataLoss{
+		{tp, 20, 60, true},
+		{tp, 20, 60, true},  // the same gap again: nothing new
+		{tp, 40, 80, true},  // 60-79 are new
+		{tp, 0, 100, false}, // the end moved back to 0, below 100: a new log
+		{tp, 0, 10, true},   // its first ten offsets deleted
+		{TopicPartition{"events", 1}, 0, 5, true},
+	} {
+		if err := e.dataLoss(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := counterValue(t, e.met.lost); got != 40+20+10+5 {
+		t.Fatalf("lost counter %v, want 75", got)
+	}
+}

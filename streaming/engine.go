@@ -128,6 +128,10 @@ type Engine struct {
 	startAt time.Time
 	// targets, with AvailableNow, are the partitions' ends when the engine started.
 	targets map[TopicPartition]int64
+	// lostUpTo is, per partition, the end of the deleted offsets counted lost so far
+	// (dataLoss; partitions read concurrently, hence the lock).
+	lostMu   sync.Mutex
+	lostUpTo map[TopicPartition]int64
 
 	// owned by the run loop
 	ends      map[TopicPartition]int64
