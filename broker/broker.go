@@ -69,6 +69,10 @@ type Options struct {
 	// (transaction.abort.timed.out.transaction.cleanup.interval.ms); <0 disables the
 	// background check.
 	TransactionAbortInterval time.Duration
+	// TransactionalIDExpiration forgets a transactional id whose last transaction ended
+	// (or that never began one) this long ago (transactional.id.expiration.ms, 7 days);
+	// <0 = never. Checked every TransactionAbortInterval.
+	TransactionalIDExpiration time.Duration
 	// Groups configures the consumer-group coordinator; its Dir, Sync, Now and Logger
 	// come from the fields here. Zero values mean groups.DefaultOptions().
 	Groups groups.Options
@@ -83,24 +87,25 @@ type Options struct {
 // DefaultOptions are Kafka's defaults for a single node listening on 127.0.0.1:9092.
 func DefaultOptions() Options {
 	return Options{
-		Dir:                      "tagpipe-data/broker",
-		Listen:                   "127.0.0.1:9092",
-		AutoCreateTopics:         true,
-		DefaultPartitions:        1,
-		RetentionMS:              7 * 24 * 3600 * 1000,
-		RetentionBytes:           -1,
-		SegmentBytes:             1 << 30,
-		SegmentMS:                7 * 24 * 3600 * 1000,
-		MaxMessageBytes:          1048588,
-		Flush:                    storage.FlushPolicy{Mode: "os"},
-		RetentionCheckInterval:   5 * time.Minute,
-		CleanerBackoff:           15 * time.Second,
-		MaxRequestBytes:          100 << 20,
-		MaxPartitions:            10000,
-		Groups:                   groups.DefaultOptions(),
-		TransactionMaxTimeout:    15 * time.Minute,
-		TransactionAbortInterval: 10 * time.Second,
-		IdleTimeout:              10 * time.Minute,
+		Dir:                       "tagpipe-data/broker",
+		Listen:                    "127.0.0.1:9092",
+		AutoCreateTopics:          true,
+		DefaultPartitions:         1,
+		RetentionMS:               7 * 24 * 3600 * 1000,
+		RetentionBytes:            -1,
+		SegmentBytes:              1 << 30,
+		SegmentMS:                 7 * 24 * 3600 * 1000,
+		MaxMessageBytes:           1048588,
+		Flush:                     storage.FlushPolicy{Mode: "os"},
+		RetentionCheckInterval:    5 * time.Minute,
+		CleanerBackoff:            15 * time.Second,
+		MaxRequestBytes:           100 << 20,
+		MaxPartitions:             10000,
+		Groups:                    groups.DefaultOptions(),
+		TransactionMaxTimeout:     15 * time.Minute,
+		TransactionAbortInterval:  10 * time.Second,
+		TransactionalIDExpiration: 7 * 24 * time.Hour,
+		IdleTimeout:               10 * time.Minute,
 	}
 }
 
@@ -188,6 +193,9 @@ func New(opts Options) (*Broker, error) {
 	if opts.TransactionAbortInterval == 0 {
 		opts.TransactionAbortInterval = def.TransactionAbortInterval
 	}
+	if opts.TransactionalIDExpiration == 0 {
+		opts.TransactionalIDExpiration = def.TransactionalIDExpiration
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -273,7 +281,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	}
 	if b.opts.TransactionAbortInterval > 0 {
 		b.wg.Add(1)
-		go b.every(b.opts.TransactionAbortInterval, b.txns.abortTimedOut)
+		go b.every(b.opts.TransactionAbortInterval, b.txns.sweep)
 	}
 	if b.opts.CleanerBackoff > 0 {
 		b.wg.Add(1)

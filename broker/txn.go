@@ -14,7 +14,8 @@ package broker
 // the file is replayed and rewritten compacted at start, where a transaction left in a
 // Prepare state is completed and an Ongoing one resumes (its timeout still applies), as
 // Kafka does. A background check aborts Ongoing transactions older than their timeout
-// with a bumped epoch, so the producer's next request is fenced.
+// with a bumped epoch, so the producer's next request is fenced, and forgets ids whose
+// last transaction ended longer ago than transactional.id.expiration.ms (a "Dead" line).
 //
 // Locking: txnCoordinator.mu is taken before a partition's appendMu and before the
 // group coordinator's lock (locks.md). Transactional produces hold it shared from the
@@ -32,6 +33,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -48,6 +50,8 @@ const (
 	txnPrepareAbort   = "PrepareAbort"
 	txnCompleteCommit = "CompleteCommit"
 	txnCompleteAbort  = "CompleteAbort"
+	// txnDead is the txn.log line of an expired transactional id: replay forgets it.
+	txnDead = "Dead"
 )
 
 // txnMeta is one transactional id's state; it is also the txn.log line.
@@ -113,6 +117,10 @@ func openTxnCoordinator(b *Broker) (*txnCoordinator, error) {
 			// A torn last line (the append it belonged to was never answered).
 			b.log.Warn("ignoring the rest of a torn transaction log", "file", tc.path, "err", err)
 			break
+		}
+		if m.State == txnDead {
+			delete(tc.txns, m.ID)
+			continue
 		}
 		tc.txns[m.ID] = &m
 	}
@@ -383,12 +391,14 @@ func (tc *txnCoordinator) pendingOffset(group, topic string, part int32) bool {
 	return false
 }
 
-// abortTimedOut aborts Ongoing transactions past their timeout (with a bumped epoch:
-// their producer's next request is fenced) and retries Prepare states an error left.
-func (tc *txnCoordinator) abortTimedOut() {
+// sweep aborts Ongoing transactions past their timeout (with a bumped epoch: their
+// producer's next request is fenced), retries Prepare states an error left, and
+// expires idle transactional ids.
+func (tc *txnCoordinator) sweep() {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	now := tc.b.now().UnixMilli()
+	exp := tc.b.opts.TransactionalIDExpiration.Milliseconds()
 	for _, m := range tc.sorted() {
 		var err error
 		switch {
@@ -397,9 +407,27 @@ func (tc *txnCoordinator) abortTimedOut() {
 			err = tc.abortBumpedLocked(m)
 		case m.State == txnPrepareCommit || m.State == txnPrepareAbort:
 			err = tc.completeLocked(m, m.State == txnPrepareCommit)
+		case exp > 0 && now-m.UpdateMs > exp && (m.State == txnEmpty || m.State == txnCompleteCommit || m.State == txnCompleteAbort):
+			err = tc.expireLocked(m)
 		}
 		if err != nil {
 			tc.b.log.Warn("cannot end a transaction; retrying later", "transactional_id", m.ID, "err", err)
 		}
 	}
+}
+
+// expireLocked forgets m, an id with no transaction in progress (Empty, CompleteCommit
+// or CompleteAbort) idle for transactional.id.expiration.ms, as Kafka's coordinator does:
+// DescribeTransactions answers TRANSACTIONAL_ID_NOT_FOUND, ListTransactions leaves it
+// out, and its next InitProducerID starts afresh with a new producer id.
+func (tc *txnCoordinator) expireLocked(m *txnMeta) error {
+	dead := txnMeta{ID: m.ID, PID: m.PID, Epoch: m.Epoch, State: txnDead}
+	delete(tc.txns, m.ID) // first: a compaction the append triggers must not write m back
+	if err := tc.persistLocked(&dead); err != nil {
+		tc.txns[m.ID] = m
+		return err
+	}
+	tc.b.log.Info("transactional id expired", "transactional_id", m.ID, "producer_id", m.PID,
+		"idle", time.Duration(tc.b.now().UnixMilli()-m.UpdateMs)*time.Millisecond)
+	return nil
 }

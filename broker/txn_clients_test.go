@@ -3,9 +3,12 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -173,5 +176,76 @@ func TestTxnCompactedTopic(t *testing.T) {
 	}
 	if got := readUntil(t, ctx, addr, "c", true, "end"); fmt.Sprint(got) != "[plain1 committed1 committed2 plain2]" {
 		t.Fatalf("read_committed after compaction: %v", got)
+	}
+}
+
+// TestTxnIDExpires: a transactional id whose last transaction ended longer ago than
+// transactional.id.expiration.ms is forgotten, for good (a restart does not bring it
+// back); an open transaction is never expired (it times out and is aborted first), and
+// the forgotten id starts afresh with a new producer id.
+func TestTxnIDExpires(t *testing.T) {
+	ctx := testCtx(t)
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixMilli())
+	o := testOptions(t)
+	o.Now = func() time.Time { return time.UnixMilli(clock.Load()) }
+	o.TransactionAbortInterval = -1 // swept by hand
+	o.TransactionalIDExpiration = time.Hour
+	b := startBroker(t, o)
+	addr := b.Addr()
+	createTopic(t, ctx, addr, "t", 1)
+	done := txnProducer(t, addr, "done")
+	produceTxn(t, ctx, done, true, "x")
+	open := txnProducer(t, addr, "open", kgo.TransactionTimeout(time.Minute))
+	if err := open.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := open.ProduceSync(ctx, &kgo.Record{Value: []byte("y")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	_, adm := newAdmin(t, addr)
+	describe := func() kadm.DescribedTransactions {
+		t.Helper()
+		ds, err := adm.DescribeTransactions(ctx, "done", "open")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
+	oldPID := describe()["done"].ProducerID
+	b.txns.sweep()
+	if ds := describe(); ds["done"].Err != nil || ds["open"].State != "Ongoing" {
+		t.Fatalf("expired too early: %+v", ds)
+	}
+
+	clock.Add((2 * time.Hour).Milliseconds())
+	b.txns.sweep()
+	ds := describe()
+	if d := ds["done"]; !errors.Is(d.Err, kerr.TransactionalIDNotFound) {
+		t.Fatalf("done after the expiration: %+v", d)
+	}
+	if d := ds["open"]; d.State != "CompleteAbort" {
+		t.Fatalf("open after its timeout: %+v, want aborted (not expired)", d)
+	}
+	ls, err := adm.ListTransactions(ctx, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := ls.TransactionalIDs(); fmt.Sprint(ids) != "[open]" {
+		t.Fatalf("listed: %v", ids)
+	}
+
+	if err := b.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o.Listen = addr
+	startBroker(t, o)
+	if d := describe()["done"]; !errors.Is(d.Err, kerr.TransactionalIDNotFound) {
+		t.Fatalf("done after a restart: %+v", d)
+	}
+	again := txnProducer(t, addr, "done")
+	produceTxn(t, ctx, again, true, "z")
+	if d := describe()["done"]; d.State != "CompleteCommit" || d.ProducerID == oldPID {
+		t.Fatalf("done used again: %+v, old producer id %d", d, oldPID)
 	}
 }

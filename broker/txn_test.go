@@ -335,7 +335,7 @@ func TestTxnErrorPaths(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for b.partition("t", 0).log.LastStableOffset() != b.partition("t", 0).log.HighWatermark() && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
-		b.txns.abortTimedOut()
+		b.txns.sweep()
 	}
 	if c := end(3, pid, epoch, true); c != kerr.ProducerFenced.Code {
 		t.Fatalf("commit after the timeout: %v", kerr.ErrorForCode(c))

@@ -51,6 +51,9 @@ type Broker struct {
 	// TransactionAbortInterval is how often transactions past their timeout are aborted
 	// (transaction.abort.timed.out.transaction.cleanup.interval.ms).
 	TransactionAbortInterval time.Duration `yaml:"transaction_abort_interval"`
+	// TransactionalIDExpiration forgets a transactional id whose last transaction ended
+	// this long ago (transactional.id.expiration.ms).
+	TransactionalIDExpiration time.Duration `yaml:"transactional_id_expiration"`
 }
 
 func (b *Broker) validate(ch *check) {
@@ -66,6 +69,7 @@ func (b *Broker) validate(ch *check) {
 	ch.positive("offsets_retention", int64(b.OffsetsRetention))
 	ch.positive("transaction_max_timeout", int64(b.TransactionMaxTimeout))
 	ch.positive("transaction_abort_interval", int64(b.TransactionAbortInterval))
+	ch.positive("transactional_id_expiration", int64(b.TransactionalIDExpiration))
 	if b.GroupMaxSessionTimeout < b.GroupMinSessionTimeout {
 		ch.fail("group_max_session_timeout", "must be >= group_min_session_timeout (%v), got %v", b.GroupMinSessionTimeout, b.GroupMaxSessionTimeout)
 	}

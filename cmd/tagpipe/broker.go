@@ -51,6 +51,7 @@ func brokerOptions(cfg *config.Config, reg *prometheus.Registry, log *slog.Logge
 	o.Groups.MinSessionTimeout, o.Groups.MaxSessionTimeout = c.GroupMinSessionTimeout, c.GroupMaxSessionTimeout
 	o.Groups.OffsetsRetention = c.OffsetsRetention
 	o.TransactionMaxTimeout, o.TransactionAbortInterval = c.TransactionMaxTimeout, c.TransactionAbortInterval
+	o.TransactionalIDExpiration = c.TransactionalIDExpiration
 	switch c.Flush {
 	case "os", "always":
 		o.Flush = storage.FlushPolicy{Mode: c.Flush}
