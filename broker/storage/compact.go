@@ -216,6 +216,7 @@ type recordView struct {
 	raw       []byte // the whole record, length prefix included
 	key       []byte
 	hasKey    bool
+	value     []byte // nil for a null value
 	tombstone bool
 }
 
@@ -257,6 +258,10 @@ func parseRecords(body []byte, h *BatchHeader, fn func(*recordView)) error {
 			return fmt.Errorf("%w: record %d of batch %d has a bad value", ErrCorruptMessage, i, h.BaseOffset)
 		}
 		r.tombstone = vl < 0
+		p += m
+		if vl >= 0 && vl <= int64(len(rec)-p) {
+			r.value = rec[p : p+int(vl)]
+		}
 		fn(&r)
 		body = body[n+int(length):]
 	}

@@ -50,13 +50,14 @@ func TestFormatFrozen(t *testing.T) {
 		// Segment 1 holds one batch at position 0: no entries.
 		"00000000000000000003.index":     "",
 		"00000000000000000003.timeindex": "",
-		// Producer 7: epoch 1, last append at the clock, no open transaction, one batch
-		// seq 0..0 at offset 2.
-		"00000000000000000003.snapshot": h(`54505053 0002 %CRC% 00000001
-			0000000000000007 0001 0000000102030405 ffffffffffffffff 01
+		// Producer 7: epoch 1, last append at the clock, no open transaction, no
+		// marker (coordinator epoch -1), last timestamp 2000, one batch seq 0..0 at
+		// offset 2.
+		"00000000000000000003.snapshot": h(`54505053 0003 %CRC% 00000001
+			0000000000000007 0001 0000000102030405 ffffffffffffffff ffffffff 00000000000007d0 01
 			00000000 00000000 0000000000000002 0000000000000002 00000000000007d0`),
-		"00000000000000000004.snapshot": h(`54505053 0002 %CRC% 00000001
-			0000000000000007 0001 0000000102030405 ffffffffffffffff 01
+		"00000000000000000004.snapshot": h(`54505053 0003 %CRC% 00000001
+			0000000000000007 0001 0000000102030405 ffffffffffffffff ffffffff 00000000000007d0 01
 			00000000 00000000 0000000000000002 0000000000000002 00000000000007d0`),
 		"log-start-offset": hex.EncodeToString([]byte("1\n")),
 		"clean-shutdown":   hex.EncodeToString([]byte("4\n")),

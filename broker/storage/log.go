@@ -344,7 +344,11 @@ func (l *Log) append(records []byte, checkCRC bool) (AppendResult, error) {
 
 	if first.Idempotent() {
 		first.BaseOffset = base
-		l.producer.update(&first, first.MaxTimestamp, nowMs)
+		maxTs := first.MaxTimestamp
+		if o.LogAppendTime { // as stored (and replayed): stamped with the append time
+			maxTs = nowMs
+		}
+		l.producer.update(&first, maxTs, nowMs)
 	}
 	l.wake()
 	return AppendResult{BaseOffset: base, LastOffset: off - 1, LogAppendTimeMs: appendTime, LogStartOffset: l.startOffset.Load()}, nil

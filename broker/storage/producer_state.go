@@ -30,16 +30,34 @@ type producerEntry struct {
 	n            int // batches used, oldest first
 	batches      [maxProducerBatches]batchMeta
 	lastAppendMs int64
+	// As Kafka's ProducerStateEntry: the coordinator epoch of the producer's last
+	// marker here (-1 before any), and the timestamp of its last data batch (the max
+	// timestamp) or marker, whichever came last (-1 before any).
+	coordinatorEpoch int32
+	lastTimestamp    int64
 }
 
-// ProducerInfo describes one idempotent producer's state in this partition.
+func newProducerEntry(epoch int16) *producerEntry {
+	return &producerEntry{epoch: epoch, coordinatorEpoch: -1, lastTimestamp: -1}
+}
+
+// ProducerInfo describes one idempotent or transactional producer's state in this
+// partition, with the fields of Kafka's DescribeProducers.
 type ProducerInfo struct {
-	ProducerID     int64
-	ProducerEpoch  int16
-	LastSequence   int32
-	LastOffset     int64
-	LastTimestamp  int64
-	LastAppendTime int64
+	ProducerID    int64
+	ProducerEpoch int16
+	LastSequence  int32 // of the last batch of the current epoch, -1 if none
+	LastOffset    int64 // last offset of that batch, -1 if none
+	// LastTimestamp is the max timestamp of the producer's last batch or the timestamp
+	// of its last marker, whichever came last; -1 if neither.
+	LastTimestamp int64
+	// CoordinatorEpoch is the coordinator epoch of the producer's last marker here, -1
+	// if it has none.
+	CoordinatorEpoch int32
+	// CurrentTxnStartOffset is the first offset of the producer's open transaction
+	// here, -1 if none.
+	CurrentTxnStartOffset int64
+	LastAppendTime        int64 // wall-clock time of the last append (expiry)
 }
 
 // producerState is the idempotent producers' sequence state of one partition. The writer
@@ -76,21 +94,23 @@ func (ps *producerState) beginTxn(pid, off int64) {
 	ps.mu.Unlock()
 }
 
-// endTxn applies a marker: the producer's epoch becomes the marker's (a newer epoch
-// restarts its sequences, as a fenced producer's), and its open transaction, if any,
-// closes; first is that transaction's first offset.
-func (ps *producerState) endTxn(pid int64, epoch int16, nowMs int64) (first int64, open bool) {
+// endTxn applies a marker with coordinator epoch coordEpoch and timestamp markerTs:
+// the producer's epoch becomes the marker's (a newer epoch restarts its sequences, as a
+// fenced producer's), and its open transaction, if any, closes; first is that
+// transaction's first offset.
+func (ps *producerState) endTxn(pid int64, epoch int16, coordEpoch int32, markerTs, nowMs int64) (first int64, open bool) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	e := ps.m[pid]
 	if e == nil {
-		e = &producerEntry{epoch: epoch}
+		e = newProducerEntry(epoch)
 		ps.m[pid] = e
 	}
 	if epoch != e.epoch {
 		e.epoch, e.n = epoch, 0
 	}
 	e.lastAppendMs = nowMs
+	e.coordinatorEpoch, e.lastTimestamp = coordEpoch, markerTs
 	first, open = ps.open[pid]
 	delete(ps.open, pid)
 	return first, open
@@ -154,7 +174,7 @@ func (ps *producerState) update(h *BatchHeader, maxTs, nowMs int64) {
 	defer ps.mu.Unlock()
 	e := ps.m[h.ProducerID]
 	if e == nil {
-		e = &producerEntry{epoch: h.ProducerEpoch}
+		e = newProducerEntry(h.ProducerEpoch)
 		ps.m[h.ProducerID] = e
 	}
 	if h.ProducerEpoch != e.epoch {
@@ -169,6 +189,7 @@ func (ps *producerState) update(h *BatchHeader, maxTs, nowMs int64) {
 	e.batches[e.n] = b
 	e.n++
 	e.lastAppendMs = nowMs
+	e.lastTimestamp = maxTs
 }
 
 // expire forgets producers whose last append was before beforeMs.
@@ -182,17 +203,24 @@ func (ps *producerState) expire(beforeMs int64) {
 	}
 }
 
-// Producers lists the idempotent producers known to this partition (DescribeProducers).
+// Producers lists the idempotent and transactional producers known to this partition
+// (not expired), by producer id: what Kafka's DescribeProducers answers. It takes only
+// the producer state's own lock, so it may be called at any time, concurrently with
+// appends.
 func (l *Log) Producers() []ProducerInfo {
 	ps := l.producer
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	out := make([]ProducerInfo, 0, len(ps.m))
 	for id, e := range ps.m {
-		pi := ProducerInfo{ProducerID: id, ProducerEpoch: e.epoch, LastSequence: -1, LastOffset: -1, LastTimestamp: -1, LastAppendTime: e.lastAppendMs}
+		pi := ProducerInfo{ProducerID: id, ProducerEpoch: e.epoch, LastSequence: -1, LastOffset: -1, LastTimestamp: e.lastTimestamp,
+			CoordinatorEpoch: e.coordinatorEpoch, CurrentTxnStartOffset: -1, LastAppendTime: e.lastAppendMs}
 		if e.n > 0 {
 			b := e.batches[e.n-1]
-			pi.LastSequence, pi.LastOffset, pi.LastTimestamp = b.lastSeq, b.lastOffset, b.maxTimestamp
+			pi.LastSequence, pi.LastOffset = b.lastSeq, b.lastOffset
+		}
+		if first, open := ps.open[id]; open {
+			pi.CurrentTxnStartOffset = first
 		}
 		out = append(out, pi)
 	}
@@ -203,10 +231,13 @@ func (l *Log) Producers() []ProducerInfo {
 // Snapshot file: see broker/FORMAT.md ("Producer state snapshot").
 const (
 	snapshotMagic   = "TPPS"
-	snapshotVersion = 2
-	snapshotHeader  = 4 + 2 + 4 + 4     // magic, version, crc, count
-	snapshotEntry   = 8 + 2 + 8 + 8 + 1 // id, epoch, last append, open transaction's first offset, batch count
-	snapshotEntryV1 = 8 + 2 + 8 + 1     // version 1: no open transaction
+	snapshotVersion = 3
+	snapshotHeader  = 4 + 2 + 4 + 4 // magic, version, crc, count
+	// id, epoch, last append, open transaction's first offset, coordinator epoch, last
+	// timestamp, batch count
+	snapshotEntry   = 8 + 2 + 8 + 8 + 4 + 8 + 1
+	snapshotEntryV2 = 8 + 2 + 8 + 8 + 1 // version 2: no coordinator epoch, last timestamp
+	snapshotEntryV1 = 8 + 2 + 8 + 1     // version 1: no open transaction either
 	snapshotBatch   = 4 + 4 + 8 + 8 + 8
 )
 
@@ -235,6 +266,8 @@ func (ps *producerState) encode() []byte {
 			txnFirst = -1
 		}
 		b = binary.BigEndian.AppendUint64(b, uint64(txnFirst))
+		b = binary.BigEndian.AppendUint32(b, uint32(e.coordinatorEpoch))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.lastTimestamp))
 		b = append(b, byte(e.n))
 		for _, m := range e.batches[:e.n] {
 			b = binary.BigEndian.AppendUint32(b, uint32(m.firstSeq))
@@ -251,18 +284,23 @@ func (ps *producerState) encode() []byte {
 var errBadSnapshot = errors.New("bad producer state snapshot")
 
 // decodeSnapshot reads a snapshot: the producers and their open transactions' first
-// offsets. Version 1 snapshots (written before transactions were served) have none.
+// offsets. Version 1 snapshots (written before transactions were served) have no open
+// transactions; versions 1 and 2 have no coordinator epochs (-1) and take the last
+// batch's max timestamp as the last timestamp.
 func decodeSnapshot(b []byte) (map[int64]*producerEntry, map[int64]int64, error) {
 	if len(b) < snapshotHeader || string(b[:4]) != snapshotMagic {
 		return nil, nil, fmt.Errorf("%w: no header", errBadSnapshot)
 	}
 	v := binary.BigEndian.Uint16(b[4:])
-	if v != 1 && v != snapshotVersion {
+	if v < 1 || v > snapshotVersion {
 		return nil, nil, fmt.Errorf("%w: version %d", errBadSnapshot, v)
 	}
 	entrySize := snapshotEntry
-	if v == 1 {
+	switch v {
+	case 1:
 		entrySize = snapshotEntryV1
+	case 2:
+		entrySize = snapshotEntryV2
 	}
 	open := map[int64]int64{}
 	if crc := crc32.Checksum(b[10:], castagnoli); crc != binary.BigEndian.Uint32(b[6:]) {
@@ -276,11 +314,16 @@ func decodeSnapshot(b []byte) (map[int64]*producerEntry, map[int64]int64, error)
 			return nil, nil, fmt.Errorf("%w: truncated", errBadSnapshot)
 		}
 		id := int64(binary.BigEndian.Uint64(p))
-		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(p[8:])), lastAppendMs: int64(binary.BigEndian.Uint64(p[10:])), n: int(p[entrySize-1])}
+		e := newProducerEntry(int16(binary.BigEndian.Uint16(p[8:])))
+		e.lastAppendMs, e.n = int64(binary.BigEndian.Uint64(p[10:])), int(p[entrySize-1])
 		if v >= 2 {
 			if first := int64(binary.BigEndian.Uint64(p[18:])); first >= 0 {
 				open[id] = first
 			}
+		}
+		if v >= 3 {
+			e.coordinatorEpoch = int32(binary.BigEndian.Uint32(p[26:]))
+			e.lastTimestamp = int64(binary.BigEndian.Uint64(p[30:]))
 		}
 		p = p[entrySize:]
 		if e.n > maxProducerBatches || len(p) < e.n*snapshotBatch {
@@ -293,6 +336,9 @@ func decodeSnapshot(b []byte) (map[int64]*producerEntry, map[int64]int64, error)
 				maxTimestamp: int64(binary.BigEndian.Uint64(p[24:])),
 			}
 			p = p[snapshotBatch:]
+		}
+		if v < 3 && e.n > 0 {
+			e.lastTimestamp = e.batches[e.n-1].maxTimestamp
 		}
 		m[id] = e
 	}

@@ -1,10 +1,14 @@
 package storage
 
 import (
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -184,5 +188,113 @@ func TestProducerExpiry(t *testing.T) {
 	mustAppend(t, l, idem(9, 0, 1, 1)) // a forgotten producer continues where it was
 	if _, err := l.Append(idem(9, 0, 1, 1)); !errors.Is(err, ErrDuplicateSequence) {
 		t.Fatalf("tracked again after expiry: %v", err)
+	}
+}
+
+// TestProducersDescribe: Producers answers Kafka's DescribeProducers fields: the last
+// batch's sequence and max timestamp, the open transaction's first offset, and after a
+// marker its coordinator epoch and timestamp (the sequence kept, the transaction
+// closed); the same after a clean restart (snapshot), a crash (replay of the log) and
+// with no snapshot at all.
+func TestProducersDescribe(t *testing.T) {
+	for _, mode := range []string{"close", "crash", "no-snapshot"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			clk := &fakeClock{ms: 50_000}
+			l := mustOpen(t, dir, testOptions(clk))
+			mustAppend(t, l, idem(6, 2, 0, 3))     // 0-2: seqs 0..2, timestamps 1..3
+			mustAppend(t, l, txnBatch(7, 0, 0, 2)) // 3-4: opens 7's transaction
+			clk.ms++
+			mustAppend(t, l, txnBatch(7, 0, 2, 1)) // 5
+			want := []ProducerInfo{
+				{ProducerID: 6, ProducerEpoch: 2, LastSequence: 2, LastOffset: 2, LastTimestamp: 3, CoordinatorEpoch: -1, CurrentTxnStartOffset: -1},
+				{ProducerID: 7, ProducerEpoch: 0, LastSequence: 2, LastOffset: 5, LastTimestamp: 1000, CoordinatorEpoch: -1, CurrentTxnStartOffset: 3},
+			}
+			checkProducers(t, "open transaction", l, want)
+
+			clk.ms = 60_000
+			if _, err := l.AppendMarker(7, 0, true, 4); err != nil { // 6: commit
+				t.Fatal(err)
+			}
+			want[1].LastTimestamp, want[1].CoordinatorEpoch, want[1].CurrentTxnStartOffset = 60_000, 4, -1
+			checkProducers(t, "after commit", l, want)
+
+			mustAppend(t, l, txnBatch(7, 0, 3, 1)) // 7: the next transaction
+			clk.ms = 70_000
+			if _, err := l.AppendMarker(8, 3, false, 4); err != nil { // 8: a producer with only a marker here
+				t.Fatal(err)
+			}
+			want[1].LastSequence, want[1].LastOffset, want[1].LastTimestamp, want[1].CurrentTxnStartOffset = 3, 7, 1000, 7
+			want = append(want, ProducerInfo{ProducerID: 8, ProducerEpoch: 3, LastSequence: -1, LastOffset: -1, LastTimestamp: 70_000, CoordinatorEpoch: 4, CurrentTxnStartOffset: -1})
+			checkProducers(t, "second transaction", l, want)
+
+			switch mode {
+			case "close":
+				l.Close()
+			case "crash":
+				crash(l)
+			case "no-snapshot":
+				l.Close()
+				snaps, _ := filepath.Glob(filepath.Join(dir, "*.snapshot"))
+				for _, s := range snaps {
+					os.Remove(s)
+				}
+			}
+			l2 := mustOpen(t, dir, testOptions(clk))
+			checkProducers(t, "after restart", l2, want)
+		})
+	}
+}
+
+// checkProducers compares l.Producers with want, leaving out the append times (a
+// replay takes them from the segment's modification time).
+func checkProducers(t *testing.T, what string, l *Log, want []ProducerInfo) {
+	t.Helper()
+	got := l.Producers()
+	for i := range got {
+		got[i].LastAppendTime = 0
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s:\n got %+v\nwant %+v", what, got, want)
+	}
+}
+
+// TestProducersLogAppendTime: on a LogAppendTime topic the last timestamp is the append
+// time the batch is stored with, as a replay reads it.
+func TestProducersLogAppendTime(t *testing.T) {
+	dir := t.TempDir()
+	clk := &fakeClock{ms: 90_000}
+	o := testOptions(clk)
+	o.LogAppendTime = true
+	l := mustOpen(t, dir, o)
+	mustAppend(t, l, idem(6, 0, 0, 2))
+	if ps := l.Producers(); len(ps) != 1 || ps[0].LastTimestamp != 90_000 {
+		t.Fatalf("producers %+v, want last timestamp 90000", ps)
+	}
+	crash(l)
+	l2 := mustOpen(t, dir, o)
+	if ps := l2.Producers(); len(ps) != 1 || ps[0].LastTimestamp != 90_000 {
+		t.Fatalf("producers after replay %+v, want last timestamp 90000", ps)
+	}
+}
+
+// TestProducerSnapshotV2: a version 2 snapshot (before coordinator epochs and last
+// timestamps were kept) still loads: coordinator epoch -1, the last batch's max
+// timestamp.
+func TestProducerSnapshotV2(t *testing.T) {
+	b, err := hex.DecodeString(strings.Join(strings.Fields(`54505053 0002 00000000 00000001
+		0000000000000007 0001 0000000102030405 0000000000000001 01
+		00000000 00000000 0000000000000002 0000000000000002 00000000000007d0`), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.BigEndian.PutUint32(b[6:], crcOf(b[10:]))
+	m, open, err := decodeSnapshot(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := m[7]
+	if len(m) != 1 || e == nil || e.epoch != 1 || e.coordinatorEpoch != -1 || e.lastTimestamp != 0x7d0 || e.n != 1 || open[7] != 1 {
+		t.Fatalf("decoded %+v %v", e, open)
 	}
 }

@@ -475,8 +475,8 @@ func (l *Log) recoverProducers() error {
 					if _, err := seg.f.ReadAt(ctl, p); err != nil {
 						return fmt.Errorf("cannot read segment %q: %w", seg.path(".log"), err)
 					}
-					if typ, ok := controlType(ctl, &h); ok {
-						l.completeTxn(seg, h.ProducerID, h.ProducerEpoch, h.BaseOffset, typ == controlCommit, seg.lastModMs)
+					if typ, coordEpoch, ok := controlType(ctl, &h); ok {
+						l.completeTxn(seg, h.ProducerID, h.ProducerEpoch, h.BaseOffset, typ == controlCommit, coordEpoch, h.MaxTimestamp, seg.lastModMs)
 					}
 				case h.IsTransactional():
 					l.producer.update(&h, h.MaxTimestamp, seg.lastModMs)

@@ -145,15 +145,20 @@ func controlBatch(pid int64, epoch int16, commit bool, coordinatorEpoch int32, n
 	return b
 }
 
-// controlType reads a control batch's record type (controlAbort, controlCommit); ok is
+// controlType reads a control batch's record type (controlAbort, controlCommit) and,
+// for a marker, the coordinator epoch of its value (-1 if the value is too short); ok is
 // false for anything else (Kafka ignores unknown control types).
-func controlType(batch []byte, h *BatchHeader) (typ int16, ok bool) {
+func controlType(batch []byte, h *BatchHeader) (typ int16, coordEpoch int32, ok bool) {
 	err := parseRecords(batch[BatchHeaderSize:], h, func(r *recordView) {
 		if !ok && r.hasKey && len(r.key) >= 4 {
 			typ, ok = int16(binary.BigEndian.Uint16(r.key[2:])), true
+			coordEpoch = -1
+			if len(r.value) >= 6 {
+				coordEpoch = int32(binary.BigEndian.Uint32(r.value[2:]))
+			}
 		}
 	})
-	return typ, err == nil && ok
+	return typ, coordEpoch, err == nil && ok
 }
 
 // IsTransactionalBatch reports whether the RecordBatch at the start of b carries the
@@ -198,16 +203,17 @@ func (l *Log) AppendMarker(pid int64, epoch int16, commit bool, coordinatorEpoch
 		return 0, err
 	}
 	l.publish(seg, pos, records, base+1, nowMs)
-	l.completeTxn(seg, pid, epoch, base, commit, nowMs)
+	l.completeTxn(seg, pid, epoch, base, commit, coordinatorEpoch, nowMs, nowMs)
 	l.wake()
 	return base, nil
 }
 
-// completeTxn applies a marker at offset off (appended or replayed into seg): the
-// producer's epoch moves to the marker's, its open transaction closes and an abort is
-// listed in seg's transaction index. Called with writeMu held (or during recovery).
-func (l *Log) completeTxn(seg *segment, pid int64, epoch int16, off int64, commit bool, nowMs int64) {
-	first, open := l.producer.endTxn(pid, epoch, nowMs)
+// completeTxn applies a marker at offset off with the given coordinator epoch and
+// timestamp (appended or replayed into seg): the producer's epoch moves to the marker's,
+// its open transaction closes and an abort is listed in seg's transaction index. Called
+// with writeMu held (or during recovery).
+func (l *Log) completeTxn(seg *segment, pid int64, epoch int16, off int64, commit bool, coordEpoch int32, markerTs, nowMs int64) {
+	first, open := l.producer.endTxn(pid, epoch, coordEpoch, markerTs, nowMs)
 	lso := l.updateFirstUnstable(off + 1)
 	if open && !commit {
 		l.mu.Lock()
