@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,7 +69,10 @@ func TestProduceConsumeCommands(t *testing.T) {
 }
 
 // TestTransactionsCommands: tagpipe transactions list and describe show an open
-// transaction with its partitions, then its completed state, as kafka-transactions.sh.
+// transaction with its partitions, then its completed state, as kafka-transactions.sh;
+// describe-producers shows the partition's producer with the transaction's first offset,
+// then with none and the commit marker's coordinator epoch; an unknown partition is an
+// error.
 func TestTransactionsCommands(t *testing.T) {
 	dir, addr := t.TempDir(), startTestBroker(t).Addr()
 	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", "2")
@@ -83,7 +87,8 @@ func TestTransactionsCommands(t *testing.T) {
 	if err := p.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.ProduceSync(ctx, &kgo.Record{Partition: 1, Value: []byte("x")}).FirstErr(); err != nil {
+	rec := &kgo.Record{Partition: 1, Value: []byte("x"), Timestamp: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)}
+	if err := p.ProduceSync(ctx, rec).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	out := runTagpipe(t, "--data-dir", dir, "transactions", "list", "--bootstrap-server", addr)
@@ -94,11 +99,28 @@ func TestTransactionsCommands(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^orders-1 .* Ongoing +\d+ +\S+ +t-1$`).MatchString(out) {
 		t.Fatalf("describe:\n%s", out)
 	}
+	producers := []string{"--data-dir", dir, "transactions", "describe-producers", "--bootstrap-server", addr, "--topic", "t", "--partition", "1"}
+	pid := strconv.FormatInt(rec.ProducerID, 10)
+	// Epoch 0, no marker yet (coordinator epoch -1), sequence 0, the record's
+	// timestamp, the transaction starting at offset 0.
+	out = runTagpipe(t, producers...)
+	if !regexp.MustCompile(`(?m)\APRODUCER-ID +PRODUCER-EPOCH +LATEST-COORDINATOR-EPOCH +LAST-SEQUENCE +LAST-TIMESTAMP +CURRENT-TRANSACTION-START-OFFSET\n` +
+		pid + ` +0 +-1 +0 +2024-05-01T10:00:00Z +0\n\z`).MatchString(out) {
+		t.Fatalf("describe-producers, open transaction:\n%s", out)
+	}
 	if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
 	out = runTagpipe(t, "--data-dir", dir, "transactions", "list", "--bootstrap-server", addr, "--state", "CompleteCommit")
 	if !strings.Contains(out, "CompleteCommit") {
 		t.Fatalf("list --state CompleteCommit:\n%s", out)
+	}
+	out = runTagpipe(t, producers...)
+	if !regexp.MustCompile(`(?m)^` + pid + ` +0 +0 +0 +\S+Z +-$`).MatchString(out) {
+		t.Fatalf("describe-producers, after the commit:\n%s", out)
+	}
+	producers[len(producers)-1] = "5"
+	if out, err := runTagpipeErr(producers...); err == nil || !strings.Contains(err.Error(), "UNKNOWN_TOPIC_OR_PARTITION") {
+		t.Fatalf("describe-producers of partition 5: %v\n%s", err, out)
 	}
 }

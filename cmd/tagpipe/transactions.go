@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,13 +13,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
-// `tagpipe transactions list|describe`: kafka-transactions.sh's list and describe, over
-// the Kafka protocol (ListTransactions, DescribeTransactions), so they work against real
-// Kafka too.
+// `tagpipe transactions list|describe|describe-producers`: kafka-transactions.sh's list,
+// describe and describe-producers, over the Kafka protocol (ListTransactions,
+// DescribeTransactions, DescribeProducers), so they work against real Kafka too.
 func init() {
 	register(func(a *app) *cobra.Command {
 		var kf kafkaFlags
-		cmd := &cobra.Command{Use: "transactions", Short: "List and describe transactional producers' transactions (like kafka-transactions.sh)"}
+		cmd := &cobra.Command{Use: "transactions", Short: "List and describe transactions and a partition's producers (like kafka-transactions.sh)"}
 		kf.add(cmd)
 		withAdmin := func(fn func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error) func(*cobra.Command, []string) error {
 			return kf.withAdminOnly(a, fn)
@@ -75,7 +76,45 @@ func init() {
 			})}
 		describe.Flags().StringVar(&id, "transactional-id", "", "the transactional id")
 		_ = describe.MarkFlagRequired("transactional-id")
-		cmd.AddCommand(list, describe)
+
+		var topic string
+		var partition int32
+		producers := &cobra.Command{Use: "describe-producers --topic T --partition P",
+			Short: "A partition's active idempotent and transactional producers: epoch, last sequence and timestamp, open transaction",
+			Args:  cobra.NoArgs,
+			RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
+				var s kadm.TopicsSet
+				s.Add(topic, partition)
+				ds, err := adm.DescribeProducers(ctx, s)
+				if err != nil {
+					return fmt.Errorf("cannot describe the producers of %s-%d: %w", topic, partition, err)
+				}
+				d, ok := ds[topic].Partitions[partition]
+				if !ok {
+					return fmt.Errorf("partition %s-%d not described", topic, partition)
+				}
+				if d.Err != nil {
+					return fmt.Errorf("cannot describe the producers of %s-%d: %w", topic, partition, d.Err)
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "PRODUCER-ID\tPRODUCER-EPOCH\tLATEST-COORDINATOR-EPOCH\tLAST-SEQUENCE\tLAST-TIMESTAMP\tCURRENT-TRANSACTION-START-OFFSET")
+				for _, p := range d.ActiveProducers.Sorted() {
+					last, start := "-", "-"
+					if p.LastTimestamp >= 0 {
+						last = time.UnixMilli(p.LastTimestamp).UTC().Format(time.RFC3339)
+					}
+					if p.CurrentTxnStartOffset >= 0 {
+						start = strconv.FormatInt(p.CurrentTxnStartOffset, 10)
+					}
+					fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s\t%s\n", p.ProducerID, p.ProducerEpoch, p.CoordinatorEpoch, p.LastSequence, last, start)
+				}
+				return tw.Flush()
+			})}
+		producers.Flags().StringVar(&topic, "topic", "", "the topic")
+		producers.Flags().Int32Var(&partition, "partition", 0, "the partition")
+		_ = producers.MarkFlagRequired("topic")
+		_ = producers.MarkFlagRequired("partition")
+		cmd.AddCommand(list, describe, producers)
 		return cmd
 	})
 }
