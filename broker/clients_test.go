@@ -4,10 +4,13 @@ package broker
 // each produces keyed and round-robin records with every codec and reads them back.
 
 import (
+	"bytes"
 	"fmt"
+	"log"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -238,9 +241,44 @@ func saramaConfig(codec string) *sarama.Config {
 	return cfg
 }
 
+// lockedBuffer is a bytes.Buffer safe for sarama's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// saramaLog captures sarama's log (its retries, reconnects and metadata refreshes) for
+// the rest of the test and prints it if the test fails: a record produced twice by a
+// non-idempotent client can only come from a retry, and the log says which answer or
+// connection error caused it.
+func saramaLog(t *testing.T) {
+	var buf lockedBuffer
+	prev := sarama.Logger
+	sarama.Logger = log.New(&buf, "sarama ", log.Lmicroseconds)
+	t.Cleanup(func() {
+		sarama.Logger = prev
+		if t.Failed() {
+			t.Logf("sarama's log:\n%s", buf.String())
+		}
+	})
+}
+
 var saramaImpl = clientImpl{
 	name: "sarama",
 	produce: func(t *testing.T, addr, topic, codec string, keyed bool, n int) []sent {
+		saramaLog(t)
 		cfg := saramaConfig(codec)
 		cfg.Producer.Partitioner = sarama.NewRoundRobinPartitioner
 		if keyed {
