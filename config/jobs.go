@@ -40,6 +40,7 @@ type JobDef struct {
 	Schedule      string        `yaml:"schedule"`
 	Timezone      string        `yaml:"timezone"`
 	DependsOn     []string      `yaml:"depends_on"`
+	DependsOnPast bool          `yaml:"depends_on_past"`
 	Task          JobTask       `yaml:"task"`
 	Timeout       time.Duration `yaml:"timeout"`
 	Retries       int           `yaml:"retries"`

@@ -93,6 +93,7 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 	now := s.now()
 	var items []*bfItem
 	byKey := map[string][]*bfItem{} // job/ds → that job's items on ds
+	last := map[string]*bfItem{}    // job → its latest item so far (depends_on_past)
 	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
 		ds := d.Format(time.DateOnly)
 		for _, n := range names {
@@ -110,6 +111,10 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 				for _, up := range j.upstream {
 					it.deps = append(it.deps, byKey[up+"/"+ds]...)
 				}
+				if prev := last[n]; prev != nil && j.DependsOnPast {
+					it.deps = append(it.deps, prev)
+				}
+				last[n] = it
 				byKey[n+"/"+ds] = append(byKey[n+"/"+ds], it)
 				items = append(items, it)
 			}
@@ -160,9 +165,12 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 					continue
 				case StateFailed, StateUpstreamFailed:
 					it.state = StateUpstreamFailed
+					why := fmt.Sprintf("upstream %s ds %s is %s", d.job.Name, d.ds, d.state)
+					if d.job == it.job {
+						why = fmt.Sprintf("depends_on_past: its run for ds %s is %s", d.ds, d.state)
+					}
 					rec := Record{Job: it.job.Name, DS: it.ds, Logical: it.logical, State: StateUpstreamFailed,
-						Trigger: o.Trigger, Owner: s.opts.Owner, Updated: s.now(),
-						Error: fmt.Sprintf("upstream %s ds %s is %s", d.job.Name, d.ds, d.state)}
+						Trigger: o.Trigger, Owner: s.opts.Owner, Updated: s.now(), Error: why}
 					if err := s.store.Append(rec); err != nil && fatal == nil {
 						fatal = err
 					}

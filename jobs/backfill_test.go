@@ -133,3 +133,35 @@ func TestBackfillUpstreamAndFailures(t *testing.T) {
 		t.Error("reversed range accepted")
 	}
 }
+
+// A backfill of a depends_on_past job runs its days one after the other, whatever
+// --parallel says, and a failed day leaves the later ones upstream_failed, not run.
+func TestBackfillDependsOnPast(t *testing.T) {
+	rec := &recorder{now: nov25}
+	funcs := map[string]TaskFunc{
+		"past": func(ctx context.Context, rc RunContext) (int64, error) {
+			if rc.DS == "2026-11-23" {
+				return rec.task("broken")(ctx, rc)
+			}
+			return rec.task("past")(ctx, rc)
+		},
+	}
+	rec.fail = map[string]bool{"broken": true}
+	k := NewKinds()
+	k.Register("func", BuiltinKind(funcs))
+	past := daily("past")
+	past.Retries, past.DependsOnPast = -1, true
+	s := mustNew(t, mustCompile(t, []Def{past}, k), t.TempDir(), nov25)
+	defer s.Close()
+	sum, err := s.Backfill(context.Background(), BackfillOptions{Jobs: []string{"past"}, From: "2026-11-20", To: "2026-11-24", Parallel: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eqStrings(t, "runs", rec.seq(), []string{"past 2026-11-20", "past 2026-11-21", "past 2026-11-22", "past 2026-11-23"})
+	if sum.Succeeded != 3 || sum.Failed != 1 || sum.UpstreamFailed != 1 {
+		t.Errorf("summary: %+v", sum)
+	}
+	if !strings.Contains(sum.String(), "past 2026-11-24: depends_on_past: its run for ds 2026-11-23 is failed") {
+		t.Errorf("summary text:\n%s", sum)
+	}
+}

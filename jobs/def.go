@@ -25,7 +25,12 @@ type Def struct {
 	Timezone string `yaml:"timezone"`
 	// DependsOn lists jobs whose run for the same ds must succeed first.
 	DependsOn []string `yaml:"depends_on"`
-	Task      TaskSpec `yaml:"task"`
+	// DependsOnPast holds a scheduled run until the job's run before it (the latest
+	// recorded one) has succeeded, as Airflow's depends_on_past: a failed day stops the
+	// days after it until it is run again successfully. The job's first run passes; a
+	// backfill checks the run before each ds within the backfill.
+	DependsOnPast bool     `yaml:"depends_on_past"`
+	Task          TaskSpec `yaml:"task"`
 	// Timeout bounds one attempt; the task's context is cancelled when it passes.
 	Timeout time.Duration `yaml:"timeout"`
 	// Retries is how many times a failed attempt is retried (-1 = none, 0 = default).

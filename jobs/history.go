@@ -435,6 +435,21 @@ func (s *Store) Runs(job string) []Record {
 	return s.sortedLocked(job)
 }
 
+// Before is the current record of job's latest run whose logical time is before logical
+// (scheduled placeholders aside).
+func (s *Store) Before(job string, logical time.Time) (Record, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var prev Record
+	found := false
+	for _, r := range s.latest {
+		if r.Job == job && r.State != StateScheduled && r.Logical.Before(logical) && (!found || r.Logical.After(prev.Logical)) {
+			prev, found = r, true
+		}
+	}
+	return prev, found
+}
+
 // ByDS returns the current records of job's runs whose ds is ds.
 func (s *Store) ByDS(job, ds string) []Record {
 	var out []Record

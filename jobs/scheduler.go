@@ -79,6 +79,8 @@ type pendingRun struct {
 	key     string
 	// busy: another scheduler held its lock; try again at the next poll.
 	busy bool
+	// pastNoted: the wait for the run before it (depends_on_past) was logged.
+	pastNoted bool
 }
 
 type runResult struct {
@@ -340,6 +342,14 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 			blocked[j.Name] = true
 			continue
 		}
+		if why := s.pastPending(j, p.logical); why != "" {
+			if !p.pastNoted {
+				s.opts.Log.Warn("run waits for the run before it (depends_on_past)", "job", j.Name, "ds", ds, "reason", why)
+				p.pastNoted = true
+			}
+			blocked[j.Name] = true
+			continue
+		}
 		if s.active[j.Name] >= j.maxActiveRuns || s.running >= s.opts.Parallelism {
 			blocked[j.Name] = true
 			continue
@@ -438,6 +448,20 @@ const (
 
 // upstreamState: every depends_on job must have succeeded for ds (each of its runs that
 // day); one failed run blocks the downstream for good.
+// pastPending says why a run of j at logical must wait with depends_on_past: the job's
+// run before it has not succeeded ("" when it did, when there is none, or without
+// depends_on_past). A failed run before it holds it until that run is run again.
+func (s *Scheduler) pastPending(j *Job, logical time.Time) string {
+	if !j.DependsOnPast {
+		return ""
+	}
+	prev, ok := s.store.Before(j.Name, logical)
+	if !ok || prev.State == StateSuccess {
+		return ""
+	}
+	return fmt.Sprintf("depends_on_past: its run for ds %s is %s", prev.DS, prev.State)
+}
+
 func (s *Scheduler) upstreamState(j *Job, ds string) (upstream, string) {
 	st := upstreamOK
 	for _, up := range j.upstream {

@@ -397,3 +397,72 @@ func TestConcurrencyLimits(t *testing.T) {
 		}
 	})
 }
+
+// depends_on_past: a failed day holds the days after it (they are not run, however long
+// the wait) until it is run again successfully; then they run in order. A job without
+// it goes on past its failed day.
+func TestDependsOnPast(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		now := shiftedNow(nov20)
+		rec := &recorder{now: now}
+		var mu sync.Mutex
+		broken := true
+		task := func(name string) TaskFunc {
+			return func(ctx context.Context, rc RunContext) (int64, error) {
+				mu.Lock()
+				fail := broken && rc.DS == "2026-11-18"
+				mu.Unlock()
+				if fail {
+					return rec.task("broken")(ctx, rc)
+				}
+				return rec.task(name)(ctx, rc)
+			}
+		}
+		rec.fail = map[string]bool{"broken": true}
+		k := NewKinds()
+		k.Register("func", BuiltinKind(map[string]TaskFunc{"past": task("past"), "free": task("free")}))
+		past, free := daily("past"), daily("free")
+		past.DependsOnPast = true
+		for _, d := range []*Def{&past, &free} {
+			d.Retries, d.StartDate = -1, "2026-11-17"
+		}
+		s := mustNew(t, mustCompile(t, []Def{past, free}, k), t.TempDir(), now)
+		mustStart(t, s)
+		defer s.Close()
+		time.Sleep(48 * time.Hour) // up to 11-22 00:30: 11-17 … 11-21 have ended
+		synctest.Wait()
+		var pastRuns, freeRuns []string
+		for _, c := range rec.snapshot() {
+			if c.job == "past" {
+				pastRuns = append(pastRuns, c.ds)
+			} else if c.job == "free" {
+				freeRuns = append(freeRuns, c.ds)
+			}
+		}
+		eqStrings(t, "past before the fix", pastRuns, []string{"2026-11-17", "2026-11-18"})
+		eqStrings(t, "free", freeRuns, []string{"2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20", "2026-11-21"})
+		l19 := time.Date(2026, 11, 19, 0, 0, 0, 0, time.UTC)
+		if r, _ := s.Store().Latest("past", l19); r.State != StateQueued {
+			t.Errorf("past 11-19 while 11-18 is failed: %+v, want queued", r)
+		}
+
+		mu.Lock()
+		broken = false
+		mu.Unlock()
+		if r, err := s.RunNow(context.Background(), "past", "2026-11-18"); err != nil || r.State != StateSuccess {
+			t.Fatalf("re-run of 11-18: %+v %v", r, err)
+		}
+		time.Sleep(time.Minute) // the next poll
+		synctest.Wait()
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		pastRuns = nil
+		for _, c := range rec.snapshot() {
+			if c.job == "past" {
+				pastRuns = append(pastRuns, c.ds)
+			}
+		}
+		eqStrings(t, "past after the fix", pastRuns, []string{"2026-11-17", "2026-11-18", "2026-11-18", "2026-11-19", "2026-11-20", "2026-11-21"})
+	})
+}

@@ -326,7 +326,7 @@ func jobDefs(cfg *config.Config) ([]jobs.Def, error) {
 	}
 	for _, d := range cfg.Jobs.Definitions {
 		defs = append(defs, jobs.Def{Name: d.Name, Schedule: d.Schedule, Timezone: d.Timezone,
-			DependsOn: d.DependsOn, Timeout: d.Timeout, Retries: d.Retries, RetryDelay: d.RetryDelay,
+			DependsOn: d.DependsOn, DependsOnPast: d.DependsOnPast, Timeout: d.Timeout, Retries: d.Retries, RetryDelay: d.RetryDelay,
 			MaxRetryDelay: d.MaxRetryDelay, MaxActiveRuns: d.MaxActiveRuns, Catchup: d.Catchup,
 			StartDate: d.StartDate, Paused: d.Paused, PokeInterval: d.PokeInterval, WaitTimeout: d.WaitTimeout,
 			Task: *task(&d.Task), OnFailure: task(d.OnFailure), OnRetry: task(d.OnRetry), OnSuccess: task(d.OnSuccess)})

@@ -130,6 +130,23 @@ func TestJobCallbacksFromConfig(t *testing.T) {
 	}
 }
 
+// depends_on_past in tagpipe.yaml reaches the scheduler: a backfill stops the job's
+// days at the failed one.
+func TestDependsOnPastFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeJobsConfig(t, dir, `
+    - name: load
+      schedule: "@daily"
+      depends_on_past: true
+      retries: -1
+      task: {kind: shell, command: "test {{ds}} != 2026-11-21"}
+`)
+	o, err := jobsCmd(t, "--config", cfg, "jobs", "backfill", "--job", "load", "--from", "2026-11-20", "--to", "2026-11-22", "--parallel", "3")
+	if err == nil || !strings.Contains(o, "load 2026-11-22: depends_on_past: its run for ds 2026-11-21 is failed") {
+		t.Fatalf("backfill: %v\n%s", err, o)
+	}
+}
+
 // Tag definitions and audiences with a schedule of their own are jobs of their own,
 // after the nightly job for the same ds; the nightly job keeps the default list.
 func TestScheduledTagDefinitionsAreJobs(t *testing.T) {
