@@ -366,6 +366,12 @@ func TestStopDuringLongPoll(t *testing.T) {
 	c.expectClosed()
 }
 
+// setWriteFile makes topics.json writes go through f until the test ends.
+func setWriteFile(t *testing.T, f func(path string, data []byte) error) {
+	writeTopicsFile.Store(&f)
+	t.Cleanup(func() { writeTopicsFile.Store(nil) })
+}
+
 // A topic deletion whose new topics.json is in place but whose directory fsync failed
 // is a deletion: the file no longer lists the topic, so a broker that kept it would take
 // records that the next start deletes with the topic's directories. The client hears
@@ -376,16 +382,14 @@ func TestDeleteTopicNotSyncedStillDeletes(t *testing.T) {
 	if _, terr := b.createTopic("gone", 1, 1, nil, false); terr != nil {
 		t.Fatal(terr.msg)
 	}
-	orig := writeFile
-	writeFile = func(path string, data []byte) error {
-		if err := orig(path, data); err != nil {
+	setWriteFile(t, func(path string, data []byte) error {
+		if err := fsutil.WriteFile(path, data); err != nil {
 			return err
 		}
 		return fmt.Errorf("%w: input/output error", fsutil.ErrNotSynced)
-	}
-	defer func() { writeFile = orig }()
+	})
 	te := b.deleteTopic("gone")
-	writeFile = orig
+	writeTopicsFile.Store(nil)
 	if te == nil || te.err != kerr.KafkaStorageError || !strings.Contains(te.msg, "power cut") {
 		t.Fatalf("deletion not synced answered %+v, want KAFKA_STORAGE_ERROR saying so", te)
 	}
@@ -413,20 +417,18 @@ func TestTopicChangesNotSyncedAreKept(t *testing.T) {
 	}
 	var failing atomic.Pointer[error] // nil, or the error a save returns (ErrNotSynced: after writing the file)
 	fail := func(err error) { failing.Store(&err) }
-	orig := writeFile
-	writeFile = func(path string, data []byte) error {
+	setWriteFile(t, func(path string, data []byte) error {
 		if e := failing.Load(); e != nil {
 			err := *e
 			if errors.Is(err, fsutil.ErrNotSynced) {
-				if werr := orig(path, data); werr != nil {
+				if werr := fsutil.WriteFile(path, data); werr != nil {
 					return werr
 				}
 			}
 			return err
 		}
-		return orig(path, data)
-	}
-	t.Cleanup(func() { writeFile = orig })
+		return fsutil.WriteFile(path, data)
+	})
 	fail(fmt.Errorf("%w: input/output error", fsutil.ErrNotSynced))
 
 	if r, err := adm.CreateTopic(ctx, 2, 1, nil, "made"); !errors.Is(r.Err, kerr.KafkaStorageError) {

@@ -253,24 +253,36 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.buf.Write(p)
 }
 
+func (l *lockedBuffer) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Reset()
+}
+
 func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
 }
 
-// saramaLog captures sarama's log (its retries, reconnects and metadata refreshes) for
-// the rest of the test and prints it if the test fails: a record produced twice by a
+// saramaLogs is sarama's log, set once for the package: sarama's goroutines read the
+// global Logger, some after their test (a closing broker connection), so it is never
+// swapped while they run.
+var saramaLogs = func() *lockedBuffer {
+	b := &lockedBuffer{}
+	sarama.Logger = log.New(b, "sarama ", log.Lmicroseconds)
+	return b
+}()
+
+// saramaLog starts capturing sarama's log (its retries, reconnects and metadata
+// refreshes) for the test and prints it if the test fails: a record produced twice by a
 // non-idempotent client can only come from a retry, and the log says which answer or
 // connection error caused it.
 func saramaLog(t *testing.T) {
-	var buf lockedBuffer
-	prev := sarama.Logger
-	sarama.Logger = log.New(&buf, "sarama ", log.Lmicroseconds)
+	saramaLogs.Reset()
 	t.Cleanup(func() {
-		sarama.Logger = prev
 		if t.Failed() {
-			t.Logf("sarama's log:\n%s", buf.String())
+			t.Logf("sarama's log:\n%s", saramaLogs.String())
 		}
 	})
 }

@@ -216,8 +216,17 @@ func notSynced(what string, err error) *topicError {
 	return terr(kerr.KafkaStorageError, "%s, but topics.json could not be synced, so a power cut may undo it: %v", what, err)
 }
 
-// writeFile writes topics.json (a variable: tests make its directory fsync fail).
-var writeFile = fsutil.WriteFile
+// writeTopicsFile, when set, replaces fsutil.WriteFile for topics.json: tests make its
+// directory fsync fail. Atomic: a test swaps it while connections run.
+var writeTopicsFile atomic.Pointer[func(path string, data []byte) error]
+
+// writeFile writes topics.json.
+func writeFile(path string, data []byte) error {
+	if f := writeTopicsFile.Load(); f != nil {
+		return (*f)(path, data)
+	}
+	return fsutil.WriteFile(path, data)
+}
 
 // topicError is a protocol error with a message, for responses that carry both.
 type topicError struct {
