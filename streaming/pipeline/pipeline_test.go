@@ -104,13 +104,18 @@ func (w *waiter) onBatch(m streaming.BatchMetrics) {
 	}
 }
 
+// count is the number of records of the batches reported so far.
+func (w *waiter) count() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.total
+}
+
 func (w *waiter) wait(t testing.TB, e *streaming.Engine, want int64) {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
 	for {
-		w.mu.Lock()
-		got := w.total
-		w.mu.Unlock()
+		got := w.count()
 		if got >= want {
 			return
 		}
@@ -484,8 +489,14 @@ func TestResumeWithoutCheckpoint(t *testing.T) {
 	_, e = startEvents(t, addrs, wh, t.TempDir(), po, w2)
 	w2.wait(t, e, 1000) // the replayed last batch is counted too; wait for the new ones
 	deadline := time.Now().Add(30 * time.Second)
-	for len(rows(t, wh, TableDWD, "offset")) < 4000 && time.Now().Before(deadline) {
-		w2.wait(t, e, w2.total+1)
+	for time.Now().Before(deadline) {
+		// The count first: a batch committed after it counts past it, so the wait below
+		// cannot miss the batch that brings the table to 4000 rows.
+		seen := w2.count()
+		if len(rows(t, wh, TableDWD, "offset")) >= 4000 {
+			break
+		}
+		w2.wait(t, e, seen+1)
 	}
 	if err := e.Stop(context.Background()); err != nil {
 		t.Fatal(err)
