@@ -1,0 +1,268 @@
+package streaming
+
+// Topic ids (KIP-516): a topic deleted and recreated under the same name gets a new id,
+// which is how the engine tells the new topic from the one it was reading when the new
+// one already holds more records than the job's position (see planRanges).
+//
+// kafka-go (v0.4.51) cannot ask for them: its Metadata request stops at v8 and topic
+// ids came with v10 (Kafka 2.8), and its Transport only sends the request types of its
+// own protocol package. So the engine asks one bootstrap broker itself, over a plain TCP
+// connection kept for the purpose: ApiVersions once per connection for the broker's
+// Metadata versions, then one Metadata v10–v12 request (the source's topics, no auto
+// creation) per call, encoded and decoded with franz-go's kmsg. No TLS or SASL, as for
+// the rest of the source. A broker without Metadata v10 (Kafka before 2.8) gives no ids
+// and the engine plans as it did before ids. Everything here is best effort: a call is
+// bounded by topicIDTimeout, and a failure is logged and answered "unknown" (the
+// engine goes on without ids), with no new attempt for topicIDBackoff.
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const (
+	// topicIDTimeout bounds one call: dial, ApiVersions and Metadata.
+	topicIDTimeout = 5 * time.Second
+	// topicIDBackoff is how long a failed call keeps the next ones from trying.
+	topicIDBackoff = 10 * time.Second
+	// topicIDRecheck is how long a broker without topic ids is believed (an upgrade
+	// shows after it).
+	topicIDRecheck = 10 * time.Minute
+	// Metadata versions with topic ids that the client speaks.
+	minIDMetadata, maxIDMetadata = 10, 12
+	// maxTopicIDFrame bounds a response frame (the Metadata of the source's topics).
+	maxTopicIDFrame = 64 << 20
+)
+
+// errNoTopicIDs: the broker answers no Metadata v10+, so no topic ids.
+var errNoTopicIDs = errors.New("the broker has no topic ids (Metadata v10+ not supported: Kafka before 2.8)")
+
+// topicIDClient asks a bootstrap broker for topic ids. Its methods are safe for
+// concurrent use (calls are serialized).
+type topicIDClient struct {
+	brokers []string
+	log     *slog.Logger
+	now     func() time.Time
+
+	mu      sync.Mutex
+	format  *kmsg.RequestFormatter
+	conn    net.Conn
+	next    int   // index in brokers of the connection, or the next one to try
+	version int16 // Metadata version spoken on conn
+	corr    int32
+	// skipUntil: no request before it (after a failure, or a broker without ids).
+	skipUntil time.Time
+	// noIDs: the last broker asked has no topic ids (logged once).
+	noIDs bool
+	buf   []byte
+}
+
+func newTopicIDClient(brokers []string, clientID string) *topicIDClient {
+	return &topicIDClient{
+		brokers: brokers,
+		log:     slog.New(slog.DiscardHandler),
+		now:     time.Now,
+		format:  kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID)),
+	}
+}
+
+// get returns the topic ids of topics that the broker knows, in Kafka's text form (as
+// kafka-topics.sh prints them). It returns nil when they are unknown: the broker has
+// none, the request failed (logged) or failed less than topicIDBackoff ago.
+func (c *topicIDClient) get(ctx context.Context, topics []string) map[string]string {
+	if len(topics) == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.now().Before(c.skipUntil) {
+		return nil
+	}
+	ids, err := c.fetch(ctx, topics)
+	switch {
+	case errors.Is(err, errNoTopicIDs):
+		c.skipUntil = c.now().Add(topicIDRecheck)
+		if !c.noIDs {
+			c.noIDs = true
+			c.log.Info("no topic ids from the broker: a topic deleted and recreated is noticed only when it ends below the job's position", "err", err)
+		}
+		return nil
+	case err != nil:
+		c.skipUntil = c.now().Add(topicIDBackoff)
+		if ctx.Err() == nil {
+			c.log.Warn("cannot read topic ids; planning without them", "err", err, "retry_in", topicIDBackoff)
+		}
+		return nil
+	}
+	c.noIDs = false
+	return ids
+}
+
+// fetch sends one Metadata request for topics, connecting first if need be.
+func (c *topicIDClient) fetch(ctx context.Context, topics []string) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, topicIDTimeout)
+	defer cancel()
+	reused := c.conn != nil
+	if !reused {
+		if err := c.dial(ctx); err != nil {
+			return nil, err
+		}
+	}
+	req := kmsg.NewPtrMetadataRequest()
+	req.Version = c.version
+	req.AllowAutoTopicCreation = false
+	for _, t := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp := kmsg.NewPtrMetadataResponse()
+	err := c.roundTrip(ctx, req, resp)
+	if err != nil && reused && ctx.Err() == nil {
+		// The broker may have closed the idle connection: one more try on a new one.
+		c.closeConn()
+		if err = c.dial(ctx); err == nil {
+			req.Version = c.version
+			resp = kmsg.NewPtrMetadataResponse()
+			err = c.roundTrip(ctx, req, resp)
+		}
+	}
+	if err != nil {
+		c.closeConn()
+		return nil, err
+	}
+	ids := make(map[string]string, len(resp.Topics))
+	for _, t := range resp.Topics {
+		if t.ErrorCode == 0 && t.Topic != nil && t.TopicID != [16]byte{} {
+			ids[*t.Topic] = formatTopicID(t.TopicID)
+		}
+	}
+	return ids, nil
+}
+
+// formatTopicID is Kafka's text form of a topic id (Uuid.toString: URL-safe base64,
+// no padding).
+func formatTopicID(id [16]byte) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+
+// dial connects to the first bootstrap broker that answers, starting with the last one
+// used, and picks the Metadata version from its ApiVersions.
+func (c *topicIDClient) dial(ctx context.Context) error {
+	var errs []error
+	for range c.brokers {
+		addr := c.brokers[c.next]
+		nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.conn = nc
+			if c.version, err = c.metadataVersion(ctx); err == nil {
+				return nil
+			}
+			c.closeConn()
+			if errors.Is(err, errNoTopicIDs) {
+				return fmt.Errorf("%s: %w", addr, err)
+			}
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+		c.next = (c.next + 1) % len(c.brokers)
+	}
+	return errors.Join(errs...)
+}
+
+// metadataVersion asks the broker (ApiVersions v0, which every broker answers) for the
+// highest Metadata version with topic ids that both sides speak.
+func (c *topicIDClient) metadataVersion(ctx context.Context) (int16, error) {
+	req := kmsg.NewPtrApiVersionsRequest()
+	resp := kmsg.NewPtrApiVersionsResponse()
+	if err := c.roundTrip(ctx, req, resp); err != nil {
+		return 0, err
+	}
+	if resp.ErrorCode != 0 {
+		return 0, fmt.Errorf("ApiVersions: error code %d", resp.ErrorCode)
+	}
+	return pickMetadataVersion(resp.ApiKeys)
+}
+
+// pickMetadataVersion is the highest Metadata version in [minIDMetadata,
+// maxIDMetadata] the broker's ApiVersions keys allow; errNoTopicIDs when none.
+func pickMetadataVersion(keys []kmsg.ApiVersionsResponseApiKey) (int16, error) {
+	for _, k := range keys {
+		if k.ApiKey != kmsg.Metadata.Int16() {
+			continue
+		}
+		v := min(k.MaxVersion, maxIDMetadata)
+		if v < minIDMetadata || v < k.MinVersion {
+			return 0, fmt.Errorf("%w (Metadata v%d-v%d)", errNoTopicIDs, k.MinVersion, k.MaxVersion)
+		}
+		return v, nil
+	}
+	return 0, fmt.Errorf("%w (no Metadata in ApiVersions)", errNoTopicIDs)
+}
+
+// roundTrip sends req on the connection and decodes the answer into resp, bounded by
+// ctx (its deadline, or its end).
+func (c *topicIDClient) roundTrip(ctx context.Context, req kmsg.Request, resp kmsg.Response) error {
+	nc := c.conn
+	if d, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(d)
+	}
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	c.corr++
+	c.buf = c.format.AppendRequest(c.buf[:0], req, c.corr)
+	if _, err := nc.Write(c.buf); err != nil {
+		return fmt.Errorf("cannot send %s request: %w", kmsg.NameForKey(req.Key()), err)
+	}
+	var head [8]byte // size, correlation id
+	if _, err := io.ReadFull(nc, head[:]); err != nil {
+		return fmt.Errorf("cannot read %s response: %w", kmsg.NameForKey(req.Key()), err)
+	}
+	size := int32(binary.BigEndian.Uint32(head[:4]))
+	if size < 4 || size > maxTopicIDFrame {
+		return fmt.Errorf("%s response of %d bytes", kmsg.NameForKey(req.Key()), size)
+	}
+	if corr := int32(binary.BigEndian.Uint32(head[4:])); corr != c.corr {
+		return fmt.Errorf("%s response has correlation id %d, want %d", kmsg.NameForKey(req.Key()), corr, c.corr)
+	}
+	body := make([]byte, size-4)
+	if _, err := io.ReadFull(nc, body); err != nil {
+		return fmt.Errorf("cannot read %s response: %w", kmsg.NameForKey(req.Key()), err)
+	}
+	resp.SetVersion(req.GetVersion())
+	// A flexible response header ends with tagged fields, except ApiVersions' (KIP-511:
+	// a client must read it before it knows the broker's versions).
+	if resp.IsFlexible() && resp.Key() != kmsg.ApiVersions.Int16() {
+		r := kbin.Reader{Src: body}
+		kmsg.SkipTags(&r)
+		if !r.Ok() {
+			return fmt.Errorf("cannot decode %s response header", kmsg.NameForKey(req.Key()))
+		}
+		body = r.Src
+	}
+	if err := resp.ReadFrom(body); err != nil {
+		return fmt.Errorf("cannot decode %s response: %w", kmsg.NameForKey(req.Key()), err)
+	}
+	return nil
+}
+
+func (c *topicIDClient) closeConn() {
+	if c.conn != nil {
+		c.conn.Close()
+		c.conn = nil
+	}
+}
+
+func (c *topicIDClient) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeConn()
+}
