@@ -19,7 +19,7 @@ import (
 // The checkpoint directory of one job (Spark's layout):
 //
 //	LOCK                         flock'd by the running engine
-//	offsets/<id>.json            the plan of batch id: time + offset ranges, written before it runs
+//	offsets/<id>.json            the plan of batch id: time, offset ranges, topic ids; written before it runs
 //	state/<id>.gob               every stateful operator's state after batch id, or
 //	state/<id>.delta.gob         its changes during batch id (see writeState)
 //	commits/<id>.json            written last: batch id is done (outputs and state)
@@ -32,6 +32,11 @@ type plan struct {
 	BatchID   int64     `json:"batch_id"`
 	BatchTime time.Time `json:"batch_time"`
 	Ranges    Ranges    `json:"ranges"`
+	// TopicIDs are the topic ids (Kafka's text form) of the ranges' topics when the batch
+	// was planned, or the last ones known before; absent when unknown (a broker without
+	// topic ids, checkpoints written before them). The next plan compares them with the
+	// broker's: a new id is a topic deleted and recreated.
+	TopicIDs map[string]string `json:"topic_ids,omitempty"`
 	// replay marks a plan read back from the checkpoint at start-up.
 	replay bool
 }

@@ -40,6 +40,40 @@ func TestCheckpointFormatFrozen(t *testing.T) {
 	if string(got) != want {
 		t.Fatalf("plan encoding changed:\n%s", got)
 	}
+	// Topic ids, when the broker gives them, follow the ranges; a plan without them (a
+	// broker without topic ids, or written before them) is encoded as above and reads
+	// back with none.
+	if rp, ok, err := cp.readPlan(42); err != nil || !ok || rp.TopicIDs != nil {
+		t.Fatalf("plan without topic ids read back as %+v (ok %v, err %v)", rp, ok, err)
+	}
+	p.BatchID = 43
+	p.TopicIDs = map[string]string{"events": "P65OeUqpZybkk98fjXG3TA"}
+	if err := cp.writePlan(p); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = os.ReadFile(filepath.Join(dir, "offsets", "00000000000000000043.json"))
+	want = `{
+  "batch_id": 43,
+  "batch_time": "2024-05-01T12:00:05Z",
+  "ranges": [
+    {
+      "topic": "events",
+      "partition": 0,
+      "from": 1000,
+      "until": 1250
+    }
+  ],
+  "topic_ids": {
+    "events": "P65OeUqpZybkk98fjXG3TA"
+  }
+}`
+	if string(got) != want {
+		t.Fatalf("plan encoding changed:\n%s", got)
+	}
+	if rp, ok, err := cp.readPlan(43); err != nil || !ok || rp.TopicIDs["events"] != "P65OeUqpZybkk98fjXG3TA" {
+		t.Fatalf("plan with topic ids read back as %+v (ok %v, err %v)", rp, ok, err)
+	}
+	os.Remove(filepath.Join(dir, "offsets", "00000000000000000043.json"))
 	if err := cp.writeCommit(commitInfo{BatchID: 42, CommittedAt: time.Date(2024, 5, 1, 12, 0, 5, 912e6, time.UTC), Records: 250}); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package streaming
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,7 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/tagpipe/tagpipe/streaming/internal/testkafka"
 )
@@ -131,7 +134,7 @@ func TestDataLossWhileStopped(t *testing.T) {
 				col2 := newCollected()
 				e := startEngine(t, collectJob(col2, 10*time.Millisecond), lossOpts(addrs, dir, col2, fail))
 				if fail {
-					expectLoss(t, e, DataLoss{TopicPartition{"events", 0}, 20, 60, true})
+					expectLoss(t, e, DataLoss{TopicPartition: TopicPartition{"events", 0}, From: 20, Until: 60, Deleted: true})
 					if got := offsetsOf(col2); len(got) != 0 {
 						t.Fatalf("read %v past the gap", got)
 					}
@@ -169,7 +172,7 @@ func TestDataLossInPlannedBatch(t *testing.T) {
 			})
 			e := startEngine(t, j, lossOpts(addrs, t.TempDir(), col, fail))
 			if fail {
-				expectLoss(t, e, DataLoss{TopicPartition{"events", 0}, 0, 30, true})
+				expectLoss(t, e, DataLoss{TopicPartition: TopicPartition{"events", 0}, From: 0, Until: 30, Deleted: true})
 				return
 			}
 			expectRead(t, e, col, 30, 50, 30)
@@ -179,9 +182,10 @@ func TestDataLossInPlannedBatch(t *testing.T) {
 
 // A topic deleted and recreated while a batch is processed, which then fails: its retry
 // finds the partition ending below the planned range and, with fail_on_data_loss, the
-// engine stops instead of retrying for ever.
+// engine stops instead of retrying for ever. (A broker without topic ids: with them the
+// retry is refused before it reads, TestDataLossRecreatedInPlannedBatch.)
 func TestDataLossEndMovedInPlannedBatch(t *testing.T) {
-	addrs := testkafka.Start(t, "kfake", "events", 1)
+	addrs := startWithoutTopicIDs(t)
 	adm := admin(t, addrs)
 	produce(t, addrs, 1, 0, 50)
 	var calls atomic.Int32
@@ -194,7 +198,7 @@ func TestDataLossEndMovedInPlannedBatch(t *testing.T) {
 		return errors.New("sink unavailable")
 	})
 	e := startEngine(t, j, lossOpts(addrs, t.TempDir(), newCollected(), true))
-	expectLoss(t, e, DataLoss{TopicPartition{"events", 0}, 5, 50, false})
+	expectLoss(t, e, DataLoss{TopicPartition: TopicPartition{"events", 0}, From: 5, Until: 50})
 }
 
 // recreate deletes topic events and creates it again with one partition.
@@ -212,33 +216,212 @@ func recreate(t *testing.T, adm *kadm.Client) {
 	})
 }
 
-// A topic deleted and recreated while the job was stopped ends below where the job had
-// read to. With fail_on_data_loss the engine stops; without it, the new topic is read
-// from its start (its records are all new), not from its end.
+// A topic deleted and recreated while the job was stopped: its new topic id tells, also
+// when it ends below where the job had read to. With fail_on_data_loss the engine stops;
+// without it, the new topic is read from its start (its records are all new), not from
+// its end.
 func TestDataLossRecreatedTopic(t *testing.T) {
 	for _, backend := range testkafka.Backends {
 		for _, fail := range []bool{true, false} {
 			t.Run(lossCase(backend, fail), func(t *testing.T) {
-				addrs := testkafka.Start(t, backend, "events", 1)
-				adm := admin(t, addrs)
-				dir := t.TempDir()
-				produce(t, addrs, 1, 0, 50)
-				col := newCollected()
-				runEngine(t, collectJob(col, 10*time.Millisecond), lossOpts(addrs, dir, col, true), col, 50)
-
-				recreate(t, adm)
-				produce(t, addrs, 1, 0, 10)
-
-				col2 := newCollected()
-				e := startEngine(t, collectJob(col2, 10*time.Millisecond), lossOpts(addrs, dir, col2, fail))
-				if fail {
-					expectLoss(t, e, DataLoss{TopicPartition{"events", 0}, 10, 50, false})
-					return
-				}
-				expectRead(t, e, col2, 0, 10, 0)
+				testRecreatedTopic(t, testkafka.Start(t, backend, "events", 1), 50, 10, fail)
 			})
 		}
 	}
+}
+
+// A topic deleted and recreated while the job was stopped, and refilled past where the
+// job had read to (100 records, the job had 20): its end cannot tell, its topic id
+// does. With fail_on_data_loss the engine stops naming the topic recreated; without it,
+// the new topic's 100 records are read from offset 0.
+func TestDataLossRecreatedTopicRefilled(t *testing.T) {
+	for _, backend := range testkafka.Backends {
+		for _, fail := range []bool{true, false} {
+			t.Run(lossCase(backend, fail), func(t *testing.T) {
+				testRecreatedTopic(t, testkafka.Start(t, backend, "events", 1), 20, 100, fail)
+			})
+		}
+	}
+}
+
+// testRecreatedTopic reads the old topic's read records, stops, recreates the topic with
+// refill records and restarts.
+func testRecreatedTopic(t *testing.T, addrs []string, read, refill int, fail bool) {
+	adm := admin(t, addrs)
+	dir := t.TempDir()
+	produce(t, addrs, 1, 0, read)
+	col := newCollected()
+	runEngine(t, collectJob(col, 10*time.Millisecond), lossOpts(addrs, dir, col, true), col, int64(read))
+	oldID := topicID(t, addrs)
+	if p := lastPlan(t, dir); p.TopicIDs["events"] != oldID {
+		t.Fatalf("checkpoint holds topic ids %v, want events: %s", p.TopicIDs, oldID)
+	}
+
+	recreate(t, adm)
+	produce(t, addrs, 1, 0, refill)
+	newID := topicID(t, addrs)
+	if newID == oldID {
+		t.Fatalf("recreated topic kept its id %s", oldID)
+	}
+
+	col2 := newCollected()
+	e := startEngine(t, collectJob(col2, 10*time.Millisecond), lossOpts(addrs, dir, col2, fail))
+	if fail {
+		want := DataLoss{TopicPartition: TopicPartition{"events", 0}, Until: int64(read), PrevTopicID: oldID, TopicID: newID}
+		expectLoss(t, e, want)
+		if msg := want.Error(); !strings.Contains(msg, `topic "events" was deleted and recreated (topic id `+newID+", was "+oldID+")") {
+			t.Fatalf("error %q does not say the topic was recreated", msg)
+		}
+		return
+	}
+	expectRead(t, e, col2, 0, int64(refill), 0)
+	if p := lastPlan(t, dir); p.TopicIDs["events"] != newID {
+		t.Fatalf("checkpoint holds topic ids %v, want events: %s", p.TopicIDs, newID)
+	}
+}
+
+// Without topic ids (a broker older than Kafka 2.8: Metadata up to v9) the engine
+// behaves as before them: a recreated topic that ends below the job's position is
+// seen by its end; one refilled past it is not, and its records below the position
+// are not read. The checkpoint has no topic ids.
+func TestDataLossRecreatedTopicWithoutIDs(t *testing.T) {
+	t.Run("end moved back", func(t *testing.T) {
+		addrs := startWithoutTopicIDs(t)
+		adm := admin(t, addrs)
+		dir := t.TempDir()
+		produce(t, addrs, 1, 0, 50)
+		col := newCollected()
+		runEngine(t, collectJob(col, 10*time.Millisecond), lossOpts(addrs, dir, col, true), col, 50)
+		recreate(t, adm)
+		produce(t, addrs, 1, 0, 10)
+		e := startEngine(t, collectJob(newCollected(), 10*time.Millisecond), lossOpts(addrs, dir, newCollected(), true))
+		expectLoss(t, e, DataLoss{TopicPartition: TopicPartition{"events", 0}, From: 10, Until: 50})
+	})
+	t.Run("refilled", func(t *testing.T) {
+		addrs := startWithoutTopicIDs(t)
+		adm := admin(t, addrs)
+		dir := t.TempDir()
+		produce(t, addrs, 1, 0, 20)
+		col := newCollected()
+		runEngine(t, collectJob(col, 10*time.Millisecond), lossOpts(addrs, dir, col, true), col, 20)
+		recreate(t, adm)
+		produce(t, addrs, 1, 0, 100)
+		col2 := newCollected()
+		e := startEngine(t, collectJob(col2, 10*time.Millisecond), lossOpts(addrs, dir, col2, true))
+		expectRead(t, e, col2, 20, 100, 0)
+		if p := lastPlan(t, dir); p.TopicIDs != nil {
+			t.Fatalf("checkpoint holds topic ids %v from a broker without them", p.TopicIDs)
+		}
+	})
+}
+
+// A topic deleted, recreated and refilled while a planned batch is processed, which then
+// fails: the retry would read the new topic's records at the old one's offsets. With
+// fail_on_data_loss the engine stops before it does.
+func TestDataLossRecreatedInPlannedBatch(t *testing.T) {
+	addrs := testkafka.Start(t, "kfake", "events", 1)
+	adm := admin(t, addrs)
+	produce(t, addrs, 1, 0, 50)
+	oldID := topicID(t, addrs)
+	var calls atomic.Int32
+	j := NewJob("test", 10*time.Millisecond)
+	ForeachBatch(Input(j), "collect", func(context.Context, BatchInfo, []Record) error {
+		if calls.Add(1) == 1 {
+			recreate(t, adm)
+			produce(t, addrs, 1, 0, 100)
+			return errors.New("sink unavailable")
+		}
+		t.Error("a retry ran on the recreated topic")
+		return nil
+	})
+	e := startEngine(t, j, lossOpts(addrs, t.TempDir(), newCollected(), true))
+	err := waitStopped(t, e) // the topic is recreated by now
+	want := DataLoss{TopicPartition: TopicPartition{"events", 0}, Until: 0, PrevTopicID: oldID, TopicID: topicID(t, addrs)}
+	var d DataLoss
+	if !errors.As(err, &d) || d != want {
+		t.Fatalf("engine ended with %v, want %v", err, want)
+	}
+}
+
+// A batch planned but not committed before the job stopped (a crash) is replayed at
+// start with the same ranges; if its topic was recreated meanwhile, the replay would
+// read the new topic's records at the old one's offsets. With fail_on_data_loss the
+// engine stops before it does.
+func TestDataLossRecreatedBeforeReplay(t *testing.T) {
+	addrs := testkafka.Start(t, "kfake", "events", 1)
+	adm := admin(t, addrs)
+	dir := t.TempDir()
+	produce(t, addrs, 1, 0, 50)
+	col := newCollected()
+	runEngine(t, collectJob(col, 10*time.Millisecond), lossOpts(addrs, dir, col, true), col, 50)
+	oldID := topicID(t, addrs)
+	// The old topic grew to 60 and batch C+1 planned [50, 60) when the job died.
+	produce(t, addrs, 1, 50, 10)
+	p := lastPlan(t, dir)
+	p.BatchID++
+	p.BatchTime = p.BatchTime.Add(10 * time.Millisecond)
+	p.Ranges = Ranges{{Topic: "events", Partition: 0, From: 50, Until: 60}}
+	cp, err := openCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cp.writePlan(p); err != nil {
+		t.Fatal(err)
+	}
+	cp.close()
+
+	recreate(t, adm)
+	produce(t, addrs, 1, 0, 100)
+	col2 := newCollected()
+	e := startEngine(t, collectJob(col2, 10*time.Millisecond), lossOpts(addrs, dir, col2, true))
+	expectLoss(t, e, DataLoss{TopicPartition: TopicPartition{"events", 0}, Until: 50, PrevTopicID: oldID, TopicID: topicID(t, addrs)})
+	if got := offsetsOf(col2); len(got) != 0 {
+		t.Fatalf("replayed %v from the recreated topic", got)
+	}
+}
+
+// startWithoutTopicIDs starts kfake as Kafka 2.7 (Metadata up to v9: no topic ids) with
+// topic events, one partition.
+func startWithoutTopicIDs(t *testing.T) []string {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(1, "events"), kfake.MaxVersions(kversion.V2_7_0()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+// topicID is the topic id of events, as the checkpoint holds it (asked through a new
+// client: kgo answers a Metadata request from what it read in the last few seconds).
+func topicID(t *testing.T, addrs []string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	md, err := admin(t, addrs).Metadata(ctx, "events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	td, ok := md.Topics["events"]
+	if !ok || td.Err != nil {
+		t.Fatalf("no metadata of events: %v", td.Err)
+	}
+	return formatTopicID(td.ID)
+}
+
+// lastPlan reads the plan of the last committed batch in checkpoint dir.
+func lastPlan(t *testing.T, dir string) plan {
+	t.Helper()
+	cp := &checkpoint{dir: dir}
+	last, err := cp.lastID("commits")
+	if err != nil || last < 0 {
+		t.Fatalf("no committed batch in %s: %v", dir, err)
+	}
+	p, ok, err := cp.readPlan(last)
+	if err != nil || !ok {
+		t.Fatalf("no plan of batch %d: %v", last, err)
+	}
+	return p
 }
 
 func lossCase(backend string, fail bool) string {
@@ -281,18 +464,20 @@ func TestDataLossCountedOnce(t *testing.T) {
 	}
 	tp := TopicPartition{"events", 0}
 	for _, d := range []DataLoss{
-		{tp, 20, 60, true},
-		{tp, 20, 60, true},  // the same gap again: nothing new
-		{tp, 40, 80, true},  // 60-79 are new
-		{tp, 0, 100, false}, // the end moved back to 0, below 100: a new log
-		{tp, 0, 10, true},   // its first ten offsets deleted
-		{TopicPartition{"events", 1}, 0, 5, true},
+		{TopicPartition: tp, From: 20, Until: 60, Deleted: true},
+		{TopicPartition: tp, From: 20, Until: 60, Deleted: true},        // the same gap again: nothing new
+		{TopicPartition: tp, From: 40, Until: 80, Deleted: true},        // 60-79 are new
+		{TopicPartition: tp, From: 0, Until: 100},                       // the end moved back to 0, below 100: a new log
+		{TopicPartition: tp, From: 0, Until: 10, Deleted: true},         // its first ten offsets deleted
+		{TopicPartition: tp, Until: 20, PrevTopicID: "a", TopicID: "b"}, // recreated: a new log again
+		{TopicPartition: tp, From: 0, Until: 10, Deleted: true},         // its first ten offsets deleted
+		{TopicPartition: TopicPartition{"events", 1}, From: 0, Until: 5, Deleted: true},
 	} {
 		if err := e.dataLoss(d); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := counterValue(t, e.met.lost); got != 40+20+10+5 {
-		t.Fatalf("lost counter %v, want 75", got)
+	if got := counterValue(t, e.met.lost); got != 40+20+10+10+5 {
+		t.Fatalf("lost counter %v, want 85", got)
 	}
 }

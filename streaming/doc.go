@@ -2,8 +2,9 @@
 // direct Kafka stream.
 //
 // It owns: offset ranges per topic-partition per batch (offsets.go), reading them with an
-// ordinary Kafka client (source.go, segmentio/kafka-go, no broker-private API), the typed
-// DStream-like graph (stream.go: Map, Filter, FlatMap, KeyBy, ReduceByKey, Union,
+// ordinary Kafka client (source.go, segmentio/kafka-go, no broker-private API; topic ids,
+// which kafka-go cannot ask for, through a Metadata request of its own: topicids.go), the
+// typed DStream-like graph (stream.go: Map, Filter, FlatMap, KeyBy, ReduceByKey, Union,
 // ForeachBatch; partitions.go: MapPartitions, run on each partition as it is read;
 // window.go: Window, ReduceByKeyAndWindow with an optional inverse; state.go:
 // MapWithState with timeouts and delta checkpoints; eventtime.go: event-time windows with
@@ -12,8 +13,8 @@
 // backpressure (ratecontrol.go: a fixed per-partition rate limit and a PID rate
 // estimator), the scheduling loop — reading the next batch while the current one is
 // processed — with graceful stop and per-batch metrics (engine.go, metrics.go), what to do
-// when offsets are gone before they were read (dataloss.go), and a Kafka output
-// (kafkasink.go: ToKafka, at least once).
+// when offsets are gone before they were read or a topic was recreated (dataloss.go), and
+// a Kafka output (kafkasink.go: ToKafka, at least once).
 //
 // Exactly-once: batch N's offset ranges and batch time are written to the checkpoint
 // before it is processed; outputs are idempotent by batch id (the warehouse sinks store the

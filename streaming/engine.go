@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 
@@ -134,7 +136,9 @@ type Engine struct {
 	lostUpTo map[TopicPartition]int64
 
 	// owned by the run loop
-	ends      map[TopicPartition]int64
+	ends map[TopicPartition]int64
+	// ids are the topic ids of the last committed batch's plan (nil: unknown).
+	ids       map[string]string
 	nextID    int64
 	lastTime  time.Time
 	rate      float64
@@ -231,6 +235,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.cp = cp
 	e.src = newSource(e.opts.Brokers, newSubscription(e.opts.Topics, e.opts.TopicPattern), e.opts.Group, e.opts.ClientID)
 	e.src.onLoss = e.dataLoss
+	e.src.topicIDs.log = e.log
 	if e.opts.IsolationLevel == "read_committed" {
 		e.src.isolation = kafka.ReadCommitted
 	}
@@ -366,6 +371,7 @@ func (e *Engine) recover(ctx context.Context) (*plan, error) {
 			return nil, err
 		}
 		e.ends = p.Ranges.Ends()
+		e.ids = p.TopicIDs
 		e.lastTime = p.BatchTime
 		e.nextID = last + 1
 	}
@@ -598,13 +604,8 @@ func (e *Engine) startPrefetch(ctx context.Context, cur plan) *prefetch {
 	if e.opts.Backpressure || e.stopping() {
 		return nil
 	}
-	ends := make(map[TopicPartition]int64, len(e.ends)+len(cur.Ranges))
-	for tp, off := range e.ends {
-		ends[tp] = off
-	}
-	for tp, off := range cur.Ranges.Ends() {
-		ends[tp] = off
-	}
+	ends := maps.Clone(e.ends)
+	advanceEnds(ends, e.ids, cur)
 	pf := &prefetch{done: make(chan struct{})}
 	go func() {
 		defer close(pf.done)
@@ -621,7 +622,7 @@ func (e *Engine) startPrefetch(ctx context.Context, cur plan) *prefetch {
 				return
 			}
 		}
-		p, err := e.planRanges(ctx, cur.BatchID+1, t, ends)
+		p, err := e.planRanges(ctx, cur.BatchID+1, t, ends, cur.TopicIDs)
 		if err != nil {
 			pf.err = err
 			return
@@ -746,7 +747,7 @@ func (e *Engine) caughtUp() bool {
 
 // plan computes and persists batch id's offset ranges.
 func (e *Engine) plan(ctx context.Context, id int64, t time.Time) (plan, error) {
-	p, err := e.planRanges(ctx, id, t, e.ends)
+	p, err := e.planRanges(ctx, id, t, e.ends, e.ids)
 	if err != nil {
 		return plan{}, err
 	}
@@ -757,11 +758,24 @@ func (e *Engine) plan(ctx context.Context, id int64, t time.Time) (plan, error) 
 }
 
 // planRanges computes batch id's offset ranges, given the offsets the batches before
-// it end at.
-func (e *Engine) planRanges(ctx context.Context, id int64, t time.Time, ends map[TopicPartition]int64) (plan, error) {
+// it end at and their topics' ids (prevIDs; nil when unknown).
+func (e *Engine) planRanges(ctx context.Context, id int64, t time.Time, ends map[TopicPartition]int64, prevIDs map[string]string) (plan, error) {
 	tps, err := e.src.partitions(ctx)
 	if err != nil {
 		return plan{}, err
+	}
+	// The ids are asked for before the offsets: ranges are never planned on a topic
+	// newer than the ids recorded with them (a topic recreated in between shows at the
+	// next plan, whose ids differ). Nil when the broker gives none (today's behaviour).
+	ids := e.src.topicIDs.get(ctx, topicsOf(tps, ends))
+	recreated := map[string]bool{}
+	for topic, prev := range prevIDs {
+		if cur := ids[topic]; cur != "" && prev != "" && cur != prev {
+			recreated[topic] = true
+		}
+	}
+	lossRecreated := func(tp TopicPartition, pos int64) error {
+		return e.dataLoss(DataLoss{TopicPartition: tp, Until: pos, PrevTopicID: prevIDs[tp.Topic], TopicID: ids[tp.Topic]})
 	}
 	first, last, err := e.src.offsets(ctx, tps)
 	if err != nil {
@@ -779,6 +793,16 @@ func (e *Engine) planRanges(ctx context.Context, id int64, t time.Time, ends map
 	rs := make(Ranges, 0, len(tps))
 	for _, tp := range tps {
 		from, ok := ends[tp]
+		if ok && recreated[tp.Topic] {
+			// A new topic under the old name (a new topic id): the job's position is
+			// the old one's. Its records are all new: read from its start, as a
+			// partition that appears, even when it already holds more records than
+			// the job had read (its end alone cannot tell).
+			if err := lossRecreated(tp, from); err != nil {
+				return plan{}, err
+			}
+			ok = false
+		}
 		if !ok {
 			from = first[tp]
 			switch {
@@ -805,13 +829,13 @@ func (e *Engine) planRanges(ctx context.Context, id int64, t time.Time, ends map
 			// The end moved below what was read: the topic was deleted and recreated
 			// (most likely on one node) or its log truncated. Its records are all new:
 			// read them from its start (Spark reads from its end, losing them too).
-			if err := e.dataLoss(DataLoss{tp, until, from, false}); err != nil {
+			if err := e.dataLoss(DataLoss{TopicPartition: tp, From: until, Until: from}); err != nil {
 				return plan{}, err
 			}
 			from = first[tp]
 		}
 		if from < first[tp] {
-			if err := e.dataLoss(DataLoss{tp, from, first[tp], true}); err != nil {
+			if err := e.dataLoss(DataLoss{TopicPartition: tp, From: from, Until: first[tp], Deleted: true}); err != nil {
 				return plan{}, err
 			}
 			from = first[tp]
@@ -821,8 +845,15 @@ func (e *Engine) planRanges(ctx context.Context, id int64, t time.Time, ends map
 	// A partition read before but missing from the metadata now (its topic briefly
 	// answered with an error, e.g. during a leader election) keeps an empty range at
 	// its end: the plan is all a restart knows of where each partition ended.
+	// A recreated topic without that partition: the old one's is gone for good.
 	for tp, off := range ends {
 		if _, listed := last[tp]; !listed && e.src.sub.has(tp.Topic) {
+			if recreated[tp.Topic] {
+				if err := lossRecreated(tp, off); err != nil {
+					return plan{}, err
+				}
+				continue
+			}
 			rs = append(rs, OffsetRange{tp.Topic, tp.Partition, off, off})
 		}
 	}
@@ -842,13 +873,92 @@ func (e *Engine) planRanges(ctx context.Context, id int64, t time.Time, ends map
 		}
 	}
 	e.met.lag.Set(float64(lag))
-	return plan{BatchID: id, BatchTime: t, Ranges: rs}, nil
+	return plan{BatchID: id, BatchTime: t, Ranges: rs, TopicIDs: planIDs(rs, recreated, ids, prevIDs)}, nil
+}
+
+// advanceEnds moves ends, the offsets the batches before p end at (their topic ids:
+// ids), past batch p: to p's ends, less the partitions p no longer has of a topic it
+// found recreated (its id differs): those were the old topic's.
+func advanceEnds(ends map[TopicPartition]int64, ids map[string]string, p plan) {
+	pe := p.Ranges.Ends()
+	for tp := range ends {
+		if _, ok := pe[tp]; !ok {
+			if old, cur := ids[tp.Topic], p.TopicIDs[tp.Topic]; old != "" && cur != "" && old != cur {
+				delete(ends, tp)
+			}
+		}
+	}
+	maps.Copy(ends, pe)
+}
+
+// topicsOf lists the topics of tps and ends, sorted.
+func topicsOf(tps []TopicPartition, ends map[TopicPartition]int64) []string {
+	var out []string
+	for _, tp := range tps {
+		out = append(out, tp.Topic)
+	}
+	for tp := range ends {
+		out = append(out, tp.Topic)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// planIDs are the topic ids a plan records for the topics of its ranges rs and those
+// found recreated (which may have none left): the broker's (ids), or for a topic it did
+// not answer (the request failed, the topic is briefly missing) the last known one
+// (prev), so that a recreation meanwhile is still seen when the ids come back.
+func planIDs(rs Ranges, recreated map[string]bool, ids, prev map[string]string) map[string]string {
+	var out map[string]string
+	add := func(topic string) {
+		id := ids[topic]
+		if id == "" {
+			id = prev[topic]
+		}
+		if id != "" {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[topic] = id
+		}
+	}
+	for _, r := range rs {
+		add(r.Topic)
+	}
+	for topic := range recreated {
+		add(topic)
+	}
+	return out
+}
+
+// checkPlanIDs, with FailOnDataLoss, is called before a planned batch is read again
+// (replayed at start, retried after a failure): a topic of its plan deleted and
+// recreated since it was planned would have the batch read the new topic's records at
+// the old one's offsets, as if they were the old one's. Without FailOnDataLoss the
+// batch runs as planned and the next plan sees the new id (and reads the new topic
+// from its start, those records again).
+func (e *Engine) checkPlanIDs(ctx context.Context, p plan) error {
+	if !e.opts.FailOnDataLoss || len(p.TopicIDs) == 0 {
+		return nil
+	}
+	ids := e.src.topicIDs.get(ctx, slices.Sorted(maps.Keys(p.TopicIDs)))
+	for _, r := range p.Ranges {
+		if prev, cur := p.TopicIDs[r.Topic], ids[r.Topic]; prev != "" && cur != "" && prev != cur {
+			return DataLoss{TopicPartition: r.TP(), Until: r.From, PrevTopicID: prev, TopicID: cur}
+		}
+	}
+	return nil
 }
 
 // runWithRetry runs batch p until it commits. pre, when set, is p prefetched;
 // prefetchNext is called once p's records are read, waitNext before a retry.
 func (e *Engine) runWithRetry(ctx context.Context, p plan, pre *prefetch, prefetchNext, waitNext func()) error {
 	for attempt := 0; ; attempt++ {
+		if p.replay || attempt > 0 {
+			if err := e.checkPlanIDs(ctx, p); err != nil {
+				return fmt.Errorf("batch %d: %w", p.BatchID, err)
+			}
+		}
 		err := e.runBatch(ctx, p, pre, prefetchNext)
 		pre, prefetchNext = nil, func() {}
 		if err == nil {
@@ -925,9 +1035,8 @@ func (e *Engine) runBatch(ctx context.Context, p plan, pre *prefetch, prefetchNe
 	end := e.opts.Now()
 	// Committed: advance.
 	replayed := p.replay
-	for tp, off := range p.Ranges.Ends() {
-		e.ends[tp] = off
-	}
+	advanceEnds(e.ends, e.ids, p)
+	e.ids = p.TopicIDs
 	e.nextID = p.BatchID + 1
 	e.lastTime = p.BatchTime
 	e.cp.prune(p.BatchID)

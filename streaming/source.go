@@ -40,6 +40,8 @@ type source struct {
 	// onLoss decides on a range's offsets that are gone: nil skips them, an error
 	// fails the read. Unset, every gap fails it.
 	onLoss func(DataLoss) error
+	// topicIDs asks for topic ids, which kafka-go cannot (topicids.go).
+	topicIDs *topicIDClient
 }
 
 // subscription is what a source reads: named topics, or every topic a pattern matches.
@@ -84,6 +86,7 @@ func newSource(brokers []string, sub subscription, group, clientID string) *sour
 		group:         group,
 		fetchMaxBytes: 8 << 20,
 		parallel:      8,
+		topicIDs:      newTopicIDClient(brokers, clientID),
 	}
 }
 
@@ -95,6 +98,7 @@ func (s *source) close() {
 	}
 	s.mu.Unlock()
 	s.transport.CloseIdleConnections()
+	s.topicIDs.close()
 }
 
 // partitions lists the partitions of the source topics.
@@ -413,9 +417,9 @@ func (s *source) lost(ctx context.Context, r OffsetRange, next int64) (int64, er
 	var d DataLoss
 	switch {
 	case next < first:
-		d = DataLoss{tp, next, min(first, r.Until), true}
+		d = DataLoss{TopicPartition: tp, From: next, Until: min(first, r.Until), Deleted: true}
 	case last < r.Until && last <= next:
-		d = DataLoss{tp, last, r.Until, false}
+		d = DataLoss{TopicPartition: tp, From: last, Until: r.Until}
 	default:
 		return 0, fmt.Errorf("%s holds offsets %d-%d", tp, first, last-1)
 	}
