@@ -9,9 +9,9 @@ import (
 // it was to read are gone: deleted by retention or DeleteRecords before they were read,
 // the partition's end moved below where the job had read to (the topic was deleted and
 // recreated, or its log truncated), or the topic has a new topic id (it was deleted and
-// recreated, even if the new one holds more records than the job had read). As with Spark's Kafka source (failOnDataLoss), the
-// engine does not retry: the records will not come back. With fail_on_data_loss: false
-// the engine goes on past the gap.
+// recreated, even if the new one holds more records than the job had read). As with
+// Spark's Kafka source (failOnDataLoss), the engine does not retry: the records will not
+// come back. With fail_on_data_loss: false the engine goes on past the gap.
 var ErrDataLoss = errors.New("records lost before they were read")
 
 // DataLoss describes one gap in a partition.
