@@ -256,6 +256,10 @@ func TestCLITopicsProduceConsume(t *testing.T) {
 			t.Fatalf("describe lacks %q:\n%s", want, out)
 		}
 	}
+	// The topic id as kafka-topics.sh prints it: URL-safe base64 without padding.
+	if !regexp.MustCompile(`TopicId: [A-Za-z0-9_-]{22}\t`).MatchString(out) {
+		t.Fatalf("describe: topic id not in Kafka's form:\n%s", out)
+	}
 	cli("", "topics", "alter", "--topic", "test", "--delete-config", "retention.ms")
 	if out := cli("", "topics", "describe", "--topic", "test"); !strings.Contains(out, "retention.ms=604800000 (default)") {
 		t.Fatalf("delete-config did not restore the default:\n%s", out)

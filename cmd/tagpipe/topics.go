@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"sort"
@@ -243,7 +244,10 @@ func describeTopics(ctx context.Context, adm *kadm.Client, cmd *cobra.Command, t
 	}
 	out := cmd.OutOrStdout()
 	for _, t := range td.Sorted() {
-		fmt.Fprintf(out, "Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\n", t.Topic, t.ID, len(t.Partitions), t.Partitions.NumReplicas())
+		// The topic id as Kafka prints it (Uuid.toString: URL-safe base64, no padding),
+		// the form kafka-topics.sh shows and the streaming checkpoint keeps.
+		id := base64.RawURLEncoding.EncodeToString(t.ID[:])
+		fmt.Fprintf(out, "Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\n", t.Topic, id, len(t.Partitions), t.Partitions.NumReplicas())
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "\tPartition\tLeader\tReplicas\tIsr\tStartOffset\tEndOffset\tSize")
 		for _, p := range t.Partitions.Sorted() {
