@@ -162,11 +162,7 @@ func TestDescribeProducers(t *testing.T) {
 	// (4) A clean restart: the same producers from the snapshots written at close.
 	idem.Close()
 	txn.Close()
-	if err := b.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	o.Listen = addr
-	b = startBroker(t, o)
+	b = restartBroker(t, b, o)
 	_, adm = newAdmin(t, addr)
 	ps = describeProducers(t, ctx, adm, "dp", 0)
 	if len(ps) != 2 || ps[idemPID] != want || ps[txnPID] != wantTxn {

@@ -56,6 +56,18 @@ func testOptions(t testing.TB) Options {
 	return o
 }
 
+// restartBroker stops b cleanly and starts a broker with options o on b's address
+// (clients reconnect to it).
+func restartBroker(t testing.TB, b *Broker, o Options) *Broker {
+	t.Helper()
+	addr := b.Addr()
+	if err := b.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	o.Listen = addr
+	return startBroker(t, o)
+}
+
 // startBroker starts a broker and stops it when the test ends.
 func startBroker(t testing.TB, o Options) *Broker {
 	t.Helper()

@@ -235,11 +235,7 @@ func TestTxnIDExpires(t *testing.T) {
 		t.Fatalf("listed: %v", ids)
 	}
 
-	if err := b.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	o.Listen = addr
-	startBroker(t, o)
+	restartBroker(t, b, o)
 	if d := describe()["done"]; !errors.Is(d.Err, kerr.TransactionalIDNotFound) {
 		t.Fatalf("done after a restart: %+v", d)
 	}

@@ -155,11 +155,7 @@ func TestTxnCommitAbortReadCommittedAcrossRestart(t *testing.T) {
 	p.Close()
 
 	// Restart (a clean stop; TestTxnKill9 covers the crash).
-	if err := b.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	o.Listen = addr
-	b = startBroker(t, o)
+	b = restartBroker(t, b, o)
 	if lso := b.partition("t", 0).log.LastStableOffset(); lso != 8 {
 		t.Fatalf("last stable offset after restart %d, want 8", lso)
 	}
@@ -408,11 +404,7 @@ func TestTxnResumesAcrossRestart(t *testing.T) {
 		}
 	}
 	cl.Close()
-	if err := b.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	o.Listen = addr
-	startBroker(t, o)
+	restartBroker(t, b, o)
 	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("after")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
