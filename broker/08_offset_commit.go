@@ -68,17 +68,26 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		st.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetCommitResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = rp.Partition, code
-			if b.partition(rt.Topic, rp.Partition) == nil {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			} else if code == 0 && metadataTooLarge(rp.Metadata) {
-				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
-			}
+			sp.Partition, sp.ErrorCode = rp.Partition, b.commitCode(rt.Topic, rp.Partition, rp.Metadata, code)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+// commitCode is one partition's answer to an offset commit (OffsetCommit,
+// TxnOffsetCommit) whose group-level outcome is code: as Kafka, a partition that does not
+// exist is UNKNOWN_TOPIC_OR_PARTITION whatever the group says, and metadata over
+// offset.metadata.max.bytes is OFFSET_METADATA_TOO_LARGE (neither was committed).
+func (b *Broker) commitCode(topic string, part int32, md *string, code int16) int16 {
+	switch {
+	case b.partition(topic, part) == nil:
+		return kerr.UnknownTopicOrPartition.Code
+	case code == 0 && metadataTooLarge(md):
+		return kerr.OffsetMetadataTooLarge.Code
+	}
+	return code
 }
 
 // maxOffsetMetadata is Kafka's offset.metadata.max.bytes default. Kafka compares it with

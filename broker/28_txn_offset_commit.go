@@ -79,12 +79,7 @@ func handleTxnOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		st.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = rp.Partition, code
-			if code == 0 && b.partition(rt.Topic, rp.Partition) == nil {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			} else if code == 0 && metadataTooLarge(rp.Metadata) {
-				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
-			}
+			sp.Partition, sp.ErrorCode = rp.Partition, b.commitCode(rt.Topic, rp.Partition, rp.Metadata, code)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
