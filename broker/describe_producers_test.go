@@ -162,7 +162,7 @@ func TestDescribeProducers(t *testing.T) {
 	// (4) A clean restart: the same producers from the snapshots written at close.
 	idem.Close()
 	txn.Close()
-	b = restartBroker(t, b, o)
+	restartBroker(t, b, o)
 	_, adm = newAdmin(t, addr)
 	ps = describeProducers(t, ctx, adm, "dp", 0)
 	if len(ps) != 2 || ps[idemPID] != want || ps[txnPID] != wantTxn {
