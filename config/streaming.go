@@ -19,6 +19,11 @@ type Streaming struct {
 	// MaxRecordsPerBatch caps one batch's records in all, split across partitions by
 	// lag (Spark's maxOffsetsPerTrigger); 0 = no cap.
 	MaxRecordsPerBatch int64 `yaml:"max_records_per_batch"`
+	// MinRecordsPerBatch delays an interval's batch while fewer new records are there
+	// (Spark's minOffsetsPerTrigger), at most MaxTriggerDelay since the last batch; 0 =
+	// every interval runs one. Fewer, larger files at low rates.
+	MinRecordsPerBatch int64         `yaml:"min_records_per_batch"`
+	MaxTriggerDelay    time.Duration `yaml:"max_trigger_delay"`
 	// MaxRatePerPartition caps records/s per partition; 0 = unlimited.
 	MaxRatePerPartition float64 `yaml:"max_rate_per_partition"`
 	// Backpressure enables the PID rate estimator that keeps processing under the interval.
@@ -89,6 +94,10 @@ func (s *Streaming) validate(ch *check) {
 	if s.MaxRecordsPerBatch < 0 {
 		ch.fail("max_records_per_batch", "must be >= 0, got %d", s.MaxRecordsPerBatch)
 	}
+	if s.MinRecordsPerBatch < 0 {
+		ch.fail("min_records_per_batch", "must be >= 0, got %d", s.MinRecordsPerBatch)
+	}
+	ch.positive("max_trigger_delay", int64(s.MaxTriggerDelay))
 	if s.MaxRatePerPartition < 0 {
 		ch.fail("max_rate_per_partition", "must be >= 0, got %v", s.MaxRatePerPartition)
 	}

@@ -37,6 +37,16 @@ type Options struct {
 	// MaxRecordsPerBatch caps one batch's records in all, split across partitions in
 	// proportion to their lag (Spark's maxOffsetsPerTrigger); 0 = no cap.
 	MaxRecordsPerBatch int64
+	// MinRecordsPerBatch delays a batch while the topics hold fewer new records than this
+	// (Spark's minOffsetsPerTrigger): the interval's batch is not run, and the next
+	// interval looks again, until enough have come or MaxTriggerDelay has passed since
+	// the last batch ran. Fewer, larger batches: fewer warehouse files at low rates, at
+	// the cost of latency. A batch at a slide time of the job's batch-time windows is
+	// never delayed (its windows emit only then), nor are replays, retries and
+	// AvailableNow runs. 0 = every interval runs a batch.
+	MinRecordsPerBatch int64
+	// MaxTriggerDelay bounds that wait (Spark's maxTriggerDelay); default 15 minutes.
+	MaxTriggerDelay time.Duration
 	// MaxRatePerPartition caps records/s per partition (× interval per batch); 0 = no cap.
 	MaxRatePerPartition float64
 	// Backpressure enables the PID rate estimator; PID tunes it.
@@ -94,6 +104,7 @@ func DefaultOptions() Options {
 		PID:                    DefaultPIDOptions(),
 		RetryBackoff:           time.Second,
 		FailOnDataLoss:         true,
+		MaxTriggerDelay:        15 * time.Minute,
 	}
 }
 
@@ -136,7 +147,10 @@ type Engine struct {
 	lostUpTo map[TopicPartition]int64
 
 	// owned by the run loop
-	ends map[TopicPartition]int64
+	// lastRun is when the last batch ran (or the engine started), delayedAt the time of
+	// the last batch delayed for MinRecordsPerBatch (zero: none since the last one ran).
+	lastRun, delayedAt time.Time
+	ends               map[TopicPartition]int64
 	// ids are the topic ids of the last committed batch's plan (nil: unknown).
 	ids       map[string]string
 	nextID    int64
@@ -172,6 +186,9 @@ func New(job *Job, opts Options) (*Engine, error) {
 	}
 	if opts.RetryBackoff <= 0 {
 		opts.RetryBackoff = d.RetryBackoff
+	}
+	if opts.MaxTriggerDelay <= 0 {
+		opts.MaxTriggerDelay = d.MaxTriggerDelay
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -239,6 +256,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	if e.opts.IsolationLevel == "read_committed" {
 		e.src.isolation = kafka.ReadCommitted
 	}
+	e.lastRun = e.opts.Now()
 	replay, err := e.recover(ctx)
 	if err == nil && e.opts.AvailableNow {
 		err = e.setTargets(ctx)
@@ -523,6 +541,10 @@ func (e *Engine) loop(ctx context.Context, replay *plan) error {
 			p.replay = true
 		} else if next != nil && e.prefetchUsable(next) {
 			p = next.plan
+			if e.delay(p) {
+				next = nil // planned and read too early: planned again at the next interval
+				continue
+			}
 			if err := e.cp.writePlan(p); err != nil {
 				e.log.Warn("cannot persist batch plan; retrying", "err", err)
 				next = nil
@@ -540,7 +562,11 @@ func (e *Engine) loop(ctx context.Context, replay *plan) error {
 				return nil
 			}
 			now := e.opts.Now()
-			t := e.batchTimeAfter(e.lastTime, now)
+			last := e.lastTime
+			if e.delayedAt.After(last) {
+				last = e.delayedAt // that interval's batch was delayed: the next one
+			}
+			t := e.batchTimeAfter(last, now)
 			if wait := e.waitFor(t, now); wait > 0 {
 				select {
 				case <-e.opts.After(wait):
@@ -550,6 +576,9 @@ func (e *Engine) loop(ctx context.Context, replay *plan) error {
 			}
 			var err error
 			p, err = e.plan(ctx, e.nextID, t)
+			if errors.Is(err, errDelayed) {
+				continue
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
@@ -745,16 +774,43 @@ func (e *Engine) caughtUp() bool {
 	return true
 }
 
-// plan computes and persists batch id's offset ranges.
+// plan computes and persists batch id's offset ranges; errDelayed when the batch waits
+// for more records (MinRecordsPerBatch).
 func (e *Engine) plan(ctx context.Context, id int64, t time.Time) (plan, error) {
 	p, err := e.planRanges(ctx, id, t, e.ends, e.ids)
 	if err != nil {
 		return plan{}, err
 	}
+	if e.delay(p) {
+		return plan{}, errDelayed
+	}
 	if err := e.cp.writePlan(p); err != nil {
 		return plan{}, err
 	}
 	return p, nil
+}
+
+// errDelayed: the batch was not run, to wait for more records (MinRecordsPerBatch).
+var errDelayed = errors.New("batch delayed for more records")
+
+// delay says whether planned batch p waits for more records (MinRecordsPerBatch): it
+// holds fewer, the last batch ran less than MaxTriggerDelay ago, and its time is no
+// slide time of the job's batch-time windows. A delayed batch is recorded (delayedAt)
+// so that the next interval's is planned next.
+func (e *Engine) delay(p plan) bool {
+	want := e.opts.MinRecordsPerBatch
+	if want <= 0 || e.opts.AvailableNow || p.Ranges.Count() >= want || e.opts.Now().Sub(e.lastRun) >= e.opts.MaxTriggerDelay {
+		return false
+	}
+	for _, slide := range e.job.slides {
+		if alignDown(p.BatchTime, slide).Equal(p.BatchTime) {
+			return false
+		}
+	}
+	e.delayedAt = p.BatchTime
+	e.met.delayed.Inc()
+	e.log.Debug("batch delayed for more records", "batch_time", p.BatchTime, "records", p.Ranges.Count(), "min_records_per_batch", want)
+	return true
 }
 
 // planRanges computes batch id's offset ranges, given the offsets the batches before
@@ -1037,6 +1093,7 @@ func (e *Engine) runBatch(ctx context.Context, p plan, pre *prefetch, prefetchNe
 	replayed := p.replay
 	advanceEnds(e.ends, e.ids, p)
 	e.ids = p.TopicIDs
+	e.lastRun, e.delayedAt = start, time.Time{}
 	e.nextID = p.BatchID + 1
 	e.lastTime = p.BatchTime
 	e.cp.prune(p.BatchID)

@@ -216,6 +216,94 @@ func TestEngineMaxRecordsPerBatch(t *testing.T) {
 	}
 }
 
+// MinRecordsPerBatch (Spark's minOffsetsPerTrigger): intervals with fewer new records
+// than it run no batch (nothing is planned or committed); the batch comes once enough
+// records are there, or once MaxTriggerDelay has passed since the last batch ran.
+func TestEngineMinRecordsPerBatch(t *testing.T) {
+	t.Run("enough records", func(t *testing.T) {
+		addrs := newCluster(t, 1)
+		produce(t, addrs, 1, 0, 4)
+		col := newCollected()
+		opts := engineOpts(addrs, t.TempDir())
+		opts.MinRecordsPerBatch, opts.MaxTriggerDelay = 10, time.Hour
+		opts.OnBatch = col.onBatch
+		e := startEngine(t, collectJob(col, 10*time.Millisecond), opts)
+		deadline := time.Now().Add(30 * time.Second)
+		for counterValue(t, e.met.delayed) < 3 { // three intervals without a batch
+			if time.Now().After(deadline) {
+				t.Fatal("no batch was delayed")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		col.mu.Lock()
+		early := len(col.batches)
+		col.mu.Unlock()
+		if early != 0 {
+			t.Fatalf("%d batches ran with 4 records of the 10 wanted", early)
+		}
+		produce(t, addrs, 1, 4, 6)
+		col.waitTotal(t, e, 10)
+		if err := e.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if first := col.batches[0]; first.Records != 10 {
+			t.Fatalf("first batch has %d records, want all 10", first.Records)
+		}
+		assertExactlyOnce(t, col, map[int32]int64{0: 10})
+	})
+	t.Run("max trigger delay", func(t *testing.T) {
+		addrs := newCluster(t, 1)
+		produce(t, addrs, 1, 0, 5)
+		col := newCollected()
+		opts := engineOpts(addrs, t.TempDir())
+		opts.MinRecordsPerBatch, opts.MaxTriggerDelay = 1000, 300*time.Millisecond
+		var firstAt time.Time
+		opts.OnBatch = func(m BatchMetrics) {
+			if firstAt.IsZero() {
+				firstAt = time.Now()
+			}
+			col.onBatch(m)
+		}
+		start := time.Now()
+		e := startEngine(t, collectJob(col, 10*time.Millisecond), opts)
+		col.waitTotal(t, e, 5)
+		if err := e.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if d := firstAt.Sub(start); d < 300*time.Millisecond {
+			t.Fatalf("the first batch ran %v after the start, before max_trigger_delay", d)
+		}
+		if first := col.batches[0]; first.Records != 5 {
+			t.Fatalf("first batch has %d records, want 5", first.Records)
+		}
+	})
+}
+
+// A batch at a slide time of the job's batch-time windows is never delayed: those
+// windows emit only on such batches.
+func TestDelayKeepsSlideTimes(t *testing.T) {
+	j := NewJob("x", 10*time.Second)
+	Window(Input(j), 30*time.Second, 20*time.Second)
+	o := engineOpts([]string{"127.0.0.1:1"}, t.TempDir())
+	o.MinRecordsPerBatch = 100
+	e, err := New(j, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.lastRun = time.Now()
+	at := func(sec int64) plan { return plan{BatchTime: time.Unix(sec, 0)} }
+	if !e.delay(at(1010)) {
+		t.Error("a batch off the slide times was not delayed")
+	}
+	if e.delay(at(1020)) {
+		t.Error("a batch at a slide time was delayed")
+	}
+	e.opts.AvailableNow = true
+	if e.delay(at(1030)) {
+		t.Error("an AvailableNow batch was delayed")
+	}
+}
+
 // AvailableNow (Spark's Trigger.AvailableNow) reads what the topics held at start, in
 // capped batches, then stops by itself; what arrives later waits for the next run,
 // which reads it from where the first stopped.

@@ -15,6 +15,7 @@ type metrics struct {
 	records    prometheus.Counter
 	failures   prometheus.Counter
 	lost       prometheus.Counter
+	delayed    prometheus.Counter
 	lastBatch  prometheus.Gauge
 	batchRecs  prometheus.Gauge
 	inputRate  prometheus.Gauge
@@ -32,6 +33,7 @@ func newMetrics(reg *prometheus.Registry, pipeline string) *metrics {
 		records:    prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_streaming_records_total", Help: "Records processed by committed batches.", ConstLabels: l}),
 		failures:   prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_streaming_batch_failures_total", Help: "Batch attempts that failed and were retried.", ConstLabels: l}),
 		lost:       prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_streaming_records_lost_total", Help: "Offsets deleted by retention before they were read.", ConstLabels: l}),
+		delayed:    prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_streaming_batches_delayed_total", Help: "Intervals whose batch waited for more records (min_records_per_batch).", ConstLabels: l}),
 		lastBatch:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagpipe_streaming_last_batch_id", Help: "Id of the last committed batch.", ConstLabels: l}),
 		batchRecs:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagpipe_streaming_batch_records", Help: "Records of the last committed batch.", ConstLabels: l}),
 		inputRate:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagpipe_streaming_input_rate", Help: "Records per second of batch interval, last batch.", ConstLabels: l}),
@@ -41,7 +43,7 @@ func newMetrics(reg *prometheus.Registry, pipeline string) *metrics {
 		rateLimit:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagpipe_streaming_rate_limit", Help: "Backpressure estimator's total records/s (0 = unlimited).", ConstLabels: l}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.batches, m.records, m.failures, m.lost, m.lastBatch, m.batchRecs, m.inputRate, m.processing, m.schedDelay, m.lag, m.rateLimit)
+		reg.MustRegister(m.batches, m.records, m.failures, m.lost, m.delayed, m.lastBatch, m.batchRecs, m.inputRate, m.processing, m.schedDelay, m.lag, m.rateLimit)
 	}
 	return m
 }

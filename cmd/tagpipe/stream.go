@@ -112,6 +112,7 @@ func streamComponents(ctx context.Context, a *app, reg *prometheus.Registry, ava
 	o.CheckpointDir = streamCheckpointDir(a.cfg, po.Name)
 	o.MaxRecordsPerPartition = s.MaxRecordsPerPartition
 	o.MaxRecordsPerBatch = s.MaxRecordsPerBatch
+	o.MinRecordsPerBatch, o.MaxTriggerDelay = s.MinRecordsPerBatch, s.MaxTriggerDelay
 	o.MaxRatePerPartition = s.MaxRatePerPartition
 	o.Backpressure = s.Backpressure
 	o.StartingOffsets = s.StartingOffsets
