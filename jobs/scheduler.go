@@ -446,8 +446,6 @@ const (
 	upstreamFailed
 )
 
-// upstreamState: every depends_on job must have succeeded for ds (each of its runs that
-// day); one failed run blocks the downstream for good.
 // pastPending says why a run of j at logical must wait with depends_on_past: the job's
 // run before it has not succeeded ("" when it did, when there is none, or without
 // depends_on_past). A failed run before it holds it until that run is run again.
@@ -462,6 +460,8 @@ func (s *Scheduler) pastPending(j *Job, logical time.Time) string {
 	return fmt.Sprintf("depends_on_past: its run for ds %s is %s", prev.DS, prev.State)
 }
 
+// upstreamState: every depends_on job must have succeeded for ds (each of its runs that
+// day); one failed run blocks the downstream for good.
 func (s *Scheduler) upstreamState(j *Job, ds string) (upstream, string) {
 	st := upstreamOK
 	for _, up := range j.upstream {
