@@ -41,6 +41,7 @@ type JobDef struct {
 	Timezone      string        `yaml:"timezone"`
 	DependsOn     []string      `yaml:"depends_on"`
 	DependsOnPast bool          `yaml:"depends_on_past"`
+	TriggerRule   string        `yaml:"trigger_rule"` // all_success (default), all_done, all_failed, one_failed, one_success, none_failed, always
 	Task          JobTask       `yaml:"task"`
 	Timeout       time.Duration `yaml:"timeout"`
 	Retries       int           `yaml:"retries"`

@@ -20,8 +20,8 @@ type BackfillOptions struct {
 	// From and To are ds values (YYYY-MM-DD), inclusive.
 	From, To string
 	// Parallel runs up to this many runs at once (default 1: strictly in ds order).
-	// Within one ds, a job starts only after the jobs it depends on in this backfill
-	// succeeded.
+	// Within one ds, a job starts once its trigger_rule holds for the runs of the jobs it
+	// depends on in this backfill (default all_success: after they succeeded).
 	Parallel int
 	// Progress receives the progress bar; nil = none. TTY redraws one line with \r;
 	// otherwise a line is printed per finished run.
@@ -33,30 +33,37 @@ type BackfillOptions struct {
 	Trigger string
 }
 
-// BackfillSummary is the outcome of a backfill.
+// BackfillSummary is the outcome of a backfill. Succeeded, Failed, UpstreamFailed and
+// Skipped count the runs recorded in those states (skipped: by their trigger_rule);
+// NotDue counts those not run because their interval has not ended yet.
 type BackfillSummary struct {
-	Total, Succeeded, Failed, UpstreamFailed, Skipped int
-	Rows                                              int64
-	Took                                              time.Duration
+	Total, Succeeded, Failed, UpstreamFailed, Skipped, NotDue int
+	Rows                                                      int64
+	Took                                                      time.Duration
 	// Failures lists "job ds: error" of failed runs.
 	Failures []string
 }
 
 func (b BackfillSummary) String() string {
-	s := fmt.Sprintf("backfill: %d runs: %d succeeded, %d failed, %d upstream_failed, %d skipped; %d rows in %v",
-		b.Total, b.Succeeded, b.Failed, b.UpstreamFailed, b.Skipped, b.Rows, b.Took.Round(time.Millisecond))
+	s := fmt.Sprintf("backfill: %d runs: %d succeeded, %d failed, %d upstream_failed, %d skipped, %d not due yet; %d rows in %v",
+		b.Total, b.Succeeded, b.Failed, b.UpstreamFailed, b.Skipped, b.NotDue, b.Rows, b.Took.Round(time.Millisecond))
 	for _, f := range b.Failures {
 		s += "\n  failed: " + f
 	}
 	return s
 }
 
+// bfNotDue marks a backfill item whose interval has not ended: it is not run, and runs
+// depending on it do not count it.
+const bfNotDue State = "not_due"
+
 type bfItem struct {
 	job     *Job
 	ds      string
 	logical time.Time
-	deps    []*bfItem
-	state   State // "" = waiting
+	deps    []*bfItem // the depends_on jobs' items on ds
+	past    *bfItem   // with depends_on_past: the job's item before it
+	state   State     // "" = waiting
 	started bool
 	retryAt time.Time
 }
@@ -105,14 +112,14 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 			for _, l := range ls {
 				it := &bfItem{job: j, ds: ds, logical: l}
 				if end := j.sched.Next(l); end.After(now) {
-					it.state = "skipped"
-					sum.Skipped++
+					it.state = bfNotDue
+					sum.NotDue++
 				}
 				for _, up := range j.upstream {
 					it.deps = append(it.deps, byKey[up+"/"+ds]...)
 				}
 				if prev := last[n]; prev != nil && j.DependsOnPast {
-					it.deps = append(it.deps, prev)
+					it.past = prev
 				}
 				last[n] = it
 				byKey[n+"/"+ds] = append(byKey[n+"/"+ds], it)
@@ -124,7 +131,7 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 	if sum.Total == 0 {
 		return sum, fmt.Errorf("nothing to backfill: no run of %s between %s and %s", strings.Join(names, ", "), o.From, o.To)
 	}
-	bar := &progress{w: o.Progress, tty: o.TTY, total: sum.Total - sum.Skipped, start: s.now(), now: s.now,
+	bar := &progress{w: o.Progress, tty: o.TTY, total: sum.Total - sum.NotDue, start: s.now(), now: s.now,
 		left: map[string]int{}}
 	for _, it := range items {
 		if it.state == "" {
@@ -158,30 +165,27 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 				}
 				continue
 			}
-			ready := true
-			for _, d := range it.deps {
-				switch d.state {
-				case StateSuccess, "skipped":
-					continue
-				case StateFailed, StateUpstreamFailed:
-					it.state = StateUpstreamFailed
-					why := fmt.Sprintf("upstream %s ds %s is %s", d.job.Name, d.ds, d.state)
-					if d.job == it.job {
-						why = fmt.Sprintf("depends_on_past: its run for ds %s is %s", d.ds, d.state)
-					}
-					rec := Record{Job: it.job.Name, DS: it.ds, Logical: it.logical, State: StateUpstreamFailed,
-						Trigger: o.Trigger, Owner: s.opts.Owner, Updated: s.now(), Error: why}
-					if err := s.store.Append(rec); err != nil && fatal == nil {
-						fatal = err
-					}
+			v, why := it.verdict()
+			if v == verdictUpstreamFailed || v == verdictSkipped {
+				it.state = StateUpstreamFailed
+				if v == verdictSkipped {
+					it.state = StateSkipped
+				}
+				rec := Record{Job: it.job.Name, DS: it.ds, Logical: it.logical, State: it.state,
+					Trigger: o.Trigger, Owner: s.opts.Owner, Updated: s.now(), Error: why}
+				if err := s.store.Append(rec); err != nil && fatal == nil {
+					fatal = err
+				}
+				if v == verdictSkipped {
+					sum.Skipped++
+				} else {
 					sum.UpstreamFailed++
 					sum.Failures = append(sum.Failures, fmt.Sprintf("%s %s: %s", it.job.Name, it.ds, rec.Error))
-					bar.done(it.ds, 0)
 				}
-				ready = false
-				break
+				bar.done(it.ds, 0)
+				continue
 			}
-			if !ready {
+			if v == verdictWait {
 				continue
 			}
 			it.started = true
@@ -238,6 +242,34 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 		return sum, fmt.Errorf("backfill interrupted: %w", ctx.Err())
 	}
 	return sum, nil
+}
+
+// verdict says whether the item can start: its trigger_rule over its deps' states (items
+// not due are left out, as jobs outside the backfill are), then depends_on_past.
+func (it *bfItem) verdict() (verdict, string) {
+	var t upTally
+	if it.job.rule != RuleAlways {
+		for _, d := range it.deps {
+			switch d.state {
+			case bfNotDue:
+			case StateSuccess, StateSkipped, StateFailed, StateUpstreamFailed:
+				t.add(d.job.Name, d.ds, d.state)
+			default:
+				t.add(d.job.Name, d.ds, "")
+			}
+		}
+	}
+	v, why := it.job.rule.decide(t)
+	if v != verdictRun || it.past == nil {
+		return v, why
+	}
+	switch p := it.past; p.state {
+	case StateSuccess, StateSkipped, bfNotDue:
+		return verdictRun, ""
+	case StateFailed, StateUpstreamFailed:
+		return verdictUpstreamFailed, fmt.Sprintf("depends_on_past: its run for ds %s is %s", p.ds, p.state)
+	}
+	return verdictWait, ""
 }
 
 // backfillJobs expands names with their upstream jobs when asked, in DAG order.

@@ -23,14 +23,19 @@ type Def struct {
 	Schedule string `yaml:"schedule"`
 	// Timezone is the IANA zone the schedule is read in; empty = Defaults.Timezone.
 	Timezone string `yaml:"timezone"`
-	// DependsOn lists jobs whose run for the same ds must succeed first.
+	// DependsOn lists jobs whose runs for the same ds come first; TriggerRule says what
+	// they must have done (default: succeeded).
 	DependsOn []string `yaml:"depends_on"`
 	// DependsOnPast holds a scheduled run until the job's run before it (the latest
-	// recorded one) has succeeded, as Airflow's depends_on_past: a failed day stops the
-	// days after it until it is run again successfully. The job's first run passes; a
+	// recorded one) has succeeded or been skipped, as Airflow's depends_on_past: a failed
+	// day stops the days after it until it is run again successfully. The job's first run passes; a
 	// backfill checks the run before each ds within the backfill.
-	DependsOnPast bool     `yaml:"depends_on_past"`
-	Task          TaskSpec `yaml:"task"`
+	DependsOnPast bool `yaml:"depends_on_past"`
+	// TriggerRule says when a run starts given the depends_on jobs' runs of the same ds,
+	// as Airflow's trigger_rule: all_success (default), all_done, all_failed,
+	// one_failed, one_success, none_failed, always (see TriggerRule).
+	TriggerRule string   `yaml:"trigger_rule"`
+	Task        TaskSpec `yaml:"task"`
 	// Timeout bounds one attempt; the task's context is cancelled when it passes.
 	Timeout time.Duration `yaml:"timeout"`
 	// Retries is how many times a failed attempt is retried (-1 = none, 0 = default).
@@ -107,6 +112,7 @@ type Job struct {
 	start         time.Time // zero = none
 	upstream      []string
 	downstream    []string
+	rule          TriggerRule
 	topo          int
 	maxRetries    int
 	maxActiveRuns int
@@ -153,6 +159,9 @@ func (d *DAG) Downstream(job string) []string {
 // Upstream is the job's depends_on list.
 func (j *Job) Upstream() []string { return j.upstream }
 
+// Rule is the job's trigger_rule (all_success when the definition names none).
+func (j *Job) Rule() TriggerRule { return j.rule }
+
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 
 // DefError is a definition refused at load; it names the job and the field.
@@ -173,7 +182,8 @@ func (e *DefError) Error() string {
 
 // Compile validates defs and builds the DAG. Every problem is reported (errors.Join of
 // *DefError), each naming the job and the field: unknown depends_on, bad cron spec, a
-// cycle (named a -> b -> a), unknown task kind, bad zone, duplicate names.
+// cycle (named a -> b -> a), unknown task kind, bad zone, unknown trigger_rule,
+// duplicate names.
 func Compile(defs []Def, kinds *Kinds, dflt Defaults) (*DAG, error) {
 	var errs []error
 	fail := func(job, field, format string, args ...any) {
@@ -207,6 +217,11 @@ func Compile(defs []Def, kinds *Kinds, dflt Defaults) (*DAG, error) {
 			fail(def.Name, "schedule", "bad cron spec %q: %v", def.Schedule, err)
 		} else {
 			j.sched = s
+		}
+		if r, err := parseTriggerRule(def.TriggerRule); err != nil {
+			fail(def.Name, "trigger_rule", "%v", err)
+		} else {
+			j.rule = r
 		}
 		j.CatchupOn = dflt.Catchup
 		if def.Catchup != nil {

@@ -2,8 +2,8 @@
 // github.com/robfig/cron/v3.
 //
 // It owns job definitions (cron schedule with optional seconds and descriptors, a time
-// zone per job, depends_on, task, timeout, retries with exponential backoff, concurrency
-// limits, catch-up), the logical date of a run (ds: a daily run for 2026-11-24 covers that
+// zone per job, depends_on with Airflow's trigger rules, task, timeout, retries with
+// exponential backoff, concurrency limits, catch-up), the logical date of a run (ds: a daily run for 2026-11-24 covers that
 // day and starts after it ends), the DAG between jobs, the run-history store under
 // <data_dir>/jobs (append-only JSON lines, fsynced, compacted; survives kill -9), the
 // per-run cross-process lock (flock) so two schedulers never run the same job+ds twice,

@@ -33,13 +33,18 @@ const (
 	StateUpForRetry State = "up_for_retry"
 	StateSuccess    State = "success"
 	StateFailed     State = "failed"
-	// StateUpstreamFailed: not run because a depends_on job's run for the same ds failed.
+	// StateUpstreamFailed: not run because a depends_on job's run for the same ds failed
+	// (or, with a trigger_rule, because the rule can no longer hold: see TriggerRule).
 	StateUpstreamFailed State = "upstream_failed"
+	// StateSkipped: not run because its trigger_rule says so (Airflow's skipped): e.g.
+	// one_failed when no upstream run failed, or all_success when an upstream run was
+	// skipped. Like success, it lets depends_on_past go on.
+	StateSkipped State = "skipped"
 )
 
 // Terminal reports whether the state is final.
 func (s State) Terminal() bool {
-	return s == StateSuccess || s == StateFailed || s == StateUpstreamFailed
+	return s == StateSuccess || s == StateFailed || s == StateUpstreamFailed || s == StateSkipped
 }
 
 // Trigger says who started a run.

@@ -17,7 +17,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	m := &metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "tagpipe", Subsystem: "jobs", Name: "runs_total",
-			Help: "Finished runs by job and final state (success, failed, upstream_failed).",
+			Help: "Finished runs by job and final state (success, failed, upstream_failed, skipped).",
 		}, []string{"job", "state"}),
 		attemptFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "tagpipe", Subsystem: "jobs", Name: "attempt_failures_total",

@@ -323,9 +323,13 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 			continue // a paused job's planned runs wait for its unpausing
 		}
 		ds := j.sched.DS(p.logical)
-		switch st, why := s.upstreamState(j, ds); st {
-		case upstreamFailed:
-			rec := Record{Job: j.Name, DS: ds, Logical: p.logical, State: StateUpstreamFailed,
+		switch v, why := s.upstreamState(j, ds); v {
+		case verdictUpstreamFailed, verdictSkipped:
+			st, msg := StateUpstreamFailed, "run not started: upstream failed"
+			if v == verdictSkipped {
+				st, msg = StateSkipped, "run skipped by its trigger_rule"
+			}
+			rec := Record{Job: j.Name, DS: ds, Logical: p.logical, State: st,
 				Trigger: TriggerScheduled, Scheduled: true, Error: why, Owner: s.opts.Owner, Updated: now}
 			wrote, err := s.store.AppendIf(rec, notFinished)
 			if err != nil {
@@ -335,10 +339,10 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 			if wrote {
 				s.metrics.finished(rec)
 			}
-			s.opts.Log.Warn("run not started: upstream failed", "job", j.Name, "ds", ds, "reason", why)
+			s.opts.Log.Warn(msg, "job", j.Name, "ds", ds, "trigger_rule", j.rule, "reason", why)
 			s.dropPending(p.key)
 			continue
-		case upstreamWaiting:
+		case verdictWait:
 			blocked[j.Name] = true
 			continue
 		}
@@ -438,49 +442,40 @@ func (s *Scheduler) record(j *Job, l time.Time, st State, now time.Time) {
 
 func notFinished(prev Record, seen bool) bool { return !seen || !prev.State.Terminal() }
 
-type upstream int
-
-const (
-	upstreamOK upstream = iota
-	upstreamWaiting
-	upstreamFailed
-)
-
 // pastPending says why a run of j at logical must wait with depends_on_past: the job's
-// run before it has not succeeded ("" when it did, when there is none, or without
-// depends_on_past). A failed run before it holds it until that run is run again.
+// run before it has neither succeeded nor been skipped (Airflow lets a skipped run
+// through too); "" when it did, when there is none, or without depends_on_past. A
+// failed run before it holds it until that run is run again.
 func (s *Scheduler) pastPending(j *Job, logical time.Time) string {
 	if !j.DependsOnPast {
 		return ""
 	}
 	prev, ok := s.store.Before(j.Name, logical)
-	if !ok || prev.State == StateSuccess {
+	if !ok || prev.State == StateSuccess || prev.State == StateSkipped {
 		return ""
 	}
 	return fmt.Sprintf("depends_on_past: its run for ds %s is %s", prev.DS, prev.State)
 }
 
-// upstreamState: every depends_on job must have succeeded for ds (each of its runs that
-// day); one failed run blocks the downstream for good.
-func (s *Scheduler) upstreamState(j *Job, ds string) (upstream, string) {
-	st := upstreamOK
+// upstreamState applies j's trigger_rule to the runs of its depends_on jobs for ds
+// (every run of each that day; a job with none recorded yet counts as unfinished). The
+// reason is set when the run is not to run (skipped, upstream_failed).
+func (s *Scheduler) upstreamState(j *Job, ds string) (verdict, string) {
+	if j.rule == RuleAlways {
+		return verdictRun, ""
+	}
+	var t upTally
 	for _, up := range j.upstream {
 		recs := s.store.ByDS(up, ds)
 		if len(recs) == 0 {
-			st = upstreamWaiting
+			t.add(up, ds, "")
 			continue
 		}
 		for _, r := range recs {
-			switch r.State {
-			case StateSuccess:
-			case StateFailed, StateUpstreamFailed:
-				return upstreamFailed, fmt.Sprintf("upstream %s ds %s is %s", up, ds, r.State)
-			default:
-				st = upstreamWaiting
-			}
+			t.add(up, ds, r.State)
 		}
 	}
-	return st, ""
+	return j.rule.decide(t)
 }
 
 // Stop stops planning, waits for running runs until ctx is done, then cancels them

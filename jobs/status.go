@@ -13,7 +13,9 @@ type JobStatus struct {
 	Schedule  string   `json:"schedule"`
 	Timezone  string   `json:"timezone"`
 	DependsOn []string `json:"depends_on"`
-	Paused    bool     `json:"paused"`
+	// TriggerRule is when a run starts given its depends_on runs (all_success, …).
+	TriggerRule TriggerRule `json:"trigger_rule"`
+	Paused      bool        `json:"paused"`
 	// NextRun is when the next run starts; NextDS its logical date ("" = never).
 	NextRun time.Time `json:"next_run,omitzero"`
 	NextDS  string    `json:"next_ds,omitempty"`
@@ -30,7 +32,7 @@ func (s *Scheduler) Status() ([]JobStatus, error) {
 	var out []JobStatus
 	for _, name := range s.dag.order {
 		j := s.dag.jobs[name]
-		st := JobStatus{Name: name, Schedule: j.Schedule, Timezone: j.Loc.String(), DependsOn: j.upstream, Paused: s.paused(j)}
+		st := JobStatus{Name: name, Schedule: j.Schedule, Timezone: j.Loc.String(), DependsOn: j.upstream, TriggerRule: j.rule, Paused: s.paused(j)}
 		if st.DependsOn == nil {
 			st.DependsOn = []string{}
 		}
