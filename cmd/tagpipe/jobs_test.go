@@ -147,6 +147,43 @@ func TestDependsOnPastFromConfig(t *testing.T) {
 	}
 }
 
+// trigger_rule in tagpipe.yaml reaches the scheduler: an all_done clean-up runs after
+// its upstream's failed day too, where the default all_success job does not; an unknown
+// rule is refused naming job and field.
+func TestTriggerRuleFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	cfg := writeJobsConfig(t, dir, `
+    - name: load
+      schedule: "@daily"
+      retries: -1
+      task: {kind: shell, command: "test {{ds}} != 2026-11-21"}
+    - name: cleanup
+      schedule: "@daily"
+      depends_on: [load]
+      trigger_rule: all_done
+      task: {kind: shell, command: "mkdir -p `+out+` && touch `+out+`/cleanup_{{ds}}"}
+    - name: report
+      schedule: "@daily"
+      depends_on: [load]
+      task: {kind: shell, command: "true"}
+`)
+	o, err := jobsCmd(t, "--config", cfg, "jobs", "backfill", "--job", "cleanup,report", "--upstream", "--from", "2026-11-20", "--to", "2026-11-21")
+	if err == nil || !strings.Contains(o, "backfill: 6 runs: 4 succeeded, 1 failed, 1 upstream_failed, 0 skipped") ||
+		!strings.Contains(o, "report 2026-11-21: upstream load ds 2026-11-21 is failed") {
+		t.Fatalf("backfill: %v\n%s", err, o)
+	}
+	for _, ds := range []string{"2026-11-20", "2026-11-21"} {
+		if _, err := os.Stat(filepath.Join(out, "cleanup_"+ds)); err != nil {
+			t.Errorf("all_done cleanup did not run for %s: %v", ds, err)
+		}
+	}
+	os.WriteFile(cfg, bytes.Replace(mustRead(t, cfg), []byte("all_done"), []byte("none_skipped"), 1), 0o644)
+	if _, err := jobsCmd(t, "--config", cfg, "jobs", "list"); err == nil || !strings.Contains(err.Error(), `job "cleanup": trigger_rule: unknown rule "none_skipped"`) {
+		t.Errorf("unknown rule: %v", err)
+	}
+}
+
 // Tag definitions and audiences with a schedule of their own are jobs of their own,
 // after the nightly job for the same ds; the nightly job keeps the default list.
 func TestScheduledTagDefinitionsAreJobs(t *testing.T) {
