@@ -325,9 +325,10 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 		ds := j.sched.DS(p.logical)
 		switch v, why := s.upstreamState(j, ds); v {
 		case verdictUpstreamFailed, verdictSkipped:
-			st, msg := StateUpstreamFailed, "run not started: upstream failed"
+			st, msg, level := StateUpstreamFailed, "run not started: upstream failed", slog.LevelWarn
 			if v == verdictSkipped {
-				st, msg = StateSkipped, "run skipped by its trigger_rule"
+				// Routine for some rules (a one_failed alert on a good day).
+				st, msg, level = StateSkipped, "run skipped by its trigger_rule", slog.LevelInfo
 			}
 			rec := Record{Job: j.Name, DS: ds, Logical: p.logical, State: st,
 				Trigger: TriggerScheduled, Scheduled: true, Error: why, Owner: s.opts.Owner, Updated: now}
@@ -339,7 +340,7 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 			if wrote {
 				s.metrics.finished(rec)
 			}
-			s.opts.Log.Warn(msg, "job", j.Name, "ds", ds, "trigger_rule", j.rule, "reason", why)
+			s.opts.Log.Log(context.Background(), level, msg, "job", j.Name, "ds", ds, "trigger_rule", j.rule, "reason", why)
 			s.dropPending(p.key)
 			continue
 		case verdictWait:
