@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -29,7 +30,8 @@ type Streaming struct {
 	// Backpressure enables the PID rate estimator that keeps processing under the interval.
 	Backpressure bool `yaml:"backpressure"`
 	// StartingOffsets is where the partitions start when the pipeline starts from nothing:
-	// earliest | latest | an RFC 3339 time (the first record at or after it).
+	// earliest | latest | an RFC 3339 time (the first record at or after it) | Spark's
+	// JSON of offsets per partition, {"events":{"0":23,"1":-2}} (-2 earliest, -1 latest).
 	StartingOffsets string `yaml:"starting_offsets"`
 	// FailOnDataLoss stops a pipeline when offsets it is to read are gone (deleted by
 	// retention before they were read, or a topic recreated); false skips the gap with a
@@ -102,8 +104,10 @@ func (s *Streaming) validate(ch *check) {
 		ch.fail("max_rate_per_partition", "must be >= 0, got %v", s.MaxRatePerPartition)
 	}
 	if s.StartingOffsets != "earliest" && s.StartingOffsets != "latest" {
-		if _, err := time.Parse(time.RFC3339Nano, s.StartingOffsets); err != nil {
-			ch.fail("starting_offsets", "want earliest, latest or an RFC 3339 time such as 2026-11-26T00:00:00Z, got %q", s.StartingOffsets)
+		// The partitions' offsets are checked in full when the engine starts.
+		var offs map[string]map[string]int64
+		if _, err := time.Parse(time.RFC3339Nano, s.StartingOffsets); err != nil && json.Unmarshal([]byte(s.StartingOffsets), &offs) != nil {
+			ch.fail("starting_offsets", `want earliest, latest, an RFC 3339 time such as 2026-11-26T00:00:00Z, or offsets per partition such as {"events":{"0":23,"1":-2}}, got %q`, s.StartingOffsets)
 		}
 	}
 	if s.EventsEnabled && len(s.EventsTopics) == 0 && s.EventsTopicPattern == "" {

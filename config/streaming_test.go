@@ -43,6 +43,9 @@ streaming:
 	if err != nil {
 		t.Fatalf("printed config does not load: %v\n%s", err, buf.String())
 	}
+	if _, err := Load(LoadOptions{File: write("streaming:\n  starting_offsets: '{\"events\":{\"0\":23,\"1\":-2}}'\n"), Environ: []string{}}); err != nil {
+		t.Fatalf("offsets per partition refused: %v", err)
+	}
 	// (nil and empty slices print alike and mean the same)
 	if fmt.Sprintf("%+v", cfg2.Streaming) != fmt.Sprintf("%+v", cfg.Streaming) {
 		t.Fatalf("round trip changed the section:\n%+v\n%+v", cfg2.Streaming, cfg.Streaming)
@@ -54,6 +57,8 @@ streaming:
 		"streaming:\n  events_format: xml\n":                    "streaming.events_format",
 		"streaming:\n  events_topic_pattern: \"events.(\"\n":    "streaming.events_topic_pattern",
 		"streaming:\n  max_records_per_batch: -1\n":             "streaming.max_records_per_batch",
+		"streaming:\n  min_records_per_batch: -1\n":             "streaming.min_records_per_batch",
+		"streaming:\n  starting_offsets: '{\"events\": 3}'\n":   "streaming.starting_offsets",
 	} {
 		_, err := Load(LoadOptions{File: write(body), Environ: []string{}})
 		if err == nil || !strings.Contains(err.Error(), want) {

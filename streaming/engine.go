@@ -2,12 +2,15 @@ package streaming
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,10 +56,12 @@ type Options struct {
 	Backpressure bool
 	PID          PIDOptions
 	// StartingOffsets is where the partitions start when the job starts from nothing:
-	// "earliest" (default), "latest", or an RFC 3339 time (Spark's startingTimestamp:
+	// "earliest" (default), "latest", an RFC 3339 time (Spark's startingTimestamp:
 	// the first offset whose record timestamp is at or after it, per ListOffsets; a
-	// partition with none starts at its end). Partitions that appear later start at
-	// their beginning.
+	// partition with none starts at its end), or Spark's JSON of offsets per partition,
+	// {"events":{"0":23,"1":-2}} (-2 earliest, -1 latest; a partition not listed starts
+	// at its beginning; an offset no longer in the log is data loss). Partitions that
+	// appear later start at their beginning.
 	StartingOffsets string
 	// Resume, when set and the checkpoint is empty, returns the last batch a previous run
 	// committed to its outputs (e.g. from warehouse snapshot properties). The engine
@@ -137,8 +142,10 @@ type Engine struct {
 	cp   *checkpoint
 	met  *metrics
 	pid  *pidEstimator
-	// startAt is StartingOffsets as a time (zero: earliest or latest).
-	startAt time.Time
+	// startAt is StartingOffsets as a time (zero: earliest or latest), startOffsets
+	// as offsets per partition (nil unless given so).
+	startAt      time.Time
+	startOffsets map[TopicPartition]int64
 	// targets, with AvailableNow, are the partitions' ends when the engine started.
 	targets map[TopicPartition]int64
 	// lostUpTo is, per partition, the end of the deleted offsets counted lost so far
@@ -209,7 +216,7 @@ func New(job *Job, opts Options) (*Engine, error) {
 	case opts.CheckpointDir == "":
 		return nil, errors.New("cannot build streaming engine: no checkpoint directory")
 	}
-	startAt, err := ParseStartingOffsets(opts.StartingOffsets)
+	startAt, startOffsets, err := parseStartingOffsets(opts.StartingOffsets)
 	if err != nil {
 		return nil, fmt.Errorf("cannot build streaming engine: %w", err)
 	}
@@ -219,7 +226,7 @@ func New(job *Job, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("cannot build streaming engine: isolation level %q: want read_uncommitted or read_committed", opts.IsolationLevel)
 	}
 	e := &Engine{
-		job: job, opts: opts, startAt: startAt,
+		job: job, opts: opts, startAt: startAt, startOffsets: startOffsets,
 		log:     opts.Logger.With("pipeline", job.name),
 		pid:     newPIDEstimator(opts.PID, job.interval),
 		ends:    map[TopicPartition]int64{},
@@ -733,18 +740,50 @@ func (e *Engine) sleep(d time.Duration) bool {
 	}
 }
 
-// ParseStartingOffsets checks a StartingOffsets value and returns its time when it is
-// one (zero for earliest and latest).
-func ParseStartingOffsets(s string) (time.Time, error) {
+// ParseStartingOffsets checks a StartingOffsets value (see Options).
+func ParseStartingOffsets(s string) error {
+	_, _, err := parseStartingOffsets(s)
+	return err
+}
+
+// Spark's special offsets in a startingOffsets JSON.
+const (
+	startEarliest = -2
+	startLatest   = -1
+)
+
+// parseStartingOffsets reads a StartingOffsets value: its time when it is one (zero for
+// earliest and latest), or its offsets per partition when it is Spark's JSON.
+func parseStartingOffsets(s string) (time.Time, map[TopicPartition]int64, error) {
 	switch s {
 	case "earliest", "latest":
-		return time.Time{}, nil
+		return time.Time{}, nil, nil
+	}
+	if strings.HasPrefix(strings.TrimSpace(s), "{") {
+		var byTopic map[string]map[string]int64
+		if err := json.Unmarshal([]byte(s), &byTopic); err != nil {
+			return time.Time{}, nil, fmt.Errorf("starting offsets %q: want JSON such as {\"events\":{\"0\":23,\"1\":-2}}: %w", s, err)
+		}
+		offs := map[TopicPartition]int64{}
+		for topic, parts := range byTopic {
+			for p, off := range parts {
+				n, err := strconv.ParseInt(p, 10, 32)
+				if err != nil || n < 0 {
+					return time.Time{}, nil, fmt.Errorf("starting offsets: topic %q: partition %q is not a partition number", topic, p)
+				}
+				if off < startEarliest {
+					return time.Time{}, nil, fmt.Errorf("starting offsets: %s-%d: offset %d (want >= 0, or -2 earliest, -1 latest)", topic, n, off)
+				}
+				offs[TopicPartition{topic, int32(n)}] = off
+			}
+		}
+		return time.Time{}, offs, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("starting offsets %q: want earliest, latest or an RFC 3339 time such as 2026-11-26T00:00:00Z", s)
+		return time.Time{}, nil, fmt.Errorf("starting offsets %q: want earliest, latest, an RFC 3339 time such as 2026-11-26T00:00:00Z, or offsets per partition such as {\"events\":{\"0\":23,\"1\":-2}}", s)
 	}
-	return t, nil
+	return t, nil, nil
 }
 
 // setTargets records, for AvailableNow, where each partition ends now.
@@ -869,6 +908,20 @@ func (e *Engine) planRanges(ctx context.Context, id int64, t time.Time, ends map
 					from = max(off, first[tp])
 				} else {
 					from = last[tp] // no record at or after the time
+				}
+			case fresh && e.startOffsets != nil:
+				// Given offsets: one below the log start is data loss (the check
+				// below); one past the end starts at the end, as a Kafka consumer's
+				// out-of-range position does with auto.offset.reset=latest.
+				switch off, given := e.startOffsets[tp]; {
+				case !given || off == startEarliest:
+				case off == startLatest:
+					from = last[tp]
+				case off > last[tp]:
+					e.log.Warn("starting offset past the partition's end; starting at the end", "partition", tp.String(), "offset", off, "end", last[tp])
+					from = last[tp]
+				default:
+					from = off
 				}
 			}
 		}

@@ -112,7 +112,49 @@ func TestEngineStartingTimestamp(t *testing.T) {
 			}
 		})
 	}
-	if _, err := ParseStartingOffsets("yesterday"); err == nil {
+	if err := ParseStartingOffsets("yesterday"); err == nil {
 		t.Fatal("a bad starting offsets value was accepted")
+	}
+}
+
+// StartingOffsets as Spark's JSON of offsets per partition: a job with nothing committed
+// starts each listed partition there (-2 earliest, -1 latest, past the end: at the end),
+// an unlisted one at its beginning; an offset below the log start is data loss.
+func TestEngineStartingOffsetsJSON(t *testing.T) {
+	addrs := newCluster(t, 4)
+	produce(t, addrs, 4, 0, 40) // 10 records per partition
+	col := newCollected()
+	o := engineOpts(addrs, t.TempDir())
+	o.StartingOffsets = `{"events":{"0":7,"1":-2,"2":-1,"3":99}}`
+	o.OnBatch = col.onBatch
+	e := startEngine(t, collectJob(col, 10*time.Millisecond), o)
+	col.waitTotal(t, e, 3+10)
+	produce(t, addrs, 4, 40, 4) // one more per partition
+	col.waitTotal(t, e, 13+4)
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := map[int32][]int64{}
+	for _, rs := range col.byBatch {
+		for _, r := range rs {
+			got[r.Partition] = append(got[r.Partition], r.Offset)
+		}
+	}
+	if fmt.Sprint(got) != "map[0:[7 8 9 10] 1:[0 1 2 3 4 5 6 7 8 9 10] 2:[10] 3:[10]]" {
+		t.Fatalf("offsets read %v", got)
+	}
+
+	// An offset retention already deleted: data loss, as any gap.
+	adm := admin(t, addrs)
+	deleteRecordsBefore(t, adm, 5)
+	o = engineOpts(addrs, t.TempDir())
+	o.StartingOffsets = `{"events":{"0":2}}`
+	e = startEngine(t, collectJob(newCollected(), 10*time.Millisecond), o)
+	expectLoss(t, e, DataLoss{TopicPartition: TopicPartition{"events", 0}, From: 2, Until: 5, Deleted: true})
+
+	for _, bad := range []string{`{"events":{"x":1}}`, `{"events":{"0":-3}}`, `{"events":`} {
+		if err := ParseStartingOffsets(bad); err == nil {
+			t.Errorf("starting offsets %s accepted", bad)
+		}
 	}
 }
