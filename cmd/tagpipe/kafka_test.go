@@ -68,6 +68,37 @@ func TestProduceConsumeCommands(t *testing.T) {
 	}
 }
 
+// TestDeleteRecordsCommand: tagpipe topics delete-records moves the log start of every
+// partition, or of those named, as kafka-delete-records.sh; -1 deletes every record; a
+// partition the topic does not have is an error.
+func TestDeleteRecordsCommand(t *testing.T) {
+	dir, addr := t.TempDir(), startTestBroker(t).Addr()
+	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", "2")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 20 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Partition: int32(i % 2), Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := runTagpipe(t, "--data-dir", dir, "topics", "delete-records", "--bootstrap-server", addr, "--topic", "t", "--offset", "4")
+	if want := "partition: t-0\tlow_watermark: 4\npartition: t-1\tlow_watermark: 4\n"; out != want {
+		t.Fatalf("delete-records printed %q, want %q", out, want)
+	}
+	out = runTagpipe(t, "--data-dir", dir, "topics", "delete-records", "--bootstrap-server", addr, "--topic", "t", "--partition", "1", "--offset", "-1")
+	if want := "partition: t-1\tlow_watermark: 10\n"; out != want {
+		t.Fatalf("delete-records -1 printed %q, want %q", out, want)
+	}
+	if out, err := runTagpipeErr("--data-dir", dir, "topics", "delete-records", "--bootstrap-server", addr, "--topic", "t", "--partition", "5", "--offset", "1"); err == nil || !strings.Contains(out+err.Error(), "no partition 5") {
+		t.Fatalf("partition 5: %v\n%s", err, out)
+	}
+}
+
 // TestTransactionsCommands: tagpipe transactions list and describe show an open
 // transaction with its partitions, then its completed state, as kafka-transactions.sh;
 // describe-producers shows the partition's producer with the transaction's first offset,

@@ -213,9 +213,67 @@ func init() {
 		del.Flags().StringVar(&topic, "topic", "", "topic name")
 		_ = del.MarkFlagRequired("topic")
 
-		cmd.AddCommand(create, list, describe, alter, del)
+		var drPartitions []int32
+		var drOffset int64
+		delRecords := &cobra.Command{Use: "delete-records --topic T --offset N [--partition P]",
+			Short: "Delete a topic's records below an offset (like kafka-delete-records.sh): the log start moves up",
+			Args:  cobra.NoArgs,
+			RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
+				return deleteRecords(ctx, adm, cmd, topic, drPartitions, drOffset)
+			})}
+		delRecords.Flags().StringVar(&topic, "topic", "", "topic name")
+		delRecords.Flags().Int32SliceVar(&drPartitions, "partition", nil, "only these partitions (repeatable; default: all)")
+		delRecords.Flags().Int64Var(&drOffset, "offset", 0, "delete the records below this offset; -1: every record (up to the high watermark)")
+		_ = delRecords.MarkFlagRequired("topic")
+		_ = delRecords.MarkFlagRequired("offset")
+
+		cmd.AddCommand(create, list, describe, alter, del, delRecords)
 		return cmd
 	})
+}
+
+// deleteRecords moves the log start of the topic's partitions (all, or those listed)
+// up to offset (-1: the high watermark) with DeleteRecords and prints each partition's
+// new low watermark, as kafka-delete-records.sh does.
+func deleteRecords(ctx context.Context, adm *kadm.Client, cmd *cobra.Command, topic string, partitions []int32, offset int64) error {
+	if offset < -1 {
+		return fmt.Errorf("bad --offset %d: want an offset >= 0, or -1 for every record", offset)
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("cannot list the partitions of %q: %w", topic, err)
+	}
+	if err := ends.Error(); err != nil {
+		return fmt.Errorf("cannot list the partitions of %q: %w", topic, err)
+	}
+	offs := kadm.Offsets{}
+	if len(partitions) == 0 {
+		ends.Each(func(o kadm.ListedOffset) { partitions = append(partitions, o.Partition) })
+	}
+	for _, p := range partitions {
+		if _, ok := ends.Lookup(topic, p); !ok {
+			return fmt.Errorf("topic %q has no partition %d", topic, p)
+		}
+		offs.Add(kadm.Offset{Topic: topic, Partition: p, At: offset})
+	}
+	rs, err := adm.DeleteRecords(ctx, offs)
+	if err != nil {
+		return fmt.Errorf("cannot delete records of %q: %w", topic, err)
+	}
+	sort.Slice(partitions, func(i, j int) bool { return partitions[i] < partitions[j] })
+	var errs []string
+	for _, p := range partitions {
+		r, _ := rs.Lookup(topic, p)
+		if r.Err != nil {
+			errs = append(errs, fmt.Sprintf("partition %d: %v", p, r.Err))
+			continue
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "partition: %s-%d\tlow_watermark: %d\n", topic, p, r.LowWatermark)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("cannot delete records of %q: %s", topic, strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 func describeTopics(ctx context.Context, adm *kadm.Client, cmd *cobra.Command, topics []string) error {
