@@ -99,6 +99,44 @@ func TestDeleteRecordsCommand(t *testing.T) {
 	}
 }
 
+// TestGetOffsetsCommand: tagpipe topics get-offsets prints topic:partition:offset as
+// kafka-get-offsets.sh: the end, the start, and the first offset at or after a time
+// (the end when no record is that late).
+func TestGetOffsetsCommand(t *testing.T) {
+	dir, addr := t.TempDir(), startTestBroker(t).Addr()
+	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", "2")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 10 {
+		r := &kgo.Record{Partition: int32(i % 2), Value: []byte("v"), Timestamp: t0.Add(time.Duration(i) * time.Minute)}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(at string) string {
+		return runTagpipe(t, "--data-dir", dir, "topics", "get-offsets", "--bootstrap-server", addr, "--topic", "t", "--time", at)
+	}
+	for at, want := range map[string]string{
+		"latest":               "t:0:5\nt:1:5\n",
+		"-2":                   "t:0:0\nt:1:0\n",
+		"2026-11-01T00:04:00Z": "t:0:2\nt:1:2\n", // partition 0 holds minutes 0,2,4,…; 1 holds 1,3,5,…
+		strconv.FormatInt(t0.Add(time.Hour).UnixMilli(), 10): "t:0:5\nt:1:5\n",
+	} {
+		if got := get(at); got != want {
+			t.Errorf("--time %s: %q, want %q", at, got, want)
+		}
+	}
+	if _, err := runTagpipeErr("--data-dir", dir, "topics", "get-offsets", "--bootstrap-server", addr, "--topic", "t", "--time", "soon"); err == nil {
+		t.Error("a bad --time was accepted")
+	}
+}
+
 // TestTransactionsCommands: tagpipe transactions list and describe show an open
 // transaction with its partitions, then its completed state, as kafka-transactions.sh;
 // describe-producers shows the partition's producer with the transaction's first offset,

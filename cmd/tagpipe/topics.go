@@ -227,9 +227,67 @@ func init() {
 		_ = delRecords.MarkFlagRequired("topic")
 		_ = delRecords.MarkFlagRequired("offset")
 
-		cmd.AddCommand(create, list, describe, alter, del, delRecords)
+		var at string
+		getOffsets := &cobra.Command{Use: "get-offsets --topic T [--time latest|earliest|max-timestamp|<RFC 3339>|<ms>]",
+			Short: "Each partition's offset at a time (like kafka-get-offsets.sh): latest, earliest, or the first at or after a time",
+			Args:  cobra.NoArgs,
+			RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
+				return getOffsets(ctx, adm, cmd, topic, at)
+			})}
+		getOffsets.Flags().StringVar(&topic, "topic", "", "topic name")
+		getOffsets.Flags().StringVar(&at, "time", "latest", "latest (-1), earliest (-2), max-timestamp (-3), an RFC 3339 time or Unix milliseconds")
+		_ = getOffsets.MarkFlagRequired("topic")
+
+		cmd.AddCommand(create, list, describe, alter, del, delRecords, getOffsets)
 		return cmd
 	})
+}
+
+// getOffsets prints topic:partition:offset per partition as kafka-get-offsets.sh does:
+// the end, the start, the offset of the largest timestamp, or the first offset whose
+// record timestamp is at or after a time (the end when there is none: -1 in Kafka's
+// tool).
+func getOffsets(ctx context.Context, adm *kadm.Client, cmd *cobra.Command, topic, at string) error {
+	var (
+		offs kadm.ListedOffsets
+		err  error
+	)
+	switch at {
+	case "latest", "-1":
+		offs, err = adm.ListEndOffsets(ctx, topic)
+	case "earliest", "-2":
+		offs, err = adm.ListStartOffsets(ctx, topic)
+	case "max-timestamp", "-3":
+		offs, err = adm.ListMaxTimestampOffsets(ctx, topic)
+	default:
+		ms, perr := strconv.ParseInt(at, 10, 64)
+		if perr != nil {
+			t, terr := time.Parse(time.RFC3339Nano, at)
+			if terr != nil {
+				return fmt.Errorf("bad --time %q: want latest, earliest, max-timestamp, an RFC 3339 time or Unix milliseconds", at)
+			}
+			ms = t.UnixMilli()
+		} else if ms < 0 {
+			return fmt.Errorf("bad --time %q: the special times are -1 (latest), -2 (earliest) and -3 (max-timestamp)", at)
+		}
+		offs, err = adm.ListOffsetsAfterMilli(ctx, ms, topic)
+	}
+	if err == nil {
+		err = offs.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("cannot list the offsets of %q: %w", topic, err)
+	}
+	if len(offs[topic]) == 0 {
+		return fmt.Errorf("topic %q does not exist", topic)
+	}
+	var list []kadm.ListedOffset
+	offs.Each(func(o kadm.ListedOffset) { list = append(list, o) })
+	sort.Slice(list, func(i, j int) bool { return list[i].Partition < list[j].Partition })
+	for _, o := range list {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s:%d:%d\n", o.Topic, o.Partition, o.Offset)
+	}
+	return nil
 }
 
 // deleteRecords moves the log start of the topic's partitions (all, or those listed)
