@@ -205,3 +205,32 @@ func BenchmarkCompact(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendCompressionType appends benchBatch's records compressed with snappy (as
+// franz-go sends them) to a log with each compression.type: producer and snappy store
+// them as sent, the others re-encode every batch.
+func BenchmarkAppendCompressionType(b *testing.B) {
+	batch := compressBatch(b, benchBatch(), codecSnappy, false)
+	for _, c := range []Compression{CompressionProducer, CompressionSnappy, CompressionNone, CompressionGzip, CompressionLZ4, CompressionZstd} {
+		b.Run(c.String(), func(b *testing.B) {
+			l := benchLog(b, "os")
+			o := l.Options()
+			o.Compression = c
+			l.SetOptions(o)
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := l.Append(batch); err != nil {
+					b.Fatal(err)
+				}
+				if i++; i%4096 == 0 {
+					b.StopTimer()
+					l.EnforceRetention()
+					b.StartTimer()
+				}
+			}
+			b.ReportMetric(float64(b.N)*100/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}

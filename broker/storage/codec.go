@@ -14,9 +14,11 @@ import (
 	"github.com/pierrec/lz4/v4"
 )
 
-// The record codecs of a RecordBatch's attributes (bits 0–2). The append path never
-// uses them: batches are stored as produced. Only the log cleaner (compacted topics)
-// and the key check of a compacted topic's appends read compressed records, and the
+// The record codecs of a RecordBatch's attributes (bits 0–2). The append path leaves
+// them alone by default: batches are stored as produced. Compressed records are read by
+// the log cleaner (compacted topics), by appends that check records (a compacted topic's
+// keys, timestamp bounds) and by appends to a log whose Options.Compression names
+// another codec than the batch's (compression.type: the batch is stored re-encoded). The
 // cleaner writes a batch it shortened with the codec (and snappy framing) it came in.
 const (
 	codecNone   = 0
@@ -25,6 +27,44 @@ const (
 	codecLZ4    = 3
 	codecZstd   = 4
 )
+
+// Compression is a log's compression.type: the codec appended batches are stored in.
+type Compression int8
+
+// The compression.type values, Kafka's names in String and ParseCompression.
+const (
+	CompressionProducer Compression = iota // each batch as the producer sent it (the default)
+	CompressionNone                        // "uncompressed"
+	CompressionGzip
+	CompressionSnappy // written in the xerial framing, as Kafka's Java producer writes it
+	CompressionLZ4
+	CompressionZstd
+)
+
+var compressionNames = [...]string{"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"}
+
+// CompressionNames are the compression.type values ParseCompression accepts.
+func CompressionNames() []string { return slices.Clone(compressionNames[:]) }
+
+func (c Compression) String() string {
+	if c >= 0 && int(c) < len(compressionNames) {
+		return compressionNames[c]
+	}
+	return fmt.Sprintf("Compression(%d)", int(c))
+}
+
+// ParseCompression reads a compression.type value (case-sensitive, as Kafka's).
+func ParseCompression(name string) (Compression, bool) {
+	for i, n := range compressionNames {
+		if n == name {
+			return Compression(i), true
+		}
+	}
+	return CompressionProducer, false
+}
+
+// codec is the attributes codec id of a Compression other than CompressionProducer.
+func (c Compression) codec() int { return int(c) - 1 }
 
 // maxInflated bounds what one batch's records may decompress to: a batch is at most
 // max.message.bytes compressed, and a bomb must not take the broker's memory.
@@ -93,39 +133,73 @@ func decompressRecords(codec int, src []byte) (out []byte, xerial bool, err erro
 }
 
 // compressRecords compresses a batch's records with codec (xerial: the snappy framing).
+// codecNone returns src itself.
 func compressRecords(codec int, src []byte, xerial bool) ([]byte, error) {
+	if codec == codecNone {
+		return src, nil
+	}
+	return appendCompressed(nil, codec, src, xerial)
+}
+
+// The compressing writers are pooled: a gzip writer holds ~1 MB of state, an lz4 writer
+// its block buffers, too much to allocate for every batch re-encoded on append.
+var (
+	gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
+	lz4Writers  = sync.Pool{New: func() any { return lz4.NewWriter(nil) }}
+)
+
+// appendCompressed appends src compressed with codec (xerial: the snappy framing) to
+// dst.
+func appendCompressed(dst []byte, codec int, src []byte, xerial bool) ([]byte, error) {
 	switch codec {
 	case codecNone:
-		return src, nil
+		return append(dst, src...), nil
 	case codecGzip:
-		var buf bytes.Buffer
-		return compressTo(&buf, gzip.NewWriter(&buf), src)
+		w := gzipWriters.Get().(*gzip.Writer)
+		buf := bytes.NewBuffer(dst) // writes go after dst's bytes
+		w.Reset(buf)
+		out, err := compressTo(buf, w, src)
+		w.Reset(nil) // the pool must not keep the output alive
+		gzipWriters.Put(w)
+		return out, err
 	case codecSnappy:
 		if !xerial {
-			return s2.EncodeSnappy(nil, src), nil
+			return appendSnappy(dst, src), nil
 		}
-		out := append([]byte(nil), xerialMagic...)
-		out = binary.BigEndian.AppendUint32(out, 1) // version
-		out = binary.BigEndian.AppendUint32(out, 1) // minimum compatible version
+		dst = append(dst, xerialMagic...)
+		dst = binary.BigEndian.AppendUint32(dst, 1) // version
+		dst = binary.BigEndian.AppendUint32(dst, 1) // minimum compatible version
 		for len(src) > 0 {
 			n := min(len(src), xerialBlock)
-			block := s2.EncodeSnappy(nil, src[:n])
-			out = binary.BigEndian.AppendUint32(out, uint32(len(block)))
-			out = append(out, block...)
+			at := len(dst)
+			dst = appendSnappy(binary.BigEndian.AppendUint32(dst, 0), src[:n])
+			binary.BigEndian.PutUint32(dst[at:], uint32(len(dst)-at-4))
 			src = src[n:]
 		}
-		return out, nil
+		return dst, nil
 	case codecLZ4:
-		var buf bytes.Buffer
-		return compressTo(&buf, lz4.NewWriter(&buf), src)
+		w := lz4Writers.Get().(*lz4.Writer)
+		buf := bytes.NewBuffer(dst)
+		w.Reset(buf)
+		out, err := compressTo(buf, w, src)
+		w.Reset(nil)
+		lz4Writers.Put(w)
+		return out, err
 	case codecZstd:
 		_, enc, err := zstdCodec()
 		if err != nil {
 			return nil, err
 		}
-		return enc.EncodeAll(src, nil), nil
+		return enc.EncodeAll(src, dst), nil
 	}
 	return nil, fmt.Errorf("%w: unknown compression codec %d", ErrInvalidRecord, codec)
+}
+
+// appendSnappy appends src as one raw snappy block to dst.
+func appendSnappy(dst, src []byte) []byte {
+	dst = slices.Grow(dst, s2.MaxEncodedLen(len(src)))
+	block := s2.EncodeSnappy(dst[len(dst):cap(dst)], src) // in place: the room is there
+	return dst[:len(dst)+len(block)]
 }
 
 // compressTo writes src through w, a compressing writer into buf, and returns buf's bytes.

@@ -221,15 +221,17 @@ type recordView struct {
 }
 
 // parseRecords walks a batch's records (body: the records after the batch header,
-// decompressed).
+// decompressed). fn must not keep the recordView: it is reused for the next record (one
+// allocation a batch, not one a record).
 func parseRecords(body []byte, h *BatchHeader, fn func(*recordView)) error {
+	var r recordView
 	for i := int32(0); i < h.RecordCount; i++ {
 		length, n := binary.Varint(body)
 		if n <= 0 || length < 1 || int64(len(body)-n) < length {
 			return fmt.Errorf("%w: record %d of batch %d has a bad length", ErrCorruptMessage, i, h.BaseOffset)
 		}
 		rec := body[n : n+int(length)]
-		r := recordView{raw: body[:n+int(length)]}
+		r = recordView{raw: body[:n+int(length)]}
 		p := 1                          // attributes
 		td, m := binary.Varint(rec[p:]) // timestamp delta
 		if m <= 0 {

@@ -45,6 +45,12 @@ type Options struct {
 	Flush              FlushPolicy
 	// LogAppendTime stamps batches with the append time (message.timestamp.type=LogAppendTime).
 	LogAppendTime bool
+	// Compression is compression.type: CompressionProducer (the zero value) stores each
+	// batch as produced; any other value stores a batch in another codec re-encoded in
+	// this one (its records decompressed and compressed again, the header's codec bits,
+	// length and CRC rewritten, every other field kept), a batch in this codec as
+	// produced.
+	Compression Compression
 	// TimestampBounds, when set, refuse a batch with a CreateTime record timestamp too far
 	// from the append time (ErrInvalidTimestamp); not checked with LogAppendTime. nil =
 	// no bounds (Kafka's default). Appends then read every record, decompressing.
@@ -190,6 +196,9 @@ func OpenLog(dir string, opts Options) (*Log, error) {
 	default:
 		return nil, fmt.Errorf("cannot open log %q: unknown flush mode %q (want os, always or interval)", dir, opts.Flush.Mode)
 	}
+	if opts.Compression < CompressionProducer || opts.Compression > CompressionZstd {
+		return nil, fmt.Errorf("cannot open log %q: unknown compression %d", dir, opts.Compression)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create log directory %q: %w", dir, err)
 	}
@@ -270,6 +279,7 @@ func (l *Log) append(records []byte, checkCRC bool) (AppendResult, error) {
 	// Pass 1: validate everything before touching anything.
 	var first BatchHeader
 	var count int64
+	var recoded []byte // the record set to store, when compression.type re-encoded a batch
 	nb := 0
 	for p := 0; p < len(records); nb++ {
 		h, n, err := parseBatch(records[p:], o.MaxMessageBytes, true, checkCRC)
@@ -295,13 +305,21 @@ func (l *Log) append(records []byte, checkCRC bool) (AppendResult, error) {
 				return AppendResult{}, fmt.Errorf("%w: a transactional batch without a producer id", ErrInvalidRecord)
 			}
 		}
-		if o.needsRecords() {
+		if o.Compression != CompressionProducer { // the one compare the default path pays
+			if recoded, err = recode(recoded, records, p, n, &h, o, nowMs); err != nil {
+				return AppendResult{}, fmt.Errorf("batch %d at byte %d: %w", nb, p, err)
+			}
+		} else if o.needsRecords() {
 			if err := checkRecords(records[p:p+n], &h, o, nowMs); err != nil {
 				return AppendResult{}, fmt.Errorf("batch %d at byte %d: %w", nb, p, err)
 			}
 		}
 		count += int64(h.LastOffsetDelta) + 1
 		p += n
+	}
+	if recoded != nil {
+		records = recoded
+		first = decodeHeader(records)
 	}
 	if first.Idempotent() {
 		if dup, err := l.producer.check(&first, nowMs); err != nil {
@@ -503,6 +521,10 @@ func (l *Log) SetOptions(opts Options) {
 	default:
 		old.Logger.Error("ignoring unknown flush mode; keeping the current policy", "dir", l.dir, "mode", opts.Flush.Mode)
 		opts.Flush = old.Flush
+	}
+	if opts.Compression < CompressionProducer || opts.Compression > CompressionZstd {
+		old.Logger.Error("ignoring unknown compression; keeping the current one", "dir", l.dir, "compression", opts.Compression)
+		opts.Compression = old.Compression
 	}
 	l.opts = opts
 	if !l.closed && old.Flush != opts.Flush {

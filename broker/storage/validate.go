@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -69,6 +70,18 @@ func checkRecords(batch []byte, h *BatchHeader, o *Options, now int64) error {
 	if err != nil {
 		return err
 	}
+	_, err = checkDecompressed(recs, h, o, now)
+	return err
+}
+
+// checkDecompressed is checkRecords on a batch's records already decompressed (recs);
+// it returns how many bytes of recs the batch's RecordCount records take. Options that
+// ask for no check only walk the records.
+func checkDecompressed(recs []byte, h *BatchHeader, o *Options, now int64) (used int, err error) {
+	if !o.needsRecords() {
+		err = parseRecords(recs, h, func(r *recordView) { used += len(r.raw) })
+		return used, err
+	}
 	tb := o.TimestampBounds
 	if o.LogAppendTime {
 		tb = nil // the broker's time replaces the producer's: Kafka checks nothing
@@ -78,6 +91,7 @@ func checkRecords(batch []byte, h *BatchHeader, o *Options, now int64) error {
 	badTimestamps := false
 	i := 0
 	err = parseRecords(recs, h, func(r *recordView) {
+		used += len(r.raw)
 		ts := r.timestamp
 		if h.Attributes&attrLogAppendTime != 0 {
 			ts = h.MaxTimestamp // what a record of such a batch reads as its timestamp
@@ -97,16 +111,78 @@ func checkRecords(batch []byte, h *BatchHeader, o *Options, now int64) error {
 		i++
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	// As Kafka's processRecordErrors: one bad timestamp makes the whole batch's error
 	// INVALID_TIMESTAMP (listing the keyless records too); keyless records alone are
 	// INVALID_RECORD.
 	if badTimestamps {
-		return &RecordsError{Err: ErrInvalidTimestamp, Records: recErrs}
+		return 0, &RecordsError{Err: ErrInvalidTimestamp, Records: recErrs}
 	}
 	if keyless >= 0 {
-		return fmt.Errorf("%w: a compacted topic cannot accept a record without a key (record %d)", ErrInvalidRecord, keyless)
+		return 0, fmt.Errorf("%w: a compacted topic cannot accept a record without a key (record %d)", ErrInvalidRecord, keyless)
 	}
-	return nil
+	return used, nil
+}
+
+// recode handles the batch records[p:p+n] (header h) of an append to a log whose
+// Options.Compression is not CompressionProducer, as Kafka's LogValidator does when the
+// target codec differs from the batch's: the records are read (decompressed once, for
+// the checks the options ask for too) and compressed again with the log's codec into a
+// new batch (snappy in the xerial framing), the header's codec bits, batchLength and CRC
+// rewritten, every other field (producer id, epoch, base sequence, transactional bit,
+// timestamps, offset delta, record count) kept and the records themselves byte for byte.
+// A batch already in the log's codec is only checked, as without a compression.type.
+//
+// out is the record set to store instead of records: nil while no batch needed
+// re-encoding (records is then stored as it is); once one does, it holds the batches
+// before it as they were, and every later batch is added to it, re-encoded or not.
+// A re-encoded batch larger than max.message.bytes is refused (ErrBatchTooLarge), as
+// Kafka checks the batch it stores too.
+func recode(out, records []byte, p, n int, h *BatchHeader, o *Options, now int64) ([]byte, error) {
+	batch := records[p : p+n]
+	target := o.Compression.codec()
+	if h.Compression() == target {
+		if o.needsRecords() {
+			if err := checkRecords(batch, h, o, now); err != nil {
+				return nil, err
+			}
+		}
+		if out != nil {
+			out = append(out, batch...)
+		}
+		return out, nil
+	}
+	recs, _, err := decompressRecords(h.Compression(), batch[BatchHeaderSize:])
+	if err != nil {
+		return nil, err
+	}
+	used, err := checkDecompressed(recs, h, o, now)
+	if err != nil {
+		return nil, err
+	}
+	if used != len(recs) { // Kafka: "Incorrect declared batch size, records still remaining"
+		return nil, fmt.Errorf("%w: %d bytes after the batch's %d records", ErrInvalidRecord, len(recs)-used, h.RecordCount)
+	}
+	if out == nil {
+		room := len(records) + len(records)/8 + 512
+		if target == codecNone {
+			room = len(records) - n + BatchHeaderSize + len(recs)
+		}
+		out = append(make([]byte, 0, room), records[:p]...)
+	}
+	at := len(out)
+	if out, err = appendCompressed(append(out, batch[:BatchHeaderSize]...), target, recs, true); err != nil {
+		return nil, fmt.Errorf("cannot compress records with %v: %w", o.Compression, err)
+	}
+	nb := out[at:]
+	if o.MaxMessageBytes > 0 && len(nb) > int(o.MaxMessageBytes) {
+		return nil, fmt.Errorf("%w: batch of %d bytes stored with compression.type %v is %d bytes, more than max.message.bytes %d",
+			ErrBatchTooLarge, n, o.Compression, len(nb), o.MaxMessageBytes)
+	}
+	attrs := uint16(h.Attributes)&^attrCompressionMask | uint16(target)
+	binary.BigEndian.PutUint16(nb[offAttributes:], attrs)
+	binary.BigEndian.PutUint32(nb[offBatchLength:], uint32(len(nb)-batchLogOverhead))
+	binary.BigEndian.PutUint32(nb[offCRC:], crcChecksum(nb[offAttributes:]))
+	return out, nil
 }
