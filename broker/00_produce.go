@@ -5,7 +5,10 @@ package broker
 // Behaviour: each partition's Records (exactly one RecordBatch v2, as Kafka requires
 // since v3: a second batch is INVALID_RECORD) go to storage.Append as received: CRC32C
 // checked (for a large request while it is read: produce_scan.go), base offset
-// assigned, never decompressed or re-encoded, so every codec passes through.
+// assigned, never decompressed or re-encoded, so every codec passes through — unless
+// the topic's compression.type names a codec other than the batch's: then storage
+// stores it re-encoded in that one (storage/validate.go: recode), as Kafka's
+// LogValidator does.
 // A request's partitions are appended one after the other, each under that partition's
 // append lock only, so producers to different partitions run in parallel. acks=0 gets no
 // response at all; acks=1 and acks=all are equivalent on one node (the ack follows the

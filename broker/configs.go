@@ -100,8 +100,9 @@ var topicConfigs = []configDef{
 		brokerValue: func(*Options) string { return "delete" },
 		check:       func(v string) error { _, _, err := cleanupPolicy(v); return err }},
 	{name: "compression.type", brokerName: "compression.type", typ: kmsg.ConfigTypeString, kafkaDefault: "producer",
-		doc:         "Batches are stored as the producer compressed them; the broker never re-encodes.",
-		brokerValue: func(*Options) string { return "producer" }, check: oneOf("producer")},
+		doc: "The codec batches are stored in: producer keeps each batch as the producer compressed it; uncompressed, gzip, snappy, " +
+			"lz4 or zstd store a batch in another codec re-encoded in this one (a batch already in it as sent).",
+		brokerValue: func(*Options) string { return "producer" }, check: oneOf(storage.CompressionNames()...)},
 	{name: "delete.retention.ms", brokerName: "log.cleaner.delete.retention.ms", typ: kmsg.ConfigTypeLong, kafkaDefault: "86400000",
 		doc:         "A compacted topic keeps a tombstone (a null value) this long, so consumers catching up see the delete.",
 		brokerValue: func(*Options) string { return "86400000" }, check: intRange(0, maxInt64)},
@@ -203,6 +204,8 @@ func (b *Broker) storageOptions(overrides map[string]string) storage.Options {
 	so.SegmentMS = get("segment.ms")
 	so.MaxMessageBytes = int32(get("max.message.bytes"))
 	so.IndexIntervalBytes = int(get("index.interval.bytes"))
+	ct, _ := b.effective(findConfig("compression.type"), overrides)
+	so.Compression, _ = storage.ParseCompression(ct) // validated
 	tt, _ := b.effective(findConfig("message.timestamp.type"), overrides)
 	so.LogAppendTime = tt == "LogAppendTime"
 	// As Kafka's LogConfig (3.6–3.9): a bound at its default (no bound) takes the
