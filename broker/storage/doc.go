@@ -1,6 +1,8 @@
 // Package storage owns one partition's log on disk: a directory of segments
 // (<baseoffset>.log with a sparse .index and .timeindex), the RecordBatch v2 header
-// checks done on append (magic, length, CRC32C — never decompression), offset
+// checks done on append (magic, length, CRC32C; records are read, decompressing, only
+// where a compacted topic, timestamp bounds or a compression.type to re-encode a batch
+// in ask for it: validate.go), offset
 // assignment, reads that hand whole batches to the network without decoding them,
 // rolling, retention, DeleteRecords, crash recovery of a torn tail, the idempotent
 // producer state (last five batch sequences per producer id, snapshotted next to the
