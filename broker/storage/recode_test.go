@@ -116,14 +116,15 @@ func storedBatches(t *testing.T, l *Log) [][]byte {
 
 // sameExceptCodec fails unless stored is sent (an uncompressed batch) re-encoded: every
 // header field but the base offset, leader epoch, codec bits, length and CRC as sent, and
-// the records, decompressed, byte for byte those sent.
+// the records, decompressed, byte for byte those sent, at dense offsets from base
+// (base < 0: at the base offset 0, offsets not checked).
 func sameExceptCodec(t *testing.T, stored, sent []byte, wantCodec int, base int64) {
 	t.Helper()
 	hs, hp := decodeHeader(stored), decodeHeader(sent)
 	if hs.Compression() != wantCodec {
 		t.Fatalf("stored codec %d, want %d", hs.Compression(), wantCodec)
 	}
-	if hs.BaseOffset != base {
+	if hs.BaseOffset != max(base, 0) {
 		t.Fatalf("base offset %d, want %d", hs.BaseOffset, base)
 	}
 	if hs.Attributes&^attrCompressionMask != hp.Attributes&^attrCompressionMask {
@@ -141,6 +142,9 @@ func sameExceptCodec(t *testing.T, stored, sent []byte, wantCodec int, base int6
 	}
 	if !bytes.Equal(recs, sent[BatchHeaderSize:]) {
 		t.Fatalf("records changed (%d bytes stored, %d sent)", len(recs), len(sent)-BatchHeaderSize)
+	}
+	if base < 0 { // records with any offset deltas (fuzzed)
+		return
 	}
 	var offsets []int64
 	if err := parseRecords(recs, &hs, func(r *recordView) { offsets = append(offsets, r.offset) }); err != nil {
@@ -421,4 +425,56 @@ func TestAppendCompressionTypeSameCodecAllocs(t *testing.T) {
 	if p, z := allocs(CompressionProducer), allocs(CompressionZstd); z > p {
 		t.Fatalf("%v allocations per append of a zstd batch to a zstd log, %v with producer", z, p)
 	}
+}
+
+// FuzzRecode: any records under any codec, appended to a log with any compression.type,
+// are stored (a valid batch in the log's codec holding the same records) or refused with
+// a classified error, never half-written.
+func FuzzRecode(f *testing.F) {
+	p := richBatch(1, 4)
+	for _, c := range sourceCodecs {
+		f.Add(c.encode(f, p)[BatchHeaderSize:], uint8(c.codec), uint8(CompressionZstd))
+	}
+	f.Add(p[BatchHeaderSize:], uint8(codecNone), uint8(CompressionSnappy))
+	f.Add([]byte{1, 2, 3}, uint8(7), uint8(CompressionNone))
+	// Records whose offset deltas are not 0, 1, …: kept as sent (Kafka would renumber).
+	odd := []byte{0, 0, 14, 1, 2, 'x', 0} // attributes, timestamp delta 0, offset delta 7, null key, value "x", no headers
+	odd = append(binary.AppendVarint(nil, int64(len(odd))), odd...)
+	f.Add(bytes.Repeat(odd, 4), uint8(codecNone), uint8(CompressionLZ4))
+	noSync(f)
+	f.Fuzz(func(t *testing.T, body []byte, codec, target uint8) {
+		o := testOptions(nil)
+		o.Compression = Compression(target % uint8(CompressionZstd+1))
+		l := mustOpen(t, t.TempDir(), o)
+		b := append(bytes.Clone(p[:BatchHeaderSize]), body...)
+		binary.BigEndian.PutUint16(b[offAttributes:], uint16(codec%8))
+		binary.BigEndian.PutUint32(b[offBatchLength:], uint32(len(b)-batchLogOverhead))
+		binary.BigEndian.PutUint32(b[offCRC:], crcOf(b[offAttributes:]))
+		sent := bytes.Clone(b)
+		if _, err := l.Append(b); err != nil {
+			if !errors.Is(err, ErrCorruptMessage) && !errors.Is(err, ErrInvalidRecord) && !errors.Is(err, ErrBatchTooLarge) {
+				t.Fatalf("unclassified error %v", err)
+			}
+			if l.HighWatermark() != 0 || l.Size() != 0 {
+				t.Fatalf("refused append wrote: hw %d size %d", l.HighWatermark(), l.Size())
+			}
+			return
+		}
+		stored := storedBatches(t, l)
+		if len(stored) != 1 {
+			t.Fatalf("%d batches stored", len(stored))
+		}
+		if o.Compression == CompressionProducer || int(codec%8) == o.Compression.codec() {
+			if !bytes.Equal(stored[0][offMagic:], sent[offMagic:]) {
+				t.Fatal("not stored as sent")
+			}
+			return
+		}
+		want, _, err := decompressRecords(int(codec%8), body)
+		if err != nil {
+			t.Fatalf("stored records the append could not have decompressed: %v", err)
+		}
+		plainSent := append(bytes.Clone(sent[:BatchHeaderSize]), want...)
+		sameExceptCodec(t, stored[0], plainSent, o.Compression.codec(), -1)
+	})
 }
