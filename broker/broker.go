@@ -8,6 +8,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,7 +41,10 @@ type Options struct {
 	DefaultPartitions int32
 	// Topic defaults (Kafka's log.retention.ms, log.retention.bytes, log.segment.bytes,
 	// log.roll.ms, message.max.bytes). -1 = unlimited for the retention pair.
-	RetentionMS     int64
+	RetentionMS int64
+	// CompressionType is the topics' default compression.type (Kafka's broker-level
+	// compression.type): producer (default), uncompressed, gzip, snappy, lz4 or zstd.
+	CompressionType string
 	RetentionBytes  int64
 	SegmentBytes    int64
 	SegmentMS       int64
@@ -92,6 +96,7 @@ func DefaultOptions() Options {
 		AutoCreateTopics:          true,
 		DefaultPartitions:         1,
 		RetentionMS:               7 * 24 * 3600 * 1000,
+		CompressionType:           "producer",
 		RetentionBytes:            -1,
 		SegmentBytes:              1 << 30,
 		SegmentMS:                 7 * 24 * 3600 * 1000,
@@ -156,6 +161,12 @@ func New(opts Options) (*Broker, error) {
 	}
 	if opts.DefaultPartitions <= 0 {
 		opts.DefaultPartitions = def.DefaultPartitions
+	}
+	if opts.CompressionType == "" {
+		opts.CompressionType = def.CompressionType
+	}
+	if _, ok := storage.ParseCompression(opts.CompressionType); !ok {
+		return nil, fmt.Errorf("broker: compression type %q: want one of %s", opts.CompressionType, strings.Join(storage.CompressionNames(), ", "))
 	}
 	if opts.RetentionMS == 0 {
 		opts.RetentionMS = def.RetentionMS

@@ -155,6 +155,41 @@ func TestCompressionTypeTransactions(t *testing.T) {
 	}
 }
 
+// TestCompressionTypeBrokerDefault: the broker's compression type (broker.compression_type)
+// is every topic's default, shown as a static broker config; a topic's own
+// compression.type=producer keeps batches as sent; an unknown broker value is refused
+// at New.
+func TestCompressionTypeBrokerDefault(t *testing.T) {
+	o := testOptions(t)
+	o.CompressionType = "lz4"
+	b := startBroker(t, o)
+	cl, adm := newAdmin(t, b.Addr(), kgo.ProducerBatchCompression(kgo.SnappyCompression()))
+	ctx := testCtx(t)
+	producer := "producer"
+	for topic, cfg := range map[string]map[string]*string{"ct.dflt": nil, "ct.asis": {"compression.type": &producer}} {
+		if r, err := adm.CreateTopic(ctx, 1, 1, cfg, topic); err != nil || r.Err != nil {
+			t.Fatalf("create %s: %v %v", topic, err, r.Err)
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(strings.Repeat("v", 200))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := configOf(t, adm, "ct.dflt", "compression.type"); c.Value == nil || *c.Value != "lz4" || c.Source != kmsg.ConfigSourceStaticBrokerConfig {
+		t.Fatalf("ct.dflt compression.type: %+v", c)
+	}
+	if hs := fetchedCodecs(t, cl, "ct.dflt", 0); len(hs) != 1 || hs[0].Compression() != 3 {
+		t.Fatalf("ct.dflt batches: %+v, want one lz4 (3)", hs)
+	}
+	if hs := fetchedCodecs(t, cl, "ct.asis", 0); len(hs) != 1 || hs[0].Compression() != 2 {
+		t.Fatalf("ct.asis batches: %+v, want one snappy (2), as sent", hs)
+	}
+	bad := testOptions(t)
+	bad.CompressionType = "brotli"
+	if _, err := New(bad); err == nil || !strings.Contains(err.Error(), "brotli") {
+		t.Fatalf("New with compression type brotli: %v", err)
+	}
+}
+
 // TestCompressionTypeRefusals: unknown values are INVALID_CONFIG at CreateTopics and
 // AlterConfigs; a batch that outgrows max.message.bytes once re-encoded is
 // MESSAGE_TOO_LARGE.

@@ -102,7 +102,7 @@ var topicConfigs = []configDef{
 	{name: "compression.type", brokerName: "compression.type", typ: kmsg.ConfigTypeString, kafkaDefault: "producer",
 		doc: "The codec batches are stored in: producer keeps each batch as the producer compressed it; uncompressed, gzip, snappy, " +
 			"lz4 or zstd store a batch in another codec re-encoded in this one (a batch already in it as sent).",
-		brokerValue: func(*Options) string { return "producer" }, check: oneOf(storage.CompressionNames()...)},
+		brokerValue: func(o *Options) string { return o.CompressionType }, check: oneOf(storage.CompressionNames()...)},
 	{name: "delete.retention.ms", brokerName: "log.cleaner.delete.retention.ms", typ: kmsg.ConfigTypeLong, kafkaDefault: "86400000",
 		doc:         "A compacted topic keeps a tombstone (a null value) this long, so consumers catching up see the delete.",
 		brokerValue: func(*Options) string { return "86400000" }, check: intRange(0, maxInt64)},

@@ -23,6 +23,9 @@ type Broker struct {
 	RetentionBytes int64 `yaml:"retention_bytes"`
 	SegmentBytes   int64 `yaml:"segment_bytes"`
 	SegmentMS      int64 `yaml:"segment_ms"`
+	// CompressionType is the topics' default compression.type: producer (batches as
+	// produced), uncompressed, gzip, snappy, lz4 or zstd (re-encoded on append).
+	CompressionType string `yaml:"compression_type"`
 	// MaxMessageBytes is the largest record batch accepted (Kafka's message.max.bytes).
 	MaxMessageBytes int32 `yaml:"max_message_bytes"`
 	// Flush is "os" (ack after write to the page cache), "always" (fsync before ack) or a
@@ -78,6 +81,11 @@ func (b *Broker) validate(ch *check) {
 	}
 	if b.AdvertisedPort < 0 || b.AdvertisedPort > 65535 {
 		ch.fail("advertised_port", "must be 0 (the listen port) or a port number, got %d", b.AdvertisedPort)
+	}
+	switch b.CompressionType {
+	case "producer", "uncompressed", "gzip", "snappy", "lz4", "zstd":
+	default:
+		ch.fail("compression_type", "want producer, uncompressed, gzip, snappy, lz4 or zstd, got %q", b.CompressionType)
 	}
 	if b.RetentionMS < -1 || b.RetentionMS == 0 {
 		ch.fail("retention_ms", "must be > 0 or -1 (unlimited), got %d", b.RetentionMS)

@@ -42,6 +42,7 @@ func brokerOptions(cfg *config.Config, reg *prometheus.Registry, log *slog.Logge
 	o.NodeID = c.NodeID
 	o.AutoCreateTopics, o.DefaultPartitions = c.AutoCreateTopics, c.DefaultPartitions
 	o.RetentionMS, o.RetentionBytes = c.RetentionMS, c.RetentionBytes
+	o.CompressionType = c.CompressionType
 	o.SegmentBytes, o.SegmentMS = c.SegmentBytes, c.SegmentMS
 	o.MaxMessageBytes = c.MaxMessageBytes
 	o.RetentionCheckInterval = c.RetentionCheckInterval
