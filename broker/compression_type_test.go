@@ -190,6 +190,58 @@ func TestCompressionTypeBrokerDefault(t *testing.T) {
 	}
 }
 
+// TestCompressionLevels: compression.gzip.level / lz4.level / zstd.level (KIP-390) are
+// topic configs with Kafka's defaults and ranges; a gzip topic at level 1 and one at 9
+// store the same snappy batch re-encoded to different sizes, both read back.
+func TestCompressionLevels(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	cl, adm := newAdmin(t, b.Addr(), kgo.ProducerBatchCompression(kgo.SnappyCompression()))
+	ctx := testCtx(t)
+	gz := "gzip"
+	sizes := map[string]int32{}
+	for _, level := range []string{"1", "9"} {
+		topic := "ct.gzip" + level
+		level := level
+		if r, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"compression.type": &gz, "compression.gzip.level": &level}, topic); err != nil || r.Err != nil {
+			t.Fatalf("create %s: %v %v", topic, err, r.Err)
+		}
+		var recs []*kgo.Record
+		for i := range 200 {
+			recs = append(recs, &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, "record %d of a batch that compresses %s", i, strings.Repeat("well ", i%7))})
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range fetchedCodecs(t, cl, topic, 0) {
+			if h.Compression() != 1 {
+				t.Fatalf("%s: a batch in codec %d, want gzip", topic, h.Compression())
+			}
+			sizes[level] += h.BatchLength
+		}
+		if got := consumeAll(t, b.Addr(), topic, 1)[0]; len(got) != 200 || string(got[199].Value) != string(recs[199].Value) {
+			t.Fatalf("%s: read %d records back", topic, len(got))
+		}
+	}
+	if sizes["1"] == sizes["9"] {
+		t.Fatalf("gzip level 1 and 9 stored %d bytes each", sizes["1"])
+	}
+	if c := configOf(t, adm, "ct.gzip1", "compression.gzip.level"); c.Value == nil || *c.Value != "1" || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+		t.Fatalf("compression.gzip.level: %+v, want 1 (topic config)", c)
+	}
+	for name, want := range map[string]string{"compression.lz4.level": "9", "compression.zstd.level": "3"} {
+		if c := configOf(t, adm, "ct.gzip1", name); c.Value == nil || *c.Value != want || c.Source != kmsg.ConfigSourceDefaultConfig {
+			t.Fatalf("%s: %+v, want the default %s", name, c, want)
+		}
+	}
+	for name, v := range map[string]string{"compression.gzip.level": "10", "compression.lz4.level": "0", "compression.zstd.level": "23"} {
+		v := v
+		rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: name, Value: &v}}, "ct.gzip1")
+		if err != nil || !errors.Is(rs[0].Err, kerr.InvalidConfig) {
+			t.Fatalf("%s=%s: %v %v, want INVALID_CONFIG", name, v, err, rs[0].Err)
+		}
+	}
+}
+
 // TestCompressionTypeRefusals: unknown values are INVALID_CONFIG at CreateTopics and
 // AlterConfigs; a batch that outgrows max.message.bytes once re-encoded is
 // MESSAGE_TOO_LARGE.

@@ -99,10 +99,21 @@ var topicConfigs = []configDef{
 			"(records must have keys; retention by time and size only with delete too); delete,compact: both.",
 		brokerValue: func(*Options) string { return "delete" },
 		check:       func(v string) error { _, _, err := cleanupPolicy(v); return err }},
+	{name: "compression.gzip.level", brokerName: "compression.gzip.level", typ: kmsg.ConfigTypeInt, kafkaDefault: "-1",
+		doc:         "The gzip level batches are re-encoded at with compression.type=gzip: 1 (fastest) to 9 (smallest); -1 the library's default.",
+		brokerValue: func(*Options) string { return "-1" }, check: intRange(storage.MinGzipLevel, storage.MaxGzipLevel)},
+	{name: "compression.lz4.level", brokerName: "compression.lz4.level", typ: kmsg.ConfigTypeInt, kafkaDefault: "9",
+		doc: "The lz4 level batches are re-encoded at with compression.type=lz4: 1 the fast compressor, 2 to 17 high compression " +
+			"(pierrec/lz4's nine levels, two Kafka levels each).",
+		brokerValue: func(*Options) string { return "9" }, check: intRange(storage.MinLZ4Level, storage.MaxLZ4Level)},
 	{name: "compression.type", brokerName: "compression.type", typ: kmsg.ConfigTypeString, kafkaDefault: "producer",
 		doc: "The codec batches are stored in: producer keeps each batch as the producer compressed it; uncompressed, gzip, snappy, " +
 			"lz4 or zstd store a batch in another codec re-encoded in this one (a batch already in it as sent).",
 		brokerValue: func(o *Options) string { return o.CompressionType }, check: oneOf(storage.CompressionNames()...)},
+	{name: "compression.zstd.level", brokerName: "compression.zstd.level", typ: kmsg.ConfigTypeInt, kafkaDefault: "3",
+		doc: "The zstd level batches are re-encoded at with compression.type=zstd: negative (faster) to 22 (smallest); " +
+			"klauspost/zstd's four speeds cover them (1: fastest, 2–3: default, 4–7: better, 8 and up: best).",
+		brokerValue: func(*Options) string { return "3" }, check: intRange(storage.MinZstdLevel, storage.MaxZstdLevel)},
 	{name: "delete.retention.ms", brokerName: "log.cleaner.delete.retention.ms", typ: kmsg.ConfigTypeLong, kafkaDefault: "86400000",
 		doc:         "A compacted topic keeps a tombstone (a null value) this long, so consumers catching up see the delete.",
 		brokerValue: func(*Options) string { return "86400000" }, check: intRange(0, maxInt64)},
@@ -206,6 +217,14 @@ func (b *Broker) storageOptions(overrides map[string]string) storage.Options {
 	so.IndexIntervalBytes = int(get("index.interval.bytes"))
 	ct, _ := b.effective(findConfig("compression.type"), overrides)
 	so.Compression, _ = storage.ParseCompression(ct) // validated
+	switch so.Compression {
+	case storage.CompressionGzip:
+		so.CompressionLevel = int(get("compression.gzip.level"))
+	case storage.CompressionLZ4:
+		so.CompressionLevel = int(get("compression.lz4.level"))
+	case storage.CompressionZstd:
+		so.CompressionLevel = int(get("compression.zstd.level"))
+	}
 	tt, _ := b.effective(findConfig("message.timestamp.type"), overrides)
 	so.LogAppendTime = tt == "LogAppendTime"
 	// As Kafka's LogConfig (3.6–3.9): a bound at its default (no bound) takes the

@@ -141,26 +141,66 @@ func compressRecords(codec int, src []byte, xerial bool) ([]byte, error) {
 	return appendCompressed(nil, codec, src, xerial)
 }
 
-// The compressing writers are pooled: a gzip writer holds ~1 MB of state, an lz4 writer
-// its block buffers, too much to allocate for every batch re-encoded on append.
+// The compressing writers are pooled, one pool per level: a gzip writer holds ~1 MB of
+// state, an lz4 writer its block buffers, too much to allocate for every batch
+// re-encoded on append. zstd encoders are kept one per klauspost encoder level.
 var (
-	gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
-	lz4Writers  = sync.Pool{New: func() any { return lz4.NewWriter(nil) }}
+	gzipWriters [gzip.BestCompression + 2]sync.Pool // index level+1: -1 (default) … 9
+	lz4Writers  [len(lz4Levels)]sync.Pool
+	zstdMu      sync.Mutex
+	zstdEncs    = map[zstd.EncoderLevel]*zstd.Encoder{}
 )
 
+// lz4Levels are pierrec/lz4's levels: fast, then the high-compression ones.
+var lz4Levels = [...]lz4.CompressionLevel{lz4.Fast, lz4.Level1, lz4.Level2, lz4.Level3, lz4.Level4, lz4.Level5, lz4.Level6, lz4.Level7, lz4.Level8, lz4.Level9}
+
+// The codec levels a log takes (compression.gzip.level, compression.lz4.level,
+// compression.zstd.level: KIP-390), with Kafka's ranges; 0 is the library's default.
+const (
+	MinGzipLevel, MaxGzipLevel = -1, 9       // -1: the default (Kafka's Deflater: 6)
+	MinLZ4Level, MaxLZ4Level   = 1, 17       // Kafka: 1 fast, 2–17 high compression
+	MinZstdLevel, MaxZstdLevel = -131072, 22 // negative: faster than 1
+)
+
+// lz4Level maps a Kafka lz4 level (lz4-java's 1–17: 1 the fast compressor, the others
+// its high-compression levels) to pierrec/lz4's (fast, then 9 high-compression levels);
+// 0 is the fast compressor, this package's default.
+func lz4Level(level int) int {
+	if level <= 1 {
+		return 0
+	}
+	return min((level+1)/2, len(lz4Levels)-1)
+}
+
 // appendCompressed appends src compressed with codec (xerial: the snappy framing) to
-// dst.
+// dst, at the codec's default level.
 func appendCompressed(dst []byte, codec int, src []byte, xerial bool) ([]byte, error) {
+	return appendCompressedLevel(dst, codec, src, xerial, 0)
+}
+
+// appendCompressedLevel is appendCompressed at a codec level (Kafka's meaning for the
+// codec, see the Min/Max constants; 0 = the library's default; snappy has none).
+func appendCompressedLevel(dst []byte, codec int, src []byte, xerial bool, level int) ([]byte, error) {
 	switch codec {
 	case codecNone:
 		return append(dst, src...), nil
 	case codecGzip:
-		w := gzipWriters.Get().(*gzip.Writer)
+		if level == 0 || level < MinGzipLevel || level > MaxGzipLevel {
+			level = gzip.DefaultCompression
+		}
+		pool := &gzipWriters[level+1]
+		w, _ := pool.Get().(*gzip.Writer)
+		if w == nil {
+			var err error
+			if w, err = gzip.NewWriterLevel(nil, level); err != nil {
+				return nil, err
+			}
+		}
 		buf := bytes.NewBuffer(dst) // writes go after dst's bytes
 		w.Reset(buf)
 		out, err := compressTo(buf, w, src)
 		w.Reset(nil) // the pool must not keep the output alive
-		gzipWriters.Put(w)
+		pool.Put(w)
 		return out, err
 	case codecSnappy:
 		if !xerial {
@@ -178,21 +218,50 @@ func appendCompressed(dst []byte, codec int, src []byte, xerial bool) ([]byte, e
 		}
 		return dst, nil
 	case codecLZ4:
-		w := lz4Writers.Get().(*lz4.Writer)
+		li := lz4Level(level)
+		pool := &lz4Writers[li]
+		w, _ := pool.Get().(*lz4.Writer)
+		if w == nil {
+			w = lz4.NewWriter(nil)
+			if err := w.Apply(lz4.CompressionLevelOption(lz4Levels[li])); err != nil {
+				return nil, err
+			}
+		}
 		buf := bytes.NewBuffer(dst)
 		w.Reset(buf)
 		out, err := compressTo(buf, w, src)
 		w.Reset(nil)
-		lz4Writers.Put(w)
+		pool.Put(w)
 		return out, err
 	case codecZstd:
-		_, enc, err := zstdCodec()
+		enc, err := zstdEncoder(level)
 		if err != nil {
 			return nil, err
 		}
 		return enc.EncodeAll(src, dst), nil
 	}
 	return nil, fmt.Errorf("%w: unknown compression codec %d", ErrInvalidRecord, codec)
+}
+
+// zstdEncoder returns the shared encoder for a Kafka zstd level (0: the default, 3);
+// klauspost/zstd has four speeds, which EncoderLevelFromZstd maps levels to.
+func zstdEncoder(level int) (*zstd.Encoder, error) {
+	if level == 0 {
+		_, enc, err := zstdCodec()
+		return enc, err
+	}
+	lvl := zstd.EncoderLevelFromZstd(level)
+	zstdMu.Lock()
+	defer zstdMu.Unlock()
+	if enc := zstdEncs[lvl]; enc != nil {
+		return enc, nil
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(lvl))
+	if err != nil {
+		return nil, err
+	}
+	zstdEncs[lvl] = enc
+	return enc, nil
 }
 
 // appendSnappy appends src as one raw snappy block to dst.

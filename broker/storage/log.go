@@ -51,6 +51,10 @@ type Options struct {
 	// length and CRC rewritten, every other field kept), a batch in this codec as
 	// produced.
 	Compression Compression
+	// CompressionLevel is the level Compression's codec re-encodes at, with Kafka's
+	// meaning for that codec (compression.gzip.level, compression.lz4.level,
+	// compression.zstd.level; see MinGzipLevel …); 0 = the codec's default.
+	CompressionLevel int
 	// TimestampBounds, when set, refuse a batch with a CreateTime record timestamp too far
 	// from the append time (ErrInvalidTimestamp); not checked with LogAppendTime. nil =
 	// no bounds (Kafka's default). Appends then read every record, decompressing.

@@ -213,6 +213,41 @@ func TestAppendCompressionType(t *testing.T) {
 	}
 }
 
+// TestAppendCompressionLevel: compression.gzip.level, compression.lz4.level and
+// compression.zstd.level (KIP-390) change what a re-encoded batch is stored as — a low
+// and a high level give different bytes, the high one no larger — and every level's
+// batch reads back as the records sent; out-of-range levels fall back to the default.
+func TestAppendCompressionLevel(t *testing.T) {
+	plain := richBatch(1_000, 200)
+	for _, c := range []struct {
+		target    Compression
+		low, high int
+	}{{CompressionGzip, 1, 9}, {CompressionLZ4, 1, 17}, {CompressionZstd, 1, 19}} {
+		t.Run(c.target.String(), func(t *testing.T) {
+			stored := map[int][]byte{}
+			for _, level := range []int{0, c.low, c.high} {
+				o := testOptions(nil)
+				o.Compression, o.CompressionLevel = c.target, level
+				l := mustOpen(t, t.TempDir(), o)
+				mustAppend(t, l, bytes.Clone(plain))
+				bs := storedBatches(t, l)
+				if len(bs) != 1 {
+					t.Fatalf("level %d: %d batches stored", level, len(bs))
+				}
+				sameExceptCodec(t, bs[0], plain, c.target.codec(), 0)
+				stored[level] = bs[0]
+			}
+			lo, hi := stored[c.low], stored[c.high]
+			if bytes.Equal(lo, hi) || len(hi) > len(lo) {
+				t.Fatalf("level %d: %d bytes, level %d: %d bytes: want different bytes, the high level no larger", c.low, len(lo), c.high, len(hi))
+			}
+		})
+	}
+	if lz4Level(1) != 0 || lz4Level(9) != 5 || lz4Level(17) != 9 || lz4Level(0) != 0 {
+		t.Fatalf("lz4 level mapping: 1→%d 9→%d 17→%d", lz4Level(1), lz4Level(9), lz4Level(17))
+	}
+}
+
 // TestAppendCompressionTypeRecordSets: a record set of several batches (storage accepts
 // them; Produce sends one) keeps the batches already in the codec as they were and
 // re-encodes the others in place, offsets dense.

@@ -172,7 +172,7 @@ func recode(out, records []byte, p, n int, h *BatchHeader, o *Options, now int64
 		out = append(make([]byte, 0, room), records[:p]...)
 	}
 	at := len(out)
-	if out, err = appendCompressed(append(out, batch[:BatchHeaderSize]...), target, recs, true); err != nil {
+	if out, err = appendCompressedLevel(append(out, batch[:BatchHeaderSize]...), target, recs, true, o.CompressionLevel); err != nil {
 		return nil, fmt.Errorf("cannot compress records with %v: %w", o.Compression, err)
 	}
 	nb := out[at:]
