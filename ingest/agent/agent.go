@@ -15,6 +15,7 @@ import (
 
 	"github.com/tagpipe/tagpipe/ingest"
 	"github.com/tagpipe/tagpipe/ingest/channel"
+	"github.com/tagpipe/tagpipe/ingest/execsrc"
 	"github.com/tagpipe/tagpipe/ingest/interceptor"
 	"github.com/tagpipe/tagpipe/ingest/sink"
 	"github.com/tagpipe/tagpipe/ingest/spooldir"
@@ -460,13 +461,20 @@ func (a *Agent) buildSource(name string, p *Props) (Source, error) {
 			return nil, err
 		}
 		src, err = taildir.New(name, o, proc)
+	case "exec":
+		o := execOptions(p)
+		o.Log, o.C = a.env.Log, proc.C
+		if err := p.Err("exec source"); err != nil {
+			return nil, err
+		}
+		src, err = execsrc.New(name, o, proc)
 	default:
 		if s, ok, e := a.buildNetSource(name, typ, p, proc); ok {
 			src, err = s, e
 			break
 		}
 		if typ != "" {
-			p.fail("type", "unsupported source type %q (want spooldir, taildir, tcp, syslog or http)", typ)
+			p.fail("type", "unsupported source type %q (want spooldir, taildir, exec, tcp, syslog or http)", typ)
 		}
 		return nil, p.Err("source")
 	}

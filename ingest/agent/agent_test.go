@@ -176,7 +176,8 @@ func TestBuildErrorsNameTheKey(t *testing.T) {
 	spec := Spec{Name: "a1", Where: "ingest.agents.a1",
 		Sources: map[string]map[string]string{
 			"r1": {"type": "spooldir", "dir": t.TempDir(), "channels": "c1 nope", "spool_dri": "x", "interceptors": "i1", "interceptors.i1.type": "morse"},
-			"r2": {"type": "exec", "channels": "c1"},
+			"r2": {"type": "exec", "channels": "c1", "restart_throttle": "soon"},
+			"r3": {"type": "jms", "channels": "c1"},
 		},
 		Channels: map[string]map[string]string{"c1": {"type": "memory", "capacity": "ten"}},
 		Sinks:    map[string]map[string]string{"k1": {"type": "kafka", "channel": "c2", "brokers": "127.0.0.1:1", "topic": "t", "acks": "1"}},
@@ -192,7 +193,9 @@ func TestBuildErrorsNameTheKey(t *testing.T) {
 		`ingest.agents.a1.sources.r1.channels: no channel "nope"`,
 		`ingest.agents.a1.sources.r1.spool_dri: unknown key for spooldir source`,
 		`ingest.agents.a1.sources.r1.interceptors.i1.type: unsupported interceptor type "morse"`,
-		`ingest.agents.a1.sources.r2.type: unsupported source type "exec"`,
+		`ingest.agents.a1.sources.r2.command: is required`,
+		`ingest.agents.a1.sources.r2.restart_throttle: bad value "soon"`,
+		`ingest.agents.a1.sources.r3.type: unsupported source type "jms" (want spooldir, taildir, exec, tcp, syslog or http)`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)

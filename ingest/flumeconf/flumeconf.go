@@ -1,7 +1,7 @@
 // Package flumeconf reads a Flume agent .properties file (the file `flume-ng agent -f`
 // takes) and turns one agent of it into an agent.Spec with tagpipe's key names, so Flume
-// users can bring their configs. Supported: sources spooldir, TAILDIR, netcat, syslogtcp,
-// syslogudp, http; channels memory, file; sinks kafka, logger, file_roll; interceptors
+// users can bring their configs. Supported: sources spooldir, TAILDIR, exec, netcat,
+// syslogtcp, syslogudp, http; channels memory, file; sinks kafka, logger, file_roll; interceptors
 // timestamp, host, static, regex_filter, regex_extractor, UUID; replicating and
 // multiplexing selectors; failover and load_balance sink groups. Anything else is rejected with its key.
 package flumeconf
@@ -240,6 +240,7 @@ var sourceTypes = map[string]string{
 	"syslogtcp": "syslog", "org.apache.flume.source.syslogtcpsource": "syslog",
 	"syslogudp": "syslog", "org.apache.flume.source.syslogudpsource": "syslog",
 	"http": "http", "org.apache.flume.source.http.httpsource": "http",
+	"exec": "exec", "org.apache.flume.source.execsource": "exec",
 }
 
 func convertSource(where string, in map[string]string, fail failFn) map[string]string {
@@ -247,7 +248,7 @@ func convertSource(where string, in map[string]string, fail failFn) map[string]s
 	ft := lower(in["type"])
 	typ, ok := sourceTypes[ft]
 	if !ok {
-		fail(where+".type", "unsupported source type %q (supported: spooldir, TAILDIR, netcat, syslogtcp, syslogudp, http)", in["type"])
+		fail(where+".type", "unsupported source type %q (supported: spooldir, TAILDIR, exec, netcat, syslogtcp, syslogudp, http)", in["type"])
 		return out
 	}
 	out["type"] = typ
@@ -290,6 +291,13 @@ func convertSource(where string, in map[string]string, fail failFn) map[string]s
 			fail(where+".fileHeaderKey", "the file header is always \"file\"")
 		}
 		own["fileHeaderKey"] = ""
+	case "exec":
+		// restartThrottle and batchTimeout are milliseconds, as tagpipe's bare numbers.
+		own = rename{"command": "command", "shell": "shell", "restart": "restart", "restartThrottle": "restart_throttle",
+			"logStdErr": "log_stderr", "batchSize": "batch_size", "batchTimeout": "batch_timeout", "charset": ""}
+		if v, ok := in["charset"]; ok && lower(v) != "utf-8" {
+			fail(where+".charset", "only UTF-8 output is supported, not %q", v)
+		}
 	case "tcp":
 		own = rename{"max-line-length": "max_line_bytes", "ack-every-event": "ack"}
 		hostPort(where, in, out, "bind", "port", fail)

@@ -133,8 +133,8 @@ a1.sources = r1
 a1.channels = c1
 a1.sinks = k1 k2
 a1.sinkgroups = g1
-a1.sources.r1.type = exec
-a1.sources.r1.command = tail -F x
+a1.sources.r1.type = avro
+a1.sources.r1.bind = 0.0.0.0
 a1.sources.r1.channels = c1
 a1.channels.c1.type = jdbc
 a1.sinks.k1.type = org.apache.flume.sink.kafka.KafkaSink
@@ -152,7 +152,7 @@ a2.sources = x
 		t.Fatal("accepted")
 	}
 	for _, want := range []string{
-		`a1.sources.r1.type: unsupported source type "exec"`,
+		`a1.sources.r1.type: unsupported source type "avro"`,
 		`a1.channels.c1.type: unsupported channel type "jdbc"`,
 		`a1.sinks.k1.kafka.producer.acks: tagpipe always produces with acks=all`,
 		`a1.sinks.k1.kafka.producer.buffer.memory: unsupported key`,
@@ -201,5 +201,68 @@ a1.sinkgroups.g1.processor.selector.maxTimeOut = 10000
 		"processor.backoff": "true", "processor.selector.max_timeout": "10000"}
 	if fmt.Sprint(g) != fmt.Sprint(want) {
 		t.Fatalf("group %v, want %v", g, want)
+	}
+}
+
+// An exec source converts with Flume's keys (times in milliseconds) and runs into a
+// file_roll sink.
+func TestFlumeExecSource(t *testing.T) {
+	dir := t.TempDir()
+	text := `
+a1.sources = r1
+a1.channels = c1
+a1.sinks = k1
+a1.sources.r1.type = exec
+a1.sources.r1.shell = /bin/sh -c
+a1.sources.r1.command = for i in 1 2 3; do echo line $i; done
+a1.sources.r1.restart = false
+a1.sources.r1.restartThrottle = 500
+a1.sources.r1.logStdErr = true
+a1.sources.r1.batchSize = 2
+a1.sources.r1.batchTimeout = 100
+a1.sources.r1.charset = UTF-8
+a1.sources.r1.channels = c1
+a1.sources.r1.interceptors = i1
+a1.sources.r1.interceptors.i1.type = host
+a1.channels.c1.type = memory
+a1.sinks.k1.type = file_roll
+a1.sinks.k1.channel = c1
+a1.sinks.k1.sink.directory = ` + filepath.Join(dir, "out") + "\n"
+	props, _ := ReadProperties(strings.NewReader(text))
+	spec, err := Convert(props, "a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"type": "exec", "shell": "/bin/sh -c", "command": "for i in 1 2 3; do echo line $i; done",
+		"restart": "false", "restart_throttle": "500", "log_stderr": "true", "batch_size": "2", "batch_timeout": "100",
+		"channels": "c1", "interceptors": "i1", "interceptors.i1.type": "host"}
+	if fmt.Sprint(spec.Sources["r1"]) != fmt.Sprint(want) {
+		t.Fatalf("source %v, want %v", spec.Sources["r1"], want)
+	}
+	a, err := agent.Build(spec, agent.Env{DataDir: dir, Metrics: ingest.NewMetrics(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop(context.Background())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		files, _ := filepath.Glob(filepath.Join(dir, "out", "*"))
+		if len(files) == 1 {
+			if b, _ := os.ReadFile(files[0]); string(b) == "line 1\nline 2\nline 3\n" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("file_roll output: %v", files)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	props["a1.sources.r1.charset"] = "ISO-8859-1"
+	if _, err := Convert(props, "a1"); err == nil || !strings.Contains(err.Error(), `a1.sources.r1.charset: only UTF-8 output is supported, not "ISO-8859-1"`) {
+		t.Fatalf("charset: %v", err)
 	}
 }
