@@ -21,6 +21,7 @@ import (
 	"github.com/tagpipe/tagpipe/ingest"
 	"github.com/tagpipe/tagpipe/ingest/channel"
 	"github.com/tagpipe/tagpipe/ingest/interceptor"
+	"github.com/tagpipe/tagpipe/ingest/internal/chantest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -100,22 +101,6 @@ func start(t *testing.T, opts Options, ch ingest.Channel, ics ...ingest.Intercep
 	return f
 }
 
-func take(t *testing.T, ch ingest.Channel, n int) []ingest.Event {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var out []ingest.Event
-	for len(out) < n {
-		tx, err := ch.Take(ctx, n-len(out))
-		if err != nil {
-			t.Fatalf("have %d of %d events: %v", len(out), n, err)
-		}
-		out = append(out, tx.Events()...)
-		tx.Commit()
-	}
-	return out
-}
-
 func waitDone(t *testing.T, s *Source, within time.Duration) {
 	t.Helper()
 	select {
@@ -139,7 +124,7 @@ func TestLinesInBatches(t *testing.T) {
 	o := DefaultOptions("seq 1 50") // no shell: argv
 	o.BatchSize, o.BatchTimeout = 7, time.Hour
 	f := start(t, o, nil)
-	evs := take(t, f.ch, 50)
+	evs := chantest.Take(t, f.ch, 50)
 	waitDone(t, f.src, 10*time.Second)
 	ids := map[string]bool{}
 	for i, e := range evs {
@@ -168,7 +153,7 @@ func TestShellAndLongLines(t *testing.T) {
 	o := DefaultOptions(`printf 'one\r\n0123456789abcdef\nlast'`)
 	o.Shell, o.MaxLineBytes = "/bin/sh -c", 10
 	f := start(t, o, nil)
-	evs := take(t, f.ch, 3)
+	evs := chantest.Take(t, f.ch, 3)
 	if got := fmt.Sprint(bodies(evs)); got != "[one 0123456789 last]" {
 		t.Fatalf("bodies %s", got)
 	}
@@ -186,7 +171,7 @@ func TestBatchTimeout(t *testing.T) {
 	o := DefaultOptions("echo a; echo b; exec sleep 1000")
 	o.Shell, o.BatchSize, o.BatchTimeout = "/bin/sh -c", 100, 50*time.Millisecond
 	f := start(t, o, nil)
-	if got := fmt.Sprint(bodies(take(t, f.ch, 2))); got != "[a b]" {
+	if got := fmt.Sprint(bodies(chantest.Take(t, f.ch, 2))); got != "[a b]" {
 		t.Fatalf("bodies %s", got)
 	}
 	select {
@@ -201,7 +186,7 @@ func TestRestart(t *testing.T) {
 	o := DefaultOptions("echo run; exit 3")
 	o.Shell, o.Restart, o.RestartThrottle, o.BatchTimeout = "/bin/sh -c", true, 20*time.Millisecond, time.Hour
 	f := start(t, o, nil)
-	if got := fmt.Sprint(bodies(take(t, f.ch, 3))); got != "[run run run]" {
+	if got := fmt.Sprint(bodies(chantest.Take(t, f.ch, 3))); got != "[run run run]" {
 		t.Fatalf("bodies %s", got)
 	}
 	if f.c.Get("runs") < 3 || f.c.Get("failed_runs") < 2 {
@@ -219,7 +204,7 @@ func TestNoRestartEnds(t *testing.T) {
 	f := start(t, o, nil)
 	waitDone(t, f.src, 10*time.Second)
 	time.Sleep(50 * time.Millisecond) // a restart (wrongly) would run now
-	if got := fmt.Sprint(bodies(take(t, f.ch, 1))); got != "[once]" || f.ch.Stats().Events != 0 {
+	if got := fmt.Sprint(bodies(chantest.Take(t, f.ch, 1))); got != "[once]" || f.ch.Stats().Events != 0 {
 		t.Fatalf("bodies %s, %d left", got, f.ch.Stats().Events)
 	}
 	if f.c.Get("runs") != 1 || f.c.Get("failed_runs") != 1 {
@@ -310,7 +295,7 @@ func TestStopKillsCommand(t *testing.T) {
 			}
 			waitDone(t, f.src, 10*time.Second)
 			if tc.shell != "" {
-				if got := fmt.Sprint(bodies(take(t, f.ch, 1))); got != "[started]" {
+				if got := fmt.Sprint(bodies(chantest.Take(t, f.ch, 1))); got != "[started]" {
 					t.Fatalf("bodies %s", got)
 				}
 			}
@@ -348,7 +333,7 @@ func TestStderr(t *testing.T) {
 		o.Shell, o.LogStderr, o.BatchTimeout = "/bin/sh -c", logIt, time.Hour
 		f := start(t, o, nil)
 		waitDone(t, f.src, 10*time.Second)
-		if got := fmt.Sprint(bodies(take(t, f.ch, 1))); got != "[out]" {
+		if got := fmt.Sprint(bodies(chantest.Take(t, f.ch, 1))); got != "[out]" {
 			t.Fatalf("bodies %s", got)
 		}
 		if logged := strings.Contains(f.log.String(), "line=oops"); logged != logIt || f.c.Get("stderr_lines") != map[bool]int64{true: 1}[logIt] {
@@ -379,7 +364,7 @@ func TestPutRetried(t *testing.T) {
 	o.BatchSize, o.BatchTimeout = 6, time.Hour
 	f := start(t, o, ch, &interceptor.RegexFilter{Re: regexp.MustCompile(`[135]`), Exclude: true})
 	waitDone(t, f.src, 10*time.Second)
-	if got := fmt.Sprint(bodies(take(t, ch, 3))); got != "[2 4 6]" || ch.Stats().Events != 0 {
+	if got := fmt.Sprint(bodies(chantest.Take(t, ch, 3))); got != "[2 4 6]" || ch.Stats().Events != 0 {
 		t.Fatalf("bodies %s", got)
 	}
 	if f.c.Get("put_failures") != 2 || f.c.Get("lost") != 0 {

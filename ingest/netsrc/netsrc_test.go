@@ -17,25 +17,10 @@ import (
 
 	"github.com/tagpipe/tagpipe/ingest"
 	"github.com/tagpipe/tagpipe/ingest/channel"
+	"github.com/tagpipe/tagpipe/ingest/internal/chantest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func take(t *testing.T, ch ingest.Channel, n int) []ingest.Event {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var out []ingest.Event
-	for len(out) < n {
-		tx, err := ch.Take(ctx, n-len(out))
-		if err != nil {
-			t.Fatalf("have %d of %d: %v", len(out), n, err)
-		}
-		out = append(out, tx.Events()...)
-		tx.Commit()
-	}
-	return out
-}
 
 func TestTCPAcks(t *testing.T) {
 	ch := channel.NewMemory("m", channel.MemoryOptions{Capacity: 1000})
@@ -59,7 +44,7 @@ func TestTCPAcks(t *testing.T) {
 			t.Fatalf("ack %d = %q, %v", i, line, err)
 		}
 	}
-	evs := take(t, ch, 3)
+	evs := chantest.Take(t, ch, 3)
 	if string(evs[0].Body) != "héllo" || string(evs[1].Body) != "world" || string(evs[2].Body) != "0123456789" {
 		t.Fatalf("bodies %q %q %q", evs[0].Body, evs[1].Body, evs[2].Body)
 	}
@@ -104,7 +89,7 @@ func TestHTTP(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" {
 		t.Fatalf("full channel: %d %v", resp.StatusCode, resp.Header)
 	}
-	evs := take(t, ch, 2)
+	evs := chantest.Take(t, ch, 2)
 	if string(evs[0].Body) != `{"user_id":1}` || evs[0].Headers.Get("error") != "" || evs[1].Headers.Get("error") != "invalid json" {
 		t.Fatalf("events %q %v / %q %v", evs[0].Body, evs[0].Headers, evs[1].Body, evs[1].Headers)
 	}
@@ -117,7 +102,7 @@ func TestHTTP(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("flume array: %d %s", resp.StatusCode, body)
 	}
-	evs = take(t, ch, 2)
+	evs = chantest.Take(t, ch, 2)
 	if string(evs[0].Body) != "x" || evs[0].Headers.Get("a") != "b" || string(evs[1].Body) != "y" {
 		t.Fatalf("flume events %v", evs)
 	}

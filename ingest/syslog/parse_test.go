@@ -13,6 +13,7 @@ import (
 
 	"github.com/tagpipe/tagpipe/ingest"
 	"github.com/tagpipe/tagpipe/ingest/channel"
+	"github.com/tagpipe/tagpipe/ingest/internal/chantest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -77,22 +78,6 @@ func startSource(t *testing.T, proto string) (*Source, *channel.Memory) {
 	return s, ch
 }
 
-func take(t *testing.T, ch ingest.Channel, n int) []ingest.Event {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var out []ingest.Event
-	for len(out) < n {
-		tx, err := ch.Take(ctx, n-len(out))
-		if err != nil {
-			t.Fatalf("have %d of %d events: %v", len(out), n, err)
-		}
-		out = append(out, tx.Events()...)
-		tx.Commit()
-	}
-	return out
-}
-
 // TestSyslogTCP sends newline-framed messages in random chunks, and octet-counted ones on
 // another connection; a garbage message is delivered with an error header.
 func TestSyslogTCP(t *testing.T) {
@@ -115,7 +100,7 @@ func TestSyslogTCP(t *testing.T) {
 		data = data[n:]
 	}
 	conn.Close()
-	evs := take(t, ch, 4)
+	evs := chantest.Take(t, ch, 4)
 	if string(evs[0].Body) != "first" || evs[0].Headers.Get("host") != "host1" || evs[0].Headers.Get("severity") != "2" || evs[0].Headers.Get("msgid") != "ID1" {
 		t.Fatalf("5424 event = %q %v", evs[0].Body, evs[0].Headers)
 	}
@@ -134,7 +119,7 @@ func TestSyslogTCP(t *testing.T) {
 	m2 := `<13>Oct 11 22:14:15 h t: two`
 	fmt.Fprintf(conn, "%d %s%d %s", len(m1), m1, len(m2), m2)
 	conn.Close()
-	evs = take(t, ch, 2)
+	evs = chantest.Take(t, ch, 2)
 	if string(evs[0].Body) != "multi\nline" || string(evs[1].Body) != "t: two" {
 		t.Fatalf("octet-counted = %q %q", evs[0].Body, evs[1].Body)
 	}
@@ -158,7 +143,7 @@ func TestSyslogUDP(t *testing.T) {
 	defer conn.Close()
 	conn.Write([]byte(`<14>1 2026-03-01T11:00:00Z web nginx - - - GET /index.html`))
 	conn.Write([]byte("\xff\xfe garbage"))
-	evs := take(t, ch, 2)
+	evs := chantest.Take(t, ch, 2)
 	if string(evs[0].Body) != "GET /index.html" || evs[0].Headers.Get("app_name") != "nginx" {
 		t.Fatalf("udp event = %q %v", evs[0].Body, evs[0].Headers)
 	}
