@@ -68,19 +68,27 @@ func TestProduceConsumeCommands(t *testing.T) {
 	}
 }
 
-// TestDeleteRecordsCommand: tagpipe topics delete-records moves the log start of every
-// partition, or of those named, as kafka-delete-records.sh; -1 deletes every record; a
-// partition the topic does not have is an error.
-func TestDeleteRecordsCommand(t *testing.T) {
-	dir, addr := t.TempDir(), startTestBroker(t).Addr()
+// twoPartitions starts a broker with a topic "t" of two partitions (made with tagpipe
+// topics create) and returns the data dir, the broker's address, a client producing to
+// t with explicit partitions, and a context for the test.
+func twoPartitions(t *testing.T) (dir, addr string, cl *kgo.Client, ctx context.Context) {
+	dir, addr = t.TempDir(), startTestBroker(t).Addr()
 	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", "2")
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
+	return dir, addr, cl, ctx
+}
+
+// TestDeleteRecordsCommand: tagpipe topics delete-records moves the log start of every
+// partition, or of those named, as kafka-delete-records.sh; -1 deletes every record; a
+// partition the topic does not have is an error.
+func TestDeleteRecordsCommand(t *testing.T) {
+	dir, addr, cl, ctx := twoPartitions(t)
 	for i := range 20 {
 		if err := cl.ProduceSync(ctx, &kgo.Record{Partition: int32(i % 2), Value: []byte("v")}).FirstErr(); err != nil {
 			t.Fatal(err)
@@ -103,15 +111,7 @@ func TestDeleteRecordsCommand(t *testing.T) {
 // kafka-get-offsets.sh: the end, the start, and the first offset at or after a time
 // (the end when no record is that late).
 func TestGetOffsetsCommand(t *testing.T) {
-	dir, addr := t.TempDir(), startTestBroker(t).Addr()
-	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", "2")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	dir, addr, cl, ctx := twoPartitions(t)
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 10 {
 		r := &kgo.Record{Partition: int32(i % 2), Value: []byte("v"), Timestamp: t0.Add(time.Duration(i) * time.Minute)}
