@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -214,7 +215,11 @@ func (s *Source) run() {
 // read. status is its exit status; err is set when it could not start or failed.
 func (s *Source) runOnce() (status string, err error) {
 	cmd := exec.Command(s.argv[0], s.argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: the command is killed when the collector dies (kill -9 included), not
+	// left running with nobody reading its output. Linux sends it when the thread that
+	// started the command exits, so the command is started, and waited for, on a thread
+	// of its own (startLocked).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// Pipes of our own (not StdoutPipe): the read ends are pollable files, so a reader
 	// can be cut off with a deadline, and no copying goroutine is involved.
 	r, w, err := os.Pipe()
@@ -234,7 +239,9 @@ func (s *Source) runOnce() (status string, err error) {
 		defer er.Close()
 		cmd.Stderr = ew
 	}
-	err = cmd.Start()
+	exited := make(chan struct{})
+	var waitErr error
+	err = startLocked(cmd, exited, &waitErr)
 	w.Close()
 	if ew != nil {
 		ew.Close()
@@ -246,13 +253,6 @@ func (s *Source) runOnce() (status string, err error) {
 	s.opts.C.Add("runs", 1)
 	pid := cmd.Process.Pid
 	s.opts.Log.Info("exec source command started", "source", s.name, "command", s.opts.Command, "pid", pid)
-
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
 	var stderrDone chan struct{}
 	if er != nil {
 		stderrDone = make(chan struct{})
@@ -293,6 +293,25 @@ func (s *Source) runOnce() (status string, err error) {
 		return status, waitErr
 	}
 	return status, nil
+}
+
+// startLocked starts cmd on a goroutine locked to its OS thread, which then waits for
+// the command and sets *waitErr and closes exited: the thread lives as long as the
+// command, so the command's parent-death signal fires when the collector dies, not when
+// the Go runtime retires the thread that happened to start it.
+func startLocked(cmd *exec.Cmd, exited chan<- struct{}, waitErr *error) error {
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		*waitErr = cmd.Wait()
+		close(exited)
+	}()
+	return <-started
 }
 
 // progress is what the watcher sees of the reader.

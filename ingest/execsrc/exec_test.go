@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,7 +26,79 @@ import (
 	"github.com/tagpipe/tagpipe/ingest/internal/chantest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// childEnv makes the test binary a collector process of TestCommandDiesWithCollector:
+// an exec source running the command in childCmdEnv, until it is killed.
+const childEnv, childCmdEnv = "EXECSRC_TEST_CHILD", "EXECSRC_TEST_COMMAND"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		o := DefaultOptions(os.Getenv(childCmdEnv))
+		o.Shell = "/bin/sh -c"
+		ch := channel.NewMemory("m", channel.MemoryOptions{Capacity: 100})
+		src, err := New("e", o, &ingest.Processor{Channels: []ingest.Channel{ch}, C: ingest.NewMetrics(nil).Component("a", "source", "e", "exec")})
+		if err == nil {
+			err = src.Start(context.Background())
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		select {} // until killed
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// A collector killed with kill -9 takes its command with it (the parent-death signal),
+// instead of leaving it running with nobody reading its output.
+func TestCommandDiesWithCollector(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), childEnv+"=1", childCmdEnv+"=echo $$ > "+pidFile+"; exec sleep 1000")
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer child.Process.Kill()
+	var pid int
+	deadline := time.Now().Add(30 * time.Second)
+	for pid == 0 {
+		if b, err := os.ReadFile(pidFile); err == nil && strings.HasSuffix(string(b), "\n") {
+			if pid, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the command never started")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+	for !gone(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the command (pid %d) survived its collector", pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// gone says whether process pid has ended: no such process, or a zombie nobody reaped
+// yet (its state in /proc is Z).
+func gone(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return true
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// pid (comm) state ...: the state follows the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] == 'Z'
+}
 
 // logBuf is a log sink tests read.
 type logBuf struct {
