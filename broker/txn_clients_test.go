@@ -18,9 +18,7 @@ import (
 // read_committed consumer sees the committed records only.
 func TestTxnSarama(t *testing.T) {
 	ctx := testCtx(t)
-	b := startBroker(t, testOptions(t))
-	addr := b.Addr()
-	createTopic(t, ctx, addr, "t", 1)
+	_, addr := txnBroker(t, testOptions(t))
 	cfg := saramaConfig("none")
 	cfg.Producer.Idempotent = true
 	cfg.Producer.Transaction.ID = "sarama-txn"
@@ -86,9 +84,7 @@ func TestTxnSarama(t *testing.T) {
 // show the coordinator's state.
 func TestTxnDescribeListTransactions(t *testing.T) {
 	ctx := testCtx(t)
-	b := startBroker(t, testOptions(t))
-	addr := b.Addr()
-	createTopic(t, ctx, addr, "t", 1)
+	_, addr := txnBroker(t, testOptions(t))
 	done := txnProducer(t, addr, "done")
 	produceTxn(t, ctx, done, true, "x")
 	open := txnProducer(t, addr, "open")
@@ -191,9 +187,7 @@ func TestTxnIDExpires(t *testing.T) {
 	o.Now = func() time.Time { return time.UnixMilli(clock.Load()) }
 	o.TransactionAbortInterval = -1 // swept by hand
 	o.TransactionalIDExpiration = time.Hour
-	b := startBroker(t, o)
-	addr := b.Addr()
-	createTopic(t, ctx, addr, "t", 1)
+	b, addr := txnBroker(t, o)
 	done := txnProducer(t, addr, "done")
 	produceTxn(t, ctx, done, true, "x")
 	open := txnProducer(t, addr, "open", kgo.TransactionTimeout(time.Minute))

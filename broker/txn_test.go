@@ -31,6 +31,15 @@ func txnProducer(t *testing.T, addr, id string, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
+// txnBroker starts a broker with options o and a one-partition topic "t", the setup of
+// the transaction tests, and returns it with its address.
+func txnBroker(t *testing.T, o Options) (*Broker, string) {
+	t.Helper()
+	b := startBroker(t, o)
+	createTopic(t, testCtx(t), b.Addr(), "t", 1)
+	return b, b.Addr()
+}
+
 // produceTxn runs one transaction of the given values and ends it with commit.
 func produceTxn(t *testing.T, ctx context.Context, cl *kgo.Client, commit bool, values ...string) {
 	t.Helper()
@@ -112,9 +121,7 @@ func TestTxnCommitAbortReadCommittedAcrossRestart(t *testing.T) {
 	ctx := testCtx(t)
 	o := testOptions(t)
 	o.Flush.Mode = "always"
-	b := startBroker(t, o)
-	addr := b.Addr()
-	createTopic(t, ctx, addr, "t", 1)
+	b, addr := txnBroker(t, o)
 
 	p := txnProducer(t, addr, "tx1")
 	produceTxn(t, ctx, p, true, "c1", "c2")
@@ -185,9 +192,7 @@ func txnReq[R kmsg.Response](t *testing.T, ctx context.Context, cl *kgo.Client, 
 func TestTxnErrorPaths(t *testing.T) {
 	ctx := testCtx(t)
 	o := testOptions(t)
-	b := startBroker(t, o)
-	addr := b.Addr()
-	createTopic(t, ctx, addr, "t", 1)
+	b, addr := txnBroker(t, o)
 	cl, _ := newAdmin(t, addr)
 
 	init := func(version int16, timeout int32, pid int64, epoch int16) *kmsg.InitProducerIDResponse {
@@ -378,9 +383,7 @@ func TestFencedCodeByVersion(t *testing.T) {
 func TestTxnResumesAcrossRestart(t *testing.T) {
 	ctx := testCtx(t)
 	o := testOptions(t)
-	b := startBroker(t, o)
-	addr := b.Addr()
-	createTopic(t, ctx, addr, "t", 1)
+	b, addr := txnBroker(t, o)
 	p := txnProducer(t, addr, "r1")
 	if err := p.BeginTransaction(); err != nil {
 		t.Fatal(err)
@@ -423,9 +426,7 @@ func TestTxnResumesAcrossRestart(t *testing.T) {
 func TestTxnPreparedCompletedAtStart(t *testing.T) {
 	ctx := testCtx(t)
 	o := testOptions(t)
-	b := startBroker(t, o)
-	addr := b.Addr()
-	createTopic(t, ctx, addr, "t", 1)
+	b, addr := txnBroker(t, o)
 	cl, _ := newAdmin(t, addr)
 	init := kmsg.NewPtrInitProducerIDRequest()
 	id := "p1"
@@ -482,9 +483,7 @@ func TestTxnPreparedCompletedAtStart(t *testing.T) {
 // and, naming a member, that member at the group's generation.
 func TestTxnOffsetCommitChecks(t *testing.T) {
 	ctx := testCtx(t)
-	b := startBroker(t, testOptions(t))
-	addr := b.Addr()
-	createTopic(t, ctx, addr, "t", 1)
+	b, addr := txnBroker(t, testOptions(t))
 	cl, _ := newAdmin(t, addr)
 	init := kmsg.NewPtrInitProducerIDRequest()
 	id := "o1"
@@ -535,9 +534,7 @@ func TestTxnOffsetCommitChecks(t *testing.T) {
 // its open transaction is aborted and its next requests fail.
 func TestTxnFencing(t *testing.T) {
 	ctx := testCtx(t)
-	b := startBroker(t, testOptions(t))
-	addr := b.Addr()
-	createTopic(t, ctx, addr, "t", 1)
+	_, addr := txnBroker(t, testOptions(t))
 	p1 := txnProducer(t, addr, "f")
 	if err := p1.BeginTransaction(); err != nil {
 		t.Fatal(err)
@@ -566,9 +563,7 @@ func TestTxnTimeoutAbortsAndFences(t *testing.T) {
 	ctx := testCtx(t)
 	o := testOptions(t)
 	o.TransactionAbortInterval = 10 * time.Millisecond
-	b := startBroker(t, o)
-	addr := b.Addr()
-	createTopic(t, ctx, addr, "t", 1)
+	_, addr := txnBroker(t, o)
 	p := txnProducer(t, addr, "slow", kgo.TransactionTimeout(200*time.Millisecond))
 	if err := p.BeginTransaction(); err != nil {
 		t.Fatal(err)
