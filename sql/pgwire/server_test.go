@@ -97,6 +97,17 @@ func (f *fixture) url(password string, extra string) string {
 	return fmt.Sprintf("%s@%s:%s/tagpipe?%s", u, f.host, f.port, extra)
 }
 
+// connect opens a pgx connection without TLS, closed when the test ends.
+func (f *fixture) connect(t *testing.T) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), f.url("", "sslmode=disable"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
 // psql runs the real psql client; tests skip when it is not installed (CI installs
 // Debian's postgresql-client; scripts/interop.d/30_psql.sh fails without it).
 func psql(t *testing.T, f *fixture, password string, args ...string) (string, error) {
@@ -341,11 +352,7 @@ func TestTLS(t *testing.T) {
 func TestCancelRequestStopsQuery(t *testing.T) {
 	f := start(t, nil)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, f.url("", "sslmode=disable"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := f.connect(t)
 	done := make(chan error, 1)
 	go func() {
 		_, err := conn.Exec(ctx, "SELECT sum(a.range * b.range) FROM range(100000) a, range(100000) b")
@@ -397,15 +404,11 @@ func selfSigned(t *testing.T) tls.Certificate {
 func TestStatementTimeoutSetting(t *testing.T) {
 	f := start(t, nil)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, f.url("", "sslmode=disable"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := f.connect(t)
 	if _, err := conn.Exec(ctx, "SET statement_timeout = '200ms'"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = conn.Exec(ctx, "SELECT sum(a.range * b.range) FROM range(100000) a, range(100000) b")
+	_, err := conn.Exec(ctx, "SELECT sum(a.range * b.range) FROM range(100000) a, range(100000) b")
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "57014" {
 		t.Fatalf("want query_canceled, got %v", err)
@@ -424,11 +427,7 @@ func TestStatementTimeoutSetting(t *testing.T) {
 func TestPgxTypesRoundTrip(t *testing.T) {
 	f := start(t, nil)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, f.url("", "sslmode=disable"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := f.connect(t)
 	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeSimpleProtocol} {
 		var (
 			ints    []int32
@@ -489,11 +488,7 @@ type (
 func TestCopyToStdout(t *testing.T) {
 	f := start(t, nil)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, f.url("", "sslmode=disable"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := f.connect(t)
 	copyTo := func(sql string) (string, error) {
 		var b strings.Builder
 		tag, err := conn.PgConn().CopyTo(ctx, &b, sql)
