@@ -25,26 +25,32 @@ func benchLog(b *testing.B, mode string) *Log {
 	return l
 }
 
+// appendLoop appends batch (100 records) to l for the benchmark's iterations, retention
+// applied every 4096 appends outside the timer, and reports records/s.
+func appendLoop(b *testing.B, l *Log, batch []byte) {
+	b.SetBytes(int64(len(batch)))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := l.Append(batch); err != nil {
+			b.Fatal(err)
+		}
+		if i++; i%4096 == 0 {
+			b.StopTimer()
+			l.EnforceRetention()
+			b.StartTimer()
+		}
+	}
+	b.ReportMetric(float64(b.N)*100/b.Elapsed().Seconds(), "records/s")
+}
+
 // BenchmarkAppend appends 100×100-byte-record batches (records/s is the figure to quote).
 func BenchmarkAppend(b *testing.B) {
 	for _, mode := range []string{"os", "always"} {
 		b.Run("flush="+mode, func(b *testing.B) {
 			l := benchLog(b, mode)
 			batch := benchBatch()
-			b.SetBytes(int64(len(batch)))
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				if _, err := l.Append(batch); err != nil {
-					b.Fatal(err)
-				}
-				if i++; i%4096 == 0 {
-					b.StopTimer()
-					l.EnforceRetention()
-					b.StartTimer()
-				}
-			}
-			b.ReportMetric(float64(b.N)*100/b.Elapsed().Seconds(), "records/s")
+			appendLoop(b, l, batch)
 		})
 	}
 }
@@ -217,20 +223,7 @@ func BenchmarkAppendCompressionType(b *testing.B) {
 			o := l.Options()
 			o.Compression = c
 			l.SetOptions(o)
-			b.SetBytes(int64(len(batch)))
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				if _, err := l.Append(batch); err != nil {
-					b.Fatal(err)
-				}
-				if i++; i%4096 == 0 {
-					b.StopTimer()
-					l.EnforceRetention()
-					b.StartTimer()
-				}
-			}
-			b.ReportMetric(float64(b.N)*100/b.Elapsed().Seconds(), "records/s")
+			appendLoop(b, l, batch)
 		})
 	}
 }
