@@ -3,6 +3,8 @@ package streaming
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -97,6 +99,20 @@ func offsetsOf(c *collected) []int64 {
 	for id := int64(0); id < int64(len(c.byBatch))+100; id++ {
 		for _, r := range c.byBatch[id] {
 			out = append(out, r.Offset)
+		}
+	}
+	return out
+}
+
+// offsetsByPartition lists the offsets of the collected records per partition, in batch
+// order.
+func offsetsByPartition(c *collected) map[int32][]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[int32][]int64{}
+	for _, id := range slices.Sorted(maps.Keys(c.byBatch)) {
+		for _, r := range c.byBatch[id] {
+			out[r.Partition] = append(out[r.Partition], r.Offset)
 		}
 	}
 	return out

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"slices"
 	"testing"
 	"time"
 
@@ -102,12 +101,7 @@ func TestEngineStartingTimestamp(t *testing.T) {
 			if err := e.Stop(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			got := map[int32][]int64{}
-			for _, rs := range col.byBatch {
-				for _, r := range rs {
-					got[r.Partition] = append(got[r.Partition], r.Offset)
-				}
-			}
+			got := offsetsByPartition(col)
 			if len(got[0]) != 20 || got[0][0] != 10 || len(got[1]) != 1 || got[1][0] != 5 {
 				t.Fatalf("offsets read %v: want partition 0 from 10, partition 1 only the record produced later (5)", got)
 			}
@@ -135,15 +129,7 @@ func TestEngineStartingOffsetsJSON(t *testing.T) {
 	if err := e.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	got := map[int32][]int64{}
-	for _, rs := range col.byBatch {
-		for _, r := range rs {
-			got[r.Partition] = append(got[r.Partition], r.Offset)
-		}
-	}
-	for _, offs := range got {
-		slices.Sort(offs) // byBatch is a map: batches in any order
-	}
+	got := offsetsByPartition(col)
 	if fmt.Sprint(got) != "map[0:[7 8 9 10] 1:[0 1 2 3 4 5 6 7 8 9 10] 2:[10] 3:[10]]" {
 		t.Fatalf("offsets read %v", got)
 	}
