@@ -72,6 +72,7 @@ func TestRejectsWithKeyAndLine(t *testing.T) {
 		{"bad int", "broker:\n  listen: 127.0.0.1:1\n  retention_ms: abc\n", nil, []string{":3:", "broker.retention_ms", `"abc"`, "integer"}},
 		{"bad duration", "streaming:\n  batch_interval: soon\n", nil, []string{":2:", "streaming.batch_interval", "duration"}},
 		{"bad value", "broker:\n  flush: sometimes\n", nil, []string{"broker.flush", "sometimes", ":2"}},
+		{"bad compression type", "broker:\n  compression_type: brotli\n", nil, []string{"broker.compression_type", "brotli", "zstd"}},
 		{"bad env", "", []string{"TAGPIPE_BROKER_RETENTION_MS=abc"}, []string{"TAGPIPE_BROKER_RETENTION_MS", "broker.retention_ms", "integer"}},
 		{"unknown env", "", []string{"TAGPIPE_BROKR_LISTEN=x"}, []string{"TAGPIPE_BROKR_LISTEN"}},
 		{"bad syntax", "broker:\n  listen: [\n", nil, []string{"tagpipe.yaml:"}},
