@@ -145,7 +145,7 @@ func compressRecords(codec int, src []byte, xerial bool) ([]byte, error) {
 // state, an lz4 writer its block buffers, too much to allocate for every batch
 // re-encoded on append. zstd encoders are kept one per klauspost encoder level.
 var (
-	gzipWriters [gzip.BestCompression + 2]sync.Pool // index level+1: -1 (default) … 9
+	gzipWriters [gzip.BestCompression + 1]sync.Pool // index: the level, 1 … 9
 	lz4Writers  [len(lz4Levels)]sync.Pool
 	zstdMu      sync.Mutex
 	zstdEncs    = map[zstd.EncoderLevel]*zstd.Encoder{}
@@ -157,7 +157,8 @@ var lz4Levels = [...]lz4.CompressionLevel{lz4.Fast, lz4.Level1, lz4.Level2, lz4.
 // The codec levels a log takes (compression.gzip.level, compression.lz4.level,
 // compression.zstd.level: KIP-390), with Kafka's ranges; 0 is the library's default.
 const (
-	MinGzipLevel, MaxGzipLevel = -1, 9       // -1: the default (Kafka's Deflater: 6)
+	MinGzipLevel, MaxGzipLevel = -1, 9 // -1: the default, Kafka's (zlib's) 6
+	defaultGzipLevel           = 6
 	MinLZ4Level, MaxLZ4Level   = 1, 17       // Kafka: 1 fast, 2–17 high compression
 	MinZstdLevel, MaxZstdLevel = -131072, 22 // negative: faster than 1
 )
@@ -185,10 +186,10 @@ func appendCompressedLevel(dst []byte, codec int, src []byte, xerial bool, level
 	case codecNone:
 		return append(dst, src...), nil
 	case codecGzip:
-		if level == 0 || level < MinGzipLevel || level > MaxGzipLevel {
-			level = gzip.DefaultCompression
+		if level <= 0 || level > MaxGzipLevel {
+			level = defaultGzipLevel // as Kafka's Deflater at DEFAULT_COMPRESSION
 		}
-		pool := &gzipWriters[level+1]
+		pool := &gzipWriters[level]
 		w, _ := pool.Get().(*gzip.Writer)
 		if w == nil {
 			var err error

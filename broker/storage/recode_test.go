@@ -217,6 +217,7 @@ func TestAppendCompressionType(t *testing.T) {
 // compression.zstd.level (KIP-390) change what a re-encoded batch is stored as — a low
 // and a high level give different bytes, the high one no larger — and every level's
 // batch reads back as the records sent; out-of-range levels fall back to the default.
+// gzip's default (0, and Kafka's -1) is level 6, as Kafka's Deflater.
 func TestAppendCompressionLevel(t *testing.T) {
 	plain := richBatch(1_000, 200)
 	for _, c := range []struct {
@@ -225,7 +226,11 @@ func TestAppendCompressionLevel(t *testing.T) {
 	}{{CompressionGzip, 1, 9}, {CompressionLZ4, 1, 17}, {CompressionZstd, 1, 19}} {
 		t.Run(c.target.String(), func(t *testing.T) {
 			stored := map[int][]byte{}
-			for _, level := range []int{0, c.low, c.high} {
+			levels := []int{0, c.low, c.high}
+			if c.target == CompressionGzip {
+				levels = append(levels, -1, 6)
+			}
+			for _, level := range levels {
 				o := testOptions(nil)
 				o.Compression, o.CompressionLevel = c.target, level
 				l := mustOpen(t, t.TempDir(), o)
@@ -240,6 +245,9 @@ func TestAppendCompressionLevel(t *testing.T) {
 			lo, hi := stored[c.low], stored[c.high]
 			if bytes.Equal(lo, hi) || len(hi) > len(lo) {
 				t.Fatalf("level %d: %d bytes, level %d: %d bytes: want different bytes, the high level no larger", c.low, len(lo), c.high, len(hi))
+			}
+			if c.target == CompressionGzip && (!bytes.Equal(stored[-1], stored[6]) || !bytes.Equal(stored[0], stored[6])) {
+				t.Fatal("gzip's default level (-1 and 0) is not level 6")
 			}
 		})
 	}
