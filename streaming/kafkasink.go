@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/compress"
+	"github.com/tagpipe/tagpipe/internal/kafkacodec"
 )
 
 // KafkaSinkOptions configure a KafkaSink.
@@ -44,10 +44,9 @@ func NewKafkaSink(o KafkaSinkOptions) (*KafkaSink, error) {
 	if len(o.Brokers) == 0 || o.Topic == "" {
 		return nil, errors.New("kafka sink: brokers and topic must be set")
 	}
-	codec, ok := map[string]compress.Compression{"": 0, "none": 0, "gzip": compress.Gzip, "snappy": compress.Snappy,
-		"lz4": compress.Lz4, "zstd": compress.Zstd}[o.Compression]
-	if !ok {
-		return nil, fmt.Errorf("kafka sink: unknown compression %q (none, gzip, snappy, lz4, zstd)", o.Compression)
+	codec, err := kafkacodec.KafkaGo(o.Compression)
+	if err != nil {
+		return nil, fmt.Errorf("kafka sink: %w", err)
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 30 * time.Second

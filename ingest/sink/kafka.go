@@ -13,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/tagpipe/tagpipe/ingest"
+	"github.com/tagpipe/tagpipe/internal/kafkacodec"
 )
 
 // KafkaOptions configure a Kafka sink.
@@ -63,23 +64,6 @@ type Kafka struct {
 	hdrs []kafka.Header
 }
 
-// CompressionCodec maps a name to kafka-go's codec.
-func CompressionCodec(name string) (kafka.Compression, error) {
-	switch name {
-	case "", "none":
-		return 0, nil
-	case "gzip":
-		return kafka.Gzip, nil
-	case "snappy":
-		return kafka.Snappy, nil
-	case "lz4":
-		return kafka.Lz4, nil
-	case "zstd":
-		return kafka.Zstd, nil
-	}
-	return 0, fmt.Errorf("unknown compression %q (want none, gzip, snappy, lz4 or zstd)", name)
-}
-
 // NewKafka returns a Kafka sink; it connects lazily.
 func NewKafka(name string, opts KafkaOptions) (*Kafka, error) {
 	d := DefaultKafkaOptions()
@@ -110,7 +94,7 @@ func NewKafka(name string, opts KafkaOptions) (*Kafka, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	codec, err := CompressionCodec(opts.Compression)
+	codec, err := kafkacodec.KafkaGo(opts.Compression)
 	if err != nil {
 		return nil, fmt.Errorf("kafka sink %s: %w", name, err)
 	}
