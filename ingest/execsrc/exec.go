@@ -7,8 +7,10 @@
 // does. It runs in its own process group; Stop terminates the group (SIGTERM, then
 // SIGKILL after a grace) and puts the lines already read before returning. When the
 // channel is full the put waits and the source stops reading, so the command blocks on
-// its stdout pipe: nothing is dropped while it runs. When the command exits it is
-// started again after RestartThrottle with Restart, else the source ends (Done).
+// its stdout pipe: nothing is dropped while it runs. A collector that dies takes the
+// command (a parent-death signal) and its process group (a reaper, reaper.go) with it.
+// When the command exits it is started again after RestartThrottle with Restart, else
+// the source ends (Done).
 //
 // There is no delivery guarantee, as Flume warns: the command cannot be told that a line
 // did not reach the channel, nor asked for it again. Lines the command wrote that were
@@ -253,6 +255,15 @@ func (s *Source) runOnce() (status string, err error) {
 	s.opts.C.Add("runs", 1)
 	pid := cmd.Process.Pid
 	s.opts.Log.Info("exec source command started", "source", s.name, "command", s.opts.Command, "pid", pid)
+	if rp, err := startReaper(pid); err != nil {
+		s.opts.Log.Warn("exec source: what the command starts may outlive a collector that dies", "source", s.name, "err", err)
+	} else {
+		defer func() {
+			if err := rp.release(); err != nil {
+				s.opts.Log.Warn("exec source: process-group reaper", "source", s.name, "err", err)
+			}
+		}()
+	}
 	var stderrDone chan struct{}
 	if er != nil {
 		stderrDone = make(chan struct{})

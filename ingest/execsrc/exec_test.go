@@ -49,11 +49,21 @@ func TestMain(m *testing.M) {
 }
 
 // A collector killed with kill -9 takes its command with it (the parent-death signal),
-// instead of leaving it running with nobody reading its output.
+// and what the command started itself (the process-group reaper), instead of leaving
+// them running with nobody reading their output.
 func TestCommandDiesWithCollector(t *testing.T) {
+	for name, script := range map[string]string{
+		"command":         "echo $$ > %s; exec sleep 1000",
+		"what it started": "sleep 1000 & echo $! > %s; wait",
+	} {
+		t.Run(name, func(t *testing.T) { commandDiesWithCollector(t, script) })
+	}
+}
+
+func commandDiesWithCollector(t *testing.T, script string) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), childEnv+"=1", childCmdEnv+"=echo $$ > "+pidFile+"; exec sleep 1000")
+	child.Env = append(os.Environ(), childEnv+"=1", childCmdEnv+"="+fmt.Sprintf(script, pidFile))
 	child.Stderr = os.Stderr
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
