@@ -51,6 +51,10 @@ func FuzzRequest(f *testing.F) {
 	oc := kmsg.NewPtrOffsetCommitRequest()
 	oc.Version, oc.Group, oc.Generation = 8, "fg", -1
 	f.Add(body(oc))
+	ip := kmsg.NewPtrInitProducerIDRequest()
+	txnID := "fz"
+	ip.Version, ip.TransactionalID, ip.TransactionTimeoutMillis = 4, &txnID, 60000
+	f.Add(body(ip))                                                     // the transaction coordinator
 	f.Add([]byte{0, 18, 0, 99, 0, 0, 0, 1, 0xff, 0xff})                 // KIP-511, null client id
 	f.Add([]byte{0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0x80, 0x80, 0x80, 0x80}) // flexible produce, bad tags
 	f.Add(make([]byte, 10))
@@ -73,7 +77,10 @@ func FuzzRequest(f *testing.F) {
 	if b.groups, err = groups.New(gopts); err != nil {
 		f.Fatal(err)
 	}
-	f.Cleanup(func() { _ = b.closeLogs(); _ = b.groups.Close() })
+	if b.txns, err = openTxnCoordinator(b); err != nil { // as Start: transactional InitProducerID reaches it
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = b.closeLogs(); _ = b.groups.Close(); _ = b.txns.close() })
 	done := make(chan struct{})
 	close(done) // a closed connection: long-poll fetches and group joins return at once
 	ctx, cancel := context.WithCancel(context.Background())
