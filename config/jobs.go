@@ -53,9 +53,12 @@ type JobDef struct {
 	Paused        bool          `yaml:"paused"`
 	// WaitFor lists conditions the run waits for before its first attempt (sensors),
 	// checked every PokeInterval for up to WaitTimeout (0 = the jobs room's defaults).
+	// SensorMode: poke (default: the waiting run holds a parallelism slot) or
+	// reschedule (up_for_reschedule between pokes, holding none).
 	WaitFor      []JobSensor   `yaml:"wait_for"`
 	PokeInterval time.Duration `yaml:"poke_interval"`
 	WaitTimeout  time.Duration `yaml:"wait_timeout"`
+	SensorMode   string        `yaml:"sensor_mode"`
 	// OnFailure, OnRetry, OnSuccess are tasks run after the run fails, an attempt is
 	// retried, the run succeeds (Airflow's callbacks; alerts).
 	OnFailure *JobTask `yaml:"on_failure"`

@@ -207,7 +207,13 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 		select {
 		case r := <-results:
 			running--
+			var rs *rescheduled
 			switch {
+			case errors.As(r.err, &rs):
+				// sensor_mode reschedule: its slot is free until its next poke.
+				r.it.started = false
+				r.it.retryAt = rs.At
+				continue
 			case errors.Is(r.err, errBusy):
 				// Another scheduler is running it now: try again shortly.
 				r.it.started = false

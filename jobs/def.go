@@ -60,6 +60,12 @@ type Def struct {
 	WaitFor      []SensorSpec  `yaml:"wait_for"`
 	PokeInterval time.Duration `yaml:"poke_interval"`
 	WaitTimeout  time.Duration `yaml:"wait_timeout"`
+	// SensorMode is how a run waits for its WaitFor conditions, as Airflow's sensor mode:
+	// "poke" (default) holds one of the scheduler's parallelism slots while it waits;
+	// "reschedule" pokes once, and while the conditions do not hold the run is
+	// up_for_reschedule, holding no slot, and is poked again after PokeInterval.
+	// WaitTimeout counts from the first poke either way.
+	SensorMode string `yaml:"sensor_mode"`
 	// OnFailure, OnRetry and OnSuccess are tasks run when the run fails for good, when
 	// an attempt fails and will be retried, and when the run succeeds (Airflow's
 	// on_*_callback): alerts, clean-ups. They see the run's state and error
@@ -69,6 +75,12 @@ type Def struct {
 	OnRetry   *TaskSpec `yaml:"on_retry"`
 	OnSuccess *TaskSpec `yaml:"on_success"`
 }
+
+// Sensor modes (Def.SensorMode).
+const (
+	SensorModePoke       = "poke"
+	SensorModeReschedule = "reschedule"
+)
 
 // TaskSpec says what a job runs. Kind picks the task kind; the other fields are read by
 // that kind (shell: command, env, dir; sql: script or file, table; builtin: name, args).
@@ -117,6 +129,7 @@ type Job struct {
 	maxRetries    int
 	maxActiveRuns int
 	sensors       []Sensor
+	reschedule    bool           // sensor_mode: reschedule
 	callbacks     map[State]Task // StateFailed, StateUpForRetry, StateSuccess
 }
 
@@ -182,8 +195,8 @@ func (e *DefError) Error() string {
 
 // Compile validates defs and builds the DAG. Every problem is reported (errors.Join of
 // *DefError), each naming the job and the field: unknown depends_on, bad cron spec, a
-// cycle (named a -> b -> a), unknown task kind, bad zone, unknown trigger_rule,
-// duplicate names.
+// cycle (named a -> b -> a), unknown task kind, bad zone, unknown trigger_rule or
+// sensor_mode, duplicate names.
 func Compile(defs []Def, kinds *Kinds, dflt Defaults) (*DAG, error) {
 	var errs []error
 	fail := func(job, field, format string, args ...any) {
@@ -301,6 +314,13 @@ func Compile(defs []Def, kinds *Kinds, dflt Defaults) (*DAG, error) {
 		}
 		if j.PokeInterval < 0 || j.WaitTimeout < 0 {
 			fail(def.Name, "wait_timeout", "poke_interval and wait_timeout must be >= 0")
+		}
+		switch def.SensorMode {
+		case "", SensorModePoke:
+		case SensorModeReschedule:
+			j.reschedule = true
+		default:
+			fail(def.Name, "sensor_mode", "unknown mode %q (want %s or %s)", def.SensorMode, SensorModePoke, SensorModeReschedule)
 		}
 		d.jobs[def.Name] = j
 	}

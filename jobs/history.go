@@ -31,8 +31,13 @@ const (
 	StateRunning State = "running"
 	// StateUpForRetry: an attempt failed; the next one starts after the backoff.
 	StateUpForRetry State = "up_for_retry"
-	StateSuccess    State = "success"
-	StateFailed     State = "failed"
+	// StateUpForReschedule: a run of a job with sensor_mode reschedule whose wait_for
+	// conditions did not hold at its last poke; it holds no slot and is poked again after
+	// poke_interval (Airflow's up_for_reschedule). Its Start is the first poke, from which
+	// wait_timeout counts; its Error says what it waits for.
+	StateUpForReschedule State = "up_for_reschedule"
+	StateSuccess         State = "success"
+	StateFailed          State = "failed"
 	// StateUpstreamFailed: not run because a depends_on job's run for the same ds failed
 	// (or, with a trigger_rule, because the rule can no longer hold: see TriggerRule).
 	StateUpstreamFailed State = "upstream_failed"

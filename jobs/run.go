@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 )
 
@@ -36,7 +37,8 @@ func (j *Job) backoff(n int) time.Duration {
 // timeout and the backoff, recording each step in the history. Unless force is set it
 // does nothing for a run that is already terminal (another scheduler finished it). The
 // returned record is the run's final state; the error is for lock/store trouble,
-// errBusy, errDone, or errInterrupted.
+// errBusy, errDone, errInterrupted, or a *rescheduled (sensor_mode reschedule: the
+// conditions do not hold yet, the run is up_for_reschedule until its next poke).
 func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trigger string, force bool) (Record, error) {
 	ts := tsKey(logical)
 	lk, err := tryLockRun(s.opts.Dir, j.Name, ts)
@@ -58,13 +60,34 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 	defer s.metrics.running.WithLabelValues(j.Name).Dec()
 	rec.Start = s.now()
 	if len(j.sensors) > 0 {
-		rec.State, rec.Attempt, rec.Updated = StateRunning, 0, s.now()
-		if err := s.store.Append(rec); err != nil {
-			return rec, err
-		}
 		rc := RunContext{Job: j.Name, DS: rec.DS, Logical: rec.Logical, IntervalEnd: end,
 			Log: s.opts.Log.With("job", j.Name, "ds", rec.DS)}
-		if werr := s.wait(ctx, j, rc); werr != nil {
+		var werr error
+		if j.reschedule {
+			// One poke; the run holds its slot only while it pokes. wait_timeout counts
+			// from the first poke, kept in the record across reschedules and restarts.
+			prevWaiting := ""
+			if seen && prev.State == StateUpForReschedule && !prev.Start.IsZero() {
+				rec.Start, prevWaiting = prev.Start, strings.TrimPrefix(prev.Error, "waiting for ")
+			}
+			var waiting string
+			var next time.Time
+			waiting, next, werr = s.pokeOnce(ctx, j, rc, rec.Start, prevWaiting)
+			if werr == nil && waiting != "" {
+				rec.State, rec.Attempt, rec.Error, rec.Updated = StateUpForReschedule, 0, "waiting for "+waiting, s.now()
+				if err := s.store.Append(rec); err != nil {
+					return rec, err
+				}
+				return rec, &rescheduled{At: next}
+			}
+		} else {
+			rec.State, rec.Attempt, rec.Updated = StateRunning, 0, s.now()
+			if err := s.store.Append(rec); err != nil {
+				return rec, err
+			}
+			werr = s.wait(ctx, j, rc)
+		}
+		if werr != nil {
 			rec.End, rec.Updated = s.now(), s.now()
 			if ctx.Err() != nil {
 				return s.interrupted(rec)
@@ -242,7 +265,8 @@ func (j *Job) logicalsOn(ds string) ([]time.Time, error) {
 
 // RunNow runs job for ds now, whatever its history says (a manual re-run overwrites the
 // ds), ignoring depends_on. It fails with a clear error when another scheduler holds the
-// run.
+// run. A sensor_mode reschedule run waiting for its conditions is up_for_reschedule
+// between pokes, its lock released.
 func (s *Scheduler) RunNow(ctx context.Context, job, ds string) (Record, error) {
 	j, ok := s.dag.Job(job)
 	if !ok {
@@ -252,9 +276,27 @@ func (s *Scheduler) RunNow(ctx context.Context, job, ds string) (Record, error) 
 	if err != nil {
 		return Record{}, err
 	}
-	rec, err := s.execute(ctx, j, l, TriggerManual, true)
-	if errors.Is(err, errBusy) {
-		return rec, fmt.Errorf("job %q ds %s is running in another scheduler", job, ds)
+	force := true
+	for {
+		rec, err := s.execute(ctx, j, l, TriggerManual, force)
+		var rs *rescheduled
+		switch {
+		case errors.Is(err, errBusy):
+			return rec, fmt.Errorf("job %q ds %s is running in another scheduler", job, ds)
+		case errors.Is(err, errDone):
+			return rec, nil // finished by another scheduler while this one waited to poke
+		case !errors.As(err, &rs):
+			return rec, err
+		}
+		// sensor_mode reschedule: this process holds nothing until the next poke, and
+		// does not re-run the run if another scheduler finishes it meanwhile.
+		force = false
+		t := time.NewTimer(rs.At.Sub(s.now()))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return rec, errInterrupted
+		}
 	}
-	return rec, err
 }

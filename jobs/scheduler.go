@@ -57,6 +57,8 @@ type Scheduler struct {
 	inflight map[string]bool
 	active   map[string]int
 	running  int
+	// wakeAt is the earliest next poke of an up_for_reschedule run (zero = none).
+	wakeAt time.Time
 
 	cron    *cron.Cron
 	wake    chan struct{}
@@ -81,6 +83,9 @@ type pendingRun struct {
 	busy bool
 	// pastNoted: the wait for the run before it (depends_on_past) was logged.
 	pastNoted bool
+	// notBefore: up_for_reschedule (sensor_mode reschedule); poked again at this time,
+	// holding no slot until then.
+	notBefore time.Time
 }
 
 type runResult struct {
@@ -226,6 +231,12 @@ func (s *Scheduler) loop(ctx context.Context) {
 	poll := time.NewTicker(s.opts.PollInterval)
 	defer poll.Stop()
 	for {
+		var repoke <-chan time.Time
+		var repokeT *time.Timer
+		if !s.wakeAt.IsZero() {
+			repokeT = time.NewTimer(s.wakeAt.Sub(s.now()))
+			repoke = repokeT.C
+		}
 		select {
 		case <-s.stop:
 			// Let running runs finish (Stop decides how long); collect their results.
@@ -241,6 +252,10 @@ func (s *Scheduler) loop(ctx context.Context) {
 			}
 		case r := <-s.done:
 			s.finish(r)
+		case <-repoke:
+		}
+		if repokeT != nil {
+			repokeT.Stop()
 		}
 		s.reconcile(ctx)
 	}
@@ -250,7 +265,11 @@ func (s *Scheduler) finish(r runResult) {
 	s.running--
 	s.active[r.p.job.Name]--
 	delete(s.inflight, r.p.key)
+	var rs *rescheduled
 	switch {
+	case errors.As(r.err, &rs):
+		// Stays pending without a slot until its next poke.
+		r.p.notBefore = rs.At
 	case r.err == nil, errors.Is(r.err, errDone):
 		s.dropPending(r.p.key)
 	case errors.Is(r.err, errBusy):
@@ -310,8 +329,20 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 		return pa.job.topo < pb.job.topo
 	})
 	blocked := map[string]bool{} // job has an earlier run still waiting: keep order
+	// Runs up_for_reschedule hold no parallelism slot but count as active runs of their
+	// job (max_active_runs), as a DAG run whose sensor is up_for_reschedule does.
+	resting := map[string]int{}
+	s.wakeAt = time.Time{}
+	for _, p := range s.pending {
+		if !s.inflight[p.key] && p.notBefore.After(now) {
+			resting[p.job.Name]++
+			if s.wakeAt.IsZero() || p.notBefore.Before(s.wakeAt) {
+				s.wakeAt = p.notBefore
+			}
+		}
+	}
 	for _, p := range append([]*pendingRun(nil), s.pending...) {
-		if s.inflight[p.key] || p.busy {
+		if s.inflight[p.key] || p.busy || p.notBefore.After(now) {
 			continue
 		}
 		j := p.job
@@ -355,7 +386,7 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 			blocked[j.Name] = true
 			continue
 		}
-		if s.active[j.Name] >= j.maxActiveRuns || s.running >= s.opts.Parallelism {
+		if s.active[j.Name]+resting[j.Name] >= j.maxActiveRuns || s.running >= s.opts.Parallelism {
 			blocked[j.Name] = true
 			continue
 		}
@@ -428,7 +459,15 @@ func (s *Scheduler) plan(j *Job, now time.Time) {
 		if !ok || r.State == StateScheduled {
 			s.record(j, l, StateQueued, now)
 		}
-		s.pending = append(s.pending, &pendingRun{job: j, logical: l, key: key})
+		p := &pendingRun{job: j, logical: l, key: key}
+		if ok && r.State == StateUpForReschedule {
+			// Planned again after a restart: its next poke is where the last one left it.
+			p.notBefore = r.Updated.Add(j.PokeInterval)
+			if dl := r.Start.Add(j.WaitTimeout); dl.Before(p.notBefore) {
+				p.notBefore = dl
+			}
+		}
+		s.pending = append(s.pending, p)
 	}
 }
 

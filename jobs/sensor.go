@@ -13,7 +13,7 @@ import (
 )
 
 // SensorSpec is one condition a job's run waits for before its first attempt
-// (`wait_for:`), in the spirit of Airflow's sensors in poke mode. Kind picks the sensor;
+// (`wait_for:`), in the spirit of Airflow's sensors (Def.SensorMode: poke or reschedule). Kind picks the sensor;
 // the other fields are read by that kind ({{ds}}-style macros are expanded): file
 // (path, a glob: FileSensor), and the kinds cmd/tagpipe registers from other rooms
 // (partition: table, partition; streaming: pipeline, delay).
@@ -110,47 +110,70 @@ func (rc RunContext) Expand(text string) string {
 // errWaitTimeout is in the error of a run whose sensors did not all hold in time.
 var errWaitTimeout = errors.New("wait_for timed out")
 
-// wait pokes j's sensors every PokeInterval until all hold, the job's WaitTimeout passes
-// (an errWaitTimeout error: the run fails without retries, as an Airflow sensor's
-// timeout does) or ctx ends. Progress goes to <dir>/logs/<job>/<ts>/wait.log.
-func (s *Scheduler) wait(ctx context.Context, j *Job, rc RunContext) error {
-	logDir := filepath.Join(s.opts.Dir, "logs", j.Name, tsKey(rc.Logical))
+// openWaitLog opens <dir>/logs/<job>/<ts>/wait.log for appending: what a run waited for.
+func (s *Scheduler) openWaitLog(j *Job, logical time.Time) (*os.File, error) {
+	logDir := filepath.Join(s.opts.Dir, "logs", j.Name, tsKey(logical))
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return fmt.Errorf("cannot create log dir: %w", err)
+		return nil, fmt.Errorf("cannot create log dir: %w", err)
 	}
 	out, err := os.OpenFile(filepath.Join(logDir, "wait.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return fmt.Errorf("cannot create wait log: %w", err)
+		return nil, fmt.Errorf("cannot create wait log: %w", err)
+	}
+	return out, nil
+}
+
+// pokeAll checks each of j's sensors once and says what does not hold yet ("" = all
+// hold). A failing check (a store briefly unreadable) is not the condition failing: it
+// is named with its error and poked again. When the answer differs from last it is
+// written to rc.Output and logged.
+func (s *Scheduler) pokeAll(ctx context.Context, j *Job, rc RunContext, last string) string {
+	var pending []string
+	for i, sn := range j.sensors {
+		ok, waiting, err := sn.Poke(ctx, rc)
+		switch {
+		case err != nil:
+			pending = append(pending, fmt.Sprintf("%s (check failed: %v)", j.WaitFor[i].Kind, err))
+		case !ok:
+			pending = append(pending, waiting)
+		}
+	}
+	msg := strings.Join(pending, "; ")
+	switch {
+	case msg == "":
+		fmt.Fprintf(rc.Output, "%s all %d conditions hold\n", s.now().UTC().Format(time.RFC3339), len(j.sensors))
+	case msg != last:
+		fmt.Fprintf(rc.Output, "%s waiting for %s\n", s.now().UTC().Format(time.RFC3339), msg)
+		rc.Log.Info("waiting", "for", msg)
+	}
+	return msg
+}
+
+// waitTimedOut is the error of a run whose conditions did not hold within wait_timeout.
+func waitTimedOut(j *Job, waiting string) error {
+	return fmt.Errorf("%w after %v: still waiting for %s", errWaitTimeout, j.WaitTimeout, waiting)
+}
+
+// wait pokes j's sensors every PokeInterval until all hold, the job's WaitTimeout passes
+// (an errWaitTimeout error: the run fails without retries, as an Airflow sensor's
+// timeout does) or ctx ends; the run holds its slot meanwhile (poke mode). Progress goes
+// to <dir>/logs/<job>/<ts>/wait.log.
+func (s *Scheduler) wait(ctx context.Context, j *Job, rc RunContext) error {
+	out, err := s.openWaitLog(j, rc.Logical)
+	if err != nil {
+		return err
 	}
 	defer out.Close()
 	rc.Output = out
 	deadline := s.now().Add(j.WaitTimeout)
 	last := ""
 	for {
-		var pending []string
-		for i, sn := range j.sensors {
-			ok, waiting, err := sn.Poke(ctx, rc)
-			switch {
-			case err != nil:
-				// A failing check (a store briefly unreadable) is not the condition failing:
-				// log it and poke again, until the timeout.
-				pending = append(pending, fmt.Sprintf("%s (check failed: %v)", j.WaitFor[i].Kind, err))
-			case !ok:
-				pending = append(pending, waiting)
-			}
-		}
-		if len(pending) == 0 {
-			fmt.Fprintf(out, "%s all %d conditions hold\n", s.now().UTC().Format(time.RFC3339), len(j.sensors))
+		if last = s.pokeAll(ctx, j, rc, last); last == "" {
 			return nil
-		}
-		if msg := strings.Join(pending, "; "); msg != last {
-			last = msg
-			fmt.Fprintf(out, "%s waiting for %s\n", s.now().UTC().Format(time.RFC3339), msg)
-			rc.Log.Info("waiting", "for", msg)
 		}
 		left := deadline.Sub(s.now())
 		if left <= 0 {
-			return fmt.Errorf("%w after %v: still waiting for %s", errWaitTimeout, j.WaitTimeout, last)
+			return waitTimedOut(j, last)
 		}
 		t := time.NewTimer(min(j.PokeInterval, left))
 		select {
@@ -160,4 +183,38 @@ func (s *Scheduler) wait(ctx context.Context, j *Job, rc RunContext) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// rescheduled is what execute returns for a run of a sensor_mode reschedule job whose
+// conditions do not hold yet: it was recorded up_for_reschedule, gave its slot back, and
+// is to be poked again at At.
+type rescheduled struct{ At time.Time }
+
+func (r *rescheduled) Error() string {
+	return "wait_for conditions do not hold yet; up_for_reschedule until " + r.At.UTC().Format(time.RFC3339)
+}
+
+// pokeOnce is one poke of a sensor_mode reschedule run whose first poke was at first;
+// prevWaiting is what its previous poke still waited for. It says what does not hold yet
+// ("" = all hold), or an errWaitTimeout error once WaitTimeout has passed since first,
+// and when to poke again.
+func (s *Scheduler) pokeOnce(ctx context.Context, j *Job, rc RunContext, first time.Time, prevWaiting string) (waiting string, next time.Time, err error) {
+	out, err := s.openWaitLog(j, rc.Logical)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	defer out.Close()
+	rc.Output = out
+	if waiting = s.pokeAll(ctx, j, rc, prevWaiting); waiting == "" {
+		return "", time.Time{}, nil
+	}
+	deadline := first.Add(j.WaitTimeout)
+	now := s.now()
+	if !now.Before(deadline) {
+		return waiting, time.Time{}, waitTimedOut(j, waiting)
+	}
+	if next = now.Add(j.PokeInterval); next.After(deadline) {
+		next = deadline
+	}
+	return waiting, next, nil
 }

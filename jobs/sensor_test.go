@@ -105,3 +105,88 @@ func TestExpandMacros(t *testing.T) {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
 }
+
+// sensor_mode reschedule: a run whose conditions do not hold gives its slot back
+// (up_for_reschedule) and is poked again after poke_interval, so with parallelism 1
+// another due job runs while it waits; it succeeds once its file appears. A second such
+// run times out wait_timeout after its first poke, across a scheduler restart, failing
+// without retries as in poke mode.
+func TestSensorReschedule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir, drop := t.TempDir(), t.TempDir()
+		now := shiftedNow(nov20)
+		r := &recorder{now: now}
+		wait, late := daily("a_wait"), daily("c_late")
+		wait.WaitFor = []SensorSpec{{Kind: "file", Path: filepath.Join(drop, "{{ds}}.done")}}
+		late.WaitFor = []SensorSpec{{Kind: "file", Path: filepath.Join(drop, "never")}}
+		late.WaitTimeout = 10 * time.Minute
+		for _, d := range []*Def{&wait, &late} {
+			d.SensorMode, d.PokeInterval = SensorModeReschedule, time.Minute
+		}
+		dag := mustCompile(t, []Def{wait, daily("b_other"), late}, r.kinds("a_wait", "b_other", "c_late"))
+		open := func() *Scheduler {
+			s, err := New(dag, Options{Dir: dir, Now: now, Owner: "test", Parallelism: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustStart(t, s)
+			return s
+		}
+		s := open()
+		end := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC) // ds 2026-11-20 is due
+		l := end.AddDate(0, 0, -1)
+		time.Sleep(end.Add(2*time.Minute + 30*time.Second).Sub(now()))
+		synctest.Wait()
+		eqStrings(t, "runs while a_wait waits", r.seq(), []string{"b_other 2026-11-20"})
+		if c := r.snapshot()[0]; !c.at.Equal(end) {
+			t.Errorf("b_other ran at %v, want at once (%v): a_wait held the only slot", c.at, end)
+		}
+		w, _ := s.Store().Latest("a_wait", l)
+		if w.State != StateUpForReschedule || !w.Start.Equal(end) || w.Error != "waiting for file "+filepath.Join(drop, "2026-11-20.done") {
+			t.Errorf("a_wait while waiting: %+v", w)
+		}
+		st, err := s.Status()
+		if err != nil || st[0].Name != "a_wait" || st[0].Last == nil || st[0].Last.State != StateUpForReschedule {
+			t.Errorf("status while waiting: %+v %v", st, err)
+		}
+
+		os.WriteFile(filepath.Join(drop, "2026-11-20.done"), nil, 0o644)
+		time.Sleep(3 * time.Minute) // to 00:05:30: a_wait's next poke (00:03) holds
+		synctest.Wait()
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		calls := r.snapshot()
+		if len(calls) != 2 || calls[1].job != "a_wait" || !calls[1].at.Equal(end.Add(3*time.Minute)) {
+			t.Fatalf("calls %+v, want a_wait at its poke at 00:03", calls)
+		}
+		if w, _ := s.Store().Latest("a_wait", l); w.State != StateSuccess || w.Attempt != 1 {
+			t.Errorf("a_wait: %+v", w)
+		}
+
+		time.Sleep(2 * time.Minute) // down until 00:07:30
+		s = open()
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		c, _ := s.Store().Latest("c_late", l)
+		if c.State != StateFailed || c.Attempt != 0 || !c.Start.Equal(end) || !c.End.Equal(end.Add(10*time.Minute)) ||
+			c.Error != "wait_for timed out after 10m0s: still waiting for file "+filepath.Join(drop, "never") {
+			t.Errorf("c_late: %+v, want failed at 00:10, 10m after its first poke", c)
+		}
+		if n := len(r.snapshot()); n != 2 {
+			t.Errorf("%d task calls, want 2 (c_late never ran, nor retried)", n)
+		}
+	})
+}
+
+func TestSensorModeChecked(t *testing.T) {
+	def := daily("load")
+	def.SensorMode = "smart"
+	_, err := Compile([]Def{def}, (&recorder{}).kinds("load"), DefaultDefaults())
+	if err == nil || !strings.Contains(err.Error(), `job "load": sensor_mode: unknown mode "smart" (want poke or reschedule)`) {
+		t.Errorf("%v", err)
+	}
+}

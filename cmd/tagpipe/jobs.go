@@ -60,7 +60,7 @@ var sysJobRunsSpec = warehouse.TableSpec{
 	Schema: arrow.NewSchema([]arrow.Field{
 		warehouse.RequiredField("job", arrow.BinaryTypes.String, "job name"),
 		warehouse.RequiredField("logical", jobTS, "start of the run's data interval (its identity with job)"),
-		warehouse.RequiredField("state", arrow.BinaryTypes.String, "scheduled, queued, running, up_for_retry, success, failed, upstream_failed, skipped"),
+		warehouse.RequiredField("state", arrow.BinaryTypes.String, "scheduled, queued, running, up_for_retry, up_for_reschedule, success, failed, upstream_failed, skipped"),
 		warehouse.RequiredField("trigger", arrow.BinaryTypes.String, "scheduled, manual or backfill"),
 		warehouse.RequiredField("attempt", arrow.PrimitiveTypes.Int64, "attempt number, from 1"),
 		warehouse.Field("start", jobTS, "run start (first attempt)"),
@@ -328,7 +328,7 @@ func jobDefs(cfg *config.Config) ([]jobs.Def, error) {
 		defs = append(defs, jobs.Def{Name: d.Name, Schedule: d.Schedule, Timezone: d.Timezone,
 			DependsOn: d.DependsOn, DependsOnPast: d.DependsOnPast, TriggerRule: d.TriggerRule, Timeout: d.Timeout, Retries: d.Retries, RetryDelay: d.RetryDelay,
 			MaxRetryDelay: d.MaxRetryDelay, MaxActiveRuns: d.MaxActiveRuns, Catchup: d.Catchup,
-			StartDate: d.StartDate, Paused: d.Paused, PokeInterval: d.PokeInterval, WaitTimeout: d.WaitTimeout,
+			StartDate: d.StartDate, Paused: d.Paused, PokeInterval: d.PokeInterval, WaitTimeout: d.WaitTimeout, SensorMode: d.SensorMode,
 			Task: *task(&d.Task), OnFailure: task(d.OnFailure), OnRetry: task(d.OnRetry), OnSuccess: task(d.OnSuccess)})
 		for _, w := range d.WaitFor {
 			defs[len(defs)-1].WaitFor = append(defs[len(defs)-1].WaitFor, jobs.SensorSpec{Kind: w.Kind, Path: w.Path,

@@ -104,9 +104,11 @@ jobs:
     - {name: a, schedule: "@daily", depends_on: [b], task: {kind: shell, command: "true"}}
     - {name: b, schedule: "@daily", depends_on: [a], task: {kind: shell, command: "true"}}
     - {name: c, schedule: "every day", task: {kind: shell, command: "true"}}
+    - {name: d, schedule: "@daily", sensor_mode: smart, task: {kind: shell, command: "true"}}
 `), 0o644)
 	_, err = jobsCmd(t, "--config", filepath.Join(dir, "bad.yaml"), "jobs", "list")
-	if err == nil || !strings.Contains(err.Error(), `job "a": depends_on: cycle: a -> b -> a`) || !strings.Contains(err.Error(), `job "c": schedule: bad cron spec "every day"`) {
+	if err == nil || !strings.Contains(err.Error(), `job "a": depends_on: cycle: a -> b -> a`) || !strings.Contains(err.Error(), `job "c": schedule: bad cron spec "every day"`) ||
+		!strings.Contains(err.Error(), `job "d": sensor_mode: unknown mode "smart"`) {
 		t.Errorf("bad definitions: %v", err)
 	}
 }
