@@ -264,7 +264,8 @@ func (j *Job) logicalsOn(ds string) ([]time.Time, error) {
 }
 
 // RunNow runs job for ds now, whatever its history says (a manual re-run overwrites the
-// ds), ignoring depends_on. It fails with a clear error when another scheduler holds the
+// ds), ignoring depends_on and depends_on_past (CheckDeps applies them first, as `tagpipe
+// jobs run` does). It fails with a clear error when another scheduler holds the
 // run. A sensor_mode reschedule run waiting for its conditions is up_for_reschedule
 // between pokes, its lock released.
 func (s *Scheduler) RunNow(ctx context.Context, job, ds string) (Record, error) {
@@ -299,4 +300,71 @@ func (s *Scheduler) RunNow(ctx context.Context, job, ds string) (Record, error) 
 			return rec, errInterrupted
 		}
 	}
+}
+
+// RunOptions say which dependencies a manual run may ignore (Airflow's `tasks run`
+// flags).
+type RunOptions struct {
+	// IgnoreDependencies: neither the trigger_rule over the depends_on runs nor
+	// depends_on_past (--ignore-dependencies).
+	IgnoreDependencies bool
+	// IgnoreDependsOnPast: only depends_on_past (--ignore-depends-on-past).
+	IgnoreDependsOnPast bool
+}
+
+// DepsError is why a manual run may not start: its trigger_rule over the depends_on
+// jobs' runs of the ds, or depends_on_past, does not hold.
+type DepsError struct {
+	Job, DS string
+	// Reason names the upstream run (or the run before it) and its state.
+	Reason string
+	// Past: the depends_on_past check refused it.
+	Past bool
+}
+
+func (e *DepsError) Error() string {
+	flag := "--ignore-dependencies"
+	if e.Past {
+		flag = "--ignore-depends-on-past"
+	}
+	return fmt.Sprintf("job %q ds %s not run: %s (%s runs it anyway)", e.Job, e.DS, e.Reason, flag)
+}
+
+// CheckDeps says whether job's run for ds may start now as a scheduled run would: its
+// trigger_rule holds for its depends_on jobs' runs of ds (all_success: all succeeded)
+// and, with depends_on_past, its run before it succeeded or was skipped. It re-reads the
+// history; a refusal is a *DepsError naming the upstream run and its state. o says what
+// to ignore.
+func (s *Scheduler) CheckDeps(job, ds string, o RunOptions) error {
+	j, ok := s.dag.Job(job)
+	if !ok {
+		return fmt.Errorf("unknown job %q", job)
+	}
+	l, err := j.LogicalFor(ds)
+	if err != nil {
+		return err
+	}
+	if o.IgnoreDependencies {
+		return nil
+	}
+	if err := s.store.Refresh(); err != nil {
+		return err
+	}
+	switch v, why := s.upstreamState(j, ds); v {
+	case verdictWait:
+		t := s.tally(j, ds)
+		return &DepsError{Job: job, DS: ds, Reason: fmt.Sprintf("trigger_rule %s does not hold yet: %s", j.rule, t.whyWaiting)}
+	case verdictSkipped, verdictUpstreamFailed:
+		if !strings.HasPrefix(why, "trigger_rule ") {
+			why = fmt.Sprintf("trigger_rule %s: %s", j.rule, why)
+		}
+		return &DepsError{Job: job, DS: ds, Reason: why}
+	}
+	if o.IgnoreDependsOnPast {
+		return nil
+	}
+	if why := s.pastPending(j, l); why != "" {
+		return &DepsError{Job: job, DS: ds, Reason: why, Past: true}
+	}
+	return nil
 }

@@ -504,6 +504,11 @@ func (s *Scheduler) upstreamState(j *Job, ds string) (verdict, string) {
 	if j.rule == RuleAlways {
 		return verdictRun, ""
 	}
+	return j.rule.decide(s.tally(j, ds))
+}
+
+// tally counts the runs of j's depends_on jobs for ds by outcome.
+func (s *Scheduler) tally(j *Job, ds string) upTally {
 	var t upTally
 	for _, up := range j.upstream {
 		recs := s.store.ByDS(up, ds)
@@ -515,7 +520,7 @@ func (s *Scheduler) upstreamState(j *Job, ds string) (verdict, string) {
 			t.add(up, ds, r.State)
 		}
 	}
-	return j.rule.decide(t)
+	return t
 }
 
 // Stop stops planning, waits for running runs until ctx is done, then cancels them

@@ -67,15 +67,15 @@ const (
 
 // upTally counts the upstream runs of one run by outcome. An upstream job with no run
 // recorded for the ds counts as one unfinished run. The why* fields name the first run
-// counted in each outcome ("upstream J ds D is S"), to say why.
+// counted in each outcome ("upstream J ds D is S", "… has no run"), to say why.
 type upTally struct {
-	success, skipped, failed, waiting int
-	whySuccess, whySkipped, whyFailed string
+	success, skipped, failed, waiting             int
+	whySuccess, whySkipped, whyFailed, whyWaiting string
 }
 
 // add counts one upstream run of job up for ds; st "" = not recorded (unfinished).
 func (t *upTally) add(up, ds string, st State) {
-	n, why := &t.waiting, (*string)(nil)
+	n, why := &t.waiting, &t.whyWaiting
 	switch st {
 	case StateSuccess:
 		n, why = &t.success, &t.whySuccess
@@ -85,7 +85,11 @@ func (t *upTally) add(up, ds string, st State) {
 		n, why = &t.failed, &t.whyFailed
 	}
 	*n++
-	if why != nil && *why == "" {
+	switch {
+	case *why != "":
+	case st == "":
+		*why = fmt.Sprintf("upstream %s ds %s has no run", up, ds)
+	default:
 		*why = fmt.Sprintf("upstream %s ds %s is %s", up, ds, st)
 	}
 }

@@ -313,3 +313,54 @@ func TestDependsOnPastAfterSkipped(t *testing.T) {
 		}
 	})
 }
+
+// CheckDeps (what `tagpipe jobs run` asks before a manual run) applies the trigger_rule
+// and depends_on_past as the scheduler would, naming the upstream run and its state;
+// RunOptions ignore them as Airflow's --ignore-dependencies / --ignore-depends-on-past.
+func TestCheckDeps(t *testing.T) {
+	r := &recorder{now: time.Now}
+	load := daily("load")
+	load.DependsOnPast = true
+	cleanup := daily("cleanup", "extract")
+	cleanup.TriggerRule = string(RuleOneFailed)
+	s := mustNew(t, mustCompile(t, []Def{daily("extract"), daily("summary", "extract"), cleanup, load},
+		r.kinds("extract", "summary", "cleanup", "load")), t.TempDir(), time.Now)
+	defer s.Close()
+	put := func(job, ds string, st State) {
+		l, _ := time.Parse(time.DateOnly, ds)
+		if err := s.Store().Append(Record{Job: job, DS: ds, Logical: l, State: st}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(job, ds string, o RunOptions, want string) {
+		t.Helper()
+		err := s.CheckDeps(job, ds, o)
+		if fmt.Sprint(err) != want {
+			t.Errorf("CheckDeps(%s, %s, %+v):\n got  %v\n want %s", job, ds, o, err, want)
+		}
+		var de *DepsError
+		if err != nil && !errors.As(err, &de) {
+			t.Errorf("not a *DepsError: %T", err)
+		}
+	}
+	check("summary", "2026-11-20", RunOptions{}, `job "summary" ds 2026-11-20 not run: trigger_rule all_success does not hold yet: upstream extract ds 2026-11-20 has no run (--ignore-dependencies runs it anyway)`)
+	put("extract", "2026-11-20", StateRunning)
+	check("summary", "2026-11-20", RunOptions{}, `job "summary" ds 2026-11-20 not run: trigger_rule all_success does not hold yet: upstream extract ds 2026-11-20 is running (--ignore-dependencies runs it anyway)`)
+	put("extract", "2026-11-20", StateFailed)
+	check("summary", "2026-11-20", RunOptions{}, `job "summary" ds 2026-11-20 not run: trigger_rule all_success: upstream extract ds 2026-11-20 is failed (--ignore-dependencies runs it anyway)`)
+	check("summary", "2026-11-20", RunOptions{IgnoreDependsOnPast: true}, `job "summary" ds 2026-11-20 not run: trigger_rule all_success: upstream extract ds 2026-11-20 is failed (--ignore-dependencies runs it anyway)`)
+	check("summary", "2026-11-20", RunOptions{IgnoreDependencies: true}, "<nil>")
+	check("cleanup", "2026-11-20", RunOptions{}, "<nil>") // one_failed holds
+	put("extract", "2026-11-21", StateSuccess)
+	check("summary", "2026-11-21", RunOptions{}, "<nil>")
+	check("cleanup", "2026-11-21", RunOptions{}, `job "cleanup" ds 2026-11-21 not run: trigger_rule one_failed: no upstream run failed (--ignore-dependencies runs it anyway)`)
+
+	check("load", "2026-11-20", RunOptions{}, "<nil>") // its first run
+	put("load", "2026-11-20", StateFailed)
+	check("load", "2026-11-21", RunOptions{}, `job "load" ds 2026-11-21 not run: depends_on_past: its run for ds 2026-11-20 is failed (--ignore-depends-on-past runs it anyway)`)
+	check("load", "2026-11-21", RunOptions{IgnoreDependsOnPast: true}, "<nil>")
+	check("load", "2026-11-21", RunOptions{IgnoreDependencies: true}, "<nil>")
+	if err := s.CheckDeps("nope", "2026-11-21", RunOptions{}); err == nil || err.Error() != `unknown job "nope"` {
+		t.Errorf("unknown job: %v", err)
+	}
+}

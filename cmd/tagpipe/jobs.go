@@ -452,9 +452,10 @@ func jobsList(a *app) *cobra.Command {
 func jobsRun(a *app) *cobra.Command {
 	var job, ds string
 	var downstream bool
+	var ro jobs.RunOptions
 	cmd := &cobra.Command{
-		Use:   "run --job J --ds YYYY-MM-DD [--downstream]",
-		Short: "Run one job for one logical date now (re-running overwrites that ds; depends_on is not checked)",
+		Use:   "run --job J --ds YYYY-MM-DD [--downstream] [--ignore-dependencies | --ignore-depends-on-past]",
+		Short: "Run one job for one logical date now, once its depends_on runs and depends_on_past allow (re-running overwrites that ds)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := openScheduler(a, nil)
@@ -462,6 +463,11 @@ func jobsRun(a *app) *cobra.Command {
 				return err
 			}
 			defer s.Close()
+			// As Airflow's tasks run: the job's trigger_rule over its depends_on runs of
+			// ds, and depends_on_past, must hold unless told to ignore them.
+			if err := s.CheckDeps(job, ds, ro); err != nil {
+				return err
+			}
 			// Ctrl-C cancels the run: the task is killed and the run recorded as queued.
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -497,6 +503,8 @@ func jobsRun(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&job, "job", "", "job name (required)")
 	cmd.Flags().StringVar(&ds, "ds", "", "logical date YYYY-MM-DD (required)")
 	cmd.Flags().BoolVar(&downstream, "downstream", false, "then run every job depending on it for the same ds (e.g. after fixing a failed upstream)")
+	cmd.Flags().BoolVar(&ro.IgnoreDependencies, "ignore-dependencies", false, "run even if its depends_on runs (trigger_rule) or depends_on_past do not allow it")
+	cmd.Flags().BoolVar(&ro.IgnoreDependsOnPast, "ignore-depends-on-past", false, "run even if its run before it has not succeeded (depends_on_past); depends_on is still checked")
 	_ = cmd.MarkFlagRequired("job")
 	_ = cmd.MarkFlagRequired("ds")
 	return cmd

@@ -57,7 +57,12 @@ func TestJobsCommands(t *testing.T) {
 	if err != nil || !strings.Contains(o, "extract") || !strings.Contains(o, "0 3 * * *") {
 		t.Fatalf("list: %v\n%s", err, o)
 	}
-	o, err = jobsCmd(t, append(base, "jobs", "run", "--job", "summary", "--ds", "2026-11-20")...)
+	// extract has not run for the ds: summary's trigger_rule (all_success) does not hold.
+	_, err = jobsCmd(t, append(base, "jobs", "run", "--job", "summary", "--ds", "2026-11-20")...)
+	if err == nil || err.Error() != `job "summary" ds 2026-11-20 not run: trigger_rule all_success does not hold yet: upstream extract ds 2026-11-20 has no run (--ignore-dependencies runs it anyway)` {
+		t.Fatalf("run before its upstream: %v", err)
+	}
+	o, err = jobsCmd(t, append(base, "jobs", "run", "--job", "summary", "--ds", "2026-11-20", "--ignore-dependencies")...)
 	if err != nil || !strings.Contains(o, "summary ds 2026-11-20: success") {
 		t.Fatalf("run: %v\n%s", err, o)
 	}
@@ -146,6 +151,15 @@ func TestDependsOnPastFromConfig(t *testing.T) {
 	o, err := jobsCmd(t, "--config", cfg, "jobs", "backfill", "--job", "load", "--from", "2026-11-20", "--to", "2026-11-22", "--parallel", "3")
 	if err == nil || !strings.Contains(o, "load 2026-11-22: depends_on_past: its run for ds 2026-11-21 is failed") {
 		t.Fatalf("backfill: %v\n%s", err, o)
+	}
+	// jobs run checks it too, unless told not to.
+	_, err = jobsCmd(t, "--config", cfg, "jobs", "run", "--job", "load", "--ds", "2026-11-22")
+	if err == nil || err.Error() != `job "load" ds 2026-11-22 not run: depends_on_past: its run for ds 2026-11-21 is failed (--ignore-depends-on-past runs it anyway)` {
+		t.Fatalf("run after a failed day: %v", err)
+	}
+	o, err = jobsCmd(t, "--config", cfg, "jobs", "run", "--job", "load", "--ds", "2026-11-22", "--ignore-depends-on-past")
+	if err != nil || !strings.Contains(o, "load ds 2026-11-22: success") {
+		t.Fatalf("run --ignore-depends-on-past: %v\n%s", err, o)
 	}
 }
 
