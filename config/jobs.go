@@ -19,6 +19,10 @@ type Jobs struct {
 	MaxActiveRuns int `yaml:"max_active_runs"`
 	// Parallelism caps concurrent runs over all jobs in one scheduler process.
 	Parallelism int `yaml:"parallelism"`
+	// Pools are Airflow's pools: name → slots. A job's runs take pool_slots (default 1)
+	// of its pool (default default_pool, sized parallelism unless set here) and start
+	// only when they are free.
+	Pools map[string]int `yaml:"pools"`
 	// Retries of a failed attempt; RetryDelay doubles each retry up to MaxRetryDelay.
 	Retries       int           `yaml:"retries"`
 	RetryDelay    time.Duration `yaml:"retry_delay"`
@@ -48,6 +52,8 @@ type JobDef struct {
 	RetryDelay    time.Duration `yaml:"retry_delay"`
 	MaxRetryDelay time.Duration `yaml:"max_retry_delay"`
 	MaxActiveRuns int           `yaml:"max_active_runs"`
+	Pool          string        `yaml:"pool"`       // a jobs.pools name; default default_pool
+	PoolSlots     int           `yaml:"pool_slots"` // slots a run takes; default 1
 	Catchup       *bool         `yaml:"catchup"`
 	StartDate     string        `yaml:"start_date"`
 	Paused        bool          `yaml:"paused"`
@@ -101,6 +107,11 @@ func (j *Jobs) validate(ch *check) {
 	ch.positive("poll_interval", int64(j.PollInterval))
 	if j.Retries < 0 {
 		ch.fail("retries", "must be >= 0, got %d", j.Retries)
+	}
+	for name, slots := range j.Pools {
+		if slots < 1 {
+			ch.fail("pools", "pool %q must have at least 1 slot, got %d", name, slots)
+		}
 	}
 	if j.HistoryRetention < 0 {
 		ch.fail("history_retention", "must be >= 0 (0 = keep all), got %v", j.HistoryRetention)

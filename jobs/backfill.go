@@ -19,7 +19,8 @@ type BackfillOptions struct {
 	Upstream bool
 	// From and To are ds values (YYYY-MM-DD), inclusive.
 	From, To string
-	// Parallel runs up to this many runs at once (default 1: strictly in ds order).
+	// Parallel runs up to this many runs at once (default 1: strictly in ds order), each
+	// also taking its job's pool slots (shared with the scheduler of this process).
 	// Within one ds, a job starts once its trigger_rule holds for the runs of the jobs it
 	// depends on in this backfill (default all_success: after they succeeded).
 	Parallel int
@@ -152,6 +153,8 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 	for {
 		// Start what can start, in ds order.
 		var retryAt time.Time // earliest moment a lock-busy run is tried again
+		freed := s.pools.changed()
+		poolWait := false // a run waits for its pool's slots (held by the scheduler, say)
 		for _, it := range items {
 			if running >= o.Parallel || fatal != nil || ctx.Err() != nil {
 				break
@@ -188,12 +191,17 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 			if v == verdictWait {
 				continue
 			}
+			if !s.pools.tryAcquire(it.job.pool, it.job.poolSlots) {
+				poolWait = true
+				continue
+			}
 			it.started = true
 			running++
 			wg.Add(1)
 			go func(it *bfItem) {
 				defer wg.Done()
 				rec, err := s.execute(ctx, it.job, it.logical, o.Trigger, true)
+				s.pools.release(it.job.pool, it.job.poolSlots)
 				results <- result{it, rec, err}
 			}(it)
 		}
@@ -201,10 +209,17 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 		if !retryAt.IsZero() && fatal == nil && ctx.Err() == nil {
 			wake = time.After(retryAt.Sub(s.now()))
 		}
-		if running == 0 && wake == nil {
+		var poolFreed <-chan struct{}
+		var ctxDone <-chan struct{}
+		if poolWait {
+			poolFreed, ctxDone = freed, ctx.Done()
+		}
+		if running == 0 && wake == nil && poolFreed == nil {
 			break
 		}
 		select {
+		case <-poolFreed:
+		case <-ctxDone:
 		case r := <-results:
 			running--
 			var rs *rescheduled

@@ -46,6 +46,10 @@ type Def struct {
 	MaxRetryDelay time.Duration `yaml:"max_retry_delay"`
 	// MaxActiveRuns caps concurrent runs of this job (different ds); 0 = default.
 	MaxActiveRuns int `yaml:"max_active_runs"`
+	// Pool names the pool (Defaults.Pools) whose slots the job's runs take, as Airflow's
+	// pool; empty = DefaultPool. PoolSlots is how many a run takes (0 = 1).
+	Pool      string `yaml:"pool"`
+	PoolSlots int    `yaml:"pool_slots"`
 	// Catchup runs every missed interval after downtime (true) or only the latest
 	// (false); nil = Defaults.Catchup.
 	Catchup *bool `yaml:"catchup"`
@@ -106,6 +110,9 @@ type Defaults struct {
 	MaxRetryDelay time.Duration
 	// Timeout 0 means no timeout.
 	Timeout time.Duration
+	// Pools are the pools jobs may name, with their slots (jobs.pools); DefaultPool,
+	// when not among them, has the scheduler's Parallelism slots.
+	Pools map[string]int
 }
 
 // DefaultDefaults is what tagpipe ships (config/defaults/50_jobs.yaml says the same).
@@ -128,6 +135,8 @@ type Job struct {
 	topo          int
 	maxRetries    int
 	maxActiveRuns int
+	pool          string
+	poolSlots     int
 	sensors       []Sensor
 	reschedule    bool           // sensor_mode: reschedule
 	callbacks     map[State]Task // StateFailed, StateUpForRetry, StateSuccess
@@ -137,6 +146,7 @@ type Job struct {
 type DAG struct {
 	jobs  map[string]*Job
 	order []string // topological, ties by name
+	pools map[string]int
 }
 
 // Job returns the named job.
@@ -195,14 +205,20 @@ func (e *DefError) Error() string {
 
 // Compile validates defs and builds the DAG. Every problem is reported (errors.Join of
 // *DefError), each naming the job and the field: unknown depends_on, bad cron spec, a
-// cycle (named a -> b -> a), unknown task kind, bad zone, unknown trigger_rule or
-// sensor_mode, duplicate names.
+// cycle (named a -> b -> a), unknown task kind, bad zone, unknown trigger_rule,
+// sensor_mode or pool, duplicate names.
 func Compile(defs []Def, kinds *Kinds, dflt Defaults) (*DAG, error) {
 	var errs []error
 	fail := func(job, field, format string, args ...any) {
 		errs = append(errs, &DefError{Job: job, Field: field, Reason: fmt.Sprintf(format, args...)})
 	}
-	d := &DAG{jobs: map[string]*Job{}}
+	d := &DAG{jobs: map[string]*Job{}, pools: map[string]int{}}
+	for n, size := range dflt.Pools {
+		if size < 1 {
+			fail("", "pools", "pool %q must have at least 1 slot, got %d", n, size)
+		}
+		d.pools[n] = size
+	}
 	for i := range defs {
 		def := defs[i]
 		if !nameRE.MatchString(def.Name) {
@@ -279,6 +295,7 @@ func Compile(defs []Def, kinds *Kinds, dflt Defaults) (*DAG, error) {
 		if j.maxActiveRuns < 1 {
 			fail(def.Name, "max_active_runs", "must be > 0, got %d", def.MaxActiveRuns)
 		}
+		j.checkPool(dflt.Pools, fail)
 		if t, err := kinds.build(def.Task); err != nil {
 			fail(def.Name, "task", "%v", err)
 		} else {

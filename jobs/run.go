@@ -279,7 +279,16 @@ func (s *Scheduler) RunNow(ctx context.Context, job, ds string) (Record, error) 
 	}
 	force := true
 	for {
+		// The run takes its pool's slots, shared with this process's scheduled runs.
+		for freed := s.pools.changed(); !s.pools.tryAcquire(j.pool, j.poolSlots); freed = s.pools.changed() {
+			select {
+			case <-freed:
+			case <-ctx.Done():
+				return Record{}, errInterrupted
+			}
+		}
 		rec, err := s.execute(ctx, j, l, TriggerManual, force)
+		s.pools.release(j.pool, j.poolSlots)
 		var rs *rescheduled
 		switch {
 		case errors.Is(err, errBusy):

@@ -50,6 +50,7 @@ type Scheduler struct {
 	dag     *DAG
 	store   *Store
 	metrics *metrics
+	pools   *pools // shared by scheduled runs, manual runs and backfills
 
 	// Dispatch state, owned by the loop goroutine.
 	next     map[string]time.Time // job → next logical time to plan
@@ -116,12 +117,16 @@ func New(dag *DAG, opts Options) (*Scheduler, error) {
 		host, _ := os.Hostname()
 		opts.Owner = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
+	sizes, err := poolSizes(dag, opts.Parallelism)
+	if err != nil {
+		return nil, err
+	}
 	store, err := OpenStore(opts.Dir, opts.Log)
 	if err != nil {
 		return nil, err
 	}
 	store.SetRetention(opts.HistoryRetention, opts.Now)
-	return &Scheduler{opts: opts, dag: dag, store: store, metrics: newMetrics(opts.Registry),
+	return &Scheduler{opts: opts, dag: dag, store: store, metrics: newMetrics(opts.Registry), pools: newPools(sizes),
 		next: map[string]time.Time{}, inflight: map[string]bool{}, active: map[string]int{},
 		wake: make(chan struct{}, 1), done: make(chan runResult), stop: make(chan struct{})}, nil
 }
@@ -230,6 +235,7 @@ func (s *Scheduler) loop(ctx context.Context) {
 	defer s.loopWG.Done()
 	poll := time.NewTicker(s.opts.PollInterval)
 	defer poll.Stop()
+	freed := s.pools.changed() // taken before each reconcile: a release after it wakes the loop
 	for {
 		var repoke <-chan time.Time
 		var repokeT *time.Timer
@@ -253,10 +259,12 @@ func (s *Scheduler) loop(ctx context.Context) {
 		case r := <-s.done:
 			s.finish(r)
 		case <-repoke:
+		case <-freed:
 		}
 		if repokeT != nil {
 			repokeT.Stop()
 		}
+		freed = s.pools.changed()
 		s.reconcile(ctx)
 	}
 }
@@ -386,7 +394,8 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 			blocked[j.Name] = true
 			continue
 		}
-		if s.active[j.Name]+resting[j.Name] >= j.maxActiveRuns || s.running >= s.opts.Parallelism {
+		if s.active[j.Name]+resting[j.Name] >= j.maxActiveRuns || s.running >= s.opts.Parallelism ||
+			!s.pools.tryAcquire(j.pool, j.poolSlots) {
 			blocked[j.Name] = true
 			continue
 		}
@@ -397,6 +406,7 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 		go func(p *pendingRun) {
 			defer s.runWG.Done()
 			rec, err := s.execute(ctx, p.job, p.logical, TriggerScheduled, false)
+			s.pools.release(p.job.pool, p.job.poolSlots)
 			s.done <- runResult{p: p, rec: rec, err: err}
 		}(p)
 	}

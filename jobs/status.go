@@ -15,7 +15,10 @@ type JobStatus struct {
 	DependsOn []string `json:"depends_on"`
 	// TriggerRule is when a run starts given its depends_on runs (all_success, …).
 	TriggerRule TriggerRule `json:"trigger_rule"`
-	Paused      bool        `json:"paused"`
+	// Pool and PoolSlots: the pool a run takes slots of, and how many.
+	Pool      string `json:"pool"`
+	PoolSlots int    `json:"pool_slots"`
+	Paused    bool   `json:"paused"`
 	// NextRun is when the next run starts; NextDS its logical date ("" = never).
 	NextRun time.Time `json:"next_run,omitzero"`
 	NextDS  string    `json:"next_ds,omitempty"`
@@ -32,7 +35,8 @@ func (s *Scheduler) Status() ([]JobStatus, error) {
 	var out []JobStatus
 	for _, name := range s.dag.order {
 		j := s.dag.jobs[name]
-		st := JobStatus{Name: name, Schedule: j.Schedule, Timezone: j.Loc.String(), DependsOn: j.upstream, TriggerRule: j.rule, Paused: s.paused(j)}
+		st := JobStatus{Name: name, Schedule: j.Schedule, Timezone: j.Loc.String(), DependsOn: j.upstream, TriggerRule: j.rule,
+			Pool: j.pool, PoolSlots: j.poolSlots, Paused: s.paused(j)}
 		if st.DependsOn == nil {
 			st.DependsOn = []string{}
 		}

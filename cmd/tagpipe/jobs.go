@@ -327,7 +327,7 @@ func jobDefs(cfg *config.Config) ([]jobs.Def, error) {
 	for _, d := range cfg.Jobs.Definitions {
 		defs = append(defs, jobs.Def{Name: d.Name, Schedule: d.Schedule, Timezone: d.Timezone,
 			DependsOn: d.DependsOn, DependsOnPast: d.DependsOnPast, TriggerRule: d.TriggerRule, Timeout: d.Timeout, Retries: d.Retries, RetryDelay: d.RetryDelay,
-			MaxRetryDelay: d.MaxRetryDelay, MaxActiveRuns: d.MaxActiveRuns, Catchup: d.Catchup,
+			MaxRetryDelay: d.MaxRetryDelay, MaxActiveRuns: d.MaxActiveRuns, Pool: d.Pool, PoolSlots: d.PoolSlots, Catchup: d.Catchup,
 			StartDate: d.StartDate, Paused: d.Paused, PokeInterval: d.PokeInterval, WaitTimeout: d.WaitTimeout, SensorMode: d.SensorMode,
 			Task: *task(&d.Task), OnFailure: task(d.OnFailure), OnRetry: task(d.OnRetry), OnSuccess: task(d.OnSuccess)})
 		for _, w := range d.WaitFor {
@@ -365,7 +365,7 @@ func openScheduler(a *app, reg *prometheus.Registry) (*jobs.Scheduler, error) {
 	c := a.cfg.Jobs
 	dag, err := jobs.Compile(defs, jobKinds(a), jobs.Defaults{Timezone: c.Timezone, Catchup: c.Catchup,
 		MaxActiveRuns: c.MaxActiveRuns, Retries: c.Retries, RetryDelay: c.RetryDelay,
-		MaxRetryDelay: c.MaxRetryDelay, Timeout: c.Timeout})
+		MaxRetryDelay: c.MaxRetryDelay, Timeout: c.Timeout, Pools: c.Pools})
 	if err != nil {
 		return nil, fmt.Errorf("bad job definitions:\n%w", err)
 	}

@@ -110,10 +110,12 @@ jobs:
     - {name: b, schedule: "@daily", depends_on: [a], task: {kind: shell, command: "true"}}
     - {name: c, schedule: "every day", task: {kind: shell, command: "true"}}
     - {name: d, schedule: "@daily", sensor_mode: smart, task: {kind: shell, command: "true"}}
+    - {name: e, schedule: "@daily", pool: nope, task: {kind: shell, command: "true"}}
 `), 0o644)
 	_, err = jobsCmd(t, "--config", filepath.Join(dir, "bad.yaml"), "jobs", "list")
 	if err == nil || !strings.Contains(err.Error(), `job "a": depends_on: cycle: a -> b -> a`) || !strings.Contains(err.Error(), `job "c": schedule: bad cron spec "every day"`) ||
-		!strings.Contains(err.Error(), `job "d": sensor_mode: unknown mode "smart"`) {
+		!strings.Contains(err.Error(), `job "d": sensor_mode: unknown mode "smart"`) ||
+		!strings.Contains(err.Error(), `job "e": pool: unknown pool "nope" (jobs.pools has default_pool)`) {
 		t.Errorf("bad definitions: %v", err)
 	}
 }
@@ -160,6 +162,30 @@ func TestDependsOnPastFromConfig(t *testing.T) {
 	o, err = jobsCmd(t, "--config", cfg, "jobs", "run", "--job", "load", "--ds", "2026-11-22", "--ignore-depends-on-past")
 	if err != nil || !strings.Contains(o, "load ds 2026-11-22: success") {
 		t.Fatalf("run --ignore-depends-on-past: %v\n%s", err, o)
+	}
+}
+
+// jobs.pools and a job's pool in tagpipe.yaml reach the scheduler: two jobs in a 1-slot
+// pool never run at once in a backfill with --parallel 4 (each task holds a directory
+// that only one can make), and both succeed.
+func TestPoolsFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	held := filepath.Join(dir, "held")
+	task := `task: {kind: shell, command: "mkdir ` + held + ` && sleep 0.1 && rmdir ` + held + `"}`
+	cfg := filepath.Join(dir, "tagpipe.yaml")
+	os.WriteFile(cfg, []byte("data_dir: "+filepath.Join(dir, "data")+`
+admin: {listen: ""}
+log: {level: error}
+jobs:
+  retries: 0
+  pools: {db: 1}
+  definitions:
+    - {name: a, schedule: "@daily", pool: db, `+task+`}
+    - {name: b, schedule: "@daily", pool: db, `+task+`}
+`), 0o644)
+	o, err := jobsCmd(t, "--config", cfg, "jobs", "backfill", "--job", "a,b", "--from", "2026-11-20", "--to", "2026-11-21", "--parallel", "4")
+	if err != nil || !strings.Contains(o, "backfill: 4 runs: 4 succeeded") {
+		t.Fatalf("backfill: %v\n%s", err, o)
 	}
 }
 
