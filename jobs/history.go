@@ -57,6 +57,11 @@ const (
 	TriggerScheduled = "scheduled"
 	TriggerManual    = "manual"
 	TriggerBackfill  = "backfill"
+	// TriggerClear marks the queued record `tagpipe jobs clear` writes: the scheduler
+	// runs the run again.
+	TriggerClear = "clear"
+	// TriggerMark marks a final state `tagpipe jobs mark` recorded without running.
+	TriggerMark = "mark"
 )
 
 // Record is one run's state at one moment; the history file holds them in order and the
@@ -107,6 +112,7 @@ type Store struct {
 
 	mu      sync.Mutex
 	latest  map[string]Record
+	cleared map[string]Record    // runs whose current record is a clear (queued, TriggerClear)
 	wm      map[string]time.Time // job → latest Scheduled logical time
 	ino     uint64
 	gen     uint64 // compaction generation the file was read at (history.lock)
@@ -144,7 +150,7 @@ func OpenStore(dir string, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("cannot open history lock: %w", err)
 	}
 	s := &Store{dir: dir, path: filepath.Join(dir, "history.jsonl"), lock: lock, log: log,
-		latest: map[string]Record{}, wm: map[string]time.Time{}}
+		latest: map[string]Record{}, cleared: map[string]Record{}, wm: map[string]time.Time{}}
 	if err := s.Refresh(); err != nil {
 		lock.Close()
 		return nil, err
@@ -207,6 +213,7 @@ func (s *Store) readLocked() error {
 		// the next file created) and grow past the offset read so far.
 		s.gen, s.ino, s.off, s.records, s.bad = gen, ino, 0, 0, 0
 		s.latest = map[string]Record{}
+		s.cleared = map[string]Record{}
 		s.wm = map[string]time.Time{}
 	}
 	if fi.Size() == s.off {
@@ -267,6 +274,11 @@ func (s *Store) applyLocked(r Record) {
 		r.Scheduled = true
 	}
 	s.latest[k] = r
+	if r.State == StateQueued && r.Trigger == TriggerClear {
+		s.cleared[k] = r
+	} else {
+		delete(s.cleared, k)
+	}
 	if r.Scheduled && r.Logical.After(s.wm[r.Job]) {
 		s.wm[r.Job] = r.Logical
 	}
@@ -427,6 +439,20 @@ func (s *Store) Latest(job string, logical time.Time) (Record, bool) {
 	defer s.mu.Unlock()
 	r, ok := s.latest[job+"/"+tsKey(logical)]
 	return r, ok
+}
+
+// Cleared lists job's runs whose current record is a clear (`tagpipe jobs clear`), not
+// yet run again, in no order.
+func (s *Store) Cleared(job string) []Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Record
+	for _, r := range s.cleared {
+		if r.Job == job {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Watermark is the latest logical time the scheduler planned for job.

@@ -128,6 +128,22 @@ func TestHistoryFormatFrozen(t *testing.T) {
 	if string(b) != want {
 		t.Errorf("line:\n got  %s\n want %s", b, want)
 	}
+	// A clear (tagpipe jobs clear) is a record of the same shape: queued, trigger clear,
+	// the scheduled flag kept; a store reads it back as a cleared run.
+	s, _ = OpenStore(dir, nil)
+	defer s.Close()
+	s.Append(Record{Job: "tags", DS: "2026-11-24", Logical: l, State: StateQueued, Trigger: TriggerClear,
+		Error: "cleared by tagpipe jobs clear (was success)", Owner: "h:2", Updated: l.Add(48 * time.Hour)})
+	b, _ = os.ReadFile(filepath.Join(dir, "history.jsonl"))
+	want += `{"job":"tags","ds":"2026-11-24","logical":"2026-11-24T00:00:00Z","state":"queued","trigger":"clear",` +
+		`"scheduled":true,"attempt":0,"rows":0,"error":"cleared by tagpipe jobs clear (was success)","owner":"h:2",` +
+		`"updated":"2026-11-26T00:00:00Z"}` + "\n"
+	if string(b) != want {
+		t.Errorf("lines:\n got  %s\n want %s", b, want)
+	}
+	if c := s.Cleared("tags"); len(c) != 1 || !c[0].Logical.Equal(l) {
+		t.Errorf("cleared: %+v", c)
+	}
 }
 
 // Compaction with retention drops old finished runs but keeps each job's newest

@@ -457,6 +457,12 @@ func (s *Scheduler) plan(j *Job, now time.Time) {
 		due = append(due, l)
 		s.next[j.Name] = end
 	}
+	// Runs cleared (tagpipe jobs clear) run again, however old.
+	for _, r := range s.store.Cleared(j.Name) {
+		if key := r.key(); !s.inflight[key] && !s.isPending(key) {
+			s.pending = append(s.pending, &pendingRun{job: j, logical: r.Logical, key: key})
+		}
+	}
 	for _, l := range due {
 		key := j.Name + "/" + tsKey(l)
 		if s.inflight[key] || s.isPending(key) {

@@ -61,7 +61,7 @@ var sysJobRunsSpec = warehouse.TableSpec{
 		warehouse.RequiredField("job", arrow.BinaryTypes.String, "job name"),
 		warehouse.RequiredField("logical", jobTS, "start of the run's data interval (its identity with job)"),
 		warehouse.RequiredField("state", arrow.BinaryTypes.String, "scheduled, queued, running, up_for_retry, up_for_reschedule, success, failed, upstream_failed, skipped"),
-		warehouse.RequiredField("trigger", arrow.BinaryTypes.String, "scheduled, manual or backfill"),
+		warehouse.RequiredField("trigger", arrow.BinaryTypes.String, "scheduled, manual, backfill, clear (queued again by jobs clear) or mark (state set by jobs mark)"),
 		warehouse.RequiredField("attempt", arrow.PrimitiveTypes.Int64, "attempt number, from 1"),
 		warehouse.Field("start", jobTS, "run start (first attempt)"),
 		warehouse.Field("end", jobTS, "run end"),
@@ -400,7 +400,8 @@ func init() {
 				return a.serve(cmd.Context(), reg, jobsMount(s), s)
 			},
 		}
-		cmd.AddCommand(jobsList(a), jobsRun(a), jobsHistory(a), jobsBackfill(a), jobsExport(a), jobsPause(a, true), jobsPause(a, false))
+		cmd.AddCommand(jobsList(a), jobsRun(a), jobsHistory(a), jobsBackfill(a), jobsExport(a), jobsPause(a, true), jobsPause(a, false),
+			jobsClear(a), jobsMark(a))
 		return cmd
 	})
 }
@@ -627,6 +628,83 @@ func jobsExport(a *app) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// jobsClear is `tagpipe jobs clear` (Airflow's tasks clear): the runs are queued again
+// for the scheduler. Without --yes it only lists them.
+func jobsClear(a *app) *cobra.Command {
+	var o jobs.ClearOptions
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "clear --job J --from YYYY-MM-DD --to YYYY-MM-DD [--downstream] [--only-failed] [--yes]",
+		Short: "Reset a job's runs in a ds range so the scheduler runs them again (without --yes: list them)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := openScheduler(a, nil)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			o.DryRun = !yes
+			runs, err := s.Clear(o)
+			if err != nil {
+				return err
+			}
+			if len(runs) == 0 {
+				fmt.Fprintln(a.out, "no runs to clear")
+				return nil
+			}
+			if err := printRuns(a.out, runs); err != nil {
+				return err
+			}
+			if !yes {
+				fmt.Fprintf(a.out, "%d runs would be cleared; run again with --yes to clear them\n", len(runs))
+				return nil
+			}
+			fmt.Fprintf(a.out, "%d runs cleared: the scheduler runs them again at its next poll\n", len(runs))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Job, "job", "", "job name")
+	cmd.Flags().StringVar(&o.From, "from", "", "first ds, YYYY-MM-DD")
+	cmd.Flags().StringVar(&o.To, "to", "", "last ds, YYYY-MM-DD (inclusive)")
+	cmd.Flags().BoolVar(&o.Downstream, "downstream", false, "also clear the runs of every job depending on it")
+	cmd.Flags().BoolVar(&o.OnlyFailed, "only-failed", false, "only failed and upstream_failed runs")
+	cmd.Flags().BoolVar(&yes, "yes", false, "clear them (without it the runs are only listed)")
+	for _, f := range []string{"job", "from", "to"} {
+		_ = cmd.MarkFlagRequired(f)
+	}
+	return cmd
+}
+
+// jobsMark is `tagpipe jobs mark` (Airflow's mark success / mark failed).
+func jobsMark(a *app) *cobra.Command {
+	var job, ds, state string
+	cmd := &cobra.Command{
+		Use:   "mark --job J --ds YYYY-MM-DD --state success|failed",
+		Short: "Record a run's final state without running it (a held depends_on_past chain moves on after success)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := openScheduler(a, nil)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			rec, err := s.Mark(job, ds, jobs.State(state))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "%s ds %s marked %s\n", rec.Job, rec.DS, rec.State)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&job, "job", "", "job name")
+	cmd.Flags().StringVar(&ds, "ds", "", "logical date YYYY-MM-DD")
+	cmd.Flags().StringVar(&state, "state", "", "success or failed")
+	for _, f := range []string{"job", "ds", "state"} {
+		_ = cmd.MarkFlagRequired(f)
+	}
+	return cmd
 }
 
 // jobsPause is `tagpipe jobs pause` and `unpause` (Airflow's dags pause / unpause): a

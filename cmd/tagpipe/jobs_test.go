@@ -140,7 +140,7 @@ func TestJobCallbacksFromConfig(t *testing.T) {
 }
 
 // depends_on_past in tagpipe.yaml reaches the scheduler: a backfill stops the job's
-// days at the failed one.
+// days at the failed one; jobs mark, jobs clear and jobs run see it as the scheduler does.
 func TestDependsOnPastFromConfig(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeJobsConfig(t, dir, `
@@ -154,7 +154,36 @@ func TestDependsOnPastFromConfig(t *testing.T) {
 	if err == nil || !strings.Contains(o, "load 2026-11-22: depends_on_past: its run for ds 2026-11-21 is failed") {
 		t.Fatalf("backfill: %v\n%s", err, o)
 	}
-	// jobs run checks it too, unless told not to.
+	// jobs mark success lets the chain go on; jobs clear lists, then (--yes) queues
+	// the runs again.
+	o, err = jobsCmd(t, "--config", cfg, "jobs", "mark", "--job", "load", "--ds", "2026-11-21", "--state", "success")
+	if err != nil || o != "load ds 2026-11-21 marked success\n" {
+		t.Fatalf("mark: %v %q", err, o)
+	}
+	o, err = jobsCmd(t, "--config", cfg, "jobs", "run", "--job", "load", "--ds", "2026-11-22")
+	if err != nil || !strings.Contains(o, "load ds 2026-11-22: success") {
+		t.Fatalf("run after the mark: %v\n%s", err, o)
+	}
+	o, err = jobsCmd(t, "--config", cfg, "jobs", "clear", "--job", "load", "--from", "2026-11-21", "--to", "2026-11-21")
+	if err != nil || !strings.Contains(o, "success  mark") || !strings.Contains(o, "1 runs would be cleared; run again with --yes") {
+		t.Fatalf("clear without --yes: %v\n%s", err, o)
+	}
+	o, err = jobsCmd(t, "--config", cfg, "jobs", "clear", "--job", "load", "--from", "2026-11-21", "--to", "2026-11-21", "--yes")
+	if err != nil || !strings.Contains(o, "1 runs cleared") {
+		t.Fatalf("clear: %v\n%s", err, o)
+	}
+	o, err = jobsCmd(t, "--config", cfg, "jobs", "history", "--job", "load")
+	if err != nil || !strings.Contains(o, "queued   clear") || !strings.Contains(o, "cleared by tagpipe jobs clear (was success)") {
+		t.Fatalf("history after clear: %v\n%s", err, o)
+	}
+	// jobs run checks it too, unless told not to: the cleared day is not done.
+	_, err = jobsCmd(t, "--config", cfg, "jobs", "run", "--job", "load", "--ds", "2026-11-22")
+	if err == nil || err.Error() != `job "load" ds 2026-11-22 not run: depends_on_past: its run for ds 2026-11-21 is queued (--ignore-depends-on-past runs it anyway)` {
+		t.Fatalf("run after a cleared day: %v", err)
+	}
+	if _, err := jobsCmd(t, "--config", cfg, "jobs", "mark", "--job", "load", "--ds", "2026-11-21", "--state", "failed"); err != nil {
+		t.Fatal(err)
+	}
 	_, err = jobsCmd(t, "--config", cfg, "jobs", "run", "--job", "load", "--ds", "2026-11-22")
 	if err == nil || err.Error() != `job "load" ds 2026-11-22 not run: depends_on_past: its run for ds 2026-11-21 is failed (--ignore-depends-on-past runs it anyway)` {
 		t.Fatalf("run after a failed day: %v", err)

@@ -1,0 +1,144 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Clearing and marking runs (Airflow's `tasks clear` and mark success / mark failed).
+// Both write the history under each run's lock, as a run does, so a run in progress is
+// refused rather than overwritten.
+
+// ClearOptions say which runs Clear resets.
+type ClearOptions struct {
+	Job string
+	// From and To are ds values (YYYY-MM-DD), inclusive.
+	From, To string
+	// Downstream also clears the runs of every job depending on Job, directly or not.
+	Downstream bool
+	// OnlyFailed clears only failed and upstream_failed runs.
+	OnlyFailed bool
+	// DryRun lists the runs without clearing them.
+	DryRun bool
+}
+
+// Clear resets the recorded runs of o.Job (and its downstream jobs) with ds from o.From
+// to o.To: each gets a queued record with trigger "clear" (its error says what it was),
+// so a scheduler runs it again at its next poll, and depends_on_past and trigger rules
+// see it as not finished. Runs never started (none, or scheduled) are left alone. It
+// returns the runs as they were before. Every run's lock is taken first: when one is
+// running, nothing is cleared.
+func (s *Scheduler) Clear(o ClearOptions) ([]Record, error) {
+	j, ok := s.dag.Job(o.Job)
+	if !ok {
+		return nil, fmt.Errorf("unknown job %q", o.Job)
+	}
+	from, err := time.Parse(time.DateOnly, o.From)
+	if err != nil {
+		return nil, fmt.Errorf("bad --from %q: want YYYY-MM-DD", o.From)
+	}
+	to, err := time.Parse(time.DateOnly, o.To)
+	if err != nil {
+		return nil, fmt.Errorf("bad --to %q: want YYYY-MM-DD", o.To)
+	}
+	if to.Before(from) {
+		return nil, fmt.Errorf("--to %s is before --from %s", o.To, o.From)
+	}
+	names := []string{j.Name}
+	if o.Downstream {
+		names = s.dag.Downstream(j.Name)
+	}
+	if err := s.store.Refresh(); err != nil {
+		return nil, err
+	}
+	var runs []Record
+	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
+		for _, n := range names {
+			for _, r := range s.store.ByDS(n, d.Format(time.DateOnly)) {
+				switch {
+				case r.State == StateScheduled:
+				case o.OnlyFailed && r.State != StateFailed && r.State != StateUpstreamFailed:
+				default:
+					runs = append(runs, r)
+				}
+			}
+		}
+	}
+	if o.DryRun || len(runs) == 0 {
+		return runs, nil
+	}
+	var locks []*runLock
+	defer func() {
+		for _, lk := range locks {
+			lk.unlock()
+		}
+	}()
+	for _, r := range runs {
+		lk, err := s.lockForChange(r.Job, r.DS, r.Logical, "cleared")
+		if err != nil {
+			return nil, err
+		}
+		locks = append(locks, lk)
+	}
+	// Under the locks the history is authoritative: a run may have finished meanwhile.
+	if err := s.store.Refresh(); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	var was []Record
+	for _, r := range runs {
+		if cur, ok := s.store.Latest(r.Job, r.Logical); ok {
+			r = cur
+		}
+		if o.OnlyFailed && r.State != StateFailed && r.State != StateUpstreamFailed {
+			continue
+		}
+		rec := Record{Job: r.Job, DS: r.DS, Logical: r.Logical, State: StateQueued, Trigger: TriggerClear,
+			Error: fmt.Sprintf("cleared by tagpipe jobs clear (was %s)", r.State), Owner: s.opts.Owner, Updated: now}
+		if err := s.store.Append(rec); err != nil {
+			return was, err
+		}
+		was = append(was, r)
+	}
+	return was, nil
+}
+
+// Mark records state (success or failed) as job's run for ds without running it, as
+// Airflow's mark success / mark failed: a depends_on_past chain held by a failed run
+// moves on once it is marked success. It is refused while the run is in progress.
+func (s *Scheduler) Mark(job, ds string, state State) (Record, error) {
+	if state != StateSuccess && state != StateFailed {
+		return Record{}, fmt.Errorf("--state: want success or failed, got %q", state)
+	}
+	j, ok := s.dag.Job(job)
+	if !ok {
+		return Record{}, fmt.Errorf("unknown job %q", job)
+	}
+	l, err := j.LogicalFor(ds)
+	if err != nil {
+		return Record{}, err
+	}
+	lk, err := s.lockForChange(job, ds, l, "marked")
+	if err != nil {
+		return Record{}, err
+	}
+	defer lk.unlock()
+	now := s.now()
+	rec := Record{Job: job, DS: ds, Logical: l, State: state, Trigger: TriggerMark,
+		Error: fmt.Sprintf("marked %s by tagpipe jobs mark", state), Owner: s.opts.Owner, Start: now, End: now, Updated: now}
+	if prev, ok := s.store.Latest(job, l); ok {
+		rec.Attempt, rec.Rows = prev.Attempt, prev.Rows
+	}
+	return rec, s.store.Append(rec)
+}
+
+// lockForChange takes a run's lock to change its record by hand; a run in progress
+// holds it, and is named in the refusal.
+func (s *Scheduler) lockForChange(job, ds string, logical time.Time, what string) (*runLock, error) {
+	lk, err := tryLockRun(s.opts.Dir, job, tsKey(logical))
+	if errors.Is(err, errBusy) {
+		return nil, fmt.Errorf("job %q ds %s is running (its run lock is held); not %s", job, ds, what)
+	}
+	return lk, err
+}

@@ -1,0 +1,152 @@
+package jobs
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// brokenOn is a task for each name that fails on the ds listed in bad (guarded by mu),
+// recording its calls in rec.
+func brokenOn(rec *recorder, mu *sync.Mutex, bad map[string]bool, names ...string) *Kinds {
+	funcs := map[string]TaskFunc{}
+	for _, n := range names {
+		funcs[n] = func(ctx context.Context, rc RunContext) (int64, error) {
+			mu.Lock()
+			fail := bad[rc.DS]
+			mu.Unlock()
+			n, err := rec.task(rc.Job)(ctx, rc)
+			if fail {
+				return 0, context.DeadlineExceeded
+			}
+			return n, err
+		}
+	}
+	k := NewKinds()
+	k.Register("func", BuiltinKind(funcs))
+	return k
+}
+
+// jobs clear: the failed run and its downstream upstream_failed one (--downstream
+// --only-failed) are reset to queued with trigger clear, and the running scheduler runs
+// them again; a run whose lock is held is refused and nothing is cleared; depends_on_past
+// sees a cleared run as not done.
+func TestClear(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		now := shiftedNow(nov20)
+		rec := &recorder{now: now}
+		var mu sync.Mutex
+		bad := map[string]bool{"2026-11-18": true}
+		a, b, p := daily("a"), daily("b", "a"), daily("p")
+		p.DependsOnPast = true
+		for _, d := range []*Def{&a, &b, &p} {
+			d.Retries, d.StartDate = -1, "2026-11-17"
+		}
+		dag := mustCompile(t, []Def{a, b, p}, brokenOn(rec, &mu, bad, "a", "b", "p"))
+		s := mustNew(t, dag, dir, now)
+		mustStart(t, s)
+		defer s.Close()
+		synctest.Wait()
+		l18 := time.Date(2026, 11, 18, 0, 0, 0, 0, time.UTC)
+		if r, _ := s.Store().Latest("b", l18); r.State != StateUpstreamFailed {
+			t.Fatalf("b 11-18: %+v", r)
+		}
+		mu.Lock()
+		bad["2026-11-18"] = false
+		mu.Unlock()
+
+		lk, err := tryLockRun(dir, "b", tsKey(l18))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := ClearOptions{Job: "a", From: "2026-11-17", To: "2026-11-18", Downstream: true, OnlyFailed: true}
+		if _, err := s.Clear(o); err == nil || err.Error() != `job "b" ds 2026-11-18 is running (its run lock is held); not cleared` {
+			t.Fatalf("clear of a locked run: %v", err)
+		}
+		if r, _ := s.Store().Latest("a", l18); r.State != StateFailed {
+			t.Fatalf("a 11-18 changed by a refused clear: %+v", r)
+		}
+		lk.unlock()
+		o.DryRun = true
+		if runs, err := s.Clear(o); err != nil || len(runs) != 2 {
+			t.Fatalf("dry run: %+v %v", runs, err)
+		}
+		o.DryRun = false
+		runs, err := s.Clear(o)
+		if err != nil || len(runs) != 2 || runs[0].Job != "a" || runs[0].State != StateFailed || runs[1].Job != "b" || runs[1].State != StateUpstreamFailed {
+			t.Fatalf("clear: %+v %v", runs, err)
+		}
+		if r, _ := s.Store().Latest("b", l18); r.State != StateQueued || r.Trigger != TriggerClear || r.Error != "cleared by tagpipe jobs clear (was upstream_failed)" {
+			t.Errorf("b 11-18 after clear: %+v", r)
+		}
+		time.Sleep(time.Minute) // the next poll
+		synctest.Wait()
+		for _, job := range []string{"a", "b"} {
+			if r, _ := s.Store().Latest(job, l18); r.State != StateSuccess || r.Trigger != TriggerScheduled {
+				t.Errorf("%s 11-18 after the scheduler ran it again: %+v", job, r)
+			}
+		}
+		if n := strings.Count(strings.Join(rec.seq(), ","), "a 2026-11-18"); n != 2 {
+			t.Errorf("a 11-18 ran %d times, want 2", n)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		// Without a scheduler, a cleared run holds its depends_on_past successor.
+		s = mustNew(t, dag, dir, now)
+		defer s.Close()
+		if _, err := s.Clear(ClearOptions{Job: "p", From: "2026-11-17", To: "2026-11-17"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CheckDeps("p", "2026-11-18", RunOptions{}); err == nil || !strings.Contains(err.Error(), "depends_on_past: its run for ds 2026-11-17 is queued") {
+			t.Errorf("depends_on_past after clear: %v", err)
+		}
+	})
+}
+
+// jobs mark: marking a failed run success lets its held depends_on_past chain move on
+// (the running scheduler runs the days after it); the record says it was marked, not
+// run; a run in progress and a bad state are refused.
+func TestMark(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		now := shiftedNow(nov20)
+		rec := &recorder{now: now}
+		var mu sync.Mutex
+		p := daily("p")
+		p.DependsOnPast, p.Retries, p.StartDate = true, -1, "2026-11-17"
+		s := mustNew(t, mustCompile(t, []Def{p}, brokenOn(rec, &mu, map[string]bool{"2026-11-18": true}, "p")), dir, now)
+		mustStart(t, s)
+		defer s.Close()
+		synctest.Wait()
+		eqStrings(t, "held", rec.seq(), []string{"p 2026-11-17", "p 2026-11-18"})
+
+		l18 := time.Date(2026, 11, 18, 0, 0, 0, 0, time.UTC)
+		lk, err := tryLockRun(dir, "p", tsKey(l18))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Mark("p", "2026-11-18", StateSuccess); err == nil || err.Error() != `job "p" ds 2026-11-18 is running (its run lock is held); not marked` {
+			t.Fatalf("mark of a locked run: %v", err)
+		}
+		lk.unlock()
+		if _, err := s.Mark("p", "2026-11-18", StateRunning); err == nil || err.Error() != `--state: want success or failed, got "running"` {
+			t.Fatalf("mark running: %v", err)
+		}
+		r, err := s.Mark("p", "2026-11-18", StateSuccess)
+		if err != nil || r.State != StateSuccess || r.Trigger != TriggerMark || r.Error != "marked success by tagpipe jobs mark" {
+			t.Fatalf("mark: %+v %v", r, err)
+		}
+		time.Sleep(time.Minute) // the next poll
+		synctest.Wait()
+		eqStrings(t, "after the mark", rec.seq(), []string{"p 2026-11-17", "p 2026-11-18", "p 2026-11-19"})
+		if r, _ := s.Store().Latest("p", l18); r.Trigger != TriggerMark {
+			t.Errorf("p 11-18 ran again after the mark: %+v", r)
+		}
+	})
+}
