@@ -74,16 +74,9 @@ type bfItem struct {
 // when ctx is cancelled (runs in progress are recorded as queued).
 func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSummary, error) {
 	var sum BackfillSummary
-	from, err := time.Parse(time.DateOnly, o.From)
+	from, to, err := parseDSRange(o.From, o.To)
 	if err != nil {
-		return sum, fmt.Errorf("bad --from %q: want YYYY-MM-DD", o.From)
-	}
-	to, err := time.Parse(time.DateOnly, o.To)
-	if err != nil {
-		return sum, fmt.Errorf("bad --to %q: want YYYY-MM-DD", o.To)
-	}
-	if to.Before(from) {
-		return sum, fmt.Errorf("--to %s is before --from %s", o.To, o.From)
+		return sum, err
 	}
 	if o.Parallel <= 0 {
 		o.Parallel = 1
@@ -263,6 +256,20 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 		return sum, fmt.Errorf("backfill interrupted: %w", ctx.Err())
 	}
 	return sum, nil
+}
+
+// parseDSRange reads an inclusive ds range (--from, --to: YYYY-MM-DD).
+func parseDSRange(fromDS, toDS string) (from, to time.Time, err error) {
+	if from, err = time.Parse(time.DateOnly, fromDS); err != nil {
+		return from, to, fmt.Errorf("bad --from %q: want YYYY-MM-DD", fromDS)
+	}
+	if to, err = time.Parse(time.DateOnly, toDS); err != nil {
+		return from, to, fmt.Errorf("bad --to %q: want YYYY-MM-DD", toDS)
+	}
+	if to.Before(from) {
+		return from, to, fmt.Errorf("--to %s is before --from %s", toDS, fromDS)
+	}
+	return from, to, nil
 }
 
 // verdict says whether the item can start: its trigger_rule over its deps' states (items

@@ -34,16 +34,9 @@ func (s *Scheduler) Clear(o ClearOptions) ([]Record, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown job %q", o.Job)
 	}
-	from, err := time.Parse(time.DateOnly, o.From)
+	from, to, err := parseDSRange(o.From, o.To)
 	if err != nil {
-		return nil, fmt.Errorf("bad --from %q: want YYYY-MM-DD", o.From)
-	}
-	to, err := time.Parse(time.DateOnly, o.To)
-	if err != nil {
-		return nil, fmt.Errorf("bad --to %q: want YYYY-MM-DD", o.To)
-	}
-	if to.Before(from) {
-		return nil, fmt.Errorf("--to %s is before --from %s", o.To, o.From)
+		return nil, err
 	}
 	names := []string{j.Name}
 	if o.Downstream {
@@ -111,11 +104,7 @@ func (s *Scheduler) Mark(job, ds string, state State) (Record, error) {
 	if state != StateSuccess && state != StateFailed {
 		return Record{}, fmt.Errorf("--state: want success or failed, got %q", state)
 	}
-	j, ok := s.dag.Job(job)
-	if !ok {
-		return Record{}, fmt.Errorf("unknown job %q", job)
-	}
-	l, err := j.LogicalFor(ds)
+	_, l, err := s.jobOn(job, ds)
 	if err != nil {
 		return Record{}, err
 	}

@@ -250,6 +250,16 @@ func (j *Job) LogicalFor(ds string) (time.Time, error) {
 	return l, nil
 }
 
+// jobOn is the named job and the logical time of its first run on ds.
+func (s *Scheduler) jobOn(job, ds string) (*Job, time.Time, error) {
+	j, ok := s.dag.Job(job)
+	if !ok {
+		return nil, time.Time{}, fmt.Errorf("unknown job %q", job)
+	}
+	l, err := j.LogicalFor(ds)
+	return j, l, err
+}
+
 // logicalsOn lists every logical time of job whose ds is ds.
 func (j *Job) logicalsOn(ds string) ([]time.Time, error) {
 	l, err := j.LogicalFor(ds)
@@ -269,11 +279,7 @@ func (j *Job) logicalsOn(ds string) ([]time.Time, error) {
 // run. A sensor_mode reschedule run waiting for its conditions is up_for_reschedule
 // between pokes, its lock released.
 func (s *Scheduler) RunNow(ctx context.Context, job, ds string) (Record, error) {
-	j, ok := s.dag.Job(job)
-	if !ok {
-		return Record{}, fmt.Errorf("unknown job %q", job)
-	}
-	l, err := j.LogicalFor(ds)
+	j, l, err := s.jobOn(job, ds)
 	if err != nil {
 		return Record{}, err
 	}
@@ -345,11 +351,7 @@ func (e *DepsError) Error() string {
 // history; a refusal is a *DepsError naming the upstream run and its state. o says what
 // to ignore.
 func (s *Scheduler) CheckDeps(job, ds string, o RunOptions) error {
-	j, ok := s.dag.Job(job)
-	if !ok {
-		return fmt.Errorf("unknown job %q", job)
-	}
-	l, err := j.LogicalFor(ds)
+	j, l, err := s.jobOn(job, ds)
 	if err != nil {
 		return err
 	}

@@ -379,6 +379,19 @@ func openScheduler(a *app, reg *prometheus.Registry) (*jobs.Scheduler, error) {
 	return jobs.New(dag, o)
 }
 
+// withScheduler is a jobs subcommand's RunE that opens the scheduler (without metrics)
+// for run and closes it after.
+func withScheduler(a *app, run func(cmd *cobra.Command, s *jobs.Scheduler) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		s, err := openScheduler(a, nil)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		return run(cmd, s)
+	}
+}
+
 // jobsMount serves the scheduler's status at /v1/jobs on the admin listener; `tagpipe up`
 // can use it with openScheduler.
 func jobsMount(s *jobs.Scheduler) func(*admin.Server) {
@@ -411,12 +424,7 @@ func jobsList(a *app) *cobra.Command {
 		Use:   "list",
 		Short: "List jobs with their schedule, dependencies, next run time and last run",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openScheduler(a, nil)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: withScheduler(a, func(cmd *cobra.Command, s *jobs.Scheduler) error {
 			st, err := s.Status()
 			if err != nil {
 				return err
@@ -446,7 +454,7 @@ func jobsList(a *app) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.Name, j.Schedule, j.Timezone, deps, next, nextDS, lastDS, lastState, lastOK)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 }
 
@@ -458,12 +466,7 @@ func jobsRun(a *app) *cobra.Command {
 		Use:   "run --job J --ds YYYY-MM-DD [--downstream] [--ignore-dependencies | --ignore-depends-on-past]",
 		Short: "Run one job for one logical date now, once its depends_on runs and depends_on_past allow (re-running overwrites that ds)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openScheduler(a, nil)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: withScheduler(a, func(cmd *cobra.Command, s *jobs.Scheduler) error {
 			// As Airflow's tasks run: the job's trigger_rule over its depends_on runs of
 			// ds, and depends_on_past, must hold unless told to ignore them.
 			if err := s.CheckDeps(job, ds, ro); err != nil {
@@ -499,7 +502,7 @@ func jobsRun(a *app) *cobra.Command {
 					s.LogPath(rec.Job, rec.Logical, rec.Attempt))
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&job, "job", "", "job name (required)")
 	cmd.Flags().StringVar(&ds, "ds", "", "logical date YYYY-MM-DD (required)")
@@ -576,12 +579,7 @@ func jobsBackfill(a *app) *cobra.Command {
 		Use:   "backfill --job J --from YYYY-MM-DD --to YYYY-MM-DD [--parallel N]",
 		Short: "Run every ds in a range (overwriting each ds), with a progress bar and a summary",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openScheduler(a, nil)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: withScheduler(a, func(cmd *cobra.Command, s *jobs.Scheduler) error {
 			o.Progress = a.out
 			if f, ok := a.out.(*os.File); ok {
 				if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
@@ -601,7 +599,7 @@ func jobsBackfill(a *app) *cobra.Command {
 				return errors.New("backfill finished with failed runs")
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringSliceVar(&o.Jobs, "job", nil, "job(s) to backfill (repeat or comma-separate)")
 	cmd.Flags().StringVar(&o.From, "from", "", "first ds, YYYY-MM-DD")
@@ -639,12 +637,7 @@ func jobsClear(a *app) *cobra.Command {
 		Use:   "clear --job J --from YYYY-MM-DD --to YYYY-MM-DD [--downstream] [--only-failed] [--yes]",
 		Short: "Reset a job's runs in a ds range so the scheduler runs them again (without --yes: list them)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openScheduler(a, nil)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: withScheduler(a, func(cmd *cobra.Command, s *jobs.Scheduler) error {
 			o.DryRun = !yes
 			runs, err := s.Clear(o)
 			if err != nil {
@@ -663,7 +656,7 @@ func jobsClear(a *app) *cobra.Command {
 			}
 			fmt.Fprintf(a.out, "%d runs cleared: the scheduler runs them again at its next poll\n", len(runs))
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&o.Job, "job", "", "job name")
 	cmd.Flags().StringVar(&o.From, "from", "", "first ds, YYYY-MM-DD")
@@ -684,19 +677,14 @@ func jobsMark(a *app) *cobra.Command {
 		Use:   "mark --job J --ds YYYY-MM-DD --state success|failed",
 		Short: "Record a run's final state without running it (a held depends_on_past chain moves on after success)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openScheduler(a, nil)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: withScheduler(a, func(cmd *cobra.Command, s *jobs.Scheduler) error {
 			rec, err := s.Mark(job, ds, jobs.State(state))
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(a.out, "%s ds %s marked %s\n", rec.Job, rec.DS, rec.State)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&job, "job", "", "job name")
 	cmd.Flags().StringVar(&ds, "ds", "", "logical date YYYY-MM-DD")
@@ -719,12 +707,7 @@ func jobsPause(a *app, pause bool) *cobra.Command {
 		Use:   use,
 		Short: short,
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openScheduler(a, nil)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: withScheduler(a, func(cmd *cobra.Command, s *jobs.Scheduler) error {
 			if err := s.SetPaused(job, pause); err != nil {
 				return err
 			}
@@ -734,7 +717,7 @@ func jobsPause(a *app, pause bool) *cobra.Command {
 			}
 			fmt.Fprintf(a.out, "%s %s\n", job, state)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&job, "job", "", "job name")
 	_ = cmd.MarkFlagRequired("job")
