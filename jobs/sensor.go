@@ -13,10 +13,11 @@ import (
 )
 
 // SensorSpec is one condition a job's run waits for before its first attempt
-// (`wait_for:`), in the spirit of Airflow's sensors (Def.SensorMode: poke or reschedule). Kind picks the sensor;
-// the other fields are read by that kind ({{ds}}-style macros are expanded): file
-// (path, a glob: FileSensor), and the kinds cmd/tagpipe registers from other rooms
-// (partition: table, partition; streaming: pipeline, delay).
+// (`wait_for:`), in the spirit of Airflow's sensors (Def.SensorMode: poke or
+// reschedule). Kind picks the sensor; the other fields are read by that kind
+// ({{ds}}-style macros are expanded): file (path, a glob: FileSensor), and the kinds
+// cmd/tagpipe registers from other rooms (partition: table, partition; streaming:
+// pipeline, delay).
 type SensorSpec struct {
 	Kind      string        `yaml:"kind"`
 	Path      string        `yaml:"path"`
