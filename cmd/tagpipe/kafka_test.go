@@ -193,3 +193,24 @@ func TestTransactionsCommands(t *testing.T) {
 		t.Fatalf("describe-producers of partition 5: %v\n%s", err, out)
 	}
 }
+
+// TestTopicsCreateBrokerDefaults: topics create without --partitions and
+// --replication-factor asks for the broker's defaults (-1), as its help says; alter's
+// own --partitions (default 0) must not leak into create's.
+func TestTopicsCreateBrokerDefaults(t *testing.T) {
+	dir, b := t.TempDir(), startTestBroker(t)
+	addr := b.Addr()
+	if out, err := runTagpipeErr("--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "d"); err != nil {
+		t.Fatalf("topics create without --partitions: %v\n%s", err, out)
+	}
+	want := broker.DefaultOptions().DefaultPartitions
+	got := runTagpipe(t, "--data-dir", dir, "topics", "describe", "--bootstrap-server", addr, "--topic", "d")
+	if !strings.Contains(got, "PartitionCount: "+strconv.Itoa(int(want))+"\t") {
+		t.Fatalf("topic d should have the broker's %d partitions:\n%s", want, got)
+	}
+	runTagpipe(t, "--data-dir", dir, "topics", "alter", "--bootstrap-server", addr, "--topic", "d", "--partitions", strconv.Itoa(int(want)+1))
+	got = runTagpipe(t, "--data-dir", dir, "topics", "describe", "--bootstrap-server", addr, "--topic", "d")
+	if !strings.Contains(got, "PartitionCount: "+strconv.Itoa(int(want)+1)+"\t") {
+		t.Fatalf("topics alter --partitions %d did not grow d:\n%s", want+1, got)
+	}
+}

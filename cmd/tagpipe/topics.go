@@ -103,7 +103,10 @@ func init() {
 		}
 
 		var topic string
-		var partitions int32
+		// create and alter each have their own --partitions: cobra writes a flag's
+		// default into its variable when the flag is defined, so a shared variable
+		// would give create alter's default (0) instead of -1.
+		var partitions, alterPartitions int32
 		var replication int16
 		var configs, deleteConfigs []string
 
@@ -164,7 +167,7 @@ func init() {
 				for _, k := range deleteConfigs {
 					alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
 				}
-				if len(alters) == 0 && partitions <= 0 {
+				if len(alters) == 0 && alterPartitions <= 0 {
 					return fmt.Errorf("nothing to alter: give --config, --delete-config or --partitions")
 				}
 				if len(alters) > 0 {
@@ -178,8 +181,8 @@ func init() {
 						}
 					}
 				}
-				if partitions > 0 {
-					rs, err := adm.UpdatePartitions(ctx, int(partitions), topic)
+				if alterPartitions > 0 {
+					rs, err := adm.UpdatePartitions(ctx, int(alterPartitions), topic)
 					if err != nil {
 						return fmt.Errorf("cannot change partitions of %q: %w", topic, err)
 					}
@@ -195,7 +198,7 @@ func init() {
 		alter.Flags().StringVar(&topic, "topic", "", "topic name")
 		alter.Flags().StringArrayVar(&configs, "config", nil, "set a topic config key=value (repeatable)")
 		alter.Flags().StringArrayVar(&deleteConfigs, "delete-config", nil, "return a topic config to its default (repeatable)")
-		alter.Flags().Int32Var(&partitions, "partitions", 0, "grow the topic to this many partitions")
+		alter.Flags().Int32Var(&alterPartitions, "partitions", 0, "grow the topic to this many partitions")
 		_ = alter.MarkFlagRequired("topic")
 
 		del := &cobra.Command{Use: "delete", Short: "Delete a topic and its data", Args: cobra.NoArgs,
