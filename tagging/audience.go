@@ -134,11 +134,38 @@ func (t *Tagger) AudienceMembers(ctx context.Context, name, ds string) ([]string
 	if ok, err := tableExists(ctx, c, TableAudiences); err != nil {
 		return nil, err
 	} else if !ok {
-		return nil, fmt.Errorf("audience %q: never materialised", name)
+		return nil, fmt.Errorf("audience %q: never materialised: %w", name, ErrNotMaterialised)
 	}
-	return queryUsers(ctx, c, name, fmt.Sprintf("SELECT user_id FROM %s WHERE dt = %s AND audience = %s ORDER BY user_id",
+	users, err := queryUsers(ctx, c, name, fmt.Sprintf("SELECT user_id FROM %s WHERE dt = %s AND audience = %s ORDER BY user_id",
 		TableAudiences, dateLit(day), lit(name)))
+	if err != nil || len(users) > 0 {
+		return users, err
+	}
+	// No members: an audience that is empty on ds, or one never materialised for ds. Only
+	// the first may be exported: the second would send a tombstone for every member of
+	// the earlier days. The catalog's last run tells them apart (an empty audience leaves
+	// no rows in ads_audiences).
+	var last sql.NullString
+	if ok, err := tableExists(ctx, c, TableCatalog); err != nil {
+		return nil, err
+	} else if ok {
+		q := fmt.Sprintf("SELECT max(last_ds) FROM %s WHERE name = %s AND kind = 'audience' AND last_status = 'ok'", TableCatalog, lit(name))
+		if err := c.QueryRowContext(ctx, q).Scan(&last); err != nil {
+			return nil, fmt.Errorf("audience %q: %w", name, err)
+		}
+	}
+	if last.String == ds {
+		return nil, nil
+	}
+	if !last.Valid {
+		return nil, fmt.Errorf("audience %q: not materialised for %s (never run): %w", name, ds, ErrNotMaterialised)
+	}
+	return nil, fmt.Errorf("audience %q: not materialised for %s (its last run was for %s): %w", name, ds, last.String, ErrNotMaterialised)
 }
+
+// ErrNotMaterialised: the audience has no materialisation for the day asked for (the
+// tag job or the audience has not run for it).
+var ErrNotMaterialised = errors.New("run the tag job (or the audience) for that day first")
 
 // AudienceLeavers returns, sorted, the users of the audience's materialisations before
 // ds who are not members on ds, and the first day it was materialised ("" when never

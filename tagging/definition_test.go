@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -394,6 +395,26 @@ func TestAudienceOnMovieLens(t *testing.T) {
 	since, leavers3, err := tg.AudienceLeavers(ctx, "comedy_fans", day3)
 	if err != nil || since != mlDay || !reflect.DeepEqual(leavers3, left) {
 		t.Fatalf("leavers on %s since %q: %v, want %v (%v)", day3, since, leavers3, left, err)
+	}
+
+	// A day the audience was not materialised for has no members to export: exporting
+	// it as empty would tombstone every earlier member. An audience materialised empty
+	// is exported as empty.
+	const day4 = "2018-09-27"
+	if m, err := tg.AudienceMembers(ctx, "comedy_fans", day4); !errors.Is(err, ErrNotMaterialised) || m != nil {
+		t.Fatalf("members on %s, not materialised: %v, %v; want ErrNotMaterialised", day4, m, err)
+	}
+	if _, err := tg.RunModel(ctx, day4, false); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := tg.RunAudience(ctx, &Audience{Name: "comedy_fans", Expression: "interest:Comedy > 2"}, day4); err != nil || n != 0 {
+		t.Fatalf("empty audience on %s: %d users, %v", day4, n, err)
+	}
+	if m, err := tg.AudienceMembers(ctx, "comedy_fans", day4); err != nil || len(m) != 0 {
+		t.Fatalf("members on %s, materialised empty: %v, %v", day4, m, err)
+	}
+	if m, err := tg.AudienceMembers(ctx, "no_such_audience", day4); !errors.Is(err, ErrNotMaterialised) {
+		t.Fatalf("members of an audience never run: %v, %v; want ErrNotMaterialised", m, err)
 	}
 }
 

@@ -373,6 +373,9 @@ func tagsAudience(a *app) *cobra.Command {
 			}
 			defer env.Close()
 			users, err := env.tg.AudienceMembers(cmd.Context(), args[0], ds)
+			if errors.Is(err, tagging.ErrNotMaterialised) {
+				return fmt.Errorf("%w: tagpipe tags run --ds %s", err, ds)
+			}
 			if err != nil {
 				return err
 			}
