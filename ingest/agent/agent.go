@@ -45,9 +45,12 @@ type Agent struct {
 	name     string
 	env      Env
 	channels map[string]ingest.Channel
-	sources  []Source
-	runners  []*ingest.SinkRunner
-	sinks    []ingest.Sink
+	// broken: channels of the spec that failed to build. Their own error is reported;
+	// the sources and sinks naming them are not also told there is no such channel.
+	broken  map[string]bool
+	sources []Source
+	runners []*ingest.SinkRunner
+	sinks   []ingest.Sink
 
 	stop, hard context.CancelFunc
 	wg         sync.WaitGroup
@@ -75,7 +78,7 @@ func Build(spec Spec, env Env) (*Agent, error) {
 	if env.Log == nil {
 		env.Log = slog.New(slog.DiscardHandler)
 	}
-	a := &Agent{name: spec.Name, env: env, channels: map[string]ingest.Channel{}}
+	a := &Agent{name: spec.Name, env: env, channels: map[string]ingest.Channel{}, broken: map[string]bool{}}
 	var errs []error
 	where := func(kind, name string) string { return spec.Where + "." + kind + "." + name }
 	if len(spec.Sources) == 0 {
@@ -86,6 +89,7 @@ func Build(spec Spec, env Env) (*Agent, error) {
 		ch, err := a.buildChannel(name, p)
 		if err != nil {
 			errs = append(errs, err)
+			a.broken[name] = true
 			continue
 		}
 		a.channels[name] = ch
@@ -240,7 +244,7 @@ func (a *Agent) buildChannel(name string, p *Props) (ingest.Channel, error) {
 func (a *Agent) buildSink(name string, p *Props) (ingest.Sink, string, int, error) {
 	typ := strings.ToLower(p.Required("type"))
 	chName := p.Required("channel")
-	if chName != "" && a.channels[chName] == nil {
+	if chName != "" && a.channels[chName] == nil && !a.broken[chName] {
 		p.fail("channel", "no channel %q", chName)
 	}
 	batch := int(p.Int("batch_size", 1000))
@@ -311,7 +315,9 @@ func (a *Agent) processor(name, typ string, p *Props) *ingest.Processor {
 	for i, c := range chNames {
 		ch := a.channels[c]
 		if ch == nil {
-			p.fail("channels", "no channel %q", c)
+			if !a.broken[c] {
+				p.fail("channels", "no channel %q", c)
+			}
 			continue
 		}
 		index[c] = i
@@ -321,6 +327,9 @@ func (a *Agent) processor(name, typ string, p *Props) *ingest.Processor {
 		var out []int
 		for _, n := range names {
 			i, ok := index[n]
+			if !ok && a.broken[n] {
+				continue // its own error is reported
+			}
 			if !ok {
 				p.fail(key, "channel %q is not one of the source's channels", n)
 				continue

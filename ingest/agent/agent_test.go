@@ -320,3 +320,30 @@ func TestDeadLetterFile(t *testing.T) {
 		t.Fatalf("topic got %q", got)
 	}
 }
+
+// TestBuildBrokenChannelReportedOnce: a channel that cannot be opened (here its
+// directory would be under a regular file, as with a data dir that is not writable) is
+// reported once, with its reason; the source and sink that name it are not also told
+// there is no such channel.
+func TestBuildBrokenChannelReportedOnce(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "afile")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Name: "a1", Where: "ingest.agents.a1",
+		Sources: map[string]map[string]string{
+			"r1": {"type": "spooldir", "dir": t.TempDir(), "channels": "c1", "selector.type": "multiplexing",
+				"selector.header": "error", "selector.mapping.x": "c1", "selector.default": "c1"},
+		},
+		Channels: map[string]map[string]string{"c1": {"type": "file", "dir": filepath.Join(file, "c1")}},
+		Sinks:    map[string]map[string]string{"k1": {"type": "logger", "channel": "c1"}},
+	}
+	_, err := Build(spec, Env{DataDir: t.TempDir()})
+	if err == nil {
+		t.Fatal("a channel under a regular file was opened")
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "ingest.agents.a1.channels.c1: ") || strings.Count(msg, "\n") != 0 {
+		t.Fatalf("want the channel's own error alone, got:\n%s", msg)
+	}
+}
