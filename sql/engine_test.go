@@ -368,3 +368,35 @@ func TestResourceLimitsApplied(t *testing.T) {
 		t.Fatal("a bad memory_limit was accepted")
 	}
 }
+
+// TestUnknownTableHint: an unknown table's error points at SHOW TABLES and keeps
+// DuckDB's "Did you mean" only when it names a table of the session, not one of DuckDB's
+// catalog views (it suggested pg_sequences for a misspelt warehouse table).
+func TestUnknownTableHint(t *testing.T) {
+	e := remote(t, warehouse(t), nil)
+	for _, c := range []struct{ q, want, not string }{
+		{"SELECT * FROM nosuch", "SHOW TABLES lists the tables", "Did you mean"},
+		{"SELECT * FROM pg_sequencez", "SHOW TABLES lists the tables", "Did you mean"},
+		{"SELECT * FROM tagz", `Did you mean "tags"?`, "pg_"},
+	} {
+		_, _, _, err := collect(e, c.q)
+		var qe *Error
+		if !errors.As(err, &qe) || qe.Kind != KindInvalid || qe.Position != 15 {
+			t.Fatalf("%q: %#v", c.q, err)
+		}
+		if text := qe.Message + "\n" + qe.Hint; !strings.Contains(text, c.want) || strings.Contains(text, c.not) {
+			t.Errorf("%q: message %q, hint %q; want %q and no %q", c.q, qe.Message, qe.Hint, c.want, c.not)
+		}
+		if qe.Hint == "" || !strings.HasSuffix(qe.Error(), "(at character 15)\n"+qe.Hint) {
+			t.Errorf("%q: Error() = %q: want the position, then the hint", c.q, qe.Error())
+		}
+	}
+	msg, hint, ok := unknownTableHint("Catalog Error: Table with name dwd_events does not exist!\nDid you mean \"duckdb_indexes\"?", "2024-05-01 12:00:00")
+	if !ok || msg != "Catalog Error: Table with name dwd_events does not exist!" ||
+		hint != "As of 2024-05-01 12:00:00 there are only the tables that existed then; SHOW TABLES lists them." {
+		t.Errorf("as of: %q, %q, %v", msg, hint, ok)
+	}
+	if _, _, ok := unknownTableHint("Binder Error: column x", ""); ok {
+		t.Error("another error was rewritten")
+	}
+}

@@ -55,14 +55,20 @@ type Error struct {
 	Message string
 	// Position is the 1-based character offset of the fault in the query; 0 = unknown.
 	Position int
-	Err      error
+	// Hint says what to do about it, when there is something to say (PostgreSQL's HINT).
+	Hint string
+	Err  error
 }
 
 func (e *Error) Error() string {
+	msg := e.Message
 	if e.Position > 0 {
-		return fmt.Sprintf("%s (at character %d)", e.Message, e.Position)
+		msg = fmt.Sprintf("%s (at character %d)", e.Message, e.Position)
 	}
-	return e.Message
+	if e.Hint != "" {
+		msg += "\n" + e.Hint
+	}
+	return msg
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -116,6 +122,52 @@ func classify(ctx context.Context, query string, err error, timeout time.Duratio
 		out.Message = strings.TrimRight(out.Message[:m[0]], "\n ")
 	}
 	return out
+}
+
+// classify is the package's classify plus what the engine knows: an unknown table's
+// message names how to list the tables (and, with AsOf, that only the tables that
+// existed then are there) instead of DuckDB's guess among its own catalog views.
+func (e *Engine) classify(ctx context.Context, query string, err error, timeout time.Duration) *Error {
+	out := classify(ctx, query, err, timeout)
+	if msg, hint, ok := unknownTableHint(out.Message, e.opts.AsOf); ok && out.Hint == "" {
+		out.Message, out.Hint = msg, hint
+	}
+	return out
+}
+
+var unknownTableRE = regexp.MustCompile(`^(Catalog Error: Table with name .+? does not exist!)(?:\nDid you mean "([^"\n]+)"\?)?$`)
+
+// unknownTableHint rewrites DuckDB's unknown-table message (ok false for any other):
+// its "Did you mean" is kept when it names a table of the session, dropped when it names
+// one of DuckDB's own catalog views (pg_sequences, duckdb_indexes, …: never what a
+// warehouse user meant), and the hint points at SHOW TABLES.
+func unknownTableHint(msg, asOf string) (newMsg, hint string, ok bool) {
+	m := unknownTableRE.FindStringSubmatch(msg)
+	if m == nil {
+		return msg, "", false
+	}
+	newMsg = m[1]
+	if s := m[2]; s != "" && !systemView(s) {
+		newMsg += "\nDid you mean \"" + s + "\"?"
+	}
+	if asOf != "" {
+		return newMsg, "As of " + asOf + " there are only the tables that existed then; SHOW TABLES lists them.", true
+	}
+	return newMsg, "SHOW TABLES lists the tables.", true
+}
+
+// systemView reports whether name is one of DuckDB's catalog views or functions.
+func systemView(name string) bool {
+	name = strings.ToLower(name)
+	if i := strings.LastIndexByte(name, '.'); i >= 0 && systemView(name[:i]) {
+		return true
+	}
+	for _, p := range []string{"pg_", "duckdb_", "sqlite_", "pragma_", "information_schema"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // position maps DuckDB's excerpt of line lineNo, with the caret under byte caret of the

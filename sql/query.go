@@ -84,7 +84,7 @@ func (e *Engine) Query(ctx context.Context, query string, args []any, fn func(*R
 	}
 	conn, err := e.db.Conn(ctx)
 	if err != nil {
-		return classify(ctx, query, err, e.opts.QueryTimeout)
+		return e.classify(ctx, query, err, e.opts.QueryTimeout)
 	}
 	defer conn.Close()
 	err = rawConn(conn, func(c *stmtConn) error {
@@ -140,7 +140,7 @@ func (e *Engine) Query(ctx context.Context, query string, args []any, fn func(*R
 		return ce.err
 	}
 	if err != nil {
-		return classify(ctx, query, err, e.opts.QueryTimeout)
+		return e.classify(ctx, query, err, e.opts.QueryTimeout)
 	}
 	return nil
 }
@@ -163,7 +163,7 @@ type Statement struct {
 func (e *Engine) Describe(ctx context.Context, query string) (*Statement, error) {
 	conn, err := e.db.Conn(ctx)
 	if err != nil {
-		return nil, classify(ctx, query, err, 0)
+		return nil, e.classify(ctx, query, err, 0)
 	}
 	defer conn.Close()
 	var out Statement
@@ -204,7 +204,7 @@ func (e *Engine) Describe(ctx context.Context, query string) (*Statement, error)
 		return nil
 	})
 	if err != nil {
-		return nil, classify(ctx, query, err, 0)
+		return nil, e.classify(ctx, query, err, 0)
 	}
 	return &out, nil
 }

@@ -54,6 +54,7 @@ type ErrorBody struct {
 	Type     string `json:"type,omitempty"`
 	Message  string `json:"message"`
 	Position int    `json:"position,omitempty"`
+	Hint     string `json:"hint,omitempty"`
 }
 
 // Handler serves POST /v1/query.
@@ -240,7 +241,7 @@ func statusOf(e *tsql.Error) int {
 }
 
 func bodyOf(e *tsql.Error) ErrorBody {
-	return ErrorBody{Kind: e.Kind.String(), Type: e.Type, Message: e.Message, Position: e.Position}
+	return ErrorBody{Kind: e.Kind.String(), Type: e.Type, Message: e.Message, Position: e.Position, Hint: e.Hint}
 }
 
 func writeError(w http.ResponseWriter, status int, b ErrorBody) {

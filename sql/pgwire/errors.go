@@ -27,7 +27,7 @@ func (c *conn) sendError(err error) {
 	case errors.As(err, &pe):
 		resp.Code, resp.Message = pe.code, pe.msg
 	case errors.As(err, &qe):
-		resp.Message = qe.Message
+		resp.Message, resp.Hint = qe.Message, qe.Hint
 		resp.Position = int32(qe.Position)
 		resp.Code = sqlstate(qe)
 	}
