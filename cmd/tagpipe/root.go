@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -51,6 +52,10 @@ func newRootCmd(out, errw io.Writer) *cobra.Command {
 	for _, f := range commands {
 		root.AddCommand(f(a))
 	}
+	// A mistyped flag names the command whose flags to look up.
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fmt.Errorf("%w\nRun '%s --help' for its flags.", err, cmd.CommandPath())
+	})
 	return root
 }
 
