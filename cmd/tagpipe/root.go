@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -52,11 +53,43 @@ func newRootCmd(out, errw io.Writer) *cobra.Command {
 	for _, f := range commands {
 		root.AddCommand(f(a))
 	}
+	refuseUnknownSubcommands(root)
 	// A mistyped flag names the command whose flags to look up.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w\nRun '%s --help' for its flags.", err, cmd.CommandPath())
 	})
 	return root
+}
+
+// refuseUnknownSubcommands makes every command group below the root (topics, tables,
+// tags, …: commands that only hold subcommands) fail on a word that is none of its
+// subcommands, as the root does, instead of printing its help and exiting 0 — so that
+// `tagpipe topics lst` in a script fails.
+func refuseUnknownSubcommands(root *cobra.Command) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if c == root || !c.HasSubCommands() || c.Runnable() {
+			return
+		}
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if cmd.SuggestionsMinimumDistance <= 0 {
+				cmd.SuggestionsMinimumDistance = 2 // cobra's default, set only on the root's path
+			}
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+			}
+			return fmt.Errorf("%s\nRun '%s --help' for its commands.", msg, cmd.CommandPath())
+		}
+	}
+	walk(root)
 }
 
 // load reads the configuration: embedded defaults, --config (or ./tagpipe.yaml when it

@@ -22,3 +22,26 @@ func TestUnknownFlagNamesHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownSubcommandFails: a command group given a word that is none of its
+// subcommands fails (exit 1) with a suggestion, as the root does; alone it prints its help.
+func TestUnknownSubcommandFails(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"topics", "lst"}, "unknown command \"lst\" for \"tagpipe topics\"\n\nDid you mean this?\n\tlist"},
+		{[]string{"tags", "audience", "exprt"}, "unknown command \"exprt\" for \"tagpipe tags audience\""},
+		{[]string{"config", "show"}, "Run 'tagpipe config --help' for its commands."},
+	} {
+		out, err := runTagpipeErr(append([]string{"--data-dir", dir}, c.args...)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v (output %q); want an error with %q", c.args, err, out, c.want)
+		}
+	}
+	out, err := runTagpipeErr("--data-dir", dir, "tables")
+	if err != nil || !strings.Contains(out, "Available Commands:") {
+		t.Errorf("tagpipe tables: %v, %q; want its help", err, out)
+	}
+}
