@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -130,5 +132,51 @@ func (a *app) serve(ctx context.Context, reg *prometheus.Registry, mount func(*a
 		r.Add(srv)
 	}
 	r.Add(components...)
-	return r.Run(ctx)
+	return a.addrInUseHint(r.Run(ctx))
+}
+
+// addrInUseHint adds to a listener's "address already in use" what to do: which setting
+// (and environment variable) gives that listener another address.
+func (a *app) addrInUseHint(err error) error {
+	var oe *net.OpError
+	if !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &oe) || oe.Addr == nil {
+		return err
+	}
+	addr := oe.Addr.String()
+	for _, l := range []struct{ listen, key, env string }{
+		{a.cfg.Broker.Listen, "broker.listen", "TAGPIPE_BROKER_LISTEN"},
+		{a.cfg.Admin.Listen, "admin.listen", "TAGPIPE_ADMIN_LISTEN"},
+		{a.cfg.SQL.PGListen, "sql.pg_listen", "TAGPIPE_SQL_PG_LISTEN"},
+	} {
+		if l.listen != "" && sameAddr(l.listen, addr) {
+			return fmt.Errorf("%w\n%s is taken (another tagpipe or Kafka running?): stop that process, or give %s another address "+
+				"in tagpipe.yaml or with %s=127.0.0.1:PORT", err, addr, l.key, l.env)
+		}
+	}
+	return fmt.Errorf("%w\n%s is taken (another process listens there): stop it, or give this listener another address in tagpipe.yaml", err, addr)
+}
+
+// sameAddr reports whether the configured host:port is the listener address addr.
+func sameAddr(listen, addr string) bool {
+	if listen == addr {
+		return true
+	}
+	lh, lp, err1 := net.SplitHostPort(listen)
+	ah, ap, err2 := net.SplitHostPort(addr)
+	if err1 != nil || err2 != nil || lp != ap {
+		return false
+	}
+	if lh == ah || lh == "" || lh == "0.0.0.0" || lh == "::" {
+		return true
+	}
+	ips, err := net.LookupIP(lh)
+	if err != nil {
+		return false
+	}
+	for _, ip := range ips {
+		if ip.String() == ah {
+			return true
+		}
+	}
+	return false
 }

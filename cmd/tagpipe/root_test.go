@@ -1,6 +1,9 @@
 package main
 
 import (
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -43,5 +46,32 @@ func TestUnknownSubcommandFails(t *testing.T) {
 	out, err := runTagpipeErr("--data-dir", dir, "tables")
 	if err != nil || !strings.Contains(out, "Available Commands:") {
 		t.Errorf("tagpipe tables: %v, %q; want its help", err, out)
+	}
+}
+
+// TestAddrInUseSaysWhichSetting: a server whose address is taken says which setting and
+// environment variable give it another one.
+func TestAddrInUseSaysWhichSetting(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	dir := t.TempDir()
+	for _, c := range []struct {
+		yaml, cmd, want string
+	}{
+		{"admin: {listen: \"\"}\nbroker: {listen: \"" + addr + "\"}\n", "broker", "give broker.listen another address in tagpipe.yaml or with TAGPIPE_BROKER_LISTEN=127.0.0.1:PORT"},
+		{"admin: {listen: \"" + addr + "\"}\n", "broker", "give admin.listen another address in tagpipe.yaml or with TAGPIPE_ADMIN_LISTEN=127.0.0.1:PORT"},
+	} {
+		cfg := filepath.Join(dir, "tagpipe.yaml")
+		if err := os.WriteFile(cfg, []byte(c.yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := runTagpipeErr("--config", cfg, "--data-dir", filepath.Join(dir, "data"), c.cmd)
+		if err == nil || !strings.Contains(err.Error(), "address already in use") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s with %q: %v (output %q); want %q", c.cmd, c.yaml, err, out, c.want)
+		}
 	}
 }
