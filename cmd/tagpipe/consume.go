@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -60,6 +62,15 @@ func init() {
 					return err
 				}
 				defer cl.Close()
+				// As kafka-console-consumer.sh, a topic that does not exist yet is waited
+				// for (consumers do not create topics); but say so, or a misspelt topic
+				// looks like one without new records.
+				mctx, mcancel := context.WithTimeout(cmd.Context(), kf.timeout)
+				td, err := kadm.NewClient(cl).ListTopics(mctx, topic)
+				mcancel()
+				if err == nil && (!td.Has(topic) || errors.Is(td[topic].Err, kerr.UnknownTopicOrPartition)) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "tagpipe: topic %q does not exist (yet): waiting for it (tagpipe topics list shows the topics)\n", topic)
+				}
 				w := bufio.NewWriter(cmd.OutOrStdout())
 				defer w.Flush()
 				var n int64

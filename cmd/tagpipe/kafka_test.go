@@ -189,7 +189,7 @@ func TestTransactionsCommands(t *testing.T) {
 		t.Fatalf("describe-producers, after the commit:\n%s", out)
 	}
 	producers[len(producers)-1] = "5"
-	if out, err := runTagpipeErr(producers...); err == nil || !strings.Contains(err.Error(), "UNKNOWN_TOPIC_OR_PARTITION") {
+	if out, err := runTagpipeErr(producers...); err == nil || !strings.Contains(err.Error(), "has no partition 5") {
 		t.Fatalf("describe-producers of partition 5: %v\n%s", err, out)
 	}
 }
@@ -212,5 +212,41 @@ func TestTopicsCreateBrokerDefaults(t *testing.T) {
 	got = runTagpipe(t, "--data-dir", dir, "topics", "describe", "--bootstrap-server", addr, "--topic", "d")
 	if !strings.Contains(got, "PartitionCount: "+strconv.Itoa(int(want)+1)+"\t") {
 		t.Fatalf("topics alter --partitions %d did not grow d:\n%s", want+1, got)
+	}
+}
+
+// TestMissingTopicErrors: a topic that does not exist is named as such (not the broker's
+// "This server does not host this topic-partition"); consume says it waits for it, and
+// does not create it; delete-records past the end says where the end is.
+func TestMissingTopicErrors(t *testing.T) {
+	dir, addr, _, _ := twoPartitions(t)
+	const missing = `topic "nosuch" does not exist (tagpipe topics list shows the topics)`
+	for _, args := range [][]string{
+		{"topics", "describe", "--topic", "nosuch"},
+		{"topics", "delete", "--topic", "nosuch"},
+		{"topics", "alter", "--topic", "nosuch", "--config", "retention.ms=1000"},
+		{"topics", "get-offsets", "--topic", "nosuch"},
+		{"topics", "delete-records", "--topic", "nosuch", "--offset", "0"},
+		{"transactions", "describe-producers", "--topic", "nosuch", "--partition", "0"},
+	} {
+		args = append([]string{"--data-dir", dir}, append(args, "--bootstrap-server", addr)...)
+		if out, err := runTagpipeErr(args...); err == nil || !strings.Contains(err.Error(), missing) {
+			t.Errorf("%v: %v (output %q); want %q", args[2:], err, out, missing)
+		}
+	}
+	out, err := runTagpipeErr("--data-dir", dir, "transactions", "describe-producers", "--bootstrap-server", addr, "--topic", "t", "--partition", "5")
+	if want := `topic "t" has no partition 5 (it has 2)`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("describe-producers of a partition t lacks: %v (output %q); want %q", err, out, want)
+	}
+	out, err = runTagpipeErr("--data-dir", dir, "topics", "delete-records", "--bootstrap-server", addr, "--topic", "t", "--offset", "100")
+	if want := "partition 0: offset 100 is past its end offset 0 (-1 deletes every record)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("delete-records past the end: %v (output %q); want %q", err, out, want)
+	}
+	out, err = runTagpipeErr("--data-dir", dir, "consume", "--bootstrap-server", addr, "--topic", "nosuch", "--idle-timeout", "300ms")
+	if want := `topic "nosuch" does not exist (yet): waiting for it`; err != nil || !strings.Contains(out, want) {
+		t.Errorf("consume of a missing topic: %v, output %q; want %q", err, out, want)
+	}
+	if list := runTagpipe(t, "--data-dir", dir, "topics", "list", "--bootstrap-server", addr); strings.Contains(list, "nosuch") {
+		t.Errorf("consume created the topic it waited for: %q", list)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"sort"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -78,6 +80,16 @@ func (k *kafkaFlags) client(cfg *config.Config, opts ...kgo.Opt) (*kgo.Client, e
 		return nil, fmt.Errorf("cannot create Kafka client: %w", err)
 	}
 	return cl, nil
+}
+
+// missingTopic says a topic does not exist, and how to see those that do, where the
+// broker answered UNKNOWN_TOPIC_OR_PARTITION ("This server does not host this
+// topic-partition"); other errors pass unchanged.
+func missingTopic(err error, topic string) error {
+	if err != nil && topic != "" && errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return fmt.Errorf("topic %q does not exist (tagpipe topics list shows the topics)", topic)
+	}
+	return err
 }
 
 // parseConfigs turns repeated k=v flags into a map.
@@ -173,11 +185,11 @@ func init() {
 				if len(alters) > 0 {
 					rs, err := adm.AlterTopicConfigs(ctx, alters, topic)
 					if err != nil {
-						return fmt.Errorf("cannot alter topic %q: %w", topic, err)
+						return missingTopic(fmt.Errorf("cannot alter topic %q: %w", topic, err), topic)
 					}
 					for _, r := range rs {
 						if r.Err != nil {
-							return fmt.Errorf("cannot alter topic %q: %w: %s", topic, r.Err, r.ErrMessage)
+							return missingTopic(fmt.Errorf("cannot alter topic %q: %w: %s", topic, r.Err, r.ErrMessage), topic)
 						}
 					}
 				}
@@ -205,10 +217,10 @@ func init() {
 			RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
 				r, err := adm.DeleteTopic(ctx, topic)
 				if err != nil {
-					return fmt.Errorf("cannot delete topic %q: %w", topic, err)
+					return missingTopic(fmt.Errorf("cannot delete topic %q: %w", topic, err), topic)
 				}
 				if r.Err != nil {
-					return fmt.Errorf("cannot delete topic %q: %w: %s", topic, r.Err, r.ErrMessage)
+					return missingTopic(fmt.Errorf("cannot delete topic %q: %w: %s", topic, r.Err, r.ErrMessage), topic)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Deleted topic %s.\n", topic)
 				return nil
@@ -279,7 +291,7 @@ func getOffsets(ctx context.Context, adm *kadm.Client, cmd *cobra.Command, topic
 		err = offs.Error()
 	}
 	if err != nil {
-		return fmt.Errorf("cannot list the offsets of %q: %w", topic, err)
+		return missingTopic(fmt.Errorf("cannot list the offsets of %q: %w", topic, err), topic)
 	}
 	if len(offs[topic]) == 0 {
 		return fmt.Errorf("topic %q does not exist", topic)
@@ -302,10 +314,10 @@ func deleteRecords(ctx context.Context, adm *kadm.Client, cmd *cobra.Command, to
 	}
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err != nil {
-		return fmt.Errorf("cannot list the partitions of %q: %w", topic, err)
+		return missingTopic(fmt.Errorf("cannot list the partitions of %q: %w", topic, err), topic)
 	}
 	if err := ends.Error(); err != nil {
-		return fmt.Errorf("cannot list the partitions of %q: %w", topic, err)
+		return missingTopic(fmt.Errorf("cannot list the partitions of %q: %w", topic, err), topic)
 	}
 	offs := kadm.Offsets{}
 	if len(partitions) == 0 {
@@ -326,6 +338,10 @@ func deleteRecords(ctx context.Context, adm *kadm.Client, cmd *cobra.Command, to
 	for _, p := range partitions {
 		r, _ := rs.Lookup(topic, p)
 		if r.Err != nil {
+			if end, ok := ends.Lookup(topic, p); ok && errors.Is(r.Err, kerr.OffsetOutOfRange) && offset > end.Offset {
+				errs = append(errs, fmt.Sprintf("partition %d: offset %d is past its end offset %d (-1 deletes every record)", p, offset, end.Offset))
+				continue
+			}
 			errs = append(errs, fmt.Sprintf("partition %d: %v", p, r.Err))
 			continue
 		}
@@ -343,6 +359,9 @@ func describeTopics(ctx context.Context, adm *kadm.Client, cmd *cobra.Command, t
 		return fmt.Errorf("cannot describe topics: %w", err)
 	}
 	if err := td.Error(); err != nil {
+		if len(topics) == 1 {
+			return missingTopic(fmt.Errorf("cannot describe topics: %w", err), topics[0])
+		}
 		return fmt.Errorf("cannot describe topics: %w", err)
 	}
 	names := td.Names()

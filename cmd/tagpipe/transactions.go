@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // `tagpipe transactions list|describe|describe-producers`: kafka-transactions.sh's list,
@@ -87,14 +89,14 @@ func init() {
 				s.Add(topic, partition)
 				ds, err := adm.DescribeProducers(ctx, s)
 				if err != nil {
-					return fmt.Errorf("cannot describe the producers of %s-%d: %w", topic, partition, err)
+					return noPartition(ctx, adm, fmt.Errorf("cannot describe the producers of %s-%d: %w", topic, partition, err), topic, partition)
 				}
 				d, ok := ds[topic].Partitions[partition]
 				if !ok {
 					return fmt.Errorf("partition %s-%d not described", topic, partition)
 				}
 				if d.Err != nil {
-					return fmt.Errorf("cannot describe the producers of %s-%d: %w", topic, partition, d.Err)
+					return noPartition(ctx, adm, fmt.Errorf("cannot describe the producers of %s-%d: %w", topic, partition, d.Err), topic, partition)
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "PRODUCER-ID\tPRODUCER-EPOCH\tLATEST-COORDINATOR-EPOCH\tLAST-SEQUENCE\tLAST-TIMESTAMP\tCURRENT-TRANSACTION-START-OFFSET")
@@ -117,4 +119,16 @@ func init() {
 		cmd.AddCommand(list, describe, producers)
 		return cmd
 	})
+}
+
+// noPartition is missingTopic for a partition: UNKNOWN_TOPIC_OR_PARTITION is either a
+// topic that does not exist or a partition the topic does not have.
+func noPartition(ctx context.Context, adm *kadm.Client, err error, topic string, partition int32) error {
+	if !errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return err
+	}
+	if td, lerr := adm.ListTopics(ctx, topic); lerr == nil && td.Has(topic) && td[topic].Err == nil {
+		return fmt.Errorf("topic %q has no partition %d (it has %d)", topic, partition, len(td[topic].Partitions))
+	}
+	return missingTopic(err, topic)
 }
