@@ -235,6 +235,16 @@ func testEventsPipeline(t *testing.T, backend string) {
 	if len(ods) != len(recs) { // every record, the bad ones included
 		t.Fatalf("ods_events has %d rows, want %d", len(ods), len(recs))
 	}
+	// ods_events is partitioned by the day the record reached Kafka (these ratings are
+	// from 2000, their records from today), as its column doc says.
+	for _, r := range rows(t, wh, TableODS, "dt", "kafka_time") {
+		if !strings.HasPrefix(r["kafka_time"], r["dt"]+"T") {
+			t.Fatalf("ods_events dt %s for a record that reached Kafka at %s", r["dt"], r["kafka_time"])
+		}
+	}
+	if f, _ := ODSSchema.FieldsByName("dt"); !strings.Contains(warehouse.FieldDoc(f[0]), "reached Kafka") {
+		t.Fatalf("ods_events dt doc %q does not say it is the day the record reached Kafka", warehouse.FieldDoc(f[0]))
+	}
 	dwd := rows(t, wh, TableDWD, "dt", "user_id", "item_id", "action", "event_time", "value", "category", "event_id", "partition", "offset", "source", "props")
 	wantDWD := 2000 + 500 + 100
 	if len(dwd) != wantDWD {

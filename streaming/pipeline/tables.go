@@ -37,7 +37,7 @@ func lineage() []arrow.Field {
 
 // ODSSchema: every record as received.
 var ODSSchema = arrow.NewSchema(append([]arrow.Field{
-	req("dt", str, "event date (UTC), or the record's Kafka timestamp date when it did not parse"),
+	req("dt", str, "day (UTC) the record reached Kafka: its Kafka timestamp, or the batch time when it has none (dwd_events is partitioned by event day)"),
 }, append(lineage(),
 	f("key", str, "Kafka record key"),
 	req("raw", str, "the record value as received"),
