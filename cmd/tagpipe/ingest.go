@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -186,7 +187,8 @@ func writeIngestStatus(w interface{ Write([]byte) (int, error) }, snaps []ingest
 			kv = append(kv, fmt.Sprintf("%s=%d", k, v))
 		}
 		for k, v := range s.Gauges {
-			kv = append(kv, fmt.Sprintf("%s=%g", k, v))
+			// Byte counts and capacities are whole numbers: 1073741824, not %g's 1.073741824e+09.
+			kv = append(kv, k+"="+strconv.FormatFloat(v, 'f', -1, 64))
 		}
 		sort.Strings(kv)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Agent, s.Kind, s.Name, s.Type, strings.Join(kv, " "))

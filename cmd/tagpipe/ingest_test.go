@@ -63,3 +63,17 @@ ingest:
 		t.Fatalf("status table:\n%s", sb.String())
 	}
 }
+
+// TestIngestStatusWholeNumbers: gauges print as plain numbers (a 1 GiB channel
+// capacity is 1073741824, not 1.073741824e+09).
+func TestIngestStatusWholeNumbers(t *testing.T) {
+	var b strings.Builder
+	err := writeIngestStatus(&b, []ingest.Snapshot{{Agent: "default", Kind: "channel", Name: "events", Type: "file",
+		Counters: map[string]int64{"put": 3}, Gauges: map[string]float64{"capacity_bytes": 1 << 30, "events": 0, "fill": 0.25}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "capacity_bytes=1073741824 events=0 fill=0.25 put=3"; !strings.Contains(b.String(), want) {
+		t.Fatalf("ingest status printed\n%s\nwant %q", b.String(), want)
+	}
+}
