@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/big"
 	"net"
 	"os"
@@ -533,5 +534,35 @@ func TestCopyToStdout(t *testing.T) {
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM ads_user_interest_tags").Scan(&n); err != nil || n != 1000 {
 		t.Fatalf("after COPY: %d %v", n, err)
+	}
+}
+
+// TestFloatTextAsPostgreSQL: doubles and reals in text format (psql, COPY … TO STDOUT,
+// the simple protocol) print as PostgreSQL prints them: exponent notation outside
+// 1e-4 … 1e15 (1e6 for real), not pgtype's fixed notation (1e300 as 301 digits).
+func TestFloatTextAsPostgreSQL(t *testing.T) {
+	for _, c := range []struct {
+		f    float64
+		bits int
+		want string
+	}{
+		{5.9e-33, 64, "5.9e-33"}, {1e300, 64, "1e+300"}, {1e15, 64, "1e+15"}, {123456789012345, 64, "123456789012345"},
+		{1234567890123456, 64, "1.234567890123456e+15"}, {0.0001, 64, "0.0001"}, {0.00001, 64, "1e-05"}, {3.5, 64, "3.5"},
+		{1, 64, "1"}, {-2.25, 64, "-2.25"}, {0, 64, "0"}, {math.Copysign(0, -1), 64, "-0"}, {1.0 / 3, 64, "0.3333333333333333"},
+		{math.NaN(), 64, "NaN"}, {math.Inf(1), 64, "Infinity"}, {math.Inf(-1), 64, "-Infinity"},
+		{float64(float32(0.1)), 32, "0.1"}, {123456, 32, "123456"}, {1234567, 32, "1.234567e+06"},
+	} {
+		if got := string(appendPGFloat(nil, c.f, c.bits)); got != c.want {
+			t.Errorf("appendPGFloat(%v, %d) = %q, want %q", c.f, c.bits, got, c.want)
+		}
+	}
+	f := start(t, nil)
+	out, err := psql(t, f, "", "-A", "-t", "-c", "SELECT 5.9e-33::DOUBLE, 1e300::DOUBLE, 0.25::DOUBLE, 1234567::FLOAT, 'nan'::DOUBLE")
+	if want := "5.9e-33|1e+300|0.25|1.234567e+06|NaN\n"; err != nil || out != want {
+		t.Fatalf("psql: %v, %q; want %q", err, out, want)
+	}
+	out, err = psql(t, f, "", "-c", `\copy (SELECT 1e-7::DOUBLE AS d) TO STDOUT CSV`)
+	if err != nil || out != "1e-07\n" {
+		t.Fatalf(`psql \copy: %v, %q`, err, out)
 	}
 }

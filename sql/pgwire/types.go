@@ -1,8 +1,10 @@
 package pgwire
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -111,6 +113,18 @@ func (c *conn) encoders(cols []tsql.Column, formats []int16) []encoder {
 	for i, col := range cols {
 		t, duck, format := typeOf(col.Type), col.Type, formatFor(formats, i)
 		out[i] = func(v any, buf []byte) ([]byte, error) {
+			if format == pgtype.TextFormatCode {
+				switch x := v.(type) {
+				case float64:
+					if t.oid == pgtype.Float8OID || t.oid == pgtype.Float4OID {
+						return appendPGFloat(buf, x, 64), nil
+					}
+				case float32:
+					if t.oid == pgtype.Float4OID || t.oid == pgtype.Float8OID {
+						return appendPGFloat(buf, float64(x), 32), nil
+					}
+				}
+			}
 			pv := toPG(v, duck, t.oid)
 			if t.oid == pgtype.TextOID {
 				if s, ok := pv.(string); ok {
@@ -128,6 +142,35 @@ func (c *conn) encoders(cols []tsql.Column, formats []int16) []encoder {
 		}
 	}
 	return out
+}
+
+// appendPGFloat appends f as PostgreSQL's float8out (bits 64) or float4out (32) print
+// it since PostgreSQL 12: the shortest text that reads back, in fixed notation for
+// decimal exponents from -4 up to 15 (float4: 6) and exponent notation otherwise, with
+// at least two exponent digits ("1e+15", "5.9e-33"); NaN, Infinity and -Infinity.
+// pgtype's text encoder always writes fixed notation: 1e300 as 301 digits.
+func appendPGFloat(buf []byte, f float64, bits int) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(buf, "NaN"...)
+	case math.IsInf(f, 1):
+		return append(buf, "Infinity"...)
+	case math.IsInf(f, -1):
+		return append(buf, "-Infinity"...)
+	case f == 0:
+		return strconv.AppendFloat(buf, f, 'f', -1, bits) // "0", "-0"
+	}
+	limit := 15
+	if bits == 32 {
+		limit = 6
+	}
+	var tmp [32]byte
+	e := strconv.AppendFloat(tmp[:0], f, 'e', -1, bits) // d.ddde±XX
+	exp, _ := strconv.Atoi(string(e[bytes.IndexByte(e, 'e')+1:]))
+	if exp >= -4 && exp < limit {
+		return strconv.AppendFloat(buf, f, 'f', -1, bits)
+	}
+	return append(buf, e...)
 }
 
 // toPG converts a DuckDB value into one pgtype encodes for oid.
