@@ -24,7 +24,8 @@ func init() {
 		cmd := &cobra.Command{
 			Use:   "explore FILE|DIR|TABLE",
 			Short: "Profile raw CSV/JSON-lines logs, Parquet or a warehouse table: terminal summary + HTML report",
-			Long: `Rows, per-column type, nulls, distinct values, min/max/mean/quartiles (DuckDB SUMMARIZE),
+			Long: `Profiles raw CSV/JSON-lines logs (a file or a directory of them), Parquet or a warehouse
+table: rows, per-column type, nulls, distinct values, min/max/mean/quartiles (DuckDB SUMMARIZE),
 top values, time range and events per day, events per user, and malformed lines with
 their reasons. The HTML report is one self-contained file with SVG charts.`,
 			Args: cobra.ExactArgs(1),

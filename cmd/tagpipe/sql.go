@@ -172,10 +172,11 @@ func init() {
 		cmd := &cobra.Command{
 			Use:   "sql",
 			Short: "Query the warehouse with DuckDB SQL: a shell, -e STATEMENT or -f FILE",
-			Long: `Every warehouse table is a view over its newest snapshot (or the one current at
---as-of). Without -e or -f, an interactive shell starts on a terminal (statements end
-with ';'; .tables, .schema, .mode, .timing, .help), or a script is read from stdin.
-'tagpipe sql serve' runs the PostgreSQL wire endpoint and POST /v1/query.`,
+			Long: `Queries the warehouse with DuckDB SQL. Every warehouse table is a view over its
+newest snapshot (or the one current at --as-of). Without -e or -f, an interactive shell
+starts on a terminal (statements end with ';'; .tables, .schema, .mode, .timing, .help),
+or a script is read from stdin. 'tagpipe sql serve' runs the PostgreSQL wire endpoint
+and POST /v1/query.`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				ctx := cmd.Context()

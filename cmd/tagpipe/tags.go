@@ -452,7 +452,8 @@ func tagsItems(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "items FILE",
 		Short: "Load item tags into dim_item (replacing it) from MovieLens movies.csv, a CSV or JSON lines",
-		Long: `Formats: movielens (movies.csv: movieId,title,genres with genres as tags), csv (header
+		Long: `Loads item tags into dim_item, replacing it, from FILE in --format:
+movielens (movies.csv: movieId,title,genres with genres as tags), csv (header
 item_id,category,tags with tags '|'-separated), json (one object per line with item_id,
 category, tags as a list).`,
 		Args: cobra.ExactArgs(1),
