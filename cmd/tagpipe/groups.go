@@ -142,13 +142,13 @@ func init() {
 				})
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "TOPIC\tPARTITION\tCURRENT-OFFSET\tNEW-OFFSET")
-				next.Each(func(o kadm.Offset) {
+				for _, o := range next.Sorted() { // by topic and partition, as describe prints them
 					cur := "-"
 					if c, ok := committed.Lookup(o.Topic, o.Partition); ok && c.At >= 0 {
 						cur = strconv.FormatInt(c.At, 10)
 					}
 					fmt.Fprintf(tw, "%s\t%d\t%s\t%d\n", o.Topic, o.Partition, cur, o.At)
-				})
+				}
 				_ = tw.Flush()
 				if !execute {
 					fmt.Fprintln(cmd.OutOrStdout(), "Dry run: nothing changed (add --execute).")

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tagpipe/tagpipe/broker"
@@ -248,5 +249,36 @@ func TestMissingTopicErrors(t *testing.T) {
 	}
 	if list := runTagpipe(t, "--data-dir", dir, "topics", "list", "--bootstrap-server", addr); strings.Contains(list, "nosuch") {
 		t.Errorf("consume created the topic it waited for: %q", list)
+	}
+}
+
+// TestGroupsResetOffsetsSorted: reset-offsets lists partitions in order (it printed
+// them in map order), as describe does.
+func TestGroupsResetOffsetsSorted(t *testing.T) {
+	dir, addr := t.TempDir(), startTestBroker(t).Addr()
+	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", "8")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	offs := kadm.Offsets{}
+	for p := range int32(8) {
+		offs.Add(kadm.Offset{Topic: "t", Partition: p, At: 0, LeaderEpoch: -1})
+	}
+	if err := kadm.NewClient(cl).CommitAllOffsets(ctx, "g", offs); err != nil {
+		t.Fatal(err)
+	}
+	out := runTagpipe(t, "--data-dir", dir, "groups", "reset-offsets", "--bootstrap-server", addr, "--group", "g", "--to-latest")
+	var got []string
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) == 4 && f[0] == "t" {
+			got = append(got, f[1])
+		}
+	}
+	if strings.Join(got, ",") != "0,1,2,3,4,5,6,7" {
+		t.Fatalf("reset-offsets printed partitions %v:\n%s", got, out)
 	}
 }
