@@ -55,6 +55,11 @@ func init() {
 				if l.FetchErr != nil {
 					return fmt.Errorf("cannot fetch offsets of group %q: %w", group, l.FetchErr)
 				}
+				// A group the coordinator does not know is described as Dead with nothing in
+				// it (Kafka's tool: "Consumer group 'G' does not exist.").
+				if l.State == "Dead" && len(l.Members) == 0 && len(l.Lag) == 0 {
+					return fmt.Errorf("group %q does not exist (tagpipe groups list shows the groups)", group)
+				}
 				secs := lagSeconds(ctx, a, &kf, l.Lag)
 				out := cmd.OutOrStdout()
 				fmt.Fprintf(out, "Group: %s\tState: %s\tProtocol: %s\tMembers: %d\n", l.Group, l.State, l.Protocol, len(l.Members))

@@ -282,3 +282,13 @@ func TestGroupsResetOffsetsSorted(t *testing.T) {
 		t.Fatalf("reset-offsets printed partitions %v:\n%s", got, out)
 	}
 }
+
+// TestGroupsDescribeMissingGroup: a group the broker does not know is said not to exist
+// (it printed "State: Dead" and an empty table, exit 0).
+func TestGroupsDescribeMissingGroup(t *testing.T) {
+	dir, addr := t.TempDir(), startTestBroker(t).Addr()
+	out, err := runTagpipeErr("--data-dir", dir, "groups", "describe", "--bootstrap-server", addr, "--group", "nosuch")
+	if want := `group "nosuch" does not exist`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("groups describe of a missing group: %v, %q; want %q", err, out, want)
+	}
+}
