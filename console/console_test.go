@@ -194,3 +194,23 @@ func TestPagesGatherOnlyTheirPanels(t *testing.T) {
 	}
 	http.DefaultClient.CloseIdleConnections()
 }
+
+// TestUnknownPageIsNotFound: a page the console does not have is a 404, not the overview
+// (the overview's pattern matched everything under /console/).
+func TestUnknownPageIsNotFound(t *testing.T) {
+	con := New(Options{})
+	defer con.Close()
+	srv := httptest.NewServer(con.Handler())
+	defer srv.Close()
+	for path, want := range map[string]int{"/console/": 200, "/console/nosuch": 404, "/console/tables": 404, "/": 200} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	http.DefaultClient.CloseIdleConnections()
+}

@@ -142,7 +142,11 @@ func (c *Console) Handler() http.Handler {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 			}
 		}
-		mux.HandleFunc("GET /console/"+p.path, h)
+		pattern := "GET /console/" + p.path
+		if p.path == "" {
+			pattern += "{$}" // the overview alone: "/console/" would also match every unknown page
+		}
+		mux.HandleFunc(pattern, h)
 		if p.tmpl == "sql" {
 			mux.HandleFunc("POST /console/sql", h)
 		}
