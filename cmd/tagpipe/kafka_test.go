@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -290,5 +291,36 @@ func TestGroupsDescribeMissingGroup(t *testing.T) {
 	out, err := runTagpipeErr("--data-dir", dir, "groups", "describe", "--bootstrap-server", addr, "--group", "nosuch")
 	if want := `group "nosuch" does not exist`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("groups describe of a missing group: %v, %q; want %q", err, out, want)
+	}
+}
+
+// TestNoBrokerFailsClearly: with no broker at the address, the Kafka commands fail
+// within --request-timeout and say what to check (produce retried for ever; consume
+// waited silently and printed "consumed 0 records").
+func TestNoBrokerFailsClearly(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"produce", "--topic", "t"},
+		{"consume", "--topic", "t", "--idle-timeout", "1s"},
+		{"topics", "list"},
+		{"groups", "list"},
+	} {
+		var out, errw bytes.Buffer
+		root := newRootCmd(&out, &errw)
+		root.SetIn(strings.NewReader("x\n"))
+		root.SetArgs(append([]string{"--data-dir", dir}, append(args, "--bootstrap-server", addr, "--request-timeout", "2s")...))
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		start := time.Now()
+		err := root.ExecuteContext(ctx)
+		cancel()
+		if want := "cannot reach a Kafka broker at " + addr; err == nil || !strings.Contains(err.Error(), want) || time.Since(start) > 15*time.Second {
+			t.Errorf("%v: %v after %v (output %q); want %q", args, err, time.Since(start), out.String()+errw.String(), want)
+		}
 	}
 }

@@ -29,7 +29,9 @@ func init() {
 			Short: "Send stdin lines as records to a topic (like kafka-console-producer.sh)",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				opts := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(linger)}
+				// A record not acknowledged within --request-timeout fails the command (the
+				// client's default is to retry it for ever).
+				opts := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(linger), kgo.RecordDeliveryTimeout(kf.timeout)}
 				switch acks {
 				case "all", "-1":
 					opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))

@@ -79,6 +79,15 @@ func (k *kafkaFlags) client(cfg *config.Config, opts ...kgo.Opt) (*kgo.Client, e
 	if err != nil {
 		return nil, fmt.Errorf("cannot create Kafka client: %w", err)
 	}
+	// Fail at once, and say why, when no broker answers: produce would otherwise retry
+	// forever, and consume wait silently for records that cannot come.
+	ctx, cancel := context.WithTimeout(context.Background(), k.timeout)
+	defer cancel()
+	if err := cl.Ping(ctx); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("cannot reach a Kafka broker at %s (is `tagpipe up` or `tagpipe broker` running? --bootstrap-server names another): %w",
+			strings.Join(k.seeds(cfg), ","), err)
+	}
 	return cl, nil
 }
 
