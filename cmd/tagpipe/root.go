@@ -50,6 +50,9 @@ func newRootCmd(out, errw io.Writer) *cobra.Command {
 	}
 	root.SetOut(out)
 	root.SetErr(errw)
+	// --version, as most command-line tools take it, prints what `tagpipe version` does.
+	root.Version = versionLine()
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringVar(&a.configFile, "config", "", "config file (tagpipe.yaml); embedded defaults when empty")
 	root.PersistentFlags().StringVar(&a.dataDir, "data-dir", "", "directory for everything tagpipe writes (default ./tagpipe-data)")
 	for _, f := range commands {

@@ -75,3 +75,15 @@ func TestAddrInUseSaysWhichSetting(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionFlag: tagpipe --version prints what tagpipe version does.
+func TestVersionFlag(t *testing.T) {
+	flag, err := runTagpipeErr("--version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := runTagpipeErr("version")
+	if err != nil || flag != cmd || !strings.HasPrefix(flag, "tagpipe ") {
+		t.Fatalf("--version printed %q, version %q (%v)", flag, cmd, err)
+	}
+}

@@ -20,17 +20,22 @@ func init() {
 			// version needs no configuration.
 			PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				rev := ""
-				if bi, ok := debug.ReadBuildInfo(); ok {
-					for _, s := range bi.Settings {
-						if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-							rev = " " + s.Value[:12]
-						}
-					}
-				}
-				_, err := fmt.Fprintf(cmd.OutOrStdout(), "tagpipe %s%s %s %s/%s\n", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+				_, err := fmt.Fprintln(cmd.OutOrStdout(), versionLine())
 				return err
 			},
 		}
 	})
+}
+
+// versionLine is what `tagpipe version` and `tagpipe --version` print.
+func versionLine() string {
+	rev := ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				rev = " " + s.Value[:12]
+			}
+		}
+	}
+	return fmt.Sprintf("tagpipe %s%s %s %s/%s", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
