@@ -368,3 +368,24 @@ func TestSummaryGolden(t *testing.T) {
 		t.Fatalf("summary differs from %s:\n--- got\n%s--- want\n%s", golden, text.String(), want)
 	}
 }
+
+// TestSpooledCompletedFiles: files the spooldir source renamed .COMPLETED are profiled
+// as the logs they are (tagpipe explore on a spool directory after ingestion found
+// "no .csv, .jsonl, .json or .parquet files").
+func TestSpooledCompletedFiles(t *testing.T) {
+	dir := t.TempDir()
+	lines := "user_id,item_id,action,ts\n1,10,click,1709287200\n2,11,buy,1709373600\n"
+	if err := os.WriteFile(filepath.Join(dir, "clicks.csv.COMPLETED"), []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "more.csv"), []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Run(context.Background(), dir, Options{Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Kind != "csv" || len(p.Files) != 2 || p.Rows != 4 || p.Malformed != 0 {
+		t.Fatalf("%+v", p)
+	}
+}

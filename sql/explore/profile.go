@@ -215,7 +215,7 @@ func sources(source string) (kind string, files []string, err error) {
 		return "", nil, fmt.Errorf("cannot list %q: %w", source, err)
 	}
 	if len(files) == 0 {
-		return "", nil, fmt.Errorf("%q holds no .csv, .jsonl, .json or .parquet files", source)
+		return "", nil, fmt.Errorf("%q holds no .csv, .tsv, .txt, .log, .jsonl, .ndjson, .json or .parquet files (nor such files renamed .COMPLETED)", source)
 	}
 	kind = kindOf(files[0])
 	for _, f := range files {
@@ -227,7 +227,9 @@ func sources(source string) (kind string, files []string, err error) {
 }
 
 func kindOf(p string) string {
-	l := strings.ToLower(p)
+	// A file the collector's spooldir source has read is renamed NAME.COMPLETED: it is
+	// still the raw log, the one to profile after the fact.
+	l := strings.ToLower(strings.TrimSuffix(p, ".COMPLETED"))
 	switch {
 	case strings.HasSuffix(l, ".csv"), strings.HasSuffix(l, ".tsv"), strings.HasSuffix(l, ".txt"), strings.HasSuffix(l, ".log"):
 		return "csv"
