@@ -308,9 +308,9 @@ func (s *Scheduler) backfillJobs(names []string, upstream bool) ([]string, error
 	want := map[string]bool{}
 	var add func(n string) error
 	add = func(n string) error {
-		j, ok := s.dag.Job(n)
-		if !ok {
-			return fmt.Errorf("unknown job %q", n)
+		j, err := s.dag.Find(n)
+		if err != nil {
+			return err
 		}
 		want[n] = true
 		if upstream {

@@ -30,9 +30,9 @@ type ClearOptions struct {
 // returns the runs as they were before. Every run's lock is taken first: when one is
 // running, nothing is cleared.
 func (s *Scheduler) Clear(o ClearOptions) ([]Record, error) {
-	j, ok := s.dag.Job(o.Job)
-	if !ok {
-		return nil, fmt.Errorf("unknown job %q", o.Job)
+	j, err := s.dag.Find(o.Job)
+	if err != nil {
+		return nil, err
 	}
 	from, to, err := parseDSRange(o.From, o.To)
 	if err != nil {

@@ -152,6 +152,14 @@ type DAG struct {
 // Job returns the named job.
 func (d *DAG) Job(name string) (*Job, bool) { j, ok := d.jobs[name]; return j, ok }
 
+// Find is the named job, or an error that names it and says how to list the jobs.
+func (d *DAG) Find(name string) (*Job, error) {
+	if j, ok := d.jobs[name]; ok {
+		return j, nil
+	}
+	return nil, fmt.Errorf("unknown job %q (`tagpipe jobs list` lists the jobs)", name)
+}
+
 // Names lists the jobs in topological order (upstream first, ties by name).
 func (d *DAG) Names() []string { return append([]string(nil), d.order...) }
 

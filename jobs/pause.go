@@ -19,9 +19,9 @@ func pausedPath(dir, job string) string { return filepath.Join(dir, "paused", jo
 
 // SetPaused pauses or unpauses job in the scheduler directory dir.
 func (s *Scheduler) SetPaused(job string, paused bool) error {
-	j, ok := s.dag.jobs[job]
-	if !ok {
-		return fmt.Errorf("unknown job %q", job)
+	j, err := s.dag.Find(job)
+	if err != nil {
+		return err
 	}
 	if !paused && j.Def.Paused {
 		return fmt.Errorf("job %q is paused in its definition (paused: true); change that instead", job)

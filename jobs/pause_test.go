@@ -48,7 +48,7 @@ func TestPauseChecked(t *testing.T) {
 	def.Paused = true
 	s := mustNew(t, mustCompile(t, []Def{def}, (&recorder{now: time.Now}).kinds("fixed")), t.TempDir(), time.Now)
 	defer s.Close()
-	if err := s.SetPaused("nope", true); err == nil || !strings.Contains(err.Error(), `unknown job "nope"`) {
+	if err := s.SetPaused("nope", true); err == nil || !strings.Contains(err.Error(), `unknown job "nope"`) || !strings.Contains(err.Error(), "jobs list") {
 		t.Errorf("unknown job: %v", err)
 	}
 	if err := s.SetPaused("fixed", false); err == nil || !strings.Contains(err.Error(), "paused in its definition") {

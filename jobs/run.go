@@ -252,9 +252,9 @@ func (j *Job) LogicalFor(ds string) (time.Time, error) {
 
 // jobOn is the named job and the logical time of its first run on ds.
 func (s *Scheduler) jobOn(job, ds string) (*Job, time.Time, error) {
-	j, ok := s.dag.Job(job)
-	if !ok {
-		return nil, time.Time{}, fmt.Errorf("unknown job %q", job)
+	j, err := s.dag.Find(job)
+	if err != nil {
+		return nil, time.Time{}, err
 	}
 	l, err := j.LogicalFor(ds)
 	return j, l, err

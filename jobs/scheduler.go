@@ -577,9 +577,9 @@ func (s *Scheduler) Close() error {
 
 // NextRun says when job runs next and for which logical time (zero when never).
 func (s *Scheduler) NextRun(job string) (at, logical time.Time, err error) {
-	j, ok := s.dag.Job(job)
-	if !ok {
-		return time.Time{}, time.Time{}, fmt.Errorf("unknown job %q", job)
+	j, err := s.dag.Find(job)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
 	}
 	now := s.now()
 	at = j.sched.Next(now)

@@ -360,7 +360,7 @@ func TestCheckDeps(t *testing.T) {
 	check("load", "2026-11-21", RunOptions{}, `job "load" ds 2026-11-21 not run: depends_on_past: its run for ds 2026-11-20 is failed (--ignore-depends-on-past runs it anyway)`)
 	check("load", "2026-11-21", RunOptions{IgnoreDependsOnPast: true}, "<nil>")
 	check("load", "2026-11-21", RunOptions{IgnoreDependencies: true}, "<nil>")
-	if err := s.CheckDeps("nope", "2026-11-21", RunOptions{}); err == nil || err.Error() != `unknown job "nope"` {
+	if err := s.CheckDeps("nope", "2026-11-21", RunOptions{}); err == nil || err.Error() != "unknown job \"nope\" (`tagpipe jobs list` lists the jobs)" {
 		t.Errorf("unknown job: %v", err)
 	}
 }

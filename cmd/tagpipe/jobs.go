@@ -478,8 +478,8 @@ func jobsRun(a *app) *cobra.Command {
 			if downstream {
 				// Like Airflow's clear with downstream: the job, then every job that
 				// depends on it, for ds, in dependency order.
-				if _, ok := s.DAG().Job(job); !ok {
-					return fmt.Errorf("unknown job %q", job)
+				if _, err := s.DAG().Find(job); err != nil {
+					return err
 				}
 				sum, err := s.Backfill(ctx, jobs.BackfillOptions{Jobs: s.DAG().Downstream(job), From: ds, To: ds,
 					Trigger: jobs.TriggerManual})

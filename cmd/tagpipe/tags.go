@@ -418,7 +418,10 @@ func tagsAudience(a *app) *cobra.Command {
 	export.Flags().StringVar(&topic, "topic", "", "Kafka topic to produce to (key user_id, JSON value)")
 	export.Flags().BoolVar(&tombstones, "tombstones", false, "also send a tombstone (null value) for each user of the audience's earlier materialisations "+
 		"who is not a member on --ds: a compacted topic (cleanup.policy=compact) of its own then holds the audience as of --ds")
-	export.Flags().StringSliceVar(&brokers, "brokers", nil, "Kafka bootstrap servers (default ingest.bootstrap_servers, else broker.listen)")
+	export.Flags().StringSliceVar(&brokers, "bootstrap-server", nil, "Kafka brokers host:port (default ingest.bootstrap_servers, else broker.listen)")
+	// --brokers was this flag's name before it took the other Kafka commands' one.
+	export.Flags().StringSliceVar(&brokers, "brokers", nil, "Kafka bootstrap servers")
+	_ = export.Flags().MarkDeprecated("brokers", "use --bootstrap-server")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the audiences defined in the definitions dir",

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -91,6 +92,14 @@ FROM read_csv('`+filepath.Join(ml, "ratings.csv")+`', header = true) WHERE times
 	recs, err := csv.NewReader(f).ReadAll()
 	if err != nil || len(recs) < 2 || recs[0][0] != "audience" {
 		t.Fatalf("csv: %v %v", recs, err)
+	}
+	// To Kafka, with the flag every Kafka command takes: a record per member.
+	addr := startTestBroker(t).Addr()
+	runTagpipe(t, "--data-dir", dir, "tags", "audience", "export", "comedy_fans", "--ds", "2018-09-24",
+		"--topic", "fans", "--bootstrap-server", addr)
+	if got := runTagpipe(t, "--data-dir", dir, "consume", "--bootstrap-server", addr, "--topic", "fans", "--from-beginning",
+		"--max-messages", strconv.Itoa(len(recs)-1)); strings.Count(got, "\n") != len(recs)-1 {
+		t.Errorf("export to Kafka: consumed %q, want %d members", got, len(recs)-1)
 	}
 	// The job kind runs one tag per job: the model, a definition, an audience.
 	cfg, err := config.Load(config.LoadOptions{Environ: []string{}, Overrides: map[string]string{"data_dir": dir}})
