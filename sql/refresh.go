@@ -11,6 +11,7 @@ import (
 // Refresher moves an engine's views to the newest snapshots every interval; it is a
 // lifecycle.Component for the servers.
 type Refresher struct {
+	name     string
 	e        *Engine
 	interval time.Duration
 	log      *slog.Logger
@@ -25,11 +26,17 @@ func NewRefresher(e *Engine, interval time.Duration, log *slog.Logger) *Refreshe
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Refresher{e: e, interval: interval, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	return &Refresher{name: "sql-views", e: e, interval: interval, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+// Named sets the component name (default sql-views), for a process with several engines.
+func (r *Refresher) Named(name string) *Refresher {
+	r.name = name
+	return r
 }
 
 // Name implements lifecycle.Component.
-func (r *Refresher) Name() string { return "sql-views" }
+func (r *Refresher) Name() string { return r.name }
 
 // Start begins refreshing in the background.
 func (r *Refresher) Start(context.Context) error {

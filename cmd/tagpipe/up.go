@@ -117,7 +117,7 @@ func (a *app) up(ctx context.Context, p upParts) error {
 		}
 		engine = e
 		closers = append(closers, e.Close)
-		comps = append(comps, tsql.NewRefresher(e, a.cfg.SQL.RefreshInterval, a.log))
+		comps = append(comps, tsql.NewRefresher(e, a.cfg.SQL.RefreshInterval, a.log).Named("console-views"))
 	}
 
 	con := console.New(consoleOptions(a, reg, engine, engines, sched))
