@@ -64,6 +64,17 @@ func (h Headers) Map() map[string]string {
 	return m
 }
 
+// CopyEvents copies a batch for one more put: interceptors change events in place (and
+// a filter compacts the slice), so each try of a retried put gets fresh header lists.
+// Bodies are shared: nothing changes them.
+func CopyEvents(evs []Event) []Event {
+	out := make([]Event, len(evs))
+	for i, e := range evs {
+		out[i] = Event{Body: e.Body, Headers: slices.Clone(e.Headers)}
+	}
+	return out
+}
+
 // Size is the event's weight for channel byte bounds: body plus headers.
 func (e *Event) Size() int {
 	n := len(e.Body)

@@ -27,7 +27,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -468,7 +467,7 @@ func (s *Source) put(batch []ingest.Event) bool {
 	for {
 		// Interceptors change events in place (a filter compacts the slice): each try
 		// gets its own copy.
-		err := s.out.Put(s.hard, copyEvents(batch))
+		err := s.out.Put(s.hard, ingest.CopyEvents(batch))
 		if err == nil {
 			return true
 		}
@@ -485,14 +484,6 @@ func (s *Source) put(batch []ingest.Event) bool {
 			return false
 		}
 	}
-}
-
-func copyEvents(evs []ingest.Event) []ingest.Event {
-	out := make([]ingest.Event, len(evs))
-	for i, e := range evs {
-		out[i] = ingest.Event{Body: e.Body, Headers: slices.Clone(e.Headers)}
-	}
-	return out
 }
 
 // logStderr logs stderr line by line until EOF.
