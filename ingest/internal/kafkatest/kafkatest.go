@@ -54,6 +54,9 @@ func startTagpipe(t testing.TB, dir string, port int, topics map[string]int32) B
 	o.Dir = dir
 	o.Listen = fmt.Sprintf("127.0.0.1:%d", port)
 	o.RetentionCheckInterval = -1
+	// A new consumer group gets its first generation at once (Kafka waits 3 s for more
+	// members), so tests of the kafka source do not wait for it at every join.
+	o.Groups.InitialRebalanceDelay = 50 * time.Millisecond
 	o.Logger = slog.New(slog.DiscardHandler)
 	var b *broker.Broker
 	var err error
