@@ -17,6 +17,7 @@ import (
 	"github.com/tagpipe/tagpipe/ingest/channel"
 	"github.com/tagpipe/tagpipe/ingest/execsrc"
 	"github.com/tagpipe/tagpipe/ingest/interceptor"
+	"github.com/tagpipe/tagpipe/ingest/kafkasrc"
 	"github.com/tagpipe/tagpipe/ingest/sink"
 	"github.com/tagpipe/tagpipe/ingest/spooldir"
 	"github.com/tagpipe/tagpipe/ingest/taildir"
@@ -51,6 +52,8 @@ type Agent struct {
 	sources []Source
 	runners []*ingest.SinkRunner
 	sinks   []ingest.Sink
+	// kafkaSinks are the kafka sinks built, for the kafka sources' loop guard.
+	kafkaSinks []kafkaSinkEnd
 
 	stop, hard context.CancelFunc
 	wg         sync.WaitGroup
@@ -272,6 +275,8 @@ func (a *Agent) buildSink(name string, p *Props) (ingest.Sink, string, int, erro
 		if err := p.Err("kafka sink"); err != nil {
 			return nil, "", 0, err
 		}
+		a.kafkaSinks = append(a.kafkaSinks, kafkaSinkEnd{name: name, channel: chName, brokers: o.Brokers,
+			topics: []string{o.Topic, o.DeadLetterTopic}})
 		s, err = sink.NewKafka(name, o)
 	case "logger":
 		mb := int(p.Int("max_bytes", 16))
@@ -477,13 +482,20 @@ func (a *Agent) buildSource(name string, p *Props) (Source, error) {
 			return nil, err
 		}
 		src, err = execsrc.New(name, o, proc)
+	case "kafka":
+		o := a.kafkaSourceOptions(p)
+		o.Log, o.C = a.env.Log, proc.C
+		if err := p.Err("kafka source"); err != nil {
+			return nil, err
+		}
+		src, err = kafkasrc.New(name, o, proc)
 	default:
 		if s, ok, e := a.buildNetSource(name, typ, p, proc); ok {
 			src, err = s, e
 			break
 		}
 		if typ != "" {
-			p.fail("type", "unsupported source type %q (want spooldir, taildir, exec, tcp, syslog or http)", typ)
+			p.fail("type", "unsupported source type %q (want spooldir, taildir, exec, kafka, tcp, syslog or http)", typ)
 		}
 		return nil, p.Err("source")
 	}

@@ -195,7 +195,7 @@ func TestBuildErrorsNameTheKey(t *testing.T) {
 		`ingest.agents.a1.sources.r1.interceptors.i1.type: unsupported interceptor type "morse"`,
 		`ingest.agents.a1.sources.r2.command: is required`,
 		`ingest.agents.a1.sources.r2.restart_throttle: bad value "soon"`,
-		`ingest.agents.a1.sources.r3.type: unsupported source type "jms" (want spooldir, taildir, exec, tcp, syslog or http)`,
+		`ingest.agents.a1.sources.r3.type: unsupported source type "jms" (want spooldir, taildir, exec, kafka, tcp, syslog or http)`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
