@@ -1,7 +1,7 @@
 // Package flumeconf reads a Flume agent .properties file (the file `flume-ng agent -f`
 // takes) and turns one agent of it into an agent.Spec with tagpipe's key names, so Flume
 // users can bring their configs. Supported: sources spooldir, TAILDIR, exec, netcat,
-// syslogtcp, syslogudp, http; channels memory, file; sinks kafka, logger, file_roll; interceptors
+// syslogtcp, syslogudp, http, KafkaSource; channels memory, file; sinks kafka, logger, file_roll; interceptors
 // timestamp, host, static, regex_filter, regex_extractor, UUID; replicating and
 // multiplexing selectors; failover and load_balance sink groups. Anything else is rejected with its key.
 package flumeconf
@@ -241,6 +241,7 @@ var sourceTypes = map[string]string{
 	"syslogudp": "syslog", "org.apache.flume.source.syslogudpsource": "syslog",
 	"http": "http", "org.apache.flume.source.http.httpsource": "http",
 	"exec": "exec", "org.apache.flume.source.execsource": "exec",
+	"kafka": "kafka", "org.apache.flume.source.kafka.kafkasource": "kafka",
 }
 
 func convertSource(where string, in map[string]string, fail failFn) map[string]string {
@@ -248,7 +249,7 @@ func convertSource(where string, in map[string]string, fail failFn) map[string]s
 	ft := lower(in["type"])
 	typ, ok := sourceTypes[ft]
 	if !ok {
-		fail(where+".type", "unsupported source type %q (supported: spooldir, TAILDIR, exec, netcat, syslogtcp, syslogudp, http)", in["type"])
+		fail(where+".type", "unsupported source type %q (supported: spooldir, TAILDIR, exec, netcat, syslogtcp, syslogudp, http, org.apache.flume.source.kafka.KafkaSource)", in["type"])
 		return out
 	}
 	out["type"] = typ
@@ -298,6 +299,8 @@ func convertSource(where string, in map[string]string, fail failFn) map[string]s
 		if v, ok := in["charset"]; ok && lower(v) != "utf-8" {
 			fail(where+".charset", "only UTF-8 output is supported, not %q", v)
 		}
+	case "kafka":
+		own = kafkaSource(where, in, fail)
 	case "tcp":
 		own = rename{"max-line-length": "max_line_bytes", "ack-every-event": "ack"}
 		hostPort(where, in, out, "bind", "port", fail)
@@ -344,6 +347,52 @@ func convertSource(where string, in map[string]string, fail failFn) map[string]s
 		convertInterceptor(where+".interceptors."+n, m, out, "interceptors."+n+".", fail)
 	}
 	return out
+}
+
+// kafkaSource maps a KafkaSource's keys. Flume's consumer settings are kafka.consumer.*;
+// the few that have a tagpipe key are mapped, the rest refused by name. The deprecated
+// topic and groupId are taken when their kafka.* successors are not set, as Flume does.
+func kafkaSource(where string, in map[string]string, fail failFn) rename {
+	own := rename{"kafka.bootstrap.servers": "brokers", "kafka.topics": "topics", "kafka.topics.regex": "topics_regex",
+		"kafka.consumer.group.id": "group_id", "batchSize": "batch_size", "batchDurationMillis": "batch_duration",
+		"setTopicHeader": "set_topic_header", "topicHeader": "topic_header",
+		"kafka.consumer.auto.offset.reset":         "auto_offset_reset",
+		"kafka.consumer.session.timeout.ms":        "session_timeout",
+		"kafka.consumer.heartbeat.interval.ms":     "heartbeat_interval",
+		"kafka.consumer.fetch.max.wait.ms":         "max_wait",
+		"kafka.consumer.max.partition.fetch.bytes": "max_fetch_bytes",
+		"kafka.consumer.metadata.max.age.ms":       "topic_refresh",
+		// No-ops: the reader waits in the broker's fetch instead of sleeping on an empty
+		// topic; there are no ZooKeeper offsets to migrate; offsets are always committed
+		// by the source after the put (Flume forces auto-commit off too).
+		"backoffSleepIncrement": "", "maxBackoffSleep": "", "migrateZookeeperOffsets": "",
+		"kafka.consumer.enable.auto.commit": "", "useFlumeEventFormat": "", "zookeeperConnect": "",
+		"topic": "", "groupId": ""}
+	if in["kafka.bootstrap.servers"] == "" {
+		if in["zookeeperConnect"] != "" {
+			fail(where+".zookeeperConnect", "finding brokers through ZooKeeper is not supported; set kafka.bootstrap.servers")
+		} else {
+			fail(where+".kafka.bootstrap.servers", "is required")
+		}
+	}
+	switch {
+	case in["kafka.topics.regex"] != "":
+		own["kafka.topics"] = "" // the regex wins, as in Flume
+	case in["kafka.topics"] == "" && in["topic"] != "":
+		own["topic"] = "topics"
+	case in["kafka.topics"] == "":
+		fail(where+".kafka.topics", "is required (or kafka.topics.regex)")
+	}
+	if in["kafka.consumer.group.id"] == "" && in["groupId"] != "" {
+		own["groupId"] = "group_id"
+	}
+	if v, ok := in["useFlumeEventFormat"]; ok && lower(v) != "false" {
+		fail(where+".useFlumeEventFormat", "the Avro Flume event format is not supported; record headers become event headers")
+	}
+	if v, ok := in["kafka.consumer.auto.offset.reset"]; ok && lower(v) != "latest" && lower(v) != "earliest" {
+		fail(where+".kafka.consumer.auto.offset.reset", "want latest or earliest, not %q", v)
+	}
+	return own
 }
 
 func hostPort(where string, in, out map[string]string, hostKey, portKey string, fail failFn) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
 	"github.com/tagpipe/tagpipe/ingest"
@@ -264,5 +265,110 @@ a1.sinks.k1.sink.directory = ` + filepath.Join(dir, "out") + "\n"
 	props["a1.sources.r1.charset"] = "ISO-8859-1"
 	if _, err := Convert(props, "a1"); err == nil || !strings.Contains(err.Error(), `a1.sources.r1.charset: only UTF-8 output is supported, not "ISO-8859-1"`) {
 		t.Fatalf("charset: %v", err)
+	}
+}
+
+// A KafkaSource converts with Flume's keys (kafka.consumer.* ones tagpipe has, the
+// deprecated topic/groupId when their successors are absent, no-ops dropped) and runs:
+// records of the topic reach a file_roll sink.
+func TestFlumeKafkaSource(t *testing.T) {
+	b := kafkatest.Backends()[0].Start(t, t.TempDir(), 0, map[string]int32{"clicks": 1})
+	t.Cleanup(b.Stop) // after the agent stops
+	dir := t.TempDir()
+	text := `
+a1.sources = r1
+a1.channels = c1
+a1.sinks = k1
+a1.sources.r1.type = org.apache.flume.source.kafka.KafkaSource
+a1.sources.r1.kafka.bootstrap.servers = ` + b.Addr() + `
+a1.sources.r1.kafka.topics = clicks
+a1.sources.r1.kafka.consumer.group.id = flume-clicks
+a1.sources.r1.kafka.consumer.auto.offset.reset = earliest
+a1.sources.r1.kafka.consumer.heartbeat.interval.ms = 100
+a1.sources.r1.kafka.consumer.session.timeout.ms = 10000
+a1.sources.r1.batchSize = 2
+a1.sources.r1.batchDurationMillis = 50
+a1.sources.r1.setTopicHeader = true
+a1.sources.r1.topicHeader = kafka_topic
+a1.sources.r1.backoffSleepIncrement = 100
+a1.sources.r1.migrateZookeeperOffsets = false
+a1.sources.r1.channels = c1
+a1.channels.c1.type = memory
+a1.sinks.k1.type = file_roll
+a1.sinks.k1.channel = c1
+a1.sinks.k1.sink.directory = ` + filepath.Join(dir, "out") + "\n"
+	props, _ := ReadProperties(strings.NewReader(text))
+	spec, err := Convert(props, "a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"type": "kafka", "brokers": b.Addr(), "topics": "clicks", "group_id": "flume-clicks",
+		"auto_offset_reset": "earliest", "heartbeat_interval": "100", "session_timeout": "10000", "batch_size": "2",
+		"batch_duration": "50", "set_topic_header": "true", "topic_header": "kafka_topic", "channels": "c1"}
+	if fmt.Sprint(spec.Sources["r1"]) != fmt.Sprint(want) {
+		t.Fatalf("source %v, want %v", spec.Sources["r1"], want)
+	}
+	a, err := agent.Build(spec, agent.Env{DataDir: dir, Metrics: ingest.NewMetrics(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop(context.Background())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"one", "two", "three"} {
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "clicks", Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		files, _ := filepath.Glob(filepath.Join(dir, "out", "*"))
+		var got string
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			got += string(b)
+		}
+		if got == "one\ntwo\nthree\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("file_roll output: %q", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// Deprecated keys, a regex that wins over the list, and what is refused.
+	old := map[string]string{"a1.sources": "r1", "a1.channels": "c1", "a1.channels.c1.type": "memory",
+		"a1.sources.r1.channels": "c1", "a1.sources.r1.type": "org.apache.flume.source.kafka.KafkaSource",
+		"a1.sources.r1.kafka.bootstrap.servers": "h:9092", "a1.sources.r1.topic": "old", "a1.sources.r1.groupId": "g"}
+	spec, err = Convert(old, "a1")
+	if err != nil || spec.Sources["r1"]["topics"] != "old" || spec.Sources["r1"]["group_id"] != "g" {
+		t.Fatalf("deprecated keys: %v %v", spec.Sources["r1"], err)
+	}
+	old["a1.sources.r1.kafka.topics"], old["a1.sources.r1.kafka.topics.regex"] = "a,b", "logs.*"
+	spec, err = Convert(old, "a1")
+	if err != nil || spec.Sources["r1"]["topics_regex"] != "logs.*" || spec.Sources["r1"]["topics"] != "" {
+		t.Fatalf("regex over list: %v %v", spec.Sources["r1"], err)
+	}
+	bad := map[string]string{"a1.sources": "r1", "a1.sources.r1.type": "org.apache.flume.source.kafka.KafkaSource",
+		"a1.sources.r1.zookeeperConnect": "zk:2181", "a1.sources.r1.useFlumeEventFormat": "true",
+		"a1.sources.r1.kafka.consumer.security.protocol": "SASL_SSL", "a1.sources.r1.kafka.consumer.auto.offset.reset": "none"}
+	_, err = Convert(bad, "a1")
+	for _, w := range []string{
+		`a1.sources.r1.zookeeperConnect: finding brokers through ZooKeeper is not supported; set kafka.bootstrap.servers`,
+		`a1.sources.r1.kafka.topics: is required (or kafka.topics.regex)`,
+		`a1.sources.r1.useFlumeEventFormat: the Avro Flume event format is not supported`,
+		`a1.sources.r1.kafka.consumer.security.protocol: unsupported key`,
+		`a1.sources.r1.kafka.consumer.auto.offset.reset: want latest or earliest, not "none"`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%v", w, err)
+		}
 	}
 }
