@@ -64,10 +64,10 @@ func (h Headers) Map() map[string]string {
 	return m
 }
 
-// CopyEvents copies a batch for one more put: interceptors change events in place (and
+// copyEvents copies a batch for one more put: interceptors change events in place (and
 // a filter compacts the slice), so each try of a retried put gets fresh header lists.
 // Bodies are shared: nothing changes them.
-func CopyEvents(evs []Event) []Event {
+func copyEvents(evs []Event) []Event {
 	out := make([]Event, len(evs))
 	for i, e := range evs {
 		out[i] = Event{Body: e.Body, Headers: slices.Clone(e.Headers)}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Interceptor sees events between a source and its channels; it may change headers or
@@ -129,6 +132,30 @@ func (p *Processor) put(ctx context.Context, evs []Event, wait bool) error {
 	p.C.Add("accepted", int64(len(evs)))
 	p.C.Add("bad_input", int64(bad))
 	return nil
+}
+
+// PutRetrying is Put for a source that must not drop a batch: it waits for room and
+// retries a refused put (a file channel on a nearly full disk; counted as put_failures
+// and logged with args) after a backoff, each try with a fresh copy of evs, as
+// interceptors change events in place. It gives up, returning the error, only when a
+// channel is closed or ctx ends. A retry puts the batch again into every channel, so
+// with several required channels one that took it before holds it twice (at-least-once).
+func (p *Processor) PutRetrying(ctx context.Context, evs []Event, log *slog.Logger, args ...any) error {
+	backoff := Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+	for {
+		err := p.Put(ctx, copyEvents(evs))
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+			return err
+		}
+		p.C.Add("put_failures", 1)
+		log.Warn("source cannot put into the channel, will retry", append(args, "err", err)...)
+		if !Sleep(ctx, backoff.Next()) {
+			return ctx.Err()
+		}
+	}
 }
 
 // Replicating sends every event to all channels; Optional ones may fail.

@@ -28,7 +28,6 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -79,14 +78,10 @@ type Source struct {
 	out  *ingest.Processor
 	argv []string
 
-	started  bool
-	stopping chan struct{} // closed by Stop
-	stopOnce sync.Once
-	// hard is the context of puts: it ends when Stop's ctx does, so a put waiting for
-	// room gives up then.
-	hard       context.Context
-	hardCancel context.CancelFunc
-	done       chan struct{} // closed when the source has ended
+	// drain: Soft ends at Stop (the command is terminated, its output read and put);
+	// Hard, the context of puts, ends when Stop's ctx does: a put waiting for room gives
+	// up, the group is killed, reads are cut.
+	drain ingest.Drain
 }
 
 // drainIdle: after Stop terminated the command, the rest of its output is read; a
@@ -124,25 +119,21 @@ func New(name string, opts Options, out *ingest.Processor) (*Source, error) {
 	} else {
 		argv = strings.Fields(opts.Command)
 	}
-	s := &Source{name: name, opts: opts, out: out, argv: argv,
-		stopping: make(chan struct{}), done: make(chan struct{})}
-	s.hard, s.hardCancel = context.WithCancel(context.Background())
-	return s, nil
+	return &Source{name: name, opts: opts, out: out, argv: argv}, nil
 }
 
 func (s *Source) Name() string { return s.name }
 
 // Done is closed when the source has ended: the command exited and Restart is off, or
 // Stop.
-func (s *Source) Done() <-chan struct{} { return s.done }
+func (s *Source) Done() <-chan struct{} { return s.drain.Done() }
 
 // Start checks that the program exists and runs it.
 func (s *Source) Start(context.Context) error {
 	if _, err := exec.LookPath(s.argv[0]); err != nil {
 		return fmt.Errorf("exec source %s: %w", s.name, err)
 	}
-	s.started = true
-	go s.run()
+	s.drain.Go(s.run)
 	return nil
 }
 
@@ -150,39 +141,15 @@ func (s *Source) Start(context.Context) error {
 // room until ctx ends) and returns once the source has ended. Safe twice and without
 // Start.
 func (s *Source) Stop(ctx context.Context) error {
-	s.stopOnce.Do(func() {
-		close(s.stopping)
-		if !s.started {
-			s.hardCancel()
-			close(s.done)
-		}
-	})
-	if !s.started {
-		return nil
+	if err := s.drain.Stop(ctx); err != nil {
+		return fmt.Errorf("exec source %s: %w", s.name, err)
 	}
-	select {
-	case <-s.done:
-		return nil
-	case <-ctx.Done():
-		// Give up waiting for room: puts fail, the group is killed, reads are cut.
-		s.hardCancel()
-		<-s.done
-		return fmt.Errorf("exec source %s: %w", s.name, ctx.Err())
-	}
+	return nil
 }
 
-func (s *Source) isStopping() bool {
-	select {
-	case <-s.stopping:
-		return true
-	default:
-		return false
-	}
-}
+func (s *Source) isStopping() bool { return s.drain.Soft().Err() != nil }
 
 func (s *Source) run() {
-	defer close(s.done)
-	defer s.hardCancel()
 	for {
 		status, err := s.runOnce()
 		if s.isStopping() {
@@ -203,7 +170,7 @@ func (s *Source) run() {
 			"status", status, "err", err, "restart_throttle", s.opts.RestartThrottle)
 		t := time.NewTimer(s.opts.RestartThrottle)
 		select {
-		case <-s.stopping:
+		case <-s.drain.Soft().Done():
 			t.Stop()
 			s.opts.Log.Info("exec source stopped", "source", s.name, "command", s.opts.Command)
 			return
@@ -283,7 +250,7 @@ func (s *Source) runOnce() (status string, err error) {
 	// The output ended; the command may still run (it closed stdout).
 	select {
 	case <-exited:
-	case <-s.stopping:
+	case <-s.drain.Soft().Done():
 		s.terminate(pid, exited)
 	}
 	<-watchDone
@@ -365,7 +332,7 @@ func (s *Source) watch(pid int, r, er *os.File, exited, readerDone <-chan struct
 	select {
 	case <-readerDone:
 		return
-	case <-s.stopping:
+	case <-s.drain.Soft().Done():
 	}
 	s.terminate(pid, exited)
 	cut := func() {
@@ -381,7 +348,7 @@ func (s *Source) watch(pid int, r, er *os.File, exited, readerDone <-chan struct
 		select {
 		case <-readerDone:
 			return
-		case <-s.hard.Done():
+		case <-s.drain.Hard().Done():
 			cut()
 			return
 		case <-tick.C:
@@ -408,7 +375,7 @@ func (s *Source) terminate(pid int, exited <-chan struct{}) {
 	case <-exited:
 		return
 	case <-t.C:
-	case <-s.hard.Done():
+	case <-s.drain.Hard().Done():
 	}
 	s.opts.Log.Warn("exec source command did not exit on SIGTERM, killing it", "source", s.name, "pid", pid)
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
@@ -463,27 +430,12 @@ func (s *Source) batch(lines <-chan ingest.Event) {
 // again into every channel, so with several required channels one that took it before
 // holds it twice (at-least-once, as the other sources).
 func (s *Source) put(batch []ingest.Event) bool {
-	backoff := ingest.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
-	for {
-		// Interceptors change events in place (a filter compacts the slice): each try
-		// gets its own copy.
-		err := s.out.Put(s.hard, ingest.CopyEvents(batch))
-		if err == nil {
-			return true
-		}
-		if s.hard.Err() != nil || errors.Is(err, ingest.ErrClosed) {
-			s.opts.Log.Error("exec source cannot put lines into the channel, they are lost", "source", s.name,
-				"lines", len(batch), "err", err)
-			return false
-		}
-		s.opts.C.Add("put_failures", 1)
-		s.opts.Log.Warn("exec source cannot put into the channel, will retry", "source", s.name, "err", err)
-		if !ingest.Sleep(s.hard, backoff.Next()) {
-			s.opts.Log.Error("exec source stopped before the channel took its lines, they are lost", "source", s.name,
-				"lines", len(batch))
-			return false
-		}
+	if err := s.out.PutRetrying(s.drain.Hard(), batch, s.opts.Log, "source", s.name); err != nil {
+		s.opts.Log.Error("exec source cannot put lines into the channel, they are lost", "source", s.name,
+			"lines", len(batch), "err", err)
+		return false
 	}
+	return true
 }
 
 // logStderr logs stderr line by line until EOF.

@@ -28,7 +28,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -96,13 +95,9 @@ type Source struct {
 	// name does, as in Kafka's pattern subscription (Java's Matcher.matches).
 	topicsRe *regexp.Regexp
 
-	// soft ends when Stop is called: reading stops, the batch is put. hard ends when
-	// Stop's ctx does: a put waiting for room gives up (the batch is not committed).
-	soft, hard             context.Context
-	softCancel, hardCancel context.CancelFunc
-	stopOnce               sync.Once
-	started                bool
-	done                   chan struct{}
+	// drain: Soft ends at Stop (read no more, put and commit the batch); Hard when
+	// Stop's ctx does (a put waiting for room gives up: the batch is not committed).
+	drain ingest.Drain
 
 	// pending are the highest offsets put but not committed yet, by partition.
 	pending map[partition]kafka.Message
@@ -139,14 +134,12 @@ func New(name string, opts Options, out *ingest.Processor) (*Source, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	tr := &kafka.Transport{DialTimeout: 5 * time.Second, MetadataTTL: opts.TopicRefresh / 2, ClientID: "tagpipe-" + name}
-	s := &Source{name: name, opts: opts, out: out, tr: tr, done: make(chan struct{}),
+	s := &Source{name: name, opts: opts, out: out, tr: tr,
 		meta:    &kafka.Client{Addr: kafka.TCP(opts.Brokers...), Timeout: 5 * time.Second, Transport: tr},
 		pending: map[partition]kafka.Message{}}
 	if opts.TopicsRegex != nil {
 		s.topicsRe = anchor(opts.TopicsRegex)
 	}
-	s.soft, s.softCancel = context.WithCancel(context.Background())
-	s.hard, s.hardCancel = context.WithCancel(context.Background())
 	return s, nil
 }
 
@@ -170,13 +163,12 @@ func setDefault[T int | time.Duration](v *T, d T) {
 func (s *Source) Name() string { return s.name }
 
 // Done is closed when the source has ended (Stop, or a channel that was closed).
-func (s *Source) Done() <-chan struct{} { return s.done }
+func (s *Source) Done() <-chan struct{} { return s.drain.Done() }
 
 // Start runs the source; it does not wait for the brokers (they may be down: the
 // source retries).
 func (s *Source) Start(context.Context) error {
-	s.started = true
-	go s.run()
+	s.drain.Go(s.run)
 	return nil
 }
 
@@ -184,33 +176,17 @@ func (s *Source) Start(context.Context) error {
 // commits it, then leaves the group. A batch that could not be put by then is not
 // committed: it is read again at the next start. Safe twice and without Start.
 func (s *Source) Stop(ctx context.Context) error {
-	s.stopOnce.Do(func() {
-		s.softCancel()
-		if !s.started {
-			s.hardCancel()
-			close(s.done)
-		}
-	})
-	if !s.started {
-		return nil
+	if err := s.drain.Stop(ctx); err != nil {
+		return fmt.Errorf("kafka source %s: %w", s.name, err)
 	}
-	select {
-	case <-s.done:
-		return nil
-	case <-ctx.Done():
-		s.hardCancel()
-		<-s.done
-		return fmt.Errorf("kafka source %s: %w", s.name, ctx.Err())
-	}
+	return nil
 }
 
 func (s *Source) run() {
-	defer close(s.done)
-	defer s.hardCancel()
 	defer s.tr.CloseIdleConnections()
 	backoff := ingest.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	var last string // what was logged last about resolving topics
-	for s.soft.Err() == nil {
+	for s.drain.Soft().Err() == nil {
 		sub, err := s.resolve()
 		switch {
 		case err != nil:
@@ -219,7 +195,7 @@ func (s *Source) run() {
 					"brokers", s.opts.Brokers, "err", err)
 				last = msg
 			}
-			ingest.Sleep(s.soft, backoff.Next())
+			ingest.Sleep(s.drain.Soft(), backoff.Next())
 			continue
 		case len(sub) == 0:
 			if last != "none" {
@@ -227,7 +203,7 @@ func (s *Source) run() {
 					"topics", s.opts.Topics, "topics_regex", s.opts.TopicsRegex)
 				last = "none"
 			}
-			ingest.Sleep(s.soft, s.opts.TopicRefresh)
+			ingest.Sleep(s.drain.Soft(), s.opts.TopicRefresh)
 			continue
 		}
 		backoff.Reset()
@@ -252,7 +228,7 @@ func (s subscription) topics() []string {
 
 // resolve returns the existing topics the source reads, with their partition counts.
 func (s *Source) resolve() (subscription, error) {
-	ctx, cancel := context.WithTimeout(s.soft, 10*time.Second)
+	ctx, cancel := context.WithTimeout(s.drain.Soft(), 10*time.Second)
 	defer cancel()
 	md, err := s.meta.Metadata(ctx, &kafka.MetadataRequest{})
 	if err != nil {
@@ -357,7 +333,7 @@ func (s *Source) consume(sub subscription) bool {
 			s.opts.Log.Info("kafka source: the topics changed, joining the group again", "source", s.name,
 				"was", sub, "now", now)
 			return flush()
-		case <-s.soft.Done():
+		case <-s.drain.Soft().Done():
 			flush()
 			return false
 		}
@@ -491,7 +467,7 @@ func (s *Source) flush(r *kafka.Reader, b *batch) bool {
 	for _, m := range s.pending {
 		msgs = append(msgs, m)
 	}
-	ctx, cancel := context.WithTimeout(s.hard, s.opts.CommitTimeout)
+	ctx, cancel := context.WithTimeout(s.drain.Hard(), s.opts.CommitTimeout)
 	defer cancel()
 	if err := r.CommitMessages(ctx, msgs...); err != nil {
 		// The records are in the channel: a failed commit only means they may be read
@@ -510,25 +486,10 @@ func (s *Source) flush(r *kafka.Reader, b *batch) bool {
 // full channel, a file channel on a nearly full disk); it gives up only when a channel
 // is closed or Stop's deadline passed.
 func (s *Source) put(evs []ingest.Event) bool {
-	backoff := ingest.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
-	for {
-		// Interceptors change events in place (a filter compacts the slice): each try
-		// gets its own copy.
-		err := s.out.Put(s.hard, ingest.CopyEvents(evs))
-		if err == nil {
-			return true
-		}
-		if s.hard.Err() != nil || errors.Is(err, ingest.ErrClosed) {
-			s.opts.Log.Error("kafka source cannot put records into the channel; they are not committed and will be read again",
-				"source", s.name, "records", len(evs), "err", err)
-			return false
-		}
-		s.opts.C.Add("put_failures", 1)
-		s.opts.Log.Warn("kafka source cannot put into the channel, will retry", "source", s.name, "err", err)
-		if !ingest.Sleep(s.hard, backoff.Next()) {
-			s.opts.Log.Error("kafka source stopped before the channel took its records; they are not committed and will be read again",
-				"source", s.name, "records", len(evs))
-			return false
-		}
+	if err := s.out.PutRetrying(s.drain.Hard(), evs, s.opts.Log, "source", s.name); err != nil {
+		s.opts.Log.Error("kafka source cannot put records into the channel; they are not committed and will be read again",
+			"source", s.name, "records", len(evs), "err", err)
+		return false
 	}
+	return true
 }
