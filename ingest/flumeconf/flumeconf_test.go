@@ -229,38 +229,11 @@ a1.channels.c1.type = memory
 a1.sinks.k1.type = file_roll
 a1.sinks.k1.channel = c1
 a1.sinks.k1.sink.directory = ` + filepath.Join(dir, "out") + "\n"
-	props, _ := ReadProperties(strings.NewReader(text))
-	spec, err := Convert(props, "a1")
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := map[string]string{"type": "exec", "shell": "/bin/sh -c", "command": "for i in 1 2 3; do echo line $i; done",
 		"restart": "false", "restart_throttle": "500", "log_stderr": "true", "batch_size": "2", "batch_timeout": "100",
 		"channels": "c1", "interceptors": "i1", "interceptors.i1.type": "host"}
-	if fmt.Sprint(spec.Sources["r1"]) != fmt.Sprint(want) {
-		t.Fatalf("source %v, want %v", spec.Sources["r1"], want)
-	}
-	a, err := agent.Build(spec, agent.Env{DataDir: dir, Metrics: ingest.NewMetrics(nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer a.Stop(context.Background())
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		files, _ := filepath.Glob(filepath.Join(dir, "out", "*"))
-		if len(files) == 1 {
-			if b, _ := os.ReadFile(files[0]); string(b) == "line 1\nline 2\nline 3\n" {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("file_roll output: %v", files)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	props := convertAndRun(t, text, dir, want)
+	waitRolled(t, filepath.Join(dir, "out"), "line 1\nline 2\nline 3\n")
 
 	props["a1.sources.r1.charset"] = "ISO-8859-1"
 	if _, err := Convert(props, "a1"); err == nil || !strings.Contains(err.Error(), `a1.sources.r1.charset: only UTF-8 output is supported, not "ISO-8859-1"`) {
@@ -297,25 +270,10 @@ a1.channels.c1.type = memory
 a1.sinks.k1.type = file_roll
 a1.sinks.k1.channel = c1
 a1.sinks.k1.sink.directory = ` + filepath.Join(dir, "out") + "\n"
-	props, _ := ReadProperties(strings.NewReader(text))
-	spec, err := Convert(props, "a1")
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := map[string]string{"type": "kafka", "brokers": b.Addr(), "topics": "clicks", "group_id": "flume-clicks",
 		"auto_offset_reset": "earliest", "heartbeat_interval": "100", "session_timeout": "10000", "batch_size": "2",
 		"batch_duration": "50", "set_topic_header": "true", "topic_header": "kafka_topic", "channels": "c1"}
-	if fmt.Sprint(spec.Sources["r1"]) != fmt.Sprint(want) {
-		t.Fatalf("source %v, want %v", spec.Sources["r1"], want)
-	}
-	a, err := agent.Build(spec, agent.Env{DataDir: dir, Metrics: ingest.NewMetrics(nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer a.Stop(context.Background())
+	convertAndRun(t, text, dir, want)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
 	if err != nil {
 		t.Fatal(err)
@@ -326,28 +284,13 @@ a1.sinks.k1.sink.directory = ` + filepath.Join(dir, "out") + "\n"
 		}
 	}
 	cl.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		files, _ := filepath.Glob(filepath.Join(dir, "out", "*"))
-		var got string
-		for _, f := range files {
-			b, _ := os.ReadFile(f)
-			got += string(b)
-		}
-		if got == "one\ntwo\nthree\n" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("file_roll output: %q", got)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitRolled(t, filepath.Join(dir, "out"), "one\ntwo\nthree\n")
 
 	// Deprecated keys, a regex that wins over the list, and what is refused.
 	old := map[string]string{"a1.sources": "r1", "a1.channels": "c1", "a1.channels.c1.type": "memory",
 		"a1.sources.r1.channels": "c1", "a1.sources.r1.type": "org.apache.flume.source.kafka.KafkaSource",
 		"a1.sources.r1.kafka.bootstrap.servers": "h:9092", "a1.sources.r1.topic": "old", "a1.sources.r1.groupId": "g"}
-	spec, err = Convert(old, "a1")
+	spec, err := Convert(old, "a1")
 	if err != nil || spec.Sources["r1"]["topics"] != "old" || spec.Sources["r1"]["group_id"] != "g" {
 		t.Fatalf("deprecated keys: %v %v", spec.Sources["r1"], err)
 	}
@@ -370,5 +313,49 @@ a1.sinks.k1.sink.directory = ` + filepath.Join(dir, "out") + "\n"
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("error lacks %q:\n%v", w, err)
 		}
+	}
+}
+
+// convertAndRun converts agent a1 of text, checks that source r1 became want and runs
+// the agent until the test ends.
+func convertAndRun(t *testing.T, text, dir string, want map[string]string) map[string]string {
+	t.Helper()
+	props, _ := ReadProperties(strings.NewReader(text))
+	spec, err := Convert(props, "a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(spec.Sources["r1"]) != fmt.Sprint(want) {
+		t.Fatalf("source %v, want %v", spec.Sources["r1"], want)
+	}
+	a, err := agent.Build(spec, agent.Env{DataDir: dir, Metrics: ingest.NewMetrics(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Stop(context.Background()) })
+	return props
+}
+
+// waitRolled waits until the file_roll files in dir hold want.
+func waitRolled(t *testing.T, dir, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		files, _ := filepath.Glob(filepath.Join(dir, "*"))
+		var got string
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			got += string(b)
+		}
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("file_roll output: %q, want %q", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

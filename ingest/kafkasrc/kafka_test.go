@@ -61,6 +61,15 @@ func start(t *testing.T, name, addr, group string, ch ingest.Channel, mod func(*
 	return s, c
 }
 
+// startBroker starts a backend with topics; it stops after the sources (cleanups run
+// last first).
+func startBroker(t *testing.T, be kafkatest.Backend, topics map[string]int32) (string, *kadm.Client) {
+	t.Helper()
+	b := be.Start(t, t.TempDir(), 0, topics)
+	t.Cleanup(b.Stop)
+	return b.Addr(), admin(t, b.Addr())
+}
+
 func admin(t *testing.T, addr string) *kadm.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
@@ -146,12 +155,10 @@ func number(t *testing.T, e ingest.Event) int {
 func TestRecordsToChannel(t *testing.T) {
 	for _, be := range kafkatest.Backends() {
 		t.Run(be.Name, func(t *testing.T) {
-			b := be.Start(t, t.TempDir(), 0, map[string]int32{"in": 3})
-			t.Cleanup(b.Stop) // after the sources stop (cleanups run last first)
-			adm := admin(t, b.Addr())
-			produce(t, b.Addr(), "in", 0, 1000)
+			addr, adm := startBroker(t, be, map[string]int32{"in": 3})
+			produce(t, addr, "in", 0, 1000)
 			long := strings.Repeat("x", 300)
-			cl, _ := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+			cl, _ := kgo.NewClient(kgo.SeedBrokers(addr))
 			if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "in", Value: []byte(long),
 				Headers: []kgo.RecordHeader{{Key: "event_id", Value: []byte("upstream-1")}, {Key: "topic", Value: []byte("elsewhere")}}}).FirstErr(); err != nil {
 				t.Fatal(err)
@@ -159,7 +166,7 @@ func TestRecordsToChannel(t *testing.T) {
 			cl.Close()
 			ch := channel.NewMemory("m", channel.MemoryOptions{Capacity: 5000})
 			before := time.Now().Add(-time.Minute).UnixMilli()
-			_, c := start(t, "k", b.Addr(), "g", ch, func(o *Options) { o.MaxLineBytes = 200 })
+			_, c := start(t, "k", addr, "g", ch, func(o *Options) { o.MaxLineBytes = 200 })
 			evs := chantest.Take(t, ch, 1001)
 			seen := map[int]bool{}
 			ids := map[string]bool{}
@@ -218,12 +225,10 @@ func (g *gate) Put(ctx context.Context, evs []ingest.Event) error {
 // TestNothingCommittedBeforePut: while the channel refuses puts nothing is committed
 // and the put is retried; once it accepts, every record arrives and is committed.
 func TestNothingCommittedBeforePut(t *testing.T) {
-	b := kafkatest.Backends()[0].Start(t, t.TempDir(), 0, map[string]int32{"in": 2})
-	t.Cleanup(b.Stop) // after the sources stop (cleanups run last first)
-	adm := admin(t, b.Addr())
-	produce(t, b.Addr(), "in", 0, 300)
+	addr, adm := startBroker(t, kafkatest.Backends()[0], map[string]int32{"in": 2})
+	produce(t, addr, "in", 0, 300)
 	g := &gate{Channel: channel.NewMemory("m", channel.MemoryOptions{})}
-	_, c := start(t, "k", b.Addr(), "g", g, nil)
+	_, c := start(t, "k", addr, "g", g, nil)
 	waitFor(t, "refused puts", 10*time.Second, func() bool { return c.Get("put_failures") >= 3 })
 	if n := committed(t, adm, "g", "in"); n != 0 || c.Get("commits") != 0 || c.Get("accepted") != 0 {
 		t.Fatalf("committed %d records (%d commits, %d accepted) before the channel took any", n, c.Get("commits"), c.Get("accepted"))
@@ -246,13 +251,11 @@ func TestNothingCommittedBeforePut(t *testing.T) {
 func TestRestartReadsOn(t *testing.T) {
 	for _, be := range kafkatest.Backends() {
 		t.Run(be.Name, func(t *testing.T) {
-			b := be.Start(t, t.TempDir(), 0, map[string]int32{"in": 2})
-			t.Cleanup(b.Stop) // after the sources stop (cleanups run last first)
-			adm := admin(t, b.Addr())
-			produce(t, b.Addr(), "in", 0, 1000)
+			addr, adm := startBroker(t, be, map[string]int32{"in": 2})
+			produce(t, addr, "in", 0, 1000)
 			// Room for two batches of 100: the third put waits.
 			small := channel.NewMemory("small", channel.MemoryOptions{Capacity: 250})
-			s1, c1 := start(t, "k1", b.Addr(), "g", small, nil)
+			s1, c1 := start(t, "k1", addr, "g", small, nil)
 			waitFor(t, "two batches put and committed", 10*time.Second, func() bool {
 				return c1.Get("accepted") == 200 && committed(t, adm, "g", "in") == 200
 			})
@@ -267,9 +270,9 @@ func TestRestartReadsOn(t *testing.T) {
 			}
 			first := chantest.Take(t, small, 200)
 
-			produce(t, b.Addr(), "in", 1000, 1500)
+			produce(t, addr, "in", 1000, 1500)
 			big := channel.NewMemory("big", channel.MemoryOptions{})
-			start(t, "k2", b.Addr(), "g", big, nil)
+			start(t, "k2", addr, "g", big, nil)
 			rest := chantest.Take(t, big, 1300)
 			count := map[int]int{}
 			for _, e := range append(first, rest...) {
@@ -288,13 +291,11 @@ func TestRestartReadsOn(t *testing.T) {
 // TestGracefulStopCommits: Stop puts the batch read so far and commits it, so a source
 // started again reads nothing twice.
 func TestGracefulStopCommits(t *testing.T) {
-	b := kafkatest.Backends()[0].Start(t, t.TempDir(), 0, map[string]int32{"in": 1})
-	t.Cleanup(b.Stop) // after the sources stop (cleanups run last first)
-	adm := admin(t, b.Addr())
-	produce(t, b.Addr(), "in", 0, 50)
+	addr, adm := startBroker(t, kafkatest.Backends()[0], map[string]int32{"in": 1})
+	produce(t, addr, "in", 0, 50)
 	ch := channel.NewMemory("m", channel.MemoryOptions{})
 	// Batches would be put only after a minute: Stop puts what was read.
-	s1, c1 := start(t, "k1", b.Addr(), "g", ch, func(o *Options) { o.BatchDuration = time.Minute })
+	s1, c1 := start(t, "k1", addr, "g", ch, func(o *Options) { o.BatchDuration = time.Minute })
 	time.Sleep(1500 * time.Millisecond) // the records are read, the batch is not due
 	if c1.Get("accepted") != 0 {
 		t.Fatalf("accepted %d before the batch was due", c1.Get("accepted"))
@@ -309,8 +310,8 @@ func TestGracefulStopCommits(t *testing.T) {
 		t.Fatalf("after stop: committed %d, accepted %d", n, got)
 	}
 	chantest.Take(t, ch, int(got))
-	produce(t, b.Addr(), "in", 50, 60)
-	start(t, "k2", b.Addr(), "g", ch, nil)
+	produce(t, addr, "in", 50, 60)
+	start(t, "k2", addr, "g", ch, nil)
 	for i, e := range chantest.Take(t, ch, 60-int(got)) {
 		if n := number(t, e); n != int(got)+i {
 			t.Fatalf("after a graceful stop at %d records, record %d came as %d", got, n, i)
@@ -323,17 +324,15 @@ func TestGracefulStopCommits(t *testing.T) {
 func TestGroups(t *testing.T) {
 	for _, be := range kafkatest.Backends() {
 		t.Run(be.Name, func(t *testing.T) {
-			b := be.Start(t, t.TempDir(), 0, map[string]int32{"in": 4})
-			t.Cleanup(b.Stop) // after the sources stop (cleanups run last first)
-			adm := admin(t, b.Addr())
+			addr, adm := startBroker(t, be, map[string]int32{"in": 4})
 			q1 := channel.NewMemory("q1", channel.MemoryOptions{})
 			q2 := channel.NewMemory("q2", channel.MemoryOptions{})
 			p1 := channel.NewMemory("p1", channel.MemoryOptions{})
 			p2 := channel.NewMemory("p2", channel.MemoryOptions{})
-			start(t, "q1", b.Addr(), "queue", q1, nil)
-			start(t, "q2", b.Addr(), "queue", q2, nil)
-			start(t, "p1", b.Addr(), "sub1", p1, nil)
-			start(t, "p2", b.Addr(), "sub2", p2, nil)
+			start(t, "q1", addr, "queue", q1, nil)
+			start(t, "q2", addr, "queue", q2, nil)
+			start(t, "p1", addr, "sub1", p1, nil)
+			start(t, "p2", addr, "sub2", p2, nil)
 			waitFor(t, "two stable members of group queue owning 4 partitions", 30*time.Second, func() bool {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
@@ -357,7 +356,7 @@ func TestGroups(t *testing.T) {
 				}
 				return true
 			})
-			produce(t, b.Addr(), "in", 0, 400)
+			produce(t, addr, "in", 0, 400)
 			for _, ch := range []ingest.Channel{p1, p2} {
 				seen := map[int]bool{}
 				for _, e := range chantest.Take(t, ch, 400) {
@@ -400,13 +399,12 @@ func TestGroups(t *testing.T) {
 // TestTopicsRegex: a regex subscription reads the matching topics (whole names only)
 // and picks up a matching topic created later.
 func TestTopicsRegex(t *testing.T) {
-	b := kafkatest.Backends()[0].Start(t, t.TempDir(), 0, map[string]int32{"logs.a": 1, "logs.b": 1, "xlogs.a": 1})
-	t.Cleanup(b.Stop) // after the sources stop (cleanups run last first)
-	produce(t, b.Addr(), "logs.a", 0, 10)
-	produce(t, b.Addr(), "logs.b", 10, 20)
-	produce(t, b.Addr(), "xlogs.a", 100, 110)
+	addr, _ := startBroker(t, kafkatest.Backends()[0], map[string]int32{"logs.a": 1, "logs.b": 1, "xlogs.a": 1})
+	produce(t, addr, "logs.a", 0, 10)
+	produce(t, addr, "logs.b", 10, 20)
+	produce(t, addr, "xlogs.a", 100, 110)
 	ch := channel.NewMemory("m", channel.MemoryOptions{})
-	_, c := start(t, "k", b.Addr(), "g", ch, func(o *Options) { o.Topics, o.TopicsRegex = nil, regexp.MustCompile(`logs\..*`) })
+	_, c := start(t, "k", addr, "g", ch, func(o *Options) { o.Topics, o.TopicsRegex = nil, regexp.MustCompile(`logs\..*`) })
 	topics := map[string]int{}
 	for _, e := range chantest.Take(t, ch, 20) {
 		topics[e.Headers.Get("topic")]++
@@ -414,8 +412,8 @@ func TestTopicsRegex(t *testing.T) {
 	if topics["logs.a"] != 10 || topics["logs.b"] != 10 {
 		t.Fatalf("topics read: %v", topics)
 	}
-	kafkatest.CreateTopic(t, b.Addr(), "logs.c", 1)
-	produce(t, b.Addr(), "logs.c", 20, 30)
+	kafkatest.CreateTopic(t, addr, "logs.c", 1)
+	produce(t, addr, "logs.c", 20, 30)
 	for _, e := range chantest.Take(t, ch, 10) {
 		if e.Headers.Get("topic") != "logs.c" {
 			t.Fatalf("unexpected event %q from %s", e.Body, e.Headers.Get("topic"))
