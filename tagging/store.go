@@ -11,16 +11,15 @@ import (
 // and loading jobs; outputs are replaced per partition by each run, so re-running a day
 // overwrites it.
 const (
-	TableEvents       = "dwd_events"             // input: user_id, item_id, action, event_time[, value][, category]
-	TableItems        = "dim_item"               // input: item_id[, category][, tags list<string>]
-	TableTagState     = "dws_user_tag_daily"     // per dt × user × tag: raw decayed score as of dt
-	TableUserState    = "dws_user_daily"         // per dt × user: events, first/last seen, activity, purchases
-	TableInterest     = "ads_user_interest_tags" // per dt: user, tag, weight, rank, events, last_seen
-	TableProfile      = "ads_user_profile"       // per dt: one row per user
-	TableDefTags      = "ads_user_tags"          // per dt × tag: definition tags (user_id, value, weight)
-	TableAudiences    = "ads_audiences"          // per dt × audience: members
-	TableCatalog      = "sys_tags"               // the tag catalog (unpartitioned)
-	TableDefinitionRn = "sys_tag_runs"           // one row per definition run (unpartitioned, appended)
+	TableEvents    = "dwd_events"             // input: user_id, item_id, action, event_time[, value][, category]
+	TableItems     = "dim_item"               // input: item_id[, category][, tags list<string>]
+	TableTagState  = "dws_user_tag_daily"     // per dt × user × tag: raw decayed score as of dt
+	TableUserState = "dws_user_daily"         // per dt × user: events, first/last seen, activity, purchases
+	TableInterest  = "ads_user_interest_tags" // per dt: user, tag, weight, rank, events, last_seen
+	TableProfile   = "ads_user_profile"       // per dt: one row per user
+	TableDefTags   = "ads_user_tags"          // per dt × tag: definition tags (user_id, value, weight)
+	TableAudiences = "ads_audiences"          // per dt × audience: members
+	TableCatalog   = "sys_tags"               // the tag catalog (unpartitioned)
 )
 
 // KV is one partition column and its value, e.g. {"dt", "2024-05-01"}.
