@@ -21,7 +21,21 @@ func (taobaoParser) Parse(line []byte) (Event, error) {
 }
 
 // ParseView is Parse with the strings sharing line's bytes (see ViewParser).
-func (taobaoParser) ParseView(line []byte, ev *Event) error { return parseTaobao(line, true, ev) }
+func (p taobaoParser) ParseView(line []byte, ev *Event) error {
+	_, err := p.ParseViewASCII(line, ev)
+	return err
+}
+
+// ParseViewASCII is ParseView, saying whether line is printable ASCII (see
+// ASCIIViewParser). A printable line that parses takes one pass over its bytes.
+func (taobaoParser) ParseViewASCII(line []byte, ev *Event) (bool, error) {
+	var commas [5]int
+	n, ascii := scanPrintable(line, &commas)
+	if ascii && n == 4 && taobaoFast(line, &commas, ev) {
+		return true, nil
+	}
+	return ascii, parseTaobao(line, true, ev)
+}
 
 // parseTaobao parses line into ev (overwritten), with its strings copied or, with
 // view, sharing line's bytes.

@@ -128,6 +128,16 @@ func checkViewParsers(t *testing.T, line []byte) {
 		if !sameResult(want, wantErr, got, gotErr) {
 			t.Fatalf("%s ParseView(%q) = %+v, %v; Parse %+v, %v", format, line, got, gotErr, want, wantErr)
 		}
+		if ap, ok := p.(ASCIIViewParser); ok {
+			var got Event
+			ascii, gotErr := ap.ParseViewASCII(bytes.Clone(line), &got)
+			if !sameResult(want, wantErr, got, gotErr) {
+				t.Fatalf("%s ParseViewASCII(%q) = %+v, %v; Parse %+v, %v", format, line, got, gotErr, want, wantErr)
+			}
+			if printable := bytes.IndexFunc(line, func(r rune) bool { return r <= ' ' || r >= 0x7f }) < 0; ascii != printable {
+				t.Fatalf("%s ParseViewASCII(%q) says printable ASCII %v", format, line, ascii)
+			}
+		}
 	}
 }
 
@@ -150,7 +160,8 @@ func TestParseViewMatchesReference(t *testing.T) {
 		"1,2,3,cart,-1511544070", "1,2,3,fav,9223372036854775807", "1,2,3,fav,9223372036854775808",
 		"1,2,3,fav,999999999999999999", "1,2,3,fav,0x10", "1,2,3,fav,1_000", "1,2,3,PV,1", "1,2,3,pv,",
 		",2,3,pv,1", "1,2,3,pv,1,", "userId,movieId,rating,timestamp", "1,1,4.0,964982703",
-		"1,1,4.0,964982703\r", "1,1,NaN,1", "1,1,11,1", "1,1,-0,1", "1,,4,1", "1,1,4,1e3",
+		"1,1,4.0,964982703\r", "1,1,NaN,1", "1,2,3,pv,0012", "1,2,3,pv,1234567890123456789", "1,2,3,pv,1 ",
+		"1,2,3,pv,1\t", "1,2,3,pv,1\x7f", "{1,2,3,pv,1", "1,2,,pv,1", "1,2,3,,1", "1,2,3,buy,-1", "1,2,3,buyy,1", "1,2,3,bu,1", "1,1,11,1", "1,1,-0,1", "1,,4,1", "1,1,4,1e3",
 		`{"user_id":"u","action":"pv","ts":1000}`, "", "\r", "\xff,2,3,pv,1", "1,2\xff,4.0,964982703",
 	} {
 		checkViewParsers(t, []byte(s))

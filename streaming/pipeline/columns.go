@@ -45,6 +45,11 @@ func (c *strCol) addText(b []byte) {
 		c.add(strings.ToValidUTF8(string(b), "\uFFFD"))
 		return
 	}
+	c.addValid(b)
+}
+
+// addValid adds b, known to be valid UTF-8, as text.
+func (c *strCol) addValid(b []byte) {
 	c.data = append(c.data, b...)
 	c.offs = append(c.offs, int32(len(c.data)))
 }

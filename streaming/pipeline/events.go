@@ -112,6 +112,9 @@ type parsed struct {
 	sec             int64 // event time: Unix seconds
 	nsec            int32 // and nanoseconds
 	hasValue        bool
+	// ascii: the parser found the record's value printable ASCII (so valid UTF-8:
+	// ods_events's raw takes it without validating it again).
+	ascii bool
 }
 
 // parsedExt holds what of a parsed event does not fit its vrefs.
@@ -573,6 +576,7 @@ type parserSet struct {
 // parse parses in into slab, points out at it and adds the rows to pc.
 func (s *parserSet) parse(b streaming.BatchInfo, in []streaming.Record, slab []parsed, out []*parsed, pc *piece) {
 	var parser event.ViewParser
+	var ascii event.ASCIIViewParser // parser, when it is one
 	topic, format := "", ""
 	var ev event.Event
 	for i := range in {
@@ -584,24 +588,33 @@ func (s *parserSet) parse(b streaming.BatchInfo, in []streaming.Record, slab []p
 				parser = s.viewDef
 			}
 			topic, format = r.Topic, parser.Format()
+			ascii, _ = parser.(event.ASCIIViewParser)
 		}
 		ps := &slab[i]
 		out[i] = ps
-		s.parseOne(r, parser, &ev, ps)
+		s.parseOne(r, parser, ascii, &ev, ps)
 		pc.add(b, i, r, ps, format)
 	}
 }
 
-// parseOne parses r into ps (all of it: the slab is reused).
-func (s *parserSet) parseOne(r *streaming.Record, parser event.ViewParser, ev *event.Event, ps *parsed) {
+// parseOne parses r into ps (all of it: the slab is reused) with parser, through
+// ascii when that is parser as an event.ASCIIViewParser.
+func (s *parserSet) parseOne(r *streaming.Record, parser event.ViewParser, ascii event.ASCIIViewParser, ev *event.Event, ps *parsed) {
 	if reason, bad := r.Header("error"); bad {
 		// The collector delivered a line it marked as bad (over-long, invalid
 		// UTF-8, binary): dead-letter it with the collector's reason.
 		*ps = parsed{rec: r, source: sourceOf(r), err: &event.ParseError{Format: "collector", Reason: reason}}
 		return
 	}
-	if err := parser.ParseView(r.Value, ev); err != nil {
-		*ps = parsed{rec: r, source: sourceOf(r), err: err}
+	var printable bool
+	var err error
+	if ascii != nil {
+		printable, err = ascii.ParseViewASCII(r.Value, ev)
+	} else {
+		err = parser.ParseView(r.Value, ev)
+	}
+	if err != nil {
+		*ps = parsed{rec: r, source: sourceOf(r), err: err, ascii: printable}
 		return
 	}
 	if ev.EventID == "" {
@@ -612,7 +625,7 @@ func (s *parserSet) parseOne(r *streaming.Record, parser event.ViewParser, ev *e
 	*ps = parsed{
 		rec: r, source: sourceOf(r), eventID: ev.EventID, action: ev.Action,
 		value: ev.Value, hasValue: ev.HasValue,
-		sec: ev.EventTime.Unix(), nsec: int32(ev.EventTime.Nanosecond()),
+		sec: ev.EventTime.Unix(), nsec: int32(ev.EventTime.Nanosecond()), ascii: printable,
 	}
 	ps.setStrings(ev)
 }

@@ -163,7 +163,11 @@ func (pc *piece) add(b streaming.BatchInfo, i int, r *streaming.Record, p *parse
 	} else {
 		o.key.addText(r.Key)
 	}
-	o.raw.addText(r.Value)
+	if p.ascii {
+		o.raw.addValid(r.Value)
+	} else {
+		o.raw.addText(r.Value)
+	}
 	o.ktime.opt(r.Time)
 	o.source.opt(p.source)
 	o.format.add(format)

@@ -236,8 +236,8 @@ func TestSplitRowsFromPieces(t *testing.T) {
 	}
 }
 
-// TestPiecesSameTables runs batches of out-of-order, late, bad, category-less and
-// ratings events through the pipeline with and without the pieces (noPieces) and
+// TestPiecesSameTables runs batches of out-of-order, late, bad (invalid UTF-8 too),
+// spaced, non-ASCII, category-less and ratings events through the pipeline with and without the pieces (noPieces) and
 // compares every table.
 func TestPiecesSameTables(t *testing.T) {
 	base := time.Date(2024, 6, 1, 10, 0, 0, 0, time.UTC).Unix()
@@ -255,7 +255,10 @@ func TestPiecesSameTables(t *testing.T) {
 			case 0:
 				v = fmt.Appendf(nil, "%d,%d,%d.5,%d", i%13, i, i%5, at)
 			case 1:
-				v = []byte("garbage")
+				// Lines off the parsers' printable-ASCII path: garbage, invalid
+				// UTF-8 (raw gets U+FFFD), spaces, multi-byte runes.
+				v = [][]byte{[]byte("garbage"), []byte("bad\xff\xfeline,1,2,pv,3"),
+					fmt.Appendf(nil, " u%d,i%d,c1,pv,%d\r", i%31, i, at), fmt.Appendf(nil, "\u00fc%d,i%d,c2,buy,%d", i%31, i, at)}[i/9%4]
 			default:
 				v = fmt.Appendf(nil, "u%d,i%d,c%d,%s,%d", i%31, i, (i*7)%23, [...]string{"pv", "buy", "cart", "fav"}[i%4], at)
 			}
@@ -383,7 +386,7 @@ func TestParsedStrings(t *testing.T) {
 		}
 		var set parserSet
 		var p parsed
-		set.parseOne(&r, view, &event.Event{}, &p)
+		set.parseOne(&r, view, view.(event.ASCIIViewParser), &event.Event{}, &p)
 		if p.err != nil {
 			t.Fatalf("%s: %v", line, p.err)
 		}
