@@ -75,7 +75,7 @@ func (t *Table) beginOptimistic() (*Tx, error) {
 		return nil, err
 	}
 	return &Tx{
-		t: t, base: base, id: newTxID(t.w.opts.Now()), mem: memory.DefaultAllocator,
+		t: t, base: base, id: newTxID(t.w.opts.Now()), mem: writeMem,
 		writers: map[string]*partWriter{}, remove: map[string]bool{},
 	}, nil
 }
@@ -96,7 +96,7 @@ func (t *Table) Begin(ctx context.Context) (*Tx, error) {
 		return nil, err
 	}
 	return &Tx{
-		t: t, base: base, lk: lk, id: newTxID(t.w.opts.Now()), mem: memory.DefaultAllocator,
+		t: t, base: base, lk: lk, id: newTxID(t.w.opts.Now()), mem: writeMem,
 		writers: map[string]*partWriter{}, remove: map[string]bool{},
 	}, nil
 }
