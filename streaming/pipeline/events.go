@@ -98,15 +98,15 @@ func (e *Events) formatOf(topic string) string {
 // sees the batch (1.2M of them for a 300k-record batch with the action: ~50 ms of GC
 // CPU in such a batch's cycles). Strings that do not view the value (JSON's,
 // copies) and props go to ext, allocated only for them. The action stays a string:
-// the parsers name it with their constants (no heap object to mark).
+// the parsers name it with their constants (no heap object to mark). So does the
+// error of a record that did not parse (rare: ext is allocated for it); the
+// record's source is read from its headers where it is used (source). 96 bytes a
+// row and four pointers, where an error and a source string made it 128 and seven.
 type parsed struct {
 	rec *streaming.Record // the batch's input record (valid for the batch)
-	err error             // nil, event.ErrHeader or a *event.ParseError
-	// source is where the line came from (record headers), for every record.
-	source string
-	// The event, when err is nil. eventID is the event's id, else the collector's.
+	ext *parsedExt        // see parsedExt; nil for most rows
+	// The event, when err() is nil. eventID is the event's id, else the collector's.
 	eventID, action string
-	ext             *parsedExt
 	user, item, cat vref
 	value           float64
 	sec             int64 // event time: Unix seconds
@@ -117,11 +117,24 @@ type parsed struct {
 	ascii bool
 }
 
-// parsedExt holds what of a parsed event does not fit its vrefs.
+// parsedExt holds what of a parsed row does not fit the row: strings not viewing
+// the value, props, the error of a record that did not parse.
 type parsedExt struct {
 	strs  [3]string // user, item, category: those not viewing the value
 	props map[string]string
+	err   error // nil, event.ErrHeader or a *event.ParseError
 }
+
+// err is nil for a row that parsed, else event.ErrHeader or a *event.ParseError.
+func (p *parsed) err() error {
+	if p.ext == nil {
+		return nil
+	}
+	return p.ext.err
+}
+
+// source is where the row's line came from, from its record's headers (see sourceOf).
+func (p *parsed) source() string { return sourceOf(p.rec) }
 
 // vref is a string of a parsed event: n bytes at off of the record's value, or with
 // ext set, its parsedExt string.
@@ -603,7 +616,7 @@ func (s *parserSet) parseOne(r *streaming.Record, parser event.ViewParser, ascii
 	if reason, bad := r.Header("error"); bad {
 		// The collector delivered a line it marked as bad (over-long, invalid
 		// UTF-8, binary): dead-letter it with the collector's reason.
-		*ps = parsed{rec: r, source: sourceOf(r), err: &event.ParseError{Format: "collector", Reason: reason}}
+		*ps = parsed{rec: r, ext: &parsedExt{err: &event.ParseError{Format: "collector", Reason: reason}}}
 		return
 	}
 	var printable bool
@@ -614,7 +627,7 @@ func (s *parserSet) parseOne(r *streaming.Record, parser event.ViewParser, ascii
 		err = parser.ParseView(r.Value, ev)
 	}
 	if err != nil {
-		*ps = parsed{rec: r, source: sourceOf(r), err: err, ascii: printable}
+		*ps = parsed{rec: r, ext: &parsedExt{err: err}, ascii: printable}
 		return
 	}
 	if ev.EventID == "" {
@@ -623,7 +636,7 @@ func (s *parserSet) parseOne(r *streaming.Record, parser event.ViewParser, ascii
 		ev.EventID, _ = r.Header(eventIDHeader)
 	}
 	*ps = parsed{
-		rec: r, source: sourceOf(r), eventID: ev.EventID, action: ev.Action,
+		rec: r, eventID: ev.EventID, action: ev.Action,
 		value: ev.Value, hasValue: ev.HasValue,
 		sec: ev.EventTime.Unix(), nsec: int32(ev.EventTime.Nanosecond()), ascii: printable,
 	}
@@ -749,9 +762,9 @@ func odsRecord(b streaming.BatchInfo, ps []*parsed, formatOf func(topic string) 
 		raw.addText(r.Value)
 		ktime.opt(r.Time)
 		itime.add(ingest)
-		source.opt(p.source)
+		source.opt(p.source())
 		format.add(lastFormat)
-		ok.add(p.err == nil)
+		ok.add(p.err() == nil)
 	}
 	return strRecord(ODSSchema, n, []any{dt, topic, part, off, key, raw, ktime, itime, source, format, ok})
 }
@@ -854,7 +867,7 @@ func dwdRecord(b streaming.BatchInfo, ps []*parsed) (arrow.RecordBatch, error) {
 		part.add(p.rec.Partition)
 		off.add(p.rec.Offset)
 		itime.add(ingest)
-		source.opt(p.source)
+		source.opt(p.source())
 	}
 	var propsArr arrow.Array
 	if props != nil {
@@ -871,7 +884,7 @@ func nullProps(n int) arrow.Array { return array.MakeArrayOfNull(memory.DefaultA
 func dlqRecord(b streaming.BatchInfo, ps []*parsed, formatOf func(topic string) string) (arrow.RecordBatch, error) {
 	var bad []*parsed
 	for _, p := range ps {
-		if p.err != nil && !errors.Is(p.err, event.ErrHeader) {
+		if err := p.err(); err != nil && !errors.Is(err, event.ErrHeader) {
 			bad = append(bad, p)
 		}
 	}
@@ -890,11 +903,11 @@ func dlqRecord(b streaming.BatchInfo, ps []*parsed, formatOf func(topic string) 
 		part.add(r.Partition)
 		off.add(r.Offset)
 		raw.addText(r.Value)
-		reason.add(p.err.Error())
+		reason.add(p.err().Error())
 		format.add(formatOf(r.Topic))
 		ktime.opt(r.Time)
 		itime.add(ingest)
-		source.opt(p.source)
+		source.opt(p.source())
 	}
 	return strRecord(DLQSchema, n, []any{dt, topic, part, off, raw, reason, format, ktime, itime, source})
 }

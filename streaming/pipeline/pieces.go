@@ -169,11 +169,13 @@ func (pc *piece) add(b streaming.BatchInfo, i int, r *streaming.Record, p *parse
 		o.raw.addText(r.Value)
 	}
 	o.ktime.opt(r.Time)
-	o.source.opt(p.source)
+	source := p.source()
+	o.source.opt(source)
 	o.format.add(format)
-	o.ok.add(p.err == nil)
-	if p.err != nil {
-		if !errors.Is(p.err, event.ErrHeader) {
+	err := p.err()
+	o.ok.add(err == nil)
+	if err != nil {
+		if !errors.Is(err, event.ErrHeader) {
 			pc.dead++
 		}
 		if pc.dwdShared {
@@ -208,7 +210,7 @@ func (pc *piece) add(b streaming.BatchInfo, i int, r *streaming.Record, p *parse
 		d.topic.add(r.Topic)
 		d.part.add(r.Partition)
 		d.off.add(r.Offset)
-		d.source.opt(p.source)
+		d.source.opt(source)
 	}
 }
 
@@ -511,7 +513,7 @@ func splitRows(ps []*parsed, all []*piece) rowSplit {
 	}
 	var s rowSplit
 	for _, p := range ps {
-		if p.err != nil {
+		if p.err() != nil {
 			continue
 		}
 		s.good = append(s.good, p)

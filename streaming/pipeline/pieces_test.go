@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -91,7 +92,7 @@ func testPiecesEqualRows(t *testing.T, oneDay bool) {
 			}
 			var good []*parsed
 			for _, p := range all {
-				if p.err == nil {
+				if p.err() == nil {
 					good = append(good, p)
 				}
 			}
@@ -177,7 +178,7 @@ func checkSplit(t *testing.T, ps []*parsed, pieces []*piece) {
 	t.Helper()
 	var want rowSplit
 	for _, p := range ps {
-		if p.err == nil {
+		if p.err() == nil {
 			want.good = append(want.good, p)
 			if p.eventID != "" {
 				want.withID = append(want.withID, p)
@@ -387,8 +388,8 @@ func TestParsedStrings(t *testing.T) {
 		var set parserSet
 		var p parsed
 		set.parseOne(&r, view, view.(event.ASCIIViewParser), &event.Event{}, &p)
-		if p.err != nil {
-			t.Fatalf("%s: %v", line, p.err)
+		if p.err() != nil {
+			t.Fatalf("%s: %v", line, p.err())
 		}
 		got := []string{p.userID(), p.itemID(), p.action, p.category()}
 		want := []string{ev.UserID, ev.ItemID, ev.Action, ev.Category}
@@ -438,5 +439,13 @@ func TestBatchParsedAgain(t *testing.T) {
 	}
 	if want := map[string]int{"events/pv": 100, "events/fav": 100}; !maps.Equal(got, want) {
 		t.Fatalf("dwd rows %v, want %v", got, want)
+	}
+}
+
+// TestParsedSize: a parsed row stays within 96 bytes (a batch holds one per record in
+// fresh memory for the collector to scan; see parsed).
+func TestParsedSize(t *testing.T) {
+	if n := unsafe.Sizeof(parsed{}); n > 96 && unsafe.Sizeof(uintptr(0)) == 8 {
+		t.Errorf("parsed is %d bytes, want at most 96", n)
 	}
 }
