@@ -514,6 +514,15 @@ func putBuf(b *bufio.Writer) {
 	}
 }
 
+// dataPageSize is where the writers cut data pages: 64 KiB under arrow-go's 1 MiB
+// default. arrow-go cuts a page once a write batch (1024 values) takes it past the
+// limit, and grows its page buffer to the next power of two; at exactly 1 MiB every
+// full page of plain strings (raw lines, user and item ids) overshot into a 2 MiB
+// buffer — allocated, the first MiB copied, and all 2 MiB zeroed again when the
+// page was done. 64 KiB of room keeps pages of lines up to ~60 bytes in a 1 MiB
+// buffer (longer ones overshoot as before).
+const dataPageSize = 1<<20 - 64<<10
+
 // writerProps are the Parquet properties of a file whose first rows are first.
 func (tx *Tx) writerProps(first arrow.RecordBatch) (*parquet.WriterProperties, pqarrow.ArrowWriterProperties) {
 	o := tx.t.w.opts
@@ -552,6 +561,7 @@ func (tx *Tx) writerProps(first arrow.RecordBatch) (*parquet.WriterProperties, p
 		parquet.WithCompression(compress.Codecs.Zstd),
 		parquet.WithCompressionLevel(o.CompressionLevel),
 		parquet.WithStats(true),
+		parquet.WithDataPageSize(dataPageSize),
 		parquet.WithDictionaryDefault(true),
 		parquet.WithMaxRowGroupLength(o.RowGroupRows),
 		parquet.WithCreatedBy("tagpipe warehouse (arrow-go)"),

@@ -16,9 +16,9 @@ import (
 // of the ~300 MiB a cold 300k-record streaming batch allocates. Here the window is
 // 2 MiB (with WithLowerEncoderMem a 2.1 MiB history; it sizes buffers only) and idle
 // encoders stay on a free list the collector does not empty. A page up to the window
-// (pages are cut at 1 MiB) is one single-segment frame, whose bytes do not depend on
-// the window size (TestZstdSameFrames); a larger page, rare, is a valid frame with
-// matches at most 2 MiB back.
+// (pages are cut under 1 MiB, see dataPageSize) is one single-segment frame, whose
+// bytes do not depend on the window size (TestZstdSameFrames); a larger page, rare,
+// is a valid frame with matches at most 2 MiB back.
 type zstdCodec struct {
 	compress.Codec // arrow-go's, for decoding and streams
 
