@@ -37,28 +37,20 @@ func scanPrintable(line []byte, commas *[5]int) (n int, ok bool) {
 
 // taobaoFast parses a printable-ASCII line with 4 commas (commas holds them) when
 // it is a valid Taobao line: fields non-empty, a known behaviour, a timestamp of
-// plain digits. false: let parseTaobao parse it (and say why it does not parse).
+// plain digits (parseInt's fast path, inlined). false: let parseTaobao parse it
+// (and say why it does not parse).
 func taobaoFast(line []byte, commas *[5]int, ev *Event) bool {
 	c0, c1, c2, c3 := commas[0], commas[1], commas[2], commas[3]
 	if c0 == 0 || c1 == c0+1 || c2 == c1+1 || c3 == c2+1 || c3 == len(line)-1 {
 		return false
 	}
-	var action string
-	switch b := line[c2+1 : c3]; string(b) {
-	case "pv":
-		action = "pv"
-	case "fav":
-		action = "fav"
-	case "cart":
-		action = "cart"
-	case "buy":
-		action = "buy"
-	default:
+	action, ok := taobaoAction(line[c2+1 : c3])
+	if !ok {
 		return false
 	}
 	ts := line[c3+1:]
 	if len(ts) > 18 {
-		return false
+		return false // parseInt's slow path
 	}
 	var sec int64
 	for _, c := range ts {

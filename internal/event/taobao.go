@@ -57,17 +57,8 @@ func parseTaobao(line []byte, view bool, ev *Event) error {
 			return perr("taobao", "empty %s", name)
 		}
 	}
-	var action string
-	switch string(f[3]) {
-	case "pv":
-		action = "pv"
-	case "fav":
-		action = "fav"
-	case "cart":
-		action = "cart"
-	case "buy":
-		action = "buy"
-	default:
+	action, ok := taobaoAction(f[3])
+	if !ok {
 		*ev = Event{}
 		return perr("taobao", "unknown behavior_type %q (want pv, fav, cart or buy)", f[3])
 	}
@@ -84,6 +75,22 @@ func parseTaobao(line []byte, view bool, ev *Event) error {
 		EventTime: time.Unix(ts, 0).UTC(),
 	}
 	return nil
+}
+
+// taobaoAction is the action named by a behavior_type field (the package's
+// constant: no string per line), false for an unknown one.
+func taobaoAction(b []byte) (string, bool) {
+	switch string(b) {
+	case "pv":
+		return "pv", true
+	case "fav":
+		return "fav", true
+	case "cart":
+		return "cart", true
+	case "buy":
+		return "buy", true
+	}
+	return "", false
 }
 
 // parseInt is strconv.ParseInt(string(b), 10, 64) without a conversion for the usual
