@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -410,6 +411,24 @@ func buildInterceptor(p *Props) ingest.Interceptor {
 			names = append(names, p.Required("serializers."+s+".name"))
 		}
 		return &interceptor.RegexExtractor{Re: re, Names: names}
+	case "search_replace":
+		re := p.Regexp("search_pattern")
+		if re == nil {
+			p.fail("search_pattern", "is required")
+		}
+		return &interceptor.SearchReplace{Re: re, Replace: []byte(p.Str("replace_string", ""))}
+	case "remove_header":
+		r := &interceptor.RemoveHeader{Names: p.List("from_list"), Matching: p.Regexp("matching")}
+		if n := p.Str("with_name", ""); n != "" {
+			r.Names = append(r.Names, n)
+		}
+		if r.Matching != nil {
+			r.Matching = regexp.MustCompile(`^(?:` + r.Matching.String() + `)$`) // the whole name, as Java's matches()
+		}
+		if len(r.Names) == 0 && r.Matching == nil {
+			p.fail("with_name", "with_name, from_list or matching is required")
+		}
+		return r
 	case "uuid":
 		return &interceptor.UUID{Header: p.Str("header", "id"), PreserveExisting: p.Bool("preserve_existing", true)}
 	case "user_key":
@@ -421,7 +440,7 @@ func buildInterceptor(p *Props) ingest.Interceptor {
 	case "":
 		return nil
 	default:
-		p.fail("type", "unsupported interceptor type %q (want timestamp, host, static, regex_filter, regex_extractor, uuid or user_key)", typ)
+		p.fail("type", "unsupported interceptor type %q (want timestamp, host, static, regex_filter, regex_extractor, search_replace, remove_header, uuid or user_key)", typ)
 		return nil
 	}
 }

@@ -178,6 +178,8 @@ func TestBuildErrorsNameTheKey(t *testing.T) {
 			"r1": {"type": "spooldir", "dir": t.TempDir(), "channels": "c1 nope", "spool_dri": "x", "interceptors": "i1", "interceptors.i1.type": "morse"},
 			"r2": {"type": "exec", "channels": "c1", "restart_throttle": "soon"},
 			"r3": {"type": "jms", "channels": "c1"},
+			"r4": {"type": "exec", "command": "true", "channels": "c1", "interceptors": "i1 i2",
+				"interceptors.i1.type": "remove_header", "interceptors.i2.type": "search_replace", "interceptors.i2.replace_string": "x"},
 		},
 		Channels: map[string]map[string]string{"c1": {"type": "memory", "capacity": "ten"}},
 		Sinks:    map[string]map[string]string{"k1": {"type": "kafka", "channel": "c2", "brokers": "127.0.0.1:1", "topic": "t", "acks": "1"}},
@@ -196,6 +198,8 @@ func TestBuildErrorsNameTheKey(t *testing.T) {
 		`ingest.agents.a1.sources.r2.command: is required`,
 		`ingest.agents.a1.sources.r2.restart_throttle: bad value "soon"`,
 		`ingest.agents.a1.sources.r3.type: unsupported source type "jms" (want spooldir, taildir, exec, kafka, tcp, syslog or http)`,
+		`ingest.agents.a1.sources.r4.interceptors.i1.with_name: with_name, from_list or matching is required`,
+		`ingest.agents.a1.sources.r4.interceptors.i2.search_pattern: is required`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)

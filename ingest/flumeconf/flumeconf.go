@@ -1,9 +1,10 @@
 // Package flumeconf reads a Flume agent .properties file (the file `flume-ng agent -f`
 // takes) and turns one agent of it into an agent.Spec with tagpipe's key names, so Flume
 // users can bring their configs. Supported: sources spooldir, TAILDIR, exec, netcat,
-// syslogtcp, syslogudp, http, KafkaSource; channels memory, file; sinks kafka, logger, file_roll; interceptors
-// timestamp, host, static, regex_filter, regex_extractor, UUID; replicating and
-// multiplexing selectors; failover and load_balance sink groups. Anything else is rejected with its key.
+// syslogtcp, syslogudp, http, KafkaSource; channels memory, file; sinks kafka, logger,
+// file_roll; interceptors timestamp, host, static, regex_filter, regex_extractor,
+// search_replace, remove_header, UUID; replicating and multiplexing selectors; failover
+// and load_balance sink groups. Anything else is rejected with its key.
 package flumeconf
 
 import (
@@ -413,6 +414,8 @@ var interceptorTypes = map[string]string{
 	"static": "static", "org.apache.flume.interceptor.staticinterceptor$builder": "static",
 	"regex_filter": "regex_filter", "org.apache.flume.interceptor.regexfilteringinterceptor$builder": "regex_filter",
 	"regex_extractor": "regex_extractor", "org.apache.flume.interceptor.regexextractorinterceptor$builder": "regex_extractor",
+	"search_replace": "search_replace", "org.apache.flume.interceptor.searchandreplaceinterceptor$builder": "search_replace",
+	"remove_header": "remove_header", "org.apache.flume.interceptor.removeheaderinterceptor$builder": "remove_header",
 	"org.apache.flume.sink.solr.morphline.uuidinterceptor$builder": "uuid",
 }
 
@@ -434,6 +437,18 @@ func convertInterceptor(where string, in map[string]string, out map[string]strin
 		names["preserveExisting"], names["key"], names["value"] = "preserve_existing", "key", "value"
 	case "regex_filter":
 		names["regex"], names["excludeEvents"] = "regex", "exclude_events"
+	case "search_replace":
+		names["searchPattern"], names["replaceString"] = "search_pattern", "replace_string"
+		if cs, ok := in["charset"]; ok && !strings.EqualFold(cs, "UTF-8") {
+			fail(where+".charset", "only UTF-8 is supported, not %q", cs)
+		}
+		names["charset"] = ""
+	case "remove_header":
+		names["withName"], names["fromList"], names["matching"] = "with_name", "from_list", "matching"
+		if sep, ok := in["fromListSeparator"]; ok && sep != `\s*,\s*` && sep != "," {
+			fail(where+".fromListSeparator", "only the default separator (a comma) is supported, not %q", sep)
+		}
+		names["fromListSeparator"] = ""
 	case "regex_extractor":
 		names["regex"], names["serializers"] = "regex", "serializers"
 		for _, s := range strings.Fields(in["serializers"]) {

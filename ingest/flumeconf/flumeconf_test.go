@@ -359,3 +359,50 @@ func waitRolled(t *testing.T, dir, want string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Flume's search_replace and remove_header interceptors convert (class names and short
+// names) and run: the exec source's lines reach file_roll rewritten; a separator or
+// charset tagpipe does not take is refused by key.
+func TestFlumeSearchReplaceRemoveHeader(t *testing.T) {
+	dir := t.TempDir()
+	text := `
+a1.sources = r1
+a1.channels = c1
+a1.sinks = k1
+a1.sources.r1.type = exec
+a1.sources.r1.shell = /bin/sh -c
+a1.sources.r1.command = for i in 1 2; do echo user=u$i line $i; done
+a1.sources.r1.channels = c1
+a1.sources.r1.interceptors = i1 i2 i3
+a1.sources.r1.interceptors.i1.type = host
+a1.sources.r1.interceptors.i2.type = org.apache.flume.interceptor.SearchAndReplaceInterceptor$Builder
+a1.sources.r1.interceptors.i2.searchPattern = ^user=(\\w+)\\s
+a1.sources.r1.interceptors.i2.replaceString = [$1]:
+a1.sources.r1.interceptors.i2.charset = UTF-8
+a1.sources.r1.interceptors.i3.type = remove_header
+a1.sources.r1.interceptors.i3.withName = host
+a1.sources.r1.interceptors.i3.fromList = a, b
+a1.sources.r1.interceptors.i3.matching = tmp_.*
+a1.channels.c1.type = memory
+a1.sinks.k1.type = file_roll
+a1.sinks.k1.channel = c1
+a1.sinks.k1.sink.directory = ` + filepath.Join(dir, "out") + "\n"
+	want := map[string]string{"type": "exec", "shell": "/bin/sh -c", "command": "for i in 1 2; do echo user=u$i line $i; done",
+		"channels": "c1", "interceptors": "i1 i2 i3", "interceptors.i1.type": "host",
+		"interceptors.i2.type": "search_replace", "interceptors.i2.search_pattern": `^user=(\w+)\s`,
+		"interceptors.i2.replace_string": "[$1]:",
+		"interceptors.i3.type":           "remove_header", "interceptors.i3.with_name": "host", "interceptors.i3.from_list": "a, b",
+		"interceptors.i3.matching": "tmp_.*"}
+	props := convertAndRun(t, text, dir, want)
+	waitRolled(t, filepath.Join(dir, "out"), "[u1]:line 1\n[u2]:line 2\n")
+
+	props["a1.sources.r1.interceptors.i2.charset"] = "UTF-16"
+	props["a1.sources.r1.interceptors.i3.fromListSeparator"] = ";"
+	_, err := Convert(props, "a1")
+	for _, want := range []string{`a1.sources.r1.interceptors.i2.charset: only UTF-8 is supported, not "UTF-16"`,
+		`a1.sources.r1.interceptors.i3.fromListSeparator: only the default separator (a comma) is supported, not ";"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+}

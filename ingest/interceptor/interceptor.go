@@ -1,5 +1,6 @@
 // Package interceptor holds the collector's interceptors (Flume's set plus a user-key
-// extractor): timestamp, host, static, regex_filter, regex_extractor, uuid and user_key.
+// extractor): timestamp, host, static, regex_filter, regex_extractor, search_replace,
+// remove_header, uuid and user_key.
 // Each changes events in place between a source and its channels.
 package interceptor
 
@@ -9,6 +10,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -106,6 +108,46 @@ func (r *RegexExtractor) Intercept(evs []ingest.Event) []ingest.Event {
 				evs[i].SetHeader(r.Names[g-1], string(m[g]))
 			}
 		}
+	}
+	return evs
+}
+
+// SearchReplace replaces every match of Re in the body with Replace (Flume's
+// search_replace: searchPattern, replaceString; $1 or ${name} in Replace are the match's
+// groups, as Java's replaceAll takes them). The body is replaced, never changed in place:
+// a retried put starts again from the source's bytes.
+type SearchReplace struct {
+	Re      *regexp.Regexp
+	Replace []byte
+}
+
+func (s *SearchReplace) Intercept(evs []ingest.Event) []ingest.Event {
+	for i := range evs {
+		if s.Re.Match(evs[i].Body) {
+			evs[i].Body = s.Re.ReplaceAll(evs[i].Body, s.Replace)
+		}
+	}
+	return evs
+}
+
+// RemoveHeader drops the headers named in Names and those whose whole name Matching
+// matches (Flume's remove_header: withName, fromList, matching).
+type RemoveHeader struct {
+	Names    []string
+	Matching *regexp.Regexp
+}
+
+func (r *RemoveHeader) Intercept(evs []ingest.Event) []ingest.Event {
+	for i := range evs {
+		h := evs[i].Headers[:0]
+		for _, x := range evs[i].Headers {
+			if slices.Contains(r.Names, x.Key) || r.Matching != nil && r.Matching.MatchString(x.Key) {
+				continue
+			}
+			h = append(h, x)
+		}
+		clear(evs[i].Headers[len(h):])
+		evs[i].Headers = h
 	}
 	return evs
 }

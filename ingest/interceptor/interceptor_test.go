@@ -125,3 +125,25 @@ func BenchmarkUserKey(b *testing.B) {
 		})
 	}
 }
+
+// TestSearchReplaceRemoveHeader: search_replace rewrites every match with its groups and
+// leaves a body without one as it was (the same bytes); remove_header drops the named
+// headers and those whose whole name matches, keeping the others in order.
+func TestSearchReplaceRemoveHeader(t *testing.T) {
+	evs := lines("user=ann pw=secret; pw=x", "no match here")
+	orig := evs[1].Body
+	evs = (&SearchReplace{Re: regexp.MustCompile(`pw=(\w+)`), Replace: []byte("pw=*** (${1} hidden)")}).Intercept(evs)
+	if got := string(evs[0].Body); got != "user=ann pw=*** (secret hidden); pw=*** (x hidden)" {
+		t.Fatalf("replaced: %q", got)
+	}
+	if &evs[1].Body[0] != &orig[0] {
+		t.Fatal("a body without a match was copied")
+	}
+	for _, kv := range [][2]string{{"host", "h"}, {"a", "1"}, {"tmp_x", "2"}, {"keep", "3"}, {"xtmp_y", "4"}, {"b", "5"}} {
+		evs[0].SetHeader(kv[0], kv[1])
+	}
+	evs = (&RemoveHeader{Names: []string{"host", "a", "b"}, Matching: regexp.MustCompile(`^(?:tmp_.*)$`)}).Intercept(evs)
+	if got := fmt.Sprint(evs[0].Headers); got != "[{keep 3} {xtmp_y 4}]" {
+		t.Fatalf("headers left: %s", got)
+	}
+}
