@@ -1,40 +1,91 @@
 package repl
 
 import (
-	"bufio"
-	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
-	"unicode/utf8"
 
 	tsql "github.com/tagpipe/tagpipe/sql"
 )
 
-// Formats the shell prints.
-var Formats = []string{"table", "csv", "json", "parquet"}
+// Modes are the text output modes of .mode and --format, DuckDB's names (duckbox and
+// ndjson are accepted as aliases of box and jsonlines).
+var Modes = []string{"table", "box", "csv", "json", "jsonlines", "line", "list", "tabs", "markdown", "html", "insert"}
 
-// renderer prints one result.
-type renderer interface {
-	render(w io.Writer, res *tsql.Result) error
+// Formats are what --format takes: every mode, and parquet (written with --out).
+var Formats = append(append([]string(nil), Modes...), "parquet")
+
+// renderFunc prints one result in one mode.
+type renderFunc func(w io.Writer, res *tsql.Result, st *style) error
+
+var renderers = map[string]renderFunc{
+	"table": renderTable, "box": renderBox, "csv": renderCSV, "json": renderJSON,
+	"jsonlines": renderJSONLines, "line": renderLine, "list": renderList, "tabs": renderList,
+	"markdown": renderMarkdown, "html": renderHTML, "insert": renderInsert,
 }
 
-func rendererFor(format string, maxWidth int) (renderer, error) {
-	switch format {
-	case "table", "":
-		return tableRenderer{maxWidth: maxWidth}, nil
-	case "csv":
-		return csvRenderer{}, nil
-	case "json":
-		return jsonRenderer{}, nil
+// canonicalMode resolves DuckDB's aliases; ok is false for an unknown mode.
+func canonicalMode(m string) (string, bool) {
+	switch m {
+	case "", "table":
+		return "table", true
+	case "duckbox":
+		return "box", true
+	case "ndjson":
+		return "jsonlines", true
 	}
-	return nil, fmt.Errorf("unknown format %q: want one of %s", format, strings.Join(Formats, ", "))
+	_, ok := renderers[m]
+	return m, ok
 }
 
-// tableRenderer is psql's aligned format: a header, a rule, numbers right-aligned, NULL
-// spelled out, and a row count.
-type tableRenderer struct{ maxWidth int }
+func unknownMode(m string) error {
+	return fmt.Errorf("unknown mode %q: want one of %s", m, strings.Join(Modes, ", "))
+}
+
+// style is everything a renderer needs to know besides the rows.
+type style struct {
+	mode    string
+	table   string // insert: the target table, already quoted
+	headers bool
+	null    string // the text of NULL in this mode
+	colSep  string // csv, list, tabs
+	rowSep  string // csv, list, tabs
+	// maxRows shows the first and last maxRows/2 rows of a longer result (table, box);
+	// 0 = all.
+	maxRows int
+	// maxWidth cuts cells wider than this (table, box); 0 = never.
+	maxWidth int
+	// termWidth narrows the widest columns of a table or box until it fits; 0 = no limit.
+	termWidth int
+}
+
+// defaultSeparators are a mode's column separator, as DuckDB's .mode sets them.
+func defaultSeparator(mode string) string {
+	switch mode {
+	case "csv":
+		return ","
+	case "tabs":
+		return "\t"
+	}
+	return "|"
+}
+
+// defaultNull is how a mode prints NULL until .nullvalue says otherwise: DuckDB's boxes
+// spell it out, the separated-value and text modes leave it empty.
+func defaultNull(mode string) string {
+	if mode == "table" || mode == "box" {
+		return "NULL"
+	}
+	return ""
+}
+
+// text is a value's text in the separated and text modes: NULL is st.null.
+func (st *style) text(v any, typ string) string {
+	if v == nil {
+		return st.null
+	}
+	return tsql.Format(v, typ)
+}
 
 func numeric(typ string) bool {
 	switch tsql.BaseType(typ) {
@@ -45,156 +96,63 @@ func numeric(typ string) bool {
 	return false
 }
 
-func (t tableRenderer) cell(s string) string {
-	s = strings.ReplaceAll(strings.ReplaceAll(s, "\r", `\r`), "\n", `\n`)
-	if t.maxWidth > 1 && utf8.RuneCountInString(s) > t.maxWidth {
-		r := []rune(s)
-		s = string(r[:t.maxWidth-1]) + "…"
-	}
-	return s
-}
-
-func (t tableRenderer) render(w io.Writer, res *tsql.Result) error {
-	cols := res.Columns
-	widths := make([]int, len(cols))
-	for i, c := range cols {
-		widths[i] = displayWidth(c.Name)
-	}
-	var rows [][]string
-	for res.Next() {
-		row := make([]string, len(cols))
-		for i, v := range res.Values() {
-			row[i] = t.cell(tsql.Format(v, cols[i].Type))
-			widths[i] = max(widths[i], displayWidth(row[i]))
-		}
-		rows = append(rows, row)
-	}
-	if res.Err() != nil {
-		return nil
-	}
-	bw := bufio.NewWriter(w)
-	pad := func(s string, n int, right bool) string {
-		gap := strings.Repeat(" ", n-displayWidth(s))
-		if right {
-			return gap + s
-		}
-		return s + gap
-	}
-	var sb strings.Builder
-	line := func(cells []string, header bool) {
-		sb.Reset()
-		for i, c := range cells {
-			if i > 0 {
-				sb.WriteString(" |")
-			}
-			sb.WriteString(" ")
-			sb.WriteString(pad(c, widths[i], !header && numeric(cols[i].Type)))
-		}
-		bw.WriteString(strings.TrimRight(sb.String(), " "))
-		bw.WriteString("\n")
-	}
-	names := make([]string, len(cols))
-	for i, c := range cols {
+func columnNames(res *tsql.Result) []string {
+	names := make([]string, len(res.Columns))
+	for i, c := range res.Columns {
 		names[i] = c.Name
 	}
-	line(names, true)
-	for i := range cols {
-		if i > 0 {
-			bw.WriteString("+")
-		}
-		bw.WriteString(strings.Repeat("-", widths[i]+2))
-	}
-	bw.WriteString("\n")
-	for _, r := range rows {
-		line(r, false)
-	}
-	n := len(rows)
-	switch {
-	case res.Truncated():
-		fmt.Fprintf(bw, "(%d rows shown; result cut at the row limit)\n", n)
-	case n == 1:
-		bw.WriteString("(1 row)\n")
-	default:
-		fmt.Fprintf(bw, "(%d rows)\n", n)
-	}
-	return bw.Flush()
-}
-
-// csvRenderer is RFC 4180 with a header; NULL is an empty field.
-type csvRenderer struct{}
-
-func (csvRenderer) render(w io.Writer, res *tsql.Result) error {
-	cw := csv.NewWriter(w)
-	rec := make([]string, len(res.Columns))
-	for i, c := range res.Columns {
-		rec[i] = c.Name
-	}
-	if err := cw.Write(rec); err != nil {
-		return err
-	}
-	for res.Next() {
-		for i, v := range res.Values() {
-			if v == nil {
-				rec[i] = ""
-			} else {
-				rec[i] = tsql.Format(v, res.Columns[i].Type)
-			}
-		}
-		if err := cw.Write(rec); err != nil {
-			return err
-		}
-	}
-	cw.Flush()
-	return cw.Error()
-}
-
-// jsonRenderer is DuckDB's .mode json: an array of objects, one per line, keys in column
-// order.
-type jsonRenderer struct{}
-
-func (jsonRenderer) render(w io.Writer, res *tsql.Result) error {
-	bw := bufio.NewWriter(w)
-	keys := make([]string, len(res.Columns))
-	for i, c := range res.Columns {
-		k, _ := json.Marshal(c.Name)
-		keys[i] = string(k)
-	}
-	bw.WriteString("[")
-	n := 0
-	for res.Next() {
-		if n > 0 {
-			bw.WriteString(",\n")
-		}
-		n++
-		bw.WriteString("{")
-		for i, v := range res.Values() {
-			if i > 0 {
-				bw.WriteString(",")
-			}
-			b, err := json.Marshal(tsql.JSONValue(v, res.Columns[i].Type))
-			if err != nil {
-				return err
-			}
-			bw.WriteString(keys[i])
-			bw.WriteString(":")
-			bw.Write(b)
-		}
-		bw.WriteString("}")
-	}
-	bw.WriteString("]\n")
-	return bw.Flush()
+	return names
 }
 
 // displayWidth counts terminal columns: East Asian wide characters take two.
 func displayWidth(s string) int {
 	n := 0
 	for _, r := range s {
-		n++
-		if r >= 0x1100 && (r <= 0x115F || r >= 0x2E80 && r <= 0xA4CF || r >= 0xAC00 && r <= 0xD7A3 ||
-			r >= 0xF900 && r <= 0xFAFF || r >= 0xFE30 && r <= 0xFE4F || r >= 0xFF00 && r <= 0xFF60 ||
-			r >= 0xFFE0 && r <= 0xFFE6 || r >= 0x20000 && r <= 0x3FFFD) {
-			n++
-		}
+		n += runeWidth(r)
 	}
 	return n
+}
+
+func runeWidth(r rune) int {
+	if r >= 0x1100 && (r <= 0x115F || r >= 0x2E80 && r <= 0xA4CF || r >= 0xAC00 && r <= 0xD7A3 ||
+		r >= 0xF900 && r <= 0xFAFF || r >= 0xFE30 && r <= 0xFE4F || r >= 0xFF00 && r <= 0xFF60 ||
+		r >= 0xFFE0 && r <= 0xFFE6 || r >= 0x20000 && r <= 0x3FFFD) {
+		return 2
+	}
+	return 1
+}
+
+// cut shortens s to at most w terminal columns, the last being "…".
+func cut(s string, w int) string {
+	if displayWidth(s) <= w {
+		return s
+	}
+	if w < 1 {
+		return ""
+	}
+	var sb strings.Builder
+	n := 0
+	for _, r := range s {
+		rw := runeWidth(r)
+		if n+rw > w-1 {
+			break
+		}
+		sb.WriteRune(r)
+		n += rw
+	}
+	sb.WriteString("…")
+	return sb.String()
+}
+
+func pad(s string, n int, right bool) string {
+	gap := strings.Repeat(" ", max(0, n-displayWidth(s)))
+	if right {
+		return gap + s
+	}
+	return s + gap
+}
+
+func center(s string, n int) string {
+	gap := max(0, n-displayWidth(s))
+	return strings.Repeat(" ", gap/2) + s + strings.Repeat(" ", gap-gap/2)
 }

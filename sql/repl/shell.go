@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -16,27 +15,61 @@ import (
 	tsql "github.com/tagpipe/tagpipe/sql"
 )
 
-// Options configure a Shell.
+// Options configure a Shell. The zero value prints tables with headers to stdout.
 type Options struct {
-	// Format is table (default), csv, json or parquet.
+	// Format is an output mode (Modes; table by default) or parquet.
 	Format string
-	// OutFile receives parquet output (and is required for it).
+	// OutFile receives the results instead of Out, as .output does (each Exec or Run
+	// writes it anew); parquet needs it.
 	OutFile string
 	// Timing prints each statement's run time to Err.
 	Timing bool
-	// MaxWidth cuts table cells longer than this many characters; 0 = never.
+	// MaxWidth cuts table and box cells longer than this many characters; 0 = never.
 	MaxWidth int
+	// MaxRows shows the first and last MaxRows/2 rows of longer results in table and box
+	// modes; 0 = all (Interactive starts at 40, DuckDB's default, instead).
+	MaxRows int
+	// Width narrows the widest table or box columns until a row fits this many terminal
+	// columns; 0 = no limit (Interactive uses the terminal's width).
+	Width int
+	// NoHeader leaves the column names out (DuckDB's -noheader).
+	NoHeader bool
+	// NullValue is how NULL prints; nil = each mode's own (NULL in table and box, empty
+	// elsewhere). JSON and INSERT statements always write null/NULL.
+	NullValue *string
+	// Separator is the column separator of csv, list and tabs; "" = the mode's own.
+	Separator string
+	// Bail stops Run at the first error (Exec always starts with it on).
+	Bail bool
+	// Echo prints every statement and dot command before it runs.
+	Echo bool
 	// HistoryFile keeps interactive statements across sessions; "" = none.
 	HistoryFile string
 	Out, Err    io.Writer
 }
 
-// Shell runs statements on an engine and prints their results.
+// Shell runs statements on an engine and prints their results. Dot commands change its
+// settings; one Shell serves one session (it is not safe for concurrent use).
 type Shell struct {
 	e      *tsql.Engine
 	opts   Options
 	now    func() time.Time
 	record func(string) // adds a complete statement or command to the history
+
+	mode           string // a Modes entry or parquet
+	insertTable    string // quoted, for .mode insert
+	headers        bool
+	null           *string
+	colSep, rowSep string
+	maxRows        int
+	timing         bool
+	bail, echo     bool
+	quit           bool // .quit was read: every script level stops
+
+	file, once         *os.File // .output and .once targets; nil = Out
+	fileName, onceName string
+	depth              int             // .read nesting
+	reserved           map[string]bool // DuckDB's reserved words, read on first need
 }
 
 // New returns a shell; Out and Err default to stdout and stderr.
@@ -47,54 +80,349 @@ func New(e *tsql.Engine, opts Options) *Shell {
 	if opts.Err == nil {
 		opts.Err = os.Stderr
 	}
-	if opts.Format == "" {
-		opts.Format = "table"
+	s := &Shell{e: e, opts: opts, now: time.Now, headers: !opts.NoHeader, null: opts.NullValue,
+		maxRows: opts.MaxRows, timing: opts.Timing, bail: opts.Bail, echo: opts.Echo,
+		insertTable: `"table"`}
+	if m, ok := canonicalMode(opts.Format); ok {
+		s.mode = m
+	} else if opts.Format == "parquet" {
+		s.mode = "parquet"
+	} else {
+		s.mode = opts.Format // refused by Exec and Run
 	}
-	return &Shell{e: e, opts: opts, now: time.Now}
+	s.colSep, s.rowSep = defaultSeparator(s.mode), "\n"
+	if opts.Separator != "" {
+		s.colSep = opts.Separator
+	}
+	return s
 }
 
-// Exec runs every statement of script in order and stops at the first error.
-func (s *Shell) Exec(ctx context.Context, script string) error {
-	stmts, rest := tsql.Split(script)
-	if rest != "" {
-		stmts = append(stmts, rest)
+// begin checks the options and opens --out for the text modes.
+func (s *Shell) begin() error {
+	if _, ok := renderers[s.mode]; !ok && s.mode != "parquet" {
+		return fmt.Errorf("unknown format %q: want one of %s", s.mode, strings.Join(Formats, ", "))
 	}
-	if s.opts.Format == "parquet" && len(stmts) != 1 {
-		return fmt.Errorf("--format parquet writes one query's result; got %d statements", len(stmts))
-	}
-	for _, q := range stmts {
-		if err := s.statement(ctx, q); err != nil {
-			return err
-		}
+	s.quit = false
+	if s.mode != "parquet" && s.opts.OutFile != "" && s.file == nil {
+		return s.setOutput(s.opts.OutFile)
 	}
 	return nil
 }
 
-// statement runs one statement (or dot command) and prints its result.
+// end closes the output files; the shell writes to Out again.
+func (s *Shell) end() error {
+	err := s.setOnce("")
+	if e := s.setOutput(""); err == nil {
+		err = e
+	}
+	return err
+}
+
+// Exec runs a script — statements and dot commands, as -e and -f give them — and stops
+// at the first error unless the script turns .bail off; then it reports each error and
+// returns the last.
+func (s *Shell) Exec(ctx context.Context, script string) (err error) {
+	if s.mode == "parquet" {
+		n := 0
+		var sp splitter
+		for _, l := range strings.Split(script, "\n") {
+			for _, it := range sp.feed(l) {
+				if !it.dot {
+					n++
+				}
+			}
+		}
+		if it, ok := sp.flush(); ok && !it.dot {
+			n++
+		}
+		if n != 1 {
+			return fmt.Errorf("--format parquet writes one query's result; got %d statements", n)
+		}
+	}
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer func() {
+		if e := s.end(); err == nil {
+			err = e
+		}
+	}()
+	defer func(bail bool) { s.bail = bail }(s.bail)
+	s.bail = true
+	return unwrapReported(s.runLines(ctx, linesOf(strings.NewReader(script))))
+}
+
+// Run reads statements from in until EOF or .quit. Errors are printed and the shell goes
+// on (unless .bail is on); it returns the last error so that scripts fail.
+// readLine is given whether a statement is unfinished (for a continuation prompt); nil
+// reads lines from in.
+func (s *Shell) Run(ctx context.Context, in io.Reader, readLine func(cont bool) (string, error)) (err error) {
+	if readLine == nil {
+		readLine = linesOf(in)
+	}
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer func() {
+		if e := s.end(); err == nil {
+			err = e
+		}
+	}()
+	err = s.runLines(ctx, readLine)
+	var rep reported
+	if err != nil && !errors.As(err, &rep) {
+		s.report(err)
+	}
+	return unwrapReported(err)
+}
+
+// linesOf reads lines from r (up to 16 MiB each).
+func linesOf(r io.Reader) func(bool) (string, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	return func(bool) (string, error) {
+		if !sc.Scan() {
+			if sc.Err() != nil {
+				return "", sc.Err()
+			}
+			return "", io.EOF
+		}
+		return sc.Text(), nil
+	}
+}
+
+// reported is an error already printed to Err.
+type reported struct{ error }
+
+func (r reported) Unwrap() error { return r.error }
+
+func unwrapReported(err error) error {
+	var rep reported
+	if errors.As(err, &rep) {
+		return rep.error
+	}
+	return err
+}
+
+// runLines runs the statements and dot commands readLine gives. With .bail on it stops
+// at the first error and returns it unreported; otherwise it reports each error, goes on,
+// and returns the last one marked reported.
+func (s *Shell) runLines(ctx context.Context, readLine func(cont bool) (string, error)) error {
+	var sp splitter
+	var lastErr error
+	do := func(it item) error {
+		if s.record != nil && s.depth == 0 {
+			s.record(it.String())
+		}
+		if s.echo {
+			fmt.Fprintln(s.cmdOut(), it.String())
+		}
+		var err error
+		if it.dot {
+			err = s.dot(ctx, it.text)
+		} else {
+			err = s.statement(ctx, it.text)
+		}
+		if err == nil {
+			return nil
+		}
+		if s.bail {
+			return err
+		}
+		var rep reported
+		if !errors.As(err, &rep) {
+			s.report(err)
+		}
+		lastErr = reported{unwrapReported(err)}
+		return nil
+	}
+	for !s.quit {
+		line, err := readLine(sp.pending())
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				return err
+			}
+			if it, ok := sp.flush(); ok {
+				if err := do(it); err != nil {
+					return err
+				}
+			}
+			break
+		}
+		for _, it := range sp.feed(line) {
+			if err := do(it); err != nil {
+				return err
+			}
+			if s.quit {
+				break
+			}
+		}
+	}
+	return lastErr
+}
+
+// item is one statement (without its ';') or one dot command line.
+type item struct {
+	text string
+	dot  bool
+}
+
+// String is the item as typed: what history and .echo show.
+func (it item) String() string {
+	if it.dot {
+		return it.text
+	}
+	return it.text + ";"
+}
+
+// splitter cuts input lines into items: a line starting with '.' outside a statement
+// is a dot command; statements end with ';' and may span lines.
+type splitter struct{ buf strings.Builder }
+
+func (sp *splitter) pending() bool { return sp.buf.Len() > 0 }
+
+func (sp *splitter) feed(line string) []item {
+	if !sp.pending() && strings.HasPrefix(strings.TrimSpace(line), ".") {
+		return []item{{text: strings.TrimSpace(line), dot: true}}
+	}
+	sp.buf.WriteString(line)
+	sp.buf.WriteString("\n")
+	stmts, rest := tsql.Split(sp.buf.String())
+	sp.buf.Reset()
+	if !blank(rest) {
+		sp.buf.WriteString(rest)
+		sp.buf.WriteString("\n")
+	}
+	items := make([]item, 0, len(stmts))
+	for _, q := range stmts {
+		if !blank(q) {
+			items = append(items, item{text: q})
+		}
+	}
+	return items
+}
+
+// flush is the unfinished statement at the end of the input, if any.
+func (sp *splitter) flush() (item, bool) {
+	rest := strings.TrimSpace(sp.buf.String())
+	sp.buf.Reset()
+	return item{text: rest}, !blank(rest)
+}
+
+// blank reports whether s holds nothing but white space and comments (an unclosed /*
+// comment is not blank: the statement goes on).
+func blank(s string) bool {
+	for {
+		s = strings.TrimSpace(s)
+		switch {
+		case s == "":
+			return true
+		case strings.HasPrefix(s, "--"):
+			i := strings.IndexByte(s, '\n')
+			if i < 0 {
+				return true
+			}
+			s = s[i+1:]
+		case strings.HasPrefix(s, "/*"):
+			i := strings.Index(s[2:], "*/")
+			if i < 0 {
+				return false
+			}
+			s = s[i+4:]
+		default:
+			return false
+		}
+	}
+}
+
+// cmdOut is where dot commands print: the .output file or Out.
+func (s *Shell) cmdOut() io.Writer {
+	if s.file != nil {
+		return s.file
+	}
+	return s.opts.Out
+}
+
+// style is the current settings for a result going to a file (redirected) or to Out.
+// Row limits and cell cuts are for reading on the screen: a file gets everything.
+func (s *Shell) style(redirected bool) *style {
+	st := &style{mode: s.mode, table: s.insertTable, headers: s.headers, colSep: s.colSep, rowSep: s.rowSep}
+	if s.null != nil {
+		st.null = *s.null
+	} else {
+		st.null = defaultNull(s.mode)
+	}
+	if !redirected {
+		st.maxRows, st.maxWidth, st.termWidth = s.maxRows, s.opts.MaxWidth, s.opts.Width
+	}
+	return st
+}
+
+// statement runs one statement and prints its result.
 func (s *Shell) statement(ctx context.Context, q string) error {
-	if strings.HasPrefix(strings.TrimSpace(q), ".") {
-		return s.dot(ctx, strings.TrimSpace(q))
+	w, redirected := s.opts.Out, false
+	if s.once != nil {
+		w, redirected = s.once, true
+		defer func() { _ = s.setOnce("") }()
+	} else if s.file != nil {
+		w, redirected = s.file, true
 	}
 	start := s.now()
 	var err error
-	if s.opts.Format == "parquet" {
+	if s.mode == "parquet" {
 		err = s.parquet(ctx, q)
 	} else {
-		var r renderer
-		r, err = rendererFor(s.opts.Format, s.opts.MaxWidth)
-		if err == nil {
-			err = s.e.Query(ctx, q, nil, func(res *tsql.Result) error {
-				if len(res.Columns) == 0 {
-					return nil
-				}
-				return r.render(s.opts.Out, res)
-			})
-		}
+		render, st := renderers[s.mode], s.style(redirected)
+		err = s.e.Query(ctx, q, nil, func(res *tsql.Result) error {
+			if len(res.Columns) == 0 {
+				return nil
+			}
+			return render(w, res, st)
+		})
 	}
-	if s.opts.Timing {
+	if s.timing {
 		fmt.Fprintf(s.opts.Err, "Time: %.3f ms\n", float64(s.now().Sub(start).Microseconds())/1000)
 	}
 	return err
+}
+
+// setOutput sends results to path from now on ("" = back to Out).
+func (s *Shell) setOutput(path string) error {
+	f, err := openOutput(path)
+	if err != nil {
+		return err
+	}
+	var cerr error
+	if s.file != nil {
+		cerr = s.file.Close()
+	}
+	s.file, s.fileName = f, path
+	return cerr
+}
+
+// setOnce sends the next statement's result to path ("" = none pending).
+func (s *Shell) setOnce(path string) error {
+	f, err := openOutput(path)
+	if err != nil {
+		return err
+	}
+	var cerr error
+	if s.once != nil {
+		cerr = s.once.Close()
+	}
+	s.once, s.onceName = f, path
+	return cerr
+}
+
+func openOutput(path string) (*os.File, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open output %q: %w", path, err)
+	}
+	return f, nil
 }
 
 // parquet writes the query's result with DuckDB's Parquet writer.
@@ -113,154 +441,6 @@ func (s *Shell) parquet(ctx context.Context, q string) error {
 		}
 		return nil
 	})
-}
-
-var errQuit = errors.New("quit")
-
-func (s *Shell) dot(ctx context.Context, line string) error {
-	f := strings.Fields(line)
-	switch f[0] {
-	case ".quit", ".exit", ".q":
-		return errQuit
-	case ".help":
-		fmt.Fprint(s.opts.Out, `Statements end with ';' and may span lines.
-.tables              list tables
-.schema [TABLE]      columns and types of one table, or of all
-.mode table|csv|json output format
-.timing on|off       print each statement's run time
-.quit                leave (Ctrl-D too)
-`)
-		return nil
-	case ".tables":
-		return s.listTables(ctx)
-	case ".schema":
-		tables := f[1:]
-		if len(tables) == 0 {
-			names, err := s.tableNames(ctx)
-			if err != nil {
-				return err
-			}
-			tables = names
-		}
-		for _, t := range tables {
-			if err := s.describe(ctx, t); err != nil {
-				return err
-			}
-		}
-		return nil
-	case ".mode":
-		if len(f) != 2 {
-			fmt.Fprintf(s.opts.Out, "mode: %s\n", s.opts.Format)
-			return nil
-		}
-		if _, err := rendererFor(f[1], 0); err != nil {
-			return err
-		}
-		s.opts.Format = f[1]
-		return nil
-	case ".timing":
-		s.opts.Timing = len(f) < 2 || f[1] == "on"
-		return nil
-	}
-	return fmt.Errorf("unknown command %s (try .help)", f[0])
-}
-
-func (s *Shell) tableNames(ctx context.Context) ([]string, error) {
-	var names []string
-	err := s.e.Query(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1", nil,
-		func(res *tsql.Result) error {
-			for res.Next() {
-				names = append(names, res.Values()[0].(string))
-			}
-			return nil
-		})
-	return names, err
-}
-
-func (s *Shell) listTables(ctx context.Context) error {
-	names, err := s.tableNames(ctx)
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintln(s.opts.Out, n)
-	}
-	return nil
-}
-
-func (s *Shell) describe(ctx context.Context, table string) error {
-	fmt.Fprintf(s.opts.Out, "%s\n", table)
-	r := tableRenderer{}
-	return s.e.Query(ctx, "SELECT column_name, column_type, \"null\" AS nullable FROM (DESCRIBE "+tsql.QuoteIdent(table)+")", nil,
-		func(res *tsql.Result) error { return r.render(s.opts.Out, res) })
-}
-
-// Run reads statements from in until EOF or .quit. Errors are printed and the shell goes
-// on; it returns the last error for a non-interactive run so scripts fail.
-// readLine is given whether a statement is unfinished (for a continuation prompt); nil
-// reads lines from in.
-func (s *Shell) Run(ctx context.Context, in io.Reader, readLine func(cont bool) (string, error)) error {
-	var lastErr error
-	if readLine == nil {
-		sc := bufio.NewScanner(in)
-		sc.Buffer(make([]byte, 64<<10), 16<<20)
-		readLine = func(bool) (string, error) {
-			if !sc.Scan() {
-				if sc.Err() != nil {
-					return "", sc.Err()
-				}
-				return "", io.EOF
-			}
-			return sc.Text(), nil
-		}
-	}
-	var buf strings.Builder
-	for {
-		line, err := readLine(buf.Len() > 0)
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				if rest := strings.TrimSpace(buf.String()); rest != "" {
-					if err := s.statement(ctx, rest); err != nil {
-						s.report(err)
-						lastErr = err
-					}
-				}
-				return lastErr
-			}
-			return err
-		}
-		if buf.Len() == 0 && strings.HasPrefix(strings.TrimSpace(line), ".") {
-			if s.record != nil {
-				s.record(line)
-			}
-			if err := s.dot(ctx, strings.TrimSpace(line)); err != nil {
-				if errors.Is(err, errQuit) {
-					return lastErr
-				}
-				s.report(err)
-				lastErr = err
-			}
-			continue
-		}
-		buf.WriteString(line)
-		buf.WriteString("\n")
-		stmts, rest := tsql.Split(buf.String())
-		buf.Reset()
-		buf.WriteString(rest)
-		if rest != "" {
-			buf.WriteString("\n")
-		}
-		for _, q := range stmts {
-			if s.record != nil {
-				s.record(q + ";")
-			}
-			if err := s.statement(ctx, q); err != nil {
-				s.report(err)
-				lastErr = err
-			}
-		}
-	}
 }
 
 // report prints an error; a SQL error shows where in the statement it is.

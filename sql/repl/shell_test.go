@@ -21,7 +21,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func movielens(t *testing.T) *tsql.Engine {
 	t.Helper()
-	ml := filepath.Join("..", "..", "testdata", "movielens")
+	// Absolute, so that tests may change the working directory (.read is relative to it).
+	ml, err := filepath.Abs(filepath.Join("..", "..", "testdata", "movielens"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := tsql.DefaultOptions()
 	opts.Register = tsql.FileViews(map[string]string{
 		"ratings": filepath.Join(ml, "ratings.csv"),
@@ -36,8 +40,8 @@ func movielens(t *testing.T) *tsql.Engine {
 	return e
 }
 
-// TestGolden runs every sql/testdata/*.sql script in each text format and compares the
-// output with sql/testdata/NAME.FORMAT.golden; -update rewrites them.
+// TestGolden runs every sql/testdata/*.sql script in each output mode and compares the
+// output with sql/testdata/NAME.MODE.golden; -update rewrites them.
 func TestGolden(t *testing.T) {
 	e := movielens(t)
 	scripts, _ := filepath.Glob(filepath.Join("..", "testdata", "*.sql"))
@@ -49,7 +53,7 @@ func TestGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, format := range []string{"table", "csv", "json"} {
+		for _, format := range Modes {
 			name := strings.TrimSuffix(filepath.Base(script), ".sql") + "." + format
 			t.Run(name, func(t *testing.T) {
 				var out, errw bytes.Buffer

@@ -26,6 +26,12 @@ func (s *Shell) Interactive(ctx context.Context, in *os.File, out io.Writer) err
 	}{in, out}, "tagpipe> ")
 	if w, h, err := term.GetSize(fd); err == nil && w > 0 && h > 0 {
 		_ = t.SetSize(w, h)
+		if s.opts.Width == 0 {
+			s.opts.Width = w
+		}
+	}
+	if s.maxRows == 0 {
+		s.maxRows = 40 // DuckDB's default on a terminal; .maxrows 0 shows everything
 	}
 	if s.opts.HistoryFile != "" {
 		if h, err := OpenHistory(s.opts.HistoryFile, 1000); err == nil {
