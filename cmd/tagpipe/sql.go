@@ -166,17 +166,24 @@ func init() {
 	register(func(a *app) *cobra.Command {
 		var (
 			execute, file, format, out, asOf string
+			nullValue, separator             string
 			views                            []string
-			timing, readOnly                 bool
+			timing, readOnly, noHeader, bail bool
 		)
+		// DuckDB's -csv, -box, … are --csv, --box, … here (pflag reads -csv as -c -s -v).
+		shortcuts := map[string]*bool{}
 		cmd := &cobra.Command{
 			Use:   "sql",
 			Short: "Query the warehouse with DuckDB SQL: a shell, -e STATEMENT or -f FILE",
 			Long: `Queries the warehouse with DuckDB SQL. Every warehouse table is a view over its
 newest snapshot (or the one current at --as-of). Without -e or -f, an interactive shell
-starts on a terminal (statements end with ';'; .tables, .schema, .mode, .timing, .help),
-or a script is read from stdin. 'tagpipe sql serve' runs the PostgreSQL wire endpoint
-and POST /v1/query.`,
+starts on a terminal (statements end with ';'; dot commands as DuckDB's CLI has them:
+.tables, .schema, .mode, .output, .once, .read, .maxrows, .show, .help, …), or a script
+is read from stdin. Scripts (-e, -f, stdin) may hold dot commands, one a line.
+Output modes (--format MODE, or --MODE):
+  ` + strings.Join(repl.Modes, ", ") + `
+and --format parquet, written to --out FILE. 'tagpipe sql serve' runs the PostgreSQL
+wire endpoint and POST /v1/query.`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				ctx := cmd.Context()
@@ -189,12 +196,23 @@ and POST /v1/query.`,
 					return err
 				}
 				defer e.Close()
+				for m, on := range shortcuts {
+					if *on {
+						format = m
+					}
+				}
 				hist := ""
 				if home, err := os.UserHomeDir(); err == nil {
 					hist = filepath.Join(home, ".tagpipe_sql_history")
 				}
-				sh := repl.New(e, repl.Options{Format: format, OutFile: out, Timing: timing, Out: cmd.OutOrStdout(),
-					Err: cmd.ErrOrStderr(), HistoryFile: hist, MaxWidth: 60})
+				opts := repl.Options{Format: format, OutFile: out, Timing: timing, Out: cmd.OutOrStdout(),
+					Err: cmd.ErrOrStderr(), HistoryFile: hist, MaxWidth: 60, NoHeader: noHeader, Bail: bail,
+					Separator: repl.Unescape(separator)}
+				if cmd.Flags().Changed("nullvalue") {
+					v := repl.Unescape(nullValue)
+					opts.NullValue = &v
+				}
+				sh := repl.New(e, opts)
 				switch {
 				case execute != "" && file != "":
 					return errors.New("give -e or -f, not both")
@@ -217,8 +235,21 @@ and POST /v1/query.`,
 		f := cmd.Flags()
 		f.StringVarP(&execute, "execute", "e", "", "run these statements and exit")
 		f.StringVarP(&file, "file", "f", "", "run the statements in FILE and exit")
-		f.StringVar(&format, "format", "table", "output: table, csv, json or parquet (parquet needs --out)")
-		f.StringVarP(&out, "out", "o", "", "file for --format parquet")
+		f.StringVar(&format, "format", "table", "output: "+strings.Join(repl.Formats, ", ")+" (parquet needs --out)")
+		modeFlags := []string{"format"}
+		for _, m := range repl.Modes {
+			if m == "insert" { // needs a table name: --format insert or .mode insert TABLE
+				continue
+			}
+			shortcuts[m] = f.Bool(m, false, "same as --format "+m)
+			modeFlags = append(modeFlags, m)
+		}
+		cmd.MarkFlagsMutuallyExclusive(modeFlags...)
+		f.StringVarP(&out, "out", "o", "", "write the results to this file (required by --format parquet)")
+		f.BoolVar(&noHeader, "no-header", false, "leave out the column names (.headers off)")
+		f.StringVar(&nullValue, "nullvalue", "", "how NULL prints (default NULL in table and box, empty elsewhere; .nullvalue)")
+		f.StringVar(&separator, "separator", "", `column separator of csv, list and tabs, e.g. ';' or '\t' (.separator)`)
+		f.BoolVar(&bail, "bail", false, "stop a script read from stdin at the first error (-e and -f do unless it says .bail off)")
 		f.StringVar(&asOf, "as-of", "", "show every table as of this time (RFC 3339, 'YYYY-MM-DD HH:MM:SS' or a date; UTC)")
 		f.StringArrayVar(&views, "view", nil, "also show a CSV/JSON/Parquet file or glob as a view: NAME=PATH (repeatable)")
 		f.BoolVar(&timing, "timing", false, "print each statement's run time")

@@ -97,6 +97,47 @@ func TestSQLCommandOverWarehouse(t *testing.T) {
 	}
 }
 
+// TestSQLCommandOutputFlags: DuckDB's -csv/-box/… shortcuts are --csv/--box/…, one at
+// a time; --no-header, --nullvalue, --separator and --out shape the output; -e runs dot
+// commands.
+func TestSQLCommandOutputFlags(t *testing.T) {
+	dir := sqlWarehouse(t)
+	q := "SELECT user_id, NULL::VARCHAR AS note FROM ads_user_interest_tags WHERE dt = '2024-05-01' ORDER BY 1"
+	sql := func(args ...string) string {
+		return runTagpipe(t, append([]string{"--data-dir", dir, "sql"}, args...)...)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--csv", "--no-header"}, "1,\n2,\n"},
+		{[]string{"--list", "--nullvalue", "(null)", "--separator", `\t`}, "user_id\tnote\n1\t(null)\n2\t(null)\n"},
+		{[]string{"--jsonlines"}, "{\"user_id\":1,\"note\":null}\n{\"user_id\":2,\"note\":null}\n"},
+		{[]string{"--box"}, "┌─────────┬─────────┐\n│ user_id │  note   │\n│  int64  │ varchar │\n├─────────┼─────────┤\n│       1 │ NULL    │\n│       2 │ NULL    │\n└─────────┴─────────┘\n"},
+		{[]string{"--format", "insert"}, "INSERT INTO \"table\" VALUES(1,NULL);\nINSERT INTO \"table\" VALUES(2,NULL);\n"},
+	} {
+		if got := sql(append(tc.args, "-e", q)...); got != tc.want {
+			t.Errorf("%v: %q, want %q", tc.args, got, tc.want)
+		}
+	}
+	if got := sql("-e", ".mode line\n.nullvalue -\n"+q+" LIMIT 1"); got != "user_id = 1\n   note = -\n" {
+		t.Errorf("dot commands in -e: %q", got)
+	}
+	out := filepath.Join(t.TempDir(), "tags.md")
+	if got := sql("--markdown", "--out", out, "-e", q); got != "" {
+		t.Errorf("--out wrote to stdout too: %q", got)
+	}
+	if b, err := os.ReadFile(out); err != nil || string(b) != "| user_id | note |\n|--------:|------|\n|       1 |      |\n|       2 |      |\n" {
+		t.Errorf("--markdown --out: %q %v", b, err)
+	}
+	for _, args := range [][]string{{"--csv", "--json"}, {"--format", "csv", "--box"}} {
+		got, err := runTagpipeErr(append([]string{"--data-dir", dir, "sql", "-e", "SELECT 1"}, args...)...)
+		if err == nil || !strings.Contains(got+err.Error(), "none of the others can be") {
+			t.Errorf("%v: %v\n%s", args, err, got)
+		}
+	}
+}
+
 func TestExploreCommandWritesReport(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "UserBehavior.csv")
