@@ -191,6 +191,15 @@ func TestExecRunsDotCommands(t *testing.T) {
 	if out.String() != "1\n2\n" {
 		t.Fatalf("%q", out.String())
 	}
+	// Block comments span lines, before a statement and after one; one left open at the
+	// end is no statement.
+	out.Reset()
+	if err := sh.Exec(context.Background(), "/* a\n  .not a command\n*/\nSELECT 1 AS a;\nSELECT 2 AS b; /* open\n c */ SELECT 3 AS c;\n/* never closed\n"); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "1\n2\n3\n" {
+		t.Fatalf("%q", out.String())
+	}
 }
 
 func TestSplitArgs(t *testing.T) {

@@ -287,52 +287,41 @@ func (sp *splitter) feed(line string) []item {
 	}
 	sp.buf.WriteString(line)
 	sp.buf.WriteString("\n")
-	stmts, rest := tsql.Split(sp.buf.String())
+	text := sp.buf.String()
+	stmts, rest := tsql.Split(text)
 	sp.buf.Reset()
-	if !blank(rest) {
+	switch {
+	case rest != "":
 		sp.buf.WriteString(rest)
 		sp.buf.WriteString("\n")
-	}
-	items := make([]item, 0, len(stmts))
-	for _, q := range stmts {
-		if !blank(q) {
-			items = append(items, item{text: q})
+	case openComment(text, len(stmts)):
+		// Split drops a /* comment that is still open; the lines after it belong to it.
+		if len(stmts) == 0 {
+			sp.buf.WriteString(text)
+		} else {
+			sp.buf.WriteString("/*\n")
 		}
+	}
+	items := make([]item, len(stmts))
+	for i, q := range stmts {
+		items[i] = item{text: q}
 	}
 	return items
 }
 
-// flush is the unfinished statement at the end of the input, if any.
-func (sp *splitter) flush() (item, bool) {
-	rest := strings.TrimSpace(sp.buf.String())
-	sp.buf.Reset()
-	return item{text: rest}, !blank(rest)
+// openComment reports whether text, which Split cut into n statements and nothing left
+// over, ends inside a /* comment: a statement added after it is swallowed.
+func openComment(text string, n int) bool {
+	more, _ := tsql.Split(text + "\nSELECT 1;")
+	return len(more) == n
 }
 
-// blank reports whether s holds nothing but white space and comments (an unclosed /*
-// comment is not blank: the statement goes on).
-func blank(s string) bool {
-	for {
-		s = strings.TrimSpace(s)
-		switch {
-		case s == "":
-			return true
-		case strings.HasPrefix(s, "--"):
-			i := strings.IndexByte(s, '\n')
-			if i < 0 {
-				return true
-			}
-			s = s[i+1:]
-		case strings.HasPrefix(s, "/*"):
-			i := strings.Index(s[2:], "*/")
-			if i < 0 {
-				return false
-			}
-			s = s[i+4:]
-		default:
-			return false
-		}
-	}
+// flush is the unfinished statement at the end of the input, if any (an open comment
+// alone is none).
+func (sp *splitter) flush() (item, bool) {
+	_, rest := tsql.Split(sp.buf.String())
+	sp.buf.Reset()
+	return item{text: rest}, rest != ""
 }
 
 // cmdOut is where dot commands print: the .output file or Out.
@@ -387,30 +376,22 @@ func (s *Shell) statement(ctx context.Context, q string) error {
 }
 
 // setOutput sends results to path from now on ("" = back to Out).
-func (s *Shell) setOutput(path string) error {
-	f, err := openOutput(path)
-	if err != nil {
-		return err
-	}
-	var cerr error
-	if s.file != nil {
-		cerr = s.file.Close()
-	}
-	s.file, s.fileName = f, path
-	return cerr
-}
+func (s *Shell) setOutput(path string) error { return redirect(&s.file, &s.fileName, path) }
 
 // setOnce sends the next statement's result to path ("" = none pending).
-func (s *Shell) setOnce(path string) error {
-	f, err := openOutput(path)
+func (s *Shell) setOnce(path string) error { return redirect(&s.once, &s.onceName, path) }
+
+// redirect points *f at a new file for path (nil for ""), closing the file it replaces.
+func redirect(f **os.File, name *string, path string) error {
+	nf, err := openOutput(path)
 	if err != nil {
 		return err
 	}
 	var cerr error
-	if s.once != nil {
-		cerr = s.once.Close()
+	if *f != nil {
+		cerr = (*f).Close()
 	}
-	s.once, s.onceName = f, path
+	*f, *name = nf, path
 	return cerr
 }
 
