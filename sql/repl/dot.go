@@ -26,7 +26,6 @@ func init() {
 	dotCommands = []dotCommand{
 		{[]string{".bail"}, "on|off", "stop a script at the first error (on for -e and -f, off in the shell)", setFlag(func(s *Shell) *bool { return &s.bail })},
 		{[]string{".echo"}, "on|off", "print each statement and command before it runs", setFlag(func(s *Shell) *bool { return &s.echo })},
-		{[]string{".quit", ".exit", ".q"}, "", "leave (.exit too; Ctrl-D on an empty line)", func(s *Shell, _ context.Context, _ []string) error { s.quit = true; return nil }},
 		{[]string{".headers", ".header"}, "on|off", "column names in table, box, csv, list, tabs, markdown and html output", setFlag(func(s *Shell) *bool { return &s.headers })},
 		{[]string{".help"}, "", "this list", (*Shell).help},
 		{[]string{".maxrows"}, "N", "table and box show the first and last N/2 rows of longer results; 0 = all", (*Shell).setMaxRows},
@@ -34,6 +33,7 @@ func init() {
 		{[]string{".nullvalue"}, "TEXT", "how NULL prints (default NULL in table and box, empty elsewhere)", (*Shell).setNull},
 		{[]string{".once"}, "FILE", "write the next statement's result to FILE", (*Shell).setOnceCmd},
 		{[]string{".output"}, "[FILE]", "write results to FILE; no FILE: back to the screen", (*Shell).setOutputCmd},
+		{[]string{".quit", ".exit", ".q"}, "", "leave (.exit too; Ctrl-D on an empty line)", func(s *Shell, _ context.Context, _ []string) error { s.quit = true; return nil }},
 		{[]string{".read"}, "FILE", "run the statements and commands in FILE", (*Shell).read},
 		{[]string{".schema"}, "[TABLE ...]", "columns and types of the tables (all without TABLE)", (*Shell).schema},
 		{[]string{".separator"}, "COL [ROW]", `column (and row) separator of csv, list and tabs; \t and \n work`, (*Shell).setSeparator},
