@@ -61,6 +61,7 @@ func FuzzRequest(f *testing.F) {
 	long := body(metadataReq(12, "x"))
 	binary.BigEndian.PutUint16(long[8:], 0x7fff) // client id longer than the frame
 	f.Add(long)
+	adminSeeds(f, body)
 
 	o := testOptions(f)
 	o.MaxPartitions = 4
@@ -133,4 +134,20 @@ func brokerState(b *Broker) string {
 		out = append(out, fmt.Sprintf("group %q %+v %+v offsets %v;", g.Name, g, d, b.groups.Fetch(g.Name)))
 	}
 	return strings.Join(out, "\n")
+}
+
+// adminSeeds adds a request of each admin API served for management tools
+// (admin_apis_test.go).
+func adminSeeds(f *testing.F, body func(kmsg.Request) []byte) {
+	ofle := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	ofle.Version, ofle.ReplicaID = 4, -1
+	ot := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	ot.Topic = "fuzz"
+	for _, e := range []int32{0, -1, 7, -3} {
+		op := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		op.CurrentLeaderEpoch, op.LeaderEpoch = 0, e
+		ot.Partitions = append(ot.Partitions, op)
+	}
+	ofle.Topics = append(ofle.Topics, ot)
+	f.Add(body(ofle))
 }

@@ -1,0 +1,105 @@
+package broker
+
+// The admin APIs management tools call (AKHQ, Kafbat, Redpanda Console, kafka-acls.sh,
+// kafka-leader-election.sh, kadm) and Java consumers' position validation, answered as a
+// single Kafka node without an authorizer answers them: through kadm where it has the
+// call, raw kmsg requests over TCP otherwise.
+
+import (
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Kafka's Partition.lastOffsetForLeaderEpoch with LeaderEpochFileCache.endOffsetFor on a
+// cache of one epoch (0, from the log start): epoch 0 ends at the log end, -1 and newer
+// epochs are unknown (no error, -1/-1), older ones end at the log start;
+// CurrentLeaderEpoch fences as in ListOffsets.
+func TestOffsetForLeaderEpoch(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "ofle")
+	p := b.partition("ofle", 0)
+	for range 3 {
+		if _, err := p.log.Append(batch(4, 1000, []byte("e"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := p.log.DeleteRecordsBefore(2); err != nil {
+		t.Fatal(err)
+	}
+
+	_, adm := newAdmin(t, b.Addr())
+	var req kadm.OffsetForLeaderEpochRequest
+	req.Add("ofle", 0, 0)
+	req.Add("ofle", 1, 0)
+	res, err := adm.OffsetForLeaderEpoch(testCtx(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res["ofle"][0]; r.Err != nil || r.LeaderEpoch != 0 || r.EndOffset != 12 {
+		t.Errorf("kadm partition 0 epoch 0: %+v, want epoch 0 end 12", r)
+	}
+	if r := res["ofle"][1]; r.Err != nil || r.LeaderEpoch != 0 || r.EndOffset != 0 {
+		t.Errorf("kadm empty partition 1 epoch 0: %+v, want epoch 0 end 0", r)
+	}
+
+	type want struct {
+		code  int16
+		epoch int32
+		end   int64
+	}
+	cases := []struct {
+		name           string
+		topic          string
+		partition      int32
+		current, epoch int32
+		want           want
+	}{
+		{"epoch 0", "ofle", 0, -1, 0, want{0, 0, 12}},
+		{"epoch 0, current 0", "ofle", 0, 0, 0, want{0, 0, 12}},
+		{"undefined epoch", "ofle", 0, -1, -1, want{0, -1, -1}},
+		{"newer epoch", "ofle", 0, -1, 5, want{0, -1, -1}},
+		{"older epoch", "ofle", 0, -1, -3, want{0, -3, 2}},
+		{"current newer", "ofle", 0, 3, 0, want{kerr.UnknownLeaderEpoch.Code, -1, -1}},
+		{"current older", "ofle", 0, -2, 0, want{kerr.FencedLeaderEpoch.Code, -1, -1}},
+		{"unknown partition", "ofle", 9, -1, 0, want{kerr.UnknownTopicOrPartition.Code, -1, -1}},
+		{"unknown topic", "nope", 0, -1, 0, want{kerr.UnknownTopicOrPartition.Code, -1, -1}},
+	}
+	for v := int16(0); v <= 4; v++ {
+		raw := kmsg.NewPtrOffsetForLeaderEpochRequest()
+		raw.Version, raw.ReplicaID = v, 0 // a follower's id: answered from the leader all the same
+		for _, tc := range cases {
+			if v < 2 && tc.current != -1 {
+				continue // CurrentLeaderEpoch is v2+
+			}
+			rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+			rt.Topic = tc.topic
+			rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+			rp.Partition, rp.CurrentLeaderEpoch, rp.LeaderEpoch = tc.partition, tc.current, tc.epoch
+			rt.Partitions = append(rt.Partitions, rp)
+			raw.Topics = append(raw.Topics, rt) // one entry per case: the same topic repeats
+		}
+		resp := roundTrip[*kmsg.OffsetForLeaderEpochResponse](t, b.Addr(), raw)
+		i := 0
+		for _, tc := range cases {
+			if v < 2 && tc.current != -1 {
+				continue
+			}
+			if i >= len(resp.Topics) || len(resp.Topics[i].Partitions) != 1 {
+				t.Fatalf("v%d: %d topic entries for %d asked", v, len(resp.Topics), len(raw.Topics))
+			}
+			rt, rp := resp.Topics[i], resp.Topics[i].Partitions[0]
+			i++
+			w := tc.want
+			if v == 0 {
+				w.epoch = -1 // not in v0: decoded as the field's default
+			}
+			if rt.Topic != tc.topic || rp.Partition != tc.partition || rp.ErrorCode != w.code || rp.LeaderEpoch != w.epoch || rp.EndOffset != w.end {
+				t.Errorf("v%d %s: %s/%d error %d epoch %d end %d, want error %d epoch %d end %d", v, tc.name,
+					rt.Topic, rp.Partition, rp.ErrorCode, rp.LeaderEpoch, rp.EndOffset, w.code, w.epoch, w.end)
+			}
+		}
+	}
+}
