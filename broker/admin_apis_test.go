@@ -6,6 +6,7 @@ package broker
 // call, raw kmsg requests over TCP otherwise.
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -102,4 +103,45 @@ func TestOffsetForLeaderEpoch(t *testing.T) {
 			}
 		}
 	}
+}
+
+// aclUnknownClosesConnection sends req, which names an UNKNOWN (0) ACL element, and
+// expects the connection to close, as Kafka refuses such a request while it parses.
+func aclUnknownClosesConnection(t *testing.T, addr string, req kmsg.Request) {
+	t.Helper()
+	c := dialRaw(t, addr)
+	c.send(req)
+	c.expectClosed()
+}
+
+// Kafka's AclApis.handleDescribeAcls without an authorizer: SECURITY_DISABLED, "No
+// Authorizer is configured on the broker", no resources.
+func TestDescribeACLsSecurityDisabled(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	_, adm := newAdmin(t, b.Addr())
+	rs, err := adm.DescribeACLs(testCtx(t), kadm.NewACLs().AnyResource().Allow().AllowHosts().Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) == 0 {
+		t.Fatal("no results")
+	}
+	for _, r := range rs {
+		if !errors.Is(r.Err, kerr.SecurityDisabled) || r.ErrMessage != "No Authorizer is configured on the broker" || len(r.Described) != 0 {
+			t.Errorf("kadm describe: %v %q %v", r.Err, r.ErrMessage, r.Described)
+		}
+	}
+	for v := int16(0); v <= 3; v++ {
+		req := kmsg.NewPtrDescribeACLsRequest()
+		req.Version = v
+		req.ResourceType, req.Operation, req.PermissionType = kmsg.ACLResourceTypeTopic, kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+		resp := roundTrip[*kmsg.DescribeACLsResponse](t, b.Addr(), req)
+		if resp.ErrorCode != kerr.SecurityDisabled.Code || resp.ErrorMessage == nil || len(resp.Resources) != 0 {
+			t.Errorf("v%d: %+v", v, resp)
+		}
+	}
+	req := kmsg.NewPtrDescribeACLsRequest()
+	req.Version = 3
+	req.ResourceType, req.Operation, req.PermissionType = kmsg.ACLResourceTypeTopic, kmsg.ACLOperationAny, 0 // UNKNOWN
+	aclUnknownClosesConnection(t, b.Addr(), req)
 }

@@ -150,4 +150,7 @@ func adminSeeds(f *testing.F, body func(kmsg.Request) []byte) {
 	}
 	ofle.Topics = append(ofle.Topics, ot)
 	f.Add(body(ofle))
+	da := kmsg.NewPtrDescribeACLsRequest()
+	da.Version, da.ResourceType, da.Operation, da.PermissionType = 3, kmsg.ACLResourceTypeAny, kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	f.Add(body(da))
 }
