@@ -145,3 +145,46 @@ func TestDescribeACLsSecurityDisabled(t *testing.T) {
 	req.ResourceType, req.Operation, req.PermissionType = kmsg.ACLResourceTypeTopic, kmsg.ACLOperationAny, 0 // UNKNOWN
 	aclUnknownClosesConnection(t, b.Addr(), req)
 }
+
+// Kafka's AclApis.handleCreateAcls without an authorizer: every creation
+// SECURITY_DISABLED, "No Authorizer is configured.".
+func TestCreateACLsSecurityDisabled(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	_, adm := newAdmin(t, b.Addr())
+	rs, err := adm.CreateACLs(testCtx(t), kadm.NewACLs().Topics("a", "b").Allow("User:x").Operations(kadm.OpRead))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 {
+		t.Fatalf("%d results, want 2", len(rs))
+	}
+	for _, r := range rs {
+		if !errors.Is(r.Err, kerr.SecurityDisabled) || r.ErrMessage != "No Authorizer is configured." {
+			t.Errorf("kadm create %s: %v %q", r.Name, r.Err, r.ErrMessage)
+		}
+	}
+	creation := func(op kmsg.ACLOperation) kmsg.CreateACLsRequestCreation {
+		cr := kmsg.NewCreateACLsRequestCreation()
+		cr.ResourceType, cr.ResourceName, cr.Principal, cr.Host = kmsg.ACLResourceTypeTopic, "t", "User:x", "*"
+		cr.Operation, cr.PermissionType = op, kmsg.ACLPermissionTypeAllow
+		return cr
+	}
+	for v := int16(0); v <= 3; v++ {
+		req := kmsg.NewPtrCreateACLsRequest()
+		req.Version = v
+		req.Creations = append(req.Creations, creation(kmsg.ACLOperationRead), creation(kmsg.ACLOperationWrite), creation(kmsg.ACLOperationRead))
+		resp := roundTrip[*kmsg.CreateACLsResponse](t, b.Addr(), req)
+		if len(resp.Results) != 3 {
+			t.Fatalf("v%d: %d results for 3 creations", v, len(resp.Results))
+		}
+		for _, r := range resp.Results {
+			if r.ErrorCode != kerr.SecurityDisabled.Code || r.ErrorMessage == nil || *r.ErrorMessage != "No Authorizer is configured." {
+				t.Errorf("v%d: %+v", v, r)
+			}
+		}
+	}
+	req := kmsg.NewPtrCreateACLsRequest()
+	req.Version = 3
+	req.Creations = append(req.Creations, creation(kmsg.ACLOperationRead), creation(0)) // UNKNOWN operation
+	aclUnknownClosesConnection(t, b.Addr(), req)
+}

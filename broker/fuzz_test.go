@@ -153,4 +153,11 @@ func adminSeeds(f *testing.F, body func(kmsg.Request) []byte) {
 	da := kmsg.NewPtrDescribeACLsRequest()
 	da.Version, da.ResourceType, da.Operation, da.PermissionType = 3, kmsg.ACLResourceTypeAny, kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
 	f.Add(body(da))
+	ca := kmsg.NewPtrCreateACLsRequest()
+	ca.Version = 3
+	cc := kmsg.NewCreateACLsRequestCreation()
+	cc.ResourceType, cc.ResourceName, cc.Principal, cc.Host = kmsg.ACLResourceTypeTopic, "fuzz", "User:f", "*"
+	cc.Operation, cc.PermissionType = kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow
+	ca.Creations = append(ca.Creations, cc)
+	f.Add(body(ca))
 }
