@@ -188,3 +188,45 @@ func TestCreateACLsSecurityDisabled(t *testing.T) {
 	req.Creations = append(req.Creations, creation(kmsg.ACLOperationRead), creation(0)) // UNKNOWN operation
 	aclUnknownClosesConnection(t, b.Addr(), req)
 }
+
+// Kafka's AclApis.handleDeleteAcls without an authorizer: every filter
+// SECURITY_DISABLED, "No Authorizer is configured.", nothing matched.
+func TestDeleteACLsSecurityDisabled(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	_, adm := newAdmin(t, b.Addr())
+	rs, err := adm.DeleteACLs(testCtx(t), kadm.NewACLs().Topics("a").Groups("g").Allow().AllowHosts().Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) == 0 {
+		t.Fatal("no results")
+	}
+	for _, r := range rs {
+		if !errors.Is(r.Err, kerr.SecurityDisabled) || r.ErrMessage != "No Authorizer is configured." || len(r.Deleted) != 0 {
+			t.Errorf("kadm delete: %v %q %v", r.Err, r.ErrMessage, r.Deleted)
+		}
+	}
+	filter := func(perm kmsg.ACLPermissionType) kmsg.DeleteACLsRequestFilter {
+		f := kmsg.NewDeleteACLsRequestFilter()
+		f.ResourceType, f.Operation, f.PermissionType = kmsg.ACLResourceTypeAny, kmsg.ACLOperationAny, perm
+		return f
+	}
+	for v := int16(0); v <= 3; v++ {
+		req := kmsg.NewPtrDeleteACLsRequest()
+		req.Version = v
+		req.Filters = append(req.Filters, filter(kmsg.ACLPermissionTypeAny), filter(kmsg.ACLPermissionTypeDeny))
+		resp := roundTrip[*kmsg.DeleteACLsResponse](t, b.Addr(), req)
+		if len(resp.Results) != 2 {
+			t.Fatalf("v%d: %d results for 2 filters", v, len(resp.Results))
+		}
+		for _, r := range resp.Results {
+			if r.ErrorCode != kerr.SecurityDisabled.Code || r.ErrorMessage == nil || len(r.MatchingACLs) != 0 {
+				t.Errorf("v%d: %+v", v, r)
+			}
+		}
+	}
+	req := kmsg.NewPtrDeleteACLsRequest()
+	req.Version = 3
+	req.Filters = append(req.Filters, filter(0)) // UNKNOWN permission type
+	aclUnknownClosesConnection(t, b.Addr(), req)
+}

@@ -160,4 +160,10 @@ func adminSeeds(f *testing.F, body func(kmsg.Request) []byte) {
 	cc.Operation, cc.PermissionType = kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow
 	ca.Creations = append(ca.Creations, cc)
 	f.Add(body(ca))
+	dl := kmsg.NewPtrDeleteACLsRequest()
+	dl.Version = 3
+	df := kmsg.NewDeleteACLsRequestFilter()
+	df.ResourceType, df.Operation, df.PermissionType = kmsg.ACLResourceTypeAny, kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	dl.Filters = append(dl.Filters, df)
+	f.Add(body(dl))
 }
