@@ -230,3 +230,54 @@ func TestDeleteACLsSecurityDisabled(t *testing.T) {
 	req.Filters = append(req.Filters, filter(0)) // UNKNOWN permission type
 	aclUnknownClosesConnection(t, b.Addr(), req)
 }
+
+// No quota is set here: a valid filter describes nothing; a bad one is answered as
+// Kafka's ClientQuotasImage.describe refuses it (top-level error, null entries).
+func TestDescribeClientQuotasNone(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	_, adm := newAdmin(t, b.Addr())
+	alice := "alice"
+	qs, err := adm.DescribeClientQuotas(testCtx(t), false, []kadm.DescribeClientQuotaComponent{
+		{Type: "user", MatchName: &alice, MatchType: kmsg.QuotasMatchTypeExact},
+		{Type: "client-id", MatchType: kmsg.QuotasMatchTypeAny},
+	})
+	if err != nil || len(qs) != 0 {
+		t.Fatalf("kadm describe: %v %v", qs, err)
+	}
+	if _, err := adm.DescribeClientQuotas(testCtx(t), true, nil); err != nil {
+		t.Fatalf("kadm describe everything: %v", err)
+	}
+	comp := func(typ string, mt kmsg.QuotasMatchType, match *string) kmsg.DescribeClientQuotasRequestComponent {
+		c := kmsg.NewDescribeClientQuotasRequestComponent()
+		c.EntityType, c.MatchType, c.Match = typ, mt, match
+		return c
+	}
+	exact, dflt, specified := kmsg.QuotasMatchTypeExact, kmsg.QuotasMatchTypeDefault, kmsg.QuotasMatchTypeAny
+	cases := []struct {
+		name  string
+		comps []kmsg.DescribeClientQuotasRequestComponent
+		code  int16
+	}{
+		{"all", nil, 0},
+		{"default user", []kmsg.DescribeClientQuotasRequestComponent{comp("user", dflt, nil)}, 0},
+		{"ip", []kmsg.DescribeClientQuotasRequestComponent{comp("ip", specified, nil)}, 0},
+		{"empty type", []kmsg.DescribeClientQuotasRequestComponent{comp("", specified, nil)}, kerr.InvalidRequest.Code},
+		{"type twice", []kmsg.DescribeClientQuotasRequestComponent{comp("user", specified, nil), comp("user", exact, &alice)}, kerr.InvalidRequest.Code},
+		{"custom type", []kmsg.DescribeClientQuotasRequestComponent{comp("tenant", specified, nil)}, kerr.UnsupportedVersion.Code},
+		{"exact null", []kmsg.DescribeClientQuotasRequestComponent{comp("user", exact, nil)}, kerr.InvalidRequest.Code},
+		{"default with name", []kmsg.DescribeClientQuotasRequestComponent{comp("user", dflt, &alice)}, kerr.InvalidRequest.Code},
+		{"specified with name", []kmsg.DescribeClientQuotasRequestComponent{comp("user", specified, &alice)}, kerr.InvalidRequest.Code},
+		{"unknown match type", []kmsg.DescribeClientQuotasRequestComponent{comp("user", 7, nil)}, kerr.InvalidRequest.Code},
+		{"ip with user", []kmsg.DescribeClientQuotasRequestComponent{comp("ip", specified, nil), comp("user", specified, nil)}, kerr.InvalidRequest.Code},
+	}
+	for v := int16(0); v <= 1; v++ {
+		for _, tc := range cases {
+			req := kmsg.NewPtrDescribeClientQuotasRequest()
+			req.Version, req.Components = v, tc.comps
+			resp := roundTrip[*kmsg.DescribeClientQuotasResponse](t, b.Addr(), req)
+			if resp.ErrorCode != tc.code || (tc.code == 0) != (resp.Entries != nil) || len(resp.Entries) != 0 || (tc.code != 0) != (resp.ErrorMessage != nil) {
+				t.Errorf("v%d %s: error %d %v, entries %v (nil %v); want error %d", v, tc.name, resp.ErrorCode, resp.ErrorMessage, resp.Entries, resp.Entries == nil, tc.code)
+			}
+		}
+	}
+}

@@ -166,4 +166,10 @@ func adminSeeds(f *testing.F, body func(kmsg.Request) []byte) {
 	df.ResourceType, df.Operation, df.PermissionType = kmsg.ACLResourceTypeAny, kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
 	dl.Filters = append(dl.Filters, df)
 	f.Add(body(dl))
+	dq := kmsg.NewPtrDescribeClientQuotasRequest()
+	dq.Version = 1
+	qc := kmsg.NewDescribeClientQuotasRequestComponent()
+	qc.EntityType, qc.MatchType, qc.Match = "user", kmsg.QuotasMatchTypeExact, kmsg.StringPtr("fuzz")
+	dq.Components = append(dq.Components, qc)
+	f.Add(body(dq))
 }

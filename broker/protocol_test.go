@@ -250,7 +250,7 @@ func TestApiVersionsUnknownVersionKIP511(t *testing.T) {
 	full.Version = 4
 	c.read(full)
 	want := map[int16][2]int16{18: {0, 4}, 3: {0, 12}, 0: {3, 11}, 1: {4, 12}, 2: {1, 7}, 19: {0, 7}, 20: {0, 6},
-		21: {0, 2}, 23: {0, 4}, 29: {0, 3}, 30: {0, 3}, 31: {0, 3}, 32: {0, 4}, 33: {0, 2}, 37: {0, 3}, 44: {0, 1}, 60: {0, 1}}
+		21: {0, 2}, 23: {0, 4}, 29: {0, 3}, 30: {0, 3}, 31: {0, 3}, 32: {0, 4}, 33: {0, 2}, 37: {0, 3}, 44: {0, 1}, 48: {0, 1}, 60: {0, 1}}
 	for _, k := range full.ApiKeys {
 		if w, ok := want[k.ApiKey]; ok {
 			if k.MinVersion != w[0] || k.MaxVersion != w[1] {
