@@ -281,3 +281,114 @@ func TestDescribeClientQuotasNone(t *testing.T) {
 		}
 	}
 }
+
+// Setting a quota is refused (UNSUPPORTED_VERSION: none is enforced here); what Kafka's
+// ClientQuotaControlManager refuses is INVALID_REQUEST as there; removals succeed; an
+// entity named twice is answered once.
+func TestAlterClientQuotasRefused(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	_, adm := newAdmin(t, b.Addr())
+	alice := "alice"
+	user := kadm.ClientQuotaEntity{{Type: "user", Name: &alice}}
+	for _, validate := range []bool{false, true} {
+		alter := adm.AlterClientQuotas
+		if validate {
+			alter = adm.ValidateAlterClientQuotas
+		}
+		rs, err := alter(testCtx(t), []kadm.AlterClientQuotaEntry{
+			{Entity: user, Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: 1024}}},
+			{Entity: kadm.ClientQuotaEntity{{Type: "client-id"}}, Ops: []kadm.AlterClientQuotaOp{{Key: "consumer_byte_rate", Remove: true}}},
+		})
+		if err != nil || len(rs) != 2 {
+			t.Fatalf("kadm alter (validate %v): %v %v", validate, rs, err)
+		}
+		if !errors.Is(rs[0].Err, kerr.UnsupportedVersion) || rs[0].ErrMessage == "" {
+			t.Errorf("kadm set (validate %v): %v %q, want UNSUPPORTED_VERSION", validate, rs[0].Err, rs[0].ErrMessage)
+		}
+		if rs[1].Err != nil {
+			t.Errorf("kadm remove (validate %v): %v", validate, rs[1].Err)
+		}
+	}
+	if qs, err := adm.DescribeClientQuotas(testCtx(t), false, nil); err != nil || len(qs) != 0 {
+		t.Fatalf("after the refused alter: %v %v", qs, err)
+	}
+
+	ip, host, empty := "10.0.0.1", "not an ip", ""
+	entity := func(kv ...*string) []kmsg.AlterClientQuotasRequestEntryEntity {
+		var out []kmsg.AlterClientQuotasRequestEntryEntity
+		for i := 0; i < len(kv); i += 2 {
+			e := kmsg.NewAlterClientQuotasRequestEntryEntity()
+			e.Type, e.Name = *kv[i], kv[i+1]
+			out = append(out, e)
+		}
+		return out
+	}
+	s := kmsg.StringPtr
+	set := func(key string, v float64) kmsg.AlterClientQuotasRequestEntryOp {
+		op := kmsg.NewAlterClientQuotasRequestEntryOp()
+		op.Key, op.Value = key, v
+		return op
+	}
+	remove := func(key string) kmsg.AlterClientQuotasRequestEntryOp {
+		op := set(key, 0)
+		op.Remove = true
+		return op
+	}
+	inv, unsup := kerr.InvalidRequest.Code, kerr.UnsupportedVersion.Code
+	cases := []struct {
+		name   string
+		entity []kmsg.AlterClientQuotasRequestEntryEntity
+		ops    []kmsg.AlterClientQuotasRequestEntryOp
+		code   int16
+	}{
+		{"set user", entity(s("user"), &alice), []kmsg.AlterClientQuotasRequestEntryOp{set("request_percentage", 12.5)}, unsup},
+		{"set default client", entity(s("client-id"), nil), []kmsg.AlterClientQuotasRequestEntryOp{set("producer_byte_rate", 10)}, unsup},
+		{"set ip", entity(s("ip"), &ip), []kmsg.AlterClientQuotasRequestEntryOp{set("connection_creation_rate", 5)}, unsup},
+		{"remove only", entity(s("user"), &alice, s("client-id"), s("app")), []kmsg.AlterClientQuotasRequestEntryOp{remove("producer_byte_rate")}, 0},
+		{"empty entity", nil, []kmsg.AlterClientQuotasRequestEntryOp{set("producer_byte_rate", 10)}, inv},
+		{"custom type", entity(s("tenant"), &alice), []kmsg.AlterClientQuotasRequestEntryOp{set("producer_byte_rate", 10)}, inv},
+		{"empty name", entity(s("client-id"), &empty), []kmsg.AlterClientQuotasRequestEntryOp{set("producer_byte_rate", 10)}, inv},
+		{"ip with user", entity(s("ip"), &ip, s("user"), s("bob")), []kmsg.AlterClientQuotasRequestEntryOp{set("connection_creation_rate", 5)}, inv},
+		{"bad ip", entity(s("ip"), &host), []kmsg.AlterClientQuotasRequestEntryOp{set("connection_creation_rate", 5)}, inv},
+		{"key twice", entity(s("user"), s("carol")), []kmsg.AlterClientQuotasRequestEntryOp{remove("producer_byte_rate"), remove("producer_byte_rate")}, inv},
+		{"unknown key", entity(s("user"), s("dave")), []kmsg.AlterClientQuotasRequestEntryOp{set("no_such_rate", 1)}, inv},
+		{"ip key on a user", entity(s("user"), s("erin")), []kmsg.AlterClientQuotasRequestEntryOp{set("connection_creation_rate", 1)}, inv},
+		{"fractional byte rate", entity(s("user"), s("frank")), []kmsg.AlterClientQuotasRequestEntryOp{set("consumer_byte_rate", 1.5)}, inv},
+	}
+	for v := int16(0); v <= 1; v++ {
+		req := kmsg.NewPtrAlterClientQuotasRequest()
+		req.Version = v
+		for _, tc := range cases {
+			e := kmsg.NewAlterClientQuotasRequestEntry()
+			e.Entity, e.Ops = tc.entity, tc.ops
+			req.Entries = append(req.Entries, e)
+		}
+		resp := roundTrip[*kmsg.AlterClientQuotasResponse](t, b.Addr(), req)
+		if len(resp.Entries) != len(cases) {
+			t.Fatalf("v%d: %d entries answered, %d asked", v, len(resp.Entries), len(cases))
+		}
+		for i, tc := range cases {
+			r := resp.Entries[i]
+			if r.ErrorCode != tc.code || (tc.code != 0) != (r.ErrorMessage != nil) || len(r.Entity) != len(tc.entity) {
+				t.Errorf("v%d %s: error %d %v entity %v, want error %d", v, tc.name, r.ErrorCode, r.ErrorMessage, r.Entity, tc.code)
+			}
+		}
+	}
+
+	// The same entity twice (its components in another order): answered once, refused.
+	req := kmsg.NewPtrAlterClientQuotasRequest()
+	req.Version = 1
+	for _, ent := range [][]kmsg.AlterClientQuotasRequestEntryEntity{
+		entity(s("user"), &alice, s("client-id"), s("app")),
+		entity(s("client-id"), nil),
+		entity(s("client-id"), s("app"), s("user"), &alice),
+	} {
+		e := kmsg.NewAlterClientQuotasRequestEntry()
+		e.Entity, e.Ops = ent, []kmsg.AlterClientQuotasRequestEntryOp{remove("producer_byte_rate")}
+		req.Entries = append(req.Entries, e)
+	}
+	resp := roundTrip[*kmsg.AlterClientQuotasResponse](t, b.Addr(), req)
+	if len(resp.Entries) != 2 || resp.Entries[0].ErrorCode != inv || resp.Entries[1].ErrorCode != 0 {
+		t.Fatalf("duplicate entity: %+v", resp.Entries)
+	}
+}

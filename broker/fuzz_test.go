@@ -172,4 +172,14 @@ func adminSeeds(f *testing.F, body func(kmsg.Request) []byte) {
 	qc.EntityType, qc.MatchType, qc.Match = "user", kmsg.QuotasMatchTypeExact, kmsg.StringPtr("fuzz")
 	dq.Components = append(dq.Components, qc)
 	f.Add(body(dq))
+	aq := kmsg.NewPtrAlterClientQuotasRequest()
+	aq.Version = 1
+	ae := kmsg.NewAlterClientQuotasRequestEntry()
+	ent := kmsg.NewAlterClientQuotasRequestEntryEntity()
+	ent.Type, ent.Name = "user", kmsg.StringPtr("fuzz")
+	op := kmsg.NewAlterClientQuotasRequestEntryOp()
+	op.Key, op.Value = "producer_byte_rate", 1024
+	ae.Entity, ae.Ops = append(ae.Entity, ent), append(ae.Ops, op)
+	aq.Entries = append(aq.Entries, ae, ae)
+	f.Add(body(aq))
 }
