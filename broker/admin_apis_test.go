@@ -392,3 +392,23 @@ func TestAlterClientQuotasRefused(t *testing.T) {
 		t.Fatalf("duplicate entity: %+v", resp.Entries)
 	}
 }
+
+// No reassignment is ever in progress on one node: nothing is listed, for existing,
+// unknown or all topics (Kafka leaves unknown topics out).
+func TestListPartitionReassignmentsNone(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "lpr")
+	_, adm := newAdmin(t, b.Addr())
+	ts := make(kadm.TopicsSet)
+	ts.Add("lpr", 0, 1)
+	ts.Add("no-such-topic", 0)
+	rs, err := adm.ListPartitionReassignments(testCtx(t), ts)
+	if err != nil || len(rs) != 0 {
+		t.Fatalf("kadm list: %v %v", rs, err)
+	}
+	req := kmsg.NewPtrListPartitionReassignmentsRequest() // null topics: all
+	resp := roundTrip[*kmsg.ListPartitionReassignmentsResponse](t, b.Addr(), req)
+	if resp.ErrorCode != 0 || resp.ErrorMessage != nil || len(resp.Topics) != 0 {
+		t.Fatalf("list all: %+v", resp)
+	}
+}

@@ -182,4 +182,9 @@ func adminSeeds(f *testing.F, body func(kmsg.Request) []byte) {
 	ae.Entity, ae.Ops = append(ae.Entity, ent), append(ae.Ops, op)
 	aq.Entries = append(aq.Entries, ae, ae)
 	f.Add(body(aq))
+	lr := kmsg.NewPtrListPartitionReassignmentsRequest()
+	lrt := kmsg.NewListPartitionReassignmentsRequestTopic()
+	lrt.Topic, lrt.Partitions = "fuzz", []int32{0, 1}
+	lr.Topics = append(lr.Topics, lrt)
+	f.Add(body(lr))
 }
