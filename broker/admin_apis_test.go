@@ -412,3 +412,65 @@ func TestListPartitionReassignmentsNone(t *testing.T) {
 		t.Fatalf("list all: %+v", resp)
 	}
 }
+
+// Kafka's ReplicationControlManager.alterPartitionReassignment on one broker: this node
+// alone is the current assignment (no-op success); anything else is refused.
+func TestAlterPartitionReassignmentsOneNode(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "apr")
+	_, adm := newAdmin(t, b.Addr())
+	node := b.opts.NodeID
+	var areq kadm.AlterPartitionAssignmentsReq
+	areq.Assign("apr", 0, []int32{node})
+	areq.Assign("apr", 1, []int32{node + 1})
+	areq.CancelAssign("apr", 2)
+	rs, err := adm.AlterPartitionAssignments(testCtx(t), areq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int32]error{0: nil, 1: kerr.InvalidReplicaAssignment, 2: kerr.NoReassignmentInProgress}
+	for p, w := range want {
+		if r := rs["apr"][p]; !errors.Is(r.Err, w) && r.Err != w {
+			t.Errorf("kadm partition %d: %v %q, want %v", p, r.Err, r.ErrMessage, w)
+		}
+	}
+
+	cases := []struct {
+		name      string
+		topic     string
+		partition int32
+		replicas  []int32
+		code      int16
+	}{
+		{"itself", "apr", 0, []int32{node}, 0},
+		{"itself again", "apr", 0, []int32{node}, 0},
+		{"other broker", "apr", 1, []int32{node, node + 7}, kerr.InvalidReplicaAssignment.Code},
+		{"twice", "apr", 1, []int32{node, node}, kerr.InvalidReplicaAssignment.Code},
+		{"empty", "apr", 1, []int32{}, kerr.InvalidReplicaAssignment.Code},
+		{"cancel", "apr", 2, nil, kerr.NoReassignmentInProgress.Code},
+		{"unknown partition", "apr", 9, []int32{node}, kerr.UnknownTopicOrPartition.Code},
+		{"unknown topic", "nope", 0, []int32{node}, kerr.UnknownTopicOrPartition.Code},
+	}
+	for v := int16(0); v <= 1; v++ {
+		req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+		req.Version, req.AllowReplicationFactorChange = v, false
+		for _, tc := range cases {
+			rt := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+			rt.Topic = tc.topic
+			rp := kmsg.NewAlterPartitionAssignmentsRequestTopicPartition()
+			rp.Partition, rp.Replicas = tc.partition, tc.replicas
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+		}
+		resp := roundTrip[*kmsg.AlterPartitionAssignmentsResponse](t, b.Addr(), req)
+		if resp.ErrorCode != 0 || len(resp.Topics) != len(cases) || (v >= 1 && resp.AllowReplicationFactorChange) {
+			t.Fatalf("v%d: error %d, %d topics for %d, allow rf change %v", v, resp.ErrorCode, len(resp.Topics), len(cases), resp.AllowReplicationFactorChange)
+		}
+		for i, tc := range cases {
+			rp := resp.Topics[i].Partitions[0]
+			if rp.ErrorCode != tc.code || (tc.code != 0) != (rp.ErrorMessage != nil) {
+				t.Errorf("v%d %s: error %d %v, want %d", v, tc.name, rp.ErrorCode, rp.ErrorMessage, tc.code)
+			}
+		}
+	}
+}

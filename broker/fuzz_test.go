@@ -187,4 +187,15 @@ func adminSeeds(f *testing.F, body func(kmsg.Request) []byte) {
 	lrt.Topic, lrt.Partitions = "fuzz", []int32{0, 1}
 	lr.Topics = append(lr.Topics, lrt)
 	f.Add(body(lr))
+	ar := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+	ar.Version = 1
+	art := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+	art.Topic = "fuzz"
+	for _, rs := range [][]int32{{0}, nil, {0, 0}, {}} {
+		arp := kmsg.NewAlterPartitionAssignmentsRequestTopicPartition()
+		arp.Replicas = rs
+		art.Partitions = append(art.Partitions, arp)
+	}
+	ar.Topics = append(ar.Topics, art)
+	f.Add(body(ar))
 }
