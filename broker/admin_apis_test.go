@@ -474,3 +474,60 @@ func TestAlterPartitionReassignmentsOneNode(t *testing.T) {
 		}
 	}
 }
+
+// One node is every partition's preferred leader: Kafka's electLeader answers
+// ELECTION_NOT_NEEDED for each existing partition (preferred and unclean), and a null
+// topic list lists each topic with none of them.
+func TestElectLeadersNotNeeded(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "el")
+	_, adm := newAdmin(t, b.Addr())
+	for _, how := range []kadm.ElectLeadersHow{kadm.ElectPreferredReplica, kadm.ElectLiveReplica} {
+		ts := make(kadm.TopicsSet)
+		ts.Add("el", 0, 2, 7)
+		rs, err := adm.ElectLeaders(testCtx(t), how, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, w := range map[int32]error{0: kerr.ElectionNotNeeded, 2: kerr.ElectionNotNeeded, 7: kerr.UnknownTopicOrPartition} {
+			if r := rs["el"][p]; !errors.Is(r.Err, w) || r.ErrMessage == "" {
+				t.Errorf("kadm %v partition %d: %v %q, want %v", how, p, r.Err, r.ErrMessage, w)
+			}
+		}
+	}
+	topic := func(name string, ps ...int32) kmsg.ElectLeadersRequestTopic {
+		rt := kmsg.NewElectLeadersRequestTopic()
+		rt.Topic, rt.Partitions = name, ps
+		return rt
+	}
+	for v := int16(0); v <= 2; v++ {
+		req := kmsg.NewPtrElectLeadersRequest()
+		req.Version = v
+		req.Topics = []kmsg.ElectLeadersRequestTopic{topic("el", 1, 1), topic("nope", 0), topic("el", 0)}
+		resp := roundTrip[*kmsg.ElectLeadersResponse](t, b.Addr(), req)
+		var got []int16
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				got = append(got, rp.ErrorCode)
+			}
+		}
+		nn, unk := kerr.ElectionNotNeeded.Code, kerr.UnknownTopicOrPartition.Code
+		if resp.ErrorCode != 0 || len(resp.Topics) != 3 || len(got) != 4 || got[0] != nn || got[1] != nn || got[2] != unk || got[3] != nn {
+			t.Errorf("v%d: error %d, codes %v", v, resp.ErrorCode, got)
+		}
+
+		req.Topics = nil // every partition: each topic, none needing an election
+		resp = roundTrip[*kmsg.ElectLeadersResponse](t, b.Addr(), req)
+		if resp.ErrorCode != 0 || len(resp.Topics) != 1 || resp.Topics[0].Topic != "el" || len(resp.Topics[0].Partitions) != 0 {
+			t.Errorf("v%d all: %+v", v, resp)
+		}
+	}
+	req := kmsg.NewPtrElectLeadersRequest()
+	req.Version, req.ElectionType = 2, 5
+	req.Topics = []kmsg.ElectLeadersRequestTopic{topic("el", 0, 1)}
+	resp := roundTrip[*kmsg.ElectLeadersResponse](t, b.Addr(), req)
+	inv := kerr.InvalidRequest.Code
+	if resp.ErrorCode != inv || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 2 || resp.Topics[0].Partitions[0].ErrorCode != inv || resp.Topics[0].Partitions[1].ErrorCode != inv {
+		t.Errorf("election type 5: %+v", resp)
+	}
+}

@@ -198,4 +198,10 @@ func adminSeeds(f *testing.F, body func(kmsg.Request) []byte) {
 	}
 	ar.Topics = append(ar.Topics, art)
 	f.Add(body(ar))
+	el := kmsg.NewPtrElectLeadersRequest()
+	el.Version, el.ElectionType = 2, 1
+	elt := kmsg.NewElectLeadersRequestTopic()
+	elt.Topic, elt.Partitions = "fuzz", []int32{0, 0, 9}
+	el.Topics = append(el.Topics, elt)
+	f.Add(body(el))
 }
