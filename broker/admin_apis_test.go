@@ -531,3 +531,38 @@ func TestElectLeadersNotNeeded(t *testing.T) {
 		t.Errorf("election type 5: %+v", resp)
 	}
 }
+
+// No user has SCRAM credentials: Kafka's ScramImage.describe with none stored.
+func TestDescribeUserSCRAMCredentialsNone(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	_, adm := newAdmin(t, b.Addr())
+	all, err := adm.DescribeUserSCRAMs(testCtx(t))
+	if err != nil || len(all) != 0 {
+		t.Fatalf("kadm describe all: %v %v", all, err)
+	}
+	rs, err := adm.DescribeUserSCRAMs(testCtx(t), "alice", "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"alice", "bob"} {
+		if r := rs[u]; !errors.Is(r.Err, kerr.ResourceNotFound) || r.ErrMessage != "Attempt to describe a user credential that does not exist: "+u {
+			t.Errorf("kadm %s: %v %q", u, r.Err, r.ErrMessage)
+		}
+	}
+	req := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+	for _, n := range []string{"carol", "dave", "carol", "carol"} {
+		u := kmsg.NewDescribeUserSCRAMCredentialsRequestUser()
+		u.Name = n
+		req.Users = append(req.Users, u)
+	}
+	resp := roundTrip[*kmsg.DescribeUserSCRAMCredentialsResponse](t, b.Addr(), req)
+	if resp.ErrorCode != 0 || len(resp.Results) != 2 ||
+		resp.Results[0].User != "carol" || resp.Results[0].ErrorCode != kerr.DuplicateResource.Code ||
+		resp.Results[1].User != "dave" || resp.Results[1].ErrorCode != kerr.ResourceNotFound.Code {
+		t.Fatalf("carol dave carol carol: %+v", resp)
+	}
+	req.Users = []kmsg.DescribeUserSCRAMCredentialsRequestUser{} // empty: every user, none
+	if resp := roundTrip[*kmsg.DescribeUserSCRAMCredentialsResponse](t, b.Addr(), req); resp.ErrorCode != 0 || len(resp.Results) != 0 {
+		t.Fatalf("empty list: %+v", resp)
+	}
+}

@@ -204,4 +204,11 @@ func adminSeeds(f *testing.F, body func(kmsg.Request) []byte) {
 	elt.Topic, elt.Partitions = "fuzz", []int32{0, 0, 9}
 	el.Topics = append(el.Topics, elt)
 	f.Add(body(el))
+	ds := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+	for _, n := range []string{"fuzz", "fuzz", ""} {
+		u := kmsg.NewDescribeUserSCRAMCredentialsRequestUser()
+		u.Name = n
+		ds.Users = append(ds.Users, u)
+	}
+	f.Add(body(ds))
 }
