@@ -566,3 +566,42 @@ func TestDescribeUserSCRAMCredentialsNone(t *testing.T) {
 		t.Fatalf("empty list: %+v", resp)
 	}
 }
+
+// No SCRAM credential can be stored: each user named is refused once with
+// UNSUPPORTED_VERSION, as Kafka's ScramControlManager refuses users when SCRAM is not
+// supported.
+func TestAlterUserSCRAMCredentialsRefused(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	_, adm := newAdmin(t, b.Addr())
+	rs, err := adm.AlterUserSCRAMs(testCtx(t),
+		[]kadm.DeleteSCRAM{{User: "alice", Mechanism: kadm.ScramSha256}},
+		[]kadm.UpsertSCRAM{{User: "bob", Mechanism: kadm.ScramSha512, Password: "secret"}})
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("kadm alter: %v %v", rs, err)
+	}
+	for _, u := range []string{"alice", "bob"} {
+		if r := rs[u]; !errors.Is(r.Err, kerr.UnsupportedVersion) || r.ErrMessage == "" {
+			t.Errorf("kadm %s: %v %q", u, r.Err, r.ErrMessage)
+		}
+	}
+	if d, err := adm.DescribeUserSCRAMs(testCtx(t)); err != nil || len(d) != 0 {
+		t.Fatalf("described after the refused alter: %v %v", d, err)
+	}
+	req := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	for _, n := range []string{"carol", "carol"} {
+		d := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
+		d.Name, d.Mechanism = n, 9 // an unknown mechanism: the SCRAM check comes first
+		req.Deletions = append(req.Deletions, d)
+	}
+	for _, n := range []string{"dave", "carol"} {
+		u := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
+		u.Name, u.Mechanism, u.Iterations = n, 1, 4096
+		req.Upsertions = append(req.Upsertions, u)
+	}
+	resp := roundTrip[*kmsg.AlterUserSCRAMCredentialsResponse](t, b.Addr(), req)
+	unsup := kerr.UnsupportedVersion.Code
+	if len(resp.Results) != 2 || resp.Results[0].User != "carol" || resp.Results[0].ErrorCode != unsup ||
+		resp.Results[1].User != "dave" || resp.Results[1].ErrorCode != unsup {
+		t.Fatalf("carol carol / dave carol: %+v", resp.Results)
+	}
+}

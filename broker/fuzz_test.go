@@ -211,4 +211,11 @@ func adminSeeds(f *testing.F, body func(kmsg.Request) []byte) {
 		ds.Users = append(ds.Users, u)
 	}
 	f.Add(body(ds))
+	as := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	asd := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
+	asd.Name, asd.Mechanism = "fuzz", 1
+	asu := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
+	asu.Name, asu.Mechanism, asu.Iterations, asu.Salt, asu.SaltedPassword = "fuzz", 2, 4096, []byte("salt"), []byte("pw")
+	as.Deletions, as.Upsertions = append(as.Deletions, asd), append(as.Upsertions, asu)
+	f.Add(body(as))
 }
