@@ -1,6 +1,6 @@
 package broker
 
-// DescribeLogDirs v1–4.
+// DescribeLogDirs v0–4.
 //
 // Behaviour: one log dir (Options.Dir, as an absolute path like Kafka's) holding every
 // partition, each with its size on disk (all segments and indexes). A null topic list
@@ -9,8 +9,8 @@ package broker
 // shows these sizes. Volume totals (v4) are reported from statfs where available, else
 // -1.
 //
-// Version notes: v1 same as v0 (v0 is not served); v2 flexible; v3 ErrorCode; v4
-// TotalBytes/UsableBytes.
+// Version notes: v1 same as v0 (request and response; Kafka 3.x serves v0, deprecated,
+// and 4.0 dropped it); v2 flexible; v3 ErrorCode; v4 TotalBytes/UsableBytes.
 
 import (
 	"path/filepath"
@@ -18,7 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(35, 1, 4, handleDescribeLogDirs) }
+func init() { register(35, 0, 4, handleDescribeLogDirs) }
 
 func handleDescribeLogDirs(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	b := c.b

@@ -605,3 +605,26 @@ func TestAlterUserSCRAMCredentialsRefused(t *testing.T) {
 		t.Fatalf("carol carol / dave carol: %+v", resp.Results)
 	}
 }
+
+// DescribeLogDirs v0 is v1 (request and response): the same answer at both versions.
+func TestDescribeLogDirsV0(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "ld")
+	var got [2]*kmsg.DescribeLogDirsResponse
+	for v := int16(0); v <= 1; v++ {
+		req := kmsg.NewPtrDescribeLogDirsRequest()
+		req.Version = v
+		rt := kmsg.NewDescribeLogDirsRequestTopic()
+		rt.Topic, rt.Partitions = "ld", []int32{0, 2}
+		req.Topics = append(req.Topics, rt)
+		got[v] = roundTrip[*kmsg.DescribeLogDirsResponse](t, b.Addr(), req)
+	}
+	for v, r := range got {
+		if len(r.Dirs) != 1 || r.Dirs[0].ErrorCode != 0 || len(r.Dirs[0].Topics) != 1 || len(r.Dirs[0].Topics[0].Partitions) != 2 {
+			t.Fatalf("v%d: %+v", v, r)
+		}
+	}
+	if got[0].Dirs[0].Dir != got[1].Dirs[0].Dir {
+		t.Fatalf("v0 dir %q, v1 %q", got[0].Dirs[0].Dir, got[1].Dirs[0].Dir)
+	}
+}

@@ -218,4 +218,6 @@ func adminSeeds(f *testing.F, body func(kmsg.Request) []byte) {
 	asu.Name, asu.Mechanism, asu.Iterations, asu.Salt, asu.SaltedPassword = "fuzz", 2, 4096, []byte("salt"), []byte("pw")
 	as.Deletions, as.Upsertions = append(as.Deletions, asd), append(as.Upsertions, asu)
 	f.Add(body(as))
+	ld := kmsg.NewPtrDescribeLogDirsRequest() // v0, null topics: every partition
+	f.Add(body(ld))
 }
