@@ -22,19 +22,37 @@ func init() { register(30, 0, 3, handleCreateACLs) }
 
 func handleCreateACLs(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.CreateACLsRequest)
-	for _, cr := range req.Creations {
-		if unknownACLElement(cr.ResourceType, cr.ResourcePatternType, cr.Operation, cr.PermissionType) {
-			return nil, fmt.Errorf("%w: CreateAcls creations contain unknown elements", errMalformed)
-		}
-	}
 	resp := req.ResponseKind().(*kmsg.CreateACLsResponse)
-	for range req.Creations {
-		r := kmsg.NewCreateACLsResponseResult()
-		r.ErrorCode, r.ErrorMessage = kerr.SecurityDisabled.Code, kmsg.StringPtr(noAuthorizer)
-		resp.Results = append(resp.Results, r)
+	var err error
+	resp.Results, err = noAuthorizerAnswers("CreateAcls", req.Creations,
+		func(cr *kmsg.CreateACLsRequestCreation) bool {
+			return unknownACLElement(cr.ResourceType, cr.ResourcePatternType, cr.Operation, cr.PermissionType)
+		},
+		func(code int16, msg *string) kmsg.CreateACLsResponseResult {
+			r := kmsg.NewCreateACLsResponseResult()
+			r.ErrorCode, r.ErrorMessage = code, msg
+			return r
+		})
+	if err != nil {
+		return nil, err
 	}
 	return resp, nil
 }
 
 // noAuthorizer is Kafka's message for an ACL change without an authorizer (AclApis).
 const noAuthorizer = "No Authorizer is configured."
+
+// noAuthorizerAnswers answers each ACL creation or deletion filter of a request as Kafka
+// answers it without an authorizer: SECURITY_DISABLED with noAuthorizer, one result per
+// item (the request's getErrorResponse). An item naming an UNKNOWN (0) enum fails the
+// whole request instead: the connection closes, as Kafka's request parsing refuses it.
+func noAuthorizerAnswers[T, R any](api string, items []T, unknown func(*T) bool, result func(code int16, msg *string) R) ([]R, error) {
+	out := make([]R, 0, len(items))
+	for i := range items {
+		if unknown(&items[i]) {
+			return nil, fmt.Errorf("%w: %s names an UNKNOWN ACL element", errMalformed, api)
+		}
+		out = append(out, result(kerr.SecurityDisabled.Code, kmsg.StringPtr(noAuthorizer)))
+	}
+	return out, nil
+}

@@ -11,27 +11,25 @@ package broker
 // Version notes: v1 ResourcePatternType (v0 is literal); v2 flexible; v3 user resources
 // (KIP-554), nothing else.
 
-import (
-	"fmt"
-
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
-)
+import "github.com/twmb/franz-go/pkg/kmsg"
 
 func init() { register(31, 0, 3, handleDeleteACLs) }
 
 func handleDeleteACLs(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.DeleteACLsRequest)
-	for _, f := range req.Filters {
-		if unknownACLElement(f.ResourceType, f.ResourcePatternType, f.Operation, f.PermissionType) {
-			return nil, fmt.Errorf("%w: DeleteAcls filters contain UNKNOWN elements", errMalformed)
-		}
-	}
 	resp := req.ResponseKind().(*kmsg.DeleteACLsResponse)
-	for range req.Filters {
-		r := kmsg.NewDeleteACLsResponseResult()
-		r.ErrorCode, r.ErrorMessage = kerr.SecurityDisabled.Code, kmsg.StringPtr(noAuthorizer)
-		resp.Results = append(resp.Results, r)
+	var err error
+	resp.Results, err = noAuthorizerAnswers("DeleteAcls", req.Filters,
+		func(f *kmsg.DeleteACLsRequestFilter) bool {
+			return unknownACLElement(f.ResourceType, f.ResourcePatternType, f.Operation, f.PermissionType)
+		},
+		func(code int16, msg *string) kmsg.DeleteACLsResponseResult {
+			r := kmsg.NewDeleteACLsResponseResult()
+			r.ErrorCode, r.ErrorMessage = code, msg
+			return r
+		})
+	if err != nil {
+		return nil, err
 	}
 	return resp, nil
 }
