@@ -34,6 +34,7 @@ type Config struct {
 	Log       Log       `yaml:"log"`
 	Admin     Admin     `yaml:"admin"`
 	Broker    Broker    `yaml:"broker"`
+	Kafka     Kafka     `yaml:"kafka"`
 	Ingest    Ingest    `yaml:"ingest"`
 	Streaming Streaming `yaml:"streaming"`
 	Warehouse Warehouse `yaml:"warehouse"`

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -10,7 +11,7 @@ import (
 )
 
 // Print writes the effective configuration as YAML, each value followed by a comment that
-// says where it came from. The output is itself a valid tagpipe.yaml.
+// says where it came from. The output is itself a valid tagpipe.yaml, passwords masked.
 func (c *Config) Print(w io.Writer) error {
 	var open []string // the mapping keys printed so far for the current leaf's parents
 	for _, f := range c.leaves() {
@@ -31,12 +32,24 @@ func (c *Config) Print(w io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("cannot print %s: %w", f.key, err)
 		}
+		if secret(f) {
+			text = strconv.Quote(masked)
+		}
 		line := fmt.Sprintf("%s%s: %s", indent, parts[len(parts)-1], text)
 		if _, err := fmt.Fprintf(w, "%-52s # %s\n", line, c.SourceOf(f.key)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// masked stands for a password in Print's output: the output is shown and shared, and
+// a password belongs in the environment (TAGPIPE_KAFKA_SASL_PASSWORD, …).
+const masked = "********"
+
+// secret reports whether f is a password that is set (kafka.sasl_password, sql.password).
+func secret(f field) bool {
+	return strings.HasSuffix(f.key, "password") && f.value.Kind() == reflect.String && f.value.String() != ""
 }
 
 // printValue renders one value as YAML on one line. Strings are always double-quoted with

@@ -59,7 +59,7 @@ func (c *Config) validate() error {
 		name string
 		v    interface{ validate(*check) }
 	}{
-		{"log", &c.Log}, {"admin", &c.Admin}, {"broker", &c.Broker}, {"ingest", &c.Ingest},
+		{"log", &c.Log}, {"admin", &c.Admin}, {"broker", &c.Broker}, {"kafka", &c.Kafka}, {"ingest", &c.Ingest},
 		{"streaming", &c.Streaming}, {"warehouse", &c.Warehouse}, {"jobs", &c.Jobs},
 		{"tagging", &c.Tagging}, {"sql", &c.SQL},
 	}
@@ -68,6 +68,9 @@ func (c *Config) validate() error {
 		s.v.validate(ch)
 		errs = append(errs, ch.errs...)
 	}
+	ch := &check{section: "kafka"}
+	c.checkBuiltinBroker(ch)
+	errs = append(errs, ch.errs...)
 	for i, e := range errs {
 		var fe *FieldError
 		if errors.As(e, &fe) {

@@ -1,0 +1,62 @@
+package config
+
+import (
+	"strings"
+
+	"github.com/tagpipe/tagpipe/internal/kafkasec"
+)
+
+// Kafka is how tagpipe's Kafka clients (collector, streaming, audience export, console,
+// the topics/produce/consume/groups/transactions commands) secure their connections:
+// Kafka's security.protocol, sasl.* and ssl.* settings, snake_cased. The kafka
+// sources and sinks of ingest agents may set their own (for another cluster). The
+// built-in broker speaks PLAINTEXT only.
+type Kafka struct {
+	// SecurityProtocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+	SecurityProtocol string `yaml:"security_protocol"`
+	// SASLMechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (required with SASL_*).
+	SASLMechanism string `yaml:"sasl_mechanism"`
+	SASLUsername  string `yaml:"sasl_username"`
+	// SASLPassword is best given as TAGPIPE_KAFKA_SASL_PASSWORD; `config print` masks it.
+	SASLPassword string `yaml:"sasl_password"`
+	// SSLCAFile is a PEM file of the CAs to trust; empty: the system's.
+	SSLCAFile string `yaml:"ssl_ca_file"`
+	// SSLCertFile and SSLKeyFile: a PEM client certificate and its key (mutual TLS).
+	SSLCertFile string `yaml:"ssl_cert_file"`
+	SSLKeyFile  string `yaml:"ssl_key_file"`
+	// SSLServerName is checked against the broker certificates; empty: each broker's host.
+	SSLServerName string `yaml:"ssl_server_name"`
+	// SSLInsecureSkipVerify accepts any broker certificate (testing only).
+	SSLInsecureSkipVerify bool `yaml:"ssl_insecure_skip_verify"`
+}
+
+// Security is the section as kafkasec takes it.
+func (k Kafka) Security() kafkasec.Config { return kafkasec.Config(k) }
+
+func (k *Kafka) validate(ch *check) {
+	for _, p := range k.Security().Check() {
+		ch.fail(p.Key, "%s", p.Reason)
+	}
+}
+
+// checkBuiltinBroker refuses security settings that clients would use on the built-in
+// broker, which speaks PLAINTEXT only: with broker.enabled, the collector and the
+// streaming engine talk to it unless their bootstrap_servers name another cluster.
+func (c *Config) checkBuiltinBroker(ch *check) {
+	p := c.Kafka.Security().Protocol()
+	if !c.Broker.Enabled || p == kafkasec.Plaintext {
+		return
+	}
+	var users []string
+	if c.Ingest.Enabled && len(c.Ingest.BootstrapServers) == 0 {
+		users = append(users, "the collector (ingest.bootstrap_servers is empty)")
+	}
+	if c.Streaming.Enabled && len(c.Streaming.BootstrapServers) == 0 {
+		users = append(users, "the streaming engine (streaming.bootstrap_servers is empty)")
+	}
+	if len(users) == 0 {
+		return
+	}
+	ch.fail("security_protocol", "is %s, but the built-in broker (broker.enabled: true) speaks PLAINTEXT only and %s would talk to it: "+
+		"set broker.enabled: false and bootstrap_servers to the secured cluster, or security_protocol: PLAINTEXT", p, strings.Join(users, " and "))
+}
