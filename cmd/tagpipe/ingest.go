@@ -114,7 +114,7 @@ func ingestComponents(cfg *config.Config, reg *prometheus.Registry, log *slog.Lo
 		brokers = []string{cfg.Broker.Listen}
 	}
 	m := ingest.NewMetrics(reg)
-	env := agent.Env{DataDir: cfg.DataDir, Brokers: brokers, Topic: cfg.Ingest.Topic, Log: log, Metrics: m}
+	env := agent.Env{DataDir: cfg.DataDir, Brokers: brokers, Security: cfg.Kafka.Security(), Topic: cfg.Ingest.Topic, Log: log, Metrics: m}
 	var comps []lifecycle.Component
 	for _, s := range specs {
 		ag, err := agent.Build(s, env)

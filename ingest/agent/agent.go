@@ -22,17 +22,20 @@ import (
 	"github.com/tagpipe/tagpipe/ingest/sink"
 	"github.com/tagpipe/tagpipe/ingest/spooldir"
 	"github.com/tagpipe/tagpipe/ingest/taildir"
+	"github.com/tagpipe/tagpipe/internal/kafkasec"
 )
 
 // Env is what every agent shares.
 type Env struct {
 	// DataDir is where default channel, tracker and position paths go (below ingest/<agent>/).
 	DataDir string
-	// Brokers and Topic are the kafka sink defaults.
-	Brokers []string
-	Topic   string
-	Log     *slog.Logger
-	Metrics *ingest.Metrics
+	// Brokers and Topic are the kafka sink defaults; Brokers and Security the kafka
+	// sources' and sinks' (a component setting any security key has its own instead).
+	Brokers  []string
+	Security kafkasec.Config
+	Topic    string
+	Log      *slog.Logger
+	Metrics  *ingest.Metrics
 }
 
 // Source is a running source.
@@ -261,6 +264,7 @@ func (a *Agent) buildSink(name string, p *Props) (ingest.Sink, string, int, erro
 		if len(o.Brokers) == 0 {
 			o.Brokers = a.env.Brokers
 		}
+		o.Security = a.kafkaSecurity(p)
 		o.Topic = p.Str("topic", a.env.Topic)
 		o.KeyHeader = p.Str("key_header", o.KeyHeader)
 		o.DeadLetterTopic = p.Str("dead_letter_topic", "")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tagpipe/tagpipe/ingest"
 	"github.com/tagpipe/tagpipe/ingest/kafkasrc"
+	"github.com/tagpipe/tagpipe/internal/kafkasec"
 )
 
 // kafkaSinkEnd is what the loop guard knows of a kafka sink: where it writes.
@@ -26,6 +27,7 @@ func (a *Agent) kafkaSourceOptions(p *Props) kafkasrc.Options {
 	if len(o.Brokers) == 0 {
 		p.fail("brokers", "is required (there is no collector-wide broker to default to)")
 	}
+	o.Security = a.kafkaSecurity(p)
 	o.Topics = p.List("topics")
 	o.TopicsRegex = p.Regexp("topics_regex")
 	switch {
@@ -55,6 +57,34 @@ func (a *Agent) kafkaSourceOptions(p *Props) kafkasrc.Options {
 	o.TopicRefresh = p.Dur("topic_refresh", o.TopicRefresh, time.Millisecond)
 	a.checkKafkaLoop(p, o)
 	return o
+}
+
+// kafkaSecurity reads a kafka source's or sink's security keys (security_protocol,
+// sasl_*, ssl_*: kafkasec.Keys). When one is set they replace the collector's settings
+// (Env.Security) whole, as for another cluster; else the collector's apply.
+func (a *Agent) kafkaSecurity(p *Props) *kafkasec.Security {
+	c, own := a.env.Security, false
+	for _, k := range kafkasec.Keys {
+		own = own || p.Has(k)
+	}
+	if own {
+		c = kafkasec.Config{}
+		for _, k := range kafkasec.Keys {
+			if v, ok := p.raw(k); ok {
+				if err := c.Set(k, v); err != nil {
+					p.fail(k, "%v", err)
+				}
+			}
+		}
+		for _, pr := range c.Check() {
+			p.fail(pr.Key, "%s", pr.Reason)
+		}
+	}
+	s, err := kafkasec.New(c)
+	if err != nil && !own {
+		p.fail("security_protocol", "the collector's kafka settings: %v", err)
+	}
+	return s
 }
 
 // checkKafkaLoop refuses a kafka source that would read back what a kafka sink of the

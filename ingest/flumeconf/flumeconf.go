@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/tagpipe/tagpipe/ingest/agent"
+	"github.com/tagpipe/tagpipe/internal/kafkasec"
 )
 
 // ParseFile reads path and returns agent name's Spec.
@@ -301,7 +302,7 @@ func convertSource(where string, in map[string]string, fail failFn) map[string]s
 			fail(where+".charset", "only UTF-8 output is supported, not %q", v)
 		}
 	case "kafka":
-		own = kafkaSource(where, in, fail)
+		own = kafkaSource(where, in, out, fail)
 	case "tcp":
 		own = rename{"max-line-length": "max_line_bytes", "ack-every-event": "ack"}
 		hostPort(where, in, out, "bind", "port", fail)
@@ -353,7 +354,7 @@ func convertSource(where string, in map[string]string, fail failFn) map[string]s
 // kafkaSource maps a KafkaSource's keys. Flume's consumer settings are kafka.consumer.*;
 // the few that have a tagpipe key are mapped, the rest refused by name. The deprecated
 // topic and groupId are taken when their kafka.* successors are not set, as Flume does.
-func kafkaSource(where string, in map[string]string, fail failFn) rename {
+func kafkaSource(where string, in, out map[string]string, fail failFn) rename {
 	own := rename{"kafka.bootstrap.servers": "brokers", "kafka.topics": "topics", "kafka.topics.regex": "topics_regex",
 		"kafka.consumer.group.id": "group_id", "batchSize": "batch_size", "batchDurationMillis": "batch_duration",
 		"setTopicHeader": "set_topic_header", "topicHeader": "topic_header",
@@ -393,7 +394,35 @@ func kafkaSource(where string, in map[string]string, fail failFn) rename {
 	if v, ok := in["kafka.consumer.auto.offset.reset"]; ok && lower(v) != "latest" && lower(v) != "earliest" {
 		fail(where+".kafka.consumer.auto.offset.reset", "want latest or earliest, not %q", v)
 	}
+	kafkaSecurity(where, "kafka.consumer.", in, out, own, fail)
 	return own
+}
+
+// kafkaSecurity maps the Kafka client security properties below prefix
+// (kafka.producer.security.protocol, kafka.consumer.sasl.jaas.config, …) to the
+// component's security keys, and marks them used in names. Problems name the Flume key:
+// an unsupported mechanism or login module, a JKS store (convert it to PEM). Without
+// any, the collector's kafka: settings apply.
+func kafkaSecurity(where, prefix string, in, out map[string]string, names rename, fail failFn) {
+	props := map[string]string{}
+	for k, v := range in {
+		if name, ok := strings.CutPrefix(k, prefix); ok && kafkasec.IsSecurityProperty(name) {
+			props[name] = v
+			names[k] = ""
+		}
+	}
+	if len(props) == 0 {
+		return
+	}
+	c, problems := kafkasec.FromProperties(props)
+	for _, p := range problems {
+		fail(where+"."+prefix+p.Key, "%s", p.Reason)
+	}
+	for _, k := range kafkasec.Keys {
+		if v := c.Get(k); v != "" {
+			out[k] = v
+		}
+	}
 }
 
 func hostPort(where string, in, out map[string]string, hostKey, portKey string, fail failFn) {
@@ -523,6 +552,7 @@ func convertSink(where string, in map[string]string, fail failFn) map[string]str
 		for k, v := range kafkaKeys {
 			common[k] = v
 		}
+		kafkaSecurity(where, "kafka.producer.", in, out, common, fail)
 	case "logger":
 		out["type"] = "logger"
 		common["maxBytesToLog"] = "max_bytes"

@@ -307,7 +307,7 @@ a1.sinks.k1.sink.directory = ` + filepath.Join(dir, "out") + "\n"
 		`a1.sources.r1.zookeeperConnect: finding brokers through ZooKeeper is not supported; set kafka.bootstrap.servers`,
 		`a1.sources.r1.kafka.topics: is required (or kafka.topics.regex)`,
 		`a1.sources.r1.useFlumeEventFormat: the Avro Flume event format is not supported`,
-		`a1.sources.r1.kafka.consumer.security.protocol: unsupported key`,
+		`a1.sources.r1.kafka.consumer.sasl.mechanism: is required (Kafka's default, GSSAPI, is not supported`,
 		`a1.sources.r1.kafka.consumer.auto.offset.reset: want latest or earliest, not "none"`,
 	} {
 		if err == nil || !strings.Contains(err.Error(), w) {

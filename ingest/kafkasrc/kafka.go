@@ -33,12 +33,15 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/tagpipe/tagpipe/ingest"
+	"github.com/tagpipe/tagpipe/internal/kafkasec"
 )
 
 // Options configure a Source.
 type Options struct {
 	// Brokers are bootstrap host:port addresses.
 	Brokers []string
+	// Security is TLS and SASL for the brokers; nil = PLAINTEXT.
+	Security *kafkasec.Security
 	// Topics are read unless TopicsRegex is set.
 	Topics []string
 	// TopicsRegex, when set, selects every topic whose whole name it matches (internal
@@ -133,7 +136,7 @@ func New(name string, opts Options, out *ingest.Processor) (*Source, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	tr := &kafka.Transport{DialTimeout: 5 * time.Second, MetadataTTL: opts.TopicRefresh / 2, ClientID: "tagpipe-" + name}
+	tr := opts.Security.Transport(&kafka.Transport{DialTimeout: 5 * time.Second, MetadataTTL: opts.TopicRefresh / 2, ClientID: "tagpipe-" + name})
 	s := &Source{name: name, opts: opts, out: out, tr: tr,
 		meta:    &kafka.Client{Addr: kafka.TCP(opts.Brokers...), Timeout: 5 * time.Second, Transport: tr},
 		pending: map[partition]kafka.Message{}}
@@ -261,7 +264,7 @@ func (s *Source) reader(sub subscription) *kafka.Reader {
 		Brokers:           s.opts.Brokers,
 		GroupID:           s.opts.GroupID,
 		GroupTopics:       sub.topics(),
-		Dialer:            &kafka.Dialer{Timeout: 5 * time.Second, ClientID: "tagpipe-" + s.name},
+		Dialer:            s.opts.Security.Dialer(&kafka.Dialer{Timeout: 5 * time.Second, ClientID: "tagpipe-" + s.name}),
 		MaxBytes:          s.opts.MaxFetchBytes,
 		MaxWait:           s.opts.MaxWait,
 		ReadLagInterval:   -1,

@@ -14,12 +14,15 @@ import (
 
 	"github.com/tagpipe/tagpipe/ingest"
 	"github.com/tagpipe/tagpipe/internal/kafkacodec"
+	"github.com/tagpipe/tagpipe/internal/kafkasec"
 )
 
 // KafkaOptions configure a Kafka sink.
 type KafkaOptions struct {
 	// Brokers are bootstrap host:port addresses.
 	Brokers []string
+	// Security is TLS and SASL for the brokers; nil = PLAINTEXT.
+	Security *kafkasec.Security
 	// Topic is where events go unless their "topic" header says otherwise.
 	Topic string
 	// KeyHeader names the header whose value is the record key; "" = "key".
@@ -98,7 +101,7 @@ func NewKafka(name string, opts KafkaOptions) (*Kafka, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka sink %s: %w", name, err)
 	}
-	tr := &kafka.Transport{DialTimeout: 5 * time.Second, MetadataTTL: 10 * time.Second}
+	tr := opts.Security.Transport(&kafka.Transport{DialTimeout: 5 * time.Second, MetadataTTL: 10 * time.Second})
 	w := &kafka.Writer{
 		Addr: kafka.TCP(opts.Brokers...),
 		// Java's default partitioner, so keys land where a Java producer would put them.

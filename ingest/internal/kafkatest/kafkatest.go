@@ -138,12 +138,13 @@ type Record struct {
 	Headers   map[string]string
 }
 
-// ReadAll reads every record of topic up to its current end offsets.
-func ReadAll(t testing.TB, addr, topic string) []Record {
+// ReadAll reads every record of topic up to its current end offsets; opts (TLS, SASL:
+// kafkasec.Security.KgoOpts) are given to its clients, as to Count's.
+func ReadAll(t testing.TB, addr, topic string, opts ...kgo.Opt) []Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	cl, err := kgo.NewClient(append(opts, kgo.SeedBrokers(addr))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,9 +168,9 @@ func ReadAll(t testing.TB, addr, topic string) []Record {
 	if len(want) == 0 {
 		return nil
 	}
-	cons, err := kgo.NewClient(kgo.SeedBrokers(addr),
+	cons, err := kgo.NewClient(append(opts, kgo.SeedBrokers(addr),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
-		kgo.FetchMaxBytes(64<<20))
+		kgo.FetchMaxBytes(64<<20))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,18 +210,18 @@ func ReadAll(t testing.TB, addr, topic string) []Record {
 }
 
 // WaitCount polls until topic holds at least n records (by end offsets) or fails.
-func WaitCount(t testing.TB, addr, topic string, n int64, timeout time.Duration) {
+func WaitCount(t testing.TB, addr, topic string, n int64, timeout time.Duration, opts ...kgo.Opt) {
 	t.Helper()
-	if got := Count(t, addr, topic, n, timeout); got < n {
+	if got := Count(t, addr, topic, n, timeout, opts...); got < n {
 		t.Fatalf("topic %s has %d records after %v, want %d", topic, got, timeout, n)
 	}
 }
 
 // Count polls until topic holds at least n records or timeout passes, and returns the
 // count it saw last.
-func Count(t testing.TB, addr, topic string, n int64, timeout time.Duration) int64 {
+func Count(t testing.TB, addr, topic string, n int64, timeout time.Duration, opts ...kgo.Opt) int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	cl, err := kgo.NewClient(append(opts, kgo.SeedBrokers(addr))...)
 	if err != nil {
 		t.Fatal(err)
 	}
