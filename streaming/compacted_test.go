@@ -27,7 +27,7 @@ func TestReadRangeOverCompactionGap(t *testing.T) {
 	if n := c.Compact(t); n != 145 {
 		t.Fatalf("cleaner removed %d records, want 145", n)
 	}
-	s := newSource(c.Addrs, newSubscription([]string{"profiles"}, nil), "", "test")
+	s := newSource(c.Addrs, nil, newSubscription([]string{"profiles"}, nil), "", "test")
 	defer s.close()
 	ctx := context.Background()
 	for _, r := range []struct {

@@ -21,9 +21,9 @@ import (
 )
 
 // admin returns a kadm client of the cluster at addrs, closed with the test.
-func admin(t *testing.T, addrs []string) *kadm.Client {
+func admin(t *testing.T, addrs []string, opts ...kgo.Opt) *kadm.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	cl, err := kgo.NewClient(append(opts, kgo.SeedBrokers(addrs...))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,11 +410,11 @@ func startWithoutTopicIDs(t *testing.T) []string {
 
 // topicID is the topic id of events, as the checkpoint holds it (asked through a new
 // client: kgo answers a Metadata request from what it read in the last few seconds).
-func topicID(t *testing.T, addrs []string) string {
+func topicID(t *testing.T, addrs []string, opts ...kgo.Opt) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	md, err := admin(t, addrs).Metadata(ctx, "events")
+	md, err := admin(t, addrs, opts...).Metadata(ctx, "events")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,12 +16,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/tagpipe/tagpipe/internal/kafkasec"
 )
 
 // Options configure an Engine. Zero values take the documented defaults.
 type Options struct {
 	// Brokers are Kafka bootstrap addresses (host:port). Required.
 	Brokers []string
+	// Security is TLS and SASL for the brokers (the source, topic ids included); nil =
+	// PLAINTEXT.
+	Security *kafkasec.Security
 	// Topics are read by every batch. Required.
 	Topics []string
 	// TopicPattern, instead of Topics, subscribes to every topic whose whole name it
@@ -257,7 +262,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		return fail(err)
 	}
 	e.cp = cp
-	e.src = newSource(e.opts.Brokers, newSubscription(e.opts.Topics, e.opts.TopicPattern), e.opts.Group, e.opts.ClientID)
+	e.src = newSource(e.opts.Brokers, e.opts.Security, newSubscription(e.opts.Topics, e.opts.TopicPattern), e.opts.Group, e.opts.ClientID)
 	e.src.onLoss = e.dataLoss
 	e.src.topicIDs.log = e.log
 	if e.opts.IsolationLevel == "read_committed" {

@@ -9,12 +9,15 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/tagpipe/tagpipe/internal/kafkacodec"
+	"github.com/tagpipe/tagpipe/internal/kafkasec"
 )
 
 // KafkaSinkOptions configure a KafkaSink.
 type KafkaSinkOptions struct {
 	Brokers []string
-	Topic   string
+	// Security is TLS and SASL for the brokers; nil = PLAINTEXT.
+	Security *kafkasec.Security
+	Topic    string
 	// Compression is none (default), gzip, snappy, lz4 or zstd.
 	Compression string
 	// WriteTimeout bounds one batch's write; 0 = 30s.
@@ -51,7 +54,7 @@ func NewKafkaSink(o KafkaSinkOptions) (*KafkaSink, error) {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 30 * time.Second
 	}
-	tr := &kafka.Transport{ClientID: "tagpipe-streaming-sink", IdleTimeout: 30 * time.Second}
+	tr := o.Security.Transport(&kafka.Transport{ClientID: "tagpipe-streaming-sink", IdleTimeout: 30 * time.Second})
 	w := &kafka.Writer{Addr: kafka.TCP(o.Brokers...), Topic: o.Topic, Balancer: &kafka.Hash{}, Transport: tr,
 		RequiredAcks: kafka.RequireAll, Compression: codec, WriteTimeout: o.WriteTimeout,
 		BatchSize: 10000, BatchBytes: 16 << 20, BatchTimeout: time.Millisecond, AllowAutoTopicCreation: true}

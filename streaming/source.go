@@ -12,6 +12,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/tagpipe/tagpipe/internal/kafkasec"
 	"github.com/tagpipe/tagpipe/streaming/internal/mem"
 )
 
@@ -74,19 +75,21 @@ func (s subscription) String() string {
 	return fmt.Sprint(s.topics)
 }
 
-func newSource(brokers []string, sub subscription, group, clientID string) *source {
-	tr := &kafka.Transport{ClientID: clientID, IdleTimeout: 30 * time.Second, MetadataTTL: 2 * time.Second}
+// newSource reads brokers with security (nil: PLAINTEXT) for every connection: the
+// client's, the partition connections' and the topic ids'.
+func newSource(brokers []string, security *kafkasec.Security, sub subscription, group, clientID string) *source {
+	tr := security.Transport(&kafka.Transport{ClientID: clientID, IdleTimeout: 30 * time.Second, MetadataTTL: 2 * time.Second})
 	return &source{
 		client:        &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr, Timeout: 30 * time.Second},
 		transport:     tr,
 		brokers:       brokers,
-		dialer:        &kafka.Dialer{ClientID: clientID, Timeout: 10 * time.Second},
+		dialer:        security.Dialer(&kafka.Dialer{ClientID: clientID, Timeout: 10 * time.Second}),
 		conns:         map[TopicPartition]*kafka.Conn{},
 		sub:           sub,
 		group:         group,
 		fetchMaxBytes: 8 << 20,
 		parallel:      8,
-		topicIDs:      newTopicIDClient(brokers, clientID),
+		topicIDs:      newTopicIDClient(brokers, security, clientID),
 	}
 }
 

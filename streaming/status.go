@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"regexp"
 	"sort"
+
+	"github.com/tagpipe/tagpipe/internal/kafkasec"
 )
 
 // Progress is what a job's checkpoint says about it: the last committed batch and the
@@ -49,8 +51,8 @@ type PartitionLag struct {
 // Lag asks the brokers for the end offsets of topics (or of every topic pattern matches,
 // when set) and compares them with ends (a partition missing from ends has not been
 // read: its lag counts from the log start).
-func Lag(ctx context.Context, brokers, topics []string, pattern *regexp.Regexp, ends map[TopicPartition]int64) ([]PartitionLag, error) {
-	src := newSource(brokers, newSubscription(topics, pattern), "", "tagpipe-stream-status")
+func Lag(ctx context.Context, brokers []string, security *kafkasec.Security, topics []string, pattern *regexp.Regexp, ends map[TopicPartition]int64) ([]PartitionLag, error) {
+	src := newSource(brokers, security, newSubscription(topics, pattern), "", "tagpipe-stream-status")
 	defer src.close()
 	tps, err := src.partitions(ctx)
 	if err != nil {

@@ -6,11 +6,11 @@ package streaming
 //
 // kafka-go (v0.4.51) cannot ask for them: its Metadata request stops at v8 and topic
 // ids came with v10 (Kafka 2.8), and its Transport only sends the request types of its
-// own protocol package. So the engine asks one bootstrap broker itself, over a plain TCP
-// connection kept for the purpose: ApiVersions once per connection for the broker's
-// Metadata versions, then one Metadata v10–v12 request (the source's topics, no auto
-// creation) per call, encoded and decoded with franz-go's kmsg. No TLS or SASL, as for
-// the rest of the source. A broker without Metadata v10 (Kafka before 2.8) gives no ids
+// own protocol package. So the engine asks one bootstrap broker itself, over a
+// connection kept for the purpose (kafkasec.Conn: TLS and SASL as the rest of the
+// source): ApiVersions once per connection for the broker's Metadata versions, then one
+// Metadata v10–v12 request (the source's topics, no auto creation) per call, encoded and
+// decoded with franz-go's kmsg. A broker without Metadata v10 (Kafka before 2.8) gives no ids
 // and the engine plans as it did before ids. Everything here is best effort: a call is
 // bounded by topicIDTimeout, and a failure is logged and answered "unknown" (the
 // engine goes on without ids), with no new attempt for topicIDBackoff.
@@ -18,17 +18,15 @@ package streaming
 import (
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tagpipe/tagpipe/internal/kafkasec"
 )
 
 const (
@@ -41,8 +39,6 @@ const (
 	topicIDRecheck = 10 * time.Minute
 	// Metadata versions with topic ids that the client speaks.
 	minIDMetadata, maxIDMetadata = 10, 12
-	// maxTopicIDFrame bounds a response frame (the Metadata of the source's topics).
-	maxTopicIDFrame = 64 << 20
 )
 
 // errNoTopicIDs: the broker answers no Metadata v10+, so no topic ids.
@@ -51,29 +47,29 @@ var errNoTopicIDs = errors.New("the broker has no topic ids (Metadata v10+ not s
 // topicIDClient asks a bootstrap broker for topic ids. Its methods are safe for
 // concurrent use (calls are serialized).
 type topicIDClient struct {
-	brokers []string
-	log     *slog.Logger
-	now     func() time.Time
+	brokers  []string
+	security *kafkasec.Security
+	clientID string
+	log      *slog.Logger
+	now      func() time.Time
 
 	mu      sync.Mutex
-	format  *kmsg.RequestFormatter
-	conn    net.Conn
+	conn    *kafkasec.Conn
 	next    int   // index in brokers of the connection, or the next one to try
 	version int16 // Metadata version spoken on conn
-	corr    int32
 	// skipUntil: no request before it (after a failure, or a broker without ids).
 	skipUntil time.Time
 	// noIDs: the last broker asked has no topic ids (logged once).
 	noIDs bool
-	buf   []byte
 }
 
-func newTopicIDClient(brokers []string, clientID string) *topicIDClient {
+func newTopicIDClient(brokers []string, security *kafkasec.Security, clientID string) *topicIDClient {
 	return &topicIDClient{
-		brokers: brokers,
-		log:     slog.New(slog.DiscardHandler),
-		now:     time.Now,
-		format:  kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID)),
+		brokers:  brokers,
+		security: security,
+		clientID: clientID,
+		log:      slog.New(slog.DiscardHandler),
+		now:      time.Now,
 	}
 }
 
@@ -128,14 +124,14 @@ func (c *topicIDClient) fetch(ctx context.Context, topics []string) (map[string]
 		req.Topics = append(req.Topics, rt)
 	}
 	resp := kmsg.NewPtrMetadataResponse()
-	err := c.roundTrip(ctx, req, resp)
+	err := c.conn.RoundTrip(ctx, req, resp)
 	if err != nil && reused && ctx.Err() == nil {
 		// The broker may have closed the idle connection: one more try on a new one.
 		c.closeConn()
 		if err = c.dial(ctx); err == nil {
 			req.Version = c.version
 			resp = kmsg.NewPtrMetadataResponse()
-			err = c.roundTrip(ctx, req, resp)
+			err = c.conn.RoundTrip(ctx, req, resp)
 		}
 	}
 	if err != nil {
@@ -155,15 +151,15 @@ func (c *topicIDClient) fetch(ctx context.Context, topics []string) (map[string]
 // no padding).
 func formatTopicID(id [16]byte) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
 
-// dial connects to the first bootstrap broker that answers, starting with the last one
-// used, and picks the Metadata version from its ApiVersions.
+// dial connects to the first bootstrap broker that answers (TLS and SASL done),
+// starting with the last one used, and picks the Metadata version from its ApiVersions.
 func (c *topicIDClient) dial(ctx context.Context) error {
 	var errs []error
 	for range c.brokers {
 		addr := c.brokers[c.next]
-		nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		conn, err := c.security.Dial(ctx, addr, c.clientID)
 		if err == nil {
-			c.conn = nc
+			c.conn = conn
 			if c.version, err = c.metadataVersion(ctx); err == nil {
 				return nil
 			}
@@ -183,7 +179,7 @@ func (c *topicIDClient) dial(ctx context.Context) error {
 func (c *topicIDClient) metadataVersion(ctx context.Context) (int16, error) {
 	req := kmsg.NewPtrApiVersionsRequest()
 	resp := kmsg.NewPtrApiVersionsResponse()
-	if err := c.roundTrip(ctx, req, resp); err != nil {
+	if err := c.conn.RoundTrip(ctx, req, resp); err != nil {
 		return 0, err
 	}
 	if resp.ErrorCode != 0 {
@@ -206,52 +202,6 @@ func pickMetadataVersion(keys []kmsg.ApiVersionsResponseApiKey) (int16, error) {
 		return v, nil
 	}
 	return 0, fmt.Errorf("%w (no Metadata in ApiVersions)", errNoTopicIDs)
-}
-
-// roundTrip sends req on the connection and decodes the answer into resp, bounded by
-// ctx (its deadline, or its end).
-func (c *topicIDClient) roundTrip(ctx context.Context, req kmsg.Request, resp kmsg.Response) error {
-	nc := c.conn
-	if d, ok := ctx.Deadline(); ok {
-		nc.SetDeadline(d)
-	}
-	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	c.corr++
-	c.buf = c.format.AppendRequest(c.buf[:0], req, c.corr)
-	if _, err := nc.Write(c.buf); err != nil {
-		return fmt.Errorf("cannot send %s request: %w", kmsg.NameForKey(req.Key()), err)
-	}
-	var head [8]byte // size, correlation id
-	if _, err := io.ReadFull(nc, head[:]); err != nil {
-		return fmt.Errorf("cannot read %s response: %w", kmsg.NameForKey(req.Key()), err)
-	}
-	size := int32(binary.BigEndian.Uint32(head[:4]))
-	if size < 4 || size > maxTopicIDFrame {
-		return fmt.Errorf("%s response of %d bytes", kmsg.NameForKey(req.Key()), size)
-	}
-	if corr := int32(binary.BigEndian.Uint32(head[4:])); corr != c.corr {
-		return fmt.Errorf("%s response has correlation id %d, want %d", kmsg.NameForKey(req.Key()), corr, c.corr)
-	}
-	body := make([]byte, size-4)
-	if _, err := io.ReadFull(nc, body); err != nil {
-		return fmt.Errorf("cannot read %s response: %w", kmsg.NameForKey(req.Key()), err)
-	}
-	resp.SetVersion(req.GetVersion())
-	// A flexible response header ends with tagged fields, except ApiVersions' (KIP-511:
-	// a client must read it before it knows the broker's versions).
-	if resp.IsFlexible() && resp.Key() != kmsg.ApiVersions.Int16() {
-		r := kbin.Reader{Src: body}
-		kmsg.SkipTags(&r)
-		if !r.Ok() {
-			return fmt.Errorf("cannot decode %s response header", kmsg.NameForKey(req.Key()))
-		}
-		body = r.Src
-	}
-	if err := resp.ReadFrom(body); err != nil {
-		return fmt.Errorf("cannot decode %s response: %w", kmsg.NameForKey(req.Key()), err)
-	}
-	return nil
 }
 
 func (c *topicIDClient) closeConn() {

@@ -168,7 +168,7 @@ func TestTopicIDsFromMetadata(t *testing.T) {
 		brokerMax, want int16
 	}{{13, 12}, {12, 12}, {10, 10}} {
 		b := startFakeBroker(t, versionsAnswer(tc.brokerMax))
-		c := newTopicIDClient([]string{b.addr()}, "test-client")
+		c := newTopicIDClient([]string{b.addr()}, nil, "test-client")
 		defer c.close()
 		for range 2 {
 			ids := c.get(context.Background(), []string{"events", "gone"})
@@ -196,7 +196,7 @@ func TestTopicIDsFromMetadata(t *testing.T) {
 func TestTopicIDsUnsupported(t *testing.T) {
 	for _, max := range []int16{8, 9} {
 		b := startFakeBroker(t, versionsAnswer(max))
-		c := newTopicIDClient([]string{b.addr()}, "test-client")
+		c := newTopicIDClient([]string{b.addr()}, nil, "test-client")
 		defer c.close()
 		if _, err := c.fetch(context.Background(), []string{"events"}); !errors.Is(err, errNoTopicIDs) {
 			t.Fatalf("Metadata max v%d: fetch error %v, want errNoTopicIDs", max, err)
@@ -238,7 +238,7 @@ func TestTopicIDsFailure(t *testing.T) {
 		return answer(req)
 	})
 	now := time.Unix(1000, 0)
-	c := newTopicIDClient([]string{"127.0.0.1:1", b.addr()}, "test-client") // the first refuses
+	c := newTopicIDClient([]string{"127.0.0.1:1", b.addr()}, nil, "test-client") // the first refuses
 	c.now = func() time.Time { return now }
 	defer c.close()
 	if ids := c.get(context.Background(), []string{"events"}); ids["events"] != eventsID {
@@ -280,7 +280,7 @@ func TestTopicIDsBounded(t *testing.T) {
 	release := make(chan struct{})
 	b := startFakeBroker(t, func(kmsg.Request) kmsg.Response { <-release; return nil })
 	defer close(release)
-	c := newTopicIDClient([]string{b.addr()}, "test-client")
+	c := newTopicIDClient([]string{b.addr()}, nil, "test-client")
 	defer c.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tagpipe/tagpipe/config"
 	"github.com/tagpipe/tagpipe/internal/admin"
+	"github.com/tagpipe/tagpipe/internal/kafkasec"
 	"github.com/tagpipe/tagpipe/internal/lifecycle"
 	"github.com/tagpipe/tagpipe/internal/logging"
 )
@@ -28,8 +29,10 @@ type app struct {
 	configFile string
 	dataDir    string
 	cfg        *config.Config
-	log        *slog.Logger
-	out, errw  io.Writer
+	// kafka is cfg's kafka: section made ready for the Kafka clients (nil: PLAINTEXT).
+	kafka     *kafkasec.Security
+	log       *slog.Logger
+	out, errw io.Writer
 }
 
 // commands are added to the root by each subcommand file's init().
@@ -115,6 +118,9 @@ func (a *app) load(cmd *cobra.Command) error {
 		return err
 	}
 	a.cfg = cfg
+	if a.kafka, err = kafkasec.New(cfg.Kafka.Security()); err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
 	a.log, err = logging.New(a.errw, cfg.Log.Level, cfg.Log.Format)
 	return err
 }

@@ -91,7 +91,7 @@ func streamComponents(ctx context.Context, a *app, reg *prometheus.Registry, ava
 	po.Windows = pipeline.WindowOptions{}
 	if s.WindowEnabled {
 		po.Windows = pipeline.WindowOptions{Length: s.WindowLength, Slide: s.WindowSlide, AllowedLateness: s.WindowAllowedLateness,
-			Topic: s.WindowCountsTopic, Brokers: streamBrokers(a.cfg)}
+			Topic: s.WindowCountsTopic, Brokers: streamBrokers(a.cfg), Security: a.kafka}
 	}
 	ev, err := pipeline.NewEvents(ctx, po)
 	if err != nil {
@@ -99,7 +99,7 @@ func streamComponents(ctx context.Context, a *app, reg *prometheus.Registry, ava
 		return nil, nil, nil, err
 	}
 	o := streaming.DefaultOptions()
-	o.Brokers = streamBrokers(a.cfg)
+	o.Brokers, o.Security = streamBrokers(a.cfg), a.kafka
 	if o.TopicPattern, err = s.TopicPattern(); err != nil {
 		ev.Close()
 		wh.Close()
@@ -180,7 +180,7 @@ func streamStatus(a *app) *cobra.Command {
 			if pattern != nil {
 				topics = nil
 			}
-			lags, err := streaming.Lag(ctx, streamBrokers(a.cfg), topics, pattern, prog.Ends)
+			lags, err := streaming.Lag(ctx, streamBrokers(a.cfg), a.kafka, topics, pattern, prog.Ends)
 			if err != nil {
 				fmt.Fprintf(out, "lag: unavailable (%v)\n", err)
 				return nil

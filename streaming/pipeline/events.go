@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/tagpipe/tagpipe/internal/event"
+	"github.com/tagpipe/tagpipe/internal/kafkasec"
 	"github.com/tagpipe/tagpipe/streaming"
 	"github.com/tagpipe/tagpipe/streaming/internal/mem"
 	"github.com/tagpipe/tagpipe/warehouse"
@@ -52,6 +53,8 @@ type WindowOptions struct {
 	// want them as they close rather than from rt_window_counts. At least once.
 	Topic   string
 	Brokers []string
+	// Security is TLS and SASL for Brokers; nil = PLAINTEXT.
+	Security *kafkasec.Security
 }
 
 // DefaultOptions: events every 5s, auto format, dedup by event id for 24h, windows of
@@ -449,7 +452,7 @@ func NewEvents(ctx context.Context, opts Options) (*Events, error) {
 			return counts.write(ctx, b, windowRecord(rs))
 		})
 		if w.Topic != "" {
-			k, err := streaming.NewKafkaSink(streaming.KafkaSinkOptions{Brokers: w.Brokers, Topic: w.Topic})
+			k, err := streaming.NewKafkaSink(streaming.KafkaSinkOptions{Brokers: w.Brokers, Security: w.Security, Topic: w.Topic})
 			if err != nil {
 				return nil, fmt.Errorf("cannot build events pipeline: window counts topic: %w", err)
 			}

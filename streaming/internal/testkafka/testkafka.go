@@ -52,11 +52,12 @@ type Record struct {
 	Time      time.Time
 }
 
-// Produce writes records to topic (explicit partitions) and waits for every ack.
-func Produce(t testing.TB, addrs []string, topic string, recs []Record) {
+// Produce writes records to topic (explicit partitions) and waits for every ack; opts
+// (TLS, SASL) are added to its client's.
+func Produce(t testing.TB, addrs []string, topic string, recs []Record, opts ...kgo.Opt) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100000))
+	cl, err := kgo.NewClient(append(opts, kgo.SeedBrokers(addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100000))...)
 	if err != nil {
 		t.Fatal(err)
 	}
