@@ -12,6 +12,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tagpipe/tagpipe/internal/kafkasec"
 )
 
 // Status is one picture of the whole pipeline; the console pages and `tagpipe status`
@@ -115,8 +117,10 @@ type Table struct {
 
 // Options are the console's data sources; any may be nil, and its panels say so.
 type Options struct {
-	// Bootstrap are Kafka brokers for the topic and group panels.
+	// Bootstrap are Kafka brokers for the topic and group panels; Security their TLS and
+	// SASL (nil: PLAINTEXT).
 	Bootstrap []string
+	Security  *kafkasec.Security
 	// Gatherer is the process's metrics registry (collector panel).
 	Gatherer prometheus.Gatherer
 	// Query runs a read-only SQL statement (tag panels, user lookup, SQL box).
@@ -157,7 +161,7 @@ func (c *Console) admin() (*kadm.Client, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.client == nil {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(c.opts.Bootstrap...), kgo.RequestRetries(1))
+		cl, err := kgo.NewClient(append(c.opts.Security.KgoOpts(), kgo.SeedBrokers(c.opts.Bootstrap...), kgo.RequestRetries(1))...)
 		if err != nil {
 			return nil, err
 		}

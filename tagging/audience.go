@@ -15,6 +15,8 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/tagpipe/tagpipe/internal/kafkasec"
 )
 
 // Validate checks the audience's name, schedule and expression.
@@ -268,13 +270,14 @@ type AudienceRecord struct {
 // with acks=all, through any Kafka cluster (the built-in broker or a real one). On a
 // compacted topic of its own (cleanup.policy=compact), the newest record per key is the
 // audience: members' records stay, leavers' go.
-func ExportKafka(ctx context.Context, brokers []string, topic, audience, ds string, users, leavers []string) error {
+// security is TLS and SASL for the brokers (nil: PLAINTEXT).
+func ExportKafka(ctx context.Context, brokers []string, security *kafkasec.Security, topic, audience, ds string, users, leavers []string) error {
 	if len(brokers) == 0 || topic == "" {
 		return errors.New("cannot export to Kafka: brokers and topic are required")
 	}
 	// A private transport, so its connections close with the export (the default one is
 	// shared by the process and keeps them).
-	tr := &kafka.Transport{}
+	tr := security.Transport(&kafka.Transport{})
 	defer tr.CloseIdleConnections()
 	w := &kafka.Writer{
 		Transport:              tr,

@@ -268,7 +268,7 @@ func TestAudienceOnMovieLens(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cluster.Close()
-	if err := ExportKafka(ctx, cluster.ListenAddrs(), "audiences", "comedy_fans", mlDay, got, nil); err != nil {
+	if err := ExportKafka(ctx, cluster.ListenAddrs(), nil, "audiences", "comedy_fans", mlDay, got, nil); err != nil {
 		t.Fatal(err)
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("audiences"),
@@ -331,7 +331,7 @@ func TestAudienceOnMovieLens(t *testing.T) {
 	if len(members2) == 0 || len(left) == 0 || !reflect.DeepEqual(leavers, left) {
 		t.Fatalf("leavers %v, want %v (%d members on %s)", leavers, left, len(members2), day2)
 	}
-	if err := ExportKafka(ctx, cluster.ListenAddrs(), "audience-comedy", "comedy_fans", day2, members2, leavers); err != nil {
+	if err := ExportKafka(ctx, cluster.ListenAddrs(), nil, "audience-comedy", "comedy_fans", day2, members2, leavers); err != nil {
 		t.Fatal(err)
 	}
 	cl2, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("audience-comedy"),

@@ -403,7 +403,7 @@ func tagsAudience(a *app) *cobra.Command {
 				}
 				ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 				defer cancel()
-				if err := tagging.ExportKafka(ctx, bs, topic, args[0], ds, users, leavers); err != nil {
+				if err := tagging.ExportKafka(ctx, bs, a.kafka, topic, args[0], ds, users, leavers); err != nil {
 					return err
 				}
 			}

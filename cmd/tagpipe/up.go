@@ -134,7 +134,7 @@ func (a *app) up(ctx context.Context, p upParts) error {
 
 // consoleOptions connects the console's panels to the running parts.
 func consoleOptions(a *app, reg *prometheus.Registry, e *tsql.Engine, engines []*streaming.Engine, sched *jobs.Scheduler) console.Options {
-	o := console.Options{Bootstrap: streamBrokers(a.cfg), Gatherer: reg}
+	o := console.Options{Bootstrap: streamBrokers(a.cfg), Security: a.kafka, Gatherer: reg}
 	if e != nil {
 		o.Query = func(ctx context.Context, q string, args ...any) (*console.Table, error) {
 			t := &console.Table{}
