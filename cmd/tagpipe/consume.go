@@ -57,7 +57,7 @@ func init() {
 					}
 					opts = append(opts, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(start))
 				}
-				cl, err := kf.client(a.cfg, opts...)
+				cl, err := kf.client(a, opts...)
 				if err != nil {
 					return err
 				}

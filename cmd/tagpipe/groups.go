@@ -228,7 +228,7 @@ func lagSeconds(ctx context.Context, a *app, kf *kafkaFlags, lag kadm.GroupLag) 
 	if want == 0 {
 		return out
 	}
-	cl, err := kf.client(a.cfg, kgo.ConsumePartitions(offsets))
+	cl, err := kf.client(a, kgo.ConsumePartitions(offsets))
 	if err != nil {
 		return out
 	}

@@ -50,7 +50,7 @@ func init() {
 				if partition >= 0 {
 					opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 				}
-				cl, err := kf.client(a.cfg, opts...)
+				cl, err := kf.client(a, opts...)
 				if err != nil {
 					return err
 				}

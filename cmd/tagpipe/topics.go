@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,18 +20,62 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tagpipe/tagpipe/config"
+	"github.com/tagpipe/tagpipe/ingest/flumeconf"
+	"github.com/tagpipe/tagpipe/internal/kafkasec"
 )
 
 // kafkaFlags are the connection flags of the Kafka-client subcommands (topics, produce,
-// consume). They speak only the Kafka protocol, so they work against real Kafka too.
+// consume, groups, transactions). They speak only the Kafka protocol, so they work
+// against real Kafka too, secured as the config's kafka: section or --command-config
+// says.
 type kafkaFlags struct {
-	bootstrap []string
-	timeout   time.Duration
+	bootstrap     []string
+	timeout       time.Duration
+	commandConfig string
 }
 
 func (k *kafkaFlags) add(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringSliceVar(&k.bootstrap, "bootstrap-server", nil, "Kafka brokers host:port (default: the built-in broker's advertised address)")
 	cmd.PersistentFlags().DurationVar(&k.timeout, "request-timeout", 30*time.Second, "give up on a request after this long")
+	cmd.PersistentFlags().StringVar(&k.commandConfig, "command-config", "", "Kafka client properties file (security.protocol, sasl.mechanism, sasl.jaas.config, ssl.truststore.location, ssl.keystore.location), as Kafka's tools take; instead of the config's kafka: section")
+}
+
+// security is how the command connects: --command-config's properties when given
+// (other properties than security.protocol, sasl.* and ssl.* are not used, and said
+// so), else the config's kafka: section.
+func (k *kafkaFlags) security(a *app) (*kafkasec.Security, error) {
+	if k.commandConfig == "" {
+		return a.kafka, nil
+	}
+	f, err := os.Open(k.commandConfig)
+	if err != nil {
+		return nil, fmt.Errorf("--command-config: %w", err)
+	}
+	defer f.Close()
+	props, err := flumeconf.ReadProperties(f)
+	if err != nil {
+		return nil, fmt.Errorf("--command-config %s: %w", k.commandConfig, err)
+	}
+	var unused []string
+	for name := range props {
+		if !kafkasec.IsSecurityProperty(name) {
+			unused = append(unused, name)
+		}
+	}
+	if len(unused) > 0 {
+		sort.Strings(unused)
+		fmt.Fprintf(a.errw, "--command-config %s: not used (tagpipe reads security.protocol, sasl.* and ssl.* from it): %s\n",
+			k.commandConfig, strings.Join(unused, ", "))
+	}
+	c, problems := kafkasec.FromProperties(props)
+	if len(problems) > 0 {
+		errs := make([]error, len(problems))
+		for i, p := range problems {
+			errs[i] = fmt.Errorf("--command-config %s: %w", k.commandConfig, p)
+		}
+		return nil, errors.Join(errs...)
+	}
+	return kafkasec.New(c)
 }
 
 // seeds returns the bootstrap servers: the flag, else the built-in broker's address.
@@ -55,7 +100,7 @@ func (k *kafkaFlags) seeds(cfg *config.Config) []string {
 // request timeout and runs fn with the client and an admin client over it.
 func (k *kafkaFlags) withAdmin(a *app, fn func(ctx context.Context, cl *kgo.Client, adm *kadm.Client, cmd *cobra.Command) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
-		cl, err := k.client(a.cfg)
+		cl, err := k.client(a)
 		if err != nil {
 			return err
 		}
@@ -73,8 +118,13 @@ func (k *kafkaFlags) withAdminOnly(a *app, fn func(ctx context.Context, adm *kad
 	})
 }
 
-func (k *kafkaFlags) client(cfg *config.Config, opts ...kgo.Opt) (*kgo.Client, error) {
-	opts = append([]kgo.Opt{kgo.SeedBrokers(k.seeds(cfg)...), kgo.RequestTimeoutOverhead(k.timeout), kgo.RetryTimeout(k.timeout)}, opts...)
+func (k *kafkaFlags) client(a *app, opts ...kgo.Opt) (*kgo.Client, error) {
+	cfg := a.cfg
+	sec, err := k.security(a)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(append(sec.KgoOpts(), kgo.SeedBrokers(k.seeds(cfg)...), kgo.RequestTimeoutOverhead(k.timeout), kgo.RetryTimeout(k.timeout)), opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create Kafka client: %w", err)
@@ -85,8 +135,8 @@ func (k *kafkaFlags) client(cfg *config.Config, opts ...kgo.Opt) (*kgo.Client, e
 	defer cancel()
 	if err := cl.Ping(ctx); err != nil {
 		cl.Close()
-		return nil, fmt.Errorf("cannot reach a Kafka broker at %s (is `tagpipe up` or `tagpipe broker` running? --bootstrap-server names another): %w",
-			strings.Join(k.seeds(cfg), ","), err)
+		return nil, fmt.Errorf("cannot reach a Kafka broker at %s with %s (is `tagpipe up` or `tagpipe broker` running? --bootstrap-server names another): %w",
+			strings.Join(k.seeds(cfg), ","), sec, err)
 	}
 	return cl, nil
 }
