@@ -82,3 +82,23 @@ func TestKafkaChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPrintMasksAgentPasswords: an agent's kafka sink's own sasl_password is masked too.
+func TestPrintMasksAgentPasswords(t *testing.T) {
+	body := "ingest:\n  agents:\n    a1:\n      sources:\n        s: {type: exec, command: date, channels: c}\n" +
+		"      channels:\n        c: {type: memory}\n      sinks:\n        k: {type: kafka, channel: c, sasl_password: agent-pw-secret, topic: t}\n"
+	c, err := Load(LoadOptions{File: writeFile(t, body), Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := c.Print(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "agent-pw-secret") || !strings.Contains(buf.String(), "sasl_password: \"********\"") {
+		t.Fatalf("print output:\n%s", buf.String())
+	}
+	if c.Ingest.Agents["a1"].Sinks["k"]["sasl_password"] != "agent-pw-secret" {
+		t.Fatal("the config's own value was masked")
+	}
+}

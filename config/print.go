@@ -34,6 +34,10 @@ func (c *Config) Print(w io.Writer) error {
 		}
 		if secret(f) {
 			text = strconv.Quote(masked)
+		} else if k := f.value.Kind(); k == reflect.Map || k == reflect.Struct {
+			if text, err = printValue(maskSecrets(f.value).Interface()); err != nil {
+				return fmt.Errorf("cannot print %s: %w", f.key, err)
+			}
 		}
 		line := fmt.Sprintf("%s%s: %s", indent, parts[len(parts)-1], text)
 		if _, err := fmt.Fprintf(w, "%-52s # %s\n", line, c.SourceOf(f.key)); err != nil {
@@ -50,6 +54,41 @@ const masked = "********"
 // secret reports whether f is a password that is set (kafka.sasl_password, sql.password).
 func secret(f field) bool {
 	return strings.HasSuffix(f.key, "password") && f.value.Kind() == reflect.String && f.value.String() != ""
+}
+
+// maskSecrets copies v with the set values of map keys ending in "password" masked
+// (an agent's kafka source or sink may carry sasl_password).
+func maskSecrets(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.Interface:
+		if !v.IsNil() {
+			return maskSecrets(v.Elem())
+		}
+	case reflect.Map:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			val := maskSecrets(it.Value())
+			if k := it.Key(); k.Kind() == reflect.String && strings.HasSuffix(k.String(), "password") &&
+				val.Kind() == reflect.String && val.String() != "" {
+				val = reflect.ValueOf(masked)
+			}
+			out.SetMapIndex(it.Key(), val)
+		}
+		return out
+	case reflect.Struct:
+		out := reflect.New(v.Type()).Elem()
+		out.Set(v)
+		for i := 0; i < v.NumField(); i++ {
+			if out.Field(i).CanSet() {
+				out.Field(i).Set(maskSecrets(v.Field(i)))
+			}
+		}
+		return out
+	}
+	return v
 }
 
 // printValue renders one value as YAML on one line. Strings are always double-quoted with
