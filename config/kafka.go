@@ -8,27 +8,13 @@ import (
 
 // Kafka is how tagpipe's Kafka clients (collector, streaming, audience export, console,
 // the topics/produce/consume/groups/transactions commands) secure their connections:
-// Kafka's security.protocol, sasl.* and ssl.* settings, snake_cased. The kafka
-// sources and sinks of ingest agents may set their own (for another cluster). The
-// built-in broker speaks PLAINTEXT only.
-type Kafka struct {
-	// SecurityProtocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
-	SecurityProtocol string `yaml:"security_protocol"`
-	// SASLMechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (required with SASL_*).
-	SASLMechanism string `yaml:"sasl_mechanism"`
-	SASLUsername  string `yaml:"sasl_username"`
-	// SASLPassword is best given as TAGPIPE_KAFKA_SASL_PASSWORD; `config print` masks it.
-	SASLPassword string `yaml:"sasl_password"`
-	// SSLCAFile is a PEM file of the CAs to trust; empty: the system's.
-	SSLCAFile string `yaml:"ssl_ca_file"`
-	// SSLCertFile and SSLKeyFile: a PEM client certificate and its key (mutual TLS).
-	SSLCertFile string `yaml:"ssl_cert_file"`
-	SSLKeyFile  string `yaml:"ssl_key_file"`
-	// SSLServerName is checked against the broker certificates; empty: each broker's host.
-	SSLServerName string `yaml:"ssl_server_name"`
-	// SSLInsecureSkipVerify accepts any broker certificate (testing only).
-	SSLInsecureSkipVerify bool `yaml:"ssl_insecure_skip_verify"`
-}
+// Kafka's security.protocol, sasl.* and ssl.* settings, snake_cased (kafkasec.Config's
+// fields: security_protocol, sasl_mechanism, sasl_username, sasl_password — masked by
+// config print, best given as TAGPIPE_KAFKA_SASL_PASSWORD —, ssl_ca_file, ssl_cert_file,
+// ssl_key_file, ssl_server_name, ssl_insecure_skip_verify). The kafka sources and sinks
+// of ingest agents may set their own (for another cluster). The built-in broker speaks
+// PLAINTEXT only.
+type Kafka kafkasec.Config
 
 // Security is the section as kafkasec takes it.
 func (k Kafka) Security() kafkasec.Config { return kafkasec.Config(k) }

@@ -7,17 +7,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/tagpipe/tagpipe/internal/kafkasec"
 	"github.com/tagpipe/tagpipe/internal/kafkasec/kafkasectest"
 )
 
 // TestStatusSASLSSL: the topic panel reads a SASL_SSL cluster.
 func TestStatusSASLSSL(t *testing.T) {
-	cluster, sec := kafkasectest.SASLSSL(t, kfake.SeedTopics(2, "events"))
-	s, err := kafkasec.New(sec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cluster, s := kafkasectest.SASLSSL(t, kfake.SeedTopics(2, "events"))
 	con := New(Options{Bootstrap: cluster.ListenAddrs(), Security: s})
 	defer con.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

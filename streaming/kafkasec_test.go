@@ -8,7 +8,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/tagpipe/tagpipe/internal/kafkasec"
 	"github.com/tagpipe/tagpipe/internal/kafkasec/kafkasectest"
 	"github.com/tagpipe/tagpipe/streaming/internal/testkafka"
 )
@@ -17,11 +16,7 @@ import (
 // metadata, offsets and fetches through kafka-go, the topic ids through kafkasec.Conn
 // (recorded in the checkpoint), and Lag; a KafkaSink writes back to the cluster.
 func TestEngineSASLSSL(t *testing.T) {
-	cl, sec := kafkasectest.SASLSSL(t, kfake.SeedTopics(2, "events"), kfake.SeedTopics(1, "copy"))
-	s, err := kafkasec.New(sec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl, s := kafkasectest.SASLSSL(t, kfake.SeedTopics(2, "events"), kfake.SeedTopics(1, "copy"))
 	addrs := cl.ListenAddrs()
 	recs := make([]testkafka.Record, 60)
 	for i := range recs {

@@ -9,18 +9,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/tagpipe/tagpipe/internal/kafkasec"
 	"github.com/tagpipe/tagpipe/internal/kafkasec/kafkasectest"
 )
 
 // TestExportKafkaSASLSSL: an audience goes to a SASL_SSL cluster, members and a
 // tombstone.
 func TestExportKafkaSASLSSL(t *testing.T) {
-	cluster, sec := kafkasectest.SASLSSL(t, kfake.SeedTopics(1, "audience"))
-	s, err := kafkasec.New(sec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cluster, s := kafkasectest.SASLSSL(t, kfake.SeedTopics(1, "audience"))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := ExportKafka(ctx, cluster.ListenAddrs(), s, "audience", "fans", "2026-11-26", []string{"u1", "u2"}, []string{"u3"}); err != nil {

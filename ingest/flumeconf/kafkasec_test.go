@@ -2,6 +2,7 @@ package flumeconf
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,8 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/tagpipe/tagpipe/ingest"
-	"github.com/tagpipe/tagpipe/ingest/agent"
 	"github.com/tagpipe/tagpipe/ingest/internal/kafkatest"
 	"github.com/tagpipe/tagpipe/internal/kafkasec"
 	"github.com/tagpipe/tagpipe/internal/kafkasec/kafkasectest"
@@ -56,42 +55,19 @@ a1.sinks.k1.kafka.producer.sasl.jaas.config = ` + jaas("plain.PlainLoginModule")
 a1.sinks.k1.kafka.producer.ssl.truststore.location = ` + certs.CAFile + `
 a1.sinks.k1.kafka.producer.ssl.endpoint.identification.algorithm = https
 `
-	props, err := ReadProperties(strings.NewReader(text))
+	want := map[string]string{"type": "kafka", "brokers": addr, "topics": "in", "group_id": "sec", "auto_offset_reset": "earliest",
+		"heartbeat_interval": "100", "set_topic_header": "false", "batch_duration": "50", "channels": "c1",
+		"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-256", "sasl_username": kafkasectest.User,
+		"sasl_password": kafkasectest.Password, "ssl_ca_file": certs.CAFile}
+	spec, err := Convert(convertAndRun(t, text, t.TempDir(), want), "a1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, err := Convert(props, "a1")
-	if err != nil {
-		t.Fatal(err)
+	if got, want := fmt.Sprint(spec.Sinks["k1"]), fmt.Sprint(map[string]string{"type": "kafka", "channel": "c1", "brokers": addr, "topic": "out",
+		"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN", "sasl_username": kafkasectest.User,
+		"sasl_password": kafkasectest.Password, "ssl_ca_file": certs.CAFile}); got != want {
+		t.Fatalf("sink %s, want %s", got, want)
 	}
-	for where, want := range map[string]map[string]string{
-		"source": {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-256", "sasl_username": kafkasectest.User,
-			"sasl_password": kafkasectest.Password, "ssl_ca_file": certs.CAFile},
-		"sink": {"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN", "sasl_username": kafkasectest.User,
-			"sasl_password": kafkasectest.Password, "ssl_ca_file": certs.CAFile},
-	} {
-		got := spec.Sources["r1"]
-		if where == "sink" {
-			got = spec.Sinks["k1"]
-		}
-		for k, v := range want {
-			if got[k] != v {
-				t.Errorf("%s %s = %q, want %q (%v)", where, k, got[k], v, got)
-			}
-		}
-	}
-	a, err := agent.Build(spec, agent.Env{DataDir: t.TempDir(), Metrics: ingest.NewMetrics(nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		a.Stop(ctx)
-	})
 	s, err := kafkasec.New(certs.Config(kafkasec.SASLSSL, kafkasec.ScramSHA512))
 	if err != nil {
 		t.Fatal(err)

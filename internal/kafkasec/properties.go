@@ -4,69 +4,63 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 )
 
-// Keys are Config's settings as a kafka component's keys (and the kafka: section's).
-var Keys = []string{"security_protocol", "sasl_mechanism", "sasl_username", "sasl_password",
-	"ssl_ca_file", "ssl_cert_file", "ssl_key_file", "ssl_server_name", "ssl_insecure_skip_verify"}
+// Keys are Config's settings as a kafka component's keys (and the kafka: section's):
+// its yaml names.
+var Keys = func() []string {
+	t := reflect.TypeFor[Config]()
+	keys := make([]string, t.NumField())
+	for i := range keys {
+		keys[i] = t.Field(i).Tag.Get("yaml")
+	}
+	return keys
+}()
 
-// Get returns the setting under key (one of Keys) as text.
-func (c Config) Get(key string) string {
-	switch key {
-	case "security_protocol":
-		return c.SecurityProtocol
-	case "sasl_mechanism":
-		return c.SASLMechanism
-	case "sasl_username":
-		return c.SASLUsername
-	case "sasl_password":
-		return c.SASLPassword
-	case "ssl_ca_file":
-		return c.SSLCAFile
-	case "ssl_cert_file":
-		return c.SSLCertFile
-	case "ssl_key_file":
-		return c.SSLKeyFile
-	case "ssl_server_name":
-		return c.SSLServerName
-	case "ssl_insecure_skip_verify":
-		if c.SSLInsecureSkipVerify {
-			return "true"
+// field is the setting under key, one of Keys.
+func (c *Config) field(key string) (reflect.Value, bool) {
+	v := reflect.ValueOf(c).Elem()
+	for i, k := range Keys {
+		if k == key {
+			return v.Field(i), true
 		}
 	}
-	return ""
+	return reflect.Value{}, false
+}
+
+// Get returns the setting under key (one of Keys) as text; "" when unset.
+func (c Config) Get(key string) string {
+	f, ok := c.field(key)
+	switch {
+	case !ok:
+		return ""
+	case f.Kind() == reflect.Bool:
+		if f.Bool() {
+			return "true"
+		}
+		return ""
+	}
+	return f.String()
 }
 
 // Set assigns text to the setting under key (one of Keys).
 func (c *Config) Set(key, text string) error {
-	switch key {
-	case "security_protocol":
-		c.SecurityProtocol = text
-	case "sasl_mechanism":
-		c.SASLMechanism = text
-	case "sasl_username":
-		c.SASLUsername = text
-	case "sasl_password":
-		c.SASLPassword = text
-	case "ssl_ca_file":
-		c.SSLCAFile = text
-	case "ssl_cert_file":
-		c.SSLCertFile = text
-	case "ssl_key_file":
-		c.SSLKeyFile = text
-	case "ssl_server_name":
-		c.SSLServerName = text
-	case "ssl_insecure_skip_verify":
+	f, ok := c.field(key)
+	switch {
+	case !ok:
+		return fmt.Errorf("no security key %q", key)
+	case f.Kind() == reflect.Bool:
 		b, err := strconv.ParseBool(text)
 		if err != nil {
 			return fmt.Errorf("bad value %q: want true or false", text)
 		}
-		c.SSLInsecureSkipVerify = b
+		f.SetBool(b)
 	default:
-		return fmt.Errorf("no security key %q", key)
+		f.SetString(text)
 	}
 	return nil
 }

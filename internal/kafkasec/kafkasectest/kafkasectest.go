@@ -152,9 +152,14 @@ func (c *Certs) Config(protocol, mechanism string) kafkasec.Config {
 	return k
 }
 
-// SASLSSL starts a SASL_SSL cluster and returns it with the client settings
+// SASLSSL starts a SASL_SSL cluster and returns it with the clients' security
 // (SCRAM-SHA-512).
-func SASLSSL(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, kafkasec.Config) {
+func SASLSSL(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, *kafkasec.Security) {
 	c := NewCerts(t)
-	return Cluster(t, true, c.ServerTLS(false), opts...), c.Config(kafkasec.SASLSSL, kafkasec.ScramSHA512)
+	cl := Cluster(t, true, c.ServerTLS(false), opts...)
+	s, err := kafkasec.New(c.Config(kafkasec.SASLSSL, kafkasec.ScramSHA512))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl, s
 }
