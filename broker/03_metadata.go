@@ -29,7 +29,8 @@ func handleMetadata(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	br := kmsg.NewMetadataResponseBroker()
-	br.NodeID, br.Host, br.Port = b.opts.NodeID, b.advHost, b.advPort
+	br.NodeID = b.opts.NodeID
+	br.Host, br.Port = c.advertised()
 	resp.Brokers = []kmsg.MetadataResponseBroker{br}
 	resp.ClusterID = &b.clusterID
 	resp.ControllerID = b.opts.NodeID

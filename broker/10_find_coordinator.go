@@ -18,12 +18,13 @@ func handleFindCoordinator(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	b := c.b
 	req := kreq.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	host, port := c.advertised()
 	var code int16
 	if req.CoordinatorType != 0 && req.CoordinatorType != 1 {
 		code = kerr.InvalidRequest.Code
 	}
 	if req.Version < 4 {
-		resp.ErrorCode, resp.NodeID, resp.Host, resp.Port = code, b.opts.NodeID, b.advHost, b.advPort
+		resp.ErrorCode, resp.NodeID, resp.Host, resp.Port = code, b.opts.NodeID, host, port
 		if code != 0 {
 			resp.NodeID, resp.Host, resp.Port = -1, "", -1
 		}
@@ -31,7 +32,7 @@ func handleFindCoordinator(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	}
 	for _, key := range req.CoordinatorKeys {
 		rc := kmsg.NewFindCoordinatorResponseCoordinator()
-		rc.Key, rc.ErrorCode, rc.NodeID, rc.Host, rc.Port = key, code, b.opts.NodeID, b.advHost, b.advPort
+		rc.Key, rc.ErrorCode, rc.NodeID, rc.Host, rc.Port = key, code, b.opts.NodeID, host, port
 		if code != 0 {
 			rc.NodeID, rc.Host, rc.Port = -1, "", -1
 		}

@@ -122,11 +122,14 @@ type brokerConfig struct {
 // brokerConfigs are the broker-level settings DescribeConfigs shows for this node.
 func (b *Broker) brokerConfigs() []brokerConfig {
 	o := &b.opts
+	advertised, protocols := b.listenerList(true)
+	listeners, _ := b.listenerList(false)
 	out := []brokerConfig{
-		{"advertised.listeners", "PLAINTEXT://" + b.advHost + ":" + strconv.Itoa(int(b.advPort)), "", "Where clients are told to connect.", kmsg.ConfigTypeList},
+		{"advertised.listeners", advertised, "", "Where clients are told to connect, per listener.", kmsg.ConfigTypeList},
 		{"auto.create.topics.enable", strconv.FormatBool(o.AutoCreateTopics), "true", "Create unknown topics on Metadata/Produce.", kmsg.ConfigTypeBoolean},
 		{"broker.id", strconv.Itoa(int(o.NodeID)), "-1", "This node's id.", kmsg.ConfigTypeInt},
-		{"listeners", "PLAINTEXT://" + b.Addr(), "", "The Kafka listener.", kmsg.ConfigTypeList},
+		{"listener.security.protocol.map", protocols, "", "Each listener's security protocol.", kmsg.ConfigTypeString},
+		{"listeners", listeners, "", "The Kafka listeners.", kmsg.ConfigTypeList},
 		{"log.dirs", o.Dir, "", "Where partition logs live.", kmsg.ConfigTypeString},
 		{"log.retention.check.interval.ms", i64(o.RetentionCheckInterval.Milliseconds()), "300000", "How often retention runs.", kmsg.ConfigTypeLong},
 		{"num.partitions", i64(int64(o.DefaultPartitions)), "1", "Partitions of an auto-created topic.", kmsg.ConfigTypeInt},

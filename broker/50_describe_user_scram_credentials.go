@@ -2,13 +2,15 @@ package broker
 
 // DescribeUserScramCredentials v0.
 //
-// Behaviour: there is no SASL here, so no user has SCRAM credentials (none can be set:
-// 51_alter_user_scram_credentials.go). Answered as Kafka's ScramImage.describe answers
-// with none stored: a null or empty user list (all users) lists nobody; each user named
-// is RESOURCE_NOT_FOUND ("Attempt to describe a user credential that does not exist:
-// …"), except a user named more than once, answered once with DUPLICATE_RESOURCE
-// ("Cannot describe SCRAM credentials for the same user twice in a single request: …").
-// Users are answered in the order first named.
+// Behaviour: the users with SCRAM credentials are broker.sasl_users, when a SASL
+// listener has a SCRAM mechanism enabled: each has a credential per enabled SCRAM
+// mechanism (SCRAM-SHA-256, then SCRAM-SHA-512) with 4096 iterations, derived at start
+// (none can be set: 51_alter_user_scram_credentials.go). Answered as Kafka's
+// ScramImage.describe: a null or empty user list (all users) lists every such user, by
+// name; a user named without credentials is RESOURCE_NOT_FOUND ("Attempt to describe a
+// user credential that does not exist: …"), a user named more than once is answered
+// once with DUPLICATE_RESOURCE ("Cannot describe SCRAM credentials for the same user
+// twice in a single request: …"). Named users are answered in the order first named.
 //
 // Version notes: v0 flexible.
 
@@ -22,9 +24,13 @@ func init() { register(50, 0, 0, handleDescribeUserSCRAMCredentials) }
 func handleDescribeUserSCRAMCredentials(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.DescribeUserSCRAMCredentialsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
+	users, creds := c.b.sasl.scramUsers()
 	names := make([]string, len(req.Users))
 	for i, u := range req.Users {
 		names[i] = u.Name
+	}
+	if len(names) == 0 {
+		names = users
 	}
 	dup := findDups(names)
 	for _, name := range names {
@@ -34,11 +40,18 @@ func handleDescribeUserSCRAMCredentials(c *conn, kreq kmsg.Request) (kmsg.Respon
 		}
 		r := kmsg.NewDescribeUserSCRAMCredentialsResponseResult()
 		r.User = name
-		te := terr(kerr.ResourceNotFound, "Attempt to describe a user credential that does not exist: %s", name)
-		if isDup {
-			te = terr(kerr.DuplicateResource, "Cannot describe SCRAM credentials for the same user twice in a single request: %s", name)
+		switch infos, ok := creds[name]; {
+		case isDup:
+			terr(kerr.DuplicateResource, "Cannot describe SCRAM credentials for the same user twice in a single request: %s", name).set(&r.ErrorCode, &r.ErrorMessage)
+		case !ok:
+			terr(kerr.ResourceNotFound, "Attempt to describe a user credential that does not exist: %s", name).set(&r.ErrorCode, &r.ErrorMessage)
+		default:
+			for _, in := range infos {
+				ci := kmsg.NewDescribeUserSCRAMCredentialsResponseResultCredentialInfo()
+				ci.Mechanism, ci.Iterations = in.mechanism, in.iterations
+				r.CredentialInfos = append(r.CredentialInfos, ci)
+			}
 		}
-		te.set(&r.ErrorCode, &r.ErrorMessage)
 		resp.Results = append(resp.Results, r)
 	}
 	return resp, nil

@@ -2,9 +2,9 @@ package broker
 
 // AlterUserScramCredentials v0.
 //
-// Behaviour: this broker has no SASL listener and authenticates nobody, so it cannot keep
-// SCRAM credentials (a stored one would never be used, and DescribeUserScramCredentials
-// says none exists). Every user named, by a deletion or an upsertion, is refused once
+// Behaviour: SCRAM credentials come from the broker's configuration (broker.sasl_users,
+// derived at start: 50_describe_user_scram_credentials.go) and cannot be changed or
+// stored through the Admin API. Every user named, by a deletion or an upsertion, is refused once
 // with UNSUPPORTED_VERSION, as Kafka's ScramControlManager.alterCredentials refuses each
 // user when its metadata version cannot store SCRAM credentials: that check comes
 // before the mechanism and iteration checks, and a user named again after being refused
@@ -38,7 +38,7 @@ func handleAlterUserSCRAMCredentials(c *conn, kreq kmsg.Request) (kmsg.Response,
 		answered[name] = true
 		r := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
 		r.User = name
-		terr(kerr.UnsupportedVersion, "SCRAM credentials cannot be stored: this broker has no SASL listener").set(&r.ErrorCode, &r.ErrorMessage)
+		terr(kerr.UnsupportedVersion, "SCRAM credentials cannot be stored: they are set in the broker's configuration (broker.sasl_users)").set(&r.ErrorCode, &r.ErrorMessage)
 		resp.Results = append(resp.Results, r)
 	}
 	return resp, nil

@@ -32,7 +32,8 @@ func handleDescribeCluster(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		resp.ClusterAuthorizedOperations = clusterOperations
 	}
 	br := kmsg.NewDescribeClusterResponseBroker()
-	br.NodeID, br.Host, br.Port = b.opts.NodeID, b.advHost, b.advPort
+	br.NodeID = b.opts.NodeID
+	br.Host, br.Port = c.advertised()
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{br}
 	return resp, nil
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,11 +26,22 @@ type Options struct {
 	// Dir holds topics.json and one directory per partition (<topic>-<partition>).
 	Dir string
 	// Listen is the Kafka listener, host:port; "127.0.0.1:0" picks a free port (see Addr).
+	// Used when Listeners is empty: one PLAINTEXT listener.
 	Listen string
 	// AdvertisedHost / AdvertisedPort are what Metadata and DescribeCluster tell clients to
-	// connect to; empty / 0 means the listener's actual host / port.
+	// connect to; empty / 0 means the listener's actual host / port. With Listen only.
 	AdvertisedHost string
 	AdvertisedPort int
+	// Listeners are the broker's listeners (Kafka's listeners and advertised.listeners);
+	// empty means one PLAINTEXT listener on Listen with the advertised pair above.
+	// Metadata, FindCoordinator and DescribeCluster answer each client with the
+	// advertised address of the listener it connected to.
+	Listeners []Listener
+	// TLS is the certificate of the SSL and SASL_SSL listeners (listeners.go).
+	TLS TLSOptions
+	// SASL are the mechanisms and users of the SASL_PLAINTEXT and SASL_SSL listeners
+	// (sasl.go). An authenticated user may do everything: there are no ACLs.
+	SASL SASLOptions
 	// NodeID is this broker's id.
 	NodeID int32
 	// ClusterID is reported in Metadata/DescribeCluster; empty means one generated on the
@@ -121,9 +133,9 @@ type Broker struct {
 	now     func() time.Time
 	metrics *metrics
 
-	ln        net.Listener
-	advHost   string
-	advPort   int32
+	listeners []*listener // in Options.Listeners order; set by Start
+	tlsCfg    *tls.Config // for the TLS listeners; nil without one
+	sasl      *saslAuth   // for the SASL listeners; nil without one
 	clusterID string
 
 	groups *groups.Coordinator
@@ -210,6 +222,24 @@ func New(opts Options) (*Broker, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if err := checkListeners(&opts); err != nil {
+		return nil, err
+	}
+	var tlsCfg *tls.Config
+	var sasl *saslAuth
+	for _, l := range opts.Listeners {
+		var err error
+		if l.tls() && tlsCfg == nil {
+			if tlsCfg, err = serverTLSConfig(opts.TLS); err != nil {
+				return nil, err
+			}
+		}
+		if l.sasl() && sasl == nil {
+			if sasl, err = newSASLAuth(opts.SASL); err != nil {
+				return nil, err
+			}
+		}
+	}
 	now := opts.Now
 	if now == nil {
 		now = time.Now
@@ -221,6 +251,8 @@ func New(opts Options) (*Broker, error) {
 		topics: map[string]*topic{},
 		conns:  map[*conn]struct{}{},
 		stop:   make(chan struct{}),
+		tlsCfg: tlsCfg,
+		sasl:   sasl,
 	}
 	b.metrics = newMetrics(opts.Registry, b)
 	return b, nil
@@ -260,28 +292,17 @@ func (b *Broker) Start(ctx context.Context) error {
 		_ = b.groups.Close()
 		return fmt.Errorf("cannot open the transaction coordinator: %w", err)
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", b.opts.Listen)
-	if err != nil {
+	if err := b.listen(ctx); err != nil {
 		b.closeLogs()
 		_ = b.groups.Close()
 		_ = b.txns.close()
-		return fmt.Errorf("cannot listen on %q: %w", b.opts.Listen, err)
+		return err
 	}
-	b.ln = ln
-	host, port, _ := net.SplitHostPort(ln.Addr().String())
-	b.advHost = host
-	if b.opts.AdvertisedHost != "" {
-		b.advHost = b.opts.AdvertisedHost
-	}
-	p, _ := strconv.Atoi(port)
-	if b.opts.AdvertisedPort != 0 {
-		p = b.opts.AdvertisedPort
-	}
-	b.advPort = int32(p)
 	ntopics := len(b.topics) // before connections can create topics
-	b.wg.Add(1)
-	go b.acceptLoop()
+	for _, l := range b.listeners {
+		b.wg.Add(1)
+		go b.acceptLoop(l)
+	}
 	if b.opts.RetentionCheckInterval > 0 {
 		b.wg.Add(1)
 		go b.every(b.opts.RetentionCheckInterval, func() {
@@ -302,16 +323,20 @@ func (b *Broker) Start(ctx context.Context) error {
 			}
 		})
 	}
-	b.log.Info("broker listening", "addr", ln.Addr().String(), "advertised", net.JoinHostPort(b.advHost, strconv.Itoa(int(b.advPort))), "dir", b.opts.Dir, "topics", ntopics)
+	for _, l := range b.listeners {
+		b.log.Info("broker listening", "listener", l.Name, "security_protocol", l.SecurityProtocol, "addr", l.ln.Addr().String(),
+			"advertised", net.JoinHostPort(l.advHost, strconv.Itoa(int(l.advPort))))
+	}
+	b.log.Info("broker started", "dir", b.opts.Dir, "topics", ntopics)
 	return nil
 }
 
-// Addr is the listener's address (useful with port 0); empty before Start.
+// Addr is the first listener's address (useful with port 0); empty before Start.
 func (b *Broker) Addr() string {
-	if b.ln == nil {
+	if len(b.listeners) == 0 {
 		return ""
 	}
-	return b.ln.Addr().String()
+	return b.listeners[0].ln.Addr().String()
 }
 
 // Stop closes the listener and every connection, waits for their goroutines and closes
@@ -320,9 +345,7 @@ func (b *Broker) Stop(ctx context.Context) error {
 	var err error
 	b.stopOnce.Do(func() {
 		close(b.stop)
-		if b.ln != nil {
-			_ = b.ln.Close()
-		}
+		b.closeListeners()
 		b.connMu.Lock()
 		for c := range b.conns {
 			c.close()
@@ -373,11 +396,11 @@ func (b *Broker) closeLogs() error {
 	return errors.Join(errs...)
 }
 
-func (b *Broker) acceptLoop() {
+func (b *Broker) acceptLoop(l *listener) {
 	defer b.wg.Done()
 	var delay time.Duration
 	for {
-		nc, err := b.ln.Accept()
+		nc, err := l.ln.Accept()
 		if err != nil {
 			select {
 			case <-b.stop:
@@ -403,7 +426,7 @@ func (b *Broker) acceptLoop() {
 			}
 		}
 		delay = 0
-		c := newConn(b, nc)
+		c := newConn(b, l, nc)
 		b.connMu.Lock()
 		select {
 		case <-b.stop:

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -27,8 +28,11 @@ import (
 // latency path of every produce round trip and of every fetch, which a consumer sends
 // one after the other. writeLoop takes the responses that find others still queued.
 type conn struct {
-	b      *Broker
-	nc     net.Conn
+	b  *Broker
+	l  *listener // the listener it came in on; nil in tests that build a conn
+	nc net.Conn  // a *tls.Conn on SSL and SASL_SSL listeners
+	// tls: nc is a TLS connection, so record sets go through its writer (no sendfile).
+	tls    bool
 	rw     io.ReadWriter // nc's bytes: raw system calls where possible (sock_linux.go)
 	remote string
 	out    chan *outFrame
@@ -49,6 +53,18 @@ type conn struct {
 	// scan checks the batch CRCs of a large Produce request while it is read (see
 	// produce_scan.go). Only the serve goroutine uses it.
 	scan produceScan
+	// unauth: the connection is on a SASL listener and not authenticated yet, so only
+	// the SASL exchange is served (17_sasl_handshake.go). sasl is the exchange the
+	// handshake chose; saslRaw: after a v0 handshake, frames are raw SASL tokens.
+	// Only the serve goroutine uses them.
+	unauth   bool
+	sasl     saslServer
+	saslMech string
+	saslRaw  bool
+	// principal is "User:<name>" once SASL authenticated, or the client certificate's
+	// subject on a TLS listener; empty (ANONYMOUS) otherwise. For logs only: there are
+	// no ACLs.
+	principal string
 }
 
 // splice is one partition's record set, to be written straight from its segment file.
@@ -85,12 +101,15 @@ func (f *outFrame) release() {
 	}
 }
 
-func newConn(b *Broker, nc net.Conn) *conn {
+func newConn(b *Broker, l *listener, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), out: make(chan *outFrame, 64),
-		done: make(chan struct{}), ctx: ctx, cancel: cancel}
+	if l.tlsCfg != nil {
+		nc = tls.Server(nc, l.tlsCfg)
+	}
+	c := &conn{b: b, l: l, nc: nc, remote: nc.RemoteAddr().String(), out: make(chan *outFrame, 64),
+		done: make(chan struct{}), ctx: ctx, cancel: cancel, tls: l.tlsCfg != nil, unauth: l.sasl()}
 	c.rw = nc
-	if s := newSockIO(nc); s != nil {
+	if s := newSockIO(nc); s != nil { // nil for a *tls.Conn: its bytes go through its writer
 		c.rw = s
 	}
 	c.w = bufio.NewWriterSize(c.rw, 64<<10)
@@ -103,6 +122,12 @@ func (c *conn) close() {
 			c.cancel()
 		}
 		close(c.done)
+		if tc, ok := c.nc.(*tls.Conn); ok {
+			// Without close_notify: tls.Conn.Close would write the alert, and Stop must
+			// not wait on a client that does not read.
+			_ = tc.NetConn().Close()
+			return
+		}
 		_ = c.nc.Close()
 	})
 }
@@ -136,6 +161,12 @@ func (c *conn) serve() {
 		c.close()
 		wwg.Wait()
 	}()
+	if c.tls {
+		if err := c.handshake(); err != nil {
+			b.log.Info("closing connection: TLS handshake failed", "remote", c.remote, "listener", c.l.Name, "err", err)
+			return
+		}
+	}
 	// The read-ahead buffer is small on purpose: the part of a large request it holds
 	// when the request's size is read is copied from it into the frame buffer, and the
 	// rest is read straight into the frame buffer. With 64 KiB, a producer's 100 KiB
@@ -156,7 +187,8 @@ func (c *conn) serve() {
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
 		// Refuse before allocating: a bogus or hostile length must not make us reserve memory.
-		if size < 10 || size > b.opts.MaxRequestBytes {
+		// (Raw SASL tokens after a v0 handshake may be shorter than a request header.)
+		if size < 10 && (!c.saslRaw || size < 0) || size > b.opts.MaxRequestBytes {
 			b.metrics.malformed.Inc()
 			b.log.Warn("closing connection: bad request size", "remote", c.remote, "size", size, "max", b.opts.MaxRequestBytes)
 			return
@@ -199,8 +231,7 @@ func (c *conn) serve() {
 			b.frames.put(frame) // the response is encoded: nothing refers to the frame now
 		}
 		if err != nil {
-			b.metrics.malformed.Inc()
-			b.log.Warn("closing connection", "remote", c.remote, "client_id", c.clientID, "err", err)
+			c.hangUp(resp, err)
 			return
 		}
 		if resp == nil {
@@ -220,6 +251,27 @@ func (c *conn) serve() {
 			return
 		}
 	}
+}
+
+// hangUp ends a connection whose request failed: a malformed request, or a failed SASL
+// exchange, whose answer (resp, when the protocol has one) is written first.
+func (c *conn) hangUp(resp *outFrame, err error) {
+	if resp != nil {
+		// Before authentication every answer is written inline, so nothing is queued
+		// and this one is written now.
+		if inlined, _ := c.writeInline(resp); !inlined {
+			resp.release()
+		}
+	}
+	var ae *authError
+	if errors.As(err, &ae) {
+		c.b.metrics.authFailures.Inc()
+		c.b.log.Info("closing connection: authentication failed", "remote", c.remote, "listener", c.l.Name,
+			"mechanism", c.saslMech, "client_id", c.clientID, "err", ae.reason)
+		return
+	}
+	c.b.metrics.malformed.Inc()
+	c.b.log.Warn("closing connection", "remote", c.remote, "client_id", c.clientID, "err", err)
 }
 
 // readScanned fills frame from r a piece at a time, scanning each piece as it arrives
@@ -310,6 +362,12 @@ func (c *conn) writeFrame(w *bufio.Writer, f *outFrame) error {
 			}
 			continue
 		}
+		if c.tls { // through the TLS writer: sendfile would bypass the encryption
+			if n, err := p.rr.WriteTo(w); err != nil || n != int64(p.rr.Len()) {
+				return fmt.Errorf("cannot send record set: wrote %d of %d bytes: %v", n, p.rr.Len(), err)
+			}
+			continue
+		}
 		// Record sets go from the segment file to the socket (sendfile on Linux).
 		if err := w.Flush(); err != nil {
 			return err
@@ -368,9 +426,15 @@ func skipTags(b []byte) ([]byte, error) {
 // handleFrame decodes one request, runs its handler and returns the framed response (nil
 // for no response). An error closes the connection.
 func (c *conn) handleFrame(frame []byte) (*outFrame, error) {
+	if c.saslRaw {
+		return c.rawSASLToken(frame)
+	}
 	h, body, err := parseHeader(frame)
 	if err != nil {
 		return nil, err
+	}
+	if c.unauth && !c.allowedBeforeAuth(h.key) {
+		return nil, fmt.Errorf("%w: %s before SASL authentication", errMalformed, kmsg.NameForKey(h.key))
 	}
 	if h.clientID != nil {
 		c.clientID = *h.clientID
@@ -417,6 +481,11 @@ func (c *conn) handleFrame(frame []byte) (*outFrame, error) {
 	c.b.metrics.observe(h.key, time.Since(start))
 	if err != nil || resp == nil {
 		c.releaseSplices()
+		var ae *authError
+		if resp != nil && errors.As(err, &ae) { // answered, then the connection is closed
+			resp.SetVersion(h.version)
+			return c.frame(h, resp), err
+		}
 		return nil, err
 	}
 	resp.SetVersion(h.version)

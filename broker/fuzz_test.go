@@ -62,6 +62,7 @@ func FuzzRequest(f *testing.F) {
 	binary.BigEndian.PutUint16(long[8:], 0x7fff) // client id longer than the frame
 	f.Add(long)
 	adminSeeds(f, body)
+	saslSeeds(f, body)
 
 	o := testOptions(f)
 	o.MaxPartitions = 4
@@ -82,6 +83,12 @@ func FuzzRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { _ = b.closeLogs(); _ = b.groups.Close(); _ = b.txns.close() })
+	// Connections on a SASL listener: one not authenticated yet, one in the middle of a
+	// SCRAM exchange (SaslAuthenticate bodies reach the SCRAM parser).
+	if b.sasl, err = newSASLAuth(SASLOptions{Mechanisms: saslMechanisms, Users: map[string]string{"fuzz": "fuzz"}}); err != nil {
+		f.Fatal(err)
+	}
+	saslListener := &listener{Listener: Listener{Name: "SASL", SecurityProtocol: SASLPlaintext}}
 	done := make(chan struct{})
 	close(done) // a closed connection: long-poll fetches and group joins return at once
 	ctx, cancel := context.WithCancel(context.Background())
@@ -100,6 +107,16 @@ func FuzzRequest(f *testing.F) {
 		}
 		if after := brokerState(b); after != before {
 			t.Fatalf("broker state changed with the request's buffer:\nbefore %s\nafter  %s", before, after)
+		}
+		for _, mech := range []string{"", "SCRAM-SHA-256"} {
+			sc := &conn{b: b, l: saslListener, done: done, ctx: ctx, remote: "127.0.0.1:1", unauth: true}
+			if mech != "" {
+				sc.sasl, _ = b.sasl.server(mech)
+				sc.saslMech = mech
+			}
+			if sf, _ := sc.handleFrame(slices.Clone(frame)); sf != nil {
+				sf.release()
+			}
 		}
 		if err != nil || f == nil {
 			return
@@ -134,6 +151,19 @@ func brokerState(b *Broker) string {
 		out = append(out, fmt.Sprintf("group %q %+v %+v offsets %v;", g.Name, g, d, b.groups.Fetch(g.Name)))
 	}
 	return strings.Join(out, "\n")
+}
+
+// saslSeeds adds the SASL exchange: handshakes for each mechanism and an unknown one,
+// SaslAuthenticate with PLAIN and SCRAM messages, good and broken.
+func saslSeeds(f *testing.F, body func(kmsg.Request) []byte) {
+	for _, m := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI"} {
+		for v := int16(0); v <= 1; v++ {
+			f.Add(body(saslHandshakeReq(v, m)))
+		}
+	}
+	for v, msg := range []string{"\x00fuzz\x00fuzz", "n,,n=fuzz,r=abcdef", "n,a=f=3Dz,n=f=2Cz,r=x,m=ext", "c=biws,r=abc,p=AAAA", "p=tls-unique,,n=fuzz,r=x"} {
+		f.Add(body(saslAuthenticateReq(int16(v%3), []byte(msg))))
+	}
 }
 
 // adminSeeds adds a request of each admin API served for management tools

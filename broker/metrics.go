@@ -19,6 +19,7 @@ type metrics struct {
 	bytesIn          prometheus.Counter
 	bytesOut         prometheus.Counter
 	malformed        prometheus.Counter
+	authFailures     prometheus.Counter
 	producedRecords  prometheus.Counter
 	producedBytes    prometheus.Counter
 	fetchedBytes     prometheus.Counter
@@ -53,6 +54,8 @@ func newMetrics(reg *prometheus.Registry, b *Broker) *metrics {
 		bytesOut:    prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_sent_bytes_total", Help: "Response bytes written."}),
 		malformed: prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_malformed_requests_total",
 			Help: "Connections closed for a malformed, oversized or unsupported request."}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_authentication_failures_total",
+			Help: "Connections closed for a failed SASL authentication (wrong password, unknown user or mechanism)."}),
 		producedRecords: prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_produced_records_total", Help: "Records appended."}),
 		producedBytes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_produced_bytes_total", Help: "Record batch bytes appended."}),
 		fetchedBytes:    prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_fetched_bytes_total", Help: "Record batch bytes served by Fetch."}),
@@ -64,7 +67,7 @@ func newMetrics(reg *prometheus.Registry, b *Broker) *metrics {
 		fetchWaiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagpipe_broker_fetch_waiting",
 			Help: "Fetch requests long-polling for data right now."}),
 	}
-	m.collectors = []prometheus.Collector{groupCollector{b}, m.requests, m.latency, m.connections, m.bytesIn, m.bytesOut, m.malformed,
+	m.collectors = []prometheus.Collector{groupCollector{b}, m.requests, m.latency, m.connections, m.bytesIn, m.bytesOut, m.malformed, m.authFailures,
 		m.producedRecords, m.producedBytes, m.fetchedBytes, m.produceErrors, m.retentionDeleted, m.compactedRecords, m.partitions, m.fetchWaiting}
 	if reg != nil {
 		for _, c := range m.collectors {
