@@ -776,3 +776,29 @@ func TestSCRAMServerRFC7677(t *testing.T) {
 	}
 }
 
+// TestBrokerProcessSASLSSL: `tagpipe broker` configured through the environment
+// (broker.listeners, ssl_*, sasl_users) serves a SASL_SSL listener to a SCRAM client.
+func TestBrokerProcessSASLSSL(t *testing.T) {
+	p := newTestPKI(t)
+	bp := startBrokerProc(t, t.TempDir(),
+		`TAGPIPE_BROKER_LISTENERS=[{name: EXTERNAL, listen: "127.0.0.1:0", security_protocol: SASL_SSL}, {name: INTERNAL, listen: "127.0.0.1:0"}]`,
+		"TAGPIPE_BROKER_SSL_CERT_FILE="+p.certFile, "TAGPIPE_BROKER_SSL_KEY_FILE="+p.keyFile,
+		"TAGPIPE_BROKER_SASL_USERS={"+testUser+": "+testPassword+"}")
+	sc := secureCase{"EXTERNAL", true, "SCRAM-SHA-512"}
+	cl, err := kgo.NewClient(append(kgoSecureOpts(p, sc, bp.addr, testPassword), kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("proc"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(testCtx(t), &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatalf("produce over SASL_SSL: %v", err)
+	}
+	bad, err := kgo.NewClient(kgoSecureOpts(p, sc, bp.addr, wrongPassword)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	if err := bad.Ping(testCtx(t)); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("wrong password: %v", err)
+	}
+}

@@ -1,6 +1,14 @@
 package config
 
-import "time"
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
 
 // Broker configures the built-in Kafka-protocol broker. Per-topic settings
 // (retention.ms, …) default to these values and can be changed per topic with
@@ -8,11 +16,30 @@ import "time"
 type Broker struct {
 	// Enabled runs the built-in broker in `tagpipe up`; false means use bootstrap_servers.
 	Enabled bool `yaml:"enabled"`
-	// Listen is the Kafka protocol listener.
+	// Listen is the Kafka protocol listener, PLAINTEXT, when Listeners is empty; with
+	// Listeners, the address of the PLAINTEXT listener tagpipe's own components (ingest,
+	// streaming, topics) connect to.
 	Listen string `yaml:"listen"`
 	// AdvertisedHost/Port are what Metadata tells clients to connect to; empty/0 = listen's.
+	// Without Listeners only (each listener has its own).
 	AdvertisedHost string `yaml:"advertised_host"`
 	AdvertisedPort int    `yaml:"advertised_port"`
+	// Listeners are Kafka's listeners / advertised.listeners with their security
+	// protocols; empty = one PLAINTEXT listener on Listen.
+	Listeners []BrokerListener `yaml:"listeners"`
+	// SSLCertFile / SSLKeyFile are the PEM certificate (chain) and key of the SSL and
+	// SASL_SSL listeners; SSLCAFile the PEM CAs client certificates must chain to, and
+	// SSLClientAuth Kafka's ssl.client.auth: none, requested or required.
+	SSLCertFile   string `yaml:"ssl_cert_file"`
+	SSLKeyFile    string `yaml:"ssl_key_file"`
+	SSLCAFile     string `yaml:"ssl_ca_file"`
+	SSLClientAuth string `yaml:"ssl_client_auth"`
+	// SASLEnabledMechanisms are served on the SASL_PLAINTEXT and SASL_SSL listeners:
+	// PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's sasl.enabled.mechanisms).
+	SASLEnabledMechanisms []string `yaml:"sasl_enabled_mechanisms"`
+	// SASLUsers maps user names to passwords (SCRAM credentials are derived at start).
+	// `config print` masks the passwords.
+	SASLUsers Passwords `yaml:"sasl_users"`
 	// NodeID is this broker's id in Metadata.
 	NodeID int32 `yaml:"node_id"`
 	// AutoCreateTopics creates unknown topics on Metadata/Produce with DefaultPartitions.
@@ -59,8 +86,53 @@ type Broker struct {
 	TransactionalIDExpiration time.Duration `yaml:"transactional_id_expiration"`
 }
 
+// BrokerListener is one entry of broker.listeners.
+type BrokerListener struct {
+	// Name is the listener name (INTERNAL, EXTERNAL, …); empty = the security protocol.
+	Name   string `yaml:"name"`
+	Listen string `yaml:"listen"`
+	// AdvertisedHost/Port are what clients connected to this listener are told to
+	// connect to; empty/0 = listen's.
+	AdvertisedHost string `yaml:"advertised_host"`
+	AdvertisedPort int    `yaml:"advertised_port"`
+	// SecurityProtocol is PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL; empty = the name
+	// when it is one of these, else PLAINTEXT (as Kafka).
+	SecurityProtocol string `yaml:"security_protocol"`
+}
+
+// Protocol is the listener's security protocol with Kafka's default applied.
+func (l BrokerListener) Protocol() string {
+	if l.SecurityProtocol != "" {
+		return l.SecurityProtocol
+	}
+	if n := strings.ToUpper(l.Name); slices.Contains(securityProtocols, n) {
+		return n
+	}
+	return "PLAINTEXT"
+}
+
+var securityProtocols = []string{"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
+
+// Passwords maps user names to passwords. It prints masked, so `config print` output
+// can be shared; set passwords in the file or whole in the environment
+// (TAGPIPE_BROKER_SASL_USERS='{alice: …}').
+type Passwords map[string]string
+
+// masked stands for a password in printed configuration.
+const masked = "********"
+
+// MarshalYAML masks every password.
+func (p Passwords) MarshalYAML() (any, error) {
+	out := make(map[string]string, len(p))
+	for u := range p {
+		out[u] = masked
+	}
+	return out, nil
+}
+
 func (b *Broker) validate(ch *check) {
 	ch.addr("listen", b.Listen)
+	b.validateSecurity(ch)
 	ch.positive("default_partitions", int64(b.DefaultPartitions))
 	ch.positive("segment_bytes", b.SegmentBytes)
 	ch.positive("segment_ms", b.SegmentMS)
@@ -95,4 +167,107 @@ func (b *Broker) validate(ch *check) {
 			ch.fail("flush", `must be "os", "always" or a duration like "1s", got %q`, b.Flush)
 		}
 	}
+}
+
+// validateSecurity checks listeners, TLS and SASL: names unique, addresses parse, a TLS
+// listener has a readable certificate and key, a SASL listener mechanisms and users.
+func (b *Broker) validateSecurity(ch *check) {
+	var anyTLS, anySASL, internal bool
+	names := map[string]int{}
+	for i, l := range b.Listeners {
+		key := fmt.Sprintf("listeners[%d]", i)
+		p := l.Protocol()
+		name := l.Name
+		if name == "" {
+			name = p
+		}
+		if j, dup := names[strings.ToUpper(name)]; dup {
+			ch.fail(key+".name", "listener name %q is already used by listeners[%d]", name, j)
+		}
+		names[strings.ToUpper(name)] = i
+		if !listenerName(name) {
+			ch.fail(key+".name", "want letters, digits and _, got %q", name)
+		}
+		if l.Listen == "" {
+			ch.fail(key+".listen", "must be set (host:port)")
+		}
+		ch.addr(key+".listen", l.Listen)
+		if l.AdvertisedPort < 0 || l.AdvertisedPort > 65535 {
+			ch.fail(key+".advertised_port", "must be 0 (the listen port) or a port number, got %d", l.AdvertisedPort)
+		}
+		if !slices.Contains(securityProtocols, p) {
+			ch.fail(key+".security_protocol", "must be one of %s, got %q", strings.Join(securityProtocols, ", "), l.SecurityProtocol)
+		}
+		anyTLS = anyTLS || p == "SSL" || p == "SASL_SSL"
+		anySASL = anySASL || p == "SASL_PLAINTEXT" || p == "SASL_SSL"
+		internal = internal || (p == "PLAINTEXT" && l.Listen == b.Listen)
+	}
+	if len(b.Listeners) > 0 {
+		if b.AdvertisedHost != "" {
+			ch.fail("advertised_host", "is for broker.listen alone: with broker.listeners set advertised_host per listener")
+		}
+		if b.AdvertisedPort != 0 {
+			ch.fail("advertised_port", "is for broker.listen alone: with broker.listeners set advertised_port per listener")
+		}
+		if !internal {
+			ch.fail("listen", "tagpipe's own components (ingest, streaming, topics) connect to broker.listen over PLAINTEXT: "+
+				"with broker.listeners it must be the listen address of a PLAINTEXT listener, got %q", b.Listen)
+		}
+	}
+	ch.oneOf("ssl_client_auth", b.SSLClientAuth, "none", "requested", "required")
+	switch {
+	case (b.SSLCertFile == "") != (b.SSLKeyFile == ""):
+		ch.fail("ssl_cert_file", "ssl_cert_file and ssl_key_file go together: set both or neither")
+	case b.SSLCertFile != "":
+		if _, err := tls.LoadX509KeyPair(b.SSLCertFile, b.SSLKeyFile); err != nil {
+			ch.fail("ssl_cert_file", "cannot load the certificate with ssl_key_file %q: %v", b.SSLKeyFile, err)
+		}
+	case anyTLS:
+		ch.fail("ssl_cert_file", "an SSL or SASL_SSL listener needs ssl_cert_file and ssl_key_file (PEM)")
+	}
+	if b.SSLCAFile != "" {
+		if pem, err := os.ReadFile(b.SSLCAFile); err != nil {
+			ch.fail("ssl_ca_file", "cannot read: %v", err)
+		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			ch.fail("ssl_ca_file", "%q holds no PEM certificate", b.SSLCAFile)
+		}
+	} else if b.SSLClientAuth == "requested" || b.SSLClientAuth == "required" {
+		ch.fail("ssl_ca_file", "ssl_client_auth %s needs ssl_ca_file, the CA client certificates are checked against", b.SSLClientAuth)
+	}
+	seen := map[string]bool{}
+	for _, m := range b.SASLEnabledMechanisms {
+		ch.oneOf("sasl_enabled_mechanisms", m, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+		if seen[m] {
+			ch.fail("sasl_enabled_mechanisms", "%s listed twice", m)
+		}
+		seen[m] = true
+	}
+	for u, p := range b.SASLUsers {
+		if u == "" {
+			ch.fail("sasl_users", "a user name is empty")
+		}
+		if p == "" {
+			ch.fail("sasl_users", "user %q has an empty password", u)
+		}
+	}
+	if anySASL {
+		if len(b.SASLEnabledMechanisms) == 0 {
+			ch.fail("sasl_enabled_mechanisms", "a SASL_PLAINTEXT or SASL_SSL listener needs at least one mechanism")
+		}
+		if len(b.SASLUsers) == 0 {
+			ch.fail("sasl_users", "a SASL_PLAINTEXT or SASL_SSL listener needs at least one user")
+		}
+	}
+}
+
+func listenerName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
 }

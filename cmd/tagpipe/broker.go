@@ -39,6 +39,12 @@ func brokerOptions(cfg *config.Config, reg *prometheus.Registry, log *slog.Logge
 	o.Dir = cfg.Path("broker")
 	o.Listen = c.Listen
 	o.AdvertisedHost, o.AdvertisedPort = c.AdvertisedHost, c.AdvertisedPort
+	for _, l := range c.Listeners {
+		o.Listeners = append(o.Listeners, broker.Listener{Name: l.Name, Listen: l.Listen,
+			AdvertisedHost: l.AdvertisedHost, AdvertisedPort: l.AdvertisedPort, SecurityProtocol: l.Protocol()})
+	}
+	o.TLS = broker.TLSOptions{CertFile: c.SSLCertFile, KeyFile: c.SSLKeyFile, CAFile: c.SSLCAFile, ClientAuth: c.SSLClientAuth}
+	o.SASL = broker.SASLOptions{Mechanisms: c.SASLEnabledMechanisms, Users: c.SASLUsers}
 	o.NodeID = c.NodeID
 	o.AutoCreateTopics, o.DefaultPartitions = c.AutoCreateTopics, c.DefaultPartitions
 	o.RetentionMS, o.RetentionBytes = c.RetentionMS, c.RetentionBytes

@@ -1,0 +1,128 @@
+package config
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// selfSigned writes a throwaway certificate and key (PEM) and returns their paths.
+func selfSigned(t *testing.T) (cert, key string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+func TestBrokerSecurity(t *testing.T) {
+	cert, key := selfSigned(t)
+	body := `broker:
+  listeners:
+    - {name: INTERNAL, listen: "127.0.0.1:9092"}
+    - name: EXTERNAL
+      listen: "0.0.0.0:9093"
+      advertised_host: kafka.example.com
+      security_protocol: SASL_SSL
+    - {name: SSL, listen: "0.0.0.0:9094"}
+  ssl_cert_file: ` + cert + `
+  ssl_key_file: ` + key + `
+  ssl_ca_file: ` + cert + `
+  ssl_client_auth: requested
+  sasl_enabled_mechanisms: [SCRAM-SHA-512]
+  sasl_users: {alice: from-the-file}
+`
+	c, err := Load(LoadOptions{File: writeFile(t, body), Environ: []string{"TAGPIPE_BROKER_SASL_USERS={alice: from-env, bob: b0b}"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.Broker
+	if len(b.Listeners) != 3 || b.Listeners[1].AdvertisedHost != "kafka.example.com" || b.Listeners[1].Protocol() != "SASL_SSL" ||
+		b.Listeners[0].Protocol() != "PLAINTEXT" || b.Listeners[2].Protocol() != "SSL" {
+		t.Fatalf("listeners: %+v", b.Listeners)
+	}
+	if b.SASLUsers["alice"] != "from-env" || b.SASLUsers["bob"] != "b0b" || len(b.SASLEnabledMechanisms) != 1 {
+		t.Fatalf("sasl: %v %v", b.SASLEnabledMechanisms, len(b.SASLUsers))
+	}
+	var buf bytes.Buffer
+	if err := c.Print(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if out := buf.String(); strings.Contains(out, "from-env") || strings.Contains(out, "b0b") || !strings.Contains(out, `alice: "********"`) {
+		t.Fatalf("config print shows passwords or no users:\n%s", out)
+	}
+}
+
+func TestBrokerSecurityChecks(t *testing.T) {
+	cert, key := selfSigned(t)
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	internal := `    - {name: INTERNAL, listen: "127.0.0.1:9092"}` + "\n"
+	cases := []struct {
+		name, body string
+		want       []string
+	}{
+		{"duplicate names", "broker:\n  listeners:\n" + internal + `    - {name: internal, listen: "127.0.0.1:9093"}` + "\n",
+			[]string{"broker.listeners[1].name", "already used by listeners[0]"}},
+		{"bad address", "broker:\n  listeners:\n" + internal + `    - {name: X, listen: "nowhere"}` + "\n", []string{"broker.listeners[1].listen", "host:port"}},
+		{"bad protocol", "broker:\n  listeners:\n" + internal + `    - {name: X, listen: ":1", security_protocol: TLS}` + "\n",
+			[]string{"broker.listeners[1].security_protocol", "SASL_SSL"}},
+		{"bad name", "broker:\n  listeners:\n" + internal + `    - {name: "a-b", listen: ":1"}` + "\n", []string{"broker.listeners[1].name"}},
+		{"listen not a PLAINTEXT listener", "broker:\n  listeners:\n" + `    - {name: SSL, listen: "127.0.0.1:9092"}` + "\n  ssl_cert_file: " + cert + "\n  ssl_key_file: " + key + "\n",
+			[]string{"broker.listen", "PLAINTEXT listener"}},
+		{"advertised with listeners", "broker:\n  advertised_port: 1\n  listeners:\n" + internal, []string{"broker.advertised_port", "per listener"}},
+		{"TLS listener without certificate", "broker:\n  listeners:\n" + internal + `    - {name: SSL, listen: ":1"}` + "\n", []string{"broker.ssl_cert_file", "needs"}},
+		{"cert without key", "broker:\n  ssl_cert_file: " + cert + "\n", []string{"broker.ssl_cert_file", "together"}},
+		{"unreadable key", "broker:\n  ssl_cert_file: " + cert + "\n  ssl_key_file: " + missing + "\n", []string{"broker.ssl_cert_file", "missing.pem"}},
+		{"key of another cert", "broker:\n  ssl_cert_file: " + cert + "\n  ssl_key_file: " + cert + "\n", []string{"broker.ssl_cert_file", "cannot load"}},
+		{"bad CA file", "broker:\n  ssl_ca_file: " + key + "\n", []string{"broker.ssl_ca_file", "no PEM certificate"}},
+		{"client auth without CA", "broker:\n  ssl_client_auth: required\n", []string{"broker.ssl_ca_file", "required"}},
+		{"bad client auth", "broker:\n  ssl_client_auth: want\n", []string{"broker.ssl_client_auth", "requested"}},
+		{"bad mechanism", "broker:\n  sasl_enabled_mechanisms: [GSSAPI]\n", []string{"broker.sasl_enabled_mechanisms", "GSSAPI"}},
+		{"SASL listener without users", "broker:\n  listeners:\n" + internal + `    - {name: SASL_PLAINTEXT, listen: ":1"}` + "\n", []string{"broker.sasl_users", "at least one user"}},
+		{"SASL listener without mechanisms", "broker:\n  sasl_enabled_mechanisms: []\n  sasl_users: {a: b}\n  listeners:\n" + internal + `    - {name: SASL_PLAINTEXT, listen: ":1"}` + "\n",
+			[]string{"broker.sasl_enabled_mechanisms", "at least one mechanism"}},
+		{"empty password", "broker:\n  sasl_users: {a: \"\"}\n", []string{"broker.sasl_users", "empty password"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(LoadOptions{File: writeFile(t, tc.body), Environ: []string{}})
+			if err == nil {
+				t.Fatal("expected an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
