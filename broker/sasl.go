@@ -222,7 +222,8 @@ type scramServer struct {
 	gs2Header       string
 	clientFirstBare string
 	serverFirst     string
-	nonce           string
+	clientNonce     string
+	nonce           string // client nonce + server nonce
 	testNonce       string // the server nonce, fixed by a test (RFC 7677's example)
 }
 
@@ -306,7 +307,8 @@ func (s *scramServer) clientFirst(msg string) ([]byte, error) {
 	s.name, s.cred = user, cred
 	s.gs2Header = flag + "," + authz + ","
 	s.clientFirstBare = bare
-	s.nonce = attrs[1][2:] + serverNonce
+	s.clientNonce = attrs[1][2:]
+	s.nonce = s.clientNonce + serverNonce
 	s.serverFirst = fmt.Sprintf("r=%s,s=%s,i=%d", s.nonce, base64.StdEncoding.EncodeToString(cred.salt), cred.iterations)
 	return []byte(s.serverFirst), nil
 }
@@ -325,7 +327,10 @@ func (s *scramServer) clientFinal(msg string) ([]byte, error) {
 	if cb, err := base64.StdEncoding.DecodeString(attrs[0][2:]); err != nil || string(cb) != s.gs2Header {
 		return nil, malformedScram("channel binding does not match the GS2 header")
 	}
-	if attrs[1][2:] != s.nonce {
+	// The nonce is the one server-first sent; librdkafka (up to 2.10 at least) sends the
+	// client nonce in front of it again, which Kafka accepted until 3.x (endsWith):
+	// accepted too, that exact form only. The proof covers the nonce either way.
+	if n := attrs[1][2:]; n != s.nonce && n != s.clientNonce+s.nonce {
 		return nil, malformedScram("nonce does not match")
 	}
 	proof, err := base64.StdEncoding.DecodeString(proofB64)

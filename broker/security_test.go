@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -800,5 +801,37 @@ func TestBrokerProcessSASLSSL(t *testing.T) {
 	defer bad.Close()
 	if err := bad.Ping(testCtx(t)); !errors.Is(err, kerr.SaslAuthenticationFailed) {
 		t.Fatalf("wrong password: %v", err)
+	}
+}
+
+// TestSCRAMNonceForms: the client-final nonce must be server-first's; librdkafka's form
+// (its client nonce again in front, which Kafka accepted until 3.x) is accepted too, any
+// other prefix is refused.
+func TestSCRAMNonceForms(t *testing.T) {
+	salt := []byte("0123456789abcdef")
+	cred, err := scramCredWithSalt(sha256.New, "pencil", salt, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := func(nonce string) string { // a correct proof for this nonce
+		salted, _ := pbkdf2.Key(sha256.New, "pencil", salt, 4096, 32)
+		clientKey := hmacOf(sha256.New, salted, []byte("Client Key"))
+		withoutProof := "c=biws,r=" + nonce
+		serverFirst := "r=cnonce" + "snonce,s=" + base64.StdEncoding.EncodeToString(salt) + ",i=4096"
+		sig := hmacOf(sha256.New, hashOf(sha256.New, clientKey), []byte("n=user,r=cnonce,"+serverFirst+","+withoutProof))
+		for i := range clientKey {
+			clientKey[i] ^= sig[i]
+		}
+		return withoutProof + ",p=" + base64.StdEncoding.EncodeToString(clientKey)
+	}
+	for nonce, ok := range map[string]bool{"cnoncesnonce": true, "cnoncecnoncesnonce": true, "xcnoncesnonce": false, "cnonce": false} {
+		s := &scramServer{mech: scramMechs[0], creds: map[string]scramCred{"user": cred}, testNonce: "snonce"}
+		if _, _, err := s.step([]byte("n,,n=user,r=cnonce")); err != nil {
+			t.Fatal(err)
+		}
+		_, done, err := s.step([]byte(final(nonce)))
+		if done != ok || (err == nil) != ok {
+			t.Errorf("nonce %q: done %v, err %v; want accepted %v", nonce, done, err, ok)
+		}
 	}
 }
