@@ -229,26 +229,25 @@ type scramServer struct {
 
 func (s *scramServer) user() string { return s.name }
 
-var errScramCreds = "Authentication failed: Invalid user credentials"
+// errScramCreds is what a client with an unknown user or a wrong password is told.
+const errScramCreds = "Authentication failed: Invalid user credentials"
 
 func (s *scramServer) step(msg []byte) ([]byte, bool, error) {
+	var reply []byte
+	var err error
 	switch s.state {
 	case 0:
-		reply, err := s.clientFirst(string(msg))
-		if err != nil {
-			return nil, false, err
-		}
-		s.state = 1
-		return reply, false, nil
+		reply, err = s.clientFirst(string(msg))
 	case 1:
-		reply, err := s.clientFinal(string(msg))
-		if err != nil {
-			return nil, false, err
-		}
-		s.state = 2
-		return reply, true, nil
+		reply, err = s.clientFinal(string(msg))
+	default:
+		return nil, false, &authError{"Authentication failed: unexpected SCRAM message", "message after the exchange ended"}
 	}
-	return nil, false, &authError{"Authentication failed: unexpected SCRAM message", "message after the exchange ended"}
+	if err != nil {
+		return nil, false, err
+	}
+	s.state++
+	return reply, s.state == 2, nil
 }
 
 func malformedScram(what string) error {
