@@ -118,14 +118,14 @@ var securityProtocols = []string{"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL
 // (TAGPIPE_BROKER_SASL_USERS='{alice: …}').
 type Passwords map[string]string
 
-// masked stands for a password in printed configuration.
-const masked = "********"
+// passwordMask stands for a password in printed configuration.
+const passwordMask = "********"
 
 // MarshalYAML masks every password.
 func (p Passwords) MarshalYAML() (any, error) {
 	out := make(map[string]string, len(p))
 	for u := range p {
-		out[u] = masked
+		out[u] = passwordMask
 	}
 	return out, nil
 }
