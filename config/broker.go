@@ -118,14 +118,11 @@ var securityProtocols = []string{"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL
 // (TAGPIPE_BROKER_SASL_USERS='{alice: …}').
 type Passwords map[string]string
 
-// passwordMask stands for a password in printed configuration.
-const passwordMask = "********"
-
 // MarshalYAML masks every password.
 func (p Passwords) MarshalYAML() (any, error) {
 	out := make(map[string]string, len(p))
 	for u := range p {
-		out[u] = passwordMask
+		out[u] = masked
 	}
 	return out, nil
 }

@@ -12,8 +12,9 @@ import (
 // fields: security_protocol, sasl_mechanism, sasl_username, sasl_password — masked by
 // config print, best given as TAGPIPE_KAFKA_SASL_PASSWORD —, ssl_ca_file, ssl_cert_file,
 // ssl_key_file, ssl_server_name, ssl_insecure_skip_verify). The kafka sources and sinks
-// of ingest agents may set their own (for another cluster). The built-in broker speaks
-// PLAINTEXT only.
+// of ingest agents may set their own (for another cluster). tagpipe's own parts reach
+// the built-in broker on broker.listen, always a PLAINTEXT listener (its TLS and SASL
+// listeners are for outside clients).
 type Kafka kafkasec.Config
 
 // Security is the section as kafkasec takes it.
@@ -26,8 +27,9 @@ func (k *Kafka) validate(ch *check) {
 }
 
 // checkBuiltinBroker refuses security settings that clients would use on the built-in
-// broker, which speaks PLAINTEXT only: with broker.enabled, the collector and the
-// streaming engine talk to it unless their bootstrap_servers name another cluster.
+// broker, which tagpipe's own parts reach on broker.listen, a PLAINTEXT listener: with
+// broker.enabled, the collector and the streaming engine talk to it unless their
+// bootstrap_servers name another cluster.
 func (c *Config) checkBuiltinBroker(ch *check) {
 	p := c.Kafka.Security().Protocol()
 	if !c.Broker.Enabled || p == kafkasec.Plaintext {
@@ -43,6 +45,7 @@ func (c *Config) checkBuiltinBroker(ch *check) {
 	if len(users) == 0 {
 		return
 	}
-	ch.fail("security_protocol", "is %s, but the built-in broker (broker.enabled: true) speaks PLAINTEXT only and %s would talk to it: "+
+	ch.fail("security_protocol", "is %s, but the built-in broker (broker.enabled: true) speaks PLAINTEXT only to tagpipe's own parts (on broker.listen; "+
+		"its TLS and SASL listeners are for outside clients) and %s would talk to it: "+
 		"set broker.enabled: false and bootstrap_servers to the secured cluster, or security_protocol: PLAINTEXT", p, strings.Join(users, " and "))
 }
