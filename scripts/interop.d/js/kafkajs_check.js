@@ -193,6 +193,22 @@ async function producerAndGroup() {
   assert.deepEqual(again.map(r => Number(r.value)).sort((a, b) => a - b), [...Array(40).keys()].map(i => 300 + i),
     `second run read ${again.length}: ${again.slice(0, 5).map(r => r.value)}`)
   console.log('kafkajs group: a second run (eachMessage) resumed from the committed offsets with the 40 new records only')
+
+  // From the admin side: setOffsets of the (empty) group, which a third run starts from;
+  // deleteTopicRecords moves a log start; deleteGroups.
+  const ends2 = await endOffsets(t)
+  await admin.setOffsets({ groupId: g, topic: t, partitions: Object.entries(ends2).map(([q, e]) => ({ partition: Number(q), offset: String(Math.max(0, e - 3)) })) })
+  assert.deepEqual(await committedOffsets(g, t), Object.fromEntries(Object.entries(ends2).map(([q, e]) => [q, Math.max(0, e - 3)])), 'setOffsets')
+  const want = Object.values(ends2).reduce((a, e) => a + Math.min(3, e), 0)
+  const third = await consume({ groupId: g, topic: t, want })
+  assert.equal(third.length, want, `third run read ${third.length}, want ${want}`)
+  await admin.deleteTopicRecords({ topic: t, partitions: [{ partition: 0, offset: '10' }] })
+  const lows = Object.fromEntries((await admin.fetchTopicOffsets(t)).map(p => [p.partition, Number(p.low)]))
+  assert.deepEqual(lows, { 0: 10, 1: 0, 2: 0, 3: 0 }, 'deleteTopicRecords: log start offsets')
+  await admin.deleteGroups([g])
+  assert.ok(!(await admin.listGroups()).groups.some(x => x.groupId === g), 'deleteGroups')
+  assert.deepEqual(await committedOffsets(g, t), { 0: -1, 1: -1, 2: -1, 3: -1 }, 'offsets after deleteGroups')
+  console.log(`kafkajs admin: setOffsets (a third run read the last ${want}), deleteTopicRecords, deleteGroups`)
 }
 
 async function transactions() {

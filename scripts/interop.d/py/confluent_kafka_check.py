@@ -48,9 +48,12 @@ def partitions(topic):
     return sorted(t.partitions) if t is not None and t.error is None else []
 
 
+def described_resource(res):
+    return next(iter(results(admin.describe_configs([res])).values()))
+
+
 def described(topic):
-    res = results(admin.describe_configs([ConfigResource('topic', topic)]))
-    return next(iter(res.values()))
+    return described_resource(ConfigResource('topic', topic))
 
 
 def read_all(topic, isolation='read_committed'):
@@ -137,6 +140,28 @@ def admin_topics():
     check(t in md.topics and len(md.brokers) == 1, 'list_topics: %s, brokers %s' % (sorted(md.topics), md.brokers))
     b = next(iter(md.brokers.values()))
     check('%s:%d' % (b.host, b.port) == ADDR, 'list_topics broker %s:%d, want %s' % (b.host, b.port, ADDR))
+    # Refusals, each with Kafka's error code: one node (replication factor 1 only), an
+    # unknown topic config, a topic that exists; validate_only creates nothing.
+    for nt, code in ((NewTopic('ck-rf3', num_partitions=1, replication_factor=3), KafkaError.INVALID_REPLICATION_FACTOR),
+                     (NewTopic('ck-badcfg', num_partitions=1, replication_factor=1, config={'no.such.config': '1'}), KafkaError.INVALID_CONFIG),
+                     (NewTopic(t, num_partitions=1, replication_factor=1), KafkaError.TOPIC_ALREADY_EXISTS)):
+        try:
+            results(admin.create_topics([nt]))
+            raise AssertionError('create_topics %s succeeded' % nt.topic)
+        except KafkaException as e:
+            check(e.args[0].code() == code, 'create_topics %s: %s, want %s' % (nt.topic, e.args[0], code))
+    results(admin.create_topics([NewTopic('ck-validate', num_partitions=1, replication_factor=1)], validate_only=True))
+    check('ck-validate' not in admin.list_topics(timeout=WAIT).topics, 'validate_only created the topic')
+    # Broker configs are static (UNSUPPORTED.md): described, read-only, AlterConfigs refused.
+    bcfg = described_resource(ConfigResource('broker', '0'))
+    check(bcfg and all(e.is_read_only for e in bcfg.values()), 'describe_configs broker 0: %d entries' % len(bcfg))
+    try:
+        results(admin.alter_configs([ConfigResource('broker', '0', set_config={'log.retention.ms': '1000'})]))
+        raise AssertionError('alter_configs of broker 0 succeeded')
+    except KafkaException as e:
+        check(e.args[0].code() == KafkaError.INVALID_REQUEST, 'alter_configs broker 0: %s' % e.args[0])
+    said += ['refusals (INVALID_REPLICATION_FACTOR, INVALID_CONFIG, TOPIC_ALREADY_EXISTS)', 'validate_only',
+             'describe_configs of the broker (%d read-only entries), alter_configs of it refused' % len(bcfg)]
     results(admin.delete_topics([t], operation_timeout=10))
     until('%s deleted' % t, lambda: t not in admin.list_topics(timeout=WAIT).topics)
     said += ['create_partitions 2 -> 4', 'list_topics', 'delete_topics']
@@ -378,9 +403,58 @@ def transactions():
           'read_committed hides them, read_uncommitted shows them), a restart redid them: output has each of 20 inputs once')
 
 
+def static_member():
+    """A static member (group.instance.id) does not leave on close: the group keeps it, and
+    the same instance coming back takes its place and its partitions."""
+    t, g = 'ck-static', 'ck-static'
+    results(admin.create_topics([NewTopic(t, num_partitions=2, replication_factor=1)]))
+    p = Producer({'bootstrap.servers': ADDR})
+    produce(p, t, [(b'k%d' % i, b'%d' % i) for i in range(20)])
+
+    def member():
+        c = Consumer({'bootstrap.servers': ADDR, 'group.id': g, 'group.instance.id': 'ck-static-a',
+                      'enable.auto.commit': False, 'auto.offset.reset': 'earliest',
+                      'session.timeout.ms': 30000, 'heartbeat.interval.ms': 300})
+        c.subscribe([t])
+        return c
+
+    def read(c, n):
+        out = []
+
+        def one():
+            m = c.poll(0.1)
+            if m is not None:
+                check(not m.error(), 'static member: %s' % m.error())
+                out.append(int(m.value()))
+            return len(out) >= n
+        until('%d records' % n, one, interval=0)
+        return out
+
+    c = member()
+    check(sorted(read(c, 20)) == list(range(20)), 'static member first read')
+    c.commit(asynchronous=False)
+    before = admin.list_groups(g, timeout=WAIT)[0]
+    check(before.state == 'Stable' and len(before.members) == 1, 'static group: %s %d' % (before.state, len(before.members)))
+    c.close()
+    after = admin.list_groups(g, timeout=WAIT)[0]
+    check(after.state == 'Stable' and [x.id for x in after.members] == [before.members[0].id],
+          'after close the static member left: %s %s' % (after.state, [x.id for x in after.members]))
+    produce(p, t, [(b'k%d' % i, b'%d' % i) for i in range(20, 30)])
+    c = member()
+    check(sorted(read(c, 10)) == list(range(20, 30)), 'the static member came back at its commits')
+    back = admin.list_groups(g, timeout=WAIT)[0]
+    check(back.state == 'Stable' and len(back.members) == 1 and back.members[0].id != before.members[0].id,
+          'static member back: %s %s' % (back.state, [x.id for x in back.members]))
+    check(len(c.assignment()) == 2, 'static member assignment %s' % c.assignment())
+    c.close()
+    print('confluent-kafka static member (group.instance.id): stays in the group after close, '
+          'comes back under a new member id in its place, resumes from its commits')
+
+
 admin_topics()
 t = idempotent_producer()
 offsets(t)
+static_member()
 cooperative_group()
 transactions()
 print('confluent-kafka %s (librdkafka %s): ok' % (confluent_kafka.version()[0], confluent_kafka.libversion()[0]))
