@@ -26,8 +26,8 @@ test:
 test-race:
 	$(GO) test -race -timeout 40m $(PKGS)
 
-# Interop with non-Go Kafka clients (kcat, kafka-python) and browsers; needs the Debian
-# packages that .ci/run installs.
+# Interop with non-Go Kafka clients (kcat, kafka-python, confluent-kafka-python, kafkajs)
+# and browsers; needs the Debian packages that .ci/run installs (and npm for kafkajs).
 interop: build
 	./scripts/interop.sh
 
