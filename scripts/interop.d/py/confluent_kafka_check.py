@@ -79,6 +79,24 @@ def read_all(topic, isolation='read_committed'):
     return got
 
 
+def take(c, n, linger=0.0):
+    """Polls consumer c until it has n messages (at most WAIT seconds), then linger seconds
+    more, so that extra ones would show; returns them."""
+    out = []
+
+    def one():
+        m = c.poll(0.1)
+        if m is not None:
+            check(not m.error(), 'consumer: %s' % m.error())
+            out.append(m)
+        return len(out) >= n
+    until('%d records (have %d)' % (n, len(out)), one, interval=0)
+    end = time.monotonic() + linger
+    while time.monotonic() < end:
+        one()
+    return out
+
+
 def produce(p, topic, records):
     """Produces (key, value) pairs and waits for every delivery report; returns the
     reports' (partition, offset) in produce order."""
@@ -260,18 +278,7 @@ def cooperative_group():
     c3.subscribe([t])
     committed = c3.committed([TopicPartition(t, q) for q in range(4)], timeout=WAIT)
     check({tp.partition: tp.offset for tp in committed} == ends, 'committed() %s, want %s' % (committed, ends))
-    again = []
-
-    def more():
-        m = c3.poll(0.1)
-        if m is not None:
-            check(not m.error(), 'restarted consumer: %s' % m.error())
-            again.append(int(m.value()))
-        return len(again) >= 50
-    until('the restarted member to read 50 new records', more, interval=0)
-    end = time.monotonic() + 1.0  # nothing older comes after them
-    while time.monotonic() < end:
-        more()
+    again = [int(m.value()) for m in take(c3, 50, linger=1.0)]  # and nothing older after them
     check(sorted(again) == list(range(400, 450)), 'restarted member read %s' % sorted(again)[:20])
     c3.close()
     groups = admin.list_groups(g, timeout=WAIT)
@@ -323,19 +330,6 @@ def txn_consumer():
     return Consumer({'bootstrap.servers': ADDR, 'group.id': 'ck-eos', 'enable.auto.commit': False,
                      'auto.offset.reset': 'earliest', 'isolation.level': 'read_committed',
                      'session.timeout.ms': 6000, 'heartbeat.interval.ms': 300})
-
-
-def take(c, n):
-    out = []
-
-    def one():
-        m = c.poll(0.1)
-        if m is not None:
-            check(not m.error(), 'txn input: %s' % m.error())
-            out.append(m)
-        return len(out) >= n
-    until('%d input records' % n, one, interval=0)
-    return out
 
 
 def committed(c, tin):
@@ -419,16 +413,7 @@ def static_member():
         return c
 
     def read(c, n):
-        out = []
-
-        def one():
-            m = c.poll(0.1)
-            if m is not None:
-                check(not m.error(), 'static member: %s' % m.error())
-                out.append(int(m.value()))
-            return len(out) >= n
-        until('%d records' % n, one, interval=0)
-        return out
+        return [int(m.value()) for m in take(c, n)]
 
     c = member()
     check(sorted(read(c, 20)) == list(range(20)), 'static member first read')
