@@ -79,6 +79,30 @@ def read_all(topic, isolation='read_committed'):
     return got
 
 
+def group(g):
+    """Group g as (state, assignor, member ids, client ids), state lower-case: with
+    describe_consumer_groups where the client has it (confluent-kafka 2.0+), else with
+    list_groups (ListGroups + DescribeGroups in librdkafka)."""
+    if hasattr(admin, 'describe_consumer_groups'):
+        d = results(admin.describe_consumer_groups([g]))[g]
+        return (d.state.name.lower(), d.partition_assignor, sorted(m.member_id for m in d.members),
+                sorted(m.client_id for m in d.members))
+    gs = admin.list_groups(g, timeout=WAIT)
+    check(len(gs) == 1 and gs[0].id == g and gs[0].error is None and gs[0].protocol_type in ('consumer', ''),
+          'list_groups %s: %s' % (g, [(x.id, x.error, x.protocol_type) for x in gs]))
+    return (gs[0].state.lower(), gs[0].protocol, sorted(m.id for m in gs[0].members),
+            sorted(m.client_id for m in gs[0].members))
+
+
+def group_ids():
+    if hasattr(admin, 'list_consumer_groups'):
+        return {x.group_id for x in admin.list_consumer_groups().result(timeout=WAIT).valid}
+    return {x.id for x in admin.list_groups(timeout=WAIT)}
+
+
+GROUP_API = 'describe_consumer_groups' if hasattr(admin, 'describe_consumer_groups') else 'list_groups'
+
+
 def take(c, n, linger=0.0):
     """Polls consumer c until it has n messages (at most WAIT seconds), then linger seconds
     more, so that extra ones would show; returns them."""
@@ -247,12 +271,9 @@ def cooperative_group():
 
     until('the two members share the 4 partitions', shared, interval=0)
     assigned = {i: sorted(tp.partition for tp in c.assignment()) for i, c in ((1, c1), (2, c2))}
-    groups = admin.list_groups(g, timeout=WAIT)
-    check(len(groups) == 1 and groups[0].state == 'Stable' and groups[0].protocol == 'cooperative-sticky'
-          and len(groups[0].members) == 2 and groups[0].protocol_type == 'consumer',
-          'list_groups: %s' % [(x.id, x.state, x.protocol, len(x.members)) for x in groups])
-    check(sorted(x.client_id for x in groups[0].members) == ['ck-coop-1', 'ck-coop-2'],
-          'list_groups members: %s' % [x.client_id for x in groups[0].members])
+    state, assignor, _, clients = group(g)
+    check((state, assignor, clients) == ('stable', 'cooperative-sticky', ['ck-coop-1', 'ck-coop-2']),
+          '%s: %s %s %s' % (GROUP_API, state, assignor, clients))
     p = Producer({'bootstrap.servers': ADDR, 'enable.idempotence': True})
     records = [(b'u%d' % (i % 11), b'%d' % i) for i in range(400)]
     produce(p, t, records)
@@ -281,13 +302,12 @@ def cooperative_group():
     again = [int(m.value()) for m in take(c3, 50, linger=1.0)]  # and nothing older after them
     check(sorted(again) == list(range(400, 450)), 'restarted member read %s' % sorted(again)[:20])
     c3.close()
-    groups = admin.list_groups(g, timeout=WAIT)
-    check(len(groups) == 1 and groups[0].state == 'Empty' and not groups[0].members,
-          'list_groups after close: %s' % [(x.id, x.state, len(x.members)) for x in groups])
-    ids = {x.id for x in admin.list_groups(timeout=WAIT)}
-    check(g in ids, 'list_groups (all): %s' % ids)
+    state, _, members, _ = group(g)
+    check(state == 'empty' and not members, '%s after close: %s %s' % (GROUP_API, state, members))
+    ids = group_ids()
+    check(g in ids, 'listing the groups: %s' % ids)
     print('confluent-kafka cooperative-sticky group: 2 members shared 4 partitions %s, read 400 records once, '
-          'committed, list_groups Stable/2 members then Empty; a restart resumed with the 50 new records' % assigned)
+          'committed, %s Stable/2 members then Empty; a restart resumed with the 50 new records' % (assigned, GROUP_API))
     return t
 
 
@@ -314,7 +334,7 @@ def offsets(t):
     c.close()
     said = 'get_watermark_offsets, offsets_for_times'
     if hasattr(admin, 'list_offsets'):
-        from confluent_kafka import OffsetSpec
+        from confluent_kafka.admin import OffsetSpec
         for spec, name in ((OffsetSpec.earliest(), 'earliest'), (OffsetSpec.latest(), 'latest')):
             res = results(admin.list_offsets({TopicPartition(t, p): spec for p in partitions(t)}))
             n = sum(r.offset for r in res.values())
@@ -418,18 +438,16 @@ def static_member():
     c = member()
     check(sorted(read(c, 20)) == list(range(20)), 'static member first read')
     c.commit(asynchronous=False)
-    before = admin.list_groups(g, timeout=WAIT)[0]
-    check(before.state == 'Stable' and len(before.members) == 1, 'static group: %s %d' % (before.state, len(before.members)))
+    state, _, before, _ = group(g)
+    check(state == 'stable' and len(before) == 1, 'static group: %s %s' % (state, before))
     c.close()
-    after = admin.list_groups(g, timeout=WAIT)[0]
-    check(after.state == 'Stable' and [x.id for x in after.members] == [before.members[0].id],
-          'after close the static member left: %s %s' % (after.state, [x.id for x in after.members]))
+    state, _, after, _ = group(g)
+    check(state == 'stable' and after == before, 'after close the static member left: %s %s' % (state, after))
     produce(p, t, [(b'k%d' % i, b'%d' % i) for i in range(20, 30)])
     c = member()
     check(sorted(read(c, 10)) == list(range(20, 30)), 'the static member came back at its commits')
-    back = admin.list_groups(g, timeout=WAIT)[0]
-    check(back.state == 'Stable' and len(back.members) == 1 and back.members[0].id != before.members[0].id,
-          'static member back: %s %s' % (back.state, [x.id for x in back.members]))
+    state, _, back, _ = group(g)
+    check(state == 'stable' and len(back) == 1 and back != before, 'static member back: %s %s' % (state, back))
     check(len(c.assignment()) == 2, 'static member assignment %s' % c.assignment())
     c.close()
     print('confluent-kafka static member (group.instance.id): stays in the group after close, '
