@@ -5,8 +5,8 @@
 BIN=${BIN:-bin/tagpipe}
 tmp=$(mktemp -d)
 bpid=
-cleanup() {
-  if [ -n "$bpid" ]; then kill "$bpid" 2>/dev/null && wait "$bpid" 2>/dev/null; fi
+cleanup() { # never stopped by set -e: the temp dir always goes
+  if [ -n "$bpid" ]; then { kill "$bpid" && wait "$bpid"; } 2>/dev/null || true; fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
