@@ -86,16 +86,22 @@ func TestRejectsWithKeyAndLine(t *testing.T) {
 			if tc.body != "" {
 				opts.File = writeFile(t, tc.body)
 			}
-			_, err := Load(opts)
-			if err == nil {
-				t.Fatal("expected an error")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
+			loadFails(t, opts, tc.want...)
 		})
+	}
+}
+
+// loadFails loads opts, expecting an error that mentions every want.
+func loadFails(t *testing.T, opts LoadOptions, want ...string) {
+	t.Helper()
+	_, err := Load(opts)
+	if err == nil {
+		t.Fatal("expected an error")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err, w)
+		}
 	}
 }
 
