@@ -17,7 +17,7 @@ func init() {
 	register(func(a *app) *cobra.Command {
 		return &cobra.Command{
 			Use:   "broker",
-			Short: "Run the Kafka-protocol broker alone (listens on broker.listen, 127.0.0.1:9092 by default)",
+			Short: "Run the Kafka-protocol broker alone (listens on broker.listen, 127.0.0.1:9092 by default, and on broker.listeners)",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				reg := admin.NewRegistry()

@@ -35,7 +35,7 @@ type kafkaFlags struct {
 }
 
 func (k *kafkaFlags) add(cmd *cobra.Command) {
-	cmd.PersistentFlags().StringSliceVar(&k.bootstrap, "bootstrap-server", nil, "Kafka brokers host:port (default: the built-in broker's advertised address)")
+	cmd.PersistentFlags().StringSliceVar(&k.bootstrap, "bootstrap-server", nil, "Kafka brokers host:port (default: the built-in broker's broker.listen, with broker.advertised_host/advertised_port when set)")
 	cmd.PersistentFlags().DurationVar(&k.timeout, "request-timeout", 30*time.Second, "give up on a request after this long")
 	cmd.PersistentFlags().StringVar(&k.commandConfig, "command-config", "", "Kafka client properties file (security.protocol, sasl.mechanism, sasl.jaas.config, ssl.truststore.location, ssl.keystore.location), as Kafka's tools take; instead of the config's kafka: section")
 }
