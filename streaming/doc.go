@@ -5,7 +5,9 @@
 // ordinary Kafka client (source.go, segmentio/kafka-go, no broker-private API; topic ids,
 // which kafka-go cannot ask for, through a Metadata request of its own: topicids.go), the
 // typed DStream-like graph (stream.go: Map, Filter, FlatMap, KeyBy, ReduceByKey, Union,
-// ForeachBatch; partitions.go: MapPartitions, run on each partition as it is read;
+// ForeachBatch; pairs.go: Spark's pair operations per batch — GroupByKey, CoGroup, Join,
+// LeftOuterJoin, RightOuterJoin, FullOuterJoin, Count, CountByValue; partitions.go:
+// MapPartitions, run on each partition as it is read;
 // window.go: Window, ReduceByKeyAndWindow with an optional inverse; state.go:
 // MapWithState with timeouts and delta checkpoints; eventtime.go: event-time windows with
 // a watermark and a late-data output), the checkpoint directory (checkpoint.go: planned
