@@ -4,7 +4,8 @@
 // remembers where it came from so `tagpipe config print` can say so.
 //
 // Each room owns one section file here (broker.go, ingest.go, …) and one defaults file
-// (defaults/broker.yaml, …). The section structs are plain data plus Validate; rooms turn
+// (defaults/10_broker.yaml, …); kafka.go (defaults/15_kafka.yaml) is the security of
+// every tagpipe Kafka client, checked by internal/kafkasec. The section structs are plain data plus Validate; rooms turn
 // them into their own Options in cmd/tagpipe, so no room imports another through config.
 package config
 
