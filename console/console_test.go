@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -27,6 +28,8 @@ func tagTable(_ context.Context, sql string, args ...any) (*Table, error) {
 		return &Table{Columns: []string{"b", "n"}, Rows: [][]any{{int32(2), int64(5)}, {int32(9), int64(1)}}}, nil
 	case strings.Contains(sql, "GROUP BY tag"):
 		return &Table{Columns: []string{"tag", "users", "w"}, Rows: [][]any{{"Comedy", int64(40), 0.4}, {"Drama", int64(30), 0.3}}}, nil
+	case strings.Contains(sql, "information_schema.tables"):
+		return &Table{Columns: []string{"n"}, Rows: [][]any{{int64(1)}}}, nil
 	case strings.Contains(sql, "WHERE CAST(user_id"):
 		return &Table{Columns: []string{"rank", "tag"}, Rows: [][]any{{int64(1), "Comedy <b>"}}}, nil
 	}
@@ -213,4 +216,24 @@ func TestUnknownPageIsNotFound(t *testing.T) {
 		}
 	}
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// TestNoTagsYet: before the first tag run there is no ads_user_interest_tags table; the
+// tag panels are empty with a note saying what to run, not an error.
+func TestNoTagsYet(t *testing.T) {
+	con := New(Options{Query: func(_ context.Context, sql string, _ ...any) (*Table, error) {
+		if strings.Contains(sql, "information_schema.tables") {
+			return &Table{Columns: []string{"n"}, Rows: [][]any{{int64(0)}}}, nil
+		}
+		return nil, errors.New("Catalog Error: Table with name ads_user_interest_tags does not exist!")
+	}})
+	defer con.Close()
+	st := con.status(context.Background(), panelTags)
+	if len(st.Errors) != 0 || st.TagsNote != noTagsYet || len(st.Tags) != 0 {
+		t.Fatalf("errors %v, note %q, tags %v", st.Errors, st.TagsNote, st.Tags)
+	}
+	var b strings.Builder
+	if err := st.WriteText(&b); err != nil || !strings.Contains(b.String(), "tagpipe tags run") || strings.Contains(b.String(), "== errors") {
+		t.Fatalf("text: %v\n%s", err, b.String())
+	}
 }

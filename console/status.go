@@ -28,6 +28,9 @@ type Status struct {
 	Tags      []TagStat         `json:"tags"`
 	Weights   []Bucket          `json:"weights"`
 	Errors    map[string]string `json:"errors,omitempty"`
+	// TagsNote says why the tag panels are empty when there is nothing wrong: no tag
+	// job has run yet on this data dir.
+	TagsNote string `json:"tags_note,omitempty"`
 }
 
 // Topic is one topic's partitions and offsets.
@@ -341,7 +344,20 @@ func metricValue(m *dto.Metric) float64 {
 // latestTags is the latest day of the interest-tag table.
 const latestTags = `(SELECT * FROM ads_user_interest_tags WHERE dt = (SELECT max(dt) FROM ads_user_interest_tags))`
 
+// noTagsYet is the tags panels' note on a data dir the tag job has not run on.
+const noTagsYet = "no interest tags yet: the tag job has not run (tagpipe tags run --ds YYYY-MM-DD, or wait for tags_nightly)"
+
 func (c *Console) tagPanels(ctx context.Context, st *Status) error {
+	// A fresh install has no ads_user_interest_tags table until the first tag run: that
+	// is no error, and says what to do.
+	ex, err := c.opts.Query(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_name = 'ads_user_interest_tags'`)
+	if err != nil {
+		return err
+	}
+	if len(ex.Rows) == 0 || toInt(ex.Rows[0][0]) == 0 {
+		st.TagsNote = noTagsYet
+		return nil
+	}
 	t, err := c.opts.Query(ctx, `SELECT tag, count(DISTINCT user_id) AS users, avg(weight) AS w FROM `+latestTags+` GROUP BY tag ORDER BY users DESC, tag LIMIT 20`)
 	if err != nil {
 		return err

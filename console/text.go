@@ -45,6 +45,9 @@ func (st *Status) WriteText(w io.Writer) error {
 	for _, t := range st.Tags {
 		fmt.Fprintf(tw, "%s\t%d\t%.3f\n", t.Tag, t.Users, t.AvgWeight)
 	}
+	if st.TagsNote != "" {
+		fmt.Fprintln(tw, "("+st.TagsNote+")")
+	}
 	if len(st.Errors) > 0 {
 		section("errors")
 		var keys []string
