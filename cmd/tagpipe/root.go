@@ -64,7 +64,7 @@ func newRootCmd(out, errw io.Writer) *cobra.Command {
 	refuseUnknownSubcommands(root)
 	// A mistyped flag names the command whose flags to look up.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return fmt.Errorf("%w\nRun '%s --help' for its flags.", err, cmd.CommandPath())
+		return fmt.Errorf("%w\nRun '%s --help' for its flags", err, cmd.CommandPath())
 	})
 	return root
 }
@@ -94,7 +94,7 @@ func refuseUnknownSubcommands(root *cobra.Command) {
 			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
 				msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
 			}
-			return fmt.Errorf("%s\nRun '%s --help' for its commands.", msg, cmd.CommandPath())
+			return fmt.Errorf("%s\nRun '%s --help' for its commands", msg, cmd.CommandPath())
 		}
 	}
 	walk(root)

@@ -15,9 +15,9 @@ func TestUnknownFlagNamesHelp(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--bogus"}, "Run 'tagpipe --help' for its flags."},
-		{[]string{"sql", "--bogus"}, "Run 'tagpipe sql --help' for its flags."},
-		{[]string{"topics", "create", "--partition", "3"}, "Run 'tagpipe topics create --help' for its flags."},
+		{[]string{"--bogus"}, "Run 'tagpipe --help' for its flags"},
+		{[]string{"sql", "--bogus"}, "Run 'tagpipe sql --help' for its flags"},
+		{[]string{"topics", "create", "--partition", "3"}, "Run 'tagpipe topics create --help' for its flags"},
 	} {
 		out, err := runTagpipeErr(append([]string{"--data-dir", t.TempDir()}, c.args...)...)
 		if err == nil || !strings.Contains(err.Error(), "unknown flag") || !strings.Contains(err.Error(), c.want) {
@@ -36,7 +36,7 @@ func TestUnknownSubcommandFails(t *testing.T) {
 	}{
 		{[]string{"topics", "lst"}, "unknown command \"lst\" for \"tagpipe topics\"\n\nDid you mean this?\n\tlist"},
 		{[]string{"tags", "audience", "exprt"}, "unknown command \"exprt\" for \"tagpipe tags audience\""},
-		{[]string{"config", "show"}, "Run 'tagpipe config --help' for its commands."},
+		{[]string{"config", "show"}, "Run 'tagpipe config --help' for its commands"},
 	} {
 		out, err := runTagpipeErr(append([]string{"--data-dir", dir}, c.args...)...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
