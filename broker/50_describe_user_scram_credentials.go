@@ -2,10 +2,11 @@ package broker
 
 // DescribeUserScramCredentials v0.
 //
-// Behaviour: the users with SCRAM credentials are broker.sasl_users, when a SASL
-// listener has a SCRAM mechanism enabled: each has a credential per enabled SCRAM
-// mechanism (SCRAM-SHA-256, then SCRAM-SHA-512) with 4096 iterations, derived at start
-// (none can be set: 51_alter_user_scram_credentials.go). Answered as Kafka's
+// Behaviour: when a SASL listener has a SCRAM mechanism enabled, the users with SCRAM
+// credentials are broker.sasl_users, each with a credential per enabled SCRAM mechanism
+// and 4096 iterations, derived at start, and the users whose credentials were set by
+// AlterUserScramCredentials (51_alter_user_scram_credentials.go), with the mechanisms
+// and iterations stored; mechanisms are listed SCRAM-SHA-256, then SCRAM-SHA-512. Answered as Kafka's
 // ScramImage.describe: a null or empty user list (all users) lists every such user, by
 // name; a user named without credentials is RESOURCE_NOT_FOUND ("Attempt to describe a
 // user credential that does not exist: …"), a user named more than once is answered

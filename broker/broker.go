@@ -272,6 +272,15 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := b.loadProducerIDs(); err != nil {
 		return err
 	}
+	if b.sasl.scramEnabled() {
+		shadowed, err := b.sasl.loadStored(filepath.Join(b.opts.Dir, scramFile))
+		if err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+		for _, u := range shadowed {
+			b.log.Warn("stored SCRAM credentials not used: the user is in broker.sasl_users, whose password wins", "user", u)
+		}
+	}
 	gopts := b.opts.Groups
 	gopts.Dir = filepath.Join(b.opts.Dir, "__consumer_offsets")
 	gopts.Sync = b.opts.Flush.Mode == "always"

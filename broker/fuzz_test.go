@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -88,6 +89,9 @@ func FuzzRequest(f *testing.F) {
 	if b.sasl, err = newSASLAuth(SASLOptions{Mechanisms: saslMechanisms, Users: map[string]string{"fuzz": "fuzz"}}); err != nil {
 		f.Fatal(err)
 	}
+	if _, err := b.sasl.loadStored(filepath.Join(o.Dir, scramFile)); err != nil { // as Start: alterations are stored
+		f.Fatal(err)
+	}
 	saslListener := &listener{Listener: Listener{Name: "SASL", SecurityProtocol: SASLPlaintext}}
 	done := make(chan struct{})
 	close(done) // a closed connection: long-poll fetches and group joins return at once
@@ -145,6 +149,13 @@ func brokerState(b *Broker) string {
 		out = append(out, s)
 	}
 	b.mu.RUnlock()
+	if b.sasl != nil {
+		for m, users := range *b.sasl.stored.Load() {
+			for u, c := range users {
+				out = append(out, fmt.Sprintf("scram %q %q %x %x %x %d;", m, u, c.salt, c.storedKey, c.serverKey, c.iterations))
+			}
+		}
+	}
 	slices.Sort(out)
 	for _, g := range b.groups.List() {
 		d, _ := b.groups.Describe(g.Name)
@@ -248,6 +259,35 @@ func adminSeeds(f *testing.F, body func(kmsg.Request) []byte) {
 	asu.Name, asu.Mechanism, asu.Iterations, asu.Salt, asu.SaltedPassword = "fuzz", 2, 4096, []byte("salt"), []byte("pw")
 	as.Deletions, as.Upsertions = append(as.Deletions, asd), append(as.Upsertions, asu)
 	f.Add(body(as))
+	// An upsertion that is stored (a user not configured), its deletion, and the errors:
+	// iterations out of range, an unknown mechanism, a user in both lists.
+	for _, tc := range []struct {
+		del, up  string
+		mech     int8
+		iter     int32
+		salt, pw []byte
+	}{
+		{"", "fz", 1, 8192, []byte("salt"), []byte("salted-password")},
+		{"fz", "", 1, 0, nil, nil},
+		{"", "fz", 2, 100, []byte("s"), []byte("p")},
+		{"", "fz", 2, 20000, []byte("s"), []byte("p")},
+		{"fz", "", 3, 0, nil, nil},
+		{"fz", "fz", 2, 4096, []byte("s"), []byte("p")},
+		{"", "", 1, 4096, []byte{}, []byte{}},
+	} {
+		as := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+		if tc.del != "" {
+			d := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
+			d.Name, d.Mechanism = tc.del, tc.mech
+			as.Deletions = append(as.Deletions, d)
+		}
+		if tc.iter != 0 {
+			u := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
+			u.Name, u.Mechanism, u.Iterations, u.Salt, u.SaltedPassword = tc.up, tc.mech, tc.iter, tc.salt, tc.pw
+			as.Upsertions = append(as.Upsertions, u)
+		}
+		f.Add(body(as))
+	}
 	ld := kmsg.NewPtrDescribeLogDirsRequest() // v0, null topics: every partition
 	f.Add(body(ld))
 }

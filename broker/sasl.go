@@ -19,6 +19,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // SASLOptions are the SASL settings of the broker's SASL_PLAINTEXT and SASL_SSL listeners.
@@ -27,7 +29,9 @@ type SASLOptions struct {
 	// SCRAM-SHA-256, SCRAM-SHA-512.
 	Mechanisms []string
 	// Users maps a user name to its password. SCRAM credentials are derived from it at
-	// start, with a random salt and ScramIterations iterations.
+	// start, with a random salt and ScramIterations iterations. These users are static,
+	// as Kafka's JAAS users: AlterUserScramCredentials cannot change them; other users'
+	// SCRAM credentials are set by it and stored (scram_store.go).
 	Users map[string]string
 }
 
@@ -62,11 +66,34 @@ type scramCred struct {
 type saslAuth struct {
 	mechanisms []string
 	plain      map[string]string
-	scram      map[string]map[string]scramCred // mechanism → user → credential
+	// static are the credentials derived from SASLOptions.Users for the enabled SCRAM
+	// mechanisms (mechanism → user → credential); configured names those users, whose
+	// SCRAM credentials are the static ones only (the configuration wins).
+	static     map[string]map[string]scramCred
+	configured map[string]bool
+
+	// stored are the credentials set by AlterUserScramCredentials (scram_store.go),
+	// for users not configured, any SCRAM mechanism. Each alteration replaces the whole
+	// map (copy on write), so authentications read it without a lock; alterMu
+	// serializes alterations and the file writes. path is the file; "" until loaded.
+	// writeFile, when set, replaces fsutil.WriteFile (tests make it fail); alterMu
+	// guards it.
+	stored    atomic.Pointer[scramCreds]
+	alterMu   sync.Mutex
+	path      string
+	writeFile func(path string, data []byte) error
 }
 
+// scramCreds: mechanism → user → credential.
+type scramCreds map[string]map[string]scramCred
+
 func newSASLAuth(o SASLOptions) (*saslAuth, error) {
-	a := &saslAuth{mechanisms: slices.Clone(o.Mechanisms), scram: map[string]map[string]scramCred{}}
+	a := &saslAuth{mechanisms: slices.Clone(o.Mechanisms), static: map[string]map[string]scramCred{},
+		configured: make(map[string]bool, len(o.Users))}
+	a.stored.Store(&scramCreds{})
+	for u := range o.Users {
+		a.configured[u] = true
+	}
 	for _, m := range a.mechanisms {
 		if m == "PLAIN" {
 			a.plain = make(map[string]string, len(o.Users))
@@ -86,10 +113,26 @@ func newSASLAuth(o SASLOptions) (*saslAuth, error) {
 				}
 				creds[u] = c
 			}
-			a.scram[m] = creds
+			a.static[m] = creds
 		}
 	}
 	return a, nil
+}
+
+// scramEnabled: some SCRAM mechanism is enabled, so SCRAM credentials can be stored.
+func (a *saslAuth) scramEnabled() bool {
+	return a != nil && len(a.static) > 0
+}
+
+// lookup is user's credential for mechanism: the configured one for a configured user,
+// else the stored one, as of now (a new connection sees an alteration at once).
+func (a *saslAuth) lookup(mechanism, user string) (scramCred, bool) {
+	if a.configured[user] {
+		c, ok := a.static[mechanism][user]
+		return c, ok
+	}
+	c, ok := (*a.stored.Load())[mechanism][user]
+	return c, ok
 }
 
 func newScramCred(h func() hash.Hash, password string, iterations int) (scramCred, error) {
@@ -105,8 +148,15 @@ func scramCredWithSalt(h func() hash.Hash, password string, salt []byte, iterati
 	if err != nil {
 		return scramCred{}, err
 	}
+	return scramCredFromSalted(h, salted, salt, iterations), nil
+}
+
+// scramCredFromSalted is the credential of a salted password (Hi(password, salt, i)),
+// as AlterUserScramCredentials carries it: the stored and server keys are kept, the
+// salted password is not.
+func scramCredFromSalted(h func() hash.Hash, salted, salt []byte, iterations int) scramCred {
 	clientKey := hmacOf(h, salted, []byte("Client Key"))
-	return scramCred{salt: salt, storedKey: hashOf(h, clientKey), serverKey: hmacOf(h, salted, []byte("Server Key")), iterations: iterations}, nil
+	return scramCred{salt: slices.Clone(salt), storedKey: hashOf(h, clientKey), serverKey: hmacOf(h, salted, []byte("Server Key")), iterations: iterations}
 }
 
 func hmacOf(h func() hash.Hash, key, msg []byte) []byte {
@@ -122,18 +172,28 @@ func hashOf(h func() hash.Hash, b []byte) []byte {
 }
 
 // scramUsers lists, per user with SCRAM credentials, the mechanisms and iterations
-// (DescribeUserScramCredentials), users sorted by name.
+// (DescribeUserScramCredentials): the configured users with the enabled SCRAM
+// mechanisms, and the stored users, users sorted by name.
 func (a *saslAuth) scramUsers() (names []string, creds map[string][]scramInfo) {
 	creds = map[string][]scramInfo{}
 	if a == nil {
 		return nil, creds
 	}
+	stored := *a.stored.Load()
 	for _, sm := range scramMechs {
-		for u, c := range a.scram[sm.name] {
+		add := func(u string, c scramCred) {
 			if _, ok := creds[u]; !ok {
 				names = append(names, u)
 			}
 			creds[u] = append(creds[u], scramInfo{sm.code, int32(c.iterations)})
+		}
+		for u, c := range a.static[sm.name] {
+			add(u, c)
+		}
+		for u, c := range stored[sm.name] {
+			if !a.configured[u] {
+				add(u, c)
+			}
 		}
 	}
 	sort.Strings(names)
@@ -172,7 +232,7 @@ func (a *saslAuth) server(mechanism string) (saslServer, bool) {
 	}
 	for _, sm := range scramMechs {
 		if sm.name == mechanism {
-			return &scramServer{mech: sm, creds: a.scram[mechanism]}, true
+			return &scramServer{mech: sm, lookup: func(user string) (scramCred, bool) { return a.lookup(mechanism, user) }}, true
 		}
 	}
 	return nil, false
@@ -213,9 +273,9 @@ func (s *plainServer) step(msg []byte) ([]byte, bool, error) {
 // scramServer runs RFC 5802's exchange: client-first → server-first, client-final →
 // server-final.
 type scramServer struct {
-	mech  scramMech
-	creds map[string]scramCred
-	state int // 0: expecting client-first, 1: expecting client-final, 2: done
+	mech   scramMech
+	lookup func(user string) (scramCred, bool) // the user's credential, looked up at client-first
+	state  int                                 // 0: expecting client-first, 1: expecting client-final, 2: done
 
 	name            string
 	cred            scramCred
@@ -291,7 +351,7 @@ func (s *scramServer) clientFirst(msg string) ([]byte, error) {
 			return nil, &authError{"Authentication failed: Client requested an authorization id that is different from username", "authzid differs for user " + strconvQuote(user)}
 		}
 	}
-	cred, ok := s.creds[user]
+	cred, ok := s.lookup(user)
 	if !ok {
 		return nil, &authError{errScramCreds, "unknown user " + strconvQuote(user)}
 	}

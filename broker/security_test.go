@@ -692,7 +692,8 @@ func TestListenersAdvertiseTheirOwnAddress(t *testing.T) {
 }
 
 // TestDescribeUserSCRAMCredentialsConfigured: the configured users are listed with the
-// enabled SCRAM mechanisms and 4096 iterations; AlterUserScramCredentials stays refused.
+// enabled SCRAM mechanisms and 4096 iterations; without a SCRAM mechanism
+// AlterUserScramCredentials is refused.
 func TestDescribeUserSCRAMCredentialsConfigured(t *testing.T) {
 	p := newTestPKI(t)
 	b := startBroker(t, secureOptions(t, p))
@@ -719,39 +720,25 @@ func TestDescribeUserSCRAMCredentialsConfigured(t *testing.T) {
 	if one["bob"].Err != nil || !errors.Is(one["carol"].Err, kerr.ResourceNotFound) {
 		t.Errorf("bob and carol: %+v", one)
 	}
-	alt, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "carol", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "x"}})
+	// Without a SCRAM mechanism on a SASL listener, alterations are refused.
+	o := secureOptions(t, p)
+	o.SASL.Mechanisms = []string{"PLAIN"}
+	_, plainAdm := newAdmin(t, startBroker(t, o).Addr())
+	alt, err := plainAdm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "carol", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "x"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !errors.Is(alt["carol"].Err, kerr.UnsupportedVersion) {
-		t.Errorf("alter: %+v", alt)
+		t.Errorf("alter without SCRAM: %+v", alt)
+	}
+	if none, err := plainAdm.DescribeUserSCRAMs(ctx); err != nil || len(none) != 0 {
+		t.Errorf("describe without SCRAM: %+v %v", none, err)
 	}
 }
 
-// TestListenerOptionsChecked: New refuses listener, TLS and SASL settings that cannot work.
-func TestListenerOptionsChecked(t *testing.T) {
-	p := newTestPKI(t)
-	for _, tc := range []struct {
-		name string
-		edit func(*Options)
-		want string
-	}{
-		{"duplicate name", func(o *Options) { o.Listeners[1].Name = "internal" }, "used twice"},
-		{"bad protocol", func(o *Options) { o.Listeners[1].SecurityProtocol = "TLS" }, "security protocol"},
-		{"bad address", func(o *Options) { o.Listeners[0].Listen = "nowhere" }, "address"},
-		{"no certificate", func(o *Options) { o.TLS.CertFile = "" }, "certificate"},
-		{"unreadable key", func(o *Options) { o.TLS.KeyFile = filepath.Join(p.dir, "missing.pem") }, "cannot load"},
-		{"no mechanism", func(o *Options) { o.SASL.Mechanisms = nil }, "mechanism"},
-		{"unknown mechanism", func(o *Options) { o.SASL.Mechanisms = []string{"GSSAPI"} }, "GSSAPI"},
-		{"no users", func(o *Options) { o.SASL.Users = nil }, "user"},
-		{"client auth without CA", func(o *Options) { o.TLS.ClientAuth = "required" }, "CA file"},
-	} {
-		o := secureOptions(t, p)
-		tc.edit(&o)
-		if _, err := New(o); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: %v, want an error with %q", tc.name, err, tc.want)
-		}
-	}
+// credsOf looks users up in creds (a scramServer without a broker).
+func credsOf(creds map[string]scramCred) func(string) (scramCred, bool) {
+	return func(user string) (scramCred, bool) { c, ok := creds[user]; return c, ok }
 }
 
 // TestSCRAMServerRFC7677: the RFC 7677 SCRAM-SHA-256 example exchange (user, password,
@@ -762,7 +749,7 @@ func TestSCRAMServerRFC7677(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &scramServer{mech: scramMechs[0], creds: map[string]scramCred{"user": cred}}
+	s := &scramServer{mech: scramMechs[0], lookup: credsOf(map[string]scramCred{"user": cred})}
 	s.testNonce = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
 	first, done, err := s.step([]byte("n,,n=user,r=rOprNGfwEbeRWgbNEkqO"))
 	if err != nil || done || string(first) != "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096" {
@@ -825,7 +812,7 @@ func TestSCRAMNonceForms(t *testing.T) {
 		return withoutProof + ",p=" + base64.StdEncoding.EncodeToString(clientKey)
 	}
 	for nonce, ok := range map[string]bool{"cnoncesnonce": true, "cnoncecnoncesnonce": true, "xcnoncesnonce": false, "cnonce": false} {
-		s := &scramServer{mech: scramMechs[0], creds: map[string]scramCred{"user": cred}, testNonce: "snonce"}
+		s := &scramServer{mech: scramMechs[0], lookup: credsOf(map[string]scramCred{"user": cred}), testNonce: "snonce"}
 		if _, _, err := s.step([]byte("n,,n=user,r=cnonce")); err != nil {
 			t.Fatal(err)
 		}

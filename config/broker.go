@@ -38,6 +38,8 @@ type Broker struct {
 	// PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's sasl.enabled.mechanisms).
 	SASLEnabledMechanisms []string `yaml:"sasl_enabled_mechanisms"`
 	// SASLUsers maps user names to passwords (SCRAM credentials are derived at start).
+	// They are static: AlterUserScramCredentials manages other users only (the broker
+	// stores those in its data dir).
 	// `config print` masks the passwords.
 	SASLUsers Passwords `yaml:"sasl_users"`
 	// NodeID is this broker's id in Metadata.
