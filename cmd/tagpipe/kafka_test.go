@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/tagpipe/tagpipe/broker"
 )
@@ -321,6 +322,84 @@ func TestNoBrokerFailsClearly(t *testing.T) {
 		cancel()
 		if want := "cannot reach a Kafka broker at " + addr; err == nil || !strings.Contains(err.Error(), want) || time.Since(start) > 15*time.Second {
 			t.Errorf("%v: %v after %v (output %q); want %q", args, err, time.Since(start), out.String()+errw.String(), want)
+		}
+	}
+}
+
+// TestUsersCommands: tagpipe users scram --add / --delete and users list against a
+// broker with a SASL_PLAINTEXT listener: the password from stdin authenticates a SCRAM
+// client at once; after the deletion it no longer does; errors are the broker's.
+func TestUsersCommands(t *testing.T) {
+	o := broker.DefaultOptions()
+	o.Dir, o.Logger = t.TempDir(), slog.New(slog.DiscardHandler)
+	o.RetentionCheckInterval, o.CleanerBackoff = -1, -1
+	o.Listen = "127.0.0.1:0"
+	o.Listeners = []broker.Listener{{Name: "INTERNAL", Listen: "127.0.0.1:0"}, {Name: "SASL_PLAINTEXT", Listen: "127.0.0.1:0"}}
+	o.SASL = broker.SASLOptions{Mechanisms: []string{"SCRAM-SHA-256", "SCRAM-SHA-512"}, Users: map[string]string{"admin": "admin-secret"}}
+	b, err := broker.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		b.Stop(ctx)
+	})
+	addr, dir := b.ListenerAddr("INTERNAL"), t.TempDir()
+	run := func(stdin string, args ...string) (string, error) {
+		var out, errw bytes.Buffer
+		root := newRootCmd(&out, &errw)
+		root.SetIn(strings.NewReader(stdin))
+		root.SetArgs(append([]string{"--data-dir", dir, "users"}, append(args, "--bootstrap-server", addr)...))
+		err := root.ExecuteContext(context.Background())
+		return out.String() + errw.String(), err
+	}
+	ping := func(pass string) error {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(b.ListenerAddr("SASL_PLAINTEXT")), kgo.RequestRetries(0),
+			kgo.SASL(scram.Auth{User: "carol", Pass: pass}.AsSha512Mechanism()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return cl.Ping(ctx)
+	}
+	if out, err := run("carol-secret\n", "scram", "--add", "carol", "--mechanism", "SCRAM-SHA-512", "--iterations", "8192", "--password-stdin"); err != nil ||
+		!strings.Contains(out, "SCRAM-SHA-512 credential of user carol set") {
+		t.Fatalf("add: %v\n%s", err, out)
+	}
+	if err := ping("carol-secret"); err != nil {
+		t.Fatalf("carol after add: %v", err)
+	}
+	out, err := run("", "list")
+	if err != nil || !regexp.MustCompile(`(?m)^admin\s+SCRAM-SHA-256\s+4096\n.*\ncarol\s+SCRAM-SHA-512\s+8192$`).MatchString(out) {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	if out, err := run("", "scram", "--delete", "carol", "--mechanism", "SCRAM-SHA-512"); err != nil || !strings.Contains(out, "deleted") {
+		t.Fatalf("delete: %v\n%s", err, out)
+	}
+	if err := ping("carol-secret"); err == nil {
+		t.Fatal("carol authenticated after delete")
+	}
+	for _, tc := range []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"", []string{"scram", "--delete", "carol", "--mechanism", "SCRAM-SHA-512"}, "RESOURCE_NOT_FOUND"},
+		{"x\n", []string{"scram", "--add", "carol", "--mechanism", "SCRAM-SHA-256", "--iterations", "100", "--password-stdin"}, "4096 to 16384"}, // kadm refuses it before sending,
+		{"x\n", []string{"scram", "--add", "admin", "--mechanism", "SCRAM-SHA-256", "--password-stdin"}, "broker.sasl_users"},
+		{"x\n", []string{"scram", "--add", "carol", "--mechanism", "SCRAM-SHA-256"}, "--password-stdin"},
+		{"\n", []string{"scram", "--add", "carol", "--mechanism", "SCRAM-SHA-256", "--password-stdin"}, "no password"},
+		{"", []string{"scram", "--delete", "carol", "--mechanism", "MD5"}, "want SCRAM-SHA-256 or SCRAM-SHA-512"},
+		{"", []string{"list", "nobody"}, "RESOURCE_NOT_FOUND"},
+	} {
+		if out, err := run(tc.stdin, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error with %q\n%s", tc.args, err, tc.want, out)
 		}
 	}
 }
