@@ -20,11 +20,17 @@ import (
 
 // startTestBroker runs the built-in broker on 127.0.0.1 (retention and the cleaner left
 // alone) until the test ends.
-func startTestBroker(t *testing.T) *broker.Broker {
+func startTestBroker(t *testing.T) *broker.Broker { return startTestBrokerWith(t, nil) }
+
+// startTestBrokerWith is startTestBroker with the options changed by edit first.
+func startTestBrokerWith(t *testing.T, edit func(*broker.Options)) *broker.Broker {
 	t.Helper()
 	o := broker.DefaultOptions()
 	o.Dir, o.Listen, o.Logger = t.TempDir(), "127.0.0.1:0", slog.New(slog.DiscardHandler)
 	o.RetentionCheckInterval, o.CleanerBackoff = -1, -1
+	if edit != nil {
+		edit(&o)
+	}
 	b, err := broker.New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -330,23 +336,9 @@ func TestNoBrokerFailsClearly(t *testing.T) {
 // broker with a SASL_PLAINTEXT listener: the password from stdin authenticates a SCRAM
 // client at once; after the deletion it no longer does; errors are the broker's.
 func TestUsersCommands(t *testing.T) {
-	o := broker.DefaultOptions()
-	o.Dir, o.Logger = t.TempDir(), slog.New(slog.DiscardHandler)
-	o.RetentionCheckInterval, o.CleanerBackoff = -1, -1
-	o.Listen = "127.0.0.1:0"
-	o.Listeners = []broker.Listener{{Name: "INTERNAL", Listen: "127.0.0.1:0"}, {Name: "SASL_PLAINTEXT", Listen: "127.0.0.1:0"}}
-	o.SASL = broker.SASLOptions{Mechanisms: []string{"SCRAM-SHA-256", "SCRAM-SHA-512"}, Users: map[string]string{"admin": "admin-secret"}}
-	b, err := broker.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		b.Stop(ctx)
+	b := startTestBrokerWith(t, func(o *broker.Options) {
+		o.Listeners = []broker.Listener{{Name: "INTERNAL", Listen: "127.0.0.1:0"}, {Name: "SASL_PLAINTEXT", Listen: "127.0.0.1:0"}}
+		o.SASL = broker.SASLOptions{Mechanisms: []string{"SCRAM-SHA-256", "SCRAM-SHA-512"}, Users: map[string]string{"admin": "admin-secret"}}
 	})
 	addr, dir := b.ListenerAddr("INTERNAL"), t.TempDir()
 	run := func(stdin string, args ...string) (string, error) {
