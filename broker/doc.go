@@ -1,7 +1,8 @@
 // Package broker is tagpipe's built-in single-node Kafka broker: the Kafka wire-protocol
 // server (framing, pipelining, one file per API key named after it, e.g. 00_produce.go),
 // its listeners with their security protocols, TLS (listeners.go) and SASL PLAIN and
-// SCRAM (sasl.go), the topic registry with its persisted topic configs, background
+// SCRAM (sasl.go, with SCRAM users stored by AlterUserScramCredentials in
+// scram_store.go), the topic registry with its persisted topic configs, background
 // retention, idempotent producer ids, the transaction coordinator (txn.go), and the
 // broker's metrics. Consumer groups live in broker/groups. Partition logs on disk live in
 // broker/storage; this package only calls its Log API. Everything is encoded and decoded with franz-go's kmsg, so any
