@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Interop: kcat (librdkafka) against `tagpipe broker`'s secured listeners: SSL, SASL_SSL
-# with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512, SASL_PLAINTEXT; a wrong password fails.
+# with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512, SASL_PLAINTEXT; a wrong password fails; a
+# SCRAM user added and deleted at run time (tagpipe users scram) logs in, then cannot.
 # Needs Debian's kcat and openssl (a throwaway CA and server certificate are made here).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -66,6 +67,22 @@ for mode in SSL SASL_SSL:PLAIN SASL_SSL:SCRAM-SHA-256 SASL_SSL:SCRAM-SHA-512 SAS
   fi
   echo "kcat $mode: produce, consume, metadata ok"
 done
+# A user added at run time (AlterUserScramCredentials through `tagpipe users scram`, on
+# the PLAINTEXT listener) logs in with librdkafka at once; deleted, it no longer can.
+internal=$(addr_of INTERNAL)
+sasl=(-b "$(addr_of SASL_SSL)" -X security.protocol=SASL_SSL -X ssl.ca.location="$tmp/ca.pem"
+  -X sasl.mechanisms=SCRAM-SHA-512 -X sasl.username=dave -X sasl.password=dave-secret)
+echo dave-secret | "$BIN" users scram --bootstrap-server "$internal" --add dave --mechanism SCRAM-SHA-512 --password-stdin \
+  >/dev/null 2>"$tmp/users.err" || fail "tagpipe users scram --add: $(cat "$tmp/users.err")"
+"$BIN" users list --bootstrap-server "$internal" | grep -q "dave" || fail "tagpipe users list does not show dave"
+seq 1 5 | kcat -P "${sasl[@]}" -t sec-dave -X request.required.acks=-1 2>"$tmp/kcat.err" || fail "kcat -P as dave: $(cat "$tmp/kcat.err")"
+got=$(kcat -C "${sasl[@]}" -t sec-dave -o beginning -e -q 2>"$tmp/kcat.err" | wc -l)
+[ "$got" = 5 ] || fail "kcat -C as dave read $got of 5 records: $(cat "$tmp/kcat.err")"
+"$BIN" users scram --bootstrap-server "$internal" --delete dave --mechanism SCRAM-SHA-512 >/dev/null 2>"$tmp/users.err" ||
+  fail "tagpipe users scram --delete: $(cat "$tmp/users.err")"
+if timeout 20 kcat -L "${sasl[@]}" -m 5 >/dev/null 2>&1; then fail "kcat -L as a deleted user succeeded"; fi
+echo "kcat: a SCRAM user added at run time logs in; deleted, it is refused"
 grep -q "authentication failed" "$tmp/broker.log" || fail "no failed authentication logged"
-if grep -q interop-secret "$tmp/broker.log"; then fail "a password is in the broker log"; fi
+if grep -q -e interop-secret -e dave-secret "$tmp/broker.log"; then fail "a password is in the broker log"; fi
+if grep -rq dave-secret "$tmp/data"; then fail "a password is in the data dir"; fi
 echo "kcat: SSL, SASL_SSL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), SASL_PLAINTEXT ok; wrong passwords refused"
