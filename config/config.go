@@ -152,6 +152,17 @@ func (c *Config) SourceOf(key string) Source {
 	if s, ok := c.sources[key]; ok {
 		return s
 	}
+	// A map (broker.sasl_users, jobs.pools, an agent's components) is read entry by
+	// entry: the first of its entries that has a source speaks for it.
+	best := ""
+	for k := range c.sources {
+		if strings.HasPrefix(k, key+".") && (best == "" || k < best) {
+			best = k
+		}
+	}
+	if best != "" {
+		return c.sources[best]
+	}
 	return Source{Kind: FromDefault}
 }
 

@@ -140,3 +140,27 @@ func TestPrintRoundTrips(t *testing.T) {
 		t.Fatalf("round trip differs:\n%s\n---\n%s", buf.String(), buf2.String())
 	}
 }
+
+// TestMapSources: a map set in the file (read entry by entry) is printed with the file's
+// line as its source, not as a default; an unset map stays a default.
+func TestMapSources(t *testing.T) {
+	c, err := Load(LoadOptions{File: writeFile(t, "jobs:\n  pools: {db: 2}\n"), Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.SourceOf("jobs.pools"); s.Kind == FromDefault {
+		t.Errorf("jobs.pools set in the file has source %v", s)
+	}
+	if s := c.SourceOf("broker.sasl_users"); s.Kind != FromDefault {
+		t.Errorf("broker.sasl_users, not set, has source %v", s)
+	}
+	var buf bytes.Buffer
+	if err := c.Print(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(l, "pools:") && strings.Contains(l, "# default") {
+			t.Errorf("printed as a default: %s", l)
+		}
+	}
+}
