@@ -7,11 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 )
+
+// WholeMatch returns re matching whole strings only, as Java's Matcher.matches() that
+// Flume's and Kafka's patterns (header names, topic subscriptions) are applied with.
+func WholeMatch(re *regexp.Regexp) *regexp.Regexp {
+	return regexp.MustCompile(`^(?:` + re.String() + `)$`)
+}
 
 // Interceptor sees events between a source and its channels; it may change headers or
 // bodies and may drop events (the returned slice).

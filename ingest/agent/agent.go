@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -427,7 +426,7 @@ func buildInterceptor(p *Props) ingest.Interceptor {
 			r.Names = append(r.Names, n)
 		}
 		if r.Matching != nil {
-			r.Matching = regexp.MustCompile(`^(?:` + r.Matching.String() + `)$`) // the whole name, as Java's matches()
+			r.Matching = ingest.WholeMatch(r.Matching) // the whole name
 		}
 		if len(r.Names) == 0 && r.Matching == nil {
 			p.fail("with_name", "with_name, from_list or matching is required")

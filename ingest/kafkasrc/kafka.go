@@ -141,18 +141,15 @@ func New(name string, opts Options, out *ingest.Processor) (*Source, error) {
 		meta:    &kafka.Client{Addr: kafka.TCP(opts.Brokers...), Timeout: 5 * time.Second, Transport: tr},
 		pending: map[partition]kafka.Message{}}
 	if opts.TopicsRegex != nil {
-		s.topicsRe = anchor(opts.TopicsRegex)
+		s.topicsRe = ingest.WholeMatch(opts.TopicsRegex)
 	}
 	return s, nil
 }
 
-// anchor returns re matching whole names only.
-func anchor(re *regexp.Regexp) *regexp.Regexp { return regexp.MustCompile(`^(?:` + re.String() + `)$`) }
-
 // Reads reports whether a source with these options reads topic (once it exists).
 func (o *Options) Reads(topic string) bool {
 	if o.TopicsRegex != nil {
-		return anchor(o.TopicsRegex).MatchString(topic)
+		return ingest.WholeMatch(o.TopicsRegex).MatchString(topic)
 	}
 	return slices.Contains(o.Topics, topic)
 }
