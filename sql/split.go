@@ -7,6 +7,13 @@ import "strings"
 // keeps reading lines until it is empty. Statements keep their text minus the semicolon;
 // empty ones are dropped.
 func Split(script string) (stmts []string, rest string) {
+	stmts, rest, _ = SplitOpen(script)
+	return stmts, rest
+}
+
+// SplitOpen is Split that also says whether the script ends inside a /* comment, which
+// rest does not show (a comment is no statement): a shell reading lines keeps reading.
+func SplitOpen(script string) (stmts []string, rest string, inComment bool) {
 	start := 0
 	i := 0
 	n := len(script)
@@ -27,7 +34,7 @@ func Split(script string) (stmts []string, rest string) {
 		case c == '/' && i+1 < n && script[i+1] == '*':
 			j := strings.Index(script[i+2:], "*/")
 			if j < 0 {
-				i = n
+				i, inComment = n, true
 			} else {
 				i += j + 4
 			}
@@ -54,7 +61,7 @@ func Split(script string) (stmts []string, rest string) {
 	if onlyComments(rest) {
 		rest = ""
 	}
-	return stmts, rest
+	return stmts, rest, inComment
 }
 
 func skipQuoted(s string, i int, q byte) int {

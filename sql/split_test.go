@@ -59,3 +59,26 @@ func TestPositionCutCharacter(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitOpen: a script ending inside a /* comment says so (rest, comments only, is
+// empty either way); a closed comment, an open quote (rest holds it) and no comment do not.
+func TestSplitOpen(t *testing.T) {
+	for _, c := range []struct {
+		script string
+		n      int
+		rest   string
+		open   bool
+	}{
+		{"SELECT 1; /* still", 1, "", true},
+		{"/* all\nof it", 0, "", true},
+		{"SELECT 1; /* done */", 1, "", false},
+		{"SELECT '/* not a comment", 0, "SELECT '/* not a comment", false},
+		{"SELECT 1 /* open", 0, "SELECT 1 /* open", true},
+		{"SELECT 1; -- /* in a line comment\n", 1, "", false},
+	} {
+		stmts, rest, open := SplitOpen(c.script)
+		if len(stmts) != c.n || rest != c.rest || open != c.open {
+			t.Errorf("SplitOpen(%q) = %q, %q, %v; want %d statements, %q, %v", c.script, stmts, rest, open, c.n, c.rest, c.open)
+		}
+	}
+}

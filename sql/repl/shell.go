@@ -288,13 +288,13 @@ func (sp *splitter) feed(line string) []item {
 	sp.buf.WriteString(line)
 	sp.buf.WriteString("\n")
 	text := sp.buf.String()
-	stmts, rest := tsql.Split(text)
+	stmts, rest, inComment := tsql.SplitOpen(text)
 	sp.buf.Reset()
 	switch {
 	case rest != "":
 		sp.buf.WriteString(rest)
 		sp.buf.WriteString("\n")
-	case openComment(text, len(stmts)):
+	case inComment:
 		// Split drops a /* comment that is still open; the lines after it belong to it.
 		if len(stmts) == 0 {
 			sp.buf.WriteString(text)
@@ -307,13 +307,6 @@ func (sp *splitter) feed(line string) []item {
 		items[i] = item{text: q}
 	}
 	return items
-}
-
-// openComment reports whether text, which Split cut into n statements and nothing left
-// over, ends inside a /* comment: a statement added after it is swallowed.
-func openComment(text string, n int) bool {
-	more, _ := tsql.Split(text + "\nSELECT 1;")
-	return len(more) == n
 }
 
 // flush is the unfinished statement at the end of the input, if any (an open comment
