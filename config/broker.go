@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tagpipe/tagpipe/internal/kafkasec"
 )
 
 // Broker configures the built-in Kafka-protocol broker. Per-topic settings
@@ -107,13 +109,11 @@ func (l BrokerListener) Protocol() string {
 	if l.SecurityProtocol != "" {
 		return l.SecurityProtocol
 	}
-	if n := strings.ToUpper(l.Name); slices.Contains(securityProtocols, n) {
+	if n := strings.ToUpper(l.Name); slices.Contains(kafkasec.Protocols, n) {
 		return n
 	}
-	return "PLAINTEXT"
+	return kafkasec.Plaintext
 }
-
-var securityProtocols = []string{"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
 
 // Passwords maps user names to passwords. It prints masked, so `config print` output
 // can be shared; set passwords in the file or whole in the environment
@@ -194,8 +194,8 @@ func (b *Broker) validateSecurity(ch *check) {
 		if l.AdvertisedPort < 0 || l.AdvertisedPort > 65535 {
 			ch.fail(key+".advertised_port", "must be 0 (the listen port) or a port number, got %d", l.AdvertisedPort)
 		}
-		if !slices.Contains(securityProtocols, p) {
-			ch.fail(key+".security_protocol", "must be one of %s, got %q", strings.Join(securityProtocols, ", "), l.SecurityProtocol)
+		if !slices.Contains(kafkasec.Protocols, p) {
+			ch.fail(key+".security_protocol", "must be one of %s, got %q", strings.Join(kafkasec.Protocols, ", "), l.SecurityProtocol)
 		}
 		anyTLS = anyTLS || p == "SSL" || p == "SASL_SSL"
 		anySASL = anySASL || p == "SASL_PLAINTEXT" || p == "SASL_SSL"
@@ -235,7 +235,7 @@ func (b *Broker) validateSecurity(ch *check) {
 	}
 	seen := map[string]bool{}
 	for _, m := range b.SASLEnabledMechanisms {
-		ch.oneOf("sasl_enabled_mechanisms", m, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+		ch.oneOf("sasl_enabled_mechanisms", m, kafkasec.Mechanisms...)
 		if seen[m] {
 			ch.fail("sasl_enabled_mechanisms", "%s listed twice", m)
 		}

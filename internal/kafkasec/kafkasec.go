@@ -37,6 +37,13 @@ const (
 	ScramSHA512 = "SCRAM-SHA-512"
 )
 
+// Protocols and Mechanisms list the security protocols and the SASL mechanisms, in
+// Kafka's order (the broker's listeners take the same names).
+var (
+	Protocols  = []string{Plaintext, SSL, SASLPlaintext, SASLSSL}
+	Mechanisms = []string{Plain, ScramSHA256, ScramSHA512}
+)
+
 // Config is one Kafka cluster's security settings, with Kafka's names snake_cased. The
 // zero value is PLAINTEXT. config.Kafka has the same fields and converts to it.
 type Config struct {
