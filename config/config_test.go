@@ -73,6 +73,8 @@ func TestRejectsWithKeyAndLine(t *testing.T) {
 		{"bad duration", "streaming:\n  batch_interval: soon\n", nil, []string{":2:", "streaming.batch_interval", "duration"}},
 		{"bad value", "broker:\n  flush: sometimes\n", nil, []string{"broker.flush", "sometimes", ":2"}},
 		{"bad compression type", "broker:\n  compression_type: brotli\n", nil, []string{"broker.compression_type", "brotli", "zstd"}},
+		{"bad parquet codec", "warehouse:\n  compression: lzo\n", nil, []string{"warehouse.compression", "lzo", "lz4_raw"}},
+		{"bad codec level", "warehouse:\n  compression: gzip\n  compression_level: 12\n", nil, []string{"warehouse.compression_level", "1..9 (gzip)", "12"}},
 		{"bad env", "", []string{"TAGPIPE_BROKER_RETENTION_MS=abc"}, []string{"TAGPIPE_BROKER_RETENTION_MS", "broker.retention_ms", "integer"}},
 		{"unknown env", "", []string{"TAGPIPE_BROKR_LISTEN=x"}, []string{"TAGPIPE_BROKR_LISTEN"}},
 		{"bad syntax", "broker:\n  listen: [\n", nil, []string{"tagpipe.yaml:"}},

@@ -1,6 +1,18 @@
 package config
 
-import "time"
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// WarehouseCompressions are the codecs warehouse.compression takes (the warehouse's
+// own list, warehouse.Compressions: config imports no room; a cmd test keeps them
+// equal), and warehouseCodecLevels the levels of those with levels.
+var (
+	WarehouseCompressions = []string{"zstd", "snappy", "gzip", "brotli", "lz4_raw", "none"}
+	warehouseCodecLevels  = map[string][2]int{"zstd": {1, 22}, "gzip": {1, 9}, "brotli": {1, 11}}
+)
 
 // Warehouse configures the Parquet tables (package warehouse).
 type Warehouse struct {
@@ -10,7 +22,11 @@ type Warehouse struct {
 	RowGroupRows int64 `yaml:"row_group_rows"`
 	// TargetFileBytes is where writers start a new file and what compaction aims at.
 	TargetFileBytes int64 `yaml:"target_file_bytes"`
-	// CompressionLevel is the zstd level (1 fastest … 22 smallest).
+	// Compression is the Parquet page codec (WarehouseCompressions; Spark's
+	// spark.sql.parquet.compression.codec).
+	Compression string `yaml:"compression"`
+	// CompressionLevel is the codec's level: zstd 1 (fastest) … 22, gzip 1 … 9, brotli
+	// 1 … 11; snappy, lz4_raw and none have none.
 	CompressionLevel int `yaml:"compression_level"`
 	// LockTimeout bounds how long a writer waits for another writer of the same table.
 	LockTimeout time.Duration `yaml:"lock_timeout"`
@@ -37,8 +53,11 @@ func (w *Warehouse) Root(c *Config) string {
 func (w *Warehouse) validate(ch *check) {
 	ch.positive("row_group_rows", w.RowGroupRows)
 	ch.positive("target_file_bytes", w.TargetFileBytes)
-	if w.CompressionLevel < 1 || w.CompressionLevel > 22 {
-		ch.fail("compression_level", "must be 1..22 (zstd), got %d", w.CompressionLevel)
+	codec := strings.ToLower(w.Compression)
+	if !slices.Contains(WarehouseCompressions, codec) && codec != "uncompressed" {
+		ch.fail("compression", "must be one of %s, got %q", strings.Join(WarehouseCompressions, ", "), w.Compression)
+	} else if r, ok := warehouseCodecLevels[codec]; ok && (w.CompressionLevel < r[0] || w.CompressionLevel > r[1]) {
+		ch.fail("compression_level", "must be %d..%d (%s), got %d", r[0], r[1], codec, w.CompressionLevel)
 	}
 	ch.positive("lock_timeout", int64(w.LockTimeout))
 	ch.positive("snapshot_grace", int64(w.SnapshotGrace))

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -40,7 +41,10 @@ type Options struct {
 	// TargetFileBytes is the compressed size at which a writer starts a new file and the
 	// size compaction aims at (default 128 MiB).
 	TargetFileBytes int64
-	// CompressionLevel is the zstd level (default 1: fastest; zstd levels go to 22).
+	// Compression is the Parquet page codec, one of Compressions (default "zstd").
+	Compression string
+	// CompressionLevel is the codec's level (default 1: fastest; zstd goes to 22,
+	// gzip to 9, brotli to 11; snappy, lz4_raw and none have none).
 	CompressionLevel int
 	// MaxOpenFiles bounds the data files a transaction keeps open (default 16): writing
 	// to one more partition finishes the least recently written file (a later write to
@@ -65,6 +69,7 @@ func DefaultOptions() Options {
 	return Options{
 		RowGroupRows:     128 * 1024,
 		TargetFileBytes:  128 << 20,
+		Compression:      "zstd",
 		CompressionLevel: 1,
 		MaxOpenFiles:     16,
 		LockTimeout:      30 * time.Second,
@@ -84,6 +89,9 @@ func (o *Options) fill() {
 	if o.MaxOpenFiles <= 0 {
 		o.MaxOpenFiles = d.MaxOpenFiles
 	}
+	if o.Compression == "" {
+		o.Compression = d.Compression
+	}
 	if o.CompressionLevel <= 0 {
 		o.CompressionLevel = d.CompressionLevel
 	}
@@ -101,8 +109,9 @@ func (o *Options) fill() {
 // Warehouse is a directory of tables. It is safe for concurrent use; it holds no
 // open files between calls, so any number of processes may open the same root.
 type Warehouse struct {
-	root string
-	opts Options
+	root  string
+	opts  Options
+	codec compress.Compression // opts.Compression
 
 	metrics *metrics
 
@@ -116,6 +125,10 @@ type Warehouse struct {
 // by a live writer are skipped.
 func Open(root string, opts Options) (*Warehouse, error) {
 	opts.fill()
+	codec, err := ParseCompression(opts.Compression, opts.CompressionLevel)
+	if err != nil {
+		return nil, fmt.Errorf("warehouse %q: %w", root, err)
+	}
 	if err := mkdirSynced(root); err != nil {
 		return nil, fmt.Errorf("cannot create warehouse %q: %w", root, err)
 	}
@@ -127,7 +140,7 @@ func Open(root string, opts Options) (*Warehouse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot register warehouse metrics: %w", err)
 	}
-	w := &Warehouse{root: abs, opts: opts, tables: map[string]*Table{}, metrics: m}
+	w := &Warehouse{root: abs, opts: opts, codec: codec, tables: map[string]*Table{}, metrics: m}
 	if !opts.ReadOnly {
 		names, err := w.TableNames()
 		if err != nil {

@@ -20,7 +20,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
@@ -558,7 +557,7 @@ func (tx *Tx) writerProps(first arrow.RecordBatch) (*parquet.WriterProperties, p
 		}
 	}
 	props := parquet.NewWriterProperties(append(opts,
-		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithCompression(tx.t.w.codec),
 		parquet.WithCompressionLevel(o.CompressionLevel),
 		parquet.WithStats(true),
 		parquet.WithDataPageSize(dataPageSize),

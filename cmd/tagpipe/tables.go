@@ -25,6 +25,7 @@ func warehouseOptions(cfg *config.Config) warehouse.Options {
 	w := cfg.Warehouse
 	o.RowGroupRows = w.RowGroupRows
 	o.TargetFileBytes = w.TargetFileBytes
+	o.Compression = w.Compression
 	o.CompressionLevel = w.CompressionLevel
 	o.LockTimeout = w.LockTimeout
 	return o

@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -11,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/tagpipe/tagpipe/config"
 	"github.com/tagpipe/tagpipe/warehouse"
 )
 
@@ -86,5 +91,79 @@ func TestTablesCommands(t *testing.T) {
 	m := runTagpipe(t, "--data-dir", dir, "tables", "maintain", "ods_events")
 	if !strings.Contains(m, "ods_events: nothing to compact") || !strings.Contains(m, "ods_events: expired 0 snapshots") {
 		t.Fatalf("maintain:\n%s", m)
+	}
+}
+
+// TestWarehouseCompression: config takes exactly the codecs and levels the warehouse
+// does; files written (here: by compaction) with each configured codec read back in
+// DuckDB.
+func TestWarehouseCompression(t *testing.T) {
+	if !slices.Equal(config.WarehouseCompressions, warehouse.Compressions) {
+		t.Fatalf("config codecs %v, warehouse codecs %v", config.WarehouseCompressions, warehouse.Compressions)
+	}
+	for _, codec := range append(slices.Clone(warehouse.Compressions), "uncompressed") {
+		for level := 0; level <= 23; level++ {
+			_, cerr := config.Load(config.LoadOptions{Environ: []string{}, Overrides: map[string]string{
+				"warehouse.compression": codec, "warehouse.compression_level": strconv.Itoa(level)}})
+			_, werr := warehouse.ParseCompression(codec, level)
+			if (cerr == nil) != (werr == nil) {
+				t.Errorf("%s level %d: config says %v, warehouse %v", codec, level, cerr, werr)
+			}
+		}
+	}
+	ctx := context.Background()
+	schema := arrow.NewSchema([]arrow.Field{
+		warehouse.Field("user_id", arrow.BinaryTypes.String, "who"),
+		warehouse.RequiredField("dt", arrow.BinaryTypes.String, "day"),
+	}, nil)
+	for _, codec := range warehouse.Compressions {
+		t.Run(codec, func(t *testing.T) {
+			dir := t.TempDir()
+			w, err := warehouse.Open(filepath.Join(dir, "warehouse"), warehouse.DefaultOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			tb, err := w.CreateTable(ctx, warehouse.TableSpec{Name: "ods_events", Schema: schema, PartitionKeys: []string{"dt"}, Doc: "raw events"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 4 {
+				b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+				b.Field(0).(*array.StringBuilder).AppendValues([]string{"a", "b", "c"}, nil)
+				b.Field(1).(*array.StringBuilder).AppendValues([]string{"2024-05-01", "2024-05-01", "2024-05-02"}, nil)
+				rec := b.NewRecordBatch()
+				b.Release()
+				tx, err := tb.Begin(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := tx.Write(rec); err != nil {
+					t.Fatal(err)
+				}
+				rec.Release()
+				if _, err := tx.Commit(ctx, warehouse.CommitOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w.Close()
+			cfg := filepath.Join(dir, "tagpipe.yaml")
+			if err := os.WriteFile(cfg, []byte("warehouse:\n  compression: "+codec+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			runTagpipe(t, "--config", cfg, "--data-dir", dir, "tables", "compact")
+			files, _ := filepath.Glob(filepath.Join(dir, "warehouse", "ods", "ods_events", "dt=*", "*.parquet"))
+			if len(files) != 2 {
+				t.Fatalf("files after compaction: %v", files)
+			}
+			got := runTagpipe(t, "--config", cfg, "--data-dir", dir, "sql", "--csv", "-e",
+				"SELECT DISTINCT compression FROM parquet_metadata('"+filepath.Join(dir, "warehouse", "ods", "ods_events")+"/*/*.parquet')")
+			if want := map[string]string{"none": "UNCOMPRESSED"}[codec]; !strings.Contains(got, cmp.Or(want, strings.ToUpper(codec))) {
+				t.Errorf("compression of the compacted files:\n%s", got)
+			}
+			got = runTagpipe(t, "--config", cfg, "--data-dir", dir, "sql", "--csv", "-e", "SELECT dt, count(*) AS n FROM ods_events GROUP BY dt ORDER BY dt")
+			if want := "dt,n\n2024-05-01,8\n2024-05-02,4\n"; got != want {
+				t.Errorf("DuckDB reads %q, want %q", got, want)
+			}
+		})
 	}
 }
