@@ -218,6 +218,7 @@ type recordView struct {
 	hasKey    bool
 	value     []byte // nil for a null value
 	tombstone bool
+	headers   []byte // the header count and headers, unparsed
 }
 
 // parseRecords walks a batch's records (body: the records after the batch header,
@@ -263,6 +264,7 @@ func parseRecords(body []byte, h *BatchHeader, fn func(*recordView)) error {
 		p += m
 		if vl >= 0 && vl <= int64(len(rec)-p) {
 			r.value = rec[p : p+int(vl)]
+			r.headers = rec[p+int(vl):]
 		}
 		fn(&r)
 		body = body[n+int(length):]
