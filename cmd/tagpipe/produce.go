@@ -32,21 +32,11 @@ func init() {
 				// A record not acknowledged within --request-timeout fails the command (the
 				// client's default is to retry it for ever).
 				opts := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(linger), kgo.RecordDeliveryTimeout(kf.timeout)}
-				switch acks {
-				case "all", "-1":
-					opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
-				case "1":
-					opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
-				case "0":
-					opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
-				default:
-					return fmt.Errorf("bad --acks %q: want all, 1 or 0", acks)
-				}
-				codec, err := parseCodec(compression)
+				po, err := producerOpts(acks, compression)
 				if err != nil {
 					return err
 				}
-				opts = append(opts, kgo.ProducerBatchCompression(codec))
+				opts = append(opts, po...)
 				if partition >= 0 {
 					opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 				}
@@ -73,6 +63,27 @@ func init() {
 		_ = cmd.MarkFlagRequired("topic")
 		return cmd
 	})
+}
+
+// producerOpts are the client options of --acks (all/-1, 1, 0: idempotence only with
+// all, as Kafka's producer requires) and --compression.
+func producerOpts(acks, compression string) ([]kgo.Opt, error) {
+	var opts []kgo.Opt
+	switch acks {
+	case "all", "-1":
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+	case "1":
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	case "0":
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
+	default:
+		return nil, fmt.Errorf("bad --acks %q: want all, 1 or 0", acks)
+	}
+	codec, err := parseCodec(compression)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, kgo.ProducerBatchCompression(codec)), nil
 }
 
 func parseCodec(s string) (kgo.CompressionCodec, error) {
