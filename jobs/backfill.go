@@ -143,11 +143,22 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 	var wg sync.WaitGroup
 	running := 0
 	var fatal error
+	var poolPollT *time.Timer
+	defer func() {
+		if poolPollT != nil {
+			poolPollT.Stop()
+		}
+	}()
 	for {
+		if poolPollT != nil {
+			poolPollT.Stop()
+			poolPollT = nil
+		}
 		// Start what can start, in ds order.
 		var retryAt time.Time // earliest moment a lock-busy run is tried again
 		freed := s.pools.changed()
-		poolWait := false // a run waits for its pool's slots (held by the scheduler, say)
+		poolWait := false   // a run waits for its pool's slots (held by the scheduler, say)
+		poolOthers := false // … held by other processes: poll
 		for _, it := range items {
 			if running >= o.Parallel || fatal != nil || ctx.Err() != nil {
 				break
@@ -184,8 +195,13 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 			if v == verdictWait {
 				continue
 			}
-			if !s.pools.tryAcquire(it.job.pool, it.job.poolSlots) {
-				poolWait = true
+			held, others, err := s.pools.tryAcquire(it.job.pool, it.job.poolSlots, s.opts.Owner+" "+it.job.Name+"/"+tsKey(it.logical))
+			if err != nil {
+				fatal = err
+				break
+			}
+			if held == nil {
+				poolWait, poolOthers = true, poolOthers || others
 				continue
 			}
 			it.started = true
@@ -193,8 +209,8 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 			wg.Add(1)
 			go func(it *bfItem) {
 				defer wg.Done()
-				rec, err := s.execute(ctx, it.job, it.logical, o.Trigger, true)
-				s.pools.release(it.job.pool, it.job.poolSlots)
+				rec, err := s.execute(ctx, it.job, it.logical, o.Trigger, true, held)
+				s.pools.release(held)
 				results <- result{it, rec, err}
 			}(it)
 		}
@@ -204,8 +220,13 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 		}
 		var poolFreed <-chan struct{}
 		var ctxDone <-chan struct{}
-		if poolWait {
+		var poolPoll <-chan time.Time
+		if poolWait && fatal == nil {
 			poolFreed, ctxDone = freed, ctx.Done()
+			if poolOthers {
+				poolPollT = time.NewTimer(s.opts.PoolPollInterval)
+				poolPoll = poolPollT.C
+			}
 		}
 		if running == 0 && wake == nil && poolFreed == nil {
 			break
@@ -213,6 +234,7 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 		select {
 		case <-poolFreed:
 		case <-ctxDone:
+		case <-poolPoll:
 		case r := <-results:
 			running--
 			var rs *rescheduled

@@ -68,7 +68,7 @@ func BenchmarkRunOverhead(b *testing.B) {
 	l := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if _, err := s.execute(context.Background(), j, l.Add(time.Duration(i)*time.Hour), TriggerManual, true); err != nil {
+		if _, err := s.execute(context.Background(), j, l.Add(time.Duration(i)*time.Hour), TriggerManual, true, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

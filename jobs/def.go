@@ -225,6 +225,10 @@ func Compile(defs []Def, kinds *Kinds, dflt Defaults) (*DAG, error) {
 		if size < 1 {
 			fail("", "pools", "pool %q must have at least 1 slot, got %d", n, size)
 		}
+		if !nameRE.MatchString(n) {
+			// It names a directory (pools/<pool>/) in the jobs dir.
+			fail("", "pools", "pool %q: name must be letters, digits, '_', '-', '.'", n)
+		}
 		d.pools[n] = size
 	}
 	for i := range defs {

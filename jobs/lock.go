@@ -23,23 +23,12 @@ func tryLockRun(dir, job, ts string) (*runLock, error) {
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create lock dir %q: %w", d, err)
 	}
-	f, err := os.OpenFile(filepath.Join(d, ts+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	f, ok, err := tryLockFile(filepath.Join(d, ts+".lock"))
 	if err != nil {
-		return nil, fmt.Errorf("cannot open run lock: %w", err)
-	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if errors.Is(err, syscall.EWOULDBLOCK) {
-		f.Close()
-		return nil, errBusy
-	}
-	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("cannot lock run %s/%s: %w", job, ts, err)
+	}
+	if !ok {
+		return nil, errBusy
 	}
 	return &runLock{f: f}, nil
 }
@@ -48,7 +37,37 @@ func (l *runLock) unlock() {
 	if l == nil || l.f == nil {
 		return
 	}
-	_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
-	l.f.Close()
+	unlockFile(l.f)
 	l.f = nil
+}
+
+// tryLockFile opens (creating) path and takes an exclusive flock on it without waiting:
+// ok false (and no file) when another open file holds it.
+func tryLockFile(path string) (f *os.File, ok bool, err error) {
+	f, err = os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, false, err
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	switch {
+	case errors.Is(err, syscall.EWOULDBLOCK):
+		f.Close()
+		return nil, false, nil
+	case err != nil:
+		f.Close()
+		return nil, false, err
+	}
+	return f, true, nil
+}
+
+// unlockFile drops the flock (for every process sharing the open file: a task's
+// processes that inherited it too) and closes f.
+func unlockFile(f *os.File) {
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	f.Close()
 }

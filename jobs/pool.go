@@ -2,50 +2,90 @@ package jobs
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 )
 
 // Pools (Airflow's): named sets of slots that cap how many runs of the jobs in them run
-// at once in one process, whatever their schedule. A job names its pool (`pool:`,
-// default DefaultPool) and how many slots a run takes (`pool_slots:`, default 1); a run
-// starts only when its pool has that many free. DefaultPool has the scheduler's
-// Parallelism slots unless Defaults.Pools sizes it. The scheduler's runs, its manual
-// runs and its backfills share the pools; another process (a `tagpipe jobs backfill`)
-// has its own.
+// at once, whatever their schedule. A job names its pool (`pool:`, default DefaultPool)
+// and how many slots a run takes (`pool_slots:`, default 1); a run starts only when its
+// pool has that many free.
+//
+// A pool sized in jobs.pools is shared by every process on the data dir, as Airflow's
+// pools live in its metadata DB: its slots are the files <dir>/pools/<pool>/slot-<i>
+// (i < size), and a run holds an exclusive flock on one per slot it takes. The kernel
+// drops a dead process's locks (kill -9 included), so no stale count can build up; the
+// slot files are passed to the task's processes as the run lock is, so orphans of a
+// killed scheduler keep their slots until they exit. DefaultPool, unless jobs.pools
+// sizes it, has the scheduler's Parallelism slots and is this process's alone
+// (parallelism is per scheduler in Airflow too).
+//
+// Each Scheduler also counts its own holds: a pool it fills itself is refused without
+// touching a file, and its own releases wake its waiters at once; slots other processes
+// free are seen by polling (Options.PoolPollInterval).
 
 // DefaultPool is the pool of jobs that name none (Airflow's default_pool).
 const DefaultPool = "default_pool"
 
-// pools counts the slots in use per pool.
+// pools hands out one Scheduler's pool slots.
 type pools struct {
-	mu    sync.Mutex
-	size  map[string]int
-	used  map[string]int
-	freed chan struct{} // closed (and replaced) when slots are released
+	dir    string          // <jobs dir>/pools
+	size   map[string]int  // this process's sizes (its config)
+	shared map[string]bool // pools whose slots are slot files
+	mu     sync.Mutex
+	used   map[string]int // slots this Scheduler holds
+	freed  chan struct{}  // closed (and replaced) when this Scheduler releases slots
 }
 
-func newPools(size map[string]int) *pools {
-	return &pools{size: size, used: map[string]int{}, freed: make(chan struct{})}
+// poolHold is the slots one run holds.
+type poolHold struct {
+	pool  string
+	n     int
+	files []*os.File // shared pool: the locked slot files
 }
 
-// tryAcquire takes n slots of pool if they are free.
-func (p *pools) tryAcquire(pool string, n int) bool {
+func newPools(dir string, size map[string]int, shared map[string]bool) *pools {
+	return &pools{dir: filepath.Join(dir, "pools"), size: size, shared: shared, used: map[string]int{}, freed: make(chan struct{})}
+}
+
+// tryAcquire takes n slots of pool for the run who ("job ts", written into the slot
+// files) if they are free; nil if not. others says the slots were refused though this
+// Scheduler holds few enough: other processes (or schedulers) hold them, and only
+// polling will see them freed.
+func (p *pools) tryAcquire(pool string, n int, who string) (h *poolHold, others bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.used[pool]+n > p.size[pool] {
-		return false
+	size := p.size[pool]
+	if p.used[pool]+n > size {
+		return nil, false, nil
+	}
+	h = &poolHold{pool: pool, n: n}
+	if p.shared[pool] {
+		files, err := lockSlots(filepath.Join(p.dir, pool), size, n, who)
+		if err != nil {
+			return nil, false, fmt.Errorf("cannot take slots of pool %q: %w", pool, err)
+		}
+		if files == nil {
+			return nil, true, nil
+		}
+		h.files = files
 	}
 	p.used[pool] += n
-	return true
+	return h, false, nil
 }
 
-// release gives n slots of pool back and wakes whoever waits for slots.
-func (p *pools) release(pool string, n int) {
+// release gives the slots of h back and wakes whoever waits for slots.
+func (p *pools) release(h *poolHold) {
+	for _, f := range h.files {
+		unlockFile(f)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.used[pool] -= n
+	p.used[h.pool] -= h.n
 	close(p.freed)
 	p.freed = make(chan struct{})
 }
@@ -56,6 +96,100 @@ func (p *pools) changed() <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.freed
+}
+
+// lockSlots takes n of the size slot files in d, all or none (nil: not enough free). It
+// never waits, so runs taking several slots cannot deadlock. Slots numbered size or more
+// (taken while the pool was bigger, before its config was edited) that are still held
+// count against size: after a shrink no new run starts until the pool is below its new
+// size, as Airflow's open slots go negative.
+func lockSlots(d string, size, n int, who string) ([]*os.File, error) {
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return nil, err
+	}
+	extra := 0
+	above, err := slotsFrom(d, size)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range above {
+		busy, _, err := probeSlot(d, i)
+		if err != nil {
+			return nil, err
+		}
+		if busy {
+			extra++
+		}
+	}
+	var held []*os.File
+	drop := func() {
+		for _, f := range held {
+			unlockFile(f)
+		}
+	}
+	spare := 0 // free slots beyond the n taken
+	for i := 0; i < size && (len(held) < n || spare < extra); i++ {
+		f, ok, err := tryLockFile(slotPath(d, i))
+		if err != nil {
+			drop()
+			return nil, err
+		}
+		switch {
+		case !ok:
+		case len(held) < n:
+			held = append(held, f)
+		default:
+			unlockFile(f)
+			spare++
+		}
+	}
+	if len(held) < n || spare < extra {
+		drop()
+		return nil, nil
+	}
+	for _, f := range held {
+		// Who holds it, for `tagpipe jobs pools`; the lock, not this text, is the truth.
+		if err := f.Truncate(0); err == nil {
+			_, _ = f.WriteAt([]byte(who+"\n"), 0)
+		}
+	}
+	return held, nil
+}
+
+func slotPath(d string, i int) string { return filepath.Join(d, "slot-"+strconv.Itoa(i)) }
+
+// slotsFrom lists the numbers >= from of the slot files in d.
+func slotsFrom(d string, from int) ([]int, error) {
+	ents, err := os.ReadDir(d)
+	if err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	var out []int
+	for _, e := range ents {
+		if v, ok := strings.CutPrefix(e.Name(), "slot-"); ok {
+			if i, err := strconv.Atoi(v); err == nil && i >= from {
+				out = append(out, i)
+			}
+		}
+	}
+	sort.Ints(out)
+	return out, nil
+}
+
+// probeSlot says whether slot i of d is held (by any process, this one included), and
+// by whom as its holder wrote it. Probing takes the lock for an instant: a run trying
+// the slot just then finds it busy and looks again at its next poll.
+func probeSlot(d string, i int) (busy bool, who string, err error) {
+	f, ok, err := tryLockFile(slotPath(d, i))
+	if err != nil {
+		return false, "", err
+	}
+	if ok {
+		unlockFile(f)
+		return false, "", nil
+	}
+	b, _ := os.ReadFile(slotPath(d, i))
+	return true, strings.TrimSpace(string(b)), nil
 }
 
 // checkPool resolves def's pool and pool_slots against the pools Compile was given
@@ -88,19 +222,20 @@ func (j *Job) checkPool(sizes map[string]int, fail func(job, field, format strin
 	}
 }
 
-// poolSizes is the scheduler's pools: the DAG's, with DefaultPool sized parallelism
-// unless the DAG sizes it. A job whose pool_slots exceed DefaultPool's size is refused.
-func poolSizes(dag *DAG, parallelism int) (map[string]int, error) {
-	sizes := map[string]int{DefaultPool: parallelism}
+// poolSizes is the scheduler's pools: the DAG's, shared across processes, with
+// DefaultPool sized parallelism and per process unless the DAG sizes it. A job whose
+// pool_slots exceed DefaultPool's size is refused.
+func poolSizes(dag *DAG, parallelism int) (sizes map[string]int, shared map[string]bool, err error) {
+	sizes, shared = map[string]int{DefaultPool: parallelism}, map[string]bool{}
 	for n, v := range dag.pools {
-		sizes[n] = v
+		sizes[n], shared[n] = v, true
 	}
 	for _, name := range dag.order {
 		j := dag.jobs[name]
 		if j.pool == DefaultPool && j.poolSlots > sizes[DefaultPool] {
-			return nil, &DefError{Job: name, Field: "pool_slots", Reason: fmt.Sprintf("%d is more than pool %q's %d slots (the scheduler's parallelism): it could never run",
+			return nil, nil, &DefError{Job: name, Field: "pool_slots", Reason: fmt.Sprintf("%d is more than pool %q's %d slots (the scheduler's parallelism): it could never run",
 				j.poolSlots, DefaultPool, sizes[DefaultPool])}
 		}
 	}
-	return sizes, nil
+	return sizes, shared, nil
 }

@@ -38,14 +38,21 @@ func (j *Job) backoff(n int) time.Duration {
 // does nothing for a run that is already terminal (another scheduler finished it). The
 // returned record is the run's final state; the error is for lock/store trouble,
 // errBusy, errDone, errInterrupted, or a *rescheduled (sensor_mode reschedule: the
-// conditions do not hold yet, the run is up_for_reschedule until its next poke).
-func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trigger string, force bool) (Record, error) {
+// conditions do not hold yet, the run is up_for_reschedule until its next poke). held
+// is the pool slots the caller took for the run (nil: none).
+func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trigger string, force bool, held *poolHold) (Record, error) {
 	ts := tsKey(logical)
 	lk, err := tryLockRun(s.opts.Dir, j.Name, ts)
 	if err != nil {
 		return Record{}, err
 	}
 	defer lk.unlock()
+	// The task's processes inherit the run lock and the pool's slot locks (see
+	// RunContext.InheritFiles).
+	inherit := []*os.File{lk.f}
+	if held != nil {
+		inherit = append(inherit, held.files...)
+	}
 	// Holding the lock, the history is authoritative: anyone who ran it has recorded it.
 	if err := s.store.Refresh(); err != nil {
 		return Record{}, err
@@ -93,7 +100,7 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 				return s.interrupted(rec)
 			}
 			rec.Error = werr.Error()
-			return s.failed(ctx, j, rec, end, lk.f)
+			return s.failed(ctx, j, rec, end, inherit)
 		}
 	}
 	for attempt := 1; ; attempt++ {
@@ -102,7 +109,7 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 		if err := s.store.Append(rec); err != nil {
 			return rec, err
 		}
-		rows, terr := s.attempt(ctx, j, rec, end, lk.f)
+		rows, terr := s.attempt(ctx, j, rec, end, inherit)
 		rec.End, rec.Updated = s.now(), s.now()
 		if ctx.Err() != nil {
 			// Shutdown, not the task's fault: leave it for the next start.
@@ -115,20 +122,20 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 			}
 			s.metrics.finished(rec)
 			s.opts.Log.Info("run succeeded", "job", j.Name, "ds", rec.DS, "attempt", attempt, "rows", rows, "took", rec.Duration())
-			s.callback(ctx, j, rec, end, lk.f)
+			s.callback(ctx, j, rec, end, inherit)
 			return rec, nil
 		}
 		rec.Error = terr.Error()
 		s.metrics.attemptFailures.WithLabelValues(j.Name).Inc()
 		if attempt > j.maxRetries {
-			return s.failed(ctx, j, rec, end, lk.f)
+			return s.failed(ctx, j, rec, end, inherit)
 		}
 		wait := j.backoff(attempt)
 		rec.State = StateUpForRetry
 		if err := s.store.Append(rec); err != nil {
 			return rec, err
 		}
-		s.callback(ctx, j, rec, end, lk.f)
+		s.callback(ctx, j, rec, end, inherit)
 		s.opts.Log.Warn("attempt failed; retrying", "job", j.Name, "ds", rec.DS, "attempt", attempt, "retry_in", wait, "err", terr)
 		t := time.NewTimer(wait)
 		select {
@@ -150,21 +157,21 @@ func (s *Scheduler) interrupted(rec Record) (Record, error) {
 }
 
 // failed records rec (its Error set) as failed for good and runs the job's on_failure.
-func (s *Scheduler) failed(ctx context.Context, j *Job, rec Record, end time.Time, lock *os.File) (Record, error) {
+func (s *Scheduler) failed(ctx context.Context, j *Job, rec Record, end time.Time, inherit []*os.File) (Record, error) {
 	rec.State = StateFailed
 	if err := s.store.Append(rec); err != nil {
 		return rec, err
 	}
 	s.metrics.finished(rec)
 	s.opts.Log.Error("run failed", "job", rec.Job, "ds", rec.DS, "attempts", rec.Attempt, "err", rec.Error)
-	s.callback(ctx, j, rec, end, lock)
+	s.callback(ctx, j, rec, end, inherit)
 	return rec, nil
 }
 
 // callback runs the job's callback for rec's state, if it has one, with the job's
 // timeout; its output goes to <dir>/logs/<job>/<ts>/<state>-<attempt>.log. Its failure is
 // logged and counted, never the run's.
-func (s *Scheduler) callback(ctx context.Context, j *Job, rec Record, end time.Time, lock *os.File) {
+func (s *Scheduler) callback(ctx context.Context, j *Job, rec Record, end time.Time, inherit []*os.File) {
 	t := j.callbacks[rec.State]
 	if t == nil {
 		return
@@ -191,7 +198,7 @@ func (s *Scheduler) callback(ctx context.Context, j *Job, rec Record, end time.T
 			}
 		}()
 		_, err = t.Run(ctx, RunContext{Job: j.Name, DS: rec.DS, Logical: rec.Logical, IntervalEnd: end, Attempt: rec.Attempt,
-			Log: log, Output: out, InheritFiles: []*os.File{lock}, State: rec.State, Error: rec.Error})
+			Log: log, Output: out, InheritFiles: inherit, State: rec.State, Error: rec.Error})
 		return err
 	}()
 	if err != nil {
@@ -202,7 +209,7 @@ func (s *Scheduler) callback(ctx context.Context, j *Job, rec Record, end time.T
 
 // attempt runs the task once with the job's timeout, its output going to
 // <dir>/logs/<job>/<ts>/attempt-<n>.log. A panic is a failed attempt.
-func (s *Scheduler) attempt(ctx context.Context, j *Job, rec Record, end time.Time, lock *os.File) (rows int64, err error) {
+func (s *Scheduler) attempt(ctx context.Context, j *Job, rec Record, end time.Time, inherit []*os.File) (rows int64, err error) {
 	if j.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, j.Timeout, fmt.Errorf("timed out after %v", j.Timeout))
@@ -225,7 +232,7 @@ func (s *Scheduler) attempt(ctx context.Context, j *Job, rec Record, end time.Ti
 	}()
 	rc := RunContext{Job: j.Name, DS: rec.DS, Logical: rec.Logical, IntervalEnd: end, Attempt: rec.Attempt,
 		Log: s.opts.Log.With("job", j.Name, "ds", rec.DS, "attempt", rec.Attempt), Output: out,
-		InheritFiles: []*os.File{lock}}
+		InheritFiles: inherit}
 	rows, err = j.task.Run(ctx, rc)
 	if err == nil && ctx.Err() != nil {
 		// The task ignored its context and returned late: still a timeout.
@@ -285,16 +292,14 @@ func (s *Scheduler) RunNow(ctx context.Context, job, ds string) (Record, error) 
 	}
 	force := true
 	for {
-		// The run takes its pool's slots, shared with this process's scheduled runs.
-		for freed := s.pools.changed(); !s.pools.tryAcquire(j.pool, j.poolSlots); freed = s.pools.changed() {
-			select {
-			case <-freed:
-			case <-ctx.Done():
-				return Record{}, errInterrupted
-			}
+		// The run takes its pool's slots, shared with this process's scheduled runs (and
+		// other processes', for a pool sized in jobs.pools).
+		held, err := s.waitSlots(ctx, j, j.Name+"/"+tsKey(l))
+		if err != nil {
+			return Record{}, err
 		}
-		rec, err := s.execute(ctx, j, l, TriggerManual, force)
-		s.pools.release(j.pool, j.poolSlots)
+		rec, err := s.execute(ctx, j, l, TriggerManual, force, held)
+		s.pools.release(held)
 		var rs *rescheduled
 		switch {
 		case errors.Is(err, errBusy):
@@ -313,6 +318,35 @@ func (s *Scheduler) RunNow(ctx context.Context, job, ds string) (Record, error) 
 		case <-ctx.Done():
 			t.Stop()
 			return rec, errInterrupted
+		}
+	}
+}
+
+// waitSlots takes j's pool slots for the run key, waiting until they are free: woken by
+// this scheduler's releases, polling for other processes'.
+func (s *Scheduler) waitSlots(ctx context.Context, j *Job, key string) (*poolHold, error) {
+	for {
+		freed := s.pools.changed()
+		held, others, err := s.pools.tryAcquire(j.pool, j.poolSlots, s.opts.Owner+" "+key)
+		if err != nil || held != nil {
+			return held, err
+		}
+		var poll <-chan time.Time
+		var t *time.Timer
+		if others {
+			t = time.NewTimer(s.opts.PoolPollInterval)
+			poll = t.C
+		}
+		select {
+		case <-freed:
+		case <-poll:
+		case <-ctx.Done():
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			return nil, errInterrupted
 		}
 	}
 }

@@ -30,15 +30,19 @@ type Options struct {
 	// PollInterval is how often the scheduler re-reads the history to see what other
 	// schedulers did (and retries runs it found locked).
 	PollInterval time.Duration
+	// PoolPollInterval is how often a run waiting for slots of a shared pool (one sized
+	// in jobs.pools) that other processes hold looks again; slots this scheduler frees
+	// wake its waiters at once.
+	PoolPollInterval time.Duration
 	// Owner names this process in run records; default host:pid.
 	Owner string
 	// HistoryRetention: compaction drops finished runs older than this; 0 = keep all.
 	HistoryRetention time.Duration
 }
 
-// DefaultOptions: Parallelism 4, PollInterval 30s, Now time.Now.
+// DefaultOptions: Parallelism 4, PollInterval 30s, PoolPollInterval 500ms, Now time.Now.
 func DefaultOptions() Options {
-	return Options{Parallelism: 4, PollInterval: 30 * time.Second, Now: time.Now}
+	return Options{Parallelism: 4, PollInterval: 30 * time.Second, PoolPollInterval: 500 * time.Millisecond, Now: time.Now}
 }
 
 // Scheduler runs a DAG's jobs on their schedules (Start/Stop), and runs single jobs and
@@ -51,6 +55,8 @@ type Scheduler struct {
 	store   *Store
 	metrics *metrics
 	pools   *pools // shared by scheduled runs, manual runs and backfills
+	// poolWait: the last reconcile left a run waiting for slots other processes hold.
+	poolWait bool
 
 	// Dispatch state, owned by the loop goroutine.
 	next     map[string]time.Time // job → next logical time to plan
@@ -113,11 +119,14 @@ func New(dag *DAG, opts Options) (*Scheduler, error) {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = d.PollInterval
 	}
+	if opts.PoolPollInterval <= 0 {
+		opts.PoolPollInterval = d.PoolPollInterval
+	}
 	if opts.Owner == "" {
 		host, _ := os.Hostname()
 		opts.Owner = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
-	sizes, err := poolSizes(dag, opts.Parallelism)
+	sizes, shared, err := poolSizes(dag, opts.Parallelism)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +135,7 @@ func New(dag *DAG, opts Options) (*Scheduler, error) {
 		return nil, err
 	}
 	store.SetRetention(opts.HistoryRetention, opts.Now)
-	return &Scheduler{opts: opts, dag: dag, store: store, metrics: newMetrics(opts.Registry), pools: newPools(sizes),
+	return &Scheduler{opts: opts, dag: dag, store: store, metrics: newMetrics(opts.Registry), pools: newPools(opts.Dir, sizes, shared),
 		next: map[string]time.Time{}, inflight: map[string]bool{}, active: map[string]int{},
 		wake: make(chan struct{}, 1), done: make(chan runResult), stop: make(chan struct{})}, nil
 }
@@ -237,11 +246,15 @@ func (s *Scheduler) loop(ctx context.Context) {
 	defer poll.Stop()
 	freed := s.pools.changed() // taken before each reconcile: a release after it wakes the loop
 	for {
-		var repoke <-chan time.Time
-		var repokeT *time.Timer
+		var repoke, poolPoll <-chan time.Time
+		var repokeT, poolPollT *time.Timer
 		if !s.wakeAt.IsZero() {
 			repokeT = time.NewTimer(s.wakeAt.Sub(s.now()))
 			repoke = repokeT.C
+		}
+		if s.poolWait {
+			poolPollT = time.NewTimer(s.opts.PoolPollInterval)
+			poolPoll = poolPollT.C
 		}
 		select {
 		case <-s.stop:
@@ -260,9 +273,13 @@ func (s *Scheduler) loop(ctx context.Context) {
 			s.finish(r)
 		case <-repoke:
 		case <-freed:
+		case <-poolPoll:
 		}
 		if repokeT != nil {
 			repokeT.Stop()
+		}
+		if poolPollT != nil {
+			poolPollT.Stop()
 		}
 		freed = s.pools.changed()
 		s.reconcile(ctx)
@@ -337,6 +354,7 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 		return pa.job.topo < pb.job.topo
 	})
 	blocked := map[string]bool{} // job has an earlier run still waiting: keep order
+	s.poolWait = false
 	// Runs up_for_reschedule hold no parallelism slot but count as active runs of their
 	// job (max_active_runs), as a DAG run whose sensor is up_for_reschedule does.
 	resting := map[string]int{}
@@ -394,8 +412,18 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 			blocked[j.Name] = true
 			continue
 		}
-		if s.active[j.Name]+resting[j.Name] >= j.maxActiveRuns || s.running >= s.opts.Parallelism ||
-			!s.pools.tryAcquire(j.pool, j.poolSlots) {
+		if s.active[j.Name]+resting[j.Name] >= j.maxActiveRuns || s.running >= s.opts.Parallelism {
+			blocked[j.Name] = true
+			continue
+		}
+		hold, others, err := s.pools.tryAcquire(j.pool, j.poolSlots, s.opts.Owner+" "+p.key)
+		if err != nil {
+			s.opts.Log.Error("run waits: cannot take its pool slots; will retry", "job", j.Name, "pool", j.pool, "err", err)
+			p.busy, blocked[j.Name] = true, true
+			continue
+		}
+		if hold == nil {
+			s.poolWait = s.poolWait || others
 			blocked[j.Name] = true
 			continue
 		}
@@ -405,8 +433,8 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 		s.runWG.Add(1)
 		go func(p *pendingRun) {
 			defer s.runWG.Done()
-			rec, err := s.execute(ctx, p.job, p.logical, TriggerScheduled, false)
-			s.pools.release(p.job.pool, p.job.poolSlots)
+			rec, err := s.execute(ctx, p.job, p.logical, TriggerScheduled, false, hold)
+			s.pools.release(hold)
 			s.done <- runResult{p: p, rec: rec, err: err}
 		}(p)
 	}
