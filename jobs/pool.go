@@ -176,6 +176,33 @@ func slotsFrom(d string, from int) ([]int, error) {
 	return out, nil
 }
 
+// slotUsage is what a shared pool's slot files say: how many any process holds, and
+// who ("slot-<i>: host:pid job/ts").
+type slotUsage struct {
+	Used    int
+	Holders []string
+}
+
+// poolUsage probes every slot file in d (those above the pool's size too).
+func poolUsage(d string) (slotUsage, error) {
+	var u slotUsage
+	all, err := slotsFrom(d, 0)
+	if err != nil {
+		return u, err
+	}
+	for _, i := range all {
+		busy, who, err := probeSlot(d, i)
+		if err != nil {
+			return u, err
+		}
+		if busy {
+			u.Used++
+			u.Holders = append(u.Holders, fmt.Sprintf("slot-%d: %s", i, who))
+		}
+	}
+	return u, nil
+}
+
 // probeSlot says whether slot i of d is held (by any process, this one included), and
 // by whom as its holder wrote it. Probing takes the lock for an instant: a run trying
 // the slot just then finds it busy and looks again at its next poll.

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -117,4 +118,82 @@ func TestPoolsChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+}
+
+// Shared slots between pool users that stand for processes with their own configs (flock
+// excludes two open files in one process as it does two processes): pool_slots 2 is
+// all-or-nothing; after the pool shrinks from 3 to 2, slots still held above the new
+// size count against it; after it grows to 4 the new slots are used.
+func TestPoolSlotsShrinkGrow(t *testing.T) {
+	dir := t.TempDir()
+	proc := func(size int) *pools {
+		return newPools(dir, map[string]int{"db": size}, map[string]bool{"db": true})
+	}
+	take := func(p *pools, n int) *poolHold {
+		t.Helper()
+		h, _, err := p.tryAcquire("db", n, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	slotsOf := func(h *poolHold) (s []string) {
+		for _, f := range h.files {
+			s = append(s, filepath.Base(f.Name()))
+		}
+		return s
+	}
+	old, edited := proc(3), proc(2)
+	a, b, c := take(old, 1), take(old, 1), take(old, 1)
+	if a == nil || b == nil || c == nil || take(old, 1) != nil {
+		t.Fatal("a 3-slot pool should hold exactly 3 runs")
+	}
+	eqStrings(t, "slots", slotsOf(c), []string{"slot-2"})
+	if take(edited, 1) != nil {
+		t.Fatal("edited (2 slots) took a slot while 3 are held")
+	}
+	old.release(a)
+	if take(edited, 1) != nil {
+		t.Fatal("edited (2 slots) took a slot while 2 are held (slot-2 above its size counts)")
+	}
+	old.release(b)
+	d := take(edited, 1)
+	if d == nil || take(edited, 1) != nil {
+		t.Fatal("edited should take exactly one slot beside the held slot-2")
+	}
+	eqStrings(t, "slots", slotsOf(d), []string{"slot-0"})
+	// The old process sees the pool as its own 3 slots: one left.
+	if e := take(old, 1); e == nil {
+		t.Fatal("old (3 slots) should take slot-1")
+	} else {
+		old.release(e)
+	}
+	grown := proc(4)
+	two := take(grown, 2)
+	if two == nil {
+		t.Fatal("grown (4 slots) should take 2 of slots 1 and 3")
+	}
+	eqStrings(t, "slots", slotsOf(two), []string{"slot-1", "slot-3"})
+	old.release(c)
+	if take(grown, 2) != nil {
+		t.Fatal("grown took 2 slots with 1 free")
+	}
+	// All or nothing: the refused 2-slot take left slot-2 free.
+	one := take(grown, 1)
+	if one == nil {
+		t.Fatal("the slot a refused 2-slot take tried must be free again")
+	}
+	st, err := poolUsage(filepath.Join(dir, "pools", "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Used != 4 || len(st.Holders) != 4 {
+		t.Errorf("usage %+v, want 4 used", st)
+	}
+	edited.release(d)
+	grown.release(two)
+	grown.release(one)
+	if st, _ := poolUsage(filepath.Join(dir, "pools", "db")); st.Used != 0 {
+		t.Errorf("usage after release %+v", st)
+	}
 }

@@ -17,8 +17,11 @@ const childEnv = "TAGPIPE_JOBS_TEST_CHILD"
 // childMain is one scheduler process of TestTwoProcessesNoDuplicate: it catches up a
 // week of a daily job on the shared data dir and exits once every run is finished.
 func childMain() int {
-	if os.Getenv("JOBS_MODE") == "kill" {
+	switch os.Getenv("JOBS_MODE") {
+	case "kill":
 		return childKilled()
+	case "pool":
+		return childPool()
 	}
 	dir, out := os.Getenv("JOBS_DIR"), os.Getenv("JOBS_OUT")
 	d := Def{Name: "nightly", Schedule: "@daily", StartDate: "2026-11-13", MaxActiveRuns: 3,
