@@ -325,11 +325,15 @@ func (s *Scheduler) RunNow(ctx context.Context, job, ds string) (Record, error) 
 // waitSlots takes j's pool slots for the run key, waiting until they are free: woken by
 // this scheduler's releases, polling for other processes'.
 func (s *Scheduler) waitSlots(ctx context.Context, j *Job, key string) (*poolHold, error) {
-	for {
+	for noted := false; ; noted = true {
 		freed := s.pools.changed()
 		held, others, err := s.pools.tryAcquire(j.pool, j.poolSlots, s.opts.Owner+" "+key)
 		if err != nil || held != nil {
 			return held, err
+		}
+		if !noted {
+			s.opts.Log.Info("run waits for free slots of its pool (`tagpipe jobs pools` shows who holds them)",
+				"job", j.Name, "pool", j.pool, "pool_slots", j.poolSlots)
 		}
 		var poll <-chan time.Time
 		var t *time.Timer

@@ -3,6 +3,8 @@ package jobs
 import (
 	"encoding/json"
 	"net/http"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"time"
 )
@@ -58,7 +60,68 @@ func (s *Scheduler) Status() ([]JobStatus, error) {
 	return out, nil
 }
 
-// Handler serves GET /v1/jobs: {"jobs": [JobStatus…]}, and with ?runs=N (or ?job=J)
+// PoolStatus is one pool as `tagpipe jobs pools` and /v1/jobs show it (Airflow's
+// `pools list` and its pool slot counts).
+type PoolStatus struct {
+	Name  string `json:"name"`
+	Slots int    `json:"slots"`
+	// Shared: the slots are shared by every process on the data dir (a pool sized in
+	// jobs.pools). default_pool sized by parallelism is counted per process.
+	Shared bool `json:"shared"`
+	// Used is the slots held now: by any process for a shared pool (locked slot files;
+	// more than Slots after a shrink while runs taken before it go on), by this process
+	// otherwise.
+	Used int `json:"used"`
+	// Open is Slots - Used (negative after a shrink).
+	Open int `json:"open"`
+	// Queued counts the runs of the pool's jobs waiting to start (state queued).
+	Queued int `json:"queued"`
+	// Holders say who holds a shared pool's slots: "slot-<i>: host:pid job/ts".
+	Holders []string `json:"holders,omitempty"`
+}
+
+// Pools lists every pool, default_pool first. It re-reads the history and probes the
+// shared pools' slot files.
+func (s *Scheduler) Pools() ([]PoolStatus, error) {
+	if err := s.store.Refresh(); err != nil {
+		return nil, err
+	}
+	queued := map[string]int{}
+	for _, name := range s.dag.order {
+		j := s.dag.jobs[name]
+		for _, r := range s.store.Runs(name) {
+			if r.State == StateQueued {
+				queued[j.pool]++
+			}
+		}
+	}
+	var out []PoolStatus
+	for name, size := range s.pools.size {
+		st := PoolStatus{Name: name, Slots: size, Shared: s.pools.shared[name], Queued: queued[name]}
+		if st.Shared {
+			u, err := poolUsage(filepath.Join(s.pools.dir, name))
+			if err != nil {
+				return nil, err
+			}
+			st.Used, st.Holders = u.Used, u.Holders
+		} else {
+			s.pools.mu.Lock()
+			st.Used = s.pools.used[name]
+			s.pools.mu.Unlock()
+		}
+		st.Open = st.Slots - st.Used
+		out = append(out, st)
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if (out[a].Name == DefaultPool) != (out[b].Name == DefaultPool) {
+			return out[a].Name == DefaultPool
+		}
+		return out[a].Name < out[b].Name
+	})
+	return out, nil
+}
+
+// Handler serves GET /v1/jobs: {"jobs": [JobStatus…], "pools": [PoolStatus…]}, and with ?runs=N (or ?job=J)
 // also "runs", the newest N run records (default 100) in the sys_job_runs shape.
 func (s *Scheduler) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -71,10 +134,16 @@ func (s *Scheduler) Handler() http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
+		pools, err := s.Pools()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 		resp := struct {
-			Jobs []JobStatus `json:"jobs"`
-			Runs []Record    `json:"runs,omitempty"`
-		}{Jobs: st}
+			Jobs  []JobStatus  `json:"jobs"`
+			Pools []PoolStatus `json:"pools"`
+			Runs  []Record     `json:"runs,omitempty"`
+		}{Jobs: st, Pools: pools}
 		q := r.URL.Query()
 		if q.Has("runs") || q.Has("job") {
 			n := 100

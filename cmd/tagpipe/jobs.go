@@ -413,7 +413,7 @@ func init() {
 				return a.serve(cmd.Context(), reg, jobsMount(s), s)
 			},
 		}
-		cmd.AddCommand(jobsList(a), jobsRun(a), jobsHistory(a), jobsBackfill(a), jobsExport(a), jobsPause(a, true), jobsPause(a, false),
+		cmd.AddCommand(jobsList(a), jobsPools(a), jobsRun(a), jobsHistory(a), jobsBackfill(a), jobsExport(a), jobsPause(a, true), jobsPause(a, false),
 			jobsClear(a), jobsMark(a))
 		return cmd
 	})
@@ -456,6 +456,45 @@ func jobsList(a *app) *cobra.Command {
 			return tw.Flush()
 		}),
 	}
+}
+
+// jobsPools is Airflow's `pools list` with its slot counts: a shared pool's used slots
+// are those any process on the data dir holds now.
+func jobsPools(a *app) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "pools",
+		Short: "List pools: slots, slots in use by any process on the data dir, open slots, queued runs, who holds them",
+		Args:  cobra.NoArgs,
+		RunE: withScheduler(a, func(cmd *cobra.Command, s *jobs.Scheduler) error {
+			st, err := s.Pools()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "POOL\tSLOTS\tUSED\tOPEN\tQUEUED\tSCOPE\tHELD_BY")
+			for _, p := range st {
+				// default_pool sized by parallelism is each scheduler's own: this
+				// command's process holds none of it, and cannot see the others'.
+				used, open, scope, held := "-", "-", "per process", "-"
+				if p.Shared {
+					used, open, scope = fmt.Sprint(p.Used), fmt.Sprint(p.Open), "data dir"
+					if len(p.Holders) > 0 {
+						held = strings.Join(p.Holders, ", ")
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\t%s\n", p.Name, p.Slots, used, open, p.Queued, scope, held)
+			}
+			return tw.Flush()
+		}),
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON (the pools of /v1/jobs)")
+	return cmd
 }
 
 func jobsRun(a *app) *cobra.Command {

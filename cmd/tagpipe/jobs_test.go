@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -318,4 +319,47 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// tagpipe jobs pools: a slot of pool db held elsewhere (a flock on its slot file, as a
+// run in another process holds it; flock excludes two open files of one process alike)
+// shows as used, with what its holder wrote; default_pool, sized by parallelism, is each
+// process's own.
+func TestJobsPoolsCommand(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfg := filepath.Join(dir, "tagpipe.yaml")
+	if err := os.WriteFile(cfg, []byte("data_dir: "+data+`
+admin: {listen: ""}
+log: {level: error}
+jobs:
+  parallelism: 3
+  pools: {db: 2}
+  definitions:
+    - {name: load, schedule: "@daily", pool: db, task: {kind: shell, command: "true"}}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	slots := filepath.Join(data, "jobs", "pools", "db")
+	if err := os.MkdirAll(slots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(slots, "slot-0"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("other:1 load/20261120T000000Z\n")
+	o, err := jobsCmd(t, "--config", cfg, "jobs", "pools")
+	if err != nil || !regexp.MustCompile(`(?m)^default_pool +3 +- +- +0 +per process +-$`).MatchString(o) ||
+		!regexp.MustCompile(`(?m)^db +2 +1 +1 +0 +data dir +slot-0: other:1 load/20261120T000000Z$`).MatchString(o) {
+		t.Fatalf("pools: %v\n%s", err, o)
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	if o, err = jobsCmd(t, "--config", cfg, "jobs", "pools", "--json"); err != nil || !strings.Contains(o, `"used": 0`) {
+		t.Fatalf("pools --json after release: %v\n%s", err, o)
+	}
 }
