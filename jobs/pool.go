@@ -107,20 +107,11 @@ func lockSlots(d string, size, n int, who string) ([]*os.File, error) {
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		return nil, err
 	}
-	extra := 0
-	above, err := slotsFrom(d, size)
+	above, err := poolUsage(d, size)
 	if err != nil {
 		return nil, err
 	}
-	for _, i := range above {
-		busy, _, err := probeSlot(d, i)
-		if err != nil {
-			return nil, err
-		}
-		if busy {
-			extra++
-		}
-	}
+	extra := above.Used
 	var held []*os.File
 	drop := func() {
 		for _, f := range held {
@@ -183,10 +174,11 @@ type slotUsage struct {
 	Holders []string
 }
 
-// poolUsage probes every slot file in d (those above the pool's size too).
-func poolUsage(d string) (slotUsage, error) {
+// poolUsage probes the slot files in d numbered from or more (0: all, those above the
+// pool's size too).
+func poolUsage(d string, from int) (slotUsage, error) {
 	var u slotUsage
-	all, err := slotsFrom(d, 0)
+	all, err := slotsFrom(d, from)
 	if err != nil {
 		return u, err
 	}

@@ -121,30 +121,7 @@ func childPool() int {
 	}
 	first, _ := time.Parse(time.DateOnly, from)
 	want := len(names) * int(nov20.Sub(first)/(24*time.Hour))
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if err := s.Store().Refresh(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
-		}
-		done := 0
-		for _, n := range names {
-			for _, r := range s.Store().Runs(n) {
-				if r.State == StateSuccess {
-					done++
-				} else if r.State.Terminal() {
-					fmt.Fprintln(os.Stderr, "child: run", r.Job, r.DS, r.State, r.Error)
-					return 1
-				}
-			}
-		}
-		if done == want {
-			return 0
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	fmt.Fprintln(os.Stderr, "child: runs did not finish")
-	return 1
+	return childAwait(s, names, want, true)
 }
 
 // poolEvent is one line of the event file.

@@ -183,7 +183,7 @@ func TestPoolSlotsShrinkGrow(t *testing.T) {
 	if one == nil {
 		t.Fatal("the slot a refused 2-slot take tried must be free again")
 	}
-	st, err := poolUsage(filepath.Join(dir, "pools", "db"))
+	st, err := poolUsage(filepath.Join(dir, "pools", "db"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestPoolSlotsShrinkGrow(t *testing.T) {
 	edited.release(d)
 	grown.release(two)
 	grown.release(one)
-	if st, _ := poolUsage(filepath.Join(dir, "pools", "db")); st.Used != 0 {
+	if st, _ := poolUsage(filepath.Join(dir, "pools", "db"), 0); st.Used != 0 {
 		t.Errorf("usage after release %+v", st)
 	}
 }

@@ -48,6 +48,13 @@ func childMain() int {
 		return 2
 	}
 	defer s.Close()
+	return childAwait(s, []string{"nightly"}, 7, false)
+}
+
+// childAwait waits (a minute at most) until want runs of jobs are finished, then says
+// the child's exit code: 0, 1 if they did not finish or (needSuccess) one did not
+// succeed, 2 if the history cannot be read.
+func childAwait(s *Scheduler, jobs []string, want int, needSuccess bool) int {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if err := s.Store().Refresh(); err != nil {
@@ -55,12 +62,19 @@ func childMain() int {
 			return 2
 		}
 		done := 0
-		for _, r := range s.Store().Runs("nightly") {
-			if r.State.Terminal() {
+		for _, n := range jobs {
+			for _, r := range s.Store().Runs(n) {
+				if !r.State.Terminal() {
+					continue
+				}
+				if needSuccess && r.State != StateSuccess {
+					fmt.Fprintln(os.Stderr, "child: run", r.Job, r.DS, r.State, r.Error)
+					return 1
+				}
 				done++
 			}
 		}
-		if done == 7 {
+		if done == want {
 			return 0
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -99,7 +99,7 @@ func (s *Scheduler) Pools() ([]PoolStatus, error) {
 	for name, size := range s.pools.size {
 		st := PoolStatus{Name: name, Slots: size, Shared: s.pools.shared[name], Queued: queued[name]}
 		if st.Shared {
-			u, err := poolUsage(filepath.Join(s.pools.dir, name))
+			u, err := poolUsage(filepath.Join(s.pools.dir, name), 0)
 			if err != nil {
 				return nil, err
 			}
