@@ -57,6 +57,7 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return resp, nil
 	}
+	c.capFetchToQuota(req)
 	var deadline time.Time
 	if req.MaxWaitMillis > 0 {
 		deadline = time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
@@ -85,7 +86,9 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
 		}
 		b.metrics.fetchWaiting.Inc()
+		waitStart := time.Now()
 		chosen, _, _ := reflect.Select(cases)
+		c.waited += time.Since(waitStart)
 		b.metrics.fetchWaiting.Dec()
 		timer.Stop()
 		switch chosen {

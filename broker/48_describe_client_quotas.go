@@ -2,21 +2,29 @@ package broker
 
 // DescribeClientQuotas v0–1.
 //
-// Behaviour: no client quota is set here (none can be: AlterClientQuotas refuses to set
-// one, 49_alter_client_quotas.go), so a valid filter matches nothing: an empty list.
-// The filter is checked first as Kafka's ClientQuotasImage.describe checks it, and a
-// bad one answered as Kafka answers the exception (DescribeClientQuotasRequest
-// .getErrorResponse: the error, its message, a null entry list): an empty entity type, a
-// type named twice, a null match with MATCH_TYPE_EXACT or a match with MATCH_TYPE_DEFAULT
-// or MATCH_TYPE_SPECIFIED, an unknown match type, or ip with user or client-id is
-// INVALID_REQUEST; an entity type other than user, client-id and ip is
-// UNSUPPORTED_VERSION.
+// Behaviour: lists the stored quotas (49_alter_client_quotas.go) of the entities that
+// match the filter, as Kafka's ClientQuotasImage.describe matches them: a component
+// with MATCH_TYPE_EXACT needs the entity's name of that type to be the match, with
+// MATCH_TYPE_DEFAULT the default entity (<default>) of that type, with
+// MATCH_TYPE_SPECIFIED any name or the default; strict also needs the entity to have no
+// type the filter does not name (an empty non-strict filter lists everything). Entries
+// come sorted by entity (user, then client id; named after default), each with its
+// entity types in name order. No ip quota is ever stored, so a filter naming ip matches
+// nothing. The filter is checked first as Kafka's ClientQuotasImage.describe checks it,
+// and a bad one answered as Kafka answers the exception
+// (DescribeClientQuotasRequest.getErrorResponse: the error, its message, a null entry
+// list): an empty entity type, a type named twice, a null match with
+// MATCH_TYPE_EXACT or a match with MATCH_TYPE_DEFAULT or MATCH_TYPE_SPECIFIED, an
+// unknown match type, or ip with user or client-id is INVALID_REQUEST; an entity type
+// other than user, client-id and ip is UNSUPPORTED_VERSION.
 //
 // Version notes: v1 flexible.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tagpipe/tagpipe/broker/quota"
 )
 
 func init() { register(48, 0, 1, handleDescribeClientQuotas) }
@@ -30,6 +38,52 @@ func handleDescribeClientQuotas(c *conn, kreq kmsg.Request) (kmsg.Response, erro
 		return resp, nil
 	}
 	resp.Entries = []kmsg.DescribeClientQuotasResponseEntry{}
+	f := quota.Filter{Strict: req.Strict}
+	for _, comp := range req.Components {
+		m := map[kmsg.QuotasMatchType]quota.Match{kmsg.QuotasMatchTypeExact: quota.MatchExact,
+			kmsg.QuotasMatchTypeDefault: quota.MatchDefault, kmsg.QuotasMatchTypeAny: quota.MatchAny}[comp.MatchType]
+		switch comp.EntityType {
+		case quotaIP:
+			return resp, nil // no ip quota is stored
+		case quotaUser:
+			f.User = m
+			if comp.Match != nil {
+				f.UserName = *comp.Match
+			}
+		case quotaClientID:
+			f.ClientID = m
+			if comp.Match != nil {
+				f.ClientIDName = *comp.Match
+			}
+		}
+	}
+	for _, eq := range c.b.quotas.Quotas().Describe(f) {
+		re := kmsg.NewDescribeClientQuotasResponseEntry()
+		for _, comp := range []struct {
+			typ  string
+			name quota.Name
+		}{{quotaClientID, eq.Entity.ClientID}, {quotaUser, eq.Entity.User}} {
+			if comp.name.Kind == quota.Absent {
+				continue
+			}
+			ent := kmsg.NewDescribeClientQuotasResponseEntryEntity()
+			ent.Type = comp.typ
+			if comp.name.Kind == quota.Named {
+				name := comp.name.Name
+				ent.Name = &name
+			}
+			re.Entity = append(re.Entity, ent)
+		}
+		for t, v := range eq.Values {
+			if v == 0 {
+				continue
+			}
+			val := kmsg.NewDescribeClientQuotasResponseEntryValue()
+			val.Key, val.Value = quota.Keys[t], v
+			re.Values = append(re.Values, val)
+		}
+		resp.Entries = append(resp.Entries, re)
+	}
 	return resp, nil
 }
 

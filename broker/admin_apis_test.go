@@ -282,15 +282,15 @@ func TestDescribeClientQuotasNone(t *testing.T) {
 	}
 }
 
-// Setting a quota is refused (UNSUPPORTED_VERSION: none is enforced here); what Kafka's
-// ClientQuotaControlManager refuses is INVALID_REQUEST as there; removals succeed; an
-// entity named twice is answered once.
-func TestAlterClientQuotasRefused(t *testing.T) {
+// What Kafka's ClientQuotaControlManager refuses is INVALID_REQUEST as there; quotas this
+// broker does not enforce (ip, controller_mutation_rate) are UNSUPPORTED_VERSION;
+// validate_only stores nothing; removals succeed; an entity named twice is answered once.
+func TestAlterClientQuotasValidation(t *testing.T) {
 	b := startBroker(t, testOptions(t))
 	_, adm := newAdmin(t, b.Addr())
 	alice := "alice"
 	user := kadm.ClientQuotaEntity{{Type: "user", Name: &alice}}
-	for _, validate := range []bool{false, true} {
+	for _, validate := range []bool{true, false} {
 		alter := adm.AlterClientQuotas
 		if validate {
 			alter = adm.ValidateAlterClientQuotas
@@ -302,15 +302,17 @@ func TestAlterClientQuotasRefused(t *testing.T) {
 		if err != nil || len(rs) != 2 {
 			t.Fatalf("kadm alter (validate %v): %v %v", validate, rs, err)
 		}
-		if !errors.Is(rs[0].Err, kerr.UnsupportedVersion) || rs[0].ErrMessage == "" {
-			t.Errorf("kadm set (validate %v): %v %q, want UNSUPPORTED_VERSION", validate, rs[0].Err, rs[0].ErrMessage)
+		if rs[0].Err != nil || rs[1].Err != nil {
+			t.Errorf("kadm alter (validate %v): %v %v", validate, rs[0].Err, rs[1].Err)
 		}
-		if rs[1].Err != nil {
-			t.Errorf("kadm remove (validate %v): %v", validate, rs[1].Err)
+		if validate {
+			if qs, err := adm.DescribeClientQuotas(testCtx(t), false, nil); err != nil || len(qs) != 0 {
+				t.Fatalf("after validate_only: %v %v", qs, err)
+			}
 		}
 	}
-	if qs, err := adm.DescribeClientQuotas(testCtx(t), false, nil); err != nil || len(qs) != 0 {
-		t.Fatalf("after the refused alter: %v %v", qs, err)
+	if qs, err := adm.DescribeClientQuotas(testCtx(t), false, nil); err != nil || len(qs) != 1 || qs[0].Values[0].Value != 1024 {
+		t.Fatalf("after the alter: %v %v", qs, err)
 	}
 
 	ip, host, empty := "10.0.0.1", "not an ip", ""
@@ -341,9 +343,13 @@ func TestAlterClientQuotasRefused(t *testing.T) {
 		ops    []kmsg.AlterClientQuotasRequestEntryOp
 		code   int16
 	}{
-		{"set user", entity(s("user"), &alice), []kmsg.AlterClientQuotasRequestEntryOp{set("request_percentage", 12.5)}, unsup},
-		{"set default client", entity(s("client-id"), nil), []kmsg.AlterClientQuotasRequestEntryOp{set("producer_byte_rate", 10)}, unsup},
+		{"set user", entity(s("user"), &alice), []kmsg.AlterClientQuotasRequestEntryOp{set("request_percentage", 12.5)}, 0},
+		{"set default client", entity(s("client-id"), nil), []kmsg.AlterClientQuotasRequestEntryOp{set("producer_byte_rate", 10)}, 0},
 		{"set ip", entity(s("ip"), &ip), []kmsg.AlterClientQuotasRequestEntryOp{set("connection_creation_rate", 5)}, unsup},
+		{"remove ip", entity(s("ip"), nil), []kmsg.AlterClientQuotasRequestEntryOp{remove("connection_creation_rate")}, 0},
+		{"set mutation rate", entity(s("user"), s("gina")), []kmsg.AlterClientQuotasRequestEntryOp{set("controller_mutation_rate", 5)}, unsup},
+		{"zero rate", entity(s("user"), s("hank")), []kmsg.AlterClientQuotasRequestEntryOp{set("producer_byte_rate", 0)}, inv},
+		{"negative percentage", entity(s("user"), s("ivy")), []kmsg.AlterClientQuotasRequestEntryOp{set("request_percentage", -1)}, inv},
 		{"remove only", entity(s("user"), &alice, s("client-id"), s("app")), []kmsg.AlterClientQuotasRequestEntryOp{remove("producer_byte_rate")}, 0},
 		{"empty entity", nil, []kmsg.AlterClientQuotasRequestEntryOp{set("producer_byte_rate", 10)}, inv},
 		{"custom type", entity(s("tenant"), &alice), []kmsg.AlterClientQuotasRequestEntryOp{set("producer_byte_rate", 10)}, inv},

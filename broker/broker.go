@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tagpipe/tagpipe/broker/groups"
+	"github.com/tagpipe/tagpipe/broker/quota"
 	"github.com/tagpipe/tagpipe/broker/storage"
 	"github.com/tagpipe/tagpipe/internal/fsutil"
 )
@@ -89,6 +90,10 @@ type Options struct {
 	// (or that never began one) this long ago (transactional.id.expiration.ms, 7 days);
 	// <0 = never. Checked every TransactionAbortInterval.
 	TransactionalIDExpiration time.Duration
+	// Quotas configure the client quotas' measurement (broker/quota): Kafka's
+	// quota.window.num and quota.window.size.seconds. The quotas themselves are set by
+	// AlterClientQuotas and kept in Dir/client_quotas.json. Its Now is Options.Now.
+	Quotas quota.Options
 	// Groups configures the consumer-group coordinator; its Dir, Sync, Now and Logger
 	// come from the fields here. Zero values mean groups.DefaultOptions().
 	Groups groups.Options
@@ -140,6 +145,7 @@ type Broker struct {
 
 	groups *groups.Coordinator
 	txns   *txnCoordinator // transactions (txn.go)
+	quotas *quota.Manager  // client quotas (quota.go); no quota until Start opens the store
 
 	// mu guards topics and the topics.json file; see locks.md.
 	mu     sync.RWMutex
@@ -254,6 +260,9 @@ func New(opts Options) (*Broker, error) {
 		tlsCfg: tlsCfg,
 		sasl:   sasl,
 	}
+	qopts := opts.Quotas
+	qopts.Now = opts.Now
+	b.quotas = quota.NewManager(qopts)
 	b.metrics = newMetrics(opts.Registry, b)
 	return b, nil
 }
@@ -280,6 +289,9 @@ func (b *Broker) Start(ctx context.Context) error {
 		for _, u := range shadowed {
 			b.log.Warn("stored SCRAM credentials not used: the user is in broker.sasl_users, whose password wins", "user", u)
 		}
+	}
+	if err := b.quotas.Open(filepath.Join(b.opts.Dir, quota.FileName)); err != nil {
+		return fmt.Errorf("broker: %w", err)
 	}
 	gopts := b.opts.Groups
 	gopts.Dir = filepath.Join(b.opts.Dir, "__consumer_offsets")

@@ -65,6 +65,13 @@ type conn struct {
 	// subject on a TLS listener; empty (ANONYMOUS) otherwise. For logs only: there are
 	// no ACLs.
 	principal string
+	// throttle is how long to mute the connection after this response (quota.go);
+	// throttleFirst: before sending it (versions older than KIP-219's). waited is the
+	// time the handler spent long-polling, which request quotas do not count. Only the
+	// serve goroutine uses them.
+	throttle      time.Duration
+	throttleFirst bool
+	waited        time.Duration
 }
 
 // splice is one partition's record set, to be written straight from its segment file.
@@ -176,6 +183,9 @@ func (c *conn) serve() {
 	var sizeBuf [4]byte
 	var buf []byte
 	for {
+		if c.throttle > 0 && !c.waitThrottle() { // over a quota: muted
+			return
+		}
 		if b.opts.IdleTimeout > 0 {
 			_ = c.nc.SetReadDeadline(time.Now().Add(b.opts.IdleTimeout))
 		}
@@ -232,6 +242,10 @@ func (c *conn) serve() {
 		}
 		if err != nil {
 			c.hangUp(resp, err)
+			return
+		}
+		if c.throttleFirst && !c.waitThrottle() { // an old version's response waits out its throttle
+			resp.release()
 			return
 		}
 		if resp == nil {
@@ -477,8 +491,13 @@ func (c *conn) handleFrame(frame []byte) (*outFrame, error) {
 		return nil, fmt.Errorf("%w: cannot decode %s v%d: %v", errMalformed, kmsg.NameForKey(h.key), h.version, err)
 	}
 	start := time.Now()
+	c.waited = 0
 	resp, err := hd.fn(c, req)
-	c.b.metrics.observe(h.key, time.Since(start))
+	elapsed := time.Since(start)
+	c.b.metrics.observe(h.key, elapsed)
+	if err == nil && c.b.quotas.Active() {
+		resp = c.applyQuotas(h, req, resp, len(frame), elapsed-c.waited)
+	}
 	if err != nil || resp == nil {
 		c.releaseSplices()
 		var ae *authError

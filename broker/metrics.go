@@ -28,6 +28,7 @@ type metrics struct {
 	compactedRecords prometheus.Counter
 	partitions       prometheus.Gauge
 	fetchWaiting     prometheus.Gauge
+	throttledConns   prometheus.Gauge
 	// apis caches each API key's request counter and latency observer: looking them up
 	// by label (hashing the name, a map lookup under a lock, twice) on every request
 	// was a measurable part of a small request's CPU.
@@ -66,9 +67,12 @@ func newMetrics(reg *prometheus.Registry, b *Broker) *metrics {
 		partitions:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagpipe_broker_partitions", Help: "Partitions hosted."}),
 		fetchWaiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagpipe_broker_fetch_waiting",
 			Help: "Fetch requests long-polling for data right now."}),
+		throttledConns: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagpipe_broker_quota_throttled_connections",
+			Help: "Connections muted right now for being over a client quota."}),
 	}
 	m.collectors = []prometheus.Collector{groupCollector{b}, m.requests, m.latency, m.connections, m.bytesIn, m.bytesOut, m.malformed, m.authFailures,
-		m.producedRecords, m.producedBytes, m.fetchedBytes, m.produceErrors, m.retentionDeleted, m.compactedRecords, m.partitions, m.fetchWaiting}
+		m.producedRecords, m.producedBytes, m.fetchedBytes, m.produceErrors, m.retentionDeleted, m.compactedRecords, m.partitions, m.fetchWaiting,
+		m.throttledConns, b.quotas.Collector()}
 	if reg != nil {
 		for _, c := range m.collectors {
 			reg.MustRegister(c)

@@ -1,0 +1,147 @@
+package broker
+
+// Client quotas on the connections (KIP-13, KIP-124, KIP-219): after a request is
+// handled, its bytes (Produce: the request; Fetch: the response) and its handling
+// time are recorded against the quotas that apply to the connection's user and client
+// id (broker/quota), and a client over its quota gets the throttle time in the
+// response's ThrottleMillis and its connection muted for that long: no further request
+// is read from it. For the versions whose clients throttle themselves (KIP-219, kmsg's
+// ThrottleResponse says which) the response is sent at once and the connection muted
+// after; for older versions the response itself waits out the throttle, as Kafka
+// delays it. A throttled Fetch is answered empty (its bytes are taken back out of the
+// rate), and a Fetch's MaxBytes is bounded by what the quota allows in one window, as in
+// Kafka's KafkaApis. With no quota set nothing here runs but one atomic load per request.
+
+import (
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tagpipe/tagpipe/broker/quota"
+)
+
+// anonymousUser is the user name of an unauthenticated connection (Kafka's
+// KafkaPrincipal.ANONYMOUS).
+const anonymousUser = "ANONYMOUS"
+
+// quotaUser is the connection's user for quotas: the SASL user, the client
+// certificate's subject, or ANONYMOUS.
+func (c *conn) quotaUser() string {
+	if c.principal == "" {
+		return anonymousUser
+	}
+	return strings.TrimPrefix(c.principal, "User:")
+}
+
+// requestPercent converts handling time to what request_percentage measures:
+// percent-seconds of one thread (Kafka's nanosToPercentage).
+func requestPercent(d time.Duration) float64 { return float64(d) * 100 / 1e9 }
+
+// applyQuotas records the request against the connection's quotas and returns the
+// response to send (resp, with the throttle time set; for a throttled Fetch an empty
+// one; nil for acks=0 Produce). It sets c.throttle, the time to mute the connection,
+// and c.throttleFirst when the response must wait for it (pre-KIP-219 versions).
+// busy is the time the request kept the connection's goroutine working (its handling
+// time less any long-poll wait). Only called when some quota is set.
+func (c *conn) applyQuotas(h requestHeader, req kmsg.Request, resp kmsg.Response, reqBytes int, busy time.Duration) kmsg.Response {
+	if c.unauth || h.key == 17 || h.key == 36 { // the SASL exchange is not throttled
+		return resp
+	}
+	if h.key == 11 || h.key == 14 {
+		// JoinGroup and SyncGroup wait for the rebalance inside their handlers: that
+		// wait is not work, and the handling itself is tiny, so they count no time.
+		busy = 0
+	}
+	qm := c.b.quotas
+	user, client := c.quotaUser(), c.clientID
+	var bandwidth, request time.Duration
+	switch h.key {
+	case 0:
+		bandwidth = qm.Record(quota.Produce, user, client, float64(reqBytes))
+		if req.(*kmsg.ProduceRequest).Acks != 0 { // as Kafka: acks=0 is not request-throttled
+			request = qm.Record(quota.Request, user, client, requestPercent(busy))
+		}
+	case 1:
+		request = qm.Record(quota.Request, user, client, requestPercent(busy))
+		size := -1
+		if qm.Quotas().Has(quota.Fetch) {
+			size = c.fetchResponseBytes(resp)
+			bandwidth = qm.Record(quota.Fetch, user, client, float64(size))
+		}
+		if max(bandwidth, request) > 0 {
+			// As Kafka: a throttled fetch is answered empty, so its bytes do not count.
+			if size >= 0 {
+				qm.Unrecord(quota.Fetch, user, client, float64(size))
+			}
+			c.releaseSplices()
+			empty := req.ResponseKind().(*kmsg.FetchResponse)
+			empty.SetVersion(h.version)
+			resp = empty
+		}
+	default:
+		request = qm.Record(quota.Request, user, client, requestPercent(busy))
+	}
+	t := max(bandwidth, request)
+	if t <= 0 {
+		return resp
+	}
+	c.throttle, c.throttleFirst = t, false
+	if resp == nil { // acks=0: nothing to answer, just mute
+		return nil
+	}
+	if st, ok := resp.(kmsg.SetThrottleResponse); ok {
+		st.SetThrottle(int32(t / time.Millisecond))
+	}
+	if tr, ok := resp.(kmsg.ThrottleResponse); ok {
+		_, after := tr.Throttle()
+		c.throttleFirst = !after
+	}
+	return resp
+}
+
+// fetchResponseBytes is the size of a Fetch response as it will be sent: its encoding
+// with each record set's marker replaced by the record set.
+func (c *conn) fetchResponseBytes(resp kmsg.Response) int {
+	n := len(resp.AppendTo(nil))
+	for _, s := range c.splices {
+		n += s.rr.Len() - len(s.marker)
+	}
+	return n
+}
+
+// capFetchToQuota bounds a Fetch's MaxBytes (and MinBytes) by what the connection's
+// consumer quota allows in one quota window (Kafka's maxValueInQuotaWindow), so one
+// response cannot be throttled for sure.
+func (c *conn) capFetchToQuota(req *kmsg.FetchRequest) {
+	if !c.b.quotas.Active() || !c.b.quotas.Quotas().Has(quota.Fetch) {
+		return
+	}
+	limit, ok := c.b.quotas.MaxValueInWindow(quota.Fetch, c.quotaUser(), c.clientID)
+	if !ok {
+		return
+	}
+	capped := int32(max(1, min(limit, float64(1<<31-1))))
+	if req.MaxBytes <= 0 || req.MaxBytes > capped {
+		req.MaxBytes = capped
+	}
+	req.MinBytes = min(req.MinBytes, req.MaxBytes)
+}
+
+// waitThrottle mutes the connection for c.throttle (no request is read meanwhile) and
+// clears it; false if the connection or the broker closed meanwhile.
+func (c *conn) waitThrottle() bool {
+	t := time.NewTimer(c.throttle)
+	defer t.Stop()
+	c.throttle, c.throttleFirst = 0, false
+	c.b.metrics.throttledConns.Inc()
+	defer c.b.metrics.throttledConns.Dec()
+	select {
+	case <-t.C:
+		return true
+	case <-c.done:
+		return false
+	case <-c.b.stop:
+		return false
+	}
+}
