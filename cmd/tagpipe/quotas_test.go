@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestQuotasCommands: tagpipe quotas alter/describe against the built-in broker, as
+// kafka-configs.sh --entity-type users/clients: set, list (all, exact, --all), remove,
+// and the refusals said clearly.
+func TestQuotasCommands(t *testing.T) {
+	addr, dir := startTestBroker(t).Addr(), t.TempDir()
+	run := func(args ...string) (string, error) {
+		var out, errw bytes.Buffer
+		root := newRootCmd(&out, &errw)
+		root.SetArgs(append([]string{"--data-dir", dir, "quotas"}, append(args, "--bootstrap-server", addr)...))
+		err := root.ExecuteContext(context.Background())
+		return out.String() + errw.String(), err
+	}
+	for _, args := range [][]string{
+		{"alter", "--user", "alice", "--add", "producer_byte_rate=1048576,request_percentage=50"},
+		{"alter", "--user", "alice", "--default-client-id", "--add", "consumer_byte_rate=2048"},
+		{"alter", "--default-user", "--add", "producer_byte_rate=4096"},
+		{"alter", "--client-id", "app", "--add", "consumer_byte_rate=8192", "--delete", "producer_byte_rate"},
+	} {
+		if out, err := run(args...); err != nil || !strings.Contains(out, "altered") {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	if out, err := run("alter", "--client-id", "app", "--add", "producer_byte_rate=1", "--validate-only"); err != nil || !strings.Contains(out, "nothing changed") {
+		t.Fatalf("validate-only: %v\n%s", err, out)
+	}
+	out, err := run("describe")
+	want := `(?s)^USER\s+CLIENT-ID\s+QUOTAS\n-\s+app\s+consumer_byte_rate=8192\n<default>\s+-\s+producer_byte_rate=4096\n` +
+		`alice\s+-\s+producer_byte_rate=1048576,request_percentage=50\nalice\s+<default>\s+consumer_byte_rate=2048\n$`
+	if err != nil || !regexp.MustCompile(want).MatchString(out) {
+		t.Fatalf("describe: %v\n%s", err, out)
+	}
+	if out, err := run("describe", "--user", "alice"); err != nil || strings.Count(out, "\n") != 2 || !strings.Contains(out, "request_percentage=50") {
+		t.Fatalf("describe --user alice: %v\n%s", err, out)
+	}
+	if out, err := run("describe", "--user", "alice", "--all"); err != nil || strings.Count(out, "\n") != 3 {
+		t.Fatalf("describe --user alice --all: %v\n%s", err, out)
+	}
+	if out, err := run("describe", "--default-user"); err != nil || !strings.Contains(out, "producer_byte_rate=4096") || strings.Count(out, "\n") != 2 {
+		t.Fatalf("describe --default-user: %v\n%s", err, out)
+	}
+	if out, err := run("alter", "--user", "alice", "--delete", "producer_byte_rate,request_percentage"); err != nil {
+		t.Fatalf("delete: %v\n%s", err, out)
+	}
+	if out, err := run("describe", "--user", "alice", "--all"); err != nil || strings.Count(out, "\n") != 2 || strings.Contains(out, "request_percentage") {
+		t.Fatalf("after delete: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"alter", "--add", "producer_byte_rate=1"}, "name the entity"},
+		{[]string{"alter", "--user", "a", "--default-user", "--add", "producer_byte_rate=1"}, "not both"},
+		{[]string{"alter", "--user", "a"}, "nothing to change"},
+		{[]string{"alter", "--user", "a", "--add", "producer_byte_rate"}, "KEY=VALUE"},
+		{[]string{"alter", "--user", "a", "--add", "producer_byte_rate=fast"}, "not a number"},
+		{[]string{"alter", "--user", "a", "--add", "no_such_rate=1"}, "Invalid configuration key no_such_rate"},
+		{[]string{"alter", "--user", "a", "--add", "producer_byte_rate=1.5"}, "must be a Long value"},
+		{[]string{"alter", "--user", "a", "--add", "controller_mutation_rate=5"}, "not enforced"},
+	} {
+		if out, err := run(tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error with %q\n%s", tc.args, err, tc.want, out)
+		}
+	}
+}
