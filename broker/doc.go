@@ -3,7 +3,8 @@
 // its listeners with their security protocols, TLS (listeners.go) and SASL PLAIN and
 // SCRAM (sasl.go, with SCRAM users stored by AlterUserScramCredentials in
 // scram_store.go), the topic registry with its persisted topic configs, background
-// retention, idempotent producer ids, the transaction coordinator (txn.go), and the
+// retention, idempotent producer ids, the transaction coordinator (txn.go), client
+// quotas on the connections (quota.go; the quotas themselves in broker/quota), and the
 // broker's metrics. Consumer groups live in broker/groups. Partition logs on disk live in
 // broker/storage; this package only calls its Log API. Everything is encoded and decoded with franz-go's kmsg, so any
 // Kafka client works against it unchanged and a real Kafka cluster can replace it.
