@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -92,7 +93,21 @@ func audienceSQL(ctx context.Context, c *sql.Conn, a *Audience, day time.Time) (
 }
 
 // RunAudience materialises the audience for ds into ads_audiences (partition dt ×
-// audience) and returns its size.
+// audience), records the run in sys_audience_runs and returns its size.
+//
+// The members and the run are two commits (the warehouse commits one table at a time),
+// made in this order: members, then the run. Whatever a crash leaves, a reader
+// (audienceRun) never takes a day for materialised-empty unless it was:
+//   - the run is recorded only after its members are committed, so a recorded run with
+//     members = 0 means an empty partition was committed for that day;
+//   - members committed without a run (crash between the two) are evidence of their
+//     own: a day with rows is materialised; a day left without rows and without a run
+//     reads as never materialised (re-run it), which is safe;
+//   - a re-run that empties a day and crashes before recording leaves the earlier run
+//     (members > 0) over an empty partition: that reads as "members gone" and is
+//     refused too, as is a day whose partition retention dropped.
+//
+// Concurrent runs of one audience and day interleave the same way and stay safe.
 func (t *Tagger) RunAudience(ctx context.Context, a *Audience, ds string) (int64, error) {
 	day, err := ParseDS(ds)
 	if err != nil {
@@ -107,7 +122,8 @@ func (t *Tagger) RunAudience(ctx context.Context, a *Audience, ds string) (int64
 	if err != nil {
 		return 0, err
 	}
-	if err := t.store.Replace(ctx, c, TableAudiences, []KV{{"dt", ds}, {"audience", a.Name}}, q); err != nil {
+	part := []KV{{"dt", ds}, {"audience", a.Name}}
+	if err := t.store.Replace(ctx, c, TableAudiences, part, q); err != nil {
 		return 0, fmt.Errorf("audience %q: %w", a.Name, err)
 	}
 	var n int64
@@ -115,9 +131,17 @@ func (t *Tagger) RunAudience(ctx context.Context, a *Audience, ds string) (int64
 	if err := c.QueryRowContext(ctx, q).Scan(&n); err != nil {
 		return 0, fmt.Errorf("audience %q: %w", a.Name, err)
 	}
+	now := t.opts.Now().UTC()
+	// Unlike the catalog, the run is part of the materialisation (without it an empty
+	// day cannot be exported), so failing to record it fails the run; the members are
+	// committed and a retry rewrites both. A cancelled run must not stop between the two.
+	q = fmt.Sprintf("SELECT %s AS dt, %s AS audience, CAST(%d AS BIGINT) AS members, %s AS run_at", dateLit(day), lit(a.Name), n, tsLit(now))
+	if err := t.store.Replace(context.WithoutCancel(ctx), c, TableAudRuns, part, q); err != nil {
+		return 0, fmt.Errorf("audience %q: its members are written but the run cannot be recorded: %w", a.Name, err)
+	}
 	t.upsertCatalog(ctx, c, CatalogEntry{Name: a.Name, Kind: "audience", Type: "rule", Description: a.Description, Owner: a.Owner,
 		Schedule: a.Schedule, File: a.File, SQL: a.Expression, Reads: []string{TableProfile, TableInterest, TableDefTags},
-		Writes: []string{TableAudiences}, LastDS: ds, LastStatus: "ok", LastRows: n, LastRunAt: t.opts.Now().UTC()})
+		Writes: []string{TableAudiences, TableAudRuns}, LastDS: ds, LastStatus: "ok", LastRows: n, LastRunAt: now})
 	t.log.Info("audience run", "audience", a.Name, "ds", ds, "users", n)
 	return n, nil
 }
@@ -145,8 +169,18 @@ func (t *Tagger) AudienceMembers(ctx context.Context, name, ds string) ([]string
 	}
 	// No members: an audience that is empty on ds, or one never materialised for ds. Only
 	// the first may be exported: the second would send a tombstone for every member of
-	// the earlier days. The catalog's last run tells them apart (an empty audience leaves
-	// no rows in ads_audiences).
+	// the earlier days. The run recorded for ds tells them apart.
+	members, ok, err := audienceRun(ctx, c, name, day)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case ok && members == 0:
+		return nil, nil
+	case ok:
+		return nil, fmt.Errorf("audience %q: materialised for %s with %d members, but %s has none for that day (dropped by retention, or a re-run did not finish): %w",
+			name, ds, members, TableAudiences, ErrNotMaterialised)
+	}
 	var last sql.NullString
 	if ok, err := tableExists(ctx, c, TableCatalog); err != nil {
 		return nil, err
@@ -156,13 +190,40 @@ func (t *Tagger) AudienceMembers(ctx context.Context, name, ds string) ([]string
 			return nil, fmt.Errorf("audience %q: %w", name, err)
 		}
 	}
-	if last.String == ds {
-		return nil, nil
-	}
 	if !last.Valid {
 		return nil, fmt.Errorf("audience %q: not materialised for %s (never run): %w", name, ds, ErrNotMaterialised)
 	}
 	return nil, fmt.Errorf("audience %q: not materialised for %s (its last run was for %s): %w", name, ds, last.String, ErrNotMaterialised)
+}
+
+// audienceRun looks up the materialisation of the audience for day: the member count
+// it committed, and whether there is one. sys_audience_runs answers for every day run
+// since it exists. A warehouse written before it (or a day run before it) has only the
+// catalog, which keeps the audience's last run alone: that day is answered from it
+// and any other day has no run. A run's record is written before its catalog entry,
+// so where both exist they agree.
+func audienceRun(ctx context.Context, c *sql.Conn, name string, day time.Time) (members int64, ok bool, err error) {
+	for _, src := range []struct{ table, query string }{
+		{TableAudRuns, fmt.Sprintf("SELECT members FROM %s WHERE dt = %s AND audience = %s ORDER BY run_at DESC LIMIT 1",
+			TableAudRuns, dateLit(day), lit(name))},
+		{TableCatalog, fmt.Sprintf("SELECT last_rows FROM %s WHERE name = %s AND kind = 'audience' AND last_status = 'ok' AND last_ds = %s LIMIT 1",
+			TableCatalog, lit(name), lit(day.Format("2006-01-02")))},
+	} {
+		exists, err := tableExists(ctx, c, src.table)
+		if err != nil {
+			return 0, false, err
+		}
+		if !exists {
+			continue
+		}
+		switch err := c.QueryRowContext(ctx, src.query).Scan(&members); {
+		case err == nil:
+			return members, true, nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return 0, false, fmt.Errorf("audience %q: %w", name, err)
+		}
+	}
+	return 0, false, nil
 }
 
 // ErrNotMaterialised: the audience has no materialisation for the day asked for (the
@@ -174,6 +235,8 @@ var ErrNotMaterialised = errors.New("run the tag job (or the audience) for that 
 // before ds): the keys to delete from a compacted topic that holds the audience. Every
 // earlier day counts, not only the latest, so a day materialised but never exported
 // leaves no stale member behind; a tombstone for a key already deleted is harmless.
+// Only materialised days have rows, so a day never run adds no one and an empty day
+// keeps everyone before it a leaver; the first day counts runs that were empty too.
 func (t *Tagger) AudienceLeavers(ctx context.Context, name, ds string) (since string, leavers []string, err error) {
 	day, err := ParseDS(ds)
 	if err != nil {
@@ -184,16 +247,28 @@ func (t *Tagger) AudienceLeavers(ctx context.Context, name, ds string) (since st
 		return "", nil, err
 	}
 	defer c.Close()
-	if ok, err := tableExists(ctx, c, TableAudiences); err != nil || !ok {
-		return "", nil, err
+	var days []string
+	hasMembers := false
+	for _, table := range []string{TableAudiences, TableAudRuns} {
+		ok, err := tableExists(ctx, c, table)
+		if err != nil {
+			return "", nil, err
+		}
+		if ok {
+			hasMembers = hasMembers || table == TableAudiences
+			days = append(days, fmt.Sprintf("SELECT min(dt) AS dt FROM %s WHERE audience = %s AND dt < %s", table, lit(name), dateLit(day)))
+		}
+	}
+	if len(days) == 0 {
+		return "", nil, nil
 	}
 	var first sql.NullString
-	q := fmt.Sprintf("SELECT CAST(min(dt) AS VARCHAR) FROM %s WHERE audience = %s AND dt < %s", TableAudiences, lit(name), dateLit(day))
+	q := fmt.Sprintf("SELECT CAST(min(dt) AS VARCHAR) FROM (%s)", strings.Join(days, " UNION ALL "))
 	if err := c.QueryRowContext(ctx, q).Scan(&first); err != nil {
 		return "", nil, fmt.Errorf("audience %q: %w", name, err)
 	}
-	if !first.Valid {
-		return "", nil, nil
+	if !first.Valid || !hasMembers {
+		return first.String, nil, nil
 	}
 	leavers, err = queryUsers(ctx, c, name, fmt.Sprintf(
 		"SELECT user_id FROM %[1]s WHERE dt < %[2]s AND audience = %[3]s EXCEPT SELECT user_id FROM %[1]s WHERE dt = %[2]s AND audience = %[3]s ORDER BY 1",

@@ -8,7 +8,8 @@
 //   - tag definitions (definition.go): YAML files with SQL returning (user_id, value[,
 //     weight]), run per ds into ads_user_tags, catalogued with lineage in sys_tags;
 //   - audiences (audience.go): boolean expressions over tags materialised into
-//     ads_audiences and exported to CSV or a Kafka topic;
+//     ads_audiences, each run recorded in sys_audience_runs, and exported to CSV or a
+//     Kafka topic;
 //   - explanations (explain.go): a user's top tags with the events that contributed most.
 //
 // TABLES.md documents every table's columns (frozen by TestTablesDoc).

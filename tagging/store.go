@@ -19,7 +19,8 @@ const (
 	TableProfile   = "ads_user_profile"       // per dt: one row per user
 	TableDefTags   = "ads_user_tags"          // per dt × tag: definition tags (user_id, value, weight)
 	TableAudiences = "ads_audiences"          // per dt × audience: members
-	TableCatalog   = "sys_tags"               // the tag catalog (unpartitioned)
+	TableAudRuns   = "sys_audience_runs"      // per dt × audience: the materialisation (member count, run time)
+	TableCatalog   = "sys_tags"               // the tag catalog (partition name)
 )
 
 // KV is one partition column and its value, e.g. {"dt", "2024-05-01"}.

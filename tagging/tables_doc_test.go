@@ -38,7 +38,7 @@ func TestTablesDoc(t *testing.T) {
 	if _, err := tg.RunAudience(ctx, &Audience{Name: "a", Expression: "interest:A > 0.1"}, "2024-05-10"); err != nil {
 		t.Fatal(err)
 	}
-	if len(want) != 7 {
+	if len(want) != 8 {
 		t.Fatalf("TABLES.md documents %d tables: %v", len(want), want)
 	}
 	for table, cols := range want {

@@ -41,6 +41,7 @@ var tableDocs = map[string]string{
 	TableProfile:   "one row per user per dt: top tags, activity, first/last seen, RFM segment, definition tags",
 	TableDefTags:   "values of tag definitions (tagging/definitions) per dt and tag",
 	TableAudiences: "audience members per dt and audience",
+	TableAudRuns:   "audience materialisations per dt and audience (member count, run time): an empty audience has a run and no members",
 	TableCatalog:   "tag catalog: definitions, model and audiences with lineage and last run",
 }
 
@@ -51,6 +52,7 @@ var columnDocs = map[string]string{
 	"weight": "final weight (IDF, normalised)", "rank": "1 = strongest", "raw": "IDF · score before normalisation",
 	"params":   "model parameter fingerprint; an incremental run only continues a state with the same one",
 	"activity": "activity", "value": "tag value", "audience": "audience name",
+	"members": "members the run materialised", "run_at": "when the run committed its members (UTC)",
 }
 
 // Replace computes query into Parquet files and commits them as the new content of the

@@ -3,6 +3,7 @@ package tagging
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -87,7 +88,7 @@ FROM src.ev WHERE timestamp >= 1514764800`) // 2018 only: ~250 daily partitions
 		compareInterest(t, step.ds, readInterest(t, db, step.ds), readInterest(t, ref, step.ds))
 	}
 	// Every table has the same rows in both stores (the rerun of 07-02 replaced itself).
-	for _, tbl := range []string{TableTagState, TableUserState, TableInterest, TableProfile, TableDefTags, TableAudiences} {
+	for _, tbl := range []string{TableTagState, TableUserState, TableInterest, TableProfile, TableDefTags, TableAudiences, TableAudRuns} {
 		var a, b int64
 		if err := db.QueryRow("SELECT count(*) FROM " + tbl).Scan(&a); err != nil {
 			t.Fatal(err)
@@ -135,6 +136,29 @@ FROM src.ev WHERE timestamp >= 1514764800`) // 2018 only: ~250 daily partitions
 	db2.QueryRow("SELECT count(*) FILTER (WHERE tag = 'flag'), count(*) FILTER (WHERE tag <> 'flag') FROM ads_user_tags WHERE dt = DATE '2018-09-24'").Scan(&flags, &others)
 	if flags != 0 || others == 0 {
 		t.Fatalf("after the empty re-run: %d flag rows, %d other rows", flags, others)
+	}
+	// An audience materialised empty for a day before its latest run is exported as
+	// empty by a new process: its run is in sys_audience_runs, committed after its (no)
+	// members. A day never materialised is refused.
+	if n, err := wt2.RunAudience(ctx, &Audience{Name: auds[0].Name, Expression: "interest:Comedy > 2"}, "2018-07-01"); err != nil || n != 0 {
+		t.Fatalf("empty audience: %d, %v", n, err)
+	}
+	w3, err := warehouse.Open(root, warehouse.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt3, err := New(openDuck(t), WarehouseStore{W: w3}, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := wt3.AudienceMembers(ctx, auds[0].Name, "2018-07-01"); err != nil || len(m) != 0 {
+		t.Fatalf("members of the empty day: %v, %v", m, err)
+	}
+	if m, err := wt3.AudienceMembers(ctx, auds[0].Name, "2018-07-02"); err != nil || len(m) == 0 {
+		t.Fatalf("members of 2018-07-02: %d, %v", len(m), err)
+	}
+	if _, err := wt3.AudienceMembers(ctx, auds[0].Name, "2018-07-03"); !errors.Is(err, ErrNotMaterialised) {
+		t.Fatalf("a day never materialised: %v", err)
 	}
 	tb, err := w2.Table(TableInterest)
 	if err != nil {
