@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -146,5 +148,28 @@ FROM read_csv('`+filepath.Join(ml, "ratings.csv")+`', header = true) WHERE times
 	out = runTagpipe(t, "--data-dir", dir, "tags", "audience", "run", "adhoc", "--ds", "2018-09-24", "--expr", "interest:Drama >= 0.5")
 	if !strings.Contains(out, "audience adhoc on 2018-09-24:") {
 		t.Errorf("adhoc audience: %s", out)
+	}
+
+	// A day materialised empty before a later run exports as empty: a CSV with the
+	// header only; to a topic with --tombstones, a tombstone per earlier member. A day
+	// never materialised is refused.
+	runTagpipe(t, "--data-dir", dir, "tags", "audience", "run", "adhoc", "--ds", "2018-09-25", "--expr", "interest:Drama > 2")
+	runTagpipe(t, "--data-dir", dir, "tags", "audience", "run", "adhoc", "--ds", "2018-09-26", "--expr", "interest:Drama >= 0.5")
+	if got := runTagpipe(t, "--data-dir", dir, "tags", "audience", "export", "adhoc", "--ds", "2018-09-25", "--csv", "-"); got != "audience,dt,user_id\n" {
+		t.Errorf("csv of the empty day: %q", got)
+	}
+	earlier := strings.Count(runTagpipe(t, "--data-dir", dir, "tags", "audience", "export", "adhoc", "--ds", "2018-09-24", "--csv", "-"), "\n") - 1
+	out, err = runTagpipeErr("--data-dir", dir, "tags", "audience", "export", "adhoc", "--ds", "2018-09-25",
+		"--topic", "adhoc", "--bootstrap-server", addr, "--tombstones")
+	if want := fmt.Sprintf("exported 0 users of audience adhoc on 2018-09-25\nand %d tombstones for users of earlier days (since 2018-09-24)", earlier); err != nil || earlier < 1 || !strings.Contains(out, want) {
+		t.Errorf("export of the empty day: %v\n%s\nwant %q", err, out, want)
+	}
+	got := runTagpipe(t, "--data-dir", dir, "consume", "--bootstrap-server", addr, "--topic", "adhoc", "--from-beginning",
+		"--print-key", "--max-messages", strconv.Itoa(earlier))
+	if strings.Count(got, "\tnull\n") != earlier {
+		t.Errorf("tombstones on the topic: %q, want %d", got, earlier)
+	}
+	if _, err := runTagpipeErr("--data-dir", dir, "tags", "audience", "export", "adhoc", "--ds", "2018-09-27", "--csv", "-"); !errors.Is(err, tagging.ErrNotMaterialised) {
+		t.Errorf("export of a day never materialised: %v", err)
 	}
 }
