@@ -93,27 +93,13 @@ func TestAudienceEmptyDay(t *testing.T) {
 	if err := ExportKafka(ctx, cluster.ListenAddrs(), nil, "audience-a", "a", d2, got, leavers2); err != nil {
 		t.Fatal(err)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("audience-a"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	deadline, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
 	var keys []string
-	for len(keys) < len(members1) {
-		fs := cl.PollFetches(deadline)
-		if deadline.Err() != nil {
-			t.Fatalf("read %d of %d records", len(keys), len(members1))
+	consumeTopic(t, cluster.ListenAddrs(), "audience-a", func(r *kgo.Record) {
+		if r.Value != nil {
+			t.Errorf("record %s = %q on an empty day, want a tombstone", r.Key, r.Value)
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Value != nil {
-				t.Errorf("record %s = %q on an empty day, want a tombstone", r.Key, r.Value)
-			}
-			keys = append(keys, string(r.Key))
-		})
-	}
+		keys = append(keys, string(r.Key))
+	}, func() bool { return len(keys) >= len(members1) })
 	if !reflect.DeepEqual(keys, members1) {
 		t.Fatalf("tombstones for %v, want %v", keys, members1)
 	}
@@ -161,5 +147,25 @@ func TestAudienceWithoutRunTable(t *testing.T) {
 	}
 	if since, leavers, err := tg.AudienceLeavers(ctx, "a", d3); err != nil || since != d1 || !reflect.DeepEqual(leavers, []string{"u1"}) {
 		t.Fatalf("leavers on %s: since %q, %v, %v", d3, since, leavers, err)
+	}
+}
+
+// consumeTopic reads topic from its start with kgo, handing each record to fn, until
+// done says so; it fails the test when the records have not come within 20 s.
+func consumeTopic(t *testing.T, brokers []string, topic string, fn func(*kgo.Record), done func() bool) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for !done() {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("topic %s: timed out reading its records", topic)
+		}
+		fs.EachRecord(fn)
 	}
 }

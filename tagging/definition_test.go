@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -271,28 +270,14 @@ func TestAudienceOnMovieLens(t *testing.T) {
 	if err := ExportKafka(ctx, cluster.ListenAddrs(), nil, "audiences", "comedy_fans", mlDay, got, nil); err != nil {
 		t.Fatal(err)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("audiences"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	seen := map[string]bool{}
-	deadline, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	for len(seen) < len(got) {
-		fs := cl.PollFetches(deadline)
-		if deadline.Err() != nil {
-			t.Fatalf("read %d of %d records", len(seen), len(got))
+	consumeTopic(t, cluster.ListenAddrs(), "audiences", func(r *kgo.Record) {
+		var rec AudienceRecord
+		if err := json.Unmarshal(r.Value, &rec); err != nil || rec.UserID != string(r.Key) || rec.Audience != "comedy_fans" || rec.DT != mlDay {
+			t.Errorf("record %q: %v %+v", r.Value, err, rec)
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			var rec AudienceRecord
-			if err := json.Unmarshal(r.Value, &rec); err != nil || rec.UserID != string(r.Key) || rec.Audience != "comedy_fans" || rec.DT != mlDay {
-				t.Errorf("record %q: %v %+v", r.Value, err, rec)
-			}
-			seen[rec.UserID] = true
-		})
-	}
+		seen[rec.UserID] = true
+	}, func() bool { return len(seen) >= len(got) })
 	if len(seen) != len(got) {
 		t.Fatalf("kafka: %d distinct users, want %d", len(seen), len(got))
 	}
@@ -334,26 +319,14 @@ func TestAudienceOnMovieLens(t *testing.T) {
 	if err := ExportKafka(ctx, cluster.ListenAddrs(), nil, "audience-comedy", "comedy_fans", day2, members2, leavers); err != nil {
 		t.Fatal(err)
 	}
-	cl2, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("audience-comedy"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl2.Close()
 	valued, tombstoned := map[string]bool{}, map[string]bool{}
-	for len(valued)+len(tombstoned) < len(members2)+len(leavers) {
-		fs := cl2.PollFetches(deadline)
-		if deadline.Err() != nil {
-			t.Fatalf("read %d of %d records", len(valued)+len(tombstoned), len(members2)+len(leavers))
+	consumeTopic(t, cluster.ListenAddrs(), "audience-comedy", func(r *kgo.Record) {
+		if r.Value == nil {
+			tombstoned[string(r.Key)] = true
+		} else {
+			valued[string(r.Key)] = true
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Value == nil {
-				tombstoned[string(r.Key)] = true
-			} else {
-				valued[string(r.Key)] = true
-			}
-		})
-	}
+	}, func() bool { return len(valued)+len(tombstoned) >= len(members2)+len(leavers) })
 	for _, u := range leavers {
 		if !tombstoned[u] || valued[u] {
 			t.Fatalf("leaver %s: tombstone %v, value %v", u, tombstoned[u], valued[u])
