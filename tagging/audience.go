@@ -95,17 +95,17 @@ func audienceSQL(ctx context.Context, c *sql.Conn, a *Audience, day time.Time) (
 // RunAudience materialises the audience for ds into ads_audiences (partition dt ×
 // audience), records the run in sys_audience_runs and returns its size.
 //
-// The members and the run are two commits (the warehouse commits one table at a time),
-// made in this order: members, then the run. Whatever a crash leaves, a reader
-// (audienceRun) never takes a day for materialised-empty unless it was:
-//   - the run is recorded only after its members are committed, so a recorded run with
-//     members = 0 means an empty partition was committed for that day;
-//   - members committed without a run (crash between the two) are evidence of their
-//     own: a day with rows is materialised; a day left without rows and without a run
-//     reads as never materialised (re-run it), which is safe;
-//   - a re-run that empties a day and crashes before recording leaves the earlier run
+// The members and the run are two commits (the warehouse commits one table at a
+// time), members first, then the run. Whatever a crash between them leaves, a reader
+// (AudienceMembers) exports a day without members only when it was committed empty:
+//   - a run is recorded only after its members are committed, so a run with members = 0
+//     means an empty partition was committed for that day;
+//   - members committed without their run are evidence of their own: a day with rows is
+//     materialised; a day left with neither rows nor a run reads as never materialised
+//     (and is refused until re-run);
+//   - a re-run that empties a day and stops before recording leaves the earlier run
 //     (members > 0) over an empty partition: that reads as "members gone" and is
-//     refused too, as is a day whose partition retention dropped.
+//     refused, as is a day whose partition retention dropped.
 //
 // Concurrent runs of one audience and day interleave the same way and stay safe.
 func (t *Tagger) RunAudience(ctx context.Context, a *Audience, ds string) (int64, error) {
@@ -126,17 +126,19 @@ func (t *Tagger) RunAudience(ctx context.Context, a *Audience, ds string) (int64
 	if err := t.store.Replace(ctx, c, TableAudiences, part, q); err != nil {
 		return 0, fmt.Errorf("audience %q: %w", a.Name, err)
 	}
+	// Unlike the catalog, the run is part of the materialisation (without it an empty
+	// day cannot be exported), so failing to record it fails the run; the members are
+	// committed and a retry rewrites both. Once the members are committed, a cancelled
+	// run still records them.
+	rec := context.WithoutCancel(ctx)
 	var n int64
 	q = fmt.Sprintf("SELECT count(*) FROM %s WHERE dt = %s AND audience = %s", TableAudiences, dateLit(day), lit(a.Name))
-	if err := c.QueryRowContext(ctx, q).Scan(&n); err != nil {
+	if err := c.QueryRowContext(rec, q).Scan(&n); err != nil {
 		return 0, fmt.Errorf("audience %q: %w", a.Name, err)
 	}
 	now := t.opts.Now().UTC()
-	// Unlike the catalog, the run is part of the materialisation (without it an empty
-	// day cannot be exported), so failing to record it fails the run; the members are
-	// committed and a retry rewrites both. A cancelled run must not stop between the two.
 	q = fmt.Sprintf("SELECT %s AS dt, %s AS audience, CAST(%d AS BIGINT) AS members, %s AS run_at", dateLit(day), lit(a.Name), n, tsLit(now))
-	if err := t.store.Replace(context.WithoutCancel(ctx), c, TableAudRuns, part, q); err != nil {
+	if err := t.store.Replace(rec, c, TableAudRuns, part, q); err != nil {
 		return 0, fmt.Errorf("audience %q: its members are written but the run cannot be recorded: %w", a.Name, err)
 	}
 	t.upsertCatalog(ctx, c, CatalogEntry{Name: a.Name, Kind: "audience", Type: "rule", Description: a.Description, Owner: a.Owner,
