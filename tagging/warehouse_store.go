@@ -86,8 +86,8 @@ func (s WarehouseStore) Replace(ctx context.Context, conn *sql.Conn, table strin
 	for _, k := range keys {
 		idents = append(idents, ident(k))
 	}
-	res, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (SELECT * EXCLUDE (%s) FROM (%s)) TO %s (FORMAT parquet)",
-		strings.Join(idents, ", "), query, lit(out)))
+	res, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (SELECT * EXCLUDE (%s) FROM (%s)) TO %s (%s)",
+		strings.Join(idents, ", "), query, lit(out), duckbridge.CopyOptions(s.W)))
 	if err != nil {
 		return fmt.Errorf("cannot compute %s: %w", table, err)
 	}
@@ -189,7 +189,7 @@ func (s WarehouseStore) Load(ctx context.Context, conn *sql.Conn, table string, 
 		for _, k := range keys {
 			idents = append(idents, ident(k))
 		}
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, PARTITION_BY (%s))", query, lit(out), strings.Join(idents, ", "))); err != nil {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s (%s, PARTITION_BY (%s))", query, lit(out), duckbridge.CopyOptions(s.W), strings.Join(idents, ", "))); err != nil {
 			return 0, fmt.Errorf("cannot compute %s: %w", table, err)
 		}
 		if _, err := os.Stat(out); err == nil {
@@ -199,7 +199,7 @@ func (s WarehouseStore) Load(ctx context.Context, conn *sql.Conn, table string, 
 		}
 	} else {
 		out += ".parquet"
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet)", query, lit(out))); err != nil {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s (%s)", query, lit(out), duckbridge.CopyOptions(s.W))); err != nil {
 			return 0, fmt.Errorf("cannot compute %s: %w", table, err)
 		}
 		if err := tx.AddFile(out, nil); err != nil {

@@ -169,3 +169,44 @@ FROM src.ev WHERE timestamp >= 1514764800`) // 2018 only: ~250 daily partitions
 		t.Errorf("%s partitions: %v", TableInterest, cur.Partitions())
 	}
 }
+
+// TestWarehouseStoreCompression: files DuckDB writes for the warehouse (Load, Replace,
+// partitioned or not) carry the warehouse's codec, as its own writers' do.
+func TestWarehouseStoreCompression(t *testing.T) {
+	ctx := context.Background()
+	for codec, want := range map[string]string{"gzip": "GZIP", "none": "UNCOMPRESSED", "zstd": "ZSTD", "lz4_raw": "LZ4_RAW"} {
+		t.Run(codec, func(t *testing.T) {
+			o := warehouse.DefaultOptions()
+			o.Compression = codec
+			w, err := warehouse.Open(t.TempDir(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := openDuck(t)
+			loadWarehouseTable(t, w, db, "dim_x", nil, "SELECT range AS id FROM range(10)")
+			loadWarehouseTable(t, w, db, "dwd_x", []string{"dt"}, "SELECT range AS id, DATE '2024-05-01' + CAST(range % 2 AS INT) AS dt FROM range(10)")
+			conn, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if err := (WarehouseStore{W: w}).Replace(ctx, conn, "ads_x", []KV{{"dt", "2024-05-01"}}, "SELECT 1 AS v, DATE '2024-05-01' AS dt"); err != nil {
+				t.Fatal(err)
+			}
+			var codecs []string
+			rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT compression FROM parquet_metadata(%s)", lit(filepath.Join(w.Root(), "*", "*", "**", "*.parquet"))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var c string
+				rows.Scan(&c)
+				codecs = append(codecs, c)
+			}
+			if len(codecs) != 1 || codecs[0] != want {
+				t.Fatalf("codecs of the files: %v, want [%s]", codecs, want)
+			}
+		})
+	}
+}

@@ -119,6 +119,12 @@ type Warehouse struct {
 	tables map[string]*Table
 }
 
+// Compression is the Parquet codec and level files are written with (Options), for
+// writers outside this package (DuckDB's COPY, through duckbridge.CopyOptions).
+func (w *Warehouse) Compression() (codec string, level int) {
+	return strings.ToLower(w.opts.Compression), w.opts.CompressionLevel
+}
+
 // Open opens (creating if needed) the warehouse at root and, unless opts.ReadOnly,
 // removes what crashed writers left behind: temporary files and data files no
 // snapshot references (see FORMAT.md, "Crash recovery"). Tables whose lock is held

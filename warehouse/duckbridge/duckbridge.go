@@ -176,6 +176,21 @@ func SQLType(dt arrow.DataType) string {
 	panic("BUG: duckbridge.SQLType of unsupported type " + dt.String())
 }
 
+// CopyOptions are the options of a DuckDB `COPY … TO … (FORMAT parquet …)` that writes
+// files for w, so they carry the codec the warehouse writes its own with
+// (warehouse.compression: DuckDB takes the same names, "uncompressed" for none, and a
+// level for zstd only).
+func CopyOptions(w *warehouse.Warehouse) string {
+	codec, level := w.Compression()
+	switch codec {
+	case "none":
+		codec = "uncompressed"
+	case "zstd":
+		return fmt.Sprintf("FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL %d", level)
+	}
+	return "FORMAT parquet, COMPRESSION " + codec
+}
+
 // Ident quotes a SQL identifier.
 func Ident(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
