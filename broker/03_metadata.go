@@ -115,36 +115,3 @@ func handleMetadata(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	}
 	return resp, nil
 }
-
-// Authorized operations (KIP-430) as a bit field of ACL operation codes: with no
-// authorizer, Kafka's AuthHelper.authorizedOperations answers every operation
-// AclEntry.supportedOperations lists for the resource type. The field's default,
-// math.MinInt32, means "not asked for".
-const (
-	aclRead            = 3
-	aclWrite           = 4
-	aclCreate          = 5
-	aclDelete          = 6
-	aclAlter           = 7
-	aclDescribe        = 8
-	aclClusterAction   = 9
-	aclDescribeConfigs = 10
-	aclAlterConfigs    = 11
-	aclIdempotentWrite = 12
-)
-
-func opBits(ops ...int) int32 {
-	var v int32
-	for _, op := range ops {
-		v |= 1 << op
-	}
-	return v
-}
-
-var (
-	topicOperations   = opBits(aclRead, aclWrite, aclCreate, aclDelete, aclAlter, aclDescribe, aclDescribeConfigs, aclAlterConfigs)
-	clusterOperations = opBits(aclCreate, aclClusterAction, aclDescribeConfigs, aclAlterConfigs, aclIdempotentWrite, aclAlter, aclDescribe)
-	// Kafka 3.8+ adds DESCRIBE_CONFIGS/ALTER_CONFIGS for groups (KIP-848 group configs),
-	// which this broker does not serve.
-	groupOperations = opBits(aclRead, aclDescribe, aclDelete)
-)

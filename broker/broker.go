@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tagpipe/tagpipe/broker/acl"
 	"github.com/tagpipe/tagpipe/broker/groups"
 	"github.com/tagpipe/tagpipe/broker/quota"
 	"github.com/tagpipe/tagpipe/broker/storage"
@@ -41,8 +42,11 @@ type Options struct {
 	// TLS is the certificate of the SSL and SASL_SSL listeners (listeners.go).
 	TLS TLSOptions
 	// SASL are the mechanisms and users of the SASL_PLAINTEXT and SASL_SSL listeners
-	// (sasl.go). An authenticated user may do everything: there are no ACLs.
+	// (sasl.go).
 	SASL SASLOptions
+	// Authorizer turns ACLs on (authorize.go, broker/acl); the zero value is none:
+	// every client may do everything.
+	Authorizer AuthorizerOptions
 	// NodeID is this broker's id.
 	NodeID int32
 	// ClusterID is reported in Metadata/DescribeCluster; empty means one generated on the
@@ -138,9 +142,10 @@ type Broker struct {
 	now     func() time.Time
 	metrics *metrics
 
-	listeners []*listener // in Options.Listeners order; set by Start
-	tlsCfg    *tls.Config // for the TLS listeners; nil without one
-	sasl      *saslAuth   // for the SASL listeners; nil without one
+	listeners []*listener     // in Options.Listeners order; set by Start
+	tlsCfg    *tls.Config     // for the TLS listeners; nil without one
+	sasl      *saslAuth       // for the SASL listeners; nil without one
+	acl       *acl.Authorizer // nil with Authorizer.Mode none
 	clusterID string
 
 	groups *groups.Coordinator
@@ -228,6 +233,13 @@ func New(opts Options) (*Broker, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	switch opts.Authorizer.Mode {
+	case "", AuthorizerNone:
+		opts.Authorizer.Mode = AuthorizerNone
+	case AuthorizerACL:
+	default:
+		return nil, fmt.Errorf("broker: authorizer %q: want %s or %s", opts.Authorizer.Mode, AuthorizerNone, AuthorizerACL)
+	}
 	if err := checkListeners(&opts); err != nil {
 		return nil, err
 	}
@@ -291,6 +303,9 @@ func (b *Broker) Start(ctx context.Context) error {
 		}
 	}
 	if err := b.quotas.Open(filepath.Join(b.opts.Dir, quota.FileName)); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	if err := b.openAuthorizer(filepath.Join(b.opts.Dir, acl.FileName)); err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}
 	gopts := b.opts.Groups

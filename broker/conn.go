@@ -62,9 +62,10 @@ type conn struct {
 	saslMech string
 	saslRaw  bool
 	// principal is "User:<name>" once SASL authenticated, or the client certificate's
-	// subject on a TLS listener; empty (ANONYMOUS) otherwise. For logs only: there are
-	// no ACLs.
+	// subject on a TLS listener; empty (User:ANONYMOUS) otherwise. The authorizer's
+	// subject (authorize.go), with host, the client's IP address (set on first use).
 	principal string
+	host      string
 	// throttle is how long to mute the connection after this response (quota.go);
 	// throttleFirst: before sending it (versions older than KIP-219's). waited is the
 	// time the handler spent long-polling, which request quotas do not count. Only the

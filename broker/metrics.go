@@ -11,24 +11,25 @@ import (
 
 // metrics are the broker's Prometheus collectors, registered on Options.Registry.
 type metrics struct {
-	reg              *prometheus.Registry
-	collectors       []prometheus.Collector
-	requests         *prometheus.CounterVec
-	latency          *prometheus.HistogramVec
-	connections      prometheus.Gauge
-	bytesIn          prometheus.Counter
-	bytesOut         prometheus.Counter
-	malformed        prometheus.Counter
-	authFailures     prometheus.Counter
-	producedRecords  prometheus.Counter
-	producedBytes    prometheus.Counter
-	fetchedBytes     prometheus.Counter
-	produceErrors    *prometheus.CounterVec
-	retentionDeleted prometheus.Counter
-	compactedRecords prometheus.Counter
-	partitions       prometheus.Gauge
-	fetchWaiting     prometheus.Gauge
-	throttledConns   prometheus.Gauge
+	reg                   *prometheus.Registry
+	collectors            []prometheus.Collector
+	requests              *prometheus.CounterVec
+	latency               *prometheus.HistogramVec
+	connections           prometheus.Gauge
+	bytesIn               prometheus.Counter
+	bytesOut              prometheus.Counter
+	malformed             prometheus.Counter
+	authFailures          prometheus.Counter
+	authorizationFailures prometheus.Counter
+	producedRecords       prometheus.Counter
+	producedBytes         prometheus.Counter
+	fetchedBytes          prometheus.Counter
+	produceErrors         *prometheus.CounterVec
+	retentionDeleted      prometheus.Counter
+	compactedRecords      prometheus.Counter
+	partitions            prometheus.Gauge
+	fetchWaiting          prometheus.Gauge
+	throttledConns        prometheus.Gauge
 	// apis caches each API key's request counter and latency observer: looking them up
 	// by label (hashing the name, a map lookup under a lock, twice) on every request
 	// was a measurable part of a small request's CPU.
@@ -57,6 +58,8 @@ func newMetrics(reg *prometheus.Registry, b *Broker) *metrics {
 			Help: "Connections closed for a malformed, oversized or unsupported request."}),
 		authFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_authentication_failures_total",
 			Help: "Connections closed for a failed SASL authentication (wrong password, unknown user or mechanism)."}),
+		authorizationFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_authorization_failures_total",
+			Help: "Operations refused by the authorizer (ACLs), counted per resource refused."}),
 		producedRecords: prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_produced_records_total", Help: "Records appended."}),
 		producedBytes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_produced_bytes_total", Help: "Record batch bytes appended."}),
 		fetchedBytes:    prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_fetched_bytes_total", Help: "Record batch bytes served by Fetch."}),
@@ -70,7 +73,7 @@ func newMetrics(reg *prometheus.Registry, b *Broker) *metrics {
 		throttledConns: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagpipe_broker_quota_throttled_connections",
 			Help: "Connections muted right now for being over a client quota."}),
 	}
-	m.collectors = []prometheus.Collector{groupCollector{b}, m.requests, m.latency, m.connections, m.bytesIn, m.bytesOut, m.malformed, m.authFailures,
+	m.collectors = []prometheus.Collector{groupCollector{b}, m.requests, m.latency, m.connections, m.bytesIn, m.bytesOut, m.malformed, m.authFailures, m.authorizationFailures,
 		m.producedRecords, m.producedBytes, m.fetchedBytes, m.produceErrors, m.retentionDeleted, m.compactedRecords, m.partitions, m.fetchWaiting,
 		m.throttledConns, b.quotas.Collector()}
 	if reg != nil {
