@@ -43,12 +43,20 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	// Authorization, as Kafka's handleProduceRequest: WRITE on the transactional id (all
+	// partitions refused without it), then WRITE on each topic.
+	txnDenied := req.TransactionID != nil && !c.allowedTxnID(kmsg.ACLOperationWrite, *req.TransactionID)
 	for i, rt := range req.Topics {
 		st := &resp.Topics[i]
 		st.Default()
 		st.Topic = rt.Topic
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
-		t, terr := b.autoCreate(rt.Topic)
+		var t *topic
+		var terr *topicError
+		denied := txnDenied || !c.allowedTopic(kmsg.ACLOperationWrite, rt.Topic)
+		if !denied {
+			t, terr = c.autoCreate(rt.Topic)
+		}
 		for j, rp := range rt.Partitions {
 			sp := &st.Partitions[j]
 			sp.Default()
@@ -57,6 +65,10 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			switch {
 			case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 				b.failProduce(sp, kerr.InvalidRequiredAcks, "acks must be -1, 0 or 1")
+			case txnDenied:
+				b.failProduce(sp, kerr.TransactionalIDAuthorizationFailed, "")
+			case denied:
+				b.failProduce(sp, kerr.TopicAuthorizationFailed, "")
 			case terr != nil:
 				b.failProduce(sp, terr.err, terr.msg)
 			case t == nil:

@@ -58,12 +58,23 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		return resp, nil
 	}
 	c.capFetchToQuota(req)
+	// Authorization, once per request (as Kafka's handleFetchRequest): READ on each
+	// topic; a follower's fetch (replica id >= 0) needs CLUSTER_ACTION on the cluster.
+	var denied map[string]bool
+	if c.b.acl != nil {
+		names := namesOf(req.Topics, func(t *kmsg.FetchRequestTopic) string { return t.Topic })
+		if req.ReplicaID >= 0 && !c.allowedCluster(kmsg.ACLOperationClusterAction) {
+			denied = allNames(names)
+		} else {
+			denied = c.deniedTopics(kmsg.ACLOperationRead, names)
+		}
+	}
 	var deadline time.Time
 	if req.MaxWaitMillis > 0 {
 		deadline = time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	}
 	for {
-		resp, n, wake, splices, failed := b.fetchOnce(req)
+		resp, n, wake, splices, failed := b.fetchOnce(req, denied)
 		if n >= int(req.MinBytes) || n > 0 && req.MinBytes <= 0 || len(wake) == 0 || req.MaxWaitMillis <= 0 || failed {
 			c.splices = append(c.splices[:0], splices...)
 			return resp, nil
@@ -94,7 +105,7 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		switch chosen {
 		case 0:
 			// Deadline: answer with whatever is there now (it may have grown meanwhile).
-			resp, _, _, splices, _ = b.fetchOnce(req)
+			resp, _, _, splices, _ = b.fetchOnce(req, denied)
 			c.splices = append(c.splices[:0], splices...)
 			return resp, nil
 		case 1, 2:
@@ -109,8 +120,8 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 // data (taken before reading, so an append between read and wait is not missed), the
 // record sets (each partition's RecordBatches is a marker that conn.frame replaces with
 // the file section, so records go from segment file to socket without a copy) and
-// whether any partition has an error.
-func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<-chan struct{}, []splice, bool) {
+// whether any partition has an error. Topics in denied are TOPIC_AUTHORIZATION_FAILED.
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest, denied map[string]bool) (*kmsg.FetchResponse, int, []<-chan struct{}, []splice, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.SessionID = 0
 	remaining := int64(req.MaxBytes)
@@ -132,6 +143,12 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 			sp.PreferredReadReplica = -1
 			// Empty, not null: librdkafka rejects a null record set (MessageSetSize -1).
 			sp.RecordBatches = []byte{}
+			if denied[rt.Topic] {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				failed = true
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			p := b.partition(rt.Topic, rp.Partition)
 			if p == nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code

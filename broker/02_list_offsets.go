@@ -39,6 +39,7 @@ func handleListOffsets(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		}
 	}
 	dup := findDups(tps)
+	denied := c.deniedTopics(kmsg.ACLOperationDescribe, namesOf(req.Topics, func(t *kmsg.ListOffsetsRequestTopic) string { return t.Topic }))
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
@@ -50,6 +51,8 @@ func handleListOffsets(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			switch {
 			case dup[topicPartition{rt.Topic, rp.Partition}]:
 				sp.ErrorCode = kerr.InvalidRequest.Code
+			case denied[rt.Topic]:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case leaderEpochError(rp.CurrentLeaderEpoch) != 0:

@@ -44,10 +44,16 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	b := c.b
 	req := kreq.(*kmsg.OffsetCommitRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	// Authorization, as Kafka's handleOffsetCommitRequest: READ on the group (else every
+	// partition is refused), READ on each topic.
+	if !c.allowedGroup(kmsg.ACLOperationRead, req.Group) {
+		return commitRefused(req, kerr.GroupAuthorizationFailed.Code), nil
+	}
+	denied := c.deniedTopics(kmsg.ACLOperationRead, namesOf(req.Topics, func(t *kmsg.OffsetCommitRequestTopic) string { return t.Topic }))
 	offs := map[string]map[int32]groups.Committed{}
 	for _, rt := range req.Topics {
 		for _, rp := range rt.Partitions {
-			if b.partition(rt.Topic, rp.Partition) == nil || metadataTooLarge(rp.Metadata) {
+			if denied[rt.Topic] || b.partition(rt.Topic, rp.Partition) == nil || metadataTooLarge(rp.Metadata) {
 				continue
 			}
 			putCommitted(offs, rt.Topic, rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata)
@@ -69,11 +75,30 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetCommitResponseTopicPartition()
 			sp.Partition, sp.ErrorCode = rp.Partition, b.commitCode(rt.Topic, rp.Partition, rp.Metadata, code)
+			if denied[rt.Topic] {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+// commitRefused answers every partition of an offset commit with code.
+func commitRefused(req *kmsg.OffsetCommitRequest, code int16) *kmsg.OffsetCommitResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetCommitResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetCommitResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = rp.Partition, code
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
 }
 
 // commitCode is one partition's answer to an offset commit (OffsetCommit,

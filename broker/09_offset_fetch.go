@@ -25,12 +25,18 @@ type offsetFetchTopic struct {
 	parts []int32 // nil: all committed
 }
 
-func (b *Broker) fetchOffsets(group string, topics []offsetFetchTopic, all, requireStable bool) []kmsg.OffsetFetchResponseTopic {
+// fetchOffsets answers one group's topics (all of them when all is set). Without
+// DESCRIBE on a topic, a named one's partitions are TOPIC_AUTHORIZATION_FAILED and,
+// when all are asked for, it is left out, as Kafka's handleOffsetFetchRequest.
+func (c *conn) fetchOffsets(group string, topics []offsetFetchTopic, all, requireStable bool) []kmsg.OffsetFetchResponseTopic {
+	b := c.b
 	committed := b.groups.Fetch(group)
 	if all {
 		topics = nil
 		for t := range committed {
-			topics = append(topics, offsetFetchTopic{name: t})
+			if c.allowedSilently(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t) {
+				topics = append(topics, offsetFetchTopic{name: t})
+			}
 		}
 		sort.Slice(topics, func(i, j int) bool { return topics[i].name < topics[j].name })
 	}
@@ -38,6 +44,7 @@ func (b *Broker) fetchOffsets(group string, topics []offsetFetchTopic, all, requ
 	for _, t := range topics {
 		st := kmsg.NewOffsetFetchResponseTopic()
 		st.Topic = t.name
+		denied := !all && !c.allowedTopic(kmsg.ACLOperationDescribe, t.name)
 		parts := t.parts
 		if parts == nil {
 			for p := range committed[t.name] {
@@ -54,7 +61,9 @@ func (b *Broker) fetchOffsets(group string, topics []offsetFetchTopic, all, requ
 				md := o.Metadata
 				sp.Offset, sp.LeaderEpoch, sp.Metadata = o.Offset, o.LeaderEpoch, &md
 			}
-			if requireStable && b.txns.pendingOffset(group, t.name, p) {
+			if denied {
+				sp.Offset, sp.LeaderEpoch, sp.Metadata, sp.ErrorCode = -1, -1, &noMetadata, kerr.TopicAuthorizationFailed.Code
+			} else if requireStable && b.txns.pendingOffset(group, t.name, p) {
 				sp.Offset, sp.LeaderEpoch, sp.ErrorCode = -1, -1, kerr.UnstableOffsetCommit.Code
 			}
 			st.Partitions = append(st.Partitions, sp)
@@ -65,7 +74,6 @@ func (b *Broker) fetchOffsets(group string, topics []offsetFetchTopic, all, requ
 }
 
 func handleOffsetFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
-	b := c.b
 	req := kreq.(*kmsg.OffsetFetchRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if req.Version < 8 {
@@ -73,7 +81,25 @@ func handleOffsetFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		for _, t := range req.Topics {
 			topics = append(topics, offsetFetchTopic{name: t.Topic, parts: t.Partitions})
 		}
-		resp.Topics = b.fetchOffsets(req.Group, topics, req.Topics == nil && req.Version >= 2, req.RequireStable)
+		// Without DESCRIBE on the group: GROUP_AUTHORIZATION_FAILED, at the top from v2,
+		// in each named partition before (Kafka's OffsetFetchResponse for v0–1).
+		if !c.allowedGroup(kmsg.ACLOperationDescribe, req.Group) {
+			resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			if req.Version < 2 {
+				for _, t := range req.Topics {
+					st := kmsg.NewOffsetFetchResponseTopic()
+					st.Topic = t.Topic
+					for _, p := range t.Partitions {
+						sp := kmsg.NewOffsetFetchResponseTopicPartition()
+						sp.Partition, sp.Offset, sp.ErrorCode = p, -1, kerr.GroupAuthorizationFailed.Code
+						st.Partitions = append(st.Partitions, sp)
+					}
+					resp.Topics = append(resp.Topics, st)
+				}
+			}
+			return resp, nil
+		}
+		resp.Topics = c.fetchOffsets(req.Group, topics, req.Topics == nil && req.Version >= 2, req.RequireStable)
 		return resp, nil
 	}
 	for _, rg := range req.Groups {
@@ -83,7 +109,12 @@ func handleOffsetFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		}
 		g := kmsg.NewOffsetFetchResponseGroup()
 		g.Group = rg.Group
-		for _, t := range b.fetchOffsets(rg.Group, topics, rg.Topics == nil, req.RequireStable) {
+		if !c.allowedGroup(kmsg.ACLOperationDescribe, rg.Group) {
+			g.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
+		for _, t := range c.fetchOffsets(rg.Group, topics, rg.Topics == nil, req.RequireStable) {
 			gt := kmsg.NewOffsetFetchResponseGroupTopic()
 			gt.Topic = t.Topic
 			for _, p := range t.Partitions {

@@ -15,6 +15,7 @@ package broker
 import (
 	"net"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tagpipe/tagpipe/broker/groups"
@@ -24,6 +25,11 @@ func init() { register(11, 0, 9, handleJoinGroup) }
 
 func handleJoinGroup(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.JoinGroupRequest)
+	if !c.allowedGroup(kmsg.ACLOperationRead, req.Group) {
+		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode, resp.Generation, resp.MemberID = kerr.GroupAuthorizationFailed.Code, -1, req.MemberID
+		return resp, nil
+	}
 	host, _, _ := net.SplitHostPort(c.remote)
 	resp := c.b.groups.JoinGroup(c.ctx, groups.JoinRequest{Req: req, ClientID: c.clientID, ClientHost: "/" + host})
 	return resp, nil

@@ -10,6 +10,7 @@ package broker
 // Version notes: v1 throttle; v3 InstanceID; v4 flexible.
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -18,6 +19,10 @@ func init() { register(12, 0, 4, handleHeartbeat) }
 func handleHeartbeat(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.HeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+	if !c.allowedGroup(kmsg.ACLOperationRead, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return resp, nil
+	}
 	resp.ErrorCode = c.b.groups.Heartbeat(req)
 	return resp, nil
 }

@@ -10,6 +10,7 @@ package broker
 // Version notes: v1 throttle; v3 batched members; v4 flexible; v5 Reason.
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -18,6 +19,10 @@ func init() { register(13, 0, 5, handleLeaveGroup) }
 func handleLeaveGroup(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.LeaveGroupRequest)
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+	if !c.allowedGroup(kmsg.ACLOperationRead, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return resp, nil
+	}
 	if req.Version < 3 {
 		resp.ErrorCode = c.b.groups.LeaveGroup(req.Group, []string{req.MemberID}, []string{""})[0]
 		return resp, nil

@@ -12,11 +12,18 @@ package broker
 // Version notes: v1 throttle; v3 InstanceID; v4 flexible; v5 ProtocolType/Protocol.
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func init() { register(14, 0, 5, handleSyncGroup) }
 
 func handleSyncGroup(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
-	return c.b.groups.SyncGroup(c.ctx, kreq.(*kmsg.SyncGroupRequest)), nil
+	req := kreq.(*kmsg.SyncGroupRequest)
+	if !c.allowedGroup(kmsg.ACLOperationRead, req.Group) {
+		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return resp, nil
+	}
+	return c.b.groups.SyncGroup(c.ctx, req), nil
 }

@@ -3,13 +3,15 @@ package broker
 // DescribeGroups v0–5.
 //
 // Behaviour: state, protocol and members (client id, host, metadata, assignment) of each
-// group; an unknown group is reported Dead with no error, as Kafka does.
+// group; an unknown group is reported Dead with no error, as Kafka does. Without
+// DESCRIBE on a group: GROUP_AUTHORIZATION_FAILED for it.
 //
-// Version notes: v1 throttle; v3 authorized operations (when asked for, every group
-// operation, as Kafka answers without an authorizer: 03_metadata.go); v4 InstanceID; v5
+// Version notes: v1 throttle; v3 authorized operations (when asked for: those the ACLs
+// allow, every group operation without an authorizer, authorize.go); v4 InstanceID; v5
 // flexible.
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -19,11 +21,16 @@ func handleDescribeGroups(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.DescribeGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	for _, name := range req.Groups {
-		gi, _ := c.b.groups.Describe(name)
 		g := kmsg.NewDescribeGroupsResponseGroup()
+		if !c.allowedGroup(kmsg.ACLOperationDescribe, name) {
+			g.Group, g.ErrorCode = name, kerr.GroupAuthorizationFailed.Code
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
+		gi, _ := c.b.groups.Describe(name)
 		g.Group, g.State, g.ProtocolType, g.Protocol = name, gi.State, gi.ProtocolType, gi.Protocol
 		if req.IncludeAuthorizedOperations {
-			g.AuthorizedOperations = groupOperations
+			g.AuthorizedOperations = c.authorizedOps(kmsg.ACLResourceTypeGroup, name)
 		}
 		for _, m := range gi.Members {
 			gm := kmsg.NewDescribeGroupsResponseGroupMember()

@@ -4,7 +4,8 @@ package broker
 //
 // Behaviour: every group with members or committed offsets; v4 filters by state, ignoring
 // case and surrounding spaces as Kafka's GroupMetadataManager.listGroups does ("stable"
-// matches Stable).
+// matches Stable). With an authorizer, only the groups the client may describe (all
+// with DESCRIBE on the cluster).
 //
 // Version notes: v1 throttle; v3 flexible; v4 StatesFilter and GroupState.
 
@@ -13,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tagpipe/tagpipe/broker/acl"
 )
 
 func init() { register(16, 0, 4, handleListGroups) }
@@ -20,7 +23,13 @@ func init() { register(16, 0, 4, handleListGroups) }
 func handleListGroups(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.ListGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+	// With DESCRIBE on the cluster every group, else those the connection may describe
+	// (Kafka's handleListGroupsRequest).
+	all := c.allowedSilently(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeCluster, acl.ClusterName)
 	for _, gi := range c.b.groups.List() {
+		if !all && !c.allowedSilently(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, gi.Name) {
+			continue
+		}
 		if len(req.StatesFilter) > 0 && !slices.ContainsFunc(req.StatesFilter, func(f string) bool {
 			return strings.EqualFold(strings.TrimSpace(f), gi.State)
 		}) {

@@ -43,6 +43,10 @@ func handleCreateTopics(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			}
 			te = terr(kerr.InvalidRequest, "Duplicate topic name.")
 		}
+		// CREATE on the cluster or the topic (Kafka's handleCreateTopicsRequest).
+		if te == nil && !c.allowedToCreate(rt.Topic) {
+			te = terr(kerr.TopicAuthorizationFailed, "Authorization failed.")
+		}
 		if te == nil && len(rt.ReplicaAssignment) > 0 {
 			if n != -1 || rt.ReplicationFactor != -1 {
 				te = terr(kerr.InvalidRequest, "replica assignment needs partitions and replication factor of -1")
@@ -77,6 +81,11 @@ func handleCreateTopics(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		st.TopicID = t.id
 		st.NumPartitions = int32(len(t.parts))
 		st.ReplicationFactor = 1
+		if req.Version >= 5 && !c.allowedTopic(kmsg.ACLOperationDescribeConfigs, rt.Topic) {
+			st.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code // the configs are not shown
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		for i := range topicConfigs {
 			d := &topicConfigs[i]
 			v, src := b.effective(d, configs)

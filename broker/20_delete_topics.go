@@ -86,6 +86,14 @@ func handleDeleteTopics(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
+		if !c.allowedTopic(kmsg.ACLOperationDelete, name) {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			if tg.name == nil {
+				st.Topic = nil // a topic found by id is not named to one who may not delete it
+			}
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		if t := b.topic(name); t != nil {
 			st.TopicID = t.id
 		}

@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tagpipe/tagpipe/broker/acl"
 	"github.com/tagpipe/tagpipe/internal/fsutil"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -49,8 +50,20 @@ func handleInitProducerID(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			resp.ErrorCode = kerr.InvalidRequest.Code
 			return resp, nil
 		}
+		if !c.allowedTxnID(kmsg.ACLOperationWrite, *req.TransactionalID) {
+			resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			return resp, nil
+		}
 		resp.ProducerID, resp.ProducerEpoch, resp.ErrorCode = b.txns.initProducerID(strings.Clone(*req.TransactionalID),
 			req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch, req.Version)
+		return resp, nil
+	}
+	// An idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on some
+	// topic (KIP-679), as Kafka's handleInitProducerIdRequest.
+	if b.acl != nil && !c.allowedSilently(kmsg.ACLOperationIdempotentWrite, kmsg.ACLResourceTypeCluster, acl.ClusterName) &&
+		!c.allowedAnyTopic(kmsg.ACLOperationWrite) {
+		b.metrics.authorizationFailures.Inc()
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		return resp, nil
 	}
 	b.pidMu.Lock()

@@ -31,6 +31,16 @@ func handleOffsetForLeaderEpoch(c *conn, kreq kmsg.Request) (kmsg.Response, erro
 	b := c.b
 	req := kreq.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	// DESCRIBE on each topic; a follower (replica id >= 0) needs CLUSTER_ACTION.
+	var denied map[string]bool
+	if b.acl != nil {
+		names := namesOf(req.Topics, func(t *kmsg.OffsetForLeaderEpochRequestTopic) string { return t.Topic })
+		if req.ReplicaID >= 0 && !c.allowedCluster(kmsg.ACLOperationClusterAction) {
+			denied = allNames(names)
+		} else {
+			denied = c.deniedTopics(kmsg.ACLOperationDescribe, names)
+		}
+	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
@@ -39,6 +49,8 @@ func handleOffsetForLeaderEpoch(c *conn, kreq kmsg.Request) (kmsg.Response, erro
 			sp.Partition, sp.LeaderEpoch, sp.EndOffset = rp.Partition, -1, -1
 			p := b.partition(rt.Topic, rp.Partition)
 			switch {
+			case denied[rt.Topic]:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case leaderEpochError(rp.CurrentLeaderEpoch) != 0:

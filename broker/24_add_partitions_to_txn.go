@@ -21,9 +21,15 @@ func init() { register(24, 0, 3, handleAddPartitionsToTxn) }
 func handleAddPartitionsToTxn(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	b := c.b
 	req := kreq.(*kmsg.AddPartitionsToTxnRequest)
-	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+	// Authorization, as Kafka's handleAddPartitionsToTxnRequest: WRITE on the
+	// transactional id (else every partition is refused), WRITE on each topic (an
+	// unauthorized topic's partitions TOPIC_AUTHORIZATION_FAILED, as unknown ones below).
+	if !c.allowedTxnID(kmsg.ACLOperationWrite, req.TransactionalID) {
+		return addPartitionsAnswer(req, func(string, int32) int16 { return kerr.TransactionalIDAuthorizationFailed.Code }), nil
+	}
+	denied := c.deniedTopics(kmsg.ACLOperationWrite, namesOf(req.Topics, func(t *kmsg.AddPartitionsToTxnRequestTopic) string { return t.Topic }))
 	code := int16(0)
-	unknown := false
+	unknown := len(denied) > 0
 	for _, rt := range req.Topics {
 		for _, p := range rt.Partitions {
 			if b.partition(rt.Topic, p) == nil {
@@ -48,21 +54,31 @@ func handleAddPartitionsToTxn(c *conn, kreq kmsg.Request) (kmsg.Response, error)
 		code = tc.beginLocked(m)
 	}
 	tc.mu.Unlock()
+	return addPartitionsAnswer(req, func(topic string, p int32) int16 {
+		switch {
+		case code != 0 || !unknown:
+			return code
+		case denied[topic]:
+			return kerr.TopicAuthorizationFailed.Code
+		case b.partition(topic, p) == nil:
+			return kerr.UnknownTopicOrPartition.Code
+		}
+		return kerr.OperationNotAttempted.Code
+	}), nil
+}
+
+// addPartitionsAnswer answers each partition of req with code's answer for it.
+func addPartitionsAnswer(req *kmsg.AddPartitionsToTxnRequest, code func(topic string, p int32) int16) *kmsg.AddPartitionsToTxnResponse {
+	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewAddPartitionsToTxnResponseTopic()
 		st.Topic = rt.Topic
 		for _, p := range rt.Partitions {
 			sp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = p, code
-			if code == 0 && unknown {
-				sp.ErrorCode = kerr.OperationNotAttempted.Code
-				if b.partition(rt.Topic, p) == nil {
-					sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-				}
-			}
+			sp.Partition, sp.ErrorCode = p, code(rt.Topic, p)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return resp, nil
+	return resp
 }

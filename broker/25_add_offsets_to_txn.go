@@ -17,7 +17,14 @@ func init() { register(25, 0, 3, handleAddOffsetsToTxn) }
 func handleAddOffsetsToTxn(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.AddOffsetsToTxnRequest)
 	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
-	if req.Group == "" {
+	switch {
+	case !c.allowedTxnID(kmsg.ACLOperationWrite, req.TransactionalID):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return resp, nil
+	case !c.allowedGroup(kmsg.ACLOperationRead, req.Group):
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return resp, nil
+	case req.Group == "":
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return resp, nil
 	}

@@ -25,6 +25,10 @@ func handleEndTxn(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	b := c.b
 	req := kreq.(*kmsg.EndTxnRequest)
 	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+	if !c.allowedTxnID(kmsg.ACLOperationWrite, req.TransactionalID) {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return resp, nil
+	}
 	tc := b.txns
 	tc.mu.Lock()
 	defer tc.mu.Unlock()

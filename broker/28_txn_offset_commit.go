@@ -30,9 +30,19 @@ func handleTxnOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	b := c.b
 	req := kreq.(*kmsg.TxnOffsetCommitRequest)
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
-	code := int16(0)
-	if req.Group == "" {
+	// Authorization, as Kafka's handleTxnOffsetCommitRequest: WRITE on the transactional
+	// id, READ on the group (each refuses every partition), READ on each topic.
+	code, authCode := int16(0), int16(0)
+	var denied map[string]bool
+	switch {
+	case !c.allowedTxnID(kmsg.ACLOperationWrite, req.TransactionalID):
+		code, authCode = kerr.TransactionalIDAuthorizationFailed.Code, kerr.TransactionalIDAuthorizationFailed.Code
+	case !c.allowedGroup(kmsg.ACLOperationRead, req.Group):
+		code, authCode = kerr.GroupAuthorizationFailed.Code, kerr.GroupAuthorizationFailed.Code
+	case req.Group == "":
 		code = kerr.InvalidGroupID.Code
+	default:
+		denied = c.deniedTopics(kmsg.ACLOperationRead, namesOf(req.Topics, func(t *kmsg.TxnOffsetCommitRequestTopic) string { return t.Topic }))
 	}
 	if code == 0 && req.Version >= 3 {
 		code = b.groups.CheckTxnMember(req.Group, req.MemberID, req.InstanceID, req.Generation)
@@ -50,7 +60,7 @@ func handleTxnOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			staged := false
 			for _, rt := range req.Topics {
 				for _, rp := range rt.Partitions {
-					if b.partition(rt.Topic, rp.Partition) == nil || metadataTooLarge(rp.Metadata) {
+					if denied[rt.Topic] || b.partition(rt.Topic, rp.Partition) == nil || metadataTooLarge(rp.Metadata) {
 						continue
 					}
 					if m.Offsets == nil {
@@ -80,6 +90,11 @@ func handleTxnOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			sp.Partition, sp.ErrorCode = rp.Partition, b.commitCode(rt.Topic, rp.Partition, rp.Metadata, code)
+			if authCode != 0 {
+				sp.ErrorCode = authCode
+			} else if denied[rt.Topic] {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

@@ -15,6 +15,7 @@ package broker
 import (
 	"path/filepath"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -24,6 +25,10 @@ func handleDescribeLogDirs(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	b := c.b
 	req := kreq.(*kmsg.DescribeLogDirsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	if !c.allowedCluster(kmsg.ACLOperationDescribe) { // v3+ says why; before, no dirs
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	dir := kmsg.NewDescribeLogDirsResponseDir()
 	dir.Dir = b.opts.Dir
 	if abs, err := filepath.Abs(b.opts.Dir); err == nil {

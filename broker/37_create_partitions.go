@@ -37,6 +37,9 @@ func handleCreatePartitions(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			}
 			te = terr(kerr.InvalidRequest, "Duplicate topic name.")
 		}
+		if te == nil && !c.allowedTopic(kmsg.ACLOperationAlter, rt.Topic) {
+			te = terr(kerr.TopicAuthorizationFailed, "%s", kerr.TopicAuthorizationFailed.Description)
+		}
 		for _, a := range rt.Assignment {
 			if te == nil && (len(a.Replicas) != 1 || a.Replicas[0] != b.opts.NodeID) {
 				te = terr(kerr.InvalidReplicaAssignment, "each new partition must be on broker %d alone", b.opts.NodeID)

@@ -8,6 +8,7 @@ package broker
 // Version notes: v1 same as v0; v2 flexible.
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -18,7 +19,12 @@ func handleDeleteGroups(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
 	for _, name := range req.Groups {
 		g := kmsg.NewDeleteGroupsResponseGroup()
-		g.Group, g.ErrorCode = name, c.b.groups.Delete(name)
+		g.Group = name
+		if !c.allowedGroup(kmsg.ACLOperationDelete, name) {
+			g.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		} else {
+			g.ErrorCode = c.b.groups.Delete(name)
+		}
 		resp.Groups = append(resp.Groups, g)
 	}
 	return resp, nil

@@ -27,7 +27,10 @@ func handleElectLeaders(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.ElectLeadersRequest)
 	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
 	var typeErr *topicError
-	if req.ElectionType != 0 && req.ElectionType != 1 {
+	if !c.allowedCluster(kmsg.ACLOperationAlter) { // every named partition gets it too
+		typeErr = terr(kerr.ClusterAuthorizationFailed, "%s", kerr.ClusterAuthorizationFailed.Description)
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+	} else if req.ElectionType != 0 && req.ElectionType != 1 {
 		typeErr = terr(kerr.InvalidRequest, "Unknown election type %d", req.ElectionType)
 		resp.ErrorCode = kerr.InvalidRequest.Code
 	}

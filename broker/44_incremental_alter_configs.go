@@ -42,6 +42,11 @@ func handleIncrementalAlterConfigs(c *conn, kreq kmsg.Request) (kmsg.Response, e
 			}
 			continue
 		}
+		if code := c.configDenied(kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName); code != 0 {
+			sr.ErrorCode = code
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		te := b.alterTopicConfigs(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(configs map[string]string) (map[string]string, *topicError) {
 			var nulls []string
 			for _, cfg := range rr.Configs {

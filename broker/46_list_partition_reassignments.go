@@ -10,11 +10,18 @@ package broker
 //
 // Version notes: v0 flexible.
 
-import "github.com/twmb/franz-go/pkg/kmsg"
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
 
 func init() { register(46, 0, 0, handleListPartitionReassignments) }
 
 func handleListPartitionReassignments(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.ListPartitionReassignmentsRequest)
-	return req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse), nil
+	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+	if !c.allowedCluster(kmsg.ACLOperationDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+	}
+	return resp, nil
 }

@@ -19,10 +19,17 @@ func handleOffsetDelete(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
 	// As in Kafka (KafkaApis.handleOffsetDeleteRequest), a partition that does not exist
 	// is answered UNKNOWN_TOPIC_OR_PARTITION by the broker; the group sees only the rest.
+	// Authorization: DELETE on the group (else GROUP_AUTHORIZATION_FAILED), READ on each
+	// topic (else TOPIC_AUTHORIZATION_FAILED for its partitions).
+	if !c.allowedGroup(kmsg.ACLOperationDelete, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return resp, nil
+	}
+	denied := c.deniedTopics(kmsg.ACLOperationRead, namesOf(req.Topics, func(t *kmsg.OffsetDeleteRequestTopic) string { return t.Topic }))
 	topics := map[string][]int32{}
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
-			if c.b.partition(t.Topic, p.Partition) != nil {
+			if !denied[t.Topic] && c.b.partition(t.Topic, p.Partition) != nil {
 				topics[t.Topic] = append(topics[t.Topic], p.Partition)
 			}
 		}
@@ -38,7 +45,9 @@ func handleOffsetDelete(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		for _, p := range t.Partitions {
 			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
 			rp.Partition, rp.ErrorCode = p.Partition, perTopic[t.Topic]
-			if c.b.partition(t.Topic, p.Partition) == nil {
+			if denied[t.Topic] {
+				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else if c.b.partition(t.Topic, p.Partition) == nil {
 				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			}
 			rt.Partitions = append(rt.Partitions, rp)

@@ -32,6 +32,10 @@ func init() { register(48, 0, 1, handleDescribeClientQuotas) }
 func handleDescribeClientQuotas(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.DescribeClientQuotasRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClientQuotasResponse)
+	if !c.allowedCluster(kmsg.ACLOperationDescribeConfigs) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	if e := quotaFilterError(req.Components); e != nil {
 		e.set(&resp.ErrorCode, &resp.ErrorMessage)
 		resp.Entries = nil

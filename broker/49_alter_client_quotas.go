@@ -68,6 +68,7 @@ func handleAlterClientQuotas(c *conn, kreq kmsg.Request) (kmsg.Response, error) 
 	dup := findDups(keys)
 	var alts []quota.Alteration
 	var altEntries []int // resp.Entries index of each alteration
+	allowed := c.allowedCluster(kmsg.ACLOperationAlterConfigs)
 	for i, e := range req.Entries {
 		isDup, first := dup.take(keys[i])
 		if isDup && !first {
@@ -80,7 +81,9 @@ func handleAlterClientQuotas(c *conn, kreq kmsg.Request) (kmsg.Response, error) 
 			re.Entity = append(re.Entity, ent)
 		}
 		var te *topicError
-		if isDup {
+		if !allowed {
+			te = terr(kerr.ClusterAuthorizationFailed, "%s", kerr.ClusterAuthorizationFailed.Description)
+		} else if isDup {
 			te = terr(kerr.InvalidRequest, "Ignoring duplicate entity %s", quotaEntityString(entities[i]))
 		} else {
 			var alt quota.Alteration

@@ -25,6 +25,11 @@ func init() { register(50, 0, 0, handleDescribeUserSCRAMCredentials) }
 func handleDescribeUserSCRAMCredentials(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.DescribeUserSCRAMCredentialsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
+	if !c.allowedCluster(kmsg.ACLOperationDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		resp.ErrorMessage = kmsg.StringPtr(kerr.ClusterAuthorizationFailed.Description)
+		return resp, nil
+	}
 	users, creds := c.b.sasl.scramUsers()
 	names := make([]string, len(req.Users))
 	for i, u := range req.Users {

@@ -53,8 +53,12 @@ func handleAlterUserSCRAMCredentials(c *conn, kreq kmsg.Request) (kmsg.Response,
 	req := kreq.(*kmsg.AlterUserSCRAMCredentialsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
 	a := c.b.sasl
+	if !c.allowedCluster(kmsg.ACLOperationAlter) { // as Kafka's handleAlterUserScramCredentialsRequest
+		refuseSCRAMAlterations(req, resp, terr(kerr.ClusterAuthorizationFailed, "%s", kerr.ClusterAuthorizationFailed.Description))
+		return resp, nil
+	}
 	if !a.scramEnabled() {
-		refuseSCRAMAlterations(req, resp)
+		refuseSCRAMAlterations(req, resp, terr(kerr.UnsupportedVersion, "SCRAM credentials cannot be stored: no SASL listener has a SCRAM mechanism enabled (broker.sasl_enabled_mechanisms)"))
 		return resp, nil
 	}
 	a.alterMu.Lock()
@@ -166,7 +170,7 @@ func handleAlterUserSCRAMCredentials(c *conn, kreq kmsg.Request) (kmsg.Response,
 
 // refuseSCRAMAlterations answers every user named once with UNSUPPORTED_VERSION: no
 // SASL listener has a SCRAM mechanism enabled, so there is nothing to store for.
-func refuseSCRAMAlterations(req *kmsg.AlterUserSCRAMCredentialsRequest, resp *kmsg.AlterUserSCRAMCredentialsResponse) {
+func refuseSCRAMAlterations(req *kmsg.AlterUserSCRAMCredentialsRequest, resp *kmsg.AlterUserSCRAMCredentialsResponse, e *topicError) {
 	names := make([]string, 0, len(req.Deletions)+len(req.Upsertions))
 	for _, d := range req.Deletions {
 		names = append(names, d.Name)
@@ -182,7 +186,7 @@ func refuseSCRAMAlterations(req *kmsg.AlterUserSCRAMCredentialsRequest, resp *km
 		answered[name] = true
 		r := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
 		r.User = name
-		terr(kerr.UnsupportedVersion, "SCRAM credentials cannot be stored: no SASL listener has a SCRAM mechanism enabled (broker.sasl_enabled_mechanisms)").set(&r.ErrorCode, &r.ErrorMessage)
+		e.set(&r.ErrorCode, &r.ErrorMessage)
 		resp.Results = append(resp.Results, r)
 	}
 }

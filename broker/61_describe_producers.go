@@ -27,9 +27,15 @@ func handleDescribeProducers(c *conn, kreq kmsg.Request) (kmsg.Response, error) 
 	for _, rt := range req.Topics {
 		st := kmsg.NewDescribeProducersResponseTopic()
 		st.Topic = rt.Topic
+		denied := !c.allowedTopic(kmsg.ACLOperationRead, rt.Topic) // as Kafka's handleDescribeProducersRequest
 		for _, idx := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = idx
+			if denied {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			p := b.partition(rt.Topic, idx)
 			if p == nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code

@@ -23,6 +23,11 @@ func handleDescribeTransactions(c *conn, kreq kmsg.Request) (kmsg.Response, erro
 	for _, id := range req.TransactionalIDs {
 		st := kmsg.NewDescribeTransactionsResponseTransactionState()
 		st.TransactionalID = id
+		if !c.allowedTxnID(kmsg.ACLOperationDescribe, id) {
+			st.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			resp.TransactionStates = append(resp.TransactionStates, st)
+			continue
+		}
 		m := tc.txns[id]
 		if m == nil {
 			st.ErrorCode = kerr.TransactionalIDNotFound.Code

@@ -58,7 +58,8 @@ func handleListTransactions(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		case len(states) > 0 && !states[m.State],
 			len(pids) > 0 && !pids[m.PID],
 			req.Version >= 1 && req.DurationFilterMillis >= 0 && (!inProgress || nowMs-m.StartMs < req.DurationFilterMillis),
-			re != nil && !re.MatchString(m.ID):
+			re != nil && !re.MatchString(m.ID),
+			!c.allowedSilently(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, m.ID):
 			continue
 		}
 		st := kmsg.NewListTransactionsResponseTransactionState()

@@ -6,8 +6,10 @@ package broker
 // at the cost of one nil check: nothing is allocated or locked per request.
 
 import (
+	"iter"
 	"net"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tagpipe/tagpipe/broker/acl"
@@ -165,4 +167,79 @@ func (c *conn) authorizedOps(rt kmsg.ACLResourceType, name string) int32 {
 	}
 	p, h := c.who()
 	return a.Operations(p, h, rt, name, ops)
+}
+
+// autoCreate is b.autoCreate for this connection: with an authorizer, a missing topic
+// is created only with CREATE on the cluster or on the topic (Kafka's Metadata
+// auto-creation), else it is TOPIC_AUTHORIZATION_FAILED.
+func (c *conn) autoCreate(name string) (*topic, *topicError) {
+	if c.b.acl != nil && c.b.opts.AutoCreateTopics && c.b.topic(name) == nil && !c.allowedToCreate(name) {
+		return nil, &topicError{err: kerr.TopicAuthorizationFailed, msg: "not authorized to create topic " + name}
+	}
+	return c.b.autoCreate(name)
+}
+
+// allowedToCreate says whether the connection may create topic: CREATE on the cluster
+// (asked silently, as Kafka does) or on the topic.
+func (c *conn) allowedToCreate(topic string) bool {
+	return c.allowedSilently(kmsg.ACLOperationCreate, kmsg.ACLResourceTypeCluster, acl.ClusterName) ||
+		c.allowedTopic(kmsg.ACLOperationCreate, topic)
+}
+
+// deniedTopics are the topics among names the connection may not do op on; nil when
+// it may do it on every one (always without an authorizer).
+func (c *conn) deniedTopics(op kmsg.ACLOperation, names iter.Seq[string]) map[string]bool {
+	if c.b.acl == nil {
+		return nil
+	}
+	var denied map[string]bool
+	for name := range names {
+		if denied[name] {
+			continue
+		}
+		if !c.allowedTopic(op, name) {
+			if denied == nil {
+				denied = map[string]bool{}
+			}
+			denied[name] = true
+		}
+	}
+	return denied
+}
+
+// namesOf is the names of a request's items (topics), for deniedTopics.
+func namesOf[T any](items []T, name func(*T) string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for i := range items {
+			if !yield(name(&items[i])) {
+				return
+			}
+		}
+	}
+}
+
+// allNames is every one of names, as a set.
+func allNames(names iter.Seq[string]) map[string]bool {
+	m := map[string]bool{}
+	for n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// configDenied is the error for a config resource the connection may not do op on
+// (DESCRIBE_CONFIGS, ALTER_CONFIGS): a topic's on the topic, a broker's on the cluster,
+// as Kafka's ConfigAdminManager; 0 when allowed.
+func (c *conn) configDenied(op kmsg.ACLOperation, rt kmsg.ConfigResourceType, name string) int16 {
+	switch rt {
+	case kmsg.ConfigResourceTypeTopic:
+		if !c.allowedTopic(op, name) {
+			return kerr.TopicAuthorizationFailed.Code
+		}
+	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
+		if !c.allowedCluster(op) {
+			return kerr.ClusterAuthorizationFailed.Code
+		}
+	}
+	return 0
 }

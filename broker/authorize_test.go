@@ -7,7 +7,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -32,7 +34,7 @@ func aclOptions(t testing.TB) Options {
 // "<user>-secret") on the SASL_PLAINTEXT listener.
 func userClient(t testing.TB, b *Broker, user string, opts ...kgo.Opt) (*kgo.Client, *kadm.Client) {
 	t.Helper()
-	return newAdmin(t, b.ListenerAddr("SASL_PLAINTEXT"), append([]kgo.Opt{kgo.RequestRetries(0),
+	return newAdmin(t, b.ListenerAddr("SASL_PLAINTEXT"), append([]kgo.Opt{kgo.RequestRetries(0), kgo.MetadataMinAge(10 * time.Millisecond),
 		kgo.SASL(kgoSASL("SCRAM-SHA-256", user, user+"-secret"))}, opts...)...)
 }
 
@@ -201,5 +203,211 @@ func TestACLsRoundTrip(t *testing.T) {
 	ds, err = adm.DeleteACLs(ctx, kadm.NewACLs().Topics("nothing").Allow().AllowHosts().Operations(kadm.OpAny))
 	if err != nil || len(ds) != 1 || ds[0].Err != nil || len(ds[0].Deleted) != 0 {
 		t.Fatalf("delete matching nothing: %v %+v", err, ds)
+	}
+}
+
+// raw sends req straight to the broker cl was seeded with (no coordinator lookup, no
+// retries) and returns the response.
+func raw[R kmsg.Response](t *testing.T, cl *kgo.Client, req kmsg.Request) R {
+	t.Helper()
+	resp, err := cl.SeedBrokers()[0].Request(testCtx(t), req)
+	if err != nil {
+		t.Fatalf("%s: %v", kmsg.NameForKey(req.Key()), err)
+	}
+	return resp.(R)
+}
+
+// grant creates ACLs as the super user, failing the test on any error.
+func grant(t *testing.T, adm *kadm.Client, bld *kadm.ACLBuilder) {
+	t.Helper()
+	rs, err := adm.CreateACLs(testCtx(t), bld)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if r.Err != nil {
+			t.Fatalf("create ACL %s %s: %v", r.Type, r.Name, r.Err)
+		}
+	}
+}
+
+func produceErr(t *testing.T, cl *kgo.Client, topic string) error {
+	t.Helper()
+	return cl.ProduceSync(testCtx(t), &kgo.Record{Topic: topic, Value: []byte("v")}).FirstErr()
+}
+
+// TestACLEnforcement: a SCRAM user without ACLs is refused produce, consume and group
+// membership with Kafka's error codes, and allowed once ACLs are added; DENY beats
+// ALLOW; prefixed and wildcard patterns; the super user needs no ACL; ANONYMOUS on the
+// PLAINTEXT listener may not alter SCRAM credentials; kafka-go sees the same.
+func TestACLEnforcement(t *testing.T) {
+	b := startBroker(t, aclOptions(t))
+	_, adm := userClient(t, b, "admin")
+	ctx := testCtx(t)
+	for _, topic := range []string{"orders", "logs-app", "other"} {
+		if _, err := adm.CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+			t.Fatalf("super user creating %s: %v", topic, err)
+		}
+	}
+	alice, _ := userClient(t, b, "alice", kgo.DisableIdempotentWrite(), kgo.RecordDeliveryTimeout(5*time.Second))
+	idem, _ := userClient(t, b, "alice", kgo.RecordDeliveryTimeout(5*time.Second))
+	// list lists the topics as user, on a new client (kadm's metadata cache would
+	// answer with the errors a producer's client met before).
+	list := func(user string) ([]string, error) {
+		cl, adm := userClient(t, b, user)
+		defer cl.Close()
+		ts, err := adm.ListTopics(ctx)
+		return ts.Names(), err
+	}
+
+	// Nothing allowed yet.
+	if err := produceErr(t, alice, "orders"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("produce without ACL: %v", err)
+	}
+	ipid := kmsg.NewPtrInitProducerIDRequest()
+	if r := raw[*kmsg.InitProducerIDResponse](t, alice, ipid); r.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Fatalf("InitProducerId without ACL: %+v", r)
+	}
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.Version, fetch.ReplicaID, fetch.MaxBytes = 12, -1, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = "orders"
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = append(ft.Partitions, fp)
+	fetch.Topics = append(fetch.Topics, ft)
+	if r := raw[*kmsg.FetchResponse](t, alice, fetch); r.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("fetch without ACL: %+v", r.Topics[0].Partitions[0])
+	}
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKeys = []string{"g"}
+	if r := raw[*kmsg.FindCoordinatorResponse](t, alice, fc); r.Coordinators[0].ErrorCode != kerr.GroupAuthorizationFailed.Code {
+		t.Fatalf("find coordinator without ACL: %+v", r)
+	}
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Group, join.ProtocolType, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = "g", "consumer", 10000, 10000
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{}}}
+	if r := raw[*kmsg.JoinGroupResponse](t, alice, join); r.ErrorCode != kerr.GroupAuthorizationFailed.Code {
+		t.Fatalf("join without ACL: %+v", r)
+	}
+	if ts, err := list("alice"); err != nil || len(ts) != 0 {
+		t.Fatalf("alice lists topics she may not describe: %v %v", ts, err)
+	}
+
+	// WRITE on orders: produce works, idempotent too (KIP-679: WRITE on a topic is enough).
+	grant(t, adm, kadm.NewACLs().Topics("orders").Allow("User:alice").AllowHosts().Operations(kadm.OpWrite))
+	for _, cl := range []*kgo.Client{alice, idem} {
+		for i := 0; i < 3; i++ {
+			if err := produceErr(t, cl, "orders"); err != nil {
+				t.Fatalf("produce with WRITE: %v", err)
+			}
+		}
+	}
+	if err := produceErr(t, alice, "other"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("produce to another topic: %v", err)
+	}
+	if ts, err := list("alice"); err != nil || strings.Join(ts, ",") != "orders" {
+		t.Fatalf("alice lists %v %v, want orders (WRITE implies DESCRIBE)", ts, err)
+	}
+
+	// READ on the topic and the group: a consumer group reads and commits.
+	grant(t, adm, kadm.NewACLs().Topics("orders").Groups("g").Allow("User:alice").AllowHosts().Operations(kadm.OpRead))
+	cons, _ := userClient(t, b, "alice", kgo.ConsumerGroup("g"), kgo.ConsumeTopics("orders"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
+	got := 0
+	for got < 6 {
+		fs := cons.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("consume with READ: %v", err)
+		}
+		got += fs.NumRecords()
+	}
+	if err := cons.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("commit with READ: %v", err)
+	}
+	cons.Close()
+
+	// DENY beats ALLOW.
+	grant(t, adm, kadm.NewACLs().Topics("orders").Deny("User:alice").DenyHosts().Operations(kadm.OpRead))
+	if r := raw[*kmsg.FetchResponse](t, alice, fetch); r.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("fetch with a DENY: %+v", r.Topics[0].Partitions[0])
+	}
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Group, commit.Generation = "g", -1
+	ct := kmsg.NewOffsetCommitRequestTopic()
+	ct.Topic = "orders"
+	ct.Partitions = []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}
+	commit.Topics = append(commit.Topics, ct)
+	if r := raw[*kmsg.OffsetCommitResponse](t, alice, commit); r.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("commit with a DENY on the topic: %+v", r.Topics[0].Partitions[0])
+	}
+	commit.Group = "h"
+	if r := raw[*kmsg.OffsetCommitResponse](t, alice, commit); r.Topics[0].Partitions[0].ErrorCode != kerr.GroupAuthorizationFailed.Code {
+		t.Fatalf("commit to another group: %+v", r.Topics[0].Partitions[0])
+	}
+
+	// A prefixed pattern; a wildcard principal and resource.
+	if err := produceErr(t, alice, "logs-app"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("produce to logs-app before the prefix ACL: %v", err)
+	}
+	grant(t, adm, kadm.NewACLs().Topics("logs-").ResourcePatternType(kadm.ACLPatternPrefixed).Allow("User:alice").AllowHosts().Operations(kadm.OpWrite))
+	if err := produceErr(t, alice, "logs-app"); err != nil {
+		t.Fatalf("produce to logs-app with the prefix ACL: %v", err)
+	}
+	if ts, err := list("bob"); err != nil || len(ts) != 0 {
+		t.Fatalf("bob lists %v %v", ts, err)
+	}
+	grant(t, adm, kadm.NewACLs().Topics("*").Allow("User:*").AllowHosts().Operations(kadm.OpDescribe))
+	if ts, err := list("bob"); err != nil || len(ts) != 3 {
+		t.Fatalf("bob lists %v %v after User:* DESCRIBE on *", ts, err)
+	}
+
+	// ANONYMOUS (PLAINTEXT) may not change SCRAM credentials; the super user may.
+	_, anon := newAdmin(t, b.Addr(), kgo.RequestRetries(0))
+	rs, err := anon.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "mallory", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "x"}})
+	if !errors.Is(err, kerr.ClusterAuthorizationFailed) && !errors.Is(rs["mallory"].Err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("ANONYMOUS altering SCRAM credentials: %v %+v", err, rs)
+	}
+	if _, err := anon.DescribeUserSCRAMs(ctx); !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("ANONYMOUS describing SCRAM credentials: %v", err)
+	}
+	if rs, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "carol", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "carol-secret"}}); err != nil || rs.Error() != nil {
+		t.Fatalf("super user altering SCRAM credentials: %v %+v", err, rs)
+	}
+
+	// kafka-go: refused, then allowed.
+	tr := &kafka.Transport{SASL: kafkaGoSASL(t, "SCRAM-SHA-256", "bob", "bob-secret")}
+	defer tr.CloseIdleConnections()
+	w := &kafka.Writer{Addr: kafka.TCP(b.ListenerAddr("SASL_PLAINTEXT")), Topic: "other", Transport: tr, MaxAttempts: 1, RequiredAcks: kafka.RequireAll}
+	defer w.Close()
+	var we kafka.WriteErrors
+	if err := w.WriteMessages(ctx, kafka.Message{Value: []byte("x")}); !errors.As(err, &we) || !errors.Is(we[0], kafka.TopicAuthorizationFailed) {
+		t.Fatalf("kafka-go write without ACL: %v", err)
+	}
+	grant(t, adm, kadm.NewACLs().Topics("other").Allow("User:bob").AllowHosts().Operations(kadm.OpWrite))
+	if err := w.WriteMessages(ctx, kafka.Message{Value: []byte("x")}); err != nil {
+		t.Fatalf("kafka-go write with WRITE: %v", err)
+	}
+}
+
+// TestACLAllowEveryoneIfNoACLFound: with allow_everyone_if_no_acl_found, a topic no ACL
+// names is open to everyone (ANONYMOUS too), one with an ACL only to whom it allows.
+func TestACLAllowEveryoneIfNoACLFound(t *testing.T) {
+	o := aclOptions(t)
+	o.Authorizer.AllowEveryoneIfNoACLFound = true
+	b := startBroker(t, o)
+	_, adm := userClient(t, b, "admin")
+	grant(t, adm, kadm.NewACLs().Topics("owned").Allow("User:alice").AllowHosts().Operations(kadm.OpAll))
+	anon, _ := newAdmin(t, b.Addr(), kgo.RecordDeliveryTimeout(5*time.Second), kgo.AllowAutoTopicCreation())
+	if err := produceErr(t, anon, "free"); err != nil {
+		t.Fatalf("ANONYMOUS producing to a topic without ACLs (auto-created): %v", err)
+	}
+	bob, _ := userClient(t, b, "bob", kgo.DisableIdempotentWrite(), kgo.RecordDeliveryTimeout(5*time.Second))
+	if err := produceErr(t, bob, "owned"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("bob producing to alice's topic: %v", err)
+	}
+	alice, _ := userClient(t, b, "alice", kgo.RecordDeliveryTimeout(5*time.Second), kgo.AllowAutoTopicCreation())
+	if err := produceErr(t, alice, "owned"); err != nil {
+		t.Fatalf("alice producing to her topic (ALL: created too): %v", err)
 	}
 }
