@@ -411,3 +411,27 @@ func TestACLAllowEveryoneIfNoACLFound(t *testing.T) {
 		t.Fatalf("alice producing to her topic (ALL: created too): %v", err)
 	}
 }
+
+// TestSASLListenerWithStoredUsersOnly: a SASL listener starts without configured users;
+// a user added with AlterUserScramCredentials over the PLAINTEXT listener (ANONYMOUS a
+// super user there, as Kafka setups bootstrap) authenticates, before and after a restart.
+func TestSASLListenerWithStoredUsersOnly(t *testing.T) {
+	o := aclOptions(t)
+	o.SASL.Users = nil
+	o.Authorizer.SuperUsers = []string{"User:ANONYMOUS"}
+	b := startBroker(t, o)
+	_, anon := newAdmin(t, b.Addr())
+	ctx := testCtx(t)
+	if rs, err := anon.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "dave", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "dave-secret"}}); err != nil || rs.Error() != nil {
+		t.Fatalf("storing dave: %v %+v", err, rs)
+	}
+	grant(t, anon, kadm.NewACLs().Topics("t").Allow("User:dave").AllowHosts().Operations(kadm.OpAll))
+	for i := 0; i < 2; i++ {
+		dave, _ := userClient(t, b, "dave", kgo.AllowAutoTopicCreation(), kgo.RecordDeliveryTimeout(5*time.Second))
+		if err := produceErr(t, dave, "t"); err != nil {
+			t.Fatalf("round %d: dave producing: %v", i, err)
+		}
+		dave.Close()
+		b = restartBroker(t, b, o)
+	}
+}

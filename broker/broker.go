@@ -301,6 +301,9 @@ func (b *Broker) Start(ctx context.Context) error {
 		for _, u := range shadowed {
 			b.log.Warn("stored SCRAM credentials not used: the user is in broker.sasl_users, whose password wins", "user", u)
 		}
+		if len(b.sasl.configured) == 0 && len(*b.sasl.stored.Load()) == 0 {
+			b.log.Warn("no SASL user yet: none is configured (broker.sasl_users) or stored; add one with AlterUserScramCredentials (tagpipe users scram) on another listener")
+		}
 	}
 	if err := b.quotas.Open(filepath.Join(b.opts.Dir, quota.FileName)); err != nil {
 		return fmt.Errorf("broker: %w", err)

@@ -120,8 +120,11 @@ func checkListeners(opts *Options) error {
 				return fmt.Errorf("broker: SASL mechanism %q: want one of %s", m, strings.Join(saslMechanisms, ", "))
 			}
 		}
-		if len(opts.SASL.Users) == 0 {
-			return errors.New("broker: a SASL listener needs at least one SASL user")
+		// With SCRAM, the users may all be stored ones (scram_store.go), as in Kafka;
+		// PLAIN's come from the options only.
+		scram := slices.ContainsFunc(opts.SASL.Mechanisms, func(m string) bool { return strings.HasPrefix(m, "SCRAM-") })
+		if len(opts.SASL.Users) == 0 && !scram {
+			return errors.New("broker: a SASL listener with PLAIN only needs at least one SASL user")
 		}
 	}
 	if anyTLS && (opts.TLS.CertFile == "" || opts.TLS.KeyFile == "") {

@@ -44,6 +44,16 @@ type Broker struct {
 	// stores those in its data dir).
 	// `config print` masks the passwords.
 	SASLUsers Passwords `yaml:"sasl_users"`
+	// Authorizer is none (every client may do everything) or acl (ACLs managed with
+	// CreateAcls/DeleteAcls, kept in the data dir and enforced: Kafka's
+	// authorizer.class.name=StandardAuthorizer).
+	Authorizer string `yaml:"authorizer"`
+	// SuperUsers are principals ("User:admin") allowed everything with authorizer acl
+	// (Kafka's super.users).
+	SuperUsers []string `yaml:"super_users"`
+	// AllowEveryoneIfNoACLFound, with authorizer acl, allows an operation on a resource
+	// no ACL names (Kafka's allow.everyone.if.no.acl.found).
+	AllowEveryoneIfNoACLFound bool `yaml:"allow_everyone_if_no_acl_found"`
 	// NodeID is this broker's id in Metadata.
 	NodeID int32 `yaml:"node_id"`
 	// AutoCreateTopics creates unknown topics on Metadata/Produce with DefaultPartitions.
@@ -253,8 +263,17 @@ func (b *Broker) validateSecurity(ch *check) {
 		if len(b.SASLEnabledMechanisms) == 0 {
 			ch.fail("sasl_enabled_mechanisms", "a SASL_PLAINTEXT or SASL_SSL listener needs at least one mechanism")
 		}
-		if len(b.SASLUsers) == 0 {
-			ch.fail("sasl_users", "a SASL_PLAINTEXT or SASL_SSL listener needs at least one user")
+		// With a SCRAM mechanism, users may all be stored ones (AlterUserScramCredentials,
+		// kept in the data dir), as in Kafka; PLAIN users come from here only.
+		scram := slices.ContainsFunc(b.SASLEnabledMechanisms, func(m string) bool { return strings.HasPrefix(m, "SCRAM-") })
+		if len(b.SASLUsers) == 0 && !scram {
+			ch.fail("sasl_users", "a SASL_PLAINTEXT or SASL_SSL listener with PLAIN only needs at least one user")
+		}
+	}
+	ch.oneOf("authorizer", b.Authorizer, "none", "acl")
+	for _, u := range b.SuperUsers {
+		if i := strings.IndexByte(u, ':'); i <= 0 || i == len(u)-1 {
+			ch.fail("super_users", "%q is not a principal like User:admin", u)
 		}
 	}
 }

@@ -107,7 +107,9 @@ func TestBrokerSecurityChecks(t *testing.T) {
 		{"client auth without CA", "broker:\n  ssl_client_auth: required\n", []string{"broker.ssl_ca_file", "required"}},
 		{"bad client auth", "broker:\n  ssl_client_auth: want\n", []string{"broker.ssl_client_auth", "requested"}},
 		{"bad mechanism", "broker:\n  sasl_enabled_mechanisms: [GSSAPI]\n", []string{"broker.sasl_enabled_mechanisms", "GSSAPI"}},
-		{"SASL listener without users", "broker:\n  listeners:\n" + internal + `    - {name: SASL_PLAINTEXT, listen: ":1"}` + "\n", []string{"broker.sasl_users", "at least one user"}},
+		{"PLAIN-only SASL listener without users", "broker:\n  sasl_enabled_mechanisms: [PLAIN]\n  listeners:\n" + internal + `    - {name: SASL_PLAINTEXT, listen: ":1"}` + "\n", []string{"broker.sasl_users", "at least one user"}},
+		{"bad authorizer", "broker:\n  authorizer: simple\n", []string{"broker.authorizer", "acl"}},
+		{"bad super user", "broker:\n  authorizer: acl\n  super_users: [admin]\n", []string{"broker.super_users", "User:admin"}},
 		{"SASL listener without mechanisms", "broker:\n  sasl_enabled_mechanisms: []\n  sasl_users: {a: b}\n  listeners:\n" + internal + `    - {name: SASL_PLAINTEXT, listen: ":1"}` + "\n",
 			[]string{"broker.sasl_enabled_mechanisms", "at least one mechanism"}},
 		{"empty password", "broker:\n  sasl_users: {a: \"\"}\n", []string{"broker.sasl_users", "empty password"}},
@@ -116,5 +118,42 @@ func TestBrokerSecurityChecks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			loadFails(t, LoadOptions{File: writeFile(t, tc.body), Environ: []string{}}, tc.want...)
 		})
+	}
+}
+
+// TestBrokerAuthorizer: the authorizer keys load and print; a SCRAM-enabled SASL
+// listener needs no configured user (stored ones may be the only users).
+func TestBrokerAuthorizer(t *testing.T) {
+	body := `broker:
+  listeners:
+    - {name: INTERNAL, listen: "127.0.0.1:9092"}
+    - {name: SASL_PLAINTEXT, listen: "127.0.0.1:9093"}
+  sasl_enabled_mechanisms: [SCRAM-SHA-256]
+  authorizer: acl
+  super_users: [User:admin, User:ANONYMOUS]
+  allow_everyone_if_no_acl_found: true
+`
+	c, err := Load(LoadOptions{File: writeFile(t, body), Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := c.Broker; b.Authorizer != "acl" || len(b.SuperUsers) != 2 || !b.AllowEveryoneIfNoACLFound || len(b.SASLUsers) != 0 {
+		t.Fatalf("broker: %+v", b)
+	}
+	var buf bytes.Buffer
+	if err := c.Print(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`authorizer: "acl"`, "User:ANONYMOUS", "allow_everyone_if_no_acl_found: true"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("config print lacks %q", want)
+		}
+	}
+	d, err := Load(LoadOptions{Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Broker.Authorizer != "none" || d.Broker.AllowEveryoneIfNoACLFound || len(d.Broker.SuperUsers) != 0 {
+		t.Fatalf("defaults: %q %v %v", d.Broker.Authorizer, d.Broker.AllowEveryoneIfNoACLFound, d.Broker.SuperUsers)
 	}
 }

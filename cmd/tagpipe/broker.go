@@ -45,6 +45,7 @@ func brokerOptions(cfg *config.Config, reg *prometheus.Registry, log *slog.Logge
 	}
 	o.TLS = broker.TLSOptions{CertFile: c.SSLCertFile, KeyFile: c.SSLKeyFile, CAFile: c.SSLCAFile, ClientAuth: c.SSLClientAuth}
 	o.SASL = broker.SASLOptions{Mechanisms: c.SASLEnabledMechanisms, Users: c.SASLUsers}
+	o.Authorizer = broker.AuthorizerOptions{Mode: c.Authorizer, SuperUsers: c.SuperUsers, AllowEveryoneIfNoACLFound: c.AllowEveryoneIfNoACLFound}
 	o.NodeID = c.NodeID
 	o.AutoCreateTopics, o.DefaultPartitions = c.AutoCreateTopics, c.DefaultPartitions
 	o.RetentionMS, o.RetentionBytes = c.RetentionMS, c.RetentionBytes
