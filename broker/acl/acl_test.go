@@ -209,3 +209,30 @@ func BenchmarkAuthorize(b *testing.B) {
 		}
 	}
 }
+
+// TestFileFormatFrozen freezes acls.json (broker/FORMAT.md): change both together.
+func TestFileFormatFrozen(t *testing.T) {
+	want := `{
+ "version": 1,
+ "acls": [
+  {
+   "resource_type": "TOPIC",
+   "pattern_type": "PREFIXED",
+   "resource_name": "logs-",
+   "principal": "User:alice",
+   "host": "*",
+   "operation": "WRITE",
+   "permission": "ALLOW"
+  }
+ ]
+}
+`
+	b := bind(topic, prefix, "logs-", "User:alice", write, allow)
+	if got := string(marshalFile([]Binding{b})); got != want {
+		t.Fatalf("acls.json:\n%s\nwant:\n%s", got, want)
+	}
+	got, err := parseFile([]byte(want))
+	if err != nil || !reflect.DeepEqual(got, []Binding{b}) {
+		t.Fatalf("parse: %v %v", got, err)
+	}
+}
