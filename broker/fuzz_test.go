@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tagpipe/tagpipe/broker/acl"
 	"github.com/tagpipe/tagpipe/broker/groups"
 )
 
@@ -92,6 +93,22 @@ func FuzzRequest(f *testing.F) {
 	if _, err := b.sasl.loadStored(filepath.Join(o.Dir, scramFile)); err != nil { // as Start: alterations are stored
 		f.Fatal(err)
 	}
+	// An authorizer for a third connection (User:fuzz), so every handler's checks and
+	// the ACL APIs' store paths run too; b.acl is set only around that call.
+	authz, err := acl.Open(acl.Options{Path: filepath.Join(f.TempDir(), acl.FileName), SuperUsers: []string{"User:root"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range authz.Create([]acl.Binding{
+		{ResourceType: kmsg.ACLResourceTypeTopic, PatternType: kmsg.ACLResourcePatternTypePrefixed, ResourceName: "fu", Principal: "User:fuzz", Host: "*", Operation: kmsg.ACLOperationAll, Permission: kmsg.ACLPermissionTypeAllow},
+		{ResourceType: kmsg.ACLResourceTypeTopic, PatternType: kmsg.ACLResourcePatternTypeLiteral, ResourceName: "fuzz", Principal: "User:*", Host: "*", Operation: kmsg.ACLOperationWrite, Permission: kmsg.ACLPermissionTypeDeny},
+		{ResourceType: kmsg.ACLResourceTypeGroup, PatternType: kmsg.ACLResourcePatternTypeLiteral, ResourceName: "*", Principal: "User:fuzz", Host: "*", Operation: kmsg.ACLOperationRead, Permission: kmsg.ACLPermissionTypeAllow},
+		{ResourceType: kmsg.ACLResourceTypeCluster, PatternType: kmsg.ACLResourcePatternTypeLiteral, ResourceName: acl.ClusterName, Principal: "User:fuzz", Host: "127.0.0.1", Operation: kmsg.ACLOperationAlter, Permission: kmsg.ACLPermissionTypeAllow},
+	}) {
+		if e != nil {
+			f.Fatal(e)
+		}
+	}
 	saslListener := &listener{Listener: Listener{Name: "SASL", SecurityProtocol: SASLPlaintext}}
 	done := make(chan struct{})
 	close(done) // a closed connection: long-poll fetches and group joins return at once
@@ -103,13 +120,21 @@ func FuzzRequest(f *testing.F) {
 		}
 		c := &conn{b: b, done: done, ctx: ctx, remote: "127.0.0.1:1"}
 		f, err := c.handleFrame(frame)
+		b.acl = authz
+		ac := &conn{b: b, done: done, ctx: ctx, remote: "127.0.0.1:1", principal: "User:fuzz"}
+		if af, _ := ac.handleFrame(frame); af != nil {
+			af.release()
+		}
+		b.acl = nil
 		// The serve loop reuses the frame's buffer for the next request: nothing the
-		// broker keeps (topics, configs, groups, offsets) may still point into it.
-		before := brokerState(b)
+		// broker keeps (topics, configs, groups, offsets, ACLs) may still point into it.
+		before := brokerState(b) + fmt.Sprint(authz.Describe(acl.Filter{ResourceType: kmsg.ACLResourceTypeAny,
+			PatternType: kmsg.ACLResourcePatternTypeAny, Operation: kmsg.ACLOperationAny, Permission: kmsg.ACLPermissionTypeAny}))
 		for i := range frame {
 			frame[i] ^= 0xff
 		}
-		if after := brokerState(b); after != before {
+		if after := brokerState(b) + fmt.Sprint(authz.Describe(acl.Filter{ResourceType: kmsg.ACLResourceTypeAny,
+			PatternType: kmsg.ACLResourcePatternTypeAny, Operation: kmsg.ACLOperationAny, Permission: kmsg.ACLPermissionTypeAny})); after != before {
 			t.Fatalf("broker state changed with the request's buffer:\nbefore %s\nafter  %s", before, after)
 		}
 		for _, mech := range []string{"", "SCRAM-SHA-256"} {
