@@ -13,6 +13,7 @@ import (
 
 	"github.com/tagpipe/tagpipe/broker/acl"
 	"github.com/tagpipe/tagpipe/broker/groups"
+	"github.com/tagpipe/tagpipe/broker/quota"
 )
 
 // FuzzRequest feeds arbitrary request frames (what follows the 4-byte size) to the
@@ -84,6 +85,9 @@ func FuzzRequest(f *testing.F) {
 	if b.txns, err = openTxnCoordinator(b); err != nil { // as Start: transactional InitProducerID reaches it
 		f.Fatal(err)
 	}
+	if err := b.quotas.Open(filepath.Join(o.Dir, quota.FileName)); err != nil { // as Start: AlterClientQuotas stores them
+		f.Fatal(err)
+	}
 	f.Cleanup(func() { _ = b.closeLogs(); _ = b.groups.Close(); _ = b.txns.close() })
 	// Connections on a SASL listener: one not authenticated yet, one in the middle of a
 	// SCRAM exchange (SaslAuthenticate bodies reach the SCRAM parser).
@@ -109,6 +113,14 @@ func FuzzRequest(f *testing.F) {
 			f.Fatal(e)
 		}
 	}
+	// state is what the broker keeps beyond a request: topics, groups, offsets (brokerState),
+	// ACLs and client quotas.
+	state := func() string {
+		q := b.quotas.Store().Load()
+		return brokerState(b) + fmt.Sprint(authz.Describe(acl.Filter{ResourceType: kmsg.ACLResourceTypeAny,
+			PatternType: kmsg.ACLResourcePatternTypeAny, Operation: kmsg.ACLOperationAny, Permission: kmsg.ACLPermissionTypeAny}),
+			q.Describe(quota.Filter{User: quota.MatchAny}), q.Describe(quota.Filter{ClientID: quota.MatchAny}))
+	}
 	saslListener := &listener{Listener: Listener{Name: "SASL", SecurityProtocol: SASLPlaintext}}
 	done := make(chan struct{})
 	close(done) // a closed connection: long-poll fetches and group joins return at once
@@ -128,14 +140,15 @@ func FuzzRequest(f *testing.F) {
 		b.acl = nil
 		// The serve loop reuses the frame's buffer for the next request: nothing the
 		// broker keeps (topics, configs, groups, offsets, ACLs) may still point into it.
-		before := brokerState(b) + fmt.Sprint(authz.Describe(acl.Filter{ResourceType: kmsg.ACLResourceTypeAny,
-			PatternType: kmsg.ACLResourcePatternTypeAny, Operation: kmsg.ACLOperationAny, Permission: kmsg.ACLPermissionTypeAny}))
+		before := state()
 		for i := range frame {
 			frame[i] ^= 0xff
 		}
-		if after := brokerState(b) + fmt.Sprint(authz.Describe(acl.Filter{ResourceType: kmsg.ACLResourceTypeAny,
-			PatternType: kmsg.ACLResourcePatternTypeAny, Operation: kmsg.ACLOperationAny, Permission: kmsg.ACLPermissionTypeAny})); after != before {
+		if after := state(); after != before {
 			t.Fatalf("broker state changed with the request's buffer:\nbefore %s\nafter  %s", before, after)
+		}
+		for i := range frame { // the request again, for the SASL connections
+			frame[i] ^= 0xff
 		}
 		for _, mech := range []string{"", "SCRAM-SHA-256"} {
 			sc := &conn{b: b, l: saslListener, done: done, ctx: ctx, remote: "127.0.0.1:1", unauth: true}
@@ -155,8 +168,8 @@ func FuzzRequest(f *testing.F) {
 		if len(resp) < 8 || int(binary.BigEndian.Uint32(resp)) != f.size()-4 {
 			t.Fatalf("malformed response frame of %d bytes", f.size())
 		}
-		if corr := binary.BigEndian.Uint32(resp[4:]); corr != ^binary.BigEndian.Uint32(frame[4:]) {
-			t.Fatalf("response correlation id %d, request %d", corr, ^binary.BigEndian.Uint32(frame[4:]))
+		if corr := binary.BigEndian.Uint32(resp[4:]); corr != binary.BigEndian.Uint32(frame[4:]) {
+			t.Fatalf("response correlation id %d, request %d", corr, binary.BigEndian.Uint32(frame[4:]))
 		}
 	})
 }
