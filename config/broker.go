@@ -54,6 +54,10 @@ type Broker struct {
 	// AllowEveryoneIfNoACLFound, with authorizer acl, allows an operation on a resource
 	// no ACL names (Kafka's allow.everyone.if.no.acl.found).
 	AllowEveryoneIfNoACLFound bool `yaml:"allow_everyone_if_no_acl_found"`
+	// QuotaWindowNum and QuotaWindowSize: client quota rates are measured over this
+	// many samples of this length (Kafka's quota.window.num, quota.window.size.seconds).
+	QuotaWindowNum  int           `yaml:"quota_window_num"`
+	QuotaWindowSize time.Duration `yaml:"quota_window_size"`
 	// NodeID is this broker's id in Metadata.
 	NodeID int32 `yaml:"node_id"`
 	// AutoCreateTopics creates unknown topics on Metadata/Produce with DefaultPartitions.
@@ -154,6 +158,8 @@ func (b *Broker) validate(ch *check) {
 	ch.positive("transaction_max_timeout", int64(b.TransactionMaxTimeout))
 	ch.positive("transaction_abort_interval", int64(b.TransactionAbortInterval))
 	ch.positive("transactional_id_expiration", int64(b.TransactionalIDExpiration))
+	ch.positive("quota_window_num", int64(b.QuotaWindowNum))
+	ch.positive("quota_window_size", int64(b.QuotaWindowSize))
 	if b.GroupMaxSessionTimeout < b.GroupMinSessionTimeout {
 		ch.fail("group_max_session_timeout", "must be >= group_min_session_timeout (%v), got %v", b.GroupMinSessionTimeout, b.GroupMaxSessionTimeout)
 	}

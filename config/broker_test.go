@@ -157,3 +157,14 @@ func TestBrokerAuthorizer(t *testing.T) {
 		t.Fatalf("defaults: %q %v %v", d.Broker.Authorizer, d.Broker.AllowEveryoneIfNoACLFound, d.Broker.SuperUsers)
 	}
 }
+
+func TestBrokerQuotaWindow(t *testing.T) {
+	c, err := Load(LoadOptions{Environ: []string{}, Overrides: map[string]string{"broker.quota_window_num": "5", "broker.quota_window_size": "200ms"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Broker.QuotaWindowNum != 5 || c.Broker.QuotaWindowSize != 200*time.Millisecond {
+		t.Fatalf("quota window %d × %s", c.Broker.QuotaWindowNum, c.Broker.QuotaWindowSize)
+	}
+	loadFails(t, LoadOptions{Environ: []string{}, Overrides: map[string]string{"broker.quota_window_num": "0"}}, "broker.quota_window_num")
+}

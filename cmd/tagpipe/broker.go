@@ -46,6 +46,7 @@ func brokerOptions(cfg *config.Config, reg *prometheus.Registry, log *slog.Logge
 	o.TLS = broker.TLSOptions{CertFile: c.SSLCertFile, KeyFile: c.SSLKeyFile, CAFile: c.SSLCAFile, ClientAuth: c.SSLClientAuth}
 	o.SASL = broker.SASLOptions{Mechanisms: c.SASLEnabledMechanisms, Users: c.SASLUsers}
 	o.Authorizer = broker.AuthorizerOptions{Mode: c.Authorizer, SuperUsers: c.SuperUsers, AllowEveryoneIfNoACLFound: c.AllowEveryoneIfNoACLFound}
+	o.Quotas.WindowNum, o.Quotas.WindowSize = c.QuotaWindowNum, c.QuotaWindowSize
 	o.NodeID = c.NodeID
 	o.AutoCreateTopics, o.DefaultPartitions = c.AutoCreateTopics, c.DefaultPartitions
 	o.RetentionMS, o.RetentionBytes = c.RetentionMS, c.RetentionBytes
