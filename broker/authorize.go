@@ -56,13 +56,6 @@ func opBits(ops []kmsg.ACLOperation) int32 {
 	return v
 }
 
-// Without an authorizer, Kafka's AuthHelper.authorizedOperations answers every
-// supported operation.
-var (
-	topicOperations   = opBits(topicOps)
-	clusterOperations = opBits(clusterOps)
-	groupOperations   = opBits(groupOps)
-)
 
 // openAuthorizer opens the ACL store when the authorizer is on.
 func (b *Broker) openAuthorizer(path string) error {

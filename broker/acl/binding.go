@@ -35,34 +35,34 @@ func (b Binding) String() string {
 		b.ResourceType, b.PatternType, b.ResourceName, b.Principal, b.Host, b.Operation, b.Permission)
 }
 
-// Validate reports why Kafka's controller refuses to create b (its message, which the
-// broker answers as INVALID_REQUEST), or nil.
+// Validate reports why Kafka's controller refuses to create b, or nil: an
+// *InvalidError with Kafka's message (which the broker answers as INVALID_REQUEST).
 func (b Binding) Validate() error {
 	switch b.ResourceType {
 	case kmsg.ACLResourceTypeTopic, kmsg.ACLResourceTypeGroup, kmsg.ACLResourceTypeCluster,
 		kmsg.ACLResourceTypeTransactionalId, kmsg.ACLResourceTypeDelegationToken, kmsg.ACLResourceTypeUser:
 	default:
-		return fmt.Errorf("Invalid resourceType %s", b.ResourceType)
+		return &InvalidError{Msg: fmt.Sprintf("Invalid resourceType %s", b.ResourceType)}
 	}
 	switch b.PatternType {
 	case kmsg.ACLResourcePatternTypeLiteral, kmsg.ACLResourcePatternTypePrefixed:
 	default:
-		return fmt.Errorf("Invalid patternType %s", b.PatternType)
+		return &InvalidError{Msg: fmt.Sprintf("Invalid patternType %s", b.PatternType)}
 	}
 	if b.Operation < kmsg.ACLOperationAll || b.Operation > kmsg.ACLOperationDescribeTokens {
-		return fmt.Errorf("Invalid operation %s", b.Operation)
+		return &InvalidError{Msg: fmt.Sprintf("Invalid operation %s", b.Operation)}
 	}
 	if b.Permission != kmsg.ACLPermissionTypeAllow && b.Permission != kmsg.ACLPermissionTypeDeny {
-		return fmt.Errorf("Invalid permissionType %s", b.Permission)
+		return &InvalidError{Msg: fmt.Sprintf("Invalid permissionType %s", b.Permission)}
 	}
 	if b.ResourceName == "" {
-		return fmt.Errorf("Invalid empty resource name")
+		return &InvalidError{Msg: "Invalid empty resource name"}
 	}
 	if b.ResourceType == kmsg.ACLResourceTypeCluster && b.ResourceName != ClusterName {
-		return fmt.Errorf("The only valid name for the CLUSTER resource is %s", ClusterName)
+		return &InvalidError{Msg: fmt.Sprintf("The only valid name for the CLUSTER resource is %s", ClusterName)}
 	}
 	if !strings.Contains(b.Principal, ":") {
-		return fmt.Errorf("Could not parse principal from `%s` (no colon is present separating the principal type from the principal name)", b.Principal)
+		return &InvalidError{Msg: fmt.Sprintf("Could not parse principal from `%s` (no colon is present separating the principal type from the principal name)", b.Principal)}
 	}
 	return nil
 }

@@ -88,7 +88,7 @@ func (a *Authorizer) Create(bindings []Binding) []error {
 	added := false
 	for i, b := range bindings {
 		if err := b.Validate(); err != nil {
-			errs[i] = &InvalidError{Msg: err.Error()}
+			errs[i] = err
 			continue
 		}
 		if slices.Contains(next, b) {
