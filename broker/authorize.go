@@ -56,7 +56,6 @@ func opBits(ops []kmsg.ACLOperation) int32 {
 	return v
 }
 
-
 // openAuthorizer opens the ACL store when the authorizer is on.
 func (b *Broker) openAuthorizer(path string) error {
 	if b.opts.Authorizer.Mode != AuthorizerACL {
