@@ -54,9 +54,13 @@ type JobDef struct {
 	MaxActiveRuns int           `yaml:"max_active_runs"`
 	Pool          string        `yaml:"pool"`       // a jobs.pools name; default default_pool
 	PoolSlots     int           `yaml:"pool_slots"` // slots a run takes; default 1
-	Catchup       *bool         `yaml:"catchup"`
-	StartDate     string        `yaml:"start_date"`
-	Paused        bool          `yaml:"paused"`
+	// PriorityWeight (default 1, >= 0) and WeightRule (downstream: default, upstream,
+	// absolute) rank queued runs: the highest effective weight starts first.
+	PriorityWeight *int   `yaml:"priority_weight"`
+	WeightRule     string `yaml:"weight_rule"`
+	Catchup        *bool  `yaml:"catchup"`
+	StartDate      string `yaml:"start_date"`
+	Paused         bool   `yaml:"paused"`
 	// WaitFor lists conditions the run waits for before its first attempt (sensors),
 	// checked every PokeInterval for up to WaitTimeout (0 = the jobs room's defaults).
 	// SensorMode: poke (default: the waiting run holds a parallelism slot) or

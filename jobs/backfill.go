@@ -67,6 +67,9 @@ type bfItem struct {
 	state   State     // "" = waiting
 	started bool
 	retryAt time.Time
+	// resume: it waited without its slots (up_for_retry, up_for_reschedule); it goes on
+	// from its recorded state rather than starting afresh.
+	resume bool
 }
 
 // Backfill re-runs every ds from From to To (each run overwrites its ds: idempotent).
@@ -121,6 +124,14 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 			}
 		}
 	}
+	// In ds order, and within a ds by priority (the order of a scheduler's queue).
+	sort.SliceStable(items, func(a, b int) bool {
+		ia, ib := items[a], items[b]
+		if ia.ds != ib.ds {
+			return ia.ds < ib.ds
+		}
+		return rankOf(ia.job, ia.logical).before(rankOf(ib.job, ib.logical))
+	})
 	sum.Total = len(items)
 	if sum.Total == 0 {
 		return sum, fmt.Errorf("nothing to backfill: no run of %s between %s and %s", strings.Join(names, ", "), o.From, o.To)
@@ -140,6 +151,8 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 		err error
 	}
 	results := make(chan result)
+	q := s.pools.queue() // this backfill's place in the pools' queues
+	defer q.close()
 	var wg sync.WaitGroup
 	running := 0
 	var fatal error
@@ -159,6 +172,7 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 		freed := s.pools.changed()
 		poolWait := false   // a run waits for its pool's slots (held by the scheduler, say)
 		poolOthers := false // … held by other processes: poll
+		q.begin()
 		for _, it := range items {
 			if running >= o.Parallel || fatal != nil || ctx.Err() != nil {
 				break
@@ -195,7 +209,7 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 			if v == verdictWait {
 				continue
 			}
-			held, others, err := s.pools.tryAcquire(it.job.pool, it.job.poolSlots, s.opts.Owner+" "+it.job.Name+"/"+tsKey(it.logical))
+			held, others, err := q.take(rankOf(it.job, it.logical), it.job.pool, it.job.poolSlots, s.opts.Owner+" "+it.job.Name+"/"+tsKey(it.logical))
 			if err != nil {
 				fatal = err
 				break
@@ -209,11 +223,12 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 			wg.Add(1)
 			go func(it *bfItem) {
 				defer wg.Done()
-				rec, err := s.execute(ctx, it.job, it.logical, o.Trigger, true, held)
+				rec, err := s.execute(ctx, it.job, it.logical, o.Trigger, !it.resume, held)
 				s.pools.release(held)
 				results <- result{it, rec, err}
 			}(it)
 		}
+		q.end()
 		var wake <-chan time.Time
 		if !retryAt.IsZero() && fatal == nil && ctx.Err() == nil {
 			wake = time.After(retryAt.Sub(s.now()))
@@ -240,10 +255,14 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 			var rs *rescheduled
 			switch {
 			case errors.As(r.err, &rs):
-				// sensor_mode reschedule: its slot is free until its next poke.
-				r.it.started = false
+				// up_for_reschedule or up_for_retry: its slots are free until its next
+				// poke or try.
+				r.it.started, r.it.resume = false, true
 				r.it.retryAt = rs.At
 				continue
+			case errors.Is(r.err, errDone):
+				// Finished elsewhere (marked, say) while it waited: that is its outcome.
+				r.err = nil
 			case errors.Is(r.err, errBusy):
 				// Another scheduler is running it now: try again shortly.
 				r.it.started = false

@@ -50,6 +50,16 @@ type Def struct {
 	// pool; empty = DefaultPool. PoolSlots is how many a run takes (0 = 1).
 	Pool      string `yaml:"pool"`
 	PoolSlots int    `yaml:"pool_slots"`
+	// PriorityWeight and WeightRule are Airflow's: when queued runs compete for pool
+	// slots, the scheduler's parallelism or max_active_runs, the one with the highest
+	// effective weight starts first (ties: earlier logical date, then job name).
+	// PriorityWeight is the job's own weight (nil = 1; 0 and up). WeightRule says what
+	// the effective weight adds to it: "downstream" (default: the weights of every job
+	// depending on it, directly or not, so upstream work goes first), "upstream" (of every
+	// job it depends on: a day's DAG is finished before the next one's starts) or
+	// "absolute" (nothing).
+	PriorityWeight *int   `yaml:"priority_weight"`
+	WeightRule     string `yaml:"weight_rule"`
 	// Catchup runs every missed interval after downtime (true) or only the latest
 	// (false); nil = Defaults.Catchup.
 	Catchup *bool `yaml:"catchup"`
@@ -79,6 +89,17 @@ type Def struct {
 	OnRetry   *TaskSpec `yaml:"on_retry"`
 	OnSuccess *TaskSpec `yaml:"on_success"`
 }
+
+// Weight rules (Def.WeightRule).
+const (
+	WeightDownstream = "downstream"
+	WeightUpstream   = "upstream"
+	WeightAbsolute   = "absolute"
+)
+
+// maxPriorityWeight is the largest priority_weight (Airflow's bound, a 32-bit int); the
+// sums of a DAG's weights stay far inside an int.
+const maxPriorityWeight = 1<<31 - 1
 
 // Sensor modes (Def.SensorMode).
 const (
@@ -137,6 +158,9 @@ type Job struct {
 	maxActiveRuns int
 	pool          string
 	poolSlots     int
+	ownWeight     int
+	weightRule    string
+	weight        int // effective: ownWeight plus the jobs weightRule names
 	sensors       []Sensor
 	reschedule    bool           // sensor_mode: reschedule
 	callbacks     map[State]Task // StateFailed, StateUpForRetry, StateSuccess
@@ -308,6 +332,7 @@ func Compile(defs []Def, kinds *Kinds, dflt Defaults) (*DAG, error) {
 			fail(def.Name, "max_active_runs", "must be > 0, got %d", def.MaxActiveRuns)
 		}
 		j.checkPool(dflt.Pools, fail)
+		j.checkWeight(fail)
 		if t, err := kinds.build(def.Task); err != nil {
 			fail(def.Name, "task", "%v", err)
 		} else {
@@ -383,6 +408,9 @@ func Compile(defs []Def, kinds *Kinds, dflt Defaults) (*DAG, error) {
 	d.order = order
 	for i, n := range order {
 		d.jobs[n].topo = i
+	}
+	if cycle == nil {
+		d.weigh()
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -27,6 +27,16 @@ import (
 // Each Scheduler also counts its own holds: a pool it fills itself is refused without
 // touching a file, and its own releases wake its waiters at once; slots other processes
 // free are seen by polling (Options.PoolPollInterval).
+//
+// Within one process the runs waiting for a pool's slots form a queue ranked by
+// priority (priority.go): a run refused for want of slots keeps its place, and a run
+// ranked after it is refused too, though enough slots for it may be free, so a run
+// taking several slots is not starved by a stream of one-slot runs. The queue holds the
+// scheduler's runs, a backfill's and manual runs' of the same process. The slot files
+// have no queue: a process does not see another's waiters, so across processes the
+// slots go to whichever process tries first once they are free (its polling or its own
+// releases), and a many-slot run of one process can still be overtaken by another
+// process's one-slot runs.
 
 // DefaultPool is the pool of jobs that name none (Airflow's default_pool).
 const DefaultPool = "default_pool"
@@ -38,7 +48,26 @@ type pools struct {
 	shared map[string]bool // pools whose slots are slot files
 	mu     sync.Mutex
 	used   map[string]int // slots this Scheduler holds
-	freed  chan struct{}  // closed (and replaced) when this Scheduler releases slots
+	freed  chan struct{}  // closed (and replaced) when this Scheduler releases slots or its queue shortens
+	// waiting is, per pool, the runs of this process refused for want of its slots.
+	waiting map[string][]*slotWaiter
+}
+
+// slotWaiter is one run waiting in a pool's queue.
+type slotWaiter struct {
+	q    *slotQueue
+	rank rank
+	gen  uint64 // q's round that last refused it
+}
+
+// slotQueue is one party that takes slots for ranked runs — the scheduler's loop, a
+// backfill, a manual run — and its place in the pools' queues. Each pass over its runs
+// is a round (begin, take…, end): its runs refused in the round wait in their pools'
+// queues, and at end those it did not try again (started, or held back by something
+// else: a dependency, max_active_runs) leave them.
+type slotQueue struct {
+	p   *pools
+	gen uint64
 }
 
 // poolHold is the slots one run holds.
@@ -49,7 +78,112 @@ type poolHold struct {
 }
 
 func newPools(dir string, size map[string]int, shared map[string]bool) *pools {
-	return &pools{dir: filepath.Join(dir, "pools"), size: size, shared: shared, used: map[string]int{}, freed: make(chan struct{})}
+	return &pools{dir: filepath.Join(dir, "pools"), size: size, shared: shared, used: map[string]int{}, freed: make(chan struct{}),
+		waiting: map[string][]*slotWaiter{}}
+}
+
+// queue is a new party in the pools' queues.
+func (p *pools) queue() *slotQueue { return &slotQueue{p: p} }
+
+// begin starts a round.
+func (q *slotQueue) begin() {
+	q.p.mu.Lock()
+	defer q.p.mu.Unlock()
+	q.gen++
+}
+
+// end drops q's runs not refused in this round from the queues, waking whoever waits
+// behind them.
+func (q *slotQueue) end() {
+	p := q.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	dropped := false
+	for pool, ws := range p.waiting {
+		kept := ws[:0]
+		for _, w := range ws {
+			if w.q == q && w.gen != q.gen {
+				dropped = true
+				continue
+			}
+			kept = append(kept, w)
+		}
+		if len(kept) == 0 {
+			delete(p.waiting, pool)
+		} else {
+			p.waiting[pool] = kept
+		}
+	}
+	if dropped {
+		p.wakeLocked()
+	}
+}
+
+// close takes q's runs out of every queue.
+func (q *slotQueue) close() {
+	q.begin()
+	q.end()
+}
+
+// take is tryAcquire for the run rk of q, in its pool's queue: refused while a run of
+// this process ranked before it waits for slots of the pool. A refused run waits in the
+// queue until it gets its slots or q's round ends without trying it again. others is
+// as for tryAcquire (false when a run ahead holds it back: that run's start or leaving
+// wakes it).
+func (q *slotQueue) take(rk rank, pool string, n int, who string) (h *poolHold, others bool, err error) {
+	p := q.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var me *slotWaiter
+	ahead := false
+	for _, w := range p.waiting[pool] {
+		switch {
+		case w.q == q && w.rank.job == rk.job && w.rank.logical.Equal(rk.logical):
+			me = w
+		case w.rank.before(rk):
+			ahead = true
+		}
+	}
+	if !ahead {
+		if h, others, err = p.acquireLocked(pool, n, who); err != nil {
+			return nil, false, err
+		}
+	}
+	if h != nil {
+		if me != nil {
+			p.unwaitLocked(pool, me)
+			// The runs behind it may fit in what is left.
+			p.wakeLocked()
+		}
+		return h, false, nil
+	}
+	if me == nil {
+		me = &slotWaiter{q: q, rank: rk}
+		p.waiting[pool] = append(p.waiting[pool], me)
+	}
+	me.gen = q.gen
+	return nil, others, nil
+}
+
+func (p *pools) unwaitLocked(pool string, me *slotWaiter) {
+	ws := p.waiting[pool]
+	for i, w := range ws {
+		if w == me {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(p.waiting, pool)
+	} else {
+		p.waiting[pool] = ws
+	}
+}
+
+// wakeLocked wakes whoever waits for slots (p.mu held).
+func (p *pools) wakeLocked() {
+	close(p.freed)
+	p.freed = make(chan struct{})
 }
 
 // tryAcquire takes n slots of pool for the run who ("job ts", written into the slot
@@ -59,6 +193,10 @@ func newPools(dir string, size map[string]int, shared map[string]bool) *pools {
 func (p *pools) tryAcquire(pool string, n int, who string) (h *poolHold, others bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.acquireLocked(pool, n, who)
+}
+
+func (p *pools) acquireLocked(pool string, n int, who string) (h *poolHold, others bool, err error) {
 	size := p.size[pool]
 	if p.used[pool]+n > size {
 		return nil, false, nil
@@ -86,8 +224,7 @@ func (p *pools) release(h *poolHold) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.used[h.pool] -= h.n
-	close(p.freed)
-	p.freed = make(chan struct{})
+	p.wakeLocked()
 }
 
 // changed is closed at the next release; take it before trying to acquire, so a release

@@ -33,13 +33,34 @@ func (j *Job) backoff(n int) time.Duration {
 	return d
 }
 
-// execute runs one (job, logical) under its cross-process lock, with every attempt, the
-// timeout and the backoff, recording each step in the history. Unless force is set it
-// does nothing for a run that is already terminal (another scheduler finished it). The
-// returned record is the run's final state; the error is for lock/store trouble,
-// errBusy, errDone, errInterrupted, or a *rescheduled (sensor_mode reschedule: the
-// conditions do not hold yet, the run is up_for_reschedule until its next poke). held
-// is the pool slots the caller took for the run (nil: none).
+// resumeAt is when a run whose latest record is r goes on: an up_for_retry run's next
+// attempt after its backoff, counted from the end of the attempt that failed; an
+// up_for_reschedule run's next poke (no later than its wait_timeout); zero for others.
+func (j *Job) resumeAt(r Record) time.Time {
+	switch r.State {
+	case StateUpForRetry:
+		return r.Updated.Add(j.backoff(r.Attempt))
+	case StateUpForReschedule:
+		at := r.Updated.Add(j.PokeInterval)
+		if dl := r.Start.Add(j.WaitTimeout); dl.Before(at) {
+			at = dl
+		}
+		return at
+	}
+	return time.Time{}
+}
+
+// execute runs one (job, logical) under its cross-process lock, recording each step in
+// the history, until the run is final or has to wait without its slots. Unless force is
+// set it does nothing for a run that is already terminal (another scheduler finished
+// it), and goes on with a run left up_for_retry (its next attempt, once the backoff is
+// over); force starts the run afresh at attempt 1. The returned record is the run's
+// latest state; the error is for lock/store trouble, errBusy, errDone, errInterrupted,
+// or a *rescheduled: the run waits, holding no slot, until At — up_for_reschedule
+// (sensor_mode reschedule: its conditions do not hold yet) or up_for_retry (an attempt
+// failed and retries are left: Airflow's up_for_retry holds no slot either); the caller
+// gives its slots back, takes them again in its turn and calls execute without force.
+// held is the pool slots the caller took for the run (nil: none).
 func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trigger string, force bool, held *poolHold) (Record, error) {
 	ts := tsKey(logical)
 	lk, err := tryLockRun(s.opts.Dir, j.Name, ts)
@@ -66,7 +87,20 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 	s.metrics.running.WithLabelValues(j.Name).Inc()
 	defer s.metrics.running.WithLabelValues(j.Name).Dec()
 	rec.Start = s.now()
-	if len(j.sensors) > 0 {
+	first := 1
+	resume := seen && !force && prev.State == StateUpForRetry
+	if resume {
+		if at := j.resumeAt(prev); s.now().Before(at) {
+			// Its backoff is not over (another scheduler's retry wait, seen at a poll).
+			return prev, &rescheduled{At: at, State: StateUpForRetry}
+		}
+		// Its wait_for conditions held before its first attempt.
+		first = prev.Attempt + 1
+		if !prev.Start.IsZero() {
+			rec.Start = prev.Start
+		}
+	}
+	if len(j.sensors) > 0 && !resume {
 		rc := RunContext{Job: j.Name, DS: rec.DS, Logical: rec.Logical, IntervalEnd: end,
 			Log: s.opts.Log.With("job", j.Name, "ds", rec.DS)}
 		var werr error
@@ -85,7 +119,7 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 				if err := s.store.Append(rec); err != nil {
 					return rec, err
 				}
-				return rec, &rescheduled{At: next}
+				return rec, &rescheduled{At: next, State: StateUpForReschedule}
 			}
 		} else {
 			rec.State, rec.Attempt, rec.Updated = StateRunning, 0, s.now()
@@ -103,7 +137,7 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 			return s.failed(ctx, j, rec, end, inherit)
 		}
 	}
-	for attempt := 1; ; attempt++ {
+	for attempt := first; ; attempt++ {
 		rec.State, rec.Attempt, rec.End, rec.Error, rec.Rows = StateRunning, attempt, time.Time{}, "", 0
 		rec.Updated = s.now()
 		if err := s.store.Append(rec); err != nil {
@@ -137,13 +171,7 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 		}
 		s.callback(ctx, j, rec, end, inherit)
 		s.opts.Log.Warn("attempt failed; retrying", "job", j.Name, "ds", rec.DS, "attempt", attempt, "retry_in", wait, "err", terr)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return s.interrupted(rec)
-		}
+		return rec, &rescheduled{At: rec.Updated.Add(wait), State: StateUpForRetry}
 	}
 }
 
@@ -294,7 +322,7 @@ func (s *Scheduler) RunNow(ctx context.Context, job, ds string) (Record, error) 
 	for {
 		// The run takes its pool's slots, shared with this process's scheduled runs (and
 		// other processes', for a pool sized in jobs.pools).
-		held, err := s.waitSlots(ctx, j, j.Name+"/"+tsKey(l))
+		held, err := s.waitSlots(ctx, j, l)
 		if err != nil {
 			return Record{}, err
 		}
@@ -305,12 +333,13 @@ func (s *Scheduler) RunNow(ctx context.Context, job, ds string) (Record, error) 
 		case errors.Is(err, errBusy):
 			return rec, fmt.Errorf("job %q ds %s is running in another scheduler", job, ds)
 		case errors.Is(err, errDone):
-			return rec, nil // finished by another scheduler while this one waited to poke
+			return rec, nil // finished by another scheduler while this one waited
 		case !errors.As(err, &rs):
 			return rec, err
 		}
-		// sensor_mode reschedule: this process holds nothing until the next poke, and
-		// does not re-run the run if another scheduler finishes it meanwhile.
+		// up_for_reschedule or up_for_retry: this process holds nothing until the next
+		// poke or try, and does not re-run the run if another scheduler finishes it
+		// meanwhile.
 		force = false
 		t := time.NewTimer(rs.At.Sub(s.now()))
 		select {
@@ -322,12 +351,16 @@ func (s *Scheduler) RunNow(ctx context.Context, job, ds string) (Record, error) 
 	}
 }
 
-// waitSlots takes j's pool slots for the run key, waiting until they are free: woken by
-// this scheduler's releases, polling for other processes'.
-func (s *Scheduler) waitSlots(ctx context.Context, j *Job, key string) (*poolHold, error) {
+// waitSlots takes j's pool slots for its run at logical, waiting in the pool's queue
+// until they are free: woken by this process's releases, polling for other processes'.
+func (s *Scheduler) waitSlots(ctx context.Context, j *Job, logical time.Time) (*poolHold, error) {
+	q := s.pools.queue()
+	defer q.close()
+	key := j.Name + "/" + tsKey(logical)
 	for noted := false; ; noted = true {
 		freed := s.pools.changed()
-		held, others, err := s.pools.tryAcquire(j.pool, j.poolSlots, s.opts.Owner+" "+key)
+		q.begin()
+		held, others, err := q.take(rankOf(j, logical), j.pool, j.poolSlots, s.opts.Owner+" "+key)
 		if err != nil || held != nil {
 			return held, err
 		}

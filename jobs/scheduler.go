@@ -55,6 +55,8 @@ type Scheduler struct {
 	store   *Store
 	metrics *metrics
 	pools   *pools // shared by scheduled runs, manual runs and backfills
+	// queue is the scheduled runs' place in the pools' queues (owned by the loop).
+	queue *slotQueue
 	// poolWait: the last reconcile left a run waiting for slots other processes hold.
 	poolWait bool
 
@@ -64,7 +66,8 @@ type Scheduler struct {
 	inflight map[string]bool
 	active   map[string]int
 	running  int
-	// wakeAt is the earliest next poke of an up_for_reschedule run (zero = none).
+	// wakeAt is the earliest next poke of an up_for_reschedule run, or next try of an
+	// up_for_retry one (zero = none).
 	wakeAt time.Time
 
 	cron    *cron.Cron
@@ -90,8 +93,8 @@ type pendingRun struct {
 	busy bool
 	// pastNoted: the wait for the run before it (depends_on_past) was logged.
 	pastNoted bool
-	// notBefore: up_for_reschedule (sensor_mode reschedule); poked again at this time,
-	// holding no slot until then.
+	// notBefore: up_for_reschedule (sensor_mode reschedule) or up_for_retry; poked or
+	// tried again at this time, holding no slot until then.
 	notBefore time.Time
 }
 
@@ -135,7 +138,8 @@ func New(dag *DAG, opts Options) (*Scheduler, error) {
 		return nil, err
 	}
 	store.SetRetention(opts.HistoryRetention, opts.Now)
-	return &Scheduler{opts: opts, dag: dag, store: store, metrics: newMetrics(opts.Registry), pools: newPools(opts.Dir, sizes, shared),
+	pl := newPools(opts.Dir, sizes, shared)
+	return &Scheduler{opts: opts, dag: dag, store: store, metrics: newMetrics(opts.Registry), pools: pl, queue: pl.queue(),
 		next: map[string]time.Time{}, inflight: map[string]bool{}, active: map[string]int{},
 		wake: make(chan struct{}, 1), done: make(chan runResult), stop: make(chan struct{})}, nil
 }
@@ -242,6 +246,7 @@ func (s *Scheduler) firstPlan(j *Job, now time.Time) time.Time {
 
 func (s *Scheduler) loop(ctx context.Context) {
 	defer s.loopWG.Done()
+	defer s.queue.close()
 	poll := time.NewTicker(s.opts.PollInterval)
 	defer poll.Stop()
 	freed := s.pools.changed() // taken before each reconcile: a release after it wakes the loop
@@ -293,7 +298,7 @@ func (s *Scheduler) finish(r runResult) {
 	var rs *rescheduled
 	switch {
 	case errors.As(r.err, &rs):
-		// Stays pending without a slot until its next poke.
+		// Stays pending without a slot until its next poke or try.
 		r.p.notBefore = rs.At
 	case r.err == nil, errors.Is(r.err, errDone):
 		s.dropPending(r.p.key)
@@ -334,6 +339,9 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 		return
 	default:
 	}
+	// Runs refused slots this round wait in their pools' queues; the others leave them.
+	s.queue.begin()
+	defer s.queue.end()
 	if err := s.store.Refresh(); err != nil {
 		s.opts.Log.Error("cannot read run history", "err", err)
 		return
@@ -346,17 +354,16 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 			s.plan(j, now)
 		}
 	}
+	// Highest effective weight first, then the earlier logical date, then the name
+	// (Airflow: priority_weight, then logical date): the first run that can start, does.
 	sort.SliceStable(s.pending, func(a, b int) bool {
 		pa, pb := s.pending[a], s.pending[b]
-		if !pa.logical.Equal(pb.logical) {
-			return pa.logical.Before(pb.logical)
-		}
-		return pa.job.topo < pb.job.topo
+		return rankOf(pa.job, pa.logical).before(rankOf(pb.job, pb.logical))
 	})
 	blocked := map[string]bool{} // job has an earlier run still waiting: keep order
 	s.poolWait = false
-	// Runs up_for_reschedule hold no parallelism slot but count as active runs of their
-	// job (max_active_runs), as a DAG run whose sensor is up_for_reschedule does.
+	// Runs up_for_reschedule or up_for_retry hold no parallelism or pool slot but count as
+	// active runs of their job (max_active_runs), as a DAG run whose task waits so does.
 	resting := map[string]int{}
 	s.wakeAt = time.Time{}
 	for _, p := range s.pending {
@@ -416,7 +423,7 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 			blocked[j.Name] = true
 			continue
 		}
-		hold, others, err := s.pools.tryAcquire(j.pool, j.poolSlots, s.opts.Owner+" "+p.key)
+		hold, others, err := s.queue.take(rankOf(j, p.logical), j.pool, j.poolSlots, s.opts.Owner+" "+p.key)
 		if err != nil {
 			s.opts.Log.Error("run waits: cannot take its pool slots; will retry", "job", j.Name, "pool", j.pool, "err", err)
 			p.busy, blocked[j.Name] = true, true
@@ -504,12 +511,10 @@ func (s *Scheduler) plan(j *Job, now time.Time) {
 			s.record(j, l, StateQueued, now)
 		}
 		p := &pendingRun{job: j, logical: l, key: key}
-		if ok && r.State == StateUpForReschedule {
-			// Planned again after a restart: its next poke is where the last one left it.
-			p.notBefore = r.Updated.Add(j.PokeInterval)
-			if dl := r.Start.Add(j.WaitTimeout); dl.Before(p.notBefore) {
-				p.notBefore = dl
-			}
+		if ok {
+			// Planned again after a restart: its next poke or try is where the last one
+			// left it.
+			p.notBefore = j.resumeAt(r)
 		}
 		s.pending = append(s.pending, p)
 	}

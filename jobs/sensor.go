@@ -186,12 +186,19 @@ func (s *Scheduler) wait(ctx context.Context, j *Job, rc RunContext) error {
 	}
 }
 
-// rescheduled is what execute returns for a run of a sensor_mode reschedule job whose
-// conditions do not hold yet: it was recorded up_for_reschedule, gave its slot back, and
-// is to be poked again at At.
-type rescheduled struct{ At time.Time }
+// rescheduled is what execute returns for a run that waits holding no slot: a run of a
+// sensor_mode reschedule job whose conditions do not hold yet (State up_for_reschedule:
+// poked again at At), or a run whose attempt failed with retries left (up_for_retry:
+// tried again at At). It was recorded in that state; its caller gives its slots back.
+type rescheduled struct {
+	At    time.Time
+	State State
+}
 
 func (r *rescheduled) Error() string {
+	if r.State == StateUpForRetry {
+		return "attempt failed; up_for_retry until " + r.At.UTC().Format(time.RFC3339)
+	}
 	return "wait_for conditions do not hold yet; up_for_reschedule until " + r.At.UTC().Format(time.RFC3339)
 }
 

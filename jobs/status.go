@@ -20,7 +20,13 @@ type JobStatus struct {
 	// Pool and PoolSlots: the pool a run takes slots of, and how many.
 	Pool      string `json:"pool"`
 	PoolSlots int    `json:"pool_slots"`
-	Paused    bool   `json:"paused"`
+	// PriorityWeight is the job's own weight, WeightRule what its effective Weight adds
+	// to it (downstream, upstream, absolute); queued runs with a higher Weight start
+	// first.
+	PriorityWeight int    `json:"priority_weight"`
+	WeightRule     string `json:"weight_rule"`
+	Weight         int    `json:"weight"`
+	Paused         bool   `json:"paused"`
 	// NextRun is when the next run starts; NextDS its logical date ("" = never).
 	NextRun time.Time `json:"next_run,omitzero"`
 	NextDS  string    `json:"next_ds,omitempty"`
@@ -38,7 +44,7 @@ func (s *Scheduler) Status() ([]JobStatus, error) {
 	for _, name := range s.dag.order {
 		j := s.dag.jobs[name]
 		st := JobStatus{Name: name, Schedule: j.Schedule, Timezone: j.Loc.String(), DependsOn: j.upstream, TriggerRule: j.rule,
-			Pool: j.pool, PoolSlots: j.poolSlots, Paused: s.paused(j)}
+			Pool: j.pool, PoolSlots: j.poolSlots, PriorityWeight: j.ownWeight, WeightRule: j.weightRule, Weight: j.weight, Paused: s.paused(j)}
 		if st.DependsOn == nil {
 			st.DependsOn = []string{}
 		}

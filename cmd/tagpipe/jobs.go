@@ -327,7 +327,8 @@ func jobDefs(cfg *config.Config) ([]jobs.Def, error) {
 	for _, d := range cfg.Jobs.Definitions {
 		defs = append(defs, jobs.Def{Name: d.Name, Schedule: d.Schedule, Timezone: d.Timezone,
 			DependsOn: d.DependsOn, DependsOnPast: d.DependsOnPast, TriggerRule: d.TriggerRule, Timeout: d.Timeout, Retries: d.Retries, RetryDelay: d.RetryDelay,
-			MaxRetryDelay: d.MaxRetryDelay, MaxActiveRuns: d.MaxActiveRuns, Pool: d.Pool, PoolSlots: d.PoolSlots, Catchup: d.Catchup,
+			MaxRetryDelay: d.MaxRetryDelay, MaxActiveRuns: d.MaxActiveRuns, Pool: d.Pool, PoolSlots: d.PoolSlots,
+			PriorityWeight: d.PriorityWeight, WeightRule: d.WeightRule, Catchup: d.Catchup,
 			StartDate: d.StartDate, Paused: d.Paused, PokeInterval: d.PokeInterval, WaitTimeout: d.WaitTimeout, SensorMode: d.SensorMode,
 			Task: *task(&d.Task), OnFailure: task(d.OnFailure), OnRetry: task(d.OnRetry), OnSuccess: task(d.OnSuccess)})
 		for _, w := range d.WaitFor {
@@ -430,7 +431,7 @@ func jobsList(a *app) *cobra.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "JOB\tSCHEDULE\tZONE\tDEPENDS_ON\tNEXT_RUN\tNEXT_DS\tLAST_DS\tLAST_STATE\tLAST_SUCCESS")
+			fmt.Fprintln(tw, "JOB\tSCHEDULE\tZONE\tDEPENDS_ON\tWEIGHT\tNEXT_RUN\tNEXT_DS\tLAST_DS\tLAST_STATE\tLAST_SUCCESS")
 			for _, j := range st {
 				loc, _ := time.LoadLocation(j.Timezone)
 				next, nextDS := "never", "-"
@@ -451,7 +452,9 @@ func jobsList(a *app) *cobra.Command {
 				if deps == "" {
 					deps = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.Name, j.Schedule, j.Timezone, deps, next, nextDS, lastDS, lastState, lastOK)
+				// The effective weight, then the job's own and its weight_rule: 6 (1, downstream).
+				weight := fmt.Sprintf("%d (%d, %s)", j.Weight, j.PriorityWeight, j.WeightRule)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.Name, j.Schedule, j.Timezone, deps, weight, next, nextDS, lastDS, lastState, lastOK)
 			}
 			return tw.Flush()
 		}),

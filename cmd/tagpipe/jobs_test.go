@@ -48,6 +48,7 @@ func TestJobsCommands(t *testing.T) {
     - name: summary
       schedule: "0 3 * * *"
       depends_on: [extract]
+      priority_weight: 3
       task:
         kind: sql
         script: "COPY (SELECT '{{ds}}' AS ds, 42 AS n) TO '`+out+`/summary_{{ds}}.csv' (HEADER);"
@@ -57,6 +58,11 @@ func TestJobsCommands(t *testing.T) {
 	o, err := jobsCmd(t, append(base, "jobs", "list")...)
 	if err != nil || !strings.Contains(o, "extract") || !strings.Contains(o, "0 3 * * *") {
 		t.Fatalf("list: %v\n%s", err, o)
+	}
+	// Effective weights (own, weight_rule): extract counts summary's 3 downstream of it.
+	if !regexp.MustCompile(`(?m)^extract +@daily .* 4 \(1, downstream\) `).MatchString(o) ||
+		!regexp.MustCompile(`(?m)^summary +0 3 \* \* \* .* 3 \(3, downstream\) `).MatchString(o) {
+		t.Errorf("list lacks the effective weights:\n%s", o)
 	}
 	// extract has not run for the ds: summary's trigger_rule (all_success) does not hold.
 	_, err = jobsCmd(t, append(base, "jobs", "run", "--job", "summary", "--ds", "2026-11-20")...)
