@@ -9,7 +9,9 @@
 // under <data_dir>/jobs (append-only JSON lines, fsynced, compacted; survives kill -9),
 // the per-run cross-process lock (flock) so two schedulers never run the same job+ds
 // twice, pools whose slots every process on the data dir shares (flock per slot),
-// catch-up after downtime, backfill with a progress bar, clearing runs to run
+// priority (priority_weight, weight_rule: queued runs start highest effective weight
+// first, and a run refused pool slots keeps its place in the pool's queue), runs
+// waiting for a retry or a reschedule holding no slot, catch-up after downtime, backfill with a progress bar, clearing runs to run
 // again and marking them success or failed (jobs clear, jobs mark), pausing, and the
 // scheduler's metrics.
 //
@@ -18,7 +20,10 @@
 //
 // State ownership: the dispatch loop goroutine owns the pending/in-flight runs; runs
 // report back on a channel. Lock order: pool slots (flocks on pools/<pool>/slot-<i>,
-// taken without waiting under pools.mu, then held for a whole run) → run lock (flock,
-// held for a whole run) → Store.mu → history.lock (flock, held only inside one Store
-// call). Scheduler.mu guards only start/stop and is never held with the others.
+// taken without waiting under pools.mu, then held while the run goes on) → run lock
+// (flock, held while the run goes on) → Store.mu → history.lock (flock, held only
+// inside one Store call). A run that waits (up_for_retry, up_for_reschedule) gives back
+// its run lock and its slots and takes them again, in that order, before it goes on.
+// pools.mu also guards the pools' queues. Scheduler.mu guards only start/stop and is
+// never held with the others.
 package jobs

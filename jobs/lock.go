@@ -11,8 +11,9 @@ import (
 // errBusy: another scheduler (this process or another) holds the run's lock.
 var errBusy = errors.New("run is locked by another scheduler")
 
-// runLock is an exclusive flock on <dir>/locks/<job>/<ts>.lock, held for the whole run
-// (all attempts). flock locks belong to the open file, so two schedulers in one process
+// runLock is an exclusive flock on <dir>/locks/<job>/<ts>.lock, held while the run goes
+// on (its attempts and callbacks; not while it waits up_for_retry or up_for_reschedule,
+// when whichever scheduler takes it next goes on from its record). flock locks belong to the open file, so two schedulers in one process
 // exclude each other as two processes do, and the kernel drops the lock when a process
 // dies (kill -9 included). Lock files are never removed: removing a locked path lets a
 // third opener lock a different inode.

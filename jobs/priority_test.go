@@ -460,3 +460,57 @@ func TestSensorModesAndPoolSlots(t *testing.T) {
 		})
 	}
 }
+
+// A backfill's run gives its pool slot back while it waits for its retry as a scheduled
+// run does, and goes on with attempt 2 (not afresh): with --parallel 2 in a 1-slot
+// pool, other (15m) runs in flaky's 10m retry gap and flaky's attempt 2 follows it.
+func TestBackfillRetryFreesPoolSlots(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		now := shiftedNow(nov20) // 00:30
+		var mu sync.Mutex
+		var calls []string
+		k := NewKinds()
+		k.Register("func", BuiltinKind(map[string]TaskFunc{
+			"flaky": func(ctx context.Context, rc RunContext) (int64, error) {
+				mu.Lock()
+				calls = append(calls, fmt.Sprintf("flaky#%d %s", rc.Attempt, now().Format("15:04")))
+				mu.Unlock()
+				if rc.Attempt == 1 {
+					return 0, errors.New("flaky is broken once")
+				}
+				return 1, nil
+			},
+			"other": func(ctx context.Context, rc RunContext) (int64, error) {
+				mu.Lock()
+				calls = append(calls, "other "+now().Format("15:04"))
+				mu.Unlock()
+				time.Sleep(15 * time.Minute)
+				return 1, nil
+			},
+		}))
+		two := 2
+		flaky, other := daily("flaky"), daily("other")
+		flaky.Pool, other.Pool = "db", "db"
+		flaky.PriorityWeight, flaky.Retries, flaky.RetryDelay = &two, 1, 10*time.Minute
+		dflt := DefaultDefaults()
+		dflt.Pools = map[string]int{"db": 1}
+		dag, err := Compile([]Def{other, flaky}, k, dflt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(dag, Options{Dir: t.TempDir(), Now: now, Owner: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		sum, err := s.Backfill(context.Background(), BackfillOptions{Jobs: []string{"other", "flaky"}, From: "2026-11-18", To: "2026-11-18", Parallel: 2})
+		if err != nil || sum.Succeeded != 2 {
+			t.Fatalf("backfill: %v %v", sum, err)
+		}
+		eqStrings(t, "calls", calls, []string{"flaky#1 00:30", "other 00:30", "flaky#2 00:45"})
+		r, _ := s.Store().Latest("flaky", time.Date(2026, 11, 18, 0, 0, 0, 0, time.UTC))
+		if r.State != StateSuccess || r.Attempt != 2 || r.Trigger != TriggerBackfill {
+			t.Errorf("flaky: %+v", r)
+		}
+	})
+}

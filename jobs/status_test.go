@@ -41,6 +41,9 @@ func TestStatusHandler(t *testing.T) {
 	if a.NextDS != "2026-11-25" || !a.NextRun.Equal(time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)) || a.Last.DS != "2026-11-24" || a.LastSuccess.DS != "2026-11-24" {
 		t.Errorf("a: %+v", a)
 	}
+	if a.Weight != 2 || a.PriorityWeight != 1 || a.WeightRule != WeightDownstream || bb.Weight != 1 {
+		t.Errorf("weights: a %d (%d, %s), b %d; want 2 (1, downstream: b's 1 added), 1", a.Weight, a.PriorityWeight, a.WeightRule, bb.Weight)
+	}
 	if bb.Last.State != StateFailed || bb.LastSuccess != nil {
 		t.Errorf("b: %+v", bb)
 	}
