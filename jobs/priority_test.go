@@ -215,6 +215,12 @@ func TestPriorityNotOvertakenInPool(t *testing.T) {
 		st.mu.Lock()
 		starts := append([]string(nil), st.starts...)
 		st.mu.Unlock()
+		// Runs starting at one instant log in either order: by time, then job.
+		sort.SliceStable(starts, func(a, b int) bool {
+			ja, ta, _ := strings.Cut(starts[a], " ")
+			jb, tb, _ := strings.Cut(starts[b], " ")
+			return ta < tb || ta == tb && ja < jb
+		})
 		eqStrings(t, "starts", starts, []string{"low_a 00:30", "low_b 00:30", "big 01:30", "low_a 01:40", "low_b 01:40"})
 	})
 }
@@ -285,6 +291,61 @@ func TestSlotQueueAcrossParties(t *testing.T) {
 	}
 }
 
+// retryGap is two daily jobs in a 1-slot pool "db": flaky (weight 2, one retry after
+// 10m) fails its attempt 1 and succeeds its attempt 2 (calling atAttempt2 first, if
+// set), other takes 15m. Calls are logged as "flaky#1 HH:MM", "other HH:MM".
+type retryGap struct {
+	dag   *DAG
+	mu    sync.Mutex
+	calls []string
+}
+
+func newRetryGap(t *testing.T, now func() time.Time, atAttempt2 func()) *retryGap {
+	t.Helper()
+	g := &retryGap{}
+	log := func(s string) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.calls = append(g.calls, s+" "+now().Format("15:04"))
+	}
+	k := NewKinds()
+	k.Register("func", BuiltinKind(map[string]TaskFunc{
+		"flaky": func(ctx context.Context, rc RunContext) (int64, error) {
+			log(fmt.Sprintf("flaky#%d", rc.Attempt))
+			if rc.Attempt == 1 {
+				return 0, errors.New("flaky is broken once")
+			}
+			if atAttempt2 != nil {
+				atAttempt2()
+			}
+			return 1, nil
+		},
+		"other": func(ctx context.Context, rc RunContext) (int64, error) {
+			log("other")
+			time.Sleep(15 * time.Minute)
+			return 1, nil
+		},
+	}))
+	two := 2
+	flaky, other := daily("flaky"), daily("other")
+	flaky.Pool, other.Pool = "db", "db"
+	flaky.PriorityWeight, flaky.Retries, flaky.RetryDelay = &two, 1, 10*time.Minute
+	dflt := DefaultDefaults()
+	dflt.Pools = map[string]int{"db": 1}
+	dag, err := Compile([]Def{other, flaky}, k, dflt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.dag = dag
+	return g
+}
+
+func (g *retryGap) seq() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.calls...)
+}
+
 // A run waiting for its retry holds no pool slot (Airflow's up_for_retry): in a 1-slot
 // pool, flaky's attempt 1 fails at 00:00, other (15m) runs in the gap, and flaky's
 // retry, due at 00:10, takes the slot again once other has given it back at 00:15,
@@ -293,40 +354,9 @@ func TestRetryFreesPoolSlots(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		now := shiftedNow(nov20)
 		dir := t.TempDir()
-		var mu sync.Mutex
-		var calls []string
 		var holdersAt2 slotUsage
-		k := NewKinds()
-		k.Register("func", BuiltinKind(map[string]TaskFunc{
-			"flaky": func(ctx context.Context, rc RunContext) (int64, error) {
-				mu.Lock()
-				calls = append(calls, fmt.Sprintf("flaky#%d %s", rc.Attempt, now().Format("15:04")))
-				mu.Unlock()
-				if rc.Attempt == 1 {
-					return 0, errors.New("flaky is broken once")
-				}
-				holdersAt2, _ = poolUsage(filepath.Join(dir, "pools", "db"), 0)
-				return 1, nil
-			},
-			"other": func(ctx context.Context, rc RunContext) (int64, error) {
-				mu.Lock()
-				calls = append(calls, "other "+now().Format("15:04"))
-				mu.Unlock()
-				time.Sleep(15 * time.Minute)
-				return 1, nil
-			},
-		}))
-		two := 2
-		flaky, other := daily("flaky"), daily("other")
-		flaky.Pool, other.Pool = "db", "db"
-		flaky.PriorityWeight, flaky.Retries, flaky.RetryDelay = &two, 1, 10*time.Minute
-		dflt := DefaultDefaults()
-		dflt.Pools = map[string]int{"db": 1}
-		dag, err := Compile([]Def{flaky, other}, k, dflt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := New(dag, Options{Dir: dir, Now: now, Owner: "test", Parallelism: 4})
+		g := newRetryGap(t, now, func() { holdersAt2, _ = poolUsage(filepath.Join(dir, "pools", "db"), 0) })
+		s, err := New(g.dag, Options{Dir: dir, Now: now, Owner: "test", Parallelism: 4})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -352,7 +382,7 @@ func TestRetryFreesPoolSlots(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		eqStrings(t, "calls", calls, []string{"flaky#1 00:00", "other 00:00", "flaky#2 00:15"})
+		eqStrings(t, "calls", g.seq(), []string{"flaky#1 00:00", "other 00:00", "flaky#2 00:15"})
 		if holdersAt2.Used != 1 || !strings.Contains(holdersAt2.Holders[0], "flaky/") {
 			t.Errorf("pool db during attempt 2: %+v, want flaky's", holdersAt2)
 		}
@@ -467,38 +497,8 @@ func TestSensorModesAndPoolSlots(t *testing.T) {
 func TestBackfillRetryFreesPoolSlots(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		now := shiftedNow(nov20) // 00:30
-		var mu sync.Mutex
-		var calls []string
-		k := NewKinds()
-		k.Register("func", BuiltinKind(map[string]TaskFunc{
-			"flaky": func(ctx context.Context, rc RunContext) (int64, error) {
-				mu.Lock()
-				calls = append(calls, fmt.Sprintf("flaky#%d %s", rc.Attempt, now().Format("15:04")))
-				mu.Unlock()
-				if rc.Attempt == 1 {
-					return 0, errors.New("flaky is broken once")
-				}
-				return 1, nil
-			},
-			"other": func(ctx context.Context, rc RunContext) (int64, error) {
-				mu.Lock()
-				calls = append(calls, "other "+now().Format("15:04"))
-				mu.Unlock()
-				time.Sleep(15 * time.Minute)
-				return 1, nil
-			},
-		}))
-		two := 2
-		flaky, other := daily("flaky"), daily("other")
-		flaky.Pool, other.Pool = "db", "db"
-		flaky.PriorityWeight, flaky.Retries, flaky.RetryDelay = &two, 1, 10*time.Minute
-		dflt := DefaultDefaults()
-		dflt.Pools = map[string]int{"db": 1}
-		dag, err := Compile([]Def{other, flaky}, k, dflt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := New(dag, Options{Dir: t.TempDir(), Now: now, Owner: "test"})
+		g := newRetryGap(t, now, nil)
+		s, err := New(g.dag, Options{Dir: t.TempDir(), Now: now, Owner: "test"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -507,7 +507,7 @@ func TestBackfillRetryFreesPoolSlots(t *testing.T) {
 		if err != nil || sum.Succeeded != 2 {
 			t.Fatalf("backfill: %v %v", sum, err)
 		}
-		eqStrings(t, "calls", calls, []string{"flaky#1 00:30", "other 00:30", "flaky#2 00:45"})
+		eqStrings(t, "calls", g.seq(), []string{"flaky#1 00:30", "other 00:30", "flaky#2 00:45"})
 		r, _ := s.Store().Latest("flaky", time.Date(2026, 11, 18, 0, 0, 0, 0, time.UTC))
 		if r.State != StateSuccess || r.Attempt != 2 || r.Trigger != TriggerBackfill {
 			t.Errorf("flaky: %+v", r)
