@@ -238,7 +238,8 @@ func (e *DefError) Error() string {
 // Compile validates defs and builds the DAG. Every problem is reported (errors.Join of
 // *DefError), each naming the job and the field: unknown depends_on, bad cron spec, a
 // cycle (named a -> b -> a), unknown task kind, bad zone, unknown trigger_rule,
-// sensor_mode or pool, duplicate names.
+// sensor_mode, weight_rule or pool, a negative priority_weight, duplicate names. It
+// fixes each job's effective priority weight (priority.go).
 func Compile(defs []Def, kinds *Kinds, dflt Defaults) (*DAG, error) {
 	var errs []error
 	fail := func(job, field, format string, args ...any) {
