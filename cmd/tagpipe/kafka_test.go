@@ -395,3 +395,27 @@ func TestUsersCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestGlobalConfigBeforeTopicsConfig: in `tagpipe --config FILE topics create --config
+// k=v` the first --config is the config file (its broker.listen is where the command
+// connects) and the second a topic config, as kafka-topics.sh's; the file given after the
+// subcommand is refused as a topic config with a hint, before any connection.
+func TestGlobalConfigBeforeTopicsConfig(t *testing.T) {
+	addr := startTestBroker(t).Addr()
+	dir := t.TempDir()
+	file := writeTestFile(t, "tagpipe.yaml", "data_dir: "+dir+"\nbroker:\n  listen: "+addr+"\n")
+	runTagpipe(t, "--config", file, "topics", "create", "--topic", "c", "--partitions", "1", "--config", "retention.ms=1000")
+	runTagpipe(t, "--config", file, "topics", "alter", "--topic", "c", "--config", "segment.ms=2000")
+	got := runTagpipe(t, "--config", file, "topics", "describe", "--topic", "c")
+	for _, want := range []string{"retention.ms=1000 (dynamic_topic)", "segment.ms=2000 (dynamic_topic)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("describe lacks %q:\n%s", want, got)
+		}
+	}
+	for _, sub := range []string{"create", "alter"} {
+		out, err := runTagpipeErr("--data-dir", dir, "topics", sub, "--topic", "c", "--config", file, "--bootstrap-server", "127.0.0.1:1")
+		if err == nil || !strings.Contains(err.Error(), "the config file goes before the command") {
+			t.Errorf("topics %s --config FILE: %v\n%s", sub, err, out)
+		}
+	}
+}

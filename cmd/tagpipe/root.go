@@ -47,6 +47,10 @@ func newRootCmd(out, errw io.Writer) *cobra.Command {
 		Short:         "tagpipe — collect behaviour logs, stream them into Parquet tables, compute user interest tags",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Flags before a subcommand's name belong to the commands named so far, so the
+		// global --config FILE in `tagpipe --config FILE topics create --config k=v` is
+		// the config file, and the second --config (kafka-topics.sh's) a topic config.
+		TraverseChildren: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return a.load(cmd)
 		},

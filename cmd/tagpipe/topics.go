@@ -157,6 +157,10 @@ func parseConfigs(kvs []string) (map[string]*string, error) {
 	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
+			// The global --config FILE given after the subcommand's name is this flag.
+			if !ok && (strings.HasSuffix(kv, ".yaml") || strings.HasSuffix(kv, ".yml")) {
+				return nil, fmt.Errorf("bad --config %q: want key=value (a topic config); the config file goes before the command: tagpipe --config %s topics …", kv, kv)
+			}
 			return nil, fmt.Errorf("bad --config %q: want key=value", kv)
 		}
 		out[k] = &v
@@ -202,6 +206,10 @@ func init() {
 		create.Flags().Int16Var(&replication, "replication-factor", -1, "replicas per partition (-1: the broker's default)")
 		create.Flags().StringArrayVar(&configs, "config", nil, "topic config key=value (repeatable)")
 		_ = create.MarkFlagRequired("topic")
+		// The topic configs are checked before connecting, so a misplaced config file
+		// is named as such even when no broker is up.
+		checkConfigs := func(*cobra.Command, []string) error { _, err := parseConfigs(configs); return err }
+		create.PreRunE = checkConfigs
 
 		list := &cobra.Command{Use: "list", Short: "List topics", Args: cobra.NoArgs,
 			RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
@@ -271,6 +279,7 @@ func init() {
 		alter.Flags().StringArrayVar(&deleteConfigs, "delete-config", nil, "return a topic config to its default (repeatable)")
 		alter.Flags().Int32Var(&alterPartitions, "partitions", 0, "grow the topic to this many partitions")
 		_ = alter.MarkFlagRequired("topic")
+		alter.PreRunE = checkConfigs
 
 		del := &cobra.Command{Use: "delete", Short: "Delete a topic and its data", Args: cobra.NoArgs,
 			RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
