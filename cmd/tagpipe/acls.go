@@ -44,7 +44,7 @@ func init() {
 				var errs []error
 				for _, r := range rs {
 					if r.Err != nil {
-						errs = append(errs, fmt.Errorf("%s %s %s %s %s: %w%s", r.Type, r.Name, r.Principal, r.Operation, r.Permission, r.Err, errMessage(r.ErrMessage)))
+						errs = append(errs, fmt.Errorf("%s %s %s %s %s: %w", r.Type, r.Name, r.Principal, r.Operation, r.Permission, brokerError(r.Err, r.ErrMessage)))
 					}
 				}
 				if err := errors.Join(errs...); err != nil {
@@ -71,7 +71,7 @@ func init() {
 				var errs []error
 				for _, r := range rs {
 					if r.Err != nil {
-						errs = append(errs, fmt.Errorf("%w%s", r.Err, errMessage(r.ErrMessage)))
+						errs = append(errs, brokerError(r.Err, r.ErrMessage))
 						continue
 					}
 					acls = append(acls, r.Described...)
@@ -99,12 +99,12 @@ func init() {
 				var errs []error
 				for _, r := range rs {
 					if r.Err != nil {
-						errs = append(errs, fmt.Errorf("%w%s", r.Err, errMessage(r.ErrMessage)))
+						errs = append(errs, brokerError(r.Err, r.ErrMessage))
 						continue
 					}
 					for _, d := range r.Deleted {
 						if d.Err != nil {
-							errs = append(errs, fmt.Errorf("%s %s: %w%s", d.Type, d.Name, d.Err, errMessage(d.ErrMessage)))
+							errs = append(errs, fmt.Errorf("%s %s: %w", d.Type, d.Name, brokerError(d.Err, d.ErrMessage)))
 							continue
 						}
 						acls = append(acls, kadm.DescribedACL{Principal: d.Principal, Host: d.Host, Type: d.Type, Name: d.Name,
@@ -121,13 +121,6 @@ func init() {
 		cmd.AddCommand(add, list, remove)
 		return cmd
 	})
-}
-
-func errMessage(m string) string {
-	if m == "" {
-		return ""
-	}
-	return ": " + m
 }
 
 // aclFlags are kafka-acls.sh's flags, shared by the three commands.

@@ -51,11 +51,7 @@ func init() {
 				}
 				for _, r := range rs {
 					if r.Err != nil {
-						msg := r.Err.Error()
-						if r.ErrMessage != "" {
-							msg += ": " + r.ErrMessage
-						}
-						return fmt.Errorf("cannot alter the quotas of %s: %s", quotaEntityText(entity), msg)
+						return fmt.Errorf("cannot alter the quotas of %s: %w", quotaEntityText(entity), brokerError(r.Err, r.ErrMessage))
 					}
 				}
 				verb := "altered"

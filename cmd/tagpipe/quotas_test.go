@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // TestQuotasCommands: tagpipe quotas alter/describe against the built-in broker, as
@@ -70,5 +73,12 @@ func TestQuotasCommands(t *testing.T) {
 		if out, err := run(tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want an error with %q\n%s", tc.args, err, tc.want, out)
 		}
+	}
+	// The broker's message is printed in place of kerr's generic description of the code,
+	// and the code is still there for errors.Is.
+	_, err = run("alter", "--user", "a", "--add", "no_such_rate=1")
+	if want := "cannot alter the quotas of /users/a: INVALID_REQUEST: Invalid configuration key no_such_rate"; err == nil ||
+		!strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "most likely") || !errors.Is(err, kerr.InvalidRequest) {
+		t.Errorf("unknown key: %v; want %q and errors.Is INVALID_REQUEST", err, want)
 	}
 }

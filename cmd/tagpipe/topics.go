@@ -151,6 +151,33 @@ func missingTopic(err error, topic string) error {
 	return err
 }
 
+// brokerError is a per-resource error of an admin response as the commands print it: the
+// error code's name and the broker's message, when it sent one, instead of kerr's generic
+// description of the code ("This most likely occurs because of a request being malformed
+// by the client library…" before "Invalid configuration key x"). errors.Is still finds
+// the code.
+func brokerError(code error, msg string) error {
+	if msg == "" {
+		return code
+	}
+	return &brokerErr{code: code, msg: msg}
+}
+
+type brokerErr struct {
+	code error
+	msg  string
+}
+
+func (e *brokerErr) Error() string {
+	var ke *kerr.Error
+	if errors.As(e.code, &ke) {
+		return ke.Message + ": " + e.msg
+	}
+	return e.code.Error() + ": " + e.msg
+}
+
+func (e *brokerErr) Unwrap() error { return e.code }
+
 // parseConfigs turns repeated k=v flags into a map.
 func parseConfigs(kvs []string) (map[string]*string, error) {
 	out := map[string]*string{}
@@ -196,7 +223,7 @@ func init() {
 					return fmt.Errorf("cannot create topic %q: %w", topic, err)
 				}
 				if r.Err != nil {
-					return fmt.Errorf("cannot create topic %q: %w: %s", topic, r.Err, r.ErrMessage)
+					return fmt.Errorf("cannot create topic %q: %w", topic, brokerError(r.Err, r.ErrMessage))
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Created topic %s.\n", topic)
 				return nil
@@ -256,7 +283,7 @@ func init() {
 					}
 					for _, r := range rs {
 						if r.Err != nil {
-							return missingTopic(fmt.Errorf("cannot alter topic %q: %w: %s", topic, r.Err, r.ErrMessage), topic)
+							return missingTopic(fmt.Errorf("cannot alter topic %q: %w", topic, brokerError(r.Err, r.ErrMessage)), topic)
 						}
 					}
 				}
@@ -267,7 +294,7 @@ func init() {
 					}
 					for _, r := range rs {
 						if r.Err != nil {
-							return fmt.Errorf("cannot change partitions of %q: %w: %s", topic, r.Err, r.ErrMessage)
+							return fmt.Errorf("cannot change partitions of %q: %w", topic, brokerError(r.Err, r.ErrMessage))
 						}
 					}
 				}
@@ -288,7 +315,7 @@ func init() {
 					return missingTopic(fmt.Errorf("cannot delete topic %q: %w", topic, err), topic)
 				}
 				if r.Err != nil {
-					return missingTopic(fmt.Errorf("cannot delete topic %q: %w: %s", topic, r.Err, r.ErrMessage), topic)
+					return missingTopic(fmt.Errorf("cannot delete topic %q: %w", topic, brokerError(r.Err, r.ErrMessage)), topic)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Deleted topic %s.\n", topic)
 				return nil

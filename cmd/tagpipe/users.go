@@ -68,11 +68,7 @@ func init() {
 					return fmt.Errorf("user %q not answered", user)
 				}
 				if r.Err != nil {
-					msg := r.Err.Error()
-					if r.ErrMessage != "" {
-						msg += ": " + r.ErrMessage
-					}
-					return fmt.Errorf("cannot alter the SCRAM credentials of %q: %s", user, msg)
+					return fmt.Errorf("cannot alter the SCRAM credentials of %q: %w", user, brokerError(r.Err, r.ErrMessage))
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s credential of user %s %s\n", mech, user, verb)
 				return nil
