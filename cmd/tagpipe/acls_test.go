@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/tagpipe/tagpipe/broker"
 )
@@ -16,7 +19,7 @@ import (
 func TestACLsCommands(t *testing.T) {
 	b := startTestBrokerWith(t, func(o *broker.Options) {
 		o.Listeners = []broker.Listener{{Name: "INTERNAL", Listen: "127.0.0.1:0"}, {Name: "SASL_PLAINTEXT", Listen: "127.0.0.1:0"}}
-		o.SASL = broker.SASLOptions{Mechanisms: []string{"SCRAM-SHA-256"}, Users: map[string]string{"admin": "admin-secret"}}
+		o.SASL = broker.SASLOptions{Mechanisms: []string{"SCRAM-SHA-256"}, Users: map[string]string{"admin": "admin-secret", "carol": "carol-secret"}}
 		o.Authorizer = broker.AuthorizerOptions{Mode: broker.AuthorizerACL, SuperUsers: []string{"User:admin"}}
 	})
 	dir := t.TempDir()
@@ -99,5 +102,31 @@ func TestACLsCommands(t *testing.T) {
 		if out, err := run(append(tc.args, "--bootstrap-server", b.ListenerAddr("INTERNAL"))...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want an error with %q\n%s", tc.args, err, tc.want, out)
 		}
+	}
+
+	// A user with no ACL on the topic is refused it; one who may only read it is refused
+	// the idempotent producer's InitProducerId with the cluster's code. Produce says what
+	// each means and which ACL to add.
+	carol := writeTestFile(t, "carol.properties", "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-256\n"+
+		"sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"carol\" password=\"carol-secret\";\n")
+	produce := func() error {
+		var pout, perr bytes.Buffer
+		root := newRootCmd(&pout, &perr)
+		root.SetIn(strings.NewReader("x\n"))
+		root.SetArgs([]string{"--data-dir", dir, "produce", "--topic", "orders", "--request-timeout", "10s",
+			"--bootstrap-server", b.ListenerAddr("SASL_PLAINTEXT"), "--command-config", carol})
+		return root.ExecuteContext(context.Background())
+	}
+	const hint = "it needs Write on the topic (tagpipe acls add --allow-principal User:NAME --operation Write --topic orders)"
+	if err := produce(); err == nil || !errors.Is(err, kerr.TopicAuthorizationFailed) ||
+		!strings.Contains(err.Error(), "not authorized to write to topic orders") || !strings.Contains(err.Error(), "--operation Write --topic orders") {
+		t.Errorf("produce without an ACL: %v", err)
+	}
+	runTagpipe(t, "--data-dir", dir, "topics", "create", "--topic", "orders", "--partitions", "1",
+		"--bootstrap-server", b.ListenerAddr("SASL_PLAINTEXT"), "--command-config", props)
+	admin("add", "--allow-principal", "User:carol", "--operation", "Read", "--topic", "orders")
+	if err := produce(); err == nil || !errors.Is(err, kerr.ClusterAuthorizationFailed) ||
+		!strings.Contains(err.Error(), "not authorized to do idempotent sends") || !strings.Contains(err.Error(), hint) {
+		t.Errorf("produce with Read only: %v", err)
 	}
 }

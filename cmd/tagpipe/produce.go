@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -47,7 +49,7 @@ func init() {
 				defer cl.Close()
 				n, err := produceLines(cmd.Context(), cl, cmd.InOrStdin(), keySep, partition)
 				if err != nil {
-					return fmt.Errorf("produced %d records, then: %w", n, err)
+					return fmt.Errorf("produced %d records, then: %w", n, produceError(err, topic))
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "produced %d records to %s\n", n, topic)
 				return nil
@@ -63,6 +65,22 @@ func init() {
 		_ = cmd.MarkFlagRequired("topic")
 		return cmd
 	})
+}
+
+// produceError says what a producer's authorization failures mean and which ACL to add.
+// CLUSTER_AUTHORIZATION_FAILED is what Kafka's producer calls "not authorized to do
+// idempotent sends": an idempotent producer's InitProducerId needs IdempotentWrite on the
+// cluster or Write on some topic (KIP-679), so a user who may describe the topic but
+// not write it is refused with the cluster's code, not the topic's.
+func produceError(err error, topic string) error {
+	acl := "tagpipe acls add --allow-principal User:NAME --operation Write --topic " + topic
+	switch {
+	case errors.Is(err, kerr.ClusterAuthorizationFailed):
+		return fmt.Errorf("the producer is not authorized to do idempotent sends (%w): it needs Write on the topic (%s) or IdempotentWrite on the cluster", err, acl)
+	case errors.Is(err, kerr.TopicAuthorizationFailed):
+		return fmt.Errorf("not authorized to write to topic %s (%w): it needs Write on it (%s)", topic, err, acl)
+	}
+	return err
 }
 
 // producerOpts are the client options of --acks (all/-1, 1, 0: idempotence only with
