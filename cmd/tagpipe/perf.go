@@ -105,7 +105,7 @@ func perfProduceCmd(a *app) *cobra.Command {
 			mu.Lock()
 			defer mu.Unlock()
 			if firstErr != nil {
-				return fmt.Errorf("producing to %s: %w", topic, firstErr)
+				return fmt.Errorf("producing to %s: %w", topic, produceError(firstErr, topic))
 			}
 			return nil
 		},
@@ -279,7 +279,8 @@ func perfConsumeCmd(a *app) *cobra.Command {
 				rebalanceMu sync.Mutex
 				assigned    time.Time
 			)
-			opts := []kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(reset)}
+			var throttled throttleSum
+			opts := []kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(reset), kgo.WithHooks(&throttled)}
 			if group != "" {
 				opts = append(opts, kgo.ConsumerGroup(group), kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
 					rebalanceMu.Lock()
@@ -346,7 +347,13 @@ func perfConsumeCmd(a *app) *cobra.Command {
 				mb, mb/el, n, float64(n)/el, reb.Milliseconds(), (end.Sub(start) - reb).Milliseconds(), mb/fetchEl, float64(n)/fetchEl)
 			if n < messages {
 				w.Flush()
-				return fmt.Errorf("exiting before consuming the expected number of messages: %d of %d, then no record for %s (--timeout)", n, messages, timeout)
+				err := fmt.Errorf("exiting before consuming the expected number of messages: %d of %d, then no record for %s (--timeout)", n, messages, timeout)
+				if d := throttled.total(); d > 0 {
+					// A consumer over its quota gets empty fetches while it is muted, which
+					// reads as a topic with nothing left.
+					err = fmt.Errorf("%w; the broker throttled this client for %s meanwhile: a client quota (consumer_byte_rate or request_percentage; tagpipe quotas describe)", err, d.Round(time.Millisecond))
+				}
+				return err
 			}
 			return nil
 		},
@@ -362,6 +369,25 @@ func perfConsumeCmd(a *app) *cobra.Command {
 	_ = cmd.MarkFlagRequired("topic")
 	_ = cmd.MarkFlagRequired("messages")
 	return cmd
+}
+
+// throttleSum adds up the throttle times brokers send a client (kgo's
+// HookBrokerThrottle): the time client quotas held it back.
+type throttleSum struct {
+	mu sync.Mutex
+	d  time.Duration
+}
+
+func (s *throttleSum) OnBrokerThrottle(_ kgo.BrokerMetadata, d time.Duration, _ bool) {
+	s.mu.Lock()
+	s.d += d
+	s.mu.Unlock()
+}
+
+func (s *throttleSum) total() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.d
 }
 
 // perfTime is t as kafka-consumer-perf-test.sh prints it (yyyy-MM-dd HH:mm:ss:SSS).

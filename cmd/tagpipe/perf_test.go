@@ -79,6 +79,23 @@ func TestPerfCommands(t *testing.T) {
 	}
 }
 
+// TestPerfConsumeThrottled: a consumer held back by a client quota that gives up says
+// the broker throttled it, instead of only that no record came.
+func TestPerfConsumeThrottled(t *testing.T) {
+	dir, addr := t.TempDir(), startTestBroker(t).Addr()
+	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "q", "--partitions", "1")
+	// Two batches at least: a throttled client's fetch is capped to the quota's worth but
+	// returns its first batch whole (KIP-74), so the first fetch cannot bring all of them.
+	for range 2 {
+		runTagpipe(t, "--data-dir", dir, "perf", "produce", "--bootstrap-server", addr, "--topic", "q", "--num-records", "500", "--record-size", "100")
+	}
+	runTagpipe(t, "--data-dir", dir, "quotas", "alter", "--bootstrap-server", addr, "--default-user", "--add", "consumer_byte_rate=100")
+	_, err := runTagpipeErr("--data-dir", dir, "perf", "consume", "--bootstrap-server", addr, "--topic", "q", "--messages", "1000", "--timeout", "300ms")
+	if err == nil || !strings.Contains(err.Error(), "of 1000, then no record") || !strings.Contains(err.Error(), "the broker throttled this client for") {
+		t.Fatalf("perf consume over a quota: %v", err)
+	}
+}
+
 func lastLine(s string) string {
 	s = strings.TrimSuffix(s, "\n")
 	return s[strings.LastIndex(s, "\n")+1:] + "\n"
