@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -95,6 +96,10 @@ func TestConsolePagesAndStatus(t *testing.T) {
 		JobRuns: func(context.Context, int) ([]JobRun, error) {
 			return []JobRun{{Job: "tags", DS: "2018-09-24", State: "success", Attempt: 1, Start: now, End: now.Add(3 * time.Second), Rows: 100}}, nil
 		},
+		JobPools: func(context.Context) ([]JobPool, error) {
+			return []JobPool{{Name: "default_pool", Slots: 4, Used: 1, Open: 3},
+				{Name: "warehouse_db", Slots: 2, Shared: true, Used: 2, Queued: 3, Holders: []string{"slot-0: h:12 tags/2018-09-24", "slot-1: h:13 rfm/2018-09-24"}}}, nil
+		},
 	})
 	defer con.Close()
 
@@ -113,6 +118,16 @@ func TestConsolePagesAndStatus(t *testing.T) {
 	}
 	if len(st.Tags) != 2 || st.Weights[2].Count != 5 || st.Weights[9].Count != 1 {
 		t.Fatalf("tags: %+v %+v", st.Tags, st.Weights)
+	}
+	if len(st.Pools) != 2 || st.Pools[1].Queued != 3 {
+		t.Fatalf("pools: %+v", st.Pools)
+	}
+	var text strings.Builder
+	if err := st.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^== job pools\nPOOL\s+SLOTS\s+USED\s+OPEN\s+QUEUED\s+SCOPE\ndefault_pool\s+4\s+1\s+3\s+0\s+this scheduler\nwarehouse_db\s+2\s+2\s+0\s+3\s+data dir$`).MatchString(text.String()) {
+		t.Fatalf("tagpipe status text lacks the pools:\n%s", text.String())
 	}
 
 	srv := httptest.NewServer(con.Handler())
@@ -140,6 +155,9 @@ func TestConsolePagesAndStatus(t *testing.T) {
 		if p.tmpl == "user" && !strings.Contains(page, "Comedy &lt;b&gt;") {
 			t.Fatalf("user page must show escaped tags:\n%s", page)
 		}
+		if p.tmpl == "jobs" && !regexp.MustCompile(`<tr><td>warehouse_db</td><td class="n">2</td><td class="n">2</td><td class="n">0</td><td class="n">3</td><td>data dir</td><td>slot-0: h:12 tags/2018-09-24<br>slot-1: h:13 rfm/2018-09-24</td></tr>`).MatchString(page) {
+			t.Fatalf("jobs page lacks the pools:\n%s", page)
+		}
 	}
 	resp, err := http.PostForm(srv.URL+"/console/sql", url.Values{"q": {"SELECT 42"}})
 	if err != nil {
@@ -157,7 +175,7 @@ func TestConsolePagesAndStatus(t *testing.T) {
 	var got Status
 	err = json.NewDecoder(resp.Body).Decode(&got)
 	resp.Body.Close()
-	if err != nil || len(got.Topics) != 1 || len(got.Jobs) != 1 {
+	if err != nil || len(got.Topics) != 1 || len(got.Jobs) != 1 || len(got.Pools) != 2 {
 		t.Fatalf("status.json: %v %+v", err, got)
 	}
 	http.DefaultClient.CloseIdleConnections()

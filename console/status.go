@@ -25,6 +25,7 @@ type Status struct {
 	Ingest    []MetricRow       `json:"ingest"`
 	Streaming []Batch           `json:"streaming"`
 	Jobs      []JobRun          `json:"jobs"`
+	Pools     []JobPool         `json:"pools"`
 	Tags      []TagStat         `json:"tags"`
 	Weights   []Bucket          `json:"weights"`
 	Errors    map[string]string `json:"errors,omitempty"`
@@ -99,6 +100,22 @@ type JobRun struct {
 	Error   string    `json:"error,omitempty"`
 }
 
+// JobPool is one job pool's slots (Airflow's pools), as /v1/jobs "pools" and `tagpipe
+// jobs pools` show it.
+type JobPool struct {
+	Name  string `json:"name"`
+	Slots int    `json:"slots"`
+	// Shared: the slots are shared by every process on the data dir (a pool sized in
+	// jobs.pools); otherwise Used counts the console's own scheduler's runs only.
+	Shared bool `json:"shared"`
+	Used   int  `json:"used"`
+	// Open is Slots - Used (negative after a shrink while earlier runs go on).
+	Open   int `json:"open"`
+	Queued int `json:"queued"`
+	// Holders say who holds a shared pool's slots ("slot-<i>: host:pid job/ds").
+	Holders []string `json:"holders,omitempty"`
+}
+
 // TagStat is one tag's reach on the latest day of ads_user_interest_tags.
 type TagStat struct {
 	Tag       string  `json:"tag"`
@@ -135,6 +152,8 @@ type Options struct {
 	Why func(ctx context.Context, user string) (*Table, error)
 	// JobRuns returns recent job runs, newest first.
 	JobRuns func(ctx context.Context, limit int) ([]JobRun, error)
+	// JobPools returns the job pools, default_pool first (jobs panel).
+	JobPools func(ctx context.Context) ([]JobPool, error)
 }
 
 // Console gathers Status and serves the pages.
@@ -218,6 +237,13 @@ func (c *Console) status(ctx context.Context, panels ...string) *Status {
 					fail(p, err)
 				}
 				st.Jobs = runs
+			}
+			if c.opts.JobPools != nil {
+				pools, err := c.opts.JobPools(ctx)
+				if err != nil {
+					fail(p, err)
+				}
+				st.Pools = pools
 			}
 		case panelTags:
 			if c.opts.Query != nil {

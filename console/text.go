@@ -40,6 +40,17 @@ func (st *Status) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", r.Job, r.DS, r.State, r.Attempt, r.Rows, r.Error)
 	}
+	if len(st.Pools) > 0 {
+		section("job pools")
+		fmt.Fprintln(tw, "POOL\tSLOTS\tUSED\tOPEN\tQUEUED\tSCOPE")
+		for _, p := range st.Pools {
+			scope := "this scheduler" // default_pool sized by parallelism: each process's own
+			if p.Shared {
+				scope = "data dir"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\n", p.Name, p.Slots, p.Used, p.Open, p.Queued, scope)
+		}
+	}
 	section("top tags (latest day)")
 	fmt.Fprintln(tw, "TAG\tUSERS\tAVG WEIGHT")
 	for _, t := range st.Tags {

@@ -214,5 +214,19 @@ func consoleOptions(a *app, reg *prometheus.Registry, e *tsql.Engine, engines []
 		}
 		return out, nil
 	}
+	if sched != nil {
+		o.JobPools = func(context.Context) ([]console.JobPool, error) {
+			pools, err := sched.Pools()
+			if err != nil {
+				return nil, fmt.Errorf("cannot read job pools: %w", err)
+			}
+			out := make([]console.JobPool, 0, len(pools))
+			for _, p := range pools {
+				out = append(out, console.JobPool{Name: p.Name, Slots: p.Slots, Shared: p.Shared, Used: p.Used,
+					Open: p.Open, Queued: p.Queued, Holders: p.Holders})
+			}
+			return out, nil
+		}
+	}
 	return o
 }
