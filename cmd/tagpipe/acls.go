@@ -118,6 +118,10 @@ func init() {
 				return printACLs(cmd.OutOrStdout(), acls)
 			})}
 		af.add(remove, true)
+		// kafka-acls.sh --remove asks "Are you sure…? (y/n)" unless --force; scripts pass
+		// it. tagpipe never asks (it prints what it removed), so the flag only keeps them
+		// working.
+		remove.Flags().Bool("force", false, "accepted as kafka-acls.sh's --force: tagpipe acls remove never asks for confirmation")
 		cmd.AddCommand(add, list, remove)
 		return cmd
 	})
