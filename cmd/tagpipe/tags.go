@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -408,8 +407,11 @@ func tagsAudience(a *app) *cobra.Command {
 				}
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "exported %d users of audience %s on %s\n", len(users), args[0], ds)
-			if tombstones {
-				fmt.Fprintf(cmd.ErrOrStderr(), "and %d tombstones for users of earlier days (since %s) who are not members now\n", len(leavers), cmp.Or(since, "-: no earlier materialisation"))
+			switch {
+			case tombstones && since == "":
+				fmt.Fprintf(cmd.ErrOrStderr(), "and no tombstones: the audience has no materialisation before %s\n", ds)
+			case tombstones:
+				fmt.Fprintf(cmd.ErrOrStderr(), "and %d tombstones for users of earlier days (since %s) who are not members now\n", len(leavers), since)
 			}
 			return nil
 		},

@@ -164,6 +164,12 @@ FROM read_csv('`+filepath.Join(ml, "ratings.csv")+`', header = true) WHERE times
 	if want := fmt.Sprintf("exported 0 users of audience adhoc on 2018-09-25\nand %d tombstones for users of earlier days (since 2018-09-24)", earlier); err != nil || earlier < 1 || !strings.Contains(out, want) {
 		t.Errorf("export of the empty day: %v\n%s\nwant %q", err, out, want)
 	}
+	// The first day has no earlier members to send tombstones for, and says so.
+	out, err = runTagpipeErr("--data-dir", dir, "tags", "audience", "export", "adhoc", "--ds", "2018-09-24",
+		"--topic", "adhoc-first", "--bootstrap-server", addr, "--tombstones")
+	if want := "and no tombstones: the audience has no materialisation before 2018-09-24\n"; err != nil || !strings.Contains(out, want) {
+		t.Errorf("export of the first day with --tombstones: %v\n%s\nwant %q", err, out, want)
+	}
 	got := runTagpipe(t, "--data-dir", dir, "consume", "--bootstrap-server", addr, "--topic", "adhoc", "--from-beginning",
 		"--print-key", "--max-messages", strconv.Itoa(earlier))
 	if strings.Count(got, "\tnull\n") != earlier {
