@@ -398,7 +398,7 @@ func tagsAudience(a *app) *cobra.Command {
 					bs = a.cfg.Ingest.BootstrapServers
 				}
 				if len(bs) == 0 {
-					bs = []string{a.cfg.Broker.Listen}
+					bs = (&kafkaFlags{}).seeds(a.cfg) // the built-in broker, as its advertised address when set
 				}
 				ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 				defer cancel()
@@ -420,7 +420,7 @@ func tagsAudience(a *app) *cobra.Command {
 	export.Flags().StringVar(&topic, "topic", "", "Kafka topic to produce to (key user_id, JSON value)")
 	export.Flags().BoolVar(&tombstones, "tombstones", false, "also send a tombstone (null value) for each user of the audience's earlier materialisations "+
 		"who is not a member on --ds: a compacted topic (cleanup.policy=compact) of its own then holds the audience as of --ds")
-	export.Flags().StringSliceVar(&brokers, "bootstrap-server", nil, "Kafka brokers host:port (default ingest.bootstrap_servers, else broker.listen)")
+	export.Flags().StringSliceVar(&brokers, "bootstrap-server", nil, "Kafka brokers host:port (default ingest.bootstrap_servers, else the built-in broker: broker.listen, with broker.advertised_host/advertised_port when set)")
 	// --brokers was this flag's name before it took the other Kafka commands' one.
 	export.Flags().StringSliceVar(&brokers, "brokers", nil, "Kafka bootstrap servers")
 	_ = export.Flags().MarkDeprecated("brokers", "use --bootstrap-server")
