@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -202,17 +203,7 @@ func consoleOptions(a *app, reg *prometheus.Registry, e *tsql.Engine, engines []
 		if err := st.Refresh(); err != nil {
 			return nil, fmt.Errorf("cannot read job history: %w", err)
 		}
-		runs := st.Runs("")
-		sort.SliceStable(runs, func(i, j int) bool { return runs[i].Updated.After(runs[j].Updated) })
-		if len(runs) > limit {
-			runs = runs[:limit]
-		}
-		out := make([]console.JobRun, 0, len(runs))
-		for _, r := range runs {
-			out = append(out, console.JobRun{Job: r.Job, DS: r.DS, State: string(r.State), Attempt: r.Attempt,
-				Start: r.Start, End: r.End, Rows: r.Rows, Error: r.Error})
-		}
-		return out, nil
+		return recentJobRuns(st, limit), nil
 	}
 	if sched != nil {
 		o.JobPools = func(context.Context) ([]console.JobPool, error) {
@@ -229,4 +220,21 @@ func consoleOptions(a *app, reg *prometheus.Registry, e *tsql.Engine, engines []
 		}
 	}
 	return o
+}
+
+// recentJobRuns are the console's recent job runs, newest first: runs that started (or
+// were queued, skipped, marked); a scheduled one is only a plan for an interval that has
+// not ended, which `jobs list` shows as the job's next run.
+func recentJobRuns(st *jobs.Store, limit int) []console.JobRun {
+	runs := slices.DeleteFunc(st.Runs(""), func(r jobs.Record) bool { return r.State == jobs.StateScheduled })
+	sort.SliceStable(runs, func(i, j int) bool { return runs[i].Updated.After(runs[j].Updated) })
+	if len(runs) > limit {
+		runs = runs[:limit]
+	}
+	out := make([]console.JobRun, 0, len(runs))
+	for _, r := range runs {
+		out = append(out, console.JobRun{Job: r.Job, DS: r.DS, State: string(r.State), Attempt: r.Attempt,
+			Start: r.Start, End: r.End, Rows: r.Rows, Error: r.Error})
+	}
+	return out
 }
