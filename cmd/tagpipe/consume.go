@@ -24,6 +24,9 @@ func init() {
 			maxMessages   int64
 			printKey      bool
 			printOffset   bool
+			printTime     bool
+			printHeaders  bool
+			timeoutMS     int64
 			keySep        string
 			idle          time.Duration
 			group         string
@@ -33,6 +36,12 @@ func init() {
 			Short: "Print a topic's records to stdout, one per line (like kafka-console-consumer.sh)",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
+				if timeoutMS > 0 {
+					if cmd.Flags().Changed("idle-timeout") {
+						return errors.New("give --idle-timeout or --timeout-ms, not both")
+					}
+					idle = time.Duration(timeoutMS) * time.Millisecond
+				}
 				start := kgo.NewOffset().AtEnd()
 				switch {
 				case offset >= 0:
@@ -99,8 +108,19 @@ func init() {
 					}
 					for it := fs.RecordIter(); !it.Done() && (maxMessages <= 0 || n < maxMessages); {
 						r := it.Next()
+						if printTime {
+							typ := "CreateTime"
+							if r.Attrs.TimestampType() == 1 {
+								typ = "LogAppendTime"
+							}
+							fmt.Fprintf(w, "%s:%d%s", typ, r.Timestamp.UnixMilli(), keySep)
+						}
 						if printOffset {
 							fmt.Fprintf(w, "%d%s%d%s", r.Partition, keySep, r.Offset, keySep)
+						}
+						if printHeaders {
+							writeHeaders(w, r.Headers)
+							w.WriteString(keySep)
 						}
 						if printKey {
 							writeNullable(w, r.Key)
@@ -137,10 +157,31 @@ func init() {
 		cmd.Flags().BoolVar(&printOffset, "print-offset", false, "print partition and offset before the record")
 		cmd.Flags().StringVar(&keySep, "separator", "\t", "separator after the partition, offset and key")
 		cmd.Flags().DurationVar(&idle, "idle-timeout", 0, "exit when no record arrives for this long (0: wait forever)")
+		cmd.Flags().Int64Var(&timeoutMS, "timeout-ms", 0, "kafka-console-consumer.sh's spelling of --idle-timeout, in milliseconds")
+		cmd.Flags().BoolVar(&printTime, "print-timestamp", false, "print the record's timestamp first (CreateTime:ms or LogAppendTime:ms)")
+		cmd.Flags().BoolVar(&printHeaders, "print-headers", false, "print the headers (k:v,k2:v2, or NO_HEADERS) before the key and value")
 		cmd.Flags().StringVar(&group, "group", "", "consume as a member of this consumer group (resumes from its committed offsets)")
 		_ = cmd.MarkFlagRequired("topic")
 		return cmd
 	})
+}
+
+// writeHeaders writes headers as kafka-console-consumer.sh's print.headers does:
+// key:value pairs joined by commas, a null value as "null", NO_HEADERS when there are
+// none.
+func writeHeaders(w *bufio.Writer, hs []kgo.RecordHeader) {
+	if len(hs) == 0 {
+		w.WriteString("NO_HEADERS")
+		return
+	}
+	for i, h := range hs {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		w.WriteString(h.Key)
+		w.WriteByte(':')
+		writeNullable(w, h.Value)
+	}
 }
 
 // writeNullable writes b, or "null" for a null key or value (a tombstone's value), as

@@ -419,3 +419,41 @@ func TestGlobalConfigBeforeTopicsConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleProduceConsumeProperties: the console producer's null.marker and the
+// console consumer's print.timestamp, print.headers and --timeout-ms.
+func TestConsoleProduceConsumeProperties(t *testing.T) {
+	dir, addr := t.TempDir(), startTestBroker(t).Addr()
+	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", "1")
+	var out, errw bytes.Buffer
+	root := newRootCmd(&out, &errw)
+	root.SetIn(strings.NewReader("k1:NULL\nNULL:v2\nk3:\n"))
+	root.SetArgs([]string{"--data-dir", dir, "produce", "--bootstrap-server", addr, "--topic", "t", "--key-separator", ":", "--null-marker", "NULL"})
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		t.Fatalf("produce: %v\n%s", err, errw.String())
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ts := time.UnixMilli(1_700_000_000_123)
+	if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte("k4"), Value: []byte("v4"), Timestamp: ts,
+		Headers: []kgo.RecordHeader{{Key: "src", Value: []byte("web")}, {Key: "n"}}}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	got := runTagpipe(t, "--data-dir", dir, "consume", "--bootstrap-server", addr, "--topic", "t", "--from-beginning",
+		"--print-key", "--print-headers", "--print-timestamp", "--separator", "|", "--timeout-ms", "2000")
+	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("consumed %q", got)
+	}
+	for i, want := range []string{`^CreateTime:\d+\|NO_HEADERS\|k1\|null$`, `^CreateTime:\d+\|NO_HEADERS\|null\|v2$`,
+		`^CreateTime:\d+\|NO_HEADERS\|k3\|$`, `^CreateTime:1700000000123\|src:web,n:null\|k4\|v4$`} {
+		if !regexp.MustCompile(want).MatchString(lines[i]) {
+			t.Errorf("line %d %q does not match %s", i, lines[i], want)
+		}
+	}
+}

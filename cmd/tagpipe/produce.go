@@ -21,6 +21,7 @@ func init() {
 			kf          kafkaFlags
 			topic       string
 			keySep      string
+			nullMarker  string
 			partition   int32
 			acks        string
 			compression string
@@ -47,7 +48,7 @@ func init() {
 					return err
 				}
 				defer cl.Close()
-				n, err := produceLines(cmd.Context(), cl, cmd.InOrStdin(), keySep, partition)
+				n, err := produceLines(cmd.Context(), cl, cmd.InOrStdin(), keySep, nullMarker, partition)
 				if err != nil {
 					return fmt.Errorf("produced %d records, then: %w", n, produceError(err, topic))
 				}
@@ -58,6 +59,7 @@ func init() {
 		kf.add(cmd)
 		cmd.Flags().StringVar(&topic, "topic", "", "topic to produce to")
 		cmd.Flags().StringVar(&keySep, "key-separator", "", "split each line at the first separator into key and value (default: no key)")
+		cmd.Flags().StringVar(&nullMarker, "null-marker", "", "a key or value equal to this is sent as null (a null value: a tombstone), as the console producer's null.marker")
 		cmd.Flags().Int32Var(&partition, "partition", -1, "send every record to this partition (default: by key hash, or sticky round-robin without a key)")
 		cmd.Flags().StringVar(&acks, "acks", "all", "all, 1 or 0")
 		cmd.Flags().StringVar(&compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
@@ -121,7 +123,8 @@ func parseCodec(s string) (kgo.CompressionCodec, error) {
 }
 
 // produceLines sends one record per line and waits until every one is acknowledged.
-func produceLines(ctx context.Context, cl *kgo.Client, in io.Reader, keySep string, partition int32) (int64, error) {
+// A key or value equal to nullMarker (when not empty) is sent as null.
+func produceLines(ctx context.Context, cl *kgo.Client, in io.Reader, keySep, nullMarker string, partition int32) (int64, error) {
 	var (
 		mu       sync.Mutex
 		firstErr error
@@ -135,6 +138,14 @@ func produceLines(ctx context.Context, cl *kgo.Client, in io.Reader, keySep stri
 		if keySep != "" {
 			if k, v, ok := strings.Cut(line, keySep); ok {
 				r.Key, r.Value = []byte(k), []byte(v)
+			}
+		}
+		if nullMarker != "" {
+			if string(r.Key) == nullMarker {
+				r.Key = nil
+			}
+			if string(r.Value) == nullMarker {
+				r.Value = nil
 			}
 		}
 		if partition >= 0 {
