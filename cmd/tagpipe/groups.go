@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
@@ -21,9 +20,7 @@ func init() {
 		withAdmin := func(fn func(ctx context.Context, cl *kgo.Client, adm *kadm.Client, cmd *cobra.Command) error) func(*cobra.Command, []string) error {
 			return kf.withAdmin(a, fn)
 		}
-		var group, topic, toDatetime string
-		var toEarliest, toLatest, execute bool
-		var shiftBy int64
+		var group string
 
 		list := &cobra.Command{Use: "list", Short: "List consumer groups and their state", Args: cobra.NoArgs,
 			RunE: withAdmin(func(ctx context.Context, _ *kgo.Client, adm *kadm.Client, cmd *cobra.Command) error {
@@ -82,101 +79,7 @@ func init() {
 		describe.Flags().StringVar(&group, "group", "", "consumer group")
 		_ = describe.MarkFlagRequired("group")
 
-		reset := &cobra.Command{Use: "reset-offsets", Short: "Move a group's committed offsets (dry run unless --execute; the group must have no members)", Args: cobra.NoArgs,
-			RunE: withAdmin(func(ctx context.Context, _ *kgo.Client, adm *kadm.Client, cmd *cobra.Command) error {
-				n := 0
-				for _, b := range []bool{toEarliest, toLatest, toDatetime != "", cmd.Flags().Changed("shift-by")} {
-					if b {
-						n++
-					}
-				}
-				if n != 1 {
-					return errors.New("give exactly one of --to-earliest, --to-latest, --to-datetime, --shift-by")
-				}
-				committed, err := adm.FetchOffsets(ctx, group)
-				if err != nil {
-					return fmt.Errorf("cannot fetch offsets of %q: %w", group, err)
-				}
-				topics := committed.Offsets().TopicsSet().Topics()
-				if topic != "" {
-					topics = []string{topic}
-				}
-				if len(topics) == 0 {
-					return fmt.Errorf("group %q has no committed offsets; name a --topic", group)
-				}
-				starts, err := adm.ListStartOffsets(ctx, topics...)
-				if err != nil {
-					return err
-				}
-				ends, err := adm.ListEndOffsets(ctx, topics...)
-				if err != nil {
-					return err
-				}
-				var byTime kadm.ListedOffsets
-				if toDatetime != "" {
-					ts, err := time.Parse(time.RFC3339, toDatetime)
-					if err != nil {
-						return fmt.Errorf("bad --to-datetime %q: want RFC 3339, e.g. 2026-01-02T15:04:05Z: %w", toDatetime, err)
-					}
-					if byTime, err = adm.ListOffsetsAfterMilli(ctx, ts.UnixMilli(), topics...); err != nil {
-						return err
-					}
-				}
-				next := kadm.Offsets{}
-				ends.Each(func(e kadm.ListedOffset) {
-					s, _ := starts.Lookup(e.Topic, e.Partition)
-					cur, has := committed.Lookup(e.Topic, e.Partition)
-					at := e.Offset
-					switch {
-					case toEarliest:
-						at = s.Offset
-					case toLatest:
-						at = e.Offset
-					case toDatetime != "":
-						if o, ok := byTime.Lookup(e.Topic, e.Partition); ok && o.Offset >= 0 {
-							at = o.Offset
-						}
-					default:
-						base := s.Offset
-						if has {
-							base = cur.At
-						}
-						at = min(max(base+shiftBy, s.Offset), e.Offset)
-					}
-					next.Add(kadm.Offset{Topic: e.Topic, Partition: e.Partition, At: at, LeaderEpoch: -1})
-				})
-				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "TOPIC\tPARTITION\tCURRENT-OFFSET\tNEW-OFFSET")
-				for _, o := range next.Sorted() { // by topic and partition, as describe prints them
-					cur := "-"
-					if c, ok := committed.Lookup(o.Topic, o.Partition); ok && c.At >= 0 {
-						cur = strconv.FormatInt(c.At, 10)
-					}
-					fmt.Fprintf(tw, "%s\t%d\t%s\t%d\n", o.Topic, o.Partition, cur, o.At)
-				}
-				_ = tw.Flush()
-				if !execute {
-					fmt.Fprintln(cmd.OutOrStdout(), "Dry run: nothing changed (add --execute).")
-					return nil
-				}
-				rs, err := adm.CommitOffsets(ctx, group, next)
-				if err != nil {
-					return fmt.Errorf("cannot commit offsets of %q: %w", group, err)
-				}
-				if err := rs.Error(); err != nil {
-					return fmt.Errorf("cannot commit offsets of %q (it must have no active members): %w", group, err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Reset offsets of group %s.\n", group)
-				return nil
-			})}
-		reset.Flags().StringVar(&group, "group", "", "consumer group")
-		reset.Flags().StringVar(&topic, "topic", "", "only this topic (default: every topic the group committed)")
-		reset.Flags().BoolVar(&toEarliest, "to-earliest", false, "to each partition's log start offset")
-		reset.Flags().BoolVar(&toLatest, "to-latest", false, "to each partition's end offset")
-		reset.Flags().StringVar(&toDatetime, "to-datetime", "", "to the first record at or after this time (RFC 3339)")
-		reset.Flags().Int64Var(&shiftBy, "shift-by", 0, "move each committed offset by N (negative: back)")
-		reset.Flags().BoolVar(&execute, "execute", false, "apply the change (default: only show it)")
-		_ = reset.MarkFlagRequired("group")
+		reset := resetOffsetsCmd(withAdmin)
 
 		del := &cobra.Command{Use: "delete", Short: "Delete an empty group and its committed offsets", Args: cobra.NoArgs,
 			RunE: withAdmin(func(ctx context.Context, _ *kgo.Client, adm *kadm.Client, cmd *cobra.Command) error {
@@ -193,7 +96,7 @@ func init() {
 		del.Flags().StringVar(&group, "group", "", "consumer group")
 		_ = del.MarkFlagRequired("group")
 
-		cmd.AddCommand(list, describe, reset, del)
+		cmd.AddCommand(list, describe, reset, del, deleteOffsetsCmd(withAdmin))
 		return cmd
 	})
 }

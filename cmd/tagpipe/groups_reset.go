@@ -1,0 +1,373 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+type adminRunE = func(fn func(ctx context.Context, cl *kgo.Client, adm *kadm.Client, cmd *cobra.Command) error) func(*cobra.Command, []string) error
+
+// resetSpec is one of kafka-consumer-groups.sh's --reset-offsets scenarios.
+type resetSpec struct {
+	toEarliest, toLatest, toCurrent  bool
+	toDatetime, byDuration, fromFile string
+	toOffset, shiftBy                int64
+	changed                          func(string) bool
+}
+
+// scenarios counts the scenarios given (exactly one is needed).
+func (r *resetSpec) scenarios() int {
+	n := 0
+	for _, b := range []bool{r.toEarliest, r.toLatest, r.toCurrent, r.toDatetime != "", r.byDuration != "", r.fromFile != "",
+		r.changed("to-offset"), r.changed("shift-by")} {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
+// isoDuration is ISO 8601's PnDTnHnMnS, as kafka-consumer-groups.sh's --by-duration takes.
+var isoDuration = regexp.MustCompile(`^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$`)
+
+// parseResetDuration reads --by-duration: ISO 8601 (P1DT2H, PT30M) or a Go duration (26h).
+func parseResetDuration(s string) (time.Duration, error) {
+	if m := isoDuration.FindStringSubmatch(strings.ToUpper(s)); m != nil && s != "P" && !strings.HasSuffix(strings.ToUpper(s), "T") {
+		var d time.Duration
+		for i, unit := range []time.Duration{24 * time.Hour, time.Hour, time.Minute} {
+			if m[i+1] != "" {
+				n, _ := strconv.ParseInt(m[i+1], 10, 64)
+				d += time.Duration(n) * unit
+			}
+		}
+		if m[4] != "" {
+			f, _ := strconv.ParseFloat(m[4], 64)
+			d += time.Duration(f * float64(time.Second))
+		}
+		return d, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("bad --by-duration %q: want ISO 8601 (PnDTnHnMnS, e.g. P1DT2H) or a duration such as 26h", s)
+	}
+	return d, nil
+}
+
+// parseTopicPartitions reads --topic values: "t" (every partition) or "t:0,2".
+func parseTopicPartitions(vals []string) (map[string][]int32, error) {
+	out := map[string][]int32{}
+	for _, v := range vals {
+		t, ps, ok := strings.Cut(v, ":")
+		if t == "" {
+			return nil, fmt.Errorf("bad --topic %q: want TOPIC or TOPIC:P,P", v)
+		}
+		if _, seen := out[t]; !seen {
+			out[t] = nil
+		}
+		if !ok {
+			continue
+		}
+		for p := range strings.SplitSeq(ps, ",") {
+			n, err := strconv.ParseInt(strings.TrimSpace(p), 10, 32)
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("bad partition %q in --topic %q", p, v)
+			}
+			out[t] = append(out[t], int32(n))
+		}
+	}
+	return out, nil
+}
+
+// readResetFile reads --from-file: CSV lines topic,partition,offset (what --export
+// prints).
+func readResetFile(r io.Reader) (kadm.Offsets, error) {
+	recs, err := csv.NewReader(r).ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	out := kadm.Offsets{}
+	for i, rec := range recs {
+		if len(rec) != 3 {
+			return nil, fmt.Errorf("line %d: want topic,partition,offset, got %d fields", i+1, len(rec))
+		}
+		p, err1 := strconv.ParseInt(rec[1], 10, 32)
+		o, err2 := strconv.ParseInt(rec[2], 10, 64)
+		if err1 != nil || err2 != nil || p < 0 || o < 0 {
+			return nil, fmt.Errorf("line %d: bad partition or offset in %q", i+1, strings.Join(rec, ","))
+		}
+		out.Add(kadm.Offset{Topic: rec[0], Partition: int32(p), At: o, LeaderEpoch: -1})
+	}
+	return out, nil
+}
+
+func resetOffsetsCmd(withAdmin adminRunE) *cobra.Command {
+	var (
+		group                      string
+		topicArgs                  []string
+		spec                       resetSpec
+		execute, export, allTopics bool
+	)
+	cmd := &cobra.Command{Use: "reset-offsets",
+		Short: "Move a group's committed offsets (dry run unless --execute; the group must have no members)",
+		Example: `  tagpipe groups reset-offsets --group g --topic events --to-earliest --execute
+  tagpipe groups reset-offsets --group g --topic events:0,1 --by-duration PT2H --execute
+  tagpipe groups reset-offsets --group g --to-current --export > offsets.csv
+  tagpipe groups reset-offsets --group g --from-file offsets.csv --execute`,
+		Args: cobra.NoArgs,
+		RunE: withAdmin(func(ctx context.Context, _ *kgo.Client, adm *kadm.Client, cmd *cobra.Command) error {
+			spec.changed = cmd.Flags().Changed
+			if spec.scenarios() != 1 {
+				return errors.New("give exactly one of --to-earliest, --to-latest, --to-current, --to-offset, --shift-by, --to-datetime, --by-duration, --from-file")
+			}
+			if allTopics && len(topicArgs) > 0 {
+				return errors.New("give --all-topics or --topic, not both")
+			}
+			selected, err := parseTopicPartitions(topicArgs)
+			if err != nil {
+				return err
+			}
+			var fromFile kadm.Offsets
+			if spec.fromFile != "" {
+				f, err := os.Open(spec.fromFile)
+				if err != nil {
+					return fmt.Errorf("--from-file: %w", err)
+				}
+				fromFile, err = readResetFile(f)
+				f.Close()
+				if err != nil {
+					return fmt.Errorf("--from-file %s: %w", spec.fromFile, err)
+				}
+				for t, ps := range fromFile {
+					for p := range ps {
+						if len(topicArgs) == 0 {
+							selected[t] = append(selected[t], p)
+						}
+					}
+				}
+			}
+			committed, err := adm.FetchOffsets(ctx, group)
+			if err != nil {
+				return fmt.Errorf("cannot fetch offsets of %q: %w", group, err)
+			}
+			if len(selected) == 0 {
+				for _, t := range committed.Offsets().TopicsSet().Topics() {
+					selected[t] = nil
+				}
+			}
+			if len(selected) == 0 {
+				return fmt.Errorf("group %q has no committed offsets; name a --topic", group)
+			}
+			topics := make([]string, 0, len(selected))
+			for t := range selected {
+				topics = append(topics, t)
+			}
+			starts, err := adm.ListStartOffsets(ctx, topics...)
+			if err != nil {
+				return err
+			}
+			ends, err := adm.ListEndOffsets(ctx, topics...)
+			if err != nil {
+				return err
+			}
+			if err := ends.Error(); err != nil {
+				return missingTopic(err, strings.Join(topics, ", "))
+			}
+			var byTime kadm.ListedOffsets
+			if spec.toDatetime != "" || spec.byDuration != "" {
+				var ts time.Time
+				if spec.toDatetime != "" {
+					if ts, err = time.Parse(time.RFC3339, spec.toDatetime); err != nil {
+						return fmt.Errorf("bad --to-datetime %q: want RFC 3339, e.g. 2026-01-02T15:04:05Z: %w", spec.toDatetime, err)
+					}
+				} else {
+					d, err := parseResetDuration(spec.byDuration)
+					if err != nil {
+						return err
+					}
+					ts = time.Now().Add(-d)
+				}
+				if byTime, err = adm.ListOffsetsAfterMilli(ctx, ts.UnixMilli(), topics...); err != nil {
+					return err
+				}
+			}
+			next := kadm.Offsets{}
+			var unknown []string
+			ends.Each(func(e kadm.ListedOffset) {
+				if ps := selected[e.Topic]; len(ps) > 0 && !slices.Contains(ps, e.Partition) {
+					return
+				}
+				s, _ := starts.Lookup(e.Topic, e.Partition)
+				cur, has := committed.Lookup(e.Topic, e.Partition)
+				clamp := func(o int64) int64 { return min(max(o, s.Offset), e.Offset) }
+				var at int64
+				switch {
+				case spec.toEarliest:
+					at = s.Offset
+				case spec.toLatest:
+					at = e.Offset
+				case spec.toCurrent:
+					if !has || cur.At < 0 {
+						return // nothing committed: nothing to keep
+					}
+					at = cur.At
+				case spec.changed("to-offset"):
+					at = clamp(spec.toOffset)
+				case byTime != nil:
+					at = e.Offset
+					if o, ok := byTime.Lookup(e.Topic, e.Partition); ok && o.Offset >= 0 {
+						at = o.Offset
+					}
+				case fromFile != nil:
+					o, ok := fromFile.Lookup(e.Topic, e.Partition)
+					if !ok {
+						return
+					}
+					at = clamp(o.At)
+				default: // --shift-by
+					base := s.Offset
+					if has && cur.At >= 0 {
+						base = cur.At
+					}
+					at = clamp(base + spec.shiftBy)
+				}
+				next.Add(kadm.Offset{Topic: e.Topic, Partition: e.Partition, At: at, LeaderEpoch: -1})
+			})
+			for t, ps := range selected {
+				for _, p := range ps {
+					if _, ok := ends.Lookup(t, p); !ok {
+						unknown = append(unknown, fmt.Sprintf("%s:%d", t, p))
+					}
+				}
+			}
+			if len(unknown) > 0 {
+				return fmt.Errorf("no such partition: %s", strings.Join(unknown, ", "))
+			}
+			if export {
+				w := csv.NewWriter(cmd.OutOrStdout())
+				for _, o := range next.Sorted() {
+					w.Write([]string{o.Topic, strconv.Itoa(int(o.Partition)), strconv.FormatInt(o.At, 10)})
+				}
+				w.Flush()
+				if err := w.Error(); err != nil {
+					return err
+				}
+			} else {
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "TOPIC\tPARTITION\tCURRENT-OFFSET\tNEW-OFFSET")
+				for _, o := range next.Sorted() { // by topic and partition, as describe prints them
+					cur := "-"
+					if c, ok := committed.Lookup(o.Topic, o.Partition); ok && c.At >= 0 {
+						cur = strconv.FormatInt(c.At, 10)
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%d\n", o.Topic, o.Partition, cur, o.At)
+				}
+				_ = tw.Flush()
+			}
+			if !execute {
+				if !export {
+					fmt.Fprintln(cmd.OutOrStdout(), "Dry run: nothing changed (add --execute).")
+				}
+				return nil
+			}
+			rs, err := adm.CommitOffsets(ctx, group, next)
+			if err != nil {
+				return fmt.Errorf("cannot commit offsets of %q: %w", group, err)
+			}
+			if err := rs.Error(); err != nil {
+				return fmt.Errorf("cannot commit offsets of %q (it must have no active members): %w", group, err)
+			}
+			out := cmd.OutOrStdout()
+			if export { // stdout is the CSV
+				out = cmd.ErrOrStderr()
+			}
+			fmt.Fprintf(out, "Reset offsets of group %s.\n", group)
+			return nil
+		})}
+	f := cmd.Flags()
+	f.StringVar(&group, "group", "", "consumer group")
+	f.StringArrayVar(&topicArgs, "topic", nil, "only this topic, or TOPIC:P,P for some partitions (repeatable; default: every topic the group committed)")
+	f.BoolVar(&allTopics, "all-topics", false, "every topic the group committed (the default)")
+	f.BoolVar(&spec.toEarliest, "to-earliest", false, "to each partition's log start offset")
+	f.BoolVar(&spec.toLatest, "to-latest", false, "to each partition's end offset")
+	f.BoolVar(&spec.toCurrent, "to-current", false, "to the committed offsets (with --export: save them)")
+	f.Int64Var(&spec.toOffset, "to-offset", 0, "to this offset (clamped to each partition's start and end)")
+	f.Int64Var(&spec.shiftBy, "shift-by", 0, "move each committed offset by N (negative: back)")
+	f.StringVar(&spec.toDatetime, "to-datetime", "", "to the first record at or after this time (RFC 3339)")
+	f.StringVar(&spec.byDuration, "by-duration", "", "to the first record at or after now minus this (ISO 8601 PnDTnHnMnS, or 26h)")
+	f.StringVar(&spec.fromFile, "from-file", "", "to the offsets of a CSV file of topic,partition,offset lines (as --export prints)")
+	f.BoolVar(&export, "export", false, "print the new offsets as CSV (topic,partition,offset) instead of a table")
+	f.BoolVar(&execute, "execute", false, "apply the change (default: only show it)")
+	f.Bool("dry-run", false, "only show the change (the default)")
+	_ = cmd.MarkFlagRequired("group")
+	return cmd
+}
+
+// deleteOffsetsCmd is kafka-consumer-groups.sh --delete-offsets (OffsetDelete).
+func deleteOffsetsCmd(withAdmin adminRunE) *cobra.Command {
+	var group string
+	var topicArgs []string
+	cmd := &cobra.Command{Use: "delete-offsets",
+		Short: "Delete a group's committed offsets of topics or partitions (the group must not be consuming them)",
+		Args:  cobra.NoArgs,
+		RunE: withAdmin(func(ctx context.Context, _ *kgo.Client, adm *kadm.Client, cmd *cobra.Command) error {
+			selected, err := parseTopicPartitions(topicArgs)
+			if err != nil {
+				return err
+			}
+			committed, err := adm.FetchOffsets(ctx, group)
+			if err != nil {
+				return fmt.Errorf("cannot fetch offsets of %q: %w", group, err)
+			}
+			set := kadm.TopicsSet{}
+			for t, ps := range selected {
+				if len(ps) == 0 {
+					for p := range committed[t] {
+						set.Add(t, p)
+					}
+					if len(committed[t]) == 0 {
+						return fmt.Errorf("group %q has no committed offsets of topic %q", group, t)
+					}
+					continue
+				}
+				set.Add(t, ps...)
+			}
+			rs, err := adm.DeleteOffsets(ctx, group, set)
+			if err != nil {
+				return fmt.Errorf("cannot delete offsets of %q: %w", group, err)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TOPIC\tPARTITION\tSTATUS")
+			var failed []error
+			for _, t := range set.Sorted() {
+				for _, p := range t.Partitions {
+					status := "Successful"
+					if err := rs[t.Topic][p]; err != nil {
+						status = "Error: " + err.Error()
+						failed = append(failed, fmt.Errorf("%s:%d: %w", t.Topic, p, err))
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%s\n", t.Topic, p, status)
+				}
+			}
+			_ = tw.Flush()
+			return errors.Join(failed...)
+		})}
+	cmd.Flags().StringVar(&group, "group", "", "consumer group")
+	cmd.Flags().StringArrayVar(&topicArgs, "topic", nil, "TOPIC (every committed partition) or TOPIC:P,P (repeatable)")
+	_ = cmd.MarkFlagRequired("group")
+	_ = cmd.MarkFlagRequired("topic")
+	return cmd
+}
