@@ -1,208 +1,243 @@
 package streaming
 
+// The Fetch path: the range reader for read_committed and for any range in which a
+// transaction marker shows up. kafka-go neither skips control batches nor exposes a
+// Fetch response's aborted transactions through its Conn, and decoding through its
+// Transport (protocol.RecordReader: varints read a byte at a time through io.Reader
+// pages, every key and value copied out separately) cost twice the Conn path's CPU. So
+// the engine sends Fetch itself, encoded and decoded with franz-go's kmsg over a
+// connection of its own to the partition's leader (kafkasec.Conn: TLS and SASL as the
+// rest of the source), and walks the record batches in the response bytes (batches.go).
+
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"sort"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/protocol"
-	fetchAPI "github.com/segmentio/kafka-go/protocol/fetch"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tagpipe/tagpipe/internal/kafkasec"
 )
 
-// readRangeFetch is readRange over Fetch requests sent through kafka-go's Transport
-// (which routes them to the partition's leader), walking the record batches itself as
-// Kafka's consumer does: control batches (transaction markers) are never records, and
-// with read_committed the fetch stops at the last stable offset and the batches of
-// aborted transactions (the response lists them) are dropped. kafka-go's Conn, which
-// readRange uses otherwise, neither skips markers nor exposes the aborted list; its
-// decoding is faster, which is why it stays the read_uncommitted path until a record
-// looks like a marker.
+const (
+	// Fetch versions the walker's client speaks: v4 brought isolation levels, the
+	// last stable offset and aborted transactions; v12 is the first flexible one and
+	// v13 names topics by id.
+	minFetchVersion, maxFetchVersion = 4, 11
+	// fetchTimeout bounds one Fetch round trip (its long poll is 500 ms).
+	fetchTimeout = 30 * time.Second
+)
+
+// fetchConn is a connection to a partition's leader for Fetch requests, with the Fetch
+// version agreed on it.
+type fetchConn struct {
+	*kafkasec.Conn
+	version int16
+}
+
+// readRangeFetch is readRange over Fetch requests of the source's own (fetchConn):
+// control batches (transaction markers) are never records, and with read_committed the
+// fetch stops at the last stable offset and the batches of aborted transactions (the
+// response lists them) are dropped, as Kafka's consumer does.
 func (s *source) readRangeFetch(ctx context.Context, r OffsetRange, dst []Record) (n int, err error) {
 	tp := r.TP()
-	out := dst[:0]
-	next := r.From
-	var bytesRead int64
-	defer func() { s.noteRecordBytes(len(out), bytesRead) }()
-	for next < r.Until {
+	w := batchWalk{r: r, committed: s.isolation == kafka.ReadCommitted, next: r.From, out: dst[:0]}
+	defer func() { s.noteRecordBytes(len(w.out), w.bytes) }()
+	defer func() {
+		if err != nil {
+			s.dropFetchConn(tp) // a broken connection, or a moved leader, is redialled next time
+		}
+	}()
+	var grow int // a batch larger than the fetch size: ask for more, up to fetchMaxBytes
+	for w.next < r.Until {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		maxBytes := s.fetchSize(r.Until - next)
-		p, err := s.fetch(ctx, tp, next, maxBytes)
+		maxBytes := min(s.fetchSize(r.Until-w.next)<<grow, s.fetchMaxBytes)
+		p, err := s.fetch(ctx, tp, w.next, maxBytes)
 		if err != nil {
-			return 0, fmt.Errorf("cannot fetch %s at %d: %w", tp, next, err)
+			return 0, fmt.Errorf("cannot fetch %s at %d: %w", tp, w.next, err)
 		}
 		if p.ErrorCode != 0 {
-			ferr := kafka.Error(p.ErrorCode)
+			ferr := kerr.ErrorForCode(p.ErrorCode)
 			// Out of range: below the log start or past its end. Anything else is retried
 			// by the batch.
-			if !errors.Is(ferr, kafka.OffsetOutOfRange) {
-				return 0, fmt.Errorf("cannot fetch %s at %d: %w", tp, next, ferr)
+			if !errors.Is(ferr, kerr.OffsetOutOfRange) {
+				return 0, fmt.Errorf("cannot fetch %s at %d: %w", tp, w.next, ferr)
 			}
-			skipTo, lerr := s.lost(ctx, r, next)
+			skipTo, lerr := s.lost(ctx, r, w.next)
 			if lerr != nil {
-				return 0, errors.Join(fmt.Errorf("cannot fetch %s at %d: %w", tp, next, ferr), lerr)
+				return 0, errors.Join(fmt.Errorf("cannot fetch %s at %d: %w", tp, w.next, ferr), lerr)
 			}
-			next = skipTo
+			w.next = skipTo
 			continue
 		}
 		// The end a fetch can reach: the last stable offset with read_committed.
 		end := p.HighWatermark
-		if s.isolation == kafka.ReadCommitted {
+		if w.committed {
 			end = p.LastStableOffset
 		}
-		before := next
-		var beyond bool
-		out, next, beyond, err = s.decode(p, r, next, out, &bytesRead)
-		closeRecords(p.RecordSet.Records)
-		if err != nil {
+		before := w.next
+		aborted := make([]abortedTxn, len(p.AbortedTransactions))
+		for i, a := range p.AbortedTransactions {
+			aborted[i] = abortedTxn{a.ProducerID, a.FirstOffset}
+		}
+		if err := w.add(p.RecordBatches, aborted); err != nil {
+			if errors.Is(err, errOldMessageFormat) {
+				// Data written before Kafka 0.11 holds no transactions: kafka-go reads it.
+				k, err := s.readRangeLegacy(ctx, OffsetRange{r.Topic, r.Partition, w.next, r.Until}, dst[len(w.out):])
+				if err != nil {
+					return 0, err
+				}
+				return len(w.out) + k, nil
+			}
 			return 0, fmt.Errorf("cannot read the records of %s at %d: %w", tp, before, err)
 		}
-		if beyond {
+		if w.beyond {
 			break
 		}
-		if next == before {
-			if next, err = s.afterEmptyFetch(ctx, r, next, end); err != nil {
+		if w.next == before {
+			if w.partial {
+				// Only part of a batch came: it is larger than the fetch size.
+				if maxBytes >= s.fetchMaxBytes {
+					return 0, fmt.Errorf("cannot fetch %s at %d: a record batch is larger than %d bytes", tp, before, maxBytes)
+				}
+				grow++
+				continue
+			}
+			if w.next, err = s.afterEmptyFetch(ctx, r, w.next, end); err != nil {
 				return 0, err
 			}
 		}
+		grow = 0
 	}
-	return len(out), nil
+	return len(w.out), nil
 }
 
-// fetch sends one Fetch for tp at offset (waiting up to 500ms for data).
-func (s *source) fetch(ctx context.Context, tp TopicPartition, offset, maxBytes int64) (*fetchAPI.ResponsePartition, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+// fetch sends one Fetch for tp at offset (waiting up to 500ms for data) to its leader.
+func (s *source) fetch(ctx context.Context, tp TopicPartition, offset, maxBytes int64) (*kmsg.FetchResponseTopicPartition, error) {
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	res, err := s.transport.RoundTrip(ctx, s.client.Addr, &fetchAPI.Request{
-		ReplicaID: -1, MaxWaitTime: 500, MinBytes: 1, MaxBytes: int32(maxBytes), IsolationLevel: int8(s.isolation),
-		SessionID: -1, SessionEpoch: -1,
-		Topics: []fetchAPI.RequestTopic{{Topic: tp.Topic, Partitions: []fetchAPI.RequestPartition{{
-			Partition: tp.Partition, CurrentLeaderEpoch: -1, FetchOffset: offset, LogStartOffset: -1, PartitionMaxBytes: int32(maxBytes),
-		}}}},
-	})
+	c, err := s.fetchConn(ctx, tp)
 	if err != nil {
 		return nil, err
 	}
-	fr, ok := res.(*fetchAPI.Response)
-	if !ok || len(fr.Topics) != 1 || len(fr.Topics[0].Partitions) != 1 {
-		return nil, fmt.Errorf("unexpected fetch response %T", res)
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = c.version
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 500, 1, int32(maxBytes)
+	req.IsolationLevel = int8(s.isolation)
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = tp.Topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = tp.Partition, offset, int32(maxBytes)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := kmsg.NewPtrFetchResponse()
+	if err := c.RoundTrip(ctx, req, resp); err != nil {
+		return nil, err
 	}
-	if fr.ErrorCode != 0 {
-		return nil, kafka.Error(fr.ErrorCode)
+	if resp.ErrorCode != 0 {
+		return nil, kerr.ErrorForCode(resp.ErrorCode)
 	}
-	return &fr.Topics[0].Partitions[0], nil
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 ||
+		resp.Topics[0].Topic != tp.Topic || resp.Topics[0].Partitions[0].Partition != tp.Partition {
+		return nil, errors.New("the fetch response is not for the partition asked")
+	}
+	return &resp.Topics[0].Partitions[0], nil
 }
 
-// decode appends the records of p in [next, r.Until) to out and returns the offset after
-// the last one it passed (records, control batches and aborted batches all move it);
-// beyond says a record at or past r.Until was seen (nothing of the range is left).
-func (s *source) decode(p *fetchAPI.ResponsePartition, r OffsetRange, next int64, out []Record, bytesRead *int64) (_ []Record, _ int64, beyond bool, err error) {
-	aborted := p.AbortedTransactions
-	if s.isolation != kafka.ReadCommitted {
-		aborted = nil
+// fetchConn returns the Fetch connection of tp, dialling its leader (from the cluster's
+// metadata) if there is none.
+func (s *source) fetchConn(ctx context.Context, tp TopicPartition) (*fetchConn, error) {
+	s.mu.Lock()
+	c := s.fconns[tp]
+	s.mu.Unlock()
+	if c != nil {
+		return c, nil
 	}
-	sort.Slice(aborted, func(i, j int) bool { return aborted[i].FirstOffset < aborted[j].FirstOffset })
-	var abortedPIDs map[int64]bool
-	var walk func(rr protocol.RecordReader) error
-	walk = func(rr protocol.RecordReader) error {
-		switch b := rr.(type) {
-		case nil: // an empty fetch
-			return nil
-		case *protocol.RecordStream:
-			for _, x := range b.Records {
-				if err := walk(x); err != nil {
-					return err
-				}
-			}
-			return nil
-		case *protocol.ControlBatch:
-			// A marker ends its producer's transaction: later batches of that producer
-			// belong to another one.
-			delete(abortedPIDs, b.ProducerID)
-			next = max(next, b.BaseOffset+1)
-			return nil
-		case *protocol.RecordBatch:
-			for len(aborted) > 0 && aborted[0].FirstOffset <= b.BaseOffset {
-				if abortedPIDs == nil {
-					abortedPIDs = map[int64]bool{}
-				}
-				abortedPIDs[aborted[0].ProducerID] = true
-				aborted = aborted[1:]
-			}
-			skip := b.Attributes.Transactional() && abortedPIDs[b.ProducerID]
-			return s.records(b, r, skip, &next, &out, &beyond, bytesRead)
-		}
-		return s.records(rr, r, false, &next, &out, &beyond, bytesRead)
+	addr, err := s.leader(ctx, tp)
+	if err != nil {
+		return nil, err
 	}
-	err = walk(p.RecordSet.Records)
-	return out, next, beyond, err
+	kc, err := s.security.Dial(ctx, addr, s.clientID)
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to %s, the leader of %s: %w", addr, tp, err)
+	}
+	c = &fetchConn{Conn: kc}
+	if c.version, err = fetchVersion(ctx, kc); err != nil {
+		kc.Close()
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	s.mu.Lock()
+	s.fconns[tp] = c
+	s.mu.Unlock()
+	return c, nil
 }
 
-// records reads rr's records into out (those in [next, r.Until), unless skip) and moves
-// next past each one.
-func (s *source) records(rr protocol.RecordReader, r OffsetRange, skip bool, next *int64, out *[]Record, beyond *bool, bytesRead *int64) error {
-	for {
-		rec, err := rr.ReadRecord()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		off := rec.Offset
-		switch {
-		case off >= r.Until:
-			// Records come in offset order: none is left in the range.
-			*beyond = true
-			closeRecord(rec)
-			continue
-		case off < *next:
-			closeRecord(rec)
+// leader returns the address of tp's leader.
+func (s *source) leader(ctx context.Context, tp TopicPartition) (string, error) {
+	md, err := s.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{tp.Topic}})
+	if err != nil {
+		return "", fmt.Errorf("cannot find the leader of %s: %w", tp, err)
+	}
+	for _, t := range md.Topics {
+		if t.Name != tp.Topic {
 			continue
 		}
-		*next = off + 1
-		if skip {
-			closeRecord(rec)
+		if t.Error != nil {
+			return "", fmt.Errorf("cannot find the leader of %s: %w", tp, t.Error)
+		}
+		for _, p := range t.Partitions {
+			if int32(p.ID) != tp.Partition {
+				continue
+			}
+			if p.Error != nil {
+				return "", fmt.Errorf("cannot find the leader of %s: %w", tp, p.Error)
+			}
+			if p.Leader.Host == "" {
+				return "", fmt.Errorf("%s has no leader", tp)
+			}
+			return net.JoinHostPort(p.Leader.Host, strconv.Itoa(p.Leader.Port)), nil
+		}
+	}
+	return "", fmt.Errorf("cannot find the leader of %s: not in the metadata", tp)
+}
+
+// fetchVersion asks the broker (ApiVersions v0) for the highest Fetch version in
+// [minFetchVersion, maxFetchVersion] both sides speak.
+func fetchVersion(ctx context.Context, c *kafkasec.Conn) (int16, error) {
+	req := kmsg.NewPtrApiVersionsRequest()
+	resp := kmsg.NewPtrApiVersionsResponse()
+	if err := c.RoundTrip(ctx, req, resp); err != nil {
+		return 0, err
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return 0, fmt.Errorf("ApiVersions: %w", err)
+	}
+	for _, k := range resp.ApiKeys {
+		if k.ApiKey != kmsg.Fetch.Int16() {
 			continue
 		}
-		key, err := protocol.ReadAll(rec.Key)
-		if err != nil {
-			return err
+		v := min(k.MaxVersion, maxFetchVersion)
+		if v < minFetchVersion || v < k.MinVersion {
+			return 0, fmt.Errorf("the broker speaks Fetch v%d-v%d, not v%d-v%d (Kafka 0.11+)", k.MinVersion, k.MaxVersion, minFetchVersion, maxFetchVersion)
 		}
-		val, err := protocol.ReadAll(rec.Value)
-		if err != nil {
-			return err
-		}
-		closeRecord(rec)
-		var hs []Header
-		if len(rec.Headers) > 0 {
-			hs = make([]Header, len(rec.Headers))
-			for i, h := range rec.Headers {
-				hs[i] = Header{h.Key, h.Value}
-			}
-		}
-		*out = append(*out, Record{Topic: r.Topic, Partition: r.Partition, Offset: off, Key: key, Value: val, Time: rec.Time, Headers: hs})
-		*bytesRead += int64(len(key) + len(val))
+		return v, nil
 	}
+	return 0, errors.New("the broker does not list Fetch in ApiVersions")
 }
 
-func closeRecord(rec *protocol.Record) {
-	if rec.Key != nil {
-		rec.Key.Close()
-	}
-	if rec.Value != nil {
-		rec.Value.Close()
-	}
-}
-
-// closeRecords releases a fetch response's record buffers.
-func closeRecords(rr protocol.RecordReader) {
-	if c, ok := rr.(io.Closer); ok {
+func (s *source) dropFetchConn(tp TopicPartition) {
+	s.mu.Lock()
+	c := s.fconns[tp]
+	delete(s.fconns, tp)
+	s.mu.Unlock()
+	if c != nil {
 		c.Close()
 	}
 }

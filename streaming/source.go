@@ -25,10 +25,15 @@ type source struct {
 	brokers   []string
 	dialer    *kafka.Dialer
 
+	security *kafkasec.Security
+	clientID string
+
 	mu    sync.Mutex
 	conns map[TopicPartition]*kafka.Conn
-	sub   subscription
-	group string
+	// fconns are the Fetch path's connections (fetch.go).
+	fconns map[TopicPartition]*fetchConn
+	sub    subscription
+	group  string
 	// isolation is the Fetch and ListOffsets isolation level: read_uncommitted (kafka-go's
 	// Conn, readRange) or read_committed (readRangeFetch, fetch.go).
 	isolation kafka.IsolationLevel
@@ -84,7 +89,10 @@ func newSource(brokers []string, security *kafkasec.Security, sub subscription, 
 		transport:     tr,
 		brokers:       brokers,
 		dialer:        security.Dialer(&kafka.Dialer{ClientID: clientID, Timeout: 10 * time.Second}),
+		security:      security,
+		clientID:      clientID,
 		conns:         map[TopicPartition]*kafka.Conn{},
+		fconns:        map[TopicPartition]*fetchConn{},
 		sub:           sub,
 		group:         group,
 		fetchMaxBytes: 8 << 20,
@@ -98,6 +106,10 @@ func (s *source) close() {
 	for tp, c := range s.conns {
 		c.Close()
 		delete(s.conns, tp)
+	}
+	for tp, c := range s.fconns {
+		c.Close()
+		delete(s.fconns, tp)
 	}
 	s.mu.Unlock()
 	s.transport.CloseIdleConnections()
