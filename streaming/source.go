@@ -16,26 +16,25 @@ import (
 	"github.com/tagpipe/tagpipe/streaming/internal/mem"
 )
 
-// source reads offset ranges with kafka-go, an ordinary Kafka client: Metadata,
-// ListOffsets and OffsetCommit through kafka.Client, records through a kafka.Conn per
-// partition (Fetch, sessionless), so any Kafka-compatible cluster works.
+// source reads offset ranges as an ordinary Kafka client, so any Kafka-compatible
+// cluster works: Metadata, ListOffsets and OffsetCommit through kafka-go's Client,
+// records through Fetch requests of its own, one connection per partition to its
+// leader (fetch.go).
 type source struct {
 	client    *kafka.Client
 	transport *kafka.Transport
 	brokers   []string
-	dialer    *kafka.Dialer
 
 	security *kafkasec.Security
 	clientID string
 
-	mu    sync.Mutex
-	conns map[TopicPartition]*kafka.Conn
-	// fconns are the Fetch path's connections (fetch.go).
+	mu sync.Mutex
+	// fconns are the partitions' Fetch connections (fetch.go).
 	fconns map[TopicPartition]*fetchConn
 	sub    subscription
 	group  string
-	// isolation is the Fetch and ListOffsets isolation level: read_uncommitted (kafka-go's
-	// Conn, readRange) or read_committed (readRangeFetch, fetch.go).
+	// isolation is the Fetch and ListOffsets isolation level: read_uncommitted or
+	// read_committed.
 	isolation kafka.IsolationLevel
 	// fetchMaxBytes bounds one Fetch response per partition.
 	fetchMaxBytes int64
@@ -88,10 +87,8 @@ func newSource(brokers []string, security *kafkasec.Security, sub subscription, 
 		client:        &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr, Timeout: 30 * time.Second},
 		transport:     tr,
 		brokers:       brokers,
-		dialer:        security.Dialer(&kafka.Dialer{ClientID: clientID, Timeout: 10 * time.Second}),
 		security:      security,
 		clientID:      clientID,
-		conns:         map[TopicPartition]*kafka.Conn{},
 		fconns:        map[TopicPartition]*fetchConn{},
 		sub:           sub,
 		group:         group,
@@ -103,10 +100,6 @@ func newSource(brokers []string, security *kafkasec.Security, sub subscription, 
 
 func (s *source) close() {
 	s.mu.Lock()
-	for tp, c := range s.conns {
-		c.Close()
-		delete(s.conns, tp)
-	}
 	for tp, c := range s.fconns {
 		c.Close()
 		delete(s.fconns, tp)
@@ -258,122 +251,12 @@ func (s *source) read(ctx context.Context, rs Ranges, onRange func(i int, recs [
 	return out, nil
 }
 
-// readRange fetches [r.From, r.Until) of one partition over a kafka-go Conn to the
-// partition leader (kept open between batches) into dst (len r.Count()) and returns
-// how many records it holds. Offsets missing inside the range (compacted topics) are
-// skipped; the range ends at r.Until. With read_committed it is readRangeFetch.
-// kafka-go's Conn reads a transaction's markers as records and does not say which
-// batches are control batches, so a record that could be a marker (looksLikeMarker)
-// hands the rest of the range to readRangeFetch, which can tell: topics without
-// transactions keep the faster Conn path.
+// readRange fetches [r.From, r.Until) of one partition into dst (len r.Count()) and
+// returns how many records it holds: readRangeFetch, at either isolation level. Offsets
+// missing inside the range (compacted topics, transaction markers) are skipped; the
+// range ends at r.Until.
 func (s *source) readRange(ctx context.Context, r OffsetRange, dst []Record) (n int, err error) {
-	if s.isolation == kafka.ReadCommitted {
-		return s.readRangeFetch(ctx, r, dst)
-	}
-	tp := r.TP()
-	conn, err := s.conn(ctx, tp)
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
-		if err != nil {
-			s.dropConn(tp) // a broken or confused connection is redialled next time
-		}
-	}()
-	out := dst[:0]
-	next := r.From
-	var bytesRead int64
-	defer func() { s.noteRecordBytes(len(out), bytesRead) }()
-	for next < r.Until {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		maxBytes := s.fetchSize(r.Until - next)
-		if _, err := conn.Seek(next, kafka.SeekAbsolute|kafka.SeekDontCheck); err != nil {
-			return 0, fmt.Errorf("cannot seek %s to %d: %w", tp, next, err)
-		}
-		conn.SetDeadline(time.Now().Add(30 * time.Second))
-		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: int(maxBytes), MaxWait: 500 * time.Millisecond})
-		progressed, beyond, marker := false, false, false
-		for {
-			m, err := batch.ReadMessage()
-			if err != nil {
-				break
-			}
-			if looksLikeMarker(m) && m.Offset >= next && m.Offset < r.Until {
-				marker, next = true, m.Offset
-				break
-			}
-			if m.Offset >= r.Until {
-				// Records come in offset order: none is left in the range (the rest of
-				// it is a compaction gap, or control records).
-				beyond = true
-				continue
-			}
-			if m.Offset < next {
-				continue
-			}
-			var hs []Header
-			if len(m.Headers) > 0 {
-				hs = make([]Header, len(m.Headers))
-				for i, h := range m.Headers {
-					hs[i] = Header{h.Key, h.Value}
-				}
-			}
-			out = append(out, Record{Topic: r.Topic, Partition: r.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Time, Headers: hs})
-			bytesRead += int64(len(m.Key) + len(m.Value))
-			next = m.Offset + 1
-			progressed = true
-		}
-		hw := batch.HighWaterMark()
-		if err := batch.Close(); err != nil {
-			// Out of range: below the log start or past its end. Timed out: nothing came
-			// within MaxWait, which a range below the high watermark never sees (kafka-go
-			// reports the empty long poll as an error), unless the end moved back.
-			if !errors.Is(err, kafka.OffsetOutOfRange) && !errors.Is(err, kafka.RequestTimedOut) {
-				return 0, fmt.Errorf("cannot fetch %s at %d: %w", tp, next, err)
-			}
-			skipTo, lerr := s.lost(ctx, r, next)
-			if lerr != nil {
-				return 0, errors.Join(fmt.Errorf("cannot fetch %s at %d: %w", tp, next, err), lerr)
-			}
-			// kafka-go leaves the connection unusable after a fetch error: redial.
-			s.dropConn(tp)
-			if conn, err = s.conn(ctx, tp); err != nil {
-				return 0, err
-			}
-			next = skipTo
-			continue
-		}
-		if marker {
-			rest := r
-			rest.From = next
-			k, err := s.readRangeFetch(ctx, rest, dst[len(out):])
-			if err != nil {
-				return 0, err
-			}
-			return len(out) + k, nil
-		}
-		if beyond {
-			break
-		}
-		if !progressed {
-			if next, err = s.afterEmptyFetch(ctx, r, next, hw); err != nil {
-				return 0, err
-			}
-		}
-	}
-	return len(out), nil
-}
-
-// looksLikeMarker says whether a record read over kafka-go's Conn could be a
-// transaction marker (or another control record): Kafka writes those with a 4-byte key
-// (version 0, then the type) and a value that starts with version 0 and holds at least
-// the coordinator epoch. A data record can look like one too; it only costs its range the
-// slower read.
-func looksLikeMarker(m kafka.Message) bool {
-	return len(m.Key) == 4 && m.Key[0] == 0 && m.Key[1] == 0 &&
-		len(m.Value) >= 6 && m.Value[0] == 0 && m.Value[1] == 0
+	return s.readRangeFetch(ctx, r, dst)
 }
 
 // afterEmptyFetch is where a range read goes on after a fetch at next gave none of the
@@ -445,38 +328,6 @@ func (s *source) lost(ctx context.Context, r OffsetRange, next int64) (int64, er
 		return 0, err
 	}
 	return d.Until, nil
-}
-
-func (s *source) conn(ctx context.Context, tp TopicPartition) (*kafka.Conn, error) {
-	s.mu.Lock()
-	c := s.conns[tp]
-	s.mu.Unlock()
-	if c != nil {
-		return c, nil
-	}
-	var lastErr error
-	for _, addr := range s.brokers {
-		c, err := s.dialer.DialLeader(ctx, "tcp", addr, tp.Topic, int(tp.Partition))
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		s.mu.Lock()
-		s.conns[tp] = c
-		s.mu.Unlock()
-		return c, nil
-	}
-	return nil, fmt.Errorf("cannot connect to the leader of %s: %w", tp, lastErr)
-}
-
-func (s *source) dropConn(tp TopicPartition) {
-	s.mu.Lock()
-	c := s.conns[tp]
-	delete(s.conns, tp)
-	s.mu.Unlock()
-	if c != nil {
-		c.Close()
-	}
 }
 
 // commitGroup publishes the batch's end offsets to the consumer group so tools that show
