@@ -6,7 +6,9 @@ package streaming
 //
 // kafka-go (v0.4.51) cannot ask for them: its Metadata request stops at v8 and topic
 // ids came with v10 (Kafka 2.8), and its Transport only sends the request types of its
-// own protocol package. So the engine asks one bootstrap broker itself, over a
+// own protocol package. So the engine asks one broker itself (a bootstrap broker, or
+// when none of them answers one of the cluster's brokers that the last Metadata
+// response listed), over a
 // connection kept for the purpose (kafkasec.Conn: TLS and SASL as the rest of the
 // source): ApiVersions once per connection for the broker's Metadata versions, then one
 // Metadata v10–v12 request (the source's topics, no auto creation) per call, encoded and
@@ -21,6 +23,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -44,7 +49,8 @@ const (
 // errNoTopicIDs: the broker answers no Metadata v10+, so no topic ids.
 var errNoTopicIDs = errors.New("the broker has no topic ids (Metadata v10+ not supported: Kafka before 2.8)")
 
-// topicIDClient asks a bootstrap broker for topic ids. Its methods are safe for
+// topicIDClient asks a bootstrap broker, or another broker of the cluster, for topic
+// ids. Its methods are safe for
 // concurrent use (calls are serialized).
 type topicIDClient struct {
 	brokers  []string
@@ -53,9 +59,12 @@ type topicIDClient struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	mu      sync.Mutex
-	conn    *kafkasec.Conn
-	next    int   // index in brokers of the connection, or the next one to try
+	mu   sync.Mutex
+	conn *kafkasec.Conn
+	next int // index in brokers of the connection, or the next one to try
+	// known are the cluster's other brokers (not in brokers) from the last Metadata
+	// response: tried when no bootstrap broker answers.
+	known   []string
 	version int16 // Metadata version spoken on conn
 	// skipUntil: no request before it (after a failure, or a broker without ids).
 	skipUntil time.Time
@@ -138,6 +147,7 @@ func (c *topicIDClient) fetch(ctx context.Context, topics []string) (map[string]
 		c.closeConn()
 		return nil, err
 	}
+	c.learn(resp.Brokers)
 	ids := make(map[string]string, len(resp.Topics))
 	for _, t := range resp.Topics {
 		if t.ErrorCode == 0 && t.Topic != nil && t.TopicID != [16]byte{} {
@@ -151,25 +161,48 @@ func (c *topicIDClient) fetch(ctx context.Context, topics []string) (map[string]
 // no padding).
 func formatTopicID(id [16]byte) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
 
+// learn keeps the cluster's brokers of a Metadata response that are not bootstrap
+// brokers.
+func (c *topicIDClient) learn(brokers []kmsg.MetadataResponseBroker) {
+	c.known = c.known[:0]
+	for _, b := range brokers {
+		addr := net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+		if !slices.Contains(c.brokers, addr) {
+			c.known = append(c.known, addr)
+		}
+	}
+}
+
 // dial connects to the first bootstrap broker that answers (TLS and SASL done),
-// starting with the last one used, and picks the Metadata version from its ApiVersions.
+// starting with the last one used, else to the first of the other known brokers that
+// does, and picks the Metadata version from its ApiVersions.
 func (c *topicIDClient) dial(ctx context.Context) error {
 	var errs []error
-	for range c.brokers {
-		addr := c.brokers[c.next]
+	try := func(addr string) (bool, error) {
 		conn, err := c.security.Dial(ctx, addr, c.clientID)
 		if err == nil {
 			c.conn = conn
 			if c.version, err = c.metadataVersion(ctx); err == nil {
-				return nil
+				return true, nil
 			}
 			c.closeConn()
 			if errors.Is(err, errNoTopicIDs) {
-				return fmt.Errorf("%s: %w", addr, err)
+				return false, fmt.Errorf("%s: %w", addr, err)
 			}
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+		return false, nil
+	}
+	for range c.brokers {
+		if ok, err := try(c.brokers[c.next]); ok || err != nil {
+			return err
+		}
 		c.next = (c.next + 1) % len(c.brokers)
+	}
+	for _, addr := range c.known {
+		if ok, err := try(addr); ok || err != nil {
+			return err
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -290,5 +291,40 @@ func TestTopicIDsBounded(t *testing.T) {
 	}
 	if d := time.Since(start); d > topicIDTimeout {
 		t.Fatalf("call took %v", d)
+	}
+}
+
+// When no bootstrap broker answers, the ids are asked of the cluster's other brokers
+// that the last Metadata response listed.
+func TestTopicIDsFromKnownBroker(t *testing.T) {
+	var addrs []string // both brokers, listed in every Metadata response
+	withBrokers := func(req kmsg.Request) kmsg.Response {
+		resp := versionsAnswer(12)(req)
+		if md, ok := resp.(*kmsg.MetadataResponse); ok {
+			for i, a := range addrs {
+				host, port, _ := net.SplitHostPort(a)
+				p, _ := strconv.Atoi(port)
+				mb := kmsg.NewMetadataResponseBroker()
+				mb.NodeID, mb.Host, mb.Port = int32(i), host, int32(p)
+				md.Brokers = append(md.Brokers, mb)
+			}
+		}
+		return resp
+	}
+	seed, other := startFakeBroker(t, withBrokers), startFakeBroker(t, withBrokers)
+	addrs = []string{seed.addr(), other.addr()}
+	c := newTopicIDClient([]string{seed.addr()}, nil, "test-client")
+	defer c.close()
+	if ids := c.get(context.Background(), []string{"events"}); ids["events"] != eventsID {
+		t.Fatalf("ids %v from the bootstrap broker", ids)
+	}
+	seed.ln.Close() // the bootstrap broker goes down
+	seed.closeConns()
+	if ids := c.get(context.Background(), []string{"events"}); ids["events"] != eventsID {
+		t.Fatalf("ids %v with the bootstrap broker down", ids)
+	}
+	reqs, dials := other.requests()
+	if dials != 1 || len(reqs) != 2 {
+		t.Fatalf("the other broker saw %d connections, %d requests; want one, with ApiVersions and Metadata", dials, len(reqs))
 	}
 }
