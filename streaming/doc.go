@@ -2,8 +2,10 @@
 // direct Kafka stream.
 //
 // It owns: offset ranges per topic-partition per batch (offsets.go), reading them with an
-// ordinary Kafka client (source.go, segmentio/kafka-go, no broker-private API; topic ids,
-// which kafka-go cannot ask for, through a Metadata request of its own: topicids.go), the
+// ordinary Kafka client (source.go, segmentio/kafka-go for metadata and offsets, no
+// broker-private API; records through Fetch requests of its own, fetch.go, their record
+// batches walked in batches.go; topic ids, which kafka-go cannot ask for, through a
+// Metadata request of its own: topicids.go), the
 // typed DStream-like graph (stream.go: Map, Filter, FlatMap, KeyBy, ReduceByKey, Union,
 // ForeachBatch; pairs.go: Spark's pair operations per batch — GroupByKey, CoGroup, Join,
 // LeftOuterJoin, RightOuterJoin, FullOuterJoin, Count, CountByValue; partitions.go:

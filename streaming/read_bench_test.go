@@ -2,11 +2,9 @@ package streaming
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -96,15 +94,15 @@ func BenchmarkReadPaths(b *testing.B) {
 				for _, tp := range tps {
 					rs = append(rs, OffsetRange{tp.Topic, tp.Partition, 0, last[tp]})
 				}
-				read := s.read
+				readRange := s.readRange
 				if c.legacy {
-					read = s.readLegacyOnly
+					readRange = s.readRangeLegacy
 				}
 				b.ReportAllocs()
 				var cpu, wall time.Duration
 				for b.Loop() {
 					cpu0, t0 := processCPU(), time.Now()
-					got, err := read(ctx, rs, nil)
+					got, err := s.readWith(ctx, rs, nil, readRange)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -120,34 +118,6 @@ func BenchmarkReadPaths(b *testing.B) {
 			})
 		}
 	}
-}
-
-// readLegacyOnly is read with every range through readRangeLegacy, in parallel and
-// into one slice, as read does.
-func (s *source) readLegacyOnly(ctx context.Context, rs Ranges, _ func(int, []Record)) ([]Record, error) {
-	starts := make([]int64, len(rs)+1)
-	for i, r := range rs {
-		starts[i+1] = starts[i] + r.Count()
-	}
-	all := make([]Record, starts[len(rs)])
-	counts := make([]int, len(rs))
-	errs := make([]error, len(rs))
-	var wg sync.WaitGroup
-	for i, r := range rs {
-		wg.Go(func() { counts[i], errs[i] = s.readRangeLegacy(ctx, r, all[starts[i]:starts[i+1]:starts[i+1]]) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	n := 0
-	for _, c := range counts {
-		n += c
-	}
-	if int64(n) != starts[len(rs)] {
-		return nil, fmt.Errorf("read %d records of %d", n, starts[len(rs)])
-	}
-	return all, nil
 }
 
 // produceTxns writes n records (readBenchValue, round-robin over 6 partitions) to

@@ -206,6 +206,11 @@ func (s *source) offsets(ctx context.Context, tps []TopicPartition) (first, last
 // set, is called with each range's records as soon as they are read (concurrently);
 // the records stay where they are: what it keeps pointers to stays valid.
 func (s *source) read(ctx context.Context, rs Ranges, onRange func(i int, recs []Record)) ([]Record, error) {
+	return s.readWith(ctx, rs, onRange, s.readRange)
+}
+
+// readWith is read with readRange as the range reader.
+func (s *source) readWith(ctx context.Context, rs Ranges, onRange func(i int, recs []Record), readRange func(context.Context, OffsetRange, []Record) (int, error)) ([]Record, error) {
 	starts := make([]int64, len(rs)+1)
 	for i, r := range rs {
 		starts[i+1] = starts[i] + max(r.Count(), 0)
@@ -224,7 +229,7 @@ func (s *source) read(ctx context.Context, rs Ranges, onRange func(i int, recs [
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			counts[i], errs[i] = s.readRange(ctx, r, all[starts[i]:starts[i+1]:starts[i+1]])
+			counts[i], errs[i] = readRange(ctx, r, all[starts[i]:starts[i+1]:starts[i+1]])
 			if errs[i] == nil && onRange != nil {
 				onRange(i, all[starts[i]:starts[i]+int64(counts[i])])
 			}
