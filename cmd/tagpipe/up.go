@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tagpipe/tagpipe/broker"
+	"github.com/tagpipe/tagpipe/config"
 	"github.com/tagpipe/tagpipe/console"
 	"github.com/tagpipe/tagpipe/internal/admin"
 	"github.com/tagpipe/tagpipe/internal/lifecycle"
@@ -68,6 +69,10 @@ func (a *app) up(ctx context.Context, p upParts) error {
 		}
 	}()
 
+	if p.broker && (p.ingest || p.stream || p.jobs) && anonymousNotSuper(a.cfg) {
+		a.log.Warn("broker.authorizer is acl and User:ANONYMOUS is not in broker.super_users: tagpipe's own parts connect to broker.listen as " +
+			"User:ANONYMOUS and are refused unless ACLs allow them (add User:ANONYMOUS to broker.super_users, or grant it ACLs with tagpipe acls add)")
+	}
 	if p.broker {
 		b, err := broker.New(brokerOptions(a.cfg, reg, a.log))
 		if err != nil {
@@ -237,4 +242,11 @@ func recentJobRuns(st *jobs.Store, limit int) []console.JobRun {
 			Start: r.Start, End: r.End, Rows: r.Rows, Error: r.Error})
 	}
 	return out
+}
+
+// anonymousNotSuper says whether the built-in broker authorizes with ACLs that do not
+// let User:ANONYMOUS — tagpipe's own parts on broker.listen — do everything.
+func anonymousNotSuper(cfg *config.Config) bool {
+	b := cfg.Broker
+	return b.Authorizer == broker.AuthorizerACL && !b.AllowEveryoneIfNoACLFound && !slices.Contains(b.SuperUsers, "User:ANONYMOUS")
 }

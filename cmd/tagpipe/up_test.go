@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tagpipe/tagpipe/config"
 	"github.com/tagpipe/tagpipe/jobs"
 )
 
@@ -34,5 +35,25 @@ func TestRecentJobRuns(t *testing.T) {
 	}
 	if all := recentJobRuns(st, 50); len(all) != 3 {
 		t.Fatalf("recent runs %+v, want the three that are not only scheduled", all)
+	}
+}
+
+func TestAnonymousNotSuper(t *testing.T) {
+	for _, c := range []struct {
+		over map[string]string
+		want bool
+	}{
+		{map[string]string{}, false},
+		{map[string]string{"broker.authorizer": "acl"}, true},
+		{map[string]string{"broker.authorizer": "acl", "broker.super_users": "[User:admin, User:ANONYMOUS]"}, false},
+		{map[string]string{"broker.authorizer": "acl", "broker.allow_everyone_if_no_acl_found": "true"}, false},
+	} {
+		cfg, err := config.Load(config.LoadOptions{Environ: []string{}, Overrides: c.over})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := anonymousNotSuper(cfg); got != c.want {
+			t.Errorf("%v: anonymousNotSuper = %v, want %v", c.over, got, c.want)
+		}
 	}
 }
