@@ -211,6 +211,30 @@ func init() {
 		var partitions, alterPartitions int32
 		var replication int16
 		var configs, deleteConfigs []string
+		var ifNotExists, ifExists, excludeInternal bool
+		var report partitionReport
+		// list, describe, alter and delete take --topic as kafka-topics.sh does: a name or
+		// a regular expression.
+		selected := func(ctx context.Context, adm *kadm.Client) ([]string, topicSelector, error) {
+			ts, err := parseTopicSelector(topic)
+			if err != nil {
+				return nil, ts, err
+			}
+			names, err := selectTopics(ctx, adm, ts, excludeInternal)
+			if err != nil {
+				return nil, ts, err
+			}
+			return names, ts, requireTopics(names, ts, ifExists)
+		}
+		topicFlags := func(c *cobra.Command, what string, required, withIfExists bool) {
+			c.Flags().StringVar(&topic, "topic", "", what+": a name, or a regular expression matching whole names (a,b: either)")
+			if required {
+				_ = c.MarkFlagRequired("topic")
+			}
+			if withIfExists {
+				c.Flags().BoolVar(&ifExists, "if-exists", false, "do nothing, and succeed, when no topic matches --topic")
+			}
+		}
 
 		create := &cobra.Command{Use: "create", Short: "Create a topic", Args: cobra.NoArgs,
 			RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
@@ -219,11 +243,14 @@ func init() {
 					return err
 				}
 				r, err := adm.CreateTopic(ctx, partitions, replication, cfgs, topic)
-				if err != nil {
-					return fmt.Errorf("cannot create topic %q: %w", topic, err)
+				if ifNotExists && errors.Is(err, kerr.TopicAlreadyExists) {
+					return nil // as kafka-topics.sh --if-not-exists: silent
 				}
 				if r.Err != nil {
 					return fmt.Errorf("cannot create topic %q: %w", topic, brokerError(r.Err, r.ErrMessage))
+				}
+				if err != nil {
+					return fmt.Errorf("cannot create topic %q: %w", topic, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Created topic %s.\n", topic)
 				return nil
@@ -232,33 +259,47 @@ func init() {
 		create.Flags().Int32Var(&partitions, "partitions", -1, "number of partitions (-1: the broker's default)")
 		create.Flags().Int16Var(&replication, "replication-factor", -1, "replicas per partition (-1: the broker's default)")
 		create.Flags().StringArrayVar(&configs, "config", nil, "topic config key=value (repeatable)")
+		create.Flags().BoolVar(&ifNotExists, "if-not-exists", false, "do nothing, and succeed, when the topic exists already")
 		_ = create.MarkFlagRequired("topic")
 		// The topic configs are checked before connecting, so a misplaced config file
 		// is named as such even when no broker is up.
 		checkConfigs := func(*cobra.Command, []string) error { _, err := parseConfigs(configs); return err }
 		create.PreRunE = checkConfigs
 
-		list := &cobra.Command{Use: "list", Short: "List topics", Args: cobra.NoArgs,
+		list := &cobra.Command{Use: "list [--topic NAME|REGEX] [--exclude-internal]", Short: "List topics", Args: cobra.NoArgs,
 			RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
-				td, err := adm.ListTopics(ctx)
+				ts, err := parseTopicSelector(topic)
 				if err != nil {
-					return fmt.Errorf("cannot list topics: %w", err)
+					return err
 				}
-				for _, t := range td.Sorted() {
-					fmt.Fprintln(cmd.OutOrStdout(), t.Topic)
+				names, err := selectTopics(ctx, adm, ts, excludeInternal)
+				if err != nil {
+					return err
+				}
+				for _, t := range names {
+					fmt.Fprintln(cmd.OutOrStdout(), t)
 				}
 				return nil
 			})}
+		topicFlags(list, "only the topics matching this", false, false)
+		list.Flags().BoolVar(&excludeInternal, "exclude-internal", false, "leave out internal topics (__consumer_offsets, __transaction_state)")
 
-		describe := &cobra.Command{Use: "describe", Short: "Describe topics: partitions, leader, offsets, size, configs", Args: cobra.NoArgs,
+		describe := &cobra.Command{Use: "describe [--topic NAME|REGEX]", Short: "Describe topics: partitions, leader, offsets, size, configs", Args: cobra.NoArgs,
 			RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
-				var topics []string
-				if topic != "" {
-					topics = []string{topic}
+				names, _, err := selected(ctx, adm)
+				if err != nil || len(names) == 0 {
+					return err
 				}
-				return describeTopics(ctx, adm, cmd, topics)
+				return describeTopics(ctx, adm, cmd, names, report)
 			})}
-		describe.Flags().StringVar(&topic, "topic", "", "topic name (default: all)")
+		topicFlags(describe, "the topics to describe (default: all)", false, true)
+		df := describe.Flags()
+		df.BoolVar(&excludeInternal, "exclude-internal", false, "leave out internal topics (__consumer_offsets, __transaction_state)")
+		df.BoolVar(&report.overridesOnly, "topics-with-overrides", false, "only topics with configs set on the topic, one line each, without partitions")
+		df.BoolVar(&report.underReplicated, "under-replicated-partitions", false, "only partitions with fewer in-sync replicas than replicas")
+		df.BoolVar(&report.unavailable, "unavailable-partitions", false, "only partitions without a leader, or whose leader is not live")
+		df.BoolVar(&report.underMinISR, "under-min-isr-partitions", false, "only partitions with fewer in-sync replicas than min.insync.replicas")
+		df.BoolVar(&report.atMinISR, "at-min-isr-partitions", false, "only partitions with exactly min.insync.replicas in-sync replicas")
 
 		alter := &cobra.Command{Use: "alter", Short: "Change topic configs or grow its partitions", Args: cobra.NoArgs,
 			RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
@@ -276,52 +317,43 @@ func init() {
 				if len(alters) == 0 && alterPartitions <= 0 {
 					return fmt.Errorf("nothing to alter: give --config, --delete-config or --partitions")
 				}
-				if len(alters) > 0 {
-					rs, err := adm.AlterTopicConfigs(ctx, alters, topic)
-					if err != nil {
-						return missingTopic(fmt.Errorf("cannot alter topic %q: %w", topic, err), topic)
-					}
-					for _, r := range rs {
-						if r.Err != nil {
-							return missingTopic(fmt.Errorf("cannot alter topic %q: %w", topic, brokerError(r.Err, r.ErrMessage)), topic)
-						}
-					}
+				names, _, err := selected(ctx, adm)
+				if err != nil {
+					return err
 				}
-				if alterPartitions > 0 {
-					rs, err := adm.UpdatePartitions(ctx, int(alterPartitions), topic)
-					if err != nil {
-						return fmt.Errorf("cannot change partitions of %q: %w", topic, err)
+				for _, name := range names {
+					if err := alterTopic(ctx, adm, name, alters, alterPartitions); err != nil {
+						return err
 					}
-					for _, r := range rs {
-						if r.Err != nil {
-							return fmt.Errorf("cannot change partitions of %q: %w", topic, brokerError(r.Err, r.ErrMessage))
-						}
-					}
+					fmt.Fprintf(cmd.OutOrStdout(), "Altered topic %s.\n", name)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Altered topic %s.\n", topic)
 				return nil
 			})}
-		alter.Flags().StringVar(&topic, "topic", "", "topic name")
+		topicFlags(alter, "the topics to alter", true, true)
 		alter.Flags().StringArrayVar(&configs, "config", nil, "set a topic config key=value (repeatable)")
 		alter.Flags().StringArrayVar(&deleteConfigs, "delete-config", nil, "return a topic config to its default (repeatable)")
 		alter.Flags().Int32Var(&alterPartitions, "partitions", 0, "grow the topic to this many partitions")
-		_ = alter.MarkFlagRequired("topic")
 		alter.PreRunE = checkConfigs
 
-		del := &cobra.Command{Use: "delete", Short: "Delete a topic and its data", Args: cobra.NoArgs,
+		del := &cobra.Command{Use: "delete", Short: "Delete topics and their data", Args: cobra.NoArgs,
 			RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
-				r, err := adm.DeleteTopic(ctx, topic)
+				names, _, err := selected(ctx, adm)
 				if err != nil {
-					return missingTopic(fmt.Errorf("cannot delete topic %q: %w", topic, err), topic)
+					return err
 				}
-				if r.Err != nil {
-					return missingTopic(fmt.Errorf("cannot delete topic %q: %w", topic, brokerError(r.Err, r.ErrMessage)), topic)
+				for _, name := range names {
+					r, err := adm.DeleteTopic(ctx, name)
+					if err != nil {
+						return missingTopic(fmt.Errorf("cannot delete topic %q: %w", name, err), name)
+					}
+					if r.Err != nil {
+						return missingTopic(fmt.Errorf("cannot delete topic %q: %w", name, brokerError(r.Err, r.ErrMessage)), name)
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "Deleted topic %s.\n", name)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Deleted topic %s.\n", topic)
 				return nil
 			})}
-		del.Flags().StringVar(&topic, "topic", "", "topic name")
-		_ = del.MarkFlagRequired("topic")
+		topicFlags(del, "the topics to delete", true, true)
 
 		var drPartitions []int32
 		var drOffset int64
@@ -448,8 +480,37 @@ func deleteRecords(ctx context.Context, adm *kadm.Client, cmd *cobra.Command, to
 	return nil
 }
 
-func describeTopics(ctx context.Context, adm *kadm.Client, cmd *cobra.Command, topics []string) error {
-	td, err := adm.ListTopics(ctx, topics...)
+// alterTopic applies config changes and a partition count to one topic.
+func alterTopic(ctx context.Context, adm *kadm.Client, topic string, alters []kadm.AlterConfig, partitions int32) error {
+	if len(alters) > 0 {
+		rs, err := adm.AlterTopicConfigs(ctx, alters, topic)
+		if err != nil {
+			return missingTopic(fmt.Errorf("cannot alter topic %q: %w", topic, err), topic)
+		}
+		for _, r := range rs {
+			if r.Err != nil {
+				return missingTopic(fmt.Errorf("cannot alter topic %q: %w", topic, brokerError(r.Err, r.ErrMessage)), topic)
+			}
+		}
+	}
+	if partitions > 0 {
+		rs, err := adm.UpdatePartitions(ctx, int(partitions), topic)
+		if err != nil {
+			return fmt.Errorf("cannot change partitions of %q: %w", topic, err)
+		}
+		for _, r := range rs {
+			if r.Err != nil {
+				return fmt.Errorf("cannot change partitions of %q: %w", topic, brokerError(r.Err, r.ErrMessage))
+			}
+		}
+	}
+	return nil
+}
+
+// describeTopics prints the topics (partitions with offsets and sizes, then configs
+// with their source), or what report asks for instead.
+func describeTopics(ctx context.Context, adm *kadm.Client, cmd *cobra.Command, topics []string, report partitionReport) error {
+	td, err := adm.ListTopicsWithInternal(ctx, topics...)
 	if err != nil {
 		return fmt.Errorf("cannot describe topics: %w", err)
 	}
@@ -461,6 +522,17 @@ func describeTopics(ctx context.Context, adm *kadm.Client, cmd *cobra.Command, t
 	}
 	names := td.Names()
 	sort.Strings(names)
+	if report.overridesOnly || report.any() {
+		cfgs, err := adm.DescribeTopicConfigs(ctx, names...)
+		if err != nil {
+			return fmt.Errorf("cannot describe topic configs: %w", err)
+		}
+		if report.any() {
+			return printPartitionReport(ctx, adm, cmd.OutOrStdout(), td, cfgs, report)
+		}
+		printOverrides(cmd.OutOrStdout(), td, cfgs)
+		return nil
+	}
 	starts, err := adm.ListStartOffsets(ctx, names...)
 	if err != nil {
 		return fmt.Errorf("cannot list start offsets: %w", err)
