@@ -39,7 +39,7 @@ func TestTopicsKafkaFlags(t *testing.T) {
 	must("logs\norders.eu\n", "list", "--topic", "logs,orders.eu")
 	must("logs\norders.eu\norders.us\nt1\n", "list", "--exclude-internal")
 	must("orders.eu\n", "list", "--topic", "orders.eu") // a name, not a regex: orders.eu only
-	must("", "list", "--topic", "nosuch")              // list never fails on a missing topic, as Kafka's
+	must("", "list", "--topic", "nosuch")               // list never fails on a missing topic, as Kafka's
 	mustFail("bad --topic", "list", "--topic", "orders(")
 
 	out, err := topics("describe", "--topics-with-overrides")
