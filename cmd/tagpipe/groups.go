@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -20,81 +22,116 @@ func init() {
 		withAdmin := func(fn func(ctx context.Context, cl *kgo.Client, adm *kadm.Client, cmd *cobra.Command) error) func(*cobra.Command, []string) error {
 			return kf.withAdmin(a, fn)
 		}
-		var group string
+		var groups groupsFlag
 
-		list := &cobra.Command{Use: "list", Short: "List consumer groups and their state", Args: cobra.NoArgs,
+		var listStates string
+		list := &cobra.Command{Use: "list [--state [S,S]]", Short: "List consumer groups and their state",
 			RunE: withAdmin(func(ctx context.Context, _ *kgo.Client, adm *kadm.Client, cmd *cobra.Command) error {
-				lgs, err := adm.ListGroups(ctx)
+				states, err := parseGroupStates(listStates)
+				if err != nil {
+					return err
+				}
+				lgs, err := adm.ListGroups(ctx, states...)
 				if err != nil {
 					return fmt.Errorf("cannot list groups: %w", err)
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "GROUP\tSTATE\tPROTOCOL-TYPE")
 				for _, g := range lgs.Sorted() {
+					// A broker older than ListGroups v4 ignores the filter: apply it here too.
+					if len(states) > 0 && !slices.Contains(states, g.State) {
+						continue
+					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\n", g.Group, g.State, g.ProtocolType)
 				}
 				return tw.Flush()
 			})}
+		list.Flags().StringVar(&listStates, "state", "", "only groups in these states (comma-separated: Stable, Empty, PreparingRebalance, CompletingRebalance, Dead, Assigning, Reconciling); without a value, all")
+		list.Flags().Lookup("state").NoOptDefVal = " "
+		// --state's value is optional, so pflag takes it only as --state=S; "--state S" (as
+		// Kafka's tool takes it) leaves S as an argument, read here.
+		list.Args = cobra.MaximumNArgs(1)
+		list.PreRunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			if listStates != " " {
+				return fmt.Errorf("unexpected argument %q", args[0])
+			}
+			listStates = args[0]
+			return nil
+		}
 
-		describe := &cobra.Command{Use: "describe", Short: "Members, assignments, committed offsets and lag (records and seconds) per partition", Args: cobra.NoArgs,
-			RunE: withAdmin(func(ctx context.Context, cl *kgo.Client, adm *kadm.Client, cmd *cobra.Command) error {
-				lags, err := adm.Lag(ctx, group)
+		var members, verbose, showState, offsets bool
+		describe := &cobra.Command{Use: "describe (--group G … | --all-groups) [--offsets | --members [--verbose] | --state]",
+			Short: "Per group: committed offsets and lag (records and seconds) per partition (--offsets, the default), members (--members; --verbose: assignments) or state (--state)",
+			Args:  cobra.NoArgs,
+			RunE: withAdmin(func(ctx context.Context, _ *kgo.Client, adm *kadm.Client, cmd *cobra.Command) error {
+				ids, err := groups.resolve(ctx, adm)
 				if err != nil {
-					return fmt.Errorf("cannot describe group %q: %w", group, err)
+					return err
 				}
-				l, ok := lags[group]
-				if !ok {
-					return fmt.Errorf("group %q not described", group)
-				}
-				if l.DescribeErr != nil {
-					return fmt.Errorf("cannot describe group %q: %w", group, l.DescribeErr)
-				}
-				if l.FetchErr != nil {
-					return fmt.Errorf("cannot fetch offsets of group %q: %w", group, l.FetchErr)
-				}
-				// A group the coordinator does not know is described as Dead with nothing in
-				// it (Kafka's tool: "Consumer group 'G' does not exist.").
-				if l.State == "Dead" && len(l.Members) == 0 && len(l.Lag) == 0 {
-					return fmt.Errorf("group %q does not exist (tagpipe groups list shows the groups)", group)
-				}
-				secs := lagSeconds(ctx, a, &kf, l.Lag)
-				out := cmd.OutOrStdout()
-				fmt.Fprintf(out, "Group: %s\tState: %s\tProtocol: %s\tMembers: %d\n", l.Group, l.State, l.Protocol, len(l.Members))
-				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "TOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tLAG-SECONDS\tMEMBER\tCLIENT-ID\tHOST")
-				for _, ml := range l.Lag.Sorted() {
-					member, clientID, host := "-", "-", "-"
-					if ml.Member != nil {
-						member, clientID, host = ml.Member.MemberID, ml.Member.ClientID, ml.Member.ClientHost
+				n := 0
+				for _, b := range []bool{members, showState, offsets} {
+					if b {
+						n++
 					}
-					cur := "-"
-					if ml.Commit.At >= 0 {
-						cur = strconv.FormatInt(ml.Commit.At, 10)
-					}
-					fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", ml.Topic, ml.Partition, cur, ml.End.Offset, ml.Lag,
-						secs[tp{ml.Topic, ml.Partition}], member, clientID, host)
 				}
-				return tw.Flush()
+				if n > 1 {
+					return errors.New("give one of --offsets, --members or --state")
+				}
+				if verbose && !members && !showState {
+					return errors.New("--verbose goes with --members (or --state)")
+				}
+				var errs []error
+				for i, id := range ids {
+					if i > 0 {
+						fmt.Fprintln(cmd.OutOrStdout())
+					}
+					var err error
+					switch {
+					case members:
+						err = describeGroupMembers(ctx, adm, cmd, id, verbose)
+					case showState:
+						err = describeGroupState(ctx, adm, cmd, id)
+					default:
+						err = describeGroupOffsets(ctx, a, &kf, adm, cmd, id)
+					}
+					if err != nil {
+						errs = append(errs, err)
+					}
+				}
+				return errors.Join(errs...)
 			})}
-		describe.Flags().StringVar(&group, "group", "", "consumer group")
-		_ = describe.MarkFlagRequired("group")
+		groups.add(describe, "describe")
+		df := describe.Flags()
+		df.BoolVar(&offsets, "offsets", false, "committed offset, log end offset and lag per partition (the default)")
+		df.BoolVar(&members, "members", false, "the members: id, host, client id, partition count")
+		df.BoolVar(&verbose, "verbose", false, "with --members: each member's assigned partitions")
+		df.BoolVar(&showState, "state", false, "the group's coordinator, assignment strategy, state and member count")
 
 		reset := resetOffsetsCmd(withAdmin)
 
-		del := &cobra.Command{Use: "delete", Short: "Delete an empty group and its committed offsets", Args: cobra.NoArgs,
+		var delGroups groupsFlag
+		del := &cobra.Command{Use: "delete (--group G … | --all-groups)",
+			Short: "Delete groups without members and their committed offsets (as kafka-consumer-groups.sh, no prompt: a group with members is refused, NON_EMPTY_GROUP)",
+			Args:  cobra.NoArgs,
 			RunE: withAdmin(func(ctx context.Context, _ *kgo.Client, adm *kadm.Client, cmd *cobra.Command) error {
-				r, err := adm.DeleteGroup(ctx, group)
-				if err == nil {
-					err = r.Err
-				}
+				ids, err := delGroups.resolve(ctx, adm)
 				if err != nil {
-					return fmt.Errorf("cannot delete group %q: %w", group, err)
+					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Deleted group %s.\n", group)
-				return nil
+				if len(ids) == 0 {
+					fmt.Fprintln(cmd.ErrOrStderr(), "No consumer groups to delete.")
+					return nil
+				}
+				rs, err := adm.DeleteGroups(ctx, ids...)
+				if err != nil {
+					return fmt.Errorf("cannot delete groups: %w", err)
+				}
+				return printDeletedGroups(cmd, ids, rs)
 			})}
-		del.Flags().StringVar(&group, "group", "", "consumer group")
-		_ = del.MarkFlagRequired("group")
+		delGroups.add(del, "delete")
 
 		cmd.AddCommand(list, describe, reset, del, deleteOffsetsCmd(withAdmin))
 		return cmd
