@@ -59,16 +59,8 @@ func init() {
 					user, verb = del, "deleted"
 					dels = append(dels, kadm.DeleteSCRAM{User: del, Mechanism: mech})
 				}
-				res, err := adm.AlterUserSCRAMs(ctx, dels, ups)
-				if err != nil {
-					return fmt.Errorf("cannot alter the SCRAM credentials of %q: %w", user, err)
-				}
-				r, ok := res[user]
-				if !ok {
-					return fmt.Errorf("user %q not answered", user)
-				}
-				if r.Err != nil {
-					return fmt.Errorf("cannot alter the SCRAM credentials of %q: %w", user, brokerError(r.Err, r.ErrMessage))
+				if err := alterSCRAM(ctx, adm, user, dels, ups); err != nil {
+					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s credential of user %s %s\n", mech, user, verb)
 				return nil
@@ -113,6 +105,22 @@ func init() {
 		cmd.AddCommand(scram, list)
 		return cmd
 	})
+}
+
+// alterSCRAM deletes and sets one user's SCRAM credentials (AlterUserScramCredentials).
+func alterSCRAM(ctx context.Context, adm *kadm.Client, user string, dels []kadm.DeleteSCRAM, ups []kadm.UpsertSCRAM) error {
+	res, err := adm.AlterUserSCRAMs(ctx, dels, ups)
+	if err != nil {
+		return fmt.Errorf("cannot alter the SCRAM credentials of %q: %w", user, err)
+	}
+	r, ok := res[user]
+	if !ok {
+		return fmt.Errorf("user %q not answered", user)
+	}
+	if r.Err != nil {
+		return fmt.Errorf("cannot alter the SCRAM credentials of %q: %w", user, brokerError(r.Err, r.ErrMessage))
+	}
+	return nil
 }
 
 func parseScramMechanism(s string) (kadm.ScramMechanism, error) {

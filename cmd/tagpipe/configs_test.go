@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/tagpipe/tagpipe/broker"
+)
+
+// TestConfigsCommand: tagpipe configs as kafka-configs.sh against the built-in broker:
+// topic configs set (a bracketed list value), described (dynamic ones, or --all) and
+// deleted; broker configs described, and their alteration refused with the broker's
+// reason; user and user+client quotas; a SCRAM credential set from --add-config that
+// then authenticates, described, and deleted.
+func TestConfigsCommand(t *testing.T) {
+	b := startTestBrokerWith(t, func(o *broker.Options) {
+		o.Listeners = []broker.Listener{{Name: "INTERNAL", Listen: "127.0.0.1:0"}, {Name: "SASL_PLAINTEXT", Listen: "127.0.0.1:0"}}
+		o.SASL = broker.SASLOptions{Mechanisms: []string{"SCRAM-SHA-512"}, Users: map[string]string{"admin": "admin-secret"}}
+	})
+	addr, dir := b.ListenerAddr("INTERNAL"), t.TempDir()
+	run := func(args ...string) (string, error) {
+		return runTagpipeErr(append([]string{"--data-dir", dir, "configs"}, append(args, "--bootstrap-server", addr)...)...)
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		out, err := run(args...)
+		if err != nil {
+			t.Fatalf("configs %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	expect := func(want string, args ...string) {
+		t.Helper()
+		if out := must(args...); out != want {
+			t.Errorf("configs %v printed\n%q\nwant\n%q", args, out, want)
+		}
+	}
+	fails := func(want string, args ...string) {
+		t.Helper()
+		if out, err := run(args...); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("configs %v: %v (printed %q); want an error with %q", args, err, out, want)
+		}
+	}
+	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", "1")
+
+	topic := []string{"--entity-type", "topics", "--entity-name", "t"}
+	expect("Completed updating config for topic t.\n", append([]string{"--alter", "--add-config", "retention.ms=1000,cleanup.policy=[compact,delete]"}, topic...)...)
+	expect("Dynamic configs for topic t are:\n"+
+		"  cleanup.policy=compact,delete sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:cleanup.policy=compact,delete, DEFAULT_CONFIG:log.cleanup.policy=delete}\n"+
+		"  retention.ms=1000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=1000, DEFAULT_CONFIG:log.retention.ms=604800000}\n",
+		append([]string{"--describe"}, topic...)...)
+	out := must(append([]string{"--describe", "--all"}, topic...)...)
+	if !strings.HasPrefix(out, "All configs for topic t are:\n") || !strings.Contains(out, "\n  segment.bytes=") || !strings.Contains(out, "\n  retention.ms=1000 ") {
+		t.Errorf("describe --all:\n%s", out)
+	}
+	expect("Completed updating config for topic t.\n", append([]string{"--alter", "--delete-config", "retention.ms"}, topic...)...)
+	if out := must(append([]string{"--describe"}, topic...)...); strings.Contains(out, "retention.ms") {
+		t.Errorf("retention.ms still set after --delete-config:\n%s", out)
+	}
+	if out := must("--describe", "--entity-type", "topics"); !strings.HasPrefix(out, "Dynamic configs for topic t are:\n  cleanup.policy=") {
+		t.Errorf("describe every topic:\n%s", out)
+	}
+	fails(`topic "nosuch" does not exist`, "--describe", "--entity-type", "topics", "--entity-name", "nosuch")
+
+	expect("Dynamic configs for broker 0 are:\nDefault configs for brokers in the cluster are:\n", "--describe", "--entity-type", "brokers")
+	out = must("--describe", "--entity-type", "brokers", "--entity-name", "0", "--all")
+	if !regexp.MustCompile(`^All configs for broker 0 are:\n(  \S+=.* sensitive=(true|false) synonyms=\{.*\}\n)+$`).MatchString(out) {
+		t.Errorf("describe broker 0 --all:\n%s", out)
+	}
+	fails("broker settings come from tagpipe.yaml", "--alter", "--entity-type", "brokers", "--entity-default", "--add-config", "log.retention.ms=1000")
+
+	expect("Completed updating config for user alice.\n", "--alter", "--entity-type", "users", "--entity-name", "alice", "--add-config", "producer_byte_rate=1048576")
+	// clients first: the names pair with the types in order, as kafka-configs.sh's.
+	expect("Completed updating config for user alice.\n", "--alter", "--entity-type", "clients", "--entity-default", "--entity-type", "users", "--entity-name", "alice", "--add-config", "consumer_byte_rate=2048")
+	expect("Quota configs for user-principal 'alice' are producer_byte_rate=1048576.0\n", "--describe", "--entity-type", "users", "--entity-name", "alice")
+	expect("Quota configs for user-principal 'alice', the default client-id are consumer_byte_rate=2048.0\n", "--describe", "--entity-type", "users", "--entity-type", "clients")
+
+	ping := func(pass string) error {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(b.ListenerAddr("SASL_PLAINTEXT")), kgo.RequestRetries(0),
+			kgo.SASL(scram.Auth{User: "carol", Pass: pass}.AsSha512Mechanism()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return cl.Ping(ctx)
+	}
+	carol := []string{"--entity-type", "users", "--entity-name", "carol"}
+	expect("Completed updating config for user carol.\n", append([]string{"--alter", "--add-config", "SCRAM-SHA-512=[iterations=8192,password=carol-secret]"}, carol...)...)
+	if err := ping("carol-secret"); err != nil {
+		t.Fatalf("carol after --add-config SCRAM-SHA-512: %v", err)
+	}
+	expect("SCRAM credential configs for user-principal 'carol' are SCRAM-SHA-512=iterations=8192\n", append([]string{"--describe"}, carol...)...)
+	out = must("--describe", "--entity-type", "users")
+	for _, want := range []string{"Quota configs for user-principal 'alice' are producer_byte_rate=1048576.0\n",
+		"SCRAM credential configs for user-principal 'admin' are SCRAM-SHA-512=iterations=4096\n",
+		"SCRAM credential configs for user-principal 'carol' are SCRAM-SHA-512=iterations=8192\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("describe every user lacks %q:\n%s", want, out)
+		}
+	}
+	expect("Completed updating config for user carol.\n", append([]string{"--alter", "--delete-config", "SCRAM-SHA-512"}, carol...)...)
+	if err := ping("carol-secret"); err == nil {
+		t.Fatal("carol authenticated after --delete-config SCRAM-SHA-512")
+	}
+
+	for _, tc := range []struct {
+		want string
+		args []string
+	}{
+		{"exactly one of --describe or --alter", []string{"--describe", "--alter", "--entity-type", "topics"}},
+		{"bad --entity-type", []string{"--describe", "--entity-type", "groups"}},
+		{"only users and clients", []string{"--describe", "--entity-type", "topics", "--entity-type", "users"}},
+		{"needs an --entity-name", []string{"--alter", "--entity-type", "topics", "--add-config", "a=b"}},
+		{"not of clients", []string{"--alter", "--entity-type", "clients", "--entity-name", "c", "--add-config", "SCRAM-SHA-512=[password=x]"}},
+		{"not allowed with SCRAM", []string{"--alter", "--entity-type", "users", "--entity-default", "--add-config", "SCRAM-SHA-512=[password=x]"}},
+		{"both quotas and SCRAM", []string{"--alter", "--entity-type", "users", "--entity-name", "u", "--add-config", "SCRAM-SHA-512=[password=x],producer_byte_rate=1"}},
+		{"invalid character", []string{"--alter", "--entity-type", "topics", "--entity-name", "t", "--add-config", "a b=1"}},
+		{`every config must be "key=val"`, []string{"--alter", "--entity-type", "topics", "--entity-name", "t", "--add-config", "retention.ms"}},
+		{"4096 to 16384", []string{"--alter", "--entity-type", "users", "--entity-name", "u", "--add-config", "SCRAM-SHA-512=[iterations=10,password=x]"}},
+	} {
+		fails(tc.want, tc.args...)
+	}
+}
+
+// TestParseAddConfig: kafka-configs.sh's --add-config syntax: commas inside brackets
+// stay in the value, the brackets go; an empty value is kept.
+func TestParseAddConfig(t *testing.T) {
+	got, err := parseAddConfig([]string{"k1=v1,k2=[a,b,c],k3=", "SCRAM-SHA-256=[iterations=8192,password=p=w]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][2]string{{"k1", "v1"}, {"k2", "a,b,c"}, {"k3", ""}, {"SCRAM-SHA-256", "iterations=8192,password=p=w"}}
+	if len(got) != len(want) {
+		t.Fatalf("got %q", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("pair %d: %q, want %q", i, got[i], want[i])
+		}
+	}
+	if it, pw, err := parseScramCredential(got[3][1]); err != nil || it != 8192 || pw != "p=w" {
+		t.Errorf("credential: %d %q %v", it, pw, err)
+	}
+	if it, pw, err := parseScramCredential("password=x"); err != nil || it != 4096 || pw != "x" {
+		t.Errorf("credential without iterations: %d %q %v", it, pw, err)
+	}
+}
