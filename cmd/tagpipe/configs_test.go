@@ -1,14 +1,9 @@
 package main
 
 import (
-	"context"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/tagpipe/tagpipe/broker"
 )
@@ -81,17 +76,7 @@ func TestConfigsCommand(t *testing.T) {
 	expect("Quota configs for user-principal 'alice' are producer_byte_rate=1048576.0\n", "--describe", "--entity-type", "users", "--entity-name", "alice")
 	expect("Quota configs for user-principal 'alice', the default client-id are consumer_byte_rate=2048.0\n", "--describe", "--entity-type", "users", "--entity-type", "clients")
 
-	ping := func(pass string) error {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(b.ListenerAddr("SASL_PLAINTEXT")), kgo.RequestRetries(0),
-			kgo.SASL(scram.Auth{User: "carol", Pass: pass}.AsSha512Mechanism()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return cl.Ping(ctx)
-	}
+	ping := func(pass string) error { return scramPing(t, b.ListenerAddr("SASL_PLAINTEXT"), "carol", pass) }
 	carol := []string{"--entity-type", "users", "--entity-name", "carol"}
 	expect("Completed updating config for user carol.\n", append([]string{"--alter", "--add-config", "SCRAM-SHA-512=[iterations=8192,password=carol-secret]"}, carol...)...)
 	if err := ping("carol-secret"); err != nil {

@@ -349,17 +349,7 @@ func TestUsersCommands(t *testing.T) {
 		err := root.ExecuteContext(context.Background())
 		return out.String() + errw.String(), err
 	}
-	ping := func(pass string) error {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(b.ListenerAddr("SASL_PLAINTEXT")), kgo.RequestRetries(0),
-			kgo.SASL(scram.Auth{User: "carol", Pass: pass}.AsSha512Mechanism()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return cl.Ping(ctx)
-	}
+	ping := func(pass string) error { return scramPing(t, b.ListenerAddr("SASL_PLAINTEXT"), "carol", pass) }
 	if out, err := run("carol-secret\n", "scram", "--add", "carol", "--mechanism", "SCRAM-SHA-512", "--iterations", "8192", "--password-stdin"); err != nil ||
 		!strings.Contains(out, "SCRAM-SHA-512 credential of user carol set") {
 		t.Fatalf("add: %v\n%s", err, out)
@@ -394,6 +384,21 @@ func TestUsersCommands(t *testing.T) {
 			t.Errorf("%v: %v, want an error with %q\n%s", tc.args, err, tc.want, out)
 		}
 	}
+}
+
+// scramPing connects to a SASL_PLAINTEXT listener as user with SCRAM-SHA-512 and
+// returns whether it authenticated.
+func scramPing(t *testing.T, addr, user, pass string) error {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0),
+		kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return cl.Ping(ctx)
 }
 
 // TestGlobalConfigBeforeTopicsConfig: in `tagpipe --config FILE topics create --config
