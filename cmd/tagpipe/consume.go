@@ -97,14 +97,8 @@ func init() {
 					if ctx.Err() != nil && fs.NumRecords() == 0 {
 						break // idle timeout
 					}
-					var ferr error
-					fs.EachError(func(t string, p int32, err error) {
-						if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && ferr == nil {
-							ferr = fmt.Errorf("fetch %s[%d]: %w", t, p, err)
-						}
-					})
-					if ferr != nil {
-						return ferr
+					if err := fetchError(fs); err != nil {
+						return err
 					}
 					for it := fs.RecordIter(); !it.Done() && (maxMessages <= 0 || n < maxMessages); {
 						r := it.Next()
@@ -164,6 +158,18 @@ func init() {
 		_ = cmd.MarkFlagRequired("topic")
 		return cmd
 	})
+}
+
+// fetchError is the first error of a poll that is not the poll's own timeout or
+// cancellation (those only end the poll), naming its partition.
+func fetchError(fs kgo.Fetches) error {
+	var ferr error
+	fs.EachError(func(t string, p int32, err error) {
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && ferr == nil {
+			ferr = fmt.Errorf("fetch %s[%d]: %w", t, p, err)
+		}
+	})
+	return ferr
 }
 
 // writeHeaders writes headers as kafka-console-consumer.sh's print.headers does:

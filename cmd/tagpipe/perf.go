@@ -305,14 +305,8 @@ func perfConsumeCmd(a *app) *cobra.Command {
 				if cmd.Context().Err() != nil || fs.IsClientClosed() {
 					break
 				}
-				var ferr error
-				fs.EachError(func(t string, p int32, err error) {
-					if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && ferr == nil {
-						ferr = fmt.Errorf("fetch %s[%d]: %w", t, p, err)
-					}
-				})
-				if ferr != nil {
-					return ferr
+				if err := fetchError(fs); err != nil {
+					return err
 				}
 				got := int64(0)
 				fs.EachRecord(func(r *kgo.Record) {
