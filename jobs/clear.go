@@ -25,8 +25,9 @@ type ClearOptions struct {
 
 // Clear resets the recorded runs of o.Job (and its downstream jobs) with ds from o.From
 // to o.To: each gets a queued record with trigger "clear" (its error says what it was),
-// so a scheduler runs it again at its next poll, and depends_on_past and trigger rules
-// see it as not finished. Runs never started (none, or scheduled) are left alone. It
+// so a scheduler runs it again at its next poll (one waiting up_for_retry or
+// up_for_reschedule too, not at its old retry or poke time), and depends_on_past and
+// trigger rules see it as not finished. Runs never started (none, or scheduled) are left alone. It
 // returns the runs as they were before. Every run's lock is taken first: when one is
 // running, nothing is cleared.
 func (s *Scheduler) Clear(o ClearOptions) ([]Record, error) {
@@ -99,7 +100,9 @@ func (s *Scheduler) Clear(o ClearOptions) ([]Record, error) {
 
 // Mark records state (success or failed) as job's run for ds without running it, as
 // Airflow's mark success / mark failed: a depends_on_past chain held by a failed run
-// moves on once it is marked success. It is refused while the run is in progress.
+// moves on once it is marked success; a run waiting up_for_retry or up_for_reschedule
+// stops waiting (a scheduler drops it at its next poll). It is refused while the run is
+// in progress.
 func (s *Scheduler) Mark(job, ds string, state State) (Record, error) {
 	if state != StateSuccess && state != StateFailed {
 		return Record{}, fmt.Errorf("--state: want success or failed, got %q", state)

@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"context"
+	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -147,6 +149,62 @@ func TestMark(t *testing.T) {
 		eqStrings(t, "after the mark", rec.seq(), []string{"p 2026-11-17", "p 2026-11-18", "p 2026-11-19"})
 		if r, _ := s.Store().Latest("p", l18); r.Trigger != TriggerMark {
 			t.Errorf("p 11-18 ran again after the mark: %+v", r)
+		}
+	})
+}
+
+// A run waiting up_for_retry ends its wait when it is cleared or marked, as in Airflow:
+// cleared, it runs again at the scheduler's next poll, not at its old retry time; marked
+// failed, it stops counting against max_active_runs, so the job's next run starts at
+// that poll, and it is not tried again.
+func TestClearOrMarkEndsRetryWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		now := shiftedNow(nov20)
+		r := &recorder{now: now, fail: map[string]bool{"c": true, "m": true}}
+		c, m := daily("c"), daily("m")
+		c.Retries, c.RetryDelay, c.StartDate = 2, time.Hour, "2026-11-19"
+		m.Retries, m.RetryDelay, m.StartDate = 2, time.Hour, "2026-11-18"
+		s := mustNew(t, mustCompile(t, []Def{c, m}, r.kinds("c", "m")), dir, now)
+		mustStart(t, s)
+		defer s.Close()
+		time.Sleep(time.Minute + time.Second) // 00:31:01; both wait until 01:30
+		synctest.Wait()
+		l18 := time.Date(2026, 11, 18, 0, 0, 0, 0, time.UTC)
+		l19 := l18.AddDate(0, 0, 1)
+		if rc, _ := s.Store().Latest("c", l19); rc.State != StateUpForRetry || rc.Attempt != 1 {
+			t.Fatalf("c 11-19 at 00:31: %+v, want up_for_retry after attempt 1", rc)
+		}
+		if rm, _ := s.Store().Latest("m", l18); rm.State != StateUpForRetry {
+			t.Fatalf("m 11-18 at 00:31: %+v, want up_for_retry", rm)
+		}
+		r.mu.Lock()
+		r.fail = nil
+		r.mu.Unlock()
+		if was, err := s.Clear(ClearOptions{Job: "c", From: "2026-11-19", To: "2026-11-19"}); err != nil || len(was) != 1 || was[0].State != StateUpForRetry {
+			t.Fatalf("clear: %+v %v", was, err)
+		}
+		if _, err := s.Mark("m", "2026-11-18", StateFailed); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(4 * time.Minute) // past the poll at 00:31:30, well before 01:30
+		synctest.Wait()
+		var got []string
+		for _, cl := range r.snapshot() {
+			got = append(got, fmt.Sprintf("%s %s #%d %s", cl.job, cl.ds, cl.attempt, cl.at.Format("15:04:05")))
+		}
+		sort.Strings(got)
+		eqStrings(t, "calls", got, []string{
+			"c 2026-11-19 #1 00:30:00", "c 2026-11-19 #1 00:31:30",
+			"m 2026-11-18 #1 00:30:00", "m 2026-11-19 #1 00:31:30"})
+		if rc, _ := s.Store().Latest("c", l19); rc.State != StateSuccess {
+			t.Errorf("c 11-19 after the clear: %+v", rc)
+		}
+		if rm, _ := s.Store().Latest("m", l18); rm.State != StateFailed || rm.Trigger != TriggerMark {
+			t.Errorf("m 11-18 after the mark: %+v, want the marked record", rm)
+		}
+		if rm, _ := s.Store().Latest("m", l19); rm.State != StateSuccess {
+			t.Errorf("m 11-19: %+v", rm)
 		}
 	})
 }

@@ -367,6 +367,14 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 	resting := map[string]int{}
 	s.wakeAt = time.Time{}
 	for _, p := range s.pending {
+		if !s.inflight[p.key] && !p.notBefore.IsZero() {
+			// A wait ends when the run's record no longer says it waits: cleared (queued
+			// again: it runs now, as a cleared task instance does in Airflow) or marked
+			// success or failed (dropped below), by tagpipe jobs clear / mark.
+			if r, ok := s.store.Latest(p.job.Name, p.logical); ok && r.State != StateUpForRetry && r.State != StateUpForReschedule {
+				p.notBefore = time.Time{}
+			}
+		}
 		if !s.inflight[p.key] && p.notBefore.After(now) {
 			resting[p.job.Name]++
 			if s.wakeAt.IsZero() || p.notBefore.Before(s.wakeAt) {
