@@ -67,20 +67,26 @@ func (s *Scheduler) Status() ([]JobStatus, error) {
 }
 
 // PoolStatus is one pool as `tagpipe jobs pools` and /v1/jobs show it (Airflow's
-// `pools list` and its pool slot counts).
+// `pools list` and its pool slot counts). Slots, Used and Open cover the data dir for a
+// Shared pool and the process answering otherwise; Queued always covers the data dir.
 type PoolStatus struct {
-	Name  string `json:"name"`
-	Slots int    `json:"slots"`
+	Name string `json:"name"`
+	// Slots is the pool's size: from jobs.pools for a shared pool; for default_pool not
+	// sized there, the answering process's parallelism (each scheduler has its own).
+	Slots int `json:"slots"`
 	// Shared: the slots are shared by every process on the data dir (a pool sized in
 	// jobs.pools). default_pool sized by parallelism is counted per process.
 	Shared bool `json:"shared"`
 	// Used is the slots held now: by any process for a shared pool (locked slot files;
-	// more than Slots after a shrink while runs taken before it go on), by this process
-	// otherwise.
+	// more than Slots after a shrink while runs taken before it go on), by the answering
+	// process otherwise (its scheduler's, backfills' and manual runs'; 0 from `tagpipe
+	// jobs pools`, whose process runs nothing, which is why its table shows "-").
 	Used int `json:"used"`
-	// Open is Slots - Used (negative after a shrink).
+	// Open is Slots - Used, in Used's scope (negative after a shrink).
 	Open int `json:"open"`
-	// Queued counts the runs of the pool's jobs waiting to start (state queued).
+	// Queued counts the runs of the pool's jobs whose latest record in the data dir's
+	// history is queued (due and not started yet, cleared, or stopped by a shutdown),
+	// whichever process queued them, for every pool, shared or not.
 	Queued int `json:"queued"`
 	// Holders say who holds a shared pool's slots: "slot-<i>: host:pid job/ts".
 	Holders []string `json:"holders,omitempty"`

@@ -462,7 +462,8 @@ func jobsList(a *app) *cobra.Command {
 }
 
 // jobsPools is Airflow's `pools list` with its slot counts: a shared pool's used slots
-// are those any process on the data dir holds now.
+// are those any process on the data dir holds now; QUEUED is from the data dir's history
+// for every pool (SCOPE says what each row's numbers cover).
 func jobsPools(a *app) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -483,8 +484,11 @@ func jobsPools(a *app) *cobra.Command {
 			fmt.Fprintln(tw, "POOL\tSLOTS\tUSED\tOPEN\tQUEUED\tSCOPE\tHELD_BY")
 			for _, p := range st {
 				// default_pool sized by parallelism is each scheduler's own: this
-				// command's process holds none of it, and cannot see the others'.
-				used, open, scope, held := "-", "-", "per process", "-"
+				// command's process holds none of it, and cannot see the others' use, so
+				// USED and OPEN are "-"; QUEUED still counts the queued runs of its jobs in
+				// the data dir's history, whichever process queued them, and SCOPE says
+				// so.
+				used, open, scope, held := "-", "-", "slots: each process; queued: data dir", "-"
 				if p.Shared {
 					used, open, scope = fmt.Sprint(p.Used), fmt.Sprint(p.Open), "data dir"
 					if len(p.Holders) > 0 {

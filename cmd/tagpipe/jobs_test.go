@@ -3,12 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/tagpipe/tagpipe/jobs"
 )
 
 // writeJobsConfig writes dir/tagpipe.yaml with data in dir/data, no admin listener,
@@ -343,7 +349,22 @@ jobs:
   pools: {db: 2}
   definitions:
     - {name: load, schedule: "@daily", pool: db, task: {kind: shell, command: "true"}}
+    - {name: sum, schedule: "@daily", task: {kind: shell, command: "true"}}
 `), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A run of sum (default_pool) queued by some scheduler: QUEUED counts it from the
+	// data dir's history, though the default_pool's slots are each process's own.
+	st, err := jobs.OpenStore(filepath.Join(data, "jobs"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	if err := st.Append(jobs.Record{Job: "sum", DS: "2026-11-20", Logical: l, State: jobs.StateQueued,
+		Trigger: jobs.TriggerScheduled, Scheduled: true, Owner: "other:1", Updated: l.AddDate(0, 0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
 	slots := filepath.Join(data, "jobs", "pools", "db")
@@ -360,12 +381,21 @@ jobs:
 	}
 	f.WriteString("other:1 load/20261120T000000Z\n")
 	o, err := jobsCmd(t, "--config", cfg, "jobs", "pools")
-	if err != nil || !regexp.MustCompile(`(?m)^default_pool +3 +- +- +0 +per process +-$`).MatchString(o) ||
+	if err != nil || !regexp.MustCompile(`(?m)^default_pool +3 +- +- +1 +slots: each process; queued: data dir +-$`).MatchString(o) ||
 		!regexp.MustCompile(`(?m)^db +2 +1 +1 +0 +data dir +slot-0: other:1 load/20261120T000000Z$`).MatchString(o) {
 		t.Fatalf("pools: %v\n%s", err, o)
 	}
 	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-	if o, err = jobsCmd(t, "--config", cfg, "jobs", "pools", "--json"); err != nil || !strings.Contains(o, `"used": 0`) {
+	if o, err = jobsCmd(t, "--config", cfg, "jobs", "pools", "--json"); err != nil {
 		t.Fatalf("pools --json after release: %v\n%s", err, o)
+	}
+	var got []jobs.PoolStatus
+	if err := json.Unmarshal([]byte(o), &got); err != nil {
+		t.Fatalf("pools --json: %v\n%s", err, o)
+	}
+	// default_pool: this process's slots (it runs nothing), the data dir's queued runs.
+	want := []jobs.PoolStatus{{Name: "default_pool", Slots: 3, Open: 3, Queued: 1}, {Name: "db", Slots: 2, Shared: true, Open: 2}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("pools --json after release:\n got  %+v\n want %+v", got, want)
 	}
 }
