@@ -126,7 +126,7 @@ func TestConsolePagesAndStatus(t *testing.T) {
 	if err := st.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	if !regexp.MustCompile(`(?m)^== job pools\nPOOL\s+SLOTS\s+USED\s+OPEN\s+QUEUED\s+SCOPE\ndefault_pool\s+4\s+1\s+3\s+0\s+this scheduler\nwarehouse_db\s+2\s+2\s+0\s+3\s+data dir$`).MatchString(text.String()) {
+	if !regexp.MustCompile(`(?m)^== job pools\nPOOL\s+SLOTS\s+USED\s+OPEN\s+QUEUED\s+SCOPE\ndefault_pool\s+4\s+1\s+3\s+0\s+slots: this scheduler; queued: data dir\nwarehouse_db\s+2\s+2\s+0\s+3\s+data dir$`).MatchString(text.String()) {
 		t.Fatalf("tagpipe status text lacks the pools:\n%s", text.String())
 	}
 

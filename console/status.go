@@ -112,7 +112,7 @@ type JobPool struct {
 	// Open is Slots - Used (negative after a shrink while earlier runs go on).
 	Open   int `json:"open"`
 	Queued int `json:"queued"`
-	// Holders say who holds a shared pool's slots ("slot-<i>: host:pid job/ds").
+	// Holders say who holds a shared pool's slots ("slot-<i>: host:pid job/ts").
 	Holders []string `json:"holders,omitempty"`
 }
 

@@ -44,7 +44,7 @@ func (st *Status) WriteText(w io.Writer) error {
 		section("job pools")
 		fmt.Fprintln(tw, "POOL\tSLOTS\tUSED\tOPEN\tQUEUED\tSCOPE")
 		for _, p := range st.Pools {
-			scope := "this scheduler" // default_pool sized by parallelism: each process's own
+			scope := "slots: this scheduler; queued: data dir" // default_pool sized by parallelism: each process's own slots, the shared history's queue
 			if p.Shared {
 				scope = "data dir"
 			}
