@@ -108,3 +108,106 @@ func TestParseResetDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupsResetOffsetsGroups: kafka-consumer-groups.sh's repeatable --group and
+// --all-groups reset each group in turn, printed with a GROUP column; --export of several
+// groups writes group,topic,partition,offset and --from-file reads it back per group; a
+// group that fails does not stop the others.
+func TestGroupsResetOffsetsGroups(t *testing.T) {
+	dir, addr := t.TempDir(), startTestBroker(t).Addr()
+	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", "2")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for p := range int32(2) {
+		for range 5 {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte("v")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	adm := kadm.NewClient(cl)
+	for i, g := range []string{"a", "b", "c"} {
+		offs := kadm.Offsets{}
+		for p := range int32(2) {
+			offs.Add(kadm.Offset{Topic: "t", Partition: p, At: int64(i + 1), LeaderEpoch: -1})
+		}
+		if err := adm.CommitAllOffsets(ctx, g, offs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	committed := func() string {
+		t.Helper()
+		var b strings.Builder
+		for _, g := range []string{"a", "b", "c"} {
+			got, err := adm.FetchOffsets(ctx, g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range got.Offsets().Sorted() {
+				fmt.Fprintf(&b, "%s/%s:%d=%d ", g, o.Topic, o.Partition, o.At)
+			}
+		}
+		return strings.TrimSpace(b.String())
+	}
+	groups := func(args ...string) string {
+		t.Helper()
+		return runTagpipe(t, append([]string{"--data-dir", dir, "groups", "reset-offsets", "--bootstrap-server", addr}, args...)...)
+	}
+
+	out := groups("--group", "a", "--group", "c", "--to-latest", "--execute")
+	var rows []string
+	for l := range strings.SplitSeq(out, "\n") {
+		if f := strings.Fields(l); len(f) == 5 && f[1] == "t" {
+			rows = append(rows, strings.Join(f, " "))
+		}
+	}
+	if !strings.HasPrefix(out, "GROUP") || strings.Join(rows, "|") != "a t 0 1 5|a t 1 1 5|c t 0 3 5|c t 1 3 5" ||
+		!strings.Contains(out, "Reset offsets of group a.") || !strings.Contains(out, "Reset offsets of group c.") {
+		t.Fatalf("--group a --group c printed:\n%s", out)
+	}
+	if got := committed(); got != "a/t:0=5 a/t:1=5 b/t:0=2 b/t:1=2 c/t:0=5 c/t:1=5" {
+		t.Fatalf("after --group a --group c --to-latest: %s", got)
+	}
+
+	out = groups("--all-groups", "--topic", "t:1", "--to-earliest")
+	if strings.Count(out, " t ") != 3 || !strings.Contains(out, "Dry run") {
+		t.Fatalf("--all-groups dry run printed:\n%s", out)
+	}
+	if got := committed(); got != "a/t:0=5 a/t:1=5 b/t:0=2 b/t:1=2 c/t:0=5 c/t:1=5" {
+		t.Fatalf("a dry run changed offsets: %s", got)
+	}
+
+	csv := groups("--all-groups", "--to-current", "--export")
+	if csv != "a,t,0,5\na,t,1,5\nb,t,0,2\nb,t,1,2\nc,t,0,5\nc,t,1,5\n" {
+		t.Fatalf("--all-groups --export printed %q", csv)
+	}
+	if one := groups("--group", "b", "--to-current", "--export"); one != "t,0,2\nt,1,2\n" {
+		t.Fatalf("one --group --export printed %q", one)
+	}
+	file := filepath.Join(dir, "groups.csv")
+	os.WriteFile(file, []byte("a,t,0,1\nb,t,1,4\n"), 0o644)
+	groups("--group", "a", "--group", "b", "--from-file", file, "--execute")
+	if got := committed(); got != "a/t:0=1 a/t:1=5 b/t:0=2 b/t:1=4 c/t:0=5 c/t:1=5" {
+		t.Fatalf("after --from-file of two groups: %s", got)
+	}
+	if out, err := runTagpipeErr("--data-dir", dir, "groups", "reset-offsets", "--bootstrap-server", addr, "--group", "a", "--group", "b", "--from-file", filepath.Join(dir, "offsets.csv")); err == nil {
+		t.Fatalf("missing file accepted: %s", out)
+	}
+
+	// A group with no committed offsets fails; the one after it is still reset.
+	out, err = runTagpipeErr("--data-dir", dir, "groups", "reset-offsets", "--bootstrap-server", addr, "--group", "none", "--group", "b", "--to-earliest", "--execute")
+	if err == nil || !strings.Contains(err.Error(), `group "none" has no committed offsets`) || !strings.Contains(out, "Reset offsets of group b.") {
+		t.Fatalf("--group none --group b: %v\n%s", err, out)
+	}
+	if got := committed(); got != "a/t:0=1 a/t:1=5 b/t:0=0 b/t:1=0 c/t:0=5 c/t:1=5" {
+		t.Fatalf("after --group none --group b --to-earliest: %s", got)
+	}
+	if out, err := runTagpipeErr("--data-dir", dir, "groups", "reset-offsets", "--bootstrap-server", addr, "--group", "a", "--all-groups", "--to-earliest"); err == nil {
+		t.Fatalf("--group with --all-groups accepted: %s", out)
+	}
+}

@@ -282,8 +282,8 @@ func TestGroupsResetOffsetsSorted(t *testing.T) {
 	out := runTagpipe(t, "--data-dir", dir, "groups", "reset-offsets", "--bootstrap-server", addr, "--group", "g", "--to-latest")
 	var got []string
 	for _, l := range strings.Split(out, "\n") {
-		if f := strings.Fields(l); len(f) == 4 && f[0] == "t" {
-			got = append(got, f[1])
+		if f := strings.Fields(l); len(f) == 5 && f[0] == "g" && f[1] == "t" {
+			got = append(got, f[2])
 		}
 	}
 	if strings.Join(got, ",") != "0,1,2,3,4,5,6,7" {
