@@ -420,6 +420,9 @@ func alterConfigsCmd(ctx context.Context, adm *kadm.Client, out io.Writer, ents 
 		for _, kv := range adds {
 			alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: kv[0], Value: &kv[1]})
 		}
+		if err := checkDeletedSet(ctx, adm, e, o.del); err != nil {
+			return err
+		}
 		if e.typ == "topics" {
 			if err := alterTopic(ctx, adm, *e.name, alters, 0); err != nil {
 				return err
@@ -532,6 +535,25 @@ func alterUserClientConfigs(ctx context.Context, adm *kadm.Client, ents []config
 	if err != nil {
 		return err
 	}
+	if len(quotaDel) > 0 {
+		comps, err := ef.filter()
+		if err != nil {
+			return err
+		}
+		qs, err := adm.DescribeClientQuotas(ctx, true, comps)
+		if err != nil {
+			return fmt.Errorf("cannot describe the quotas of %s: %w", quotaEntityText(entity), err)
+		}
+		set := map[string]bool{}
+		for _, q := range qs { // strict: this entity alone
+			for _, v := range q.Values {
+				set[v.Key] = true
+			}
+		}
+		if err := invalidConfigs(quotaDel, set); err != nil {
+			return err
+		}
+	}
 	rs, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{Entity: entity, Ops: ops}})
 	if err != nil {
 		return fmt.Errorf("cannot alter the quotas of %s: %w", quotaEntityText(entity), err)
@@ -540,6 +562,71 @@ func alterUserClientConfigs(ctx context.Context, adm *kadm.Client, ents []config
 		if r.Err != nil {
 			return fmt.Errorf("cannot alter the quotas of %s: %w", quotaEntityText(entity), brokerError(r.Err, r.ErrMessage))
 		}
+	}
+	return nil
+}
+
+// checkDeletedSet refuses, as kafka-configs.sh does, to --delete-config a key that is not
+// set on the topic or broker (a dynamic config of its own; a default is not set):
+// "Invalid config(s): k".
+func checkDeletedSet(ctx context.Context, adm *kadm.Client, e configEntity, dels []string) error {
+	if len(dels) == 0 {
+		return nil
+	}
+	var (
+		rcs    kadm.ResourceConfigs
+		err    error
+		name   string
+		source = kmsg.ConfigSourceDynamicTopicConfig
+	)
+	switch {
+	case e.typ == "topics":
+		name = *e.name
+		rcs, err = adm.DescribeTopicConfigs(ctx, name)
+	case e.named():
+		id, perr := strconv.ParseInt(*e.name, 10, 32)
+		if perr != nil {
+			return fmt.Errorf("the entity name for brokers must be a broker id, found: %s", *e.name)
+		}
+		name, source = *e.name, kmsg.ConfigSourceDynamicBrokerConfig
+		rcs, err = adm.DescribeBrokerConfigs(ctx, int32(id))
+	default:
+		source = kmsg.ConfigSourceDynamicDefaultBrokerConfig
+		rcs, err = adm.DescribeBrokerConfigs(ctx)
+	}
+	rc, lerr := rcs.On(name, nil)
+	if err == nil {
+		err = lerr
+	}
+	if err == nil && rc.Err != nil {
+		err = brokerError(rc.Err, rc.ErrMessage)
+	}
+	if err != nil {
+		if e.typ == "topics" {
+			err = missingTopic(err, name)
+		}
+		return fmt.Errorf("cannot describe the configs of %s %s: %w", strings.TrimSuffix(e.typ, "s"), orElse(name, "(default)"), err)
+	}
+	set := map[string]bool{}
+	for _, c := range rc.Configs {
+		if c.Source == source {
+			set[c.Key] = true
+		}
+	}
+	return invalidConfigs(dels, set)
+}
+
+// invalidConfigs is kafka-configs.sh's "Invalid config(s): a,b" for the keys to delete
+// that are not set.
+func invalidConfigs(dels []string, set map[string]bool) error {
+	var bad []string
+	for _, k := range dels {
+		if k = strings.TrimSpace(k); !set[k] {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) > 0 {
+		return errors.New("Invalid config(s): " + strings.Join(bad, ",")) // Kafka's words, capital and all
 	}
 	return nil
 }

@@ -58,6 +58,15 @@ func TestConfigsCommand(t *testing.T) {
 	if out := must(append([]string{"--describe"}, topic...)...); strings.Contains(out, "retention.ms") {
 		t.Errorf("retention.ms still set after --delete-config:\n%s", out)
 	}
+	// As kafka-configs.sh: a key that is not set on the topic (gone now, a default, or
+	// unknown) is refused and nothing is changed, not even the keys that are set.
+	fails("Invalid config(s): retention.ms,no.such", append([]string{"--alter", "--delete-config", "cleanup.policy,retention.ms,no.such"}, topic...)...)
+	fails("Invalid config(s): segment.bytes", append([]string{"--alter", "--add-config", "retention.ms=5", "--delete-config", "segment.bytes"}, topic...)...)
+	if out := must(append([]string{"--describe"}, topic...)...); !strings.Contains(out, "cleanup.policy=compact,delete ") || strings.Contains(out, "retention.ms") {
+		t.Errorf("a refused --delete-config changed the topic:\n%s", out)
+	}
+	fails(`topic "nosuch" does not exist`, "--alter", "--entity-type", "topics", "--entity-name", "nosuch", "--delete-config", "retention.ms")
+	fails("Invalid config(s): log.retention.ms", "--alter", "--entity-type", "brokers", "--entity-default", "--delete-config", "log.retention.ms")
 	if out := must("--describe", "--entity-type", "topics"); !strings.HasPrefix(out, "Dynamic configs for topic t are:\n  cleanup.policy=") {
 		t.Errorf("describe every topic:\n%s", out)
 	}
@@ -75,6 +84,14 @@ func TestConfigsCommand(t *testing.T) {
 	expect("Completed updating config for user alice.\n", "--alter", "--entity-type", "clients", "--entity-default", "--entity-type", "users", "--entity-name", "alice", "--add-config", "consumer_byte_rate=2048")
 	expect("Quota configs for user-principal 'alice' are producer_byte_rate=1048576.0\n", "--describe", "--entity-type", "users", "--entity-name", "alice")
 	expect("Quota configs for user-principal 'alice', the default client-id are consumer_byte_rate=2048.0\n", "--describe", "--entity-type", "users", "--entity-type", "clients")
+	// Quotas as Kafka's alterQuotaConfigs: only a quota set on that very entity can be
+	// deleted (alice's consumer_byte_rate is set on alice with the default client).
+	fails("Invalid config(s): consumer_byte_rate", "--alter", "--entity-type", "users", "--entity-name", "alice", "--delete-config", "consumer_byte_rate")
+	fails("Invalid config(s): producer_byte_rate", "--alter", "--entity-type", "clients", "--entity-name", "c1", "--delete-config", "producer_byte_rate")
+	expect("Completed updating config for user alice.\n", "--alter", "--entity-type", "users", "--entity-name", "alice", "--entity-type", "clients", "--entity-default", "--delete-config", "consumer_byte_rate")
+	if out := must("--describe", "--entity-type", "users", "--entity-type", "clients"); strings.Contains(out, "consumer_byte_rate") {
+		t.Errorf("consumer_byte_rate still set after --delete-config:\n%s", out)
+	}
 
 	ping := func(pass string) error { return scramPing(t, b.ListenerAddr("SASL_PLAINTEXT"), "carol", pass) }
 	carol := []string{"--entity-type", "users", "--entity-name", "carol"}
@@ -95,6 +112,9 @@ func TestConfigsCommand(t *testing.T) {
 	if err := ping("carol-secret"); err == nil {
 		t.Fatal("carol authenticated after --delete-config SCRAM-SHA-512")
 	}
+	// A SCRAM credential that is not there: kafka-configs.sh does not check, the broker
+	// refuses (RESOURCE_NOT_FOUND).
+	fails("RESOURCE_NOT_FOUND", append([]string{"--alter", "--delete-config", "SCRAM-SHA-512"}, carol...)...)
 
 	for _, tc := range []struct {
 		want string
