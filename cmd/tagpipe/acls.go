@@ -59,25 +59,9 @@ func init() {
 			Short: "List ACLs: all, or those of the resources given (--resource-pattern-type any|match|literal|prefixed)",
 			Args:  cobra.NoArgs,
 			RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
-				b, err := af.filter(false)
+				acls, err := filterACLs(ctx, adm, &af, false)
 				if err != nil {
 					return err
-				}
-				rs, err := adm.DescribeACLs(ctx, b)
-				if err != nil {
-					return fmt.Errorf("cannot list ACLs: %w", err)
-				}
-				var acls []kadm.DescribedACL
-				var errs []error
-				for _, r := range rs {
-					if r.Err != nil {
-						errs = append(errs, brokerError(r.Err, r.ErrMessage))
-						continue
-					}
-					acls = append(acls, r.Described...)
-				}
-				if err := errors.Join(errs...); err != nil {
-					return fmt.Errorf("cannot list ACLs: %w", err)
 				}
 				return printACLs(cmd.OutOrStdout(), acls)
 			})}
@@ -87,32 +71,9 @@ func init() {
 			Short: "Remove the ACLs of the resources given (all of them, or those of the principals, hosts and operations given)",
 			Args:  cobra.NoArgs,
 			RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
-				b, err := af.filter(true)
+				acls, err := filterACLs(ctx, adm, &af, true)
 				if err != nil {
 					return err
-				}
-				rs, err := adm.DeleteACLs(ctx, b)
-				if err != nil {
-					return fmt.Errorf("cannot remove ACLs: %w", err)
-				}
-				var acls []kadm.DescribedACL
-				var errs []error
-				for _, r := range rs {
-					if r.Err != nil {
-						errs = append(errs, brokerError(r.Err, r.ErrMessage))
-						continue
-					}
-					for _, d := range r.Deleted {
-						if d.Err != nil {
-							errs = append(errs, fmt.Errorf("%s %s: %w", d.Type, d.Name, brokerError(d.Err, d.ErrMessage)))
-							continue
-						}
-						acls = append(acls, kadm.DescribedACL{Principal: d.Principal, Host: d.Host, Type: d.Type, Name: d.Name,
-							Pattern: d.Pattern, Operation: d.Operation, Permission: d.Permission})
-					}
-				}
-				if err := errors.Join(errs...); err != nil {
-					return fmt.Errorf("cannot remove ACLs: %w", err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "removed %d ACL(s)\n", len(acls))
 				return printACLs(cmd.OutOrStdout(), acls)
@@ -275,6 +236,52 @@ func (f *aclFlags) filter(remove bool) (*kadm.ACLBuilder, error) {
 		}
 	}
 	return b, b.ValidateFilter()
+}
+
+// filterACLs is what `acls list` and `acls remove` share: the ACLs that match the flags'
+// filter, described or (remove) deleted, each result's error joined into one.
+func filterACLs(ctx context.Context, adm *kadm.Client, af *aclFlags, remove bool) ([]kadm.DescribedACL, error) {
+	verb := map[bool]string{false: "list", true: "remove"}[remove]
+	b, err := af.filter(remove)
+	if err != nil {
+		return nil, err
+	}
+	var acls []kadm.DescribedACL
+	var errs []error
+	if remove {
+		rs, err := adm.DeleteACLs(ctx, b)
+		if err != nil {
+			return nil, fmt.Errorf("cannot remove ACLs: %w", err)
+		}
+		for _, r := range rs {
+			if r.Err != nil {
+				errs = append(errs, brokerError(r.Err, r.ErrMessage))
+			}
+			for _, d := range r.Deleted {
+				if d.Err != nil {
+					errs = append(errs, fmt.Errorf("%s %s: %w", d.Type, d.Name, brokerError(d.Err, d.ErrMessage)))
+					continue
+				}
+				acls = append(acls, kadm.DescribedACL{Principal: d.Principal, Host: d.Host, Type: d.Type, Name: d.Name,
+					Pattern: d.Pattern, Operation: d.Operation, Permission: d.Permission})
+			}
+		}
+	} else {
+		rs, err := adm.DescribeACLs(ctx, b)
+		if err != nil {
+			return nil, fmt.Errorf("cannot list ACLs: %w", err)
+		}
+		for _, r := range rs {
+			if r.Err != nil {
+				errs = append(errs, brokerError(r.Err, r.ErrMessage))
+			}
+			acls = append(acls, r.Described...)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("cannot %s ACLs: %w", verb, err)
+	}
+	return acls, nil
 }
 
 // printACLs writes ACLs as a table sorted by resource, principal and operation.
