@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,19 +14,27 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// TestGroupsResetOffsetsScenarios: kafka-consumer-groups.sh's --to-offset (clamped),
-// --to-current with --export, --from-file, --by-duration, TOPIC:P selection and
-// --delete-offsets, each checked against the offsets the broker then holds.
-func TestGroupsResetOffsetsScenarios(t *testing.T) {
+// resetTestTopic starts a broker with topic t of n partitions and returns a data dir, the
+// broker's address, a client producing to t by partition, and a context bounding the test.
+func resetTestTopic(t *testing.T, n int) (string, string, *kgo.Client, context.Context) {
+	t.Helper()
 	dir, addr := t.TempDir(), startTestBroker(t).Addr()
-	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", "3")
+	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", strconv.Itoa(n))
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
+	return dir, addr, cl, ctx
+}
+
+// TestGroupsResetOffsetsScenarios: kafka-consumer-groups.sh's --to-offset (clamped),
+// --to-current with --export, --from-file, --by-duration, TOPIC:P selection and
+// --delete-offsets, each checked against the offsets the broker then holds.
+func TestGroupsResetOffsetsScenarios(t *testing.T) {
+	dir, addr, cl, ctx := resetTestTopic(t, 3)
 	old := time.Now().Add(-3 * time.Hour)
 	for p := range int32(3) {
 		for i := range 10 {
@@ -114,15 +123,7 @@ func TestParseResetDuration(t *testing.T) {
 // groups writes group,topic,partition,offset and --from-file reads it back per group; a
 // group that fails does not stop the others.
 func TestGroupsResetOffsetsGroups(t *testing.T) {
-	dir, addr := t.TempDir(), startTestBroker(t).Addr()
-	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", "2")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	dir, addr, cl, ctx := resetTestTopic(t, 2)
 	for p := range int32(2) {
 		for range 5 {
 			if err := cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte("v")}).FirstErr(); err != nil {
@@ -200,7 +201,7 @@ func TestGroupsResetOffsetsGroups(t *testing.T) {
 	}
 
 	// A group with no committed offsets fails; the one after it is still reset.
-	out, err = runTagpipeErr("--data-dir", dir, "groups", "reset-offsets", "--bootstrap-server", addr, "--group", "none", "--group", "b", "--to-earliest", "--execute")
+	out, err := runTagpipeErr("--data-dir", dir, "groups", "reset-offsets", "--bootstrap-server", addr, "--group", "none", "--group", "b", "--to-earliest", "--execute")
 	if err == nil || !strings.Contains(err.Error(), `group "none" has no committed offsets`) || !strings.Contains(out, "Reset offsets of group b.") {
 		t.Fatalf("--group none --group b: %v\n%s", err, out)
 	}
