@@ -167,12 +167,6 @@ func (st *slotTimes) kinds(takes map[string]time.Duration) *Kinds {
 	return k
 }
 
-func (st *slotTimes) startsOf(job string) []time.Time {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return append([]time.Time(nil), st.at[job]...)
-}
-
 // In a 2-slot pool busy with a stream of 1-slot runs (two hourly jobs with a long
 // catch-up backlog, runs of 40m and 60m), a 2-slot run of weight 10 that becomes due at
 // 01:00 is not overtaken: when the 40m run ends at 01:10 its slot stays free (no 1-slot

@@ -137,42 +137,43 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 			return s.failed(ctx, j, rec, end, inherit)
 		}
 	}
-	for attempt := first; ; attempt++ {
-		rec.State, rec.Attempt, rec.End, rec.Error, rec.Rows = StateRunning, attempt, time.Time{}, "", 0
-		rec.Updated = s.now()
-		if err := s.store.Append(rec); err != nil {
-			return rec, err
-		}
-		rows, terr := s.attempt(ctx, j, rec, end, inherit)
-		rec.End, rec.Updated = s.now(), s.now()
-		if ctx.Err() != nil {
-			// Shutdown, not the task's fault: leave it for the next start.
-			return s.interrupted(rec)
-		}
-		if terr == nil {
-			rec.State, rec.Rows = StateSuccess, rows
-			if err := s.store.Append(rec); err != nil {
-				return rec, err
-			}
-			s.metrics.finished(rec)
-			s.opts.Log.Info("run succeeded", "job", j.Name, "ds", rec.DS, "attempt", attempt, "rows", rows, "took", rec.Duration())
-			s.callback(ctx, j, rec, end, inherit)
-			return rec, nil
-		}
-		rec.Error = terr.Error()
-		s.metrics.attemptFailures.WithLabelValues(j.Name).Inc()
-		if attempt > j.maxRetries {
-			return s.failed(ctx, j, rec, end, inherit)
-		}
-		wait := j.backoff(attempt)
-		rec.State = StateUpForRetry
-		if err := s.store.Append(rec); err != nil {
-			return rec, err
-		}
-		s.callback(ctx, j, rec, end, inherit)
-		s.opts.Log.Warn("attempt failed; retrying", "job", j.Name, "ds", rec.DS, "attempt", attempt, "retry_in", wait, "err", terr)
-		return rec, &rescheduled{At: rec.Updated.Add(wait), State: StateUpForRetry}
+	// One attempt: a failure with retries left gives its slots back and waits as
+	// up_for_retry (rescheduled); the next attempt is a new call that resumes it.
+	attempt := first
+	rec.State, rec.Attempt, rec.End, rec.Error, rec.Rows = StateRunning, attempt, time.Time{}, "", 0
+	rec.Updated = s.now()
+	if err := s.store.Append(rec); err != nil {
+		return rec, err
 	}
+	rows, terr := s.attempt(ctx, j, rec, end, inherit)
+	rec.End, rec.Updated = s.now(), s.now()
+	if ctx.Err() != nil {
+		// Shutdown, not the task's fault: leave it for the next start.
+		return s.interrupted(rec)
+	}
+	if terr == nil {
+		rec.State, rec.Rows = StateSuccess, rows
+		if err := s.store.Append(rec); err != nil {
+			return rec, err
+		}
+		s.metrics.finished(rec)
+		s.opts.Log.Info("run succeeded", "job", j.Name, "ds", rec.DS, "attempt", attempt, "rows", rows, "took", rec.Duration())
+		s.callback(ctx, j, rec, end, inherit)
+		return rec, nil
+	}
+	rec.Error = terr.Error()
+	s.metrics.attemptFailures.WithLabelValues(j.Name).Inc()
+	if attempt > j.maxRetries {
+		return s.failed(ctx, j, rec, end, inherit)
+	}
+	wait := j.backoff(attempt)
+	rec.State = StateUpForRetry
+	if err := s.store.Append(rec); err != nil {
+		return rec, err
+	}
+	s.callback(ctx, j, rec, end, inherit)
+	s.opts.Log.Warn("attempt failed; retrying", "job", j.Name, "ds", rec.DS, "attempt", attempt, "retry_in", wait, "err", terr)
+	return rec, &rescheduled{At: rec.Updated.Add(wait), State: StateUpForRetry}
 }
 
 // interrupted records rec as stopped by shutdown: queued again, for the next start.
