@@ -192,78 +192,48 @@ func printable(b []byte) string {
 	return strconv.Quote(string(b))
 }
 
-// logBatchStarts reads the .log next to an index file: the position of every batch and
-// its base offset (nil when the .log cannot be read).
-func logBatchStarts(indexPath string) (map[int64]int64, int64, bool) {
+// segmentLog is what an index's sanity check needs of the .log next to it: the position
+// of every whole batch with its base offset, the file's size, and the offset after its
+// last whole batch.
+type segmentLog struct {
+	starts map[int64]int64
+	size   int64
+	next   int64
+}
+
+func readSegmentLog(indexPath string) (segmentLog, error) {
 	b, err := os.ReadFile(strings.TrimSuffix(indexPath, filepath.Ext(indexPath)) + ".log")
 	if err != nil {
-		return nil, 0, false
+		return segmentLog{}, fmt.Errorf("its .log cannot be read: %w", err)
 	}
-	starts := map[int64]int64{}
-	var next int64
+	l := segmentLog{starts: map[int64]int64{}, size: int64(len(b))}
 	for pos := 0; pos < len(b); {
 		h, size, err := checkBatch(b[pos:], 0, false)
 		if err != nil {
 			break
 		}
-		starts[int64(pos)] = h.BaseOffset
-		next = h.LastOffset() + 1
+		l.starts[int64(pos)] = h.BaseOffset
+		l.next = h.LastOffset() + 1
 		pos += size
 	}
-	return starts, next, true
+	return l, nil
 }
 
-func dumpIndex(w io.Writer, path string, b []byte, base int64, o DumpOptions) error {
-	x := offsetIndex{base: base, buf: b}
+// dumpIndexFile prints an index's n entries (line) unless VerifyIndexOnly and, with
+// IndexSanityCheck or VerifyIndexOnly, the verdict of check against its .log.
+func dumpIndexFile(w io.Writer, path string, o DumpOptions, n int, line func(i int) string, check func(segmentLog) error) error {
 	if !o.VerifyIndexOnly {
-		for i := range x.len() {
-			off, pos := x.entry(i)
-			fmt.Fprintf(w, "offset: %d position: %d\n", off, pos)
+		for i := range n {
+			fmt.Fprintln(w, line(i))
 		}
 	}
 	if !o.IndexSanityCheck && !o.VerifyIndexOnly {
 		return nil
 	}
-	starts, _, ok := logBatchStarts(path)
-	var problem error
-	if !ok {
-		problem = errors.New("its .log cannot be read")
-	} else if err := x.check(int64(maxKey(starts)) + 1); err != nil {
-		problem = err
-	} else {
-		for i := range x.len() {
-			off, pos := x.entry(i)
-			if got, ok := starts[pos]; !ok || got != off {
-				problem = fmt.Errorf("index entry %d (offset %d, position %d) is not the start of the batch with that base offset", i, off, pos)
-				break
-			}
-		}
+	l, problem := readSegmentLog(path)
+	if problem == nil {
+		problem = check(l)
 	}
-	return sanityVerdict(w, path, problem)
-}
-
-func dumpTimeIndex(w io.Writer, path string, b []byte, base int64, o DumpOptions) error {
-	x := timeIndex{base: base, buf: b}
-	if !o.VerifyIndexOnly {
-		for i := range x.len() {
-			ts, off := x.entry(i)
-			fmt.Fprintf(w, "timestamp: %d offset: %d\n", ts, off)
-		}
-	}
-	if !o.IndexSanityCheck && !o.VerifyIndexOnly {
-		return nil
-	}
-	_, next, ok := logBatchStarts(path)
-	var problem error
-	if !ok {
-		problem = errors.New("its .log cannot be read")
-	} else {
-		problem = x.check(next)
-	}
-	return sanityVerdict(w, path, problem)
-}
-
-func sanityVerdict(w io.Writer, path string, problem error) error {
 	if problem != nil {
 		fmt.Fprintf(w, "%s failed the sanity check: %v\n", filepath.Base(path), problem)
 		return fmt.Errorf("%s: %w", path, problem)
@@ -272,12 +242,33 @@ func sanityVerdict(w io.Writer, path string, problem error) error {
 	return nil
 }
 
-func maxKey(m map[int64]int64) int64 {
-	var k int64
-	for p := range m {
-		k = max(k, p)
-	}
-	return k
+// dumpIndex: every entry must be in order, inside the .log, and the start of the batch
+// with that base offset.
+func dumpIndex(w io.Writer, path string, b []byte, base int64, o DumpOptions) error {
+	x := offsetIndex{base: base, buf: b}
+	return dumpIndexFile(w, path, o, x.len(), func(i int) string {
+		off, pos := x.entry(i)
+		return fmt.Sprintf("offset: %d position: %d", off, pos)
+	}, func(l segmentLog) error {
+		if err := x.check(l.size); err != nil {
+			return err
+		}
+		for i := range x.len() {
+			off, pos := x.entry(i)
+			if got, ok := l.starts[pos]; !ok || got != off {
+				return fmt.Errorf("index entry %d (offset %d, position %d) is not the start of the batch with that base offset", i, off, pos)
+			}
+		}
+		return nil
+	})
+}
+
+func dumpTimeIndex(w io.Writer, path string, b []byte, base int64, o DumpOptions) error {
+	x := timeIndex{base: base, buf: b}
+	return dumpIndexFile(w, path, o, x.len(), func(i int) string {
+		ts, off := x.entry(i)
+		return fmt.Sprintf("timestamp: %d offset: %d", ts, off)
+	}, func(l segmentLog) error { return x.check(l.next) })
 }
 
 func dumpSnapshot(w io.Writer, path string, b []byte) error {
