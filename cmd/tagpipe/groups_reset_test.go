@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,27 +12,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// resetTestTopic starts a broker with topic t of n partitions and returns a data dir, the
-// broker's address, a client producing to t by partition, and a context bounding the test.
-func resetTestTopic(t *testing.T, n int) (string, string, *kgo.Client, context.Context) {
-	t.Helper()
-	dir, addr := t.TempDir(), startTestBroker(t).Addr()
-	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", strconv.Itoa(n))
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return dir, addr, cl, ctx
-}
-
 // TestGroupsResetOffsetsScenarios: kafka-consumer-groups.sh's --to-offset (clamped),
 // --to-current with --export, --from-file, --by-duration, TOPIC:P selection and
 // --delete-offsets, each checked against the offsets the broker then holds.
 func TestGroupsResetOffsetsScenarios(t *testing.T) {
-	dir, addr, cl, ctx := resetTestTopic(t, 3)
+	dir, addr, cl, ctx := partitionedTopic(t, 3)
 	old := time.Now().Add(-3 * time.Hour)
 	for p := range int32(3) {
 		for i := range 10 {
@@ -123,7 +105,7 @@ func TestParseResetDuration(t *testing.T) {
 // groups writes group,topic,partition,offset and --from-file reads it back per group; a
 // group that fails does not stop the others.
 func TestGroupsResetOffsetsGroups(t *testing.T) {
-	dir, addr, cl, ctx := resetTestTopic(t, 2)
+	dir, addr, cl, ctx := partitionedTopic(t, 2)
 	for p := range int32(2) {
 		for range 5 {
 			if err := cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte("v")}).FirstErr(); err != nil {

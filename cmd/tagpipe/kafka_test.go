@@ -53,12 +53,8 @@ func TestProduceConsumeCommands(t *testing.T) {
 	dir, addr := t.TempDir(), startTestBroker(t).Addr()
 	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", "1")
 
-	var out, errw bytes.Buffer
-	root := newRootCmd(&out, &errw)
-	root.SetIn(strings.NewReader("k1:hello\nk2:\n"))
-	root.SetArgs([]string{"--data-dir", dir, "produce", "--bootstrap-server", addr, "--topic", "t", "--key-separator", ":"})
-	if err := root.ExecuteContext(context.Background()); err != nil {
-		t.Fatalf("produce: %v\n%s", err, errw.String())
+	if out, err := runTagpipeIn("k1:hello\nk2:\n", "--data-dir", dir, "produce", "--bootstrap-server", addr, "--topic", "t", "--key-separator", ":"); err != nil {
+		t.Fatalf("produce: %v\n%s", err, out)
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("t"))
 	if err != nil {
@@ -77,12 +73,19 @@ func TestProduceConsumeCommands(t *testing.T) {
 	}
 }
 
-// twoPartitions starts a broker with a topic "t" of two partitions (made with tagpipe
-// topics create) and returns the data dir, the broker's address, a client producing to
-// t with explicit partitions, and a context for the test.
+// twoPartitions is partitionedTopic with two partitions.
 func twoPartitions(t *testing.T) (dir, addr string, cl *kgo.Client, ctx context.Context) {
+	t.Helper()
+	return partitionedTopic(t, 2)
+}
+
+// partitionedTopic starts a broker with a topic "t" of n partitions (made with tagpipe
+// topics create) and returns the data dir, the broker's address, a client producing to
+// t with explicit partitions, and a context bounding the test.
+func partitionedTopic(t *testing.T, n int) (dir, addr string, cl *kgo.Client, ctx context.Context) {
+	t.Helper()
 	dir, addr = t.TempDir(), startTestBroker(t).Addr()
-	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", "2")
+	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", strconv.Itoa(n))
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
@@ -430,12 +433,8 @@ func TestGlobalConfigBeforeTopicsConfig(t *testing.T) {
 func TestConsoleProduceConsumeProperties(t *testing.T) {
 	dir, addr := t.TempDir(), startTestBroker(t).Addr()
 	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", "1")
-	var out, errw bytes.Buffer
-	root := newRootCmd(&out, &errw)
-	root.SetIn(strings.NewReader("k1:NULL\nNULL:v2\nk3:\n"))
-	root.SetArgs([]string{"--data-dir", dir, "produce", "--bootstrap-server", addr, "--topic", "t", "--key-separator", ":", "--null-marker", "NULL"})
-	if err := root.ExecuteContext(context.Background()); err != nil {
-		t.Fatalf("produce: %v\n%s", err, errw.String())
+	if out, err := runTagpipeIn("k1:NULL\nNULL:v2\nk3:\n", "--data-dir", dir, "produce", "--bootstrap-server", addr, "--topic", "t", "--key-separator", ":", "--null-marker", "NULL"); err != nil {
+		t.Fatalf("produce: %v\n%s", err, out)
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("t"))
 	if err != nil {

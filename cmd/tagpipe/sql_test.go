@@ -16,9 +16,13 @@ import (
 	"github.com/tagpipe/tagpipe/warehouse"
 )
 
-func runTagpipeErr(args ...string) (string, error) {
+func runTagpipeErr(args ...string) (string, error) { return runTagpipeIn("", args...) }
+
+// runTagpipeIn is runTagpipeErr with stdin.
+func runTagpipeIn(stdin string, args ...string) (string, error) {
 	var out, errw bytes.Buffer
 	root := newRootCmd(&out, &errw)
+	root.SetIn(strings.NewReader(stdin))
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())
 	return out.String() + errw.String(), err
