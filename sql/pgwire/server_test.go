@@ -42,7 +42,7 @@ type fixture struct {
 }
 
 // start writes a small warehouse table, opens a read-only engine and serves it.
-func start(t *testing.T, mod func(*Options)) *fixture {
+func start(t testing.TB, mod func(*Options)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	local, err := tsql.Open(context.Background(), tsql.DefaultOptions())
