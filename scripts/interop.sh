@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make interop: every scripts/interop.d/*.sh in order. Each checks tagpipe against a real
-# non-Go peer (kcat, kafka-python, confluent-kafka-python, kafkajs, psql, headless Chromium)
+# non-Go peer (kcat, kafka-python, confluent-kafka-python, kafkajs, rsyslog, psql, headless Chromium)
 # and exits non-zero on failure.
 # A check whose peer is not installed says so and fails: .ci/run installs them all.
 set -euo pipefail
