@@ -97,9 +97,9 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
 		}
 		b.metrics.fetchWaiting.Inc()
-		waitStart := time.Now()
+		waitStart := b.quotas.Now() // the clock request_percentage is measured with
 		chosen, _, _ := reflect.Select(cases)
-		c.waited += time.Since(waitStart)
+		c.waited += b.quotas.Now().Sub(waitStart)
 		b.metrics.fetchWaiting.Dec()
 		timer.Stop()
 		switch chosen {

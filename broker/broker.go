@@ -96,7 +96,8 @@ type Options struct {
 	TransactionalIDExpiration time.Duration
 	// Quotas configure the client quotas' measurement (broker/quota): Kafka's
 	// quota.window.num and quota.window.size.seconds. The quotas themselves are set by
-	// AlterClientQuotas and kept in Dir/client_quotas.json. Its Now is Options.Now.
+	// AlterClientQuotas and kept in Dir/client_quotas.json. Its Now, when nil, is
+	// Options.Now; it also times the requests for request_percentage.
 	Quotas quota.Options
 	// Groups configures the consumer-group coordinator; its Dir, Sync, Now and Logger
 	// come from the fields here. Zero values mean groups.DefaultOptions().
@@ -273,7 +274,9 @@ func New(opts Options) (*Broker, error) {
 		sasl:   sasl,
 	}
 	qopts := opts.Quotas
-	qopts.Now = opts.Now
+	if qopts.Now == nil {
+		qopts.Now = opts.Now
+	}
 	b.quotas = quota.NewManager(qopts)
 	b.metrics = newMetrics(opts.Registry, b)
 	return b, nil

@@ -444,6 +444,10 @@ func (c *conn) handleFrame(frame []byte) (*outFrame, error) {
 	if c.saslRaw {
 		return c.rawSASLToken(frame)
 	}
+	var qstart time.Time // request_percentage counts decoding, handling and encoding
+	if c.b.quotas.Active() {
+		qstart = c.b.quotas.Now()
+	}
 	h, body, err := parseHeader(frame)
 	if err != nil {
 		return nil, err
@@ -494,10 +498,11 @@ func (c *conn) handleFrame(frame []byte) (*outFrame, error) {
 	start := time.Now()
 	c.waited = 0
 	resp, err := hd.fn(c, req)
-	elapsed := time.Since(start)
-	c.b.metrics.observe(h.key, elapsed)
-	if err == nil && c.b.quotas.Active() {
-		resp = c.applyQuotas(h, req, resp, len(frame), elapsed-c.waited)
+	c.b.metrics.observe(h.key, time.Since(start))
+	var qnow time.Time
+	if err == nil && !qstart.IsZero() {
+		qnow = c.b.quotas.Now()
+		resp = c.applyQuotas(h, req, resp, len(frame), qnow.Sub(qstart)-c.waited, qnow)
 	}
 	if err != nil || resp == nil {
 		c.releaseSplices()
@@ -510,6 +515,9 @@ func (c *conn) handleFrame(frame []byte) (*outFrame, error) {
 	}
 	resp.SetVersion(h.version)
 	f := c.frame(h, resp)
+	if !qnow.IsZero() {
+		c.recordEncoding(h, qnow)
+	}
 	if drop := testHookDropResponse.Load(); drop != nil && (*drop)(h.key) {
 		f.release()
 		return nil, errors.New("test hook: connection dropped after handling, before responding")

@@ -13,6 +13,7 @@ package broker
 // Kafka's KafkaApis. With no quota set nothing here runs but one atomic load per request.
 
 import (
+	"encoding/binary"
 	"strings"
 	"time"
 
@@ -36,16 +37,17 @@ func (c *conn) quotaUser() string {
 
 // requestPercent converts handling time to what request_percentage measures:
 // percent-seconds of one thread (Kafka's nanosToPercentage).
-func requestPercent(d time.Duration) float64 { return float64(d) * 100 / 1e9 }
+func requestPercent(d time.Duration) float64 { return float64(max(d, 0)) * 100 / 1e9 }
 
-// applyQuotas records the request against the connection's quotas and returns the
-// response to send (resp, with the throttle time set; for a throttled Fetch an empty
-// one; nil for acks=0 Produce). It sets c.throttle, the time to mute the connection,
-// and c.throttleFirst when the response must wait for it (pre-KIP-219 versions).
-// busy is the time the request kept the connection's goroutine working (its handling
-// time less any long-poll wait). Only called when some quota is set.
-func (c *conn) applyQuotas(h requestHeader, req kmsg.Request, resp kmsg.Response, reqBytes int, busy time.Duration) kmsg.Response {
-	if c.unauth || h.key == 17 || h.key == 36 { // the SASL exchange is not throttled
+// applyQuotas records the request at now against the connection's quotas and returns
+// the response to send (resp, with the throttle time set; for a throttled Fetch an
+// empty one; nil for acks=0 Produce). It sets c.throttle, the time to mute the
+// connection, and c.throttleFirst when the response must wait for it (pre-KIP-219
+// versions). busy is the time the request kept the connection's goroutine working so
+// far: decoding and handling, less any long-poll wait (Kafka's request-handler thread
+// time; the encoding follows in recordEncoding). Only called when some quota is set.
+func (c *conn) applyQuotas(h requestHeader, req kmsg.Request, resp kmsg.Response, reqBytes int, busy time.Duration, now time.Time) kmsg.Response {
+	if !c.quotaCounted(h.key) {
 		return resp
 	}
 	if h.key == 11 || h.key == 14 {
@@ -58,21 +60,23 @@ func (c *conn) applyQuotas(h requestHeader, req kmsg.Request, resp kmsg.Response
 	var bandwidth, request time.Duration
 	switch h.key {
 	case 0:
-		bandwidth = qm.Record(quota.Produce, user, client, float64(reqBytes))
+		bandwidth = qm.Record(quota.Produce, user, client, float64(reqBytes), now)
 		if req.(*kmsg.ProduceRequest).Acks != 0 { // as Kafka: acks=0 is not request-throttled
-			request = qm.Record(quota.Request, user, client, requestPercent(busy))
+			request = qm.Record(quota.Request, user, client, requestPercent(busy), now)
 		}
 	case 1:
-		request = qm.Record(quota.Request, user, client, requestPercent(busy))
+		// As Kafka's handleFetchRequest: the request time, then the response's size, both
+		// at one instant; a throttled fetch is answered empty, so its bytes are taken back
+		// out at that same instant (at another, they could land in another sample).
+		request = qm.Record(quota.Request, user, client, requestPercent(busy), now)
 		size := -1
 		if qm.Quotas().Has(quota.Fetch) {
 			size = c.fetchResponseBytes(resp)
-			bandwidth = qm.Record(quota.Fetch, user, client, float64(size))
+			bandwidth = qm.Record(quota.Fetch, user, client, float64(size), now)
 		}
 		if max(bandwidth, request) > 0 {
-			// As Kafka: a throttled fetch is answered empty, so its bytes do not count.
 			if size >= 0 {
-				qm.Unrecord(quota.Fetch, user, client, float64(size))
+				qm.Unrecord(quota.Fetch, user, client, float64(size), now)
 			}
 			c.releaseSplices()
 			empty := req.ResponseKind().(*kmsg.FetchResponse)
@@ -80,7 +84,7 @@ func (c *conn) applyQuotas(h requestHeader, req kmsg.Request, resp kmsg.Response
 			resp = empty
 		}
 	default:
-		request = qm.Record(quota.Request, user, client, requestPercent(busy))
+		request = qm.Record(quota.Request, user, client, requestPercent(busy), now)
 	}
 	t := max(bandwidth, request)
 	if t <= 0 {
@@ -100,12 +104,32 @@ func (c *conn) applyQuotas(h requestHeader, req kmsg.Request, resp kmsg.Response
 	return resp
 }
 
-// fetchResponseBytes is the size of a Fetch response as it will be sent: its encoding
-// with each record set's marker replaced by the record set.
+// quotaCounted reports whether a request of this key counts against quotas: the SASL
+// exchange does not (Kafka authenticates before requests reach KafkaApis).
+func (c *conn) quotaCounted(key int16) bool { return !c.unauth && key != 17 && key != 36 }
+
+// recordEncoding adds the time since from (encoding the response) to the request
+// quota without a throttle check, as Kafka adds a request's network-thread time once
+// its response is out (recordNoThrottle): the client's next request pays for it.
+func (c *conn) recordEncoding(h requestHeader, from time.Time) {
+	qm := c.b.quotas
+	if !c.quotaCounted(h.key) || !qm.Quotas().Has(quota.Request) {
+		return
+	}
+	now := qm.Now()
+	qm.RecordNoThrottle(quota.Request, c.quotaUser(), c.clientID, requestPercent(now.Sub(from)), now)
+}
+
+// fetchResponseBytes is what Kafka records for a Fetch response (FetchResponse.sizeOf:
+// the size field and the body, header excluded): the encoding with each record set's
+// marker replaced by the record set, and its length prefix by the real one.
 func (c *conn) fetchResponseBytes(resp kmsg.Response) int {
-	n := len(resp.AppendTo(nil))
+	n := 4 + len(resp.AppendTo(nil))
 	for _, s := range c.splices {
 		n += s.rr.Len() - len(s.marker)
+		if resp.IsFlexible() { // compact bytes: uvarint(len+1); the marker's took one byte
+			n += len(binary.AppendUvarint(nil, uint64(s.rr.Len())+1)) - 1
+		}
 	}
 	return n
 }

@@ -307,3 +307,170 @@ func gatherHas(t *testing.T, reg *prometheus.Registry, name, label string) bool 
 	}
 	return false
 }
+
+// quotaClock is the quota manager's clock in tests: it reads t and then moves it on by
+// tick, so each reading is a known instant and a request's measured time is a known
+// number of readings.
+type quotaClock struct {
+	mu   sync.Mutex
+	t    time.Time
+	tick time.Duration
+}
+
+func (c *quotaClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.t
+	c.t = c.t.Add(c.tick)
+	return t
+}
+
+func (c *quotaClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func (c *quotaClock) setTick(d time.Duration) {
+	c.mu.Lock()
+	c.tick = d
+	c.mu.Unlock()
+}
+
+// setQuota sets one quota on the client id "test" (the raw connections' client id).
+func setQuota(t *testing.T, b *Broker, typ quota.Type, v float64) {
+	t.Helper()
+	if err := b.quotas.Store().Alter([]quota.Alteration{{Entity: quota.Entity{ClientID: quota.N("test")},
+		Set: map[quota.Type]float64{typ: v}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Kafka's numbers for a consumer over its consumer_byte_rate, with a frozen clock and
+// Kafka's windows (11 × 1 s): a response of S bytes against a quota of S/10 per second
+// passes (S over the 10 windows a new client is measured over); a second one at the
+// same instant is throttled (2S over 10 s is twice the quota: (2-1)/1 × 10 s) and
+// answered empty, its bytes taken back out; 10 s later the first response is still in
+// the window, so the retry is throttled 10 s again; 20 s after the first it has expired
+// and the fetch is served. The client gets S per 20 s, half its quota: Kafka's
+// behaviour (KafkaApis.handleFetchRequest unrecords a throttled fetch's bytes but
+// throttles it as if they were sent), and why a consumer is throttled more than a
+// producer of the same bytes: a throttled Produce's bytes stay recorded, so its throttle
+// pays for them (here 10 s, then 20 s for the third request: 3R over 10 s).
+func TestFetchQuotaThrottleTimesAsKafka(t *testing.T) {
+	o := testOptions(t)
+	clk := &quotaClock{t: time.Unix(1_000_000, 0)}
+	o.Quotas = quota.Options{WindowNum: 11, WindowSize: time.Second, Now: clk.now}
+	b := startBroker(t, o)
+	createTopicRaw(t, b.Addr(), "ft")
+	if _, err := b.partition("ft", 0).log.Append(batch(20, 1000, make([]byte, 1000))); err != nil {
+		t.Fatal(err)
+	}
+	fetch := func() *kmsg.FetchResponse { // a fresh connection each: no waiting out the mute
+		return roundTrip[*kmsg.FetchResponse](t, b.Addr(), fetchReq("ft", 0, 0, 0))
+	}
+	// Kafka's FetchResponse.sizeOf: the size field and the body.
+	size := 4 + len(fetch().AppendTo(nil))
+	setQuota(t, b, quota.Fetch, float64(size)/10)
+	served := func(step string, r *kmsg.FetchResponse) {
+		t.Helper()
+		if r.ThrottleMillis != 0 || len(r.Topics) != 1 || len(r.Topics[0].Partitions[0].RecordBatches) == 0 {
+			t.Fatalf("%s: throttle %d ms, %d topics: want the records, unthrottled", step, r.ThrottleMillis, len(r.Topics))
+		}
+		if got := 4 + len(r.AppendTo(nil)); got != size {
+			t.Fatalf("%s: response of %d bytes, want %d", step, got, size)
+		}
+	}
+	throttled := func(step string, r *kmsg.FetchResponse, ms int32) {
+		t.Helper()
+		if r.ThrottleMillis != ms || len(r.Topics) != 0 || r.ErrorCode != 0 || r.SessionID != 0 {
+			t.Fatalf("%s: throttle %d ms, %d topics, error %d, session %d: want %d ms and an empty answer",
+				step, r.ThrottleMillis, len(r.Topics), r.ErrorCode, r.SessionID, ms)
+		}
+	}
+	served("first", fetch())
+	throttled("second, same instant", fetch(), 10_000)
+	clk.advance(10 * time.Second)
+	throttled("after the throttle", fetch(), 10_000)
+	clk.advance(10 * time.Second)
+	served("20 s on", fetch())
+	st, _ := b.quotas.Stat(quota.Fetch, quota.Tags{ClientID: "test"})
+	if st.Total != float64(2*size) || st.Throttled != 2 || st.ThrottleTime != 20*time.Second {
+		t.Fatalf("broker's accounting: %v recorded (want %d), %d throttles for %v", st.Total, 2*size, st.Throttled, st.ThrottleTime)
+	}
+
+	// The producer: the request's size (header and body), kept when throttled.
+	req := produceReq(1, "ft", 1, batch(20, 1000, make([]byte, 1000)))
+	reqSize := len(frameRequest(req, 1)) - 4
+	setQuota(t, b, quota.Produce, float64(reqSize)/10)
+	produce := func() int32 {
+		r := roundTrip[*kmsg.ProduceResponse](t, b.Addr(), req)
+		if ec := r.Topics[0].Partitions[0].ErrorCode; ec != 0 {
+			t.Fatalf("produce: error %d", ec)
+		}
+		return r.ThrottleMillis
+	}
+	if ms := produce(); ms != 0 {
+		t.Fatalf("first produce throttled %d ms", ms)
+	}
+	if ms := produce(); ms != 10_000 {
+		t.Fatalf("second produce throttled %d ms, want 10000", ms)
+	}
+	clk.advance(10 * time.Second)
+	if ms := produce(); ms != 20_000 {
+		t.Fatalf("third produce throttled %d ms, want 20000 (its bytes and the throttled one's count)", ms)
+	}
+}
+
+// request_percentage counts the time a request keeps its connection's goroutine
+// working (decoding, handling, encoding: Kafka's request-handler and network thread
+// time) and not a Fetch's long-poll: with a clock that moves 1 ms per reading, a
+// Metadata request is busy 1 ms (start to handled) and encodes 1 ms (counted without a
+// throttle check, as Kafka's network-thread time), and a Fetch that long-polls for 5 s
+// is busy 2 ms and encodes 1 ms. A request busy longer than the window is throttled
+// one window (Kafka's bound for request quotas).
+func TestRequestQuotaCountsWorkNotWaits(t *testing.T) {
+	o := testOptions(t)
+	clk := &quotaClock{t: time.Unix(1_000_000, 0)}
+	o.Quotas = quota.Options{WindowNum: 11, WindowSize: time.Second, Now: clk.now}
+	b := startBroker(t, o)
+	createTopicRaw(t, b.Addr(), "rq")
+	setQuota(t, b, quota.Request, 1) // 1% of a thread: 100 ms per 10 s
+	clk.setTick(time.Millisecond)
+	total := func() float64 {
+		st, _ := b.quotas.Stat(quota.Request, quota.Tags{ClientID: "test"})
+		return st.Total
+	}
+	if r := roundTrip[*kmsg.MetadataResponse](t, b.Addr(), metadataReq(12, "rq")); r.ThrottleMillis != 0 {
+		t.Fatalf("metadata throttled %d ms", r.ThrottleMillis)
+	}
+	if got := total(); got != 0.2 { // percent-seconds: 2 ms
+		t.Fatalf("metadata recorded %v percent-seconds, want 0.2 (1 ms handling, 1 ms encoding)", got)
+	}
+	c := dialRaw(t, b.Addr())
+	c.send(fetchReq("rq", 0, 0, 600_000))
+	deadline := time.Now().Add(20 * time.Second)
+	for metricValue(b.metrics.fetchWaiting) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("fetch never started waiting")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	clk.advance(5 * time.Second) // the long-poll lasts 5 s on the quota clock
+	if _, err := b.partition("rq", 0).log.Append(batch(1, 1000, []byte("wake"))); err != nil {
+		t.Fatal(err)
+	}
+	resp := &kmsg.FetchResponse{Version: 12}
+	c.read(resp)
+	if resp.ThrottleMillis != 0 || len(resp.Topics) != 1 {
+		t.Fatalf("long-polled fetch throttled %d ms (%d topics)", resp.ThrottleMillis, len(resp.Topics))
+	}
+	if got := total(); got != 0.2+0.3 {
+		t.Fatalf("after the long-poll: %v percent-seconds, want 0.5 (its 5 s wait not counted)", got)
+	}
+	// A request busy 10 s (one reading to the next) is far over 1%: throttled one window.
+	clk.setTick(10 * time.Second)
+	if r := roundTrip[*kmsg.MetadataResponse](t, b.Addr(), metadataReq(12, "rq")); r.ThrottleMillis != 1000 {
+		t.Fatalf("busy metadata throttled %d ms, want the 1000 ms bound", r.ThrottleMillis)
+	}
+}

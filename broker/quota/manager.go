@@ -131,27 +131,36 @@ func (m *Manager) sweepLocked(now int64) {
 	m.sweepAt = now + idle/4
 }
 
-// Record adds v (bytes, or for Request percent-seconds of one thread) to the rate of the
-// entity whose type-t quota applies to user and clientID, and returns how long that
-// client must be throttled: 0 while within its quota or when no quota applies. Request
-// throttles are bounded by one window, as in Kafka; byte-rate ones are not.
-func (m *Manager) Record(t Type, user, clientID string, v float64) time.Duration {
-	_, tags, limit, ok := m.store.Load().Load().Resolve(t, user, clientID)
+// Now is the manager's clock (Options.Now). A request reads it once and records
+// everything it counts at that instant, as Kafka's KafkaApis passes one timeMs to the
+// record, the check and the unrecord of a fetch.
+func (m *Manager) Now() time.Time {
+	if m == nil {
+		return time.Now()
+	}
+	return m.now()
+}
+
+// Record adds v (bytes, or for Request percent-seconds of one thread) at now to the rate
+// of the entity whose type-t quota applies to user and clientID, and returns how long
+// that client must be throttled: 0 while within its quota or when no quota applies.
+// Request throttles are bounded by one window, as in Kafka; byte-rate ones are not.
+func (m *Manager) Record(t Type, user, clientID string, v float64, now time.Time) time.Duration {
+	s, limit, ok := m.sensorFor(t, user, clientID, now)
 	if !ok {
 		return 0
 	}
-	now := m.now().UnixNano()
-	s := m.sensor(sensorKey{t, tags}, now)
+	ns := now.UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rate.record(v, now)
-	s.last, s.limit = now, limit
+	s.rate.record(v, ns)
+	s.last, s.limit = ns, limit
 	s.total += v
-	_, ns := s.rate.throttle(limit, now)
-	if ns == 0 {
+	_, thr := s.rate.throttle(limit, ns)
+	if thr == 0 {
 		return 0
 	}
-	ms := math.Round(float64(ns) / 1e6) // Kafka answers whole milliseconds
+	ms := math.Round(float64(thr) / 1e6) // Kafka answers whole milliseconds
 	if t == Request {
 		ms = min(ms, float64(m.opts.WindowSize/time.Millisecond))
 	}
@@ -165,19 +174,45 @@ func (m *Manager) Record(t Type, user, clientID string, v float64) time.Duration
 	return d
 }
 
-// Unrecord takes v back out of the rate (Kafka's unrecordQuotaSensor: a throttled fetch
-// answers no data, so its bytes must not count).
-func (m *Manager) Unrecord(t Type, user, clientID string, v float64) {
-	_, tags, _, ok := m.store.Load().Load().Resolve(t, user, clientID)
+// RecordNoThrottle adds v at now without checking the quota (Kafka's recordNoThrottle,
+// which records a request's network-thread time after its response went out): it
+// counts towards the throttle of the client's next request.
+func (m *Manager) RecordNoThrottle(t Type, user, clientID string, v float64, now time.Time) {
+	s, limit, ok := m.sensorFor(t, user, clientID, now)
 	if !ok {
 		return
 	}
-	now := m.now().UnixNano()
-	s := m.sensor(sensorKey{t, tags}, now)
+	ns := now.UnixNano()
 	s.mu.Lock()
-	s.rate.record(-v, now)
+	s.rate.record(v, ns)
+	s.last, s.limit = ns, limit
+	s.total += v
+	s.mu.Unlock()
+}
+
+// Unrecord takes v back out of the rate at now, the instant it was recorded at (Kafka's
+// unrecordQuotaSensor: a throttled fetch answers no data, so its bytes must not count).
+// At another instant the two could land in different samples, and the sample holding
+// +v could expire before the one holding -v (or after it).
+func (m *Manager) Unrecord(t Type, user, clientID string, v float64, now time.Time) {
+	s, _, ok := m.sensorFor(t, user, clientID, now)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	s.rate.record(-v, now.UnixNano())
 	s.total -= v
 	s.mu.Unlock()
+}
+
+// sensorFor is the sensor of the entity whose type-t quota applies to user and
+// clientID, and that quota; ok is false when none applies.
+func (m *Manager) sensorFor(t Type, user, clientID string, now time.Time) (*sensor, float64, bool) {
+	_, tags, limit, ok := m.store.Load().Load().Resolve(t, user, clientID)
+	if !ok {
+		return nil, 0, false
+	}
+	return m.sensor(sensorKey{t, tags}, now.UnixNano()), limit, true
 }
 
 // MaxValueInWindow is the most a client may record at once without being throttled

@@ -120,22 +120,22 @@ func TestManagerRecord(t *testing.T) {
 	if err := m.Open(filepath.Join(dir, FileName)); err != nil {
 		t.Fatal(err)
 	}
-	if m.Active() || m.Record(Produce, "u", "c", 1e9) != 0 {
+	if m.Active() || m.Record(Produce, "u", "c", 1e9, clock) != 0 {
 		t.Fatal("no quota: no throttle")
 	}
 	if err := m.Store().Alter([]Alteration{set(Entity{ClientID: DefaultName}, Produce, 1000)}); err != nil {
 		t.Fatal(err)
 	}
 	// 10 windows' worth passes (the burst of a new client), more is throttled.
-	if d := m.Record(Produce, "u", "c", 10000); d != 0 {
+	if d := m.Record(Produce, "u", "c", 10000, clock); d != 0 {
 		t.Fatalf("burst of 10 windows' quota throttled %v", d)
 	}
 	// 20000 over 10 s is 2000/s: (2000-1000)/1000 × 10 s.
-	if d := m.Record(Produce, "u", "c", 10000); d != 10*time.Second {
+	if d := m.Record(Produce, "u", "c", 10000, clock); d != 10*time.Second {
 		t.Fatalf("throttle %v, want 10s", d)
 	}
 	// Another client id has its own default rate.
-	if d := m.Record(Produce, "u", "other", 5000); d != 0 {
+	if d := m.Record(Produce, "u", "other", 5000, clock); d != 0 {
 		t.Fatalf("other client throttled %v", d)
 	}
 	if st, ok := m.Stat(Produce, Tags{ClientID: "c"}); !ok || st.Total != 20000 || st.Throttled != 1 || st.Limit != 1000 || st.Rate != 2000 {
@@ -144,22 +144,22 @@ func TestManagerRecord(t *testing.T) {
 	if max, ok := m.MaxValueInWindow(Produce, "u", "c"); !ok || max != 10000 {
 		t.Fatalf("max in window %v %v", max, ok)
 	}
-	m.Unrecord(Produce, "u", "c", 10000)
-	if d := m.Record(Produce, "u", "c", 0); d != 0 {
+	m.Unrecord(Produce, "u", "c", 10000, clock)
+	if d := m.Record(Produce, "u", "c", 0, clock); d != 0 {
 		t.Fatalf("after unrecord throttled %v", d)
 	}
 	// Request throttles are bounded by one window.
 	if err := m.Store().Alter([]Alteration{set(Entity{ClientID: DefaultName}, Request, 1)}); err != nil {
 		t.Fatal(err)
 	}
-	if d := m.Record(Request, "u", "c", 1000); d != time.Second {
+	if d := m.Record(Request, "u", "c", 1000, clock); d != time.Second {
 		t.Fatalf("request throttle %v, want the 1 s bound", d)
 	}
 	// Removing the quota stops throttling at once.
 	if err := m.Store().Alter([]Alteration{{Entity: Entity{ClientID: DefaultName}, Remove: []Type{Produce, Request}}}); err != nil {
 		t.Fatal(err)
 	}
-	if m.Active() || m.Record(Produce, "u", "c", 1e9) != 0 {
+	if m.Active() || m.Record(Produce, "u", "c", 1e9, clock) != 0 {
 		t.Fatal("throttled after the quota was removed")
 	}
 }
@@ -272,5 +272,41 @@ func TestFileFormatFrozen(t *testing.T) {
 		if _, err := parseFile([]byte(bad)); err == nil {
 			t.Errorf("%s: parsed", bad)
 		}
+	}
+}
+
+// A throttled fetch's bytes are taken back out at the instant they were recorded at,
+// the one clock reading the request's quotas use (Kafka passes one timeMs to the record
+// and the unrecord). Unrecord used to read the clock again: with the record in a
+// window's last millisecond, the unrecord landed in the next sample, and once the
+// first sample expired the rate went negative: free bytes for the client.
+func TestUnrecordAtTheRecordInstant(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	clock := t0
+	m := NewManager(Options{Now: func() time.Time { // moves 1 ms per reading
+		now := clock
+		clock = clock.Add(time.Millisecond)
+		return now
+	}})
+	if err := m.Open(filepath.Join(t.TempDir(), FileName)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Store().Alter([]Alteration{set(Entity{ClientID: DefaultName}, Fetch, 1000)}); err != nil {
+		t.Fatal(err)
+	}
+	if d := m.Record(Fetch, "u", "c", 5000, m.Now()); d != 0 { // starts a window at t0
+		t.Fatalf("first fetch throttled %v", d)
+	}
+	clock = t0.Add(999 * time.Millisecond) // the window's last millisecond
+	now := m.Now()
+	// 15000 over 10.999 s (10 whole windows and this one's 999 ms) against 1000/s:
+	// back to the quota when the span is 15 s, in 4.001 s.
+	if d := m.Record(Fetch, "u", "c", 10000, now); d != 4001*time.Millisecond {
+		t.Fatalf("second fetch throttled %v, want 4.001s", d)
+	}
+	m.Unrecord(Fetch, "u", "c", 10000, now)
+	clock = t0.Add(11500 * time.Millisecond) // the window of t0 has expired
+	if st, _ := m.Stat(Fetch, Tags{ClientID: "c"}); st.Rate != 0 || st.Total != 5000 {
+		t.Fatalf("after the window expired: rate %v, total %v; want 0 and 5000", st.Rate, st.Total)
 	}
 }
