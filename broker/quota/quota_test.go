@@ -110,6 +110,42 @@ func TestRateWindowSpan(t *testing.T) {
 	}
 }
 
+// quot divides at run time, as the rate does (a constant expression is exact, then
+// rounded once, and can differ in the last bit).
+func quot(a, b float64) float64 { return a / b }
+
+// Kafka 3.8's Rate (KAFKA PR 15889): a sample that began before the span but has a
+// record inside it still counts, and the span starts at its start; it is dropped once
+// its last record is a whole span old.
+func TestRateKeepsOverlappingSample(t *testing.T) {
+	r := newRate(2, int64(time.Second))
+	at := func(ms int64) int64 { return int64(time.Hour) + ms*int64(time.Millisecond) }
+	r.record(100, at(0))
+	r.record(100, at(900)) // the same sample: it began at 0
+	r.record(100, at(1500))
+	// At 2.5 s the first sample began 2.5 s ago (more than the 2 s span) but its last
+	// record is 1.6 s old: 300 over 2.5 s. (Dropped by its start, it was 100 over 1 s.)
+	if got := r.measure(at(2500)); got != 120 {
+		t.Fatalf("rate at 2.5 s: %v, want 120", got)
+	}
+	// At 2.9 s its last record is 2 s old: gone; 100 since 1.5 s, over 1.4 s.
+	if got, want := r.measure(at(2900)), quot(100, 1.4); got != want {
+		t.Fatalf("rate at 2.9 s: %v, want %v", got, want)
+	}
+	// Continuous records keep n+1 samples: one per window for 10 s, 100 each.
+	r = newRate(2, int64(time.Second))
+	for i := range int64(10) {
+		r.record(100, at(i*1000+500))
+	}
+	if len(r.samples) != 3 {
+		t.Fatalf("%d samples kept, want n+1 = 3", len(r.samples))
+	}
+	// At 10.4 s: the samples of 8.5 and 9.5 s (the one of 7.5 s ended 2.9 s ago).
+	if got, want := r.measure(at(10400)), quot(200, 1.9); got != want {
+		t.Fatalf("rate at 10.4 s: %v, want %v", got, want)
+	}
+}
+
 func TestManagerRecord(t *testing.T) {
 	dir := t.TempDir()
 	clock := time.Unix(1000, 0)
@@ -278,8 +314,9 @@ func TestFileFormatFrozen(t *testing.T) {
 // A throttled fetch's bytes are taken back out at the instant they were recorded at,
 // the one clock reading the request's quotas use (Kafka passes one timeMs to the record
 // and the unrecord). Unrecord used to read the clock again: with the record in a
-// window's last millisecond, the unrecord landed in the next sample, and once the
-// first sample expired the rate went negative: free bytes for the client.
+// window's last millisecond, the unrecord landed in the next sample, which later
+// fetches kept alive after the first had expired: the rate went negative, free bytes
+// for the client.
 func TestUnrecordAtTheRecordInstant(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	clock := t0
@@ -305,8 +342,14 @@ func TestUnrecordAtTheRecordInstant(t *testing.T) {
 		t.Fatalf("second fetch throttled %v, want 4.001s", d)
 	}
 	m.Unrecord(Fetch, "u", "c", 10000, now)
-	clock = t0.Add(11500 * time.Millisecond) // the window of t0 has expired
-	if st, _ := m.Stat(Fetch, Tags{ClientID: "c"}); st.Rate != 0 || st.Total != 5000 {
-		t.Fatalf("after the window expired: rate %v, total %v; want 0 and 5000", st.Rate, st.Total)
+	clock = t0.Add(1500 * time.Millisecond)
+	if d := m.Record(Fetch, "u", "c", 100, m.Now()); d != 0 { // a new window at 1.5 s
+		t.Fatalf("third fetch throttled %v", d)
+	}
+	// At 12.2 s the window of t0 has expired (its last record is 11.201 s old): 100
+	// since 1.5 s.
+	clock = t0.Add(12200 * time.Millisecond)
+	if st, _ := m.Stat(Fetch, Tags{ClientID: "c"}); st.Rate != quot(100, 10.7) || st.Total != 5100 {
+		t.Fatalf("after the first window expired: rate %v, total %v; want %v and 5100", st.Rate, st.Total, quot(100, 10.7))
 	}
 }

@@ -1,12 +1,18 @@
 package quota
 
 // rate is Kafka's windowed Rate (org.apache.kafka.common.metrics.stats.Rate over a
-// SampledStat with WindowedSum): the values recorded in the last `samples` windows of
-// `window` each, divided by the time they span. The span is at least samples-1 whole
-// windows, so a client that just started is measured as if it had been idle before
-// (a burst of up to samples-1 windows' worth of quota passes unthrottled, as in Kafka).
-// Times are nanoseconds on the manager's clock. Not safe for concurrent use: the sensor
-// holding it locks.
+// SampledStat with WindowedSum, as of Kafka 3.8): the values recorded in the samples of
+// `window` each that overlap the last `samples` windows, divided by the time since the
+// oldest one began. A sample is dropped only when its last record is a whole span old
+// (samples × window), so a sample that began before the span but has records inside it
+// still counts, along with its start: one more sample than `samples` is kept for it.
+// (Before Kafka 3.8 a sample was dropped when its start left the span: its records
+// vanished from the sum while the span still covered part of them, and the rate dipped
+// each time a sample expired.) The span is at least samples-1 whole windows, so a
+// client that just started is measured as if it had been idle before (a burst of up to
+// samples-1 windows' worth of quota passes unthrottled, as in Kafka). Times are
+// nanoseconds on the manager's clock. Not safe for concurrent use: the sensor holding
+// it locks.
 type rate struct {
 	samples []sample
 	cur     int
@@ -16,36 +22,37 @@ type rate struct {
 
 type sample struct {
 	start int64 // when the window began
+	last  int64 // the last record in it
 	value float64
 }
 
 func newRate(n int, window int64) *rate { return &rate{n: n, window: window} }
 
-// record adds v at now, starting a new window (the oldest sample reused) when the
-// current one is complete.
+// record adds v at now, starting a new window (the oldest of n+1 samples reused) when
+// the current one is complete.
 func (r *rate) record(v float64, now int64) {
 	if len(r.samples) == 0 {
-		r.samples = append(r.samples, sample{start: now})
+		r.samples = append(r.samples, sample{start: now, last: now})
 	}
 	s := &r.samples[r.cur]
 	if now-s.start >= r.window {
-		r.cur = (r.cur + 1) % r.n
+		r.cur = (r.cur + 1) % (r.n + 1)
 		if r.cur >= len(r.samples) {
-			r.samples = append(r.samples, sample{start: now})
-		} else {
-			r.samples[r.cur] = sample{start: now}
+			r.samples = append(r.samples, sample{})
 		}
+		r.samples[r.cur] = sample{start: now}
 		s = &r.samples[r.cur]
 	}
 	s.value += v
+	s.last = now
 }
 
-// purge resets the samples older than the whole span (they no longer count).
+// purge resets the samples whose last record is older than the whole span.
 func (r *rate) purge(now int64) {
 	expire := int64(r.n) * r.window
 	for i := range r.samples {
-		if now-r.samples[i].start >= expire {
-			r.samples[i] = sample{start: now}
+		if now-r.samples[i].last >= expire {
+			r.samples[i] = sample{start: now, last: now}
 		}
 	}
 }
