@@ -1,16 +1,20 @@
 package broker
 
 // Client quotas on the connections (KIP-13, KIP-124, KIP-219): after a request is
-// handled, its bytes (Produce: the request; Fetch: the response) and its handling
-// time are recorded against the quotas that apply to the connection's user and client
-// id (broker/quota), and a client over its quota gets the throttle time in the
-// response's ThrottleMillis and its connection muted for that long: no further request
-// is read from it. For the versions whose clients throttle themselves (KIP-219, kmsg's
-// ThrottleResponse says which) the response is sent at once and the connection muted
-// after; for older versions the response itself waits out the throttle, as Kafka
-// delays it. A throttled Fetch is answered empty (its bytes are taken back out of the
-// rate), and a Fetch's MaxBytes is bounded by what the quota allows in one window, as in
-// Kafka's KafkaApis. With no quota set nothing here runs but one atomic load per request.
+// handled, its bytes (Produce: the request; Fetch: the response, as Kafka's
+// FetchResponse.sizeOf counts it) and the time it kept the connection's goroutine
+// working (decoding and handling, less a Fetch's long-poll) are recorded, at one reading
+// of the quota clock, against the quotas that apply to the connection's user and client
+// id (broker/quota); the response's encoding is added after it, without a throttle
+// check, as Kafka adds network-thread time. A client over its quota gets the throttle
+// time in the response's ThrottleMillis and its connection muted for that long: no
+// further request is read from it. For the versions whose clients throttle themselves
+// (KIP-219, kmsg's ThrottleResponse says which) the response is sent at once and the
+// connection muted after; for older versions the response itself waits out the
+// throttle, as Kafka delays it. A throttled Fetch is answered empty (its bytes are taken
+// back out of the rate at the instant they were recorded at), and a Fetch's MaxBytes is
+// bounded by what the quota allows in one window, as in Kafka's KafkaApis. With no quota
+// set nothing here runs but one atomic load per request.
 
 import (
 	"encoding/binary"
