@@ -409,13 +409,9 @@ func fetchReq(topic string, partition int32, offset int64, maxWait int32) *kmsg.
 	return r
 }
 
-func TestFetchLongPollWakesOnProduce(t *testing.T) {
-	b := startBroker(t, testOptions(t))
-	c := dialRaw(t, b.Addr())
-	c.send(metadataReq(12, "longpoll"))
-	c.read(&kmsg.MetadataResponse{Version: 12})
-	// Wait up to 10 minutes: only new data can end this fetch within the test's deadline.
-	c.send(fetchReq("longpoll", 1, 0, 600_000))
+// waitFetchWaiting waits (bounded) until one Fetch is long-polling on b.
+func waitFetchWaiting(t *testing.T, b *Broker) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for metricValue(b.metrics.fetchWaiting) != 1 {
 		if time.Now().After(deadline) {
@@ -423,6 +419,16 @@ func TestFetchLongPollWakesOnProduce(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+func TestFetchLongPollWakesOnProduce(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	c := dialRaw(t, b.Addr())
+	c.send(metadataReq(12, "longpoll"))
+	c.read(&kmsg.MetadataResponse{Version: 12})
+	// Wait up to 10 minutes: only new data can end this fetch within the test's deadline.
+	c.send(fetchReq("longpoll", 1, 0, 600_000))
+	waitFetchWaiting(t, b)
 	p := b.partition("longpoll", 1)
 	if _, err := p.log.Append(batch(3, 1000, []byte("wake"))); err != nil {
 		t.Fatal(err)

@@ -337,6 +337,18 @@ func (c *quotaClock) setTick(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// startQuotaClockBroker starts a broker whose quotas use Kafka's windows (11 × 1 s) on
+// a quotaClock, frozen until the test sets its tick, with topic created.
+func startQuotaClockBroker(t *testing.T, topic string) (*Broker, *quotaClock) {
+	t.Helper()
+	o := testOptions(t)
+	clk := &quotaClock{t: time.Unix(1_000_000, 0)}
+	o.Quotas = quota.Options{WindowNum: 11, WindowSize: time.Second, Now: clk.now}
+	b := startBroker(t, o)
+	createTopicRaw(t, b.Addr(), topic)
+	return b, clk
+}
+
 // setQuota sets one quota on the client id "test" (the raw connections' client id).
 func setQuota(t *testing.T, b *Broker, typ quota.Type, v float64) {
 	t.Helper()
@@ -358,11 +370,7 @@ func setQuota(t *testing.T, b *Broker, typ quota.Type, v float64) {
 // producer of the same bytes: a throttled Produce's bytes stay recorded, so its throttle
 // pays for them (here 10 s, then 20 s for the third request: 3R over 10 s).
 func TestFetchQuotaThrottleTimesAsKafka(t *testing.T) {
-	o := testOptions(t)
-	clk := &quotaClock{t: time.Unix(1_000_000, 0)}
-	o.Quotas = quota.Options{WindowNum: 11, WindowSize: time.Second, Now: clk.now}
-	b := startBroker(t, o)
-	createTopicRaw(t, b.Addr(), "ft")
+	b, clk := startQuotaClockBroker(t, "ft")
 	if _, err := b.partition("ft", 0).log.Append(batch(20, 1000, make([]byte, 1000))); err != nil {
 		t.Fatal(err)
 	}
@@ -430,11 +438,7 @@ func TestFetchQuotaThrottleTimesAsKafka(t *testing.T) {
 // is busy 2 ms and encodes 1 ms. A request busy longer than the window is throttled
 // one window (Kafka's bound for request quotas).
 func TestRequestQuotaCountsWorkNotWaits(t *testing.T) {
-	o := testOptions(t)
-	clk := &quotaClock{t: time.Unix(1_000_000, 0)}
-	o.Quotas = quota.Options{WindowNum: 11, WindowSize: time.Second, Now: clk.now}
-	b := startBroker(t, o)
-	createTopicRaw(t, b.Addr(), "rq")
+	b, clk := startQuotaClockBroker(t, "rq")
 	setQuota(t, b, quota.Request, 1) // 1% of a thread: 100 ms per 10 s
 	clk.setTick(time.Millisecond)
 	total := func() float64 {
@@ -449,13 +453,7 @@ func TestRequestQuotaCountsWorkNotWaits(t *testing.T) {
 	}
 	c := dialRaw(t, b.Addr())
 	c.send(fetchReq("rq", 0, 0, 600_000))
-	deadline := time.Now().Add(20 * time.Second)
-	for metricValue(b.metrics.fetchWaiting) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("fetch never started waiting")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitFetchWaiting(t, b)
 	clk.advance(5 * time.Second) // the long-poll lasts 5 s on the quota clock
 	if _, err := b.partition("rq", 0).log.Append(batch(1, 1000, []byte("wake"))); err != nil {
 		t.Fatal(err)
