@@ -352,9 +352,7 @@ func TestStopDuringLongPoll(t *testing.T) {
 	c.send(metadataReq(12, "stopping"))
 	c.read(&kmsg.MetadataResponse{Version: 12})
 	c.send(fetchReq("stopping", 0, 0, 600_000))
-	for metricValue(b.metrics.fetchWaiting) != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	waitFetchWaiting(t, b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := b.Stop(ctx); err != nil {
