@@ -194,6 +194,7 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 				}
 				rec := Record{Job: it.job.Name, DS: it.ds, Logical: it.logical, State: it.state,
 					Trigger: o.Trigger, Owner: s.opts.Owner, Updated: s.now(), Error: why}
+				rec.keepTries(s.store)
 				if err := s.store.Append(rec); err != nil && fatal == nil {
 					fatal = err
 				}

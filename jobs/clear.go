@@ -24,7 +24,8 @@ type ClearOptions struct {
 }
 
 // Clear resets the recorded runs of o.Job (and its downstream jobs) with ds from o.From
-// to o.To: each gets a queued record with trigger "clear" (its error says what it was),
+// to o.To: each gets a queued record with trigger "clear" (its error says what it was;
+// its attempt, the try number, is kept and max_tries is that plus the job's retries),
 // so a scheduler runs it again at its next poll (one waiting up_for_retry or
 // up_for_reschedule too, not at its old retry or poke time), and depends_on_past and
 // trigger rules see it as not finished. Runs never started (none, or scheduled) are left alone. It
@@ -88,7 +89,10 @@ func (s *Scheduler) Clear(o ClearOptions) ([]Record, error) {
 		if o.OnlyFailed && r.State != StateFailed && r.State != StateUpstreamFailed {
 			continue
 		}
+		// As Airflow's clear_task_instances: the try number is kept (the next attempt is
+		// attempt+1, writing a log of its own) and max_tries becomes it plus the retries.
 		rec := Record{Job: r.Job, DS: r.DS, Logical: r.Logical, State: StateQueued, Trigger: TriggerClear,
+			Attempt: r.Attempt, MaxTries: r.Attempt + s.dag.jobs[r.Job].maxRetries,
 			Error: fmt.Sprintf("cleared by tagpipe jobs clear (was %s)", r.State), Owner: s.opts.Owner, Updated: now}
 		if err := s.store.Append(rec); err != nil {
 			return was, err
@@ -120,7 +124,7 @@ func (s *Scheduler) Mark(job, ds string, state State) (Record, error) {
 	rec := Record{Job: job, DS: ds, Logical: l, State: state, Trigger: TriggerMark,
 		Error: fmt.Sprintf("marked %s by tagpipe jobs mark", state), Owner: s.opts.Owner, Start: now, End: now, Updated: now}
 	if prev, ok := s.store.Latest(job, l); ok {
-		rec.Attempt, rec.Rows = prev.Attempt, prev.Rows
+		rec.Attempt, rec.MaxTries, rec.Rows = prev.Attempt, prev.MaxTries, prev.Rows
 	}
 	return rec, s.store.Append(rec)
 }

@@ -3,6 +3,8 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -154,7 +156,8 @@ func TestMark(t *testing.T) {
 }
 
 // A run waiting up_for_retry ends its wait when it is cleared or marked, as in Airflow:
-// cleared, it runs again at the scheduler's next poll, not at its old retry time; marked
+// cleared, it runs again (as attempt 2: the try number goes on) at the scheduler's next
+// poll, not at its old retry time; marked
 // failed, it stops counting against max_active_runs, so the job's next run starts at
 // that poll, and it is not tried again.
 func TestClearOrMarkEndsRetryWait(t *testing.T) {
@@ -195,7 +198,7 @@ func TestClearOrMarkEndsRetryWait(t *testing.T) {
 		}
 		sort.Strings(got)
 		eqStrings(t, "calls", got, []string{
-			"c 2026-11-19 #1 00:30:00", "c 2026-11-19 #1 00:31:30",
+			"c 2026-11-19 #1 00:30:00", "c 2026-11-19 #2 00:31:30",
 			"m 2026-11-18 #1 00:30:00", "m 2026-11-19 #1 00:31:30"})
 		if rc, _ := s.Store().Latest("c", l19); rc.State != StateSuccess {
 			t.Errorf("c 11-19 after the clear: %+v", rc)
@@ -205,6 +208,108 @@ func TestClearOrMarkEndsRetryWait(t *testing.T) {
 		}
 		if rm, _ := s.Store().Latest("m", l19); rm.State != StateSuccess {
 			t.Errorf("m 11-19: %+v", rm)
+		}
+	})
+}
+
+// As Airflow's clear_task_instances, a cleared run keeps its try number: its next
+// attempt is the one after its last, with max_tries = that try number + retries, so the
+// earlier attempts' logs are kept and each new one writes its own; the backoff counts
+// the retries since the clear, not the try number.
+func TestClearKeepsTryNumber(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		now := shiftedNow(nov20)
+		var calls []string
+		var mu sync.Mutex
+		k := NewKinds()
+		k.Register("func", BuiltinKind(map[string]TaskFunc{"c": func(ctx context.Context, rc RunContext) (int64, error) {
+			mu.Lock()
+			calls = append(calls, fmt.Sprintf("#%d %s", rc.Attempt, now().Format("15:04:05")))
+			mu.Unlock()
+			fmt.Fprintf(rc.Output, "try %d\n", rc.Attempt)
+			return 0, fmt.Errorf("try %d failed", rc.Attempt)
+		}}))
+		c := daily("c")
+		c.Retries, c.RetryDelay, c.MaxRetryDelay, c.StartDate = 1, time.Hour, 24*time.Hour, "2026-11-19"
+		s := mustNew(t, mustCompile(t, []Def{c}, k), dir, now)
+		mustStart(t, s)
+		defer s.Close()
+		l19 := time.Date(2026, 11, 19, 0, 0, 0, 0, time.UTC)
+		latest := func() Record {
+			t.Helper()
+			if err := s.Store().Refresh(); err != nil {
+				t.Fatal(err)
+			}
+			r, _ := s.Store().Latest("c", l19)
+			return r
+		}
+		time.Sleep(time.Hour + time.Minute) // 01:31: attempts 1 (00:30) and 2 (01:30) failed
+		synctest.Wait()
+		if r := latest(); r.State != StateFailed || r.Attempt != 2 || r.MaxTries != 1 {
+			t.Fatalf("before the clear: %+v, want failed at attempt 2 with max_tries 1", r)
+		}
+		was, err := s.Clear(ClearOptions{Job: "c", From: "2026-11-19", To: "2026-11-19"})
+		if err != nil || len(was) != 1 {
+			t.Fatalf("clear: %+v %v", was, err)
+		}
+		if r := latest(); r.State != StateQueued || r.Trigger != TriggerClear || r.Attempt != 2 || r.MaxTries != 3 {
+			t.Fatalf("the clear's record: %+v, want queued, attempt 2, max_tries 3 (2 + retries 1)", r)
+		}
+		time.Sleep(time.Minute) // the poll at 01:31:30 runs attempt 3
+		synctest.Wait()
+		if r := latest(); r.State != StateUpForRetry || r.Attempt != 3 || r.MaxTries != 3 {
+			t.Fatalf("after attempt 3: %+v, want up_for_retry (3 <= max_tries 3)", r)
+		}
+		// Its first retry since the clear waits retry_delay (1h), not the 4h its try
+		// number would give.
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		r := latest()
+		if r.State != StateFailed || r.Attempt != 4 || r.MaxTries != 3 || r.Error != "try 4 failed" {
+			t.Fatalf("after attempt 4: %+v, want failed at attempt 4", r)
+		}
+		mu.Lock()
+		eqStrings(t, "attempts", calls, []string{"#1 00:30:00", "#2 01:30:00", "#3 01:31:30", "#4 02:31:30"})
+		mu.Unlock()
+		for n := 1; n <= 4; n++ {
+			b, err := os.ReadFile(s.LogPath("c", l19, n))
+			if err != nil || string(b) != fmt.Sprintf("try %d\n", n) {
+				t.Errorf("attempt-%d.log: %q %v", n, b, err)
+			}
+		}
+	})
+}
+
+// A run left up_for_retry by a record written before max_tries existed (no such field)
+// goes on with the job's retries, its attempts counted from 1, as before.
+func TestRetryRecordWithoutMaxTries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		now := shiftedNow(nov20)
+		l19 := time.Date(2026, 11, 19, 0, 0, 0, 0, time.UTC)
+		line := `{"job":"o","ds":"2026-11-19","logical":"2026-11-19T00:00:00Z","state":"up_for_retry","trigger":"scheduled",` +
+			`"scheduled":true,"attempt":1,"start":"2026-11-20T00:00:00Z","end":"2026-11-20T00:00:05Z","rows":0,` +
+			`"error":"boom","owner":"old:1","updated":"2026-11-20T00:00:05Z"}` + "\n"
+		if err := os.WriteFile(filepath.Join(dir, "history.jsonl"), []byte(line), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := &recorder{now: now, fail: map[string]bool{"o": true}}
+		o := daily("o")
+		o.Retries, o.RetryDelay, o.StartDate = 2, time.Hour, "2026-11-19"
+		s := mustNew(t, mustCompile(t, []Def{o}, r.kinds("o")), dir, now)
+		mustStart(t, s)
+		defer s.Close()
+		time.Sleep(3 * time.Hour)
+		synctest.Wait()
+		var got []string
+		for _, c := range r.snapshot() {
+			got = append(got, fmt.Sprintf("%s %s #%d %s", c.job, c.ds, c.attempt, c.at.Format("15:04:05")))
+		}
+		// Attempt 2 after its 1h backoff from 00:00:05, attempt 3 after max_retry_delay.
+		eqStrings(t, "calls", got, []string{"o 2026-11-19 #2 01:00:05", "o 2026-11-19 #3 02:00:05"})
+		if rec, _ := s.Store().Latest("o", l19); rec.State != StateFailed || rec.Attempt != 3 || rec.MaxTries != 2 {
+			t.Errorf("o 11-19: %+v, want failed at attempt 3 (retries 2)", rec)
 		}
 	})
 }

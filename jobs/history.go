@@ -75,18 +75,33 @@ type Record struct {
 	Trigger string    `json:"trigger"`
 	// Scheduled is true once the scheduler has planned this run (it sticks through
 	// later manual re-runs); the latest scheduled logical time is where catch-up resumes.
-	Scheduled bool      `json:"scheduled,omitempty"`
-	Attempt   int       `json:"attempt"`
-	Start     time.Time `json:"start,omitzero"`
-	End       time.Time `json:"end,omitzero"`
-	Rows      int64     `json:"rows"`
-	Error     string    `json:"error,omitempty"`
+	Scheduled bool `json:"scheduled,omitempty"`
+	// Attempt is the run's try number (Airflow's try_number): its latest attempt, from 1,
+	// going on across clears and re-runs; 0 before its first.
+	Attempt int `json:"attempt"`
+	// MaxTries is Airflow's max_tries: a failed attempt n is retried while n <= MaxTries.
+	// A run started, cleared or re-run gets its attempts so far plus the job's retries.
+	// 0 (records written before the field): the job's retries.
+	MaxTries int       `json:"max_tries,omitempty"`
+	Start    time.Time `json:"start,omitzero"`
+	End      time.Time `json:"end,omitzero"`
+	Rows     int64     `json:"rows"`
+	Error    string    `json:"error,omitempty"`
 	// Owner is host:pid of the process that wrote the record.
 	Owner   string    `json:"owner,omitempty"`
 	Updated time.Time `json:"updated"`
 }
 
 func (r Record) key() string { return r.Job + "/" + tsKey(r.Logical) }
+
+// keepTries carries the run's try number and max_tries over from its latest record in
+// st to r, a record written without an attempt (upstream_failed, skipped), so that a
+// later clear or re-run goes on counting from them.
+func (r *Record) keepTries(st *Store) {
+	if prev, ok := st.Latest(r.Job, r.Logical); ok {
+		r.Attempt, r.MaxTries = prev.Attempt, prev.MaxTries
+	}
+}
 
 // Duration is End-Start for finished runs.
 func (r Record) Duration() time.Duration {

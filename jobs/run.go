@@ -33,13 +33,32 @@ func (j *Job) backoff(n int) time.Duration {
 	return d
 }
 
+// maxTries is Airflow's max_tries of the run whose latest record is r: its failed
+// attempt n is retried while n <= max_tries. Records written before the field carry
+// none: the job's retries (attempts counted from 1).
+func (j *Job) maxTries(r Record) int {
+	if r.MaxTries > 0 {
+		return r.MaxTries
+	}
+	return j.maxRetries
+}
+
+// retryWait is the backoff after r's failed attempt, by the retry it leads to among
+// those of r's round (the attempts since the run was last started, cleared or re-run:
+// max_tries less retries came before it). So a cleared run waits as a new one does,
+// not by its try number (where Airflow's backoff grows after each clear).
+func (j *Job) retryWait(r Record) time.Duration {
+	n := r.Attempt - (j.maxTries(r) - j.maxRetries)
+	return j.backoff(max(1, min(n, r.Attempt)))
+}
+
 // resumeAt is when a run whose latest record is r goes on: an up_for_retry run's next
 // attempt after its backoff, counted from the end of the attempt that failed; an
 // up_for_reschedule run's next poke (no later than its wait_timeout); zero for others.
 func (j *Job) resumeAt(r Record) time.Time {
 	switch r.State {
 	case StateUpForRetry:
-		return r.Updated.Add(j.backoff(r.Attempt))
+		return r.Updated.Add(j.retryWait(r))
 	case StateUpForReschedule:
 		at := r.Updated.Add(j.PokeInterval)
 		if dl := r.Start.Add(j.WaitTimeout); dl.Before(at) {
@@ -54,7 +73,9 @@ func (j *Job) resumeAt(r Record) time.Time {
 // the history, until the run is final or has to wait without its slots. Unless force is
 // set it does nothing for a run that is already terminal (another scheduler finished
 // it), and goes on with a run left up_for_retry (its next attempt, once the backoff is
-// over); force starts the run afresh at attempt 1. The returned record is the run's
+// over); force starts the run afresh with the job's full retries. Attempts are numbered
+// as Airflow's try numbers: on from the run's last recorded one, across clears and
+// re-runs, so every attempt writes a log of its own. The returned record is the run's
 // latest state; the error is for lock/store trouble, errBusy, errDone, errInterrupted,
 // or a *rescheduled: the run waits, holding no slot, until At — up_for_reschedule
 // (sensor_mode reschedule: its conditions do not hold yet) or up_for_retry (an attempt
@@ -87,7 +108,11 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 	s.metrics.running.WithLabelValues(j.Name).Inc()
 	defer s.metrics.running.WithLabelValues(j.Name).Dec()
 	rec.Start = s.now()
-	first := 1
+	// A new round of tries (a first run, a re-run, a cleared run, one stopped by a
+	// shutdown or a kill) gets the job's retries on top of the attempts already made, as
+	// Airflow's clear sets max_tries = try_number + retries.
+	first := prev.Attempt + 1
+	maxTries := prev.Attempt + j.maxRetries
 	resume := seen && !force && prev.State == StateUpForRetry
 	if resume {
 		if at := j.resumeAt(prev); s.now().Before(at) {
@@ -95,11 +120,12 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 			return prev, &rescheduled{At: at, State: StateUpForRetry}
 		}
 		// Its wait_for conditions held before its first attempt.
-		first = prev.Attempt + 1
+		maxTries = j.maxTries(prev)
 		if !prev.Start.IsZero() {
 			rec.Start = prev.Start
 		}
 	}
+	rec.MaxTries = maxTries
 	if len(j.sensors) > 0 && !resume {
 		rc := RunContext{Job: j.Name, DS: rec.DS, Logical: rec.Logical, IntervalEnd: end,
 			Log: s.opts.Log.With("job", j.Name, "ds", rec.DS)}
@@ -115,14 +141,14 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 			var next time.Time
 			waiting, next, werr = s.pokeOnce(ctx, j, rc, rec.Start, prevWaiting)
 			if werr == nil && waiting != "" {
-				rec.State, rec.Attempt, rec.Error, rec.Updated = StateUpForReschedule, 0, "waiting for "+waiting, s.now()
+				rec.State, rec.Attempt, rec.Error, rec.Updated = StateUpForReschedule, first-1, "waiting for "+waiting, s.now()
 				if err := s.store.Append(rec); err != nil {
 					return rec, err
 				}
 				return rec, &rescheduled{At: next, State: StateUpForReschedule}
 			}
 		} else {
-			rec.State, rec.Attempt, rec.Updated = StateRunning, 0, s.now()
+			rec.State, rec.Attempt, rec.Updated = StateRunning, first-1, s.now()
 			if err := s.store.Append(rec); err != nil {
 				return rec, err
 			}
@@ -163,10 +189,10 @@ func (s *Scheduler) execute(ctx context.Context, j *Job, logical time.Time, trig
 	}
 	rec.Error = terr.Error()
 	s.metrics.attemptFailures.WithLabelValues(j.Name).Inc()
-	if attempt > j.maxRetries {
+	if attempt > maxTries {
 		return s.failed(ctx, j, rec, end, inherit)
 	}
-	wait := j.backoff(attempt)
+	wait := j.retryWait(rec)
 	rec.State = StateUpForRetry
 	if err := s.store.Append(rec); err != nil {
 		return rec, err

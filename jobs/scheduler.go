@@ -404,6 +404,7 @@ func (s *Scheduler) reconcile(ctx context.Context) {
 			}
 			rec := Record{Job: j.Name, DS: ds, Logical: p.logical, State: st,
 				Trigger: TriggerScheduled, Scheduled: true, Error: why, Owner: s.opts.Owner, Updated: now}
+			rec.keepTries(s.store)
 			wrote, err := s.store.AppendIf(rec, notFinished)
 			if err != nil {
 				s.opts.Log.Error("cannot record run", "job", j.Name, "err", err)

@@ -541,7 +541,8 @@ func jobsRun(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.out, "%s ds %s: %s after %d attempt(s) in %v, %d rows\n", rec.Job, rec.DS, rec.State,
+			// Attempt is the try number: it goes on across clears and re-runs (Airflow's).
+			fmt.Fprintf(a.out, "%s ds %s: %s at attempt %d in %v, %d rows\n", rec.Job, rec.DS, rec.State,
 				rec.Attempt, rec.Duration().Round(time.Millisecond), rec.Rows)
 			if rec.State != jobs.StateSuccess {
 				return fmt.Errorf("job %s ds %s %s: %s (log: %s)", rec.Job, rec.DS, rec.State, rec.Error,
