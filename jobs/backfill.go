@@ -156,16 +156,20 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 	var wg sync.WaitGroup
 	running := 0
 	var fatal error
-	var poolPollT *time.Timer
+	var poolPollT, restPollT *time.Timer
 	defer func() {
-		if poolPollT != nil {
-			poolPollT.Stop()
+		for _, t := range []*time.Timer{poolPollT, restPollT} {
+			if t != nil {
+				t.Stop()
+			}
 		}
 	}()
 	for {
-		if poolPollT != nil {
-			poolPollT.Stop()
-			poolPollT = nil
+		for _, t := range []**time.Timer{&poolPollT, &restPollT} {
+			if *t != nil {
+				(*t).Stop()
+				*t = nil
+			}
 		}
 		// Start what can start, in ds order.
 		var retryAt time.Time // earliest moment a lock-busy run is tried again
@@ -234,6 +238,19 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 		if !retryAt.IsZero() && fatal == nil && ctx.Err() == nil {
 			wake = time.After(retryAt.Sub(s.now()))
 		}
+		// Runs waiting up_for_retry or up_for_reschedule look at their records every
+		// PollInterval, as a scheduler does: cleared or marked by another process, their
+		// wait ends (waitEnded).
+		var restPoll <-chan time.Time
+		if fatal == nil && ctx.Err() == nil {
+			for _, it := range items {
+				if it.resume && !it.started && it.state == "" && s.now().Before(it.retryAt) {
+					restPollT = time.NewTimer(s.opts.PollInterval)
+					restPoll = restPollT.C
+					break
+				}
+			}
+		}
 		var poolFreed <-chan struct{}
 		var ctxDone <-chan struct{}
 		var poolPoll <-chan time.Time
@@ -286,6 +303,12 @@ func (s *Scheduler) Backfill(ctx context.Context, o BackfillOptions) (BackfillSu
 			}
 			bar.done(r.it.ds, r.rec.Rows)
 		case <-wake:
+		case <-restPoll:
+			for _, it := range items {
+				if it.resume && !it.started && it.state == "" && s.now().Before(it.retryAt) && s.waitEnded(it.job, it.logical) {
+					it.retryAt = time.Time{}
+				}
+			}
 		}
 	}
 	wg.Wait()

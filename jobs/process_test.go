@@ -22,6 +22,8 @@ func childMain() int {
 		return childKilled()
 	case "pool":
 		return childPool()
+	case "wake":
+		return childWake()
 	}
 	dir, out := os.Getenv("JOBS_DIR"), os.Getenv("JOBS_OUT")
 	d := Def{Name: "nightly", Schedule: "@daily", StartDate: "2026-11-13", MaxActiveRuns: 3,

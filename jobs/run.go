@@ -339,7 +339,11 @@ func (j *Job) logicalsOn(ds string) ([]time.Time, error) {
 // ds), ignoring depends_on and depends_on_past (CheckDeps applies them first, as `tagpipe
 // jobs run` does). It fails with a clear error when another scheduler holds the
 // run. A sensor_mode reschedule run waiting for its conditions is up_for_reschedule
-// between pokes, its lock released.
+// between pokes, its lock released; a failed attempt with retries left waits
+// up_for_retry the same way. While it waits another process may clear or mark the run
+// (tagpipe jobs clear / mark): RunNow sees it within PollInterval, as a scheduler does,
+// and runs a cleared run at once (a new round of tries) or returns the marked record. A
+// run another scheduler took meanwhile is followed to its end.
 func (s *Scheduler) RunNow(ctx context.Context, job, ds string) (Record, error) {
 	j, l, err := s.jobOn(job, ds)
 	if err != nil {
@@ -357,8 +361,14 @@ func (s *Scheduler) RunNow(ctx context.Context, job, ds string) (Record, error) 
 		s.pools.release(held)
 		var rs *rescheduled
 		switch {
-		case errors.Is(err, errBusy):
+		case errors.Is(err, errBusy) && force:
 			return rec, fmt.Errorf("job %q ds %s is running in another scheduler", job, ds)
+		case errors.Is(err, errBusy):
+			// Cleared while it waited and taken by a scheduler: see how it ends.
+			if err := s.restUntil(ctx, j, l, s.now().Add(s.opts.PollInterval)); err != nil {
+				return rec, errInterrupted
+			}
+			continue
 		case errors.Is(err, errDone):
 			return rec, nil // finished by another scheduler while this one waited
 		case !errors.As(err, &rs):
@@ -368,14 +378,44 @@ func (s *Scheduler) RunNow(ctx context.Context, job, ds string) (Record, error) 
 		// poke or try, and does not re-run the run if another scheduler finishes it
 		// meanwhile.
 		force = false
-		t := time.NewTimer(rs.At.Sub(s.now()))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if err := s.restUntil(ctx, j, l, rs.At); err != nil {
 			return rec, errInterrupted
 		}
 	}
+}
+
+// restUntil waits, holding no lock or slot, until at (the next try or poke of j's run
+// at logical), until the run's record no longer says it waits (waitEnded), looked at
+// every PollInterval, or until ctx is done (its error).
+func (s *Scheduler) restUntil(ctx context.Context, j *Job, logical, at time.Time) error {
+	t := time.NewTimer(at.Sub(s.now()))
+	defer t.Stop()
+	poll := time.NewTicker(s.opts.PollInterval)
+	defer poll.Stop()
+	for {
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-poll.C:
+			if s.waitEnded(j, logical) {
+				return nil
+			}
+		}
+	}
+}
+
+// waitEnded re-reads the history and says whether the run of j at logical, which this
+// process left waiting up_for_retry or up_for_reschedule, no longer waits: another
+// process cleared it (queued again, to run now), marked it, or took it and ran on.
+func (s *Scheduler) waitEnded(j *Job, logical time.Time) bool {
+	if err := s.store.Refresh(); err != nil {
+		s.opts.Log.Warn("cannot re-read run history; will look again", "job", j.Name, "err", err)
+		return false
+	}
+	r, ok := s.store.Latest(j.Name, logical)
+	return ok && r.State != StateUpForRetry && r.State != StateUpForReschedule
 }
 
 // waitSlots takes j's pool slots for its run at logical, waiting in the pool's queue
