@@ -49,13 +49,7 @@ func tryLockFile(path string) (f *os.File, ok bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	switch {
+	switch err = flockNB(f); {
 	case errors.Is(err, syscall.EWOULDBLOCK):
 		f.Close()
 		return nil, false, nil
@@ -64,6 +58,17 @@ func tryLockFile(path string) (f *os.File, ok bool, err error) {
 		return nil, false, err
 	}
 	return f, true, nil
+}
+
+// flockNB takes an exclusive flock on f without waiting (EWOULDBLOCK: another open file
+// holds it).
+func flockNB(f *os.File) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
 }
 
 // unlockFile drops the flock (for every process sharing the open file: a task's

@@ -28,15 +28,14 @@ import (
 // touching a file, and its own releases wake its waiters at once; slots other processes
 // free are seen by polling (Options.PoolPollInterval).
 //
-// Within one process the runs waiting for a pool's slots form a queue ranked by
-// priority (priority.go): a run refused for want of slots keeps its place, and a run
-// ranked after it is refused too, though enough slots for it may be free, so a run
-// taking several slots is not starved by a stream of one-slot runs. The queue holds the
-// scheduler's runs, a backfill's and manual runs' of the same process. The slot files
-// have no queue: a process does not see another's waiters, so across processes the
-// slots go to whichever process tries first once they are free (its polling or its own
-// releases), and a many-slot run of one process can still be overtaken by another
-// process's one-slot runs.
+// The runs waiting for a pool's slots form a queue ranked by priority (priority.go): a
+// run refused for want of slots keeps its place, and a run ranked after it is refused
+// too, though enough slots for it may be free, so a run taking several slots is not
+// starved by a stream of one-slot runs. Within one Scheduler the queue is in memory
+// (pools.waiting: the scheduler's runs, a backfill's and manual runs'). For a shared
+// pool each waiting run also holds a waiter file (pool_wait.go), and a run is refused
+// while another process's live waiter ranks before it: the queue is the data dir's,
+// as Airflow's one scheduler ranks every queued task instance of a pool.
 
 // DefaultPool is the pool of jobs that name none (Airflow's default_pool).
 const DefaultPool = "default_pool"
@@ -57,7 +56,8 @@ type pools struct {
 type slotWaiter struct {
 	q    *slotQueue
 	rank rank
-	gen  uint64 // q's round that last refused it
+	gen  uint64    // q's round that last refused it
+	file *waitFile // its waiter file (shared pools)
 }
 
 // slotQueue is one party that takes slots for ranked runs — the scheduler's loop, a
@@ -103,6 +103,7 @@ func (q *slotQueue) end() {
 		kept := ws[:0]
 		for _, w := range ws {
 			if w.q == q && w.gen != q.gen {
+				w.file.leave()
 				dropped = true
 				continue
 			}
@@ -126,10 +127,12 @@ func (q *slotQueue) close() {
 }
 
 // take is tryAcquire for the run rk of q, in its pool's queue: refused while a run of
-// this process ranked before it waits for slots of the pool. A refused run waits in the
-// queue until it gets its slots or q's round ends without trying it again. others is
-// as for tryAcquire (false when a run ahead holds it back: that run's start or leaving
-// wakes it).
+// this Scheduler ranked before it waits for slots of the pool, or, for a shared pool,
+// while another's live waiter file does. A refused run waits in the queue (with a
+// waiter file of its own, for a shared pool) until it gets its slots or q's round ends
+// without trying it again. others is as for tryAcquire, and true when another
+// Scheduler's waiter holds it back (only polling sees it leave); false when a run of
+// this one does (that run's start or leaving wakes it).
 func (q *slotQueue) take(rk rank, pool string, n int, who string) (h *poolHold, others bool, err error) {
 	p := q.p
 	p.mu.Lock()
@@ -143,6 +146,16 @@ func (q *slotQueue) take(rk rank, pool string, n int, who string) (h *poolHold, 
 		case w.rank.before(rk):
 			ahead = true
 		}
+	}
+	if !ahead && p.shared[pool] {
+		var mine, reg string
+		if me != nil && me.file != nil {
+			mine, reg = filepath.Base(me.file.path), me.file.reg
+		}
+		if ahead, err = liveWaiterBefore(filepath.Join(p.dir, pool), rk, reg, mine); err != nil {
+			return nil, false, fmt.Errorf("cannot read the waiters of pool %q: %w", pool, err)
+		}
+		others = ahead
 	}
 	if !ahead {
 		if h, others, err = p.acquireLocked(pool, n, who); err != nil {
@@ -159,6 +172,11 @@ func (q *slotQueue) take(rk rank, pool string, n int, who string) (h *poolHold, 
 	}
 	if me == nil {
 		me = &slotWaiter{q: q, rank: rk}
+		if p.shared[pool] {
+			if me.file, err = registerWait(filepath.Join(p.dir, pool), rk, who); err != nil {
+				return nil, false, fmt.Errorf("cannot wait for slots of pool %q: %w", pool, err)
+			}
+		}
 		p.waiting[pool] = append(p.waiting[pool], me)
 	}
 	me.gen = q.gen
@@ -166,6 +184,7 @@ func (q *slotQueue) take(rk rank, pool string, n int, who string) (h *poolHold, 
 }
 
 func (p *pools) unwaitLocked(pool string, me *slotWaiter) {
+	me.file.leave()
 	ws := p.waiting[pool]
 	for i, w := range ws {
 		if w == me {

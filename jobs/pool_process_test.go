@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,12 +24,15 @@ import (
 type poolChild struct {
 	mode string // "scheduler" (catch-up from From to 2026-11-19) or "backfill" (From..To)
 	size int    // the pool's size in this process's config
-	jobs string // "job:slots,…", all in pool "db"
+	jobs string // "job:slots[:priority_weight],…", all in pool "db"
 	from string
 	to   string
 	// task: "go" (in-process, sleeps a little), "hold-go" (in-process, runs until the
-	// process dies), "hold-shell" (a shell task that outlives a killed scheduler).
+	// process dies), "hold-shell" (a shell task that outlives a killed scheduler),
+	// "gate" (in-process, runs until the file <out>.release exists).
 	task string
+	// poll is the process's PoolPollInterval (default 10ms).
+	poll time.Duration
 }
 
 func (c poolChild) start(t *testing.T, dir, out string) *exec.Cmd {
@@ -36,7 +40,7 @@ func (c poolChild) start(t *testing.T, dir, out string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1", "JOBS_MODE=pool", "JOBS_DIR="+filepath.Join(dir, "jobs"), "JOBS_OUT="+out,
 		"POOL_RUN="+c.mode, "POOL_SIZE="+strconv.Itoa(c.size), "POOL_JOBS="+c.jobs, "POOL_FROM="+c.from, "POOL_TO="+c.to,
-		"POOL_TASK="+c.task)
+		"POOL_TASK="+c.task, "POOL_POLL="+max(c.poll, 10*time.Millisecond).String())
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -72,6 +76,17 @@ func childPool() int {
 			<-ctx.Done()
 			return 0, ctx.Err()
 		}
+		if task == "gate" {
+			for i := 0; ; i++ {
+				if _, err := os.Stat(out + ".release"); err == nil {
+					break
+				}
+				if i == 12000 {
+					return 0, fmt.Errorf("never released")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
 		time.Sleep(20 * time.Millisecond)
 		return 1, note(out, "end "+tail)
 	}
@@ -79,11 +94,16 @@ func childPool() int {
 	var defs []Def
 	var names []string
 	for _, js := range strings.Split(os.Getenv("POOL_JOBS"), ",") {
-		name, n, _ := strings.Cut(js, ":")
-		slots[name], _ = strconv.Atoi(n)
+		f := strings.Split(js, ":")
+		name := f[0]
+		slots[name], _ = strconv.Atoi(f[1])
 		funcs[name] = gauge
 		d := Def{Name: name, Schedule: "@daily", StartDate: from, MaxActiveRuns: 3, Pool: "db", PoolSlots: slots[name],
 			Retries: -1, Task: TaskSpec{Kind: "func", Name: name}}
+		if len(f) > 2 {
+			w, _ := strconv.Atoi(f[2])
+			d.PriorityWeight = &w
+		}
 		if task == "hold-shell" {
 			tail := fmt.Sprintf(`%s $TAGPIPE_DS %d $$`, name, slots[name])
 			d.Task = TaskSpec{Kind: "shell", Command: `echo "start ` + tail + `" >> "` + out + `"; sleep 1; echo "end ` + tail + `" >> "` + out + `"`}
@@ -100,8 +120,9 @@ func childPool() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	poll, _ := time.ParseDuration(os.Getenv("POOL_POLL"))
 	s, err := New(dag, Options{Dir: os.Getenv("JOBS_DIR"), Now: shiftedNow(nov20), Parallelism: 8,
-		PollInterval: 20 * time.Millisecond, PoolPollInterval: 10 * time.Millisecond})
+		PollInterval: 20 * time.Millisecond, PoolPollInterval: poll})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -301,6 +322,116 @@ func TestPoolSlotsFreedByKill9(t *testing.T) {
 				if e.job == "after" {
 					t.Errorf("waiter started before the holder was killed: %v", evs)
 				}
+			}
+		})
+	}
+}
+
+// awaitEvents polls (30 s at most) until cond holds for the events file's text.
+func awaitEvents(t *testing.T, out, what string, cond func(string) bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for b, _ := os.ReadFile(out); !cond(string(b)); b, _ = os.ReadFile(out) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never happened", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// awaitWaiters polls (30 s at most) until pool db's waiter files are those of jobs.
+func awaitWaiters(t *testing.T, dir string, jobs ...string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, _ := filepath.Glob(filepath.Join(dir, "jobs", "pools", "db", "wait-*"))
+		var names []string
+		for _, p := range got {
+			names = append(names, p[strings.LastIndexByte(p, '-')+1:])
+		}
+		sort.Strings(names)
+		if fmt.Sprint(names) == fmt.Sprint(jobs) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pool db has waiter files %q, want those of %q", got, jobs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// The runs waiting for a shared pool's slots form one queue over every process: while
+// a process holds pool db's only slot, a low-priority run queues in a second process
+// (which looks for free slots every 5ms) and a high-priority run in a third (every
+// 200ms); when the slot is freed, the high-priority run takes it first. A waiter killed
+// with SIGKILL blocks no one: its file's lock died with it, and the run behind it
+// removes the file.
+func TestPoolQueueAcrossProcesses(t *testing.T) {
+	for _, kill := range []bool{false, true} {
+		t.Run(map[bool]string{false: "priority", true: "killed-waiter"}[kill], func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "events")
+			holder := poolChild{mode: "backfill", size: 1, jobs: "held:1", from: "2026-11-01", to: "2026-11-01", task: "gate"}.start(t, dir, out)
+			var low, high *exec.Cmd
+			defer func() {
+				for _, c := range []*exec.Cmd{holder, low, high} {
+					if c != nil && c.ProcessState == nil {
+						c.Process.Kill()
+						c.Wait()
+					}
+				}
+			}()
+			awaitEvents(t, out, "the holder's run", func(s string) bool { return strings.Contains(s, "start held") })
+			startHigh := func() {
+				high = poolChild{mode: "backfill", size: 1, jobs: "high:1:10", from: "2026-11-03", to: "2026-11-03", task: "go",
+					poll: 200 * time.Millisecond}.start(t, dir, out)
+			}
+			startLow := func() {
+				low = poolChild{mode: "backfill", size: 1, jobs: "low:1:1", from: "2026-11-02", to: "2026-11-02", task: "go",
+					poll: 5 * time.Millisecond}.start(t, dir, out)
+			}
+			if kill {
+				startHigh()
+				awaitWaiters(t, dir, "high")
+				if err := note(out, fmt.Sprintf("killing %d", high.Process.Pid)); err != nil {
+					t.Fatal(err)
+				}
+				high.Process.Kill() // SIGKILL: its waiter file stays, unlocked
+				high.Wait()
+				// The dead waiter ranks before low: low, looking, removes its file.
+				startLow()
+				awaitWaiters(t, dir, "low")
+			} else {
+				startLow()
+				awaitWaiters(t, dir, "low")
+				startHigh()
+				awaitWaiters(t, dir, "high", "low")
+			}
+			if err := os.WriteFile(out+".release", nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if kill {
+				waitChildren(t, holder, low)
+			} else {
+				waitChildren(t, holder, low, high)
+			}
+			evs := readPoolEvents(t, out)
+			var order []string
+			for _, e := range evs {
+				if e.kind == "start" {
+					order = append(order, e.job)
+				}
+			}
+			want := []string{"held", "high", "low"}
+			if kill {
+				want = []string{"held", "low"}
+			}
+			eqStrings(t, "runs in the order they took the slot", order, want)
+			if peak, _ := peakSlots(t, evs, false); peak > 1 {
+				t.Errorf("pool db (1 slot) had %d in use at once: %v", peak, evs)
+			}
+			if left, _ := filepath.Glob(filepath.Join(dir, "jobs", "pools", "db", "wait-*")); len(left) != 0 {
+				t.Errorf("waiter files left behind: %q", left)
 			}
 		})
 	}

@@ -197,3 +197,32 @@ func TestPoolSlotsShrinkGrow(t *testing.T) {
 		t.Errorf("usage after release %+v", st)
 	}
 }
+
+// A waiter file's name says its run's rank (job names may hold '-' and '.'), and
+// waitsBefore orders waiters as rank.before does, then by registration; a run not
+// registered yet comes after every waiter of its own rank.
+func TestWaiterFileNames(t *testing.T) {
+	l := time.Date(2026, 11, 19, 0, 0, 0, 0, time.UTC)
+	for _, rk := range []rank{{weight: 0, logical: l, job: "a"}, {weight: 1<<31 - 1, logical: l, job: "load-x.v2"},
+		{weight: 7, logical: l.Add(90 * time.Second), job: "_b"}} {
+		name := waitName(rk, "0000000000000000042.7.1")
+		got, reg, ok := parseWaitName(name)
+		if !ok || got != rk || reg != "0000000000000000042.7.1" {
+			t.Errorf("%s: %+v %q %v, want %+v", name, got, reg, ok, rk)
+		}
+	}
+	for _, bad := range []string{"slot-0", "wait-x-20261119T000000Z-1-a", "wait-1-2026-1-a", "wait-1-20261119T000000Z-1-"} {
+		if _, _, ok := parseWaitName(bad); ok {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+	hi, lo := rank{weight: 5, logical: l, job: "z"}, rank{weight: 1, logical: l.AddDate(0, 0, -1), job: "a"}
+	switch {
+	case !waitsBefore(hi, "2", lo, "1"), waitsBefore(lo, "1", hi, "2"):
+		t.Error("weight first")
+	case !waitsBefore(lo, "2", lo, "3"), waitsBefore(lo, "3", lo, "2"), waitsBefore(lo, "2", lo, "2"):
+		t.Error("same run: earlier registration first")
+	case !waitsBefore(lo, "9", lo, ""):
+		t.Error("an unregistered run is behind its own rank's waiters")
+	}
+}

@@ -13,8 +13,8 @@ import (
 // scheduler looks at its pending runs in that order, and a run refused only for want of
 // pool slots holds its place in its pool's queue (pools.waiting) so that no run ranked
 // after it, in this scheduler or in a backfill or manual run of this process, takes
-// that pool's slots first. The slot files have no queue: processes are not ranked
-// against each other (see pool.go).
+// that pool's slots first. For a shared pool the waiter files (pool_wait.go) carry the
+// same rank, so runs waiting in other processes keep their places too.
 
 // Weight is the job's effective priority weight.
 func (j *Job) Weight() int { return j.weight }

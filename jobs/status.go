@@ -90,6 +90,10 @@ type PoolStatus struct {
 	Queued int `json:"queued"`
 	// Holders say who holds a shared pool's slots: "slot-<i>: host:pid job/ts".
 	Holders []string `json:"holders,omitempty"`
+	// Waiting lists the runs waiting for a shared pool's slots now, in any process on
+	// the data dir ("host:pid job/ts", from their waiter files), head of the queue first:
+	// the order in which they will get the slots.
+	Waiting []string `json:"waiting,omitempty"`
 }
 
 // Pools lists every pool, default_pool first. It re-reads the history and probes the
@@ -116,6 +120,9 @@ func (s *Scheduler) Pools() ([]PoolStatus, error) {
 				return nil, err
 			}
 			st.Used, st.Holders = u.Used, u.Holders
+			if st.Waiting, err = waiters(filepath.Join(s.pools.dir, name)); err != nil {
+				return nil, err
+			}
 		} else {
 			s.pools.mu.Lock()
 			st.Used = s.pools.used[name]

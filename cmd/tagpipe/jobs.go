@@ -468,7 +468,7 @@ func jobsPools(a *app) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "pools",
-		Short: "List pools: slots, slots in use by any process on the data dir, open slots, queued runs, who holds them",
+		Short: "List pools: slots, slots in use by any process on the data dir, open slots, queued runs, who holds them, who waits for them",
 		Args:  cobra.NoArgs,
 		RunE: withScheduler(a, func(cmd *cobra.Command, s *jobs.Scheduler) error {
 			st, err := s.Pools()
@@ -481,21 +481,25 @@ func jobsPools(a *app) *cobra.Command {
 				return enc.Encode(st)
 			}
 			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "POOL\tSLOTS\tUSED\tOPEN\tQUEUED\tSCOPE\tHELD_BY")
+			fmt.Fprintln(tw, "POOL\tSLOTS\tUSED\tOPEN\tQUEUED\tSCOPE\tHELD_BY\tWAITING")
 			for _, p := range st {
 				// default_pool sized by parallelism is each scheduler's own: this
 				// command's process holds none of it, and cannot see the others' use, so
 				// USED and OPEN are "-"; QUEUED still counts the queued runs of its jobs in
 				// the data dir's history, whichever process queued them, and SCOPE says
 				// so.
-				used, open, scope, held := "-", "-", "slots: each process; queued: data dir", "-"
+				used, open, scope, held, waiting := "-", "-", "slots: each process; queued: data dir", "-", "-"
 				if p.Shared {
 					used, open, scope = fmt.Sprint(p.Used), fmt.Sprint(p.Open), "data dir"
 					if len(p.Holders) > 0 {
 						held = strings.Join(p.Holders, ", ")
 					}
+					if len(p.Waiting) > 0 {
+						// Head of the data dir's queue first (waiter files).
+						waiting = strings.Join(p.Waiting, ", ")
+					}
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\t%s\n", p.Name, p.Slots, used, open, p.Queued, scope, held)
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", p.Name, p.Slots, used, open, p.Queued, scope, held, waiting)
 			}
 			return tw.Flush()
 		}),

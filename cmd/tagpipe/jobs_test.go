@@ -380,12 +380,27 @@ jobs:
 		t.Fatal(err)
 	}
 	f.WriteString("other:1 load/20261120T000000Z\n")
+	// A run of another process waiting for db's slots (its waiter file, locked), and a
+	// dead one's (unlocked): only the first is listed.
+	w, err := os.Create(filepath.Join(slots, "wait-9223372036854775806-20261121T000000Z-1.2.3-load"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := syscall.Flock(int(w.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	w.WriteString("other:2 load/20261121T000000Z\n")
+	if err := os.WriteFile(filepath.Join(slots, "wait-9223372036854775806-20261119T000000Z-1.2.3-load"), []byte("dead:3 load/20261119T000000Z\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	o, err := jobsCmd(t, "--config", cfg, "jobs", "pools")
-	if err != nil || !regexp.MustCompile(`(?m)^default_pool +3 +- +- +1 +slots: each process; queued: data dir +-$`).MatchString(o) ||
-		!regexp.MustCompile(`(?m)^db +2 +1 +1 +0 +data dir +slot-0: other:1 load/20261120T000000Z$`).MatchString(o) {
+	if err != nil || !regexp.MustCompile(`(?m)^default_pool +3 +- +- +1 +slots: each process; queued: data dir +- +-$`).MatchString(o) ||
+		!regexp.MustCompile(`(?m)^db +2 +1 +1 +0 +data dir +slot-0: other:1 load/20261120T000000Z +other:2 load/20261121T000000Z$`).MatchString(o) {
 		t.Fatalf("pools: %v\n%s", err, o)
 	}
 	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	syscall.Flock(int(w.Fd()), syscall.LOCK_UN)
 	if o, err = jobsCmd(t, "--config", cfg, "jobs", "pools", "--json"); err != nil {
 		t.Fatalf("pools --json after release: %v\n%s", err, o)
 	}
