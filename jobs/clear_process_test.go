@@ -39,19 +39,14 @@ func wakeDAG(out string) (*DAG, error) {
 // (WAKE_RUN=backfill) and notes "result <state> <trigger> <attempt>" of the run's last
 // record.
 func childWake() int {
-	dir, out := os.Getenv("JOBS_DIR"), os.Getenv("JOBS_OUT")
-	dag, err := wakeDAG(out)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	s, err := New(dag, Options{Dir: dir, Now: shiftedNow(nov20), PollInterval: 20 * time.Millisecond})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	out := os.Getenv("JOBS_OUT")
+	s := childScheduler(wakeDAG(out))(Options{PollInterval: 20 * time.Millisecond})
+	if s == nil {
 		return 2
 	}
 	defer s.Close()
 	ctx := context.Background()
+	var err error
 	if os.Getenv("WAKE_RUN") == "backfill" {
 		_, err = s.Backfill(ctx, BackfillOptions{Jobs: []string{"w"}, From: "2026-11-19", To: "2026-11-19"})
 	} else {

@@ -115,16 +115,9 @@ func childPool() int {
 	k.Register("func", BuiltinKind(funcs))
 	dflt := DefaultDefaults()
 	dflt.Pools = map[string]int{"db": size}
-	dag, err := Compile(defs, k, dflt)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
 	poll, _ := time.ParseDuration(os.Getenv("POOL_POLL"))
-	s, err := New(dag, Options{Dir: os.Getenv("JOBS_DIR"), Now: shiftedNow(nov20), Parallelism: 8,
-		PollInterval: 20 * time.Millisecond, PoolPollInterval: poll})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	s := childScheduler(Compile(defs, k, dflt))(Options{Parallelism: 8, PollInterval: 20 * time.Millisecond, PoolPollInterval: poll})
+	if s == nil {
 		return 2
 	}
 	defer s.Close()

@@ -25,7 +25,7 @@ func childMain() int {
 	case "wake":
 		return childWake()
 	}
-	dir, out := os.Getenv("JOBS_DIR"), os.Getenv("JOBS_OUT")
+	out := os.Getenv("JOBS_OUT")
 	d := Def{Name: "nightly", Schedule: "@daily", StartDate: "2026-11-13", MaxActiveRuns: 3,
 		Task: TaskSpec{Kind: "shell", Command: `echo "$TAGPIPE_DS $PPID" >> "` + out + `"; sleep 0.05`}}
 	// Start together: wait for the parent's go file.
@@ -35,14 +35,8 @@ func childMain() int {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	dag, err := Compile([]Def{d}, NewKinds(), DefaultDefaults())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	s, err := New(dag, Options{Dir: dir, Now: shiftedNow(nov20), PollInterval: 20 * time.Millisecond})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	s := childScheduler(Compile([]Def{d}, NewKinds(), DefaultDefaults()))(Options{PollInterval: 20 * time.Millisecond})
+	if s == nil {
 		return 2
 	}
 	if err := s.Start(context.Background()); err != nil {
@@ -51,6 +45,23 @@ func childMain() int {
 	}
 	defer s.Close()
 	return childAwait(s, []string{"nightly"}, 7, false)
+}
+
+// childScheduler opens a child process's scheduler for a compiled DAG (or prints its
+// error: nil), on JOBS_DIR with the children's clock (2026-11-20 00:30 when it starts)
+// and o's other options.
+func childScheduler(dag *DAG, err error) func(o Options) *Scheduler {
+	return func(o Options) *Scheduler {
+		if err == nil {
+			o.Dir, o.Now = os.Getenv("JOBS_DIR"), shiftedNow(nov20)
+			var s *Scheduler
+			if s, err = New(dag, o); err == nil {
+				return s
+			}
+		}
+		fmt.Fprintln(os.Stderr, err)
+		return nil
+	}
 }
 
 // childAwait waits (a minute at most) until want runs of jobs are finished, then says
@@ -131,14 +142,8 @@ func slowDef(out string) Def {
 
 // childKilled runs a scheduler until the parent kills it with SIGKILL.
 func childKilled() int {
-	dag, err := Compile([]Def{slowDef(os.Getenv("JOBS_OUT"))}, NewKinds(), DefaultDefaults())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	s, err := New(dag, Options{Dir: os.Getenv("JOBS_DIR"), Now: shiftedNow(nov20)})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	s := childScheduler(Compile([]Def{slowDef(os.Getenv("JOBS_OUT"))}, NewKinds(), DefaultDefaults()))(Options{})
+	if s == nil {
 		return 2
 	}
 	if err := s.Start(context.Background()); err != nil {
