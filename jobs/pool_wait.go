@@ -93,6 +93,9 @@ func registerWait(d string, rk rank, who string) (*waitFile, error) {
 		}
 		if err := flockNB(f); err != nil {
 			f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				continue // a prober took it for dead between our create and lock: it removes it
+			}
 			return nil, err
 		}
 		if st, err := os.Stat(path); err == nil {
