@@ -2,7 +2,8 @@ package streaming
 
 // The record batch walker of the Fetch path (fetch.go): it reads the record batches
 // (magic v2, Kafka 0.11+) of Fetch responses straight from the response bytes, as
-// Kafka's consumer does. Layout of a batch (big endian; varints are zigzag, as in
+// Kafka's consumer does, and the message sets of magic v0/v1 before them
+// (batches_legacy.go). Layout of a batch (big endian; varints are zigzag, as in
 // protobuf):
 //
 //	baseOffset int64 | batchLength int32 (bytes after this field)
@@ -35,11 +36,11 @@ const (
 )
 
 var (
-	crc32c = crc32.MakeTable(crc32.Castagnoli)
-	// errOldMessageFormat: a batch is a message set of magic v0 or v1 (Kafka before
-	// 0.11), which the walker does not read (fetch.go hands the range to kafka-go).
-	errOldMessageFormat = errors.New("message format v0/v1")
-	decompressor        = kgo.DefaultDecompressor()
+	crc32c       = crc32.MakeTable(crc32.Castagnoli)
+	decompressor = kgo.DefaultDecompressor()
+	// emptyBytes is every empty key, value and header value kept (capacity 0: an
+	// append to it copies).
+	emptyBytes = []byte{}
 )
 
 // abortedTxn is an entry of a Fetch response's aborted transactions: producer
@@ -88,10 +89,23 @@ func (w *batchWalk) add(raw []byte, aborted []abortedTxn) error {
 		base := int64(binary.BigEndian.Uint64(raw))
 		length := int64(int32(binary.BigEndian.Uint32(raw[8:])))
 		if magic := raw[16]; magic != 2 {
-			if magic < 2 {
-				return fmt.Errorf("batch at offset %d: %w", base, errOldMessageFormat)
+			if magic > 2 {
+				return fmt.Errorf("batch at offset %d: unknown magic %d", base, magic)
 			}
-			return fmt.Errorf("batch at offset %d: unknown magic %d", base, magic)
+			// A message set of magic 0 or 1 (batches_legacy.go).
+			m, rest, whole, err := cutLegacy(raw)
+			if err != nil {
+				return fmt.Errorf("message at offset %d: %w", base, err)
+			}
+			if !whole {
+				w.partial = true
+				return nil
+			}
+			raw = rest
+			if err := w.legacy(m); err != nil {
+				return fmt.Errorf("message at offset %d: %w", base, err)
+			}
+			continue
 		}
 		if length < batchHeaderSize-12 {
 			return fmt.Errorf("batch at offset %d: length %d is below the header's", base, length)
@@ -207,8 +221,13 @@ func (w *batchWalk) keep(rec *Record) {
 // copy returns b copied into the arena (nil stays nil); the copy's capacity ends with
 // it, so an append to it cannot write over its neighbour.
 func (w *batchWalk) copy(b []byte) []byte {
-	if b == nil {
+	switch {
+	case b == nil:
 		return nil
+	case len(b) == 0:
+		// Not the arena: appending nothing to a nil arena gives nil, and an empty
+		// value is not a null one (a tombstone).
+		return emptyBytes
 	}
 	if cap(w.arena)-len(w.arena) < len(b) {
 		w.arena = make([]byte, 0, max(arenaChunk, len(b)))

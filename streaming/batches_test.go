@@ -3,7 +3,6 @@ package streaming
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"strings"
@@ -276,8 +275,8 @@ func TestBatchWalkErrors(t *testing.T) {
 	good := data(-1, 0, false, "a", "b").encode(t)
 	badCRC := bytes.Clone(good)
 	badCRC[len(badCRC)-1] ^= 1
-	v1 := data(-1, 0, false, "a").encode(t)
-	v1[16] = 1
+	v3 := data(-1, 0, false, "a").encode(t)
+	v3[16] = 3
 	shortLen := bytes.Clone(good)
 	binary.BigEndian.PutUint32(shortLen[8:], 10)
 	// A record whose length runs past the batch, with a good CRC.
@@ -297,7 +296,7 @@ func TestBatchWalkErrors(t *testing.T) {
 		want string
 	}{
 		{"bad CRC", badCRC, "CRC mismatch"},
-		{"magic 1", v1, "message format v0/v1"},
+		{"magic 3", v3, "unknown magic 3"},
 		{"length below the header", shortLen, "below the header"},
 		{"record past the batch", longRec, "bad length"},
 		{"records missing", moreRecs, "2 records, want 3"},
@@ -311,14 +310,10 @@ func TestBatchWalkErrors(t *testing.T) {
 			}
 		})
 	}
-	w := batchWalk{r: OffsetRange{"t", 0, 0, 100}}
-	if err := w.add(v1, nil); !errors.Is(err, errOldMessageFormat) {
-		t.Fatalf("magic 1: %v, want errOldMessageFormat", err)
-	}
 }
 
-// FuzzBatchWalk feeds the walker any bytes (with fix, the first batch's CRC made right
-// so the records get decoded): it never panics, and what it reads stays in the range, in
+// FuzzBatchWalk feeds the walker any bytes (with fix, the first batch's or v0/v1
+// message's CRC made right so the records get decoded; seeds of both formats): it never panics, and what it reads stays in the range, in
 // offset order, behind next.
 func FuzzBatchWalk(f *testing.F) {
 	f.Add([]byte{}, false, false)
@@ -328,8 +323,16 @@ func FuzzBatchWalk(f *testing.F) {
 	f.Add(encodeAll(f, lz4Batch(data(-1, 0, false, "a", "b"))), false, false)
 	rec := testBatch{base: 3, recs: []testRec{{delta: 1, key: []byte("k"), value: []byte("v"), headers: []Header{{"h", []byte("x")}}}}}
 	f.Add(rec.encode(f), true, false)
+	for _, raw := range legacySeeds(f) {
+		f.Add(raw, true, false)
+	}
 	f.Fuzz(func(t *testing.T, raw []byte, fix, committed bool) {
-		if fix && len(raw) >= batchHeaderSize {
+		if fix && len(raw) >= 17 && raw[16] < 2 {
+			// A message of magic 0/1: its CRC.
+			if l := int(int32(binary.BigEndian.Uint32(raw[8:]))); l >= 4 && l+12 <= len(raw) {
+				binary.BigEndian.PutUint32(raw[12:], crc32.ChecksumIEEE(raw[16:12+l]))
+			}
+		} else if fix && len(raw) >= batchHeaderSize {
 			if l := int(int32(binary.BigEndian.Uint32(raw[8:]))); l >= batchHeaderSize-12 && l+12 <= len(raw) {
 				binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:12+l], crc32c))
 			}
@@ -347,4 +350,17 @@ func FuzzBatchWalk(f *testing.F) {
 			t.Fatalf("next %d out of the range", w.next)
 		}
 	})
+}
+
+// An empty value (or key) first in a walk, before anything is in the arena, stays empty:
+// not null, which would make it a tombstone.
+func TestBatchWalkEmptyFirstValue(t *testing.T) {
+	w := batchWalk{r: OffsetRange{"t", 0, 0, 100}}
+	b := testBatch{recs: []testRec{{key: []byte{}, value: []byte{}}}}
+	if err := w.add(b.encode(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := w.out[0]; r.Key == nil || r.Value == nil {
+		t.Fatalf("empty key and value read as key %v value %v", r.Key == nil, r.Value == nil)
+	}
 }

@@ -88,14 +88,6 @@ func (s *source) readRangeFetch(ctx context.Context, r OffsetRange, dst []Record
 			aborted[i] = abortedTxn{a.ProducerID, a.FirstOffset}
 		}
 		if err := w.add(p.RecordBatches, aborted); err != nil {
-			if errors.Is(err, errOldMessageFormat) {
-				// Data written before Kafka 0.11 holds no transactions: kafka-go reads it.
-				k, err := s.readRangeLegacy(ctx, OffsetRange{r.Topic, r.Partition, w.next, r.Until}, dst[len(w.out):])
-				if err != nil {
-					return 0, err
-				}
-				return len(w.out) + k, nil
-			}
 			return 0, fmt.Errorf("cannot read the records of %s at %d: %w", tp, before, err)
 		}
 		if w.beyond {
@@ -103,7 +95,8 @@ func (s *source) readRangeFetch(ctx context.Context, r OffsetRange, dst []Record
 		}
 		if w.next == before {
 			if w.partial {
-				// Only part of a batch came: it is larger than the fetch size.
+				// Only part of a batch (or message) came: it is larger than the fetch
+				// size, and the broker (before KIP-74) cut it.
 				if maxBytes >= s.fetchMaxBytes {
 					return 0, fmt.Errorf("cannot fetch %s at %d: a record batch is larger than %d bytes", tp, before, maxBytes)
 				}

@@ -13,12 +13,14 @@ import (
 	fetchAPI "github.com/segmentio/kafka-go/protocol/fetch"
 )
 
-// readRangeLegacy is readRangeFetch for message sets of magic v0 and v1 (written before
-// Kafka 0.11), which the batch walker does not read: Fetch requests sent through
-// kafka-go's Transport (which routes them to the partition's leader), records decoded by
-// kafka-go's protocol package. It walks v2 batches as readRangeFetch does (control
-// batches skipped, aborted transactions dropped with read_committed), so a range whose
-// older data is v0/v1 and newer v2 is read whole; it is about twice as slow.
+// readRangeLegacy is readRangeFetch through kafka-go, as the engine read message sets
+// of magic v0/v1 before its walker did (batches_legacy.go), kept as BenchmarkReadPaths'
+// plain/kafka-go comparison: Fetch requests sent through kafka-go's Transport (which
+// routes them to the partition's leader), records decoded by kafka-go's protocol
+// package. It walks v2 batches as readRangeFetch does (control batches skipped, aborted
+// transactions dropped with read_committed); it is about twice as slow. Its v0/v1
+// decoding is wrong where TestLegacyRead looks (v0 inner offsets, compaction gaps,
+// log-append time, no timestamp).
 func (s *source) readRangeLegacy(ctx context.Context, r OffsetRange, dst []Record) (n int, err error) {
 	tp := r.TP()
 	out := dst[:0]
