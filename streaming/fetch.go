@@ -51,6 +51,8 @@ func (s *source) readRangeFetch(ctx context.Context, r OffsetRange, dst []Record
 	defer func() {
 		if err != nil {
 			s.dropFetchConn(tp) // a broken connection, or a moved leader, is redialled next time
+		} else {
+			s.releaseFetchConn(tp)
 		}
 	}()
 	var grow int // a batch larger than the fetch size: ask for more, up to fetchMaxBytes
@@ -113,6 +115,8 @@ func (s *source) readRangeFetch(ctx context.Context, r OffsetRange, dst []Record
 }
 
 // fetch sends one Fetch for tp at offset (waiting up to 500ms for data) to its leader.
+// The partition's RecordBatches are in the connection's buffer: valid until the next
+// fetch of tp, or the end of the range read (releaseFetchConn).
 func (s *source) fetch(ctx context.Context, tp TopicPartition, offset, maxBytes int64) (*kmsg.FetchResponseTopicPartition, error) {
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
@@ -166,6 +170,9 @@ func (s *source) fetchConn(ctx context.Context, tp TopicPartition) (*fetchConn, 
 		kc.Close()
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
+	// The walker copies what it keeps of a response (batches.go): its bytes can be
+	// read over by the next one.
+	kc.UseBuffers(s.fetchBufs)
 	s.mu.Lock()
 	s.fconns[tp] = c
 	s.mu.Unlock()
@@ -223,6 +230,17 @@ func fetchVersion(ctx context.Context, c *kafkasec.Conn) (int16, error) {
 		return v, nil
 	}
 	return 0, errors.New("the broker does not list Fetch in ApiVersions")
+}
+
+// releaseFetchConn hands the last response's buffer of tp's Fetch connection back,
+// for the next range read to reuse.
+func (s *source) releaseFetchConn(tp TopicPartition) {
+	s.mu.Lock()
+	c := s.fconns[tp]
+	s.mu.Unlock()
+	if c != nil {
+		c.Release()
+	}
 }
 
 func (s *source) dropFetchConn(tp TopicPartition) {

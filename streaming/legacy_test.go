@@ -299,18 +299,22 @@ func wantBetween(want []string, from, until int64) []string {
 	return out
 }
 
-// readOld reads [from, until) of "old" from addrs through the source's range reader
-// with fetches of at most fetchMax bytes.
-func readOld(t *testing.T, addrs []string, from, until, fetchMax int64) []Record {
-	t.Helper()
+// oldSource is a source of "old" at addrs whose fetches take at most fetchMax bytes.
+func oldSource(t *testing.T, addrs []string, fetchMax int64) *source {
 	s := newSource(addrs, nil, newSubscription([]string{"old"}, nil), "", "legacy-test")
-	defer s.close()
+	t.Cleanup(s.close)
 	s.fetchMaxBytes = fetchMax
+	return s
+}
+
+// readOld reads [from, until) of "old" through s's range reader.
+func readOld(t *testing.T, s *source, from, until int64) []Record {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	recs, err := s.read(ctx, Ranges{{"old", 0, from, until}}, nil)
 	if err != nil {
-		t.Fatalf("read [%d, %d) with fetches of %d bytes: %v", from, until, fetchMax, err)
+		t.Fatalf("read [%d, %d) with fetches of %d bytes: %v", from, until, s.fetchMaxBytes, err)
 	}
 	return recs
 }
@@ -322,7 +326,7 @@ func readOld(t *testing.T, addrs []string, from, until, fetchMax int64) []Record
 func TestLegacyRead(t *testing.T) {
 	l := oldLog(t)
 	addrs := l.serve(t)
-	got := describeRecords(readOld(t, addrs, 0, l.end(), 8<<20))
+	got := describeRecords(readOld(t, oldSource(t, addrs, 8<<20), 0, l.end()))
 	if g, w := strings.Join(got, "\n"), strings.Join(oldLogWant, "\n"); g != w {
 		t.Fatalf("read\n%s\nwant\n%s", g, w)
 	}
@@ -330,18 +334,23 @@ func TestLegacyRead(t *testing.T) {
 
 // Every range of the old log reads the records in it: a fetch at an offset inside a
 // compressed message gets the whole message, and the records before the offset are
-// skipped; a range ending inside one stops there.
+// skipped; a range ending inside one stops there. The records of the first read stay
+// as read while the later ones reuse its response buffer.
 func TestLegacyReadRanges(t *testing.T) {
 	l := oldLog(t)
-	addrs := l.serve(t)
+	s := oldSource(t, l.serve(t), 8<<20)
+	first := readOld(t, s, 0, l.end())
 	for from := int64(0); from < l.end(); from++ {
 		for _, until := range []int64{from + 1, from + 2, l.end()} {
 			until = min(until, l.end())
-			got := describeRecords(readOld(t, addrs, from, until, 8<<20))
+			got := describeRecords(readOld(t, s, from, until))
 			if g, w := strings.Join(got, " | "), strings.Join(wantBetween(oldLogWant, from, until), " | "); g != w {
 				t.Fatalf("[%d, %d): read %s\nwant %s", from, until, g, w)
 			}
 		}
+	}
+	if g, w := strings.Join(describeRecords(first), " | "), strings.Join(oldLogWant, " | "); g != w {
+		t.Fatalf("the first read's records changed: %s", g)
 	}
 }
 
@@ -356,7 +365,7 @@ func TestLegacyReadPartialMessages(t *testing.T) {
 		total = max(total, len(e.raw))
 	}
 	for fetchMax := int64(1); fetchMax <= int64(total)*3; fetchMax += 5 {
-		got := describeRecords(readOld(t, addrs, 0, l.end(), fetchMax))
+		got := describeRecords(readOld(t, oldSource(t, addrs, fetchMax), 0, l.end()))
 		if g, w := strings.Join(got, " | "), strings.Join(oldLogWant, " | "); g != w {
 			t.Fatalf("fetches of %d bytes: read %s\nwant %s", fetchMax, g, w)
 		}
@@ -378,9 +387,7 @@ func TestLegacyReadGrowsFetch(t *testing.T) {
 	l.add(2, v0(2, nil, bs("after")).encode(t))
 	addrs := l.serve(t)
 
-	s := newSource(addrs, nil, newSubscription([]string{"old"}, nil), "", "legacy-test")
-	defer s.close()
-	s.fetchMaxBytes = 1 << 20
+	s := oldSource(t, addrs, 1<<20)
 	s.avgRecordBytes.Store(10) // fetches sized for small records: 64 KiB
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

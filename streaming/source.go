@@ -31,8 +31,11 @@ type source struct {
 	mu sync.Mutex
 	// fconns are the partitions' Fetch connections (fetch.go).
 	fconns map[TopicPartition]*fetchConn
-	sub    subscription
-	group  string
+	// fetchBufs are the buffers the Fetch connections read responses into: one per
+	// range read at once is kept between reads.
+	fetchBufs *kafkasec.ResponseBuffers
+	sub       subscription
+	group     string
 	// isolation is the Fetch and ListOffsets isolation level: read_uncommitted or
 	// read_committed.
 	isolation kafka.IsolationLevel
@@ -83,7 +86,7 @@ func (s subscription) String() string {
 // client's, the partition connections' and the topic ids'.
 func newSource(brokers []string, security *kafkasec.Security, sub subscription, group, clientID string) *source {
 	tr := security.Transport(&kafka.Transport{ClientID: clientID, IdleTimeout: 30 * time.Second, MetadataTTL: 2 * time.Second})
-	return &source{
+	s := &source{
 		client:        &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr, Timeout: 30 * time.Second},
 		transport:     tr,
 		brokers:       brokers,
@@ -96,6 +99,8 @@ func newSource(brokers []string, security *kafkasec.Security, sub subscription, 
 		parallel:      8,
 		topicIDs:      newTopicIDClient(brokers, security, clientID),
 	}
+	s.fetchBufs = kafkasec.NewResponseBuffers(s.parallel)
+	return s
 }
 
 func (s *source) close() {

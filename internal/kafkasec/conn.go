@@ -25,6 +25,32 @@ type Conn struct {
 	format *kmsg.RequestFormatter
 	corr   int32
 	buf    []byte
+	// bufs, when set (UseBuffers), lends the response buffers; resp is the last
+	// response's, until Release hands it back.
+	bufs *ResponseBuffers
+	resp []byte
+}
+
+// UseBuffers makes c read responses into buffers of p, each handed back by the next
+// RoundTrip (or Release, or Close) for a later response to reuse. The byte fields of a
+// response point into its buffer (kmsg decodes them in place: Fetch's RecordBatches,
+// SASL bytes), so with buffers they are valid only until then: a caller copies what it
+// keeps.
+func (c *Conn) UseBuffers(p *ResponseBuffers) { c.bufs = p }
+
+// Release hands the last response's buffer back to the buffers (UseBuffers): the
+// caller is done with the response.
+func (c *Conn) Release() {
+	if c.resp != nil {
+		c.bufs.put(c.resp)
+		c.resp = nil
+	}
+}
+
+// Close closes the connection and hands the last response's buffer back.
+func (c *Conn) Close() error {
+	c.Release()
+	return c.Conn.Close()
 }
 
 // Dial connects to addr: TCP, then the TLS handshake (SSL, SASL_SSL), then SASL
@@ -108,6 +134,7 @@ func isClosed(err error) bool {
 // RoundTrip sends req and decodes the answer into resp, bounded by ctx (its deadline,
 // or its end).
 func (c *Conn) RoundTrip(ctx context.Context, req kmsg.Request, resp kmsg.Response) error {
+	c.Release() // the caller is done with the last response
 	nc := c.Conn
 	if d, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(d)
@@ -130,7 +157,13 @@ func (c *Conn) RoundTrip(ctx context.Context, req kmsg.Request, resp kmsg.Respon
 	if corr := int32(binary.BigEndian.Uint32(head[4:])); corr != c.corr {
 		return fmt.Errorf("%s response has correlation id %d, want %d", kmsg.NameForKey(req.Key()), corr, c.corr)
 	}
-	body := make([]byte, size-4)
+	var body []byte
+	if c.bufs != nil {
+		body = c.bufs.get(int(size - 4))
+		c.resp = body
+	} else {
+		body = make([]byte, size-4)
+	}
 	if _, err := io.ReadFull(nc, body); err != nil {
 		return fmt.Errorf("cannot read %s response: %w", kmsg.NameForKey(req.Key()), err)
 	}
