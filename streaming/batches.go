@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -36,8 +37,11 @@ const (
 )
 
 var (
-	crc32c       = crc32.MakeTable(crc32.Castagnoli)
-	decompressor = kgo.DefaultDecompressor()
+	crc32c = crc32.MakeTable(crc32.Castagnoli)
+	// decompressor decompresses into buffers of decompressed, which the walker hands
+	// back once it has read a batch: it copies what it keeps (keep).
+	decompressed = &decompressBufs{}
+	decompressor = kgo.DefaultDecompressor(decompressed)
 	// emptyBytes is every empty key, value and header value kept (capacity 0: an
 	// append to it copies).
 	emptyBytes = []byte{}
@@ -164,6 +168,7 @@ func (w *batchWalk) batch(base int64, b []byte, aborted *[]abortedTxn) error {
 		if records, err = decompressor.Decompress(records, codec); err != nil {
 			return fmt.Errorf("cannot decompress (codec %d): %w", codec, err)
 		}
+		defer decompressed.PutDecompressBytes(records)
 	}
 	baseTime := int64(binary.BigEndian.Uint64(b[27:]))
 	logAppend := attrs&0x08 != 0
@@ -271,6 +276,20 @@ func (w *batchWalk) record(b []byte, base, baseTime int64) (rec Record, n int, e
 	}
 	return rec, n, nil
 }
+
+// decompressBufs lends the decompressor (kgo.PoolDecompressBytes) the buffers it
+// decompresses into, and keeps those handed back (GC-bounded, as a sync.Pool): a walk
+// decompresses batch after batch into the same few buffers.
+type decompressBufs struct{ p sync.Pool }
+
+func (d *decompressBufs) GetDecompressBytes([]byte, kgo.CompressionCodecType) []byte {
+	if b, ok := d.p.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return nil // the codec allocates
+}
+
+func (d *decompressBufs) PutDecompressBytes(b []byte) { d.p.Put(&b) }
 
 // decoder reads a record's fields; the first error sticks.
 type decoder struct {

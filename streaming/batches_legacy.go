@@ -138,6 +138,7 @@ func (w *batchWalk) legacy(m []byte) error {
 	if err != nil {
 		return fmt.Errorf("cannot decompress (codec %d): %w", codec, err)
 	}
+	defer decompressed.PutDecompressBytes(inner)
 	// A first pass finds the last inner offset (for v1) and checks the set is whole.
 	var last int64
 	n := 0
