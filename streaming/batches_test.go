@@ -232,39 +232,40 @@ func TestBatchWalkRecordFields(t *testing.T) {
 	}
 }
 
-// A response cut anywhere reads the whole batches before the cut and says partial;
-// fed again from where it stopped, the walk reads the rest, as if whole.
+// A response cut anywhere reads the whole batches (or v0/v1 messages) before the cut
+// and says partial; fed again from where it stopped (the broker's answer at w.next),
+// the walk reads the rest, as if whole.
 func TestBatchWalkTruncated(t *testing.T) {
-	bs := []testBatch{data(-1, 0, false, "a", "b"), marker(-1, 2, true), lz4Batch(data(-1, 3, false, "c", "d", "e"))}
-	raw := encodeAll(t, bs...)
-	ends := map[int]bool{0: true} // cuts between batches
-	for i := range bs {
-		ends[len(encodeAll(t, bs[:i+1]...))] = true
+	v2 := &testLog{}
+	for _, b := range []testBatch{data(-1, 0, false, "a", "b"), marker(-1, 2, true), lz4Batch(data(-1, 3, false, "c", "d", "e"))} {
+		v2.add(b.base+int64(len(b.recs))-1, b.encode(t))
 	}
-	whole := batchWalk{r: OffsetRange{"t", 0, 0, 100}}
-	if err := whole.add(raw, nil); err != nil {
-		t.Fatal(err)
-	}
-	for cut := range len(raw) {
-		w := batchWalk{r: OffsetRange{"t", 0, 0, 100}}
-		if err := w.add(raw[:cut], nil); err != nil {
-			t.Fatalf("cut at %d: %v", cut, err)
+	for name, l := range map[string]*testLog{"v2": v2, "v0/v1": oldLog(t)} {
+		raw := l.read(0, 1<<30)
+		ends := map[int]bool{0: true} // cuts between entries
+		n := 0
+		for _, e := range l.entries {
+			n += len(e.raw)
+			ends[n] = true
 		}
-		if w.partial == ends[cut] {
-			t.Fatalf("cut at %d: %s", cut, walked(&w))
+		whole := batchWalk{r: OffsetRange{"t", 0, 0, 100}}
+		if err := whole.add(raw, nil); err != nil {
+			t.Fatal(err)
 		}
-		// The broker answers the next fetch from w.next with the batches from there.
-		var rest []testBatch
-		for _, b := range bs {
-			if b.base+int64(len(b.recs)) > w.next {
-				rest = append(rest, b)
+		for cut := range len(raw) {
+			w := batchWalk{r: OffsetRange{"t", 0, 0, 100}}
+			if err := w.add(raw[:cut], nil); err != nil {
+				t.Fatalf("%s cut at %d: %v", name, cut, err)
 			}
-		}
-		if err := w.add(encodeAll(t, rest...), nil); err != nil {
-			t.Fatalf("cut at %d, rest: %v", cut, err)
-		}
-		if got, want := walked(&w), walked(&whole); got != want {
-			t.Fatalf("cut at %d: walked %s, want %s", cut, got, want)
+			if w.partial == ends[cut] {
+				t.Fatalf("%s cut at %d: %s", name, cut, walked(&w))
+			}
+			if err := w.add(l.read(w.next, 1<<30), nil); err != nil {
+				t.Fatalf("%s cut at %d, rest: %v", name, cut, err)
+			}
+			if got, want := walked(&w), walked(&whole); got != want {
+				t.Fatalf("%s cut at %d: walked %s, want %s", name, cut, got, want)
+			}
 		}
 	}
 }

@@ -21,7 +21,7 @@ import (
 
 // Message sets of magic v0 and v1 (Kafka before 0.11), as old brokers still serve them
 // for topics written in an old message format: a small writer (legacyMsg), a log of
-// them served by a kfake cluster whose Fetch answers are taken over (legacyLog), and
+// them served by a kfake cluster whose Fetch answers are taken over (testLog), and
 // reads through the source's whole Fetch path against it.
 
 // legacyMsg is a message of magic 0 or 1 to encode. A compressed one (codec set) holds
@@ -131,19 +131,19 @@ func wrapped(magic, codec byte, offset int64, inner ...legacyMsg) legacyMsg {
 
 func bs(s string) []byte { return []byte(s) }
 
-// legacyEntry is one message (or v2 batch) of a log: its bytes and its last offset.
-type legacyEntry struct {
+// testLogEntry is one message (or v2 batch) of a log: its bytes and its last offset.
+type testLogEntry struct {
 	raw  []byte
 	last int64
 }
 
-// legacyLog is one partition's log of legacyEntry, served to Fetch requests as a
+// testLog is one partition's log of testLogEntry, served to Fetch requests as a
 // broker serves its segments: from the message holding the fetch offset (a
 // compressed message whole, records before the offset included), up to the request's
 // bytes, the last message cut where the bytes end. With kip74 (Fetch v3+ brokers) a
 // first message larger than the bytes comes whole; without, it is cut too.
-type legacyLog struct {
-	entries []legacyEntry
+type testLog struct {
+	entries []testLogEntry
 	kip74   bool
 
 	mu      sync.Mutex
@@ -151,14 +151,14 @@ type legacyLog struct {
 	cut     int // responses that end inside a message
 }
 
-func (l *legacyLog) add(last int64, raw []byte) {
-	l.entries = append(l.entries, legacyEntry{raw, last})
+func (l *testLog) add(last int64, raw []byte) {
+	l.entries = append(l.entries, testLogEntry{raw, last})
 }
 
-func (l *legacyLog) end() int64 { return l.entries[len(l.entries)-1].last + 1 }
+func (l *testLog) end() int64 { return l.entries[len(l.entries)-1].last + 1 }
 
 // read is the records field of a fetch at offset of up to max bytes.
-func (l *legacyLog) read(offset int64, max int) []byte {
+func (l *testLog) read(offset int64, max int) []byte {
 	var out []byte
 	for _, e := range l.entries {
 		if e.last < offset {
@@ -178,7 +178,7 @@ func (l *legacyLog) read(offset int64, max int) []byte {
 
 // serve runs a kfake cluster with topic "old" (one partition) whose Fetch requests l
 // answers, and returns its address.
-func (l *legacyLog) serve(t testing.TB) []string {
+func (l *testLog) serve(t testing.TB) []string {
 	c, err := kfake.NewCluster(kfake.Ports(0), kfake.SeedTopics(1, "old"))
 	if err != nil {
 		t.Fatal(err)
@@ -218,8 +218,8 @@ func (l *legacyLog) serve(t testing.TB) []string {
 // oldLog is a partition written over the years: v0 messages, then v1 (after Kafka
 // 0.10), then v2 batches (after 0.11), plain and compressed with every legacy codec,
 // offsets 0-22 (17 and 19 removed by compaction).
-func oldLog(t testing.TB) *legacyLog {
-	l := &legacyLog{kip74: true}
+func oldLog(t testing.TB) *testLog {
+	l := &testLog{kip74: true}
 	for _, m := range []legacyMsg{
 		v0(0, bs("k0"), bs("a")),
 		v0(1, bs("k1"), nil), // a tombstone
@@ -381,7 +381,7 @@ func TestLegacyReadPartialMessages(t *testing.T) {
 // reader asks again for more, up to its fetch.max.bytes.
 func TestLegacyReadGrowsFetch(t *testing.T) {
 	big := bytes.Repeat([]byte("x"), 200<<10)
-	l := &legacyLog{}
+	l := &testLog{}
 	l.add(0, v1(0, legacyT0, nil, bs("small")).encode(t))
 	l.add(1, v1(1, legacyT0+1, nil, big).encode(t))
 	l.add(2, v0(2, nil, bs("after")).encode(t))
@@ -404,42 +404,6 @@ func TestLegacyReadGrowsFetch(t *testing.T) {
 	s.avgRecordBytes.Store(10)
 	if _, err := s.read(ctx, Ranges{{"old", 0, 1, 3}}, nil); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Fatalf("a message larger than fetch.max.bytes: %v", err)
-	}
-}
-
-// The walker cut anywhere in the old log reads the whole messages before the cut and
-// says partial; fed again from where it stopped (the broker's answer at w.next), it
-// reads the rest, as if whole.
-func TestLegacyWalkTruncated(t *testing.T) {
-	l := oldLog(t)
-	raw := l.read(0, 1<<30)
-	ends := map[int]bool{0: true}
-	n := 0
-	for _, e := range l.entries {
-		n += len(e.raw)
-		ends[n] = true
-	}
-	whole := batchWalk{r: OffsetRange{"t", 0, 0, 100}}
-	if err := whole.add(raw, nil); err != nil {
-		t.Fatal(err)
-	}
-	if got := describeRecords(whole.out); strings.Join(got, " | ") != strings.Join(oldLogWant, " | ") {
-		t.Fatalf("walked %s", got)
-	}
-	for cut := range len(raw) {
-		w := batchWalk{r: OffsetRange{"t", 0, 0, 100}}
-		if err := w.add(raw[:cut], nil); err != nil {
-			t.Fatalf("cut at %d: %v", cut, err)
-		}
-		if w.partial == ends[cut] {
-			t.Fatalf("cut at %d: %s", cut, walked(&w))
-		}
-		if err := w.add(l.read(w.next, 1<<30), nil); err != nil {
-			t.Fatalf("cut at %d, rest: %v", cut, err)
-		}
-		if got, want := walked(&w), walked(&whole); got != want {
-			t.Fatalf("cut at %d: walked %s, want %s", cut, got, want)
-		}
 	}
 }
 
