@@ -32,7 +32,8 @@ type Conn struct {
 }
 
 // UseBuffers makes c read responses into buffers of p, each handed back by the next
-// RoundTrip (or Release, or Close) for a later response to reuse. The byte fields of a
+// RoundTrip (or Release) for a later response to reuse; a closed Conn's last one is
+// left to the GC (Close stays safe to call while a RoundTrip runs). The byte fields of a
 // response point into its buffer (kmsg decodes them in place: Fetch's RecordBatches,
 // SASL bytes), so with buffers they are valid only until then: a caller copies what it
 // keeps.
@@ -45,12 +46,6 @@ func (c *Conn) Release() {
 		c.bufs.put(c.resp)
 		c.resp = nil
 	}
-}
-
-// Close closes the connection and hands the last response's buffer back.
-func (c *Conn) Close() error {
-	c.Release()
-	return c.Conn.Close()
 }
 
 // Dial connects to addr: TCP, then the TLS handshake (SSL, SASL_SSL), then SASL
