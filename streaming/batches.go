@@ -195,7 +195,7 @@ func (w *batchWalk) batch(base int64, b []byte, aborted *[]abortedTxn) error {
 			continue
 		}
 		if logAppend {
-			rec.Time = time.UnixMilli(maxTime)
+			rec.Time = msTime(maxTime)
 		}
 		w.next = rec.Offset + 1
 		w.keep(&rec)
@@ -256,7 +256,7 @@ func (w *batchWalk) record(b []byte, base, baseTime int64) (rec Record, n int, e
 	offDelta := d.varint()
 	rec.Topic, rec.Partition = w.r.Topic, w.r.Partition
 	rec.Offset = base + offDelta
-	rec.Time = time.UnixMilli(baseTime + tsDelta)
+	rec.Time = msTime(baseTime + tsDelta)
 	rec.Key = d.bytes()
 	rec.Value = d.bytes()
 	if nh := d.varint(); nh > 0 && d.err == nil {
@@ -337,4 +337,14 @@ func (d *decoder) fail(err error) {
 		d.err = err
 		d.b = nil
 	}
+}
+
+// msTime is a record timestamp in ms; a negative one (Kafka's NO_TIMESTAMP, -1, in a
+// batch a producer wrote without timestamps) is none: the zero Time, as for messages
+// of magic 0.
+func msTime(ms int64) time.Time {
+	if ms < 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
 }

@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -195,10 +194,7 @@ func (w *batchWalk) legacyRecord(offset, ts int64, key, value []byte) {
 	case offset < w.next:
 		return
 	}
-	rec := Record{Topic: w.r.Topic, Partition: w.r.Partition, Offset: offset, Key: key, Value: value}
-	if ts >= 0 {
-		rec.Time = time.UnixMilli(ts)
-	}
+	rec := Record{Topic: w.r.Topic, Partition: w.r.Partition, Offset: offset, Key: key, Value: value, Time: msTime(ts)}
 	w.next = offset + 1
 	w.keep(&rec)
 }

@@ -230,6 +230,17 @@ func TestBatchWalkRecordFields(t *testing.T) {
 	if w.bytes != 4 { // "k", "v" in each batch
 		t.Fatalf("counted %d bytes of keys and values, want 4", w.bytes)
 	}
+	// A batch without timestamps (base -1, Kafka's NO_TIMESTAMP) gives records with none.
+	none := testBatch{base: 30, time: -1, maxTime: -1, recs: []testRec{{delta: 0, value: []byte("a")}}}
+	noneLogAppend := none
+	noneLogAppend.base, noneLogAppend.attrs = 31, 0x08
+	w = batchWalk{r: OffsetRange{"t", 3, 30, 100}}
+	if err := w.add(encodeAll(t, none, noneLogAppend), nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.out) != 2 || !w.out[0].Time.IsZero() || !w.out[1].Time.IsZero() {
+		t.Fatalf("records of batches without timestamps: %+v", w.out)
+	}
 }
 
 // A response cut anywhere reads the whole batches (or v0/v1 messages) before the cut
