@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -14,6 +16,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tagpipe/tagpipe/ingest/flumeconf"
 )
 
 // `tagpipe configs`: kafka-configs.sh over the Kafka protocol. Topics and brokers map
@@ -60,6 +64,7 @@ func init() {
 		f.Var(&entityDefaultValue{&o.names}, "entity-default", "the default user, client or brokers (cluster-wide) in place of --entity-name")
 		f.Lookup("entity-default").NoOptDefVal = "true"
 		f.StringArrayVar(&o.add, "add-config", nil, "configs to set: k=v,k2=v2; brackets keep commas in a value: k=[a,b]; SCRAM-SHA-256=[iterations=8192,password=P] sets a user's credential (the password is then in the shell history and the process list: tagpipe users scram --password-stdin keeps it out)")
+		f.StringVar(&o.addFile, "add-config-file", "", "a Java properties file of configs to set (key=value or key: value lines, # and ! comments, \\ continuations), in place of --add-config; values are taken as written (no brackets needed for commas)")
 		f.StringSliceVar(&o.del, "delete-config", nil, "config keys to remove: k,k2 (SCRAM-SHA-256 deletes that credential)")
 		return cmd
 	})
@@ -70,6 +75,7 @@ type configsOpts struct {
 	types                []string
 	names                []*string // in flag order; nil: --entity-default
 	add, del             []string
+	addFile              string
 }
 
 // entityNameValue and entityDefaultValue append to one list, so --entity-name and
@@ -141,22 +147,61 @@ func (o *configsOpts) check() ([]configEntity, error) {
 		if len(o.names) != len(o.types) {
 			return nil, errors.New("--alter needs an --entity-name or --entity-default for every --entity-type")
 		}
-		if len(o.add) == 0 && len(o.del) == 0 {
-			return nil, errors.New("--alter needs --add-config or --delete-config")
+		if len(o.add) > 0 && o.addFile != "" {
+			return nil, errors.New("give only one of --add-config or --add-config-file")
+		}
+		if len(o.add) == 0 && o.addFile == "" && len(o.del) == 0 {
+			return nil, errors.New("--alter needs --add-config, --add-config-file or --delete-config")
 		}
 		if o.all {
 			return nil, errors.New("--all goes with --describe")
 		}
-	} else if len(o.add) > 0 || len(o.del) > 0 {
-		return nil, errors.New("--add-config and --delete-config go with --alter")
+	} else if len(o.add) > 0 || o.addFile != "" || len(o.del) > 0 {
+		return nil, errors.New("--add-config, --add-config-file and --delete-config go with --alter")
 	}
-	if _, err := parseAddConfig(o.add); err != nil {
+	if _, err := o.configsToAdd(); err != nil {
 		return nil, err
 	}
 	return ents, nil
 }
 
-var configKey = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
+// configsToAdd is the configs to set, from --add-config or --add-config-file.
+func (o *configsOpts) configsToAdd() ([][2]string, error) {
+	if o.addFile == "" {
+		return parseAddConfig(o.add)
+	}
+	return readAddConfigFile(o.addFile)
+}
+
+// readAddConfigFile reads --add-config-file as kafka-configs.sh does (Utils.loadProps: a
+// Java properties file), the keys checked as --add-config's and sorted, so the order of
+// the changes does not depend on a map's.
+func readAddConfigFile(path string) ([][2]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--add-config-file: %w", err)
+	}
+	defer f.Close()
+	props, err := flumeconf.ReadProperties(f)
+	if err != nil {
+		return nil, fmt.Errorf("--add-config-file %s: %w", path, err)
+	}
+	if len(props) == 0 {
+		return nil, fmt.Errorf("--add-config-file %s has no configs", path)
+	}
+	out := make([][2]string, 0, len(props))
+	for _, k := range slices.Sorted(maps.Keys(props)) {
+		if !configKey.MatchString(k) {
+			return nil, fmt.Errorf("bad --add-config-file %s: invalid character in config key %q", path, k)
+		}
+		out = append(out, [2]string{k, strings.TrimSpace(props[k])})
+	}
+	return out, nil
+}
+
+// configKey is kafka-configs.sh's validatePropsKey; '$' is in it for logger names of
+// inner classes.
+var configKey = regexp.MustCompile(`^[$a-zA-Z0-9._-]+$`)
 
 // parseAddConfig reads --add-config values as kafka-configs.sh: k=v pairs split at the
 // commas outside brackets, brackets then dropped from the value (k=[a,b] is "a,b").
@@ -409,7 +454,10 @@ func quotaType(entityType string) string {
 }
 
 func alterConfigsCmd(ctx context.Context, adm *kadm.Client, out io.Writer, ents []configEntity, o configsOpts) error {
-	adds, _ := parseAddConfig(o.add) // checked before
+	adds, err := o.configsToAdd() // checked before; the file is read again
+	if err != nil {
+		return err
+	}
 	e := ents[0]
 	switch e.typ {
 	case "topics", "brokers":

@@ -19,29 +19,8 @@ func TestConfigsCommand(t *testing.T) {
 		o.SASL = broker.SASLOptions{Mechanisms: []string{"SCRAM-SHA-512"}, Users: map[string]string{"admin": "admin-secret"}}
 	})
 	addr, dir := b.ListenerAddr("INTERNAL"), t.TempDir()
-	run := func(args ...string) (string, error) {
-		return runTagpipeErr(append([]string{"--data-dir", dir, "configs"}, append(args, "--bootstrap-server", addr)...)...)
-	}
-	must := func(args ...string) string {
-		t.Helper()
-		out, err := run(args...)
-		if err != nil {
-			t.Fatalf("configs %v: %v\n%s", args, err, out)
-		}
-		return out
-	}
-	expect := func(want string, args ...string) {
-		t.Helper()
-		if out := must(args...); out != want {
-			t.Errorf("configs %v printed\n%q\nwant\n%q", args, out, want)
-		}
-	}
-	fails := func(want string, args ...string) {
-		t.Helper()
-		if out, err := run(args...); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("configs %v: %v (printed %q); want an error with %q", args, err, out, want)
-		}
-	}
+	c := configsCLI{t, addr, dir}
+	must, expect, fails := c.must, c.expect, c.fails
 	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "t", "--partitions", "1")
 
 	topic := []string{"--entity-type", "topics", "--entity-name", "t"}
@@ -132,6 +111,119 @@ func TestConfigsCommand(t *testing.T) {
 		{"4096 to 16384", []string{"--alter", "--entity-type", "users", "--entity-name", "u", "--add-config", "SCRAM-SHA-512=[iterations=10,password=x]"}},
 	} {
 		fails(tc.want, tc.args...)
+	}
+}
+
+// configsCLI runs tagpipe configs against the broker at addr.
+type configsCLI struct {
+	t         *testing.T
+	addr, dir string
+}
+
+func (c configsCLI) run(args ...string) (string, error) {
+	return runTagpipeErr(append([]string{"--data-dir", c.dir, "configs"}, append(args, "--bootstrap-server", c.addr)...)...)
+}
+
+func (c configsCLI) must(args ...string) string {
+	c.t.Helper()
+	out, err := c.run(args...)
+	if err != nil {
+		c.t.Fatalf("configs %v: %v\n%s", args, err, out)
+	}
+	return out
+}
+
+func (c configsCLI) expect(want string, args ...string) {
+	c.t.Helper()
+	if out := c.must(args...); out != want {
+		c.t.Errorf("configs %v printed\n%q\nwant\n%q", args, out, want)
+	}
+}
+
+func (c configsCLI) fails(want string, args ...string) {
+	c.t.Helper()
+	if out, err := c.run(args...); err == nil || !strings.Contains(err.Error(), want) {
+		c.t.Errorf("configs %v: %v (printed %q); want an error with %q", args, err, out, want)
+	}
+}
+
+// TestConfigsAddConfigFile: --add-config-file reads a Java properties file (# and !
+// comments, ':' and '=' separators, a \ continuation, a comma in a value without
+// brackets) for topics, users' quotas and SCRAM credentials, and clients; it and
+// --add-config exclude each other, and a missing or empty file is named.
+func TestConfigsAddConfigFile(t *testing.T) {
+	b := startTestBrokerWith(t, func(o *broker.Options) {
+		o.Listeners = []broker.Listener{{Name: "INTERNAL", Listen: "127.0.0.1:0"}, {Name: "SASL_PLAINTEXT", Listen: "127.0.0.1:0"}}
+		o.SASL = broker.SASLOptions{Mechanisms: []string{"SCRAM-SHA-512"}, Users: map[string]string{"admin": "admin-secret"}}
+	})
+	c := configsCLI{t, b.ListenerAddr("INTERNAL"), t.TempDir()}
+	runTagpipe(t, "--data-dir", c.dir, "topics", "create", "--bootstrap-server", c.addr, "--topic", "t", "--partitions", "1")
+	topic := []string{"--entity-type", "topics", "--entity-name", "t"}
+	file := writeTestFile(t, "t.properties", "# retention for t\n"+
+		"! a comment too\n"+
+		"retention.ms = 1000\n"+
+		"cleanup.policy: compact,delete\n"+
+		"segment.bytes=10\\\n"+
+		"    48576\n")
+	c.expect("Completed updating config for topic t.\n", append([]string{"--alter", "--add-config-file", file}, topic...)...)
+	c.expect("Dynamic configs for topic t are:\n"+
+		"  cleanup.policy=compact,delete sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:cleanup.policy=compact,delete, DEFAULT_CONFIG:log.cleanup.policy=delete}\n"+
+		"  retention.ms=1000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=1000, DEFAULT_CONFIG:log.retention.ms=604800000}\n"+
+		"  segment.bytes=1048576 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:segment.bytes=1048576, DEFAULT_CONFIG:log.segment.bytes=1073741824}\n",
+		append([]string{"--describe"}, topic...)...)
+	// With --delete-config in the same command, as kafka-configs.sh allows.
+	c.expect("Completed updating config for topic t.\n", append([]string{"--alter", "--add-config-file", writeTestFile(t, "r.properties", "retention.ms=2000\n"), "--delete-config", "segment.bytes"}, topic...)...)
+	if out := c.must(append([]string{"--describe"}, topic...)...); !strings.Contains(out, "  retention.ms=2000 ") || strings.Contains(out, "segment.bytes") {
+		t.Errorf("after --add-config-file with --delete-config:\n%s", out)
+	}
+
+	quotas := writeTestFile(t, "q.properties", "producer_byte_rate=1048576\nconsumer_byte_rate 2048\n")
+	c.expect("Completed updating config for user alice.\n", "--alter", "--entity-type", "users", "--entity-name", "alice", "--add-config-file", quotas)
+	c.expect("Quota configs for user-principal 'alice' are consumer_byte_rate=2048.0, producer_byte_rate=1048576.0\n", "--describe", "--entity-type", "users", "--entity-name", "alice")
+	c.expect("Completed updating default config for clients in the cluster.\n", "--alter", "--entity-type", "clients", "--entity-default", "--add-config-file", quotas)
+	c.expect("Quota configs for the default client-id are consumer_byte_rate=2048.0, producer_byte_rate=1048576.0\n", "--describe", "--entity-type", "clients", "--entity-default")
+	scram := writeTestFile(t, "s.properties", "SCRAM-SHA-512=iterations=8192,password=carol-secret\n")
+	c.expect("Completed updating config for user carol.\n", "--alter", "--entity-type", "users", "--entity-name", "carol", "--add-config-file", scram)
+	if err := scramPing(t, b.ListenerAddr("SASL_PLAINTEXT"), "carol", "carol-secret"); err != nil {
+		t.Fatalf("carol after --add-config-file: %v", err)
+	}
+	c.fails("broker settings come from tagpipe.yaml", "--alter", "--entity-type", "brokers", "--entity-name", "0", "--add-config-file", writeTestFile(t, "b.properties", "log.retention.ms=1000\n"))
+
+	c.fails("give only one of --add-config or --add-config-file", append([]string{"--alter", "--add-config", "retention.ms=1", "--add-config-file", file}, topic...)...)
+	c.fails("--add-config-file: open /nonexistent/x.properties", append([]string{"--alter", "--add-config-file", "/nonexistent/x.properties"}, topic...)...)
+	c.fails("has no configs", append([]string{"--alter", "--add-config-file", writeTestFile(t, "e.properties", "# nothing\n")}, topic...)...)
+	c.fails(`invalid character in config key "a\\b"`, append([]string{"--alter", "--add-config-file", writeTestFile(t, "k.properties", "a\\\\b=1\n")}, topic...)...)
+	c.fails("go with --alter", append([]string{"--describe", "--add-config-file", file}, topic...)...)
+}
+
+// TestTopicsAlterDeleteConfig: topics alter --delete-config refuses a key that is not set
+// on the topic with the words of configs --delete-config (kafka-configs.sh's "Invalid
+// config(s): k"), changing nothing, on every topic --topic matches.
+func TestTopicsAlterDeleteConfig(t *testing.T) {
+	dir, addr := t.TempDir(), startTestBroker(t).Addr()
+	topics := func(args ...string) (string, error) {
+		return runTagpipeErr(append([]string{"--data-dir", dir, "topics"}, append(args, "--bootstrap-server", addr)...)...)
+	}
+	for _, name := range []string{"a1", "a2"} {
+		runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", name, "--partitions", "1", "--config", "retention.ms=1000")
+	}
+	runTagpipe(t, "--data-dir", dir, "topics", "alter", "--bootstrap-server", addr, "--topic", "a2", "--config", "segment.ms=5000")
+	const want = "Invalid config(s): segment.ms"
+	if out, err := topics("alter", "--topic", "a[12]", "--delete-config", "segment.ms", "--config", "retention.ms=7"); err == nil || !strings.Contains(err.Error(), `topic "a1": `+want) {
+		t.Fatalf("topics alter --delete-config of a key a1 lacks: %v\n%s", err, out)
+	}
+	c := configsCLI{t, addr, dir}
+	c.fails(want, "--alter", "--entity-type", "topics", "--entity-name", "a1", "--delete-config", "segment.ms")
+	for _, name := range []string{"a1", "a2"} {
+		if out := runTagpipe(t, "--data-dir", dir, "topics", "describe", "--bootstrap-server", addr, "--topic", name); !strings.Contains(out, "retention.ms=1000 (dynamic_topic)") {
+			t.Errorf("a refused topics alter changed %s:\n%s", name, out)
+		}
+	}
+	if out, err := topics("alter", "--topic", "a2", "--delete-config", "segment.ms"); err != nil || out != "Altered topic a2.\n" {
+		t.Fatalf("topics alter --delete-config of a set key: %v\n%s", err, out)
+	}
+	if out := runTagpipe(t, "--data-dir", dir, "topics", "describe", "--bootstrap-server", addr, "--topic", "a2"); strings.Contains(out, "segment.ms=5000") {
+		t.Errorf("segment.ms still set on a2:\n%s", out)
 	}
 }
 

@@ -321,6 +321,13 @@ func init() {
 				if err != nil {
 					return err
 				}
+				// As configs --delete-config: a key not set on a topic is refused, and
+				// checked on every topic before any is changed.
+				for _, name := range names {
+					if err := checkDeletedSet(ctx, adm, configEntity{typ: "topics", name: &name}, deleteConfigs); err != nil {
+						return fmt.Errorf("cannot alter topic %q: %w", name, err)
+					}
+				}
 				for _, name := range names {
 					if err := alterTopic(ctx, adm, name, alters, alterPartitions); err != nil {
 						return err
@@ -331,7 +338,7 @@ func init() {
 			})}
 		topicFlags(alter, "the topics to alter", true, true)
 		alter.Flags().StringArrayVar(&configs, "config", nil, "set a topic config key=value (repeatable)")
-		alter.Flags().StringArrayVar(&deleteConfigs, "delete-config", nil, "return a topic config to its default (repeatable)")
+		alter.Flags().StringArrayVar(&deleteConfigs, "delete-config", nil, "return a topic config to its default (repeatable); a config not set on the topic is refused")
 		alter.Flags().Int32Var(&alterPartitions, "partitions", 0, "grow the topic to this many partitions")
 		alter.PreRunE = checkConfigs
 
