@@ -10,8 +10,9 @@ package broker
 // For the broker (resource name: this node's id) the broker-level settings, all
 // read-only. The resource name "" asks for the cluster-wide dynamic broker defaults (Kafka's
 // ConfigHelper answers currentDynamicDefaultConfigs): there are none here, as broker
-// settings are static, so the answer is an empty list. ConfigNames filters; unknown names
-// are left out, and an empty list means all, as Kafka does.
+// settings are static, so the answer is an empty list. A broker logger (resource name:
+// this node's id) lists the process's loggers and their levels (loggers.go). ConfigNames
+// filters; unknown names are left out, and an empty list means all, as Kafka does.
 //
 // Version notes: v1 Source, synonyms; v3 ConfigType, Documentation; v4 flexible.
 
@@ -82,9 +83,15 @@ func handleDescribeConfigs(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 					sr.Configs = append(sr.Configs, describeBrokerConfig(req, bc))
 				}
 			}
+		case kmsg.ConfigResourceTypeBrokerLogger:
+			if te := b.checkLoggerBroker(rr.ResourceName); te != nil {
+				te.set(&sr.ErrorCode, &sr.ErrorMessage)
+				break
+			}
+			sr.Configs = b.describeLoggers(want)
 		default:
 			sr.ErrorCode = kerr.InvalidRequest.Code
-			msg := "only topic (2) and broker (4) resources are described"
+			msg := "only topic (2), broker (4) and broker logger (8) resources are described"
 			sr.ErrorMessage = &msg
 		}
 		resp.Resources = append(resp.Resources, sr)

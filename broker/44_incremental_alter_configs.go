@@ -7,7 +7,8 @@ package broker
 // resource is validated before any is applied; one bad one fails the resource and
 // changes nothing. Naming a config twice in one resource is INVALID_REQUEST, and so is a
 // null value for any operation but DELETE (Kafka's ConfigAdminManager.preprocess). Broker
-// configs are static here: INVALID_REQUEST. A resource named twice in one request is
+// configs are static here: INVALID_REQUEST. A broker logger's level is SET or DELETEd
+// (loggers.go). A resource named twice in one request is
 // answered once with INVALID_REQUEST and left unchanged, as in Kafka.
 //
 // Version notes: v1 flexible.
@@ -44,6 +45,13 @@ func handleIncrementalAlterConfigs(c *conn, kreq kmsg.Request) (kmsg.Response, e
 		}
 		if code := c.configDenied(kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName); code != 0 {
 			sr.ErrorCode = code
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
+		if rr.ResourceType == kmsg.ConfigResourceTypeBrokerLogger {
+			if te := b.alterLoggers(&rr, req.ValidateOnly); te != nil {
+				te.set(&sr.ErrorCode, &sr.ErrorMessage)
+			}
 			resp.Resources = append(resp.Resources, sr)
 			continue
 		}

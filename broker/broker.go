@@ -20,6 +20,7 @@ import (
 	"github.com/tagpipe/tagpipe/broker/quota"
 	"github.com/tagpipe/tagpipe/broker/storage"
 	"github.com/tagpipe/tagpipe/internal/fsutil"
+	"github.com/tagpipe/tagpipe/internal/logging"
 )
 
 // Options configure a Broker. The zero value of a field means the value DefaultOptions
@@ -106,7 +107,10 @@ type Options struct {
 	Now func() time.Time
 	// Registry receives the broker's metrics; nil = metrics are not exported.
 	Registry *prometheus.Registry
-	// Logger; nil = slog.Default().
+	// Logger; nil = slog.Default(). The broker logs through its loggers "broker" and
+	// "groups", whose levels (and the root's) BROKER_LOGGER configs show and change: of
+	// the process's logging.Levels when Logger came from them (tagpipe's logger does),
+	// else of Levels of the broker's own over Logger's handler.
 	Logger *slog.Logger
 }
 
@@ -140,6 +144,7 @@ func DefaultOptions() Options {
 type Broker struct {
 	opts    Options
 	log     *slog.Logger
+	levels  *logging.Levels // the loggers of BROKER_LOGGER configs
 	now     func() time.Time
 	metrics *metrics
 
@@ -234,6 +239,9 @@ func New(opts Options) (*Broker, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	// Loggers whose levels BROKER_LOGGER configs show and change: those of the process
+	// when Logger came from its logging.Levels, else the broker's own.
+	opts.Logger = logging.Adopt(opts.Logger)
 	switch opts.Authorizer.Mode {
 	case "", AuthorizerNone:
 		opts.Authorizer.Mode = AuthorizerNone
@@ -265,7 +273,8 @@ func New(opts Options) (*Broker, error) {
 	}
 	b := &Broker{
 		opts:   opts,
-		log:    opts.Logger.With("component", "broker"),
+		log:    logging.Named(opts.Logger, "broker").With("component", "broker"),
+		levels: logging.LevelsOf(opts.Logger),
 		now:    now,
 		topics: map[string]*topic{},
 		conns:  map[*conn]struct{}{},
@@ -318,7 +327,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	gopts.Dir = filepath.Join(b.opts.Dir, "__consumer_offsets")
 	gopts.Sync = b.opts.Flush.Mode == "always"
 	gopts.Now = b.opts.Now
-	gopts.Logger = b.opts.Logger
+	gopts.Logger = logging.Named(b.opts.Logger, "groups")
 	g, err := groups.New(gopts)
 	if err != nil {
 		return fmt.Errorf("cannot open the group coordinator: %w", err)

@@ -15,6 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tagpipe/tagpipe/ingest/flumeconf"
@@ -30,11 +32,14 @@ func init() {
 		var kf kafkaFlags
 		var o configsOpts
 		cmd := &cobra.Command{
-			Use:   "configs (--describe | --alter) --entity-type topics|brokers|users|clients [--entity-name N | --entity-default] [--add-config k=v,k2=[a,b]] [--delete-config k,k2] [--all]",
-			Short: "Describe and alter topic and broker configs, client quotas and SCRAM credentials (like kafka-configs.sh)",
+			Use:   "configs (--describe | --alter) --entity-type topics|brokers|broker-loggers|users|clients [--entity-name N | --entity-default] [--add-config k=v,k2=[a,b] | --add-config-file F] [--delete-config k,k2] [--all]",
+			Short: "Describe and alter topic and broker configs, broker log levels, client quotas and SCRAM credentials (like kafka-configs.sh)",
 			Example: `  tagpipe configs --describe --entity-type topics --entity-name events
   tagpipe configs --alter --entity-type topics --entity-name events --add-config retention.ms=86400000,cleanup.policy=[compact,delete]
   tagpipe configs --describe --entity-type brokers --entity-name 0 --all
+  tagpipe configs --alter --entity-type topics --entity-name events --add-config-file events.properties
+  tagpipe configs --describe --entity-type broker-loggers --entity-name 0
+  tagpipe configs --alter --entity-type broker-loggers --entity-name 0 --add-config broker=DEBUG
   tagpipe configs --alter --entity-type users --entity-name alice --add-config producer_byte_rate=1048576
   tagpipe configs --alter --entity-type users --entity-name alice --entity-type clients --entity-default --add-config consumer_byte_rate=2097152
   tagpipe configs --alter --entity-type users --entity-name carol --add-config 'SCRAM-SHA-256=[iterations=8192,password=carol-secret]'
@@ -45,10 +50,13 @@ func init() {
 		// The configs are checked before connecting, so a bad flag is named even with no
 		// broker up.
 		cmd.PreRunE = func(*cobra.Command, []string) error { _, err := o.check(); return err }
-		cmd.RunE = kf.withAdminOnly(a, func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
+		cmd.RunE = kf.withAdmin(a, func(ctx context.Context, cl *kgo.Client, adm *kadm.Client, cmd *cobra.Command) error {
 			ents, err := o.check()
 			if err != nil {
 				return err
+			}
+			if ents[0].typ == "broker-loggers" {
+				return brokerLoggersCmd(ctx, cl, adm, cmd.OutOrStdout(), *ents[0].name, o)
 			}
 			if o.describe {
 				return describeConfigsCmd(ctx, adm, cmd.OutOrStdout(), ents, o.all)
@@ -59,8 +67,8 @@ func init() {
 		f.BoolVar(&o.describe, "describe", false, "list the entity's configs (dynamic ones; with --all, every one)")
 		f.BoolVar(&o.alter, "alter", false, "change the entity's configs")
 		f.BoolVar(&o.all, "all", false, "with --describe: every config of the topic or broker, with its source, not only the dynamic ones")
-		f.StringArrayVar(&o.types, "entity-type", nil, "topics, brokers, users or clients; users and clients together name a user's client")
-		f.Var(&entityNameValue{&o.names}, "entity-name", "the topic, broker id, user principal or client id (one per --entity-type, in the same order)")
+		f.StringArrayVar(&o.types, "entity-type", nil, "topics, brokers, broker-loggers, users or clients; users and clients together name a user's client")
+		f.Var(&entityNameValue{&o.names}, "entity-name", "the topic, broker id (of brokers and broker-loggers), user principal or client id (one per --entity-type, in the same order)")
 		f.Var(&entityDefaultValue{&o.names}, "entity-default", "the default user, client or brokers (cluster-wide) in place of --entity-name")
 		f.Lookup("entity-default").NoOptDefVal = "true"
 		f.StringArrayVar(&o.add, "add-config", nil, "configs to set: k=v,k2=v2; brackets keep commas in a value: k=[a,b]; SCRAM-SHA-256=[iterations=8192,password=P] sets a user's credential (the password is then in the shell history and the process list: tagpipe users scram --password-stdin keeps it out)")
@@ -117,11 +125,14 @@ func (o *configsOpts) check() ([]configEntity, error) {
 		return nil, errors.New("give exactly one of --describe or --alter")
 	}
 	if len(o.types) == 0 {
-		return nil, errors.New("give --entity-type topics, brokers, users or clients")
+		return nil, errors.New("give --entity-type " + supportedEntityTypes)
 	}
 	for _, t := range o.types {
-		if !slices.Contains([]string{"topics", "brokers", "users", "clients"}, t) {
-			return nil, fmt.Errorf("bad --entity-type %q: want topics, brokers, users or clients", t)
+		if why, ok := unsupportedEntityTypes[t]; ok {
+			return nil, fmt.Errorf("--entity-type %s is not supported: %s; supported: %s", t, why, supportedEntityTypes)
+		}
+		if !slices.Contains([]string{"topics", "brokers", "broker-loggers", "users", "clients"}, t) {
+			return nil, fmt.Errorf("bad --entity-type %q: want %s", t, supportedEntityTypes)
 		}
 	}
 	if len(o.types) > 2 || len(o.types) == 2 && !(slices.Contains(o.types, "users") && slices.Contains(o.types, "clients")) {
@@ -136,8 +147,16 @@ func (o *configsOpts) check() ([]configEntity, error) {
 		if i < len(o.names) {
 			ents[i].name, ents[i].isDefault = o.names[i], o.names[i] == nil
 		}
-		if ents[i].isDefault && t == "topics" {
-			return nil, errors.New("--entity-default is for users, clients and brokers, not topics")
+		if ents[i].isDefault && (t == "topics" || t == "broker-loggers") {
+			return nil, fmt.Errorf("--entity-default is for users, clients and brokers, not %s", t)
+		}
+		if t == "broker-loggers" {
+			if !ents[i].named() {
+				return nil, errors.New("--entity-type broker-loggers needs the broker id as --entity-name")
+			}
+			if _, err := strconv.ParseInt(*ents[i].name, 10, 32); err != nil {
+				return nil, fmt.Errorf("the entity name for broker-loggers must be a broker id, found: %s", *ents[i].name)
+			}
 		}
 	}
 	if len(ents) == 2 && ents[0].typ == "clients" {
@@ -163,6 +182,16 @@ func (o *configsOpts) check() ([]configEntity, error) {
 		return nil, err
 	}
 	return ents, nil
+}
+
+// supportedEntityTypes are the --entity-type values served, as the messages name them.
+const supportedEntityTypes = "topics, brokers, broker-loggers, users or clients"
+
+// unsupportedEntityTypes are kafka-configs.sh's other entity types, each with the reason
+// the built-in broker has none (broker/UNSUPPORTED.md).
+var unsupportedEntityTypes = map[string]string{
+	"groups":         "group configs (KIP-848: consumer.session.timeout.ms, consumer.heartbeat.interval.ms, share.*, streams.*) apply to the consumer, share and streams group protocols, which the built-in broker does not serve (its groups are classic ones, whose timeouts the members send)",
+	"client-metrics": "client metrics subscriptions (KIP-714) are not served by the built-in broker",
 }
 
 // configsToAdd is the configs to set, from --add-config or --add-config-file.
@@ -697,4 +726,100 @@ func parseScramCredential(s string) (int32, string, error) {
 		iter = n
 	}
 	return int32(iter), m[2], nil
+}
+
+// brokerLoggersCmd is kafka-configs.sh --entity-type broker-loggers: --describe lists
+// broker id's loggers and their levels ("Dynamic configs for broker-logger 0 are:", every
+// logger: they are all dynamic); --alter sets levels (--add-config broker=DEBUG) or
+// removes them (--delete-config broker: the logger follows the root again), refusing a
+// logger the broker does not have ("Invalid broker logger(s): x") before changing any.
+func brokerLoggersCmd(ctx context.Context, cl *kgo.Client, adm *kadm.Client, out io.Writer, id string, o configsOpts) error {
+	bs, err := adm.ListBrokers(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot list brokers: %w", err)
+	}
+	if !slices.ContainsFunc(bs, func(b kadm.BrokerDetail) bool { return strconv.Itoa(int(b.NodeID)) == id }) {
+		if o.describe && !o.all {
+			fmt.Fprintf(out, "The broker-logger '%s' doesn't exist and doesn't have dynamic config.\n", id)
+			return nil
+		}
+		return fmt.Errorf("there is no broker %s (tagpipe configs --describe --entity-type brokers lists them)", id)
+	}
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	rr := kmsg.NewDescribeConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBrokerLogger, id
+	req.Resources = append(req.Resources, rr)
+	resp, err := req.RequestWith(ctx, cl) // kgo sends it to broker id
+	if err != nil {
+		return fmt.Errorf("cannot describe the loggers of broker %s: %w", id, err)
+	}
+	var rcs kadm.ResourceConfigs
+	for _, r := range resp.Resources {
+		rc := kadm.ResourceConfig{Name: r.ResourceName, Err: kerr.ErrorForCode(r.ErrorCode)}
+		if r.ErrorMessage != nil {
+			rc.ErrMessage = *r.ErrorMessage
+		}
+		for _, c := range r.Configs {
+			rc.Configs = append(rc.Configs, kadm.Config{Key: c.Name, Value: c.Value, Sensitive: c.IsSensitive, Source: c.Source})
+		}
+		rcs = append(rcs, rc)
+	}
+	if o.describe {
+		return printResourceConfigs(out, "broker-logger", []string{id}, rcs, kmsg.ConfigSourceDynamicBrokerLoggerConfig, o.all)
+	}
+	rc, err := rcs.On(id, nil)
+	if err == nil && rc.Err != nil {
+		err = brokerError(rc.Err, rc.ErrMessage)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot describe the loggers of broker %s: %w", id, err)
+	}
+	adds, err := o.configsToAdd()
+	if err != nil {
+		return err
+	}
+	loggers := map[string]bool{}
+	for _, c := range rc.Configs {
+		loggers[c.Key] = true
+	}
+	var bad []string
+	areq := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	ar := kmsg.NewIncrementalAlterConfigsRequestResource()
+	ar.ResourceType, ar.ResourceName = kmsg.ConfigResourceTypeBrokerLogger, id
+	for _, k := range o.del {
+		k = strings.TrimSpace(k)
+		if !loggers[k] {
+			bad = append(bad, k)
+		}
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Op, c.Name = kmsg.IncrementalAlterConfigOpDelete, k
+		ar.Configs = append(ar.Configs, c)
+	}
+	for _, kv := range adds {
+		if !loggers[kv[0]] {
+			bad = append(bad, kv[0])
+		}
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Op, c.Name, c.Value = kmsg.IncrementalAlterConfigOpSet, kv[0], &kv[1]
+		ar.Configs = append(ar.Configs, c)
+	}
+	if len(bad) > 0 {
+		return errors.New("Invalid broker logger(s): " + strings.Join(bad, ",")) // Kafka's words, capital and all
+	}
+	areq.Resources = append(areq.Resources, ar)
+	aresp, err := areq.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("cannot alter the loggers of broker %s: %w", id, err)
+	}
+	for _, r := range aresp.Resources {
+		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+			msg := ""
+			if r.ErrorMessage != nil {
+				msg = *r.ErrorMessage
+			}
+			return fmt.Errorf("cannot alter the loggers of broker %s: %w", id, brokerError(err, msg))
+		}
+	}
+	fmt.Fprintf(out, "Completed updating config for broker-logger %s.\n", id)
+	return nil
 }

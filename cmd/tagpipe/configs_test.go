@@ -1,11 +1,13 @@
 package main
 
 import (
+	"io"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/tagpipe/tagpipe/broker"
+	"github.com/tagpipe/tagpipe/internal/logging"
 )
 
 // TestConfigsCommand: tagpipe configs as kafka-configs.sh against the built-in broker:
@@ -100,7 +102,9 @@ func TestConfigsCommand(t *testing.T) {
 		args []string
 	}{
 		{"exactly one of --describe or --alter", []string{"--describe", "--alter", "--entity-type", "topics"}},
-		{"bad --entity-type", []string{"--describe", "--entity-type", "groups"}},
+		{"bad --entity-type", []string{"--describe", "--entity-type", "nosuch"}},
+		{"--entity-type groups is not supported: group configs (KIP-848", []string{"--describe", "--entity-type", "groups"}},
+		{"--entity-type client-metrics is not supported", []string{"--alter", "--entity-type", "client-metrics", "--entity-name", "m", "--add-config", "interval.ms=1000"}},
 		{"only users and clients", []string{"--describe", "--entity-type", "topics", "--entity-type", "users"}},
 		{"needs an --entity-name", []string{"--alter", "--entity-type", "topics", "--add-config", "a=b"}},
 		{"not of clients", []string{"--alter", "--entity-type", "clients", "--entity-name", "c", "--add-config", "SCRAM-SHA-512=[password=x]"}},
@@ -194,6 +198,45 @@ func TestConfigsAddConfigFile(t *testing.T) {
 	c.fails("has no configs", append([]string{"--alter", "--add-config-file", writeTestFile(t, "e.properties", "# nothing\n")}, topic...)...)
 	c.fails(`invalid character in config key "a\\b"`, append([]string{"--alter", "--add-config-file", writeTestFile(t, "k.properties", "a\\\\b=1\n")}, topic...)...)
 	c.fails("go with --alter", append([]string{"--describe", "--add-config-file", file}, topic...)...)
+}
+
+// TestConfigsBrokerLoggers: --entity-type broker-loggers as kafka-configs.sh's: the
+// broker's loggers and levels described, a level set (--add-config and
+// --add-config-file) and removed (the logger follows the root again); an unknown logger,
+// level, broker or the root's removal refused.
+func TestConfigsBrokerLoggers(t *testing.T) {
+	b := startTestBrokerWith(t, func(o *broker.Options) {
+		log, err := logging.New(io.Discard, "info", "text")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Logger = log
+	})
+	c := configsCLI{t, b.Addr(), t.TempDir()}
+	logger0 := []string{"--entity-type", "broker-loggers", "--entity-name", "0"}
+	levels := func(broker, groups, root string) string {
+		return "Dynamic configs for broker-logger 0 are:\n" +
+			"  broker=" + broker + " sensitive=false synonyms={}\n" +
+			"  groups=" + groups + " sensitive=false synonyms={}\n" +
+			"  root=" + root + " sensitive=false synonyms={}\n"
+	}
+	c.expect(levels("INFO", "INFO", "INFO"), append([]string{"--describe"}, logger0...)...)
+	c.expect("Completed updating config for broker-logger 0.\n", append([]string{"--alter", "--add-config", "broker=DEBUG"}, logger0...)...)
+	c.expect(levels("DEBUG", "INFO", "INFO"), append([]string{"--describe"}, logger0...)...)
+	c.expect("Completed updating config for broker-logger 0.\n", append([]string{"--alter", "--add-config-file", writeTestFile(t, "log.properties", "groups=TRACE\nroot: WARN\n")}, logger0...)...)
+	c.expect(levels("DEBUG", "TRACE", "WARN"), append([]string{"--describe"}, logger0...)...)
+	c.expect("Completed updating config for broker-logger 0.\n", append([]string{"--alter", "--delete-config", "broker,groups"}, logger0...)...)
+	c.expect(strings.Replace(levels("WARN", "WARN", "WARN"), "Dynamic", "All", 1), append([]string{"--describe", "--all"}, logger0...)...)
+	c.expect("The broker-logger '5' doesn't exist and doesn't have dynamic config.\n", "--describe", "--entity-type", "broker-loggers", "--entity-name", "5")
+
+	c.fails("Invalid broker logger(s): kafka.server,nosuch", append([]string{"--alter", "--delete-config", "kafka.server", "--add-config", "nosuch=INFO,broker=INFO"}, logger0...)...)
+	c.fails("Cannot set the log level of broker to LOUD as it is not a supported log level. Valid log levels are FATAL, ERROR, WARN, INFO, DEBUG, TRACE", append([]string{"--alter", "--add-config", "broker=LOUD"}, logger0...)...)
+	c.fails("Removing the log level of the root logger is not allowed", append([]string{"--alter", "--delete-config", "root"}, logger0...)...)
+	c.fails("there is no broker 5", "--alter", "--entity-type", "broker-loggers", "--entity-name", "5", "--add-config", "root=INFO")
+	c.fails("must be a broker id, found: x", "--describe", "--entity-type", "broker-loggers", "--entity-name", "x")
+	c.fails("needs the broker id as --entity-name", "--describe", "--entity-type", "broker-loggers")
+	c.fails("not broker-loggers", "--alter", "--entity-type", "broker-loggers", "--entity-default", "--add-config", "root=INFO")
+	c.expect(levels("WARN", "WARN", "WARN"), append([]string{"--describe"}, logger0...)...)
 }
 
 // TestTopicsAlterDeleteConfig: topics alter --delete-config refuses a key that is not set
