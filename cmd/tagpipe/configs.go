@@ -192,6 +192,7 @@ const supportedEntityTypes = "topics, brokers, broker-loggers, users or clients"
 var unsupportedEntityTypes = map[string]string{
 	"groups":         "group configs (KIP-848: consumer.session.timeout.ms, consumer.heartbeat.interval.ms, share.*, streams.*) apply to the consumer, share and streams group protocols, which the built-in broker does not serve (its groups are classic ones, whose timeouts the members send)",
 	"client-metrics": "client metrics subscriptions (KIP-714) are not served by the built-in broker",
+	"ips":            "the built-in broker does not enforce connection_creation_rate (KIP-612), and refuses ip quotas rather than keep one that has no effect",
 }
 
 // configsToAdd is the configs to set, from --add-config or --add-config-file.

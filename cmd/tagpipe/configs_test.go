@@ -104,6 +104,8 @@ func TestConfigsCommand(t *testing.T) {
 		{"exactly one of --describe or --alter", []string{"--describe", "--alter", "--entity-type", "topics"}},
 		{"bad --entity-type", []string{"--describe", "--entity-type", "nosuch"}},
 		{"--entity-type groups is not supported: group configs (KIP-848", []string{"--describe", "--entity-type", "groups"}},
+		{"--entity-type ips is not supported: the built-in broker does not enforce connection_creation_rate", []string{"--alter", "--entity-type", "ips", "--entity-default", "--add-config", "connection_creation_rate=10"}},
+		{"supported: topics, brokers, broker-loggers, users or clients", []string{"--describe", "--entity-type", "ips"}},
 		{"--entity-type client-metrics is not supported", []string{"--alter", "--entity-type", "client-metrics", "--entity-name", "m", "--add-config", "interval.ms=1000"}},
 		{"only users and clients", []string{"--describe", "--entity-type", "topics", "--entity-type", "users"}},
 		{"needs an --entity-name", []string{"--alter", "--entity-type", "topics", "--add-config", "a=b"}},
