@@ -22,11 +22,12 @@ import (
 	"github.com/tagpipe/tagpipe/ingest/flumeconf"
 )
 
-// `tagpipe configs`: kafka-configs.sh over the Kafka protocol. Topics and brokers map
-// onto DescribeConfigs and IncrementalAlterConfigs; users and clients onto client quotas
-// (DescribeClientQuotas, AlterClientQuotas) and, for users, SCRAM credentials
-// (DescribeUserScramCredentials, AlterUserScramCredentials). The output lines are
-// kafka-configs.sh's.
+// `tagpipe configs`: kafka-configs.sh over the Kafka protocol. Topics, brokers and broker
+// loggers map onto DescribeConfigs and IncrementalAlterConfigs; users and clients onto
+// client quotas (DescribeClientQuotas, AlterClientQuotas) and, for users, SCRAM
+// credentials (DescribeUserScramCredentials, AlterUserScramCredentials). The output
+// lines are kafka-configs.sh's. Its ips, groups and client-metrics entity types are
+// refused with the reason (unsupportedEntityTypes).
 func init() {
 	register(func(a *app) *cobra.Command {
 		var kf kafkaFlags
