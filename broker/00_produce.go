@@ -79,6 +79,11 @@ func handleProduce(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 					b.failProduce(sp, kerr.UnknownTopicOrPartition, "")
 					break
 				}
+				if isInternalTopic(rt.Topic) {
+					// As Kafka's ReplicaManager.appendToLocalLog: only the coordinator writes it.
+					b.failProduce(sp, kerr.InvalidTopicException, "Cannot append to internal topic "+rt.Topic)
+					break
+				}
 				if req.Acks == -1 && b.minInsync(t) > 1 {
 					b.failProduce(sp, kerr.NotEnoughReplicas, "min.insync.replicas is larger than this single broker's one replica")
 					break

@@ -68,6 +68,7 @@ func handleMetadata(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		mt := kmsg.NewMetadataResponseTopic()
 		name := s.name
 		mt.Topic, mt.TopicID = &name, s.id
+		mt.IsInternal = isInternalTopic(name)
 		for _, p := range s.parts {
 			mp := kmsg.NewMetadataResponseTopicPartition()
 			mp.Partition, mp.Leader, mp.LeaderEpoch = p.index, b.opts.NodeID, 0

@@ -97,6 +97,14 @@ func handleDeleteTopics(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		if t := b.topic(name); t != nil {
 			st.TopicID = t.id
 		}
+		if isInternalTopic(name) {
+			// Kafka's controller would delete it (kafka-topics.sh refuses); here the group
+			// coordinator writes it, so it stays.
+			msg := "Topic " + name + " is a kafka internal topic and is not allowed to be marked for deletion."
+			st.ErrorCode, st.ErrorMessage = kerr.InvalidTopicException.Code, &msg
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		if te := b.deleteTopic(name); te != nil {
 			te.set(&st.ErrorCode, &st.ErrorMessage)
 		}

@@ -33,6 +33,13 @@ func handleDeleteRecords(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
+			if isInternalTopic(rt.Topic) {
+				// Kafka's ReplicaManager.deleteRecordsOnLocalLog: "Cannot delete records of
+				// internal topic …" (the response has no message field).
+				sp.ErrorCode = kerr.InvalidTopicException.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			p := b.partition(rt.Topic, rp.Partition)
 			if p == nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code

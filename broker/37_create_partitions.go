@@ -45,6 +45,11 @@ func handleCreatePartitions(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 				te = terr(kerr.InvalidReplicaAssignment, "each new partition must be on broker %d alone", b.opts.NodeID)
 			}
 		}
+		if te == nil && isInternalTopic(rt.Topic) {
+			// Kafka's controller would add them (kafka-topics.sh refuses); here a group's
+			// partition is fixed by the count (groups.PartitionFor), so it cannot change.
+			te = terr(kerr.InvalidPartitions, "The number of partitions for the offsets topic cannot be changed.")
+		}
 		if te == nil {
 			assigned := -1
 			if rt.Assignment != nil {

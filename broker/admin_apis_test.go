@@ -522,9 +522,10 @@ func TestElectLeadersNotNeeded(t *testing.T) {
 			t.Errorf("v%d: error %d, codes %v", v, resp.ErrorCode, got)
 		}
 
-		req.Topics = nil // every partition: each topic, none needing an election
+		req.Topics = nil // every partition: each topic (the internal one too), none needing an election
 		resp = roundTrip[*kmsg.ElectLeadersResponse](t, b.Addr(), req)
-		if resp.ErrorCode != 0 || len(resp.Topics) != 1 || resp.Topics[0].Topic != "el" || len(resp.Topics[0].Partitions) != 0 {
+		if resp.ErrorCode != 0 || len(resp.Topics) != 2 || resp.Topics[0].Topic != offsetsTopic || resp.Topics[1].Topic != "el" ||
+			len(resp.Topics[0].Partitions) != 0 || len(resp.Topics[1].Partitions) != 0 {
 			t.Errorf("v%d all: %+v", v, resp)
 		}
 	}
@@ -626,7 +627,9 @@ func TestDescribeLogDirsV0(t *testing.T) {
 		got[v] = roundTrip[*kmsg.DescribeLogDirsResponse](t, b.Addr(), req)
 	}
 	for v, r := range got {
-		if len(r.Dirs) != 1 || r.Dirs[0].ErrorCode != 0 || len(r.Dirs[0].Topics) != 1 || len(r.Dirs[0].Topics[0].Partitions) != 2 {
+		// Every topic is listed, the internal one (none of its partitions asked for) too.
+		if len(r.Dirs) != 1 || r.Dirs[0].ErrorCode != 0 || len(r.Dirs[0].Topics) != 2 || r.Dirs[0].Topics[1].Topic != "ld" ||
+			len(r.Dirs[0].Topics[0].Partitions) != 0 || len(r.Dirs[0].Topics[1].Partitions) != 2 {
 			t.Fatalf("v%d: %+v", v, r)
 		}
 	}

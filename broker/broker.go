@@ -100,9 +100,12 @@ type Options struct {
 	// AlterClientQuotas and kept in Dir/client_quotas.json. Its Now, when nil, is
 	// Options.Now; it also times the requests for request_percentage.
 	Quotas quota.Options
-	// Groups configures the consumer-group coordinator; its Dir, Sync, Now and Logger
-	// come from the fields here. Zero values mean groups.DefaultOptions().
+	// Groups configures the consumer-group coordinator; its Dir, Sync, Now, Logger and
+	// Mirror come from the fields here. Zero values mean groups.DefaultOptions().
 	Groups groups.Options
+	// OffsetsTopicPartitions is the partition count __consumer_offsets is created with
+	// (offsets.topic.num.partitions, 50); an existing topic keeps its own.
+	OffsetsTopicPartitions int32
 	// Now is the clock for retention and segment rolling; nil = time.Now.
 	Now func() time.Time
 	// Registry receives the broker's metrics; nil = metrics are not exported.
@@ -133,6 +136,7 @@ func DefaultOptions() Options {
 		MaxRequestBytes:           100 << 20,
 		MaxPartitions:             10000,
 		Groups:                    groups.DefaultOptions(),
+		OffsetsTopicPartitions:    50,
 		TransactionMaxTimeout:     15 * time.Minute,
 		TransactionAbortInterval:  10 * time.Second,
 		TransactionalIDExpiration: 7 * 24 * time.Hour,
@@ -223,6 +227,9 @@ func New(opts Options) (*Broker, error) {
 	}
 	if opts.MaxPartitions <= 0 {
 		opts.MaxPartitions = def.MaxPartitions
+	}
+	if opts.OffsetsTopicPartitions <= 0 {
+		opts.OffsetsTopicPartitions = def.OffsetsTopicPartitions
 	}
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = def.MaxRequestBytes
@@ -323,20 +330,31 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := b.openAuthorizer(filepath.Join(b.opts.Dir, acl.FileName)); err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}
+	if err := b.loadTopics(); err != nil {
+		b.closeLogs()
+		return err
+	}
+	if err := b.ensureOffsetsTopic(); err != nil {
+		b.closeLogs()
+		return err
+	}
+	// The coordinator's commit log is Dir/__consumer_offsets/offsets.log (FORMAT.md); the
+	// topic's partitions are Dir/__consumer_offsets-N, as Kafka names them.
 	gopts := b.opts.Groups
-	gopts.Dir = filepath.Join(b.opts.Dir, "__consumer_offsets")
+	gopts.Dir = filepath.Join(b.opts.Dir, offsetsTopic)
 	gopts.Sync = b.opts.Flush.Mode == "always"
 	gopts.Now = b.opts.Now
 	gopts.Logger = logging.Named(b.opts.Logger, "groups")
+	gopts.Mirror = b.mirrorGroupRecords
 	g, err := groups.New(gopts)
 	if err != nil {
+		b.closeLogs()
 		return fmt.Errorf("cannot open the group coordinator: %w", err)
 	}
 	b.groups = g
-	if err := b.loadTopics(); err != nil {
-		b.closeLogs()
-		_ = b.groups.Close()
-		return err
+	if err := b.reconcileOffsetsTopic(); err != nil {
+		// offsets.log holds the offsets: serve them, and try again at the next start.
+		b.log.Error("cannot reconcile __consumer_offsets with the group coordinator", "err", err)
 	}
 	if b.txns, err = openTxnCoordinator(b); err != nil {
 		b.closeLogs()
@@ -415,13 +433,14 @@ func (b *Broker) Stop(ctx context.Context) error {
 				err = errors.Join(err, cerr)
 			}
 		}
-		if cerr := b.closeLogs(); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
+		// The coordinator first: it appends to __consumer_offsets until it is closed.
 		if b.groups != nil {
 			if cerr := b.groups.Close(); cerr != nil {
 				err = errors.Join(err, cerr)
 			}
+		}
+		if cerr := b.closeLogs(); cerr != nil {
+			err = errors.Join(err, cerr)
 		}
 		b.metrics.unregister()
 	})

@@ -842,11 +842,11 @@ func TestDescribeLogDirsTopicList(t *testing.T) {
 		rt.Topic, rt.Partitions = topic, parts
 		return rt
 	}
-	if got := fmt.Sprint(describe(nil)); got != "map[ld-a:[0 1] ld-b:[0 1]]" {
+	if got := fmt.Sprint(describe(nil)); got != "map[__consumer_offsets:[0] ld-a:[0 1] ld-b:[0 1]]" {
 		t.Errorf("null topic list: %s", got)
 	}
 	got := fmt.Sprint(describe([]kmsg.DescribeLogDirsRequestTopic{named("ld-a", 1, 7), named("missing", 0)}))
-	if got != "map[ld-a:[1] ld-b:[]]" {
-		t.Errorf("ld-a/1, ld-a/7 and missing/0: %s, want map[ld-a:[1] ld-b:[]]", got)
+	if got != "map[__consumer_offsets:[] ld-a:[1] ld-b:[]]" {
+		t.Errorf("ld-a/1, ld-a/7 and missing/0: %s, want map[__consumer_offsets:[] ld-a:[1] ld-b:[]]", got)
 	}
 }

@@ -51,6 +51,9 @@ func testOptions(t testing.TB) Options {
 	o.Dir = t.TempDir()
 	o.Listen = "127.0.0.1:0"
 	o.DefaultPartitions = 3
+	// One partition of __consumer_offsets instead of Kafka's 50: creating and closing 50
+	// logs takes most of a second on a shared disk, for every broker a test starts.
+	o.OffsetsTopicPartitions = 1
 	o.RetentionCheckInterval = -1
 	o.Logger = testLogger(t)
 	return o

@@ -246,8 +246,12 @@ func TestCLITopicsProduceConsume(t *testing.T) {
 		return runCLI(t, stdin, append(append(args, bs...), "--bootstrap-server", bp.addr)...)
 	}
 	cli("", "topics", "create", "--topic", "test", "--partitions", "3", "--replication-factor", "1")
-	if out := cli("", "topics", "list"); strings.TrimSpace(out) != "test" {
+	// Internal topics are listed, as kafka-topics.sh lists them, unless excluded.
+	if out := cli("", "topics", "list"); strings.TrimSpace(out) != "__consumer_offsets\ntest" {
 		t.Fatalf("list: %q", out)
+	}
+	if out := cli("", "topics", "list", "--exclude-internal"); strings.TrimSpace(out) != "test" {
+		t.Fatalf("list --exclude-internal: %q", out)
 	}
 	cli("", "topics", "alter", "--topic", "test", "--config", "retention.ms=10000")
 	out := cli("", "topics", "describe", "--topic", "test")
@@ -299,7 +303,7 @@ func TestCLITopicsProduceConsume(t *testing.T) {
 		t.Fatalf("group consume: first run %d lines, second %d, distinct %d", len(l1), len(l2), len(all))
 	}
 	cli("", "topics", "delete", "--topic", "test")
-	if out := cli("", "topics", "list"); strings.TrimSpace(out) != "" {
+	if out := cli("", "topics", "list"); strings.TrimSpace(out) != "__consumer_offsets" {
 		t.Fatalf("after delete: %q", out)
 	}
 }

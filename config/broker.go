@@ -93,6 +93,9 @@ type Broker struct {
 	// OffsetsRetention drops the committed offsets of a group empty this long
 	// (offsets.retention.minutes).
 	OffsetsRetention time.Duration `yaml:"offsets_retention"`
+	// OffsetsTopicNumPartitions is the partition count the internal __consumer_offsets
+	// topic is created with (offsets.topic.num.partitions); an existing one keeps its own.
+	OffsetsTopicNumPartitions int32 `yaml:"offsets_topic_num_partitions"`
 	// TransactionMaxTimeout is the largest transaction timeout a transactional producer
 	// may ask for (transaction.max.timeout.ms).
 	TransactionMaxTimeout time.Duration `yaml:"transaction_max_timeout"`
@@ -155,6 +158,7 @@ func (b *Broker) validate(ch *check) {
 	ch.positive("max_request_bytes", int64(b.MaxRequestBytes))
 	ch.positive("group_min_session_timeout", int64(b.GroupMinSessionTimeout))
 	ch.positive("offsets_retention", int64(b.OffsetsRetention))
+	ch.positive("offsets_topic_num_partitions", int64(b.OffsetsTopicNumPartitions))
 	ch.positive("transaction_max_timeout", int64(b.TransactionMaxTimeout))
 	ch.positive("transaction_abort_interval", int64(b.TransactionAbortInterval))
 	ch.positive("transactional_id_expiration", int64(b.TransactionalIDExpiration))

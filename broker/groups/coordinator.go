@@ -42,6 +42,12 @@ type Options struct {
 	// Now is the clock; nil = time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Mirror, when set, takes the __consumer_offsets records (offsets_topic.go) of each
+	// change once offsets.log holds it: commits, deleted or expired offsets and groups,
+	// and group metadata when a rebalance completes or a group becomes Empty. It is
+	// called with the coordinator's lock held, so records reach it in the order of the
+	// changes; its error is logged (offsets.log stays the truth).
+	Mirror func(group string, recs []TopicRecord) error
 }
 
 // DefaultOptions are Kafka's defaults.
@@ -490,10 +496,16 @@ func (c *Coordinator) expire() (watch bool) {
 			c.completeJoinLocked(g)
 		}
 		if g.state == stateEmpty && len(g.members) == 0 && !g.emptySince.IsZero() && now.Sub(g.emptySince) > c.opts.OffsetsRetention {
+			// A group that never had a generation has no metadata record to remove.
+			tombs := c.tombstonesLocked(g.name, nil, g.generation > 0)
 			if _, ok := c.offsets[g.name]; ok {
 				c.log.Info("offsets of an empty group expired", "group", g.name)
-				_ = c.persistLocked([]commitRecord{{Group: g.name, Delete: true}})
+				if err := c.persistLocked([]commitRecord{{Group: g.name, Delete: true}}); err != nil {
+					c.log.Error("cannot persist the expiry of a group's offsets", "group", g.name, "err", err)
+					continue
+				}
 			}
+			c.mirrorLocked(g.name, tombs)
 			delete(c.groups, g.name)
 			continue
 		}
@@ -535,12 +547,16 @@ func (c *Coordinator) removeMemberLocked(g *group, m *member) {
 }
 
 func (c *Coordinator) becomeEmptyLocked(g *group) {
-	if g.state != stateEmpty {
+	changed := g.state != stateEmpty
+	if changed {
 		g.generation++
 	}
 	g.state = stateEmpty
 	g.protocol, g.leader = "", ""
 	g.emptySince = c.now()
+	if changed {
+		c.mirrorGroupLocked(g)
+	}
 }
 
 // prepareRebalanceLocked starts a join phase: every member must rejoin before the
@@ -872,6 +888,7 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 			}
 		}
 		resp.MemberAssignment = m.assignment
+		c.mirrorGroupLocked(g)
 		c.mu.Unlock()
 		return resp
 	}
@@ -993,6 +1010,7 @@ func (c *Coordinator) CommitFrom(name, memberID string, instanceID *string, gene
 		c.log.Error("cannot persist offsets", "group", name, "err", err)
 		return kerr.KafkaStorageError.Code
 	}
+	c.mirrorLocked(name, offsetRecords(rs))
 	return 0
 }
 
@@ -1081,9 +1099,11 @@ func (c *Coordinator) Delete(name string) int16 {
 	if g != nil && len(g.members) > 0 {
 		return kerr.NonEmptyGroup.Code
 	}
+	tombs := c.tombstonesLocked(name, nil, true)
 	if err := c.persistLocked([]commitRecord{{Group: name, Delete: true}}); err != nil {
 		return kerr.KafkaStorageError.Code
 	}
+	c.mirrorLocked(name, tombs)
 	delete(c.groups, name)
 	return 0
 }
@@ -1121,6 +1141,7 @@ func (c *Coordinator) DeleteOffsets(name string, topics map[string][]int32) (int
 	}
 	perTopic := map[string]int16{}
 	var rs []commitRecord
+	deleted := map[string][]int32{}
 	for t, parts := range topics {
 		if subscribed[t] {
 			perTopic[t] = kerr.GroupSubscribedToTopic.Code
@@ -1129,10 +1150,13 @@ func (c *Coordinator) DeleteOffsets(name string, topics map[string][]int32) (int
 		for _, p := range parts {
 			rs = append(rs, commitRecord{Group: name, Topic: t, Partition: p, Delete: true})
 		}
+		deleted[t] = parts
 	}
+	tombs := c.tombstonesLocked(name, deleted, false)
 	if err := c.persistLocked(rs); err != nil {
 		return kerr.KafkaStorageError.Code, nil
 	}
+	c.mirrorLocked(name, tombs)
 	return 0, perTopic
 }
 
@@ -1206,5 +1230,9 @@ func (c *Coordinator) CommitTxn(name string, offs map[string]map[int32]Committed
 			rs = append(rs, commitRecord{Group: name, Topic: t, Partition: p, Offset: o.Offset, Epoch: o.LeaderEpoch, Metadata: o.Metadata, CommitMs: nowMs})
 		}
 	}
-	return c.persistLocked(rs)
+	if err := c.persistLocked(rs); err != nil {
+		return err
+	}
+	c.mirrorLocked(name, offsetRecords(rs))
+	return nil
 }

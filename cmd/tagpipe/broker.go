@@ -59,6 +59,7 @@ func brokerOptions(cfg *config.Config, reg *prometheus.Registry, log *slog.Logge
 	o.Groups.InitialRebalanceDelay = c.GroupInitialRebalanceDelay
 	o.Groups.MinSessionTimeout, o.Groups.MaxSessionTimeout = c.GroupMinSessionTimeout, c.GroupMaxSessionTimeout
 	o.Groups.OffsetsRetention = c.OffsetsRetention
+	o.OffsetsTopicPartitions = c.OffsetsTopicNumPartitions
 	o.TransactionMaxTimeout, o.TransactionAbortInterval = c.TransactionMaxTimeout, c.TransactionAbortInterval
 	o.TransactionalIDExpiration = c.TransactionalIDExpiration
 	switch c.Flush {
