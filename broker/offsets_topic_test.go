@@ -463,3 +463,50 @@ func TestOffsetsTopicOldDataDir(t *testing.T) {
 		}
 	}
 }
+
+// TxnOffsetCommit's offsets reach the topic when their transaction commits, not when
+// they are sent, and never when it aborts.
+func TestOffsetsTopicTransactionalCommit(t *testing.T) {
+	ctx := testCtx(t)
+	b, addr := txnBroker(t, testOptions(t))
+	cl, _ := newAdmin(t, addr)
+	createTopic(t, ctx, addr, "tt", 1)
+	id := "otx"
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
+	ir := txnReq[*kmsg.InitProducerIDResponse](t, ctx, cl, init)
+	txn := func(offset int64, commit bool) {
+		t.Helper()
+		ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+		ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = id, ir.ProducerID, ir.ProducerEpoch, "txg"
+		if c := txnReq[*kmsg.AddOffsetsToTxnResponse](t, ctx, cl, ao).ErrorCode; c != 0 {
+			t.Fatal(kerr.ErrorForCode(c))
+		}
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = id, "txg", ir.ProducerID, ir.ProducerEpoch
+		req.Generation = -1
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = "tt"
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Offset, rp.LeaderEpoch = offset, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		if c := txnReq[*kmsg.TxnOffsetCommitResponse](t, ctx, cl, req).Topics[0].Partitions[0].ErrorCode; c != 0 {
+			t.Fatal(kerr.ErrorForCode(c))
+		}
+		if got := readOffsetsTopic(t, b.Addr()); len(got) != 0 && latestOf(got)["offset/txg/tt/0"].commit.Offset == offset {
+			t.Fatalf("offset %d in the topic before its transaction ended", offset)
+		}
+		end := kmsg.NewPtrEndTxnRequest()
+		end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = id, ir.ProducerID, ir.ProducerEpoch, commit
+		if c := txnReq[*kmsg.EndTxnResponse](t, ctx, cl, end).ErrorCode; c != 0 {
+			t.Fatal(kerr.ErrorForCode(c))
+		}
+	}
+	txn(5, true)
+	txn(9, false)
+	recs := readOffsetsTopic(t, b.Addr())
+	if len(recs) != 1 || recs[0].commit == nil || recs[0].commit.Offset != 5 || recs[0].commitKey.Group != "txg" {
+		t.Fatalf("records after a committed and an aborted transaction: %+v", recs)
+	}
+}

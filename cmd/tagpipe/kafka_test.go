@@ -28,6 +28,7 @@ func startTestBrokerWith(t *testing.T, edit func(*broker.Options)) *broker.Broke
 	o := broker.DefaultOptions()
 	o.Dir, o.Listen, o.Logger = t.TempDir(), "127.0.0.1:0", slog.New(slog.DiscardHandler)
 	o.RetentionCheckInterval, o.CleanerBackoff = -1, -1
+	o.OffsetsTopicPartitions = 1 // not 50: each partition's log costs a broker start and stop time
 	if edit != nil {
 		edit(&o)
 	}

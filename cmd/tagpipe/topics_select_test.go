@@ -42,9 +42,14 @@ func TestTopicsKafkaFlags(t *testing.T) {
 	must("", "list", "--topic", "nosuch")               // list never fails on a missing topic, as Kafka's
 	mustFail("bad --topic", "list", "--topic", "orders(")
 
+	// __consumer_offsets has overrides (Kafka's cleanup.policy=compact, …) as in Kafka.
 	out, err := topics("describe", "--topics-with-overrides")
-	if err != nil || !strings.HasPrefix(out, "Topic: t1\t") || !strings.HasSuffix(out, "\tConfigs: retention.ms=1000\n") || strings.Count(out, "\n") != 1 {
+	if err != nil || !strings.HasPrefix(out, "Topic: __consumer_offsets\t") || !strings.Contains(out, "cleanup.policy=compact") || strings.Count(out, "\n") != 2 {
 		t.Fatalf("describe --topics-with-overrides: %v\n%s", err, out)
+	}
+	out, err = topics("describe", "--topics-with-overrides", "--exclude-internal")
+	if err != nil || !strings.HasPrefix(out, "Topic: t1\t") || !strings.HasSuffix(out, "\tConfigs: retention.ms=1000\n") || strings.Count(out, "\n") != 1 {
+		t.Fatalf("describe --topics-with-overrides --exclude-internal: %v\n%s", err, out)
 	}
 	// One node, every partition led by it with a full ISR: nothing under-replicated or
 	// unavailable; with min.insync.replicas 1 and one replica, every partition is at the
@@ -71,5 +76,5 @@ func TestTopicsKafkaFlags(t *testing.T) {
 		t.Fatalf("after alter --topic orders.*: %v\n%s", err, out)
 	}
 	must("Deleted topic orders.eu.\nDeleted topic orders.us.\n", "delete", "--topic", "orders.*")
-	must("logs\nt1\n", "list")
+	must("__consumer_offsets\nlogs\nt1\n", "list")
 }
