@@ -85,6 +85,16 @@ timeout 60 kcat -b "$addr" -G kcatgroup -e -q -f '%k:%s\n' -X session.timeout.ms
 [ ! -s "$tmp/group2" ] || fail "kcat -G second run re-read $(wc -l <"$tmp/group2") records"
 echo "kcat -G: group read $(wc -l <"$tmp/group") records, resumed from committed offsets"
 
+# kcat reads the group's commits from the internal __consumer_offsets topic: Kafka's
+# binary keys (version, group, topic, partition), every one in the group's partition,
+# abs(Java hashCode("kcatgroup")) % 50 = 42.
+kcat -L -b "$addr" -t __consumer_offsets | grep -q '50 partitions' || fail "kcat -L __consumer_offsets: $(kcat -L -b "$addr" -t __consumer_offsets)"
+kcat -C -b "$addr" -t __consumer_offsets -o beginning -e -q -f '%p %k\n' | grep -a kcatgroup >"$tmp/offsets" || fail "kcat -C __consumer_offsets: no record of kcatgroup"
+parts=$(cut -d' ' -f1 "$tmp/offsets" | sort -u | tr '\n' ' ')
+[ "$parts" = "42 " ] || fail "kcatgroup's records in partitions $parts, want 42"
+[ "$(grep -ac 'kcat' "$tmp/offsets")" -ge 4 ] || fail "kcat -C __consumer_offsets: $(wc -l <"$tmp/offsets") records of kcatgroup"
+echo "kcat -C __consumer_offsets: $(wc -l <"$tmp/offsets") records of kcatgroup, all in partition 42"
+
 # kafka-python: producer (acks=all, gzip) then a group-less consumer from the beginning.
 "$PY" - "$addr" <<'PYEOF' || fail "kafka-python"
 import sys
