@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -508,5 +509,39 @@ func TestOffsetsTopicTransactionalCommit(t *testing.T) {
 	recs := readOffsetsTopic(t, b.Addr())
 	if len(recs) != 1 || recs[0].commit == nil || recs[0].commit.Offset != 5 || recs[0].commitKey.Group != "txg" {
 		t.Fatalf("records after a committed and an aborted transaction: %+v", recs)
+	}
+}
+
+// Offsets of a group empty for offsets_retention expire: a tombstone for each (a group
+// that never had a generation has no metadata record to remove).
+func TestOffsetsTopicExpiry(t *testing.T) {
+	o := groupTestOptions(t)
+	var now atomic.Int64
+	now.Store(time.Now().UnixMilli())
+	o.Now = func() time.Time { return time.UnixMilli(now.Load()) }
+	// Short, so the idle reaper checks every 100 ms (of wall time); the clock only moves
+	// when the test moves it.
+	o.Groups.OffsetsRetention = 100 * time.Millisecond
+	b := startBroker(t, o)
+	ctx := testCtx(t)
+	_, adm := newAdmin(t, b.Addr())
+	if r, err := adm.CreateTopic(ctx, 1, 1, nil, "ex"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	var offs kadm.Offsets
+	offs.Add(kadm.Offset{Topic: "ex", Partition: 0, At: 11, LeaderEpoch: -1})
+	if r, err := adm.CommitOffsets(ctx, "exg", offs); err != nil || r.Error() != nil {
+		t.Fatal(err, r.Error())
+	}
+	if r := latestOf(readOffsetsTopic(t, b.Addr()))["offset/exg/ex/0"]; r.commit == nil || r.commit.Offset != 11 {
+		t.Fatalf("before expiry: %+v", r.commit)
+	}
+	now.Add((2 * time.Hour).Milliseconds())
+	waitFor(t, "the expired offset's tombstone", func() bool {
+		r, ok := latestOf(readOffsetsTopic(t, b.Addr()))["offset/exg/ex/0"]
+		return ok && r.commit == nil
+	})
+	if fo, err := adm.FetchOffsets(ctx, "exg"); err != nil || len(fo) != 0 {
+		t.Fatalf("offsets after expiry: %v %v", fo, err)
 	}
 }
