@@ -182,6 +182,16 @@ func New(opts Options) (*Coordinator, error) {
 	if err := c.load(); err != nil {
 		return nil, err
 	}
+	// A group known only from offsets.log is Empty from now on (its members, if any, were
+	// this process's predecessor's): its offsets expire OffsetsRetention after this
+	// start, as an Empty group's, instead of never (the reaper only sees live groups).
+	// Kafka keeps when the group became Empty in its metadata record; this log has no
+	// such time, so the start stands for it: never earlier than Kafka would expire them.
+	for name := range c.offsets {
+		if c.groups[name] == nil {
+			c.groups[name] = &group{name: name, members: map[string]*member{}, pending: map[string]time.Time{}, emptySince: now()}
+		}
+	}
 	c.wg.Add(1)
 	go c.reaper()
 	return c, nil

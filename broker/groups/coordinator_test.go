@@ -214,13 +214,28 @@ func TestOffsetsDurableAndRetention(t *testing.T) {
 	if got["t"][0].Offset != 42 || got["t"][0].Metadata != "meta" || got["t"][1].Offset != 7 || len(c2.Fetch("h")) != 0 {
 		t.Fatalf("after reopen of %s: %+v / h %+v", dir, got, c2.Fetch("h"))
 	}
-	// An empty group's offsets go after offsets retention; the deletion is durable too.
-	c2.expire() // registers nothing: g has no in-memory group until used
-	c2.Commit("g", "", -1, offs)
-	clk.add(o.OffsetsRetention + time.Minute)
+	// A group known only from offsets.log is Empty from the start on: its offsets go
+	// offsets retention after it, not before, and the deletion is durable too.
+	clk.add(o.OffsetsRetention - time.Minute)
+	c2.expire()
+	if len(c2.Fetch("g")["t"]) != 2 {
+		t.Fatal("offsets of a group loaded at start expired before retention")
+	}
+	clk.add(2 * time.Minute)
 	c2.expire()
 	if len(c2.Fetch("g")) != 0 {
-		t.Fatal("offsets of an empty group outlived retention")
+		t.Fatal("offsets of a group loaded at start outlived retention")
+	}
+	if err := c2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c3, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	if len(c3.Fetch("g")) != 0 {
+		t.Fatal("expired offsets came back after a restart")
 	}
 }
 
