@@ -144,6 +144,10 @@ func (b *Broker) brokerConfigs() []brokerConfig {
 		{"listeners", listeners, "", "The Kafka listeners.", kmsg.ConfigTypeList},
 		{"log.dirs", o.Dir, "", "Where partition logs live.", kmsg.ConfigTypeString},
 		{"log.retention.check.interval.ms", i64(o.RetentionCheckInterval.Milliseconds()), "300000", "How often retention runs.", kmsg.ConfigTypeLong},
+		{"max.connection.creation.rate", kafkaLimit(o.MaxConnectionCreationRate), "2147483647", "New connections per second accepted by the whole broker; over it, accepting waits.", kmsg.ConfigTypeInt},
+		{"max.connections", kafkaLimit(o.MaxConnections), "2147483647", "Open connections of all listeners together; at the limit, accepting waits until one closes.", kmsg.ConfigTypeInt},
+		{"max.connections.per.ip", kafkaLimit(o.MaxConnectionsPerIP), "2147483647", "Open connections from one ip; one more is closed at once.", kmsg.ConfigTypeInt},
+		{"max.connections.per.ip.overrides", overridesString(o.MaxConnectionsPerIPOverrides), "", "Per-host (ip or name) limits replacing max.connections.per.ip: host:n,host:n.", kmsg.ConfigTypeString},
 		{"num.partitions", i64(int64(o.DefaultPartitions)), "1", "Partitions of an auto-created topic.", kmsg.ConfigTypeInt},
 		{"socket.request.max.bytes", i64(int64(o.MaxRequestBytes)), "104857600", "Larger request frames are refused.", kmsg.ConfigTypeInt},
 	}

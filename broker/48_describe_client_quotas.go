@@ -8,9 +8,8 @@ package broker
 // MATCH_TYPE_DEFAULT the default entity (<default>) of that type, with
 // MATCH_TYPE_SPECIFIED any name or the default; strict also needs the entity to have no
 // type the filter does not name (an empty non-strict filter lists everything). Entries
-// come sorted by entity (user, then client id; named after default), each with its
-// entity types in name order. No ip quota is ever stored, so a filter naming ip matches
-// nothing. The filter is checked first as Kafka's ClientQuotasImage.describe checks it,
+// come sorted by entity (user, then client id, then the ip entities; named after
+// default), each with its entity types in name order. The filter is checked first as Kafka's ClientQuotasImage.describe checks it,
 // and a bad one answered as Kafka answers the exception
 // (DescribeClientQuotasRequest.getErrorResponse: the error, its message, a null entry
 // list): an empty entity type, a type named twice, a null match with
@@ -48,7 +47,10 @@ func handleDescribeClientQuotas(c *conn, kreq kmsg.Request) (kmsg.Response, erro
 			kmsg.QuotasMatchTypeDefault: quota.MatchDefault, kmsg.QuotasMatchTypeAny: quota.MatchAny}[comp.MatchType]
 		switch comp.EntityType {
 		case quotaIP:
-			return resp, nil // no ip quota is stored
+			f.IP = m
+			if comp.Match != nil {
+				f.IPName = *comp.Match
+			}
 		case quotaUser:
 			f.User = m
 			if comp.Match != nil {
@@ -66,7 +68,7 @@ func handleDescribeClientQuotas(c *conn, kreq kmsg.Request) (kmsg.Response, erro
 		for _, comp := range []struct {
 			typ  string
 			name quota.Name
-		}{{quotaClientID, eq.Entity.ClientID}, {quotaUser, eq.Entity.User}} {
+		}{{quotaClientID, eq.Entity.ClientID}, {quotaIP, eq.Entity.IP}, {quotaUser, eq.Entity.User}} {
 			if comp.name.Kind == quota.Absent {
 				continue
 			}

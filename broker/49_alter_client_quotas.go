@@ -3,23 +3,25 @@ package broker
 // AlterClientQuotas v0–1.
 //
 // Behaviour: sets and removes the client quotas the broker enforces (quota.go,
-// broker/quota): producer_byte_rate, consumer_byte_rate and request_percentage of a
-// user, a client id, or a user and client id, each named or the default (a null name).
-// Each entry is checked as Kafka's ClientQuotaControlManager checks it, with its
-// messages, INVALID_REQUEST: an empty entity, an entity type other than user,
+// connection_quotas.go, broker/quota): producer_byte_rate, consumer_byte_rate and
+// request_percentage of a user, a client id, or a user and client id, each named or the
+// default (a null name); connection_creation_rate of an ip, named or the default ip
+// (KIP-612). Each entry is checked as Kafka's ClientQuotaControlManager checks it, with
+// its messages, INVALID_REQUEST: an empty entity, an entity type other than user,
 // client-id and ip, an empty name, ip with user or client-id, an ip entity that is not
 // an IP address (Kafka also resolves host names; this broker does not look them up), a
 // quota key named twice, a key unknown for the entity type (user and client-id:
 // producer_byte_rate, consumer_byte_rate, request_percentage,
 // controller_mutation_rate; ip: connection_creation_rate), a byte rate that is not a
-// whole number; and, this broker's own rule, a value not above 0 (a zero rate would
-// throttle for ever). Setting controller_mutation_rate or an ip quota
-// (connection_creation_rate), which this broker does not enforce, is refused with
-// UNSUPPORTED_VERSION (Kafka's answer for an admin change a node cannot carry out) so
-// that DescribeClientQuotas never shows a quota that has no effect; removing one
-// succeeds (there is nothing to remove). An entry with an error changes nothing; the
-// others are applied together: client_quotas.json is replaced (synced) and live
-// connections are measured against the new quotas from their next request. Removing a
+// whole number, a connection_creation_rate that is not a whole number or is above
+// Int.MaxValue (an INT config in Kafka); and a value not above 0. Setting
+// controller_mutation_rate, which this broker does not enforce (it has no controller
+// mutations to throttle), is refused with UNSUPPORTED_VERSION (Kafka's answer for an
+// admin change a node cannot carry out) so that DescribeClientQuotas never shows a
+// quota that has no effect; removing it succeeds (there is nothing to remove). An
+// entry with an error changes nothing; the others are applied together:
+// client_quotas.json is replaced (synced) and live connections are measured against the
+// new quotas from their next request, new connections from their accept. Removing a
 // quota that is not set succeeds, and an entity left without quotas is gone, as in
 // Kafka. An entity named by more than one entry is answered once with INVALID_REQUEST
 // ("Ignoring duplicate entity"), as Kafka answers it (its results are keyed by entity).
@@ -33,7 +35,6 @@ package broker
 import (
 	"errors"
 	"math"
-	"net"
 	"slices"
 	"strings"
 
@@ -47,10 +48,10 @@ import (
 func init() { register(49, 0, 1, handleAlterClientQuotas) }
 
 // quotaKeys are Kafka's quota config keys (QuotaConfigs) by entity kind, each with
-// whether its value must be a whole number (a LONG config).
+// whether its value must be a whole number (a LONG or INT config).
 var (
 	clientQuotaKeys = map[string]bool{"producer_byte_rate": true, "consumer_byte_rate": true, "request_percentage": false, "controller_mutation_rate": false}
-	ipQuotaKeys     = map[string]bool{"connection_creation_rate": false}
+	ipQuotaKeys     = map[string]bool{"connection_creation_rate": true}
 )
 
 func handleAlterClientQuotas(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
@@ -145,7 +146,7 @@ func alterQuotaEntry(entity map[string]*string, ops []kmsg.AlterClientQuotasRequ
 		if len(entity) > 1 {
 			return terr(kerr.InvalidRequest, "Invalid empty client quota entity"), alt, false
 		}
-		if ip := entity[quotaIP]; ip != nil && net.ParseIP(*ip) == nil {
+		if ip := entity[quotaIP]; ip != nil && !isIP(*ip) {
 			return terr(kerr.InvalidRequest, "%s is not a valid IP or resolvable host.", *ip), alt, false
 		}
 		valid = ipQuotaKeys
@@ -158,18 +159,26 @@ func alterQuotaEntry(entity map[string]*string, ops []kmsg.AlterClientQuotasRequ
 		if !ok {
 			return terr(kerr.InvalidRequest, "Invalid configuration key %s", op.Key), alt, false
 		}
+		if hasIP { // an INT config (Kafka's getErrorForIntegralQuotaValue)
+			if !(op.Value > 0) {
+				return terr(kerr.InvalidRequest, "Quota %s must be greater than 0", op.Key), alt, false
+			}
+			if op.Value > math.MaxInt32 {
+				return terr(kerr.InvalidRequest, "Proposed value for %s is too large for an INT.", op.Key), alt, false
+			}
+			if math.Abs(math.Mod(op.Value, 1)) > 1e-6 {
+				return terr(kerr.InvalidRequest, "%s cannot be a fractional value.", op.Key), alt, false
+			}
+		}
 		if whole && math.Abs(float64(int64(op.Value+1e-6))-op.Value) > 1e-6 { // Kafka's LONG check
 			return terr(kerr.InvalidRequest, "Configuration %s must be a Long value", op.Key), alt, false
 		}
 		if !(op.Value > 0) {
 			return terr(kerr.InvalidRequest, "Quota %s must be greater than 0", op.Key), alt, false
 		}
-		if _, enforced := quota.TypeForKey(op.Key); !enforced || hasIP {
+		if _, enforced := quota.TypeForKey(op.Key); !enforced {
 			return terr(kerr.UnsupportedVersion, "%s quotas are not enforced by this broker", op.Key), alt, false
 		}
-	}
-	if hasIP {
-		return nil, alt, false // removals only: no ip quota is ever stored
 	}
 	alt.Entity = quotaEntityOf(entity)
 	for _, op := range ops {
@@ -188,7 +197,7 @@ func alterQuotaEntry(entity map[string]*string, ops []kmsg.AlterClientQuotasRequ
 	return nil, alt, len(alt.Set) > 0 || len(alt.Remove) > 0
 }
 
-// quotaEntityOf is a validated user / client-id entity as the quota store keeps it.
+// quotaEntityOf is a validated entity as the quota store keeps it.
 func quotaEntityOf(entity map[string]*string) quota.Entity {
 	name := func(typ string) quota.Name {
 		n, ok := entity[typ]
@@ -200,7 +209,7 @@ func quotaEntityOf(entity map[string]*string) quota.Entity {
 		}
 		return quota.N(*n)
 	}
-	return quota.Entity{User: name(quotaUser), ClientID: name(quotaClientID)}
+	return quota.Entity{User: name(quotaUser), ClientID: name(quotaClientID), IP: name(quotaIP)}
 }
 
 func sortedQuotaTypes(entity map[string]*string) []string {
@@ -238,4 +247,11 @@ func quotaEntityString(entity map[string]*string) string {
 		parts = append(parts, typ+"="+name)
 	}
 	return "ClientQuotaEntity(entries={" + strings.Join(parts, ", ") + "})"
+}
+
+// isIP reports whether an ip entity's name is an IP address (as the quota store keeps
+// them: quota.CanonicalIP).
+func isIP(s string) bool {
+	_, ok := quota.CanonicalIP(s)
+	return ok
 }

@@ -282,8 +282,8 @@ func TestDescribeClientQuotasNone(t *testing.T) {
 	}
 }
 
-// What Kafka's ClientQuotaControlManager refuses is INVALID_REQUEST as there; quotas this
-// broker does not enforce (ip, controller_mutation_rate) are UNSUPPORTED_VERSION;
+// What Kafka's ClientQuotaControlManager refuses is INVALID_REQUEST as there; the quota
+// this broker does not enforce (controller_mutation_rate) is UNSUPPORTED_VERSION;
 // validate_only stores nothing; removals succeed; an entity named twice is answered once.
 func TestAlterClientQuotasValidation(t *testing.T) {
 	b := startBroker(t, testOptions(t))
@@ -345,8 +345,14 @@ func TestAlterClientQuotasValidation(t *testing.T) {
 	}{
 		{"set user", entity(s("user"), &alice), []kmsg.AlterClientQuotasRequestEntryOp{set("request_percentage", 12.5)}, 0},
 		{"set default client", entity(s("client-id"), nil), []kmsg.AlterClientQuotasRequestEntryOp{set("producer_byte_rate", 10)}, 0},
-		{"set ip", entity(s("ip"), &ip), []kmsg.AlterClientQuotasRequestEntryOp{set("connection_creation_rate", 5)}, unsup},
+		{"set ip", entity(s("ip"), &ip), []kmsg.AlterClientQuotasRequestEntryOp{set("connection_creation_rate", 5)}, 0},
 		{"remove ip", entity(s("ip"), nil), []kmsg.AlterClientQuotasRequestEntryOp{remove("connection_creation_rate")}, 0},
+		{"set ipv6", entity(s("ip"), s("::1")), []kmsg.AlterClientQuotasRequestEntryOp{set("connection_creation_rate", 2147483647)}, 0},
+		{"fractional ip rate", entity(s("ip"), s("10.0.0.2")), []kmsg.AlterClientQuotasRequestEntryOp{set("connection_creation_rate", 2.5)}, inv},
+		{"ip rate above INT", entity(s("ip"), s("10.0.0.3")), []kmsg.AlterClientQuotasRequestEntryOp{set("connection_creation_rate", 1<<31)}, inv},
+		{"zero ip rate", entity(s("ip"), s("10.0.0.5")), []kmsg.AlterClientQuotasRequestEntryOp{set("connection_creation_rate", 0)}, inv},
+		{"byte rate on an ip", entity(s("ip"), s("10.0.0.4")), []kmsg.AlterClientQuotasRequestEntryOp{set("producer_byte_rate", 10)}, inv},
+		{"ip with client", entity(s("client-id"), nil, s("ip"), nil), []kmsg.AlterClientQuotasRequestEntryOp{set("connection_creation_rate", 5)}, inv},
 		{"set mutation rate", entity(s("user"), s("gina")), []kmsg.AlterClientQuotasRequestEntryOp{set("controller_mutation_rate", 5)}, unsup},
 		{"zero rate", entity(s("user"), s("hank")), []kmsg.AlterClientQuotasRequestEntryOp{set("producer_byte_rate", 0)}, inv},
 		{"negative percentage", entity(s("user"), s("ivy")), []kmsg.AlterClientQuotasRequestEntryOp{set("request_percentage", -1)}, inv},

@@ -83,6 +83,21 @@ type Options struct {
 	MaxRequestBytes int32
 	// IdleTimeout closes connections silent for this long (connections.max.idle.ms); 0 = never.
 	IdleTimeout time.Duration
+	// MaxConnections bounds the open connections of all listeners together (Kafka's
+	// max.connections): at the limit, accepting waits until one closes. 0 = unlimited.
+	// (connection_quotas.go)
+	MaxConnections int
+	// MaxConnectionsPerIP bounds the open connections from one client ip (Kafka's
+	// max.connections.per.ip): one more is closed at once. 0 = unlimited.
+	MaxConnectionsPerIP int
+	// MaxConnectionsPerIPOverrides are per-host limits that replace MaxConnectionsPerIP
+	// (max.connections.per.ip.overrides): an IP address or a host name, resolved at New;
+	// 0 refuses every connection from it.
+	MaxConnectionsPerIPOverrides map[string]int
+	// MaxConnectionCreationRate bounds the new connections per second of the whole
+	// broker, all listeners together (Kafka's broker-level max.connection.creation.rate),
+	// measured over the quota windows: over it, accepting waits. 0 = unlimited.
+	MaxConnectionCreationRate int
 	// TransactionMaxTimeout is the largest transaction.timeout.ms a transactional
 	// producer may ask for (transaction.max.timeout.ms); larger gets
 	// INVALID_TRANSACTION_TIMEOUT.
@@ -158,9 +173,10 @@ type Broker struct {
 	acl       *acl.Authorizer // nil with Authorizer.Mode none
 	clusterID string
 
-	groups *groups.Coordinator
-	txns   *txnCoordinator // transactions (txn.go)
-	quotas *quota.Manager  // client quotas (quota.go); no quota until Start opens the store
+	groups     *groups.Coordinator
+	txns       *txnCoordinator // transactions (txn.go)
+	quotas     *quota.Manager  // client quotas (quota.go); no quota until Start opens the store
+	connQuotas *connQuotas     // connection limits and ip quotas on accept (connection_quotas.go)
 
 	// mu guards topics and the topics.json file; see locks.md.
 	mu     sync.RWMutex
@@ -294,6 +310,10 @@ func New(opts Options) (*Broker, error) {
 		qopts.Now = opts.Now
 	}
 	b.quotas = quota.NewManager(qopts)
+	var err error
+	if b.connQuotas, err = newConnQuotas(b, &b.opts); err != nil {
+		return nil, err
+	}
 	b.metrics = newMetrics(opts.Registry, b)
 	return b, nil
 }
@@ -415,6 +435,7 @@ func (b *Broker) Stop(ctx context.Context) error {
 	b.stopOnce.Do(func() {
 		close(b.stop)
 		b.closeListeners()
+		b.connQuotas.stop()
 		b.connMu.Lock()
 		for c := range b.conns {
 			c.close()
@@ -515,12 +536,21 @@ func (b *Broker) acceptLoop(l *listener) {
 			}
 		}
 		delay = 0
+		ip := remoteIP(nc)
+		if err := b.connQuotas.inc(ip); err != nil {
+			b.connQuotas.refuse(l, nc, err)
+			if err == errConnStopped {
+				return
+			}
+			continue
+		}
 		c := newConn(b, l, nc)
 		b.connMu.Lock()
 		select {
 		case <-b.stop:
 			b.connMu.Unlock()
 			_ = nc.Close()
+			b.connQuotas.dec(ip)
 			return
 		default:
 		}
@@ -533,6 +563,7 @@ func (b *Broker) acceptLoop(l *listener) {
 			b.connMu.Lock()
 			delete(b.conns, c)
 			b.connMu.Unlock()
+			b.connQuotas.dec(ip)
 		}()
 	}
 }

@@ -30,6 +30,10 @@ type metrics struct {
 	partitions            prometheus.Gauge
 	fetchWaiting          prometheus.Gauge
 	throttledConns        prometheus.Gauge
+	connsRefused          *prometheus.CounterVec
+	acceptDelayed         *prometheus.CounterVec
+	acceptBlockedNow      prometheus.Gauge
+	acceptBlocked         prometheus.Counter
 	// apis caches each API key's request counter and latency observer: looking them up
 	// by label (hashing the name, a map lookup under a lock, twice) on every request
 	// was a measurable part of a small request's CPU.
@@ -72,10 +76,18 @@ func newMetrics(reg *prometheus.Registry, b *Broker) *metrics {
 			Help: "Fetch requests long-polling for data right now."}),
 		throttledConns: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagpipe_broker_quota_throttled_connections",
 			Help: "Connections muted right now for being over a client quota."}),
+		connsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tagpipe_broker_connections_refused_total",
+			Help: "Connections closed on accept, by reason: max_connections_per_ip (closed at once), ip_connection_rate (over the ip's connection_creation_rate quota: held unread for the throttle time, then closed)."}, []string{"reason"}),
+		acceptDelayed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tagpipe_broker_connection_accepts_delayed_total",
+			Help: "Accepted connections whose acceptor waited before serving them, by reason: max_connections (until one closed), max_connection_creation_rate (the throttle time)."}, []string{"reason"}),
+		acceptBlockedNow: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tagpipe_broker_acceptors_blocked",
+			Help: "Listener acceptors waiting right now for a connection slot or the broker-wide connection creation rate."}),
+		acceptBlocked: prometheus.NewCounter(prometheus.CounterOpts{Name: "tagpipe_broker_acceptor_blocked_seconds_total",
+			Help: "Time acceptors spent waiting for a connection slot or the connection creation rate (Kafka's AcceptorBlockedPercent)."}),
 	}
 	m.collectors = []prometheus.Collector{groupCollector{b}, m.requests, m.latency, m.connections, m.bytesIn, m.bytesOut, m.malformed, m.authFailures, m.authorizationFailures,
 		m.producedRecords, m.producedBytes, m.fetchedBytes, m.produceErrors, m.retentionDeleted, m.compactedRecords, m.partitions, m.fetchWaiting,
-		m.throttledConns, b.quotas.Collector()}
+		m.throttledConns, m.connsRefused, m.acceptDelayed, m.acceptBlockedNow, m.acceptBlocked, b.quotas.Collector()}
 	if reg != nil {
 		for _, c := range m.collectors {
 			reg.MustRegister(c)

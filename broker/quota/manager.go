@@ -272,3 +272,60 @@ func (m *Manager) Stat(t Type, tags Tags) (Stat, bool) {
 	}
 	return Stat{}, false
 }
+
+// RecordIPConnection records a new connection from ip (canonical: CanonicalIP) at now
+// against the connection_creation_rate that applies to it (ConnectionRate) and returns
+// how long the broker must hold the connection before closing it: 0 when it is within
+// the quota or no ip quota applies. As Kafka's ConnectionQuotas
+// (recordIpConnectionMaybeThrottle), a connection over the quota is taken back out of
+// the rate (it is not accepted) and its throttle is bounded by one window.
+func (m *Manager) RecordIPConnection(ip string, now time.Time) time.Duration {
+	limit, ok := m.store.Load().Load().ConnectionRate(ip)
+	if !ok {
+		return 0
+	}
+	return m.recordConnection(Tags{IP: ip}, limit, now, true)
+}
+
+// RecordBrokerConnection records a new connection at now against the broker-wide
+// connection creation rate limit (Kafka's max.connection.creation.rate) and returns how
+// long the acceptor must wait before taking it on (bounded by one window, as Kafka's
+// waitForConnectionSlot); the connection stays recorded.
+func (m *Manager) RecordBrokerConnection(limit float64, now time.Time) time.Duration {
+	return m.recordConnection(Tags{}, limit, now, false)
+}
+
+// UnrecordBrokerConnection takes a connection back out of the broker-wide rate at now:
+// one refused by its ip quota (Kafka's updateListenerMetrics).
+func (m *Manager) UnrecordBrokerConnection(now time.Time) {
+	ns := now.UnixNano()
+	s := m.sensor(sensorKey{ConnectionCreation, Tags{}}, ns)
+	s.mu.Lock()
+	s.rate.record(-1, ns)
+	s.total--
+	s.mu.Unlock()
+}
+
+func (m *Manager) recordConnection(tags Tags, limit float64, now time.Time, unrecord bool) time.Duration {
+	ns := now.UnixNano()
+	s := m.sensor(sensorKey{ConnectionCreation, tags}, ns)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rate.record(1, ns)
+	s.last, s.limit = ns, limit
+	s.total++
+	_, thr := s.rate.throttle(limit, ns)
+	// QuotaUtils.boundedThrottleTime: whole milliseconds, at most one window.
+	ms := min(math.Round(float64(thr)/1e6), float64(m.opts.WindowSize/time.Millisecond))
+	if ms <= 0 {
+		return 0
+	}
+	if unrecord {
+		s.rate.record(-1, ns)
+		s.total--
+	}
+	d := time.Duration(ms) * time.Millisecond
+	s.throttled++
+	s.throttleNs += int64(d)
+	return d
+}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -30,10 +31,10 @@ func TestResolvePrecedence(t *testing.T) {
 		e Entity
 		v float64
 	}{
-		{Entity{u, c}, 1}, {Entity{u, d}, 2}, {Entity{User: u}, 3}, {Entity{d, c}, 4},
-		{Entity{d, d}, 5}, {Entity{User: d}, 6}, {Entity{ClientID: c}, 7}, {Entity{ClientID: d}, 8},
+		{Entity{User: u, ClientID: c}, 1}, {Entity{User: u, ClientID: d}, 2}, {Entity{User: u}, 3}, {Entity{User: d, ClientID: c}, 4},
+		{Entity{User: d, ClientID: d}, 5}, {Entity{User: d}, 6}, {Entity{ClientID: c}, 7}, {Entity{ClientID: d}, 8},
 	}
-	both, userOnly, clientOnly := Tags{"alice", "app"}, Tags{User: "alice"}, Tags{ClientID: "app"}
+	both, userOnly, clientOnly := Tags{User: "alice", ClientID: "app"}, Tags{User: "alice"}, Tags{ClientID: "app"}
 	wantTags := []Tags{both, both, userOnly, both, both, userOnly, clientOnly, clientOnly}
 	// With entities i.. set, entity i applies to alice/app.
 	for i := range all {
@@ -351,5 +352,119 @@ func TestUnrecordAtTheRecordInstant(t *testing.T) {
 	clock = t0.Add(12200 * time.Millisecond)
 	if st, _ := m.Stat(Fetch, Tags{ClientID: "c"}); st.Rate != quot(100, 10.7) || st.Total != 5100 {
 		t.Fatalf("after the first window expired: rate %v, total %v; want %v and 5100", st.Rate, st.Total, quot(100, 10.7))
+	}
+}
+
+// ip entities (KIP-612): a named ip's connection_creation_rate applies to its address
+// in any spelling, else the default ip's; they are kept in the file with the "ip"
+// entity type next to the older entities, and a file written before ip quotas existed
+// reads as before.
+func TestIPQuotas(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	old := `{"version":1,"quotas":[{"entity":{"user":"alice"},"values":{"producer_byte_rate":1024}}]}`
+	if err := os.WriteFile(path, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Load().ConnectionRate("10.0.0.1"); ok {
+		t.Fatal("an ip quota with none set")
+	}
+	if err := s.Alter([]Alteration{
+		set(Entity{IP: N("0:0:0:0:0:0:0:1")}, ConnectionCreation, 7),
+		set(Entity{IP: N("10.0.0.1")}, ConnectionCreation, 5),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for ip, want := range map[string]float64{"10.0.0.1": 5, "::1": 7, "10.0.0.2": 0} {
+		if got, ok := s.Load().ConnectionRate(ip); got != want || ok != (want != 0) {
+			t.Errorf("%s: %v %v, want %v", ip, got, ok, want)
+		}
+	}
+	if err := s.Alter([]Alteration{set(Entity{IP: DefaultName}, ConnectionCreation, 3)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s.Load().ConnectionRate("10.0.0.2"); got != 3 || !ok {
+		t.Errorf("default ip: %v %v, want 3", got, ok)
+	}
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, eq := range s2.Load().Describe(Filter{}) {
+		got = append(got, eq.Entity.String())
+	}
+	if want := []string{"/users/alice", "/ips/<default>", "/ips/0:0:0:0:0:0:0:1", "/ips/10.0.0.1"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("reopened: %v, want %v", got, want)
+	}
+	var ips []string
+	for _, eq := range s2.Load().Describe(Filter{IP: MatchExact, IPName: "10.0.0.1"}) {
+		ips = append(ips, eq.Entity.String())
+	}
+	if len(ips) != 1 || ips[0] != "/ips/10.0.0.1" {
+		t.Fatalf("exact ip: %v", ips)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"ip": "10.0.0.1"`) || !strings.Contains(string(data), `"ip": null`) {
+		t.Fatalf("file:\n%s", data)
+	}
+	for _, bad := range []string{
+		`{"version":1,"quotas":[{"entity":{"ip":"host.example"},"values":{"connection_creation_rate":1}}]}`,
+		`{"version":1,"quotas":[{"entity":{"ip":"10.0.0.1","user":"a"},"values":{"connection_creation_rate":1}}]}`,
+		`{"version":1,"quotas":[{"entity":{"user":"a"},"values":{"connection_creation_rate":1}}]}`,
+	} {
+		if _, err := parseFile([]byte(bad)); err == nil {
+			t.Errorf("%s: parsed", bad)
+		}
+	}
+}
+
+// Kafka's numbers for an ip's connection_creation_rate (11 windows of 1 s, one
+// instant): a new ip is measured over 10 s, so 10 × rate connections pass; the next
+// is over, taken back out and throttled (bounded by one window); the broker-wide rate
+// keeps its connections and throttles the same way.
+func TestConnectionRateThrottle(t *testing.T) {
+	now := time.Unix(5000, 0)
+	m := NewManager(Options{Now: func() time.Time { return now }})
+	if err := m.Open(filepath.Join(t.TempDir(), FileName)); err != nil {
+		t.Fatal(err)
+	}
+	if d := m.RecordIPConnection("10.0.0.1", now); d != 0 {
+		t.Fatalf("no quota: throttled %v", d)
+	}
+	if _, ok := m.Stat(ConnectionCreation, Tags{IP: "10.0.0.1"}); ok {
+		t.Fatal("a rate kept for an ip without a quota")
+	}
+	if err := m.Store().Alter([]Alteration{set(Entity{IP: N("10.0.0.1")}, ConnectionCreation, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if d := m.RecordIPConnection("10.0.0.1", now); d != 0 {
+			t.Fatalf("connection %d throttled %v", i+1, d)
+		}
+	}
+	// 21 over 10 s against 2/s: (2.1-2)/2 × 10 s = 500 ms.
+	if d := m.RecordIPConnection("10.0.0.1", now); d != 500*time.Millisecond {
+		t.Fatalf("21st throttled %v, want 500ms", d)
+	}
+	if st, _ := m.Stat(ConnectionCreation, Tags{IP: "10.0.0.1"}); st.Total != 20 || st.Rate != 2 || st.Throttled != 1 {
+		t.Fatalf("after the throttle: %+v", st)
+	}
+	// A big overshoot is bounded by one window.
+	for range 30 {
+		m.RecordBrokerConnection(1, now)
+	}
+	if d := m.RecordBrokerConnection(1, now); d != time.Second {
+		t.Fatalf("broker-wide: throttled %v, want the 1 s bound", d)
+	}
+	m.UnrecordBrokerConnection(now)
+	if st, _ := m.Stat(ConnectionCreation, Tags{}); st.Total != 30 {
+		t.Fatalf("broker-wide total %v, want 30", st.Total)
 	}
 }

@@ -32,6 +32,10 @@ type Values [numTypes]float64
 type Quotas struct {
 	entities map[Entity]Values
 	count    [numTypes]int // entities with a quota of each type
+	// ips are the named ip entities' connection_creation_rate by canonical address
+	// (CanonicalIP): two names of one address ("::1", "0:0:0:0:0:0:0:1") are two
+	// entities, as in Kafka, and the first in name order applies.
+	ips map[string]float64
 }
 
 // Empty reports whether no quota of any type is set.
@@ -50,12 +54,24 @@ func (q *Quotas) Get(e Entity) (Values, bool) {
 }
 
 func newQuotas(m map[Entity]Values) *Quotas {
-	q := &Quotas{entities: m}
-	for _, v := range m {
+	q := &Quotas{entities: m, ips: map[string]float64{}}
+	ipNames := map[string]string{}
+	for e, v := range m {
 		for t := range numTypes {
 			if v[t] != 0 {
 				q.count[t]++
 			}
+		}
+		if e.IP.Kind != Named || v[ConnectionCreation] == 0 {
+			continue
+		}
+		ip, ok := CanonicalIP(e.IP.Name)
+		if !ok {
+			panic(fmt.Sprintf("BUG: ip quota entity %q is not an IP address", e.IP.Name))
+		}
+		if prev, dup := ipNames[ip]; !dup || e.IP.Name < prev {
+			ipNames[ip] = e.IP.Name
+			q.ips[ip] = v[ConnectionCreation]
 		}
 	}
 	return q
@@ -77,12 +93,12 @@ const (
 	MatchAny                  // the entity has a component of this type (named or default)
 )
 
-// Filter is a DescribeClientQuotas filter over the user and client-id components.
+// Filter is a DescribeClientQuotas filter over the user, client-id and ip components.
 // Strict: an entity matches only if it has no component the filter does not name.
 type Filter struct {
-	User, ClientID         Match
-	UserName, ClientIDName string // with MatchExact
-	Strict                 bool
+	User, ClientID, IP             Match
+	UserName, ClientIDName, IPName string // with MatchExact
+	Strict                         bool
 }
 
 // Describe lists the entities that match f, as Kafka's ClientQuotasImage.describe
@@ -93,7 +109,8 @@ func (q *Quotas) Describe(f Filter) []EntityQuotas {
 		return out
 	}
 	for e, v := range q.entities {
-		if matches(e.User, f.User, f.UserName, f.Strict) && matches(e.ClientID, f.ClientID, f.ClientIDName, f.Strict) {
+		if matches(e.User, f.User, f.UserName, f.Strict) && matches(e.ClientID, f.ClientID, f.ClientIDName, f.Strict) &&
+			matches(e.IP, f.IP, f.IPName, f.Strict) {
 			out = append(out, EntityQuotas{Entity: e, Values: v})
 		}
 	}
@@ -119,7 +136,7 @@ func compareName(a, b Name) int {
 }
 
 func compareEntity(a, b Entity) int {
-	return cmp.Or(compareName(a.User, b.User), compareName(a.ClientID, b.ClientID))
+	return cmp.Or(compareName(a.IP, b.IP), compareName(a.User, b.User), compareName(a.ClientID, b.ClientID))
 }
 
 // Alteration changes one entity's quotas: Set values (> 0) and Remove types. Removing a
@@ -210,7 +227,7 @@ type fileJSON struct {
 }
 
 type entityJSON struct {
-	// Entity maps an entity type (user, client-id) to its name; null is the default.
+	// Entity maps an entity type (user, client-id, ip) to its name; null is the default.
 	Entity map[string]*string `json:"entity"`
 	Values map[string]float64 `json:"values"`
 }
@@ -219,7 +236,7 @@ func marshalFile(q *Quotas) []byte {
 	f := fileJSON{Version: fileVersion, Quotas: []entityJSON{}}
 	for _, eq := range q.Describe(Filter{}) {
 		ej := entityJSON{Entity: map[string]*string{}, Values: map[string]float64{}}
-		for typ, n := range map[string]Name{"user": eq.Entity.User, "client-id": eq.Entity.ClientID} {
+		for typ, n := range map[string]Name{"user": eq.Entity.User, "client-id": eq.Entity.ClientID, "ip": eq.Entity.IP} {
 			switch n.Kind {
 			case Named:
 				ej.Entity[typ] = &n.Name
@@ -265,12 +282,22 @@ func parseFile(data []byte) (*Quotas, error) {
 				e.User = n
 			case "client-id":
 				e.ClientID = n
+			case "ip":
+				if name != nil {
+					if _, ok := CanonicalIP(*name); !ok {
+						return nil, fmt.Errorf("quota %d: ip %q is not an IP address", i, *name)
+					}
+				}
+				e.IP = n
 			default:
 				return nil, fmt.Errorf("quota %d: unknown entity type %q", i, typ)
 			}
 		}
 		if e == (Entity{}) {
 			return nil, fmt.Errorf("quota %d: empty entity", i)
+		}
+		if e.IP.Kind != Absent && (e.User.Kind != Absent || e.ClientID.Kind != Absent) {
+			return nil, fmt.Errorf("quota %d: entity %s combines ip with user or client-id", i, e)
 		}
 		if _, dup := m[e]; dup {
 			return nil, fmt.Errorf("quota %d: entity %s listed twice", i, e)
@@ -283,6 +310,9 @@ func parseFile(data []byte) (*Quotas, error) {
 			}
 			if !(val > 0) {
 				return nil, fmt.Errorf("quota %d (%s): %s is %v, want > 0", i, e, key, val)
+			}
+			if (t == ConnectionCreation) != (e.IP.Kind != Absent) {
+				return nil, fmt.Errorf("quota %d (%s): key %q is not a quota of this entity type", i, e, key)
 			}
 			v[t] = val
 		}
