@@ -84,6 +84,22 @@ type Broker struct {
 	// MaxRequestBytes refuses larger request frames before reading them
 	// (socket.request.max.bytes).
 	MaxRequestBytes int32 `yaml:"max_request_bytes"`
+	// MaxConnections bounds the open connections of all listeners together (Kafka's
+	// max.connections): at the limit, accepting waits until one closes. 0 = unlimited.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerIP bounds the open connections from one client ip
+	// (max.connections.per.ip): one more is closed at once. 0 = unlimited.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	// MaxConnectionsPerIPOverrides replace MaxConnectionsPerIP for their hosts, an IP
+	// address or a host name resolved at start (max.connections.per.ip.overrides); 0
+	// refuses every connection from the host.
+	MaxConnectionsPerIPOverrides map[string]int `yaml:"max_connections_per_ip_overrides"`
+	// MaxConnectionCreationRate bounds the new connections per second of the whole
+	// broker, every listener together (Kafka's broker-level
+	// max.connection.creation.rate), measured over the quota windows: over it,
+	// accepting waits. 0 = unlimited. Per-ip rates are quotas (tagpipe configs
+	// --entity-type ips).
+	MaxConnectionCreationRate int `yaml:"max_connection_creation_rate"`
 	// GroupInitialRebalanceDelay holds a new group's first rebalance open for members
 	// starting together (group.initial.rebalance.delay.ms).
 	GroupInitialRebalanceDelay time.Duration `yaml:"group_initial_rebalance_delay"`
@@ -156,6 +172,20 @@ func (b *Broker) validate(ch *check) {
 	ch.positive("retention_check_interval", int64(b.RetentionCheckInterval))
 	ch.positive("log_cleaner_backoff", int64(b.LogCleanerBackoff))
 	ch.positive("max_request_bytes", int64(b.MaxRequestBytes))
+	for key, v := range map[string]int{"max_connections": b.MaxConnections, "max_connections_per_ip": b.MaxConnectionsPerIP,
+		"max_connection_creation_rate": b.MaxConnectionCreationRate} {
+		if v < 0 {
+			ch.fail(key, "must be 0 (unlimited) or more, got %d", v)
+		}
+	}
+	for host, n := range b.MaxConnectionsPerIPOverrides {
+		if strings.TrimSpace(host) == "" {
+			ch.fail("max_connections_per_ip_overrides", "a host is empty")
+		}
+		if n < 0 {
+			ch.fail("max_connections_per_ip_overrides", "%s: must be 0 (no connection) or more, got %d", host, n)
+		}
+	}
 	ch.positive("group_min_session_timeout", int64(b.GroupMinSessionTimeout))
 	ch.positive("offsets_retention", int64(b.OffsetsRetention))
 	ch.positive("offsets_topic_num_partitions", int64(b.OffsetsTopicNumPartitions))

@@ -168,3 +168,32 @@ func TestBrokerQuotaWindow(t *testing.T) {
 	}
 	loadFails(t, LoadOptions{Environ: []string{}, Overrides: map[string]string{"broker.quota_window_num": "0"}}, "broker.quota_window_num")
 }
+
+// The connection limits: unlimited by default, set from the file and the environment,
+// negative values refused with the key.
+func TestBrokerConnectionLimits(t *testing.T) {
+	d, err := Load(LoadOptions{Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := d.Broker; b.MaxConnections != 0 || b.MaxConnectionsPerIP != 0 || len(b.MaxConnectionsPerIPOverrides) != 0 || b.MaxConnectionCreationRate != 0 {
+		t.Fatalf("defaults: %+v", b)
+	}
+	body := `broker:
+  max_connections: 1000
+  max_connections_per_ip: 50
+  max_connections_per_ip_overrides: {127.0.0.1: 200, build.example.com: 0}
+`
+	c, err := Load(LoadOptions{File: writeFile(t, body), Environ: []string{"TAGPIPE_BROKER_MAX_CONNECTION_CREATION_RATE=20"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.Broker
+	if b.MaxConnections != 1000 || b.MaxConnectionsPerIP != 50 || b.MaxConnectionCreationRate != 20 ||
+		len(b.MaxConnectionsPerIPOverrides) != 2 || b.MaxConnectionsPerIPOverrides["127.0.0.1"] != 200 {
+		t.Fatalf("loaded: %+v", b)
+	}
+	loadFails(t, LoadOptions{Environ: []string{}, Overrides: map[string]string{"broker.max_connections_per_ip": "-1"}}, "broker.max_connections_per_ip", "0 (unlimited)")
+	loadFails(t, LoadOptions{File: writeFile(t, "broker:\n  max_connections_per_ip_overrides: {10.0.0.1: -2}\n"), Environ: []string{}},
+		"broker.max_connections_per_ip_overrides", "10.0.0.1")
+}

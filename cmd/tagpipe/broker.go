@@ -56,6 +56,8 @@ func brokerOptions(cfg *config.Config, reg *prometheus.Registry, log *slog.Logge
 	o.RetentionCheckInterval = c.RetentionCheckInterval
 	o.CleanerBackoff = c.LogCleanerBackoff
 	o.MaxRequestBytes = c.MaxRequestBytes
+	o.MaxConnections, o.MaxConnectionsPerIP = c.MaxConnections, c.MaxConnectionsPerIP
+	o.MaxConnectionsPerIPOverrides, o.MaxConnectionCreationRate = c.MaxConnectionsPerIPOverrides, c.MaxConnectionCreationRate
 	o.Groups.InitialRebalanceDelay = c.GroupInitialRebalanceDelay
 	o.Groups.MinSessionTimeout, o.Groups.MaxSessionTimeout = c.GroupMinSessionTimeout, c.GroupMaxSessionTimeout
 	o.Groups.OffsetsRetention = c.OffsetsRetention

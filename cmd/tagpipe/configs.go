@@ -23,18 +23,18 @@ import (
 )
 
 // `tagpipe configs`: kafka-configs.sh over the Kafka protocol. Topics, brokers and broker
-// loggers map onto DescribeConfigs and IncrementalAlterConfigs; users and clients onto
-// client quotas (DescribeClientQuotas, AlterClientQuotas) and, for users, SCRAM
+// loggers map onto DescribeConfigs and IncrementalAlterConfigs; users, clients and ips
+// onto client quotas (DescribeClientQuotas, AlterClientQuotas) and, for users, SCRAM
 // credentials (DescribeUserScramCredentials, AlterUserScramCredentials). The output
-// lines are kafka-configs.sh's. Its ips, groups and client-metrics entity types are
-// refused with the reason (unsupportedEntityTypes).
+// lines are kafka-configs.sh's. Its groups and client-metrics entity types are refused
+// with the reason (unsupportedEntityTypes).
 func init() {
 	register(func(a *app) *cobra.Command {
 		var kf kafkaFlags
 		var o configsOpts
 		cmd := &cobra.Command{
-			Use:   "configs (--describe | --alter) --entity-type topics|brokers|broker-loggers|users|clients [--entity-name N | --entity-default] [--add-config k=v,k2=[a,b] | --add-config-file F] [--delete-config k,k2] [--all]",
-			Short: "Describe and alter topic and broker configs, broker log levels, client quotas and SCRAM credentials (like kafka-configs.sh)",
+			Use:   "configs (--describe | --alter) --entity-type topics|brokers|broker-loggers|users|clients|ips [--entity-name N | --entity-default] [--add-config k=v,k2=[a,b] | --add-config-file F] [--delete-config k,k2] [--all]",
+			Short: "Describe and alter topic and broker configs, broker log levels, client and ip quotas and SCRAM credentials (like kafka-configs.sh)",
 			Example: `  tagpipe configs --describe --entity-type topics --entity-name events
   tagpipe configs --alter --entity-type topics --entity-name events --add-config retention.ms=86400000,cleanup.policy=[compact,delete]
   tagpipe configs --describe --entity-type brokers --entity-name 0 --all
@@ -44,7 +44,9 @@ func init() {
   tagpipe configs --alter --entity-type users --entity-name alice --add-config producer_byte_rate=1048576
   tagpipe configs --alter --entity-type users --entity-name alice --entity-type clients --entity-default --add-config consumer_byte_rate=2097152
   tagpipe configs --alter --entity-type users --entity-name carol --add-config 'SCRAM-SHA-256=[iterations=8192,password=carol-secret]'
-  tagpipe configs --describe --entity-type users --entity-name carol`,
+  tagpipe configs --describe --entity-type users --entity-name carol
+  tagpipe configs --alter --entity-type ips --entity-name 127.0.0.1 --add-config connection_creation_rate=5
+  tagpipe configs --describe --entity-type ips`,
 			Args: cobra.NoArgs,
 		}
 		kf.add(cmd)
@@ -68,9 +70,9 @@ func init() {
 		f.BoolVar(&o.describe, "describe", false, "list the entity's configs (dynamic ones; with --all, every one)")
 		f.BoolVar(&o.alter, "alter", false, "change the entity's configs")
 		f.BoolVar(&o.all, "all", false, "with --describe: every config of the topic or broker, with its source, not only the dynamic ones")
-		f.StringArrayVar(&o.types, "entity-type", nil, "topics, brokers, broker-loggers, users or clients; users and clients together name a user's client")
-		f.Var(&entityNameValue{&o.names}, "entity-name", "the topic, broker id (of brokers and broker-loggers), user principal or client id (one per --entity-type, in the same order)")
-		f.Var(&entityDefaultValue{&o.names}, "entity-default", "the default user, client or brokers (cluster-wide) in place of --entity-name")
+		f.StringArrayVar(&o.types, "entity-type", nil, "topics, brokers, broker-loggers, users, clients or ips; users and clients together name a user's client")
+		f.Var(&entityNameValue{&o.names}, "entity-name", "the topic, broker id (of brokers and broker-loggers), user principal, client id or IP address (one per --entity-type, in the same order)")
+		f.Var(&entityDefaultValue{&o.names}, "entity-default", "the default user, client, ip or brokers (cluster-wide) in place of --entity-name")
 		f.Lookup("entity-default").NoOptDefVal = "true"
 		f.StringArrayVar(&o.add, "add-config", nil, "configs to set: k=v,k2=v2; brackets keep commas in a value: k=[a,b]; SCRAM-SHA-256=[iterations=8192,password=P] sets a user's credential (the password is then in the shell history and the process list: tagpipe users scram --password-stdin keeps it out)")
 		f.StringVar(&o.addFile, "add-config-file", "", "a Java properties file of configs to set (key=value or key: value lines, # and ! comments, \\ continuations), in place of --add-config; values are taken as written (no brackets needed for commas)")
@@ -132,7 +134,7 @@ func (o *configsOpts) check() ([]configEntity, error) {
 		if why, ok := unsupportedEntityTypes[t]; ok {
 			return nil, fmt.Errorf("--entity-type %s is not supported: %s; supported: %s", t, why, supportedEntityTypes)
 		}
-		if !slices.Contains([]string{"topics", "brokers", "broker-loggers", "users", "clients"}, t) {
+		if !slices.Contains([]string{"topics", "brokers", "broker-loggers", "users", "clients", "ips"}, t) {
 			return nil, fmt.Errorf("bad --entity-type %q: want %s", t, supportedEntityTypes)
 		}
 	}
@@ -149,7 +151,7 @@ func (o *configsOpts) check() ([]configEntity, error) {
 			ents[i].name, ents[i].isDefault = o.names[i], o.names[i] == nil
 		}
 		if ents[i].isDefault && (t == "topics" || t == "broker-loggers") {
-			return nil, fmt.Errorf("--entity-default is for users, clients and brokers, not %s", t)
+			return nil, fmt.Errorf("--entity-default is for users, clients, ips and brokers, not %s", t)
 		}
 		if t == "broker-loggers" {
 			if !ents[i].named() {
@@ -186,14 +188,13 @@ func (o *configsOpts) check() ([]configEntity, error) {
 }
 
 // supportedEntityTypes are the --entity-type values served, as the messages name them.
-const supportedEntityTypes = "topics, brokers, broker-loggers, users or clients"
+const supportedEntityTypes = "topics, brokers, broker-loggers, users, clients or ips"
 
 // unsupportedEntityTypes are kafka-configs.sh's other entity types, each with the reason
 // the built-in broker has none (broker/UNSUPPORTED.md).
 var unsupportedEntityTypes = map[string]string{
 	"groups":         "group configs (KIP-848: consumer.session.timeout.ms, consumer.heartbeat.interval.ms, share.*, streams.*) apply to the consumer, share and streams group protocols, which the built-in broker does not serve (its groups are classic ones, whose timeouts the members send)",
 	"client-metrics": "client metrics subscriptions (KIP-714) are not served by the built-in broker",
-	"ips":            "the built-in broker does not enforce connection_creation_rate (KIP-612), and refuses ip quotas rather than keep one that has no effect",
 }
 
 // configsToAdd is the configs to set, from --add-config or --add-config-file.
@@ -392,8 +393,9 @@ func valueOrNull(v *string) string {
 	return *v
 }
 
-// describeQuotaConfigs prints the client quotas of the users/clients entities as
-// kafka-configs.sh ("Quota configs for user-principal 'alice' are k=v, …"), then, for
+// describeQuotaConfigs prints the client quotas of the users/clients (or ips) entities
+// as kafka-configs.sh ("Quota configs for user-principal 'alice' are k=v, …", "Quota
+// configs for ip '127.0.0.1' are connection_creation_rate=5.0"), then, for
 // users alone and not the default, their SCRAM credentials ("SCRAM credential configs
 // for user-principal 'alice' are SCRAM-SHA-256=iterations=8192").
 func describeQuotaConfigs(ctx context.Context, adm *kadm.Client, out io.Writer, ents []configEntity) error {
@@ -416,12 +418,12 @@ func describeQuotaConfigs(ctx context.Context, adm *kadm.Client, out io.Writer, 
 	lines := make([]string, 0, len(qs))
 	for _, q := range qs {
 		var who []string
-		for _, typ := range []string{"user", "client-id"} {
+		for _, typ := range []string{"user", "client-id", "ip"} {
 			for _, c := range q.Entity {
 				if c.Type != typ {
 					continue
 				}
-				label := map[string]string{"user": "user-principal", "client-id": "client-id"}[typ]
+				label := map[string]string{"user": "user-principal", "client-id": "client-id", "ip": "ip"}[typ]
 				if c.Name == nil {
 					who = append(who, "the default "+label)
 				} else {
@@ -478,8 +480,11 @@ func javaDouble(v float64) string {
 }
 
 func quotaType(entityType string) string {
-	if entityType == "users" {
+	switch entityType {
+	case "users":
 		return "user"
+	case "ips":
+		return "ip"
 	}
 	return "client-id"
 }
@@ -539,9 +544,9 @@ func alterConfigsCmd(ctx context.Context, adm *kadm.Client, out io.Writer, ents 
 	return nil
 }
 
-// alterUserClientConfigs sets or removes client quotas (users, clients, or a user's
-// client), or a user's SCRAM credentials, as kafka-configs.sh allows: not both at once,
-// and SCRAM only for a named user.
+// alterUserClientConfigs sets or removes client quotas (users, clients, a user's
+// client, or ips), or a user's SCRAM credentials, as kafka-configs.sh allows: not both
+// at once, and SCRAM only for a named user.
 func alterUserClientConfigs(ctx context.Context, adm *kadm.Client, ents []configEntity, adds [][2]string, dels []string) error {
 	var quotaAdd, quotaDel []string
 	var scramAdd [][2]string
@@ -600,6 +605,10 @@ func alterUserClientConfigs(ctx context.Context, adm *kadm.Client, ents []config
 			ef.defaultUser = true
 		case e.typ == "users":
 			ef.user = *e.name
+		case e.typ == "ips" && e.isDefault:
+			ef.defaultIP = true
+		case e.typ == "ips":
+			ef.ip = *e.name
 		case e.isDefault:
 			ef.defaultClient = true
 		default:

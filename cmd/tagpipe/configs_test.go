@@ -13,7 +13,7 @@ import (
 // TestConfigsCommand: tagpipe configs as kafka-configs.sh against the built-in broker:
 // topic configs set (a bracketed list value), described (dynamic ones, or --all) and
 // deleted; broker configs described, and their alteration refused with the broker's
-// reason; user and user+client quotas; a SCRAM credential set from --add-config that
+// reason; user and user+client quotas; ip quotas; a SCRAM credential set from --add-config that
 // then authenticates, described, and deleted.
 func TestConfigsCommand(t *testing.T) {
 	b := startTestBrokerWith(t, func(o *broker.Options) {
@@ -99,6 +99,17 @@ func TestConfigsCommand(t *testing.T) {
 	// refuses (RESOURCE_NOT_FOUND).
 	fails("RESOURCE_NOT_FOUND", append([]string{"--alter", "--delete-config", "SCRAM-SHA-512"}, carol...)...)
 
+	// ip quotas (KIP-612): a named ip and the default ip, as kafka-configs.sh prints them.
+	expect("Completed updating config for ip 127.0.0.1.\n", "--alter", "--entity-type", "ips", "--entity-name", "127.0.0.1", "--add-config", "connection_creation_rate=5")
+	expect("Completed updating default config for ips in the cluster.\n", "--alter", "--entity-type", "ips", "--entity-default", "--add-config", "connection_creation_rate=100")
+	expect("Quota configs for ip '127.0.0.1' are connection_creation_rate=5.0\n", "--describe", "--entity-type", "ips", "--entity-name", "127.0.0.1")
+	expect("Quota configs for ip '127.0.0.1' are connection_creation_rate=5.0\nQuota configs for the default ip are connection_creation_rate=100.0\n",
+		"--describe", "--entity-type", "ips")
+	fails("Invalid config(s): connection_creation_rate", "--alter", "--entity-type", "ips", "--entity-name", "10.9.9.9", "--delete-config", "connection_creation_rate")
+	expect("Completed updating default config for ips in the cluster.\n", "--alter", "--entity-type", "ips", "--entity-default", "--delete-config", "connection_creation_rate")
+	expect("Completed updating config for ip 127.0.0.1.\n", "--alter", "--entity-type", "ips", "--entity-name", "127.0.0.1", "--delete-config", "connection_creation_rate")
+	expect("", "--describe", "--entity-type", "ips")
+
 	for _, tc := range []struct {
 		want string
 		args []string
@@ -106,8 +117,11 @@ func TestConfigsCommand(t *testing.T) {
 		{"exactly one of --describe or --alter", []string{"--describe", "--alter", "--entity-type", "topics"}},
 		{"bad --entity-type", []string{"--describe", "--entity-type", "nosuch"}},
 		{"--entity-type groups is not supported: group configs (KIP-848", []string{"--describe", "--entity-type", "groups"}},
-		{"--entity-type ips is not supported: the built-in broker does not enforce connection_creation_rate", []string{"--alter", "--entity-type", "ips", "--entity-default", "--add-config", "connection_creation_rate=10"}},
-		{"supported: topics, brokers, broker-loggers, users or clients", []string{"--describe", "--entity-type", "ips"}},
+		{"supported: topics, brokers, broker-loggers, users, clients or ips", []string{"--describe", "--entity-type", "groups"}},
+		{"only users and clients", []string{"--describe", "--entity-type", "ips", "--entity-type", "users"}},
+		{"is not a valid IP or resolvable host", []string{"--alter", "--entity-type", "ips", "--entity-name", "not-an-ip", "--add-config", "connection_creation_rate=5"}},
+		{"connection_creation_rate cannot be a fractional value", []string{"--alter", "--entity-type", "ips", "--entity-default", "--add-config", "connection_creation_rate=2.5"}},
+		{"Invalid configuration key producer_byte_rate", []string{"--alter", "--entity-type", "ips", "--entity-default", "--add-config", "producer_byte_rate=5"}},
 		{"--entity-type client-metrics is not supported", []string{"--alter", "--entity-type", "client-metrics", "--entity-name", "m", "--add-config", "interval.ms=1000"}},
 		{"only users and clients", []string{"--describe", "--entity-type", "topics", "--entity-type", "users"}},
 		{"needs an --entity-name", []string{"--alter", "--entity-type", "topics", "--add-config", "a=b"}},

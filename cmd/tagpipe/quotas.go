@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,20 +15,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// `tagpipe quotas alter|describe`: kafka-configs.sh's client quotas (--entity-type users
-// / clients, --entity-name or --entity-default, --add-config, --delete-config,
-// --describe), over the Kafka protocol (AlterClientQuotas, DescribeClientQuotas), so
-// they work against real Kafka too.
+// `tagpipe quotas alter|describe`: kafka-configs.sh's client and ip quotas
+// (--entity-type users / clients / ips, --entity-name or --entity-default,
+// --add-config, --delete-config, --describe), over the Kafka protocol
+// (AlterClientQuotas, DescribeClientQuotas), so they work against real Kafka too.
 func init() {
 	register(func(a *app) *cobra.Command {
 		var kf kafkaFlags
-		cmd := &cobra.Command{Use: "quotas", Short: "Set, remove and list client quotas (like kafka-configs.sh for users and clients)"}
+		cmd := &cobra.Command{Use: "quotas", Short: "Set, remove and list client and ip quotas (like kafka-configs.sh for users, clients and ips)"}
 		kf.add(cmd)
 		var ent quotaEntityFlags
 		var add, del []string
 		var validate bool
-		alter := &cobra.Command{Use: "alter (--user U | --default-user) [--client-id C | --default-client-id] --add KEY=VALUE --delete KEY",
-			Short: "Set or remove quotas of a user, a client id, or both (producer_byte_rate, consumer_byte_rate, request_percentage)",
+		alter := &cobra.Command{Use: "alter ((--user U | --default-user) [--client-id C | --default-client-id] | --ip IP | --default-ip) --add KEY=VALUE --delete KEY",
+			Short: "Set or remove quotas of a user, a client id, or both (producer_byte_rate, consumer_byte_rate, request_percentage), or of an ip (connection_creation_rate)",
 			Args:  cobra.NoArgs,
 			RunE: kf.withAdminOnly(a, func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
 				entity, err := ent.entity()
@@ -35,7 +36,7 @@ func init() {
 					return err
 				}
 				if len(entity) == 0 {
-					return errors.New("name the entity: --user, --default-user, --client-id or --default-client-id")
+					return errors.New("name the entity: --user, --default-user, --client-id, --default-client-id, --ip or --default-ip")
 				}
 				ops, err := quotaOps(add, del)
 				if err != nil {
@@ -69,7 +70,7 @@ func init() {
 
 		var dent quotaEntityFlags
 		var all bool
-		describe := &cobra.Command{Use: "describe [--user U | --default-user] [--client-id C | --default-client-id] [--all]",
+		describe := &cobra.Command{Use: "describe [--user U | --default-user] [--client-id C | --default-client-id] [--ip IP | --default-ip] [--all]",
 			Short: "List client quotas: every entity, or those matching the flags",
 			Args:  cobra.NoArgs,
 			RunE: kf.withAdminOnly(a, func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
@@ -84,10 +85,10 @@ func init() {
 				if err != nil {
 					return fmt.Errorf("cannot describe client quotas: %w", err)
 				}
-				type row struct{ user, client, quotas string }
+				type row struct{ user, client, ip, quotas string }
 				rows := make([]row, 0, len(qs))
 				for _, q := range qs {
-					r := row{user: "-", client: "-"}
+					r := row{user: "-", client: "-", ip: "-"}
 					for _, e := range q.Entity {
 						name := "<default>"
 						if e.Name != nil {
@@ -98,6 +99,8 @@ func init() {
 							r.user = name
 						case "client-id":
 							r.client = name
+						case "ip":
+							r.ip = name
 						default:
 							r.user = e.Type + "=" + name
 						}
@@ -111,15 +114,29 @@ func init() {
 					rows = append(rows, r)
 				}
 				sort.Slice(rows, func(i, j int) bool {
+					if rows[i].ip != rows[j].ip {
+						return rows[i].ip < rows[j].ip
+					}
 					if rows[i].user != rows[j].user {
 						return rows[i].user < rows[j].user
 					}
 					return rows[i].client < rows[j].client
 				})
+				// The IP column only when an ip entity is listed, so the user and client
+				// table reads as before.
+				withIP := slices.ContainsFunc(rows, func(r row) bool { return r.ip != "-" })
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "USER\tCLIENT-ID\tQUOTAS")
+				if withIP {
+					fmt.Fprintln(tw, "USER\tCLIENT-ID\tIP\tQUOTAS")
+				} else {
+					fmt.Fprintln(tw, "USER\tCLIENT-ID\tQUOTAS")
+				}
 				for _, r := range rows {
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", r.user, r.client, r.quotas)
+					if withIP {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.user, r.client, r.ip, r.quotas)
+					} else {
+						fmt.Fprintf(tw, "%s\t%s\t%s\n", r.user, r.client, r.quotas)
+					}
 				}
 				return tw.Flush()
 			})}
@@ -130,11 +147,11 @@ func init() {
 	})
 }
 
-// quotaEntityFlags name a quota entity (kafka-configs.sh's --entity-type users/clients
-// with --entity-name or --entity-default).
+// quotaEntityFlags name a quota entity (kafka-configs.sh's --entity-type
+// users/clients/ips with --entity-name or --entity-default).
 type quotaEntityFlags struct {
-	user, client               string
-	defaultUser, defaultClient bool
+	user, client, ip                      string
+	defaultUser, defaultClient, defaultIP bool
 }
 
 func (e *quotaEntityFlags) add(cmd *cobra.Command) {
@@ -143,6 +160,23 @@ func (e *quotaEntityFlags) add(cmd *cobra.Command) {
 	f.BoolVar(&e.defaultUser, "default-user", false, "the default user (<default>: every user without a quota of its own)")
 	f.StringVar(&e.client, "client-id", "", "the client id")
 	f.BoolVar(&e.defaultClient, "default-client-id", false, "the default client id (<default>)")
+	f.StringVar(&e.ip, "ip", "", "the client IP address (connection_creation_rate; not with --user or --client-id)")
+	f.BoolVar(&e.defaultIP, "default-ip", false, "the default ip (<default>: every ip without a quota of its own)")
+}
+
+// ipPart returns the ip component named: name (nil = default); hasIP false when none.
+func (e *quotaEntityFlags) ipPart() (ip *string, hasIP bool, err error) {
+	if e.ip != "" && e.defaultIP {
+		return nil, false, errors.New("give --ip or --default-ip, not both")
+	}
+	hasIP = e.ip != "" || e.defaultIP
+	if hasIP && (e.user != "" || e.defaultUser || e.client != "" || e.defaultClient) {
+		return nil, false, errors.New("an ip quota entity stands alone: --ip or --default-ip goes without --user and --client-id")
+	}
+	if e.ip != "" {
+		ip = &e.ip
+	}
+	return ip, hasIP, nil
 }
 
 // parts returns the user and client-id components named: type, name (nil = default).
@@ -167,6 +201,13 @@ func (e *quotaEntityFlags) entity() (kadm.ClientQuotaEntity, error) {
 	if err != nil {
 		return nil, err
 	}
+	ip, hasIP, err := e.ipPart()
+	if err != nil {
+		return nil, err
+	}
+	if hasIP {
+		return kadm.ClientQuotaEntity{{Type: "ip", Name: ip}}, nil
+	}
 	var ent kadm.ClientQuotaEntity
 	if hasUser {
 		ent = append(ent, kadm.ClientQuotaEntityComponent{Type: "user", Name: user})
@@ -182,12 +223,19 @@ func (e *quotaEntityFlags) filter() ([]kadm.DescribeClientQuotaComponent, error)
 	if err != nil {
 		return nil, err
 	}
+	ip, hasIP, err := e.ipPart()
+	if err != nil {
+		return nil, err
+	}
 	var comps []kadm.DescribeClientQuotaComponent
 	comp := func(typ string, name *string) kadm.DescribeClientQuotaComponent {
 		if name == nil {
 			return kadm.DescribeClientQuotaComponent{Type: typ, MatchType: kmsg.QuotasMatchTypeDefault}
 		}
 		return kadm.DescribeClientQuotaComponent{Type: typ, MatchName: name, MatchType: kmsg.QuotasMatchTypeExact}
+	}
+	if hasIP {
+		return append(comps, comp("ip", ip)), nil
 	}
 	if hasUser {
 		comps = append(comps, comp("user", user))
@@ -224,7 +272,8 @@ func quotaOps(add, del []string) ([]kadm.AlterClientQuotaOp, error) {
 	return ops, nil
 }
 
-// quotaEntityText renders an entity as Kafka's config paths: /users/alice/clients/<default>.
+// quotaEntityText renders an entity as Kafka's config paths: /users/alice/clients/<default>,
+// /ips/127.0.0.1.
 func quotaEntityText(ent kadm.ClientQuotaEntity) string {
 	s := ""
 	for _, c := range ent {
@@ -232,9 +281,12 @@ func quotaEntityText(ent kadm.ClientQuotaEntity) string {
 		if c.Name != nil {
 			name = *c.Name
 		}
-		if c.Type == "user" {
+		switch c.Type {
+		case "user":
 			s += "/users/" + name
-		} else {
+		case "ip":
+			s += "/ips/" + name
+		default:
 			s += "/clients/" + name
 		}
 	}

@@ -12,8 +12,8 @@ import (
 )
 
 // TestQuotasCommands: tagpipe quotas alter/describe against the built-in broker, as
-// kafka-configs.sh --entity-type users/clients: set, list (all, exact, --all), remove,
-// and the refusals said clearly.
+// kafka-configs.sh --entity-type users/clients/ips: set, list (all, exact, --all),
+// remove, and the refusals said clearly.
 func TestQuotasCommands(t *testing.T) {
 	addr, dir := startTestBroker(t).Addr(), t.TempDir()
 	run := func(args ...string) (string, error) {
@@ -57,11 +57,37 @@ func TestQuotasCommands(t *testing.T) {
 	if out, err := run("describe", "--user", "alice", "--all"); err != nil || strings.Count(out, "\n") != 2 || strings.Contains(out, "request_percentage") {
 		t.Fatalf("after delete: %v\n%s", err, out)
 	}
+	// ip quotas: set, listed with an IP column, found by --ip, removed.
+	if out, err := run("alter", "--ip", "127.0.0.1", "--add", "connection_creation_rate=5"); err != nil || !strings.Contains(out, "quotas of /ips/127.0.0.1 altered") {
+		t.Fatalf("alter --ip: %v\n%s", err, out)
+	}
+	if out, err := run("alter", "--default-ip", "--add", "connection_creation_rate=50"); err != nil {
+		t.Fatalf("alter --default-ip: %v\n%s", err, out)
+	}
+	out, err = run("describe")
+	want = `(?s)^USER\s+CLIENT-ID\s+IP\s+QUOTAS\n-\s+app\s+-\s+consumer_byte_rate=8192\n.*\n-\s+-\s+127\.0\.0\.1\s+connection_creation_rate=5\n-\s+-\s+<default>\s+connection_creation_rate=50\n$`
+	if err != nil || !regexp.MustCompile(want).MatchString(out) {
+		t.Fatalf("describe with ips: %v\n%s", err, out)
+	}
+	if out, err := run("describe", "--ip", "127.0.0.1"); err != nil || strings.Count(out, "\n") != 2 || !strings.Contains(out, "connection_creation_rate=5") {
+		t.Fatalf("describe --ip: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"alter", "--ip", "127.0.0.1", "--delete", "connection_creation_rate"}, {"alter", "--default-ip", "--delete", "connection_creation_rate"}} {
+		if out, err := run(args...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	if out, err := run("describe"); err != nil || strings.Contains(out, "IP") {
+		t.Fatalf("describe after the ip quotas were removed: %v\n%s", err, out)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"alter", "--add", "producer_byte_rate=1"}, "name the entity"},
+		{[]string{"alter", "--ip", "10.0.0.1", "--user", "a", "--add", "connection_creation_rate=1"}, "stands alone"},
+		{[]string{"alter", "--ip", "10.0.0.1", "--default-ip", "--add", "connection_creation_rate=1"}, "not both"},
+		{[]string{"alter", "--ip", "10.0.0.1", "--add", "connection_creation_rate=1.5"}, "cannot be a fractional value"},
 		{[]string{"alter", "--user", "a", "--default-user", "--add", "producer_byte_rate=1"}, "not both"},
 		{[]string{"alter", "--user", "a"}, "nothing to change"},
 		{[]string{"alter", "--user", "a", "--add", "producer_byte_rate"}, "KEY=VALUE"},
