@@ -26,6 +26,15 @@ func (c *rawConn) served() {
 	}
 }
 
+// refused fails unless the broker closes a new connection without answering its
+// ApiVersions request.
+func refused(t *testing.T, addr string) {
+	t.Helper()
+	c := dialRaw(t, addr)
+	c.send(apiVersionsReq(3))
+	c.expectClosed()
+}
+
 // connBroker starts a broker with the connection limits set by opt and a frozen quota
 // clock with windows of 11 × 100 ms (a throttle is at most 100 ms), and a registry.
 func connBroker(t *testing.T, opt func(*Options)) (*Broker, *quotaClock) {
@@ -70,9 +79,7 @@ func TestMaxConnectionsPerIP(t *testing.T) {
 	c1, c2 := dialRaw(t, b.Addr()), dialRaw(t, b.Addr())
 	c1.served()
 	c2.served()
-	c3 := dialRaw(t, b.Addr())
-	c3.send(apiVersionsReq(3))
-	c3.expectClosed()
+	refused(t, b.Addr())
 	if got := counterValue(t, b, "refused", reasonMaxConnsPerIP); got != 1 {
 		t.Fatalf("refused for max_connections_per_ip: %v, want 1", got)
 	}
@@ -92,16 +99,12 @@ func TestMaxConnectionsPerIPOverrides(t *testing.T) {
 	for range 3 {
 		dialRaw(t, b.Addr()).served()
 	}
-	c := dialRaw(t, b.Addr())
-	c.send(apiVersionsReq(3))
-	c.expectClosed()
+	refused(t, b.Addr())
 
 	b2, _ := connBroker(t, func(o *Options) {
 		o.MaxConnectionsPerIPOverrides = map[string]int{localIP: 0}
 	})
-	c = dialRaw(t, b2.Addr())
-	c.send(apiVersionsReq(3))
-	c.expectClosed()
+	refused(t, b2.Addr())
 	if got := counterValue(t, b2, "refused", reasonMaxConnsPerIP); got != 1 {
 		t.Fatalf("refused for an override of 0: %v, want 1", got)
 	}
@@ -178,9 +181,7 @@ func TestIPConnectionRateQuota(t *testing.T) {
 	c1, c2 := dialRaw(t, b.Addr()), dialRaw(t, b.Addr())
 	c1.served()
 	c2.served()
-	c3 := dialRaw(t, b.Addr())
-	c3.send(apiVersionsReq(3))
-	c3.expectClosed() // no answer: held, then closed
+	refused(t, b.Addr()) // no answer: held, then closed
 	st, ok := b.quotas.Stat(quota.ConnectionCreation, quota.Tags{IP: localIP})
 	if !ok || st.Total != 2 || st.Throttled != 1 || st.ThrottleTime != 100*time.Millisecond || st.Limit != 2 {
 		t.Fatalf("ip's connection rate: %+v %v", st, ok)
@@ -205,9 +206,7 @@ func TestIPConnectionRateQuota(t *testing.T) {
 	setIP(nil, 1, false)
 	clk.advance(1100 * time.Millisecond)
 	dialRaw(t, b.Addr()).served() // 1 over the 1 s span: at the quota
-	c := dialRaw(t, b.Addr())
-	c.send(apiVersionsReq(3))
-	c.expectClosed()
+	refused(t, b.Addr())
 	if got := counterValue(t, b, "refused", reasonIPConnRate); got != 2 {
 		t.Fatalf("refused for the ip's rate: %v, want 2", got)
 	}
