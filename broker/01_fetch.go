@@ -17,8 +17,11 @@ package broker
 // CurrentLeaderEpoch other than -1 is checked against the leader epoch 0 as ListOffsets
 // does.
 //
-// Fetch sessions (KIP-227) are declined: every response carries SessionID 0, which tells
-// the client to keep sending full fetch requests. Every partition reports its last
+// Fetch sessions (KIP-227) from v7, as Kafka's FetchManager (fetch_session.go): a full
+// fetch at epoch 0 opens a session, incremental fetches name only the partitions that
+// changed and are answered only the partitions with news; the reading below is the
+// same for both (an incremental fetch's request is rewritten to the session's
+// partitions), so record sets still go by sendfile. Every partition reports its last
 // stable offset (storage: the first offset of the earliest open transaction, else the
 // high watermark). With IsolationLevel read_committed (1) only batches below it are
 // returned (a consumer there is caught up and long-polls until a transaction ends),
@@ -48,14 +51,16 @@ func init() { register(1, 4, 12, handleFetch) }
 func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	b := c.b
 	req := kreq.(*kmsg.FetchRequest)
-	// Epochs 0 (INITIAL) and -1 (FINAL) make a full fetch whatever the id, as in Kafka's
-	// FetchManager.newContext (kafka-go's Client.Fetch sends id -1, epoch -1; a full fetch
-	// naming a session closes it, and we keep none); any other epoch is an incremental fetch
-	// on a session we never created, id 0 included.
-	if req.Version >= 7 && req.SessionEpoch != 0 && req.SessionEpoch != -1 {
-		resp := req.ResponseKind().(*kmsg.FetchResponse)
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-		return resp, nil
+	// Fetch sessions (KIP-227, fetch_session.go) from v7. An incremental fetch reads the
+	// session's partitions: req.Topics becomes them.
+	var fctx fetchContext
+	if req.Version >= 7 {
+		fctx = b.fetchSessions.newContext(req)
+		if fctx.errCode != 0 {
+			resp := req.ResponseKind().(*kmsg.FetchResponse)
+			resp.ErrorCode = fctx.errCode
+			return resp, nil
+		}
 	}
 	c.capFetchToQuota(req)
 	// Authorization, once per request (as Kafka's handleFetchRequest): READ on each
@@ -77,11 +82,13 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		resp, n, wake, splices, failed := b.fetchOnce(req, denied)
 		if n >= int(req.MinBytes) || n > 0 && req.MinBytes <= 0 || len(wake) == 0 || req.MaxWaitMillis <= 0 || failed {
 			c.splices = append(c.splices[:0], splices...)
+			b.fetchSessions.finish(fctx, req, resp)
 			return resp, nil
 		}
 		wait := time.Until(deadline)
 		if wait <= 0 {
 			c.splices = append(c.splices[:0], splices...)
+			b.fetchSessions.finish(fctx, req, resp)
 			return resp, nil
 		}
 		for _, s := range splices {
@@ -107,6 +114,7 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			// Deadline: answer with whatever is there now (it may have grown meanwhile).
 			resp, _, _, splices, _ = b.fetchOnce(req, denied)
 			c.splices = append(c.splices[:0], splices...)
+			b.fetchSessions.finish(fctx, req, resp)
 			return resp, nil
 		case 1, 2:
 			return nil, errors.New("connection closing during fetch wait")

@@ -118,6 +118,10 @@ type Options struct {
 	// Groups configures the consumer-group coordinator; its Dir, Sync, Now, Logger and
 	// Mirror come from the fields here. Zero values mean groups.DefaultOptions().
 	Groups groups.Options
+	// MaxIncrementalFetchSessionCacheSlots bounds the fetch sessions (KIP-227) the broker
+	// keeps (Kafka's max.incremental.fetch.session.cache.slots, 1000); 0 creates none, so
+	// every consumer sends full fetch requests (fetch_session.go).
+	MaxIncrementalFetchSessionCacheSlots int
 	// OffsetsTopicPartitions is the partition count __consumer_offsets is created with
 	// (offsets.topic.num.partitions, 50); an existing topic keeps its own.
 	OffsetsTopicPartitions int32
@@ -156,6 +160,8 @@ func DefaultOptions() Options {
 		TransactionAbortInterval:  10 * time.Second,
 		TransactionalIDExpiration: 7 * 24 * time.Hour,
 		IdleTimeout:               10 * time.Minute,
+
+		MaxIncrementalFetchSessionCacheSlots: 1000,
 	}
 }
 
@@ -173,10 +179,11 @@ type Broker struct {
 	acl       *acl.Authorizer // nil with Authorizer.Mode none
 	clusterID string
 
-	groups     *groups.Coordinator
-	txns       *txnCoordinator // transactions (txn.go)
-	quotas     *quota.Manager  // client quotas (quota.go); no quota until Start opens the store
-	connQuotas *connQuotas     // connection limits and ip quotas on accept (connection_quotas.go)
+	groups        *groups.Coordinator
+	txns          *txnCoordinator    // transactions (txn.go)
+	quotas        *quota.Manager     // client quotas (quota.go); no quota until Start opens the store
+	connQuotas    *connQuotas        // connection limits and ip quotas on accept (connection_quotas.go)
+	fetchSessions *fetchSessionCache // KIP-227 fetch sessions (fetch_session.go)
 
 	// mu guards topics and the topics.json file; see locks.md.
 	mu     sync.RWMutex
@@ -314,6 +321,7 @@ func New(opts Options) (*Broker, error) {
 	if b.connQuotas, err = newConnQuotas(b, &b.opts); err != nil {
 		return nil, err
 	}
+	b.fetchSessions = newFetchSessionCache(opts.MaxIncrementalFetchSessionCacheSlots, now)
 	b.metrics = newMetrics(opts.Registry, b)
 	return b, nil
 }

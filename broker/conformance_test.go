@@ -500,20 +500,23 @@ func TestDuplicateTopicsAnsweredOnce(t *testing.T) {
 }
 
 // Kafka's FetchManager.newContext treats session epoch 0 (INITIAL) or -1 (FINAL) as a
-// full fetch whatever the session id (a named session is closed), and any other epoch as
-// incremental: on a session it does not have, id 0 included, FETCH_SESSION_ID_NOT_FOUND.
+// full fetch whatever the session id (a named session is closed): INITIAL creates a
+// session (its id in the answer), FINAL none; any other epoch is incremental, and on a
+// session the broker does not have, id 0 included, FETCH_SESSION_ID_NOT_FOUND.
 func TestFetchSessionFullAndIncremental(t *testing.T) {
 	b := startBroker(t, testOptions(t))
 	createTopicRaw(t, b.Addr(), "fs")
 	for _, c := range []struct {
 		id, epoch int32
 		want      int16
+		session   bool
 	}{
-		{12345, 0, 0},  // a full fetch that would close session 12345
-		{12345, -1, 0}, // sessionless
-		{0, 0, 0},
-		{0, 3, kerr.FetchSessionIDNotFound.Code},
-		{12345, 3, kerr.FetchSessionIDNotFound.Code},
+		{12345, 0, 0, true}, // a full fetch that would close session 12345, opening one
+		{12345, -1, 0, false},
+		{0, 0, 0, true},
+		{0, -1, 0, false},
+		{0, 3, kerr.FetchSessionIDNotFound.Code, false},
+		{12345, 3, kerr.FetchSessionIDNotFound.Code, false},
 	} {
 		req := fetchReq("fs", 0, 0, 0)
 		req.SessionID, req.SessionEpoch = c.id, c.epoch
@@ -521,8 +524,8 @@ func TestFetchSessionFullAndIncremental(t *testing.T) {
 		if resp.ErrorCode != c.want {
 			t.Errorf("session %d epoch %d: error %d, want %d", c.id, c.epoch, resp.ErrorCode, c.want)
 		}
-		if c.want == 0 && (resp.SessionID != 0 || len(resp.Topics) != 1) {
-			t.Errorf("session %d epoch %d: session %d, %d topics", c.id, c.epoch, resp.SessionID, len(resp.Topics))
+		if c.want == 0 && ((resp.SessionID != 0) != c.session || len(resp.Topics) != 1) {
+			t.Errorf("session %d epoch %d: session %d (want one: %v), %d topics", c.id, c.epoch, resp.SessionID, c.session, len(resp.Topics))
 		}
 	}
 }

@@ -88,6 +88,7 @@ func newMetrics(reg *prometheus.Registry, b *Broker) *metrics {
 	m.collectors = []prometheus.Collector{groupCollector{b}, m.requests, m.latency, m.connections, m.bytesIn, m.bytesOut, m.malformed, m.authFailures, m.authorizationFailures,
 		m.producedRecords, m.producedBytes, m.fetchedBytes, m.produceErrors, m.retentionDeleted, m.compactedRecords, m.partitions, m.fetchWaiting,
 		m.throttledConns, m.connsRefused, m.acceptDelayed, m.acceptBlockedNow, m.acceptBlocked, b.quotas.Collector()}
+	m.collectors = append(m.collectors, b.fetchSessions.collectors()...)
 	if reg != nil {
 		for _, c := range m.collectors {
 			reg.MustRegister(c)

@@ -85,6 +85,7 @@ func (c *conn) applyQuotas(h requestHeader, req kmsg.Request, resp kmsg.Response
 			c.releaseSplices()
 			empty := req.ResponseKind().(*kmsg.FetchResponse)
 			empty.SetVersion(h.version)
+			c.b.fetchSessions.throttled(req.(*kmsg.FetchRequest), resp.(*kmsg.FetchResponse), empty)
 			resp = empty
 		}
 	default:
