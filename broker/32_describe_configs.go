@@ -148,6 +148,7 @@ func (b *Broker) brokerConfigs() []brokerConfig {
 		{"max.connections", kafkaLimit(o.MaxConnections), "2147483647", "Open connections of all listeners together; at the limit, accepting waits until one closes.", kmsg.ConfigTypeInt},
 		{"max.connections.per.ip", kafkaLimit(o.MaxConnectionsPerIP), "2147483647", "Open connections from one ip; one more is closed at once.", kmsg.ConfigTypeInt},
 		{"max.connections.per.ip.overrides", overridesString(o.MaxConnectionsPerIPOverrides), "", "Per-host (ip or name) limits replacing max.connections.per.ip: host:n,host:n.", kmsg.ConfigTypeString},
+		{"max.incremental.fetch.session.cache.slots", strconv.Itoa(o.MaxIncrementalFetchSessionCacheSlots), "1000", "Fetch sessions (KIP-227) the broker keeps; 0 = none, every fetch is full.", kmsg.ConfigTypeInt},
 		{"num.partitions", i64(int64(o.DefaultPartitions)), "1", "Partitions of an auto-created topic.", kmsg.ConfigTypeInt},
 		{"socket.request.max.bytes", i64(int64(o.MaxRequestBytes)), "104857600", "Larger request frames are refused.", kmsg.ConfigTypeInt},
 	}

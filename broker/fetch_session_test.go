@@ -9,6 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tagpipe/tagpipe/broker/quota"
 )
 
 // A sessionless fetch (epoch -1) is served whatever its session id; an incremental fetch
@@ -290,6 +292,22 @@ func TestFetchSessionCacheEviction(t *testing.T) {
 	if n := metricValue(b.fetchSessions.evictions); n != 2 {
 		t.Fatalf("%v evictions, want 2", n)
 	}
+	_, adm := newAdmin(t, b.Addr())
+	rcs, err := adm.DescribeBrokerConfigs(testCtx(t), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots := "missing"
+	for _, rc := range rcs {
+		for _, kv := range rc.Configs {
+			if kv.Key == "max.incremental.fetch.session.cache.slots" {
+				slots = kv.MaybeValue() + " " + kv.Source.String()
+			}
+		}
+	}
+	if slots != "1 STATIC_BROKER_CONFIG" {
+		t.Fatalf("max.incremental.fetch.session.cache.slots: %s, want 1 STATIC_BROKER_CONFIG", slots)
+	}
 
 	o = testOptions(t)
 	o.MaxIncrementalFetchSessionCacheSlots = 0
@@ -362,5 +380,37 @@ func TestFetchSessionFranzGoConsumer(t *testing.T) {
 	}
 	if n := metricValue(b.fetchSessions.errorFetches); n != 0 {
 		t.Fatalf("%v session errors", n)
+	}
+}
+
+// A fetch throttled by a consumer quota is answered empty (quota.go) and, as Kafka's
+// FetchContext.getThrottledResponse: a full fetch creates no session (id 0), an
+// incremental one keeps its session id and epoch; what it would have answered is not
+// remembered, so the next fetch reports the partition again.
+func TestFetchSessionThrottled(t *testing.T) {
+	b, clk := startQuotaClockBroker(t, "ft")
+	produceTo(t, b, "ft", 0, 20)
+	fetch := func(id, epoch int32, offset int64) *kmsg.FetchResponse {
+		return roundTrip[*kmsg.FetchResponse](t, b.Addr(), sessionFetch(id, epoch, "ft", map[int32]int64{0: offset}, nil, 0))
+	}
+	size := 4 + len(fetch(0, 0, 0).AppendTo(nil)) // a session's answer, before any quota
+	setQuota(t, b, quota.Fetch, float64(size)/10)
+	first := fetch(0, 0, 0) // the whole quota's worth: served
+	id := first.SessionID
+	if id == 0 || len(answered(first)) != 1 {
+		t.Fatalf("first fetch: session %d, %v", id, answered(first))
+	}
+	if r := fetch(0, 0, 0); r.ThrottleMillis == 0 || r.SessionID != 0 || len(r.Topics) != 0 {
+		t.Fatalf("throttled full fetch: throttle %d ms, session %d, %d topics", r.ThrottleMillis, r.SessionID, len(r.Topics))
+	}
+	if n := metricValue(b.fetchSessions.gauge); n != 2 {
+		t.Fatalf("%v sessions, want 2: the throttled full fetch created one", n)
+	}
+	if r := fetch(id, 1, 20); r.ThrottleMillis == 0 || r.SessionID != id || r.ErrorCode != 0 || len(r.Topics) != 0 {
+		t.Fatalf("throttled incremental fetch: throttle %d ms, session %d, error %d, %d topics", r.ThrottleMillis, r.SessionID, r.ErrorCode, len(r.Topics))
+	}
+	clk.advance(20 * time.Second)
+	if r := fetch(id, 2, 20); r.ThrottleMillis != 0 || r.SessionID != id || fmt.Sprint(answered(r)) != "[ft-0:none/0]" {
+		t.Fatalf("after the throttle: throttle %d ms, session %d, %v; want ft-0 reported again", r.ThrottleMillis, r.SessionID, answered(r))
 	}
 }
