@@ -100,6 +100,10 @@ type Broker struct {
 	// accepting waits. 0 = unlimited. Per-ip rates are quotas (tagpipe configs
 	// --entity-type ips).
 	MaxConnectionCreationRate int `yaml:"max_connection_creation_rate"`
+	// MaxIncrementalFetchSessionCacheSlots bounds the fetch sessions (KIP-227) the broker
+	// keeps (max.incremental.fetch.session.cache.slots, 1000); 0 creates none, so
+	// consumers send full fetch requests.
+	MaxIncrementalFetchSessionCacheSlots int `yaml:"max_incremental_fetch_session_cache_slots"`
 	// GroupInitialRebalanceDelay holds a new group's first rebalance open for members
 	// starting together (group.initial.rebalance.delay.ms).
 	GroupInitialRebalanceDelay time.Duration `yaml:"group_initial_rebalance_delay"`
@@ -177,6 +181,9 @@ func (b *Broker) validate(ch *check) {
 		if v < 0 {
 			ch.fail(key, "must be 0 (unlimited) or more, got %d", v)
 		}
+	}
+	if b.MaxIncrementalFetchSessionCacheSlots < 0 {
+		ch.fail("max_incremental_fetch_session_cache_slots", "must be 0 (no fetch sessions) or more, got %d", b.MaxIncrementalFetchSessionCacheSlots)
 	}
 	for host, n := range b.MaxConnectionsPerIPOverrides {
 		if strings.TrimSpace(host) == "" {

@@ -194,6 +194,11 @@ func TestBrokerConnectionLimits(t *testing.T) {
 		t.Fatalf("loaded: %+v", b)
 	}
 	loadFails(t, LoadOptions{Environ: []string{}, Overrides: map[string]string{"broker.max_connections_per_ip": "-1"}}, "broker.max_connections_per_ip", "0 (unlimited)")
+	if d.Broker.MaxIncrementalFetchSessionCacheSlots != 1000 || b.MaxIncrementalFetchSessionCacheSlots != 1000 {
+		t.Fatalf("fetch session slots: default %d, loaded %d; want Kafka's 1000", d.Broker.MaxIncrementalFetchSessionCacheSlots, b.MaxIncrementalFetchSessionCacheSlots)
+	}
+	loadFails(t, LoadOptions{Environ: []string{}, Overrides: map[string]string{"broker.max_incremental_fetch_session_cache_slots": "-1"}},
+		"broker.max_incremental_fetch_session_cache_slots", "0 (no fetch sessions)")
 	loadFails(t, LoadOptions{File: writeFile(t, "broker:\n  max_connections_per_ip_overrides: {10.0.0.1: -2}\n"), Environ: []string{}},
 		"broker.max_connections_per_ip_overrides", "10.0.0.1")
 }

@@ -58,6 +58,7 @@ func brokerOptions(cfg *config.Config, reg *prometheus.Registry, log *slog.Logge
 	o.MaxRequestBytes = c.MaxRequestBytes
 	o.MaxConnections, o.MaxConnectionsPerIP = c.MaxConnections, c.MaxConnectionsPerIP
 	o.MaxConnectionsPerIPOverrides, o.MaxConnectionCreationRate = c.MaxConnectionsPerIPOverrides, c.MaxConnectionCreationRate
+	o.MaxIncrementalFetchSessionCacheSlots = c.MaxIncrementalFetchSessionCacheSlots
 	o.Groups.InitialRebalanceDelay = c.GroupInitialRebalanceDelay
 	o.Groups.MinSessionTimeout, o.Groups.MaxSessionTimeout = c.GroupMinSessionTimeout, c.GroupMaxSessionTimeout
 	o.Groups.OffsetsRetention = c.OffsetsRetention
