@@ -6,7 +6,8 @@
 // their rules live in broker/acl), the topic registry with its persisted topic configs,
 // background retention, idempotent producer ids, the transaction coordinator (txn.go),
 // client quotas on the connections (quota.go; the quotas themselves in broker/quota),
-// connection limits and ip quotas on accept (connection_quotas.go), and the
+// connection limits and ip quotas on accept (connection_quotas.go), Fetch sessions
+// (KIP-227, fetch_session.go), and the
 // broker's metrics. Consumer groups live in broker/groups. Partition logs on disk live in
 // broker/storage; this package only calls its Log API. Everything is encoded and decoded with franz-go's kmsg, so any
 // Kafka client works against it unchanged and a real Kafka cluster can replace it.
