@@ -33,6 +33,8 @@ func FuzzRequest(f *testing.F) {
 	badCRC[20] ^= 1
 	f.Add(body(produceReq(1, "fuzz", 0, badCRC)))
 	f.Add(body(fetchReq("fuzz", 0, 0, 0)))
+	f.Add(body(sessionFetch(0, 0, "fuzz", map[int32]int64{0: 0, 1: 0}, nil, 0)))     // opens a session
+	f.Add(body(sessionFetch(7, 1, "fuzz", map[int32]int64{2: 0}, []int32{0, 1}, 0))) // incremental
 	ct := kmsg.NewPtrCreateTopicsRequest()
 	ct.Version = 7
 	tt := kmsg.NewCreateTopicsRequestTopic()
