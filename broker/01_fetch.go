@@ -81,14 +81,12 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	for {
 		resp, n, wake, splices, failed := b.fetchOnce(req, denied)
 		if n >= int(req.MinBytes) || n > 0 && req.MinBytes <= 0 || len(wake) == 0 || req.MaxWaitMillis <= 0 || failed {
-			c.splices = append(c.splices[:0], splices...)
-			b.fetchSessions.finish(fctx, req, resp)
+			c.answer(b.fetchSessions.finish(fctx, req, resp), resp, splices)
 			return resp, nil
 		}
 		wait := time.Until(deadline)
 		if wait <= 0 {
-			c.splices = append(c.splices[:0], splices...)
-			b.fetchSessions.finish(fctx, req, resp)
+			c.answer(b.fetchSessions.finish(fctx, req, resp), resp, splices)
 			return resp, nil
 		}
 		for _, s := range splices {
@@ -113,8 +111,7 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		case 0:
 			// Deadline: answer with whatever is there now (it may have grown meanwhile).
 			resp, _, _, splices, _ = b.fetchOnce(req, denied)
-			c.splices = append(c.splices[:0], splices...)
-			b.fetchSessions.finish(fctx, req, resp)
+			c.answer(b.fetchSessions.finish(fctx, req, resp), resp, splices)
 			return resp, nil
 		case 1, 2:
 			return nil, errors.New("connection closing during fetch wait")
@@ -231,4 +228,36 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, denied map[string]bool) (*kms
 	}
 	b.metrics.fetchedBytes.Add(float64(total))
 	return resp, total, wake, splices, failed
+}
+
+// answer hands the connection the record sets resp goes out with. When the session's
+// finish may have dropped partitions (an epoch clash with a fetch that overtook this one
+// answers none; a partition that fetch forgot is left out), only the splices whose
+// markers resp still carries are kept and the others' reads closed: conn.frame looks
+// for every splice's marker in the encoding.
+func (c *conn) answer(pruned bool, resp *kmsg.FetchResponse, splices []splice) {
+	if pruned {
+		kept := splices[:0]
+		for _, s := range splices {
+			if carries(resp, s.marker) {
+				kept = append(kept, s)
+			} else {
+				_ = s.rr.Close()
+			}
+		}
+		splices = kept
+	}
+	c.splices = append(c.splices[:0], splices...)
+}
+
+// carries says whether one of resp's partitions answers the record set marker stands for.
+func carries(resp *kmsg.FetchResponse, marker []byte) bool {
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if len(p.RecordBatches) > 0 && &p.RecordBatches[0] == &marker[0] {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -466,7 +466,7 @@ func (c *conn) handleFrame(frame []byte) (*outFrame, error) {
 		if h.key == 18 {
 			// KIP-511: answer an unknown ApiVersions version with a v0 response saying
 			// UNSUPPORTED_VERSION and our range, so the client retries at a version we know.
-			return c.frame(h, unsupportedApiVersions()), nil
+			return c.frame(h, unsupportedApiVersions())
 		}
 		return nil, fmt.Errorf("%w: %s v%d not supported (want v%d-v%d)", errMalformed, kmsg.NameForKey(h.key), h.version, hd.min, hd.max)
 	}
@@ -509,12 +509,16 @@ func (c *conn) handleFrame(frame []byte) (*outFrame, error) {
 		var ae *authError
 		if resp != nil && errors.As(err, &ae) { // answered, then the connection is closed
 			resp.SetVersion(h.version)
-			return c.frame(h, resp), err
+			f, _ := c.frame(h, resp) // no splices: nothing can be missing
+			return f, err
 		}
 		return nil, err
 	}
 	resp.SetVersion(h.version)
-	f := c.frame(h, resp)
+	f, err := c.frame(h, resp)
+	if err != nil {
+		return nil, err
+	}
 	if !qnow.IsZero() {
 		c.recordEncoding(h, qnow)
 	}
@@ -539,8 +543,9 @@ func (c *conn) releaseSplices() {
 // frame encodes size, response header (v0; v1 with empty tags for flexible responses
 // except ApiVersions, whose response header is always v0) and body. Record sets the
 // handler left as splices are cut out of the encoding: each marker and its length prefix
-// become the real length and the file section.
-func (c *conn) frame(h requestHeader, resp kmsg.Response) *outFrame {
+// become the real length and the file section. A marker not in the encoding is a bug in
+// a handler: that connection is closed (its reads released), not the broker.
+func (c *conn) frame(h requestHeader, resp kmsg.Response) (*outFrame, error) {
 	buf := make([]byte, 8, 256)
 	binary.BigEndian.PutUint32(buf[4:], uint32(h.corrID))
 	if resp.IsFlexible() && resp.Key() != 18 {
@@ -549,14 +554,16 @@ func (c *conn) frame(h requestHeader, resp kmsg.Response) *outFrame {
 	buf = resp.AppendTo(buf)
 	if len(c.splices) == 0 {
 		binary.BigEndian.PutUint32(buf[0:], uint32(len(buf)-4))
-		return &outFrame{pieces: []outPiece{{b: buf}}}
+		return &outFrame{pieces: []outPiece{{b: buf}}}, nil
 	}
 	f := &outFrame{pieces: make([]outPiece, 0, 3*len(c.splices)+1)}
 	pos := 0
 	for _, s := range c.splices {
 		i := bytes.Index(buf[pos:], s.marker)
 		if i < 0 {
-			panic("BUG: fetch splice marker not found in the encoded response")
+			c.releaseSplices()
+			c.b.log.Error("BUG: a fetch's record set is missing from its encoded response; closing the connection", "api", h.key)
+			return nil, errors.New("fetch splice marker not found in the encoded response")
 		}
 		i += pos
 		var lenBytes []byte
@@ -574,5 +581,5 @@ func (c *conn) frame(h requestHeader, resp kmsg.Response) *outFrame {
 	f.pieces = append(f.pieces, outPiece{b: buf[pos:]})
 	c.splices = c.splices[:0]
 	binary.BigEndian.PutUint32(buf[0:], uint32(f.size()-4))
-	return f
+	return f, nil
 }

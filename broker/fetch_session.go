@@ -238,8 +238,10 @@ func (s *fetchSession) requestTopics(dst []kmsg.FetchRequestTopic) []kmsg.FetchR
 // finish turns the response fetchOnce built into the context's answer: for a full fetch
 // that asked for one it creates the session (resp.SessionID, 0 if the cache had no room);
 // for an incremental one it leaves out the partitions with nothing new, updates what the
-// session remembers, and moves the partitions that got records to the end.
-func (fc *fetchSessionCache) finish(ctx fetchContext, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) {
+// session remembers, and moves the partitions that got records to the end. It says
+// whether it may have taken partitions out of resp: the caller then keeps only the
+// record sets resp still carries (conn.answer).
+func (fc *fetchSessionCache) finish(ctx fetchContext, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) (pruned bool) {
 	switch {
 	case ctx.create:
 		resp.SessionID = fc.create(req, resp)
@@ -252,10 +254,12 @@ func (fc *fetchSessionCache) finish(ctx fetchContext, req *kmsg.FetchRequest, re
 			// Another fetch on the session since this one began (Kafka checks the same).
 			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
 			resp.Topics = nil
-			return
+			return true
 		}
 		s.prune(resp)
+		return true
 	}
+	return false
 }
 
 // prune is the incremental half of finish, under s.mu.

@@ -414,3 +414,52 @@ func TestFetchSessionThrottled(t *testing.T) {
 		t.Fatalf("after the throttle: throttle %d ms, session %d, %v; want ft-0 reported again", r.ThrottleMillis, r.SessionID, answered(r))
 	}
 }
+
+// Two fetches on one session at once (two connections): the one that began first ends
+// after the other moved the session on. It is answered INVALID_FETCH_SESSION_EPOCH with
+// no partitions even though it had read records to send by file section, and the broker
+// goes on (those sections are released, not looked for in the response); likewise a
+// partition the other fetch forgot is left out of its answer.
+func TestFetchSessionConcurrentFetches(t *testing.T) {
+	b := startBroker(t, testOptions(t))
+	createTopicRaw(t, b.Addr(), "clash") // 3 partitions
+	c := dialRaw(t, b.Addr())
+	id := c.fetch(sessionFetch(0, 0, "clash", map[int32]int64{0: 0, 1: 0}, nil, 0)).SessionID
+	if id == 0 {
+		t.Fatal("no session")
+	}
+	// Epoch 1 long-polls on connection 2; epoch 2 on connection 1 moves the session on
+	// while it waits; then a record wakes the first.
+	c2 := dialRaw(t, b.Addr())
+	c2.send(sessionFetch(id, 1, "clash", nil, nil, 600_000))
+	waitFetchWaiting(t, b)
+	if r := c.fetch(sessionFetch(id, 2, "clash", nil, nil, 0)); r.ErrorCode != 0 {
+		t.Fatalf("epoch 2: error %d", r.ErrorCode)
+	}
+	produceTo(t, b, "clash", 0, 3)
+	r := &kmsg.FetchResponse{Version: 12}
+	c2.read(r)
+	if r.ErrorCode != kerr.InvalidFetchSessionEpoch.Code || len(r.Topics) != 0 {
+		t.Fatalf("the overtaken fetch: error %d, %d topics; want INVALID_FETCH_SESSION_EPOCH and none", r.ErrorCode, len(r.Topics))
+	}
+	// Partition 1 forgotten by epoch 4 while epoch 3 waits; records on both wake epoch 3,
+	// which still answers partition 0's.
+	c2.send(sessionFetch(id, 3, "clash", map[int32]int64{0: 3}, nil, 600_000))
+	waitFetchWaiting(t, b)
+	c3 := dialRaw(t, b.Addr())
+	r4 := c3.fetch(sessionFetch(id, 4, "clash", nil, []int32{1}, 0))
+	if r4.ErrorCode != 0 {
+		t.Fatalf("epoch 4: error %d", r4.ErrorCode)
+	}
+	produceTo(t, b, "clash", 1, 1)
+	r = &kmsg.FetchResponse{Version: 12}
+	c2.read(r)
+	if r.ErrorCode != kerr.InvalidFetchSessionEpoch.Code {
+		t.Fatalf("epoch 3 after epoch 4: error %d", r.ErrorCode)
+	}
+	// The broker still serves the session.
+	produceTo(t, b, "clash", 0, 1)
+	if got := answered(c.fetch(sessionFetch(id, 5, "clash", nil, nil, 0))); fmt.Sprint(got) != "[clash-0:records/0]" {
+		t.Fatalf("epoch 5: %v", got)
+	}
+}
