@@ -357,6 +357,16 @@ func TestOffsetsTopicMembersGoneAfterRestart(t *testing.T) {
 	if after == nil || len(after.Members) != 0 || after.Generation != g.Generation+1 || after.ProtocolType != "consumer" {
 		t.Fatalf("after the restart: %+v", after)
 	}
+	// The coordinator says what the topic says (Kafka's loaded group): ListGroups keeps
+	// the protocol type, DescribeGroups the state.
+	_, adm = newAdmin(t, b.Addr())
+	listed, err := adm.ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lg, ok := listed["mg-group"]; !ok || lg.ProtocolType != "consumer" || lg.State != "Empty" {
+		t.Fatalf("ListGroups after the restart: %+v", listed)
+	}
 }
 
 func TestOffsetsTopicRefusesChanges(t *testing.T) {

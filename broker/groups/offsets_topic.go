@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -185,6 +186,29 @@ type Fix struct {
 	TopicRecord
 }
 
+// restoreLocked gives a group known only by its offsets (New makes it Empty, generation
+// 0, no protocol type) what its latest metadata record in __consumer_offsets says, as
+// Kafka's coordinator loads a group from the topic: the protocol type (ListGroups and
+// DescribeGroups show "consumer" after a restart, as before it), the generation (the
+// next one when the record still lists members, who are gone: Reconcile writes that
+// Empty record), and for a group that was Empty already, when it became Empty (its
+// offsets expire OffsetsRetention after that, as in Kafka, rather than after this
+// start). A group with members or a generation of its own is left as it is.
+func (c *Coordinator) restoreLocked(name string, gv *kmsg.GroupMetadataValue) {
+	g := c.groups[name]
+	if g == nil || len(g.members) > 0 || g.generation != 0 || g.protocolType != "" || g.state != stateEmpty {
+		return
+	}
+	g.protocolType, g.generation = gv.ProtocolType, gv.Generation
+	if len(gv.Members) > 0 {
+		g.generation++
+		return
+	}
+	if ts := time.UnixMilli(gv.CurrentStateTimestamp); gv.CurrentStateTimestamp > 0 && ts.Before(g.emptySince) {
+		g.emptySince = ts
+	}
+}
+
 // Reconcile compares __consumer_offsets, given as the latest value of each key (nil: a
 // tombstone), with what the coordinator holds and returns the records that bring the
 // topic in line: every committed offset whose record is missing or differs, a tombstone
@@ -249,7 +273,11 @@ func (c *Coordinator) Reconcile(latest map[string][]byte) []Fix {
 				continue
 			}
 			var gv kmsg.GroupMetadataValue
-			if gv.ReadFrom(v) != nil || len(gv.Members) == 0 {
+			if gv.ReadFrom(v) != nil {
+				continue
+			}
+			c.restoreLocked(gk.Group, &gv)
+			if len(gv.Members) == 0 {
 				continue
 			}
 			empty := kmsg.NewGroupMetadataValue()
