@@ -34,6 +34,11 @@ func init() {
 					return fmt.Errorf("cannot reach tagpipe at %s (is `tagpipe up` running?): %w", admin, err)
 				}
 				defer resp.Body.Close()
+				if resp.StatusCode == http.StatusNotFound {
+					// A part run alone (tagpipe broker, ingest, stream, jobs) has an admin
+					// listener too, with /metrics and /healthz but no console.
+					return fmt.Errorf("the admin listener at %s has no console (%s): it is a part run alone (tagpipe broker, ingest, stream or jobs), not `tagpipe up`; its /metrics are at http://%s/metrics, or name the up process's listener with --admin", admin, resp.Status, admin)
+				}
 				if resp.StatusCode != http.StatusOK {
 					return fmt.Errorf("status from %s: %s", admin, resp.Status)
 				}
