@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -161,4 +163,49 @@ func waitMessage(t *testing.T, msgs messages, msg string) {
 			t.Fatalf("no %q logged", msg)
 		}
 	}
+}
+
+// TestGroupsLogger: the "groups" logger says what Kafka's GroupCoordinator says at INFO
+// (a rebalance prepared, a group stabilized at its generation, a group become empty),
+// and with groups=DEBUG also each commit, so setting it changes what is logged.
+func TestGroupsLogger(t *testing.T) {
+	msgs := make(messages, 256)
+	o := groupTestOptions(t)
+	o.Logger = slog.New(msgs)
+	b := startBroker(t, o)
+	_, adm := newAdmin(t, b.Addr())
+	ctx := testCtx(t)
+	if r, err := adm.CreateTopic(ctx, 1, 1, nil, "gl"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	produceSeq(t, b.Addr(), "gl", 0, 2)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumerGroup("gl-group"), kgo.ConsumeTopics("gl"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitMessage(t, msgs, "preparing to rebalance group")
+	waitMessage(t, msgs, "stabilized group")
+	cl.Close() // leaves the group
+	waitMessage(t, msgs, "group is now empty")
+
+	commit := func(at int64) {
+		t.Helper()
+		var offs kadm.Offsets
+		offs.Add(kadm.Offset{Topic: "gl", Partition: 0, At: at, LeaderEpoch: -1})
+		if r, err := adm.CommitOffsets(ctx, "gl-group", offs); err != nil || r.Error() != nil {
+			t.Fatal(err, r.Error())
+		}
+	}
+	commit(1) // at INFO: not logged (the handler runs before the answer)
+	for len(msgs) > 0 {
+		if m := <-msgs; m == "offsets committed" {
+			t.Fatal("a commit logged at INFO")
+		}
+	}
+	if err := b.levels.Set("groups", slog.LevelDebug); err != nil { // as configs --add-config groups=DEBUG (TestBrokerLoggers)
+		t.Fatal(err)
+	}
+	commit(2)
+	waitMessage(t, msgs, "offsets committed")
 }

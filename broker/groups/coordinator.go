@@ -565,6 +565,7 @@ func (c *Coordinator) becomeEmptyLocked(g *group) {
 	g.protocol, g.leader = "", ""
 	g.emptySince = c.now()
 	if changed {
+		c.log.Info("group is now empty", "group", g.name, "generation", g.generation)
 		c.mirrorGroupLocked(g)
 	}
 }
@@ -592,6 +593,8 @@ func (c *Coordinator) prepareRebalanceLocked(g *group, delay time.Duration) {
 			g.holdUntil = c.now().Add(delay)
 		}
 		g.deadline = c.now().Add(longest)
+		// Kafka's "Preparing to rebalance group … with old generation …".
+		c.log.Info("preparing to rebalance group", "group", g.name, "state", g.state.String(), "old_generation", g.generation, "members", len(g.members))
 		g.state = statePreparing
 	}
 	c.maybeCompleteJoinLocked(g)
@@ -636,6 +639,7 @@ func (c *Coordinator) completeJoinLocked(g *group) {
 		g.leader = ids[0]
 	}
 	g.state = stateCompleting
+	c.log.Info("stabilized group", "group", g.name, "generation", g.generation, "protocol", g.protocol, "members", len(g.members))
 	var all []kmsg.JoinGroupResponseMember
 	for _, id := range sortedKeys(g.members) {
 		m := g.members[id]
@@ -793,6 +797,7 @@ func (c *Coordinator) JoinGroup(ctx context.Context, jr JoinRequest) *kmsg.JoinG
 	m.joinCh = ch
 	g.members[m.id] = m
 	c.kickReaper()
+	c.log.Debug("member joining", "group", g.name, "member", m.id, "client_id", m.clientID, "host", m.clientHost, "state", g.state.String())
 	g.protocolType = req.ProtocolType
 	delay := time.Duration(0)
 	if g.state == stateEmpty {
@@ -888,6 +893,7 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 			}
 		}
 		g.state = stateStable
+		c.log.Debug("assignment received from the leader", "group", g.name, "generation", g.generation, "leader", m.id, "members", len(req.GroupAssignment))
 		for _, om := range g.members {
 			if om.syncCh != nil {
 				r := kmsg.NewPtrSyncGroupResponse()
@@ -1021,6 +1027,7 @@ func (c *Coordinator) CommitFrom(name, memberID string, instanceID *string, gene
 		return kerr.KafkaStorageError.Code
 	}
 	c.mirrorLocked(name, offsetRecords(rs))
+	c.log.Debug("offsets committed", "group", name, "member", memberID, "generation", generation, "partitions", len(rs))
 	return 0
 }
 
