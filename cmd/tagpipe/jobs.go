@@ -702,10 +702,10 @@ func jobsClear(a *app) *cobra.Command {
 				return err
 			}
 			if !yes {
-				fmt.Fprintf(a.out, "%d runs would be cleared; run again with --yes to clear them\n", len(runs))
+				fmt.Fprintf(a.out, "%s would be cleared; run again with --yes to clear them\n", plural(len(runs), "run", "runs"))
 				return nil
 			}
-			fmt.Fprintf(a.out, "%d runs cleared: the scheduler runs them again at its next poll\n", len(runs))
+			fmt.Fprintf(a.out, "%s cleared: a running scheduler runs them again at its next poll (or tagpipe jobs run --job J --ds D now)\n", plural(len(runs), "run", "runs"))
 			return nil
 		}),
 	}
@@ -773,4 +773,12 @@ func jobsPause(a *app, pause bool) *cobra.Command {
 	cmd.Flags().StringVar(&job, "job", "", "job name")
 	_ = cmd.MarkFlagRequired("job")
 	return cmd
+}
+
+// plural is "1 run", "2 runs".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -178,11 +178,11 @@ func TestDependsOnPastFromConfig(t *testing.T) {
 		t.Fatalf("run after the mark: %v\n%s", err, o)
 	}
 	o, err = jobsCmd(t, "--config", cfg, "jobs", "clear", "--job", "load", "--from", "2026-11-21", "--to", "2026-11-21")
-	if err != nil || !strings.Contains(o, "success  mark") || !strings.Contains(o, "1 runs would be cleared; run again with --yes") {
+	if err != nil || !strings.Contains(o, "success  mark") || !strings.Contains(o, "1 run would be cleared; run again with --yes") {
 		t.Fatalf("clear without --yes: %v\n%s", err, o)
 	}
 	o, err = jobsCmd(t, "--config", cfg, "jobs", "clear", "--job", "load", "--from", "2026-11-21", "--to", "2026-11-21", "--yes")
-	if err != nil || !strings.Contains(o, "1 runs cleared") {
+	if err != nil || !strings.Contains(o, "1 run cleared: a running scheduler") {
 		t.Fatalf("clear: %v\n%s", err, o)
 	}
 	o, err = jobsCmd(t, "--config", cfg, "jobs", "history", "--job", "load")
