@@ -66,6 +66,8 @@ type connQuotas struct {
 	total   int
 	blocked int // acceptors waiting right now
 	stopped bool
+	// fullLogged: when waiting for a slot under maxConns was last logged (quota clock).
+	fullLogged time.Time
 
 	// held are the connections refused by their ip quota, closed when their timer
 	// fires or at Stop.
@@ -192,6 +194,13 @@ func (q *connQuotas) waitForSlot() error {
 	}
 	if q.maxConns > 0 && q.total >= q.maxConns && !q.stopped {
 		m.acceptDelayed.WithLabelValues(reasonMaxConns).Inc()
+		// Clients see only a connect that hangs; the log says why (Kafka logs nothing
+		// here, only its AcceptorBlockedPercent meter). At most once a minute.
+		if now := q.b.quotas.Now(); q.fullLogged.IsZero() || now.Sub(q.fullLogged) >= time.Minute {
+			q.fullLogged = now
+			q.b.log.Warn("max_connections reached: new connections wait, unanswered, until an open one closes",
+				"max_connections", q.maxConns)
+		}
 		start := time.Now()
 		q.setBlocked(+1)
 		for q.total >= q.maxConns && !q.stopped {

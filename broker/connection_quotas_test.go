@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -116,13 +117,16 @@ func TestMaxConnectionsPerIPOverrides(t *testing.T) {
 // max_connections: at the limit the acceptor waits (the new connection is accepted
 // by the kernel but not served) until a connection closes; then it is served.
 func TestMaxConnections(t *testing.T) {
-	b, _ := connBroker(t, func(o *Options) { o.MaxConnections = 2 })
+	msgs := make(messages, 64)
+	b, _ := connBroker(t, func(o *Options) { o.MaxConnections = 2; o.Logger = slog.New(msgs) })
 	c1, c2 := dialRaw(t, b.Addr()), dialRaw(t, b.Addr())
 	c1.served()
 	c2.served()
 	c3 := dialRaw(t, b.Addr())
 	c3.send(apiVersionsReq(3))
 	waitConnState(t, b, 2, 1) // the acceptor waits with c3
+	// The client sees a connect that is not answered; the broker's log says why.
+	waitMessage(t, msgs, "max_connections reached: new connections wait, unanswered, until an open one closes")
 	if got := counterValue(t, b, "delayed", reasonMaxConns); got != 1 {
 		t.Fatalf("accepts delayed for max_connections: %v, want 1", got)
 	}
