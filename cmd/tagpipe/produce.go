@@ -82,7 +82,7 @@ func produceError(err error, topic string) error {
 	case errors.Is(err, kerr.TopicAuthorizationFailed):
 		return fmt.Errorf("not authorized to write to topic %s (%w): it needs Write on it (%s)", topic, err, acl)
 	}
-	return err
+	return internalTopicError(err, topic)
 }
 
 // producerOpts are the client options of --acks (all/-1, 1, 0: idempotence only with

@@ -151,6 +151,16 @@ func missingTopic(err error, topic string) error {
 	return err
 }
 
+// internalTopicError says why a write to an internal topic was refused: the responses
+// that refuse it (Produce before v8, DeleteRecords) carry only INVALID_TOPIC_EXCEPTION,
+// whose description ("an invalid topic") is no help.
+func internalTopicError(err error, topic string) error {
+	if err != nil && strings.HasPrefix(topic, "__") && errors.Is(err, kerr.InvalidTopicException) {
+		return fmt.Errorf("%w (%s is an internal topic: only the broker writes it)", err, topic)
+	}
+	return err
+}
+
 // brokerError is a per-resource error of an admin response as the commands print it: the
 // error code's name and the broker's message, when it sent one, instead of kerr's generic
 // description of the code ("This most likely occurs because of a request being malformed
@@ -349,12 +359,14 @@ func init() {
 					return err
 				}
 				for _, name := range names {
+					// kadm's DeleteTopic returns the topic's error as err too: the
+					// broker's message is in r.
 					r, err := adm.DeleteTopic(ctx, name)
-					if err != nil {
-						return missingTopic(fmt.Errorf("cannot delete topic %q: %w", name, err), name)
-					}
 					if r.Err != nil {
 						return missingTopic(fmt.Errorf("cannot delete topic %q: %w", name, brokerError(r.Err, r.ErrMessage)), name)
+					}
+					if err != nil {
+						return missingTopic(fmt.Errorf("cannot delete topic %q: %w", name, err), name)
 					}
 					fmt.Fprintf(cmd.OutOrStdout(), "Deleted topic %s.\n", name)
 				}
@@ -476,7 +488,7 @@ func deleteRecords(ctx context.Context, adm *kadm.Client, cmd *cobra.Command, to
 				errs = append(errs, fmt.Sprintf("partition %d: offset %d is past its end offset %d (-1 deletes every record)", p, offset, end.Offset))
 				continue
 			}
-			errs = append(errs, fmt.Sprintf("partition %d: %v", p, r.Err))
+			errs = append(errs, fmt.Sprintf("partition %d: %v", p, internalTopicError(r.Err, topic)))
 			continue
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "partition: %s-%d\tlow_watermark: %d\n", topic, p, r.LowWatermark)

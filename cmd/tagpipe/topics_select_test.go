@@ -51,6 +51,14 @@ func TestTopicsKafkaFlags(t *testing.T) {
 	if err != nil || !strings.HasPrefix(out, "Topic: t1\t") || !strings.HasSuffix(out, "\tConfigs: retention.ms=1000\n") || strings.Count(out, "\n") != 1 {
 		t.Fatalf("describe --topics-with-overrides --exclude-internal: %v\n%s", err, out)
 	}
+	// The internal topic refuses deletion with the broker's reason, not
+	// INVALID_TOPIC_EXCEPTION's "an invalid topic"; writes say it is internal.
+	mustFail("INVALID_TOPIC_EXCEPTION: Topic __consumer_offsets is a kafka internal topic and is not allowed to be marked for deletion.", "delete", "--topic", "__consumer_offsets")
+	mustFail("(__consumer_offsets is an internal topic: only the broker writes it)", "delete-records", "--topic", "__consumer_offsets", "--partition", "0", "--offset", "-1")
+	pout, perr := runTagpipeIn("x\n", "--data-dir", dir, "produce", "--topic", "__consumer_offsets", "--bootstrap-server", addr)
+	if perr == nil || !strings.Contains(perr.Error(), "(__consumer_offsets is an internal topic: only the broker writes it)") {
+		t.Fatalf("produce to __consumer_offsets: %v\n%s", perr, pout)
+	}
 	// One node, every partition led by it with a full ISR: nothing under-replicated or
 	// unavailable; with min.insync.replicas 1 and one replica, every partition is at the
 	// minimum.
