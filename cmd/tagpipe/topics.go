@@ -321,6 +321,17 @@ func init() {
 				for k, v := range cfgs {
 					alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: v})
 				}
+				// k1,k2 as configs --delete-config takes them (no config name has a comma):
+				// else "Invalid config(s): k1,k2" named two keys that are both set.
+				var dels []string
+				for _, d := range deleteConfigs {
+					for _, k := range strings.Split(d, ",") {
+						if k = strings.TrimSpace(k); k != "" {
+							dels = append(dels, k)
+						}
+					}
+				}
+				deleteConfigs = dels
 				for _, k := range deleteConfigs {
 					alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
 				}
@@ -348,7 +359,7 @@ func init() {
 			})}
 		topicFlags(alter, "the topics to alter", true, true)
 		alter.Flags().StringArrayVar(&configs, "config", nil, "set a topic config key=value (repeatable)")
-		alter.Flags().StringArrayVar(&deleteConfigs, "delete-config", nil, "return a topic config to its default (repeatable); a config not set on the topic is refused")
+		alter.Flags().StringArrayVar(&deleteConfigs, "delete-config", nil, "return topic configs to their defaults, k1[,k2] (repeatable); a config not set on the topic is refused")
 		alter.Flags().Int32Var(&alterPartitions, "partitions", 0, "grow the topic to this many partitions")
 		alter.PreRunE = checkConfigs
 
