@@ -122,3 +122,38 @@ func TestReconcileRestoresGroupMetadata(t *testing.T) {
 		t.Fatalf("rejoin: error %d generation %d, want generation 4", r.ErrorCode, r.Generation)
 	}
 }
+
+// FormatRecord prints Kafka's formatter lines: each formatter its own record type,
+// "NULL" for a tombstone, bytes in base64, names as written.
+func TestFormatRecord(t *testing.T) {
+	commit := offsetValue(Committed{Offset: 42, LeaderEpoch: 3, Metadata: "m<&>", CommitMs: 1700000000000})
+	gv := kmsg.NewGroupMetadataValue()
+	gv.Version, gv.ProtocolType, gv.Generation, gv.CurrentStateTimestamp = 3, "consumer", 2, 1700000000001
+	p, l := "range", "m1"
+	gv.Protocol, gv.Leader = &p, &l
+	m := kmsg.NewGroupMetadataValueMember()
+	m.MemberID, m.ClientID, m.ClientHost, m.RebalanceTimeoutMillis, m.SessionTimeoutMillis = "m1", "c", "/127.0.0.1", 60000, 45000
+	m.Subscription, m.Assignment = []byte{0, 1}, []byte{}
+	gv.Members = append(gv.Members, m)
+	for _, tc := range []struct {
+		f          Formatter
+		key, value []byte
+		want       string
+	}{
+		{FormatOffsets, OffsetKey("g", "t", 1), commit,
+			`{"key":{"type":1,"data":{"group":"g","topic":"t","partition":1}},"value":{"version":3,"data":{"offset":42,"leaderEpoch":3,"metadata":"m<&>","commitTimestamp":1700000000000}}}`},
+		{FormatOffsets, OffsetKey("g", "t", 1), nil,
+			`{"key":{"type":1,"data":{"group":"g","topic":"t","partition":1}},"value":"NULL"}`},
+		{FormatOffsets, GroupKey("g"), gv.AppendTo(nil), ""},
+		{FormatGroupMetadata, GroupKey("g"), gv.AppendTo(nil),
+			`{"key":{"type":2,"data":{"group":"g"}},"value":{"version":3,"data":{"protocolType":"consumer","generation":2,"protocol":"range","leader":"m1","currentStateTimestamp":1700000000001,"members":[{"memberId":"m1","groupInstanceId":null,"clientId":"c","clientHost":"/127.0.0.1","rebalanceTimeout":60000,"sessionTimeout":45000,"subscription":"AAE=","assignment":""}]}}}`},
+		{FormatGroupMetadata, GroupKey("g"), nil, `{"key":{"type":2,"data":{"group":"g"}},"value":"NULL"}`},
+		{FormatGroupMetadata, OffsetKey("g", "t", 1), commit, ""},
+		{FormatOffsets, []byte{0}, nil, ""},
+	} {
+		got, ok := FormatRecord(tc.f, tc.key, tc.value)
+		if ok != (tc.want != "") || string(got) != tc.want {
+			t.Errorf("formatter %d, key %x:\n got %s (%v)\nwant %s", tc.f, tc.key, got, ok, tc.want)
+		}
+	}
+}

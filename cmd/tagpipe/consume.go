@@ -5,12 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tagpipe/tagpipe/broker/groups"
 )
 
 func init() {
@@ -30,6 +33,7 @@ func init() {
 			keySep        string
 			idle          time.Duration
 			group         string
+			formatter     string
 		)
 		cmd := &cobra.Command{
 			Use:   "consume",
@@ -41,6 +45,10 @@ func init() {
 						return errors.New("give --idle-timeout or --timeout-ms, not both")
 					}
 					idle = time.Duration(timeoutMS) * time.Millisecond
+				}
+				format, err := consumeFormatter(formatter)
+				if err != nil {
+					return err
 				}
 				start := kgo.NewOffset().AtEnd()
 				switch {
@@ -102,6 +110,19 @@ func init() {
 					}
 					for it := fs.RecordIter(); !it.Done() && (maxMessages <= 0 || n < maxMessages); {
 						r := it.Next()
+						if format != nil {
+							line, ok := format(r.Key, r.Value)
+							if group != "" {
+								cl.MarkCommitRecords(r)
+							}
+							if !ok {
+								continue // the other formatter's records
+							}
+							w.Write(line)
+							w.WriteByte('\n')
+							n++
+							continue
+						}
 						if printTime {
 							typ := "CreateTime"
 							if r.Attrs.TimestampType() == 1 {
@@ -154,6 +175,7 @@ func init() {
 		cmd.Flags().Int64Var(&timeoutMS, "timeout-ms", 0, "kafka-console-consumer.sh's spelling of --idle-timeout, in milliseconds")
 		cmd.Flags().BoolVar(&printTime, "print-timestamp", false, "print the record's timestamp first (CreateTime:ms or LogAppendTime:ms)")
 		cmd.Flags().BoolVar(&printHeaders, "print-headers", false, "print the headers (k:v,k2:v2, or NO_HEADERS) before the key and value")
+		cmd.Flags().StringVar(&formatter, "formatter", "", "decode __consumer_offsets as kafka-console-consumer.sh's formatters print it, one JSON line a record: offsets (OffsetsMessageFormatter: commits) or group-metadata (GroupMetadataMessageFormatter); Kafka's class names work too")
 		cmd.Flags().StringVar(&group, "group", "", "consume as a member of this consumer group (resumes from its committed offsets)")
 		_ = cmd.MarkFlagRequired("topic")
 		return cmd
@@ -198,4 +220,27 @@ func writeNullable(w *bufio.Writer, b []byte) {
 		return
 	}
 	w.Write(b)
+}
+
+// consumeFormatter is --formatter: nil for the default, or the function that prints a
+// record (ok=false: not this formatter's record, skipped). Kafka's class names
+// (org.apache.kafka.tools.consumer.OffsetsMessageFormatter,
+// kafka.coordinator.group.GroupMetadataManager$OffsetsMessageFormatter, …) name the same.
+func consumeFormatter(name string) (func(key, value []byte) ([]byte, bool), error) {
+	short := name
+	if i := strings.LastIndexAny(short, ".$"); i >= 0 {
+		short = short[i+1:]
+	}
+	var f groups.Formatter
+	switch short {
+	case "":
+		return nil, nil
+	case "offsets", "OffsetsMessageFormatter":
+		f = groups.FormatOffsets
+	case "group-metadata", "GroupMetadataMessageFormatter":
+		f = groups.FormatGroupMetadata
+	default:
+		return nil, fmt.Errorf("unknown --formatter %q: offsets (OffsetsMessageFormatter) or group-metadata (GroupMetadataMessageFormatter), for __consumer_offsets", name)
+	}
+	return func(key, value []byte) ([]byte, bool) { return groups.FormatRecord(f, key, value) }, nil
 }
