@@ -186,7 +186,8 @@ func New(opts Options) (*Coordinator, error) {
 	// this process's predecessor's): its offsets expire OffsetsRetention after this
 	// start, as an Empty group's, instead of never (the reaper only sees live groups).
 	// Kafka keeps when the group became Empty in its metadata record; this log has no
-	// such time, so the start stands for it: never earlier than Kafka would expire them.
+	// such time, so the start stands for it (never earlier than Kafka would expire them)
+	// until Reconcile finds the group's record in __consumer_offsets (restoreLocked).
 	for name := range c.offsets {
 		if c.groups[name] == nil {
 			c.groups[name] = &group{name: name, members: map[string]*member{}, pending: map[string]time.Time{}, emptySince: now()}
