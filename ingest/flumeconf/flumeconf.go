@@ -533,8 +533,12 @@ func convertSink(where string, in map[string]string, fail failFn) map[string]str
 	switch t := lower(in["type"]); t {
 	case "org.apache.flume.sink.kafka.kafkasink", "kafka":
 		out["type"] = "kafka"
-		if v, ok := in["kafka.producer.acks"]; ok && v != "-1" && lower(v) != "all" {
-			fail(where+".kafka.producer.acks", "tagpipe always produces with acks=all (-1), not %q", v)
+		// Any acks Kafka knows is taken: tagpipe always produces with acks=all, which
+		// loses nothing a weaker setting would keep (Flume's own example says acks = 1).
+		for _, k := range []string{"kafka.producer.acks", "requiredAcks"} {
+			if v, ok := in[k]; ok && v != "-1" && v != "0" && v != "1" && lower(v) != "all" {
+				fail(where+"."+k, "want -1, all, 1 or 0, not %q (tagpipe always produces with acks=all)", v)
+			}
 		}
 		if v, ok := in["useFlumeEventFormat"]; ok && lower(v) == "true" {
 			fail(where+".useFlumeEventFormat", "the Avro Flume event format is not supported; headers become Kafka record headers")
@@ -548,7 +552,20 @@ func convertSink(where string, in map[string]string, fail failFn) map[string]str
 		kafkaKeys := rename{"kafka.bootstrap.servers": "brokers", "kafka.topic": "topic", "flumeBatchSize": "batch_size",
 			"kafka.producer.linger.ms": "linger", "kafka.producer.compression.type": "compression",
 			"kafka.producer.max.request.size": "batch_bytes", "kafka.producer.acks": "", "useFlumeEventFormat": "",
-			"topicHeader": "", "allowTopicOverride": ""}
+			"topicHeader": "", "allowTopicOverride": "",
+			// Flume 1.6's names, still read by later Flumes when their successors are unset
+			// (KafkaSink.translateOldProps), and kafka.flumeBatchSize, as the Flume user
+			// guide's KafkaSink example spells flumeBatchSize.
+			"topic": "", "brokerList": "", "batchSize": "", "requiredAcks": "", "kafka.flumeBatchSize": ""}
+		taken := map[string]bool{}
+		for _, alias := range [][2]string{{"topic", "kafka.topic"}, {"brokerList", "kafka.bootstrap.servers"},
+			{"batchSize", "flumeBatchSize"}, {"kafka.flumeBatchSize", "flumeBatchSize"}} {
+			old, now := alias[0], alias[1]
+			if _, set := in[now]; !set && !taken[now] && in[old] != "" {
+				kafkaKeys[old] = kafkaKeys[now]
+				taken[now] = true // the first alias wins: batchSize before kafka.flumeBatchSize
+			}
+		}
 		for k, v := range kafkaKeys {
 			common[k] = v
 		}

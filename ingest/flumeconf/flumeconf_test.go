@@ -140,7 +140,7 @@ a1.sources.r1.channels = c1
 a1.channels.c1.type = jdbc
 a1.sinks.k1.type = org.apache.flume.sink.kafka.KafkaSink
 a1.sinks.k1.channel = c1
-a1.sinks.k1.kafka.producer.acks = 1
+a1.sinks.k1.kafka.producer.acks = 2
 a1.sinks.k1.kafka.producer.buffer.memory = 1
 a1.sinks.k2.type = hdfs
 a1.sinkgroups.g1.processor.type = org.example.MyProcessor
@@ -155,7 +155,7 @@ a2.sources = x
 	for _, want := range []string{
 		`a1.sources.r1.type: unsupported source type "avro"`,
 		`a1.channels.c1.type: unsupported channel type "jdbc"`,
-		`a1.sinks.k1.kafka.producer.acks: tagpipe always produces with acks=all`,
+		`a1.sinks.k1.kafka.producer.acks: want -1, all, 1 or 0, not "2" (tagpipe always produces with acks=all)`,
 		`a1.sinks.k1.kafka.producer.buffer.memory: unsupported key`,
 		`a1.sinks.k2.type: unsupported sink type "hdfs"`,
 		`a1.sinkgroups.g1.processor.type: unsupported sink processor "org.example.MyProcessor"`,
@@ -171,6 +171,76 @@ a2.sources = x
 }
 
 // A load_balance sink group converts with its selector, backoff and maxTimeOut.
+// TestFlumeKafkaSinkNames converts the KafkaSink example of the Flume user guide as it
+// is printed (kafka.flumeBatchSize, acks = 1) and a Flume 1.6 sink (brokerList, topic,
+// batchSize, requiredAcks), which later Flumes still read when the new names are unset.
+func TestFlumeKafkaSinkNames(t *testing.T) {
+	for _, tc := range []struct {
+		name, sink string
+		want       map[string]string
+	}{
+		{"user guide", `
+a1.sinks.k1.type = org.apache.flume.sink.kafka.KafkaSink
+a1.sinks.k1.kafka.topic = mytopic
+a1.sinks.k1.kafka.bootstrap.servers = localhost:9092
+a1.sinks.k1.kafka.flumeBatchSize = 20
+a1.sinks.k1.kafka.producer.acks = 1
+a1.sinks.k1.kafka.producer.linger.ms = 1
+a1.sinks.k1.kafka.producer.compression.type = snappy
+`, map[string]string{"topic": "mytopic", "brokers": "localhost:9092", "batch_size": "20", "linger": "1", "compression": "snappy"}},
+		{"flume 1.6 names", `
+a1.sinks.k1.type = org.apache.flume.sink.kafka.KafkaSink
+a1.sinks.k1.topic = test
+a1.sinks.k1.brokerList = localhost:9092
+a1.sinks.k1.requiredAcks = 1
+a1.sinks.k1.batchSize = 20
+`, map[string]string{"topic": "test", "brokers": "localhost:9092", "batch_size": "20"}},
+		{"new names win", `
+a1.sinks.k1.type = org.apache.flume.sink.kafka.KafkaSink
+a1.sinks.k1.topic = old
+a1.sinks.k1.kafka.topic = new
+a1.sinks.k1.brokerList = old:9092
+a1.sinks.k1.kafka.bootstrap.servers = new:9092
+a1.sinks.k1.batchSize = 1
+a1.sinks.k1.kafka.flumeBatchSize = 2
+a1.sinks.k1.flumeBatchSize = 3
+`, map[string]string{"topic": "new", "brokers": "new:9092", "batch_size": "3"}},
+		{"batchSize before kafka.flumeBatchSize", `
+a1.sinks.k1.type = org.apache.flume.sink.kafka.KafkaSink
+a1.sinks.k1.kafka.topic = t
+a1.sinks.k1.batchSize = 7
+a1.sinks.k1.kafka.flumeBatchSize = 9
+`, map[string]string{"topic": "t", "batch_size": "7"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := "a1.sources = r1\na1.channels = c1\na1.sinks = k1\n" +
+				"a1.sources.r1.type = netcat\na1.sources.r1.bind = 127.0.0.1\na1.sources.r1.port = 44444\na1.sources.r1.channels = c1\n" +
+				"a1.channels.c1.type = memory\na1.sinks.k1.channel = c1\n" + tc.sink
+			props, err := ReadProperties(strings.NewReader(text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec, err := Convert(props, "a1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := spec.Sinks["k1"]
+			want := map[string]string{"type": "kafka", "channel": "c1"}
+			for k, v := range tc.want {
+				want[k] = v
+			}
+			if len(got) != len(want) {
+				t.Errorf("sink = %v, want %v", got, want)
+			}
+			for k, v := range want {
+				if got[k] != v {
+					t.Errorf("sink[%q] = %q, want %q (sink %v)", k, got[k], v, got)
+				}
+			}
+		})
+	}
+}
+
 func TestFlumeLoadBalanceGroup(t *testing.T) {
 	text := `
 a1.sources = r1
