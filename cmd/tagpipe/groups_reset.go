@@ -185,8 +185,8 @@ func planReset(ctx context.Context, adm *kadm.Client, group string, topicArgs []
 	if spec.toDatetime != "" || spec.byDuration != "" {
 		var ts time.Time
 		if spec.toDatetime != "" {
-			if ts, err = time.Parse(time.RFC3339, spec.toDatetime); err != nil {
-				return plan, fmt.Errorf("bad --to-datetime %q: want RFC 3339, e.g. 2026-01-02T15:04:05Z: %w", spec.toDatetime, err)
+			if ts, err = parseKafkaDatetime(spec.toDatetime); err != nil {
+				return plan, fmt.Errorf("bad --to-datetime %q: %w", spec.toDatetime, err)
 			}
 		} else {
 			d, err := parseResetDuration(spec.byDuration)
@@ -382,7 +382,7 @@ func resetOffsetsCmd(withAdmin adminRunE) *cobra.Command {
 	f.BoolVar(&spec.toCurrent, "to-current", false, "to the committed offsets (with --export: save them)")
 	f.Int64Var(&spec.toOffset, "to-offset", 0, "to this offset (clamped to each partition's start and end)")
 	f.Int64Var(&spec.shiftBy, "shift-by", 0, "move each committed offset by N (negative: back)")
-	f.StringVar(&spec.toDatetime, "to-datetime", "", "to the first record at or after this time (RFC 3339)")
+	f.StringVar(&spec.toDatetime, "to-datetime", "", "to the first record at or after this time: YYYY-MM-DDTHH:mm:SS.sss as kafka-consumer-groups.sh takes it (UTC unless a zone such as Z or +08:00 follows), or RFC 3339")
 	f.StringVar(&spec.byDuration, "by-duration", "", "to the first record at or after now minus this (ISO 8601 PnDTnHnMnS, or 26h)")
 	f.StringVar(&spec.fromFile, "from-file", "", "to the offsets of a CSV file of topic,partition,offset lines, or group,topic,partition,offset for several groups (as --export prints)")
 	f.BoolVar(&export, "export", false, "print the new offsets as CSV (topic,partition,offset; with several groups group first) instead of a table")
@@ -458,4 +458,24 @@ func deleteOffsetsCmd(withAdmin adminRunE) *cobra.Command {
 	_ = cmd.MarkFlagRequired("group")
 	_ = cmd.MarkFlagRequired("topic")
 	return cmd
+}
+
+// kafkaDatetimeLayouts are the forms parseKafkaDatetime takes. Go's parser accepts a
+// fractional second after the seconds even where a layout has none.
+var kafkaDatetimeLayouts = []string{
+	"2006-01-02T15:04:05Z07:00", // RFC 3339, and Kafka's ±hh:mm
+	"2006-01-02T15:04:05Z0700",  // Kafka's ±hhmm
+	"2006-01-02T15:04:05Z07",    // Kafka's ±hh
+	"2006-01-02T15:04:05",       // no zone: UTC, as Kafka's Utils.getDateTime
+}
+
+// parseKafkaDatetime reads a time as kafka-consumer-groups.sh --to-datetime does
+// (YYYY-MM-DDTHH:mm:SS.sss, a zone optional and UTC without one) or as RFC 3339.
+func parseKafkaDatetime(s string) (time.Time, error) {
+	for _, layout := range kafkaDatetimeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, errors.New("want YYYY-MM-DDTHH:mm:SS.sss as Kafka's tools take it (UTC unless a zone such as Z or +08:00 follows), e.g. 2026-01-02T15:04:05.000")
 }

@@ -72,6 +72,15 @@ func TestGroupsResetOffsetsScenarios(t *testing.T) {
 	if got := committed(); got != "t:0=6 t:1=6 t:2=6" {
 		t.Fatalf("after --by-duration PT1H: %s", got)
 	}
+	// --to-datetime as kafka-consumer-groups.sh takes it: milliseconds, a zone or UTC.
+	reset("--to-datetime", old.Add(-time.Minute).In(time.FixedZone("", 8*3600)).Format("2006-01-02T15:04:05.000-07:00"), "--execute")
+	if got := committed(); got != "t:0=0 t:1=0 t:2=0" {
+		t.Fatalf("after --to-datetime before the first record: %s", got)
+	}
+	reset("--to-datetime", old.Add(time.Hour).UTC().Format("2006-01-02T15:04:05.000"), "--execute")
+	if got := committed(); got != "t:0=6 t:1=6 t:2=6" {
+		t.Fatalf("after --to-datetime an hour after the old records: %s", got)
+	}
 	if out, err := runTagpipeErr("--data-dir", dir, "groups", "reset-offsets", "--bootstrap-server", addr, "--group", "g", "--to-earliest", "--to-offset", "1"); err == nil {
 		t.Fatalf("two scenarios accepted: %s", out)
 	}
@@ -84,6 +93,24 @@ func TestGroupsResetOffsetsScenarios(t *testing.T) {
 	}
 	if got := committed(); got != "t:1=6" {
 		t.Fatalf("after delete-offsets t:0,2: %s", got)
+	}
+}
+
+func TestParseKafkaDatetime(t *testing.T) {
+	want := time.Date(2026, 11, 25, 10, 30, 0, 123e6, time.UTC)
+	for _, in := range []string{"2026-11-25T10:30:00.123", "2026-11-25T10:30:00.123Z", "2026-11-25T18:30:00.123+08:00",
+		"2026-11-25T18:30:00.123+0800", "2026-11-25T18:30:00.123+08", "2026-11-25T05:30:00.123-05:00"} {
+		if got, err := parseKafkaDatetime(in); err != nil || !got.Equal(want) {
+			t.Errorf("parseKafkaDatetime(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	if got, err := parseKafkaDatetime("2026-11-25T10:30:00"); err != nil || !got.Equal(want.Truncate(time.Second)) {
+		t.Errorf("no fraction: %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "yesterday", "2026-11-25", "2026-11-25 10:30:00.000", "25-11-2026T10:30:00.000"} {
+		if _, err := parseKafkaDatetime(bad); err == nil {
+			t.Errorf("parseKafkaDatetime(%q) accepted", bad)
+		}
 	}
 }
 

@@ -407,7 +407,7 @@ func init() {
 				return getOffsets(ctx, adm, cmd, topic, at)
 			})}
 		getOffsets.Flags().StringVar(&topic, "topic", "", "topic name")
-		getOffsets.Flags().StringVar(&at, "time", "latest", "latest (-1), earliest (-2), max-timestamp (-3), an RFC 3339 time or Unix milliseconds")
+		getOffsets.Flags().StringVar(&at, "time", "latest", "latest (-1), earliest (-2), max-timestamp (-3), Unix milliseconds, or a time: RFC 3339 or YYYY-MM-DDTHH:mm:SS.sss (UTC)")
 		_ = getOffsets.MarkFlagRequired("topic")
 
 		cmd.AddCommand(create, list, describe, alter, del, delRecords, getOffsets)
@@ -434,9 +434,9 @@ func getOffsets(ctx context.Context, adm *kadm.Client, cmd *cobra.Command, topic
 	default:
 		ms, perr := strconv.ParseInt(at, 10, 64)
 		if perr != nil {
-			t, terr := time.Parse(time.RFC3339Nano, at)
+			t, terr := parseKafkaDatetime(at)
 			if terr != nil {
-				return fmt.Errorf("bad --time %q: want latest, earliest, max-timestamp, an RFC 3339 time or Unix milliseconds", at)
+				return fmt.Errorf("bad --time %q: want latest, earliest, max-timestamp, Unix milliseconds or a time, YYYY-MM-DDTHH:mm:SS.sss (UTC unless a zone such as Z or +08:00 follows)", at)
 			}
 			ms = t.UnixMilli()
 		} else if ms < 0 {
