@@ -463,6 +463,11 @@ item_id,category,tags with tags '|'-separated), json (one object per line with i
 category, tags as a list).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// DuckDB would say "No files found that match the pattern" under its SQL.
+			if m, _ := filepath.Glob(args[0]); len(m) == 0 {
+				abs, _ := filepath.Abs(args[0])
+				return fmt.Errorf("cannot load items: no such file: %s", abs)
+			}
 			q, err := tagging.ItemsQuery(format, args[0])
 			if err != nil {
 				return err

@@ -21,6 +21,16 @@ import (
 	"github.com/tagpipe/tagpipe/warehouse"
 )
 
+// TestTagsItemsMissingFile: a mistyped items path is named, absolute, before DuckDB runs.
+func TestTagsItemsMissingFile(t *testing.T) {
+	dir := t.TempDir()
+	out, err := runTagpipeErr("--data-dir", dir, "tags", "items", filepath.Join(dir, "nosuch", "movies.csv"))
+	if err == nil || !strings.Contains(err.Error(), "cannot load items: no such file: "+filepath.Join(dir, "nosuch", "movies.csv")) ||
+		strings.Contains(err.Error(), "IO Error") {
+		t.Fatalf("missing items file: %v\n%s", err, out)
+	}
+}
+
 // TestTagsCommands drives `tagpipe tags …` end to end on MovieLens: items loaded with
 // `tags items`, ratings put into dwd_events the way the streaming job would, then run,
 // show, list and audience export.
