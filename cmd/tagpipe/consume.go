@@ -87,6 +87,9 @@ func init() {
 				mcancel()
 				if err == nil && (!td.Has(topic) || errors.Is(td[topic].Err, kerr.UnknownTopicOrPartition)) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "tagpipe: topic %q does not exist (yet): waiting for it (tagpipe topics list shows the topics)\n", topic)
+				} else if n := len(td[topic].Partitions); err == nil && partition >= 0 && td[topic].Err == nil && int(partition) >= n {
+					// The client would wait for it in silence.
+					return fmt.Errorf("topic %q has no partition %d: its partitions are 0 to %d (tagpipe topics describe --topic %s)", topic, partition, n-1, topic)
 				}
 				w := bufio.NewWriter(cmd.OutOrStdout())
 				defer w.Flush()

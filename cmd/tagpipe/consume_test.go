@@ -37,3 +37,14 @@ func TestConsumeOffsetsFormatter(t *testing.T) {
 		t.Errorf("--formatter x: %v\n%s", err, out)
 	}
 }
+
+// TestConsumeMissingPartition: --partition beyond the topic's partitions is an error
+// naming the ones it has, not a silent wait.
+func TestConsumeMissingPartition(t *testing.T) {
+	dir, addr, _, _ := partitionedTopic(t, 3)
+	out, err := runTagpipeErr("--data-dir", dir, "consume", "--bootstrap-server", addr, "--topic", "t", "--partition", "7", "--offset", "0", "--timeout-ms", "2000")
+	if err == nil || !strings.Contains(err.Error(), `topic "t" has no partition 7: its partitions are 0 to 2`) {
+		t.Fatalf("consume --partition 7 of 3: %v\n%s", err, out)
+	}
+	runTagpipe(t, "--data-dir", dir, "consume", "--bootstrap-server", addr, "--topic", "t", "--partition", "2", "--offset", "0", "--timeout-ms", "200")
+}
