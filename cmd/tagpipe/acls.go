@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -25,7 +26,14 @@ func init() {
 		cmd := &cobra.Command{Use: "acls", Short: "Add, list and remove ACLs (like kafka-acls.sh); the broker needs authorizer: acl"}
 		kf.add(cmd)
 		withAdmin := func(fn func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error) func(*cobra.Command, []string) error {
-			return kf.withAdminOnly(a, fn)
+			return kf.withAdminOnly(a, func(ctx context.Context, adm *kadm.Client, cmd *cobra.Command) error {
+				err := fn(ctx, adm, cmd)
+				if errors.Is(err, kerr.SecurityDisabled) {
+					// Kafka's message says what is missing, not where to set it.
+					return fmt.Errorf("%w\n(the broker runs without an authorizer: set broker.authorizer: acl and broker.super_users in tagpipe.yaml for tagpipe's broker, authorizer.class.name for Apache Kafka)", err)
+				}
+				return err
+			})
 		}
 		var af aclFlags
 

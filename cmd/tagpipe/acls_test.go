@@ -130,3 +130,18 @@ func TestACLsCommands(t *testing.T) {
 		t.Errorf("produce with Read only: %v", err)
 	}
 }
+
+// TestACLsWithoutAuthorizer: a broker without an authorizer answers SECURITY_DISABLED;
+// the command adds where to turn one on.
+func TestACLsWithoutAuthorizer(t *testing.T) {
+	dir, addr := t.TempDir(), startTestBroker(t).Addr()
+	for _, args := range [][]string{
+		{"list"},
+		{"add", "--allow-principal", "User:alice", "--operation", "Read", "--topic", "orders"},
+	} {
+		out, err := runTagpipeErr(append([]string{"--data-dir", dir, "acls"}, append(args, "--bootstrap-server", addr)...)...)
+		if err == nil || !strings.Contains(err.Error(), "SECURITY_DISABLED") || !strings.Contains(err.Error(), "set broker.authorizer: acl") {
+			t.Fatalf("acls %v without an authorizer: %v\n%s", args, err, out)
+		}
+	}
+}
