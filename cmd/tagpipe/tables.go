@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -56,6 +57,9 @@ func openTable(a *app, name string) (*warehouse.Warehouse, *warehouse.Table, err
 	t, err := w.Table(name)
 	if err != nil {
 		w.Close()
+		if errors.Is(err, warehouse.ErrNotFound) {
+			err = fmt.Errorf("%w in %s (tagpipe tables list shows the tables; --data-dir picks another data dir)", err, a.cfg.Warehouse.Root(a.cfg))
+		}
 		return nil, nil, err
 	}
 	return w, t, nil
@@ -133,7 +137,11 @@ func pickSnapshot(t *warehouse.Table, id int64, asOf string) (*warehouse.Snapsho
 		if err != nil {
 			return nil, fmt.Errorf("bad --as-of %q: want RFC 3339 like 2024-05-01T12:00:00Z", asOf)
 		}
-		return t.AsOf(ts)
+		s, err := t.AsOf(ts)
+		if errors.Is(err, warehouse.ErrNotFound) {
+			err = fmt.Errorf("%w (tagpipe tables history %s lists its snapshots and their times)", err, t.Name())
+		}
+		return s, err
 	}
 	return t.Current()
 }

@@ -73,6 +73,15 @@ func TestTablesCommands(t *testing.T) {
 			t.Fatalf("describe lacks %q:\n%s", want, desc)
 		}
 	}
+	// Mistakes say where to look: a misspelt table, a time before the first snapshot.
+	if out, err := runTagpipeErr("--data-dir", dir, "tables", "describe", "ods_event"); err == nil ||
+		!strings.Contains(err.Error(), `table "ods_event": not found in `+filepath.Join(dir, "warehouse")+" (tagpipe tables list shows the tables") {
+		t.Fatalf("describe ods_event: %v\n%s", err, out)
+	}
+	if out, err := runTagpipeErr("--data-dir", dir, "tables", "describe", "ods_events", "--as-of", "2000-01-01T00:00:00Z"); err == nil ||
+		!strings.Contains(err.Error(), "tagpipe tables history ods_events lists its snapshots") {
+		t.Fatalf("describe --as-of 2000: %v\n%s", err, out)
+	}
 	hist := runTagpipe(t, "--data-dir", dir, "tables", "history", "ods_events")
 	if n := strings.Count(hist, "\n"); n != 7 || !strings.Contains(hist, "create") {
 		t.Fatalf("history:\n%s", hist)
