@@ -6,6 +6,7 @@ import (
 	dbsql "database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -196,6 +197,9 @@ wire endpoint and POST /v1/query.`,
 					return err
 				}
 				defer e.Close()
+				if len(vm) == 0 {
+					warnEmptyWarehouse(a, cmd.ErrOrStderr())
+				}
 				for m, on := range shortcuts {
 					if *on {
 						format = m
@@ -277,4 +281,18 @@ wire endpoint and POST /v1/query.`,
 		cmd.AddCommand(serve)
 		return cmd
 	})
+}
+
+// warnEmptyWarehouse says so when the warehouse has no tables: every query of one would
+// fail with "Table with name … does not exist", most often because the data dir is
+// another one than tagpipe up's (./tagpipe-data is relative to the working directory).
+func warnEmptyWarehouse(a *app, stderr io.Writer) {
+	w, err := openWarehouse(a, true)
+	if err != nil {
+		return
+	}
+	defer w.Close()
+	if ts, err := w.Tables(); err == nil && len(ts) == 0 {
+		fmt.Fprintf(stderr, "tagpipe: the warehouse %s has no tables yet: tagpipe up (or stream) writes them there; --data-dir names another data dir\n", w.Root())
+	}
 }

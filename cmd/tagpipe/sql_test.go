@@ -101,6 +101,20 @@ func TestSQLCommandOverWarehouse(t *testing.T) {
 	}
 }
 
+// TestSQLCommandEmptyWarehouse: on a data dir without tables (most often not the one
+// tagpipe up writes) the command says so before the query's "does not exist"; where
+// there are tables it says nothing more.
+func TestSQLCommandEmptyWarehouse(t *testing.T) {
+	dir := t.TempDir()
+	out, err := runTagpipeErr("--data-dir", dir, "sql", "-e", "SELECT count(*) FROM dwd_events")
+	if err == nil || !strings.Contains(out, "the warehouse "+filepath.Join(dir, "warehouse")+" has no tables yet") || !strings.Contains(out, "--data-dir") {
+		t.Fatalf("empty warehouse: %v\n%s", err, out)
+	}
+	if out, err := runTagpipeErr("--data-dir", sqlWarehouse(t), "sql", "-e", "SELECT 1"); err != nil || strings.Contains(out, "no tables") {
+		t.Fatalf("warehouse with tables: %v\n%s", err, out)
+	}
+}
+
 // TestSQLCommandOutputFlags: DuckDB's -csv/-box/… shortcuts are --csv/--box/…, one at
 // a time; --no-header, --nullvalue, --separator and --out shape the output; -e runs dot
 // commands.
