@@ -58,6 +58,11 @@ echo "ready"
 say "load item tags: MovieLens genres -> dim_item"
 $T tags items --format movielens testdata/movielens/movies.csv
 
+# Lines already committed (a DEMO_DIR of an earlier run): the wait below counts on top.
+q() { $T sql --format csv -e "$1" | tail -n +2; }
+COMMITTED="SELECT (SELECT count(*) FROM dwd_events) + (SELECT count(*) FROM dlq_events WHERE raw NOT LIKE 'userId,%')"
+base=$(q "$COMMITTED" 2>/dev/null || echo 0)
+
 say "drop MovieLens ratings and a generated Taobao-style log into the spool directory"
 SPOOL=$DATA/spool/events
 mkdir -p "$SPOOL"
@@ -74,9 +79,8 @@ echo "$RATINGS ratings + $TB_EVENTS behaviour events"
 
 say "wait until streaming has committed every line"
 want=$((RATINGS + TB_EVENTS))
-q() { $T sql --format csv -e "$1" | tail -n +2; }
 for i in $(seq 1 180); do
-  got=$(q "SELECT (SELECT count(*) FROM dwd_events) + (SELECT count(*) FROM dlq_events WHERE raw NOT LIKE 'userId,%')" 2>/dev/null || echo 0)
+  got=$(($(q "$COMMITTED" 2>/dev/null || echo "$base") - base))
   printf '\r%s / %s events in dwd_events' "$got" "$want"
   [ "$got" -ge "$want" ] && break
   kill -0 "$UP" 2>/dev/null || fail "tagpipe up exited"
