@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,12 +36,22 @@ func init() {
 			idle          time.Duration
 			group         string
 			formatter     string
+			props         []string
 		)
 		cmd := &cobra.Command{
 			Use:   "consume",
 			Short: "Print a topic's records to stdout, one per line (like kafka-console-consumer.sh)",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
+				if err := consoleProperties(props, map[string]func(string) error{
+					"print.key":       boolProperty(&printKey),
+					"print.timestamp": boolProperty(&printTime),
+					"print.headers":   boolProperty(&printHeaders),
+					"print.offset":    boolProperty(&printOffset),
+					"key.separator":   func(v string) error { keySep = v; return nil },
+				}); err != nil {
+					return err
+				}
 				if timeoutMS > 0 {
 					if cmd.Flags().Changed("idle-timeout") {
 						return errors.New("give --idle-timeout or --timeout-ms, not both")
@@ -161,7 +173,7 @@ func init() {
 						return fmt.Errorf("consumed %d records, then could not commit: %w", n, err)
 					}
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "consumed %d records\n", n)
+				fmt.Fprintf(cmd.ErrOrStderr(), "consumed %s\n", plural(int(n), "record", "records"))
 				return nil
 			},
 		}
@@ -180,6 +192,7 @@ func init() {
 		cmd.Flags().BoolVar(&printHeaders, "print-headers", false, "print the headers (k:v,k2:v2, or NO_HEADERS) before the key and value")
 		cmd.Flags().StringVar(&formatter, "formatter", "", "decode __consumer_offsets as kafka-console-consumer.sh's formatters print it, one JSON line a record: offsets (OffsetsMessageFormatter: commits) or group-metadata (GroupMetadataMessageFormatter); Kafka's class names work too")
 		cmd.Flags().StringVar(&group, "group", "", "consume as a member of this consumer group (resumes from its committed offsets)")
+		cmd.Flags().StringArrayVar(&props, "property", nil, "kafka-console-consumer.sh's formatter properties, key=value: print.key, print.timestamp, print.headers, print.offset (partition and offset) = true|false; key.separator")
 		_ = cmd.MarkFlagRequired("topic")
 		return cmd
 	})
@@ -246,4 +259,39 @@ func consumeFormatter(name string) (func(key, value []byte) ([]byte, bool), erro
 		return nil, fmt.Errorf("unknown --formatter %q: offsets (OffsetsMessageFormatter) or group-metadata (GroupMetadataMessageFormatter), for __consumer_offsets", name)
 	}
 	return func(key, value []byte) ([]byte, bool) { return groups.FormatRecord(f, key, value) }, nil
+}
+
+// consoleProperties applies the --property key=value pairs of Kafka's console tools
+// through set, refusing keys it does not have by name.
+func consoleProperties(props []string, set map[string]func(string) error) error {
+	for _, kv := range props {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("bad --property %q: want key=value", kv)
+		}
+		f, known := set[strings.TrimSpace(k)]
+		if !known {
+			names := slices.Sorted(maps.Keys(set))
+			return fmt.Errorf("--property %s is not supported (supported: %s)", k, strings.Join(names, ", "))
+		}
+		if err := f(v); err != nil {
+			return fmt.Errorf("bad --property %q: %w", kv, err)
+		}
+	}
+	return nil
+}
+
+// boolProperty sets *b from true or false, in any case, as Kafka's formatters read them.
+func boolProperty(b *bool) func(string) error {
+	return func(v string) error {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "true":
+			*b = true
+		case "false":
+			*b = false
+		default:
+			return errors.New("want true or false")
+		}
+		return nil
+	}
 }

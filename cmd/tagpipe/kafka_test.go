@@ -461,4 +461,25 @@ func TestConsoleProduceConsumeProperties(t *testing.T) {
 			t.Errorf("line %d %q does not match %s", i, lines[i], want)
 		}
 	}
+	// The same through --property, as Kafka's console tools take them.
+	runTagpipe(t, "--data-dir", dir, "topics", "create", "--bootstrap-server", addr, "--topic", "p", "--partitions", "1")
+	if out, err := runTagpipeIn("a:1\nb\t2\nNULL:3\n", "--data-dir", dir, "produce", "--bootstrap-server", addr, "--topic", "p",
+		"--property", "parse.key=true", "--property", "key.separator=:", "--property", "null.marker=NULL"); err != nil || !strings.Contains(out, "produced 3 records") {
+		t.Fatalf("produce --property: %v\n%s", err, out)
+	}
+	if out, err := runTagpipeIn("c\t4\n", "--data-dir", dir, "produce", "--bootstrap-server", addr, "--topic", "p", "--property", "parse.key=TRUE"); err != nil || !strings.Contains(out, "produced 1 record to p") {
+		t.Fatalf("produce parse.key with the default tab: %v\n%s", err, out)
+	}
+	got = runTagpipe(t, "--data-dir", dir, "consume", "--bootstrap-server", addr, "--topic", "p", "--from-beginning", "--timeout-ms", "2000",
+		"--property", "print.key=true", "--property", "print.offset=true", "--property", "key.separator=|")
+	if want := "0|0|a|1\n0|1|null|b\t2\n0|2|null|3\n0|3|c|4\n"; got != want { // a line without the separator: no key
+		t.Errorf("consume --property: %q, want %q", got, want)
+	}
+	for _, args := range [][]string{{"produce", "--property", "parse.headers=true"}, {"consume", "--property", "print.partition=true"},
+		{"consume", "--property", "print.key=yes"}, {"consume", "--property", "print.key"}} {
+		out, err := runTagpipeErr(append([]string{"--data-dir", dir}, append(args, "--bootstrap-server", addr, "--topic", "p")...)...)
+		if err == nil || !strings.Contains(err.Error(), "--property") {
+			t.Errorf("%v accepted: %v\n%s", args, err, out)
+		}
+	}
 }

@@ -26,12 +26,30 @@ func init() {
 			acks        string
 			compression string
 			linger      time.Duration
+			props       []string
 		)
 		cmd := &cobra.Command{
 			Use:   "produce",
 			Short: "Send stdin lines as records to a topic (like kafka-console-producer.sh)",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
+				// kafka-console-producer.sh's reader properties: a key only with parse.key,
+				// split at key.separator (a tab unless set).
+				var parseKey bool
+				sepProp := ""
+				if err := consoleProperties(props, map[string]func(string) error{
+					"parse.key":     boolProperty(&parseKey),
+					"key.separator": func(v string) error { sepProp = v; return nil },
+					"null.marker":   func(v string) error { nullMarker = v; return nil },
+				}); err != nil {
+					return err
+				}
+				switch {
+				case parseKey && sepProp != "":
+					keySep = sepProp
+				case parseKey && keySep == "":
+					keySep = "\t"
+				}
 				// A record not acknowledged within --request-timeout fails the command (the
 				// client's default is to retry it for ever).
 				opts := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(linger), kgo.RecordDeliveryTimeout(kf.timeout)}
@@ -52,12 +70,13 @@ func init() {
 				if err != nil {
 					return fmt.Errorf("produced %d records, then: %w", n, produceError(err, topic))
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "produced %d records to %s\n", n, topic)
+				fmt.Fprintf(cmd.ErrOrStderr(), "produced %s to %s\n", plural(int(n), "record", "records"), topic)
 				return nil
 			},
 		}
 		kf.add(cmd)
 		cmd.Flags().StringVar(&topic, "topic", "", "topic to produce to")
+		cmd.Flags().StringArrayVar(&props, "property", nil, "kafka-console-producer.sh's reader properties, key=value: parse.key=true (split each line into key and value), key.separator (default a tab), null.marker")
 		cmd.Flags().StringVar(&keySep, "key-separator", "", "split each line at the first separator into key and value (default: no key)")
 		cmd.Flags().StringVar(&nullMarker, "null-marker", "", "a key or value equal to this is sent as null (a null value: a tombstone), as the console producer's null.marker")
 		cmd.Flags().Int32Var(&partition, "partition", -1, "send every record to this partition (default: by key hash, or sticky round-robin without a key)")
