@@ -170,7 +170,6 @@ a2.sources = x
 	}
 }
 
-// A load_balance sink group converts with its selector, backoff and maxTimeOut.
 // TestFlumeKafkaSinkNames converts the KafkaSink example of the Flume user guide as it
 // is printed (kafka.flumeBatchSize, acks = 1) and a Flume 1.6 sink (brokerList, topic,
 // batchSize, requiredAcks), which later Flumes still read when the new names are unset.
@@ -241,6 +240,7 @@ a1.sinks.k1.kafka.flumeBatchSize = 9
 	}
 }
 
+// A load_balance sink group converts with its selector, backoff and maxTimeOut.
 func TestFlumeLoadBalanceGroup(t *testing.T) {
 	text := `
 a1.sources = r1
