@@ -12,8 +12,12 @@ package broker
 // offset.metadata.max.bytes (4096 characters; OffsetMetadataManager.commitOffset).
 //
 // Version notes: v1 generation/member; v2–4 RetentionTime (ignored: broker retention
-// applies); v3 throttle; v6 LeaderEpoch; v7 InstanceID; v8 flexible; v9 renames the generation to GenerationIDOrMemberEpoch
-// (KIP-848): for the classic groups served here it is still the generation.
+// applies); v3 throttle; v6 LeaderEpoch; v7 InstanceID; v8 flexible; v9 renames the
+// generation to GenerationIDOrMemberEpoch (KIP-848): a classic group's generation, a
+// consumer group member's epoch. A consumer group's commit must come from a member at
+// its current epoch (STALE_MEMBER_EPOCH otherwise, UNKNOWN_MEMBER_ID for an unknown
+// member), over v9+ (UNSUPPORTED_VERSION below), unless the group has no members and
+// the commit names no epoch (-1), as Kafka's ConsumerGroup.validateOffsetCommit.
 
 import (
 	"strings"
@@ -67,7 +71,7 @@ func handleOffsetCommit(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	if req.Group == "" {
 		code = kerr.InvalidGroupID.Code
 	} else {
-		code = b.groups.CommitFrom(strings.Clone(req.Group), member, req.InstanceID, gen, offs)
+		code = b.groups.CommitVersion(strings.Clone(req.Group), member, req.InstanceID, gen, req.Version, offs)
 	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetCommitResponseTopic()

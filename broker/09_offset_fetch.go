@@ -8,8 +8,10 @@ package broker
 // Version notes: v2 null = all, top-level ErrorCode; v3 throttle; v5 LeaderEpoch; v6
 // flexible; v7 RequireStable: a partition whose offset an open transaction has staged
 // (TxnOffsetCommit) gets UNSTABLE_OFFSET_COMMIT, as Kafka answers (without it, the last
-// committed offset); v8 groups; v9 adds each group's
-// MemberID/MemberEpoch (KIP-848), which classic groups do not check (epoch -1).
+// committed offset); v8 groups; v9 adds each group's MemberID/MemberEpoch (KIP-848):
+// for a consumer group, a request naming a member must come from it at its current
+// epoch (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH as the group's error, Kafka's
+// validateOffsetFetch); classic groups and requests without a member are not checked.
 
 import (
 	"sort"
@@ -113,6 +115,13 @@ func handleOffsetFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			g.ErrorCode = kerr.GroupAuthorizationFailed.Code
 			resp.Groups = append(resp.Groups, g)
 			continue
+		}
+		if req.Version >= 9 {
+			if code := c.b.groups.CheckFetch(rg.Group, rg.MemberID, rg.MemberEpoch); code != 0 {
+				g.ErrorCode = code
+				resp.Groups = append(resp.Groups, g)
+				continue
+			}
 		}
 		for _, t := range c.fetchOffsets(rg.Group, topics, rg.Topics == nil, req.RequireStable) {
 			gt := kmsg.NewOffsetFetchResponseGroupTopic()

@@ -3,8 +3,9 @@ package broker
 // DescribeGroups v0–5.
 //
 // Behaviour: state, protocol and members (client id, host, metadata, assignment) of each
-// group; an unknown group is reported Dead with no error, as Kafka does. Without
-// DESCRIBE on a group: GROUP_AUTHORIZATION_FAILED for it.
+// group; an unknown group is reported Dead with no error, as Kafka does, and so is a
+// consumer group (KIP-848; Kafka 4 answers these versions so, ConsumerGroupDescribe
+// describes it). Without DESCRIBE on a group: GROUP_AUTHORIZATION_FAILED for it.
 //
 // Version notes: v1 throttle; v3 authorized operations (when asked for: those the ACLs
 // allow, every group operation without an authorizer, authorize.go); v4 InstanceID; v5
@@ -13,6 +14,8 @@ package broker
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tagpipe/tagpipe/broker/groups"
 )
 
 func init() { register(15, 0, 5, handleDescribeGroups) }
@@ -28,6 +31,9 @@ func handleDescribeGroups(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			continue
 		}
 		gi, _ := c.b.groups.Describe(name)
+		if gi.Type == "consumer" {
+			gi = groups.GroupInfo{State: "Dead"}
+		}
 		g.Group, g.State, g.ProtocolType, g.Protocol = name, gi.State, gi.ProtocolType, gi.Protocol
 		if req.IncludeAuthorizedOperations {
 			g.AuthorizedOperations = c.authorizedOps(kmsg.ACLResourceTypeGroup, name)

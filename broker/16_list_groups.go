@@ -1,13 +1,16 @@
 package broker
 
-// ListGroups v0–4.
+// ListGroups v0–5.
 //
-// Behaviour: every group with members or committed offsets; v4 filters by state, ignoring
-// case and surrounding spaces as Kafka's GroupMetadataManager.listGroups does ("stable"
-// matches Stable). With an authorizer, only the groups the client may describe (all
-// with DESCRIBE on the cluster).
+// Behaviour: every group with members or committed offsets, classic and consumer
+// (KIP-848: protocol type "consumer", states Empty, Assigning, Reconciling, Stable); v4
+// filters by state, v5 by type ("classic", "consumer"), both ignoring case and
+// surrounding spaces as Kafka's GroupMetadataManager.listGroups does ("stable" matches
+// Stable). With an authorizer, only the groups the client may describe (all with
+// DESCRIBE on the cluster).
 //
-// Version notes: v1 throttle; v3 flexible; v4 StatesFilter and GroupState.
+// Version notes: v1 throttle; v3 flexible; v4 StatesFilter and GroupState; v5
+// TypesFilter and GroupType.
 
 import (
 	"slices"
@@ -18,7 +21,7 @@ import (
 	"github.com/tagpipe/tagpipe/broker/acl"
 )
 
-func init() { register(16, 0, 4, handleListGroups) }
+func init() { register(16, 0, 5, handleListGroups) }
 
 func handleListGroups(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.ListGroupsRequest)
@@ -30,14 +33,19 @@ func handleListGroups(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		if !all && !c.allowedSilently(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, gi.Name) {
 			continue
 		}
-		if len(req.StatesFilter) > 0 && !slices.ContainsFunc(req.StatesFilter, func(f string) bool {
-			return strings.EqualFold(strings.TrimSpace(f), gi.State)
-		}) {
+		if !matchesFilter(req.StatesFilter, gi.State) || !matchesFilter(req.TypesFilter, gi.Type) {
 			continue
 		}
 		g := kmsg.NewListGroupsResponseGroup()
-		g.Group, g.ProtocolType, g.GroupState = gi.Name, gi.ProtocolType, gi.State
+		g.Group, g.ProtocolType, g.GroupState, g.GroupType = gi.Name, gi.ProtocolType, gi.State, gi.Type
 		resp.Groups = append(resp.Groups, g)
 	}
 	return resp, nil
+}
+
+// matchesFilter: an empty filter takes everything, else v must be one of it.
+func matchesFilter(filter []string, v string) bool {
+	return len(filter) == 0 || slices.ContainsFunc(filter, func(f string) bool {
+		return strings.EqualFold(strings.TrimSpace(f), v)
+	})
 }

@@ -140,6 +140,8 @@ func (b *Broker) brokerConfigs() []brokerConfig {
 		{"advertised.listeners", advertised, "", "Where clients are told to connect, per listener.", kmsg.ConfigTypeList},
 		{"auto.create.topics.enable", strconv.FormatBool(o.AutoCreateTopics), "true", "Create unknown topics on Metadata/Produce.", kmsg.ConfigTypeBoolean},
 		{"broker.id", strconv.Itoa(int(o.NodeID)), "-1", "This node's id.", kmsg.ConfigTypeInt},
+		{"group.consumer.heartbeat.interval.ms", i64(b.groupOpts().ConsumerHeartbeatInterval.Milliseconds()), "5000", "How often consumer-group (KIP-848) members are told to heartbeat.", kmsg.ConfigTypeInt},
+		{"group.consumer.session.timeout.ms", i64(b.groupOpts().ConsumerSessionTimeout.Milliseconds()), "45000", "A consumer-group (KIP-848) member silent this long is fenced.", kmsg.ConfigTypeInt},
 		{"listener.security.protocol.map", protocols, "", "Each listener's security protocol.", kmsg.ConfigTypeString},
 		{"listeners", listeners, "", "The Kafka listeners.", kmsg.ConfigTypeList},
 		{"log.dirs", o.Dir, "", "Where partition logs live.", kmsg.ConfigTypeString},

@@ -374,6 +374,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	gopts.Now = b.opts.Now
 	gopts.Logger = logging.Named(b.opts.Logger, "groups")
 	gopts.Mirror = b.mirrorGroupRecords
+	gopts.Topics = b.groupTopics
 	g, err := groups.New(gopts)
 	if err != nil {
 		b.closeLogs()

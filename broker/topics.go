@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tagpipe/tagpipe/broker/groups"
 	"github.com/tagpipe/tagpipe/broker/storage"
 	"github.com/tagpipe/tagpipe/internal/fsutil"
 )
@@ -416,6 +417,21 @@ func (b *Broker) snapshot(t *topic) topicSnapshot {
 	}
 	return topicSnapshot{name: t.name, id: t.id, parts: append([]*partition(nil), t.parts...), configs: cfg}
 }
+
+// groupTopics lists the topics for consumer groups' assignments (groups.Options.Topics);
+// the coordinator calls it holding its lock, which comes before Broker.mu (locks.md).
+func (b *Broker) groupTopics() []groups.TopicMeta {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := make([]groups.TopicMeta, 0, len(b.topics))
+	for _, t := range b.topics {
+		out = append(out, groups.TopicMeta{Name: t.name, ID: t.id, Partitions: int32(len(t.parts))})
+	}
+	return out
+}
+
+// groupOpts are the group coordinator's options in effect (its defaults applied).
+func (b *Broker) groupOpts() groups.Options { return b.groups.Options() }
 
 func (b *Broker) topicNames() []string {
 	b.mu.RLock()

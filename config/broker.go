@@ -110,6 +110,12 @@ type Broker struct {
 	// GroupMinSessionTimeout / GroupMaxSessionTimeout bound consumers' session timeouts.
 	GroupMinSessionTimeout time.Duration `yaml:"group_min_session_timeout"`
 	GroupMaxSessionTimeout time.Duration `yaml:"group_max_session_timeout"`
+	// GroupConsumerSessionTimeout fences a consumer-group member (KIP-848,
+	// group.protocol=consumer) silent this long (group.consumer.session.timeout.ms);
+	// GroupConsumerHeartbeatInterval is how often its members are told to heartbeat
+	// (group.consumer.heartbeat.interval.ms).
+	GroupConsumerSessionTimeout    time.Duration `yaml:"group_consumer_session_timeout"`
+	GroupConsumerHeartbeatInterval time.Duration `yaml:"group_consumer_heartbeat_interval"`
 	// OffsetsRetention drops the committed offsets of a group empty this long
 	// (offsets.retention.minutes).
 	OffsetsRetention time.Duration `yaml:"offsets_retention"`
@@ -195,6 +201,12 @@ func (b *Broker) validate(ch *check) {
 	}
 	ch.positive("group_min_session_timeout", int64(b.GroupMinSessionTimeout))
 	ch.positive("offsets_retention", int64(b.OffsetsRetention))
+	ch.positive("group_consumer_session_timeout", int64(b.GroupConsumerSessionTimeout))
+	ch.positive("group_consumer_heartbeat_interval", int64(b.GroupConsumerHeartbeatInterval))
+	if b.GroupConsumerHeartbeatInterval >= b.GroupConsumerSessionTimeout && b.GroupConsumerSessionTimeout > 0 {
+		// Kafka refuses it too: a member would be fenced between two heartbeats.
+		ch.fail("group_consumer_heartbeat_interval", "must be less than group_consumer_session_timeout (%v), got %v", b.GroupConsumerSessionTimeout, b.GroupConsumerHeartbeatInterval)
+	}
 	ch.positive("offsets_topic_num_partitions", int64(b.OffsetsTopicNumPartitions))
 	ch.positive("transaction_max_timeout", int64(b.TransactionMaxTimeout))
 	ch.positive("transaction_abort_interval", int64(b.TransactionAbortInterval))

@@ -48,6 +48,15 @@ type Options struct {
 	// called with the coordinator's lock held, so records reach it in the order of the
 	// changes; its error is logged (offsets.log stays the truth).
 	Mirror func(group string, recs []TopicRecord) error
+	// ConsumerSessionTimeout fences a consumer-group member (KIP-848) that has not
+	// heartbeaten for this long (group.consumer.session.timeout.ms).
+	ConsumerSessionTimeout time.Duration
+	// ConsumerHeartbeatInterval is the interval consumer-group members are told to
+	// heartbeat at (group.consumer.heartbeat.interval.ms).
+	ConsumerHeartbeatInterval time.Duration
+	// Topics lists the broker's topics, which consumer groups' assignments are made
+	// of; nil = none. It is called with the coordinator's lock held.
+	Topics func() []TopicMeta
 }
 
 // DefaultOptions are Kafka's defaults.
@@ -58,6 +67,9 @@ func DefaultOptions() Options {
 		InitialRebalanceDelay: 3 * time.Second,
 		OffsetsRetention:      7 * 24 * time.Hour,
 		Tick:                  100 * time.Millisecond,
+
+		ConsumerSessionTimeout:    45 * time.Second,
+		ConsumerHeartbeatInterval: 5 * time.Second,
 	}
 }
 
@@ -100,6 +112,22 @@ type group struct {
 	// holdUntil keeps a new group's first join phase open even when everyone known has
 	// joined, so members starting together land in one generation.
 	holdUntil time.Time
+	// cons is set for a consumer group (KIP-848, consumer.go): its members are there,
+	// members (classic) stays empty and state stays Empty.
+	cons *consumerGroup
+}
+
+// hasMembers reports whether a group of either type has members.
+func (g *group) hasMembers() bool {
+	return len(g.members) > 0 || g.cons != nil && len(g.cons.members) > 0
+}
+
+// typeName is the group's type as ListGroups v5 reports it.
+func (g *group) typeName() string {
+	if g.cons != nil {
+		return "consumer"
+	}
+	return "classic"
 }
 
 // Committed is one committed offset.
@@ -168,6 +196,12 @@ func New(opts Options) (*Coordinator, error) {
 	}
 	if opts.Tick <= 0 {
 		opts.Tick = def.Tick
+	}
+	if opts.ConsumerSessionTimeout <= 0 {
+		opts.ConsumerSessionTimeout = def.ConsumerSessionTimeout
+	}
+	if opts.ConsumerHeartbeatInterval <= 0 {
+		opts.ConsumerHeartbeatInterval = def.ConsumerHeartbeatInterval
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -423,6 +457,9 @@ func (c *Coordinator) recompactLocked() {
 	c.file, c.size, c.live = f, size, lines
 }
 
+// Options are the coordinator's options in effect (defaults applied).
+func (c *Coordinator) Options() Options { return c.opts }
+
 // Close stops the reaper, answers waiting joins/syncs and closes offsets.log. Safe twice.
 func (c *Coordinator) Close() error {
 	var err error
@@ -488,6 +525,12 @@ func (c *Coordinator) expire() (watch bool) {
 	defer c.mu.Unlock()
 	now := c.now()
 	for _, g := range c.groups {
+		if g.cons != nil {
+			if c.expireConsumerLocked(g, now) {
+				watch = true
+				continue
+			}
+		}
 		for id, m := range g.members {
 			// A member waiting in JoinGroup is not expected to heartbeat.
 			if m.joinCh != nil {
@@ -506,7 +549,7 @@ func (c *Coordinator) expire() (watch bool) {
 		if g.state == statePreparing && !now.Before(g.deadline) {
 			c.completeJoinLocked(g)
 		}
-		if g.state == stateEmpty && len(g.members) == 0 && !g.emptySince.IsZero() && now.Sub(g.emptySince) > c.opts.OffsetsRetention {
+		if g.state == stateEmpty && !g.hasMembers() && !g.emptySince.IsZero() && now.Sub(g.emptySince) > c.opts.OffsetsRetention {
 			// A group that never had a generation has no metadata record to remove.
 			tombs := c.tombstonesLocked(g.name, nil, g.generation > 0)
 			if _, ok := c.offsets[g.name]; ok {
@@ -737,6 +780,17 @@ func (c *Coordinator) JoinGroup(ctx context.Context, jr JoinRequest) *kmsg.JoinG
 	if g == nil {
 		g = &group{name: req.Group, members: map[string]*member{}, pending: map[string]time.Time{}, emptySince: c.now()}
 		c.groups[req.Group] = g
+	}
+	if g.cons != nil {
+		if len(g.cons.members) > 0 {
+			// Kafka would take the classic member into the consumer group (online
+			// migration); that is not served here.
+			c.mu.Unlock()
+			return fail(kerr.InconsistentGroupProtocol)
+		}
+		// An Empty consumer group becomes a classic one, with its offsets (Kafka).
+		c.log.Info("empty consumer group converted to a classic group", "group", g.name)
+		g.cons, g.protocolType = nil, ""
 	}
 	if len(g.members) > 0 && (req.ProtocolType != g.protocolType || !supportsCommon(g, req.Protocols)) {
 		c.mu.Unlock()
@@ -987,11 +1041,25 @@ func (c *Coordinator) Commit(name, memberID string, generation int32, offs map[s
 // v7+): as in Kafka's validateOffsetCommit, a replaced static member's commit gets
 // FENCED_INSTANCE_ID.
 func (c *Coordinator) CommitFrom(name, memberID string, instanceID *string, generation int32, offs map[string]map[int32]Committed) int16 {
+	return c.CommitVersion(name, memberID, instanceID, generation, 9, offs)
+}
+
+// CommitVersion is CommitFrom for an OffsetCommit of the given version: a member of a
+// consumer group (KIP-848) must use v9+, whose generation is its member epoch
+// (checkConsumerCommitLocked).
+func (c *Coordinator) CommitVersion(name, memberID string, instanceID *string, generation int32, version int16, offs map[string]map[int32]Committed) int16 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g := c.groups[name]
 	static := instanceID != nil && *instanceID != ""
 	switch {
+	case g != nil && g.cons != nil:
+		if code := c.checkConsumerCommitLocked(g.cons, memberID, generation, version, false, offs); code != 0 {
+			return code
+		}
+		if m := g.cons.members[memberID]; m != nil {
+			m.lastSeen = c.now()
+		}
 	case generation < 0 && (g == nil || len(g.members) == 0):
 		// The admin client, or a consumer without group management: allowed while the
 		// group has no members, whatever member id it names (Kafka's validateOffsetCommit).
@@ -1050,8 +1118,10 @@ func (c *Coordinator) Fetch(name string) map[string]map[int32]Committed {
 // GroupInfo describes a group for DescribeGroups / ListGroups.
 type GroupInfo struct {
 	Name, State, ProtocolType, Protocol string
-	Generation                          int32
-	Members                             []MemberInfo
+	// Type is "classic" or "consumer" (KIP-848: DescribeConsumer has the rest).
+	Type       string
+	Generation int32
+	Members    []MemberInfo
 }
 
 // MemberInfo describes one member.
@@ -1068,11 +1138,14 @@ func (c *Coordinator) Describe(name string) (GroupInfo, bool) {
 	g := c.groups[name]
 	if g == nil {
 		if _, ok := c.offsets[name]; ok {
-			return GroupInfo{Name: name, State: "Empty"}, true
+			return GroupInfo{Name: name, State: "Empty", Type: "classic"}, true
 		}
 		return GroupInfo{Name: name, State: "Dead"}, false
 	}
-	gi := GroupInfo{Name: name, State: g.state.String(), ProtocolType: g.protocolType, Protocol: g.protocol, Generation: g.generation}
+	if g.cons != nil {
+		return GroupInfo{Name: name, State: g.cons.state(), ProtocolType: "consumer", Type: "consumer", Generation: g.cons.epoch}, true
+	}
+	gi := GroupInfo{Name: name, State: g.state.String(), ProtocolType: g.protocolType, Protocol: g.protocol, Type: "classic", Generation: g.generation}
 	for _, id := range sortedKeys(g.members) {
 		m := g.members[id]
 		mi := MemberInfo{ID: id, InstanceID: m.instanceID, ClientID: m.clientID, ClientHost: m.clientHost, Assignment: m.assignment}
@@ -1114,7 +1187,7 @@ func (c *Coordinator) Delete(name string) int16 {
 	if g == nil && !hasOffsets {
 		return kerr.GroupIDNotFound.Code
 	}
-	if g != nil && len(g.members) > 0 {
+	if g != nil && g.hasMembers() {
 		return kerr.NonEmptyGroup.Code
 	}
 	tombs := c.tombstonesLocked(name, nil, true)
@@ -1142,7 +1215,13 @@ func (c *Coordinator) DeleteOffsets(name string, topics map[string][]int32) (int
 		return kerr.NonEmptyGroup.Code, nil
 	}
 	subscribed := map[string]bool{}
-	if g != nil && g.protocolType == "consumer" {
+	if g != nil && g.cons != nil {
+		// Kafka's ConsumerGroup.validateOffsetDelete takes any state; a topic a member
+		// subscribes to (by name or regex) is refused below.
+		for t := range topics {
+			subscribed[t] = g.cons.subscribedTopic(t)
+		}
+	} else if g != nil && g.protocolType == "consumer" {
 		for _, m := range g.members {
 			for _, p := range m.protocols {
 				if p.Name != g.protocol {
@@ -1223,6 +1302,9 @@ func (c *Coordinator) CheckTxnMember(name, memberID string, instanceID *string, 
 	g := c.groups[name]
 	if g == nil {
 		return kerr.UnknownMemberID.Code
+	}
+	if g.cons != nil {
+		return c.checkConsumerCommitLocked(g.cons, memberID, generation, 9, true, nil)
 	}
 	if code := checkMember(g, memberID, instanceID); code != 0 {
 		return code

@@ -62,6 +62,7 @@ func brokerOptions(cfg *config.Config, reg *prometheus.Registry, log *slog.Logge
 	o.Groups.InitialRebalanceDelay = c.GroupInitialRebalanceDelay
 	o.Groups.MinSessionTimeout, o.Groups.MaxSessionTimeout = c.GroupMinSessionTimeout, c.GroupMaxSessionTimeout
 	o.Groups.OffsetsRetention = c.OffsetsRetention
+	o.Groups.ConsumerSessionTimeout, o.Groups.ConsumerHeartbeatInterval = c.GroupConsumerSessionTimeout, c.GroupConsumerHeartbeatInterval
 	o.OffsetsTopicPartitions = c.OffsetsTopicNumPartitions
 	o.TransactionMaxTimeout, o.TransactionAbortInterval = c.TransactionMaxTimeout, c.TransactionAbortInterval
 	o.TransactionalIDExpiration = c.TransactionalIDExpiration
