@@ -276,3 +276,131 @@ func testServerAssignor(t *testing.T, assignor string, bal kgo.GroupBalancer) {
 		t.Fatalf("partitions read: %v, want all 9", read)
 	}
 }
+
+func (o *ownership) releaseAll(name string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, ps := range o.owner {
+		for p, n := range ps {
+			if n == name {
+				delete(ps, p)
+			}
+		}
+	}
+}
+
+// A member that stops heartbeating is fenced after group.consumer.session.timeout.ms;
+// the others take its partitions and read on from its commits.
+func TestConsumerGroupSessionTimeout(t *testing.T) {
+	o := kip848Options(t)
+	o.Groups.ConsumerSessionTimeout = time.Second
+	b := startBroker(t, o)
+	addr := b.Addr()
+	_, adm := newAdmin(t, addr)
+	ctx := testCtx(t)
+	if r, err := adm.CreateTopic(ctx, 6, 1, nil, "st6"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	own := newOwnership()
+	var ms []*member848
+	for i := 0; i < 3; i++ {
+		ms = append(ms, startMember848(t, addr, "gst", "st6", fmt.Sprintf("m%d", i), kgo.StickyBalancer(), own))
+	}
+	defer func() {
+		for _, m := range ms {
+			m.close()
+		}
+	}()
+	g := waitConsumerGroup(t, adm, "gst", "st6", 3, 6)
+	produceSeq(t, addr, "st6", 0, 300)
+	waitFor(t, "300 records", func() bool { return own.missing(0, 300) == 0 })
+	waitCommitted(t, adm, "gst", 300)
+	// m0 is cut off: no leave, no heartbeat. The coordinator fences it once its
+	// session is over; as far as the group goes it owns nothing from then on.
+	ms[0].d.cutNow()
+	own.releaseAll("m0")
+	after := waitConsumerGroup(t, adm, "gst", "st6", 2, 6)
+	if after.Epoch <= g.Epoch {
+		t.Fatalf("epoch %d after the member was fenced, was %d", after.Epoch, g.Epoch)
+	}
+	for _, m := range after.Members {
+		if m.ClientID == "m0" {
+			t.Fatalf("the silent member is still in the group: %+v", after.Members)
+		}
+	}
+	produceSeq(t, addr, "st6", 300, 600)
+	waitFor(t, "records after the session timeout", func() bool { return own.missing(0, 600) == 0 })
+	own.check(t)
+	own.mu.Lock()
+	defer own.mu.Unlock()
+	for n := 0; n < 300; n++ {
+		if own.counts[n] != 1 {
+			t.Fatalf("record %d, committed before m0 went silent, consumed %d times", n, own.counts[n])
+		}
+	}
+}
+
+// Group membership is not kept across a broker restart (the committed offsets are):
+// the members hear UNKNOWN_MEMBER_ID, rejoin and read on from their commits.
+func TestConsumerGroupBrokerRestart(t *testing.T) {
+	o := kip848Options(t)
+	b := startBroker(t, o)
+	addr := b.Addr()
+	_, adm := newAdmin(t, addr)
+	ctx := testCtx(t)
+	if r, err := adm.CreateTopic(ctx, 6, 1, nil, "rs6"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	own := newOwnership()
+	var ms []*member848
+	for i := 0; i < 3; i++ {
+		ms = append(ms, startMember848(t, addr, "grs", "rs6", fmt.Sprintf("m%d", i), kgo.RangeBalancer(), own))
+	}
+	defer func() {
+		for _, m := range ms {
+			m.close()
+		}
+	}()
+	before := waitConsumerGroup(t, adm, "grs", "rs6", 3, 6)
+	produceSeq(t, addr, "rs6", 0, 300)
+	waitFor(t, "300 records", func() bool { return own.missing(0, 300) == 0 })
+	waitCommitted(t, adm, "grs", 300)
+	b2 := restartBroker(t, b, o)
+	// The members' old assignments die with the old broker; they rejoin.
+	for _, m := range ms {
+		own.releaseAll(m.name)
+	}
+	_, adm2 := newAdmin(t, b2.Addr())
+	after := waitConsumerGroup(t, adm2, "grs", "rs6", 3, 6)
+	for _, m := range after.Members {
+		for _, old := range before.Members {
+			if m.MemberID == old.MemberID {
+				t.Fatalf("member %s kept its id across the restart: it was not told it is unknown", m.MemberID)
+			}
+		}
+	}
+	produceSeq(t, b2.Addr(), "rs6", 300, 600)
+	waitFor(t, "records after the restart", func() bool { return own.missing(0, 600) == 0 })
+	own.mu.Lock()
+	defer own.mu.Unlock()
+	for n := 0; n < 300; n++ {
+		if own.counts[n] != 1 {
+			t.Fatalf("record %d, committed before the restart, consumed %d times", n, own.counts[n])
+		}
+	}
+}
+
+// waitCommitted waits until the group's committed offsets add up to n (every record of
+// a topic produced from offset 0 is committed once they are its record count).
+func waitCommitted(t *testing.T, adm *kadm.Client, group string, n int64) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d records committed", n), func() bool {
+		offs, err := adm.FetchOffsets(context.Background(), group)
+		if err != nil || offs.Error() != nil {
+			return false
+		}
+		total := int64(0)
+		offs.Each(func(o kadm.OffsetResponse) { total += o.At })
+		return total == n
+	})
+}
