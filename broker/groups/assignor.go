@@ -56,8 +56,8 @@ func assignRange(out map[string]parts, subs map[[16]byte][]string, topics []Topi
 
 // assignUniform keeps each partition with the member the previous target gave it to
 // while that member still subscribes to its topic, gives the others to the least loaded
-// subscriber, then moves partitions from a member to a subscriber of the topic holding
-// at least two fewer until none can move: with the same subscription everywhere, the
+// subscriber, then moves partitions from the most loaded member to a subscriber of the
+// topic holding at least two fewer until none can move: with the same subscription everywhere, the
 // counts differ by one at most, and a member that joins or leaves moves only the
 // partitions needed to get there (Kafka's UniformAssignor keeps the same properties).
 func assignUniform(out map[string]parts, members map[string]*cmember, subs map[[16]byte][]string, topics []TopicMeta) {
@@ -97,18 +97,27 @@ func assignUniform(out map[string]parts, members map[string]*cmember, subs map[[
 			count[id]++
 		}
 	}
-	// Each move lowers the sum of the squared counts, so this ends.
-	for moved := true; moved; {
-		moved = false
+	// Move one partition at a time, from the most loaded member that has one to give,
+	// so that no partition moves twice. Each move lowers the sum of the squared counts,
+	// so this ends.
+	for {
+		var pick tpKey
+		to, most := "", -1
 		for _, k := range all {
-			from, to := owner[k], leastLoaded(k)
-			if count[from]-count[to] >= 2 {
-				owner[k] = to
-				count[from]--
-				count[to]++
-				moved = true
+			from := owner[k]
+			if count[from] <= most {
+				continue
+			}
+			if t := leastLoaded(k); count[from]-count[t] >= 2 {
+				pick, to, most = k, t, count[from]
 			}
 		}
+		if to == "" {
+			break
+		}
+		count[owner[pick]]--
+		owner[pick] = to
+		count[to]++
 	}
 	for _, k := range all {
 		out[owner[k]].add(k.id, k.p)
