@@ -11,7 +11,6 @@ package groups
 // (owners), so no partition is ever owned by two members at once.
 
 import (
-	"encoding/hex"
 	"fmt"
 	"regexp"
 	"slices"
@@ -320,7 +319,12 @@ func (c *Coordinator) ConsumerHeartbeat(hr ConsumerHeartbeatRequest) *kmsg.Consu
 		fallthrough
 	case g.cons == nil:
 		// A new group, or an Empty classic one (offsets only): a consumer group from
-		// now on, with its committed offsets.
+		// now on, with its committed offsets. Kafka removes the classic group's
+		// metadata record (a tombstone); consumer groups' own records are not written
+		// here (UNSUPPORTED.md).
+		if g.generation > 0 {
+			c.mirrorLocked(g.name, []TopicRecord{{Key: GroupKey(g.name)}})
+		}
 		g.cons = newConsumerGroup()
 		g.protocolType, g.protocol, g.leader = "consumer", "", ""
 		g.state = stateEmpty
@@ -856,6 +860,3 @@ func (c *Coordinator) CheckFetch(name string, memberID *string, epoch int32) int
 	}
 	return 0
 }
-
-// hexID is a topic id as logs show it.
-func hexID(id [16]byte) string { return hex.EncodeToString(id[:]) }

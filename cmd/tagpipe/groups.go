@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func init() {
@@ -24,28 +27,29 @@ func init() {
 		}
 		var groups groupsFlag
 
-		var listStates string
-		list := &cobra.Command{Use: "list [--state [S,S]]", Short: "List consumer groups and their state",
-			RunE: withAdmin(func(ctx context.Context, _ *kgo.Client, adm *kadm.Client, cmd *cobra.Command) error {
+		var listStates, listTypes string
+		list := &cobra.Command{Use: "list [--state [S,S]] [--type T,T]", Short: "List consumer groups, their state and type (classic, or consumer: KIP-848)",
+			RunE: withAdmin(func(ctx context.Context, cl *kgo.Client, _ *kadm.Client, cmd *cobra.Command) error {
 				states, err := parseGroupStates(listStates)
 				if err != nil {
 					return err
 				}
-				lgs, err := adm.ListGroups(ctx, states...)
+				types, err := parseGroupTypes(listTypes)
+				if err != nil {
+					return err
+				}
+				gs, err := listGroups(ctx, cl, states, types)
 				if err != nil {
 					return fmt.Errorf("cannot list groups: %w", err)
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "GROUP\tSTATE\tPROTOCOL-TYPE")
-				for _, g := range lgs.Sorted() {
-					// A broker older than ListGroups v4 ignores the filter: apply it here too.
-					if len(states) > 0 && !slices.Contains(states, g.State) {
-						continue
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", g.Group, g.State, g.ProtocolType)
+				fmt.Fprintln(tw, "GROUP\tSTATE\tTYPE\tPROTOCOL-TYPE")
+				for _, g := range gs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.Group, g.GroupState, g.GroupType, g.ProtocolType)
 				}
 				return tw.Flush()
 			})}
+		list.Flags().StringVar(&listTypes, "type", "", "only groups of these types (comma-separated: classic, consumer)")
 		list.Flags().StringVar(&listStates, "state", "", "only groups in these states (comma-separated: Stable, Empty, PreparingRebalance, CompletingRebalance, Dead, Assigning, Reconciling); without a value, all")
 		list.Flags().Lookup("state").NoOptDefVal = " "
 		// --state's value is optional, so pflag takes it only as --state=S; "--state S" (as
@@ -136,6 +140,51 @@ func init() {
 		cmd.AddCommand(list, describe, reset, del, deleteOffsetsCmd(withAdmin))
 		return cmd
 	})
+}
+
+// listGroups is ListGroups (v5: with each group's type) of every broker, filtered by
+// state and type, sorted by name. A broker that ignores a filter (older than v4 for
+// states, v5 for types) is filtered here; a group it gives no type is "classic".
+func listGroups(ctx context.Context, cl *kgo.Client, states, types []string) ([]kmsg.ListGroupsResponseGroup, error) {
+	req := kmsg.NewPtrListGroupsRequest()
+	req.StatesFilter, req.TypesFilter = states, types
+	var out []kmsg.ListGroupsResponseGroup
+	for _, sh := range cl.RequestSharded(ctx, req) {
+		if sh.Err != nil {
+			return nil, sh.Err
+		}
+		resp := sh.Resp.(*kmsg.ListGroupsResponse)
+		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+			return nil, err
+		}
+		for _, g := range resp.Groups {
+			if g.GroupType == "" {
+				g.GroupType = "classic"
+			}
+			if len(states) > 0 && !slices.Contains(states, g.GroupState) || len(types) > 0 && !slices.Contains(types, g.GroupType) {
+				continue
+			}
+			out = append(out, g)
+		}
+	}
+	slices.SortFunc(out, func(a, b kmsg.ListGroupsResponseGroup) int { return strings.Compare(a.Group, b.Group) })
+	return out, nil
+}
+
+// parseGroupTypes reads --type's comma-separated group types.
+func parseGroupTypes(s string) ([]string, error) {
+	var out []string
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.ToLower(strings.TrimSpace(f))
+		switch f {
+		case "":
+		case "classic", "consumer":
+			out = append(out, f)
+		default:
+			return nil, fmt.Errorf("bad --type %q: valid types are classic, consumer", f)
+		}
+	}
+	return out, nil
 }
 
 type tp struct {

@@ -96,6 +96,9 @@ func describeGroup(ctx context.Context, adm *kadm.Client, group string) (kadm.De
 // kafka-consumer-groups.sh prints it; the verbose ASSIGNMENT column lists the member's
 // partitions as topic:p,p;topic2:p.
 func describeGroupMembers(ctx context.Context, adm *kadm.Client, cmd *cobra.Command, group string, verbose bool) error {
+	if cg, ok := consumerGroupOf(ctx, adm, group); ok {
+		return printConsumerGroupMembers(cmd, cg, verbose)
+	}
 	d, err := describeGroup(ctx, adm, group)
 	if err != nil {
 		return err
@@ -155,6 +158,9 @@ func describeGroupMembers(ctx context.Context, adm *kadm.Client, cmd *cobra.Comm
 // describeGroupState is --describe --state: coordinator, assignment strategy, state and
 // member count, as kafka-consumer-groups.sh prints them.
 func describeGroupState(ctx context.Context, adm *kadm.Client, cmd *cobra.Command, group string) error {
+	if cg, ok := consumerGroupOf(ctx, adm, group); ok {
+		return printConsumerGroupState(cmd, cg)
+	}
 	d, err := describeGroup(ctx, adm, group)
 	if err != nil {
 		return err
@@ -173,6 +179,9 @@ func describeGroupState(ctx context.Context, adm *kadm.Client, cmd *cobra.Comman
 // describeGroupOffsets is --describe [--offsets]: the group line, then per partition
 // the committed offset, the log end, the lag in records and in seconds, and the member.
 func describeGroupOffsets(ctx context.Context, a *app, kf *kafkaFlags, adm *kadm.Client, cmd *cobra.Command, group string) error {
+	if cg, ok := consumerGroupOf(ctx, adm, group); ok {
+		return printConsumerGroupOffsets(ctx, a, kf, adm, cmd, cg)
+	}
 	lags, err := adm.Lag(ctx, group)
 	if err != nil {
 		return fmt.Errorf("cannot describe group %q: %w", group, err)

@@ -120,3 +120,66 @@ func TestGroupsKafkaFlags(t *testing.T) {
 		t.Errorf("groups left after delete --all-groups: %v", got)
 	}
 }
+
+// TestGroupsConsumerProtocol: a KIP-848 consumer group (franz-go's server-side
+// balancer) in groups list (type consumer, --type) and groups describe: members with
+// their epochs and current/target assignments, the assignor and epochs, and the lag
+// per partition with the owning member.
+func TestGroupsConsumerProtocol(t *testing.T) {
+	dir, addr, prod, ctx := twoPartitions(t)
+	for p := range int32(2) {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup("next"), kgo.ConsumeTopics("t"), kgo.ClientID("next-client"),
+		kgo.ServerSideBalancer(), kgo.Balancers(kgo.RangeBalancer()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	for got := 0; got < 2; {
+		fs := next.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumer: %v", err)
+		}
+		got += fs.NumRecords()
+	}
+	if err := next.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(prod)
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "t", Partition: 0, At: 1, LeaderEpoch: -1})
+	if err := adm.CommitAllOffsets(ctx, "old", offs); err != nil {
+		t.Fatal(err)
+	}
+	groups := func(args ...string) string {
+		t.Helper()
+		out, err := runTagpipeErr(append([]string{"--data-dir", dir, "groups"}, append(args, "--bootstrap-server", addr)...)...)
+		if err != nil {
+			t.Fatalf("groups %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	out := groups("list")
+	if !regexp.MustCompile(`(?m)^next\s+Stable\s+consumer\s+consumer$`).MatchString(out) || !regexp.MustCompile(`(?m)^old\s+Empty\s+classic\s*$`).MatchString(out) {
+		t.Errorf("list:\n%s", out)
+	}
+	if out := groups("list", "--type", "consumer"); strings.Contains(out, "old") || !strings.Contains(out, "next") {
+		t.Errorf("list --type consumer:\n%s", out)
+	}
+	out = groups("describe", "--group", "next", "--members", "--verbose")
+	if !regexp.MustCompile(`(?m)^GROUP\s+CONSUMER-ID\s+HOST\s+CLIENT-ID\s+#PARTITIONS\s+CURRENT-EPOCH\s+CURRENT-ASSIGNMENT\s+TARGET-EPOCH\s+TARGET-ASSIGNMENT\nnext\s+\S+\s+\S+\s+next-client\s+2\s+1\s+t:0,1\s+1\s+t:0,1$`).MatchString(out) {
+		t.Errorf("describe --members --verbose:\n%s", out)
+	}
+	out = groups("describe", "--group", "next", "--state")
+	if !regexp.MustCompile(`(?m)^next\s+\S+\s+\(\d+\)\s+range\s+Stable\s+1\s+1\s+1$`).MatchString(out) {
+		t.Errorf("describe --state:\n%s", out)
+	}
+	out = groups("describe", "--group", "next")
+	if !strings.Contains(out, "Group: next\tState: Stable\tProtocol: range\tMembers: 1") ||
+		!regexp.MustCompile(`(?m)^t\s+0\s+1\s+1\s+0\s+0\s+\S+\s+next-client\s+/127.0.0.1$`).MatchString(out) {
+		t.Errorf("describe:\n%s", out)
+	}
+}

@@ -1,0 +1,184 @@
+package main
+
+// groups describe for consumer groups (KIP-848, group.protocol=consumer): the broker
+// assigns their partitions, DescribeGroups reports them Dead (as Kafka 4 does), and
+// ConsumerGroupDescribe says the rest: epochs, assignor, each member's current and
+// target assignment. The columns follow Kafka 4's kafka-consumer-groups.sh.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// consumerGroupOf describes group with ConsumerGroupDescribe; ok is false when it is
+// not a consumer group (or the broker does not know the API).
+func consumerGroupOf(ctx context.Context, adm *kadm.Client, group string) (kadm.DescribedConsumerGroup, bool) {
+	ds, err := adm.DescribeConsumerGroups(ctx, group)
+	if err != nil {
+		return kadm.DescribedConsumerGroup{}, false
+	}
+	d, ok := ds[group]
+	return d, ok && d.Err == nil
+}
+
+// assignmentString is topic:p,p;topic2:p, or "-" when empty.
+func assignmentString(s kadm.TopicsSet) (string, int) {
+	var parts []string
+	n := 0
+	for _, t := range s.Sorted() {
+		ps := slices.Clone(t.Partitions)
+		slices.Sort(ps)
+		strs := make([]string, len(ps))
+		for i, p := range ps {
+			strs[i] = strconv.Itoa(int(p))
+		}
+		parts = append(parts, t.Topic+":"+strings.Join(strs, ","))
+		n += len(ps)
+	}
+	if len(parts) == 0 {
+		return "-", 0
+	}
+	return strings.Join(parts, ";"), n
+}
+
+// printConsumerGroupMembers is --describe --members [--verbose] of a consumer group;
+// --verbose adds each member's epoch and assignment, and its target.
+func printConsumerGroupMembers(cmd *cobra.Command, d kadm.DescribedConsumerGroup, verbose bool) error {
+	if len(d.Members) == 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "Consumer group '%s' has no active members.\n", d.Group)
+		return nil
+	}
+	withInstance := slices.ContainsFunc(d.Members, func(m kadm.ConsumerGroupMember) bool { return m.InstanceID != nil })
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	head := []string{"GROUP", "CONSUMER-ID"}
+	if withInstance {
+		head = append(head, "GROUP-INSTANCE-ID")
+	}
+	head = append(head, "HOST", "CLIENT-ID", "#PARTITIONS")
+	if verbose {
+		head = append(head, "CURRENT-EPOCH", "CURRENT-ASSIGNMENT", "TARGET-EPOCH", "TARGET-ASSIGNMENT")
+	}
+	fmt.Fprintln(tw, strings.Join(head, "\t"))
+	for _, m := range d.Members {
+		cur, n := assignmentString(m.Assignment)
+		row := []string{d.Group, m.MemberID}
+		if withInstance {
+			inst := "-"
+			if m.InstanceID != nil {
+				inst = *m.InstanceID
+			}
+			row = append(row, inst)
+		}
+		row = append(row, m.ClientHost, m.ClientID, strconv.Itoa(n))
+		if verbose {
+			target, _ := assignmentString(m.TargetAssignment)
+			row = append(row, strconv.Itoa(int(m.MemberEpoch)), cur, strconv.Itoa(int(d.AssignmentEpoch)), target)
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	return tw.Flush()
+}
+
+// printConsumerGroupState is --describe --state of a consumer group: its assignor,
+// state, group epoch and target assignment epoch.
+func printConsumerGroupState(cmd *cobra.Command, d kadm.DescribedConsumerGroup) error {
+	coord := net.JoinHostPort(d.Coordinator.Host, strconv.Itoa(int(d.Coordinator.Port))) + "  (" + strconv.Itoa(int(d.Coordinator.NodeID)) + ")"
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP\tCOORDINATOR (ID)\tASSIGNMENT-STRATEGY\tSTATE\tGROUP-EPOCH\tTARGET-ASSIGNMENT-EPOCH\t#MEMBERS")
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\n", d.Group, coord, d.AssignorName, d.State, d.Epoch, d.AssignmentEpoch, len(d.Members))
+	return tw.Flush()
+}
+
+// consumerGroupLag is the lag of a consumer group per partition it owns or committed:
+// the committed offset's distance to the log end (from the log start without a
+// commit), and who owns the partition.
+func consumerGroupLag(ctx context.Context, adm *kadm.Client, d kadm.DescribedConsumerGroup) (kadm.GroupLag, map[tp]*kadm.ConsumerGroupMember, error) {
+	commits, err := adm.FetchOffsets(ctx, d.Group)
+	if err == nil {
+		err = commits.Error()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot fetch offsets of group %q: %w", d.Group, err)
+	}
+	owners := map[tp]*kadm.ConsumerGroupMember{}
+	set := kadm.TopicsSet{}
+	for i := range d.Members {
+		m := &d.Members[i]
+		for t, ps := range m.Assignment {
+			for p := range ps {
+				owners[tp{t, p}] = m
+				set.Add(t, p)
+			}
+		}
+	}
+	commits.Each(func(o kadm.OffsetResponse) { set.Add(o.Topic, o.Partition) })
+	lag := kadm.GroupLag{}
+	if len(set) == 0 {
+		return lag, owners, nil
+	}
+	starts, err := adm.ListStartOffsets(ctx, set.Topics()...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot list the start offsets: %w", err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, set.Topics()...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot list the end offsets: %w", err)
+	}
+	for t, ps := range set {
+		lag[t] = map[int32]kadm.GroupMemberLag{}
+		for p := range ps {
+			ml := kadm.GroupMemberLag{Topic: t, Partition: p, Commit: kadm.Offset{Topic: t, Partition: p, At: -1}}
+			if c, ok := commits.Lookup(t, p); ok {
+				ml.Commit = c.Offset
+			}
+			ml.Start, _ = starts.Lookup(t, p)
+			end, ok := ends.Lookup(t, p)
+			ml.End = end
+			switch {
+			case !ok || end.Err != nil:
+				ml.Lag, ml.Err = -1, end.Err
+			case ml.Commit.At >= 0:
+				ml.Lag = max(0, end.Offset-ml.Commit.At)
+			default:
+				ml.Lag = max(0, end.Offset-ml.Start.Offset)
+			}
+			lag[t][p] = ml
+		}
+	}
+	return lag, owners, nil
+}
+
+// printConsumerGroupOffsets is --describe [--offsets] of a consumer group, as for a
+// classic one.
+func printConsumerGroupOffsets(ctx context.Context, a *app, kf *kafkaFlags, adm *kadm.Client, cmd *cobra.Command, d kadm.DescribedConsumerGroup) error {
+	lag, owners, err := consumerGroupLag(ctx, adm, d)
+	if err != nil {
+		return err
+	}
+	secs := lagSeconds(ctx, a, kf, lag)
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "Group: %s\tState: %s\tProtocol: %s\tMembers: %d\n", d.Group, d.State, d.AssignorName, len(d.Members))
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tLAG-SECONDS\tMEMBER\tCLIENT-ID\tHOST")
+	for _, ml := range lag.Sorted() {
+		member, clientID, host := "-", "-", "-"
+		if m := owners[tp{ml.Topic, ml.Partition}]; m != nil {
+			member, clientID, host = m.MemberID, m.ClientID, m.ClientHost
+		}
+		cur := "-"
+		if ml.Commit.At >= 0 {
+			cur = strconv.FormatInt(ml.Commit.At, 10)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", ml.Topic, ml.Partition, cur, ml.End.Offset, ml.Lag,
+			secs[tp{ml.Topic, ml.Partition}], member, clientID, host)
+	}
+	return tw.Flush()
+}
