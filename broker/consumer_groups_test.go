@@ -404,3 +404,49 @@ func waitCommitted(t *testing.T, adm *kadm.Client, group string, n int64) {
 		return total == n
 	})
 }
+
+// A regex subscription (ConsumerGroupHeartbeat v1 SubscribedTopicRegex, RE2 as Kafka's
+// RE2J): the broker resolves it, and a topic created later that matches is assigned.
+func TestConsumerGroupRegexSubscription(t *testing.T) {
+	b := startBroker(t, kip848Options(t))
+	addr := b.Addr()
+	_, adm := newAdmin(t, addr)
+	ctx := testCtx(t)
+	for _, topic := range []string{"rx-a", "rx-b", "other"} {
+		if r, err := adm.CreateTopic(ctx, 2, 1, nil, topic); err != nil || r.Err != nil {
+			t.Fatal(err, r.Err)
+		}
+	}
+	own := newOwnership()
+	m := startMember848(t, addr, "grx", "^rx-.*", "m0", kgo.StickyBalancer(), own, kgo.ConsumeRegex())
+	defer m.close()
+	waitFor(t, "the matching topics assigned", func() bool {
+		gs, err := adm.DescribeConsumerGroups(ctx, "grx")
+		if err != nil || len(gs["grx"].Members) != 1 {
+			return false
+		}
+		mb := gs["grx"].Members[0]
+		return mb.SubscribedTopicRegex != nil && len(mb.Assignment["rx-a"]) == 2 && len(mb.Assignment["rx-b"]) == 2 && len(mb.Assignment["other"]) == 0
+	})
+	if r, err := adm.CreateTopic(ctx, 1, 1, nil, "rx-c"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	waitFor(t, "the new topic assigned", func() bool {
+		gs, err := adm.DescribeConsumerGroups(ctx, "grx")
+		return err == nil && len(gs["grx"].Members) == 1 && len(gs["grx"].Members[0].Assignment["rx-c"]) == 1
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i, topic := range []string{"rx-a", "rx-b", "rx-c", "other"} {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the matching topics' records", func() bool { return own.missing(0, 3) == 0 })
+	if own.missing(3, 4) != 1 {
+		t.Fatal("a record of a topic the regex does not match was consumed")
+	}
+}
