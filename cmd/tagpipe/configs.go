@@ -193,7 +193,7 @@ const supportedEntityTypes = "topics, brokers, broker-loggers, users, clients or
 // unsupportedEntityTypes are kafka-configs.sh's other entity types, each with the reason
 // the built-in broker has none (broker/UNSUPPORTED.md).
 var unsupportedEntityTypes = map[string]string{
-	"groups":         "group configs (KIP-848: consumer.session.timeout.ms, consumer.heartbeat.interval.ms, share.*, streams.*) apply to the consumer, share and streams group protocols, which the built-in broker does not serve (its groups are classic ones, whose timeouts the members send)",
+	"groups":         "group configs (KIP-848: consumer.session.timeout.ms, consumer.heartbeat.interval.ms, share.*, streams.*) are not served by the built-in broker: its consumer groups take the broker-wide group.consumer.session.timeout.ms and group.consumer.heartbeat.interval.ms (tagpipe.yaml), share and streams groups are not served",
 	"client-metrics": "client metrics subscriptions (KIP-714) are not served by the built-in broker",
 }
 
