@@ -78,6 +78,10 @@ func TestConsumerGroupAdmin(t *testing.T) {
 	if err != nil || dg["cg"].State != "Dead" || len(dg["cg"].Members) != 0 {
 		t.Fatalf("DescribeGroups of a consumer group: %+v %v", dg["cg"], err)
 	}
+	// What the group metrics (tagpipe_broker_group_members) count.
+	if gi, _ := b.groups.Describe("cg"); gi.Type != "consumer" || len(gi.Members) != 1 || gi.State != "Stable" {
+		t.Fatalf("coordinator's Describe of a consumer group: %+v", gi)
+	}
 	cgs, err := adm.DescribeConsumerGroups(ctx, "cg")
 	if err != nil {
 		t.Fatal(err)

@@ -1118,7 +1118,8 @@ func (c *Coordinator) Fetch(name string) map[string]map[int32]Committed {
 // GroupInfo describes a group for DescribeGroups / ListGroups.
 type GroupInfo struct {
 	Name, State, ProtocolType, Protocol string
-	// Type is "classic" or "consumer" (KIP-848: DescribeConsumer has the rest).
+	// Type is "classic" or "consumer" (KIP-848: Generation is the group epoch, Members
+	// have no metadata or assignment; DescribeConsumer has the rest).
 	Type       string
 	Generation int32
 	Members    []MemberInfo
@@ -1143,7 +1144,12 @@ func (c *Coordinator) Describe(name string) (GroupInfo, bool) {
 		return GroupInfo{Name: name, State: "Dead"}, false
 	}
 	if g.cons != nil {
-		return GroupInfo{Name: name, State: g.cons.state(), ProtocolType: "consumer", Type: "consumer", Generation: g.cons.epoch}, true
+		gi := GroupInfo{Name: name, State: g.cons.state(), ProtocolType: "consumer", Type: "consumer", Generation: g.cons.epoch}
+		for _, id := range sortedKeys(g.cons.members) {
+			m := g.cons.members[id]
+			gi.Members = append(gi.Members, MemberInfo{ID: id, InstanceID: m.instanceID, ClientID: m.clientID, ClientHost: m.clientHost})
+		}
+		return gi, true
 	}
 	gi := GroupInfo{Name: name, State: g.state.String(), ProtocolType: g.protocolType, Protocol: g.protocol, Type: "classic", Generation: g.generation}
 	for _, id := range sortedKeys(g.members) {
