@@ -99,10 +99,11 @@ func (o *ownership) check(t *testing.T) {
 }
 
 type member848 struct {
-	name string
-	cl   *kgo.Client
-	d    *cutDialer
-	done chan struct{}
+	name   string
+	cl     *kgo.Client
+	d      *cutDialer
+	done   chan struct{}
+	closed sync.Once
 }
 
 // startMember848 starts a consumer of topic in group with the server-side balancer
@@ -145,8 +146,10 @@ func startMember848(t *testing.T, addr, group, topic, name string, bal kgo.Group
 }
 
 func (m *member848) close() {
-	m.cl.Close() // leaves the group (epoch -1)
-	<-m.done
+	m.closed.Do(func() {
+		m.cl.Close() // leaves the group (epoch -1)
+		<-m.done
+	})
 }
 
 // waitConsumerGroup waits until the group is Stable with n members that own every
@@ -294,27 +297,7 @@ func (o *ownership) releaseAll(name string) {
 func TestConsumerGroupSessionTimeout(t *testing.T) {
 	o := kip848Options(t)
 	o.Groups.ConsumerSessionTimeout = time.Second
-	b := startBroker(t, o)
-	addr := b.Addr()
-	_, adm := newAdmin(t, addr)
-	ctx := testCtx(t)
-	if r, err := adm.CreateTopic(ctx, 6, 1, nil, "st6"); err != nil || r.Err != nil {
-		t.Fatal(err, r.Err)
-	}
-	own := newOwnership()
-	var ms []*member848
-	for i := 0; i < 3; i++ {
-		ms = append(ms, startMember848(t, addr, "gst", "st6", fmt.Sprintf("m%d", i), kgo.StickyBalancer(), own))
-	}
-	defer func() {
-		for _, m := range ms {
-			m.close()
-		}
-	}()
-	g := waitConsumerGroup(t, adm, "gst", "st6", 3, 6)
-	produceSeq(t, addr, "st6", 0, 300)
-	waitFor(t, "300 records", func() bool { return own.missing(0, 300) == 0 })
-	waitCommitted(t, adm, "gst", 300)
+	addr, adm, own, ms, g := threeMembersOn(t, startBroker(t, o), "gst", "st6", kgo.StickyBalancer())
 	// m0 is cut off: no leave, no heartbeat. The coordinator fences it once its
 	// session is over; as far as the group goes it owns nothing from then on.
 	ms[0].d.cutNow()
@@ -345,27 +328,13 @@ func TestConsumerGroupSessionTimeout(t *testing.T) {
 func TestConsumerGroupBrokerRestart(t *testing.T) {
 	o := kip848Options(t)
 	b := startBroker(t, o)
-	addr := b.Addr()
-	_, adm := newAdmin(t, addr)
-	ctx := testCtx(t)
-	if r, err := adm.CreateTopic(ctx, 6, 1, nil, "rs6"); err != nil || r.Err != nil {
-		t.Fatal(err, r.Err)
-	}
-	own := newOwnership()
-	var ms []*member848
-	for i := 0; i < 3; i++ {
-		ms = append(ms, startMember848(t, addr, "grs", "rs6", fmt.Sprintf("m%d", i), kgo.RangeBalancer(), own))
-	}
-	defer func() {
+	_, _, own, ms, before := threeMembersOn(t, b, "grs", "rs6", kgo.RangeBalancer())
+	b2 := restartBroker(t, b, o)
+	defer func() { // before b2 stops: they leave the group
 		for _, m := range ms {
 			m.close()
 		}
 	}()
-	before := waitConsumerGroup(t, adm, "grs", "rs6", 3, 6)
-	produceSeq(t, addr, "rs6", 0, 300)
-	waitFor(t, "300 records", func() bool { return own.missing(0, 300) == 0 })
-	waitCommitted(t, adm, "grs", 300)
-	b2 := restartBroker(t, b, o)
 	// The members' old assignments die with the old broker; they rejoin.
 	for _, m := range ms {
 		own.releaseAll(m.name)
@@ -449,4 +418,28 @@ func TestConsumerGroupRegexSubscription(t *testing.T) {
 	if own.missing(3, 4) != 1 {
 		t.Fatal("a record of a topic the regex does not match was consumed")
 	}
+}
+
+// threeMembersOn creates a topic of six partitions on b and starts three members of
+// group on it (closed when the test ends); once the group is Stable, 300 records are
+// produced, consumed and committed.
+func threeMembersOn(t *testing.T, b *Broker, group, topic string, bal kgo.GroupBalancer) (string, *kadm.Client, *ownership, []*member848, kadm.DescribedConsumerGroup) {
+	t.Helper()
+	addr := b.Addr()
+	_, adm := newAdmin(t, addr)
+	if r, err := adm.CreateTopic(testCtx(t), 6, 1, nil, topic); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	own := newOwnership()
+	var ms []*member848
+	for i := 0; i < 3; i++ {
+		m := startMember848(t, addr, group, topic, fmt.Sprintf("m%d", i), bal, own)
+		t.Cleanup(m.close)
+		ms = append(ms, m)
+	}
+	g := waitConsumerGroup(t, adm, group, topic, 3, 6)
+	produceSeq(t, addr, topic, 0, 300)
+	waitFor(t, "300 records", func() bool { return own.missing(0, 300) == 0 })
+	waitCommitted(t, adm, group, 300)
+	return addr, adm, own, ms, g
 }

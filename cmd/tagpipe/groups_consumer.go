@@ -52,39 +52,21 @@ func assignmentString(s kadm.TopicsSet) (string, int) {
 // printConsumerGroupMembers is --describe --members [--verbose] of a consumer group;
 // --verbose adds each member's epoch and assignment, and its target.
 func printConsumerGroupMembers(cmd *cobra.Command, d kadm.DescribedConsumerGroup, verbose bool) error {
-	if len(d.Members) == 0 {
-		fmt.Fprintf(cmd.ErrOrStderr(), "Consumer group '%s' has no active members.\n", d.Group)
-		return nil
-	}
-	withInstance := slices.ContainsFunc(d.Members, func(m kadm.ConsumerGroupMember) bool { return m.InstanceID != nil })
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	head := []string{"GROUP", "CONSUMER-ID"}
-	if withInstance {
-		head = append(head, "GROUP-INSTANCE-ID")
-	}
-	head = append(head, "HOST", "CLIENT-ID", "#PARTITIONS")
+	var head []string
 	if verbose {
-		head = append(head, "CURRENT-EPOCH", "CURRENT-ASSIGNMENT", "TARGET-EPOCH", "TARGET-ASSIGNMENT")
+		head = []string{"CURRENT-EPOCH", "CURRENT-ASSIGNMENT", "TARGET-EPOCH", "TARGET-ASSIGNMENT"}
 	}
-	fmt.Fprintln(tw, strings.Join(head, "\t"))
+	rows := make([]memberRow, 0, len(d.Members))
 	for _, m := range d.Members {
 		cur, n := assignmentString(m.Assignment)
-		row := []string{d.Group, m.MemberID}
-		if withInstance {
-			inst := "-"
-			if m.InstanceID != nil {
-				inst = *m.InstanceID
-			}
-			row = append(row, inst)
-		}
-		row = append(row, m.ClientHost, m.ClientID, strconv.Itoa(n))
+		r := memberRow{id: m.MemberID, instance: m.InstanceID, host: m.ClientHost, clientID: m.ClientID, partitions: n}
 		if verbose {
 			target, _ := assignmentString(m.TargetAssignment)
-			row = append(row, strconv.Itoa(int(m.MemberEpoch)), cur, strconv.Itoa(int(d.AssignmentEpoch)), target)
+			r.extra = []string{strconv.Itoa(int(m.MemberEpoch)), cur, strconv.Itoa(int(d.AssignmentEpoch)), target}
 		}
-		fmt.Fprintln(tw, strings.Join(row, "\t"))
+		rows = append(rows, r)
 	}
-	return tw.Flush()
+	return printMemberRows(cmd, d.Group, head, rows)
 }
 
 // printConsumerGroupState is --describe --state of a consumer group: its assignor,

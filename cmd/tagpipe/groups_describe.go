@@ -103,53 +103,63 @@ func describeGroupMembers(ctx context.Context, adm *kadm.Client, cmd *cobra.Comm
 	if err != nil {
 		return err
 	}
-	if len(d.Members) == 0 {
+	var head []string
+	if verbose {
+		head = []string{"ASSIGNMENT"}
+	}
+	rows := make([]memberRow, 0, len(d.Members))
+	for _, m := range d.Members {
+		assigned := kadm.TopicsSet{}
+		if c, ok := m.Assigned.AsConsumer(); ok {
+			for _, t := range c.Topics {
+				assigned.Add(t.Topic, t.Partitions...)
+			}
+		}
+		a, n := assignmentString(assigned)
+		r := memberRow{id: m.MemberID, instance: m.InstanceID, host: m.ClientHost, clientID: m.ClientID, partitions: n}
+		if verbose {
+			r.extra = []string{a}
+		}
+		rows = append(rows, r)
+	}
+	return printMemberRows(cmd, group, head, rows)
+}
+
+// memberRow is one member as describe --members prints it; extra are the values of the
+// --verbose columns.
+type memberRow struct {
+	id, host, clientID string
+	instance           *string
+	partitions         int
+	extra              []string
+}
+
+// printMemberRows prints kafka-consumer-groups.sh's member table: GROUP, CONSUMER-ID,
+// GROUP-INSTANCE-ID when a member has one, HOST, CLIENT-ID, #PARTITIONS, then the
+// columns named in verboseHead.
+func printMemberRows(cmd *cobra.Command, group string, verboseHead []string, rows []memberRow) error {
+	if len(rows) == 0 {
 		fmt.Fprintf(cmd.ErrOrStderr(), "Consumer group '%s' has no active members.\n", group)
 		return nil
 	}
-	withInstance := slices.ContainsFunc(d.Members, func(m kadm.DescribedGroupMember) bool { return m.InstanceID != nil })
+	withInstance := slices.ContainsFunc(rows, func(r memberRow) bool { return r.instance != nil })
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 	head := []string{"GROUP", "CONSUMER-ID"}
 	if withInstance {
 		head = append(head, "GROUP-INSTANCE-ID")
 	}
-	head = append(head, "HOST", "CLIENT-ID", "#PARTITIONS")
-	if verbose {
-		head = append(head, "ASSIGNMENT")
-	}
+	head = append(append(head, "HOST", "CLIENT-ID", "#PARTITIONS"), verboseHead...)
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
-	for _, m := range d.Members {
-		var parts []string
-		n := 0
-		if c, ok := m.Assigned.AsConsumer(); ok {
-			for _, t := range c.Topics {
-				ps := slices.Clone(t.Partitions)
-				slices.Sort(ps)
-				s := make([]string, len(ps))
-				for i, p := range ps {
-					s[i] = strconv.Itoa(int(p))
-				}
-				parts = append(parts, t.Topic+":"+strings.Join(s, ","))
-				n += len(ps)
-			}
-		}
-		slices.Sort(parts)
-		row := []string{group, m.MemberID}
+	for _, r := range rows {
+		row := []string{group, r.id}
 		if withInstance {
 			inst := "-"
-			if m.InstanceID != nil {
-				inst = *m.InstanceID
+			if r.instance != nil {
+				inst = *r.instance
 			}
 			row = append(row, inst)
 		}
-		row = append(row, m.ClientHost, m.ClientID, strconv.Itoa(n))
-		if verbose {
-			a := strings.Join(parts, ";")
-			if a == "" {
-				a = "-"
-			}
-			row = append(row, a)
-		}
+		row = append(append(row, r.host, r.clientID, strconv.Itoa(r.partitions)), r.extra...)
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	return tw.Flush()
