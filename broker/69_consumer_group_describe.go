@@ -30,11 +30,14 @@ func handleConsumerGroupDescribe(c *conn, kreq kmsg.Request) (kmsg.Response, err
 		g := kmsg.NewConsumerGroupDescribeResponseGroup()
 		g.Group = name
 		fail := func(e *kerr.Error, msg string) {
-			g.ErrorCode, g.ErrorMessage = e.Code, &msg
+			g.ErrorCode = e.Code
+			if msg != "" {
+				g.ErrorMessage = &msg
+			}
 			resp.Groups = append(resp.Groups, g)
 		}
 		if !c.allowedGroup(kmsg.ACLOperationDescribe, name) {
-			fail(kerr.GroupAuthorizationFailed, fmt.Sprintf("Not authorized to describe group %s.", name))
+			fail(kerr.GroupAuthorizationFailed, "")
 			continue
 		}
 		if req.IncludeAuthorizedOperations {

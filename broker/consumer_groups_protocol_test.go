@@ -127,6 +127,28 @@ func TestConsumerGroupHeartbeatErrors(t *testing.T) {
 	req.SubscribedTopicNames, req.SubscribedTopicRegex = nil, str("pe(")
 	wantCode(t, "bad regex", h.send(req).ErrorCode, kerr.InvalidRegularExpression)
 
+	// An empty group id, straight to the broker (a coordinator lookup would fail first).
+	empty := raw[*kmsg.ConsumerGroupHeartbeatResponse](t, cl, join("", "m1", "pe"))
+	wantCode(t, "empty group id", empty.ErrorCode, kerr.InvalidRequest)
+	if empty.ErrorMessage == nil || *empty.ErrorMessage != "GroupId can't be empty." || empty.HeartbeatIntervalMillis != 0 {
+		t.Fatalf("empty group id: %+v", empty)
+	}
+	// v0: the coordinator names a member that comes without an id.
+	v0, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.MaxVersions(func() *kversion.Versions {
+		v := kversion.Stable()
+		v.SetMaxKeyVersion(int16(kmsg.ConsumerGroupHeartbeat), 0)
+		return v
+	}()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v0.Close()
+	r0, err := join("pg0", "", "pe").RequestWith(ctx, v0)
+	if err != nil || r0.Version != 0 || r0.ErrorCode != 0 || r0.MemberID == nil || *r0.MemberID == "" || r0.MemberEpoch != 1 || countParts(r0.Assignment) != 4 {
+		t.Fatalf("v0 join without a member id: %+v %v", r0, err)
+	}
+	wantCode(t, "a heartbeat (epoch > 0) without a member id", h.send(beat("pg0", "", 1, nil, "pe")).ErrorCode, kerr.InvalidRequest)
+
 	// Nothing above created the group.
 	wantCode(t, "leave of an unknown group", h.send(beat("pg", "m1", -1, nil)).ErrorCode, kerr.GroupIDNotFound)
 

@@ -294,7 +294,6 @@ func compileTopicRegex(s string) (*regexp.Regexp, error) {
 func (c *Coordinator) ConsumerHeartbeat(hr ConsumerHeartbeatRequest) *kmsg.ConsumerGroupHeartbeatResponse {
 	req := hr.Req
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
-	resp.HeartbeatIntervalMillis = int32(c.opts.ConsumerHeartbeatInterval.Milliseconds())
 	if r := validateConsumerHeartbeat(req, resp); r != nil {
 		return r
 	}
@@ -376,6 +375,8 @@ func (c *Coordinator) ConsumerHeartbeat(hr ConsumerHeartbeatRequest) *kmsg.Consu
 	g.emptySince = time.Time{}
 	resp.MemberID = &m.id
 	resp.MemberEpoch = m.epoch
+	// Only a member's heartbeat is told the interval (errors and leaves: 0, as Kafka).
+	resp.HeartbeatIntervalMillis = int32(c.opts.ConsumerHeartbeatInterval.Milliseconds())
 	full := req.RebalanceTimeoutMillis != -1 && (req.SubscribedTopicNames != nil || req.SubscribedTopicRegex != nil) && req.Topics != nil
 	if req.MemberEpoch == 0 || full || !before.equal(m.assigned) {
 		resp.Assignment = assignmentOf(m.assigned)
