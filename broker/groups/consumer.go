@@ -519,8 +519,11 @@ func updateSubscription(m *cmember, hr ConsumerHeartbeatRequest) (bool, *kerr.Er
 // back: it keeps its partitions until its session times out).
 func (c *Coordinator) consumerLeaveLocked(req *kmsg.ConsumerGroupHeartbeatRequest, resp *kmsg.ConsumerGroupHeartbeatResponse) *kmsg.ConsumerGroupHeartbeatResponse {
 	g := c.groups[req.Group]
-	if g == nil || g.cons == nil {
-		return errResp(resp, kerr.GroupIDNotFound, "Consumer group %s not found.", req.Group)
+	switch {
+	case g == nil:
+		return errResp(resp, kerr.GroupIDNotFound, "Group %s not found.", req.Group)
+	case g.cons == nil:
+		return errResp(resp, kerr.GroupIDNotFound, "Group %s is not a consumer group.", req.Group)
 	}
 	cg := g.cons
 	var m *cmember
