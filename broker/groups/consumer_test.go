@@ -284,3 +284,55 @@ func TestConsumerMetadataChanges(t *testing.T) {
 		t.Fatalf("after the revocation: %+v, member epoch %d", gi, r.MemberEpoch)
 	}
 }
+
+// Offset commits of a consumer group's members: at the member's epoch, or at an older
+// one for partitions it already had then (KIP-1251); transactional commits say
+// ILLEGAL_GENERATION where plain ones say STALE_MEMBER_EPOCH; v8 is refused.
+func TestConsumerCommitEpochs(t *testing.T) {
+	c, _, _ := newConsumerTest(t, TopicMeta{Name: "t", ID: tid(1), Partitions: 4})
+	a := c.hb(t, hbReq("g", "a", 0, nil, "t"))
+	b := c.hb(t, hbReq("g", "b", 0, nil, "t"))
+	a = c.hb(t, hbReq("g", "a", a.MemberEpoch, assigned(a), "t")) // told to revoke two
+	a = c.hb(t, hbReq("g", "a", a.MemberEpoch, assigned(a), "t")) // revoked: epoch 2
+	b = c.hb(t, hbReq("g", "b", b.MemberEpoch, nil, "t"))
+	if a.MemberEpoch != 2 || b.MemberEpoch != 2 || assigned(a).count() != 2 || assigned(b).count() != 2 {
+		t.Fatalf("a: epoch %d %v, b: epoch %d %v", a.MemberEpoch, assigned(a), b.MemberEpoch, assigned(b))
+	}
+	pa, pb := assigned(a)[tid(1)][0], assigned(b)[tid(1)][0]
+	commit := func(member string, epoch int32, version int16, p int32) int16 {
+		return c.CommitVersion("g", member, nil, epoch, version, map[string]map[int32]Committed{"t": {p: {Offset: 1}}})
+	}
+	for _, tc := range []struct {
+		what    string
+		member  string
+		epoch   int32
+		version int16
+		p       int32
+		want    *kerr.Error
+	}{
+		{"a at its epoch", "a", 2, 9, pa, nil},
+		{"a at epoch 1, a partition it had then", "a", 1, 9, pa, nil},
+		{"b at epoch 1, a partition it got at 2", "b", 1, 9, pb, kerr.StaleMemberEpoch},
+		{"b ahead of its epoch", "b", 3, 9, pb, kerr.StaleMemberEpoch},
+		{"b over v8", "b", 2, 8, pb, kerr.UnsupportedVersion},
+		{"an unknown member", "z", 2, 9, pb, kerr.UnknownMemberID},
+		{"no member, no epoch, while the group has members", "", -1, 9, pb, kerr.UnknownMemberID},
+	} {
+		want := int16(0)
+		if tc.want != nil {
+			want = tc.want.Code
+		}
+		if got := commit(tc.member, tc.epoch, tc.version, tc.p); got != want {
+			t.Errorf("%s: %v, want %v", tc.what, kerr.ErrorForCode(got), tc.want)
+		}
+	}
+	if got := c.CheckTxnMember("g", "b", nil, 1); got != kerr.IllegalGeneration.Code {
+		t.Errorf("transactional commit at an old epoch: %v", kerr.ErrorForCode(got))
+	}
+	if got := c.CheckTxnMember("g", "b", nil, 2); got != 0 {
+		t.Errorf("transactional commit at the epoch: %v", kerr.ErrorForCode(got))
+	}
+	if got := c.CheckFetch("g", nil, -1); got != 0 {
+		t.Errorf("admin fetch: %v", kerr.ErrorForCode(got))
+	}
+}
