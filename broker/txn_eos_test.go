@@ -16,9 +16,19 @@ import (
 // third transaction aborted; a read_committed consumer of B sees each input exactly
 // once.
 func TestTxnGroupTransactSessionExactlyOnce(t *testing.T) {
-	ctx := testCtx(t)
 	o := testOptions(t)
 	o.Groups.InitialRebalanceDelay = 0
+	groupTransactSessionExactlyOnce(t, o)
+}
+
+// The same with a KIP-848 consumer group (the broker assigns the partitions; the
+// transactional offset commits carry the member epoch).
+func TestTxnGroupTransactSessionConsumerProtocol(t *testing.T) {
+	groupTransactSessionExactlyOnce(t, kip848Options(t), kgo.ServerSideBalancer(), kgo.Balancers(kgo.StickyBalancer()))
+}
+
+func groupTransactSessionExactlyOnce(t *testing.T, o Options, opts ...kgo.Opt) {
+	ctx := testCtx(t)
 	b := startBroker(t, o)
 	addr := b.Addr()
 	createTopic(t, ctx, addr, "A", 2)
@@ -30,9 +40,9 @@ func TestTxnGroupTransactSessionExactlyOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(addr), kgo.TransactionalID("eos"), kgo.ConsumerGroup("g"),
+	sess, err := kgo.NewGroupTransactSession(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.TransactionalID("eos"), kgo.ConsumerGroup("g"),
 		kgo.ConsumeTopics("A"), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.DefaultProduceTopic("B"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(4000), kgo.FetchMaxWait(100*time.Millisecond))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(4000), kgo.FetchMaxWait(100 * time.Millisecond)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
