@@ -134,15 +134,7 @@ func TestConsumerGroupHeartbeatErrors(t *testing.T) {
 		t.Fatalf("empty group id: %+v", empty)
 	}
 	// v0: the coordinator names a member that comes without an id.
-	v0, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.MaxVersions(func() *kversion.Versions {
-		v := kversion.Stable()
-		v.SetMaxKeyVersion(int16(kmsg.ConsumerGroupHeartbeat), 0)
-		return v
-	}()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v0.Close()
+	v0 := cappedClient(t, b.Addr(), kmsg.ConsumerGroupHeartbeat, 0)
 	r0, err := join("pg0", "", "pe").RequestWith(ctx, v0)
 	if err != nil || r0.Version != 0 || r0.ErrorCode != 0 || r0.MemberID == nil || *r0.MemberID == "" || r0.MemberEpoch != 1 || countParts(r0.Assignment) != 4 {
 		t.Fatalf("v0 join without a member id: %+v %v", r0, err)
@@ -233,16 +225,7 @@ func TestConsumerGroupHeartbeatErrors(t *testing.T) {
 	wantCode(t, "commit ahead of the epoch", commit(cl, "m1", 3, p1), kerr.StaleMemberEpoch)
 	wantCode(t, "commit of an unknown member", commit(cl, "nobody", 2, p1), kerr.UnknownMemberID)
 	wantCode(t, "admin commit to a group with members", commit(cl, "", -1, p1), kerr.UnknownMemberID)
-	v8, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.MaxVersions(func() *kversion.Versions {
-		v := kversion.Stable()
-		v.SetMaxKeyVersion(int16(kmsg.OffsetCommit), 8)
-		return v
-	}()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v8.Close()
-	wantCode(t, "commit over v8", commit(v8, "m1", 2, p1), kerr.UnsupportedVersion)
+	wantCode(t, "commit over v8", commit(cappedClient(t, b.Addr(), kmsg.OffsetCommit, 8), "m1", 2, p1), kerr.UnsupportedVersion)
 
 	fetch := func(member *string, epoch int32) int16 {
 		req := kmsg.NewPtrOffsetFetchRequest()
@@ -270,6 +253,19 @@ func TestConsumerGroupHeartbeatErrors(t *testing.T) {
 		t.Fatalf("after the leaves: %+v", g)
 	}
 	wantCode(t, "admin commit to the empty group", commit(cl, "", -1, p1), nil)
+}
+
+// cappedClient is a client that sends the API key at most at version v.
+func cappedClient(t *testing.T, addr string, key kmsg.Key, v int16) *kgo.Client {
+	t.Helper()
+	vs := kversion.Stable()
+	vs.SetMaxKeyVersion(int16(key), v)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.MaxVersions(vs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
 }
 
 func describeConsumerGroup(t *testing.T, cl *kgo.Client, group string) kmsg.ConsumerGroupDescribeResponseGroup {
