@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,9 +16,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
+
+	"github.com/tagpipe/tagpipe/broker"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -253,5 +257,71 @@ func TestNoTagsYet(t *testing.T) {
 	var b strings.Builder
 	if err := st.WriteText(&b); err != nil || !strings.Contains(b.String(), "tagpipe tags run") || strings.Contains(b.String(), "== errors") {
 		t.Fatalf("text: %v\n%s", err, b.String())
+	}
+}
+
+// A KIP-848 consumer group (group.protocol=consumer), which DescribeGroups answers Dead,
+// is shown with its state, members and lag (ConsumerGroupDescribe). Against the built-in
+// broker: kfake's ConsumerGroupDescribe leaves the topic names out.
+func TestConsoleConsumerProtocolGroup(t *testing.T) {
+	o := broker.DefaultOptions()
+	o.Dir, o.Listen = t.TempDir(), "127.0.0.1:0"
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	b, err := broker.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop(context.Background())
+	addrs := []string{b.Addr()}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 2, 1, nil, "events"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	gcl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumerGroup("next-gen"), kgo.ClientID("reader-1"),
+		kgo.ConsumeTopics("events"), kgo.ServerSideBalancer(), kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gcl.Close()
+	var seen []*kgo.Record
+	for len(seen) < 10 {
+		fs := gcl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		seen = append(seen, fs.Records()...)
+	}
+	if err := gcl.CommitRecords(ctx, seen[0]); err != nil { // offset 1
+		t.Fatal(err)
+	}
+	con := New(Options{Bootstrap: addrs, Query: tagTable})
+	defer con.Close()
+	st := con.Status(ctx)
+	if len(st.Groups) != 1 {
+		t.Fatalf("groups: %+v (errors %v)", st.Groups, st.Errors)
+	}
+	g := st.Groups[0]
+	// The sticky partitioner put the 10 records in one partition: lag 9 there, 0 in the other.
+	if g.Name != "next-gen" || g.State != "Stable" || g.Members != 1 || g.Lag != 9 || len(g.Partitions) != 2 {
+		t.Fatalf("group: %+v", g)
+	}
+	for _, p := range g.Partitions {
+		if p.Member != "reader-1" {
+			t.Fatalf("partition %d owner %q, want reader-1: %+v", p.Partition, p.Member, g)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tagpipe/tagpipe/internal/grouplag"
 	"github.com/tagpipe/tagpipe/internal/kafkasec"
 )
 
@@ -314,7 +315,19 @@ func (c *Console) kafkaPanels(ctx context.Context, st *Status) error {
 	if err != nil {
 		return fmt.Errorf("cannot compute lag: %w", err)
 	}
+	// kadm's Lag describes groups with DescribeGroups, which answers a KIP-848 consumer
+	// group Dead (Kafka 4, and this broker); those are described with
+	// ConsumerGroupDescribe instead, which answers a classic group GROUP_ID_NOT_FOUND.
+	consumers := grouplag.Describe(ctx, adm, groups.Groups()...)
 	for _, name := range groups.Groups() {
+		if d, ok := consumers[name]; ok {
+			g, err := consumerGroup(ctx, adm, d)
+			if err != nil {
+				return err
+			}
+			st.Groups = append(st.Groups, g)
+			continue
+		}
 		l, ok := lags[name]
 		if !ok {
 			continue
@@ -331,6 +344,24 @@ func (c *Console) kafkaPanels(ctx context.Context, st *Status) error {
 	}
 	sort.Slice(st.Groups, func(i, j int) bool { return st.Groups[i].Name < st.Groups[j].Name })
 	return nil
+}
+
+// consumerGroup is a KIP-848 consumer group's row: its members and lag per partition,
+// each with its owner's client id.
+func consumerGroup(ctx context.Context, adm *kadm.Client, d kadm.DescribedConsumerGroup) (Group, error) {
+	lag, owners, err := grouplag.Consumer(ctx, adm, d)
+	if err != nil {
+		return Group{}, err
+	}
+	g := Group{Name: d.Group, State: d.State, Members: len(d.Members), Lag: lag.Total()}
+	for _, m := range lag.Sorted() {
+		gl := GroupLag{Topic: m.Topic, Partition: m.Partition, Committed: m.Commit.At, End: m.End.Offset, Lag: m.Lag}
+		if o := owners[grouplag.TP{Topic: m.Topic, Partition: m.Partition}]; o != nil {
+			gl.Member = o.ClientID
+		}
+		g.Partitions = append(g.Partitions, gl)
+	}
+	return g, nil
 }
 
 func gatherPrefix(g prometheus.Gatherer, prefix string) ([]MetricRow, error) {

@@ -16,17 +16,15 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/tagpipe/tagpipe/internal/grouplag"
 )
 
 // consumerGroupOf describes group with ConsumerGroupDescribe; ok is false when it is
 // not a consumer group (or the broker does not know the API).
 func consumerGroupOf(ctx context.Context, adm *kadm.Client, group string) (kadm.DescribedConsumerGroup, bool) {
-	ds, err := adm.DescribeConsumerGroups(ctx, group)
-	if err != nil {
-		return kadm.DescribedConsumerGroup{}, false
-	}
-	d, ok := ds[group]
-	return d, ok && d.Err == nil
+	d, ok := grouplag.Describe(ctx, adm, group)[group]
+	return d, ok
 }
 
 // assignmentString is topic:p,p;topic2:p, or "-" when empty.
@@ -79,69 +77,10 @@ func printConsumerGroupState(cmd *cobra.Command, d kadm.DescribedConsumerGroup) 
 	return tw.Flush()
 }
 
-// consumerGroupLag is the lag of a consumer group per partition it owns or committed:
-// the committed offset's distance to the log end (from the log start without a
-// commit), and who owns the partition.
-func consumerGroupLag(ctx context.Context, adm *kadm.Client, d kadm.DescribedConsumerGroup) (kadm.GroupLag, map[tp]*kadm.ConsumerGroupMember, error) {
-	commits, err := adm.FetchOffsets(ctx, d.Group)
-	if err == nil {
-		err = commits.Error()
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("cannot fetch offsets of group %q: %w", d.Group, err)
-	}
-	owners := map[tp]*kadm.ConsumerGroupMember{}
-	set := kadm.TopicsSet{}
-	for i := range d.Members {
-		m := &d.Members[i]
-		for t, ps := range m.Assignment {
-			for p := range ps {
-				owners[tp{t, p}] = m
-				set.Add(t, p)
-			}
-		}
-	}
-	commits.Each(func(o kadm.OffsetResponse) { set.Add(o.Topic, o.Partition) })
-	lag := kadm.GroupLag{}
-	if len(set) == 0 {
-		return lag, owners, nil
-	}
-	starts, err := adm.ListStartOffsets(ctx, set.Topics()...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("cannot list the start offsets: %w", err)
-	}
-	ends, err := adm.ListEndOffsets(ctx, set.Topics()...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("cannot list the end offsets: %w", err)
-	}
-	for t, ps := range set {
-		lag[t] = map[int32]kadm.GroupMemberLag{}
-		for p := range ps {
-			ml := kadm.GroupMemberLag{Topic: t, Partition: p, Commit: kadm.Offset{Topic: t, Partition: p, At: -1}}
-			if c, ok := commits.Lookup(t, p); ok {
-				ml.Commit = c.Offset
-			}
-			ml.Start, _ = starts.Lookup(t, p)
-			end, ok := ends.Lookup(t, p)
-			ml.End = end
-			switch {
-			case !ok || end.Err != nil:
-				ml.Lag, ml.Err = -1, end.Err
-			case ml.Commit.At >= 0:
-				ml.Lag = max(0, end.Offset-ml.Commit.At)
-			default:
-				ml.Lag = max(0, end.Offset-ml.Start.Offset)
-			}
-			lag[t][p] = ml
-		}
-	}
-	return lag, owners, nil
-}
-
 // printConsumerGroupOffsets is --describe [--offsets] of a consumer group, as for a
 // classic one.
 func printConsumerGroupOffsets(ctx context.Context, a *app, kf *kafkaFlags, adm *kadm.Client, cmd *cobra.Command, d kadm.DescribedConsumerGroup) error {
-	lag, owners, err := consumerGroupLag(ctx, adm, d)
+	lag, owners, err := grouplag.Consumer(ctx, adm, d)
 	if err != nil {
 		return err
 	}
@@ -152,7 +91,7 @@ func printConsumerGroupOffsets(ctx context.Context, a *app, kf *kafkaFlags, adm 
 	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tLAG-SECONDS\tMEMBER\tCLIENT-ID\tHOST")
 	for _, ml := range lag.Sorted() {
 		member, clientID, host := "-", "-", "-"
-		if m := owners[tp{ml.Topic, ml.Partition}]; m != nil {
+		if m := owners[grouplag.TP{Topic: ml.Topic, Partition: ml.Partition}]; m != nil {
 			member, clientID, host = m.MemberID, m.ClientID, m.ClientHost
 		}
 		cur := "-"
