@@ -193,7 +193,8 @@ type tp struct {
 }
 
 // lagSeconds is, per lagging partition, how old the first record not yet consumed is
-// (now minus its timestamp); "0" when caught up, "-" when unknown.
+// (now minus its timestamp); "0" when caught up, "-" when unknown or when nothing is
+// committed (no lag, as LAG).
 func lagSeconds(ctx context.Context, a *app, kf *kafkaFlags, lag kadm.GroupLag) map[tp]string {
 	out := map[tp]string{}
 	offsets := map[string]map[int32]kgo.Offset{}
@@ -201,7 +202,7 @@ func lagSeconds(ctx context.Context, a *app, kf *kafkaFlags, lag kadm.GroupLag) 
 	for _, ml := range lag.Sorted() {
 		k := tp{ml.Topic, ml.Partition}
 		switch {
-		case ml.Lag == 0:
+		case ml.Lag == 0 && ml.Commit.At >= 0:
 			out[k] = "0"
 		case ml.Lag > 0 && ml.Commit.At >= 0:
 			out[k] = "-"

@@ -221,14 +221,29 @@ func describeGroupOffsets(ctx context.Context, a *app, kf *kafkaFlags, adm *kadm
 		if ml.Member != nil {
 			member, clientID, host = ml.Member.MemberID, ml.Member.ClientID, ml.Member.ClientHost
 		}
-		cur := "-"
-		if ml.Commit.At >= 0 {
-			cur = strconv.FormatInt(ml.Commit.At, 10)
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", ml.Topic, ml.Partition, cur, ml.End.Offset, ml.Lag,
+		cur, end, lag := lagCells(ml)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ml.Topic, ml.Partition, cur, end, lag,
 			secs[tp{ml.Topic, ml.Partition}], member, clientID, host)
 	}
 	return tw.Flush()
+}
+
+// lagCells are one partition's CURRENT-OFFSET, LOG-END-OFFSET and LAG cells as
+// kafka-consumer-groups.sh prints them: "-" for what is unknown. A partition with no
+// committed offset has no lag ("-", where kadm counts the whole log as lag), and one
+// whose end offset could not be listed has neither end nor lag.
+func lagCells(ml kadm.GroupMemberLag) (cur, end, lag string) {
+	cur, end, lag = "-", "-", "-"
+	if ml.Commit.At >= 0 {
+		cur = strconv.FormatInt(ml.Commit.At, 10)
+	}
+	if ml.End.Err == nil {
+		end = strconv.FormatInt(ml.End.Offset, 10)
+	}
+	if ml.Commit.At >= 0 && ml.Err == nil && ml.Lag >= 0 {
+		lag = strconv.FormatInt(ml.Lag, 10)
+	}
+	return cur, end, lag
 }
 
 // printDeletedGroups reports DeleteGroups as kafka-consumer-groups.sh --delete: one

@@ -183,3 +183,50 @@ func TestGroupsConsumerProtocol(t *testing.T) {
 		t.Errorf("describe:\n%s", out)
 	}
 }
+
+// TestGroupsDescribeUncommittedPartition: a member's partition with no committed offset
+// shows "-" for CURRENT-OFFSET, LAG and LAG-SECONDS (as kafka-consumer-groups.sh), not
+// a lag of the whole log or 0; a committed partition beside it keeps its numbers.
+func TestGroupsDescribeUncommittedPartition(t *testing.T) {
+	dir, addr, prod, ctx := partitionedTopic(t, 3)
+	// p0: one record, committed; p1: two records, none committed; p2: empty.
+	for _, p := range []int32{0, 1, 1} {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup("g"), kgo.ConsumeTopics("t"),
+		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	var first *kgo.Record
+	for got := 0; got < 3; {
+		fs := live.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumer: %v", err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Partition == 0 {
+				first = r
+			}
+			got++
+		})
+	}
+	if err := live.CommitRecords(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+
+	out := runTagpipe(t, "--data-dir", dir, "groups", "describe", "--group", "g", "--bootstrap-server", addr)
+	for _, want := range []string{
+		`(?m)^TOPIC\s+PARTITION\s+CURRENT-OFFSET\s+LOG-END-OFFSET\s+LAG\s+LAG-SECONDS\s+MEMBER`,
+		`(?m)^t\s+0\s+1\s+1\s+0\s+0\s+\S+`,
+		`(?m)^t\s+1\s+-\s+2\s+-\s+-\s+\S+`,
+		`(?m)^t\s+2\s+-\s+0\s+-\s+-\s+\S+`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("describe lacks %s:\n%s", want, out)
+		}
+	}
+}
