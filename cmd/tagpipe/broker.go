@@ -15,7 +15,7 @@ import (
 
 func init() {
 	register(func(a *app) *cobra.Command {
-		return &cobra.Command{
+		return runsUntilStopped(&cobra.Command{
 			Use:   "broker",
 			Short: "Run the Kafka-protocol broker alone (listens on broker.listen, 127.0.0.1:9092 by default, and on broker.listeners)",
 			Args:  cobra.NoArgs,
@@ -27,7 +27,7 @@ func init() {
 				}
 				return a.serve(cmd.Context(), reg, nil, b)
 			},
-		}
+		})
 	})
 }
 

@@ -53,7 +53,7 @@ Flume .properties file, as flume-ng agent -f FILE -n NAME does.`,
 		cmd.Flags().StringVarP(&name, "name", "n", "", "agent name in the Flume file")
 		cmd.Flags().StringSliceVar(&agents, "agent", nil, "run only these agents of the ingest section")
 		cmd.AddCommand(ingestStatusCmd(a))
-		return cmd
+		return runsUntilStopped(cmd)
 	})
 }
 

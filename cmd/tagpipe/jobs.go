@@ -416,7 +416,7 @@ func init() {
 		}
 		cmd.AddCommand(jobsList(a), jobsPools(a), jobsRun(a), jobsHistory(a), jobsBackfill(a), jobsExport(a), jobsPause(a, true), jobsPause(a, false),
 			jobsClear(a), jobsMark(a))
-		return cmd
+		return runsUntilStopped(cmd)
 	})
 }
 

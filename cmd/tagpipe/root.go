@@ -33,6 +33,24 @@ type app struct {
 	kafka     *kafkasec.Security
 	log       *slog.Logger
 	out, errw io.Writer
+	// releaseSignals gives SIGINT/SIGTERM back after a command that runs until stopped.
+	releaseSignals func()
+}
+
+// untilStopped is the annotation of the commands that run until SIGINT/SIGTERM (broker,
+// ingest, stream, jobs, sql serve, up): they catch those signals from their very start,
+// so that one sent while they are still starting stops the start. A process a script
+// started in the background begins with SIGINT ignored, and Go keeps it ignored until
+// signal.Notify: a SIGINT before that would be lost.
+const untilStopped = "tagpipe.until-stopped"
+
+// runsUntilStopped marks cmd as a command that runs until SIGINT/SIGTERM.
+func runsUntilStopped(cmd *cobra.Command) *cobra.Command {
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[untilStopped] = "true"
+	return cmd
 }
 
 // commands are added to the root by each subcommand file's init().
@@ -52,7 +70,16 @@ func newRootCmd(out, errw io.Writer) *cobra.Command {
 		// the config file, and the second --config (kafka-topics.sh's) a topic config.
 		TraverseChildren: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return a.load(cmd)
+			if cmd.Annotations[untilStopped] != "" {
+				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+				cmd.SetContext(ctx)
+				a.releaseSignals = stop
+			}
+			if err := a.load(cmd); err != nil {
+				a.release()
+				return err
+			}
+			return nil
 		},
 	}
 	root.SetOut(out)
@@ -66,6 +93,7 @@ func newRootCmd(out, errw io.Writer) *cobra.Command {
 		root.AddCommand(f(a))
 	}
 	refuseUnknownSubcommands(root)
+	stopCleanlyOnSignal(a, root)
 	// A mistyped flag names the command whose flags to look up.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w\nRun '%s --help' for its flags", err, cmd.CommandPath())
@@ -104,6 +132,40 @@ func refuseUnknownSubcommands(root *cobra.Command) {
 	walk(root)
 }
 
+// stopCleanlyOnSignal makes each command that runs until stopped give its signals back
+// when it returns, and end with no error when a stop signal came during its start-up (the
+// start-up's context error): a stop then is as clean as one after start-up, exit status 0.
+func stopCleanlyOnSignal(a *app, root *cobra.Command) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if c.Annotations[untilStopped] == "" || c.RunE == nil {
+			return
+		}
+		run := c.RunE
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			defer a.release()
+			err := run(cmd, args)
+			if ctx := cmd.Context(); ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				a.log.Info("stopped during start-up", "reason", context.Cause(ctx), "start", err)
+				return nil
+			}
+			return err
+		}
+	}
+	walk(root)
+}
+
+// release gives back the signals a command that runs until stopped caught.
+func (a *app) release() {
+	if a.releaseSignals != nil {
+		a.releaseSignals()
+		a.releaseSignals = nil
+	}
+}
+
 // load reads the configuration: embedded defaults, --config (or ./tagpipe.yaml when it
 // exists), TAGPIPE_… environment, then flags.
 func (a *app) load(cmd *cobra.Command) error {
@@ -130,7 +192,9 @@ func (a *app) load(cmd *cobra.Command) error {
 }
 
 // serve runs long-lived components plus the admin listener until SIGINT/SIGTERM, then
-// stops them in reverse order. Every server subcommand ends in serve.
+// stops them in reverse order. Every server subcommand ends in serve, and is marked
+// runsUntilStopped so that its ctx is done on those signals from its very start; serve
+// catches them too, for a caller that is not.
 func (a *app) serve(ctx context.Context, reg *prometheus.Registry, mount func(*admin.Server), components ...lifecycle.Component) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

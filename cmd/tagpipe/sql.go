@@ -278,7 +278,7 @@ wire endpoint and POST /v1/query.`,
 			},
 		}
 		serve.Flags().StringArrayVar(&serveViews, "view", nil, "also serve a CSV/JSON/Parquet file or glob as a read-only view: NAME=PATH (repeatable)")
-		cmd.AddCommand(serve)
+		cmd.AddCommand(runsUntilStopped(serve))
 		return cmd
 	})
 }

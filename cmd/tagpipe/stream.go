@@ -39,7 +39,7 @@ func init() {
 		cmd.Flags().BoolVar(&availableNow, "available-now", false,
 			"read what the topics hold now, in batches, then exit (Spark's Trigger.AvailableNow: a nightly catch-up without a long-running process)")
 		cmd.AddCommand(streamStatus(a))
-		return cmd
+		return runsUntilStopped(cmd)
 	})
 }
 

@@ -48,7 +48,7 @@ the --no-… flags; with the broker off, ingest and streaming use their bootstra
 		f.BoolVar(&noStream, "no-stream", false, "do not run the streaming pipelines")
 		f.BoolVar(&noJobs, "no-jobs", false, "do not run the job scheduler")
 		f.BoolVar(&noSQL, "no-sql", false, "do not serve SQL (PostgreSQL wire, /v1/query)")
-		return cmd
+		return runsUntilStopped(cmd)
 	})
 }
 

@@ -56,23 +56,34 @@ func (r *Runner) Add(c ...Component) { r.components = append(r.components, c...)
 func (r *Runner) Ready() bool { return r.ready.Load() }
 
 // Start starts components in order. If one fails, the ones already started are stopped in
-// reverse and the error is returned.
+// reverse and the error is returned. Once ctx is done (a stop signal during start-up) it
+// starts no more: the ones started are stopped and the error wraps ctx's.
 func (r *Runner) Start(ctx context.Context) error {
+	err, stopErr := r.start(ctx)
+	if stopErr != nil {
+		err = errors.Join(err, stopErr)
+	}
+	return err
+}
+
+// start is Start with the error that ended the start-up and that of stopping what had
+// started apart.
+func (r *Runner) start(ctx context.Context) (err, stopErr error) {
 	for _, c := range r.components {
+		if ctx.Err() != nil {
+			return fmt.Errorf("start stopped before %s: %w", c.Name(), ctx.Err()), r.Stop()
+		}
 		t0 := time.Now()
 		if err := c.Start(ctx); err != nil {
 			err = fmt.Errorf("cannot start %s: %w", c.Name(), err)
 			r.log.Error("start failed", "component", c.Name(), "err", err)
-			if stopErr := r.Stop(); stopErr != nil {
-				err = errors.Join(err, stopErr)
-			}
-			return err
+			return err, r.Stop()
 		}
 		r.started = append(r.started, c)
 		r.log.Info("started", "component", c.Name(), "took", time.Since(t0).Round(time.Millisecond))
 	}
 	r.ready.Store(true)
-	return nil
+	return nil, nil
 }
 
 // Stop stops started components in reverse start order within the stop timeout. A
@@ -101,8 +112,18 @@ func (r *Runner) Stop() error {
 // failed is the returned error: the process exits with it rather than running on without
 // that part (a supervisor sees the exit; /readyz alone would not be watched). One that
 // finished its work (nil Err) ends the run with nil.
+//
+// ctx done during start-up is a stop like any other: Run returns nil once what started
+// is stopped (or the stop's error), not the start's context error.
 func (r *Runner) Run(ctx context.Context) error {
-	if err := r.Start(ctx); err != nil {
+	if err, stopErr := r.start(ctx); err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			r.log.Info("stopped during start-up", "reason", context.Cause(ctx))
+			return stopErr
+		}
+		if stopErr != nil {
+			err = errors.Join(err, stopErr)
+		}
 		return err
 	}
 	ended := make(chan error, len(r.started))

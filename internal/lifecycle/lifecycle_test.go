@@ -119,3 +119,37 @@ func TestRunEndsWhenAComponentFinishes(t *testing.T) {
 		t.Fatalf("Run returned %v", err)
 	}
 }
+
+// TestStopSignalDuringStart: ctx done while a component starts (SIGINT during start-up)
+// starts nothing after it, stops what started in reverse, and Run returns nil, as a stop
+// after start-up does; Start itself reports the context error.
+func TestStopSignalDuringStart(t *testing.T) {
+	var events []string
+	ctx, cancel := context.WithCancel(context.Background())
+	mk := func(name string, onStart func()) Component {
+		return Func{N: name,
+			StartFn: func(context.Context) error { events = append(events, "start "+name); onStart(); return nil },
+			StopFn:  func(context.Context) error { events = append(events, "stop "+name); return nil },
+		}
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r := New(log, time.Second, mk("a", func() {}), mk("b", cancel), mk("c", func() {}))
+	if err := r.Run(ctx); err != nil {
+		t.Fatalf("Run after a stop during start-up: %v", err)
+	}
+	if got := strings.Join(events, ","); got != "start a,start b,stop b,stop a" {
+		t.Fatalf("events: %s", got)
+	}
+	if r.Ready() {
+		t.Fatal("ready after a stopped start-up")
+	}
+
+	events = nil
+	r = New(log, time.Second, mk("a", func() {}))
+	if err := r.Start(ctx); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "start stopped before a") {
+		t.Fatalf("Start with ctx done: %v", err)
+	}
+	if len(events) != 0 {
+		t.Fatalf("started with ctx done: %v", events)
+	}
+}
