@@ -23,6 +23,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/tagpipe/tagpipe/internal/suggest"
 )
 
 //go:embed defaults/*.yaml
@@ -185,6 +187,10 @@ func (c *Config) apply(data []byte, file string, source func(key string, line in
 			lines[line] = key
 			values[key] = value
 			c.sources[key] = source(key, line)
+		}, func(key string, line int) {
+			if _, ok := lines[line]; !ok {
+				lines[line] = key // a section's own line: where an unknown one is reported
+			}
 		})
 	}
 	if err := yaml.UnmarshalWithOptions(data, c, yaml.DisallowUnknownField()); err != nil {
@@ -218,12 +224,12 @@ func (c *Config) locate(file string, values map[string]ast.Node) error {
 }
 
 // walkLeaves calls fn for every scalar or sequence value in a mapping tree with its dotted
-// key path and line.
-func walkLeaves(n ast.Node, prefix string, fn func(key string, line int, value ast.Node)) {
+// key path and line, and section (when not nil) for every key whose value is a mapping.
+func walkLeaves(n ast.Node, prefix string, fn func(key string, line int, value ast.Node), section func(key string, line int)) {
 	switch n := n.(type) {
 	case *ast.MappingNode:
 		for _, kv := range n.Values {
-			walkLeaves(kv, prefix, fn)
+			walkLeaves(kv, prefix, fn, section)
 		}
 	case *ast.MappingValueNode:
 		key := n.Key.String()
@@ -232,7 +238,10 @@ func walkLeaves(n ast.Node, prefix string, fn func(key string, line int, value a
 		}
 		switch n.Value.(type) {
 		case *ast.MappingNode, *ast.MappingValueNode:
-			walkLeaves(n.Value, key, fn)
+			if section != nil {
+				section(key, n.Key.GetToken().Position.Line)
+			}
+			walkLeaves(n.Value, key, fn, section)
 		default:
 			fn(key, n.Key.GetToken().Position.Line, n.Value)
 		}
@@ -249,7 +258,8 @@ func fileError(file string, err error, lines map[int]string) error {
 	msg := ye.GetMessage()
 	var unknown *yaml.UnknownFieldError
 	if errors.As(err, &unknown) {
-		msg = fmt.Sprintf("unknown key %q", ye.GetToken().Value)
+		name := ye.GetToken().Value
+		msg = fmt.Sprintf("unknown key %q", name) + suggest.DidYouMean(name, sectionKeys(""))
 	}
 	var typeErr *yaml.TypeError
 	if errors.As(err, &typeErr) {
@@ -258,7 +268,7 @@ func fileError(file string, err error, lines map[int]string) error {
 	if key, ok := lines[pos.Line]; ok {
 		if unknown != nil {
 			if i := strings.LastIndex(key, "."); i >= 0 {
-				msg = fmt.Sprintf("unknown key %q in section %q", key[i+1:], key[:i])
+				msg = fmt.Sprintf("unknown key %q in section %q", key[i+1:], key[:i]) + suggest.DidYouMean(key[i+1:], sectionKeys(key[:i]))
 			}
 		} else {
 			msg = key + ": " + msg
@@ -266,6 +276,53 @@ func fileError(file string, err error, lines map[int]string) error {
 	}
 	return &Error{File: file, Line: pos.Line, Column: pos.Column, Msg: msg}
 }
+
+// sectionKeys are the keys the section at a dotted path (e.g. "broker", "ingest.agents.a1";
+// "" for the top level) takes, in declaration order; a map's keys are any name.
+func sectionKeys(path string) []string {
+	t := reflect.TypeFor[Config]()
+	if path != "" {
+	parts:
+		for part := range strings.SplitSeq(path, ".") {
+			for t.Kind() == reflect.Map || t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer {
+				if t.Kind() == reflect.Map {
+					t = t.Elem()
+					continue parts // part is the map's key
+				}
+				t = t.Elem()
+			}
+			if t.Kind() != reflect.Struct {
+				return nil
+			}
+			found := false
+			for sf := range t.Fields() {
+				if yamlName(sf) == part {
+					t, found = sf.Type, true
+					break
+				}
+			}
+			if !found {
+				return nil
+			}
+		}
+	}
+	for t.Kind() == reflect.Map || t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var keys []string
+	for sf := range t.Fields() {
+		if n := yamlName(sf); n != "" && n != "-" && sf.IsExported() {
+			keys = append(keys, n)
+		}
+	}
+	return keys
+}
+
+// yamlName is the key a struct field has in tagpipe.yaml.
+func yamlName(sf reflect.StructField) string { return strings.Split(sf.Tag.Get("yaml"), ",")[0] }
 
 func typeName(t reflect.Type) string {
 	if t == nil {

@@ -67,8 +67,12 @@ func TestRejectsWithKeyAndLine(t *testing.T) {
 		env        []string
 		want       []string
 	}{
-		{"typo section", "log:\n  level: info\nbrokr:\n  listen: x\n", nil, []string{":3:", `unknown key "brokr"`}},
-		{"typo key", "broker:\n  retention_m: 5\n", nil, []string{":2:", `unknown key "retention_m" in section "broker"`}},
+		{"typo section", "log:\n  level: info\nbrokr:\n  listen: x\n", nil, []string{":3:", `unknown key "brokr" (did you mean "broker"?)`}},
+		{"typo key", "broker:\n  retention_m: 5\n", nil, []string{":2:", `unknown key "retention_m" in section "broker" (did you mean "retention_ms"?)`}},
+		{"typo in a subsection", "ingest:\n  agents:\n    a1:\n      sourcez:\n        r1: {type: spooldir}\n", nil,
+			[]string{":4:", `unknown key "sourcez" in section "ingest.agents.a1" (did you mean "sources"?)`}},
+		{"typo with a section value", "sql:\n  pg_listn:\n    x: y\n", nil, []string{":2:", `unknown key "pg_listn" in section "sql" (did you mean "pg_listen"?)`}},
+		{"unknown key, nothing close", "zzzzzzzz: 1\n", nil, []string{":1:", `unknown key "zzzzzzzz"`}},
 		{"bad int", "broker:\n  listen: 127.0.0.1:1\n  retention_ms: abc\n", nil, []string{":3:", "broker.retention_ms", `"abc"`, "integer"}},
 		{"bad duration", "streaming:\n  batch_interval: soon\n", nil, []string{":2:", "streaming.batch_interval", "duration"}},
 		{"bad value", "broker:\n  flush: sometimes\n", nil, []string{"broker.flush", "sometimes", ":2"}},
@@ -76,7 +80,7 @@ func TestRejectsWithKeyAndLine(t *testing.T) {
 		{"bad parquet codec", "warehouse:\n  compression: lzo\n", nil, []string{"warehouse.compression", "lzo", "lz4_raw"}},
 		{"bad codec level", "warehouse:\n  compression: gzip\n  compression_level: 12\n", nil, []string{"warehouse.compression_level", "1..9 (gzip)", "12"}},
 		{"bad env", "", []string{"TAGPIPE_BROKER_RETENTION_MS=abc"}, []string{"TAGPIPE_BROKER_RETENTION_MS", "broker.retention_ms", "integer"}},
-		{"unknown env", "", []string{"TAGPIPE_BROKR_LISTEN=x"}, []string{"TAGPIPE_BROKR_LISTEN"}},
+		{"unknown env", "", []string{"TAGPIPE_BROKR_LISTEN=x"}, []string{`TAGPIPE_BROKR_LISTEN (did you mean "TAGPIPE_BROKER_LISTEN"?)`}},
 		{"bad syntax", "broker:\n  listen: [\n", nil, []string{"tagpipe.yaml:"}},
 	}
 	for _, tc := range cases {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/tagpipe/tagpipe/internal/suggest"
 )
 
 // field is one settable leaf of Config: a key path and the value it addresses.
@@ -92,6 +94,13 @@ func (c *Config) applyEnv(environ []string) error {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
+		names := make([]string, 0, len(known))
+		for _, f := range c.leaves() {
+			names = append(names, envName(f.key))
+		}
+		for i, u := range unknown {
+			unknown[i] += suggest.DidYouMean(u, names)
+		}
 		return &Error{File: "environment", Msg: fmt.Sprintf("unknown variable %s: no such config key", strings.Join(unknown, ", "))}
 	}
 	return nil

@@ -181,7 +181,7 @@ func TestBuildErrorsNameTheKey(t *testing.T) {
 			"r4": {"type": "exec", "command": "true", "channels": "c1", "interceptors": "i1 i2",
 				"interceptors.i1.type": "remove_header", "interceptors.i2.type": "search_replace", "interceptors.i2.replace_string": "x"},
 		},
-		Channels: map[string]map[string]string{"c1": {"type": "memory", "capacity": "ten"}},
+		Channels: map[string]map[string]string{"c1": {"type": "memory", "capacity": "ten", "capacity_byte": "1"}},
 		Sinks:    map[string]map[string]string{"k1": {"type": "kafka", "channel": "c2", "brokers": "127.0.0.1:1", "topic": "t", "acks": "1"}},
 	}
 	_, err := Build(spec, Env{DataDir: t.TempDir()})
@@ -190,6 +190,7 @@ func TestBuildErrorsNameTheKey(t *testing.T) {
 	}
 	for _, want := range []string{
 		`ingest.agents.a1.channels.c1.capacity: bad value "ten"`,
+		`ingest.agents.a1.channels.c1.capacity_byte: unknown key for memory channel (did you mean "capacity_bytes"?)`,
 		`ingest.agents.a1.sinks.k1.channel: no channel "c2"`,
 		`ingest.agents.a1.sinks.k1.acks: unknown key for kafka sink`,
 		`ingest.agents.a1.sources.r1.channels: no channel "nope"`,

@@ -98,7 +98,7 @@ func TestKafkaSourceChecked(t *testing.T) {
 		}, want: []string{
 			`ingest.agents.a1.sources.k1.brokers: is required`,
 			`ingest.agents.a1.sources.k1.topics: is required (or topics_regex)`,
-			`ingest.agents.a1.sources.k1.topicz: unknown key for kafka source`,
+			`ingest.agents.a1.sources.k1.topicz: unknown key for kafka source (did you mean "topics"?)`,
 			`ingest.agents.a1.sources.k2.topics_regex: set topics or topics_regex, not both`,
 			`ingest.agents.a1.sources.k2.auto_offset_reset: bad value "none": want one of latest, earliest`,
 			`ingest.agents.a1.sources.k2.batch_duration: bad value "soon"`,

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tagpipe/tagpipe/internal/suggest"
 )
 
 // Props are one component's settings as flat key → text (Flume's model), read through
@@ -16,6 +18,9 @@ type Props struct {
 	where string // "ingest.agents.a1.sources.r1" or "a1.sources.r1"
 	m     map[string]string
 	used  map[string]bool
+	// asked: every key the component read, set or not, in order: an unknown key's
+	// "did you mean" candidates.
+	asked []string
 	errs  []error
 }
 
@@ -30,6 +35,7 @@ func (p *Props) fail(k, format string, args ...any) {
 }
 
 func (p *Props) raw(k string) (string, bool) {
+	p.asked = append(p.asked, k)
 	v, ok := p.m[k]
 	if ok {
 		p.used[k] = true
@@ -38,7 +44,11 @@ func (p *Props) raw(k string) (string, bool) {
 }
 
 // Has reports whether k is set.
-func (p *Props) Has(k string) bool { _, ok := p.m[k]; return ok }
+func (p *Props) Has(k string) bool {
+	p.asked = append(p.asked, k)
+	_, ok := p.m[k]
+	return ok
+}
 
 func (p *Props) Str(k, def string) string {
 	if v, ok := p.raw(k); ok {
@@ -177,7 +187,7 @@ func (p *Props) Err(typ string) error {
 	}
 	sort.Strings(unknown)
 	for _, k := range unknown {
-		p.errs = append(p.errs, fmt.Errorf("%s: unknown key for %s", p.key(k), typ))
+		p.errs = append(p.errs, fmt.Errorf("%s: unknown key for %s%s", p.key(k), typ, suggest.DidYouMean(k, p.asked)))
 	}
 	if len(p.errs) == 0 {
 		return nil
