@@ -584,3 +584,28 @@ func TestCreateTableSyncsNewDirectories(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenReadOnlyCreatesNothing: a reader opening a warehouse that does not exist yet
+// sees no tables and leaves no directory behind; a writer creates it.
+func TestOpenReadOnlyCreatesNothing(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "warehouse")
+	w, err := Open(root, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names, err := w.TableNames(); err != nil || len(names) != 0 {
+		t.Fatalf("tables of a missing warehouse: %v, %v", names, err)
+	}
+	if _, err := w.Table("ods_events"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("table of a missing warehouse: %v", err)
+	}
+	if _, err := os.Stat(root); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("read-only Open created %s: %v", root, err)
+	}
+	if _, err := Open(root, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+		t.Fatalf("writable Open did not create %s: %v", root, err)
+	}
+}

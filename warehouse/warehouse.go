@@ -53,7 +53,8 @@ type Options struct {
 	// LockTimeout bounds how long Begin waits for another writer (default 30s;
 	// negative: do not wait).
 	LockTimeout time.Duration
-	// ReadOnly skips the crash cleanup in Open (for tools that only read).
+	// ReadOnly skips the crash cleanup in Open, and the creation of a missing root (for
+	// tools that only read: they leave no trace; a missing root has no tables).
 	ReadOnly bool
 	// Now is the clock used for snapshot times (default time.Now).
 	Now func() time.Time
@@ -125,8 +126,8 @@ func (w *Warehouse) Compression() (codec string, level int) {
 	return strings.ToLower(w.opts.Compression), w.opts.CompressionLevel
 }
 
-// Open opens (creating if needed) the warehouse at root and, unless opts.ReadOnly,
-// removes what crashed writers left behind: temporary files and data files no
+// Open opens the warehouse at root (creating it, unless opts.ReadOnly) and, unless
+// opts.ReadOnly, removes what crashed writers left behind: temporary files and data files no
 // snapshot references (see FORMAT.md, "Crash recovery"). Tables whose lock is held
 // by a live writer are skipped.
 func Open(root string, opts Options) (*Warehouse, error) {
@@ -135,8 +136,10 @@ func Open(root string, opts Options) (*Warehouse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("warehouse %q: %w", root, err)
 	}
-	if err := mkdirSynced(root); err != nil {
-		return nil, fmt.Errorf("cannot create warehouse %q: %w", root, err)
+	if !opts.ReadOnly {
+		if err := mkdirSynced(root); err != nil {
+			return nil, fmt.Errorf("cannot create warehouse %q: %w", root, err)
+		}
 	}
 	abs, err := filepath.Abs(root)
 	if err != nil {

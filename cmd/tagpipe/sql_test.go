@@ -102,13 +102,20 @@ func TestSQLCommandOverWarehouse(t *testing.T) {
 }
 
 // TestSQLCommandEmptyWarehouse: on a data dir without tables (most often not the one
-// tagpipe up writes) the command says so before the query's "does not exist"; where
-// there are tables it says nothing more.
+// tagpipe up writes) the command says so before the query's "does not exist", and
+// creates nothing there (a read-only command); where there are tables it says nothing
+// more.
 func TestSQLCommandEmptyWarehouse(t *testing.T) {
 	dir := t.TempDir()
 	out, err := runTagpipeErr("--data-dir", dir, "sql", "-e", "SELECT count(*) FROM dwd_events")
 	if err == nil || !strings.Contains(out, "the warehouse "+filepath.Join(dir, "warehouse")+" has no tables yet") || !strings.Contains(out, "--data-dir") {
 		t.Fatalf("empty warehouse: %v\n%s", err, out)
+	}
+	if out, err := runTagpipeErr("--data-dir", dir, "sql", "-e", "SELECT 1"); err != nil {
+		t.Fatalf("SELECT 1 on an empty data dir: %v\n%s", err, out)
+	}
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {
+		t.Fatalf("tagpipe sql left %v in an empty data dir (%v)", ents, err)
 	}
 	if out, err := runTagpipeErr("--data-dir", sqlWarehouse(t), "sql", "-e", "SELECT 1"); err != nil || strings.Contains(out, "no tables") {
 		t.Fatalf("warehouse with tables: %v\n%s", err, out)
