@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -105,16 +106,12 @@ func ingestSpecs(cfg *config.Config, only []string) ([]agent.Spec, error) {
 // ingestComponents builds the collector's agents as lifecycle components plus the admin
 // mount for /v1/ingest/status; `tagpipe up` uses it too.
 func ingestComponents(cfg *config.Config, reg *prometheus.Registry, log *slog.Logger, only []string) ([]lifecycle.Component, func(*admin.Server), error) {
-	specs, err := ingestSpecs(cfg, only)
+	specs, env, err := checkIngest(cfg, log, only)
 	if err != nil {
 		return nil, nil, err
 	}
-	brokers := cfg.Ingest.BootstrapServers
-	if len(brokers) == 0 {
-		brokers = []string{cfg.Broker.Listen}
-	}
 	m := ingest.NewMetrics(reg)
-	env := agent.Env{DataDir: cfg.DataDir, Brokers: brokers, Security: cfg.Kafka.Security(), Topic: cfg.Ingest.Topic, Log: log, Metrics: m}
+	env.Metrics = m
 	var comps []lifecycle.Component
 	for _, s := range specs {
 		ag, err := agent.Build(s, env)
@@ -133,6 +130,28 @@ func ingestComponents(cfg *config.Config, reg *prometheus.Registry, log *slog.Lo
 		}))
 	}
 	return comps, mount, nil
+}
+
+// checkIngest reads the agents' specs and checks every one of them, all errors together,
+// opening nothing (no channel is replayed, no source listens): `ingest` and `up` call it
+// before they open anything, so a bad key is reported at once.
+func checkIngest(cfg *config.Config, log *slog.Logger, only []string) ([]agent.Spec, agent.Env, error) {
+	specs, err := ingestSpecs(cfg, only)
+	if err != nil {
+		return nil, agent.Env{}, err
+	}
+	brokers := cfg.Ingest.BootstrapServers
+	if len(brokers) == 0 {
+		brokers = []string{cfg.Broker.Listen}
+	}
+	env := agent.Env{DataDir: cfg.DataDir, Brokers: brokers, Security: cfg.Kafka.Security(), Topic: cfg.Ingest.Topic, Log: log}
+	var errs []error
+	for _, s := range specs {
+		if err := agent.Check(s, env); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return specs, env, errors.Join(errs...)
 }
 
 func ingestStatusCmd(a *app) *cobra.Command {

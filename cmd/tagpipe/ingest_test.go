@@ -77,3 +77,34 @@ func TestIngestStatusWholeNumbers(t *testing.T) {
 		t.Fatalf("ingest status printed\n%s\nwant %q", b.String(), want)
 	}
 }
+
+// TestBadIngestKeyOpensNothing: a bad key in an agent of the config is reported by
+// `ingest` and `up` before anything is opened: no file channel is created (or replayed),
+// no broker log; the data dir stays empty.
+func TestBadIngestKeyOpensNothing(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(filepath.Join(data, "spool"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "tagpipe.yaml")
+	if err := os.WriteFile(file, []byte(`
+ingest:
+  agents:
+    a1:
+      sources: {r1: {type: spooldir, dir: `+filepath.Join(data, "spool")+`, channels: [c1], spool_dri: x}}
+      channels: {c1: {type: file}}
+      sinks: {k1: {type: logger, channel: c1}}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range [][]string{{"ingest"}, {"up", "--no-sql"}} {
+		out, err := runTagpipeErr(append([]string{"--config", file, "--data-dir", data}, cmd...)...)
+		if err == nil || !strings.Contains(err.Error(), "ingest.agents.a1.sources.r1.spool_dri: unknown key for spooldir source") {
+			t.Fatalf("%v with a bad ingest key: %v\n%s", cmd, err, out)
+		}
+		if ents, _ := os.ReadDir(data); len(ents) != 1 {
+			t.Fatalf("%v opened something before reporting the bad key: %v", cmd, ents)
+		}
+	}
+}

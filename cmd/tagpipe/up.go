@@ -69,6 +69,13 @@ func (a *app) up(ctx context.Context, p upParts) error {
 		}
 	}()
 
+	// The whole configuration is checked before anything opens: the collector's agents
+	// (their keys are read when they are built) here, the rest when it was loaded.
+	if p.ingest {
+		if _, _, err := checkIngest(a.cfg, a.log, nil); err != nil {
+			return err
+		}
+	}
 	if p.broker && (p.ingest || p.stream || p.jobs) && anonymousNotSuper(a.cfg) {
 		a.log.Warn("broker.authorizer is acl and User:ANONYMOUS is not in broker.super_users: tagpipe's own parts connect to broker.listen as " +
 			"User:ANONYMOUS and are refused unless ACLs allow them (add User:ANONYMOUS to broker.super_users, or grant it ACLs with tagpipe acls add)")

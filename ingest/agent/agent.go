@@ -58,6 +58,9 @@ type Agent struct {
 	// kafkaSinks are the kafka sinks built, for the kafka sources' loop guard.
 	kafkaSinks []kafkaSinkEnd
 
+	// check: Check's dry run, which builds nothing that opens, listens or writes.
+	check bool
+
 	stop, hard context.CancelFunc
 	wg         sync.WaitGroup
 	once       sync.Once
@@ -81,10 +84,23 @@ func (a *Agent) Channel(name string) ingest.Channel { return a.channels[name] }
 
 // Build checks the whole spec (every error is reported, keys named) and opens channels.
 func Build(spec Spec, env Env) (*Agent, error) {
+	return buildAgent(spec, env, false)
+}
+
+// Check reports what Build would of the spec's keys and values (every error, keys named)
+// without opening, creating or replaying anything: no channel file, position file,
+// listener or client. A process checks every agent so before it opens any of them.
+func Check(spec Spec, env Env) error {
+	env.Metrics = nil
+	_, err := buildAgent(spec, env, true)
+	return err
+}
+
+func buildAgent(spec Spec, env Env, check bool) (*Agent, error) {
 	if env.Log == nil {
 		env.Log = slog.New(slog.DiscardHandler)
 	}
-	a := &Agent{name: spec.Name, env: env, channels: map[string]ingest.Channel{}, broken: map[string]bool{}}
+	a := &Agent{name: spec.Name, env: env, channels: map[string]ingest.Channel{}, broken: map[string]bool{}, check: check}
 	var errs []error
 	where := func(kind, name string) string { return spec.Where + "." + kind + "." + name }
 	if len(spec.Sources) == 0 {
@@ -114,7 +130,9 @@ func Build(spec Spec, env Env) (*Agent, error) {
 		}
 		built[name], sinkChan[name], sinkBatch[name] = s, ch, batch
 		sinkType[name] = strings.ToLower(spec.Sinks[name]["type"])
-		a.sinks = append(a.sinks, s)
+		if !check {
+			a.sinks = append(a.sinks, s)
+		}
 	}
 	grouped := map[string]bool{}
 	for _, gname := range sortedKeys(spec.SinkGroups) {
@@ -183,6 +201,9 @@ func Build(spec Spec, env Env) (*Agent, error) {
 		}
 		a.sources = append(a.sources, src)
 	}
+	if check {
+		return nil, joinErrs(errs) // nothing was opened
+	}
 	if len(errs) > 0 {
 		a.closeAll()
 		return nil, joinErrs(errs)
@@ -192,7 +213,7 @@ func Build(spec Spec, env Env) (*Agent, error) {
 
 func (a *Agent) addRunner(s ingest.Sink, typ, ch string, batch int) {
 	c := a.channels[ch]
-	if c == nil {
+	if c == nil || a.check {
 		return // reported by buildSink
 	}
 	a.runners = append(a.runners, &ingest.SinkRunner{Agent: a.name, Channel: c, Sink: s, BatchSize: batch,
@@ -227,6 +248,9 @@ func (a *Agent) buildChannel(name string, p *Props) (ingest.Channel, error) {
 		o.Log = a.env.Log
 		if err := p.Err("file channel"); err != nil {
 			return nil, err
+		}
+		if a.check {
+			return channel.NewMemory(name, channel.MemoryOptions{Capacity: 1}), nil // stands for it: not opened
 		}
 		f, err := channel.OpenFile(name, o)
 		if err != nil {
@@ -281,7 +305,9 @@ func (a *Agent) buildSink(name string, p *Props) (ingest.Sink, string, int, erro
 		}
 		a.kafkaSinks = append(a.kafkaSinks, kafkaSinkEnd{name: name, channel: chName, brokers: o.Brokers,
 			topics: []string{o.Topic, o.DeadLetterTopic}})
-		s, err = sink.NewKafka(name, o)
+		if !a.check {
+			s, err = sink.NewKafka(name, o)
+		}
 	case "logger":
 		mb := int(p.Int("max_bytes", 16))
 		if err := p.Err("logger sink"); err != nil {
@@ -293,14 +319,18 @@ func (a *Agent) buildSink(name string, p *Props) (ingest.Sink, string, int, erro
 		if err := p.Err("file_roll sink"); err != nil {
 			return nil, "", 0, err
 		}
-		s, err = sink.NewFileRoll(name, o)
+		if !a.check {
+			s, err = sink.NewFileRoll(name, o)
+		}
 	case "http":
 		o := sink.HTTPOptions{Endpoint: p.Required("endpoint"), Gzip: p.Bool("gzip", false),
 			RequestTimeout: p.Dur("request_timeout", 30*time.Second, time.Millisecond)}
 		if err := p.Err("http sink"); err != nil {
 			return nil, "", 0, err
 		}
-		s, err = sink.NewHTTP(name, o)
+		if !a.check {
+			s, err = sink.NewHTTP(name, o)
+		}
 	case "":
 		return nil, "", 0, p.Err("sink")
 	default:
@@ -473,7 +503,9 @@ func (a *Agent) buildSource(name string, p *Props) (Source, error) {
 		if err := p.Err("spooldir source"); err != nil {
 			return nil, err
 		}
-		src, err = spooldir.New(name, o, proc)
+		if !a.check {
+			src, err = spooldir.New(name, o, proc)
+		}
 	case "taildir":
 		o := taildir.DefaultOptions()
 		groups := p.List("filegroups")
@@ -482,6 +514,11 @@ func (a *Agent) buildSource(name string, p *Props) (Source, error) {
 		}
 		for _, g := range groups {
 			pat := p.Required("filegroups." + g)
+			if pat != "" {
+				if err := taildir.CheckPattern(pat); err != nil {
+					p.fail("filegroups."+g, "%v", err)
+				}
+			}
 			o.Groups = append(o.Groups, taildir.Group{Name: g, Pattern: pat, Headers: p.Sub("headers." + g + ".")})
 		}
 		o.PositionFile = p.Str("position_file", a.dir(name+".positions.json"))
@@ -496,21 +533,27 @@ func (a *Agent) buildSource(name string, p *Props) (Source, error) {
 		if err := p.Err("taildir source"); err != nil {
 			return nil, err
 		}
-		src, err = taildir.New(name, o, proc)
+		if !a.check {
+			src, err = taildir.New(name, o, proc)
+		}
 	case "exec":
 		o := execOptions(p)
 		o.Log, o.C = a.env.Log, proc.C
 		if err := p.Err("exec source"); err != nil {
 			return nil, err
 		}
-		src, err = execsrc.New(name, o, proc)
+		if !a.check {
+			src, err = execsrc.New(name, o, proc)
+		}
 	case "kafka":
 		o := a.kafkaSourceOptions(p)
 		o.Log, o.C = a.env.Log, proc.C
 		if err := p.Err("kafka source"); err != nil {
 			return nil, err
 		}
-		src, err = kafkasrc.New(name, o, proc)
+		if !a.check {
+			src, err = kafkasrc.New(name, o, proc)
+		}
 	default:
 		if s, ok, e := a.buildNetSource(name, typ, p, proc); ok {
 			src, err = s, e

@@ -3,8 +3,10 @@ package agent
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -350,5 +352,67 @@ func TestBuildBrokenChannelReportedOnce(t *testing.T) {
 	msg := err.Error()
 	if !strings.Contains(msg, "ingest.agents.a1.channels.c1: ") || strings.Count(msg, "\n") != 0 {
 		t.Fatalf("want the channel's own error alone, got:\n%s", msg)
+	}
+}
+
+// TestCheckOpensNothing: Check reports what Build would (every bad key) without opening a
+// file channel, a position file, a sink's directory or a listener; on a good spec it
+// passes and still creates nothing, where Build then opens them.
+func TestCheckOpensNothing(t *testing.T) {
+	data := t.TempDir()
+	spool := filepath.Join(data, "spool")
+	if err := os.MkdirAll(spool, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := l.Addr().String() // taken: a source that listened at Check would fail
+	defer l.Close()
+	good := func() Spec {
+		return Spec{Name: "a1", Where: "ingest.agents.a1",
+			Sources: map[string]map[string]string{
+				"r1": {"type": "spooldir", "dir": spool, "channels": "c1"},
+				"r2": {"type": "tcp", "listen": taken, "channels": "c1"},
+				"r3": {"type": "taildir", "filegroups": "f", "filegroups.f": filepath.Join(spool, `.*\.log`), "channels": "c1"},
+			},
+			Channels: map[string]map[string]string{"c1": {"type": "file"}},
+			Sinks:    map[string]map[string]string{"k1": {"type": "file_roll", "channel": "c1"}},
+		}
+	}
+	env := Env{DataDir: data, Log: testLog(t)}
+	nothingBelowIngest := func(when string) {
+		t.Helper()
+		if ents, err := os.ReadDir(filepath.Join(data, "ingest")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s: %s/ingest holds %v (%v)", when, data, ents, err)
+		}
+	}
+
+	bad := good()
+	bad.Sources["r1"]["spool_dri"] = "x"
+	bad.Sources["r3"]["filegroups.f"] = filepath.Join(spool, "*.log")
+	err = Check(bad, env)
+	for _, want := range []string{"ingest.agents.a1.sources.r1.spool_dri: unknown key for spooldir source",
+		`ingest.agents.a1.sources.r3.filegroups.f: bad file name regexp "*.log"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Check of a bad spec: %v, want %s", err, want)
+		}
+	}
+	nothingBelowIngest("Check of a bad spec")
+
+	if err := Check(good(), env); err != nil {
+		t.Fatalf("Check of a good spec: %v", err)
+	}
+	nothingBelowIngest("Check of a good spec")
+
+	// Build opens what Check did not: the file channel below ingest/a1.
+	a, err := Build(good(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop(context.Background())
+	if _, err := os.Stat(filepath.Join(data, "ingest", "a1", "c1")); err != nil {
+		t.Fatalf("Build did not open the file channel: %v", err)
 	}
 }

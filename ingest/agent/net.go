@@ -18,6 +18,9 @@ func (a *Agent) buildNetSource(name, typ string, p *Props, proc *ingest.Processo
 		if err := p.Err("tcp source"); err != nil {
 			return nil, true, err
 		}
+		if a.check {
+			return nil, true, nil
+		}
 		s, err := netsrc.NewTCP(name, o, proc)
 		return s, true, err
 	case "syslog":
@@ -25,6 +28,9 @@ func (a *Agent) buildNetSource(name, typ string, p *Props, proc *ingest.Processo
 			MaxBytes: int(p.Int("max_line_bytes", 64<<10)), KeepFields: p.Bool("keep_fields", false), Log: a.env.Log, C: proc.C}
 		if err := p.Err("syslog source"); err != nil {
 			return nil, true, err
+		}
+		if a.check {
+			return nil, true, nil
 		}
 		s, err := syslog.New(name, o, proc)
 		return s, true, err
@@ -34,6 +40,9 @@ func (a *Agent) buildNetSource(name, typ string, p *Props, proc *ingest.Processo
 			Log: a.env.Log, C: proc.C}
 		if err := p.Err("http source"); err != nil {
 			return nil, true, err
+		}
+		if a.check {
+			return nil, true, nil
 		}
 		s, err := netsrc.NewHTTP(name, o, proc)
 		return s, true, err

@@ -145,6 +145,21 @@ func (tf *tailFile) position() position {
 	return position{Inode: tf.inode, Pos: tf.pos, File: tf.path, Head: tf.head}
 }
 
+// CheckPattern reports whether a file group's pattern (a directory glob, then a regexp
+// of the file name) is one New takes, without touching the disk.
+func CheckPattern(pattern string) error {
+	_, err := fileNameRegexp(pattern)
+	return err
+}
+
+func fileNameRegexp(pattern string) (*regexp.Regexp, error) {
+	re, err := regexp.Compile("^(?:" + filepath.Base(pattern) + ")$")
+	if err != nil {
+		return nil, fmt.Errorf("bad file name regexp %q: %w", filepath.Base(pattern), err)
+	}
+	return re, nil
+}
+
 // New checks options and loads the position file.
 func New(name string, opts Options, out *ingest.Processor) (*Source, error) {
 	d := DefaultOptions()
@@ -178,9 +193,9 @@ func New(name string, opts Options, out *ingest.Processor) (*Source, error) {
 	for i := range opts.Groups {
 		g := &opts.Groups[i]
 		g.dirGlob = filepath.Dir(g.Pattern)
-		re, err := regexp.Compile("^(?:" + filepath.Base(g.Pattern) + ")$")
+		re, err := fileNameRegexp(g.Pattern)
 		if err != nil {
-			return nil, fmt.Errorf("taildir source %s: file group %s: bad file name regexp %q: %w", name, g.Name, filepath.Base(g.Pattern), err)
+			return nil, fmt.Errorf("taildir source %s: file group %s: %w", name, g.Name, err)
 		}
 		g.re = re
 		g.hdrs = ingest.HeadersOf(g.Headers)
