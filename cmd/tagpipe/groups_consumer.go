@@ -94,11 +94,8 @@ func printConsumerGroupOffsets(ctx context.Context, a *app, kf *kafkaFlags, adm 
 		if m := owners[grouplag.TP{Topic: ml.Topic, Partition: ml.Partition}]; m != nil {
 			member, clientID, host = m.MemberID, m.ClientID, m.ClientHost
 		}
-		cur := "-"
-		if ml.Commit.At >= 0 {
-			cur = strconv.FormatInt(ml.Commit.At, 10)
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", ml.Topic, ml.Partition, cur, ml.End.Offset, ml.Lag,
+		cur, end, lag := lagCells(ml)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ml.Topic, ml.Partition, cur, end, lag,
 			secs[tp{ml.Topic, ml.Partition}], member, clientID, host)
 	}
 	return tw.Flush()
