@@ -96,17 +96,6 @@ func (p parts) clone() parts {
 	return out
 }
 
-// partsOf are the partitions a heartbeat lists (its owned partitions).
-func partsOf(ts []kmsg.ConsumerGroupHeartbeatRequestTopic) parts {
-	out := parts{}
-	for _, t := range ts {
-		for _, p := range t.Partitions {
-			out.add(t.TopicID, p)
-		}
-	}
-	return out
-}
-
 type tpKey struct {
 	id [16]byte
 	p  int32

@@ -122,14 +122,6 @@ func (g *group) hasMembers() bool {
 	return len(g.members) > 0 || g.cons != nil && len(g.cons.members) > 0
 }
 
-// typeName is the group's type as ListGroups v5 reports it.
-func (g *group) typeName() string {
-	if g.cons != nil {
-		return "consumer"
-	}
-	return "classic"
-}
-
 // Committed is one committed offset.
 type Committed struct {
 	Offset      int64
