@@ -182,6 +182,10 @@ func (l *Log) CompactIfDirty() (res CompactResult, ran bool, err error) {
 		return res, false, nil
 	}
 	l.mu.RLock()
+	if l.isClosed.Load() { // its topic is being deleted: Close dropped the segments
+		l.mu.RUnlock()
+		return res, false, ErrClosed
+	}
 	var total, dirty int64
 	var firstDirty *segment
 	from := l.cleanedTo.Load()

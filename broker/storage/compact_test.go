@@ -414,6 +414,23 @@ func TestCompactIfDirty(t *testing.T) {
 	}
 }
 
+// TestCompactIfDirtyClosed: the broker's cleaner loop may reach a log whose topic is
+// being deleted; CompactIfDirty on a closed log reports ErrClosed (it panicked slicing
+// the segments Close had dropped: found by TestChaos).
+func TestCompactIfDirtyClosed(t *testing.T) {
+	clk := &fakeClock{ms: 1_000_000_000}
+	o := testOptions(clk)
+	o.Compact = true
+	l := mustOpen(t, t.TempDir(), o)
+	mustAppend(t, l, buildKeyed(clk.ms, kv{s("k"), s("v")}))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ran, err := l.CompactIfDirty(); ran || !errors.Is(err, ErrClosed) {
+		t.Fatalf("CompactIfDirty on a closed log: ran %v, err %v; want ErrClosed", ran, err)
+	}
+}
+
 // FuzzDecompressRecords: any bytes under any codec give records or an error, never a
 // panic or more than maxInflated bytes (a compacted topic's appends decompress what
 // clients send).
