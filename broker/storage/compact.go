@@ -37,12 +37,12 @@ func (l *Log) Compact() (CompactResult, error) {
 
 	// The closed segments at the start of the pass; only Compact, retention and
 	// DeleteRecords change closed segments, and the latter two are checked at the swap.
+	o := l.Options() // takes writeMu: before mu, in the lock order (locks.md)
 	l.mu.RLock()
 	if l.isClosed.Load() {
 		l.mu.RUnlock()
 		return res, ErrClosed
 	}
-	o := l.Options()
 	lagHorizon := o.Now().UnixMilli() - o.MinCompactionLagMS
 	var closed []*segment
 	for _, s := range l.segs[:len(l.segs)-1] {

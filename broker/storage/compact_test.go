@@ -8,7 +8,10 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
+	"time"
 )
 
 type kv struct {
@@ -429,6 +432,59 @@ func TestCompactIfDirtyClosed(t *testing.T) {
 	if _, ran, err := l.CompactIfDirty(); ran || !errors.Is(err, ErrClosed) {
 		t.Fatalf("CompactIfDirty on a closed log: ran %v, err %v; want ErrClosed", ran, err)
 	}
+}
+
+// TestCompactLockOrder: Compact must not hold the segments lock (mu) while it waits for
+// writeMu. An append holds writeMu and takes mu to roll a segment; with Compact reading
+// the options under mu, the two waited for each other for ever and the partition froze:
+// its produces, and the broker's retention and cleaner loops behind it (found by
+// TestChaos). Here the test holds writeMu as an append does, waits until Compact is
+// blocked on it, and then must be able to take mu.
+func TestCompactLockOrder(t *testing.T) {
+	clk := &fakeClock{ms: 1_000_000_000}
+	o := testOptions(clk)
+	o.Compact = true
+	l := mustOpen(t, t.TempDir(), o)
+	for _, v := range []string{"1", "2"} {
+		mustAppend(t, l, buildKeyed(clk.ms, kv{s("k"), s(v)}))
+		if err := l.Roll(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.writeMu.Lock() // an append in progress
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.Compact()
+		done <- err
+	}()
+	waitMutexBlocked(t, "storage.(*Log).Compact(")
+	if !l.mu.TryLock() { // as roll does, under writeMu
+		l.writeMu.Unlock()
+		<-done
+		t.Fatal("Compact holds mu while it waits for writeMu: an append rolling a segment deadlocks with it")
+	}
+	l.mu.Unlock()
+	l.writeMu.Unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitMutexBlocked waits until a goroutine whose stack holds frame is blocked on a
+// sync.Mutex.
+func waitMutexBlocked(t *testing.T, frame string) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for range 10000 {
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			if strings.Contains(g, "[sync.Mutex.Lock") && strings.Contains(g, frame) {
+				return
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("no goroutine blocked on a mutex in %s", frame)
 }
 
 // FuzzDecompressRecords: any bytes under any codec give records or an error, never a
