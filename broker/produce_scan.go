@@ -41,6 +41,13 @@ type produceScan struct {
 	rec      storage.RecordsCRC
 	// checked are the record sets found intact, as slices of the frame being read.
 	checked [][]byte
+	// parsed counts the bytes the steps between record sets parsed, again after each
+	// read that did not complete one included (the tests bound it).
+	parsed int
+	// retryAt: a step that did not fit in the bytes read so far is parsed again only once
+	// got reaches here, twice the stretch it had, so that a stretch arriving in many
+	// small reads costs at most a few times its length, not a parse per read.
+	retryAt int
 }
 
 func (s *produceScan) reset() {
@@ -64,6 +71,9 @@ func (s *produceScan) advance(frame []byte, got int) {
 		}
 		if s.pos > got {
 			return // a record set found bad before its end: its bytes are still arriving
+		}
+		if got < s.retryAt && got < len(frame) {
+			return
 		}
 		// A step parses one whole stretch between record sets or waits for more bytes:
 		// it changes s only once its fields are all in.
@@ -112,13 +122,15 @@ func (s *produceScan) advance(frame []byte, got int) {
 			topics--
 			next = scanTopic
 		}
+		s.parsed += c.i - s.pos
 		if !c.ok {
 			if got == len(frame) {
 				s.state = scanDone // malformed: handleFrame will say so
 			}
+			s.retryAt = got + (got - s.pos)
 			return
 		}
-		s.pos, s.topics, s.parts = c.i, topics, parts
+		s.pos, s.topics, s.parts, s.retryAt = c.i, topics, parts, 0
 		if next == scanTopic && topics <= 0 {
 			next = scanDone
 		} else if next == scanPartition && parts <= 0 {
