@@ -490,3 +490,41 @@ func TestTopicChangesNotSyncedAreKept(t *testing.T) {
 		}
 	}
 }
+
+// A topic created again while its deletion is still removing the old partition
+// directories (the name is out of the registry first) waits for that deletion: the old
+// deletion removed the new topic's directories under it, so records acknowledged by the
+// new topic went with them and its logs failed to close (found by TestChaos: "cannot
+// close chaos-s1-0: cannot create .../00000000000000000000.index.tmp").
+func TestCreateTopicDuringItsDeletion(t *testing.T) {
+	o := testOptions(t)
+	b := startBroker(t, o)
+	if _, terr := b.createTopic("again", 1, 1, nil, false); terr != nil {
+		t.Fatal(terr.msg)
+	}
+	old := b.partition("again", 0)
+	old.appendMu.Lock() // an append in progress: the deletion waits for it
+	deleted := make(chan *topicError, 1)
+	go func() { deleted <- b.deleteTopic("again") }()
+	waitFor(t, "the topic out of the registry", func() bool { return b.topic("again") == nil })
+	created := make(chan *topicError, 1)
+	go func() {
+		_, terr := b.createTopic("again", 1, 1, nil, false)
+		created <- terr
+	}()
+	old.appendMu.Unlock()
+	if te := <-deleted; te != nil {
+		t.Fatalf("delete: %v", te.msg)
+	}
+	if te := <-created; te != nil {
+		t.Fatalf("create again: %v", te.msg)
+	}
+	if _, err := os.Stat(b.partitionDir("again", 0)); err != nil {
+		t.Fatalf("the new topic's partition directory: %v", err)
+	}
+	produceTo(t, b, "again", 0, 3)
+	b = restartBroker(t, b, o)
+	if hwm := b.partition("again", 0).log.HighWatermark(); hwm != 3 {
+		t.Fatalf("after a restart the new topic has %d records, want 3", hwm)
+	}
+}

@@ -190,6 +190,10 @@ type Broker struct {
 	topics map[string]*topic
 	// topicsUnsynced: some partition is marked unsynced (topics.go); guarded by mu.
 	topicsUnsynced bool
+	// deleting: topics out of the registry whose partition directories are still being
+	// removed, each with a channel closed when they are gone; guarded by mu. Creating
+	// one of these names again waits for it (topics.go).
+	deleting map[string]chan struct{}
 
 	connMu sync.Mutex
 	conns  map[*conn]struct{}

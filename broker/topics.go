@@ -303,6 +303,13 @@ func (b *Broker) createTopic(name string, n int32, replication int16, configs ma
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	// A deletion of this name may still be removing its directories, which the new
+	// partitions are about to use: wait until they are gone.
+	for done := b.deleting[name]; done != nil; done = b.deleting[name] {
+		b.mu.Unlock()
+		<-done
+		b.mu.Lock()
+	}
 	if _, ok := b.topics[name]; ok {
 		return nil, terr(kerr.TopicAlreadyExists, "topic %q already exists", name)
 	}
@@ -477,6 +484,12 @@ func (b *Broker) deleteTopic(name string) *topicError {
 		b.log.Error("topic deleted, but topics.json could not be synced", "topic", name, "err", err)
 		te = notSynced(fmt.Sprintf("topic %q was deleted", name), err)
 	}
+	// Until the directories are gone, a new topic of this name waits (createTopic).
+	done := make(chan struct{})
+	if b.deleting == nil {
+		b.deleting = map[string]chan struct{}{}
+	}
+	b.deleting[name] = done
 	b.mu.Unlock()
 	for _, p := range t.parts {
 		p.appendMu.Lock()
@@ -485,6 +498,10 @@ func (b *Broker) deleteTopic(name string) *topicError {
 		}
 		p.appendMu.Unlock()
 	}
+	b.mu.Lock()
+	delete(b.deleting, name)
+	b.mu.Unlock()
+	close(done)
 	b.metrics.partitions.Sub(float64(len(t.parts)))
 	b.log.Info("topic deleted", "topic", name)
 	return te
