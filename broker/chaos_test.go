@@ -6,7 +6,8 @@ package broker
 // at its offset (unless DeleteRecords or retention moved the log start past it), no
 // aborted record is visible to read_committed, the compacted topic keeps each key's
 // newest record, no goroutine is left after Stop, and the data dir restarts with the
-// same logs. TAGPIPE_CHAOS_OPS scales the operation counts up for long runs.
+// same logs. TAGPIPE_CHAOS_OPS scales the operation counts up for long runs and
+// TAGPIPE_CHAOS_SEED varies the workers' choices.
 
 import (
 	"bufio"
@@ -56,6 +57,20 @@ func chaosOps(t *testing.T) int {
 	return 25
 }
 
+// chaosSeed varies the workers' random choices between long runs (TAGPIPE_CHAOS_SEED);
+// make test uses seed 0.
+func chaosSeed(t *testing.T) int {
+	s := os.Getenv("TAGPIPE_CHAOS_SEED")
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		t.Errorf("TAGPIPE_CHAOS_SEED=%q: want a number ≥ 0", s)
+	}
+	return n
+}
+
 // chaosLedger is what the clients were told: acknowledged records by topic-partition and
 // offset, aborted values, values acknowledged without an offset, and per key of the
 // compacted topic the newest acknowledged offset.
@@ -102,6 +117,8 @@ type chaosRun struct {
 	addr string
 	ops  int
 	l    *chaosLedger
+
+	half atomic.Bool // the "idem" producer is half done: no more short retention
 
 	errMu sync.Mutex
 	errs  []string // invariant violations seen by workers (t.Error is not for goroutines of their own)
@@ -183,7 +200,7 @@ func TestChaos(t *testing.T) {
 		producers.Add(1)
 		go func() {
 			defer producers.Done()
-			w(i)
+			w(chaosSeed(t)*100 + i)
 		}()
 	}
 	for _, c := range []func(<-chan struct{}){
@@ -475,7 +492,10 @@ func (r *chaosRun) kgoProducer(ctx context.Context, name string, idempotent bool
 		defer cl.Close()
 		tracked := acks == kgo.AllISRAcks() || acks == kgo.LeaderAck()
 		seq := 0
-		for range r.ops {
+		for i := range r.ops {
+			if i == r.ops/2 && name == "idem" {
+				r.half.Store(true)
+			}
 			n := 1 + rng.IntN(40)
 			recs := make([]*kgo.Record, n)
 			topic := chaosTracked
@@ -704,20 +724,32 @@ func (r *chaosRun) admin(ctx context.Context, b *Broker) func(int) {
 				}
 				_, _ = adm.CreatePartitions(actx, 1, topic)
 			case 3:
-				ends, err := adm.ListEndOffsets(actx, chaosTracked)
+				// A few records past the log start: most acknowledged records stay to be checked.
+				starts, err := adm.ListStartOffsets(actx, chaosTracked)
 				if err != nil {
 					break
 				}
 				var del kadm.Offsets
-				ends.Each(func(o kadm.ListedOffset) {
+				starts.Each(func(o kadm.ListedOffset) {
 					if o.Err == nil && rng.IntN(2) == 0 {
-						del.Add(kadm.Offset{Topic: o.Topic, Partition: o.Partition, At: rng.Int64N(o.Offset + 1)})
+						del.Add(kadm.Offset{Topic: o.Topic, Partition: o.Partition, At: o.Offset + rng.Int64N(30)})
 					}
 				})
-				_, _ = adm.DeleteRecords(actx, del)
+				_, _ = adm.DeleteRecords(actx, del) // past the end: OFFSET_OUT_OF_RANGE
 			case 4:
-				v := []string{"50", "2000", "600000", "-1"}[rng.IntN(4)]
+				// A short retention.ms for one pass (what it deletes moves the log start, as
+				// checked), then long again; only until the first producer is half done, so
+				// that the records acknowledged after stay to be checked.
+				v := []string{"50", "600000", "-1"}[rng.IntN(3)]
+				if v == "50" && r.half.Load() {
+					v = "-1"
+				}
 				_ = alterTopic(actx, adm, chaosTracked, "retention.ms", &v)
+				if v == "50" {
+					_, _ = b.EnforceRetention()
+					v = "-1"
+					_ = alterTopic(actx, adm, chaosTracked, "retention.ms", &v)
+				}
 			case 5:
 				v := []string{"200", "1024", "8192", "1048576"}[rng.IntN(4)]
 				topic := []string{chaosTracked, chaosValues, chaosCompacted, scratch()}[rng.IntN(4)]
