@@ -927,7 +927,8 @@ func (r *chaosRun) rawRequests(ctx context.Context) func(int) {
 
 // rawSessions opens fetch sessions (KIP-227) on two connections and plays them against
 // each other: right and wrong epochs, the other connection's session id, forgotten
-// partitions never added, sessions closed and reopened.
+// partitions never added, sessions closed and reopened, partitions of topics deleted and
+// created again while in a session.
 func (r *chaosRun) rawSessions(ctx context.Context) func(int) {
 	return func(seed int) {
 		rng := rand.New(rand.NewPCG(uint64(seed), 31))
@@ -979,7 +980,9 @@ func (r *chaosRun) rawSessions(ctx context.Context) func(int) {
 					epoch = -1 // close it
 				}
 			}
-			req := sessionFetch(id, epoch, chaosTracked, parts, forget, int32(rng.IntN(30)))
+			// Sometimes a scratch topic, which the admin deletes and creates under the session.
+			topic := []string{chaosTracked, chaosTracked, "chaos-s0", "chaos-s2"}[rng.IntN(4)]
+			req := sessionFetch(id, epoch, topic, parts, forget, int32(rng.IntN(30)))
 			resp := &kmsg.FetchResponse{Version: req.Version}
 			if err := conns[i].roundTrip(req, resp); err != nil {
 				conns[i].nc.Close()
