@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -837,7 +838,8 @@ func (c *chaosConn) roundTrip(req kmsg.Request, resp kmsg.Response) error {
 }
 
 // rawRequests sends odd but decodable requests: unknown topics, negative partitions,
-// huge max bytes, offsets past the end and before the start, odd timestamps.
+// huge max bytes, offsets past the end and before the start, odd timestamps, produces
+// of unknown producers and acks.
 func (r *chaosRun) rawRequests(ctx context.Context) func(int) {
 	return func(seed int) {
 		rng := rand.New(rand.NewPCG(uint64(seed), 29))
@@ -864,7 +866,7 @@ func (r *chaosRun) rawRequests(ctx context.Context) func(int) {
 				}
 			}
 			var req kmsg.Request
-			switch rng.IntN(7) {
+			switch rng.IntN(8) {
 			case 0, 1:
 				f := fetchReq(topics[rng.IntN(len(topics))], partition(), offset(), int32(rng.IntN(50)))
 				f.MaxBytes = []int32{0, 1, math.MaxInt32, -1}[rng.IntN(4)]
@@ -916,6 +918,30 @@ func (r *chaosRun) rawRequests(ctx context.Context) func(int) {
 				ep := kmsg.NewPtrEndTxnRequest()
 				ep.Version, ep.TransactionalID, ep.ProducerID, ep.ProducerEpoch, ep.Commit = 3, "chaos-txn-nobody", rng.Int64N(1000), int16(rng.IntN(3)), rng.IntN(2) == 0
 				req = ep
+			case 7:
+				// Odd produces: unknown topics, bad partitions, no records, and (to the
+				// scratch topics only: an unknown transaction would hold the checked topics'
+				// last stable offset) transactional or idempotent batches of unknown
+				// producers.
+				records := batch(1+rng.IntN(5), time.Now().UnixMilli(), []byte("raw"))
+				topic := topics[rng.IntN(len(topics))]
+				switch rng.IntN(4) {
+				case 0:
+					records = nil
+				case 1:
+					topic = []string{"chaos-s0", "chaos-s1", "chaos-s2"}[rng.IntN(3)]
+					records = txnBatch(rng.Int64N(1000), int16(rng.IntN(3)), int32(rng.IntN(5)))
+					if rng.IntN(2) == 0 {
+						records[22] &^= 0x10 // idempotent only
+						binary.BigEndian.PutUint32(records[17:], crc32.Checksum(records[21:], crc32.MakeTable(crc32.Castagnoli)))
+					}
+				}
+				pr := produceReq([]int16{-1, 1, 0, 5}[rng.IntN(4)], topic, partition(), records)
+				if pr.Acks == 0 {
+					_, _ = c.nc.Write(frameRequest(pr, 0)) // no response
+					continue
+				}
+				req = pr
 			}
 			if err := c.roundTrip(req, nil); err != nil {
 				c.nc.Close()
