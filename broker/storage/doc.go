@@ -14,5 +14,6 @@
 // Close are serialised by Log.writeMu (the writer lock). Readers (Read, offsets, Size,
 // OffsetForTimestamp) take Log.mu for reading only to pick a segment and its committed
 // size; they never wait for disk writes or fsyncs. Compact runs under Log.compactMu and
-// takes writeMu only to swap a cleaned segment in. Lock order: compactMu, writeMu, mu.
+// takes writeMu only to read its options and to swap a cleaned segment in, never while
+// it holds mu. Lock order: compactMu, writeMu, mu.
 package storage
