@@ -192,6 +192,7 @@ func TestKill9KeepsAckedRecords(t *testing.T) {
 	for k := range acked {
 		ackedCopy[k] = true
 	}
+	failedCount := failed // under mu: kgo's Close fails the buffered records on goroutines of its own
 	mu.Unlock()
 
 	bp2 := startBrokerProc(t, dir)
@@ -217,7 +218,7 @@ func TestKill9KeepsAckedRecords(t *testing.T) {
 			lost++
 		}
 	}
-	t.Logf("acked %d, failed %d, after restart %d records", len(ackedCopy), failed, len(have))
+	t.Logf("acked %d, failed %d, after restart %d records", len(ackedCopy), failedCount, len(have))
 	if lost > 0 {
 		t.Fatalf("%d acknowledged records lost after kill -9", lost)
 	}
