@@ -115,8 +115,9 @@ func TestProduceScanFindsIntactRecordSets(t *testing.T) {
 // A stretch between record sets that arrives in many small reads (a header with 16000
 // tagged fields, one byte a read) is not parsed again from its start after every read:
 // the scan's work stays linear in the frame. It was quadratic (7 s of CPU for this 32 KB
-// frame, hours for megabytes: one trickling client could hold a core; found as a hang
-// of FuzzProduceScan).
+// frame, hours for megabytes: one trickling client could hold a core; found while
+// looking into a slow FuzzProduceScan run, whose slowness was the minimizing of its
+// 20 KB inputs, not this).
 func TestProduceScanTrickledStretchIsLinear(t *testing.T) {
 	_, intact := scanTestRequest(9)
 	frame := taggedScanFrame(16000)
