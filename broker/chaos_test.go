@@ -161,7 +161,9 @@ func TestChaos(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = b.Stop(context.Background()) })
 	run := &chaosRun{t: t, addr: b.Addr(), ops: chaosOps(t), l: newChaosLedger()}
-	ctx := testCtx(t)
+	// Long runs (TAGPIPE_CHAOS_OPS) get longer than testCtx's minute.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute+time.Duration(run.ops)*time.Second)
+	t.Cleanup(cancel)
 
 	_, adm := newAdmin(t, run.addr)
 	compact, small, ratio, lag := "compact", "1024", "0.01", "0"
