@@ -529,7 +529,8 @@ func (r *chaosRun) txnProducer(ctx context.Context, id, codec string) func(int) 
 		newClient := func() *kgo.Client {
 			cl, err := kgo.NewClient(kgo.SeedBrokers(r.addr), kgo.TransactionalID("chaos-"+id), kgo.DefaultProduceTopic(chaosTracked),
 				kgo.ProducerBatchCompression(kgoCodec(codec)), kgo.TransactionTimeout(3*time.Second),
-				kgo.RecordDeliveryTimeout(5*time.Second), kgo.ProducerLinger(time.Millisecond))
+				kgo.RecordDeliveryTimeout(5*time.Second), kgo.ProducerLinger(time.Millisecond),
+				kgo.MetadataMinAge(20*time.Millisecond), kgo.UnknownTopicRetries(2))
 			if err != nil {
 				r.fail("%s: %v", id, err)
 			}
@@ -555,6 +556,9 @@ func (r *chaosRun) txnProducer(ctx context.Context, id, codec string) func(int) 
 				recs[i] = &kgo.Record{Value: fmt.Appendf(nil, "%s-%06d", id, seq)}
 				seq++
 			}
+			if rng.IntN(4) == 0 { // a scratch topic in the transaction, deleted under it maybe
+				recs = append(recs, &kgo.Record{Topic: fmt.Sprintf("chaos-s%d", rng.IntN(3)), Value: []byte("scratch")})
+			}
 			perr := cl.ProduceSync(ctx, recs...).FirstErr()
 			commit := perr == nil && rng.IntN(3) != 0
 			end := kgo.TryAbort
@@ -569,6 +573,7 @@ func (r *chaosRun) txnProducer(ctx context.Context, id, codec string) func(int) 
 				}
 				continue
 			}
+			recs = recs[:n] // the chaos-a ones
 			r.l.mu.Lock()
 			for _, rec := range recs {
 				if !commit {
