@@ -529,8 +529,8 @@ func (s *Store) sortedLocked(job string) []Record {
 }
 
 // Export is the data of the warehouse table sys_job_runs: one row per run (its current
-// record), columns job, ds, logical, state, trigger, attempt, start, end, rows, error,
-// owner, updated. It refreshes from disk first.
+// record), columns job, ds, logical, state, trigger, attempt, max_tries, start, end,
+// rows, error, owner, updated. It refreshes from disk first.
 func (s *Store) Export() ([]Record, error) {
 	if err := s.Refresh(); err != nil {
 		return nil, err

@@ -63,6 +63,8 @@ var sysJobRunsSpec = warehouse.TableSpec{
 		warehouse.RequiredField("state", arrow.BinaryTypes.String, "scheduled, queued, running, up_for_retry, up_for_reschedule, success, failed, upstream_failed, skipped"),
 		warehouse.RequiredField("trigger", arrow.BinaryTypes.String, "scheduled, manual, backfill, clear (queued again by jobs clear) or mark (state set by jobs mark)"),
 		warehouse.RequiredField("attempt", arrow.PrimitiveTypes.Int64, "attempt number, from 1"),
+		// Added after the table's first release: nullable, so an existing table evolves.
+		warehouse.Field("max_tries", arrow.PrimitiveTypes.Int64, "Airflow's max_tries: a failed attempt n is retried while n <= max_tries (null: not recorded, the job's retries then)"),
 		warehouse.Field("start", jobTS, "run start (first attempt)"),
 		warehouse.Field("end", jobTS, "run end"),
 		warehouse.RequiredField("rows", arrow.PrimitiveTypes.Int64, "rows the task reported"),
@@ -115,17 +117,22 @@ func exportJobRuns(ctx context.Context, a *app) (int64, error) {
 		b.Field(2).(*array.StringBuilder).Append(string(r.State))
 		b.Field(3).(*array.StringBuilder).Append(r.Trigger)
 		b.Field(4).(*array.Int64Builder).Append(int64(r.Attempt))
-		ts(5, r.Start)
-		ts(6, r.End)
-		b.Field(7).(*array.Int64Builder).Append(r.Rows)
-		if r.Error == "" {
-			b.Field(8).(*array.StringBuilder).AppendNull()
+		if r.MaxTries > 0 {
+			b.Field(5).(*array.Int64Builder).Append(int64(r.MaxTries))
 		} else {
-			b.Field(8).(*array.StringBuilder).Append(r.Error)
+			b.Field(5).(*array.Int64Builder).AppendNull()
 		}
-		b.Field(9).(*array.StringBuilder).Append(r.Owner)
-		ts(10, r.Updated)
-		b.Field(11).(*array.StringBuilder).Append(r.DS)
+		ts(6, r.Start)
+		ts(7, r.End)
+		b.Field(8).(*array.Int64Builder).Append(r.Rows)
+		if r.Error == "" {
+			b.Field(9).(*array.StringBuilder).AppendNull()
+		} else {
+			b.Field(9).(*array.StringBuilder).Append(r.Error)
+		}
+		b.Field(10).(*array.StringBuilder).Append(r.Owner)
+		ts(11, r.Updated)
+		b.Field(12).(*array.StringBuilder).Append(r.DS)
 	}
 	rec := b.NewRecordBatch()
 	defer rec.Release()

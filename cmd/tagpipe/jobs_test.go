@@ -14,7 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
 	"github.com/tagpipe/tagpipe/jobs"
+	"github.com/tagpipe/tagpipe/warehouse"
 )
 
 // writeJobsConfig writes dir/tagpipe.yaml with data in dir/data, no admin listener,
@@ -412,5 +417,76 @@ jobs:
 	want := []jobs.PoolStatus{{Name: "default_pool", Slots: 3, Open: 3, Queued: 1}, {Name: "db", Slots: 2, Shared: true, Open: 2}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("pools --json after release:\n got  %+v\n want %+v", got, want)
+	}
+}
+
+// TestSysJobRunsMaxTries: the export writes each run's max_tries, and a sys_job_runs
+// table made before the column existed evolves to take it (old rows read null).
+func TestSysJobRunsMaxTries(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeJobsConfig(t, dir, `
+    - name: flaky
+      schedule: "@daily"
+      retries: 2
+      task: {kind: shell, command: "echo 1 > $TAGPIPE_ROWS_FILE"}
+`)
+	base := []string{"--config", cfg}
+	// The table as the release before max_tries made it, with one old row.
+	var fields []arrow.Field
+	for _, f := range sysJobRunsSpec.Schema.Fields() {
+		if f.Name != "max_tries" {
+			fields = append(fields, f)
+		}
+	}
+	old := sysJobRunsSpec
+	old.Schema = arrow.NewSchema(fields, nil)
+	w, err := warehouse.Open(filepath.Join(dir, "data", "warehouse"), warehouse.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tb, err := w.CreateTable(ctx, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, old.Schema)
+	for i, f := range old.Schema.Fields() {
+		switch bld := b.Field(i).(type) {
+		case *array.StringBuilder:
+			v := "x"
+			if f.Name == "dt" {
+				v = "2026-10-01"
+			}
+			bld.Append(v)
+		case *array.Int64Builder:
+			bld.Append(1)
+		case *array.TimestampBuilder:
+			bld.Append(0)
+		}
+	}
+	rec := b.NewRecordBatch()
+	b.Release()
+	tx, err := tb.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	if _, err := tx.Commit(ctx, warehouse.CommitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+
+	if o, err := jobsCmd(t, append(base, "jobs", "run", "--job", "flaky", "--ds", "2026-11-20")...); err != nil {
+		t.Fatalf("run: %v\n%s", err, o)
+	}
+	if o, err := jobsCmd(t, append(base, "jobs", "export")...); err != nil || o != "sys_job_runs: 1 runs exported\n" {
+		t.Fatalf("export: %v\n%s", err, o)
+	}
+	o, err := jobsCmd(t, append(base, "sql", "-e", "SELECT dt, job, attempt, coalesce(max_tries::VARCHAR, 'null') AS m FROM sys_job_runs ORDER BY dt", "--format", "csv")...)
+	if err != nil || o != "dt,job,attempt,m\n2026-10-01,x,1,null\n2026-11-20,flaky,1,2\n" {
+		t.Fatalf("sys_job_runs: %v\n%q", err, o)
 	}
 }
