@@ -497,7 +497,17 @@ func (c *conn) handleFrame(frame []byte) (*outFrame, error) {
 	}
 	start := time.Now()
 	c.waited = 0
+	var hstart time.Time
+	if !qstart.IsZero() && (h.key == 11 || h.key == 14) {
+		// JoinGroup and SyncGroup wait for the rebalance inside the coordinator, whose
+		// own work is a few map updates: the whole call counts as waiting, as Kafka's
+		// purgatory does not hold a handler thread; decoding and encoding still count.
+		hstart = c.b.quotas.Now()
+	}
 	resp, err := hd.fn(c, req)
+	if !hstart.IsZero() {
+		c.waited += c.b.quotas.Now().Sub(hstart)
+	}
 	c.b.metrics.observe(h.key, time.Since(start))
 	var qnow time.Time
 	if err == nil && !qstart.IsZero() {

@@ -54,11 +54,6 @@ func (c *conn) applyQuotas(h requestHeader, req kmsg.Request, resp kmsg.Response
 	if !c.quotaCounted(h.key) {
 		return resp
 	}
-	if h.key == 11 || h.key == 14 {
-		// JoinGroup and SyncGroup wait for the rebalance inside their handlers: that
-		// wait is not work, and the handling itself is tiny, so they count no time.
-		busy = 0
-	}
 	qm := c.b.quotas
 	user, client := c.quotaUser(), c.clientID
 	var bandwidth, request time.Duration

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"crypto/rand"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -465,6 +467,17 @@ func TestRequestQuotaCountsWorkNotWaits(t *testing.T) {
 	}
 	if got := total(); got != 0.2+0.3 {
 		t.Fatalf("after the long-poll: %v percent-seconds, want 0.5 (its 5 s wait not counted)", got)
+	}
+	// JoinGroup (and SyncGroup): the coordinator's call counts as waiting, decoding and
+	// encoding count: one reading before the call, one after it, one after encoding.
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Version, join.Group, join.ProtocolType, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = 9, "g", "consumer", 10_000, 10_000
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 1}}}
+	if r := roundTrip[*kmsg.JoinGroupResponse](t, b.Addr(), join); r.ErrorCode != kerr.MemberIDRequired.Code {
+		t.Fatalf("join: error %d", r.ErrorCode)
+	}
+	if got := total(); math.Abs(got-(0.5+0.3)) > 1e-9 {
+		t.Fatalf("after a JoinGroup: %v percent-seconds, want 0.8 (2 ms decoding and answering, 1 ms encoding)", got)
 	}
 	// A request busy 10 s (one reading to the next) is far over 1%: throttled one window.
 	clk.setTick(10 * time.Second)
