@@ -370,13 +370,11 @@ func openScheduler(a *app, reg *prometheus.Registry) (*jobs.Scheduler, error) {
 		a.log.Warn("some tag definitions are not scheduled", "err", err)
 	}
 	defs = append(defs, tagJobs...)
-	c := a.cfg.Jobs
-	dag, err := jobs.Compile(defs, jobKinds(a), jobs.Defaults{Timezone: c.Timezone, Catchup: c.Catchup,
-		MaxActiveRuns: c.MaxActiveRuns, Retries: c.Retries, RetryDelay: c.RetryDelay,
-		MaxRetryDelay: c.MaxRetryDelay, Timeout: c.Timeout, Pools: c.Pools})
+	dag, err := compileJobs(a, defs)
 	if err != nil {
-		return nil, fmt.Errorf("bad job definitions:\n%w", err)
+		return nil, err
 	}
+	c := a.cfg.Jobs
 	o := jobs.DefaultOptions()
 	o.Dir = a.cfg.Path("jobs")
 	o.Log = a.log
@@ -385,6 +383,19 @@ func openScheduler(a *app, reg *prometheus.Registry) (*jobs.Scheduler, error) {
 	o.PollInterval = c.PollInterval
 	o.HistoryRetention = c.HistoryRetention
 	return jobs.New(dag, o)
+}
+
+// compileJobs checks the job definitions and builds their DAG with the jobs section's
+// defaults.
+func compileJobs(a *app, defs []jobs.Def) (*jobs.DAG, error) {
+	c := a.cfg.Jobs
+	dag, err := jobs.Compile(defs, jobKinds(a), jobs.Defaults{Timezone: c.Timezone, Catchup: c.Catchup,
+		MaxActiveRuns: c.MaxActiveRuns, Retries: c.Retries, RetryDelay: c.RetryDelay,
+		MaxRetryDelay: c.MaxRetryDelay, Timeout: c.Timeout, Pools: c.Pools})
+	if err != nil {
+		return nil, fmt.Errorf("bad job definitions:\n%w", err)
+	}
+	return dag, nil
 }
 
 // withScheduler is a jobs subcommand's RunE that opens the scheduler (without metrics)

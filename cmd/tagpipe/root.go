@@ -183,6 +183,7 @@ func (a *app) load(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	a.configFile = file // the file read, for `config check` to name
 	a.cfg = cfg
 	if a.kafka, err = kafkasec.New(cfg.Kafka.Security()); err != nil {
 		return fmt.Errorf("kafka: %w", err)

@@ -510,6 +510,12 @@ func scheduledTagJobs(a *app, have []jobs.Def) ([]jobs.Def, error) {
 		return nil, err
 	}
 	defs, auds, loadErr := tagging.LoadDefinitions(dir)
+	return tagJobDefs(defs, auds, have), loadErr
+}
+
+// tagJobDefs are the jobs of the scheduled tag definitions and audiences, each after
+// the tags_nightly jobs among have (audiences also after the definitions' jobs).
+func tagJobDefs(defs []*tagging.Definition, auds []*tagging.Audience, have []jobs.Def) []jobs.Def {
 	var nightly []string
 	for _, d := range have {
 		if d.Task.Kind == "builtin" && d.Task.Name == "tags_nightly" {
@@ -532,7 +538,7 @@ func scheduledTagJobs(a *app, have []jobs.Def) ([]jobs.Def, error) {
 				Task:      jobs.TaskSpec{Kind: "tag", Name: au.Name}})
 		}
 	}
-	return out, loadErr
+	return out
 }
 
 // tagJobKind is `task: {kind: tag, name: N}`: one tag for the run's ds, so each
