@@ -169,6 +169,27 @@ func TestTaildirCopyTruncate(t *testing.T) {
 	}
 }
 
+// TestTaildirCopyTruncateRegrown truncates a followed file and writes more than its
+// position before the source looks again (logrotate's copytruncate under a busy logger):
+// the file's start is no longer the one its position was counted in, so it is read again
+// from the start, not from the old position into the middle of a new line.
+func TestTaildirCopyTruncateRegrown(t *testing.T) {
+	fx := newFixture(t, `app\.log`, func(o *Options) { o.PollInterval = 200 * time.Millisecond })
+	path := filepath.Join(fx.dir, "app.log")
+	appendTo(t, path, "a1\na2\na3\n")
+	fx.wait(t, 3)
+	time.Sleep(20 * time.Millisecond) // the source has found nothing more and sleeps
+	os.Truncate(path, 0)
+	appendTo(t, path, "b1 longer\nb2 longer\n")
+	got := fx.wait(t, 5)
+	if fmt.Sprint(got) != "[a1 a2 a3 b1 longer b2 longer]" {
+		t.Fatalf("got %q", got)
+	}
+	if fx.c.Get("truncations") != 1 {
+		t.Fatalf("truncations = %d", fx.c.Get("truncations"))
+	}
+}
+
 // TestTaildirRestartResumes stops the source, appends, rotates while it is down, and
 // starts a new one on the same position file: nothing lost, nothing repeated.
 func TestTaildirRestartResumes(t *testing.T) {
