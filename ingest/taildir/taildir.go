@@ -2,7 +2,8 @@
 // keep appending to, remembering per file (by inode) how far it has delivered in a JSON
 // position file written atomically after every put. Rename rotation is followed by inode
 // (the old file is drained to its end, the new one read from the start); copytruncate is
-// seen as a file shorter than its position and read again from the start. A last line
+// seen as a file shorter than its position, or one whose first bytes changed (written past
+// the position again before the source looked), and read again from the start. A last line
 // without its newline is held until the newline comes or the file stays idle too long.
 //
 // The position file is Flume's format, [{"inode":N,"pos":N,"file":"path"}, …], with one
@@ -434,16 +435,10 @@ func (s *Source) readFile(ctx context.Context, tf *tailFile) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("cannot stat %q: %w", tf.path, err)
 	}
-	if fi.Size() < tf.pos {
-		// copytruncate: the file was emptied (and maybe written again); start over.
-		s.opts.Log.Info("taildir file truncated: reading from the start", "source", s.name, "file", tf.path, "pos", tf.pos, "size", fi.Size())
-		s.opts.C.Add("truncations", 1)
-		if _, err := tf.f.Seek(0, io.SeekStart); err != nil {
-			return 0, err
-		}
-		tf.lr.Reset(tf.f)
-		tf.pos, tf.read = 0, 0
-		if err := s.savePositions(); err != nil {
+	if fi.Size() < tf.pos || tf.rewritten() {
+		// copytruncate: the file was emptied (and maybe written again, even past the
+		// position, which only its changed start tells); start over.
+		if err := s.restart(tf, fi.Size()); err != nil {
 			return 0, err
 		}
 	}
@@ -460,8 +455,14 @@ func (s *Source) readFile(ctx context.Context, tf *tailFile) (int, error) {
 	done := make(chan struct{})
 	go s.readBatches(rctx, tf, now, batches, done)
 	total := 0
+	rewritten := false
 	for b := range batches {
 		if len(b.evs) > 0 {
+			// Truncated and written again while this batch was read: its lines may come
+			// from the middle of the new content. Drop them and read from the start.
+			if rewritten = tf.rewritten(); rewritten {
+				break
+			}
 			if err = s.out.Put(ctx, b.evs); err != nil {
 				break
 			}
@@ -480,6 +481,9 @@ func (s *Source) readFile(ctx context.Context, tf *tailFile) (int, error) {
 	<-done // the reader no longer touches tf.f, tf.lr or tf.read
 	if err != nil {
 		return total, s.rewind(tf, err)
+	}
+	if rewritten {
+		return total, s.restart(tf, -1)
 	}
 	if tf.lr.Pending() == 0 && now.Sub(tf.grewAt) >= s.opts.CloseIdle {
 		// Idle: close it. A file that still matches keeps its position and is opened
@@ -577,6 +581,33 @@ func (s *Source) readBatches(ctx context.Context, tf *tailFile, now time.Time, o
 	if len(b.evs) > 0 {
 		send()
 	}
+}
+
+// rewritten reports whether tf no longer starts with the bytes its position was counted
+// in: truncated and written again, maybe already past the position, where a shorter
+// size does not show it.
+func (tf *tailFile) rewritten() bool {
+	n := min(tf.pos, headBytes)
+	if n == 0 {
+		return false
+	}
+	if n != tf.headN { // not taken yet at this position (opened at a saved one)
+		tf.head, tf.headN = headOf(tf.f, tf.pos), n
+		return false
+	}
+	return headOf(tf.f, tf.pos) != tf.head
+}
+
+// restart reads a truncated file again from its start (size -1: not known).
+func (s *Source) restart(tf *tailFile, size int64) error {
+	s.opts.Log.Info("taildir file truncated: reading from the start", "source", s.name, "file", tf.path, "pos", tf.pos, "size", size)
+	s.opts.C.Add("truncations", 1)
+	if _, err := tf.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	tf.lr.Reset(tf.f)
+	tf.pos, tf.read = 0, 0
+	return s.savePositions()
 }
 
 // rewind puts a file's reader back to its delivered position after a failed put.
