@@ -251,6 +251,7 @@ func TestChaos(t *testing.T) {
 	for i := range r.tails {
 		r.tailAppend(i, 5)
 	}
+	r.tailUnterminated(r.rng.IntN(2))
 	r.syslogTCP(true)
 	r.tcpClient(true)
 	r.httpClient(true)
@@ -263,6 +264,14 @@ func TestChaos(t *testing.T) {
 		}
 	}
 
+	// Every spooled file is to be completed (the drain waits for it): all their lines.
+	r.led.mu.Lock()
+	for _, it := range r.led.items {
+		if k := it.tok[0]; (k == 's' || k == 'd') && !it.required {
+			it.required, it.why = true, "in a spooled file"
+		}
+	}
+	r.led.mu.Unlock()
 	recs := r.drain()
 	r.stopAgent(10 * time.Second)
 	r.agent = nil
@@ -297,6 +306,9 @@ func (r *chaosRun) addr(name string) string { return fmt.Sprintf("127.0.0.1:%d",
 func (r *chaosRun) spec(full string) Spec {
 	ch := func(name string) map[string]string {
 		c := map[string]string{"type": "file", "min_free_bytes": "-1", "checkpoint_interval": "200ms", "max_file_bytes": "256k"}
+		if name == "net" {
+			c["capacity"] = "300" // full while the broker is away: 503s, tcp puts wait
+		}
 		if name == full {
 			c["min_free_bytes"] = strconv.FormatInt(1<<60, 10)
 		}
@@ -422,6 +434,12 @@ func (r *chaosRun) op() {
 		{"recreate sys", 1, r.recreateSys},
 		{"recreate events", 1, r.recreateEvents},
 		{"agent", 3, r.toggleAgent},
+		{"agent restart", 1, func() {
+			if r.agent != nil || r.child != nil {
+				r.toggleAgent()
+			}
+			r.toggleAgent()
+		}},
 	}
 	total := 0
 	for _, c := range choices {
@@ -556,7 +574,9 @@ func (r *chaosRun) allTails() []*chaosTail {
 	return append(out, r.rotated...)
 }
 
-func (r *chaosRun) tailAppend(i, n int) {
+func (r *chaosRun) tailAppend(i, n int) { r.tailWrite(i, n, true) }
+
+func (r *chaosRun) tailWrite(i, n int, newline bool) {
 	f := r.tails[i]
 	if f == nil {
 		f = &chaosTail{path: filepath.Join(r.tailDir, fmt.Sprintf("app%d.log", i))}
@@ -569,7 +589,9 @@ func (r *chaosRun) tailAppend(i, n int) {
 		v := fmt.Sprintf("%s app%d %s", tok, i, strings.Repeat("x", r.rng.IntN(80)))
 		r.led.add(&chaosItem{tok: tok, value: v})
 		b.WriteString(v)
-		b.WriteByte('\n')
+		if newline || j < n-1 {
+			b.WriteByte('\n')
+		}
 		lines = append(lines, chaosTailLine{tok: tok, end: int64(len(f.data) + b.Len())})
 	}
 	fh, err := os.OpenFile(f.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -585,6 +607,11 @@ func (r *chaosRun) tailAppend(i, n int) {
 	f.data = append(f.data, b.Bytes()...)
 	f.lines = append(f.lines, lines...)
 }
+
+// tailUnterminated ends a tailed file with a line without its newline: delivered once
+// the file has been idle for idle_timeout (only at the end: a line completed later would
+// be two events).
+func (r *chaosRun) tailUnterminated(i int) { r.tailWrite(i, 1, false) }
 
 func (r *chaosRun) rotatedName(f *chaosTail) string {
 	r.rotations++
@@ -1192,13 +1219,21 @@ func (r *chaosRun) checkRecords(recs []kafkatest.Record) {
 			idOf[tok] = id
 		}
 	}
-	req := 0
+	sent, req, dead := map[string]int{}, map[string]int{}, map[string]int{}
 	for _, it := range r.led.items {
+		k := it.tok[:1]
+		sent[k]++
 		if it.required {
-			req++
+			req[k]++
 		}
 	}
-	t.Logf("%d records (%d from deleted topics), %d items sent, %d required, %d spooled copies", len(recs), len(r.snapshots), len(r.led.items), req, copies)
+	for _, rec := range recs {
+		if tok := chaosTokRe.FindString(rec.Value); tok != "" && rec.Topic == chaosDLQ {
+			dead[tok[:1]]++
+		}
+	}
+	t.Logf("%d records (%d from deleted topics), %d spooled copies; by input (s spool, d spool-delete, t tail, c tcp, h http, y syslog): sent %v, required %v, dead letters %v",
+		len(recs), len(r.snapshots), copies, sent, req, dead)
 }
 
 func (r *chaosRun) checkSpool() {
