@@ -162,6 +162,7 @@ type chaosRun struct {
 	ports    map[string]int
 	metrics  *ingest.Metrics
 	agent    *Agent    // in-process incarnation
+	full     string    // its channel whose disk is "full"
 	child    *exec.Cmd // subprocess incarnation (kill -9)
 	kills    int
 	maxKills int
@@ -172,6 +173,7 @@ type chaosRun struct {
 	rotated    []*chaosTail
 	rotations  int
 	snapshots  []kafkatest.Record // topics' records read before the topic was deleted
+	journal    []string           // what happened to the tailed files, logged on failure
 	clients    sync.WaitGroup
 	counts     map[string]int
 }
@@ -205,6 +207,7 @@ func TestChaos(t *testing.T) {
 	defer r.logf.Close()
 	t.Cleanup(func() {
 		if t.Failed() {
+			t.Logf("tailed files:\n%s", strings.Join(r.journal, "\n"))
 			b, _ := os.ReadFile(filepath.Join(r.data, "child.log"))
 			if len(b) > 0 {
 				t.Logf("child log tail:\n%s", tail(b, 4000))
@@ -244,6 +247,9 @@ func TestChaos(t *testing.T) {
 	}
 	if r.child != nil {
 		r.killChild()
+	}
+	if r.agent != nil && r.full != "" {
+		r.stopAgent(10 * time.Second)
 	}
 	if r.agent == nil {
 		r.startAgent(false, "")
@@ -370,7 +376,8 @@ func (r *chaosRun) startAgent(child bool, full string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	r.agent = a
+	r.agent, r.full = a, full
+	r.note("agent started (full %q)", full)
 	if full != "" {
 		r.counts["start, disk full: "+full]++
 	} else {
@@ -383,6 +390,7 @@ func (r *chaosRun) stopAgent(d time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	err := r.agent.Stop(ctx)
+	r.note("agent stopped (%v): %v", d, err)
 	if err != nil && d >= time.Second {
 		r.t.Errorf("agent stop: %v", err)
 	}
@@ -394,6 +402,7 @@ func (r *chaosRun) killChild() {
 	r.child.Wait()
 	r.child = nil
 	r.kills++
+	r.note("agent child killed")
 }
 
 func (r *chaosRun) startBroker() {
@@ -604,6 +613,7 @@ func (r *chaosRun) tailWrite(i, n int, newline bool) {
 	fi, _ := fh.Stat()
 	fh.Close()
 	f.ino = chaosInode(fi)
+	r.note("append %s ino %d: %d lines %s..%s, bytes %d..%d", filepath.Base(f.path), f.ino, n, lines[0].tok, lines[n-1].tok, len(f.data), len(f.data)+b.Len())
 	f.data = append(f.data, b.Bytes()...)
 	f.lines = append(f.lines, lines...)
 }
@@ -612,6 +622,10 @@ func (r *chaosRun) tailWrite(i, n int, newline bool) {
 // the file has been idle for idle_timeout (only at the end: a line completed later would
 // be two events).
 func (r *chaosRun) tailUnterminated(i int) { r.tailWrite(i, 1, false) }
+
+func (r *chaosRun) note(format string, args ...any) {
+	r.journal = append(r.journal, time.Now().Format("15:04:05.000000 ")+fmt.Sprintf(format, args...))
+}
 
 func (r *chaosRun) rotatedName(f *chaosTail) string {
 	r.rotations++
@@ -627,6 +641,7 @@ func (r *chaosRun) tailRename(i int) {
 	if err := os.Rename(f.path, to); err != nil {
 		r.t.Fatal(err)
 	}
+	r.note("rename %s ino %d to %s", filepath.Base(f.path), f.ino, filepath.Base(to))
 	f.path = to
 	r.rotated = append(r.rotated, f)
 	r.tails[i] = nil
@@ -650,6 +665,7 @@ func (r *chaosRun) tailCopyTruncate(i int) {
 		r.t.Fatal(err)
 	}
 	cp.ino = chaosInode(fi)
+	r.note("copy %s ino %d to %s ino %d (%d bytes)", filepath.Base(f.path), f.ino, filepath.Base(cp.path), cp.ino, len(cp.data))
 	r.rotated = append(r.rotated, cp)
 	r.truncate(f)
 	if r.rng.IntN(2) == 0 {
@@ -668,6 +684,7 @@ func (r *chaosRun) tailTruncate(i int) {
 }
 
 func (r *chaosRun) truncate(f *chaosTail) {
+	r.note("truncate %s ino %d", filepath.Base(f.path), f.ino)
 	r.destroyed(f)
 	if err := os.Truncate(f.path, 0); err != nil {
 		r.t.Fatal(err)
@@ -682,6 +699,7 @@ func (r *chaosRun) tailRemove() {
 	}
 	i := r.rng.IntN(2)
 	if f := r.tails[i]; f != nil {
+		r.note("remove %s ino %d", filepath.Base(f.path), f.ino)
 		r.destroyed(f)
 		if err := os.Remove(f.path); err != nil {
 			r.t.Fatal(err)
@@ -692,6 +710,7 @@ func (r *chaosRun) tailRemove() {
 
 func (r *chaosRun) removeRotated(j int) {
 	f := r.rotated[j]
+	r.note("remove %s ino %d", filepath.Base(f.path), f.ino)
 	r.destroyed(f)
 	if err := os.Remove(f.path); err != nil {
 		r.t.Fatal(err)
@@ -1172,7 +1191,7 @@ func (r *chaosRun) checkRecords(recs []kafkatest.Record) {
 		tok := chaosTokRe.FindString(rec.Value)
 		it := r.led.items[tok]
 		if it == nil {
-			fail("record never sent: %s/%d@%d %q", rec.Topic, rec.Partition, rec.Offset, rec.Value)
+			fail("record never sent: %s/%d@%d %q %v", rec.Topic, rec.Partition, rec.Offset, rec.Value, rec.Headers)
 			continue
 		}
 		ok := false
