@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,5 +150,82 @@ func TestSyslogUDP(t *testing.T) {
 	}
 	if evs[1].Headers.Get("error") == "" {
 		t.Fatalf("garbage accepted without error: %v", evs[1].Headers)
+	}
+}
+
+// gate is a channel that refuses puts (a file channel's disk nearly full) until opened.
+type gate struct {
+	ingest.Channel
+	open atomic.Bool
+}
+
+func (g *gate) Put(ctx context.Context, evs []ingest.Event) error {
+	if !g.open.Load() {
+		return fmt.Errorf("gate: %w", ingest.ErrFull)
+	}
+	return g.Channel.Put(ctx, evs)
+}
+
+// TestSyslogPutRefused: messages the channel refuses for a while are put again once it
+// takes them (syslog has no acknowledgement to tell the sender), over TCP and UDP; the
+// refusals are counted, nothing is lost. Messages still unput when the source stops are
+// counted as lost.
+func TestSyslogPutRefused(t *testing.T) {
+	for _, proto := range []string{"tcp", "udp"} {
+		t.Run(proto, func(t *testing.T) {
+			g := &gate{Channel: channel.NewMemory("m", channel.MemoryOptions{Capacity: 100})}
+			c := ingest.NewMetrics(nil).Component("a", "source", "s", "syslog")
+			s, err := New("s", Options{Protocol: proto, Listen: "127.0.0.1:0", C: c, Now: func() time.Time { return now }},
+				&ingest.Processor{Channels: []ingest.Channel{g}, C: c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			defer s.Stop(context.Background())
+			conn, err := net.Dial(proto, s.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			send := func(msg string) {
+				if proto == "tcp" {
+					msg += "\n"
+				}
+				if _, err := conn.Write([]byte(msg)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			send(`<14>1 2026-03-01T11:00:00Z web app - - - one`)
+			for deadline := time.Now().Add(10 * time.Second); c.Get("put_failures") < 2; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("put_failures %d", c.Get("put_failures"))
+				}
+			}
+			g.open.Store(true)
+			send(`<14>1 2026-03-01T11:00:00Z web app - - - two`)
+			evs := chantest.Take(t, g, 2)
+			if string(evs[0].Body) != "one" || string(evs[1].Body) != "two" {
+				t.Fatalf("got %q %q", evs[0].Body, evs[1].Body)
+			}
+			if c.Get("lost") != 0 {
+				t.Fatalf("lost %d", c.Get("lost"))
+			}
+			// Refused again and stopped: counted as lost.
+			g.open.Store(false)
+			failures := c.Get("put_failures")
+			send(`<14>1 2026-03-01T11:00:00Z web app - - - three`)
+			for deadline := time.Now().Add(10 * time.Second); c.Get("put_failures") == failures; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("third message not tried")
+				}
+			}
+			s.Stop(context.Background())
+			if c.Get("lost") != 1 {
+				t.Fatalf("lost %d after stop, want 1", c.Get("lost"))
+			}
+		})
 	}
 }
