@@ -142,7 +142,7 @@ func (s *Source) serveUDP() {
 			}
 			return
 		}
-		if err := s.out.Put(s.ctx, []ingest.Event{s.Event(buf[:n])}); err != nil && s.ctx.Err() != nil {
+		if !s.put([]ingest.Event{s.Event(buf[:n])}, "udp") {
 			return
 		}
 	}
@@ -163,13 +163,14 @@ func (s *Source) accept() {
 // framing error cannot be resynchronised).
 func (s *Source) serveTCP(c net.Conn) {
 	var batch []ingest.Event
+	peer := c.RemoteAddr().String()
 	flush := func() bool {
 		if len(batch) == 0 {
 			return true
 		}
-		err := s.out.Put(s.ctx, batch)
+		ok := s.put(batch, peer)
 		batch = batch[:0]
-		return err == nil
+		return ok
 	}
 	defer flush()
 	r := bufio.NewReaderSize(c, 64<<10)
@@ -223,6 +224,21 @@ func (s *Source) serveTCP(c net.Conn) {
 			}
 		}
 	}
+}
+
+// put puts a batch, waiting for room and retrying a refused put (counted as
+// put_failures): syslog has no acknowledgement to make the sender repeat it, so over TCP
+// the sender waits meanwhile, and over UDP the socket's buffer holds what it can. Only a
+// stop or a closed channel ends the wait; the batch is then counted as lost and false
+// returned.
+func (s *Source) put(evs []ingest.Event, peer string) bool {
+	if err := s.out.PutRetrying(s.ctx, evs, s.opts.Log, "source", s.name, "peer", peer); err != nil {
+		s.opts.C.Add("lost", int64(len(evs)))
+		s.opts.Log.Warn("syslog messages lost: the source stopped or its channel closed before they were put",
+			"source", s.name, "peer", peer, "messages", len(evs), "err", err)
+		return false
+	}
+	return true
 }
 
 // Stop closes listeners and connections; safe twice.
