@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -236,6 +237,21 @@ type tracker struct {
 	// Offset is in the (uncompressed) line stream: every line before it is in the channel.
 	Offset int64 `json:"offset"`
 	Lines  int64 `json:"lines"`
+	// Head is the CRC-32 (IEEE) of the file's first min(size, 64) bytes, in hex: a
+	// tracker left by a deleted file (the collector killed between deleting it and
+	// removing the tracker) must not be taken for a new file that got its name and
+	// inode number. Empty in trackers written without it.
+	Head string `json:"head,omitempty"`
+}
+
+// headOf is a tracker's Head for f ("" when it cannot be read).
+func headOf(f *os.File, size int64) string {
+	var buf [64]byte
+	n := min(size, int64(len(buf)))
+	if _, err := f.ReadAt(buf[:n], 0); err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%08x", crc32.ChecksumIEEE(buf[:n]))
 }
 
 func (s *Source) trackerPath() string { return filepath.Join(s.opts.TrackerDir, s.name+".json") }
@@ -267,12 +283,17 @@ func (s *Source) readFile(ctx context.Context, path string) error {
 	if err != nil {
 		return fmt.Errorf("cannot stat %q: %w", path, err)
 	}
-	t := tracker{Path: path, Inode: inode(fi), Size: fi.Size(), MtimeNS: fi.ModTime().UnixNano()}
+	t := tracker{Path: path, Inode: inode(fi), Size: fi.Size(), MtimeNS: fi.ModTime().UnixNano(), Head: headOf(f, fi.Size())}
 	if old, err := s.loadTracker(); err == nil && old.Path == path && old.Inode == t.Inode {
-		if old.Size != t.Size || old.MtimeNS != t.MtimeNS {
+		if old.Head != "" && old.Head != t.Head {
+			// Not the file the tracker was written for: read it from its start.
+			s.opts.Log.Info("spooldir tracker is of another file with this name and inode number: reading the file from its start",
+				"source", s.name, "file", path, "inode", t.Inode)
+		} else if old.Size != t.Size || old.MtimeNS != t.MtimeNS {
 			return s.quarantine(path, old, fi, "changed while the collector was down")
+		} else {
+			t.Offset, t.Lines = old.Offset, old.Lines
 		}
-		t.Offset, t.Lines = old.Offset, old.Lines
 	}
 	var r io.Reader = f
 	br := bufio.NewReaderSize(f, 64<<10)
