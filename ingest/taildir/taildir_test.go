@@ -190,6 +190,85 @@ func TestTaildirCopyTruncateRegrown(t *testing.T) {
 	}
 }
 
+// TestTaildirCopyTruncateRegrownAfterRestart is TestTaildirCopyTruncateRegrown for a
+// file the source opened at a saved position and has not delivered from since: its start
+// must be the one the position was saved with, not what the file holds when it next grows.
+func TestTaildirCopyTruncateRegrownAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	ch := channel.NewMemory("m", channel.MemoryOptions{Capacity: 1 << 20})
+	defer ch.Close()
+	start := func() *Source {
+		o := DefaultOptions()
+		o.Groups = []Group{{Name: "g", Pattern: filepath.Join(dir, `app\.log`)}}
+		o.PositionFile = filepath.Join(dir, "pos.json")
+		o.PollInterval = 200 * time.Millisecond
+		s, err := New("t", o, &ingest.Processor{Channels: []ingest.Channel{ch}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Start(context.Background())
+		return s
+	}
+	var got []string
+	s := start()
+	appendTo(t, path, "a1\na2\na3\n")
+	takeBodies(t, ch, &got, 3, nil)
+	s.Stop(context.Background())
+	s = start() // opens app.log at the saved position, nothing to read
+	defer s.Stop(context.Background())
+	time.Sleep(50 * time.Millisecond)
+	os.Truncate(path, 0)
+	appendTo(t, path, "b1 longer\nb2 longer\n")
+	takeBodies(t, ch, &got, 5, nil)
+	if fmt.Sprint(got) != "[a1 a2 a3 b1 longer b2 longer]" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// hookChannel runs hook (once) in its first put, before the put itself.
+type hookChannel struct {
+	ingest.Channel
+	once sync.Once
+	hook func()
+}
+
+func (h *hookChannel) Put(ctx context.Context, evs []ingest.Event) error {
+	h.once.Do(h.hook)
+	return h.Channel.Put(ctx, evs)
+}
+
+// TestTaildirCopyTruncateDuringPut: the file is truncated and written past the position
+// while the source puts the lines it read (a file channel's fsync takes long enough).
+// The start the position is saved with is the one those lines were read from, so the
+// next look sees the file changed and reads the new lines from the start.
+func TestTaildirCopyTruncateDuringPut(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	mem := channel.NewMemory("m", channel.MemoryOptions{Capacity: 1 << 20})
+	defer mem.Close()
+	ch := &hookChannel{Channel: mem, hook: func() {
+		os.Truncate(path, 0)
+		appendTo(t, path, "b1 longer\nb2 longer\n")
+	}}
+	o := DefaultOptions()
+	o.Groups = []Group{{Name: "g", Pattern: filepath.Join(dir, `app\.log`)}}
+	o.PositionFile = filepath.Join(dir, "pos.json")
+	o.PollInterval = 5 * time.Millisecond
+	appendTo(t, path, "a1\na2\na3\n")
+	s, err := New("t", o, &ingest.Processor{Channels: []ingest.Channel{ch}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start(context.Background())
+	defer s.Stop(context.Background())
+	var got []string
+	takeBodies(t, mem, &got, 5, nil)
+	if fmt.Sprint(got) != "[a1 a2 a3 b1 longer b2 longer]" {
+		t.Fatalf("got %q", got)
+	}
+}
+
 // TestTaildirRestartResumes stops the source, appends, rotates while it is down, and
 // starts a new one on the same position file: nothing lost, nothing repeated.
 func TestTaildirRestartResumes(t *testing.T) {
