@@ -90,8 +90,11 @@ type tailFile struct {
 	lastMod time.Time
 	grewAt  time.Time // last time data arrived
 	size    int64
-	// head is the checksum of the first headN bytes (see position.Head), kept while
-	// pos has not reached headBytes.
+	// start holds the file's first min(pos, headBytes) bytes as they were read (the
+	// lines delivered, or read at open for a saved position): a position's head is
+	// their checksum, never a later read of a file that may have been truncated and
+	// written again meanwhile. head caches the checksum of start[:headN].
+	start [headBytes]byte
 	head  string
 	headN int64
 }
@@ -137,13 +140,20 @@ func headOf(f *os.File, pos int64) string {
 	return string(appendHex8(nil, crc32.ChecksumIEEE(buf[:n])))
 }
 
-// position is tf's position for the position file. Its head is read again only while
-// pos is below headBytes (ReadAt does not move the offset the reader goroutine uses).
+// position is tf's position for the position file.
 func (tf *tailFile) position() position {
+	return position{Inode: tf.inode, Pos: tf.pos, File: tf.path, Head: tf.startHead()}
+}
+
+// startHead is the Head of tf's position, from the bytes it read.
+func (tf *tailFile) startHead() string {
 	if n := min(tf.pos, headBytes); n != tf.headN {
-		tf.head, tf.headN = headOf(tf.f, tf.pos), n
+		tf.head, tf.headN = "", n
+		if n > 0 {
+			tf.head = string(appendHex8(nil, crc32.ChecksumIEEE(tf.start[:n])))
+		}
 	}
-	return position{Inode: tf.inode, Pos: tf.pos, File: tf.path, Head: tf.head}
+	return tf.head
 }
 
 // CheckPattern reports whether a file group's pattern (a directory glob, then a regexp
@@ -400,6 +410,16 @@ func (s *Source) open(path string, fi os.FileInfo, g *Group) *tailFile {
 	now := s.opts.now()
 	tf := &tailFile{inode: ino, path: path, group: g, f: f, pos: pos, read: pos,
 		lr: ingest.NewLineReader(f, s.opts.MaxLineBytes), lastMod: fi.ModTime(), grewAt: now, size: fi.Size()}
+	if n := min(pos, headBytes); n > 0 {
+		// The start the position stands on (checked against the saved head above).
+		if _, err := f.ReadAt(tf.start[:n], 0); err != nil {
+			tf.pos, tf.read = 0, 0
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				f.Close()
+				return nil
+			}
+		}
+	}
 	s.files[ino] = tf
 	s.opts.Log.Info("taildir following file", "source", s.name, "file", path, "inode", ino, "pos", pos)
 	return tf
@@ -467,7 +487,11 @@ func (s *Source) readFile(ctx context.Context, tf *tailFile) (int, error) {
 				break
 			}
 			total += len(b.evs)
+			copy(tf.start[min(tf.pos, headBytes):], b.start)
 			tf.pos += b.bytes
+			if b.short { // what the cut line dropped is read from the file
+				tf.f.ReadAt(tf.start[:min(tf.pos, headBytes)], 0)
+			}
 			if err = s.savePositions(); err != nil {
 				break
 			}
@@ -508,6 +532,10 @@ type readBatch struct {
 	evs   []ingest.Event
 	bytes int64
 	err   error
+	// start: the batch's bytes below headBytes in the file, when it begins there;
+	// short when a cut line's text did not reach headBytes (max_line_bytes < 64).
+	start []byte
+	short bool
 }
 
 // readBatches reads tf from tf.read to its end (see readFile) in batches and sends
@@ -537,6 +565,11 @@ func (s *Source) readBatches(ctx context.Context, tf *tailFile, now time.Time, o
 			b.evs = make([]ingest.Event, 0, min(s.opts.BatchSize, 1024))
 		}
 		b.evs = append(b.evs, ev)
+		if tf.read < headBytes {
+			want := headBytes - tf.read
+			b.start = appendRaw(b.start, ln, want)
+			b.short = b.short || ln.Truncated && int64(len(ln.Text)) < want
+		}
 		b.bytes += ln.N
 		tf.read += ln.N
 	}
@@ -587,15 +620,10 @@ func (s *Source) readBatches(ctx context.Context, tf *tailFile, now time.Time, o
 // in: truncated and written again, maybe already past the position, where a shorter
 // size does not show it.
 func (tf *tailFile) rewritten() bool {
-	n := min(tf.pos, headBytes)
-	if n == 0 {
+	if tf.pos == 0 {
 		return false
 	}
-	if n != tf.headN { // not taken yet at this position (opened at a saved one)
-		tf.head, tf.headN = headOf(tf.f, tf.pos), n
-		return false
-	}
-	return headOf(tf.f, tf.pos) != tf.head
+	return headOf(tf.f, tf.pos) != tf.startHead()
 }
 
 // restart reads a truncated file again from its start (size -1: not known).
@@ -607,6 +635,7 @@ func (s *Source) restart(tf *tailFile, size int64) error {
 	}
 	tf.lr.Reset(tf.f)
 	tf.pos, tf.read = 0, 0
+	tf.headN = -1 // start is read again
 	return s.savePositions()
 }
 
@@ -618,6 +647,22 @@ func (s *Source) rewind(tf *tailFile, err error) error {
 	tf.lr.Reset(tf.f)
 	tf.read = tf.pos
 	return err
+}
+
+// appendRaw appends up to max of the input bytes line ln took: its text and the
+// terminator the reader dropped ("\n", "\r\n" or none). Of a cut line only its text,
+// the line's first max_line_bytes, is known.
+func appendRaw(b []byte, ln ingest.Line, max int64) []byte {
+	raw := ln.Text
+	if !ln.Truncated {
+		switch ln.N - int64(len(ln.Text)) {
+		case 1:
+			raw = append(raw[:len(raw):len(raw)], '\n')
+		case 2:
+			raw = append(raw[:len(raw):len(raw)], '\r', '\n')
+		}
+	}
+	return append(b, raw[:min(int64(len(raw)), max)]...)
 }
 
 // appendHex8 appends v as eight lower-case hex digits (fmt's %08x).

@@ -269,6 +269,22 @@ func TestTaildirCopyTruncateDuringPut(t *testing.T) {
 	}
 }
 
+// TestTaildirCutFirstLineHead: with max_line_bytes below the head's 64 bytes, a cut
+// first line's dropped bytes still make the position's head, so the file is not taken
+// for a rewritten one and read again.
+func TestTaildirCutFirstLineHead(t *testing.T) {
+	fx := newFixture(t, `app\.log`, func(o *Options) { o.MaxLineBytes = 10 })
+	path := filepath.Join(fx.dir, "app.log")
+	appendTo(t, path, strings.Repeat("x", 100)+"\nshort\n")
+	fx.wait(t, 2)
+	appendTo(t, path, "more\n")
+	got := fx.wait(t, 3)
+	time.Sleep(50 * time.Millisecond)
+	if fmt.Sprint(got) != "[xxxxxxxxxx short more]" || fx.ch.Stats().Events != 0 || fx.c.Get("truncations") != 0 {
+		t.Fatalf("got %q (+%d), truncations %d", got, fx.ch.Stats().Events, fx.c.Get("truncations"))
+	}
+}
+
 // TestTaildirRestartResumes stops the source, appends, rotates while it is down, and
 // starts a new one on the same position file: nothing lost, nothing repeated.
 func TestTaildirRestartResumes(t *testing.T) {
