@@ -2,13 +2,11 @@ package kafkasrc
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -209,31 +207,18 @@ func TestRecordsToChannel(t *testing.T) {
 	}
 }
 
-// gate is a channel that refuses puts (full) until it is opened.
-type gate struct {
-	ingest.Channel
-	open atomic.Bool
-}
-
-func (g *gate) Put(ctx context.Context, evs []ingest.Event) error {
-	if !g.open.Load() {
-		return fmt.Errorf("gate: %w", ingest.ErrFull)
-	}
-	return g.Channel.Put(ctx, evs)
-}
-
 // TestNothingCommittedBeforePut: while the channel refuses puts nothing is committed
 // and the put is retried; once it accepts, every record arrives and is committed.
 func TestNothingCommittedBeforePut(t *testing.T) {
 	addr, adm := startBroker(t, kafkatest.Backends()[0], map[string]int32{"in": 2})
 	produce(t, addr, "in", 0, 300)
-	g := &gate{Channel: channel.NewMemory("m", channel.MemoryOptions{})}
+	g := &chantest.Gate{Channel: channel.NewMemory("m", channel.MemoryOptions{})}
 	_, c := start(t, "k", addr, "g", g, nil)
 	waitFor(t, "refused puts", 10*time.Second, func() bool { return c.Get("put_failures") >= 3 })
 	if n := committed(t, adm, "g", "in"); n != 0 || c.Get("commits") != 0 || c.Get("accepted") != 0 {
 		t.Fatalf("committed %d records (%d commits, %d accepted) before the channel took any", n, c.Get("commits"), c.Get("accepted"))
 	}
-	g.open.Store(true)
+	g.Open.Store(true)
 	evs := chantest.Take(t, g, 300)
 	seen := map[int]bool{}
 	for _, e := range evs {

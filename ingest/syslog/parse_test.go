@@ -6,7 +6,6 @@ import (
 	"math/rand"
 	"net"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -153,19 +152,6 @@ func TestSyslogUDP(t *testing.T) {
 	}
 }
 
-// gate is a channel that refuses puts (a file channel's disk nearly full) until opened.
-type gate struct {
-	ingest.Channel
-	open atomic.Bool
-}
-
-func (g *gate) Put(ctx context.Context, evs []ingest.Event) error {
-	if !g.open.Load() {
-		return fmt.Errorf("gate: %w", ingest.ErrFull)
-	}
-	return g.Channel.Put(ctx, evs)
-}
-
 // TestSyslogPutRefused: messages the channel refuses for a while are put again once it
 // takes them (syslog has no acknowledgement to tell the sender), over TCP and UDP; the
 // refusals are counted, nothing is lost. Messages still unput when the source stops are
@@ -173,7 +159,7 @@ func (g *gate) Put(ctx context.Context, evs []ingest.Event) error {
 func TestSyslogPutRefused(t *testing.T) {
 	for _, proto := range []string{"tcp", "udp"} {
 		t.Run(proto, func(t *testing.T) {
-			g := &gate{Channel: channel.NewMemory("m", channel.MemoryOptions{Capacity: 100})}
+			g := &chantest.Gate{Channel: channel.NewMemory("m", channel.MemoryOptions{Capacity: 100})}
 			c := ingest.NewMetrics(nil).Component("a", "source", "s", "syslog")
 			s, err := New("s", Options{Protocol: proto, Listen: "127.0.0.1:0", C: c, Now: func() time.Time { return now }},
 				&ingest.Processor{Channels: []ingest.Channel{g}, C: c})
@@ -204,7 +190,7 @@ func TestSyslogPutRefused(t *testing.T) {
 					t.Fatalf("put_failures %d", c.Get("put_failures"))
 				}
 			}
-			g.open.Store(true)
+			g.Open.Store(true)
 			send(`<14>1 2026-03-01T11:00:00Z web app - - - two`)
 			evs := chantest.Take(t, g, 2)
 			if string(evs[0].Body) != "one" || string(evs[1].Body) != "two" {
@@ -214,7 +200,7 @@ func TestSyslogPutRefused(t *testing.T) {
 				t.Fatalf("lost %d", c.Get("lost"))
 			}
 			// Refused again and stopped: counted as lost.
-			g.open.Store(false)
+			g.Open.Store(false)
 			failures := c.Get("put_failures")
 			send(`<14>1 2026-03-01T11:00:00Z web app - - - three`)
 			for deadline := time.Now().Add(10 * time.Second); c.Get("put_failures") == failures; time.Sleep(5 * time.Millisecond) {

@@ -98,6 +98,21 @@ func takeBodies(t *testing.T, ch ingest.Channel, got *[]string, n int, check fun
 	}
 }
 
+// startOn starts a source following dir/app.log into ch, its positions in dir/pos.json.
+func startOn(t *testing.T, dir string, ch ingest.Channel, poll time.Duration) *Source {
+	t.Helper()
+	o := DefaultOptions()
+	o.Groups = []Group{{Name: "g", Pattern: filepath.Join(dir, `app\.log`)}}
+	o.PositionFile = filepath.Join(dir, "pos.json")
+	o.PollInterval = poll
+	s, err := New("t", o, &ingest.Processor{Channels: []ingest.Channel{ch}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start(context.Background())
+	return s
+}
+
 func appendTo(t *testing.T, path, s string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -198,18 +213,7 @@ func TestTaildirCopyTruncateRegrownAfterRestart(t *testing.T) {
 	path := filepath.Join(dir, "app.log")
 	ch := channel.NewMemory("m", channel.MemoryOptions{Capacity: 1 << 20})
 	defer ch.Close()
-	start := func() *Source {
-		o := DefaultOptions()
-		o.Groups = []Group{{Name: "g", Pattern: filepath.Join(dir, `app\.log`)}}
-		o.PositionFile = filepath.Join(dir, "pos.json")
-		o.PollInterval = 200 * time.Millisecond
-		s, err := New("t", o, &ingest.Processor{Channels: []ingest.Channel{ch}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Start(context.Background())
-		return s
-	}
+	start := func() *Source { return startOn(t, dir, ch, 200*time.Millisecond) }
 	var got []string
 	s := start()
 	appendTo(t, path, "a1\na2\na3\n")
@@ -251,16 +255,8 @@ func TestTaildirCopyTruncateDuringPut(t *testing.T) {
 		os.Truncate(path, 0)
 		appendTo(t, path, "b1 longer\nb2 longer\n")
 	}}
-	o := DefaultOptions()
-	o.Groups = []Group{{Name: "g", Pattern: filepath.Join(dir, `app\.log`)}}
-	o.PositionFile = filepath.Join(dir, "pos.json")
-	o.PollInterval = 5 * time.Millisecond
 	appendTo(t, path, "a1\na2\na3\n")
-	s, err := New("t", o, &ingest.Processor{Channels: []ingest.Channel{ch}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start(context.Background())
+	s := startOn(t, dir, ch, 5*time.Millisecond)
 	defer s.Stop(context.Background())
 	var got []string
 	takeBodies(t, mem, &got, 5, nil)
@@ -343,18 +339,7 @@ func TestTaildirPositionNotAppliedToAnotherFile(t *testing.T) {
 	path := filepath.Join(dir, "app.log")
 	ch := channel.NewMemory("m", channel.MemoryOptions{Capacity: 1 << 20})
 	defer ch.Close()
-	start := func() *Source {
-		o := DefaultOptions()
-		o.Groups = []Group{{Name: "g", Pattern: filepath.Join(dir, `app\.log`)}}
-		o.PositionFile = filepath.Join(dir, "pos.json")
-		o.PollInterval = 5 * time.Millisecond
-		s, err := New("t", o, &ingest.Processor{Channels: []ingest.Channel{ch}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Start(context.Background())
-		return s
-	}
+	start := func() *Source { return startOn(t, dir, ch, 5*time.Millisecond) }
 	var got []string
 	s := start()
 	appendTo(t, path, "1\n2\n")

@@ -4,6 +4,8 @@ package chantest
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,4 +28,18 @@ func Take(t testing.TB, ch ingest.Channel, n int) []ingest.Event {
 		tx.Commit()
 	}
 	return out
+}
+
+// Gate is a channel that refuses puts (full, as a file channel on a nearly full disk)
+// until Open is set.
+type Gate struct {
+	ingest.Channel
+	Open atomic.Bool
+}
+
+func (g *Gate) Put(ctx context.Context, evs []ingest.Event) error {
+	if !g.Open.Load() {
+		return fmt.Errorf("gate: %w", ingest.ErrFull)
+	}
+	return g.Channel.Put(ctx, evs)
 }
