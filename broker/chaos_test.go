@@ -5,8 +5,9 @@ package broker
 // the broker answers, every acknowledged record of the topics never deleted is read back
 // at its offset (unless DeleteRecords or retention moved the log start past it), no
 // aborted record is visible to read_committed, the compacted topic keeps each key's
-// newest record, no goroutine is left after Stop, and the data dir restarts with the
-// same logs. TAGPIPE_CHAOS_OPS scales the operation counts up for long runs and
+// newest record, no two members of a consumer group (KIP-848, chaos848_test.go) own a
+// partition at once and each such group ends Stable or Empty, no goroutine is left
+// after Stop, and the data dir restarts with the same logs. TAGPIPE_CHAOS_OPS scales the operation counts up for long runs and
 // TAGPIPE_CHAOS_SEED varies the workers' choices.
 
 import (
@@ -145,6 +146,9 @@ func chaosBrokerOptions(t *testing.T, dir string) Options {
 	o.Groups.MinSessionTimeout = 500 * time.Millisecond
 	o.Groups.InitialRebalanceDelay = 100 * time.Millisecond
 	o.Groups.Tick = 20 * time.Millisecond
+	// Consumer groups (KIP-848): a member taken off the network is fenced soon.
+	o.Groups.ConsumerSessionTimeout = 1500 * time.Millisecond
+	o.Groups.ConsumerHeartbeatInterval = 100 * time.Millisecond
 	return o
 }
 
@@ -165,7 +169,7 @@ func TestChaos(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute+time.Duration(run.ops)*time.Second)
 	t.Cleanup(cancel)
 
-	_, adm := newAdmin(t, run.addr)
+	admCl, adm := newAdmin(t, run.addr)
 	compact, small, ratio, lag := "compact", "1024", "0.01", "0"
 	for _, c := range []struct {
 		topic string
@@ -182,6 +186,7 @@ func TestChaos(t *testing.T) {
 		}
 	}
 
+	k848 := newChaos848(run)
 	stop := make(chan struct{}) // closed when the producers and admins are done: consumers end
 	var producers, consumers sync.WaitGroup
 	workers := []func(int){
@@ -198,6 +203,7 @@ func TestChaos(t *testing.T) {
 		run.admin(ctx, b),
 		run.rawRequests(ctx),
 		run.rawSessions(ctx),
+		k848.worker(ctx),
 	}
 	for i, w := range workers {
 		producers.Add(1)
@@ -219,6 +225,10 @@ func TestChaos(t *testing.T) {
 		}()
 	}
 	producers.Wait()
+	// The consumer groups (KIP-848) settle once nothing changes their topics any more.
+	k848.settle(t, ctx, admCl, adm)
+	k848.closeAll()
+	k848.check(t)
 	close(stop)
 	consumers.Wait()
 	for _, e := range run.errs {

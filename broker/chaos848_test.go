@@ -1,0 +1,677 @@
+package broker
+
+// KIP-848 consumer groups under TestChaos: franz-go consumers with the server-side
+// balancer (sticky → "uniform", range → "range") join and leave two consumer groups —
+// Close (epoch -1) and clients simply taken off the network, which the short session
+// timeout fences — while the admin adds partitions, deletes and creates the topics they
+// subscribe to (by name and by regex), deletes their offsets and groups, and the members
+// commit while they rebalance. What must hold: no two members of a group ever own one
+// partition (the members' assignment callbacks, stamped by one clock, and the
+// coordinator's ConsumerGroupDescribe sampled during the run), the admin and commit
+// errors are the ones Kafka gives, and after the load each group is Stable (every
+// partition of what its members subscribe to assigned) or Empty.
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const (
+	chaosNamed = "chaos-k1" // members subscribe chaos-a and chaos-s1 by name; sticky and range members mixed
+	chaosRegex = "chaos-k2" // members subscribe the regex chaos-s.*; range
+)
+
+// chaos848Subscribed reports whether group's members subscribe to topic.
+func chaos848Subscribed(group, topic string) bool {
+	if group == chaosNamed {
+		return topic == chaosTracked || topic == "chaos-s1"
+	}
+	return regexp.MustCompile(`^chaos-s.*$`).MatchString(topic)
+}
+
+// ownEvent is one change of a member's ownership, at seq on the run's one clock.
+type ownEvent struct {
+	seq           int64
+	group, member string
+	topic         string
+	partition     int32
+	kind          byte // 'a' assigned, 'r' revoked, 'l' lost, 'c' cut off the network
+}
+
+// chaos848 runs the consumer-group members and records what they own.
+type chaos848 struct {
+	r       *chaosRun
+	clock   atomic.Int64
+	samples atomic.Int64 // descriptions of a group with two members or more
+
+	mu      sync.Mutex
+	events  []ownEvent
+	owned   map[string]map[string]map[int32]bool // member → topic → partitions, as its callbacks say
+	cut     map[string]bool                      // cut off the network
+	left    map[string]bool                      // its leave heartbeat went out
+	members []*chaosMember                       // all ever started
+	next    int
+	lost    int            // partitions lost (fenced members): their end is not known
+	commits map[string]int // commit outcomes by error
+}
+
+type chaosMember struct {
+	name, group string
+	cl          *kgo.Client
+	d           *cutDialer
+	done        chan struct{}
+	gone        bool // closed or cut: not picked again
+}
+
+func newChaos848(r *chaosRun) *chaos848 {
+	return &chaos848{r: r, owned: map[string]map[string]map[int32]bool{}, cut: map[string]bool{}, left: map[string]bool{}, commits: map[string]int{}}
+}
+
+// record stamps the callbacks' view; a member cut off the network owns nothing after
+// the cut, whatever its callbacks say later.
+func (k *chaos848) record(m *chaosMember, kind byte, ps map[string][]int32) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cut[m.name] || k.left[m.name] {
+		return
+	}
+	own := k.owned[m.name]
+	if own == nil {
+		own = map[string]map[int32]bool{}
+		k.owned[m.name] = own
+	}
+	for _, t := range slices.Sorted(mapKeys(ps)) {
+		for _, p := range ps[t] {
+			if own[t] == nil {
+				own[t] = map[int32]bool{}
+			}
+			switch {
+			case kind == 'a' && !own[t][p]:
+				own[t][p] = true
+			case kind != 'a' && own[t][p]:
+				delete(own[t], p)
+				if kind == 'l' {
+					k.lost++
+				}
+			default:
+				continue
+			}
+			k.events = append(k.events, ownEvent{seq: k.clock.Add(1), group: m.group, member: m.name, topic: t, partition: p, kind: kind})
+		}
+	}
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// cutOff takes m off the network: its partitions end now, as far as the check goes
+// (it can no longer fetch or commit); the coordinator fences it after its session
+// timeout.
+func (k *chaos848) cutOff(m *chaosMember) {
+	k.mu.Lock()
+	k.cut[m.name] = true
+	for _, t := range slices.Sorted(mapKeys(k.owned[m.name])) {
+		for _, p := range slices.Sorted(mapKeys32(k.owned[m.name][t])) {
+			k.events = append(k.events, ownEvent{seq: k.clock.Add(1), group: m.group, member: m.name, topic: t, partition: p, kind: 'c'})
+		}
+	}
+	delete(k.owned, m.name)
+	k.mu.Unlock()
+	m.d.cutNow()
+}
+
+// heartbeat sees m's ConsumerGroupHeartbeat go out. A leave (epoch -1) ends what m
+// owns: from then on the coordinator may give its partitions to others, and franz-go
+// does not always call OnPartitionsRevoked first (a Close that interrupts a revocation
+// skips it for the partitions being revoked); what its callbacks say after is not
+// ownership, until it joins again (epoch 0).
+func (k *chaos848) heartbeat(m *chaosMember, epoch int32) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cut[m.name] {
+		return
+	}
+	if epoch == 0 {
+		k.left[m.name] = false
+		return
+	}
+	if epoch > 0 {
+		return
+	}
+	k.left[m.name] = true
+	for _, t := range slices.Sorted(mapKeys(k.owned[m.name])) {
+		for _, p := range slices.Sorted(mapKeys32(k.owned[m.name][t])) {
+			k.events = append(k.events, ownEvent{seq: k.clock.Add(1), group: m.group, member: m.name, topic: t, partition: p, kind: 'x'})
+		}
+	}
+	delete(k.owned, m.name)
+}
+
+// hbConn tells heartbeat of each ConsumerGroupHeartbeat request before writing it
+// (franz-go writes each request in one Write).
+type hbConn struct {
+	net.Conn
+	heartbeat func(epoch int32)
+}
+
+func (c *hbConn) Write(b []byte) (int, error) {
+	if len(b) > 14 && binary.BigEndian.Uint16(b[4:]) == 68 {
+		version := int16(binary.BigEndian.Uint16(b[6:]))
+		body := b[12:]
+		if n := int16(binary.BigEndian.Uint16(body)); n > 0 { // client id
+			body = body[2+int(n):]
+		} else {
+			body = body[2:]
+		}
+		body = body[1:] // no tagged fields in the header
+		req := kmsg.ConsumerGroupHeartbeatRequest{Version: version}
+		if err := req.ReadFrom(body); err == nil {
+			c.heartbeat(req.MemberEpoch)
+		}
+	}
+	return c.Conn.Write(b)
+}
+
+func mapKeys32(m map[int32]bool) func(func(int32) bool) {
+	return func(yield func(int32) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// commitCodes are the errors a commit of a consumer-group member may get while its
+// group rebalances and its topics are deleted under it.
+var commitCodes = map[int16]bool{
+	0:                                   true,
+	kerr.StaleMemberEpoch.Code:          true, // the member must heartbeat first
+	kerr.UnknownMemberID.Code:           true, // fenced, or its group deleted and made again
+	kerr.UnknownTopicOrPartition.Code:   true, // the topic was deleted
+	kerr.CoordinatorLoadInProgress.Code: true,
+	kerr.CoordinatorNotAvailable.Code:   true,
+	kerr.NotCoordinator.Code:            true,
+	kerr.RequestTimedOut.Code:           true,
+	// franz-go's own answers: a topic whose id changed (deleted and made again) is not
+	// sent, a commit cut short by a rebalance is not either.
+	kerr.UnknownTopicID.Code:      true,
+	kerr.RebalanceInProgress.Code: true,
+}
+
+// commitDone tallies a commit's outcome and fails on an error Kafka would not give.
+func (k *chaos848) commitDone(who string, resp *kmsg.OffsetCommitResponse, err error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err != nil {
+		k.commits["request: "+err.Error()]++
+		return
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			name := "OK"
+			if e := kerr.ErrorForCode(p.ErrorCode); e != nil {
+				name = e.Error()
+			}
+			k.commits[name]++
+			if !commitCodes[p.ErrorCode] {
+				k.r.fail("848 %s: commit of %s-%d: %v", who, t.Topic, p.Partition, kerr.ErrorForCode(p.ErrorCode))
+			}
+		}
+	}
+}
+
+// start adds a member to group; the named group's members pick sticky or range, so
+// that the assignor the group uses changes with its membership.
+func (k *chaos848) start(group string, rng *rand.Rand) {
+	k.mu.Lock()
+	k.next++
+	m := &chaosMember{name: fmt.Sprintf("%s-m%02d", group, k.next), group: group, d: &cutDialer{}, done: make(chan struct{})}
+	k.members = append(k.members, m)
+	k.mu.Unlock()
+	bal := kgo.RangeBalancer()
+	if group == chaosNamed && rng.IntN(3) != 0 {
+		bal = kgo.StickyBalancer()
+	}
+	dial := func(ctx context.Context, network, host string) (net.Conn, error) {
+		c, err := m.d.dial(ctx, network, host)
+		if err != nil {
+			return nil, err
+		}
+		return &hbConn{Conn: c, heartbeat: func(epoch int32) { k.heartbeat(m, epoch) }}, nil
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(k.r.addr), kgo.Dialer(dial), kgo.ClientID(m.name),
+		kgo.ConsumerGroup(group), kgo.ServerSideBalancer(), kgo.Balancers(bal),
+		kgo.AutoCommitInterval(100 * time.Millisecond), kgo.RebalanceTimeout(10 * time.Second),
+		kgo.AutoCommitCallback(func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			k.commitDone(m.name+" autocommit", resp, err)
+		}),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50 * time.Millisecond), kgo.FetchMaxBytes(64 << 10),
+		kgo.MetadataMinAge(20 * time.Millisecond), kgo.MetadataMaxAge(200 * time.Millisecond),
+		kgo.RetryTimeout(2 * time.Second),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) { k.record(m, 'a', a) }),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, r map[string][]int32) {
+			// What was polled is committed before the partitions go, racing the
+			// rebalance that takes them.
+			cl.CommitOffsetsSync(ctx, cl.UncommittedOffsets(), func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+				if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed)) {
+					return
+				}
+				k.commitDone(m.name+" on revoke", resp, err)
+			})
+			k.record(m, 'r', r)
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, l map[string][]int32) { k.record(m, 'l', l) }),
+	}
+	if os.Getenv("TAGPIPE_CHAOS_LOG") != "" { // the members' own logs, for a failure's story
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, func() string { return m.name + " " })))
+	}
+	if group == chaosNamed {
+		opts = append(opts, kgo.ConsumeTopics(chaosTracked, "chaos-s1"))
+	} else {
+		opts = append(opts, kgo.ConsumeTopics("chaos-s.*"), kgo.ConsumeRegex())
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		k.r.fail("848 %s: %v", m.name, err)
+		close(m.done)
+		return
+	}
+	m.cl = cl
+	go func() {
+		defer close(m.done)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			fs := cl.PollFetches(ctx)
+			cancel()
+			if fs.IsClientClosed() {
+				return
+			}
+		}
+	}()
+}
+
+// pick is a live member (of group, "" any), nil if none.
+func (k *chaos848) pick(group string, rng *rand.Rand) *chaosMember {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var live []*chaosMember
+	for _, m := range k.members {
+		if !m.gone && m.cl != nil && (group == "" || m.group == group) {
+			live = append(live, m)
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	m := live[rng.IntN(len(live))]
+	return m
+}
+
+func (k *chaos848) live(group string) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := 0
+	for _, m := range k.members {
+		if !m.gone && m.cl != nil && m.group == group {
+			n++
+		}
+	}
+	return n
+}
+
+func (k *chaos848) markGone(m *chaosMember) {
+	k.mu.Lock()
+	m.gone = true
+	k.mu.Unlock()
+}
+
+// worker starts, closes and cuts members, commits from them, deletes their groups and
+// offsets, grows, deletes and creates the topics they subscribe to, and samples the
+// coordinator's view of the groups.
+func (k *chaos848) worker(ctx context.Context) func(int) {
+	return func(seed int) {
+		rng := rand.New(rand.NewPCG(uint64(seed), 37))
+		cl, err := kgo.NewClient(kgo.SeedBrokers(k.r.addr), kgo.RetryTimeout(2*time.Second))
+		if err != nil {
+			k.r.fail("848 admin: %v", err)
+			return
+		}
+		defer cl.Close()
+		adm := kadm.NewClient(cl)
+		groups := []string{chaosNamed, chaosRegex}
+		for _, g := range groups {
+			k.start(g, rng)
+		}
+		for range k.r.ops * 2 {
+			if ctx.Err() != nil {
+				return
+			}
+			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			g := groups[rng.IntN(2)]
+			switch rng.IntN(12) {
+			case 0, 1:
+				if k.live(g) < 4 {
+					k.start(g, rng)
+				}
+			case 2:
+				if m := k.pick(g, rng); m != nil {
+					k.markGone(m)
+					m.cl.Close() // leaves: epoch -1
+				}
+			case 3:
+				if m := k.pick(g, rng); m != nil && rng.IntN(2) == 0 {
+					k.markGone(m)
+					k.cutOff(m) // fenced by its session timeout
+				}
+			case 4:
+				if m := k.pick(g, rng); m != nil {
+					m.cl.CommitOffsetsSync(actx, m.cl.UncommittedOffsets(), func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+						if err != nil && errors.Is(err, context.DeadlineExceeded) {
+							return
+						}
+						k.commitDone(m.name+" commit", resp, err)
+					})
+				}
+			case 5:
+				k.deleteGroup(actx, adm, g)
+			case 6:
+				k.deleteOffsets(actx, adm, g, rng)
+			case 7:
+				topic := []string{"chaos-s0", "chaos-s1", "chaos-s2"}[rng.IntN(3)]
+				switch rng.IntN(3) {
+				case 0:
+					_, _ = adm.CreatePartitions(actx, 1, topic)
+				case 1:
+					_, _ = adm.DeleteTopics(actx, topic)
+				case 2:
+					_, _ = adm.CreateTopic(actx, int32(1+rng.IntN(3)), 1, nil, topic)
+				}
+			default:
+				k.sample(actx, cl)
+			}
+			cancel()
+			time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond) // rebalances get to move between operations
+		}
+	}
+}
+
+// deleteGroup deletes a consumer group: NON_EMPTY_GROUP while it has members,
+// GROUP_ID_NOT_FOUND once deleted.
+func (k *chaos848) deleteGroup(ctx context.Context, adm *kadm.Client, g string) {
+	resp, err := adm.DeleteGroups(ctx, g)
+	if err != nil {
+		return // the request did not make it
+	}
+	for _, r := range resp {
+		if r.Err != nil && !errors.Is(r.Err, kerr.NonEmptyGroup) && !errors.Is(r.Err, kerr.GroupIDNotFound) {
+			k.r.fail("848 DeleteGroups %s: %v", g, r.Err)
+		}
+	}
+}
+
+// deleteOffsets deletes a group's offsets of a topic its members subscribe to (refused
+// while a member does: GROUP_SUBSCRIBED_TO_TOPIC) or of one none does (chaos-b: never
+// refused so).
+func (k *chaos848) deleteOffsets(ctx context.Context, adm *kadm.Client, g string, rng *rand.Rand) {
+	topic := []string{chaosTracked, chaosValues, "chaos-s0", "chaos-s1"}[rng.IntN(4)]
+	resp, err := adm.DeleteOffsets(ctx, g, kadm.TopicsSet{topic: {0: {}}})
+	var ke *kerr.Error
+	if err != nil {
+		if errors.As(err, &ke) && ke != kerr.GroupIDNotFound {
+			k.r.fail("848 DeleteOffsets %s %s: %v", g, topic, err)
+		}
+		return
+	}
+	for t, ps := range resp {
+		for p, err := range ps {
+			switch {
+			case err == nil, errors.Is(err, kerr.UnknownTopicOrPartition):
+			case errors.Is(err, kerr.GroupSubscribedToTopic):
+				if !chaos848Subscribed(g, t) {
+					k.r.fail("848 DeleteOffsets %s %s-%d: %v, a topic no member subscribes to", g, t, p, err)
+				}
+			default:
+				k.r.fail("848 DeleteOffsets %s %s-%d: %v", g, t, p, err)
+			}
+		}
+	}
+}
+
+// sample describes both groups (ConsumerGroupDescribe, the coordinator's view at one
+// moment): no partition is in two members' assignments.
+func (k *chaos848) sample(ctx context.Context, cl *kgo.Client) {
+	req := kmsg.NewPtrConsumerGroupDescribeRequest()
+	req.Groups = []string{chaosNamed, chaosRegex}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return
+	}
+	for _, g := range resp.Groups {
+		if g.ErrorCode != 0 {
+			if g.ErrorCode != kerr.GroupIDNotFound.Code {
+				k.r.fail("848 describe %s: %v", g.Group, kerr.ErrorForCode(g.ErrorCode))
+			}
+			continue
+		}
+		if msg := describedOverlap(g); msg != "" {
+			k.r.fail("848 describe %s (epoch %d): %s", g.Group, g.Epoch, msg)
+		}
+		if len(g.Members) > 1 {
+			k.samples.Add(1)
+		}
+	}
+}
+
+// describedOverlap names a partition two members of g are assigned, "" if none is.
+func describedOverlap(g kmsg.ConsumerGroupDescribeResponseGroup) string {
+	owner := map[tpKeyT]string{}
+	for _, m := range g.Members {
+		for _, t := range m.Assignment.TopicPartitions {
+			for _, p := range t.Partitions {
+				k := tpKeyT{t.TopicID, p}
+				if o, ok := owner[k]; ok {
+					return fmt.Sprintf("%s(%x)-%d assigned to %s and %s", t.Topic, t.TopicID[:4], p, o, m.MemberID)
+				}
+				owner[k] = m.MemberID
+			}
+		}
+	}
+	return ""
+}
+
+type tpKeyT struct {
+	id [16]byte
+	p  int32
+}
+
+// settle waits, once the load is over, until each group is Empty or Stable with every
+// partition of what its members subscribe to assigned to exactly one member.
+func (k *chaos848) settle(t *testing.T, ctx context.Context, cl *kgo.Client, adm *kadm.Client) {
+	t.Helper()
+	// franz-go joins with a regex only once it matches a topic: one is there at the end.
+	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "chaos-s2"); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		t.Errorf("create chaos-s2: %v", err)
+	}
+	var why string
+	ok := false
+	deadline := time.Now().Add(60 * time.Second)
+	for !ok && time.Now().Before(deadline) {
+		why, ok = k.settled(ctx, cl, adm)
+		if !ok {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if !ok {
+		t.Errorf("848 groups did not settle: %s", why)
+	}
+}
+
+func (k *chaos848) settled(ctx context.Context, cl *kgo.Client, adm *kadm.Client) (string, bool) {
+	md, err := adm.Metadata(ctx)
+	if err != nil {
+		return err.Error(), false
+	}
+	req := kmsg.NewPtrConsumerGroupDescribeRequest()
+	req.Groups = []string{chaosNamed, chaosRegex}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return err.Error(), false
+	}
+	for _, g := range resp.Groups {
+		if g.ErrorCode == kerr.GroupIDNotFound.Code {
+			if n := k.live(g.Group); n > 0 {
+				return fmt.Sprintf("%s: not found with %d live members", g.Group, n), false
+			}
+			continue
+		}
+		if g.ErrorCode != 0 {
+			return fmt.Sprintf("%s: %v", g.Group, kerr.ErrorForCode(g.ErrorCode)), false
+		}
+		if n := k.live(g.Group); len(g.Members) != n {
+			return fmt.Sprintf("%s: %d members, %d live (state %s)", g.Group, len(g.Members), n, g.State), false
+		}
+		if len(g.Members) == 0 {
+			if g.State != "Empty" {
+				return fmt.Sprintf("%s: no members, state %s", g.Group, g.State), false
+			}
+			continue
+		}
+		if g.State != "Stable" {
+			return fmt.Sprintf("%s: state %s (epoch %d, assignment epoch %d)", g.Group, g.State, g.Epoch, g.AssignmentEpoch), false
+		}
+		if msg := describedOverlap(g); msg != "" {
+			k.r.fail("848 %s after the load: %s", g.Group, msg)
+			return msg, false
+		}
+		assigned := map[tpKeyT]bool{}
+		for _, m := range g.Members {
+			if m.MemberEpoch != g.Epoch {
+				return fmt.Sprintf("%s: member %s at epoch %d, group %d", g.Group, m.MemberID, m.MemberEpoch, g.Epoch), false
+			}
+			for _, tp := range m.Assignment.TopicPartitions {
+				for _, p := range tp.Partitions {
+					assigned[tpKeyT{tp.TopicID, p}] = true
+				}
+			}
+		}
+		want := 0
+		for _, td := range md.Topics.Sorted() {
+			if td.Err != nil || !chaos848Subscribed(g.Group, td.Topic) {
+				continue
+			}
+			for p := range td.Partitions {
+				want++
+				if !assigned[tpKeyT{td.ID, p}] {
+					return fmt.Sprintf("%s: %s-%d not assigned (state %s, epoch %d)", g.Group, td.Topic, p, g.State, g.Epoch), false
+				}
+			}
+		}
+		if len(assigned) != want {
+			return fmt.Sprintf("%s: %d partitions assigned, %d subscribed", g.Group, len(assigned), want), false
+		}
+	}
+	return "", true
+}
+
+// closeAll closes every member (the cut ones too: their clients still run).
+func (k *chaos848) closeAll() {
+	k.mu.Lock()
+	ms := slices.Clone(k.members)
+	k.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, m := range ms {
+		if m.cl == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.cl.Close()
+			<-m.done
+		}()
+	}
+	wg.Wait()
+}
+
+// check finds two members of a group that owned a partition at once, by their
+// callbacks: an interval runs from the assignment to its revocation or the cut; one a
+// member lost (fenced by the coordinator) has no known end and is left out.
+func (k *chaos848) check(t *testing.T) {
+	t.Helper()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	type interval struct {
+		member     string
+		start, end int64
+		endKind    byte
+	}
+	const open = int64(1) << 62
+	by := map[string][]*interval{} // group/topic/partition
+	cur := map[string]*interval{}  // member/topic/partition
+	for _, e := range k.events {
+		tp := fmt.Sprintf("%s/%s-%d", e.group, e.topic, e.partition)
+		mk := e.member + "/" + tp
+		if e.kind == 'a' {
+			iv := &interval{member: e.member, start: e.seq, end: open}
+			cur[mk] = iv
+			by[tp] = append(by[tp], iv)
+			continue
+		}
+		if iv := cur[mk]; iv != nil {
+			iv.end, iv.endKind = e.seq, e.kind
+			delete(cur, mk)
+		}
+	}
+	overlaps := 0
+	for _, tp := range slices.Sorted(mapKeys(by)) {
+		ivs := by[tp]
+		sort.Slice(ivs, func(i, j int) bool { return ivs[i].start < ivs[j].start })
+		for i, a := range ivs {
+			if a.endKind == 'l' {
+				continue
+			}
+			for _, b := range ivs[i+1:] {
+				if b.start >= a.end {
+					break
+				}
+				if b.member != a.member {
+					if overlaps++; overlaps <= 10 {
+						t.Errorf("848 %s: owned by %s from %d to %d (%c) and by %s from %d", tp, a.member, a.start, a.end, a.endKind, b.member, b.start)
+					}
+				}
+			}
+		}
+	}
+	var outcomes []string
+	for _, name := range slices.Sorted(mapKeys(k.commits)) {
+		outcomes = append(outcomes, fmt.Sprintf("%s: %d", name, k.commits[name]))
+	}
+	t.Logf("848: %d members, %d ownership changes, %d partitions lost (fenced), %d descriptions of two members or more; commits %s",
+		len(k.members), len(k.events), k.lost, k.samples.Load(), strings.Join(outcomes, ", "))
+}
