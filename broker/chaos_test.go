@@ -122,6 +122,8 @@ type chaosRun struct {
 
 	half atomic.Bool // the "idem" producer is half done: no more short retention
 
+	k848 *chaos848 // the consumer groups' members and what they own
+
 	errMu sync.Mutex
 	errs  []string // invariant violations seen by workers (t.Error is not for goroutines of their own)
 }
@@ -187,6 +189,7 @@ func TestChaos(t *testing.T) {
 	}
 
 	k848 := newChaos848(run)
+	run.k848 = k848
 	stop := make(chan struct{}) // closed when the producers and admins are done: consumers end
 	var producers, consumers sync.WaitGroup
 	workers := []func(int){
@@ -734,7 +737,7 @@ func (r *chaosRun) admin(ctx context.Context, b *Broker) func(int) {
 				}
 				_, _ = adm.CreateTopic(actx, int32(1+rng.IntN(3)), 1, cfg, scratch())
 			case 1:
-				_, _ = adm.DeleteTopics(actx, scratch())
+				r.k848.deleteTopic(actx, adm, scratch())
 			case 2:
 				topic := scratch()
 				if rng.IntN(3) == 0 {
