@@ -149,7 +149,7 @@ func chaosBrokerOptions(t *testing.T, dir string) Options {
 	o.Groups.InitialRebalanceDelay = 100 * time.Millisecond
 	o.Groups.Tick = 20 * time.Millisecond
 	// Consumer groups (KIP-848): a member taken off the network is fenced soon.
-	o.Groups.ConsumerSessionTimeout = 1500 * time.Millisecond
+	o.Groups.ConsumerSessionTimeout = time.Second
 	o.Groups.ConsumerHeartbeatInterval = 100 * time.Millisecond
 	return o
 }
@@ -208,6 +208,7 @@ func TestChaos(t *testing.T) {
 		run.rawSessions(ctx),
 		k848.worker(ctx),
 	}
+	began := time.Now()
 	for i, w := range workers {
 		producers.Add(1)
 		go func() {
@@ -228,10 +229,12 @@ func TestChaos(t *testing.T) {
 		}()
 	}
 	producers.Wait()
+	t.Logf("load done after %v", time.Since(began).Round(time.Millisecond))
 	// The consumer groups (KIP-848) settle once nothing changes their topics any more.
 	k848.settle(t, ctx, admCl, adm)
 	k848.closeAll()
 	k848.check(t)
+	t.Logf("consumer groups settled and closed after %v", time.Since(began).Round(time.Millisecond))
 	close(stop)
 	consumers.Wait()
 	for _, e := range run.errs {
