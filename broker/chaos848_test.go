@@ -16,6 +16,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -527,7 +528,7 @@ func (k *chaos848) deleteOffsets(ctx context.Context, adm *kadm.Client, g string
 // moment): no partition is in two members' assignments.
 func (k *chaos848) sample(ctx context.Context, cl *kgo.Client) {
 	req := kmsg.NewPtrConsumerGroupDescribeRequest()
-	req.Groups = []string{chaosNamed, chaosRegex}
+	req.Groups = []string{chaosNamed, chaosRegex, "chaos-k3"}
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		return
@@ -598,7 +599,7 @@ func (k *chaos848) settled(ctx context.Context, cl *kgo.Client, adm *kadm.Client
 		return err.Error(), false
 	}
 	req := kmsg.NewPtrConsumerGroupDescribeRequest()
-	req.Groups = []string{chaosNamed, chaosRegex}
+	req.Groups = []string{chaosNamed, chaosRegex, "chaos-k3"}
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		return err.Error(), false
@@ -695,6 +696,7 @@ func (k *chaos848) closeAll() {
 // check finds two members of a group that owned a partition at once, by their
 // callbacks: an interval runs from the assignment to its revocation, the leave or the
 // cut; one a member lost (fenced by the coordinator) has no known end and is left out,
+// as are those of the members too slow to revoke (fenced, and perhaps not told yet),
 // and so are two owners of a topic name deleted and created again in between (the
 // callbacks name topics, the coordinator assigns topic ids).
 func (k *chaos848) check(t *testing.T) {
@@ -730,8 +732,8 @@ func (k *chaos848) check(t *testing.T) {
 		ivs := by[tp]
 		sort.Slice(ivs, func(i, j int) bool { return ivs[i].start < ivs[j].start })
 		for i, a := range ivs {
-			if a.endKind == 'l' {
-				continue
+			if a.endKind == 'l' || strings.HasSuffix(a.member, "-slow") {
+				continue // fenced: when the coordinator took its partitions is not known
 			}
 			for _, b := range ivs[i+1:] {
 				if b.start >= a.end {
@@ -751,4 +753,302 @@ func (k *chaos848) check(t *testing.T) {
 	}
 	t.Logf("848: %d members, %d ownership changes, %d partitions lost (fenced), %d descriptions of two members or more; commits %s",
 		len(k.members), len(k.events), k.lost, k.samples.Load(), strings.Join(outcomes, ", "))
+}
+
+// chaosSessionTimeout is the brokers' group.consumer.session.timeout.ms in TestChaos.
+const chaosSessionTimeout = time.Second
+
+// rawMember is a consumer-group member played through raw ConsumerGroupHeartbeats.
+type rawMember struct {
+	id, instance string
+	epoch        int32
+	owned        map[tpKeyT]bool // as the last assignment said; sent with each heartbeat
+	declared     map[tpKeyT]bool // sent in the last heartbeat
+	lastSend     time.Time       // of its last heartbeat (the coordinator's session runs from there)
+	in           bool            // joined, and neither left nor told it is unknown
+	abandoned    bool            // never heartbeats again: its session runs out
+	staticLeft   bool            // left with epoch -2: its partitions wait for its instance
+}
+
+// held is what the coordinator may still count as m's: what it last declared and what
+// it was assigned since.
+func (m *rawMember) holds(k tpKeyT) bool { return m.declared[k] || m.owned[k] }
+
+// rawConsumers plays members of chaos-k3 through raw ConsumerGroupHeartbeats, in one
+// goroutine and in order, so that it knows at every response what each member may still
+// hold: joins (names or a regex, either assignor, some static), heartbeats with the
+// owned partitions or without them, with the previous or a wrong epoch, leaves (-1),
+// static leaves (-2) and the instance back under a new member id, members abandoned to
+// their session timeout. A partition the coordinator gives one member while another may
+// still hold it (declared it or was given it, did not leave, and its session cannot have
+// run out) is a violation; so is an error Kafka would not give.
+func (k *chaos848) rawConsumers(ctx context.Context) func(int) {
+	return func(seed int) {
+		rng := rand.New(rand.NewPCG(uint64(seed), 41))
+		var c *chaosConn
+		defer func() {
+			if c != nil {
+				c.nc.Close()
+			}
+		}()
+		var members []*rawMember
+		instances := []string{"r0", "r1", "r2"}
+		n := 0
+		send := func(m *rawMember, req *kmsg.ConsumerGroupHeartbeatRequest) (*kmsg.ConsumerGroupHeartbeatResponse, bool) {
+			if c == nil {
+				var err error
+				if c, err = dialChaos(k.r.addr); err != nil {
+					k.r.fail("848 raw: dial: %v", err)
+					return nil, false
+				}
+			}
+			req.Version, req.Group, req.MemberID = 1, "chaos-k3", m.id
+			if m.instance != "" {
+				req.InstanceID = &m.instance
+			}
+			if req.Topics != nil || req.MemberEpoch <= 0 {
+				m.declared = map[tpKeyT]bool{}
+				for _, t := range req.Topics {
+					for _, p := range t.Partitions {
+						m.declared[tpKeyT{t.TopicID, p}] = true
+					}
+				}
+			}
+			m.lastSend = time.Now()
+			resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+			if err := c.roundTrip(req, resp); err != nil {
+				c.nc.Close()
+				c = nil
+				return nil, false // its outcome is unknown: the member is abandoned
+			}
+			return resp, true
+		}
+		ownedTopics := func(m *rawMember) []kmsg.ConsumerGroupHeartbeatRequestTopic {
+			by := map[[16]byte][]int32{}
+			for tp := range m.owned {
+				by[tp.id] = append(by[tp.id], tp.p)
+			}
+			out := []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+			for id, ps := range by {
+				slices.Sort(ps)
+				out = append(out, kmsg.ConsumerGroupHeartbeatRequestTopic{TopicID: id, Partitions: ps})
+			}
+			return out
+		}
+		// given checks a response's assignment to m against what the others may hold,
+		// then takes it.
+		given := func(m *rawMember, a *kmsg.ConsumerGroupHeartbeatResponseAssignment, at time.Time) {
+			if a == nil {
+				return
+			}
+			next := map[tpKeyT]bool{}
+			for _, t := range a.Topics {
+				for _, p := range t.Partitions {
+					tp := tpKeyT{t.TopicID, p}
+					next[tp] = true
+					if m.holds(tp) {
+						continue
+					}
+					for _, o := range members {
+						switch {
+						case o == m, !o.holds(tp), !o.in && !o.staticLeft && !o.abandoned,
+							o.staticLeft && o.instance == m.instance,  // the instance's next member takes them over
+							at.Sub(o.lastSend) >= chaosSessionTimeout: // its session may have run out
+							continue
+						}
+						k.r.fail("848 raw: %x-%d given to %s (epoch %d) while %s (in %v, static left %v, abandoned %v, %v since its last heartbeat) may hold it",
+							tp.id[:4], tp.p, m.id, m.epoch, o.id, o.in, o.staticLeft, o.abandoned, at.Sub(o.lastSend).Round(time.Millisecond))
+					}
+				}
+			}
+			m.owned = next
+		}
+		gone := func(m *rawMember) {
+			m.in = false
+			m.owned, m.declared = map[tpKeyT]bool{}, map[tpKeyT]bool{}
+		}
+		join := func(m *rawMember) {
+			req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+			req.MemberEpoch, req.RebalanceTimeoutMillis = 0, 10000
+			req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+			if rng.IntN(2) == 0 {
+				req.SubscribedTopicNames = []string{chaosTracked, "chaos-s0"}
+			} else {
+				re := "chaos-s[01]"
+				req.SubscribedTopicRegex = &re
+			}
+			switch rng.IntN(4) {
+			case 0:
+				req.ServerAssignor = ptr("range")
+			case 1:
+				req.ServerAssignor = ptr("uniform")
+			}
+			resp, ok := send(m, req)
+			if !ok {
+				m.abandoned = true
+				return
+			}
+			switch kerr.ErrorForCode(resp.ErrorCode) {
+			case nil:
+				m.in, m.staticLeft, m.epoch = true, false, resp.MemberEpoch
+				given(m, resp.Assignment, time.Now())
+				for _, o := range members {
+					if o != m && o.staticLeft && o.instance == m.instance {
+						o.staticLeft = false // replaced: what it had is m's now
+						gone(o)
+					}
+				}
+			case kerr.UnreleasedInstanceID: // the instance's member is still in
+			default:
+				k.r.fail("848 raw: join of %s: %v", m.id, kerr.ErrorForCode(resp.ErrorCode))
+			}
+		}
+		for range k.r.ops * 4 {
+			if ctx.Err() != nil {
+				return
+			}
+			var live []*rawMember
+			for _, m := range members {
+				if m.in && !m.abandoned {
+					live = append(live, m)
+				}
+			}
+			// Every live member heartbeats often enough to keep its session.
+			for _, m := range live {
+				if time.Since(m.lastSend) < chaosSessionTimeout/4 {
+					continue
+				}
+				req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+				req.MemberEpoch, req.RebalanceTimeoutMillis, req.Topics = m.epoch, -1, ownedTopics(m)
+				resp, ok := send(m, req)
+				switch {
+				case !ok:
+					m.abandoned = true
+				case resp.ErrorCode == 0:
+					m.epoch = resp.MemberEpoch
+					given(m, resp.Assignment, time.Now())
+				case resp.ErrorCode == kerr.UnknownMemberID.Code:
+					gone(m) // its session ran out while the worker was slow
+				default:
+					k.r.fail("848 raw: heartbeat of %s at %d: %v", m.id, m.epoch, kerr.ErrorForCode(resp.ErrorCode))
+				}
+			}
+			switch rng.IntN(10) {
+			case 0, 1:
+				if len(live) < 4 {
+					n++
+					m := &rawMember{id: fmt.Sprintf("raw-%03d", n), owned: map[tpKeyT]bool{}, declared: map[tpKeyT]bool{}}
+					if len(instances) > 0 && rng.IntN(2) == 0 {
+						m.instance, instances = instances[0], instances[1:]
+					}
+					members = append(members, m)
+					join(m)
+					if !m.in && m.instance != "" && !m.abandoned {
+						instances = append(instances, m.instance)
+					}
+				}
+			case 2:
+				if len(live) > 0 {
+					m := live[rng.IntN(len(live))]
+					req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+					req.MemberEpoch = -1
+					if m.instance != "" && rng.IntN(2) == 0 {
+						req.MemberEpoch = -2
+					}
+					resp, ok := send(m, req)
+					switch {
+					case !ok:
+						m.abandoned = true
+					case resp.ErrorCode == kerr.UnknownMemberID.Code:
+						gone(m) // its session ran out while the worker was slow
+						if m.instance != "" {
+							instances = append(instances, m.instance)
+						}
+					case resp.ErrorCode != 0:
+						k.r.fail("848 raw: leave (%d) of %s: %v", req.MemberEpoch, m.id, kerr.ErrorForCode(resp.ErrorCode))
+					case req.MemberEpoch == -2:
+						// It keeps what it declared for its next member.
+						m.in, m.staticLeft = false, true
+						m.declared = maps.Clone(m.owned)
+						instances = append(instances, m.instance)
+					default:
+						gone(m)
+						if m.instance != "" {
+							instances = append(instances, m.instance)
+						}
+					}
+				}
+			case 3:
+				if len(live) > 0 {
+					m := live[rng.IntN(len(live))]
+					m.abandoned = true // its instance (if any) is not used again
+				}
+			case 4:
+				// A wrong epoch: FENCED_MEMBER_EPOCH, and the member joins again (epoch
+				// 0, same member id), keeping what it had.
+				if len(live) > 0 {
+					m := live[rng.IntN(len(live))]
+					req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+					req.MemberEpoch, req.RebalanceTimeoutMillis = m.epoch+1+int32(rng.IntN(3)), -1
+					req.Topics = ownedTopics(m)
+					resp, ok := send(m, req)
+					switch {
+					case !ok:
+						m.abandoned = true
+					case resp.ErrorCode == kerr.FencedMemberEpoch.Code:
+						join(m)
+					case resp.ErrorCode == kerr.UnknownMemberID.Code:
+						gone(m)
+						m.abandoned = true
+					default:
+						k.r.fail("848 raw: heartbeat of %s at epoch %d (its epoch %d): %v, want FENCED_MEMBER_EPOCH", m.id, req.MemberEpoch, m.epoch, kerr.ErrorForCode(resp.ErrorCode))
+					}
+				}
+			case 5:
+				// A heartbeat without the owned partitions (nothing changed).
+				if len(live) > 0 {
+					m := live[rng.IntN(len(live))]
+					req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+					req.MemberEpoch, req.RebalanceTimeoutMillis = m.epoch, -1
+					resp, ok := send(m, req)
+					switch {
+					case !ok:
+						m.abandoned = true
+					case resp.ErrorCode == 0:
+						m.epoch = resp.MemberEpoch
+						given(m, resp.Assignment, time.Now())
+					case resp.ErrorCode == kerr.UnknownMemberID.Code:
+						gone(m)
+						m.abandoned = true
+					default:
+						k.r.fail("848 raw: heartbeat of %s at %d without topics: %v", m.id, m.epoch, kerr.ErrorForCode(resp.ErrorCode))
+					}
+				}
+			case 6:
+				// A static member's instance comes back under a new member id.
+				for _, o := range members {
+					if o.staticLeft && slices.Contains(instances, o.instance) {
+						instances = slices.DeleteFunc(instances, func(s string) bool { return s == o.instance })
+						n++
+						m := &rawMember{id: fmt.Sprintf("raw-%03d", n), instance: o.instance, owned: map[tpKeyT]bool{}, declared: map[tpKeyT]bool{}}
+						members = append(members, m)
+						join(m)
+						if !m.in && !m.abandoned {
+							instances = append(instances, m.instance)
+						}
+						break
+					}
+				}
+			}
+			time.Sleep(time.Duration(rng.IntN(10)) * time.Millisecond)
+		}
+		// The live members leave: the group ends Empty.
+		for _, m := range members {
+			if m.in && !m.abandoned {
+				req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+				req.MemberEpoch = -1
+				_, _ = send(m, req)
+			}
+		}
+	}
 }

@@ -149,7 +149,7 @@ func chaosBrokerOptions(t *testing.T, dir string) Options {
 	o.Groups.InitialRebalanceDelay = 100 * time.Millisecond
 	o.Groups.Tick = 20 * time.Millisecond
 	// Consumer groups (KIP-848): a member taken off the network is fenced soon.
-	o.Groups.ConsumerSessionTimeout = time.Second
+	o.Groups.ConsumerSessionTimeout = chaosSessionTimeout
 	o.Groups.ConsumerHeartbeatInterval = 100 * time.Millisecond
 	return o
 }
@@ -207,6 +207,7 @@ func TestChaos(t *testing.T) {
 		run.rawRequests(ctx),
 		run.rawSessions(ctx),
 		k848.worker(ctx),
+		k848.rawConsumers(ctx),
 	}
 	began := time.Now()
 	for i, w := range workers {
@@ -232,6 +233,7 @@ func TestChaos(t *testing.T) {
 	t.Logf("load done after %v", time.Since(began).Round(time.Millisecond))
 	// The consumer groups (KIP-848) settle once nothing changes their topics any more.
 	k848.settle(t, ctx, admCl, adm)
+	t.Logf("consumer groups settled after %v", time.Since(began).Round(time.Millisecond))
 	k848.closeAll()
 	k848.check(t)
 	t.Logf("consumer groups settled and closed after %v", time.Since(began).Round(time.Millisecond))
