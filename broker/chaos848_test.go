@@ -460,7 +460,11 @@ func (k *chaos848) worker(ctx context.Context) func(int) {
 					})
 				}
 			case 5:
-				k.deleteGroup(actx, adm, g)
+				if rng.IntN(2) == 0 {
+					k.deleteGroup(actx, adm, g)
+				} else {
+					k.adminCommit(actx, adm, g, rng)
+				}
 			case 6:
 				k.deleteOffsets(actx, adm, g, rng)
 			case 7:
@@ -494,6 +498,29 @@ func (k *chaos848) deleteGroup(ctx context.Context, adm *kadm.Client, g string) 
 			k.r.fail("848 DeleteGroups %s: %v", g, r.Err)
 		}
 	}
+}
+
+// adminCommit commits as the admin does (no member, epoch -1): taken while the group
+// has no members, else UNKNOWN_MEMBER_ID.
+func (k *chaos848) adminCommit(ctx context.Context, adm *kadm.Client, g string, rng *rand.Rand) {
+	var offs kadm.Offsets
+	offs.Add(kadm.Offset{Topic: chaosTracked, Partition: int32(rng.IntN(3)), At: rng.Int64N(50)})
+	resp, err := adm.CommitOffsets(ctx, g, offs)
+	if err != nil {
+		if errors.Is(err, kerr.UnknownMemberID) {
+			return
+		}
+		var ke *kerr.Error
+		if errors.As(err, &ke) {
+			k.r.fail("848 admin commit to %s: %v", g, err)
+		}
+		return
+	}
+	resp.Each(func(r kadm.OffsetResponse) {
+		if r.Err != nil && !errors.Is(r.Err, kerr.UnknownMemberID) && !errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
+			k.r.fail("848 admin commit to %s: %s-%d: %v", g, r.Topic, r.Partition, r.Err)
+		}
+	})
 }
 
 // deleteOffsets deletes a group's offsets of a topic its members subscribe to (refused
@@ -1023,6 +1050,33 @@ func (k *chaos848) rawConsumers(ctx context.Context) func(int) {
 					default:
 						k.r.fail("848 raw: heartbeat of %s at %d without topics: %v", m.id, m.epoch, kerr.ErrorForCode(resp.ErrorCode))
 					}
+				}
+			case 7:
+				// A classic member knocks: INCONSISTENT_GROUP_PROTOCOL while the group has
+				// members, else MEMBER_ID_REQUIRED (the join is not followed up).
+				if c == nil {
+					break
+				}
+				jg := kmsg.NewPtrJoinGroupRequest()
+				jg.Version, jg.Group, jg.ProtocolType = 9, "chaos-k3", "consumer"
+				jg.SessionTimeoutMillis, jg.RebalanceTimeoutMillis = 1000, 1000
+				meta := kmsg.NewConsumerMemberMetadata()
+				meta.Topics = []string{chaosTracked}
+				pr := kmsg.NewJoinGroupRequestProtocol()
+				pr.Name, pr.Metadata = "range", meta.AppendTo(nil)
+				jg.Protocols = append(jg.Protocols, pr)
+				resp := jg.ResponseKind().(*kmsg.JoinGroupResponse)
+				if err := c.roundTrip(jg, resp); err != nil {
+					c.nc.Close()
+					c = nil
+					break
+				}
+				inAny := slices.ContainsFunc(members, func(m *rawMember) bool { return m.in || m.staticLeft || m.abandoned })
+				switch {
+				case resp.ErrorCode == kerr.InconsistentGroupProtocol.Code:
+				case resp.ErrorCode == kerr.MemberIDRequired.Code && !inAny:
+				default:
+					k.r.fail("848 raw: classic JoinGroup to chaos-k3 (members %v): %v", inAny, kerr.ErrorForCode(resp.ErrorCode))
 				}
 			case 6:
 				// A static member's instance comes back under a new member id.
