@@ -948,6 +948,24 @@ func (k *chaos848) rawConsumers(ctx context.Context) func(int) {
 				k.r.fail("848 raw: join of %s: %v", m.id, kerr.ErrorForCode(resp.ErrorCode))
 			}
 		}
+		// beat sends m's heartbeat and takes the answer: its epoch and assignment, or m
+		// out (UNKNOWN_MEMBER_ID: its session ran out while the worker was slow; or the
+		// connection failed and the outcome is unknown); any other error fails.
+		beat := func(m *rawMember, req *kmsg.ConsumerGroupHeartbeatRequest, what string) {
+			resp, ok := send(m, req)
+			switch {
+			case !ok:
+				m.abandoned = true
+			case resp.ErrorCode == 0:
+				m.setEpoch(resp.MemberEpoch)
+				given(m, resp.Assignment, time.Now())
+			case resp.ErrorCode == kerr.UnknownMemberID.Code:
+				gone(m)
+				m.abandoned = true
+			default:
+				k.r.fail("848 raw: heartbeat of %s with %s (epoch %d, its epoch %d): %v", m.id, what, req.MemberEpoch, m.epoch, kerr.ErrorForCode(resp.ErrorCode))
+			}
+		}
 		for range k.r.ops * 4 {
 			if ctx.Err() != nil {
 				return
@@ -965,18 +983,7 @@ func (k *chaos848) rawConsumers(ctx context.Context) func(int) {
 				}
 				req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 				req.MemberEpoch, req.RebalanceTimeoutMillis, req.Topics = m.epoch, -1, ownedTopics(m)
-				resp, ok := send(m, req)
-				switch {
-				case !ok:
-					m.abandoned = true
-				case resp.ErrorCode == 0:
-					m.setEpoch(resp.MemberEpoch)
-					given(m, resp.Assignment, time.Now())
-				case resp.ErrorCode == kerr.UnknownMemberID.Code:
-					gone(m) // its session ran out while the worker was slow
-				default:
-					k.r.fail("848 raw: heartbeat of %s at %d: %v", m.id, m.epoch, kerr.ErrorForCode(resp.ErrorCode))
-				}
+				beat(m, req, "what it owns")
 			}
 			switch rng.IntN(10) {
 			case 0, 1:
@@ -1055,19 +1062,7 @@ func (k *chaos848) rawConsumers(ctx context.Context) func(int) {
 					m := live[rng.IntN(len(live))]
 					req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 					req.MemberEpoch, req.RebalanceTimeoutMillis = m.epoch, -1
-					resp, ok := send(m, req)
-					switch {
-					case !ok:
-						m.abandoned = true
-					case resp.ErrorCode == 0:
-						m.setEpoch(resp.MemberEpoch)
-						given(m, resp.Assignment, time.Now())
-					case resp.ErrorCode == kerr.UnknownMemberID.Code:
-						gone(m)
-						m.abandoned = true
-					default:
-						k.r.fail("848 raw: heartbeat of %s at %d without topics: %v", m.id, m.epoch, kerr.ErrorForCode(resp.ErrorCode))
-					}
+					beat(m, req, "no topics")
 				}
 			case 7:
 				// A classic member knocks: INCONSISTENT_GROUP_PROTOCOL while the group has
@@ -1114,19 +1109,7 @@ func (k *chaos848) rawConsumers(ctx context.Context) func(int) {
 				} else {
 					req.SubscribedTopicRegex = ptr([]string{"chaos-s[01]", "chaos-s.*", "chaos-[as].*"}[rng.IntN(3)])
 				}
-				resp, ok := send(m, req)
-				switch {
-				case !ok:
-					m.abandoned = true
-				case resp.ErrorCode == 0:
-					m.setEpoch(resp.MemberEpoch)
-					given(m, resp.Assignment, time.Now())
-				case resp.ErrorCode == kerr.UnknownMemberID.Code:
-					gone(m)
-					m.abandoned = true
-				default:
-					k.r.fail("848 raw: heartbeat of %s with %s (epoch %d, its epoch %d): %v", m.id, what, req.MemberEpoch, m.epoch, kerr.ErrorForCode(resp.ErrorCode))
-				}
+				beat(m, req, what)
 			case 6:
 				// A static member's instance comes back under a new member id.
 				for _, o := range members {
