@@ -278,7 +278,11 @@ func (k *chaos848) commitDone(who string, resp *kmsg.OffsetCommitResponse, err e
 
 // start adds a member to group; the named group's members pick sticky or range, so
 // that the assignor the group uses changes with its membership, and some are static
-// (an instance id, taken over by the next member started with it).
+// (an instance id, used again by a later member once its member is closed). franz-go
+// (v1.22.3) sends a static member's leave (-2) without the instance id, which Kafka
+// and the broker refuse ("InstanceId can't be null."): the instance's next member gets
+// UNRELEASED_INSTANCE_ID until the session of the one closed runs out. The raw group
+// (rawConsumers) takes the -2 path.
 func (k *chaos848) start(group string, rng *rand.Rand) {
 	k.mu.Lock()
 	k.next++
@@ -451,7 +455,7 @@ func (k *chaos848) worker(ctx context.Context) func(int) {
 				}
 			case 2:
 				if m := k.pick(g, rng); m != nil {
-					m.cl.Close() // leaves: epoch -1 (-2 for a static member, which keeps its partitions for its next incarnation)
+					m.cl.Close() // leaves: epoch -1 (-2, refused, for a static member: see start)
 					k.markGone(m, true)
 				}
 			case 3:
