@@ -738,7 +738,7 @@ func (k *chaos848) closeAll() {
 // check finds two members of a group that owned a partition at once, by their
 // callbacks: an interval runs from the assignment to its revocation, the leave or the
 // cut; one a member lost (fenced by the coordinator) has no known end and is left out,
-// as are those of the members too slow to revoke (fenced, and perhaps not told yet),
+// as are those of the members too slow to revoke (fenced, told late),
 // and so are two owners of a topic name deleted and created again in between (the
 // callbacks name topics, the coordinator assigns topic ids).
 func (k *chaos848) check(t *testing.T) {
@@ -769,19 +769,27 @@ func (k *chaos848) check(t *testing.T) {
 			delete(cur, mk)
 		}
 	}
-	overlaps := 0
+	// A member fenced by the coordinator may be told late (an assignment answered
+	// before the fence, taken after it), and its callbacks run late: its intervals are
+	// left out, those it lost and all of a member slow to revoke.
+	fenced := func(iv *interval) bool { return iv.endKind == 'l' || strings.HasSuffix(iv.member, "-slow") }
+	overlaps, excused := 0, 0 // excused: a later owner fenced, or the topic made again
 	for _, tp := range slices.Sorted(mapKeys(by)) {
 		ivs := by[tp]
 		sort.Slice(ivs, func(i, j int) bool { return ivs[i].start < ivs[j].start })
 		for i, a := range ivs {
-			if a.endKind == 'l' || strings.HasSuffix(a.member, "-slow") {
-				continue // fenced: when the coordinator took its partitions is not known
+			if fenced(a) {
+				continue // when the coordinator took its partitions is not known
 			}
 			for _, b := range ivs[i+1:] {
 				if b.start >= a.end {
 					break
 				}
-				if b.member != a.member && !k.recreated(topicOf[tp], a.start, b.start) {
+				switch {
+				case b.member == a.member:
+				case fenced(b) || k.recreated(topicOf[tp], a.start, b.start):
+					excused++
+				default:
 					if overlaps++; overlaps <= 10 {
 						t.Errorf("848 %s: owned by %s from %d to %d (%c) and by %s from %d", tp, a.member, a.start, a.end, a.endKind, b.member, b.start)
 					}
@@ -793,8 +801,8 @@ func (k *chaos848) check(t *testing.T) {
 	for _, name := range slices.Sorted(mapKeys(k.commits)) {
 		outcomes = append(outcomes, fmt.Sprintf("%s: %d", name, k.commits[name]))
 	}
-	t.Logf("848: %d members, %d ownership changes, %d partitions lost (fenced), %d descriptions of two members or more; commits %s",
-		len(k.members), len(k.events), k.lost, k.samples.Load(), strings.Join(outcomes, ", "))
+	t.Logf("848: %d members, %d ownership changes, %d partitions lost (fenced), %d overlaps excused, %d descriptions of two members or more; commits %s",
+		len(k.members), len(k.events), k.lost, excused, k.samples.Load(), strings.Join(outcomes, ", "))
 }
 
 // chaosSessionTimeout is the brokers' group.consumer.session.timeout.ms in TestChaos.
