@@ -5,11 +5,15 @@ package broker
 // Close (epoch -1) and clients simply taken off the network, which the short session
 // timeout fences — while the admin adds partitions, deletes and creates the topics they
 // subscribe to (by name and by regex), deletes their offsets and groups, and the members
-// commit while they rebalance. What must hold: no two members of a group ever own one
-// partition (the members' assignment callbacks, stamped by one clock, and the
-// coordinator's ConsumerGroupDescribe sampled during the run), the admin and commit
-// errors are the ones Kafka gives, and after the load each group is Stable (every
-// partition of what its members subscribe to assigned) or Empty.
+// commit while they rebalance; some are static, some revoke past their rebalance
+// timeout. A third group is played through raw ConsumerGroupHeartbeats (rawConsumers):
+// wrong and previous epochs, static leaves (-2) and instances coming back, members
+// abandoned to their session timeout. What must hold: no two members of a group ever
+// own one partition (the members' assignment callbacks and leave heartbeats, stamped by
+// one clock; the coordinator's ConsumerGroupDescribe sampled during the run; each raw
+// assignment against what the other raw members may still hold), the admin, commit and
+// heartbeat errors are the ones Kafka gives, and after the load each group is Stable
+// (every partition of what its members subscribe to assigned) or Empty.
 
 import (
 	"context"
@@ -54,7 +58,7 @@ type ownEvent struct {
 	group, member string
 	topic         string
 	partition     int32
-	kind          byte // 'a' assigned, 'r' revoked, 'l' lost, 'c' cut off the network
+	kind          byte // 'a' assigned, 'r' revoked, 'l' lost (or revoked too late), 'x' left, 'c' cut off the network
 }
 
 // chaos848 runs the consumer-group members and records what they own.
