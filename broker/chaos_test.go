@@ -7,7 +7,8 @@ package broker
 // aborted record is visible to read_committed, the compacted topic keeps each key's
 // newest record, no two members of a consumer group (KIP-848, chaos848_test.go) own a
 // partition at once and each such group ends Stable or Empty, no goroutine is left
-// after Stop, and the data dir restarts with the same logs. TAGPIPE_CHAOS_OPS scales the operation counts up for long runs and
+// after Stop, and the data dir restarts with the same logs and the groups' committed
+// offsets. TAGPIPE_CHAOS_OPS scales the operation counts up for long runs and
 // TAGPIPE_CHAOS_SEED varies the workers' choices.
 
 import (
@@ -18,6 +19,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -32,6 +34,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
@@ -276,6 +279,7 @@ func TestChaos(t *testing.T) {
 		t.Fatalf("CompactLogs: %v", err)
 	}
 	before := chaosOffsets(t, ctx, adm)
+	committed := chaosCommitted(t, ctx, adm)
 	run.check(t, ctx, before)
 	adm.Close()
 
@@ -300,6 +304,32 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	run.check(t, ctx, after)
+	// The groups' committed offsets too (offsets.log).
+	if got := chaosCommitted(t, ctx, adm2); !maps.Equal(got, committed) {
+		t.Errorf("committed offsets after restart:\n%v\nbefore:\n%v", got, committed)
+	}
+	t.Logf("%d committed offsets of the groups compared across the restart", len(committed))
+}
+
+// chaosCommitted are the committed offsets of every group the workers use, by
+// group/topic-partition.
+func chaosCommitted(t *testing.T, ctx context.Context, adm *kadm.Client) map[string]int64 {
+	t.Helper()
+	groups := []string{"chaos-g1", "chaos-g2", "chaos-g3", "chaos-g4", chaosNamed, chaosRegex, "chaos-k3"}
+	resps := adm.FetchManyOffsets(ctx, groups...)
+	out := map[string]int64{}
+	for _, g := range groups {
+		r := resps[g]
+		if r.Err != nil && !errors.Is(r.Err, kerr.GroupIDNotFound) {
+			t.Fatalf("fetch offsets of %s: %v", g, r.Err)
+		}
+		r.Fetched.Each(func(o kadm.OffsetResponse) {
+			if o.Err == nil {
+				out[fmt.Sprintf("%s/%s-%d", g, o.Topic, o.Partition)] = o.At
+			}
+		})
+	}
+	return out
 }
 
 func alterTopic(ctx context.Context, adm *kadm.Client, topic, key string, value *string) error {
