@@ -20,6 +20,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"net"
@@ -82,6 +83,57 @@ type chaos848 struct {
 	// deletions of each topic: the clock before the request and after its response,
 	// between which the topic went.
 	deletions map[string][][2]int64
+	// ids are the member ids each member's heartbeats carried; fences, the ones the
+	// coordinator fenced.
+	ids    map[string]map[string]bool
+	fences *fenceLog
+}
+
+// fenceLog notes the members the coordinator fences (session or rebalance timeout), as
+// the broker logs them.
+type fenceLog struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func (f *fenceLog) has(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ids[id]
+}
+
+// fenceHandler passes the broker's log on and notes the fences in it.
+type fenceHandler struct {
+	slog.Handler
+	f *fenceLog
+}
+
+func (h fenceHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h fenceHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "member session expired" || strings.HasPrefix(r.Message, "member fenced") {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "member" {
+				h.f.mu.Lock()
+				h.f.ids[a.Value.String()] = true
+				h.f.mu.Unlock()
+				return false
+			}
+			return true
+		})
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h fenceHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return fenceHandler{h.Handler.WithAttrs(as), h.f}
+}
+
+func (h fenceHandler) WithGroup(name string) slog.Handler {
+	return fenceHandler{h.Handler.WithGroup(name), h.f}
 }
 
 type chaosMember struct {
@@ -93,8 +145,8 @@ type chaosMember struct {
 	gone        bool   // closed or cut: not picked again
 }
 
-func newChaos848(r *chaosRun) *chaos848 {
-	return &chaos848{r: r, owned: map[string]map[string]map[int32]bool{}, cut: map[string]bool{}, left: map[string]bool{}, deletions: map[string][][2]int64{}, commits: map[string]int{}}
+func newChaos848(r *chaosRun, fences *fenceLog) *chaos848 {
+	return &chaos848{r: r, fences: fences, ids: map[string]map[string]bool{}, owned: map[string]map[string]map[int32]bool{}, cut: map[string]bool{}, left: map[string]bool{}, deletions: map[string][][2]int64{}, commits: map[string]int{}}
 }
 
 // record stamps the callbacks' view; a member cut off the network owns nothing after
@@ -162,9 +214,13 @@ func (k *chaos848) cutOff(m *chaosMember) {
 // does not always call OnPartitionsRevoked first (a Close that interrupts a revocation
 // skips it for the partitions being revoked); what its callbacks say after is not
 // ownership, until it joins again (epoch 0).
-func (k *chaos848) heartbeat(m *chaosMember, epoch int32) {
+func (k *chaos848) heartbeat(m *chaosMember, memberID string, epoch int32) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.ids[m.name] == nil {
+		k.ids[m.name] = map[string]bool{}
+	}
+	k.ids[m.name][memberID] = true
 	if k.cut[m.name] {
 		return
 	}
@@ -188,7 +244,7 @@ func (k *chaos848) heartbeat(m *chaosMember, epoch int32) {
 // (franz-go writes each request in one Write).
 type hbConn struct {
 	net.Conn
-	heartbeat func(epoch int32)
+	heartbeat func(memberID string, epoch int32)
 }
 
 func (c *hbConn) Write(b []byte) (int, error) {
@@ -203,7 +259,7 @@ func (c *hbConn) Write(b []byte) (int, error) {
 		body = body[1:] // no tagged fields in the header
 		req := kmsg.ConsumerGroupHeartbeatRequest{Version: version}
 		if err := req.ReadFrom(body); err == nil {
-			c.heartbeat(req.MemberEpoch)
+			c.heartbeat(req.MemberID, req.MemberEpoch)
 		}
 	}
 	return c.Conn.Write(b)
@@ -315,7 +371,7 @@ func (k *chaos848) start(group string, rng *rand.Rand) {
 		if err != nil {
 			return nil, err
 		}
-		return &hbConn{Conn: c, heartbeat: func(epoch int32) { k.heartbeat(m, epoch) }}, nil
+		return &hbConn{Conn: c, heartbeat: func(id string, epoch int32) { k.heartbeat(m, id, epoch) }}, nil
 	}
 	opts := []kgo.Opt{kgo.SeedBrokers(k.r.addr), kgo.Dialer(dial), kgo.ClientID(m.name),
 		kgo.ConsumerGroup(group), kgo.ServerSideBalancer(), kgo.Balancers(bal),
@@ -742,7 +798,7 @@ func (k *chaos848) closeAll() {
 // check finds two members of a group that owned a partition at once, by their
 // callbacks: an interval runs from the assignment to its revocation, the leave or the
 // cut; one a member lost (fenced by the coordinator) has no known end and is left out,
-// as are those of the members too slow to revoke (fenced, told late),
+// as are those of the members the coordinator ever fenced (told late),
 // and so are two owners of a topic name deleted and created again in between (the
 // callbacks name topics, the coordinator assigns topic ids).
 func (k *chaos848) check(t *testing.T) {
@@ -773,10 +829,24 @@ func (k *chaos848) check(t *testing.T) {
 			delete(cur, mk)
 		}
 	}
-	// A member fenced by the coordinator may be told late (an assignment answered
-	// before the fence, taken after it), and its callbacks run late: its intervals are
-	// left out, those it lost and all of a member slow to revoke.
-	fenced := func(iv *interval) bool { return iv.endKind == 'l' || strings.HasSuffix(iv.member, "-slow") }
+	// A member the coordinator fenced may be told late (an assignment answered before
+	// the fence, taken after it), and its callbacks run late: the intervals of a member
+	// ever fenced are left out (but for those a cut ended: the session timeout fences
+	// the member only after), and those lost.
+	fenced := func(iv *interval) bool {
+		switch {
+		case iv.endKind == 'l':
+			return true
+		case iv.endKind == 'c' && !strings.HasSuffix(iv.member, "-slow"):
+			return false // it ended at the cut, before its session could run out
+		}
+		for id := range k.ids[iv.member] {
+			if k.fences.has(id) {
+				return true
+			}
+		}
+		return false
+	}
 	overlaps, excused := 0, 0 // excused: a later owner fenced, or the topic made again
 	for _, tp := range slices.Sorted(mapKeys(by)) {
 		ivs := by[tp]
@@ -805,8 +875,14 @@ func (k *chaos848) check(t *testing.T) {
 	for _, name := range slices.Sorted(mapKeys(k.commits)) {
 		outcomes = append(outcomes, fmt.Sprintf("%s: %d", name, k.commits[name]))
 	}
-	t.Logf("848: %d members, %d ownership changes, %d partitions lost (fenced), %d overlaps excused, %d descriptions of two members or more; commits %s",
-		len(k.members), len(k.events), k.lost, excused, k.samples.Load(), strings.Join(outcomes, ", "))
+	nfenced := 0
+	for _, m := range k.members {
+		if fenced(&interval{member: m.name}) {
+			nfenced++
+		}
+	}
+	t.Logf("848: %d members (%d fenced once or more), %d ownership changes, %d partitions lost, %d overlaps excused, %d descriptions of two members or more; commits %s",
+		len(k.members), nfenced, len(k.events), k.lost, excused, k.samples.Load(), strings.Join(outcomes, ", "))
 }
 
 // chaosSessionTimeout is the brokers' group.consumer.session.timeout.ms in TestChaos.

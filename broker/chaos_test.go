@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -161,6 +162,8 @@ func TestChaos(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	dir := t.TempDir()
 	o := chaosBrokerOptions(t, dir)
+	fences := &fenceLog{ids: map[string]bool{}} // consumer-group members fenced, from the broker's log
+	o.Logger = slog.New(fenceHandler{o.Logger.Handler(), fences})
 	b, err := New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +194,7 @@ func TestChaos(t *testing.T) {
 		}
 	}
 
-	k848 := newChaos848(run)
+	k848 := newChaos848(run, fences)
 	run.k848 = k848
 	stop := make(chan struct{}) // closed when the producers and admins are done: consumers end
 	var producers, consumers sync.WaitGroup
