@@ -894,7 +894,7 @@ type rawMember struct {
 	epoch, prev  int32           // the member's epoch and the one before it
 	owned        map[tpKeyT]bool // as the last assignment said; sent with each heartbeat
 	declared     map[tpKeyT]bool // sent in the last heartbeat
-	lastSend     time.Time       // of its last heartbeat (the coordinator's session runs from there)
+	lastOK       time.Time       // when its last heartbeat answered was sent: the coordinator's session runs from after it
 	in           bool            // joined, and neither left nor told it is unknown
 	abandoned    bool            // never heartbeats again: its session runs out
 	staticLeft   bool            // left with epoch -2: its partitions wait for its instance
@@ -950,13 +950,14 @@ func (k *chaos848) rawConsumers(ctx context.Context) func(int) {
 					}
 				}
 			}
-			m.lastSend = time.Now()
+			sent := time.Now()
 			resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 			if err := c.roundTrip(req, resp); err != nil {
 				c.nc.Close()
 				c = nil
 				return nil, false // its outcome is unknown: the member is abandoned
 			}
+			m.lastOK = sent
 			return resp, true
 		}
 		ownedTopics := func(m *rawMember) []kmsg.ConsumerGroupHeartbeatRequestTopic {
@@ -988,12 +989,12 @@ func (k *chaos848) rawConsumers(ctx context.Context) func(int) {
 					for _, o := range members {
 						switch {
 						case o == m, !o.holds(tp), !o.in && !o.staticLeft && !o.abandoned,
-							o.staticLeft && o.instance == m.instance,  // the instance's next member takes them over
-							at.Sub(o.lastSend) >= chaosSessionTimeout: // its session may have run out
+							o.staticLeft && o.instance == m.instance, // the instance's next member takes them over
+							at.Sub(o.lastOK) >= chaosSessionTimeout:  // its session may have run out
 							continue
 						}
 						k.r.fail("848 raw: %x-%d given to %s (epoch %d) while %s (in %v, static left %v, abandoned %v, %v since its last heartbeat) may hold it",
-							tp.id[:4], tp.p, m.id, m.epoch, o.id, o.in, o.staticLeft, o.abandoned, at.Sub(o.lastSend).Round(time.Millisecond))
+							tp.id[:4], tp.p, m.id, m.epoch, o.id, o.in, o.staticLeft, o.abandoned, at.Sub(o.lastOK).Round(time.Millisecond))
 					}
 				}
 			}
@@ -1070,7 +1071,7 @@ func (k *chaos848) rawConsumers(ctx context.Context) func(int) {
 			}
 			// Every live member heartbeats often enough to keep its session.
 			for _, m := range live {
-				if time.Since(m.lastSend) < chaosSessionTimeout/4 {
+				if time.Since(m.lastOK) < chaosSessionTimeout/4 {
 					continue
 				}
 				req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
@@ -1176,7 +1177,11 @@ func (k *chaos848) rawConsumers(ctx context.Context) func(int) {
 					c = nil
 					break
 				}
-				inAny := slices.ContainsFunc(members, func(m *rawMember) bool { return m.in || m.staticLeft || m.abandoned })
+				// A member is surely in if its session cannot have run out by the answer.
+				at := time.Now()
+				inAny := slices.ContainsFunc(members, func(m *rawMember) bool {
+					return (m.in || m.staticLeft) && at.Sub(m.lastOK) < chaosSessionTimeout
+				})
 				switch {
 				case resp.ErrorCode == kerr.InconsistentGroupProtocol.Code:
 				case resp.ErrorCode == kerr.MemberIDRequired.Code && !inAny:
