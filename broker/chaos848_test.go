@@ -344,6 +344,11 @@ func (k *chaos848) commitDone(who string, resp *kmsg.OffsetCommitResponse, err e
 // UNRELEASED_INSTANCE_ID until the session of the one closed runs out. The raw group
 // (rawConsumers) takes the -2 path.
 func (k *chaos848) start(group string, rng *rand.Rand) {
+	// Some members of the regex group take longer to revoke than their rebalance timeout;
+	// one at a time, as two would fence each other for ever: each joining makes the
+	// other revoke.
+	slow := group == chaosRegex && rng.IntN(4) == 0 && !k.slowLive()
+	rebalance := 10 * time.Second
 	k.mu.Lock()
 	k.next++
 	m := &chaosMember{name: fmt.Sprintf("%s-m%02d", group, k.next), group: group, d: &cutDialer{}, done: make(chan struct{})}
@@ -351,20 +356,15 @@ func (k *chaos848) start(group string, rng *rand.Rand) {
 		m.instance, k.instances = k.instances[0], k.instances[1:]
 		m.name += "-" + m.instance
 	}
+	if slow {
+		rebalance = 150 * time.Millisecond
+		m.name += "-slow"
+	}
 	k.members = append(k.members, m)
 	k.mu.Unlock()
 	bal := kgo.RangeBalancer()
 	if group == chaosNamed && rng.IntN(3) != 0 {
 		bal = kgo.StickyBalancer()
-	}
-	rebalance := 10 * time.Second
-	// Some members of the regex group take longer to revoke than their rebalance timeout;
-	// one at a time, as two would fence each other for ever: each joining makes the
-	// other revoke.
-	slow := group == chaosRegex && rng.IntN(4) == 0 && !k.slowLive()
-	if slow {
-		rebalance = 150 * time.Millisecond
-		m.name += "-slow"
 	}
 	dial := func(ctx context.Context, network, host string) (net.Conn, error) {
 		c, err := m.d.dial(ctx, network, host)
