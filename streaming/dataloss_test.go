@@ -497,3 +497,54 @@ func TestDataLossCountedOnce(t *testing.T) {
 		t.Fatalf("lost counter %v, want 85", got)
 	}
 }
+
+// A partition that appears after the job started (the topic grew) is read from offset 0,
+// as Spark's Kafka source does: when its log no longer starts there (DeleteRecords or
+// retention before the engine saw it) the records below its start are lost, and are
+// reported as such ("Added partition starts from N instead of 0" in Spark). Found by
+// TestChaos in streaming/pipeline: they used to be skipped without a word.
+func TestDataLossAddedPartition(t *testing.T) {
+	for _, backend := range testkafka.Backends {
+		for _, fail := range []bool{true, false} {
+			t.Run(lossCase(backend, fail), func(t *testing.T) {
+				addrs := testkafka.Start(t, backend, "events", 1)
+				adm := admin(t, addrs)
+				dir := t.TempDir()
+				produce(t, addrs, 1, 0, 20)
+				col := newCollected()
+				runEngine(t, collectJob(col, 10*time.Millisecond), lossOpts(addrs, dir, col, true), col, 20)
+
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if _, err := adm.CreatePartitions(ctx, 1, "events"); err != nil {
+					t.Fatal(err)
+				}
+				recs := make([]testkafka.Record, 30)
+				for i := range recs {
+					recs[i] = testkafka.Record{Partition: 1, Value: []byte("new")}
+				}
+				testkafka.Produce(t, addrs, "events", recs)
+				o := kadm.Offsets{}
+				o.Add(kadm.Offset{Topic: "events", Partition: 1, At: 10})
+				if rs, err := adm.DeleteRecords(ctx, o); err != nil || rs.Error() != nil {
+					t.Fatalf("cannot delete records: %v %v", err, rs.Error())
+				}
+
+				col2 := newCollected()
+				e := startEngine(t, collectJob(col2, 10*time.Millisecond), lossOpts(addrs, dir, col2, fail))
+				if fail {
+					expectLoss(t, e, DataLoss{TopicPartition: TopicPartition{"events", 1}, From: 0, Until: 10, Deleted: true})
+					return
+				}
+				col2.waitTotal(t, e, 20)
+				if err := e.Stop(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				wantOffsets(t, offsetsByPartition(col2)[1], 10, 30)
+				if got := counterValue(t, e.met.lost); got != 10 {
+					t.Fatalf("lost counter %v, want 10", got)
+				}
+			})
+		}
+	}
+}

@@ -906,6 +906,12 @@ func (e *Engine) planRanges(ctx context.Context, id int64, t time.Time, ends map
 		if !ok {
 			from = first[tp]
 			switch {
+			case !fresh:
+				// A partition that appeared after the job started (or of a
+				// recreated topic) is read from offset 0: records deleted below
+				// its log start before it was seen are lost (the check below),
+				// as Spark reports "Added partition starts from N instead of 0".
+				from = 0
 			case fresh && e.opts.StartingOffsets == "latest":
 				from = last[tp]
 			case at != nil:
