@@ -1051,20 +1051,24 @@ func planIDs(rs Ranges, recreated map[string]bool, ids, prev map[string]string) 
 	return out
 }
 
-// checkPlanIDs, with FailOnDataLoss, is called before a planned batch is read again
-// (replayed at start, retried after a failure): a topic of its plan deleted and
-// recreated since it was planned would have the batch read the new topic's records at
-// the old one's offsets, as if they were the old one's. Without FailOnDataLoss the
+// checkPlanIDs is called before a planned batch is read again (replayed at start,
+// retried after a failure): a topic of its plan deleted and recreated since it was
+// planned would have the batch read the new topic's records at the old one's offsets,
+// as if they were the old one's. With FailOnDataLoss the engine stops. Without it the
 // batch runs as planned and the next plan sees the new id (and reads the new topic
-// from its start, those records again).
+// from its start, those records again); the gap is logged here, from the batch's
+// start: the old topic's records from there on were never read (the next plan's
+// warning starts at the batch's end).
 func (e *Engine) checkPlanIDs(ctx context.Context, p plan) error {
-	if !e.opts.FailOnDataLoss || len(p.TopicIDs) == 0 {
+	if len(p.TopicIDs) == 0 {
 		return nil
 	}
 	ids := e.src.topicIDs.get(ctx, slices.Sorted(maps.Keys(p.TopicIDs)))
 	for _, r := range p.Ranges {
 		if prev, cur := p.TopicIDs[r.Topic], ids[r.Topic]; prev != "" && cur != "" && prev != cur {
-			return DataLoss{TopicPartition: r.TP(), Until: r.From, PrevTopicID: prev, TopicID: cur}
+			if err := e.dataLoss(DataLoss{TopicPartition: r.TP(), Until: r.From, PrevTopicID: prev, TopicID: cur}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
