@@ -1142,16 +1142,52 @@ func (r *chaosRun) check() {
 			errorf("dlq_events: %v %q missing", p.chaosLoc, p.raw)
 		}
 	}
-	// rt_window_counts: each window once.
+	// rt_window_counts: each window once, counting the dwd_events rows in it that are
+	// not in rt_late_events (window state crosses every stop and kill).
+	late := map[string]bool{}
+	for _, m := range rows(t, wh, TableLate, "topic", "partition", "offset", "item_id") {
+		late[m["topic"]+"/"+m["partition"]+"/"+m["offset"]+"/"+m["item_id"]] = true
+	}
+	type bucket struct {
+		minute   int64
+		dim, key string
+	}
+	buckets := map[bucket]int64{}
+	for _, m := range rows(t, wh, TableDWD, "topic", "partition", "offset", "item_id", "event_time", "action", "category") {
+		if late[m["topic"]+"/"+m["partition"]+"/"+m["offset"]+"/"+m["item_id"]] {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339, m["event_time"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		minute := at.Unix() / 60
+		buckets[bucket{minute, "action", m["action"]}]++
+		if c := m["category"]; c != "NULL" && c != "" {
+			buckets[bucket{minute, "category", c}]++
+		}
+	}
 	windows := map[string]bool{}
 	nw := 0
-	for _, m := range rows(t, wh, TableWindowCounts, "window_start", "dimension", "key") {
+	for _, m := range rows(t, wh, TableWindowCounts, "window_start", "window_end", "dimension", "key", "events") {
 		k := m["window_start"] + " " + m["dimension"] + " " + m["key"]
 		if windows[k] {
 			errorf("rt_window_counts: window %s twice", k)
 		}
 		windows[k] = true
 		nw++
+		from, err1 := time.Parse(time.RFC3339, m["window_start"])
+		until, err2 := time.Parse(time.RFC3339, m["window_end"])
+		if err := errors.Join(err1, err2); err != nil {
+			t.Fatal(err)
+		}
+		var want int64
+		for minute := from.Unix() / 60; minute < until.Unix()/60; minute++ {
+			want += buckets[bucket{minute, m["dimension"], m["key"]}]
+		}
+		if got := atoi(m["events"]); got != want {
+			errorf("rt_window_counts: window %s counts %d events, dwd_events has %d in it (not late)", k, got, want)
+		}
 	}
 
 	// The consumer group's offsets are the checkpoint's.
