@@ -368,13 +368,27 @@ func TestDataLossRecreatedInPlannedBatch(t *testing.T) {
 // read the new topic's records at the old one's offsets. With fail_on_data_loss the
 // engine stops before it does.
 func TestDataLossRecreatedBeforeReplay(t *testing.T) {
-	addrs := testkafka.Start(t, "kfake", "events", 1)
+	addrs, dir, oldID := plannedThenRecreated(t, 100)
+	col2 := newCollected()
+	e := startEngine(t, collectJob(col2, 10*time.Millisecond), lossOpts(addrs, dir, col2, true))
+	expectLoss(t, e, DataLoss{TopicPartition: TopicPartition{"events", 0}, Until: 50, PrevTopicID: oldID, TopicID: topicID(t, addrs)})
+	if got := offsetsOf(col2); len(got) != 0 {
+		t.Fatalf("replayed %v from the recreated topic", got)
+	}
+}
+
+// plannedThenRecreated reads 50 records of events in a job (checkpoint dir), leaves a
+// planned batch [50, 60) uncommitted, as a crash would, and recreates the topic with
+// refill records. It returns the brokers, the checkpoint and the old topic id.
+func plannedThenRecreated(t *testing.T, refill int) (addrs []string, dir, oldID string) {
+	t.Helper()
+	addrs = testkafka.Start(t, "kfake", "events", 1)
 	adm := admin(t, addrs)
-	dir := t.TempDir()
+	dir = t.TempDir()
 	produce(t, addrs, 1, 0, 50)
 	col := newCollected()
 	runEngine(t, collectJob(col, 10*time.Millisecond), lossOpts(addrs, dir, col, true), col, 50)
-	oldID := topicID(t, addrs)
+	oldID = topicID(t, addrs)
 	// The old topic grew to 60 and batch C+1 planned [50, 60) when the job died.
 	produce(t, addrs, 1, 50, 10)
 	p := lastPlan(t, dir)
@@ -389,15 +403,9 @@ func TestDataLossRecreatedBeforeReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	cp.close()
-
 	recreate(t, adm)
-	produce(t, addrs, 1, 0, 100)
-	col2 := newCollected()
-	e := startEngine(t, collectJob(col2, 10*time.Millisecond), lossOpts(addrs, dir, col2, true))
-	expectLoss(t, e, DataLoss{TopicPartition: TopicPartition{"events", 0}, Until: 50, PrevTopicID: oldID, TopicID: topicID(t, addrs)})
-	if got := offsetsOf(col2); len(got) != 0 {
-		t.Fatalf("replayed %v from the recreated topic", got)
-	}
+	produce(t, addrs, 1, 0, refill)
+	return addrs, dir, oldID
 }
 
 // startWithoutTopicIDs starts kfake as Kafka 2.7 (Metadata up to v9: no topic ids) with
@@ -577,30 +585,8 @@ func (l *lockedBuffer) String() string {
 // TestChaos in streaming/pipeline: records [50, 60) of the old topic were never read and
 // no warning named them.
 func TestDataLossRecreatedBeforeReplayLogged(t *testing.T) {
-	addrs := testkafka.Start(t, "kfake", "events", 1)
-	adm := admin(t, addrs)
-	dir := t.TempDir()
-	produce(t, addrs, 1, 0, 50)
-	col := newCollected()
-	runEngine(t, collectJob(col, 10*time.Millisecond), lossOpts(addrs, dir, col, true), col, 50)
-	oldID := topicID(t, addrs)
-	produce(t, addrs, 1, 50, 10)
-	p := lastPlan(t, dir)
-	p.BatchID++
-	p.BatchTime = p.BatchTime.Add(10 * time.Millisecond)
-	p.Ranges = Ranges{{Topic: "events", Partition: 0, From: 50, Until: 60}}
-	cp, err := openCheckpoint(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cp.writePlan(p); err != nil {
-		t.Fatal(err)
-	}
-	cp.close()
-
-	recreate(t, adm)
+	addrs, dir, oldID := plannedThenRecreated(t, 5)
 	newID := topicID(t, addrs)
-	produce(t, addrs, 1, 0, 5)
 	var log lockedBuffer
 	col2 := newCollected()
 	o := lossOpts(addrs, dir, col2, false)
