@@ -513,8 +513,8 @@ func TestDataLossCountedOnce(t *testing.T) {
 // A partition that appears after the job started (the topic grew) is read from offset 0,
 // as Spark's Kafka source does: when its log no longer starts there (DeleteRecords or
 // retention before the engine saw it) the records below its start are lost, and are
-// reported as such ("Added partition starts from N instead of 0" in Spark). Found by
-// TestChaos in streaming/pipeline: they used to be skipped without a word.
+// reported as such ("Added partition starts from N instead of 0" in Spark). Found while
+// writing TestChaos in streaming/pipeline: they used to be skipped without a word.
 func TestDataLossAddedPartition(t *testing.T) {
 	for _, backend := range testkafka.Backends {
 		for _, fail := range []bool{true, false} {
