@@ -24,7 +24,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +38,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
+
+	"github.com/tagpipe/tagpipe/internal/chaosenv"
 )
 
 const (
@@ -46,36 +47,6 @@ const (
 	chaosValues    = "chaos-b" // kafka-go and acks=0 producers; nothing removes data: values tracked
 	chaosCompacted = "chaos-c" // cleanup.policy=compact: each key's newest record stays
 )
-
-// chaosOps is the operation count of each worker: small for make test, TAGPIPE_CHAOS_OPS
-// for long runs.
-func chaosOps(t *testing.T) int {
-	if s := os.Getenv("TAGPIPE_CHAOS_OPS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			t.Fatalf("TAGPIPE_CHAOS_OPS=%q: want a positive count", s)
-		}
-		return n
-	}
-	if testing.Short() {
-		return 8
-	}
-	return 25
-}
-
-// chaosSeed varies the workers' random choices between long runs (TAGPIPE_CHAOS_SEED);
-// make test uses seed 0.
-func chaosSeed(t *testing.T) int {
-	s := os.Getenv("TAGPIPE_CHAOS_SEED")
-	if s == "" {
-		return 0
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		t.Errorf("TAGPIPE_CHAOS_SEED=%q: want a number ≥ 0", s)
-	}
-	return n
-}
 
 // chaosLedger is what the clients were told: acknowledged records by topic-partition and
 // offset, aborted values, values acknowledged without an offset, and per key of the
@@ -172,7 +143,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Stop(context.Background()) })
-	run := &chaosRun{t: t, addr: b.Addr(), ops: chaosOps(t), l: newChaosLedger()}
+	run := &chaosRun{t: t, addr: b.Addr(), ops: chaosenv.Ops(t, 8, 25), l: newChaosLedger()}
 	// Long runs (TAGPIPE_CHAOS_OPS) get longer than testCtx's minute.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute+time.Duration(run.ops)*time.Second)
 	t.Cleanup(cancel)
@@ -220,7 +191,7 @@ func TestChaos(t *testing.T) {
 		producers.Add(1)
 		go func() {
 			defer producers.Done()
-			w(chaosSeed(t)*100 + i)
+			w(int(chaosenv.Seed(t))*100 + i)
 		}()
 	}
 	for _, c := range []func(<-chan struct{}){

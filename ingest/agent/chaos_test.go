@@ -48,6 +48,7 @@ import (
 
 	"github.com/tagpipe/tagpipe/ingest"
 	"github.com/tagpipe/tagpipe/ingest/internal/kafkatest"
+	"github.com/tagpipe/tagpipe/internal/chaosenv"
 )
 
 const (
@@ -55,32 +56,6 @@ const (
 	chaosDLQ   = "events_dlq"
 	chaosSys   = "chaos-sys" // the syslog sources' topic (a static topic header); recreated under them
 )
-
-func chaosOpsCount(t *testing.T) int {
-	if s := os.Getenv("TAGPIPE_CHAOS_OPS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			t.Fatalf("TAGPIPE_CHAOS_OPS=%q: want a positive count", s)
-		}
-		return n
-	}
-	if testing.Short() {
-		return 25
-	}
-	return 60
-}
-
-func chaosSeedValue(t *testing.T) uint64 {
-	s := os.Getenv("TAGPIPE_CHAOS_SEED")
-	if s == "" {
-		return 0
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		t.Fatalf("TAGPIPE_CHAOS_SEED=%q: want a number ≥ 0", s)
-	}
-	return n
-}
 
 // chaosItem is one unit of input the test sent: a line, a request's line, a syslog
 // message. Its token (kind#n) is in every record made of it.
@@ -180,8 +155,8 @@ type chaosRun struct {
 
 func TestChaos(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
-	ops := chaosOpsCount(t)
-	seed := chaosSeedValue(t)
+	ops := chaosenv.Ops(t, 25, 60)
+	seed := chaosenv.Seed(t)
 	t.Logf("seed %d, %d operations (TAGPIPE_CHAOS_SEED, TAGPIPE_CHAOS_OPS)", seed, ops)
 	var be kafkatest.Backend
 	for _, b := range kafkatest.Backends() {

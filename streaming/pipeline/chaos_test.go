@@ -48,6 +48,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tagpipe/tagpipe/broker"
+	"github.com/tagpipe/tagpipe/internal/chaosenv"
 	"github.com/tagpipe/tagpipe/streaming"
 )
 
@@ -61,34 +62,6 @@ const (
 )
 
 var chaosTopics = []string{chaosA, chaosB, chaosC}
-
-// chaosOps is each worker's operation count: small for make test, TAGPIPE_CHAOS_OPS for
-// long runs.
-func chaosOps(t *testing.T) int {
-	if s := os.Getenv("TAGPIPE_CHAOS_OPS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			t.Fatalf("TAGPIPE_CHAOS_OPS=%q: want a positive count", s)
-		}
-		return n
-	}
-	if testing.Short() {
-		return 6
-	}
-	return 10
-}
-
-func chaosSeed(t *testing.T) uint64 {
-	s := os.Getenv("TAGPIPE_CHAOS_SEED")
-	if s == "" {
-		return 0
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		t.Fatalf("TAGPIPE_CHAOS_SEED=%q: want a number ≥ 0", s)
-	}
-	return n
-}
 
 // chaosEngineOptions are the engine's options in the test and in its kill -9 child.
 // With pattern the topics are subscribed by name pattern (Spark's subscribePattern): a
@@ -873,7 +846,7 @@ func (r *chaosRun) drain() {
 }
 
 func TestChaos(t *testing.T) {
-	ops, seed := chaosOps(t), chaosSeed(t)
+	ops, seed := chaosenv.Ops(t, 6, 10), chaosenv.Seed(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r := &chaosRun{t: t, ctx: ctx, seed: seed, ops: ops, dir: t.TempDir(), cp: t.TempDir(), wh: t.TempDir(),
