@@ -466,17 +466,7 @@ func TestSysJobRunsMaxTries(t *testing.T) {
 	}
 	rec := b.NewRecordBatch()
 	b.Release()
-	tx, err := tb.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	rec.Release()
-	if _, err := tx.Commit(ctx, warehouse.CommitOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	commitRecord(t, tb, rec)
 	w.Close()
 
 	if o, err := jobsCmd(t, append(base, "jobs", "run", "--job", "flaky", "--ds", "2026-11-20")...); err != nil {

@@ -57,17 +57,7 @@ func sqlWarehouse(t *testing.T) string {
 		b.Field(2).(*array.StringBuilder).AppendValues([]string{dt, dt}, nil)
 		rec := b.NewRecordBatch()
 		b.Release()
-		tx, err := tb.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tx.Write(rec); err != nil {
-			t.Fatal(err)
-		}
-		rec.Release()
-		if _, err := tx.Commit(ctx, warehouse.CommitOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		commitRecord(t, tb, rec)
 	}
 	return dir
 }
@@ -183,5 +173,23 @@ func TestExploreCommandWritesReport(t *testing.T) {
 	js := runTagpipe(t, "--data-dir", dir, "explore", log, "--header", "no", "--json", "--no-html")
 	if !strings.Contains(js, `"name": "column3"`) || !strings.Contains(js, `"malformed": 1`) {
 		t.Fatalf("json:\n%s", js)
+	}
+}
+
+// commitRecord writes rec to tb in a transaction of its own, commits it and releases rec.
+func commitRecord(t *testing.T, tb *warehouse.Table, rec arrow.RecordBatch) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := tb.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	if err := tx.Write(rec); err != nil {
+		tx.Abort()
+		t.Fatal(err)
+	}
+	if _, err := tx.Commit(ctx, warehouse.CommitOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -142,17 +142,7 @@ func TestWarehouseCompression(t *testing.T) {
 				b.Field(1).(*array.StringBuilder).AppendValues([]string{"2024-05-01", "2024-05-01", "2024-05-02"}, nil)
 				rec := b.NewRecordBatch()
 				b.Release()
-				tx, err := tb.Begin(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := tx.Write(rec); err != nil {
-					t.Fatal(err)
-				}
-				rec.Release()
-				if _, err := tx.Commit(ctx, warehouse.CommitOptions{}); err != nil {
-					t.Fatal(err)
-				}
+				commitRecord(t, tb, rec)
 			}
 			w.Close()
 			cfg := filepath.Join(dir, "tagpipe.yaml")
