@@ -151,12 +151,11 @@ type chaosRec struct {
 
 // chaosReport is one data-loss report: a DataLoss error or a warning logged for one.
 type chaosReport struct {
-	tp                streaming.TopicPartition
-	from, until       int64
-	deleted           bool
-	prevID, newID     string
-	fromErr           bool
-	whileFailOnDataLs bool
+	tp            streaming.TopicPartition
+	from, until   int64
+	deleted       bool
+	prevID, newID string
+	fromErr       bool
 }
 
 type chaosRun struct {
