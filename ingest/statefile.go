@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"hash/crc32"
 	"os"
 )
 
@@ -54,4 +55,35 @@ func (w *StateFile) Close() {
 		w.f.Close()
 		w.f = nil
 	}
+}
+
+// HeadBytes is how much of a file's start a state file's head checksum covers: the
+// spooldir tracker's and the taildir position's Head, which tell a file from another
+// that took its name and inode number (or its place after a truncation).
+const HeadBytes = 64
+
+// HeadOf is the Head of bytes read from a file's start: their CRC-32 (IEEE) as eight
+// lower-case hex digits.
+func HeadOf(b []byte) string {
+	return string(AppendHex8(make([]byte, 0, 8), crc32.ChecksumIEEE(b)))
+}
+
+// AppendHex8 appends v as eight lower-case hex digits (fmt's %08x).
+func AppendHex8(b []byte, v uint32) []byte {
+	const digits = "0123456789abcdef"
+	for shift := 28; shift >= 0; shift -= 4 {
+		b = append(b, digits[v>>uint(shift)&0xf])
+	}
+	return b
+}
+
+// FileHead is the Head of f's first min(n, HeadBytes) bytes, "" when they cannot be
+// read (which never matches a saved Head).
+func FileHead(f *os.File, n int64) string {
+	var buf [HeadBytes]byte
+	n = min(n, HeadBytes)
+	if _, err := f.ReadAt(buf[:n], 0); err != nil {
+		return ""
+	}
+	return HeadOf(buf[:n])
 }

@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -237,21 +236,11 @@ type tracker struct {
 	// Offset is in the (uncompressed) line stream: every line before it is in the channel.
 	Offset int64 `json:"offset"`
 	Lines  int64 `json:"lines"`
-	// Head is the CRC-32 (IEEE) of the file's first min(size, 64) bytes, in hex: a
+	// Head is ingest.FileHead of the file (its first 64 bytes' CRC-32, in hex): a
 	// tracker left by a deleted file (the collector killed between deleting it and
 	// removing the tracker) must not be taken for a new file that got its name and
 	// inode number. Empty in trackers written without it.
 	Head string `json:"head,omitempty"`
-}
-
-// headOf is a tracker's Head for f ("" when it cannot be read).
-func headOf(f *os.File, size int64) string {
-	var buf [64]byte
-	n := min(size, int64(len(buf)))
-	if _, err := f.ReadAt(buf[:n], 0); err != nil {
-		return ""
-	}
-	return fmt.Sprintf("%08x", crc32.ChecksumIEEE(buf[:n]))
 }
 
 func (s *Source) trackerPath() string { return filepath.Join(s.opts.TrackerDir, s.name+".json") }
@@ -283,7 +272,7 @@ func (s *Source) readFile(ctx context.Context, path string) error {
 	if err != nil {
 		return fmt.Errorf("cannot stat %q: %w", path, err)
 	}
-	t := tracker{Path: path, Inode: inode(fi), Size: fi.Size(), MtimeNS: fi.ModTime().UnixNano(), Head: headOf(f, fi.Size())}
+	t := tracker{Path: path, Inode: inode(fi), Size: fi.Size(), MtimeNS: fi.ModTime().UnixNano(), Head: ingest.FileHead(f, fi.Size())}
 	if old, err := s.loadTracker(); err == nil && old.Path == path && old.Inode == t.Inode {
 		if old.Head != "" && old.Head != t.Head {
 			// Not the file the tracker was written for: read it from its start.

@@ -90,11 +90,11 @@ type tailFile struct {
 	lastMod time.Time
 	grewAt  time.Time // last time data arrived
 	size    int64
-	// start holds the file's first min(pos, headBytes) bytes as they were read (the
+	// start holds the file's first min(pos, ingest.HeadBytes) bytes as they were read (the
 	// lines delivered, or read at open for a saved position): a position's head is
 	// their checksum, never a later read of a file that may have been truncated and
 	// written again meanwhile. head caches the checksum of start[:headN].
-	start [headBytes]byte
+	start [ingest.HeadBytes]byte
 	head  string
 	headN int64
 }
@@ -116,28 +116,20 @@ type position struct {
 	Inode uint64 `json:"inode"`
 	Pos   int64  `json:"pos"`
 	File  string `json:"file"`
-	// Head is the CRC-32 (IEEE) of the file's first min(Pos, headBytes) bytes, in hex;
+	// Head is the CRC-32 (IEEE) of the file's first min(Pos, ingest.HeadBytes) bytes, in hex;
 	// empty when Pos is 0 and in position files written without it.
 	Head string `json:"head,omitempty"`
 	// mtime is the modification time of a file closed while idle (not in the file).
 	mtime time.Time
 }
 
-// headBytes is how much of a file's start a position's Head covers.
-const headBytes = 64
-
 // headOf is the Head of a position at pos in f ("" if pos is 0 or the bytes cannot be
 // read, which never matches a saved Head).
 func headOf(f *os.File, pos int64) string {
-	n := min(pos, headBytes)
-	if n == 0 {
+	if pos == 0 {
 		return ""
 	}
-	var buf [headBytes]byte
-	if _, err := f.ReadAt(buf[:n], 0); err != nil {
-		return ""
-	}
-	return string(appendHex8(nil, crc32.ChecksumIEEE(buf[:n])))
+	return ingest.FileHead(f, pos)
 }
 
 // position is tf's position for the position file.
@@ -147,10 +139,10 @@ func (tf *tailFile) position() position {
 
 // startHead is the Head of tf's position, from the bytes it read.
 func (tf *tailFile) startHead() string {
-	if n := min(tf.pos, headBytes); n != tf.headN {
+	if n := min(tf.pos, ingest.HeadBytes); n != tf.headN {
 		tf.head, tf.headN = "", n
 		if n > 0 {
-			tf.head = string(appendHex8(nil, crc32.ChecksumIEEE(tf.start[:n])))
+			tf.head = ingest.HeadOf(tf.start[:n])
 		}
 	}
 	return tf.head
@@ -410,7 +402,7 @@ func (s *Source) open(path string, fi os.FileInfo, g *Group) *tailFile {
 	now := s.opts.now()
 	tf := &tailFile{inode: ino, path: path, group: g, f: f, pos: pos, read: pos,
 		lr: ingest.NewLineReader(f, s.opts.MaxLineBytes), lastMod: fi.ModTime(), grewAt: now, size: fi.Size()}
-	if n := min(pos, headBytes); n > 0 {
+	if n := min(pos, ingest.HeadBytes); n > 0 {
 		// The start the position stands on (checked against the saved head above).
 		if _, err := f.ReadAt(tf.start[:n], 0); err != nil {
 			tf.pos, tf.read = 0, 0
@@ -487,10 +479,10 @@ func (s *Source) readFile(ctx context.Context, tf *tailFile) (int, error) {
 				break
 			}
 			total += len(b.evs)
-			copy(tf.start[min(tf.pos, headBytes):], b.start)
+			copy(tf.start[min(tf.pos, ingest.HeadBytes):], b.start)
 			tf.pos += b.bytes
 			if b.short { // what the cut line dropped is read from the file
-				tf.f.ReadAt(tf.start[:min(tf.pos, headBytes)], 0)
+				tf.f.ReadAt(tf.start[:min(tf.pos, ingest.HeadBytes)], 0)
 			}
 			if err = s.savePositions(); err != nil {
 				break
@@ -532,8 +524,8 @@ type readBatch struct {
 	evs   []ingest.Event
 	bytes int64
 	err   error
-	// start: the batch's bytes below headBytes in the file, when it begins there;
-	// short when a cut line's text did not reach headBytes (max_line_bytes < 64).
+	// start: the batch's bytes below ingest.HeadBytes in the file, when it begins there;
+	// short when a cut line's text did not reach ingest.HeadBytes (max_line_bytes < 64).
 	start []byte
 	short bool
 }
@@ -553,7 +545,7 @@ func (s *Source) readBatches(ctx context.Context, tf *tailFile, now time.Time, o
 		// Built as "tail-%x-%x-%08x" without fmt (a line's worth of CPU per event).
 		id = strconv.AppendUint(append(id[:0], "tail-"...), tf.inode, 16)
 		id = strconv.AppendInt(append(id, '-'), tf.read, 16)
-		id = appendHex8(append(id, '-'), crc32.ChecksumIEEE(ln.Text))
+		id = ingest.AppendHex8(append(id, '-'), crc32.ChecksumIEEE(ln.Text))
 		ev.SetHeader(ingest.HeaderEventID, slab.String(id))
 		if s.opts.FileHeader {
 			ev.SetHeader(ingest.HeaderFile, tf.path)
@@ -565,8 +557,8 @@ func (s *Source) readBatches(ctx context.Context, tf *tailFile, now time.Time, o
 			b.evs = make([]ingest.Event, 0, min(s.opts.BatchSize, 1024))
 		}
 		b.evs = append(b.evs, ev)
-		if tf.read < headBytes {
-			want := headBytes - tf.read
+		if tf.read < ingest.HeadBytes {
+			want := ingest.HeadBytes - tf.read
 			b.start = appendRaw(b.start, ln, want)
 			b.short = b.short || ln.Truncated && int64(len(ln.Text)) < want
 		}
@@ -663,15 +655,6 @@ func appendRaw(b []byte, ln ingest.Line, max int64) []byte {
 		}
 	}
 	return append(b, raw[:min(int64(len(raw)), max)]...)
-}
-
-// appendHex8 appends v as eight lower-case hex digits (fmt's %08x).
-func appendHex8(b []byte, v uint32) []byte {
-	const digits = "0123456789abcdef"
-	for shift := 28; shift >= 0; shift -= 4 {
-		b = append(b, digits[v>>uint(shift)&0xf])
-	}
-	return b
 }
 
 func (s *Source) savePositions() error {
