@@ -52,7 +52,6 @@ func BenchmarkEventsWriters(b *testing.B) {
 		n = v
 	}
 	recs, db := setup(b, n)
-	writeTagpipe := func(dir string) { writeTagpipe(b, dir, recs) }
 	duck := func(opts string) func(string) {
 		return func(dir string) { writeDuckDB(b, db, dir, opts) }
 	}
@@ -60,7 +59,7 @@ func BenchmarkEventsWriters(b *testing.B) {
 		name  string
 		write func(dir string)
 	}{
-		{"tagpipe", writeTagpipe},
+		{"tagpipe", func(dir string) { writeTagpipe(b, dir, recs) }},
 		{"duckdb_zstd", duck(", COMPRESSION zstd")},
 		{"duckdb_snappy", duck(", COMPRESSION snappy")},
 		{"duckdb_none", duck(", COMPRESSION uncompressed")},
