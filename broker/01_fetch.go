@@ -102,9 +102,8 @@ func handleFetch(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
 		}
 		b.metrics.fetchWaiting.Inc()
-		waitStart := b.quotas.Now() // the clock request_percentage is measured with
-		chosen, _, _ := reflect.Select(cases)
-		c.waited += b.quotas.Now().Sub(waitStart)
+		var chosen int
+		c.wait(func() { chosen, _, _ = reflect.Select(cases) })
 		b.metrics.fetchWaiting.Dec()
 		timer.Stop()
 		switch chosen {

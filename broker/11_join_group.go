@@ -31,6 +31,10 @@ func handleJoinGroup(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		return resp, nil
 	}
 	host, _, _ := net.SplitHostPort(c.remote)
-	resp := c.b.groups.JoinGroup(c.ctx, groups.JoinRequest{Req: req, ClientID: c.clientID, ClientHost: "/" + host})
+	// The coordinator's call waits for the join phase; its own work is a few map updates.
+	var resp *kmsg.JoinGroupResponse
+	c.wait(func() {
+		resp = c.b.groups.JoinGroup(c.ctx, groups.JoinRequest{Req: req, ClientID: c.clientID, ClientHost: "/" + host})
+	})
 	return resp, nil
 }

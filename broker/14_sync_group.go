@@ -25,5 +25,8 @@ func handleSyncGroup(c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return resp, nil
 	}
-	return c.b.groups.SyncGroup(c.ctx, req), nil
+	// The coordinator's call waits for the leader's assignment.
+	var resp *kmsg.SyncGroupResponse
+	c.wait(func() { resp = c.b.groups.SyncGroup(c.ctx, req) })
+	return resp, nil
 }

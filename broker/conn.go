@@ -497,17 +497,7 @@ func (c *conn) handleFrame(frame []byte) (*outFrame, error) {
 	}
 	start := time.Now()
 	c.waited = 0
-	var hstart time.Time
-	if !qstart.IsZero() && (h.key == 11 || h.key == 14) {
-		// JoinGroup and SyncGroup wait for the rebalance inside the coordinator, whose
-		// own work is a few map updates: the whole call counts as waiting, as Kafka's
-		// purgatory does not hold a handler thread; decoding and encoding still count.
-		hstart = c.b.quotas.Now()
-	}
 	resp, err := hd.fn(c, req)
-	if !hstart.IsZero() {
-		c.waited += c.b.quotas.Now().Sub(hstart)
-	}
 	c.b.metrics.observe(h.key, time.Since(start))
 	var qnow time.Time
 	if err == nil && !qstart.IsZero() {
@@ -537,6 +527,15 @@ func (c *conn) handleFrame(frame []byte) (*outFrame, error) {
 		return nil, errors.New("test hook: connection dropped after handling, before responding")
 	}
 	return f, nil
+}
+
+// wait runs f, a call that waits (a fetch's long-poll, a rebalance), and counts its time
+// as waiting, not work: request_percentage leaves it out, as Kafka's purgatory holds no
+// handler thread.
+func (c *conn) wait(f func()) {
+	start := c.b.quotas.Now() // the clock request_percentage is measured with
+	f()
+	c.waited += c.b.quotas.Now().Sub(start)
 }
 
 // testHookDropResponse, set by tests only, drops the connection after a request was
