@@ -418,7 +418,10 @@ func (s *Source) open(path string, fi os.FileInfo, g *Group) *tailFile {
 }
 
 // readAll reads every file to its end, oldest modification first (so a rotated file is
-// drained before its successor), and returns the number of lines delivered.
+// drained before its successor), and returns the number of lines delivered. Modification
+// times are coarse (a few milliseconds): a file written and rotated within one tick
+// has its successor's time, so of two files with one time, one rotated away (no
+// longer matching its group) goes first.
 func (s *Source) readAll(ctx context.Context) (int, error) {
 	files := make([]*tailFile, 0, len(s.files))
 	for _, tf := range s.files {
@@ -427,6 +430,9 @@ func (s *Source) readAll(ctx context.Context) (int, error) {
 	sort.Slice(files, func(i, j int) bool {
 		if !files[i].lastMod.Equal(files[j].lastMod) {
 			return files[i].lastMod.Before(files[j].lastMod)
+		}
+		if files[i].matched != files[j].matched {
+			return !files[i].matched
 		}
 		return files[i].inode < files[j].inode
 	})

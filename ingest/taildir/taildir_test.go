@@ -309,13 +309,27 @@ func TestTaildirRestartResumes(t *testing.T) {
 			}
 		})
 	}
+	// The successor is made before the file it will replace, so its inode number is the
+	// lower one: order by inode alone would read it first.
+	spare := filepath.Join(dir, "spare.tmp")
+	appendTo(t, spare, "")
 	s := start()
 	appendTo(t, path, "1\n2\n")
 	take(2)
 	s.Stop(context.Background())
 	appendTo(t, path, "3\n")
 	os.Rename(path, path+".1")
+	os.Rename(spare, path)
 	appendTo(t, path, "4\n")
+	// Written and rotated within one tick of the file system's clock: both files have
+	// one modification time (this failed once in CI, the new file's inode number being
+	// the lower one).
+	mt := time.Now().Add(-time.Second)
+	for _, p := range []string{path, path + ".1"} {
+		if err := os.Chtimes(p, mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s = start()
 	defer s.Stop(context.Background())
 	take(4)
